@@ -1,0 +1,298 @@
+#include "facts.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Requests are found by id through an open-addressing table: ids are (worker << 48 | seq). */
+struct idmap {
+    uint64_t *keys;
+    size_t *vals;
+    size_t cap;
+};
+
+static size_t *idmap_slot(struct idmap *m, uint64_t key, int insert)
+{
+    size_t i = (size_t)((key * 0x9e3779b97f4a7c15ULL) >> 20) & (m->cap - 1);
+    while (m->keys[i] && m->keys[i] != key) i = (i + 1) & (m->cap - 1);
+    if (!m->keys[i]) {
+        if (!insert) return NULL;
+        m->keys[i] = key;
+    }
+    return &m->vals[i];
+}
+
+/* Per-request scratch while events are read. */
+struct pending {
+    int64_t *t;
+    double *bytes;
+    int64_t *lag, *gap;
+    size_t n, cap;
+};
+
+static void pend_push(struct pending *p, int64_t t, double bytes, int64_t lag, int64_t gap)
+{
+    if (p->n == p->cap) {
+        p->cap = p->cap ? p->cap * 2 : 16;
+        p->t = realloc(p->t, p->cap * sizeof *p->t);
+        p->bytes = realloc(p->bytes, p->cap * sizeof *p->bytes);
+        p->lag = realloc(p->lag, p->cap * sizeof *p->lag);
+        p->gap = realloc(p->gap, p->cap * sizeof *p->gap);
+    }
+    p->t[p->n] = t;
+    p->bytes[p->n] = bytes;
+    p->lag[p->n] = lag;
+    p->gap[p->n] = gap;
+    p->n++;
+}
+
+static size_t str_len(const cJSON *j) { return cJSON_IsString(j) ? strlen(j->valuestring) : 0; }
+
+static const char *intern_finish(const char *s)
+{
+    static const char *const known[] = {"stop", "length", "tool_calls", "content_filter",
+                                        "function_call", NULL};
+    for (int i = 0; known[i]; i++)
+        if (!strcmp(s, known[i])) return known[i];
+    return "other";
+}
+
+static void set_failed(struct req_facts *r, const char *fmt, const char *a, long b)
+{
+    if (r->failed) return;
+    r->failed = 1;
+    snprintf(r->reason, sizeof r->reason, fmt, a, b);
+}
+
+static void read_usage(struct req_facts *r, const cJSON *u)
+{
+    if (!cJSON_IsObject(u)) return;
+    const cJSON *pt = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens");
+    const cJSON *ct = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens");
+    if (!cJSON_IsNumber(ct)) return;
+    r->usage_seen = 1;
+    r->completion_tokens = (int64_t)ct->valuedouble;
+    if (cJSON_IsNumber(pt)) r->prompt_tokens = (int64_t)pt->valuedouble;
+    const cJSON *pd = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens_details");
+    const cJSON *cached = cJSON_GetObjectItemCaseSensitive(pd, "cached_tokens");
+    if (cJSON_IsNumber(cached)) r->cached_tokens = (int64_t)cached->valuedouble;
+    const cJSON *cd = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens_details");
+    const cJSON *rt = cJSON_GetObjectItemCaseSensitive(cd, "reasoning_tokens");
+    if (cJSON_IsNumber(rt)) r->reasoning_tokens = (int64_t)rt->valuedouble;
+}
+
+/* One SSE event of a successful-status stream. */
+static void take_event(struct req_facts *r, struct pending *p, const struct log_record *rec,
+                       const char *data, size_t len, uint64_t *src_counts)
+{
+    if (rec->ts_source < 5) src_counts[rec->ts_source]++;
+    if (len == 6 && !memcmp(data, "[DONE]", 6)) {
+        r->saw_done = 1;
+        return;
+    }
+    cJSON *j = cJSON_ParseWithLength(data, len);
+    if (!cJSON_IsObject(j)) {
+        set_failed(r, "malformed chunk JSON at event %s%ld", "", (long)rec->a);
+        cJSON_Delete(j);
+        return;
+    }
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
+    if (err) {
+        const cJSON *msg = cJSON_GetObjectItemCaseSensitive(err, "message");
+        set_failed(r, "error event in stream: %s%.0ld",
+                   cJSON_IsString(msg) ? msg->valuestring
+                   : cJSON_IsString(err) ? err->valuestring : "(no message)", 0);
+    }
+    read_usage(r, cJSON_GetObjectItemCaseSensitive(j, "usage"));
+    const cJSON *choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "choices"), 0);
+    size_t answer = 0, visible = 0;
+    if (choice) {
+        const cJSON *delta = cJSON_GetObjectItemCaseSensitive(choice, "delta");
+        answer = str_len(cJSON_GetObjectItemCaseSensitive(delta, "content")) +
+                 str_len(cJSON_GetObjectItemCaseSensitive(choice, "text"));
+        visible = answer + str_len(cJSON_GetObjectItemCaseSensitive(delta, "reasoning_content")) +
+                  str_len(cJSON_GetObjectItemCaseSensitive(delta, "reasoning"));
+        const cJSON *call;
+        cJSON_ArrayForEach(call, cJSON_GetObjectItemCaseSensitive(delta, "tool_calls"))
+        {
+            const cJSON *fn = cJSON_GetObjectItemCaseSensitive(call, "function");
+            size_t n = str_len(cJSON_GetObjectItemCaseSensitive(fn, "name")) +
+                       str_len(cJSON_GetObjectItemCaseSensitive(fn, "arguments"));
+            visible += n;
+            answer += n;
+        }
+        const cJSON *fr = cJSON_GetObjectItemCaseSensitive(choice, "finish_reason");
+        if (cJSON_IsString(fr)) r->finish_reason = intern_finish(fr->valuestring);
+    }
+    if (visible) {
+        if (!r->t_first_token) r->t_first_token = rec->t;
+        if (answer && !r->t_first_answer) r->t_first_answer = rec->t;
+        r->t_last_token = rec->t;
+        r->n_token_events++;
+        const cJSON *sent = cJSON_GetObjectItemCaseSensitive(j, "x_emu_sent_ns");
+        int64_t lag = cJSON_IsNumber(sent) ? rec->t - (int64_t)sent->valuedouble : INT64_MIN;
+        int64_t gap = rec->ts_source == 2 ? rec->t2 - rec->t : INT64_MIN;
+        pend_push(p, rec->t, (double)visible, lag, gap);
+    }
+    cJSON_Delete(j);
+}
+
+static void reason_from_body(struct req_facts *r, const char *body, size_t len)
+{
+    cJSON *j = body ? cJSON_ParseWithLength(body, len) : NULL;
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
+    const cJSON *msg = cJSON_IsObject(err) ? cJSON_GetObjectItemCaseSensitive(err, "message") : err;
+    if (cJSON_IsString(msg))
+        snprintf(r->reason, sizeof r->reason, "HTTP %d: %s", r->status, msg->valuestring);
+    else
+        snprintf(r->reason, sizeof r->reason, "HTTP %d: %.*s", r->status,
+                 (int)(len > 120 ? 120 : len), body ? body : "");
+    for (char *c = r->reason; *c; c++) if (*c == '\n' || *c == '\r') *c = ' ';
+    cJSON_Delete(j);
+}
+
+/* Closes a request: token totals, failure verdict, token events into the run arrays. */
+static void finish(struct run_facts *f, struct req_facts *r, struct pending *p, size_t *tok_cap)
+{
+    double bytes = 0;
+    for (size_t i = 0; i < p->n; i++) bytes += p->bytes[i];
+    if (!r->usage_seen) {
+        r->completion_tokens = (int64_t)((bytes + 3) / 4);
+        r->output_estimated = r->completion_tokens > 0;
+    }
+    if (!r->failed && r->t_done && !r->transport_error && r->status >= 200 && r->status <= 299 &&
+        !r->saw_done)
+        set_failed(r, "stream ended without [DONE]%s%.0ld", "", 0);
+    r->tok_first = f->ntok;
+    r->tok_count = p->n;
+    if (f->ntok + p->n > *tok_cap) {
+        while (f->ntok + p->n > *tok_cap) *tok_cap = *tok_cap ? *tok_cap * 2 : 4096;
+        f->tok_t = realloc(f->tok_t, *tok_cap * sizeof *f->tok_t);
+        f->tok_n = realloc(f->tok_n, *tok_cap * sizeof *f->tok_n);
+        f->tok_lag = realloc(f->tok_lag, *tok_cap * sizeof *f->tok_lag);
+        f->tok_user_gap = realloc(f->tok_user_gap, *tok_cap * sizeof *f->tok_user_gap);
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        f->tok_t[f->ntok] = p->t[i];
+        f->tok_n[f->ntok] = bytes > 0 ? (double)r->completion_tokens * p->bytes[i] / bytes : 0;
+        f->tok_lag[f->ntok] = p->lag[i];
+        f->tok_user_gap[f->ntok] = p->gap[i];
+        f->ntok++;
+    }
+    p->n = 0;
+}
+
+int facts_load(const char *dir, struct run_facts *f, char *err, size_t errlen)
+{
+    memset(f, 0, sizeof *f);
+    struct eventlog_reader *lr = eventlog_open(dir, err, errlen);
+    if (!lr) return -1;
+    f->header_json = strdup(lr->header_json);
+    struct idmap m = {0};
+    m.cap = 1024;
+    size_t nsent = 0;
+    for (size_t i = 0; i < lr->nrecords; i++) nsent += lr->records[i].type == REC_REQUEST_SENT;
+    while (m.cap < nsent * 2 + 2) m.cap <<= 1;
+    m.keys = calloc(m.cap, sizeof *m.keys);
+    m.vals = calloc(m.cap, sizeof *m.vals);
+    f->reqs = calloc(nsent ? nsent : 1, sizeof *f->reqs);
+    struct pending *pend = calloc(nsent ? nsent : 1, sizeof *pend);
+    size_t tok_cap = 0, phase_cap = 0;
+    for (size_t i = 0; i < lr->nrecords; i++) {
+        const struct log_record *rec = &lr->records[i];
+        if (rec->type == REC_PHASE) {
+            size_t k;
+            for (k = 0; k < f->nphases && f->phases[k].index != rec->a; k++) {
+            }
+            if (k == f->nphases) {
+                if (f->nphases == phase_cap) {
+                    phase_cap = phase_cap ? phase_cap * 2 : 16;
+                    f->phases = realloc(f->phases, phase_cap * sizeof *f->phases);
+                }
+                f->nphases++;
+            }
+            f->phases[k] = (struct phase_info){(int)rec->a, (int)rec->b, rec->t, rec->t2,
+                                               rec->c, (int64_t)rec->req_id};
+            continue;
+        }
+        if (rec->type == REC_MARK) {
+            if (rec->a == MARK_INTERRUPTED) f->interrupted = 1;
+            if (rec->a == MARK_RUN_END) f->run_ended = 1;
+            continue;
+        }
+        if (rec->type == REC_REQUEST_SENT) {
+            size_t *slot = idmap_slot(&m, rec->req_id, 1);
+            *slot = f->nreqs;
+            struct req_facts *r = &f->reqs[f->nreqs++];
+            r->req_id = rec->req_id;
+            r->phase = (int)rec->a;
+            r->t_sched = rec->t;
+            r->t_written = rec->t2;
+            r->finish_reason = "";
+            continue;
+        }
+        size_t *slot = idmap_slot(&m, rec->req_id, 0);
+        if (!slot) continue; /* its start was lost with a torn log */
+        struct req_facts *r = &f->reqs[*slot];
+        struct pending *p = &pend[*slot];
+        const char *body = eventlog_body(lr, rec);
+        if (rec->len && !body) {
+            f->torn_bodies++;
+            continue;
+        }
+        if (rec->type == REC_EVENT) {
+            r->n_events++;
+            take_event(r, p, rec, body, rec->len, f->ts_source_events);
+        } else if (rec->type == REC_REQUEST_END) {
+            r->t_done = rec->t;
+            r->t_first_byte = rec->t2;
+            r->status = (int)rec->a;
+            r->transport_error = (int)rec->b;
+            if (r->status && (r->status < 200 || r->status > 299)) {
+                r->failed = 1;
+                reason_from_body(r, body, rec->len);
+            } else if (r->transport_error) {
+                char what[160];
+                snprintf(what, sizeof what, "%.*s", (int)(rec->len > 150 ? 150 : rec->len),
+                         body ? body : "");
+                set_failed(r, "%s", req_error_name((enum req_error)r->transport_error), 0);
+                if (what[0]) {
+                    size_t l = strlen(r->reason);
+                    snprintf(r->reason + l, sizeof r->reason - l, ": %s", what);
+                }
+            }
+            finish(f, r, p, &tok_cap);
+        }
+    }
+    /* requests without an end record (the run was killed): failed, their tokens kept */
+    for (size_t i = 0; i < f->nreqs; i++) {
+        struct req_facts *r = &f->reqs[i];
+        if (!r->t_done) {
+            set_failed(r, "no end record: the run stopped before this request ended%s%.0ld", "", 0);
+            r->transport_error = ERR_INTERRUPTED;
+            finish(f, r, &pend[i], &tok_cap);
+        }
+        free(pend[i].t);
+        free(pend[i].bytes);
+        free(pend[i].lag);
+        free(pend[i].gap);
+    }
+    free(pend);
+    free(m.keys);
+    free(m.vals);
+    eventlog_reader_close(lr);
+    return 0;
+}
+
+void facts_free(struct run_facts *f)
+{
+    free(f->header_json);
+    free(f->reqs);
+    free(f->tok_t);
+    free(f->tok_n);
+    free(f->tok_lag);
+    free(f->tok_user_gap);
+    free(f->phases);
+    memset(f, 0, sizeof *f);
+}

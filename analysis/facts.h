@@ -1,0 +1,55 @@
+/* From the event log to per-request facts: the lazy half of the hot path. Each event's JSON
+ * is parsed here (cJSON), never while receiving. Rules (methodology.md §6):
+ *  - first token: first event with non-empty content, reasoning_content/reasoning, text, or a
+ *    tool-call name/arguments; role-only, empty and usage-only events never count;
+ *  - tokens: the last `usage` seen (final chunk or finish chunk); without one, visible bytes/4,
+ *    flagged as estimated;
+ *  - per-event token counts (for throughput inside a window) share the request's total in
+ *    proportion to each event's visible bytes. */
+#ifndef STROBE_FACTS_H
+#define STROBE_FACTS_H
+#include "eventlog.h"
+#include <stdint.h>
+
+struct req_facts {
+    uint64_t req_id;
+    int phase;
+    int64_t t_sched, t_written, t_first_byte, t_first_token, t_first_answer, t_last_token,
+        t_done;
+    int status;
+    int transport_error; /* enum req_error */
+    int failed;
+    char reason[200];    /* why it failed, one line */
+    int64_t prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens;
+    int usage_seen, output_estimated, saw_done;
+    const char *finish_reason; /* static string: "stop", "length", "tool_calls", other, or "" */
+    uint32_t n_events, n_token_events;
+    size_t tok_first, tok_count; /* this request's token events in run_facts.tok_* */
+};
+
+struct phase_info {
+    int index, concurrency;
+    int64_t t_start, t_window_start, t_window_end, t_end;
+};
+
+struct run_facts {
+    char *header_json;
+    struct req_facts *reqs;
+    size_t nreqs;
+    int64_t *tok_t;   /* arrival of each token-carrying event */
+    double *tok_n;    /* tokens it carried */
+    int64_t *tok_lag; /* receive stamp - emulator send stamp, or INT64_MIN when unknown */
+    int64_t *tok_user_gap; /* userspace read - kernel stamp, or INT64_MIN when not kernel */
+    size_t ntok;
+    struct phase_info *phases;
+    size_t nphases;
+    uint64_t ts_source_events[5];
+    int interrupted, run_ended;
+    size_t torn_bodies; /* events whose bytes lie past the end of bodies.bin */
+};
+
+/* Reads RUN_DIR; 0, or -1 with err set. */
+int facts_load(const char *dir, struct run_facts *f, char *err, size_t errlen);
+void facts_free(struct run_facts *f);
+
+#endif

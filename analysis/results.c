@@ -1,0 +1,271 @@
+#include "results.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int results_compute(const char *dir, struct run_results *res, char *err, size_t errlen)
+{
+    memset(res, 0, sizeof *res);
+    if (facts_load(dir, &res->facts, err, errlen)) return -1;
+    res->nphases = res->facts.nphases;
+    res->phases = calloc(res->nphases ? res->nphases : 1, sizeof *res->phases);
+    for (size_t i = 0; i < res->nphases; i++)
+        slt_phase_metrics(&res->facts, &res->facts.phases[i], &res->phases[i]);
+    return 0;
+}
+
+void results_free(struct run_results *res)
+{
+    facts_free(&res->facts);
+    free(res->phases);
+    memset(res, 0, sizeof *res);
+}
+
+static cJSON *summary_json(const struct summary *s, double scale)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "n", (double)s->n);
+    cJSON_AddNumberToObject(o, "p25", s->p25 * scale);
+    cJSON_AddNumberToObject(o, "p50", s->p50 * scale);
+    cJSON_AddNumberToObject(o, "p75", s->p75 * scale);
+    cJSON_AddNumberToObject(o, "p90", s->p90 * scale);
+    cJSON_AddNumberToObject(o, "p95", s->p95 * scale);
+    cJSON_AddNumberToObject(o, "p99", s->p99 * scale);
+    cJSON_AddNumberToObject(o, "mean", s->mean * scale);
+    cJSON_AddNumberToObject(o, "min", s->min * scale);
+    cJSON_AddNumberToObject(o, "max", s->max * scale);
+    return o;
+}
+
+static cJSON *phase_json(const struct phase_metrics *m)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "phase", m->info.index);
+    cJSON_AddNumberToObject(o, "concurrency", m->info.concurrency);
+    cJSON_AddNumberToObject(o, "window_s", m->window_s);
+    cJSON_AddNumberToObject(o, "window_start_ns", (double)m->info.t_window_start);
+    cJSON_AddNumberToObject(o, "window_end_ns", (double)m->info.t_window_end);
+    cJSON_AddNumberToObject(o, "requests_sent", (double)m->sent);
+    cJSON_AddNumberToObject(o, "requests_succeeded", (double)m->succeeded);
+    cJSON_AddNumberToObject(o, "requests_failed", (double)m->failed);
+    cJSON_AddNumberToObject(o, "requests_sent_whole_phase", (double)m->sent_all);
+    cJSON_AddNumberToObject(o, "requests_succeeded_whole_phase", (double)m->succeeded_all);
+    cJSON_AddNumberToObject(o, "requests_failed_whole_phase", (double)m->failed_all);
+    cJSON_AddNumberToObject(o, "response_rate", m->response_rate);
+    cJSON_AddNumberToObject(o, "output_tokens_in_window", m->output_tokens_in_window);
+    cJSON_AddNumberToObject(o, "system_output_tokens_per_s", m->system_output_tps);
+    cJSON_AddNumberToObject(o, "system_input_output_tokens_per_s", m->system_io_tps);
+    cJSON_AddItemToObject(o, "output_speed_tokens_per_s", summary_json(&m->speed, 1));
+    cJSON_AddItemToObject(o, "e2e_speed_tokens_per_s", summary_json(&m->e2e_speed, 1));
+    cJSON_AddItemToObject(o, "ttft_s", summary_json(&m->ttft, 1));
+    cJSON_AddItemToObject(o, "ttfb_s", summary_json(&m->ttfb, 1));
+    cJSON_AddItemToObject(o, "e2e_latency_s", summary_json(&m->e2e, 1));
+    cJSON_AddItemToObject(o, "output_tokens", summary_json(&m->output_tokens, 1));
+    cJSON_AddItemToObject(o, "input_tokens", summary_json(&m->input_tokens, 1));
+    cJSON_AddItemToObject(o, "cached_input_tokens", summary_json(&m->cached_tokens, 1));
+    cJSON_AddNumberToObject(o, "requests_output_estimated", (double)m->estimated_outputs);
+    cJSON_AddNumberToObject(o, "requests_finished_by_length", (double)m->forced_length);
+    cJSON_AddNumberToObject(o, "requests_left_out_of_speed", (double)m->speed_excluded);
+    cJSON_AddItemToObject(o, "client_lag_vs_emulator_send_us", summary_json(&m->client_lag_us, 1));
+    cJSON_AddItemToObject(o, "kernel_stamp_to_userspace_read_us",
+                          summary_json(&m->kernel_to_user_us, 1));
+    cJSON *fails = cJSON_AddArrayToObject(o, "failures");
+    for (size_t i = 0; i < m->nreasons; i++) {
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "class", m->reasons[i].cls);
+        cJSON_AddNumberToObject(r, "requests", (double)m->reasons[i].count);
+        cJSON_AddStringToObject(r, "example", m->reasons[i].example);
+        cJSON_AddItemToArray(fails, r);
+    }
+    return o;
+}
+
+static cJSON *build_json(const struct run_results *res)
+{
+    const struct run_facts *f = &res->facts;
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "schema_version", RESULTS_SCHEMA);
+    cJSON *header = cJSON_Parse(f->header_json);
+    cJSON *kind = cJSON_GetObjectItemCaseSensitive(header, "kind");
+    cJSON_AddStringToObject(root, "kind", cJSON_IsString(kind) ? kind->valuestring : "slt");
+    int complete = f->run_ended && !f->interrupted;
+    cJSON_AddBoolToObject(root, "complete", complete);
+    cJSON_AddBoolToObject(root, "interrupted", f->interrupted);
+
+    /* validity first, figures after (MLPerf LoadGen's habit) */
+    cJSON *validity = cJSON_AddObjectToObject(root, "validity");
+    cJSON *notes = cJSON_CreateArray();
+    int valid = complete;
+    if (f->interrupted) cJSON_AddItemToArray(notes, cJSON_CreateString("run interrupted: figures cover what was received"));
+    else if (!f->run_ended) cJSON_AddItemToArray(notes, cJSON_CreateString("log has no end mark: the run died; figures cover what was flushed"));
+    if (f->torn_bodies) cJSON_AddItemToArray(notes, cJSON_CreateString("some event bodies were not flushed before the run stopped"));
+    size_t failed = 0, sent = 0, estimated = 0;
+    for (size_t i = 0; i < res->nphases; i++) {
+        failed += res->phases[i].failed;
+        sent += res->phases[i].sent;
+        estimated += res->phases[i].estimated_outputs;
+    }
+    if (failed) {
+        char note[160];
+        snprintf(note, sizeof note, "%zu of %zu requests in measured windows failed", failed, sent);
+        cJSON_AddItemToArray(notes, cJSON_CreateString(note));
+        if ((double)failed > 0.01 * (double)sent) valid = 0;
+    }
+    if (estimated) {
+        char note[160];
+        snprintf(note, sizeof note, "%zu requests had no usage; their output tokens are estimated (bytes/4)", estimated);
+        cJSON_AddItemToArray(notes, cJSON_CreateString(note));
+    }
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(header, "config");
+    const cJSON *phase_s = cJSON_GetObjectItemCaseSensitive(cfg, "phase_s");
+    const cJSON *ramp_s = cJSON_GetObjectItemCaseSensitive(cfg, "ramp_s");
+    int comparable = cJSON_IsNumber(phase_s) && phase_s->valuedouble >= 180 &&
+                     cJSON_IsNumber(ramp_s) && ramp_s->valuedouble >= 30;
+    if (!comparable)
+        cJSON_AddItemToArray(notes, cJSON_CreateString("phases shorter than 180 s or ramp shorter than 30 s: not comparable with published SLT figures"));
+    cJSON_AddBoolToObject(validity, "valid", valid);
+    cJSON_AddBoolToObject(validity, "comparable", comparable && valid);
+    cJSON_AddStringToObject(validity, "rule", "valid = run complete and at most 1% of requests in measured windows failed; comparable = valid, phase_s >= 180 and ramp_s >= 30");
+    cJSON_AddItemToObject(validity, "notes", notes);
+
+    cJSON *units = cJSON_AddObjectToObject(root, "units");
+    cJSON_AddStringToObject(units, "*_s", "seconds");
+    cJSON_AddStringToObject(units, "*_ns", "nanoseconds, CLOCK_REALTIME");
+    cJSON_AddStringToObject(units, "*_us", "microseconds");
+    cJSON_AddStringToObject(units, "*_tokens_per_s", "tokens per second");
+    cJSON_AddStringToObject(units, "*_tokens", "tokens");
+    cJSON_AddStringToObject(units, "requests_*", "requests");
+    cJSON_AddStringToObject(units, "response_rate", "fraction of requests sent in the window (0..1)");
+
+    cJSON *ts = cJSON_AddObjectToObject(root, "timestamps");
+    cJSON_AddStringToObject(ts, "timeline", "CLOCK_REALTIME nanoseconds");
+    cJSON *src = cJSON_AddObjectToObject(ts, "events_by_source");
+    static const char *const names[5] = {"none", "userspace", "kernel", "nic", "fpga"};
+    for (int i = 1; i < 5; i++) cJSON_AddNumberToObject(src, names[i], (double)f->ts_source_events[i]);
+
+    double best = 0, best_speed = 0;
+    int best_c = 0;
+    double *tps = calloc(res->nphases + 1, sizeof *tps);
+    for (size_t i = 0; i < res->nphases; i++) {
+        tps[i] = res->phases[i].system_output_tps;
+        if (tps[i] > best) best = tps[i], best_c = res->phases[i].info.concurrency;
+        if (res->phases[i].speed.p50 > best_speed) best_speed = res->phases[i].speed.p50;
+    }
+    cJSON *peak = cJSON_AddObjectToObject(root, "peak");
+    cJSON_AddNumberToObject(peak, "system_output_tokens_per_s", best);
+    cJSON_AddNumberToObject(peak, "at_concurrency", best_c);
+    cJSON_AddNumberToObject(peak, "output_speed_tokens_per_s_p50", best_speed);
+    cJSON *plateau = cJSON_AddObjectToObject(root, "plateau");
+    cJSON_AddStringToObject(plateau, "rule", "stop after 2 consecutive phases below 1.02 x the best system output throughput so far, or at --max-concurrency");
+    cJSON_AddBoolToObject(plateau, "reached", slt_plateau_reached(tps, res->nphases, 1.02, 2));
+    free(tps);
+
+    cJSON *phases = cJSON_AddArrayToObject(root, "phases");
+    for (size_t i = 0; i < res->nphases; i++) cJSON_AddItemToArray(phases, phase_json(&res->phases[i]));
+    if (header) cJSON_AddItemToObject(root, "run", header);
+    return root;
+}
+
+static int write_file_atomic(const char *dir, const char *name, const char *text, char *err,
+                             size_t errlen)
+{
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f || fputs(text, f) < 0 || fclose(f)) {
+        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    if (rename(tmp, path)) {
+        snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void csv_summary(char **buf, size_t *len, size_t *cap, const struct summary *s)
+{
+    char tmp[256];
+    int n = snprintf(tmp, sizeof tmp, ",%.6f,%.6f,%.6f,%.6f,%.6f,%.6f", s->p25, s->p50, s->p75,
+                     s->p90, s->p99, s->mean);
+    if (*len + (size_t)n + 1 > *cap) {
+        *cap = (*len + (size_t)n + 1) * 2;
+        *buf = realloc(*buf, *cap);
+    }
+    memcpy(*buf + *len, tmp, (size_t)n + 1);
+    *len += (size_t)n;
+}
+
+int results_write(const char *dir, const struct run_results *res, char *err, size_t errlen)
+{
+    cJSON *root = build_json(res);
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    size_t tl = strlen(text);
+    char *withnl = malloc(tl + 2);
+    memcpy(withnl, text, tl);
+    memcpy(withnl + tl, "\n", 2);
+    free(text);
+    int rc = write_file_atomic(dir, "results.json", withnl, err, errlen);
+    free(withnl);
+    if (rc) return rc;
+
+    size_t cap = 4096, len = 0;
+    char *csv = malloc(cap);
+    const char *metrics[] = {"output_speed_tokens_per_s", "e2e_speed_tokens_per_s", "ttft_s",
+                             "e2e_latency_s"};
+    len = (size_t)snprintf(csv, cap,
+                           "phase,concurrency,window_s,requests_sent,requests_succeeded,"
+                           "requests_failed,response_rate,system_output_tokens_per_s");
+    for (int k = 0; k < 4; k++) {
+        char h[400];
+        int n = snprintf(h, sizeof h, ",%s_p25,%s_p50,%s_p75,%s_p90,%s_p99,%s_mean", metrics[k],
+                         metrics[k], metrics[k], metrics[k], metrics[k], metrics[k]);
+        memcpy(csv + len, h, (size_t)n + 1);
+        len += (size_t)n;
+    }
+    csv[len++] = '\n';
+    for (size_t i = 0; i < res->nphases; i++) {
+        const struct phase_metrics *m = &res->phases[i];
+        char row[512];
+        int n = snprintf(row, sizeof row, "%d,%d,%.3f,%zu,%zu,%zu,%.6f,%.3f", m->info.index,
+                         m->info.concurrency, m->window_s, m->sent, m->succeeded, m->failed,
+                         m->response_rate, m->system_output_tps);
+        if (len + (size_t)n + 1 > cap) cap = (len + (size_t)n + 1) * 2, csv = realloc(csv, cap);
+        memcpy(csv + len, row, (size_t)n + 1);
+        len += (size_t)n;
+        csv_summary(&csv, &len, &cap, &m->speed);
+        csv_summary(&csv, &len, &cap, &m->e2e_speed);
+        csv_summary(&csv, &len, &cap, &m->ttft);
+        csv_summary(&csv, &len, &cap, &m->e2e);
+        if (len + 2 > cap) cap *= 2, csv = realloc(csv, cap);
+        csv[len++] = '\n';
+        csv[len] = 0;
+    }
+    csv[len] = 0;
+    rc = write_file_atomic(dir, "results.csv", csv, err, errlen);
+    free(csv);
+    return rc;
+}
+
+void results_print_table(FILE *out, const struct run_results *res)
+{
+    fprintf(out, "%5s %6s %7s %7s %6s %8s %14s %16s %12s %12s %12s\n", "phase", "conc", "sent",
+            "ok", "failed", "resp", "system", "speed p50", "TTFT p50", "TTFT p99", "E2E p50");
+    fprintf(out, "%5s %6s %7s %7s %6s %8s %14s %16s %12s %12s %12s\n", "", "", "", "", "", "%",
+            "tokens/s", "tokens/s/query", "s", "s", "s");
+    for (size_t i = 0; i < res->nphases; i++) {
+        const struct phase_metrics *m = &res->phases[i];
+        fprintf(out, "%5d %6d %7zu %7zu %6zu %8.2f %14.1f %16.2f %12.4f %12.4f %12.3f\n",
+                m->info.index, m->info.concurrency, m->sent, m->succeeded, m->failed,
+                100 * m->response_rate, m->system_output_tps, m->speed.p50, m->ttft.p50,
+                m->ttft.p99, m->e2e.p50);
+        for (size_t k = 0; k < m->nreasons; k++)
+            fprintf(out, "      failures: %zu %s (e.g. %s)\n", m->reasons[k].count,
+                    m->reasons[k].cls, m->reasons[k].example);
+    }
+}

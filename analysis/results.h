@@ -1,0 +1,23 @@
+/* results.json (schema strobe.results.v1), results.csv and the stdout summary, all computed
+ * from the event log alone, so `strobe analyze` reproduces a live run's files exactly. */
+#ifndef STROBE_RESULTS_H
+#define STROBE_RESULTS_H
+#include "slt_metrics.h"
+#include <stdio.h>
+
+#define RESULTS_SCHEMA "strobe.results.v1"
+
+struct run_results {
+    struct run_facts facts;
+    struct phase_metrics *phases;
+    size_t nphases;
+};
+
+/* Loads RUN_DIR's log and computes every phase. 0, or -1 with err set. */
+int results_compute(const char *dir, struct run_results *res, char *err, size_t errlen);
+/* Writes results.json and results.csv into dir (each via a temporary file and rename). */
+int results_write(const char *dir, const struct run_results *res, char *err, size_t errlen);
+void results_print_table(FILE *out, const struct run_results *res);
+void results_free(struct run_results *res);
+
+#endif

@@ -1,0 +1,122 @@
+#include "slt_metrics.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void classify(const struct req_facts *r, char *cls, size_t n)
+{
+    if (r->status && (r->status < 200 || r->status > 299)) snprintf(cls, n, "http-%d", r->status);
+    else if (r->transport_error) snprintf(cls, n, "%s", req_error_name((enum req_error)r->transport_error));
+    else if (!strncmp(r->reason, "malformed", 9)) snprintf(cls, n, "malformed-chunk");
+    else if (!strncmp(r->reason, "error event", 11)) snprintf(cls, n, "error-event");
+    else if (!strncmp(r->reason, "stream ended", 12)) snprintf(cls, n, "no-done");
+    else snprintf(cls, n, "other");
+}
+
+static void count_reason(struct phase_metrics *m, const struct req_facts *r)
+{
+    char cls[40];
+    classify(r, cls, sizeof cls);
+    for (size_t i = 0; i < m->nreasons; i++)
+        if (!strcmp(m->reasons[i].cls, cls)) {
+            m->reasons[i].count++;
+            return;
+        }
+    if (m->nreasons == MAX_REASON_CLASSES) return;
+    struct reason_count *rc = &m->reasons[m->nreasons++];
+    snprintf(rc->cls, sizeof rc->cls, "%s", cls);
+    snprintf(rc->example, sizeof rc->example, "%s", r->reason);
+    rc->count = 1;
+}
+
+void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
+                       struct phase_metrics *m)
+{
+    memset(m, 0, sizeof *m);
+    m->info = *ph;
+    int64_t ws = ph->t_window_start, we = ph->t_window_end;
+    m->window_s = (double)(we - ws) / 1e9;
+    struct dvec speed = {0}, e2e_speed = {0}, ttft = {0}, ttfb = {0}, e2e = {0}, out = {0},
+                in = {0}, cached = {0}, lag = {0}, gap = {0};
+    double io_tokens = 0;
+    for (size_t i = 0; i < f->nreqs; i++) {
+        const struct req_facts *r = &f->reqs[i];
+        if (r->phase != ph->index) continue;
+        m->sent_all++;
+        if (r->failed) m->failed_all++; else m->succeeded_all++;
+        int in_window = r->t_sched >= ws && r->t_sched < we;
+        if (in_window) {
+            m->sent++;
+            if (r->failed) {
+                m->failed++;
+                count_reason(m, r);
+            } else {
+                m->succeeded++;
+            }
+            if (r->n_token_events > 0) m->with_output++;
+        }
+        for (size_t k = r->tok_first; k < r->tok_first + r->tok_count; k++) {
+            if (f->tok_t[k] < ws || f->tok_t[k] >= we) continue;
+            m->output_tokens_in_window += f->tok_n[k];
+            if (f->tok_lag[k] != INT64_MIN) dvec_push(&lag, (double)f->tok_lag[k] / 1e3);
+            if (f->tok_user_gap[k] != INT64_MIN) dvec_push(&gap, (double)f->tok_user_gap[k] / 1e3);
+        }
+        if (!r->failed && r->t_done >= ws && r->t_done < we)
+            io_tokens += (double)(r->prompt_tokens + r->completion_tokens);
+        if (r->failed || !r->t_first_token || r->t_first_token < ws || r->t_first_token >= we)
+            continue;
+        dvec_push(&ttft, (double)(r->t_first_token - r->t_sched) / 1e9);
+        if (r->t_first_byte) dvec_push(&ttfb, (double)(r->t_first_byte - r->t_sched) / 1e9);
+        dvec_push(&e2e, (double)(r->t_done - r->t_sched) / 1e9);
+        dvec_push(&out, (double)r->completion_tokens);
+        dvec_push(&in, (double)r->prompt_tokens);
+        dvec_push(&cached, (double)r->cached_tokens);
+        if (r->output_estimated) m->estimated_outputs++;
+        if (r->finish_reason && !strcmp(r->finish_reason, "length")) m->forced_length++;
+        if (r->t_done > r->t_sched)
+            dvec_push(&e2e_speed, (double)r->completion_tokens / ((double)(r->t_done - r->t_sched) / 1e9));
+        if (r->n_token_events >= 2 && r->t_last_token > r->t_first_token)
+            dvec_push(&speed, (double)(r->completion_tokens - 1) /
+                                  ((double)(r->t_last_token - r->t_first_token) / 1e9));
+        else
+            m->speed_excluded++;
+    }
+    m->response_rate = m->sent ? (double)m->with_output / (double)m->sent : 0;
+    m->system_output_tps = m->window_s > 0 ? m->output_tokens_in_window / m->window_s : 0;
+    m->system_io_tps = m->window_s > 0 ? (io_tokens) / m->window_s : 0;
+    summarise(speed.v, speed.n, &m->speed);
+    summarise(e2e_speed.v, e2e_speed.n, &m->e2e_speed);
+    summarise(ttft.v, ttft.n, &m->ttft);
+    summarise(ttfb.v, ttfb.n, &m->ttfb);
+    summarise(e2e.v, e2e.n, &m->e2e);
+    summarise(out.v, out.n, &m->output_tokens);
+    summarise(in.v, in.n, &m->input_tokens);
+    summarise(cached.v, cached.n, &m->cached_tokens);
+    summarise(lag.v, lag.n, &m->client_lag_us);
+    summarise(gap.v, gap.n, &m->kernel_to_user_us);
+    dvec_free(&speed);
+    dvec_free(&e2e_speed);
+    dvec_free(&ttft);
+    dvec_free(&ttfb);
+    dvec_free(&e2e);
+    dvec_free(&out);
+    dvec_free(&in);
+    dvec_free(&cached);
+    dvec_free(&lag);
+    dvec_free(&gap);
+}
+
+int slt_plateau_reached(const double *tp, size_t n, double ratio, int patience)
+{
+    double best = 0;
+    int below = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (tp[i] < ratio * best) {
+            below++;
+        } else {
+            below = 0;
+        }
+        if (tp[i] > best) best = tp[i];
+    }
+    return below >= patience;
+}

@@ -1,0 +1,46 @@
+/* SLT phase metrics (methodology.md §1 and §6), from per-request facts:
+ *  - window: [t_window_start, t_window_end) of the phase (ramp-up and drain excluded);
+ *  - system output throughput: tokens whose event arrived inside the window / window length;
+ *  - per-query figures (speed, TTFT, end-to-end): successful queries whose first token
+ *    arrived inside the window; TTFT and latency run from the scheduled send time;
+ *  - output speed = (output_tokens - 1) / (t_last_chunk - t_first_chunk), queries with
+ *    fewer than 2 token events left out; end-to-end speed = output_tokens / (t_done - t_sched);
+ *  - requests sent: those scheduled inside the window; response rate = share of them that
+ *    received at least one output token; sent = succeeded + failed by construction. */
+#ifndef STROBE_SLT_METRICS_H
+#define STROBE_SLT_METRICS_H
+#include "facts.h"
+#include "stats.h"
+
+#define MAX_REASON_CLASSES 12
+
+struct reason_count {
+    char cls[40];
+    char example[200];
+    size_t count;
+};
+
+struct phase_metrics {
+    struct phase_info info;
+    double window_s;
+    size_t sent, succeeded, failed, with_output;
+    size_t sent_all, succeeded_all, failed_all; /* the whole phase, ramp and drain included */
+    double response_rate;
+    double output_tokens_in_window;
+    double system_output_tps;
+    double system_io_tps; /* input + output tokens/s of queries finishing in the window */
+    struct summary speed, e2e_speed, ttft, ttfb, e2e, output_tokens, input_tokens, cached_tokens;
+    size_t speed_excluded, estimated_outputs, forced_length;
+    struct summary client_lag_us, kernel_to_user_us;
+    struct reason_count reasons[MAX_REASON_CLASSES];
+    size_t nreasons;
+};
+
+void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
+                       struct phase_metrics *m);
+
+/* Plateau rule (methodology.md §6.2): stop after `patience` consecutive phases below
+ * `ratio` × the best throughput so far. Returns 1 when the ladder should stop. */
+int slt_plateau_reached(const double *throughputs, size_t n, double ratio, int patience);
+
+#endif

@@ -1,0 +1,25 @@
+/* Distributions: percentiles by linear interpolation between order statistics (type 7,
+ * numpy's default), as methodology.md decision 8 requires. */
+#ifndef STROBE_STATS_H
+#define STROBE_STATS_H
+#include <stddef.h>
+
+struct summary {
+    size_t n;
+    double mean, min, max, p25, p50, p75, p90, p95, p99;
+};
+
+/* Sorts v in place and summarises it; all fields 0 when n == 0. */
+void summarise(double *v, size_t n, struct summary *out);
+/* q in [0,1] over an already sorted array. */
+double percentile_sorted(const double *v, size_t n, double q);
+
+/* A growable array of doubles (analysis only, never the hot path). */
+struct dvec {
+    double *v;
+    size_t n, cap;
+};
+void dvec_push(struct dvec *d, double x);
+void dvec_free(struct dvec *d);
+
+#endif

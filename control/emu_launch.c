@@ -1,0 +1,116 @@
+#include "emu_launch.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int find_emu(char *out, size_t outlen)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = 0;
+        char *slash = strrchr(self, '/');
+        if (slash) *slash = 0;
+        const char *rel[] = {"strobe-emu", "../tests/emu/strobe-emu", "tests/emu/strobe-emu"};
+        for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+            snprintf(out, outlen, "%s/%s", self, rel[i]);
+            if (access(out, X_OK) == 0) return 0;
+        }
+    }
+    const char *path = getenv("PATH");
+    if (!path) return -1;
+    char *copy = strdup(path), *save = NULL;
+    for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+        snprintf(out, outlen, "%s/strobe-emu", d);
+        if (access(out, X_OK) == 0) {
+            free(copy);
+            return 0;
+        }
+    }
+    free(copy);
+    return -1;
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t l = sizeof a;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) || getsockname(fd, (struct sockaddr *)&a, &l)) {
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static int port_open(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+int emu_launch(struct emu_child *c, const char *extra_args, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof *c);
+    if (find_emu(c->path, sizeof c->path)) {
+        snprintf(err, errlen, "no --url given and strobe-emu was not found next to strobe or "
+                              "on PATH; build it or pass --url");
+        return -1;
+    }
+    c->port = free_port();
+    char listen[64];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", c->port);
+    char *argv[64];
+    int argc = 0;
+    argv[argc++] = c->path;
+    argv[argc++] = "--listen";
+    argv[argc++] = listen;
+    char *copy = extra_args ? strdup(extra_args) : NULL, *save = NULL;
+    for (char *a = copy ? strtok_r(copy, " \t", &save) : NULL; a && argc < 62;
+         a = strtok_r(NULL, " \t", &save))
+        argv[argc++] = a;
+    argv[argc] = NULL;
+    c->pid = fork();
+    if (c->pid == 0) {
+        execv(c->path, argv);
+        _exit(127);
+    }
+    free(copy);
+    for (int i = 0; i < 200; i++) { /* up to 2 s for it to listen */
+        if (port_open(c->port)) return 0;
+        int st;
+        if (waitpid(c->pid, &st, WNOHANG) == c->pid) {
+            snprintf(err, errlen, "strobe-emu (%s) exited at start; run it by hand to see why",
+                     c->path);
+            c->pid = 0;
+            return -1;
+        }
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    snprintf(err, errlen, "strobe-emu did not listen on port %d within 2 s", c->port);
+    emu_stop(c);
+    return -1;
+}
+
+void emu_stop(struct emu_child *c)
+{
+    if (c->pid <= 0) return;
+    kill(c->pid, SIGTERM);
+    waitpid(c->pid, NULL, 0);
+    c->pid = 0;
+}

@@ -1,0 +1,19 @@
+/* One blocking request outside any run (calibration, probes): connect, send, read the whole
+ * response through the same transport, HTTP parser and SSE framer as the workers, then pull
+ * usage out of it. Control-plane only; never on the hot path. */
+#ifndef STROBE_ONESHOT_H
+#define STROBE_ONESHOT_H
+#include "transport.h"
+#include <stdint.h>
+
+struct oneshot_result {
+    int status;
+    int64_t prompt_tokens, completion_tokens; /* -1 when the response had no usage */
+    char error[256];                          /* empty on success */
+};
+
+int oneshot_request(const struct transport_ops *ops, struct transport_ctx *tctx,
+                    const struct endpoint *ep, const char *request, size_t len,
+                    double timeout_s, struct oneshot_result *out);
+
+#endif

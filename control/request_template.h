@@ -1,0 +1,37 @@
+/* SLT requests: one pre-rendered HTTP request (head + JSON body, --extra-body merged) with a
+ * fixed-width nonce slot at the start of the prompt. Per request only the nonce digits are
+ * written (seeded by worker and sequence), so every prompt is distinct and no prefix cache
+ * can help, while building a request costs one memcpy and no allocation. */
+#ifndef STROBE_REQUEST_TEMPLATE_H
+#define STROBE_REQUEST_TEMPLATE_H
+#include "endpoint.h"
+#include <stddef.h>
+#include <stdint.h>
+
+struct request_template {
+    char *bytes;
+    size_t len;
+    size_t nonce_at; /* offset of the nonce slot in bytes */
+    uint64_t seed;
+};
+
+struct template_params {
+    const struct endpoint *ep;
+    const char *model;
+    int chat;               /* 1: /v1/chat/completions, 0: /v1/completions */
+    int filler_words;       /* prompt length knob, calibrated against usage.prompt_tokens */
+    int max_tokens;
+    int ignore_eos;
+    const char *extra_body; /* JSON object text or NULL */
+    const char *api_key;    /* or NULL; only ever copied into the Authorization header */
+    uint64_t seed;
+};
+
+/* 0, or -1 with err set (e.g. --extra-body is not a JSON object). */
+int template_build(struct request_template *t, const struct template_params *p, char *err,
+                   size_t errlen);
+void template_free(struct request_template *t);
+/* request_build_fn for the workers: copies the template and writes a fresh nonce. */
+size_t template_fill(void *arg, int worker, uint64_t seq, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,528 @@
+/* `strobe slt`: the System Load Test. Closed loop at fixed concurrency per phase; phases
+ * 1, 2, 4 … 64, then +64 until system output throughput plateaus (or a given list).
+ * Each phase: staggered ramp-up over the first half of --ramp-s, a measured window of
+ * --phase-s, then a drain (no new requests; in-flight ones finish, up to --drain-s). */
+#include "slt.h"
+
+#include "emu_launch.h"
+#include "eventlog.h"
+#include "oneshot.h"
+#include "request_template.h"
+#include "results.h"
+#include "worker.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_PHASES 4096
+
+struct slt_config {
+    const char *url, *model, *out, *extra_body, *ca_file, *emu_args, *endpoint;
+    int conc[MAX_PHASES];
+    int nconc, auto_ladder, max_concurrency;
+    double phase_s, ramp_s, drain_s;
+    int input_tokens, output_tokens, ignore_eos, threads, insecure;
+    double request_timeout_s, idle_timeout_s, connect_timeout_s;
+    uint64_t seed;
+};
+
+static volatile sig_atomic_t interrupted;
+static void on_signal(int sig) { (void)sig; interrupted = 1; }
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: strobe slt [--url URL --model NAME] --out RUN_DIR [options]\n\n"
+        "System Load Test: closed loop at fixed concurrency per phase; 1,000 input and 1,000\n"
+        "output tokens per query, streaming. Without --url, strobe starts its built-in\n"
+        "emulator (strobe-emu) on loopback and measures that.\n\n"
+        "  --url URL               OpenAI-compatible server, e.g. http://127.0.0.1:8000\n"
+        "  --model NAME            model id to request (default strobe-emu with the emulator)\n"
+        "  --out RUN_DIR           run directory (created; must not hold a run already)\n"
+        "  --concurrency LIST|auto e.g. 1,2,4 (default auto: 1,2,4,…,64 then +64 to plateau)\n"
+        "  --max-concurrency N     cap of the auto ladder (default 1024)\n"
+        "  --phase-s SECONDS       measured window per phase (default 180)\n"
+        "  --ramp-s SECONDS        ramp-up before the window, not measured (default 30)\n"
+        "  --drain-s SECONDS       longest wait for in-flight requests after a phase (default 600)\n"
+        "  --input-tokens N        prompt tokens, calibrated on usage.prompt_tokens (default 1000)\n"
+        "  --output-tokens N       max_tokens (default 1000)\n"
+        "  --ignore-eos            send ignore_eos: true so every answer has --output-tokens\n"
+        "  --extra-body JSON       fields merged into every request body\n"
+        "  --endpoint chat|completions   /v1/chat/completions (default) or /v1/completions\n"
+        "  --threads N             dataplane worker threads (default: one per core)\n"
+        "  --request-timeout-s S   (default 600)   --idle-timeout-s S (default 120)\n"
+        "  --connect-timeout-s S   (default 10)\n"
+        "  --insecure              do not verify the server's TLS certificate or name\n"
+        "  --ca-file PEM           trust this CA in addition to the system's\n"
+        "  --seed N                seed of prompt nonces (default 1)\n"
+        "  --emu-args \"FLAGS\"      flags for the built-in emulator (without --url)\n\n"
+        "The API key, if any, is read from STROBE_API_KEY and never written anywhere.\n"
+        "Exit status: 0 done, 1 run failed, 2 bad command line, 3 interrupted (results kept).\n");
+}
+
+static int bad(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "strobe slt: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "; see strobe slt --help.\n");
+    return 2;
+}
+
+static int num(const char *flag, const char *s, double lo, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo)) {
+        fprintf(stderr, "strobe slt: %s needs a number >= %g, got '%s'.\n", flag, lo, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, struct slt_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->auto_ladder = 1;
+    c->max_concurrency = 1024;
+    c->phase_s = 180;
+    c->ramp_s = 30;
+    c->drain_s = 600;
+    c->input_tokens = 1000;
+    c->output_tokens = 1000;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    c->threads = cores > 0 ? (int)cores : 1;
+    c->request_timeout_s = 600;
+    c->idle_timeout_s = 120;
+    c->connect_timeout_s = 10;
+    c->seed = 1;
+    c->endpoint = "chat";
+    enum { O_URL = 256, O_MODEL, O_OUT, O_CONC, O_MAXC, O_PHASE, O_RAMP, O_DRAIN, O_IN, O_OUTT,
+           O_EOS, O_EXTRA, O_EP, O_THREADS, O_RTO, O_ITO, O_CTO, O_INSEC, O_CA, O_SEED, O_EMU,
+           O_HELP };
+    static const struct option opts[] = {
+        {"url", 1, 0, O_URL}, {"model", 1, 0, O_MODEL}, {"out", 1, 0, O_OUT},
+        {"concurrency", 1, 0, O_CONC}, {"max-concurrency", 1, 0, O_MAXC},
+        {"phase-s", 1, 0, O_PHASE}, {"ramp-s", 1, 0, O_RAMP}, {"drain-s", 1, 0, O_DRAIN},
+        {"input-tokens", 1, 0, O_IN}, {"output-tokens", 1, 0, O_OUTT},
+        {"ignore-eos", 0, 0, O_EOS}, {"extra-body", 1, 0, O_EXTRA}, {"endpoint", 1, 0, O_EP},
+        {"threads", 1, 0, O_THREADS}, {"request-timeout-s", 1, 0, O_RTO},
+        {"idle-timeout-s", 1, 0, O_ITO}, {"connect-timeout-s", 1, 0, O_CTO},
+        {"insecure", 0, 0, O_INSEC}, {"ca-file", 1, 0, O_CA}, {"seed", 1, 0, O_SEED},
+        {"emu-args", 1, 0, O_EMU}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+    int o;
+    double v;
+    opterr = 0;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+        case O_URL: c->url = optarg; break;
+        case O_MODEL: c->model = optarg; break;
+        case O_OUT: c->out = optarg; break;
+        case O_EXTRA: c->extra_body = optarg; break;
+        case O_CA: c->ca_file = optarg; break;
+        case O_EMU: c->emu_args = optarg; break;
+        case O_EOS: c->ignore_eos = 1; break;
+        case O_INSEC: c->insecure = 1; break;
+        case O_EP:
+            if (strcmp(optarg, "chat") && strcmp(optarg, "completions"))
+                return bad("--endpoint must be chat or completions, got '%s'", optarg);
+            c->endpoint = optarg;
+            break;
+        case O_CONC:
+            if (!strcmp(optarg, "auto")) {
+                c->auto_ladder = 1;
+                break;
+            }
+            c->auto_ladder = 0;
+            c->nconc = 0;
+            for (const char *p = optarg; *p;) {
+                char *end;
+                long n = strtol(p, &end, 10);
+                if (end == p || n < 1 || n > 1000000 || (*end && *end != ',') ||
+                    c->nconc == MAX_PHASES)
+                    return bad("--concurrency must be 'auto' or a list like 1,2,4 of positive "
+                               "integers, got '%s'", optarg);
+                c->conc[c->nconc++] = (int)n;
+                p = *end ? end + 1 : end;
+            }
+            break;
+        case O_HELP:
+        case 'h': usage(stdout); exit(0);
+        case '?': return bad("unknown option or missing value in '%s'", argv[optind - 1]);
+        default:
+            if (num(argv[optind - 1], optarg, 0, &v)) return 2;
+            switch (o) {
+            case O_MAXC: c->max_concurrency = (int)v; break;
+            case O_PHASE: c->phase_s = v; break;
+            case O_RAMP: c->ramp_s = v; break;
+            case O_DRAIN: c->drain_s = v; break;
+            case O_IN: c->input_tokens = (int)v; break;
+            case O_OUTT: c->output_tokens = (int)v; break;
+            case O_THREADS: c->threads = (int)v; break;
+            case O_RTO: c->request_timeout_s = v; break;
+            case O_ITO: c->idle_timeout_s = v; break;
+            case O_CTO: c->connect_timeout_s = v; break;
+            case O_SEED: c->seed = (uint64_t)v; break;
+            }
+        }
+    }
+    if (optind < argc) return bad("unexpected argument '%s'", argv[optind]);
+    if (!c->out) return bad("--out RUN_DIR is required%s", "");
+    if (c->url && !c->model) return bad("--model NAME is required with --url%s", "");
+    if (c->phase_s <= 0) return bad("--phase-s must be > 0%s", "");
+    if (c->threads < 1 || c->threads > 1024) return bad("--threads must be in 1..1024%s", "");
+    if (c->output_tokens < 1) return bad("--output-tokens must be >= 1%s", "");
+    if (c->max_concurrency < 1) return bad("--max-concurrency must be >= 1%s", "");
+    if (c->request_timeout_s <= 0 || c->idle_timeout_s <= 0 || c->connect_timeout_s <= 0)
+        return bad("timeouts must be > 0%s", "");
+    return 0;
+}
+
+/* Concurrency of phase k of the auto ladder: 1, 2, 4, …, 64, then +64. */
+static int ladder(int k) { return k <= 6 ? 1 << k : 64 * (k - 5); }
+
+static void sleep_s(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - floor(s)) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+/* Prompt calibration: the filler word count W that gives --input-tokens by the server's own
+ * usage.prompt_tokens. Two probes give the slope and the fixed overhead (chat template,
+ * nonce); a third checks the fit and corrects once. max_tokens is 1 to keep it cheap. */
+static int calibrate(const struct slt_config *c, const struct endpoint *ep,
+                     const struct transport_ops *ops, struct transport_ctx *tctx,
+                     const char *api_key, int *words_out, int64_t *tokens_out, char *err,
+                     size_t errlen)
+{
+    int w[3] = {c->input_tokens / 4 + 8, c->input_tokens / 2 + 16, 0};
+    int64_t tok[3];
+    for (int i = 0; i < 3; i++) {
+        if (i == 2) {
+            double slope = (double)(tok[1] - tok[0]) / (w[1] - w[0]);
+            if (slope <= 0) {
+                snprintf(err, errlen, "prompt calibration failed: the server's prompt_tokens did "
+                                      "not grow with the prompt (%lld then %lld)",
+                         (long long)tok[0], (long long)tok[1]);
+                return -1;
+            }
+            double overhead = (double)tok[0] - slope * w[0];
+            w[2] = (int)lround((c->input_tokens - overhead) / slope);
+            if (w[2] < 0) w[2] = 0;
+        }
+        struct template_params tp = {ep, c->model, strcmp(c->endpoint, "chat") == 0, w[i], 1, 0,
+                                     c->extra_body, api_key, c->seed + 999 + (uint64_t)i};
+        struct request_template t;
+        if (template_build(&t, &tp, err, errlen)) return -1;
+        /* the calibration prompt must not ask for more than one token whatever extra says */
+        char *req = malloc(t.len);
+        size_t len = template_fill(&t, 0, (uint64_t)i + 1, req, t.len);
+        struct oneshot_result r;
+        int rc = oneshot_request(ops, tctx, ep, req, len, c->request_timeout_s, &r);
+        free(req);
+        template_free(&t);
+        if (rc || r.prompt_tokens < 0) {
+            snprintf(err, errlen, "calibration request to %s failed: %s (HTTP %d); check --url, "
+                                  "--model and STROBE_API_KEY",
+                     ep->host_header, r.error[0] ? r.error : "no usage.prompt_tokens in the answer",
+                     r.status);
+            return -1;
+        }
+        tok[i] = r.prompt_tokens;
+    }
+    double slope = (double)(tok[1] - tok[0]) / (w[1] - w[0]);
+    int corrected = w[2] + (int)lround((c->input_tokens - tok[2]) / slope);
+    *words_out = corrected < 0 ? 0 : corrected;
+    *tokens_out = tok[2] + (int64_t)lround((corrected - w[2]) * slope);
+    return 0;
+}
+
+static char *header_json(const struct slt_config *c, const struct endpoint *ep, int words,
+                         int64_t calibrated, const char *transport)
+{
+    cJSON *h = cJSON_CreateObject();
+    cJSON_AddStringToObject(h, "kind", "slt");
+    cJSON_AddStringToObject(h, "strobe_version", "0.1.0");
+    char when[64];
+    time_t now = time(NULL);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    cJSON_AddStringToObject(h, "started_utc", when);
+    cJSON *cfg = cJSON_AddObjectToObject(h, "config");
+    cJSON_AddStringToObject(cfg, "url", c->url ? c->url : "(built-in strobe-emu)");
+    cJSON_AddStringToObject(cfg, "resolved_address", ep->addr_text);
+    cJSON_AddStringToObject(cfg, "model", c->model);
+    cJSON_AddStringToObject(cfg, "endpoint", c->endpoint);
+    cJSON_AddStringToObject(cfg, "transport", transport);
+    cJSON_AddBoolToObject(cfg, "tls_verification", !c->insecure);
+    if (c->auto_ladder) {
+        cJSON_AddStringToObject(cfg, "concurrency", "auto");
+        cJSON_AddNumberToObject(cfg, "max_concurrency", c->max_concurrency);
+    } else {
+        cJSON *a = cJSON_AddArrayToObject(cfg, "concurrency");
+        for (int i = 0; i < c->nconc; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(c->conc[i]));
+    }
+    cJSON_AddNumberToObject(cfg, "phase_s", c->phase_s);
+    cJSON_AddNumberToObject(cfg, "ramp_s", c->ramp_s);
+    cJSON_AddNumberToObject(cfg, "drain_s", c->drain_s);
+    cJSON_AddNumberToObject(cfg, "input_tokens_target", c->input_tokens);
+    cJSON_AddNumberToObject(cfg, "output_tokens", c->output_tokens);
+    cJSON_AddBoolToObject(cfg, "ignore_eos", c->ignore_eos);
+    cJSON_AddStringToObject(cfg, "extra_body", c->extra_body ? c->extra_body : "");
+    cJSON_AddNumberToObject(cfg, "threads", c->threads);
+    cJSON_AddNumberToObject(cfg, "request_timeout_s", c->request_timeout_s);
+    cJSON_AddNumberToObject(cfg, "idle_timeout_s", c->idle_timeout_s);
+    cJSON_AddNumberToObject(cfg, "connect_timeout_s", c->connect_timeout_s);
+    cJSON_AddNumberToObject(cfg, "seed", (double)c->seed);
+    cJSON *cal = cJSON_AddObjectToObject(h, "calibration");
+    cJSON_AddNumberToObject(cal, "filler_words", words);
+    cJSON_AddNumberToObject(cal, "expected_prompt_tokens", (double)calibrated);
+    cJSON_AddStringToObject(cal, "method", "3 probes with max_tokens=1; slope and overhead of usage.prompt_tokens over filler words");
+    char *s = cJSON_PrintUnformatted(h);
+    cJSON_Delete(h);
+    return s;
+}
+
+static void put_phase(struct eventlog *log, int producer, int idx, int conc, int64_t t0,
+                      int64_t ws, int64_t we, int64_t end)
+{
+    struct log_record r = {.type = REC_PHASE, .req_id = (uint64_t)end, .t = t0, .t2 = ws,
+                           .a = idx, .b = conc, .c = we};
+    eventlog_put(log, producer, &r, NULL, 0);
+}
+
+static int total_in_flight(struct worker *w, int n)
+{
+    int s = 0;
+    for (int i = 0; i < n; i++) s += atomic_load(&w[i].stats.in_flight);
+    return s;
+}
+
+static uint64_t total_events(struct worker *w, int n)
+{
+    uint64_t s = 0;
+    for (int i = 0; i < n; i++) s += atomic_load(&w[i].stats.events);
+    return s;
+}
+
+static void set_targets(struct worker *w, int n, int total)
+{
+    for (int i = 0; i < n; i++) atomic_store(&w[i].ctl.target, total / n + (i < total % n));
+}
+
+/* Runs one phase; returns 1 if interrupted. */
+static int run_phase(const struct slt_config *c, struct worker *w, struct eventlog *log,
+                     int idx, int conc, int tty)
+{
+    int n = c->threads;
+    int64_t t0 = clock_now_ns();
+    int64_t ws = t0 + (int64_t)(c->ramp_s * 1e9), we = ws + (int64_t)(c->phase_s * 1e9);
+    put_phase(log, n, idx, conc, t0, ws, we, 0);
+    eventlog_sync(log); /* the phase record precedes its requests in the log */
+    for (int i = 0; i < n; i++) {
+        atomic_store(&w[i].ctl.phase, idx);
+        atomic_store(&w[i].ctl.issuing, 1);
+    }
+    double stagger = c->ramp_s / 2;
+    uint64_t ev0 = total_events(w, n);
+    int64_t tev = t0;
+    double rate = 0;
+    while (!interrupted) {
+        int64_t now = clock_now_ns();
+        if (now >= we) break;
+        double el = (double)(now - t0) / 1e9;
+        int target = stagger > 0 && el < stagger ? (int)ceil(conc * el / stagger) : conc;
+        if (target < 1) target = 1;
+        set_targets(w, n, target);
+        if (tty) {
+            uint64_t ev = total_events(w, n);
+            if (now - tev > 500000000LL) {
+                rate = (double)(ev - ev0) / ((double)(now - tev) / 1e9);
+                ev0 = ev;
+                tev = now;
+            }
+            fprintf(stderr, "\r\033[Kphase %d  concurrency %d  %s %.0f/%.0f s  in flight %d  "
+                            "%.0f chunks/s",
+                    idx, conc, now < ws ? "ramp" : "measure", el, c->ramp_s + c->phase_s,
+                    total_in_flight(w, n), rate);
+        }
+        sleep_s(0.05);
+    }
+    int64_t t_stop = clock_now_ns();
+    for (int i = 0; i < n; i++) atomic_store(&w[i].ctl.issuing, 0);
+    if (interrupted) {
+        for (int i = 0; i < n; i++) atomic_store(&w[i].ctl.abort_error, ERR_INTERRUPTED);
+    } else {
+        int64_t drain_end = clock_now_ns() + (int64_t)(c->drain_s * 1e9);
+        while (total_in_flight(w, n) && clock_now_ns() < drain_end && !interrupted) {
+            if (tty)
+                fprintf(stderr, "\r\033[Kphase %d  concurrency %d  drain  in flight %d", idx, conc,
+                        total_in_flight(w, n));
+            sleep_s(0.02);
+        }
+        if (total_in_flight(w, n))
+            for (int i = 0; i < n; i++)
+                atomic_store(&w[i].ctl.abort_error, interrupted ? ERR_INTERRUPTED : ERR_DRAIN);
+    }
+    while (total_in_flight(w, n)) sleep_s(0.005);
+    if (tty) fprintf(stderr, "\r\033[K");
+    /* an interrupted window ends where sending stopped */
+    if (t_stop < we) we = t_stop < ws ? ws : t_stop;
+    put_phase(log, n, idx, conc, t0, ws, we, clock_now_ns());
+    return interrupted ? 1 : 0;
+}
+
+int slt_main(int argc, char **argv)
+{
+    struct slt_config c;
+    int rc = parse_args(argc, argv, &c);
+    if (rc) return rc;
+    char err[512];
+    struct emu_child emu = {0};
+    char url[128];
+    if (!c.url) {
+        if (emu_launch(&emu, c.emu_args, err, sizeof err)) {
+            fprintf(stderr, "strobe slt: %s.\n", err);
+            return 1;
+        }
+        snprintf(url, sizeof url, "http://127.0.0.1:%d", emu.port);
+        c.url = url;
+        if (!c.model) c.model = "strobe-emu";
+        fprintf(stderr, "strobe: no --url: measuring the built-in emulator at %s\n", url);
+    }
+    struct endpoint ep;
+    if (endpoint_parse(&ep, c.url, err, sizeof err) || endpoint_resolve(&ep, err, sizeof err)) {
+        fprintf(stderr, "strobe slt: %s.\n", err);
+        emu_stop(&emu);
+        return ep.host[0] ? 1 : 2;
+    }
+    if (ep.tls && c.insecure)
+        fprintf(stderr, "strobe: WARNING: --insecure: the server's TLS certificate and name are "
+                        "NOT verified; results record this.\n");
+    const struct transport_ops *ops = transport_kernel_ops(ep.tls);
+    struct transport_options topt = {c.insecure, c.ca_file};
+    struct transport_ctx *ctl_tctx = transport_kernel_ctx_new(&topt, err, sizeof err);
+    if (!ctl_tctx) {
+        fprintf(stderr, "strobe slt: %s.\n", err);
+        emu_stop(&emu);
+        return 1;
+    }
+    const char *api_key = getenv("STROBE_API_KEY");
+    int words = 0;
+    int64_t calibrated = 0;
+    if (calibrate(&c, &ep, ops, ctl_tctx, api_key, &words, &calibrated, err, sizeof err)) {
+        fprintf(stderr, "strobe slt: %s.\n", err);
+        transport_ctx_free(ctl_tctx);
+        emu_stop(&emu);
+        return 1;
+    }
+    if (mkdir(c.out, 0755) && errno != EEXIST) {
+        fprintf(stderr, "strobe slt: cannot create --out %s: %s.\n", c.out, strerror(errno));
+        return 1;
+    }
+    char *header = header_json(&c, &ep, words, calibrated, ops->name);
+    struct eventlog *log = eventlog_create(c.out, header, c.threads + 1, err, sizeof err);
+    free(header);
+    if (!log) {
+        fprintf(stderr, "strobe slt: %s.\n", err);
+        emu_stop(&emu);
+        return 1;
+    }
+    struct template_params tp = {&ep, c.model, strcmp(c.endpoint, "chat") == 0, words,
+                                 c.output_tokens, c.ignore_eos, c.extra_body, api_key, c.seed};
+    struct request_template tmpl;
+    if (template_build(&tmpl, &tp, err, sizeof err)) {
+        fprintf(stderr, "strobe slt: %s.\n", err);
+        eventlog_close(log);
+        emu_stop(&emu);
+        return 2;
+    }
+    fprintf(stderr, "strobe: %s model %s, prompt %d filler words = %lld prompt tokens by the "
+                    "server's count, %d threads, log in %s\n",
+            c.url, c.model, words, (long long)calibrated, c.threads, c.out);
+
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct worker *w = calloc((size_t)c.threads, sizeof *w);
+    struct transport_ctx **tctx = calloc((size_t)c.threads, sizeof *tctx);
+    for (int i = 0; i < c.threads; i++) {
+        tctx[i] = transport_kernel_ctx_new(&topt, err, sizeof err);
+        struct worker_config wc = {i, &ep, ops, tctx[i], log, template_fill, &tmpl, tmpl.len,
+                                   c.request_timeout_s, c.idle_timeout_s, c.connect_timeout_s};
+        worker_start(&w[i], &wc);
+    }
+    int tty = isatty(2);
+    int was_interrupted = 0;
+    double tps[MAX_PHASES];
+    for (int k = 0; k < MAX_PHASES; k++) {
+        int conc = c.auto_ladder ? ladder(k) : (k < c.nconc ? c.conc[k] : 0);
+        if (!conc || (c.auto_ladder && conc > c.max_concurrency)) break;
+        if (run_phase(&c, w, log, k, conc, tty)) {
+            was_interrupted = 1;
+            break;
+        }
+        eventlog_sync(log);
+        struct run_results res;
+        if (results_compute(c.out, &res, err, sizeof err) == 0 && (size_t)k < res.nphases) {
+            const struct phase_metrics *m = &res.phases[k];
+            tps[k] = m->system_output_tps;
+            fprintf(stderr, "strobe: phase %d concurrency %d: %.1f output tokens/s, speed p50 "
+                            "%.2f tokens/s/query, TTFT p50 %.4f s, %zu/%zu requests failed\n",
+                    k, conc, m->system_output_tps, m->speed.p50, m->ttft.p50, m->failed, m->sent);
+        } else {
+            tps[k] = 0;
+        }
+        results_free(&res);
+        if (c.auto_ladder && slt_plateau_reached(tps, (size_t)k + 1, 1.02, 2)) {
+            fprintf(stderr, "strobe: throughput plateaued (two phases below 1.02 x the best)\n");
+            break;
+        }
+    }
+    struct log_record mark = {.type = REC_MARK, .t = clock_now_ns(),
+                              .a = was_interrupted ? MARK_INTERRUPTED : MARK_RUN_END};
+    eventlog_put(log, c.threads, &mark, NULL, 0);
+    for (int i = 0; i < c.threads; i++) {
+        worker_join(&w[i]);
+        transport_ctx_free(tctx[i]);
+    }
+    uint64_t waits = eventlog_full_waits(log);
+    if (eventlog_close(log)) {
+        fprintf(stderr, "strobe slt: the event log could not be written completely (disk "
+                        "full?); what was flushed is readable with strobe analyze.\n");
+        rc = 1;
+    }
+    if (waits)
+        fprintf(stderr, "strobe: warning: workers waited %llu times for the event log writer; "
+                        "the disk was slower than the stream\n", (unsigned long long)waits);
+    template_free(&tmpl);
+    transport_ctx_free(ctl_tctx);
+    free(w);
+    free(tctx);
+    emu_stop(&emu);
+
+    struct run_results res;
+    if (results_compute(c.out, &res, err, sizeof err) ||
+        results_write(c.out, &res, err, sizeof err)) {
+        fprintf(stderr, "strobe slt: %s.\n", err);
+        return 1;
+    }
+    results_print_table(stdout, &res);
+    printf("results: %s/results.json, %s/results.csv%s\n", c.out, c.out,
+           was_interrupted ? " (INCOMPLETE: interrupted)" : "");
+    results_free(&res);
+    if (was_interrupted) return 3;
+    return rc;
+}

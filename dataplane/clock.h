@@ -1,0 +1,32 @@
+/* One timeline for every timestamp: int64 nanoseconds of CLOCK_REALTIME.
+ * CLOCK_REALTIME because the kernel's SO_TIMESTAMPING stamps, the emulator's send stamps
+ * and (later) PTP-disciplined NIC clocks all speak it. Each stamp carries its source. */
+#ifndef STROBE_CLOCK_H
+#define STROBE_CLOCK_H
+#include <stdint.h>
+#include <time.h>
+
+enum ts_source {
+    TS_NONE = 0,
+    TS_USERSPACE = 1, /* clock_gettime after the read returned */
+    TS_KERNEL = 2,    /* SO_TIMESTAMPING software receive stamp */
+    TS_NIC = 3,       /* SO_TIMESTAMPING raw hardware stamp (non-zero only) */
+    TS_FPGA = 4,      /* timestamping tap record */
+};
+
+static inline int64_t clock_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static inline struct timespec clock_ns_to_timespec(int64_t ns)
+{
+    struct timespec ts = {.tv_sec = ns / 1000000000LL, .tv_nsec = ns % 1000000000LL};
+    return ts;
+}
+
+const char *ts_source_name(enum ts_source s);
+
+#endif

@@ -1,0 +1,21 @@
+/* A target URL, parsed and resolved once at start (never on the hot path). */
+#ifndef STROBE_ENDPOINT_H
+#define STROBE_ENDPOINT_H
+#include <sys/socket.h>
+
+struct endpoint {
+    int tls;
+    char host[256];      /* as written, without brackets; for Host:, SNI and verification */
+    char host_header[300];
+    int port;
+    char base_path[512]; /* URL path without a trailing slash, e.g. "" or "/openai" */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    char addr_text[64];
+};
+
+/* Returns 0, or -1 with one sentence in err. */
+int endpoint_parse(struct endpoint *ep, const char *url, char *err, size_t errlen);
+int endpoint_resolve(struct endpoint *ep, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,295 @@
+#include "eventlog.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RING_BYTES (32u << 20)
+#define BATCH_BYTES (4u << 20)
+#define FLUSH_NS 100000000LL /* at most 100 ms of facts are lost in a crash */
+
+static const char *const error_names[ERR_COUNT] = {
+    "none", "connect", "send", "connection-reset", "http-status", "http-parse",
+    "timeout", "idle-timeout", "interrupted", "drain-limit", "event-too-long",
+};
+
+const char *req_error_name(enum req_error e) { return e < ERR_COUNT ? error_names[e] : "?"; }
+
+struct eventlog {
+    int events_fd, bodies_fd;
+    int producers;
+    struct spsc_ring *rings;
+    pthread_t thread;
+    _Atomic int stop;
+    _Atomic uint64_t requested, done; /* sync barrier generations */
+    uint64_t bodies_off;
+    char *ebuf, *bbuf;
+    size_t elen, blen;
+    char error[256];
+};
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static void flush_batches(struct eventlog *l)
+{
+    if (l->blen && write_all(l->bodies_fd, l->bbuf, l->blen) && !l->error[0])
+        snprintf(l->error, sizeof l->error, "writing bodies.bin failed: %s", strerror(errno));
+    if (l->elen && write_all(l->events_fd, l->ebuf, l->elen) && !l->error[0])
+        snprintf(l->error, sizeof l->error, "writing events.bin failed: %s", strerror(errno));
+    l->blen = l->elen = 0;
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Drains every ring once; returns the number of messages taken. */
+static size_t drain(struct eventlog *l)
+{
+    size_t taken = 0;
+    for (int p = 0; p < l->producers; p++) {
+        struct spsc_ring *r = &l->rings[p];
+        size_t len;
+        const char *msg;
+        while ((msg = spsc_peek(r, &len))) {
+            struct log_record rec;
+            memcpy(&rec, msg, sizeof rec);
+            size_t body = len - sizeof rec;
+            if (body) {
+                if (l->blen + body > BATCH_BYTES) flush_batches(l);
+                if (body > BATCH_BYTES) {
+                    write_all(l->bodies_fd, msg + sizeof rec, body);
+                } else {
+                    memcpy(l->bbuf + l->blen, msg + sizeof rec, body);
+                    l->blen += body;
+                }
+                rec.off = l->bodies_off;
+                rec.len = (uint32_t)body;
+                l->bodies_off += body;
+            }
+            if (l->elen + sizeof rec > BATCH_BYTES) flush_batches(l);
+            memcpy(l->ebuf + l->elen, &rec, sizeof rec);
+            l->elen += sizeof rec;
+            spsc_release(r, len);
+            taken++;
+        }
+    }
+    return taken;
+}
+
+static void *collector(void *arg)
+{
+    struct eventlog *l = arg;
+    int64_t last_flush = mono_ns();
+    for (;;) {
+        uint64_t want = atomic_load(&l->requested);
+        int stopping = atomic_load(&l->stop);
+        size_t n = drain(l);
+        int64_t now = mono_ns();
+        if (want != atomic_load(&l->done) || stopping || now - last_flush > FLUSH_NS) {
+            flush_batches(l);
+            last_flush = now;
+            atomic_store(&l->done, want);
+        }
+        if (stopping && n == 0) break;
+        if (n == 0) {
+            struct timespec ts = {0, 1000000}; /* 1 ms: the rings hold seconds of data */
+            nanosleep(&ts, NULL);
+        }
+    }
+    drain(l);
+    flush_batches(l);
+    return NULL;
+}
+
+struct eventlog *eventlog_create(const char *dir, const char *header_json, int producers,
+                                 char *err, size_t errlen)
+{
+    char path[4096];
+    struct eventlog *l = calloc(1, sizeof *l);
+    snprintf(path, sizeof path, "%s/events.bin", dir);
+    l->events_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (l->events_fd < 0) {
+        snprintf(err, errlen, "cannot create %s: %s (use a new --out directory)", path,
+                 strerror(errno));
+        free(l);
+        return NULL;
+    }
+    snprintf(path, sizeof path, "%s/bodies.bin", dir);
+    l->bodies_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (l->bodies_fd < 0) {
+        snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+        close(l->events_fd);
+        free(l);
+        return NULL;
+    }
+    uint32_t hl = (uint32_t)strlen(header_json);
+    uint32_t ver = LOG_VERSION;
+    /* the header is padded so records start on a 64-byte boundary */
+    size_t head = 16 + hl, pad = (64 - head % 64) % 64;
+    char *h = calloc(1, head + pad);
+    memcpy(h, LOG_MAGIC, 8);
+    memcpy(h + 8, &ver, 4);
+    uint32_t padded = hl + (uint32_t)pad;
+    memcpy(h + 12, &padded, 4);
+    memcpy(h + 16, header_json, hl);
+    memset(h + 16 + hl, ' ', pad);
+    if (write_all(l->events_fd, h, head + pad)) {
+        snprintf(err, errlen, "cannot write the log header in %s: %s", dir, strerror(errno));
+        free(h);
+        close(l->events_fd);
+        close(l->bodies_fd);
+        free(l);
+        return NULL;
+    }
+    free(h);
+    l->producers = producers;
+    l->rings = calloc((size_t)producers, sizeof *l->rings);
+    for (int p = 0; p < producers; p++) spsc_init(&l->rings[p], RING_BYTES);
+    l->ebuf = malloc(BATCH_BYTES);
+    l->bbuf = malloc(BATCH_BYTES);
+    pthread_create(&l->thread, NULL, collector, l);
+    return l;
+}
+
+struct spsc_ring *eventlog_ring(struct eventlog *l, int producer) { return &l->rings[producer]; }
+
+void eventlog_put(struct eventlog *l, int producer, const struct log_record *rec,
+                  const void *body, size_t body_len)
+{
+    struct spsc_ring *r = &l->rings[producer];
+    size_t len = sizeof *rec + body_len;
+    char *slot;
+    while (!(slot = spsc_reserve(r, len))) sched_yield();
+    memcpy(slot, rec, sizeof *rec);
+    if (body_len) memcpy(slot + sizeof *rec, body, body_len);
+    spsc_commit(r, len);
+}
+
+void eventlog_sync(struct eventlog *l)
+{
+    uint64_t gen = atomic_fetch_add(&l->requested, 1) + 1;
+    while (atomic_load(&l->done) < gen) {
+        struct timespec ts = {0, 200000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+uint64_t eventlog_full_waits(struct eventlog *l)
+{
+    uint64_t n = 0;
+    for (int p = 0; p < l->producers; p++) n += l->rings[p].full_waits;
+    return n;
+}
+
+const char *eventlog_error(struct eventlog *l) { return l->error[0] ? l->error : NULL; }
+
+int eventlog_close(struct eventlog *l)
+{
+    atomic_store(&l->stop, 1);
+    pthread_join(l->thread, NULL);
+    int rc = l->error[0] ? -1 : 0;
+    if (fsync(l->bodies_fd) || fsync(l->events_fd)) rc = -1;
+    close(l->events_fd);
+    close(l->bodies_fd);
+    for (int p = 0; p < l->producers; p++) spsc_free(&l->rings[p]);
+    free(l->rings);
+    free(l->ebuf);
+    free(l->bbuf);
+    free(l);
+    return rc;
+}
+
+/* ---------- reader ---------- */
+
+static void *map_file(const char *path, size_t *len, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    fstat(fd, &st);
+    *len = (size_t)st.st_size;
+    void *m = *len ? mmap(NULL, *len, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+    close(fd);
+    if (m == MAP_FAILED) {
+        snprintf(err, errlen, "cannot map %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    return m ? m : (void *)"";
+}
+
+struct eventlog_reader *eventlog_open(const char *dir, char *err, size_t errlen)
+{
+    char path[4096];
+    struct eventlog_reader *r = calloc(1, sizeof *r);
+    snprintf(path, sizeof path, "%s/events.bin", dir);
+    r->map_events = map_file(path, &r->map_events_len, err, errlen);
+    if (!r->map_events) goto fail;
+    snprintf(path, sizeof path, "%s/bodies.bin", dir);
+    r->map_bodies = map_file(path, &r->map_bodies_len, err, errlen);
+    if (!r->map_bodies) goto fail;
+    const char *e = r->map_events;
+    uint32_t ver, hl;
+    if (r->map_events_len < 16 || memcmp(e, LOG_MAGIC, 8)) {
+        snprintf(err, errlen, "%s/events.bin is not a strobe event log", dir);
+        goto fail;
+    }
+    memcpy(&ver, e + 8, 4);
+    memcpy(&hl, e + 12, 4);
+    if (ver != LOG_VERSION || 16 + (size_t)hl > r->map_events_len) {
+        snprintf(err, errlen, "%s/events.bin has log version %u or a torn header; this strobe "
+                              "reads version %d", dir, ver, LOG_VERSION);
+        goto fail;
+    }
+    r->header_json = malloc(hl + 1);
+    memcpy(r->header_json, e + 16, hl);
+    r->header_json[hl] = 0;
+    r->records = (const struct log_record *)(e + 16 + hl);
+    r->nrecords = (r->map_events_len - 16 - hl) / sizeof(struct log_record);
+    r->bodies = r->map_bodies;
+    r->bodies_len = r->map_bodies_len;
+    return r;
+fail:
+    eventlog_reader_close(r);
+    return NULL;
+}
+
+const char *eventlog_body(const struct eventlog_reader *r, const struct log_record *rec)
+{
+    if (rec->off + rec->len > r->bodies_len) return NULL;
+    return r->bodies + rec->off;
+}
+
+void eventlog_reader_close(struct eventlog_reader *r)
+{
+    if (!r) return;
+    if (r->map_events && r->map_events_len) munmap(r->map_events, r->map_events_len);
+    if (r->map_bodies && r->map_bodies_len) munmap(r->map_bodies, r->map_bodies_len);
+    free(r->header_json);
+    free(r);
+}

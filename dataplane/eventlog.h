@@ -1,0 +1,103 @@
+/* The event log: the raw facts of a run, append-only, readable after a crash up to its last
+ * flush. Two files in the run directory:
+ *   events.bin  "STROBELG" | u32 version | u32 header_len | JSON header (the whole run config)
+ *               | fixed 64-byte records (struct log_record), little-endian
+ *   bodies.bin  raw bytes that records point at (SSE event data, error bodies)
+ * Workers hand records to a collector thread through SPSC rings; the collector assigns body
+ * offsets and writes both files in batches (bodies first, so a record never points past
+ * the end of bodies.bin once both are flushed). */
+#ifndef STROBE_EVENTLOG_H
+#define STROBE_EVENTLOG_H
+#include "spsc_ring.h"
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define LOG_MAGIC "STROBELG"
+#define LOG_VERSION 1
+
+enum log_type {
+    REC_REQUEST_SENT = 1, /* t = scheduled, t2 = last request byte written, a = phase,
+                             b = connection serial, c = 1 if the connection was reused */
+    REC_EVENT = 2,        /* t = best receive stamp, t2 = userspace read time, len/off = data,
+                             a = index of the event in its request */
+    REC_REQUEST_END = 3,  /* t = end, t2 = first response byte, a = HTTP status,
+                             b = enum req_error, c = events, len/off = error body if any */
+    REC_PHASE = 4,        /* a = phase index, b = concurrency, t = start, t2 = window start,
+                             c = window end, req_id = phase end (0 while running) */
+    REC_MARK = 5,         /* a = enum log_mark, t = when */
+};
+
+enum log_mark { MARK_RUN_END = 1, MARK_INTERRUPTED = 2 };
+
+enum req_error {
+    ERR_NONE = 0,
+    ERR_CONNECT,        /* TCP connect or TLS handshake failed */
+    ERR_SEND,
+    ERR_RESET,          /* connection reset or closed before the response ended */
+    ERR_HTTP_STATUS,    /* non-2xx; the body is kept */
+    ERR_HTTP_PARSE,     /* malformed HTTP */
+    ERR_TIMEOUT,        /* request exceeded --request-timeout-s */
+    ERR_IDLE_TIMEOUT,   /* nothing received for --idle-timeout-s */
+    ERR_INTERRUPTED,    /* run stopped by SIGINT/SIGTERM */
+    ERR_DRAIN,          /* still running when the phase's drain limit ran out */
+    ERR_EVENT_TOO_LONG, /* one SSE event exceeded the framer's buffer */
+    ERR_COUNT
+};
+
+const char *req_error_name(enum req_error e);
+
+struct log_record {
+    uint8_t type;
+    uint8_t ts_source;
+    uint16_t worker;
+    uint32_t len;
+    uint64_t req_id;
+    int64_t t;
+    int64_t t2;
+    uint64_t off;
+    int64_t a, b, c;
+};
+_Static_assert(sizeof(struct log_record) == 64, "log records are 64 bytes");
+
+/* ---------- writer ---------- */
+
+struct eventlog;
+
+/* Creates the files with the JSON header; NULL with err set. */
+struct eventlog *eventlog_create(const char *dir, const char *header_json, int producers,
+                                 char *err, size_t errlen);
+/* Producer p's ring. Each producer is one thread. */
+struct spsc_ring *eventlog_ring(struct eventlog *l, int producer);
+/* Queues a record (plus body bytes) from producer p; spins while the ring is full, which
+ * is counted (eventlog_full_waits). */
+void eventlog_put(struct eventlog *l, int producer, const struct log_record *rec,
+                  const void *body, size_t body_len);
+/* Waits until everything queued before the call is written to the files. */
+void eventlog_sync(struct eventlog *l);
+/* Stops the collector, writes and fsyncs everything. Returns 0 or -1 (write error). */
+int eventlog_close(struct eventlog *l);
+uint64_t eventlog_full_waits(struct eventlog *l);
+/* First write error, or NULL. */
+const char *eventlog_error(struct eventlog *l);
+
+/* ---------- reader ---------- */
+
+/* The whole log mapped read-only. */
+struct eventlog_reader {
+    char *header_json; /* NUL-terminated copy */
+    const struct log_record *records;
+    size_t nrecords;     /* whole records only: a torn last record is ignored */
+    const char *bodies;
+    size_t bodies_len;
+    void *map_events, *map_bodies;
+    size_t map_events_len, map_bodies_len;
+};
+
+/* Opens RUN_DIR's log; NULL with err set. */
+struct eventlog_reader *eventlog_open(const char *dir, char *err, size_t errlen);
+/* The record's body bytes, or NULL if they lie beyond what was flushed. */
+const char *eventlog_body(const struct eventlog_reader *r, const struct log_record *rec);
+void eventlog_reader_close(struct eventlog_reader *r);
+
+#endif

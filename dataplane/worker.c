@@ -1,0 +1,456 @@
+/* The worker loop: top up in-flight requests, poll, read, parse, record.
+ * Per received read: one recvmsg (with its timestamp), http_parser over the bytes, the SSE
+ * framer over the body, one ring record per event. No allocation, no JSON, no locks. */
+#include "worker.h"
+
+#include "sse.h"
+
+#include <errno.h>
+#include <http_parser.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#define READ_BUF (64 * 1024)
+#define ERRBODY_MAX 2048
+#define TICK_MS 5
+
+enum sess_state { S_IDLE, S_CONNECTING, S_SENDING, S_RECEIVING };
+
+struct session {
+    struct impl *w;
+    struct tconn tc;
+    int open;
+    enum sess_state state;
+    uint64_t conn_serial;
+    int reused;
+    int polled_out;
+    /* the request in flight */
+    uint64_t req_id;
+    int phase;
+    int64_t t_sched, t_written, t_first_byte, t_last_rx;
+    char *req_buf;
+    size_t req_len, req_off;
+    http_parser hp;
+    struct sse_framer sse;
+    int status, message_complete, keep_alive, got_done, sent_recorded;
+    uint32_t n_events;
+    enum req_error err;
+    char errbody[ERRBODY_MAX];
+    size_t errbody_len;
+    struct rx_stamp stamp; /* of the read being parsed */
+    struct session *next_idle;
+    int active_index;
+};
+
+struct impl {
+    struct worker *pub;
+    int epfd;
+    struct session **active;
+    int nactive, cap_active;
+    struct session *idle; /* sessions without a request (open or not) */
+    uint64_t seq, conn_serial;
+    char rbuf[READ_BUF];
+};
+
+static const http_parser_settings parser_settings;
+
+static void record(struct impl *w, const struct log_record *rec, const void *body, size_t len)
+{
+    eventlog_put(w->pub->cfg.log, w->pub->cfg.index, rec, body, len);
+}
+
+static void set_poll(struct session *s, int out)
+{
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (out ? EPOLLOUT : 0), .data.ptr = s};
+    if (s->polled_out != out) {
+        epoll_ctl(s->w->epfd, EPOLL_CTL_MOD, s->tc.fd, &ev);
+        s->polled_out = out;
+    }
+}
+
+static void close_conn(struct session *s)
+{
+    if (!s->open) return;
+    epoll_ctl(s->w->epfd, EPOLL_CTL_DEL, s->tc.fd, NULL);
+    s->w->pub->cfg.ops->close(&s->tc);
+    s->open = 0;
+}
+
+static void deactivate(struct impl *w, struct session *s)
+{
+    int i = s->active_index;
+    w->active[i] = w->active[--w->nactive];
+    w->active[i]->active_index = i;
+    s->state = S_IDLE;
+    s->next_idle = w->idle;
+    w->idle = s;
+}
+
+static void record_sent(struct session *s)
+{
+    struct log_record rec = {.type = REC_REQUEST_SENT, .worker = (uint16_t)s->w->pub->cfg.index,
+                             .req_id = s->req_id, .t = s->t_sched, .t2 = s->t_written,
+                             .a = s->phase, .b = (int64_t)s->conn_serial, .c = s->reused};
+    record(s->w, &rec, NULL, 0);
+    s->sent_recorded = 1;
+}
+
+/* Ends the request in flight, records its facts, and frees the session for the next one. */
+static void end_request(struct session *s, enum req_error err)
+{
+    struct impl *w = s->w;
+    struct worker_stats *st = &w->pub->stats;
+    if (!err && s->err) err = s->err;
+    if (!s->sent_recorded) record_sent(s); /* failed before its last byte left: t2 = 0 */
+    struct log_record rec = {.type = REC_REQUEST_END, .worker = (uint16_t)w->pub->cfg.index,
+                             .req_id = s->req_id, .t = clock_now_ns(), .t2 = s->t_first_byte,
+                             .a = s->status, .b = err, .c = s->n_events};
+    int bad_status = s->status && (s->status < 200 || s->status > 299);
+    /* the body is the server's error body for a non-2xx status, else strobe's reason */
+    record(w, &rec, s->errbody, s->errbody_len);
+    atomic_fetch_add_explicit(&st->finished, 1, memory_order_relaxed);
+    if (err || bad_status) atomic_fetch_add_explicit(&st->failed, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&st->in_flight, 1, memory_order_relaxed);
+    if (err || !s->keep_alive) close_conn(s);
+    deactivate(w, s);
+}
+
+static int open_conn(struct session *s)
+{
+    struct impl *w = s->w;
+    const struct worker_config *c = &w->pub->cfg;
+    if (c->ops->open(c->tctx, &s->tc, c->ep) != 0) return -1;
+    s->open = 1;
+    s->reused = 0;
+    s->conn_serial = ((uint64_t)c->index << 48) | ++w->conn_serial;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLOUT, .data.ptr = s};
+    s->polled_out = 1;
+    epoll_ctl(w->epfd, EPOLL_CTL_ADD, s->tc.fd, &ev);
+    return 0;
+}
+
+static void try_send(struct session *s)
+{
+    const struct transport_ops *ops = s->w->pub->cfg.ops;
+    while (s->req_off < s->req_len) {
+        ssize_t n = ops->send(&s->tc, s->req_buf + s->req_off, s->req_len - s->req_off);
+        if (n == T_AGAIN) {
+            set_poll(s, 1);
+            return;
+        }
+        if (n < 0) {
+            end_request(s, ERR_SEND);
+            return;
+        }
+        s->req_off += (size_t)n;
+    }
+    int f = ops->flush(&s->tc);
+    if (f == T_ERROR) {
+        end_request(s, ERR_SEND);
+        return;
+    }
+    if (f == T_AGAIN) {
+        set_poll(s, 1);
+        return;
+    }
+    s->t_written = clock_now_ns();
+    s->state = S_RECEIVING;
+    set_poll(s, 0);
+    record_sent(s);
+}
+
+static void progress_connect(struct session *s)
+{
+    int rc = s->w->pub->cfg.ops->progress(&s->tc);
+    if (rc == T_AGAIN) {
+        set_poll(s, s->tc.want_write);
+        return;
+    }
+    if (rc == T_ERROR) {
+        s->err = ERR_CONNECT;
+        snprintf(s->errbody, sizeof s->errbody, "%s", s->tc.err);
+        s->errbody_len = strlen(s->errbody);
+        end_request(s, ERR_CONNECT);
+        return;
+    }
+    s->state = S_SENDING;
+    try_send(s);
+}
+
+static struct session *new_session(struct impl *w)
+{
+    struct session *s = calloc(1, sizeof *s);
+    s->w = w;
+    s->req_buf = malloc(w->pub->cfg.max_request_bytes);
+    return s;
+}
+
+/* Starts one request at scheduled time t_sched. 0, or -1 if it could not be built. */
+static int start_request(struct impl *w, int64_t t_sched)
+{
+    struct worker *pub = w->pub;
+    struct session *s = w->idle;
+    if (s) w->idle = s->next_idle;
+    else s = new_session(w);
+    if (w->nactive == w->cap_active) {
+        w->cap_active = w->cap_active ? w->cap_active * 2 : 256;
+        w->active = realloc(w->active, (size_t)w->cap_active * sizeof *w->active);
+    }
+    s->active_index = w->nactive;
+    w->active[w->nactive++] = s;
+    uint64_t seq = ++w->seq;
+    s->req_id = ((uint64_t)pub->cfg.index << 48) | seq;
+    s->phase = atomic_load_explicit(&pub->ctl.phase, memory_order_relaxed);
+    s->t_sched = t_sched;
+    s->t_written = s->t_first_byte = 0;
+    s->t_last_rx = t_sched;
+    s->status = s->message_complete = s->got_done = s->sent_recorded = 0;
+    s->keep_alive = 1;
+    s->n_events = 0;
+    s->err = ERR_NONE;
+    s->errbody_len = 0;
+    s->req_off = 0;
+    s->req_len = pub->cfg.build(pub->cfg.build_arg, pub->cfg.index, seq, s->req_buf,
+                                pub->cfg.max_request_bytes);
+    http_parser_init(&s->hp, HTTP_RESPONSE);
+    s->hp.data = s;
+    sse_init(&s->sse);
+    atomic_fetch_add_explicit(&pub->stats.in_flight, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&pub->stats.started, 1, memory_order_relaxed);
+    if (!s->req_len) {
+        end_request(s, ERR_SEND);
+        return -1;
+    }
+    if (s->open) {
+        s->reused = 1;
+        s->state = S_SENDING;
+        try_send(s);
+        return 0;
+    }
+    s->state = S_CONNECTING;
+    if (open_conn(s)) {
+        snprintf(s->errbody, sizeof s->errbody, "%s", s->tc.err);
+        s->errbody_len = strlen(s->errbody);
+        end_request(s, ERR_CONNECT);
+        return 0;
+    }
+    progress_connect(s);
+    return 0;
+}
+
+/* ---------- response parsing ---------- */
+
+static int on_sse_event(void *arg, const char *data, size_t len, int truncated, int is_error)
+{
+    struct session *s = arg;
+    struct impl *w = s->w;
+    (void)is_error; /* the event's JSON says it too; analysis reads it */
+    if (truncated && !s->err) s->err = ERR_EVENT_TOO_LONG;
+    struct log_record rec = {.type = REC_EVENT, .ts_source = (uint8_t)s->stamp.src,
+                             .worker = (uint16_t)w->pub->cfg.index, .req_id = s->req_id,
+                             .t = s->stamp.t, .t2 = s->stamp.t_user, .a = s->n_events++};
+    record(w, &rec, data, len);
+    if (len == 6 && !memcmp(data, "[DONE]", 6)) s->got_done = 1;
+    atomic_fetch_add_explicit(&w->pub->stats.events, 1, memory_order_relaxed);
+    return 0;
+}
+
+static int on_headers_complete(http_parser *hp)
+{
+    struct session *s = hp->data;
+    s->status = hp->status_code;
+    return 0;
+}
+
+static int on_body(http_parser *hp, const char *at, size_t n)
+{
+    struct session *s = hp->data;
+    if (s->status >= 200 && s->status <= 299) {
+        sse_feed(&s->sse, at, n, on_sse_event, s);
+    } else {
+        size_t room = ERRBODY_MAX - s->errbody_len;
+        if (n > room) n = room;
+        memcpy(s->errbody + s->errbody_len, at, n);
+        s->errbody_len += n;
+    }
+    return 0;
+}
+
+static int on_message_complete(http_parser *hp)
+{
+    struct session *s = hp->data;
+    s->message_complete = 1;
+    s->keep_alive = http_should_keep_alive(hp);
+    return 0;
+}
+
+static const http_parser_settings parser_settings = {
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+static void parse_error(struct session *s)
+{
+    enum http_errno e = HTTP_PARSER_ERRNO(&s->hp);
+    s->errbody_len = (size_t)snprintf(s->errbody, sizeof s->errbody, "HTTP parse error: %s",
+                                      http_errno_description(e));
+    end_request(s, ERR_HTTP_PARSE);
+}
+
+static void on_readable(struct session *s)
+{
+    struct impl *w = s->w;
+    const struct transport_ops *ops = w->pub->cfg.ops;
+    for (;;) {
+        ssize_t n = ops->recv(&s->tc, w->rbuf, sizeof w->rbuf, &s->stamp);
+        if (n == T_AGAIN) return;
+        if (n < 0 || n == 0) {
+            /* EOF ends a body delimited by the connection's close; otherwise it is a reset */
+            if (n == 0) http_parser_execute(&s->hp, &parser_settings, NULL, 0);
+            if (s->message_complete) {
+                s->keep_alive = 0;
+                end_request(s, ERR_NONE);
+            } else {
+                if (n < 0 || !s->errbody_len) {
+                    s->errbody_len = (size_t)snprintf(
+                        s->errbody, sizeof s->errbody, "%s",
+                        n < 0 ? s->tc.err : "server closed the connection mid-response");
+                }
+                end_request(s, ERR_RESET);
+            }
+            return;
+        }
+        if (!s->t_first_byte) s->t_first_byte = s->stamp.t;
+        s->t_last_rx = s->stamp.t_user;
+        atomic_fetch_add_explicit(&w->pub->stats.bytes, (uint64_t)n, memory_order_relaxed);
+        size_t used = http_parser_execute(&s->hp, &parser_settings, w->rbuf, (size_t)n);
+        if (HTTP_PARSER_ERRNO(&s->hp) != HPE_OK || used != (size_t)n) {
+            if (s->message_complete) { /* bytes after the response: the server misbehaves */
+                s->keep_alive = 0;
+                end_request(s, ERR_NONE);
+            } else {
+                parse_error(s);
+            }
+            return;
+        }
+        if (s->message_complete) {
+            end_request(s, ERR_NONE);
+            return;
+        }
+    }
+}
+
+static void on_event(struct impl *w, struct session *s, uint32_t events)
+{
+    if (s->state == S_IDLE) {
+        /* an idle kept-alive connection became readable: the server closed it */
+        close_conn(s);
+        return;
+    }
+    (void)w;
+    if (s->state == S_CONNECTING) {
+        progress_connect(s);
+        return;
+    }
+    if (s->state == S_SENDING && (events & EPOLLOUT)) {
+        try_send(s);
+        if (s->state != S_RECEIVING) return;
+    }
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) on_readable(s);
+}
+
+static void check_timeouts(struct impl *w, int64_t now)
+{
+    const struct worker_config *c = &w->pub->cfg;
+    int64_t total = (int64_t)(c->request_timeout_s * 1e9);
+    int64_t idle = (int64_t)(c->idle_timeout_s * 1e9);
+    int64_t conn = (int64_t)(c->connect_timeout_s * 1e9);
+    for (int i = w->nactive - 1; i >= 0; i--) {
+        struct session *s = w->active[i];
+        enum req_error e = ERR_NONE;
+        if (now - s->t_sched > total) e = ERR_TIMEOUT;
+        else if (s->state == S_CONNECTING && now - s->t_sched > conn) e = ERR_CONNECT;
+        else if (now - s->t_last_rx > idle) e = ERR_IDLE_TIMEOUT;
+        if (e) {
+            if (!s->errbody_len)
+                s->errbody_len = (size_t)snprintf(
+                    s->errbody, sizeof s->errbody, "%s after %.1f s",
+                    e == ERR_CONNECT ? "connect timed out"
+                    : e == ERR_TIMEOUT ? "request timed out"
+                                       : "nothing received",
+                    e == ERR_CONNECT ? c->connect_timeout_s
+                    : e == ERR_TIMEOUT ? c->request_timeout_s
+                                       : c->idle_timeout_s);
+            end_request(s, e);
+        }
+    }
+}
+
+static struct session *s_last(struct impl *w) { return w->active[w->nactive - 1]; }
+
+static void abort_all(struct impl *w, enum req_error e)
+{
+    while (w->nactive) {
+        end_request(s_last(w), e);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *pub = arg;
+    struct impl *w = pub->impl;
+    struct epoll_event evs[256];
+    int64_t last_tick = 0;
+    while (!atomic_load_explicit(&pub->ctl.quit, memory_order_relaxed)) {
+        int ab = atomic_load_explicit(&pub->ctl.abort_error, memory_order_relaxed);
+        if (ab) {
+            abort_all(w, (enum req_error)ab);
+            atomic_store(&pub->ctl.abort_error, 0);
+        }
+        int target = atomic_load_explicit(&pub->ctl.target, memory_order_relaxed);
+        if (atomic_load_explicit(&pub->ctl.issuing, memory_order_relaxed)) {
+            /* closed loop: a finished request is replaced at once, due now */
+            while (w->nactive < target) start_request(w, clock_now_ns());
+        }
+        int n = epoll_wait(w->epfd, evs, 256, TICK_MS);
+        for (int i = 0; i < n; i++) on_event(w, evs[i].data.ptr, evs[i].events);
+        int64_t now = clock_now_ns();
+        if (now - last_tick > TICK_MS * 1000000LL) {
+            check_timeouts(w, now);
+            last_tick = now;
+        }
+    }
+    abort_all(w, ERR_INTERRUPTED);
+    return NULL;
+}
+
+int worker_start(struct worker *pub, const struct worker_config *cfg)
+{
+    pub->cfg = *cfg;
+    struct impl *w = calloc(1, sizeof *w);
+    w->pub = pub;
+    w->epfd = epoll_create1(EPOLL_CLOEXEC);
+    pub->impl = w;
+    return pthread_create(&pub->thread, NULL, worker_main, pub);
+}
+
+void worker_join(struct worker *pub)
+{
+    atomic_store(&pub->ctl.quit, 1);
+    pthread_join(pub->thread, NULL);
+    struct impl *w = pub->impl;
+    while (w->idle) {
+        struct session *s = w->idle;
+        w->idle = s->next_idle;
+        close_conn(s);
+        free(s->req_buf);
+        free(s);
+    }
+    free(w->active);
+    close(w->epfd);
+    free(w);
+}

@@ -1,0 +1,54 @@
+/* A dataplane worker: one thread, one epoll loop, its own sessions, connections and event
+ * ring; nothing shared with other workers. Control steers it only through struct
+ * worker_control (atomics) and reads struct worker_stats (atomics). Every received SSE
+ * event becomes an event-log record stamped with the read that completed it. */
+#ifndef STROBE_WORKER_H
+#define STROBE_WORKER_H
+#include "endpoint.h"
+#include "eventlog.h"
+#include "transport.h"
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* Builds one request (HTTP head + body) into buf on the worker thread; must not allocate.
+ * Returns its length, or 0 if it does not fit. */
+typedef size_t (*request_build_fn)(void *arg, int worker, uint64_t seq, char *buf, size_t cap);
+
+struct worker_control {
+    _Atomic int target;      /* requests to keep in flight */
+    _Atomic int phase;       /* phase index stamped on new requests */
+    _Atomic int issuing;     /* 0: start no new requests */
+    _Atomic int abort_error; /* non-zero enum req_error: end every in-flight request with it */
+    _Atomic int quit;
+};
+
+struct worker_stats {
+    _Atomic int in_flight;
+    _Atomic uint64_t started, finished, failed, events, bytes;
+};
+
+struct worker_config {
+    int index;
+    const struct endpoint *ep;
+    const struct transport_ops *ops;
+    struct transport_ctx *tctx;
+    struct eventlog *log;
+    request_build_fn build;
+    void *build_arg;
+    size_t max_request_bytes;
+    double request_timeout_s, idle_timeout_s, connect_timeout_s;
+};
+
+struct worker {
+    struct worker_config cfg;
+    struct worker_control ctl;
+    struct worker_stats stats;
+    pthread_t thread;
+    void *impl;
+};
+
+int worker_start(struct worker *w, const struct worker_config *cfg);
+void worker_join(struct worker *w);
+
+#endif

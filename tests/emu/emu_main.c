@@ -1,0 +1,174 @@
+/* strobe-emu: command line. Flags override the profile, whatever their order. */
+#include "emu_capacity.h"
+#include "emu_params.h"
+#include "emu_server.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: strobe-emu [--profile FILE] [options]\n"
+        "       strobe-emu --capacity [--concurrency N --prompt-tokens N --output-tokens N]\n"
+        "                  [--turn-new-tokens N --turn-output-tokens N --tool-s S\n"
+        "                   --target-speed TOK_PER_S --target-ttft-s S] [model options]\n"
+        "\nAn OpenAI-compatible streaming server whose performance is a known function of load.\n"
+        "\nserver:\n"
+        "  --listen HOST:PORT        address to listen on (default 127.0.0.1:8000)\n"
+        "  --model NAME              model id served by /v1/models (default strobe-emu)\n"
+        "  --usage-style final-chunk|finish-chunk   where usage goes (default final-chunk)\n"
+        "  --faults SPEC             e.g. reset=0.01,http500=0.01,stall=0.01:2,slow-first-byte=0.01:1\n"
+        "                            kinds: reset http500 http503 http429 malformed error-event\n"
+        "                            stall[:S] slow-first-byte[:S] endless-headers\n"
+        "  --seed S                  same seed and requests give the same tokens and schedule\n"
+        "model (t_step(b) = A + C*b microseconds for b decoding requests):\n"
+        "  --step-us A               fixed part of a decode step, microseconds (default 8000)\n"
+        "  --step-us-per-seq C       per decoding request, microseconds (default 20)\n"
+        "  --max-batch N             requests admitted at once (default 256)\n"
+        "  --prefill-tps P           uncached prompt tokens per second (default 20000)\n"
+        "  --kv-cache-tokens N       prefix cache capacity, tokens (default 2000000)\n"
+        "  --spec-tokens K           draft tokens per step, 0 = off (default 0)\n"
+        "  --spec-accept P           acceptance probability of each draft token\n"
+        "  --reasoning-fraction F    share of output sent as reasoning_content (default 0)\n"
+        "  --accelerators N          (default 8)\n"
+        "  --power-idle-w W          per accelerator, watts (default 150)\n"
+        "  --power-max-w W           per accelerator at full batch, watts (default 700)\n"
+        "  --profile FILE            JSON with any of these as fields (see tests/emu/profiles)\n");
+}
+
+static int parse_double(const char *flag, const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    *out = strtod(s, &end);
+    if (errno || end == s || *end) {
+        fprintf(stderr, "strobe-emu: %s needs a number, got '%s'.\n", flag, s);
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    enum { O_LISTEN = 256, O_MODEL, O_STEP, O_STEPSEQ, O_BATCH, O_PREFILL, O_KV, O_SPECK,
+           O_SPECP, O_ACCEL, O_PIDLE, O_PMAX, O_USAGE, O_SEED, O_PROFILE, O_FAULTS, O_CAP,
+           O_CONC, O_PROMPT, O_CACHED, O_OUTPUT, O_TNEW, O_TOUT, O_TOOL, O_TSPEED, O_TTTFT,
+           O_REASON, O_HELP };
+    static const struct option opts[] = {
+        {"listen", 1, 0, O_LISTEN}, {"model", 1, 0, O_MODEL}, {"step-us", 1, 0, O_STEP},
+        {"step-us-per-seq", 1, 0, O_STEPSEQ}, {"max-batch", 1, 0, O_BATCH},
+        {"prefill-tps", 1, 0, O_PREFILL}, {"kv-cache-tokens", 1, 0, O_KV},
+        {"spec-tokens", 1, 0, O_SPECK}, {"spec-accept", 1, 0, O_SPECP},
+        {"accelerators", 1, 0, O_ACCEL}, {"power-idle-w", 1, 0, O_PIDLE},
+        {"power-max-w", 1, 0, O_PMAX}, {"usage-style", 1, 0, O_USAGE}, {"seed", 1, 0, O_SEED},
+        {"profile", 1, 0, O_PROFILE}, {"faults", 1, 0, O_FAULTS}, {"capacity", 0, 0, O_CAP},
+        {"concurrency", 1, 0, O_CONC}, {"prompt-tokens", 1, 0, O_PROMPT},
+        {"cached-tokens", 1, 0, O_CACHED}, {"output-tokens", 1, 0, O_OUTPUT},
+        {"turn-new-tokens", 1, 0, O_TNEW}, {"turn-output-tokens", 1, 0, O_TOUT},
+        {"tool-s", 1, 0, O_TOOL}, {"target-speed", 1, 0, O_TSPEED},
+        {"target-ttft-s", 1, 0, O_TTTFT}, {"reasoning-fraction", 1, 0, O_REASON},
+        {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+    struct emu_params p;
+    emu_params_defaults(&p);
+    /* the profile is applied first so that flags override it */
+    for (int i = 1; i < argc; i++) {
+        const char *path = NULL;
+        if (!strcmp(argv[i], "--profile") && i + 1 < argc) path = argv[i + 1];
+        else if (!strncmp(argv[i], "--profile=", 10)) path = argv[i] + 10;
+        if (path && emu_params_load_profile(&p, path)) return 2;
+    }
+    struct capacity_query q = {.concurrency = 1, .prompt_tokens = 1000, .output_tokens = 1000,
+                               .turn_new_tokens = 2000, .turn_output_tokens = 150,
+                               .tool_s = 1.0};
+    int capacity = 0, c;
+    double v;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        const char *flag = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+        switch (c) {
+        case O_LISTEN: {
+            const char *colon = strrchr(optarg, ':');
+            if (!colon || colon == optarg || !colon[1]) {
+                fprintf(stderr, "strobe-emu: --listen needs HOST:PORT, got '%s'.\n", optarg);
+                return 2;
+            }
+            size_t hl = (size_t)(colon - optarg);
+            const char *h = optarg;
+            if (h[0] == '[' && hl > 2 && h[hl - 1] == ']') h++, hl -= 2;
+            if (hl >= sizeof p.listen_host) {
+                fprintf(stderr, "strobe-emu: --listen host is too long.\n");
+                return 2;
+            }
+            memcpy(p.listen_host, h, hl);
+            p.listen_host[hl] = 0;
+            if (parse_double("--listen port", colon + 1, &v) || v < 0 || v > 65535) return 2;
+            p.listen_port = (int)v;
+            break;
+        }
+        case O_MODEL: snprintf(p.model, sizeof p.model, "%s", optarg); break;
+        case O_USAGE:
+            if (!strcmp(optarg, "final-chunk")) p.usage_style = USAGE_FINAL_CHUNK;
+            else if (!strcmp(optarg, "finish-chunk")) p.usage_style = USAGE_FINISH_CHUNK;
+            else {
+                fprintf(stderr, "strobe-emu: --usage-style must be final-chunk or finish-chunk.\n");
+                return 2;
+            }
+            break;
+        case O_PROFILE: break;
+        case O_FAULTS:
+            if (emu_params_parse_faults(&p.faults, optarg)) return 2;
+            break;
+        case O_CAP: capacity = 1; break;
+        case O_HELP:
+        case 'h': usage(stdout); return 0;
+        case '?':
+            fprintf(stderr, "strobe-emu: unknown or incomplete option '%s'; see --help.\n", flag);
+            return 2;
+        default:
+            if (parse_double(flag, optarg, &v)) return 2;
+            switch (c) {
+            case O_STEP: p.step_us = v; break;
+            case O_STEPSEQ: p.step_us_per_seq = v; break;
+            case O_BATCH: p.max_batch = (int)v; break;
+            case O_PREFILL: p.prefill_tps = v; break;
+            case O_KV: p.kv_cache_tokens = (int64_t)v; break;
+            case O_SPECK: p.spec_tokens = (int)v; break;
+            case O_SPECP: p.spec_accept = v; break;
+            case O_ACCEL: p.accelerators = (int)v; break;
+            case O_PIDLE: p.power_idle_w = v; break;
+            case O_PMAX: p.power_max_w = v; break;
+            case O_SEED: p.seed = (uint64_t)v; break;
+            case O_REASON: p.reasoning_fraction = v; break;
+            case O_CONC: q.concurrency = (int)v; break;
+            case O_PROMPT: q.prompt_tokens = (long)v; break;
+            case O_CACHED: q.cached_tokens = (long)v; break;
+            case O_OUTPUT: q.output_tokens = (long)v; break;
+            case O_TNEW: q.turn_new_tokens = (long)v; break;
+            case O_TOUT: q.turn_output_tokens = (long)v; break;
+            case O_TOOL: q.tool_s = v; break;
+            case O_TSPEED: q.target_speed = v; break;
+            case O_TTTFT: q.target_ttft_s = v; break;
+            }
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "strobe-emu: unexpected argument '%s'; see --help.\n", argv[optind]);
+        return 2;
+    }
+    if (emu_params_check(&p)) return 2;
+    if (capacity) {
+        if (q.concurrency < 1 || q.prompt_tokens < 0 || q.cached_tokens < 0 ||
+            q.cached_tokens > q.prompt_tokens || q.output_tokens < 1) {
+            fprintf(stderr, "strobe-emu: --capacity needs concurrency >= 1, 0 <= cached <= "
+                            "prompt tokens, output tokens >= 1.\n");
+            return 2;
+        }
+        capacity_print(&p, &q);
+        return 0;
+    }
+    return emu_serve(&p);
+}

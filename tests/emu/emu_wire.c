@@ -1,0 +1,152 @@
+#include "emu_wire.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Appends s as a JSON string body (no quotes). Token text is ASCII words, but escape
+ * anyway so a profile can never produce invalid JSON. */
+static int put_escaped(char *buf, size_t cap, size_t *at, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        char tmp[8];
+        const char *rep = NULL;
+        size_t rn = 1;
+        if (ch == '"') rep = "\\\"", rn = 2;
+        else if (ch == '\\') rep = "\\\\", rn = 2;
+        else if (ch == '\n') rep = "\\n", rn = 2;
+        else if (ch < 0x20) rn = (size_t)snprintf(tmp, sizeof tmp, "\\u%04x", ch), rep = tmp;
+        if (*at + rn >= cap) return -1;
+        if (rep) memcpy(buf + *at, rep, rn); else buf[*at] = (char)ch;
+        *at += rn;
+    }
+    return 0;
+}
+
+#define PUT(...)                                                                                   \
+    do {                                                                                           \
+        int w_ = snprintf(buf + at, cap - at, __VA_ARGS__);                                        \
+        if (w_ < 0 || (size_t)w_ >= cap - at) return -1;                                           \
+        at += (size_t)w_;                                                                          \
+    } while (0)
+
+int wire_usage_json(char *buf, size_t cap, const struct wire_usage *u)
+{
+    size_t at = 0;
+    PUT("{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,\"total_tokens\":%lld,"
+        "\"prompt_tokens_details\":{\"cached_tokens\":%lld},"
+        "\"completion_tokens_details\":{\"reasoning_tokens\":%lld}}",
+        (long long)u->prompt_tokens, (long long)u->completion_tokens,
+        (long long)(u->prompt_tokens + u->completion_tokens), (long long)u->cached_tokens,
+        (long long)u->reasoning_tokens);
+    return (int)at;
+}
+
+static int put_head(char *buf, size_t cap, size_t at, const struct wire_req *r)
+{
+    int w = snprintf(buf + at, cap - at,
+                     "{\"id\":\"%s\",\"object\":\"%s\",\"created\":%lld,\"model\":\"%s\",", r->id,
+                     r->chat ? "chat.completion.chunk" : "text_completion",
+                     (long long)r->created, r->model);
+    return (w < 0 || (size_t)w >= cap - at) ? -1 : w;
+}
+
+int wire_chunk(char *buf, size_t cap, const struct wire_req *r, enum wire_delta kind,
+               const char *text, size_t text_len, const char *finish,
+               const struct wire_usage *usage, int64_t sent_ns, int64_t sched_ns)
+{
+    size_t at = 0;
+    PUT("data: ");
+    int w = put_head(buf, cap, at, r);
+    if (w < 0) return -1;
+    at += (size_t)w;
+    if (r->chat) {
+        PUT("\"choices\":[{\"index\":0,\"delta\":{");
+        switch (kind) {
+        case DELTA_ROLE: PUT("\"role\":\"assistant\",\"content\":\"\""); break;
+        case DELTA_CONTENT:
+        case DELTA_REASONING:
+            PUT(kind == DELTA_CONTENT ? "\"content\":\"" : "\"reasoning_content\":\"");
+            if (put_escaped(buf, cap, &at, text, text_len)) return -1;
+            PUT("\"");
+            break;
+        case DELTA_FINISH: break;
+        }
+        PUT("},\"logprobs\":null,\"finish_reason\":");
+    } else {
+        PUT("\"choices\":[{\"index\":0,\"text\":\"");
+        if (kind == DELTA_CONTENT || kind == DELTA_REASONING)
+            if (put_escaped(buf, cap, &at, text, text_len)) return -1;
+        PUT("\",\"logprobs\":null,\"finish_reason\":");
+    }
+    if (finish) PUT("\"%s\"}]", finish); else PUT("null}]");
+    if (usage) {
+        PUT(",\"usage\":");
+        int u = wire_usage_json(buf + at, cap - at, usage);
+        if (u < 0) return -1;
+        at += (size_t)u;
+    }
+    PUT(",\"x_emu_sent_ns\":%lld,\"x_emu_sched_ns\":%lld}\n\n", (long long)sent_ns,
+        (long long)sched_ns);
+    return (int)at;
+}
+
+int wire_usage_chunk(char *buf, size_t cap, const struct wire_req *r, const struct wire_usage *u,
+                     int64_t sent_ns)
+{
+    size_t at = 0;
+    PUT("data: ");
+    int w = put_head(buf, cap, at, r);
+    if (w < 0) return -1;
+    at += (size_t)w;
+    PUT("\"choices\":[],\"usage\":");
+    int n = wire_usage_json(buf + at, cap - at, u);
+    if (n < 0) return -1;
+    at += (size_t)n;
+    PUT(",\"x_emu_sent_ns\":%lld}\n\n", (long long)sent_ns);
+    return (int)at;
+}
+
+int wire_full_response(char *buf, size_t cap, const struct wire_req *r, const char *content,
+                       size_t content_len, const char *reasoning, size_t reasoning_len,
+                       const char *finish, const struct wire_usage *u)
+{
+    size_t at = 0;
+    PUT("{\"id\":\"%s\",\"object\":\"%s\",\"created\":%lld,\"model\":\"%s\",\"choices\":[{"
+        "\"index\":0,",
+        r->id, r->chat ? "chat.completion" : "text_completion", (long long)r->created, r->model);
+    if (r->chat) {
+        PUT("\"message\":{\"role\":\"assistant\",\"content\":\"");
+        if (put_escaped(buf, cap, &at, content, content_len)) return -1;
+        PUT("\"");
+        if (reasoning_len) {
+            PUT(",\"reasoning_content\":\"");
+            if (put_escaped(buf, cap, &at, reasoning, reasoning_len)) return -1;
+            PUT("\"");
+        }
+        PUT("},");
+    } else {
+        PUT("\"text\":\"");
+        if (put_escaped(buf, cap, &at, reasoning, reasoning_len)) return -1;
+        if (put_escaped(buf, cap, &at, content, content_len)) return -1;
+        PUT("\",");
+    }
+    PUT("\"logprobs\":null,\"finish_reason\":\"%s\"}],\"usage\":", finish);
+    int n = wire_usage_json(buf + at, cap - at, u);
+    if (n < 0) return -1;
+    at += (size_t)n;
+    PUT("}");
+    return (int)at;
+}
+
+int wire_error_body(char *buf, size_t cap, int status, const char *message)
+{
+    size_t at = 0;
+    const char *type = status == 429   ? "rate_limit_exceeded"
+                       : status >= 500 ? "server_error"
+                                       : "invalid_request_error";
+    PUT("{\"error\":{\"message\":\"");
+    if (put_escaped(buf, cap, &at, message, strlen(message))) return -1;
+    PUT("\",\"type\":\"%s\",\"param\":null,\"code\":%d}}", type, status);
+    return (int)at;
+}
