@@ -27,11 +27,12 @@ static size_t *idmap_slot(struct idmap *m, uint64_t key, int insert)
 struct pending {
     int64_t *t;
     double *bytes;
-    int64_t *lag, *gap;
+    int64_t *lag, *gap, *pace;
     size_t n, cap;
 };
 
-static void pend_push(struct pending *p, int64_t t, double bytes, int64_t lag, int64_t gap)
+static void pend_push(struct pending *p, int64_t t, double bytes, int64_t lag, int64_t gap,
+                      int64_t pace)
 {
     if (p->n == p->cap) {
         p->cap = p->cap ? p->cap * 2 : 16;
@@ -39,7 +40,9 @@ static void pend_push(struct pending *p, int64_t t, double bytes, int64_t lag, i
         p->bytes = realloc(p->bytes, p->cap * sizeof *p->bytes);
         p->lag = realloc(p->lag, p->cap * sizeof *p->lag);
         p->gap = realloc(p->gap, p->cap * sizeof *p->gap);
+        p->pace = realloc(p->pace, p->cap * sizeof *p->pace);
     }
+    p->pace[p->n] = pace;
     p->t[p->n] = t;
     p->bytes[p->n] = bytes;
     p->lag[p->n] = lag;
@@ -133,7 +136,11 @@ static void take_event(struct req_facts *r, struct pending *p, const struct log_
         const cJSON *sent = cJSON_GetObjectItemCaseSensitive(j, "x_emu_sent_ns");
         int64_t lag = cJSON_IsNumber(sent) ? rec->t - (int64_t)sent->valuedouble : INT64_MIN;
         int64_t gap = rec->ts_source == 2 ? rec->t2 - rec->t : INT64_MIN;
-        pend_push(p, rec->t, (double)visible, lag, gap);
+        const cJSON *sched = cJSON_GetObjectItemCaseSensitive(j, "x_emu_sched_ns");
+        int64_t pace = cJSON_IsNumber(sent) && cJSON_IsNumber(sched)
+                           ? (int64_t)sent->valuedouble - (int64_t)sched->valuedouble
+                           : INT64_MIN;
+        pend_push(p, rec->t, (double)visible, lag, gap, pace);
     }
     cJSON_Delete(j);
 }
@@ -172,12 +179,14 @@ static void finish(struct run_facts *f, struct req_facts *r, struct pending *p, 
         f->tok_n = realloc(f->tok_n, *tok_cap * sizeof *f->tok_n);
         f->tok_lag = realloc(f->tok_lag, *tok_cap * sizeof *f->tok_lag);
         f->tok_user_gap = realloc(f->tok_user_gap, *tok_cap * sizeof *f->tok_user_gap);
+        f->tok_pacing = realloc(f->tok_pacing, *tok_cap * sizeof *f->tok_pacing);
     }
     for (size_t i = 0; i < p->n; i++) {
         f->tok_t[f->ntok] = p->t[i];
         f->tok_n[f->ntok] = bytes > 0 ? (double)r->completion_tokens * p->bytes[i] / bytes : 0;
         f->tok_lag[f->ntok] = p->lag[i];
         f->tok_user_gap[f->ntok] = p->gap[i];
+        f->tok_pacing[f->ntok] = p->pace[i];
         f->ntok++;
     }
     p->n = 0;
@@ -277,6 +286,7 @@ int facts_load(const char *dir, struct run_facts *f, char *err, size_t errlen)
         free(pend[i].bytes);
         free(pend[i].lag);
         free(pend[i].gap);
+        free(pend[i].pace);
     }
     free(pend);
     free(m.keys);
@@ -293,6 +303,7 @@ void facts_free(struct run_facts *f)
     free(f->tok_n);
     free(f->tok_lag);
     free(f->tok_user_gap);
+    free(f->tok_pacing);
     free(f->phases);
     memset(f, 0, sizeof *f);
 }

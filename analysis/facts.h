@@ -40,6 +40,7 @@ struct run_facts {
     double *tok_n;    /* tokens it carried */
     int64_t *tok_lag; /* receive stamp - emulator send stamp, or INT64_MIN when unknown */
     int64_t *tok_user_gap; /* userspace read - kernel stamp, or INT64_MIN when not kernel */
+    int64_t *tok_pacing;   /* emulator send - emulator schedule, or INT64_MIN when unknown */
     size_t ntok;
     struct phase_info *phases;
     size_t nphases;

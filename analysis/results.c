@@ -70,6 +70,7 @@ static cJSON *phase_json(const struct phase_metrics *m)
     cJSON_AddNumberToObject(o, "requests_finished_by_length", (double)m->forced_length);
     cJSON_AddNumberToObject(o, "requests_left_out_of_speed", (double)m->speed_excluded);
     cJSON_AddItemToObject(o, "client_lag_vs_emulator_send_us", summary_json(&m->client_lag_us, 1));
+    cJSON_AddItemToObject(o, "emulator_send_minus_schedule_us", summary_json(&m->emu_pacing_us, 1));
     cJSON_AddItemToObject(o, "kernel_stamp_to_userspace_read_us",
                           summary_json(&m->kernel_to_user_us, 1));
     cJSON *fails = cJSON_AddArrayToObject(o, "failures");

@@ -37,7 +37,7 @@ void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
     int64_t ws = ph->t_window_start, we = ph->t_window_end;
     m->window_s = (double)(we - ws) / 1e9;
     struct dvec speed = {0}, e2e_speed = {0}, ttft = {0}, ttfb = {0}, e2e = {0}, out = {0},
-                in = {0}, cached = {0}, lag = {0}, gap = {0};
+                in = {0}, cached = {0}, lag = {0}, gap = {0}, pace = {0};
     double io_tokens = 0;
     for (size_t i = 0; i < f->nreqs; i++) {
         const struct req_facts *r = &f->reqs[i];
@@ -60,6 +60,7 @@ void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
             m->output_tokens_in_window += f->tok_n[k];
             if (f->tok_lag[k] != INT64_MIN) dvec_push(&lag, (double)f->tok_lag[k] / 1e3);
             if (f->tok_user_gap[k] != INT64_MIN) dvec_push(&gap, (double)f->tok_user_gap[k] / 1e3);
+            if (f->tok_pacing[k] != INT64_MIN) dvec_push(&pace, (double)f->tok_pacing[k] / 1e3);
         }
         if (!r->failed && r->t_done >= ws && r->t_done < we)
             io_tokens += (double)(r->prompt_tokens + r->completion_tokens);
@@ -94,6 +95,8 @@ void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
     summarise(cached.v, cached.n, &m->cached_tokens);
     summarise(lag.v, lag.n, &m->client_lag_us);
     summarise(gap.v, gap.n, &m->kernel_to_user_us);
+    summarise(pace.v, pace.n, &m->emu_pacing_us);
+    dvec_free(&pace);
     dvec_free(&speed);
     dvec_free(&e2e_speed);
     dvec_free(&ttft);

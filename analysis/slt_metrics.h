@@ -31,7 +31,7 @@ struct phase_metrics {
     double system_io_tps; /* input + output tokens/s of queries finishing in the window */
     struct summary speed, e2e_speed, ttft, ttfb, e2e, output_tokens, input_tokens, cached_tokens;
     size_t speed_excluded, estimated_outputs, forced_length;
-    struct summary client_lag_us, kernel_to_user_us;
+    struct summary client_lag_us, kernel_to_user_us, emu_pacing_us;
     struct reason_count reasons[MAX_REASON_CLASSES];
     size_t nreasons;
 };

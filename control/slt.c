@@ -186,6 +186,12 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
     if (c->max_concurrency < 1) return bad("--max-concurrency must be >= 1%s", "");
     if (c->request_timeout_s <= 0 || c->idle_timeout_s <= 0 || c->connect_timeout_s <= 0)
         return bad("timeouts must be > 0%s", "");
+    if (c->extra_body) {
+        cJSON *extra = cJSON_Parse(c->extra_body);
+        int ok = cJSON_IsObject(extra);
+        cJSON_Delete(extra);
+        if (!ok) return bad("--extra-body must be a JSON object, e.g. '{\"ignore_eos\":true}', got '%s'", c->extra_body);
+    }
     return 0;
 }
 
@@ -227,9 +233,14 @@ static int calibrate(const struct slt_config *c, const struct endpoint *ep,
         if (template_build(&t, &tp, err, errlen)) return -1;
         /* the calibration prompt must not ask for more than one token whatever extra says */
         char *req = malloc(t.len);
-        size_t len = template_fill(&t, 0, (uint64_t)i + 1, req, t.len);
         struct oneshot_result r;
-        int rc = oneshot_request(ops, tctx, ep, req, len, c->request_timeout_s, &r);
+        int rc = -1;
+        /* a busy or flaky server may refuse a probe: try each up to 5 times */
+        for (int attempt = 0; attempt < 5 && rc; attempt++) {
+            size_t len = template_fill(&t, 0, (uint64_t)(i * 8 + attempt) + 1, req, t.len);
+            rc = oneshot_request(ops, tctx, ep, req, len, c->request_timeout_s, &r);
+            if (!rc && r.prompt_tokens < 0) rc = -1;
+        }
         free(req);
         template_free(&t);
         if (rc || r.prompt_tokens < 0) {

@@ -1018,9 +1018,12 @@ static int open_listener(const struct emu_params *p)
 static int wait_io(struct epoll_event *evs, int max)
 {
     if (!S.heap_len) return epoll_wait(S.epfd, evs, max, 200);
+    /* I/O first: a request must not wait behind a run of near deadlines */
+    int n = epoll_wait(S.epfd, evs, max, 0);
+    if (n != 0) return n;
     int64_t due = S.heap[0].due, now = clock_now_ns();
     int64_t gap = due - now;
-    if (gap <= 0) return epoll_wait(S.epfd, evs, max, 0);
+    if (gap <= 0) return 0;
     if (gap > NANOSLEEP_WINDOW) {
         int64_t wait = gap - NANOSLEEP_WINDOW / 2;
         struct timespec ts = clock_ns_to_timespec(wait);

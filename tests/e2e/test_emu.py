@@ -1,0 +1,222 @@
+"""strobe-emu: wire shapes, endpoints, pacing, closed forms, prefix cache, faults."""
+import json
+import os
+import socket
+import threading
+import time
+
+import common
+from common import check
+
+CHAT = {"model": "m", "messages": [{"role": "user", "content": "golden stream please"}],
+        "max_tokens": 5, "stream": True, "stream_options": {"include_usage": True}}
+
+
+def wire_shapes():
+    for style, golden in (("final-chunk", "emu_chat_final_chunk.sse"),
+                          ("finish-chunk", "emu_chat_finish_chunk.sse")):
+        with common.emulator("--seed", "7", "--usage-style", style) as port:
+            status, data = common.post(port, "/v1/chat/completions", CHAT)
+            want = open(os.path.join(common.DATA, golden)).read()
+            check(status == 200, "%s: HTTP 200" % style)
+            check(common.normalise(data.decode()) == want,
+                  "%s stream matches %s byte for byte (modulo ids and times)" % (style, golden))
+            # determinism: the same seed and request give the same tokens again
+            _, again = common.post(port, "/v1/chat/completions", CHAT)
+            check(common.normalise(again.decode()) == want, "%s: same seed, same tokens" % style)
+
+
+def endpoints():
+    with common.emulator("--accelerators", "4", "--power-idle-w", "100", "--power-max-w", "500",
+                         "--model", "emu-model", "--reasoning-fraction", "0.5") as port:
+        s, d = common.get(port, "/v1/models")
+        check(s == 200 and json.loads(d)["data"][0]["id"] == "emu-model", "/v1/models names the model")
+        s, d = common.get(port, "/health")
+        check(s == 200, "/health answers 200")
+        s, d = common.post(port, "/v1/completions", {"model": "m", "prompt": "abcd" * 10,
+                                                   "max_tokens": 7, "ignore_eos": True})
+        body = json.loads(d)
+        check(s == 200 and body["object"] == "text_completion" and
+              body["usage"]["completion_tokens"] == 7 and body["usage"]["prompt_tokens"] == 10,
+              "non-streaming completions: 7 output tokens, 40 bytes = 10 prompt tokens",
+              "7 and 10", body.get("usage"))
+        s, d = common.post(port, "/v1/chat/completions",
+                           dict(CHAT, max_tokens=10, ignore_eos=True))
+        ev = common.sse_events(d)
+        reasoning = [e for e in ev if '"reasoning_content"' in e]
+        check(len(reasoning) == 5, "reasoning_content chunks carry the first half", 5, len(reasoning))
+        s, d = common.get(port, "/redfish/v1/Chassis/emu/Power")
+        p = json.loads(d)["PowerControl"][0]
+        check(abs(p["PowerConsumedWatts"] - 400.0) < 1e-6, "idle power = 4 x 100 W",
+              400.0, p["PowerConsumedWatts"])
+        s, d = common.get(port, "/metrics")
+        text = d.decode()
+        for name in ("strobe_emu_requests_running", "strobe_emu_requests_waiting",
+                     "strobe_emu_prefix_cache_hits_total", "strobe_emu_prefix_cache_queries_total",
+                     "strobe_emu_prompt_tokens_total", "strobe_emu_generation_tokens_total",
+                     "strobe_emu_power_watts", "strobe_emu_energy_joules_total"):
+            check(("\n%s " % name) in text or text.startswith(name), "/metrics has " + name)
+        s, d = common.post(port, "/v1/chat/completions", {"model": "m"})
+        check(s == 400 and "messages" in json.loads(d)["error"]["message"],
+              "a request without messages gets 400 with a reason")
+
+
+def stream_raw(port, body, out, idx):
+    """Reads one streamed response; stores (arrival_ns, event) pairs."""
+    s = socket.create_connection(("127.0.0.1", port))
+    payload = json.dumps(body).encode()
+    s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+              % len(payload) + payload)
+    buf = b""
+    events = []
+    while b"0\r\n\r\n" not in buf[-7:]:
+        try:
+            chunk = s.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        now = time.time_ns()
+        buf += chunk
+        while b"\n\n" in buf:
+            head, _, buf = buf.partition(b"\n\n")
+            for line in head.split(b"\n"):
+                if line.startswith(b"data: {"):
+                    events.append((now, json.loads(line[6:])))
+    s.close()
+    out[idx] = events
+
+
+def pacing():
+    """3,000 tokens/s per query (a 333 us step that does not grow with the batch) at 64
+    concurrent queries, read by strobe itself: a Python reader would take the CPU the
+    emulator needs on a 2-core machine."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        run = os.path.join(d, "run")
+        r = common.run_strobe("slt", "--out", run, "--concurrency", "64", "--phase-s", "3",
+                              "--ramp-s", "1", "--output-tokens", "300", "--ignore-eos",
+                              "--input-tokens", "100", "--threads", "1",
+                              "--emu-args", "--step-us 333 --step-us-per-seq 0 --max-batch 64 --prefill-tps 1e9")
+        check(r.returncode == 0, "strobe drove 64 streams at 3,000 tokens/s", 0, r.stderr[-300:])
+        ph = json.load(open(os.path.join(run, "results.json")))["phases"][0]
+        pace = ph["emulator_send_minus_schedule_us"]
+        print("pacing at 3,000 tokens/s x 64 streams: send - schedule p50 %.1f us, p99 %.1f us over %d chunks"
+              % (pace["p50"], pace["p99"], pace["n"]))
+        check(pace["n"] > 100000, "enough chunks measured", "> 100000", pace["n"])
+        # the spec's figure is 50 us p99 on an idle machine; CI shares 2 cores between the
+        # emulator and strobe, so the test bound is 20x that
+        check(pace["p99"] < 1000, "pacing p99 under 1 ms on a shared machine", "< 1000 us",
+              "%.1f us" % pace["p99"])
+
+
+def closed_forms():
+    args = ["--step-us", "4000", "--step-us-per-seq", "50", "--prefill-tps", "50000"]
+    cap = common.capacity(*args, "--concurrency", "1", "--prompt-tokens", "500",
+                          "--output-tokens", "50")["closed_loop"]
+    with common.emulator(*args) as port:
+        out = [None]
+        body = {"model": "m", "messages": [{"role": "user", "content": "x" * (2000 - 7)}],
+                "max_tokens": 50, "ignore_eos": True, "stream": True,
+                "stream_options": {"include_usage": True}}
+        t0 = time.time_ns()
+        stream_raw(port, body, out, 0)
+        toks = [(t, e) for t, e in out[0] if e.get("choices") and e["choices"][0]["delta"].get("content")]
+        usage = [e for _, e in out[0] if e.get("usage")][-1]["usage"]
+        check(usage["prompt_tokens"] == 500, "prompt of 2,000 rendered bytes = 500 tokens", 500,
+              usage["prompt_tokens"])
+        ttft = (toks[0][0] - t0) / 1e9
+        speed = (len(toks) - 1) / ((toks[-1][0] - toks[0][0]) / 1e9)
+        print("closed form: TTFT %.5f s speed %.2f tokens/s; measured TTFT %.5f s speed %.2f" %
+              (cap["ttft_idle_s"], cap["output_speed_tokens_per_s"], ttft, speed))
+        check(abs(speed / cap["output_speed_tokens_per_s"] - 1) < 0.02,
+              "per-query speed within 2% of --capacity", cap["output_speed_tokens_per_s"], speed)
+        check(abs(ttft / cap["ttft_idle_s"] - 1) < 0.05, "TTFT within 5% of --capacity",
+              cap["ttft_idle_s"], ttft)
+        # the same prompt again: its full 64-byte blocks hit the prefix cache
+        out2 = [None]
+        stream_raw(port, body, out2, 0)
+        usage2 = [e for _, e in out2[0] if e.get("usage")][-1]["usage"]
+        rendered = len("user\n") + 1993 + 1
+        want = rendered // 64 * 16
+        check(usage2["prompt_tokens_details"]["cached_tokens"] == want,
+              "repeated prompt: cached_tokens = full 64-byte blocks x 16", want,
+              usage2["prompt_tokens_details"]["cached_tokens"])
+        toks2 = [(t, e) for t, e in out2[0] if e.get("choices") and e["choices"][0]["delta"].get("content")]
+        sched_ttft_cached = toks2[0][1]["x_emu_sched_ns"]
+        check(sched_ttft_cached > 0, "cached request streamed")
+        _, m = common.get(port, "/metrics")
+        hits = [l for l in m.decode().splitlines() if l.startswith("strobe_emu_prefix_cache_hits_total")]
+        check(hits and int(hits[0].split()[1]) == want, "/metrics counts the cache hits", want, hits)
+
+
+def faults():
+    body = {"model": "m", "messages": [{"role": "user", "content": "fault"}], "max_tokens": 40,
+            "ignore_eos": True, "stream": True, "stream_options": {"include_usage": True}}
+    for kind, status in (("http500", 500), ("http503", 503), ("http429", 429)):
+        with common.emulator("--faults", kind + "=1", "--step-us", "1000") as port:
+            s, d = common.post(port, "/v1/chat/completions", body)
+            err = json.loads(d).get("error", {})
+            check(s == status and err.get("message"), "%s answers %d with an OpenAI error" % (kind, status),
+                  status, s)
+    with common.emulator("--faults", "reset=1", "--step-us", "1000") as port:
+        out = [None]
+        stream_raw(port, body, out, 0)
+        n = len(out[0])
+        check(1 <= n < 42, "reset: the stream stops mid-way without [DONE]", "1..41 events", n)
+    with common.emulator("--faults", "malformed=1", "--step-us", "1000") as port:
+        s, d = common.post(port, "/v1/chat/completions", body)
+        bad = 0
+        for e in common.sse_events(d):
+            if e != "[DONE]":
+                try:
+                    json.loads(e)
+                except ValueError:
+                    bad += 1
+        check(bad == 1, "malformed: exactly one chunk is not JSON", 1, bad)
+    with common.emulator("--faults", "error-event=1", "--step-us", "1000") as port:
+        s, d = common.post(port, "/v1/chat/completions", body)
+        ev = common.sse_events(d)
+        check(any('"error"' in e for e in ev) and ev[-1] == "[DONE]",
+              "error-event: an error object inside the stream, then [DONE]")
+    with common.emulator("--faults", "stall=1:0.5", "--step-us", "1000") as port:
+        out = [None]
+        stream_raw(port, body, out, 0)
+        times = [t for t, _ in out[0]]
+        gap = max(times[i + 1] - times[i] for i in range(len(times) - 1)) / 1e9
+        check(0.5 <= gap < 1.5, "stall=1:0.5 pauses one stream 0.5 s", 0.5, gap)
+    with common.emulator("--faults", "slow-first-byte=1:0.5", "--step-us", "1000") as port:
+        t0 = time.time()
+        s = socket.create_connection(("127.0.0.1", port))
+        payload = json.dumps(body).encode()
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                  % len(payload) + payload)
+        s.recv(1)
+        waited = time.time() - t0
+        s.close()
+        check(0.5 <= waited < 1.5, "slow-first-byte=1:0.5 delays the first byte 0.5 s", 0.5, waited)
+    with common.emulator("--faults", "endless-headers=1") as port:
+        s = socket.create_connection(("127.0.0.1", port))
+        payload = json.dumps(body).encode()
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                  % len(payload) + payload)
+        s.settimeout(0.1)
+        got = b""
+        end = time.time() + 1.0
+        while time.time() < end:
+            try:
+                got += s.recv(4096)
+            except socket.timeout:
+                pass
+        s.close()
+        check(got.startswith(b"HTTP/1.1 200") and b"\r\n\r\n" not in got and got.count(b"\r\n") >= 5,
+              "endless-headers: header lines keep coming, the header never ends")
+
+
+if __name__ == "__main__":
+    wire_shapes()
+    endpoints()
+    closed_forms()
+    faults()
+    pacing()
+    common.done()

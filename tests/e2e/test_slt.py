@@ -1,0 +1,180 @@
+"""strobe slt against strobe-emu: accuracy against the closed forms, exact token counts in
+both usage styles, faults accounted, analyze reproduces results, interruption, bad input,
+the API key never written."""
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+
+import common
+from common import check
+
+# prefill is made fast here so that the serial prefill queue (whose closed form is a
+# mean-value approximation) does not blur the check of strobe's own accuracy
+MODEL = ["--step-us", "5000", "--step-us-per-seq", "20", "--prefill-tps", "100000000",
+         "--max-batch", "256"]
+
+
+def slt(run, *args, env=None):
+    return common.run_strobe("slt", "--out", run, "--threads", "1", *args, env=env)
+
+
+def accuracy(tmp):
+    for conc in (1, 8, 64):
+        run = os.path.join(tmp, "acc%d" % conc)
+        r = slt(run, "--concurrency", str(conc), "--phase-s", "4", "--ramp-s", "1",
+                "--input-tokens", "1000", "--output-tokens", "60", "--ignore-eos",
+                "--emu-args", " ".join(MODEL))
+        check(r.returncode == 0, "c=%d run succeeds" % conc, 0, r.returncode)
+        ph = json.load(open(os.path.join(run, "results.json")))["phases"][0]
+        cap = common.capacity(*MODEL, "--concurrency", str(conc), "--prompt-tokens", "1000",
+                              "--output-tokens", "60")["closed_loop"]
+        speed, ttft = ph["output_speed_tokens_per_s"]["p50"], ph["ttft_s"]["p50"]
+        # at c=1 the engine is idle when a request arrives; otherwise the formula's TTFT holds
+        want_ttft = cap["ttft_idle_s"] if conc == 1 else cap["ttft_s"]
+        print("c=%d: speed %.2f (truth %.2f) tokens/s, TTFT %.5f (truth %.5f) s" %
+              (conc, speed, cap["output_speed_tokens_per_s"], ttft, want_ttft))
+        check(abs(speed / cap["output_speed_tokens_per_s"] - 1) < 0.02,
+              "c=%d output speed within 2%% of the emulator's truth" % conc,
+              cap["output_speed_tokens_per_s"], speed)
+        check(abs(ttft / want_ttft - 1) < 0.02, "c=%d TTFT within 2%% of the truth" % conc,
+              want_ttft, ttft)
+        check(ph["requests_sent"] == ph["requests_succeeded"] + ph["requests_failed"] and
+              ph["requests_failed"] == 0, "c=%d: sent = succeeded, none failed" % conc)
+
+
+def usage_styles(tmp):
+    for style in ("final-chunk", "finish-chunk"):
+        run = os.path.join(tmp, style)
+        r = slt(run, "--concurrency", "4", "--phase-s", "2", "--ramp-s", "0.5",
+                "--output-tokens", "37", "--ignore-eos", "--input-tokens", "300",
+                "--emu-args", "--step-us 2000 --usage-style " + style)
+        res = json.load(open(os.path.join(run, "results.json")))
+        ph = res["phases"][0]
+        out = ph["output_tokens"]
+        check(r.returncode == 0 and out["min"] == 37 and out["max"] == 37 and
+              ph["requests_output_estimated"] == 0,
+              "%s: every request counted exactly 37 output tokens from usage" % style,
+              37, (out["min"], out["max"]))
+        inp = ph["input_tokens"]
+        check(abs(inp["p50"] - 300) <= 3, "%s: calibrated prompt is 300 +- 3 tokens" % style,
+              300, inp["p50"])
+
+
+def faults_and_analyze(tmp):
+    run = os.path.join(tmp, "faults")
+    spec = "reset=0.05,http500=0.05,http503=0.03,http429=0.03,malformed=0.05,error-event=0.05," \
+           "stall=0.03:3,slow-first-byte=0.03:0.2,endless-headers=0.03"
+    r = slt(run, "--concurrency", "16", "--phase-s", "4", "--ramp-s", "0.5",
+            "--output-tokens", "40", "--input-tokens", "200", "--idle-timeout-s", "1.5",
+            "--request-timeout-s", "3", "--emu-args", "--step-us 2000 --faults " + spec)
+    check(r.returncode == 0, "faulty server: the run goes on to the end", 0, r.stderr[-400:])
+    res = json.load(open(os.path.join(run, "results.json")))
+    ph = res["phases"][0]
+    check(ph["requests_sent"] == ph["requests_succeeded"] + ph["requests_failed"],
+          "faults: sent = succeeded + failed in the window")
+    check(ph["requests_sent_whole_phase"] == ph["requests_succeeded_whole_phase"] +
+          ph["requests_failed_whole_phase"], "faults: sent = succeeded + failed over the phase")
+    classes = {f["class"] for f in res["phases"][0]["failures"]}
+    print("failure classes seen:", sorted(classes))
+    for want in ("http-500", "http-503", "http-429", "connection-reset", "malformed-chunk",
+                 "error-event", "idle-timeout"):
+        check(want in classes, "faults: %s recorded with its reason" % want)
+    check(all(f["example"] for f in ph["failures"]), "every failure class carries a reason")
+    check(not res["validity"]["valid"], "a run with many failures is marked not valid")
+    before = open(os.path.join(run, "results.json")).read()
+    csv_before = open(os.path.join(run, "results.csv")).read()
+    os.remove(os.path.join(run, "results.json"))
+    a = common.run_strobe("analyze", run)
+    check(a.returncode == 0, "strobe analyze succeeds", 0, a.stderr)
+    check(open(os.path.join(run, "results.json")).read() == before and
+          open(os.path.join(run, "results.csv")).read() == csv_before,
+          "strobe analyze reproduces results.json and results.csv byte for byte")
+
+
+def interrupt(tmp):
+    run = os.path.join(tmp, "sigint")
+    p = subprocess.Popen([common.STROBE, "slt", "--out", run, "--threads", "1",
+                          "--concurrency", "8", "--phase-s", "30", "--ramp-s", "0.5",
+                          "--output-tokens", "200", "--input-tokens", "100",
+                          "--emu-args", "--step-us 3000"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(30)
+    check(p.returncode == 3, "SIGINT: exit status 3", 3, p.returncode)
+    res = json.load(open(os.path.join(run, "results.json")))
+    ph = res["phases"][0]
+    check(res["interrupted"] and not res["complete"], "SIGINT: results marked interrupted")
+    check(ph["requests_sent_whole_phase"] > 0 and ph["output_tokens_in_window"] > 0,
+          "SIGINT: what was received is kept")
+    classes = {f["class"] for f in ph["failures"]}
+    check("interrupted" in classes, "SIGINT: in-flight requests recorded as interrupted", "interrupted", classes)
+    a = common.run_strobe("analyze", run)
+    check(a.returncode == 0, "strobe analyze reads an interrupted run")
+
+
+def sigkill(tmp):
+    run = os.path.join(tmp, "sigkill")
+    p = subprocess.Popen([common.STROBE, "slt", "--out", run, "--threads", "1",
+                          "--concurrency", "8", "--phase-s", "30", "--ramp-s", "0.5",
+                          "--output-tokens", "200", "--input-tokens", "100",
+                          "--url", "http://127.0.0.1:1", "--model", "x"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _, err = p.communicate(timeout=60)
+    check(p.returncode == 1 and "calibration" in err and err.strip().endswith("."),
+          "an unreachable --url: exit 1 with one sentence", 1, err.strip())
+    with common.emulator("--step-us", "3000") as port:
+        p = subprocess.Popen([common.STROBE, "slt", "--out", run, "--threads", "1",
+                              "--concurrency", "8", "--phase-s", "30", "--ramp-s", "0.5",
+                              "--output-tokens", "200", "--input-tokens", "100",
+                              "--url", "http://127.0.0.1:%d" % port, "--model", "x"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(3)
+        p.kill()
+        p.wait()
+    a = common.run_strobe("analyze", run)
+    res = json.load(open(os.path.join(run, "results.json")))
+    check(a.returncode == 0 and not res["complete"] and res["phases"],
+          "SIGKILL: the log stays readable and analyze reports the run as incomplete")
+
+
+def bad_command_lines():
+    cases = [["slt"], ["slt", "--out", "/tmp/x", "--concurrency", "0"],
+             ["slt", "--out", "/tmp/x", "--phase-s", "abc"], ["slt", "--nope"],
+             ["slt", "--out", "/tmp/x", "--url", "ftp://h", "--model", "m"],
+             ["slt", "--out", "/tmp/x", "--url", "http://h"], ["frobnicate"], ["analyze"],
+             ["slt", "--out", "/tmp/x", "--extra-body", "[1]", "--emu-args", "--step-us 1000"]]
+    for c in cases:
+        r = common.run_strobe(*c)
+        lines = r.stderr.strip().splitlines()
+        check(r.returncode == 2 and len(lines) >= 1 and lines[-1].endswith("."),
+              "bad command line %r: status 2 and a sentence" % " ".join(c), 2,
+              (r.returncode, r.stderr.strip()[-200:]))
+
+
+def secret(tmp):
+    run = os.path.join(tmp, "secret")
+    key = "sk-strobe-test-SECRET-8f3a91"
+    env = dict(os.environ, STROBE_API_KEY=key)
+    r = slt(run, "--concurrency", "2", "--phase-s", "1", "--ramp-s", "0.2", "--output-tokens",
+            "10", "--input-tokens", "50", "--emu-args", "--step-us 1000", env=env)
+    leaked = key in r.stdout or key in r.stderr
+    for name in os.listdir(run):
+        leaked = leaked or key.encode() in open(os.path.join(run, name), "rb").read()
+    check(r.returncode == 0 and not leaked,
+          "the API key appears in no output, log or result file")
+
+
+if __name__ == "__main__":
+    with tempfile.TemporaryDirectory() as tmp:
+        bad_command_lines()
+        accuracy(tmp)
+        usage_styles(tmp)
+        faults_and_analyze(tmp)
+        interrupt(tmp)
+        sigkill(tmp)
+        secret(tmp)
+    common.done()
