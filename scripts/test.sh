@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Set up, build, and run every test (meson test), then the same suite under ASan+UBSan.
+# Ends with the plain line "N passed, M failed"; exits non-zero if anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+passed=0; failed=0
+run_suite() { # $1 = build dir, $2 = label
+    local log="$1/meson-logs/testlog.json"
+    meson test -C "$1" --print-errorlogs --num-processes 1 "${@:3}"
+    local p f
+    p=$(python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; print(sum(x["result"]=="OK" for x in r))' "$log" 2>/dev/null || echo 0)
+    f=$(python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; print(sum(x["result"]!="OK" and x["result"]!="SKIP" for x in r))' "$log" 2>/dev/null || echo 1)
+    echo "$2: $p passed, $f failed"
+    passed=$((passed + p)); failed=$((failed + f))
+}
+run_suite build "default build"
+if [ "${STROBE_SKIP_SANITIZE:-0}" != 1 ]; then
+    if [ ! -f build-asan/build.ninja ]; then
+        meson setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug >/dev/null
+    fi
+    if ninja -C build-asan >/dev/null; then
+        ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+            run_suite build-asan "ASan+UBSan build"
+    else
+        echo "the sanitizer build failed"; failed=$((failed + 1))
+    fi
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
