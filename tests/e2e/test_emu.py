@@ -106,8 +106,11 @@ def pacing():
         check(pace["n"] > 100000, "enough chunks measured", "> 100000", pace["n"])
         # the spec's figure is 50 us p99 on an idle machine; CI shares 2 cores between the
         # emulator and strobe, so the test bound is 20x that
-        check(pace["p99"] < 1000, "pacing p99 under 1 ms on a shared machine", "< 1000 us",
-              "%.1f us" % pace["p99"])
+        if os.environ.get("STROBE_SANITIZED") == "1":
+            print("sanitizer build: pacing bound not checked (instrumented code is slow)")
+        else:
+            check(pace["p99"] < 1000, "pacing p99 under 1 ms on a shared machine", "< 1000 us",
+                  "%.1f us" % pace["p99"])
 
 
 def closed_forms():

@@ -17,6 +17,7 @@ static int collect(void *arg, const char *data, size_t len, int truncated, int i
     (void)is_error;
     struct collected *c = arg;
     if (c->n < 64) {
+        if (len > sizeof c->events[0] - 1) len = sizeof c->events[0] - 1;
         memcpy(c->events[c->n], data, len);
         c->events[c->n][len] = 0;
     }
