@@ -505,10 +505,16 @@ int slt_main(int argc, char **argv)
     struct log_record mark = {.type = REC_MARK, .t = clock_now_ns(),
                               .a = was_interrupted ? MARK_INTERRUPTED : MARK_RUN_END};
     eventlog_put(log, c.threads, &mark, NULL, 0);
+    uint64_t cpu = 0, events = 0;
     for (int i = 0; i < c.threads; i++) {
         worker_join(&w[i]);
+        cpu += atomic_load(&w[i].stats.cpu_ns);
+        events += atomic_load(&w[i].stats.events);
         transport_ctx_free(tctx[i]);
     }
+    fprintf(stderr, "strobe: dataplane CPU %.0f ns per SSE event (%llu events, %.3f s of worker "
+                    "CPU, all threads)\n",
+            events ? (double)cpu / (double)events : 0.0, (unsigned long long)events, (double)cpu / 1e9);
     uint64_t waits = eventlog_full_waits(log);
     if (eventlog_close(log)) {
         fprintf(stderr, "strobe slt: the event log could not be written completely (disk "

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #define READ_BUF (64 * 1024)
@@ -425,6 +426,9 @@ static void *worker_main(void *arg)
         }
     }
     abort_all(w, ERR_INTERRUPTED);
+    struct timespec cpu;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+    atomic_store(&pub->stats.cpu_ns, (uint64_t)cpu.tv_sec * 1000000000ULL + (uint64_t)cpu.tv_nsec);
     return NULL;
 }
 

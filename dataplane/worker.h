@@ -26,6 +26,7 @@ struct worker_control {
 struct worker_stats {
     _Atomic int in_flight;
     _Atomic uint64_t started, finished, failed, events, bytes;
+    _Atomic uint64_t cpu_ns; /* the worker thread's CPU time, set when it stops */
 };
 
 struct worker_config {
