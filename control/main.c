@@ -13,7 +13,7 @@ static void usage(FILE *f)
         "subcommands:\n"
         "  slt       System Load Test: fixed-concurrency phases, throughput, speed, TTFT\n"
         "  analyze   recompute results.json and results.csv of a run from its event log\n\n"
-        "strobe SUBCOMMAND --help tells more. Metric definitions: docs/metrics.md.\n");
+        "strobe SUBCOMMAND --help tells more. Metric definitions: README.md, section Metrics.\n");
 }
 
 static int analyze_main(int argc, char **argv)
