@@ -6,6 +6,7 @@
 
 #include "emu_launch.h"
 #include "eventlog.h"
+#include "fdlimit.h"
 #include "oneshot.h"
 #include "request_template.h"
 #include "results.h"
@@ -399,6 +400,13 @@ int slt_main(int argc, char **argv)
     int rc = parse_args(argc, argv, &c);
     if (rc) return rc;
     char err[512];
+    int most = c.auto_ladder ? c.max_concurrency : 0;
+    for (int i = 0; i < c.nconc; i++) most = c.conc[i] > most ? c.conc[i] : most;
+    /* one socket per in-flight request, plus a margin for logs, epoll and the emulator */
+    if (fdlimit_check(most + 64L, err, sizeof err)) {
+        fprintf(stderr, "strobe slt: %s.\n", err);
+        return 2;
+    }
     struct emu_child emu = {0};
     char url[128];
     if (!c.url) {

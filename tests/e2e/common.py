@@ -25,13 +25,13 @@ def free_port():
     return port
 
 
-def wait_port(port, proc, timeout=5.0):
+def wait_port(port, proc, timeout=5.0, host="127.0.0.1"):
     end = time.time() + timeout
     while time.time() < end:
         if proc.poll() is not None:
             raise RuntimeError("server exited at start with status %s" % proc.returncode)
         try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            socket.create_connection((host, port), 0.2).close()
             return
         except OSError:
             time.sleep(0.02)
@@ -39,12 +39,12 @@ def wait_port(port, proc, timeout=5.0):
 
 
 @contextlib.contextmanager
-def emulator(*args):
+def emulator(*args, host="127.0.0.1"):
     port = free_port()
-    proc = subprocess.Popen([EMU, "--listen", "127.0.0.1:%d" % port, *args],
-                            stderr=subprocess.DEVNULL)
+    listen = "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
+    proc = subprocess.Popen([EMU, "--listen", listen, *args], stderr=subprocess.DEVNULL)
     try:
-        wait_port(port, proc)
+        wait_port(port, proc, host=host)
         yield port
     finally:
         proc.terminate()

@@ -168,10 +168,45 @@ def secret(tmp):
           "the API key appears in no output, log or result file")
 
 
+def ipv6_and_threads(tmp):
+    run = os.path.join(tmp, "ipv6")
+    with common.emulator(*MODEL, host="::1") as port:
+        r = common.run_strobe("slt", "--url", "http://[::1]:%d" % port, "--model", "m",
+                              "--out", run, "--threads", "2", "--concurrency", "16",
+                              "--phase-s", "3", "--ramp-s", "0.5", "--output-tokens", "60",
+                              "--input-tokens", "500", "--ignore-eos")
+    check(r.returncode == 0, "IPv6 [::1] with 2 worker threads: run succeeds", 0, r.stderr[-300:])
+    ph = json.load(open(os.path.join(run, "results.json")))["phases"][0]
+    cap = common.capacity(*MODEL, "--concurrency", "16", "--prompt-tokens", "500",
+                          "--output-tokens", "60")["closed_loop"]
+    speed = ph["output_speed_tokens_per_s"]["p50"]
+    check(ph["requests_failed_whole_phase"] == 0 and
+          abs(speed / cap["output_speed_tokens_per_s"] - 1) < 0.02,
+          "IPv6, 2 threads: no failures, speed within 2%", cap["output_speed_tokens_per_s"], speed)
+
+
+def two_thousand_streams(tmp):
+    run = os.path.join(tmp, "c2000")
+    r = common.run_strobe("slt", "--out", run, "--threads", "2", "--concurrency", "2000",
+                          "--phase-s", "3", "--ramp-s", "1", "--output-tokens", "25",
+                          "--input-tokens", "100", "--ignore-eos",
+                          "--emu-args", "--step-us 20000 --step-us-per-seq 0 --max-batch 4000 --prefill-tps 1e9")
+    check(r.returncode == 0, "2,000 concurrent streams: run succeeds", 0, r.stderr[-300:])
+    ph = json.load(open(os.path.join(run, "results.json")))["phases"][0]
+    out = ph["output_tokens"]
+    print("2,000 streams: %d requests over the phase, %d failed, output tokens min %d max %d"
+          % (ph["requests_sent_whole_phase"], ph["requests_failed_whole_phase"], out["min"], out["max"]))
+    check(ph["requests_sent_whole_phase"] >= 2000 and ph["requests_failed_whole_phase"] == 0 and
+          out["min"] == 25 and out["max"] == 25 and ph["requests_output_estimated"] == 0,
+          "2,000 concurrent streams complete with exactly 25 tokens each")
+
+
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
         bad_command_lines()
         accuracy(tmp)
+        ipv6_and_threads(tmp)
+        two_thousand_streams(tmp)
         usage_styles(tmp)
         faults_and_analyze(tmp)
         interrupt(tmp)

@@ -11,6 +11,7 @@
 #include "emu_server.h"
 
 #include "../../dataplane/clock.h"
+#include "../../dataplane/fdlimit.h"
 #include "emu_model.h"
 #include "emu_wire.h"
 #include "prefix_cache.h"
@@ -1042,6 +1043,7 @@ int emu_serve(const struct emu_params *p)
 {
     memset(&S, 0, sizeof S);
     S.p = p;
+    fdlimit_raise(); /* thousands of concurrent streams need thousands of sockets */
     S.listen_fd = open_listener(p);
     if (S.listen_fd < 0) return 1;
     S.epfd = epoll_create1(EPOLL_CLOEXEC);
