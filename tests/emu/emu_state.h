@@ -1,0 +1,107 @@
+/* strobe-emu's shared state and the calls between its three parts: the scheduler
+ * (emu_sched.c), request handling (emu_request.c) and connections with the event loop
+ * (emu_server.c). Internal to strobe-emu; one thread, so no locking. */
+#ifndef EMU_STATE_H
+#define EMU_STATE_H
+#include "emu_params.h"
+
+#include <http_parser.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MAX_BODY (64u << 20)
+#define SPIN_NS 30000          /* last stretch before a deadline is spun, not slept */
+#define NANOSLEEP_WINDOW 300000 /* below this, sleep with clock_nanosleep instead of epoll */
+#define EVENT_BUF (64 * 1024)
+
+enum req_state { RS_DELAYED, RS_WAITING, RS_PREFILL_QUEUED, RS_PREFILLING, RS_DECODING,
+                 RS_HEADER_DRIP, RS_DONE };
+
+struct conn;
+
+struct req {
+    struct conn *conn; /* NULL once the client has gone */
+    enum req_state state;
+    int chat, stream, include_usage;
+    int64_t prompt_tokens, cached_tokens;
+    int target_tokens, reasoning_target, generated;
+    const char *finish;
+    uint64_t rng;
+    int64_t arrival_ns;
+    enum fault_kind fault;
+    int has_fault;
+    int fault_at_token;
+    char id[48];
+    char model[128];
+    struct req *next; /* waiting / prefill FIFO */
+    char *text;       /* non-streaming: accumulated output */
+    size_t text_len, text_cap, reasoning_len;
+    int timers; /* timers in the heap that point here */
+};
+
+struct conn {
+    int fd;
+    http_parser parser;
+    char *in;
+    size_t in_len, in_cap, in_parsed;
+    char *out;
+    size_t out_len, out_off, out_cap;
+    char url[256];
+    size_t url_len;
+    char *body;
+    size_t body_len, body_cap;
+    int message_ready, keep_alive, close_after_write, epollout;
+    struct req *req;
+    struct conn *grave_next; /* closed, freed at the end of the loop iteration */
+};
+
+struct timer {
+    int64_t due;
+    struct req *req;
+};
+
+struct emu_state {
+    const struct emu_params *p;
+    int epfd, listen_fd;
+    struct timer *heap;
+    size_t heap_len, heap_cap;
+    struct req *wait_head, *wait_tail, *pf_head, *pf_tail;
+    int admitted, decoding, prefill_busy;
+    int64_t prefill_free_at;
+    struct prefix_cache *cache;
+    uint64_t fault_rng, request_seq;
+    /* counters for /metrics */
+    uint64_t requests_total, prompt_tokens_total, generation_tokens_total;
+    uint64_t cache_query_tokens, cache_hit_tokens, faults_injected[FAULT_COUNT];
+    double energy_j;
+    int64_t energy_at_ns;
+    int64_t started_ns;
+    struct req *in_timer;   /* being processed: conn_close must not free it */
+    struct conn *graveyard; /* closed connections, freed once no event can name them */
+    char ev[EVENT_BUF];
+};
+
+extern struct emu_state S;
+
+/* emu_sched.c: energy, timers, admission, prefill, decode and the end of responses */
+void set_decoding(int64_t t, int delta);
+struct timer heap_pop(void);
+void heap_push(int64_t due, struct req *r);
+void on_timer(struct req *r, int64_t sched);
+void begin_request(struct req *r, int64_t t);
+void req_detach_and_maybe_free(struct req *r);
+int waiting_count(void);
+
+/* emu_request.c: parsing a generation request, and the non-generation endpoints */
+void dispatch(struct conn *c);
+/* An OpenAI-style JSON error response. */
+void reply_error(struct conn *c, int status, const char *msg);
+
+/* emu_server.c: connections */
+int conn_write(struct conn *c, const char *data, size_t len);
+int send_event(struct conn *c, const char *event, size_t len);
+void send_response(struct conn *c, int status, const char *ctype, const char *body, size_t len);
+void conn_close(struct conn *c);
+void conn_after_response(struct conn *c);
+
+#endif
