@@ -225,6 +225,13 @@ int facts_load(const char *dir, struct run_facts *f, char *err, size_t errlen)
                                                rec->c, (int64_t)rec->req_id};
             continue;
         }
+        if (rec->type == REC_TRAJECTORY_DONE) {
+            f->traj_t = realloc(f->traj_t, (f->ntraj + 1) * sizeof *f->traj_t);
+            f->traj_phase = realloc(f->traj_phase, (f->ntraj + 1) * sizeof *f->traj_phase);
+            f->traj_t[f->ntraj] = rec->t;
+            f->traj_phase[f->ntraj++] = (int)rec->a;
+            continue;
+        }
         if (rec->type == REC_MARK) {
             if (rec->a == MARK_INTERRUPTED) f->interrupted = 1;
             if (rec->a == MARK_RUN_END) f->run_ended = 1;
@@ -305,5 +312,7 @@ void facts_free(struct run_facts *f)
     free(f->tok_user_gap);
     free(f->tok_pacing);
     free(f->phases);
+    free(f->traj_t);
+    free(f->traj_phase);
     memset(f, 0, sizeof *f);
 }

@@ -45,6 +45,9 @@ struct run_facts {
     struct phase_info *phases;
     size_t nphases;
     uint64_t ts_source_events[5];
+    int64_t *traj_t; /* trajectory completions (agents): when, and in which phase */
+    int *traj_phase;
+    size_t ntraj;
     int interrupted, run_ended;
     size_t torn_bodies; /* events whose bytes lie past the end of bodies.bin */
 };

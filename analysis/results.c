@@ -14,11 +14,20 @@ int results_compute(const char *dir, struct run_results *res, char *err, size_t 
     res->phases = calloc(res->nphases ? res->nphases : 1, sizeof *res->phases);
     for (size_t i = 0; i < res->nphases; i++)
         slt_phase_metrics(&res->facts, &res->facts.phases[i], &res->phases[i]);
+    cJSON *h = cJSON_Parse(res->facts.header_json);
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(h, "kind");
+    res->is_agents = cJSON_IsString(kind) && !strcmp(kind->valuestring, "agents");
+    cJSON_Delete(h);
+    if (res->is_agents && agent_results_compute(&res->facts, &res->agents, err, errlen)) {
+        results_free(res);
+        return -1;
+    }
     return 0;
 }
 
 void results_free(struct run_results *res)
 {
+    if (res->is_agents) agent_results_free(&res->agents);
     facts_free(&res->facts);
     free(res->phases);
     memset(res, 0, sizeof *res);
@@ -113,7 +122,7 @@ static cJSON *build_json(const struct run_results *res)
         char note[160];
         snprintf(note, sizeof note, "%zu of %zu requests in measured windows failed", failed, sent);
         cJSON_AddItemToArray(notes, cJSON_CreateString(note));
-        if ((double)failed > 0.01 * (double)sent) valid = 0;
+        if (!res->is_agents && (double)failed > 0.01 * (double)sent) valid = 0;
     }
     if (estimated) {
         char note[160];
@@ -121,15 +130,25 @@ static cJSON *build_json(const struct run_results *res)
         cJSON_AddItemToArray(notes, cJSON_CreateString(note));
     }
     const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(header, "config");
-    const cJSON *phase_s = cJSON_GetObjectItemCaseSensitive(cfg, "phase_s");
-    const cJSON *ramp_s = cJSON_GetObjectItemCaseSensitive(cfg, "ramp_s");
-    int comparable = cJSON_IsNumber(phase_s) && phase_s->valuedouble >= 180 &&
+    int comparable;
+    if (res->is_agents) {
+        const cJSON *gates = cJSON_GetObjectItemCaseSensitive(cfg, "steady_state_gates_met");
+        comparable = cJSON_IsTrue(gates);
+        if (!comparable)
+            cJSON_AddItemToArray(notes, cJSON_CreateString("windows shorter than 10 min or fewer than 30 trajectories (3 per agent) per window: not comparable with published AgentPerf figures"));
+    } else {
+        const cJSON *phase_s = cJSON_GetObjectItemCaseSensitive(cfg, "phase_s");
+        const cJSON *ramp_s = cJSON_GetObjectItemCaseSensitive(cfg, "ramp_s");
+        comparable = cJSON_IsNumber(phase_s) && phase_s->valuedouble >= 180 &&
                      cJSON_IsNumber(ramp_s) && ramp_s->valuedouble >= 30;
-    if (!comparable)
-        cJSON_AddItemToArray(notes, cJSON_CreateString("phases shorter than 180 s or ramp shorter than 30 s: not comparable with published SLT figures"));
+        if (!comparable)
+            cJSON_AddItemToArray(notes, cJSON_CreateString("phases shorter than 180 s or ramp shorter than 30 s: not comparable with published SLT figures"));
+    }
     cJSON_AddBoolToObject(validity, "valid", valid);
     cJSON_AddBoolToObject(validity, "comparable", comparable && valid);
-    cJSON_AddStringToObject(validity, "rule", "valid = run complete and at most 1% of requests in measured windows failed; comparable = valid, phase_s >= 180 and ramp_s >= 30");
+    cJSON_AddStringToObject(validity, "rule", res->is_agents
+        ? "valid = run complete (failed requests count against each iteration's verdict, not validity); comparable = valid and every window met the steady-state gates (>= 600 s, >= 30 trajectories, >= 3 per agent)"
+        : "valid = run complete and at most 1% of requests in measured windows failed; comparable = valid, phase_s >= 180 and ramp_s >= 30");
     cJSON_AddItemToObject(validity, "notes", notes);
 
     cJSON *units = cJSON_AddObjectToObject(root, "units");
@@ -164,6 +183,7 @@ static cJSON *build_json(const struct run_results *res)
     cJSON_AddBoolToObject(plateau, "reached", slt_plateau_reached(tps, res->nphases, 1.02, 2));
     free(tps);
 
+    if (res->is_agents) agent_results_json(root, &res->agents);
     cJSON *phases = cJSON_AddArrayToObject(root, "phases");
     for (size_t i = 0; i < res->nphases; i++) cJSON_AddItemToArray(phases, phase_json(&res->phases[i]));
     if (header) cJSON_AddItemToObject(root, "run", header);
@@ -215,6 +235,12 @@ int results_write(const char *dir, const struct run_results *res, char *err, siz
     free(withnl);
     if (rc) return rc;
 
+    if (res->is_agents) {
+        char *acsv = agent_results_csv(&res->agents);
+        rc = write_file_atomic(dir, "results.csv", acsv, err, errlen);
+        free(acsv);
+        return rc;
+    }
     size_t cap = 4096, len = 0;
     char *csv = malloc(cap);
     const char *metrics[] = {"output_speed_tokens_per_s", "e2e_speed_tokens_per_s", "ttft_s",
@@ -255,6 +281,10 @@ int results_write(const char *dir, const struct run_results *res, char *err, siz
 
 void results_print_table(FILE *out, const struct run_results *res)
 {
+    if (res->is_agents) {
+        agent_results_print(out, &res->agents);
+        fprintf(out, "\nload per iteration:\n");
+    }
     fprintf(out, "%5s %6s %7s %7s %6s %8s %14s %16s %12s %12s %12s\n", "phase", "conc", "sent",
             "ok", "failed", "resp", "system", "speed p50", "TTFT p50", "TTFT p99", "E2E p50");
     fprintf(out, "%5s %6s %7s %7s %6s %8s %14s %16s %12s %12s %12s\n", "", "", "", "", "", "%",

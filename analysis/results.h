@@ -2,6 +2,7 @@
  * from the event log alone, so `strobe analyze` reproduces a live run's files exactly. */
 #ifndef STROBE_RESULTS_H
 #define STROBE_RESULTS_H
+#include "agent_results.h"
 #include "slt_metrics.h"
 #include <stdio.h>
 
@@ -9,8 +10,10 @@
 
 struct run_results {
     struct run_facts facts;
-    struct phase_metrics *phases;
+    struct phase_metrics *phases; /* SLT phases, or agent iterations seen as load phases */
     size_t nphases;
+    int is_agents;
+    struct agent_results agents;
 };
 
 /* Loads RUN_DIR's log and computes every phase. 0, or -1 with err set. */

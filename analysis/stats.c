@@ -14,7 +14,8 @@ double percentile_sorted(const double *v, size_t n, double q)
     if (n == 0) return 0;
     double h = (double)(n - 1) * q;
     size_t lo = (size_t)h;
-    if (lo + 1 >= n) return v[n - 1];
+    if (lo + 1 >= n || h == (double)lo) return v[lo < n ? lo : n - 1];
+    if (v[lo + 1] == v[lo]) return v[lo]; /* also keeps ∞ from becoming NaN */
     return v[lo] + (h - (double)lo) * (v[lo + 1] - v[lo]);
 }
 

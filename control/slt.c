@@ -4,9 +4,8 @@
  * --phase-s, then a drain (no new requests; in-flight ones finish, up to --drain-s). */
 #include "slt.h"
 
-#include "emu_launch.h"
+#include "run_env.h"
 #include "eventlog.h"
-#include "fdlimit.h"
 #include "oneshot.h"
 #include "request_template.h"
 #include "results.h"
@@ -16,11 +15,9 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,8 +33,6 @@ struct slt_config {
     uint64_t seed;
 };
 
-static volatile sig_atomic_t interrupted;
-static void on_signal(int sig) { (void)sig; interrupted = 1; }
 
 static void usage(FILE *f)
 {
@@ -349,7 +344,7 @@ static int run_phase(const struct slt_config *c, struct worker *w, struct eventl
     uint64_t ev0 = total_events(w, n);
     int64_t tev = t0;
     double rate = 0;
-    while (!interrupted) {
+    while (!run_interrupted) {
         int64_t now = clock_now_ns();
         if (now >= we) break;
         double el = (double)(now - t0) / 1e9;
@@ -372,11 +367,11 @@ static int run_phase(const struct slt_config *c, struct worker *w, struct eventl
     }
     int64_t t_stop = clock_now_ns();
     for (int i = 0; i < n; i++) atomic_store(&w[i].ctl.issuing, 0);
-    if (interrupted) {
+    if (run_interrupted) {
         for (int i = 0; i < n; i++) atomic_store(&w[i].ctl.abort_error, ERR_INTERRUPTED);
     } else {
         int64_t drain_end = clock_now_ns() + (int64_t)(c->drain_s * 1e9);
-        while (total_in_flight(w, n) && clock_now_ns() < drain_end && !interrupted) {
+        while (total_in_flight(w, n) && clock_now_ns() < drain_end && !run_interrupted) {
             if (tty)
                 fprintf(stderr, "\r\033[Kphase %d  concurrency %d  drain  in flight %d", idx, conc,
                         total_in_flight(w, n));
@@ -384,14 +379,14 @@ static int run_phase(const struct slt_config *c, struct worker *w, struct eventl
         }
         if (total_in_flight(w, n))
             for (int i = 0; i < n; i++)
-                atomic_store(&w[i].ctl.abort_error, interrupted ? ERR_INTERRUPTED : ERR_DRAIN);
+                atomic_store(&w[i].ctl.abort_error, run_interrupted ? ERR_INTERRUPTED : ERR_DRAIN);
     }
     while (total_in_flight(w, n)) sleep_s(0.005);
     if (tty) fprintf(stderr, "\r\033[K");
     /* an interrupted window ends where sending stopped */
     if (t_stop < we) we = t_stop < ws ? ws : t_stop;
     put_phase(log, n, idx, conc, t0, ws, we, clock_now_ns());
-    return interrupted ? 1 : 0;
+    return run_interrupted ? 1 : 0;
 }
 
 int slt_main(int argc, char **argv)
@@ -402,98 +397,53 @@ int slt_main(int argc, char **argv)
     char err[512];
     int most = c.auto_ladder ? c.max_concurrency : 0;
     for (int i = 0; i < c.nconc; i++) most = c.conc[i] > most ? c.conc[i] : most;
-    /* one socket per in-flight request, plus a margin for logs, epoll and the emulator */
-    if (fdlimit_check(most + 64L, err, sizeof err)) {
-        fprintf(stderr, "strobe slt: %s.\n", err);
-        return 2;
-    }
-    struct emu_child emu = {0};
-    char url[128];
-    if (!c.url) {
-        if (emu_launch(&emu, c.emu_args, err, sizeof err)) {
-            fprintf(stderr, "strobe slt: %s.\n", err);
-            return 1;
-        }
-        snprintf(url, sizeof url, "http://127.0.0.1:%d", emu.port);
-        c.url = url;
-        if (!c.model) c.model = "strobe-emu";
-        fprintf(stderr, "strobe: no --url: measuring the built-in emulator at %s\n", url);
-    }
-    struct endpoint ep;
-    if (endpoint_parse(&ep, c.url, err, sizeof err) || endpoint_resolve(&ep, err, sizeof err)) {
-        fprintf(stderr, "strobe slt: %s.\n", err);
-        emu_stop(&emu);
-        return ep.host[0] ? 1 : 2;
-    }
-    if (ep.tls && c.insecure)
-        fprintf(stderr, "strobe: WARNING: --insecure: the server's TLS certificate and name are "
-                        "NOT verified; results record this.\n");
-    const struct transport_ops *ops = transport_kernel_ops(ep.tls);
-    struct transport_options topt = {c.insecure, c.ca_file};
-    struct transport_ctx *ctl_tctx = transport_kernel_ctx_new(&topt, err, sizeof err);
-    if (!ctl_tctx) {
-        fprintf(stderr, "strobe slt: %s.\n", err);
-        emu_stop(&emu);
-        return 1;
-    }
-    const char *api_key = getenv("STROBE_API_KEY");
+    struct run_env e;
+    struct run_env_options ro = {"slt", c.url, c.model, c.emu_args, c.insecure, c.ca_file,
+                                 c.threads, most};
+    if ((rc = run_env_open(&e, &ro))) return rc;
+    c.url = e.url;
+    c.model = e.model;
     int words = 0;
     int64_t calibrated = 0;
-    if (calibrate(&c, &ep, ops, ctl_tctx, api_key, &words, &calibrated, err, sizeof err)) {
+    if (calibrate(&c, &e.ep, e.ops, e.ctl_tctx, e.api_key, &words, &calibrated, err, sizeof err)) {
         fprintf(stderr, "strobe slt: %s.\n", err);
-        transport_ctx_free(ctl_tctx);
-        emu_stop(&emu);
+        run_env_close(&e);
         return 1;
     }
-    if (mkdir(c.out, 0755) && errno != EEXIST) {
-        fprintf(stderr, "strobe slt: cannot create --out %s: %s.\n", c.out, strerror(errno));
-        return 1;
-    }
-    char *header = header_json(&c, &ep, words, calibrated, ops->name);
-    struct eventlog *log = eventlog_create(c.out, header, c.threads + 1, err, sizeof err);
-    free(header);
-    if (!log) {
-        fprintf(stderr, "strobe slt: %s.\n", err);
-        emu_stop(&emu);
-        return 1;
-    }
-    struct template_params tp = {&ep, c.model, strcmp(c.endpoint, "chat") == 0, words,
-                                 c.output_tokens, c.ignore_eos, c.extra_body, api_key, c.seed};
+    struct template_params tp = {&e.ep, c.model, strcmp(c.endpoint, "chat") == 0, words,
+                                 c.output_tokens, c.ignore_eos, c.extra_body, e.api_key, c.seed};
     struct request_template tmpl;
     if (template_build(&tmpl, &tp, err, sizeof err)) {
         fprintf(stderr, "strobe slt: %s.\n", err);
-        eventlog_close(log);
-        emu_stop(&emu);
+        run_env_close(&e);
         return 2;
+    }
+    char *header = header_json(&c, &e.ep, words, calibrated, e.ops->name);
+    struct worker_config wc = {.build = template_fill, .build_arg = &tmpl,
+                               .max_request_bytes = tmpl.len,
+                               .request_timeout_s = c.request_timeout_s,
+                               .idle_timeout_s = c.idle_timeout_s,
+                               .connect_timeout_s = c.connect_timeout_s};
+    rc = run_env_start(&e, c.out, header, &wc);
+    free(header);
+    if (rc) {
+        template_free(&tmpl);
+        return rc;
     }
     fprintf(stderr, "strobe: %s model %s, prompt %d filler words = %lld prompt tokens by the "
                     "server's count, %d threads, log in %s\n",
             c.url, c.model, words, (long long)calibrated, c.threads, c.out);
-
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
-    struct worker *w = calloc((size_t)c.threads, sizeof *w);
-    struct transport_ctx **tctx = calloc((size_t)c.threads, sizeof *tctx);
-    for (int i = 0; i < c.threads; i++) {
-        tctx[i] = transport_kernel_ctx_new(&topt, err, sizeof err);
-        struct worker_config wc = {i, &ep, ops, tctx[i], log, template_fill, &tmpl, tmpl.len,
-                                   c.request_timeout_s, c.idle_timeout_s, c.connect_timeout_s};
-        worker_start(&w[i], &wc);
-    }
     int tty = isatty(2);
     int was_interrupted = 0;
     double tps[MAX_PHASES];
     for (int k = 0; k < MAX_PHASES; k++) {
         int conc = c.auto_ladder ? ladder(k) : (k < c.nconc ? c.conc[k] : 0);
         if (!conc || (c.auto_ladder && conc > c.max_concurrency)) break;
-        if (run_phase(&c, w, log, k, conc, tty)) {
+        if (run_phase(&c, e.w, e.log, k, conc, tty)) {
             was_interrupted = 1;
             break;
         }
-        eventlog_sync(log);
+        eventlog_sync(e.log);
         struct run_results res;
         if (results_compute(c.out, &res, err, sizeof err) == 0 && (size_t)k < res.nphases) {
             const struct phase_metrics *m = &res.phases[k];
@@ -501,53 +451,16 @@ int slt_main(int argc, char **argv)
             fprintf(stderr, "strobe: phase %d concurrency %d: %.1f output tokens/s, speed p50 "
                             "%.2f tokens/s/query, TTFT p50 %.4f s, %zu/%zu requests failed\n",
                     k, conc, m->system_output_tps, m->speed.p50, m->ttft.p50, m->failed, m->sent);
+            results_free(&res);
         } else {
             tps[k] = 0;
         }
-        results_free(&res);
         if (c.auto_ladder && slt_plateau_reached(tps, (size_t)k + 1, 1.02, 2)) {
             fprintf(stderr, "strobe: throughput plateaued (two phases below 1.02 x the best)\n");
             break;
         }
     }
-    struct log_record mark = {.type = REC_MARK, .t = clock_now_ns(),
-                              .a = was_interrupted ? MARK_INTERRUPTED : MARK_RUN_END};
-    eventlog_put(log, c.threads, &mark, NULL, 0);
-    uint64_t cpu = 0, events = 0;
-    for (int i = 0; i < c.threads; i++) {
-        worker_join(&w[i]);
-        cpu += atomic_load(&w[i].stats.cpu_ns);
-        events += atomic_load(&w[i].stats.events);
-        transport_ctx_free(tctx[i]);
-    }
-    fprintf(stderr, "strobe: dataplane CPU %.0f ns per SSE event (%llu events, %.3f s of worker "
-                    "CPU, all threads)\n",
-            events ? (double)cpu / (double)events : 0.0, (unsigned long long)events, (double)cpu / 1e9);
-    uint64_t waits = eventlog_full_waits(log);
-    if (eventlog_close(log)) {
-        fprintf(stderr, "strobe slt: the event log could not be written completely (disk "
-                        "full?); what was flushed is readable with strobe analyze.\n");
-        rc = 1;
-    }
-    if (waits)
-        fprintf(stderr, "strobe: warning: workers waited %llu times for the event log writer; "
-                        "the disk was slower than the stream\n", (unsigned long long)waits);
+    rc = run_env_finish(&e, c.out, was_interrupted);
     template_free(&tmpl);
-    transport_ctx_free(ctl_tctx);
-    free(w);
-    free(tctx);
-    emu_stop(&emu);
-
-    struct run_results res;
-    if (results_compute(c.out, &res, err, sizeof err) ||
-        results_write(c.out, &res, err, sizeof err)) {
-        fprintf(stderr, "strobe slt: %s.\n", err);
-        return 1;
-    }
-    results_print_table(stdout, &res);
-    printf("results: %s/results.json, %s/results.csv%s\n", c.out, c.out,
-           was_interrupted ? " (INCOMPLETE: interrupted)" : "");
-    results_free(&res);
-    if (was_interrupted) return 3;
     return rc;
 }

@@ -26,6 +26,8 @@ enum log_type {
     REC_PHASE = 4,        /* a = phase index, b = concurrency, t = start, t2 = window start,
                              c = window end, req_id = phase end (0 while running) */
     REC_MARK = 5,         /* a = enum log_mark, t = when */
+    REC_TRAJECTORY_DONE = 6, /* an agent finished a trajectory: t = when, a = phase, b = agent,
+                                c = task index */
 };
 
 enum log_mark { MARK_RUN_END = 1, MARK_INTERRUPTED = 2 };

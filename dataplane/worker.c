@@ -32,8 +32,12 @@ struct session {
     uint64_t req_id;
     int phase;
     int64_t t_sched, t_written, t_first_byte, t_last_rx;
-    char *req_buf;
+    char *req_buf; /* the request, or its head when a source supplies the body */
     size_t req_len, req_off;
+    const char *body;
+    size_t body_len, body_off;
+    uint64_t tag;
+    struct request_source *source; /* that issued the request in flight, or NULL */
     http_parser hp;
     struct sse_framer sse;
     int status, message_complete, keep_alive, got_done, sent_recorded;
@@ -94,7 +98,8 @@ static void record_sent(struct session *s)
 {
     struct log_record rec = {.type = REC_REQUEST_SENT, .worker = (uint16_t)s->w->pub->cfg.index,
                              .req_id = s->req_id, .t = s->t_sched, .t2 = s->t_written,
-                             .a = s->phase, .b = (int64_t)s->conn_serial, .c = s->reused};
+                             .off = s->tag, .a = s->phase, .b = (int64_t)s->conn_serial,
+                             .c = s->reused};
     record(s->w, &rec, NULL, 0);
     s->sent_recorded = 1;
 }
@@ -117,6 +122,8 @@ static void end_request(struct session *s, enum req_error err)
     atomic_fetch_sub_explicit(&st->in_flight, 1, memory_order_relaxed);
     if (err || !s->keep_alive) close_conn(s);
     deactivate(w, s);
+    if (s->source) s->source->ended(s->source->arg, s->tag, !err && !bad_status, rec.t);
+    s->source = NULL;
 }
 
 static int open_conn(struct session *s)
@@ -136,8 +143,10 @@ static int open_conn(struct session *s)
 static void try_send(struct session *s)
 {
     const struct transport_ops *ops = s->w->pub->cfg.ops;
-    while (s->req_off < s->req_len) {
-        ssize_t n = ops->send(&s->tc, s->req_buf + s->req_off, s->req_len - s->req_off);
+    while (s->req_off < s->req_len || s->body_off < s->body_len) {
+        int head = s->req_off < s->req_len;
+        ssize_t n = head ? ops->send(&s->tc, s->req_buf + s->req_off, s->req_len - s->req_off)
+                         : ops->send(&s->tc, s->body + s->body_off, s->body_len - s->body_off);
         if (n == T_AGAIN) {
             set_poll(s, 1);
             return;
@@ -146,7 +155,8 @@ static void try_send(struct session *s)
             end_request(s, ERR_SEND);
             return;
         }
-        s->req_off += (size_t)n;
+        if (head) s->req_off += (size_t)n;
+        else s->body_off += (size_t)n;
     }
     int f = ops->flush(&s->tc);
     if (f == T_ERROR) {
@@ -189,13 +199,23 @@ static struct session *new_session(struct impl *w)
     return s;
 }
 
-/* Starts one request at scheduled time t_sched. 0, or -1 if it could not be built. */
-static int start_request(struct impl *w, int64_t t_sched)
+/* Starts one request at scheduled time t_sched: from the closed-loop builder, or, when
+ * spec is given, the head already in `head` and the source's body. */
+static int start_request(struct impl *w, int64_t t_sched, const struct request_spec *spec,
+                         struct request_source *src, struct session *s);
+
+static struct session *take_session(struct impl *w)
 {
-    struct worker *pub = w->pub;
     struct session *s = w->idle;
     if (s) w->idle = s->next_idle;
     else s = new_session(w);
+    return s;
+}
+
+static int start_request(struct impl *w, int64_t t_sched, const struct request_spec *spec,
+                         struct request_source *src, struct session *s)
+{
+    struct worker *pub = w->pub;
     if (w->nactive == w->cap_active) {
         w->cap_active = w->cap_active ? w->cap_active * 2 : 256;
         w->active = realloc(w->active, (size_t)w->cap_active * sizeof *w->active);
@@ -213,9 +233,20 @@ static int start_request(struct impl *w, int64_t t_sched)
     s->n_events = 0;
     s->err = ERR_NONE;
     s->errbody_len = 0;
-    s->req_off = 0;
-    s->req_len = pub->cfg.build(pub->cfg.build_arg, pub->cfg.index, seq, s->req_buf,
-                                pub->cfg.max_request_bytes);
+    s->req_off = s->body_off = 0;
+    s->source = src;
+    if (spec) {
+        s->req_len = spec->head_len;
+        s->body = spec->body;
+        s->body_len = spec->body_len;
+        s->tag = spec->tag;
+    } else {
+        s->req_len = pub->cfg.build(pub->cfg.build_arg, pub->cfg.index, seq, s->req_buf,
+                                    pub->cfg.max_request_bytes);
+        s->body = NULL;
+        s->body_len = 0;
+        s->tag = 0;
+    }
     http_parser_init(&s->hp, HTTP_RESPONSE);
     s->hp.data = s;
     sse_init(&s->sse);
@@ -413,11 +444,32 @@ static void *worker_main(void *arg)
             atomic_store(&pub->ctl.abort_error, 0);
         }
         int target = atomic_load_explicit(&pub->ctl.target, memory_order_relaxed);
+        struct request_source *src = atomic_load_explicit(&pub->ctl.source, memory_order_acquire);
+        int64_t wait_ns = TICK_MS * 1000000LL;
         if (atomic_load_explicit(&pub->ctl.issuing, memory_order_relaxed)) {
-            /* closed loop: a finished request is replaced at once, due now */
-            while (w->nactive < target) start_request(w, clock_now_ns());
+            if (src) {
+                /* a source: start every request that is due, sleep until the next one */
+                int64_t now = clock_now_ns(), next_due = INT64_MAX;
+                for (;;) {
+                    struct session *s = take_session(w);
+                    struct request_spec spec;
+                    if (!src->next(src->arg, now, s->req_buf, pub->cfg.max_request_bytes, &spec,
+                                   &next_due)) {
+                        s->next_idle = w->idle;
+                        w->idle = s;
+                        break;
+                    }
+                    start_request(w, spec.t_sched, &spec, src, s);
+                }
+                if (next_due != INT64_MAX && next_due - now < wait_ns)
+                    wait_ns = next_due - now > 0 ? next_due - now : 0;
+            } else {
+                /* closed loop: a finished request is replaced at once, due now */
+                while (w->nactive < target) start_request(w, clock_now_ns(), NULL, NULL, take_session(w));
+            }
         }
-        int n = epoll_wait(w->epfd, evs, 256, TICK_MS);
+        struct timespec wait = clock_ns_to_timespec(wait_ns);
+        int n = epoll_pwait2(w->epfd, evs, 256, &wait, NULL);
         for (int i = 0; i < n; i++) on_event(w, evs[i].data.ptr, evs[i].events);
         int64_t now = clock_now_ns();
         if (now - last_tick > TICK_MS * 1000000LL) {

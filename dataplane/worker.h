@@ -15,8 +15,29 @@
  * Returns its length, or 0 if it does not fit. */
 typedef size_t (*request_build_fn)(void *arg, int worker, uint64_t seq, char *buf, size_t cap);
 
+/* A workload that decides when each request is due (agents with tool time between turns).
+ * Both calls run on the worker thread and must not allocate in steady state. */
+struct request_spec {
+    const char *body; /* owned by the source; stays valid until ended() for this tag */
+    size_t body_len;
+    size_t head_len;  /* bytes the source wrote into the head buffer */
+    uint64_t tag;     /* the source's own id of the request; logged with it */
+    int64_t t_sched;  /* when the request was due (latency is charged from here) */
+};
+
+struct request_source {
+    /* 1: a request is due at or before now and spec/head are filled; 0: none is, and
+     * *next_due says when the next one will be (INT64_MAX: none). */
+    int (*next)(void *arg, int64_t now, char *head, size_t head_cap, struct request_spec *spec,
+                int64_t *next_due);
+    /* The request ended (ok = 1 when it completed without a transport error). */
+    void (*ended)(void *arg, uint64_t tag, int ok, int64_t t_end);
+    void *arg;
+};
+
 struct worker_control {
-    _Atomic int target;      /* requests to keep in flight */
+    _Atomic int target;      /* closed loop: requests to keep in flight */
+    struct request_source *_Atomic source; /* when set, it decides instead of target */
     _Atomic int phase;       /* phase index stamped on new requests */
     _Atomic int issuing;     /* 0: start no new requests */
     _Atomic int abort_error; /* non-zero enum req_error: end every in-flight request with it */

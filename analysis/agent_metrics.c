@@ -1,0 +1,133 @@
+#include "agent_metrics.h"
+
+#include "stats.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void agent_iteration_metrics(const struct run_facts *f, const struct phase_info *ph,
+                             struct iteration_metrics *m)
+{
+    memset(m, 0, sizeof *m);
+    m->phase = ph->index;
+    m->agents = ph->concurrency;
+    int64_t ws = ph->t_window_start, we = ph->t_window_end;
+    m->window_s = (double)(we - ws) / 1e9;
+    struct dvec speed = {0}, ttft = {0}, e2e = {0};
+    double out_tokens = 0;
+    for (size_t i = 0; i < f->nreqs; i++) {
+        const struct req_facts *r = &f->reqs[i];
+        for (size_t k = r->tok_first; r->phase == ph->index && k < r->tok_first + r->tok_count; k++)
+            if (f->tok_t[k] >= ws && f->tok_t[k] < we) out_tokens += f->tok_n[k];
+        if (r->phase != ph->index || r->t_sched < ws || r->t_sched >= we) continue;
+        m->requests++;
+        m->prompt_tokens += (double)r->prompt_tokens;
+        m->cached_tokens += (double)r->cached_tokens;
+        if (r->failed || !r->t_first_token) {
+            /* methodology.md §6.16: a failed request is TTFT = ∞ and speed = 0 */
+            if (r->failed) m->failed++;
+            dvec_push(&ttft, INFINITY);
+            dvec_push(&speed, 0);
+            continue;
+        }
+        dvec_push(&ttft, (double)(r->t_first_token - r->t_sched) / 1e9);
+        dvec_push(&e2e, (double)(r->t_done - r->t_sched) / 1e9);
+        if (r->n_token_events >= 2 && r->t_last_token > r->t_first_token)
+            dvec_push(&speed, (double)(r->completion_tokens - 1) /
+                                  ((double)(r->t_last_token - r->t_first_token) / 1e9));
+    }
+    struct summary s;
+    summarise(speed.v, speed.n, &s);
+    m->speed_p25 = s.p25;
+    m->speed_p50 = s.p50;
+    /* percentiles over a set holding ∞: interpolation towards ∞ is ∞ */
+    summarise(ttft.v, ttft.n, &s);
+    m->ttft_p50 = s.p50;
+    m->ttft_p95 = s.p95;
+    if (isnan(m->ttft_p95)) m->ttft_p95 = INFINITY;
+    if (isnan(m->ttft_p50)) m->ttft_p50 = INFINITY;
+    summarise(e2e.v, e2e.n, &s);
+    m->e2e_p50 = s.p50;
+    m->error_rate = m->requests ? (double)m->failed / (double)m->requests : 0;
+    m->output_tokens_per_s = m->window_s > 0 ? out_tokens / m->window_s : 0;
+    for (size_t i = 0; i < f->ntraj; i++)
+        if (f->traj_phase[i] == ph->index && f->traj_t[i] >= ws && f->traj_t[i] < we)
+            m->trajectories_done++;
+    dvec_free(&speed);
+    dvec_free(&ttft);
+    dvec_free(&e2e);
+}
+
+int slo_verdict(const struct iteration_metrics *m, const struct slo_tier *t, double max_error_rate,
+                char *reason, size_t len)
+{
+    reason[0] = 0;
+    size_t at = 0;
+    if (m->requests == 0) {
+        snprintf(reason, len, "no-requests");
+        return 0;
+    }
+    if (!(m->speed_p25 >= t->speed_p25)) at += (size_t)snprintf(reason + at, len - at, "speed");
+    if (!(m->ttft_p95 <= t->ttft_p95))
+        at += (size_t)snprintf(reason + at, len - at, "%sttft", at ? "+" : "");
+    if (m->error_rate > max_error_rate)
+        at += (size_t)snprintf(reason + at, len - at, "%serrors", at ? "+" : "");
+    return at == 0;
+}
+
+static int step(const struct slo_tier *tier, double max_err, measure_fn measure, void *arg,
+                int agents, struct search_result *out)
+{
+    struct search_step st = {.agents = agents};
+    if (measure(arg, agents, &st.m)) {
+        out->complete = 0;
+        return -1;
+    }
+    st.pass = slo_verdict(&st.m, tier, max_err, st.reason, sizeof st.reason);
+    if (st.pass) snprintf(st.reason, sizeof st.reason, "pass");
+    out->steps = realloc(out->steps, (size_t)(out->nsteps + 1) * sizeof *out->steps);
+    out->steps[out->nsteps++] = st;
+    return st.pass;
+}
+
+void agent_search(const struct slo_tier *tier, int start, int resolution, int cap,
+                  double max_error_rate, measure_fn measure, void *arg, struct search_result *out)
+{
+    memset(out, 0, sizeof *out);
+    out->tier = *tier;
+    out->complete = 1;
+    if (start < 1) start = 1;
+    int lo = 0, hi = -1, n = start;
+    /* ramp: double until a fail (or the cap passes) */
+    for (;;) {
+        int r = step(tier, max_error_rate, measure, arg, n, out);
+        if (r < 0) return;
+        if (r == 1) {
+            lo = n;
+            if (n >= cap) break;
+            n = n * 2 > cap ? cap : n * 2;
+        } else {
+            hi = n;
+            break;
+        }
+    }
+    /* bisect between the last pass and the first fail */
+    int width = resolution > 1 ? resolution : 1;
+    while (hi > 0 && hi - lo > width) {
+        int mid = lo + (hi - lo) / 2;
+        int r = step(tier, max_error_rate, measure, arg, mid, out);
+        if (r < 0) return;
+        if (r == 1) lo = mid; else hi = mid;
+    }
+    out->max_agents = lo;
+    for (int i = out->nsteps - 1; i >= 0; i--)
+        if (out->steps[i].agents == lo && out->steps[i].pass) out->at_max = &out->steps[i].m;
+}
+
+void search_result_free(struct search_result *r)
+{
+    free(r->steps);
+    memset(r, 0, sizeof *r);
+}

@@ -1,0 +1,33 @@
+/* The AgentPerf part of results: per-iteration verdict metrics, and for each SLO tier the
+ * search replayed over the measured iterations, normalised per accelerator and per MW. The
+ * search configuration and tiers come from the event log's header, so a run's results are
+ * recomputed from its log alone. */
+#ifndef STROBE_AGENT_RESULTS_H
+#define STROBE_AGENT_RESULTS_H
+#include "agent_metrics.h"
+#include <cjson/cJSON.h>
+#include <stdio.h>
+
+struct agent_results {
+    struct iteration_metrics *iters;
+    size_t niters;
+    struct search_result *searches;
+    size_t nsearches;
+    int accelerators;
+    double power_w; /* <= 0: none given */
+};
+
+/* 0, or -1 with err set (a header without a search section). */
+int agent_results_compute(const struct run_facts *f, struct agent_results *ar, char *err,
+                          size_t errlen);
+void agent_results_json(cJSON *root, const struct agent_results *ar);
+void agent_results_print(FILE *out, const struct agent_results *ar);
+/* results.csv rows: one per search step of every tier. Returns malloc'd text. */
+char *agent_results_csv(const struct agent_results *ar);
+void agent_results_free(struct agent_results *ar);
+
+/* Reads the search section of a log header (shared with the live run). */
+int agent_search_config(const cJSON *header, struct slo_tier **tiers, size_t *ntiers, int *start,
+                        int *resolution, int *cap, double *max_error_rate);
+
+#endif

@@ -1,0 +1,149 @@
+#include "run_env.h"
+
+#include "fdlimit.h"
+#include "results.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+volatile sig_atomic_t run_interrupted;
+static void on_signal(int sig) { (void)sig; run_interrupted = 1; }
+
+int run_env_open(struct run_env *e, const struct run_env_options *o)
+{
+    memset(e, 0, sizeof *e);
+    e->cmd = o->cmd;
+    e->url = o->url;
+    e->model = o->model;
+    e->threads = o->threads;
+    char err[512];
+    /* one socket per in-flight request, plus a margin for logs, epoll and the emulator */
+    if (fdlimit_check(o->fds_needed + 64L, err, sizeof err)) {
+        fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
+        return 2;
+    }
+    if (!e->url) {
+        if (emu_launch(&e->emu, o->emu_args, err, sizeof err)) {
+            fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
+            return 1;
+        }
+        snprintf(e->emu_url, sizeof e->emu_url, "http://127.0.0.1:%d", e->emu.port);
+        e->url = e->emu_url;
+        if (!e->model) e->model = "strobe-emu";
+        fprintf(stderr, "strobe: no --url: measuring the built-in emulator at %s\n", e->url);
+    }
+    if (endpoint_parse(&e->ep, e->url, err, sizeof err) ||
+        endpoint_resolve(&e->ep, err, sizeof err)) {
+        fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
+        int parsed = e->ep.host[0] != 0;
+        run_env_close(e);
+        return parsed ? 1 : 2;
+    }
+    if (e->ep.tls && o->insecure)
+        fprintf(stderr, "strobe: WARNING: --insecure: the server's TLS certificate and name are "
+                        "NOT verified; results record this.\n");
+    e->ops = transport_kernel_ops(e->ep.tls);
+    e->topt = (struct transport_options){o->insecure, o->ca_file};
+    e->ctl_tctx = transport_kernel_ctx_new(&e->topt, err, sizeof err);
+    if (!e->ctl_tctx) {
+        fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
+        run_env_close(e);
+        return 1;
+    }
+    e->api_key = getenv("STROBE_API_KEY");
+    return 0;
+}
+
+void run_env_close(struct run_env *e)
+{
+    transport_ctx_free(e->ctl_tctx);
+    e->ctl_tctx = NULL;
+    emu_stop(&e->emu);
+}
+
+int run_env_start(struct run_env *e, const char *out, const char *header_json,
+                  const struct worker_config *base)
+{
+    char err[512];
+    if (mkdir(out, 0755) && errno != EEXIST) {
+        fprintf(stderr, "strobe %s: cannot create --out %s: %s.\n", e->cmd, out, strerror(errno));
+        run_env_close(e);
+        return 1;
+    }
+    e->log = eventlog_create(out, header_json, e->threads + 1, err, sizeof err);
+    if (!e->log) {
+        fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
+        run_env_close(e);
+        return 1;
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    e->w = calloc((size_t)e->threads, sizeof *e->w);
+    e->tctx = calloc((size_t)e->threads, sizeof *e->tctx);
+    for (int i = 0; i < e->threads; i++) {
+        e->tctx[i] = transport_kernel_ctx_new(&e->topt, err, sizeof err);
+        struct worker_config wc = *base;
+        wc.index = i;
+        wc.ep = &e->ep;
+        wc.ops = e->ops;
+        wc.tctx = e->tctx[i];
+        wc.log = e->log;
+        worker_start(&e->w[i], &wc);
+    }
+    return 0;
+}
+
+int run_env_in_flight(const struct run_env *e)
+{
+    int s = 0;
+    for (int i = 0; i < e->threads; i++) s += atomic_load(&e->w[i].stats.in_flight);
+    return s;
+}
+
+int run_env_finish(struct run_env *e, const char *out, int interrupted)
+{
+    int rc = 0;
+    struct log_record mark = {.type = REC_MARK, .t = clock_now_ns(),
+                              .a = interrupted ? MARK_INTERRUPTED : MARK_RUN_END};
+    eventlog_put(e->log, e->threads, &mark, NULL, 0);
+    uint64_t cpu = 0, events = 0;
+    for (int i = 0; i < e->threads; i++) {
+        worker_join(&e->w[i]);
+        cpu += atomic_load(&e->w[i].stats.cpu_ns);
+        events += atomic_load(&e->w[i].stats.events);
+        transport_ctx_free(e->tctx[i]);
+    }
+    fprintf(stderr, "strobe: dataplane CPU %.0f ns per SSE event (%llu events, %.3f s of worker "
+                    "CPU, all threads)\n",
+            events ? (double)cpu / (double)events : 0.0, (unsigned long long)events,
+            (double)cpu / 1e9);
+    uint64_t waits = eventlog_full_waits(e->log);
+    if (eventlog_close(e->log)) {
+        fprintf(stderr, "strobe %s: the event log could not be written completely (disk "
+                        "full?); what was flushed is readable with strobe analyze.\n", e->cmd);
+        rc = 1;
+    }
+    if (waits)
+        fprintf(stderr, "strobe: warning: workers waited %llu times for the event log writer; "
+                        "the disk was slower than the stream\n", (unsigned long long)waits);
+    free(e->w);
+    free(e->tctx);
+    run_env_close(e);
+    char err[512];
+    struct run_results res;
+    if (results_compute(out, &res, err, sizeof err) || results_write(out, &res, err, sizeof err)) {
+        fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
+        return 1;
+    }
+    results_print_table(stdout, &res);
+    printf("results: %s/results.json, %s/results.csv%s\n", out, out,
+           interrupted ? " (INCOMPLETE: interrupted)" : "");
+    results_free(&res);
+    return interrupted ? 3 : rc;
+}

@@ -1,0 +1,56 @@
+/* What every run kind (slt, agents) sets up and tears down the same way: the target (a URL,
+ * or the built-in emulator started on loopback), the transport and its TLS contexts, the
+ * run directory and event log, the dataplane workers, SIGINT/SIGTERM, and at the end the
+ * results computed from the log (identical to `strobe analyze`). */
+#ifndef STROBE_RUN_ENV_H
+#define STROBE_RUN_ENV_H
+#include "emu_launch.h"
+#include "endpoint.h"
+#include "eventlog.h"
+#include "transport.h"
+#include "worker.h"
+#include <signal.h>
+
+struct run_env_options {
+    const char *cmd; /* "slt" or "agents", for messages */
+    const char *url; /* NULL: start strobe-emu */
+    const char *model;
+    const char *emu_args;
+    int insecure;
+    const char *ca_file;
+    int threads;
+    long fds_needed;
+};
+
+struct run_env {
+    const char *cmd;
+    struct emu_child emu;
+    char emu_url[128];
+    const char *url, *model, *api_key;
+    struct endpoint ep;
+    const struct transport_ops *ops;
+    struct transport_options topt;
+    struct transport_ctx *ctl_tctx;
+    struct eventlog *log;
+    int threads;
+    struct worker *w;
+    struct transport_ctx **tctx;
+};
+
+extern volatile sig_atomic_t run_interrupted;
+
+/* Target, transport, TLS. Returns 0, or the exit status after printing one sentence. */
+int run_env_open(struct run_env *e, const struct run_env_options *o);
+/* Run directory, event log (threads + 1 producers: the last is control's), workers, signals.
+ * Returns 0, or the exit status after printing one sentence. */
+int run_env_start(struct run_env *e, const char *out, const char *header_json,
+                  const struct worker_config *base);
+/* Sum of every worker's in-flight requests. */
+int run_env_in_flight(const struct run_env *e);
+/* Ends the run: mark, workers, log, emulator, results (written and printed). Returns the exit
+ * status: 0, 1 (the log could not be written), 3 (interrupted). */
+int run_env_finish(struct run_env *e, const char *out, int interrupted);
+/* Frees what run_env_open took when the run stops before run_env_start. */
+void run_env_close(struct run_env *e);
+
+#endif
