@@ -15,6 +15,7 @@ void agent_iteration_metrics(const struct run_facts *f, const struct phase_info 
     m->agents = ph->concurrency;
     int64_t ws = ph->t_window_start, we = ph->t_window_end;
     m->window_s = (double)(we - ws) / 1e9;
+    m->client_bytes_per_agent = ph->concurrency ? (double)ph->client_bytes / ph->concurrency : 0;
     struct dvec speed = {0}, ttft = {0}, e2e = {0};
     double out_tokens = 0;
     for (size_t i = 0; i < f->nreqs; i++) {

@@ -28,6 +28,7 @@ struct iteration_metrics {
     double output_tokens_per_s;
     size_t trajectories_done;
     double prompt_tokens, cached_tokens; /* sums over the window's requests */
+    double client_bytes_per_agent;       /* memory strobe held per agent, bytes */
 };
 
 void agent_iteration_metrics(const struct run_facts *f, const struct phase_info *ph,

@@ -104,6 +104,7 @@ static cJSON *iter_json(const struct iteration_metrics *m)
     cJSON_AddNumberToObject(o, "e2e_latency_p50_s", m->e2e_p50);
     cJSON_AddNumberToObject(o, "system_output_tokens_per_s", m->output_tokens_per_s);
     cJSON_AddNumberToObject(o, "trajectories_completed", (double)m->trajectories_done);
+    cJSON_AddNumberToObject(o, "client_bytes_per_agent", m->client_bytes_per_agent);
     cJSON_AddNumberToObject(o, "prefix_cache_hit_ratio",
                             m->prompt_tokens > 0 ? m->cached_tokens / m->prompt_tokens : 0);
     return o;

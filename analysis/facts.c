@@ -219,10 +219,18 @@ int facts_load(const char *dir, struct run_facts *f, char *err, size_t errlen)
                     phase_cap = phase_cap ? phase_cap * 2 : 16;
                     f->phases = realloc(f->phases, phase_cap * sizeof *f->phases);
                 }
+                memset(&f->phases[k], 0, sizeof f->phases[k]);
                 f->nphases++;
             }
-            f->phases[k] = (struct phase_info){(int)rec->a, (int)rec->b, rec->t, rec->t2,
-                                               rec->c, (int64_t)rec->req_id};
+            /* a phase is written when it starts and again when it ends: the last one wins */
+            struct phase_info *ph = &f->phases[k];
+            ph->index = (int)rec->a;
+            ph->concurrency = (int)rec->b;
+            ph->t_start = rec->t;
+            ph->t_window_start = rec->t2;
+            ph->t_window_end = rec->c;
+            ph->t_end = (int64_t)rec->req_id;
+            ph->flags = (unsigned)rec->off;
             continue;
         }
         if (rec->type == REC_TRAJECTORY_DONE) {
@@ -235,6 +243,9 @@ int facts_load(const char *dir, struct run_facts *f, char *err, size_t errlen)
         if (rec->type == REC_MARK) {
             if (rec->a == MARK_INTERRUPTED) f->interrupted = 1;
             if (rec->a == MARK_RUN_END) f->run_ended = 1;
+            if (rec->a == MARK_CLIENT_MEMORY)
+                for (size_t k = 0; k < f->nphases; k++)
+                    if (f->phases[k].index == rec->b) f->phases[k].client_bytes = rec->c;
             continue;
         }
         if (rec->type == REC_REQUEST_SENT) {

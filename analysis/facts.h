@@ -30,6 +30,8 @@ struct req_facts {
 struct phase_info {
     int index, concurrency;
     int64_t t_start, t_window_start, t_window_end, t_end;
+    unsigned flags;        /* PHASE_GATES_MET */
+    int64_t client_bytes;  /* memory strobe held for the phase's agents, or 0 */
 };
 
 struct run_facts {

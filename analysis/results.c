@@ -132,8 +132,9 @@ static cJSON *build_json(const struct run_results *res)
     const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(header, "config");
     int comparable;
     if (res->is_agents) {
-        const cJSON *gates = cJSON_GetObjectItemCaseSensitive(cfg, "steady_state_gates_met");
-        comparable = cJSON_IsTrue(gates);
+        comparable = res->nphases > 0;
+        for (size_t i = 0; i < res->facts.nphases; i++)
+            if (!(res->facts.phases[i].flags & PHASE_GATES_MET)) comparable = 0;
         if (!comparable)
             cJSON_AddItemToArray(notes, cJSON_CreateString("windows shorter than 10 min or fewer than 30 trajectories (3 per agent) per window: not comparable with published AgentPerf figures"));
     } else {

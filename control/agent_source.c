@@ -21,7 +21,8 @@ struct agent {
     uint32_t built_base, built_msgs;
     int fresh;              /* a new trajectory: rebuild from scratch */
     _Atomic uint64_t completed;
-    uint64_t trajectories;  /* started, for the nonce */
+    uint64_t completed_mark; /* control's zero for the window (control thread only) */
+    uint64_t trajectories;   /* started, for the nonce */
 };
 
 struct agent_set {
@@ -251,11 +252,18 @@ struct agent_set *agent_set_new(const struct agent_params *p, int worker, int ph
 
 struct request_source *agent_set_source(struct agent_set *s) { return &s->src; }
 
+void agent_set_mark(struct agent_set *s)
+{
+    for (int i = 0; i < s->n; i++)
+        s->agents[i].completed_mark = atomic_load_explicit(&s->agents[i].completed, memory_order_relaxed);
+}
+
 void agent_set_progress(struct agent_set *s, uint64_t *completed, uint64_t *fewest)
 {
     uint64_t sum = 0, least = UINT64_MAX;
     for (int i = 0; i < s->n; i++) {
-        uint64_t c = atomic_load_explicit(&s->agents[i].completed, memory_order_relaxed);
+        uint64_t c = atomic_load_explicit(&s->agents[i].completed, memory_order_relaxed) -
+                     s->agents[i].completed_mark;
         sum += c;
         if (c < least) least = c;
     }

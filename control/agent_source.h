@@ -41,7 +41,9 @@ struct agent_set;
 struct agent_set *agent_set_new(const struct agent_params *p, int worker, int phase, int first,
                                 int count, int total, int64_t t0, double stagger_s);
 struct request_source *agent_set_source(struct agent_set *s);
-/* Trajectories completed so far, in total and by the agent with the fewest. */
+/* Remembers each agent's completed trajectories as the zero for agent_set_progress. */
+void agent_set_mark(struct agent_set *s);
+/* Trajectories completed since the mark, in total and by the agent with the fewest. */
 void agent_set_progress(struct agent_set *s, uint64_t *completed, uint64_t *fewest);
 /* Bytes the set holds for its agents (buffers and state), for the memory report. */
 size_t agent_set_bytes(struct agent_set *s);

@@ -24,13 +24,20 @@ enum log_type {
     REC_REQUEST_END = 3,  /* t = end, t2 = first response byte, a = HTTP status,
                              b = enum req_error, c = events, len/off = error body if any */
     REC_PHASE = 4,        /* a = phase index, b = concurrency, t = start, t2 = window start,
-                             c = window end, req_id = phase end (0 while running) */
+                             c = window end, req_id = phase end (0 while running),
+                             off = flags (PHASE_GATES_MET) */
     REC_MARK = 5,         /* a = enum log_mark, t = when */
     REC_TRAJECTORY_DONE = 6, /* an agent finished a trajectory: t = when, a = phase, b = agent,
                                 c = task index */
 };
 
-enum log_mark { MARK_RUN_END = 1, MARK_INTERRUPTED = 2 };
+enum log_mark {
+    MARK_RUN_END = 1,
+    MARK_INTERRUPTED = 2,
+    MARK_CLIENT_MEMORY = 3, /* b = phase, c = bytes strobe held for that phase's agents */
+};
+
+#define PHASE_GATES_MET 1u /* the window met its steady-state gates */
 
 enum req_error {
     ERR_NONE = 0,

@@ -119,11 +119,12 @@ static void end_request(struct session *s, enum req_error err)
     record(w, &rec, s->errbody, s->errbody_len);
     atomic_fetch_add_explicit(&st->finished, 1, memory_order_relaxed);
     if (err || bad_status) atomic_fetch_add_explicit(&st->failed, 1, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&st->in_flight, 1, memory_order_relaxed);
     if (err || !s->keep_alive) close_conn(s);
     deactivate(w, s);
     if (s->source) s->source->ended(s->source->arg, s->tag, !err && !bad_status, rec.t);
     s->source = NULL;
+    /* last: once control sees no request in flight, no source callback is running */
+    atomic_fetch_sub_explicit(&st->in_flight, 1, memory_order_release);
 }
 
 static int open_conn(struct session *s)
@@ -468,6 +469,7 @@ static void *worker_main(void *arg)
                 while (w->nactive < target) start_request(w, clock_now_ns(), NULL, NULL, take_session(w));
             }
         }
+        atomic_fetch_add_explicit(&pub->stats.loops, 1, memory_order_release);
         struct timespec wait = clock_ns_to_timespec(wait_ns);
         int n = epoll_pwait2(w->epfd, evs, 256, &wait, NULL);
         for (int i = 0; i < n; i++) on_event(w, evs[i].data.ptr, evs[i].events);

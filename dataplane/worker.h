@@ -48,6 +48,7 @@ struct worker_stats {
     _Atomic int in_flight;
     _Atomic uint64_t started, finished, failed, events, bytes;
     _Atomic uint64_t cpu_ns; /* the worker thread's CPU time, set when it stops */
+    _Atomic uint64_t loops;  /* event-loop turns: control waits two to know a source is let go */
 };
 
 struct worker_config {

@@ -1,0 +1,579 @@
+/* `strobe agents`: agent capacity by the AgentPerf method. Each search iteration runs N
+ * agents replaying trajectories: staggered start, warm-up, a measured window (extended until
+ * the steady-state gates hold or --max-window-s), then a drain. Its verdict against each SLO
+ * tier comes from the event log, and the ramp-and-bisect search (analysis/agent_metrics.h)
+ * asks for the next N. Iterations already measured settle later tiers' verdicts without a
+ * rerun. */
+#include "agents.h"
+
+#include "agent_results.h"
+#include "agent_source.h"
+#include "oneshot.h"
+#include "replay.h"
+#include "request_template.h"
+#include "results.h"
+#include "run_env.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+extern const char slo_tiers_json[];
+
+struct agents_config {
+    const char *url, *model, *out, *trajectories, *slo_tier, *model_profile, *extra_body;
+    const char *ca_file, *emu_args;
+    double slo_speed, slo_ttft, tool_time_s, max_tool_time_s;
+    double warmup_s, stagger_s, window_s, max_window_s, drain_s;
+    int min_trajectories, min_per_agent;
+    int accelerators, start_agents, resolution, max_agents, threads, insecure;
+    double power_w, max_error_rate;
+    long max_context_tokens;
+    enum output_policy policy;
+    uint64_t seed;
+    double request_timeout_s, idle_timeout_s, connect_timeout_s;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: strobe agents [--url URL --model NAME] --trajectories REPLAY_DIR --out RUN_DIR\n"
+        "                     (--model-profile NAME [--slo-tier NAME|all] | --slo-speed TOKENS_PER_S --slo-ttft SECONDS)\n"
+        "                     [options]\n\n"
+        "Agent capacity (AgentPerf): the most concurrent agents replaying coding-agent\n"
+        "trajectories while P25 output speed and P95 TTFT meet the tier. Without --url, strobe\n"
+        "starts its built-in emulator on loopback.\n\n"
+        "  --trajectories DIR      AA replay directory (manifest.json + traces/); see strobe import\n"
+        "  --model-profile NAME    gpt-oss-120b, deepseek-v4-pro or deepseek-v4-pro-launch tiers\n"
+        "  --slo-tier NAME|all     which tier of the profile (default all)\n"
+        "  --slo-speed N --slo-ttft S   a custom tier instead\n"
+        "  --output-policy exact|natural  exact: recorded output length with ignore_eos (default)\n"
+        "  --tool-time S           fixed tool time instead of the recorded one\n"
+        "  --max-tool-time S       cap on any tool time (default 60)\n"
+        "  --max-context-tokens N  truncate trajectories before a prompt would exceed N\n"
+        "  --stagger-s S           agents start spread over S seconds (default 30)\n"
+        "  --warmup-s S            from the first start to the window (default 60)\n"
+        "  --window-s S            measured window, at least (default 600)\n"
+        "  --min-trajectories N    window gate: trajectories completed (default 30)\n"
+        "  --min-per-agent N       window gate: per agent (default 3)\n"
+        "  --max-window-s S        longest window while waiting for the gates (default 3600)\n"
+        "  --drain-s S             wait for in-flight requests after a window (default 600)\n"
+        "  --start-agents N        first iteration (default 1); --resolution N (default 1)\n"
+        "  --max-agents N          cap of the search (default 100000)\n"
+        "  --max-error-rate F      an iteration with more failed requests fails (default 0.01)\n"
+        "  --accelerators N        for per-accelerator figures (default 1)\n"
+        "  --power-w W             accelerator power for per-MW figures (given, not measured)\n"
+        "  --threads N, --seed N, --extra-body JSON, --insecure, --ca-file PEM, --emu-args FLAGS\n"
+        "  --request-timeout-s S (600), --idle-timeout-s S (120), --connect-timeout-s S (10)\n\n"
+        "Exit status: 0 done, 1 run failed, 2 bad command line or trajectories, 3 interrupted.\n");
+}
+
+static int bad(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "strobe agents: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "; see strobe agents --help.\n");
+    return 2;
+}
+
+static int parse_args(int argc, char **argv, struct agents_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->slo_speed = c->slo_ttft = -1;
+    c->tool_time_s = -1;
+    c->max_tool_time_s = 60;
+    c->stagger_s = 30;
+    c->warmup_s = 60;
+    c->window_s = 600;
+    c->max_window_s = 3600;
+    c->drain_s = 600;
+    c->min_trajectories = 30;
+    c->min_per_agent = 3;
+    c->accelerators = 1;
+    c->start_agents = 1;
+    c->resolution = 1;
+    c->max_agents = 100000;
+    c->max_error_rate = 0.01;
+    c->power_w = -1;
+    c->seed = 1;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    c->threads = cores > 0 ? (int)cores : 1;
+    c->request_timeout_s = 600;
+    c->idle_timeout_s = 120;
+    c->connect_timeout_s = 10;
+    c->slo_tier = "all";
+    enum { O_URL = 256, O_MODEL, O_OUT, O_TRAJ, O_TIER, O_PROFILE, O_SPEED, O_TTFT, O_TOOL,
+           O_MAXTOOL, O_WARM, O_STAGGER, O_WINDOW, O_MAXWIN, O_DRAIN, O_MINTRAJ, O_MINPER, O_ACC,
+           O_POWER, O_SEED, O_START, O_RES, O_MAXAG, O_ERR, O_POLICY, O_CTX, O_THREADS, O_EXTRA,
+           O_INSEC, O_CA, O_EMU, O_RTO, O_ITO, O_CTO, O_HELP };
+    static const struct option opts[] = {
+        {"url", 1, 0, O_URL}, {"model", 1, 0, O_MODEL}, {"out", 1, 0, O_OUT},
+        {"trajectories", 1, 0, O_TRAJ}, {"slo-tier", 1, 0, O_TIER},
+        {"model-profile", 1, 0, O_PROFILE}, {"slo-speed", 1, 0, O_SPEED},
+        {"slo-ttft", 1, 0, O_TTFT}, {"tool-time", 1, 0, O_TOOL}, {"max-tool-time", 1, 0, O_MAXTOOL},
+        {"warmup-s", 1, 0, O_WARM}, {"stagger-s", 1, 0, O_STAGGER}, {"window-s", 1, 0, O_WINDOW},
+        {"max-window-s", 1, 0, O_MAXWIN}, {"drain-s", 1, 0, O_DRAIN},
+        {"min-trajectories", 1, 0, O_MINTRAJ}, {"min-per-agent", 1, 0, O_MINPER},
+        {"accelerators", 1, 0, O_ACC}, {"power-w", 1, 0, O_POWER}, {"seed", 1, 0, O_SEED},
+        {"start-agents", 1, 0, O_START}, {"resolution", 1, 0, O_RES},
+        {"max-agents", 1, 0, O_MAXAG}, {"max-error-rate", 1, 0, O_ERR},
+        {"output-policy", 1, 0, O_POLICY}, {"max-context-tokens", 1, 0, O_CTX},
+        {"threads", 1, 0, O_THREADS}, {"extra-body", 1, 0, O_EXTRA}, {"insecure", 0, 0, O_INSEC},
+        {"ca-file", 1, 0, O_CA}, {"emu-args", 1, 0, O_EMU}, {"request-timeout-s", 1, 0, O_RTO},
+        {"idle-timeout-s", 1, 0, O_ITO}, {"connect-timeout-s", 1, 0, O_CTO},
+        {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+    int o;
+    opterr = 0;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+        case O_URL: c->url = optarg; break;
+        case O_MODEL: c->model = optarg; break;
+        case O_OUT: c->out = optarg; break;
+        case O_TRAJ: c->trajectories = optarg; break;
+        case O_TIER: c->slo_tier = optarg; break;
+        case O_PROFILE: c->model_profile = optarg; break;
+        case O_EXTRA: c->extra_body = optarg; break;
+        case O_CA: c->ca_file = optarg; break;
+        case O_EMU: c->emu_args = optarg; break;
+        case O_INSEC: c->insecure = 1; break;
+        case O_POLICY:
+            if (!strcmp(optarg, "exact")) c->policy = POLICY_EXACT;
+            else if (!strcmp(optarg, "natural")) c->policy = POLICY_NATURAL;
+            else return bad("--output-policy must be exact or natural, got '%s'", optarg);
+            break;
+        case O_HELP:
+        case 'h': usage(stdout); exit(0);
+        case '?': return bad("unknown option or missing value in '%s'", argv[optind - 1]);
+        default: {
+            char *end;
+            errno = 0;
+            double v = strtod(optarg, &end);
+            if (errno || end == optarg || *end || v < 0)
+                return bad("a non-negative number is needed, got '%s'", optarg);
+            switch (o) {
+            case O_SPEED: c->slo_speed = v; break;
+            case O_TTFT: c->slo_ttft = v; break;
+            case O_TOOL: c->tool_time_s = v; break;
+            case O_MAXTOOL: c->max_tool_time_s = v; break;
+            case O_WARM: c->warmup_s = v; break;
+            case O_STAGGER: c->stagger_s = v; break;
+            case O_WINDOW: c->window_s = v; break;
+            case O_MAXWIN: c->max_window_s = v; break;
+            case O_DRAIN: c->drain_s = v; break;
+            case O_MINTRAJ: c->min_trajectories = (int)v; break;
+            case O_MINPER: c->min_per_agent = (int)v; break;
+            case O_ACC: c->accelerators = (int)v; break;
+            case O_POWER: c->power_w = v; break;
+            case O_SEED: c->seed = (uint64_t)v; break;
+            case O_START: c->start_agents = (int)v; break;
+            case O_RES: c->resolution = (int)v; break;
+            case O_MAXAG: c->max_agents = (int)v; break;
+            case O_ERR: c->max_error_rate = v; break;
+            case O_CTX: c->max_context_tokens = (long)v; break;
+            case O_THREADS: c->threads = (int)v; break;
+            case O_RTO: c->request_timeout_s = v; break;
+            case O_ITO: c->idle_timeout_s = v; break;
+            case O_CTO: c->connect_timeout_s = v; break;
+            }
+        }
+        }
+    }
+    if (optind < argc) return bad("unexpected argument '%s'", argv[optind]);
+    if (!c->out) return bad("--out RUN_DIR is required%s", "");
+    if (!c->trajectories) return bad("--trajectories REPLAY_DIR is required%s", "");
+    if (c->url && !c->model) return bad("--model NAME is required with --url%s", "");
+    if ((c->slo_speed >= 0) != (c->slo_ttft >= 0))
+        return bad("--slo-speed and --slo-ttft go together%s", "");
+    if (c->slo_speed < 0 && !c->model_profile)
+        return bad("give --model-profile (with --slo-tier) or --slo-speed and --slo-ttft%s", "");
+    if (c->threads < 1 || c->threads > 1024) return bad("--threads must be in 1..1024%s", "");
+    if (c->start_agents < 1 || c->max_agents < c->start_agents)
+        return bad("--start-agents must be >= 1 and <= --max-agents%s", "");
+    if (c->window_s <= 0) return bad("--window-s must be > 0%s", "");
+    if (c->accelerators < 1) return bad("--accelerators must be >= 1%s", "");
+    if (c->extra_body) {
+        cJSON *x = cJSON_Parse(c->extra_body);
+        int ok = cJSON_IsObject(x);
+        cJSON_Delete(x);
+        if (!ok) return bad("--extra-body must be a JSON object, got '%s'", c->extra_body);
+    }
+    return 0;
+}
+
+/* The tiers to search: a custom one, or the profile's (one or all) from slo_tiers.json. */
+static cJSON *select_tiers(const struct agents_config *c)
+{
+    cJSON *out = cJSON_CreateArray();
+    if (c->slo_speed >= 0) {
+        cJSON *t = cJSON_CreateObject();
+        cJSON_AddStringToObject(t, "tier", "custom");
+        cJSON_AddNumberToObject(t, "output_speed_p25_tokens_per_s", c->slo_speed);
+        cJSON_AddNumberToObject(t, "ttft_p95_s", c->slo_ttft);
+        cJSON_AddItemToArray(out, t);
+        return out;
+    }
+    cJSON *all = cJSON_Parse(slo_tiers_json);
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(all, "models"),
+                                                         c->model_profile);
+    if (!cJSON_IsArray(list)) {
+        fprintf(stderr, "strobe agents: --model-profile '%s' is not one of gpt-oss-120b, "
+                        "deepseek-v4-pro, deepseek-v4-pro-launch.\n", c->model_profile);
+        cJSON_Delete(all);
+        cJSON_Delete(out);
+        return NULL;
+    }
+    const cJSON *t;
+    cJSON_ArrayForEach(t, list)
+    {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(t, "tier");
+        if (strcmp(c->slo_tier, "all") && strcmp(c->slo_tier, name->valuestring)) continue;
+        cJSON *copy = cJSON_Duplicate(t, 1);
+        char full[128];
+        snprintf(full, sizeof full, "%s/%s", c->model_profile, name->valuestring);
+        cJSON_ReplaceItemInObjectCaseSensitive(copy, "tier", cJSON_CreateString(full));
+        cJSON_AddItemToArray(out, copy);
+    }
+    cJSON_Delete(all);
+    if (cJSON_GetArraySize(out) == 0) {
+        fprintf(stderr, "strobe agents: --slo-tier '%s' is not a tier of %s (try all).\n",
+                c->slo_tier, c->model_profile);
+        cJSON_Delete(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* exact policy: is ignore_eos honoured? One request for 48 tokens of a one-word answer. */
+static int probe_ignore_eos(struct run_env *e, const struct agents_config *c)
+{
+    struct template_params tp = {&e->ep, e->model, 1, 8, 48, 1, c->extra_body, e->api_key, 7};
+    struct request_template t;
+    char err[256];
+    if (template_build(&t, &tp, err, sizeof err)) return 0;
+    char *req = malloc(t.len);
+    size_t len = template_fill(&t, 0, 1, req, t.len);
+    struct oneshot_result r;
+    int rc = oneshot_request(e->ops, e->ctl_tctx, &e->ep, req, len, c->request_timeout_s, &r);
+    free(req);
+    template_free(&t);
+    return rc == 0 && r.completion_tokens == 48;
+}
+
+static char *extra_fields(const char *extra)
+{
+    if (!extra) return strdup("");
+    cJSON *x = cJSON_Parse(extra);
+    char *s = cJSON_PrintUnformatted(x);
+    cJSON_Delete(x);
+    size_t n = strlen(s);
+    /* "{...}" becomes ",..." appended to the body's tail */
+    char *out = malloc(n + 1);
+    if (n > 2) {
+        out[0] = ',';
+        memcpy(out + 1, s + 1, n - 2);
+        out[n - 1] = 0;
+    } else {
+        out[0] = 0;
+    }
+    free(s);
+    return out;
+}
+
+struct live {
+    const struct agents_config *c;
+    struct run_env *e;
+    struct agent_params ap;
+    int phase;
+    struct iteration_metrics *done; /* measured iterations, by agents */
+    size_t ndone;
+    int all_gates_met;
+    int tty;
+};
+
+static void sleep_s(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - floor(s)) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+static void put_phase(struct live *L, int agents, int64_t t0, int64_t ws, int64_t we, int64_t end,
+                      unsigned flags)
+{
+    struct log_record r = {.type = REC_PHASE, .req_id = (uint64_t)end, .t = t0, .t2 = ws,
+                           .a = L->phase, .b = agents, .c = we, .off = flags};
+    eventlog_put(L->e->log, L->e->threads, &r, NULL, 0);
+}
+
+/* Lets every worker pass two loop turns, so none still holds the old source. */
+static void wait_workers_let_go(struct run_env *e)
+{
+    uint64_t *seen = calloc((size_t)e->threads, sizeof *seen);
+    for (int i = 0; i < e->threads; i++) seen[i] = atomic_load(&e->w[i].stats.loops);
+    for (int i = 0; i < e->threads; i++)
+        while (atomic_load(&e->w[i].stats.loops) < seen[i] + 2) sleep_s(0.001);
+    free(seen);
+}
+
+/* One search iteration with `agents` agents. 0, or -1 when interrupted. */
+static int run_iteration(struct live *L, int agents, struct iteration_metrics *out)
+{
+    const struct agents_config *c = L->c;
+    struct run_env *e = L->e;
+    int n = e->threads;
+    int64_t t0 = clock_now_ns();
+    int64_t ws = t0 + (int64_t)(c->warmup_s * 1e9);
+    int64_t we_min = ws + (int64_t)(c->window_s * 1e9);
+    int64_t we_max = ws + (int64_t)((c->window_s > c->max_window_s ? c->window_s : c->max_window_s) * 1e9);
+    put_phase(L, agents, t0, ws, we_min, 0, 0);
+    eventlog_sync(e->log);
+    struct agent_set **sets = calloc((size_t)n, sizeof *sets);
+    size_t bytes = 0;
+    for (int i = 0, first = 0; i < n; i++) {
+        int count = agents / n + (i < agents % n);
+        sets[i] = agent_set_new(&L->ap, i, L->phase, first, count, agents, t0, c->stagger_s);
+        first += count;
+    }
+    for (int i = 0; i < n; i++) {
+        atomic_store(&e->w[i].ctl.phase, L->phase);
+        atomic_store(&e->w[i].ctl.source, agent_set_source(sets[i]));
+        atomic_store(&e->w[i].ctl.issuing, 1);
+    }
+    int marked = 0, gates = 0;
+    int64_t we = 0;
+    while (!run_interrupted) {
+        int64_t now = clock_now_ns();
+        if (!marked && now >= ws) {
+            for (int i = 0; i < n; i++) agent_set_mark(sets[i]);
+            marked = 1;
+        }
+        uint64_t done = 0, fewest = UINT64_MAX;
+        if (marked)
+            for (int i = 0; i < n; i++) {
+                uint64_t d, f;
+                agent_set_progress(sets[i], &d, &f);
+                done += d;
+                if (f < fewest) fewest = f;
+            }
+        gates = marked && done >= (uint64_t)c->min_trajectories &&
+                (fewest == UINT64_MAX || fewest >= (uint64_t)c->min_per_agent);
+        if (now >= we_min && (gates || now >= we_max)) {
+            we = now;
+            break;
+        }
+        if (L->tty)
+            fprintf(stderr, "\r\033[Kiteration %d  %d agents  %s %.0f s  in flight %d  "
+                            "trajectories %llu",
+                    L->phase, agents, now < ws ? "warm-up" : "measure", (double)(now - t0) / 1e9,
+                    run_env_in_flight(e), (unsigned long long)done);
+        sleep_s(0.05);
+    }
+    if (!we) we = clock_now_ns() > ws ? clock_now_ns() : ws;
+    for (int i = 0; i < n; i++) bytes += agent_set_bytes(sets[i]);
+    for (int i = 0; i < n; i++) atomic_store(&e->w[i].ctl.issuing, 0);
+    int64_t drain_end = clock_now_ns() + (int64_t)(c->drain_s * 1e9);
+    while (run_env_in_flight(e) && clock_now_ns() < drain_end && !run_interrupted) sleep_s(0.01);
+    if (run_env_in_flight(e))
+        for (int i = 0; i < n; i++)
+            atomic_store(&e->w[i].ctl.abort_error, run_interrupted ? ERR_INTERRUPTED : ERR_DRAIN);
+    while (run_env_in_flight(e)) sleep_s(0.002);
+    for (int i = 0; i < n; i++) atomic_store(&e->w[i].ctl.source, NULL);
+    wait_workers_let_go(e);
+    for (int i = 0; i < n; i++) agent_set_free(sets[i]);
+    free(sets);
+    if (L->tty) fprintf(stderr, "\r\033[K");
+    int gates_met = gates && c->window_s >= 600;
+    if (!gates_met) L->all_gates_met = 0;
+    put_phase(L, agents, t0, ws, we, clock_now_ns(), gates_met ? PHASE_GATES_MET : 0);
+    struct log_record mem = {.type = REC_MARK, .a = MARK_CLIENT_MEMORY, .b = L->phase,
+                             .c = (int64_t)bytes, .t = clock_now_ns()};
+    eventlog_put(e->log, n, &mem, NULL, 0);
+    eventlog_sync(e->log);
+    if (run_interrupted) return -1;
+    char err[256];
+    struct run_results res;
+    if (results_compute(c->out, &res, err, sizeof err)) {
+        fprintf(stderr, "strobe agents: %s.\n", err);
+        return -1;
+    }
+    agent_iteration_metrics(&res.facts, &res.facts.phases[res.facts.nphases - 1], out);
+    results_free(&res);
+    fprintf(stderr, "strobe: iteration %d: %d agents, %zu requests (%zu failed), output speed p25 "
+                    "%.2f tokens/s, TTFT p95 %.4f s, %zu trajectories, %.0f KiB per agent\n",
+            L->phase, agents, out->requests, out->failed, out->speed_p25, out->ttft_p95,
+            out->trajectories_done, (double)bytes / agents / 1024);
+    L->phase++;
+    return 0;
+}
+
+/* The search's measurement: reuse an iteration at the same count, else run one. */
+static int measure_live(void *arg, int agents, struct iteration_metrics *out)
+{
+    struct live *L = arg;
+    for (size_t i = 0; i < L->ndone; i++)
+        if (L->done[i].agents == agents) {
+            *out = L->done[i];
+            return 0;
+        }
+    if (run_interrupted || run_iteration(L, agents, out)) return -1;
+    L->done = realloc(L->done, (L->ndone + 1) * sizeof *L->done);
+    L->done[L->ndone++] = *out;
+    return 0;
+}
+
+static char *header_json(const struct agents_config *c, const struct run_env *e,
+                         const struct replay *rp, const cJSON *tiers, int policy_honoured)
+{
+    cJSON *h = cJSON_CreateObject();
+    cJSON_AddStringToObject(h, "kind", "agents");
+    cJSON_AddStringToObject(h, "strobe_version", "0.1.0");
+    char when[64];
+    time_t now = time(NULL);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    cJSON_AddStringToObject(h, "started_utc", when);
+    cJSON *cfg = cJSON_AddObjectToObject(h, "config");
+    cJSON_AddStringToObject(cfg, "url", c->url ? c->url : "(built-in strobe-emu)");
+    cJSON_AddStringToObject(cfg, "resolved_address", e->ep.addr_text);
+    cJSON_AddStringToObject(cfg, "model", e->model);
+    cJSON_AddStringToObject(cfg, "transport", e->ops->name);
+    cJSON_AddBoolToObject(cfg, "tls_verification", !c->insecure);
+    cJSON_AddStringToObject(cfg, "trajectories", c->trajectories);
+    cJSON_AddStringToObject(cfg, "replay_name", rp->name);
+    cJSON_AddNumberToObject(cfg, "trajectories_loaded", (double)rp->ntasks);
+    cJSON_AddNumberToObject(cfg, "trajectories_skipped", (double)rp->skipped);
+    cJSON_AddNumberToObject(cfg, "shared_trajectory_bytes", (double)rp->shared_bytes);
+    cJSON_AddStringToObject(cfg, "output_policy", c->policy == POLICY_EXACT ? "exact" : "natural");
+    cJSON_AddBoolToObject(cfg, "ignore_eos_honoured", policy_honoured);
+    if (c->tool_time_s >= 0) cJSON_AddNumberToObject(cfg, "tool_time_s", c->tool_time_s);
+    else cJSON_AddStringToObject(cfg, "tool_time_s", "recorded (log-normal, median 1 s, when missing)");
+    cJSON_AddNumberToObject(cfg, "max_tool_time_s", c->max_tool_time_s);
+    cJSON_AddNumberToObject(cfg, "max_context_tokens", (double)c->max_context_tokens);
+    cJSON_AddNumberToObject(cfg, "stagger_s", c->stagger_s);
+    cJSON_AddNumberToObject(cfg, "warmup_s", c->warmup_s);
+    cJSON_AddNumberToObject(cfg, "window_s", c->window_s);
+    cJSON_AddNumberToObject(cfg, "max_window_s", c->max_window_s);
+    cJSON_AddNumberToObject(cfg, "min_trajectories", c->min_trajectories);
+    cJSON_AddNumberToObject(cfg, "min_per_agent", c->min_per_agent);
+    cJSON_AddNumberToObject(cfg, "drain_s", c->drain_s);
+    cJSON_AddNumberToObject(cfg, "threads", c->threads);
+    cJSON_AddNumberToObject(cfg, "seed", (double)c->seed);
+    cJSON_AddStringToObject(cfg, "extra_body", c->extra_body ? c->extra_body : "");
+    cJSON *s = cJSON_AddObjectToObject(h, "search");
+    cJSON_AddNumberToObject(s, "start_agents", c->start_agents);
+    cJSON_AddNumberToObject(s, "resolution", c->resolution);
+    cJSON_AddNumberToObject(s, "max_agents", c->max_agents);
+    cJSON_AddNumberToObject(s, "max_error_rate", c->max_error_rate);
+    cJSON_AddNumberToObject(s, "accelerators", c->accelerators);
+    if (c->power_w > 0) cJSON_AddNumberToObject(s, "power_w", c->power_w);
+    cJSON_AddStringToObject(s, "rule", "P25 output speed >= tier speed and P95 TTFT <= tier TTFT and error rate <= max_error_rate; failed requests count as TTFT infinite, speed 0");
+    cJSON_AddItemToObject(s, "tiers", cJSON_Duplicate(tiers, 1));
+    char *text = cJSON_PrintUnformatted(h);
+    cJSON_Delete(h);
+    return text;
+}
+
+int agents_main(int argc, char **argv)
+{
+    struct agents_config c;
+    int rc = parse_args(argc, argv, &c);
+    if (rc) return rc;
+    cJSON *tiers = select_tiers(&c);
+    if (!tiers) return 2;
+    char err[1024];
+    struct replay rp;
+    if (replay_load(c.trajectories, &rp, err, sizeof err)) {
+        fprintf(stderr, "strobe agents: %s.\n", err);
+        cJSON_Delete(tiers);
+        return 2;
+    }
+    replay_truncate(&rp, c.max_context_tokens);
+    size_t usable = 0;
+    for (size_t i = 0; i < rp.ntasks; i++) usable += rp.tasks[i].nturns > 0;
+    if (!usable) {
+        fprintf(stderr, "strobe agents: no trajectory fits --max-context-tokens %ld.\n",
+                c.max_context_tokens);
+        replay_free(&rp);
+        cJSON_Delete(tiers);
+        return 2;
+    }
+    struct run_env e;
+    struct run_env_options ro = {"agents", c.url, c.model, c.emu_args, c.insecure, c.ca_file,
+                                 c.threads, c.max_agents < 100000 ? c.max_agents : 4096};
+    if ((rc = run_env_open(&e, &ro))) {
+        replay_free(&rp);
+        cJSON_Delete(tiers);
+        return rc;
+    }
+    c.url = e.url;
+    int honoured = 1;
+    if (c.policy == POLICY_EXACT && !(honoured = probe_ignore_eos(&e, &c))) {
+        fprintf(stderr, "strobe: the server did not honour ignore_eos in a probe: the exact "
+                        "output policy cannot hold, so this run uses natural (results say so)\n");
+        c.policy = POLICY_NATURAL;
+    }
+    char *header = header_json(&c, &e, &rp, tiers, honoured);
+    struct worker_config wc = {.max_request_bytes = 2048,
+                               .request_timeout_s = c.request_timeout_s,
+                               .idle_timeout_s = c.idle_timeout_s,
+                               .connect_timeout_s = c.connect_timeout_s};
+    rc = run_env_start(&e, c.out, header, &wc);
+    free(header);
+    if (rc) {
+        replay_free(&rp);
+        cJSON_Delete(tiers);
+        return rc;
+    }
+    /* the shared trajectory queue: a seeded shuffle */
+    uint32_t *order = malloc(rp.ntasks * sizeof *order);
+    for (size_t i = 0; i < rp.ntasks; i++) order[i] = (uint32_t)i;
+    uint64_t s = c.seed * 0x9e3779b97f4a7c15ULL + 1;
+    for (size_t i = rp.ntasks; i > 1; i--) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        size_t j = s % i;
+        uint32_t t = order[i - 1];
+        order[i - 1] = order[j];
+        order[j] = t;
+    }
+    _Atomic uint64_t cursor = 0;
+    char *extra = extra_fields(c.extra_body);
+    struct live L = {.c = &c, .e = &e, .all_gates_met = 1, .tty = isatty(2)};
+    L.ap = (struct agent_params){&rp, &e.ep, e.model, e.api_key, extra, c.policy, 1,
+                                 c.tool_time_s, c.max_tool_time_s, c.seed, order, rp.ntasks,
+                                 &cursor, e.log};
+    fprintf(stderr, "strobe: %s model %s, %zu trajectories (%zu skipped, %.1f MiB shared), %d "
+                    "threads, log in %s\n",
+            e.url, e.model, rp.ntasks, rp.skipped, (double)rp.shared_bytes / 1048576, c.threads,
+            c.out);
+    int interrupted = 0;
+    struct slo_tier *tl;
+    size_t nt;
+    int start, res, cap;
+    double maxerr;
+    cJSON *h = cJSON_CreateObject();
+    cJSON_AddItemToObject(h, "search", cJSON_CreateObject());
+    cJSON_AddItemToObject(cJSON_GetObjectItemCaseSensitive(h, "search"), "tiers", tiers);
+    agent_search_config(h, &tl, &nt, &start, &res, &cap, &maxerr);
+    for (size_t i = 0; i < nt && !interrupted; i++) {
+        struct search_result r;
+        agent_search(&tl[i], c.start_agents, c.resolution, c.max_agents, c.max_error_rate,
+                     measure_live, &L, &r);
+        if (!r.complete) interrupted = 1;
+        else
+            fprintf(stderr, "strobe: tier %s: max %d agents\n", tl[i].name, r.max_agents);
+        search_result_free(&r);
+    }
+    free(tl);
+    cJSON_Delete(h);
+    rc = run_env_finish(&e, c.out, interrupted || run_interrupted);
+    free(L.done);
+    free(order);
+    free(extra);
+    replay_free(&rp);
+    return rc;
+}
