@@ -250,8 +250,10 @@ static cJSON *select_tiers(const struct agents_config *c)
     return out;
 }
 
-/* exact policy: is ignore_eos honoured? One request for 48 tokens of a one-word answer. */
-static int probe_ignore_eos(struct run_env *e, const struct agents_config *c)
+/* A first request before any iteration: is the server there, and (for the exact policy)
+ * does it honour ignore_eos? Asks for 48 tokens of a one-word answer. 1 honoured, 0 not,
+ * -1 the server could not be reached (err says why). */
+static int probe_server(struct run_env *e, const struct agents_config *c, char *why, size_t wl)
 {
     struct template_params tp = {&e->ep, e->model, 1, 8, 48, 1, c->extra_body, e->api_key, 7};
     struct request_template t;
@@ -263,6 +265,10 @@ static int probe_ignore_eos(struct run_env *e, const struct agents_config *c)
     int rc = oneshot_request(e->ops, e->ctl_tctx, &e->ep, req, len, c->request_timeout_s, &r);
     free(req);
     template_free(&t);
+    if (rc && r.status == 0) {
+        snprintf(why, wl, "%s", r.error);
+        return -1;
+    }
     return rc == 0 && r.completion_tokens == 48;
 }
 
@@ -511,8 +517,16 @@ int agents_main(int argc, char **argv)
         return rc;
     }
     c.url = e.url;
-    int honoured = 1;
-    if (c.policy == POLICY_EXACT && !(honoured = probe_ignore_eos(&e, &c))) {
+    int honoured = probe_server(&e, &c, err, sizeof err);
+    if (honoured < 0) {
+        fprintf(stderr, "strobe agents: the first request to %s failed: %s; check --url.\n",
+                e.url, err);
+        run_env_close(&e);
+        replay_free(&rp);
+        cJSON_Delete(tiers);
+        return 1;
+    }
+    if (c.policy == POLICY_EXACT && !honoured) {
         fprintf(stderr, "strobe: the server did not honour ignore_eos in a probe: the exact "
                         "output policy cannot hold, so this run uses natural (results say so)\n");
         c.policy = POLICY_NATURAL;

@@ -1,0 +1,299 @@
+"""strobe import and strobe agents: importers on every shared recording, replayed requests
+against the recorded histories, prefix-cache hits, tool times, bad trajectories, and the
+capacity search against the emulator's closed form."""
+import glob
+import http.server
+import json
+import math
+import os
+import shutil
+import socketserver
+import tempfile
+import threading
+import time
+
+import common
+from common import check
+
+SHARED = os.environ.get("STROBE_SHARED_DATA",
+                        os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data"))
+TRAJ = os.path.join(SHARED, "trajectories")
+AA_MINI = os.path.join(TRAJ, "aa-agentperf-local", "aa-mini-v1")
+
+
+def read_replay(d):
+    man = json.load(open(os.path.join(d, "manifest.json")))
+    out = {}
+    for t in man["tasks"]:
+        out[t["task_id"]] = [json.loads(l) for l in open(os.path.join(d, t["trace"]))]
+    return man, out
+
+
+def importers(tmp):
+    files = sorted(glob.glob(os.path.join(TRAJ, "mini-swe-agent", "*", "*", "*.traj.json")))
+    out = os.path.join(tmp, "mini")
+    r = common.run_strobe("import", "--from", "mini-swe-agent", *files, "-o", out)
+    check(r.returncode == 0, "import mini-swe-agent succeeds", 0, r.stderr[-300:])
+    print(r.stdout.strip().splitlines()[-4:])
+    man, traces = read_replay(out)
+    want_turns = want_tokens = crashed = 0
+    for f in files:
+        d = json.load(open(f))
+        a = [m for m in d["messages"] if m["role"] == "assistant"]
+        if not a:
+            crashed += 1
+        want_turns += len(a)
+        want_tokens += sum(m["extra"]["response"]["usage"]["completion_tokens"] for m in a)
+    got_turns = sum(len(v) for v in traces.values())
+    got_tokens = sum(l["target_output_tokens"] for v in traces.values() for l in v)
+    check(len(man["tasks"]) == len(files) - crashed and crashed == 5,
+          "mini-swe-agent: every recording taken but the 5 that crashed at turn 0",
+          len(files) - 5, len(man["tasks"]))
+    check(r.stdout.count("skipped") == 6 and "turn 0" in r.stdout,
+          "each crashed recording skipped with one line saying why")
+    check(got_turns == want_turns, "mini-swe-agent: turns match the source files", want_turns, got_turns)
+    check(got_tokens == want_tokens, "mini-swe-agent: recorded output tokens match usage",
+          want_tokens, got_tokens)
+    # turn k's messages are the recording's history before its k-th assistant answer
+    f = [f for f in files if "sqlfluff__sqlfluff-1625" in f][0]
+    src = json.load(open(f))["messages"]
+    lines = traces["sqlfluff__sqlfluff-1625"]
+    idx = [i for i, m in enumerate(src) if m["role"] == "assistant"]
+    ok = all(len(lines[k]["messages"]) == idx[k] for k in range(len(idx)))
+    ok = ok and all(lines[3]["messages"][i]["content"] == src[i]["content"] for i in range(idx[3]))
+    check(ok, "turn k carries exactly the history before the k-th answer")
+    delays = [l.get("simulated_tool_delay_ms_after", 0) for l in lines]
+    ts = lambda m: m["extra"]["timestamp"]
+    expect = round((ts(src[idx[0] + 1]) - ts(src[idx[0]])) * 1000)
+    check(delays[0] == expect, "tool delay = tool result time - answer time", expect, delays[0])
+    r2 = common.run_strobe("agents", "--trajectories", out, "--out", os.path.join(tmp, "never"),
+                           "--slo-speed", "1", "--slo-ttft", "1", "--url", "http://127.0.0.1:1",
+                           "--model", "m")
+    check("calibration" not in r2.stderr and r2.returncode == 1,
+          "the imported directory loads (then the unreachable URL stops the run)", 1,
+          r2.stderr.strip()[-200:])
+
+    files = sorted(glob.glob(os.path.join(TRAJ, "swe-agent", "**", "*.traj"), recursive=True))
+    out = os.path.join(tmp, "swe")
+    r = common.run_strobe("import", "--from", "swe-agent", *files, "-o", out)
+    man, traces = read_replay(out)
+    want = sum(sum(1 for m in json.load(open(f))["history"] if m["role"] == "assistant") for f in files)
+    got = sum(len(v) for v in traces.values())
+    check(r.returncode == 0 and len(man["tasks"]) == len(files) and got == want,
+          "swe-agent: all %d recordings, turns match the source files" % len(files), want, got)
+    tool_msgs = [m for v in traces.values() for l in v for m in l["messages"] if m["role"] == "tool"]
+    check(tool_msgs and all(isinstance(m.get("tool_call_id"), str) and m["tool_call_id"] for m in tool_msgs),
+          "swe-agent: tool_call_ids lists become tool_call_id strings")
+
+    msgs = os.path.join(tmp, "chat.json")
+    json.dump({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"},
+                            {"role": "assistant", "content": "a" * 40},
+                            {"role": "user", "content": "again"},
+                            {"role": "assistant", "content": "b" * 8}]}, open(msgs, "w"))
+    out = os.path.join(tmp, "oai")
+    r = common.run_strobe("import", "--from", "openai-messages", msgs, "-o", out)
+    man, traces = read_replay(out)
+    lines = list(traces.values())[0]
+    check(r.returncode == 0 and len(lines) == 2 and lines[0]["target_output_tokens"] == 10 and
+          len(lines[1]["messages"]) == 4, "openai-messages: 2 turns, 40 bytes = 10 tokens")
+
+
+class Recorder(http.server.BaseHTTPRequestHandler):
+    """Answers chat completions with SSE; records each request and when it arrived."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.seen.append((time.time(), body))
+        n = body.get("max_tokens", 16) if body.get("ignore_eos") else 5
+        if n == 48:  # strobe's ignore_eos probe
+            pass
+        events = ['{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}']
+        events += ['{"choices":[{"index":0,"delta":{"content":"x"}}]}'] * n
+        events.append('{"choices":[],"usage":{"prompt_tokens":%d,"completion_tokens":%d}}'
+                      % (len(json.dumps(body["messages"])) // 4, n))
+        data = "".join("data: %s\n\n" % e for e in events) + "data: [DONE]\n\n"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data.encode())
+        self.server.done.append(time.time())
+
+
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+
+
+def replay_bytes(tmp):
+    srv = Server(("127.0.0.1", 0), Recorder)
+    srv.seen, srv.done = [], []
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        out = os.path.join(tmp, "rec")
+        r = common.run_strobe("agents", "--url", "http://127.0.0.1:%d" % srv.server_address[1],
+                              "--model", "rec", "--trajectories", AA_MINI, "--out", out,
+                              "--slo-speed", "0", "--slo-ttft", "100", "--max-agents", "1",
+                              "--warmup-s", "0", "--stagger-s", "0", "--window-s", "1.2",
+                              "--min-trajectories", "1", "--min-per-agent", "1",
+                              "--max-window-s", "10", "--threads", "1", timeout=120)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    check(r.returncode == 0, "agents run against a recording server", 0, r.stderr[-300:])
+    _, traces = read_replay(AA_MINI)
+    lines = list(traces.values())[0]
+    reqs = [b for _, b in srv.seen if b.get("max_tokens") != 48]
+    check(len(reqs) >= len(lines), "one request per turn", len(lines), len(reqs))
+    same = True
+    nonce_ok = True
+    for k, line in enumerate(lines):
+        got = reqs[k]
+        m0 = got["messages"][0]["content"]
+        head, sep, rest = m0.partition("Performance replay cache namespace. Ignore the digits above.\n\n")
+        digits = head.strip().split(" ")
+        nonce_ok &= bool(sep) and len(digits) == 32 and all(len(d) == 1 and d.isdigit() for d in digits)
+        got_msgs = [dict(got["messages"][0], content=rest)] + got["messages"][1:]
+        same &= got_msgs == line["messages"] and got["tools"] == line["tools"]
+        same &= got["max_tokens"] == line["target_output_tokens"] and got["ignore_eos"] is True
+    check(same, "every turn's request carries the recorded messages and tools exactly")
+    check(nonce_ok, "the first message starts with the 32-digit cache-isolation nonce")
+    firsts = {reqs[0]["messages"][0]["content"][:63], reqs[len(lines)]["messages"][0]["content"][:63]}
+    check(len(firsts) == 2, "a new trajectory gets a new nonce")
+    # tool time: the recorded 50 ms between an answer's end and the next request
+    gaps = [srv.seen[i + 1][0] - srv.done[i] for i in range(1, len(lines) - 1)]
+    check(all(0.045 <= g <= 0.2 for g in gaps), "recorded tool delays (50 ms) are honoured",
+          "0.05 s", ["%.3f" % g for g in gaps])
+
+
+def cache_hits(tmp):
+    out = os.path.join(tmp, "cache")
+    r = common.run_strobe("agents", "--trajectories", AA_MINI, "--out", out, "--slo-speed", "0",
+                          "--slo-ttft", "100", "--max-agents", "2", "--warmup-s", "0.5",
+                          "--stagger-s", "0.2", "--window-s", "3", "--min-trajectories", "0",
+                          "--min-per-agent", "0", "--threads", "1", "--tool-time", "0.01",
+                          "--emu-args", "--step-us 500")
+    check(r.returncode == 0, "agents against the emulator", 0, r.stderr[-300:])
+    res = json.load(open(os.path.join(out, "results.json")))
+    ph = res["phases"][0]
+    cached = ph["cached_input_tokens"]
+    it = res["iterations"][0]
+    print("prefix cache: cached tokens min %d max %d, hit ratio %.3f" %
+          (cached["min"], cached["max"], it["prefix_cache_hit_ratio"]))
+    check(cached["min"] == 0, "a trajectory's first turn misses the cache (new nonce)")
+    check(it["prefix_cache_hit_ratio"] > 0.5, "later turns hit the cache with their history",
+          "> 0.5", it["prefix_cache_hit_ratio"])
+    a = common.run_strobe("analyze", out)
+    again = json.load(open(os.path.join(out, "results.json")))
+    check(a.returncode == 0 and again == res, "strobe analyze reproduces an agents run")
+
+
+def faulty_server(tmp):
+    out = os.path.join(tmp, "faulty")
+    r = common.run_strobe("agents", "--trajectories", AA_MINI, "--out", out, "--slo-speed", "0",
+                          "--slo-ttft", "100", "--max-agents", "2", "--warmup-s", "0.3",
+                          "--stagger-s", "0.1", "--window-s", "2", "--min-trajectories", "0",
+                          "--min-per-agent", "0", "--threads", "1", "--tool-time", "0.01",
+                          "--emu-args", "--step-us 500 --faults http500=0.3,reset=0.2")
+    res = json.load(open(os.path.join(out, "results.json"))) if r.returncode == 0 else {}
+    its = res.get("search", [{}])[0].get("iterations", [])
+    check(r.returncode == 0 and its and not its[0]["pass"] and "errors" in its[0]["reason"],
+          "a failing server fails the iteration with reason 'errors', and the search ends cleanly",
+          "errors", its[:1] or r.stderr[-300:])
+
+
+def bad_trajectories(tmp):
+    d = os.path.join(tmp, "bad")
+    shutil.copytree(AA_MINI, d)
+    trace = os.path.join(d, "traces", "aa-mini-library-01.jsonl")
+    lines = open(trace).read().splitlines()
+    lines[2] = lines[2][:50]
+    open(trace, "w").write("\n".join(lines) + "\n")
+    r = common.run_strobe("agents", "--trajectories", d, "--out", os.path.join(tmp, "x1"),
+                          "--slo-speed", "1", "--slo-ttft", "1")
+    check(r.returncode == 2 and "line 3" in r.stderr and "aa-mini-library-01.jsonl" in r.stderr,
+          "a malformed line: file and line named, the run refuses to start", 2, r.stderr.strip())
+    man = json.load(open(os.path.join(AA_MINI, "manifest.json")))
+    shutil.copy(os.path.join(AA_MINI, "traces", "aa-mini-library-01.jsonl"), trace)
+    man["tasks"][0]["model_calls"] = 7
+    json.dump(man, open(os.path.join(d, "manifest.json"), "w"))
+    r = common.run_strobe("agents", "--trajectories", d, "--out", os.path.join(tmp, "x2"),
+                          "--slo-speed", "1", "--slo-ttft", "1")
+    check(r.returncode == 2 and "model_calls" in r.stderr, "declared model_calls must match",
+          2, r.stderr.strip())
+    man["tasks"][0]["model_calls"] = 6
+    man["tasks"][0]["trace"] = "../../etc/passwd"
+    json.dump(man, open(os.path.join(d, "manifest.json"), "w"))
+    r = common.run_strobe("agents", "--trajectories", d, "--out", os.path.join(tmp, "x3"),
+                          "--slo-speed", "1", "--slo-ttft", "1")
+    check(r.returncode == 2 and "outside" in r.stderr, "a trace path outside the directory is refused",
+          2, r.stderr.strip())
+
+
+def synthetic_replay(d, tasks, turns, new_bytes, out_tokens, delay_ms):
+    os.makedirs(os.path.join(d, "traces"), exist_ok=True)
+    man = {"version": 1, "name": "synthetic", "tasks": []}
+    for t in range(tasks):
+        tid = "syn-%02d" % t
+        msgs = [{"role": "system", "content": "s" * 60}]
+        with open(os.path.join(d, "traces", tid + ".jsonl"), "w") as f:
+            for k in range(turns):
+                msgs.append({"role": "user", "content": ("t%d-%d " % (t, k)) + "u" * (new_bytes - 20)})
+                f.write(json.dumps({"version": 1, "turn_id": "%s:%04d" % (tid, k), "task_id": tid,
+                                    "messages": msgs, "tools": None,
+                                    "target_output_tokens": out_tokens,
+                                    "max_output_tokens": out_tokens,
+                                    "simulated_tool_delay_ms_after": delay_ms}) + "\n")
+                msgs = msgs + [{"role": "assistant", "content": "a"}]
+        man["tasks"].append({"task_id": tid, "trace": "traces/%s.jsonl" % tid, "model_calls": turns})
+    json.dump(man, open(os.path.join(d, "manifest.json"), "w"))
+
+
+def search(tmp):
+    model = "--step-us 2000 --step-us-per-seq 200 --prefill-tps 1e8 --max-batch 1000"
+    d = os.path.join(tmp, "syn")
+    synthetic_replay(d, tasks=8, turns=20, new_bytes=400, out_tokens=50, delay_ms=200)
+    cap = common.capacity(*model.split(), "--turn-new-tokens", "100", "--turn-output-tokens", "50",
+                          "--tool-s", "0.2", "--target-speed", "100", "--target-ttft-s", "1")
+    truth = cap["agents"]["max_agents"]
+    runs = []
+    for i in range(2):
+        out = os.path.join(tmp, "search%d" % i)
+        r = common.run_strobe("agents", "--trajectories", d, "--out", out, "--slo-speed", "100",
+                              "--slo-ttft", "1", "--warmup-s", "1.5", "--stagger-s", "1",
+                              "--window-s", "3", "--min-trajectories", "0", "--min-per-agent", "0",
+                              "--threads", "1", "--seed", "5", "--accelerators", "4",
+                              "--power-w", "2000", "--emu-args", model, timeout=900)
+        check(r.returncode == 0, "search run %d succeeds" % i, 0, r.stderr[-300:])
+        runs.append(json.load(open(os.path.join(out, "results.json")))["search"][0])
+    s = runs[0]
+    found = s["max_agents"]
+    steps = [(it["agents"], it["pass"]) for it in s["iterations"]]
+    print("closed form: %d agents; found %d in %d iterations: %s" % (truth, found, len(steps), steps))
+    check(abs(found - truth) <= 1 or abs(found - truth) <= 0.05 * truth,
+          "the search finds the closed-form capacity within 1 agent or 5%", truth, found)
+    check(len(steps) <= 2 * math.log2(max(found, 2)) + 2, "at most 2 log2(max) + 2 iterations",
+          "<= %.1f" % (2 * math.log2(max(found, 2)) + 2), len(steps))
+    check(abs(s["max_agents_per_accelerator"] - found / 4) < 1e-9 and
+          abs(s["max_agents_per_mw"] - found / 0.002) < 1e-6,
+          "per accelerator and per MW (given power)", found / 0.002, s["max_agents_per_mw"])
+    steps2 = [(it["agents"], it["pass"]) for it in runs[1]["iterations"]]
+    check(steps == steps2, "the same seed gives the same iterations", steps, steps2)
+
+
+if __name__ == "__main__":
+    if not os.path.isdir(TRAJ):
+        print("shared data not found at %s; set STROBE_SHARED_DATA" % TRAJ)
+        common.failures.append("shared data")
+        common.done()
+    with tempfile.TemporaryDirectory() as tmp:
+        importers(tmp)
+        bad_trajectories(tmp)
+        replay_bytes(tmp)
+        cache_hits(tmp)
+        faulty_server(tmp)
+        search(tmp)
+    common.done()
