@@ -1,5 +1,7 @@
 #include "agent_source.h"
 
+#include "rng.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,14 +35,6 @@ struct agent_set {
     int heap_len;
     struct request_source src;
 };
-
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
 
 static void heap_push(struct agent_set *s, int i)
 {
@@ -112,7 +106,7 @@ static size_t build_body(struct agent_set *s, struct agent *a, const struct repl
             char digits[NONCE_DIGITS * 2];
             uint64_t x = 0;
             for (int i = 0; i < NONCE_DIGITS; i++) {
-                if (i % 16 == 0) x = splitmix(&r);
+                if (i % 16 == 0) x = splitmix64(&r);
                 digits[2 * i] = (char)('0' + x % 10);
                 x /= 10;
                 digits[2 * i + 1] = ' ';
@@ -200,8 +194,8 @@ static double tool_delay_s(struct agent_set *s, struct agent *a, const struct re
     } else if (turn->tool_delay_ms >= 0) {
         d = (double)turn->tool_delay_ms / 1000.0;
     } else {
-        double u1 = ((double)(splitmix(&a->rng) >> 11) + 0.5) * 0x1.0p-53;
-        double u2 = ((double)(splitmix(&a->rng) >> 11) + 0.5) * 0x1.0p-53;
+        double u1 = ((double)(splitmix64(&a->rng) >> 11) + 0.5) * 0x1.0p-53;
+        double u2 = ((double)(splitmix64(&a->rng) >> 11) + 0.5) * 0x1.0p-53;
         double z = sqrt(-2 * log(u1)) * cos(2 * M_PI * u2);
         d = exp(0.7 * z); /* median 1 s */
         d = d < 0.05 ? 0.05 : d > 5 ? 5 : d;

@@ -303,27 +303,13 @@ struct live {
     int tty;
 };
 
-static void sleep_s(double s)
-{
-    struct timespec ts = {(time_t)s, (long)((s - floor(s)) * 1e9)};
-    nanosleep(&ts, NULL);
-}
-
-static void put_phase(struct live *L, int agents, int64_t t0, int64_t ws, int64_t we, int64_t end,
-                      unsigned flags)
-{
-    struct log_record r = {.type = REC_PHASE, .req_id = (uint64_t)end, .t = t0, .t2 = ws,
-                           .a = L->phase, .b = agents, .c = we, .off = flags};
-    eventlog_put(L->e->log, L->e->threads, &r, NULL, 0);
-}
-
 /* Lets every worker pass two loop turns, so none still holds the old source. */
 static void wait_workers_let_go(struct run_env *e)
 {
     uint64_t *seen = calloc((size_t)e->threads, sizeof *seen);
     for (int i = 0; i < e->threads; i++) seen[i] = atomic_load(&e->w[i].stats.loops);
     for (int i = 0; i < e->threads; i++)
-        while (atomic_load(&e->w[i].stats.loops) < seen[i] + 2) sleep_s(0.001);
+        while (atomic_load(&e->w[i].stats.loops) < seen[i] + 2) run_sleep_s(0.001);
     free(seen);
 }
 
@@ -337,7 +323,7 @@ static int run_iteration(struct live *L, int agents, struct iteration_metrics *o
     int64_t ws = t0 + (int64_t)(c->warmup_s * 1e9);
     int64_t we_min = ws + (int64_t)(c->window_s * 1e9);
     int64_t we_max = ws + (int64_t)((c->window_s > c->max_window_s ? c->window_s : c->max_window_s) * 1e9);
-    put_phase(L, agents, t0, ws, we_min, 0, 0);
+    run_env_put_phase(e, L->phase, agents, t0, ws, we_min, 0, 0);
     eventlog_sync(e->log);
     struct agent_set **sets = calloc((size_t)n, sizeof *sets);
     size_t bytes = 0;
@@ -378,17 +364,17 @@ static int run_iteration(struct live *L, int agents, struct iteration_metrics *o
                             "trajectories %llu",
                     L->phase, agents, now < ws ? "warm-up" : "measure", (double)(now - t0) / 1e9,
                     run_env_in_flight(e), (unsigned long long)done);
-        sleep_s(0.05);
+        run_sleep_s(0.05);
     }
     if (!we) we = clock_now_ns() > ws ? clock_now_ns() : ws;
     for (int i = 0; i < n; i++) bytes += agent_set_bytes(sets[i]);
     for (int i = 0; i < n; i++) atomic_store(&e->w[i].ctl.issuing, 0);
     int64_t drain_end = clock_now_ns() + (int64_t)(c->drain_s * 1e9);
-    while (run_env_in_flight(e) && clock_now_ns() < drain_end && !run_interrupted) sleep_s(0.01);
+    while (run_env_in_flight(e) && clock_now_ns() < drain_end && !run_interrupted) run_sleep_s(0.01);
     if (run_env_in_flight(e))
         for (int i = 0; i < n; i++)
             atomic_store(&e->w[i].ctl.abort_error, run_interrupted ? ERR_INTERRUPTED : ERR_DRAIN);
-    while (run_env_in_flight(e)) sleep_s(0.002);
+    while (run_env_in_flight(e)) run_sleep_s(0.002);
     for (int i = 0; i < n; i++) atomic_store(&e->w[i].ctl.source, NULL);
     wait_workers_let_go(e);
     for (int i = 0; i < n; i++) agent_set_free(sets[i]);
@@ -396,7 +382,7 @@ static int run_iteration(struct live *L, int agents, struct iteration_metrics *o
     if (L->tty) fprintf(stderr, "\r\033[K");
     int gates_met = gates && c->window_s >= 600;
     if (!gates_met) L->all_gates_met = 0;
-    put_phase(L, agents, t0, ws, we, clock_now_ns(), gates_met ? PHASE_GATES_MET : 0);
+    run_env_put_phase(e, L->phase, agents, t0, ws, we, clock_now_ns(), gates_met ? PHASE_GATES_MET : 0);
     struct log_record mem = {.type = REC_MARK, .a = MARK_CLIENT_MEMORY, .b = L->phase,
                              .c = (int64_t)bytes, .t = clock_now_ns()};
     eventlog_put(e->log, n, &mem, NULL, 0);

@@ -12,6 +12,7 @@
  * is not sent back, as DeepSeek's API requires. */
 #include "import.h"
 
+#include "read_file.h"
 #include "stats.h"
 
 #include <cjson/cJSON.h>
@@ -420,18 +421,12 @@ int import_main(int argc, char **argv)
     int taken = 0, skipped = 0;
     char err[512];
     for (int i = optind; i < argc; i++) {
-        FILE *f = fopen(argv[i], "rb");
-        if (!f) {
+        char *text = read_file(argv[i], NULL);
+        if (!text) {
             printf("skipped %s: cannot read it: %s\n", argv[i], strerror(errno));
             skipped++;
             continue;
         }
-        fseek(f, 0, SEEK_END);
-        long n = ftell(f);
-        fseek(f, 0, SEEK_SET);
-        char *text = malloc((size_t)n + 1);
-        text[fread(text, 1, (size_t)n, f)] = 0;
-        fclose(f);
         cJSON *root = cJSON_Parse(text);
         free(text);
         char why[256] = "";

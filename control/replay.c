@@ -1,26 +1,13 @@
 #include "replay.h"
 
+#include "read_file.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    size_t got = fread(b, 1, (size_t)n, f);
-    fclose(f);
-    b[got] = 0;
-    if (len) *len = got;
-    return b;
-}
 
 /* Where the cache-isolation nonce goes: the start of the first text of the message. */
 static long find_nonce_at(const char *json)
@@ -92,7 +79,7 @@ static int load_trace(const char *path, const char *shown, struct replay_task *t
                       size_t whylen, char *err, size_t errlen, long *tool_calls_out)
 {
     size_t len;
-    char *text = slurp(path, &len);
+    char *text = read_file(path, &len);
     if (!text) {
         snprintf(err, errlen, "cannot read trace %s: %s", shown, strerror(errno));
         return -1;
@@ -195,7 +182,7 @@ int replay_load(const char *dir, struct replay *r, char *err, size_t errlen)
         return -1;
     }
     snprintf(path, sizeof path, "%s/manifest.json", real_dir);
-    char *text = slurp(path, NULL);
+    char *text = read_file(path, NULL);
     if (!text) {
         snprintf(err, errlen, "%s has no readable manifest.json; is it a replay directory? "
                               "(strobe import writes one)", dir);

@@ -1,5 +1,7 @@
 #include "request_template.h"
 
+#include "rng.h"
+
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,14 +26,6 @@ static const char *const words[] = {
     "education"};
 #define NWORDS (sizeof words / sizeof words[0])
 
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 int template_build(struct request_template *t, const struct template_params *p, char *err,
                    size_t errlen)
 {
@@ -44,7 +38,7 @@ int template_build(struct request_template *t, const struct template_params *p, 
     size_t pl = NONCE_LEN;
     uint64_t s = 12345;
     for (int i = 0; i < p->filler_words; i++) {
-        const char *w = words[splitmix(&s) % NWORDS];
+        const char *w = words[splitmix64(&s) % NWORDS];
         pl += (size_t)snprintf(prompt + pl, cap - pl, "%s%s", i ? " " : "", w);
     }
     prompt[pl] = 0;
@@ -127,7 +121,7 @@ size_t template_fill(void *arg, int worker, uint64_t seq, char *buf, size_t cap)
     char *n = buf + t->nonce_at;
     uint64_t r = 0;
     for (int i = 0; i < NONCE_DIGITS; i++) {
-        if (i % 16 == 0) r = splitmix(&s);
+        if (i % 16 == 0) r = splitmix64(&s);
         n[2 * i] = (char)('0' + r % 10);
         r /= 10;
         n[2 * i + 1] = ' ';

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 volatile sig_atomic_t run_interrupted;
@@ -104,6 +105,21 @@ int run_env_in_flight(const struct run_env *e)
     int s = 0;
     for (int i = 0; i < e->threads; i++) s += atomic_load(&e->w[i].stats.in_flight);
     return s;
+}
+
+void run_env_put_phase(struct run_env *e, int index, int concurrency, int64_t t_start,
+                       int64_t window_start, int64_t window_end, int64_t t_end, unsigned flags)
+{
+    struct log_record r = {.type = REC_PHASE, .req_id = (uint64_t)t_end, .t = t_start,
+                           .t2 = window_start, .a = index, .b = concurrency, .c = window_end,
+                           .off = flags};
+    eventlog_put(e->log, e->threads, &r, NULL, 0);
+}
+
+void run_sleep_s(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    nanosleep(&ts, NULL);
 }
 
 int run_env_finish(struct run_env *e, const char *out, int interrupted)

@@ -47,6 +47,11 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
                   const struct worker_config *base);
 /* Sum of every worker's in-flight requests. */
 int run_env_in_flight(const struct run_env *e);
+/* A phase (SLT) or iteration (agents) record from control: written when it starts and again
+ * when it ends (the analysis keeps the last). */
+void run_env_put_phase(struct run_env *e, int index, int concurrency, int64_t t_start,
+                       int64_t window_start, int64_t window_end, int64_t t_end, unsigned flags);
+void run_sleep_s(double seconds);
 /* Ends the run: mark, workers, log, emulator, results (written and printed). Returns the exit
  * status: 0, 1 (the log could not be written), 3 (interrupted). */
 int run_env_finish(struct run_env *e, const char *out, int interrupted);

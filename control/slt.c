@@ -194,12 +194,6 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
 /* Concurrency of phase k of the auto ladder: 1, 2, 4, …, 64, then +64. */
 static int ladder(int k) { return k <= 6 ? 1 << k : 64 * (k - 5); }
 
-static void sleep_s(double s)
-{
-    struct timespec ts = {(time_t)s, (long)((s - floor(s)) * 1e9)};
-    nanosleep(&ts, NULL);
-}
-
 /* Prompt calibration: the filler word count W that gives --input-tokens by the server's own
  * usage.prompt_tokens. Two probes give the slope and the fixed overhead (chat template,
  * nonce); a third checks the fit and corrects once. max_tokens is 1 to keep it cheap. */
@@ -300,21 +294,6 @@ static char *header_json(const struct slt_config *c, const struct endpoint *ep, 
     return s;
 }
 
-static void put_phase(struct eventlog *log, int producer, int idx, int conc, int64_t t0,
-                      int64_t ws, int64_t we, int64_t end)
-{
-    struct log_record r = {.type = REC_PHASE, .req_id = (uint64_t)end, .t = t0, .t2 = ws,
-                           .a = idx, .b = conc, .c = we};
-    eventlog_put(log, producer, &r, NULL, 0);
-}
-
-static int total_in_flight(struct worker *w, int n)
-{
-    int s = 0;
-    for (int i = 0; i < n; i++) s += atomic_load(&w[i].stats.in_flight);
-    return s;
-}
-
 static uint64_t total_events(struct worker *w, int n)
 {
     uint64_t s = 0;
@@ -328,14 +307,14 @@ static void set_targets(struct worker *w, int n, int total)
 }
 
 /* Runs one phase; returns 1 if interrupted. */
-static int run_phase(const struct slt_config *c, struct worker *w, struct eventlog *log,
-                     int idx, int conc, int tty)
+static int run_phase(const struct slt_config *c, struct run_env *e, int idx, int conc, int tty)
 {
-    int n = c->threads;
+    struct worker *w = e->w;
+    int n = e->threads;
     int64_t t0 = clock_now_ns();
     int64_t ws = t0 + (int64_t)(c->ramp_s * 1e9), we = ws + (int64_t)(c->phase_s * 1e9);
-    put_phase(log, n, idx, conc, t0, ws, we, 0);
-    eventlog_sync(log); /* the phase record precedes its requests in the log */
+    run_env_put_phase(e, idx, conc, t0, ws, we, 0, 0);
+    eventlog_sync(e->log); /* the phase record precedes its requests in the log */
     for (int i = 0; i < n; i++) {
         atomic_store(&w[i].ctl.phase, idx);
         atomic_store(&w[i].ctl.issuing, 1);
@@ -361,9 +340,9 @@ static int run_phase(const struct slt_config *c, struct worker *w, struct eventl
             fprintf(stderr, "\r\033[Kphase %d  concurrency %d  %s %.0f/%.0f s  in flight %d  "
                             "%.0f chunks/s",
                     idx, conc, now < ws ? "ramp" : "measure", el, c->ramp_s + c->phase_s,
-                    total_in_flight(w, n), rate);
+                    run_env_in_flight(e), rate);
         }
-        sleep_s(0.05);
+        run_sleep_s(0.05);
     }
     int64_t t_stop = clock_now_ns();
     for (int i = 0; i < n; i++) atomic_store(&w[i].ctl.issuing, 0);
@@ -371,21 +350,21 @@ static int run_phase(const struct slt_config *c, struct worker *w, struct eventl
         for (int i = 0; i < n; i++) atomic_store(&w[i].ctl.abort_error, ERR_INTERRUPTED);
     } else {
         int64_t drain_end = clock_now_ns() + (int64_t)(c->drain_s * 1e9);
-        while (total_in_flight(w, n) && clock_now_ns() < drain_end && !run_interrupted) {
+        while (run_env_in_flight(e) && clock_now_ns() < drain_end && !run_interrupted) {
             if (tty)
                 fprintf(stderr, "\r\033[Kphase %d  concurrency %d  drain  in flight %d", idx, conc,
-                        total_in_flight(w, n));
-            sleep_s(0.02);
+                        run_env_in_flight(e));
+            run_sleep_s(0.02);
         }
-        if (total_in_flight(w, n))
+        if (run_env_in_flight(e))
             for (int i = 0; i < n; i++)
                 atomic_store(&w[i].ctl.abort_error, run_interrupted ? ERR_INTERRUPTED : ERR_DRAIN);
     }
-    while (total_in_flight(w, n)) sleep_s(0.005);
+    while (run_env_in_flight(e)) run_sleep_s(0.005);
     if (tty) fprintf(stderr, "\r\033[K");
     /* an interrupted window ends where sending stopped */
     if (t_stop < we) we = t_stop < ws ? ws : t_stop;
-    put_phase(log, n, idx, conc, t0, ws, we, clock_now_ns());
+    run_env_put_phase(e, idx, conc, t0, ws, we, clock_now_ns(), 0);
     return run_interrupted ? 1 : 0;
 }
 
@@ -439,7 +418,7 @@ int slt_main(int argc, char **argv)
     for (int k = 0; k < MAX_PHASES; k++) {
         int conc = c.auto_ladder ? ladder(k) : (k < c.nconc ? c.conc[k] : 0);
         if (!conc || (c.auto_ladder && conc > c.max_concurrency)) break;
-        if (run_phase(&c, e.w, e.log, k, conc, tty)) {
+        if (run_phase(&c, &e, k, conc, tty)) {
             was_interrupted = 1;
             break;
         }

@@ -1,5 +1,7 @@
 #include "emu_model.h"
 
+#include "../../dataplane/rng.h"
+
 #include <math.h>
 
 int64_t model_step_ns(const struct emu_params *p, int running)
@@ -22,14 +24,7 @@ double model_tokens_per_step(const struct emu_params *p)
     return sum;
 }
 
-uint64_t model_rng_next(uint64_t *s)
-{
-    /* splitmix64: tiny, seedable, good enough for acceptance draws and word choice */
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
+uint64_t model_rng_next(uint64_t *s) { return splitmix64(s); }
 
 int model_draw_tokens(const struct emu_params *p, uint64_t *rng)
 {

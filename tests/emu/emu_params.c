@@ -1,5 +1,7 @@
 #include "emu_params.h"
 
+#include "../../dataplane/read_file.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
@@ -95,18 +97,11 @@ static int number(cJSON *root, const char *name, double *out)
 
 int emu_params_load_profile(struct emu_params *p, const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    char *text = read_file(path, NULL);
+    if (!text) {
         fprintf(stderr, "strobe-emu: cannot open profile %s: %s.\n", path, strerror(errno));
         return -1;
     }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = malloc((size_t)n + 1);
-    size_t got = fread(text, 1, (size_t)n, f);
-    fclose(f);
-    text[got] = 0;
     cJSON *root = cJSON_Parse(text);
     free(text);
     if (!cJSON_IsObject(root)) {

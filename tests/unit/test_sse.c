@@ -1,6 +1,7 @@
 /* SSE framing at every split point of real captured emulator streams, byte by byte, with
  * \r\n and \r line ends, comment lines, multi-line data and [DONE]. */
 #include "check.h"
+#include "read_file.h"
 #include "sse.h"
 
 #include <stdlib.h>
@@ -23,20 +24,6 @@ static int collect(void *arg, const char *data, size_t len, int truncated, int i
     }
     c->n++;
     return 0;
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc(*len + 1);
-    *len = fread(b, 1, *len, f);
-    b[*len] = 0;
-    fclose(f);
-    return b;
 }
 
 /* The reference: events split on blank lines, "data: " stripped. */
@@ -99,7 +86,7 @@ int main(int argc, char **argv)
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", dir, files[k]);
         size_t len;
-        char *text = slurp(path, &len);
+        char *text = read_file(path, &len);
         CHECK(text != NULL, "cannot read %s", path);
         if (!text) continue;
         struct collected *want = calloc(1, sizeof *want);

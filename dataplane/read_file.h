@@ -1,0 +1,10 @@
+/* Whole-file reads for configuration, profiles and trajectories (never on the hot path). */
+#ifndef STROBE_READ_FILE_H
+#define STROBE_READ_FILE_H
+#include <stddef.h>
+
+/* The file's bytes, NUL-terminated, malloc'd; NULL with errno set if it cannot be read.
+ * len (may be NULL) receives the byte count. */
+char *read_file(const char *path, size_t *len);
+
+#endif
