@@ -52,10 +52,11 @@ static int look_up(void *arg, int agents, struct iteration_metrics *out)
     return -1;
 }
 
-int agent_results_compute(const struct run_facts *f, struct agent_results *ar, char *err,
-                          size_t errlen)
+int agent_results_compute(const struct run_facts *f, const struct phase_power *power,
+                          struct agent_results *ar, char *err, size_t errlen)
 {
     memset(ar, 0, sizeof *ar);
+    ar->power = power;
     cJSON *h = cJSON_Parse(f->header_json);
     struct slo_tier *tiers = NULL;
     size_t ntiers = 0;
@@ -86,6 +87,30 @@ static void add_num_or_null(cJSON *o, const char *k, double v)
 {
     if (isfinite(v)) cJSON_AddNumberToObject(o, k, v);
     else cJSON_AddNullToObject(o, k);
+}
+
+/* Accelerator watts for per-MW: measured over the window of the iteration at max_agents
+ * when complete, else --power-w as given. */
+static double per_mw_power(const struct agent_results *ar, const struct search_result *r,
+                           const char **basis)
+{
+    if (r->at_max && ar->power) {
+        const struct phase_power *p = &ar->power[r->at_max->phase];
+        if (p->has_accel && p->accel_complete) {
+            *basis = "measured accelerator power over the window of the iteration at max_agents";
+            return p->accel_w;
+        }
+        if (p->has_accel) {
+            *basis = "power incomplete: accelerator samples do not cover the window (no per-MW figure)";
+            return -1;
+        }
+    }
+    if (ar->power_w > 0) {
+        *basis = "given with --power-w, not measured";
+        return ar->power_w;
+    }
+    *basis = "none: no accelerator power source and no --power-w";
+    return -1;
 }
 
 static cJSON *iter_json(const struct iteration_metrics *m)
@@ -125,13 +150,15 @@ void agent_results_json(cJSON *root, const struct agent_results *ar)
         cJSON_AddNumberToObject(o, "max_agents", r->max_agents);
         cJSON_AddNumberToObject(o, "max_agents_per_accelerator",
                                 (double)r->max_agents / (ar->accelerators > 0 ? ar->accelerators : 1));
-        if (ar->power_w > 0) {
-            cJSON_AddNumberToObject(o, "max_agents_per_mw", r->max_agents / (ar->power_w / 1e6));
-            cJSON_AddStringToObject(o, "power_source", "given (--power-w), not measured");
-            cJSON_AddNumberToObject(o, "power_w", ar->power_w);
+        const char *basis;
+        double w = per_mw_power(ar, r, &basis);
+        if (w > 0) {
+            cJSON_AddNumberToObject(o, "max_agents_per_mw", r->max_agents / (w / 1e6));
+            cJSON_AddNumberToObject(o, "power_w", w);
         } else {
             cJSON_AddNullToObject(o, "max_agents_per_mw");
         }
+        cJSON_AddStringToObject(o, "power_basis", basis);
         if (r->at_max) {
             cJSON_AddNumberToObject(o, "output_speed_p25_at_max_tokens_per_s", r->at_max->speed_p25);
             add_num_or_null(o, "ttft_p95_at_max_s", r->at_max->ttft_p95);
@@ -163,7 +190,9 @@ void agent_results_print(FILE *out, const struct agent_results *ar)
     for (size_t i = 0; i < ar->nsearches; i++) {
         const struct search_result *r = &ar->searches[i];
         char mw[32] = "-";
-        if (ar->power_w > 0) snprintf(mw, sizeof mw, "%.0f", r->max_agents / (ar->power_w / 1e6));
+        const char *basis;
+        double w = per_mw_power(ar, r, &basis);
+        if (w > 0) snprintf(mw, sizeof mw, "%.0f", r->max_agents / (w / 1e6));
         fprintf(out, "%-28s %10d %14.3f %12s %18.2f %12.4f %10d%s\n", r->tier.name, r->max_agents,
                 (double)r->max_agents / (ar->accelerators > 0 ? ar->accelerators : 1), mw,
                 r->at_max ? r->at_max->speed_p25 : 0, r->at_max ? r->at_max->ttft_p95 : 0,

@@ -5,6 +5,7 @@
 #ifndef STROBE_AGENT_RESULTS_H
 #define STROBE_AGENT_RESULTS_H
 #include "agent_metrics.h"
+#include "energy.h"
 #include <cjson/cJSON.h>
 #include <stdio.h>
 
@@ -15,11 +16,14 @@ struct agent_results {
     size_t nsearches;
     int accelerators;
     double power_w; /* <= 0: none given */
+    const struct phase_power *power; /* per phase, or NULL */
 };
 
 /* 0, or -1 with err set (a header without a search section). */
-int agent_results_compute(const struct run_facts *f, struct agent_results *ar, char *err,
-                          size_t errlen);
+/* power: per phase (may be NULL); the iteration at max_agents gives per-MW when its
+ * accelerator power is complete, else --power-w (given) if any. */
+int agent_results_compute(const struct run_facts *f, const struct phase_power *power,
+                          struct agent_results *ar, char *err, size_t errlen);
 void agent_results_json(cJSON *root, const struct agent_results *ar);
 void agent_results_print(FILE *out, const struct agent_results *ar);
 /* results.csv rows: one per search step of every tier. Returns malloc'd text. */

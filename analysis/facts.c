@@ -1,6 +1,7 @@
 #include "facts.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,6 +234,33 @@ int facts_load(const char *dir, struct run_facts *f, char *err, size_t errlen)
             ph->flags = (unsigned)rec->off;
             continue;
         }
+        if (rec->type == REC_POWER) {
+            if (rec->b < 0) {
+                f->power_failures++;
+                continue;
+            }
+            struct power_series *ps = NULL;
+            for (size_t k = 0; k < f->npower; k++)
+                if (f->power[k].source == rec->a && f->power[k].device == rec->b) ps = &f->power[k];
+            if (!ps) {
+                f->power = realloc(f->power, (f->npower + 1) * sizeof *f->power);
+                ps = &f->power[f->npower++];
+                memset(ps, 0, sizeof *ps);
+                ps->source = (int)rec->a;
+                ps->device = (int)rec->b;
+            }
+            if (ps->n == ps->cap) {
+                ps->cap = ps->cap ? ps->cap * 2 : 256;
+                ps->t = realloc(ps->t, ps->cap * sizeof *ps->t);
+                ps->watts = realloc(ps->watts, ps->cap * sizeof *ps->watts);
+                ps->energy_j = realloc(ps->energy_j, ps->cap * sizeof *ps->energy_j);
+            }
+            ps->t[ps->n] = rec->t;
+            ps->watts[ps->n] = rec->c == POWER_NONE ? NAN : (double)rec->c / 1e3;
+            ps->energy_j[ps->n] = rec->t2 == POWER_NONE ? NAN : (double)rec->t2 / 1e6;
+            ps->n++;
+            continue;
+        }
         if (rec->type == REC_TRAJECTORY_DONE) {
             f->traj_t = realloc(f->traj_t, (f->ntraj + 1) * sizeof *f->traj_t);
             f->traj_phase = realloc(f->traj_phase, (f->ntraj + 1) * sizeof *f->traj_phase);
@@ -323,6 +351,12 @@ void facts_free(struct run_facts *f)
     free(f->tok_user_gap);
     free(f->tok_pacing);
     free(f->phases);
+    for (size_t i = 0; i < f->npower; i++) {
+        free(f->power[i].t);
+        free(f->power[i].watts);
+        free(f->power[i].energy_j);
+    }
+    free(f->power);
     free(f->traj_t);
     free(f->traj_phase);
     memset(f, 0, sizeof *f);

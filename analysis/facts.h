@@ -34,6 +34,15 @@ struct phase_info {
     int64_t client_bytes;  /* memory strobe held for the phase's agents, or 0 */
 };
 
+/* One device of one power source: its readings in time order. */
+struct power_series {
+    int source, device;
+    int64_t *t;
+    double *watts;    /* NAN when not given */
+    double *energy_j; /* NAN when not given */
+    size_t n, cap;
+};
+
 struct run_facts {
     char *header_json;
     struct req_facts *reqs;
@@ -47,6 +56,9 @@ struct run_facts {
     struct phase_info *phases;
     size_t nphases;
     uint64_t ts_source_events[5];
+    struct power_series *power;
+    size_t npower;
+    size_t power_failures; /* readings a source could not give */
     int64_t *traj_t; /* trajectory completions (agents): when, and in which phase */
     int *traj_phase;
     size_t ntraj;

@@ -2,6 +2,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +18,25 @@ int results_compute(const char *dir, struct run_results *res, char *err, size_t 
     cJSON *h = cJSON_Parse(res->facts.header_json);
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(h, "kind");
     res->is_agents = cJSON_IsString(kind) && !strcmp(kind->valuestring, "agents");
+    /* power: which sources are accelerator-only, and the sampling period for the gap rule */
+    const cJSON *pw = cJSON_GetObjectItemCaseSensitive(h, "power");
+    const cJSON *srcs = cJSON_GetObjectItemCaseSensitive(pw, "sources");
+    const cJSON *rate = cJSON_GetObjectItemCaseSensitive(pw, "rate_hz");
+    double period = cJSON_IsNumber(rate) && rate->valuedouble > 0 ? 1 / rate->valuedouble : 0.1;
+    res->npower_sources = cJSON_GetArraySize(srcs);
+    int *accel = calloc((size_t)res->npower_sources + 1, sizeof *accel);
+    for (int i = 0; i < res->npower_sources; i++)
+        accel[i] = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(srcs, i), "accelerator_only"));
     cJSON_Delete(h);
-    if (res->is_agents && agent_results_compute(&res->facts, &res->agents, err, errlen)) {
+    res->power = calloc(res->nphases + 1, sizeof *res->power);
+    for (size_t i = 0; i < res->nphases; i++) {
+        const struct phase_info *ph = &res->facts.phases[i];
+        energy_phase(&res->facts, ph->t_window_start, ph->t_window_end, period, accel,
+                     res->npower_sources, res->phases[i].output_tokens_in_window, &res->power[i]);
+    }
+    free(accel);
+    if (res->is_agents &&
+        agent_results_compute(&res->facts, res->power, &res->agents, err, errlen)) {
         results_free(res);
         return -1;
     }
@@ -30,6 +48,7 @@ void results_free(struct run_results *res)
     if (res->is_agents) agent_results_free(&res->agents);
     facts_free(&res->facts);
     free(res->phases);
+    free(res->power);
     memset(res, 0, sizeof *res);
 }
 
@@ -46,6 +65,48 @@ static cJSON *summary_json(const struct summary *s, double scale)
     cJSON_AddNumberToObject(o, "mean", s->mean * scale);
     cJSON_AddNumberToObject(o, "min", s->min * scale);
     cJSON_AddNumberToObject(o, "max", s->max * scale);
+    return o;
+}
+
+static void num_or_null(cJSON *o, const char *k, double v)
+{
+    if (isfinite(v)) cJSON_AddNumberToObject(o, k, v);
+    else cJSON_AddNullToObject(o, k);
+}
+
+/* A phase's energy: accelerator and whole-system totals, and every series behind them. */
+static cJSON *power_json(const struct phase_power *p, const struct run_facts *f)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (p->has_accel) {
+        cJSON_AddNumberToObject(o, "accelerator_mean_w", p->accel_w);
+        cJSON_AddNumberToObject(o, "accelerator_j", p->accel_j);
+        cJSON_AddBoolToObject(o, "accelerator_complete", p->accel_complete);
+    }
+    if (p->has_system) {
+        cJSON_AddNumberToObject(o, "system_mean_w", p->system_w);
+        cJSON_AddNumberToObject(o, "system_j", p->system_j);
+        cJSON_AddBoolToObject(o, "system_complete", p->system_complete);
+    }
+    num_or_null(o, "joules_per_output_token", p->joules_per_output_token);
+    cJSON_AddStringToObject(o, "joules_per_output_token_basis", p->has_accel ? "accelerator" : p->has_system ? "whole system" : "none");
+    cJSON *series = cJSON_AddArrayToObject(o, "series");
+    for (size_t i = 0; i < p->nseries; i++) {
+        const struct energy_window *w = &p->series[i];
+        cJSON *s = cJSON_CreateObject();
+        cJSON_AddNumberToObject(s, "source", w->source);
+        cJSON_AddNumberToObject(s, "device", w->device);
+        cJSON_AddBoolToObject(s, "accelerator_only", p->accel[i]);
+        cJSON_AddStringToObject(s, "method", w->method ? w->method : "none");
+        cJSON_AddNumberToObject(s, "mean_w", w->mean_w);
+        cJSON_AddNumberToObject(s, "joules", w->joules);
+        cJSON_AddNumberToObject(s, "samples", (double)w->samples);
+        cJSON_AddNumberToObject(s, "largest_gap_s", w->largest_gap_s);
+        cJSON_AddNumberToObject(s, "coverage", w->coverage);
+        cJSON_AddBoolToObject(s, "complete", w->complete);
+        cJSON_AddItemToArray(series, s);
+    }
+    (void)f;
     return o;
 }
 
@@ -186,7 +247,11 @@ static cJSON *build_json(const struct run_results *res)
 
     if (res->is_agents) agent_results_json(root, &res->agents);
     cJSON *phases = cJSON_AddArrayToObject(root, "phases");
-    for (size_t i = 0; i < res->nphases; i++) cJSON_AddItemToArray(phases, phase_json(&res->phases[i]));
+    for (size_t i = 0; i < res->nphases; i++) {
+        cJSON *pj = phase_json(&res->phases[i]);
+        if (res->npower_sources) cJSON_AddItemToObject(pj, "power", power_json(&res->power[i], f));
+        cJSON_AddItemToArray(phases, pj);
+    }
     if (header) cJSON_AddItemToObject(root, "run", header);
     return root;
 }

@@ -3,6 +3,7 @@
 #ifndef STROBE_RESULTS_H
 #define STROBE_RESULTS_H
 #include "agent_results.h"
+#include "energy.h"
 #include "slt_metrics.h"
 #include <stdio.h>
 
@@ -14,6 +15,8 @@ struct run_results {
     size_t nphases;
     int is_agents;
     struct agent_results agents;
+    struct phase_power *power; /* per phase, aligned with phases */
+    int npower_sources;
 };
 
 /* Loads RUN_DIR's log and computes every phase. 0, or -1 with err set. */

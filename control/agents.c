@@ -38,6 +38,9 @@ struct agents_config {
     enum output_policy policy;
     uint64_t seed;
     double request_timeout_s, idle_timeout_s, connect_timeout_s;
+    const char *power[RUN_MAX_POWER];
+    int npower;
+    double power_rate_hz;
 };
 
 static void usage(FILE *f)
@@ -68,7 +71,10 @@ static void usage(FILE *f)
         "  --max-agents N          cap of the search (default 100000)\n"
         "  --max-error-rate F      an iteration with more failed requests fails (default 0.01)\n"
         "  --accelerators N        for per-accelerator figures (default 1)\n"
-        "  --power-w W             accelerator power for per-MW figures (given, not measured)\n"
+        "  --power SOURCE[:OPT]    measure power (repeatable): emu[:URL], redfish:URL, file:CSV,\n"
+        "                          rapl[:DIR], nvml[:0,1], amdsmi[:0,1], ipmi[:HOST]; per MW uses\n"
+        "                          the accelerator-only ones; --power-rate HZ (default 10)\n"
+        "  --power-w W             accelerator power for per-MW figures when none is measured\n"
         "  --threads N, --seed N, --extra-body JSON, --insecure, --ca-file PEM, --emu-args FLAGS\n"
         "  --request-timeout-s S (600), --idle-timeout-s S (120), --connect-timeout-s S (10)\n\n"
         "Exit status: 0 done, 1 run failed, 2 bad command line or trajectories, 3 interrupted.\n");
@@ -111,7 +117,7 @@ static int parse_args(int argc, char **argv, struct agents_config *c)
     enum { O_URL = 256, O_MODEL, O_OUT, O_TRAJ, O_TIER, O_PROFILE, O_SPEED, O_TTFT, O_TOOL,
            O_MAXTOOL, O_WARM, O_STAGGER, O_WINDOW, O_MAXWIN, O_DRAIN, O_MINTRAJ, O_MINPER, O_ACC,
            O_POWER, O_SEED, O_START, O_RES, O_MAXAG, O_ERR, O_POLICY, O_CTX, O_THREADS, O_EXTRA,
-           O_INSEC, O_CA, O_EMU, O_RTO, O_ITO, O_CTO, O_HELP };
+           O_INSEC, O_CA, O_EMU, O_RTO, O_ITO, O_CTO, O_PSRC, O_PRATE, O_HELP };
     static const struct option opts[] = {
         {"url", 1, 0, O_URL}, {"model", 1, 0, O_MODEL}, {"out", 1, 0, O_OUT},
         {"trajectories", 1, 0, O_TRAJ}, {"slo-tier", 1, 0, O_TIER},
@@ -127,6 +133,7 @@ static int parse_args(int argc, char **argv, struct agents_config *c)
         {"threads", 1, 0, O_THREADS}, {"extra-body", 1, 0, O_EXTRA}, {"insecure", 0, 0, O_INSEC},
         {"ca-file", 1, 0, O_CA}, {"emu-args", 1, 0, O_EMU}, {"request-timeout-s", 1, 0, O_RTO},
         {"idle-timeout-s", 1, 0, O_ITO}, {"connect-timeout-s", 1, 0, O_CTO},
+        {"power", 1, 0, O_PSRC}, {"power-rate", 1, 0, O_PRATE},
         {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
     int o;
     opterr = 0;
@@ -143,6 +150,10 @@ static int parse_args(int argc, char **argv, struct agents_config *c)
         case O_CA: c->ca_file = optarg; break;
         case O_EMU: c->emu_args = optarg; break;
         case O_INSEC: c->insecure = 1; break;
+        case O_PSRC:
+            if (c->npower == RUN_MAX_POWER) return bad("at most 16 --power sources%s", "");
+            c->power[c->npower++] = optarg;
+            break;
         case O_POLICY:
             if (!strcmp(optarg, "exact")) c->policy = POLICY_EXACT;
             else if (!strcmp(optarg, "natural")) c->policy = POLICY_NATURAL;
@@ -181,6 +192,7 @@ static int parse_args(int argc, char **argv, struct agents_config *c)
             case O_RTO: c->request_timeout_s = v; break;
             case O_ITO: c->idle_timeout_s = v; break;
             case O_CTO: c->connect_timeout_s = v; break;
+            case O_PRATE: c->power_rate_hz = v; break;
             }
         }
         }
@@ -496,7 +508,8 @@ int agents_main(int argc, char **argv)
     }
     struct run_env e;
     struct run_env_options ro = {"agents", c.url, c.model, c.emu_args, c.insecure, c.ca_file,
-                                 c.threads, c.max_agents < 100000 ? c.max_agents : 4096};
+                                 c.threads, c.max_agents < 100000 ? c.max_agents : 4096,
+                                 c.power, c.npower, c.power_rate_hz};
     if ((rc = run_env_open(&e, &ro))) {
         replay_free(&rp);
         cJSON_Delete(tiers);

@@ -1,6 +1,8 @@
 #include "run_env.h"
 
 #include "fdlimit.h"
+
+#include <cjson/cJSON.h>
 #include "results.h"
 
 #include <errno.h>
@@ -56,11 +58,31 @@ int run_env_open(struct run_env *e, const struct run_env_options *o)
         return 1;
     }
     e->api_key = getenv("STROBE_API_KEY");
+    e->power_rate_hz = o->power_rate_hz > 0 ? o->power_rate_hz : 10;
+    if (o->npower > RUN_MAX_POWER) {
+        fprintf(stderr, "strobe %s: at most %d --power sources.\n", e->cmd, RUN_MAX_POWER);
+        run_env_close(e);
+        return 2;
+    }
+    for (int i = 0; i < o->npower; i++) {
+        char spec[600];
+        /* "emu" alone: the emulator strobe is measuring */
+        if (!strcmp(o->power_specs[i], "emu")) snprintf(spec, sizeof spec, "emu:%s", e->url);
+        else snprintf(spec, sizeof spec, "%s", o->power_specs[i]);
+        if (power_open(&e->power[e->npower], spec, err, sizeof err)) {
+            fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
+            run_env_close(e);
+            return 2;
+        }
+        e->npower++;
+    }
     return 0;
 }
 
 void run_env_close(struct run_env *e)
 {
+    for (int i = 0; i < e->npower; i++) power_close(&e->power[i]);
+    e->npower = 0;
     transport_ctx_free(e->ctl_tctx);
     e->ctl_tctx = NULL;
     emu_stop(&e->emu);
@@ -75,7 +97,27 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
         run_env_close(e);
         return 1;
     }
-    e->log = eventlog_create(out, header_json, e->threads + 1, err, sizeof err);
+    /* the header says which power sources feed the log, and what each one covers */
+    cJSON *h = cJSON_Parse(header_json);
+    cJSON *p = cJSON_AddObjectToObject(h, "power");
+    cJSON_AddNumberToObject(p, "rate_hz", e->power_rate_hz);
+    cJSON *list = cJSON_AddArrayToObject(p, "sources");
+    for (int i = 0; i < e->npower; i++) {
+        cJSON *s = cJSON_CreateObject();
+        cJSON_AddNumberToObject(s, "index", i);
+        cJSON_AddStringToObject(s, "spec", e->power[i].spec);
+        cJSON_AddStringToObject(s, "driver", e->power[i].driver->name);
+        cJSON_AddBoolToObject(s, "accelerator_only", e->power[i].accelerator_only);
+        cJSON_AddStringToObject(s, "boundary", e->power[i].boundary);
+        cJSON *d = cJSON_AddArrayToObject(s, "devices");
+        for (int k = 0; k < e->power[i].ndevices; k++)
+            cJSON_AddItemToArray(d, cJSON_CreateString(e->power[i].device_names[k]));
+        cJSON_AddItemToArray(list, s);
+    }
+    char *with_power = cJSON_PrintUnformatted(h);
+    cJSON_Delete(h);
+    e->log = eventlog_create(out, with_power, e->threads + 2, err, sizeof err);
+    free(with_power);
     if (!e->log) {
         fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
         run_env_close(e);
@@ -97,6 +139,7 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
         wc.log = e->log;
         worker_start(&e->w[i], &wc);
     }
+    e->telemetry = telemetry_start(e->power, e->npower, e->log, e->threads + 1, e->power_rate_hz);
     return 0;
 }
 
@@ -125,6 +168,8 @@ void run_sleep_s(double s)
 int run_env_finish(struct run_env *e, const char *out, int interrupted)
 {
     int rc = 0;
+    telemetry_stop(e->telemetry);
+    e->telemetry = NULL;
     struct log_record mark = {.type = REC_MARK, .t = clock_now_ns(),
                               .a = interrupted ? MARK_INTERRUPTED : MARK_RUN_END};
     eventlog_put(e->log, e->threads, &mark, NULL, 0);

@@ -7,6 +7,8 @@
 #include "emu_launch.h"
 #include "endpoint.h"
 #include "eventlog.h"
+#include "power.h"
+#include "telemetry.h"
 #include "transport.h"
 #include "worker.h"
 #include <signal.h>
@@ -20,7 +22,12 @@ struct run_env_options {
     const char *ca_file;
     int threads;
     long fds_needed;
+    const char *const *power_specs; /* --power SPEC, each */
+    int npower;
+    double power_rate_hz;
 };
+
+#define RUN_MAX_POWER 16
 
 struct run_env {
     const char *cmd;
@@ -35,13 +42,19 @@ struct run_env {
     int threads;
     struct worker *w;
     struct transport_ctx **tctx;
+    struct power_source power[RUN_MAX_POWER];
+    int npower;
+    double power_rate_hz;
+    struct telemetry *telemetry;
 };
 
 extern volatile sig_atomic_t run_interrupted;
 
-/* Target, transport, TLS. Returns 0, or the exit status after printing one sentence. */
+/* Target, transport, TLS, power sources. Returns 0, or the exit status after printing one
+ * sentence (2 when a power source is missing: the run refuses to start). */
 int run_env_open(struct run_env *e, const struct run_env_options *o);
-/* Run directory, event log (threads + 1 producers: the last is control's), workers, signals.
+/* Run directory, event log (producers: the workers, then control, then telemetry), workers,
+ * power telemetry, signals. The header gets a "power" section describing the sources.
  * Returns 0, or the exit status after printing one sentence. */
 int run_env_start(struct run_env *e, const char *out, const char *header_json,
                   const struct worker_config *base);

@@ -31,6 +31,9 @@ struct slt_config {
     int input_tokens, output_tokens, ignore_eos, threads, insecure;
     double request_timeout_s, idle_timeout_s, connect_timeout_s;
     uint64_t seed;
+    const char *power[RUN_MAX_POWER];
+    int npower;
+    double power_rate_hz;
 };
 
 
@@ -60,7 +63,10 @@ static void usage(FILE *f)
         "  --insecure              do not verify the server's TLS certificate or name\n"
         "  --ca-file PEM           trust this CA in addition to the system's\n"
         "  --seed N                seed of prompt nonces (default 1)\n"
-        "  --emu-args \"FLAGS\"      flags for the built-in emulator (without --url)\n\n"
+        "  --emu-args \"FLAGS\"      flags for the built-in emulator (without --url)\n"
+        "  --power SOURCE[:OPT]    sample power during the run (repeatable): emu[:URL],\n"
+        "                          redfish:URL, file:CSV, rapl[:DIR], nvml[:0,1], amdsmi[:0,1], ipmi[:HOST]\n"
+        "  --power-rate HZ         power samples per second (default 10)\n\n"
         "The API key, if any, is read from STROBE_API_KEY and never written anywhere.\n"
         "Exit status: 0 done, 1 run failed, 2 bad command line, 3 interrupted (results kept).\n");
 }
@@ -105,7 +111,7 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
     c->endpoint = "chat";
     enum { O_URL = 256, O_MODEL, O_OUT, O_CONC, O_MAXC, O_PHASE, O_RAMP, O_DRAIN, O_IN, O_OUTT,
            O_EOS, O_EXTRA, O_EP, O_THREADS, O_RTO, O_ITO, O_CTO, O_INSEC, O_CA, O_SEED, O_EMU,
-           O_HELP };
+           O_POWER, O_PRATE, O_HELP };
     static const struct option opts[] = {
         {"url", 1, 0, O_URL}, {"model", 1, 0, O_MODEL}, {"out", 1, 0, O_OUT},
         {"concurrency", 1, 0, O_CONC}, {"max-concurrency", 1, 0, O_MAXC},
@@ -115,7 +121,8 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
         {"threads", 1, 0, O_THREADS}, {"request-timeout-s", 1, 0, O_RTO},
         {"idle-timeout-s", 1, 0, O_ITO}, {"connect-timeout-s", 1, 0, O_CTO},
         {"insecure", 0, 0, O_INSEC}, {"ca-file", 1, 0, O_CA}, {"seed", 1, 0, O_SEED},
-        {"emu-args", 1, 0, O_EMU}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+        {"emu-args", 1, 0, O_EMU}, {"power", 1, 0, O_POWER}, {"power-rate", 1, 0, O_PRATE},
+        {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
     int o;
     double v;
     opterr = 0;
@@ -129,6 +136,10 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
         case O_CA: c->ca_file = optarg; break;
         case O_EMU: c->emu_args = optarg; break;
         case O_EOS: c->ignore_eos = 1; break;
+        case O_POWER:
+            if (c->npower == RUN_MAX_POWER) return bad("at most 16 --power sources%s", "");
+            c->power[c->npower++] = optarg;
+            break;
         case O_INSEC: c->insecure = 1; break;
         case O_EP:
             if (strcmp(optarg, "chat") && strcmp(optarg, "completions"))
@@ -170,6 +181,7 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
             case O_ITO: c->idle_timeout_s = v; break;
             case O_CTO: c->connect_timeout_s = v; break;
             case O_SEED: c->seed = (uint64_t)v; break;
+            case O_PRATE: c->power_rate_hz = v; break;
             }
         }
     }
@@ -378,7 +390,7 @@ int slt_main(int argc, char **argv)
     for (int i = 0; i < c.nconc; i++) most = c.conc[i] > most ? c.conc[i] : most;
     struct run_env e;
     struct run_env_options ro = {"slt", c.url, c.model, c.emu_args, c.insecure, c.ca_file,
-                                 c.threads, most};
+                                 c.threads, most, c.power, c.npower, c.power_rate_hz};
     if ((rc = run_env_open(&e, &ro))) return rc;
     c.url = e.url;
     c.model = e.model;

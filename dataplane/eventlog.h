@@ -29,7 +29,12 @@ enum log_type {
     REC_MARK = 5,         /* a = enum log_mark, t = when */
     REC_TRAJECTORY_DONE = 6, /* an agent finished a trajectory: t = when, a = phase, b = agent,
                                 c = task index */
+    REC_POWER = 7,        /* t = reading time, a = power source, b = device (-1: the source
+                             failed), c = milliwatts, t2 = energy in microjoules
+                             (POWER_NONE when the device does not give it) */
 };
+
+#define POWER_NONE INT64_MIN
 
 enum log_mark {
     MARK_RUN_END = 1,

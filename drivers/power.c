@@ -1,0 +1,34 @@
+#include "power.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct power_driver *const drivers[] = {
+    &power_driver_emu, &power_driver_redfish, &power_driver_file, &power_driver_rapl,
+    &power_driver_nvml, &power_driver_amdsmi, &power_driver_ipmi,
+};
+
+int power_open(struct power_source *s, const char *spec, char *err, size_t errlen)
+{
+    memset(s, 0, sizeof *s);
+    snprintf(s->spec, sizeof s->spec, "%s", spec);
+    const char *colon = strchr(spec, ':');
+    size_t nl = colon ? (size_t)(colon - spec) : strlen(spec);
+    for (size_t i = 0; i < sizeof drivers / sizeof drivers[0]; i++) {
+        if (strlen(drivers[i]->name) == nl && !strncmp(spec, drivers[i]->name, nl)) {
+            s->driver = drivers[i];
+            if (drivers[i]->open(s, colon ? colon + 1 : "", err, errlen) == 0) return 0;
+            power_close(s); /* drivers leave partial state for close to free */
+            return -1;
+        }
+    }
+    snprintf(err, errlen, "--power '%s': unknown source; use emu:URL, redfish:URL, file:CSV, "
+                          "rapl, nvml[:GPUS], amdsmi[:GPUS] or ipmi[:HOST]", spec);
+    return -1;
+}
+
+void power_close(struct power_source *s)
+{
+    if (s->driver && s->driver->close) s->driver->close(s);
+    s->driver = NULL;
+}
