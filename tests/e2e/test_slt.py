@@ -36,11 +36,12 @@ def accuracy(tmp):
         want_ttft = cap["ttft_idle_s"] if conc == 1 else cap["ttft_s"]
         print("c=%d: speed %.2f (truth %.2f) tokens/s, TTFT %.5f (truth %.5f) s" %
               (conc, speed, cap["output_speed_tokens_per_s"], ttft, want_ttft))
-        check(abs(speed / cap["output_speed_tokens_per_s"] - 1) < 0.02,
-              "c=%d output speed within 2%% of the emulator's truth" % conc,
-              cap["output_speed_tokens_per_s"], speed)
-        check(abs(ttft / want_ttft - 1) < 0.02, "c=%d TTFT within 2%% of the truth" % conc,
-              want_ttft, ttft)
+        if common.TIMING:
+            check(abs(speed / cap["output_speed_tokens_per_s"] - 1) < 0.02,
+                  "c=%d output speed within 2%% of the emulator's truth" % conc,
+                  cap["output_speed_tokens_per_s"], speed)
+            check(abs(ttft / want_ttft - 1) < 0.02, "c=%d TTFT within 2%% of the truth" % conc,
+                  want_ttft, ttft)
         check(ph["requests_sent"] == ph["requests_succeeded"] + ph["requests_failed"] and
               ph["requests_failed"] == 0, "c=%d: sent = succeeded, none failed" % conc)
 
@@ -181,7 +182,7 @@ def ipv6_and_threads(tmp):
                           "--output-tokens", "60")["closed_loop"]
     speed = ph["output_speed_tokens_per_s"]["p50"]
     check(ph["requests_failed_whole_phase"] == 0 and
-          abs(speed / cap["output_speed_tokens_per_s"] - 1) < 0.02,
+          (not common.TIMING or abs(speed / cap["output_speed_tokens_per_s"] - 1) < 0.02),
           "IPv6, 2 threads: no failures, speed within 2%", cap["output_speed_tokens_per_s"], speed)
 
 
