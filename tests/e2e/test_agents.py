@@ -15,10 +15,8 @@ import time
 import common
 from common import check
 
-SHARED = os.environ.get("STROBE_SHARED_DATA",
-                        os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data"))
-TRAJ = os.path.join(SHARED, "trajectories")
-AA_MINI = os.path.join(TRAJ, "aa-agentperf-local", "aa-mini-v1")
+TRAJ = os.path.join(common.SHARED, "trajectories")
+AA_MINI = common.AA_MINI
 
 
 def read_replay(d):

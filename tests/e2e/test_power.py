@@ -1,0 +1,165 @@
+"""Power sources through their fakes (no accelerator here): emu and redfish against the
+emulator, file against a CSV, rapl against a fake powercap tree, nvml/amdsmi/ipmi refusing
+cleanly; energy against the emulator's power model; a source that stops mid-run; per-MW
+from measured power in an agents run."""
+import json
+import os
+import subprocess
+import tempfile
+import threading
+import time
+
+import common
+from common import check
+
+MODEL = ["--step-us", "2000", "--step-us-per-seq", "0", "--max-batch", "32",
+         "--accelerators", "2", "--power-idle-w", "100", "--power-max-w", "500",
+         "--prefill-tps", "1e8"]
+
+
+def slt(run, *args):
+    return common.run_strobe("slt", "--out", run, "--threads", "1", "--phase-s", "3",
+                             "--ramp-s", "0.5", "--output-tokens", "200", "--ignore-eos",
+                             "--input-tokens", "100", *args, timeout=300)
+
+
+def emu_and_redfish(tmp):
+    with common.emulator(*MODEL) as port:
+        run = os.path.join(tmp, "emu")
+        r = slt(run, "--concurrency", "8", "--url", "http://127.0.0.1:%d" % port, "--model", "m",
+                "--power", "emu:http://127.0.0.1:%d" % port,
+                "--power", "redfish:http://127.0.0.1:%d/redfish/v1/Chassis/emu/Power" % port)
+    check(r.returncode == 0, "slt with emu and redfish power sources", 0, r.stderr[-300:])
+    res = json.load(open(os.path.join(run, "results.json")))
+    p = res["phases"][0]["power"]
+    cap = common.capacity(*MODEL, "--concurrency", "8", "--prompt-tokens", "100",
+                          "--output-tokens", "200")["closed_loop"]
+    print("accelerator power: measured %.1f W, model %.1f W; %.4f J per output token" %
+          (p["accelerator_mean_w"], cap["accelerator_power_w"], p["joules_per_output_token"]))
+    check(abs(p["accelerator_mean_w"] / cap["accelerator_power_w"] - 1) < 0.03,
+          "emu: mean accelerator power within 3% of the power model", cap["accelerator_power_w"],
+          p["accelerator_mean_w"])
+    check(p["accelerator_complete"] and p["series"][0]["method"] == "energy-counter",
+          "emu: complete, from the energy counter")
+    tokens = res["phases"][0]["output_tokens_in_window"]
+    check(abs(p["joules_per_output_token"] - p["accelerator_j"] / tokens) < 1e-9,
+          "joules per output token = accelerator joules / output tokens in the window")
+    red = [s for s in p["series"] if s["source"] == 1][0]
+    check(not red["accelerator_only"] and red["method"] == "trapezoid" and red["samples"] >= 25 and
+          abs(red["mean_w"] / cap["accelerator_power_w"] - 1) < 0.05,
+          "redfish: whole-system series from PowerConsumedWatts samples", cap["accelerator_power_w"],
+          red["mean_w"])
+    srcs = res["run"]["power"]["sources"]
+    check([s["driver"] for s in srcs] == ["emu", "redfish"] and srcs[0]["accelerator_only"] and
+          srcs[0]["devices"], "results name each source, its devices and boundary")
+
+
+def file_source(tmp):
+    csv = os.path.join(tmp, "watts.csv")
+    with open(csv, "w") as f:
+        f.write("time_s,watts,device\n")
+        for i in range(0, 400):
+            f.write("%.2f,%d,gpu0\n%.2f,%d,gpu1\n" % (i * 0.05, 300, i * 0.05, 200))
+    run = os.path.join(tmp, "file")
+    r = slt(run, "--concurrency", "2", "--power", "file:%s,accelerator" % csv,
+            "--emu-args", " ".join(MODEL))
+    check(r.returncode == 0, "slt with a file power source", 0, r.stderr[-300:])
+    p = json.load(open(os.path.join(run, "results.json")))["phases"][0]["power"]
+    check(abs(p["accelerator_mean_w"] - 500) < 1e-6 and len(p["series"]) == 2,
+          "file: two devices replayed, 300 W + 200 W = 500 W", 500, p["accelerator_mean_w"])
+
+
+def rapl(tmp):
+    root = os.path.join(tmp, "powercap")
+    zones = {"intel-rapl:0": ("package-0", 40.0), "intel-rapl:0:0": ("dram", 5.0)}
+    for z, (name, _) in zones.items():
+        os.makedirs(os.path.join(root, z))
+        open(os.path.join(root, z, "name"), "w").write(name + "\n")
+        open(os.path.join(root, z, "max_energy_range_uj"), "w").write("3000000\n")
+        open(os.path.join(root, z, "energy_uj"), "w").write("0\n")
+    stop = threading.Event()
+
+    def tick():  # counters advance at 40 W and 5 W and wrap at 3 J, as real RAPL does
+        t0 = time.time()
+        while not stop.is_set():
+            for z, (_, watts) in zones.items():
+                uj = int((time.time() - t0) * watts * 1e6) % 3000000
+                tmpf = os.path.join(root, z, "energy_uj.tmp")
+                open(tmpf, "w").write("%d\n" % uj)
+                os.replace(tmpf, os.path.join(root, z, "energy_uj"))
+            time.sleep(0.005)
+
+    th = threading.Thread(target=tick)
+    th.start()
+    try:
+        run = os.path.join(tmp, "rapl")
+        r = slt(run, "--concurrency", "2", "--power", "rapl:" + root, "--power-rate", "20",
+                "--emu-args", " ".join(MODEL))
+    finally:
+        stop.set()
+        th.join()
+    check(r.returncode == 0, "slt with a rapl source on a fake powercap tree", 0, r.stderr[-300:])
+    p = json.load(open(os.path.join(run, "results.json")))["phases"][0]["power"]
+    print("rapl: %.2f W whole-system (expected 45 W, counters wrapping every 75 ms / 600 ms)" % p["system_mean_w"])
+    check(abs(p["system_mean_w"] - 45) < 45 * 0.05 and "accelerator_mean_w" not in p,
+          "rapl: 40 W + 5 W through counter wrap-around, whole-system", 45, p["system_mean_w"])
+
+
+def missing(tmp):
+    for spec, word in (("nvml", "libnvidia-ml.so.1"), ("amdsmi", "libamd_smi.so"),
+                       ("ipmi", "IPMI"), ("rapl:/nonexistent", "powercap"),
+                       ("bogus", "unknown source"), ("emu:http://127.0.0.1:1", "emu")):
+        r = common.run_strobe("slt", "--out", os.path.join(tmp, "m"), "--url", "http://127.0.0.1:1",
+                              "--model", "m", "--power", spec)
+        lines = r.stderr.strip().splitlines()
+        check(r.returncode == 2 and word in r.stderr and lines[-1].endswith("."),
+              "--power %s: refuses to start with one sentence" % spec, 2, r.stderr.strip()[-200:])
+
+
+def source_dies(tmp):
+    with common.emulator(*MODEL) as port:
+        power = subprocess.Popen([common.EMU, "--listen", "127.0.0.1:%d" % (port + 1)],
+                                 stderr=subprocess.DEVNULL)
+        common.wait_port(port + 1, power)
+        run = os.path.join(tmp, "dies")
+        p = subprocess.Popen([common.STROBE, "slt", "--out", run, "--threads", "1",
+                              "--concurrency", "2,4", "--phase-s", "3", "--ramp-s", "0.5",
+                              "--output-tokens", "100", "--input-tokens", "100",
+                              "--url", "http://127.0.0.1:%d" % port, "--model", "m",
+                              "--power", "emu:http://127.0.0.1:%d" % (port + 1)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(5.5)  # into the second phase's window
+        power.terminate()
+        power.wait()
+        _, err = p.communicate(timeout=120)
+    check(p.returncode == 0, "the run goes on when a power source dies", 0, err[-300:])
+    ph = json.load(open(os.path.join(run, "results.json")))["phases"]
+    check(ph[0]["power"]["accelerator_complete"] and not ph[1]["power"]["accelerator_complete"],
+          "the window the source missed is marked power incomplete",
+          (True, False), (ph[0]["power"]["accelerator_complete"], ph[1]["power"]["accelerator_complete"]))
+
+
+def agents_per_mw(tmp):
+    run = os.path.join(tmp, "agents")
+    r = common.run_strobe("agents", "--trajectories", common.AA_MINI, "--out", run, "--slo-speed", "0",
+                          "--slo-ttft", "100", "--max-agents", "4", "--warmup-s", "0.5",
+                          "--stagger-s", "0.2", "--window-s", "2", "--min-trajectories", "0",
+                          "--min-per-agent", "0", "--threads", "1", "--power", "emu",
+                          "--power-w", "99999", "--emu-args", " ".join(MODEL), timeout=300)
+    check(r.returncode == 0, "agents with measured power", 0, r.stderr[-300:])
+    s = json.load(open(os.path.join(run, "results.json")))["search"][0]
+    check(s["power_basis"].startswith("measured") and
+          abs(s["max_agents_per_mw"] * s["power_w"] / 1e6 - s["max_agents"]) < 1e-6 and
+          s["power_w"] < 99999, "per MW uses the measured accelerator power, not --power-w",
+          "measured", (s["power_basis"], s["power_w"]))
+
+
+if __name__ == "__main__":
+    with tempfile.TemporaryDirectory() as tmp:
+        missing(tmp)
+        emu_and_redfish(tmp)
+        file_source(tmp)
+        rapl(tmp)
+        source_dies(tmp)
+        agents_per_mw(tmp)
+    common.done()
