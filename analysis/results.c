@@ -1,5 +1,7 @@
 #include "results.h"
 
+#include "cost.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -154,6 +156,30 @@ static cJSON *phase_json(const struct phase_metrics *m)
     return o;
 }
 
+static void num_or_null(cJSON *o, const char *k, double v);
+
+/* Cost per million tokens at the reference speed, from the header's price and the curve. */
+static cJSON *cost_json(const struct run_results *res, const cJSON *cfg)
+{
+    double ref = cJSON_GetObjectItemCaseSensitive(cfg, "reference_speed_tokens_per_s")->valuedouble;
+    double price = cJSON_GetObjectItemCaseSensitive(cfg, "usd_per_accelerator_hour")->valuedouble;
+    int n = (int)cJSON_GetObjectItemCaseSensitive(cfg, "accelerators")->valuedouble;
+    cJSON *o = cJSON_Duplicate(cfg, 1);
+    cJSON_AddStringToObject(o, "formula", "accelerators x usd_per_accelerator_hour / (T_ref x 3600) x 1e6; T_ref interpolated where median output speed per query = reference speed");
+    double out_tps, io_tps;
+    if (throughput_at_speed(res->phases, res->nphases, ref, &out_tps, &io_tps) == 0) {
+        cJSON_AddNumberToObject(o, "system_output_tokens_per_s_at_reference", out_tps);
+        cJSON_AddNumberToObject(o, "system_input_output_tokens_per_s_at_reference", io_tps);
+        cJSON_AddNumberToObject(o, "usd_per_million_tokens", cost_per_million_tokens(n, price, out_tps));
+        cJSON_AddStringToObject(o, "usd_per_million_tokens_basis", "system output throughput (headline, the seed formula)");
+        num_or_null(o, "usd_per_million_input_output_tokens", cost_per_million_tokens(n, price, io_tps));
+    } else {
+        cJSON_AddNullToObject(o, "usd_per_million_tokens");
+        cJSON_AddStringToObject(o, "note", "the measured phases' median speeds do not bracket the reference speed; run more concurrency levels");
+    }
+    return o;
+}
+
 static cJSON *build_json(const struct run_results *res)
 {
     const struct run_facts *f = &res->facts;
@@ -246,6 +272,8 @@ static cJSON *build_json(const struct run_results *res)
     free(tps);
 
     if (res->is_agents) agent_results_json(root, &res->agents);
+    const cJSON *cost = cJSON_GetObjectItemCaseSensitive(header, "cost");
+    if (cost && !res->is_agents) cJSON_AddItemToObject(root, "cost", cost_json(res, cost));
     cJSON *phases = cJSON_AddArrayToObject(root, "phases");
     for (size_t i = 0; i < res->nphases; i++) {
         cJSON *pj = phase_json(&res->phases[i]);

@@ -7,6 +7,7 @@
 #include "run_env.h"
 #include "eventlog.h"
 #include "oneshot.h"
+#include "prices.h"
 #include "request_template.h"
 #include "results.h"
 #include "worker.h"
@@ -34,6 +35,9 @@ struct slt_config {
     const char *power[RUN_MAX_POWER];
     int npower;
     double power_rate_hz;
+    const char *accelerator_type, *prices_file, *price_basis;
+    int accelerators;
+    double reference_speed, price_per_hour;
 };
 
 
@@ -66,7 +70,12 @@ static void usage(FILE *f)
         "  --emu-args \"FLAGS\"      flags for the built-in emulator (without --url)\n"
         "  --power SOURCE[:OPT]    sample power during the run (repeatable): emu[:URL],\n"
         "                          redfish:URL, file:CSV, rapl[:DIR], nvml[:0,1], amdsmi[:0,1], ipmi[:HOST]\n"
-        "  --power-rate HZ         power samples per second (default 10)\n\n"
+        "  --power-rate HZ         power samples per second (default 10)\n"
+        "  --accelerator-type NAME --accelerators N   the system, for cost per million tokens\n"
+        "  --reference-speed N     output tokens/s per query for the cost figure (default 30)\n"
+        "  --price-per-hour USD    per accelerator, instead of the price table\n"
+        "  --prices FILE           price table (default: the one shipped in control/prices.json)\n"
+        "  --price-basis committed|on-demand   (default committed, on-demand when none)\n\n"
         "The API key, if any, is read from STROBE_API_KEY and never written anywhere.\n"
         "Exit status: 0 done, 1 run failed, 2 bad command line, 3 interrupted (results kept).\n");
 }
@@ -111,7 +120,7 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
     c->endpoint = "chat";
     enum { O_URL = 256, O_MODEL, O_OUT, O_CONC, O_MAXC, O_PHASE, O_RAMP, O_DRAIN, O_IN, O_OUTT,
            O_EOS, O_EXTRA, O_EP, O_THREADS, O_RTO, O_ITO, O_CTO, O_INSEC, O_CA, O_SEED, O_EMU,
-           O_POWER, O_PRATE, O_HELP };
+           O_POWER, O_PRATE, O_ATYPE, O_ACC, O_REF, O_PPH, O_PRICES, O_PBASIS, O_HELP };
     static const struct option opts[] = {
         {"url", 1, 0, O_URL}, {"model", 1, 0, O_MODEL}, {"out", 1, 0, O_OUT},
         {"concurrency", 1, 0, O_CONC}, {"max-concurrency", 1, 0, O_MAXC},
@@ -122,6 +131,9 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
         {"idle-timeout-s", 1, 0, O_ITO}, {"connect-timeout-s", 1, 0, O_CTO},
         {"insecure", 0, 0, O_INSEC}, {"ca-file", 1, 0, O_CA}, {"seed", 1, 0, O_SEED},
         {"emu-args", 1, 0, O_EMU}, {"power", 1, 0, O_POWER}, {"power-rate", 1, 0, O_PRATE},
+        {"accelerator-type", 1, 0, O_ATYPE}, {"accelerators", 1, 0, O_ACC},
+        {"reference-speed", 1, 0, O_REF}, {"price-per-hour", 1, 0, O_PPH},
+        {"prices", 1, 0, O_PRICES}, {"price-basis", 1, 0, O_PBASIS},
         {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
     int o;
     double v;
@@ -136,6 +148,13 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
         case O_CA: c->ca_file = optarg; break;
         case O_EMU: c->emu_args = optarg; break;
         case O_EOS: c->ignore_eos = 1; break;
+        case O_ATYPE: c->accelerator_type = optarg; break;
+        case O_PRICES: c->prices_file = optarg; break;
+        case O_PBASIS:
+            if (strcmp(optarg, "committed") && strcmp(optarg, "on-demand"))
+                return bad("--price-basis must be committed or on-demand, got '%s'", optarg);
+            c->price_basis = optarg;
+            break;
         case O_POWER:
             if (c->npower == RUN_MAX_POWER) return bad("at most 16 --power sources%s", "");
             c->power[c->npower++] = optarg;
@@ -182,6 +201,9 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
             case O_CTO: c->connect_timeout_s = v; break;
             case O_SEED: c->seed = (uint64_t)v; break;
             case O_PRATE: c->power_rate_hz = v; break;
+            case O_ACC: c->accelerators = (int)v; break;
+            case O_REF: c->reference_speed = v; break;
+            case O_PPH: c->price_per_hour = v; break;
             }
         }
     }
@@ -262,7 +284,7 @@ static int calibrate(const struct slt_config *c, const struct endpoint *ep,
 }
 
 static char *header_json(const struct slt_config *c, const struct endpoint *ep, int words,
-                         int64_t calibrated, const char *transport)
+                         int64_t calibrated, const char *transport, const struct price *price)
 {
     cJSON *h = cJSON_CreateObject();
     cJSON_AddStringToObject(h, "kind", "slt");
@@ -301,6 +323,16 @@ static char *header_json(const struct slt_config *c, const struct endpoint *ep, 
     cJSON_AddNumberToObject(cal, "filler_words", words);
     cJSON_AddNumberToObject(cal, "expected_prompt_tokens", (double)calibrated);
     cJSON_AddStringToObject(cal, "method", "3 probes with max_tokens=1; slope and overhead of usage.prompt_tokens over filler words");
+    if (price) {
+        cJSON *cost = cJSON_AddObjectToObject(h, "cost");
+        cJSON_AddStringToObject(cost, "accelerator_type", c->accelerator_type);
+        cJSON_AddNumberToObject(cost, "accelerators", c->accelerators);
+        cJSON_AddNumberToObject(cost, "reference_speed_tokens_per_s", c->reference_speed);
+        cJSON_AddNumberToObject(cost, "usd_per_accelerator_hour", price->usd_per_accelerator_hour);
+        cJSON_AddStringToObject(cost, "price_basis", price->basis);
+        cJSON_AddStringToObject(cost, "price_source", price->source);
+        cJSON_AddStringToObject(cost, "price_taken", price->taken);
+    }
     char *s = cJSON_PrintUnformatted(h);
     cJSON_Delete(h);
     return s;
@@ -386,6 +418,19 @@ int slt_main(int argc, char **argv)
     int rc = parse_args(argc, argv, &c);
     if (rc) return rc;
     char err[512];
+    struct price price;
+    if (c.accelerator_type) {
+        if (c.accelerators < 1) c.accelerators = 1;
+        if (c.reference_speed <= 0) c.reference_speed = 30;
+        if (price_lookup(c.accelerator_type, c.prices_file, c.price_basis, c.price_per_hour,
+                         &price, err, sizeof err)) {
+            fprintf(stderr, "strobe slt: %s.\n", err);
+            return 2;
+        }
+    } else if (c.price_per_hour > 0 || c.prices_file) {
+        fprintf(stderr, "strobe slt: --price-per-hour and --prices need --accelerator-type; see strobe slt --help.\n");
+        return 2;
+    }
     int most = c.auto_ladder ? c.max_concurrency : 0;
     for (int i = 0; i < c.nconc; i++) most = c.conc[i] > most ? c.conc[i] : most;
     struct run_env e;
@@ -409,7 +454,8 @@ int slt_main(int argc, char **argv)
         run_env_close(&e);
         return 2;
     }
-    char *header = header_json(&c, &e.ep, words, calibrated, e.ops->name);
+    char *header = header_json(&c, &e.ep, words, calibrated, e.ops->name,
+                               c.accelerator_type ? &price : NULL);
     struct worker_config wc = {.build = template_fill, .build_arg = &tmpl,
                                .max_request_bytes = tmpl.len,
                                .request_timeout_s = c.request_timeout_s,

@@ -156,6 +156,31 @@ def bad_command_lines():
               (r.returncode, r.stderr.strip()[-200:]))
 
 
+def cost(tmp):
+    run = os.path.join(tmp, "cost")
+    r = slt(run, "--concurrency", "1,8,32", "--phase-s", "2", "--ramp-s", "0.5",
+            "--output-tokens", "50", "--input-tokens", "200", "--accelerator-type", "TPU v6e",
+            "--accelerators", "8", "--reference-speed", "170",
+            "--emu-args", "--step-us 5000 --step-us-per-seq 50")
+    res = json.load(open(os.path.join(run, "results.json")))
+    ph = res["phases"]
+    pts = [(p["output_speed_tokens_per_s"]["p50"], p["system_output_tokens_per_s"]) for p in ph]
+    want = None
+    for (s0, t0), (s1, t1) in zip(pts, pts[1:]):
+        if (170 - s0) * (170 - s1) <= 0 and s0 != s1:
+            want = t0 + (170 - s0) / (s1 - s0) * (t1 - t0)
+            break
+    c = res["cost"]
+    check(r.returncode == 0 and want is not None and
+          abs(c["system_output_tokens_per_s_at_reference"] - want) < 1e-6 and
+          abs(c["usd_per_million_tokens"] - 8 * 2.70 / (want * 3600) * 1e6) < 1e-9,
+          "cost per million tokens at the reference speed from the shipped TPU v6e price",
+          want, c.get("system_output_tokens_per_s_at_reference"))
+    r = common.run_strobe("slt", "--out", os.path.join(tmp, "nocost"), "--accelerator-type", "H100")
+    check(r.returncode == 2 and "--price-per-hour" in r.stderr,
+          "an accelerator without a price: a sentence saying what to give")
+
+
 def secret(tmp):
     run = os.path.join(tmp, "secret")
     key = "sk-strobe-test-SECRET-8f3a91"
@@ -213,4 +238,5 @@ if __name__ == "__main__":
         interrupt(tmp)
         sigkill(tmp)
         secret(tmp)
+        cost(tmp)
     common.done()
