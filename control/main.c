@@ -1,6 +1,7 @@
 /* strobe: subcommand dispatch and `strobe analyze`. */
 #include "agents.h"
 #include "import.h"
+#include "report.h"
 #include "results.h"
 #include "slt.h"
 
@@ -16,7 +17,8 @@ static void usage(FILE *f)
         "  slt       System Load Test: fixed-concurrency phases, throughput, speed, TTFT\n"
         "  agents    agent capacity: most concurrent agents meeting an SLO tier (AgentPerf)\n"
         "  import    turn agent recordings into AA's replay format\n"
-        "  analyze   recompute results.json and results.csv of a run from its event log\n\n"
+        "  analyze   recompute results.json and results.csv of a run from its event log\n"
+        "  report    compare runs in one HTML page with gnuplot charts\n\n"
         "strobe SUBCOMMAND --help tells more. Metric definitions: README.md, section Metrics.\n");
 }
 
@@ -57,6 +59,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "analyze")) return analyze_main(argc - 1, argv + 1);
     if (!strcmp(argv[1], "import")) return import_main(argc - 1, argv + 1);
     if (!strcmp(argv[1], "agents")) return agents_main(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "report")) return report_main(argc - 1, argv + 1);
     fprintf(stderr, "strobe: unknown subcommand '%s'; try strobe --help.\n", argv[1]);
     return 2;
 }

@@ -4,6 +4,11 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+# test-only: the report test looks at the page in headless Chromium
+if ! command -v chromium >/dev/null; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null || true
+fi
 passed=0; failed=0
 run_suite() { # $1 = build dir, $2 = label
     local log="$1/meson-logs/testlog.json"

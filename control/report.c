@@ -1,0 +1,445 @@
+/* `strobe report RUN_DIR... -o OUT_DIR`: compares runs side by side in one self-contained
+ * HTML page with PNG and SVG charts rendered by gnuplot (no hand-drawn graphics). Every
+ * figure is recomputed from each run's event log, as `strobe analyze` does. Charts:
+ * throughput vs per-query speed; throughput and speed vs concurrency; end-to-end latency vs
+ * concurrency; max agents per MW per SLO tier; agents per MW vs P25 speed; the search
+ * iterations of each agent run; power over time with the measured windows shaded. */
+#include "report.h"
+
+#include "results.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#define MAX_RUNS 32
+
+struct run {
+    const char *dir;
+    char label[160];
+    char model[128];
+    char clock[64];
+    struct run_results res;
+    int64_t t0;
+};
+
+struct chart {
+    char name[64];
+    char title[256];
+    int written;
+};
+
+static FILE *open_out(const char *out, const char *name)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", out, name);
+    return fopen(path, "w");
+}
+
+static void html_escape(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '<') fputs("&lt;", f);
+        else if (*s == '>') fputs("&gt;", f);
+        else if (*s == '&') fputs("&amp;", f);
+        else if (*s == '"') fputs("&quot;", f);
+        else fputc(*s, f);
+    }
+}
+
+/* gnuplot strings are single-quoted; a quote inside is doubled */
+static void gp_string(FILE *f, const char *s)
+{
+    fputc('\'', f);
+    for (; *s; s++) {
+        if (*s == '\'') fputc('\'', f);
+        fputc(*s, f);
+    }
+    fputc('\'', f);
+}
+
+/* set title "MAIN\nSUB" noenhanced: double quotes for the line break, with \ and " escaped */
+static void gp_title(FILE *f, const char *main_line, const char *sub)
+{
+    fputs("set title \"", f);
+    for (const char *p = main_line; *p; p++) {
+        if (*p == '"' || *p == '\\') fputc('\\', f);
+        fputc(*p, f);
+    }
+    if (sub && *sub) {
+        fputs("\\n", f);
+        for (const char *p = sub; *p; p++) {
+            if (*p == '"' || *p == '\\') fputc('\\', f);
+            fputc(*p, f);
+        }
+    }
+    fputs("\" noenhanced\n", f);
+}
+
+/* Runs one gnuplot script twice: PNG and SVG. 0, or -1 (gnuplot missing or failing). */
+static int render(const char *out, const char *name, const char *body)
+{
+    for (int svg = 0; svg < 2; svg++) {
+        char gp[4096];
+        snprintf(gp, sizeof gp, "%s/%s.%s.gp", out, name, svg ? "svg" : "png");
+        FILE *f = fopen(gp, "w");
+        if (!f) return -1;
+        if (svg) fprintf(f, "set terminal svg size 900,520 dynamic font 'sans,11'\n");
+        else fprintf(f, "set terminal pngcairo size 900,520 font 'sans,10'\n");
+        fprintf(f, "set output '%s.%s'\nset termoption noenhanced\nset grid\n"
+                   "set key outside right top\n%s", name,
+                svg ? "svg" : "png", body);
+        fclose(f);
+        char cmd[8400];
+        snprintf(cmd, sizeof cmd, "cd '%s' && gnuplot '%s.%s.gp' 2>>gnuplot.log", out, name,
+                 svg ? "svg" : "png");
+        int rc = system(cmd);
+        if (rc != 0) return -1;
+        remove(gp);
+    }
+    return 0;
+}
+
+/* "runs A, B; model M; kernel timestamps": each distinct model and clock once */
+static void subtitle(char *buf, size_t n, struct run *runs, int nruns)
+{
+    size_t at = (size_t)snprintf(buf, n, "runs ");
+    for (int i = 0; i < nruns && at < n; i++)
+        at += (size_t)snprintf(buf + at, n - at, "%s%s", i ? ", " : "", runs[i].label);
+    for (int pass = 0; pass < 2 && at < n; pass++) {
+        at += (size_t)snprintf(buf + at, n - at, "; %s", pass ? "" : "model ");
+        int shown = 0;
+        for (int i = 0; i < nruns && at < n; i++) {
+            const char *v = pass ? runs[i].clock : runs[i].model;
+            int seen = 0;
+            for (int k = 0; k < i; k++) seen |= !strcmp(v, pass ? runs[k].clock : runs[k].model);
+            if (!seen) at += (size_t)snprintf(buf + at, n - at, "%s%s", shown++ ? ", " : "", v);
+        }
+    }
+}
+
+static void load_labels(struct run *r)
+{
+    const char *base = strrchr(r->dir, '/');
+    base = base && base[1] ? base + 1 : r->dir;
+    cJSON *h = cJSON_Parse(r->res.facts.header_json);
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(h, "config"), "model");
+    snprintf(r->model, sizeof r->model, "%s", cJSON_IsString(m) ? m->valuestring : "?");
+    snprintf(r->label, sizeof r->label, "%s", base);
+    for (char *p = r->label; *p; p++) if (*p == '\'' || *p == '"') *p = '_';
+    cJSON_Delete(h);
+    /* the clock the chunk timestamps came from: the most common source */
+    static const char *const names[5] = {"none", "userspace", "kernel", "NIC", "FPGA"};
+    int best = 0;
+    for (int s = 1; s < 5; s++)
+        if (r->res.facts.ts_source_events[s] > r->res.facts.ts_source_events[best]) best = s;
+    snprintf(r->clock, sizeof r->clock, "%s timestamps", names[best]);
+    r->t0 = r->res.facts.nphases ? r->res.facts.phases[0].t_start : 0;
+}
+
+/* SLT-style curves, for every run that has phases. */
+static int slt_charts(const char *out, struct run *runs, int n, struct chart *ch, int *nch)
+{
+    char sub[1024], body[16384];
+    subtitle(sub, sizeof sub, runs, n);
+    int any = 0;
+    for (int i = 0; i < n; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "data/load_%d.dat", i);
+        FILE *f = open_out(out, name);
+        if (!f) return -1;
+        fprintf(f, "# concurrency speed_p50_tokens_per_s system_output_tokens_per_s e2e_p50_s\n");
+        const struct run_results *r = &runs[i].res;
+        /* by concurrency: an agent search visits counts out of order */
+        size_t *order = malloc((r->nphases + 1) * sizeof *order);
+        for (size_t k = 0; k < r->nphases; k++) {
+            size_t j = k;
+            while (j > 0 && r->phases[order[j - 1]].info.concurrency > r->phases[k].info.concurrency) {
+                order[j] = order[j - 1];
+                j--;
+            }
+            order[j] = k;
+        }
+        for (size_t q = 0; q < r->nphases; q++) {
+            const struct phase_metrics *m = &r->phases[order[q]];
+            fprintf(f, "%d %.6f %.6f %.6f\n", m->info.concurrency, m->speed.p50,
+                    m->system_output_tps, m->e2e.p50);
+            any = 1;
+        }
+        free(order);
+        fclose(f);
+    }
+    if (!any) return 0;
+    const char *defs[3][4] = {
+        {"throughput_vs_speed", "System output throughput vs output speed per query",
+         "Output speed per query, median (tokens/s)", "System output throughput (tokens/s)"},
+        {"speed_vs_concurrency", "Output speed per query vs concurrency",
+         "Concurrent queries or agents", "Output speed per query, median (tokens/s)"},
+        {"latency_vs_concurrency", "End-to-end latency vs concurrency",
+         "Concurrent queries or agents", "End-to-end latency, median (s)"}};
+    const char *cols[3] = {"2:3", "1:2", "1:4"};
+    for (int c = 0; c < 3; c++) {
+        FILE *b = fmemopen(body, sizeof body, "w");
+        gp_title(b, defs[c][1], sub);
+        fprintf(b, "set xlabel '%s'\nset ylabel '%s'\n%splot ", defs[c][2], defs[c][3],
+                c ? "set logscale x 2\n" : "");
+        for (int i = 0; i < n; i++) {
+            fprintf(b, "%s'data/load_%d.dat' using %s with linespoints lw 2 pt 7 title ", i ? ", " : "",
+                    i, cols[c]);
+            gp_string(b, runs[i].label);
+        }
+        fprintf(b, "\n");
+        fclose(b);
+        if (render(out, defs[c][0], body)) return -1;
+        snprintf(ch[*nch].name, sizeof ch[0].name, "%s", defs[c][0]);
+        snprintf(ch[*nch].title, sizeof ch[0].title, "%s", defs[c][1]);
+        (*nch)++;
+    }
+    return 0;
+}
+
+/* Agent runs: per-MW per tier, per-MW vs speed, and each run's search iterations. */
+static int agent_charts(const char *out, struct run *runs, int n, struct chart *ch, int *nch)
+{
+    char sub[1024], body[16384];
+    subtitle(sub, sizeof sub, runs, n);
+    FILE *bars = open_out(out, "data/agents_per_mw.dat");
+    FILE *scatter = open_out(out, "data/agents_mw_vs_speed.dat");
+    if (!bars || !scatter) return -1;
+    fprintf(bars, "# run tier max_agents_per_mw\n");
+    fprintf(scatter, "# speed_p25_tokens_per_s max_agents_per_mw\n");
+    int any_mw = 0;
+    for (int i = 0; i < n; i++) {
+        const struct run_results *r = &runs[i].res;
+        if (!r->is_agents) continue;
+        for (size_t t = 0; t < r->agents.nsearches; t++) {
+            const struct search_result *s = &r->agents.searches[t];
+            double w = -1;
+            if (s->at_max && r->power) {
+                const struct phase_power *p = &r->power[s->at_max->phase];
+                if (p->has_accel && p->accel_complete) w = p->accel_w;
+            }
+            if (w <= 0 && r->agents.power_w > 0) w = r->agents.power_w;
+            if (w <= 0 || !s->at_max) continue;
+            double mw = s->max_agents / (w / 1e6);
+            fprintf(bars, "\"%s %s\" %.6f\n", runs[i].label, s->tier.name, mw);
+            fprintf(scatter, "%.6f %.6f\n", s->at_max->speed_p25, mw);
+            any_mw = 1;
+        }
+        /* this run's search */
+        char name[64];
+        snprintf(name, sizeof name, "data/search_%d.dat", i);
+        FILE *f = open_out(out, name);
+        if (!f) return -1;
+        fprintf(f, "# iteration agents pass ttft_violated (first tier)\n");
+        if (r->agents.nsearches) {
+            const struct search_result *s = &r->agents.searches[0];
+            for (int k = 0; k < s->nsteps; k++)
+                fprintf(f, "%d %d %d %d\n", k + 1, s->steps[k].agents, s->steps[k].pass,
+                        strstr(s->steps[k].reason, "ttft") != NULL);
+        }
+        fclose(f);
+        char title[1400], chart[64];
+        snprintf(chart, sizeof chart, "search_%d", i);
+        snprintf(title, sizeof title, "Search iterations of %s (%s, tier %s)", runs[i].label,
+                 runs[i].model, r->agents.nsearches ? r->agents.searches[0].tier.name : "-");
+        FILE *b = fmemopen(body, sizeof body, "w");
+        gp_title(b, title, runs[i].clock);
+        fprintf(b, "set xlabel 'Search iteration'\nset ylabel 'Concurrent agents'\n"
+                   "set logscale y 2\nset style fill solid 0.8\n"
+                   "plot '%s' using 1:($3==1?$2:1/0) with points pt 7 ps 1.6 lc rgb '#2a9d2a' title 'pass', "
+                   "'%s' using 1:($3==0&&$4==0?$2:1/0) with points pt 5 ps 1.6 lc rgb '#d03030' title 'fail (speed or errors)', "
+                   "'%s' using 1:($4==1?$2:1/0) with points pt 9 ps 1.8 lc rgb '#e08000' title 'fail (TTFT violated)', "
+                   "'%s' using 1:2 with lines lc rgb '#808080' notitle\n",
+                name, name, name, name);
+        fclose(b);
+        if (render(out, chart, body)) return -1;
+        snprintf(ch[*nch].name, sizeof ch[0].name, "%s", chart);
+        snprintf(ch[*nch].title, sizeof ch[0].title, "%s", title);
+        (*nch)++;
+    }
+    fclose(bars);
+    fclose(scatter);
+    if (!any_mw) return 0;
+    FILE *b = fmemopen(body, sizeof body, "w");
+    gp_title(b, "Max concurrent agents per MW of accelerator power, per SLO tier", sub);
+    fprintf(b, "set ylabel 'Agents per MW (agents/MW)'\nset style data histograms\n"
+               "set style fill solid 0.8\nset xtics rotate by -20\nset yrange [0:*]\n"
+               "plot 'data/agents_per_mw.dat' using 2:xtic(1) lc rgb '#3060c0' title 'max agents per MW'\n");
+    fclose(b);
+    if (render(out, "agents_per_mw", body)) return -1;
+    snprintf(ch[*nch].name, sizeof ch[0].name, "agents_per_mw");
+    snprintf(ch[*nch].title, sizeof ch[0].title, "Max concurrent agents per MW per SLO tier");
+    (*nch)++;
+    b = fmemopen(body, sizeof body, "w");
+    gp_title(b, "Agents per MW vs P25 output speed", sub);
+    fprintf(b, "set xlabel 'Output speed per query, P25 at max agents (tokens/s)'\n"
+               "set ylabel 'Agents per MW (agents/MW)'\n"
+               "plot 'data/agents_mw_vs_speed.dat' using 1:2 with points pt 7 ps 1.5 title 'tier results'\n");
+    fclose(b);
+    if (render(out, "agents_mw_vs_speed", body)) return -1;
+    snprintf(ch[*nch].name, sizeof ch[0].name, "agents_mw_vs_speed");
+    snprintf(ch[*nch].title, sizeof ch[0].title, "Agents per MW vs P25 output speed");
+    (*nch)++;
+    return 0;
+}
+
+/* Watts of one series at each reading: given, or from the energy counter's differences. */
+static int power_charts(const char *out, struct run *runs, int n, struct chart *ch, int *nch)
+{
+    char body[32768];
+    for (int i = 0; i < n; i++) {
+        const struct run_facts *f = &runs[i].res.facts;
+        if (!f->npower) continue;
+        char title[512];
+        snprintf(title, sizeof title, "Power over time, %s (%s); measured windows shaded",
+                 runs[i].label, runs[i].model);
+        FILE *b = fmemopen(body, sizeof body, "w");
+        gp_title(b, title, runs[i].clock);
+        fprintf(b, "set xlabel 'Time since the first phase started (s)'\nset ylabel 'Power (W)'\n"
+                   "set yrange [0:*]\n");
+        for (size_t k = 0; k < f->nphases; k++)
+            fprintf(b, "set object %zu rect from %.3f, graph 0 to %.3f, graph 1 fc rgb '#d8e8ff' fs solid 0.6 noborder behind\n",
+                    k + 1, (double)(f->phases[k].t_window_start - runs[i].t0) / 1e9,
+                    (double)(f->phases[k].t_window_end - runs[i].t0) / 1e9);
+        fprintf(b, "plot ");
+        for (size_t s = 0; s < f->npower; s++) {
+            const struct power_series *ps = &f->power[s];
+            char name[64];
+            snprintf(name, sizeof name, "data/power_%d_%zu.dat", i, s);
+            FILE *d = open_out(out, name);
+            if (!d) return -1;
+            fprintf(d, "# t_s watts (source %d device %d)\n", ps->source, ps->device);
+            for (size_t k = 0; k < ps->n; k++) {
+                double w = ps->watts[k];
+                if (isnan(w) && k > 0 && !isnan(ps->energy_j[k]) && ps->t[k] > ps->t[k - 1])
+                    w = (ps->energy_j[k] - ps->energy_j[k - 1]) / ((double)(ps->t[k] - ps->t[k - 1]) / 1e9);
+                if (!isnan(w)) fprintf(d, "%.3f %.3f\n", (double)(ps->t[k] - runs[i].t0) / 1e9, w);
+            }
+            fclose(d);
+            fprintf(b, "%s'%s' using 1:2 with lines lw 2 title 'source %d device %d'", s ? ", " : "",
+                    name, ps->source, ps->device);
+        }
+        fprintf(b, "\n");
+        fclose(b);
+        char chart[64];
+        snprintf(chart, sizeof chart, "power_%d", i);
+        if (render(out, chart, body)) return -1;
+        snprintf(ch[*nch].name, sizeof ch[0].name, "%s", chart);
+        snprintf(ch[*nch].title, sizeof ch[0].title, "%s", title);
+        (*nch)++;
+    }
+    return 0;
+}
+
+static void run_table(FILE *h, struct run *runs, int n)
+{
+    fprintf(h, "<table><tr><th>run</th><th>kind</th><th>model</th><th>timestamps</th>"
+               "<th>valid</th><th>peak system output (tokens/s)</th><th>max agents (tier)</th></tr>\n");
+    for (int i = 0; i < n; i++) {
+        const struct run_results *r = &runs[i].res;
+        double peak = 0;
+        for (size_t k = 0; k < r->nphases; k++)
+            if (r->phases[k].system_output_tps > peak) peak = r->phases[k].system_output_tps;
+        fprintf(h, "<tr><td>");
+        html_escape(h, runs[i].label);
+        fprintf(h, "</td><td>%s</td><td>", r->is_agents ? "agents" : "slt");
+        html_escape(h, runs[i].model);
+        fprintf(h, "</td><td>%s</td><td>%s</td><td>%.1f</td><td>", runs[i].clock,
+                r->facts.run_ended && !r->facts.interrupted ? "complete" : "incomplete", peak);
+        for (size_t t = 0; r->is_agents && t < r->agents.nsearches; t++) {
+            fprintf(h, "%s%d (", t ? "<br>" : "", r->agents.searches[t].max_agents);
+            html_escape(h, r->agents.searches[t].tier.name);
+            fprintf(h, ")");
+        }
+        fprintf(h, "</td></tr>\n");
+    }
+    fprintf(h, "</table>\n");
+}
+
+int report_main(int argc, char **argv)
+{
+    const char *out = NULL;
+    static const struct option opts[] = {{"out", 1, 0, 'o'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    int o;
+    opterr = 0;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+        if (o == 'o') out = optarg;
+        else if (o == 'h') {
+            printf("usage: strobe report RUN_DIR... -o OUT_DIR\n\nOne self-contained HTML page "
+                   "(OUT_DIR/index.html) with PNG and SVG charts,\nrendered by gnuplot, comparing "
+                   "the runs side by side.\n");
+            return 0;
+        } else {
+            fprintf(stderr, "strobe report: unknown option or missing value in '%s'; see strobe report --help.\n", argv[optind - 1]);
+            return 2;
+        }
+    }
+    int n = argc - optind;
+    if (!out || n < 1 || n > MAX_RUNS) {
+        fprintf(stderr, "strobe report: give 1 to %d RUN_DIRs and -o OUT_DIR; see strobe report --help.\n", MAX_RUNS);
+        return 2;
+    }
+    if (system("gnuplot --version >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "strobe report: gnuplot was not found; install it (apt-get install gnuplot-nox).\n");
+        return 1;
+    }
+    char data[4096];
+    snprintf(data, sizeof data, "%s/data", out);
+    if ((mkdir(out, 0755) && errno != EEXIST) || (mkdir(data, 0755) && errno != EEXIST)) {
+        fprintf(stderr, "strobe report: cannot create %s: %s.\n", data, strerror(errno));
+        return 1;
+    }
+    struct run *runs = calloc((size_t)n, sizeof *runs);
+    char err[512];
+    for (int i = 0; i < n; i++) {
+        runs[i].dir = argv[optind + i];
+        if (results_compute(runs[i].dir, &runs[i].res, err, sizeof err)) {
+            fprintf(stderr, "strobe report: %s.\n", err);
+            for (int k = 0; k < i; k++) results_free(&runs[k].res);
+            free(runs);
+            return 1;
+        }
+        load_labels(&runs[i]);
+    }
+    struct chart charts[3 + 2 + 2 * MAX_RUNS];
+    int nch = 0, rc = 0;
+    if (slt_charts(out, runs, n, charts, &nch) || agent_charts(out, runs, n, charts, &nch) ||
+        power_charts(out, runs, n, charts, &nch)) {
+        fprintf(stderr, "strobe report: gnuplot failed; see %s/gnuplot.log.\n", out);
+        rc = 1;
+    }
+    FILE *h = open_out(out, "index.html");
+    if (!h) {
+        fprintf(stderr, "strobe report: cannot write %s/index.html: %s.\n", out, strerror(errno));
+        rc = 1;
+    } else {
+        fprintf(h, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>strobe report</title>\n"
+                   "<style>body{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}"
+                   "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 8px;"
+                   "text-align:left}figure{margin:2em 0}img{max-width:100%%;border:1px solid #ddd}</style>"
+                   "</head><body>\n<h1>strobe report</h1>\n<p>%d run(s). Figures recomputed from each "
+                   "run's event log; definitions in strobe's README (Metrics).</p>\n", n);
+        run_table(h, runs, n);
+        for (int i = 0; i < nch; i++) {
+            fprintf(h, "<figure><img src=\"%s.png\" alt=\"", charts[i].name);
+            html_escape(h, charts[i].title);
+            fprintf(h, "\"><figcaption>");
+            html_escape(h, charts[i].title);
+            fprintf(h, " (<a href=\"%s.svg\">SVG</a>)</figcaption></figure>\n", charts[i].name);
+        }
+        fprintf(h, "</body></html>\n");
+        fclose(h);
+        printf("report: %s/index.html with %d charts (PNG and SVG)\n", out, nch);
+    }
+    for (int i = 0; i < n; i++) results_free(&runs[i].res);
+    free(runs);
+    return rc;
+}

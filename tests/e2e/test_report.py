@@ -1,0 +1,79 @@
+"""strobe report from two real runs (an SLT run with measured power, an agents run): every
+chart exists in PNG and SVG and is not empty, the HTML references only files it ships, and
+headless Chromium renders the page with its images loaded."""
+import html.parser
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+import common
+from common import check
+
+
+class Refs(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.refs = []
+
+    def handle_starttag(self, tag, attrs):
+        for k, v in attrs:
+            if k in ("src", "href"):
+                self.refs.append(v)
+
+
+def main(tmp):
+    slt = os.path.join(tmp, "slt-run")
+    r = common.run_strobe("slt", "--out", slt, "--threads", "1", "--concurrency", "1,4,16",
+                          "--phase-s", "2", "--ramp-s", "0.5", "--output-tokens", "60",
+                          "--input-tokens", "100", "--power", "emu",
+                          "--emu-args", "--step-us 3000 --step-us-per-seq 40")
+    check(r.returncode == 0, "an SLT run with power", 0, r.stderr[-200:])
+    ag = os.path.join(tmp, "agents-run")
+    r = common.run_strobe("agents", "--trajectories", common.AA_MINI, "--out", ag,
+                          "--slo-speed", "200", "--slo-ttft", "1", "--max-agents", "8",
+                          "--warmup-s", "0.5", "--stagger-s", "0.2", "--window-s", "1.5",
+                          "--min-trajectories", "0", "--min-per-agent", "0", "--threads", "1",
+                          "--power", "emu", "--emu-args", "--step-us 2000 --step-us-per-seq 300")
+    check(r.returncode == 0, "an agents run with power", 0, r.stderr[-200:])
+    out = os.path.join(tmp, "report")
+    r = common.run_strobe("report", slt, ag, "-o", out)
+    check(r.returncode == 0, "strobe report succeeds", 0, r.stderr[-300:])
+    names = ["throughput_vs_speed", "speed_vs_concurrency", "latency_vs_concurrency",
+             "agents_per_mw", "agents_mw_vs_speed", "search_1", "power_0", "power_1"]
+    for n in names:
+        for ext in ("png", "svg"):
+            p = os.path.join(out, "%s.%s" % (n, ext))
+            check(os.path.isfile(p) and os.path.getsize(p) > 1000, "chart %s.%s exists and is not empty" % (n, ext))
+    svg = open(os.path.join(out, "throughput_vs_speed.svg")).read()
+    check("tokens/s" in svg and "slt-run" in svg and "kernel timestamps" in svg,
+          "axes name their units; the chart names the runs and the timestamp source")
+    parser = Refs()
+    parser.feed(open(os.path.join(out, "index.html")).read())
+    missing = [r for r in parser.refs if "://" in r or not os.path.isfile(os.path.join(out, r))]
+    check(parser.refs and not missing, "index.html references only files it ships", [], missing)
+    chromium = shutil.which("chromium")
+    if not chromium:
+        check(False, "headless Chromium is installed (apt-get install chromium)")
+        return
+    shot = os.path.join(tmp, "shot.png")
+    prof = os.path.join(tmp, "chromium-profile")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--user-data-dir=" + prof]
+    url = "file://" + os.path.abspath(os.path.join(out, "index.html"))
+    subprocess.run([chromium, *flags, "--window-size=1000,3000", "--screenshot=" + shot, url],
+                   capture_output=True, timeout=120)
+    check(os.path.isfile(shot) and os.path.getsize(shot) > 50000,
+          "headless Chromium renders the page (screenshot %d bytes)" % (os.path.getsize(shot) if os.path.isfile(shot) else 0))
+    dom = subprocess.run([chromium, *flags, "--dump-dom", "--virtual-time-budget=5000", url],
+                         capture_output=True, text=True, timeout=120).stdout
+    check(dom.count("<img") == len([n for n in parser.refs if n.endswith(".png")]) and "strobe report" in dom,
+          "the rendered DOM holds every chart image")
+
+
+if __name__ == "__main__":
+    with tempfile.TemporaryDirectory() as tmp:
+        main(tmp)
+    common.done()
