@@ -41,6 +41,7 @@ def main(tmp):
     r = common.run_strobe("report", slt, ag, "-o", out)
     check(r.returncode == 0, "strobe report succeeds", 0, r.stderr[-300:])
     names = ["throughput_vs_speed", "speed_vs_concurrency", "latency_vs_concurrency",
+             "throughput_vs_concurrency",
              "agents_per_mw", "agents_mw_vs_speed", "search_1", "power_0", "power_1"]
     for n in names:
         for ext in ("png", "svg"):
