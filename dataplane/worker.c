@@ -62,6 +62,14 @@ struct impl {
 
 static const http_parser_settings parser_settings;
 
+/* Counters only this worker writes: a relaxed load and store, no locked read-modify-write
+ * on the per-event path; control reads them with relaxed loads. */
+static inline void bump(_Atomic uint64_t *c, uint64_t by)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by,
+                          memory_order_relaxed);
+}
+
 static void record(struct impl *w, const struct log_record *rec, const void *body, size_t len)
 {
     eventlog_put(w->pub->cfg.log, w->pub->cfg.index, rec, body, len);
@@ -287,7 +295,7 @@ static int on_sse_event(void *arg, const char *data, size_t len, int truncated, 
                              .t = s->stamp.t, .t2 = s->stamp.t_user, .a = s->n_events++};
     record(w, &rec, data, len);
     if (len == 6 && !memcmp(data, "[DONE]", 6)) s->got_done = 1;
-    atomic_fetch_add_explicit(&w->pub->stats.events, 1, memory_order_relaxed);
+    bump(&w->pub->stats.events, 1);
     return 0;
 }
 
@@ -359,7 +367,7 @@ static void on_readable(struct session *s)
         }
         if (!s->t_first_byte) s->t_first_byte = s->stamp.t;
         s->t_last_rx = s->stamp.t_user;
-        atomic_fetch_add_explicit(&w->pub->stats.bytes, (uint64_t)n, memory_order_relaxed);
+        bump(&w->pub->stats.bytes, (uint64_t)n);
         size_t used = http_parser_execute(&s->hp, &parser_settings, w->rbuf, (size_t)n);
         if (HTTP_PARSER_ERRNO(&s->hp) != HPE_OK || used != (size_t)n) {
             if (s->message_complete) { /* bytes after the response: the server misbehaves */
