@@ -25,7 +25,7 @@ if [ "${STROBE_SKIP_SANITIZE:-0}" != 1 ]; then
         meson setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug >/dev/null
     fi
     if ninja -C build-asan >/dev/null; then
-        STROBE_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        STROBE_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
             run_suite build-asan "ASan+UBSan build"
     else
         echo "the sanitizer build failed"; failed=$((failed + 1))
