@@ -13,6 +13,7 @@
 #include "request_template.h"
 #include "results.h"
 #include "run_env.h"
+#include "run_flags.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -27,20 +28,15 @@
 extern const char slo_tiers_json[];
 
 struct agents_config {
-    const char *url, *model, *out, *trajectories, *slo_tier, *model_profile, *extra_body;
-    const char *ca_file, *emu_args;
+    struct run_flags f; /* target, run directory, TLS, threads, timeouts, seed, power */
+    const char *trajectories, *slo_tier, *model_profile;
     double slo_speed, slo_ttft, tool_time_s, max_tool_time_s;
     double warmup_s, stagger_s, window_s, max_window_s, drain_s;
     int min_trajectories, min_per_agent;
-    int accelerators, start_agents, resolution, max_agents, threads, insecure;
+    int accelerators, start_agents, resolution, max_agents;
     double power_w, max_error_rate;
     long max_context_tokens;
     enum output_policy policy;
-    uint64_t seed;
-    double request_timeout_s, idle_timeout_s, connect_timeout_s;
-    const char *power[RUN_MAX_POWER];
-    int npower;
-    double power_rate_hz;
 };
 
 static void usage(FILE *f)
@@ -71,13 +67,11 @@ static void usage(FILE *f)
         "  --max-agents N          cap of the search (default 100000)\n"
         "  --max-error-rate F      an iteration with more failed requests fails (default 0.01)\n"
         "  --accelerators N        for per-accelerator figures (default 1)\n"
-        "  --power SOURCE[:OPT]    measure power (repeatable): emu[:URL], redfish:URL, file:CSV,\n"
-        "                          rapl[:DIR], nvml[:0,1], amdsmi[:0,1], ipmi[:HOST]; per MW uses\n"
-        "                          the accelerator-only ones; --power-rate HZ (default 10)\n"
         "  --power-w W             accelerator power for per-MW figures when none is measured\n"
-        "  --threads N, --seed N, --extra-body JSON, --insecure, --ca-file PEM, --emu-args FLAGS\n"
-        "  --request-timeout-s S (600), --idle-timeout-s S (120), --connect-timeout-s S (10)\n\n"
-        "Exit status: 0 done, 1 run failed, 2 bad command line or trajectories, 3 interrupted.\n");
+        "                          (measured accelerator-only --power sources come first)\n");
+    run_flags_usage(f);
+    fprintf(f,
+        "\nExit status: 0 done, 1 run failed, 2 bad command line or trajectories, 3 interrupted.\n");
 }
 
 static int bad(const char *fmt, const char *arg)
@@ -91,6 +85,7 @@ static int bad(const char *fmt, const char *arg)
 static int parse_args(int argc, char **argv, struct agents_config *c)
 {
     memset(c, 0, sizeof *c);
+    run_flags_defaults(&c->f);
     c->slo_speed = c->slo_ttft = -1;
     c->tool_time_s = -1;
     c->max_tool_time_s = 60;
@@ -107,67 +102,52 @@ static int parse_args(int argc, char **argv, struct agents_config *c)
     c->max_agents = 100000;
     c->max_error_rate = 0.01;
     c->power_w = -1;
-    c->seed = 1;
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    c->threads = cores > 0 ? (int)cores : 1;
-    c->request_timeout_s = 600;
-    c->idle_timeout_s = 120;
-    c->connect_timeout_s = 10;
     c->slo_tier = "all";
-    enum { O_URL = 256, O_MODEL, O_OUT, O_TRAJ, O_TIER, O_PROFILE, O_SPEED, O_TTFT, O_TOOL,
-           O_MAXTOOL, O_WARM, O_STAGGER, O_WINDOW, O_MAXWIN, O_DRAIN, O_MINTRAJ, O_MINPER, O_ACC,
-           O_POWER, O_SEED, O_START, O_RES, O_MAXAG, O_ERR, O_POLICY, O_CTX, O_THREADS, O_EXTRA,
-           O_INSEC, O_CA, O_EMU, O_RTO, O_ITO, O_CTO, O_PSRC, O_PRATE, O_HELP };
-    static const struct option opts[] = {
-        {"url", 1, 0, O_URL}, {"model", 1, 0, O_MODEL}, {"out", 1, 0, O_OUT},
+    enum { O_TRAJ = 256, O_TIER, O_PROFILE, O_SPEED, O_TTFT, O_TOOL, O_MAXTOOL, O_WARM,
+           O_STAGGER, O_WINDOW, O_MAXWIN, O_DRAIN, O_MINTRAJ, O_MINPER, O_ACC, O_POWER, O_START,
+           O_RES, O_MAXAG, O_ERR, O_POLICY, O_CTX, O_HELP };
+    static const struct option own[] = {
         {"trajectories", 1, 0, O_TRAJ}, {"slo-tier", 1, 0, O_TIER},
         {"model-profile", 1, 0, O_PROFILE}, {"slo-speed", 1, 0, O_SPEED},
         {"slo-ttft", 1, 0, O_TTFT}, {"tool-time", 1, 0, O_TOOL}, {"max-tool-time", 1, 0, O_MAXTOOL},
         {"warmup-s", 1, 0, O_WARM}, {"stagger-s", 1, 0, O_STAGGER}, {"window-s", 1, 0, O_WINDOW},
         {"max-window-s", 1, 0, O_MAXWIN}, {"drain-s", 1, 0, O_DRAIN},
         {"min-trajectories", 1, 0, O_MINTRAJ}, {"min-per-agent", 1, 0, O_MINPER},
-        {"accelerators", 1, 0, O_ACC}, {"power-w", 1, 0, O_POWER}, {"seed", 1, 0, O_SEED},
+        {"accelerators", 1, 0, O_ACC}, {"power-w", 1, 0, O_POWER},
         {"start-agents", 1, 0, O_START}, {"resolution", 1, 0, O_RES},
         {"max-agents", 1, 0, O_MAXAG}, {"max-error-rate", 1, 0, O_ERR},
         {"output-policy", 1, 0, O_POLICY}, {"max-context-tokens", 1, 0, O_CTX},
-        {"threads", 1, 0, O_THREADS}, {"extra-body", 1, 0, O_EXTRA}, {"insecure", 0, 0, O_INSEC},
-        {"ca-file", 1, 0, O_CA}, {"emu-args", 1, 0, O_EMU}, {"request-timeout-s", 1, 0, O_RTO},
-        {"idle-timeout-s", 1, 0, O_ITO}, {"connect-timeout-s", 1, 0, O_CTO},
-        {"power", 1, 0, O_PSRC}, {"power-rate", 1, 0, O_PRATE},
         {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
-    int o;
+    struct option *opts = run_flags_table(own);
+    int o, rc = 0;
     opterr = 0;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while (!rc && (o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int taken = run_flags_take(&c->f, o, optarg, argv[optind - 1], "agents");
+        if (taken) {
+            rc = taken == 2 ? 2 : 0;
+            continue;
+        }
         switch (o) {
-        case O_URL: c->url = optarg; break;
-        case O_MODEL: c->model = optarg; break;
-        case O_OUT: c->out = optarg; break;
         case O_TRAJ: c->trajectories = optarg; break;
         case O_TIER: c->slo_tier = optarg; break;
         case O_PROFILE: c->model_profile = optarg; break;
-        case O_EXTRA: c->extra_body = optarg; break;
-        case O_CA: c->ca_file = optarg; break;
-        case O_EMU: c->emu_args = optarg; break;
-        case O_INSEC: c->insecure = 1; break;
-        case O_PSRC:
-            if (c->npower == RUN_MAX_POWER) return bad("at most 16 --power sources%s", "");
-            c->power[c->npower++] = optarg;
-            break;
         case O_POLICY:
             if (!strcmp(optarg, "exact")) c->policy = POLICY_EXACT;
             else if (!strcmp(optarg, "natural")) c->policy = POLICY_NATURAL;
-            else return bad("--output-policy must be exact or natural, got '%s'", optarg);
+            else rc = bad("--output-policy must be exact or natural, got '%s'", optarg);
             break;
         case O_HELP:
         case 'h': usage(stdout); exit(0);
-        case '?': return bad("unknown option or missing value in '%s'", argv[optind - 1]);
+        case '?': rc = bad("unknown option or missing value in '%s'", argv[optind - 1]); break;
         default: {
             char *end;
             errno = 0;
             double v = strtod(optarg, &end);
-            if (errno || end == optarg || *end || v < 0)
-                return bad("a non-negative number is needed, got '%s'", optarg);
+            if (errno || end == optarg || *end || v < 0) {
+                rc = bad("a non-negative number is needed, got '%s'", optarg);
+                break;
+            }
             switch (o) {
             case O_SPEED: c->slo_speed = v; break;
             case O_TTFT: c->slo_ttft = v; break;
@@ -182,40 +162,28 @@ static int parse_args(int argc, char **argv, struct agents_config *c)
             case O_MINPER: c->min_per_agent = (int)v; break;
             case O_ACC: c->accelerators = (int)v; break;
             case O_POWER: c->power_w = v; break;
-            case O_SEED: c->seed = (uint64_t)v; break;
             case O_START: c->start_agents = (int)v; break;
             case O_RES: c->resolution = (int)v; break;
             case O_MAXAG: c->max_agents = (int)v; break;
             case O_ERR: c->max_error_rate = v; break;
             case O_CTX: c->max_context_tokens = (long)v; break;
-            case O_THREADS: c->threads = (int)v; break;
-            case O_RTO: c->request_timeout_s = v; break;
-            case O_ITO: c->idle_timeout_s = v; break;
-            case O_CTO: c->connect_timeout_s = v; break;
-            case O_PRATE: c->power_rate_hz = v; break;
             }
         }
         }
     }
+    free(opts);
+    if (rc) return rc;
     if (optind < argc) return bad("unexpected argument '%s'", argv[optind]);
-    if (!c->out) return bad("--out RUN_DIR is required%s", "");
+    if ((rc = run_flags_check(&c->f, "agents"))) return rc;
     if (!c->trajectories) return bad("--trajectories REPLAY_DIR is required%s", "");
-    if (c->url && !c->model) return bad("--model NAME is required with --url%s", "");
     if ((c->slo_speed >= 0) != (c->slo_ttft >= 0))
         return bad("--slo-speed and --slo-ttft go together%s", "");
     if (c->slo_speed < 0 && !c->model_profile)
         return bad("give --model-profile (with --slo-tier) or --slo-speed and --slo-ttft%s", "");
-    if (c->threads < 1 || c->threads > 1024) return bad("--threads must be in 1..1024%s", "");
     if (c->start_agents < 1 || c->max_agents < c->start_agents)
         return bad("--start-agents must be >= 1 and <= --max-agents%s", "");
     if (c->window_s <= 0) return bad("--window-s must be > 0%s", "");
     if (c->accelerators < 1) return bad("--accelerators must be >= 1%s", "");
-    if (c->extra_body) {
-        cJSON *x = cJSON_Parse(c->extra_body);
-        int ok = cJSON_IsObject(x);
-        cJSON_Delete(x);
-        if (!ok) return bad("--extra-body must be a JSON object, got '%s'", c->extra_body);
-    }
     return 0;
 }
 
@@ -267,14 +235,14 @@ static cJSON *select_tiers(const struct agents_config *c)
  * -1 the server could not be reached (err says why). */
 static int probe_server(struct run_env *e, const struct agents_config *c, char *why, size_t wl)
 {
-    struct template_params tp = {&e->ep, e->model, 1, 8, 48, 1, c->extra_body, e->api_key, 7};
+    struct template_params tp = {&e->ep, e->model, 1, 8, 48, 1, c->f.extra_body, e->api_key, 7};
     struct request_template t;
     char err[256];
     if (template_build(&t, &tp, err, sizeof err)) return 0;
     char *req = malloc(t.len);
     size_t len = template_fill(&t, 0, 1, req, t.len);
     struct oneshot_result r;
-    int rc = oneshot_request(e->ops, e->ctl_tctx, &e->ep, req, len, c->request_timeout_s, &r);
+    int rc = oneshot_request(e->ops, e->ctl_tctx, &e->ep, req, len, c->f.request_timeout_s, &r);
     free(req);
     template_free(&t);
     if (rc && r.status == 0) {
@@ -402,7 +370,7 @@ static int run_iteration(struct live *L, int agents, struct iteration_metrics *o
     if (run_interrupted) return -1;
     char err[256];
     struct run_results res;
-    if (results_compute(c->out, &res, err, sizeof err)) {
+    if (results_compute(c->f.out, &res, err, sizeof err)) {
         fprintf(stderr, "strobe agents: %s.\n", err);
         return -1;
     }
@@ -442,11 +410,11 @@ static char *header_json(const struct agents_config *c, const struct run_env *e,
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
     cJSON_AddStringToObject(h, "started_utc", when);
     cJSON *cfg = cJSON_AddObjectToObject(h, "config");
-    cJSON_AddStringToObject(cfg, "url", c->url ? c->url : "(built-in strobe-emu)");
+    cJSON_AddStringToObject(cfg, "url", c->f.url ? c->f.url : "(built-in strobe-emu)");
     cJSON_AddStringToObject(cfg, "resolved_address", e->ep.addr_text);
     cJSON_AddStringToObject(cfg, "model", e->model);
     cJSON_AddStringToObject(cfg, "transport", e->ops->name);
-    cJSON_AddBoolToObject(cfg, "tls_verification", !c->insecure);
+    cJSON_AddBoolToObject(cfg, "tls_verification", !c->f.insecure);
     cJSON_AddStringToObject(cfg, "trajectories", c->trajectories);
     cJSON_AddStringToObject(cfg, "replay_name", rp->name);
     cJSON_AddNumberToObject(cfg, "trajectories_loaded", (double)rp->ntasks);
@@ -465,9 +433,9 @@ static char *header_json(const struct agents_config *c, const struct run_env *e,
     cJSON_AddNumberToObject(cfg, "min_trajectories", c->min_trajectories);
     cJSON_AddNumberToObject(cfg, "min_per_agent", c->min_per_agent);
     cJSON_AddNumberToObject(cfg, "drain_s", c->drain_s);
-    cJSON_AddNumberToObject(cfg, "threads", c->threads);
-    cJSON_AddNumberToObject(cfg, "seed", (double)c->seed);
-    cJSON_AddStringToObject(cfg, "extra_body", c->extra_body ? c->extra_body : "");
+    cJSON_AddNumberToObject(cfg, "threads", c->f.threads);
+    cJSON_AddNumberToObject(cfg, "seed", (double)c->f.seed);
+    cJSON_AddStringToObject(cfg, "extra_body", c->f.extra_body ? c->f.extra_body : "");
     cJSON *s = cJSON_AddObjectToObject(h, "search");
     cJSON_AddNumberToObject(s, "start_agents", c->start_agents);
     cJSON_AddNumberToObject(s, "resolution", c->resolution);
@@ -507,15 +475,14 @@ int agents_main(int argc, char **argv)
         return 2;
     }
     struct run_env e;
-    struct run_env_options ro = {"agents", c.url, c.model, c.emu_args, c.insecure, c.ca_file,
-                                 c.threads, c.max_agents < 100000 ? c.max_agents : 4096,
-                                 c.power, c.npower, c.power_rate_hz};
+    struct run_env_options ro =
+        run_flags_env(&c.f, "agents", c.max_agents < 100000 ? c.max_agents : 4096);
     if ((rc = run_env_open(&e, &ro))) {
         replay_free(&rp);
         cJSON_Delete(tiers);
         return rc;
     }
-    c.url = e.url;
+    c.f.url = e.url;
     int honoured = probe_server(&e, &c, err, sizeof err);
     if (honoured < 0) {
         fprintf(stderr, "strobe agents: the first request to %s failed: %s; check --url.\n",
@@ -532,10 +499,10 @@ int agents_main(int argc, char **argv)
     }
     char *header = header_json(&c, &e, &rp, tiers, honoured);
     struct worker_config wc = {.max_request_bytes = 2048,
-                               .request_timeout_s = c.request_timeout_s,
-                               .idle_timeout_s = c.idle_timeout_s,
-                               .connect_timeout_s = c.connect_timeout_s};
-    rc = run_env_start(&e, c.out, header, &wc);
+                               .request_timeout_s = c.f.request_timeout_s,
+                               .idle_timeout_s = c.f.idle_timeout_s,
+                               .connect_timeout_s = c.f.connect_timeout_s};
+    rc = run_env_start(&e, c.f.out, header, &wc);
     free(header);
     if (rc) {
         replay_free(&rp);
@@ -545,7 +512,7 @@ int agents_main(int argc, char **argv)
     /* the shared trajectory queue: a seeded shuffle */
     uint32_t *order = malloc(rp.ntasks * sizeof *order);
     for (size_t i = 0; i < rp.ntasks; i++) order[i] = (uint32_t)i;
-    uint64_t s = c.seed * 0x9e3779b97f4a7c15ULL + 1;
+    uint64_t s = c.f.seed * 0x9e3779b97f4a7c15ULL + 1;
     for (size_t i = rp.ntasks; i > 1; i--) {
         s ^= s << 13, s ^= s >> 7, s ^= s << 17;
         size_t j = s % i;
@@ -554,15 +521,15 @@ int agents_main(int argc, char **argv)
         order[j] = t;
     }
     _Atomic uint64_t cursor = 0;
-    char *extra = extra_fields(c.extra_body);
+    char *extra = extra_fields(c.f.extra_body);
     struct live L = {.c = &c, .e = &e, .all_gates_met = 1, .tty = isatty(2)};
     L.ap = (struct agent_params){&rp, &e.ep, e.model, e.api_key, extra, c.policy, 1,
-                                 c.tool_time_s, c.max_tool_time_s, c.seed, order, rp.ntasks,
+                                 c.tool_time_s, c.max_tool_time_s, c.f.seed, order, rp.ntasks,
                                  &cursor, e.log};
     fprintf(stderr, "strobe: %s model %s, %zu trajectories (%zu skipped, %.1f MiB shared), %d "
                     "threads, log in %s\n",
-            e.url, e.model, rp.ntasks, rp.skipped, (double)rp.shared_bytes / 1048576, c.threads,
-            c.out);
+            e.url, e.model, rp.ntasks, rp.skipped, (double)rp.shared_bytes / 1048576, c.f.threads,
+            c.f.out);
     int interrupted = 0;
     struct slo_tier *tl;
     size_t nt;
@@ -583,7 +550,7 @@ int agents_main(int argc, char **argv)
     }
     free(tl);
     cJSON_Delete(h);
-    rc = run_env_finish(&e, c.out, interrupted || run_interrupted);
+    rc = run_env_finish(&e, c.f.out, interrupted || run_interrupted);
     free(L.done);
     free(order);
     free(extra);

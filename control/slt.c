@@ -5,6 +5,7 @@
 #include "slt.h"
 
 #include "run_env.h"
+#include "run_flags.h"
 #include "eventlog.h"
 #include "oneshot.h"
 #include "prices.h"
@@ -25,16 +26,12 @@
 #define MAX_PHASES 4096
 
 struct slt_config {
-    const char *url, *model, *out, *extra_body, *ca_file, *emu_args, *endpoint;
+    struct run_flags f; /* target, run directory, TLS, threads, timeouts, seed, power */
+    const char *endpoint;
     int conc[MAX_PHASES];
     int nconc, auto_ladder, max_concurrency;
     double phase_s, ramp_s, drain_s;
-    int input_tokens, output_tokens, ignore_eos, threads, insecure;
-    double request_timeout_s, idle_timeout_s, connect_timeout_s;
-    uint64_t seed;
-    const char *power[RUN_MAX_POWER];
-    int npower;
-    double power_rate_hz;
+    int input_tokens, output_tokens, ignore_eos;
     const char *accelerator_type, *prices_file, *price_basis;
     int accelerators;
     double reference_speed, price_per_hour;
@@ -48,9 +45,6 @@ static void usage(FILE *f)
         "System Load Test: closed loop at fixed concurrency per phase; 1,000 input and 1,000\n"
         "output tokens per query, streaming. Without --url, strobe starts its built-in\n"
         "emulator (strobe-emu) on loopback and measures that.\n\n"
-        "  --url URL               OpenAI-compatible server, e.g. http://127.0.0.1:8000\n"
-        "  --model NAME            model id to request (default strobe-emu with the emulator)\n"
-        "  --out RUN_DIR           run directory (created; must not hold a run already)\n"
         "  --concurrency LIST|auto e.g. 1,2,4 (default auto: 1,2,4,…,64 then +64 to plateau)\n"
         "  --max-concurrency N     cap of the auto ladder (default 1024)\n"
         "  --phase-s SECONDS       measured window per phase (default 180)\n"
@@ -59,24 +53,15 @@ static void usage(FILE *f)
         "  --input-tokens N        prompt tokens, calibrated on usage.prompt_tokens (default 1000)\n"
         "  --output-tokens N       max_tokens (default 1000)\n"
         "  --ignore-eos            send ignore_eos: true so every answer has --output-tokens\n"
-        "  --extra-body JSON       fields merged into every request body\n"
         "  --endpoint chat|completions   /v1/chat/completions (default) or /v1/completions\n"
-        "  --threads N             dataplane worker threads (default: one per core)\n"
-        "  --request-timeout-s S   (default 600)   --idle-timeout-s S (default 120)\n"
-        "  --connect-timeout-s S   (default 10)\n"
-        "  --insecure              do not verify the server's TLS certificate or name\n"
-        "  --ca-file PEM           trust this CA in addition to the system's\n"
-        "  --seed N                seed of prompt nonces (default 1)\n"
-        "  --emu-args \"FLAGS\"      flags for the built-in emulator (without --url)\n"
-        "  --power SOURCE[:OPT]    sample power during the run (repeatable): emu[:URL],\n"
-        "                          redfish:URL, file:CSV, rapl[:DIR], nvml[:0,1], amdsmi[:0,1], ipmi[:HOST]\n"
-        "  --power-rate HZ         power samples per second (default 10)\n"
         "  --accelerator-type NAME --accelerators N   the system, for cost per million tokens\n"
         "  --reference-speed N     output tokens/s per query for the cost figure (default 30)\n"
         "  --price-per-hour USD    per accelerator, instead of the price table\n"
         "  --prices FILE           price table (default: the one shipped in control/prices.json)\n"
-        "  --price-basis committed|on-demand   (default committed, on-demand when none)\n\n"
-        "The API key, if any, is read from STROBE_API_KEY and never written anywhere.\n"
+        "  --price-basis committed|on-demand   (default committed, on-demand when none)\n");
+    run_flags_usage(f);
+    fprintf(f,
+        "\nThe API key, if any, is read from STROBE_API_KEY and never written anywhere.\n"
         "Exit status: 0 done, 1 run failed, 2 bad command line, 3 interrupted (results kept).\n");
 }
 
@@ -104,6 +89,7 @@ static int num(const char *flag, const char *s, double lo, double *out)
 static int parse_args(int argc, char **argv, struct slt_config *c)
 {
     memset(c, 0, sizeof *c);
+    run_flags_defaults(&c->f);
     c->auto_ladder = 1;
     c->max_concurrency = 1024;
     c->phase_s = 180;
@@ -111,58 +97,41 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
     c->drain_s = 600;
     c->input_tokens = 1000;
     c->output_tokens = 1000;
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    c->threads = cores > 0 ? (int)cores : 1;
-    c->request_timeout_s = 600;
-    c->idle_timeout_s = 120;
-    c->connect_timeout_s = 10;
-    c->seed = 1;
     c->endpoint = "chat";
-    enum { O_URL = 256, O_MODEL, O_OUT, O_CONC, O_MAXC, O_PHASE, O_RAMP, O_DRAIN, O_IN, O_OUTT,
-           O_EOS, O_EXTRA, O_EP, O_THREADS, O_RTO, O_ITO, O_CTO, O_INSEC, O_CA, O_SEED, O_EMU,
-           O_POWER, O_PRATE, O_ATYPE, O_ACC, O_REF, O_PPH, O_PRICES, O_PBASIS, O_HELP };
-    static const struct option opts[] = {
-        {"url", 1, 0, O_URL}, {"model", 1, 0, O_MODEL}, {"out", 1, 0, O_OUT},
+    enum { O_CONC = 256, O_MAXC, O_PHASE, O_RAMP, O_DRAIN, O_IN, O_OUTT, O_EOS, O_EP, O_ATYPE,
+           O_ACC, O_REF, O_PPH, O_PRICES, O_PBASIS, O_HELP };
+    static const struct option own[] = {
         {"concurrency", 1, 0, O_CONC}, {"max-concurrency", 1, 0, O_MAXC},
         {"phase-s", 1, 0, O_PHASE}, {"ramp-s", 1, 0, O_RAMP}, {"drain-s", 1, 0, O_DRAIN},
         {"input-tokens", 1, 0, O_IN}, {"output-tokens", 1, 0, O_OUTT},
-        {"ignore-eos", 0, 0, O_EOS}, {"extra-body", 1, 0, O_EXTRA}, {"endpoint", 1, 0, O_EP},
-        {"threads", 1, 0, O_THREADS}, {"request-timeout-s", 1, 0, O_RTO},
-        {"idle-timeout-s", 1, 0, O_ITO}, {"connect-timeout-s", 1, 0, O_CTO},
-        {"insecure", 0, 0, O_INSEC}, {"ca-file", 1, 0, O_CA}, {"seed", 1, 0, O_SEED},
-        {"emu-args", 1, 0, O_EMU}, {"power", 1, 0, O_POWER}, {"power-rate", 1, 0, O_PRATE},
+        {"ignore-eos", 0, 0, O_EOS}, {"endpoint", 1, 0, O_EP},
         {"accelerator-type", 1, 0, O_ATYPE}, {"accelerators", 1, 0, O_ACC},
         {"reference-speed", 1, 0, O_REF}, {"price-per-hour", 1, 0, O_PPH},
         {"prices", 1, 0, O_PRICES}, {"price-basis", 1, 0, O_PBASIS},
         {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
-    int o;
+    struct option *opts = run_flags_table(own);
+    int o, rc = 0;
     double v;
     opterr = 0;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while (!rc && (o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int taken = run_flags_take(&c->f, o, optarg, argv[optind - 1], "slt");
+        if (taken) {
+            rc = taken == 2 ? 2 : 0;
+            continue;
+        }
         switch (o) {
-        case O_URL: c->url = optarg; break;
-        case O_MODEL: c->model = optarg; break;
-        case O_OUT: c->out = optarg; break;
-        case O_EXTRA: c->extra_body = optarg; break;
-        case O_CA: c->ca_file = optarg; break;
-        case O_EMU: c->emu_args = optarg; break;
         case O_EOS: c->ignore_eos = 1; break;
         case O_ATYPE: c->accelerator_type = optarg; break;
         case O_PRICES: c->prices_file = optarg; break;
         case O_PBASIS:
             if (strcmp(optarg, "committed") && strcmp(optarg, "on-demand"))
-                return bad("--price-basis must be committed or on-demand, got '%s'", optarg);
+                rc = bad("--price-basis must be committed or on-demand, got '%s'", optarg);
             c->price_basis = optarg;
             break;
-        case O_POWER:
-            if (c->npower == RUN_MAX_POWER) return bad("at most 16 --power sources%s", "");
-            c->power[c->npower++] = optarg;
-            break;
-        case O_INSEC: c->insecure = 1; break;
         case O_EP:
             if (strcmp(optarg, "chat") && strcmp(optarg, "completions"))
-                return bad("--endpoint must be chat or completions, got '%s'", optarg);
+                rc = bad("--endpoint must be chat or completions, got '%s'", optarg);
             c->endpoint = optarg;
             break;
         case O_CONC:
@@ -172,22 +141,26 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
             }
             c->auto_ladder = 0;
             c->nconc = 0;
-            for (const char *p = optarg; *p;) {
+            for (const char *p = optarg; *p && !rc;) {
                 char *end;
                 long n = strtol(p, &end, 10);
                 if (end == p || n < 1 || n > 1000000 || (*end && *end != ',') ||
                     c->nconc == MAX_PHASES)
-                    return bad("--concurrency must be 'auto' or a list like 1,2,4 of positive "
-                               "integers, got '%s'", optarg);
-                c->conc[c->nconc++] = (int)n;
+                    rc = bad("--concurrency must be 'auto' or a list like 1,2,4 of positive "
+                             "integers, got '%s'", optarg);
+                else
+                    c->conc[c->nconc++] = (int)n;
                 p = *end ? end + 1 : end;
             }
             break;
         case O_HELP:
         case 'h': usage(stdout); exit(0);
-        case '?': return bad("unknown option or missing value in '%s'", argv[optind - 1]);
+        case '?': rc = bad("unknown option or missing value in '%s'", argv[optind - 1]); break;
         default:
-            if (num(argv[optind - 1], optarg, 0, &v)) return 2;
+            if (num(argv[optind - 1], optarg, 0, &v)) {
+                rc = 2;
+                break;
+            }
             switch (o) {
             case O_MAXC: c->max_concurrency = (int)v; break;
             case O_PHASE: c->phase_s = v; break;
@@ -195,33 +168,19 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
             case O_DRAIN: c->drain_s = v; break;
             case O_IN: c->input_tokens = (int)v; break;
             case O_OUTT: c->output_tokens = (int)v; break;
-            case O_THREADS: c->threads = (int)v; break;
-            case O_RTO: c->request_timeout_s = v; break;
-            case O_ITO: c->idle_timeout_s = v; break;
-            case O_CTO: c->connect_timeout_s = v; break;
-            case O_SEED: c->seed = (uint64_t)v; break;
-            case O_PRATE: c->power_rate_hz = v; break;
             case O_ACC: c->accelerators = (int)v; break;
             case O_REF: c->reference_speed = v; break;
             case O_PPH: c->price_per_hour = v; break;
             }
         }
     }
+    free(opts);
+    if (rc) return rc;
     if (optind < argc) return bad("unexpected argument '%s'", argv[optind]);
-    if (!c->out) return bad("--out RUN_DIR is required%s", "");
-    if (c->url && !c->model) return bad("--model NAME is required with --url%s", "");
+    if ((rc = run_flags_check(&c->f, "slt"))) return rc;
     if (c->phase_s <= 0) return bad("--phase-s must be > 0%s", "");
-    if (c->threads < 1 || c->threads > 1024) return bad("--threads must be in 1..1024%s", "");
     if (c->output_tokens < 1) return bad("--output-tokens must be >= 1%s", "");
     if (c->max_concurrency < 1) return bad("--max-concurrency must be >= 1%s", "");
-    if (c->request_timeout_s <= 0 || c->idle_timeout_s <= 0 || c->connect_timeout_s <= 0)
-        return bad("timeouts must be > 0%s", "");
-    if (c->extra_body) {
-        cJSON *extra = cJSON_Parse(c->extra_body);
-        int ok = cJSON_IsObject(extra);
-        cJSON_Delete(extra);
-        if (!ok) return bad("--extra-body must be a JSON object, e.g. '{\"ignore_eos\":true}', got '%s'", c->extra_body);
-    }
     return 0;
 }
 
@@ -251,8 +210,8 @@ static int calibrate(const struct slt_config *c, const struct endpoint *ep,
             w[2] = (int)lround((c->input_tokens - overhead) / slope);
             if (w[2] < 0) w[2] = 0;
         }
-        struct template_params tp = {ep, c->model, strcmp(c->endpoint, "chat") == 0, w[i], 1, 0,
-                                     c->extra_body, api_key, c->seed + 999 + (uint64_t)i};
+        struct template_params tp = {ep, c->f.model, strcmp(c->endpoint, "chat") == 0, w[i], 1, 0,
+                                     c->f.extra_body, api_key, c->f.seed + 999 + (uint64_t)i};
         struct request_template t;
         if (template_build(&t, &tp, err, errlen)) return -1;
         /* the calibration prompt must not ask for more than one token whatever extra says */
@@ -262,7 +221,7 @@ static int calibrate(const struct slt_config *c, const struct endpoint *ep,
         /* a busy or flaky server may refuse a probe: try each up to 5 times */
         for (int attempt = 0; attempt < 5 && rc; attempt++) {
             size_t len = template_fill(&t, 0, (uint64_t)(i * 8 + attempt) + 1, req, t.len);
-            rc = oneshot_request(ops, tctx, ep, req, len, c->request_timeout_s, &r);
+            rc = oneshot_request(ops, tctx, ep, req, len, c->f.request_timeout_s, &r);
             if (!rc && r.prompt_tokens < 0) rc = -1;
         }
         free(req);
@@ -294,12 +253,12 @@ static char *header_json(const struct slt_config *c, const struct endpoint *ep, 
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
     cJSON_AddStringToObject(h, "started_utc", when);
     cJSON *cfg = cJSON_AddObjectToObject(h, "config");
-    cJSON_AddStringToObject(cfg, "url", c->url ? c->url : "(built-in strobe-emu)");
+    cJSON_AddStringToObject(cfg, "url", c->f.url ? c->f.url : "(built-in strobe-emu)");
     cJSON_AddStringToObject(cfg, "resolved_address", ep->addr_text);
-    cJSON_AddStringToObject(cfg, "model", c->model);
+    cJSON_AddStringToObject(cfg, "model", c->f.model);
     cJSON_AddStringToObject(cfg, "endpoint", c->endpoint);
     cJSON_AddStringToObject(cfg, "transport", transport);
-    cJSON_AddBoolToObject(cfg, "tls_verification", !c->insecure);
+    cJSON_AddBoolToObject(cfg, "tls_verification", !c->f.insecure);
     if (c->auto_ladder) {
         cJSON_AddStringToObject(cfg, "concurrency", "auto");
         cJSON_AddNumberToObject(cfg, "max_concurrency", c->max_concurrency);
@@ -313,12 +272,12 @@ static char *header_json(const struct slt_config *c, const struct endpoint *ep, 
     cJSON_AddNumberToObject(cfg, "input_tokens_target", c->input_tokens);
     cJSON_AddNumberToObject(cfg, "output_tokens", c->output_tokens);
     cJSON_AddBoolToObject(cfg, "ignore_eos", c->ignore_eos);
-    cJSON_AddStringToObject(cfg, "extra_body", c->extra_body ? c->extra_body : "");
-    cJSON_AddNumberToObject(cfg, "threads", c->threads);
-    cJSON_AddNumberToObject(cfg, "request_timeout_s", c->request_timeout_s);
-    cJSON_AddNumberToObject(cfg, "idle_timeout_s", c->idle_timeout_s);
-    cJSON_AddNumberToObject(cfg, "connect_timeout_s", c->connect_timeout_s);
-    cJSON_AddNumberToObject(cfg, "seed", (double)c->seed);
+    cJSON_AddStringToObject(cfg, "extra_body", c->f.extra_body ? c->f.extra_body : "");
+    cJSON_AddNumberToObject(cfg, "threads", c->f.threads);
+    cJSON_AddNumberToObject(cfg, "request_timeout_s", c->f.request_timeout_s);
+    cJSON_AddNumberToObject(cfg, "idle_timeout_s", c->f.idle_timeout_s);
+    cJSON_AddNumberToObject(cfg, "connect_timeout_s", c->f.connect_timeout_s);
+    cJSON_AddNumberToObject(cfg, "seed", (double)c->f.seed);
     cJSON *cal = cJSON_AddObjectToObject(h, "calibration");
     cJSON_AddNumberToObject(cal, "filler_words", words);
     cJSON_AddNumberToObject(cal, "expected_prompt_tokens", (double)calibrated);
@@ -434,11 +393,10 @@ int slt_main(int argc, char **argv)
     int most = c.auto_ladder ? c.max_concurrency : 0;
     for (int i = 0; i < c.nconc; i++) most = c.conc[i] > most ? c.conc[i] : most;
     struct run_env e;
-    struct run_env_options ro = {"slt", c.url, c.model, c.emu_args, c.insecure, c.ca_file,
-                                 c.threads, most, c.power, c.npower, c.power_rate_hz};
+    struct run_env_options ro = run_flags_env(&c.f, "slt", most);
     if ((rc = run_env_open(&e, &ro))) return rc;
-    c.url = e.url;
-    c.model = e.model;
+    c.f.url = e.url;
+    c.f.model = e.model;
     int words = 0;
     int64_t calibrated = 0;
     if (calibrate(&c, &e.ep, e.ops, e.ctl_tctx, e.api_key, &words, &calibrated, err, sizeof err)) {
@@ -446,8 +404,8 @@ int slt_main(int argc, char **argv)
         run_env_close(&e);
         return 1;
     }
-    struct template_params tp = {&e.ep, c.model, strcmp(c.endpoint, "chat") == 0, words,
-                                 c.output_tokens, c.ignore_eos, c.extra_body, e.api_key, c.seed};
+    struct template_params tp = {&e.ep, c.f.model, strcmp(c.endpoint, "chat") == 0, words,
+                                 c.output_tokens, c.ignore_eos, c.f.extra_body, e.api_key, c.f.seed};
     struct request_template tmpl;
     if (template_build(&tmpl, &tp, err, sizeof err)) {
         fprintf(stderr, "strobe slt: %s.\n", err);
@@ -458,10 +416,10 @@ int slt_main(int argc, char **argv)
                                c.accelerator_type ? &price : NULL);
     struct worker_config wc = {.build = template_fill, .build_arg = &tmpl,
                                .max_request_bytes = tmpl.len,
-                               .request_timeout_s = c.request_timeout_s,
-                               .idle_timeout_s = c.idle_timeout_s,
-                               .connect_timeout_s = c.connect_timeout_s};
-    rc = run_env_start(&e, c.out, header, &wc);
+                               .request_timeout_s = c.f.request_timeout_s,
+                               .idle_timeout_s = c.f.idle_timeout_s,
+                               .connect_timeout_s = c.f.connect_timeout_s};
+    rc = run_env_start(&e, c.f.out, header, &wc);
     free(header);
     if (rc) {
         template_free(&tmpl);
@@ -469,7 +427,7 @@ int slt_main(int argc, char **argv)
     }
     fprintf(stderr, "strobe: %s model %s, prompt %d filler words = %lld prompt tokens by the "
                     "server's count, %d threads, log in %s\n",
-            c.url, c.model, words, (long long)calibrated, c.threads, c.out);
+            c.f.url, c.f.model, words, (long long)calibrated, c.f.threads, c.f.out);
     int tty = isatty(2);
     int was_interrupted = 0;
     double tps[MAX_PHASES];
@@ -482,7 +440,7 @@ int slt_main(int argc, char **argv)
         }
         eventlog_sync(e.log);
         struct run_results res;
-        if (results_compute(c.out, &res, err, sizeof err) == 0 && (size_t)k < res.nphases) {
+        if (results_compute(c.f.out, &res, err, sizeof err) == 0 && (size_t)k < res.nphases) {
             const struct phase_metrics *m = &res.phases[k];
             tps[k] = m->system_output_tps;
             fprintf(stderr, "strobe: phase %d concurrency %d: %.1f output tokens/s, speed p50 "
@@ -497,7 +455,7 @@ int slt_main(int argc, char **argv)
             break;
         }
     }
-    rc = run_env_finish(&e, c.out, was_interrupted);
+    rc = run_env_finish(&e, c.f.out, was_interrupted);
     template_free(&tmpl);
     return rc;
 }

@@ -1,0 +1,134 @@
+#include "run_flags.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { F_URL = RUN_FLAG_BASE, F_MODEL, F_OUT, F_EXTRA, F_CA, F_EMU, F_INSEC, F_THREADS, F_RTO,
+       F_ITO, F_CTO, F_SEED, F_POWER, F_PRATE };
+
+static const struct option shared[] = {
+    {"url", 1, 0, F_URL}, {"model", 1, 0, F_MODEL}, {"out", 1, 0, F_OUT},
+    {"extra-body", 1, 0, F_EXTRA}, {"ca-file", 1, 0, F_CA}, {"emu-args", 1, 0, F_EMU},
+    {"insecure", 0, 0, F_INSEC}, {"threads", 1, 0, F_THREADS},
+    {"request-timeout-s", 1, 0, F_RTO}, {"idle-timeout-s", 1, 0, F_ITO},
+    {"connect-timeout-s", 1, 0, F_CTO}, {"seed", 1, 0, F_SEED}, {"power", 1, 0, F_POWER},
+    {"power-rate", 1, 0, F_PRATE}, {0, 0, 0, 0}};
+
+void run_flags_defaults(struct run_flags *f)
+{
+    memset(f, 0, sizeof *f);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    f->threads = cores > 0 ? (int)cores : 1;
+    f->request_timeout_s = 600;
+    f->idle_timeout_s = 120;
+    f->connect_timeout_s = 10;
+    f->seed = 1;
+}
+
+struct option *run_flags_table(const struct option *own)
+{
+    size_t n = 0, m = sizeof shared / sizeof shared[0];
+    while (own[n].name) n++;
+    struct option *t = malloc((n + m) * sizeof *t);
+    memcpy(t, own, n * sizeof *t);
+    memcpy(t + n, shared, m * sizeof *t);
+    return t;
+}
+
+static int bad(const char *cmd, const char *what)
+{
+    fprintf(stderr, "strobe %s: %s; see strobe %s --help.\n", cmd, what, cmd);
+    return 2;
+}
+
+int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag,
+                   const char *cmd)
+{
+    switch (o) {
+    case F_URL: f->url = arg; return 1;
+    case F_MODEL: f->model = arg; return 1;
+    case F_OUT: f->out = arg; return 1;
+    case F_EXTRA: f->extra_body = arg; return 1;
+    case F_CA: f->ca_file = arg; return 1;
+    case F_EMU: f->emu_args = arg; return 1;
+    case F_INSEC: f->insecure = 1; return 1;
+    case F_POWER:
+        if (f->npower == RUN_MAX_POWER) return bad(cmd, "at most 16 --power sources");
+        f->power[f->npower++] = arg;
+        return 1;
+    case F_THREADS:
+    case F_RTO:
+    case F_ITO:
+    case F_CTO:
+    case F_SEED:
+    case F_PRATE: {
+        char *end;
+        errno = 0;
+        double v = strtod(arg, &end);
+        if (errno || end == arg || *end || v < 0) {
+            fprintf(stderr, "strobe %s: %s needs a number >= 0, got '%s'.\n", cmd, flag, arg);
+            return 2;
+        }
+        if (o == F_THREADS) f->threads = (int)v;
+        else if (o == F_RTO) f->request_timeout_s = v;
+        else if (o == F_ITO) f->idle_timeout_s = v;
+        else if (o == F_CTO) f->connect_timeout_s = v;
+        else if (o == F_SEED) f->seed = (uint64_t)v;
+        else f->power_rate_hz = v;
+        return 1;
+    }
+    default: return 0;
+    }
+}
+
+int run_flags_check(const struct run_flags *f, const char *cmd)
+{
+    if (!f->out) return bad(cmd, "--out RUN_DIR is required");
+    if (f->url && !f->model) return bad(cmd, "--model NAME is required with --url");
+    if (f->threads < 1 || f->threads > 1024) return bad(cmd, "--threads must be in 1..1024");
+    if (f->request_timeout_s <= 0 || f->idle_timeout_s <= 0 || f->connect_timeout_s <= 0)
+        return bad(cmd, "timeouts must be > 0");
+    if (f->extra_body) {
+        cJSON *x = cJSON_Parse(f->extra_body);
+        int ok = cJSON_IsObject(x);
+        cJSON_Delete(x);
+        if (!ok) {
+            char what[600];
+            snprintf(what, sizeof what, "--extra-body must be a JSON object, e.g. "
+                                        "'{\"ignore_eos\":true}', got '%s'", f->extra_body);
+            return bad(cmd, what);
+        }
+    }
+    return 0;
+}
+
+struct run_env_options run_flags_env(const struct run_flags *f, const char *cmd, long fds_needed)
+{
+    return (struct run_env_options){cmd, f->url, f->model, f->emu_args, f->insecure, f->ca_file,
+                                    f->threads, fds_needed, f->power, f->npower,
+                                    f->power_rate_hz};
+}
+
+void run_flags_usage(FILE *out)
+{
+    fprintf(out,
+        "  --url URL               OpenAI-compatible server, e.g. http://127.0.0.1:8000\n"
+        "                          (without it, strobe starts its built-in emulator)\n"
+        "  --model NAME            model id to request (default strobe-emu with the emulator)\n"
+        "  --out RUN_DIR           run directory (created; must not hold a run already)\n"
+        "  --extra-body JSON       fields merged into every request body\n"
+        "  --threads N             dataplane worker threads (default: one per core)\n"
+        "  --request-timeout-s S   (default 600)   --idle-timeout-s S (default 120)\n"
+        "  --connect-timeout-s S   (default 10)\n"
+        "  --insecure              do not verify the server's TLS certificate or name\n"
+        "  --ca-file PEM           trust this CA in addition to the system's\n"
+        "  --seed N                seed of nonces and shuffles (default 1)\n"
+        "  --emu-args \"FLAGS\"      flags for the built-in emulator (without --url)\n"
+        "  --power SOURCE[:OPT]    sample power during the run (repeatable): emu[:URL],\n"
+        "                          redfish:URL, file:CSV, rapl[:DIR], nvml[:0,1], amdsmi[:0,1], ipmi[:HOST]\n"
+        "  --power-rate HZ         power samples per second (default 10)\n");
+}
