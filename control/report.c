@@ -107,6 +107,17 @@ static int render(const char *out, const char *name, const char *body)
 }
 
 /* "runs A, B; model M; kernel timestamps": each distinct model and clock once */
+/* Renders a chart and lists it for the page. 0, or -1 when gnuplot failed. */
+static int add_chart(const char *out, const char *name, const char *title, const char *body,
+                     struct chart *ch, int *nch)
+{
+    if (render(out, name, body)) return -1;
+    snprintf(ch[*nch].name, sizeof ch[0].name, "%s", name);
+    snprintf(ch[*nch].title, sizeof ch[0].title, "%s", title);
+    (*nch)++;
+    return 0;
+}
+
 static void subtitle(char *buf, size_t n, struct run *runs, int nruns)
 {
     size_t at = (size_t)snprintf(buf, n, "runs ");
@@ -218,10 +229,7 @@ static int slt_charts(const char *out, struct run *runs, int n, struct chart *ch
                        "title 'Optimal (best of the SLT runs per concurrency)'");
         fprintf(b, "\n");
         fclose(b);
-        if (render(out, defs[c][0], body)) return -1;
-        snprintf(ch[*nch].name, sizeof ch[0].name, "%s", defs[c][0]);
-        snprintf(ch[*nch].title, sizeof ch[0].title, "%s", defs[c][1]);
-        (*nch)++;
+        if (add_chart(out, defs[c][0], defs[c][1], body, ch, nch)) return -1;
     }
     return 0;
 }
@@ -281,10 +289,7 @@ static int agent_charts(const char *out, struct run *runs, int n, struct chart *
                    "'%s' using 1:2 with lines lc rgb '#808080' notitle\n",
                 name, name, name, name);
         fclose(b);
-        if (render(out, chart, body)) return -1;
-        snprintf(ch[*nch].name, sizeof ch[0].name, "%s", chart);
-        snprintf(ch[*nch].title, sizeof ch[0].title, "%s", title);
-        (*nch)++;
+        if (add_chart(out, chart, title, body, ch, nch)) return -1;
     }
     fclose(bars);
     fclose(scatter);
@@ -295,20 +300,14 @@ static int agent_charts(const char *out, struct run *runs, int n, struct chart *
                "set style fill solid 0.8\nset xtics rotate by -20\nset yrange [0:*]\n"
                "plot 'data/agents_per_mw.dat' using 2:xtic(1) lc rgb '#3060c0' title 'max agents per MW'\n");
     fclose(b);
-    if (render(out, "agents_per_mw", body)) return -1;
-    snprintf(ch[*nch].name, sizeof ch[0].name, "agents_per_mw");
-    snprintf(ch[*nch].title, sizeof ch[0].title, "Max concurrent agents per MW per SLO tier");
-    (*nch)++;
+    if (add_chart(out, "agents_per_mw", "Max concurrent agents per MW per SLO tier", body, ch, nch)) return -1;
     b = fmemopen(body, sizeof body, "w");
     gp_title(b, "Agents per MW vs P25 output speed", sub);
     fprintf(b, "set xlabel 'Output speed per query, P25 at max agents (tokens/s)'\n"
                "set ylabel 'Agents per MW (agents/MW)'\n"
                "plot 'data/agents_mw_vs_speed.dat' using 1:2 with points pt 7 ps 1.5 title 'tier results'\n");
     fclose(b);
-    if (render(out, "agents_mw_vs_speed", body)) return -1;
-    snprintf(ch[*nch].name, sizeof ch[0].name, "agents_mw_vs_speed");
-    snprintf(ch[*nch].title, sizeof ch[0].title, "Agents per MW vs P25 output speed");
-    (*nch)++;
+    if (add_chart(out, "agents_mw_vs_speed", "Agents per MW vs P25 output speed", body, ch, nch)) return -1;
     return 0;
 }
 
@@ -352,10 +351,7 @@ static int power_charts(const char *out, struct run *runs, int n, struct chart *
         fclose(b);
         char chart[64];
         snprintf(chart, sizeof chart, "power_%d", i);
-        if (render(out, chart, body)) return -1;
-        snprintf(ch[*nch].name, sizeof ch[0].name, "%s", chart);
-        snprintf(ch[*nch].title, sizeof ch[0].title, "%s", title);
-        (*nch)++;
+        if (add_chart(out, chart, title, body, ch, nch)) return -1;
     }
     return 0;
 }
