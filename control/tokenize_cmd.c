@@ -1,0 +1,85 @@
+#include "tokenize_cmd.h"
+
+#include "tokenizer.h"
+
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: strobe tokenize --tokenizer FILE [--special|--no-special] [--count] < TEXT\n\n"
+        "Reads all of stdin as UTF-8 text and prints its token ids on one line, separated by\n"
+        "commas (no BOS/EOS added).\n\n"
+        "  --tokenizer FILE   o200k_base.tiktoken (gpt-oss, with the o200k_harmony special\n"
+        "                     tokens), cl100k_base.tiktoken, or a byte-level BPE tokenizer.json\n"
+        "                     (DeepSeek V3 and the like); scripts/setup.sh fetches two into tokenizers/\n"
+        "  --special          special tokens written in the text become their ids (the default\n"
+        "                     for tokenizer.json, as Hugging Face does)\n"
+        "  --no-special       special tokens are plain text (the default for .tiktoken, as\n"
+        "                     tiktoken's encode_ordinary)\n"
+        "  --count            print the number of tokens instead of the ids\n");
+}
+
+int tokenize_main(int argc, char **argv)
+{
+    enum { O_TOK = 1, O_SPECIAL, O_NO_SPECIAL, O_COUNT, O_HELP };
+    static const struct option opts[] = {
+        {"tokenizer", 1, 0, O_TOK}, {"special", 0, 0, O_SPECIAL}, {"no-special", 0, 0, O_NO_SPECIAL},
+        {"count", 0, 0, O_COUNT},   {"help", 0, 0, O_HELP},       {0}};
+    const char *path = NULL;
+    int specials = -1, count_only = 0, o;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+        case O_TOK: path = optarg; break;
+        case O_SPECIAL: specials = 1; break;
+        case O_NO_SPECIAL: specials = 0; break;
+        case O_COUNT: count_only = 1; break;
+        case O_HELP: case 'h': usage(stdout); return 0;
+        default:
+            fprintf(stderr, "strobe tokenize: unknown or incomplete option '%s'; see strobe tokenize --help.\n",
+                    argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (!path || optind != argc) {
+        fprintf(stderr, "strobe tokenize: give --tokenizer FILE and the text on stdin; see strobe tokenize --help.\n");
+        return 2;
+    }
+    char err[512];
+    struct tokenizer *t = tokenizer_load(path, err, sizeof err);
+    if (!t) {
+        fprintf(stderr, "strobe tokenize: %s.\n", err);
+        return 1;
+    }
+    size_t len = 0, cap = 1 << 16;
+    char *text = malloc(cap);
+    for (size_t got; (got = fread(text + len, 1, cap - len, stdin)) > 0;) {
+        len += got;
+        if (len == cap) text = realloc(text, cap *= 2);
+    }
+    if (ferror(stdin)) {
+        fprintf(stderr, "strobe tokenize: reading stdin failed; pipe the text in.\n");
+        free(text);
+        tokenizer_free(t);
+        return 1;
+    }
+    if (specials < 0) specials = tokenizer_specials_by_default(t);
+    size_t n = tokenizer_encode(t, text, len, specials, NULL, 0);
+    if (count_only) {
+        printf("%zu\n", n);
+    } else {
+        uint32_t *ids = malloc((n ? n : 1) * sizeof *ids);
+        tokenizer_encode(t, text, len, specials, ids, n);
+        for (size_t i = 0; i < n; i++) printf(i ? ",%u" : "%u", ids[i]);
+        printf("\n");
+        free(ids);
+    }
+    free(text);
+    tokenizer_free(t);
+    return 0;
+}

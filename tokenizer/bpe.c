@@ -1,0 +1,228 @@
+#include "bpe.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t hash_bytes(const uint8_t *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h ^ (h >> 29);
+}
+
+static uint64_t hash_pair(uint64_t k) { return (k * 0x9e3779b97f4a7c15ULL) >> 17; }
+
+void bpe_init(struct bpe *b, enum bpe_rule rule)
+{
+    memset(b, 0, sizeof *b);
+    b->rule = rule;
+    b->whole_piece_first = rule == BPE_BY_RANK;
+}
+
+void bpe_free(struct bpe *b)
+{
+    free(b->arena);
+    free(b->off);
+    free(b->len);
+    free(b->by_bytes);
+    free(b->pair_key);
+    free(b->pair_rank);
+    free(b->pair_result);
+    memset(b, 0, sizeof *b);
+}
+
+static void grow_bytes_table(struct bpe *b)
+{
+    size_t cap = b->by_bytes_cap ? b->by_bytes_cap * 2 : 1024;
+    uint32_t *t = calloc(cap, sizeof *t);
+    for (size_t i = 0; i < b->by_bytes_cap; i++) {
+        uint32_t v = b->by_bytes[i];
+        if (!v) continue;
+        size_t h = hash_bytes(b->arena + b->off[v - 1], b->len[v - 1]) & (cap - 1);
+        while (t[h]) h = (h + 1) & (cap - 1);
+        t[h] = v;
+    }
+    free(b->by_bytes);
+    b->by_bytes = t;
+    b->by_bytes_cap = cap;
+}
+
+int64_t bpe_lookup(const struct bpe *b, const uint8_t *bytes, size_t n)
+{
+    if (!b->by_bytes_cap || n == 0 || n > b->max_token_len) return -1;
+    size_t h = hash_bytes(bytes, n) & (b->by_bytes_cap - 1);
+    for (uint32_t v; (v = b->by_bytes[h]); h = (h + 1) & (b->by_bytes_cap - 1))
+        if (b->len[v - 1] == n && !memcmp(b->arena + b->off[v - 1], bytes, n)) return v - 1;
+    return -1;
+}
+
+int bpe_add_token(struct bpe *b, const uint8_t *bytes, size_t n, uint32_t id)
+{
+    if (n == 0 || id == UINT32_MAX || bpe_lookup(b, bytes, n) >= 0) return -1;
+    if (id >= b->nids) {
+        uint32_t nids = b->nids ? b->nids : 1024;
+        while (nids <= id) nids *= 2;
+        b->off = realloc(b->off, nids * sizeof *b->off);
+        b->len = realloc(b->len, nids * sizeof *b->len);
+        memset(b->len + b->nids, 0, (nids - b->nids) * sizeof *b->len);
+        b->nids = nids;
+    }
+    if (b->len[id]) return -1;
+    if (b->arena_len + n > b->arena_cap) {
+        b->arena_cap = (b->arena_len + n) * 2;
+        b->arena = realloc(b->arena, b->arena_cap);
+    }
+    memcpy(b->arena + b->arena_len, bytes, n);
+    b->off[id] = (uint32_t)b->arena_len;
+    b->len[id] = (uint32_t)n;
+    b->arena_len += n;
+    if (n > b->max_token_len) b->max_token_len = n;
+    if ((b->ntokens + 1) * 2 > b->by_bytes_cap) grow_bytes_table(b);
+    size_t h = hash_bytes(bytes, n) & (b->by_bytes_cap - 1);
+    while (b->by_bytes[h]) h = (h + 1) & (b->by_bytes_cap - 1);
+    b->by_bytes[h] = id + 1;
+    b->ntokens++;
+    return 0;
+}
+
+static size_t pair_slot(const struct bpe *b, uint64_t key)
+{
+    size_t h = hash_pair(key) & (b->pair_cap - 1);
+    while (b->pair_key[h] && b->pair_key[h] != key) h = (h + 1) & (b->pair_cap - 1);
+    return h;
+}
+
+int bpe_add_merge(struct bpe *b, uint32_t left, uint32_t right, uint32_t rank)
+{
+    if (left >= b->nids || right >= b->nids || !b->len[left] || !b->len[right]) return -1;
+    size_t n = (size_t)b->len[left] + b->len[right];
+    uint8_t stackbuf[512];
+    uint8_t *cat = n <= sizeof stackbuf ? stackbuf : malloc(n);
+    memcpy(cat, b->arena + b->off[left], b->len[left]);
+    memcpy(cat + b->len[left], b->arena + b->off[right], b->len[right]);
+    int64_t result = bpe_lookup(b, cat, n);
+    if (cat != stackbuf) free(cat);
+    if (result < 0) return -1;
+    if ((b->npairs + 1) * 2 > b->pair_cap) {
+        size_t old_cap = b->pair_cap;
+        uint64_t *ok = b->pair_key;
+        uint32_t *orank = b->pair_rank, *ores = b->pair_result;
+        b->pair_cap = old_cap ? old_cap * 2 : 1024;
+        b->pair_key = calloc(b->pair_cap, sizeof *b->pair_key);
+        b->pair_rank = malloc(b->pair_cap * sizeof *b->pair_rank);
+        b->pair_result = malloc(b->pair_cap * sizeof *b->pair_result);
+        for (size_t i = 0; i < old_cap; i++) {
+            if (!ok[i]) continue;
+            size_t s = pair_slot(b, ok[i]);
+            b->pair_key[s] = ok[i];
+            b->pair_rank[s] = orank[i];
+            b->pair_result[s] = ores[i];
+        }
+        free(ok);
+        free(orank);
+        free(ores);
+    }
+    uint64_t key = ((uint64_t)left + 1) << 32 | right;
+    size_t s = pair_slot(b, key);
+    if (b->pair_key[s]) return 0; /* listed twice: the earlier (lower) rank stands */
+    b->pair_key[s] = key;
+    b->pair_rank[s] = rank;
+    b->pair_result[s] = (uint32_t)result;
+    b->npairs++;
+    return 0;
+}
+
+void bpe_seal(struct bpe *b)
+{
+    for (int i = 0; i < 256; i++) {
+        uint8_t byte = (uint8_t)i;
+        b->byte_id[i] = bpe_lookup(b, &byte, 1);
+    }
+}
+
+#define NO_RANK UINT32_MAX
+#define END SIZE_MAX
+
+/* Scratch for one piece: each symbol is a span of the piece, linked to its neighbours. */
+struct symbols {
+    size_t *start, *next, *prev;
+    uint32_t *id, *rank, *result;
+};
+
+static size_t span_end(const struct symbols *s, size_t i, size_t n)
+{
+    return s->next[i] == END ? n : s->start[s->next[i]];
+}
+
+/* The rank of merging symbol i with its right neighbour, and what it makes. */
+static void rank_at(const struct bpe *b, const uint8_t *p, size_t n, struct symbols *s, size_t i)
+{
+    s->rank[i] = NO_RANK;
+    if (i == END || s->next[i] == END) return;
+    size_t j = s->next[i];
+    if (b->rule == BPE_BY_RANK) {
+        int64_t id = bpe_lookup(b, p + s->start[i], span_end(s, j, n) - s->start[i]);
+        if (id >= 0) s->rank[i] = s->result[i] = (uint32_t)id;
+        return;
+    }
+    if (!b->pair_cap || s->id[i] == UINT32_MAX || s->id[j] == UINT32_MAX) return;
+    uint64_t key = ((uint64_t)s->id[i] + 1) << 32 | s->id[j];
+    size_t slot = pair_slot(b, key);
+    if (b->pair_key[slot] == key) {
+        s->rank[i] = b->pair_rank[slot];
+        s->result[i] = b->pair_result[slot];
+    }
+}
+
+void bpe_encode_piece(const struct bpe *b, const uint8_t *p, size_t n, struct id_sink *out)
+{
+    if (n == 0) return;
+    if (b->whole_piece_first) {
+        int64_t id = bpe_lookup(b, p, n);
+        if (id >= 0) {
+            id_sink_put(out, (uint32_t)id);
+            return;
+        }
+    }
+    enum { STACK_SYMBOLS = 256 };
+    size_t st_start[STACK_SYMBOLS], st_next[STACK_SYMBOLS], st_prev[STACK_SYMBOLS];
+    uint32_t st_id[STACK_SYMBOLS], st_rank[STACK_SYMBOLS], st_result[STACK_SYMBOLS];
+    struct symbols s = {st_start, st_next, st_prev, st_id, st_rank, st_result};
+    if (n > STACK_SYMBOLS) {
+        s.start = malloc(n * sizeof *s.start);
+        s.next = malloc(n * sizeof *s.next);
+        s.prev = malloc(n * sizeof *s.prev);
+        s.id = malloc(n * sizeof *s.id);
+        s.rank = malloc(n * sizeof *s.rank);
+        s.result = malloc(n * sizeof *s.result);
+    }
+    for (size_t i = 0; i < n; i++) {
+        s.start[i] = i;
+        s.next[i] = i + 1 < n ? i + 1 : END;
+        s.prev[i] = i ? i - 1 : END;
+        s.id[i] = b->byte_id[p[i]] >= 0 ? (uint32_t)b->byte_id[p[i]] : UINT32_MAX;
+    }
+    for (size_t i = 0; i < n; i++) rank_at(b, p, n, &s, i);
+    for (;;) {
+        size_t best = END;
+        uint32_t best_rank = NO_RANK;
+        for (size_t i = 0; i != END; i = s.next[i])
+            if (s.rank[i] < best_rank) best_rank = s.rank[i], best = i;
+        if (best == END) break;
+        size_t gone = s.next[best];
+        s.id[best] = s.result[best];
+        s.next[best] = s.next[gone];
+        if (s.next[gone] != END) s.prev[s.next[gone]] = best;
+        rank_at(b, p, n, &s, best);
+        if (s.prev[best] != END) rank_at(b, p, n, &s, s.prev[best]);
+    }
+    for (size_t i = 0; i != END; i = s.next[i]) id_sink_put(out, s.id[i]);
+    if (n > STACK_SYMBOLS) {
+        free(s.start);
+        free(s.next);
+        free(s.prev);
+        free(s.id);
+        free(s.rank);
+        free(s.result);
+    }
+}
