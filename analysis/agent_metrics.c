@@ -35,9 +35,8 @@ void agent_iteration_metrics(const struct run_facts *f, const struct phase_info 
         }
         dvec_push(&ttft, (double)(r->t_first_token - r->t_sched) / 1e9);
         dvec_push(&e2e, (double)(r->t_done - r->t_sched) / 1e9);
-        if (r->n_token_events >= 2 && r->t_last_token > r->t_first_token)
-            dvec_push(&speed, (double)(r->completion_tokens - 1) /
-                                  ((double)(r->t_last_token - r->t_first_token) / 1e9));
+        double v = req_output_speed(r);
+        if (!isnan(v)) dvec_push(&speed, v);
     }
     struct summary s;
     summarise(speed.v, speed.n, &s);

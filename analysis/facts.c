@@ -27,31 +27,64 @@ static size_t *idmap_slot(struct idmap *m, uint64_t key, int insert)
 /* Per-request scratch while events are read. */
 struct pending {
     int64_t *t;
-    double *bytes;
+    double *bytes, *tokenized, *server; /* server: NAN when the event had no usage */
     int64_t *lag, *gap, *pace;
+    int32_t *emu;
     size_t n, cap;
 };
 
-static void pend_push(struct pending *p, int64_t t, double bytes, int64_t lag, int64_t gap,
-                      int64_t pace)
+/* One token event as read, before the request's rule is known. */
+struct event_fact {
+    int64_t t, lag, gap, pace;
+    double bytes, tokenized, server;
+    int32_t emu;
+};
+
+#define GROW(p, field) p->field = realloc(p->field, p->cap * sizeof *p->field)
+
+static void pend_push(struct pending *p, const struct event_fact *e)
 {
     if (p->n == p->cap) {
         p->cap = p->cap ? p->cap * 2 : 16;
-        p->t = realloc(p->t, p->cap * sizeof *p->t);
-        p->bytes = realloc(p->bytes, p->cap * sizeof *p->bytes);
-        p->lag = realloc(p->lag, p->cap * sizeof *p->lag);
-        p->gap = realloc(p->gap, p->cap * sizeof *p->gap);
-        p->pace = realloc(p->pace, p->cap * sizeof *p->pace);
+        GROW(p, t);
+        GROW(p, bytes);
+        GROW(p, tokenized);
+        GROW(p, server);
+        GROW(p, lag);
+        GROW(p, gap);
+        GROW(p, pace);
+        GROW(p, emu);
     }
-    p->pace[p->n] = pace;
-    p->t[p->n] = t;
-    p->bytes[p->n] = bytes;
-    p->lag[p->n] = lag;
-    p->gap[p->n] = gap;
+    p->t[p->n] = e->t;
+    p->bytes[p->n] = e->bytes;
+    p->tokenized[p->n] = e->tokenized;
+    p->server[p->n] = e->server;
+    p->lag[p->n] = e->lag;
+    p->gap[p->n] = e->gap;
+    p->pace[p->n] = e->pace;
+    p->emu[p->n] = e->emu;
     p->n++;
 }
 
+static void pend_free(struct pending *p)
+{
+    free(p->t);
+    free(p->bytes);
+    free(p->tokenized);
+    free(p->server);
+    free(p->lag);
+    free(p->gap);
+    free(p->pace);
+    free(p->emu);
+}
+
 static size_t str_len(const cJSON *j) { return cJSON_IsString(j) ? strlen(j->valuestring) : 0; }
+
+/* Tokens of one text field; each field is tokenized on its own, as the server sent it. */
+static double tokens_of(struct tokenizer *tok, const cJSON *j)
+{
+    return tok && cJSON_IsString(j) ? (double)tokenizer_count(tok, j->valuestring, strlen(j->valuestring)) : 0;
+}
 
 static const char *intern_finish(const char *s)
 {
@@ -88,7 +121,7 @@ static void read_usage(struct req_facts *r, const cJSON *u)
 
 /* One SSE event of a successful-status stream. */
 static void take_event(struct req_facts *r, struct pending *p, const struct log_record *rec,
-                       const char *data, size_t len, uint64_t *src_counts)
+                       const char *data, size_t len, uint64_t *src_counts, struct tokenizer *tok)
 {
     if (rec->ts_source < 5) src_counts[rec->ts_source]++;
     if (len == 6 && !memcmp(data, "[DONE]", 6)) {
@@ -108,40 +141,64 @@ static void take_event(struct req_facts *r, struct pending *p, const struct log_
                    cJSON_IsString(msg) ? msg->valuestring
                    : cJSON_IsString(err) ? err->valuestring : "(no message)", 0);
     }
+    int64_t cumulative_before = r->usage_seen ? r->completion_tokens : 0;
+    int had_usage = r->usage_seen;
+    r->usage_seen = 0;
     read_usage(r, cJSON_GetObjectItemCaseSensitive(j, "usage"));
+    int usage_here = r->usage_seen;
+    r->usage_seen |= had_usage;
     const cJSON *choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "choices"), 0);
     size_t answer = 0, visible = 0;
+    double tokenized = 0;
     if (choice) {
         const cJSON *delta = cJSON_GetObjectItemCaseSensitive(choice, "delta");
-        answer = str_len(cJSON_GetObjectItemCaseSensitive(delta, "content")) +
-                 str_len(cJSON_GetObjectItemCaseSensitive(choice, "text"));
-        visible = answer + str_len(cJSON_GetObjectItemCaseSensitive(delta, "reasoning_content")) +
-                  str_len(cJSON_GetObjectItemCaseSensitive(delta, "reasoning"));
+        const cJSON *fields[] = {cJSON_GetObjectItemCaseSensitive(delta, "content"),
+                                 cJSON_GetObjectItemCaseSensitive(choice, "text"),
+                                 cJSON_GetObjectItemCaseSensitive(delta, "reasoning_content"),
+                                 cJSON_GetObjectItemCaseSensitive(delta, "reasoning")};
+        answer = str_len(fields[0]) + str_len(fields[1]);
+        visible = answer + str_len(fields[2]) + str_len(fields[3]);
+        if (visible > answer && !r->t_first_reasoning) r->t_first_reasoning = rec->t;
+        for (int i = 0; i < 4; i++) tokenized += tokens_of(tok, fields[i]);
         const cJSON *call;
         cJSON_ArrayForEach(call, cJSON_GetObjectItemCaseSensitive(delta, "tool_calls"))
         {
             const cJSON *fn = cJSON_GetObjectItemCaseSensitive(call, "function");
-            size_t n = str_len(cJSON_GetObjectItemCaseSensitive(fn, "name")) +
-                       str_len(cJSON_GetObjectItemCaseSensitive(fn, "arguments"));
+            const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
+            const cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
+            size_t n = str_len(name) + str_len(args);
             visible += n;
             answer += n;
+            tokenized += tokens_of(tok, name) + tokens_of(tok, args);
         }
         const cJSON *fr = cJSON_GetObjectItemCaseSensitive(choice, "finish_reason");
         if (cJSON_IsString(fr)) r->finish_reason = intern_finish(fr->valuestring);
     }
     if (visible) {
-        if (!r->t_first_token) r->t_first_token = rec->t;
+        if (!r->t_first_token) {
+            r->t_first_token = rec->t;
+            r->usage_per_chunk = usage_here; /* decided by the first token event */
+        }
         if (answer && !r->t_first_answer) r->t_first_answer = rec->t;
         r->t_last_token = rec->t;
         r->n_token_events++;
         const cJSON *sent = cJSON_GetObjectItemCaseSensitive(j, "x_emu_sent_ns");
-        int64_t lag = cJSON_IsNumber(sent) ? rec->t - (int64_t)sent->valuedouble : INT64_MIN;
-        int64_t gap = rec->ts_source == 2 ? rec->t2 - rec->t : INT64_MIN;
         const cJSON *sched = cJSON_GetObjectItemCaseSensitive(j, "x_emu_sched_ns");
-        int64_t pace = cJSON_IsNumber(sent) && cJSON_IsNumber(sched)
-                           ? (int64_t)sent->valuedouble - (int64_t)sched->valuedouble
-                           : INT64_MIN;
-        pend_push(p, rec->t, (double)visible, lag, gap, pace);
+        const cJSON *emu_k = cJSON_GetObjectItemCaseSensitive(j, "x_emu_tokens");
+        struct event_fact e = {
+            .t = rec->t,
+            .lag = cJSON_IsNumber(sent) ? rec->t - (int64_t)sent->valuedouble : INT64_MIN,
+            .gap = rec->ts_source == 2 ? rec->t2 - rec->t : INT64_MIN,
+            .pace = cJSON_IsNumber(sent) && cJSON_IsNumber(sched)
+                        ? (int64_t)sent->valuedouble - (int64_t)sched->valuedouble
+                        : INT64_MIN,
+            .bytes = (double)visible,
+            .tokenized = tokenized,
+            .server = usage_here ? (double)(r->completion_tokens - cumulative_before) : NAN,
+            .emu = cJSON_IsNumber(emu_k) ? (int32_t)emu_k->valuedouble : -1,
+        };
+        if (!usage_here) r->usage_per_chunk = 0;
+        pend_push(p, &e);
     }
     cJSON_Delete(j);
 }
@@ -160,15 +217,32 @@ static void reason_from_body(struct req_facts *r, const char *body, size_t len)
     cJSON_Delete(j);
 }
 
-/* Closes a request: token totals, failure verdict, token events into the run arrays. */
-static void finish(struct run_facts *f, struct req_facts *r, struct pending *p, size_t *tok_cap)
+/* Closes a request: its counting rule, token totals, failure verdict, and its token events
+ * into the run arrays. */
+static void finish(struct run_facts *f, struct req_facts *r, struct pending *p, size_t *tok_cap,
+                   int have_tokenizer)
 {
-    double bytes = 0;
-    for (size_t i = 0; i < p->n; i++) bytes += p->bytes[i];
+    double bytes = 0, tokenized = 0, server = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        bytes += p->bytes[i];
+        tokenized += p->tokenized[i];
+        server += isnan(p->server[i]) ? 0 : p->server[i];
+    }
+    r->count_rule = p->n && r->usage_per_chunk ? COUNT_SERVER
+                    : have_tokenizer          ? COUNT_TOKENIZER
+                                              : COUNT_NONE;
+    const double *counts = r->count_rule == COUNT_SERVER      ? p->server
+                           : r->count_rule == COUNT_TOKENIZER ? p->tokenized
+                                                              : NULL;
+    double counted = r->count_rule == COUNT_SERVER ? server : tokenized;
+    r->tokenizer_tokens = have_tokenizer ? (int64_t)tokenized : -1;
+    r->output_source = OUT_USAGE;
     if (!r->usage_seen) {
-        r->completion_tokens = (int64_t)((bytes + 3) / 4);
+        r->output_source = have_tokenizer ? OUT_TOKENIZER : OUT_BYTES;
+        r->completion_tokens = have_tokenizer ? (int64_t)tokenized : (int64_t)((bytes + 3) / 4);
         r->output_estimated = r->completion_tokens > 0;
     }
+    r->first_chunk_tokens = counts && p->n ? counts[0] : 1;
     if (!r->failed && r->t_done && !r->transport_error && r->status >= 200 && r->status <= 299 &&
         !r->saw_done)
         set_failed(r, "stream ended without [DONE]%s%.0ld", "", 0);
@@ -178,13 +252,20 @@ static void finish(struct run_facts *f, struct req_facts *r, struct pending *p, 
         while (f->ntok + p->n > *tok_cap) *tok_cap = *tok_cap ? *tok_cap * 2 : 4096;
         f->tok_t = realloc(f->tok_t, *tok_cap * sizeof *f->tok_t);
         f->tok_n = realloc(f->tok_n, *tok_cap * sizeof *f->tok_n);
+        f->tok_k = realloc(f->tok_k, *tok_cap * sizeof *f->tok_k);
+        f->tok_emu_k = realloc(f->tok_emu_k, *tok_cap * sizeof *f->tok_emu_k);
         f->tok_lag = realloc(f->tok_lag, *tok_cap * sizeof *f->tok_lag);
         f->tok_user_gap = realloc(f->tok_user_gap, *tok_cap * sizeof *f->tok_user_gap);
         f->tok_pacing = realloc(f->tok_pacing, *tok_cap * sizeof *f->tok_pacing);
     }
+    /* shares of the request's total: by counted tokens when known, else by bytes */
+    const double *weight = counts && counted > 0 ? counts : p->bytes;
+    double weight_sum = counts && counted > 0 ? counted : bytes;
     for (size_t i = 0; i < p->n; i++) {
         f->tok_t[f->ntok] = p->t[i];
-        f->tok_n[f->ntok] = bytes > 0 ? (double)r->completion_tokens * p->bytes[i] / bytes : 0;
+        f->tok_n[f->ntok] = weight_sum > 0 ? (double)r->completion_tokens * weight[i] / weight_sum : 0;
+        f->tok_k[f->ntok] = counts ? counts[i] : NAN;
+        f->tok_emu_k[f->ntok] = p->emu[i];
         f->tok_lag[f->ntok] = p->lag[i];
         f->tok_user_gap[f->ntok] = p->gap[i];
         f->tok_pacing[f->ntok] = p->pace[i];
@@ -193,9 +274,23 @@ static void finish(struct run_facts *f, struct req_facts *r, struct pending *p, 
     p->n = 0;
 }
 
-int facts_load(const char *dir, struct run_facts *f, char *err, size_t errlen)
+double req_output_speed(const struct req_facts *r)
+{
+    if (r->n_token_events < 2 || r->t_last_token <= r->t_first_token) return NAN;
+    return ((double)r->completion_tokens - r->first_chunk_tokens) /
+           ((double)(r->t_last_token - r->t_first_token) / 1e9);
+}
+
+const char *count_rule_name(enum count_rule r)
+{
+    return r == COUNT_SERVER ? "server-usage-per-chunk" : r == COUNT_TOKENIZER ? "tokenizer" : "none";
+}
+
+int facts_load(const char *dir, struct tokenizer *tok, struct run_facts *f, char *err,
+               size_t errlen)
 {
     memset(f, 0, sizeof *f);
+    if (tok) snprintf(f->tokenizer, sizeof f->tokenizer, "%s", tokenizer_name(tok));
     struct eventlog_reader *lr = eventlog_open(dir, err, errlen);
     if (!lr) return -1;
     f->header_json = strdup(lr->header_json);
@@ -298,7 +393,7 @@ int facts_load(const char *dir, struct run_facts *f, char *err, size_t errlen)
         }
         if (rec->type == REC_EVENT) {
             r->n_events++;
-            take_event(r, p, rec, body, rec->len, f->ts_source_events);
+            take_event(r, p, rec, body, rec->len, f->ts_source_events, tok);
         } else if (rec->type == REC_REQUEST_END) {
             r->t_done = rec->t;
             r->t_first_byte = rec->t2;
@@ -317,7 +412,7 @@ int facts_load(const char *dir, struct run_facts *f, char *err, size_t errlen)
                     snprintf(r->reason + l, sizeof r->reason - l, ": %s", what);
                 }
             }
-            finish(f, r, p, &tok_cap);
+            finish(f, r, p, &tok_cap, tok != NULL);
         }
     }
     /* requests without an end record (the run was killed): failed, their tokens kept */
@@ -326,13 +421,9 @@ int facts_load(const char *dir, struct run_facts *f, char *err, size_t errlen)
         if (!r->t_done) {
             set_failed(r, "no end record: the run stopped before this request ended%s%.0ld", "", 0);
             r->transport_error = ERR_INTERRUPTED;
-            finish(f, r, &pend[i], &tok_cap);
+            finish(f, r, &pend[i], &tok_cap, tok != NULL);
         }
-        free(pend[i].t);
-        free(pend[i].bytes);
-        free(pend[i].lag);
-        free(pend[i].gap);
-        free(pend[i].pace);
+        pend_free(&pend[i]);
     }
     free(pend);
     free(m.keys);
@@ -347,6 +438,8 @@ void facts_free(struct run_facts *f)
     free(f->reqs);
     free(f->tok_t);
     free(f->tok_n);
+    free(f->tok_k);
+    free(f->tok_emu_k);
     free(f->tok_lag);
     free(f->tok_user_gap);
     free(f->tok_pacing);

@@ -2,26 +2,39 @@
  * is parsed here (cJSON), never while receiving. Rules (methodology.md §6):
  *  - first token: first event with non-empty content, reasoning_content/reasoning, text, or a
  *    tool-call name/arguments; role-only, empty and usage-only events never count;
- *  - tokens: the last `usage` seen (final chunk or finish chunk); without one, visible bytes/4,
- *    flagged as estimated;
- *  - per-event token counts (for throughput inside a window) share the request's total in
- *    proportion to each event's visible bytes. */
+ *  - tokens: the last `usage` seen (final chunk or finish chunk); without one, the tokenizer's
+ *    count of the visible text, else visible bytes/4, flagged as estimated either way;
+ *  - tokens per event, by the best rule the request allows (named in count_rule):
+ *    the server's per-chunk usage (vLLM continuous_usage_stats: cumulative completion_tokens
+ *    on every chunk), else the tokenizer on the event's text (content, reasoning, text and
+ *    tool-call name and arguments, each tokenized on its own), else unknown;
+ *  - per-event tokens for throughput inside a window share the request's total in proportion
+ *    to those counts (to visible bytes when unknown), so windows add up to usage. */
 #ifndef STROBE_FACTS_H
 #define STROBE_FACTS_H
 #include "eventlog.h"
+#include "tokenizer.h"
 #include <stdint.h>
+
+enum count_rule { COUNT_NONE, COUNT_TOKENIZER, COUNT_SERVER };
+enum output_source { OUT_USAGE, OUT_TOKENIZER, OUT_BYTES };
 
 struct req_facts {
     uint64_t req_id;
     int phase;
-    int64_t t_sched, t_written, t_first_byte, t_first_token, t_first_answer, t_last_token,
-        t_done;
+    int64_t t_sched, t_written, t_first_byte, t_first_token, t_first_answer, t_first_reasoning,
+        t_last_token, t_done;
     int status;
     int transport_error; /* enum req_error */
     int failed;
     char reason[200];    /* why it failed, one line */
     int64_t prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens;
     int usage_seen, output_estimated, saw_done;
+    int usage_per_chunk; /* every token event carried cumulative usage */
+    enum count_rule count_rule;
+    enum output_source output_source;
+    double first_chunk_tokens; /* by count_rule; 1 when unknown (methodology.md §6.6) */
+    int64_t tokenizer_tokens;  /* the tokenizer's total over the events, -1 without one */
     const char *finish_reason; /* static string: "stop", "length", "tool_calls", other, or "" */
     uint32_t n_events, n_token_events;
     size_t tok_first, tok_count; /* this request's token events in run_facts.tok_* */
@@ -48,7 +61,9 @@ struct run_facts {
     struct req_facts *reqs;
     size_t nreqs;
     int64_t *tok_t;   /* arrival of each token-carrying event */
-    double *tok_n;    /* tokens it carried */
+    double *tok_n;    /* its share of the request's output tokens (sums to usage) */
+    double *tok_k;    /* tokens it carried by the request's count_rule, NAN when unknown */
+    int32_t *tok_emu_k; /* tokens the emulator says it sent (x_emu_tokens), -1 unknown */
     int64_t *tok_lag; /* receive stamp - emulator send stamp, or INT64_MIN when unknown */
     int64_t *tok_user_gap; /* userspace read - kernel stamp, or INT64_MIN when not kernel */
     int64_t *tok_pacing;   /* emulator send - emulator schedule, or INT64_MIN when unknown */
@@ -64,10 +79,17 @@ struct run_facts {
     size_t ntraj;
     int interrupted, run_ended;
     size_t torn_bodies; /* events whose bytes lie past the end of bodies.bin */
+    char tokenizer[64];  /* name of the tokenizer used for per-chunk counts, "" when none */
 };
 
-/* Reads RUN_DIR; 0, or -1 with err set. */
-int facts_load(const char *dir, struct run_facts *f, char *err, size_t errlen);
+/* Reads RUN_DIR, counting tokens per chunk with tok when not NULL; 0, or -1 with err set. */
+int facts_load(const char *dir, struct tokenizer *tok, struct run_facts *f, char *err,
+               size_t errlen);
 void facts_free(struct run_facts *f);
+
+/* Output speed of one request (methodology.md §6.6): (output tokens - tokens of the first
+ * chunk) / (last chunk - first chunk), tokens/s; NAN with fewer than 2 token events. */
+double req_output_speed(const struct req_facts *r);
+const char *count_rule_name(enum count_rule r);
 
 #endif

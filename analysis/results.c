@@ -9,10 +9,67 @@
 #include <stdlib.h>
 #include <string.h>
 
-int results_compute(const char *dir, struct run_results *res, char *err, size_t errlen)
+/* The tokenizer for per-chunk counts, as results_compute's contract says. */
+static int open_tokenizer(const char *dir, const char *spec, struct run_results *res, char *err,
+                          size_t errlen)
+{
+    char path[1024] = "", sha[65] = "", header_path[4096], lerr[512];
+    if (spec && !strcmp(spec, "none")) {
+        snprintf(res->tokenizer_note, sizeof res->tokenizer_note, "none (--tokenizer none)");
+        return 0;
+    }
+    if (spec) {
+        snprintf(path, sizeof path, "%s", spec);
+    } else {
+        struct eventlog_reader *lr = eventlog_open(dir, err, errlen);
+        if (!lr) return -1;
+        cJSON *h = cJSON_Parse(lr->header_json);
+        eventlog_reader_close(lr);
+        const cJSON *tk = cJSON_GetObjectItemCaseSensitive(h, "tokenizer");
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(tk, "path");
+        const cJSON *sh = cJSON_GetObjectItemCaseSensitive(tk, "sha256");
+        const cJSON *chosen = cJSON_GetObjectItemCaseSensitive(tk, "chosen");
+        if (cJSON_IsString(p)) snprintf(path, sizeof path, "%s", p->valuestring);
+        if (cJSON_IsString(sh)) snprintf(sha, sizeof sha, "%s", sh->valuestring);
+        if (!path[0])
+            snprintf(res->tokenizer_note, sizeof res->tokenizer_note, "%s",
+                     cJSON_IsString(chosen) ? chosen->valuestring : "none: the run named no tokenizer");
+        cJSON_Delete(h);
+        if (!path[0]) return 0;
+    }
+    snprintf(header_path, sizeof header_path, "%s", path);
+    res->tokenizer = tokenizer_load(path, lerr, sizeof lerr);
+    if (!res->tokenizer) {
+        if (spec) {
+            snprintf(err, errlen, "--tokenizer: %s", lerr);
+            return -1;
+        }
+        snprintf(res->tokenizer_note, sizeof res->tokenizer_note,
+                 "none: the run's tokenizer cannot be loaded now (%.250s); give --tokenizer FILE", lerr);
+        return 0;
+    }
+    if (sha[0] && strcmp(sha, tokenizer_sha256(res->tokenizer))) {
+        snprintf(res->tokenizer_note, sizeof res->tokenizer_note,
+                 "none: %.300s changed since the run (sha256 differs); give --tokenizer FILE to use it anyway",
+                 header_path);
+        tokenizer_free(res->tokenizer);
+        res->tokenizer = NULL;
+        return 0;
+    }
+    snprintf(res->tokenizer_note, sizeof res->tokenizer_note, "%s (%.300s)",
+             tokenizer_name(res->tokenizer), header_path);
+    return 0;
+}
+
+int results_compute(const char *dir, const char *tokenizer, struct run_results *res, char *err,
+                    size_t errlen)
 {
     memset(res, 0, sizeof *res);
-    if (facts_load(dir, &res->facts, err, errlen)) return -1;
+    if (open_tokenizer(dir, tokenizer, res, err, errlen) ||
+        facts_load(dir, res->tokenizer, &res->facts, err, errlen)) {
+        tokenizer_free(res->tokenizer);
+        return -1;
+    }
     res->nphases = res->facts.nphases;
     res->phases = calloc(res->nphases ? res->nphases : 1, sizeof *res->phases);
     for (size_t i = 0; i < res->nphases; i++)
@@ -49,6 +106,7 @@ void results_free(struct run_results *res)
 {
     if (res->is_agents) agent_results_free(&res->agents);
     facts_free(&res->facts);
+    tokenizer_free(res->tokenizer);
     free(res->phases);
     free(res->power);
     memset(res, 0, sizeof *res);
@@ -112,6 +170,41 @@ static cJSON *power_json(const struct phase_power *p, const struct run_facts *f)
     return o;
 }
 
+static void num_or_null(cJSON *o, const char *k, double v);
+
+static cJSON *chunk_json(const struct chunk_metrics *c)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "count_rule", count_rule_name(c->rule));
+    cJSON *by = cJSON_AddObjectToObject(o, "requests_by_count_rule");
+    for (int r = 0; r < 3; r++) cJSON_AddNumberToObject(by, count_rule_name((enum count_rule)r), (double)c->by_rule[r]);
+    cJSON_AddNumberToObject(o, "chunks", (double)c->chunks);
+    cJSON_AddItemToObject(o, "tokens_per_chunk", summary_json(&c->tokens_per_chunk, 1));
+    cJSON *share = cJSON_AddObjectToObject(o, "share_of_chunks_by_tokens");
+    static const char *const k[5] = {"1", "2", "3", "4", "5_or_more"};
+    for (int i = 0; i < 5; i++) cJSON_AddNumberToObject(share, k[i], c->share_k[i]);
+    cJSON_AddStringToObject(o, "flush_kind", c->flush_kind ? c->flush_kind : "unknown");
+    cJSON_AddStringToObject(o, "flush_pattern", c->flush_pattern);
+    cJSON_AddItemToObject(o, "chunk_interval_ms", summary_json(&c->chunk_interval_ms, 1));
+    cJSON_AddItemToObject(o, "itl_per_token_zero_ms", summary_json(&c->itl_zero_ms, 1));
+    cJSON_AddItemToObject(o, "itl_per_token_spread_ms", summary_json(&c->itl_spread_ms, 1));
+    cJSON_AddStringToObject(o, "itl_rules", "zero: a chunk of k tokens gives one real gap and k-1 gaps of 0; spread: k gaps of interval/k; the first chunk gives k-1 zeros under both");
+    cJSON_AddItemToObject(o, "ttft_first_reasoning_token_s", summary_json(&c->ttft_reasoning_s, 1));
+    cJSON_AddItemToObject(o, "ttft_first_answer_token_s", summary_json(&c->ttft_answer_s, 1));
+    cJSON *rec = cJSON_AddObjectToObject(o, "tokenizer_vs_usage");
+    cJSON_AddNumberToObject(rec, "requests_compared", (double)c->usage_compared);
+    cJSON_AddNumberToObject(rec, "tokenizer_output_tokens", c->tokenizer_total);
+    cJSON_AddNumberToObject(rec, "usage_output_tokens", c->usage_total);
+    num_or_null(rec, "relative_difference", c->usage_total > 0 ? (c->tokenizer_total - c->usage_total) / c->usage_total : NAN);
+    cJSON_AddNumberToObject(rec, "requests_differing_over_5_percent", (double)c->usage_differ_5pct);
+    if (c->emu_compared) {
+        cJSON *emu = cJSON_AddObjectToObject(o, "against_emulator_truth");
+        cJSON_AddNumberToObject(emu, "chunks_compared", (double)c->emu_compared);
+        cJSON_AddNumberToObject(emu, "chunks_differing", (double)c->emu_differ);
+    }
+    return o;
+}
+
 static cJSON *phase_json(const struct phase_metrics *m)
 {
     cJSON *o = cJSON_CreateObject();
@@ -145,6 +238,7 @@ static cJSON *phase_json(const struct phase_metrics *m)
     cJSON_AddItemToObject(o, "emulator_send_minus_schedule_us", summary_json(&m->emu_pacing_us, 1));
     cJSON_AddItemToObject(o, "kernel_stamp_to_userspace_read_us",
                           summary_json(&m->kernel_to_user_us, 1));
+    cJSON_AddItemToObject(o, "tokens_per_chunk", chunk_json(&m->chunks));
     cJSON *fails = cJSON_AddArrayToObject(o, "failures");
     for (size_t i = 0; i < m->nreasons; i++) {
         cJSON *r = cJSON_CreateObject();
@@ -155,8 +249,6 @@ static cJSON *phase_json(const struct phase_metrics *m)
     }
     return o;
 }
-
-static void num_or_null(cJSON *o, const char *k, double v);
 
 /* Cost per million tokens at the reference speed, from the header's price and the curve. */
 static cJSON *cost_json(const struct run_results *res, const cJSON *cfg)
@@ -247,6 +339,11 @@ static cJSON *build_json(const struct run_results *res)
     cJSON_AddStringToObject(units, "*_tokens", "tokens");
     cJSON_AddStringToObject(units, "requests_*", "requests");
     cJSON_AddStringToObject(units, "response_rate", "fraction of requests sent in the window (0..1)");
+
+    cJSON *tc = cJSON_AddObjectToObject(root, "token_counting");
+    cJSON_AddStringToObject(tc, "tokenizer", res->tokenizer_note);
+    if (res->tokenizer) cJSON_AddStringToObject(tc, "tokenizer_sha256", tokenizer_sha256(res->tokenizer));
+    cJSON_AddStringToObject(tc, "rules", "per chunk: the server's per-chunk usage when every token chunk carries it, else the tokenizer on the chunk's content, reasoning and tool-call text, else unknown (each chunk then counts 1 for speed); output tokens: usage, else the tokenizer, else bytes/4");
 
     cJSON *ts = cJSON_AddObjectToObject(root, "timestamps");
     cJSON_AddStringToObject(ts, "timeline", "CLOCK_REALTIME nanoseconds");
@@ -389,6 +486,12 @@ void results_print_table(FILE *out, const struct run_results *res)
                 m->info.index, m->info.concurrency, m->sent, m->succeeded, m->failed,
                 100 * m->response_rate, m->system_output_tps, m->speed.p50, m->ttft.p50,
                 m->ttft.p99, m->e2e.p50);
+        if (m->chunks.chunks && m->chunks.rule != COUNT_NONE)
+            fprintf(out, "      chunks: %.2f tokens/chunk mean (%s), ITL per token p50 %.3f ms "
+                         "(zero rule) / %.3f ms (spread), chunk interval p50 %.3f ms; %s\n",
+                    m->chunks.tokens_per_chunk.mean, count_rule_name(m->chunks.rule),
+                    m->chunks.itl_zero_ms.p50, m->chunks.itl_spread_ms.p50,
+                    m->chunks.chunk_interval_ms.p50, m->chunks.flush_pattern);
         for (size_t k = 0; k < m->nreasons; k++)
             fprintf(out, "      failures: %zu %s (e.g. %s)\n", m->reasons[k].count,
                     m->reasons[k].cls, m->reasons[k].example);

@@ -17,10 +17,15 @@ struct run_results {
     struct agent_results agents;
     struct phase_power *power; /* per phase, aligned with phases */
     int npower_sources;
+    struct tokenizer *tokenizer; /* per-chunk counts, or NULL */
+    char tokenizer_note[400];    /* which tokenizer, or why none */
 };
 
-/* Loads RUN_DIR's log and computes every phase. 0, or -1 with err set. */
-int results_compute(const char *dir, struct run_results *res, char *err, size_t errlen);
+/* Loads RUN_DIR's log and computes every phase. tokenizer: NULL for the one the run's header
+ * names (skipped, with a note, when that file is gone or its sha256 changed), "none", or a
+ * file. 0, or -1 with err set. */
+int results_compute(const char *dir, const char *tokenizer, struct run_results *res, char *err,
+                    size_t errlen);
 /* Writes results.json and results.csv into dir (each via a temporary file and rename). */
 int results_write(const char *dir, const struct run_results *res, char *err, size_t errlen);
 void results_print_table(FILE *out, const struct run_results *res);

@@ -1,5 +1,6 @@
 #include "slt_metrics.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -76,12 +77,11 @@ void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
         if (r->finish_reason && !strcmp(r->finish_reason, "length")) m->forced_length++;
         if (r->t_done > r->t_sched)
             dvec_push(&e2e_speed, (double)r->completion_tokens / ((double)(r->t_done - r->t_sched) / 1e9));
-        if (r->n_token_events >= 2 && r->t_last_token > r->t_first_token)
-            dvec_push(&speed, (double)(r->completion_tokens - 1) /
-                                  ((double)(r->t_last_token - r->t_first_token) / 1e9));
-        else
-            m->speed_excluded++;
+        double v = req_output_speed(r);
+        if (isnan(v)) m->speed_excluded++;
+        else dvec_push(&speed, v);
     }
+    chunk_metrics_compute(f, ph, &m->chunks);
     m->response_rate = m->sent ? (double)m->with_output / (double)m->sent : 0;
     m->system_output_tps = m->window_s > 0 ? m->output_tokens_in_window / m->window_s : 0;
     m->system_io_tps = m->window_s > 0 ? (io_tokens) / m->window_s : 0;

@@ -3,12 +3,14 @@
  *  - system output throughput: tokens whose event arrived inside the window / window length;
  *  - per-query figures (speed, TTFT, end-to-end): successful queries whose first token
  *    arrived inside the window; TTFT and latency run from the scheduled send time;
- *  - output speed = (output_tokens - 1) / (t_last_chunk - t_first_chunk), queries with
- *    fewer than 2 token events left out; end-to-end speed = output_tokens / (t_done - t_sched);
+ *  - output speed = (output_tokens - tokens of the first chunk) / (t_last_chunk -
+ *    t_first_chunk) (req_output_speed), queries with fewer than 2 token events left out;
+ *    end-to-end speed = output_tokens / (t_done - t_sched);
  *  - requests sent: those scheduled inside the window; response rate = share of them that
  *    received at least one output token; sent = succeeded + failed by construction. */
 #ifndef STROBE_SLT_METRICS_H
 #define STROBE_SLT_METRICS_H
+#include "chunk_metrics.h"
 #include "facts.h"
 #include "stats.h"
 
@@ -32,6 +34,7 @@ struct phase_metrics {
     struct summary speed, e2e_speed, ttft, ttfb, e2e, output_tokens, input_tokens, cached_tokens;
     size_t speed_excluded, estimated_outputs, forced_length;
     struct summary client_lag_us, kernel_to_user_us, emu_pacing_us;
+    struct chunk_metrics chunks;
     struct reason_count reasons[MAX_REASON_CLASSES];
     size_t nreasons;
 };

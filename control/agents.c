@@ -370,7 +370,7 @@ static int run_iteration(struct live *L, int agents, struct iteration_metrics *o
     if (run_interrupted) return -1;
     char err[256];
     struct run_results res;
-    if (results_compute(c->f.out, &res, err, sizeof err)) {
+    if (results_compute(c->f.out, NULL, &res, err, sizeof err)) {
         fprintf(stderr, "strobe agents: %s.\n", err);
         return -1;
     }

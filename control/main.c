@@ -27,24 +27,33 @@ static void usage(FILE *f)
 static int analyze_main(int argc, char **argv)
 {
     if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("usage: strobe analyze RUN_DIR\n\nRecomputes RUN_DIR/results.json and "
+        printf("usage: strobe analyze RUN_DIR [--tokenizer FILE|none]\n\nRecomputes RUN_DIR/results.json and "
                "results.csv from RUN_DIR/events.bin and bodies.bin,\nand prints the summary "
-               "table. Works on a run that was interrupted or killed.\n");
+               "table. Works on a run that was interrupted or killed.\n"
+               "Per-chunk token counts use the tokenizer the run recorded (if its file is unchanged),\n"
+               "or --tokenizer FILE, or none.\n");
         return 0;
     }
-    if (argc != 2 || argv[1][0] == '-') {
-        fprintf(stderr, "strobe analyze: give exactly one RUN_DIR; see strobe analyze --help.\n");
+    const char *dir = NULL, *tokenizer = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) tokenizer = argv[++i];
+        else if (!strncmp(argv[i], "--tokenizer=", 12)) tokenizer = argv[i] + 12;
+        else if (argv[i][0] != '-' && !dir) dir = argv[i];
+        else dir = NULL, i = argc;
+    }
+    if (!dir) {
+        fprintf(stderr, "strobe analyze: give exactly one RUN_DIR (and optionally --tokenizer FILE|none); see strobe analyze --help.\n");
         return 2;
     }
     char err[512];
     struct run_results res;
-    if (results_compute(argv[1], &res, err, sizeof err) ||
-        results_write(argv[1], &res, err, sizeof err)) {
+    if (results_compute(dir, tokenizer, &res, err, sizeof err) ||
+        results_write(dir, &res, err, sizeof err)) {
         fprintf(stderr, "strobe analyze: %s.\n", err);
         return 1;
     }
     results_print_table(stdout, &res);
-    printf("results: %s/results.json, %s/results.csv%s\n", argv[1], argv[1],
+    printf("results: %s/results.json, %s/results.csv%s\n", dir, dir,
            res.facts.interrupted || !res.facts.run_ended ? " (INCOMPLETE run)" : "");
     results_free(&res);
     return 0;

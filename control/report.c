@@ -419,7 +419,7 @@ int report_main(int argc, char **argv)
     char err[512];
     for (int i = 0; i < n; i++) {
         runs[i].dir = argv[optind + i];
-        if (results_compute(runs[i].dir, &runs[i].res, err, sizeof err)) {
+        if (results_compute(runs[i].dir, NULL, &runs[i].res, err, sizeof err)) {
             fprintf(stderr, "strobe report: %s.\n", err);
             for (int k = 0; k < i; k++) results_free(&runs[k].res);
             free(runs);

@@ -26,22 +26,38 @@ static const char *const words[] = {
     "education"};
 #define NWORDS (sizeof words / sizeof words[0])
 
+/* The prompt: a nonce slot of '#', then the filler words. */
+static char *prompt_text(int filler_words)
+{
+    size_t cap = NONCE_LEN + (size_t)filler_words * 16 + 64;
+    char *prompt = malloc(cap);
+    memset(prompt, '#', NONCE_LEN);
+    size_t pl = NONCE_LEN;
+    uint64_t s = 12345;
+    for (int i = 0; i < filler_words; i++) {
+        const char *w = words[splitmix64(&s) % NWORDS];
+        pl += (size_t)snprintf(prompt + pl, cap - pl, "%s%s", i ? " " : "", w);
+    }
+    prompt[pl] = 0;
+    return prompt;
+}
+
+char *template_prompt_sample(int filler_words)
+{
+    char *prompt = prompt_text(filler_words);
+    for (int i = 0; i < NONCE_DIGITS; i++) {
+        prompt[2 * i] = (char)('0' + i % 10);
+        prompt[2 * i + 1] = ' ';
+    }
+    return prompt;
+}
+
 int template_build(struct request_template *t, const struct template_params *p, char *err,
                    size_t errlen)
 {
     memset(t, 0, sizeof *t);
     t->seed = p->seed;
-    /* the prompt: a nonce slot of '#', then the filler words */
-    size_t cap = NONCE_LEN + (size_t)p->filler_words * 16 + 64;
-    char *prompt = malloc(cap);
-    memset(prompt, '#', NONCE_LEN);
-    size_t pl = NONCE_LEN;
-    uint64_t s = 12345;
-    for (int i = 0; i < p->filler_words; i++) {
-        const char *w = words[splitmix64(&s) % NWORDS];
-        pl += (size_t)snprintf(prompt + pl, cap - pl, "%s%s", i ? " " : "", w);
-    }
-    prompt[pl] = 0;
+    char *prompt = prompt_text(p->filler_words);
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "model", p->model);
     if (p->chat) {

@@ -27,6 +27,11 @@ struct template_params {
     uint64_t seed;
 };
 
+/* The prompt text of filler_words words after the nonce slot, as every request carries it,
+ * with the slot rendered as a sample nonce (its token count is the same for every nonce:
+ * single digits and spaces). malloc'd, NUL-terminated. */
+char *template_prompt_sample(int filler_words);
+
 /* 0, or -1 with err set (e.g. --extra-body is not a JSON object). */
 int template_build(struct request_template *t, const struct template_params *p, char *err,
                    size_t errlen);

@@ -1,6 +1,7 @@
 #include "run_env.h"
 
 #include "fdlimit.h"
+#include "tokenizer.h"
 
 #include <cjson/cJSON.h>
 #include "results.h"
@@ -12,6 +13,65 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifndef STROBE_TOKENIZER_DIR
+#define STROBE_TOKENIZER_DIR "tokenizers"
+#endif
+
+/* --tokenizer auto: the file for the model's family, from $STROBE_TOKENIZERS or the folder
+ * scripts/fetch_tokenizers.sh fills. "" when no family matches. */
+static void auto_tokenizer(const char *model, int emulator, char *path, size_t n)
+{
+    const char *dir = getenv("STROBE_TOKENIZERS") ? getenv("STROBE_TOKENIZERS") : STROBE_TOKENIZER_DIR;
+    char lower[256];
+    size_t i = 0;
+    for (; model && model[i] && i < sizeof lower - 1; i++)
+        lower[i] = (char)(model[i] >= 'A' && model[i] <= 'Z' ? model[i] + 32 : model[i]);
+    lower[i] = 0;
+    path[0] = 0;
+    /* the emulator's words are one token each in o200k */
+    if (emulator || strstr(lower, "gpt-oss") || strstr(lower, "o200k"))
+        snprintf(path, n, "%s/o200k_base.tiktoken", dir);
+    else if (strstr(lower, "deepseek"))
+        snprintf(path, n, "%s/deepseek_v3/tokenizer.json", dir);
+}
+
+/* Loads the tokenizer once to check it (and to record its name and sha256); the analysis
+ * loads it again from the path the header names. 0, or 2 when a named file is unusable. */
+static int choose_tokenizer(struct run_env *e, const char *spec, int emulator)
+{
+    char err[512];
+    if (!spec || !strcmp(spec, "none")) {
+        snprintf(e->tokenizer_choice, sizeof e->tokenizer_choice, "none (--tokenizer none)");
+        return 0;
+    }
+    int is_auto = !strcmp(spec, "auto");
+    if (is_auto) auto_tokenizer(e->model, emulator, e->tokenizer_path, sizeof e->tokenizer_path);
+    else snprintf(e->tokenizer_path, sizeof e->tokenizer_path, "%s", spec);
+    if (!e->tokenizer_path[0]) {
+        snprintf(e->tokenizer_choice, sizeof e->tokenizer_choice,
+                 "none: no tokenizer known for model %s (give --tokenizer FILE)", e->model);
+        return 0;
+    }
+    struct tokenizer *t = tokenizer_load(e->tokenizer_path, err, sizeof err);
+    if (!t) {
+        if (!is_auto) {
+            fprintf(stderr, "strobe %s: --tokenizer: %s.\n", e->cmd, err);
+            return 2;
+        }
+        fprintf(stderr, "strobe: warning: no tokenizer for per-chunk token counts: %s\n", err);
+        snprintf(e->tokenizer_choice, sizeof e->tokenizer_choice,
+                 "none: auto found no usable %s (run scripts/fetch_tokenizers.sh)", e->tokenizer_path);
+        e->tokenizer_path[0] = 0;
+        return 0;
+    }
+    snprintf(e->tokenizer_name, sizeof e->tokenizer_name, "%s", tokenizer_name(t));
+    snprintf(e->tokenizer_sha256, sizeof e->tokenizer_sha256, "%s", tokenizer_sha256(t));
+    snprintf(e->tokenizer_choice, sizeof e->tokenizer_choice, "%s",
+             is_auto ? "auto, by model name" : "--tokenizer");
+    tokenizer_free(t);
+    return 0;
+}
 
 volatile sig_atomic_t run_interrupted;
 static void on_signal(int sig) { (void)sig; run_interrupted = 1; }
@@ -29,14 +89,23 @@ int run_env_open(struct run_env *e, const struct run_env_options *o)
         fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
         return 2;
     }
+    if (!e->url && !e->model) e->model = "strobe-emu";
+    int rc = choose_tokenizer(e, o->tokenizer, o->url == NULL);
+    if (rc) return rc;
     if (!e->url) {
-        if (emu_launch(&e->emu, o->emu_args, err, sizeof err)) {
+        /* an exact prompt length needs the emulator to count as the tokenizer does; a path
+         * with spaces cannot go through --emu-args' word splitting, so it is left out */
+        char args[2048];
+        snprintf(args, sizeof args, "%s", o->emu_args ? o->emu_args : "");
+        if (o->emu_counts_with_tokenizer && e->tokenizer_path[0] && !strchr(e->tokenizer_path, ' ') &&
+            !strstr(args, "--tokenizer"))
+            snprintf(args + strlen(args), sizeof args - strlen(args), " --tokenizer %s", e->tokenizer_path);
+        if (emu_launch(&e->emu, args, err, sizeof err)) {
             fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
             return 1;
         }
         snprintf(e->emu_url, sizeof e->emu_url, "http://127.0.0.1:%d", e->emu.port);
         e->url = e->emu_url;
-        if (!e->model) e->model = "strobe-emu";
         fprintf(stderr, "strobe: no --url: measuring the built-in emulator at %s\n", e->url);
     }
     if (endpoint_parse(&e->ep, e->url, err, sizeof err) ||
@@ -114,6 +183,13 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
             cJSON_AddItemToArray(d, cJSON_CreateString(e->power[i].device_names[k]));
         cJSON_AddItemToArray(list, s);
     }
+    cJSON *tk = cJSON_AddObjectToObject(h, "tokenizer");
+    if (e->tokenizer_path[0]) {
+        cJSON_AddStringToObject(tk, "path", e->tokenizer_path);
+        cJSON_AddStringToObject(tk, "name", e->tokenizer_name);
+        cJSON_AddStringToObject(tk, "sha256", e->tokenizer_sha256);
+    }
+    cJSON_AddStringToObject(tk, "chosen", e->tokenizer_choice);
     char *with_power = cJSON_PrintUnformatted(h);
     cJSON_Delete(h);
     e->log = eventlog_create(out, with_power, e->threads + 2, err, sizeof err);
@@ -198,7 +274,7 @@ int run_env_finish(struct run_env *e, const char *out, int interrupted)
     run_env_close(e);
     char err[512];
     struct run_results res;
-    if (results_compute(out, &res, err, sizeof err) || results_write(out, &res, err, sizeof err)) {
+    if (results_compute(out, NULL, &res, err, sizeof err) || results_write(out, &res, err, sizeof err)) {
         fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
         return 1;
     }

@@ -25,6 +25,8 @@ struct run_env_options {
     const char *const *power_specs; /* --power SPEC, each */
     int npower;
     double power_rate_hz;
+    const char *tokenizer; /* FILE, "auto" or "none" */
+    int emu_counts_with_tokenizer; /* the built-in emulator counts prompt_tokens with it too */
 };
 
 #define RUN_MAX_POWER 16
@@ -46,15 +48,19 @@ struct run_env {
     int npower;
     double power_rate_hz;
     struct telemetry *telemetry;
+    char tokenizer_path[1024]; /* checked at open, used by the analysis; "" for none */
+    char tokenizer_name[64], tokenizer_sha256[65], tokenizer_choice[200];
 };
 
 extern volatile sig_atomic_t run_interrupted;
 
-/* Target, transport, TLS, power sources. Returns 0, or the exit status after printing one
- * sentence (2 when a power source is missing: the run refuses to start). */
+/* Target, transport, TLS, power sources, tokenizer. Returns 0, or the exit status after
+ * printing one sentence (2 when a power source or a named tokenizer is missing: the run
+ * refuses to start). */
 int run_env_open(struct run_env *e, const struct run_env_options *o);
 /* Run directory, event log (producers: the workers, then control, then telemetry), workers,
- * power telemetry, signals. The header gets a "power" section describing the sources.
+ * power telemetry, signals. The header gets a "power" section describing the sources and a
+ * "tokenizer" section naming the file the analysis counts chunk tokens with.
  * Returns 0, or the exit status after printing one sentence. */
 int run_env_start(struct run_env *e, const char *out, const char *header_json,
                   const struct worker_config *base);

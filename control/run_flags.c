@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 enum { F_URL = RUN_FLAG_BASE, F_MODEL, F_OUT, F_EXTRA, F_CA, F_EMU, F_INSEC, F_THREADS, F_RTO,
-       F_ITO, F_CTO, F_SEED, F_POWER, F_PRATE };
+       F_ITO, F_CTO, F_SEED, F_POWER, F_PRATE, F_TOKENIZER };
 
 static const struct option shared[] = {
     {"url", 1, 0, F_URL}, {"model", 1, 0, F_MODEL}, {"out", 1, 0, F_OUT},
@@ -16,7 +16,7 @@ static const struct option shared[] = {
     {"insecure", 0, 0, F_INSEC}, {"threads", 1, 0, F_THREADS},
     {"request-timeout-s", 1, 0, F_RTO}, {"idle-timeout-s", 1, 0, F_ITO},
     {"connect-timeout-s", 1, 0, F_CTO}, {"seed", 1, 0, F_SEED}, {"power", 1, 0, F_POWER},
-    {"power-rate", 1, 0, F_PRATE}, {0, 0, 0, 0}};
+    {"power-rate", 1, 0, F_PRATE}, {"tokenizer", 1, 0, F_TOKENIZER}, {0, 0, 0, 0}};
 
 void run_flags_defaults(struct run_flags *f)
 {
@@ -27,6 +27,7 @@ void run_flags_defaults(struct run_flags *f)
     f->idle_timeout_s = 120;
     f->connect_timeout_s = 10;
     f->seed = 1;
+    f->tokenizer = "auto";
 }
 
 struct option *run_flags_table(const struct option *own)
@@ -55,6 +56,7 @@ int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag
     case F_EXTRA: f->extra_body = arg; return 1;
     case F_CA: f->ca_file = arg; return 1;
     case F_EMU: f->emu_args = arg; return 1;
+    case F_TOKENIZER: f->tokenizer = arg; return 1;
     case F_INSEC: f->insecure = 1; return 1;
     case F_POWER:
         if (f->npower == RUN_MAX_POWER) return bad(cmd, "at most 16 --power sources");
@@ -110,7 +112,7 @@ struct run_env_options run_flags_env(const struct run_flags *f, const char *cmd,
 {
     return (struct run_env_options){cmd, f->url, f->model, f->emu_args, f->insecure, f->ca_file,
                                     f->threads, fds_needed, f->power, f->npower,
-                                    f->power_rate_hz};
+                                    f->power_rate_hz, f->tokenizer, 0};
 }
 
 void run_flags_usage(FILE *out)
@@ -130,5 +132,9 @@ void run_flags_usage(FILE *out)
         "  --emu-args \"FLAGS\"      flags for the built-in emulator (without --url)\n"
         "  --power SOURCE[:OPT]    sample power during the run (repeatable): emu[:URL],\n"
         "                          redfish:URL, file:CSV, rapl[:DIR], nvml[:0,1], amdsmi[:0,1], ipmi[:HOST]\n"
-        "  --power-rate HZ         power samples per second (default 10)\n");
+        "  --power-rate HZ         power samples per second (default 10)\n"
+        "  --tokenizer FILE|auto|none  counts the tokens of every streamed chunk (off the hot\n"
+        "                          path): a .tiktoken or tokenizer.json; auto (default) picks by\n"
+        "                          --model from tokenizers/ (gpt-oss: o200k, deepseek: DeepSeek V3,\n"
+        "                          the emulator: o200k); a server's per-chunk usage wins when sent\n");
 }

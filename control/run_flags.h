@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 struct run_flags {
-    const char *url, *model, *out, *extra_body, *ca_file, *emu_args;
+    const char *url, *model, *out, *extra_body, *ca_file, *emu_args, *tokenizer;
     int threads, insecure;
     double request_timeout_s, idle_timeout_s, connect_timeout_s;
     uint64_t seed;

@@ -4,6 +4,8 @@
  * --phase-s, then a drain (no new requests; in-flight ones finish, up to --drain-s). */
 #include "slt.h"
 
+#include "tokenizer.h"
+
 #include "run_env.h"
 #include "run_flags.h"
 #include "eventlog.h"
@@ -187,13 +189,50 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
 /* Concurrency of phase k of the auto ladder: 1, 2, 4, …, 64, then +64. */
 static int ladder(int k) { return k <= 6 ? 1 << k : 64 * (k - 5); }
 
-/* Prompt calibration: the filler word count W that gives --input-tokens by the server's own
- * usage.prompt_tokens. Two probes give the slope and the fixed overhead (chat template,
- * nonce); a third checks the fit and corrects once. max_tokens is 1 to keep it cheap. */
-static int calibrate(const struct slt_config *c, const struct endpoint *ep,
-                     const struct transport_ops *ops, struct transport_ctx *tctx,
-                     const char *api_key, int *words_out, int64_t *tokens_out, char *err,
-                     size_t errlen)
+/* One calibration probe: the server's usage.prompt_tokens for a prompt of `words` filler
+ * words, asking for one output token. A busy or flaky server may refuse a probe: each is
+ * tried up to 5 times. */
+static int probe(const struct slt_config *c, const struct endpoint *ep,
+                 const struct transport_ops *ops, struct transport_ctx *tctx, const char *api_key,
+                 int words, int index, int64_t *tokens, char *err, size_t errlen)
+{
+    struct template_params tp = {ep, c->f.model, strcmp(c->endpoint, "chat") == 0, words, 1, 0,
+                                 c->f.extra_body, api_key, c->f.seed + 999 + (uint64_t)index};
+    struct request_template t;
+    if (template_build(&t, &tp, err, errlen)) return -1;
+    char *req = malloc(t.len);
+    struct oneshot_result r;
+    int rc = -1;
+    for (int attempt = 0; attempt < 5 && rc; attempt++) {
+        size_t len = template_fill(&t, 0, (uint64_t)(index * 8 + attempt) + 1, req, t.len);
+        rc = oneshot_request(ops, tctx, ep, req, len, c->f.request_timeout_s, &r);
+        if (!rc && r.prompt_tokens < 0) rc = -1;
+    }
+    free(req);
+    template_free(&t);
+    if (rc || r.prompt_tokens < 0) {
+        snprintf(err, errlen, "calibration request to %s failed: %s (HTTP %d); check --url, "
+                              "--model and STROBE_API_KEY",
+                 ep->host_header, r.error[0] ? r.error : "no usage.prompt_tokens in the answer",
+                 r.status);
+        return -1;
+    }
+    *tokens = r.prompt_tokens;
+    return 0;
+}
+
+struct calibration {
+    int words;
+    int64_t expected;  /* prompt tokens each request should carry, by the server's count */
+    int by_tokenizer;  /* the exact method ran */
+    int64_t content_tokens, overhead, confirmed; /* tokenizer's prompt, template, server's count */
+};
+
+/* Linear calibration: two probes give the slope and the fixed overhead (chat template,
+ * nonce) of usage.prompt_tokens over filler words; a third checks the fit and corrects once. */
+static int calibrate_linear(const struct slt_config *c, const struct endpoint *ep,
+                            const struct transport_ops *ops, struct transport_ctx *tctx,
+                            const char *api_key, struct calibration *out, char *err, size_t errlen)
 {
     int w[3] = {c->input_tokens / 4 + 8, c->input_tokens / 2 + 16, 0};
     int64_t tok[3];
@@ -210,40 +249,62 @@ static int calibrate(const struct slt_config *c, const struct endpoint *ep,
             w[2] = (int)lround((c->input_tokens - overhead) / slope);
             if (w[2] < 0) w[2] = 0;
         }
-        struct template_params tp = {ep, c->f.model, strcmp(c->endpoint, "chat") == 0, w[i], 1, 0,
-                                     c->f.extra_body, api_key, c->f.seed + 999 + (uint64_t)i};
-        struct request_template t;
-        if (template_build(&t, &tp, err, errlen)) return -1;
-        /* the calibration prompt must not ask for more than one token whatever extra says */
-        char *req = malloc(t.len);
-        struct oneshot_result r;
-        int rc = -1;
-        /* a busy or flaky server may refuse a probe: try each up to 5 times */
-        for (int attempt = 0; attempt < 5 && rc; attempt++) {
-            size_t len = template_fill(&t, 0, (uint64_t)(i * 8 + attempt) + 1, req, t.len);
-            rc = oneshot_request(ops, tctx, ep, req, len, c->f.request_timeout_s, &r);
-            if (!rc && r.prompt_tokens < 0) rc = -1;
-        }
-        free(req);
-        template_free(&t);
-        if (rc || r.prompt_tokens < 0) {
-            snprintf(err, errlen, "calibration request to %s failed: %s (HTTP %d); check --url, "
-                                  "--model and STROBE_API_KEY",
-                     ep->host_header, r.error[0] ? r.error : "no usage.prompt_tokens in the answer",
-                     r.status);
-            return -1;
-        }
-        tok[i] = r.prompt_tokens;
+        if (probe(c, ep, ops, tctx, api_key, w[i], i, &tok[i], err, errlen)) return -1;
     }
     double slope = (double)(tok[1] - tok[0]) / (w[1] - w[0]);
     int corrected = w[2] + (int)lround((c->input_tokens - tok[2]) / slope);
-    *words_out = corrected < 0 ? 0 : corrected;
-    *tokens_out = tok[2] + (int64_t)lround((corrected - w[2]) * slope);
+    out->words = corrected < 0 ? 0 : corrected;
+    out->expected = tok[2] + (int64_t)lround((corrected - w[2]) * slope);
     return 0;
 }
 
-static char *header_json(const struct slt_config *c, const struct endpoint *ep, int words,
-                         int64_t calibrated, const char *transport, const struct price *price)
+static int64_t prompt_tokens_by(struct tokenizer *t, int words)
+{
+    char *p = template_prompt_sample(words);
+    int64_t n = (int64_t)tokenizer_count(t, p, strlen(p));
+    free(p);
+    return n;
+}
+
+/* Exact calibration with the model's tokenizer: one probe gives the server's overhead
+ * (prompt_tokens minus the tokenizer's count of the prompt text: the chat template); the
+ * word count is then chosen so that the tokenizer's count plus that overhead is the target
+ * exactly, and a last probe asks the server to confirm. A server that disagrees (another
+ * tokenizer, another template) shows as confirmed != expected in the header. */
+static int calibrate_exact(const struct slt_config *c, const struct endpoint *ep,
+                           const struct transport_ops *ops, struct transport_ctx *tctx,
+                           const char *api_key, struct tokenizer *t, struct calibration *out,
+                           char *err, size_t errlen)
+{
+    int w0 = c->input_tokens / 2 + 16;
+    int64_t server0;
+    if (probe(c, ep, ops, tctx, api_key, w0, 0, &server0, err, errlen)) return -1;
+    out->overhead = server0 - prompt_tokens_by(t, w0);
+    int64_t goal = c->input_tokens - out->overhead;
+    int w = w0 + (int)(goal - prompt_tokens_by(t, w0));
+    if (w < 0) w = 0;
+    /* words are about one token each: walk to the exact count (or the nearest below) */
+    for (int step = 0; step < 64; step++) {
+        int64_t n = prompt_tokens_by(t, w);
+        if (n == goal) break;
+        if (n < goal) {
+            if (prompt_tokens_by(t, w + 1) > goal) break;
+            w++;
+        } else {
+            if (w == 0) break;
+            w--;
+        }
+    }
+    out->words = w;
+    out->content_tokens = prompt_tokens_by(t, w);
+    out->expected = out->content_tokens + out->overhead;
+    out->by_tokenizer = 1;
+    return probe(c, ep, ops, tctx, api_key, w, 1, &out->confirmed, err, errlen);
+}
+
+static char *header_json(const struct slt_config *c, const struct endpoint *ep,
+                         const struct calibration *cal_result, const char *tokenizer,
+                         const char *transport, const struct price *price)
 {
     cJSON *h = cJSON_CreateObject();
     cJSON_AddStringToObject(h, "kind", "slt");
@@ -279,9 +340,24 @@ static char *header_json(const struct slt_config *c, const struct endpoint *ep, 
     cJSON_AddNumberToObject(cfg, "connect_timeout_s", c->f.connect_timeout_s);
     cJSON_AddNumberToObject(cfg, "seed", (double)c->f.seed);
     cJSON *cal = cJSON_AddObjectToObject(h, "calibration");
-    cJSON_AddNumberToObject(cal, "filler_words", words);
-    cJSON_AddNumberToObject(cal, "expected_prompt_tokens", (double)calibrated);
-    cJSON_AddStringToObject(cal, "method", "3 probes with max_tokens=1; slope and overhead of usage.prompt_tokens over filler words");
+    cJSON_AddNumberToObject(cal, "filler_words", cal_result->words);
+    /* what the server will count: with a tokenizer, the confirming probe's own figure */
+    cJSON_AddNumberToObject(cal, "expected_prompt_tokens",
+                            (double)(cal_result->by_tokenizer ? cal_result->confirmed : cal_result->expected));
+    if (cal_result->by_tokenizer) {
+        char method[300];
+        snprintf(method, sizeof method, "exact by tokenizer %s: template overhead from one probe "
+                 "(usage.prompt_tokens minus the tokenizer's count), words chosen for an exact "
+                 "count, a second probe confirms", tokenizer);
+        cJSON_AddStringToObject(cal, "method", method);
+        cJSON_AddNumberToObject(cal, "tokenizer_prompt_tokens", (double)cal_result->content_tokens);
+        cJSON_AddNumberToObject(cal, "template_overhead_tokens", (double)cal_result->overhead);
+        cJSON_AddNumberToObject(cal, "tokenizer_expected_prompt_tokens", (double)cal_result->expected);
+        cJSON_AddNumberToObject(cal, "server_prompt_tokens_confirmed", (double)cal_result->confirmed);
+        cJSON_AddBoolToObject(cal, "server_agrees", cal_result->confirmed == cal_result->expected);
+    } else {
+        cJSON_AddStringToObject(cal, "method", "3 probes with max_tokens=1; slope and overhead of usage.prompt_tokens over filler words");
+    }
     if (price) {
         cJSON *cost = cJSON_AddObjectToObject(h, "cost");
         cJSON_AddStringToObject(cost, "accelerator_type", c->accelerator_type);
@@ -394,17 +470,26 @@ int slt_main(int argc, char **argv)
     for (int i = 0; i < c.nconc; i++) most = c.conc[i] > most ? c.conc[i] : most;
     struct run_env e;
     struct run_env_options ro = run_flags_env(&c.f, "slt", most);
+    ro.emu_counts_with_tokenizer = 1;
     if ((rc = run_env_open(&e, &ro))) return rc;
     c.f.url = e.url;
     c.f.model = e.model;
-    int words = 0;
-    int64_t calibrated = 0;
-    if (calibrate(&c, &e.ep, e.ops, e.ctl_tctx, e.api_key, &words, &calibrated, err, sizeof err)) {
+    struct calibration cal = {0};
+    struct tokenizer *tok = e.tokenizer_path[0] ? tokenizer_load(e.tokenizer_path, err, sizeof err) : NULL;
+    rc = tok ? calibrate_exact(&c, &e.ep, e.ops, e.ctl_tctx, e.api_key, tok, &cal, err, sizeof err)
+             : calibrate_linear(&c, &e.ep, e.ops, e.ctl_tctx, e.api_key, &cal, err, sizeof err);
+    tokenizer_free(tok);
+    if (rc) {
         fprintf(stderr, "strobe slt: %s.\n", err);
         run_env_close(&e);
         return 1;
     }
-    struct template_params tp = {&e.ep, c.f.model, strcmp(c.endpoint, "chat") == 0, words,
+    if (cal.by_tokenizer && cal.confirmed != cal.expected)
+        fprintf(stderr, "strobe: warning: the server counts %lld prompt tokens where tokenizer %s "
+                        "and the measured template overhead give %lld: the server's tokenizer or "
+                        "template differs; prompts are still sized by the server's count\n",
+                (long long)cal.confirmed, e.tokenizer_name, (long long)cal.expected);
+    struct template_params tp = {&e.ep, c.f.model, strcmp(c.endpoint, "chat") == 0, cal.words,
                                  c.output_tokens, c.ignore_eos, c.f.extra_body, e.api_key, c.f.seed};
     struct request_template tmpl;
     if (template_build(&tmpl, &tp, err, sizeof err)) {
@@ -412,7 +497,7 @@ int slt_main(int argc, char **argv)
         run_env_close(&e);
         return 2;
     }
-    char *header = header_json(&c, &e.ep, words, calibrated, e.ops->name,
+    char *header = header_json(&c, &e.ep, &cal, e.tokenizer_name, e.ops->name,
                                c.accelerator_type ? &price : NULL);
     struct worker_config wc = {.build = template_fill, .build_arg = &tmpl,
                                .max_request_bytes = tmpl.len,
@@ -427,7 +512,8 @@ int slt_main(int argc, char **argv)
     }
     fprintf(stderr, "strobe: %s model %s, prompt %d filler words = %lld prompt tokens by the "
                     "server's count, %d threads, log in %s\n",
-            c.f.url, c.f.model, words, (long long)calibrated, c.f.threads, c.f.out);
+            c.f.url, c.f.model, cal.words, (long long)(cal.by_tokenizer ? cal.confirmed : cal.expected),
+            c.f.threads, c.f.out);
     int tty = isatty(2);
     int was_interrupted = 0;
     double tps[MAX_PHASES];
@@ -440,7 +526,7 @@ int slt_main(int argc, char **argv)
         }
         eventlog_sync(e.log);
         struct run_results res;
-        if (results_compute(c.f.out, &res, err, sizeof err) == 0 && (size_t)k < res.nphases) {
+        if (results_compute(c.f.out, NULL, &res, err, sizeof err) == 0 && (size_t)k < res.nphases) {
             const struct phase_metrics *m = &res.phases[k];
             tps[k] = m->system_output_tps;
             fprintf(stderr, "strobe: phase %d concurrency %d: %.1f output tokens/s, speed p50 "

@@ -26,3 +26,44 @@ print("%12s %14.0f %14.0f %16.1f %16.1f" % (sys.argv[3], ph["output_tokens_in_wi
                                             ns, gap["p50"], gap["p99"]))
 PY
 done
+
+# Tokenizers: throughput on real agent text (all message texts of the shared mini-swe-agent
+# recordings, repeated 10 times), file load included; then what per-chunk counting adds to
+# the analysis of a run (strobe analyze with and without the tokenizer).
+SHARED=${STROBE_SHARED_DATA:-../shared/data}
+python3 - "$SHARED" "$OUT/text.txt" <<'PY'
+import glob, json, sys
+parts = []
+for f in sorted(glob.glob(sys.argv[1] + "/trajectories/mini-swe-agent/*/*/*.json")):
+    for m in json.load(open(f)).get("messages", []):
+        for k in ("content", "reasoning_content"):
+            v = m.get(k)
+            if isinstance(v, str): parts.append(v)
+            elif isinstance(v, list): parts += [p["text"] for p in v if isinstance(p, dict) and isinstance(p.get("text"), str)]
+open(sys.argv[2], "w").write("".join(parts) * 10)
+PY
+echo
+printf "%-28s %10s %12s %10s\n" tokenizer MB tokens "MB/s"
+for tok in tokenizers/o200k_base.tiktoken tokenizers/deepseek_v3/tokenizer.json; do
+    python3 - "$tok" "$OUT/text.txt" <<'PY'
+import os, subprocess, sys, time
+t0 = time.monotonic()
+n = subprocess.run(["build/control/strobe", "tokenize", "--count", "--tokenizer", sys.argv[1]],
+                   stdin=open(sys.argv[2], "rb"), capture_output=True, check=True).stdout.strip()
+dt = time.monotonic() - t0
+mb = os.path.getsize(sys.argv[2]) / 1e6
+print("%-28s %10.1f %12s %10.1f" % (os.path.basename(os.path.dirname(sys.argv[1])) + "/" + os.path.basename(sys.argv[1])
+      if "deepseek" in sys.argv[1] else os.path.basename(sys.argv[1]), mb, n.decode(), mb / dt))
+PY
+done
+last=${CONCURRENCY:-256}; run="$OUT/c${last##* }"
+python3 - "$run" <<'PY'
+import json, subprocess, sys, time
+for tok in ("none", None):
+    t0 = time.monotonic()
+    subprocess.run(["build/control/strobe", "analyze", sys.argv[1]] + (["--tokenizer", tok] if tok else []),
+                   check=True, capture_output=True)
+    dt = time.monotonic() - t0
+    ph = json.load(open(sys.argv[1] + "/results.json"))["phases"][0]
+    print("analyze, tokenizer %-6s %9d chunks in the window  %6.2f s" % (tok or "o200k", ph["tokens_per_chunk"]["chunks"], dt))
+PY

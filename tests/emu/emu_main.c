@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "emu_request.h"
+#include "tokenizer.h"
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -25,6 +28,9 @@ static void usage(FILE *f)
         "                            kinds: reset http500 http503 http429 malformed error-event\n"
         "                            stall[:S] slow-first-byte[:S] endless-headers\n"
         "  --seed S                  same seed and requests give the same tokens and schedule\n"
+        "  --tokenizer FILE          count prompt_tokens with this tokenizer (.tiktoken or\n"
+        "                            tokenizer.json) instead of rendered bytes / 4; costs about\n"
+        "                            20 us per KB of prompt on the emulator's thread\n"
         "model (t_step(b) = A + C*b microseconds for b decoding requests):\n"
         "  --step-us A               fixed part of a decode step, microseconds (default 8000)\n"
         "  --step-us-per-seq C       per decoding request, microseconds (default 20)\n"
@@ -57,7 +63,7 @@ int main(int argc, char **argv)
     enum { O_LISTEN = 256, O_MODEL, O_STEP, O_STEPSEQ, O_BATCH, O_PREFILL, O_KV, O_SPECK,
            O_SPECP, O_ACCEL, O_PIDLE, O_PMAX, O_USAGE, O_SEED, O_PROFILE, O_FAULTS, O_CAP,
            O_CONC, O_PROMPT, O_CACHED, O_OUTPUT, O_TNEW, O_TOUT, O_TOOL, O_TSPEED, O_TTTFT,
-           O_REASON, O_HELP };
+           O_REASON, O_TOKENIZER, O_HELP };
     static const struct option opts[] = {
         {"listen", 1, 0, O_LISTEN}, {"model", 1, 0, O_MODEL}, {"step-us", 1, 0, O_STEP},
         {"step-us-per-seq", 1, 0, O_STEPSEQ}, {"max-batch", 1, 0, O_BATCH},
@@ -71,7 +77,7 @@ int main(int argc, char **argv)
         {"turn-new-tokens", 1, 0, O_TNEW}, {"turn-output-tokens", 1, 0, O_TOUT},
         {"tool-s", 1, 0, O_TOOL}, {"target-speed", 1, 0, O_TSPEED},
         {"target-ttft-s", 1, 0, O_TTTFT}, {"reasoning-fraction", 1, 0, O_REASON},
-        {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+        {"tokenizer", 1, 0, O_TOKENIZER}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
     struct emu_params p;
     emu_params_defaults(&p);
     /* the profile is applied first so that flags override it */
@@ -85,6 +91,7 @@ int main(int argc, char **argv)
                                .turn_new_tokens = 2000, .turn_output_tokens = 150,
                                .tool_s = 1.0};
     int capacity = 0, c;
+    const char *tokenizer_path = NULL;
     double v;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -119,6 +126,7 @@ int main(int argc, char **argv)
             }
             break;
         case O_PROFILE: break;
+        case O_TOKENIZER: tokenizer_path = optarg; break;
         case O_FAULTS:
             if (emu_params_parse_faults(&p.faults, optarg)) return 2;
             break;
@@ -170,5 +178,17 @@ int main(int argc, char **argv)
         capacity_print(&p, &q);
         return 0;
     }
-    return emu_serve(&p);
+    struct tokenizer *tok = NULL;
+    if (tokenizer_path) {
+        char err[512];
+        tok = tokenizer_load(tokenizer_path, err, sizeof err);
+        if (!tok) {
+            fprintf(stderr, "strobe-emu: --tokenizer: %s.\n", err);
+            return 2;
+        }
+        emu_request_count_prompts_with(tok);
+    }
+    int rc = emu_serve(&p);
+    tokenizer_free(tok);
+    return rc;
 }

@@ -3,6 +3,9 @@
  * the other endpoints answer at once. */
 #include "emu_state.h"
 
+#include "emu_request.h"
+#include "tokenizer.h"
+
 #include "../../dataplane/clock.h"
 #include "emu_model.h"
 #include "emu_wire.h"
@@ -39,6 +42,10 @@ static void render_content(char **buf, size_t *len, size_t *cap, const cJSON *co
         }
     }
 }
+
+static struct tokenizer *prompt_tokenizer;
+
+void emu_request_count_prompts_with(struct tokenizer *t) { prompt_tokenizer = t; }
 
 /* The rendered prompt whose bytes give prompt_tokens and prefix-cache blocks:
  * chat: for each message "ROLE\n" + content + tool-call names and arguments + "\n";
@@ -118,6 +125,9 @@ static void handle_generation(struct conn *c, int chat, int64_t now)
     r->stream = json_flag(root, "stream");
     r->include_usage =
         json_flag(cJSON_GetObjectItemCaseSensitive(root, "stream_options"), "include_usage");
+    /* vLLM's continuous_usage_stats: cumulative usage on every chunk */
+    r->continuous_usage = json_flag(cJSON_GetObjectItemCaseSensitive(root, "stream_options"),
+                                    "continuous_usage_stats");
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     snprintf(r->model, sizeof r->model, "%s",
              cJSON_IsString(model) ? model->valuestring : S.p->model);
@@ -127,7 +137,8 @@ static void handle_generation(struct conn *c, int chat, int64_t now)
 
     size_t rlen;
     char *rendered = render_prompt(root, chat, &rlen);
-    r->prompt_tokens = model_prompt_tokens(rlen);
+    r->prompt_tokens = prompt_tokenizer ? (int64_t)tokenizer_count(prompt_tokenizer, rendered, rlen)
+                                        : model_prompt_tokens(rlen);
     r->cached_tokens = prefix_cache_lookup_insert(S.cache, rendered, rlen);
     if (r->cached_tokens > r->prompt_tokens) r->cached_tokens = r->prompt_tokens;
     uint64_t h = model_hash(1469598103934665603ULL, c->body, c->body_len);

@@ -150,10 +150,13 @@ static void finish_request(struct req *r, int64_t t)
     if (r->conn) r->conn->req = NULL;
 }
 
+/* Each word is one token in o200k and in DeepSeek V3, and no two of them merge when
+ * concatenated, so a tokenizer on a chunk's text gives exactly the tokens sent. */
 static const char *const vocab[] = {
     " the", " model", " token", " stream", " latency", " of", " and", " to", " a", " in",
     " kernel", " buffer", " packet", " clock", " batch", " cache", " is", " we", " with", " for",
-    " def", " return", " if", " else", "(", ")", ":", " x", " y", " =", " +", "\n",
+    " def", " return", " if", " else", " time", " rate", " node", " path", " x", " y", " state",
+    " data",
 };
 #define VOCAB_N (sizeof vocab / sizeof vocab[0])
 
@@ -179,7 +182,8 @@ static void stream_finish(struct req *r, int64_t sched)
     struct wire_usage u = usage_of(r);
     int usage_on_finish = r->include_usage && S.p->usage_style == USAGE_FINISH_CHUNK;
     int n = wire_chunk(S.ev, sizeof S.ev, &w, DELTA_FINISH, NULL, 0, r->finish,
-                       usage_on_finish ? &u : NULL, clock_now_ns(), sched);
+                       usage_on_finish || r->continuous_usage ? &u : NULL, clock_now_ns(), sched,
+                       -1);
     if (send_event(c, S.ev, (size_t)n)) goto dead;
     if (r->include_usage && !usage_on_finish) {
         n = wire_usage_chunk(S.ev, sizeof S.ev, &w, &u, clock_now_ns());
@@ -247,13 +251,14 @@ static void decode_step(struct req *r, int64_t sched)
     if (k > r->target_tokens - r->generated) k = r->target_tokens - r->generated;
     char text[1024];
     size_t tl = 0, reasoning_part = 0;
+    int reasoning_tokens = 0;
     for (int i = 0; i < k; i++) {
         const char *w = vocab[model_rng_next(&r->rng) % VOCAB_N];
         size_t wl = strlen(w);
         if (tl + wl >= sizeof text) break;
         memcpy(text + tl, w, wl);
         tl += wl;
-        if (r->generated + i < r->reasoning_target) reasoning_part = tl;
+        if (r->generated + i < r->reasoning_target) reasoning_part = tl, reasoning_tokens++;
     }
     int first_token = r->generated;
     r->generated += k;
@@ -261,14 +266,19 @@ static void decode_step(struct req *r, int64_t sched)
     if (r->stream) {
         struct wire_req w = wire_of(r);
         /* a step that straddles the reasoning boundary sends two events, as real servers do */
+        struct wire_usage u = usage_of(r);
         if (reasoning_part) {
+            u.completion_tokens = first_token + reasoning_tokens;
             int n = wire_chunk(S.ev, sizeof S.ev, &w, DELTA_REASONING, text, reasoning_part,
-                               NULL, NULL, clock_now_ns(), sched);
+                               NULL, r->continuous_usage ? &u : NULL, clock_now_ns(), sched,
+                               reasoning_tokens);
             if (send_event(r->conn, S.ev, (size_t)n)) goto dead;
         }
         if (tl > reasoning_part) {
+            u.completion_tokens = r->generated;
             int n = wire_chunk(S.ev, sizeof S.ev, &w, DELTA_CONTENT, text + reasoning_part,
-                               tl - reasoning_part, NULL, NULL, clock_now_ns(), sched);
+                               tl - reasoning_part, NULL, r->continuous_usage ? &u : NULL,
+                               clock_now_ns(), sched, k - reasoning_tokens);
             if (send_event(r->conn, S.ev, (size_t)n)) goto dead;
         }
     } else {
@@ -363,8 +373,9 @@ void begin_request(struct req *r, int64_t t)
         }
         if (r->chat) {
             struct wire_req w = wire_of(r);
-            int n = wire_chunk(S.ev, sizeof S.ev, &w, DELTA_ROLE, NULL, 0, NULL, NULL,
-                               clock_now_ns(), t);
+            struct wire_usage u = usage_of(r);
+            int n = wire_chunk(S.ev, sizeof S.ev, &w, DELTA_ROLE, NULL, 0, NULL,
+                               r->continuous_usage ? &u : NULL, clock_now_ns(), t, -1);
             if (send_event(c, S.ev, (size_t)n)) {
                 conn_close(c);
                 return;

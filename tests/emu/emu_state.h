@@ -22,7 +22,7 @@ struct conn;
 struct req {
     struct conn *conn; /* NULL once the client has gone */
     enum req_state state;
-    int chat, stream, include_usage;
+    int chat, stream, include_usage, continuous_usage;
     int64_t prompt_tokens, cached_tokens;
     int target_tokens, reasoning_target, generated;
     const char *finish;

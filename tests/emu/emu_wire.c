@@ -53,7 +53,7 @@ static int put_head(char *buf, size_t cap, size_t at, const struct wire_req *r)
 
 int wire_chunk(char *buf, size_t cap, const struct wire_req *r, enum wire_delta kind,
                const char *text, size_t text_len, const char *finish,
-               const struct wire_usage *usage, int64_t sent_ns, int64_t sched_ns)
+               const struct wire_usage *usage, int64_t sent_ns, int64_t sched_ns, int tokens)
 {
     size_t at = 0;
     PUT("data: ");
@@ -86,8 +86,9 @@ int wire_chunk(char *buf, size_t cap, const struct wire_req *r, enum wire_delta 
         if (u < 0) return -1;
         at += (size_t)u;
     }
-    PUT(",\"x_emu_sent_ns\":%lld,\"x_emu_sched_ns\":%lld}\n\n", (long long)sent_ns,
-        (long long)sched_ns);
+    PUT(",\"x_emu_sent_ns\":%lld,\"x_emu_sched_ns\":%lld", (long long)sent_ns, (long long)sched_ns);
+    if (tokens >= 0) PUT(",\"x_emu_tokens\":%d", tokens);
+    PUT("}\n\n");
     return (int)at;
 }
 

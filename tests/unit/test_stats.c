@@ -91,7 +91,7 @@ static void synthetic(const char *dir)
     CHECK(eventlog_close(l) == 0, "log closes cleanly");
 
     struct run_results res;
-    CHECK(results_compute(dir, &res, err, sizeof err) == 0, "compute: %s", err);
+    CHECK(results_compute(dir, "none", &res, err, sizeof err) == 0, "compute: %s", err);
     CHECK(res.nphases == 1, "one phase, got %zu", res.nphases);
     const struct phase_metrics *m = &res.phases[0];
     CHECK(m->sent == 2 && m->succeeded == 1 && m->failed == 1,

@@ -1,0 +1,39 @@
+/* Per-token truth of a phase (issue 7): how many tokens each streamed chunk carried, the
+ * inter-token latency per token, and the server's flush pattern. Population: successful
+ * requests whose first token arrived inside the window (as for output speed). Rules:
+ *  - a chunk of k tokens arriving d after the previous token chunk gives, per token,
+ *    "zero" ITL: one gap d and k-1 gaps of 0 (tokens that arrived together);
+ *    "spread" ITL: k gaps of d/k (as if the server had sent them evenly);
+ *    the first chunk's k tokens give k-1 zero gaps under both; both sum to the same time;
+ *  - chunk interval: d itself, what a chunk-counting client calls ITL;
+ *  - flush pattern: per-token when >= 95 % of chunks carry one token; fixed batches of k
+ *    when >= 90 % carry the same k > 1; time-based (a buffer flushed on a timer) when
+ *    neither intervals nor tokens per chunk vary much (both CV < 0.3); otherwise variable
+ *    (speculative decoding, multi-token prediction: a steady step, a varying count);
+ *  - without per-chunk counts (no tokenizer, no per-chunk usage) each chunk counts as one
+ *    token, and the pattern is "unknown". */
+#ifndef STROBE_CHUNK_METRICS_H
+#define STROBE_CHUNK_METRICS_H
+#include "facts.h"
+#include "stats.h"
+
+struct chunk_metrics {
+    size_t requests, by_rule[3]; /* indexed by enum count_rule */
+    enum count_rule rule;        /* the rule most requests used */
+    size_t chunks;
+    struct summary tokens_per_chunk, chunk_interval_ms, itl_zero_ms, itl_spread_ms;
+    struct summary ttft_reasoning_s, ttft_answer_s;
+    double share_k[5]; /* chunks carrying 1, 2, 3, 4, 5 or more tokens */
+    char flush_pattern[200];
+    const char *flush_kind; /* "per-token", "fixed", "time-based", "variable", "unknown" */
+    /* tokenizer against the server's usage totals, requests that have both */
+    size_t usage_compared, usage_differ_5pct;
+    double tokenizer_total, usage_total;
+    /* counts against the emulator's own (x_emu_tokens), chunks that have both */
+    size_t emu_compared, emu_differ;
+};
+
+void chunk_metrics_compute(const struct run_facts *f, const struct phase_info *ph,
+                           struct chunk_metrics *m);
+
+#endif
