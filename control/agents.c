@@ -413,7 +413,7 @@ static char *header_json(const struct agents_config *c, const struct run_env *e,
     cJSON_AddStringToObject(cfg, "url", c->f.url ? c->f.url : "(built-in strobe-emu)");
     cJSON_AddStringToObject(cfg, "resolved_address", e->ep.addr_text);
     cJSON_AddStringToObject(cfg, "model", e->model);
-    cJSON_AddStringToObject(cfg, "transport", e->ops->name);
+    cJSON_AddStringToObject(cfg, "transport", e->transport_desc);
     cJSON_AddBoolToObject(cfg, "tls_verification", !c->f.insecure);
     cJSON_AddStringToObject(cfg, "trajectories", c->trajectories);
     cJSON_AddStringToObject(cfg, "replay_name", rp->name);

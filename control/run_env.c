@@ -85,7 +85,7 @@ int run_env_open(struct run_env *e, const struct run_env_options *o)
     e->threads = o->threads;
     char err[512];
     /* one socket per in-flight request, plus a margin for logs, epoll and the emulator */
-    if (fdlimit_check(o->fds_needed + 64L, err, sizeof err)) {
+    if (fdlimit_check((o->dpdk ? 0 : o->fds_needed) + 64L, err, sizeof err)) {
         fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
         return 2;
     }
@@ -118,7 +118,21 @@ int run_env_open(struct run_env *e, const struct run_env_options *o)
     if (e->ep.tls && o->insecure)
         fprintf(stderr, "strobe: WARNING: --insecure: the server's TLS certificate and name are "
                         "NOT verified; results record this.\n");
-    e->ops = transport_kernel_ops(e->ep.tls);
+    e->ops = e->data_ops = transport_kernel_ops(e->ep.tls);
+    snprintf(e->transport_desc, sizeof e->transport_desc, "%s", e->ops->name);
+#ifdef STROBE_HAVE_DPDK
+    if (o->dpdk) {
+        e->dpdk_ctx = transport_dpdk_start(o->dpdk, &e->ep, err, sizeof err);
+        if (!e->dpdk_ctx) {
+            fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
+            run_env_close(e);
+            return 1;
+        }
+        e->data_ops = transport_dpdk_ops();
+        transport_dpdk_describe(e->transport_desc, sizeof e->transport_desc);
+        fprintf(stderr, "strobe: %s\n", e->transport_desc);
+    }
+#endif
     e->topt = (struct transport_options){o->insecure, o->ca_file};
     e->ctl_tctx = transport_kernel_ctx_new(&e->topt, err, sizeof err);
     if (!e->ctl_tctx) {
@@ -206,11 +220,11 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
     e->w = calloc((size_t)e->threads, sizeof *e->w);
     e->tctx = calloc((size_t)e->threads, sizeof *e->tctx);
     for (int i = 0; i < e->threads; i++) {
-        e->tctx[i] = transport_kernel_ctx_new(&e->topt, err, sizeof err);
+        e->tctx[i] = e->dpdk_ctx ? e->dpdk_ctx : transport_kernel_ctx_new(&e->topt, err, sizeof err);
         struct worker_config wc = *base;
         wc.index = i;
         wc.ep = &e->ep;
-        wc.ops = e->ops;
+        wc.ops = e->data_ops;
         wc.tctx = e->tctx[i];
         wc.log = e->log;
         worker_start(&e->w[i], &wc);
@@ -254,7 +268,8 @@ int run_env_finish(struct run_env *e, const char *out, int interrupted)
         worker_join(&e->w[i]);
         cpu += atomic_load(&e->w[i].stats.cpu_ns);
         events += atomic_load(&e->w[i].stats.events);
-        transport_ctx_free(e->tctx[i]);
+        /* the lwIP stack lives as long as the process (lwIP cannot be torn down) */
+        if (e->tctx[i] != e->dpdk_ctx) transport_ctx_free(e->tctx[i]);
     }
     fprintf(stderr, "strobe: dataplane CPU %.0f ns per SSE event (%llu events, %.3f s of worker "
                     "CPU, all threads)\n",

@@ -10,6 +10,7 @@
 #include "power.h"
 #include "telemetry.h"
 #include "transport.h"
+#include "transport_dpdk.h"
 #include "worker.h"
 #include <signal.h>
 
@@ -27,6 +28,7 @@ struct run_env_options {
     double power_rate_hz;
     const char *tokenizer; /* FILE, "auto" or "none" */
     int emu_counts_with_tokenizer; /* the built-in emulator counts prompt_tokens with it too */
+    const struct dpdk_options *dpdk; /* NULL: kernel sockets */
 };
 
 #define RUN_MAX_POWER 16
@@ -37,7 +39,10 @@ struct run_env {
     char emu_url[128];
     const char *url, *model, *api_key;
     struct endpoint ep;
-    const struct transport_ops *ops;
+    const struct transport_ops *ops;      /* control's own requests (calibration, probes) */
+    const struct transport_ops *data_ops; /* the workers' */
+    struct transport_ctx *dpdk_ctx;       /* the one lwIP stack, or NULL */
+    char transport_desc[400];
     struct transport_options topt;
     struct transport_ctx *ctl_tctx;
     struct eventlog *log;

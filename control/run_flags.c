@@ -8,7 +8,8 @@
 #include <unistd.h>
 
 enum { F_URL = RUN_FLAG_BASE, F_MODEL, F_OUT, F_EXTRA, F_CA, F_EMU, F_INSEC, F_THREADS, F_RTO,
-       F_ITO, F_CTO, F_SEED, F_POWER, F_PRATE, F_TOKENIZER };
+       F_ITO, F_CTO, F_SEED, F_POWER, F_PRATE, F_TOKENIZER, F_TRANSPORT, F_DPDK_ARGS,
+       F_LOCAL_IP, F_NETMASK, F_GATEWAY, F_BACKOFF };
 
 static const struct option shared[] = {
     {"url", 1, 0, F_URL}, {"model", 1, 0, F_MODEL}, {"out", 1, 0, F_OUT},
@@ -16,7 +17,10 @@ static const struct option shared[] = {
     {"insecure", 0, 0, F_INSEC}, {"threads", 1, 0, F_THREADS},
     {"request-timeout-s", 1, 0, F_RTO}, {"idle-timeout-s", 1, 0, F_ITO},
     {"connect-timeout-s", 1, 0, F_CTO}, {"seed", 1, 0, F_SEED}, {"power", 1, 0, F_POWER},
-    {"power-rate", 1, 0, F_PRATE}, {"tokenizer", 1, 0, F_TOKENIZER}, {0, 0, 0, 0}};
+    {"power-rate", 1, 0, F_PRATE}, {"tokenizer", 1, 0, F_TOKENIZER},
+    {"transport", 1, 0, F_TRANSPORT}, {"dpdk-args", 1, 0, F_DPDK_ARGS}, {"local-ip", 1, 0, F_LOCAL_IP},
+    {"netmask", 1, 0, F_NETMASK}, {"gateway", 1, 0, F_GATEWAY}, {"idle-backoff-us", 1, 0, F_BACKOFF},
+    {0, 0, 0, 0}};
 
 void run_flags_defaults(struct run_flags *f)
 {
@@ -28,6 +32,9 @@ void run_flags_defaults(struct run_flags *f)
     f->connect_timeout_s = 10;
     f->seed = 1;
     f->tokenizer = "auto";
+    f->transport = "kernel";
+    f->dpdk.eal_args = "";
+    f->dpdk.idle_backoff_us = 0;
 }
 
 struct option *run_flags_table(const struct option *own)
@@ -57,6 +64,14 @@ int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag
     case F_CA: f->ca_file = arg; return 1;
     case F_EMU: f->emu_args = arg; return 1;
     case F_TOKENIZER: f->tokenizer = arg; return 1;
+    case F_TRANSPORT:
+        if (strcmp(arg, "kernel") && strcmp(arg, "dpdk")) return bad(cmd, "--transport is kernel or dpdk");
+        f->transport = arg;
+        return 1;
+    case F_DPDK_ARGS: f->dpdk.eal_args = arg; return 1;
+    case F_LOCAL_IP: f->dpdk.local_ips = arg; return 1;
+    case F_NETMASK: f->dpdk.netmask = arg; return 1;
+    case F_GATEWAY: f->dpdk.gateway = arg; return 1;
     case F_INSEC: f->insecure = 1; return 1;
     case F_POWER:
         if (f->npower == RUN_MAX_POWER) return bad(cmd, "at most 16 --power sources");
@@ -67,6 +82,7 @@ int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag
     case F_ITO:
     case F_CTO:
     case F_SEED:
+    case F_BACKOFF:
     case F_PRATE: {
         char *end;
         errno = 0;
@@ -80,6 +96,7 @@ int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag
         else if (o == F_ITO) f->idle_timeout_s = v;
         else if (o == F_CTO) f->connect_timeout_s = v;
         else if (o == F_SEED) f->seed = (uint64_t)v;
+        else if (o == F_BACKOFF) f->dpdk.idle_backoff_us = v;
         else f->power_rate_hz = v;
         return 1;
     }
@@ -92,6 +109,15 @@ int run_flags_check(const struct run_flags *f, const char *cmd)
     if (!f->out) return bad(cmd, "--out RUN_DIR is required");
     if (f->url && !f->model) return bad(cmd, "--model NAME is required with --url");
     if (f->threads < 1 || f->threads > 1024) return bad(cmd, "--threads must be in 1..1024");
+    if (!strcmp(f->transport, "dpdk")) {
+#ifndef STROBE_HAVE_DPDK
+        return bad(cmd, "this strobe was built without DPDK and lwIP (install dpdk-dev, libdpdk-dev, "
+                        "liblwip-dev and rebuild)");
+#endif
+        if (f->threads != 1)
+            return bad(cmd, "--transport dpdk runs one lwIP stack on one worker: give --threads 1");
+        if (!f->dpdk.local_ips) return bad(cmd, "--transport dpdk needs --local-ip ADDRESS[,ADDRESS...]");
+    }
     if (f->request_timeout_s <= 0 || f->idle_timeout_s <= 0 || f->connect_timeout_s <= 0)
         return bad(cmd, "timeouts must be > 0");
     if (f->extra_body) {
@@ -112,7 +138,8 @@ struct run_env_options run_flags_env(const struct run_flags *f, const char *cmd,
 {
     return (struct run_env_options){cmd, f->url, f->model, f->emu_args, f->insecure, f->ca_file,
                                     f->threads, fds_needed, f->power, f->npower,
-                                    f->power_rate_hz, f->tokenizer, 0};
+                                    f->power_rate_hz, f->tokenizer, 0,
+                                    strcmp(f->transport, "dpdk") ? NULL : &f->dpdk};
 }
 
 void run_flags_usage(FILE *out)
@@ -133,6 +160,12 @@ void run_flags_usage(FILE *out)
         "  --power SOURCE[:OPT]    sample power during the run (repeatable): emu[:URL],\n"
         "                          redfish:URL, file:CSV, rapl[:DIR], nvml[:0,1], amdsmi[:0,1], ipmi[:HOST]\n"
         "  --power-rate HZ         power samples per second (default 10)\n"
+        "  --transport kernel|dpdk kernel sockets (default), or DPDK + lwIP (kernel bypass;\n"
+        "                          one worker, plain HTTP over IPv4) with:\n"
+        "    --dpdk-args \"EAL ARGS\"  e.g. \"--no-huge -m 256 --no-pci --vdev=net_af_packet0,iface=eth1\"\n"
+        "    --local-ip A[,B...]   strobe's own addresses (16,384 connections each)\n"
+        "    --netmask M (default 255.255.255.0)  --gateway IP (when the target is off-subnet)\n"
+        "    --idle-backoff-us U   sleep when a poll finds nothing (default 0: busy-poll)\n"
         "  --tokenizer FILE|auto|none  counts the tokens of every streamed chunk (off the hot\n"
         "                          path): a .tiktoken or tokenizer.json; auto (default) picks by\n"
         "                          --model from tokenizers/ (gpt-oss: o200k, deepseek: DeepSeek V3,\n"

@@ -4,11 +4,14 @@
 #ifndef STROBE_RUN_FLAGS_H
 #define STROBE_RUN_FLAGS_H
 #include "run_env.h"
+#include "transport_dpdk.h"
 #include <getopt.h>
 #include <stdint.h>
 
 struct run_flags {
     const char *url, *model, *out, *extra_body, *ca_file, *emu_args, *tokenizer;
+    const char *transport; /* "kernel" or "dpdk" */
+    struct dpdk_options dpdk;
     int threads, insecure;
     double request_timeout_s, idle_timeout_s, connect_timeout_s;
     uint64_t seed;

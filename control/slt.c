@@ -497,7 +497,7 @@ int slt_main(int argc, char **argv)
         run_env_close(&e);
         return 2;
     }
-    char *header = header_json(&c, &e.ep, &cal, e.tokenizer_name, e.ops->name,
+    char *header = header_json(&c, &e.ep, &cal, e.tokenizer_name, e.transport_desc,
                                c.accelerator_type ? &price : NULL);
     struct worker_config wc = {.build = template_fill, .build_arg = &tmpl,
                                .max_request_bytes = tmpl.len,

@@ -1,13 +1,16 @@
 /* The transport seam: how a session gets bytes to and from the system under test, and when
  * each received byte arrived. The kernel transport (plain and TLS tables) lives in
  * transport_kernel.c; a DPDK + lwIP transport implements the same table.
- * All calls are non-blocking; readiness comes from the worker's poller on tconn.fd. */
+ * All calls are non-blocking. Readiness comes from the worker's epoll on tconn.fd, or, for a
+ * transport without descriptors (ops->poll set: DPDK + lwIP), from ops->poll, which runs the
+ * transport's own stack and reports the connections (by tconn.owner) that became ready. */
 #ifndef STROBE_TRANSPORT_H
 #define STROBE_TRANSPORT_H
 #include "clock.h"
 #include "endpoint.h"
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <sys/types.h>
 
 struct rx_stamp {
@@ -21,6 +24,8 @@ struct transport_ctx; /* per worker: TLS context, options */
 /* Zero-initialise before open; the transport owns everything inside. */
 struct tconn {
     int fd;
+    void *owner;    /* the worker's session, returned by ops->poll */
+    void *impl;     /* a descriptor-less transport's own connection */
     int connected;  /* TCP connect finished */
     int want_write; /* progress/flush needs the socket writable */
     void *ssl;      /* TLS only */
@@ -46,6 +51,10 @@ struct transport_ops {
     /* Bytes read (> 0), 0 on orderly close, T_AGAIN, or T_ERROR; stamps the read. */
     ssize_t (*recv)(struct tconn *c, void *buf, size_t cap, struct rx_stamp *st);
     void (*close)(struct tconn *c);
+    /* NULL for descriptor transports. Otherwise: runs the stack for at most wait_ns and
+     * fills up to max events (events: EPOLLIN/EPOLLOUT/EPOLLERR, data.ptr: tconn.owner);
+     * returns how many. */
+    int (*poll)(struct transport_ctx *x, struct epoll_event *ev, int max, int64_t wait_ns);
 };
 
 struct transport_options {

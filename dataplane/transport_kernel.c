@@ -316,8 +316,8 @@ static void tls_close(struct tconn *c)
 }
 
 static const struct transport_ops plain_ops = {"kernel", plain_open, plain_progress, plain_send,
-                                               plain_flush, plain_recv, plain_close};
+                                               plain_flush, plain_recv, plain_close, NULL};
 static const struct transport_ops tls_ops = {"kernel+tls", tls_open, tls_progress, tls_send,
-                                             tls_flush, tls_recv, tls_close};
+                                             tls_flush, tls_recv, tls_close, NULL};
 
 const struct transport_ops *transport_kernel_ops(int tls) { return tls ? &tls_ops : &plain_ops; }

@@ -75,11 +75,14 @@ static void record(struct impl *w, const struct log_record *rec, const void *bod
     eventlog_put(w->pub->cfg.log, w->pub->cfg.index, rec, body, len);
 }
 
+/* epoll registration; a transport with its own poll reports readiness itself */
+static int uses_epoll(const struct session *s) { return !s->w->pub->cfg.ops->poll; }
+
 static void set_poll(struct session *s, int out)
 {
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (out ? EPOLLOUT : 0), .data.ptr = s};
     if (s->polled_out != out) {
-        epoll_ctl(s->w->epfd, EPOLL_CTL_MOD, s->tc.fd, &ev);
+        if (uses_epoll(s)) epoll_ctl(s->w->epfd, EPOLL_CTL_MOD, s->tc.fd, &ev);
         s->polled_out = out;
     }
 }
@@ -87,7 +90,7 @@ static void set_poll(struct session *s, int out)
 static void close_conn(struct session *s)
 {
     if (!s->open) return;
-    epoll_ctl(s->w->epfd, EPOLL_CTL_DEL, s->tc.fd, NULL);
+    if (uses_epoll(s)) epoll_ctl(s->w->epfd, EPOLL_CTL_DEL, s->tc.fd, NULL);
     s->w->pub->cfg.ops->close(&s->tc);
     s->open = 0;
 }
@@ -139,13 +142,14 @@ static int open_conn(struct session *s)
 {
     struct impl *w = s->w;
     const struct worker_config *c = &w->pub->cfg;
+    s->tc.owner = s;
     if (c->ops->open(c->tctx, &s->tc, c->ep) != 0) return -1;
     s->open = 1;
     s->reused = 0;
     s->conn_serial = ((uint64_t)c->index << 48) | ++w->conn_serial;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLOUT, .data.ptr = s};
     s->polled_out = 1;
-    epoll_ctl(w->epfd, EPOLL_CTL_ADD, s->tc.fd, &ev);
+    if (uses_epoll(s)) epoll_ctl(w->epfd, EPOLL_CTL_ADD, s->tc.fd, &ev);
     return 0;
 }
 
@@ -478,8 +482,13 @@ static void *worker_main(void *arg)
             }
         }
         atomic_fetch_add_explicit(&pub->stats.loops, 1, memory_order_release);
-        struct timespec wait = clock_ns_to_timespec(wait_ns);
-        int n = epoll_pwait2(w->epfd, evs, 256, &wait, NULL);
+        int n;
+        if (pub->cfg.ops->poll) {
+            n = pub->cfg.ops->poll(pub->cfg.tctx, evs, 256, wait_ns);
+        } else {
+            struct timespec wait = clock_ns_to_timespec(wait_ns);
+            n = epoll_pwait2(w->epfd, evs, 256, &wait, NULL);
+        }
         for (int i = 0; i < n; i++) on_event(w, evs[i].data.ptr, evs[i].events);
         int64_t now = clock_now_ns();
         if (now - last_tick > TICK_MS * 1000000LL) {

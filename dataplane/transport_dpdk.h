@@ -1,0 +1,25 @@
+/* The kernel-bypass transport: lwIP's TCP over a DPDK port (dpdk_port.h). lwIP keeps global
+ * state, so one process runs one stack on one worker thread; that thread owns every call
+ * after transport_dpdk_start. Plain HTTP over IPv4 (no TLS yet). */
+#ifndef STROBE_TRANSPORT_DPDK_H
+#define STROBE_TRANSPORT_DPDK_H
+#include "transport.h"
+
+struct dpdk_options {
+    const char *eal_args;   /* e.g. "--no-huge -m 256 --no-pci --vdev=net_af_packet0,iface=veth0" */
+    const char *local_ips;  /* "10.0.0.2[,10.0.0.3...]": 16,384 connections per address */
+    const char *netmask;    /* default 255.255.255.0 */
+    const char *gateway;    /* next hop when the target is not on the local subnet, or NULL */
+    double idle_backoff_us; /* sleep when a poll found nothing; 0 = busy-poll */
+};
+
+/* EAL, port, lwIP, addresses, and the next hop's MAC resolved by ARP (so a ramp's first
+ * SYNs are not lost in lwIP's 10-packet ARP queue). NULL with err set: one sentence naming
+ * the port or the option at fault. */
+struct transport_ctx *transport_dpdk_start(const struct dpdk_options *o, const struct endpoint *ep,
+                                           char *err, size_t errlen);
+const struct transport_ops *transport_dpdk_ops(void);
+/* One line: port, driver, addresses, clock. */
+void transport_dpdk_describe(char *buf, size_t n);
+
+#endif
