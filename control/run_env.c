@@ -271,6 +271,9 @@ int run_env_finish(struct run_env *e, const char *out, int interrupted)
         /* the lwIP stack lives as long as the process (lwIP cannot be torn down) */
         if (e->tctx[i] != e->dpdk_ctx) transport_ctx_free(e->tctx[i]);
     }
+#ifdef STROBE_HAVE_DPDK
+    if (e->dpdk_ctx) transport_dpdk_stop();
+#endif
     fprintf(stderr, "strobe: dataplane CPU %.0f ns per SSE event (%llu events, %.3f s of worker "
                     "CPU, all threads)\n",
             events ? (double)cpu / (double)events : 0.0, (unsigned long long)events,

@@ -205,3 +205,14 @@ int dpdk_port_tx(const void *frame, size_t len)
     if (P.ntx == BURST) dpdk_port_tx_flush();
     return 0;
 }
+
+void dpdk_port_close(void)
+{
+    if (!P.ready) return;
+    dpdk_port_tx_flush();
+    rte_eth_dev_stop(P.port);
+    rte_eth_dev_close(P.port);
+    rte_mempool_free(P.pool);
+    rte_eal_cleanup();
+    P.ready = 0;
+}

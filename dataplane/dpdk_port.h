@@ -37,6 +37,8 @@ void dpdk_port_tx_flush(void);
 void dpdk_port_calibrate(void);
 /* One line: the clock behind the stamps, drift and uncertainty. */
 void dpdk_port_clock_describe(char *buf, size_t n);
+/* Stops and closes the port and releases the EAL (its files under /var/run/dpdk). */
+void dpdk_port_close(void);
 /* Frames dropped for lack of a tx buffer, frames received. */
 uint64_t dpdk_port_tx_drops(void);
 uint64_t dpdk_port_rx_frames(void);

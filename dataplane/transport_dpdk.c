@@ -418,3 +418,9 @@ void transport_dpdk_describe(char *buf, size_t n)
         at += (size_t)snprintf(buf + at, n - at, " %s", ip4addr_ntoa(netif_ip4_addr(&X->netif[i])));
     if (at < n) snprintf(buf + at, n - at, "; stamps: %s", clock);
 }
+
+void transport_dpdk_stop(void)
+{
+    if (!X) return;
+    dpdk_port_close();
+}

@@ -19,6 +19,9 @@ struct dpdk_options {
 struct transport_ctx *transport_dpdk_start(const struct dpdk_options *o, const struct endpoint *ep,
                                            char *err, size_t errlen);
 const struct transport_ops *transport_dpdk_ops(void);
+/* After the worker has stopped: closes every connection still open, the port and the EAL.
+ * lwIP itself cannot be torn down; the process is expected to exit. */
+void transport_dpdk_stop(void);
 /* One line: port, driver, addresses, clock. */
 void transport_dpdk_describe(char *buf, size_t n);
 
