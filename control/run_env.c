@@ -119,10 +119,13 @@ int run_env_open(struct run_env *e, const struct run_env_options *o)
         fprintf(stderr, "strobe: WARNING: --insecure: the server's TLS certificate and name are "
                         "NOT verified; results record this.\n");
     e->ops = e->data_ops = transport_kernel_ops(e->ep.tls);
+    e->topt = (struct transport_options){o->insecure, o->ca_file};
     snprintf(e->transport_desc, sizeof e->transport_desc, "%s", e->ops->name);
 #ifdef STROBE_HAVE_DPDK
     if (o->dpdk) {
-        e->dpdk_ctx = transport_dpdk_start(o->dpdk, &e->ep, err, sizeof err);
+        struct dpdk_options d = *o->dpdk;
+        d.tls = e->topt;
+        e->dpdk_ctx = transport_dpdk_start(&d, &e->ep, err, sizeof err);
         if (!e->dpdk_ctx) {
             fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
             run_env_close(e);
@@ -133,7 +136,6 @@ int run_env_open(struct run_env *e, const struct run_env_options *o)
         fprintf(stderr, "strobe: %s\n", e->transport_desc);
     }
 #endif
-    e->topt = (struct transport_options){o->insecure, o->ca_file};
     e->ctl_tctx = transport_kernel_ctx_new(&e->topt, err, sizeof err);
     if (!e->ctl_tctx) {
         fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);

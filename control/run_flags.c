@@ -9,7 +9,7 @@
 
 enum { F_URL = RUN_FLAG_BASE, F_MODEL, F_OUT, F_EXTRA, F_CA, F_EMU, F_INSEC, F_THREADS, F_RTO,
        F_ITO, F_CTO, F_SEED, F_POWER, F_PRATE, F_TOKENIZER, F_TRANSPORT, F_DPDK_ARGS,
-       F_LOCAL_IP, F_NETMASK, F_GATEWAY, F_BACKOFF };
+       F_LOCAL_IP, F_NETMASK, F_GATEWAY, F_BACKOFF, F_GATEWAY_MAC, F_IMPAIR };
 
 static const struct option shared[] = {
     {"url", 1, 0, F_URL}, {"model", 1, 0, F_MODEL}, {"out", 1, 0, F_OUT},
@@ -20,6 +20,7 @@ static const struct option shared[] = {
     {"power-rate", 1, 0, F_PRATE}, {"tokenizer", 1, 0, F_TOKENIZER},
     {"transport", 1, 0, F_TRANSPORT}, {"dpdk-args", 1, 0, F_DPDK_ARGS}, {"local-ip", 1, 0, F_LOCAL_IP},
     {"netmask", 1, 0, F_NETMASK}, {"gateway", 1, 0, F_GATEWAY}, {"idle-backoff-us", 1, 0, F_BACKOFF},
+    {"gateway-mac", 1, 0, F_GATEWAY_MAC}, {"dpdk-impair", 1, 0, F_IMPAIR},
     {0, 0, 0, 0}};
 
 void run_flags_defaults(struct run_flags *f)
@@ -72,6 +73,8 @@ int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag
     case F_LOCAL_IP: f->dpdk.local_ips = arg; return 1;
     case F_NETMASK: f->dpdk.netmask = arg; return 1;
     case F_GATEWAY: f->dpdk.gateway = arg; return 1;
+    case F_GATEWAY_MAC: f->dpdk.gateway_mac = arg; return 1;
+    case F_IMPAIR: f->dpdk.impair = arg; return 1;
     case F_INSEC: f->insecure = 1; return 1;
     case F_POWER:
         if (f->npower == RUN_MAX_POWER) return bad(cmd, "at most 16 --power sources");
@@ -165,7 +168,9 @@ void run_flags_usage(FILE *out)
         "    --dpdk-args \"EAL ARGS\"  e.g. \"--no-huge -m 256 --no-pci --vdev=net_af_packet0,iface=eth1\"\n"
         "    --local-ip A[,B...]   strobe's own addresses (16,384 connections each)\n"
         "    --netmask M (default 255.255.255.0)  --gateway IP (when the target is off-subnet)\n"
+        "    --gateway-mac MAC     the next hop's MAC (a static neighbour) instead of ARP\n"
         "    --idle-backoff-us U   sleep when a poll finds nothing (default 0: busy-poll)\n"
+        "    --dpdk-impair SPEC    test facility: impair received frames, loss=P,dup=P,reorder=P,jitter-ms=MS\n"
         "  --tokenizer FILE|auto|none  counts the tokens of every streamed chunk (off the hot\n"
         "                          path): a .tiktoken or tokenizer.json; auto (default) picks by\n"
         "                          --model from tokenizers/ (gpt-oss: o200k, deepseek: DeepSeek V3,\n"

@@ -26,6 +26,7 @@ struct tconn {
     int fd;
     void *owner;    /* the worker's session, returned by ops->poll */
     void *impl;     /* a descriptor-less transport's own connection */
+    const struct transport_ops *lower; /* TLS: the byte transport under it */
     int connected;  /* TCP connect finished */
     int want_write; /* progress/flush needs the socket writable */
     void *ssl;      /* TLS only */

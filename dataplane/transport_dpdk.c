@@ -6,6 +6,8 @@
 #include "transport_dpdk.h"
 
 #include "dpdk_port.h"
+#include "rng.h"
+#include "tls_layer.h"
 
 #include <lwip/etharp.h>
 #include <lwip/init.h>
@@ -25,6 +27,7 @@
 
 #define MAX_NETIFS 16
 #define SEG_RING 64
+#define HELD_MAX 4096
 
 struct lw_conn {
     struct tcp_pcb *pcb;
@@ -49,10 +52,24 @@ struct transport_ctx {
     int64_t frame_t;
     enum ts_source frame_src;
     int64_t last_calibration;
+    struct tls_ctx *tls; /* https:// targets */
+    int use_tls;
+    uint8_t static_mac[6];
+    int static_mac_set;
+    int64_t last_taught;
+    /* --dpdk-impair: frames held back (jitter, reordering) until their time */
+    double loss, dup, reorder, jitter_ns;
+    int impair;
+    uint64_t rng;
+    struct held { int64_t due, t; enum ts_source src; uint16_t len; uint8_t *bytes; } held[HELD_MAX];
+    int nheld;
+    uint64_t impaired_drops, impaired_dups;
     uint8_t txbuf[2048];
 };
 
 static struct transport_ctx *X; /* lwIP is global: one stack per process */
+
+static int teach_next_hop(const uint8_t mac[6]);
 
 static void mark(struct lw_conn *c, uint32_t ev)
 {
@@ -100,27 +117,89 @@ static struct netif *netif_for(const uint8_t *f, uint32_t len)
     return &X->netif[0];
 }
 
+/* One frame into lwIP, its stamp published first (input runs TCP synchronously). */
+static void deliver(const uint8_t *data, uint32_t len, int64_t t, enum ts_source src)
+{
+    struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM);
+    if (!p) return;
+    pbuf_take(p, data, (u16_t)len);
+    X->frame_t = t;
+    X->frame_src = src;
+    struct netif *ni = netif_for(data, len);
+    if (ni->input(p, ni) != ERR_OK) pbuf_free(p);
+}
+
+static double uniform(void) { return (double)(splitmix64(&X->rng) >> 11) / 9007199254740992.0; }
+
+/* The impairment: a held frame arrives later, as if the wire had delayed it, so its stamp
+ * moves by the same delay. */
+static void hold(const struct dpdk_frame *f, int64_t delay)
+{
+    if (X->nheld == HELD_MAX) {
+        deliver(f->data, f->len, f->t_ns, f->src);
+        return;
+    }
+    struct held *h = &X->held[X->nheld++];
+    h->due = clock_now_ns() + delay;
+    h->t = f->t_ns + delay;
+    h->src = f->src;
+    h->len = (uint16_t)f->len;
+    h->bytes = malloc(f->len);
+    memcpy(h->bytes, f->data, f->len);
+}
+
+static void impair(const struct dpdk_frame *f)
+{
+    if (uniform() < X->loss) {
+        X->impaired_drops++;
+        return;
+    }
+    int copies = uniform() < X->dup ? 2 : 1;
+    X->impaired_dups += (uint64_t)(copies - 1);
+    for (int c = 0; c < copies; c++) {
+        int64_t delay = (int64_t)(uniform() * X->jitter_ns);
+        /* reordered: held past the frames behind it */
+        if (uniform() < X->reorder) delay += (int64_t)X->jitter_ns + 1000000;
+        hold(f, delay);
+    }
+}
+
+static void release_held(void)
+{
+    int64_t now = clock_now_ns();
+    for (;;) {
+        int best = -1;
+        for (int i = 0; i < X->nheld; i++)
+            if (X->held[i].due <= now && (best < 0 || X->held[i].due < X->held[best].due)) best = i;
+        if (best < 0) return;
+        struct held h = X->held[best];
+        X->held[best] = X->held[--X->nheld];
+        deliver(h.bytes, h.len, h.t, h.src);
+        free(h.bytes);
+    }
+}
+
 /* rx burst → lwIP, timers, tx flush. Returns frames received. */
 static int pump(void)
 {
     struct dpdk_frame fr[32];
     int n = dpdk_port_rx(fr, 32);
     for (int i = 0; i < n; i++) {
-        struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)fr[i].len, PBUF_RAM);
-        if (!p) continue;
-        pbuf_take(p, fr[i].data, (u16_t)fr[i].len);
-        X->frame_t = fr[i].t_ns;
-        X->frame_src = fr[i].src;
-        struct netif *ni = netif_for(fr[i].data, fr[i].len);
-        if (ni->input(p, ni) != ERR_OK) pbuf_free(p);
+        if (X->impair) impair(&fr[i]);
+        else deliver(fr[i].data, fr[i].len, fr[i].t_ns, fr[i].src);
     }
     if (n) dpdk_port_rx_done();
+    if (X->nheld) release_held();
     sys_check_timeouts();
     dpdk_port_tx_flush();
     int64_t now = clock_now_ns();
     if (now - X->last_calibration > 1000000000LL) {
         dpdk_port_calibrate();
         X->last_calibration = now;
+        if (X->static_mac_set && now - X->last_taught > 60000000000LL) {
+            teach_next_hop(X->static_mac);
+            X->last_taught = now;
+        }
     }
     return n;
 }
@@ -328,12 +407,63 @@ static int d_poll(struct transport_ctx *x, struct epoll_event *ev, int max, int6
 static const struct transport_ops dpdk_ops = {"dpdk+lwip", d_open, d_progress, d_send, d_flush,
                                               d_recv, d_close, d_poll};
 
-const struct transport_ops *transport_dpdk_ops(void) { return &dpdk_ops; }
+static int d_tls_open(struct transport_ctx *x, struct tconn *c, const struct endpoint *ep)
+{
+    return tls_layer_open(x->tls, &dpdk_ops, x, c, ep);
+}
+
+static const struct transport_ops dpdk_tls_ops = {"dpdk+lwip+tls", d_tls_open, tls_layer_progress,
+                                                  tls_layer_send, tls_layer_flush, tls_layer_recv,
+                                                  tls_layer_close, d_poll};
+
+const struct transport_ops *transport_dpdk_ops(void) { return X && X->use_tls ? &dpdk_tls_ops : &dpdk_ops; }
+
+/* A static neighbour without lwIP's static-entry option (Debian's build lacks it): an ARP
+ * reply from the next hop, written as if it had arrived, teaches lwIP the MAC; it is taught
+ * again every minute, before lwIP's entry would age out. */
+static int teach_next_hop(const uint8_t mac[6])
+{
+    uint8_t f[42];
+    struct netif *ni = &X->netif[0];
+    memcpy(f, ni->hwaddr, 6);
+    memcpy(f + 6, mac, 6);
+    f[12] = 0x08, f[13] = 0x06;                         /* ARP */
+    f[14] = 0, f[15] = 1, f[16] = 0x08, f[17] = 0x00;   /* Ethernet, IPv4 */
+    f[18] = 6, f[19] = 4, f[20] = 0, f[21] = 2;         /* reply */
+    memcpy(f + 22, mac, 6);
+    memcpy(f + 28, &X->next_hop, 4);
+    memcpy(f + 32, ni->hwaddr, 6);
+    memcpy(f + 38, netif_ip4_addr(ni), 4);
+    struct pbuf *p = pbuf_alloc(PBUF_RAW, sizeof f, PBUF_RAM);
+    if (!p) return -1;
+    pbuf_take(p, f, sizeof f);
+    if (ni->input(p, ni) != ERR_OK) pbuf_free(p);
+    return 0;
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+    unsigned v[6];
+    if (sscanf(s, "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6) return -1;
+    for (int i = 0; i < 6; i++) {
+        if (v[i] > 255) return -1;
+        mac[i] = (uint8_t)v[i];
+    }
+    return 0;
+}
 
 /* ARP for the next hop before any connection, waiting up to 3 s. */
 static int resolve_next_hop(char *err, size_t errlen)
 {
     struct netif *ni = &X->netif[0];
+    if (X->static_mac_set) {
+        teach_next_hop(X->static_mac);
+        struct eth_addr *mac;
+        const ip4_addr_t *ip;
+        if (etharp_find_addr(ni, &X->next_hop, &mac, &ip) >= 0) return 0;
+        snprintf(err, errlen, "lwIP did not take --gateway-mac for %s", ip4addr_ntoa(&X->next_hop));
+        return -1;
+    }
     int64_t until = clock_now_ns() + 3000000000LL;
     int64_t last_req = 0;
     while (clock_now_ns() < until) {
@@ -360,17 +490,24 @@ struct transport_ctx *transport_dpdk_start(const struct dpdk_options *o, const s
         snprintf(err, errlen, "the DPDK transport runs one stack per process (one --threads)");
         return NULL;
     }
-    if (ep->tls || ep->addr.ss_family != AF_INET) {
-        snprintf(err, errlen, "the DPDK transport speaks plain HTTP over IPv4; %s is %s",
-                 ep->host, ep->tls ? "https" : "not IPv4");
+    if (ep->addr.ss_family != AF_INET) {
+        snprintf(err, errlen, "the DPDK transport speaks IPv4 only; %s resolved to %s", ep->host,
+                 ep->addr_text);
         return NULL;
     }
     if (!o->local_ips || !*o->local_ips) {
         snprintf(err, errlen, "--transport dpdk needs --local-ip ADDRESS[,ADDRESS...] for strobe's own stack");
         return NULL;
     }
-    if (dpdk_port_init(o->eal_args, err, errlen)) return NULL;
+    struct tls_ctx *tls = NULL;
+    if (ep->tls && !(tls = tls_ctx_new(&o->tls, err, errlen))) return NULL;
+    if (dpdk_port_init(o->eal_args, err, errlen)) {
+        tls_ctx_free(tls);
+        return NULL;
+    }
     X = calloc(1, sizeof *X);
+    X->tls = tls;
+    X->use_tls = ep->tls;
     X->backoff_us = o->idle_backoff_us;
     const struct sockaddr_in *sin = (const struct sockaddr_in *)&ep->addr;
     memcpy(&X->peer, &sin->sin_addr, 4);
@@ -403,6 +540,36 @@ struct transport_ctx *transport_dpdk_start(const struct dpdk_options *o, const s
         snprintf(err, errlen, "the target %s is not on --local-ip's subnet: give --gateway", ep->addr_text);
         goto fail;
     }
+    if (o->impair && *o->impair) {
+        char *spec = strdup(o->impair);
+        for (char *kv = strtok(spec, ","); kv; kv = strtok(NULL, ",")) {
+            double v;
+            char key[32];
+            if (sscanf(kv, "%31[^=]=%lf", key, &v) != 2 || v < 0 ||
+                (strcmp(key, "jitter-ms") && v > 1) ||
+                (strcmp(key, "loss") && strcmp(key, "dup") && strcmp(key, "reorder") && strcmp(key, "jitter-ms"))) {
+                snprintf(err, errlen, "--dpdk-impair '%s': give loss=P,dup=P,reorder=P,jitter-ms=MS "
+                         "(P between 0 and 1)", o->impair);
+                free(spec);
+                goto fail;
+            }
+            if (!strcmp(key, "loss")) X->loss = v;
+            else if (!strcmp(key, "dup")) X->dup = v;
+            else if (!strcmp(key, "reorder")) X->reorder = v;
+            else X->jitter_ns = v * 1e6;
+        }
+        free(spec);
+        X->impair = 1;
+        X->rng = 0x5eed;
+    }
+    if (o->gateway_mac) {
+        if (parse_mac(o->gateway_mac, X->static_mac)) {
+            snprintf(err, errlen, "--gateway-mac '%s' is not a MAC address like 02:00:00:00:00:01", o->gateway_mac);
+            goto fail;
+        }
+        X->static_mac_set = 1;
+        X->last_taught = clock_now_ns();
+    }
     if (resolve_next_hop(err, errlen)) goto fail;
     return X;
 fail:
@@ -413,10 +580,13 @@ void transport_dpdk_describe(char *buf, size_t n)
 {
     char clock[200];
     dpdk_port_clock_describe(clock, sizeof clock);
-    size_t at = (size_t)snprintf(buf, n, "dpdk+lwip on %s, source", dpdk_port_driver());
+    size_t at = (size_t)snprintf(buf, n, "%s on %s, source", transport_dpdk_ops()->name, dpdk_port_driver());
     for (int i = 0; X && i < X->nnetif && at < n; i++)
         at += (size_t)snprintf(buf + at, n - at, " %s", ip4addr_ntoa(netif_ip4_addr(&X->netif[i])));
-    if (at < n) snprintf(buf + at, n - at, "; stamps: %s", clock);
+    if (at < n) at += (size_t)snprintf(buf + at, n - at, "; stamps: %s", clock);
+    if (X && X->impair && at < n)
+        snprintf(buf + at, n - at, "; IMPAIRED rx (test): loss %.3f dup %.3f reorder %.3f jitter %.1f ms",
+                 X->loss, X->dup, X->reorder, X->jitter_ns / 1e6);
 }
 
 void transport_dpdk_stop(void)
