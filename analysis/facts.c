@@ -1,5 +1,8 @@
 #include "facts.h"
 
+#include "clock.h"
+#include "tap_join.h"
+
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -294,6 +297,16 @@ int facts_load(const char *dir, struct tokenizer *tok, struct run_facts *f, char
     struct eventlog_reader *lr = eventlog_open(dir, err, errlen);
     if (!lr) return -1;
     f->header_json = strdup(lr->header_json);
+    if (errlen) err[0] = 0;
+    struct tap_join *tap = tap_join_open(dir, lr->header_json, err, errlen);
+    if (!tap && err[0]) {
+        eventlog_reader_close(lr);
+        free(f->header_json);
+        f->header_json = NULL;
+        return -1;
+    }
+    f->tap_present = tap != NULL;
+    size_t tap_cap = 0;
     struct idmap m = {0};
     m.cap = 1024;
     size_t nsent = 0;
@@ -393,7 +406,25 @@ int facts_load(const char *dir, struct tokenizer *tok, struct run_facts *f, char
         }
         if (rec->type == REC_EVENT) {
             r->n_events++;
-            take_event(r, p, rec, body, rec->len, f->ts_source_events, tok);
+            struct log_record stamped = *rec;
+            int64_t t_tap;
+            if (tap && rec->b >= 0 && rec->c) {
+                if (tap_join_lookup(tap, rec->b, rec->c, &t_tap)) {
+                    if (f->ntap_minus_host == tap_cap) {
+                        tap_cap = tap_cap ? tap_cap * 2 : 4096;
+                        f->tap_minus_host_us = realloc(f->tap_minus_host_us, tap_cap * sizeof *f->tap_minus_host_us);
+                    }
+                    f->tap_minus_host_us[f->ntap_minus_host++] = (double)(t_tap - rec->t) / 1e3;
+                    stamped.t = t_tap;
+                    stamped.ts_source = TS_FPGA;
+                    f->tap_matched++;
+                } else {
+                    f->tap_fallback++; /* the host's own stamp stays, with its own source */
+                }
+            }
+            if (stamped.ts_source == TS_FPGA && stamped.t < r->t_prev_event) f->tap_out_of_order++;
+            r->t_prev_event = stamped.t;
+            take_event(r, p, &stamped, body, rec->len, f->ts_source_events, tok);
         } else if (rec->type == REC_REQUEST_END) {
             r->t_done = rec->t;
             r->t_first_byte = rec->t2;
@@ -426,6 +457,10 @@ int facts_load(const char *dir, struct tokenizer *tok, struct run_facts *f, char
         pend_free(&pend[i]);
     }
     free(pend);
+    if (tap) {
+        tap_join_stats(tap, &f->tap_records, &f->tap_lost, &f->tap_drift_ppm, &f->tap_uncertainty_ns);
+        tap_join_close(tap);
+    }
     free(m.keys);
     free(m.vals);
     eventlog_reader_close(lr);
@@ -440,6 +475,7 @@ void facts_free(struct run_facts *f)
     free(f->tok_n);
     free(f->tok_k);
     free(f->tok_emu_k);
+    free(f->tap_minus_host_us);
     free(f->tok_lag);
     free(f->tok_user_gap);
     free(f->tok_pacing);

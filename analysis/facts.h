@@ -37,6 +37,7 @@ struct req_facts {
     int64_t tokenizer_tokens;  /* the tokenizer's total over the events, -1 without one */
     const char *finish_reason; /* static string: "stop", "length", "tool_calls", other, or "" */
     uint32_t n_events, n_token_events;
+    int64_t t_prev_event; /* stamp of its previous event, for the order check */
     size_t tok_first, tok_count; /* this request's token events in run_facts.tok_* */
 };
 
@@ -80,6 +81,12 @@ struct run_facts {
     int interrupted, run_ended;
     size_t torn_bodies; /* events whose bytes lie past the end of bodies.bin */
     char tokenizer[64];  /* name of the tokenizer used for per-chunk counts, "" when none */
+    /* an FPGA tap's records joined to the events (tap_join.h) */
+    int tap_present;
+    size_t tap_records, tap_lost, tap_matched, tap_fallback, tap_out_of_order;
+    double tap_drift_ppm, tap_uncertainty_ns;
+    double *tap_minus_host_us; /* per matched event: tap stamp - the host's own stamp */
+    size_t ntap_minus_host;
 };
 
 /* Reads RUN_DIR, counting tokens per chunk with tok when not NULL; 0, or -1 with err set. */

@@ -350,6 +350,22 @@ static cJSON *build_json(const struct run_results *res)
     cJSON *src = cJSON_AddObjectToObject(ts, "events_by_source");
     static const char *const names[5] = {"none", "userspace", "kernel", "nic", "fpga"};
     for (int i = 1; i < 5; i++) cJSON_AddNumberToObject(src, names[i], (double)f->ts_source_events[i]);
+    if (f->tap_present) {
+        cJSON *tap = cJSON_AddObjectToObject(ts, "fpga_tap");
+        cJSON_AddNumberToObject(tap, "records", (double)f->tap_records);
+        cJSON_AddNumberToObject(tap, "records_lost", (double)f->tap_lost);
+        cJSON_AddNumberToObject(tap, "events_stamped", (double)f->tap_matched);
+        cJSON_AddNumberToObject(tap, "events_fallback_to_host_stamp", (double)f->tap_fallback);
+        cJSON_AddNumberToObject(tap, "events_out_of_order", (double)f->tap_out_of_order);
+        cJSON_AddNumberToObject(tap, "tap_clock_drift_ppm", f->tap_drift_ppm);
+        cJSON_AddNumberToObject(tap, "tap_clock_uncertainty_ns", f->tap_uncertainty_ns);
+        struct summary d;
+        double *copy = malloc((f->ntap_minus_host + 1) * sizeof *copy);
+        memcpy(copy, f->tap_minus_host_us, f->ntap_minus_host * sizeof *copy);
+        summarise(copy, f->ntap_minus_host, &d);
+        free(copy);
+        cJSON_AddItemToObject(tap, "tap_minus_host_stamp_us", summary_json(&d, 1));
+    }
 
     double best = 0, best_speed = 0;
     int best_c = 0;

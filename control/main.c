@@ -4,6 +4,7 @@
 #include "report.h"
 #include "results.h"
 #include "slt.h"
+#include "tap_cmd.h"
 #include "tokenize_cmd.h"
 
 #include <stdio.h>
@@ -20,7 +21,8 @@ static void usage(FILE *f)
         "  import    turn agent recordings into AA's replay format\n"
         "  analyze   recompute results.json and results.csv of a run from its event log\n"
         "  report    compare runs in one HTML page with gnuplot charts\n"
-        "  tokenize  print the token ids of stdin's text (o200k, DeepSeek V3, tokenizer.json)\n\n"
+        "  tokenize  print the token ids of stdin's text (o200k, DeepSeek V3, tokenizer.json)\n"
+        "  tap       read an FPGA timestamping tap's records into a run (sim or xrt)\n\n"
         "strobe SUBCOMMAND --help tells more. Metric definitions: README.md, section Metrics.\n");
 }
 
@@ -72,6 +74,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "agents")) return agents_main(argc - 1, argv + 1);
     if (!strcmp(argv[1], "report")) return report_main(argc - 1, argv + 1);
     if (!strcmp(argv[1], "tokenize")) return tokenize_main(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "tap")) return tap_main(argc - 1, argv + 1);
     fprintf(stderr, "strobe: unknown subcommand '%s'; try strobe --help.\n", argv[1]);
     return 2;
 }

@@ -20,7 +20,10 @@ enum log_type {
     REC_REQUEST_SENT = 1, /* t = scheduled, t2 = last request byte written, a = phase,
                              b = connection serial, c = 1 if the connection was reused */
     REC_EVENT = 2,        /* t = best receive stamp, t2 = userspace read time, len/off = data,
-                             a = index of the event in its request */
+                             a = index of the event in its request, b = stream offset of the
+                             event's last byte on its connection (bytes the server sent
+                             before it; -1 over TLS), c = local IPv4 address << 16 | local
+                             port (0 when unknown): what joins an FPGA tap's records */
     REC_REQUEST_END = 3,  /* t = end, t2 = first response byte, a = HTTP status,
                              b = enum req_error, c = events, len/off = error body if any */
     REC_PHASE = 4,        /* a = phase index, b = concurrency, t = start, t2 = window start,

@@ -69,6 +69,7 @@ int sse_feed(struct sse_framer *f, const char *buf, size_t len, sse_event_fn fn,
         if (!end) break;
         i++;
         if (end == cr) f->after_cr = 1;
+        f->end_pos = i;
         int rc = end_line(f, fn, arg);
         if (rc) return rc;
     }

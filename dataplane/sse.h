@@ -18,6 +18,7 @@ struct sse_framer {
     int truncated;   /* the current event's data overflowed SSE_MAX_EVENT */
     int after_cr;    /* last byte was \r: a following \n belongs to the same line end */
     int is_error;    /* "event: error" seen for the current event */
+    size_t end_pos;  /* during the callback: index in the fed buffer just past the event's end */
 };
 
 /* Called per complete event; return non-zero to stop feeding. */

@@ -34,6 +34,8 @@ struct tconn {
     char *pend; /* TLS bytes the socket did not take yet */
     size_t pend_len, pend_off, pend_cap;
     struct rx_stamp last; /* stamp of the latest raw read (TLS) */
+    uint32_t local_ip;    /* IPv4, host order, set once connected (0: unknown or IPv6) */
+    uint16_t local_port;
     char err[160];  /* why the last call failed */
 };
 

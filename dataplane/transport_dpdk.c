@@ -304,6 +304,10 @@ static int d_progress(struct tconn *tc)
     struct lw_conn *c = tc->impl;
     if (c->failed) return T_ERROR;
     tc->want_write = 0;
+    if (c->connected && c->pcb && !tc->local_port) {
+        tc->local_port = c->pcb->local_port;
+        tc->local_ip = lwip_ntohl(ip_2_ip4(&c->pcb->local_ip)->addr);
+    }
     return c->connected ? 1 : T_AGAIN;
 }
 

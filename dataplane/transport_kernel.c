@@ -71,9 +71,27 @@ static int plain_open(struct transport_ctx *x, struct tconn *c, const struct end
     return 0;
 }
 
+/* The local address and port, once per connection: an FPGA tap's records name flows by them. */
+static void note_local(struct tconn *c)
+{
+    struct sockaddr_storage me;
+    socklen_t ml = sizeof me;
+    if (getsockname(c->fd, (struct sockaddr *)&me, &ml) != 0) return;
+    if (me.ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)&me;
+        c->local_ip = ntohl(a->sin_addr.s_addr);
+        c->local_port = ntohs(a->sin_port);
+    } else if (me.ss_family == AF_INET6) {
+        c->local_port = ntohs(((const struct sockaddr_in6 *)&me)->sin6_port);
+    }
+}
+
 static int plain_progress(struct tconn *c)
 {
-    if (c->connected) return 1;
+    if (c->connected) {
+        if (!c->local_port) note_local(c);
+        return 1;
+    }
     int soerr = 0;
     socklen_t len = sizeof soerr;
     getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
@@ -87,6 +105,7 @@ static int plain_progress(struct tconn *c)
     if (getpeername(c->fd, (struct sockaddr *)&peer, &pl) != 0) return T_AGAIN;
     c->connected = 1;
     c->want_write = 0;
+    note_local(c);
     return 1;
 }
 

@@ -46,6 +46,8 @@ struct session {
     char errbody[ERRBODY_MAX];
     size_t errbody_len;
     struct rx_stamp stamp; /* of the read being parsed */
+    int64_t conn_rx;       /* bytes received on this connection before the read being parsed */
+    int64_t body_base;     /* stream offset of the body bytes being fed to the framer */
     struct session *next_idle;
     int active_index;
 };
@@ -146,6 +148,7 @@ static int open_conn(struct session *s)
     if (c->ops->open(c->tctx, &s->tc, c->ep) != 0) return -1;
     s->open = 1;
     s->reused = 0;
+    s->conn_rx = 0;
     s->conn_serial = ((uint64_t)c->index << 48) | ++w->conn_serial;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLOUT, .data.ptr = s};
     s->polled_out = 1;
@@ -294,9 +297,13 @@ static int on_sse_event(void *arg, const char *data, size_t len, int truncated, 
     struct impl *w = s->w;
     (void)is_error; /* the event's JSON says it too; analysis reads it */
     if (truncated && !s->err) s->err = ERR_EVENT_TOO_LONG;
+    /* TLS: stream offsets are of plaintext, which a tap on the wire cannot see */
+    int64_t last_byte = s->tc.ssl ? -1 : s->body_base + (int64_t)s->sse.end_pos - 1;
     struct log_record rec = {.type = REC_EVENT, .ts_source = (uint8_t)s->stamp.src,
                              .worker = (uint16_t)w->pub->cfg.index, .req_id = s->req_id,
-                             .t = s->stamp.t, .t2 = s->stamp.t_user, .a = s->n_events++};
+                             .t = s->stamp.t, .t2 = s->stamp.t_user, .a = s->n_events++,
+                             .b = last_byte,
+                             .c = (int64_t)s->tc.local_ip << 16 | s->tc.local_port};
     record(w, &rec, data, len);
     if (len == 6 && !memcmp(data, "[DONE]", 6)) s->got_done = 1;
     bump(&w->pub->stats.events, 1);
@@ -314,6 +321,7 @@ static int on_body(http_parser *hp, const char *at, size_t n)
 {
     struct session *s = hp->data;
     if (s->status >= 200 && s->status <= 299) {
+        s->body_base = s->conn_rx + (int64_t)(at - s->w->rbuf);
         sse_feed(&s->sse, at, n, on_sse_event, s);
     } else {
         size_t room = ERRBODY_MAX - s->errbody_len;
@@ -373,6 +381,7 @@ static void on_readable(struct session *s)
         s->t_last_rx = s->stamp.t_user;
         bump(&w->pub->stats.bytes, (uint64_t)n);
         size_t used = http_parser_execute(&s->hp, &parser_settings, w->rbuf, (size_t)n);
+        s->conn_rx += n;
         if (HTTP_PARSER_ERRNO(&s->hp) != HPE_OK || used != (size_t)n) {
             if (s->message_complete) { /* bytes after the response: the server misbehaves */
                 s->keep_alive = 0;

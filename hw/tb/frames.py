@@ -17,21 +17,32 @@ import time
 ETH_P_ALL = 0x0003
 
 
-def sniff(out_pcap, seconds):
-    """Runs inside the namespace: every frame on its loopback, once."""
+SO_TIMESTAMPNS = 35  # Linux: the kernel's receive time of each frame, ns
+
+
+def sniff(out_pcap, seconds, most=3000):
+    """Runs inside the namespace: every frame on its loopback, once, with the kernel's
+    receive time (the same skb time a TCP socket's SO_TIMESTAMPING reports)."""
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 20)
     s.bind(("lo", 0))
     s.settimeout(0.5)
     frames = []
     end = time.time() + seconds
-    while time.time() < end and len(frames) < 3000:
+    while time.time() < end and len(frames) < most:
         try:
-            data, addr = s.recvfrom(65535)
+            data, anc, _, addr = s.recvmsg(65535, 64)
         except socket.timeout:
             continue
         if addr[2] == socket.PACKET_OUTGOING:
             continue  # loopback shows each frame twice
-        frames.append((time.time(), data))
+        t = time.time_ns()
+        for level, kind, value in anc:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                sec, nsec = struct.unpack("qq", value[:16])
+                t = sec * 1000000000 + nsec
+        frames.append((t, data))
     write_pcap(out_pcap, frames)
 
 
@@ -55,10 +66,11 @@ def capture(strobe, emu, out_pcap):
 
 
 def write_pcap(path, frames):
+    """Nanosecond pcap (magic a1b23c4d); times in ns."""
     with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        f.write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 65535, 1))
         for t, d in frames:
-            f.write(struct.pack("<IIII", int(t), int((t % 1) * 1e6), len(d), len(d)) + d)
+            f.write(struct.pack("<IIII", t // 1000000000, t % 1000000000, len(d), len(d)) + d)
 
 
 def read_pcap(path):
@@ -161,7 +173,7 @@ def write(cases, out):
 
 if __name__ == "__main__":
     if sys.argv[1] == "--sniff":
-        sniff(sys.argv[2], float(sys.argv[3]))
+        sniff(sys.argv[2], float(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 3000)
         sys.exit(0)
     if sys.argv[1] == "--from-pcap":
         frames, out = read_pcap(sys.argv[2]), sys.argv[3]

@@ -1,0 +1,225 @@
+/* The sim backend: hw/rtl's Verilator model in this process, fed with a pcap file's frames
+ * at their captured times. The tap's clock is steered like a real one (SET once, then ADJ
+ * forward across the idle time between frames, which the model does not spend clocks on),
+ * so the tap's time of each frame is its capture time to within the 4 ns clock. */
+#include "tap.h"
+
+#include "read_file.h"
+#include "sim_model.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#ifndef SO_TIMESTAMPNS
+#define SO_TIMESTAMPNS 35
+#endif
+
+#define NS_PER_CLOCK 4
+
+struct sim {
+    struct sim_model *m;
+    uint8_t *pcap;
+    size_t len, at;
+    int nanosecond_pcap;
+    long drop_every;       /* lose one record in N on the way to the host (tests) */
+    uint64_t popped;
+    int64_t first_ns;
+    int started, done, passthrough_bad;
+    int live_fd; /* iface=NAME: frames from a live interface, or -1 */
+    uint8_t frame[65536];
+};
+
+#include "clock.h"
+
+static uint32_t u32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+
+static int sim_open(struct tap *t, const char *options, char *err, size_t errlen)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s", options);
+    if (!strncmp(path, "iface=", 6)) {
+        /* live: every frame the interface sees, with the kernel's receive time */
+        struct sim *s = calloc(1, sizeof *s);
+        s->live_fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK, htons(0x0003));
+        int one = 1;
+        struct sockaddr_ll ll = {.sll_family = AF_PACKET, .sll_protocol = htons(0x0003),
+                                 .sll_ifindex = (int)if_nametoindex(path + 6)};
+        if (s->live_fd < 0 || !ll.sll_ifindex ||
+            setsockopt(s->live_fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) ||
+            bind(s->live_fd, (struct sockaddr *)&ll, sizeof ll)) {
+            snprintf(err, errlen, "tap sim: cannot capture on interface '%s': %s (needs root and an "
+                     "existing interface)", path + 6, !ll.sll_ifindex ? "no such interface" : strerror(errno));
+            if (s->live_fd >= 0) close(s->live_fd);
+            free(s);
+            return -1;
+        }
+        t->impl = s;
+        return 0;
+    }
+    char *comma = strchr(path, ',');
+    long drop = 0;
+    if (comma) {
+        *comma = 0;
+        if (sscanf(comma + 1, "drop-every=%ld", &drop) != 1 || drop < 2) {
+            snprintf(err, errlen, "tap sim: option '%s' is not drop-every=N (N >= 2)", comma + 1);
+            return -1;
+        }
+    }
+    if (!path[0]) {
+        snprintf(err, errlen, "tap sim needs a pcap file: sim:FILE.pcap");
+        return -1;
+    }
+    struct sim *s = calloc(1, sizeof *s);
+    s->pcap = (uint8_t *)read_file(path, &s->len);
+    if (!s->pcap || s->len < 24 || (u32(s->pcap) != 0xA1B2C3D4 && u32(s->pcap) != 0xA1B23C4D)) {
+        snprintf(err, errlen, "tap sim: %s is not a readable little-endian pcap file%s%s", path,
+                 s->pcap ? "" : ": ", s->pcap ? "" : strerror(errno));
+        free(s->pcap);
+        free(s);
+        return -1;
+    }
+    if (u32(s->pcap + 20) != 1) {
+        snprintf(err, errlen, "tap sim: %s holds link type %u, not Ethernet (1)", path, u32(s->pcap + 20));
+        free(s->pcap);
+        free(s);
+        return -1;
+    }
+    s->nanosecond_pcap = u32(s->pcap) == 0xA1B23C4D;
+    s->live_fd = -1;
+    s->at = 24;
+    s->drop_every = drop;
+    t->impl = s;
+    return 0;
+}
+
+static int sim_start(struct tap *t, char *err, size_t errlen)
+{
+    struct sim *s = t->impl;
+    s->m = sim_model_new();
+    if (sim_model_read(s->m, 0x00) != 0x53545450) {
+        snprintf(err, errlen, "tap sim: the model's ID register is wrong");
+        return -1;
+    }
+    sim_model_write(s->m, 0x08, 1);
+    return 0;
+}
+
+static void steer_to(struct sim *s, int64_t capture_ns)
+{
+    int64_t now = (int64_t)((uint64_t)sim_model_read(s->m, 0x20) | (uint64_t)sim_model_read(s->m, 0x24) << 32);
+    /* frames that arrived faster than the model clocks them keep the clock's own pace */
+    int64_t ahead = capture_ns - now - 4 * NS_PER_CLOCK; /* the ADJ write itself takes clocks */
+    if (ahead <= 0) return;
+    if (ahead > 2000000000LL) {
+        sim_model_write(s->m, 0x14, (uint32_t)capture_ns);
+        sim_model_write(s->m, 0x18, (uint32_t)((uint64_t)capture_ns >> 32));
+    } else {
+        sim_model_write(s->m, 0x1C, (uint32_t)ahead);
+    }
+}
+
+/* One live frame and its kernel receive time; 0 when none is waiting. */
+static int live_frame(struct sim *s, size_t *len, int64_t *ns)
+{
+    char ctrl[256];
+    struct sockaddr_ll from;
+    struct iovec iov = {s->frame, sizeof s->frame};
+    struct msghdr msg = {.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov,
+                         .msg_iovlen = 1, .msg_control = ctrl, .msg_controllen = sizeof ctrl};
+    for (;;) {
+        ssize_t n = recvmsg(s->live_fd, &msg, 0);
+        if (n <= 0) return 0;
+        if (from.sll_pkttype == PACKET_OUTGOING && from.sll_ifindex == 1) continue; /* lo: twice */
+        *len = (size_t)n;
+        *ns = clock_now_ns();
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPNS) {
+                struct timespec ts;
+                memcpy(&ts, CMSG_DATA(c), sizeof ts);
+                *ns = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+            }
+        return 1;
+    }
+}
+
+static void feed(struct sim *s, const uint8_t *frame, size_t len, int64_t ns)
+{
+    if (!s->started) {
+        sim_model_write(s->m, 0x14, (uint32_t)ns);
+        sim_model_write(s->m, 0x18, (uint32_t)((uint64_t)ns >> 32));
+        s->first_ns = ns;
+        s->started = 1;
+    } else {
+        steer_to(s, ns);
+    }
+    if (len >= 14 && sim_model_frame(s->m, frame, len)) s->passthrough_bad++;
+}
+
+static int sim_poll(struct tap *t, uint8_t (*raw)[32], int max)
+{
+    struct sim *s = t->impl;
+    int n = 0;
+    if (s->live_fd >= 0) {
+        size_t len;
+        int64_t ns;
+        for (int frames = 0; frames < 256 && live_frame(s, &len, &ns); frames++) feed(s, s->frame, len, ns);
+        if (s->started) sim_model_tick(s->m, 8);
+        while (n < max && sim_model_record(s->m, raw[n])) n++;
+        return n;
+    }
+    for (;;) {
+        while (n < max && sim_model_record(s->m, raw[n])) {
+            s->popped++;
+            if (s->drop_every && s->popped % (uint64_t)s->drop_every == 0) continue;
+            n++;
+        }
+        if (n == max) return n;
+        if (s->done) return n ? n : -1;
+        if (s->at + 16 > s->len) {
+            sim_model_tick(s->m, 16); /* the last records out of the FIFO */
+            s->done = 1;
+            continue;
+        }
+        const uint8_t *h = s->pcap + s->at;
+        uint32_t incl = u32(h + 8);
+        if (s->at + 16 + incl > s->len) {
+            s->done = 1;
+            continue;
+        }
+        int64_t ns = (int64_t)u32(h) * 1000000000LL + (int64_t)u32(h + 4) * (s->nanosecond_pcap ? 1 : 1000);
+        feed(s, h + 16, incl, ns);
+        s->at += 16 + incl;
+        if (n) return n;
+    }
+}
+
+static int sim_read_clock(struct tap *t, int64_t *tap_ns, int64_t *host_ns)
+{
+    struct sim *s = t->impl;
+    uint32_t lo = sim_model_read(s->m, 0x20), hi = sim_model_read(s->m, 0x24);
+    *tap_ns = (int64_t)((uint64_t)hi << 32 | lo);
+    /* the model's clock is the capture's CLOCK_REALTIME by construction */
+    *host_ns = *tap_ns;
+    return 0;
+}
+
+static void sim_close(struct tap *t)
+{
+    struct sim *s = t->impl;
+    if (!s) return;
+    if (s->passthrough_bad)
+        fprintf(stderr, "strobe: tap sim: %d frames did not pass through bit for bit\n", s->passthrough_bad);
+    sim_model_free(s->m);
+    if (s->live_fd >= 0) close(s->live_fd);
+    free(s->pcap);
+    free(s);
+}
+
+const struct tap_backend tap_backend_sim = {"sim", sim_open, sim_start, sim_poll, sim_read_clock, sim_close};
