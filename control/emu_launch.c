@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -86,6 +87,9 @@ int emu_launch(struct emu_child *c, const char *extra_args, char *err, size_t er
     argv[argc] = NULL;
     c->pid = fork();
     if (c->pid == 0) {
+        /* the emulator must not outlive strobe, even when strobe is killed with SIGKILL */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() == 1) _exit(1);
         execv(c->path, argv);
         _exit(127);
     }

@@ -269,8 +269,15 @@ struct eventlog_reader *eventlog_open(const char *dir, char *err, size_t errlen)
     r->header_json = malloc(hl + 1);
     memcpy(r->header_json, e + 16, hl);
     r->header_json[hl] = 0;
-    r->records = (const struct log_record *)(e + 16 + hl);
     r->nrecords = (r->map_events_len - 16 - hl) / sizeof(struct log_record);
+    if ((16 + hl) % 8) {
+        /* strobe pads its header so records are aligned; a file from elsewhere may not be */
+        r->owned_records = malloc((r->nrecords ? r->nrecords : 1) * sizeof(struct log_record));
+        memcpy(r->owned_records, e + 16 + hl, r->nrecords * sizeof(struct log_record));
+        r->records = r->owned_records;
+    } else {
+        r->records = (const struct log_record *)(e + 16 + hl);
+    }
     r->bodies = r->map_bodies;
     r->bodies_len = r->map_bodies_len;
     return r;
@@ -281,7 +288,7 @@ fail:
 
 const char *eventlog_body(const struct eventlog_reader *r, const struct log_record *rec)
 {
-    if (rec->off + rec->len > r->bodies_len) return NULL;
+    if (rec->off > r->bodies_len || rec->len > r->bodies_len - rec->off) return NULL;
     return r->bodies + rec->off;
 }
 
@@ -291,5 +298,6 @@ void eventlog_reader_close(struct eventlog_reader *r)
     if (r->map_events && r->map_events_len) munmap(r->map_events, r->map_events_len);
     if (r->map_bodies && r->map_bodies_len) munmap(r->map_bodies, r->map_bodies_len);
     free(r->header_json);
+    free(r->owned_records);
     free(r);
 }

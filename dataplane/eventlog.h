@@ -109,6 +109,7 @@ struct eventlog_reader {
     size_t bodies_len;
     void *map_events, *map_bodies;
     size_t map_events_len, map_bodies_len;
+    struct log_record *owned_records; /* an aligned copy when the file's records are not */
 };
 
 /* Opens RUN_DIR's log; NULL with err set. */

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up, build, and run every test (meson test), then the same suite under ASan+UBSan.
+# Set up, build, and run every test (meson test), then the same suite under ASan+UBSan, then
+# a short run of every fuzz target (scripts/fuzz.sh).
 # Ends with the plain line "N passed, M failed"; exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +31,14 @@ if [ "${STROBE_SKIP_SANITIZE:-0}" != 1 ]; then
     else
         echo "the sanitizer build failed"; failed=$((failed + 1))
     fi
+fi
+# the fuzz targets' smoke run (scripts/fuzz.sh; FUZZ_SECONDS each, 20 by default)
+if [ "${STROBE_SKIP_FUZZ:-0}" != 1 ]; then
+    scripts/fuzz.sh | tee /tmp/strobe-fuzz.log
+    line=$(tail -n 1 /tmp/strobe-fuzz.log)
+    p=$(echo "$line" | sed -nE 's/^fuzz: ([0-9]+) passed, ([0-9]+) failed$/\1/p')
+    f=$(echo "$line" | sed -nE 's/^fuzz: ([0-9]+) passed, ([0-9]+) failed$/\2/p')
+    passed=$((passed + ${p:-0})); failed=$((failed + ${f:-1}))
 fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,140 @@
+"""Reliability: every emulator fault mode at once at 1,000 concurrent sessions (no crash, no
+hang, every failure accounted with its reason, sent = succeeded + failed in every window,
+the validity flag down as methodology.md demands); SIGINT, SIGTERM and SIGKILL at random
+moments (the log stays readable, `strobe analyze` works on it); a full disk (a clear error
+and a readable log); too many sessions for RLIMIT_NOFILE refused up front; the API key in no
+output, log, result or report."""
+import glob
+import json
+import os
+import random
+import signal
+import subprocess
+import tempfile
+import time
+
+import common
+from common import check
+
+FAST = "--step-us 4000 --step-us-per-seq 1 --max-batch 4000 --prefill-tps 100000000"
+KINDS = ["reset", "http500", "http503", "http429", "malformed", "error-event", "stall",
+         "slow-first-byte", "endless-headers"]
+
+
+def fault_campaign(tmp):
+    faults = ",".join("%s=0.02" % k for k in KINDS if k not in ("stall", "slow-first-byte")) + \
+        ",stall=0.02:3,slow-first-byte=0.02:0.5"
+    run = os.path.join(tmp, "faults")
+    t0 = time.time()
+    r = common.run_strobe("slt", "--out", run, "--threads", "1", "--concurrency", "1000", "--phase-s", "4",
+                          "--ramp-s", "1", "--input-tokens", "100", "--output-tokens", "30", "--ignore-eos",
+                          "--idle-timeout-s", "2", "--request-timeout-s", "6", "--drain-s", "8",
+                          "--tokenizer", "none", "--emu-args", FAST + " --faults " + faults, timeout=300)
+    took = time.time() - t0
+    check(r.returncode == 0, "1,000 sessions under every fault mode: the run ends normally", 0,
+          (r.returncode, r.stderr[-400:]))
+    res = json.load(open(os.path.join(run, "results.json")))
+    ph = res["phases"][0]
+    classes = {f["class"]: (f["requests"], f["example"]) for f in ph["failures"]}
+    print("faults: %d sent in the window, %d ok, %d failed in %.0f s; classes %s" % (
+        ph["requests_sent"], ph["requests_succeeded"], ph["requests_failed"], took,
+        {k: v[0] for k, v in classes.items()}))
+    check(took < 120, "no hang: the run ends within its phase, drain and timeouts", "< 120 s", took)
+    check(ph["requests_sent"] == ph["requests_succeeded"] + ph["requests_failed"] and
+          ph["requests_sent_whole_phase"] == ph["requests_succeeded_whole_phase"] + ph["requests_failed_whole_phase"],
+          "sent = succeeded + failed, in the window and over the phase")
+    for cls in ("connection-reset", "http-500", "http-503", "http-429", "malformed-chunk", "error-event",
+                "idle-timeout"):
+        check(cls in classes and classes[cls][1], "failure class %s recorded with a reason" % cls, cls, list(classes))
+    v = res["validity"]
+    check(v["valid"] is False and any("failed" in n for n in v["notes"]),
+          "more than 1 % failed: the run says it is not valid, and why", False, v)
+
+
+def interruptions(tmp):
+    rnd = random.Random(int(os.environ.get("STROBE_TEST_SEED", "7")))
+    for i, sig in enumerate([signal.SIGINT, signal.SIGTERM, signal.SIGKILL] * 2):
+        run = os.path.join(tmp, "sig%d" % i)
+        p = subprocess.Popen([common.STROBE, "slt", "--out", run, "--threads", "1", "--concurrency", "200",
+                              "--phase-s", "4", "--ramp-s", "0.5", "--input-tokens", "100", "--output-tokens", "40",
+                              "--ignore-eos", "--tokenizer", "none", "--emu-args", FAST],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        wait = rnd.uniform(0.3, 5.5)
+        time.sleep(wait)
+        p.send_signal(sig)
+        _, err = p.communicate(timeout=120)
+        subprocess.run(["pkill", "-f", "strobe-emu --listen 127.0.0.1"], capture_output=True)
+        if sig == signal.SIGKILL:
+            exit_ok = p.returncode == -9
+        else:
+            exit_ok = p.returncode in (0, 3)  # 0: the signal came after the run had ended
+        a = common.run_strobe("analyze", run)
+        ok = a.returncode == 0 and os.path.exists(os.path.join(run, "results.json"))
+        res = json.load(open(os.path.join(run, "results.json"))) if ok else {}
+        print("%s after %.1f s: exit %d, analyze %d, complete %s" % (sig.name, wait, p.returncode, a.returncode,
+                                                                    res.get("complete")))
+        check(exit_ok and ok, "%s at a random moment (%.1f s): the log stays readable and analyze works" % (sig.name, wait),
+              0, (p.returncode, a.returncode, a.stderr[-200:], err[-200:]))
+
+
+def full_disk(tmp):
+    script = """
+set -e
+mount -t tmpfs -o size=3m tmpfs "$1"
+set +e
+"$2" slt --out "$1/run" --threads 1 --concurrency 64 --phase-s 8 --ramp-s 0.5 --input-tokens 100 \
+    --output-tokens 2000 --ignore-eos --tokenizer none --emu-args "--step-us 500 --max-batch 4000 --prefill-tps 100000000" 2>"$3/stderr"
+echo $? > "$3/rc"
+cp -r "$1/run" "$3/copy"
+"""
+    mnt = os.path.join(tmp, "small")
+    os.mkdir(mnt)
+    r = subprocess.run(["unshare", "-m", "bash", "-c", script, "x", mnt, common.STROBE, tmp],
+                       capture_output=True, text=True, timeout=180)
+    if r.returncode:
+        print("full disk NOT TESTED: cannot mount a small tmpfs in a mount namespace (%s)" % r.stderr.strip()[-200:])
+        return
+    rc = int(open(os.path.join(tmp, "rc")).read())
+    err = open(os.path.join(tmp, "stderr")).read()
+    print("full disk: exit %d; %s" % (rc, [l for l in err.splitlines() if "disk" in l or "write" in l][:2]))
+    check(rc == 1 and ("disk full" in err or "No space" in err), "a full disk: exit 1 with a clear sentence", 1, err[-300:])
+    a = common.run_strobe("analyze", os.path.join(tmp, "copy"))
+    check(a.returncode == 0, "the log written up to the full disk is readable", 0, a.stderr[-300:])
+
+
+def fd_limit(tmp):
+    r = subprocess.run(["prlimit", "--nofile=512:512", common.STROBE, "slt", "--out", os.path.join(tmp, "fd"),
+                        "--concurrency", "4000", "--phase-s", "1", "--tokenizer", "none"],
+                       capture_output=True, text=True, timeout=60)
+    check(r.returncode == 2 and "RLIMIT_NOFILE" in r.stderr and "ulimit -n" in r.stderr,
+          "4,000 sessions with 512 descriptors: refused up front, saying what to raise", 2, r.stderr[-300:])
+
+
+def secrets(tmp):
+    key = "sk-strobe-reliability-%d" % os.getpid()
+    env = dict(os.environ, STROBE_API_KEY=key)
+    run = os.path.join(tmp, "secret")
+    r = common.run_strobe("slt", "--out", run, "--threads", "1", "--concurrency", "4", "--phase-s", "1",
+                          "--ramp-s", "0.2", "--input-tokens", "100", "--output-tokens", "10", "--ignore-eos",
+                          "--tokenizer", "none", "--emu-args", FAST, env=env)
+    rep = os.path.join(tmp, "report")
+    r2 = common.run_strobe("report", run, "-o", rep, env=env)
+    a = common.run_strobe("analyze", run, env=env)
+    leaked = [f for f in glob.glob(os.path.join(run, "*")) + glob.glob(os.path.join(rep, "**", "*"), recursive=True)
+              if os.path.isfile(f) and key.encode() in open(f, "rb").read()]
+    outputs = r.stdout + r.stderr + r2.stdout + r2.stderr + a.stdout + a.stderr
+    check(r.returncode == 0 and not leaked and key not in outputs,
+          "the API key appears in no output, log, result or report", [], leaked)
+
+
+if __name__ == "__main__":
+    with tempfile.TemporaryDirectory() as tmp:
+        fault_campaign(tmp)
+        interruptions(tmp)
+        fd_limit(tmp)
+        secrets(tmp)
+        if os.geteuid() == 0:
+            full_disk(tmp)
+        else:
+            print("full disk NOT TESTED: mounting a small tmpfs needs root")
+    common.done()
