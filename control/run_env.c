@@ -85,6 +85,14 @@ int run_env_open(struct run_env *e, const struct run_env_options *o)
     e->threads = o->threads;
     char err[512];
     /* one socket per in-flight request, plus a margin for logs, epoll and the emulator */
+    /* measured: about 20 KiB of strobe per streaming session (scripts/longrun.py), plus the
+     * event log's rings and the process itself */
+    char what[96];
+    snprintf(what, sizeof what, "a run of %ld sessions", o->fds_needed);
+    if (memlimit_check(((unsigned long long)o->fds_needed * 20 + 96 * 1024) * 1024, what, err, sizeof err)) {
+        fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
+        return 2;
+    }
     if (fdlimit_check((o->dpdk ? 0 : o->fds_needed) + 64L, err, sizeof err)) {
         fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
         return 2;

@@ -25,3 +25,30 @@ int fdlimit_check(long needed, char *err, size_t errlen)
              needed, have, needed);
     return -1;
 }
+
+int memlimit_check(unsigned long long bytes, const char *what, char *err, size_t errlen)
+{
+    unsigned long long avail = 0;
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &avail) == 1) {
+            avail *= 1024;
+            break;
+        }
+    if (f) fclose(f);
+    struct rlimit as;
+    unsigned long long limit = avail;
+    const char *which = "available memory (MemAvailable)";
+    if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY &&
+        (!limit || (unsigned long long)as.rlim_cur < limit)) {
+        limit = (unsigned long long)as.rlim_cur;
+        which = "the address-space limit (RLIMIT_AS)";
+    }
+    if (!limit || bytes <= limit) return 0;
+    snprintf(err, errlen,
+             "%s needs about %llu MiB but %s is %llu MiB; lower the concurrency, free memory, or "
+             "raise the limit (ulimit -v)",
+             what, bytes >> 20, which, limit >> 20);
+    return -1;
+}

@@ -1,5 +1,6 @@
-/* File descriptors: raise the soft RLIMIT_NOFILE to the hard limit at start, and refuse up
- * front a run that would need more descriptors than the system allows. */
+/* Resource limits checked before a run starts: file descriptors (the soft RLIMIT_NOFILE is
+ * raised to the hard limit; a run needing more is refused) and memory (a run whose sessions
+ * would not fit in the memory available, or under RLIMIT_AS, is refused). */
 #ifndef STROBE_FDLIMIT_H
 #define STROBE_FDLIMIT_H
 #include <stddef.h>
@@ -8,5 +9,8 @@
 long fdlimit_raise(void);
 /* 0 if `needed` descriptors fit, else -1 with a sentence in err saying what to raise. */
 int fdlimit_check(long needed, char *err, size_t errlen);
+/* 0 if `bytes` fit in MemAvailable and under RLIMIT_AS, else -1 with a sentence in err
+ * naming both figures and what to do. `what` says what the bytes are for. */
+int memlimit_check(unsigned long long bytes, const char *what, char *err, size_t errlen);
 
 #endif

@@ -110,6 +110,19 @@ def fd_limit(tmp):
           "4,000 sessions with 512 descriptors: refused up front, saying what to raise", 2, r.stderr[-300:])
 
 
+def memory_limit(tmp):
+    # 2,000 sessions need about 136 MiB by strobe's own estimate: refused under a 100 MiB limit
+    if os.environ.get("STROBE_SANITIZED") == "1":
+        print("memory limit NOT TESTED here: AddressSanitizer cannot start under RLIMIT_AS")
+        return
+    r = subprocess.run(["prlimit", "--as=104857600", common.STROBE, "slt", "--out", os.path.join(tmp, "mem"),
+                        "--concurrency", "2000", "--phase-s", "1", "--tokenizer", "none"],
+                       capture_output=True, text=True, timeout=60)
+    check(r.returncode == 2 and "RLIMIT_AS" in r.stderr and "MiB" in r.stderr,
+          "sessions that would not fit the memory limit: refused up front, saying what to lower", 2,
+          r.stderr[-300:])
+
+
 def secrets(tmp):
     key = "sk-strobe-reliability-%d" % os.getpid()
     env = dict(os.environ, STROBE_API_KEY=key)
@@ -132,6 +145,7 @@ if __name__ == "__main__":
         fault_campaign(tmp)
         interruptions(tmp)
         fd_limit(tmp)
+        memory_limit(tmp)
         secrets(tmp)
         if os.geteuid() == 0:
             full_disk(tmp)
