@@ -49,9 +49,13 @@ static int analyze_main(int argc, char **argv)
     }
     char err[512];
     struct run_results res;
-    if (results_compute(dir, tokenizer, &res, err, sizeof err) ||
-        results_write(dir, &res, err, sizeof err)) {
+    if (results_compute(dir, tokenizer, &res, err, sizeof err)) {
         fprintf(stderr, "strobe analyze: %s.\n", err);
+        return 1;
+    }
+    if (results_write(dir, &res, err, sizeof err)) {
+        fprintf(stderr, "strobe analyze: %s.\n", err);
+        results_free(&res);
         return 1;
     }
     results_print_table(stdout, &res);

@@ -302,8 +302,13 @@ int run_env_finish(struct run_env *e, const char *out, int interrupted)
     run_env_close(e);
     char err[512];
     struct run_results res;
-    if (results_compute(out, NULL, &res, err, sizeof err) || results_write(out, &res, err, sizeof err)) {
+    if (results_compute(out, NULL, &res, err, sizeof err)) {
         fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
+        return 1;
+    }
+    if (results_write(out, &res, err, sizeof err)) {
+        fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
+        results_free(&res);
         return 1;
     }
     results_print_table(stdout, &res);
