@@ -63,8 +63,9 @@ def main(tmp):
     check(t["records_lost"] == 0 and t["events_fallback_to_host_stamp"] == 0, "no record lost, no fallback")
     # the capture and the socket read the same kernel receive time of a frame; the tap stamps
     # the frame holding the event's last byte, where a read's stamp is its last segment's, so
-    # the tap may be earlier (a read of several segments) but later only by the model's clocks
-    check(abs(d["p50"]) < 10 and d["max"] < 50 and d["min"] > -5000,
+    # the tap is earlier by however long the read waited behind later segments (milliseconds
+    # when the host is busy: the point of a tap) and later only by the model's few clocks
+    check(abs(d["p50"]) < 10 and d["max"] < 50,
           "each tap time is its frame's: median within 10 us of the kernel stamp, never 50 us later",
           "|p50| < 10, max < 50 us", (d["min"], d["p50"], d["max"]))
     ts = tap(run, "sim:%s,drop-every=20" % pcap)
