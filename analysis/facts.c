@@ -105,12 +105,13 @@ static void set_failed(struct req_facts *r, const char *fmt, const char *a, long
     snprintf(r->reason, sizeof r->reason, fmt, a, b);
 }
 
-static void read_usage(struct req_facts *r, const cJSON *u)
+/* 1 when this event carried usage (completion_tokens), taken into r */
+static int read_usage(struct req_facts *r, const cJSON *u)
 {
-    if (!cJSON_IsObject(u)) return;
+    if (!cJSON_IsObject(u)) return 0;
     const cJSON *pt = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens");
     const cJSON *ct = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens");
-    if (!cJSON_IsNumber(ct)) return;
+    if (!cJSON_IsNumber(ct)) return 0;
     r->usage_seen = 1;
     r->completion_tokens = (int64_t)ct->valuedouble;
     if (cJSON_IsNumber(pt)) r->prompt_tokens = (int64_t)pt->valuedouble;
@@ -120,6 +121,7 @@ static void read_usage(struct req_facts *r, const cJSON *u)
     const cJSON *cd = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens_details");
     const cJSON *rt = cJSON_GetObjectItemCaseSensitive(cd, "reasoning_tokens");
     if (cJSON_IsNumber(rt)) r->reasoning_tokens = (int64_t)rt->valuedouble;
+    return 1;
 }
 
 /* One SSE event of a successful-status stream. */
@@ -145,11 +147,7 @@ static void take_event(struct req_facts *r, struct pending *p, const struct log_
                    : cJSON_IsString(err) ? err->valuestring : "(no message)", 0);
     }
     int64_t cumulative_before = r->usage_seen ? r->completion_tokens : 0;
-    int had_usage = r->usage_seen;
-    r->usage_seen = 0;
-    read_usage(r, cJSON_GetObjectItemCaseSensitive(j, "usage"));
-    int usage_here = r->usage_seen;
-    r->usage_seen |= had_usage;
+    int usage_here = read_usage(r, cJSON_GetObjectItemCaseSensitive(j, "usage"));
     const cJSON *choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "choices"), 0);
     size_t answer = 0, visible = 0;
     double tokenized = 0;
@@ -293,7 +291,6 @@ int facts_load(const char *dir, struct tokenizer *tok, struct run_facts *f, char
                size_t errlen)
 {
     memset(f, 0, sizeof *f);
-    if (tok) snprintf(f->tokenizer, sizeof f->tokenizer, "%s", tokenizer_name(tok));
     struct eventlog_reader *lr = eventlog_open(dir, err, errlen);
     if (!lr) return -1;
     f->header_json = strdup(lr->header_json);

@@ -80,7 +80,6 @@ struct run_facts {
     size_t ntraj;
     int interrupted, run_ended;
     size_t torn_bodies; /* events whose bytes lie past the end of bodies.bin */
-    char tokenizer[64];  /* name of the tokenizer used for per-chunk counts, "" when none */
     /* an FPGA tap's records joined to the events (tap_join.h) */
     int tap_present;
     size_t tap_records, tap_lost, tap_matched, tap_fallback, tap_out_of_order;

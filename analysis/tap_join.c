@@ -20,7 +20,7 @@ struct flow {
 
 struct tap_join {
     struct flow *flows;
-    size_t nflows, cap; /* open addressing on hash */
+    size_t cap; /* open addressing on hash */
     uint32_t server_ip;
     uint16_t server_port;
     struct ts_converter clock;
@@ -36,7 +36,6 @@ static struct flow *flow_slot(struct tap_join *j, uint32_t hash, int insert)
     }
     if (!insert) return NULL;
     j->flows[i].hash = hash;
-    j->nflows++;
     return &j->flows[i];
 }
 

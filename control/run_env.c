@@ -36,8 +36,8 @@ static void auto_tokenizer(const char *model, int emulator, char *path, size_t n
         snprintf(path, n, "%s/deepseek_v3/tokenizer.json", dir);
 }
 
-/* Loads the tokenizer once to check it (and to record its name and sha256); the analysis
- * loads it again from the path the header names. 0, or 2 when a named file is unusable. */
+/* Loads the tokenizer (checked, named and hashed for the header, kept for calibration); the
+ * analysis loads it from the path the header names. 0, or 2 when a named file is unusable. */
 static int choose_tokenizer(struct run_env *e, const char *spec, int emulator)
 {
     char err[512];
@@ -53,7 +53,7 @@ static int choose_tokenizer(struct run_env *e, const char *spec, int emulator)
                  "none: no tokenizer known for model %s (give --tokenizer FILE)", e->model);
         return 0;
     }
-    struct tokenizer *t = tokenizer_load(e->tokenizer_path, err, sizeof err);
+    struct tokenizer *t = e->tokenizer = tokenizer_load(e->tokenizer_path, err, sizeof err);
     if (!t) {
         if (!is_auto) {
             fprintf(stderr, "strobe %s: --tokenizer: %s.\n", e->cmd, err);
@@ -69,7 +69,6 @@ static int choose_tokenizer(struct run_env *e, const char *spec, int emulator)
     snprintf(e->tokenizer_sha256, sizeof e->tokenizer_sha256, "%s", tokenizer_sha256(t));
     snprintf(e->tokenizer_choice, sizeof e->tokenizer_choice, "%s",
              is_auto ? "auto, by model name" : "--tokenizer");
-    tokenizer_free(t);
     return 0;
 }
 
@@ -110,6 +109,7 @@ int run_env_open(struct run_env *e, const struct run_env_options *o)
             snprintf(args + strlen(args), sizeof args - strlen(args), " --tokenizer %s", e->tokenizer_path);
         if (emu_launch(&e->emu, args, err, sizeof err)) {
             fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
+            run_env_close(e);
             return 1;
         }
         snprintf(e->emu_url, sizeof e->emu_url, "http://127.0.0.1:%d", e->emu.port);
@@ -174,6 +174,8 @@ int run_env_open(struct run_env *e, const struct run_env_options *o)
 
 void run_env_close(struct run_env *e)
 {
+    tokenizer_free(e->tokenizer);
+    e->tokenizer = NULL;
     for (int i = 0; i < e->npower; i++) power_close(&e->power[i]);
     e->npower = 0;
     transport_ctx_free(e->ctl_tctx);

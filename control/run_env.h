@@ -11,6 +11,7 @@
 #include "telemetry.h"
 #include "transport.h"
 #include "transport_dpdk.h"
+#include "tokenizer.h"
 #include "worker.h"
 #include <signal.h>
 
@@ -54,6 +55,7 @@ struct run_env {
     double power_rate_hz;
     struct telemetry *telemetry;
     char tokenizer_path[1024]; /* checked at open, used by the analysis; "" for none */
+    struct tokenizer *tokenizer; /* loaded at open (calibration uses it), or NULL */
     char tokenizer_name[64], tokenizer_sha256[65], tokenizer_choice[200];
 };
 

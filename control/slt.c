@@ -475,10 +475,8 @@ int slt_main(int argc, char **argv)
     c.f.url = e.url;
     c.f.model = e.model;
     struct calibration cal = {0};
-    struct tokenizer *tok = e.tokenizer_path[0] ? tokenizer_load(e.tokenizer_path, err, sizeof err) : NULL;
-    rc = tok ? calibrate_exact(&c, &e.ep, e.ops, e.ctl_tctx, e.api_key, tok, &cal, err, sizeof err)
-             : calibrate_linear(&c, &e.ep, e.ops, e.ctl_tctx, e.api_key, &cal, err, sizeof err);
-    tokenizer_free(tok);
+    rc = e.tokenizer ? calibrate_exact(&c, &e.ep, e.ops, e.ctl_tctx, e.api_key, e.tokenizer, &cal, err, sizeof err)
+                     : calibrate_linear(&c, &e.ep, e.ops, e.ctl_tctx, e.api_key, &cal, err, sizeof err);
     if (rc) {
         fprintf(stderr, "strobe slt: %s.\n", err);
         run_env_close(&e);

@@ -106,6 +106,7 @@ int tap_main(int argc, char **argv)
         }
     }
     if (tap_read_clock(t, &tap_ns, &host_ns) == 0) fprintf(clk, "%lld,%lld\n", (long long)tap_ns, (long long)host_ns);
+    tap_stop(t);
     int bad = ferror(rec) || ferror(clk);
     fclose(rec);
     fclose(clk);

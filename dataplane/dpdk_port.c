@@ -32,14 +32,10 @@ static struct {
     uint8_t *linear[BURST]; /* copies of multi-segment frames */
     struct rte_mbuf *tx[BURST];
     int ntx;
-    uint64_t tx_drops, rx_frames;
 } P = {.ts_offset = -1};
 
-int dpdk_port_ready(void) { return P.ready; }
 const char *dpdk_port_driver(void) { return P.info.driver_name ? P.info.driver_name : "none"; }
 void dpdk_port_mac(uint8_t mac[6]) { memcpy(mac, P.mac.addr_bytes, 6); }
-uint64_t dpdk_port_tx_drops(void) { return P.tx_drops; }
-uint64_t dpdk_port_rx_frames(void) { return P.rx_frames; }
 
 void dpdk_port_calibrate(void)
 {
@@ -140,7 +136,6 @@ int dpdk_port_rx(struct dpdk_frame *frames, int max)
     P.nrx = rte_eth_rx_burst(P.port, 0, P.rx, (uint16_t)max);
     if (!P.nrx) return 0;
     int64_t burst_ns = ts_conv_to_ns(&P.tsc, (int64_t)rte_rdtsc());
-    P.rx_frames += (uint64_t)P.nrx;
     for (int i = 0; i < P.nrx; i++) {
         struct rte_mbuf *m = P.rx[i];
         struct dpdk_frame *f = &frames[i];
@@ -185,7 +180,6 @@ void dpdk_port_tx_flush(void)
     for (int tries = 0; sent < P.ntx && tries < 100; tries++)
         sent += rte_eth_tx_burst(P.port, 0, P.tx + sent, (uint16_t)(P.ntx - sent));
     if (sent < P.ntx) {
-        P.tx_drops += (uint64_t)(P.ntx - sent);
         rte_pktmbuf_free_bulk(P.tx + sent, (unsigned)(P.ntx - sent));
     }
     P.ntx = 0;
@@ -197,7 +191,6 @@ int dpdk_port_tx(const void *frame, size_t len)
     char *dst = m ? rte_pktmbuf_append(m, (uint16_t)len) : NULL;
     if (!dst) {
         if (m) rte_pktmbuf_free(m);
-        P.tx_drops++;
         return -1;
     }
     memcpy(dst, frame, len);

@@ -23,7 +23,6 @@ struct dpdk_frame {
 /* EAL init with eal_args (split on spaces), then the first port: configured, started,
  * promiscuous. 0, or -1 with err naming the port and the EAL's or the driver's error. */
 int dpdk_port_init(const char *eal_args, char *err, size_t errlen);
-int dpdk_port_ready(void);
 void dpdk_port_mac(uint8_t mac[6]);
 const char *dpdk_port_driver(void);
 /* Up to max frames received now (each linear, valid until dpdk_port_rx_done). */
@@ -39,8 +38,5 @@ void dpdk_port_calibrate(void);
 void dpdk_port_clock_describe(char *buf, size_t n);
 /* Stops and closes the port and releases the EAL (its files under /var/run/dpdk). */
 void dpdk_port_close(void);
-/* Frames dropped for lack of a tx buffer, frames received. */
-uint64_t dpdk_port_tx_drops(void);
-uint64_t dpdk_port_rx_frames(void);
 
 #endif

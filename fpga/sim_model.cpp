@@ -11,7 +11,6 @@
 struct sim_model {
     VerilatedContext ctx;
     Vtap_top *top;
-    uint64_t cycles = 0;
     std::deque<std::vector<uint8_t>> records;
     std::vector<uint8_t> out;  // pass-through output of the current frame
     bool out_bad = false;
@@ -34,7 +33,6 @@ static void cycle(sim_model *m)
     uint8_t keep = t->m_tkeep;
     t->clk = 1;
     t->eval();
-    m->cycles++;
     if (take_rec) m->records.emplace_back(rec, rec + 32);
     if (take_out)
         for (int i = 0; i < 8; i++)
@@ -131,5 +129,4 @@ int sim_model_record(sim_model *m, uint8_t out[32])
     return 1;
 }
 
-uint64_t sim_model_cycles(const sim_model *m) { return m->cycles; }
 }

@@ -23,7 +23,6 @@ uint32_t sim_model_read(struct sim_model *m, uint8_t addr);
 int sim_model_frame(struct sim_model *m, const uint8_t *bytes, size_t len);
 /* 1 and the 32 record bytes (little-endian), or 0 when none is queued */
 int sim_model_record(struct sim_model *m, uint8_t out[32]);
-uint64_t sim_model_cycles(const struct sim_model *m);
 
 #ifdef __cplusplus
 }

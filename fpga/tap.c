@@ -47,7 +47,7 @@ int tap_read_clock(struct tap *t, int64_t *tap_ns, int64_t *host_ns)
     return t->b->read_clock(t, tap_ns, host_ns);
 }
 
-void tap_stop(struct tap *t) { (void)t; }
+void tap_stop(struct tap *t) { t->b->stop(t); }
 
 void tap_close(struct tap *t)
 {

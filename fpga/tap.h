@@ -24,6 +24,7 @@ struct tap *tap_open(const char *spec, char *err, size_t errlen);
 int tap_start(struct tap *t, char *err, size_t errlen);
 /* Up to max records now; 0 when none is ready, -1 when the source is exhausted (sim). */
 int tap_poll(struct tap *t, struct tap_record *out, int max);
+/* Stops the tap emitting records (CTRL.0 = 0); records already made can still be polled. */
 void tap_stop(struct tap *t);
 void tap_close(struct tap *t);
 /* The tap's time now (ns on its own clock) and the host's CLOCK_REALTIME read around it. */
@@ -40,6 +41,7 @@ struct tap_backend {
     /* raw 32-byte records; same return convention as tap_poll */
     int (*poll)(struct tap *t, uint8_t (*raw)[32], int max);
     int (*read_clock)(struct tap *t, int64_t *tap_ns, int64_t *host_ns);
+    void (*stop)(struct tap *t);
     void (*close)(struct tap *t);
 };
 

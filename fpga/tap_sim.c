@@ -30,7 +30,6 @@ struct sim {
     int nanosecond_pcap;
     long drop_every;       /* lose one record in N on the way to the host (tests) */
     uint64_t popped;
-    int64_t first_ns;
     int started, done, passthrough_bad;
     int live_fd; /* iface=NAME: frames from a live interface, or -1 */
     uint8_t frame[65536];
@@ -154,7 +153,6 @@ static void feed(struct sim *s, const uint8_t *frame, size_t len, int64_t ns)
     if (!s->started) {
         sim_model_write(s->m, 0x14, (uint32_t)ns);
         sim_model_write(s->m, 0x18, (uint32_t)((uint64_t)ns >> 32));
-        s->first_ns = ns;
         s->started = 1;
     } else {
         steer_to(s, ns);
@@ -210,6 +208,12 @@ static int sim_read_clock(struct tap *t, int64_t *tap_ns, int64_t *host_ns)
     return 0;
 }
 
+static void sim_stop(struct tap *t)
+{
+    struct sim *s = t->impl;
+    if (s->m) sim_model_write(s->m, 0x08, 0);
+}
+
 static void sim_close(struct tap *t)
 {
     struct sim *s = t->impl;
@@ -222,4 +226,5 @@ static void sim_close(struct tap *t)
     free(s);
 }
 
-const struct tap_backend tap_backend_sim = {"sim", sim_open, sim_start, sim_poll, sim_read_clock, sim_close};
+const struct tap_backend tap_backend_sim = {"sim", sim_open, sim_start, sim_poll, sim_read_clock,
+                                            sim_stop, sim_close};

@@ -141,6 +141,12 @@ static int x_read_clock(struct tap *t, int64_t *tap_ns, int64_t *host_ns)
     return 0;
 }
 
+static void x_stop(struct tap *t)
+{
+    struct xrt *x = t->impl;
+    if (x) xrtKernelWriteRegister(x->kernel, 0x08, 0);
+}
+
 static void x_close(struct tap *t)
 {
     struct xrt *x = t->impl;
@@ -161,7 +167,9 @@ static int x_open(struct tap *t, const char *options, char *err, size_t errlen)
 static int x_start(struct tap *t, char *err, size_t errlen) { (void)t; (void)err; (void)errlen; return -1; }
 static int x_poll(struct tap *t, uint8_t (*raw)[32], int max) { (void)t; (void)raw; (void)max; return -1; }
 static int x_read_clock(struct tap *t, int64_t *a, int64_t *b) { (void)t; (void)a; (void)b; return -1; }
+static void x_stop(struct tap *t) { (void)t; }
 static void x_close(struct tap *t) { (void)t; }
 #endif
 
-const struct tap_backend tap_backend_xrt = {"xrt", x_open, x_start, x_poll, x_read_clock, x_close};
+const struct tap_backend tap_backend_xrt = {"xrt", x_open, x_start, x_poll, x_read_clock, x_stop,
+                                            x_close};

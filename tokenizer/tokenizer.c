@@ -34,7 +34,6 @@ struct tokenizer *tokenizer_load(const char *path, char *err, size_t errlen)
         return NULL;
     }
     struct tokenizer *t = calloc(1, sizeof *t);
-    snprintf(t->path, sizeof t->path, "%s", path);
     sha256_hex(data, len, t->sha256);
     size_t i = 0;
     while (i < len && (data[i] == ' ' || data[i] == '\n' || data[i] == '\r' || data[i] == '\t')) i++;
@@ -67,7 +66,6 @@ void tokenizer_free(struct tokenizer *t)
 
 const char *tokenizer_name(const struct tokenizer *t) { return t->name; }
 const char *tokenizer_sha256(const struct tokenizer *t) { return t->sha256; }
-const char *tokenizer_path(const struct tokenizer *t) { return t->path; }
 int tokenizer_specials_by_default(const struct tokenizer *t) { return t->specials_default; }
 
 void tokenizer_add_special(struct tokenizer *t, const char *text, size_t len, uint32_t id)

@@ -19,7 +19,6 @@ void tokenizer_free(struct tokenizer *t);
  * its sha256 */
 const char *tokenizer_name(const struct tokenizer *t);
 const char *tokenizer_sha256(const struct tokenizer *t); /* of the file, 64 hex digits */
-const char *tokenizer_path(const struct tokenizer *t);
 
 /* Encodes text; special tokens written in the text (e.g. "<|end|>") become their ids when
  * `specials` is set, else they are encoded as plain text. Stores the first `cap` ids and

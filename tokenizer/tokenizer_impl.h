@@ -12,7 +12,7 @@ struct special_token {
 };
 
 struct tokenizer {
-    char name[64], sha256[65], path[512];
+    char name[64], sha256[65];
     struct bpe bpe;
     struct pretok pre;
     struct pretok specials_re; /* one stage: every special token, longest first */
