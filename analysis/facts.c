@@ -287,8 +287,8 @@ const char *count_rule_name(enum count_rule r)
     return r == COUNT_SERVER ? "server-usage-per-chunk" : r == COUNT_TOKENIZER ? "tokenizer" : "none";
 }
 
-int facts_load(const char *dir, struct tokenizer *tok, struct run_facts *f, char *err,
-               size_t errlen)
+int facts_load(const char *dir, struct tokenizer *tok, int only_phase, struct run_facts *f,
+               char *err, size_t errlen)
 {
     memset(f, 0, sizeof *f);
     struct eventlog_reader *lr = eventlog_open(dir, err, errlen);
@@ -307,7 +307,9 @@ int facts_load(const char *dir, struct tokenizer *tok, struct run_facts *f, char
     struct idmap m = {0};
     m.cap = 1024;
     size_t nsent = 0;
-    for (size_t i = 0; i < lr->nrecords; i++) nsent += lr->records[i].type == REC_REQUEST_SENT;
+    for (size_t i = 0; i < lr->nrecords; i++)
+        nsent += lr->records[i].type == REC_REQUEST_SENT &&
+                 (only_phase < 0 || lr->records[i].a == only_phase);
     while (m.cap < nsent * 2 + 2) m.cap <<= 1;
     m.keys = calloc(m.cap, sizeof *m.keys);
     m.vals = calloc(m.cap, sizeof *m.vals);
@@ -382,6 +384,7 @@ int facts_load(const char *dir, struct tokenizer *tok, struct run_facts *f, char
             continue;
         }
         if (rec->type == REC_REQUEST_SENT) {
+            if (only_phase >= 0 && rec->a != only_phase) continue; /* its events are skipped too */
             size_t *slot = idmap_slot(&m, rec->req_id, 1);
             *slot = f->nreqs;
             struct req_facts *r = &f->reqs[f->nreqs++];
@@ -393,7 +396,7 @@ int facts_load(const char *dir, struct tokenizer *tok, struct run_facts *f, char
             continue;
         }
         size_t *slot = idmap_slot(&m, rec->req_id, 0);
-        if (!slot) continue; /* its start was lost with a torn log */
+        if (!slot) continue; /* another phase's, or its start was lost with a torn log */
         struct req_facts *r = &f->reqs[*slot];
         struct pending *p = &pend[*slot];
         const char *body = eventlog_body(lr, rec);
@@ -439,6 +442,8 @@ int facts_load(const char *dir, struct tokenizer *tok, struct run_facts *f, char
                     size_t l = strlen(r->reason);
                     snprintf(r->reason + l, sizeof r->reason - l, ": %s", what);
                 }
+            } else if (!r->status) {
+                set_failed(r, "no HTTP status: the response ended without a status line%s%.0ld", "", 0);
             }
             finish(f, r, p, &tok_cap, tok != NULL);
         }

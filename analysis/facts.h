@@ -88,9 +88,11 @@ struct run_facts {
     size_t ntap_minus_host;
 };
 
-/* Reads RUN_DIR, counting tokens per chunk with tok when not NULL; 0, or -1 with err set. */
-int facts_load(const char *dir, struct tokenizer *tok, struct run_facts *f, char *err,
-               size_t errlen);
+/* Reads RUN_DIR, counting tokens per chunk with tok when not NULL; only the requests of phase
+ * only_phase when it is >= 0 (-1: all), which skips parsing every other request's events.
+ * 0, or -1 with err set. */
+int facts_load(const char *dir, struct tokenizer *tok, int only_phase, struct run_facts *f,
+               char *err, size_t errlen);
 void facts_free(struct run_facts *f);
 
 /* Output speed of one request (methodology.md §6.6): (output tokens - tokens of the first

@@ -66,7 +66,7 @@ int results_compute(const char *dir, const char *tokenizer, struct run_results *
 {
     memset(res, 0, sizeof *res);
     if (open_tokenizer(dir, tokenizer, res, err, errlen) ||
-        facts_load(dir, res->tokenizer, &res->facts, err, errlen)) {
+        facts_load(dir, res->tokenizer, -1, &res->facts, err, errlen)) {
         tokenizer_free(res->tokenizer);
         return -1;
     }
@@ -100,6 +100,28 @@ int results_compute(const char *dir, const char *tokenizer, struct run_results *
         return -1;
     }
     return 0;
+}
+
+int results_compute_phase(const char *dir, const char *tokenizer, int phase,
+                          struct phase_metrics *m, char *err, size_t errlen)
+{
+    struct run_results res;
+    memset(&res, 0, sizeof res);
+    if (open_tokenizer(dir, tokenizer, &res, err, errlen) ||
+        facts_load(dir, res.tokenizer, phase, &res.facts, err, errlen)) {
+        tokenizer_free(res.tokenizer);
+        return -1;
+    }
+    int found = 0;
+    for (size_t i = 0; i < res.facts.nphases; i++)
+        if (res.facts.phases[i].index == phase) {
+            slt_phase_metrics(&res.facts, &res.facts.phases[i], m);
+            found = 1;
+        }
+    if (!found) snprintf(err, errlen, "phase %d has no record in %s's event log", phase, dir);
+    facts_free(&res.facts);
+    tokenizer_free(res.tokenizer);
+    return found ? 0 : -1;
 }
 
 void results_free(struct run_results *res)

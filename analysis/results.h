@@ -26,6 +26,10 @@ struct run_results {
  * file. 0, or -1 with err set. */
 int results_compute(const char *dir, const char *tokenizer, struct run_results *res, char *err,
                     size_t errlen);
+/* One SLT phase's metrics alone (what a run prints after each phase), reading only that
+ * phase's requests: its cost does not grow with the phases before it. 0, or -1 with err set. */
+int results_compute_phase(const char *dir, const char *tokenizer, int phase,
+                          struct phase_metrics *m, char *err, size_t errlen);
 /* Writes results.json and results.csv into dir (each via a temporary file and rename). */
 int results_write(const char *dir, const struct run_results *res, char *err, size_t errlen);
 void results_print_table(FILE *out, const struct run_results *res);

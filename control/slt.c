@@ -522,17 +522,19 @@ int slt_main(int argc, char **argv)
             was_interrupted = 1;
             break;
         }
+        /* the last listed phase is summarised by the final results, computed next */
+        int last_listed = !c.auto_ladder && k + 1 >= c.nconc;
+        if (last_listed) break;
         eventlog_sync(e.log);
-        struct run_results res;
-        if (results_compute(c.f.out, NULL, &res, err, sizeof err) == 0 && (size_t)k < res.nphases) {
-            const struct phase_metrics *m = &res.phases[k];
-            tps[k] = m->system_output_tps;
+        struct phase_metrics m;
+        if (results_compute_phase(c.f.out, NULL, k, &m, err, sizeof err) == 0) {
+            tps[k] = m.system_output_tps;
             fprintf(stderr, "strobe: phase %d concurrency %d: %.1f output tokens/s, speed p50 "
                             "%.2f tokens/s/query, TTFT p50 %.4f s, %zu/%zu requests failed\n",
-                    k, conc, m->system_output_tps, m->speed.p50, m->ttft.p50, m->failed, m->sent);
-            results_free(&res);
+                    k, conc, m.system_output_tps, m.speed.p50, m.ttft.p50, m.failed, m.sent);
         } else {
             tps[k] = 0;
+            fprintf(stderr, "strobe: phase %d concurrency %d: no summary (%s)\n", k, conc, err);
         }
         if (c.auto_ladder && slt_plateau_reached(tps, (size_t)k + 1, 1.02, 2)) {
             fprintf(stderr, "strobe: throughput plateaued (two phases below 1.02 x the best)\n");

@@ -171,6 +171,7 @@ struct eventlog *eventlog_create(const char *dir, const char *header_json, int p
     l->ebuf = malloc(BATCH_BYTES);
     l->bbuf = malloc(BATCH_BYTES);
     pthread_create(&l->thread, NULL, collector, l);
+    pthread_setname_np(l->thread, "strobe-log");
     return l;
 }
 

@@ -41,6 +41,7 @@ struct session {
     http_parser hp;
     struct sse_framer sse;
     int status, message_complete, keep_alive, got_done, sent_recorded;
+    int bad_status_line; /* a status outside 100-599 */
     uint32_t n_events;
     enum req_error err;
     char errbody[ERRBODY_MAX];
@@ -244,7 +245,7 @@ static int start_request(struct impl *w, int64_t t_sched, const struct request_s
     s->t_sched = t_sched;
     s->t_written = s->t_first_byte = 0;
     s->t_last_rx = t_sched;
-    s->status = s->message_complete = s->got_done = s->sent_recorded = 0;
+    s->status = s->message_complete = s->got_done = s->sent_recorded = s->bad_status_line = 0;
     s->keep_alive = 1;
     s->n_events = 0;
     s->err = ERR_NONE;
@@ -313,6 +314,12 @@ static int on_sse_event(void *arg, const char *data, size_t len, int truncated, 
 static int on_headers_complete(http_parser *hp)
 {
     struct session *s = hp->data;
+    if (hp->status_code < 100 || hp->status_code > 599) {
+        /* http-parser takes any digits; such a response is malformed, not a success */
+        s->bad_status_line = 1;
+        http_parser_pause(hp, 1);
+        return 0;
+    }
     s->status = hp->status_code;
     return 0;
 }
@@ -337,6 +344,8 @@ static int on_message_complete(http_parser *hp)
     struct session *s = hp->data;
     s->message_complete = 1;
     s->keep_alive = http_should_keep_alive(hp);
+    /* stop at the response's end: bytes after it in the same read are not this request's */
+    http_parser_pause(hp, 1);
     return 0;
 }
 
@@ -382,17 +391,21 @@ static void on_readable(struct session *s)
         bump(&w->pub->stats.bytes, (uint64_t)n);
         size_t used = http_parser_execute(&s->hp, &parser_settings, w->rbuf, (size_t)n);
         s->conn_rx += n;
-        if (HTTP_PARSER_ERRNO(&s->hp) != HPE_OK || used != (size_t)n) {
-            if (s->message_complete) { /* bytes after the response: the server misbehaves */
-                s->keep_alive = 0;
-                end_request(s, ERR_NONE);
-            } else {
-                parse_error(s);
-            }
+        if (s->message_complete) {
+            /* bytes after the response, before the next request: the server misbehaves */
+            if (used != (size_t)n) s->keep_alive = 0;
+            end_request(s, ERR_NONE);
             return;
         }
-        if (s->message_complete) {
-            end_request(s, ERR_NONE);
+        if (s->bad_status_line) {
+            s->errbody_len = (size_t)snprintf(s->errbody, sizeof s->errbody,
+                                              "HTTP status %d is not a status (100-599)",
+                                              (int)s->hp.status_code);
+            end_request(s, ERR_HTTP_PARSE);
+            return;
+        }
+        if (HTTP_PARSER_ERRNO(&s->hp) != HPE_OK || used != (size_t)n) {
+            parse_error(s);
             return;
         }
     }
@@ -519,7 +532,13 @@ int worker_start(struct worker *pub, const struct worker_config *cfg)
     w->pub = pub;
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
     pub->impl = w;
-    return pthread_create(&pub->thread, NULL, worker_main, pub);
+    int rc = pthread_create(&pub->thread, NULL, worker_main, pub);
+    if (rc == 0) {
+        char name[16]; /* shown by top -H and per-thread /proc accounting (scripts/longrun.py) */
+        snprintf(name, sizeof name, "strobe-w%d", cfg->index);
+        pthread_setname_np(pub->thread, name);
+    }
+    return rc;
 }
 
 void worker_join(struct worker *pub)

@@ -69,6 +69,7 @@ struct telemetry *telemetry_start(struct power_source *sources, int n, struct ev
     t->producer = producer;
     t->period_ns = (int64_t)(1e9 / (rate_hz > 0 ? rate_hz : 10));
     pthread_create(&t->thread, NULL, run, t);
+    pthread_setname_np(t->thread, "strobe-power");
     return t;
 }
 

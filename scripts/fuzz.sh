@@ -16,7 +16,7 @@ if [ ! -f build-fuzz/build.ninja ]; then
     CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
         -Dwerror=false --buildtype=debugoptimized >/dev/null || { echo "fuzz: 0 passed, 1 failed"; exit 1; }
 fi
-targets="fuzz_sse fuzz_http fuzz_tokenizer fuzz_events fuzz_replay fuzz_config fuzz_import"
+targets="fuzz_sse fuzz_http fuzz_worker fuzz_tokenizer fuzz_events fuzz_replay fuzz_config fuzz_import"
 ninja -C build-fuzz $(for t in $targets; do echo tests/fuzz/$t; done) >/dev/null || { echo "fuzz: the fuzz build failed"; echo "fuzz: 0 passed, 1 failed"; exit 1; }
 
 # seeds: real captures and data, only added when missing
@@ -25,17 +25,27 @@ mkdir -p $C
 for t in $targets; do mkdir -p $C/$t; done
 cp -n tests/data/*.sse $C/fuzz_sse/ 2>/dev/null
 cp -n tests/data/*.sse $C/fuzz_events/ 2>/dev/null
-python3 - "$C/fuzz_http" <<'PY'
+python3 - "$C" <<'PY'
 import glob, os, sys
-# whole responses, as the emulator sends them: chunked SSE, and a JSON error
+# whole responses, as the emulator sends them: chunked SSE, and a JSON error; the workers read
+# the same, and two in a row exercise a kept-alive connection's reuse
+c = sys.argv[1]
+def put(target, name, data):
+    p = os.path.join(c, target, name)
+    if not os.path.exists(p):
+        open(p, "wb").write(data)
+err = b'{"error":{"message":"overloaded","type":"server_error","code":503}}'
+error503 = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: %d\r\n\r\n" % len(err) + err
+for t in ("fuzz_http", "fuzz_worker"):
+    put(t, "error503", error503)
 for f in glob.glob("tests/data/*.sse"):
     body = open(f, "rb").read()
     chunked = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 300]), body[i:i + 300]) for i in range(0, len(body), 300))
-    open(os.path.join(sys.argv[1], os.path.basename(f)), "wb").write(
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked + b"0\r\n\r\n")
-err = b'{"error":{"message":"overloaded","type":"server_error","code":503}}'
-open(os.path.join(sys.argv[1], "error503"), "wb").write(
-    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: %d\r\n\r\n" % len(err) + err)
+    resp = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked + b"0\r\n\r\n"
+    name = os.path.basename(f)
+    put("fuzz_http", name, resp)
+    put("fuzz_worker", name, resp)
+    put("fuzz_worker", "pair-" + name, resp + error503)
 PY
 cp -n control/prices.json $C/fuzz_config/ 2>/dev/null
 python3 - "$C" "$SHARED" <<'PY'
