@@ -1,6 +1,7 @@
 #include "facts.h"
 
 #include "clock.h"
+#include "json_num.h"
 #include "tap_join.h"
 
 #include <cjson/cJSON.h>
@@ -111,16 +112,15 @@ static int read_usage(struct req_facts *r, const cJSON *u)
     if (!cJSON_IsObject(u)) return 0;
     const cJSON *pt = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens");
     const cJSON *ct = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens");
-    if (!cJSON_IsNumber(ct)) return 0;
+    if (!json_int64(ct, &r->completion_tokens)) return 0;
     r->usage_seen = 1;
-    r->completion_tokens = (int64_t)ct->valuedouble;
-    if (cJSON_IsNumber(pt)) r->prompt_tokens = (int64_t)pt->valuedouble;
+    json_int64(pt, &r->prompt_tokens);
     const cJSON *pd = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens_details");
     const cJSON *cached = cJSON_GetObjectItemCaseSensitive(pd, "cached_tokens");
-    if (cJSON_IsNumber(cached)) r->cached_tokens = (int64_t)cached->valuedouble;
+    json_int64(cached, &r->cached_tokens);
     const cJSON *cd = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens_details");
     const cJSON *rt = cJSON_GetObjectItemCaseSensitive(cd, "reasoning_tokens");
-    if (cJSON_IsNumber(rt)) r->reasoning_tokens = (int64_t)rt->valuedouble;
+    json_int64(rt, &r->reasoning_tokens);
     return 1;
 }
 
@@ -186,17 +186,21 @@ static void take_event(struct req_facts *r, struct pending *p, const struct log_
         const cJSON *sent = cJSON_GetObjectItemCaseSensitive(j, "x_emu_sent_ns");
         const cJSON *sched = cJSON_GetObjectItemCaseSensitive(j, "x_emu_sched_ns");
         const cJSON *emu_k = cJSON_GetObjectItemCaseSensitive(j, "x_emu_tokens");
+        int64_t sent_ns, sched_ns, emu_tokens, lag = INT64_MIN, pace = INT64_MIN;
+        if (json_int64(sent, &sent_ns)) {
+            if (__builtin_sub_overflow(rec->t, sent_ns, &lag)) lag = INT64_MIN;
+            if (json_int64(sched, &sched_ns)) pace = sent_ns - sched_ns; /* both within 2^62 */
+        }
         struct event_fact e = {
             .t = rec->t,
-            .lag = cJSON_IsNumber(sent) ? rec->t - (int64_t)sent->valuedouble : INT64_MIN,
+            .lag = lag,
             .gap = rec->ts_source == 2 ? rec->t2 - rec->t : INT64_MIN,
-            .pace = cJSON_IsNumber(sent) && cJSON_IsNumber(sched)
-                        ? (int64_t)sent->valuedouble - (int64_t)sched->valuedouble
-                        : INT64_MIN,
+            .pace = pace,
             .bytes = (double)visible,
             .tokenized = tokenized,
             .server = usage_here ? (double)(r->completion_tokens - cumulative_before) : NAN,
-            .emu = cJSON_IsNumber(emu_k) ? (int32_t)emu_k->valuedouble : -1,
+            .emu = json_int64(emu_k, &emu_tokens) && emu_tokens >= 0 && emu_tokens <= INT32_MAX
+                       ? (int32_t)emu_tokens : -1,
         };
         if (!usage_here) r->usage_per_chunk = 0;
         pend_push(p, &e);

@@ -1,6 +1,7 @@
 #include "results.h"
 
 #include "cost.h"
+#include "json_num.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -277,7 +278,9 @@ static cJSON *cost_json(const struct run_results *res, const cJSON *cfg)
 {
     double ref = cJSON_GetObjectItemCaseSensitive(cfg, "reference_speed_tokens_per_s")->valuedouble;
     double price = cJSON_GetObjectItemCaseSensitive(cfg, "usd_per_accelerator_hour")->valuedouble;
-    int n = (int)cJSON_GetObjectItemCaseSensitive(cfg, "accelerators")->valuedouble;
+    int64_t accelerators = 0;
+    json_int64(cJSON_GetObjectItemCaseSensitive(cfg, "accelerators"), &accelerators);
+    int n = accelerators > 0 && accelerators <= INT32_MAX ? (int)accelerators : 0;
     cJSON *o = cJSON_Duplicate(cfg, 1);
     cJSON_AddStringToObject(o, "formula", "accelerators x usd_per_accelerator_hour / (T_ref x 3600) x 1e6; T_ref interpolated where median output speed per query = reference speed");
     double out_tps, io_tps;

@@ -12,6 +12,7 @@
  * is not sent back, as DeepSeek's API requires. */
 #include "import.h"
 
+#include "json_num.h"
 #include "read_file.h"
 #include "stats.h"
 
@@ -167,7 +168,8 @@ static int from_mini_swe(const cJSON *root, struct recording *r, char *why, size
             cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(m, "extra"), "response"), "usage");
         const cJSON *ct = cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens");
         const cJSON *pt = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens");
-        long out = cJSON_IsNumber(ct) ? (long)ct->valuedouble : (text_bytes(m) + 3) / 4;
+        int64_t given_out, given_in;
+        long out = json_int64(ct, &given_out) ? (long)given_out : (text_bytes(m) + 3) / 4;
         /* tool time: from this answer to the last tool result before the next request */
         double t0 = ts(m), t1 = -1;
         for (int k = i + 1; k < n; k++) {
@@ -178,7 +180,7 @@ static int from_mini_swe(const cJSON *root, struct recording *r, char *why, size
         }
         long delay = t0 >= 0 && t1 >= t0 ? lround((t1 - t0) * 1000) : 0;
         if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(m, "tool_calls")) > 0) uses_tools = 1;
-        add_turn(r, idx, out, cJSON_IsNumber(pt) ? (long)pt->valuedouble : -1, delay,
+        add_turn(r, idx, out, json_int64(pt, &given_in) ? (long)given_in : -1, delay,
                  calls_record(m, delay));
     }
     if (r->nturns == 0) {
@@ -250,7 +252,8 @@ static int from_swe_agent(const cJSON *root, struct recording *r, char *why, siz
     const cJSON *recv = cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "info"), "model_stats"),
         "tokens_received");
-    long total = cJSON_IsNumber(recv) ? (long)recv->valuedouble : -1;
+    int64_t received;
+    long total = json_int64(recv, &received) ? (long)received : -1;
     long given = 0;
     for (int i = 0; i < r->nturns; i++) {
         long b = r->turns[i].output_tokens;

@@ -1,5 +1,6 @@
 #include "oneshot.h"
 
+#include "json_num.h"
 #include "sse.h"
 
 #include <cjson/cJSON.h>
@@ -23,8 +24,8 @@ static void take_usage(struct oneshot_result *o, const char *json, size_t len)
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "usage");
     const cJSON *pt = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens");
     const cJSON *ct = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens");
-    if (cJSON_IsNumber(pt)) o->prompt_tokens = (int64_t)pt->valuedouble;
-    if (cJSON_IsNumber(ct)) o->completion_tokens = (int64_t)ct->valuedouble;
+    json_int64(pt, &o->prompt_tokens);
+    json_int64(ct, &o->completion_tokens);
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
     if (cJSON_IsString(m)) snprintf(o->error, sizeof o->error, "%s", m->valuestring);

@@ -1,5 +1,6 @@
 #include "replay.h"
 
+#include "json_num.h"
 #include "read_file.h"
 
 #include <cjson/cJSON.h>
@@ -53,11 +54,12 @@ static int64_t int_field(const cJSON *line, const char *name, int *bad)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(line, name);
     if (!v || cJSON_IsNull(v)) return -1;
-    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble != (double)(int64_t)v->valuedouble) {
+    int64_t n;
+    if (!json_int64(v, &n) || n < 0 || v->valuedouble != (double)n) {
         *bad = 1;
         return -1;
     }
-    return (int64_t)v->valuedouble;
+    return n;
 }
 
 static void task_free(struct replay_task *t)

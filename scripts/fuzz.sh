@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, ASan+UBSan, build-fuzz/) and runs each for
 # FUZZ_SECONDS (default 20: the smoke run of CI; for a campaign, e.g. FUZZ_SECONDS=3600),
-# seeded from real captures and ../shared/data. Corpora grow in fuzz-corpus/ (kept between
+# seeded from real captures, ../shared/data and tests/fuzz/regressions/ (inputs that once
+# failed, kept so they are run every time). Corpora grow in fuzz-corpus/ (kept between
 # runs); a crash leaves its input in fuzz-corpus/crash-* and fails the run.
 # Prints one line per target and ends with "fuzz: N passed, M failed".
 set -uo pipefail
@@ -22,7 +23,7 @@ ninja -C build-fuzz $(for t in $targets; do echo tests/fuzz/$t; done) >/dev/null
 # seeds: real captures and data, only added when missing
 C=fuzz-corpus
 mkdir -p $C
-for t in $targets; do mkdir -p $C/$t; done
+for t in $targets; do mkdir -p $C/$t; cp -n tests/fuzz/regressions/$t/* $C/$t/ 2>/dev/null; done
 cp -n tests/data/*.sse $C/fuzz_sse/ 2>/dev/null
 cp -n tests/data/*.sse $C/fuzz_events/ 2>/dev/null
 python3 - "$C" <<'PY'

@@ -4,6 +4,7 @@
 #include "tokenizer_impl.h"
 
 #include <cjson/cJSON.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,7 +118,7 @@ static int load_model(struct tokenizer *t, const cJSON *model, char *err, size_t
     {
         int n = key_bytes(v->string, alphabet, bytes, sizeof bytes);
         if (n <= 0) continue;
-        if (!cJSON_IsNumber(v) || v->valuedouble < 0 ||
+        if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= UINT32_MAX) ||
             bpe_add_token(&t->bpe, bytes, (size_t)n, (uint32_t)v->valuedouble)) {
             snprintf(err, errlen, "vocabulary entry '%.60s' has a bad or repeated id", v->string);
             return -1;
@@ -178,8 +179,9 @@ int tokenizer_load_hf(struct tokenizer *t, const char *data, size_t len, char *e
     {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(a, "id");
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(a, "content");
-        if (!cJSON_IsNumber(id) || !cJSON_IsString(content) || !content->valuestring[0]) {
-            snprintf(err, errlen, "an added_tokens entry lacks id or content");
+        if (!cJSON_IsNumber(id) || !(id->valuedouble >= 0 && id->valuedouble <= UINT32_MAX) ||
+            !cJSON_IsString(content) || !content->valuestring[0]) {
+            snprintf(err, errlen, "an added_tokens entry lacks a valid id (0 to 2^32-1) or content");
             goto out;
         }
         tokenizer_add_special(t, content->valuestring, strlen(content->valuestring),

@@ -147,10 +147,13 @@ static void handle_generation(struct conn *c, int chat, int64_t now)
 
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "max_tokens");
     if (!cJSON_IsNumber(mt)) mt = cJSON_GetObjectItemCaseSensitive(root, "max_completion_tokens");
-    int max_tokens = cJSON_IsNumber(mt) && mt->valuedouble >= 1 ? (int)mt->valuedouble
-                                                                : S.p->default_max_tokens;
+    int max_tokens = cJSON_IsNumber(mt) && mt->valuedouble >= 1 && mt->valuedouble <= INT32_MAX
+                         ? (int)mt->valuedouble
+                         : S.p->default_max_tokens;
     const cJSON *mn = cJSON_GetObjectItemCaseSensitive(root, "min_tokens");
-    int min_tokens = cJSON_IsNumber(mn) ? (int)mn->valuedouble : 0;
+    int min_tokens = cJSON_IsNumber(mn) && mn->valuedouble >= 0 && mn->valuedouble <= INT32_MAX
+                         ? (int)mn->valuedouble
+                         : 0;
     int n = json_flag(root, "ignore_eos") ? max_tokens : model_natural_tokens(S.p, h);
     if (n < min_tokens) n = min_tokens;
     if (n >= max_tokens) {
