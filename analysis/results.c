@@ -62,15 +62,23 @@ static int open_tokenizer(const char *dir, const char *spec, struct run_results 
     return 0;
 }
 
-int results_compute(const char *dir, const char *tokenizer, struct run_results *res, char *err,
-                    size_t errlen)
+/* The tokenizer and the facts (of one phase, or all when only_phase < 0) into a zeroed res. */
+static int load(const char *dir, const char *tokenizer, int only_phase, struct run_results *res,
+                char *err, size_t errlen)
 {
     memset(res, 0, sizeof *res);
     if (open_tokenizer(dir, tokenizer, res, err, errlen) ||
-        facts_load(dir, res->tokenizer, -1, &res->facts, err, errlen)) {
+        facts_load(dir, res->tokenizer, only_phase, &res->facts, err, errlen)) {
         tokenizer_free(res->tokenizer);
         return -1;
     }
+    return 0;
+}
+
+int results_compute(const char *dir, const char *tokenizer, struct run_results *res, char *err,
+                    size_t errlen)
+{
+    if (load(dir, tokenizer, -1, res, err, errlen)) return -1;
     res->nphases = res->facts.nphases;
     res->phases = calloc(res->nphases ? res->nphases : 1, sizeof *res->phases);
     for (size_t i = 0; i < res->nphases; i++)
@@ -107,12 +115,7 @@ int results_compute_phase(const char *dir, const char *tokenizer, int phase,
                           struct phase_metrics *m, char *err, size_t errlen)
 {
     struct run_results res;
-    memset(&res, 0, sizeof res);
-    if (open_tokenizer(dir, tokenizer, &res, err, errlen) ||
-        facts_load(dir, res.tokenizer, phase, &res.facts, err, errlen)) {
-        tokenizer_free(res.tokenizer);
-        return -1;
-    }
+    if (load(dir, tokenizer, phase, &res, err, errlen)) return -1;
     int found = 0;
     for (size_t i = 0; i < res.facts.nphases; i++)
         if (res.facts.phases[i].index == phase) {

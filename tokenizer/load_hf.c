@@ -3,6 +3,8 @@
  * serves both formats. What is not supported is refused by name, never guessed. */
 #include "tokenizer_impl.h"
 
+#include "json_num.h"
+
 #include <cjson/cJSON.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -97,6 +99,15 @@ static int check_normalizer(const cJSON *n, char *err, size_t errlen)
     return -1;
 }
 
+/* 1 with *id set when j is a number from 0 to 2^32-1. */
+static int token_id(const cJSON *j, uint32_t *id)
+{
+    int64_t n;
+    if (!json_int64(j, &n) || n < 0 || n > UINT32_MAX) return 0;
+    *id = (uint32_t)n;
+    return 1;
+}
+
 static int load_model(struct tokenizer *t, const cJSON *model, char *err, size_t errlen)
 {
     const cJSON *prefix = cJSON_GetObjectItemCaseSensitive(model, "continuing_subword_prefix");
@@ -118,8 +129,8 @@ static int load_model(struct tokenizer *t, const cJSON *model, char *err, size_t
     {
         int n = key_bytes(v->string, alphabet, bytes, sizeof bytes);
         if (n <= 0) continue;
-        if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= UINT32_MAX) ||
-            bpe_add_token(&t->bpe, bytes, (size_t)n, (uint32_t)v->valuedouble)) {
+        uint32_t id;
+        if (!token_id(v, &id) || bpe_add_token(&t->bpe, bytes, (size_t)n, id)) {
             snprintf(err, errlen, "vocabulary entry '%.60s' has a bad or repeated id", v->string);
             return -1;
         }
@@ -177,15 +188,14 @@ int tokenizer_load_hf(struct tokenizer *t, const char *data, size_t len, char *e
     const cJSON *a;
     cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(root, "added_tokens"))
     {
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(a, "id");
+        uint32_t id;
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(a, "content");
-        if (!cJSON_IsNumber(id) || !(id->valuedouble >= 0 && id->valuedouble <= UINT32_MAX) ||
-            !cJSON_IsString(content) || !content->valuestring[0]) {
+        if (!token_id(cJSON_GetObjectItemCaseSensitive(a, "id"), &id) || !cJSON_IsString(content) ||
+            !content->valuestring[0]) {
             snprintf(err, errlen, "an added_tokens entry lacks a valid id (0 to 2^32-1) or content");
             goto out;
         }
-        tokenizer_add_special(t, content->valuestring, strlen(content->valuestring),
-                              (uint32_t)id->valuedouble);
+        tokenizer_add_special(t, content->valuestring, strlen(content->valuestring), id);
     }
     rc = tokenizer_build_specials(t, err, errlen);
 out:

@@ -7,6 +7,7 @@
 #include "tokenizer.h"
 
 #include "../../dataplane/clock.h"
+#include "../../dataplane/json_num.h"
 #include "emu_model.h"
 #include "emu_wire.h"
 #include "prefix_cache.h"
@@ -147,12 +148,13 @@ static void handle_generation(struct conn *c, int chat, int64_t now)
 
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "max_tokens");
     if (!cJSON_IsNumber(mt)) mt = cJSON_GetObjectItemCaseSensitive(root, "max_completion_tokens");
-    int max_tokens = cJSON_IsNumber(mt) && mt->valuedouble >= 1 && mt->valuedouble <= INT32_MAX
-                         ? (int)mt->valuedouble
+    int64_t asked_max, asked_min;
+    int max_tokens = json_int64(mt, &asked_max) && asked_max >= 1 && asked_max <= INT32_MAX
+                         ? (int)asked_max
                          : S.p->default_max_tokens;
     const cJSON *mn = cJSON_GetObjectItemCaseSensitive(root, "min_tokens");
-    int min_tokens = cJSON_IsNumber(mn) && mn->valuedouble >= 0 && mn->valuedouble <= INT32_MAX
-                         ? (int)mn->valuedouble
+    int min_tokens = json_int64(mn, &asked_min) && asked_min >= 0 && asked_min <= INT32_MAX
+                         ? (int)asked_min
                          : 0;
     int n = json_flag(root, "ignore_eos") ? max_tokens : model_natural_tokens(S.p, h);
     if (n < min_tokens) n = min_tokens;
