@@ -15,12 +15,16 @@ void agent_iteration_metrics(const struct run_facts *f, const struct phase_info 
     m->agents = ph->concurrency;
     int64_t ws = ph->t_window_start, we = ph->t_window_end;
     m->window_s = (double)(we - ws) / 1e9;
+    m->warmup_s = (double)(ws - ph->t_start) / 1e9;
+    m->warmup_extended = !!(ph->flags & PHASE_WARMUP_EXTENDED);
     m->client_bytes_per_agent = ph->concurrency ? (double)ph->client_bytes / ph->concurrency : 0;
     struct dvec speed = {0}, ttft = {0}, e2e = {0};
     double out_tokens = 0;
     for (size_t i = 0; i < f->nreqs; i++) {
         const struct req_facts *r = &f->reqs[i];
-        for (size_t k = r->tok_first; r->phase == ph->index && k < r->tok_first + r->tok_count; k++)
+        /* a failed request's tokens are not served output */
+        for (size_t k = r->tok_first; r->phase == ph->index && !r->failed &&
+                                      k < r->tok_first + r->tok_count; k++)
             if (f->tok_t[k] >= ws && f->tok_t[k] < we) out_tokens += f->tok_n[k];
         if (r->phase != ph->index || r->t_sched < ws || r->t_sched >= we) continue;
         m->requests++;

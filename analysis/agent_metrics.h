@@ -22,6 +22,8 @@ struct slo_tier {
 struct iteration_metrics {
     int phase, agents;
     double window_s;
+    double warmup_s;     /* from the iteration's start to its window */
+    int warmup_extended; /* the window waited for every agent to start */
     size_t requests, failed;
     double error_rate;
     double speed_p25, speed_p50, ttft_p50, ttft_p95, e2e_p50; /* ttft may be INFINITY */

@@ -119,6 +119,8 @@ static cJSON *iter_json(const struct iteration_metrics *m)
     cJSON_AddNumberToObject(o, "phase", m->phase);
     cJSON_AddNumberToObject(o, "agents", m->agents);
     cJSON_AddNumberToObject(o, "window_s", m->window_s);
+    cJSON_AddNumberToObject(o, "warmup_s", m->warmup_s);
+    cJSON_AddBoolToObject(o, "warmup_extended", m->warmup_extended);
     cJSON_AddNumberToObject(o, "requests", (double)m->requests);
     cJSON_AddNumberToObject(o, "requests_failed", (double)m->failed);
     cJSON_AddNumberToObject(o, "error_rate", m->error_rate);
@@ -193,10 +195,14 @@ void agent_results_print(FILE *out, const struct agent_results *ar)
         const char *basis;
         double w = per_mw_power(ar, r, &basis);
         if (w > 0) snprintf(mw, sizeof mw, "%.0f", r->max_agents / (w / 1e6));
-        fprintf(out, "%-28s %10d %14.3f %12s %18.2f %12.4f %10d%s\n", r->tier.name, r->max_agents,
-                (double)r->max_agents / (ar->accelerators > 0 ? ar->accelerators : 1), mw,
-                r->at_max ? r->at_max->speed_p25 : 0, r->at_max ? r->at_max->ttft_p95 : 0,
-                r->nsteps, r->complete ? "" : "  (incomplete)");
+        char speed[32] = "n/a", ttft[32] = "n/a"; /* no iteration passed */
+        if (r->at_max) {
+            snprintf(speed, sizeof speed, "%.2f", r->at_max->speed_p25);
+            if (isfinite(r->at_max->ttft_p95)) snprintf(ttft, sizeof ttft, "%.4f", r->at_max->ttft_p95);
+        }
+        fprintf(out, "%-28s %10d %14.3f %12s %18s %12s %10d%s\n", r->tier.name, r->max_agents,
+                (double)r->max_agents / (ar->accelerators > 0 ? ar->accelerators : 1), mw, speed,
+                ttft, r->nsteps, r->complete ? "" : "  (incomplete)");
     }
 }
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The tokenizer for per-chunk counts, as results_compute's contract says. */
 static int open_tokenizer(const char *dir, const char *spec, struct run_results *res, char *err,
@@ -108,6 +109,7 @@ int results_compute(const char *dir, const char *tokenizer, struct run_results *
         results_free(res);
         return -1;
     }
+    validity_decide(res, &res->validity);
     return 0;
 }
 
@@ -138,19 +140,17 @@ void results_free(struct run_results *res)
     memset(res, 0, sizeof *res);
 }
 
+/* An empty distribution has no percentiles: null, not 0. */
 static cJSON *summary_json(const struct summary *s, double scale)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "n", (double)s->n);
-    cJSON_AddNumberToObject(o, "p25", s->p25 * scale);
-    cJSON_AddNumberToObject(o, "p50", s->p50 * scale);
-    cJSON_AddNumberToObject(o, "p75", s->p75 * scale);
-    cJSON_AddNumberToObject(o, "p90", s->p90 * scale);
-    cJSON_AddNumberToObject(o, "p95", s->p95 * scale);
-    cJSON_AddNumberToObject(o, "p99", s->p99 * scale);
-    cJSON_AddNumberToObject(o, "mean", s->mean * scale);
-    cJSON_AddNumberToObject(o, "min", s->min * scale);
-    cJSON_AddNumberToObject(o, "max", s->max * scale);
+    static const char *const names[] = {"p25", "p50", "p75", "p90", "p95", "p99", "mean", "min", "max"};
+    const double v[] = {s->p25, s->p50, s->p75, s->p90, s->p95, s->p99, s->mean, s->min, s->max};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        if (s->n) cJSON_AddNumberToObject(o, names[i], v[i] * scale);
+        else cJSON_AddNullToObject(o, names[i]);
+    }
     return o;
 }
 
@@ -313,51 +313,15 @@ static cJSON *build_json(const struct run_results *res)
     cJSON_AddBoolToObject(root, "interrupted", f->interrupted);
 
     /* validity first, figures after (MLPerf LoadGen's habit) */
+    const struct run_validity *rv = &res->validity;
     cJSON *validity = cJSON_AddObjectToObject(root, "validity");
-    cJSON *notes = cJSON_CreateArray();
-    int valid = complete;
-    if (f->interrupted) cJSON_AddItemToArray(notes, cJSON_CreateString("run interrupted: figures cover what was received"));
-    else if (!f->run_ended) cJSON_AddItemToArray(notes, cJSON_CreateString("log has no end mark: the run died; figures cover what was flushed"));
-    if (f->torn_bodies) cJSON_AddItemToArray(notes, cJSON_CreateString("some event bodies were not flushed before the run stopped"));
-    size_t failed = 0, sent = 0, estimated = 0;
-    for (size_t i = 0; i < res->nphases; i++) {
-        failed += res->phases[i].failed;
-        sent += res->phases[i].sent;
-        estimated += res->phases[i].estimated_outputs;
-    }
-    if (failed) {
-        char note[160];
-        snprintf(note, sizeof note, "%zu of %zu requests in measured windows failed", failed, sent);
-        cJSON_AddItemToArray(notes, cJSON_CreateString(note));
-        if (!res->is_agents && (double)failed > 0.01 * (double)sent) valid = 0;
-    }
-    if (estimated) {
-        char note[160];
-        snprintf(note, sizeof note, "%zu requests had no usage; their output tokens are estimated (bytes/4)", estimated);
-        cJSON_AddItemToArray(notes, cJSON_CreateString(note));
-    }
-    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(header, "config");
-    int comparable;
-    if (res->is_agents) {
-        comparable = res->nphases > 0;
-        for (size_t i = 0; i < res->facts.nphases; i++)
-            if (!(res->facts.phases[i].flags & PHASE_GATES_MET)) comparable = 0;
-        if (!comparable)
-            cJSON_AddItemToArray(notes, cJSON_CreateString("windows shorter than 10 min or fewer than 30 trajectories (3 per agent) per window: not comparable with published AgentPerf figures"));
-    } else {
-        const cJSON *phase_s = cJSON_GetObjectItemCaseSensitive(cfg, "phase_s");
-        const cJSON *ramp_s = cJSON_GetObjectItemCaseSensitive(cfg, "ramp_s");
-        comparable = cJSON_IsNumber(phase_s) && phase_s->valuedouble >= 180 &&
-                     cJSON_IsNumber(ramp_s) && ramp_s->valuedouble >= 30;
-        if (!comparable)
-            cJSON_AddItemToArray(notes, cJSON_CreateString("phases shorter than 180 s or ramp shorter than 30 s: not comparable with published SLT figures"));
-    }
-    cJSON_AddBoolToObject(validity, "valid", valid);
-    cJSON_AddBoolToObject(validity, "comparable", comparable && valid);
-    cJSON_AddStringToObject(validity, "rule", res->is_agents
-        ? "valid = run complete (failed requests count against each iteration's verdict, not validity); comparable = valid and every window met the steady-state gates (>= 600 s, >= 30 trajectories, >= 3 per agent)"
-        : "valid = run complete and at most 1% of requests in measured windows failed; comparable = valid, phase_s >= 180 and ramp_s >= 30");
-    cJSON_AddItemToObject(validity, "notes", notes);
+    cJSON_AddBoolToObject(validity, "valid", rv->valid);
+    cJSON_AddBoolToObject(validity, "comparable", rv->comparable);
+    if (!rv->valid) cJSON_AddStringToObject(validity, "why_not_valid", rv->why);
+    cJSON_AddStringToObject(validity, "rule", rv->rule);
+    cJSON *notes = cJSON_AddArrayToObject(validity, "notes");
+    for (size_t i = 0; i < rv->nnotes; i++)
+        cJSON_AddItemToArray(notes, cJSON_CreateString(rv->notes[i]));
 
     cJSON *units = cJSON_AddObjectToObject(root, "units");
     cJSON_AddStringToObject(units, "*_s", "seconds");
@@ -432,12 +396,18 @@ static int write_file_atomic(const char *dir, const char *name, const char *text
     snprintf(path, sizeof path, "%s/%s", dir, name);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
-    if (!f || fputs(text, f) < 0 || fclose(f)) {
-        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+    int failed = !f || fputs(text, f) < 0;
+    if (f && fclose(f)) failed = 1;
+    if (failed) {
+        int e = errno;
+        unlink(tmp); /* a half-written file left behind would look like a result */
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(e));
         return -1;
     }
     if (rename(tmp, path)) {
-        snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+        int e = errno;
+        unlink(tmp);
+        snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(e));
         return -1;
     }
     return 0;
@@ -446,8 +416,9 @@ static int write_file_atomic(const char *dir, const char *name, const char *text
 static void csv_summary(char **buf, size_t *len, size_t *cap, const struct summary *s)
 {
     char tmp[256];
-    int n = snprintf(tmp, sizeof tmp, ",%.6f,%.6f,%.6f,%.6f,%.6f,%.6f", s->p25, s->p50, s->p75,
-                     s->p90, s->p99, s->mean);
+    int n = s->n ? snprintf(tmp, sizeof tmp, ",%.6f,%.6f,%.6f,%.6f,%.6f,%.6f", s->p25, s->p50,
+                            s->p75, s->p90, s->p99, s->mean)
+                 : snprintf(tmp, sizeof tmp, ",,,,,,"); /* empty: no percentiles */
     if (*len + (size_t)n + 1 > *cap) {
         *cap = (*len + (size_t)n + 1) * 2;
         *buf = realloc(*buf, *cap);
@@ -514,8 +485,22 @@ int results_write(const char *dir, const struct run_results *res, char *err, siz
     return rc;
 }
 
+/* One figure of the table, or n/a when its distribution is empty. */
+static void cell(char *buf, size_t len, const struct summary *s, double v, int decimals)
+{
+    if (s->n) snprintf(buf, len, "%.*f", decimals, v);
+    else snprintf(buf, len, "n/a");
+}
+
 void results_print_table(FILE *out, const struct run_results *res)
 {
+    if (res->validity.valid)
+        fprintf(out, "valid: yes%s\n", res->validity.comparable
+                                            ? ", comparable with published figures"
+                                            : " (not comparable with published figures: shorter "
+                                              "than the published method; see results.json)");
+    else
+        fprintf(out, "valid: NO: %s\n", res->validity.why);
     if (res->is_agents) {
         agent_results_print(out, &res->agents);
         fprintf(out, "\nload per iteration:\n");
@@ -526,10 +511,14 @@ void results_print_table(FILE *out, const struct run_results *res)
             "tokens/s", "tokens/s/query", "s", "s", "s");
     for (size_t i = 0; i < res->nphases; i++) {
         const struct phase_metrics *m = &res->phases[i];
-        fprintf(out, "%5d %6d %7zu %7zu %6zu %8.2f %14.1f %16.2f %12.4f %12.4f %12.3f\n",
-                m->info.index, m->info.concurrency, m->sent, m->succeeded, m->failed,
-                100 * m->response_rate, m->system_output_tps, m->speed.p50, m->ttft.p50,
-                m->ttft.p99, m->e2e.p50);
+        char speed[32], ttft50[32], ttft99[32], e2e[32];
+        cell(speed, sizeof speed, &m->speed, m->speed.p50, 2);
+        cell(ttft50, sizeof ttft50, &m->ttft, m->ttft.p50, 4);
+        cell(ttft99, sizeof ttft99, &m->ttft, m->ttft.p99, 4);
+        cell(e2e, sizeof e2e, &m->e2e, m->e2e.p50, 3);
+        fprintf(out, "%5d %6d %7zu %7zu %6zu %8.2f %14.1f %16s %12s %12s %12s\n", m->info.index,
+                m->info.concurrency, m->sent, m->succeeded, m->failed, 100 * m->response_rate,
+                m->system_output_tps, speed, ttft50, ttft99, e2e);
         if (m->chunks.chunks && m->chunks.rule != COUNT_NONE)
             fprintf(out, "      chunks: %.2f tokens/chunk mean (%s), ITL per token p50 %.3f ms "
                          "(zero rule) / %.3f ms (spread), chunk interval p50 %.3f ms; %s\n",

@@ -5,6 +5,7 @@
 #include "agent_results.h"
 #include "energy.h"
 #include "slt_metrics.h"
+#include "validity.h"
 #include <stdio.h>
 
 #define RESULTS_SCHEMA "strobe.results.v1"
@@ -19,6 +20,7 @@ struct run_results {
     int npower_sources;
     struct tokenizer *tokenizer; /* per-chunk counts, or NULL */
     char tokenizer_note[400];    /* which tokenizer, or why none */
+    struct run_validity validity; /* decided last, from everything above */
 };
 
 /* Loads RUN_DIR's log and computes every phase. tokenizer: NULL for the one the run's header
@@ -32,6 +34,7 @@ int results_compute_phase(const char *dir, const char *tokenizer, int phase,
                           struct phase_metrics *m, char *err, size_t errlen);
 /* Writes results.json and results.csv into dir (each via a temporary file and rename). */
 int results_write(const char *dir, const struct run_results *res, char *err, size_t errlen);
+/* The validity line first, then the table. */
 void results_print_table(FILE *out, const struct run_results *res);
 void results_free(struct run_results *res);
 

@@ -58,7 +58,8 @@ void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
         }
         for (size_t k = r->tok_first; k < r->tok_first + r->tok_count; k++) {
             if (f->tok_t[k] < ws || f->tok_t[k] >= we) continue;
-            m->output_tokens_in_window += f->tok_n[k];
+            /* a failed request's tokens are not served output: they count in no throughput */
+            if (!r->failed) m->output_tokens_in_window += f->tok_n[k];
             if (f->tok_lag[k] != INT64_MIN) dvec_push(&lag, (double)f->tok_lag[k] / 1e3);
             if (f->tok_user_gap[k] != INT64_MIN) dvec_push(&gap, (double)f->tok_user_gap[k] / 1e3);
             if (f->tok_pacing[k] != INT64_MIN) dvec_push(&pace, (double)f->tok_pacing[k] / 1e3);

@@ -1,6 +1,7 @@
 /* SLT phase metrics (methodology.md §1 and §6), from per-request facts:
  *  - window: [t_window_start, t_window_end) of the phase (ramp-up and drain excluded);
- *  - system output throughput: tokens whose event arrived inside the window / window length;
+ *  - system output throughput: tokens of requests that did not fail whose event arrived inside
+ *    the window / window length;
  *  - per-query figures (speed, TTFT, end-to-end): successful queries whose first token
  *    arrived inside the window; TTFT and latency run from the scheduled send time;
  *  - output speed = (output_tokens - tokens of the first chunk) / (t_last_chunk -

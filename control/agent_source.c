@@ -25,6 +25,7 @@ struct agent {
     _Atomic uint64_t completed;
     uint64_t completed_mark; /* control's zero for the window (control thread only) */
     uint64_t trajectories;   /* started, for the nonce */
+    int started;             /* has sent its first request in this iteration */
 };
 
 struct agent_set {
@@ -34,6 +35,7 @@ struct agent_set {
     int *heap; /* agent indices by ready_at; agents in flight are not in it */
     int heap_len;
     struct request_source src;
+    _Atomic int started; /* agents that have sent their first request (worker writes) */
 };
 
 static void heap_push(struct agent_set *s, int i)
@@ -167,6 +169,12 @@ static int next(void *arg, int64_t now, char *head, size_t head_cap, struct requ
         return 0;
     }
     heap_pop(s);
+    if (!a->started) {
+        a->started = 1; /* only this worker writes the count: no locked increment */
+        atomic_store_explicit(&s->started,
+                              atomic_load_explicit(&s->started, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+    }
     const struct replay_task *t = &s->p.replay->tasks[a->task];
     const struct replay_turn *turn = &t->turns[a->turn];
     size_t body_len = build_body(s, a, t, turn);
@@ -192,7 +200,7 @@ static double tool_delay_s(struct agent_set *s, struct agent *a, const struct re
     if (s->p.tool_time_s >= 0) {
         d = s->p.tool_time_s;
     } else if (turn->tool_delay_ms >= 0) {
-        d = (double)turn->tool_delay_ms / 1000.0;
+        d = turn->tool_delay_ms / 1000.0;
     } else {
         double u1 = ((double)(splitmix64(&a->rng) >> 11) + 0.5) * 0x1.0p-53;
         double u2 = ((double)(splitmix64(&a->rng) >> 11) + 0.5) * 0x1.0p-53;
@@ -263,6 +271,11 @@ void agent_set_progress(struct agent_set *s, uint64_t *completed, uint64_t *fewe
     }
     *completed = sum;
     *fewest = s->n ? least : UINT64_MAX;
+}
+
+int agent_set_started(struct agent_set *s)
+{
+    return atomic_load_explicit(&s->started, memory_order_relaxed);
 }
 
 size_t agent_set_bytes(struct agent_set *s)

@@ -45,6 +45,8 @@ struct request_source *agent_set_source(struct agent_set *s);
 void agent_set_mark(struct agent_set *s);
 /* Trajectories completed since the mark, in total and by the agent with the fewest. */
 void agent_set_progress(struct agent_set *s, uint64_t *completed, uint64_t *fewest);
+/* Agents of the set that have sent their first request. */
+int agent_set_started(struct agent_set *s);
 /* Bytes the set holds for its agents (buffers and state), for the memory report. */
 size_t agent_set_bytes(struct agent_set *s);
 void agent_set_free(struct agent_set *s);

@@ -71,7 +71,8 @@ static void usage(FILE *f)
         "                          (measured accelerator-only --power sources come first)\n");
     run_flags_usage(f);
     fprintf(f,
-        "\nExit status: 0 done, 1 run failed, 2 bad command line or trajectories, 3 interrupted.\n");
+        "\nExit status: 0 done and valid, 1 run failed, 2 bad command line or trajectories,\n"
+        "3 interrupted, 4 done but not valid (the reason is printed; results are kept).\n");
 }
 
 static int bad(const char *fmt, const char *arg)
@@ -94,8 +95,8 @@ static int parse_args(int argc, char **argv, struct agents_config *c)
     c->window_s = 600;
     c->max_window_s = 3600;
     c->drain_s = 600;
-    c->min_trajectories = 30;
-    c->min_per_agent = 3;
+    c->min_trajectories = AGENTS_MIN_TRAJECTORIES;
+    c->min_per_agent = AGENTS_MIN_PER_AGENT;
     c->accelerators = 1;
     c->start_agents = 1;
     c->resolution = 1;
@@ -231,8 +232,9 @@ static cJSON *select_tiers(const struct agents_config *c)
 }
 
 /* A first request before any iteration: is the server there, and (for the exact policy)
- * does it honour ignore_eos? Asks for 48 tokens of a one-word answer. 1 honoured, 0 not,
- * -1 the server could not be reached (err says why). */
+ * does it honour ignore_eos? Asks for 48 tokens of a one-word answer. A flaky server may fail
+ * a probe, so it is tried up to 8 times; a client error (4xx but 408 and 429) is not retried.
+ * 1 honoured, 0 not, -1 no probe succeeded (why says what came back). */
 static int probe_server(struct run_env *e, const struct agents_config *c, char *why, size_t wl)
 {
     struct template_params tp = {&e->ep, e->model, 1, 8, 48, 1, c->f.extra_body, e->api_key, 7};
@@ -240,16 +242,22 @@ static int probe_server(struct run_env *e, const struct agents_config *c, char *
     char err[256];
     if (template_build(&t, &tp, err, sizeof err)) return 0;
     char *req = malloc(t.len);
-    size_t len = template_fill(&t, 0, 1, req, t.len);
     struct oneshot_result r;
-    int rc = oneshot_request(e->ops, e->ctl_tctx, &e->ep, req, len, c->f.request_timeout_s, &r);
+    int rc = -1;
+    for (int attempt = 0; attempt < 8 && rc; attempt++) {
+        size_t len = template_fill(&t, 0, (uint64_t)attempt + 1, req, t.len);
+        rc = oneshot_request(e->ops, e->ctl_tctx, &e->ep, req, len, c->f.request_timeout_s, &r);
+        if (rc && r.status >= 400 && r.status < 500 && r.status != 408 && r.status != 429) break;
+    }
     free(req);
     template_free(&t);
-    if (rc && r.status == 0) {
-        snprintf(why, wl, "%s", r.error);
+    if (rc) {
+        /* the run would only collect this failure again, request after request */
+        if (r.status) snprintf(why, wl, "%s (HTTP %d)", r.error, r.status);
+        else snprintf(why, wl, "%s", r.error);
         return -1;
     }
-    return rc == 0 && r.completion_tokens == 48;
+    return r.completion_tokens == 48;
 }
 
 static char *extra_fields(const char *extra)
@@ -301,9 +309,19 @@ static int run_iteration(struct live *L, int agents, struct iteration_metrics *o
     int n = e->threads;
     int64_t t0 = clock_now_ns();
     int64_t ws = t0 + (int64_t)(c->warmup_s * 1e9);
-    int64_t we_min = ws + (int64_t)(c->window_s * 1e9);
-    int64_t we_max = ws + (int64_t)((c->window_s > c->max_window_s ? c->window_s : c->max_window_s) * 1e9);
-    run_env_put_phase(e, L->phase, agents, t0, ws, we_min, 0, 0);
+    int64_t win = (int64_t)(c->window_s * 1e9);
+    int64_t win_max = (int64_t)((c->window_s > c->max_window_s ? c->window_s : c->max_window_s) * 1e9);
+    /* the window opens only once every agent has started: a window that opens while agents
+     * still wait for their start measures fewer agents than the iteration claims */
+    double last_start_s = agents > 1 ? c->stagger_s * (agents - 1) / agents : 0;
+    unsigned extended = 0;
+    if (last_start_s >= c->warmup_s) {
+        fprintf(stderr, "strobe: iteration %d: the last of %d agents starts %.1f s in (--stagger-s "
+                        "%g), after the %g s warm-up (--warmup-s): the warm-up is extended until "
+                        "every agent has sent its first request\n",
+                L->phase, agents, last_start_s, c->stagger_s, c->warmup_s);
+    }
+    run_env_put_phase(e, L->phase, agents, t0, ws, ws + win, 0, extended);
     eventlog_sync(e->log);
     struct agent_set **sets = calloc((size_t)n, sizeof *sets);
     size_t bytes = 0;
@@ -322,9 +340,23 @@ static int run_iteration(struct live *L, int agents, struct iteration_metrics *o
     while (!run_interrupted) {
         int64_t now = clock_now_ns();
         if (!marked && now >= ws) {
-            for (int i = 0; i < n; i++) agent_set_mark(sets[i]);
-            marked = 1;
+            int started = 0;
+            for (int i = 0; i < n; i++) started += agent_set_started(sets[i]);
+            if (started < agents) {
+                ws = now + 1; /* look again at the next turn of this loop */
+            } else {
+                if (ws != t0 + (int64_t)(c->warmup_s * 1e9)) {
+                    extended = PHASE_WARMUP_EXTENDED;
+                    fprintf(stderr, "%sstrobe: iteration %d: every agent has started; the window "
+                                    "opens after a warm-up of %.1f s\n",
+                            L->tty ? "\r\033[K" : "", L->phase, (double)(now - t0) / 1e9);
+                }
+                ws = now;
+                for (int i = 0; i < n; i++) agent_set_mark(sets[i]);
+                marked = 1;
+            }
         }
+        int64_t we_min = ws + win, we_max = ws + win_max;
         uint64_t done = 0, fewest = UINT64_MAX;
         if (marked)
             for (int i = 0; i < n; i++) {
@@ -335,7 +367,7 @@ static int run_iteration(struct live *L, int agents, struct iteration_metrics *o
             }
         gates = marked && done >= (uint64_t)c->min_trajectories &&
                 (fewest == UINT64_MAX || fewest >= (uint64_t)c->min_per_agent);
-        if (now >= we_min && (gates || now >= we_max)) {
+        if (marked && now >= we_min && (gates || now >= we_max)) {
             we = now;
             break;
         }
@@ -360,9 +392,10 @@ static int run_iteration(struct live *L, int agents, struct iteration_metrics *o
     for (int i = 0; i < n; i++) agent_set_free(sets[i]);
     free(sets);
     if (L->tty) fprintf(stderr, "\r\033[K");
-    int gates_met = gates && c->window_s >= 600;
+    int gates_met = gates && c->window_s >= AGENTS_COMPARABLE_WINDOW_S;
     if (!gates_met) L->all_gates_met = 0;
-    run_env_put_phase(e, L->phase, agents, t0, ws, we, clock_now_ns(), gates_met ? PHASE_GATES_MET : 0);
+    run_env_put_phase(e, L->phase, agents, t0, ws, we, clock_now_ns(),
+                      (gates_met ? PHASE_GATES_MET : 0) | extended);
     struct log_record mem = {.type = REC_MARK, .a = MARK_CLIENT_MEMORY, .b = L->phase,
                              .c = (int64_t)bytes, .t = clock_now_ns()};
     eventlog_put(e->log, n, &mem, NULL, 0);
@@ -484,9 +517,17 @@ int agents_main(int argc, char **argv)
     }
     c.f.url = e.url;
     int honoured = probe_server(&e, &c, err, sizeof err);
+    if (honoured < 0 && run_interrupted) {
+        fprintf(stderr, "strobe agents: interrupted during the first probe, before the run: "
+                        "nothing was measured and %s was not written.\n", c.f.out);
+        run_env_close(&e);
+        replay_free(&rp);
+        cJSON_Delete(tiers);
+        return 3;
+    }
     if (honoured < 0) {
-        fprintf(stderr, "strobe agents: the first request to %s failed: %s; check --url.\n",
-                e.url, err);
+        fprintf(stderr, "strobe agents: the first request to %s failed: %s; check --url, "
+                        "--model and STROBE_API_KEY.\n", e.url, err);
         run_env_close(&e);
         replay_free(&rp);
         cJSON_Delete(tiers);

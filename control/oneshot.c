@@ -18,6 +18,10 @@ struct ctx {
     int complete;
 };
 
+static const volatile sig_atomic_t *cancel_flag;
+
+void oneshot_set_cancel(const volatile sig_atomic_t *flag) { cancel_flag = flag; }
+
 static void take_usage(struct oneshot_result *o, const char *json, size_t len)
 {
     cJSON *j = cJSON_ParseWithLength(json, len);
@@ -91,6 +95,10 @@ int oneshot_request(const struct transport_ops *ops, struct transport_ctx *tctx,
     int ready = 0;
     char buf[16384];
     while (clock_now_ns() < deadline) {
+        if (cancel_flag && *cancel_flag) {
+            snprintf(out->error, sizeof out->error, "interrupted (SIGINT or SIGTERM)");
+            goto done;
+        }
         struct pollfd pfd = {tc.fd, POLLIN | (tc.want_write || (ready && sent < len) ? POLLOUT : 0), 0};
         poll(&pfd, 1, 50);
         if (!ready) {

@@ -4,6 +4,7 @@
 #ifndef STROBE_ONESHOT_H
 #define STROBE_ONESHOT_H
 #include "transport.h"
+#include <signal.h>
 #include <stdint.h>
 
 struct oneshot_result {
@@ -11,6 +12,10 @@ struct oneshot_result {
     int64_t prompt_tokens, completion_tokens; /* -1 when the response had no usage */
     char error[256];                          /* empty on success */
 };
+
+/* A flag that, once non-zero (a signal handler sets it), ends a request in progress with
+ * "interrupted"; NULL (the default) for none. */
+void oneshot_set_cancel(const volatile sig_atomic_t *flag);
 
 int oneshot_request(const struct transport_ops *ops, struct transport_ctx *tctx,
                     const struct endpoint *ep, const char *request, size_t len,

@@ -62,6 +62,19 @@ static int64_t int_field(const cJSON *line, const char *name, int *bad)
     return n;
 }
 
+/* A delay in milliseconds: any finite non-negative number (AA's manifests write fractional
+ * milliseconds, e.g. 351.825774); -1 when absent. */
+static double delay_field(const cJSON *line, const char *name, int *bad)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(line, name);
+    if (!v || cJSON_IsNull(v)) return -1;
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 1e12)) {
+        *bad = 1;
+        return -1;
+    }
+    return v->valuedouble;
+}
+
 static void task_free(struct replay_task *t)
 {
     for (size_t i = 0; i < t->nmsgs; i++) free(t->msgs[i]);
@@ -114,15 +127,19 @@ static int load_trace(const char *path, const char *shown, struct replay_task *t
         struct replay_turn turn = {0};
         turn.target_output_tokens = (int32_t)int_field(j, "target_output_tokens", &bad);
         turn.max_output_tokens = (int32_t)int_field(j, "max_output_tokens", &bad);
-        turn.tool_delay_ms = int_field(j, "simulated_tool_delay_ms_after", &bad);
+        int bad_delay = 0;
+        turn.tool_delay_ms = delay_field(j, "simulated_tool_delay_ms_after", &bad_delay);
         const cJSON *calls = cJSON_GetObjectItemCaseSensitive(j, "recorded_tool_calls_after");
         if (cJSON_IsArray(calls)) turn.recorded_tool_calls = cJSON_GetArraySize(calls);
         else turn.recorded_tool_calls = (int32_t)int_field(j, "recorded_tool_calls_after", &bad);
-        if (bad) {
-            snprintf(err, errlen, "%s line %d: counts and delays must be non-negative integers "
-                                  "(target_output_tokens, max_output_tokens, "
-                                  "simulated_tool_delay_ms_after, recorded_tool_calls_after)",
-                     shown, lineno);
+        if (bad || bad_delay) {
+            if (bad_delay)
+                snprintf(err, errlen, "%s line %d: simulated_tool_delay_ms_after must be a "
+                                      "non-negative number of milliseconds", shown, lineno);
+            else
+                snprintf(err, errlen, "%s line %d: counts must be non-negative integers "
+                                      "(target_output_tokens, max_output_tokens, "
+                                      "recorded_tool_calls_after)", shown, lineno);
             cJSON_Delete(j);
             rc = -1;
             break;
@@ -226,10 +243,13 @@ int replay_load(const char *dir, struct replay *r, char *err, size_t errlen)
         int bad = 0;
         int64_t calls = int_field(task, "model_calls", &bad);
         int64_t tcalls = int_field(task, "tool_calls", &bad);
-        int_field(task, "total_recorded_tool_delay_ms", &bad);
-        if (bad) {
-            snprintf(err, errlen, "manifest.json task '%s': model_calls, tool_calls and "
-                                  "total_recorded_tool_delay_ms must be non-negative integers",
+        int bad_delay = 0;
+        delay_field(task, "total_recorded_tool_delay_ms", &bad_delay);
+        if (bad || bad_delay) {
+            snprintf(err, errlen, bad ? "manifest.json task '%s': model_calls and tool_calls must "
+                                        "be non-negative integers"
+                                      : "manifest.json task '%s': total_recorded_tool_delay_ms "
+                                        "must be a non-negative number of milliseconds",
                      tid->valuestring);
             rc = -1;
             break;

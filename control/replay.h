@@ -16,7 +16,7 @@ struct replay_turn {
     int32_t tools;           /* index into task->tools, or -1 for none */
     int32_t target_output_tokens; /* -1 when not recorded */
     int32_t max_output_tokens;    /* -1 when not recorded */
-    int64_t tool_delay_ms;        /* -1 when not recorded */
+    double tool_delay_ms;         /* may be fractional; -1 when not recorded */
     int32_t recorded_tool_calls;  /* -1 when not recorded */
     int64_t body_bytes;      /* bytes of the messages of this request, serialised */
 };

@@ -1,6 +1,7 @@
 #include "run_env.h"
 
 #include "fdlimit.h"
+#include "oneshot.h"
 #include "tokenizer.h"
 
 #include <cjson/cJSON.h>
@@ -73,11 +74,40 @@ static int choose_tokenizer(struct run_env *e, const char *spec, int emulator)
 }
 
 volatile sig_atomic_t run_interrupted;
-static void on_signal(int sig) { (void)sig; run_interrupted = 1; }
+/* what a signal does once the run's log is closed and results are being computed */
+static char stop_message[600];
+static volatile sig_atomic_t analysing;
+
+/* The first SIGINT/SIGTERM asks the run to stop cleanly (sending stops, what was received is
+ * kept); a second one, or one during the final analysis, ends the process at once: the log
+ * is already on disk for `strobe analyze`. Only async-signal-safe calls here. */
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (analysing || run_interrupted) {
+        const char *m = analysing ? stop_message
+                                  : "\nstrobe: second interrupt: stopping now; the event log keeps "
+                                    "what was flushed (strobe analyze RUN_DIR reads it)\n";
+        ssize_t w = write(2, m, strlen(m));
+        (void)w;
+        _exit(3);
+    }
+    run_interrupted = 1;
+}
+
+static void catch_signals(void)
+{
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    oneshot_set_cancel(&run_interrupted);
+}
 
 int run_env_open(struct run_env *e, const struct run_env_options *o)
 {
     memset(e, 0, sizeof *e);
+    catch_signals(); /* from here on, calibration and probes included */
     e->cmd = o->cmd;
     e->url = o->url;
     e->model = o->model;
@@ -225,10 +255,6 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
         run_env_close(e);
         return 1;
     }
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
     e->w = calloc((size_t)e->threads, sizeof *e->w);
     e->tctx = calloc((size_t)e->threads, sizeof *e->tctx);
     for (int i = 0; i < e->threads; i++) {
@@ -304,6 +330,10 @@ int run_env_finish(struct run_env *e, const char *out, int interrupted)
     run_env_close(e);
     char err[512];
     struct run_results res;
+    snprintf(stop_message, sizeof stop_message,
+             "\nstrobe %s: analysis stopped; the event log is complete: strobe analyze %.400s "
+             "computes the results later\n", e->cmd, out);
+    analysing = 1;
     if (results_compute(out, NULL, &res, err, sizeof err)) {
         fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
         return 1;
@@ -313,9 +343,15 @@ int run_env_finish(struct run_env *e, const char *out, int interrupted)
         results_free(&res);
         return 1;
     }
+    analysing = 0;
     results_print_table(stdout, &res);
     printf("results: %s/results.json, %s/results.csv%s\n", out, out,
            interrupted ? " (INCOMPLETE: interrupted)" : "");
+    if (!interrupted && !rc && !res.validity.valid) {
+        /* scripts must notice a run that measured nothing, whatever the table shows */
+        fprintf(stderr, "strobe %s: the run is not valid: %s.\n", e->cmd, res.validity.why);
+        rc = RUN_NOT_VALID;
+    }
     results_free(&res);
     return interrupted ? 3 : rc;
 }

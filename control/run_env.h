@@ -78,8 +78,10 @@ int run_env_in_flight(const struct run_env *e);
 void run_env_put_phase(struct run_env *e, int index, int concurrency, int64_t t_start,
                        int64_t window_start, int64_t window_end, int64_t t_end, unsigned flags);
 void run_sleep_s(double seconds);
+/* Exit status of a run that completed but whose results are not valid (the reason printed). */
+#define RUN_NOT_VALID 4
 /* Ends the run: mark, workers, log, emulator, results (written and printed). Returns the exit
- * status: 0, 1 (the log could not be written), 3 (interrupted). */
+ * status: 0, 1 (the log could not be written), 3 (interrupted), RUN_NOT_VALID. */
 int run_env_finish(struct run_env *e, const char *out, int interrupted);
 /* Frees what run_env_open took when the run stops before run_env_start. */
 void run_env_close(struct run_env *e);

@@ -2,9 +2,11 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 enum { F_URL = RUN_FLAG_BASE, F_MODEL, F_OUT, F_EXTRA, F_CA, F_EMU, F_INSEC, F_THREADS, F_RTO,
@@ -23,11 +25,19 @@ static const struct option shared[] = {
     {"gateway-mac", 1, 0, F_GATEWAY_MAC}, {"dpdk-impair", 1, 0, F_IMPAIR},
     {0, 0, 0, 0}};
 
+/* The cores this process may run on (taskset, cgroup cpusets), else the online ones. */
+static int cores_available(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores > 0 ? (int)cores : 1;
+}
+
 void run_flags_defaults(struct run_flags *f)
 {
     memset(f, 0, sizeof *f);
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    f->threads = cores > 0 ? (int)cores : 1;
+    f->threads = cores_available();
     f->request_timeout_s = 600;
     f->idle_timeout_s = 120;
     f->connect_timeout_s = 10;
@@ -107,11 +117,61 @@ int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag
     }
 }
 
+/* --out is checked before the emulator starts and calibration runs, so a run that cannot be
+ * written is refused in a second, not after minutes. */
+static int out_check(const char *out, const char *cmd)
+{
+    char what[4400];
+    struct stat st;
+    if (stat(out, &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            snprintf(what, sizeof what, "--out %s exists and is not a directory: give a new "
+                     "directory", out);
+        else if (snprintf(what, sizeof what, "%s/events.bin", out) > 0 && access(what, F_OK) == 0)
+            snprintf(what, sizeof what, "--out %s already holds a run (events.bin): give a new "
+                     "directory, or strobe analyze it", out);
+        else if (access(out, W_OK | X_OK))
+            snprintf(what, sizeof what, "--out %s is not writable: %s", out, strerror(errno));
+        else
+            return 0;
+        return bad(cmd, what);
+    }
+    if (errno != ENOENT) {
+        snprintf(what, sizeof what, "--out %s: %s", out, strerror(errno));
+        return bad(cmd, what);
+    }
+    char parent[4096];
+    snprintf(parent, sizeof parent, "%s", out);
+    size_t n = strlen(parent);
+    while (n > 1 && parent[n - 1] == '/') parent[--n] = 0;
+    char *slash = strrchr(parent, '/');
+    if (!slash) snprintf(parent, sizeof parent, ".");
+    else if (slash == parent) parent[1] = 0;
+    else *slash = 0;
+    if (stat(parent, &st) || !S_ISDIR(st.st_mode) || access(parent, W_OK | X_OK)) {
+        snprintf(what, sizeof what, "--out %s cannot be created: %s %s", out, parent,
+                 stat(parent, &st) ? "does not exist"
+                 : !S_ISDIR(st.st_mode) ? "is not a directory"
+                                        : "is not writable");
+        return bad(cmd, what);
+    }
+    return 0;
+}
+
 int run_flags_check(const struct run_flags *f, const char *cmd)
 {
     if (!f->out) return bad(cmd, "--out RUN_DIR is required");
+    if (out_check(f->out, cmd)) return 2;
     if (f->url && !f->model) return bad(cmd, "--model NAME is required with --url");
-    if (f->threads < 1 || f->threads > 1024) return bad(cmd, "--threads must be in 1..1024");
+    int cores = cores_available();
+    if (f->threads < 1 || f->threads > cores) {
+        /* a worker busy-waits on its own core; more workers than cores only take turns on
+         * them, which delays every stamp and starves the control thread */
+        char what[200];
+        snprintf(what, sizeof what, "--threads %d: give 1 to %d, the cores this process may "
+                 "run on (one worker per core)", f->threads, cores);
+        return bad(cmd, what);
+    }
     if (!strcmp(f->transport, "dpdk")) {
 #ifndef STROBE_HAVE_DPDK
         return bad(cmd, "this strobe was built without DPDK and lwIP (install dpdk-dev, libdpdk-dev, "
@@ -153,7 +213,8 @@ void run_flags_usage(FILE *out)
         "  --model NAME            model id to request (default strobe-emu with the emulator)\n"
         "  --out RUN_DIR           run directory (created; must not hold a run already)\n"
         "  --extra-body JSON       fields merged into every request body\n"
-        "  --threads N             dataplane worker threads (default: one per core)\n"
+        "  --threads N             dataplane worker threads, at most one per core this process\n"
+        "                          may run on (default: one per core)\n"
         "  --request-timeout-s S   (default 600)   --idle-timeout-s S (default 120)\n"
         "  --connect-timeout-s S   (default 10)\n"
         "  --insecure              do not verify the server's TLS certificate or name\n"

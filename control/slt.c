@@ -64,7 +64,8 @@ static void usage(FILE *f)
     run_flags_usage(f);
     fprintf(f,
         "\nThe API key, if any, is read from STROBE_API_KEY and never written anywhere.\n"
-        "Exit status: 0 done, 1 run failed, 2 bad command line, 3 interrupted (results kept).\n");
+        "Exit status: 0 done and valid, 1 run failed, 2 bad command line, 3 interrupted (results\n"
+        "kept), 4 done but not valid (the reason is printed; results are kept).\n");
 }
 
 static int bad(const char *fmt, const char *arg)
@@ -477,6 +478,12 @@ int slt_main(int argc, char **argv)
     struct calibration cal = {0};
     rc = e.tokenizer ? calibrate_exact(&c, &e.ep, e.ops, e.ctl_tctx, e.api_key, e.tokenizer, &cal, err, sizeof err)
                      : calibrate_linear(&c, &e.ep, e.ops, e.ctl_tctx, e.api_key, &cal, err, sizeof err);
+    if (rc && run_interrupted) {
+        fprintf(stderr, "strobe slt: interrupted during calibration, before the run: nothing was "
+                        "measured and %s was not written.\n", c.f.out);
+        run_env_close(&e);
+        return 3;
+    }
     if (rc) {
         fprintf(stderr, "strobe slt: %s.\n", err);
         run_env_close(&e);

@@ -28,7 +28,7 @@ enum log_type {
                              b = enum req_error, c = events, len/off = error body if any */
     REC_PHASE = 4,        /* a = phase index, b = concurrency, t = start, t2 = window start,
                              c = window end, req_id = phase end (0 while running),
-                             off = flags (PHASE_GATES_MET) */
+                             off = flags (PHASE_GATES_MET, PHASE_WARMUP_EXTENDED) */
     REC_MARK = 5,         /* a = enum log_mark, t = when */
     REC_TRAJECTORY_DONE = 6, /* an agent finished a trajectory: t = when, a = phase, b = agent,
                                 c = task index */
@@ -46,6 +46,7 @@ enum log_mark {
 };
 
 #define PHASE_GATES_MET 1u /* the window met its steady-state gates */
+#define PHASE_WARMUP_EXTENDED 2u /* the window waited for every agent to start */
 
 enum req_error {
     ERR_NONE = 0,

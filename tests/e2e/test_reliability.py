@@ -31,8 +31,9 @@ def fault_campaign(tmp):
                           "--idle-timeout-s", "2", "--request-timeout-s", "6", "--drain-s", "8",
                           "--tokenizer", "none", "--emu-args", FAST + " --faults " + faults, timeout=300)
     took = time.time() - t0
-    check(r.returncode == 0, "1,000 sessions under every fault mode: the run ends normally", 0,
-          (r.returncode, r.stderr[-400:]))
+    check(r.returncode == 4 and "the run is not valid" in r.stderr,
+          "1,000 sessions under every fault mode: the run ends normally, exit 4 (not valid: "
+          "failures above 1 %)", 4, (r.returncode, r.stderr[-400:]))
     res = json.load(open(os.path.join(run, "results.json")))
     ph = res["phases"][0]
     classes = {f["class"]: (f["requests"], f["example"]) for f in ph["failures"]}
@@ -98,6 +99,8 @@ cp -r "$1/run" "$3/copy"
     err = open(os.path.join(tmp, "stderr")).read()
     print("full disk: exit %d; %s" % (rc, [l for l in err.splitlines() if "disk" in l or "write" in l][:2]))
     check(rc == 1 and ("disk full" in err or "No space" in err), "a full disk: exit 1 with a clear sentence", 1, err[-300:])
+    stale = [f for f in os.listdir(os.path.join(tmp, "copy")) if f.endswith(".tmp")]
+    check(not stale, "a full disk leaves no half-written results (*.tmp)", [], stale)
     a = common.run_strobe("analyze", os.path.join(tmp, "copy"))
     check(a.returncode == 0, "the log written up to the full disk is readable", 0, a.stderr[-300:])
 

@@ -79,7 +79,9 @@ def faults_and_analyze(tmp):
     r = slt(run, "--concurrency", "16", "--phase-s", "4", "--ramp-s", "0.5",
             "--output-tokens", "40", "--input-tokens", "200", "--idle-timeout-s", "1.5",
             "--request-timeout-s", "3", "--emu-args", "--step-us 2000 --faults " + spec)
-    check(r.returncode == 0, "faulty server: the run goes on to the end", 0, r.stderr[-400:])
+    check(r.returncode == 4 and "the run is not valid" in r.stderr,
+          "faulty server: the run goes on to the end, exit 4 (not valid)", 4,
+          (r.returncode, r.stderr[-400:]))
     res = json.load(open(os.path.join(run, "results.json")))
     ph = res["phases"][0]
     check(ph["requests_sent"] == ph["requests_succeeded"] + ph["requests_failed"],

@@ -1,0 +1,124 @@
+#include "validity.h"
+
+#include "results.h"
+
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static void note(struct run_validity *v, const char *fmt, ...)
+{
+    if (v->nnotes == VALIDITY_MAX_NOTES) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(v->notes[v->nnotes++], sizeof v->notes[0], fmt, ap);
+    va_end(ap);
+}
+
+/* Marks the run not valid; the first reason is the one printed. */
+static void invalid(struct run_validity *v, const char *fmt, ...)
+{
+    char text[sizeof v->why];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (v->valid) snprintf(v->why, sizeof v->why, "%s", text);
+    v->valid = 0;
+    note(v, "%s", text);
+}
+
+static const char *example_failure(const struct phase_metrics *m)
+{
+    return m->nreasons ? m->reasons[0].cls : "see the failure lines";
+}
+
+/* An SLT phase measured something only if requests sent in its window completed. */
+static void slt_phase(const struct phase_metrics *m, struct run_validity *v)
+{
+    int k = m->info.index, c = m->info.concurrency;
+    if (m->sent_all && !m->succeeded_all) {
+        invalid(v, "phase %d (concurrency %d): all %zu of its requests failed (%s)", k, c,
+                m->sent_all, example_failure(m));
+    } else if (!m->sent) {
+        invalid(v, "phase %d (concurrency %d): no request was sent in its %.1f s measured window "
+                   "(requests outlast the window: lengthen --phase-s, or check that the server "
+                   "ends its responses)", k, c, m->window_s);
+    } else if (!m->succeeded) {
+        invalid(v, "phase %d (concurrency %d): none of the %zu requests sent in its measured "
+                   "window completed (%s)", k, c, m->sent, example_failure(m));
+    } else if ((double)m->failed > SLT_MAX_FAILED_SHARE * (double)m->sent) {
+        invalid(v, "phase %d (concurrency %d): %zu of %zu requests in its measured window "
+                   "failed, more than %.0f %%", k, c, m->failed, m->sent,
+                100 * SLT_MAX_FAILED_SHARE);
+    }
+}
+
+static int slt_comparable(const char *header_json, struct run_validity *v)
+{
+    cJSON *h = cJSON_Parse(header_json);
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(h, "config");
+    const cJSON *phase_s = cJSON_GetObjectItemCaseSensitive(cfg, "phase_s");
+    const cJSON *ramp_s = cJSON_GetObjectItemCaseSensitive(cfg, "ramp_s");
+    int ok = cJSON_IsNumber(phase_s) && phase_s->valuedouble >= SLT_COMPARABLE_PHASE_S &&
+             cJSON_IsNumber(ramp_s) && ramp_s->valuedouble >= SLT_COMPARABLE_RAMP_S;
+    cJSON_Delete(h);
+    if (!ok)
+        note(v, "phases shorter than %.0f s or ramp shorter than %.0f s: not comparable with "
+                "published SLT figures", SLT_COMPARABLE_PHASE_S, SLT_COMPARABLE_RAMP_S);
+    return ok;
+}
+
+void validity_decide(const struct run_results *res, struct run_validity *v)
+{
+    const struct run_facts *f = &res->facts;
+    memset(v, 0, sizeof *v);
+    v->valid = 1;
+    if (f->interrupted)
+        invalid(v, "the run was interrupted: figures cover what was received");
+    else if (!f->run_ended)
+        invalid(v, "the event log has no end mark (the run died): figures cover what was flushed");
+    if (f->torn_bodies) note(v, "some event bodies were not flushed before the run stopped");
+    if (!res->nphases) invalid(v, "no phase was measured");
+
+    size_t failed = 0, sent = 0, estimated = 0, succeeded = 0;
+    for (size_t i = 0; i < res->nphases; i++) {
+        failed += res->phases[i].failed;
+        sent += res->phases[i].sent;
+        succeeded += res->phases[i].succeeded;
+        estimated += res->phases[i].estimated_outputs;
+    }
+    if (failed) note(v, "%zu of %zu requests in measured windows failed", failed, sent);
+    if (estimated)
+        note(v, "%zu requests had no usage; their output tokens are estimated (bytes/4)", estimated);
+
+    if (res->is_agents) {
+        v->rule = "valid = run complete and at least one iteration's window held a completed "
+                  "request (failed requests count against each iteration's verdict); comparable "
+                  "= valid and every window met the steady-state gates (>= 600 s, >= 30 "
+                  "trajectories, >= 3 per agent)";
+        for (size_t i = 0; i < res->nphases; i++)
+            if (!res->phases[i].succeeded)
+                note(v, "iteration %d (%d agents): no request sent in its window completed; the "
+                        "iteration fails its SLO", res->phases[i].info.index,
+                     res->phases[i].info.concurrency);
+        if (res->nphases && !succeeded)
+            invalid(v, "no request sent in any iteration's window completed (%zu sent, %zu "
+                       "failed): the server was never measured", sent, failed);
+        v->comparable = res->nphases > 0;
+        for (size_t i = 0; i < f->nphases; i++)
+            if (!(f->phases[i].flags & PHASE_GATES_MET)) v->comparable = 0;
+        if (!v->comparable)
+            note(v, "windows shorter than 10 min or fewer than 30 trajectories (3 per agent) per "
+                    "window: not comparable with published AgentPerf figures");
+    } else {
+        v->rule = "valid = run complete, and in every phase: some request sent in its measured "
+                  "window completed, not all of the phase's requests failed, and at most 1 % of "
+                  "the window's requests failed; comparable = valid, phase_s >= 180 and ramp_s "
+                  ">= 30";
+        for (size_t i = 0; i < res->nphases; i++) slt_phase(&res->phases[i], v);
+        v->comparable = slt_comparable(f->header_json, v);
+    }
+    v->comparable = v->comparable && v->valid;
+}

@@ -1,0 +1,281 @@
+"""Run validity and the exit status, and the rules a run keeps whatever its flags:
+a run that measured nothing (a server that never answers, streams without end, or fails every
+request: 401, 502, a JSON 200, a gzip body) is not valid and exits 4 with one sentence; tokens of
+failed requests count in no throughput; empty distributions are n/a (table) and null (JSON);
+an agents window opens only after every agent has started (the warm-up is extended, said and
+recorded); AA's fractional-millisecond delays are accepted; --threads is capped at the cores;
+--out is checked before anything starts; SIGINT during calibration says what happened."""
+import json
+import os
+import shutil
+import signal
+import socket
+import socketserver
+import subprocess
+import tempfile
+import threading
+import time
+
+import common
+from common import check
+
+
+def chunk(obj):
+    return ("data: %s\n\n" % json.dumps(obj)).encode()
+
+
+def stream_body(n_words, words=3):
+    out = [chunk({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"role": "assistant"}}]})]
+    for i in range(words):
+        out.append(chunk({"object": "chat.completion.chunk",
+                          "choices": [{"index": 0, "delta": {"content": " w%d" % i}}]}))
+    out.append(chunk({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                      "usage": {"prompt_tokens": n_words + 12, "completion_tokens": words}}))
+    out.append(b"data: [DONE]\n\n")
+    return b"".join(out)
+
+
+class Handler(socketserver.BaseRequestHandler):
+    """Answers calibration probes (max_tokens 1) properly; every other request per `mode`."""
+    mode = "ok"
+
+    def read_request(self, buf):
+        while b"\r\n\r\n" not in buf:
+            d = self.request.recv(65536)
+            if not d:
+                return None, b""
+            buf += d
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        while len(rest) < length:
+            d = self.request.recv(65536)
+            if not d:
+                return None, b""
+            rest += d
+        return rest[:length], rest[length:]
+
+    def send_stream(self, payload):
+        self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                             b"Content-Length: %d\r\n\r\n" % len(payload) + payload)
+
+    def handle(self):
+        buf = b""
+        try:
+            while True:
+                body, buf = self.read_request(buf)
+                if body is None:
+                    return
+                req = json.loads(body)
+                text = json.dumps(req.get("messages", req.get("prompt", "")))
+                n_words = len(text.split())
+                mode = self.mode if req.get("max_tokens") != 1 else "ok"
+                if mode == "ok":
+                    self.send_stream(stream_body(n_words))
+                elif mode == "hang":
+                    time.sleep(30)
+                    return
+                elif mode == "endless":
+                    self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                                         b"Transfer-Encoding: chunked\r\n\r\n")
+                    end = time.time() + 30
+                    while time.time() < end:
+                        c = chunk({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": " x"}}]})
+                        self.request.sendall(b"%x\r\n%s\r\n" % (len(c), c))
+                        time.sleep(0.02)
+                    return
+                elif mode in ("401", "502"):
+                    err = b'{"error":{"message":"refused by the test server"}}'
+                    self.request.sendall(b"HTTP/1.1 %s Nope\r\nContent-Type: application/json\r\n"
+                                         b"Content-Length: %d\r\n\r\n" % (mode.encode(), len(err)) + err)
+                elif mode == "json200":
+                    ans = json.dumps({"object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+                                      "usage": {"prompt_tokens": 5, "completion_tokens": 1}}).encode()
+                    self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                         b"Content-Length: %d\r\n\r\n" % len(ans) + ans)
+                elif mode == "gzip":
+                    import gzip
+                    z = gzip.compress(stream_body(n_words))
+                    self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                                         b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(z) + z)
+                elif mode == "cut":
+                    # five answer tokens, then the connection dies mid-response: a failed request
+                    self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                                         b"Transfer-Encoding: chunked\r\n\r\n")
+                    for i in range(5):
+                        c = chunk({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": " t%d" % i}}]})
+                        self.request.sendall(b"%x\r\n%s\r\n" % (len(c), c))
+                        time.sleep(0.01)
+                    return
+        except (BrokenPipeError, ConnectionResetError):
+            return
+
+
+class Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def serve(mode):
+    handler = type("H", (Handler,), {"mode": mode})
+    srv = Server(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def slt_against(mode, run, *extra):
+    srv = serve(mode)
+    try:
+        return common.run_strobe("slt", "--url", "http://127.0.0.1:%d" % srv.server_address[1],
+                                 "--model", "m", "--out", run, "--concurrency", "1", "--phase-s", "1",
+                                 "--ramp-s", "0.3", "--drain-s", "1.5", "--idle-timeout-s", "20",
+                                 "--request-timeout-s", "20", "--tokenizer", "none", "--threads", "1",
+                                 *extra, timeout=120)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def runs_that_measured_nothing(tmp):
+    r = slt_against("ok", os.path.join(tmp, "ok"))
+    res = json.load(open(os.path.join(tmp, "ok", "results.json")))
+    check(r.returncode == 0 and res["validity"]["valid"] and r.stdout.startswith("valid: yes"),
+          "a server that answers: exit 0, valid, and the table says so first", 0,
+          (r.returncode, res["validity"], r.stdout[:80]))
+    for mode, what in (("hang", "accepts and never answers"), ("endless", "streams without end"),
+                       ("401", "answers 401"), ("502", "answers 502"),
+                       ("json200", "answers a JSON 200"), ("gzip", "answers a gzip body"),
+                       ("cut", "cuts every stream after five tokens")):
+        run = os.path.join(tmp, mode)
+        r = slt_against(mode, run)
+        res = json.load(open(os.path.join(run, "results.json"))) if os.path.exists(os.path.join(run, "results.json")) else {}
+        v = res.get("validity", {})
+        sentence = [l for l in r.stderr.splitlines() if "the run is not valid" in l]
+        check(r.returncode == 4 and not v.get("valid", True) and v.get("why_not_valid") and
+              len(sentence) == 1 and sentence[0].endswith("."),
+              "a server that %s: exit 4, not valid, one sentence why" % what, 4,
+              (r.returncode, v.get("why_not_valid"), r.stderr[-300:]))
+        check("valid: NO" in r.stdout.splitlines()[0] if r.stdout else False,
+              "%s: the table's first line says not valid" % mode, "valid: NO ...", r.stdout[:120])
+        ph = res.get("phases", [{}])[0]
+        if mode in ("hang", "cut", "401"):
+            check(ph.get("system_output_tokens_per_s") == 0,
+                  "%s: tokens of failed requests count in no throughput" % mode, 0,
+                  ph.get("system_output_tokens_per_s"))
+            ttft = ph.get("ttft_s", {})
+            row = [l for l in r.stdout.splitlines() if l.strip().startswith("0 ")]
+            check(ttft.get("n") == 0 and ttft.get("p50") is None and row and "n/a" in row[0],
+                  "%s: an empty TTFT distribution is null in JSON and n/a in the table" % mode,
+                  "null, n/a", (ttft, row[:1]))
+
+
+def agents(tmp, name, *args):
+    out = os.path.join(tmp, name)
+    r = common.run_strobe("agents", "--trajectories", common.AA_MINI, "--out", out,
+                          "--slo-speed", "1", "--slo-ttft", "100", "--threads", "1",
+                          "--min-trajectories", "0", "--min-per-agent", "0", "--tool-time", "0.05",
+                          "--tokenizer", "none", "--emu-args", "--step-us 500", *args, timeout=300)
+    res = json.load(open(os.path.join(out, "results.json"))) if os.path.exists(os.path.join(out, "results.json")) else {}
+    return r, res
+
+
+def window_after_every_start(tmp):
+    # 4 agents spread over 3 s: the last starts 2.25 s in, after a 0.5 s warm-up
+    r, res = agents(tmp, "stagger", "--start-agents", "4", "--max-agents", "4", "--stagger-s", "3",
+                    "--warmup-s", "0.5", "--window-s", "1")
+    it = (res.get("iterations") or [{}])[0]
+    check(r.returncode == 0 and it.get("warmup_extended") is True and it.get("warmup_s", 0) >= 2.25,
+          "agents: the window opens only after every agent has started (warm-up extended and "
+          "recorded)", ">= 2.25 s, extended", (r.returncode, it.get("warmup_s"), it.get("warmup_extended"),
+                                                r.stderr[-300:]))
+    check("warm-up is extended" in r.stderr, "agents: the extension is said in a line", True, r.stderr[-400:])
+    r, res = agents(tmp, "nostagger", "--start-agents", "2", "--max-agents", "2", "--stagger-s", "0.2",
+                    "--warmup-s", "1", "--window-s", "1")
+    it = (res.get("iterations") or [{}])[0]
+    check(r.returncode == 0 and it.get("warmup_extended") is False and 1.0 <= it.get("warmup_s", 0) < 30,
+          "agents: a stagger inside the warm-up keeps the warm-up as given", "1 s, not extended",
+          (r.returncode, it.get("warmup_s"), it.get("warmup_extended")))
+
+
+def fractional_delays(tmp):
+    d = os.path.join(tmp, "aa-fractional")
+    shutil.copytree(common.AA_MINI, d)
+    man = json.load(open(os.path.join(d, "manifest.json")))
+    for t in man["tasks"]:
+        t["total_recorded_tool_delay_ms"] = 351.825774
+    json.dump(man, open(os.path.join(d, "manifest.json"), "w"))
+    trace = os.path.join(d, man["tasks"][0]["trace"])
+    lines = [json.loads(l) for l in open(trace) if l.strip()]
+    for l in lines:
+        l["simulated_tool_delay_ms_after"] = 12.5
+    open(trace, "w").write("".join(json.dumps(l) + "\n" for l in lines))
+    out = os.path.join(tmp, "frac-run")
+    r = common.run_strobe("agents", "--trajectories", d, "--out", out, "--slo-speed", "1",
+                          "--slo-ttft", "100", "--threads", "1", "--start-agents", "1",
+                          "--max-agents", "1", "--warmup-s", "0.2", "--window-s", "1",
+                          "--stagger-s", "0", "--min-trajectories", "0", "--min-per-agent", "0",
+                          "--tokenizer", "none", "--emu-args", "--step-us 500", timeout=300)
+    check(r.returncode == 0, "AA's fractional-millisecond delays are accepted", 0, r.stderr[-300:])
+    man["tasks"][0]["total_recorded_tool_delay_ms"] = -0.5
+    json.dump(man, open(os.path.join(d, "manifest.json"), "w"))
+    r = common.run_strobe("agents", "--trajectories", d, "--out", out + "2", "--slo-speed", "1",
+                          "--slo-ttft", "100")
+    check(r.returncode == 2 and "non-negative number of milliseconds" in r.stderr,
+          "a negative delay is refused by name", 2, r.stderr[-300:])
+
+
+def threads_and_out(tmp):
+    cores = len(os.sched_getaffinity(0))
+    r = common.run_strobe("slt", "--out", os.path.join(tmp, "t"), "--threads", str(cores + 1))
+    check(r.returncode == 2 and ("give 1 to %d" % cores) in r.stderr,
+          "--threads above the cores is refused with a sentence", 2, r.stderr[-200:])
+    f = os.path.join(tmp, "a-file")
+    open(f, "w").write("x")
+    for out, word in ((f, "is not a directory"), (os.path.join(tmp, "ok"), "already holds a run"),
+                      (os.path.join(tmp, "no", "such"), "does not exist")):
+        r = common.run_strobe("slt", "--out", out)
+        check(r.returncode == 2 and word in r.stderr and "emulator" not in r.stderr,
+              "--out checked before the emulator starts: %s" % word, 2, r.stderr[-200:])
+
+
+def sigint_during_calibration(tmp):
+    srv = serve("ok")
+    # a server that accepts and never answers: calibration waits on it
+    hang = socket.socket()
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(16)
+    run = os.path.join(tmp, "calib")
+    p = subprocess.Popen([common.STROBE, "slt", "--url", "http://127.0.0.1:%d" % hang.getsockname()[1],
+                          "--model", "m", "--out", run, "--tokenizer", "none"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    p.send_signal(signal.SIGINT)
+    try:
+        out, err = p.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+    hang.close()
+    srv.shutdown()
+    srv.server_close()
+    check(p.returncode == 3 and "interrupted during calibration" in err and not os.path.exists(run),
+          "SIGINT during calibration: exit 3, says so, writes no run", 3, (p.returncode, err[-300:]))
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="strobe-validity-")
+    try:
+        runs_that_measured_nothing(tmp)
+        threads_and_out(tmp)
+        sigint_during_calibration(tmp)
+        fractional_delays(tmp)
+        window_after_every_start(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    common.done()
+
+
+if __name__ == "__main__":
+    main()
