@@ -3,7 +3,8 @@ hang, every failure accounted with its reason, sent = succeeded + failed in ever
 the validity flag down as methodology.md demands); SIGINT, SIGTERM and SIGKILL at random
 moments (the log stays readable, `strobe analyze` works on it); a full disk (a clear error
 and a readable log); too many sessions for RLIMIT_NOFILE refused up front; the API key in no
-output, log, result or report."""
+output, log, result or report, also when a server echoes it back (a 401 body, a streamed
+chunk, a calibration answer)."""
 import glob
 import json
 import os
