@@ -5,6 +5,7 @@
 #include "ts_convert.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +67,13 @@ struct tap_join *tap_join_open(const char *dir, const char *header_json, char *e
     snprintf(path, sizeof path, "%s/tap_records.bin", dir);
     size_t len;
     uint8_t *raw = (uint8_t *)read_file(path, &len);
-    if (!raw) return NULL;
+    if (!raw) {
+        /* no file: no tap (err stays empty); one that cannot be read is an error */
+        if (errno != ENOENT)
+            snprintf(err, errlen, "cannot read %s: %s; remove it or write it again with strobe tap",
+                     path, strerror(errno));
+        return NULL;
+    }
     struct tap_join *j = calloc(1, sizeof *j);
     if (server_of(header_json, &j->server_ip, &j->server_port)) {
         snprintf(err, errlen, "tap records need an IPv4 server address in the run header");

@@ -1,5 +1,6 @@
 #include "agent_source.h"
 
+#include "request_template.h"
 #include "rng.h"
 
 #include <math.h>
@@ -12,6 +13,7 @@
 static const char nonce_tail[] = "\\nPerformance replay cache namespace. Ignore the digits above.\\n\\n";
 #define NONCE_JSON_LEN (NONCE_DIGITS * 2 - 1 + sizeof nonce_tail - 1)
 #define TAIL_MAX 8192
+_Static_assert(TAIL_MAX >= TEMPLATE_TAIL_FIELDS_MAX + 128, "the request tail fits");
 
 struct agent {
     int id;                 /* global agent number in the iteration */
@@ -140,10 +142,10 @@ static size_t build_body(struct agent_set *s, struct agent *a, const struct repl
     size_t tools_len = turn->tools >= 0 ? t->tools_len[turn->tools] : 0;
     reserve(a, a->len + tools_len + TAIL_MAX);
     char *tail = a->buf + a->len;
-    int n = snprintf(tail, TAIL_MAX, "],\"model\":\"%s\",\"max_tokens\":%d%s,\"stream\":true,"
-                                     "\"stream_options\":{\"include_usage\":true}%s",
-                     s->p.model, max_tokens, ignore_eos ? ",\"ignore_eos\":true" : "",
-                     s->p.extra_fields);
+    /* tail_fields (model, stream, stream_options, extras) is at most
+     * TEMPLATE_TAIL_FIELDS_MAX bytes, so the tail fits TAIL_MAX */
+    int n = snprintf(tail, TAIL_MAX, "],\"max_tokens\":%d%s%s", max_tokens,
+                     ignore_eos ? ",\"ignore_eos\":true" : "", s->p.tail_fields);
     size_t tl = (size_t)n;
     if (tools_len) {
         memcpy(tail + tl, ",\"tools\":", 9);
@@ -180,7 +182,8 @@ static int next(void *arg, int64_t now, char *head, size_t head_cap, struct requ
     size_t body_len = build_body(s, a, t, turn);
     int hl = snprintf(head, head_cap,
                       "POST %s/v1/chat/completions HTTP/1.1\r\nHost: %s\r\nUser-Agent: strobe/0.1\r\n"
-                      "Accept: text/event-stream\r\nContent-Type: application/json\r\n%s%s%s"
+                      "Accept: text/event-stream\r\nAccept-Encoding: identity\r\n"
+                      "Content-Type: application/json\r\n%s%s%s"
                       "Content-Length: %zu\r\n\r\n",
                       s->p.ep->base_path, s->p.ep->host_header, s->p.api_key ? "Authorization: Bearer " : "",
                       s->p.api_key ? s->p.api_key : "", s->p.api_key ? "\r\n" : "", body_len);

@@ -20,9 +20,9 @@ enum output_policy { POLICY_EXACT, POLICY_NATURAL };
 struct agent_params {
     const struct replay *replay;
     const struct endpoint *ep;
-    const char *model;
     const char *api_key;
-    const char *extra_fields; /* ",\"k\":v,..." from --extra-body, or "" */
+    const char *tail_fields;  /* ",\"model\":…,\"stream\":true,…" with --extra-body's fields:
+                                 template_tail_fields() */
     enum output_policy policy;
     int chat;                 /* always 1 for agents; kept for symmetry with SLT */
     double tool_time_s;       /* < 0: the recorded delay (or the log-normal default) */

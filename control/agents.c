@@ -14,10 +14,12 @@
 #include "results.h"
 #include "run_env.h"
 #include "run_flags.h"
+#include "num_arg.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,11 +144,12 @@ static int parse_args(int argc, char **argv, struct agents_config *c)
         case 'h': usage(stdout); exit(0);
         case '?': rc = bad("unknown option or missing value in '%s'", argv[optind - 1]); break;
         default: {
-            char *end;
-            errno = 0;
-            double v = strtod(optarg, &end);
-            if (errno || end == optarg || *end || v < 0) {
-                rc = bad("a non-negative number is needed, got '%s'", optarg);
+            /* counts are whole; seconds stay below 10^8 so their nanoseconds fit 64 bits */
+            int whole = o == O_MINTRAJ || o == O_MINPER || o == O_ACC || o == O_START ||
+                        o == O_RES || o == O_MAXAG || o == O_CTX;
+            double v, hi = o == O_ERR ? 1 : o == O_CTX ? 1e12 : whole ? INT_MAX : 1e8;
+            if (num_arg("agents", run_flag_name(opts, o), optarg, 0, hi, whole, &v)) {
+                rc = 2;
                 break;
             }
             switch (o) {
@@ -258,26 +261,6 @@ static int probe_server(struct run_env *e, const struct agents_config *c, char *
         return -1;
     }
     return r.completion_tokens == 48;
-}
-
-static char *extra_fields(const char *extra)
-{
-    if (!extra) return strdup("");
-    cJSON *x = cJSON_Parse(extra);
-    char *s = cJSON_PrintUnformatted(x);
-    cJSON_Delete(x);
-    size_t n = strlen(s);
-    /* "{...}" becomes ",..." appended to the body's tail */
-    char *out = malloc(n + 1);
-    if (n > 2) {
-        out[0] = ',';
-        memcpy(out + 1, s + 1, n - 2);
-        out[n - 1] = 0;
-    } else {
-        out[0] = 0;
-    }
-    free(s);
-    return out;
 }
 
 struct live {
@@ -538,6 +521,14 @@ int agents_main(int argc, char **argv)
                         "output policy cannot hold, so this run uses natural (results say so)\n");
         c.policy = POLICY_NATURAL;
     }
+    char *extra = template_tail_fields(e.model, c.f.extra_body, err, sizeof err);
+    if (!extra) { /* run_flags_check refused such flags already */
+        fprintf(stderr, "strobe agents: %s.\n", err);
+        run_env_close(&e);
+        replay_free(&rp);
+        cJSON_Delete(tiers);
+        return 2;
+    }
     char *header = header_json(&c, &e, &rp, tiers, honoured);
     struct worker_config wc = {.max_request_bytes = 2048,
                                .request_timeout_s = c.f.request_timeout_s,
@@ -546,6 +537,7 @@ int agents_main(int argc, char **argv)
     rc = run_env_start(&e, c.f.out, header, &wc);
     free(header);
     if (rc) {
+        free(extra);
         replay_free(&rp);
         cJSON_Delete(tiers);
         return rc;
@@ -562,9 +554,8 @@ int agents_main(int argc, char **argv)
         order[j] = t;
     }
     _Atomic uint64_t cursor = 0;
-    char *extra = extra_fields(c.f.extra_body);
     struct live L = {.c = &c, .e = &e, .all_gates_met = 1, .tty = isatty(2)};
-    L.ap = (struct agent_params){&rp, &e.ep, e.model, e.api_key, extra, c.policy, 1,
+    L.ap = (struct agent_params){&rp, &e.ep, e.api_key, extra, c.policy, 1,
                                  c.tool_time_s, c.max_tool_time_s, c.f.seed, order, rp.ntasks,
                                  &cursor, e.log};
     fprintf(stderr, "strobe: %s model %s, %zu trajectories (%zu skipped, %.1f MiB shared), %d "

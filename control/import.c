@@ -17,6 +17,7 @@
 #include "stats.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -408,6 +409,25 @@ int import_main(int argc, char **argv)
                         "-o REPLAY_DIR and at least one FILE; see strobe import --help.\n");
         return 2;
     }
+    /* a replay directory is one import's: mixing in another's traces and overwriting its
+     * manifest would leave trajectories no manifest names */
+    DIR *existing = opendir(out);
+    if (existing) {
+        struct dirent *d;
+        int empty = 1;
+        while (empty && (d = readdir(existing)))
+            empty = !strcmp(d->d_name, ".") || !strcmp(d->d_name, "..");
+        closedir(existing);
+        if (!empty) {
+            fprintf(stderr, "strobe import: -o %s is not empty; give a new or empty directory "
+                            "(import never adds to an existing replay).\n", out);
+            return 2;
+        }
+    } else if (errno != ENOENT) {
+        fprintf(stderr, "strobe import: -o %s: %s; give a new or empty directory.\n", out,
+                strerror(errno));
+        return 2;
+    }
     char tdir[4096];
     snprintf(tdir, sizeof tdir, "%s/traces", out);
     if ((mkdir(out, 0755) && errno != EEXIST) || (mkdir(tdir, 0755) && errno != EEXIST)) {
@@ -426,7 +446,8 @@ int import_main(int argc, char **argv)
     for (int i = optind; i < argc; i++) {
         char *text = read_file(argv[i], NULL);
         if (!text) {
-            printf("skipped %s: cannot read it: %s\n", argv[i], strerror(errno));
+            printf("skipped %s: cannot read it: %s%s\n", argv[i], strerror(errno),
+                   errno == EISDIR ? " (give the recording files inside it, e.g. DIR/*.json)" : "");
             skipped++;
             continue;
         }
@@ -510,6 +531,9 @@ int import_main(int argc, char **argv)
         return 1;
     }
     printf("imported %d trajectories into %s, skipped %d\n", taken, out, skipped);
+    if (!taken)
+        fprintf(stderr, "strobe import: no recording could be imported (each is skipped above with "
+                        "its reason); give recording files of the --from format.\n");
     if (taken) {
         print_dist("turns per trajectory:", &turns, "turns");
         print_dist("largest prompt per trajectory:", &prompts, "tokens");

@@ -1,6 +1,7 @@
 /* strobe: subcommand dispatch and `strobe analyze`. */
 #include "agents.h"
 #include "import.h"
+#include "redact.h"
 #include "report.h"
 #include "results.h"
 #include "slt.h"
@@ -8,6 +9,7 @@
 #include "tokenize_cmd.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void usage(FILE *f)
@@ -67,6 +69,8 @@ static int analyze_main(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* before any thread starts: every command blanks the key out of what it writes */
+    redact_set(getenv("STROBE_API_KEY"));
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
         !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);

@@ -1,6 +1,8 @@
 #include "oneshot.h"
 
+#include "http_meta.h"
 #include "json_num.h"
+#include "redact.h"
 #include "sse.h"
 
 #include <cjson/cJSON.h>
@@ -16,6 +18,8 @@ struct ctx {
     char body[8192];
     size_t body_len;
     int complete;
+    struct http_meta meta;
+    int not_sse; /* a 2xx that is no event stream: out->error says what arrived */
 };
 
 static const volatile sig_atomic_t *cancel_flag;
@@ -49,6 +53,23 @@ static int on_headers(http_parser *hp)
 {
     struct ctx *c = hp->data;
     c->out->status = hp->status_code;
+    if (hp->status_code >= 200 && hp->status_code <= 299 &&
+        http_meta_not_sse(&c->meta, c->out->error, sizeof c->out->error)) {
+        c->not_sse = 1;
+        http_parser_pause(hp, 1);
+    }
+    return 0;
+}
+
+static int on_header_field(http_parser *hp, const char *at, size_t n)
+{
+    http_meta_field(&((struct ctx *)hp->data)->meta, at, n);
+    return 0;
+}
+
+static int on_header_value(http_parser *hp, const char *at, size_t n)
+{
+    http_meta_value(&((struct ctx *)hp->data)->meta, at, n);
     return 0;
 }
 
@@ -81,7 +102,9 @@ int oneshot_request(const struct transport_ops *ops, struct transport_ctx *tctx,
     http_parser hp;
     http_parser_init(&hp, HTTP_RESPONSE);
     hp.data = c;
-    http_parser_settings settings = {.on_headers_complete = on_headers, .on_body = on_body,
+    http_parser_settings settings = {.on_header_field = on_header_field,
+                                     .on_header_value = on_header_value,
+                                     .on_headers_complete = on_headers, .on_body = on_body,
                                      .on_message_complete = on_complete};
     struct tconn tc = {0};
     int64_t deadline = clock_now_ns() + (int64_t)(timeout_s * 1e9);
@@ -134,6 +157,7 @@ int oneshot_request(const struct transport_ops *ops, struct transport_ctx *tctx,
                 goto finish;
             }
             http_parser_execute(&hp, &settings, buf, (size_t)n);
+            if (c->not_sse) goto done;
             if (HTTP_PARSER_ERRNO(&hp) != HPE_OK) {
                 snprintf(out->error, sizeof out->error, "HTTP parse error: %s",
                          http_errno_description(HTTP_PARSER_ERRNO(&hp)));
@@ -157,5 +181,6 @@ finish:
 done:
     ops->close(&tc);
     free(c);
+    redact_str(out->error); /* a server may echo the API key in its error */
     return rc;
 }

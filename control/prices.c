@@ -23,7 +23,8 @@ int price_lookup(const char *accelerator, const char *prices_file, const char *b
     }
     char *text = prices_file ? read_file(prices_file, NULL) : NULL;
     if (prices_file && !text) {
-        snprintf(err, errlen, "cannot read --prices %s: %s", prices_file, strerror(errno));
+        snprintf(err, errlen, "cannot read --prices %s: %s; give a JSON price table file "
+                              "(like control/prices.json)", prices_file, strerror(errno));
         return -1;
     }
     cJSON *root = cJSON_Parse(text ? text : prices_json);

@@ -96,7 +96,8 @@ static int load_trace(const char *path, const char *shown, struct replay_task *t
     size_t len;
     char *text = read_file(path, &len);
     if (!text) {
-        snprintf(err, errlen, "cannot read trace %s: %s", shown, strerror(errno));
+        snprintf(err, errlen, "cannot read trace %s: %s; check the replay directory (strobe "
+                              "import writes one)", shown, strerror(errno));
         return -1;
     }
     char **prev = NULL; /* the previous turn's serialised messages, for the prefix check */
@@ -203,8 +204,8 @@ int replay_load(const char *dir, struct replay *r, char *err, size_t errlen)
     snprintf(path, sizeof path, "%s/manifest.json", real_dir);
     char *text = read_file(path, NULL);
     if (!text) {
-        snprintf(err, errlen, "%s has no readable manifest.json; is it a replay directory? "
-                              "(strobe import writes one)", dir);
+        snprintf(err, errlen, "cannot read %s/manifest.json: %s; is %s a replay directory? "
+                              "(strobe import writes one)", dir, strerror(errno), dir);
         return -1;
     }
     cJSON *man = cJSON_Parse(text);

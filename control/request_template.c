@@ -52,14 +52,143 @@ char *template_prompt_sample(int filler_words)
     return prompt;
 }
 
+/* Keys strobe sets itself: an --extra-body naming one would silently change what is
+ * measured (another prompt, no streaming, another length), so it is refused. */
+static const char *const owned[] = {"model", "messages", "prompt", "stream", "max_tokens", NULL};
+/* agents also send each turn's recorded tools and, by --output-policy, ignore_eos */
+static const char *const owned_agents[] = {"tools", "ignore_eos", NULL};
+
+static const char *owned_by(const char *key, int agents)
+{
+    for (int i = 0; owned[i]; i++)
+        if (!strcmp(key, owned[i])) return owned[i];
+    for (int i = 0; agents && owned_agents[i]; i++)
+        if (!strcmp(key, owned_agents[i])) return owned_agents[i];
+    return NULL;
+}
+
+/* Where the value of an owned key comes from, for the refusal. */
+static const char *set_by(const char *key, int agents)
+{
+    if (!strcmp(key, "model")) return "strobe sets it from --model";
+    if (!strcmp(key, "stream")) return "strobe always streams";
+    if (!strcmp(key, "max_tokens"))
+        return agents ? "strobe sets it from each turn's recorded output and --output-policy"
+                      : "strobe sets it from --output-tokens";
+    if (!strcmp(key, "ignore_eos")) return "strobe sets it from --output-policy";
+    if (!strcmp(key, "tools")) return "each turn sends its trajectory's own";
+    return agents ? "each turn sends its trajectory's history"
+                  : "strobe writes the prompt (--input-tokens, with its cache-busting nonce)";
+}
+
+int extra_body_check(const char *extra, int agents, char *err, size_t errlen)
+{
+    if (!extra || !*extra) return 0;
+    cJSON *x = cJSON_Parse(extra);
+    int rc = 0;
+    if (!cJSON_IsObject(x)) {
+        snprintf(err, errlen, "--extra-body must be a JSON object, e.g. '{\"ignore_eos\":true}', "
+                              "got '%.300s'", extra);
+        rc = -1;
+    }
+    for (const cJSON *it = rc ? NULL : x->child; it && !rc; it = it->next) {
+        const char *k = owned_by(it->string, agents);
+        if (k) {
+            snprintf(err, errlen, "--extra-body may not set \"%s\": %s; leave it out", k,
+                     set_by(k, agents));
+            rc = -1;
+        } else if (!strcmp(it->string, "stream_options")) {
+            const cJSON *u = cJSON_GetObjectItemCaseSensitive(it, "include_usage");
+            if (!cJSON_IsObject(it)) {
+                snprintf(err, errlen, "--extra-body's \"stream_options\" must be a JSON object "
+                                      "(its fields are merged into strobe's)");
+                rc = -1;
+            } else if (u && !cJSON_IsTrue(u)) {
+                snprintf(err, errlen, "--extra-body may not set stream_options.include_usage to "
+                                      "anything but true: strobe counts output tokens from usage");
+                rc = -1;
+            }
+        }
+    }
+    cJSON_Delete(x);
+    return rc;
+}
+
+/* --extra-body's fields into body: stream_options merged field by field into strobe's
+ * (include_usage stays true), any other field added or replacing strobe's optional ones
+ * (ignore_eos). The keys strobe owns were refused by extra_body_check. */
+static int merge_extra(cJSON *body, const char *extra, char *err, size_t errlen)
+{
+    if (!extra || !*extra) return 0;
+    if (extra_body_check(extra, 0, err, errlen)) return -1;
+    cJSON *x = cJSON_Parse(extra);
+    for (cJSON *it = x->child; it; it = it->next) {
+        if (!strcmp(it->string, "stream_options")) {
+            cJSON *so = cJSON_GetObjectItemCaseSensitive(body, "stream_options");
+            for (cJSON *f = it->child; f; f = f->next) {
+                cJSON_DeleteItemFromObjectCaseSensitive(so, f->string);
+                cJSON_AddItemToObject(so, f->string, cJSON_Duplicate(f, 1));
+            }
+            continue;
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive(body, it->string);
+        cJSON_AddItemToObject(body, it->string, cJSON_Duplicate(it, 1));
+    }
+    cJSON_Delete(x);
+    return 0;
+}
+
+/* The body's fields other than the prompt: model, limits, streaming, extras. */
+static cJSON *body_fields(const char *model, int max_tokens, int ignore_eos, const char *extra,
+                          char *err, size_t errlen)
+{
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "model", model);
+    if (max_tokens >= 0) cJSON_AddNumberToObject(body, "max_tokens", max_tokens);
+    cJSON_AddBoolToObject(body, "stream", 1);
+    cJSON *so = cJSON_AddObjectToObject(body, "stream_options");
+    cJSON_AddBoolToObject(so, "include_usage", 1);
+    if (ignore_eos) cJSON_AddBoolToObject(body, "ignore_eos", 1);
+    if (merge_extra(body, extra, err, errlen)) {
+        cJSON_Delete(body);
+        return NULL;
+    }
+    return body;
+}
+
+char *template_tail_fields(const char *model, const char *extra_body, char *err, size_t errlen)
+{
+    cJSON *body = body_fields(model, -1, 0, extra_body, err, errlen);
+    if (!body) return NULL;
+    char *s = cJSON_PrintUnformatted(body);
+    cJSON_Delete(body);
+    size_t n = strlen(s);
+    if (n > TEMPLATE_TAIL_FIELDS_MAX) {
+        snprintf(err, errlen, "--model and --extra-body take %zu bytes of every request; at most "
+                              "%d fit", n, TEMPLATE_TAIL_FIELDS_MAX);
+        free(s);
+        return NULL;
+    }
+    /* "{...}" becomes ",..." to follow other fields */
+    s[0] = ',';
+    s[n - 1] = 0;
+    if (n == 2) s[0] = 0;
+    return s;
+}
+
 int template_build(struct request_template *t, const struct template_params *p, char *err,
                    size_t errlen)
 {
     memset(t, 0, sizeof *t);
     t->seed = p->seed;
+    cJSON *body = body_fields(p->model, p->max_tokens, p->ignore_eos, p->extra_body, err, errlen);
+    if (!body) return -1;
+    /* The prompt goes last, so the nonce's place is known from the end of the serialised
+     * body whatever --model or --extra-body hold (no search for a marker that user text
+     * could also contain). The prompt is ASCII words and '#': JSON prints it unchanged. */
     char *prompt = prompt_text(p->filler_words);
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "model", p->model);
+    size_t prompt_len = strlen(prompt);
+    const char *after = p->chat ? "\"}]}" : "\"}"; /* what follows the prompt's last byte */
     if (p->chat) {
         cJSON *msgs = cJSON_AddArrayToObject(body, "messages");
         cJSON *m = cJSON_CreateObject();
@@ -69,30 +198,19 @@ int template_build(struct request_template *t, const struct template_params *p, 
     } else {
         cJSON_AddStringToObject(body, "prompt", prompt);
     }
-    free(prompt);
-    cJSON_AddNumberToObject(body, "max_tokens", p->max_tokens);
-    cJSON_AddBoolToObject(body, "stream", 1);
-    cJSON *so = cJSON_AddObjectToObject(body, "stream_options");
-    cJSON_AddBoolToObject(so, "include_usage", 1);
-    if (p->ignore_eos) cJSON_AddBoolToObject(body, "ignore_eos", 1);
-    if (p->extra_body && *p->extra_body) {
-        cJSON *extra = cJSON_Parse(p->extra_body);
-        if (!cJSON_IsObject(extra)) {
-            snprintf(err, errlen, "--extra-body must be a JSON object, e.g. '{\"ignore_eos\":true}'");
-            cJSON_Delete(extra);
-            cJSON_Delete(body);
-            return -1;
-        }
-        /* extra fields replace strobe's own of the same name */
-        for (cJSON *it = extra->child; it; it = it->next) {
-            cJSON_DeleteItemFromObjectCaseSensitive(body, it->string);
-            cJSON_AddItemToObject(body, it->string, cJSON_Duplicate(it, 1));
-        }
-        cJSON_Delete(extra);
-    }
     char *json = cJSON_PrintUnformatted(body);
     cJSON_Delete(body);
-    size_t bl = strlen(json);
+    size_t bl = strlen(json), al = strlen(after);
+    if (bl < prompt_len + al || memcmp(json + bl - al - prompt_len, prompt, prompt_len) ||
+        memcmp(json + bl - al, after, al)) {
+        /* cannot happen with cJSON's printer; checked so a change there cannot misplace it */
+        snprintf(err, errlen, "internal error: the request body does not end with its prompt");
+        free(prompt);
+        free(json);
+        return -1;
+    }
+    size_t nonce_in_body = bl - al - prompt_len;
+    free(prompt);
     char head[2048];
     char auth[600] = "";
     if (p->api_key && *p->api_key) {
@@ -105,7 +223,8 @@ int template_build(struct request_template *t, const struct template_params *p, 
     }
     int hl = snprintf(head, sizeof head,
                       "POST %s/v1/%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: strobe/0.1\r\n"
-                      "Accept: text/event-stream\r\nContent-Type: application/json\r\n%s"
+                      "Accept: text/event-stream\r\nAccept-Encoding: identity\r\n"
+                      "Content-Type: application/json\r\n%s"
                       "Content-Length: %zu\r\n\r\n",
                       p->ep->base_path, p->chat ? "chat/completions" : "completions",
                       p->ep->host_header, auth, bl);
@@ -116,8 +235,7 @@ int template_build(struct request_template *t, const struct template_params *p, 
     memcpy(t->bytes + hl, json, bl);
     memset(head, 0, sizeof head);
     free(json);
-    char *slot = memchr(t->bytes + hl, '#', bl);
-    t->nonce_at = (size_t)(slot - t->bytes);
+    t->nonce_at = (size_t)hl + nonce_in_body;
     return 0;
 }
 

@@ -32,7 +32,21 @@ struct template_params {
  * single digits and spaces). malloc'd, NUL-terminated. */
 char *template_prompt_sample(int filler_words);
 
-/* 0, or -1 with err set (e.g. --extra-body is not a JSON object). */
+/* Checks --extra-body: a JSON object that sets none of the keys strobe sets itself (model,
+ * messages, prompt, stream, max_tokens; with agents also tools and ignore_eos) and, in
+ * stream_options (merged into strobe's), leaves include_usage true. 0, or -1 with one
+ * clause in err. */
+int extra_body_check(const char *extra_body, int agents, char *err, size_t errlen);
+
+/* Agents' request tail: ",\"model\":…,\"stream\":true,\"stream_options\":{…}" plus
+ * --extra-body's other fields, JSON-escaped (the model may hold any character). malloc'd;
+ * NULL with err set when --extra-body is refused or the fields are longer than
+ * TEMPLATE_TAIL_FIELDS_MAX. */
+#define TEMPLATE_TAIL_FIELDS_MAX 6144
+char *template_tail_fields(const char *model, const char *extra_body, char *err, size_t errlen);
+
+/* 0, or -1 with err set (e.g. --extra-body is not a JSON object). The nonce slot is found
+ * from the end of the body (the prompt is its last field), never by searching it. */
 int template_build(struct request_template *t, const struct template_params *p, char *err,
                    size_t errlen);
 void template_free(struct request_template *t);

@@ -2,6 +2,7 @@
 
 #include "fdlimit.h"
 #include "oneshot.h"
+#include "redact.h"
 #include "tokenizer.h"
 
 #include <cjson/cJSON.h>
@@ -146,12 +147,26 @@ int run_env_open(struct run_env *e, const struct run_env_options *o)
         e->url = e->emu_url;
         fprintf(stderr, "strobe: no --url: measuring the built-in emulator at %s\n", e->url);
     }
-    if (endpoint_parse(&e->ep, e->url, err, sizeof err) ||
-        endpoint_resolve(&e->ep, err, sizeof err)) {
-        fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
-        int parsed = e->ep.host[0] != 0;
+    if (endpoint_parse(&e->ep, e->url, err, sizeof err)) {
+        fprintf(stderr, "strobe %s: %s; see strobe %s --help.\n", e->cmd, err, e->cmd);
         run_env_close(e);
-        return parsed ? 1 : 2;
+        return 2;
+    }
+    /* a --url naming the endpoint's path must name the one this run sends to */
+    if (e->ep.path_endpoint && (e->ep.path_endpoint == 2) != o->completions) {
+        const char *named = e->ep.path_endpoint == 2 ? "/v1/completions" : "/v1/chat/completions";
+        const char *sent = o->completions ? "/v1/completions" : "/v1/chat/completions";
+        fprintf(stderr, "strobe %s: --url ends in %s but strobe %s sends to %s; %s.\n", e->cmd,
+                named, e->cmd, sent,
+                !strcmp(e->cmd, "slt") ? "give --endpoint to match, or the base URL"
+                                       : "give the base URL (or one ending in /v1/chat/completions)");
+        run_env_close(e);
+        return 2;
+    }
+    if (endpoint_resolve(&e->ep, err, sizeof err)) {
+        fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
+        run_env_close(e);
+        return 1;
     }
     if (e->ep.tls && o->insecure)
         fprintf(stderr, "strobe: WARNING: --insecure: the server's TLS certificate and name are "
@@ -181,6 +196,10 @@ int run_env_open(struct run_env *e, const struct run_env_options *o)
         return 1;
     }
     e->api_key = getenv("STROBE_API_KEY");
+    if (e->api_key && *e->api_key && strlen(e->api_key) < REDACT_MIN_LEN)
+        fprintf(stderr, "strobe: warning: STROBE_API_KEY is shorter than %d characters: a server "
+                        "echoing it is not blanked out of the run's files (so short a key would "
+                        "match ordinary text)\n", REDACT_MIN_LEN);
     e->power_rate_hz = o->power_rate_hz > 0 ? o->power_rate_hz : 10;
     if (o->npower > RUN_MAX_POWER) {
         fprintf(stderr, "strobe %s: at most %d --power sources.\n", e->cmd, RUN_MAX_POWER);

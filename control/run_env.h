@@ -30,6 +30,7 @@ struct run_env_options {
     const char *tokenizer; /* FILE, "auto" or "none" */
     int emu_counts_with_tokenizer; /* the built-in emulator counts prompt_tokens with it too */
     const struct dpdk_options *dpdk; /* NULL: kernel sockets */
+    int completions; /* requests go to /v1/completions (slt --endpoint completions), else chat */
 };
 
 #define RUN_MAX_POWER 16

@@ -1,7 +1,12 @@
 #include "run_flags.h"
 
+#include "num_arg.h"
+#include "request_template.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,9 +69,17 @@ static int bad(const char *cmd, const char *what)
     return 2;
 }
 
+const char *run_flag_name(const struct option *table, int o)
+{
+    for (const struct option *t = table; t->name; t++)
+        if (t->val == o) return t->name;
+    return "?";
+}
+
 int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag,
                    const char *cmd)
 {
+    (void)flag; /* the name comes from the table: argv holds the value, not the flag */
     switch (o) {
     case F_URL: f->url = arg; return 1;
     case F_MODEL: f->model = arg; return 1;
@@ -91,24 +104,26 @@ int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag
         f->power[f->npower++] = arg;
         return 1;
     case F_THREADS:
+    case F_SEED: {
+        long long v;
+        int rc = o == F_THREADS ? num_arg_int(cmd, "threads", arg, 1, 1024, &v)
+                                : num_arg_int(cmd, "seed", arg, 0, LLONG_MAX, &v);
+        if (rc) return 2;
+        if (o == F_THREADS) f->threads = (int)v;
+        else f->seed = (uint64_t)v;
+        return 1;
+    }
     case F_RTO:
     case F_ITO:
     case F_CTO:
-    case F_SEED:
     case F_BACKOFF:
     case F_PRATE: {
-        char *end;
-        errno = 0;
-        double v = strtod(arg, &end);
-        if (errno || end == arg || *end || v < 0) {
-            fprintf(stderr, "strobe %s: %s needs a number >= 0, got '%s'.\n", cmd, flag, arg);
-            return 2;
-        }
-        if (o == F_THREADS) f->threads = (int)v;
-        else if (o == F_RTO) f->request_timeout_s = v;
+        /* seconds are kept below 10^8 (3 years): nanosecond sums of them fit 64 bits */
+        double v, hi = o == F_BACKOFF ? 1e9 : o == F_PRATE ? 1e6 : 1e8;
+        if (num_arg(cmd, run_flag_name(shared, o), arg, 0, hi, 0, &v)) return 2;
+        if (o == F_RTO) f->request_timeout_s = v;
         else if (o == F_ITO) f->idle_timeout_s = v;
         else if (o == F_CTO) f->connect_timeout_s = v;
-        else if (o == F_SEED) f->seed = (uint64_t)v;
         else if (o == F_BACKOFF) f->dpdk.idle_backoff_us = v;
         else f->power_rate_hz = v;
         return 1;
@@ -183,17 +198,14 @@ int run_flags_check(const struct run_flags *f, const char *cmd)
     }
     if (f->request_timeout_s <= 0 || f->idle_timeout_s <= 0 || f->connect_timeout_s <= 0)
         return bad(cmd, "timeouts must be > 0");
-    if (f->extra_body) {
-        cJSON *x = cJSON_Parse(f->extra_body);
-        int ok = cJSON_IsObject(x);
-        cJSON_Delete(x);
-        if (!ok) {
-            char what[600];
-            snprintf(what, sizeof what, "--extra-body must be a JSON object, e.g. "
-                                        "'{\"ignore_eos\":true}', got '%s'", f->extra_body);
-            return bad(cmd, what);
-        }
-    }
+    if (f->model && (!*f->model || strlen(f->model) > RUN_MODEL_MAX))
+        return bad(cmd, "--model must be 1 to 256 characters");
+    char why[600];
+    if (extra_body_check(f->extra_body, !strcmp(cmd, "agents"), why, sizeof why)) return bad(cmd, why);
+    /* agents put model and extras into a tail of bounded size: refuse here, not mid-run */
+    char *tail = template_tail_fields(f->model ? f->model : "strobe-emu", f->extra_body, why, sizeof why);
+    if (!tail) return bad(cmd, why);
+    free(tail);
     return 0;
 }
 
@@ -202,7 +214,7 @@ struct run_env_options run_flags_env(const struct run_flags *f, const char *cmd,
     return (struct run_env_options){cmd, f->url, f->model, f->emu_args, f->insecure, f->ca_file,
                                     f->threads, fds_needed, f->power, f->npower,
                                     f->power_rate_hz, f->tokenizer, 0,
-                                    strcmp(f->transport, "dpdk") ? NULL : &f->dpdk};
+                                    strcmp(f->transport, "dpdk") ? NULL : &f->dpdk, 0};
 }
 
 void run_flags_usage(FILE *out)
@@ -212,7 +224,8 @@ void run_flags_usage(FILE *out)
         "                          (without it, strobe starts its built-in emulator)\n"
         "  --model NAME            model id to request (default strobe-emu with the emulator)\n"
         "  --out RUN_DIR           run directory (created; must not hold a run already)\n"
-        "  --extra-body JSON       fields merged into every request body\n"
+        "  --extra-body JSON       fields added to every request body (not model, messages,\n"
+        "                          prompt, stream, max_tokens; stream_options is merged)\n"
         "  --threads N             dataplane worker threads, at most one per core this process\n"
         "                          may run on (default: one per core)\n"
         "  --request-timeout-s S   (default 600)   --idle-timeout-s S (default 120)\n"

@@ -20,6 +20,9 @@ struct run_flags {
     double power_rate_hz;
 };
 
+/* the longest --model: it goes into every request */
+#define RUN_MODEL_MAX 256
+
 /* getopt ids from here up belong to run_flags; a command's own ids stay below */
 #define RUN_FLAG_BASE 1000
 
@@ -27,6 +30,9 @@ void run_flags_defaults(struct run_flags *f);
 /* One getopt table: the command's own options (ending in {0}), then the shared ones.
  * malloc'd; free it after parsing. */
 struct option *run_flags_table(const struct option *own);
+/* An option's name (without dashes) from its getopt id: for messages, since after
+ * getopt_long argv[optind - 1] is the value when the value was a separate word. */
+const char *run_flag_name(const struct option *table, int o);
 /* Takes option `o` if it is a shared one: 1 taken, 0 not a shared option, 2 bad (one
  * sentence printed, naming `cmd`). `flag` is the option as written, for messages. */
 int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag,

@@ -8,6 +8,7 @@
 
 #include "run_env.h"
 #include "run_flags.h"
+#include "num_arg.h"
 #include "eventlog.h"
 #include "oneshot.h"
 #include "prices.h"
@@ -76,19 +77,6 @@ static int bad(const char *fmt, const char *arg)
     return 2;
 }
 
-static int num(const char *flag, const char *s, double lo, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo)) {
-        fprintf(stderr, "strobe slt: %s needs a number >= %g, got '%s'.\n", flag, lo, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, struct slt_config *c)
 {
     memset(c, 0, sizeof *c);
@@ -146,9 +134,12 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
             c->nconc = 0;
             for (const char *p = optarg; *p && !rc;) {
                 char *end;
+                errno = 0;
                 long n = strtol(p, &end, 10);
-                if (end == p || n < 1 || n > 1000000 || (*end && *end != ',') ||
-                    c->nconc == MAX_PHASES)
+                if (end != p && (errno == ERANGE || n > 1000000) && (!*end || *end == ','))
+                    rc = bad("--concurrency: %s holds a number too large (it overflows or is "
+                             "over 1000000)", optarg);
+                else if (end == p || n < 1 || (*end && *end != ',') || c->nconc == MAX_PHASES)
                     rc = bad("--concurrency must be 'auto' or a list like 1,2,4 of positive "
                              "integers, got '%s'", optarg);
                 else
@@ -159,8 +150,11 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
         case O_HELP:
         case 'h': usage(stdout); exit(0);
         case '?': rc = bad("unknown option or missing value in '%s'", argv[optind - 1]); break;
-        default:
-            if (num(argv[optind - 1], optarg, 0, &v)) {
+        default: {
+            /* counts are whole; seconds stay below 10^8 so their nanoseconds fit 64 bits */
+            int whole = o == O_MAXC || o == O_IN || o == O_OUTT || o == O_ACC;
+            double hi = o == O_MAXC ? 1000000 : whole ? 100000000 : o == O_REF || o == O_PPH ? INFINITY : 1e8;
+            if (num_arg("slt", run_flag_name(opts, o), optarg, 0, hi, whole, &v)) {
                 rc = 2;
                 break;
             }
@@ -175,6 +169,7 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
             case O_REF: c->reference_speed = v; break;
             case O_PPH: c->price_per_hour = v; break;
             }
+        }
         }
     }
     free(opts);
@@ -212,10 +207,12 @@ static int probe(const struct slt_config *c, const struct endpoint *ep,
     free(req);
     template_free(&t);
     if (rc || r.prompt_tokens < 0) {
-        snprintf(err, errlen, "calibration request to %s failed: %s (HTTP %d); check --url, "
+        char status[32] = ""; /* none when no response came */
+        if (r.status) snprintf(status, sizeof status, " (HTTP %d)", r.status);
+        snprintf(err, errlen, "calibration request to %s failed: %s%s; check --url, "
                               "--model and STROBE_API_KEY",
                  ep->host_header, r.error[0] ? r.error : "no usage.prompt_tokens in the answer",
-                 r.status);
+                 status);
         return -1;
     }
     *tokens = r.prompt_tokens;
@@ -472,6 +469,7 @@ int slt_main(int argc, char **argv)
     struct run_env e;
     struct run_env_options ro = run_flags_env(&c.f, "slt", most);
     ro.emu_counts_with_tokenizer = 1;
+    ro.completions = strcmp(c.endpoint, "chat") != 0;
     if ((rc = run_env_open(&e, &ro))) return rc;
     c.f.url = e.url;
     c.f.model = e.model;

@@ -2,6 +2,7 @@
 
 #include "tokenizer.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,7 +22,8 @@ static void usage(FILE *f)
         "                     for tokenizer.json, as Hugging Face does)\n"
         "  --no-special       special tokens are plain text (the default for .tiktoken, as\n"
         "                     tiktoken's encode_ordinary)\n"
-        "  --count            print the number of tokens instead of the ids\n");
+        "  --count            print the number of tokens instead of the ids\n\n"
+        "Exit status: 0 done, 1 the tokenizer file or stdin cannot be used, 2 bad command line.\n");
 }
 
 int tokenize_main(int argc, char **argv)
@@ -53,7 +55,7 @@ int tokenize_main(int argc, char **argv)
     char err[512];
     struct tokenizer *t = tokenizer_load(path, err, sizeof err);
     if (!t) {
-        fprintf(stderr, "strobe tokenize: %s.\n", err);
+        fprintf(stderr, "strobe tokenize: --tokenizer: %s.\n", err);
         return 1;
     }
     size_t len = 0, cap = 1 << 16;
@@ -63,7 +65,8 @@ int tokenize_main(int argc, char **argv)
         if (len == cap) text = realloc(text, cap *= 2);
     }
     if (ferror(stdin)) {
-        fprintf(stderr, "strobe tokenize: reading stdin failed; pipe the text in.\n");
+        fprintf(stderr, "strobe tokenize: reading stdin failed (%s); pipe the text in.\n",
+                strerror(errno));
         free(text);
         tokenizer_free(t);
         return 1;

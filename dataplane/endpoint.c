@@ -21,8 +21,22 @@ int endpoint_parse(struct endpoint *ep, const char *url, char *err, size_t errle
         snprintf(err, errlen, "--url '%s' must start with http:// or https://", url);
         return -1;
     }
+    /* a query or fragment would be dropped or sent wrongly: refuse it by name */
+    const char *qf = strpbrk(p, "?#");
+    if (qf) {
+        snprintf(err, errlen, "--url '%s' has a %s ('%c…'); strobe sends requests to the base URL "
+                              "plus /v1/…: give http[s]://HOST:PORT[/PATH] without it",
+                 url, *qf == '?' ? "query" : "fragment", *qf);
+        return -1;
+    }
     const char *slash = strchr(p, '/');
     size_t authlen = slash ? (size_t)(slash - p) : strlen(p);
+    if (memchr(p, '@', authlen)) {
+        /* not echoed: what comes before '@' is a password */
+        snprintf(err, errlen, "--url holds credentials (USER:PASSWORD@HOST); strobe does not send "
+                              "them: give the API key in STROBE_API_KEY and the URL without them");
+        return -1;
+    }
     char auth[300];
     if (authlen == 0 || authlen >= sizeof auth) {
         snprintf(err, errlen, "--url '%s' has no usable host", url);
@@ -75,8 +89,20 @@ int endpoint_parse(struct endpoint *ep, const char *url, char *err, size_t errle
     if (slash) {
         size_t n = strlen(slash);
         while (n > 0 && slash[n - 1] == '/') n--;
+        /* a URL with the endpoint's full path is understood: requests are sent as
+         * base + /v1/chat/completions or /v1/completions, whichever the command sends
+         * (run_env checks that it is the one named here) */
+        static const char *const ends[] = {"/v1/chat/completions", "/v1/completions"};
+        for (int i = 0; i < 2; i++) {
+            size_t el = strlen(ends[i]);
+            if (n >= el && !strncmp(slash + n - el, ends[i], el)) {
+                ep->path_endpoint = i + 1;
+                n -= el;
+                break;
+            }
+        }
         /* accept a URL that already ends in /v1: endpoints are appended as /v1/... */
-        if (n >= 3 && !strncmp(slash + n - 3, "/v1", 3)) n -= 3;
+        if (!ep->path_endpoint && n >= 3 && !strncmp(slash + n - 3, "/v1", 3)) n -= 3;
         if (n >= sizeof ep->base_path) {
             snprintf(err, errlen, "--url path is too long");
             return -1;

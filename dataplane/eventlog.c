@@ -1,5 +1,7 @@
 #include "eventlog.h"
 
+#include "redact.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -17,7 +19,7 @@
 
 static const char *const error_names[ERR_COUNT] = {
     "none", "connect", "send", "connection-reset", "http-status", "http-parse",
-    "timeout", "idle-timeout", "interrupted", "drain-limit", "event-too-long",
+    "timeout", "idle-timeout", "interrupted", "drain-limit", "event-too-long", "not-event-stream",
 };
 
 const char *req_error_name(enum req_error e) { return e < ERR_COUNT ? error_names[e] : "?"; }
@@ -78,6 +80,9 @@ static size_t drain(struct eventlog *l)
             memcpy(&rec, msg, sizeof rec);
             size_t body = len - sizeof rec;
             if (body) {
+                /* the API key, if a server echoed it, is blanked here, on the writer thread
+                 * and in place: the slot is the collector's until it is released */
+                redact((char *)msg + sizeof rec, body);
                 if (l->blen + body > BATCH_BYTES) flush_batches(l);
                 if (body > BATCH_BYTES) {
                     write_all(l->bodies_fd, msg + sizeof rec, body);
@@ -155,6 +160,7 @@ struct eventlog *eventlog_create(const char *dir, const char *header_json, int p
     uint32_t padded = hl + (uint32_t)pad;
     memcpy(h + 12, &padded, 4);
     memcpy(h + 16, header_json, hl);
+    redact(h + 16, hl); /* e.g. a key the user put in --extra-body */
     memset(h + 16 + hl, ' ', pad);
     if (write_all(l->events_fd, h, head + pad)) {
         snprintf(err, errlen, "cannot write the log header in %s: %s", dir, strerror(errno));

@@ -60,6 +60,7 @@ enum req_error {
     ERR_INTERRUPTED,    /* run stopped by SIGINT/SIGTERM */
     ERR_DRAIN,          /* still running when the phase's drain limit ran out */
     ERR_EVENT_TOO_LONG, /* one SSE event exceeded the framer's buffer */
+    ERR_NOT_SSE,        /* a 2xx whose body is not an SSE stream (JSON, compressed) */
     ERR_COUNT
 };
 

@@ -3,7 +3,9 @@
 #define STROBE_READ_FILE_H
 #include <stddef.h>
 
-/* The file's bytes, NUL-terminated, malloc'd; NULL with errno set if it cannot be read.
+/* The file's bytes, NUL-terminated, malloc'd; NULL with errno set if it cannot be read:
+ * EISDIR for a directory, ENOMEM when it does not fit in memory, else open's or read's
+ * errno. Regular files are sized by fstat; pipes and other streams are read to their end.
  * len (may be NULL) receives the byte count. */
 char *read_file(const char *path, size_t *len);
 

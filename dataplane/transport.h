@@ -36,6 +36,7 @@ struct tconn {
     struct rx_stamp last; /* stamp of the latest raw read (TLS) */
     uint32_t local_ip;    /* IPv4, host order, set once connected (0: unknown or IPv6) */
     uint16_t local_port;
+    const struct endpoint *ep; /* the target, for messages (kernel transport) */
     char err[160];  /* why the last call failed */
 };
 

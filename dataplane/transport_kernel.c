@@ -41,12 +41,29 @@ void transport_ctx_free(struct transport_ctx *x)
 
 /* ---------- plain ---------- */
 
+/* Why a connect failed, naming the target: "connection to 127.0.0.1:9 refused: is the
+ * server running?" (the host as written in --url, and its address when that differs). */
+static void connect_error(struct tconn *c, int e)
+{
+    const struct endpoint *ep = c->ep;
+    char where[400];
+    int v6 = strchr(ep->host, ':') != NULL;
+    snprintf(where, sizeof where, v6 ? "[%s]:%d" : "%s:%d", ep->host, ep->port);
+    if (ep->addr_text[0] && strcmp(ep->addr_text, ep->host))
+        snprintf(where + strlen(where), sizeof where - strlen(where), " (%s)", ep->addr_text);
+    if (e == ECONNREFUSED)
+        snprintf(c->err, sizeof c->err, "connection to %s refused: is the server running?", where);
+    else
+        snprintf(c->err, sizeof c->err, "connect to %s: %s", where, strerror(e));
+}
+
 static int plain_open(struct transport_ctx *x, struct tconn *c, const struct endpoint *ep)
 {
     (void)x;
     void *owner = c->owner;
     memset(c, 0, sizeof *c);
     c->owner = owner;
+    c->ep = ep;
     c->fd = socket(ep->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0) {
         snprintf(c->err, sizeof c->err, "socket: %s", strerror(errno));
@@ -61,8 +78,7 @@ static int plain_open(struct transport_ctx *x, struct tconn *c, const struct end
     if (connect(c->fd, (const struct sockaddr *)&ep->addr, ep->addrlen) == 0) {
         c->connected = 1;
     } else if (errno != EINPROGRESS) {
-        snprintf(c->err, sizeof c->err, "connect to %s port %d: %s", ep->addr_text, ep->port,
-                 strerror(errno));
+        connect_error(c, errno);
         close(c->fd);
         c->fd = -1;
         return T_ERROR;
@@ -96,7 +112,7 @@ static int plain_progress(struct tconn *c)
     socklen_t len = sizeof soerr;
     getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
     if (soerr) {
-        snprintf(c->err, sizeof c->err, "connect: %s", strerror(soerr));
+        connect_error(c, soerr);
         return T_ERROR;
     }
     /* still in progress unless the peer address is known */

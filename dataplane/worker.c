@@ -3,6 +3,7 @@
  * framer over the body, one ring record per event. No allocation, no JSON, no locks. */
 #include "worker.h"
 
+#include "http_meta.h"
 #include "sse.h"
 
 #include <errno.h>
@@ -42,6 +43,8 @@ struct session {
     struct sse_framer sse;
     int status, message_complete, keep_alive, got_done, sent_recorded;
     int bad_status_line; /* a status outside 100-599 */
+    int not_sse;         /* a 2xx whose headers say the body is no SSE stream */
+    struct http_meta meta;
     uint32_t n_events;
     enum req_error err;
     char errbody[ERRBODY_MAX];
@@ -246,6 +249,8 @@ static int start_request(struct impl *w, int64_t t_sched, const struct request_s
     s->t_written = s->t_first_byte = 0;
     s->t_last_rx = t_sched;
     s->status = s->message_complete = s->got_done = s->sent_recorded = s->bad_status_line = 0;
+    s->not_sse = 0;
+    http_meta_reset(&s->meta);
     s->keep_alive = 1;
     s->n_events = 0;
     s->err = ERR_NONE;
@@ -321,6 +326,26 @@ static int on_headers_complete(http_parser *hp)
         return 0;
     }
     s->status = hp->status_code;
+    if (s->status >= 200 && s->status <= 299 &&
+        http_meta_not_sse(&s->meta, s->errbody, sizeof s->errbody)) {
+        /* JSON or a compressed body: say what arrived, not "malformed chunk JSON" */
+        s->errbody_len = strlen(s->errbody);
+        s->not_sse = 1;
+        http_parser_pause(hp, 1);
+    }
+    return 0;
+}
+
+/* headers: once per response, only Content-Type and Content-Encoding are kept */
+static int on_header_field(http_parser *hp, const char *at, size_t n)
+{
+    http_meta_field(&((struct session *)hp->data)->meta, at, n);
+    return 0;
+}
+
+static int on_header_value(http_parser *hp, const char *at, size_t n)
+{
+    http_meta_value(&((struct session *)hp->data)->meta, at, n);
     return 0;
 }
 
@@ -350,6 +375,8 @@ static int on_message_complete(http_parser *hp)
 }
 
 static const http_parser_settings parser_settings = {
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
@@ -402,6 +429,10 @@ static void on_readable(struct session *s)
                                               "HTTP status %d is not a status (100-599)",
                                               (int)s->hp.status_code);
             end_request(s, ERR_HTTP_PARSE);
+            return;
+        }
+        if (s->not_sse) {
+            end_request(s, ERR_NOT_SSE);
             return;
         }
         if (HTTP_PARSER_ERRNO(&s->hp) != HPE_OK || used != (size_t)n) {

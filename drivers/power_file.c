@@ -45,7 +45,8 @@ static int file_open(struct power_source *s, const char *opt, char *err, size_t 
     }
     char *text = read_file(path, NULL);
     if (!text) {
-        snprintf(err, errlen, "--power file:%s: %s", path, strerror(errno));
+        snprintf(err, errlen, "--power file:%s: cannot read it: %s; give a CSV file of "
+                              "time_s,watts[,device] rows", path, strerror(errno));
         return -1;
     }
     struct file_impl *f = calloc(1, sizeof *f);

@@ -7,8 +7,10 @@ import json
 import os
 import re
 import socket
+import socketserver
 import subprocess
 import sys
+import threading
 import time
 
 BUILD = os.environ.get("STROBE_BUILD", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
@@ -98,6 +100,77 @@ def normalise(text):
     text = re.sub(r'"x_emu_(sent|sched)_ns":\d+', r'"x_emu_\1_ns":0', text)
     text = re.sub(r'-emu-\d+"', '-emu-N"', text)
     return text
+
+
+def read_request(sock, buf):
+    """One HTTP request from sock: (head, body, rest), or (None, None, b"") at EOF."""
+    while b"\r\n\r\n" not in buf:
+        d = sock.recv(65536)
+        if not d:
+            return None, None, b""
+        buf += d
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    while len(rest) < length:
+        d = sock.recv(65536)
+        if not d:
+            return None, None, b""
+        rest += d
+    return head, rest[:length], rest[length:]
+
+
+def sse_answer(prompt_tokens, texts=("alpha", " beta", " gamma"), headers=b"Content-Type: text/event-stream\r\n"):
+    """A whole streamed chat answer (Content-Length framing): one event per text, usage, [DONE]."""
+    ev = [{"id": "x", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": t}}]}
+          for t in texts]
+    ev.append({"id": "x", "object": "chat.completion.chunk", "choices": [],
+               "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(texts)}})
+    payload = ("".join("data: %s\n\n" % json.dumps(e) for e in ev) + "data: [DONE]\n\n").encode()
+    return b"HTTP/1.1 200 OK\r\n" + headers + b"Content-Length: %d\r\n\r\n" % len(payload) + payload
+
+
+def is_probe(body):
+    """strobe's calibration probes ask for one output token."""
+    try:
+        return json.loads(body).get("max_tokens") == 1
+    except ValueError:
+        return False
+
+
+class _Canned(socketserver.BaseRequestHandler):
+    def handle(self):
+        buf = b""
+        while True:
+            head, body, buf = read_request(self.request, buf)
+            if head is None:
+                return
+            self.server.requests.append((head, body))
+            self.request.sendall(self.server.respond(head, body))
+
+
+class _CannedServer(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+
+@contextlib.contextmanager
+def canned_server(respond):
+    """A loopback HTTP/1.1 server (keep-alive) answering each request with respond(head, body)
+    (the whole response's bytes); .requests records (head, body) of each, .port is its port."""
+    srv = _CannedServer(("127.0.0.1", 0), _Canned)
+    srv.respond = respond
+    srv.requests = []
+    srv.port = srv.server_address[1]
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
 
 
 # Sanitizer builds run instrumented code several times slower: tests still check

@@ -3,7 +3,8 @@ hang, every failure accounted with its reason, sent = succeeded + failed in ever
 the validity flag down as methodology.md demands); SIGINT, SIGTERM and SIGKILL at random
 moments (the log stays readable, `strobe analyze` works on it); a full disk (a clear error
 and a readable log); too many sessions for RLIMIT_NOFILE refused up front; the API key in no
-output, log, result or report."""
+output, log, result or report, also when a server echoes it back (a 401 body, a streamed
+chunk, a calibration answer)."""
 import glob
 import json
 import os
@@ -143,6 +144,61 @@ def secrets(tmp):
           "the API key appears in no output, log, result or report", [], leaked)
 
 
+def secrets_echoed(tmp):
+    """A server that echoes the Authorization header: in a 401 body, and inside the streamed
+    content of a 200. The key must be blanked out of stdout, stderr and every file of the run
+    (bodies.bin included), with the same length so the log's body offsets stay valid."""
+    key = "sk-test-echoed-%d-0123456789abcdef" % os.getpid()
+    env = dict(os.environ, STROBE_API_KEY=key)
+    n = [0]
+
+    def auth(head):
+        return [l for l in head.split(b"\r\n") if l.lower().startswith(b"authorization:")][0].decode()
+
+    def respond(head, body):
+        if common.is_probe(body):  # calibration is served well
+            return common.sse_answer(len(body) // 4)
+        n[0] += 1
+        if n[0] % 2:
+            msg = json.dumps({"error": {"message": "bad key: " + auth(head)}}).encode()
+            return b"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" \
+                % len(msg) + msg
+        return common.sse_answer(len(body) // 4, texts=("you sent ", auth(head), " ok"))
+
+    run = os.path.join(tmp, "echoed")
+    with common.canned_server(respond) as srv:
+        r = common.run_strobe("slt", "--url", "http://127.0.0.1:%d" % srv.port, "--model", "m", "--out", run,
+                              "--threads", "1", "--concurrency", "2", "--phase-s", "1", "--ramp-s", "0.2",
+                              "--input-tokens", "100", "--output-tokens", "3", "--tokenizer", "none", env=env)
+        echoed = n[0]
+    a = common.run_strobe("analyze", run, env=env)
+    leaked = [f for f in glob.glob(os.path.join(run, "*"))
+              if os.path.isfile(f) and key.encode() in open(f, "rb").read()]
+    outputs = r.stdout + r.stderr + a.stdout + a.stderr
+    bodies = open(os.path.join(run, "bodies.bin"), "rb").read() if os.path.exists(os.path.join(run, "bodies.bin")) else b""
+    check(echoed >= 2 and b"Bearer " + b"*" * len(key) in bodies,
+          "the server echoed the key in 401 bodies and streamed content (blanked to '*' in bodies.bin)",
+          ">= 2 echoes", echoed)
+    check(not leaked and key not in outputs, "an echoed API key appears in no output or file of the run",
+          [], (leaked, [l for l in outputs.splitlines() if key in l][:2]))
+    res = json.load(open(os.path.join(run, "results.json"))) if os.path.exists(os.path.join(run, "results.json")) else {}
+    fails = {f["class"]: f["example"] for p in res.get("phases", []) for f in p.get("failures", [])}
+    check("http-401" in fails and "bad key: Authorization: Bearer ***" in fails["http-401"],
+          "the 401's reason is kept, with the key blanked", "http-401", fails)
+
+    # the key echoed in a calibration answer: control's own message is blanked too
+    def refuse(head, body):
+        msg = json.dumps({"error": {"message": "bad key: " + auth(head)}}).encode()
+        return b"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" \
+            % len(msg) + msg
+    with common.canned_server(refuse) as srv:
+        r = common.run_strobe("slt", "--url", "http://127.0.0.1:%d" % srv.port, "--model", "m",
+                              "--out", os.path.join(tmp, "echoed-cal"), "--tokenizer", "none", env=env)
+    check(r.returncode == 1 and "bad key: Authorization: Bearer ***" in r.stderr and key not in r.stdout + r.stderr,
+          "a 401 echoing the key at calibration: exit 1, its message printed with the key blanked", 1,
+          (r.returncode, r.stderr[-300:]))
+
+
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
         fault_campaign(tmp)
@@ -150,6 +206,7 @@ if __name__ == "__main__":
         fd_limit(tmp)
         memory_limit(tmp)
         secrets(tmp)
+        secrets_echoed(tmp)
         if os.geteuid() == 0:
             full_disk(tmp)
         else:

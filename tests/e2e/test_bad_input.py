@@ -1,0 +1,247 @@
+"""Bad input gets one sentence and an exit status, never a crash: a directory where a file
+is expected (every file-taking flag, and a replay whose manifest.json is a directory), bad
+numbers (negative, overflowing, inf/nan, fractional counts) named by their flag,
+--extra-body keys that would override strobe's own, a '#' in --model (the request JSON and
+its cache-isolation nonce stay intact), --url with a query, credentials or the endpoint's
+full path, a refused connection naming host and port, a 200 that is not an event stream
+(JSON, gzip) failing with what arrived, and `strobe import` into a non-empty directory.
+Run under ASan too (meson's e2e suite in both builds): a crash there aborts, and fails."""
+import gzip
+import json
+import os
+import re
+import subprocess
+import tempfile
+
+import common
+from common import check
+
+
+def run(*args, stdin=""):
+    return subprocess.run([common.STROBE, *args], input=stdin, capture_output=True, text=True,
+                          timeout=300)
+
+
+def one_sentence(r):
+    lines = [l for l in r.stderr.strip().splitlines() if not l.startswith("strobe-emu:")]
+    return len(lines) == 1 and lines[0].endswith("."), lines[-1] if lines else ""
+
+
+def tiny_replay(tmp):
+    """A one-trajectory replay directory made by strobe import."""
+    msgs = os.path.join(tmp, "chat.json")
+    json.dump({"messages": [{"role": "user", "content": "u"}, {"role": "assistant", "content": "a" * 40}]},
+              open(msgs, "w"))
+    out = os.path.join(tmp, "replay")
+    r = run("import", "--from", "openai-messages", msgs, "-o", out)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def directories(tmp):
+    d = os.path.join(tmp, "a-directory")
+    os.mkdir(d)
+    replay = tiny_replay(tmp)
+    bad_replay = os.path.join(tmp, "bad-replay")
+    os.makedirs(os.path.join(bad_replay, "manifest.json"))
+    dead = ["--url", "http://127.0.0.1:%d" % common.free_port(), "--model", "m"]
+    agents = ["agents", "--slo-speed", "1", "--slo-ttft", "1"]
+    out = lambda name: ["--out", os.path.join(tmp, "out-" + name)]
+    cases = [
+        ("slt --tokenizer DIR", ["slt", *out("tok"), "--tokenizer", d, *dead], 2, d),
+        ("agents --tokenizer DIR", [*agents, "--trajectories", replay, *out("atok"), "--tokenizer", d, *dead], 2, d),
+        ("slt --prices DIR", ["slt", *out("prices"), "--accelerator-type", "TPU v6e", "--prices", d, *dead], 2, d),
+        ("slt --power file:DIR", ["slt", *out("power"), "--power", "file:" + d, "--tokenizer", "none", *dead], 2, d),
+        ("tokenize --tokenizer DIR", ["tokenize", "--tokenizer", d], 1, d),
+        ("agents: manifest.json is a directory", [*agents, "--trajectories", bad_replay, *out("man"), *dead], 2,
+         os.path.join(bad_replay, "manifest.json")),
+    ]
+    for name, args, status, path in cases:
+        r = run(*args)
+        ok, line = one_sentence(r)
+        check(r.returncode == status and ok and path in line and "Is a directory" in line,
+              "%s: exit %d with one sentence naming the path and why" % (name, status), status,
+              (r.returncode, r.stderr.strip()[-300:]))
+    r = run("import", "--from", "mini-swe-agent", d, "-o", os.path.join(tmp, "imp"))
+    ok, line = one_sentence(r)
+    check(r.returncode == 1 and ok and ("skipped %s: cannot read it: Is a directory" % d) in r.stdout,
+          "import of a directory: skipped saying why, exit 1 with a sentence", 1,
+          (r.returncode, r.stdout.strip()[-200:], r.stderr.strip()[-200:]))
+
+
+def import_into_nonempty(tmp):
+    msgs = os.path.join(tmp, "chat2.json")
+    json.dump({"messages": [{"role": "user", "content": "u"}, {"role": "assistant", "content": "b" * 8}]},
+              open(msgs, "w"))
+    full = os.path.join(tmp, "full")
+    os.mkdir(full)
+    open(os.path.join(full, "keep.txt"), "w").write("x")
+    r = run("import", "--from", "openai-messages", msgs, "-o", full)
+    ok, line = one_sentence(r)
+    check(r.returncode == 2 and ok and full in line and "not empty" in line and
+          os.listdir(full) == ["keep.txt"], "import into a non-empty directory: refused, nothing written", 2,
+          (r.returncode, r.stderr.strip()[-200:], os.listdir(full)))
+    empty = os.path.join(tmp, "empty")
+    os.mkdir(empty)
+    r = run("import", "--from", "openai-messages", msgs, "-o", empty)
+    check(r.returncode == 0, "import into an empty directory works", 0, r.stderr[-200:])
+
+
+NUMBERS = [
+    (["slt", "--phase-s", "-1"], "--phase-s: -1 is not a number >= 0"),
+    (["slt", "--phase-s", "abc"], "--phase-s: 'abc' is not a number"),
+    (["slt", "--phase-s", "inf"], "--phase-s: inf is not a finite number"),
+    (["slt", "--ramp-s", "nan"], "--ramp-s: nan is not a finite number"),
+    (["slt", "--phase-s", "1e400"], "--phase-s: 1e400 is too large (it overflows"),
+    (["slt", "--threads", "1e400"], "--threads: 1e400 is too large (it overflows"),
+    (["slt", "--threads", "99999999999999999999"], "--threads: 99999999999999999999 is too large (it overflows"),
+    (["slt", "--threads", "1.5"], "--threads: 1.5 is not a whole number"),
+    (["slt", "--concurrency", "99999999999999999999"], "--concurrency: 99999999999999999999 holds a number too large"),
+    (["slt", "--max-concurrency", "99999999999999999999"], "--max-concurrency: 99999999999999999999 is too large (it overflows"),
+    (["slt", "--output-tokens", "1e12"], "--output-tokens: 1e12 is not a whole number <= 100000000"),
+    (["slt", "--request-timeout-s", "-3"], "--request-timeout-s: -3 is not a number >= 0"),
+    (["slt", "--seed", "18446744073709551616"], "--seed: 18446744073709551616 is too large (it overflows"),
+    (["slt", "--power-rate", "infinity"], "--power-rate: infinity is not a finite number"),
+    (["agents", "--window-s", "inf"], "--window-s: inf is not a finite number"),
+    (["agents", "--max-error-rate", "2"], "--max-error-rate: 2 is not a number <= 1"),
+    (["agents", "--max-agents", "1e30"], "--max-agents: 1e30 is too large (it overflows"),
+]
+
+
+def numbers(tmp):
+    for args, want in NUMBERS:
+        r = run(args[0], "--out", os.path.join(tmp, "never"), *args[1:])
+        ok, line = one_sentence(r)
+        check(r.returncode == 2 and ok and want in line, "%s: exit 2 saying '%s'" % (" ".join(args), want), 2,
+              (r.returncode, r.stderr.strip()[-300:]))
+
+
+EXTRA = [
+    ("slt", '{"messages":[]}', 'may not set "messages"'),
+    ("slt", '{"prompt":"p"}', 'may not set "prompt"'),
+    ("slt", '{"model":"other"}', 'may not set "model"'),
+    ("slt", '{"stream":false}', 'may not set "stream"'),
+    ("slt", '{"max_tokens":5}', 'may not set "max_tokens"'),
+    ("slt", '{"stream_options":{"include_usage":false}}', "include_usage"),
+    ("slt", '{"stream_options":true}', '"stream_options" must be a JSON object'),
+    ("agents", '{"messages":[]}', 'may not set "messages"'),
+    ("agents", '{"tools":[]}', 'may not set "tools"'),
+    ("agents", '{"ignore_eos":false}', 'may not set "ignore_eos"'),
+]
+
+
+def extra_body(tmp):
+    for cmd, extra, want in EXTRA:
+        r = run(cmd, "--out", os.path.join(tmp, "never"), "--extra-body", extra, "--slo-speed", "1",
+                "--slo-ttft", "1", "--trajectories", tmp) if cmd == "agents" else \
+            run(cmd, "--out", os.path.join(tmp, "never"), "--extra-body", extra)
+        ok, line = one_sentence(r)
+        check(r.returncode == 2 and ok and want in line and "--extra-body" in line,
+              "%s --extra-body %s: refused by name" % (cmd, extra), 2, (r.returncode, r.stderr.strip()[-300:]))
+
+
+def slt_args(url, out, *more):
+    return ["slt", "--url", url, "--out", out, "--concurrency", "2", "--phase-s", "1", "--ramp-s", "0.2",
+            "--input-tokens", "100", "--output-tokens", "3", "--threads", "1", "--tokenizer", "none", *more]
+
+
+def recording(tmp):
+    """'#' in --model and in --extra-body, the endpoint's full path in --url, stream_options
+    merged: every request is intact JSON with its own nonce."""
+    def respond(head, body):
+        return common.sse_answer(len(body) // 4)
+    with common.canned_server(respond) as srv:
+        out = os.path.join(tmp, "hash")
+        r = run(*slt_args("http://127.0.0.1:%d/v1/chat/completions" % srv.port, out, "--model", "my#model",
+                          "--extra-body", '{"user":"a#b","stream_options":{"continuous_usage_stats":true}}'))
+        reqs = list(srv.requests)
+    check(r.returncode == 0, "a '#' in --model and --extra-body: the run succeeds", 0, r.stderr[-400:])
+    paths = {h.split(b"\r\n")[0] for h, _ in reqs}
+    check(paths == {b"POST /v1/chat/completions HTTP/1.1"},
+          "--url with /v1/chat/completions: requests go to that path, not doubled", "one path", paths)
+    check(all(b"\r\nAccept-Encoding: identity\r\n" in h for h, _ in reqs),
+          "requests ask for an uncompressed body (Accept-Encoding: identity)")
+    bodies, bad = [], []
+    for _, b in reqs:
+        try:
+            bodies.append(json.loads(b))
+        except ValueError:
+            bad.append(b[:200])
+    check(reqs and not bad, "every request body is valid JSON", [], bad[:2])
+    nonce = re.compile(r"^(\d ){32}")
+    good = [j for j in bodies if j.get("model") == "my#model" and j.get("user") == "a#b" and
+            j.get("stream_options") == {"include_usage": True, "continuous_usage_stats": True} and
+            nonce.match(j["messages"][0]["content"])]
+    check(len(good) == len(bodies), "model, extras and merged stream_options intact, the nonce leads the prompt",
+          len(bodies), len(good))
+    measured = [j["messages"][0]["content"][:64] for j in bodies if j.get("max_tokens") == 3]
+    check(len(measured) > 2 and len(set(measured)) == len(measured), "every measured request has its own nonce",
+          len(measured), len(set(measured)))
+    if os.path.exists(os.path.join(out, "results.json")):
+        ph = json.load(open(os.path.join(out, "results.json")))["phases"][0]
+        check(ph["requests_failed_whole_phase"] == 0, "no request failed", 0, ph.get("failures"))
+
+
+def urls(tmp):
+    base = "http://127.0.0.1:%d" % common.free_port()
+    cases = [
+        (base + "/v1/chat/completions?api-version=1", 2, "has a query"),
+        (base + "/v1#frag", 2, "has a fragment"),
+        ("http://user:hunter2pass@127.0.0.1:9/v1", 2, "holds credentials"),
+        (base + "/v1/completions", 2, "--url ends in /v1/completions but strobe slt sends to /v1/chat/completions"),
+        (base, 1, "connection to %s refused: is the server running?" % base[7:]),
+    ]
+    for url, status, want in cases:
+        r = run(*slt_args(url, os.path.join(tmp, "never"), "--model", "m"))
+        ok, line = one_sentence(r)
+        check(r.returncode == status and ok and want in line and "hunter2pass" not in r.stderr,
+              "--url %s: exit %d saying '%s'" % (url, status, want), status, (r.returncode, r.stderr.strip()[-300:]))
+
+
+def not_sse(tmp):
+    """A 200 that is JSON or gzip fails saying what arrived; calibration is served well."""
+    def json_answer(body):
+        payload = json.dumps({"choices": [{"message": {"content": "hi"}}],
+                              "usage": {"prompt_tokens": len(body) // 4, "completion_tokens": 1}}).encode()
+        return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                % len(payload) + payload)
+
+    def gzip_answer(body):
+        sse = common.sse_answer(len(body) // 4)
+        payload = gzip.compress(sse.partition(b"\r\n\r\n")[2])
+        return (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Encoding: gzip\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(payload) + payload)
+
+    modes = {"json": (json_answer, "not-event-stream", "the server sent Content-Type application/json, not text/event-stream"),
+             "gzip": (gzip_answer, "not-event-stream", "the body is gzip-compressed (Content-Encoding: gzip); strobe asks for identity")}
+    for mode, (answer, cls, want) in modes.items():
+        def respond(head, body, answer=answer):
+            return common.sse_answer(len(body) // 4) if common.is_probe(body) else answer(body)
+        with common.canned_server(respond) as srv:
+            out = os.path.join(tmp, "notsse-" + mode)
+            r = run(*slt_args("http://127.0.0.1:%d" % srv.port, out, "--model", "m"))
+        res = os.path.join(out, "results.json")
+        ph = json.load(open(res))["phases"][0] if os.path.exists(res) else {}
+        reasons = {x["class"]: x["example"] for x in ph.get("failures", [])}
+        check(r.returncode in (0, 1) and ph and ph["requests_failed_whole_phase"] == ph["requests_sent_whole_phase"] > 0
+              and list(reasons) == [cls] and want in reasons[cls],
+              "%s answers: every request fails as %s, saying '%s'" % (mode, cls, want), want,
+              (r.returncode, reasons, r.stderr[-300:]))
+    # a server that never streams: calibration stops, saying so
+    with common.canned_server(lambda head, body: json_answer(body)) as srv:
+        r = run(*slt_args("http://127.0.0.1:%d" % srv.port, os.path.join(tmp, "notsse-cal"), "--model", "m"))
+    ok, line = one_sentence(r)
+    check(r.returncode == 1 and ok and "Content-Type application/json, not text/event-stream" in line,
+          "a JSON answer to calibration: exit 1 saying what arrived", 1, (r.returncode, r.stderr.strip()[-300:]))
+
+
+if __name__ == "__main__":
+    with tempfile.TemporaryDirectory() as tmp:
+        directories(tmp)
+        import_into_nonempty(tmp)
+        numbers(tmp)
+        extra_body(tmp)
+        urls(tmp)
+        recording(tmp)
+        not_sse(tmp)
+    common.done()
