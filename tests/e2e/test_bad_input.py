@@ -223,7 +223,7 @@ def not_sse(tmp):
         res = os.path.join(out, "results.json")
         ph = json.load(open(res))["phases"][0] if os.path.exists(res) else {}
         reasons = {x["class"]: x["example"] for x in ph.get("failures", [])}
-        check(r.returncode in (0, 1) and ph and ph["requests_failed_whole_phase"] == ph["requests_sent_whole_phase"] > 0
+        check(r.returncode == 4 and ph and ph["requests_failed_whole_phase"] == ph["requests_sent_whole_phase"] > 0
               and list(reasons) == [cls] and want in reasons[cls],
               "%s answers: every request fails as %s, saying '%s'" % (mode, cls, want), want,
               (r.returncode, reasons, r.stderr[-300:]))
