@@ -39,24 +39,6 @@ class Handler(socketserver.BaseRequestHandler):
     """Answers calibration probes (max_tokens 1) properly; every other request per `mode`."""
     mode = "ok"
 
-    def read_request(self, buf):
-        while b"\r\n\r\n" not in buf:
-            d = self.request.recv(65536)
-            if not d:
-                return None, b""
-            buf += d
-        head, _, rest = buf.partition(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
-        while len(rest) < length:
-            d = self.request.recv(65536)
-            if not d:
-                return None, b""
-            rest += d
-        return rest[:length], rest[length:]
-
     def send_stream(self, payload):
         self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                              b"Content-Length: %d\r\n\r\n" % len(payload) + payload)
@@ -65,8 +47,8 @@ class Handler(socketserver.BaseRequestHandler):
         buf = b""
         try:
             while True:
-                body, buf = self.read_request(buf)
-                if body is None:
+                head, body, buf = common.read_request(self.request, buf)
+                if head is None:
                     return
                 req = json.loads(body)
                 text = json.dumps(req.get("messages", req.get("prompt", "")))
