@@ -23,6 +23,7 @@ struct iteration_metrics {
     int phase, agents;
     double window_s;
     size_t requests, failed;
+    size_t retried; /* sent again on a new connection after a reused one was dead */
     double error_rate;
     double speed_p25, speed_p50, ttft_p50, ttft_p95, e2e_p50; /* ttft may be INFINITY */
     double output_tokens_per_s;
