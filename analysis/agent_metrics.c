@@ -28,6 +28,7 @@ void agent_iteration_metrics(const struct run_facts *f, const struct phase_info 
             if (f->tok_t[k] >= ws && f->tok_t[k] < we) out_tokens += f->tok_n[k];
         if (r->phase != ph->index || r->t_sched < ws || r->t_sched >= we) continue;
         m->requests++;
+        m->retried += r->retried != 0;
         m->prompt_tokens += (double)r->prompt_tokens;
         m->cached_tokens += (double)r->cached_tokens;
         if (r->failed || !r->t_first_token) {

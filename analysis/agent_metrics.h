@@ -25,6 +25,7 @@ struct iteration_metrics {
     double warmup_s;     /* from the iteration's start to its window */
     int warmup_extended; /* the window waited for every agent to start */
     size_t requests, failed;
+    size_t retried; /* sent again on a new connection after a reused one was dead */
     double error_rate;
     double speed_p25, speed_p50, ttft_p50, ttft_p95, e2e_p50; /* ttft may be INFINITY */
     double output_tokens_per_s;

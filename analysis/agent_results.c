@@ -123,6 +123,7 @@ static cJSON *iter_json(const struct iteration_metrics *m)
     cJSON_AddBoolToObject(o, "warmup_extended", m->warmup_extended);
     cJSON_AddNumberToObject(o, "requests", (double)m->requests);
     cJSON_AddNumberToObject(o, "requests_failed", (double)m->failed);
+    cJSON_AddNumberToObject(o, "requests_retried_on_new_connection", (double)m->retried);
     cJSON_AddNumberToObject(o, "error_rate", m->error_rate);
     cJSON_AddNumberToObject(o, "output_speed_p25_tokens_per_s", m->speed_p25);
     cJSON_AddNumberToObject(o, "output_speed_p50_tokens_per_s", m->speed_p50);

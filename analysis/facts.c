@@ -408,7 +408,9 @@ int facts_load(const char *dir, struct tokenizer *tok, int only_phase, struct ru
             f->torn_bodies++;
             continue;
         }
-        if (rec->type == REC_EVENT) {
+        if (rec->type == REC_REQUEST_RETRY) {
+            r->retried = 1;
+        } else if (rec->type == REC_EVENT) {
             r->n_events++;
             struct log_record stamped = *rec;
             int64_t t_tap;
@@ -438,6 +440,8 @@ int facts_load(const char *dir, struct tokenizer *tok, int only_phase, struct ru
                 r->failed = 1;
                 reason_from_body(r, body, rec->len);
             } else if (r->transport_error) {
+                /* older logs recorded the cut event too: its torn JSON is not the reason */
+                if (r->transport_error == ERR_EVENT_TOO_LONG) r->failed = 0;
                 char what[160];
                 snprintf(what, sizeof what, "%.*s", (int)(rec->len > 150 ? 150 : rec->len),
                          body ? body : "");

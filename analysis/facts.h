@@ -28,6 +28,7 @@ struct req_facts {
     int transport_error; /* enum req_error */
     int failed;
     char reason[200];    /* why it failed, one line */
+    int retried;         /* sent again on a new connection after its reused one was dead */
     int64_t prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens;
     int usage_seen, output_estimated, saw_done;
     int usage_per_chunk; /* every token event carried cumulative usage */

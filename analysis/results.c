@@ -245,6 +245,9 @@ static cJSON *phase_json(const struct phase_metrics *m)
     cJSON_AddNumberToObject(o, "requests_sent_whole_phase", (double)m->sent_all);
     cJSON_AddNumberToObject(o, "requests_succeeded_whole_phase", (double)m->succeeded_all);
     cJSON_AddNumberToObject(o, "requests_failed_whole_phase", (double)m->failed_all);
+    cJSON_AddNumberToObject(o, "requests_retried_on_new_connection", (double)m->retried);
+    cJSON_AddNumberToObject(o, "requests_retried_on_new_connection_whole_phase",
+                            (double)m->retried_all);
     cJSON_AddNumberToObject(o, "response_rate", m->response_rate);
     cJSON_AddNumberToObject(o, "output_tokens_in_window", m->output_tokens_in_window);
     cJSON_AddNumberToObject(o, "system_output_tokens_per_s", m->system_output_tps);

@@ -45,9 +45,11 @@ void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
         if (r->phase != ph->index) continue;
         m->sent_all++;
         if (r->failed) m->failed_all++; else m->succeeded_all++;
+        m->retried_all += r->retried != 0;
         int in_window = r->t_sched >= ws && r->t_sched < we;
         if (in_window) {
             m->sent++;
+            m->retried += r->retried != 0;
             if (r->failed) {
                 m->failed++;
                 count_reason(m, r);

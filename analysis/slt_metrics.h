@@ -28,6 +28,7 @@ struct phase_metrics {
     double window_s;
     size_t sent, succeeded, failed, with_output;
     size_t sent_all, succeeded_all, failed_all; /* the whole phase, ramp and drain included */
+    size_t retried, retried_all; /* sent again on a new connection (worker.c), window / phase */
     double response_rate;
     double output_tokens_in_window;
     double system_output_tps;

@@ -98,7 +98,7 @@ int oneshot_request(const struct transport_ops *ops, struct transport_ctx *tctx,
     out->prompt_tokens = out->completion_tokens = -1;
     struct ctx *c = calloc(1, sizeof *c);
     c->out = out;
-    sse_init(&c->sse);
+    sse_init(&c->sse, 0);
     http_parser hp;
     http_parser_init(&hp, HTTP_RESPONSE);
     hp.data = c;
@@ -112,6 +112,7 @@ int oneshot_request(const struct transport_ops *ops, struct transport_ctx *tctx,
     int rc = -1;
     if (ops->open(tctx, &tc, ep)) {
         snprintf(out->error, sizeof out->error, "%s", tc.err);
+        sse_free(&c->sse);
         free(c);
         return -1;
     }
@@ -180,6 +181,7 @@ finish:
     rc = out->error[0] ? -1 : 0;
 done:
     ops->close(&tc);
+    sse_free(&c->sse);
     free(c);
     redact_str(out->error); /* a server may echo the API key in its error */
     return rc;

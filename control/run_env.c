@@ -3,6 +3,7 @@
 #include "fdlimit.h"
 #include "oneshot.h"
 #include "redact.h"
+#include "sse.h"
 #include "tokenizer.h"
 
 #include <cjson/cJSON.h>
@@ -113,6 +114,7 @@ int run_env_open(struct run_env *e, const struct run_env_options *o)
     e->url = o->url;
     e->model = o->model;
     e->threads = o->threads;
+    e->max_event_bytes = o->max_event_bytes;
     char err[512];
     /* one socket per in-flight request, plus a margin for logs, epoll and the emulator */
     /* measured: about 20 KiB of strobe per streaming session (scripts/longrun.py), plus the
@@ -265,6 +267,9 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
         cJSON_AddStringToObject(tk, "sha256", e->tokenizer_sha256);
     }
     cJSON_AddStringToObject(tk, "chosen", e->tokenizer_choice);
+    cJSON *cfg = cJSON_GetObjectItemCaseSensitive(h, "config"); /* the run kind's options */
+    cJSON_AddNumberToObject(cfg ? cfg : h, "max_event_bytes",
+                            (double)(e->max_event_bytes ? e->max_event_bytes : SSE_DEFAULT_MAX_EVENT));
     char *with_power = cJSON_PrintUnformatted(h);
     cJSON_Delete(h);
     e->log = eventlog_create(out, with_power, e->threads + 2, err, sizeof err);
@@ -284,6 +289,7 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
         wc.ops = e->data_ops;
         wc.tctx = e->tctx[i];
         wc.log = e->log;
+        wc.max_event_bytes = e->max_event_bytes;
         worker_start(&e->w[i], &wc);
     }
     e->telemetry = telemetry_start(e->power, e->npower, e->log, e->threads + 1, e->power_rate_hz);

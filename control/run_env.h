@@ -31,6 +31,7 @@ struct run_env_options {
     int emu_counts_with_tokenizer; /* the built-in emulator counts prompt_tokens with it too */
     const struct dpdk_options *dpdk; /* NULL: kernel sockets */
     int completions; /* requests go to /v1/completions (slt --endpoint completions), else chat */
+    size_t max_event_bytes;          /* the workers' SSE event limit (0: 8 MiB) */
 };
 
 #define RUN_MAX_POWER 16
@@ -49,6 +50,7 @@ struct run_env {
     struct transport_ctx *ctl_tctx;
     struct eventlog *log;
     int threads;
+    size_t max_event_bytes;
     struct worker *w;
     struct transport_ctx **tctx;
     struct power_source power[RUN_MAX_POWER];

@@ -2,6 +2,7 @@
 
 #include "num_arg.h"
 #include "request_template.h"
+#include "sse.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -16,7 +17,7 @@
 
 enum { F_URL = RUN_FLAG_BASE, F_MODEL, F_OUT, F_EXTRA, F_CA, F_EMU, F_INSEC, F_THREADS, F_RTO,
        F_ITO, F_CTO, F_SEED, F_POWER, F_PRATE, F_TOKENIZER, F_TRANSPORT, F_DPDK_ARGS,
-       F_LOCAL_IP, F_NETMASK, F_GATEWAY, F_BACKOFF, F_GATEWAY_MAC, F_IMPAIR };
+       F_LOCAL_IP, F_NETMASK, F_GATEWAY, F_BACKOFF, F_GATEWAY_MAC, F_IMPAIR, F_MAX_EVENT };
 
 static const struct option shared[] = {
     {"url", 1, 0, F_URL}, {"model", 1, 0, F_MODEL}, {"out", 1, 0, F_OUT},
@@ -28,6 +29,7 @@ static const struct option shared[] = {
     {"transport", 1, 0, F_TRANSPORT}, {"dpdk-args", 1, 0, F_DPDK_ARGS}, {"local-ip", 1, 0, F_LOCAL_IP},
     {"netmask", 1, 0, F_NETMASK}, {"gateway", 1, 0, F_GATEWAY}, {"idle-backoff-us", 1, 0, F_BACKOFF},
     {"gateway-mac", 1, 0, F_GATEWAY_MAC}, {"dpdk-impair", 1, 0, F_IMPAIR},
+    {"max-event-bytes", 1, 0, F_MAX_EVENT},
     {0, 0, 0, 0}};
 
 /* The cores this process may run on (taskset, cgroup cpusets), else the online ones. */
@@ -51,6 +53,25 @@ void run_flags_defaults(struct run_flags *f)
     f->transport = "kernel";
     f->dpdk.eal_args = "";
     f->dpdk.idle_backoff_us = 0;
+    f->max_event_bytes = SSE_DEFAULT_MAX_EVENT;
+}
+
+/* N, NK or NM (KiB, MiB) within 1 KiB .. 1 GiB (an event-log record's length is 32 bits). */
+static int take_max_event(struct run_flags *f, const char *arg, const char *cmd)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(arg, &end, 10);
+    int shift = *end == 'K' || *end == 'k' ? 10 : *end == 'M' || *end == 'm' ? 20 : 0;
+    if (shift) end++;
+    if (errno || end == arg || *end || arg[0] == '-' || v > (1ULL << 30) >> shift ||
+        (v << shift) < 1024) {
+        fprintf(stderr, "strobe %s: --max-event-bytes needs a size from 1024 to 1073741824 "
+                        "bytes (K and M suffixes allowed, e.g. 8M), got '%s'.\n", cmd, arg);
+        return 2;
+    }
+    f->max_event_bytes = (size_t)(v << shift);
+    return 1;
 }
 
 struct option *run_flags_table(const struct option *own)
@@ -99,6 +120,7 @@ int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag
     case F_GATEWAY_MAC: f->dpdk.gateway_mac = arg; return 1;
     case F_IMPAIR: f->dpdk.impair = arg; return 1;
     case F_INSEC: f->insecure = 1; return 1;
+    case F_MAX_EVENT: return take_max_event(f, arg, cmd);
     case F_POWER:
         if (f->npower == RUN_MAX_POWER) return bad(cmd, "at most 16 --power sources");
         f->power[f->npower++] = arg;
@@ -214,7 +236,8 @@ struct run_env_options run_flags_env(const struct run_flags *f, const char *cmd,
     return (struct run_env_options){cmd, f->url, f->model, f->emu_args, f->insecure, f->ca_file,
                                     f->threads, fds_needed, f->power, f->npower,
                                     f->power_rate_hz, f->tokenizer, 0,
-                                    strcmp(f->transport, "dpdk") ? NULL : &f->dpdk, 0};
+                                    strcmp(f->transport, "dpdk") ? NULL : &f->dpdk, 0,
+                                    f->max_event_bytes};
 }
 
 void run_flags_usage(FILE *out)
@@ -230,6 +253,10 @@ void run_flags_usage(FILE *out)
         "                          may run on (default: one per core)\n"
         "  --request-timeout-s S   (default 600)   --idle-timeout-s S (default 120)\n"
         "  --connect-timeout-s S   (default 10)\n"
+        "  --max-event-bytes N     longest SSE event (one streamed chunk) accepted, K/M allowed\n"
+        "                          (default 8M); longer fails its request as event-too-long.\n"
+        "                          Memory: 2 KiB per connection, grown to the largest event it\n"
+        "                          has received (at most N) and kept for the next one\n"
         "  --insecure              do not verify the server's TLS certificate or name\n"
         "  --ca-file PEM           trust this CA in addition to the system's\n"
         "  --seed N                seed of nonces and shuffles (default 1)\n"

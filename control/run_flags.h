@@ -18,6 +18,7 @@ struct run_flags {
     const char *power[RUN_MAX_POWER];
     int npower;
     double power_rate_hz;
+    size_t max_event_bytes; /* longest SSE event a worker keeps */
 };
 
 /* the longest --model: it goes into every request */

@@ -35,6 +35,13 @@ enum log_type {
     REC_POWER = 7,        /* t = reading time, a = power source, b = device (-1: the source
                              failed), c = milliwatts, t2 = energy in microjoules
                              (POWER_NONE when the device does not give it) */
+    REC_REQUEST_RETRY = 8, /* the request failed on a reused connection before any response
+                              byte and was sent again on a new one (at most once; after its
+                              REC_REQUEST_SENT, which describes the first attempt): t = when
+                              the failure was seen, t2 = the retry's last request byte written
+                              (0: it failed before), a = enum req_error of the failed attempt,
+                              b = the new connection's serial, len/off = why it failed.
+                              Readers that predate it skip it. */
 };
 
 #define POWER_NONE INT64_MIN
@@ -59,7 +66,7 @@ enum req_error {
     ERR_IDLE_TIMEOUT,   /* nothing received for --idle-timeout-s */
     ERR_INTERRUPTED,    /* run stopped by SIGINT/SIGTERM */
     ERR_DRAIN,          /* still running when the phase's drain limit ran out */
-    ERR_EVENT_TOO_LONG, /* one SSE event exceeded the framer's buffer */
+    ERR_EVENT_TOO_LONG, /* one SSE event exceeded --max-event-bytes (the body says which) */
     ERR_NOT_SSE,        /* a 2xx whose body is not an SSE stream (JSON, compressed) */
     ERR_COUNT
 };

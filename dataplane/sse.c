@@ -1,49 +1,139 @@
 #include "sse.h"
 
+#include <stdlib.h>
 #include <string.h>
 
-void sse_init(struct sse_framer *f)
+enum { F_NAME, F_DATA, F_EVENT, F_SKIP };
+
+void sse_init(struct sse_framer *f, size_t max_event)
 {
-    f->line_len = f->data_len = 0;
-    f->has_data = f->truncated = f->after_cr = f->is_error = 0;
+    memset(f, 0, sizeof *f);
+    f->max_event = max_event ? max_event : SSE_DEFAULT_MAX_EVENT;
 }
 
-static void append(char *dst, size_t *len, const char *src, size_t n, int *truncated)
+void sse_reset(struct sse_framer *f)
 {
-    if (*len + n > SSE_MAX_EVENT) {
-        n = SSE_MAX_EVENT - *len;
-        *truncated = 1;
+    f->data_len = f->name_len = f->ev_len = 0;
+    f->has_data = f->truncated = f->after_cr = f->is_error = f->value_start = 0;
+    f->field = F_NAME;
+}
+
+void sse_free(struct sse_framer *f)
+{
+    free(f->data);
+    f->data = NULL;
+    f->data_cap = 0;
+}
+
+/* Room for `need` bytes: doubles (from SSE_INITIAL_CAP) up to max_event. 0, or -1 when
+ * memory ran out (the buffer is left as it was). */
+static int grow(struct sse_framer *f, size_t need)
+{
+    size_t cap = f->data_cap ? f->data_cap : SSE_INITIAL_CAP;
+    while (cap < need) cap = cap > f->max_event / 2 ? f->max_event : cap * 2;
+    if (cap > f->max_event) cap = f->max_event;
+    char *d = realloc(f->data, cap);
+    if (!d) return -1;
+    f->data = d;
+    f->data_cap = cap;
+    return 0;
+}
+
+/* Appends to the event's data; what would pass max_event is cut and the event flagged. */
+static void append(struct sse_framer *f, const char *src, size_t n)
+{
+    if (f->truncated) return;
+    if (n > f->max_event - f->data_len) {
+        n = f->max_event - f->data_len;
+        f->truncated = 1;
     }
-    memcpy(dst + *len, src, n);
-    *len += n;
+    if (f->data_len + n > f->data_cap && grow(f, f->data_len + n)) {
+        n = f->data_cap - f->data_len;
+        f->truncated = 1;
+    }
+    if (n) memcpy(f->data + f->data_len, src, n);
+    f->data_len += n;
+}
+
+/* Bytes of the current line (no line end among them). */
+static void line_bytes(struct sse_framer *f, const char *p, size_t n)
+{
+    while (n) {
+        if (f->field == F_NAME) {
+            const char *colon = memchr(p, ':', n);
+            size_t k = colon ? (size_t)(colon - p) : n;
+            if (f->name_len < sizeof f->name) {
+                size_t keep = sizeof f->name - f->name_len < k ? sizeof f->name - f->name_len : k;
+                memcpy(f->name + f->name_len, p, keep);
+            }
+            f->name_len += k;
+            if (!colon) return;
+            p += k + 1;
+            n -= k + 1;
+            /* the name is complete: a comment (empty name) or an unknown field is skipped */
+            if (f->name_len == 4 && !memcmp(f->name, "data", 4)) {
+                f->field = F_DATA;
+                if (f->has_data) append(f, "\n", 1);
+                f->has_data = 1;
+            } else if (f->name_len == 5 && !memcmp(f->name, "event", 5)) {
+                f->field = F_EVENT;
+                f->ev_len = 0;
+            } else {
+                f->field = F_SKIP;
+            }
+            f->value_start = 1;
+            continue;
+        }
+        if (f->field == F_SKIP) return;
+        if (f->value_start) {
+            f->value_start = 0;
+            if (p[0] == ' ') {
+                p++;
+                n--;
+                continue;
+            }
+        }
+        if (f->field == F_DATA) {
+            append(f, p, n);
+        } else {
+            if (f->ev_len < sizeof f->ev) {
+                size_t keep = sizeof f->ev - f->ev_len < n ? sizeof f->ev - f->ev_len : n;
+                memcpy(f->ev + f->ev_len, p, keep);
+            }
+            f->ev_len += n;
+        }
+        return;
+    }
 }
 
 /* A complete line: a field, a comment, or the blank line that ends an event. */
 static int end_line(struct sse_framer *f, sse_event_fn fn, void *arg)
 {
-    const char *l = f->line;
-    size_t n = f->line_len;
-    f->line_len = 0;
-    if (n == 0) {
-        int rc = 0;
-        if (f->has_data) rc = fn(arg, f->data, f->data_len, f->truncated, f->is_error);
-        f->data_len = 0;
-        f->has_data = f->truncated = f->is_error = 0;
-        return rc;
+    int field = f->field;
+    f->field = F_NAME;
+    f->value_start = 0;
+    if (field == F_NAME) {
+        size_t n = f->name_len;
+        f->name_len = 0;
+        if (n == 0) {
+            int rc = 0;
+            if (f->has_data) /* data stays NULL while every data line was empty */
+                rc = fn(arg, f->data ? f->data : "", f->data_len, f->truncated, f->is_error);
+            f->data_len = 0;
+            f->has_data = f->truncated = f->is_error = 0;
+            return rc;
+        }
+        /* a field without a colon: its value is empty */
+        if (n == 4 && !memcmp(f->name, "data", 4)) {
+            if (f->has_data) append(f, "\n", 1);
+            f->has_data = 1;
+        } else if (n == 5 && !memcmp(f->name, "event", 5)) {
+            f->is_error = 0;
+        }
+        return 0;
     }
-    if (l[0] == ':') return 0;
-    const char *colon = memchr(l, ':', n);
-    size_t name_len = colon ? (size_t)(colon - l) : n;
-    const char *value = colon ? colon + 1 : l + n;
-    size_t value_len = (size_t)(l + n - value);
-    if (value_len && value[0] == ' ') value++, value_len--;
-    if (name_len == 4 && !memcmp(l, "data", 4)) {
-        if (f->has_data) append(f->data, &f->data_len, "\n", 1, &f->truncated);
-        append(f->data, &f->data_len, value, value_len, &f->truncated);
-        f->has_data = 1;
-    } else if (name_len == 5 && !memcmp(l, "event", 5)) {
-        f->is_error = value_len == 5 && !memcmp(value, "error", 5);
-    }
+    f->name_len = 0;
+    if (field == F_EVENT) f->is_error = f->ev_len == 5 && !memcmp(f->ev, "error", 5);
     return 0;
 }
 
@@ -63,8 +153,7 @@ int sse_feed(struct sse_framer *f, const char *buf, size_t len, sse_event_fn fn,
         const char *cr = memchr(buf + i, '\r', nl ? (size_t)(nl - (buf + i)) : len - i);
         const char *end = cr ? cr : nl;
         size_t take = end ? (size_t)(end - (buf + i)) : len - i;
-        int dummy = 0;
-        append(f->line, &f->line_len, buf + i, take, f->has_data ? &f->truncated : &dummy);
+        line_bytes(f, buf + i, take);
         i += take;
         if (!end) break;
         i++;

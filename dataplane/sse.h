@@ -1,30 +1,42 @@
 /* Server-sent events framing, incremental: bytes may be split anywhere across calls, several
  * events may arrive in one call, lines end in \n, \r\n or \r, ':' lines are comments.
  * Each complete event's data (data lines joined by \n) is handed to the callback.
- * No allocation: an event's data accumulates in the framer's fixed buffer; longer data is
- * cut and flagged. */
+ * Data lines are appended straight into one event buffer (no line buffer): it starts at
+ * SSE_INITIAL_CAP on the first event, doubles when a larger event arrives, up to max_event,
+ * and is kept across events and sse_reset, so a stream of like-sized events does not
+ * allocate. Data beyond max_event (or beyond what memory allows) is cut and flagged. */
 #ifndef STROBE_SSE_H
 #define STROBE_SSE_H
 #include <stddef.h>
 
-#define SSE_MAX_EVENT 16384
+#define SSE_INITIAL_CAP 2048
+#define SSE_DEFAULT_MAX_EVENT ((size_t)8 << 20)
 
 struct sse_framer {
-    char line[SSE_MAX_EVENT]; /* current line, then moved into data */
-    size_t line_len;
-    char data[SSE_MAX_EVENT];
-    size_t data_len;
+    char *data;       /* the current event's data (heap, kept; NULL before the first data) */
+    size_t data_len, data_cap;
+    size_t max_event; /* longest data kept per event; longer is cut and flagged */
     int has_data;
-    int truncated;   /* the current event's data overflowed SSE_MAX_EVENT */
-    int after_cr;    /* last byte was \r: a following \n belongs to the same line end */
-    int is_error;    /* "event: error" seen for the current event */
-    size_t end_pos;  /* during the callback: index in the fed buffer just past the event's end */
+    int truncated;    /* the current event's data was cut (max_event, or no memory) */
+    int after_cr;     /* last byte was \r: a following \n belongs to the same line end */
+    int is_error;     /* "event: error" seen for the current event */
+    int field;        /* where the current line is: its name, a data or event value, skipped */
+    int value_start;  /* the next value byte is the first (a leading space is dropped) */
+    size_t name_len;  /* bytes of the current line's field name so far */
+    char name[8];     /* its first bytes: only "data" and "event" matter */
+    size_t ev_len;    /* the event field's value so far (enough of it to tell "error") */
+    char ev[8];
+    size_t end_pos;   /* during the callback: index in the fed buffer just past the event's end */
 };
 
 /* Called per complete event; return non-zero to stop feeding. */
 typedef int (*sse_event_fn)(void *arg, const char *data, size_t len, int truncated, int is_error);
 
-void sse_init(struct sse_framer *f);
+/* A framer with no buffer yet; max_event 0 means SSE_DEFAULT_MAX_EVENT. */
+void sse_init(struct sse_framer *f, size_t max_event);
+/* A new stream on the same framer: its buffer is kept. */
+void sse_reset(struct sse_framer *f);
+void sse_free(struct sse_framer *f);
 /* Returns 0, or the callback's non-zero value (the remaining input is not consumed). */
 int sse_feed(struct sse_framer *f, const char *buf, size_t len, sse_event_fn fn, void *arg);
 

@@ -188,6 +188,13 @@ ssize_t tls_layer_recv(struct tconn *c, void *buf, size_t cap, struct rx_stamp *
     }
 }
 
+int tls_layer_alive(struct tconn *c)
+{
+    /* a server's close_notify arrives as a record: the lower peek sees its bytes */
+    if (SSL_pending(c->ssl) > 0 || BIO_ctrl_pending(c->rbio) > 0) return 0;
+    return !c->lower->alive || c->lower->alive(c);
+}
+
 void tls_layer_close(struct tconn *c)
 {
     if (c->ssl) SSL_free(c->ssl); /* frees both BIOs */

@@ -17,6 +17,8 @@ int tls_layer_progress(struct tconn *c);
 ssize_t tls_layer_send(struct tconn *c, const void *buf, size_t len);
 int tls_layer_flush(struct tconn *c);
 ssize_t tls_layer_recv(struct tconn *c, void *buf, size_t cap, struct rx_stamp *st);
+/* Plaintext or records already read but not taken, or the lower connection closed: 0. */
+int tls_layer_alive(struct tconn *c);
 void tls_layer_close(struct tconn *c);
 
 #endif

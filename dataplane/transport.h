@@ -59,6 +59,10 @@ struct transport_ops {
      * fills up to max events (events: EPOLLIN/EPOLLOUT/EPOLLERR, data.ptr: tconn.owner);
      * returns how many. */
     int (*poll)(struct transport_ctx *x, struct epoll_event *ev, int max, int64_t wait_ns);
+    /* Before a kept-alive connection is reused: 1 when it is still open with nothing unread,
+     * 0 when the peer closed or reset it, or sent bytes nobody asked for (it must not carry
+     * another request). Does not block; NULL: assumed alive. */
+    int (*alive)(struct tconn *c);
 };
 
 struct transport_options {

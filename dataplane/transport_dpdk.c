@@ -361,6 +361,13 @@ static ssize_t d_recv(struct tconn *tc, void *buf, size_t cap, struct rx_stamp *
     return (ssize_t)n;
 }
 
+/* lwIP's own state, as last pumped: a FIN (eof), a reset (failed) or unread bytes. */
+static int d_alive(struct tconn *tc)
+{
+    struct lw_conn *c = tc->impl;
+    return c && c->pcb && !c->failed && !c->eof && !c->rxq;
+}
+
 static void d_close(struct tconn *tc)
 {
     struct lw_conn *c = tc->impl;
@@ -409,7 +416,7 @@ static int d_poll(struct transport_ctx *x, struct epoll_event *ev, int max, int6
 }
 
 static const struct transport_ops dpdk_ops = {"dpdk+lwip", d_open, d_progress, d_send, d_flush,
-                                              d_recv, d_close, d_poll};
+                                              d_recv, d_close, d_poll, d_alive};
 
 static int d_tls_open(struct transport_ctx *x, struct tconn *c, const struct endpoint *ep)
 {
@@ -418,7 +425,7 @@ static int d_tls_open(struct transport_ctx *x, struct tconn *c, const struct end
 
 static const struct transport_ops dpdk_tls_ops = {"dpdk+lwip+tls", d_tls_open, tls_layer_progress,
                                                   tls_layer_send, tls_layer_flush, tls_layer_recv,
-                                                  tls_layer_close, d_poll};
+                                                  tls_layer_close, d_poll, tls_layer_alive};
 
 const struct transport_ops *transport_dpdk_ops(void) { return X && X->use_tls ? &dpdk_tls_ops : &dpdk_ops; }
 

@@ -177,6 +177,15 @@ static ssize_t plain_recv(struct tconn *c, void *buf, size_t cap, struct rx_stam
     return raw_recv(c, buf, cap, st);
 }
 
+/* A peek, once per reuse of a kept-alive connection (not per read): EAGAIN means open and
+ * quiet; 0 (the server's FIN), bytes or an error mean it cannot take another request. */
+static int plain_alive(struct tconn *c)
+{
+    char b;
+    ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 static void plain_close(struct tconn *c)
 {
     if (c->fd >= 0) close(c->fd);
@@ -184,7 +193,8 @@ static void plain_close(struct tconn *c)
 }
 
 static const struct transport_ops plain_ops = {"kernel", plain_open, plain_progress, plain_send,
-                                               plain_flush, plain_recv, plain_close, NULL};
+                                               plain_flush, plain_recv, plain_close, NULL,
+                                               plain_alive};
 
 static int tls_open(struct transport_ctx *x, struct tconn *c, const struct endpoint *ep)
 {
@@ -193,6 +203,6 @@ static int tls_open(struct transport_ctx *x, struct tconn *c, const struct endpo
 
 static const struct transport_ops tls_ops = {"kernel+tls", tls_open, tls_layer_progress,
                                              tls_layer_send, tls_layer_flush, tls_layer_recv,
-                                             tls_layer_close, NULL};
+                                             tls_layer_close, NULL, tls_layer_alive};
 
 const struct transport_ops *transport_kernel_ops(int tls) { return tls ? &tls_ops : &plain_ops; }

@@ -1,6 +1,7 @@
 /* The worker loop: top up in-flight requests, poll, read, parse, record.
  * Per received read: one recvmsg (with its timestamp), http_parser over the bytes, the SSE
- * framer over the body, one ring record per event. No allocation, no JSON, no locks. */
+ * framer over the body, one ring record per event. No allocation (a session's SSE buffer
+ * grows only when an event larger than any before it arrives), no JSON, no locks. */
 #include "worker.h"
 
 #include "http_meta.h"
@@ -33,6 +34,7 @@ struct session {
     uint64_t req_id;
     int phase;
     int64_t t_sched, t_written, t_first_byte, t_last_rx;
+    int64_t t_connect; /* the current connection's connect began (a retry's is later) */
     char *req_buf; /* the request, or its head when a source supplies the body */
     size_t req_len, req_off;
     const char *body;
@@ -46,6 +48,11 @@ struct session {
     int not_sse;         /* a 2xx whose headers say the body is no SSE stream */
     struct http_meta meta;
     uint32_t n_events;
+    /* the request's one retry on a new connection, after its reused one proved dead */
+    int retried, retry_pending; /* pending: its REC_REQUEST_RETRY is not written yet */
+    enum req_error retry_err;
+    int64_t t_retry;
+    char retry_why[160];
     enum req_error err;
     char errbody[ERRBODY_MAX];
     size_t errbody_len;
@@ -121,13 +128,75 @@ static void record_sent(struct session *s)
     s->sent_recorded = 1;
 }
 
+/* After the request's SENT record (which describes its first attempt), once the retry's last
+ * byte is written or the retry ends. */
+static void record_retry(struct session *s)
+{
+    struct log_record rec = {.type = REC_REQUEST_RETRY, .worker = (uint16_t)s->w->pub->cfg.index,
+                             .req_id = s->req_id, .t = s->t_retry, .t2 = s->t_written,
+                             .a = s->retry_err, .b = (int64_t)s->conn_serial};
+    record(s->w, &rec, s->retry_why, strlen(s->retry_why));
+    s->retry_pending = 0;
+}
+
+static int open_conn(struct session *s);
+static void progress_connect(struct session *s);
+static void end_request(struct session *s, enum req_error err);
+
+/* Response state back to "nothing received", for a new attempt at the same request. */
+static void reset_response(struct session *s)
+{
+    s->t_written = s->t_first_byte = 0;
+    s->status = s->message_complete = s->got_done = s->bad_status_line = 0;
+    s->not_sse = 0;
+    http_meta_reset(&s->meta);
+    s->keep_alive = 1;
+    s->n_events = 0;
+    s->err = ERR_NONE;
+    s->errbody_len = 0;
+    s->req_off = s->body_off = 0;
+    http_parser_init(&s->hp, HTTP_RESPONSE);
+    s->hp.data = s;
+    sse_reset(&s->sse);
+}
+
+/* A kept-alive connection the server had closed (llama-server closes after each streamed
+ * response while advertising keep-alive; others close idle ones) when the liveness check
+ * could not yet see it: a request that failed on it before any response byte arrived is sent
+ * once more on a new connection, from the same scheduled time (its latency includes the
+ * reconnect). 1 when this took the request over (retried, or ended if the new connection
+ * could not be opened), 0 when it is not one to retry. */
+static int retry_on_new_connection(struct session *s, enum req_error err)
+{
+    if (!s->reused || s->retried || s->t_first_byte || (err != ERR_SEND && err != ERR_RESET))
+        return 0;
+    if (!s->sent_recorded) record_sent(s); /* the first attempt: t2 = 0, it never left */
+    s->retried = s->retry_pending = 1;
+    s->retry_err = err;
+    s->t_retry = clock_now_ns();
+    snprintf(s->retry_why, sizeof s->retry_why, "%.*s", (int)s->errbody_len, s->errbody);
+    if (!s->retry_why[0]) snprintf(s->retry_why, sizeof s->retry_why, "%s", s->tc.err);
+    close_conn(s);
+    reset_response(s);
+    s->state = S_CONNECTING;
+    if (open_conn(s)) {
+        s->errbody_len = (size_t)snprintf(s->errbody, sizeof s->errbody, "%s", s->tc.err);
+        end_request(s, ERR_CONNECT);
+        return 1;
+    }
+    progress_connect(s);
+    return 1;
+}
+
 /* Ends the request in flight, records its facts, and frees the session for the next one. */
 static void end_request(struct session *s, enum req_error err)
 {
     struct impl *w = s->w;
     struct worker_stats *st = &w->pub->stats;
     if (!err && s->err) err = s->err;
+    if (retry_on_new_connection(s, err)) return;
     if (!s->sent_recorded) record_sent(s); /* failed before its last byte left: t2 = 0 */
+    if (s->retry_pending) record_retry(s);
     struct log_record rec = {.type = REC_REQUEST_END, .worker = (uint16_t)w->pub->cfg.index,
                              .req_id = s->req_id, .t = clock_now_ns(), .t2 = s->t_first_byte,
                              .a = s->status, .b = err, .c = s->n_events};
@@ -152,6 +221,7 @@ static int open_conn(struct session *s)
     if (c->ops->open(c->tctx, &s->tc, c->ep) != 0) return -1;
     s->open = 1;
     s->reused = 0;
+    s->t_connect = clock_now_ns();
     s->conn_rx = 0;
     s->conn_serial = ((uint64_t)c->index << 48) | ++w->conn_serial;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLOUT, .data.ptr = s};
@@ -190,7 +260,8 @@ static void try_send(struct session *s)
     s->t_written = clock_now_ns();
     s->state = S_RECEIVING;
     set_poll(s, 0);
-    record_sent(s);
+    if (!s->sent_recorded) record_sent(s);
+    if (s->retry_pending) record_retry(s);
 }
 
 static void progress_connect(struct session *s)
@@ -216,6 +287,7 @@ static struct session *new_session(struct impl *w)
     struct session *s = calloc(1, sizeof *s);
     s->w = w;
     s->req_buf = malloc(w->pub->cfg.max_request_bytes);
+    sse_init(&s->sse, w->pub->cfg.max_event_bytes);
     return s;
 }
 
@@ -246,16 +318,9 @@ static int start_request(struct impl *w, int64_t t_sched, const struct request_s
     s->req_id = ((uint64_t)pub->cfg.index << 48) | seq;
     s->phase = atomic_load_explicit(&pub->ctl.phase, memory_order_relaxed);
     s->t_sched = t_sched;
-    s->t_written = s->t_first_byte = 0;
     s->t_last_rx = t_sched;
-    s->status = s->message_complete = s->got_done = s->sent_recorded = s->bad_status_line = 0;
-    s->not_sse = 0;
-    http_meta_reset(&s->meta);
-    s->keep_alive = 1;
-    s->n_events = 0;
-    s->err = ERR_NONE;
-    s->errbody_len = 0;
-    s->req_off = s->body_off = 0;
+    s->sent_recorded = s->retried = s->retry_pending = 0;
+    reset_response(s);
     s->source = src;
     if (spec) {
         s->req_len = spec->head_len;
@@ -269,15 +334,14 @@ static int start_request(struct impl *w, int64_t t_sched, const struct request_s
         s->body_len = 0;
         s->tag = 0;
     }
-    http_parser_init(&s->hp, HTTP_RESPONSE);
-    s->hp.data = s;
-    sse_init(&s->sse);
     atomic_fetch_add_explicit(&pub->stats.in_flight, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&pub->stats.started, 1, memory_order_relaxed);
     if (!s->req_len) {
         end_request(s, ERR_SEND);
         return -1;
     }
+    /* the server may have closed it since (its FIN not yet seen by the loop): then a new one */
+    if (s->open && pub->cfg.ops->alive && !pub->cfg.ops->alive(&s->tc)) close_conn(s);
     if (s->open) {
         s->reused = 1;
         s->state = S_SENDING;
@@ -302,7 +366,19 @@ static int on_sse_event(void *arg, const char *data, size_t len, int truncated, 
     struct session *s = arg;
     struct impl *w = s->w;
     (void)is_error; /* the event's JSON says it too; analysis reads it */
-    if (truncated && !s->err) s->err = ERR_EVENT_TOO_LONG;
+    if (truncated) {
+        /* a cut event is not recorded (analysis would read a torn JSON); the request ends */
+        size_t max = s->sse.max_event;
+        s->err = ERR_EVENT_TOO_LONG;
+        s->errbody_len = (size_t)snprintf(
+            s->errbody, sizeof s->errbody,
+            len < max ? "no memory to hold SSE event %u of the response beyond %zu bytes "
+                        "(--max-event-bytes is %zu)"
+                      : "SSE event %u of the response is longer than %zu bytes: raise "
+                        "--max-event-bytes (now %zu)",
+            s->n_events, len, max);
+        return 1;
+    }
     /* TLS: stream offsets are of plaintext, which a tap on the wire cannot see */
     int64_t last_byte = s->tc.ssl ? -1 : s->body_base + (int64_t)s->sse.end_pos - 1;
     struct log_record rec = {.type = REC_EVENT, .ts_source = (uint8_t)s->stamp.src,
@@ -354,7 +430,7 @@ static int on_body(http_parser *hp, const char *at, size_t n)
     struct session *s = hp->data;
     if (s->status >= 200 && s->status <= 299) {
         s->body_base = s->conn_rx + (int64_t)(at - s->w->rbuf);
-        sse_feed(&s->sse, at, n, on_sse_event, s);
+        if (sse_feed(&s->sse, at, n, on_sse_event, s)) http_parser_pause(hp, 1); /* too long */
     } else {
         size_t room = ERRBODY_MAX - s->errbody_len;
         if (n > room) n = room;
@@ -407,7 +483,9 @@ static void on_readable(struct session *s)
                 if (n < 0 || !s->errbody_len) {
                     s->errbody_len = (size_t)snprintf(
                         s->errbody, sizeof s->errbody, "%s",
-                        n < 0 ? s->tc.err : "server closed the connection mid-response");
+                        n < 0                 ? s->tc.err
+                        : s->t_first_byte ? "server closed the connection mid-response"
+                                          : "server closed the connection before responding");
                 }
                 end_request(s, ERR_RESET);
             }
@@ -418,6 +496,10 @@ static void on_readable(struct session *s)
         bump(&w->pub->stats.bytes, (uint64_t)n);
         size_t used = http_parser_execute(&s->hp, &parser_settings, w->rbuf, (size_t)n);
         s->conn_rx += n;
+        if (s->err == ERR_EVENT_TOO_LONG) {
+            end_request(s, ERR_EVENT_TOO_LONG); /* the rest of the response is not read */
+            return;
+        }
         if (s->message_complete) {
             /* bytes after the response, before the next request: the server misbehaves */
             if (used != (size_t)n) s->keep_alive = 0;
@@ -471,7 +553,7 @@ static void check_timeouts(struct impl *w, int64_t now)
         struct session *s = w->active[i];
         enum req_error e = ERR_NONE;
         if (now - s->t_sched > total) e = ERR_TIMEOUT;
-        else if (s->state == S_CONNECTING && now - s->t_sched > conn) e = ERR_CONNECT;
+        else if (s->state == S_CONNECTING && now - s->t_connect > conn) e = ERR_CONNECT;
         else if (now - s->t_last_rx > idle) e = ERR_IDLE_TIMEOUT;
         if (e) {
             if (!s->errbody_len)
@@ -581,6 +663,7 @@ void worker_join(struct worker *pub)
         struct session *s = w->idle;
         w->idle = s->next_idle;
         close_conn(s);
+        sse_free(&s->sse);
         free(s->req_buf);
         free(s);
     }

@@ -60,6 +60,7 @@ struct worker_config {
     request_build_fn build;
     void *build_arg;
     size_t max_request_bytes;
+    size_t max_event_bytes; /* longest SSE event data kept (0: SSE_DEFAULT_MAX_EVENT, 8 MiB) */
     double request_timeout_s, idle_timeout_s, connect_timeout_s;
 };
 

@@ -47,6 +47,9 @@ for f in glob.glob("tests/data/*.sse"):
     put("fuzz_http", name, resp)
     put("fuzz_worker", name, resp)
     put("fuzz_worker", "pair-" + name, resp + error503)
+    # a leading \r: one request after the other, and the liveness check misses the closed
+    # connection, so the second is retried on a new one (fuzz_worker.c)
+    put("fuzz_worker", "retry-" + name, b"\r" + resp)
 PY
 cp -n control/prices.json $C/fuzz_config/ 2>/dev/null
 python3 - "$C" "$SHARED" <<'PY'

@@ -3,11 +3,21 @@ loopback: chunked bodies with chunk extensions and trailers, Content-Length bodi
 bodies ended by Connection: close, keep-alive reuse, and events dribbled a byte at a time;
 and two misbehaving servers: a second response glued to the first in the same write (it is not
 the request's: it must not add events, and the connection must not be reused), and a status
-line whose status is not one (HTTP/1.1 00), which must fail as http-parse, not succeed."""
+line whose status is not one (HTTP/1.1 00), which must fail as http-parse, not succeed.
+Large events: a 300 KB tool-call chunk arrives whole in the event log; with a small
+--max-event-bytes the request fails as event-too-long, naming the flag.
+Kept-alive connections the server closes: one that closes after every response while
+advertising keep-alive (llama-server), at concurrency 1 and 4, and one that closes
+connections idle for 0.3 s: every request succeeds; a request sent on a connection that turns
+out dead is sent once more on a new one, and counted."""
+import contextlib
+import functools
 import json
 import os
 import socket
 import socketserver
+import struct
+import sys
 import tempfile
 import threading
 import time
@@ -26,6 +36,49 @@ def sse_body(prompt_tokens, completion_tokens=3):
                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}})
     text = "".join("data: %s\r\n\r\n" % json.dumps(e) for e in ev) + ": done soon\r\n\r\ndata: [DONE]\r\n\r\n"
     return text.encode()
+
+
+TOOL_ARGS = 300 * 1000
+
+
+@functools.lru_cache(maxsize=None)
+def tool_chunk():
+    """A chunk carrying 300 KB of tool-call arguments (JSON-escaped), the same every time."""
+    words = ("alpha", "beta", "gamma", "delta", "path", "src/main.c", "{\\\"k\\\": 1}", "line\\n")
+    out, n, i = [], 0, 0
+    while n < TOOL_ARGS:
+        out.append(words[(i * 7 + i // 5) % len(words)] + " ")
+        n += len(out[-1])
+        i += 1
+    args = "".join(out)[:TOOL_ARGS].rstrip("\\")  # never end inside an escape
+    return ('{"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"tool_calls":'
+            '[{"index":0,"function":{"arguments":"%s"}}]}}]}' % args)
+
+
+@functools.lru_cache(maxsize=None)
+def tool_body(prompt_tokens):
+    ev = [json.dumps({"id": "x", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {
+        "role": "assistant", "tool_calls": [{"index": 0, "id": "c1", "type": "function",
+                                             "function": {"name": "write_file", "arguments": ""}}]}}]}),
+          tool_chunk(),
+          json.dumps({"id": "x", "object": "chat.completion.chunk",
+                      "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}),
+          json.dumps({"id": "x", "object": "chat.completion.chunk", "choices": [],
+                      "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 3}})]
+    return ("".join("data: %s\n\n" % e for e in ev) + "data: [DONE]\n\n").encode()
+
+
+def read_log(run):
+    """The event log's records (dicts) and bodies.bin."""
+    raw = open(os.path.join(run, "events.bin"), "rb").read()
+    hl = struct.unpack_from("<I", raw, 12)[0]
+    names = ("type", "ts_source", "worker", "len", "req_id", "t", "t2", "off", "a", "b", "c")
+    recs = [dict(zip(names, struct.unpack_from("<BBHIQqqQqqq", raw, at)))
+            for at in range(16 + hl, len(raw) - 63, 64)]
+    return recs, open(os.path.join(run, "bodies.bin"), "rb").read()
+
+
+REC_SENT, REC_EVENT, REC_END, REC_RETRY = 1, 2, 3, 8
 
 
 def with_length(payload):
@@ -56,8 +109,14 @@ class Handler(socketserver.BaseRequestHandler):
 
     def handle(self):
         buf = b""
+        self.server.connections += 1
+        if self.server.mode == "idleclose":
+            self.request.settimeout(0.3)  # a connection idle this long is closed
         while True:
-            body, buf = self.read_request(buf)
+            try:
+                body, buf = self.read_request(buf)
+            except socket.timeout:
+                return
             if body is None:
                 return
             payload = sse_body(len(body) // 4)
@@ -66,7 +125,20 @@ class Handler(socketserver.BaseRequestHandler):
             if mode == "badstatus" and probe:
                 mode = "length"  # calibration is served well; the measured requests are not
             s = self.request
-            if mode == "chunked":
+            if mode == "toolcall":
+                payload = tool_body(len(body) // 4)
+                s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+                for i in range(0, len(payload), 16384):
+                    part = payload[i:i + 16384]
+                    s.sendall(b"%x\r\n" % len(part) + part + b"\r\n")
+                s.sendall(b"0\r\n\r\n")
+            elif mode in ("closeafter", "idleclose"):
+                # keep-alive advertised as llama-server does
+                s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: keep-alive\r\n"
+                          b"Keep-Alive: timeout=5, max=100\r\nContent-Length: %d\r\n\r\n" % len(payload) + payload)
+                if mode == "closeafter":
+                    return  # socketserver closes the connection
+            elif mode == "chunked":
                 s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
                 for i in range(0, len(payload), 50):
                     part = payload[i:i + 50]
@@ -93,6 +165,141 @@ class Handler(socketserver.BaseRequestHandler):
 class Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
+    connections = 0
+
+    def handle_error(self, request, client_address):
+        # strobe closing a connection mid-response (event-too-long) is expected here
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+@contextlib.contextmanager
+def serving(mode):
+    srv = Server(("127.0.0.1", 0), Handler)
+    srv.mode = mode
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def slt(port, run, *extra):
+    return common.run_strobe("slt", "--url", "http://127.0.0.1:%d/v1" % port, "--model", "canned",
+                             "--out", run, "--input-tokens", "200", "--output-tokens", "3",
+                             "--threads", "1", "--tokenizer", "none", *extra, timeout=180)
+
+
+def large_events(tmp):
+    """A 300 KB tool-call chunk: whole by default; event-too-long under a 64 KiB limit."""
+    with serving("toolcall") as srv:
+        run = os.path.join(tmp, "toolcall")
+        r = slt(srv.server_address[1], run, "--concurrency", "2", "--phase-s", "1", "--ramp-s", "0.2")
+        check(r.returncode == 0, "toolcall: run succeeds", 0, r.stderr[-300:])
+        ph = json.load(open(os.path.join(run, "results.json")))["phases"][0]
+        check(ph["requests_sent_whole_phase"] >= 2 and ph["requests_failed_whole_phase"] == 0,
+              "toolcall: every request with a 300 KB chunk succeeded", 0,
+              (ph["requests_failed_whole_phase"], ph["failures"]))
+        recs, bodies = read_log(run)
+        want = tool_chunk().encode()
+        big = [x for x in recs if x["type"] == REC_EVENT and x["len"] > 100000]
+        ends = [x for x in recs if x["type"] == REC_END]
+        check(len(big) == len(ends) and len(big) >= 2 and
+              all(bodies[x["off"]:x["off"] + x["len"]] == want for x in big),
+              "toolcall: each request's 300 KB event is in the log byte for byte",
+              len(ends), [(x["len"], bodies[x["off"]:x["off"] + x["len"]] == want) for x in big][:4])
+
+        run = os.path.join(tmp, "toolcall-small")
+        r = slt(srv.server_address[1], run, "--concurrency", "2", "--phase-s", "1", "--ramp-s", "0.2",
+                "--max-event-bytes", "64K")
+        res = json.load(open(os.path.join(run, "results.json")))
+        ph = res["phases"][0]
+        reasons = {x["class"]: x for x in ph["failures"]}
+        check(ph["requests_sent_whole_phase"] >= 2 and
+              ph["requests_failed_whole_phase"] == ph["requests_sent_whole_phase"],
+              "toolcall under --max-event-bytes 64K: every request failed",
+              ph["requests_sent_whole_phase"], ph["requests_failed_whole_phase"])
+        check(list(reasons) == ["event-too-long"] and "65536" in reasons["event-too-long"]["example"]
+              and "--max-event-bytes" in reasons["event-too-long"]["example"],
+              "toolcall under 64K: classed event-too-long, naming the limit and the flag",
+              "event-too-long", reasons)
+        recs, _ = read_log(run)
+        check(not [x for x in recs if x["type"] == REC_EVENT and x["len"] >= 65536],
+              "toolcall under 64K: the cut event is not in the log")
+        check(res["run"]["config"].get("max_event_bytes") == 65536, "the limit is in the run's config",
+              65536, res["run"]["config"].get("max_event_bytes"))
+        r = slt(srv.server_address[1], os.path.join(tmp, "bad"), "--max-event-bytes", "1x")
+        check(r.returncode == 2 and "--max-event-bytes" in r.stderr, "a bad --max-event-bytes: exit 2, named",
+              2, (r.returncode, r.stderr[-200:]))
+
+
+def retry_invariants(name, run):
+    """Every request sent on a reused connection failed there (the server closes them all)
+    and was retried once on a new one; results count those retries."""
+    res = json.load(open(os.path.join(run, "results.json")))
+    recs, _ = read_log(run)
+    sent = {x["req_id"]: x for x in recs if x["type"] == REC_SENT}
+    retries = [x for x in recs if x["type"] == REC_RETRY]
+    retried = {x["req_id"] for x in retries}
+    reused = {i for i, x in sent.items() if x["c"] == 1}
+    counted = sum(p["requests_retried_on_new_connection_whole_phase"] for p in res["phases"])
+    check(len(retries) == len(retried) and retried <= set(sent),
+          "%s: at most one retry per request, each after its request was sent" % name)
+    return res, reused, retried, counted
+
+
+def closed_connections(tmp):
+    # llama-server: keep-alive advertised, the connection closed after every response
+    with serving("closeafter") as srv:
+        run = os.path.join(tmp, "closeafter")
+        r = slt(srv.server_address[1], run, "--concurrency", "1,4", "--phase-s", "1", "--ramp-s", "0.2")
+        check(r.returncode == 0, "closeafter: run succeeds", 0, r.stderr[-300:])
+        res, reused, retried, counted = retry_invariants("closeafter", run)
+        for ph in res["phases"]:
+            check(ph["requests_sent_whole_phase"] >= 4 and ph["requests_failed_whole_phase"] == 0,
+                  "closeafter at concurrency %d: every request succeeded" % ph["concurrency"],
+                  0, (ph["requests_failed_whole_phase"], ph["requests_sent_whole_phase"], ph["failures"]))
+        check(reused == retried and counted == len(retried),
+              "closeafter: each request sent on a closed connection was retried, and counted "
+              "(the others saw the close before sending)", (len(reused), len(reused)),
+              (len(retried), counted))
+    # a server that closes connections idle for 0.3 s, under a ladder that leaves some idle
+    with serving("idleclose") as srv:
+        run = os.path.join(tmp, "idleclose")
+        r = slt(srv.server_address[1], run, "--concurrency", "3,1,3", "--phase-s", "1", "--ramp-s", "0.2")
+        check(r.returncode == 0, "idleclose: run succeeds", 0, r.stderr[-300:])
+        res, reused, retried, counted = retry_invariants("idleclose", run)
+        for ph in res["phases"]:
+            check(ph["requests_sent_whole_phase"] >= 3 and ph["requests_failed_whole_phase"] == 0,
+                  "idleclose at concurrency %d: every request succeeded" % ph["concurrency"],
+                  0, (ph["requests_failed_whole_phase"], ph["failures"]))
+        check(counted == len(retried) and srv.connections > 4,
+              "idleclose: idle connections were closed and replaced, retries counted",
+              "> 4 connections", (srv.connections, len(retried), counted))
+    # the same server under agents: each turn comes 0.5 s of tool time after the last answer
+    if not os.path.isdir(common.AA_MINI):
+        print("skip idleclose under agents: no %s" % common.AA_MINI)
+        return
+    with serving("idleclose") as srv:
+        run = os.path.join(tmp, "idleclose-agents")
+        r = common.run_strobe("agents", "--url", "http://127.0.0.1:%d" % srv.server_address[1],
+                              "--model", "canned", "--trajectories", common.AA_MINI, "--out", run,
+                              "--slo-speed", "0", "--slo-ttft", "100", "--max-agents", "2",
+                              "--warmup-s", "0", "--stagger-s", "0.1", "--window-s", "2",
+                              "--min-trajectories", "0", "--min-per-agent", "0", "--tool-time", "0.5",
+                              "--threads", "1", "--tokenizer", "none", timeout=120)
+        check(r.returncode == 0, "idleclose under agents: run succeeds", 0, r.stderr[-300:])
+        res, reused, retried, counted = retry_invariants("idleclose under agents", run)
+        its = res["iterations"]
+        check(its and sum(i["requests"] for i in its) >= 4 and
+              sum(i["requests_failed"] for i in its) == 0 and
+              sum(i["requests_retried_on_new_connection"] for i in its) <= len(retried),
+              "idleclose under agents: every request succeeded on connections the server had "
+              "closed while the agent ran its tool", 0, [(i["requests"], i["requests_failed"]) for i in its])
+        check(srv.connections > 4, "idleclose under agents: idle connections were replaced",
+              "> 4", srv.connections)
 
 
 def case(tmp, mode):
@@ -132,4 +339,6 @@ if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
         for mode in ("chunked", "length", "close", "dribble", "glued", "badstatus"):
             case(tmp, mode)
+        large_events(tmp)
+        closed_connections(tmp)
     common.done()

@@ -2,9 +2,11 @@
  * SSE framer, error bodies, keep-alive reuse, event records), through a descriptor-less
  * transport (the poll seam the DPDK transport uses) that serves the fuzz input in pieces of
  * varying size, sometimes says "again", and closes when the input is spent. Two requests are
- * issued, so a kept-alive connection is reused. After each input the event log is read back
- * and must be consistent: every request sent has exactly one end, every event belongs to a
- * request and the end counts its events, and the worker's counters agree with the log. */
+ * issued, together or one after the other (then a kept-alive connection is reused). After
+ * each input the event log is read back and must be consistent: every request sent has
+ * exactly one end, every event belongs to a request and the end counts its events, a retry
+ * on a new connection (the reused one proved dead) comes at most once, inside its request and
+ * before its events, and the worker's counters agree with the log. */
 #include "clock.h"
 #include "eventlog.h"
 #include "fuzz_util.h"
@@ -70,6 +72,18 @@ static void f_close(struct tconn *c)
     for (int i = 0; i < MAX_CONNS; i++)
         if (conns[i] == c) conns[i] = NULL;
 }
+/* The input's first byte picks the schedule: bit 0, the second request only after the first
+ * ended (so it reuses the kept-alive connection); bit 2, the liveness check misses a
+ * connection whose input is spent (the request is sent, reset, and retried on a new one).
+ * http-parser skips a leading \r (0x0d: both) or \n (neither). */
+static int sequential, check_misses;
+
+/* Once the input is spent the connection is over. */
+static int f_alive(struct tconn *c)
+{
+    (void)c;
+    return in_at < in_len || check_misses;
+}
 static int f_poll(struct transport_ctx *x, struct epoll_event *ev, int max, int64_t wait_ns)
 {
     (void)x;
@@ -81,7 +95,7 @@ static int f_poll(struct transport_ctx *x, struct epoll_event *ev, int max, int6
 }
 
 static const struct transport_ops ops = {"fuzz", f_open, f_progress, f_send, f_flush,
-                                         f_recv, f_close, f_poll};
+                                         f_recv, f_close, f_poll, f_alive};
 
 /* ---------- a source that issues REQUESTS requests, all due at once ---------- */
 
@@ -92,7 +106,7 @@ static int src_next(void *arg, int64_t now, char *head, size_t cap, struct reque
                     int64_t *next_due)
 {
     (void)arg;
-    if (issued == REQUESTS) {
+    if (issued == REQUESTS || (sequential && ended < issued)) {
         *next_due = INT64_MAX;
         return 0;
     }
@@ -120,17 +134,22 @@ static size_t check_log(const char *dir, size_t from, const struct worker *w)
     struct eventlog_reader *r = eventlog_open(dir, err, sizeof err);
     if (!r) abort();
     uint64_t sent[REQUESTS + 1] = {0}, ends[REQUESTS + 1] = {0}, events[REQUESTS + 1] = {0};
+    uint64_t retries[REQUESTS + 1] = {0};
     int64_t counted[REQUESTS + 1] = {0};
     uint64_t n_ends = 0, n_failed = 0;
     for (size_t i = from; i < r->nrecords; i++) {
         const struct log_record *rec = &r->records[i];
         uint64_t id = rec->req_id & 0xffffffffffffULL;
-        if (rec->type != REC_REQUEST_SENT && rec->type != REC_REQUEST_END && rec->type != REC_EVENT)
+        if (rec->type != REC_REQUEST_SENT && rec->type != REC_REQUEST_END && rec->type != REC_EVENT &&
+            rec->type != REC_REQUEST_RETRY)
             continue;
         if (id < 1 || id > REQUESTS) abort(); /* a record for a request never issued */
         if (rec->len && !eventlog_body(r, rec)) abort();
         if (rec->type == REC_REQUEST_SENT) {
             if (sent[id]++ || ends[id]) abort();
+        } else if (rec->type == REC_REQUEST_RETRY) {
+            /* at most one, between its request's SENT and END, before any event */
+            if (!sent[id] || ends[id] || retries[id]++ || events[id]) abort();
         } else if (rec->type == REC_EVENT) {
             if (!sent[id] || ends[id]) abort(); /* an event outside its request's lifetime */
             if (rec->a != (int64_t)events[id]++) abort();
@@ -176,6 +195,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     in_at = 0;
     cut_state = size ? data[0] : 1;
     issued = ended = 0;
+    sequential = size && (data[0] & 1);
+    check_misses = size && (data[0] & 4);
     memset(conns, 0, sizeof conns);
     const char *dir = fuzz_dir();
     if (!log || log_records > 200000) log_restart(dir);
