@@ -313,7 +313,8 @@ def case(tmp, mode):
                               "--model", "canned", "--out", run, "--concurrency", "3",
                               "--phase-s", "1", "--ramp-s", "0.2", "--input-tokens", "200",
                               "--output-tokens", "3", "--threads", "1", timeout=120)
-        check(r.returncode == 0, "%s: run succeeds" % mode, 0, r.stderr[-300:])
+        want = 4 if mode == "badstatus" else 0  # every request fails: the run is not valid
+        check(r.returncode == want, "%s: run ends with exit %d" % (mode, want), want, r.stderr[-300:])
         ph = json.load(open(os.path.join(run, "results.json")))["phases"][0]
         if mode == "badstatus":
             reasons = {x["class"]: x for x in ph["failures"]}
