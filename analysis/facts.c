@@ -6,6 +6,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,11 +100,16 @@ static const char *intern_finish(const char *s)
     return "other";
 }
 
-static void set_failed(struct req_facts *r, const char *fmt, const char *a, long b)
+/* The first failure of a request wins: its class and its reason, one line. */
+static void set_failed(struct req_facts *r, enum fail_class cls, const char *fmt, ...)
 {
     if (r->failed) return;
     r->failed = 1;
-    snprintf(r->reason, sizeof r->reason, fmt, a, b);
+    r->fail_class = cls;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->reason, sizeof r->reason, fmt, ap);
+    va_end(ap);
 }
 
 /* 1 when this event carried usage (completion_tokens), taken into r */
@@ -125,26 +131,26 @@ static int read_usage(struct req_facts *r, const cJSON *u)
 }
 
 /* One SSE event of a successful-status stream. */
-static void take_event(struct req_facts *r, struct pending *p, const struct log_record *rec,
+static void take_event(struct req_facts *r, struct pending *p, const struct rec_event *ev,
                        const char *data, size_t len, uint64_t *src_counts, struct tokenizer *tok)
 {
-    if (rec->ts_source < 5) src_counts[rec->ts_source]++;
+    if (ev->ts_source < 5) src_counts[ev->ts_source]++;
     if (len == 6 && !memcmp(data, "[DONE]", 6)) {
         r->saw_done = 1;
         return;
     }
     cJSON *j = cJSON_ParseWithLength(data, len);
     if (!cJSON_IsObject(j)) {
-        set_failed(r, "malformed chunk JSON at event %s%ld", "", (long)rec->a);
+        set_failed(r, FAIL_MALFORMED_CHUNK, "malformed chunk JSON at event %ld", (long)ev->index);
         cJSON_Delete(j);
         return;
     }
     const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
     if (err) {
         const cJSON *msg = cJSON_GetObjectItemCaseSensitive(err, "message");
-        set_failed(r, "error event in stream: %s%.0ld",
+        set_failed(r, FAIL_ERROR_EVENT, "error event in stream: %s",
                    cJSON_IsString(msg) ? msg->valuestring
-                   : cJSON_IsString(err) ? err->valuestring : "(no message)", 0);
+                   : cJSON_IsString(err) ? err->valuestring : "(no message)");
     }
     int64_t cumulative_before = r->usage_seen ? r->completion_tokens : 0;
     int usage_here = read_usage(r, cJSON_GetObjectItemCaseSensitive(j, "usage"));
@@ -159,7 +165,7 @@ static void take_event(struct req_facts *r, struct pending *p, const struct log_
                                  cJSON_GetObjectItemCaseSensitive(delta, "reasoning")};
         answer = str_len(fields[0]) + str_len(fields[1]);
         visible = answer + str_len(fields[2]) + str_len(fields[3]);
-        if (visible > answer && !r->t_first_reasoning) r->t_first_reasoning = rec->t;
+        if (visible > answer && !r->t_first_reasoning) r->t_first_reasoning = ev->t_stamp;
         for (int i = 0; i < 4; i++) tokenized += tokens_of(tok, fields[i]);
         const cJSON *call;
         cJSON_ArrayForEach(call, cJSON_GetObjectItemCaseSensitive(delta, "tool_calls"))
@@ -177,24 +183,24 @@ static void take_event(struct req_facts *r, struct pending *p, const struct log_
     }
     if (visible) {
         if (!r->t_first_token) {
-            r->t_first_token = rec->t;
+            r->t_first_token = ev->t_stamp;
             r->usage_per_chunk = usage_here; /* decided by the first token event */
         }
-        if (answer && !r->t_first_answer) r->t_first_answer = rec->t;
-        r->t_last_token = rec->t;
+        if (answer && !r->t_first_answer) r->t_first_answer = ev->t_stamp;
+        r->t_last_token = ev->t_stamp;
         r->n_token_events++;
         const cJSON *sent = cJSON_GetObjectItemCaseSensitive(j, "x_emu_sent_ns");
         const cJSON *sched = cJSON_GetObjectItemCaseSensitive(j, "x_emu_sched_ns");
         const cJSON *emu_k = cJSON_GetObjectItemCaseSensitive(j, "x_emu_tokens");
         int64_t sent_ns, sched_ns, emu_tokens, lag = INT64_MIN, pace = INT64_MIN;
         if (json_int64(sent, &sent_ns)) {
-            if (__builtin_sub_overflow(rec->t, sent_ns, &lag)) lag = INT64_MIN;
+            if (__builtin_sub_overflow(ev->t_stamp, sent_ns, &lag)) lag = INT64_MIN;
             if (json_int64(sched, &sched_ns)) pace = sent_ns - sched_ns; /* both within 2^62 */
         }
         struct event_fact e = {
-            .t = rec->t,
+            .t = ev->t_stamp,
             .lag = lag,
-            .gap = rec->ts_source == 2 ? rec->t2 - rec->t : INT64_MIN,
+            .gap = ev->ts_source == TS_KERNEL ? ev->t_read - ev->t_stamp : INT64_MIN,
             .pace = pace,
             .bytes = (double)visible,
             .tokenized = tokenized,
@@ -250,7 +256,7 @@ static void finish(struct run_facts *f, struct req_facts *r, struct pending *p, 
     r->first_chunk_tokens = counts && p->n ? counts[0] : 1;
     if (!r->failed && r->t_done && !r->transport_error && r->status >= 200 && r->status <= 299 &&
         !r->saw_done)
-        set_failed(r, "stream ended without [DONE]%s%.0ld", "", 0);
+        set_failed(r, FAIL_NO_DONE, "stream ended without [DONE]");
     r->tok_first = f->ntok;
     r->tok_count = p->n;
     if (f->ntok + p->n > *tok_cap) {
@@ -291,189 +297,252 @@ const char *count_rule_name(enum count_rule r)
     return r == COUNT_SERVER ? "server-usage-per-chunk" : r == COUNT_TOKENIZER ? "tokenizer" : "none";
 }
 
+/* What facts_load carries between records. */
+struct loader {
+    struct run_facts *f;
+    struct tokenizer *tok;
+    int only_phase;
+    struct eventlog_reader *lr;
+    struct tap_join *tap;
+    struct idmap ids;
+    struct pending *pend; /* per request, aligned with f->reqs */
+    size_t tok_cap, phase_cap, tap_cap;
+};
+
+/* A phase is written when it starts and again when it ends: the last one wins. */
+static void take_phase(struct loader *L, const struct rec_phase *v)
+{
+    struct run_facts *f = L->f;
+    size_t k;
+    for (k = 0; k < f->nphases && f->phases[k].index != v->index; k++) {
+    }
+    if (k == f->nphases) {
+        if (f->nphases == L->phase_cap) {
+            L->phase_cap = L->phase_cap ? L->phase_cap * 2 : 16;
+            f->phases = realloc(f->phases, L->phase_cap * sizeof *f->phases);
+        }
+        memset(&f->phases[k], 0, sizeof f->phases[k]);
+        f->nphases++;
+    }
+    struct phase_info *ph = &f->phases[k];
+    ph->index = v->index;
+    ph->concurrency = v->concurrency;
+    ph->t_start = v->t_start;
+    ph->t_window_start = v->t_window_start;
+    ph->t_window_end = v->t_window_end;
+    ph->t_end = v->t_end;
+    ph->flags = v->flags;
+}
+
+static void take_power(struct run_facts *f, const struct rec_power *v)
+{
+    if (v->device < 0) {
+        f->power_failures++;
+        return;
+    }
+    struct power_series *ps = NULL;
+    for (size_t k = 0; k < f->npower; k++)
+        if (f->power[k].source == v->source && f->power[k].device == v->device) ps = &f->power[k];
+    if (!ps) {
+        f->power = realloc(f->power, (f->npower + 1) * sizeof *f->power);
+        ps = &f->power[f->npower++];
+        memset(ps, 0, sizeof *ps);
+        ps->source = v->source;
+        ps->device = v->device;
+    }
+    if (ps->n == ps->cap) {
+        ps->cap = ps->cap ? ps->cap * 2 : 256;
+        ps->t = realloc(ps->t, ps->cap * sizeof *ps->t);
+        ps->watts = realloc(ps->watts, ps->cap * sizeof *ps->watts);
+        ps->energy_j = realloc(ps->energy_j, ps->cap * sizeof *ps->energy_j);
+    }
+    ps->t[ps->n] = v->t;
+    ps->watts[ps->n] = v->milliwatts == POWER_NONE ? NAN : (double)v->milliwatts / 1e3;
+    ps->energy_j[ps->n] = v->microjoules == POWER_NONE ? NAN : (double)v->microjoules / 1e6;
+    ps->n++;
+}
+
+static void take_trajectory(struct run_facts *f, const struct rec_trajectory_done *v)
+{
+    f->traj_t = realloc(f->traj_t, (f->ntraj + 1) * sizeof *f->traj_t);
+    f->traj_phase = realloc(f->traj_phase, (f->ntraj + 1) * sizeof *f->traj_phase);
+    f->traj_t[f->ntraj] = v->t;
+    f->traj_phase[f->ntraj++] = v->phase;
+}
+
+static void take_mark(struct run_facts *f, const struct rec_mark *v)
+{
+    if (v->kind == MARK_INTERRUPTED) f->interrupted = 1;
+    if (v->kind == MARK_RUN_END) f->run_ended = 1;
+    if (v->kind == MARK_CLIENT_MEMORY)
+        for (size_t k = 0; k < f->nphases; k++)
+            if (f->phases[k].index == v->phase) f->phases[k].client_bytes = v->client_bytes;
+}
+
+static void take_sent(struct loader *L, const struct rec_request_sent *v)
+{
+    struct run_facts *f = L->f;
+    if (L->only_phase >= 0 && v->phase != L->only_phase) return; /* its events are skipped too */
+    *idmap_slot(&L->ids, v->req_id, 1) = f->nreqs;
+    struct req_facts *r = &f->reqs[f->nreqs++];
+    r->req_id = v->req_id;
+    r->phase = v->phase;
+    r->t_sched = v->t_sched;
+    r->t_written = v->t_written;
+    r->finish_reason = "";
+}
+
+/* An event's stamp: the FPGA tap's when its record joins the event, else the host's own. */
+static void stamp_from_tap(struct loader *L, struct req_facts *r, struct rec_event *ev)
+{
+    struct run_facts *f = L->f;
+    int64_t t_tap;
+    int64_t addr = (int64_t)ev->local_ip << 16 | ev->local_port;
+    if (L->tap && ev->stream_offset >= 0 && addr) {
+        if (tap_join_lookup(L->tap, ev->stream_offset, addr, &t_tap)) {
+            if (f->ntap_minus_host == L->tap_cap) {
+                L->tap_cap = L->tap_cap ? L->tap_cap * 2 : 4096;
+                f->tap_minus_host_us = realloc(f->tap_minus_host_us,
+                                               L->tap_cap * sizeof *f->tap_minus_host_us);
+            }
+            f->tap_minus_host_us[f->ntap_minus_host++] = (double)(t_tap - ev->t_stamp) / 1e3;
+            ev->t_stamp = t_tap;
+            ev->ts_source = TS_FPGA;
+            f->tap_matched++;
+        } else {
+            f->tap_fallback++; /* the host's own stamp stays, with its own source */
+        }
+    }
+    if (ev->ts_source == TS_FPGA && ev->t_stamp < r->t_prev_event) f->tap_out_of_order++;
+    r->t_prev_event = ev->t_stamp;
+}
+
+static void take_end(struct loader *L, struct req_facts *r, struct pending *p,
+                     const struct rec_request_end *v, const char *body, size_t len)
+{
+    r->t_done = v->t_end;
+    r->t_first_byte = v->t_first_byte;
+    r->status = v->status;
+    r->transport_error = (int)v->error;
+    if (r->status && (r->status < 200 || r->status > 299)) {
+        r->failed = 1;
+        r->fail_class = FAIL_HTTP_STATUS;
+        reason_from_body(r, body, len);
+    } else if (r->transport_error) {
+        /* older logs recorded the cut event too: its torn JSON is not the reason */
+        if (r->transport_error == ERR_EVENT_TOO_LONG) r->failed = 0;
+        char what[160];
+        snprintf(what, sizeof what, "%.*s", (int)(len > 150 ? 150 : len), body ? body : "");
+        set_failed(r, FAIL_TRANSPORT, "%s%s%s", req_error_name(v->error), what[0] ? ": " : "",
+                   what);
+    } else if (!r->status) {
+        set_failed(r, FAIL_NO_STATUS, "no HTTP status: the response ended without a status line");
+    }
+    finish(L->f, r, p, &L->tok_cap, L->tok != NULL);
+}
+
+/* A record about one request: its events, its retry, its end. */
+static void take_request_record(struct loader *L, const struct log_record *rec)
+{
+    size_t *slot = idmap_slot(&L->ids, rec->req_id, 0);
+    if (!slot) return; /* another phase's, or its start was lost with a torn log */
+    struct req_facts *r = &L->f->reqs[*slot];
+    struct pending *p = &L->pend[*slot];
+    const char *body = eventlog_body(L->lr, rec);
+    if (rec->len && !body) {
+        L->f->torn_bodies++;
+        return;
+    }
+    if (rec->type == REC_REQUEST_RETRY) {
+        r->retried = 1;
+    } else if (rec->type == REC_EVENT) {
+        r->n_events++;
+        struct rec_event ev = rec_event_decode(rec);
+        stamp_from_tap(L, r, &ev);
+        take_event(r, p, &ev, body, rec->len, L->f->ts_source_events, L->tok);
+    } else if (rec->type == REC_REQUEST_END) {
+        struct rec_request_end end = rec_request_end_decode(rec);
+        take_end(L, r, p, &end, body, rec->len);
+    }
+}
+
 int facts_load(const char *dir, struct tokenizer *tok, int only_phase, struct run_facts *f,
                char *err, size_t errlen)
 {
     memset(f, 0, sizeof *f);
-    struct eventlog_reader *lr = eventlog_open(dir, err, errlen);
-    if (!lr) return -1;
-    f->header_json = strdup(lr->header_json);
+    struct loader L = {.f = f, .tok = tok, .only_phase = only_phase};
+    L.lr = eventlog_open(dir, err, errlen);
+    if (!L.lr) return -1;
+    f->header_json = strdup(L.lr->header_json);
     if (errlen) err[0] = 0;
-    struct tap_join *tap = tap_join_open(dir, lr->header_json, err, errlen);
-    if (!tap && err[0]) {
-        eventlog_reader_close(lr);
+    L.tap = tap_join_open(dir, L.lr->header_json, err, errlen);
+    if (!L.tap && err[0]) {
+        eventlog_reader_close(L.lr);
         free(f->header_json);
         f->header_json = NULL;
         return -1;
     }
-    f->tap_present = tap != NULL;
-    size_t tap_cap = 0;
-    struct idmap m = {0};
-    m.cap = 1024;
+    f->tap_present = L.tap != NULL;
     size_t nsent = 0;
-    for (size_t i = 0; i < lr->nrecords; i++)
-        nsent += lr->records[i].type == REC_REQUEST_SENT &&
-                 (only_phase < 0 || lr->records[i].a == only_phase);
-    while (m.cap < nsent * 2 + 2) m.cap <<= 1;
-    m.keys = calloc(m.cap, sizeof *m.keys);
-    m.vals = calloc(m.cap, sizeof *m.vals);
+    for (size_t i = 0; i < L.lr->nrecords; i++)
+        nsent += L.lr->records[i].type == REC_REQUEST_SENT &&
+                 (only_phase < 0 || rec_request_sent_decode(&L.lr->records[i]).phase == only_phase);
+    L.ids.cap = 1024;
+    while (L.ids.cap < nsent * 2 + 2) L.ids.cap <<= 1;
+    L.ids.keys = calloc(L.ids.cap, sizeof *L.ids.keys);
+    L.ids.vals = calloc(L.ids.cap, sizeof *L.ids.vals);
     f->reqs = calloc(nsent ? nsent : 1, sizeof *f->reqs);
-    struct pending *pend = calloc(nsent ? nsent : 1, sizeof *pend);
-    size_t tok_cap = 0, phase_cap = 0;
-    for (size_t i = 0; i < lr->nrecords; i++) {
-        const struct log_record *rec = &lr->records[i];
-        if (rec->type == REC_PHASE) {
-            size_t k;
-            for (k = 0; k < f->nphases && f->phases[k].index != rec->a; k++) {
-            }
-            if (k == f->nphases) {
-                if (f->nphases == phase_cap) {
-                    phase_cap = phase_cap ? phase_cap * 2 : 16;
-                    f->phases = realloc(f->phases, phase_cap * sizeof *f->phases);
-                }
-                memset(&f->phases[k], 0, sizeof f->phases[k]);
-                f->nphases++;
-            }
-            /* a phase is written when it starts and again when it ends: the last one wins */
-            struct phase_info *ph = &f->phases[k];
-            ph->index = (int)rec->a;
-            ph->concurrency = (int)rec->b;
-            ph->t_start = rec->t;
-            ph->t_window_start = rec->t2;
-            ph->t_window_end = rec->c;
-            ph->t_end = (int64_t)rec->req_id;
-            ph->flags = (unsigned)rec->off;
-            continue;
+    L.pend = calloc(nsent ? nsent : 1, sizeof *L.pend);
+    for (size_t i = 0; i < L.lr->nrecords; i++) {
+        const struct log_record *rec = &L.lr->records[i];
+        switch (rec->type) {
+        case REC_PHASE: {
+            struct rec_phase v = rec_phase_decode(rec);
+            take_phase(&L, &v);
+            break;
         }
-        if (rec->type == REC_POWER) {
-            if (rec->b < 0) {
-                f->power_failures++;
-                continue;
-            }
-            struct power_series *ps = NULL;
-            for (size_t k = 0; k < f->npower; k++)
-                if (f->power[k].source == rec->a && f->power[k].device == rec->b) ps = &f->power[k];
-            if (!ps) {
-                f->power = realloc(f->power, (f->npower + 1) * sizeof *f->power);
-                ps = &f->power[f->npower++];
-                memset(ps, 0, sizeof *ps);
-                ps->source = (int)rec->a;
-                ps->device = (int)rec->b;
-            }
-            if (ps->n == ps->cap) {
-                ps->cap = ps->cap ? ps->cap * 2 : 256;
-                ps->t = realloc(ps->t, ps->cap * sizeof *ps->t);
-                ps->watts = realloc(ps->watts, ps->cap * sizeof *ps->watts);
-                ps->energy_j = realloc(ps->energy_j, ps->cap * sizeof *ps->energy_j);
-            }
-            ps->t[ps->n] = rec->t;
-            ps->watts[ps->n] = rec->c == POWER_NONE ? NAN : (double)rec->c / 1e3;
-            ps->energy_j[ps->n] = rec->t2 == POWER_NONE ? NAN : (double)rec->t2 / 1e6;
-            ps->n++;
-            continue;
+        case REC_POWER: {
+            struct rec_power v = rec_power_decode(rec);
+            take_power(f, &v);
+            break;
         }
-        if (rec->type == REC_TRAJECTORY_DONE) {
-            f->traj_t = realloc(f->traj_t, (f->ntraj + 1) * sizeof *f->traj_t);
-            f->traj_phase = realloc(f->traj_phase, (f->ntraj + 1) * sizeof *f->traj_phase);
-            f->traj_t[f->ntraj] = rec->t;
-            f->traj_phase[f->ntraj++] = (int)rec->a;
-            continue;
+        case REC_TRAJECTORY_DONE: {
+            struct rec_trajectory_done v = rec_trajectory_done_decode(rec);
+            take_trajectory(f, &v);
+            break;
         }
-        if (rec->type == REC_MARK) {
-            if (rec->a == MARK_INTERRUPTED) f->interrupted = 1;
-            if (rec->a == MARK_RUN_END) f->run_ended = 1;
-            if (rec->a == MARK_CLIENT_MEMORY)
-                for (size_t k = 0; k < f->nphases; k++)
-                    if (f->phases[k].index == rec->b) f->phases[k].client_bytes = rec->c;
-            continue;
+        case REC_MARK: {
+            struct rec_mark v = rec_mark_decode(rec);
+            take_mark(f, &v);
+            break;
         }
-        if (rec->type == REC_REQUEST_SENT) {
-            if (only_phase >= 0 && rec->a != only_phase) continue; /* its events are skipped too */
-            size_t *slot = idmap_slot(&m, rec->req_id, 1);
-            *slot = f->nreqs;
-            struct req_facts *r = &f->reqs[f->nreqs++];
-            r->req_id = rec->req_id;
-            r->phase = (int)rec->a;
-            r->t_sched = rec->t;
-            r->t_written = rec->t2;
-            r->finish_reason = "";
-            continue;
+        case REC_REQUEST_SENT: {
+            struct rec_request_sent v = rec_request_sent_decode(rec);
+            take_sent(&L, &v);
+            break;
         }
-        size_t *slot = idmap_slot(&m, rec->req_id, 0);
-        if (!slot) continue; /* another phase's, or its start was lost with a torn log */
-        struct req_facts *r = &f->reqs[*slot];
-        struct pending *p = &pend[*slot];
-        const char *body = eventlog_body(lr, rec);
-        if (rec->len && !body) {
-            f->torn_bodies++;
-            continue;
-        }
-        if (rec->type == REC_REQUEST_RETRY) {
-            r->retried = 1;
-        } else if (rec->type == REC_EVENT) {
-            r->n_events++;
-            struct log_record stamped = *rec;
-            int64_t t_tap;
-            if (tap && rec->b >= 0 && rec->c) {
-                if (tap_join_lookup(tap, rec->b, rec->c, &t_tap)) {
-                    if (f->ntap_minus_host == tap_cap) {
-                        tap_cap = tap_cap ? tap_cap * 2 : 4096;
-                        f->tap_minus_host_us = realloc(f->tap_minus_host_us, tap_cap * sizeof *f->tap_minus_host_us);
-                    }
-                    f->tap_minus_host_us[f->ntap_minus_host++] = (double)(t_tap - rec->t) / 1e3;
-                    stamped.t = t_tap;
-                    stamped.ts_source = TS_FPGA;
-                    f->tap_matched++;
-                } else {
-                    f->tap_fallback++; /* the host's own stamp stays, with its own source */
-                }
-            }
-            if (stamped.ts_source == TS_FPGA && stamped.t < r->t_prev_event) f->tap_out_of_order++;
-            r->t_prev_event = stamped.t;
-            take_event(r, p, &stamped, body, rec->len, f->ts_source_events, tok);
-        } else if (rec->type == REC_REQUEST_END) {
-            r->t_done = rec->t;
-            r->t_first_byte = rec->t2;
-            r->status = (int)rec->a;
-            r->transport_error = (int)rec->b;
-            if (r->status && (r->status < 200 || r->status > 299)) {
-                r->failed = 1;
-                reason_from_body(r, body, rec->len);
-            } else if (r->transport_error) {
-                /* older logs recorded the cut event too: its torn JSON is not the reason */
-                if (r->transport_error == ERR_EVENT_TOO_LONG) r->failed = 0;
-                char what[160];
-                snprintf(what, sizeof what, "%.*s", (int)(rec->len > 150 ? 150 : rec->len),
-                         body ? body : "");
-                set_failed(r, "%s", req_error_name((enum req_error)r->transport_error), 0);
-                if (what[0]) {
-                    size_t l = strlen(r->reason);
-                    snprintf(r->reason + l, sizeof r->reason - l, ": %s", what);
-                }
-            } else if (!r->status) {
-                set_failed(r, "no HTTP status: the response ended without a status line%s%.0ld", "", 0);
-            }
-            finish(f, r, p, &tok_cap, tok != NULL);
+        default: take_request_record(&L, rec); break; /* unknown types find no request */
         }
     }
     /* requests without an end record (the run was killed): failed, their tokens kept */
     for (size_t i = 0; i < f->nreqs; i++) {
         struct req_facts *r = &f->reqs[i];
         if (!r->t_done) {
-            set_failed(r, "no end record: the run stopped before this request ended%s%.0ld", "", 0);
+            set_failed(r, FAIL_NO_END, "no end record: the run stopped before this request ended");
             r->transport_error = ERR_INTERRUPTED;
-            finish(f, r, &pend[i], &tok_cap, tok != NULL);
+            finish(f, r, &L.pend[i], &L.tok_cap, tok != NULL);
         }
-        pend_free(&pend[i]);
+        pend_free(&L.pend[i]);
     }
-    free(pend);
-    if (tap) {
-        tap_join_stats(tap, &f->tap_records, &f->tap_lost, &f->tap_drift_ppm, &f->tap_uncertainty_ns);
-        tap_join_close(tap);
+    free(L.pend);
+    if (L.tap) {
+        tap_join_stats(L.tap, &f->tap_records, &f->tap_lost, &f->tap_drift_ppm,
+                       &f->tap_uncertainty_ns);
+        tap_join_close(L.tap);
     }
-    free(m.keys);
-    free(m.vals);
-    eventlog_reader_close(lr);
+    free(L.ids.keys);
+    free(L.ids.vals);
+    eventlog_reader_close(L.lr);
     return 0;
 }
 

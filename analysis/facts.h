@@ -17,6 +17,17 @@
 #include <stdint.h>
 
 enum count_rule { COUNT_NONE, COUNT_TOKENIZER, COUNT_SERVER };
+/* Why a request failed, as data (its reason says it in words). */
+enum fail_class {
+    FAIL_NONE,
+    FAIL_HTTP_STATUS,     /* a status outside 2xx */
+    FAIL_TRANSPORT,       /* the dataplane's enum req_error (transport_error) */
+    FAIL_MALFORMED_CHUNK, /* an event's data is not a JSON object */
+    FAIL_ERROR_EVENT,     /* an event carried an error object */
+    FAIL_NO_DONE,         /* the stream ended without [DONE] */
+    FAIL_NO_STATUS,       /* the response ended without a status line */
+    FAIL_NO_END,          /* no end record: the run stopped first */
+};
 enum output_source { OUT_USAGE, OUT_TOKENIZER, OUT_BYTES };
 
 struct req_facts {
@@ -27,6 +38,7 @@ struct req_facts {
     int status;
     int transport_error; /* enum req_error */
     int failed;
+    enum fail_class fail_class;
     char reason[200];    /* why it failed, one line */
     int retried;         /* sent again on a new connection after its reused one was dead */
     int64_t prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens;

@@ -8,9 +8,9 @@ static void classify(const struct req_facts *r, char *cls, size_t n)
 {
     if (r->status && (r->status < 200 || r->status > 299)) snprintf(cls, n, "http-%d", r->status);
     else if (r->transport_error) snprintf(cls, n, "%s", req_error_name((enum req_error)r->transport_error));
-    else if (!strncmp(r->reason, "malformed", 9)) snprintf(cls, n, "malformed-chunk");
-    else if (!strncmp(r->reason, "error event", 11)) snprintf(cls, n, "error-event");
-    else if (!strncmp(r->reason, "stream ended", 12)) snprintf(cls, n, "no-done");
+    else if (r->fail_class == FAIL_MALFORMED_CHUNK) snprintf(cls, n, "malformed-chunk");
+    else if (r->fail_class == FAIL_ERROR_EVENT) snprintf(cls, n, "error-event");
+    else if (r->fail_class == FAIL_NO_DONE) snprintf(cls, n, "no-done");
     else snprintf(cls, n, "other");
 }
 

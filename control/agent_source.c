@@ -223,8 +223,9 @@ static void ended(void *arg, uint64_t tag, int ok, int64_t t_end)
     double delay = tool_delay_s(s, a, &t->turns[a->turn]);
     if (++a->turn >= t->nturns) {
         atomic_fetch_add_explicit(&a->completed, 1, memory_order_relaxed);
-        struct log_record rec = {.type = REC_TRAJECTORY_DONE, .worker = (uint16_t)s->worker,
-                                 .t = t_end, .a = s->phase, .b = a->id, .c = (int64_t)a->task};
+        struct log_record rec = rec_trajectory_done_encode(&(struct rec_trajectory_done){
+            .worker = (uint16_t)s->worker, .t = t_end, .phase = s->phase, .agent = a->id,
+            .task = (int64_t)a->task});
         eventlog_put(s->p.log, s->worker, &rec, NULL, 0);
         take_next_task(s, a);
         delay = 0; /* the next task starts at once */

@@ -304,7 +304,9 @@ static int run_iteration(struct live *L, int agents, struct iteration_metrics *o
                         "every agent has sent its first request\n",
                 L->phase, agents, last_start_s, c->stagger_s, c->warmup_s);
     }
-    run_env_put_phase(e, L->phase, agents, t0, ws, ws + win, 0, extended);
+    run_env_put_phase(e, &(struct rec_phase){.index = L->phase, .concurrency = agents,
+                                             .t_start = t0, .t_window_start = ws,
+                                             .t_window_end = ws + win, .flags = extended});
     eventlog_sync(e->log);
     struct agent_set **sets = calloc((size_t)n, sizeof *sets);
     size_t bytes = 0;
@@ -377,10 +379,13 @@ static int run_iteration(struct live *L, int agents, struct iteration_metrics *o
     if (L->tty) fprintf(stderr, "\r\033[K");
     int gates_met = gates && c->window_s >= AGENTS_COMPARABLE_WINDOW_S;
     if (!gates_met) L->all_gates_met = 0;
-    run_env_put_phase(e, L->phase, agents, t0, ws, we, clock_now_ns(),
-                      (gates_met ? PHASE_GATES_MET : 0) | extended);
-    struct log_record mem = {.type = REC_MARK, .a = MARK_CLIENT_MEMORY, .b = L->phase,
-                             .c = (int64_t)bytes, .t = clock_now_ns()};
+    run_env_put_phase(e, &(struct rec_phase){.index = L->phase, .concurrency = agents,
+                                             .t_start = t0, .t_window_start = ws,
+                                             .t_window_end = we, .t_end = clock_now_ns(),
+                                             .flags = (gates_met ? PHASE_GATES_MET : 0) | extended});
+    struct log_record mem = rec_mark_encode(&(struct rec_mark){
+        .kind = MARK_CLIENT_MEMORY, .t = clock_now_ns(), .phase = L->phase,
+        .client_bytes = (int64_t)bytes});
     eventlog_put(e->log, n, &mem, NULL, 0);
     eventlog_sync(e->log);
     if (run_interrupted) return -1;

@@ -303,12 +303,9 @@ int run_env_in_flight(const struct run_env *e)
     return s;
 }
 
-void run_env_put_phase(struct run_env *e, int index, int concurrency, int64_t t_start,
-                       int64_t window_start, int64_t window_end, int64_t t_end, unsigned flags)
+void run_env_put_phase(struct run_env *e, const struct rec_phase *p)
 {
-    struct log_record r = {.type = REC_PHASE, .req_id = (uint64_t)t_end, .t = t_start,
-                           .t2 = window_start, .a = index, .b = concurrency, .c = window_end,
-                           .off = flags};
+    struct log_record r = rec_phase_encode(p);
     eventlog_put(e->log, e->threads, &r, NULL, 0);
 }
 
@@ -323,8 +320,8 @@ int run_env_finish(struct run_env *e, const char *out, int interrupted)
     int rc = 0;
     telemetry_stop(e->telemetry);
     e->telemetry = NULL;
-    struct log_record mark = {.type = REC_MARK, .t = clock_now_ns(),
-                              .a = interrupted ? MARK_INTERRUPTED : MARK_RUN_END};
+    struct log_record mark = rec_mark_encode(&(struct rec_mark){
+        .kind = interrupted ? MARK_INTERRUPTED : MARK_RUN_END, .t = clock_now_ns()});
     eventlog_put(e->log, e->threads, &mark, NULL, 0);
     uint64_t cpu = 0, events = 0;
     for (int i = 0; i < e->threads; i++) {

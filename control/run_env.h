@@ -78,8 +78,7 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
 int run_env_in_flight(const struct run_env *e);
 /* A phase (SLT) or iteration (agents) record from control: written when it starts and again
  * when it ends (the analysis keeps the last). */
-void run_env_put_phase(struct run_env *e, int index, int concurrency, int64_t t_start,
-                       int64_t window_start, int64_t window_end, int64_t t_end, unsigned flags);
+void run_env_put_phase(struct run_env *e, const struct rec_phase *p);
 void run_sleep_s(double seconds);
 /* Exit status of a run that completed but whose results are not valid (the reason printed). */
 #define RUN_NOT_VALID 4

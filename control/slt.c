@@ -390,7 +390,8 @@ static int run_phase(const struct slt_config *c, struct run_env *e, int idx, int
     int n = e->threads;
     int64_t t0 = clock_now_ns();
     int64_t ws = t0 + (int64_t)(c->ramp_s * 1e9), we = ws + (int64_t)(c->phase_s * 1e9);
-    run_env_put_phase(e, idx, conc, t0, ws, we, 0, 0);
+    run_env_put_phase(e, &(struct rec_phase){.index = idx, .concurrency = conc, .t_start = t0,
+                                             .t_window_start = ws, .t_window_end = we});
     eventlog_sync(e->log); /* the phase record precedes its requests in the log */
     for (int i = 0; i < n; i++) {
         atomic_store(&w[i].ctl.phase, idx);
@@ -441,7 +442,9 @@ static int run_phase(const struct slt_config *c, struct run_env *e, int idx, int
     if (tty) fprintf(stderr, "\r\033[K");
     /* an interrupted window ends where sending stopped */
     if (t_stop < we) we = t_stop < ws ? ws : t_stop;
-    run_env_put_phase(e, idx, conc, t0, ws, we, clock_now_ns(), 0);
+    run_env_put_phase(e, &(struct rec_phase){.index = idx, .concurrency = conc, .t_start = t0,
+                                             .t_window_start = ws, .t_window_end = we,
+                                             .t_end = clock_now_ns()});
     return run_interrupted ? 1 : 0;
 }
 

@@ -120,10 +120,10 @@ static void deactivate(struct impl *w, struct session *s)
 
 static void record_sent(struct session *s)
 {
-    struct log_record rec = {.type = REC_REQUEST_SENT, .worker = (uint16_t)s->w->pub->cfg.index,
-                             .req_id = s->req_id, .t = s->t_sched, .t2 = s->t_written,
-                             .off = s->tag, .a = s->phase, .b = (int64_t)s->conn_serial,
-                             .c = s->reused};
+    struct log_record rec = rec_request_sent_encode(&(struct rec_request_sent){
+        .worker = (uint16_t)s->w->pub->cfg.index, .req_id = s->req_id, .t_sched = s->t_sched,
+        .t_written = s->t_written, .tag = s->tag, .phase = s->phase,
+        .conn_serial = s->conn_serial, .reused = s->reused});
     record(s->w, &rec, NULL, 0);
     s->sent_recorded = 1;
 }
@@ -132,9 +132,9 @@ static void record_sent(struct session *s)
  * byte is written or the retry ends. */
 static void record_retry(struct session *s)
 {
-    struct log_record rec = {.type = REC_REQUEST_RETRY, .worker = (uint16_t)s->w->pub->cfg.index,
-                             .req_id = s->req_id, .t = s->t_retry, .t2 = s->t_written,
-                             .a = s->retry_err, .b = (int64_t)s->conn_serial};
+    struct log_record rec = rec_request_retry_encode(&(struct rec_request_retry){
+        .worker = (uint16_t)s->w->pub->cfg.index, .req_id = s->req_id, .t_failed = s->t_retry,
+        .t_written = s->t_written, .error = s->retry_err, .conn_serial = s->conn_serial});
     record(s->w, &rec, s->retry_why, strlen(s->retry_why));
     s->retry_pending = 0;
 }
@@ -197,9 +197,10 @@ static void end_request(struct session *s, enum req_error err)
     if (retry_on_new_connection(s, err)) return;
     if (!s->sent_recorded) record_sent(s); /* failed before its last byte left: t2 = 0 */
     if (s->retry_pending) record_retry(s);
-    struct log_record rec = {.type = REC_REQUEST_END, .worker = (uint16_t)w->pub->cfg.index,
-                             .req_id = s->req_id, .t = clock_now_ns(), .t2 = s->t_first_byte,
-                             .a = s->status, .b = err, .c = s->n_events};
+    struct log_record rec = rec_request_end_encode(&(struct rec_request_end){
+        .worker = (uint16_t)w->pub->cfg.index, .req_id = s->req_id, .t_end = clock_now_ns(),
+        .t_first_byte = s->t_first_byte, .status = s->status, .error = err,
+        .events = s->n_events});
     int bad_status = s->status && (s->status < 200 || s->status > 299);
     /* the body is the server's error body for a non-2xx status, else strobe's reason */
     record(w, &rec, s->errbody, s->errbody_len);
@@ -381,11 +382,11 @@ static int on_sse_event(void *arg, const char *data, size_t len, int truncated, 
     }
     /* TLS: stream offsets are of plaintext, which a tap on the wire cannot see */
     int64_t last_byte = s->tc.ssl ? -1 : s->body_base + (int64_t)s->sse.end_pos - 1;
-    struct log_record rec = {.type = REC_EVENT, .ts_source = (uint8_t)s->stamp.src,
-                             .worker = (uint16_t)w->pub->cfg.index, .req_id = s->req_id,
-                             .t = s->stamp.t, .t2 = s->stamp.t_user, .a = s->n_events++,
-                             .b = last_byte,
-                             .c = (int64_t)s->tc.local_ip << 16 | s->tc.local_port};
+    struct log_record rec = rec_event_encode(&(struct rec_event){
+        .worker = (uint16_t)w->pub->cfg.index, .ts_source = (uint8_t)s->stamp.src,
+        .req_id = s->req_id, .t_stamp = s->stamp.t, .t_read = s->stamp.t_user,
+        .index = s->n_events++, .stream_offset = last_byte, .local_ip = s->tc.local_ip,
+        .local_port = s->tc.local_port});
     record(w, &rec, data, len);
     if (len == 6 && !memcmp(data, "[DONE]", 6)) s->got_done = 1;
     bump(&w->pub->stats.events, 1);
