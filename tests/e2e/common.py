@@ -15,10 +15,10 @@ BUILD = os.environ.get("STROBE_BUILD", os.path.join(os.path.dirname(__file__), "
 STROBE = os.environ.get("STROBE_BIN", os.path.join(BUILD, "control", "strobe"))
 EMU = os.environ.get("STROBE_EMU_BIN", os.path.join(BUILD, "tests", "emu", "strobe-emu"))
 DATA = os.path.join(os.path.dirname(__file__), "..", "data")
-# ../shared/data beside the project (CI lays a copy there), or STROBE_SHARED_DATA
-SHARED = os.environ.get("STROBE_SHARED_DATA",
-                        os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data"))
-AA_MINI = os.path.join(SHARED, "trajectories", "aa-agentperf-local", "aa-mini-v1")
+# real recordings copied into the repository (tests/data/README.md says from where), so a
+# fresh clone tests on its own
+TRAJ = os.path.join(DATA, "trajectories")
+AA_MINI = os.path.join(TRAJ, "aa-agentperf-local", "aa-mini-v1")
 
 
 def free_port():
