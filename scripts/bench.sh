@@ -27,6 +27,22 @@ print("%12s %14.0f %14.0f %16.1f %16.1f" % (sys.argv[3], ph["output_tokens_in_wi
 PY
 done
 
+# Emulator pacing: 3,000 tokens/s per query (333 us steps) x 64 queries, read by strobe; how
+# late the emulator sent its chunks (send - schedule, its own stamps). A figure of the
+# emulator on this machine, not a test: a busy machine shows here (tests/e2e/test_emu.py
+# checks only that no chunk leaves early and that every token arrives).
+pace="$OUT/pacing"
+build/control/strobe slt --out "$pace" --concurrency 64 --phase-s "${PHASE_S:-6}" --ramp-s 1 \
+    --threads 1 --input-tokens 100 --output-tokens 300 --ignore-eos --tokenizer none \
+    --emu-args "--step-us 333 --step-us-per-seq 0 --max-batch 64 --prefill-tps 1e9" >/dev/null 2>&1
+echo
+python3 - "$pace/results.json" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))["phases"][0]["emulator_send_minus_schedule_us"]
+print("emulator pacing, 3,000 tokens/s x 64 streams: send - schedule p50 %.1f us, p99 %.1f us, "
+      "max %.1f us over %d chunks" % (p["p50"], p["p99"], p["max"], p["n"]))
+PY
+
 # Tokenizers: throughput on real agent text (all message texts of the mini-swe-agent
 # recordings in tests/data/trajectories, repeated to about 32 MB), file load included; then
 # what per-chunk counting adds to the analysis of a run (strobe analyze with and without the

@@ -168,8 +168,10 @@ def replay_bytes(tmp):
     firsts = {reqs[0]["messages"][0]["content"][:63], reqs[len(lines)]["messages"][0]["content"][:63]}
     check(len(firsts) == 2, "a new trajectory gets a new nonce")
     # tool time: the recorded 50 ms between an answer's end and the next request
+    # (never shorter; longer by what a busy machine takes to schedule strobe and this
+    # server's thread, bounded well below a delay read 10 times too long)
     gaps = [srv.seen[i + 1][0] - srv.done[i] for i in range(1, len(lines) - 1)]
-    check(all(0.045 <= g <= 0.2 for g in gaps), "recorded tool delays (50 ms) are honoured",
+    check(all(0.045 <= g <= 0.45 for g in gaps), "recorded tool delays (50 ms) are honoured",
           "0.05 s", ["%.3f" % g for g in gaps])
 
 
