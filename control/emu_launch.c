@@ -64,14 +64,10 @@ static int port_open(int port)
     return ok;
 }
 
-int emu_launch(struct emu_child *c, const char *extra_args, char *err, size_t errlen)
+/* One start on a port found free a moment before: 0 listening, 1 the emulator could not
+ * listen (exit status 1: the port was taken in between), -1 another failure (err set). */
+static int launch_once(struct emu_child *c, const char *extra_args, char *err, size_t errlen)
 {
-    memset(c, 0, sizeof *c);
-    if (find_emu(c->path, sizeof c->path)) {
-        snprintf(err, errlen, "no --url given and strobe-emu was not found next to strobe or "
-                              "on PATH; build it or pass --url");
-        return -1;
-    }
     c->port = free_port();
     char listen[64];
     snprintf(listen, sizeof listen, "127.0.0.1:%d", c->port);
@@ -95,19 +91,40 @@ int emu_launch(struct emu_child *c, const char *extra_args, char *err, size_t er
     }
     free(copy);
     for (int i = 0; i < 200; i++) { /* up to 2 s for it to listen */
-        if (port_open(c->port)) return 0;
         int st;
         if (waitpid(c->pid, &st, WNOHANG) == c->pid) {
+            c->pid = 0;
+            if (WIFEXITED(st) && WEXITSTATUS(st) == 1) return 1;
             snprintf(err, errlen, "strobe-emu (%s) exited at start; run it by hand to see why",
                      c->path);
-            c->pid = 0;
             return -1;
         }
+        if (port_open(c->port)) return 0;
         struct timespec ts = {0, 10000000};
         nanosleep(&ts, NULL);
     }
     snprintf(err, errlen, "strobe-emu did not listen on port %d within 2 s", c->port);
     emu_stop(c);
+    return -1;
+}
+
+int emu_launch(struct emu_child *c, const char *extra_args, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof *c);
+    if (find_emu(c->path, sizeof c->path)) {
+        snprintf(err, errlen, "no --url given and strobe-emu was not found next to strobe or "
+                              "on PATH; build it or pass --url");
+        return -1;
+    }
+    /* a port free when looked up can be taken before the emulator binds it (by any
+     * connect() on the machine: loopback clients draw from the same ephemeral range), so a
+     * start that could not listen is tried again on another port */
+    for (int attempt = 0; attempt < 5; attempt++) {
+        int rc = launch_once(c, extra_args, err, errlen);
+        if (rc <= 0) return rc;
+    }
+    snprintf(err, errlen, "strobe-emu could not listen on a free loopback port in 5 tries; "
+                          "its messages above say why");
     return -1;
 }
 

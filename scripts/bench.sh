@@ -27,20 +27,37 @@ print("%12s %14.0f %14.0f %16.1f %16.1f" % (sys.argv[3], ph["output_tokens_in_wi
 PY
 done
 
-# Tokenizers: throughput on real agent text (all message texts of the shared mini-swe-agent
-# recordings, repeated 10 times), file load included; then what per-chunk counting adds to
-# the analysis of a run (strobe analyze with and without the tokenizer).
-SHARED=${STROBE_SHARED_DATA:-../shared/data}
-python3 - "$SHARED" "$OUT/text.txt" <<'PY'
+# Emulator pacing: 3,000 tokens/s per query (333 us steps) x 64 queries, read by strobe; how
+# late the emulator sent its chunks (send - schedule, its own stamps). A figure of the
+# emulator on this machine, not a test: a busy machine shows here (tests/e2e/test_emu.py
+# checks only that no chunk leaves early and that every token arrives).
+pace="$OUT/pacing"
+build/control/strobe slt --out "$pace" --concurrency 64 --phase-s "${PHASE_S:-6}" --ramp-s 1 \
+    --threads 1 --input-tokens 100 --output-tokens 300 --ignore-eos --tokenizer none \
+    --emu-args "--step-us 333 --step-us-per-seq 0 --max-batch 64 --prefill-tps 1e9" >/dev/null 2>&1
+echo
+python3 - "$pace/results.json" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))["phases"][0]["emulator_send_minus_schedule_us"]
+print("emulator pacing, 3,000 tokens/s x 64 streams: send - schedule p50 %.1f us, p99 %.1f us, "
+      "max %.1f us over %d chunks" % (p["p50"], p["p99"], p["max"], p["n"]))
+PY
+
+# Tokenizers: throughput on real agent text (all message texts of the mini-swe-agent
+# recordings in tests/data/trajectories, repeated to about 32 MB), file load included; then
+# what per-chunk counting adds to the analysis of a run (strobe analyze with and without the
+# tokenizer).
+python3 - tests/data/trajectories "$OUT/text.txt" <<'PY'
 import glob, json, sys
 parts = []
-for f in sorted(glob.glob(sys.argv[1] + "/trajectories/mini-swe-agent/*/*/*.json")):
+for f in sorted(glob.glob(sys.argv[1] + "/mini-swe-agent/*/*/*.json")):
     for m in json.load(open(f)).get("messages", []):
         for k in ("content", "reasoning_content"):
             v = m.get(k)
             if isinstance(v, str): parts.append(v)
             elif isinstance(v, list): parts += [p["text"] for p in v if isinstance(p, dict) and isinstance(p.get("text"), str)]
-open(sys.argv[2], "w").write("".join(parts) * 10)
+text = "".join(parts)
+open(sys.argv[2], "w").write(text * max(1, round(32e6 / max(len(text), 1))))
 PY
 echo
 printf "%-28s %10s %12s %10s\n" tokenizer MB tokens "MB/s"

@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, ASan+UBSan, build-fuzz/) and runs each for
 # FUZZ_SECONDS (default 20: the smoke run of CI; for a campaign, e.g. FUZZ_SECONDS=3600),
-# seeded from real captures, ../shared/data and tests/fuzz/regressions/ (inputs that once
-# failed, kept so they are run every time). Corpora grow in fuzz-corpus/ (kept between
+# seeded from real captures, the recordings in tests/data/trajectories and
+# tests/fuzz/regressions/ (inputs that once failed, kept so they are run every time). Corpora grow in fuzz-corpus/ (kept between
 # runs); a crash leaves its input in fuzz-corpus/crash-* and fails the run.
 # Prints one line per target and ends with "fuzz: N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${FUZZ_SECONDS:-20}
-SHARED=${STROBE_SHARED_DATA:-../shared/data}
 if ! command -v clang >/dev/null || ! dpkg-query -W -f='${Status}' libclang-rt-14-dev 2>/dev/null | grep -q "ok installed"; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clang libclang-rt-14-dev >/dev/null || true
@@ -52,9 +51,9 @@ for f in glob.glob("tests/data/*.sse"):
     put("fuzz_worker", "retry-" + name, b"\r" + resp)
 PY
 cp -n control/prices.json $C/fuzz_config/ 2>/dev/null
-python3 - "$C" "$SHARED" <<'PY'
+python3 - "$C" tests/data/trajectories <<'PY'
 import glob, json, os, sys
-c, shared = sys.argv[1:3]
+c, traj = sys.argv[1:3]
 def put(target, name, data):
     p = os.path.join(c, target, name)
     if not os.path.exists(p):
@@ -63,12 +62,12 @@ for i, line in enumerate(open("tests/data/tokenizer/o200k_base.jsonl")):
     if i % 10 == 0:
         put("fuzz_tokenizer", "text%d" % i, json.loads(line)["text"].encode())
 put("fuzz_tokenizer", "harmony", b"<|start|>assistant<|channel|>final<|message|>hi<|end|>")
-for f in glob.glob(os.path.join(shared, "trajectories/aa-agentperf-local/*/traces/*.jsonl")):
+for f in glob.glob(os.path.join(traj, "aa-agentperf-local/*/traces/*.jsonl")):
     put("fuzz_replay", os.path.basename(f), open(f, "rb").read())
-minis = sorted(glob.glob(os.path.join(shared, "trajectories/mini-swe-agent/*/*/*.json")), key=os.path.getsize)[:4]
+minis = sorted(glob.glob(os.path.join(traj, "mini-swe-agent/*/*/*.json")), key=os.path.getsize)[:4]
 for i, f in enumerate(minis):
     put("fuzz_import", "mini%d" % i, b"\x00" + open(f, "rb").read())
-for i, f in enumerate(sorted(glob.glob(os.path.join(shared, "trajectories/swe-agent/**/*.traj"), recursive=True),
+for i, f in enumerate(sorted(glob.glob(os.path.join(traj, "swe-agent/**/*.traj"), recursive=True),
                              key=os.path.getsize)[:4]):
     put("fuzz_import", "swe%d" % i, b"\x01" + open(f, "rb").read())
 PY

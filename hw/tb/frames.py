@@ -7,6 +7,7 @@ frame, the record fields a correct tap must produce, timestamp and sequence excl
   python3 frames.py STROBE STROBE_EMU OUT_DIR        (root: it creates a namespace)
   python3 frames.py --from-pcap FILE OUT_DIR        (no capture)"""
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -29,8 +30,13 @@ def sniff(out_pcap, seconds, most=3000):
     s.bind(("lo", 0))
     s.settimeout(0.5)
     frames = []
+    # SIGTERM ends the capture early (the pcap is still written): a caller stops it when its
+    # traffic is over instead of guessing how long that takes on a busy machine
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    print("sniffing", flush=True)  # bound: the caller may start its traffic now
     end = time.time() + seconds
-    while time.time() < end and len(frames) < most:
+    while time.time() < end and len(frames) < most and not stop:
         try:
             data, anc, _, addr = s.recvmsg(65535, 64)
         except socket.timeout:

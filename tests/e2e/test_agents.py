@@ -1,4 +1,4 @@
-"""strobe import and strobe agents: importers on every shared recording, replayed requests
+"""strobe import and strobe agents: importers on every recording in tests/data/trajectories, replayed requests
 against the recorded histories, prefix-cache hits, tool times, bad trajectories, and the
 capacity search against the emulator's closed form."""
 import glob
@@ -15,7 +15,7 @@ import time
 import common
 from common import check
 
-TRAJ = os.path.join(common.SHARED, "trajectories")
+TRAJ = common.TRAJ
 AA_MINI = common.AA_MINI
 
 
@@ -44,18 +44,24 @@ def importers(tmp):
         want_tokens += sum(m["extra"]["response"]["usage"]["completion_tokens"] for m in a)
     got_turns = sum(len(v) for v in traces.values())
     got_tokens = sum(l["target_output_tokens"] for v in traces.values() for l in v)
-    check(len(man["tasks"]) == len(files) - crashed and crashed == 5,
-          "mini-swe-agent: every recording taken but the 5 that crashed at turn 0",
-          len(files) - 5, len(man["tasks"]))
-    check(r.stdout.count("skipped") == 6 and "turn 0" in r.stdout,
-          "each crashed recording skipped with one line saying why")
+    # the copies include real runs that crashed at turn 0 (deepseek_reasoner_dev)
+    check(crashed >= 1 and len(man["tasks"]) == len(files) - crashed,
+          "mini-swe-agent: every recording taken but the %d that crashed at turn 0" % crashed,
+          len(files) - crashed, len(man["tasks"]))
+    check(r.stdout.count("skipped") == crashed + 1 and r.stdout.count("turn 0") == crashed,
+          "each crashed recording skipped with one line saying why", crashed + 1, r.stdout.count("skipped"))
+    ids = [t["task_id"] for t in man["tasks"]]
+    check(len(set(ids)) == len(ids), "the same instance in two runs gets two task ids", None, ids)
+    check(not any("reasoning_content" in m for v in traces.values() for l in v for m in l["messages"]) and
+          any(m.get("reasoning_content") for f in files for m in json.load(open(f))["messages"]),
+          "recorded reasoning_content is not sent back in history")
     check(got_turns == want_turns, "mini-swe-agent: turns match the source files", want_turns, got_turns)
     check(got_tokens == want_tokens, "mini-swe-agent: recorded output tokens match usage",
           want_tokens, got_tokens)
     # turn k's messages are the recording's history before its k-th assistant answer
-    f = [f for f in files if "sqlfluff__sqlfluff-1625" in f][0]
+    f = [f for f in files if "deepseek_chat_dev" in f and "sqlfluff__sqlfluff-2419" in f][0]
     src = json.load(open(f))["messages"]
-    lines = traces["sqlfluff__sqlfluff-1625"]
+    lines = traces["sqlfluff__sqlfluff-2419"]
     idx = [i for i, m in enumerate(src) if m["role"] == "assistant"]
     ok = all(len(lines[k]["messages"]) == idx[k] for k in range(len(idx)))
     ok = ok and all(lines[3]["messages"][i]["content"] == src[i]["content"] for i in range(idx[3]))
@@ -162,8 +168,10 @@ def replay_bytes(tmp):
     firsts = {reqs[0]["messages"][0]["content"][:63], reqs[len(lines)]["messages"][0]["content"][:63]}
     check(len(firsts) == 2, "a new trajectory gets a new nonce")
     # tool time: the recorded 50 ms between an answer's end and the next request
+    # (never shorter; longer by what a busy machine takes to schedule strobe and this
+    # server's thread, bounded well below a delay read 10 times too long)
     gaps = [srv.seen[i + 1][0] - srv.done[i] for i in range(1, len(lines) - 1)]
-    check(all(0.045 <= g <= 0.2 for g in gaps), "recorded tool delays (50 ms) are honoured",
+    check(all(0.045 <= g <= 0.45 for g in gaps), "recorded tool delays (50 ms) are honoured",
           "0.05 s", ["%.3f" % g for g in gaps])
 
 
@@ -283,10 +291,6 @@ def search(tmp):
 
 
 if __name__ == "__main__":
-    if not os.path.isdir(TRAJ):
-        print("shared data not found at %s; set STROBE_SHARED_DATA" % TRAJ)
-        common.failures.append("shared data")
-        common.done()
     with tempfile.TemporaryDirectory() as tmp:
         importers(tmp)
         bad_trajectories(tmp)

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 
 import common
 from common import check
@@ -52,13 +53,31 @@ def down():
     sh("rm", "-rf", "/var/run/dpdk/" + TAG, ok=False)
 
 
+def wait_listen(port, proc, timeout=20.0):
+    """Waits until a server in the server namespace listens on `port` (fixed ports are safe
+    there: the namespace is this test's own), instead of guessing how long a busy machine
+    takes to start it."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc.poll() is not None:
+            raise RuntimeError("the server in %s exited at start with status %s" % (NS_SERVER, proc.returncode))
+        if sh("ip", "netns", "exec", NS_SERVER, "ss", "-Hltn", "sport = :%d" % port, ok=False).stdout.strip():
+            return
+        time.sleep(0.05)
+    raise RuntimeError("nothing listened on port %d in %s within %.0f s" % (port, NS_SERVER, timeout))
+
+
 class Emulator:
     def __init__(self, port, *extra):
         self.port = port
         self.p = subprocess.Popen(["ip", "netns", "exec", NS_SERVER, common.EMU, "--listen",
                                    "%s:%d" % (SERVER_IP, port), *EMU.split(), *extra],
                                   stderr=subprocess.DEVNULL)
-        sh("sleep", "0.5")
+        try:
+            wait_listen(port, self.p)
+        except RuntimeError:
+            self.stop()
+            raise
 
     def stop(self):
         self.p.terminate()
@@ -129,7 +148,7 @@ def https(tmp):
                             os.path.join(os.path.dirname(__file__), "tls_serve.py"), cert, key, SERVER_IP, "8443"],
                            stderr=subprocess.DEVNULL)
     try:
-        sh("sleep", "1")
+        wait_listen(8443, srv)
         run = os.path.join(tmp, "https")
         r = dpdk_slt(run, 8443, "net_af_packet0", 20, "--ca-file", cert, scheme="https", model="canned",
                      tokens=3, tokenizer="none")

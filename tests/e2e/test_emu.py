@@ -87,39 +87,78 @@ def stream_raw(port, body, out, idx):
     out[idx] = events
 
 
-def pacing_once(d, attempt):
-    run = os.path.join(d, "run%d" % attempt)
-    r = common.run_strobe("slt", "--out", run, "--concurrency", "64", "--phase-s", "3",
-                          "--ramp-s", "1", "--output-tokens", "300", "--ignore-eos",
-                          "--input-tokens", "100", "--threads", "1",
-                          "--emu-args", "--step-us 333 --step-us-per-seq 0 --max-batch 64 --prefill-tps 1e9")
-    check(r.returncode == 0, "strobe drove 64 streams at 3,000 tokens/s", 0, r.stderr[-300:])
-    pace = json.load(open(os.path.join(run, "results.json")))["phases"][0]["emulator_send_minus_schedule_us"]
-    print("pacing at 3,000 tokens/s x 64 streams: send - schedule p50 %.1f us, p99 %.1f us over %d chunks"
-          % (pace["p50"], pace["p99"], pace["n"]))
-    check(pace["n"] > 100000, "enough chunks measured", "> 100000", pace["n"])
-    return pace
+def pacing_truth():
+    """Pacing as correctness, which holds however busy the machine: every stream gets all its
+    chunks, in schedule order one step apart; none is sent before its deadline or received
+    before it was sent; no stream ends sooner than its schedule allows. How late chunks go
+    out is a quality figure of the machine as much as of the emulator: printed here, and
+    measured by scripts/bench.sh."""
+    step_ns, n, streams = 2000000, 100, 8
+    body = {"model": "m", "messages": [{"role": "user", "content": "pace"}], "max_tokens": n,
+            "ignore_eos": True, "stream": True, "stream_options": {"include_usage": True}}
+    with common.emulator("--step-us", "2000", "--step-us-per-seq", "0", "--prefill-tps", "1e9",
+                         "--max-batch", "64") as port:
+        out = [None] * streams
+        t_start = time.time_ns()
+        threads = [threading.Thread(target=stream_raw, args=(port, body, out, i)) for i in range(streams)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+    complete = spaced = not_early = after_send = long_enough = True
+    late = []
+    for events in out:
+        toks = [(t, e) for t, e in (events or []) if "x_emu_tokens" in e]
+        usage = [e["usage"] for _, e in (events or []) if e.get("usage")]
+        complete &= (sum(e["x_emu_tokens"] for _, e in toks) == n and len(usage) == 1 and
+                     usage[0]["completion_tokens"] == n)
+        sched = [e["x_emu_sched_ns"] for _, e in toks]
+        spaced &= len(sched) > 1 and all(abs(b - a - step_ns) <= 1000 for a, b in zip(sched, sched[1:]))
+        not_early &= all(e["x_emu_sent_ns"] >= e["x_emu_sched_ns"] for _, e in toks)
+        after_send &= all(t >= e["x_emu_sent_ns"] for t, e in toks)
+        # the request reached the emulator after t_start; the last token is due n steps later
+        long_enough &= bool(toks) and toks[-1][0] - t_start >= n * step_ns
+        late += [e["x_emu_sent_ns"] - e["x_emu_sched_ns"] for _, e in toks]
+    late.sort()
+    if late:
+        print("pacing, %d streams at 500 tokens/s: send - schedule p50 %.1f us, p99 %.1f us, max %.1f us "
+              "(information: a busy machine shows here)" % (streams, late[len(late) // 2] / 1e3,
+                                                          late[int(len(late) * 0.99)] / 1e3, late[-1] / 1e3))
+    check(complete, "pacing: every stream gets all %d tokens, and usage says so" % n)
+    check(spaced, "pacing: each stream's chunks in schedule order, one 2 ms step apart")
+    check(not_early, "pacing: no chunk sent before its deadline")
+    check(after_send, "pacing: no chunk received before the emulator stamped it sent")
+    check(long_enough, "pacing: no stream ends sooner than its %d steps" % n)
 
 
 def pacing():
     """3,000 tokens/s per query (a 333 us step that does not grow with the batch) at 64
-    concurrent queries, read by strobe itself: a Python reader would take the CPU the
-    emulator needs on a 2-core machine."""
+    concurrent queries, read by strobe itself (a Python reader would take the CPU the
+    emulator needs on a 2-core machine): strobe drives the rate to the end with every token
+    counted, and no chunk leaves before its deadline. The send - schedule percentiles are
+    printed, not bounded: on a shared machine they measure the machine (seen: p99 0.2 ms
+    idle, 234 ms while a build ran); scripts/bench.sh reports them."""
     import tempfile
     with tempfile.TemporaryDirectory() as d:
-        pace = pacing_once(d, 1)
-        # the spec's figure is 50 us p99 on an idle machine; CI shares 2 cores between the
-        # emulator and strobe (seen here: p99 0.2 to 1.1 ms), so the test bound is 100x that.
-        # A VM stall of tens of ms inside the 3 s window (seen once: p99 13.6 ms while the
-        # host wrote back and deleted an 11 GB file) fails one measurement, not two in a row.
-        if not common.TIMING:
-            print("sanitizer build: pacing bound not checked (instrumented code is slow)")
+        run = os.path.join(d, "run")
+        r = common.run_strobe("slt", "--out", run, "--concurrency", "64", "--phase-s", "3",
+                              "--ramp-s", "1", "--output-tokens", "300", "--ignore-eos",
+                              "--input-tokens", "100", "--threads", "1", "--tokenizer", "none",
+                              "--emu-args", "--step-us 333 --step-us-per-seq 0 --max-batch 64 --prefill-tps 1e9")
+        check(r.returncode == 0, "strobe drove 64 streams at 3,000 tokens/s", 0, r.stderr[-300:])
+        if r.returncode:
             return
-        if pace["p99"] >= 5000:
-            print("pacing p99 %.1f us over the bound: measuring once more" % pace["p99"])
-            pace = pacing_once(d, 2)
-        check(pace["p99"] < 5000, "pacing p99 under 5 ms on a shared machine", "< 5000 us",
-              "%.1f us" % pace["p99"])
+        ph = json.load(open(os.path.join(run, "results.json")))["phases"][0]
+        pace = ph["emulator_send_minus_schedule_us"]
+        print("pacing at 3,000 tokens/s x 64 streams: send - schedule p50 %.1f us, p99 %.1f us over %d chunks"
+              " (information)" % (pace["p50"], pace["p99"], pace["n"]))
+        out = ph["output_tokens"]
+        check(ph["requests_failed_whole_phase"] == 0 and ph["requests_succeeded"] > 0 and
+              out["min"] == 300 and out["max"] == 300,
+              "64 streams at 3,000 tokens/s: none failed, every answer all 300 tokens",
+              300, (ph["requests_failed_whole_phase"], out["min"], out["max"]))
+        check(pace["n"] > 0 and pace["min"] >= 0, "no chunk sent before its deadline", ">= 0 us",
+              pace["min"])
 
 
 def closed_forms():
@@ -139,14 +178,27 @@ def closed_forms():
               usage["prompt_tokens"])
         ttft = (toks[0][0] - t0) / 1e9
         speed = (len(toks) - 1) / ((toks[-1][0] - toks[0][0]) / 1e9)
-        print("closed form: TTFT %.5f s speed %.2f tokens/s; measured TTFT %.5f s speed %.2f" %
-              (cap["ttft_idle_s"], cap["output_speed_tokens_per_s"], ttft, speed))
-        check(abs(speed / cap["output_speed_tokens_per_s"] - 1) < 0.02,
-              "per-query speed within 2% of --capacity", cap["output_speed_tokens_per_s"], speed)
-        # a Python client's own scheduling adds up to a millisecond or two; strobe's e2e test
-        # checks TTFT to 2 %
-        check(abs(ttft - cap["ttft_idle_s"]) < max(0.05 * cap["ttft_idle_s"], 0.002),
-              "TTFT within 5% (or 2 ms) of --capacity", cap["ttft_idle_s"], ttft)
+        # the schedule is the model: its deadlines (x_emu_sched_ns) give TTFT (from admission,
+        # the role chunk's deadline) and speed exactly, on any machine; arrival times add the
+        # machine's wake-up latency on top, which only ever makes tokens later
+        sched = [e["x_emu_sched_ns"] for _, e in toks]
+        admitted = [e for _, e in out[0] if e.get("choices") and e["choices"][0]["delta"].get("role")][0]
+        s_ttft = (sched[0] - admitted["x_emu_sched_ns"]) / 1e9
+        s_speed = (len(sched) - 1) / ((sched[-1] - sched[0]) / 1e9)
+        print("closed form: TTFT %.5f s speed %.2f tokens/s; schedule TTFT %.5f s speed %.2f; "
+              "measured TTFT %.5f s speed %.2f" % (cap["ttft_idle_s"], cap["output_speed_tokens_per_s"],
+                                                 s_ttft, s_speed, ttft, speed))
+        # (the closed form's decode batch is a time average, just under 1 at c=1: 0.06 % here)
+        check(abs(s_speed / cap["output_speed_tokens_per_s"] - 1) < 0.02,
+              "scheduled per-query speed within 2% of --capacity", cap["output_speed_tokens_per_s"], s_speed)
+        check(abs(s_ttft - cap["ttft_idle_s"]) < 1e-5, "scheduled TTFT equals --capacity",
+              cap["ttft_idle_s"], s_ttft)
+        # measured: never sooner than the model, and late by no more than a busy machine's
+        # scheduling delays (generous: a wrong schedule is caught exactly above)
+        check(cap["ttft_idle_s"] - 0.0002 <= ttft < cap["ttft_idle_s"] + 0.5,
+              "measured TTFT not below --capacity, and within 0.5 s of it", cap["ttft_idle_s"], ttft)
+        check(abs(speed / cap["output_speed_tokens_per_s"] - 1) < 0.25,
+              "measured per-query speed within 25% of --capacity", cap["output_speed_tokens_per_s"], speed)
         # the same prompt again: its full 64-byte blocks hit the prefix cache
         out2 = [None]
         stream_raw(port, body, out2, 0)
@@ -232,5 +284,6 @@ if __name__ == "__main__":
     endpoints()
     closed_forms()
     faults()
+    pacing_truth()
     pacing()
     common.done()

@@ -23,14 +23,20 @@ def capture_run(tmp):
     subprocess.run(["ip", "netns", "add", NS], check=True)
     subprocess.run(["ip", "-n", NS, "link", "set", "lo", "up"], check=True)
     pcap, run = os.path.join(tmp, "run.pcap"), os.path.join(tmp, "run")
-    sniffer = subprocess.Popen(["ip", "netns", "exec", NS, "python3", FRAMES_PY, "--sniff", pcap, "9", "400000"])
-    time.sleep(0.8)
+    # the sniffer says when it is bound, and is stopped when the run is over (SIGTERM: it
+    # writes what it captured), so a slow machine neither loses the first frames nor the last
+    sniffer = subprocess.Popen(["ip", "netns", "exec", NS, "python3", FRAMES_PY, "--sniff", pcap, "300", "400000"],
+                               stdout=subprocess.PIPE, text=True)
+    ready = sniffer.stdout.readline()
+    check(ready.strip() == "sniffing", "the capture starts", "sniffing", ready)
     r = subprocess.run(["ip", "netns", "exec", NS, common.STROBE, "slt", "--out", run, "--threads", "1",
                         "--concurrency", "8", "--phase-s", "2", "--ramp-s", "0.5", "--input-tokens", "200",
                         "--output-tokens", "40", "--ignore-eos", "--tokenizer", "none",
                         "--emu-args", "--step-us 2000"], capture_output=True, text=True, timeout=120)
     check(r.returncode == 0, "the measured run succeeds", 0, r.stderr[-300:])
+    sniffer.terminate()
     sniffer.wait(60)
+    sniffer.stdout.close()
     return pcap, run
 
 

