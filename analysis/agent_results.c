@@ -10,11 +10,8 @@ static double num(const cJSON *o, const char *k, double dflt)
     return cJSON_IsNumber(v) ? v->valuedouble : dflt;
 }
 
-int agent_search_config(const cJSON *header, struct slo_tier **tiers, size_t *ntiers, int *start,
-                        int *resolution, int *cap, double *max_error_rate)
+int slo_tiers_from_json(const cJSON *ts, struct slo_tier **tiers, size_t *ntiers)
 {
-    const cJSON *s = cJSON_GetObjectItemCaseSensitive(header, "search");
-    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(s, "tiers");
     if (!cJSON_IsArray(ts)) return -1;
     *ntiers = (size_t)cJSON_GetArraySize(ts);
     *tiers = calloc(*ntiers + 1, sizeof **tiers);
@@ -29,6 +26,14 @@ int agent_search_config(const cJSON *header, struct slo_tier **tiers, size_t *nt
         (*tiers)[i].ttft_p95 = num(t, "ttft_p95_s", INFINITY);
         i++;
     }
+    return 0;
+}
+
+int agent_search_config(const cJSON *header, struct slo_tier **tiers, size_t *ntiers, int *start,
+                        int *resolution, int *cap, double *max_error_rate)
+{
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(header, "search");
+    if (slo_tiers_from_json(cJSON_GetObjectItemCaseSensitive(s, "tiers"), tiers, ntiers)) return -1;
     *start = (int)num(s, "start_agents", 1);
     *resolution = (int)num(s, "resolution", 1);
     *cap = (int)num(s, "max_agents", 100000);

@@ -30,7 +30,10 @@ void agent_results_print(FILE *out, const struct agent_results *ar);
 char *agent_results_csv(const struct agent_results *ar);
 void agent_results_free(struct agent_results *ar);
 
-/* Reads the search section of a log header (shared with the live run). */
+/* SLO tiers from their JSON array ({tier, output_speed_p25_tokens_per_s, ttft_p95_s} each):
+ * *tiers is malloc'd. 0, or -1 when ts is not an array. */
+int slo_tiers_from_json(const cJSON *ts, struct slo_tier **tiers, size_t *ntiers);
+/* Reads the search section of a log header. */
 int agent_search_config(const cJSON *header, struct slo_tier **tiers, size_t *ntiers, int *start,
                         int *resolution, int *cap, double *max_error_rate);
 

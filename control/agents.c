@@ -13,6 +13,7 @@
 #include "request_template.h"
 #include "results.h"
 #include "run_env.h"
+#include "rng.h"
 #include "run_flags.h"
 #include "num_arg.h"
 
@@ -550,10 +551,9 @@ int agents_main(int argc, char **argv)
     /* the shared trajectory queue: a seeded shuffle */
     uint32_t *order = malloc(rp.ntasks * sizeof *order);
     for (size_t i = 0; i < rp.ntasks; i++) order[i] = (uint32_t)i;
-    uint64_t s = c.f.seed * 0x9e3779b97f4a7c15ULL + 1;
+    uint64_t s = c.f.seed;
     for (size_t i = rp.ntasks; i > 1; i--) {
-        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-        size_t j = s % i;
+        size_t j = splitmix64(&s) % i;
         uint32_t t = order[i - 1];
         order[i - 1] = order[j];
         order[j] = t;
@@ -568,14 +568,9 @@ int agents_main(int argc, char **argv)
             e.url, e.model, rp.ntasks, rp.skipped, (double)rp.shared_bytes / 1048576, c.f.threads,
             c.f.out);
     int interrupted = 0;
-    struct slo_tier *tl;
-    size_t nt;
-    int start, res, cap;
-    double maxerr;
-    cJSON *h = cJSON_CreateObject();
-    cJSON_AddItemToObject(h, "search", cJSON_CreateObject());
-    cJSON_AddItemToObject(cJSON_GetObjectItemCaseSensitive(h, "search"), "tiers", tiers);
-    agent_search_config(h, &tl, &nt, &start, &res, &cap, &maxerr);
+    struct slo_tier *tl = NULL;
+    size_t nt = 0;
+    slo_tiers_from_json(tiers, &tl, &nt);
     for (size_t i = 0; i < nt && !interrupted; i++) {
         struct search_result r;
         agent_search(&tl[i], c.start_agents, c.resolution, c.max_agents, c.max_error_rate,
@@ -586,7 +581,7 @@ int agents_main(int argc, char **argv)
         search_result_free(&r);
     }
     free(tl);
-    cJSON_Delete(h);
+    cJSON_Delete(tiers);
     rc = run_env_finish(&e, c.f.out, interrupted || run_interrupted);
     free(L.done);
     free(order);
