@@ -1,4 +1,5 @@
 #include "agent_results.h"
+#include "json_out.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -88,12 +89,6 @@ int agent_results_compute(const struct run_facts *f, const struct phase_power *p
     return 0;
 }
 
-static void add_num_or_null(cJSON *o, const char *k, double v)
-{
-    if (isfinite(v)) cJSON_AddNumberToObject(o, k, v);
-    else cJSON_AddNullToObject(o, k);
-}
-
 /* Accelerator watts for per-MW: measured over the window of the iteration at max_agents
  * when complete, else --power-w as given. */
 static double per_mw_power(const struct agent_results *ar, const struct search_result *r,
@@ -132,8 +127,8 @@ static cJSON *iter_json(const struct iteration_metrics *m)
     cJSON_AddNumberToObject(o, "error_rate", m->error_rate);
     cJSON_AddNumberToObject(o, "output_speed_p25_tokens_per_s", m->speed_p25);
     cJSON_AddNumberToObject(o, "output_speed_p50_tokens_per_s", m->speed_p50);
-    add_num_or_null(o, "ttft_p50_s", m->ttft_p50);
-    add_num_or_null(o, "ttft_p95_s", m->ttft_p95);
+    json_add_num_or_null(o, "ttft_p50_s", m->ttft_p50);
+    json_add_num_or_null(o, "ttft_p95_s", m->ttft_p95);
     cJSON_AddNumberToObject(o, "e2e_latency_p50_s", m->e2e_p50);
     cJSON_AddNumberToObject(o, "system_output_tokens_per_s", m->output_tokens_per_s);
     cJSON_AddNumberToObject(o, "trajectories_completed", (double)m->trajectories_done);
@@ -169,7 +164,7 @@ void agent_results_json(cJSON *root, const struct agent_results *ar)
         cJSON_AddStringToObject(o, "power_basis", basis);
         if (r->at_max) {
             cJSON_AddNumberToObject(o, "output_speed_p25_at_max_tokens_per_s", r->at_max->speed_p25);
-            add_num_or_null(o, "ttft_p95_at_max_s", r->at_max->ttft_p95);
+            json_add_num_or_null(o, "ttft_p95_at_max_s", r->at_max->ttft_p95);
         }
         cJSON *steps = cJSON_AddArrayToObject(o, "iterations");
         for (int k = 0; k < r->nsteps; k++) {
@@ -179,7 +174,7 @@ void agent_results_json(cJSON *root, const struct agent_results *ar)
             cJSON_AddBoolToObject(s, "pass", st->pass);
             cJSON_AddStringToObject(s, "reason", st->reason);
             cJSON_AddNumberToObject(s, "output_speed_p25_tokens_per_s", st->m.speed_p25);
-            add_num_or_null(s, "ttft_p95_s", st->m.ttft_p95);
+            json_add_num_or_null(s, "ttft_p95_s", st->m.ttft_p95);
             cJSON_AddNumberToObject(s, "error_rate", st->m.error_rate);
             cJSON_AddNumberToObject(s, "requests", (double)st->m.requests);
             cJSON_AddNumberToObject(s, "phase", st->m.phase);

@@ -1,4 +1,5 @@
 #include "results.h"
+#include "json_out.h"
 
 #include "cost.h"
 #include "json_num.h"
@@ -154,12 +155,6 @@ static cJSON *summary_json(const struct summary *s, double scale)
     return o;
 }
 
-static void num_or_null(cJSON *o, const char *k, double v)
-{
-    if (isfinite(v)) cJSON_AddNumberToObject(o, k, v);
-    else cJSON_AddNullToObject(o, k);
-}
-
 /* A phase's energy: accelerator and whole-system totals, and every series behind them. */
 static cJSON *power_json(const struct phase_power *p, const struct run_facts *f)
 {
@@ -174,7 +169,7 @@ static cJSON *power_json(const struct phase_power *p, const struct run_facts *f)
         cJSON_AddNumberToObject(o, "system_j", p->system_j);
         cJSON_AddBoolToObject(o, "system_complete", p->system_complete);
     }
-    num_or_null(o, "joules_per_output_token", p->joules_per_output_token);
+    json_add_num_or_null(o, "joules_per_output_token", p->joules_per_output_token);
     cJSON_AddStringToObject(o, "joules_per_output_token_basis", p->has_accel ? "accelerator" : p->has_system ? "whole system" : "none");
     cJSON *series = cJSON_AddArrayToObject(o, "series");
     for (size_t i = 0; i < p->nseries; i++) {
@@ -196,7 +191,6 @@ static cJSON *power_json(const struct phase_power *p, const struct run_facts *f)
     return o;
 }
 
-static void num_or_null(cJSON *o, const char *k, double v);
 
 static cJSON *chunk_json(const struct chunk_metrics *c)
 {
@@ -221,7 +215,7 @@ static cJSON *chunk_json(const struct chunk_metrics *c)
     cJSON_AddNumberToObject(rec, "requests_compared", (double)c->usage_compared);
     cJSON_AddNumberToObject(rec, "tokenizer_output_tokens", c->tokenizer_total);
     cJSON_AddNumberToObject(rec, "usage_output_tokens", c->usage_total);
-    num_or_null(rec, "relative_difference", c->usage_total > 0 ? (c->tokenizer_total - c->usage_total) / c->usage_total : NAN);
+    json_add_num_or_null(rec, "relative_difference", c->usage_total > 0 ? (c->tokenizer_total - c->usage_total) / c->usage_total : NAN);
     cJSON_AddNumberToObject(rec, "requests_differing_over_5_percent", (double)c->usage_differ_5pct);
     if (c->emu_compared) {
         cJSON *emu = cJSON_AddObjectToObject(o, "against_emulator_truth");
@@ -295,7 +289,7 @@ static cJSON *cost_json(const struct run_results *res, const cJSON *cfg)
         cJSON_AddNumberToObject(o, "system_input_output_tokens_per_s_at_reference", io_tps);
         cJSON_AddNumberToObject(o, "usd_per_million_tokens", cost_per_million_tokens(n, price, out_tps));
         cJSON_AddStringToObject(o, "usd_per_million_tokens_basis", "system output throughput (headline, the seed formula)");
-        num_or_null(o, "usd_per_million_input_output_tokens", cost_per_million_tokens(n, price, io_tps));
+        json_add_num_or_null(o, "usd_per_million_input_output_tokens", cost_per_million_tokens(n, price, io_tps));
     } else {
         cJSON_AddNullToObject(o, "usd_per_million_tokens");
         cJSON_AddStringToObject(o, "note", "the measured phases' median speeds do not bracket the reference speed; run more concurrency levels");

@@ -181,7 +181,7 @@ static int next(void *arg, int64_t now, char *head, size_t head_cap, struct requ
     const struct replay_turn *turn = &t->turns[a->turn];
     size_t body_len = build_body(s, a, t, turn);
     int hl = snprintf(head, head_cap,
-                      "POST %s/v1/chat/completions HTTP/1.1\r\nHost: %s\r\nUser-Agent: strobe/0.1\r\n"
+                      "POST %s/v1/chat/completions HTTP/1.1\r\nHost: %s\r\nUser-Agent: strobe/" STROBE_VERSION "\r\n"
                       "Accept: text/event-stream\r\nAccept-Encoding: identity\r\n"
                       "Content-Type: application/json\r\n%s%s%s"
                       "Content-Length: %zu\r\n\r\n",

@@ -78,14 +78,6 @@ static void usage(FILE *f)
         "3 interrupted, 4 done but not valid (the reason is printed; results are kept).\n");
 }
 
-static int bad(const char *fmt, const char *arg)
-{
-    fprintf(stderr, "strobe agents: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "; see strobe agents --help.\n");
-    return 2;
-}
-
 static int parse_args(int argc, char **argv, struct agents_config *c)
 {
     memset(c, 0, sizeof *c);
@@ -139,11 +131,11 @@ static int parse_args(int argc, char **argv, struct agents_config *c)
         case O_POLICY:
             if (!strcmp(optarg, "exact")) c->policy = POLICY_EXACT;
             else if (!strcmp(optarg, "natural")) c->policy = POLICY_NATURAL;
-            else rc = bad("--output-policy must be exact or natural, got '%s'", optarg);
+            else rc = run_flags_bad("agents", "--output-policy must be exact or natural, got '%s'", optarg);
             break;
         case O_HELP:
         case 'h': usage(stdout); exit(0);
-        case '?': rc = bad("unknown option or missing value in '%s'", argv[optind - 1]); break;
+        case '?': rc = run_flags_bad("agents", "unknown option or missing value in '%s'", argv[optind - 1]); break;
         default: {
             /* counts are whole; seconds stay below 10^8 so their nanoseconds fit 64 bits */
             int whole = o == O_MINTRAJ || o == O_MINPER || o == O_ACC || o == O_START ||
@@ -178,17 +170,17 @@ static int parse_args(int argc, char **argv, struct agents_config *c)
     }
     free(opts);
     if (rc) return rc;
-    if (optind < argc) return bad("unexpected argument '%s'", argv[optind]);
+    if (optind < argc) return run_flags_bad("agents", "unexpected argument '%s'", argv[optind]);
     if ((rc = run_flags_check(&c->f, "agents"))) return rc;
-    if (!c->trajectories) return bad("--trajectories REPLAY_DIR is required%s", "");
+    if (!c->trajectories) return run_flags_bad("agents", "--trajectories REPLAY_DIR is required");
     if ((c->slo_speed >= 0) != (c->slo_ttft >= 0))
-        return bad("--slo-speed and --slo-ttft go together%s", "");
+        return run_flags_bad("agents", "--slo-speed and --slo-ttft go together");
     if (c->slo_speed < 0 && !c->model_profile)
-        return bad("give --model-profile (with --slo-tier) or --slo-speed and --slo-ttft%s", "");
+        return run_flags_bad("agents", "give --model-profile (with --slo-tier) or --slo-speed and --slo-ttft");
     if (c->start_agents < 1 || c->max_agents < c->start_agents)
-        return bad("--start-agents must be >= 1 and <= --max-agents%s", "");
-    if (c->window_s <= 0) return bad("--window-s must be > 0%s", "");
-    if (c->accelerators < 1) return bad("--accelerators must be >= 1%s", "");
+        return run_flags_bad("agents", "--start-agents must be >= 1 and <= --max-agents");
+    if (c->window_s <= 0) return run_flags_bad("agents", "--window-s must be > 0");
+    if (c->accelerators < 1) return run_flags_bad("agents", "--accelerators must be >= 1");
     return 0;
 }
 
@@ -367,12 +359,7 @@ static int run_iteration(struct live *L, int agents, struct iteration_metrics *o
     if (!we) we = clock_now_ns() > ws ? clock_now_ns() : ws;
     for (int i = 0; i < n; i++) bytes += agent_set_bytes(sets[i]);
     for (int i = 0; i < n; i++) atomic_store(&e->w[i].ctl.issuing, 0);
-    int64_t drain_end = clock_now_ns() + (int64_t)(c->drain_s * 1e9);
-    while (run_env_in_flight(e) && clock_now_ns() < drain_end && !run_interrupted) run_sleep_s(0.01);
-    if (run_env_in_flight(e))
-        for (int i = 0; i < n; i++)
-            atomic_store(&e->w[i].ctl.abort_error, run_interrupted ? ERR_INTERRUPTED : ERR_DRAIN);
-    while (run_env_in_flight(e)) run_sleep_s(0.002);
+    run_env_drain(e, c->drain_s, NULL, NULL);
     for (int i = 0; i < n; i++) atomic_store(&e->w[i].ctl.source, NULL);
     wait_workers_let_go(e);
     for (int i = 0; i < n; i++) agent_set_free(sets[i]);
@@ -424,19 +411,10 @@ static int measure_live(void *arg, int agents, struct iteration_metrics *out)
 static char *header_json(const struct agents_config *c, const struct run_env *e,
                          const struct replay *rp, const cJSON *tiers, int policy_honoured)
 {
-    cJSON *h = cJSON_CreateObject();
-    cJSON_AddStringToObject(h, "kind", "agents");
-    cJSON_AddStringToObject(h, "strobe_version", "0.1.0");
-    char when[64];
-    time_t now = time(NULL);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    cJSON_AddStringToObject(h, "started_utc", when);
-    cJSON *cfg = cJSON_AddObjectToObject(h, "config");
-    cJSON_AddStringToObject(cfg, "url", c->f.url ? c->f.url : "(built-in strobe-emu)");
-    cJSON_AddStringToObject(cfg, "resolved_address", e->ep.addr_text);
-    cJSON_AddStringToObject(cfg, "model", e->model);
-    cJSON_AddStringToObject(cfg, "transport", e->transport_desc);
-    cJSON_AddBoolToObject(cfg, "tls_verification", !c->f.insecure);
+    cJSON *cfg;
+    cJSON *h = run_header_new("agents", &(struct run_target){c->f.url, e->ep.addr_text, e->model,
+                                                            e->transport_desc, !c->f.insecure},
+                              &cfg);
     cJSON_AddStringToObject(cfg, "trajectories", c->trajectories);
     cJSON_AddStringToObject(cfg, "replay_name", rp->name);
     cJSON_AddNumberToObject(cfg, "trajectories_loaded", (double)rp->ntasks);

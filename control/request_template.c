@@ -222,7 +222,7 @@ int template_build(struct request_template *t, const struct template_params *p, 
         snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", p->api_key);
     }
     int hl = snprintf(head, sizeof head,
-                      "POST %s/v1/%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: strobe/0.1\r\n"
+                      "POST %s/v1/%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: strobe/" STROBE_VERSION "\r\n"
                       "Accept: text/event-stream\r\nAccept-Encoding: identity\r\n"
                       "Content-Type: application/json\r\n%s"
                       "Content-Length: %zu\r\n\r\n",

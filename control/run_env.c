@@ -315,6 +315,38 @@ void run_sleep_s(double s)
     nanosleep(&ts, NULL);
 }
 
+void run_env_drain(struct run_env *e, double drain_s, void (*progress)(void *arg, int in_flight),
+                   void *arg)
+{
+    int64_t drain_end = clock_now_ns() + (int64_t)(drain_s * 1e9);
+    while (run_env_in_flight(e) && clock_now_ns() < drain_end && !run_interrupted) {
+        if (progress) progress(arg, run_env_in_flight(e));
+        run_sleep_s(0.01);
+    }
+    if (run_env_in_flight(e))
+        for (int i = 0; i < e->threads; i++)
+            atomic_store(&e->w[i].ctl.abort_error, run_interrupted ? ERR_INTERRUPTED : ERR_DRAIN);
+    while (run_env_in_flight(e)) run_sleep_s(0.002);
+}
+
+cJSON *run_header_new(const char *kind, const struct run_target *t, cJSON **cfg)
+{
+    cJSON *h = cJSON_CreateObject();
+    cJSON_AddStringToObject(h, "kind", kind);
+    cJSON_AddStringToObject(h, "strobe_version", STROBE_VERSION);
+    char when[64];
+    time_t now = time(NULL);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    cJSON_AddStringToObject(h, "started_utc", when);
+    *cfg = cJSON_AddObjectToObject(h, "config");
+    cJSON_AddStringToObject(*cfg, "url", t->url ? t->url : "(built-in strobe-emu)");
+    cJSON_AddStringToObject(*cfg, "resolved_address", t->resolved_address);
+    cJSON_AddStringToObject(*cfg, "model", t->model);
+    cJSON_AddStringToObject(*cfg, "transport", t->transport);
+    cJSON_AddBoolToObject(*cfg, "tls_verification", t->tls_verification);
+    return h;
+}
+
 int run_env_finish(struct run_env *e, const char *out, int interrupted)
 {
     int rc = 0;

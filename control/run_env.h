@@ -4,6 +4,7 @@
  * results computed from the log (identical to `strobe analyze`). */
 #ifndef STROBE_RUN_ENV_H
 #define STROBE_RUN_ENV_H
+#include <cjson/cJSON.h>
 #include "emu_launch.h"
 #include "endpoint.h"
 #include "eventlog.h"
@@ -80,6 +81,21 @@ int run_env_in_flight(const struct run_env *e);
  * when it ends (the analysis keeps the last). */
 void run_env_put_phase(struct run_env *e, const struct rec_phase *p);
 void run_sleep_s(double seconds);
+/* After a phase or iteration stops issuing: waits for in-flight requests up to drain_s (not
+ * past an interrupt), ends those left with ERR_DRAIN (ERR_INTERRUPTED when interrupted), and
+ * returns once none is in flight. progress (may be NULL) is called while it waits. */
+void run_env_drain(struct run_env *e, double drain_s, void (*progress)(void *arg, int in_flight),
+                   void *arg);
+
+/* What every run header names about its target. */
+struct run_target {
+    const char *url; /* as given, or NULL for the built-in emulator */
+    const char *resolved_address, *model, *transport;
+    int tls_verification;
+};
+/* A run header's common part: kind, strobe version, start time (UTC), and "config" with the
+ * target; *cfg is that object, for the caller's own fields. */
+cJSON *run_header_new(const char *kind, const struct run_target *t, cJSON **cfg);
 /* Exit status of a run that completed but whose results are not valid (the reason printed). */
 #define RUN_NOT_VALID 4
 /* Ends the run: mark, workers, log, emulator, results (written and printed). Returns the exit

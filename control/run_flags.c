@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <math.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,11 +85,18 @@ struct option *run_flags_table(const struct option *own)
     return t;
 }
 
-static int bad(const char *cmd, const char *what)
+int run_flags_bad(const char *cmd, const char *fmt, ...)
 {
+    char what[4600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
     fprintf(stderr, "strobe %s: %s; see strobe %s --help.\n", cmd, what, cmd);
     return 2;
 }
+
+static int bad(const char *cmd, const char *what) { return run_flags_bad(cmd, "%s", what); }
 
 const char *run_flag_name(const struct option *table, int o)
 {

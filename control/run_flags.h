@@ -34,6 +34,9 @@ struct option *run_flags_table(const struct option *own);
 /* An option's name (without dashes) from its getopt id: for messages, since after
  * getopt_long argv[optind - 1] is the value when the value was a separate word. */
 const char *run_flag_name(const struct option *table, int o);
+/* A bad command line: prints "strobe CMD: WHAT; see strobe CMD --help." and returns 2. */
+int run_flags_bad(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Takes option `o` if it is a shared one: 1 taken, 0 not a shared option, 2 bad (one
  * sentence printed, naming `cmd`). `flag` is the option as written, for messages. */
 int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag,

@@ -69,14 +69,6 @@ static void usage(FILE *f)
         "kept), 4 done but not valid (the reason is printed; results are kept).\n");
 }
 
-static int bad(const char *fmt, const char *arg)
-{
-    fprintf(stderr, "strobe slt: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "; see strobe slt --help.\n");
-    return 2;
-}
-
 static int parse_args(int argc, char **argv, struct slt_config *c)
 {
     memset(c, 0, sizeof *c);
@@ -117,12 +109,12 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
         case O_PRICES: c->prices_file = optarg; break;
         case O_PBASIS:
             if (strcmp(optarg, "committed") && strcmp(optarg, "on-demand"))
-                rc = bad("--price-basis must be committed or on-demand, got '%s'", optarg);
+                rc = run_flags_bad("slt", "--price-basis must be committed or on-demand, got '%s'", optarg);
             c->price_basis = optarg;
             break;
         case O_EP:
             if (strcmp(optarg, "chat") && strcmp(optarg, "completions"))
-                rc = bad("--endpoint must be chat or completions, got '%s'", optarg);
+                rc = run_flags_bad("slt", "--endpoint must be chat or completions, got '%s'", optarg);
             c->endpoint = optarg;
             break;
         case O_CONC:
@@ -137,10 +129,10 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
                 errno = 0;
                 long n = strtol(p, &end, 10);
                 if (end != p && (errno == ERANGE || n > 1000000) && (!*end || *end == ','))
-                    rc = bad("--concurrency: %s holds a number too large (it overflows or is "
+                    rc = run_flags_bad("slt", "--concurrency: %s holds a number too large (it overflows or is "
                              "over 1000000)", optarg);
                 else if (end == p || n < 1 || (*end && *end != ',') || c->nconc == MAX_PHASES)
-                    rc = bad("--concurrency must be 'auto' or a list like 1,2,4 of positive "
+                    rc = run_flags_bad("slt", "--concurrency must be 'auto' or a list like 1,2,4 of positive "
                              "integers, got '%s'", optarg);
                 else
                     c->conc[c->nconc++] = (int)n;
@@ -149,7 +141,7 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
             break;
         case O_HELP:
         case 'h': usage(stdout); exit(0);
-        case '?': rc = bad("unknown option or missing value in '%s'", argv[optind - 1]); break;
+        case '?': rc = run_flags_bad("slt", "unknown option or missing value in '%s'", argv[optind - 1]); break;
         default: {
             /* counts are whole; seconds stay below 10^8 so their nanoseconds fit 64 bits */
             int whole = o == O_MAXC || o == O_IN || o == O_OUTT || o == O_ACC;
@@ -174,11 +166,11 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
     }
     free(opts);
     if (rc) return rc;
-    if (optind < argc) return bad("unexpected argument '%s'", argv[optind]);
+    if (optind < argc) return run_flags_bad("slt", "unexpected argument '%s'", argv[optind]);
     if ((rc = run_flags_check(&c->f, "slt"))) return rc;
-    if (c->phase_s <= 0) return bad("--phase-s must be > 0%s", "");
-    if (c->output_tokens < 1) return bad("--output-tokens must be >= 1%s", "");
-    if (c->max_concurrency < 1) return bad("--max-concurrency must be >= 1%s", "");
+    if (c->phase_s <= 0) return run_flags_bad("slt", "--phase-s must be > 0");
+    if (c->output_tokens < 1) return run_flags_bad("slt", "--output-tokens must be >= 1");
+    if (c->max_concurrency < 1) return run_flags_bad("slt", "--max-concurrency must be >= 1");
     return 0;
 }
 
@@ -304,20 +296,10 @@ static char *header_json(const struct slt_config *c, const struct endpoint *ep,
                          const struct calibration *cal_result, const char *tokenizer,
                          const char *transport, const struct price *price)
 {
-    cJSON *h = cJSON_CreateObject();
-    cJSON_AddStringToObject(h, "kind", "slt");
-    cJSON_AddStringToObject(h, "strobe_version", "0.1.0");
-    char when[64];
-    time_t now = time(NULL);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    cJSON_AddStringToObject(h, "started_utc", when);
-    cJSON *cfg = cJSON_AddObjectToObject(h, "config");
-    cJSON_AddStringToObject(cfg, "url", c->f.url ? c->f.url : "(built-in strobe-emu)");
-    cJSON_AddStringToObject(cfg, "resolved_address", ep->addr_text);
-    cJSON_AddStringToObject(cfg, "model", c->f.model);
+    cJSON *cfg;
+    cJSON *h = run_header_new("slt", &(struct run_target){c->f.url, ep->addr_text, c->f.model,
+                                                         transport, !c->f.insecure}, &cfg);
     cJSON_AddStringToObject(cfg, "endpoint", c->endpoint);
-    cJSON_AddStringToObject(cfg, "transport", transport);
-    cJSON_AddBoolToObject(cfg, "tls_verification", !c->f.insecure);
     if (c->auto_ladder) {
         cJSON_AddStringToObject(cfg, "concurrency", "auto");
         cJSON_AddNumberToObject(cfg, "max_concurrency", c->max_concurrency);
@@ -383,6 +365,17 @@ static void set_targets(struct worker *w, int n, int total)
     for (int i = 0; i < n; i++) atomic_store(&w[i].ctl.target, total / n + (i < total % n));
 }
 
+struct drain_progress {
+    int phase, concurrency;
+};
+
+static void show_drain(void *arg, int in_flight)
+{
+    const struct drain_progress *d = arg;
+    fprintf(stderr, "\r\033[Kphase %d  concurrency %d  drain  in flight %d", d->phase,
+            d->concurrency, in_flight);
+}
+
 /* Runs one phase; returns 1 if interrupted. */
 static int run_phase(const struct slt_config *c, struct run_env *e, int idx, int conc, int tty)
 {
@@ -424,21 +417,8 @@ static int run_phase(const struct slt_config *c, struct run_env *e, int idx, int
     }
     int64_t t_stop = clock_now_ns();
     for (int i = 0; i < n; i++) atomic_store(&w[i].ctl.issuing, 0);
-    if (run_interrupted) {
-        for (int i = 0; i < n; i++) atomic_store(&w[i].ctl.abort_error, ERR_INTERRUPTED);
-    } else {
-        int64_t drain_end = clock_now_ns() + (int64_t)(c->drain_s * 1e9);
-        while (run_env_in_flight(e) && clock_now_ns() < drain_end && !run_interrupted) {
-            if (tty)
-                fprintf(stderr, "\r\033[Kphase %d  concurrency %d  drain  in flight %d", idx, conc,
-                        run_env_in_flight(e));
-            run_sleep_s(0.02);
-        }
-        if (run_env_in_flight(e))
-            for (int i = 0; i < n; i++)
-                atomic_store(&w[i].ctl.abort_error, run_interrupted ? ERR_INTERRUPTED : ERR_DRAIN);
-    }
-    while (run_env_in_flight(e)) run_sleep_s(0.005);
+    struct drain_progress dp = {idx, conc};
+    run_env_drain(e, c->drain_s, tty ? show_drain : NULL, &dp);
     if (tty) fprintf(stderr, "\r\033[K");
     /* an interrupted window ends where sending stopped */
     if (t_stop < we) we = t_stop < ws ? ws : t_stop;
