@@ -21,7 +21,9 @@ static int find_emu(char *out, size_t outlen)
         self[n] = 0;
         char *slash = strrchr(self, '/');
         if (slash) *slash = 0;
-        const char *rel[] = {"strobe-emu", "../tests/emu/strobe-emu", "tests/emu/strobe-emu"};
+        /* installed: both in bindir; build tree: strobe in build/control/, strobe-emu in
+         * build/emu/ (the last for a strobe linked at the build root) */
+        const char *rel[] = {"strobe-emu", "../emu/strobe-emu", "emu/strobe-emu"};
         for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
             snprintf(out, outlen, "%s/%s", self, rel[i]);
             if (access(out, X_OK) == 0) return 0;

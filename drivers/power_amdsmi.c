@@ -2,7 +2,7 @@
  * accumulator (amdsmi_get_energy_count: counts × resolution µJ). Options: GPU indices. */
 #include "power.h"
 
-#include "../dataplane/clock.h"
+#include "clock.h"
 
 #include <dlfcn.h>
 #include <math.h>

@@ -4,8 +4,8 @@
  * the option ",accelerator" follows the path. */
 #include "power.h"
 
-#include "../dataplane/clock.h"
-#include "../dataplane/read_file.h"
+#include "clock.h"
+#include "read_file.h"
 
 #include <errno.h>
 #include <math.h>

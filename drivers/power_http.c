@@ -4,7 +4,7 @@
  * device. A reading is stamped at the midpoint of the request on strobe's clock. */
 #include "power.h"
 
-#include "../dataplane/clock.h"
+#include "clock.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>

@@ -3,7 +3,7 @@
  * STROBE_IPMI_USER / STROBE_IPMI_PASSWORD). Whole-system power. */
 #include "power.h"
 
-#include "../dataplane/clock.h"
+#include "clock.h"
 
 #include <freeipmi/freeipmi.h>
 #include <math.h>

@@ -4,7 +4,7 @@
  * Options: GPU indices "0,1,2,3" (default all). */
 #include "power.h"
 
-#include "../dataplane/clock.h"
+#include "clock.h"
 
 #include <dlfcn.h>
 #include <math.h>

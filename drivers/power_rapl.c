@@ -4,7 +4,7 @@
  * here. Host power, never accelerator power. */
 #include "power.h"
 
-#include "../dataplane/clock.h"
+#include "clock.h"
 
 #include <dirent.h>
 #include <errno.h>

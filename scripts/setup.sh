@@ -21,4 +21,4 @@ if [ ! -f "$BUILD/build.ninja" ]; then
     meson setup "$BUILD" -Dwerror=true --buildtype=debugoptimized >/dev/null
 fi
 ninja -C "$BUILD" >/dev/null
-echo "built: $BUILD/control/strobe and $BUILD/tests/emu/strobe-emu"
+echo "built: $BUILD/control/strobe and $BUILD/emu/strobe-emu"

@@ -15,7 +15,7 @@ import time
 
 BUILD = os.environ.get("STROBE_BUILD", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 STROBE = os.environ.get("STROBE_BIN", os.path.join(BUILD, "control", "strobe"))
-EMU = os.environ.get("STROBE_EMU_BIN", os.path.join(BUILD, "tests", "emu", "strobe-emu"))
+EMU = os.environ.get("STROBE_EMU_BIN", os.path.join(BUILD, "emu", "strobe-emu"))
 DATA = os.path.join(os.path.dirname(__file__), "..", "data")
 # real recordings copied into the repository (tests/data/README.md says from where), so a
 # fresh clone tests on its own

@@ -30,7 +30,7 @@ static int put_escaped(char *buf, size_t cap, size_t *at, const char *s, size_t 
         at += (size_t)w_;                                                                          \
     } while (0)
 
-int wire_usage_json(char *buf, size_t cap, const struct wire_usage *u)
+int emu_wire_usage_json(char *buf, size_t cap, const struct wire_usage *u)
 {
     size_t at = 0;
     PUT("{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,\"total_tokens\":%lld,"
@@ -51,9 +51,9 @@ static int put_head(char *buf, size_t cap, size_t at, const struct wire_req *r)
     return (w < 0 || (size_t)w >= cap - at) ? -1 : w;
 }
 
-int wire_chunk(char *buf, size_t cap, const struct wire_req *r, enum wire_delta kind,
-               const char *text, size_t text_len, const char *finish,
-               const struct wire_usage *usage, int64_t sent_ns, int64_t sched_ns, int tokens)
+int emu_wire_chunk(char *buf, size_t cap, const struct wire_req *r, enum wire_delta kind,
+                   const char *text, size_t text_len, const char *finish,
+                   const struct wire_usage *usage, int64_t sent_ns, int64_t sched_ns, int tokens)
 {
     size_t at = 0;
     PUT("data: ");
@@ -82,7 +82,7 @@ int wire_chunk(char *buf, size_t cap, const struct wire_req *r, enum wire_delta 
     if (finish) PUT("\"%s\"}]", finish); else PUT("null}]");
     if (usage) {
         PUT(",\"usage\":");
-        int u = wire_usage_json(buf + at, cap - at, usage);
+        int u = emu_wire_usage_json(buf + at, cap - at, usage);
         if (u < 0) return -1;
         at += (size_t)u;
     }
@@ -92,8 +92,8 @@ int wire_chunk(char *buf, size_t cap, const struct wire_req *r, enum wire_delta 
     return (int)at;
 }
 
-int wire_usage_chunk(char *buf, size_t cap, const struct wire_req *r, const struct wire_usage *u,
-                     int64_t sent_ns)
+int emu_wire_usage_chunk(char *buf, size_t cap, const struct wire_req *r,
+                         const struct wire_usage *u, int64_t sent_ns)
 {
     size_t at = 0;
     PUT("data: ");
@@ -101,16 +101,16 @@ int wire_usage_chunk(char *buf, size_t cap, const struct wire_req *r, const stru
     if (w < 0) return -1;
     at += (size_t)w;
     PUT("\"choices\":[],\"usage\":");
-    int n = wire_usage_json(buf + at, cap - at, u);
+    int n = emu_wire_usage_json(buf + at, cap - at, u);
     if (n < 0) return -1;
     at += (size_t)n;
     PUT(",\"x_emu_sent_ns\":%lld}\n\n", (long long)sent_ns);
     return (int)at;
 }
 
-int wire_full_response(char *buf, size_t cap, const struct wire_req *r, const char *content,
-                       size_t content_len, const char *reasoning, size_t reasoning_len,
-                       const char *finish, const struct wire_usage *u)
+int emu_wire_full_response(char *buf, size_t cap, const struct wire_req *r, const char *content,
+                           size_t content_len, const char *reasoning, size_t reasoning_len,
+                           const char *finish, const struct wire_usage *u)
 {
     size_t at = 0;
     PUT("{\"id\":\"%s\",\"object\":\"%s\",\"created\":%lld,\"model\":\"%s\",\"choices\":[{"
@@ -133,14 +133,14 @@ int wire_full_response(char *buf, size_t cap, const struct wire_req *r, const ch
         PUT("\",");
     }
     PUT("\"logprobs\":null,\"finish_reason\":\"%s\"}],\"usage\":", finish);
-    int n = wire_usage_json(buf + at, cap - at, u);
+    int n = emu_wire_usage_json(buf + at, cap - at, u);
     if (n < 0) return -1;
     at += (size_t)n;
     PUT("}");
     return (int)at;
 }
 
-int wire_error_body(char *buf, size_t cap, int status, const char *message)
+int emu_wire_error_body(char *buf, size_t cap, int status, const char *message)
 {
     size_t at = 0;
     const char *type = status == 429   ? "rate_limit_exceeded"

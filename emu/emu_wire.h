@@ -22,16 +22,16 @@ enum wire_delta { DELTA_ROLE, DELTA_CONTENT, DELTA_REASONING, DELTA_FINISH };
  * usage may be NULL. finish is NULL except for DELTA_FINISH. sent/sched are the emulator's
  * truth stamps, written as x_emu_sent_ns / x_emu_sched_ns; tokens (the chunk's token count,
  * or -1 to leave it out) as x_emu_tokens. */
-int wire_chunk(char *buf, size_t cap, const struct wire_req *r, enum wire_delta kind,
-               const char *text, size_t text_len, const char *finish,
-               const struct wire_usage *usage, int64_t sent_ns, int64_t sched_ns, int tokens);
-int wire_usage_chunk(char *buf, size_t cap, const struct wire_req *r, const struct wire_usage *u,
-                     int64_t sent_ns);
+int emu_wire_chunk(char *buf, size_t cap, const struct wire_req *r, enum wire_delta kind,
+                   const char *text, size_t text_len, const char *finish,
+                   const struct wire_usage *usage, int64_t sent_ns, int64_t sched_ns, int tokens);
+int emu_wire_usage_chunk(char *buf, size_t cap, const struct wire_req *r,
+                         const struct wire_usage *u, int64_t sent_ns);
 /* A whole non-streaming response body. */
-int wire_full_response(char *buf, size_t cap, const struct wire_req *r, const char *content,
-                       size_t content_len, const char *reasoning, size_t reasoning_len,
-                       const char *finish, const struct wire_usage *u);
-int wire_error_body(char *buf, size_t cap, int status, const char *message);
-int wire_usage_json(char *buf, size_t cap, const struct wire_usage *u);
+int emu_wire_full_response(char *buf, size_t cap, const struct wire_req *r, const char *content,
+                           size_t content_len, const char *reasoning, size_t reasoning_len,
+                           const char *finish, const struct wire_usage *u);
+int emu_wire_error_body(char *buf, size_t cap, int status, const char *message);
+int emu_wire_usage_json(char *buf, size_t cap, const struct wire_usage *u);
 
 #endif

@@ -51,6 +51,6 @@ void emu_params_defaults(struct emu_params *p);
 int emu_params_load_profile(struct emu_params *p, const char *path);
 int emu_params_parse_faults(struct fault_spec *f, const char *spec);
 int emu_params_check(const struct emu_params *p);
-const char *fault_name(enum fault_kind k);
+const char *emu_params_fault_name(enum fault_kind k);
 
 #endif

@@ -6,11 +6,12 @@
 #include "emu_request.h"
 #include "tokenizer.h"
 
-#include "../../dataplane/clock.h"
-#include "../../dataplane/json_num.h"
+#include "clock.h"
+#include "json_num.h"
 #include "emu_model.h"
 #include "emu_wire.h"
 #include "prefix_cache.h"
+#include "rng.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -89,11 +90,11 @@ static char *render_prompt(const cJSON *root, int chat, size_t *out_len)
     return buf;
 }
 
-void reply_error(struct conn *c, int status, const char *msg)
+void emu_request_reply_error(struct conn *c, int status, const char *msg)
 {
     char body[512];
-    int n = wire_error_body(body, sizeof body, status, msg);
-    send_response(c, status, "application/json", body, (size_t)n);
+    int n = emu_wire_error_body(body, sizeof body, status, msg);
+    emu_server_send_response(c, status, "application/json", body, (size_t)n);
 }
 
 static int json_flag(const cJSON *obj, const char *name)
@@ -106,17 +107,17 @@ static void handle_generation(struct conn *c, int chat, int64_t now)
     cJSON *root = cJSON_ParseWithLength(c->body, c->body_len);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
-        reply_error(c, 400, "request body is not a JSON object");
+        emu_request_reply_error(c, 400, "request body is not a JSON object");
         return;
     }
     if (chat && !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(root, "messages"))) {
         cJSON_Delete(root);
-        reply_error(c, 400, "'messages' must be an array");
+        emu_request_reply_error(c, 400, "'messages' must be an array");
         return;
     }
     if (!chat && !cJSON_GetObjectItemCaseSensitive(root, "prompt")) {
         cJSON_Delete(root);
-        reply_error(c, 400, "'prompt' is required");
+        emu_request_reply_error(c, 400, "'prompt' is required");
         return;
     }
     struct req *r = calloc(1, sizeof *r);
@@ -131,32 +132,32 @@ static void handle_generation(struct conn *c, int chat, int64_t now)
                                     "continuous_usage_stats");
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     snprintf(r->model, sizeof r->model, "%s",
-             cJSON_IsString(model) ? model->valuestring : S.p->model);
+             cJSON_IsString(model) ? model->valuestring : emu_state.p->model);
     for (char *q = r->model; *q; q++) if (*q == '"' || *q == '\\') *q = '_';
     snprintf(r->id, sizeof r->id, "%s-emu-%llu", chat ? "chatcmpl" : "cmpl",
-             (unsigned long long)++S.request_seq);
+             (unsigned long long)++emu_state.request_seq);
 
     size_t rlen;
     char *rendered = render_prompt(root, chat, &rlen);
     r->prompt_tokens = prompt_tokenizer ? (int64_t)tokenizer_count(prompt_tokenizer, rendered, rlen)
-                                        : model_prompt_tokens(rlen);
-    r->cached_tokens = prefix_cache_lookup_insert(S.cache, rendered, rlen);
+                                        : emu_model_prompt_tokens(rlen);
+    r->cached_tokens = prefix_cache_lookup_insert(emu_state.cache, rendered, rlen);
     if (r->cached_tokens > r->prompt_tokens) r->cached_tokens = r->prompt_tokens;
-    uint64_t h = model_hash(1469598103934665603ULL, c->body, c->body_len);
+    uint64_t h = emu_model_hash(1469598103934665603ULL, c->body, c->body_len);
     free(rendered);
-    r->rng = S.p->seed ^ h;
+    r->rng = emu_state.p->seed ^ h;
 
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "max_tokens");
     if (!cJSON_IsNumber(mt)) mt = cJSON_GetObjectItemCaseSensitive(root, "max_completion_tokens");
     int64_t asked_max, asked_min;
     int max_tokens = json_int64(mt, &asked_max) && asked_max >= 1 && asked_max <= INT32_MAX
                          ? (int)asked_max
-                         : S.p->default_max_tokens;
+                         : emu_state.p->default_max_tokens;
     const cJSON *mn = cJSON_GetObjectItemCaseSensitive(root, "min_tokens");
     int min_tokens = json_int64(mn, &asked_min) && asked_min >= 0 && asked_min <= INT32_MAX
                          ? (int)asked_min
                          : 0;
-    int n = json_flag(root, "ignore_eos") ? max_tokens : model_natural_tokens(S.p, h);
+    int n = json_flag(root, "ignore_eos") ? max_tokens : emu_model_natural_tokens(emu_state.p, h);
     if (n < min_tokens) n = min_tokens;
     if (n >= max_tokens) {
         n = max_tokens;
@@ -165,22 +166,23 @@ static void handle_generation(struct conn *c, int chat, int64_t now)
         r->finish = "stop";
     }
     r->target_tokens = n;
-    r->reasoning_target = (int)floor(S.p->reasoning_fraction * n);
+    r->reasoning_target = (int)floor(emu_state.p->reasoning_fraction * n);
     cJSON_Delete(root);
 
-    S.requests_total++;
-    S.prompt_tokens_total += (uint64_t)r->prompt_tokens;
-    S.cache_query_tokens += (uint64_t)r->prompt_tokens;
-    S.cache_hit_tokens += (uint64_t)r->cached_tokens;
+    emu_state.requests_total++;
+    emu_state.prompt_tokens_total += (uint64_t)r->prompt_tokens;
+    emu_state.cache_query_tokens += (uint64_t)r->prompt_tokens;
+    emu_state.cache_hit_tokens += (uint64_t)r->cached_tokens;
 
     /* at most one fault per request, drawn from the global fault stream */
-    double u = (double)(model_rng_next(&S.fault_rng) >> 11) * 0x1.0p-53, acc = 0;
+    double u = (double)(splitmix64(&emu_state.fault_rng) >> 11) * 0x1.0p-53, acc = 0;
     for (int k = 0; k < FAULT_COUNT; k++) {
-        acc += S.p->faults.probability[k];
+        acc += emu_state.p->faults.probability[k];
         if (u < acc) {
             r->has_fault = 1;
             r->fault = (enum fault_kind)k;
-            r->fault_at_token = (int)(model_rng_next(&S.fault_rng) % (uint64_t)(n > 1 ? n - 1 : 1));
+            r->fault_at_token =
+                (int)(splitmix64(&emu_state.fault_rng) % (uint64_t)(n > 1 ? n - 1 : 1));
             break;
         }
     }
@@ -193,37 +195,38 @@ static void handle_generation(struct conn *c, int chat, int64_t now)
         case FAULT_HTTP503:
         case FAULT_HTTP429: {
             int status = r->fault == FAULT_HTTP500 ? 500 : r->fault == FAULT_HTTP503 ? 503 : 429;
-            S.faults_injected[r->fault]++;
+            emu_state.faults_injected[r->fault]++;
             c->req = NULL;
             r->state = RS_DONE;
             free(r);
-            reply_error(c, status, status == 429 ? "emulated rate limit: slow down"
-                                                 : "emulated server error");
+            emu_request_reply_error(c, status,
+                                    status == 429 ? "emulated rate limit: slow down"
+                                                  : "emulated server error");
             return;
         }
         case FAULT_ENDLESS_HEADERS:
-            S.faults_injected[r->fault]++;
+            emu_state.faults_injected[r->fault]++;
             r->state = RS_HEADER_DRIP;
-            conn_write(c, "HTTP/1.1 200 OK\r\n", 17);
-            heap_push(now + 100000000LL, r);
+            emu_server_conn_write(c, "HTTP/1.1 200 OK\r\n", 17);
+            emu_sched_heap_push(now + 100000000LL, r);
             return;
         case FAULT_SLOW_FIRST_BYTE:
-            S.faults_injected[r->fault]++;
+            emu_state.faults_injected[r->fault]++;
             r->state = RS_DELAYED;
-            heap_push(now + (int64_t)(S.p->faults.seconds[r->fault] * 1e9), r);
+            emu_sched_heap_push(now + (int64_t)(emu_state.p->faults.seconds[r->fault] * 1e9), r);
             return;
         default: break;
         }
     }
-    begin_request(r, now);
+    emu_sched_begin_request(r, now);
 }
 
 static void handle_metrics(struct conn *c, int64_t now)
 {
-    set_decoding(now, 0);
+    emu_sched_set_decoding(now, 0);
     char body[4096];
     size_t at = 0;
-    int waiting = waiting_count();
+    int waiting = emu_sched_waiting_count();
     at += (size_t)snprintf(body + at, sizeof body - at,
         "# HELP strobe_emu_requests_running Requests admitted (prefilling or decoding).\n"
         "# TYPE strobe_emu_requests_running gauge\nstrobe_emu_requests_running %d\n"
@@ -247,26 +250,29 @@ static void handle_metrics(struct conn *c, int64_t now)
         "# TYPE strobe_emu_energy_joules_total counter\nstrobe_emu_energy_joules_total %.6f\n"
         "# HELP strobe_emu_faults_injected_total Faults injected, by kind.\n"
         "# TYPE strobe_emu_faults_injected_total counter\n",
-        S.admitted, S.decoding, waiting, (unsigned long long)S.cache_query_tokens,
-        (unsigned long long)S.cache_hit_tokens, (unsigned long long)S.prompt_tokens_total,
-        (unsigned long long)S.generation_tokens_total, (unsigned long long)S.requests_total,
-        model_power_w(S.p, S.decoding), S.energy_j);
+        emu_state.admitted, emu_state.decoding, waiting,
+        (unsigned long long)emu_state.cache_query_tokens,
+        (unsigned long long)emu_state.cache_hit_tokens,
+        (unsigned long long)emu_state.prompt_tokens_total,
+        (unsigned long long)emu_state.generation_tokens_total,
+        (unsigned long long)emu_state.requests_total,
+        emu_model_power_w(emu_state.p, emu_state.decoding), emu_state.energy_j);
     for (int k = 0; k < FAULT_COUNT; k++)
         at += (size_t)snprintf(body + at, sizeof body - at,
                                "strobe_emu_faults_injected_total{kind=\"%s\"} %llu\n",
-                               fault_name((enum fault_kind)k),
-                               (unsigned long long)S.faults_injected[k]);
-    send_response(c, 200, "text/plain; version=0.0.4", body, at);
+                               emu_params_fault_name((enum fault_kind)k),
+                               (unsigned long long)emu_state.faults_injected[k]);
+    emu_server_send_response(c, 200, "text/plain; version=0.0.4", body, at);
 }
 
 /* Redfish Power resource (DMTF Power.v1_7_0 shape); energy in Oem as Redfish has no
  * cumulative energy field in Power. */
 static void handle_power(struct conn *c, int64_t now)
 {
-    set_decoding(now, 0);
+    emu_sched_set_decoding(now, 0);
     char body[2048];
-    double w = model_power_w(S.p, S.decoding);
-    double cap = S.p->accelerators * S.p->power_max_w;
+    double w = emu_model_power_w(emu_state.p, emu_state.decoding);
+    double cap = emu_state.p->accelerators * emu_state.p->power_max_w;
     int n = snprintf(body, sizeof body,
         "{\"@odata.id\":\"/redfish/v1/Chassis/emu/Power\",\"@odata.type\":\"#Power.v1_7_0.Power\","
         "\"Id\":\"Power\",\"Name\":\"Accelerator power\",\"PowerControl\":[{"
@@ -274,11 +280,12 @@ static void handle_power(struct conn *c, int64_t now)
         "\"Name\":\"Accelerators\",\"PowerConsumedWatts\":%.3f,\"PowerCapacityWatts\":%.1f,"
         "\"PhysicalContext\":\"Accelerator\",\"Oem\":{\"StrobeEmu\":{\"EnergyJoules\":%.6f,"
         "\"TimestampNs\":%lld,\"Accelerators\":%d,\"Decoding\":%d,\"MaxBatch\":%d}}}]}",
-        w, cap, S.energy_j, (long long)now, S.p->accelerators, S.decoding, S.p->max_batch);
-    send_response(c, 200, "application/json", body, (size_t)n);
+        w, cap, emu_state.energy_j, (long long)now, emu_state.p->accelerators, emu_state.decoding,
+        emu_state.p->max_batch);
+    emu_server_send_response(c, 200, "application/json", body, (size_t)n);
 }
 
-void dispatch(struct conn *c)
+void emu_request_dispatch(struct conn *c)
 {
     int64_t now = clock_now_ns();
     int post = c->parser.method == HTTP_POST, get = c->parser.method == HTTP_GET;
@@ -294,16 +301,16 @@ void dispatch(struct conn *c)
         int n = snprintf(body, sizeof body,
                          "{\"object\":\"list\",\"data\":[{\"id\":\"%s\",\"object\":\"model\","
                          "\"created\":%lld,\"owned_by\":\"strobe-emu\"}]}",
-                         S.p->model, (long long)(S.started_ns / 1000000000LL));
-        send_response(c, 200, "application/json", body, (size_t)n);
+                         emu_state.p->model, (long long)(emu_state.started_ns / 1000000000LL));
+        emu_server_send_response(c, 200, "application/json", body, (size_t)n);
     } else if (get && !strcmp(c->url, "/health")) {
-        send_response(c, 200, "text/plain", "ok\n", 3);
+        emu_server_send_response(c, 200, "text/plain", "ok\n", 3);
     } else if (get && !strcmp(c->url, "/metrics")) {
         handle_metrics(c, now);
     } else if (get && !strcmp(c->url, "/redfish/v1/Chassis/emu/Power")) {
         handle_power(c, now);
     } else {
-        reply_error(c, 404, "no such endpoint");
+        emu_request_reply_error(c, 404, "no such endpoint");
     }
 }
 

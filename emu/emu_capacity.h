@@ -25,12 +25,12 @@ struct slt_expectation {
     double prefill_utilisation;
 };
 
-void capacity_slt(const struct emu_params *p, const struct capacity_query *q,
-                  struct slt_expectation *out);
+void emu_capacity_slt(const struct emu_params *p, const struct capacity_query *q,
+                      struct slt_expectation *out);
 /* Largest agent count meeting both targets (0 if none); fills the expectation at it. */
-int capacity_agents(const struct emu_params *p, const struct capacity_query *q,
-                    struct slt_expectation *at);
+int emu_capacity_agents(const struct emu_params *p, const struct capacity_query *q,
+                        struct slt_expectation *at);
 /* Prints the expectations as one JSON object on stdout. */
-void capacity_print(const struct emu_params *p, const struct capacity_query *q);
+void emu_capacity_print(const struct emu_params *p, const struct capacity_query *q);
 
 #endif

@@ -8,9 +8,10 @@
  * Chunks carry x_emu_sched_ns (the deadline) and x_emu_sent_ns (just before write()). */
 #include "emu_state.h"
 
-#include "../../dataplane/clock.h"
+#include "clock.h"
 #include "emu_model.h"
 #include "emu_wire.h"
+#include "rng.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,56 +22,57 @@ static void start_prefill(int64_t t);
 
 /* ---------- energy ---------- */
 
-void set_decoding(int64_t t, int delta)
+void emu_sched_set_decoding(int64_t t, int delta)
 {
-    if (t > S.energy_at_ns) {
-        S.energy_j += model_power_w(S.p, S.decoding) * (double)(t - S.energy_at_ns) / 1e9;
-        S.energy_at_ns = t;
+    if (t > emu_state.energy_at_ns) {
+        emu_state.energy_j += emu_model_power_w(emu_state.p, emu_state.decoding) *
+                              (double)(t - emu_state.energy_at_ns) / 1e9;
+        emu_state.energy_at_ns = t;
     }
-    S.decoding += delta;
+    emu_state.decoding += delta;
 }
 
 /* ---------- timer heap ---------- */
 
-void heap_push(int64_t due, struct req *r)
+void emu_sched_heap_push(int64_t due, struct req *r)
 {
-    if (S.heap_len == S.heap_cap) {
-        S.heap_cap = S.heap_cap ? S.heap_cap * 2 : 1024;
-        S.heap = realloc(S.heap, S.heap_cap * sizeof *S.heap);
+    if (emu_state.heap_len == emu_state.heap_cap) {
+        emu_state.heap_cap = emu_state.heap_cap ? emu_state.heap_cap * 2 : 1024;
+        emu_state.heap = realloc(emu_state.heap, emu_state.heap_cap * sizeof *emu_state.heap);
     }
-    size_t i = S.heap_len++;
+    size_t i = emu_state.heap_len++;
     while (i > 0) {
         size_t parent = (i - 1) / 2;
-        if (S.heap[parent].due <= due) break;
-        S.heap[i] = S.heap[parent];
+        if (emu_state.heap[parent].due <= due) break;
+        emu_state.heap[i] = emu_state.heap[parent];
         i = parent;
     }
-    S.heap[i] = (struct timer){due, r};
+    emu_state.heap[i] = (struct timer){due, r};
     r->timers++;
 }
 
-struct timer heap_pop(void)
+struct timer emu_sched_heap_pop(void)
 {
-    struct timer top = S.heap[0], last = S.heap[--S.heap_len];
+    struct timer top = emu_state.heap[0], last = emu_state.heap[--emu_state.heap_len];
     size_t i = 0;
     for (;;) {
         size_t c = 2 * i + 1;
-        if (c >= S.heap_len) break;
-        if (c + 1 < S.heap_len && S.heap[c + 1].due < S.heap[c].due) c++;
-        if (S.heap[c].due >= last.due) break;
-        S.heap[i] = S.heap[c];
+        if (c >= emu_state.heap_len) break;
+        if (c + 1 < emu_state.heap_len && emu_state.heap[c + 1].due < emu_state.heap[c].due) c++;
+        if (emu_state.heap[c].due >= last.due) break;
+        emu_state.heap[i] = emu_state.heap[c];
         i = c;
     }
-    if (S.heap_len) S.heap[i] = last;
+    if (emu_state.heap_len) emu_state.heap[i] = last;
     top.req->timers--;
     return top;
 }
 
 /* ---------- requests ---------- */
 
-void req_detach_and_maybe_free(struct req *r)
+void emu_sched_req_maybe_free(struct req *r)
 {
-    if (r == S.in_timer) return;
+    if (r == emu_state.in_timer) return;
     if (r->timers == 0 && (r->state == RS_DONE || r->conn == NULL) &&
         r->state != RS_WAITING && r->state != RS_PREFILL_QUEUED) {
         free(r->text);
@@ -98,52 +100,52 @@ static struct req *fifo_pop(struct req **head, struct req **tail)
 
 static void admit(struct req *r, int64_t t)
 {
-    S.admitted++;
+    emu_state.admitted++;
     r->state = RS_PREFILL_QUEUED;
-    fifo_push(&S.pf_head, &S.pf_tail, r);
-    if (!S.prefill_busy) start_prefill(t);
+    fifo_push(&emu_state.pf_head, &emu_state.pf_tail, r);
+    if (!emu_state.prefill_busy) start_prefill(t);
 }
 
 static void release_slot(int64_t t)
 {
-    S.admitted--;
+    emu_state.admitted--;
     struct req *w;
     /* skip requests whose client left while they waited */
-    while ((w = fifo_pop(&S.wait_head, &S.wait_tail))) {
+    while ((w = fifo_pop(&emu_state.wait_head, &emu_state.wait_tail))) {
         if (w->conn) {
             admit(w, t);
             return;
         }
         w->state = RS_DONE;
-        req_detach_and_maybe_free(w);
+        emu_sched_req_maybe_free(w);
     }
 }
 
 static void start_prefill(int64_t t)
 {
     struct req *r;
-    while ((r = fifo_pop(&S.pf_head, &S.pf_tail))) {
+    while ((r = fifo_pop(&emu_state.pf_head, &emu_state.pf_tail))) {
         if (!r->conn) { /* client gone before its prefill: give the slot back */
             r->state = RS_DONE;
             release_slot(t);
-            req_detach_and_maybe_free(r);
+            emu_sched_req_maybe_free(r);
             continue;
         }
-        int64_t begin = t > S.prefill_free_at ? t : S.prefill_free_at;
+        int64_t begin = t > emu_state.prefill_free_at ? t : emu_state.prefill_free_at;
         int64_t uncached = r->prompt_tokens - r->cached_tokens;
-        S.prefill_free_at = begin + model_prefill_ns(S.p, uncached);
-        S.prefill_busy = 1;
+        emu_state.prefill_free_at = begin + emu_model_prefill_ns(emu_state.p, uncached);
+        emu_state.prefill_busy = 1;
         r->state = RS_PREFILLING;
-        heap_push(S.prefill_free_at, r);
+        emu_sched_heap_push(emu_state.prefill_free_at, r);
         return;
     }
-    S.prefill_busy = 0;
+    emu_state.prefill_busy = 0;
 }
 
 static void finish_request(struct req *r, int64_t t)
 {
     if (r->state == RS_DECODING) {
-        set_decoding(t, -1);
+        emu_sched_set_decoding(t, -1);
         release_slot(t);
     }
     r->state = RS_DONE;
@@ -163,7 +165,7 @@ static const char *const vocab[] = {
 static struct wire_req wire_of(const struct req *r)
 {
     return (struct wire_req){.id = r->id, .model = r->model,
-                             .created = S.started_ns / 1000000000LL, .chat = r->chat};
+                             .created = emu_state.started_ns / 1000000000LL, .chat = r->chat};
 }
 
 static struct wire_usage usage_of(const struct req *r)
@@ -180,22 +182,23 @@ static void stream_finish(struct req *r, int64_t sched)
     struct conn *c = r->conn;
     struct wire_req w = wire_of(r);
     struct wire_usage u = usage_of(r);
-    int usage_on_finish = r->include_usage && S.p->usage_style == USAGE_FINISH_CHUNK;
-    int n = wire_chunk(S.ev, sizeof S.ev, &w, DELTA_FINISH, NULL, 0, r->finish,
-                       usage_on_finish || r->continuous_usage ? &u : NULL, clock_now_ns(), sched,
-                       -1);
-    if (send_event(c, S.ev, (size_t)n)) goto dead;
+    int usage_on_finish = r->include_usage && emu_state.p->usage_style == USAGE_FINISH_CHUNK;
+    int n = emu_wire_chunk(emu_state.ev, sizeof emu_state.ev, &w, DELTA_FINISH, NULL, 0, r->finish,
+                           usage_on_finish || r->continuous_usage ? &u : NULL, clock_now_ns(),
+                           sched, -1);
+    if (emu_server_send_event(c, emu_state.ev, (size_t)n)) goto dead;
     if (r->include_usage && !usage_on_finish) {
-        n = wire_usage_chunk(S.ev, sizeof S.ev, &w, &u, clock_now_ns());
-        if (send_event(c, S.ev, (size_t)n)) goto dead;
+        n = emu_wire_usage_chunk(emu_state.ev, sizeof emu_state.ev, &w, &u, clock_now_ns());
+        if (emu_server_send_event(c, emu_state.ev, (size_t)n)) goto dead;
     }
     static const char done[] = "data: [DONE]\n\n";
-    if (send_event(c, done, sizeof done - 1) || conn_write(c, "0\r\n\r\n", 5)) goto dead;
+    if (emu_server_send_event(c, done, sizeof done - 1) || emu_server_conn_write(c, "0\r\n\r\n", 5))
+        goto dead;
     c->req = NULL;
-    conn_after_response(c);
+    emu_server_conn_after_response(c);
     return;
 dead:
-    conn_close(c);
+    emu_server_conn_close(c);
 }
 
 static void full_finish(struct req *r)
@@ -205,41 +208,42 @@ static void full_finish(struct req *r)
     struct wire_usage u = usage_of(r);
     size_t cap = r->text_len * 2 + 4096;
     char *body = malloc(cap);
-    int n = wire_full_response(body, cap, &w, r->text + r->reasoning_len,
-                               r->text_len - r->reasoning_len, r->text, r->reasoning_len,
-                               r->finish, &u);
+    int n = emu_wire_full_response(body, cap, &w, r->text + r->reasoning_len,
+                                   r->text_len - r->reasoning_len, r->text, r->reasoning_len,
+                                   r->finish, &u);
     c->req = NULL;
-    send_response(c, 200, "application/json", body, (size_t)(n < 0 ? 0 : n));
+    emu_server_send_response(c, 200, "application/json", body, (size_t)(n < 0 ? 0 : n));
     free(body);
-    if (c->fd >= 0 && !c->close_after_write) conn_after_response(c);
+    if (c->fd >= 0 && !c->close_after_write) emu_server_conn_after_response(c);
 }
 
 static void inject_midstream_fault(struct req *r, int64_t sched)
 {
     struct conn *c = r->conn;
-    S.faults_injected[r->fault]++;
+    emu_state.faults_injected[r->fault]++;
     if (r->fault == FAULT_RESET) {
         struct linger lg = {1, 0}; /* close with RST, as a crashed server would */
         setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-        conn_close(c);
+        emu_server_conn_close(c);
     } else if (r->fault == FAULT_MALFORMED) {
-        int n = snprintf(S.ev, sizeof S.ev,
+        int n = snprintf(emu_state.ev, sizeof emu_state.ev,
                          "data: {\"id\":\"%s\",\"object\":\"chat.completion.chunk\",\"choices\":"
                          "[{\"index\":0,\"delta\":{\"content\":\n\n",
                          r->id);
-        if (send_event(c, S.ev, (size_t)n)) conn_close(c);
+        if (emu_server_send_event(c, emu_state.ev, (size_t)n)) emu_server_conn_close(c);
     } else if (r->fault == FAULT_ERROR_EVENT) {
         char body[256];
-        int n = wire_error_body(body, sizeof body, 500, "emulated engine failure mid-stream");
-        n = snprintf(S.ev, sizeof S.ev, "data: %.*s\n\n", n, body);
+        int n = emu_wire_error_body(body, sizeof body, 500, "emulated engine failure mid-stream");
+        n = snprintf(emu_state.ev, sizeof emu_state.ev, "data: %.*s\n\n", n, body);
         static const char done[] = "data: [DONE]\n\n";
-        if (send_event(c, S.ev, (size_t)n) || send_event(c, done, sizeof done - 1) ||
-            conn_write(c, "0\r\n\r\n", 5)) {
-            conn_close(c);
+        if (emu_server_send_event(c, emu_state.ev, (size_t)n) ||
+            emu_server_send_event(c, done, sizeof done - 1) ||
+            emu_server_conn_write(c, "0\r\n\r\n", 5)) {
+            emu_server_conn_close(c);
             return;
         }
         finish_request(r, sched);
-        conn_after_response(c);
+        emu_server_conn_after_response(c);
     }
     (void)sched;
 }
@@ -247,13 +251,13 @@ static void inject_midstream_fault(struct req *r, int64_t sched)
 /* One decode step of r is due at `sched`. */
 static void decode_step(struct req *r, int64_t sched)
 {
-    int k = model_draw_tokens(S.p, &r->rng);
+    int k = emu_model_draw_tokens(emu_state.p, &r->rng);
     if (k > r->target_tokens - r->generated) k = r->target_tokens - r->generated;
     char text[1024];
     size_t tl = 0, reasoning_part = 0;
     int reasoning_tokens = 0;
     for (int i = 0; i < k; i++) {
-        const char *w = vocab[model_rng_next(&r->rng) % VOCAB_N];
+        const char *w = vocab[splitmix64(&r->rng) % VOCAB_N];
         size_t wl = strlen(w);
         if (tl + wl >= sizeof text) break;
         memcpy(text + tl, w, wl);
@@ -262,24 +266,25 @@ static void decode_step(struct req *r, int64_t sched)
     }
     int first_token = r->generated;
     r->generated += k;
-    S.generation_tokens_total += (uint64_t)k;
+    emu_state.generation_tokens_total += (uint64_t)k;
     if (r->stream) {
         struct wire_req w = wire_of(r);
         /* a step that straddles the reasoning boundary sends two events, as real servers do */
         struct wire_usage u = usage_of(r);
         if (reasoning_part) {
             u.completion_tokens = first_token + reasoning_tokens;
-            int n = wire_chunk(S.ev, sizeof S.ev, &w, DELTA_REASONING, text, reasoning_part,
-                               NULL, r->continuous_usage ? &u : NULL, clock_now_ns(), sched,
-                               reasoning_tokens);
-            if (send_event(r->conn, S.ev, (size_t)n)) goto dead;
+            int n = emu_wire_chunk(emu_state.ev, sizeof emu_state.ev, &w, DELTA_REASONING, text,
+                                   reasoning_part, NULL, r->continuous_usage ? &u : NULL,
+                                   clock_now_ns(), sched, reasoning_tokens);
+            if (emu_server_send_event(r->conn, emu_state.ev, (size_t)n)) goto dead;
         }
         if (tl > reasoning_part) {
             u.completion_tokens = r->generated;
-            int n = wire_chunk(S.ev, sizeof S.ev, &w, DELTA_CONTENT, text + reasoning_part,
-                               tl - reasoning_part, NULL, r->continuous_usage ? &u : NULL,
-                               clock_now_ns(), sched, k - reasoning_tokens);
-            if (send_event(r->conn, S.ev, (size_t)n)) goto dead;
+            int n = emu_wire_chunk(emu_state.ev, sizeof emu_state.ev, &w, DELTA_CONTENT,
+                                   text + reasoning_part, tl - reasoning_part, NULL,
+                                   r->continuous_usage ? &u : NULL, clock_now_ns(), sched,
+                                   k - reasoning_tokens);
+            if (emu_server_send_event(r->conn, emu_state.ev, (size_t)n)) goto dead;
         }
     } else {
         if (r->text_len + tl > r->text_cap) {
@@ -303,27 +308,27 @@ static void decode_step(struct req *r, int64_t sched)
         if (r->stream) stream_finish(r, sched); else full_finish(r);
         return;
     }
-    int64_t next = sched + model_step_ns(S.p, S.decoding);
+    int64_t next = sched + emu_model_step_ns(emu_state.p, emu_state.decoding);
     if (r->has_fault && r->fault == FAULT_STALL && first_token <= r->fault_at_token &&
         r->fault_at_token < r->generated) {
-        S.faults_injected[FAULT_STALL]++;
-        next += (int64_t)(S.p->faults.seconds[FAULT_STALL] * 1e9);
+        emu_state.faults_injected[FAULT_STALL]++;
+        next += (int64_t)(emu_state.p->faults.seconds[FAULT_STALL] * 1e9);
     }
-    heap_push(next, r);
+    emu_sched_heap_push(next, r);
     return;
 dead:
-    conn_close(r->conn);
+    emu_server_conn_close(r->conn);
 }
 
 
 static void on_timer_body(struct req *r, int64_t sched);
 
-void on_timer(struct req *r, int64_t sched)
+void emu_sched_on_timer(struct req *r, int64_t sched)
 {
-    S.in_timer = r;
+    emu_state.in_timer = r;
     on_timer_body(r, sched);
-    S.in_timer = NULL;
-    req_detach_and_maybe_free(r);
+    emu_state.in_timer = NULL;
+    emu_sched_req_maybe_free(r);
 }
 
 static void on_timer_body(struct req *r, int64_t sched)
@@ -340,11 +345,11 @@ static void on_timer_body(struct req *r, int64_t sched)
         return;
     }
     switch (r->state) {
-    case RS_DELAYED: begin_request(r, sched); break;
+    case RS_DELAYED: emu_sched_begin_request(r, sched); break;
     case RS_PREFILLING:
-        set_decoding(sched, +1);
+        emu_sched_set_decoding(sched, +1);
         r->state = RS_DECODING;
-        heap_push(sched + model_step_ns(S.p, S.decoding), r);
+        emu_sched_heap_push(sched + emu_model_step_ns(emu_state.p, emu_state.decoding), r);
         start_prefill(sched);
         break;
     case RS_DECODING: decode_step(r, sched); break;
@@ -352,8 +357,8 @@ static void on_timer_body(struct req *r, int64_t sched)
         char line[64];
         int n = snprintf(line, sizeof line, "X-Emu-Endless: %llu\r\n",
                          (unsigned long long)(sched / 1000000));
-        if (conn_write(r->conn, line, (size_t)n)) conn_close(r->conn);
-        else heap_push(sched + 100000000LL, r);
+        if (emu_server_conn_write(r->conn, line, (size_t)n)) emu_server_conn_close(r->conn);
+        else emu_sched_heap_push(sched + 100000000LL, r);
         break;
     }
     default: break;
@@ -361,39 +366,39 @@ static void on_timer_body(struct req *r, int64_t sched)
 }
 
 /* The request has arrived (or its injected first-byte delay has passed). */
-void begin_request(struct req *r, int64_t t)
+void emu_sched_begin_request(struct req *r, int64_t t)
 {
     struct conn *c = r->conn;
     if (r->stream) {
         static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                                    "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n";
-        if (conn_write(c, head, sizeof head - 1)) {
-            conn_close(c);
+        if (emu_server_conn_write(c, head, sizeof head - 1)) {
+            emu_server_conn_close(c);
             return;
         }
         if (r->chat) {
             struct wire_req w = wire_of(r);
             struct wire_usage u = usage_of(r);
-            int n = wire_chunk(S.ev, sizeof S.ev, &w, DELTA_ROLE, NULL, 0, NULL,
-                               r->continuous_usage ? &u : NULL, clock_now_ns(), t, -1);
-            if (send_event(c, S.ev, (size_t)n)) {
-                conn_close(c);
+            int n = emu_wire_chunk(emu_state.ev, sizeof emu_state.ev, &w, DELTA_ROLE, NULL, 0, NULL,
+                                   r->continuous_usage ? &u : NULL, clock_now_ns(), t, -1);
+            if (emu_server_send_event(c, emu_state.ev, (size_t)n)) {
+                emu_server_conn_close(c);
                 return;
             }
         }
     }
-    if (S.admitted < S.p->max_batch) {
+    if (emu_state.admitted < emu_state.p->max_batch) {
         admit(r, t);
     } else {
         r->state = RS_WAITING;
-        fifo_push(&S.wait_head, &S.wait_tail, r);
+        fifo_push(&emu_state.wait_head, &emu_state.wait_tail, r);
     }
 }
 
 
-int waiting_count(void)
+int emu_sched_waiting_count(void)
 {
     int n = 0;
-    for (struct req *w = S.wait_head; w; w = w->next) n++;
+    for (struct req *w = emu_state.wait_head; w; w = w->next) n++;
     return n;
 }

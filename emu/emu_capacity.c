@@ -14,7 +14,7 @@
 static void solve(const struct emu_params *p, int n_clients, double prompt_uncached,
                   double out_tokens, double think_s, struct slt_expectation *e)
 {
-    double kbar = model_tokens_per_step(p);
+    double kbar = emu_model_tokens_per_step(p);
     double tp = prompt_uncached / p->prefill_tps;
     double steps = out_tokens / kbar;
     int slots = n_clients < p->max_batch ? n_clients : p->max_batch;
@@ -47,15 +47,15 @@ static void solve(const struct emu_params *p, int n_clients, double prompt_uncac
     e->prefill_utilisation = rho;
 }
 
-void capacity_slt(const struct emu_params *p, const struct capacity_query *q,
-                  struct slt_expectation *out)
+void emu_capacity_slt(const struct emu_params *p, const struct capacity_query *q,
+                      struct slt_expectation *out)
 {
     solve(p, q->concurrency, (double)(q->prompt_tokens - q->cached_tokens),
           (double)q->output_tokens, 0, out);
 }
 
-int capacity_agents(const struct emu_params *p, const struct capacity_query *q,
-                    struct slt_expectation *at)
+int emu_capacity_agents(const struct emu_params *p, const struct capacity_query *q,
+                        struct slt_expectation *at)
 {
     int best = 0;
     for (int n = 1; n <= 100000; n++) {
@@ -78,18 +78,18 @@ static void print_exp(const char *name, const struct slt_expectation *e)
            e->throughput_tps, e->power_w, e->prefill_utilisation);
 }
 
-void capacity_print(const struct emu_params *p, const struct capacity_query *q)
+void emu_capacity_print(const struct emu_params *p, const struct capacity_query *q)
 {
     struct slt_expectation e;
-    capacity_slt(p, q, &e);
+    emu_capacity_slt(p, q, &e);
     printf("{\n  \"tokens_per_step\": %.6f,\n  \"concurrency\": %d,\n  \"prompt_tokens\": %ld,\n"
            "  \"cached_tokens\": %ld,\n  \"output_tokens\": %ld,\n",
-           model_tokens_per_step(p), q->concurrency, q->prompt_tokens, q->cached_tokens,
+           emu_model_tokens_per_step(p), q->concurrency, q->prompt_tokens, q->cached_tokens,
            q->output_tokens);
     print_exp("closed_loop", &e);
     if (q->target_speed > 0 && q->target_ttft_s > 0) {
         struct slt_expectation a = {0};
-        int n = capacity_agents(p, q, &a);
+        int n = emu_capacity_agents(p, q, &a);
         printf(",\n  \"agents\": {\"turn_new_tokens\": %ld, \"turn_output_tokens\": %ld, "
                "\"tool_s\": %.6f, \"target_speed_tokens_per_s\": %.3f, \"target_ttft_s\": %.6f, "
                "\"max_agents\": %d},\n",

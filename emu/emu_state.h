@@ -76,32 +76,35 @@ struct emu_state {
     double energy_j;
     int64_t energy_at_ns;
     int64_t started_ns;
-    struct req *in_timer;   /* being processed: conn_close must not free it */
+    struct req *in_timer;   /* being processed: emu_server_conn_close must not free it */
     struct conn *graveyard; /* closed connections, freed once no event can name them */
     char ev[EVENT_BUF];
 };
 
-extern struct emu_state S;
+/* The one server (strobe-emu is one thread), defined in emu_server.c. */
+extern struct emu_state emu_state;
 
 /* emu_sched.c: energy, timers, admission, prefill, decode and the end of responses */
-void set_decoding(int64_t t, int delta);
-struct timer heap_pop(void);
-void heap_push(int64_t due, struct req *r);
-void on_timer(struct req *r, int64_t sched);
-void begin_request(struct req *r, int64_t t);
-void req_detach_and_maybe_free(struct req *r);
-int waiting_count(void);
+void emu_sched_set_decoding(int64_t t, int delta);
+struct timer emu_sched_heap_pop(void);
+void emu_sched_heap_push(int64_t due, struct req *r);
+void emu_sched_on_timer(struct req *r, int64_t sched);
+void emu_sched_begin_request(struct req *r, int64_t t);
+/* Frees r once nothing names it: no timer, not queued, and finished or its client gone. */
+void emu_sched_req_maybe_free(struct req *r);
+int emu_sched_waiting_count(void);
 
 /* emu_request.c: parsing a generation request, and the non-generation endpoints */
-void dispatch(struct conn *c);
+void emu_request_dispatch(struct conn *c);
 /* An OpenAI-style JSON error response. */
-void reply_error(struct conn *c, int status, const char *msg);
+void emu_request_reply_error(struct conn *c, int status, const char *msg);
 
 /* emu_server.c: connections */
-int conn_write(struct conn *c, const char *data, size_t len);
-int send_event(struct conn *c, const char *event, size_t len);
-void send_response(struct conn *c, int status, const char *ctype, const char *body, size_t len);
-void conn_close(struct conn *c);
-void conn_after_response(struct conn *c);
+int emu_server_conn_write(struct conn *c, const char *data, size_t len);
+int emu_server_send_event(struct conn *c, const char *event, size_t len);
+void emu_server_send_response(struct conn *c, int status, const char *ctype, const char *body,
+                              size_t len);
+void emu_server_conn_close(struct conn *c);
+void emu_server_conn_after_response(struct conn *c);
 
 #endif

@@ -4,8 +4,8 @@
 #include "emu_server.h"
 #include "emu_state.h"
 
-#include "../../dataplane/clock.h"
-#include "../../dataplane/fdlimit.h"
+#include "clock.h"
+#include "fdlimit.h"
 #include "prefix_cache.h"
 
 #include <errno.h>
@@ -21,7 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-struct emu_state S;
+struct emu_state emu_state;
 
 static volatile sig_atomic_t stop_flag;
 static void on_signal(int sig) { (void)sig; stop_flag = 1; }
@@ -33,12 +33,12 @@ static void want_out(struct conn *c, int on)
 {
     if (c->epollout == on) return;
     struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c};
-    epoll_ctl(S.epfd, EPOLL_CTL_MOD, c->fd, &ev);
+    epoll_ctl(emu_state.epfd, EPOLL_CTL_MOD, c->fd, &ev);
     c->epollout = on;
 }
 
 /* Writes now if nothing is queued, queues the rest. Returns -1 if the connection died. */
-int conn_write(struct conn *c, const char *data, size_t len)
+int emu_server_conn_write(struct conn *c, const char *data, size_t len)
 {
     if (c->out_len == c->out_off) {
         c->out_len = c->out_off = 0;
@@ -83,7 +83,7 @@ static int conn_flush(struct conn *c)
 }
 
 /* One SSE event as one HTTP chunk, in one write. */
-int send_event(struct conn *c, const char *event, size_t len)
+int emu_server_send_event(struct conn *c, const char *event, size_t len)
 {
     char head[20];
     int hn = snprintf(head, sizeof head, "%zx\r\n", len);
@@ -91,11 +91,11 @@ int send_event(struct conn *c, const char *event, size_t len)
     memcpy(frame, head, (size_t)hn);
     memcpy(frame + hn, event, len);
     memcpy(frame + hn + len, "\r\n", 2);
-    return conn_write(c, frame, (size_t)hn + len + 2);
+    return emu_server_conn_write(c, frame, (size_t)hn + len + 2);
 }
 
-void send_response(struct conn *c, int status, const char *ctype, const char *body,
-                          size_t len)
+void emu_server_send_response(struct conn *c, int status, const char *ctype, const char *body,
+                              size_t len)
 {
     const char *reason = status == 200   ? "OK"
                          : status == 404 ? "Not Found"
@@ -110,8 +110,8 @@ void send_response(struct conn *c, int status, const char *ctype, const char *bo
                       status, reason, ctype, len,
                       c->keep_alive ? "" : "Connection: close\r\n");
     if (!c->keep_alive) c->close_after_write = 1;
-    if (conn_write(c, head, (size_t)hn) == 0) conn_write(c, body, len);
-    if (c->close_after_write && c->out_len == c->out_off) conn_close(c);
+    if (emu_server_conn_write(c, head, (size_t)hn) == 0) emu_server_conn_write(c, body, len);
+    if (c->close_after_write && c->out_len == c->out_off) emu_server_conn_close(c);
 }
 
 /* ---------- connections ---------- */
@@ -172,13 +172,13 @@ static void conn_process_input(struct conn *c)
         enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
         if (e != HPE_OK && e != HPE_PAUSED) {
             c->keep_alive = 0;
-            reply_error(c, 400, http_errno_description(e));
+            emu_request_reply_error(c, 400, http_errno_description(e));
             return;
         }
         if (c->message_ready) {
             c->message_ready = 0;
             http_parser_pause(&c->parser, 0);
-            dispatch(c);
+            emu_request_dispatch(c);
         } else {
             break;
         }
@@ -186,31 +186,31 @@ static void conn_process_input(struct conn *c)
     if (c->fd >= 0 && c->in_parsed == c->in_len) c->in_len = c->in_parsed = 0;
 }
 
-void conn_after_response(struct conn *c)
+void emu_server_conn_after_response(struct conn *c)
 {
     if (c->fd < 0) return;
     if (!c->keep_alive) {
         c->close_after_write = 1;
-        if (c->out_len == c->out_off) conn_close(c);
+        if (c->out_len == c->out_off) emu_server_conn_close(c);
         return;
     }
     conn_process_input(c);
 }
 
-void conn_close(struct conn *c)
+void emu_server_conn_close(struct conn *c)
 {
     if (c->fd < 0) return;
-    epoll_ctl(S.epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    epoll_ctl(emu_state.epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     c->fd = -1;
     if (c->req) {
         struct req *r = c->req;
         r->conn = NULL;
         c->req = NULL;
-        req_detach_and_maybe_free(r);
+        emu_sched_req_maybe_free(r);
     }
-    c->grave_next = S.graveyard;
-    S.graveyard = c;
+    c->grave_next = emu_state.graveyard;
+    emu_state.graveyard = c;
 }
 
 static void conn_free(struct conn *c)
@@ -233,14 +233,14 @@ static void conn_read(struct conn *c)
             c->in_len += (size_t)n;
             if (c->in_len > MAX_BODY + 65536) {
                 c->keep_alive = 0;
-                reply_error(c, 400, "request too large");
+                emu_request_reply_error(c, 400, "request too large");
                 return;
             }
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-        conn_close(c);
+        emu_server_conn_close(c);
         return;
     }
     conn_process_input(c);
@@ -249,7 +249,7 @@ static void conn_read(struct conn *c)
 static void accept_all(void)
 {
     for (;;) {
-        int fd = accept4(S.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(emu_state.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) return;
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -259,7 +259,7 @@ static void accept_all(void)
         http_parser_init(&c->parser, HTTP_REQUEST);
         c->parser.data = c;
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-        epoll_ctl(S.epfd, EPOLL_CTL_ADD, fd, &ev);
+        epoll_ctl(emu_state.epfd, EPOLL_CTL_ADD, fd, &ev);
     }
 }
 
@@ -294,17 +294,17 @@ static int open_listener(const struct emu_params *p)
  * is far, clock_nanosleep(TIMER_ABSTIME) then a spin for the last stretch. */
 static int wait_io(struct epoll_event *evs, int max)
 {
-    if (!S.heap_len) return epoll_wait(S.epfd, evs, max, 200);
+    if (!emu_state.heap_len) return epoll_wait(emu_state.epfd, evs, max, 200);
     /* I/O first: a request must not wait behind a run of near deadlines */
-    int n = epoll_wait(S.epfd, evs, max, 0);
+    int n = epoll_wait(emu_state.epfd, evs, max, 0);
     if (n != 0) return n;
-    int64_t due = S.heap[0].due, now = clock_now_ns();
+    int64_t due = emu_state.heap[0].due, now = clock_now_ns();
     int64_t gap = due - now;
     if (gap <= 0) return 0;
     if (gap > NANOSLEEP_WINDOW) {
         int64_t wait = gap - NANOSLEEP_WINDOW / 2;
         struct timespec ts = clock_ns_to_timespec(wait);
-        return epoll_pwait2(S.epfd, evs, max, &ts, NULL);
+        return epoll_pwait2(emu_state.epfd, evs, max, &ts, NULL);
     }
     if (gap > SPIN_NS) {
         struct timespec ts = clock_ns_to_timespec(due - SPIN_NS);
@@ -330,17 +330,17 @@ static int bound_port(int fd, int asked)
 
 int emu_serve(const struct emu_params *p)
 {
-    memset(&S, 0, sizeof S);
-    S.p = p;
+    memset(&emu_state, 0, sizeof emu_state);
+    emu_state.p = p;
     fdlimit_raise(); /* thousands of concurrent streams need thousands of sockets */
-    S.listen_fd = open_listener(p);
-    if (S.listen_fd < 0) return 1;
-    S.epfd = epoll_create1(EPOLL_CLOEXEC);
+    emu_state.listen_fd = open_listener(p);
+    if (emu_state.listen_fd < 0) return 1;
+    emu_state.epfd = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event lev = {.events = EPOLLIN, .data.ptr = NULL};
-    epoll_ctl(S.epfd, EPOLL_CTL_ADD, S.listen_fd, &lev);
-    S.cache = prefix_cache_new(p->kv_cache_tokens);
-    S.fault_rng = p->seed * 0x9e3779b97f4a7c15ULL + 7;
-    S.started_ns = S.energy_at_ns = clock_now_ns();
+    epoll_ctl(emu_state.epfd, EPOLL_CTL_ADD, emu_state.listen_fd, &lev);
+    emu_state.cache = prefix_cache_new(p->kv_cache_tokens);
+    emu_state.fault_rng = p->seed * 0x9e3779b97f4a7c15ULL + 7;
+    emu_state.started_ns = emu_state.energy_at_ns = clock_now_ns();
     /* the default 50 µs timer slack would be the largest pacing error */
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     signal(SIGPIPE, SIG_IGN);
@@ -348,7 +348,7 @@ int emu_serve(const struct emu_params *p)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     fprintf(stderr, "strobe-emu: listening on %s:%d, model %s\n", p->listen_host,
-            bound_port(S.listen_fd, p->listen_port), p->model);
+            bound_port(emu_state.listen_fd, p->listen_port), p->model);
 
     enum { MAXEV = 256 };
     struct epoll_event evs[MAXEV];
@@ -362,24 +362,24 @@ int emu_serve(const struct emu_params *p)
             }
             if (c->fd < 0) continue;
             if (evs[i].events & EPOLLOUT)
-                if (conn_flush(c)) conn_close(c);
+                if (conn_flush(c)) emu_server_conn_close(c);
             if (c->fd >= 0 && (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) conn_read(c);
         }
-        while (S.heap_len && S.heap[0].due <= clock_now_ns()) {
-            struct timer t = heap_pop();
-            on_timer(t.req, t.due);
+        while (emu_state.heap_len && emu_state.heap[0].due <= clock_now_ns()) {
+            struct timer t = emu_sched_heap_pop();
+            emu_sched_on_timer(t.req, t.due);
         }
-        while (S.graveyard) {
-            struct conn *c = S.graveyard;
-            S.graveyard = c->grave_next;
+        while (emu_state.graveyard) {
+            struct conn *c = emu_state.graveyard;
+            emu_state.graveyard = c->grave_next;
             conn_free(c);
         }
     }
     fprintf(stderr, "strobe-emu: stopping after %llu requests\n",
-            (unsigned long long)S.requests_total);
-    prefix_cache_free(S.cache);
-    close(S.listen_fd);
-    close(S.epfd);
+            (unsigned long long)emu_state.requests_total);
+    prefix_cache_free(emu_state.cache);
+    close(emu_state.listen_fd);
+    close(emu_state.epfd);
     return 0;
 }
 

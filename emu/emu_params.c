@@ -1,6 +1,6 @@
 #include "emu_params.h"
 
-#include "../../dataplane/read_file.h"
+#include "read_file.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -13,7 +13,10 @@ static const char *const fault_names[FAULT_COUNT] = {
     "stall", "slow-first-byte", "endless-headers",
 };
 
-const char *fault_name(enum fault_kind k) { return k < FAULT_COUNT ? fault_names[k] : "?"; }
+const char *emu_params_fault_name(enum fault_kind k)
+{
+    return k < FAULT_COUNT ? fault_names[k] : "?";
+}
 
 void emu_params_defaults(struct emu_params *p)
 {

@@ -44,7 +44,7 @@ static void usage(FILE *f)
         "  --accelerators N          (default 8)\n"
         "  --power-idle-w W          per accelerator, watts (default 150)\n"
         "  --power-max-w W           per accelerator at full batch, watts (default 700)\n"
-        "  --profile FILE            JSON with any of these as fields (see tests/emu/profiles)\n");
+        "  --profile FILE            JSON with any of these as fields (see emu/profiles)\n");
 }
 
 static int parse_double(const char *flag, const char *s, double *out)
@@ -176,7 +176,7 @@ int main(int argc, char **argv)
                             "prompt tokens, output tokens >= 1.\n");
             return 2;
         }
-        capacity_print(&p, &q);
+        emu_capacity_print(&p, &q);
         return 0;
     }
     struct tokenizer *tok = NULL;
