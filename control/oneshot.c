@@ -1,12 +1,10 @@
 #include "oneshot.h"
 
-#include "http_meta.h"
+#include "http_response.h"
 #include "json_num.h"
 #include "redact.h"
-#include "sse.h"
 
 #include <cjson/cJSON.h>
-#include <http_parser.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,14 +12,9 @@
 
 struct ctx {
     struct oneshot_result *out;
-    struct sse_framer sse;
-    char body[8192];
-    size_t body_len;
-    int complete;
-    struct http_meta meta;
-    int not_sse; /* a 2xx that is no event stream: out->error says what arrived */
+    struct http_response rsp; /* the workers' response parsing, keeping a 2xx body too */
+    char body[8192];          /* rsp.errbody: the body (any status), or why the response failed */
 };
-
 static const volatile sig_atomic_t *cancel_flag;
 
 void oneshot_set_cancel(const volatile sig_atomic_t *flag) { cancel_flag = flag; }
@@ -40,53 +33,13 @@ static void take_usage(struct oneshot_result *o, const char *json, size_t len)
     cJSON_Delete(j);
 }
 
+/* Per SSE event: the usage (or error) it may carry. An event the framer had to cut carries
+ * no whole JSON: it is passed over (the answer's text is of no interest here). */
 static int on_event(void *arg, const char *data, size_t len, int truncated, int is_error)
 {
-    (void)truncated;
     (void)is_error;
     struct ctx *c = arg;
-    if (!(len == 6 && !memcmp(data, "[DONE]", 6))) take_usage(c->out, data, len);
-    return 0;
-}
-
-static int on_headers(http_parser *hp)
-{
-    struct ctx *c = hp->data;
-    c->out->status = hp->status_code;
-    if (hp->status_code >= 200 && hp->status_code <= 299 &&
-        http_meta_not_sse(&c->meta, c->out->error, sizeof c->out->error)) {
-        c->not_sse = 1;
-        http_parser_pause(hp, 1);
-    }
-    return 0;
-}
-
-static int on_header_field(http_parser *hp, const char *at, size_t n)
-{
-    http_meta_field(&((struct ctx *)hp->data)->meta, at, n);
-    return 0;
-}
-
-static int on_header_value(http_parser *hp, const char *at, size_t n)
-{
-    http_meta_value(&((struct ctx *)hp->data)->meta, at, n);
-    return 0;
-}
-
-static int on_body(http_parser *hp, const char *at, size_t n)
-{
-    struct ctx *c = hp->data;
-    if (c->out->status >= 200 && c->out->status <= 299) sse_feed(&c->sse, at, n, on_event, c);
-    size_t room = sizeof c->body - c->body_len;
-    if (n > room) n = room;
-    memcpy(c->body + c->body_len, at, n);
-    c->body_len += n;
-    return 0;
-}
-
-static int on_complete(http_parser *hp)
-{
-    ((struct ctx *)hp->data)->complete = 1;
+    if (!truncated && !(len == 6 && !memcmp(data, "[DONE]", 6))) take_usage(c->out, data, len);
     return 0;
 }
 
@@ -98,25 +51,18 @@ int oneshot_request(const struct transport_ops *ops, struct transport_ctx *tctx,
     out->prompt_tokens = out->completion_tokens = -1;
     struct ctx *c = calloc(1, sizeof *c);
     c->out = out;
-    sse_init(&c->sse, 0);
-    http_parser hp;
-    http_parser_init(&hp, HTTP_RESPONSE);
-    hp.data = c;
-    http_parser_settings settings = {.on_header_field = on_header_field,
-                                     .on_header_value = on_header_value,
-                                     .on_headers_complete = on_headers, .on_body = on_body,
-                                     .on_message_complete = on_complete};
+    http_response_init(&c->rsp, 0, c->body, sizeof c->body, on_event, c, 1);
     struct tconn tc = {0};
     int64_t deadline = clock_now_ns() + (int64_t)(timeout_s * 1e9);
     size_t sent = 0;
     int rc = -1;
     if (ops->open(tctx, &tc, ep)) {
         snprintf(out->error, sizeof out->error, "%s", tc.err);
-        sse_free(&c->sse);
+        http_response_free(&c->rsp);
         free(c);
         return -1;
     }
-    int ready = 0;
+    int ready = 0, got = 0;
     char buf[16384];
     while (clock_now_ns() < deadline) {
         if (cancel_flag && *cancel_flag) {
@@ -151,20 +97,22 @@ int oneshot_request(const struct transport_ops *ops, struct transport_ctx *tctx,
             struct rx_stamp st;
             ssize_t n = ops->recv(&tc, buf, sizeof buf, &st);
             if (n == T_AGAIN) break;
-            if (n <= 0) {
-                if (n == 0) http_parser_execute(&hp, &settings, NULL, 0);
-                if (!c->complete)
-                    snprintf(out->error, sizeof out->error, "connection closed before the response ended");
-                goto finish;
-            }
-            http_parser_execute(&hp, &settings, buf, (size_t)n);
-            if (c->not_sse) goto done;
-            if (HTTP_PARSER_ERRNO(&hp) != HPE_OK) {
-                snprintf(out->error, sizeof out->error, "HTTP parse error: %s",
-                         http_errno_description(HTTP_PARSER_ERRNO(&hp)));
+            if (n < 0) {
+                snprintf(out->error, sizeof out->error, "%s",
+                         tc.err[0] ? tc.err : "connection closed before the response ended");
                 goto done;
             }
-            if (c->complete) goto finish;
+            /* EOF ends a body delimited by the connection's close */
+            enum http_response_state rs = n ? http_response_feed(&c->rsp, buf, (size_t)n, 0)
+                                            : http_response_eof(&c->rsp, got);
+            got = 1;
+            out->status = c->rsp.status;
+            if (rs == HTTP_RESPONSE_DONE) goto finish;
+            if (rs == HTTP_RESPONSE_FAILED) {
+                /* a bad status line, a parse error, no event stream: the reason */
+                snprintf(out->error, sizeof out->error, "%.*s", (int)c->rsp.errbody_len, c->body);
+                goto done;
+            }
         }
     }
     snprintf(out->error, sizeof out->error, "no complete response within %.0f s", timeout_s);
@@ -172,16 +120,17 @@ int oneshot_request(const struct transport_ops *ops, struct transport_ctx *tctx,
 finish:
     if (out->status < 200 || out->status > 299) {
         /* a JSON error body: keep its message */
-        if (!out->error[0]) take_usage(out, c->body, c->body_len);
+        size_t n = c->rsp.errbody_len;
+        if (!out->error[0]) take_usage(out, c->body, n);
         if (!out->error[0])
-            snprintf(out->error, sizeof out->error, "%.*s", (int)(c->body_len > 200 ? 200 : c->body_len), c->body);
-    } else if (c->body_len && c->body[0] == '{') {
-        take_usage(out, c->body, c->body_len); /* a non-streamed answer */
+            snprintf(out->error, sizeof out->error, "%.*s", (int)(n > 200 ? 200 : n), c->body);
+    } else if (c->rsp.errbody_len && c->body[0] == '{') {
+        take_usage(out, c->body, c->rsp.errbody_len); /* a non-streamed answer */
     }
     rc = out->error[0] ? -1 : 0;
 done:
     ops->close(&tc);
-    sse_free(&c->sse);
+    http_response_free(&c->rsp);
     free(c);
     redact_str(out->error); /* a server may echo the API key in its error */
     return rc;

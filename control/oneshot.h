@@ -1,6 +1,7 @@
 /* One blocking request outside any run (calibration, probes): connect, send, read the whole
- * response through the same transport, HTTP parser and SSE framer as the workers, then pull
- * usage out of it. Control-plane only; never on the hot path. */
+ * response through the same transport and the same response parsing as the workers
+ * (dataplane/http_response.h: status check, SSE framing, not-SSE bodies, error bodies), then
+ * pull usage out of it. Control-plane only; never on the hot path. */
 #ifndef STROBE_ONESHOT_H
 #define STROBE_ONESHOT_H
 #include "transport.h"

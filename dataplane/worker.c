@@ -1,14 +1,13 @@
 /* The worker loop: top up in-flight requests, poll, read, parse, record.
- * Per received read: one recvmsg (with its timestamp), http_parser over the bytes, the SSE
- * framer over the body, one ring record per event. No allocation (a session's SSE buffer
- * grows only when an event larger than any before it arrives), no JSON, no locks. */
+ * Per received read: one recvmsg (with its timestamp), the response parser over the bytes
+ * (http_response.h: http_parser, and the SSE framer over the body), one ring record per event.
+ * No allocation (a session's SSE buffer grows only when an event larger than any before it
+ * arrives), no JSON, no locks. */
 #include "worker.h"
 
-#include "http_meta.h"
-#include "sse.h"
+#include "http_response.h"
 
 #include <errno.h>
-#include <http_parser.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,24 +40,18 @@ struct session {
     size_t body_len, body_off;
     uint64_t tag;
     struct request_source *source; /* that issued the request in flight, or NULL */
-    http_parser hp;
-    struct sse_framer sse;
-    int status, message_complete, keep_alive, got_done, sent_recorded;
-    int bad_status_line; /* a status outside 100-599 */
-    int not_sse;         /* a 2xx whose headers say the body is no SSE stream */
-    struct http_meta meta;
+    struct http_response rsp;      /* its response: status, keep-alive, errbody */
+    int got_done, sent_recorded;
     uint32_t n_events;
     /* the request's one retry on a new connection, after its reused one proved dead */
     int retried, retry_pending; /* pending: its REC_REQUEST_RETRY is not written yet */
     enum req_error retry_err;
     int64_t t_retry;
     char retry_why[160];
-    enum req_error err;
+    /* rsp.errbody: the server's error body for a non-2xx status, else strobe's reason */
     char errbody[ERRBODY_MAX];
-    size_t errbody_len;
     struct rx_stamp stamp; /* of the read being parsed */
     int64_t conn_rx;       /* bytes received on this connection before the read being parsed */
-    int64_t body_base;     /* stream offset of the body bytes being fed to the framer */
     struct session *next_idle;
     int active_index;
 };
@@ -72,8 +65,6 @@ struct impl {
     uint64_t seq, conn_serial;
     char rbuf[READ_BUF];
 };
-
-static const http_parser_settings parser_settings;
 
 /* Counters only this worker writes: a relaxed load and store, no locked read-modify-write
  * on the per-event path; control reads them with relaxed loads. */
@@ -147,17 +138,10 @@ static void end_request(struct session *s, enum req_error err);
 static void reset_response(struct session *s)
 {
     s->t_written = s->t_first_byte = 0;
-    s->status = s->message_complete = s->got_done = s->bad_status_line = 0;
-    s->not_sse = 0;
-    http_meta_reset(&s->meta);
-    s->keep_alive = 1;
+    s->got_done = 0;
     s->n_events = 0;
-    s->err = ERR_NONE;
-    s->errbody_len = 0;
     s->req_off = s->body_off = 0;
-    http_parser_init(&s->hp, HTTP_RESPONSE);
-    s->hp.data = s;
-    sse_reset(&s->sse);
+    http_response_reset(&s->rsp);
 }
 
 /* A kept-alive connection the server had closed (llama-server closes after each streamed
@@ -174,13 +158,13 @@ static int retry_on_new_connection(struct session *s, enum req_error err)
     s->retried = s->retry_pending = 1;
     s->retry_err = err;
     s->t_retry = clock_now_ns();
-    snprintf(s->retry_why, sizeof s->retry_why, "%.*s", (int)s->errbody_len, s->errbody);
+    snprintf(s->retry_why, sizeof s->retry_why, "%.*s", (int)s->rsp.errbody_len, s->errbody);
     if (!s->retry_why[0]) snprintf(s->retry_why, sizeof s->retry_why, "%s", s->tc.err);
     close_conn(s);
     reset_response(s);
     s->state = S_CONNECTING;
     if (open_conn(s)) {
-        s->errbody_len = (size_t)snprintf(s->errbody, sizeof s->errbody, "%s", s->tc.err);
+        s->rsp.errbody_len = (size_t)snprintf(s->errbody, sizeof s->errbody, "%s", s->tc.err);
         end_request(s, ERR_CONNECT);
         return 1;
     }
@@ -193,20 +177,19 @@ static void end_request(struct session *s, enum req_error err)
 {
     struct impl *w = s->w;
     struct worker_stats *st = &w->pub->stats;
-    if (!err && s->err) err = s->err;
     if (retry_on_new_connection(s, err)) return;
     if (!s->sent_recorded) record_sent(s); /* failed before its last byte left: t2 = 0 */
     if (s->retry_pending) record_retry(s);
     struct log_record rec = rec_request_end_encode(&(struct rec_request_end){
         .worker = (uint16_t)w->pub->cfg.index, .req_id = s->req_id, .t_end = clock_now_ns(),
-        .t_first_byte = s->t_first_byte, .status = s->status, .error = err,
+        .t_first_byte = s->t_first_byte, .status = s->rsp.status, .error = err,
         .events = s->n_events});
-    int bad_status = s->status && (s->status < 200 || s->status > 299);
+    int bad_status = s->rsp.status && (s->rsp.status < 200 || s->rsp.status > 299);
     /* the body is the server's error body for a non-2xx status, else strobe's reason */
-    record(w, &rec, s->errbody, s->errbody_len);
+    record(w, &rec, s->errbody, s->rsp.errbody_len);
     atomic_fetch_add_explicit(&st->finished, 1, memory_order_relaxed);
     if (err || bad_status) atomic_fetch_add_explicit(&st->failed, 1, memory_order_relaxed);
-    if (err || !s->keep_alive) close_conn(s);
+    if (err || !s->rsp.keep_alive) close_conn(s);
     deactivate(w, s);
     if (s->source) s->source->ended(s->source->arg, s->tag, !err && !bad_status, rec.t);
     s->source = NULL;
@@ -273,9 +256,8 @@ static void progress_connect(struct session *s)
         return;
     }
     if (rc == T_ERROR) {
-        s->err = ERR_CONNECT;
         snprintf(s->errbody, sizeof s->errbody, "%s", s->tc.err);
-        s->errbody_len = strlen(s->errbody);
+        s->rsp.errbody_len = strlen(s->errbody);
         end_request(s, ERR_CONNECT);
         return;
     }
@@ -283,12 +265,15 @@ static void progress_connect(struct session *s)
     try_send(s);
 }
 
+static int on_sse_event(void *arg, const char *data, size_t len, int truncated, int is_error);
+
 static struct session *new_session(struct impl *w)
 {
     struct session *s = calloc(1, sizeof *s);
     s->w = w;
     s->req_buf = malloc(w->pub->cfg.max_request_bytes);
-    sse_init(&s->sse, w->pub->cfg.max_event_bytes);
+    http_response_init(&s->rsp, w->pub->cfg.max_event_bytes, s->errbody, sizeof s->errbody,
+                       on_sse_event, s, 0);
     return s;
 }
 
@@ -352,7 +337,7 @@ static int start_request(struct impl *w, int64_t t_sched, const struct request_s
     s->state = S_CONNECTING;
     if (open_conn(s)) {
         snprintf(s->errbody, sizeof s->errbody, "%s", s->tc.err);
-        s->errbody_len = strlen(s->errbody);
+        s->rsp.errbody_len = strlen(s->errbody);
         end_request(s, ERR_CONNECT);
         return 0;
     }
@@ -360,28 +345,18 @@ static int start_request(struct impl *w, int64_t t_sched, const struct request_s
     return 0;
 }
 
-/* ---------- response parsing ---------- */
+/* ---------- response parsing (http_response.h) ---------- */
 
+/* Per SSE event of a 2xx body: stamped with the read that completed it, one record. */
 static int on_sse_event(void *arg, const char *data, size_t len, int truncated, int is_error)
 {
     struct session *s = arg;
     struct impl *w = s->w;
     (void)is_error; /* the event's JSON says it too; analysis reads it */
-    if (truncated) {
-        /* a cut event is not recorded (analysis would read a torn JSON); the request ends */
-        size_t max = s->sse.max_event;
-        s->err = ERR_EVENT_TOO_LONG;
-        s->errbody_len = (size_t)snprintf(
-            s->errbody, sizeof s->errbody,
-            len < max ? "no memory to hold SSE event %u of the response beyond %zu bytes "
-                        "(--max-event-bytes is %zu)"
-                      : "SSE event %u of the response is longer than %zu bytes: raise "
-                        "--max-event-bytes (now %zu)",
-            s->n_events, len, max);
-        return 1;
-    }
+    /* a cut event is not recorded (analysis would read a torn JSON); the request ends */
+    if (truncated) return http_response_cut(&s->rsp, s->n_events, len);
     /* TLS: stream offsets are of plaintext, which a tap on the wire cannot see */
-    int64_t last_byte = s->tc.ssl ? -1 : s->body_base + (int64_t)s->sse.end_pos - 1;
+    int64_t last_byte = s->tc.ssl ? -1 : http_response_event_end(&s->rsp) - 1;
     struct log_record rec = rec_event_encode(&(struct rec_event){
         .worker = (uint16_t)w->pub->cfg.index, .ts_source = (uint8_t)s->stamp.src,
         .req_id = s->req_id, .t_stamp = s->stamp.t, .t_read = s->stamp.t_user,
@@ -393,80 +368,6 @@ static int on_sse_event(void *arg, const char *data, size_t len, int truncated, 
     return 0;
 }
 
-static int on_headers_complete(http_parser *hp)
-{
-    struct session *s = hp->data;
-    if (hp->status_code < 100 || hp->status_code > 599) {
-        /* http-parser takes any digits; such a response is malformed, not a success */
-        s->bad_status_line = 1;
-        http_parser_pause(hp, 1);
-        return 0;
-    }
-    s->status = hp->status_code;
-    if (s->status >= 200 && s->status <= 299 &&
-        http_meta_not_sse(&s->meta, s->errbody, sizeof s->errbody)) {
-        /* JSON or a compressed body: say what arrived, not "malformed chunk JSON" */
-        s->errbody_len = strlen(s->errbody);
-        s->not_sse = 1;
-        http_parser_pause(hp, 1);
-    }
-    return 0;
-}
-
-/* headers: once per response, only Content-Type and Content-Encoding are kept */
-static int on_header_field(http_parser *hp, const char *at, size_t n)
-{
-    http_meta_field(&((struct session *)hp->data)->meta, at, n);
-    return 0;
-}
-
-static int on_header_value(http_parser *hp, const char *at, size_t n)
-{
-    http_meta_value(&((struct session *)hp->data)->meta, at, n);
-    return 0;
-}
-
-static int on_body(http_parser *hp, const char *at, size_t n)
-{
-    struct session *s = hp->data;
-    if (s->status >= 200 && s->status <= 299) {
-        s->body_base = s->conn_rx + (int64_t)(at - s->w->rbuf);
-        if (sse_feed(&s->sse, at, n, on_sse_event, s)) http_parser_pause(hp, 1); /* too long */
-    } else {
-        size_t room = ERRBODY_MAX - s->errbody_len;
-        if (n > room) n = room;
-        memcpy(s->errbody + s->errbody_len, at, n);
-        s->errbody_len += n;
-    }
-    return 0;
-}
-
-static int on_message_complete(http_parser *hp)
-{
-    struct session *s = hp->data;
-    s->message_complete = 1;
-    s->keep_alive = http_should_keep_alive(hp);
-    /* stop at the response's end: bytes after it in the same read are not this request's */
-    http_parser_pause(hp, 1);
-    return 0;
-}
-
-static const http_parser_settings parser_settings = {
-    .on_header_field = on_header_field,
-    .on_header_value = on_header_value,
-    .on_headers_complete = on_headers_complete,
-    .on_body = on_body,
-    .on_message_complete = on_message_complete,
-};
-
-static void parse_error(struct session *s)
-{
-    enum http_errno e = HTTP_PARSER_ERRNO(&s->hp);
-    s->errbody_len = (size_t)snprintf(s->errbody, sizeof s->errbody, "HTTP parse error: %s",
-                                      http_errno_description(e));
-    end_request(s, ERR_HTTP_PARSE);
-}
-
 static void on_readable(struct session *s)
 {
     struct impl *w = s->w;
@@ -474,54 +375,26 @@ static void on_readable(struct session *s)
     for (;;) {
         ssize_t n = ops->recv(&s->tc, w->rbuf, sizeof w->rbuf, &s->stamp);
         if (n == T_AGAIN) return;
-        if (n < 0 || n == 0) {
+        if (n < 0) {
+            s->rsp.errbody_len = (size_t)snprintf(s->errbody, sizeof s->errbody, "%s", s->tc.err);
+            end_request(s, ERR_RESET);
+            return;
+        }
+        enum http_response_state st;
+        if (n == 0) {
             /* EOF ends a body delimited by the connection's close; otherwise it is a reset */
-            if (n == 0) http_parser_execute(&s->hp, &parser_settings, NULL, 0);
-            if (s->message_complete) {
-                s->keep_alive = 0;
-                end_request(s, ERR_NONE);
-            } else {
-                if (n < 0 || !s->errbody_len) {
-                    s->errbody_len = (size_t)snprintf(
-                        s->errbody, sizeof s->errbody, "%s",
-                        n < 0                 ? s->tc.err
-                        : s->t_first_byte ? "server closed the connection mid-response"
-                                          : "server closed the connection before responding");
-                }
-                end_request(s, ERR_RESET);
-            }
-            return;
+            st = http_response_eof(&s->rsp, s->t_first_byte != 0);
+        } else {
+            if (!s->t_first_byte) s->t_first_byte = s->stamp.t;
+            s->t_last_rx = s->stamp.t_user;
+            bump(&w->pub->stats.bytes, (uint64_t)n);
+            st = http_response_feed(&s->rsp, w->rbuf, (size_t)n, s->conn_rx);
+            s->conn_rx += n;
+            if (st == HTTP_RESPONSE_MORE) continue;
         }
-        if (!s->t_first_byte) s->t_first_byte = s->stamp.t;
-        s->t_last_rx = s->stamp.t_user;
-        bump(&w->pub->stats.bytes, (uint64_t)n);
-        size_t used = http_parser_execute(&s->hp, &parser_settings, w->rbuf, (size_t)n);
-        s->conn_rx += n;
-        if (s->err == ERR_EVENT_TOO_LONG) {
-            end_request(s, ERR_EVENT_TOO_LONG); /* the rest of the response is not read */
-            return;
-        }
-        if (s->message_complete) {
-            /* bytes after the response, before the next request: the server misbehaves */
-            if (used != (size_t)n) s->keep_alive = 0;
-            end_request(s, ERR_NONE);
-            return;
-        }
-        if (s->bad_status_line) {
-            s->errbody_len = (size_t)snprintf(s->errbody, sizeof s->errbody,
-                                              "HTTP status %d is not a status (100-599)",
-                                              (int)s->hp.status_code);
-            end_request(s, ERR_HTTP_PARSE);
-            return;
-        }
-        if (s->not_sse) {
-            end_request(s, ERR_NOT_SSE);
-            return;
-        }
-        if (HTTP_PARSER_ERRNO(&s->hp) != HPE_OK || used != (size_t)n) {
-            parse_error(s);
-            return;
-        }
+        /* it ended, or failed: then its rest is not read and the connection is closed */
+        end_request(s, st == HTTP_RESPONSE_DONE ? ERR_NONE : s->rsp.error);
+        return;
     }
 }
 
@@ -557,8 +430,8 @@ static void check_timeouts(struct impl *w, int64_t now)
         else if (s->state == S_CONNECTING && now - s->t_connect > conn) e = ERR_CONNECT;
         else if (now - s->t_last_rx > idle) e = ERR_IDLE_TIMEOUT;
         if (e) {
-            if (!s->errbody_len)
-                s->errbody_len = (size_t)snprintf(
+            if (!s->rsp.errbody_len)
+                s->rsp.errbody_len = (size_t)snprintf(
                     s->errbody, sizeof s->errbody, "%s after %.1f s",
                     e == ERR_CONNECT ? "connect timed out"
                     : e == ERR_TIMEOUT ? "request timed out"
@@ -664,7 +537,7 @@ void worker_join(struct worker *pub)
         struct session *s = w->idle;
         w->idle = s->next_idle;
         close_conn(s);
-        sse_free(&s->sse);
+        http_response_free(&s->rsp);
         free(s->req_buf);
         free(s);
     }

@@ -3,7 +3,9 @@ loopback: chunked bodies with chunk extensions and trailers, Content-Length bodi
 bodies ended by Connection: close, keep-alive reuse, and events dribbled a byte at a time;
 and two misbehaving servers: a second response glued to the first in the same write (it is not
 the request's: it must not add events, and the connection must not be reused), and a status
-line whose status is not one (HTTP/1.1 00), which must fail as http-parse, not succeed.
+line whose status is not one (HTTP/1.1 00), which must fail as http-parse, not succeed; the
+same status line answering the calibration probe (the one-shot client shares the workers'
+response parsing) fails calibration saying so, exit 1.
 Large events: a 300 KB tool-call chunk arrives whole in the event log; with a small
 --max-event-bytes the request fails as event-too-long, naming the flag.
 Kept-alive connections the server closes: one that closes after every response while
@@ -11,6 +13,7 @@ advertising keep-alive (llama-server), at concurrency 1 and 4, and one that clos
 connections idle for 0.3 s: every request succeeds; a request sent on a connection that turns
 out dead is sent once more on a new one, and counted."""
 import contextlib
+import errno
 import functools
 import json
 import os
@@ -124,6 +127,8 @@ class Handler(socketserver.BaseRequestHandler):
             probe = b'"max_tokens":1,' in body or b'"max_tokens":1}' in body
             if mode == "badstatus" and probe:
                 mode = "length"  # calibration is served well; the measured requests are not
+            if mode == "badprobe":
+                mode = "badstatus"  # the calibration probe too
             s = self.request
             if mode == "toolcall":
                 payload = tool_body(len(body) // 4)
@@ -168,8 +173,10 @@ class Server(socketserver.ThreadingTCPServer):
     connections = 0
 
     def handle_error(self, request, client_address):
-        # strobe closing a connection mid-response (event-too-long) is expected here
-        if not isinstance(sys.exc_info()[1], ConnectionError):
+        # strobe closing a connection mid-response (event-too-long, a bad status line) is
+        # expected here
+        e = sys.exc_info()[1]
+        if not isinstance(e, ConnectionError) and getattr(e, "errno", None) != errno.ENOTCONN:
             super().handle_error(request, client_address)
 
 
@@ -233,6 +240,18 @@ def large_events(tmp):
         r = slt(srv.server_address[1], os.path.join(tmp, "bad"), "--max-event-bytes", "1x")
         check(r.returncode == 2 and "--max-event-bytes" in r.stderr, "a bad --max-event-bytes: exit 2, named",
               2, (r.returncode, r.stderr[-200:]))
+
+
+def bad_probe(tmp):
+    """The calibration probe answered with HTTP/1.1 00: not a status, so calibration fails
+    naming it (before the one-shot client shared the workers' response parsing, the body was
+    taken for the server's error text)."""
+    with serving("badprobe") as srv:
+        r = slt(srv.server_address[1], os.path.join(tmp, "badprobe"))
+        want = "HTTP status 0 is not a status (100-599)"
+        check(r.returncode == 1 and "calibration request" in r.stderr and want in r.stderr,
+              "badprobe: calibration fails with exit 1, saying the status is not one",
+              (1, want), (r.returncode, r.stderr[-300:]))
 
 
 def retry_invariants(name, run):
@@ -340,6 +359,7 @@ if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
         for mode in ("chunked", "length", "close", "dribble", "glued", "badstatus"):
             case(tmp, mode)
+        bad_probe(tmp)
         large_events(tmp)
         closed_connections(tmp)
     common.done()

@@ -1,6 +1,7 @@
-/* HTTP responses as the control plane reads them (oneshot.c: http-parser, chunked and
- * content-length bodies, SSE, usage and error JSON), through an in-memory transport that
- * serves the fuzz input in pieces of varying size and then closes. */
+/* HTTP responses as the control plane reads them (oneshot.c over the workers' response
+ * parsing, http_response.c: chunked and content-length bodies, SSE, status checks; then usage
+ * and error JSON), through an in-memory transport that serves the fuzz input in pieces of
+ * varying size and then closes. */
 #include "oneshot.h"
 
 #include <fcntl.h>

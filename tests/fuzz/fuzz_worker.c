@@ -1,12 +1,12 @@
-/* HTTP responses as a dataplane worker reads them (worker.c: its own http-parser callbacks,
- * SSE framer, error bodies, keep-alive reuse, event records), through a descriptor-less
- * transport (the poll seam the DPDK transport uses) that serves the fuzz input in pieces of
- * varying size, sometimes says "again", and closes when the input is spent. Two requests are
- * issued, together or one after the other (then a kept-alive connection is reused). After
- * each input the event log is read back and must be consistent: every request sent has
- * exactly one end, every event belongs to a request and the end counts its events, a retry
- * on a new connection (the reused one proved dead) comes at most once, inside its request and
- * before its events, and the worker's counters agree with the log. */
+/* HTTP responses as a dataplane worker reads them (worker.c over http_response.c: http-parser,
+ * SSE framer, error bodies, keep-alive reuse; the worker's event records), through a
+ * descriptor-less transport (the poll seam the DPDK transport uses) that serves the fuzz input
+ * in pieces of varying size, sometimes says "again", and closes when the input is spent. Two
+ * requests are issued, together or one after the other (then a kept-alive connection is
+ * reused). After each input the event log is read back and must be consistent: every request
+ * sent has exactly one end, every event belongs to a request and the end counts its events, a
+ * retry on a new connection (the reused one proved dead) comes at most once, inside its request
+ * and before its events, and the worker's counters agree with the log. */
 #include "clock.h"
 #include "eventlog.h"
 #include "fuzz_util.h"

@@ -1,0 +1,184 @@
+#include "http_response.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static struct http_response *of(http_parser *hp) { return hp->data; }
+
+static int on_header_field(http_parser *hp, const char *at, size_t n)
+{
+    http_meta_field(&of(hp)->meta, at, n); /* once per response, never per chunk */
+    return 0;
+}
+
+static int on_header_value(http_parser *hp, const char *at, size_t n)
+{
+    http_meta_value(&of(hp)->meta, at, n);
+    return 0;
+}
+
+static int on_headers_complete(http_parser *hp)
+{
+    struct http_response *r = of(hp);
+    if (hp->status_code < 100 || hp->status_code > 599) {
+        /* http-parser takes any digits; such a response is malformed, not a success */
+        r->bad_status_line = 1;
+        http_parser_pause(hp, 1);
+        return 0;
+    }
+    r->status = hp->status_code;
+    if (r->status >= 200 && r->status <= 299 &&
+        http_meta_not_sse(&r->meta, r->errbody, r->errbody_cap)) {
+        /* JSON or a compressed body: say what arrived, not "malformed chunk JSON" */
+        r->errbody_len = strlen(r->errbody);
+        r->not_sse = 1;
+        http_parser_pause(hp, 1);
+    }
+    return 0;
+}
+
+static void keep_body(struct http_response *r, const char *at, size_t n)
+{
+    size_t room = r->errbody_cap - r->errbody_len;
+    if (n > room) n = room;
+    memcpy(r->errbody + r->errbody_len, at, n);
+    r->errbody_len += n;
+}
+
+/* A 2xx body goes to the framer (its events to on_event), any other is kept. */
+static int on_body(http_parser *hp, const char *at, size_t n)
+{
+    struct http_response *r = of(hp);
+    if (r->status >= 200 && r->status <= 299) {
+        r->body_base = r->feed_off + (int64_t)(at - r->feed_buf);
+        if (sse_feed(&r->sse, at, n, r->on_event, r->arg)) http_parser_pause(hp, 1); /* cut */
+    } else {
+        keep_body(r, at, n);
+    }
+    return 0;
+}
+
+/* keep_ok_body: a 2xx body is also kept (after the framer, which may stop the response) */
+static int on_body_kept(http_parser *hp, const char *at, size_t n)
+{
+    struct http_response *r = of(hp);
+    on_body(hp, at, n);
+    if (r->status >= 200 && r->status <= 299) keep_body(r, at, n);
+    return 0;
+}
+
+static int on_message_complete(http_parser *hp)
+{
+    struct http_response *r = of(hp);
+    r->complete = 1;
+    r->keep_alive = http_should_keep_alive(hp);
+    /* stop at the response's end: bytes after it in the same read are not this response's */
+    http_parser_pause(hp, 1);
+    return 0;
+}
+
+static const http_parser_settings settings_stream = {
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+static const http_parser_settings settings_kept = {
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body_kept,
+    .on_message_complete = on_message_complete,
+};
+
+void http_response_init(struct http_response *r, size_t max_event, char *errbody,
+                        size_t errbody_cap, sse_event_fn on_event, void *arg, int keep_ok_body)
+{
+    memset(r, 0, sizeof *r);
+    sse_init(&r->sse, max_event);
+    r->settings = keep_ok_body ? &settings_kept : &settings_stream;
+    r->on_event = on_event;
+    r->arg = arg;
+    r->errbody = errbody;
+    r->errbody_cap = errbody_cap;
+    http_response_reset(r);
+}
+
+void http_response_reset(struct http_response *r)
+{
+    http_parser_init(&r->hp, HTTP_RESPONSE);
+    r->hp.data = r;
+    sse_reset(&r->sse);
+    http_meta_reset(&r->meta);
+    r->status = r->complete = r->bad_status_line = r->not_sse = 0;
+    r->keep_alive = 1;
+    r->error = ERR_NONE;
+    r->errbody_len = 0;
+}
+
+void http_response_free(struct http_response *r) { sse_free(&r->sse); }
+
+static enum http_response_state failed(struct http_response *r, enum req_error e)
+{
+    r->error = e;
+    return HTTP_RESPONSE_FAILED;
+}
+
+/* A reason replaces whatever errbody held. */
+__attribute__((format(printf, 2, 3))) static void reason(struct http_response *r,
+                                                         const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(r->errbody, r->errbody_cap, fmt, ap);
+    va_end(ap);
+    r->errbody_len = n < 0 ? 0 : (size_t)n < r->errbody_cap ? (size_t)n : r->errbody_cap - 1;
+}
+
+enum http_response_state http_response_stopped(struct http_response *r, size_t used, size_t n)
+{
+    if (r->error == ERR_EVENT_TOO_LONG) return HTTP_RESPONSE_FAILED; /* the rest is not read */
+    if (r->complete) {
+        /* bytes after the response, before the next request: the server misbehaves */
+        if (used != n) r->keep_alive = 0;
+        return HTTP_RESPONSE_DONE;
+    }
+    if (r->bad_status_line) {
+        reason(r, "HTTP status %d is not a status (100-599)", (int)r->hp.status_code);
+        return failed(r, ERR_HTTP_PARSE);
+    }
+    if (r->not_sse) return failed(r, ERR_NOT_SSE); /* the reason was written with the headers */
+    reason(r, "HTTP parse error: %s", http_errno_description(HTTP_PARSER_ERRNO(&r->hp)));
+    return failed(r, ERR_HTTP_PARSE);
+}
+
+enum http_response_state http_response_eof(struct http_response *r, int had_bytes)
+{
+    http_parser_execute(&r->hp, r->settings, NULL, 0);
+    if (r->complete) {
+        r->keep_alive = 0;
+        return HTTP_RESPONSE_DONE;
+    }
+    /* keep a server's error body (a 2xx body kept by keep_ok_body is none) */
+    if (!r->errbody_len || (r->status >= 200 && r->status <= 299))
+        reason(r, "%s", had_bytes ? "server closed the connection mid-response"
+                                   : "server closed the connection before responding");
+    return failed(r, ERR_RESET);
+}
+
+int http_response_cut(struct http_response *r, uint32_t index, size_t len)
+{
+    /* a cut event is not handed on (it would be torn JSON); the response ends here */
+    size_t max = r->sse.max_event;
+    reason(r,
+           len < max ? "no memory to hold SSE event %u of the response beyond %zu bytes "
+                       "(--max-event-bytes is %zu)"
+                     : "SSE event %u of the response is longer than %zu bytes: raise "
+                       "--max-event-bytes (now %zu)",
+           index, len, max);
+    r->error = ERR_EVENT_TOO_LONG;
+    return 1;
+}
