@@ -124,6 +124,8 @@ finish:
         if (!out->error[0]) take_usage(out, c->body, n);
         if (!out->error[0])
             snprintf(out->error, sizeof out->error, "%.*s", (int)(n > 200 ? 200 : n), c->body);
+        if (!out->error[0]) /* an empty error body still fails the request */
+            snprintf(out->error, sizeof out->error, "HTTP %d with an empty body", out->status);
     } else if (c->rsp.errbody_len && c->body[0] == '{') {
         take_usage(out, c->body, c->rsp.errbody_len); /* a non-streamed answer */
     }
