@@ -1,7 +1,7 @@
 /* The trajectory importers (mini-swe-agent, SWE-agent, OpenAI message lists) on any file:
  * imported, or skipped with one line, never a crash. The first byte picks the format. */
 #include "fuzz_util.h"
-#include "import.h"
+#include "commands.h"
 
 #include <stdint.h>
 
@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_write(in, data + 1, size - 1);
     char *argv[] = {"import", "--from", (char *)formats[data[0] % 3], in, "-o", out, NULL};
     extern int optind;
-    optind = 0; /* import_main parses with getopt */
-    import_main(6, argv);
+    optind = 0; /* cmd_import parses with getopt */
+    cmd_import(6, argv);
     return 0;
 }
