@@ -50,7 +50,7 @@ for f in glob.glob("tests/data/*.sse"):
     # connection, so the second is retried on a new one (fuzz_worker.c)
     put("fuzz_worker", "retry-" + name, b"\r" + resp)
 PY
-cp -n control/prices.json $C/fuzz_config/ 2>/dev/null
+cp -n control/workload/prices.json $C/fuzz_config/ 2>/dev/null
 python3 - "$C" tests/data/trajectories <<'PY'
 import glob, json, os, sys
 c, traj = sys.argv[1:3]

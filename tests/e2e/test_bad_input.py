@@ -4,7 +4,8 @@ numbers (negative, overflowing, inf/nan, fractional counts) named by their flag,
 --extra-body keys that would override strobe's own, a '#' in --model (the request JSON and
 its cache-isolation nonce stay intact), --url with a query, credentials or the endpoint's
 full path, a refused connection naming host and port, a 200 that is not an event stream
-(JSON, gzip) failing with what arrived, and `strobe import` into a non-empty directory.
+(JSON, gzip) failing with what arrived, `strobe import` into a non-empty directory, and
+the subcommand list: each listed one answers --help, none or an unknown one is exit 2.
 Run under ASan too (meson's e2e suite in both builds): a crash there aborts, and fails."""
 import gzip
 import json
@@ -235,7 +236,29 @@ def not_sse(tmp):
           "a JSON answer to calibration: exit 1 saying what arrived", 1, (r.returncode, r.stderr.strip()[-300:]))
 
 
+def subcommands():
+    """The usage list comes from main.c's table of subcommands: every one it lists answers
+    its own --help; no subcommand or an unknown one is a bad command line (exit 2)."""
+    r = run("--help")
+    listed = re.findall(r"^  ([a-z]+) +\S", r.stdout.split("subcommands:\n")[-1], re.M)
+    want = ["slt", "agents", "import", "analyze", "report", "tokenize", "tap"]
+    check(r.returncode == 0 and listed == want, "strobe --help lists every subcommand",
+          (0, want), (r.returncode, listed))
+    for name in listed:
+        h = run(name, "--help")
+        check(h.returncode == 0 and h.stdout.startswith("usage: strobe %s " % name),
+              "strobe %s --help: exit 0 and its usage" % name, "usage: strobe %s ..." % name,
+              (h.returncode, h.stdout.splitlines()[:1]))
+    r = run()
+    check(r.returncode == 2 and r.stderr.startswith("usage: strobe SUBCOMMAND") and not r.stdout,
+          "no subcommand: the usage list on stderr, exit 2", 2, (r.returncode, r.stderr[:40]))
+    r = run("frobnicate")
+    check(r.returncode == 2 and "unknown subcommand 'frobnicate'" in r.stderr,
+          "an unknown subcommand is named, exit 2", 2, (r.returncode, r.stderr.strip()))
+
+
 if __name__ == "__main__":
+    subcommands()
     with tempfile.TemporaryDirectory() as tmp:
         directories(tmp)
         import_into_nonempty(tmp)

@@ -1,4 +1,6 @@
-#include "tap_cmd.h"
+/* `strobe tap`: read an FPGA timestamping tap's records into a run directory, where
+ * `strobe analyze` joins them to the run's events (analysis/tap_join.h). */
+#include "commands.h"
 
 #include "clock.h"
 
@@ -31,7 +33,7 @@ static void usage(FILE *f)
         "  --seconds S                   how long to read a live tap (default: until SIGINT)\n");
 }
 
-int tap_main(int argc, char **argv)
+int cmd_tap(int argc, char **argv)
 {
     enum { O_OUT = 1, O_SECONDS, O_HELP };
     static const struct option opts[] = {{"out", 1, 0, O_OUT}, {"seconds", 1, 0, O_SECONDS},

@@ -2,7 +2,7 @@
  * 1, 2, 4 … 64, then +64 until system output throughput plateaus (or a given list).
  * Each phase: staggered ramp-up over the first half of --ramp-s, a measured window of
  * --phase-s, then a drain (no new requests; in-flight ones finish, up to --drain-s). */
-#include "slt.h"
+#include "commands.h"
 
 #include "tokenizer.h"
 
@@ -428,7 +428,7 @@ static int run_phase(const struct slt_config *c, struct run_env *e, int idx, int
     return run_interrupted ? 1 : 0;
 }
 
-int slt_main(int argc, char **argv)
+int cmd_slt(int argc, char **argv)
 {
     struct slt_config c;
     int rc = parse_args(argc, argv, &c);

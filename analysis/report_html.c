@@ -1,33 +1,14 @@
-/* `strobe report RUN_DIR... -o OUT_DIR`: compares runs side by side in one self-contained
- * HTML page with PNG and SVG charts rendered by gnuplot (no hand-drawn graphics). Every
- * figure is recomputed from each run's event log, as `strobe analyze` does. Charts:
- * throughput vs per-query speed; throughput and speed vs concurrency; end-to-end latency vs
- * concurrency; max agents per MW per SLO tier; agents per MW vs P25 speed; the search
- * iterations of each agent run; power over time with the measured windows shaded. */
-#include "report.h"
-
-#include "results.h"
+/* The page and charts of `strobe report` (report_html.h). Every chart is one gnuplot script
+ * rendered twice (PNG, SVG) from data files under OUT/data/; the page lists the runs and
+ * shows the charts in the order they were rendered. */
+#include "report_html.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-
-#define MAX_RUNS 32
-
-struct run {
-    const char *dir;
-    char label[160];
-    char model[128];
-    char clock[64];
-    struct run_results res;
-    int64_t t0;
-};
 
 struct chart {
     char name[64];
@@ -118,7 +99,7 @@ static int add_chart(const char *out, const char *name, const char *title, const
     return 0;
 }
 
-static void subtitle(char *buf, size_t n, struct run *runs, int nruns)
+static void subtitle(char *buf, size_t n, struct report_run *runs, int nruns)
 {
     size_t at = (size_t)snprintf(buf, n, "runs ");
     for (int i = 0; i < nruns && at < n; i++)
@@ -135,7 +116,7 @@ static void subtitle(char *buf, size_t n, struct run *runs, int nruns)
     }
 }
 
-static void load_labels(struct run *r)
+static void load_labels(struct report_run *r)
 {
     const char *base = strrchr(r->dir, '/');
     base = base && base[1] ? base + 1 : r->dir;
@@ -155,7 +136,8 @@ static void load_labels(struct run *r)
 }
 
 /* SLT-style curves, for every run that has phases. */
-static int slt_charts(const char *out, struct run *runs, int n, struct chart *ch, int *nch)
+static int slt_charts(const char *out, struct report_run *runs, int n, struct chart *ch,
+                      int *nch)
 {
     char sub[1024], body[16384];
     subtitle(sub, sizeof sub, runs, n);
@@ -235,7 +217,8 @@ static int slt_charts(const char *out, struct run *runs, int n, struct chart *ch
 }
 
 /* Agent runs: per-MW per tier, per-MW vs speed, and each run's search iterations. */
-static int agent_charts(const char *out, struct run *runs, int n, struct chart *ch, int *nch)
+static int agent_charts(const char *out, struct report_run *runs, int n, struct chart *ch,
+                        int *nch)
 {
     char sub[1024], body[16384];
     subtitle(sub, sizeof sub, runs, n);
@@ -312,7 +295,8 @@ static int agent_charts(const char *out, struct run *runs, int n, struct chart *
 }
 
 /* Watts of one series at each reading: given, or from the energy counter's differences. */
-static int power_charts(const char *out, struct run *runs, int n, struct chart *ch, int *nch)
+static int power_charts(const char *out, struct report_run *runs, int n, struct chart *ch,
+                        int *nch)
 {
     char body[32768];
     for (int i = 0; i < n; i++) {
@@ -356,7 +340,7 @@ static int power_charts(const char *out, struct run *runs, int n, struct chart *
     return 0;
 }
 
-static void run_table(FILE *h, struct run *runs, int n)
+static void run_table(FILE *h, struct report_run *runs, int n)
 {
     fprintf(h, "<table><tr><th>run</th><th>kind</th><th>model</th><th>timestamps</th>"
                "<th>valid</th><th>peak system output (tokens/s)</th><th>max agents (tier)</th></tr>\n");
@@ -381,83 +365,36 @@ static void run_table(FILE *h, struct run *runs, int n)
     fprintf(h, "</table>\n");
 }
 
-int report_main(int argc, char **argv)
+void report_html_write(const char *out, struct report_run *runs, int n,
+                       struct report_outcome *o)
 {
-    const char *out = NULL;
-    static const struct option opts[] = {{"out", 1, 0, 'o'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    int o;
-    opterr = 0;
-    optind = 1;
-    while ((o = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-        if (o == 'o') out = optarg;
-        else if (o == 'h') {
-            printf("usage: strobe report RUN_DIR... -o OUT_DIR\n\nOne self-contained HTML page "
-                   "(OUT_DIR/index.html) with PNG and SVG charts,\nrendered by gnuplot, comparing "
-                   "the runs side by side.\n");
-            return 0;
-        } else {
-            fprintf(stderr, "strobe report: unknown option or missing value in '%s'; see strobe report --help.\n", argv[optind - 1]);
-            return 2;
-        }
-    }
-    int n = argc - optind;
-    if (!out || n < 1 || n > MAX_RUNS) {
-        fprintf(stderr, "strobe report: give 1 to %d RUN_DIRs and -o OUT_DIR; see strobe report --help.\n", MAX_RUNS);
-        return 2;
-    }
-    if (system("gnuplot --version >/dev/null 2>&1") != 0) {
-        fprintf(stderr, "strobe report: gnuplot was not found; install it (apt-get install gnuplot-nox).\n");
-        return 1;
-    }
-    char data[4096];
-    snprintf(data, sizeof data, "%s/data", out);
-    if ((mkdir(out, 0755) && errno != EEXIST) || (mkdir(data, 0755) && errno != EEXIST)) {
-        fprintf(stderr, "strobe report: cannot create %s: %s.\n", data, strerror(errno));
-        return 1;
-    }
-    struct run *runs = calloc((size_t)n, sizeof *runs);
-    char err[512];
-    for (int i = 0; i < n; i++) {
-        runs[i].dir = argv[optind + i];
-        if (results_compute(runs[i].dir, NULL, &runs[i].res, err, sizeof err)) {
-            fprintf(stderr, "strobe report: %s.\n", err);
-            for (int k = 0; k < i; k++) results_free(&runs[k].res);
-            free(runs);
-            return 1;
-        }
-        load_labels(&runs[i]);
-    }
-    struct chart charts[4 + 2 + 2 * MAX_RUNS];
-    int nch = 0, rc = 0;
+    memset(o, 0, sizeof *o);
+    for (int i = 0; i < n; i++) load_labels(&runs[i]);
+    struct chart charts[4 + 2 + 2 * REPORT_MAX_RUNS];
+    int nch = 0;
     if (slt_charts(out, runs, n, charts, &nch) || agent_charts(out, runs, n, charts, &nch) ||
-        power_charts(out, runs, n, charts, &nch)) {
-        fprintf(stderr, "strobe report: gnuplot failed; see %s/gnuplot.log.\n", out);
-        rc = 1;
-    }
+        power_charts(out, runs, n, charts, &nch))
+        o->gnuplot_failed = 1;
+    o->charts = nch;
     FILE *h = open_out(out, "index.html");
     if (!h) {
-        fprintf(stderr, "strobe report: cannot write %s/index.html: %s.\n", out, strerror(errno));
-        rc = 1;
-    } else {
-        fprintf(h, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>strobe report</title>\n"
-                   "<style>body{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}"
-                   "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 8px;"
-                   "text-align:left}figure{margin:2em 0}img{max-width:100%%;border:1px solid #ddd}</style>"
-                   "</head><body>\n<h1>strobe report</h1>\n<p>%d run(s). Figures recomputed from each "
-                   "run's event log; definitions in strobe's README (Metrics).</p>\n", n);
-        run_table(h, runs, n);
-        for (int i = 0; i < nch; i++) {
-            fprintf(h, "<figure><img src=\"%s.png\" alt=\"", charts[i].name);
-            html_escape(h, charts[i].title);
-            fprintf(h, "\"><figcaption>");
-            html_escape(h, charts[i].title);
-            fprintf(h, " (<a href=\"%s.svg\">SVG</a>)</figcaption></figure>\n", charts[i].name);
-        }
-        fprintf(h, "</body></html>\n");
-        fclose(h);
-        printf("report: %s/index.html with %d charts (PNG and SVG)\n", out, nch);
+        o->page_errno = errno;
+        return;
     }
-    for (int i = 0; i < n; i++) results_free(&runs[i].res);
-    free(runs);
-    return rc;
+    fprintf(h, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>strobe report</title>\n"
+               "<style>body{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}"
+               "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 8px;"
+               "text-align:left}figure{margin:2em 0}img{max-width:100%%;border:1px solid #ddd}</style>"
+               "</head><body>\n<h1>strobe report</h1>\n<p>%d run(s). Figures recomputed from each "
+               "run's event log; definitions in strobe's README (Metrics).</p>\n", n);
+    run_table(h, runs, n);
+    for (int i = 0; i < nch; i++) {
+        fprintf(h, "<figure><img src=\"%s.png\" alt=\"", charts[i].name);
+        html_escape(h, charts[i].title);
+        fprintf(h, "\"><figcaption>");
+        html_escape(h, charts[i].title);
+        fprintf(h, " (<a href=\"%s.svg\">SVG</a>)</figcaption></figure>\n", charts[i].name);
+    }
+    fprintf(h, "</body></html>\n");
+    fclose(h);
 }

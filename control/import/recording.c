@@ -1,4 +1,4 @@
-/* `strobe import`: real agent recordings into AA's replay format (methodology.md §7).
+/* Importers: real agent recordings into AA's replay format (methodology.md §7).
  *  - mini-swe-agent (trajectory_format mini-swe-agent-1.1): the turns are the assistant
  *    messages; target_output_tokens is that response's usage.completion_tokens; the tool
  *    delay is the last tool message's timestamp before the next turn minus the assistant's.
@@ -10,38 +10,15 @@
  * History is cleaned to what a chat-completions request carries: role, content, tool_calls
  * (id, type, function name and arguments), tool_call_id, name. Recorded reasoning_content
  * is not sent back, as DeepSeek's API requires. */
-#include "import.h"
+#include "recording.h"
 
 #include "json_num.h"
-#include "read_file.h"
-#include "stats.h"
 
-#include <cjson/cJSON.h>
-#include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-
-struct rec_turn {
-    int msg_index;      /* the assistant message answering this turn */
-    long output_tokens;
-    long prompt_tokens; /* recorded, or -1 */
-    long tool_delay_ms; /* -1 when not recorded */
-    cJSON *calls;       /* recorded_tool_calls_after (owned) */
-};
-
-struct recording {
-    char task_id[200];
-    cJSON *messages; /* cleaned history, owned */
-    cJSON *tools;    /* owned or NULL */
-    struct rec_turn *turns;
-    int nturns;
-    char source[64];
-};
 
 static const char *str(const cJSON *o, const char *k)
 {
@@ -133,7 +110,7 @@ static void add_turn(struct recording *r, int msg_index, long out, long prompt, 
                      cJSON *calls)
 {
     r->turns = realloc(r->turns, (size_t)(r->nturns + 1) * sizeof *r->turns);
-    r->turns[r->nturns++] = (struct rec_turn){msg_index, out, prompt, delay, calls};
+    r->turns[r->nturns++] = (struct recording_turn){msg_index, out, prompt, delay, calls};
 }
 
 static double ts(const cJSON *m)
@@ -310,6 +287,26 @@ static int from_openai(const cJSON *root, struct recording *r, char *why, size_t
     return 0;
 }
 
+int recording_format(const char *name)
+{
+    return !name ? -1 : !strcmp(name, "mini-swe-agent") ? RECORDING_MINI_SWE_AGENT
+         : !strcmp(name, "swe-agent") ? RECORDING_SWE_AGENT
+         : !strcmp(name, "openai-messages") ? RECORDING_OPENAI_MESSAGES : -1;
+}
+
+int recording_parse(enum recording_format format, const char *text, struct recording *r,
+                    char *why, size_t wl)
+{
+    cJSON *root = cJSON_Parse(text);
+    int rc = 1;
+    if (!root) snprintf(why, wl, "not valid JSON");
+    else if (format == RECORDING_MINI_SWE_AGENT) rc = from_mini_swe(root, r, why, wl);
+    else if (format == RECORDING_SWE_AGENT) rc = from_swe_agent(root, r, why, wl);
+    else rc = from_openai(root, r, why, wl);
+    cJSON_Delete(root);
+    return rc;
+}
+
 static void sanitise(char *s)
 {
     for (; *s; s++)
@@ -318,7 +315,18 @@ static void sanitise(char *s)
             *s = '_';
 }
 
-static void rec_free(struct recording *r)
+void recording_name(struct recording *r, const char *path)
+{
+    if (!r->task_id[0]) {
+        const char *base = strrchr(path, '/');
+        snprintf(r->task_id, sizeof r->task_id, "%s", base ? base + 1 : path);
+        char *dot = strchr(r->task_id, '.');
+        if (dot) *dot = 0;
+    }
+    sanitise(r->task_id);
+}
+
+void recording_free(struct recording *r)
 {
     cJSON_Delete(r->messages);
     cJSON_Delete(r->tools);
@@ -329,8 +337,8 @@ static void rec_free(struct recording *r)
 
 /* Writes traces/ID.jsonl: turn k carries the messages before its assistant answer. Each
  * message is serialised once and the lines are concatenated from those fragments. */
-static int write_trace(const char *out, const struct recording *r, long *tool_calls,
-                       long *delay_total, char *err, size_t errlen)
+int recording_write_trace(const char *out, const struct recording *r, long *tool_calls,
+                          long *delay_total, char *err, size_t errlen)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/traces/%s.jsonl", out, r->task_id);
@@ -345,7 +353,7 @@ static int write_trace(const char *out, const struct recording *r, long *tool_ca
     char *tools = r->tools ? cJSON_PrintUnformatted(r->tools) : NULL;
     *tool_calls = *delay_total = 0;
     for (int k = 0; k < r->nturns; k++) {
-        const struct rec_turn *t = &r->turns[k];
+        const struct recording_turn *t = &r->turns[k];
         fprintf(f, "{\"version\":1,\"turn_id\":\"%s:%04d\",\"task_id\":\"%s\",\"conversation_id\":\"%s\","
                    "\"conversation_idx\":%d,\"messages\":[",
                 r->task_id, k, r->task_id, r->task_id, k);
@@ -373,174 +381,3 @@ static int write_trace(const char *out, const struct recording *r, long *tool_ca
     return 0;
 }
 
-static void print_dist(const char *what, struct dvec *v, const char *unit)
-{
-    struct summary s;
-    summarise(v->v, v->n, &s);
-    printf("  %-28s min %.0f, median %.0f, max %.0f %s\n", what, s.min, s.p50, s.max, unit);
-}
-
-int import_main(int argc, char **argv)
-{
-    const char *from = NULL, *out = NULL;
-    static const struct option opts[] = {{"from", 1, 0, 'f'}, {"out", 1, 0, 'o'},
-                                         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    int o;
-    opterr = 0;
-    optind = 1;
-    while ((o = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-        if (o == 'f') from = optarg;
-        else if (o == 'o') out = optarg;
-        else if (o == 'h') {
-            printf("usage: strobe import --from mini-swe-agent|swe-agent|openai-messages FILES... -o REPLAY_DIR\n\n"
-                   "Writes AA's replay format (manifest.json, traces/TASK_ID.jsonl) from agent\n"
-                   "recordings. Unusable recordings are skipped with one line each saying why.\n");
-            return 0;
-        } else {
-            fprintf(stderr, "strobe import: unknown option or missing value in '%s'; see strobe import --help.\n",
-                    argv[optind - 1]);
-            return 2;
-        }
-    }
-    int kind = !from ? -1 : !strcmp(from, "mini-swe-agent") ? 0 : !strcmp(from, "swe-agent") ? 1
-                          : !strcmp(from, "openai-messages") ? 2 : -1;
-    if (kind < 0 || !out || optind >= argc) {
-        fprintf(stderr, "strobe import: needs --from mini-swe-agent|swe-agent|openai-messages, "
-                        "-o REPLAY_DIR and at least one FILE; see strobe import --help.\n");
-        return 2;
-    }
-    /* a replay directory is one import's: mixing in another's traces and overwriting its
-     * manifest would leave trajectories no manifest names */
-    DIR *existing = opendir(out);
-    if (existing) {
-        struct dirent *d;
-        int empty = 1;
-        while (empty && (d = readdir(existing)))
-            empty = !strcmp(d->d_name, ".") || !strcmp(d->d_name, "..");
-        closedir(existing);
-        if (!empty) {
-            fprintf(stderr, "strobe import: -o %s is not empty; give a new or empty directory "
-                            "(import never adds to an existing replay).\n", out);
-            return 2;
-        }
-    } else if (errno != ENOENT) {
-        fprintf(stderr, "strobe import: -o %s: %s; give a new or empty directory.\n", out,
-                strerror(errno));
-        return 2;
-    }
-    char tdir[4096];
-    snprintf(tdir, sizeof tdir, "%s/traces", out);
-    if ((mkdir(out, 0755) && errno != EEXIST) || (mkdir(tdir, 0755) && errno != EEXIST)) {
-        fprintf(stderr, "strobe import: cannot create %s: %s.\n", tdir, strerror(errno));
-        return 1;
-    }
-    cJSON *manifest = cJSON_CreateObject();
-    cJSON_AddNumberToObject(manifest, "version", 1);
-    cJSON_AddStringToObject(manifest, "mode", "single_user_agentic_replay");
-    cJSON_AddStringToObject(manifest, "name", "strobe import");
-    cJSON_AddStringToObject(manifest, "source", from);
-    cJSON *tasks = cJSON_AddArrayToObject(manifest, "tasks");
-    struct dvec turns = {0}, prompts = {0}, outputs = {0};
-    int taken = 0, skipped = 0;
-    char err[512];
-    for (int i = optind; i < argc; i++) {
-        char *text = read_file(argv[i], NULL);
-        if (!text) {
-            printf("skipped %s: cannot read it: %s%s\n", argv[i], strerror(errno),
-                   errno == EISDIR ? " (give the recording files inside it, e.g. DIR/*.json)" : "");
-            skipped++;
-            continue;
-        }
-        cJSON *root = cJSON_Parse(text);
-        free(text);
-        char why[256] = "";
-        struct recording r = {0};
-        int rc = 1;
-        if (!root) snprintf(why, sizeof why, "not valid JSON");
-        else if (kind == 0) rc = from_mini_swe(root, &r, why, sizeof why);
-        else if (kind == 1) rc = from_swe_agent(root, &r, why, sizeof why);
-        else rc = from_openai(root, &r, why, sizeof why);
-        cJSON_Delete(root);
-        if (rc) {
-            printf("skipped %s: %s\n", argv[i], why);
-            skipped++;
-            rec_free(&r);
-            continue;
-        }
-        if (!r.task_id[0]) {
-            const char *base = strrchr(argv[i], '/');
-            snprintf(r.task_id, sizeof r.task_id, "%s", base ? base + 1 : argv[i]);
-            char *dot = strchr(r.task_id, '.');
-            if (dot) *dot = 0;
-        }
-        sanitise(r.task_id);
-        /* the same name twice (SWE-agent runs of one instance): number them */
-        char unique[230];
-        snprintf(unique, sizeof unique, "%s", r.task_id);
-        for (int k = 2;; k++) {
-            int clash = 0;
-            const cJSON *t;
-            cJSON_ArrayForEach(t, tasks) clash |= !strcmp(str(t, "task_id"), unique);
-            if (!clash) break;
-            snprintf(unique, sizeof unique, "%s-%d", r.task_id, k);
-        }
-        snprintf(r.task_id, sizeof r.task_id, "%s", unique);
-        long calls, delay;
-        if (write_trace(out, &r, &calls, &delay, err, sizeof err)) {
-            fprintf(stderr, "strobe import: %s.\n", err);
-            rec_free(&r);
-            cJSON_Delete(manifest);
-            return 1;
-        }
-        cJSON *t = cJSON_CreateObject();
-        cJSON_AddStringToObject(t, "task_id", r.task_id);
-        char trace[300];
-        snprintf(trace, sizeof trace, "traces/%s.jsonl", r.task_id);
-        cJSON_AddStringToObject(t, "trace", trace);
-        const char *base = strrchr(argv[i], '/');
-        cJSON_AddStringToObject(t, "source_recording", base ? base + 1 : argv[i]);
-        cJSON_AddNumberToObject(t, "model_calls", r.nturns);
-        cJSON_AddNumberToObject(t, "tool_calls", (double)calls);
-        cJSON_AddNumberToObject(t, "total_recorded_tool_delay_ms", (double)delay);
-        cJSON_AddItemToArray(tasks, t);
-        dvec_push(&turns, r.nturns);
-        long biggest = 0;
-        for (int k = 0; k < r.nturns; k++) {
-            dvec_push(&outputs, (double)r.turns[k].output_tokens);
-            if (r.turns[k].prompt_tokens > biggest) biggest = r.turns[k].prompt_tokens;
-        }
-        if (biggest <= 0) { /* no recorded prompt sizes: bytes / 4 of the last request */
-            char *s = cJSON_PrintUnformatted(r.messages);
-            biggest = (long)strlen(s) / 4;
-            free(s);
-        }
-        dvec_push(&prompts, (double)biggest);
-        taken++;
-        rec_free(&r);
-    }
-    char path[4096];
-    snprintf(path, sizeof path, "%s/manifest.json", out);
-    char *m = cJSON_Print(manifest);
-    FILE *f = fopen(path, "w");
-    int ok = f && fputs(m, f) >= 0 && fputc('\n', f) != EOF;
-    if (f && fclose(f)) ok = 0;
-    free(m);
-    cJSON_Delete(manifest);
-    if (!ok) {
-        fprintf(stderr, "strobe import: cannot write %s: %s.\n", path, strerror(errno));
-        return 1;
-    }
-    printf("imported %d trajectories into %s, skipped %d\n", taken, out, skipped);
-    if (!taken)
-        fprintf(stderr, "strobe import: no recording could be imported (each is skipped above with "
-                        "its reason); give recording files of the --from format.\n");
-    if (taken) {
-        print_dist("turns per trajectory:", &turns, "turns");
-        print_dist("largest prompt per trajectory:", &prompts, "tokens");
-        print_dist("output per turn:", &outputs, "tokens");
-    }
-    dvec_free(&turns);
-    dvec_free(&prompts);
-    dvec_free(&outputs);
-    return taken ? 0 : 1;
-}

@@ -1,4 +1,6 @@
-#include "tokenize_cmd.h"
+/* `strobe tokenize`: text on stdin, token ids on stdout, for checking strobe's tokenizer
+ * against other implementations. */
+#include "commands.h"
 
 #include "tokenizer.h"
 
@@ -26,7 +28,7 @@ static void usage(FILE *f)
         "Exit status: 0 done, 1 the tokenizer file or stdin cannot be used, 2 bad command line.\n");
 }
 
-int tokenize_main(int argc, char **argv)
+int cmd_tokenize(int argc, char **argv)
 {
     enum { O_TOK = 1, O_SPECIAL, O_NO_SPECIAL, O_COUNT, O_HELP };
     static const struct option opts[] = {

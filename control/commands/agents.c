@@ -4,7 +4,7 @@
  * tier comes from the event log, and the ramp-and-bisect search (analysis/agent_metrics.h)
  * asks for the next N. Iterations already measured settle later tiers' verdicts without a
  * rerun. */
-#include "agents.h"
+#include "commands.h"
 
 #include "agent_results.h"
 #include "agent_source.h"
@@ -16,6 +16,7 @@
 #include "rng.h"
 #include "run_flags.h"
 #include "num_arg.h"
+#include "slo_tiers.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -27,8 +28,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-extern const char slo_tiers_json[];
 
 struct agents_config {
     struct run_flags f; /* target, run directory, TLS, threads, timeouts, seed, power */
@@ -182,49 +181,6 @@ static int parse_args(int argc, char **argv, struct agents_config *c)
     if (c->window_s <= 0) return run_flags_bad("agents", "--window-s must be > 0");
     if (c->accelerators < 1) return run_flags_bad("agents", "--accelerators must be >= 1");
     return 0;
-}
-
-/* The tiers to search: a custom one, or the profile's (one or all) from slo_tiers.json. */
-static cJSON *select_tiers(const struct agents_config *c)
-{
-    cJSON *out = cJSON_CreateArray();
-    if (c->slo_speed >= 0) {
-        cJSON *t = cJSON_CreateObject();
-        cJSON_AddStringToObject(t, "tier", "custom");
-        cJSON_AddNumberToObject(t, "output_speed_p25_tokens_per_s", c->slo_speed);
-        cJSON_AddNumberToObject(t, "ttft_p95_s", c->slo_ttft);
-        cJSON_AddItemToArray(out, t);
-        return out;
-    }
-    cJSON *all = cJSON_Parse(slo_tiers_json);
-    const cJSON *list = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(all, "models"),
-                                                         c->model_profile);
-    if (!cJSON_IsArray(list)) {
-        fprintf(stderr, "strobe agents: --model-profile '%s' is not one of gpt-oss-120b, "
-                        "deepseek-v4-pro, deepseek-v4-pro-launch.\n", c->model_profile);
-        cJSON_Delete(all);
-        cJSON_Delete(out);
-        return NULL;
-    }
-    const cJSON *t;
-    cJSON_ArrayForEach(t, list)
-    {
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(t, "tier");
-        if (strcmp(c->slo_tier, "all") && strcmp(c->slo_tier, name->valuestring)) continue;
-        cJSON *copy = cJSON_Duplicate(t, 1);
-        char full[128];
-        snprintf(full, sizeof full, "%s/%s", c->model_profile, name->valuestring);
-        cJSON_ReplaceItemInObjectCaseSensitive(copy, "tier", cJSON_CreateString(full));
-        cJSON_AddItemToArray(out, copy);
-    }
-    cJSON_Delete(all);
-    if (cJSON_GetArraySize(out) == 0) {
-        fprintf(stderr, "strobe agents: --slo-tier '%s' is not a tier of %s (try all).\n",
-                c->slo_tier, c->model_profile);
-        cJSON_Delete(out);
-        return NULL;
-    }
-    return out;
 }
 
 /* A first request before any iteration: is the server there, and (for the exact policy)
@@ -450,14 +406,18 @@ static char *header_json(const struct agents_config *c, const struct run_env *e,
     return text;
 }
 
-int agents_main(int argc, char **argv)
+int cmd_agents(int argc, char **argv)
 {
     struct agents_config c;
     int rc = parse_args(argc, argv, &c);
     if (rc) return rc;
-    cJSON *tiers = select_tiers(&c);
-    if (!tiers) return 2;
     char err[1024];
+    cJSON *tiers = slo_tiers_select(c.model_profile, c.slo_tier, c.slo_speed, c.slo_ttft, err,
+                                    sizeof err);
+    if (!tiers) {
+        fprintf(stderr, "strobe agents: %s.\n", err);
+        return 2;
+    }
     struct replay rp;
     if (replay_load(c.trajectories, &rp, err, sizeof err)) {
         fprintf(stderr, "strobe agents: %s.\n", err);

@@ -1,5 +1,5 @@
 /* The price of an accelerator-hour for the cost figures: --price-per-hour, else the price
- * table (--prices FILE, else the table compiled into strobe from control/prices.json),
+ * table (--prices FILE, else the table compiled into strobe from control/workload/prices.json),
  * 1-year committed price by default (the seed formula), on-demand on request or when no
  * committed price is known. */
 #ifndef STROBE_PRICES_H
