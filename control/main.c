@@ -12,17 +12,11 @@ struct command {
     int (*run)(int argc, char **argv);
 };
 
-/* in the order `strobe --help` lists them */
+/* commands.def, in the order `strobe --help` lists them */
 static const struct command commands[] = {
-    {"slt", "System Load Test: fixed-concurrency phases, throughput, speed, TTFT", cmd_slt},
-    {"agents", "agent capacity: most concurrent agents meeting an SLO tier (AgentPerf)",
-     cmd_agents},
-    {"import", "turn agent recordings into AA's replay format", cmd_import},
-    {"analyze", "recompute results.json and results.csv of a run from its event log", cmd_analyze},
-    {"report", "compare runs in one HTML page with gnuplot charts", cmd_report},
-    {"tokenize", "print the token ids of stdin's text (o200k, DeepSeek V3, tokenizer.json)",
-     cmd_tokenize},
-    {"tap", "read an FPGA timestamping tap's records into a run (sim or xrt)", cmd_tap},
+#define COMMAND(name, summary) {#name, summary, cmd_##name},
+#include "commands.def"
+#undef COMMAND
 };
 
 static void usage(FILE *f)
