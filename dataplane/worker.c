@@ -18,6 +18,10 @@
 #define READ_BUF (64 * 1024)
 #define ERRBODY_MAX 2048
 #define TICK_MS 5
+#define CONNECT_BACKOFF_MAX_NS 100000000LL /* 100 ms */
+/* starts per loop turn at most: the loop must come back to its controls (a stop, an abort)
+ * even when every start fails at once */
+#define MAX_STARTS_PER_TURN 4096
 
 enum sess_state { S_IDLE, S_CONNECTING, S_SENDING, S_RECEIVING };
 
@@ -63,6 +67,10 @@ struct impl {
     int nactive, cap_active;
     struct session *idle; /* sessions without a request (open or not) */
     uint64_t seq, conn_serial;
+    /* connects failing in a row (a server that died): new requests wait until
+     * connect_retry_at, 1 ms after the first failure, doubling up to CONNECT_BACKOFF_MAX_NS */
+    int connect_failures;
+    int64_t connect_retry_at;
     char rbuf[READ_BUF];
 };
 
@@ -178,6 +186,13 @@ static void end_request(struct session *s, enum req_error err)
     struct impl *w = s->w;
     struct worker_stats *st = &w->pub->stats;
     if (retry_on_new_connection(s, err)) return;
+    if (err == ERR_CONNECT) {
+        int k = w->connect_failures < 7 ? w->connect_failures : 7;
+        int64_t backoff = 1000000LL << k;
+        w->connect_failures++;
+        w->connect_retry_at = clock_now_ns() +
+                              (backoff < CONNECT_BACKOFF_MAX_NS ? backoff : CONNECT_BACKOFF_MAX_NS);
+    }
     if (!s->sent_recorded) record_sent(s); /* failed before its last byte left: t2 = 0 */
     if (s->retry_pending) record_retry(s);
     struct log_record rec = rec_request_end_encode(&(struct rec_request_end){
@@ -261,6 +276,7 @@ static void progress_connect(struct session *s)
         end_request(s, ERR_CONNECT);
         return;
     }
+    s->w->connect_failures = 0;
     s->state = S_SENDING;
     try_send(s);
 }
@@ -468,11 +484,16 @@ static void *worker_main(void *arg)
         int target = atomic_load_explicit(&pub->ctl.target, memory_order_relaxed);
         struct request_source *src = atomic_load_explicit(&pub->ctl.source, memory_order_acquire);
         int64_t wait_ns = TICK_MS * 1000000LL;
-        if (atomic_load_explicit(&pub->ctl.issuing, memory_order_relaxed)) {
+        int64_t now = clock_now_ns();
+        if (w->connect_failures && now < w->connect_retry_at) {
+            /* the server refuses connections: due requests wait (their latency still runs
+             * from when they were due) instead of failing in a tight loop */
+            if (w->connect_retry_at - now < wait_ns) wait_ns = w->connect_retry_at - now;
+        } else if (atomic_load_explicit(&pub->ctl.issuing, memory_order_relaxed)) {
             if (src) {
                 /* a source: start every request that is due, sleep until the next one */
-                int64_t now = clock_now_ns(), next_due = INT64_MAX;
-                for (;;) {
+                int64_t next_due = INT64_MAX;
+                for (int started = 0; started < MAX_STARTS_PER_TURN; started++) {
                     struct session *s = take_session(w);
                     struct request_spec spec;
                     if (!src->next(src->arg, now, s->req_buf, pub->cfg.max_request_bytes, &spec,
@@ -487,7 +508,10 @@ static void *worker_main(void *arg)
                     wait_ns = next_due - now > 0 ? next_due - now : 0;
             } else {
                 /* closed loop: a finished request is replaced at once, due now */
-                while (w->nactive < target) start_request(w, clock_now_ns(), NULL, NULL, take_session(w));
+                for (int want = target - w->nactive; want > 0 && w->nactive < target &&
+                                                     !(w->connect_failures && clock_now_ns() < w->connect_retry_at);
+                     want--)
+                    start_request(w, clock_now_ns(), NULL, NULL, take_session(w));
             }
         }
         atomic_fetch_add_explicit(&pub->stats.loops, 1, memory_order_release);
@@ -499,7 +523,7 @@ static void *worker_main(void *arg)
             n = epoll_pwait2(w->epfd, evs, 256, &wait, NULL);
         }
         for (int i = 0; i < n; i++) on_event(w, evs[i].data.ptr, evs[i].events);
-        int64_t now = clock_now_ns();
+        now = clock_now_ns();
         if (now - last_tick > TICK_MS * 1000000LL) {
             check_timeouts(w, now);
             last_tick = now;

@@ -246,10 +246,39 @@ def sigint_during_calibration(tmp):
           "SIGINT during calibration: exit 3, says so, writes no run", 3, (p.returncode, err[-300:]))
 
 
+def server_dies_mid_phase(tmp):
+    """The built-in emulator killed mid-phase: every new connect is refused at once. strobe
+    must not spin on failing starts: the phase ends on time, the run is not valid."""
+    run = os.path.join(tmp, "dies")
+    p = subprocess.Popen([common.STROBE, "slt", "--out", run, "--concurrency", "8", "--phase-s", "4",
+                          "--ramp-s", "0.5", "--drain-s", "2", "--output-tokens", "2000",
+                          "--threads", "1", "--tokenizer", "none", "--emu-args", "--step-us 2000"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not os.path.exists(os.path.join(run, "events.bin")):
+        time.sleep(0.1)
+    time.sleep(1.0)
+    kids = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout.split()
+    for k in kids:
+        os.kill(int(k), signal.SIGKILL)
+    t0 = time.time()
+    try:
+        out, err = p.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+    took = time.time() - t0
+    refused = "refused: is the server running?" in out
+    check(kids and p.returncode == 4 and refused and took < 60,
+          "a server that dies mid-phase: the phase still ends, refused connects are failures, exit 4",
+          "exit 4 within the phase and drain", (p.returncode, "%.1f s" % took, err[-300:]))
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="strobe-validity-")
     try:
         runs_that_measured_nothing(tmp)
+        server_dies_mid_phase(tmp)
         threads_and_out(tmp)
         sigint_during_calibration(tmp)
         fractional_delays(tmp)
