@@ -23,8 +23,8 @@ void agent_iteration_metrics(const struct run_facts *f, const struct phase_info 
     for (size_t i = 0; i < f->nreqs; i++) {
         const struct req_facts *r = &f->reqs[i];
         /* a failed request's tokens are not served output */
-        for (size_t k = r->tok_first; r->phase == ph->index && !r->failed &&
-                                      k < r->tok_first + r->tok_count; k++)
+        for (size_t k = r->tok_first;
+             r->phase == ph->index && !r->failed && k < r->tok_first + r->tok_count; k++)
             if (f->tok_t[k] >= ws && f->tok_t[k] < we) out_tokens += f->tok_n[k];
         if (r->phase != ph->index || r->t_sched < ws || r->t_sched >= we) continue;
         m->requests++;
@@ -124,7 +124,10 @@ void agent_search(const struct slo_tier *tier, int start, int resolution, int ca
         int mid = lo + (hi - lo) / 2;
         int r = step(tier, max_error_rate, measure, arg, mid, out);
         if (r < 0) return;
-        if (r == 1) lo = mid; else hi = mid;
+        if (r == 1)
+            lo = mid;
+        else
+            hi = mid;
     }
     out->max_agents = lo;
     for (int i = out->nsteps - 1; i >= 0; i--)

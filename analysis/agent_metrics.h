@@ -51,7 +51,7 @@ struct search_result {
     int max_agents;
     struct search_step *steps;
     int nsteps;
-    int complete; /* 0 when a measurement was missing (run interrupted) */
+    int complete;                           /* 0 when a measurement was missing (run interrupted) */
     const struct iteration_metrics *at_max; /* metrics at max_agents, or NULL */
 };
 

@@ -18,10 +18,9 @@ int slo_tiers_from_json(const cJSON *ts, struct slo_tier **tiers, size_t *ntiers
     *tiers = calloc(*ntiers + 1, sizeof **tiers);
     size_t i = 0;
     const cJSON *t;
-    cJSON_ArrayForEach(t, ts)
-    {
+    cJSON_ArrayForEach (t, ts) {
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(t, "tier");
-        snprintf((*tiers)[i].name, sizeof (*tiers)[i].name, "%s",
+        snprintf((*tiers)[i].name, sizeof(*tiers)[i].name, "%s",
                  cJSON_IsString(name) ? name->valuestring : "custom");
         (*tiers)[i].speed_p25 = num(t, "output_speed_p25_tokens_per_s", 0);
         (*tiers)[i].ttft_p95 = num(t, "ttft_p95_s", INFINITY);
@@ -79,7 +78,8 @@ int agent_results_compute(const struct run_facts *f, const struct phase_power *p
     cJSON_Delete(h);
     ar->niters = f->nphases;
     ar->iters = calloc(f->nphases + 1, sizeof *ar->iters);
-    for (size_t i = 0; i < f->nphases; i++) agent_iteration_metrics(f, &f->phases[i], &ar->iters[i]);
+    for (size_t i = 0; i < f->nphases; i++)
+        agent_iteration_metrics(f, &f->phases[i], &ar->iters[i]);
     ar->nsearches = ntiers;
     ar->searches = calloc(ntiers + 1, sizeof *ar->searches);
     struct lookup lk = {ar};
@@ -101,7 +101,8 @@ static double per_mw_power(const struct agent_results *ar, const struct search_r
             return p->accel_w;
         }
         if (p->has_accel) {
-            *basis = "power incomplete: accelerator samples do not cover the window (no per-MW figure)";
+            *basis =
+                "power incomplete: accelerator samples do not cover the window (no per-MW figure)";
             return -1;
         }
     }
@@ -152,7 +153,8 @@ void agent_results_json(cJSON *root, const struct agent_results *ar)
         cJSON_AddBoolToObject(o, "complete", r->complete);
         cJSON_AddNumberToObject(o, "max_agents", r->max_agents);
         cJSON_AddNumberToObject(o, "max_agents_per_accelerator",
-                                (double)r->max_agents / (ar->accelerators > 0 ? ar->accelerators : 1));
+                                (double)r->max_agents /
+                                    (ar->accelerators > 0 ? ar->accelerators : 1));
         const char *basis;
         double w = per_mw_power(ar, r, &basis);
         if (w > 0) {
@@ -163,7 +165,8 @@ void agent_results_json(cJSON *root, const struct agent_results *ar)
         }
         cJSON_AddStringToObject(o, "power_basis", basis);
         if (r->at_max) {
-            cJSON_AddNumberToObject(o, "output_speed_p25_at_max_tokens_per_s", r->at_max->speed_p25);
+            cJSON_AddNumberToObject(o, "output_speed_p25_at_max_tokens_per_s",
+                                    r->at_max->speed_p25);
             json_add_num_or_null(o, "ttft_p95_at_max_s", r->at_max->ttft_p95);
         }
         cJSON *steps = cJSON_AddArrayToObject(o, "iterations");
@@ -199,7 +202,8 @@ void agent_results_print(FILE *out, const struct agent_results *ar)
         char speed[32] = "n/a", ttft[32] = "n/a"; /* no iteration passed */
         if (r->at_max) {
             snprintf(speed, sizeof speed, "%.2f", r->at_max->speed_p25);
-            if (isfinite(r->at_max->ttft_p95)) snprintf(ttft, sizeof ttft, "%.4f", r->at_max->ttft_p95);
+            if (isfinite(r->at_max->ttft_p95))
+                snprintf(ttft, sizeof ttft, "%.4f", r->at_max->ttft_p95);
         }
         fprintf(out, "%-28s %10d %14.3f %12s %18s %12s %10d%s\n", r->tier.name, r->max_agents,
                 (double)r->max_agents / (ar->accelerators > 0 ? ar->accelerators : 1), mw, speed,
@@ -211,8 +215,9 @@ char *agent_results_csv(const struct agent_results *ar)
 {
     size_t cap = 4096, len = 0;
     char *csv = malloc(cap);
-    len = (size_t)snprintf(csv, cap, "tier,step,agents,pass,reason,output_speed_p25_tokens_per_s,"
-                                     "ttft_p95_s,error_rate,requests\n");
+    len = (size_t)snprintf(csv, cap,
+                           "tier,step,agents,pass,reason,output_speed_p25_tokens_per_s,"
+                           "ttft_p95_s,error_rate,requests\n");
     for (size_t i = 0; i < ar->nsearches; i++) {
         const struct search_result *r = &ar->searches[i];
         for (int k = 0; k < r->nsteps; k++) {

@@ -15,7 +15,7 @@ struct agent_results {
     struct search_result *searches;
     size_t nsearches;
     int accelerators;
-    double power_w; /* <= 0: none given */
+    double power_w;                  /* <= 0: none given */
     const struct phase_power *power; /* per phase, or NULL */
 };
 

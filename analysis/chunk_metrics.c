@@ -19,7 +19,8 @@ static void classify(struct chunk_metrics *m, const struct dvec *k, const struct
     size_t count[65] = {0};
     for (size_t i = 0; i < k->n; i++) count[k->v[i] < 64 ? (size_t)k->v[i] : 64]++;
     size_t mode = 1;
-    for (size_t i = 2; i < 64; i++) if (count[i] > count[mode]) mode = i;
+    for (size_t i = 2; i < 64; i++)
+        if (count[i] > count[mode]) mode = i;
     double mode_share = k->n ? (double)count[mode] / (double)k->n : 0;
     double cv_interval = cv(interval->v, interval->n), cv_k = cv(k->v, k->n);
     if (m->rule == COUNT_NONE) {
@@ -49,8 +50,8 @@ static void classify(struct chunk_metrics *m, const struct dvec *k, const struct
         snprintf(m->flush_pattern, sizeof m->flush_pattern,
                  "variable: %.2f tokens per chunk on average (CV %.2f), %.1f %% of chunks carry "
                  "one, a chunk every %.3f ms (median): speculative decoding or multi-token "
-                 "prediction", m->tokens_per_chunk.mean, cv_k, 100 * m->share_k[0],
-                 m->chunk_interval_ms.p50);
+                 "prediction",
+                 m->tokens_per_chunk.mean, cv_k, 100 * m->share_k[0], m->chunk_interval_ms.p50);
     }
 }
 
@@ -67,13 +68,15 @@ void chunk_metrics_compute(const struct run_facts *f, const struct phase_info *p
             continue;
         m->requests++;
         m->by_rule[r->count_rule]++;
-        if (r->t_first_reasoning) dvec_push(&ttft_r, (double)(r->t_first_reasoning - r->t_sched) / 1e9);
+        if (r->t_first_reasoning)
+            dvec_push(&ttft_r, (double)(r->t_first_reasoning - r->t_sched) / 1e9);
         if (r->t_first_answer) dvec_push(&ttft_a, (double)(r->t_first_answer - r->t_sched) / 1e9);
         if (r->usage_seen && r->tokenizer_tokens >= 0) {
             m->usage_compared++;
             m->tokenizer_total += (double)r->tokenizer_tokens;
             m->usage_total += (double)r->completion_tokens;
-            if (fabs((double)(r->tokenizer_tokens - r->completion_tokens)) > 0.05 * (double)r->completion_tokens)
+            if (fabs((double)(r->tokenizer_tokens - r->completion_tokens)) >
+                0.05 * (double)r->completion_tokens)
                 m->usage_differ_5pct++;
         }
         int64_t prev = 0;

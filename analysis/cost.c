@@ -18,7 +18,8 @@ int throughput_at_speed(const struct phase_metrics *ph, size_t n, double ref, do
         double s0 = ph[i].speed.p50, s1 = ph[i + 1].speed.p50;
         if (!(s0 > 0 && s1 > 0) || (ref - s0) * (ref - s1) > 0 || s0 == s1) continue;
         double f = (ref - s0) / (s1 - s0);
-        *out_tps = ph[i].system_output_tps + f * (ph[i + 1].system_output_tps - ph[i].system_output_tps);
+        *out_tps =
+            ph[i].system_output_tps + f * (ph[i + 1].system_output_tps - ph[i].system_output_tps);
         *io_tps = ph[i].system_io_tps + f * (ph[i + 1].system_io_tps - ph[i].system_io_tps);
         return 0;
     }

@@ -88,13 +88,15 @@ static size_t str_len(const cJSON *j) { return cJSON_IsString(j) ? strlen(j->val
 /* Tokens of one text field; each field is tokenized on its own, as the server sent it. */
 static double tokens_of(struct tokenizer *tok, const cJSON *j)
 {
-    return tok && cJSON_IsString(j) ? (double)tokenizer_count(tok, j->valuestring, strlen(j->valuestring)) : 0;
+    return tok && cJSON_IsString(j)
+               ? (double)tokenizer_count(tok, j->valuestring, strlen(j->valuestring))
+               : 0;
 }
 
 static const char *intern_finish(const char *s)
 {
-    static const char *const known[] = {"stop", "length", "tool_calls", "content_filter",
-                                        "function_call", NULL};
+    static const char *const known[] = {"stop",           "length",        "tool_calls",
+                                        "content_filter", "function_call", NULL};
     for (int i = 0; known[i]; i++)
         if (!strcmp(s, known[i])) return known[i];
     return "other";
@@ -149,8 +151,9 @@ static void take_event(struct req_facts *r, struct pending *p, const struct rec_
     if (err) {
         const cJSON *msg = cJSON_GetObjectItemCaseSensitive(err, "message");
         set_failed(r, FAIL_ERROR_EVENT, "error event in stream: %s",
-                   cJSON_IsString(msg) ? msg->valuestring
-                   : cJSON_IsString(err) ? err->valuestring : "(no message)");
+                   cJSON_IsString(msg)   ? msg->valuestring
+                   : cJSON_IsString(err) ? err->valuestring
+                                         : "(no message)");
     }
     int64_t cumulative_before = r->usage_seen ? r->completion_tokens : 0;
     int usage_here = read_usage(r, cJSON_GetObjectItemCaseSensitive(j, "usage"));
@@ -168,8 +171,7 @@ static void take_event(struct req_facts *r, struct pending *p, const struct rec_
         if (visible > answer && !r->t_first_reasoning) r->t_first_reasoning = ev->t_stamp;
         for (int i = 0; i < 4; i++) tokenized += tokens_of(tok, fields[i]);
         const cJSON *call;
-        cJSON_ArrayForEach(call, cJSON_GetObjectItemCaseSensitive(delta, "tool_calls"))
-        {
+        cJSON_ArrayForEach (call, cJSON_GetObjectItemCaseSensitive(delta, "tool_calls")) {
             const cJSON *fn = cJSON_GetObjectItemCaseSensitive(call, "function");
             const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
             const cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
@@ -206,7 +208,8 @@ static void take_event(struct req_facts *r, struct pending *p, const struct rec_
             .tokenized = tokenized,
             .server = usage_here ? (double)(r->completion_tokens - cumulative_before) : NAN,
             .emu = json_int64(emu_k, &emu_tokens) && emu_tokens >= 0 && emu_tokens <= INT32_MAX
-                       ? (int32_t)emu_tokens : -1,
+                       ? (int32_t)emu_tokens
+                       : -1,
         };
         if (!usage_here) r->usage_per_chunk = 0;
         pend_push(p, &e);
@@ -224,7 +227,8 @@ static void reason_from_body(struct req_facts *r, const char *body, size_t len)
     else
         snprintf(r->reason, sizeof r->reason, "HTTP %d: %.*s", r->status,
                  (int)(len > 120 ? 120 : len), body ? body : "");
-    for (char *c = r->reason; *c; c++) if (*c == '\n' || *c == '\r') *c = ' ';
+    for (char *c = r->reason; *c; c++)
+        if (*c == '\n' || *c == '\r') *c = ' ';
     cJSON_Delete(j);
 }
 
@@ -240,8 +244,8 @@ static void finish(struct run_facts *f, struct req_facts *r, struct pending *p, 
         server += isnan(p->server[i]) ? 0 : p->server[i];
     }
     r->count_rule = p->n && r->usage_per_chunk ? COUNT_SERVER
-                    : have_tokenizer          ? COUNT_TOKENIZER
-                                              : COUNT_NONE;
+                    : have_tokenizer           ? COUNT_TOKENIZER
+                                               : COUNT_NONE;
     const double *counts = r->count_rule == COUNT_SERVER      ? p->server
                            : r->count_rule == COUNT_TOKENIZER ? p->tokenized
                                                               : NULL;
@@ -274,7 +278,8 @@ static void finish(struct run_facts *f, struct req_facts *r, struct pending *p, 
     double weight_sum = counts && counted > 0 ? counted : bytes;
     for (size_t i = 0; i < p->n; i++) {
         f->tok_t[f->ntok] = p->t[i];
-        f->tok_n[f->ntok] = weight_sum > 0 ? (double)r->completion_tokens * weight[i] / weight_sum : 0;
+        f->tok_n[f->ntok] =
+            weight_sum > 0 ? (double)r->completion_tokens * weight[i] / weight_sum : 0;
         f->tok_k[f->ntok] = counts ? counts[i] : NAN;
         f->tok_emu_k[f->ntok] = p->emu[i];
         f->tok_lag[f->ntok] = p->lag[i];
@@ -294,7 +299,9 @@ double req_output_speed(const struct req_facts *r)
 
 const char *count_rule_name(enum count_rule r)
 {
-    return r == COUNT_SERVER ? "server-usage-per-chunk" : r == COUNT_TOKENIZER ? "tokenizer" : "none";
+    return r == COUNT_SERVER      ? "server-usage-per-chunk"
+           : r == COUNT_TOKENIZER ? "tokenizer"
+                                  : "none";
 }
 
 /* What facts_load carries between records. */
@@ -402,8 +409,8 @@ static void stamp_from_tap(struct loader *L, struct req_facts *r, struct rec_eve
         if (tap_join_lookup(L->tap, ev->stream_offset, addr, &t_tap)) {
             if (f->ntap_minus_host == L->tap_cap) {
                 L->tap_cap = L->tap_cap ? L->tap_cap * 2 : 4096;
-                f->tap_minus_host_us = realloc(f->tap_minus_host_us,
-                                               L->tap_cap * sizeof *f->tap_minus_host_us);
+                f->tap_minus_host_us =
+                    realloc(f->tap_minus_host_us, L->tap_cap * sizeof *f->tap_minus_host_us);
             }
             f->tap_minus_host_us[f->ntap_minus_host++] = (double)(t_tap - ev->t_stamp) / 1e3;
             ev->t_stamp = t_tap;

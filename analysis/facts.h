@@ -39,8 +39,8 @@ struct req_facts {
     int transport_error; /* enum req_error */
     int failed;
     enum fail_class fail_class;
-    char reason[200];    /* why it failed, one line */
-    int retried;         /* sent again on a new connection after its reused one was dead */
+    char reason[200]; /* why it failed, one line */
+    int retried;      /* sent again on a new connection after its reused one was dead */
     int64_t prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens;
     int usage_seen, output_estimated, saw_done;
     int usage_per_chunk; /* every token event carried cumulative usage */
@@ -50,15 +50,15 @@ struct req_facts {
     int64_t tokenizer_tokens;  /* the tokenizer's total over the events, -1 without one */
     const char *finish_reason; /* static string: "stop", "length", "tool_calls", other, or "" */
     uint32_t n_events, n_token_events;
-    int64_t t_prev_event; /* stamp of its previous event, for the order check */
+    int64_t t_prev_event;        /* stamp of its previous event, for the order check */
     size_t tok_first, tok_count; /* this request's token events in run_facts.tok_* */
 };
 
 struct phase_info {
     int index, concurrency;
     int64_t t_start, t_window_start, t_window_end, t_end;
-    unsigned flags;        /* PHASE_GATES_MET */
-    int64_t client_bytes;  /* memory strobe held for the phase's agents, or 0 */
+    unsigned flags;       /* PHASE_GATES_MET */
+    int64_t client_bytes; /* memory strobe held for the phase's agents, or 0 */
 };
 
 /* One device of one power source: its readings in time order. */
@@ -74,11 +74,11 @@ struct run_facts {
     char *header_json;
     struct req_facts *reqs;
     size_t nreqs;
-    int64_t *tok_t;   /* arrival of each token-carrying event */
-    double *tok_n;    /* its share of the request's output tokens (sums to usage) */
-    double *tok_k;    /* tokens it carried by the request's count_rule, NAN when unknown */
-    int32_t *tok_emu_k; /* tokens the emulator says it sent (x_emu_tokens), -1 unknown */
-    int64_t *tok_lag; /* receive stamp - emulator send stamp, or INT64_MIN when unknown */
+    int64_t *tok_t;        /* arrival of each token-carrying event */
+    double *tok_n;         /* its share of the request's output tokens (sums to usage) */
+    double *tok_k;         /* tokens it carried by the request's count_rule, NAN when unknown */
+    int32_t *tok_emu_k;    /* tokens the emulator says it sent (x_emu_tokens), -1 unknown */
+    int64_t *tok_lag;      /* receive stamp - emulator send stamp, or INT64_MIN when unknown */
     int64_t *tok_user_gap; /* userspace read - kernel stamp, or INT64_MIN when not kernel */
     int64_t *tok_pacing;   /* emulator send - emulator schedule, or INT64_MIN when unknown */
     size_t ntok;
@@ -88,7 +88,7 @@ struct run_facts {
     struct power_series *power;
     size_t npower;
     size_t power_failures; /* readings a source could not give */
-    int64_t *traj_t; /* trajectory completions (agents): when, and in which phase */
+    int64_t *traj_t;       /* trajectory completions (agents): when, and in which phase */
     int *traj_phase;
     size_t ntraj;
     int interrupted, run_ended;

@@ -26,11 +26,16 @@ static FILE *open_out(const char *out, const char *name)
 static void html_escape(FILE *f, const char *s)
 {
     for (; *s; s++) {
-        if (*s == '<') fputs("&lt;", f);
-        else if (*s == '>') fputs("&gt;", f);
-        else if (*s == '&') fputs("&amp;", f);
-        else if (*s == '"') fputs("&quot;", f);
-        else fputc(*s, f);
+        if (*s == '<')
+            fputs("&lt;", f);
+        else if (*s == '>')
+            fputs("&gt;", f);
+        else if (*s == '&')
+            fputs("&amp;", f);
+        else if (*s == '"')
+            fputs("&quot;", f);
+        else
+            fputc(*s, f);
     }
 }
 
@@ -71,11 +76,14 @@ static int render(const char *out, const char *name, const char *body)
         snprintf(gp, sizeof gp, "%s/%s.%s.gp", out, name, svg ? "svg" : "png");
         FILE *f = fopen(gp, "w");
         if (!f) return -1;
-        if (svg) fprintf(f, "set terminal svg size 900,520 dynamic font 'sans,11'\n");
-        else fprintf(f, "set terminal pngcairo size 900,520 font 'sans,10'\n");
-        fprintf(f, "set output '%s.%s'\nset termoption noenhanced\nset grid\n"
-                   "set key outside right top\n%s", name,
-                svg ? "svg" : "png", body);
+        if (svg)
+            fprintf(f, "set terminal svg size 900,520 dynamic font 'sans,11'\n");
+        else
+            fprintf(f, "set terminal pngcairo size 900,520 font 'sans,10'\n");
+        fprintf(f,
+                "set output '%s.%s'\nset termoption noenhanced\nset grid\n"
+                "set key outside right top\n%s",
+                name, svg ? "svg" : "png", body);
         fclose(f);
         char cmd[8400];
         snprintf(cmd, sizeof cmd, "cd '%s' && gnuplot '%s.%s.gp' 2>>gnuplot.log", out, name,
@@ -121,10 +129,12 @@ static void load_labels(struct report_run *r)
     const char *base = strrchr(r->dir, '/');
     base = base && base[1] ? base + 1 : r->dir;
     cJSON *h = cJSON_Parse(r->res.facts.header_json);
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(h, "config"), "model");
+    const cJSON *m =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(h, "config"), "model");
     snprintf(r->model, sizeof r->model, "%s", cJSON_IsString(m) ? m->valuestring : "?");
     snprintf(r->label, sizeof r->label, "%s", base);
-    for (char *p = r->label; *p; p++) if (*p == '\'' || *p == '"') *p = '_';
+    for (char *p = r->label; *p; p++)
+        if (*p == '\'' || *p == '"') *p = '_';
     cJSON_Delete(h);
     /* the clock the chunk timestamps came from: the most common source */
     static const char *const names[5] = {"none", "userspace", "kernel", "NIC", "FPGA"};
@@ -136,8 +146,7 @@ static void load_labels(struct report_run *r)
 }
 
 /* SLT-style curves, for every run that has phases. */
-static int slt_charts(const char *out, struct report_run *runs, int n, struct chart *ch,
-                      int *nch)
+static int slt_charts(const char *out, struct report_run *runs, int n, struct chart *ch, int *nch)
 {
     char sub[1024], body[16384];
     subtitle(sub, sizeof sub, runs, n);
@@ -153,7 +162,8 @@ static int slt_charts(const char *out, struct report_run *runs, int n, struct ch
         size_t *order = malloc((r->nphases + 1) * sizeof *order);
         for (size_t k = 0; k < r->nphases; k++) {
             size_t j = k;
-            while (j > 0 && r->phases[order[j - 1]].info.concurrency > r->phases[k].info.concurrency) {
+            while (j > 0 &&
+                   r->phases[order[j - 1]].info.concurrency > r->phases[k].info.concurrency) {
                 order[j] = order[j - 1];
                 j--;
             }
@@ -202,8 +212,8 @@ static int slt_charts(const char *out, struct report_run *runs, int n, struct ch
         fprintf(b, "set xlabel '%s'\nset ylabel '%s'\n%splot ", defs[c][2], defs[c][3],
                 c ? "set logscale x 2\n" : "");
         for (int i = 0; i < n; i++) {
-            fprintf(b, "%s'data/load_%d.dat' using %s with linespoints lw 2 pt 7 title ", i ? ", " : "",
-                    i, cols[c]);
+            fprintf(b, "%s'data/load_%d.dat' using %s with linespoints lw 2 pt 7 title ",
+                    i ? ", " : "", i, cols[c]);
             gp_string(b, runs[i].label);
         }
         if (c == 3 && slt_runs > 1)
@@ -217,8 +227,7 @@ static int slt_charts(const char *out, struct report_run *runs, int n, struct ch
 }
 
 /* Agent runs: per-MW per tier, per-MW vs speed, and each run's search iterations. */
-static int agent_charts(const char *out, struct report_run *runs, int n, struct chart *ch,
-                        int *nch)
+static int agent_charts(const char *out, struct report_run *runs, int n, struct chart *ch, int *nch)
 {
     char sub[1024], body[16384];
     subtitle(sub, sizeof sub, runs, n);
@@ -264,12 +273,16 @@ static int agent_charts(const char *out, struct report_run *runs, int n, struct 
                  runs[i].model, r->agents.nsearches ? r->agents.searches[0].tier.name : "-");
         FILE *b = fmemopen(body, sizeof body, "w");
         gp_title(b, title, runs[i].clock);
-        fprintf(b, "set xlabel 'Search iteration'\nset ylabel 'Concurrent agents'\n"
-                   "set logscale y 2\nset style fill solid 0.8\n"
-                   "plot '%s' using 1:($3==1?$2:1/0) with points pt 7 ps 1.6 lc rgb '#2a9d2a' title 'pass', "
-                   "'%s' using 1:($3==0&&$4==0?$2:1/0) with points pt 5 ps 1.6 lc rgb '#d03030' title 'fail (speed or errors)', "
-                   "'%s' using 1:($4==1?$2:1/0) with points pt 9 ps 1.8 lc rgb '#e08000' title 'fail (TTFT violated)', "
-                   "'%s' using 1:2 with lines lc rgb '#808080' notitle\n",
+        fprintf(b,
+                "set xlabel 'Search iteration'\nset ylabel 'Concurrent agents'\n"
+                "set logscale y 2\nset style fill solid 0.8\n"
+                "plot '%s' using 1:($3==1?$2:1/0) with points pt 7 ps 1.6 lc rgb '#2a9d2a' title "
+                "'pass', "
+                "'%s' using 1:($3==0&&$4==0?$2:1/0) with points pt 5 ps 1.6 lc rgb '#d03030' title "
+                "'fail (speed or errors)', "
+                "'%s' using 1:($4==1?$2:1/0) with points pt 9 ps 1.8 lc rgb '#e08000' title 'fail "
+                "(TTFT violated)', "
+                "'%s' using 1:2 with lines lc rgb '#808080' notitle\n",
                 name, name, name, name);
         fclose(b);
         if (add_chart(out, chart, title, body, ch, nch)) return -1;
@@ -281,22 +294,25 @@ static int agent_charts(const char *out, struct report_run *runs, int n, struct 
     gp_title(b, "Max concurrent agents per MW of accelerator power, per SLO tier", sub);
     fprintf(b, "set ylabel 'Agents per MW (agents/MW)'\nset style data histograms\n"
                "set style fill solid 0.8\nset xtics rotate by -20\nset yrange [0:*]\n"
-               "plot 'data/agents_per_mw.dat' using 2:xtic(1) lc rgb '#3060c0' title 'max agents per MW'\n");
+               "plot 'data/agents_per_mw.dat' using 2:xtic(1) lc rgb '#3060c0' title 'max agents "
+               "per MW'\n");
     fclose(b);
-    if (add_chart(out, "agents_per_mw", "Max concurrent agents per MW per SLO tier", body, ch, nch)) return -1;
+    if (add_chart(out, "agents_per_mw", "Max concurrent agents per MW per SLO tier", body, ch, nch))
+        return -1;
     b = fmemopen(body, sizeof body, "w");
     gp_title(b, "Agents per MW vs P25 output speed", sub);
     fprintf(b, "set xlabel 'Output speed per query, P25 at max agents (tokens/s)'\n"
                "set ylabel 'Agents per MW (agents/MW)'\n"
-               "plot 'data/agents_mw_vs_speed.dat' using 1:2 with points pt 7 ps 1.5 title 'tier results'\n");
+               "plot 'data/agents_mw_vs_speed.dat' using 1:2 with points pt 7 ps 1.5 title 'tier "
+               "results'\n");
     fclose(b);
-    if (add_chart(out, "agents_mw_vs_speed", "Agents per MW vs P25 output speed", body, ch, nch)) return -1;
+    if (add_chart(out, "agents_mw_vs_speed", "Agents per MW vs P25 output speed", body, ch, nch))
+        return -1;
     return 0;
 }
 
 /* Watts of one series at each reading: given, or from the energy counter's differences. */
-static int power_charts(const char *out, struct report_run *runs, int n, struct chart *ch,
-                        int *nch)
+static int power_charts(const char *out, struct report_run *runs, int n, struct chart *ch, int *nch)
 {
     char body[32768];
     for (int i = 0; i < n; i++) {
@@ -310,7 +326,9 @@ static int power_charts(const char *out, struct report_run *runs, int n, struct 
         fprintf(b, "set xlabel 'Time since the first phase started (s)'\nset ylabel 'Power (W)'\n"
                    "set yrange [0:*]\n");
         for (size_t k = 0; k < f->nphases; k++)
-            fprintf(b, "set object %zu rect from %.3f, graph 0 to %.3f, graph 1 fc rgb '#d8e8ff' fs solid 0.6 noborder behind\n",
+            fprintf(b,
+                    "set object %zu rect from %.3f, graph 0 to %.3f, graph 1 fc rgb '#d8e8ff' fs "
+                    "solid 0.6 noborder behind\n",
                     k + 1, (double)(f->phases[k].t_window_start - runs[i].t0) / 1e9,
                     (double)(f->phases[k].t_window_end - runs[i].t0) / 1e9);
         fprintf(b, "plot ");
@@ -324,12 +342,13 @@ static int power_charts(const char *out, struct report_run *runs, int n, struct 
             for (size_t k = 0; k < ps->n; k++) {
                 double w = ps->watts[k];
                 if (isnan(w) && k > 0 && !isnan(ps->energy_j[k]) && ps->t[k] > ps->t[k - 1])
-                    w = (ps->energy_j[k] - ps->energy_j[k - 1]) / ((double)(ps->t[k] - ps->t[k - 1]) / 1e9);
+                    w = (ps->energy_j[k] - ps->energy_j[k - 1]) /
+                        ((double)(ps->t[k] - ps->t[k - 1]) / 1e9);
                 if (!isnan(w)) fprintf(d, "%.3f %.3f\n", (double)(ps->t[k] - runs[i].t0) / 1e9, w);
             }
             fclose(d);
-            fprintf(b, "%s'%s' using 1:2 with lines lw 2 title 'source %d device %d'", s ? ", " : "",
-                    name, ps->source, ps->device);
+            fprintf(b, "%s'%s' using 1:2 with lines lw 2 title 'source %d device %d'",
+                    s ? ", " : "", name, ps->source, ps->device);
         }
         fprintf(b, "\n");
         fclose(b);
@@ -342,8 +361,9 @@ static int power_charts(const char *out, struct report_run *runs, int n, struct 
 
 static void run_table(FILE *h, struct report_run *runs, int n)
 {
-    fprintf(h, "<table><tr><th>run</th><th>kind</th><th>model</th><th>timestamps</th>"
-               "<th>valid</th><th>peak system output (tokens/s)</th><th>max agents (tier)</th></tr>\n");
+    fprintf(
+        h, "<table><tr><th>run</th><th>kind</th><th>model</th><th>timestamps</th>"
+           "<th>valid</th><th>peak system output (tokens/s)</th><th>max agents (tier)</th></tr>\n");
     for (int i = 0; i < n; i++) {
         const struct run_results *r = &runs[i].res;
         double peak = 0;
@@ -365,8 +385,7 @@ static void run_table(FILE *h, struct report_run *runs, int n)
     fprintf(h, "</table>\n");
 }
 
-void report_html_write(const char *out, struct report_run *runs, int n,
-                       struct report_outcome *o)
+void report_html_write(const char *out, struct report_run *runs, int n, struct report_outcome *o)
 {
     memset(o, 0, sizeof *o);
     for (int i = 0; i < n; i++) load_labels(&runs[i]);
@@ -381,12 +400,15 @@ void report_html_write(const char *out, struct report_run *runs, int n,
         o->page_errno = errno;
         return;
     }
-    fprintf(h, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>strobe report</title>\n"
-               "<style>body{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}"
-               "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 8px;"
-               "text-align:left}figure{margin:2em 0}img{max-width:100%%;border:1px solid #ddd}</style>"
-               "</head><body>\n<h1>strobe report</h1>\n<p>%d run(s). Figures recomputed from each "
-               "run's event log; definitions in strobe's README (Metrics).</p>\n", n);
+    fprintf(
+        h,
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>strobe report</title>\n"
+        "<style>body{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 8px;"
+        "text-align:left}figure{margin:2em 0}img{max-width:100%%;border:1px solid #ddd}</style>"
+        "</head><body>\n<h1>strobe report</h1>\n<p>%d run(s). Figures recomputed from each "
+        "run's event log; definitions in strobe's README (Metrics).</p>\n",
+        n);
     run_table(h, runs, n);
     for (int i = 0; i < nch; i++) {
         fprintf(h, "<figure><img src=\"%s.png\" alt=\"", charts[i].name);

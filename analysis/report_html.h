@@ -31,7 +31,6 @@ struct report_outcome {
 
 /* Renders the charts of runs[0..n) (n <= REPORT_MAX_RUNS) into OUT, whose data/ folder
  * exists, and writes OUT/index.html. gnuplot must be on the PATH. */
-void report_html_write(const char *out, struct report_run *runs, int n,
-                       struct report_outcome *o);
+void report_html_write(const char *out, struct report_run *runs, int n, struct report_outcome *o);
 
 #endif

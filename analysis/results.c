@@ -36,7 +36,8 @@ static int open_tokenizer(const char *dir, const char *spec, struct run_results 
         if (cJSON_IsString(sh)) snprintf(sha, sizeof sha, "%s", sh->valuestring);
         if (!path[0])
             snprintf(res->tokenizer_note, sizeof res->tokenizer_note, "%s",
-                     cJSON_IsString(chosen) ? chosen->valuestring : "none: the run named no tokenizer");
+                     cJSON_IsString(chosen) ? chosen->valuestring
+                                            : "none: the run named no tokenizer");
         cJSON_Delete(h);
         if (!path[0]) return 0;
     }
@@ -48,12 +49,14 @@ static int open_tokenizer(const char *dir, const char *spec, struct run_results 
             return -1;
         }
         snprintf(res->tokenizer_note, sizeof res->tokenizer_note,
-                 "none: the run's tokenizer cannot be loaded now (%.250s); give --tokenizer FILE", lerr);
+                 "none: the run's tokenizer cannot be loaded now (%.250s); give --tokenizer FILE",
+                 lerr);
         return 0;
     }
     if (sha[0] && strcmp(sha, tokenizer_sha256(res->tokenizer))) {
         snprintf(res->tokenizer_note, sizeof res->tokenizer_note,
-                 "none: %.300s changed since the run (sha256 differs); give --tokenizer FILE to use it anyway",
+                 "none: %.300s changed since the run (sha256 differs); give --tokenizer FILE to "
+                 "use it anyway",
                  header_path);
         tokenizer_free(res->tokenizer);
         res->tokenizer = NULL;
@@ -96,7 +99,8 @@ int results_compute(const char *dir, const char *tokenizer, struct run_results *
     res->npower_sources = cJSON_GetArraySize(srcs);
     int *accel = calloc((size_t)res->npower_sources + 1, sizeof *accel);
     for (int i = 0; i < res->npower_sources; i++)
-        accel[i] = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(srcs, i), "accelerator_only"));
+        accel[i] = cJSON_IsTrue(
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(srcs, i), "accelerator_only"));
     cJSON_Delete(h);
     res->power = calloc(res->nphases + 1, sizeof *res->power);
     for (size_t i = 0; i < res->nphases; i++) {
@@ -146,11 +150,14 @@ static cJSON *summary_json(const struct summary *s, double scale)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "n", (double)s->n);
-    static const char *const names[] = {"p25", "p50", "p75", "p90", "p95", "p99", "mean", "min", "max"};
+    static const char *const names[] = {"p25", "p50",  "p75", "p90", "p95",
+                                        "p99", "mean", "min", "max"};
     const double v[] = {s->p25, s->p50, s->p75, s->p90, s->p95, s->p99, s->mean, s->min, s->max};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
-        if (s->n) cJSON_AddNumberToObject(o, names[i], v[i] * scale);
-        else cJSON_AddNullToObject(o, names[i]);
+        if (s->n)
+            cJSON_AddNumberToObject(o, names[i], v[i] * scale);
+        else
+            cJSON_AddNullToObject(o, names[i]);
     }
     return o;
 }
@@ -170,7 +177,10 @@ static cJSON *power_json(const struct phase_power *p, const struct run_facts *f)
         cJSON_AddBoolToObject(o, "system_complete", p->system_complete);
     }
     json_add_num_or_null(o, "joules_per_output_token", p->joules_per_output_token);
-    cJSON_AddStringToObject(o, "joules_per_output_token_basis", p->has_accel ? "accelerator" : p->has_system ? "whole system" : "none");
+    cJSON_AddStringToObject(o, "joules_per_output_token_basis",
+                            p->has_accel    ? "accelerator"
+                            : p->has_system ? "whole system"
+                                            : "none");
     cJSON *series = cJSON_AddArrayToObject(o, "series");
     for (size_t i = 0; i < p->nseries; i++) {
         const struct energy_window *w = &p->series[i];
@@ -191,13 +201,13 @@ static cJSON *power_json(const struct phase_power *p, const struct run_facts *f)
     return o;
 }
 
-
 static cJSON *chunk_json(const struct chunk_metrics *c)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "count_rule", count_rule_name(c->rule));
     cJSON *by = cJSON_AddObjectToObject(o, "requests_by_count_rule");
-    for (int r = 0; r < 3; r++) cJSON_AddNumberToObject(by, count_rule_name((enum count_rule)r), (double)c->by_rule[r]);
+    for (int r = 0; r < 3; r++)
+        cJSON_AddNumberToObject(by, count_rule_name((enum count_rule)r), (double)c->by_rule[r]);
     cJSON_AddNumberToObject(o, "chunks", (double)c->chunks);
     cJSON_AddItemToObject(o, "tokens_per_chunk", summary_json(&c->tokens_per_chunk, 1));
     cJSON *share = cJSON_AddObjectToObject(o, "share_of_chunks_by_tokens");
@@ -208,14 +218,19 @@ static cJSON *chunk_json(const struct chunk_metrics *c)
     cJSON_AddItemToObject(o, "chunk_interval_ms", summary_json(&c->chunk_interval_ms, 1));
     cJSON_AddItemToObject(o, "itl_per_token_zero_ms", summary_json(&c->itl_zero_ms, 1));
     cJSON_AddItemToObject(o, "itl_per_token_spread_ms", summary_json(&c->itl_spread_ms, 1));
-    cJSON_AddStringToObject(o, "itl_rules", "zero: a chunk of k tokens gives one real gap and k-1 gaps of 0; spread: k gaps of interval/k; the first chunk gives k-1 zeros under both");
+    cJSON_AddStringToObject(
+        o, "itl_rules",
+        "zero: a chunk of k tokens gives one real gap and k-1 gaps of 0; spread: k gaps of "
+        "interval/k; the first chunk gives k-1 zeros under both");
     cJSON_AddItemToObject(o, "ttft_first_reasoning_token_s", summary_json(&c->ttft_reasoning_s, 1));
     cJSON_AddItemToObject(o, "ttft_first_answer_token_s", summary_json(&c->ttft_answer_s, 1));
     cJSON *rec = cJSON_AddObjectToObject(o, "tokenizer_vs_usage");
     cJSON_AddNumberToObject(rec, "requests_compared", (double)c->usage_compared);
     cJSON_AddNumberToObject(rec, "tokenizer_output_tokens", c->tokenizer_total);
     cJSON_AddNumberToObject(rec, "usage_output_tokens", c->usage_total);
-    json_add_num_or_null(rec, "relative_difference", c->usage_total > 0 ? (c->tokenizer_total - c->usage_total) / c->usage_total : NAN);
+    json_add_num_or_null(rec, "relative_difference",
+                         c->usage_total > 0 ? (c->tokenizer_total - c->usage_total) / c->usage_total
+                                            : NAN);
     cJSON_AddNumberToObject(rec, "requests_differing_over_5_percent", (double)c->usage_differ_5pct);
     if (c->emu_compared) {
         cJSON *emu = cJSON_AddObjectToObject(o, "against_emulator_truth");
@@ -282,17 +297,24 @@ static cJSON *cost_json(const struct run_results *res, const cJSON *cfg)
     json_int64(cJSON_GetObjectItemCaseSensitive(cfg, "accelerators"), &accelerators);
     int n = accelerators > 0 && accelerators <= INT32_MAX ? (int)accelerators : 0;
     cJSON *o = cJSON_Duplicate(cfg, 1);
-    cJSON_AddStringToObject(o, "formula", "accelerators x usd_per_accelerator_hour / (T_ref x 3600) x 1e6; T_ref interpolated where median output speed per query = reference speed");
+    cJSON_AddStringToObject(o, "formula",
+                            "accelerators x usd_per_accelerator_hour / (T_ref x 3600) x 1e6; T_ref "
+                            "interpolated where median output speed per query = reference speed");
     double out_tps, io_tps;
     if (throughput_at_speed(res->phases, res->nphases, ref, &out_tps, &io_tps) == 0) {
         cJSON_AddNumberToObject(o, "system_output_tokens_per_s_at_reference", out_tps);
         cJSON_AddNumberToObject(o, "system_input_output_tokens_per_s_at_reference", io_tps);
-        cJSON_AddNumberToObject(o, "usd_per_million_tokens", cost_per_million_tokens(n, price, out_tps));
-        cJSON_AddStringToObject(o, "usd_per_million_tokens_basis", "system output throughput (headline, the seed formula)");
-        json_add_num_or_null(o, "usd_per_million_input_output_tokens", cost_per_million_tokens(n, price, io_tps));
+        cJSON_AddNumberToObject(o, "usd_per_million_tokens",
+                                cost_per_million_tokens(n, price, out_tps));
+        cJSON_AddStringToObject(o, "usd_per_million_tokens_basis",
+                                "system output throughput (headline, the seed formula)");
+        json_add_num_or_null(o, "usd_per_million_input_output_tokens",
+                             cost_per_million_tokens(n, price, io_tps));
     } else {
         cJSON_AddNullToObject(o, "usd_per_million_tokens");
-        cJSON_AddStringToObject(o, "note", "the measured phases' median speeds do not bracket the reference speed; run more concurrency levels");
+        cJSON_AddStringToObject(o, "note",
+                                "the measured phases' median speeds do not bracket the reference "
+                                "speed; run more concurrency levels");
     }
     return o;
 }
@@ -327,18 +349,25 @@ static cJSON *build_json(const struct run_results *res)
     cJSON_AddStringToObject(units, "*_tokens_per_s", "tokens per second");
     cJSON_AddStringToObject(units, "*_tokens", "tokens");
     cJSON_AddStringToObject(units, "requests_*", "requests");
-    cJSON_AddStringToObject(units, "response_rate", "fraction of requests sent in the window (0..1)");
+    cJSON_AddStringToObject(units, "response_rate",
+                            "fraction of requests sent in the window (0..1)");
 
     cJSON *tc = cJSON_AddObjectToObject(root, "token_counting");
     cJSON_AddStringToObject(tc, "tokenizer", res->tokenizer_note);
-    if (res->tokenizer) cJSON_AddStringToObject(tc, "tokenizer_sha256", tokenizer_sha256(res->tokenizer));
-    cJSON_AddStringToObject(tc, "rules", "per chunk: the server's per-chunk usage when every token chunk carries it, else the tokenizer on the chunk's content, reasoning and tool-call text, else unknown (each chunk then counts 1 for speed); output tokens: usage, else the tokenizer, else bytes/4");
+    if (res->tokenizer)
+        cJSON_AddStringToObject(tc, "tokenizer_sha256", tokenizer_sha256(res->tokenizer));
+    cJSON_AddStringToObject(
+        tc, "rules",
+        "per chunk: the server's per-chunk usage when every token chunk carries it, else the "
+        "tokenizer on the chunk's content, reasoning and tool-call text, else unknown (each chunk "
+        "then counts 1 for speed); output tokens: usage, else the tokenizer, else bytes/4");
 
     cJSON *ts = cJSON_AddObjectToObject(root, "timestamps");
     cJSON_AddStringToObject(ts, "timeline", "CLOCK_REALTIME nanoseconds");
     cJSON *src = cJSON_AddObjectToObject(ts, "events_by_source");
     static const char *const names[5] = {"none", "userspace", "kernel", "nic", "fpga"};
-    for (int i = 1; i < 5; i++) cJSON_AddNumberToObject(src, names[i], (double)f->ts_source_events[i]);
+    for (int i = 1; i < 5; i++)
+        cJSON_AddNumberToObject(src, names[i], (double)f->ts_source_events[i]);
     if (f->tap_present) {
         cJSON *tap = cJSON_AddObjectToObject(ts, "fpga_tap");
         cJSON_AddNumberToObject(tap, "records", (double)f->tap_records);
@@ -369,7 +398,9 @@ static cJSON *build_json(const struct run_results *res)
     cJSON_AddNumberToObject(peak, "at_concurrency", best_c);
     cJSON_AddNumberToObject(peak, "output_speed_tokens_per_s_p50", best_speed);
     cJSON *plateau = cJSON_AddObjectToObject(root, "plateau");
-    cJSON_AddStringToObject(plateau, "rule", "stop after 2 consecutive phases below 1.02 x the best system output throughput so far, or at --max-concurrency");
+    cJSON_AddStringToObject(plateau, "rule",
+                            "stop after 2 consecutive phases below 1.02 x the best system output "
+                            "throughput so far, or at --max-concurrency");
     cJSON_AddBoolToObject(plateau, "reached", slt_plateau_reached(tps, res->nphases, 1.02, 2));
     free(tps);
 
@@ -485,17 +516,19 @@ int results_write(const char *dir, const struct run_results *res, char *err, siz
 /* One figure of the table, or n/a when its distribution is empty. */
 static void cell(char *buf, size_t len, const struct summary *s, double v, int decimals)
 {
-    if (s->n) snprintf(buf, len, "%.*f", decimals, v);
-    else snprintf(buf, len, "n/a");
+    if (s->n)
+        snprintf(buf, len, "%.*f", decimals, v);
+    else
+        snprintf(buf, len, "n/a");
 }
 
 void results_print_table(FILE *out, const struct run_results *res)
 {
     if (res->validity.valid)
-        fprintf(out, "valid: yes%s\n", res->validity.comparable
-                                            ? ", comparable with published figures"
-                                            : " (not comparable with published figures: shorter "
-                                              "than the published method; see results.json)");
+        fprintf(out, "valid: yes%s\n",
+                res->validity.comparable ? ", comparable with published figures"
+                                         : " (not comparable with published figures: shorter "
+                                           "than the published method; see results.json)");
     else
         fprintf(out, "valid: NO: %s\n", res->validity.why);
     if (res->is_agents) {
@@ -517,8 +550,9 @@ void results_print_table(FILE *out, const struct run_results *res)
                 m->info.concurrency, m->sent, m->succeeded, m->failed, 100 * m->response_rate,
                 m->system_output_tps, speed, ttft50, ttft99, e2e);
         if (m->chunks.chunks && m->chunks.rule != COUNT_NONE)
-            fprintf(out, "      chunks: %.2f tokens/chunk mean (%s), ITL per token p50 %.3f ms "
-                         "(zero rule) / %.3f ms (spread), chunk interval p50 %.3f ms; %s\n",
+            fprintf(out,
+                    "      chunks: %.2f tokens/chunk mean (%s), ITL per token p50 %.3f ms "
+                    "(zero rule) / %.3f ms (spread), chunk interval p50 %.3f ms; %s\n",
                     m->chunks.tokens_per_chunk.mean, count_rule_name(m->chunks.rule),
                     m->chunks.itl_zero_ms.p50, m->chunks.itl_spread_ms.p50,
                     m->chunks.chunk_interval_ms.p50, m->chunks.flush_pattern);

@@ -18,8 +18,8 @@ struct run_results {
     struct agent_results agents;
     struct phase_power *power; /* per phase, aligned with phases */
     int npower_sources;
-    struct tokenizer *tokenizer; /* per-chunk counts, or NULL */
-    char tokenizer_note[400];    /* which tokenizer, or why none */
+    struct tokenizer *tokenizer;  /* per-chunk counts, or NULL */
+    char tokenizer_note[400];     /* which tokenizer, or why none */
     struct run_validity validity; /* decided last, from everything above */
 };
 

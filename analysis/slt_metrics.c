@@ -6,12 +6,18 @@
 
 static void classify(const struct req_facts *r, char *cls, size_t n)
 {
-    if (r->status && (r->status < 200 || r->status > 299)) snprintf(cls, n, "http-%d", r->status);
-    else if (r->transport_error) snprintf(cls, n, "%s", req_error_name((enum req_error)r->transport_error));
-    else if (r->fail_class == FAIL_MALFORMED_CHUNK) snprintf(cls, n, "malformed-chunk");
-    else if (r->fail_class == FAIL_ERROR_EVENT) snprintf(cls, n, "error-event");
-    else if (r->fail_class == FAIL_NO_DONE) snprintf(cls, n, "no-done");
-    else snprintf(cls, n, "other");
+    if (r->status && (r->status < 200 || r->status > 299))
+        snprintf(cls, n, "http-%d", r->status);
+    else if (r->transport_error)
+        snprintf(cls, n, "%s", req_error_name((enum req_error)r->transport_error));
+    else if (r->fail_class == FAIL_MALFORMED_CHUNK)
+        snprintf(cls, n, "malformed-chunk");
+    else if (r->fail_class == FAIL_ERROR_EVENT)
+        snprintf(cls, n, "error-event");
+    else if (r->fail_class == FAIL_NO_DONE)
+        snprintf(cls, n, "no-done");
+    else
+        snprintf(cls, n, "other");
 }
 
 static void count_reason(struct phase_metrics *m, const struct req_facts *r)
@@ -44,7 +50,10 @@ void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
         const struct req_facts *r = &f->reqs[i];
         if (r->phase != ph->index) continue;
         m->sent_all++;
-        if (r->failed) m->failed_all++; else m->succeeded_all++;
+        if (r->failed)
+            m->failed_all++;
+        else
+            m->succeeded_all++;
         m->retried_all += r->retried != 0;
         int in_window = r->t_sched >= ws && r->t_sched < we;
         if (in_window) {
@@ -79,10 +88,13 @@ void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
         if (r->output_estimated) m->estimated_outputs++;
         if (r->finish_reason && !strcmp(r->finish_reason, "length")) m->forced_length++;
         if (r->t_done > r->t_sched)
-            dvec_push(&e2e_speed, (double)r->completion_tokens / ((double)(r->t_done - r->t_sched) / 1e9));
+            dvec_push(&e2e_speed,
+                      (double)r->completion_tokens / ((double)(r->t_done - r->t_sched) / 1e9));
         double v = req_output_speed(r);
-        if (isnan(v)) m->speed_excluded++;
-        else dvec_push(&speed, v);
+        if (isnan(v))
+            m->speed_excluded++;
+        else
+            dvec_push(&speed, v);
     }
     chunk_metrics_compute(f, ph, &m->chunks);
     m->response_rate = m->sent ? (double)m->with_output / (double)m->sent : 0;

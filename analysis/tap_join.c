@@ -48,7 +48,8 @@ static int server_of(const char *header_json, uint32_t *ip, uint16_t *port)
     const cJSON *addr = cJSON_GetObjectItemCaseSensitive(cfg, "resolved_address");
     const cJSON *url = cJSON_GetObjectItemCaseSensitive(cfg, "url");
     struct in_addr a;
-    int ok = cJSON_IsString(addr) && inet_pton(AF_INET, addr->valuestring, &a) == 1 && cJSON_IsString(url);
+    int ok = cJSON_IsString(addr) && inet_pton(AF_INET, addr->valuestring, &a) == 1 &&
+             cJSON_IsString(url);
     if (ok) {
         *ip = ntohl(a.s_addr);
         const char *u = url->valuestring, *hostport = strstr(u, "://");
@@ -88,12 +89,14 @@ struct tap_join *tap_join_open(const char *dir, const char *header_json, char *e
     for (size_t off = 0; off + 32 <= len; off += 32) {
         struct tap_record r;
         if (tap_record_decode(raw + off, &r)) {
-            snprintf(err, errlen, "%s: record %zu has no magic: not a tap record file", path, off / 32);
+            snprintf(err, errlen, "%s: record %zu has no magic: not a tap record file", path,
+                     off / 32);
             free(raw);
             tap_join_close(j);
             return NULL;
         }
-        if (next_seq >= 0 && r.rec_seq != (uint32_t)next_seq) j->lost += (uint32_t)(r.rec_seq - (uint32_t)next_seq);
+        if (next_seq >= 0 && r.rec_seq != (uint32_t)next_seq)
+            j->lost += (uint32_t)(r.rec_seq - (uint32_t)next_seq);
         next_seq = (int64_t)r.rec_seq + 1;
         j->records++;
         /* only the server's direction carries the stream strobe timed */
@@ -116,7 +119,8 @@ struct tap_join *tap_join_open(const char *dir, const char *header_json, char *e
     snprintf(path, sizeof path, "%s/tap_clock.csv", dir);
     FILE *c = fopen(path, "r");
     long long tap_ns, host_ns;
-    while (c && fscanf(c, "%lld,%lld", &tap_ns, &host_ns) == 2) ts_conv_add(&j->clock, tap_ns, host_ns);
+    while (c && fscanf(c, "%lld,%lld", &tap_ns, &host_ns) == 2)
+        ts_conv_add(&j->clock, tap_ns, host_ns);
     if (c) fclose(c);
     if (!j->clock.n) ts_conv_add(&j->clock, 0, 0); /* no pairs: the tap's clock is taken as is */
     return j;
@@ -127,7 +131,8 @@ int tap_join_lookup(struct tap_join *j, int64_t last_byte, int64_t local, int64_
     if (!j || last_byte < 0 || !local) return 0;
     uint32_t local_ip = (uint32_t)((uint64_t)local >> 16);
     uint16_t local_port = (uint16_t)(local & 0xFFFF);
-    struct flow *f = flow_slot(j, tap_flow_hash(j->server_ip, local_ip, j->server_port, local_port), 0);
+    struct flow *f =
+        flow_slot(j, tap_flow_hash(j->server_ip, local_ip, j->server_port, local_port), 0);
     if (!f || !f->has_isn) return 0;
     /* the first record that holds the byte: a retransmission carries it again, later */
     for (size_t i = 0; i < f->n; i++) {

@@ -42,16 +42,21 @@ static void slt_phase(const struct phase_metrics *m, struct run_validity *v)
         invalid(v, "phase %d (concurrency %d): all %zu of its requests failed (%s)", k, c,
                 m->sent_all, example_failure(m));
     } else if (!m->sent) {
-        invalid(v, "phase %d (concurrency %d): no request was sent in its %.1f s measured window "
-                   "(requests outlast the window: lengthen --phase-s, or check that the server "
-                   "ends its responses)", k, c, m->window_s);
+        invalid(v,
+                "phase %d (concurrency %d): no request was sent in its %.1f s measured window "
+                "(requests outlast the window: lengthen --phase-s, or check that the server "
+                "ends its responses)",
+                k, c, m->window_s);
     } else if (!m->succeeded) {
-        invalid(v, "phase %d (concurrency %d): none of the %zu requests sent in its measured "
-                   "window completed (%s)", k, c, m->sent, example_failure(m));
+        invalid(v,
+                "phase %d (concurrency %d): none of the %zu requests sent in its measured "
+                "window completed (%s)",
+                k, c, m->sent, example_failure(m));
     } else if ((double)m->failed > SLT_MAX_FAILED_SHARE * (double)m->sent) {
-        invalid(v, "phase %d (concurrency %d): %zu of %zu requests in its measured window "
-                   "failed, more than %.0f %%", k, c, m->failed, m->sent,
-                100 * SLT_MAX_FAILED_SHARE);
+        invalid(v,
+                "phase %d (concurrency %d): %zu of %zu requests in its measured window "
+                "failed, more than %.0f %%",
+                k, c, m->failed, m->sent, 100 * SLT_MAX_FAILED_SHARE);
     }
 }
 
@@ -65,8 +70,10 @@ static int slt_comparable(const char *header_json, struct run_validity *v)
              cJSON_IsNumber(ramp_s) && ramp_s->valuedouble >= SLT_COMPARABLE_RAMP_S;
     cJSON_Delete(h);
     if (!ok)
-        note(v, "phases shorter than %.0f s or ramp shorter than %.0f s: not comparable with "
-                "published SLT figures", SLT_COMPARABLE_PHASE_S, SLT_COMPARABLE_RAMP_S);
+        note(v,
+             "phases shorter than %.0f s or ramp shorter than %.0f s: not comparable with "
+             "published SLT figures",
+             SLT_COMPARABLE_PHASE_S, SLT_COMPARABLE_RAMP_S);
     return ok;
 }
 
@@ -91,7 +98,8 @@ void validity_decide(const struct run_results *res, struct run_validity *v)
     }
     if (failed) note(v, "%zu of %zu requests in measured windows failed", failed, sent);
     if (estimated)
-        note(v, "%zu requests had no usage; their output tokens are estimated (bytes/4)", estimated);
+        note(v, "%zu requests had no usage; their output tokens are estimated (bytes/4)",
+             estimated);
 
     if (res->is_agents) {
         v->rule = "valid = run complete and at least one iteration's window held a completed "
@@ -100,12 +108,15 @@ void validity_decide(const struct run_results *res, struct run_validity *v)
                   "trajectories, >= 3 per agent)";
         for (size_t i = 0; i < res->nphases; i++)
             if (!res->phases[i].succeeded)
-                note(v, "iteration %d (%d agents): no request sent in its window completed; the "
-                        "iteration fails its SLO", res->phases[i].info.index,
-                     res->phases[i].info.concurrency);
+                note(v,
+                     "iteration %d (%d agents): no request sent in its window completed; the "
+                     "iteration fails its SLO",
+                     res->phases[i].info.index, res->phases[i].info.concurrency);
         if (res->nphases && !succeeded)
-            invalid(v, "no request sent in any iteration's window completed (%zu sent, %zu "
-                       "failed): the server was never measured", sent, failed);
+            invalid(v,
+                    "no request sent in any iteration's window completed (%zu sent, %zu "
+                    "failed): the server was never measured",
+                    sent, failed);
         v->comparable = res->nphases > 0;
         for (size_t i = 0; i < f->nphases; i++)
             if (!(f->phases[i].flags & PHASE_GATES_MET)) v->comparable = 0;

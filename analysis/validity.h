@@ -10,17 +10,17 @@
 #define SLT_MAX_FAILED_SHARE 0.01
 /* durations of AA's SLT, for `comparable` */
 #define SLT_COMPARABLE_PHASE_S 180.0
-#define SLT_COMPARABLE_RAMP_S 30.0
+#define SLT_COMPARABLE_RAMP_S  30.0
 /* AgentPerf's steady-state gates of a window, for `comparable` */
 #define AGENTS_COMPARABLE_WINDOW_S 600.0
-#define AGENTS_MIN_TRAJECTORIES 30
-#define AGENTS_MIN_PER_AGENT 3
+#define AGENTS_MIN_TRAJECTORIES    30
+#define AGENTS_MIN_PER_AGENT       3
 
 #define VALIDITY_MAX_NOTES 16
 
 struct run_validity {
     int valid, comparable;
-    char why[300]; /* the first reason the run is not valid, one sentence; "" when valid */
+    char why[300];    /* the first reason the run is not valid, one sentence; "" when valid */
     const char *rule; /* the rule applied, in words */
     char notes[VALIDITY_MAX_NOTES][300];
     size_t nnotes;

@@ -11,7 +11,8 @@
 /* 1 with *out set (truncated toward zero) when j is a number within +-2^62; else 0. */
 static inline int json_int64(const cJSON *j, int64_t *out)
 {
-    if (!cJSON_IsNumber(j) || !(j->valuedouble >= -JSON_INT_LIMIT && j->valuedouble <= JSON_INT_LIMIT))
+    if (!cJSON_IsNumber(j) ||
+        !(j->valuedouble >= -JSON_INT_LIMIT && j->valuedouble <= JSON_INT_LIMIT))
         return 0;
     *out = (int64_t)j->valuedouble;
     return 1;

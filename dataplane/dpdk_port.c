@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BURST 32
+#define BURST   32
 #define RX_DESC 1024
 #define TX_DESC 1024
 
@@ -22,11 +22,11 @@ static struct {
     struct rte_mempool *pool;
     struct rte_eth_dev_info info;
     struct rte_ether_addr mac;
-    int ts_offset;      /* rx timestamp dynfield offset, or -1 */
-    uint64_t ts_flag;   /* its per-mbuf flag */
-    int pmd_is_pcap;    /* net_pcap: the field is the kernel's stamp, microseconds */
+    int ts_offset;    /* rx timestamp dynfield offset, or -1 */
+    uint64_t ts_flag; /* its per-mbuf flag */
+    int pmd_is_pcap;  /* net_pcap: the field is the kernel's stamp, microseconds */
     struct ts_converter tsc, nic;
-    int nic_clock;      /* rte_eth_read_clock works on this port */
+    int nic_clock; /* rte_eth_read_clock works on this port */
     struct rte_mbuf *rx[BURST];
     int nrx;
     uint8_t *linear[BURST]; /* copies of multi-segment frames */
@@ -60,7 +60,8 @@ int dpdk_port_init(const char *eal_args, char *err, size_t errlen)
     char *argv[64];
     int argc = 0;
     argv[argc++] = "strobe";
-    for (char *tok = strtok(copy, " \t"); tok && argc < 63; tok = strtok(NULL, " \t")) argv[argc++] = tok;
+    for (char *tok = strtok(copy, " \t"); tok && argc < 63; tok = strtok(NULL, " \t"))
+        argv[argc++] = tok;
     argv[argc] = NULL;
     if (rte_eal_init(argc, argv) < 0) {
         snprintf(err, errlen, "DPDK EAL init failed with --dpdk-args '%s': %s", eal_args,
@@ -70,8 +71,9 @@ int dpdk_port_init(const char *eal_args, char *err, size_t errlen)
     }
     free(copy);
     if (rte_eth_dev_count_avail() == 0) {
-        snprintf(err, errlen, "DPDK found no port: give one in --dpdk-args, e.g. "
-                              "--vdev=net_af_packet0,iface=veth0 (or bind a NIC to vfio-pci)");
+        snprintf(err, errlen,
+                 "DPDK found no port: give one in --dpdk-args, e.g. "
+                 "--vdev=net_af_packet0,iface=veth0 (or bind a NIC to vfio-pci)");
         return -1;
     }
     P.port = 0;
@@ -91,7 +93,8 @@ int dpdk_port_init(const char *eal_args, char *err, size_t errlen)
     uint16_t rxd = RX_DESC, txd = TX_DESC;
     if ((rc = rte_eth_dev_configure(P.port, 1, 1, &conf)) ||
         (rc = rte_eth_dev_adjust_nb_rx_tx_desc(P.port, &rxd, &txd)) ||
-        (rc = rte_eth_rx_queue_setup(P.port, 0, rxd, rte_eth_dev_socket_id(P.port), NULL, P.pool)) ||
+        (rc =
+             rte_eth_rx_queue_setup(P.port, 0, rxd, rte_eth_dev_socket_id(P.port), NULL, P.pool)) ||
         (rc = rte_eth_tx_queue_setup(P.port, 0, txd, rte_eth_dev_socket_id(P.port), NULL)) ||
         (rc = rte_eth_dev_start(P.port))) {
         snprintf(err, errlen, "DPDK port %s (%s): configure/queue setup/start failed: %s", name,
@@ -102,7 +105,8 @@ int dpdk_port_init(const char *eal_args, char *err, size_t errlen)
     rte_eth_macaddr_get(P.port, &P.mac);
     /* the field may be filled without the offload being advertised (net_pcap): register it
      * and trust each mbuf's flag, not the capability bit */
-    P.ts_offset = rte_mbuf_dyn_rx_timestamp_register(&P.ts_offset, &P.ts_flag) == 0 ? P.ts_offset : -1;
+    P.ts_offset =
+        rte_mbuf_dyn_rx_timestamp_register(&P.ts_offset, &P.ts_flag) == 0 ? P.ts_offset : -1;
     if (P.ts_offset >= 0) {
         int bit = rte_mbuf_dynflag_lookup(RTE_MBUF_DYNFLAG_RX_TIMESTAMP_NAME, NULL);
         P.ts_flag = bit >= 0 ? 1ULL << bit : 0;
@@ -121,12 +125,14 @@ int dpdk_port_init(const char *eal_args, char *err, size_t errlen)
 void dpdk_port_clock_describe(char *buf, size_t n)
 {
     if (P.pmd_is_pcap)
-        snprintf(buf, n, "%s: the PMD's rx timestamp (kernel software stamp, microseconds)", P.info.driver_name);
+        snprintf(buf, n, "%s: the PMD's rx timestamp (kernel software stamp, microseconds)",
+                 P.info.driver_name);
     else if (P.nic_clock)
         snprintf(buf, n, "%s: NIC clock, drift %.3f ppm, uncertainty %.0f ns", P.info.driver_name,
                  ts_conv_drift_ppm(&P.nic), ts_conv_uncertainty_ns(&P.nic));
     else
-        snprintf(buf, n, "%s: TSC at rx burst (no PMD timestamp), drift %.3f ppm, uncertainty %.0f ns",
+        snprintf(buf, n,
+                 "%s: TSC at rx burst (no PMD timestamp), drift %.3f ppm, uncertainty %.0f ns",
                  P.info.driver_name, ts_conv_drift_ppm(&P.tsc), ts_conv_uncertainty_ns(&P.tsc));
 }
 

@@ -24,8 +24,9 @@ int endpoint_parse(struct endpoint *ep, const char *url, char *err, size_t errle
     /* a query or fragment would be dropped or sent wrongly: refuse it by name */
     const char *qf = strpbrk(p, "?#");
     if (qf) {
-        snprintf(err, errlen, "--url '%s' has a %s ('%c…'); strobe sends requests to the base URL "
-                              "plus /v1/…: give http[s]://HOST:PORT[/PATH] without it",
+        snprintf(err, errlen,
+                 "--url '%s' has a %s ('%c…'); strobe sends requests to the base URL "
+                 "plus /v1/…: give http[s]://HOST:PORT[/PATH] without it",
                  url, *qf == '?' ? "query" : "fragment", *qf);
         return -1;
     }
@@ -33,8 +34,9 @@ int endpoint_parse(struct endpoint *ep, const char *url, char *err, size_t errle
     size_t authlen = slash ? (size_t)(slash - p) : strlen(p);
     if (memchr(p, '@', authlen)) {
         /* not echoed: what comes before '@' is a password */
-        snprintf(err, errlen, "--url holds credentials (USER:PASSWORD@HOST); strobe does not send "
-                              "them: give the API key in STROBE_API_KEY and the URL without them");
+        snprintf(err, errlen,
+                 "--url holds credentials (USER:PASSWORD@HOST); strobe does not send "
+                 "them: give the API key in STROBE_API_KEY and the URL without them");
         return -1;
     }
     char auth[300];
@@ -53,7 +55,8 @@ int endpoint_parse(struct endpoint *ep, const char *url, char *err, size_t errle
         }
         *close = 0;
         host = auth + 1;
-        if (close[1] == ':') port = close + 2;
+        if (close[1] == ':')
+            port = close + 2;
         else if (close[1]) {
             snprintf(err, errlen, "--url '%s': unexpected text after ']'", url);
             return -1;
@@ -84,8 +87,7 @@ int endpoint_parse(struct endpoint *ep, const char *url, char *err, size_t errle
     if (default_port)
         snprintf(ep->host_header, sizeof ep->host_header, v6 ? "[%s]" : "%s", host);
     else
-        snprintf(ep->host_header, sizeof ep->host_header, v6 ? "[%s]:%d" : "%s:%d", host,
-                 ep->port);
+        snprintf(ep->host_header, sizeof ep->host_header, v6 ? "[%s]:%d" : "%s:%d", host, ep->port);
     if (slash) {
         size_t n = strlen(slash);
         while (n > 0 && slash[n - 1] == '/') n--;
@@ -115,8 +117,8 @@ int endpoint_parse(struct endpoint *ep, const char *url, char *err, size_t errle
 
 int endpoint_resolve(struct endpoint *ep, char *err, size_t errlen)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     char port[16];
     snprintf(port, sizeof port, "%d", ep->port);
     struct addrinfo *res;

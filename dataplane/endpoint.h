@@ -5,7 +5,7 @@
 
 struct endpoint {
     int tls;
-    char host[256];      /* as written, without brackets; for Host:, SNI and verification */
+    char host[256]; /* as written, without brackets; for Host:, SNI and verification */
     char host_header[300];
     int port;
     char base_path[512]; /* URL path without a trailing slash, e.g. "" or "/openai" */

@@ -13,13 +13,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RING_BYTES (32u << 20)
+#define RING_BYTES  (32u << 20)
 #define BATCH_BYTES (4u << 20)
-#define FLUSH_NS 100000000LL /* at most 100 ms of facts are lost in a crash */
+#define FLUSH_NS    100000000LL /* at most 100 ms of facts are lost in a crash */
 
 static const char *const error_names[ERR_COUNT] = {
-    "none", "connect", "send", "connection-reset", "http-status", "http-parse",
-    "timeout", "idle-timeout", "interrupted", "drain-limit", "event-too-long", "not-event-stream",
+    "none",        "connect",     "send",           "connection-reset",
+    "http-status", "http-parse",  "timeout",        "idle-timeout",
+    "interrupted", "drain-limit", "event-too-long", "not-event-stream",
 };
 
 const char *req_error_name(enum req_error e) { return e < ERR_COUNT ? error_names[e] : "?"; }
@@ -129,8 +130,8 @@ static void *collector(void *arg)
     return NULL;
 }
 
-struct eventlog *eventlog_create(const char *dir, const char *header_json, int producers,
-                                 char *err, size_t errlen)
+struct eventlog *eventlog_create(const char *dir, const char *header_json, int producers, char *err,
+                                 size_t errlen)
 {
     char path[4096];
     struct eventlog *l = calloc(1, sizeof *l);
@@ -183,8 +184,8 @@ struct eventlog *eventlog_create(const char *dir, const char *header_json, int p
 
 struct spsc_ring *eventlog_ring(struct eventlog *l, int producer) { return &l->rings[producer]; }
 
-void eventlog_put(struct eventlog *l, int producer, const struct log_record *rec,
-                  const void *body, size_t body_len)
+void eventlog_put(struct eventlog *l, int producer, const struct log_record *rec, const void *body,
+                  size_t body_len)
 {
     struct spsc_ring *r = &l->rings[producer];
     size_t len = sizeof *rec + body_len;
@@ -269,8 +270,10 @@ struct eventlog_reader *eventlog_open(const char *dir, char *err, size_t errlen)
     memcpy(&ver, e + 8, 4);
     memcpy(&hl, e + 12, 4);
     if (ver != LOG_VERSION || 16 + (size_t)hl > r->map_events_len) {
-        snprintf(err, errlen, "%s/events.bin has log version %u or a torn header; this strobe "
-                              "reads version %d", dir, ver, LOG_VERSION);
+        snprintf(err, errlen,
+                 "%s/events.bin has log version %u or a torn header; this strobe "
+                 "reads version %d",
+                 dir, ver, LOG_VERSION);
         goto fail;
     }
     r->header_json = malloc(hl + 1);

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define LOG_MAGIC "STROBELG"
+#define LOG_MAGIC   "STROBELG"
 #define LOG_VERSION 1
 
 /* ---------- writer ---------- */
@@ -22,14 +22,14 @@
 struct eventlog;
 
 /* Creates the files with the JSON header; NULL with err set. */
-struct eventlog *eventlog_create(const char *dir, const char *header_json, int producers,
-                                 char *err, size_t errlen);
+struct eventlog *eventlog_create(const char *dir, const char *header_json, int producers, char *err,
+                                 size_t errlen);
 /* Producer p's ring. Each producer is one thread. */
 struct spsc_ring *eventlog_ring(struct eventlog *l, int producer);
 /* Queues a record (plus body bytes) from producer p; spins while the ring is full, which
  * is counted (eventlog_full_waits). */
-void eventlog_put(struct eventlog *l, int producer, const struct log_record *rec,
-                  const void *body, size_t body_len);
+void eventlog_put(struct eventlog *l, int producer, const struct log_record *rec, const void *body,
+                  size_t body_len);
 /* Waits until everything queued before the call is written to the files. */
 void eventlog_sync(struct eventlog *l);
 /* Stops the collector, writes and fsyncs everything. Returns 0 or -1 (write error). */
@@ -44,7 +44,7 @@ const char *eventlog_error(struct eventlog *l);
 struct eventlog_reader {
     char *header_json; /* NUL-terminated copy */
     const struct log_record *records;
-    size_t nrecords;     /* whole records only: a torn last record is ignored */
+    size_t nrecords; /* whole records only: a torn last record is ignored */
     const char *bodies;
     size_t bodies_len;
     void *map_events, *map_bodies;

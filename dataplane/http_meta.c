@@ -22,7 +22,8 @@ void http_meta_field(struct http_meta *m, const char *at, size_t n)
         m->in_value = 0;
     }
     /* a name longer than the buffer is not one of ours: keep it too long to match */
-    if (m->field_len + n >= sizeof m->field) m->field_len = sizeof m->field;
+    if (m->field_len + n >= sizeof m->field)
+        m->field_len = sizeof m->field;
     else {
         memcpy(m->field + m->field_len, at, n);
         m->field_len += n;
@@ -42,8 +43,10 @@ void http_meta_value(struct http_meta *m, const char *at, size_t n)
             m->encoding_len = 0;
         }
     }
-    if (m->which == 1) append(m->type, sizeof m->type, &m->type_len, at, n);
-    else if (m->which == 2) append(m->encoding, sizeof m->encoding, &m->encoding_len, at, n);
+    if (m->which == 1)
+        append(m->type, sizeof m->type, &m->type_len, at, n);
+    else if (m->which == 2)
+        append(m->encoding, sizeof m->encoding, &m->encoding_len, at, n);
 }
 
 /* Leading and trailing blanks and tabs off, as HTTP allows around a value. */
@@ -61,8 +64,9 @@ int http_meta_not_sse(const struct http_meta *m, char *why, size_t n)
     size_t l;
     trimmed(m->encoding, m->encoding_len, &v, &l);
     if (l && !(l == 8 && !strncasecmp(v, "identity", 8))) {
-        snprintf(why, n, "the body is %.*s-compressed (Content-Encoding: %.*s); strobe asks for "
-                         "identity: turn compression off on the server or proxy",
+        snprintf(why, n,
+                 "the body is %.*s-compressed (Content-Encoding: %.*s); strobe asks for "
+                 "identity: turn compression off on the server or proxy",
                  (int)l, v, (int)l, v);
         return 1;
     }
@@ -70,8 +74,9 @@ int http_meta_not_sse(const struct http_meta *m, char *why, size_t n)
     /* a parameter may follow: text/event-stream; charset=utf-8 */
     if (l && !(l >= 17 && !strncasecmp(v, "text/event-stream", 17) &&
                (l == 17 || v[17] == ';' || v[17] == ' ' || v[17] == '\t'))) {
-        snprintf(why, n, "the server sent Content-Type %.*s, not text/event-stream: it did not "
-                         "stream the answer",
+        snprintf(why, n,
+                 "the server sent Content-Type %.*s, not text/event-stream: it did not "
+                 "stream the answer",
                  (int)l, v);
         return 1;
     }

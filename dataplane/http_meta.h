@@ -7,10 +7,10 @@
 #include <stddef.h>
 
 struct http_meta {
-    char field[24];        /* the header name being read (longer names are not ours) */
+    char field[24]; /* the header name being read (longer names are not ours) */
     size_t field_len;
-    int in_value;          /* the last callback was a value */
-    int which;             /* the header the value belongs to: 0 other, 1 type, 2 encoding */
+    int in_value; /* the last callback was a value */
+    int which;    /* the header the value belongs to: 0 other, 1 type, 2 encoding */
     char type[80], encoding[40];
     size_t type_len, encoding_len;
 };

@@ -128,8 +128,8 @@ static enum http_response_state failed(struct http_response *r, enum req_error e
 }
 
 /* A reason replaces whatever errbody held. */
-__attribute__((format(printf, 2, 3))) static void reason(struct http_response *r,
-                                                         const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void reason(struct http_response *r, const char *fmt,
+                                                         ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -164,8 +164,9 @@ enum http_response_state http_response_eof(struct http_response *r, int had_byte
     }
     /* keep a server's error body (a 2xx body kept by keep_ok_body is none) */
     if (!r->errbody_len || (r->status >= 200 && r->status <= 299))
-        reason(r, "%s", had_bytes ? "server closed the connection mid-response"
-                                   : "server closed the connection before responding");
+        reason(r, "%s",
+               had_bytes ? "server closed the connection mid-response"
+                         : "server closed the connection before responding");
     return failed(r, ERR_RESET);
 }
 

@@ -30,15 +30,15 @@ enum http_response_state {
 struct http_response {
     http_parser hp;
     struct sse_framer sse;
-    struct http_meta meta; /* Content-Type and Content-Encoding */
+    struct http_meta meta;                /* Content-Type and Content-Encoding */
     const http_parser_settings *settings; /* keep_ok_body picks it: no test per chunk */
-    sse_event_fn on_event; /* per SSE event of a 2xx body; see http_response_cut */
+    sse_event_fn on_event;                /* per SSE event of a 2xx body; see http_response_cut */
     void *arg;
-    int status;          /* 100-599 once the headers are complete; 0 before, or if not one */
-    int complete;        /* the whole response arrived */
-    int keep_alive;      /* the connection may carry the next request (valid once complete) */
-    int bad_status_line; /* a status outside 100-599 */
-    int not_sse;         /* a 2xx whose headers say the body is no SSE stream */
+    int status;           /* 100-599 once the headers are complete; 0 before, or if not one */
+    int complete;         /* the whole response arrived */
+    int keep_alive;       /* the connection may carry the next request (valid once complete) */
+    int bad_status_line;  /* a status outside 100-599 */
+    int not_sse;          /* a 2xx whose headers say the body is no SSE stream */
     enum req_error error; /* once FAILED */
     /* The server's body for a non-2xx status (and for a 2xx too with keep_ok_body), cut at
      * errbody_cap; or, once FAILED, the reason. The caller's buffer: a caller may write its own
@@ -65,9 +65,8 @@ enum http_response_state http_response_stopped(struct http_response *r, size_t u
 
 /* One read's bytes; stream_off: the offset of buf[0] in the connection's stream (for
  * http_response_event_end). Inline: the worker calls it per read. */
-static inline enum http_response_state http_response_feed(struct http_response *r,
-                                                          const char *buf, size_t n,
-                                                          int64_t stream_off)
+static inline enum http_response_state http_response_feed(struct http_response *r, const char *buf,
+                                                          size_t n, int64_t stream_off)
 {
     r->feed_buf = buf;
     r->feed_off = stream_off;

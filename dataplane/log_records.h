@@ -36,7 +36,7 @@ enum log_type {
  * classes for well-formed HTTP with bad content; see analysis/facts.h). */
 enum req_error {
     ERR_NONE = 0,
-    ERR_CONNECT,        /* TCP connect or TLS handshake failed */
+    ERR_CONNECT, /* TCP connect or TLS handshake failed */
     ERR_SEND,
     ERR_RESET,          /* connection reset or closed before the response ended */
     ERR_HTTP_STATUS,    /* non-2xx; the body is kept */
@@ -101,7 +101,7 @@ struct rec_request_retry {
     uint64_t conn_serial; /* of the new connection */
 };
 
-#define PHASE_GATES_MET 1u       /* the window met its steady-state gates */
+#define PHASE_GATES_MET       1u /* the window met its steady-state gates */
 #define PHASE_WARMUP_EXTENDED 2u /* the window waited for every agent to start */
 
 /* An SLT phase or an agents iteration; written when it starts and again when it ends (the
@@ -110,7 +110,7 @@ struct rec_phase {
     int index;
     int concurrency; /* in-flight requests, or agents */
     int64_t t_start, t_window_start, t_window_end;
-    int64_t t_end; /* 0 while running */
+    int64_t t_end;  /* 0 while running */
     unsigned flags; /* PHASE_* */
 };
 
@@ -142,119 +142,174 @@ struct rec_trajectory_done {
 struct rec_power {
     int64_t t;
     int source, device;
-    int64_t milliwatts;   /* POWER_NONE when not given */
-    int64_t microjoules;  /* cumulative energy, POWER_NONE when the device keeps none */
+    int64_t milliwatts;  /* POWER_NONE when not given */
+    int64_t microjoules; /* cumulative energy, POWER_NONE when the device keeps none */
 };
 
 static inline struct log_record rec_request_sent_encode(const struct rec_request_sent *v)
 {
-    return (struct log_record){.type = REC_REQUEST_SENT, .worker = v->worker, .req_id = v->req_id,
-                               .t = v->t_sched, .t2 = v->t_written, .off = v->tag, .a = v->phase,
-                               .b = (int64_t)v->conn_serial, .c = v->reused};
+    return (struct log_record){.type = REC_REQUEST_SENT,
+                               .worker = v->worker,
+                               .req_id = v->req_id,
+                               .t = v->t_sched,
+                               .t2 = v->t_written,
+                               .off = v->tag,
+                               .a = v->phase,
+                               .b = (int64_t)v->conn_serial,
+                               .c = v->reused};
 }
 
 static inline struct rec_request_sent rec_request_sent_decode(const struct log_record *r)
 {
-    return (struct rec_request_sent){.worker = r->worker, .req_id = r->req_id, .t_sched = r->t,
-                                     .t_written = r->t2, .tag = r->off, .phase = (int)r->a,
-                                     .conn_serial = (uint64_t)r->b, .reused = (int)r->c};
+    return (struct rec_request_sent){.worker = r->worker,
+                                     .req_id = r->req_id,
+                                     .t_sched = r->t,
+                                     .t_written = r->t2,
+                                     .tag = r->off,
+                                     .phase = (int)r->a,
+                                     .conn_serial = (uint64_t)r->b,
+                                     .reused = (int)r->c};
 }
 
 static inline struct log_record rec_event_encode(const struct rec_event *v)
 {
-    return (struct log_record){.type = REC_EVENT, .ts_source = v->ts_source, .worker = v->worker,
-                               .req_id = v->req_id, .t = v->t_stamp, .t2 = v->t_read,
-                               .a = v->index, .b = v->stream_offset,
+    return (struct log_record){.type = REC_EVENT,
+                               .ts_source = v->ts_source,
+                               .worker = v->worker,
+                               .req_id = v->req_id,
+                               .t = v->t_stamp,
+                               .t2 = v->t_read,
+                               .a = v->index,
+                               .b = v->stream_offset,
                                .c = (int64_t)v->local_ip << 16 | v->local_port};
 }
 
 static inline struct rec_event rec_event_decode(const struct log_record *r)
 {
-    return (struct rec_event){.worker = r->worker, .ts_source = r->ts_source, .req_id = r->req_id,
-                              .t_stamp = r->t, .t_read = r->t2, .index = r->a,
-                              .stream_offset = r->b, .local_ip = (uint32_t)((uint64_t)r->c >> 16),
+    return (struct rec_event){.worker = r->worker,
+                              .ts_source = r->ts_source,
+                              .req_id = r->req_id,
+                              .t_stamp = r->t,
+                              .t_read = r->t2,
+                              .index = r->a,
+                              .stream_offset = r->b,
+                              .local_ip = (uint32_t)((uint64_t)r->c >> 16),
                               .local_port = (uint16_t)r->c};
 }
 
 static inline struct log_record rec_request_end_encode(const struct rec_request_end *v)
 {
-    return (struct log_record){.type = REC_REQUEST_END, .worker = v->worker, .req_id = v->req_id,
-                               .t = v->t_end, .t2 = v->t_first_byte, .a = v->status,
-                               .b = v->error, .c = v->events};
+    return (struct log_record){.type = REC_REQUEST_END,
+                               .worker = v->worker,
+                               .req_id = v->req_id,
+                               .t = v->t_end,
+                               .t2 = v->t_first_byte,
+                               .a = v->status,
+                               .b = v->error,
+                               .c = v->events};
 }
 
 static inline struct rec_request_end rec_request_end_decode(const struct log_record *r)
 {
     /* an error outside the enum (a damaged log) stays as it is: req_error_name names it */
-    return (struct rec_request_end){.worker = r->worker, .req_id = r->req_id, .t_end = r->t,
-                                    .t_first_byte = r->t2, .status = (int)r->a,
+    return (struct rec_request_end){.worker = r->worker,
+                                    .req_id = r->req_id,
+                                    .t_end = r->t,
+                                    .t_first_byte = r->t2,
+                                    .status = (int)r->a,
                                     .error = (enum req_error)(int)r->b,
                                     .events = r->c};
 }
 
 static inline struct log_record rec_request_retry_encode(const struct rec_request_retry *v)
 {
-    return (struct log_record){.type = REC_REQUEST_RETRY, .worker = v->worker,
-                               .req_id = v->req_id, .t = v->t_failed, .t2 = v->t_written,
-                               .a = v->error, .b = (int64_t)v->conn_serial};
+    return (struct log_record){.type = REC_REQUEST_RETRY,
+                               .worker = v->worker,
+                               .req_id = v->req_id,
+                               .t = v->t_failed,
+                               .t2 = v->t_written,
+                               .a = v->error,
+                               .b = (int64_t)v->conn_serial};
 }
 
 static inline struct rec_request_retry rec_request_retry_decode(const struct log_record *r)
 {
-    return (struct rec_request_retry){.worker = r->worker, .req_id = r->req_id,
-                                      .t_failed = r->t, .t_written = r->t2,
+    return (struct rec_request_retry){.worker = r->worker,
+                                      .req_id = r->req_id,
+                                      .t_failed = r->t,
+                                      .t_written = r->t2,
                                       .error = (enum req_error)(int)r->a,
                                       .conn_serial = (uint64_t)r->b};
 }
 
 static inline struct log_record rec_phase_encode(const struct rec_phase *v)
 {
-    return (struct log_record){.type = REC_PHASE, .a = v->index, .b = v->concurrency,
-                               .t = v->t_start, .t2 = v->t_window_start, .c = v->t_window_end,
-                               .req_id = (uint64_t)v->t_end, .off = v->flags};
+    return (struct log_record){.type = REC_PHASE,
+                               .a = v->index,
+                               .b = v->concurrency,
+                               .t = v->t_start,
+                               .t2 = v->t_window_start,
+                               .c = v->t_window_end,
+                               .req_id = (uint64_t)v->t_end,
+                               .off = v->flags};
 }
 
 static inline struct rec_phase rec_phase_decode(const struct log_record *r)
 {
-    return (struct rec_phase){.index = (int)r->a, .concurrency = (int)r->b, .t_start = r->t,
-                              .t_window_start = r->t2, .t_window_end = r->c,
-                              .t_end = (int64_t)r->req_id, .flags = (unsigned)r->off};
+    return (struct rec_phase){.index = (int)r->a,
+                              .concurrency = (int)r->b,
+                              .t_start = r->t,
+                              .t_window_start = r->t2,
+                              .t_window_end = r->c,
+                              .t_end = (int64_t)r->req_id,
+                              .flags = (unsigned)r->off};
 }
 
 static inline struct log_record rec_mark_encode(const struct rec_mark *v)
 {
-    return (struct log_record){.type = REC_MARK, .a = v->kind, .t = v->t, .b = v->phase,
-                               .c = v->client_bytes};
+    return (struct log_record){
+        .type = REC_MARK, .a = v->kind, .t = v->t, .b = v->phase, .c = v->client_bytes};
 }
 
 static inline struct rec_mark rec_mark_decode(const struct log_record *r)
 {
-    return (struct rec_mark){.kind = (enum log_mark)r->a, .t = r->t, .phase = (int)r->b,
-                             .client_bytes = r->c};
+    return (struct rec_mark){
+        .kind = (enum log_mark)r->a, .t = r->t, .phase = (int)r->b, .client_bytes = r->c};
 }
 
 static inline struct log_record rec_trajectory_done_encode(const struct rec_trajectory_done *v)
 {
-    return (struct log_record){.type = REC_TRAJECTORY_DONE, .worker = v->worker, .t = v->t,
-                               .a = v->phase, .b = v->agent, .c = v->task};
+    return (struct log_record){.type = REC_TRAJECTORY_DONE,
+                               .worker = v->worker,
+                               .t = v->t,
+                               .a = v->phase,
+                               .b = v->agent,
+                               .c = v->task};
 }
 
 static inline struct rec_trajectory_done rec_trajectory_done_decode(const struct log_record *r)
 {
-    return (struct rec_trajectory_done){.worker = r->worker, .t = r->t, .phase = (int)r->a,
-                                        .agent = (int)r->b, .task = r->c};
+    return (struct rec_trajectory_done){
+        .worker = r->worker, .t = r->t, .phase = (int)r->a, .agent = (int)r->b, .task = r->c};
 }
 
 static inline struct log_record rec_power_encode(const struct rec_power *v)
 {
-    return (struct log_record){.type = REC_POWER, .t = v->t, .a = v->source, .b = v->device,
-                               .c = v->milliwatts, .t2 = v->microjoules};
+    return (struct log_record){.type = REC_POWER,
+                               .t = v->t,
+                               .a = v->source,
+                               .b = v->device,
+                               .c = v->milliwatts,
+                               .t2 = v->microjoules};
 }
 
 static inline struct rec_power rec_power_decode(const struct log_record *r)
 {
-    return (struct rec_power){.t = r->t, .source = (int)r->a, .device = (int)r->b,
-                              .milliwatts = r->c, .microjoules = r->t2};
+    return (struct rec_power){.t = r->t,
+                              .source = (int)r->a,
+                              .device = (int)r->b,
+                              .milliwatts = r->c,
+                              .microjoules = r->t2};
 }
 
 #endif

@@ -21,7 +21,8 @@ size_t redact(char *buf, size_t len)
     if (!secret_len || !buf) return 0;
     size_t n = 0;
     char *p = buf, *end = buf + len;
-    while ((size_t)(end - p) >= secret_len && (p = memmem(p, (size_t)(end - p), secret, secret_len))) {
+    while ((size_t)(end - p) >= secret_len &&
+           (p = memmem(p, (size_t)(end - p), secret, secret_len))) {
         memset(p, '*', secret_len);
         p += secret_len;
         n++;

@@ -5,7 +5,7 @@
 
 /* Messages never wrap: a message that would cross the end is preceded by a skip marker
  * (length SKIP) and placed at offset 0, so readers always see contiguous bytes. */
-#define HDR 8
+#define HDR  8
 #define SKIP UINT32_MAX
 
 static size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }

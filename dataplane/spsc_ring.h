@@ -8,7 +8,7 @@
 
 struct spsc_ring {
     char *buf;
-    size_t cap; /* power of two */
+    size_t cap;                       /* power of two */
     _Alignas(64) _Atomic size_t head; /* written by the producer */
     _Alignas(64) _Atomic size_t tail; /* written by the consumer */
     _Alignas(64) uint64_t full_waits; /* producer found it full (producer-owned) */

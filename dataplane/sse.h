@@ -9,24 +9,24 @@
 #define STROBE_SSE_H
 #include <stddef.h>
 
-#define SSE_INITIAL_CAP 2048
+#define SSE_INITIAL_CAP       2048
 #define SSE_DEFAULT_MAX_EVENT ((size_t)8 << 20)
 
 struct sse_framer {
-    char *data;       /* the current event's data (heap, kept; NULL before the first data) */
+    char *data; /* the current event's data (heap, kept; NULL before the first data) */
     size_t data_len, data_cap;
     size_t max_event; /* longest data kept per event; longer is cut and flagged */
     int has_data;
-    int truncated;    /* the current event's data was cut (max_event, or no memory) */
-    int after_cr;     /* last byte was \r: a following \n belongs to the same line end */
-    int is_error;     /* "event: error" seen for the current event */
-    int field;        /* where the current line is: its name, a data or event value, skipped */
-    int value_start;  /* the next value byte is the first (a leading space is dropped) */
-    size_t name_len;  /* bytes of the current line's field name so far */
-    char name[8];     /* its first bytes: only "data" and "event" matter */
-    size_t ev_len;    /* the event field's value so far (enough of it to tell "error") */
+    int truncated;   /* the current event's data was cut (max_event, or no memory) */
+    int after_cr;    /* last byte was \r: a following \n belongs to the same line end */
+    int is_error;    /* "event: error" seen for the current event */
+    int field;       /* where the current line is: its name, a data or event value, skipped */
+    int value_start; /* the next value byte is the first (a leading space is dropped) */
+    size_t name_len; /* bytes of the current line's field name so far */
+    char name[8];    /* its first bytes: only "data" and "event" matter */
+    size_t ev_len;   /* the event field's value so far (enough of it to tell "error") */
     char ev[8];
-    size_t end_pos;   /* during the callback: index in the fed buffer just past the event's end */
+    size_t end_pos; /* during the callback: index in the fed buffer just past the event's end */
 };
 
 /* Called per complete event; return non-zero to stop feeding. */

@@ -47,8 +47,8 @@ void tls_ctx_free(struct tls_ctx *x)
     free(x);
 }
 
-int tls_layer_open(struct tls_ctx *x, const struct transport_ops *lower, struct transport_ctx *lower_ctx,
-                   struct tconn *c, const struct endpoint *ep)
+int tls_layer_open(struct tls_ctx *x, const struct transport_ops *lower,
+                   struct transport_ctx *lower_ctx, struct tconn *c, const struct endpoint *ep)
 {
     int rc = lower->open(lower_ctx, c, ep);
     if (rc) return rc;
@@ -58,12 +58,15 @@ int tls_layer_open(struct tls_ctx *x, const struct transport_ops *lower, struct 
     SSL_set_bio(ssl, rbio, wbio);
     SSL_set_connect_state(ssl);
     unsigned char ipbuf[16];
-    int is_ip = inet_pton(AF_INET, ep->host, ipbuf) == 1 || inet_pton(AF_INET6, ep->host, ipbuf) == 1;
+    int is_ip =
+        inet_pton(AF_INET, ep->host, ipbuf) == 1 || inet_pton(AF_INET6, ep->host, ipbuf) == 1;
     if (!is_ip) SSL_set_tlsext_host_name(ssl, ep->host);
     if (!x->insecure) {
         X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
-        if (is_ip) X509_VERIFY_PARAM_set1_ip_asc(vp, ep->host);
-        else SSL_set1_host(ssl, ep->host);
+        if (is_ip)
+            X509_VERIFY_PARAM_set1_ip_asc(vp, ep->host);
+        else
+            SSL_set1_host(ssl, ep->host);
     }
     c->ssl = ssl;
     c->rbio = rbio;

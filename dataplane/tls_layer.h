@@ -11,8 +11,8 @@ struct tls_ctx *tls_ctx_new(const struct transport_options *o, char *err, size_t
 void tls_ctx_free(struct tls_ctx *x);
 
 /* Opens the lower connection, then sets up the client session with SNI and verification. */
-int tls_layer_open(struct tls_ctx *x, const struct transport_ops *lower, struct transport_ctx *lower_ctx,
-                   struct tconn *c, const struct endpoint *ep);
+int tls_layer_open(struct tls_ctx *x, const struct transport_ops *lower,
+                   struct transport_ctx *lower_ctx, struct tconn *c, const struct endpoint *ep);
 int tls_layer_progress(struct tconn *c);
 ssize_t tls_layer_send(struct tconn *c, const void *buf, size_t len);
 int tls_layer_flush(struct tconn *c);

@@ -24,12 +24,12 @@ struct transport_ctx; /* per worker: TLS context, options */
 /* Zero-initialise before open; the transport owns everything inside. */
 struct tconn {
     int fd;
-    void *owner;    /* the worker's session, returned by ops->poll */
-    void *impl;     /* a descriptor-less transport's own connection */
+    void *owner;                       /* the worker's session, returned by ops->poll */
+    void *impl;                        /* a descriptor-less transport's own connection */
     const struct transport_ops *lower; /* TLS: the byte transport under it */
-    int connected;  /* TCP connect finished */
-    int want_write; /* progress/flush needs the socket writable */
-    void *ssl;      /* TLS only */
+    int connected;                     /* TCP connect finished */
+    int want_write;                    /* progress/flush needs the socket writable */
+    void *ssl;                         /* TLS only */
     void *rbio, *wbio;
     char *pend; /* TLS bytes the socket did not take yet */
     size_t pend_len, pend_off, pend_cap;
@@ -37,7 +37,7 @@ struct tconn {
     uint32_t local_ip;    /* IPv4, host order, set once connected (0: unknown or IPv6) */
     uint16_t local_port;
     const struct endpoint *ep; /* the target, for messages (kernel transport) */
-    char err[160];  /* why the last call failed */
+    char err[160];             /* why the last call failed */
 };
 
 enum { T_AGAIN = -1, T_ERROR = -2 };

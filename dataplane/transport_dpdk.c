@@ -26,19 +26,19 @@
 #include <time.h>
 
 #define MAX_NETIFS 16
-#define SEG_RING 64
-#define HELD_MAX 4096
+#define SEG_RING   64
+#define HELD_MAX   4096
 
 struct lw_conn {
     struct tcp_pcb *pcb;
     struct tconn *tc;
-    struct pbuf *rxq;          /* received, not yet read */
+    struct pbuf *rxq;           /* received, not yet read */
     uint32_t seg_len[SEG_RING]; /* bytes left of each queued segment, oldest first */
     int64_t seg_t[SEG_RING];
     enum ts_source seg_src[SEG_RING];
     int seg_head, seg_n;
     int connected, eof, failed;
-    uint32_t ready;            /* EPOLLIN/OUT/ERR pending for the next poll */
+    uint32_t ready; /* EPOLLIN/OUT/ERR pending for the next poll */
     struct lw_conn *next_ready;
 };
 
@@ -61,7 +61,12 @@ struct transport_ctx {
     double loss, dup, reorder, jitter_ns;
     int impair;
     uint64_t rng;
-    struct held { int64_t due, t; enum ts_source src; uint16_t len; uint8_t *bytes; } held[HELD_MAX];
+    struct held {
+        int64_t due, t;
+        enum ts_source src;
+        uint16_t len;
+        uint8_t *bytes;
+    } held[HELD_MAX];
     int nheld;
     uint64_t impaired_drops, impaired_dups;
     uint8_t txbuf[2048];
@@ -75,8 +80,10 @@ static void mark(struct lw_conn *c, uint32_t ev)
 {
     if (!c->ready) {
         c->next_ready = NULL;
-        if (X->ready_tail) X->ready_tail->next_ready = c;
-        else X->ready_head = c;
+        if (X->ready_tail)
+            X->ready_tail->next_ready = c;
+        else
+            X->ready_head = c;
         X->ready_tail = c;
     }
     c->ready |= ev;
@@ -185,8 +192,10 @@ static int pump(void)
     struct dpdk_frame fr[32];
     int n = dpdk_port_rx(fr, 32);
     for (int i = 0; i < n; i++) {
-        if (X->impair) impair(&fr[i]);
-        else deliver(fr[i].data, fr[i].len, fr[i].t_ns, fr[i].src);
+        if (X->impair)
+            impair(&fr[i]);
+        else
+            deliver(fr[i].data, fr[i].len, fr[i].t_ns, fr[i].src);
     }
     if (n) dpdk_port_rx_done();
     if (X->nheld) release_held();
@@ -231,8 +240,10 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
         c->seg_src[at] = X->frame_src;
         c->seg_n++;
     }
-    if (c->rxq) pbuf_cat(c->rxq, p);
-    else c->rxq = p;
+    if (c->rxq)
+        pbuf_cat(c->rxq, p);
+    else
+        c->rxq = p;
     mark(c, EPOLLIN);
     return ERR_OK;
 }
@@ -252,8 +263,9 @@ static void on_err(void *arg, err_t err)
     c->pcb = NULL; /* lwIP has freed it */
     c->failed = 1;
     snprintf(c->tc->err, sizeof c->tc->err, "%s",
-             err == ERR_RST ? "connection reset by the server" : err == ERR_ABRT ? "connection aborted"
-                                                                                 : lwip_strerr(err));
+             err == ERR_RST    ? "connection reset by the server"
+             : err == ERR_ABRT ? "connection aborted"
+                               : lwip_strerr(err));
     mark(c, EPOLLIN | EPOLLERR);
 }
 
@@ -290,7 +302,8 @@ static int d_open(struct transport_ctx *x, struct tconn *tc, const struct endpoi
     if (e != ERR_OK) {
         snprintf(tc->err, sizeof tc->err, "lwIP could not open a connection from %s: %s%s",
                  ip4addr_ntoa(netif_ip4_addr(ni)), lwip_strerr(e),
-                 e == ERR_USE ? " (16,384 per source address: give more --local-ip addresses)" : "");
+                 e == ERR_USE ? " (16,384 per source address: give more --local-ip addresses)"
+                              : "");
         if (c->pcb) tcp_abort(c->pcb);
         free(c);
         tc->impl = NULL;
@@ -381,7 +394,8 @@ static void d_close(struct tconn *tc)
     }
     if (c->rxq) pbuf_free(c->rxq);
     /* a closed connection may still sit in this poll's ready list: unlink it */
-    for (struct lw_conn **pp = &X->ready_head, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->next_ready)
+    for (struct lw_conn **pp = &X->ready_head, *prev = NULL; *pp;
+         prev = *pp, pp = &(*pp)->next_ready)
         if (*pp == c) {
             *pp = c->next_ready;
             if (X->ready_tail == c) X->ready_tail = prev;
@@ -415,19 +429,23 @@ static int d_poll(struct transport_ctx *x, struct epoll_event *ev, int max, int6
     return n;
 }
 
-static const struct transport_ops dpdk_ops = {"dpdk+lwip", d_open, d_progress, d_send, d_flush,
-                                              d_recv, d_close, d_poll, d_alive};
+static const struct transport_ops dpdk_ops = {"dpdk+lwip", d_open,  d_progress, d_send, d_flush,
+                                              d_recv,      d_close, d_poll,     d_alive};
 
 static int d_tls_open(struct transport_ctx *x, struct tconn *c, const struct endpoint *ep)
 {
     return tls_layer_open(x->tls, &dpdk_ops, x, c, ep);
 }
 
-static const struct transport_ops dpdk_tls_ops = {"dpdk+lwip+tls", d_tls_open, tls_layer_progress,
-                                                  tls_layer_send, tls_layer_flush, tls_layer_recv,
-                                                  tls_layer_close, d_poll, tls_layer_alive};
+static const struct transport_ops dpdk_tls_ops = {
+    "dpdk+lwip+tls", d_tls_open,      tls_layer_progress,
+    tls_layer_send,  tls_layer_flush, tls_layer_recv,
+    tls_layer_close, d_poll,          tls_layer_alive};
 
-const struct transport_ops *transport_dpdk_ops(void) { return X && X->use_tls ? &dpdk_tls_ops : &dpdk_ops; }
+const struct transport_ops *transport_dpdk_ops(void)
+{
+    return X && X->use_tls ? &dpdk_tls_ops : &dpdk_ops;
+}
 
 /* A static neighbour without lwIP's static-entry option (Debian's build lacks it): an ARP
  * reply from the next hop, written as if it had arrived, teaches lwIP the MAC; it is taught
@@ -438,9 +456,9 @@ static int teach_next_hop(const uint8_t mac[6])
     struct netif *ni = &X->netif[0];
     memcpy(f, ni->hwaddr, 6);
     memcpy(f + 6, mac, 6);
-    f[12] = 0x08, f[13] = 0x06;                         /* ARP */
-    f[14] = 0, f[15] = 1, f[16] = 0x08, f[17] = 0x00;   /* Ethernet, IPv4 */
-    f[18] = 6, f[19] = 4, f[20] = 0, f[21] = 2;         /* reply */
+    f[12] = 0x08, f[13] = 0x06;                       /* ARP */
+    f[14] = 0, f[15] = 1, f[16] = 0x08, f[17] = 0x00; /* Ethernet, IPv4 */
+    f[18] = 6, f[19] = 4, f[20] = 0, f[21] = 2;       /* reply */
     memcpy(f + 22, mac, 6);
     memcpy(f + 28, &X->next_hop, 4);
     memcpy(f + 32, ni->hwaddr, 6);
@@ -489,8 +507,10 @@ static int resolve_next_hop(char *err, size_t errlen)
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
-    snprintf(err, errlen, "no ARP reply from %s on DPDK port %s within 3 s: check the link, "
-             "--local-ip and --gateway", ip4addr_ntoa(&X->next_hop), dpdk_port_driver());
+    snprintf(err, errlen,
+             "no ARP reply from %s on DPDK port %s within 3 s: check the link, "
+             "--local-ip and --gateway",
+             ip4addr_ntoa(&X->next_hop), dpdk_port_driver());
     return -1;
 }
 
@@ -507,7 +527,8 @@ struct transport_ctx *transport_dpdk_start(const struct dpdk_options *o, const s
         return NULL;
     }
     if (!o->local_ips || !*o->local_ips) {
-        snprintf(err, errlen, "--transport dpdk needs --local-ip ADDRESS[,ADDRESS...] for strobe's own stack");
+        snprintf(err, errlen,
+                 "--transport dpdk needs --local-ip ADDRESS[,ADDRESS...] for strobe's own stack");
         return NULL;
     }
     struct tls_ctx *tls = NULL;
@@ -535,7 +556,8 @@ struct transport_ctx *transport_dpdk_start(const struct dpdk_options *o, const s
     for (char *a = strtok(list, ","); a; a = strtok(NULL, ",")) {
         ip4_addr_t ip;
         if (X->nnetif == MAX_NETIFS || !ip4addr_aton(a, &ip)) {
-            snprintf(err, errlen, "--local-ip '%s' is not an IPv4 address (at most %d addresses)", a, MAX_NETIFS);
+            snprintf(err, errlen, "--local-ip '%s' is not an IPv4 address (at most %d addresses)",
+                     a, MAX_NETIFS);
             free(list);
             goto fail;
         }
@@ -548,7 +570,8 @@ struct transport_ctx *transport_dpdk_start(const struct dpdk_options *o, const s
     netif_set_default(&X->netif[0]);
     X->next_hop = ip4_addr_netcmp(&X->peer, netif_ip4_addr(&X->netif[0]), &mask) ? X->peer : gw;
     if (ip4_addr_isany_val(X->next_hop)) {
-        snprintf(err, errlen, "the target %s is not on --local-ip's subnet: give --gateway", ep->addr_text);
+        snprintf(err, errlen, "the target %s is not on --local-ip's subnet: give --gateway",
+                 ep->addr_text);
         goto fail;
     }
     if (o->impair && *o->impair) {
@@ -558,16 +581,23 @@ struct transport_ctx *transport_dpdk_start(const struct dpdk_options *o, const s
             char key[32];
             if (sscanf(kv, "%31[^=]=%lf", key, &v) != 2 || v < 0 ||
                 (strcmp(key, "jitter-ms") && v > 1) ||
-                (strcmp(key, "loss") && strcmp(key, "dup") && strcmp(key, "reorder") && strcmp(key, "jitter-ms"))) {
-                snprintf(err, errlen, "--dpdk-impair '%s': give loss=P,dup=P,reorder=P,jitter-ms=MS "
-                         "(P between 0 and 1)", o->impair);
+                (strcmp(key, "loss") && strcmp(key, "dup") && strcmp(key, "reorder") &&
+                 strcmp(key, "jitter-ms"))) {
+                snprintf(err, errlen,
+                         "--dpdk-impair '%s': give loss=P,dup=P,reorder=P,jitter-ms=MS "
+                         "(P between 0 and 1)",
+                         o->impair);
                 free(spec);
                 goto fail;
             }
-            if (!strcmp(key, "loss")) X->loss = v;
-            else if (!strcmp(key, "dup")) X->dup = v;
-            else if (!strcmp(key, "reorder")) X->reorder = v;
-            else X->jitter_ns = v * 1e6;
+            if (!strcmp(key, "loss"))
+                X->loss = v;
+            else if (!strcmp(key, "dup"))
+                X->dup = v;
+            else if (!strcmp(key, "reorder"))
+                X->reorder = v;
+            else
+                X->jitter_ns = v * 1e6;
         }
         free(spec);
         X->impair = 1;
@@ -575,7 +605,8 @@ struct transport_ctx *transport_dpdk_start(const struct dpdk_options *o, const s
     }
     if (o->gateway_mac) {
         if (parse_mac(o->gateway_mac, X->static_mac)) {
-            snprintf(err, errlen, "--gateway-mac '%s' is not a MAC address like 02:00:00:00:00:01", o->gateway_mac);
+            snprintf(err, errlen, "--gateway-mac '%s' is not a MAC address like 02:00:00:00:00:01",
+                     o->gateway_mac);
             goto fail;
         }
         X->static_mac_set = 1;
@@ -591,13 +622,15 @@ void transport_dpdk_describe(char *buf, size_t n)
 {
     char clock[200];
     dpdk_port_clock_describe(clock, sizeof clock);
-    size_t at = (size_t)snprintf(buf, n, "%s on %s, source", transport_dpdk_ops()->name, dpdk_port_driver());
+    size_t at = (size_t)snprintf(buf, n, "%s on %s, source", transport_dpdk_ops()->name,
+                                 dpdk_port_driver());
     for (int i = 0; X && i < X->nnetif && at < n; i++)
         at += (size_t)snprintf(buf + at, n - at, " %s", ip4addr_ntoa(netif_ip4_addr(&X->netif[i])));
     if (at < n) at += (size_t)snprintf(buf + at, n - at, "; stamps: %s", clock);
     if (X && X->impair && at < n)
-        snprintf(buf + at, n - at, "; IMPAIRED rx (test): loss %.3f dup %.3f reorder %.3f jitter %.1f ms",
-                 X->loss, X->dup, X->reorder, X->jitter_ns / 1e6);
+        snprintf(buf + at, n - at,
+                 "; IMPAIRED rx (test): loss %.3f dup %.3f reorder %.3f jitter %.1f ms", X->loss,
+                 X->dup, X->reorder, X->jitter_ns / 1e6);
 }
 
 void transport_dpdk_stop(void)

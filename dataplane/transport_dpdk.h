@@ -11,7 +11,7 @@ struct dpdk_options {
     const char *netmask;    /* default 255.255.255.0 */
     const char *gateway;    /* next hop when the target is not on the local subnet, or NULL */
     double idle_backoff_us; /* sleep when a poll found nothing; 0 = busy-poll */
-    const char *gateway_mac; /* the next hop's MAC as a static neighbour, or NULL: ARP */
+    const char *gateway_mac;      /* the next hop's MAC as a static neighbour, or NULL: ARP */
     struct transport_options tls; /* for https:// targets */
     /* Test facility, for kernels without netem: impair received frames before lwIP sees them,
      * "loss=P,dup=P,reorder=P,jitter-ms=MS" (any subset). NULL: none. */

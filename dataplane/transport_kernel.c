@@ -134,7 +134,11 @@ static ssize_t plain_send(struct tconn *c, const void *buf, size_t len)
     return T_ERROR;
 }
 
-static int plain_flush(struct tconn *c) { (void)c; return 1; }
+static int plain_flush(struct tconn *c)
+{
+    (void)c;
+    return 1;
+}
 
 /* One recvmsg; the SCM_TIMESTAMPING control message holds the kernel's software stamp
  * (ts[0]) and, where the NIC supplies one, the raw hardware stamp (ts[2]). */
@@ -145,7 +149,9 @@ static ssize_t raw_recv(struct tconn *c, void *buf, size_t cap, struct rx_stamp 
         char bytes[CMSG_SPACE(sizeof(struct scm_timestamping)) + 64];
         struct cmsghdr align;
     } ctrl;
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctrl.bytes,
+    struct msghdr msg = {.msg_iov = &iov,
+                         .msg_iovlen = 1,
+                         .msg_control = ctrl.bytes,
                          .msg_controllen = sizeof ctrl.bytes};
     ssize_t n = recvmsg(c->fd, &msg, 0);
     int64_t now = clock_now_ns();
@@ -192,17 +198,17 @@ static void plain_close(struct tconn *c)
     c->fd = -1;
 }
 
-static const struct transport_ops plain_ops = {"kernel", plain_open, plain_progress, plain_send,
-                                               plain_flush, plain_recv, plain_close, NULL,
-                                               plain_alive};
+static const struct transport_ops plain_ops = {"kernel",    plain_open,  plain_progress,
+                                               plain_send,  plain_flush, plain_recv,
+                                               plain_close, NULL,        plain_alive};
 
 static int tls_open(struct transport_ctx *x, struct tconn *c, const struct endpoint *ep)
 {
     return tls_layer_open(x->tls, &plain_ops, x, c, ep);
 }
 
-static const struct transport_ops tls_ops = {"kernel+tls", tls_open, tls_layer_progress,
-                                             tls_layer_send, tls_layer_flush, tls_layer_recv,
-                                             tls_layer_close, NULL, tls_layer_alive};
+static const struct transport_ops tls_ops = {
+    "kernel+tls",    tls_open, tls_layer_progress, tls_layer_send, tls_layer_flush, tls_layer_recv,
+    tls_layer_close, NULL,     tls_layer_alive};
 
 const struct transport_ops *transport_kernel_ops(int tls) { return tls ? &tls_ops : &plain_ops; }

@@ -10,7 +10,8 @@ void ts_conv_init(struct ts_converter *c, double nominal_hz)
 static void refit(struct ts_converter *c)
 {
     if (c->n == 1) {
-        c->offset_ns = (double)(c->sys[0] - c->sys_ref) - (double)(c->dev[0] - c->dev_ref) * c->ns_per_tick;
+        c->offset_ns =
+            (double)(c->sys[0] - c->sys_ref) - (double)(c->dev[0] - c->dev_ref) * c->ns_per_tick;
         return;
     }
     double sx = 0, sy = 0, sxx = 0, sxy = 0;
@@ -49,7 +50,8 @@ void ts_conv_add(struct ts_converter *c, int64_t dev_ticks, int64_t sys_ns)
 int64_t ts_conv_to_ns(const struct ts_converter *c, int64_t dev_ticks)
 {
     if (!c->n) return 0;
-    return c->sys_ref + (int64_t)llround(c->offset_ns + c->ns_per_tick * (double)(dev_ticks - c->dev_ref));
+    return c->sys_ref +
+           (int64_t)llround(c->offset_ns + c->ns_per_tick * (double)(dev_ticks - c->dev_ref));
 }
 
 double ts_conv_drift_ppm(const struct ts_converter *c)

@@ -9,10 +9,10 @@
 #define TS_CONV_PAIRS 32
 
 struct ts_converter {
-    double nominal_hz;           /* ticks per second the device claims */
+    double nominal_hz; /* ticks per second the device claims */
     int64_t dev[TS_CONV_PAIRS], sys[TS_CONV_PAIRS];
     int n, head;
-    int64_t dev_ref, sys_ref;    /* the fit is relative to these, for precision */
+    int64_t dev_ref, sys_ref; /* the fit is relative to these, for precision */
     double ns_per_tick, offset_ns, residual_ns;
 };
 

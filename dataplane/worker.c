@@ -15,9 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define READ_BUF (64 * 1024)
-#define ERRBODY_MAX 2048
-#define TICK_MS 5
+#define READ_BUF               (64 * 1024)
+#define ERRBODY_MAX            2048
+#define TICK_MS                5
 #define CONNECT_BACKOFF_MAX_NS 100000000LL /* 100 ms */
 /* starts per loop turn at most: the loop must come back to its controls (a stop, an abort)
  * even when every start fails at once */
@@ -38,7 +38,7 @@ struct session {
     int phase;
     int64_t t_sched, t_written, t_first_byte, t_last_rx;
     int64_t t_connect; /* the current connection's connect began (a retry's is later) */
-    char *req_buf; /* the request, or its head when a source supplies the body */
+    char *req_buf;     /* the request, or its head when a source supplies the body */
     size_t req_len, req_off;
     const char *body;
     size_t body_len, body_off;
@@ -119,10 +119,15 @@ static void deactivate(struct impl *w, struct session *s)
 
 static void record_sent(struct session *s)
 {
-    struct log_record rec = rec_request_sent_encode(&(struct rec_request_sent){
-        .worker = (uint16_t)s->w->pub->cfg.index, .req_id = s->req_id, .t_sched = s->t_sched,
-        .t_written = s->t_written, .tag = s->tag, .phase = s->phase,
-        .conn_serial = s->conn_serial, .reused = s->reused});
+    struct log_record rec =
+        rec_request_sent_encode(&(struct rec_request_sent){.worker = (uint16_t)s->w->pub->cfg.index,
+                                                           .req_id = s->req_id,
+                                                           .t_sched = s->t_sched,
+                                                           .t_written = s->t_written,
+                                                           .tag = s->tag,
+                                                           .phase = s->phase,
+                                                           .conn_serial = s->conn_serial,
+                                                           .reused = s->reused});
     record(s->w, &rec, NULL, 0);
     s->sent_recorded = 1;
 }
@@ -131,9 +136,13 @@ static void record_sent(struct session *s)
  * byte is written or the retry ends. */
 static void record_retry(struct session *s)
 {
-    struct log_record rec = rec_request_retry_encode(&(struct rec_request_retry){
-        .worker = (uint16_t)s->w->pub->cfg.index, .req_id = s->req_id, .t_failed = s->t_retry,
-        .t_written = s->t_written, .error = s->retry_err, .conn_serial = s->conn_serial});
+    struct log_record rec = rec_request_retry_encode(
+        &(struct rec_request_retry){.worker = (uint16_t)s->w->pub->cfg.index,
+                                    .req_id = s->req_id,
+                                    .t_failed = s->t_retry,
+                                    .t_written = s->t_written,
+                                    .error = s->retry_err,
+                                    .conn_serial = s->conn_serial});
     record(s->w, &rec, s->retry_why, strlen(s->retry_why));
     s->retry_pending = 0;
 }
@@ -190,15 +199,19 @@ static void end_request(struct session *s, enum req_error err)
         int k = w->connect_failures < 7 ? w->connect_failures : 7;
         int64_t backoff = 1000000LL << k;
         w->connect_failures++;
-        w->connect_retry_at = clock_now_ns() +
-                              (backoff < CONNECT_BACKOFF_MAX_NS ? backoff : CONNECT_BACKOFF_MAX_NS);
+        w->connect_retry_at =
+            clock_now_ns() + (backoff < CONNECT_BACKOFF_MAX_NS ? backoff : CONNECT_BACKOFF_MAX_NS);
     }
     if (!s->sent_recorded) record_sent(s); /* failed before its last byte left: t2 = 0 */
     if (s->retry_pending) record_retry(s);
-    struct log_record rec = rec_request_end_encode(&(struct rec_request_end){
-        .worker = (uint16_t)w->pub->cfg.index, .req_id = s->req_id, .t_end = clock_now_ns(),
-        .t_first_byte = s->t_first_byte, .status = s->rsp.status, .error = err,
-        .events = s->n_events});
+    struct log_record rec =
+        rec_request_end_encode(&(struct rec_request_end){.worker = (uint16_t)w->pub->cfg.index,
+                                                         .req_id = s->req_id,
+                                                         .t_end = clock_now_ns(),
+                                                         .t_first_byte = s->t_first_byte,
+                                                         .status = s->rsp.status,
+                                                         .error = err,
+                                                         .events = s->n_events});
     int bad_status = s->rsp.status && (s->rsp.status < 200 || s->rsp.status > 299);
     /* the body is the server's error body for a non-2xx status, else strobe's reason */
     record(w, &rec, s->errbody, s->rsp.errbody_len);
@@ -244,8 +257,10 @@ static void try_send(struct session *s)
             end_request(s, ERR_SEND);
             return;
         }
-        if (head) s->req_off += (size_t)n;
-        else s->body_off += (size_t)n;
+        if (head)
+            s->req_off += (size_t)n;
+        else
+            s->body_off += (size_t)n;
     }
     int f = ops->flush(&s->tc);
     if (f == T_ERROR) {
@@ -301,8 +316,10 @@ static int start_request(struct impl *w, int64_t t_sched, const struct request_s
 static struct session *take_session(struct impl *w)
 {
     struct session *s = w->idle;
-    if (s) w->idle = s->next_idle;
-    else s = new_session(w);
+    if (s)
+        w->idle = s->next_idle;
+    else
+        s = new_session(w);
     return s;
 }
 
@@ -373,11 +390,16 @@ static int on_sse_event(void *arg, const char *data, size_t len, int truncated, 
     if (truncated) return http_response_cut(&s->rsp, s->n_events, len);
     /* TLS: stream offsets are of plaintext, which a tap on the wire cannot see */
     int64_t last_byte = s->tc.ssl ? -1 : http_response_event_end(&s->rsp) - 1;
-    struct log_record rec = rec_event_encode(&(struct rec_event){
-        .worker = (uint16_t)w->pub->cfg.index, .ts_source = (uint8_t)s->stamp.src,
-        .req_id = s->req_id, .t_stamp = s->stamp.t, .t_read = s->stamp.t_user,
-        .index = s->n_events++, .stream_offset = last_byte, .local_ip = s->tc.local_ip,
-        .local_port = s->tc.local_port});
+    struct log_record rec =
+        rec_event_encode(&(struct rec_event){.worker = (uint16_t)w->pub->cfg.index,
+                                             .ts_source = (uint8_t)s->stamp.src,
+                                             .req_id = s->req_id,
+                                             .t_stamp = s->stamp.t,
+                                             .t_read = s->stamp.t_user,
+                                             .index = s->n_events++,
+                                             .stream_offset = last_byte,
+                                             .local_ip = s->tc.local_ip,
+                                             .local_port = s->tc.local_port});
     record(w, &rec, data, len);
     if (len == 6 && !memcmp(data, "[DONE]", 6)) s->got_done = 1;
     bump(&w->pub->stats.events, 1);
@@ -442,19 +464,22 @@ static void check_timeouts(struct impl *w, int64_t now)
     for (int i = w->nactive - 1; i >= 0; i--) {
         struct session *s = w->active[i];
         enum req_error e = ERR_NONE;
-        if (now - s->t_sched > total) e = ERR_TIMEOUT;
-        else if (s->state == S_CONNECTING && now - s->t_connect > conn) e = ERR_CONNECT;
-        else if (now - s->t_last_rx > idle) e = ERR_IDLE_TIMEOUT;
+        if (now - s->t_sched > total)
+            e = ERR_TIMEOUT;
+        else if (s->state == S_CONNECTING && now - s->t_connect > conn)
+            e = ERR_CONNECT;
+        else if (now - s->t_last_rx > idle)
+            e = ERR_IDLE_TIMEOUT;
         if (e) {
             if (!s->rsp.errbody_len)
-                s->rsp.errbody_len = (size_t)snprintf(
-                    s->errbody, sizeof s->errbody, "%s after %.1f s",
-                    e == ERR_CONNECT ? "connect timed out"
-                    : e == ERR_TIMEOUT ? "request timed out"
-                                       : "nothing received",
-                    e == ERR_CONNECT ? c->connect_timeout_s
-                    : e == ERR_TIMEOUT ? c->request_timeout_s
-                                       : c->idle_timeout_s);
+                s->rsp.errbody_len =
+                    (size_t)snprintf(s->errbody, sizeof s->errbody, "%s after %.1f s",
+                                     e == ERR_CONNECT   ? "connect timed out"
+                                     : e == ERR_TIMEOUT ? "request timed out"
+                                                        : "nothing received",
+                                     e == ERR_CONNECT   ? c->connect_timeout_s
+                                     : e == ERR_TIMEOUT ? c->request_timeout_s
+                                                        : c->idle_timeout_s);
             end_request(s, e);
         }
     }
@@ -508,8 +533,9 @@ static void *worker_main(void *arg)
                     wait_ns = next_due - now > 0 ? next_due - now : 0;
             } else {
                 /* closed loop: a finished request is replaced at once, due now */
-                for (int want = target - w->nactive; want > 0 && w->nactive < target &&
-                                                     !(w->connect_failures && clock_now_ns() < w->connect_retry_at);
+                for (int want = target - w->nactive;
+                     want > 0 && w->nactive < target &&
+                     !(w->connect_failures && clock_now_ns() < w->connect_retry_at);
                      want--)
                     start_request(w, clock_now_ns(), NULL, NULL, take_session(w));
             }

@@ -20,9 +20,9 @@ typedef size_t (*request_build_fn)(void *arg, int worker, uint64_t seq, char *bu
 struct request_spec {
     const char *body; /* owned by the source; stays valid until ended() for this tag */
     size_t body_len;
-    size_t head_len;  /* bytes the source wrote into the head buffer */
-    uint64_t tag;     /* the source's own id of the request; logged with it */
-    int64_t t_sched;  /* when the request was due (latency is charged from here) */
+    size_t head_len; /* bytes the source wrote into the head buffer */
+    uint64_t tag;    /* the source's own id of the request; logged with it */
+    int64_t t_sched; /* when the request was due (latency is charged from here) */
 };
 
 struct request_source {
@@ -36,10 +36,10 @@ struct request_source {
 };
 
 struct worker_control {
-    _Atomic int target;      /* closed loop: requests to keep in flight */
+    _Atomic int target;                    /* closed loop: requests to keep in flight */
     struct request_source *_Atomic source; /* when set, it decides instead of target */
-    _Atomic int phase;       /* phase index stamped on new requests */
-    _Atomic int issuing;     /* 0: start no new requests */
+    _Atomic int phase;                     /* phase index stamped on new requests */
+    _Atomic int issuing;                   /* 0: start no new requests */
     _Atomic int abort_error; /* non-zero enum req_error: end every in-flight request with it */
     _Atomic int quit;
 };

@@ -4,8 +4,8 @@
 #include <string.h>
 
 static const struct power_driver *const drivers[] = {
-    &power_driver_emu, &power_driver_redfish, &power_driver_file, &power_driver_rapl,
-    &power_driver_nvml, &power_driver_amdsmi, &power_driver_ipmi,
+    &power_driver_emu,  &power_driver_redfish, &power_driver_file, &power_driver_rapl,
+    &power_driver_nvml, &power_driver_amdsmi,  &power_driver_ipmi,
 };
 
 int power_open(struct power_source *s, const char *spec, char *err, size_t errlen)
@@ -22,8 +22,10 @@ int power_open(struct power_source *s, const char *spec, char *err, size_t errle
             return -1;
         }
     }
-    snprintf(err, errlen, "--power '%s': unknown source; use emu:URL, redfish:URL, file:CSV, "
-                          "rapl, nvml[:GPUS], amdsmi[:GPUS] or ipmi[:HOST]", spec);
+    snprintf(err, errlen,
+             "--power '%s': unknown source; use emu:URL, redfish:URL, file:CSV, "
+             "rapl, nvml[:GPUS], amdsmi[:GPUS] or ipmi[:HOST]",
+             spec);
     return -1;
 }
 

@@ -13,10 +13,10 @@
 #define POWER_MAX_DEVICES 64
 
 struct power_reading {
-    int device;       /* index into the source's devices */
-    int64_t t_ns;     /* when it was taken, CLOCK_REALTIME */
-    double watts;     /* NAN when the device only keeps energy */
-    double energy_j;  /* cumulative, NAN when the device keeps none */
+    int device;      /* index into the source's devices */
+    int64_t t_ns;    /* when it was taken, CLOCK_REALTIME */
+    double watts;    /* NAN when the device only keeps energy */
+    double energy_j; /* cumulative, NAN when the device keeps none */
 };
 
 struct power_source {

@@ -24,21 +24,26 @@ static int amd_open(struct power_source *s, const char *opt, char *err, size_t e
     void *lib = dlopen("libamd_smi.so", RTLD_NOW | RTLD_LOCAL);
     if (!lib) lib = dlopen("/opt/rocm/lib/libamd_smi.so", RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
-        snprintf(err, errlen, "--power amdsmi: AMD's SMI library libamd_smi.so was not found; "
-                              "install ROCm's amd-smi-lib on this host or drop --power amdsmi");
+        snprintf(err, errlen,
+                 "--power amdsmi: AMD's SMI library libamd_smi.so was not found; "
+                 "install ROCm's amd-smi-lib on this host or drop --power amdsmi");
         return -1;
     }
     struct amd_impl *a = calloc(1, sizeof *a);
     a->lib = lib;
     s->impl = a;
     int (*init)(uint64_t) = (int (*)(uint64_t))dlsym(lib, "amdsmi_init");
-    int (*sockets)(uint32_t *, void **) = (int (*)(uint32_t *, void **))dlsym(lib, "amdsmi_get_socket_handles");
+    int (*sockets)(uint32_t *, void **) =
+        (int (*)(uint32_t *, void **))dlsym(lib, "amdsmi_get_socket_handles");
     int (*procs)(void *, uint32_t *, void **) =
         (int (*)(void *, uint32_t *, void **))dlsym(lib, "amdsmi_get_processor_handles");
     a->shut_down = (int (*)(void))dlsym(lib, "amdsmi_shut_down");
-    a->energy = (int (*)(void *, uint64_t *, float *, uint64_t *))dlsym(lib, "amdsmi_get_energy_count");
+    a->energy =
+        (int (*)(void *, uint64_t *, float *, uint64_t *))dlsym(lib, "amdsmi_get_energy_count");
     if (!init || !sockets || !procs || !a->energy) {
-        snprintf(err, errlen, "--power amdsmi: libamd_smi.so lacks amdsmi_init or the handle and energy functions; update ROCm");
+        snprintf(err, errlen,
+                 "--power amdsmi: libamd_smi.so lacks amdsmi_init or the handle and energy "
+                 "functions; update ROCm");
         return -1;
     }
     if (init(AMDSMI_INIT_AMD_GPUS)) {
@@ -70,7 +75,8 @@ static int amd_open(struct power_source *s, const char *opt, char *err, size_t e
             k = s->ndevices;
         }
         if (k < 0 || k >= total) {
-            snprintf(err, errlen, "--power amdsmi: GPU %d does not exist (this host has %d)", k, total);
+            snprintf(err, errlen, "--power amdsmi: GPU %d does not exist (this host has %d)", k,
+                     total);
             return -1;
         }
         a->dev[s->ndevices] = all[k];
@@ -96,7 +102,8 @@ static int amd_sample(struct power_source *s, struct power_reading *out, int max
         float res = 0;
         int64_t t = clock_now_ns();
         if (a->energy(a->dev[i], &acc, &res, &ts)) {
-            snprintf(err, errlen, "--power amdsmi: %s: energy counter unreadable", s->device_names[i]);
+            snprintf(err, errlen, "--power amdsmi: %s: energy counter unreadable",
+                     s->device_names[i]);
             return -1;
         }
         out[n++] = (struct power_reading){i, t, NAN, (double)acc * res / 1e6};

@@ -45,8 +45,10 @@ static int file_open(struct power_source *s, const char *opt, char *err, size_t 
     }
     char *text = read_file(path, NULL);
     if (!text) {
-        snprintf(err, errlen, "--power file:%s: cannot read it: %s; give a CSV file of "
-                              "time_s,watts[,device] rows", path, strerror(errno));
+        snprintf(err, errlen,
+                 "--power file:%s: cannot read it: %s; give a CSV file of "
+                 "time_s,watts[,device] rows",
+                 path, strerror(errno));
         return -1;
     }
     struct file_impl *f = calloc(1, sizeof *f);
@@ -58,7 +60,8 @@ static int file_open(struct power_source *s, const char *opt, char *err, size_t 
         double t = strtod(line, &end);
         if (end == line) {
             if (lineno == 1) continue; /* header */
-            snprintf(err, errlen, "--power file:%s line %d: expected time_s,watts[,device]", path, lineno);
+            snprintf(err, errlen, "--power file:%s line %d: expected time_s,watts[,device]", path,
+                     lineno);
             free(text);
             free(f->rows);
             free(f);
@@ -68,7 +71,8 @@ static int file_open(struct power_source *s, const char *opt, char *err, size_t 
         if (*p == ',') p++;
         double w = strtod(p, &end);
         if (end == p || !isfinite(w) || w < 0) {
-            snprintf(err, errlen, "--power file:%s line %d: watts must be a non-negative number", path, lineno);
+            snprintf(err, errlen, "--power file:%s line %d: watts must be a non-negative number",
+                     path, lineno);
             free(text);
             free(f->rows);
             free(f);
@@ -92,7 +96,8 @@ static int file_open(struct power_source *s, const char *opt, char *err, size_t 
         return -1;
     }
     f->relative = f->rows[0].t_s < 1e9;
-    snprintf(s->boundary, sizeof s->boundary, "%s", s->accelerator_only ? "recorded watts, declared accelerator-only" : "recorded watts");
+    snprintf(s->boundary, sizeof s->boundary, "%s",
+             s->accelerator_only ? "recorded watts, declared accelerator-only" : "recorded watts");
     s->impl = f;
     return 0;
 }

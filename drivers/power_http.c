@@ -46,7 +46,9 @@ static int fetch(struct power_source *s, cJSON **out, int64_t *t_mid, char *err,
     curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
     if (rc != CURLE_OK || status != 200) {
         snprintf(err, errlen, "%s: %s", h->url,
-                 rc != CURLE_OK ? curl_easy_strerror(rc) : status == 401 ? "HTTP 401: set STROBE_REDFISH_USER and STROBE_REDFISH_PASSWORD" : "unexpected HTTP status");
+                 rc != CURLE_OK  ? curl_easy_strerror(rc)
+                 : status == 401 ? "HTTP 401: set STROBE_REDFISH_USER and STROBE_REDFISH_PASSWORD"
+                                 : "unexpected HTTP status");
         if (rc == CURLE_OK && status != 401) {
             size_t l = strlen(err);
             snprintf(err + l, errlen - l, " %ld", status);
@@ -69,12 +71,12 @@ static int read_members(struct power_source *s, const cJSON *root, int64_t t,
     struct http_impl *h = s->impl;
     int n = 0;
     const cJSON *pc;
-    cJSON_ArrayForEach(pc, cJSON_GetObjectItemCaseSensitive(root, "PowerControl"))
-    {
+    cJSON_ArrayForEach (pc, cJSON_GetObjectItemCaseSensitive(root, "PowerControl")) {
         if (n >= max || n >= POWER_MAX_DEVICES) break;
         const cJSON *w = cJSON_GetObjectItemCaseSensitive(pc, "PowerConsumedWatts");
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(pc, "Oem"), "StrobeEmu"),
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(pc, "Oem"),
+                                             "StrobeEmu"),
             "EnergyJoules");
         out[n] = (struct power_reading){n, t, cJSON_IsNumber(w) ? w->valuedouble : NAN,
                                         h->emu && cJSON_IsNumber(e) ? e->valuedouble : NAN};
@@ -115,8 +117,7 @@ static int open_common(struct power_source *s, const char *url, int emu, int ins
     int64_t t;
     if (fetch(s, &root, &t, err, errlen)) return -1;
     const cJSON *pc;
-    cJSON_ArrayForEach(pc, cJSON_GetObjectItemCaseSensitive(root, "PowerControl"))
-    {
+    cJSON_ArrayForEach (pc, cJSON_GetObjectItemCaseSensitive(root, "PowerControl")) {
         if (s->ndevices >= POWER_MAX_DEVICES) break;
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(pc, "Name");
         const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(pc, "PhysicalContext");
@@ -136,7 +137,8 @@ static int open_common(struct power_source *s, const char *url, int emu, int ins
 static int emu_open(struct power_source *s, const char *opt, char *err, size_t errlen)
 {
     if (!*opt) {
-        snprintf(err, errlen, "--power emu needs the emulator's URL, e.g. emu:http://127.0.0.1:8000");
+        snprintf(err, errlen,
+                 "--power emu needs the emulator's URL, e.g. emu:http://127.0.0.1:8000");
         return -1;
     }
     char url[512];
@@ -144,7 +146,8 @@ static int emu_open(struct power_source *s, const char *opt, char *err, size_t e
     while (n && opt[n - 1] == '/') n--;
     snprintf(url, sizeof url, "%.*s/redfish/v1/Chassis/emu/Power", (int)n, opt);
     s->accelerator_only = 1;
-    snprintf(s->boundary, sizeof s->boundary, "strobe-emu's modelled accelerator power (all accelerators)");
+    snprintf(s->boundary, sizeof s->boundary,
+             "strobe-emu's modelled accelerator power (all accelerators)");
     return open_common(s, url, 1, 0, err, errlen);
 }
 
@@ -154,21 +157,26 @@ static int redfish_open(struct power_source *s, const char *opt, char *err, size
     snprintf(url, sizeof url, "%s", opt);
     int insecure = 0, accel = 0;
     for (char *comma; (comma = strrchr(url, ',')) != NULL; *comma = 0) {
-        if (!strcmp(comma + 1, "insecure")) insecure = 1;
-        else if (!strcmp(comma + 1, "accelerator")) accel = 1;
+        if (!strcmp(comma + 1, "insecure"))
+            insecure = 1;
+        else if (!strcmp(comma + 1, "accelerator"))
+            accel = 1;
         else {
-            snprintf(err, errlen, "--power redfish: unknown option '%s' (insecure, accelerator)", comma + 1);
+            snprintf(err, errlen, "--power redfish: unknown option '%s' (insecure, accelerator)",
+                     comma + 1);
             return -1;
         }
     }
     if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) {
-        snprintf(err, errlen, "--power redfish needs the Power resource's URL, e.g. "
-                              "redfish:https://BMC/redfish/v1/Chassis/1/Power");
+        snprintf(err, errlen,
+                 "--power redfish needs the Power resource's URL, e.g. "
+                 "redfish:https://BMC/redfish/v1/Chassis/1/Power");
         return -1;
     }
     s->accelerator_only = accel;
-    snprintf(s->boundary, sizeof s->boundary, accel ? "BMC PowerControl members, declared accelerator-only"
-                                                    : "BMC PowerControl members (chassis/system power)");
+    snprintf(s->boundary, sizeof s->boundary,
+             accel ? "BMC PowerControl members, declared accelerator-only"
+                   : "BMC PowerControl members (chassis/system power)");
     return open_common(s, url, 0, insecure, err, errlen);
 }
 

@@ -40,10 +40,12 @@ static int ipmi_open_src(struct power_source *s, const char *opt, char *err, siz
     }
     if (*opt) {
         const char *user = getenv("STROBE_IPMI_USER"), *pass = getenv("STROBE_IPMI_PASSWORD");
-        if (ipmi_ctx_open_outofband_2_0(p->ctx, opt, user, pass, NULL, 0,
-                                        IPMI_PRIVILEGE_LEVEL_USER, 3, 0, 0, 0, 0) < 0) {
-            snprintf(err, errlen, "--power ipmi:%s: cannot open an IPMI 2.0 session: %s (set "
-                                  "STROBE_IPMI_USER and STROBE_IPMI_PASSWORD)", opt, ipmi_ctx_errormsg(p->ctx));
+        if (ipmi_ctx_open_outofband_2_0(p->ctx, opt, user, pass, NULL, 0, IPMI_PRIVILEGE_LEVEL_USER,
+                                        3, 0, 0, 0, 0) < 0) {
+            snprintf(err, errlen,
+                     "--power ipmi:%s: cannot open an IPMI 2.0 session: %s (set "
+                     "STROBE_IPMI_USER and STROBE_IPMI_PASSWORD)",
+                     opt, ipmi_ctx_errormsg(p->ctx));
             return -1;
         }
         snprintf(s->device_names[0], sizeof s->device_names[0], "BMC %s", opt);
@@ -51,8 +53,9 @@ static int ipmi_open_src(struct power_source *s, const char *opt, char *err, siz
         ipmi_driver_type_t type;
         int found = ipmi_ctx_find_inband(p->ctx, &type, 0, 0, 0, NULL, 0, 0);
         if (found != 1) {
-            snprintf(err, errlen, "--power ipmi: no in-band IPMI device on this host (/dev/ipmi0); "
-                                  "load the ipmi_si and ipmi_devintf modules, or give ipmi:BMC_HOST");
+            snprintf(err, errlen,
+                     "--power ipmi: no in-band IPMI device on this host (/dev/ipmi0); "
+                     "load the ipmi_si and ipmi_devintf modules, or give ipmi:BMC_HOST");
             return -1;
         }
         snprintf(s->device_names[0], sizeof s->device_names[0], "local BMC");
@@ -71,10 +74,11 @@ static int ipmi_sample(struct power_source *s, struct power_reading *out, int ma
     if (max < 1) return 0;
     int64_t t = clock_now_ns();
     uint64_t watts = 0;
-    if (ipmi_cmd_dcmi_get_power_reading(p->ctx, IPMI_DCMI_POWER_READING_MODE_SYSTEM_POWER_STATISTICS,
-                                        0, p->rs) < 0 ||
+    if (ipmi_cmd_dcmi_get_power_reading(
+            p->ctx, IPMI_DCMI_POWER_READING_MODE_SYSTEM_POWER_STATISTICS, 0, p->rs) < 0 ||
         fiid_obj_get(p->rs, "current_power", &watts) < 0) {
-        snprintf(err, errlen, "--power ipmi: DCMI power reading failed: %s", ipmi_ctx_errormsg(p->ctx));
+        snprintf(err, errlen, "--power ipmi: DCMI power reading failed: %s",
+                 ipmi_ctx_errormsg(p->ctx));
         return -1;
     }
     out[0] = (struct power_reading){0, t, (double)watts, NAN};

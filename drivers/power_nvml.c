@@ -44,30 +44,37 @@ static int nvml_open(struct power_source *s, const char *opt, char *err, size_t 
 {
     void *lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
-        snprintf(err, errlen, "--power nvml: NVIDIA's NVML library libnvidia-ml.so.1 was not found "
-                              "(%s); install the NVIDIA driver on this host or drop --power nvml", dlerror());
+        snprintf(err, errlen,
+                 "--power nvml: NVIDIA's NVML library libnvidia-ml.so.1 was not found "
+                 "(%s); install the NVIDIA driver on this host or drop --power nvml",
+                 dlerror());
         return -1;
     }
     struct nvml_impl *m = calloc(1, sizeof *m);
     m->lib = lib;
     nvml_ret (*init)(void) = (nvml_ret(*)(void))dlsym(lib, "nvmlInit_v2");
-    nvml_ret (*count)(unsigned int *) = (nvml_ret(*)(unsigned int *))dlsym(lib, "nvmlDeviceGetCount_v2");
+    nvml_ret (*count)(unsigned int *) =
+        (nvml_ret(*)(unsigned int *))dlsym(lib, "nvmlDeviceGetCount_v2");
     nvml_ret (*handle)(unsigned int, nvml_device *) =
         (nvml_ret(*)(unsigned int, nvml_device *))dlsym(lib, "nvmlDeviceGetHandleByIndex_v2");
     nvml_ret (*name)(nvml_device, char *, unsigned int) =
         (nvml_ret(*)(nvml_device, char *, unsigned int))dlsym(lib, "nvmlDeviceGetName");
     m->shutdown = (nvml_ret(*)(void))dlsym(lib, "nvmlShutdown");
     m->power = (nvml_ret(*)(nvml_device, unsigned int *))dlsym(lib, "nvmlDeviceGetPowerUsage");
-    m->energy = (nvml_ret(*)(nvml_device, unsigned long long *))dlsym(lib, "nvmlDeviceGetTotalEnergyConsumption");
+    m->energy = (nvml_ret(*)(nvml_device, unsigned long long *))dlsym(
+        lib, "nvmlDeviceGetTotalEnergyConsumption");
     m->error_string = (const char *(*)(nvml_ret))dlsym(lib, "nvmlErrorString");
     s->impl = m;
     if (!init || !count || !handle || !m->power || !m->shutdown) {
-        snprintf(err, errlen, "--power nvml: libnvidia-ml.so.1 lacks the NVML v2 functions; update the NVIDIA driver");
+        snprintf(err, errlen,
+                 "--power nvml: libnvidia-ml.so.1 lacks the NVML v2 functions; update the NVIDIA "
+                 "driver");
         return -1;
     }
     nvml_ret rc = init();
     if (rc) {
-        snprintf(err, errlen, "--power nvml: nvmlInit failed: %s", m->error_string ? m->error_string(rc) : "error");
+        snprintf(err, errlen, "--power nvml: nvmlInit failed: %s",
+                 m->error_string ? m->error_string(rc) : "error");
         m->shutdown = NULL;
         return -1;
     }
@@ -81,7 +88,8 @@ static int nvml_open(struct power_source *s, const char *opt, char *err, size_t 
     }
     for (int i = 0; i < n; i++) {
         if (idx[i] >= (int)total || handle((unsigned int)idx[i], &m->dev[i])) {
-            snprintf(err, errlen, "--power nvml: GPU %d does not exist (this host has %u)", idx[i], total);
+            snprintf(err, errlen, "--power nvml: GPU %d does not exist (this host has %u)", idx[i],
+                     total);
             return -1;
         }
         char nm[96] = "GPU";
@@ -94,7 +102,8 @@ static int nvml_open(struct power_source *s, const char *opt, char *err, size_t 
         return -1;
     }
     s->accelerator_only = 1;
-    snprintf(s->boundary, sizeof s->boundary, "NVML board power per GPU (module power, not die + HBM only)");
+    snprintf(s->boundary, sizeof s->boundary,
+             "NVML board power per GPU (module power, not die + HBM only)");
     return 0;
 }
 

@@ -28,15 +28,20 @@ static int read_number(const char *path, double *v)
     return ok ? 0 : -1;
 }
 
-static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 static int rapl_open(struct power_source *s, const char *opt, char *err, size_t errlen)
 {
     const char *root = *opt ? opt : "/sys/class/powercap";
     DIR *d = opendir(root);
     if (!d) {
-        snprintf(err, errlen, "--power rapl: cannot read %s (%s); this host has no powercap "
-                              "RAPL interface, or it is not readable (run as root)", root, strerror(errno));
+        snprintf(err, errlen,
+                 "--power rapl: cannot read %s (%s); this host has no powercap "
+                 "RAPL interface, or it is not readable (run as root)",
+                 root, strerror(errno));
         return -1;
     }
     char *names[256];
@@ -73,7 +78,8 @@ static int rapl_open(struct power_source *s, const char *opt, char *err, size_t 
         free(r);
         return -1;
     }
-    snprintf(s->boundary, sizeof s->boundary, "host CPU packages and DRAM (RAPL), not accelerators");
+    snprintf(s->boundary, sizeof s->boundary,
+             "host CPU packages and DRAM (RAPL), not accelerators");
     s->impl = r;
     return 0;
 }

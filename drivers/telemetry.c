@@ -26,18 +26,23 @@ static void round_of_samples(struct telemetry *t)
         char err[256];
         int k = t->src[i].driver->sample(&t->src[i], r, POWER_MAX_DEVICES, err, sizeof err);
         if (k < 0) {
-            struct log_record rec = rec_power_encode(&(struct rec_power){
-                .t = clock_now_ns(), .source = i, .device = -1, .milliwatts = POWER_NONE,
-                .microjoules = POWER_NONE});
+            struct log_record rec =
+                rec_power_encode(&(struct rec_power){.t = clock_now_ns(),
+                                                     .source = i,
+                                                     .device = -1,
+                                                     .milliwatts = POWER_NONE,
+                                                     .microjoules = POWER_NONE});
             eventlog_put(t->log, t->producer, &rec, err, strlen(err));
             continue;
         }
         for (int j = 0; j < k; j++) {
             struct log_record rec = rec_power_encode(&(struct rec_power){
-                .t = r[j].t_ns, .source = i, .device = r[j].device,
+                .t = r[j].t_ns,
+                .source = i,
+                .device = r[j].device,
                 .milliwatts = isnan(r[j].watts) ? POWER_NONE : (int64_t)llround(r[j].watts * 1e3),
-                .microjoules = isnan(r[j].energy_j) ? POWER_NONE
-                                                    : (int64_t)llround(r[j].energy_j * 1e6)});
+                .microjoules =
+                    isnan(r[j].energy_j) ? POWER_NONE : (int64_t)llround(r[j].energy_j * 1e6)});
             eventlog_put(t->log, t->producer, &rec, NULL, 0);
         }
     }

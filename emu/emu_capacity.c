@@ -42,8 +42,8 @@ static void solve(const struct emu_params *p, int n_clients, double prompt_uncac
     e->ttft_idle_s = tp + (p->step_us + p->step_us_per_seq) * 1e-6;
     e->e2e_s = tw + tq + tp + steps * s;
     e->throughput_tps = (double)n_clients * out_tokens / cycle;
-    e->power_w = p->accelerators *
-                 (p->power_idle_w + (p->power_max_w - p->power_idle_w) * d / p->max_batch);
+    e->power_w =
+        p->accelerators * (p->power_idle_w + (p->power_max_w - p->power_idle_w) * d / p->max_batch);
     e->prefill_utilisation = rho;
 }
 

@@ -14,13 +14,13 @@ struct capacity_query {
 };
 
 struct slt_expectation {
-    double decoding;           /* mean requests in the decode batch */
-    double step_s;             /* t_step at that batch */
-    double speed_tps;          /* per-query output speed, tokens/s */
-    double ttft_s;             /* arrival to first token, server side */
-    double ttft_idle_s;        /* a lone request on an idle engine */
+    double decoding;    /* mean requests in the decode batch */
+    double step_s;      /* t_step at that batch */
+    double speed_tps;   /* per-query output speed, tokens/s */
+    double ttft_s;      /* arrival to first token, server side */
+    double ttft_idle_s; /* a lone request on an idle engine */
     double e2e_s;
-    double throughput_tps;     /* system output tokens/s */
+    double throughput_tps; /* system output tokens/s */
     double power_w;
     double prefill_utilisation;
 };

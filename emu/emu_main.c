@@ -14,18 +14,21 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
+    fprintf(
+        f,
         "usage: strobe-emu [--profile FILE] [options]\n"
         "       strobe-emu --capacity [--concurrency N --prompt-tokens N --output-tokens N]\n"
         "                  [--turn-new-tokens N --turn-output-tokens N --tool-s S\n"
         "                   --target-speed TOK_PER_S --target-ttft-s S] [model options]\n"
         "\nAn OpenAI-compatible streaming server whose performance is a known function of load.\n"
         "\nserver:\n"
-        "  --listen HOST:PORT        address to listen on (default 127.0.0.1:8000); port 0: a free\n"
+        "  --listen HOST:PORT        address to listen on (default 127.0.0.1:8000); port 0: a "
+        "free\n"
         "                            port, named on the first line of stderr\n"
         "  --model NAME              model id served by /v1/models (default strobe-emu)\n"
         "  --usage-style final-chunk|finish-chunk   where usage goes (default final-chunk)\n"
-        "  --faults SPEC             e.g. reset=0.01,http500=0.01,stall=0.01:2,slow-first-byte=0.01:1\n"
+        "  --faults SPEC             e.g. "
+        "reset=0.01,http500=0.01,stall=0.01:2,slow-first-byte=0.01:1\n"
         "                            kinds: reset http500 http503 http429 malformed error-event\n"
         "                            stall[:S] slow-first-byte[:S] endless-headers\n"
         "  --seed S                  same seed and requests give the same tokens and schedule\n"
@@ -61,35 +64,83 @@ static int parse_double(const char *flag, const char *s, double *out)
 
 int main(int argc, char **argv)
 {
-    enum { O_LISTEN = 256, O_MODEL, O_STEP, O_STEPSEQ, O_BATCH, O_PREFILL, O_KV, O_SPECK,
-           O_SPECP, O_ACCEL, O_PIDLE, O_PMAX, O_USAGE, O_SEED, O_PROFILE, O_FAULTS, O_CAP,
-           O_CONC, O_PROMPT, O_CACHED, O_OUTPUT, O_TNEW, O_TOUT, O_TOOL, O_TSPEED, O_TTTFT,
-           O_REASON, O_TOKENIZER, O_HELP };
-    static const struct option opts[] = {
-        {"listen", 1, 0, O_LISTEN}, {"model", 1, 0, O_MODEL}, {"step-us", 1, 0, O_STEP},
-        {"step-us-per-seq", 1, 0, O_STEPSEQ}, {"max-batch", 1, 0, O_BATCH},
-        {"prefill-tps", 1, 0, O_PREFILL}, {"kv-cache-tokens", 1, 0, O_KV},
-        {"spec-tokens", 1, 0, O_SPECK}, {"spec-accept", 1, 0, O_SPECP},
-        {"accelerators", 1, 0, O_ACCEL}, {"power-idle-w", 1, 0, O_PIDLE},
-        {"power-max-w", 1, 0, O_PMAX}, {"usage-style", 1, 0, O_USAGE}, {"seed", 1, 0, O_SEED},
-        {"profile", 1, 0, O_PROFILE}, {"faults", 1, 0, O_FAULTS}, {"capacity", 0, 0, O_CAP},
-        {"concurrency", 1, 0, O_CONC}, {"prompt-tokens", 1, 0, O_PROMPT},
-        {"cached-tokens", 1, 0, O_CACHED}, {"output-tokens", 1, 0, O_OUTPUT},
-        {"turn-new-tokens", 1, 0, O_TNEW}, {"turn-output-tokens", 1, 0, O_TOUT},
-        {"tool-s", 1, 0, O_TOOL}, {"target-speed", 1, 0, O_TSPEED},
-        {"target-ttft-s", 1, 0, O_TTTFT}, {"reasoning-fraction", 1, 0, O_REASON},
-        {"tokenizer", 1, 0, O_TOKENIZER}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+    enum {
+        O_LISTEN = 256,
+        O_MODEL,
+        O_STEP,
+        O_STEPSEQ,
+        O_BATCH,
+        O_PREFILL,
+        O_KV,
+        O_SPECK,
+        O_SPECP,
+        O_ACCEL,
+        O_PIDLE,
+        O_PMAX,
+        O_USAGE,
+        O_SEED,
+        O_PROFILE,
+        O_FAULTS,
+        O_CAP,
+        O_CONC,
+        O_PROMPT,
+        O_CACHED,
+        O_OUTPUT,
+        O_TNEW,
+        O_TOUT,
+        O_TOOL,
+        O_TSPEED,
+        O_TTTFT,
+        O_REASON,
+        O_TOKENIZER,
+        O_HELP
+    };
+    static const struct option opts[] = {{"listen", 1, 0, O_LISTEN},
+                                         {"model", 1, 0, O_MODEL},
+                                         {"step-us", 1, 0, O_STEP},
+                                         {"step-us-per-seq", 1, 0, O_STEPSEQ},
+                                         {"max-batch", 1, 0, O_BATCH},
+                                         {"prefill-tps", 1, 0, O_PREFILL},
+                                         {"kv-cache-tokens", 1, 0, O_KV},
+                                         {"spec-tokens", 1, 0, O_SPECK},
+                                         {"spec-accept", 1, 0, O_SPECP},
+                                         {"accelerators", 1, 0, O_ACCEL},
+                                         {"power-idle-w", 1, 0, O_PIDLE},
+                                         {"power-max-w", 1, 0, O_PMAX},
+                                         {"usage-style", 1, 0, O_USAGE},
+                                         {"seed", 1, 0, O_SEED},
+                                         {"profile", 1, 0, O_PROFILE},
+                                         {"faults", 1, 0, O_FAULTS},
+                                         {"capacity", 0, 0, O_CAP},
+                                         {"concurrency", 1, 0, O_CONC},
+                                         {"prompt-tokens", 1, 0, O_PROMPT},
+                                         {"cached-tokens", 1, 0, O_CACHED},
+                                         {"output-tokens", 1, 0, O_OUTPUT},
+                                         {"turn-new-tokens", 1, 0, O_TNEW},
+                                         {"turn-output-tokens", 1, 0, O_TOUT},
+                                         {"tool-s", 1, 0, O_TOOL},
+                                         {"target-speed", 1, 0, O_TSPEED},
+                                         {"target-ttft-s", 1, 0, O_TTTFT},
+                                         {"reasoning-fraction", 1, 0, O_REASON},
+                                         {"tokenizer", 1, 0, O_TOKENIZER},
+                                         {"help", 0, 0, O_HELP},
+                                         {0, 0, 0, 0}};
     struct emu_params p;
     emu_params_defaults(&p);
     /* the profile is applied first so that flags override it */
     for (int i = 1; i < argc; i++) {
         const char *path = NULL;
-        if (!strcmp(argv[i], "--profile") && i + 1 < argc) path = argv[i + 1];
-        else if (!strncmp(argv[i], "--profile=", 10)) path = argv[i] + 10;
+        if (!strcmp(argv[i], "--profile") && i + 1 < argc)
+            path = argv[i + 1];
+        else if (!strncmp(argv[i], "--profile=", 10))
+            path = argv[i] + 10;
         if (path && emu_params_load_profile(&p, path)) return 2;
     }
-    struct capacity_query q = {.concurrency = 1, .prompt_tokens = 1000, .output_tokens = 1000,
-                               .turn_new_tokens = 2000, .turn_output_tokens = 150,
+    struct capacity_query q = {.concurrency = 1,
+                               .prompt_tokens = 1000,
+                               .output_tokens = 1000,
+                               .turn_new_tokens = 2000,
+                               .turn_output_tokens = 150,
                                .tool_s = 1.0};
     int capacity = 0, c;
     const char *tokenizer_path = NULL;
@@ -119,8 +170,10 @@ int main(int argc, char **argv)
         }
         case O_MODEL: snprintf(p.model, sizeof p.model, "%s", optarg); break;
         case O_USAGE:
-            if (!strcmp(optarg, "final-chunk")) p.usage_style = USAGE_FINAL_CHUNK;
-            else if (!strcmp(optarg, "finish-chunk")) p.usage_style = USAGE_FINISH_CHUNK;
+            if (!strcmp(optarg, "final-chunk"))
+                p.usage_style = USAGE_FINAL_CHUNK;
+            else if (!strcmp(optarg, "finish-chunk"))
+                p.usage_style = USAGE_FINISH_CHUNK;
             else {
                 fprintf(stderr, "strobe-emu: --usage-style must be final-chunk or finish-chunk.\n");
                 return 2;

@@ -9,8 +9,8 @@
 #include <string.h>
 
 static const char *const fault_names[FAULT_COUNT] = {
-    "reset", "http500", "http503", "http429", "malformed", "error-event",
-    "stall", "slow-first-byte", "endless-headers",
+    "reset",       "http500", "http503",         "http429",         "malformed",
+    "error-event", "stall",   "slow-first-byte", "endless-headers",
 };
 
 const char *emu_params_fault_name(enum fault_kind k)
@@ -112,11 +112,27 @@ int emu_params_load_profile(struct emu_params *p, const char *path)
         cJSON_Delete(root);
         return -1;
     }
-    static const char *const known[] = {
-        "name", "description", "model", "step_us", "step_us_per_seq", "max_batch",
-        "prefill_tps", "kv_cache_tokens", "spec_tokens", "spec_accept", "accelerators",
-        "power_idle_w", "power_max_w", "usage_style", "seed", "reasoning_fraction",
-        "default_max_tokens", "natural_min_tokens", "natural_span_tokens", "faults", NULL};
+    static const char *const known[] = {"name",
+                                        "description",
+                                        "model",
+                                        "step_us",
+                                        "step_us_per_seq",
+                                        "max_batch",
+                                        "prefill_tps",
+                                        "kv_cache_tokens",
+                                        "spec_tokens",
+                                        "spec_accept",
+                                        "accelerators",
+                                        "power_idle_w",
+                                        "power_max_w",
+                                        "usage_style",
+                                        "seed",
+                                        "reasoning_fraction",
+                                        "default_max_tokens",
+                                        "natural_min_tokens",
+                                        "natural_span_tokens",
+                                        "faults",
+                                        NULL};
     for (cJSON *it = root->child; it; it = it->next) {
         int ok = 0;
         for (int i = 0; known[i]; i++)
@@ -158,7 +174,8 @@ int emu_params_load_profile(struct emu_params *p, const char *path)
         else if (!strcmp(s->valuestring, "finish-chunk"))
             p->usage_style = USAGE_FINISH_CHUNK;
         else {
-            fprintf(stderr, "strobe-emu: profile usage_style must be final-chunk or finish-chunk.\n");
+            fprintf(stderr,
+                    "strobe-emu: profile usage_style must be final-chunk or finish-chunk.\n");
             rc = -1;
         }
     }
@@ -171,19 +188,28 @@ int emu_params_load_profile(struct emu_params *p, const char *path)
 int emu_params_check(const struct emu_params *p)
 {
     const char *bad = NULL;
-    if (p->step_us <= 0) bad = "--step-us must be > 0";
-    else if (p->step_us_per_seq < 0) bad = "--step-us-per-seq must be >= 0";
-    else if (p->max_batch < 1) bad = "--max-batch must be >= 1";
-    else if (p->prefill_tps <= 0) bad = "--prefill-tps must be > 0";
-    else if (p->kv_cache_tokens < 0) bad = "--kv-cache-tokens must be >= 0";
-    else if (p->spec_tokens < 0 || p->spec_tokens > 64) bad = "--spec-tokens must be in 0..64";
-    else if (p->spec_accept < 0 || p->spec_accept > 1) bad = "--spec-accept must be in [0,1]";
-    else if (p->accelerators < 1) bad = "--accelerators must be >= 1";
+    if (p->step_us <= 0)
+        bad = "--step-us must be > 0";
+    else if (p->step_us_per_seq < 0)
+        bad = "--step-us-per-seq must be >= 0";
+    else if (p->max_batch < 1)
+        bad = "--max-batch must be >= 1";
+    else if (p->prefill_tps <= 0)
+        bad = "--prefill-tps must be > 0";
+    else if (p->kv_cache_tokens < 0)
+        bad = "--kv-cache-tokens must be >= 0";
+    else if (p->spec_tokens < 0 || p->spec_tokens > 64)
+        bad = "--spec-tokens must be in 0..64";
+    else if (p->spec_accept < 0 || p->spec_accept > 1)
+        bad = "--spec-accept must be in [0,1]";
+    else if (p->accelerators < 1)
+        bad = "--accelerators must be >= 1";
     else if (p->power_idle_w < 0 || p->power_max_w < p->power_idle_w)
         bad = "power needs 0 <= --power-idle-w <= --power-max-w";
     else if (p->reasoning_fraction < 0 || p->reasoning_fraction > 1)
         bad = "reasoning_fraction must be in [0,1]";
-    else if (p->default_max_tokens < 1) bad = "default_max_tokens must be >= 1";
+    else if (p->default_max_tokens < 1)
+        bad = "default_max_tokens must be >= 1";
     else if (p->natural_min_tokens < 1 || p->natural_span_tokens < 1)
         bad = "natural_min_tokens and natural_span_tokens must be >= 1";
     if (bad) {

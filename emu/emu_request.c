@@ -37,10 +37,10 @@ static void render_content(char **buf, size_t *len, size_t *cap, const cJSON *co
         render_append(buf, len, cap, content->valuestring, strlen(content->valuestring));
     } else if (cJSON_IsArray(content)) {
         const cJSON *part;
-        cJSON_ArrayForEach(part, content)
-        {
+        cJSON_ArrayForEach (part, content) {
             const cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "text");
-            if (cJSON_IsString(t)) render_append(buf, len, cap, t->valuestring, strlen(t->valuestring));
+            if (cJSON_IsString(t))
+                render_append(buf, len, cap, t->valuestring, strlen(t->valuestring));
         }
     }
 }
@@ -59,20 +59,21 @@ static char *render_prompt(const cJSON *root, int chat, size_t *out_len)
     render_append(&buf, &len, &cap, "", 0);
     if (chat) {
         const cJSON *msg;
-        cJSON_ArrayForEach(msg, cJSON_GetObjectItemCaseSensitive(root, "messages"))
-        {
+        cJSON_ArrayForEach (msg, cJSON_GetObjectItemCaseSensitive(root, "messages")) {
             const cJSON *role = cJSON_GetObjectItemCaseSensitive(msg, "role");
-            if (cJSON_IsString(role)) render_append(&buf, &len, &cap, role->valuestring, strlen(role->valuestring));
+            if (cJSON_IsString(role))
+                render_append(&buf, &len, &cap, role->valuestring, strlen(role->valuestring));
             render_append(&buf, &len, &cap, "\n", 1);
             render_content(&buf, &len, &cap, cJSON_GetObjectItemCaseSensitive(msg, "content"));
             const cJSON *call;
-            cJSON_ArrayForEach(call, cJSON_GetObjectItemCaseSensitive(msg, "tool_calls"))
-            {
+            cJSON_ArrayForEach (call, cJSON_GetObjectItemCaseSensitive(msg, "tool_calls")) {
                 const cJSON *fn = cJSON_GetObjectItemCaseSensitive(call, "function");
                 const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
                 const cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
-                if (cJSON_IsString(name)) render_append(&buf, &len, &cap, name->valuestring, strlen(name->valuestring));
-                if (cJSON_IsString(args)) render_append(&buf, &len, &cap, args->valuestring, strlen(args->valuestring));
+                if (cJSON_IsString(name))
+                    render_append(&buf, &len, &cap, name->valuestring, strlen(name->valuestring));
+                if (cJSON_IsString(args))
+                    render_append(&buf, &len, &cap, args->valuestring, strlen(args->valuestring));
             }
             render_append(&buf, &len, &cap, "\n", 1);
         }
@@ -82,8 +83,9 @@ static char *render_prompt(const cJSON *root, int chat, size_t *out_len)
             render_append(&buf, &len, &cap, prompt->valuestring, strlen(prompt->valuestring));
         } else if (cJSON_IsArray(prompt)) {
             const cJSON *p;
-            cJSON_ArrayForEach(p, prompt) if (cJSON_IsString(p))
-                render_append(&buf, &len, &cap, p->valuestring, strlen(p->valuestring));
+            cJSON_ArrayForEach (p, prompt)
+                if (cJSON_IsString(p))
+                    render_append(&buf, &len, &cap, p->valuestring, strlen(p->valuestring));
         }
     }
     *out_len = len;
@@ -133,7 +135,8 @@ static void handle_generation(struct conn *c, int chat, int64_t now)
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     snprintf(r->model, sizeof r->model, "%s",
              cJSON_IsString(model) ? model->valuestring : emu_state.p->model);
-    for (char *q = r->model; *q; q++) if (*q == '"' || *q == '\\') *q = '_';
+    for (char *q = r->model; *q; q++)
+        if (*q == '"' || *q == '\\') *q = '_';
     snprintf(r->id, sizeof r->id, "%s-emu-%llu", chat ? "chatcmpl" : "cmpl",
              (unsigned long long)++emu_state.request_seq);
 
@@ -154,9 +157,8 @@ static void handle_generation(struct conn *c, int chat, int64_t now)
                          ? (int)asked_max
                          : emu_state.p->default_max_tokens;
     const cJSON *mn = cJSON_GetObjectItemCaseSensitive(root, "min_tokens");
-    int min_tokens = json_int64(mn, &asked_min) && asked_min >= 0 && asked_min <= INT32_MAX
-                         ? (int)asked_min
-                         : 0;
+    int min_tokens =
+        json_int64(mn, &asked_min) && asked_min >= 0 && asked_min <= INT32_MAX ? (int)asked_min : 0;
     int n = json_flag(root, "ignore_eos") ? max_tokens : emu_model_natural_tokens(emu_state.p, h);
     if (n < min_tokens) n = min_tokens;
     if (n >= max_tokens) {
@@ -227,21 +229,26 @@ static void handle_metrics(struct conn *c, int64_t now)
     char body[4096];
     size_t at = 0;
     int waiting = emu_sched_waiting_count();
-    at += (size_t)snprintf(body + at, sizeof body - at,
+    at += (size_t)snprintf(
+        body + at, sizeof body - at,
         "# HELP strobe_emu_requests_running Requests admitted (prefilling or decoding).\n"
         "# TYPE strobe_emu_requests_running gauge\nstrobe_emu_requests_running %d\n"
         "# HELP strobe_emu_requests_decoding Requests in the decode batch.\n"
         "# TYPE strobe_emu_requests_decoding gauge\nstrobe_emu_requests_decoding %d\n"
         "# HELP strobe_emu_requests_waiting Requests waiting for a batch slot.\n"
         "# TYPE strobe_emu_requests_waiting gauge\nstrobe_emu_requests_waiting %d\n"
-        "# HELP strobe_emu_prefix_cache_queries_total Prompt tokens looked up in the prefix cache.\n"
-        "# TYPE strobe_emu_prefix_cache_queries_total counter\nstrobe_emu_prefix_cache_queries_total %llu\n"
+        "# HELP strobe_emu_prefix_cache_queries_total Prompt tokens looked up in the prefix "
+        "cache.\n"
+        "# TYPE strobe_emu_prefix_cache_queries_total "
+        "counter\nstrobe_emu_prefix_cache_queries_total %llu\n"
         "# HELP strobe_emu_prefix_cache_hits_total Prompt tokens found in the prefix cache.\n"
-        "# TYPE strobe_emu_prefix_cache_hits_total counter\nstrobe_emu_prefix_cache_hits_total %llu\n"
+        "# TYPE strobe_emu_prefix_cache_hits_total counter\nstrobe_emu_prefix_cache_hits_total "
+        "%llu\n"
         "# HELP strobe_emu_prompt_tokens_total Prompt tokens received.\n"
         "# TYPE strobe_emu_prompt_tokens_total counter\nstrobe_emu_prompt_tokens_total %llu\n"
         "# HELP strobe_emu_generation_tokens_total Output tokens generated.\n"
-        "# TYPE strobe_emu_generation_tokens_total counter\nstrobe_emu_generation_tokens_total %llu\n"
+        "# TYPE strobe_emu_generation_tokens_total counter\nstrobe_emu_generation_tokens_total "
+        "%llu\n"
         "# HELP strobe_emu_requests_total Generation requests received.\n"
         "# TYPE strobe_emu_requests_total counter\nstrobe_emu_requests_total %llu\n"
         "# HELP strobe_emu_power_watts Modelled accelerator power, all accelerators.\n"
@@ -273,7 +280,8 @@ static void handle_power(struct conn *c, int64_t now)
     char body[2048];
     double w = emu_model_power_w(emu_state.p, emu_state.decoding);
     double cap = emu_state.p->accelerators * emu_state.p->power_max_w;
-    int n = snprintf(body, sizeof body,
+    int n = snprintf(
+        body, sizeof body,
         "{\"@odata.id\":\"/redfish/v1/Chassis/emu/Power\",\"@odata.type\":\"#Power.v1_7_0.Power\","
         "\"Id\":\"Power\",\"Name\":\"Accelerator power\",\"PowerControl\":[{"
         "\"@odata.id\":\"/redfish/v1/Chassis/emu/Power#/PowerControl/0\",\"MemberId\":\"0\","
@@ -313,4 +321,3 @@ void emu_request_dispatch(struct conn *c)
         emu_request_reply_error(c, 404, "no such endpoint");
     }
 }
-

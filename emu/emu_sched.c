@@ -73,8 +73,8 @@ struct timer emu_sched_heap_pop(void)
 void emu_sched_req_maybe_free(struct req *r)
 {
     if (r == emu_state.in_timer) return;
-    if (r->timers == 0 && (r->state == RS_DONE || r->conn == NULL) &&
-        r->state != RS_WAITING && r->state != RS_PREFILL_QUEUED) {
+    if (r->timers == 0 && (r->state == RS_DONE || r->conn == NULL) && r->state != RS_WAITING &&
+        r->state != RS_PREFILL_QUEUED) {
         free(r->text);
         free(r);
     }
@@ -83,7 +83,10 @@ void emu_sched_req_maybe_free(struct req *r)
 static void fifo_push(struct req **head, struct req **tail, struct req *r)
 {
     r->next = NULL;
-    if (*tail) (*tail)->next = r; else *head = r;
+    if (*tail)
+        (*tail)->next = r;
+    else
+        *head = r;
     *tail = r;
 }
 
@@ -96,7 +99,6 @@ static struct req *fifo_pop(struct req **head, struct req **tail)
     }
     return r;
 }
-
 
 static void admit(struct req *r, int64_t t)
 {
@@ -155,17 +157,19 @@ static void finish_request(struct req *r, int64_t t)
 /* Each word is one token in o200k and in DeepSeek V3, and no two of them merge when
  * concatenated, so a tokenizer on a chunk's text gives exactly the tokens sent. */
 static const char *const vocab[] = {
-    " the", " model", " token", " stream", " latency", " of", " and", " to", " a", " in",
-    " kernel", " buffer", " packet", " clock", " batch", " cache", " is", " we", " with", " for",
-    " def", " return", " if", " else", " time", " rate", " node", " path", " x", " y", " state",
-    " data",
+    " the",  " model", " token",  " stream", " latency", " of",     " and",   " to",
+    " a",    " in",    " kernel", " buffer", " packet",  " clock",  " batch", " cache",
+    " is",   " we",    " with",   " for",    " def",     " return", " if",    " else",
+    " time", " rate",  " node",   " path",   " x",       " y",      " state", " data",
 };
 #define VOCAB_N (sizeof vocab / sizeof vocab[0])
 
 static struct wire_req wire_of(const struct req *r)
 {
-    return (struct wire_req){.id = r->id, .model = r->model,
-                             .created = emu_state.started_ns / 1000000000LL, .chat = r->chat};
+    return (struct wire_req){.id = r->id,
+                             .model = r->model,
+                             .created = emu_state.started_ns / 1000000000LL,
+                             .chat = r->chat};
 }
 
 static struct wire_usage usage_of(const struct req *r)
@@ -173,7 +177,6 @@ static struct wire_usage usage_of(const struct req *r)
     int reasoning = r->generated < r->reasoning_target ? r->generated : r->reasoning_target;
     return (struct wire_usage){r->prompt_tokens, r->generated, r->cached_tokens, reasoning};
 }
-
 
 /* End of a streamed response: finish chunk (with usage in finish-chunk style), usage chunk,
  * [DONE], and the chunked-encoding terminator. */
@@ -305,7 +308,10 @@ static void decode_step(struct req *r, int64_t sched)
     }
     if (r->generated >= r->target_tokens) {
         finish_request(r, sched);
-        if (r->stream) stream_finish(r, sched); else full_finish(r);
+        if (r->stream)
+            stream_finish(r, sched);
+        else
+            full_finish(r);
         return;
     }
     int64_t next = sched + emu_model_step_ns(emu_state.p, emu_state.decoding);
@@ -319,7 +325,6 @@ static void decode_step(struct req *r, int64_t sched)
 dead:
     emu_server_conn_close(r->conn);
 }
-
 
 static void on_timer_body(struct req *r, int64_t sched);
 
@@ -357,8 +362,10 @@ static void on_timer_body(struct req *r, int64_t sched)
         char line[64];
         int n = snprintf(line, sizeof line, "X-Emu-Endless: %llu\r\n",
                          (unsigned long long)(sched / 1000000));
-        if (emu_server_conn_write(r->conn, line, (size_t)n)) emu_server_conn_close(r->conn);
-        else emu_sched_heap_push(sched + 100000000LL, r);
+        if (emu_server_conn_write(r->conn, line, (size_t)n))
+            emu_server_conn_close(r->conn);
+        else
+            emu_sched_heap_push(sched + 100000000LL, r);
         break;
     }
     default: break;
@@ -394,7 +401,6 @@ void emu_sched_begin_request(struct req *r, int64_t t)
         fifo_push(&emu_state.wait_head, &emu_state.wait_tail, r);
     }
 }
-
 
 int emu_sched_waiting_count(void)
 {

@@ -24,10 +24,13 @@
 struct emu_state emu_state;
 
 static volatile sig_atomic_t stop_flag;
-static void on_signal(int sig) { (void)sig; stop_flag = 1; }
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
 
 /* ---------- connection output ---------- */
-
 
 static void want_out(struct conn *c, int on)
 {
@@ -106,9 +109,8 @@ void emu_server_send_response(struct conn *c, int status, const char *ctype, con
                                          : "Internal Server Error";
     char head[256];
     int hn = snprintf(head, sizeof head,
-                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n",
-                      status, reason, ctype, len,
-                      c->keep_alive ? "" : "Connection: close\r\n");
+                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n", status,
+                      reason, ctype, len, c->keep_alive ? "" : "Connection: close\r\n");
     if (!c->keep_alive) c->close_after_write = 1;
     if (emu_server_conn_write(c, head, (size_t)hn) == 0) emu_server_conn_write(c, body, len);
     if (c->close_after_write && c->out_len == c->out_off) emu_server_conn_close(c);
@@ -265,7 +267,8 @@ static void accept_all(void)
 
 static int open_listener(const struct emu_params *p)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res;
     char port[16];
@@ -382,4 +385,3 @@ int emu_serve(const struct emu_params *p)
     close(emu_state.epfd);
     return 0;
 }
-

@@ -9,13 +9,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MAX_BODY (64u << 20)
-#define SPIN_NS 30000          /* last stretch before a deadline is spun, not slept */
+#define MAX_BODY         (64u << 20)
+#define SPIN_NS          30000  /* last stretch before a deadline is spun, not slept */
 #define NANOSLEEP_WINDOW 300000 /* below this, sleep with clock_nanosleep instead of epoll */
-#define EVENT_BUF (64 * 1024)
+#define EVENT_BUF        (64 * 1024)
 
-enum req_state { RS_DELAYED, RS_WAITING, RS_PREFILL_QUEUED, RS_PREFILLING, RS_DECODING,
-                 RS_HEADER_DRIP, RS_DONE };
+enum req_state {
+    RS_DELAYED,
+    RS_WAITING,
+    RS_PREFILL_QUEUED,
+    RS_PREFILLING,
+    RS_DECODING,
+    RS_HEADER_DRIP,
+    RS_DONE
+};
 
 struct conn;
 

@@ -12,12 +12,19 @@ static int put_escaped(char *buf, size_t cap, size_t *at, const char *s, size_t 
         char tmp[8];
         const char *rep = NULL;
         size_t rn = 1;
-        if (ch == '"') rep = "\\\"", rn = 2;
-        else if (ch == '\\') rep = "\\\\", rn = 2;
-        else if (ch == '\n') rep = "\\n", rn = 2;
-        else if (ch < 0x20) rn = (size_t)snprintf(tmp, sizeof tmp, "\\u%04x", ch), rep = tmp;
+        if (ch == '"')
+            rep = "\\\"", rn = 2;
+        else if (ch == '\\')
+            rep = "\\\\", rn = 2;
+        else if (ch == '\n')
+            rep = "\\n", rn = 2;
+        else if (ch < 0x20)
+            rn = (size_t)snprintf(tmp, sizeof tmp, "\\u%04x", ch), rep = tmp;
         if (*at + rn >= cap) return -1;
-        if (rep) memcpy(buf + *at, rep, rn); else buf[*at] = (char)ch;
+        if (rep)
+            memcpy(buf + *at, rep, rn);
+        else
+            buf[*at] = (char)ch;
         *at += rn;
     }
     return 0;
@@ -46,8 +53,8 @@ static int put_head(char *buf, size_t cap, size_t at, const struct wire_req *r)
 {
     int w = snprintf(buf + at, cap - at,
                      "{\"id\":\"%s\",\"object\":\"%s\",\"created\":%lld,\"model\":\"%s\",", r->id,
-                     r->chat ? "chat.completion.chunk" : "text_completion",
-                     (long long)r->created, r->model);
+                     r->chat ? "chat.completion.chunk" : "text_completion", (long long)r->created,
+                     r->model);
     return (w < 0 || (size_t)w >= cap - at) ? -1 : w;
 }
 
@@ -79,7 +86,10 @@ int emu_wire_chunk(char *buf, size_t cap, const struct wire_req *r, enum wire_de
             if (put_escaped(buf, cap, &at, text, text_len)) return -1;
         PUT("\",\"logprobs\":null,\"finish_reason\":");
     }
-    if (finish) PUT("\"%s\"}]", finish); else PUT("null}]");
+    if (finish)
+        PUT("\"%s\"}]", finish);
+    else
+        PUT("null}]");
     if (usage) {
         PUT(",\"usage\":");
         int u = emu_wire_usage_json(buf + at, cap - at, usage);

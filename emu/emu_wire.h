@@ -6,10 +6,10 @@
 #include <stdint.h>
 
 struct wire_req {
-    const char *id;    /* "chatcmpl-emu-…" or "cmpl-emu-…" */
+    const char *id; /* "chatcmpl-emu-…" or "cmpl-emu-…" */
     const char *model;
-    int64_t created;   /* Unix seconds */
-    int chat;          /* 1: chat.completion.chunk, 0: text_completion */
+    int64_t created; /* Unix seconds */
+    int chat;        /* 1: chat.completion.chunk, 0: text_completion */
 };
 
 struct wire_usage {

@@ -49,8 +49,14 @@ static uint64_t chain_hash(uint64_t h, const char *p, size_t n)
 static void lru_unlink(struct prefix_cache *c, int32_t i)
 {
     struct block *b = &c->blocks[i];
-    if (b->prev >= 0) c->blocks[b->prev].next = b->next; else c->lru_head = b->next;
-    if (b->next >= 0) c->blocks[b->next].prev = b->prev; else c->lru_tail = b->prev;
+    if (b->prev >= 0)
+        c->blocks[b->prev].next = b->next;
+    else
+        c->lru_head = b->next;
+    if (b->next >= 0)
+        c->blocks[b->next].prev = b->prev;
+    else
+        c->lru_tail = b->prev;
 }
 
 static void lru_push_front(struct prefix_cache *c, int32_t i)

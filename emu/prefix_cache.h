@@ -6,9 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PREFIX_BLOCK_TOKENS 16
+#define PREFIX_BLOCK_TOKENS    16
 #define PREFIX_BYTES_PER_TOKEN 4
-#define PREFIX_BLOCK_BYTES (PREFIX_BLOCK_TOKENS * PREFIX_BYTES_PER_TOKEN)
+#define PREFIX_BLOCK_BYTES     (PREFIX_BLOCK_TOKENS * PREFIX_BYTES_PER_TOKEN)
 
 struct prefix_cache;
 

@@ -12,7 +12,7 @@ struct sim_model {
     VerilatedContext ctx;
     Vtap_top *top;
     std::deque<std::vector<uint8_t>> records;
-    std::vector<uint8_t> out;  // pass-through output of the current frame
+    std::vector<uint8_t> out; // pass-through output of the current frame
     bool out_bad = false;
 };
 
@@ -128,5 +128,4 @@ int sim_model_record(sim_model *m, uint8_t out[32])
     m->records.pop_front();
     return 1;
 }
-
 }

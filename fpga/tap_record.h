@@ -4,15 +4,15 @@
 #define STROBE_TAP_RECORD_H
 #include <stdint.h>
 
-#define TAP_INFO_TCP 1u
-#define TAP_INFO_IPV6 2u
-#define TAP_INFO_VLAN 4u
+#define TAP_INFO_TCP   1u
+#define TAP_INFO_IPV6  2u
+#define TAP_INFO_VLAN  4u
 #define TAP_INFO_ERROR 8u
-#define TAP_FLAG_SYN 0x02u
-#define TAP_FLAG_ACK 0x10u
+#define TAP_FLAG_SYN   0x02u
+#define TAP_FLAG_ACK   0x10u
 
 struct tap_record {
-    int64_t t_tap;      /* ns on the tap's clock: when the frame's first beat passed */
+    int64_t t_tap; /* ns on the tap's clock: when the frame's first beat passed */
     uint32_t flow_hash, seq, rec_seq;
     uint16_t payload_len, sport, dport, frame_len;
     uint8_t flags, info;

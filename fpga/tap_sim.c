@@ -28,7 +28,7 @@ struct sim {
     uint8_t *pcap;
     size_t len, at;
     int nanosecond_pcap;
-    long drop_every;       /* lose one record in N on the way to the host (tests) */
+    long drop_every; /* lose one record in N on the way to the host (tests) */
     uint64_t popped;
     int started, done, passthrough_bad;
     int live_fd; /* iface=NAME: frames from a live interface, or -1 */
@@ -37,7 +37,10 @@ struct sim {
 
 #include "clock.h"
 
-static uint32_t u32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static uint32_t u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
 
 static int sim_open(struct tap *t, const char *options, char *err, size_t errlen)
 {
@@ -48,13 +51,16 @@ static int sim_open(struct tap *t, const char *options, char *err, size_t errlen
         struct sim *s = calloc(1, sizeof *s);
         s->live_fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK, htons(0x0003));
         int one = 1;
-        struct sockaddr_ll ll = {.sll_family = AF_PACKET, .sll_protocol = htons(0x0003),
+        struct sockaddr_ll ll = {.sll_family = AF_PACKET,
+                                 .sll_protocol = htons(0x0003),
                                  .sll_ifindex = (int)if_nametoindex(path + 6)};
         if (s->live_fd < 0 || !ll.sll_ifindex ||
             setsockopt(s->live_fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) ||
             bind(s->live_fd, (struct sockaddr *)&ll, sizeof ll)) {
-            snprintf(err, errlen, "tap sim: cannot capture on interface '%s': %s (needs root and an "
-                     "existing interface)", path + 6, !ll.sll_ifindex ? "no such interface" : strerror(errno));
+            snprintf(err, errlen,
+                     "tap sim: cannot capture on interface '%s': %s (needs root and an "
+                     "existing interface)",
+                     path + 6, !ll.sll_ifindex ? "no such interface" : strerror(errno));
             if (s->live_fd >= 0) close(s->live_fd);
             free(s);
             return -1;
@@ -85,7 +91,8 @@ static int sim_open(struct tap *t, const char *options, char *err, size_t errlen
         return -1;
     }
     if (u32(s->pcap + 20) != 1) {
-        snprintf(err, errlen, "tap sim: %s holds link type %u, not Ethernet (1)", path, u32(s->pcap + 20));
+        snprintf(err, errlen, "tap sim: %s holds link type %u, not Ethernet (1)", path,
+                 u32(s->pcap + 20));
         free(s->pcap);
         free(s);
         return -1;
@@ -112,7 +119,8 @@ static int sim_start(struct tap *t, char *err, size_t errlen)
 
 static void steer_to(struct sim *s, int64_t capture_ns)
 {
-    int64_t now = (int64_t)((uint64_t)sim_model_read(s->m, 0x20) | (uint64_t)sim_model_read(s->m, 0x24) << 32);
+    int64_t now = (int64_t)((uint64_t)sim_model_read(s->m, 0x20) |
+                            (uint64_t)sim_model_read(s->m, 0x24) << 32);
     /* frames that arrived faster than the model clocks them keep the clock's own pace */
     int64_t ahead = capture_ns - now - 4 * NS_PER_CLOCK; /* the ADJ write itself takes clocks */
     if (ahead <= 0) return;
@@ -130,8 +138,12 @@ static int live_frame(struct sim *s, size_t *len, int64_t *ns)
     char ctrl[256];
     struct sockaddr_ll from;
     struct iovec iov = {s->frame, sizeof s->frame};
-    struct msghdr msg = {.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov,
-                         .msg_iovlen = 1, .msg_control = ctrl, .msg_controllen = sizeof ctrl};
+    struct msghdr msg = {.msg_name = &from,
+                         .msg_namelen = sizeof from,
+                         .msg_iov = &iov,
+                         .msg_iovlen = 1,
+                         .msg_control = ctrl,
+                         .msg_controllen = sizeof ctrl};
     for (;;) {
         ssize_t n = recvmsg(s->live_fd, &msg, 0);
         if (n <= 0) return 0;
@@ -167,7 +179,8 @@ static int sim_poll(struct tap *t, uint8_t (*raw)[32], int max)
     if (s->live_fd >= 0) {
         size_t len;
         int64_t ns;
-        for (int frames = 0; frames < 256 && live_frame(s, &len, &ns); frames++) feed(s, s->frame, len, ns);
+        for (int frames = 0; frames < 256 && live_frame(s, &len, &ns); frames++)
+            feed(s, s->frame, len, ns);
         if (s->started) sim_model_tick(s->m, 8);
         while (n < max && sim_model_record(s->m, raw[n])) n++;
         return n;
@@ -191,7 +204,8 @@ static int sim_poll(struct tap *t, uint8_t (*raw)[32], int max)
             s->done = 1;
             continue;
         }
-        int64_t ns = (int64_t)u32(h) * 1000000000LL + (int64_t)u32(h + 4) * (s->nanosecond_pcap ? 1 : 1000);
+        int64_t ns =
+            (int64_t)u32(h) * 1000000000LL + (int64_t)u32(h + 4) * (s->nanosecond_pcap ? 1 : 1000);
         feed(s, h + 16, incl, ns);
         s->at += 16 + incl;
         if (n) return n;
@@ -219,12 +233,13 @@ static void sim_close(struct tap *t)
     struct sim *s = t->impl;
     if (!s) return;
     if (s->passthrough_bad)
-        fprintf(stderr, "strobe: tap sim: %d frames did not pass through bit for bit\n", s->passthrough_bad);
+        fprintf(stderr, "strobe: tap sim: %d frames did not pass through bit for bit\n",
+                s->passthrough_bad);
     sim_model_free(s->m);
     if (s->live_fd >= 0) close(s->live_fd);
     free(s->pcap);
     free(s);
 }
 
-const struct tap_backend tap_backend_sim = {"sim", sim_open, sim_start, sim_poll, sim_read_clock,
-                                            sim_stop, sim_close};
+const struct tap_backend tap_backend_sim = {"sim",          sim_open, sim_start, sim_poll,
+                                            sim_read_clock, sim_stop, sim_close};

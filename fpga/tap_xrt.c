@@ -39,13 +39,15 @@ static int xrt_root(char *err, size_t errlen)
     char lib[512], root[256];
     snprintf(lib, sizeof lib, "%s/libxrt_core.so.2", multiarch);
     if (access(lib, R_OK)) {
-        snprintf(err, errlen, "tap xrt: XRT's runtime (%s) is missing; install libxrt2 or set XILINX_XRT", lib);
+        snprintf(err, errlen,
+                 "tap xrt: XRT's runtime (%s) is missing; install libxrt2 or set XILINX_XRT", lib);
         return -1;
     }
     snprintf(root, sizeof root, "/tmp/strobe-xrt-%u", (unsigned)getuid());
     snprintf(lib, sizeof lib, "%s/lib", root);
     if ((mkdir(root, 0700) && errno != EEXIST) || (symlink(multiarch, lib) && errno != EEXIST)) {
-        snprintf(err, errlen, "tap xrt: cannot make %s for XRT (%s); set XILINX_XRT", root, strerror(errno));
+        snprintf(err, errlen, "tap xrt: cannot make %s for XRT (%s); set XILINX_XRT", root,
+                 strerror(errno));
         return -1;
     }
     setenv("XILINX_XRT", root, 0);
@@ -64,27 +66,33 @@ static int x_open(struct tap *t, const char *options, char *err, size_t errlen)
     struct xrt *x = calloc(1, sizeof *x);
     x->dev = xrtDeviceOpen(index);
     if (!x->dev) {
-        snprintf(err, errlen, "tap xrt: no Alveo device %u (xrtDeviceOpen failed): install the card "
-                 "and its XRT driver, or use the sim backend", index);
+        snprintf(err, errlen,
+                 "tap xrt: no Alveo device %u (xrtDeviceOpen failed): install the card "
+                 "and its XRT driver, or use the sim backend",
+                 index);
         free(x);
         return -1;
     }
     if (!xclbin[0]) {
-        snprintf(err, errlen, "tap xrt: device %u found, but no xclbin given: xrt:%u,strobe_tap.xclbin", index, index);
+        snprintf(err, errlen,
+                 "tap xrt: device %u found, but no xclbin given: xrt:%u,strobe_tap.xclbin", index,
+                 index);
         xrtDeviceClose(x->dev);
         free(x);
         return -1;
     }
     x->xclbin = xrtXclbinAllocFilename(xclbin);
     xuid_t uuid;
-    if (!x->xclbin || xrtDeviceLoadXclbinHandle(x->dev, x->xclbin) || xrtXclbinGetUUID(x->xclbin, uuid) ||
+    if (!x->xclbin || xrtDeviceLoadXclbinHandle(x->dev, x->xclbin) ||
+        xrtXclbinGetUUID(x->xclbin, uuid) ||
         !(x->kernel = xrtPLKernelOpenExclusive(x->dev, uuid, "strobe_tap"))) {
         snprintf(err, errlen, "tap xrt: cannot load %s or open its kernel strobe_tap", xclbin);
         xrtDeviceClose(x->dev);
         free(x);
         return -1;
     }
-    x->ring = xrtBOAlloc(x->dev, RING_RECORDS * 32, XRT_BO_FLAGS_HOST_ONLY, xrtKernelArgGroupId(x->kernel, 0));
+    x->ring = xrtBOAlloc(x->dev, RING_RECORDS * 32, XRT_BO_FLAGS_HOST_ONLY,
+                         xrtKernelArgGroupId(x->kernel, 0));
     x->ring_map = x->ring ? xrtBOMap(x->ring) : NULL;
     if (!x->ring_map) {
         snprintf(err, errlen, "tap xrt: cannot allocate the record ring in host memory");
@@ -134,7 +142,8 @@ static int x_read_clock(struct tap *t, int64_t *tap_ns, int64_t *host_ns)
     struct xrt *x = t->impl;
     uint32_t lo, hi;
     int64_t before = clock_now_ns();
-    if (xrtKernelReadRegister(x->kernel, 0x20, &lo) || xrtKernelReadRegister(x->kernel, 0x24, &hi)) return -1;
+    if (xrtKernelReadRegister(x->kernel, 0x20, &lo) || xrtKernelReadRegister(x->kernel, 0x24, &hi))
+        return -1;
     int64_t after = clock_now_ns();
     *tap_ns = (int64_t)((uint64_t)hi << 32 | lo);
     *host_ns = before + (after - before) / 2;
@@ -161,15 +170,34 @@ static int x_open(struct tap *t, const char *options, char *err, size_t errlen)
 {
     (void)t;
     (void)options;
-    snprintf(err, errlen, "tap xrt: this strobe was built without XRT (install libxrt-dev and rebuild)");
+    snprintf(err, errlen,
+             "tap xrt: this strobe was built without XRT (install libxrt-dev and rebuild)");
     return -1;
 }
-static int x_start(struct tap *t, char *err, size_t errlen) { (void)t; (void)err; (void)errlen; return -1; }
-static int x_poll(struct tap *t, uint8_t (*raw)[32], int max) { (void)t; (void)raw; (void)max; return -1; }
-static int x_read_clock(struct tap *t, int64_t *a, int64_t *b) { (void)t; (void)a; (void)b; return -1; }
+static int x_start(struct tap *t, char *err, size_t errlen)
+{
+    (void)t;
+    (void)err;
+    (void)errlen;
+    return -1;
+}
+static int x_poll(struct tap *t, uint8_t (*raw)[32], int max)
+{
+    (void)t;
+    (void)raw;
+    (void)max;
+    return -1;
+}
+static int x_read_clock(struct tap *t, int64_t *a, int64_t *b)
+{
+    (void)t;
+    (void)a;
+    (void)b;
+    return -1;
+}
 static void x_stop(struct tap *t) { (void)t; }
 static void x_close(struct tap *t) { (void)t; }
 #endif
 
-const struct tap_backend tap_backend_xrt = {"xrt", x_open, x_start, x_poll, x_read_clock, x_stop,
-                                            x_close};
+const struct tap_backend tap_backend_xrt = {"xrt",        x_open, x_start, x_poll,
+                                            x_read_clock, x_stop, x_close};

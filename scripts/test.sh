@@ -5,12 +5,19 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
-# test-only: the report test looks at the page in headless Chromium
+# test-only: the report test looks at the page in headless Chromium; the format check needs
+# clang-format (below)
 if ! command -v chromium >/dev/null; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null || true
 fi
 passed=0; failed=0
+# the tree matches .clang-format (one check)
+if ! command -v clang-format >/dev/null; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clang-format >/dev/null || true
+fi
+if scripts/format.sh --check; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 run_suite() { # $1 = build dir, $2 = label
     local log="$1/meson-logs/testlog.json"
     meson test -C "$1" --print-errorlogs --num-processes 1 "${@:3}"

@@ -141,7 +141,7 @@ void bpe_seal(struct bpe *b)
 }
 
 #define NO_RANK UINT32_MAX
-#define END SIZE_MAX
+#define END     SIZE_MAX
 
 /* Scratch for one piece: each symbol is a span of the piece, linked to its neighbours. */
 struct symbols {

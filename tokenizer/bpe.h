@@ -15,7 +15,8 @@ enum bpe_rule { BPE_BY_RANK, BPE_BY_MERGES };
 
 struct bpe {
     enum bpe_rule rule;
-    int whole_piece_first; /* a piece that is itself a token is one token (tiktoken, ignore_merges) */
+    int whole_piece_first; /* a piece that is itself a token is one token (tiktoken, ignore_merges)
+                            */
     uint8_t *arena;
     size_t arena_len, arena_cap;
     uint32_t *off, *len; /* per id; len 0: no bytes (an id the table skips) */

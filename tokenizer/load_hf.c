@@ -33,9 +33,12 @@ static int key_bytes(const char *key, const int char_to_byte[324], uint8_t *out,
     size_t n = 0;
     for (const unsigned char *p = (const unsigned char *)key; *p;) {
         unsigned cp;
-        if (*p < 0x80) cp = *p++;
-        else if ((*p & 0xE0) == 0xC0 && (p[1] & 0xC0) == 0x80) cp = (unsigned)(*p & 0x1F) << 6 | (p[1] & 0x3F), p += 2;
-        else return -1;
+        if (*p < 0x80)
+            cp = *p++;
+        else if ((*p & 0xE0) == 0xC0 && (p[1] & 0xC0) == 0x80)
+            cp = (unsigned)(*p & 0x1F) << 6 | (p[1] & 0x3F), p += 2;
+        else
+            return -1;
         if (cp >= 324 || !char_to_byte[cp] || n == cap) return -1;
         out[n++] = (uint8_t)(char_to_byte[cp] - 1);
     }
@@ -48,7 +51,10 @@ static const char *type_of(const cJSON *o)
     return cJSON_IsString(t) ? t->valuestring : "(no type)";
 }
 
-static int is_true(const cJSON *o, const char *k) { return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, k)); }
+static int is_true(const cJSON *o, const char *k)
+{
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, k));
+}
 
 /* Flattens the pre-tokenizer into regex stages; sets *byte_level when a ByteLevel is seen. */
 static int add_pre(struct tokenizer *t, const cJSON *pre, int *byte_level, char *err, size_t errlen)
@@ -57,7 +63,7 @@ static int add_pre(struct tokenizer *t, const cJSON *pre, int *byte_level, char 
     const char *type = type_of(pre);
     if (!strcmp(type, "Sequence")) {
         const cJSON *each;
-        cJSON_ArrayForEach(each, cJSON_GetObjectItemCaseSensitive(pre, "pretokenizers"))
+        cJSON_ArrayForEach (each, cJSON_GetObjectItemCaseSensitive(pre, "pretokenizers"))
             if (add_pre(t, each, byte_level, err, errlen)) return -1;
         return 0;
     }
@@ -78,14 +84,16 @@ static int add_pre(struct tokenizer *t, const cJSON *pre, int *byte_level, char 
         const cJSON *str = cJSON_GetObjectItemCaseSensitive(pat, "String");
         if (!cJSON_IsString(behavior) || strcmp(behavior->valuestring, "Isolated") ||
             is_true(pre, "invert") || (!cJSON_IsString(re) && !cJSON_IsString(str))) {
-            snprintf(err, errlen, "Split pre-tokenizer other than behavior Isolated with a Regex "
+            snprintf(err, errlen,
+                     "Split pre-tokenizer other than behavior Isolated with a Regex "
                      "or String pattern, not inverted, is not supported");
             return -1;
         }
         const char *p = cJSON_IsString(re) ? re->valuestring : str->valuestring;
         return pretok_add(&t->pre, p, strlen(p), !cJSON_IsString(re), err, errlen);
     }
-    snprintf(err, errlen, "pre-tokenizer type %s is not supported (Sequence, Split, ByteLevel are)", type);
+    snprintf(err, errlen, "pre-tokenizer type %s is not supported (Sequence, Split, ByteLevel are)",
+             type);
     return -1;
 }
 
@@ -115,8 +123,10 @@ static int load_model(struct tokenizer *t, const cJSON *model, char *err, size_t
     if (strcmp(type_of(model), "BPE") || is_true(model, "byte_fallback") ||
         (cJSON_IsString(prefix) && prefix->valuestring[0]) ||
         (cJSON_IsString(suffix) && suffix->valuestring[0])) {
-        snprintf(err, errlen, "model %s is not a plain byte-level BPE (no byte_fallback, no "
-                 "subword prefix or suffix); only those are supported", type_of(model));
+        snprintf(err, errlen,
+                 "model %s is not a plain byte-level BPE (no byte_fallback, no "
+                 "subword prefix or suffix); only those are supported",
+                 type_of(model));
         return -1;
     }
     bpe_init(&t->bpe, BPE_BY_MERGES);
@@ -125,8 +135,7 @@ static int load_model(struct tokenizer *t, const cJSON *model, char *err, size_t
     byte_alphabet(alphabet);
     uint8_t bytes[1024];
     const cJSON *v;
-    cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(model, "vocab"))
-    {
+    cJSON_ArrayForEach (v, cJSON_GetObjectItemCaseSensitive(model, "vocab")) {
         int n = key_bytes(v->string, alphabet, bytes, sizeof bytes);
         if (n <= 0) continue;
         uint32_t id;
@@ -137,12 +146,13 @@ static int load_model(struct tokenizer *t, const cJSON *model, char *err, size_t
     }
     uint32_t rank = 0;
     const cJSON *m;
-    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(model, "merges"))
-    {
+    cJSON_ArrayForEach (m, cJSON_GetObjectItemCaseSensitive(model, "merges")) {
         char left[512], right[512];
         if (cJSON_IsString(m)) {
             const char *sp = strchr(m->valuestring, ' ');
-            if (!sp || (size_t)(sp - m->valuestring) >= sizeof left || strlen(sp + 1) >= sizeof right) goto bad;
+            if (!sp || (size_t)(sp - m->valuestring) >= sizeof left ||
+                strlen(sp + 1) >= sizeof right)
+                goto bad;
             snprintf(left, sizeof left, "%.*s", (int)(sp - m->valuestring), m->valuestring);
             snprintf(right, sizeof right, "%s", sp + 1);
         } else if (cJSON_GetArraySize(m) == 2 && cJSON_IsString(cJSON_GetArrayItem(m, 0)) &&
@@ -153,7 +163,8 @@ static int load_model(struct tokenizer *t, const cJSON *model, char *err, size_t
             goto bad;
         }
         uint8_t lb[512], rb[512];
-        int ln = key_bytes(left, alphabet, lb, sizeof lb), rn = key_bytes(right, alphabet, rb, sizeof rb);
+        int ln = key_bytes(left, alphabet, lb, sizeof lb),
+            rn = key_bytes(right, alphabet, rb, sizeof rb);
         int64_t li = ln > 0 ? bpe_lookup(&t->bpe, lb, (size_t)ln) : -1;
         int64_t ri = rn > 0 ? bpe_lookup(&t->bpe, rb, (size_t)rn) : -1;
         if (li < 0 || ri < 0 || bpe_add_merge(&t->bpe, (uint32_t)li, (uint32_t)ri, rank)) goto bad;
@@ -178,21 +189,23 @@ int tokenizer_load_hf(struct tokenizer *t, const char *data, size_t len, char *e
     snprintf(t->name, sizeof t->name, "tokenizer.json");
     t->specials_default = 1;
     if (check_normalizer(cJSON_GetObjectItemCaseSensitive(root, "normalizer"), err, errlen) ||
-        add_pre(t, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), &byte_level, err, errlen))
+        add_pre(t, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), &byte_level, err,
+                errlen))
         goto out;
     if (!byte_level) {
-        snprintf(err, errlen, "no ByteLevel pre-tokenizer: only byte-level BPE tokenizers are supported");
+        snprintf(err, errlen,
+                 "no ByteLevel pre-tokenizer: only byte-level BPE tokenizers are supported");
         goto out;
     }
     if (load_model(t, cJSON_GetObjectItemCaseSensitive(root, "model"), err, errlen)) goto out;
     const cJSON *a;
-    cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(root, "added_tokens"))
-    {
+    cJSON_ArrayForEach (a, cJSON_GetObjectItemCaseSensitive(root, "added_tokens")) {
         uint32_t id;
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(a, "content");
         if (!token_id(cJSON_GetObjectItemCaseSensitive(a, "id"), &id) || !cJSON_IsString(content) ||
             !content->valuestring[0]) {
-            snprintf(err, errlen, "an added_tokens entry lacks a valid id (0 to 2^32-1) or content");
+            snprintf(err, errlen,
+                     "an added_tokens entry lacks a valid id (0 to 2^32-1) or content");
             goto out;
         }
         tokenizer_add_special(t, content->valuestring, strlen(content->valuestring), id);

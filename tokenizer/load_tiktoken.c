@@ -15,11 +15,11 @@ static const char O200K_PATTERN[] =
     "|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*"
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
     "|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-static const char CL100K_PATTERN[] =
-    "'(?i:[sdmt]|ll|ve|re)|[^\\r\\n\\p{L}\\p{N}]?+\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]++[\\r\\n]*"
-    "|\\s*[\\r\\n]|\\s+(?!\\S)|\\s+";
+static const char CL100K_PATTERN[] = "'(?i:[sdmt]|ll|ve|re)|[^\\r\\n\\p{L}\\p{N}]?+\\p{L}+|\\p{N}{"
+                                     "1,3}| ?[^\\s\\p{L}\\p{N}]++[\\r\\n]*"
+                                     "|\\s*[\\r\\n]|\\s+(?!\\S)|\\s+";
 
-#define O200K_RANKS 199998
+#define O200K_RANKS  199998
 #define CL100K_RANKS 100256
 
 static void add_special(struct tokenizer *t, const char *s, uint32_t id)
@@ -38,7 +38,8 @@ static void harmony_specials(struct tokenizer *t)
         {"<|constrain|>", 200003},   {"<|channel|>", 200005},   {"<|start|>", 200006},
         {"<|end|>", 200007},         {"<|message|>", 200008},   {"<|call|>", 200012},
     };
-    for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) add_special(t, named[i].text, named[i].id);
+    for (size_t i = 0; i < sizeof named / sizeof named[0]; i++)
+        add_special(t, named[i].text, named[i].id);
     static const uint32_t reserved_low[] = {200000, 200001, 200004, 200009, 200010, 200011};
     char buf[40];
     for (size_t i = 0; i < sizeof reserved_low / sizeof reserved_low[0]; i++) {
@@ -78,7 +79,8 @@ int tokenizer_load_tiktoken(struct tokenizer *t, const char *data, size_t len, c
         unsigned long rank = sp ? strtoul(sp + 1, &endp, 10) : 0;
         if (!sp || b64 == 0 || b64 % 4 || b64 / 4 * 3 > sizeof bytes || endp == sp + 1 ||
             rank >= UINT32_MAX) {
-            snprintf(err, errlen, "line %zu is not 'BASE64 RANK'; this is not a tiktoken rank file", line);
+            snprintf(err, errlen, "line %zu is not 'BASE64 RANK'; this is not a tiktoken rank file",
+                     line);
             return -1;
         }
         int n = EVP_DecodeBlock(bytes, (const unsigned char *)s, (int)b64);
@@ -103,9 +105,11 @@ int tokenizer_load_tiktoken(struct tokenizer *t, const char *data, size_t len, c
         snprintf(t->name, sizeof t->name, "cl100k_base");
         cl100k_specials(t);
     } else {
-        snprintf(err, errlen, "a tiktoken file with %zu ranks is no encoding strobe knows "
+        snprintf(err, errlen,
+                 "a tiktoken file with %zu ranks is no encoding strobe knows "
                  "(o200k_base has %d, cl100k_base %d), and the file itself does not say how to "
-                 "split text; use o200k_base.tiktoken or a tokenizer.json", ranks, O200K_RANKS, CL100K_RANKS);
+                 "split text; use o200k_base.tiktoken or a tokenizer.json",
+                 ranks, O200K_RANKS, CL100K_RANKS);
         return -1;
     }
     t->specials_default = 0;

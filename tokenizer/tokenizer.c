@@ -29,14 +29,17 @@ struct tokenizer *tokenizer_load(const char *path, char *err, size_t errlen)
     size_t len;
     char *data = read_file(path, &len);
     if (!data) {
-        snprintf(err, errlen, "cannot read tokenizer file %s: %s; give a .tiktoken rank file or a "
-                 "tokenizer.json (scripts/setup.sh fetches both into tokenizers/)", path, strerror(errno));
+        snprintf(err, errlen,
+                 "cannot read tokenizer file %s: %s; give a .tiktoken rank file or a "
+                 "tokenizer.json (scripts/setup.sh fetches both into tokenizers/)",
+                 path, strerror(errno));
         return NULL;
     }
     struct tokenizer *t = calloc(1, sizeof *t);
     sha256_hex(data, len, t->sha256);
     size_t i = 0;
-    while (i < len && (data[i] == ' ' || data[i] == '\n' || data[i] == '\r' || data[i] == '\t')) i++;
+    while (i < len && (data[i] == ' ' || data[i] == '\n' || data[i] == '\r' || data[i] == '\t'))
+        i++;
     int rc = i < len && data[i] == '{' ? tokenizer_load_hf(t, data, len, err, errlen)
                                        : tokenizer_load_tiktoken(t, data, len, err, errlen);
     free(data);

@@ -43,14 +43,17 @@ struct agents_config {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
+    fprintf(
+        f,
         "usage: strobe agents [--url URL --model NAME] --trajectories REPLAY_DIR --out RUN_DIR\n"
-        "                     (--model-profile NAME [--slo-tier NAME|all] | --slo-speed TOKENS_PER_S --slo-ttft SECONDS)\n"
+        "                     (--model-profile NAME [--slo-tier NAME|all] | --slo-speed "
+        "TOKENS_PER_S --slo-ttft SECONDS)\n"
         "                     [options]\n\n"
         "Agent capacity (AgentPerf): the most concurrent agents replaying coding-agent\n"
         "trajectories while P25 output speed and P95 TTFT meet the tier. Without --url, strobe\n"
         "starts its built-in emulator on loopback.\n\n"
-        "  --trajectories DIR      AA replay directory (manifest.json + traces/); see strobe import\n"
+        "  --trajectories DIR      AA replay directory (manifest.json + traces/); see strobe "
+        "import\n"
         "  --model-profile NAME    gpt-oss-120b, deepseek-v4-pro or deepseek-v4-pro-launch tiers\n"
         "  --slo-tier NAME|all     which tier of the profile (default all)\n"
         "  --slo-speed N --slo-ttft S   a custom tier instead\n"
@@ -73,8 +76,8 @@ static void usage(FILE *f)
         "                          (measured accelerator-only --power sources come first)\n");
     run_flags_usage(f);
     fprintf(f,
-        "\nExit status: 0 done and valid, 1 run failed, 2 bad command line or trajectories,\n"
-        "3 interrupted, 4 done but not valid (the reason is printed; results are kept).\n");
+            "\nExit status: 0 done and valid, 1 run failed, 2 bad command line or trajectories,\n"
+            "3 interrupted, 4 done but not valid (the reason is printed; results are kept).\n");
 }
 
 static int parse_args(int argc, char **argv, struct agents_config *c)
@@ -98,21 +101,55 @@ static int parse_args(int argc, char **argv, struct agents_config *c)
     c->max_error_rate = 0.01;
     c->power_w = -1;
     c->slo_tier = "all";
-    enum { O_TRAJ = 256, O_TIER, O_PROFILE, O_SPEED, O_TTFT, O_TOOL, O_MAXTOOL, O_WARM,
-           O_STAGGER, O_WINDOW, O_MAXWIN, O_DRAIN, O_MINTRAJ, O_MINPER, O_ACC, O_POWER, O_START,
-           O_RES, O_MAXAG, O_ERR, O_POLICY, O_CTX, O_HELP };
-    static const struct option own[] = {
-        {"trajectories", 1, 0, O_TRAJ}, {"slo-tier", 1, 0, O_TIER},
-        {"model-profile", 1, 0, O_PROFILE}, {"slo-speed", 1, 0, O_SPEED},
-        {"slo-ttft", 1, 0, O_TTFT}, {"tool-time", 1, 0, O_TOOL}, {"max-tool-time", 1, 0, O_MAXTOOL},
-        {"warmup-s", 1, 0, O_WARM}, {"stagger-s", 1, 0, O_STAGGER}, {"window-s", 1, 0, O_WINDOW},
-        {"max-window-s", 1, 0, O_MAXWIN}, {"drain-s", 1, 0, O_DRAIN},
-        {"min-trajectories", 1, 0, O_MINTRAJ}, {"min-per-agent", 1, 0, O_MINPER},
-        {"accelerators", 1, 0, O_ACC}, {"power-w", 1, 0, O_POWER},
-        {"start-agents", 1, 0, O_START}, {"resolution", 1, 0, O_RES},
-        {"max-agents", 1, 0, O_MAXAG}, {"max-error-rate", 1, 0, O_ERR},
-        {"output-policy", 1, 0, O_POLICY}, {"max-context-tokens", 1, 0, O_CTX},
-        {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+    enum {
+        O_TRAJ = 256,
+        O_TIER,
+        O_PROFILE,
+        O_SPEED,
+        O_TTFT,
+        O_TOOL,
+        O_MAXTOOL,
+        O_WARM,
+        O_STAGGER,
+        O_WINDOW,
+        O_MAXWIN,
+        O_DRAIN,
+        O_MINTRAJ,
+        O_MINPER,
+        O_ACC,
+        O_POWER,
+        O_START,
+        O_RES,
+        O_MAXAG,
+        O_ERR,
+        O_POLICY,
+        O_CTX,
+        O_HELP
+    };
+    static const struct option own[] = {{"trajectories", 1, 0, O_TRAJ},
+                                        {"slo-tier", 1, 0, O_TIER},
+                                        {"model-profile", 1, 0, O_PROFILE},
+                                        {"slo-speed", 1, 0, O_SPEED},
+                                        {"slo-ttft", 1, 0, O_TTFT},
+                                        {"tool-time", 1, 0, O_TOOL},
+                                        {"max-tool-time", 1, 0, O_MAXTOOL},
+                                        {"warmup-s", 1, 0, O_WARM},
+                                        {"stagger-s", 1, 0, O_STAGGER},
+                                        {"window-s", 1, 0, O_WINDOW},
+                                        {"max-window-s", 1, 0, O_MAXWIN},
+                                        {"drain-s", 1, 0, O_DRAIN},
+                                        {"min-trajectories", 1, 0, O_MINTRAJ},
+                                        {"min-per-agent", 1, 0, O_MINPER},
+                                        {"accelerators", 1, 0, O_ACC},
+                                        {"power-w", 1, 0, O_POWER},
+                                        {"start-agents", 1, 0, O_START},
+                                        {"resolution", 1, 0, O_RES},
+                                        {"max-agents", 1, 0, O_MAXAG},
+                                        {"max-error-rate", 1, 0, O_ERR},
+                                        {"output-policy", 1, 0, O_POLICY},
+                                        {"max-context-tokens", 1, 0, O_CTX},
+                                        {"help", 0, 0, O_HELP},
+                                        {0, 0, 0, 0}};
     struct option *opts = run_flags_table(own);
     int o, rc = 0;
     opterr = 0;
@@ -128,13 +165,20 @@ static int parse_args(int argc, char **argv, struct agents_config *c)
         case O_TIER: c->slo_tier = optarg; break;
         case O_PROFILE: c->model_profile = optarg; break;
         case O_POLICY:
-            if (!strcmp(optarg, "exact")) c->policy = POLICY_EXACT;
-            else if (!strcmp(optarg, "natural")) c->policy = POLICY_NATURAL;
-            else rc = run_flags_bad("agents", "--output-policy must be exact or natural, got '%s'", optarg);
+            if (!strcmp(optarg, "exact"))
+                c->policy = POLICY_EXACT;
+            else if (!strcmp(optarg, "natural"))
+                c->policy = POLICY_NATURAL;
+            else
+                rc = run_flags_bad("agents", "--output-policy must be exact or natural, got '%s'",
+                                   optarg);
             break;
         case O_HELP:
         case 'h': usage(stdout); exit(0);
-        case '?': rc = run_flags_bad("agents", "unknown option or missing value in '%s'", argv[optind - 1]); break;
+        case '?':
+            rc = run_flags_bad("agents", "unknown option or missing value in '%s'",
+                               argv[optind - 1]);
+            break;
         default: {
             /* counts are whole; seconds stay below 10^8 so their nanoseconds fit 64 bits */
             int whole = o == O_MINTRAJ || o == O_MINPER || o == O_ACC || o == O_START ||
@@ -175,7 +219,8 @@ static int parse_args(int argc, char **argv, struct agents_config *c)
     if ((c->slo_speed >= 0) != (c->slo_ttft >= 0))
         return run_flags_bad("agents", "--slo-speed and --slo-ttft go together");
     if (c->slo_speed < 0 && !c->model_profile)
-        return run_flags_bad("agents", "give --model-profile (with --slo-tier) or --slo-speed and --slo-ttft");
+        return run_flags_bad(
+            "agents", "give --model-profile (with --slo-tier) or --slo-speed and --slo-ttft");
     if (c->start_agents < 1 || c->max_agents < c->start_agents)
         return run_flags_bad("agents", "--start-agents must be >= 1 and <= --max-agents");
     if (c->window_s <= 0) return run_flags_bad("agents", "--window-s must be > 0");
@@ -205,8 +250,10 @@ static int probe_server(struct run_env *e, const struct agents_config *c, char *
     template_free(&t);
     if (rc) {
         /* the run would only collect this failure again, request after request */
-        if (r.status) snprintf(why, wl, "%s (HTTP %d)", r.error, r.status);
-        else snprintf(why, wl, "%s", r.error);
+        if (r.status)
+            snprintf(why, wl, "%s (HTTP %d)", r.error, r.status);
+        else
+            snprintf(why, wl, "%s", r.error);
         return -1;
     }
     return r.completion_tokens == 48;
@@ -242,20 +289,25 @@ static int run_iteration(struct live *L, int agents, struct iteration_metrics *o
     int64_t t0 = clock_now_ns();
     int64_t ws = t0 + (int64_t)(c->warmup_s * 1e9);
     int64_t win = (int64_t)(c->window_s * 1e9);
-    int64_t win_max = (int64_t)((c->window_s > c->max_window_s ? c->window_s : c->max_window_s) * 1e9);
+    int64_t win_max =
+        (int64_t)((c->window_s > c->max_window_s ? c->window_s : c->max_window_s) * 1e9);
     /* the window opens only once every agent has started: a window that opens while agents
      * still wait for their start measures fewer agents than the iteration claims */
     double last_start_s = agents > 1 ? c->stagger_s * (agents - 1) / agents : 0;
     unsigned extended = 0;
     if (last_start_s >= c->warmup_s) {
-        fprintf(stderr, "strobe: iteration %d: the last of %d agents starts %.1f s in (--stagger-s "
-                        "%g), after the %g s warm-up (--warmup-s): the warm-up is extended until "
-                        "every agent has sent its first request\n",
+        fprintf(stderr,
+                "strobe: iteration %d: the last of %d agents starts %.1f s in (--stagger-s "
+                "%g), after the %g s warm-up (--warmup-s): the warm-up is extended until "
+                "every agent has sent its first request\n",
                 L->phase, agents, last_start_s, c->stagger_s, c->warmup_s);
     }
-    run_env_put_phase(e, &(struct rec_phase){.index = L->phase, .concurrency = agents,
-                                             .t_start = t0, .t_window_start = ws,
-                                             .t_window_end = ws + win, .flags = extended});
+    run_env_put_phase(e, &(struct rec_phase){.index = L->phase,
+                                             .concurrency = agents,
+                                             .t_start = t0,
+                                             .t_window_start = ws,
+                                             .t_window_end = ws + win,
+                                             .flags = extended});
     eventlog_sync(e->log);
     struct agent_set **sets = calloc((size_t)n, sizeof *sets);
     size_t bytes = 0;
@@ -281,8 +333,9 @@ static int run_iteration(struct live *L, int agents, struct iteration_metrics *o
             } else {
                 if (ws != t0 + (int64_t)(c->warmup_s * 1e9)) {
                     extended = PHASE_WARMUP_EXTENDED;
-                    fprintf(stderr, "%sstrobe: iteration %d: every agent has started; the window "
-                                    "opens after a warm-up of %.1f s\n",
+                    fprintf(stderr,
+                            "%sstrobe: iteration %d: every agent has started; the window "
+                            "opens after a warm-up of %.1f s\n",
                             L->tty ? "\r\033[K" : "", L->phase, (double)(now - t0) / 1e9);
                 }
                 ws = now;
@@ -306,8 +359,9 @@ static int run_iteration(struct live *L, int agents, struct iteration_metrics *o
             break;
         }
         if (L->tty)
-            fprintf(stderr, "\r\033[Kiteration %d  %d agents  %s %.0f s  in flight %d  "
-                            "trajectories %llu",
+            fprintf(stderr,
+                    "\r\033[Kiteration %d  %d agents  %s %.0f s  in flight %d  "
+                    "trajectories %llu",
                     L->phase, agents, now < ws ? "warm-up" : "measure", (double)(now - t0) / 1e9,
                     run_env_in_flight(e), (unsigned long long)done);
         run_sleep_s(0.05);
@@ -323,13 +377,18 @@ static int run_iteration(struct live *L, int agents, struct iteration_metrics *o
     if (L->tty) fprintf(stderr, "\r\033[K");
     int gates_met = gates && c->window_s >= AGENTS_COMPARABLE_WINDOW_S;
     if (!gates_met) L->all_gates_met = 0;
-    run_env_put_phase(e, &(struct rec_phase){.index = L->phase, .concurrency = agents,
-                                             .t_start = t0, .t_window_start = ws,
-                                             .t_window_end = we, .t_end = clock_now_ns(),
-                                             .flags = (gates_met ? PHASE_GATES_MET : 0) | extended});
-    struct log_record mem = rec_mark_encode(&(struct rec_mark){
-        .kind = MARK_CLIENT_MEMORY, .t = clock_now_ns(), .phase = L->phase,
-        .client_bytes = (int64_t)bytes});
+    run_env_put_phase(e,
+                      &(struct rec_phase){.index = L->phase,
+                                          .concurrency = agents,
+                                          .t_start = t0,
+                                          .t_window_start = ws,
+                                          .t_window_end = we,
+                                          .t_end = clock_now_ns(),
+                                          .flags = (gates_met ? PHASE_GATES_MET : 0) | extended});
+    struct log_record mem = rec_mark_encode(&(struct rec_mark){.kind = MARK_CLIENT_MEMORY,
+                                                               .t = clock_now_ns(),
+                                                               .phase = L->phase,
+                                                               .client_bytes = (int64_t)bytes});
     eventlog_put(e->log, n, &mem, NULL, 0);
     eventlog_sync(e->log);
     if (run_interrupted) return -1;
@@ -341,8 +400,9 @@ static int run_iteration(struct live *L, int agents, struct iteration_metrics *o
     }
     agent_iteration_metrics(&res.facts, &res.facts.phases[res.facts.nphases - 1], out);
     results_free(&res);
-    fprintf(stderr, "strobe: iteration %d: %d agents, %zu requests (%zu failed), output speed p25 "
-                    "%.2f tokens/s, TTFT p95 %.4f s, %zu trajectories, %.0f KiB per agent\n",
+    fprintf(stderr,
+            "strobe: iteration %d: %d agents, %zu requests (%zu failed), output speed p25 "
+            "%.2f tokens/s, TTFT p95 %.4f s, %zu trajectories, %.0f KiB per agent\n",
             L->phase, agents, out->requests, out->failed, out->speed_p25, out->ttft_p95,
             out->trajectories_done, (double)bytes / agents / 1024);
     L->phase++;
@@ -368,8 +428,9 @@ static char *header_json(const struct agents_config *c, const struct run_env *e,
                          const struct replay *rp, const cJSON *tiers, int policy_honoured)
 {
     cJSON *cfg;
-    cJSON *h = run_header_new("agents", &(struct run_target){c->f.url, e->ep.addr_text, e->model,
-                                                            e->transport_desc, !c->f.insecure},
+    cJSON *h = run_header_new("agents",
+                              &(struct run_target){c->f.url, e->ep.addr_text, e->model,
+                                                   e->transport_desc, !c->f.insecure},
                               &cfg);
     cJSON_AddStringToObject(cfg, "trajectories", c->trajectories);
     cJSON_AddStringToObject(cfg, "replay_name", rp->name);
@@ -378,8 +439,11 @@ static char *header_json(const struct agents_config *c, const struct run_env *e,
     cJSON_AddNumberToObject(cfg, "shared_trajectory_bytes", (double)rp->shared_bytes);
     cJSON_AddStringToObject(cfg, "output_policy", c->policy == POLICY_EXACT ? "exact" : "natural");
     cJSON_AddBoolToObject(cfg, "ignore_eos_honoured", policy_honoured);
-    if (c->tool_time_s >= 0) cJSON_AddNumberToObject(cfg, "tool_time_s", c->tool_time_s);
-    else cJSON_AddStringToObject(cfg, "tool_time_s", "recorded (log-normal, median 1 s, when missing)");
+    if (c->tool_time_s >= 0)
+        cJSON_AddNumberToObject(cfg, "tool_time_s", c->tool_time_s);
+    else
+        cJSON_AddStringToObject(cfg, "tool_time_s",
+                                "recorded (log-normal, median 1 s, when missing)");
     cJSON_AddNumberToObject(cfg, "max_tool_time_s", c->max_tool_time_s);
     cJSON_AddNumberToObject(cfg, "max_context_tokens", (double)c->max_context_tokens);
     cJSON_AddNumberToObject(cfg, "stagger_s", c->stagger_s);
@@ -399,7 +463,10 @@ static char *header_json(const struct agents_config *c, const struct run_env *e,
     cJSON_AddNumberToObject(s, "max_error_rate", c->max_error_rate);
     cJSON_AddNumberToObject(s, "accelerators", c->accelerators);
     if (c->power_w > 0) cJSON_AddNumberToObject(s, "power_w", c->power_w);
-    cJSON_AddStringToObject(s, "rule", "P25 output speed >= tier speed and P95 TTFT <= tier TTFT and error rate <= max_error_rate; failed requests count as TTFT infinite, speed 0");
+    cJSON_AddStringToObject(
+        s, "rule",
+        "P25 output speed >= tier speed and P95 TTFT <= tier TTFT and error rate <= "
+        "max_error_rate; failed requests count as TTFT infinite, speed 0");
     cJSON_AddItemToObject(s, "tiers", cJSON_Duplicate(tiers, 1));
     char *text = cJSON_PrintUnformatted(h);
     cJSON_Delete(h);
@@ -412,8 +479,8 @@ int cmd_agents(int argc, char **argv)
     int rc = parse_args(argc, argv, &c);
     if (rc) return rc;
     char err[1024];
-    cJSON *tiers = slo_tiers_select(c.model_profile, c.slo_tier, c.slo_speed, c.slo_ttft, err,
-                                    sizeof err);
+    cJSON *tiers =
+        slo_tiers_select(c.model_profile, c.slo_tier, c.slo_speed, c.slo_ttft, err, sizeof err);
     if (!tiers) {
         fprintf(stderr, "strobe agents: %s.\n", err);
         return 2;
@@ -445,16 +512,20 @@ int cmd_agents(int argc, char **argv)
     c.f.url = e.url;
     int honoured = probe_server(&e, &c, err, sizeof err);
     if (honoured < 0 && run_interrupted) {
-        fprintf(stderr, "strobe agents: interrupted during the first probe, before the run: "
-                        "nothing was measured and %s was not written.\n", c.f.out);
+        fprintf(stderr,
+                "strobe agents: interrupted during the first probe, before the run: "
+                "nothing was measured and %s was not written.\n",
+                c.f.out);
         run_env_close(&e);
         replay_free(&rp);
         cJSON_Delete(tiers);
         return 3;
     }
     if (honoured < 0) {
-        fprintf(stderr, "strobe agents: the first request to %s failed: %s; check --url, "
-                        "--model and STROBE_API_KEY.\n", e.url, err);
+        fprintf(stderr,
+                "strobe agents: the first request to %s failed: %s; check --url, "
+                "--model and STROBE_API_KEY.\n",
+                e.url, err);
         run_env_close(&e);
         replay_free(&rp);
         cJSON_Delete(tiers);
@@ -498,11 +569,12 @@ int cmd_agents(int argc, char **argv)
     }
     _Atomic uint64_t cursor = 0;
     struct live L = {.c = &c, .e = &e, .all_gates_met = 1, .tty = isatty(2)};
-    L.ap = (struct agent_params){&rp, &e.ep, e.api_key, extra, c.policy, 1,
-                                 c.tool_time_s, c.max_tool_time_s, c.f.seed, order, rp.ntasks,
-                                 &cursor, e.log};
-    fprintf(stderr, "strobe: %s model %s, %zu trajectories (%zu skipped, %.1f MiB shared), %d "
-                    "threads, log in %s\n",
+    L.ap = (struct agent_params){
+        &rp,      &e.ep, e.api_key, extra,   c.policy, 1, c.tool_time_s, c.max_tool_time_s,
+        c.f.seed, order, rp.ntasks, &cursor, e.log};
+    fprintf(stderr,
+            "strobe: %s model %s, %zu trajectories (%zu skipped, %.1f MiB shared), %d "
+            "threads, log in %s\n",
             e.url, e.model, rp.ntasks, rp.skipped, (double)rp.shared_bytes / 1048576, c.f.threads,
             c.f.out);
     int interrupted = 0;
@@ -513,7 +585,8 @@ int cmd_agents(int argc, char **argv)
         struct search_result r;
         agent_search(&tl[i], c.start_agents, c.resolution, c.max_agents, c.max_error_rate,
                      measure_live, &L, &r);
-        if (!r.complete) interrupted = 1;
+        if (!r.complete)
+            interrupted = 1;
         else
             fprintf(stderr, "strobe: tier %s: max %d agents\n", tl[i].name, r.max_agents);
         search_result_free(&r);

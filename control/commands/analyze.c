@@ -19,10 +19,14 @@ int cmd_analyze(int argc, char **argv)
     }
     const char *dir = NULL, *tokenizer = NULL;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) tokenizer = argv[++i];
-        else if (!strncmp(argv[i], "--tokenizer=", 12)) tokenizer = argv[i] + 12;
-        else if (argv[i][0] != '-' && !dir) dir = argv[i];
-        else dir = NULL, i = argc;
+        if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc)
+            tokenizer = argv[++i];
+        else if (!strncmp(argv[i], "--tokenizer=", 12))
+            tokenizer = argv[i] + 12;
+        else if (argv[i][0] != '-' && !dir)
+            dir = argv[i];
+        else
+            dir = NULL, i = argc;
     }
     if (!dir) {
         fprintf(stderr, "strobe analyze: give exactly one RUN_DIR (and optionally --tokenizer "

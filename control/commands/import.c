@@ -32,21 +32,26 @@ static void print_dist(const char *what, struct dvec *v, const char *unit)
 int cmd_import(int argc, char **argv)
 {
     const char *from = NULL, *out = NULL;
-    static const struct option opts[] = {{"from", 1, 0, 'f'}, {"out", 1, 0, 'o'},
-                                         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"from", 1, 0, 'f'}, {"out", 1, 0, 'o'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int o;
     opterr = 0;
     optind = 1;
     while ((o = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-        if (o == 'f') from = optarg;
-        else if (o == 'o') out = optarg;
+        if (o == 'f')
+            from = optarg;
+        else if (o == 'o')
+            out = optarg;
         else if (o == 'h') {
-            printf("usage: strobe import --from mini-swe-agent|swe-agent|openai-messages FILES... -o REPLAY_DIR\n\n"
+            printf("usage: strobe import --from mini-swe-agent|swe-agent|openai-messages FILES... "
+                   "-o REPLAY_DIR\n\n"
                    "Writes AA's replay format (manifest.json, traces/TASK_ID.jsonl) from agent\n"
                    "recordings. Unusable recordings are skipped with one line each saying why.\n");
             return 0;
         } else {
-            fprintf(stderr, "strobe import: unknown option or missing value in '%s'; see strobe import --help.\n",
+            fprintf(stderr,
+                    "strobe import: unknown option or missing value in '%s'; see strobe import "
+                    "--help.\n",
                     argv[optind - 1]);
             return 2;
         }
@@ -67,8 +72,10 @@ int cmd_import(int argc, char **argv)
             empty = !strcmp(d->d_name, ".") || !strcmp(d->d_name, "..");
         closedir(existing);
         if (!empty) {
-            fprintf(stderr, "strobe import: -o %s is not empty; give a new or empty directory "
-                            "(import never adds to an existing replay).\n", out);
+            fprintf(stderr,
+                    "strobe import: -o %s is not empty; give a new or empty directory "
+                    "(import never adds to an existing replay).\n",
+                    out);
             return 2;
         }
     } else if (errno != ENOENT) {
@@ -116,7 +123,7 @@ int cmd_import(int argc, char **argv)
         for (int k = 2;; k++) {
             int clash = 0;
             const cJSON *t;
-            cJSON_ArrayForEach(t, tasks) clash |= !strcmp(task_id(t), unique);
+            cJSON_ArrayForEach (t, tasks) clash |= !strcmp(task_id(t), unique);
             if (!clash) break;
             snprintf(unique, sizeof unique, "%s-%d", r.task_id, k);
         }

@@ -21,22 +21,27 @@ int cmd_report(int argc, char **argv)
     opterr = 0;
     optind = 1;
     while ((o = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-        if (o == 'o') out = optarg;
+        if (o == 'o')
+            out = optarg;
         else if (o == 'h') {
             printf("usage: strobe report RUN_DIR... -o OUT_DIR\n\nOne self-contained HTML page "
                    "(OUT_DIR/index.html) with PNG and SVG charts,\nrendered by gnuplot, comparing "
                    "the runs side by side.\n");
             return 0;
         } else {
-            fprintf(stderr, "strobe report: unknown option or missing value in '%s'; see strobe "
-                            "report --help.\n", argv[optind - 1]);
+            fprintf(stderr,
+                    "strobe report: unknown option or missing value in '%s'; see strobe "
+                    "report --help.\n",
+                    argv[optind - 1]);
             return 2;
         }
     }
     int n = argc - optind;
     if (!out || n < 1 || n > REPORT_MAX_RUNS) {
-        fprintf(stderr, "strobe report: give 1 to %d RUN_DIRs and -o OUT_DIR; see strobe report "
-                        "--help.\n", REPORT_MAX_RUNS);
+        fprintf(stderr,
+                "strobe report: give 1 to %d RUN_DIRs and -o OUT_DIR; see strobe report "
+                "--help.\n",
+                REPORT_MAX_RUNS);
         return 2;
     }
     if (system("gnuplot --version >/dev/null 2>&1") != 0) {

@@ -40,10 +40,10 @@ struct slt_config {
     double reference_speed, price_per_hour;
 };
 
-
 static void usage(FILE *f)
 {
-    fprintf(f,
+    fprintf(
+        f,
         "usage: strobe slt [--url URL --model NAME] --out RUN_DIR [options]\n\n"
         "System Load Test: closed loop at fixed concurrency per phase; 1,000 input and 1,000\n"
         "output tokens per query, streaming. Without --url, strobe starts its built-in\n"
@@ -52,8 +52,10 @@ static void usage(FILE *f)
         "  --max-concurrency N     cap of the auto ladder (default 1024)\n"
         "  --phase-s SECONDS       measured window per phase (default 180)\n"
         "  --ramp-s SECONDS        ramp-up before the window, not measured (default 30)\n"
-        "  --drain-s SECONDS       longest wait for in-flight requests after a phase (default 600)\n"
-        "  --input-tokens N        prompt tokens, calibrated on usage.prompt_tokens (default 1000)\n"
+        "  --drain-s SECONDS       longest wait for in-flight requests after a phase (default "
+        "600)\n"
+        "  --input-tokens N        prompt tokens, calibrated on usage.prompt_tokens (default "
+        "1000)\n"
         "  --output-tokens N       max_tokens (default 1000)\n"
         "  --ignore-eos            send ignore_eos: true so every answer has --output-tokens\n"
         "  --endpoint chat|completions   /v1/chat/completions (default) or /v1/completions\n"
@@ -63,7 +65,8 @@ static void usage(FILE *f)
         "  --prices FILE           price table (default: the one shipped in control/prices.json)\n"
         "  --price-basis committed|on-demand   (default committed, on-demand when none)\n");
     run_flags_usage(f);
-    fprintf(f,
+    fprintf(
+        f,
         "\nThe API key, if any, is read from STROBE_API_KEY and never written anywhere.\n"
         "Exit status: 0 done and valid, 1 run failed, 2 bad command line, 3 interrupted (results\n"
         "kept), 4 done but not valid (the reason is printed; results are kept).\n");
@@ -81,17 +84,41 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
     c->input_tokens = 1000;
     c->output_tokens = 1000;
     c->endpoint = "chat";
-    enum { O_CONC = 256, O_MAXC, O_PHASE, O_RAMP, O_DRAIN, O_IN, O_OUTT, O_EOS, O_EP, O_ATYPE,
-           O_ACC, O_REF, O_PPH, O_PRICES, O_PBASIS, O_HELP };
-    static const struct option own[] = {
-        {"concurrency", 1, 0, O_CONC}, {"max-concurrency", 1, 0, O_MAXC},
-        {"phase-s", 1, 0, O_PHASE}, {"ramp-s", 1, 0, O_RAMP}, {"drain-s", 1, 0, O_DRAIN},
-        {"input-tokens", 1, 0, O_IN}, {"output-tokens", 1, 0, O_OUTT},
-        {"ignore-eos", 0, 0, O_EOS}, {"endpoint", 1, 0, O_EP},
-        {"accelerator-type", 1, 0, O_ATYPE}, {"accelerators", 1, 0, O_ACC},
-        {"reference-speed", 1, 0, O_REF}, {"price-per-hour", 1, 0, O_PPH},
-        {"prices", 1, 0, O_PRICES}, {"price-basis", 1, 0, O_PBASIS},
-        {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+    enum {
+        O_CONC = 256,
+        O_MAXC,
+        O_PHASE,
+        O_RAMP,
+        O_DRAIN,
+        O_IN,
+        O_OUTT,
+        O_EOS,
+        O_EP,
+        O_ATYPE,
+        O_ACC,
+        O_REF,
+        O_PPH,
+        O_PRICES,
+        O_PBASIS,
+        O_HELP
+    };
+    static const struct option own[] = {{"concurrency", 1, 0, O_CONC},
+                                        {"max-concurrency", 1, 0, O_MAXC},
+                                        {"phase-s", 1, 0, O_PHASE},
+                                        {"ramp-s", 1, 0, O_RAMP},
+                                        {"drain-s", 1, 0, O_DRAIN},
+                                        {"input-tokens", 1, 0, O_IN},
+                                        {"output-tokens", 1, 0, O_OUTT},
+                                        {"ignore-eos", 0, 0, O_EOS},
+                                        {"endpoint", 1, 0, O_EP},
+                                        {"accelerator-type", 1, 0, O_ATYPE},
+                                        {"accelerators", 1, 0, O_ACC},
+                                        {"reference-speed", 1, 0, O_REF},
+                                        {"price-per-hour", 1, 0, O_PPH},
+                                        {"prices", 1, 0, O_PRICES},
+                                        {"price-basis", 1, 0, O_PBASIS},
+                                        {"help", 0, 0, O_HELP},
+                                        {0, 0, 0, 0}};
     struct option *opts = run_flags_table(own);
     int o, rc = 0;
     double v;
@@ -109,12 +136,14 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
         case O_PRICES: c->prices_file = optarg; break;
         case O_PBASIS:
             if (strcmp(optarg, "committed") && strcmp(optarg, "on-demand"))
-                rc = run_flags_bad("slt", "--price-basis must be committed or on-demand, got '%s'", optarg);
+                rc = run_flags_bad("slt", "--price-basis must be committed or on-demand, got '%s'",
+                                   optarg);
             c->price_basis = optarg;
             break;
         case O_EP:
             if (strcmp(optarg, "chat") && strcmp(optarg, "completions"))
-                rc = run_flags_bad("slt", "--endpoint must be chat or completions, got '%s'", optarg);
+                rc = run_flags_bad("slt", "--endpoint must be chat or completions, got '%s'",
+                                   optarg);
             c->endpoint = optarg;
             break;
         case O_CONC:
@@ -129,11 +158,17 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
                 errno = 0;
                 long n = strtol(p, &end, 10);
                 if (end != p && (errno == ERANGE || n > 1000000) && (!*end || *end == ','))
-                    rc = run_flags_bad("slt", "--concurrency: %s holds a number too large (it overflows or is "
-                             "over 1000000)", optarg);
+                    rc = run_flags_bad(
+                        "slt",
+                        "--concurrency: %s holds a number too large (it overflows or is "
+                        "over 1000000)",
+                        optarg);
                 else if (end == p || n < 1 || (*end && *end != ',') || c->nconc == MAX_PHASES)
-                    rc = run_flags_bad("slt", "--concurrency must be 'auto' or a list like 1,2,4 of positive "
-                             "integers, got '%s'", optarg);
+                    rc = run_flags_bad(
+                        "slt",
+                        "--concurrency must be 'auto' or a list like 1,2,4 of positive "
+                        "integers, got '%s'",
+                        optarg);
                 else
                     c->conc[c->nconc++] = (int)n;
                 p = *end ? end + 1 : end;
@@ -141,11 +176,16 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
             break;
         case O_HELP:
         case 'h': usage(stdout); exit(0);
-        case '?': rc = run_flags_bad("slt", "unknown option or missing value in '%s'", argv[optind - 1]); break;
+        case '?':
+            rc = run_flags_bad("slt", "unknown option or missing value in '%s'", argv[optind - 1]);
+            break;
         default: {
             /* counts are whole; seconds stay below 10^8 so their nanoseconds fit 64 bits */
             int whole = o == O_MAXC || o == O_IN || o == O_OUTT || o == O_ACC;
-            double hi = o == O_MAXC ? 1000000 : whole ? 100000000 : o == O_REF || o == O_PPH ? INFINITY : 1e8;
+            double hi = o == O_MAXC                ? 1000000
+                        : whole                    ? 100000000
+                        : o == O_REF || o == O_PPH ? INFINITY
+                                                   : 1e8;
             if (num_arg("slt", run_flag_name(opts, o), optarg, 0, hi, whole, &v)) {
                 rc = 2;
                 break;
@@ -184,8 +224,15 @@ static int probe(const struct slt_config *c, const struct endpoint *ep,
                  const struct transport_ops *ops, struct transport_ctx *tctx, const char *api_key,
                  int words, int index, int64_t *tokens, char *err, size_t errlen)
 {
-    struct template_params tp = {ep, c->f.model, strcmp(c->endpoint, "chat") == 0, words, 1, 0,
-                                 c->f.extra_body, api_key, c->f.seed + 999 + (uint64_t)index};
+    struct template_params tp = {ep,
+                                 c->f.model,
+                                 strcmp(c->endpoint, "chat") == 0,
+                                 words,
+                                 1,
+                                 0,
+                                 c->f.extra_body,
+                                 api_key,
+                                 c->f.seed + 999 + (uint64_t)index};
     struct request_template t;
     if (template_build(&t, &tp, err, errlen)) return -1;
     char *req = malloc(t.len);
@@ -201,8 +248,9 @@ static int probe(const struct slt_config *c, const struct endpoint *ep,
     if (rc || r.prompt_tokens < 0) {
         char status[32] = ""; /* none when no response came */
         if (r.status) snprintf(status, sizeof status, " (HTTP %d)", r.status);
-        snprintf(err, errlen, "calibration request to %s failed: %s%s; check --url, "
-                              "--model and STROBE_API_KEY",
+        snprintf(err, errlen,
+                 "calibration request to %s failed: %s%s; check --url, "
+                 "--model and STROBE_API_KEY",
                  ep->host_header, r.error[0] ? r.error : "no usage.prompt_tokens in the answer",
                  status);
         return -1;
@@ -213,8 +261,8 @@ static int probe(const struct slt_config *c, const struct endpoint *ep,
 
 struct calibration {
     int words;
-    int64_t expected;  /* prompt tokens each request should carry, by the server's count */
-    int by_tokenizer;  /* the exact method ran */
+    int64_t expected; /* prompt tokens each request should carry, by the server's count */
+    int by_tokenizer; /* the exact method ran */
     int64_t content_tokens, overhead, confirmed; /* tokenizer's prompt, template, server's count */
 };
 
@@ -230,8 +278,9 @@ static int calibrate_linear(const struct slt_config *c, const struct endpoint *e
         if (i == 2) {
             double slope = (double)(tok[1] - tok[0]) / (w[1] - w[0]);
             if (slope <= 0) {
-                snprintf(err, errlen, "prompt calibration failed: the server's prompt_tokens did "
-                                      "not grow with the prompt (%lld then %lld)",
+                snprintf(err, errlen,
+                         "prompt calibration failed: the server's prompt_tokens did "
+                         "not grow with the prompt (%lld then %lld)",
                          (long long)tok[0], (long long)tok[1]);
                 return -1;
             }
@@ -297,8 +346,9 @@ static char *header_json(const struct slt_config *c, const struct endpoint *ep,
                          const char *transport, const struct price *price)
 {
     cJSON *cfg;
-    cJSON *h = run_header_new("slt", &(struct run_target){c->f.url, ep->addr_text, c->f.model,
-                                                         transport, !c->f.insecure}, &cfg);
+    cJSON *h = run_header_new(
+        "slt", &(struct run_target){c->f.url, ep->addr_text, c->f.model, transport, !c->f.insecure},
+        &cfg);
     cJSON_AddStringToObject(cfg, "endpoint", c->endpoint);
     if (c->auto_ladder) {
         cJSON_AddStringToObject(cfg, "concurrency", "auto");
@@ -322,21 +372,28 @@ static char *header_json(const struct slt_config *c, const struct endpoint *ep,
     cJSON *cal = cJSON_AddObjectToObject(h, "calibration");
     cJSON_AddNumberToObject(cal, "filler_words", cal_result->words);
     /* what the server will count: with a tokenizer, the confirming probe's own figure */
-    cJSON_AddNumberToObject(cal, "expected_prompt_tokens",
-                            (double)(cal_result->by_tokenizer ? cal_result->confirmed : cal_result->expected));
+    cJSON_AddNumberToObject(
+        cal, "expected_prompt_tokens",
+        (double)(cal_result->by_tokenizer ? cal_result->confirmed : cal_result->expected));
     if (cal_result->by_tokenizer) {
         char method[300];
-        snprintf(method, sizeof method, "exact by tokenizer %s: template overhead from one probe "
+        snprintf(method, sizeof method,
+                 "exact by tokenizer %s: template overhead from one probe "
                  "(usage.prompt_tokens minus the tokenizer's count), words chosen for an exact "
-                 "count, a second probe confirms", tokenizer);
+                 "count, a second probe confirms",
+                 tokenizer);
         cJSON_AddStringToObject(cal, "method", method);
         cJSON_AddNumberToObject(cal, "tokenizer_prompt_tokens", (double)cal_result->content_tokens);
         cJSON_AddNumberToObject(cal, "template_overhead_tokens", (double)cal_result->overhead);
-        cJSON_AddNumberToObject(cal, "tokenizer_expected_prompt_tokens", (double)cal_result->expected);
-        cJSON_AddNumberToObject(cal, "server_prompt_tokens_confirmed", (double)cal_result->confirmed);
+        cJSON_AddNumberToObject(cal, "tokenizer_expected_prompt_tokens",
+                                (double)cal_result->expected);
+        cJSON_AddNumberToObject(cal, "server_prompt_tokens_confirmed",
+                                (double)cal_result->confirmed);
         cJSON_AddBoolToObject(cal, "server_agrees", cal_result->confirmed == cal_result->expected);
     } else {
-        cJSON_AddStringToObject(cal, "method", "3 probes with max_tokens=1; slope and overhead of usage.prompt_tokens over filler words");
+        cJSON_AddStringToObject(cal, "method",
+                                "3 probes with max_tokens=1; slope and overhead of "
+                                "usage.prompt_tokens over filler words");
     }
     if (price) {
         cJSON *cost = cJSON_AddObjectToObject(h, "cost");
@@ -383,8 +440,11 @@ static int run_phase(const struct slt_config *c, struct run_env *e, int idx, int
     int n = e->threads;
     int64_t t0 = clock_now_ns();
     int64_t ws = t0 + (int64_t)(c->ramp_s * 1e9), we = ws + (int64_t)(c->phase_s * 1e9);
-    run_env_put_phase(e, &(struct rec_phase){.index = idx, .concurrency = conc, .t_start = t0,
-                                             .t_window_start = ws, .t_window_end = we});
+    run_env_put_phase(e, &(struct rec_phase){.index = idx,
+                                             .concurrency = conc,
+                                             .t_start = t0,
+                                             .t_window_start = ws,
+                                             .t_window_end = we});
     eventlog_sync(e->log); /* the phase record precedes its requests in the log */
     for (int i = 0; i < n; i++) {
         atomic_store(&w[i].ctl.phase, idx);
@@ -408,8 +468,9 @@ static int run_phase(const struct slt_config *c, struct run_env *e, int idx, int
                 ev0 = ev;
                 tev = now;
             }
-            fprintf(stderr, "\r\033[Kphase %d  concurrency %d  %s %.0f/%.0f s  in flight %d  "
-                            "%.0f chunks/s",
+            fprintf(stderr,
+                    "\r\033[Kphase %d  concurrency %d  %s %.0f/%.0f s  in flight %d  "
+                    "%.0f chunks/s",
                     idx, conc, now < ws ? "ramp" : "measure", el, c->ramp_s + c->phase_s,
                     run_env_in_flight(e), rate);
         }
@@ -422,8 +483,11 @@ static int run_phase(const struct slt_config *c, struct run_env *e, int idx, int
     if (tty) fprintf(stderr, "\r\033[K");
     /* an interrupted window ends where sending stopped */
     if (t_stop < we) we = t_stop < ws ? ws : t_stop;
-    run_env_put_phase(e, &(struct rec_phase){.index = idx, .concurrency = conc, .t_start = t0,
-                                             .t_window_start = ws, .t_window_end = we,
+    run_env_put_phase(e, &(struct rec_phase){.index = idx,
+                                             .concurrency = conc,
+                                             .t_start = t0,
+                                             .t_window_start = ws,
+                                             .t_window_end = we,
                                              .t_end = clock_now_ns()});
     return run_interrupted ? 1 : 0;
 }
@@ -438,13 +502,14 @@ int cmd_slt(int argc, char **argv)
     if (c.accelerator_type) {
         if (c.accelerators < 1) c.accelerators = 1;
         if (c.reference_speed <= 0) c.reference_speed = 30;
-        if (price_lookup(c.accelerator_type, c.prices_file, c.price_basis, c.price_per_hour,
-                         &price, err, sizeof err)) {
+        if (price_lookup(c.accelerator_type, c.prices_file, c.price_basis, c.price_per_hour, &price,
+                         err, sizeof err)) {
             fprintf(stderr, "strobe slt: %s.\n", err);
             return 2;
         }
     } else if (c.price_per_hour > 0 || c.prices_file) {
-        fprintf(stderr, "strobe slt: --price-per-hour and --prices need --accelerator-type; see strobe slt --help.\n");
+        fprintf(stderr, "strobe slt: --price-per-hour and --prices need --accelerator-type; see "
+                        "strobe slt --help.\n");
         return 2;
     }
     int most = c.auto_ladder ? c.max_concurrency : 0;
@@ -457,11 +522,15 @@ int cmd_slt(int argc, char **argv)
     c.f.url = e.url;
     c.f.model = e.model;
     struct calibration cal = {0};
-    rc = e.tokenizer ? calibrate_exact(&c, &e.ep, e.ops, e.ctl_tctx, e.api_key, e.tokenizer, &cal, err, sizeof err)
-                     : calibrate_linear(&c, &e.ep, e.ops, e.ctl_tctx, e.api_key, &cal, err, sizeof err);
+    rc = e.tokenizer
+             ? calibrate_exact(&c, &e.ep, e.ops, e.ctl_tctx, e.api_key, e.tokenizer, &cal, err,
+                               sizeof err)
+             : calibrate_linear(&c, &e.ep, e.ops, e.ctl_tctx, e.api_key, &cal, err, sizeof err);
     if (rc && run_interrupted) {
-        fprintf(stderr, "strobe slt: interrupted during calibration, before the run: nothing was "
-                        "measured and %s was not written.\n", c.f.out);
+        fprintf(stderr,
+                "strobe slt: interrupted during calibration, before the run: nothing was "
+                "measured and %s was not written.\n",
+                c.f.out);
         run_env_close(&e);
         return 3;
     }
@@ -471,12 +540,14 @@ int cmd_slt(int argc, char **argv)
         return 1;
     }
     if (cal.by_tokenizer && cal.confirmed != cal.expected)
-        fprintf(stderr, "strobe: warning: the server counts %lld prompt tokens where tokenizer %s "
-                        "and the measured template overhead give %lld: the server's tokenizer or "
-                        "template differs; prompts are still sized by the server's count\n",
+        fprintf(stderr,
+                "strobe: warning: the server counts %lld prompt tokens where tokenizer %s "
+                "and the measured template overhead give %lld: the server's tokenizer or "
+                "template differs; prompts are still sized by the server's count\n",
                 (long long)cal.confirmed, e.tokenizer_name, (long long)cal.expected);
-    struct template_params tp = {&e.ep, c.f.model, strcmp(c.endpoint, "chat") == 0, cal.words,
-                                 c.output_tokens, c.ignore_eos, c.f.extra_body, e.api_key, c.f.seed};
+    struct template_params tp = {&e.ep,          c.f.model,       strcmp(c.endpoint, "chat") == 0,
+                                 cal.words,      c.output_tokens, c.ignore_eos,
+                                 c.f.extra_body, e.api_key,       c.f.seed};
     struct request_template tmpl;
     if (template_build(&tmpl, &tp, err, sizeof err)) {
         fprintf(stderr, "strobe slt: %s.\n", err);
@@ -485,7 +556,8 @@ int cmd_slt(int argc, char **argv)
     }
     char *header = header_json(&c, &e.ep, &cal, e.tokenizer_name, e.transport_desc,
                                c.accelerator_type ? &price : NULL);
-    struct worker_config wc = {.build = template_fill, .build_arg = &tmpl,
+    struct worker_config wc = {.build = template_fill,
+                               .build_arg = &tmpl,
                                .max_request_bytes = tmpl.len,
                                .request_timeout_s = c.f.request_timeout_s,
                                .idle_timeout_s = c.f.idle_timeout_s,
@@ -496,10 +568,11 @@ int cmd_slt(int argc, char **argv)
         template_free(&tmpl);
         return rc;
     }
-    fprintf(stderr, "strobe: %s model %s, prompt %d filler words = %lld prompt tokens by the "
-                    "server's count, %d threads, log in %s\n",
-            c.f.url, c.f.model, cal.words, (long long)(cal.by_tokenizer ? cal.confirmed : cal.expected),
-            c.f.threads, c.f.out);
+    fprintf(stderr,
+            "strobe: %s model %s, prompt %d filler words = %lld prompt tokens by the "
+            "server's count, %d threads, log in %s\n",
+            c.f.url, c.f.model, cal.words,
+            (long long)(cal.by_tokenizer ? cal.confirmed : cal.expected), c.f.threads, c.f.out);
     int tty = isatty(2);
     int was_interrupted = 0;
     double tps[MAX_PHASES];
@@ -517,8 +590,9 @@ int cmd_slt(int argc, char **argv)
         struct phase_metrics m;
         if (results_compute_phase(c.f.out, NULL, k, &m, err, sizeof err) == 0) {
             tps[k] = m.system_output_tps;
-            fprintf(stderr, "strobe: phase %d concurrency %d: %.1f output tokens/s, speed p50 "
-                            "%.2f tokens/s/query, TTFT p50 %.4f s, %zu/%zu requests failed\n",
+            fprintf(stderr,
+                    "strobe: phase %d concurrency %d: %.1f output tokens/s, speed p50 "
+                    "%.2f tokens/s/query, TTFT p50 %.4f s, %zu/%zu requests failed\n",
                     k, conc, m.system_output_tps, m.speed.p50, m.ttft.p50, m.failed, m.sent);
         } else {
             tps[k] = 0;

@@ -15,12 +15,17 @@
 #include "tap.h"
 
 static volatile sig_atomic_t stop;
-static void on_signal(int sig) { (void)sig; stop = 1; }
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
 #endif
 
 static void usage(FILE *f)
 {
-    fprintf(f,
+    fprintf(
+        f,
         "usage: strobe tap SPEC --out RUN_DIR [--seconds S]\n\n"
         "Reads an FPGA timestamping tap's records (hw/README.md) into RUN_DIR/tap_records.bin,\n"
         "with cross-timestamps of its clock in RUN_DIR/tap_clock.csv; `strobe analyze RUN_DIR`\n"
@@ -36,20 +41,24 @@ static void usage(FILE *f)
 int cmd_tap(int argc, char **argv)
 {
     enum { O_OUT = 1, O_SECONDS, O_HELP };
-    static const struct option opts[] = {{"out", 1, 0, O_OUT}, {"seconds", 1, 0, O_SECONDS},
-                                         {"help", 0, 0, O_HELP}, {0}};
+    static const struct option opts[] = {
+        {"out", 1, 0, O_OUT}, {"seconds", 1, 0, O_SECONDS}, {"help", 0, 0, O_HELP}, {0}};
     const char *out = NULL;
     double seconds = 0;
     int o;
     opterr = 0;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (o == O_OUT) out = optarg;
-        else if (o == O_SECONDS) seconds = atof(optarg);
+        if (o == O_OUT)
+            out = optarg;
+        else if (o == O_SECONDS)
+            seconds = atof(optarg);
         else if (o == O_HELP || o == 'h') {
             usage(stdout);
             return 0;
         } else {
-            fprintf(stderr, "strobe tap: unknown or incomplete option '%s'; see strobe tap --help.\n", argv[optind - 1]);
+            fprintf(stderr,
+                    "strobe tap: unknown or incomplete option '%s'; see strobe tap --help.\n",
+                    argv[optind - 1]);
             return 2;
         }
     }
@@ -59,7 +68,8 @@ int cmd_tap(int argc, char **argv)
     }
 #ifndef STROBE_HAVE_FPGA
     (void)seconds;
-    fprintf(stderr, "strobe tap: this strobe was built without the tap runtime (install verilator and rebuild).\n");
+    fprintf(stderr, "strobe tap: this strobe was built without the tap runtime (install verilator "
+                    "and rebuild).\n");
     return 1;
 #else
     char err[512], path[4096];
@@ -97,7 +107,8 @@ int cmd_tap(int argc, char **argv)
         }
         int64_t now = clock_now_ns();
         /* a cross-timestamp a second, and one at each end */
-        if ((!last_pair || now - last_pair > 1000000000LL) && tap_read_clock(t, &tap_ns, &host_ns) == 0) {
+        if ((!last_pair || now - last_pair > 1000000000LL) &&
+            tap_read_clock(t, &tap_ns, &host_ns) == 0) {
             fprintf(clk, "%lld,%lld\n", (long long)tap_ns, (long long)host_ns);
             last_pair = now;
         }
@@ -107,7 +118,8 @@ int cmd_tap(int argc, char **argv)
             nanosleep(&ts, NULL);
         }
     }
-    if (tap_read_clock(t, &tap_ns, &host_ns) == 0) fprintf(clk, "%lld,%lld\n", (long long)tap_ns, (long long)host_ns);
+    if (tap_read_clock(t, &tap_ns, &host_ns) == 0)
+        fprintf(clk, "%lld,%lld\n", (long long)tap_ns, (long long)host_ns);
     tap_stop(t);
     int bad = ferror(rec) || ferror(clk);
     fclose(rec);

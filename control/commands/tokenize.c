@@ -13,13 +13,15 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
+    fprintf(
+        f,
         "usage: strobe tokenize --tokenizer FILE [--special|--no-special] [--count] < TEXT\n\n"
         "Reads all of stdin as UTF-8 text and prints its token ids on one line, separated by\n"
         "commas (no BOS/EOS added).\n\n"
         "  --tokenizer FILE   o200k_base.tiktoken (gpt-oss, with the o200k_harmony special\n"
         "                     tokens), cl100k_base.tiktoken, or a byte-level BPE tokenizer.json\n"
-        "                     (DeepSeek V3 and the like); scripts/setup.sh fetches two into tokenizers/\n"
+        "                     (DeepSeek V3 and the like); scripts/setup.sh fetches two into "
+        "tokenizers/\n"
         "  --special          special tokens written in the text become their ids (the default\n"
         "                     for tokenizer.json, as Hugging Face does)\n"
         "  --no-special       special tokens are plain text (the default for .tiktoken, as\n"
@@ -31,9 +33,12 @@ static void usage(FILE *f)
 int cmd_tokenize(int argc, char **argv)
 {
     enum { O_TOK = 1, O_SPECIAL, O_NO_SPECIAL, O_COUNT, O_HELP };
-    static const struct option opts[] = {
-        {"tokenizer", 1, 0, O_TOK}, {"special", 0, 0, O_SPECIAL}, {"no-special", 0, 0, O_NO_SPECIAL},
-        {"count", 0, 0, O_COUNT},   {"help", 0, 0, O_HELP},       {0}};
+    static const struct option opts[] = {{"tokenizer", 1, 0, O_TOK},
+                                         {"special", 0, 0, O_SPECIAL},
+                                         {"no-special", 0, 0, O_NO_SPECIAL},
+                                         {"count", 0, 0, O_COUNT},
+                                         {"help", 0, 0, O_HELP},
+                                         {0}};
     const char *path = NULL;
     int specials = -1, count_only = 0, o;
     opterr = 0;
@@ -43,15 +48,19 @@ int cmd_tokenize(int argc, char **argv)
         case O_SPECIAL: specials = 1; break;
         case O_NO_SPECIAL: specials = 0; break;
         case O_COUNT: count_only = 1; break;
-        case O_HELP: case 'h': usage(stdout); return 0;
+        case O_HELP:
+        case 'h': usage(stdout); return 0;
         default:
-            fprintf(stderr, "strobe tokenize: unknown or incomplete option '%s'; see strobe tokenize --help.\n",
-                    argv[optind - 1]);
+            fprintf(
+                stderr,
+                "strobe tokenize: unknown or incomplete option '%s'; see strobe tokenize --help.\n",
+                argv[optind - 1]);
             return 2;
         }
     }
     if (!path || optind != argc) {
-        fprintf(stderr, "strobe tokenize: give --tokenizer FILE and the text on stdin; see strobe tokenize --help.\n");
+        fprintf(stderr, "strobe tokenize: give --tokenizer FILE and the text on stdin; see strobe "
+                        "tokenize --help.\n");
         return 2;
     }
     char err[512];

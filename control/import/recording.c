@@ -31,8 +31,7 @@ static cJSON *clean_calls(const cJSON *calls)
     if (!cJSON_IsArray(calls) || cJSON_GetArraySize(calls) == 0) return NULL;
     cJSON *out = cJSON_CreateArray();
     const cJSON *c;
-    cJSON_ArrayForEach(c, calls)
-    {
+    cJSON_ArrayForEach (c, calls) {
         const cJSON *fn = cJSON_GetObjectItemCaseSensitive(c, "function");
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "id", str(c, "id") ? str(c, "id") : "");
@@ -67,7 +66,8 @@ static cJSON *clean_message(const cJSON *m, const char *tool_call_id)
         const char *id = tool_call_id ? tool_call_id : str(m, "tool_call_id");
         cJSON_AddStringToObject(o, "tool_call_id", id ? id : "");
     }
-    if (str(m, "name") && strcmp(role, "tool") == 0) cJSON_AddStringToObject(o, "name", str(m, "name"));
+    if (str(m, "name") && strcmp(role, "tool") == 0)
+        cJSON_AddStringToObject(o, "name", str(m, "name"));
     return o;
 }
 
@@ -79,8 +79,7 @@ static long text_bytes(const cJSON *m)
     const char *r = str(m, "reasoning_content");
     if (r) n += (long)strlen(r);
     const cJSON *call;
-    cJSON_ArrayForEach(call, cJSON_GetObjectItemCaseSensitive(m, "tool_calls"))
-    {
+    cJSON_ArrayForEach (call, cJSON_GetObjectItemCaseSensitive(m, "tool_calls")) {
         const cJSON *fn = cJSON_GetObjectItemCaseSensitive(call, "function");
         if (str(fn, "arguments")) n += (long)strlen(str(fn, "arguments"));
         if (str(fn, "name")) n += (long)strlen(str(fn, "name"));
@@ -93,8 +92,7 @@ static cJSON *calls_record(const cJSON *assistant, long delay_ms)
     cJSON *out = cJSON_CreateArray();
     const cJSON *c;
     int i = 0;
-    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(assistant, "tool_calls"))
-    {
+    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(assistant, "tool_calls")) {
         const cJSON *fn = cJSON_GetObjectItemCaseSensitive(c, "function");
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "action_index", i++);
@@ -115,7 +113,8 @@ static void add_turn(struct recording *r, int msg_index, long out, long prompt, 
 
 static double ts(const cJSON *m)
 {
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(m, "extra"), "timestamp");
+    const cJSON *t =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(m, "extra"), "timestamp");
     return cJSON_IsNumber(t) ? t->valuedouble : -1;
 }
 
@@ -124,7 +123,8 @@ static int from_mini_swe(const cJSON *root, struct recording *r, char *why, size
 {
     const char *fmt = str(root, "trajectory_format");
     if (!fmt || strncmp(fmt, "mini-swe-agent", 14)) {
-        snprintf(why, wl, "not a mini-swe-agent trajectory (trajectory_format '%s')", fmt ? fmt : "missing");
+        snprintf(why, wl, "not a mini-swe-agent trajectory (trajectory_format '%s')",
+                 fmt ? fmt : "missing");
         return 1;
     }
     const char *id = str(root, "instance_id");
@@ -143,7 +143,9 @@ static int from_mini_swe(const cJSON *root, struct recording *r, char *why, size
         cJSON_AddItemToArray(r->messages, c);
         if (strcmp(str(m, "role"), "assistant")) continue;
         const cJSON *usage = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(m, "extra"), "response"), "usage");
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(m, "extra"),
+                                             "response"),
+            "usage");
         const cJSON *ct = cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens");
         const cJSON *pt = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens");
         int64_t given_out, given_in;
@@ -157,13 +159,15 @@ static int from_mini_swe(const cJSON *root, struct recording *r, char *why, size
             if (!strcmp(role, "tool") || !strcmp(role, "user")) t1 = ts(mk) > t1 ? ts(mk) : t1;
         }
         long delay = t0 >= 0 && t1 >= t0 ? lround((t1 - t0) * 1000) : 0;
-        if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(m, "tool_calls")) > 0) uses_tools = 1;
+        if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(m, "tool_calls")) > 0)
+            uses_tools = 1;
         add_turn(r, idx, out, json_int64(pt, &given_in) ? (long)given_in : -1, delay,
                  calls_record(m, delay));
     }
     if (r->nturns == 0) {
         const char *exit = str(cJSON_GetObjectItemCaseSensitive(root, "info"), "exit_status");
-        snprintf(why, wl, "no assistant turn: the run ended at turn 0 (exit_status %s)", exit ? exit : "unknown");
+        snprintf(why, wl, "no assistant turn: the run ended at turn 0 (exit_status %s)",
+                 exit ? exit : "unknown");
         return 1;
     }
     if (uses_tools) {
@@ -190,14 +194,14 @@ static int from_swe_agent(const cJSON *root, struct recording *r, char *why, siz
     cJSON *names = cJSON_CreateArray();
     long total_bytes = 0;
     const cJSON *m;
-    cJSON_ArrayForEach(m, hist)
-    {
+    cJSON_ArrayForEach (m, hist) {
         const char *role = str(m, "role");
         const cJSON *ids = cJSON_GetObjectItemCaseSensitive(m, "tool_call_ids");
         if (role && !strcmp(role, "tool") && cJSON_IsArray(ids) && cJSON_GetArraySize(ids) > 0) {
             const cJSON *id;
-            cJSON_ArrayForEach(id, ids) if (cJSON_IsString(id))
-                cJSON_AddItemToArray(r->messages, clean_message(m, id->valuestring));
+            cJSON_ArrayForEach (id, ids)
+                if (cJSON_IsString(id))
+                    cJSON_AddItemToArray(r->messages, clean_message(m, id->valuestring));
             continue;
         }
         cJSON *c = clean_message(m, NULL);
@@ -206,12 +210,11 @@ static int from_swe_agent(const cJSON *root, struct recording *r, char *why, siz
         cJSON_AddItemToArray(r->messages, c);
         if (strcmp(role, "assistant")) continue;
         const cJSON *call;
-        cJSON_ArrayForEach(call, cJSON_GetObjectItemCaseSensitive(m, "tool_calls"))
-        {
+        cJSON_ArrayForEach (call, cJSON_GetObjectItemCaseSensitive(m, "tool_calls")) {
             const char *nm = str(cJSON_GetObjectItemCaseSensitive(call, "function"), "name");
             int seen = 0;
             const cJSON *e;
-            cJSON_ArrayForEach(e, names) seen |= nm && !strcmp(e->valuestring, nm);
+            cJSON_ArrayForEach (e, names) seen |= nm && !strcmp(e->valuestring, nm);
             if (nm && !seen) cJSON_AddItemToArray(names, cJSON_CreateString(nm));
         }
         const cJSON *step = cJSON_GetArrayItem(traj, r->nturns);
@@ -228,14 +231,16 @@ static int from_swe_agent(const cJSON *root, struct recording *r, char *why, siz
     }
     /* share the recorded total of output tokens by bytes, largest remainders last */
     const cJSON *recv = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "info"), "model_stats"),
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "info"),
+                                         "model_stats"),
         "tokens_received");
     int64_t received;
     long total = json_int64(recv, &received) ? (long)received : -1;
     long given = 0;
     for (int i = 0; i < r->nturns; i++) {
         long b = r->turns[i].output_tokens;
-        long t = total > 0 && total_bytes > 0 ? (long)((double)total * b / total_bytes) : (b + 3) / 4;
+        long t =
+            total > 0 && total_bytes > 0 ? (long)((double)total * b / total_bytes) : (b + 3) / 4;
         if (t < 1) t = 1;
         r->turns[i].output_tokens = t;
         given += t;
@@ -244,8 +249,7 @@ static int from_swe_agent(const cJSON *root, struct recording *r, char *why, siz
     if (cJSON_GetArraySize(names) > 0) {
         r->tools = cJSON_CreateArray();
         const cJSON *e;
-        cJSON_ArrayForEach(e, names)
-        {
+        cJSON_ArrayForEach (e, names) {
             cJSON *t = cJSON_CreateObject();
             cJSON_AddStringToObject(t, "type", "function");
             cJSON *f = cJSON_AddObjectToObject(t, "function");
@@ -260,7 +264,8 @@ static int from_swe_agent(const cJSON *root, struct recording *r, char *why, siz
 
 static int from_openai(const cJSON *root, struct recording *r, char *why, size_t wl)
 {
-    const cJSON *msgs = cJSON_IsArray(root) ? root : cJSON_GetObjectItemCaseSensitive(root, "messages");
+    const cJSON *msgs =
+        cJSON_IsArray(root) ? root : cJSON_GetObjectItemCaseSensitive(root, "messages");
     if (!cJSON_IsArray(msgs)) {
         snprintf(why, wl, "expected a JSON list of messages or an object with 'messages'");
         return 1;
@@ -268,8 +273,7 @@ static int from_openai(const cJSON *root, struct recording *r, char *why, size_t
     snprintf(r->source, sizeof r->source, "openai-messages");
     r->messages = cJSON_CreateArray();
     const cJSON *m;
-    cJSON_ArrayForEach(m, msgs)
-    {
+    cJSON_ArrayForEach (m, msgs) {
         cJSON *c = clean_message(m, NULL);
         if (!c) continue;
         int idx = cJSON_GetArraySize(r->messages);
@@ -278,7 +282,8 @@ static int from_openai(const cJSON *root, struct recording *r, char *why, size_t
             add_turn(r, idx, (text_bytes(m) + 3) / 4 > 0 ? (text_bytes(m) + 3) / 4 : 1, -1, -1,
                      calls_record(m, -1));
     }
-    const cJSON *tools = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "tools") : NULL;
+    const cJSON *tools =
+        cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "tools") : NULL;
     if (cJSON_IsArray(tools)) r->tools = cJSON_Duplicate(tools, 1);
     if (r->nturns == 0) {
         snprintf(why, wl, "no assistant message, so no turn to replay");
@@ -289,20 +294,26 @@ static int from_openai(const cJSON *root, struct recording *r, char *why, size_t
 
 int recording_format(const char *name)
 {
-    return !name ? -1 : !strcmp(name, "mini-swe-agent") ? RECORDING_MINI_SWE_AGENT
-         : !strcmp(name, "swe-agent") ? RECORDING_SWE_AGENT
-         : !strcmp(name, "openai-messages") ? RECORDING_OPENAI_MESSAGES : -1;
+    return !name                              ? -1
+           : !strcmp(name, "mini-swe-agent")  ? RECORDING_MINI_SWE_AGENT
+           : !strcmp(name, "swe-agent")       ? RECORDING_SWE_AGENT
+           : !strcmp(name, "openai-messages") ? RECORDING_OPENAI_MESSAGES
+                                              : -1;
 }
 
-int recording_parse(enum recording_format format, const char *text, struct recording *r,
-                    char *why, size_t wl)
+int recording_parse(enum recording_format format, const char *text, struct recording *r, char *why,
+                    size_t wl)
 {
     cJSON *root = cJSON_Parse(text);
     int rc = 1;
-    if (!root) snprintf(why, wl, "not valid JSON");
-    else if (format == RECORDING_MINI_SWE_AGENT) rc = from_mini_swe(root, r, why, wl);
-    else if (format == RECORDING_SWE_AGENT) rc = from_swe_agent(root, r, why, wl);
-    else rc = from_openai(root, r, why, wl);
+    if (!root)
+        snprintf(why, wl, "not valid JSON");
+    else if (format == RECORDING_MINI_SWE_AGENT)
+        rc = from_mini_swe(root, r, why, wl);
+    else if (format == RECORDING_SWE_AGENT)
+        rc = from_swe_agent(root, r, why, wl);
+    else
+        rc = from_openai(root, r, why, wl);
     cJSON_Delete(root);
     return rc;
 }
@@ -354,16 +365,20 @@ int recording_write_trace(const char *out, const struct recording *r, long *tool
     *tool_calls = *delay_total = 0;
     for (int k = 0; k < r->nturns; k++) {
         const struct recording_turn *t = &r->turns[k];
-        fprintf(f, "{\"version\":1,\"turn_id\":\"%s:%04d\",\"task_id\":\"%s\",\"conversation_id\":\"%s\","
-                   "\"conversation_idx\":%d,\"messages\":[",
-                r->task_id, k, r->task_id, r->task_id, k);
+        fprintf(
+            f,
+            "{\"version\":1,\"turn_id\":\"%s:%04d\",\"task_id\":\"%s\",\"conversation_id\":\"%s\","
+            "\"conversation_idx\":%d,\"messages\":[",
+            r->task_id, k, r->task_id, r->task_id, k);
         for (int i = 0; i < t->msg_index; i++) fprintf(f, "%s%s", i ? "," : "", ser[i]);
         fprintf(f, "],\"tools\":%s,\"target_output_tokens\":%ld,\"max_output_tokens\":%ld",
                 tools ? tools : "null", t->output_tokens, t->output_tokens);
         long delay = k == r->nturns - 1 ? 0 : t->tool_delay_ms;
         if (delay >= 0) fprintf(f, ",\"simulated_tool_delay_ms_after\":%ld", delay);
         char *calls = cJSON_PrintUnformatted(t->calls);
-        fprintf(f, ",\"recorded_tool_calls_after\":%s,\"source\":{\"format\":\"%s\",\"model_call_index\":%d",
+        fprintf(f,
+                ",\"recorded_tool_calls_after\":%s,\"source\":{\"format\":\"%s\",\"model_call_"
+                "index\":%d",
                 calls, r->source, k);
         if (t->prompt_tokens >= 0) fprintf(f, ",\"recorded_prompt_tokens\":%ld", t->prompt_tokens);
         fprintf(f, "}}\n");
@@ -380,4 +395,3 @@ int recording_write_trace(const char *out, const struct recording *r, long *tool
     }
     return 0;
 }
-

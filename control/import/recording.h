@@ -9,7 +9,7 @@
 enum recording_format { RECORDING_MINI_SWE_AGENT, RECORDING_SWE_AGENT, RECORDING_OPENAI_MESSAGES };
 
 struct recording_turn {
-    int msg_index;      /* the assistant message answering this turn */
+    int msg_index; /* the assistant message answering this turn */
     long output_tokens;
     long prompt_tokens; /* recorded, or -1 */
     long tool_delay_ms; /* -1 when not recorded */
@@ -30,8 +30,8 @@ int recording_format(const char *name);
 
 /* Reads one recording file's text into r (zeroed by the caller). 0, or 1 with the reason to
  * skip the file in why. Either way recording_free(r) afterwards. */
-int recording_parse(enum recording_format format, const char *text, struct recording *r,
-                    char *why, size_t wl);
+int recording_parse(enum recording_format format, const char *text, struct recording *r, char *why,
+                    size_t wl);
 
 /* The task's name: its recorded id, else PATH's file name up to its first dot; every
  * character but letters, digits, '-', '_' and '.' becomes '_'. */

@@ -59,7 +59,8 @@ static int free_port(void)
 static int port_open(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
     close(fd);
@@ -114,8 +115,9 @@ int emu_launch(struct emu_child *c, const char *extra_args, char *err, size_t er
 {
     memset(c, 0, sizeof *c);
     if (find_emu(c->path, sizeof c->path)) {
-        snprintf(err, errlen, "no --url given and strobe-emu was not found next to strobe or "
-                              "on PATH; build it or pass --url");
+        snprintf(err, errlen,
+                 "no --url given and strobe-emu was not found next to strobe or "
+                 "on PATH; build it or pass --url");
         return -1;
     }
     /* a port free when looked up can be taken before the emulator binds it (by any
@@ -125,8 +127,9 @@ int emu_launch(struct emu_child *c, const char *extra_args, char *err, size_t er
         int rc = launch_once(c, extra_args, err, errlen);
         if (rc <= 0) return rc;
     }
-    snprintf(err, errlen, "strobe-emu could not listen on a free loopback port in 5 tries; "
-                          "its messages above say why");
+    snprintf(err, errlen,
+             "strobe-emu could not listen on a free loopback port in 5 tries; "
+             "its messages above say why");
     return -1;
 }
 

@@ -11,8 +11,10 @@
 /* The bound a value broke, as "; the most is 1024"; "" when there is none. */
 static void most(double hi, char *out, size_t n)
 {
-    if (isinf(hi)) out[0] = 0;
-    else snprintf(out, n, "; the most is %.17g", hi);
+    if (isinf(hi))
+        out[0] = 0;
+    else
+        snprintf(out, n, "; the most is %.17g", hi);
 }
 
 void num_arg_check(const char *flag, const char *text, double lo, double hi, int whole, char *why,
@@ -36,8 +38,10 @@ void num_arg_check(const char *flag, const char *text, double lo, double hi, int
     } else if (range_err && isinf(v)) {
         snprintf(why, n, "--%s: %s is too large (it overflows%s)", flag, text, cap);
     } else if (range_err && fabs(v) < 1) {
-        snprintf(why, n, "--%s: %s is too small to represent (it underflows); give 0 or a "
-                         "larger number", flag, text);
+        snprintf(why, n,
+                 "--%s: %s is too small to represent (it underflows); give 0 or a "
+                 "larger number",
+                 flag, text);
     } else if (v < lo) {
         snprintf(why, n, "--%s: %s is not a %s >= %.17g", flag, text, kind, lo);
     } else if (v > hi) {

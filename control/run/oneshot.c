@@ -44,8 +44,8 @@ static int on_event(void *arg, const char *data, size_t len, int truncated, int 
 }
 
 int oneshot_request(const struct transport_ops *ops, struct transport_ctx *tctx,
-                    const struct endpoint *ep, const char *request, size_t len,
-                    double timeout_s, struct oneshot_result *out)
+                    const struct endpoint *ep, const char *request, size_t len, double timeout_s,
+                    struct oneshot_result *out)
 {
     memset(out, 0, sizeof *out);
     out->prompt_tokens = out->completion_tokens = -1;
@@ -69,7 +69,8 @@ int oneshot_request(const struct transport_ops *ops, struct transport_ctx *tctx,
             snprintf(out->error, sizeof out->error, "interrupted (SIGINT or SIGTERM)");
             goto done;
         }
-        struct pollfd pfd = {tc.fd, POLLIN | (tc.want_write || (ready && sent < len) ? POLLOUT : 0), 0};
+        struct pollfd pfd = {tc.fd, POLLIN | (tc.want_write || (ready && sent < len) ? POLLOUT : 0),
+                             0};
         poll(&pfd, 1, 50);
         if (!ready) {
             int p = ops->progress(&tc);

@@ -19,7 +19,7 @@ struct oneshot_result {
 void oneshot_set_cancel(const volatile sig_atomic_t *flag);
 
 int oneshot_request(const struct transport_ops *ops, struct transport_ctx *tctx,
-                    const struct endpoint *ep, const char *request, size_t len,
-                    double timeout_s, struct oneshot_result *out);
+                    const struct endpoint *ep, const char *request, size_t len, double timeout_s,
+                    struct oneshot_result *out);
 
 #endif

@@ -25,7 +25,8 @@
  * scripts/fetch_tokenizers.sh fills. "" when no family matches. */
 static void auto_tokenizer(const char *model, int emulator, char *path, size_t n)
 {
-    const char *dir = getenv("STROBE_TOKENIZERS") ? getenv("STROBE_TOKENIZERS") : STROBE_TOKENIZER_DIR;
+    const char *dir =
+        getenv("STROBE_TOKENIZERS") ? getenv("STROBE_TOKENIZERS") : STROBE_TOKENIZER_DIR;
     char lower[256];
     size_t i = 0;
     for (; model && model[i] && i < sizeof lower - 1; i++)
@@ -49,8 +50,10 @@ static int choose_tokenizer(struct run_env *e, const char *spec, int emulator)
         return 0;
     }
     int is_auto = !strcmp(spec, "auto");
-    if (is_auto) auto_tokenizer(e->model, emulator, e->tokenizer_path, sizeof e->tokenizer_path);
-    else snprintf(e->tokenizer_path, sizeof e->tokenizer_path, "%s", spec);
+    if (is_auto)
+        auto_tokenizer(e->model, emulator, e->tokenizer_path, sizeof e->tokenizer_path);
+    else
+        snprintf(e->tokenizer_path, sizeof e->tokenizer_path, "%s", spec);
     if (!e->tokenizer_path[0]) {
         snprintf(e->tokenizer_choice, sizeof e->tokenizer_choice,
                  "none: no tokenizer known for model %s (give --tokenizer FILE)", e->model);
@@ -64,7 +67,8 @@ static int choose_tokenizer(struct run_env *e, const char *spec, int emulator)
         }
         fprintf(stderr, "strobe: warning: no tokenizer for per-chunk token counts: %s\n", err);
         snprintf(e->tokenizer_choice, sizeof e->tokenizer_choice,
-                 "none: auto found no usable %s (run scripts/fetch_tokenizers.sh)", e->tokenizer_path);
+                 "none: auto found no usable %s (run scripts/fetch_tokenizers.sh)",
+                 e->tokenizer_path);
         e->tokenizer_path[0] = 0;
         return 0;
     }
@@ -121,7 +125,8 @@ int run_env_open(struct run_env *e, const struct run_env_options *o)
      * event log's rings and the process itself */
     char what[96];
     snprintf(what, sizeof what, "a run of %ld sessions", o->fds_needed);
-    if (memlimit_check(((unsigned long long)o->fds_needed * 20 + 96 * 1024) * 1024, what, err, sizeof err)) {
+    if (memlimit_check(((unsigned long long)o->fds_needed * 20 + 96 * 1024) * 1024, what, err,
+                       sizeof err)) {
         fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
         return 2;
     }
@@ -137,9 +142,10 @@ int run_env_open(struct run_env *e, const struct run_env_options *o)
          * with spaces cannot go through --emu-args' word splitting, so it is left out */
         char args[2048];
         snprintf(args, sizeof args, "%s", o->emu_args ? o->emu_args : "");
-        if (o->emu_counts_with_tokenizer && e->tokenizer_path[0] && !strchr(e->tokenizer_path, ' ') &&
-            !strstr(args, "--tokenizer"))
-            snprintf(args + strlen(args), sizeof args - strlen(args), " --tokenizer %s", e->tokenizer_path);
+        if (o->emu_counts_with_tokenizer && e->tokenizer_path[0] &&
+            !strchr(e->tokenizer_path, ' ') && !strstr(args, "--tokenizer"))
+            snprintf(args + strlen(args), sizeof args - strlen(args), " --tokenizer %s",
+                     e->tokenizer_path);
         if (emu_launch(&e->emu, args, err, sizeof err)) {
             fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
             run_env_close(e);
@@ -160,8 +166,9 @@ int run_env_open(struct run_env *e, const struct run_env_options *o)
         const char *sent = o->completions ? "/v1/completions" : "/v1/chat/completions";
         fprintf(stderr, "strobe %s: --url ends in %s but strobe %s sends to %s; %s.\n", e->cmd,
                 named, e->cmd, sent,
-                !strcmp(e->cmd, "slt") ? "give --endpoint to match, or the base URL"
-                                       : "give the base URL (or one ending in /v1/chat/completions)");
+                !strcmp(e->cmd, "slt")
+                    ? "give --endpoint to match, or the base URL"
+                    : "give the base URL (or one ending in /v1/chat/completions)");
         run_env_close(e);
         return 2;
     }
@@ -199,9 +206,11 @@ int run_env_open(struct run_env *e, const struct run_env_options *o)
     }
     e->api_key = getenv("STROBE_API_KEY");
     if (e->api_key && *e->api_key && strlen(e->api_key) < REDACT_MIN_LEN)
-        fprintf(stderr, "strobe: warning: STROBE_API_KEY is shorter than %d characters: a server "
-                        "echoing it is not blanked out of the run's files (so short a key would "
-                        "match ordinary text)\n", REDACT_MIN_LEN);
+        fprintf(stderr,
+                "strobe: warning: STROBE_API_KEY is shorter than %d characters: a server "
+                "echoing it is not blanked out of the run's files (so short a key would "
+                "match ordinary text)\n",
+                REDACT_MIN_LEN);
     e->power_rate_hz = o->power_rate_hz > 0 ? o->power_rate_hz : 10;
     if (o->npower > RUN_MAX_POWER) {
         fprintf(stderr, "strobe %s: at most %d --power sources.\n", e->cmd, RUN_MAX_POWER);
@@ -211,8 +220,10 @@ int run_env_open(struct run_env *e, const struct run_env_options *o)
     for (int i = 0; i < o->npower; i++) {
         char spec[600];
         /* "emu" alone: the emulator strobe is measuring */
-        if (!strcmp(o->power_specs[i], "emu")) snprintf(spec, sizeof spec, "emu:%s", e->url);
-        else snprintf(spec, sizeof spec, "%s", o->power_specs[i]);
+        if (!strcmp(o->power_specs[i], "emu"))
+            snprintf(spec, sizeof spec, "emu:%s", e->url);
+        else
+            snprintf(spec, sizeof spec, "%s", o->power_specs[i]);
         if (power_open(&e->power[e->npower], spec, err, sizeof err)) {
             fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
             run_env_close(e);
@@ -268,8 +279,9 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
     }
     cJSON_AddStringToObject(tk, "chosen", e->tokenizer_choice);
     cJSON *cfg = cJSON_GetObjectItemCaseSensitive(h, "config"); /* the run kind's options */
-    cJSON_AddNumberToObject(cfg ? cfg : h, "max_event_bytes",
-                            (double)(e->max_event_bytes ? e->max_event_bytes : SSE_DEFAULT_MAX_EVENT));
+    cJSON_AddNumberToObject(
+        cfg ? cfg : h, "max_event_bytes",
+        (double)(e->max_event_bytes ? e->max_event_bytes : SSE_DEFAULT_MAX_EVENT));
     char *with_power = cJSON_PrintUnformatted(h);
     cJSON_Delete(h);
     e->log = eventlog_create(out, with_power, e->threads + 2, err, sizeof err);
@@ -282,7 +294,8 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
     e->w = calloc((size_t)e->threads, sizeof *e->w);
     e->tctx = calloc((size_t)e->threads, sizeof *e->tctx);
     for (int i = 0; i < e->threads; i++) {
-        e->tctx[i] = e->dpdk_ctx ? e->dpdk_ctx : transport_kernel_ctx_new(&e->topt, err, sizeof err);
+        e->tctx[i] =
+            e->dpdk_ctx ? e->dpdk_ctx : transport_kernel_ctx_new(&e->topt, err, sizeof err);
         struct worker_config wc = *base;
         wc.index = i;
         wc.ep = &e->ep;
@@ -366,19 +379,24 @@ int run_env_finish(struct run_env *e, const char *out, int interrupted)
 #ifdef STROBE_HAVE_DPDK
     if (e->dpdk_ctx) transport_dpdk_stop();
 #endif
-    fprintf(stderr, "strobe: dataplane CPU %.0f ns per SSE event (%llu events, %.3f s of worker "
-                    "CPU, all threads)\n",
+    fprintf(stderr,
+            "strobe: dataplane CPU %.0f ns per SSE event (%llu events, %.3f s of worker "
+            "CPU, all threads)\n",
             events ? (double)cpu / (double)events : 0.0, (unsigned long long)events,
             (double)cpu / 1e9);
     uint64_t waits = eventlog_full_waits(e->log);
     if (eventlog_close(e->log)) {
-        fprintf(stderr, "strobe %s: the event log could not be written completely (disk "
-                        "full?); what was flushed is readable with strobe analyze.\n", e->cmd);
+        fprintf(stderr,
+                "strobe %s: the event log could not be written completely (disk "
+                "full?); what was flushed is readable with strobe analyze.\n",
+                e->cmd);
         rc = 1;
     }
     if (waits)
-        fprintf(stderr, "strobe: warning: workers waited %llu times for the event log writer; "
-                        "the disk was slower than the stream\n", (unsigned long long)waits);
+        fprintf(stderr,
+                "strobe: warning: workers waited %llu times for the event log writer; "
+                "the disk was slower than the stream\n",
+                (unsigned long long)waits);
     free(e->w);
     free(e->tctx);
     run_env_close(e);
@@ -386,7 +404,8 @@ int run_env_finish(struct run_env *e, const char *out, int interrupted)
     struct run_results res;
     snprintf(stop_message, sizeof stop_message,
              "\nstrobe %s: analysis stopped; the event log is complete: strobe analyze %.400s "
-             "computes the results later\n", e->cmd, out);
+             "computes the results later\n",
+             e->cmd, out);
     analysing = 1;
     if (results_compute(out, NULL, &res, err, sizeof err)) {
         fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);

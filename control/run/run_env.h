@@ -28,11 +28,11 @@ struct run_env_options {
     const char *const *power_specs; /* --power SPEC, each */
     int npower;
     double power_rate_hz;
-    const char *tokenizer; /* FILE, "auto" or "none" */
-    int emu_counts_with_tokenizer; /* the built-in emulator counts prompt_tokens with it too */
+    const char *tokenizer;           /* FILE, "auto" or "none" */
+    int emu_counts_with_tokenizer;   /* the built-in emulator counts prompt_tokens with it too */
     const struct dpdk_options *dpdk; /* NULL: kernel sockets */
     int completions; /* requests go to /v1/completions (slt --endpoint completions), else chat */
-    size_t max_event_bytes;          /* the workers' SSE event limit (0: 8 MiB) */
+    size_t max_event_bytes; /* the workers' SSE event limit (0: 8 MiB) */
 };
 
 #define RUN_MAX_POWER 16
@@ -58,7 +58,7 @@ struct run_env {
     int npower;
     double power_rate_hz;
     struct telemetry *telemetry;
-    char tokenizer_path[1024]; /* checked at open, used by the analysis; "" for none */
+    char tokenizer_path[1024];   /* checked at open, used by the analysis; "" for none */
     struct tokenizer *tokenizer; /* loaded at open (calibration uses it), or NULL */
     char tokenizer_name[64], tokenizer_sha256[65], tokenizer_choice[200];
 };

@@ -16,22 +16,58 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum { F_URL = RUN_FLAG_BASE, F_MODEL, F_OUT, F_EXTRA, F_CA, F_EMU, F_INSEC, F_THREADS, F_RTO,
-       F_ITO, F_CTO, F_SEED, F_POWER, F_PRATE, F_TOKENIZER, F_TRANSPORT, F_DPDK_ARGS,
-       F_LOCAL_IP, F_NETMASK, F_GATEWAY, F_BACKOFF, F_GATEWAY_MAC, F_IMPAIR, F_MAX_EVENT };
+enum {
+    F_URL = RUN_FLAG_BASE,
+    F_MODEL,
+    F_OUT,
+    F_EXTRA,
+    F_CA,
+    F_EMU,
+    F_INSEC,
+    F_THREADS,
+    F_RTO,
+    F_ITO,
+    F_CTO,
+    F_SEED,
+    F_POWER,
+    F_PRATE,
+    F_TOKENIZER,
+    F_TRANSPORT,
+    F_DPDK_ARGS,
+    F_LOCAL_IP,
+    F_NETMASK,
+    F_GATEWAY,
+    F_BACKOFF,
+    F_GATEWAY_MAC,
+    F_IMPAIR,
+    F_MAX_EVENT
+};
 
-static const struct option shared[] = {
-    {"url", 1, 0, F_URL}, {"model", 1, 0, F_MODEL}, {"out", 1, 0, F_OUT},
-    {"extra-body", 1, 0, F_EXTRA}, {"ca-file", 1, 0, F_CA}, {"emu-args", 1, 0, F_EMU},
-    {"insecure", 0, 0, F_INSEC}, {"threads", 1, 0, F_THREADS},
-    {"request-timeout-s", 1, 0, F_RTO}, {"idle-timeout-s", 1, 0, F_ITO},
-    {"connect-timeout-s", 1, 0, F_CTO}, {"seed", 1, 0, F_SEED}, {"power", 1, 0, F_POWER},
-    {"power-rate", 1, 0, F_PRATE}, {"tokenizer", 1, 0, F_TOKENIZER},
-    {"transport", 1, 0, F_TRANSPORT}, {"dpdk-args", 1, 0, F_DPDK_ARGS}, {"local-ip", 1, 0, F_LOCAL_IP},
-    {"netmask", 1, 0, F_NETMASK}, {"gateway", 1, 0, F_GATEWAY}, {"idle-backoff-us", 1, 0, F_BACKOFF},
-    {"gateway-mac", 1, 0, F_GATEWAY_MAC}, {"dpdk-impair", 1, 0, F_IMPAIR},
-    {"max-event-bytes", 1, 0, F_MAX_EVENT},
-    {0, 0, 0, 0}};
+static const struct option shared[] = {{"url", 1, 0, F_URL},
+                                       {"model", 1, 0, F_MODEL},
+                                       {"out", 1, 0, F_OUT},
+                                       {"extra-body", 1, 0, F_EXTRA},
+                                       {"ca-file", 1, 0, F_CA},
+                                       {"emu-args", 1, 0, F_EMU},
+                                       {"insecure", 0, 0, F_INSEC},
+                                       {"threads", 1, 0, F_THREADS},
+                                       {"request-timeout-s", 1, 0, F_RTO},
+                                       {"idle-timeout-s", 1, 0, F_ITO},
+                                       {"connect-timeout-s", 1, 0, F_CTO},
+                                       {"seed", 1, 0, F_SEED},
+                                       {"power", 1, 0, F_POWER},
+                                       {"power-rate", 1, 0, F_PRATE},
+                                       {"tokenizer", 1, 0, F_TOKENIZER},
+                                       {"transport", 1, 0, F_TRANSPORT},
+                                       {"dpdk-args", 1, 0, F_DPDK_ARGS},
+                                       {"local-ip", 1, 0, F_LOCAL_IP},
+                                       {"netmask", 1, 0, F_NETMASK},
+                                       {"gateway", 1, 0, F_GATEWAY},
+                                       {"idle-backoff-us", 1, 0, F_BACKOFF},
+                                       {"gateway-mac", 1, 0, F_GATEWAY_MAC},
+                                       {"dpdk-impair", 1, 0, F_IMPAIR},
+                                       {"max-event-bytes", 1, 0, F_MAX_EVENT},
+                                       {0, 0, 0, 0}};
 
 /* The cores this process may run on (taskset, cgroup cpusets), else the online ones. */
 static int cores_available(void)
@@ -67,8 +103,10 @@ static int take_max_event(struct run_flags *f, const char *arg, const char *cmd)
     if (shift) end++;
     if (errno || end == arg || *end || arg[0] == '-' || v > (1ULL << 30) >> shift ||
         (v << shift) < 1024) {
-        fprintf(stderr, "strobe %s: --max-event-bytes needs a size from 1024 to 1073741824 "
-                        "bytes (K and M suffixes allowed, e.g. 8M), got '%s'.\n", cmd, arg);
+        fprintf(stderr,
+                "strobe %s: --max-event-bytes needs a size from 1024 to 1073741824 "
+                "bytes (K and M suffixes allowed, e.g. 8M), got '%s'.\n",
+                cmd, arg);
         return 2;
     }
     f->max_event_bytes = (size_t)(v << shift);
@@ -105,8 +143,7 @@ const char *run_flag_name(const struct option *table, int o)
     return "?";
 }
 
-int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag,
-                   const char *cmd)
+int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag, const char *cmd)
 {
     (void)flag; /* the name comes from the table: argv holds the value, not the flag */
     switch (o) {
@@ -118,7 +155,8 @@ int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag
     case F_EMU: f->emu_args = arg; return 1;
     case F_TOKENIZER: f->tokenizer = arg; return 1;
     case F_TRANSPORT:
-        if (strcmp(arg, "kernel") && strcmp(arg, "dpdk")) return bad(cmd, "--transport is kernel or dpdk");
+        if (strcmp(arg, "kernel") && strcmp(arg, "dpdk"))
+            return bad(cmd, "--transport is kernel or dpdk");
         f->transport = arg;
         return 1;
     case F_DPDK_ARGS: f->dpdk.eal_args = arg; return 1;
@@ -139,8 +177,10 @@ int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag
         int rc = o == F_THREADS ? num_arg_int(cmd, "threads", arg, 1, 1024, &v)
                                 : num_arg_int(cmd, "seed", arg, 0, LLONG_MAX, &v);
         if (rc) return 2;
-        if (o == F_THREADS) f->threads = (int)v;
-        else f->seed = (uint64_t)v;
+        if (o == F_THREADS)
+            f->threads = (int)v;
+        else
+            f->seed = (uint64_t)v;
         return 1;
     }
     case F_RTO:
@@ -151,11 +191,16 @@ int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag
         /* seconds are kept below 10^8 (3 years): nanosecond sums of them fit 64 bits */
         double v, hi = o == F_BACKOFF ? 1e9 : o == F_PRATE ? 1e6 : 1e8;
         if (num_arg(cmd, run_flag_name(shared, o), arg, 0, hi, 0, &v)) return 2;
-        if (o == F_RTO) f->request_timeout_s = v;
-        else if (o == F_ITO) f->idle_timeout_s = v;
-        else if (o == F_CTO) f->connect_timeout_s = v;
-        else if (o == F_BACKOFF) f->dpdk.idle_backoff_us = v;
-        else f->power_rate_hz = v;
+        if (o == F_RTO)
+            f->request_timeout_s = v;
+        else if (o == F_ITO)
+            f->idle_timeout_s = v;
+        else if (o == F_CTO)
+            f->connect_timeout_s = v;
+        else if (o == F_BACKOFF)
+            f->dpdk.idle_backoff_us = v;
+        else
+            f->power_rate_hz = v;
         return 1;
     }
     default: return 0;
@@ -170,11 +215,15 @@ static int out_check(const char *out, const char *cmd)
     struct stat st;
     if (stat(out, &st) == 0) {
         if (!S_ISDIR(st.st_mode))
-            snprintf(what, sizeof what, "--out %s exists and is not a directory: give a new "
-                     "directory", out);
+            snprintf(what, sizeof what,
+                     "--out %s exists and is not a directory: give a new "
+                     "directory",
+                     out);
         else if (snprintf(what, sizeof what, "%s/events.bin", out) > 0 && access(what, F_OK) == 0)
-            snprintf(what, sizeof what, "--out %s already holds a run (events.bin): give a new "
-                     "directory, or strobe analyze it", out);
+            snprintf(what, sizeof what,
+                     "--out %s already holds a run (events.bin): give a new "
+                     "directory, or strobe analyze it",
+                     out);
         else if (access(out, W_OK | X_OK))
             snprintf(what, sizeof what, "--out %s is not writable: %s", out, strerror(errno));
         else
@@ -190,12 +239,15 @@ static int out_check(const char *out, const char *cmd)
     size_t n = strlen(parent);
     while (n > 1 && parent[n - 1] == '/') parent[--n] = 0;
     char *slash = strrchr(parent, '/');
-    if (!slash) snprintf(parent, sizeof parent, ".");
-    else if (slash == parent) parent[1] = 0;
-    else *slash = 0;
+    if (!slash)
+        snprintf(parent, sizeof parent, ".");
+    else if (slash == parent)
+        parent[1] = 0;
+    else
+        *slash = 0;
     if (stat(parent, &st) || !S_ISDIR(st.st_mode) || access(parent, W_OK | X_OK)) {
         snprintf(what, sizeof what, "--out %s cannot be created: %s %s", out, parent,
-                 stat(parent, &st) ? "does not exist"
+                 stat(parent, &st)      ? "does not exist"
                  : !S_ISDIR(st.st_mode) ? "is not a directory"
                                         : "is not writable");
         return bad(cmd, what);
@@ -213,27 +265,33 @@ int run_flags_check(const struct run_flags *f, const char *cmd)
         /* a worker busy-waits on its own core; more workers than cores only take turns on
          * them, which delays every stamp and starves the control thread */
         char what[200];
-        snprintf(what, sizeof what, "--threads %d: give 1 to %d, the cores this process may "
-                 "run on (one worker per core)", f->threads, cores);
+        snprintf(what, sizeof what,
+                 "--threads %d: give 1 to %d, the cores this process may "
+                 "run on (one worker per core)",
+                 f->threads, cores);
         return bad(cmd, what);
     }
     if (!strcmp(f->transport, "dpdk")) {
 #ifndef STROBE_HAVE_DPDK
-        return bad(cmd, "this strobe was built without DPDK and lwIP (install dpdk-dev, libdpdk-dev, "
-                        "liblwip-dev and rebuild)");
+        return bad(cmd,
+                   "this strobe was built without DPDK and lwIP (install dpdk-dev, libdpdk-dev, "
+                   "liblwip-dev and rebuild)");
 #endif
         if (f->threads != 1)
             return bad(cmd, "--transport dpdk runs one lwIP stack on one worker: give --threads 1");
-        if (!f->dpdk.local_ips) return bad(cmd, "--transport dpdk needs --local-ip ADDRESS[,ADDRESS...]");
+        if (!f->dpdk.local_ips)
+            return bad(cmd, "--transport dpdk needs --local-ip ADDRESS[,ADDRESS...]");
     }
     if (f->request_timeout_s <= 0 || f->idle_timeout_s <= 0 || f->connect_timeout_s <= 0)
         return bad(cmd, "timeouts must be > 0");
     if (f->model && (!*f->model || strlen(f->model) > RUN_MODEL_MAX))
         return bad(cmd, "--model must be 1 to 256 characters");
     char why[600];
-    if (extra_body_check(f->extra_body, !strcmp(cmd, "agents"), why, sizeof why)) return bad(cmd, why);
+    if (extra_body_check(f->extra_body, !strcmp(cmd, "agents"), why, sizeof why))
+        return bad(cmd, why);
     /* agents put model and extras into a tail of bounded size: refuse here, not mid-run */
-    char *tail = template_tail_fields(f->model ? f->model : "strobe-emu", f->extra_body, why, sizeof why);
+    char *tail =
+        template_tail_fields(f->model ? f->model : "strobe-emu", f->extra_body, why, sizeof why);
     if (!tail) return bad(cmd, why);
     free(tail);
     return 0;
@@ -241,16 +299,28 @@ int run_flags_check(const struct run_flags *f, const char *cmd)
 
 struct run_env_options run_flags_env(const struct run_flags *f, const char *cmd, long fds_needed)
 {
-    return (struct run_env_options){cmd, f->url, f->model, f->emu_args, f->insecure, f->ca_file,
-                                    f->threads, fds_needed, f->power, f->npower,
-                                    f->power_rate_hz, f->tokenizer, 0,
-                                    strcmp(f->transport, "dpdk") ? NULL : &f->dpdk, 0,
+    return (struct run_env_options){cmd,
+                                    f->url,
+                                    f->model,
+                                    f->emu_args,
+                                    f->insecure,
+                                    f->ca_file,
+                                    f->threads,
+                                    fds_needed,
+                                    f->power,
+                                    f->npower,
+                                    f->power_rate_hz,
+                                    f->tokenizer,
+                                    0,
+                                    strcmp(f->transport, "dpdk") ? NULL : &f->dpdk,
+                                    0,
                                     f->max_event_bytes};
 }
 
 void run_flags_usage(FILE *out)
 {
-    fprintf(out,
+    fprintf(
+        out,
         "  --url URL               OpenAI-compatible server, e.g. http://127.0.0.1:8000\n"
         "                          (without it, strobe starts its built-in emulator)\n"
         "  --model NAME            model id to request (default strobe-emu with the emulator)\n"
@@ -270,18 +340,23 @@ void run_flags_usage(FILE *out)
         "  --seed N                seed of nonces and shuffles (default 1)\n"
         "  --emu-args \"FLAGS\"      flags for the built-in emulator (without --url)\n"
         "  --power SOURCE[:OPT]    sample power during the run (repeatable): emu[:URL],\n"
-        "                          redfish:URL, file:CSV, rapl[:DIR], nvml[:0,1], amdsmi[:0,1], ipmi[:HOST]\n"
+        "                          redfish:URL, file:CSV, rapl[:DIR], nvml[:0,1], amdsmi[:0,1], "
+        "ipmi[:HOST]\n"
         "  --power-rate HZ         power samples per second (default 10)\n"
         "  --transport kernel|dpdk kernel sockets (default), or DPDK + lwIP (kernel bypass;\n"
         "                          one worker, plain HTTP over IPv4) with:\n"
-        "    --dpdk-args \"EAL ARGS\"  e.g. \"--no-huge -m 256 --no-pci --vdev=net_af_packet0,iface=eth1\"\n"
+        "    --dpdk-args \"EAL ARGS\"  e.g. \"--no-huge -m 256 --no-pci "
+        "--vdev=net_af_packet0,iface=eth1\"\n"
         "    --local-ip A[,B...]   strobe's own addresses (16,384 connections each)\n"
         "    --netmask M (default 255.255.255.0)  --gateway IP (when the target is off-subnet)\n"
         "    --gateway-mac MAC     the next hop's MAC (a static neighbour) instead of ARP\n"
         "    --idle-backoff-us U   sleep when a poll finds nothing (default 0: busy-poll)\n"
-        "    --dpdk-impair SPEC    test facility: impair received frames, loss=P,dup=P,reorder=P,jitter-ms=MS\n"
+        "    --dpdk-impair SPEC    test facility: impair received frames, "
+        "loss=P,dup=P,reorder=P,jitter-ms=MS\n"
         "  --tokenizer FILE|auto|none  counts the tokens of every streamed chunk (off the hot\n"
         "                          path): a .tiktoken or tokenizer.json; auto (default) picks by\n"
-        "                          --model from tokenizers/ (gpt-oss: o200k, deepseek: DeepSeek V3,\n"
-        "                          the emulator: o200k); a server's per-chunk usage wins when sent\n");
+        "                          --model from tokenizers/ (gpt-oss: o200k, deepseek: DeepSeek "
+        "V3,\n"
+        "                          the emulator: o200k); a server's per-chunk usage wins when "
+        "sent\n");
 }

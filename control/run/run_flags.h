@@ -39,8 +39,7 @@ int run_flags_bad(const char *cmd, const char *fmt, ...) __attribute__((format(p
 
 /* Takes option `o` if it is a shared one: 1 taken, 0 not a shared option, 2 bad (one
  * sentence printed, naming `cmd`). `flag` is the option as written, for messages. */
-int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag,
-                   const char *cmd);
+int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag, const char *cmd);
 /* The checks every run kind shares. 0, or 2 after one sentence. */
 int run_flags_check(const struct run_flags *f, const char *cmd);
 /* run_env's options from the flags. */

@@ -10,20 +10,21 @@
 
 /* "d d … d\nPerformance replay cache namespace. Ignore the digits above.\n\n", JSON-escaped */
 #define NONCE_DIGITS 32
-static const char nonce_tail[] = "\\nPerformance replay cache namespace. Ignore the digits above.\\n\\n";
+static const char nonce_tail[] =
+    "\\nPerformance replay cache namespace. Ignore the digits above.\\n\\n";
 #define NONCE_JSON_LEN (NONCE_DIGITS * 2 - 1 + sizeof nonce_tail - 1)
-#define TAIL_MAX 8192
+#define TAIL_MAX       8192
 _Static_assert(TAIL_MAX >= TEMPLATE_TAIL_FIELDS_MAX + 128, "the request tail fits");
 
 struct agent {
-    int id;                 /* global agent number in the iteration */
+    int id; /* global agent number in the iteration */
     size_t task, turn;
     int64_t ready_at;
     uint64_t rng;
-    char *buf;              /* "{\"messages\":[" + messages so far, then the tail */
-    size_t len, cap;        /* len: up to the last message (the tail follows) */
+    char *buf;       /* "{\"messages\":[" + messages so far, then the tail */
+    size_t len, cap; /* len: up to the last message (the tail follows) */
     uint32_t built_base, built_msgs;
-    int fresh;              /* a new trajectory: rebuild from scratch */
+    int fresh; /* a new trajectory: rebuild from scratch */
     _Atomic uint64_t completed;
     uint64_t completed_mark; /* control's zero for the window (control thread only) */
     uint64_t trajectories;   /* started, for the nonce */
@@ -58,7 +59,9 @@ static int heap_pop(struct agent_set *s)
     for (;;) {
         int c = 2 * k + 1;
         if (c >= s->heap_len) break;
-        if (c + 1 < s->heap_len && s->agents[s->heap[c + 1]].ready_at < s->agents[s->heap[c]].ready_at) c++;
+        if (c + 1 < s->heap_len &&
+            s->agents[s->heap[c + 1]].ready_at < s->agents[s->heap[c]].ready_at)
+            c++;
         if (s->agents[s->heap[c]].ready_at >= s->agents[last].ready_at) break;
         s->heap[k] = s->heap[c];
         k = c;
@@ -180,13 +183,15 @@ static int next(void *arg, int64_t now, char *head, size_t head_cap, struct requ
     const struct replay_task *t = &s->p.replay->tasks[a->task];
     const struct replay_turn *turn = &t->turns[a->turn];
     size_t body_len = build_body(s, a, t, turn);
-    int hl = snprintf(head, head_cap,
-                      "POST %s/v1/chat/completions HTTP/1.1\r\nHost: %s\r\nUser-Agent: strobe/" STROBE_VERSION "\r\n"
-                      "Accept: text/event-stream\r\nAccept-Encoding: identity\r\n"
-                      "Content-Type: application/json\r\n%s%s%s"
-                      "Content-Length: %zu\r\n\r\n",
-                      s->p.ep->base_path, s->p.ep->host_header, s->p.api_key ? "Authorization: Bearer " : "",
-                      s->p.api_key ? s->p.api_key : "", s->p.api_key ? "\r\n" : "", body_len);
+    int hl = snprintf(
+        head, head_cap,
+        "POST %s/v1/chat/completions HTTP/1.1\r\nHost: %s\r\nUser-Agent: strobe/" STROBE_VERSION
+        "\r\n"
+        "Accept: text/event-stream\r\nAccept-Encoding: identity\r\n"
+        "Content-Type: application/json\r\n%s%s%s"
+        "Content-Length: %zu\r\n\r\n",
+        s->p.ep->base_path, s->p.ep->host_header, s->p.api_key ? "Authorization: Bearer " : "",
+        s->p.api_key ? s->p.api_key : "", s->p.api_key ? "\r\n" : "", body_len);
     spec->body = a->buf;
     spec->body_len = body_len;
     spec->head_len = (size_t)hl;
@@ -223,9 +228,12 @@ static void ended(void *arg, uint64_t tag, int ok, int64_t t_end)
     double delay = tool_delay_s(s, a, &t->turns[a->turn]);
     if (++a->turn >= t->nturns) {
         atomic_fetch_add_explicit(&a->completed, 1, memory_order_relaxed);
-        struct log_record rec = rec_trajectory_done_encode(&(struct rec_trajectory_done){
-            .worker = (uint16_t)s->worker, .t = t_end, .phase = s->phase, .agent = a->id,
-            .task = (int64_t)a->task});
+        struct log_record rec =
+            rec_trajectory_done_encode(&(struct rec_trajectory_done){.worker = (uint16_t)s->worker,
+                                                                     .t = t_end,
+                                                                     .phase = s->phase,
+                                                                     .agent = a->id,
+                                                                     .task = (int64_t)a->task});
         eventlog_put(s->p.log, s->worker, &rec, NULL, 0);
         take_next_task(s, a);
         delay = 0; /* the next task starts at once */
@@ -247,7 +255,8 @@ struct agent_set *agent_set_new(const struct agent_params *p, int worker, int ph
     for (int i = 0; i < count; i++) {
         struct agent *a = &s->agents[i];
         a->id = first + i;
-        a->rng = p->seed ^ ((uint64_t)(phase + 1) << 32) ^ (uint64_t)(first + i) * 0x2545f4914f6cdd1dULL;
+        a->rng =
+            p->seed ^ ((uint64_t)(phase + 1) << 32) ^ (uint64_t)(first + i) * 0x2545f4914f6cdd1dULL;
         take_next_task(s, a);
         a->ready_at = t0 + (int64_t)(stagger_s * 1e9 * (first + i) / (total ? total : 1));
         heap_push(s, i);
@@ -261,7 +270,8 @@ struct request_source *agent_set_source(struct agent_set *s) { return &s->src; }
 void agent_set_mark(struct agent_set *s)
 {
     for (int i = 0; i < s->n; i++)
-        s->agents[i].completed_mark = atomic_load_explicit(&s->agents[i].completed, memory_order_relaxed);
+        s->agents[i].completed_mark =
+            atomic_load_explicit(&s->agents[i].completed, memory_order_relaxed);
 }
 
 void agent_set_progress(struct agent_set *s, uint64_t *completed, uint64_t *fewest)

@@ -21,14 +21,14 @@ struct agent_params {
     const struct replay *replay;
     const struct endpoint *ep;
     const char *api_key;
-    const char *tail_fields;  /* ",\"model\":…,\"stream\":true,…" with --extra-body's fields:
-                                 template_tail_fields() */
+    const char *tail_fields; /* ",\"model\":…,\"stream\":true,…" with --extra-body's fields:
+                                template_tail_fields() */
     enum output_policy policy;
-    int chat;                 /* always 1 for agents; kept for symmetry with SLT */
-    double tool_time_s;       /* < 0: the recorded delay (or the log-normal default) */
+    int chat;           /* always 1 for agents; kept for symmetry with SLT */
+    double tool_time_s; /* < 0: the recorded delay (or the log-normal default) */
     double max_tool_time_s;
     uint64_t seed;
-    const uint32_t *order;    /* shuffled task order, shared */
+    const uint32_t *order; /* shuffled task order, shared */
     size_t norder;
     _Atomic uint64_t *cursor; /* next position in order, shared */
     struct eventlog *log;
@@ -52,7 +52,8 @@ size_t agent_set_bytes(struct agent_set *s);
 void agent_set_free(struct agent_set *s);
 
 /* The tag logged with each request: agent, task and turn. */
-#define AGENT_TAG(agent, task, turn) (((uint64_t)(agent) << 40) | ((uint64_t)(task) << 16) | (uint64_t)(turn))
+#define AGENT_TAG(agent, task, turn)                                                               \
+    (((uint64_t)(agent) << 40) | ((uint64_t)(task) << 16) | (uint64_t)(turn))
 #define AGENT_TAG_AGENT(tag) ((int)((tag) >> 40))
 
 #endif

@@ -11,8 +11,8 @@
 
 extern const char prices_json[];
 
-int price_lookup(const char *accelerator, const char *prices_file, const char *basis,
-                 double given, struct price *out, char *err, size_t errlen)
+int price_lookup(const char *accelerator, const char *prices_file, const char *basis, double given,
+                 struct price *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     if (given > 0) {
@@ -23,8 +23,10 @@ int price_lookup(const char *accelerator, const char *prices_file, const char *b
     }
     char *text = prices_file ? read_file(prices_file, NULL) : NULL;
     if (prices_file && !text) {
-        snprintf(err, errlen, "cannot read --prices %s: %s; give a JSON price table file "
-                              "(like control/prices.json)", prices_file, strerror(errno));
+        snprintf(err, errlen,
+                 "cannot read --prices %s: %s; give a JSON price table file "
+                 "(like control/prices.json)",
+                 prices_file, strerror(errno));
         return -1;
     }
     cJSON *root = cJSON_Parse(text ? text : prices_json);
@@ -37,19 +39,22 @@ int price_lookup(const char *accelerator, const char *prices_file, const char *b
         return -1;
     }
     const cJSON *e, *hit = NULL;
-    cJSON_ArrayForEach(e, list)
-    {
+    cJSON_ArrayForEach (e, list) {
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(e, "accelerator");
         if (cJSON_IsString(a) && !strcasecmp(a->valuestring, accelerator)) hit = e;
     }
     if (!hit) {
-        snprintf(err, errlen, "no price for accelerator '%s' in the price table; give "
-                              "--price-per-hour USD or a --prices FILE", accelerator);
+        snprintf(err, errlen,
+                 "no price for accelerator '%s' in the price table; give "
+                 "--price-per-hour USD or a --prices FILE",
+                 accelerator);
         cJSON_Delete(root);
         return -1;
     }
-    const cJSON *committed = cJSON_GetObjectItemCaseSensitive(hit, "committed_1y_usd_per_accelerator_hour");
-    const cJSON *on_demand = cJSON_GetObjectItemCaseSensitive(hit, "on_demand_usd_per_accelerator_hour");
+    const cJSON *committed =
+        cJSON_GetObjectItemCaseSensitive(hit, "committed_1y_usd_per_accelerator_hour");
+    const cJSON *on_demand =
+        cJSON_GetObjectItemCaseSensitive(hit, "on_demand_usd_per_accelerator_hour");
     int want_on_demand = basis && !strcmp(basis, "on-demand");
     if (!want_on_demand && cJSON_IsNumber(committed)) {
         out->usd_per_accelerator_hour = committed->valuedouble;
@@ -64,7 +69,8 @@ int price_lookup(const char *accelerator, const char *prices_file, const char *b
     }
     const cJSON *src = cJSON_GetObjectItemCaseSensitive(hit, "source");
     const cJSON *taken = cJSON_GetObjectItemCaseSensitive(hit, "taken");
-    snprintf(out->source, sizeof out->source, "%s", cJSON_IsString(src) ? src->valuestring : "price table");
+    snprintf(out->source, sizeof out->source, "%s",
+             cJSON_IsString(src) ? src->valuestring : "price table");
     snprintf(out->taken, sizeof out->taken, "%s", cJSON_IsString(taken) ? taken->valuestring : "");
     cJSON_Delete(root);
     return 0;

@@ -8,7 +8,7 @@
 
 struct price {
     double usd_per_accelerator_hour;
-    char basis[32];   /* "committed-1y", "on-demand" or "given" */
+    char basis[32]; /* "committed-1y", "on-demand" or "given" */
     char source[256];
     char taken[128];
 };

@@ -96,8 +96,10 @@ static int load_trace(const char *path, const char *shown, struct replay_task *t
     size_t len;
     char *text = read_file(path, &len);
     if (!text) {
-        snprintf(err, errlen, "cannot read trace %s: %s; check the replay directory (strobe "
-                              "import writes one)", shown, strerror(errno));
+        snprintf(err, errlen,
+                 "cannot read trace %s: %s; check the replay directory (strobe "
+                 "import writes one)",
+                 shown, strerror(errno));
         return -1;
     }
     char **prev = NULL; /* the previous turn's serialised messages, for the prefix check */
@@ -131,16 +133,22 @@ static int load_trace(const char *path, const char *shown, struct replay_task *t
         int bad_delay = 0;
         turn.tool_delay_ms = delay_field(j, "simulated_tool_delay_ms_after", &bad_delay);
         const cJSON *calls = cJSON_GetObjectItemCaseSensitive(j, "recorded_tool_calls_after");
-        if (cJSON_IsArray(calls)) turn.recorded_tool_calls = cJSON_GetArraySize(calls);
-        else turn.recorded_tool_calls = (int32_t)int_field(j, "recorded_tool_calls_after", &bad);
+        if (cJSON_IsArray(calls))
+            turn.recorded_tool_calls = cJSON_GetArraySize(calls);
+        else
+            turn.recorded_tool_calls = (int32_t)int_field(j, "recorded_tool_calls_after", &bad);
         if (bad || bad_delay) {
             if (bad_delay)
-                snprintf(err, errlen, "%s line %d: simulated_tool_delay_ms_after must be a "
-                                      "non-negative number of milliseconds", shown, lineno);
+                snprintf(err, errlen,
+                         "%s line %d: simulated_tool_delay_ms_after must be a "
+                         "non-negative number of milliseconds",
+                         shown, lineno);
             else
-                snprintf(err, errlen, "%s line %d: counts must be non-negative integers "
-                                      "(target_output_tokens, max_output_tokens, "
-                                      "recorded_tool_calls_after)", shown, lineno);
+                snprintf(err, errlen,
+                         "%s line %d: counts must be non-negative integers "
+                         "(target_output_tokens, max_output_tokens, "
+                         "recorded_tool_calls_after)",
+                         shown, lineno);
             cJSON_Delete(j);
             rc = -1;
             break;
@@ -150,7 +158,7 @@ static int load_trace(const char *path, const char *shown, struct replay_task *t
         char **ser = malloc(n * sizeof *ser);
         size_t i = 0;
         const cJSON *m;
-        cJSON_ArrayForEach(m, msgs) ser[i++] = cJSON_PrintUnformatted(m);
+        cJSON_ArrayForEach (m, msgs) ser[i++] = cJSON_PrintUnformatted(m);
         /* extends the previous turn when the previous turn's messages are a prefix of these */
         int extends = prev && nprev <= n;
         for (size_t k = 0; extends && k < nprev; k++) extends = !strcmp(prev[k], ser[k]);
@@ -166,7 +174,8 @@ static int load_trace(const char *path, const char *shown, struct replay_task *t
         }
         turn.tools = intern_tools(t, cJSON_GetObjectItemCaseSensitive(j, "tools"));
         for (size_t k = 0; k < n; k++) turn.body_bytes += (int64_t)strlen(ser[k]) + 1;
-        if ((size_t)turn.body_bytes > t->max_body_bytes) t->max_body_bytes = (size_t)turn.body_bytes;
+        if ((size_t)turn.body_bytes > t->max_body_bytes)
+            t->max_body_bytes = (size_t)turn.body_bytes;
         if (!t->task_id) {
             const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "task_id");
             if (cJSON_IsString(id)) t->task_id = strdup(id->valuestring);
@@ -204,8 +213,10 @@ int replay_load(const char *dir, struct replay *r, char *err, size_t errlen)
     snprintf(path, sizeof path, "%s/manifest.json", real_dir);
     char *text = read_file(path, NULL);
     if (!text) {
-        snprintf(err, errlen, "cannot read %s/manifest.json: %s; is %s a replay directory? "
-                              "(strobe import writes one)", dir, strerror(errno), dir);
+        snprintf(err, errlen,
+                 "cannot read %s/manifest.json: %s; is %s a replay directory? "
+                 "(strobe import writes one)",
+                 dir, strerror(errno), dir);
         return -1;
     }
     cJSON *man = cJSON_Parse(text);
@@ -221,13 +232,13 @@ int replay_load(const char *dir, struct replay *r, char *err, size_t errlen)
     r->tasks = calloc((size_t)cJSON_GetArraySize(tasks) + 1, sizeof *r->tasks);
     const cJSON *task;
     int idx = 0, rc = 0;
-    cJSON_ArrayForEach(task, tasks)
-    {
+    cJSON_ArrayForEach (task, tasks) {
         idx++;
         const cJSON *trace = cJSON_GetObjectItemCaseSensitive(task, "trace");
         const cJSON *tid = cJSON_GetObjectItemCaseSensitive(task, "task_id");
         if (!cJSON_IsString(trace) || !cJSON_IsString(tid)) {
-            snprintf(err, errlen, "manifest.json task %d needs string fields 'task_id' and 'trace'", idx);
+            snprintf(err, errlen, "manifest.json task %d needs string fields 'task_id' and 'trace'",
+                     idx);
             rc = -1;
             break;
         }
@@ -236,8 +247,10 @@ int replay_load(const char *dir, struct replay *r, char *err, size_t errlen)
         snprintf(want, sizeof want, "%s/%s", real_dir, trace->valuestring);
         if (trace->valuestring[0] == '/' || !realpath(want, real) ||
             strncmp(real, real_dir, strlen(real_dir)) || real[strlen(real_dir)] != '/') {
-            snprintf(err, errlen, "manifest.json task '%s': trace '%s' is missing or lies outside "
-                                  "the replay directory", tid->valuestring, trace->valuestring);
+            snprintf(err, errlen,
+                     "manifest.json task '%s': trace '%s' is missing or lies outside "
+                     "the replay directory",
+                     tid->valuestring, trace->valuestring);
             rc = -1;
             break;
         }
@@ -247,10 +260,11 @@ int replay_load(const char *dir, struct replay *r, char *err, size_t errlen)
         int bad_delay = 0;
         delay_field(task, "total_recorded_tool_delay_ms", &bad_delay);
         if (bad || bad_delay) {
-            snprintf(err, errlen, bad ? "manifest.json task '%s': model_calls and tool_calls must "
-                                        "be non-negative integers"
-                                      : "manifest.json task '%s': total_recorded_tool_delay_ms "
-                                        "must be a non-negative number of milliseconds",
+            snprintf(err, errlen,
+                     bad ? "manifest.json task '%s': model_calls and tool_calls must "
+                           "be non-negative integers"
+                         : "manifest.json task '%s': total_recorded_tool_delay_ms "
+                           "must be a non-negative number of milliseconds",
                      tid->valuestring);
             rc = -1;
             break;
@@ -266,15 +280,19 @@ int replay_load(const char *dir, struct replay *r, char *err, size_t errlen)
             break;
         }
         if (lr == 0 && calls >= 0 && (size_t)calls != t->nturns) {
-            snprintf(err, errlen, "manifest.json task '%s' declares model_calls %lld but %s has %zu "
-                                  "turns", tid->valuestring, (long long)calls, shown, t->nturns);
+            snprintf(err, errlen,
+                     "manifest.json task '%s' declares model_calls %lld but %s has %zu "
+                     "turns",
+                     tid->valuestring, (long long)calls, shown, t->nturns);
             task_free(t);
             rc = -1;
             break;
         }
         if (lr == 0 && tcalls >= 0 && tool_calls && tcalls != tool_calls) {
-            snprintf(err, errlen, "manifest.json task '%s' declares tool_calls %lld but its trace "
-                                  "records %ld", tid->valuestring, (long long)tcalls, tool_calls);
+            snprintf(err, errlen,
+                     "manifest.json task '%s' declares tool_calls %lld but its trace "
+                     "records %ld",
+                     tid->valuestring, (long long)tcalls, tool_calls);
             task_free(t);
             rc = -1;
             break;

@@ -10,24 +10,24 @@
 #include <stdint.h>
 
 struct replay_turn {
-    uint32_t base;           /* index of this turn's first message in task->msgs */
-    uint32_t nmsgs;          /* messages in this turn's request */
-    int rebuild;             /* 1: does not extend the previous turn's history */
-    int32_t tools;           /* index into task->tools, or -1 for none */
+    uint32_t base;                /* index of this turn's first message in task->msgs */
+    uint32_t nmsgs;               /* messages in this turn's request */
+    int rebuild;                  /* 1: does not extend the previous turn's history */
+    int32_t tools;                /* index into task->tools, or -1 for none */
     int32_t target_output_tokens; /* -1 when not recorded */
     int32_t max_output_tokens;    /* -1 when not recorded */
     double tool_delay_ms;         /* may be fractional; -1 when not recorded */
     int32_t recorded_tool_calls;  /* -1 when not recorded */
-    int64_t body_bytes;      /* bytes of the messages of this request, serialised */
+    int64_t body_bytes;           /* bytes of the messages of this request, serialised */
 };
 
 struct replay_task {
     char *task_id;
-    char **msgs;        /* serialised message objects */
+    char **msgs; /* serialised message objects */
     size_t *msg_len;
-    long *nonce_at;     /* offset inside msgs[i] where the cache nonce goes, or -1 */
+    long *nonce_at; /* offset inside msgs[i] where the cache nonce goes, or -1 */
     size_t nmsgs, cap_msgs;
-    char **tools;       /* serialised tools arrays, deduplicated */
+    char **tools; /* serialised tools arrays, deduplicated */
     size_t *tools_len;
     size_t ntools;
     struct replay_turn *turns;

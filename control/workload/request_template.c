@@ -8,22 +8,24 @@
 #include <string.h>
 
 #define NONCE_DIGITS 32
-#define NONCE_LEN (NONCE_DIGITS * 2) /* "d d d ... d\n" */
+#define NONCE_LEN    (NONCE_DIGITS * 2) /* "d d d ... d\n" */
 
 /* Common English words: real tokenizers give about one token each, so the prompt length
  * moves smoothly with the word count during calibration. */
 static const char *const words[] = {
-    "time", "year", "people", "way", "day", "man", "thing", "woman", "life", "child", "world",
-    "school", "state", "family", "student", "group", "country", "problem", "hand", "part",
-    "place", "case", "week", "company", "system", "program", "question", "work", "government",
-    "number", "night", "point", "home", "water", "room", "mother", "area", "money", "story",
-    "fact", "month", "lot", "right", "study", "book", "eye", "job", "word", "business", "issue",
-    "side", "kind", "head", "house", "service", "friend", "father", "power", "hour", "game",
-    "line", "end", "member", "law", "car", "city", "community", "name", "president", "team",
-    "minute", "idea", "kid", "body", "information", "back", "parent", "face", "others", "level",
-    "office", "door", "health", "person", "art", "war", "history", "party", "result", "change",
-    "morning", "reason", "research", "girl", "guy", "moment", "air", "teacher", "force",
-    "education"};
+    "time",     "year",    "people",      "way",      "day",        "man",    "thing",   "woman",
+    "life",     "child",   "world",       "school",   "state",      "family", "student", "group",
+    "country",  "problem", "hand",        "part",     "place",      "case",   "week",    "company",
+    "system",   "program", "question",    "work",     "government", "number", "night",   "point",
+    "home",     "water",   "room",        "mother",   "area",       "money",  "story",   "fact",
+    "month",    "lot",     "right",       "study",    "book",       "eye",    "job",     "word",
+    "business", "issue",   "side",        "kind",     "head",       "house",  "service", "friend",
+    "father",   "power",   "hour",        "game",     "line",       "end",    "member",  "law",
+    "car",      "city",    "community",   "name",     "president",  "team",   "minute",  "idea",
+    "kid",      "body",    "information", "back",     "parent",     "face",   "others",  "level",
+    "office",   "door",    "health",      "person",   "art",        "war",    "history", "party",
+    "result",   "change",  "morning",     "reason",   "research",   "girl",   "guy",     "moment",
+    "air",      "teacher", "force",       "education"};
 #define NWORDS (sizeof words / sizeof words[0])
 
 /* The prompt: a nonce slot of '#', then the filler words. */
@@ -87,8 +89,10 @@ int extra_body_check(const char *extra, int agents, char *err, size_t errlen)
     cJSON *x = cJSON_Parse(extra);
     int rc = 0;
     if (!cJSON_IsObject(x)) {
-        snprintf(err, errlen, "--extra-body must be a JSON object, e.g. '{\"ignore_eos\":true}', "
-                              "got '%.300s'", extra);
+        snprintf(err, errlen,
+                 "--extra-body must be a JSON object, e.g. '{\"ignore_eos\":true}', "
+                 "got '%.300s'",
+                 extra);
         rc = -1;
     }
     for (const cJSON *it = rc ? NULL : x->child; it && !rc; it = it->next) {
@@ -100,12 +104,14 @@ int extra_body_check(const char *extra, int agents, char *err, size_t errlen)
         } else if (!strcmp(it->string, "stream_options")) {
             const cJSON *u = cJSON_GetObjectItemCaseSensitive(it, "include_usage");
             if (!cJSON_IsObject(it)) {
-                snprintf(err, errlen, "--extra-body's \"stream_options\" must be a JSON object "
-                                      "(its fields are merged into strobe's)");
+                snprintf(err, errlen,
+                         "--extra-body's \"stream_options\" must be a JSON object "
+                         "(its fields are merged into strobe's)");
                 rc = -1;
             } else if (u && !cJSON_IsTrue(u)) {
-                snprintf(err, errlen, "--extra-body may not set stream_options.include_usage to "
-                                      "anything but true: strobe counts output tokens from usage");
+                snprintf(err, errlen,
+                         "--extra-body may not set stream_options.include_usage to "
+                         "anything but true: strobe counts output tokens from usage");
                 rc = -1;
             }
         }
@@ -164,8 +170,10 @@ char *template_tail_fields(const char *model, const char *extra_body, char *err,
     cJSON_Delete(body);
     size_t n = strlen(s);
     if (n > TEMPLATE_TAIL_FIELDS_MAX) {
-        snprintf(err, errlen, "--model and --extra-body take %zu bytes of every request; at most "
-                              "%d fit", n, TEMPLATE_TAIL_FIELDS_MAX);
+        snprintf(err, errlen,
+                 "--model and --extra-body take %zu bytes of every request; at most "
+                 "%d fit",
+                 n, TEMPLATE_TAIL_FIELDS_MAX);
         free(s);
         return NULL;
     }
@@ -221,13 +229,14 @@ int template_build(struct request_template *t, const struct template_params *p, 
         }
         snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", p->api_key);
     }
-    int hl = snprintf(head, sizeof head,
-                      "POST %s/v1/%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: strobe/" STROBE_VERSION "\r\n"
-                      "Accept: text/event-stream\r\nAccept-Encoding: identity\r\n"
-                      "Content-Type: application/json\r\n%s"
-                      "Content-Length: %zu\r\n\r\n",
-                      p->ep->base_path, p->chat ? "chat/completions" : "completions",
-                      p->ep->host_header, auth, bl);
+    int hl =
+        snprintf(head, sizeof head,
+                 "POST %s/v1/%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: strobe/" STROBE_VERSION "\r\n"
+                 "Accept: text/event-stream\r\nAccept-Encoding: identity\r\n"
+                 "Content-Type: application/json\r\n%s"
+                 "Content-Length: %zu\r\n\r\n",
+                 p->ep->base_path, p->chat ? "chat/completions" : "completions", p->ep->host_header,
+                 auth, bl);
     memset(auth, 0, sizeof auth);
     t->len = (size_t)hl + bl;
     t->bytes = malloc(t->len);

@@ -18,8 +18,8 @@ struct request_template {
 struct template_params {
     const struct endpoint *ep;
     const char *model;
-    int chat;               /* 1: /v1/chat/completions, 0: /v1/completions */
-    int filler_words;       /* prompt length knob, calibrated against usage.prompt_tokens */
+    int chat;         /* 1: /v1/chat/completions, 0: /v1/completions */
+    int filler_words; /* prompt length knob, calibrated against usage.prompt_tokens */
     int max_tokens;
     int ignore_eos;
     const char *extra_body; /* JSON object text or NULL */

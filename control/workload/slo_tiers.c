@@ -5,8 +5,8 @@
 
 extern const char slo_tiers_json[];
 
-cJSON *slo_tiers_select(const char *profile, const char *tier, double speed_p25,
-                        double ttft_p95, char *err, size_t errlen)
+cJSON *slo_tiers_select(const char *profile, const char *tier, double speed_p25, double ttft_p95,
+                        char *err, size_t errlen)
 {
     cJSON *out = cJSON_CreateArray();
     if (speed_p25 >= 0) {
@@ -21,15 +21,16 @@ cJSON *slo_tiers_select(const char *profile, const char *tier, double speed_p25,
     const cJSON *list =
         cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(all, "models"), profile);
     if (!cJSON_IsArray(list)) {
-        snprintf(err, errlen, "--model-profile '%s' is not one of gpt-oss-120b, "
-                              "deepseek-v4-pro, deepseek-v4-pro-launch", profile);
+        snprintf(err, errlen,
+                 "--model-profile '%s' is not one of gpt-oss-120b, "
+                 "deepseek-v4-pro, deepseek-v4-pro-launch",
+                 profile);
         cJSON_Delete(all);
         cJSON_Delete(out);
         return NULL;
     }
     const cJSON *t;
-    cJSON_ArrayForEach(t, list)
-    {
+    cJSON_ArrayForEach (t, list) {
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(t, "tier");
         if (strcmp(tier, "all") && strcmp(tier, name->valuestring)) continue;
         cJSON *copy = cJSON_Duplicate(t, 1);

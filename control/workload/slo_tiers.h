@@ -9,7 +9,7 @@
  * tier named "custom" when speed_p25 >= 0 (--slo-speed, --slo-ttft), else the tiers of
  * PROFILE (--model-profile) named TIER (--slo-tier), or all of them when TIER is "all",
  * each renamed PROFILE/TIER. NULL with one sentence in err for an unknown profile or tier. */
-cJSON *slo_tiers_select(const char *profile, const char *tier, double speed_p25,
-                        double ttft_p95, char *err, size_t errlen);
+cJSON *slo_tiers_select(const char *profile, const char *tier, double speed_p25, double ttft_p95,
+                        char *err, size_t errlen);
 
 #endif

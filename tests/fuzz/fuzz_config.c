@@ -19,11 +19,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     snprintf(path, sizeof path, "%s/tap_clock.csv", dir);
     fuzz_write(path, data, size > 64 ? 64 : size);
     err[0] = 0;
-    struct tap_join *j = tap_join_open(dir, "{\"config\":{\"resolved_address\":\"10.0.0.1\",\"url\":\"http://h:80\"}}",
-                                       err, sizeof err);
+    struct tap_join *j = tap_join_open(
+        dir, "{\"config\":{\"resolved_address\":\"10.0.0.1\",\"url\":\"http://h:80\"}}", err,
+        sizeof err);
     if (j) {
         int64_t t;
-        for (int64_t off = 0; off < 4096; off += 97) tap_join_lookup(j, off, (int64_t)0x0A000002 << 16 | 40000, &t);
+        for (int64_t off = 0; off < 4096; off += 97)
+            tap_join_lookup(j, off, (int64_t)0x0A000002 << 16 | 40000, &t);
         tap_join_close(j);
     }
     return 0;

@@ -24,8 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fwrite(&hl, 4, 1, ev);
     fwrite(header, hl, 1, ev);
     const int64_t S = 1000000000LL;
-    put(ev, &(struct log_record){.type = REC_PHASE, .a = 0, .b = 1, .t = 0, .t2 = 0, .c = 100 * S,
-                                 .req_id = 100 * S});
+    put(ev,
+        &(struct log_record){
+            .type = REC_PHASE, .a = 0, .b = 1, .t = 0, .t2 = 0, .c = 100 * S, .req_id = 100 * S});
     put(ev, &(struct log_record){.type = REC_REQUEST_SENT, .req_id = 1, .t = S, .t2 = S});
     uint64_t off = 0;
     int64_t t = 2 * S;
@@ -34,20 +35,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const uint8_t *nl = memchr(data + i, '\n', size - i);
         size_t len = nl ? (size_t)(nl - (data + i)) : size - i;
         fwrite(data + i, 1, len, bodies);
-        put(ev, &(struct log_record){.type = REC_EVENT, .ts_source = 2, .req_id = 1, .t = t, .t2 = t,
-                                     .off = off, .len = (uint32_t)len, .a = k++, .b = -1});
+        put(ev, &(struct log_record){.type = REC_EVENT,
+                                     .ts_source = 2,
+                                     .req_id = 1,
+                                     .t = t,
+                                     .t2 = t,
+                                     .off = off,
+                                     .len = (uint32_t)len,
+                                     .a = k++,
+                                     .b = -1});
         off += len;
         t += 1000000;
         i += len + 1;
     }
-    put(ev, &(struct log_record){.type = REC_REQUEST_END, .req_id = 1, .t = t, .t2 = 2 * S, .a = 200});
+    put(ev,
+        &(struct log_record){.type = REC_REQUEST_END, .req_id = 1, .t = t, .t2 = 2 * S, .a = 200});
     put(ev, &(struct log_record){.type = REC_MARK, .a = MARK_RUN_END, .t = t});
     fclose(ev);
     fclose(bodies);
     struct run_results res;
     char err[512];
     if (results_compute(dir, "none", &res, err, sizeof err) == 0) {
-        if (res.nphases && res.phases[0].sent_all != res.phases[0].succeeded_all + res.phases[0].failed_all)
+        if (res.nphases &&
+            res.phases[0].sent_all != res.phases[0].succeeded_all + res.phases[0].failed_all)
             abort();
         results_free(&res);
     }

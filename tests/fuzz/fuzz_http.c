@@ -23,9 +23,22 @@ static int f_open(struct transport_ctx *x, struct tconn *c, const struct endpoin
     c->connected = 1;
     return 0;
 }
-static int f_progress(struct tconn *c) { (void)c; return 1; }
-static ssize_t f_send(struct tconn *c, const void *b, size_t n) { (void)c; (void)b; return (ssize_t)n; }
-static int f_flush(struct tconn *c) { (void)c; return 1; }
+static int f_progress(struct tconn *c)
+{
+    (void)c;
+    return 1;
+}
+static ssize_t f_send(struct tconn *c, const void *b, size_t n)
+{
+    (void)c;
+    (void)b;
+    return (ssize_t)n;
+}
+static int f_flush(struct tconn *c)
+{
+    (void)c;
+    return 1;
+}
 static ssize_t f_recv(struct tconn *c, void *buf, size_t cap, struct rx_stamp *st)
 {
     (void)c;
@@ -42,7 +55,8 @@ static ssize_t f_recv(struct tconn *c, void *buf, size_t cap, struct rx_stamp *s
 }
 static void f_close(struct tconn *c) { (void)c; }
 
-static const struct transport_ops ops = {"fuzz", f_open, f_progress, f_send, f_flush, f_recv, f_close, NULL, NULL};
+static const struct transport_ops ops = {"fuzz", f_open,  f_progress, f_send, f_flush,
+                                         f_recv, f_close, NULL,       NULL};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -25,7 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (n > size + 1 && size) abort(); /* never more tokens than bytes */
     for (size_t i = 0; i < n && i < 4096; i++)
         if (ids[i] != UINT32_MAX && ids[i] > 201087) abort();
-    if (tokenizer_count(o200k, (const char *)data, size) != tokenizer_encode(o200k, (const char *)data, size, 1, NULL, 0))
+    if (tokenizer_count(o200k, (const char *)data, size) !=
+        tokenizer_encode(o200k, (const char *)data, size, 1, NULL, 0))
         abort();
     /* the same bytes as a tokenizer file: tokenizer.json when it starts with '{' */
     char path[256], err[512];

@@ -12,8 +12,8 @@ static inline const char *fuzz_dir(void)
 {
     static char dir[128];
     if (!dir[0]) {
-        snprintf(dir, sizeof dir, "%s/strobe-fuzz-%d", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp",
-                 (int)getpid());
+        snprintf(dir, sizeof dir, "%s/strobe-fuzz-%d",
+                 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", (int)getpid());
         mkdir(dir, 0700);
     }
     return dir;

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REQUESTS 2
+#define REQUESTS  2
 #define MAX_CONNS 4
 
 static const uint8_t *in;
@@ -42,14 +42,22 @@ static int f_open(struct transport_ctx *x, struct tconn *c, const struct endpoin
     snprintf(c->err, sizeof c->err, "fuzz transport: too many connections");
     return T_ERROR;
 }
-static int f_progress(struct tconn *c) { (void)c; return 1; }
+static int f_progress(struct tconn *c)
+{
+    (void)c;
+    return 1;
+}
 static ssize_t f_send(struct tconn *c, const void *b, size_t n)
 {
     (void)c;
     (void)b;
     return (ssize_t)(n > 1000 ? 1000 : n); /* partial writes, as a full socket buffer gives */
 }
-static int f_flush(struct tconn *c) { (void)c; return 1; }
+static int f_flush(struct tconn *c)
+{
+    (void)c;
+    return 1;
+}
 static ssize_t f_recv(struct tconn *c, void *buf, size_t cap, struct rx_stamp *st)
 {
     (void)c;
@@ -90,12 +98,14 @@ static int f_poll(struct transport_ctx *x, struct epoll_event *ev, int max, int6
     (void)wait_ns; /* never sleeps: the input is all there */
     int n = 0;
     for (int i = 0; i < MAX_CONNS && n < max; i++)
-        if (conns[i]) ev[n++] = (struct epoll_event){.events = EPOLLIN | EPOLLOUT, .data.ptr = conns[i]->owner};
+        if (conns[i])
+            ev[n++] =
+                (struct epoll_event){.events = EPOLLIN | EPOLLOUT, .data.ptr = conns[i]->owner};
     return n;
 }
 
-static const struct transport_ops ops = {"fuzz", f_open, f_progress, f_send, f_flush,
-                                         f_recv, f_close, f_poll, f_alive};
+static const struct transport_ops ops = {"fuzz", f_open,  f_progress, f_send, f_flush,
+                                         f_recv, f_close, f_poll,     f_alive};
 
 /* ---------- a source that issues REQUESTS requests, all due at once ---------- */
 
@@ -110,11 +120,14 @@ static int src_next(void *arg, int64_t now, char *head, size_t cap, struct reque
         *next_due = INT64_MAX;
         return 0;
     }
-    int len = snprintf(head, cap,
-                       "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n",
-                       sizeof body - 1);
-    *spec = (struct request_spec){.body = body, .body_len = sizeof body - 1,
-                                  .head_len = (size_t)len, .tag = (uint64_t)issued, .t_sched = now};
+    int len = snprintf(
+        head, cap, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n",
+        sizeof body - 1);
+    *spec = (struct request_spec){.body = body,
+                                  .body_len = sizeof body - 1,
+                                  .head_len = (size_t)len,
+                                  .tag = (uint64_t)issued,
+                                  .t_sched = now};
     issued++;
     return 1;
 }
@@ -140,8 +153,8 @@ static size_t check_log(const char *dir, size_t from, const struct worker *w)
     for (size_t i = from; i < r->nrecords; i++) {
         const struct log_record *rec = &r->records[i];
         uint64_t id = rec->req_id & 0xffffffffffffULL;
-        if (rec->type != REC_REQUEST_SENT && rec->type != REC_REQUEST_END && rec->type != REC_EVENT &&
-            rec->type != REC_REQUEST_RETRY)
+        if (rec->type != REC_REQUEST_SENT && rec->type != REC_REQUEST_END &&
+            rec->type != REC_EVENT && rec->type != REC_REQUEST_RETRY)
             continue;
         if (id < 1 || id > REQUESTS) abort(); /* a record for a request never issued */
         if (rec->len && !eventlog_body(r, rec)) abort();
@@ -205,9 +218,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct request_source src = {src_next, src_ended, NULL};
     struct worker w;
     memset(&w, 0, sizeof w);
-    struct worker_config cfg = {.index = 0, .ep = &ep, .ops = &ops, .log = log,
-                                .max_request_bytes = 4096, .request_timeout_s = 30,
-                                .idle_timeout_s = 30, .connect_timeout_s = 30};
+    struct worker_config cfg = {.index = 0,
+                                .ep = &ep,
+                                .ops = &ops,
+                                .log = log,
+                                .max_request_bytes = 4096,
+                                .request_timeout_s = 30,
+                                .idle_timeout_s = 30,
+                                .connect_timeout_s = 30};
     atomic_store(&w.ctl.source, &src);
     atomic_store(&w.ctl.issuing, 1);
     if (worker_start(&w, &cfg)) abort();

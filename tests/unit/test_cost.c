@@ -31,6 +31,7 @@ int main(void)
           "75 tokens/s lies half way between 100 and 50: 4000 tokens/s, got %g", out);
     CHECK(throughput_at_speed(ph, 3, 100, &out, &io) == 0 && fabs(out - 3000) < 1e-9,
           "on a measured point: 3000, got %g", out);
-    CHECK(throughput_at_speed(ph, 3, 30, &out, &io) == -1, "30 tokens/s is not bracketed: no figure");
+    CHECK(throughput_at_speed(ph, 3, 30, &out, &io) == -1,
+          "30 tokens/s is not bracketed: no figure");
     return check_done("test_cost");
 }

@@ -7,10 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S 1000000000LL
+#define S          1000000000LL
 #define NEAR(a, b) (fabs((double)(a) - (double)(b)) < 1e-6 * (1 + fabs((double)(b))))
 
-static struct power_series series(int n, int64_t t0, int64_t dt, double (*w)(double), double (*e)(double))
+static struct power_series series(int n, int64_t t0, int64_t dt, double (*w)(double),
+                                  double (*e)(double))
 {
     struct power_series s = {0};
     s.n = s.cap = (size_t)n;
@@ -33,9 +34,13 @@ static void drop(struct power_series *s)
     free(s->energy_j);
 }
 
-static double ramp(double x) { return 100 + 10 * x; }       /* watts, linear in seconds */
-static double counter(double x) { return 1000 + 250 * x; }  /* joules: 250 W */
-static double flat(double x) { (void)x; return 400; }
+static double ramp(double x) { return 100 + 10 * x; }      /* watts, linear in seconds */
+static double counter(double x) { return 1000 + 250 * x; } /* joules: 250 W */
+static double flat(double x)
+{
+    (void)x;
+    return 400;
+}
 
 int main(void)
 {

@@ -53,11 +53,11 @@ struct want {
     enum http_response_state st;
     enum req_error error; /* when FAILED */
     int status, keep_alive, events;
-    const char *errbody;  /* the errbody, whole ("" for none) */
+    const char *errbody; /* the errbody, whole ("" for none) */
 };
 
-static void expect(const char *name, const char *text, int eof, size_t max_event,
-                   int keep_ok_body, struct want w)
+static void expect(const char *name, const char *text, int eof, size_t max_event, int keep_ok_body,
+                   struct want w)
 {
     size_t len = strlen(text);
     /* piece 0 below: the whole text in one read; then every first cut; then byte by byte */
@@ -89,19 +89,20 @@ static void expect(const char *name, const char *text, int eof, size_t max_event
     }
 }
 
-#define SSE_HEAD "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+#define SSE_HEAD   "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
 #define TWO_EVENTS "data: {\"a\":1}\n\n: comment\n\ndata: [DONE]\n\n"
 
 int main(void)
 {
     struct want ok2 = {HTTP_RESPONSE_DONE, ERR_NONE, 200, 1, 2, ""};
-    expect("chunked", SSE_HEAD "Transfer-Encoding: chunked\r\n\r\n"
-                      "12;ext=1\r\ndata: {\"a\":1}\n\n: c\r\n16\r\nomment\n\ndata: [DONE]\n\n\r\n"
-                      "0\r\nX-Trailer: t\r\n\r\n",
+    expect("chunked",
+           SSE_HEAD "Transfer-Encoding: chunked\r\n\r\n"
+                    "12;ext=1\r\ndata: {\"a\":1}\n\n: c\r\n16\r\nomment\n\ndata: [DONE]\n\n\r\n"
+                    "0\r\nX-Trailer: t\r\n\r\n",
            0, 0, 0, ok2);
     expect("content-length", SSE_HEAD "Content-Length: 40\r\n\r\n" TWO_EVENTS, 0, 0, 0, ok2);
-    expect("HTTP/1.0: not kept", "HTTP/1.0 200 OK\r\nContent-Length: 40\r\n\r\n" TWO_EVENTS, 0,
-           0, 0, (struct want){HTTP_RESPONSE_DONE, ERR_NONE, 200, 0, 2, ""});
+    expect("HTTP/1.0: not kept", "HTTP/1.0 200 OK\r\nContent-Length: 40\r\n\r\n" TWO_EVENTS, 0, 0,
+           0, (struct want){HTTP_RESPONSE_DONE, ERR_NONE, 200, 0, 2, ""});
     expect("Connection: close: not kept",
            SSE_HEAD "Connection: close\r\nContent-Length: 40\r\n\r\n" TWO_EVENTS, 0, 0, 0,
            (struct want){HTTP_RESPONSE_DONE, ERR_NONE, 200, 0, 2, ""});
@@ -123,32 +124,33 @@ int main(void)
            (struct want){HTTP_RESPONSE_FAILED, ERR_HTTP_PARSE, 0, 1, 0,
                          "HTTP parse error: invalid constant string"});
     expect("JSON for a stream",
-           "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}", 0,
-           0, 0,
+           "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}", 0, 0,
+           0,
            (struct want){HTTP_RESPONSE_FAILED, ERR_NOT_SSE, 200, 1, 0,
                          "the server sent Content-Type application/json, not text/event-stream: "
                          "it did not stream the answer"});
-    expect("gzip", SSE_HEAD "Content-Encoding: gzip\r\nContent-Length: 40\r\n\r\n" TWO_EVENTS, 0,
-           0, 0,
+    expect("gzip", SSE_HEAD "Content-Encoding: gzip\r\nContent-Length: 40\r\n\r\n" TWO_EVENTS, 0, 0,
+           0,
            (struct want){HTTP_RESPONSE_FAILED, ERR_NOT_SSE, 200, 1, 0,
                          "the body is gzip-compressed (Content-Encoding: gzip); strobe asks for "
                          "identity: turn compression off on the server or proxy"});
-    expect("503: the error body is kept, the stream is not framed",
-           "HTTP/1.1 503 Busy\r\nContent-Length: 25\r\n\r\ndata: x\n\n{\"error\":\"busy\"}", 0,
-           0, 0, (struct want){HTTP_RESPONSE_DONE, ERR_NONE, 503, 1, 0,
-                               "data: x\n\n{\"error\":\"busy\"}"});
+    expect(
+        "503: the error body is kept, the stream is not framed",
+        "HTTP/1.1 503 Busy\r\nContent-Length: 25\r\n\r\ndata: x\n\n{\"error\":\"busy\"}", 0, 0, 0,
+        (struct want){HTTP_RESPONSE_DONE, ERR_NONE, 503, 1, 0, "data: x\n\n{\"error\":\"busy\"}"});
 #define TEN "0123456789"
     expect("a long error body is cut at the buffer (127 bytes here)",
-           "HTTP/1.1 500 E\r\nContent-Length: 130\r\n\r\n" TEN TEN TEN TEN TEN TEN TEN TEN TEN
-           TEN TEN TEN TEN,
+           "HTTP/1.1 500 E\r\nContent-Length: 130\r\n\r\n" TEN TEN TEN TEN TEN TEN TEN TEN TEN TEN
+               TEN TEN TEN,
            0, 0, 0,
            (struct want){HTTP_RESPONSE_DONE, ERR_NONE, 500, 1, 0,
                          TEN TEN TEN TEN TEN TEN TEN TEN TEN TEN TEN TEN "0123456"});
     expect("a 500 closed mid-body keeps its body",
            "HTTP/1.1 500 E\r\nContent-Length: 30\r\n\r\n{\"error\"", 1, 0, 0,
            (struct want){HTTP_RESPONSE_FAILED, ERR_RESET, 500, 1, 0, "{\"error\""});
-    expect("an event over the limit", SSE_HEAD "Content-Length: 42\r\n\r\ndata: ok\n\ndata: "
-                                      "0123456789abcdefghijklmn\n\n",
+    expect("an event over the limit",
+           SSE_HEAD "Content-Length: 42\r\n\r\ndata: ok\n\ndata: "
+                    "0123456789abcdefghijklmn\n\n",
            0, 16, 0,
            (struct want){HTTP_RESPONSE_FAILED, ERR_EVENT_TOO_LONG, 200, 1, 1,
                          "SSE event 1 of the response is longer than 16 bytes: raise "
@@ -171,7 +173,8 @@ int main(void)
     enum http_response_state st = run(&g, glued, 0, sizeof glued, 0);
     CHECK(st == HTTP_RESPONSE_DONE && g.n == 2 && !g.r.keep_alive,
           "glued: the first response's 2 events, connection not kept; got state %d, %d events, "
-          "keep-alive %d", st, g.n, g.r.keep_alive);
+          "keep-alive %d",
+          st, g.n, g.r.keep_alive);
     CHECK(!strcmp(g.ev[0], "{\"a\":1}") && !strcmp(g.ev[1], "[DONE]"), "glued: events '%s' '%s'",
           g.ev[0], g.ev[1]);
     /* the same parser, reset, reads the next response on the connection */

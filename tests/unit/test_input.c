@@ -19,7 +19,8 @@ static void files(void)
     size_t len = 123;
     errno = 0;
     char *b = read_file(dir, &len);
-    CHECK(!b && errno == EISDIR, "a directory: NULL with EISDIR, got %p errno %d", (void *)b, errno);
+    CHECK(!b && errno == EISDIR, "a directory: NULL with EISDIR, got %p errno %d", (void *)b,
+          errno);
     char path[256];
     snprintf(path, sizeof path, "%s/empty", dir);
     FILE *f = fopen(path, "w");
@@ -105,23 +106,24 @@ static void headers(void)
         feed(&m, "Date", "today", split);
         feed(&m, "content-TYPE", "text/event-stream; charset=utf-8", split);
         feed(&m, "Content-Encoding", "identity", split);
-        CHECK(!http_meta_not_sse(&m, why, sizeof why), "SSE with a charset and identity (split %zu): %s",
-              split, why);
+        CHECK(!http_meta_not_sse(&m, why, sizeof why),
+              "SSE with a charset and identity (split %zu): %s", split, why);
         http_meta_reset(&m);
         feed(&m, "Content-Type", "application/json", split);
         CHECK(http_meta_not_sse(&m, why, sizeof why) &&
-              strstr(why, "Content-Type application/json, not text/event-stream"),
+                  strstr(why, "Content-Type application/json, not text/event-stream"),
               "JSON is named (split %zu): %s", split, why);
         http_meta_reset(&m);
         feed(&m, "Content-Type", "text/event-stream", split);
         feed(&m, "Content-Encoding", "gzip", split);
-        CHECK(http_meta_not_sse(&m, why, sizeof why) && strstr(why, "gzip-compressed (Content-Encoding: gzip)"),
+        CHECK(http_meta_not_sse(&m, why, sizeof why) &&
+                  strstr(why, "gzip-compressed (Content-Encoding: gzip)"),
               "gzip is named (split %zu): %s", split, why);
         http_meta_reset(&m);
         feed(&m, "X-Content-Type-Options-And-More-Than-24", "application/json", split);
         feed(&m, "Content-Typo", "application/json", split);
-        CHECK(!http_meta_not_sse(&m, why, sizeof why), "other headers are not taken for ours (split %zu)",
-              split);
+        CHECK(!http_meta_not_sse(&m, why, sizeof why),
+              "other headers are not taken for ours (split %zu)", split);
     }
     struct http_meta m;
     http_meta_reset(&m);

@@ -39,7 +39,8 @@ static void reference(const char *text, struct collected *c)
     free(f);
 }
 
-static void every_split(const char *name, const char *text, size_t len, const struct collected *want)
+static void every_split(const char *name, const char *text, size_t len,
+                        const struct collected *want)
 {
     struct sse_framer *f = malloc(sizeof *f);
     struct collected *got = malloc(sizeof *got);
@@ -212,7 +213,8 @@ static void large_events(void)
         size_t at = 0;
         while (at < len) {
             x = x * 1103515245u + 12345u;
-            size_t piece = r % 3 == 0 ? 1 + (x >> 16) % 7 : 1 + (x >> 8) % (r % 3 == 1 ? 1500 : 70000);
+            size_t piece =
+                r % 3 == 0 ? 1 + (x >> 16) % 7 : 1 + (x >> 8) % (r % 3 == 1 ? 1500 : 70000);
             if (piece > len - at) piece = len - at;
             sse_feed(&f, text + at, piece, keep, &got);
             at += piece;
@@ -220,7 +222,8 @@ static void large_events(void)
         if (!big_same(&got, want, want_len)) bad++;
         big_clear(&got);
     }
-    CHECK(bad == 0, "large events across arbitrary splits: %d of %d rounds changed them", bad, rounds);
+    CHECK(bad == 0, "large events across arbitrary splits: %d of %d rounds changed them", bad,
+          rounds);
     /* the grown buffer is kept: another stream of the same sizes does not allocate */
     char *kept = f.data;
     size_t kept_cap = f.data_cap;
@@ -266,8 +269,8 @@ static void over_the_limit(void)
     char *ev = malloc(l + 16);
     int n = sprintf(ev, "data: %s\n\n", j);
     sse_feed(&f, ev, (size_t)n, keep, &got);
-    CHECK(got.n == 1 && !got.truncated[0] && got.len[0] == l, "a 16 KiB+ event by default: whole (%zu of %zu)",
-          got.n ? got.len[0] : 0, l);
+    CHECK(got.n == 1 && !got.truncated[0] && got.len[0] == l,
+          "a 16 KiB+ event by default: whole (%zu of %zu)", got.n ? got.len[0] : 0, l);
     big_clear(&got);
     sse_free(&f);
     free(j);

@@ -20,8 +20,8 @@ static void percentiles(void)
     summarise(v, 5, &s);
     CHECK(NEAR(s.p50, 3) && NEAR(s.p25, 2) && NEAR(s.p75, 4) && NEAR(s.mean, 3),
           "1..5: p25/p50/p75/mean = 2/3/4/3, got %g/%g/%g/%g", s.p25, s.p50, s.p75, s.mean);
-    CHECK(NEAR(s.p90, 4.6) && NEAR(s.p99, 4.96), "1..5: p90 4.6 p99 4.96 (numpy), got %g %g",
-          s.p90, s.p99);
+    CHECK(NEAR(s.p90, 4.6) && NEAR(s.p99, 4.96), "1..5: p90 4.6 p99 4.96 (numpy), got %g %g", s.p90,
+          s.p99);
     double w[] = {10, 20};
     summarise(w, 2, &s);
     CHECK(NEAR(s.p25, 12.5), "two values: p25 interpolates to 12.5, got %g", s.p25);
@@ -34,8 +34,8 @@ static void percentiles(void)
 
 static void ev(struct eventlog *l, uint64_t id, int64_t t, const char *json)
 {
-    struct log_record r = {.type = REC_EVENT, .ts_source = TS_KERNEL, .req_id = id, .t = t,
-                           .t2 = t + 1000};
+    struct log_record r = {
+        .type = REC_EVENT, .ts_source = TS_KERNEL, .req_id = id, .t = t, .t2 = t + 1000};
     eventlog_put(l, 0, &r, json, strlen(json));
 }
 
@@ -47,26 +47,29 @@ static void synthetic(const char *dir)
     const int64_t S = 1000000000LL;
     struct eventlog *l;
     char err[256];
-    l = eventlog_create(dir, "{\"kind\":\"slt\",\"config\":{\"phase_s\":10,\"ramp_s\":1}}", 1,
-                        err, sizeof err);
+    l = eventlog_create(dir, "{\"kind\":\"slt\",\"config\":{\"phase_s\":10,\"ramp_s\":1}}", 1, err,
+                        sizeof err);
     CHECK(l != NULL, "create log: %s", err);
-    struct log_record ph = {.type = REC_PHASE, .a = 0, .b = 4, .t = 5 * S, .t2 = 10 * S,
-                            .c = 20 * S, .req_id = 30 * S};
+    struct log_record ph = {
+        .type = REC_PHASE, .a = 0, .b = 4, .t = 5 * S, .t2 = 10 * S, .c = 20 * S, .req_id = 30 * S};
     eventlog_put(l, 0, &ph, NULL, 0);
     struct log_record sent = {.type = REC_REQUEST_SENT, .req_id = 1, .t = 9 * S, .t2 = 9 * S + 10};
     eventlog_put(l, 0, &sent, NULL, 0);
     ev(l, 1, 10 * S, "{\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}");
     for (int i = 0; i < 11; i++)
         ev(l, 1, 10 * S + S / 2 + i * S / 10, "{\"choices\":[{\"delta\":{\"content\":\"abcd\"}}]}");
-    ev(l, 1, 11 * S + S / 2, "{\"choices\":[],\"usage\":{\"prompt_tokens\":100,\"completion_tokens\":11}}");
+    ev(l, 1, 11 * S + S / 2,
+       "{\"choices\":[],\"usage\":{\"prompt_tokens\":100,\"completion_tokens\":11}}");
     ev(l, 1, 11 * S + S / 2, "[DONE]");
-    struct log_record end = {.type = REC_REQUEST_END, .req_id = 1, .t = 12 * S, .t2 = 10 * S, .a = 200};
+    struct log_record end = {
+        .type = REC_REQUEST_END, .req_id = 1, .t = 12 * S, .t2 = 10 * S, .a = 200};
     eventlog_put(l, 0, &end, NULL, 0);
     sent.req_id = 2;
     sent.t = 12 * S;
     eventlog_put(l, 0, &sent, NULL, 0);
     for (int i = 0; i < 5; i++)
-        ev(l, 2, 12 * S + S / 5 + i * S / 10, "{\"choices\":[{\"delta\":{\"reasoning_content\":\"wxyz\"}}]}");
+        ev(l, 2, 12 * S + S / 5 + i * S / 10,
+           "{\"choices\":[{\"delta\":{\"reasoning_content\":\"wxyz\"}}]}");
     ev(l, 2, 12 * S + 7 * S / 10, "[DONE]");
     end.req_id = 2;
     end.t = 13 * S;
@@ -95,12 +98,14 @@ static void synthetic(const char *dir)
     CHECK(res.nphases == 1, "one phase, got %zu", res.nphases);
     const struct phase_metrics *m = &res.phases[0];
     CHECK(m->sent == 2 && m->succeeded == 1 && m->failed == 1,
-          "window: B and C sent, B ok, C failed; got %zu/%zu/%zu", m->sent, m->succeeded, m->failed);
+          "window: B and C sent, B ok, C failed; got %zu/%zu/%zu", m->sent, m->succeeded,
+          m->failed);
     CHECK(m->sent_all == 4 && m->failed_all == 2, "whole phase: 4 sent, 2 failed; got %zu/%zu",
           m->sent_all, m->failed_all);
     CHECK(NEAR(m->response_rate, 0.5), "response rate 1 of 2, got %g", m->response_rate);
     /* tokens in window: A's 11 + B's 5 (estimated 20 bytes / 4 = 5) = 16 over 10 s */
-    CHECK(NEAR(m->system_output_tps, 1.6), "throughput 16 tokens / 10 s, got %g", m->system_output_tps);
+    CHECK(NEAR(m->system_output_tps, 1.6), "throughput 16 tokens / 10 s, got %g",
+          m->system_output_tps);
     CHECK(m->speed.n == 2, "speed samples from A and B, got %zu", m->speed.n);
     /* A: (11-1)/1.0 s = 10; B: (5-1)/0.4 s = 10 */
     CHECK(NEAR(m->speed.p50, 10), "speed p50 10 tokens/s, got %g", m->speed.p50);
@@ -109,7 +114,8 @@ static void synthetic(const char *dir)
           m->ttft.min, m->ttft.max);
     CHECK(m->estimated_outputs == 1, "B's output is flagged estimated");
     CHECK(m->nreasons == 1 && !strcmp(m->reasons[0].cls, "http-500") &&
-          strstr(m->reasons[0].example, "overloaded"), "C's failure: http-500 with its message");
+              strstr(m->reasons[0].example, "overloaded"),
+          "C's failure: http-500 with its message");
     results_free(&res);
 }
 

@@ -61,8 +61,8 @@ static void check_ids(struct tokenizer *t, const char *text, int specials, const
     size_t n = tokenizer_encode(t, text, strlen(text), specials, got, 64);
     int same = n == nwant;
     for (size_t i = 0; same && i < n; i++) same = got[i] == want[i];
-    CHECK(same, "'%s' (specials %d): %zu ids [%u,%u,...], expected %zu [%u,%u,...]", text,
-          specials, n, n ? got[0] : 0, n > 1 ? got[1] : 0, nwant, want[0], nwant > 1 ? want[1] : 0);
+    CHECK(same, "'%s' (specials %d): %zu ids [%u,%u,...], expected %zu [%u,%u,...]", text, specials,
+          n, n ? got[0] : 0, n > 1 ? got[1] : 0, nwant, want[0], nwant > 1 ? want[1] : 0);
 }
 
 static void check_bad_file(const char *content, const char *expect_in_error)
@@ -73,8 +73,8 @@ static void check_bad_file(const char *content, const char *expect_in_error)
     close(fd);
     char err[512] = "";
     struct tokenizer *t = tokenizer_load(path, err, sizeof err);
-    CHECK(t == NULL && strstr(err, expect_in_error), "loading '%.30s' should fail naming '%s', got: %s",
-          content, expect_in_error, err);
+    CHECK(t == NULL && strstr(err, expect_in_error),
+          "loading '%.30s' should fail naming '%s', got: %s", content, expect_in_error, err);
     tokenizer_free(t);
     unlink(path);
 }
@@ -94,8 +94,8 @@ int main(int argc, char **argv)
         CHECK(!strcmp(tokenizer_name(o200k), "o200k_harmony"), "name %s", tokenizer_name(o200k));
         check_vectors(o200k, "o200k_base.jsonl");
         /* the data README's reference vector */
-        const uint32_t ref[] = {13225, 11, 2375, 0, 1056, 30551, 4061, 1883, 271, 622,
-                                1215,  9,  17,   220, 1069, 220, 7633, 2548, 198};
+        const uint32_t ref[] = {13225, 11, 2375, 0,   1056, 30551, 4061, 1883, 271, 622,
+                                1215,  9,  17,   220, 1069, 220,   7633, 2548, 198};
         check_ids(o200k, "Hello, world! def foo(x):\n    return x*2  # 12345\n", 0, ref, 19);
         /* harmony special tokens: ids with specials on, plain text with them off */
         const uint32_t harmony[] = {200006, 173781, 200005, 17196, 200008, 12194, 200007};
@@ -103,23 +103,32 @@ int main(int argc, char **argv)
         uint32_t plain[64];
         size_t np = tokenizer_encode(o200k, "<|end|>", 7, 0, plain, 64);
         CHECK(np > 1 && plain[0] != 200007, "without specials <|end|> is text (%zu ids)", np);
-        CHECK(tokenizer_count(o200k, "<|reserved_201087|>", 19) == 1, "the last reserved token is one token");
+        CHECK(tokenizer_count(o200k, "<|reserved_201087|>", 19) == 1,
+              "the last reserved token is one token");
     }
     if (ds) {
         CHECK(!strcmp(tokenizer_name(ds), "deepseek_v3"), "name %s", tokenizer_name(ds));
         check_vectors(ds, "deepseek_v3.jsonl");
         const uint32_t added[] = {6366, 223, 128814, 223, 525, 10541, 4596, 223, 6895, 18009};
-        check_ids(ds, "hi <\xef\xbd\x9ctool\xe2\x96\x81sep\xef\xbd\x9c> \xe4\xb8\xad\xe6\x96\x87"
-                      "\xe5\xad\x97\xe7\xac\xa6 123456", 1, added, 10);
+        check_ids(ds,
+                  "hi <\xef\xbd\x9ctool\xe2\x96\x81sep\xef\xbd\x9c> \xe4\xb8\xad\xe6\x96\x87"
+                  "\xe5\xad\x97\xe7\xac\xa6 123456",
+                  1, added, 10);
     }
     /* invalid UTF-8 is encoded byte for byte, never dropped */
-    if (o200k) CHECK(tokenizer_count(o200k, "a\xff\xfe" "b", 4) >= 3, "invalid UTF-8 keeps its bytes");
+    if (o200k)
+        CHECK(tokenizer_count(o200k,
+                              "a\xff\xfe"
+                              "b",
+                              4) >= 3,
+              "invalid UTF-8 keeps its bytes");
 
     check_bad_file("@@@@ 0\n", "not valid base64");
     check_bad_file("just words\n", "not a tiktoken rank file");
     check_bad_file("YQ== 0\nYg== 1\n", "2 ranks");
-    check_bad_file("{\"model\": {\"type\": \"WordPiece\"}, \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}",
-                   "WordPiece");
+    check_bad_file(
+        "{\"model\": {\"type\": \"WordPiece\"}, \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}",
+        "WordPiece");
     check_bad_file("{\"pre_tokenizer\": {\"type\": \"Whitespace\"}}", "Whitespace");
     check_bad_file("{\"model\": 1", "not valid JSON");
     char err[512] = "";
