@@ -4,7 +4,8 @@ request: 401, 502, a JSON 200, a gzip body) is not valid and exits 4 with one se
 failed requests count in no throughput; empty distributions are n/a (table) and null (JSON);
 an agents window opens only after every agent has started (the warm-up is extended, said and
 recorded); AA's fractional-millisecond delays are accepted; --threads is capped at the cores;
---out is checked before anything starts; SIGINT during calibration says what happened."""
+--out is checked before anything starts; SIGINT during calibration says what happened, and
+during the final analysis stops it; a server that dies mid-phase does not hang the run."""
 import json
 import os
 import shutil
@@ -274,6 +275,35 @@ def server_dies_mid_phase(tmp):
           "exit 4 within the phase and drain", (p.returncode, "%.1f s" % took, err[-300:]))
 
 
+def sigint_during_analysis(tmp):
+    """Ctrl-C while the results are computed stops the analysis at once; the log is complete,
+    and `strobe analyze` computes the same results later."""
+    run = os.path.join(tmp, "analysis")
+    p = subprocess.Popen([common.STROBE, "slt", "--out", run, "--threads", "1", "--concurrency", "64",
+                          "--phase-s", "8", "--ramp-s", "0.5", "--input-tokens", "100",
+                          "--output-tokens", "300", "--ignore-eos", "--tokenizer", "none",
+                          "--emu-args", "--step-us 500 --max-batch 4000 --prefill-tps 100000000"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err = []
+    for line in p.stderr:
+        err.append(line)
+        if "computing the results from the event log" in line:
+            p.send_signal(signal.SIGINT)
+            break
+    try:
+        out, rest = p.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, rest = p.communicate()
+    err = "".join(err) + rest
+    check(p.returncode == 3 and "analysis stopped" in err and ("strobe analyze " + run) in err,
+          "Ctrl-C during the final analysis stops it and says how to finish it", 3,
+          (p.returncode, err[-300:]))
+    a = common.run_strobe("analyze", run)
+    check(a.returncode == 0 and os.path.exists(os.path.join(run, "results.json")),
+          "the interrupted analysis is done later by strobe analyze", 0, (a.returncode, a.stderr[-200:]))
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="strobe-validity-")
     try:
@@ -281,6 +311,7 @@ def main():
         server_dies_mid_phase(tmp)
         threads_and_out(tmp)
         sigint_during_calibration(tmp)
+        sigint_during_analysis(tmp)
         fractional_delays(tmp)
         window_after_every_start(tmp)
     finally:
