@@ -407,8 +407,10 @@ int run_env_finish(struct run_env *e, const char *out, int interrupted)
              "computes the results later\n",
              e->cmd, out);
     analysing = 1;
-    fprintf(stderr, "strobe: computing the results from the event log (Ctrl-C stops this; "
-                    "strobe analyze %s does it later)\n", out);
+    fprintf(stderr,
+            "strobe: computing the results from the event log (Ctrl-C stops this; "
+            "strobe analyze %s does it later)\n",
+            out);
     if (results_compute(out, NULL, &res, err, sizeof err)) {
         fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
         return 1;
