@@ -183,7 +183,8 @@ def resets(tmp):
         r = dpdk_slt(run, 8101, "net_af_packet0", 50)
         ph = json.load(open(os.path.join(run, "results.json")))["phases"][0]
         classes = {f["class"]: f["requests"] for f in ph["failures"]}
-        check(r.returncode == 0 and ph["requests_failed"] > 0 and "connection-reset" in classes and
+        # 5 % of requests reset: above the 1 % gate, so the run ends not valid (exit 4)
+        check(r.returncode == 4 and ph["requests_failed"] > 0 and "connection-reset" in classes and
               ph["requests_succeeded"] > ph["requests_failed"],
               "a peer that resets: failures recorded as reset, the worker goes on", "reset", classes)
         check(ph["requests_sent"] == ph["requests_succeeded"] + ph["requests_failed"], "sent = succeeded + failed")
