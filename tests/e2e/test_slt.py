@@ -38,7 +38,8 @@ def accuracy(tmp):
                     "--url", "http://127.0.0.1:%d" % port, "--model", "m")
             m = common.emu_metrics(port)
         check(r.returncode == 0, "c=%d run succeeds" % conc, 0, (r.returncode, r.stderr[-300:]))
-        ph = json.load(open(os.path.join(run, "results.json")))["phases"][0]
+        res = json.load(open(os.path.join(run, "results.json")))
+        ph = res["phases"][0]
         cap = common.capacity(*ACCURACY_MODEL, "--concurrency", str(conc), "--prompt-tokens", "1000",
                               "--output-tokens", "30")["closed_loop"]
         speed, ttft = ph["output_speed_tokens_per_s"]["p50"], ph["ttft_s"]["p50"]
@@ -62,7 +63,6 @@ def accuracy(tmp):
             check(want_ttft - err < ttft < want_ttft + err + late,
                   "c=%d TTFT within 2%% (or 1 ms of wake-up), plus the emulator's lateness, of the "
                   "truth" % conc, want_ttft, ttft)
-        res = json.load(open(os.path.join(run, "results.json")))
         common.check_received("c=%d" % conc, res, m, common.calibration_probes(res))
         check(ph["requests_failed_whole_phase"] == 0, "c=%d: none failed" % conc, 0,
               ph["failures"])
