@@ -100,13 +100,107 @@ def post(port, path, body, timeout=30):
     return resp.status, data
 
 
-def get(port, path):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+def get(port, path, host="127.0.0.1"):
+    conn = http.client.HTTPConnection(host, port, timeout=10)
     conn.request("GET", path)
     resp = conn.getresponse()
     data = resp.read()
     conn.close()
     return resp.status, data
+
+
+def parse_metrics(text):
+    """Prometheus text as {series: value}; a labelled series keeps its labels in its key
+    ('strobe_emu_faults_injected_total{kind="reset"}')."""
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
+
+
+def emu_metrics(port, host="127.0.0.1"):
+    """strobe-emu's own counters (GET /metrics): the server's side of what strobe reports."""
+    status, data = get(port, "/metrics", host=host)
+    if status != 200:
+        raise RuntimeError("strobe-emu's /metrics answered %d" % status)
+    return parse_metrics(data.decode())
+
+
+def emu_received(m):
+    """Generation requests the emulator received (parsed), from emu_metrics()."""
+    return int(m["strobe_emu_requests_total"])
+
+
+def emu_faults(m):
+    """Faults the emulator injected, by kind (reset, http500, ...), from emu_metrics()."""
+    pre = 'strobe_emu_faults_injected_total{kind="'
+    return {k[len(pre):-2]: int(v) for k, v in m.items() if k.startswith(pre)}
+
+
+# strobe's failure class for each emulator fault that fails a request whatever the timeouts;
+# stall and endless-headers fail one only when they outlast --idle-timeout-s and
+# --request-timeout-s (idle-timeout and timeout), slow-first-byte only past both
+FAULT_CLASS = {"reset": "connection-reset", "http500": "http-500", "http503": "http-503",
+               "http429": "http-429", "malformed": "malformed-chunk", "error-event": "error-event"}
+
+
+def calibration_probes(res):
+    """Calibration requests strobe slt sends before its phases (each answered at its first
+    try, as a server without faults does): with a tokenizer one probe measures the chat
+    template and a second confirms; without one, three probes fit the slope."""
+    return 2 if "server_prompt_tokens_confirmed" in res["run"]["calibration"] else 3
+
+
+def sent_whole_run(res):
+    """Requests strobe sent over all its phases (ramp, window and drain), and how many of
+    them it sent a second time on a new connection."""
+    ph = res["phases"]
+    return (sum(p["requests_sent_whole_phase"] for p in ph),
+            sum(p["requests_retried_on_new_connection_whole_phase"] for p in ph))
+
+
+def check_received(what, res, m, probes):
+    """The emulator (its metrics m) received exactly what strobe says it sent: every request
+    of every phase (ramp, window, drain), `probes` requests before the phases (calibration,
+    agents' ignore_eos probe), and once more each request strobe sent again on a new
+    connection."""
+    sent, retried = sent_whole_run(res)
+    got = emu_received(m)
+    check(got == sent + retried + probes,
+          "%s: the emulator received what strobe sent (%d over the phases + %d retried + %d "
+          "before them)" % (what, sent, retried, probes), sent + retried + probes, got)
+
+
+def check_faults(what, ph, m, timeouts):
+    """A run's one phase (ph) against the faults the emulator (its metrics m) injected, all
+    on measured requests (no calibration probe drew one). `timeouts` gives the class of each
+    fault that fails a request by outlasting a timeout ({"stall": "idle-timeout", ...});
+    slow-first-byte must fail none. Over the phase, the failures are exactly the injected
+    failing faults (a request sent again on a new connection failed its first try by one).
+    strobe gives failures by class for the window only: each class's count there is at most
+    its kind's fault count, and short of it by at most the failures outside the window."""
+    faults = emu_faults(m)
+    kinds = dict(FAULT_CLASS, **timeouts)
+    injected = sum(faults[k] for k in kinds)
+    failed, retried = ph["requests_failed_whole_phase"], ph["requests_retried_on_new_connection_whole_phase"]
+    check(failed + retried == injected,
+          "%s: the phase's failures (+ retried) are the faults the emulator injected" % what,
+          injected, (failed, retried, faults))
+    window = {f["class"]: f["requests"] for f in ph["failures"]}
+    check(set(window) <= set(kinds.values()),
+          "%s: every failure class in the window is one an injected fault explains" % what,
+          sorted(set(kinds.values())), sorted(window))
+    outside = failed - ph["requests_failed"]
+    for kind, cls in sorted(kinds.items()):
+        n = window.get(cls, 0)
+        if n == 0 and faults[kind] == 0:
+            continue  # a kind not injected, and its class not seen
+        check(n <= faults[kind] <= n + outside,
+              "%s: %s in the window (%d) are the emulator's %s faults, give or take the %d "
+              "failures outside the window" % (what, cls, n, kind, outside),
+              "%d..%d" % (n, n + outside), faults[kind])
 
 
 def sse_events(data):
@@ -215,14 +309,12 @@ TIMING = os.environ.get("STROBE_SANITIZED") != "1"
 failures = []
 
 
-def check(cond, what, expected=None, got=None):
+def check(cond, what, expected, got):
+    """One check: on failure, says what was expected and what came instead."""
     if cond:
         print("ok   " + what)
     else:
-        msg = "FAIL " + what
-        if expected is not None or got is not None:
-            msg += ": expected %s, got %s" % (expected, got)
-        print(msg)
+        print("FAIL %s: expected %s, got %s" % (what, expected, got))
         failures.append(what)
 
 

@@ -51,10 +51,12 @@ def importers(tmp):
     check(r.stdout.count("skipped") == crashed + 1 and r.stdout.count("turn 0") == crashed,
           "each crashed recording skipped with one line saying why", crashed + 1, r.stdout.count("skipped"))
     ids = [t["task_id"] for t in man["tasks"]]
-    check(len(set(ids)) == len(ids), "the same instance in two runs gets two task ids", None, ids)
-    check(not any("reasoning_content" in m for v in traces.values() for l in v for m in l["messages"]) and
-          any(m.get("reasoning_content") for f in files for m in json.load(open(f))["messages"]),
-          "recorded reasoning_content is not sent back in history")
+    check(len(set(ids)) == len(ids), "the same instance in two runs gets two task ids", len(ids),
+          len(set(ids)))
+    sent_back = sum(1 for v in traces.values() for l in v for m in l["messages"] if "reasoning_content" in m)
+    recorded = sum(1 for f in files for m in json.load(open(f))["messages"] if m.get("reasoning_content"))
+    check(sent_back == 0 and recorded > 0, "recorded reasoning_content is not sent back in history",
+          (0, "> 0 recorded"), (sent_back, recorded))
     check(got_turns == want_turns, "mini-swe-agent: turns match the source files", want_turns, got_turns)
     check(got_tokens == want_tokens, "mini-swe-agent: recorded output tokens match usage",
           want_tokens, got_tokens)
@@ -63,9 +65,10 @@ def importers(tmp):
     src = json.load(open(f))["messages"]
     lines = traces["sqlfluff__sqlfluff-2419"]
     idx = [i for i, m in enumerate(src) if m["role"] == "assistant"]
-    ok = all(len(lines[k]["messages"]) == idx[k] for k in range(len(idx)))
-    ok = ok and all(lines[3]["messages"][i]["content"] == src[i]["content"] for i in range(idx[3]))
-    check(ok, "turn k carries exactly the history before the k-th answer")
+    got = [len(l["messages"]) for l in lines]
+    same = [lines[3]["messages"][i]["content"] == src[i]["content"] for i in range(idx[3])]
+    check(got == idx and all(same), "turn k carries exactly the history before the k-th answer",
+          (idx, "turn 3's history the recording's"), (got, same.count(False)))
     delays = [l.get("simulated_tool_delay_ms_after", 0) for l in lines]
     ts = lambda m: m["extra"]["timestamp"]
     expect = round((ts(src[idx[0] + 1]) - ts(src[idx[0]])) * 1000)
@@ -86,8 +89,9 @@ def importers(tmp):
     check(r.returncode == 0 and len(man["tasks"]) == len(files) and got == want,
           "swe-agent: all %d recordings, turns match the source files" % len(files), want, got)
     tool_msgs = [m for v in traces.values() for l in v for m in l["messages"] if m["role"] == "tool"]
-    check(tool_msgs and all(isinstance(m.get("tool_call_id"), str) and m["tool_call_id"] for m in tool_msgs),
-          "swe-agent: tool_call_ids lists become tool_call_id strings")
+    bad = [m.get("tool_call_id") for m in tool_msgs if not (isinstance(m.get("tool_call_id"), str) and m["tool_call_id"])]
+    check(tool_msgs and not bad, "swe-agent: tool_call_ids lists become tool_call_id strings",
+          "a string in each of the tool messages", (len(tool_msgs), bad[:3]))
 
     msgs = os.path.join(tmp, "chat.json")
     json.dump({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"},
@@ -99,7 +103,9 @@ def importers(tmp):
     man, traces = read_replay(out)
     lines = list(traces.values())[0]
     check(r.returncode == 0 and len(lines) == 2 and lines[0]["target_output_tokens"] == 10 and
-          len(lines[1]["messages"]) == 4, "openai-messages: 2 turns, 40 bytes = 10 tokens")
+          len(lines[1]["messages"]) == 4, "openai-messages: 2 turns, 40 bytes = 10 tokens",
+          (0, 2, 10, 4), (r.returncode, len(lines), lines[0]["target_output_tokens"] if lines else None,
+                          len(lines[1]["messages"]) if len(lines) > 1 else None))
 
 
 class Recorder(http.server.BaseHTTPRequestHandler):
@@ -150,23 +156,48 @@ def replay_bytes(tmp):
     check(r.returncode == 0, "agents run against a recording server", 0, r.stderr[-300:])
     _, traces = read_replay(AA_MINI)
     lines = list(traces.values())[0]
-    reqs = [b for _, b in srv.seen if b.get("max_tokens") != 48]
-    check(len(reqs) >= len(lines), "one request per turn", len(lines), len(reqs))
-    same = True
-    nonce_ok = True
-    for k, line in enumerate(lines):
-        got = reqs[k]
-        m0 = got["messages"][0]["content"]
-        head, sep, rest = m0.partition("Performance replay cache namespace. Ignore the digits above.\n\n")
-        digits = head.strip().split(" ")
-        nonce_ok &= bool(sep) and len(digits) == 32 and all(len(d) == 1 and d.isdigit() for d in digits)
-        got_msgs = [dict(got["messages"][0], content=rest)] + got["messages"][1:]
-        same &= got_msgs == line["messages"] and got["tools"] == line["tools"]
-        same &= got["max_tokens"] == line["target_output_tokens"] and got["ignore_eos"] is True
-    check(same, "every turn's request carries the recorded messages and tools exactly")
-    check(nonce_ok, "the first message starts with the 32-digit cache-isolation nonce")
-    firsts = {reqs[0]["messages"][0]["content"][:63], reqs[len(lines)]["messages"][0]["content"][:63]}
-    check(len(firsts) == 2, "a new trajectory gets a new nonce")
+    res = json.load(open(os.path.join(out, "results.json")))
+    # before its first iteration strobe asks once whether the server honours ignore_eos (48
+    # tokens of a one-message prompt); every other request is a recorded turn
+    is_probe = lambda b: b.get("max_tokens") == 48 and len(b["messages"]) == 1
+    probes = [b for _, b in srv.seen if is_probe(b)]
+    reqs = [b for _, b in srv.seen if not is_probe(b)]
+    sent, retried = common.sent_whole_run(res)
+    check(len(probes) == 1 and len(reqs) == sent + retried,
+          "the server received one probe, then exactly the requests strobe counts as sent",
+          (1, sent + retried), (len(probes), len(reqs)))
+    # the one agent replays the trajectory again and again, each pass under a new nonce, until
+    # the window's end stops it part-way through its last pass
+    passes = []
+    for b in reqs:
+        nonce = b["messages"][0]["content"][:63]
+        if not passes or passes[-1][0] != nonce:
+            passes.append((nonce, []))
+        passes[-1][1].append(b)
+    turns = [len(p) for _, p in passes]
+    check(len(passes) >= 2 and all(n == len(lines) for n in turns[:-1]) and 1 <= turns[-1] <= len(lines),
+          "one request per turn: every pass but the last sends exactly the %d recorded turns, the "
+          "last at most that" % len(lines), [len(lines)] * (len(turns) - 1) + ["1..%d" % len(lines)], turns)
+    check(len({n for n, _ in passes}) == len(passes), "a new trajectory gets a new nonce",
+          len(passes), len({n for n, _ in passes}))
+    differ = []
+    nonce_bad = []
+    for n, (_, p) in enumerate(passes):
+        for k, got in enumerate(p):
+            line = lines[k % len(lines)]
+            m0 = got["messages"][0]["content"]
+            head, sep, rest = m0.partition("Performance replay cache namespace. Ignore the digits above.\n\n")
+            digits = head.strip().split(" ")
+            if not (sep and len(digits) == 32 and all(len(d) == 1 and d.isdigit() for d in digits)):
+                nonce_bad.append((n, k, m0[:80]))
+            got_msgs = [dict(got["messages"][0], content=rest)] + got["messages"][1:]
+            if not (got_msgs == line["messages"] and got["tools"] == line["tools"] and
+                    got["max_tokens"] == line["target_output_tokens"] and got["ignore_eos"] is True):
+                differ.append((n, k))
+    check(not differ, "every turn's request carries the recorded messages and tools exactly",
+          "no (pass, turn) differing", differ[:5])
+    check(not nonce_bad, "the first message starts with the 32-digit cache-isolation nonce", [],
+          nonce_bad[:2])
     # tool time: the recorded 50 ms between an answer's end and the next request
     # (never shorter; longer by what a busy machine takes to schedule strobe and this
     # server's thread, bounded well below a delay read 10 times too long)
@@ -177,24 +208,29 @@ def replay_bytes(tmp):
 
 def cache_hits(tmp):
     out = os.path.join(tmp, "cache")
-    r = common.run_strobe("agents", "--trajectories", AA_MINI, "--out", out, "--slo-speed", "0",
-                          "--slo-ttft", "100", "--max-agents", "2", "--warmup-s", "0.5",
-                          "--stagger-s", "0.2", "--window-s", "3", "--min-trajectories", "0",
-                          "--min-per-agent", "0", "--threads", "1", "--tool-time", "0.01",
-                          "--emu-args", "--step-us 500")
+    with common.emulator("--step-us", "500") as port:
+        r = common.run_strobe("agents", "--trajectories", AA_MINI, "--out", out, "--slo-speed", "0",
+                              "--slo-ttft", "100", "--max-agents", "2", "--warmup-s", "0.5",
+                              "--stagger-s", "0.2", "--window-s", "3", "--min-trajectories", "0",
+                              "--min-per-agent", "0", "--threads", "1", "--tool-time", "0.01",
+                              "--url", "http://127.0.0.1:%d" % port, "--model", "m")
+        m = common.emu_metrics(port)
     check(r.returncode == 0, "agents against the emulator", 0, r.stderr[-300:])
     res = json.load(open(os.path.join(out, "results.json")))
+    # one ignore_eos probe before the first iteration, then the agents' turns
+    common.check_received("agents", res, m, 1)
     ph = res["phases"][0]
     cached = ph["cached_input_tokens"]
     it = res["iterations"][0]
     print("prefix cache: cached tokens min %d max %d, hit ratio %.3f" %
           (cached["min"], cached["max"], it["prefix_cache_hit_ratio"]))
-    check(cached["min"] == 0, "a trajectory's first turn misses the cache (new nonce)")
+    check(cached["min"] == 0, "a trajectory's first turn misses the cache (new nonce)", 0, cached["min"])
     check(it["prefix_cache_hit_ratio"] > 0.5, "later turns hit the cache with their history",
           "> 0.5", it["prefix_cache_hit_ratio"])
     a = common.run_strobe("analyze", out)
     again = json.load(open(os.path.join(out, "results.json")))
-    check(a.returncode == 0 and again == res, "strobe analyze reproduces an agents run")
+    check(a.returncode == 0 and again == res, "strobe analyze reproduces an agents run", (0, True),
+          (a.returncode, again == res))
 
 
 def faulty_server(tmp):

@@ -83,6 +83,23 @@ class Emulator:
         self.p.terminate()
         self.p.wait(10)
 
+    def metrics(self):
+        """The emulator's own counters (GET /metrics), fetched from inside its namespace."""
+        url = "http://%s:%d/metrics" % (SERVER_IP, self.port)
+        r = sh("ip", "netns", "exec", NS_SERVER, "python3", "-c",
+               "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(%r, timeout=10)"
+               ".read().decode())" % url)
+        return common.parse_metrics(r.stdout)
+
+
+def check_received(what, emu, before, res):
+    """The emulator (shared by several runs) received, since `before` (its metrics then),
+    exactly what strobe sent: no request lost or sent twice by the lwIP stack."""
+    m = emu.metrics()
+    m["strobe_emu_requests_total"] -= before["strobe_emu_requests_total"]
+    common.check_received(what, res, m, common.calibration_probes(res))
+    return m
+
 
 def dpdk_slt(run, port, vdev, conc, *extra, scheme="http", model="m", tokens=30, tokenizer=O200K):
     # af_packet's ring holds a whole step's burst of 1,000 chunks (the default 512 frames drops)
@@ -100,29 +117,33 @@ def dpdk_slt(run, port, vdev, conc, *extra, scheme="http", model="m", tokens=30,
     return r
 
 
-def thousand_streams(tmp, emu_port):
+def thousand_streams(tmp, emu):
     cap = common.capacity(*EMU.split(), "--concurrency", "1000", "--prompt-tokens", "200",
                           "--output-tokens", "30")["closed_loop"]
     for vdev, source in (("net_af_packet0", "userspace"), ("net_pcap0", "kernel")):
         run = os.path.join(tmp, vdev)
-        r = dpdk_slt(run, emu_port, vdev, 1000)
+        before = emu.metrics()
+        r = dpdk_slt(run, emu.port, vdev, 1000)
         check(r.returncode == 0, "%s: the run succeeds" % vdev, 0, (r.returncode, r.stderr[-600:]))
         if r.returncode:
             continue
         res = json.load(open(os.path.join(run, "results.json")))
         ph = res["phases"][0]
         out, c = ph["output_tokens"], ph["tokens_per_chunk"]
-        emu = c.get("against_emulator_truth", {})
+        truth = c.get("against_emulator_truth", {})
         print("%s: %d requests (%d failed), speed p50 %.2f tokens/s (truth %.2f), stamps %s, %s" % (
             vdev, ph["requests_sent_whole_phase"], ph["requests_failed_whole_phase"],
             ph["output_speed_tokens_per_s"]["p50"], cap["output_speed_tokens_per_s"],
             res["timestamps"]["events_by_source"], res["run"]["config"]["transport"]))
+        check_received(vdev, emu, before, res)
         check(ph["requests_sent_whole_phase"] >= 1000 and ph["requests_failed_whole_phase"] == 0,
-              "%s: 1,000 concurrent streams, none failed" % vdev)
+              "%s: 1,000 concurrent streams, none failed" % vdev, (">= 1000", 0),
+              (ph["requests_sent_whole_phase"], ph["requests_failed_whole_phase"], ph["failures"]))
         check(out["min"] == 30 and out["max"] == 30 and ph["requests_output_estimated"] == 0,
-              "%s: every answer exactly 30 tokens by usage" % vdev)
-        check(emu.get("chunks_compared") == c["chunks"] > 0 and emu.get("chunks_differing") == 0,
-              "%s: every chunk's text tokenizes to what the emulator sent (bytes intact, in order)" % vdev, 0, emu)
+              "%s: every answer exactly 30 tokens by usage" % vdev, (30, 30, 0),
+              (out["min"], out["max"], ph["requests_output_estimated"]))
+        check(truth.get("chunks_compared") == c["chunks"] > 0 and truth.get("chunks_differing") == 0,
+              "%s: every chunk's text tokenizes to what the emulator sent (bytes intact, in order)" % vdev, 0, truth)
         src = res["timestamps"]["events_by_source"]
         check(src[source] > 0 and sum(src.values()) == src[source],
               "%s: every event stamped by the %s clock" % (vdev, source), source, src)
@@ -159,35 +180,50 @@ def https(tmp):
             print("https: %d requests, transport %s" % (ph["requests_sent_whole_phase"], res["run"]["config"]["transport"]))
             check(ph["requests_sent_whole_phase"] >= 20 and ph["requests_failed_whole_phase"] == 0 and
                   ph["output_tokens"]["min"] == 3 and "dpdk+lwip" in res["run"]["config"]["transport"],
-                  "https over lwIP: certificate verified, every request answered in full")
+                  "https over lwIP: certificate verified, every request answered in full",
+                  (">= 20", 0, 3, "dpdk+lwip"),
+                  (ph["requests_sent_whole_phase"], ph["requests_failed_whole_phase"],
+                   ph["output_tokens"]["min"], res["run"]["config"]["transport"]))
     finally:
         srv.terminate()
         srv.wait(10)
 
 
-def static_neighbour(tmp, emu_port):
+def static_neighbour(tmp, emu):
     mac = sh("ip", "netns", "exec", NS_SERVER, "cat", "/sys/class/net/%s/address" % IF_SERVER).stdout.strip()
     run = os.path.join(tmp, "static")
-    r = dpdk_slt(run, emu_port, "net_af_packet0", 20, "--gateway-mac", mac)
-    ok = r.returncode == 0 and json.load(open(os.path.join(run, "results.json")))["phases"][0][
-        "requests_failed_whole_phase"] == 0
-    check(ok, "--gateway-mac: the next hop taught without ARP, every request answered", 0, r.stderr[-300:])
-    r = dpdk_slt(os.path.join(tmp, "badmac"), emu_port, "net_af_packet0", 1, "--gateway-mac", "zz:00")
+    before = emu.metrics()
+    r = dpdk_slt(run, emu.port, "net_af_packet0", 20, "--gateway-mac", mac)
+    res = json.load(open(os.path.join(run, "results.json"))) if r.returncode == 0 else None
+    failed = res["phases"][0]["requests_failed_whole_phase"] if res else None
+    check(failed == 0, "--gateway-mac: the next hop taught without ARP, every request answered", 0,
+          (r.returncode, failed, r.stderr[-300:]))
+    if res:
+        check_received("--gateway-mac", emu, before, res)
+    r = dpdk_slt(os.path.join(tmp, "badmac"), emu.port, "net_af_packet0", 1, "--gateway-mac", "zz:00")
     check(r.returncode == 1 and "is not a MAC address" in r.stderr, "a bad --gateway-mac is named", 1, r.stderr[-300:])
 
 
 def resets(tmp):
-    emu = Emulator(8101, "--faults", "reset=0.05")
+    # the emulator's faults come from one seeded stream in the order requests arrive: with
+    # seed 2 the first two, strobe's calibration probes, draw none
+    emu = Emulator(8101, "--faults", "reset=0.05", "--seed", "2")
     try:
         run = os.path.join(tmp, "resets")
+        before = emu.metrics()
         r = dpdk_slt(run, 8101, "net_af_packet0", 50)
-        ph = json.load(open(os.path.join(run, "results.json")))["phases"][0]
+        res = json.load(open(os.path.join(run, "results.json")))
+        ph = res["phases"][0]
         classes = {f["class"]: f["requests"] for f in ph["failures"]}
         # 5 % of requests reset: above the 1 % gate, so the run ends not valid (exit 4)
         check(r.returncode == 4 and ph["requests_failed"] > 0 and "connection-reset" in classes and
               ph["requests_succeeded"] > ph["requests_failed"],
-              "a peer that resets: failures recorded as reset, the worker goes on", "reset", classes)
-        check(ph["requests_sent"] == ph["requests_succeeded"] + ph["requests_failed"], "sent = succeeded + failed")
+              "a peer that resets: failures recorded as reset, the worker goes on, exit 4 (not valid)",
+              (4, "connection-reset", "more succeeded than failed"),
+              (r.returncode, classes, ph["requests_succeeded"], r.stderr[-300:]))
+        # every reset the emulator sent is one failed request, and nothing else failed
+        m = check_received("resets", emu, before, res)
+        common.check_faults("resets", ph, m, {})
     finally:
         emu.stop()
 
@@ -207,9 +243,10 @@ def bad_setup(tmp):
     check(r.returncode == 2 and "--threads 1" in r.stderr, "two workers refused: one lwIP stack", 2, r.stderr)
 
 
-def impaired_run(tmp, emu_port, name, *extra):
+def impaired_run(tmp, emu, name, *extra):
     run = os.path.join(tmp, name)
-    res = dpdk_slt(run, emu_port, "net_af_packet0", 200, *extra)
+    before = emu.metrics()
+    res = dpdk_slt(run, emu.port, "net_af_packet0", 200, *extra)
     check(res.returncode == 0, "%s: the run succeeds" % name, 0, res.stderr[-300:])
     if res.returncode:
         return
@@ -219,16 +256,18 @@ def impaired_run(tmp, emu_port, name, *extra):
     print("%s: %d requests, %d failed, speed p50 %.2f tokens/s, %s" % (
         name, ph["requests_sent_whole_phase"], ph["requests_failed_whole_phase"],
         ph["output_speed_tokens_per_s"]["p50"], r["run"]["config"]["transport"]))
+    # lost: the emulator's count of requests received against strobe's
+    check_received("%s: no request lost or sent twice" % name, emu, before, r)
     check(ph["requests_failed_whole_phase"] == 0 and ph["output_tokens"]["min"] == 30 and
-          ph["output_tokens"]["max"] == 30 and ph["requests_sent"] == ph["requests_succeeded"],
-          "%s: no request lost or failed, every answer 30 tokens" % name)
-    emu = c["against_emulator_truth"]
-    check(emu["chunks_compared"] == c["chunks"] > 0 and emu["chunks_differing"] == 0,
+          ph["output_tokens"]["max"] == 30, "%s: no request failed, every answer 30 tokens" % name,
+          (0, 30, 30), (ph["requests_failed_whole_phase"], ph["output_tokens"]["min"], ph["output_tokens"]["max"]))
+    truth = c["against_emulator_truth"]
+    check(truth["chunks_compared"] == c["chunks"] > 0 and truth["chunks_differing"] == 0,
           "%s: every stream byte-exact (each chunk's text what the emulator sent, none lost or doubled)" % name,
-          0, emu)
+          0, truth)
 
 
-def netem(tmp, emu_port):
+def netem(tmp, emu):
     """1 % loss, 1 % duplication, reordering and 1 ms jitter on the server's egress. Where the
     kernel has no netem, the same impairments are applied to received frames inside strobe,
     before lwIP (--dpdk-impair), which tests the same recovery path."""
@@ -236,12 +275,12 @@ def netem(tmp, emu_port):
            "duplicate", "1%", "delay", "1ms", "1ms", "reorder", "25%", "50%", ok=False)
     if r.returncode == 0:
         try:
-            impaired_run(tmp, emu_port, "netem")
+            impaired_run(tmp, emu, "netem")
         finally:
             sh("tc", "-n", NS_SERVER, "qdisc", "del", "dev", IF_SERVER, "root", ok=False)
     else:
         print("tc netem unavailable on this kernel (%s): impairing inside strobe instead" % r.stderr.strip())
-        impaired_run(tmp, emu_port, "impaired", "--dpdk-impair", "loss=0.01,dup=0.01,reorder=0.05,jitter-ms=1")
+        impaired_run(tmp, emu, "impaired", "--dpdk-impair", "loss=0.01,dup=0.01,reorder=0.05,jitter-ms=1")
 
 
 if __name__ == "__main__":
@@ -260,11 +299,11 @@ if __name__ == "__main__":
         emu = Emulator(8100)
         with tempfile.TemporaryDirectory() as tmp:
             bad_setup(tmp)
-            thousand_streams(tmp, 8100)
+            thousand_streams(tmp, emu)
             https(tmp)
-            static_neighbour(tmp, 8100)
+            static_neighbour(tmp, emu)
             resets(tmp)
-            netem(tmp, 8100)
+            netem(tmp, emu)
     finally:
         if emu:
             emu.stop()

@@ -18,21 +18,24 @@ def wire_shapes():
         with common.emulator("--seed", "7", "--usage-style", style) as port:
             status, data = common.post(port, "/v1/chat/completions", CHAT)
             want = open(os.path.join(common.DATA, golden)).read()
-            check(status == 200, "%s: HTTP 200" % style)
-            check(common.normalise(data.decode()) == want,
-                  "%s stream matches %s byte for byte (modulo ids and times)" % (style, golden))
+            check(status == 200, "%s: HTTP 200" % style, 200, status)
+            got = common.normalise(data.decode())
+            check(got == want, "%s stream matches %s byte for byte (modulo ids and times)" % (style, golden),
+                  want[:300], got[:300])
             # determinism: the same seed and request give the same tokens again
             _, again = common.post(port, "/v1/chat/completions", CHAT)
-            check(common.normalise(again.decode()) == want, "%s: same seed, same tokens" % style)
+            got = common.normalise(again.decode())
+            check(got == want, "%s: same seed, same tokens" % style, want[:300], got[:300])
 
 
 def endpoints():
     with common.emulator("--accelerators", "4", "--power-idle-w", "100", "--power-max-w", "500",
                          "--model", "emu-model", "--reasoning-fraction", "0.5") as port:
         s, d = common.get(port, "/v1/models")
-        check(s == 200 and json.loads(d)["data"][0]["id"] == "emu-model", "/v1/models names the model")
+        check(s == 200 and json.loads(d)["data"][0]["id"] == "emu-model", "/v1/models names the model",
+              (200, "emu-model"), (s, d[:200]))
         s, d = common.get(port, "/health")
-        check(s == 200, "/health answers 200")
+        check(s == 200, "/health answers 200", 200, s)
         s, d = common.post(port, "/v1/completions", {"model": "m", "prompt": "abcd" * 10,
                                                    "max_tokens": 7, "ignore_eos": True})
         body = json.loads(d)
@@ -54,11 +57,20 @@ def endpoints():
         for name in ("strobe_emu_requests_running", "strobe_emu_requests_waiting",
                      "strobe_emu_prefix_cache_hits_total", "strobe_emu_prefix_cache_queries_total",
                      "strobe_emu_prompt_tokens_total", "strobe_emu_generation_tokens_total",
-                     "strobe_emu_power_watts", "strobe_emu_energy_joules_total"):
-            check(("\n%s " % name) in text or text.startswith(name), "/metrics has " + name)
+                     "strobe_emu_power_watts", "strobe_emu_energy_joules_total",
+                     "strobe_emu_requests_total", 'strobe_emu_faults_injected_total{kind="reset"}'):
+            check(("\n%s " % name) in text or text.startswith(name), "/metrics has " + name, name,
+                  sorted(common.parse_metrics(text)))
         s, d = common.post(port, "/v1/chat/completions", {"model": "m"})
         check(s == 400 and "messages" in json.loads(d)["error"]["message"],
-              "a request without messages gets 400 with a reason")
+              "a request without messages gets 400 with a reason", 400, (s, d[:200]))
+        # the tests compare strobe's counts with this counter: it counts each generation
+        # request once (the completion and the chat above), not a refused one, nor GETs
+        m = common.emu_metrics(port)
+        check(common.emu_received(m) == 2, "/metrics counts the 2 generation requests received", 2,
+              common.emu_received(m))
+        check(m["strobe_emu_generation_tokens_total"] == 7 + 10, "/metrics counts the 17 tokens generated",
+              17, m["strobe_emu_generation_tokens_total"])
 
 
 def stream_raw(port, body, out, idx):
@@ -105,31 +117,39 @@ def pacing_truth():
             t.start()
         for t in threads:
             t.join(120)
-    complete = spaced = not_early = after_send = long_enough = True
+    # per stream: tokens received, how far each step's deadline is from the last one (ns),
+    # the earliest send before its deadline and receipt before its send (ns, <0 is wrong),
+    # and when the last token arrived after the start
+    tokens, step_errors, early_send, early_read, ends = [], [], [], [], []
+    complete = True
     late = []
     for events in out:
         toks = [(t, e) for t, e in (events or []) if "x_emu_tokens" in e]
         usage = [e["usage"] for _, e in (events or []) if e.get("usage")]
-        complete &= (sum(e["x_emu_tokens"] for _, e in toks) == n and len(usage) == 1 and
-                     usage[0]["completion_tokens"] == n)
+        tokens.append(sum(e["x_emu_tokens"] for _, e in toks))
+        complete &= tokens[-1] == n and len(usage) == 1 and usage[0]["completion_tokens"] == n
         sched = [e["x_emu_sched_ns"] for _, e in toks]
-        spaced &= len(sched) > 1 and all(abs(b - a - step_ns) <= 1000 for a, b in zip(sched, sched[1:]))
-        not_early &= all(e["x_emu_sent_ns"] >= e["x_emu_sched_ns"] for _, e in toks)
-        after_send &= all(t >= e["x_emu_sent_ns"] for t, e in toks)
+        step_errors.append(max((abs(b - a - step_ns) for a, b in zip(sched, sched[1:])), default=None))
+        early_send.append(min((e["x_emu_sent_ns"] - e["x_emu_sched_ns"] for _, e in toks), default=None))
+        early_read.append(min((t - e["x_emu_sent_ns"] for t, e in toks), default=None))
         # the request reached the emulator after t_start; the last token is due n steps later
-        long_enough &= bool(toks) and toks[-1][0] - t_start >= n * step_ns
+        ends.append(toks[-1][0] - t_start if toks else None)
         late += [e["x_emu_sent_ns"] - e["x_emu_sched_ns"] for _, e in toks]
     late.sort()
     if late:
         print("pacing, %d streams at 500 tokens/s: send - schedule p50 %.1f us, p99 %.1f us, max %.1f us "
               "(information: a busy machine shows here)" % (streams, late[len(late) // 2] / 1e3,
                                                           late[int(len(late) * 0.99)] / 1e3, late[-1] / 1e3))
-    check(complete, "pacing: every stream gets all %d tokens, and usage says so" % n)
-    check(spaced, "pacing: each stream's chunks in schedule order, one 2 ms step apart")
-    check(not_early, "pacing: no chunk sent before its deadline")
-    check(after_send, "pacing: no chunk received before the emulator stamped it sent")
-    check(long_enough, "pacing: no stream ends sooner than its %d steps" % n)
-
+    check(complete, "pacing: every stream gets all %d tokens, and usage says so" % n, [n] * streams, tokens)
+    check(all(e is not None and e <= 1000 for e in step_errors),
+          "pacing: each stream's chunks in schedule order, one 2 ms step apart",
+          "within 1000 ns of 2 ms", step_errors)
+    check(all(e is not None and e >= 0 for e in early_send), "pacing: no chunk sent before its deadline",
+          ">= 0 ns", early_send)
+    check(all(e is not None and e >= 0 for e in early_read),
+          "pacing: no chunk received before the emulator stamped it sent", ">= 0 ns", early_read)
+    check(all(e is not None and e >= n * step_ns for e in ends),
+          "pacing: no stream ends sooner than its %d steps" % n, ">= %d ns" % (n * step_ns), ends)
 
 def pacing():
     """3,000 tokens/s per query (a 333 us step that does not grow with the batch) at 64
@@ -210,7 +230,7 @@ def closed_forms():
               usage2["prompt_tokens_details"]["cached_tokens"])
         toks2 = [(t, e) for t, e in out2[0] if e.get("choices") and e["choices"][0]["delta"].get("content")]
         sched_ttft_cached = toks2[0][1]["x_emu_sched_ns"]
-        check(sched_ttft_cached > 0, "cached request streamed")
+        check(sched_ttft_cached > 0, "cached request streamed", "> 0", sched_ttft_cached)
         _, m = common.get(port, "/metrics")
         hits = [l for l in m.decode().splitlines() if l.startswith("strobe_emu_prefix_cache_hits_total")]
         check(hits and int(hits[0].split()[1]) == want, "/metrics counts the cache hits", want, hits)
@@ -224,12 +244,18 @@ def faults():
             s, d = common.post(port, "/v1/chat/completions", body)
             err = json.loads(d).get("error", {})
             check(s == status and err.get("message"), "%s answers %d with an OpenAI error" % (kind, status),
-                  status, s)
+                  status, (s, d[:200]))
+            m = common.emu_metrics(port)
+            check(common.emu_faults(m)[kind] == 1 and common.emu_received(m) == 1,
+                  "%s: /metrics counts the request and its fault once" % kind, (1, 1),
+                  (common.emu_faults(m)[kind], common.emu_received(m)))
     with common.emulator("--faults", "reset=1", "--step-us", "1000") as port:
         out = [None]
         stream_raw(port, body, out, 0)
         n = len(out[0])
         check(1 <= n < 42, "reset: the stream stops mid-way without [DONE]", "1..41 events", n)
+        faults = common.emu_faults(common.emu_metrics(port))
+        check(faults["reset"] == 1, "reset: /metrics counts the fault once", 1, faults)
     with common.emulator("--faults", "malformed=1", "--step-us", "1000") as port:
         s, d = common.post(port, "/v1/chat/completions", body)
         bad = 0
@@ -240,17 +266,22 @@ def faults():
                 except ValueError:
                     bad += 1
         check(bad == 1, "malformed: exactly one chunk is not JSON", 1, bad)
+        faults = common.emu_faults(common.emu_metrics(port))
+        check(faults["malformed"] == 1, "malformed: /metrics counts the fault once", 1, faults)
     with common.emulator("--faults", "error-event=1", "--step-us", "1000") as port:
         s, d = common.post(port, "/v1/chat/completions", body)
         ev = common.sse_events(d)
         check(any('"error"' in e for e in ev) and ev[-1] == "[DONE]",
-              "error-event: an error object inside the stream, then [DONE]")
+              "error-event: an error object inside the stream, then [DONE]", "an error event, then [DONE]",
+              ev[-3:])
     with common.emulator("--faults", "stall=1:0.5", "--step-us", "1000") as port:
         out = [None]
         stream_raw(port, body, out, 0)
         times = [t for t, _ in out[0]]
         gap = max(times[i + 1] - times[i] for i in range(len(times) - 1)) / 1e9
         check(0.5 <= gap < 1.5, "stall=1:0.5 pauses one stream 0.5 s", 0.5, gap)
+        faults = common.emu_faults(common.emu_metrics(port))
+        check(faults["stall"] == 1, "stall: /metrics counts the one pause", 1, faults)
     with common.emulator("--faults", "slow-first-byte=1:0.5", "--step-us", "1000") as port:
         t0 = time.time()
         s = socket.create_connection(("127.0.0.1", port))
@@ -276,7 +307,8 @@ def faults():
                 pass
         s.close()
         check(got.startswith(b"HTTP/1.1 200") and b"\r\n\r\n" not in got and got.count(b"\r\n") >= 5,
-              "endless-headers: header lines keep coming, the header never ends")
+              "endless-headers: header lines keep coming, the header never ends",
+              "HTTP/1.1 200, >= 5 header lines, no blank line", got[:200])
 
 
 if __name__ == "__main__":

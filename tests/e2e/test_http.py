@@ -122,6 +122,7 @@ class Handler(socketserver.BaseRequestHandler):
                 return
             if body is None:
                 return
+            self.server.requests += 1
             payload = sse_body(len(body) // 4)
             mode = self.server.mode
             probe = b'"max_tokens":1,' in body or b'"max_tokens":1}' in body
@@ -171,6 +172,7 @@ class Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
     connections = 0
+    requests = 0  # whole requests read (probes included)
 
     def handle_error(self, request, client_address):
         # strobe closing a connection mid-response (event-too-long, a bad status line) is
@@ -233,8 +235,8 @@ def large_events(tmp):
               "toolcall under 64K: classed event-too-long, naming the limit and the flag",
               "event-too-long", reasons)
         recs, _ = read_log(run)
-        check(not [x for x in recs if x["type"] == REC_EVENT and x["len"] >= 65536],
-              "toolcall under 64K: the cut event is not in the log")
+        cut = [x["len"] for x in recs if x["type"] == REC_EVENT and x["len"] >= 65536]
+        check(not cut, "toolcall under 64K: the cut event is not in the log", [], cut[:4])
         check(res["run"]["config"].get("max_event_bytes") == 65536, "the limit is in the run's config",
               65536, res["run"]["config"].get("max_event_bytes"))
         r = slt(srv.server_address[1], os.path.join(tmp, "bad"), "--max-event-bytes", "1x")
@@ -265,7 +267,8 @@ def retry_invariants(name, run):
     reused = {i for i, x in sent.items() if x["c"] == 1}
     counted = sum(p["requests_retried_on_new_connection_whole_phase"] for p in res["phases"])
     check(len(retries) == len(retried) and retried <= set(sent),
-          "%s: at most one retry per request, each after its request was sent" % name)
+          "%s: at most one retry per request, each after its request was sent" % name,
+          (len(retried), "sent first"), (len(retries), sorted(retried - set(sent))[:4]))
     return res, reused, retried, counted
 
 
@@ -334,7 +337,15 @@ def case(tmp, mode):
                               "--output-tokens", "3", "--threads", "1", timeout=120)
         want = 4 if mode == "badstatus" else 0  # every request fails: the run is not valid
         check(r.returncode == want, "%s: run ends with exit %d" % (mode, want), want, r.stderr[-300:])
-        ph = json.load(open(os.path.join(run, "results.json")))["phases"][0]
+        res = json.load(open(os.path.join(run, "results.json")))
+        ph = res["phases"][0]
+        # the server's own count: strobe sends nothing it does not log, and a glued second
+        # response makes it send nothing more
+        sent, retried = common.sent_whole_run(res)
+        probes = common.calibration_probes(res)
+        check(srv.requests == sent + retried + probes,
+              "%s: the server read exactly the requests strobe logged (%d + %d retried) and its %d "
+              "calibration probes" % (mode, sent, retried, probes), sent + retried + probes, srv.requests)
         if mode == "badstatus":
             reasons = {x["class"]: x for x in ph["failures"]}
             check(ph["requests_sent_whole_phase"] > 3 and
@@ -347,7 +358,8 @@ def case(tmp, mode):
         check(ph["requests_sent_whole_phase"] > 3 and ph["requests_failed_whole_phase"] == 0,
               "%s: every request succeeded" % mode, 0, ph["requests_failed_whole_phase"])
         check(ph["output_tokens"]["min"] == 3 and ph["output_tokens"]["max"] == 3 and
-              ph["requests_output_estimated"] == 0, "%s: 3 output tokens from usage" % mode)
+              ph["requests_output_estimated"] == 0, "%s: 3 output tokens from usage" % mode, (3, 3, 0),
+              (ph["output_tokens"]["min"], ph["output_tokens"]["max"], ph["requests_output_estimated"]))
         check(abs(ph["input_tokens"]["p50"] - 200) <= 2, "%s: prompt calibrated to 200 tokens" % mode,
               200, ph["input_tokens"]["p50"])
     finally:

@@ -46,10 +46,12 @@ def emu_and_redfish(tmp):
           "emu: mean accelerator power within 3% of the power model", cap["accelerator_power_w"],
           p["accelerator_mean_w"])
     check(p["accelerator_complete"] and p["series"][0]["method"] == "energy-counter",
-          "emu: complete, from the energy counter")
+          "emu: complete, from the energy counter", (True, "energy-counter"),
+          (p["accelerator_complete"], p["series"][0]["method"]))
     tokens = res["phases"][0]["output_tokens_in_window"]
     check(abs(p["joules_per_output_token"] - p["accelerator_j"] / tokens) < 1e-9,
-          "joules per output token = accelerator joules / output tokens in the window")
+          "joules per output token = accelerator joules / output tokens in the window",
+          p["accelerator_j"] / tokens, p["joules_per_output_token"])
     red = [s for s in p["series"] if s["source"] == 1][0]
     check(not red["accelerator_only"] and red["method"] == "trapezoid" and red["samples"] >= 8 and
           abs(red["mean_w"] / cap["accelerator_power_w"] - 1) < 0.05,
@@ -57,7 +59,8 @@ def emu_and_redfish(tmp):
           red["mean_w"])
     srcs = res["run"]["power"]["sources"]
     check([s["driver"] for s in srcs] == ["emu", "redfish"] and srcs[0]["accelerator_only"] and
-          srcs[0]["devices"], "results name each source, its devices and boundary")
+          srcs[0]["devices"], "results name each source, its devices and boundary",
+          (["emu", "redfish"], True, "devices"), srcs)
 
 
 def file_source(tmp):

@@ -46,17 +46,22 @@ def main(tmp):
     for n in names:
         for ext in ("png", "svg"):
             p = os.path.join(out, "%s.%s" % (n, ext))
-            check(os.path.isfile(p) and os.path.getsize(p) > 1000, "chart %s.%s exists and is not empty" % (n, ext))
+            size = os.path.getsize(p) if os.path.isfile(p) else None
+            check(size is not None and size > 1000, "chart %s.%s exists and is not empty" % (n, ext),
+                  "> 1000 bytes", size)
     svg = open(os.path.join(out, "throughput_vs_speed.svg")).read()
-    check("tokens/s" in svg and "slt-run" in svg and "kernel timestamps" in svg,
-          "axes name their units; the chart names the runs and the timestamp source")
+    want = ("tokens/s", "slt-run", "kernel timestamps")
+    check(all(w in svg for w in want),
+          "axes name their units; the chart names the runs and the timestamp source", want,
+          [w for w in want if w not in svg] or "all")
     parser = Refs()
     parser.feed(open(os.path.join(out, "index.html")).read())
     missing = [r for r in parser.refs if "://" in r or not os.path.isfile(os.path.join(out, r))]
     check(parser.refs and not missing, "index.html references only files it ships", [], missing)
     chromium = shutil.which("chromium")
     if not chromium:
-        check(False, "headless Chromium is installed (apt-get install chromium)")
+        check(False, "headless Chromium is installed (apt-get install chromium)", "chromium on PATH",
+              "not found")
         return
     shot = os.path.join(tmp, "shot.png")
     prof = os.path.join(tmp, "chromium-profile")
@@ -66,12 +71,13 @@ def main(tmp):
     url = "file://" + os.path.abspath(os.path.join(out, "index.html"))
     subprocess.run([chromium, *flags, "--window-size=1000,3000", "--screenshot=" + shot, url],
                    capture_output=True, timeout=120)
-    check(os.path.isfile(shot) and os.path.getsize(shot) > 50000,
-          "headless Chromium renders the page (screenshot %d bytes)" % (os.path.getsize(shot) if os.path.isfile(shot) else 0))
+    size = os.path.getsize(shot) if os.path.isfile(shot) else 0
+    check(size > 50000, "headless Chromium renders the page (screenshot %d bytes)" % size, "> 50000 bytes", size)
     dom = subprocess.run([chromium, *flags, "--dump-dom", "--virtual-time-budget=5000", url],
                          capture_output=True, text=True, timeout=120).stdout
-    check(dom.count("<img") == len([n for n in parser.refs if n.endswith(".png")]) and "strobe report" in dom,
-          "the rendered DOM holds every chart image")
+    pngs = len([n for n in parser.refs if n.endswith(".png")])
+    check(dom.count("<img") == pngs and "strobe report" in dom, "the rendered DOM holds every chart image",
+          (pngs, True), (dom.count("<img"), "strobe report" in dom))
 
 
 if __name__ == "__main__":

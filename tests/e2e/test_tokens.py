@@ -37,8 +37,10 @@ def fixed_chunks(tmp):
           "every chunk's count equals what the emulator sent", 0, emu)
     check(c["flush_kind"] == "fixed" and "4 tokens" in c["flush_pattern"],
           "flush pattern: fixed batches of 4 tokens", "fixed", c["flush_pattern"])
-    check(c["tokens_per_chunk"]["min"] == 4 and c["tokens_per_chunk"]["max"] == 4, "4 tokens per chunk")
-    check(c["itl_per_token_zero_ms"]["p50"] == 0, "zero rule: 3 of 4 per-token gaps are 0")
+    check(c["tokens_per_chunk"]["min"] == 4 and c["tokens_per_chunk"]["max"] == 4, "4 tokens per chunk",
+          (4, 4), (c["tokens_per_chunk"]["min"], c["tokens_per_chunk"]["max"]))
+    check(c["itl_per_token_zero_ms"]["p50"] == 0, "zero rule: 3 of 4 per-token gaps are 0", 0,
+          c["itl_per_token_zero_ms"]["p50"])
     cap = common.capacity("--step-us", "2000", "--spec-tokens", "3", "--spec-accept", "1",
                           *FAST_PREFILL.split(), "--concurrency", "4", "--prompt-tokens", "1000",
                           "--output-tokens", "40")["closed_loop"]
@@ -70,10 +72,13 @@ def fixed_chunks(tmp):
     a = common.run_strobe("analyze", run, "--tokenizer", "none")
     ph0 = json.load(open(os.path.join(run, "results.json")))["phases"][0]
     check(a.returncode == 0 and ph0["tokens_per_chunk"]["flush_kind"] == "unknown" and
-          ph0["tokens_per_chunk"]["count_rule"] == "none", "analyze --tokenizer none: rule none, pattern unknown")
+          ph0["tokens_per_chunk"]["count_rule"] == "none", "analyze --tokenizer none: rule none, pattern unknown",
+          (0, "unknown", "none"),
+          (a.returncode, ph0["tokens_per_chunk"]["flush_kind"], ph0["tokens_per_chunk"]["count_rule"]))
     print("without counts: speed %.1f tokens/s" % ph0["output_speed_tokens_per_s"]["p50"])
     check(ph0["output_speed_tokens_per_s"]["p50"] > speed * 1.05,
-          "counting the first chunk as one token reads high (why counts matter)")
+          "counting the first chunk as one token reads high (why counts matter)", "> %.1f" % (speed * 1.05),
+          ph0["output_speed_tokens_per_s"]["p50"])
 
 
 def variable_chunks(tmp):
@@ -88,7 +93,7 @@ def variable_chunks(tmp):
     check(rec["relative_difference"] == 0 and rec["requests_differing_over_5_percent"] == 0,
           "tokenizer totals equal usage", 0, rec)
     share = c["share_of_chunks_by_tokens"]
-    check(share["1"] > 0 and share["4"] > 0, "chunks of 1 to 4 tokens", None, share)
+    check(share["1"] > 0 and share["4"] > 0, "chunks of 1 to 4 tokens", "some of 1 and of 4 tokens", share)
 
 
 def server_counts(tmp):
@@ -109,7 +114,8 @@ def reasoning(tmp):
               "--tokenizer", O200K, output=40)
     c = res["phases"][0]["tokens_per_chunk"]
     r, a = c["ttft_first_reasoning_token_s"], c["ttft_first_answer_token_s"]
-    check(r["n"] > 0 and a["n"] == r["n"], "every request has a first reasoning and a first answer token")
+    check(r["n"] > 0 and a["n"] == r["n"], "every request has a first reasoning and a first answer token",
+          "as many answer as reasoning TTFTs, > 0", (r["n"], a["n"]))
     # 20 reasoning tokens come first: the answer starts about 20 steps later
     check(a["p50"] > r["p50"] + 0.015, "first answer token ~20 steps after the first reasoning token",
           r["p50"] + 0.04, a["p50"])
@@ -118,8 +124,10 @@ def reasoning(tmp):
 def no_tokenizer(tmp):
     res = slt(os.path.join(tmp, "none"), "--step-us 2000 " + FAST_PREFILL, "--tokenizer", "none")
     c = res["phases"][0]["tokens_per_chunk"]
-    check(c["count_rule"] == "none" and c["flush_kind"] == "unknown", "--tokenizer none: no counts")
-    check("3 probes" in res["run"]["calibration"]["method"], "calibration falls back to the server's slope")
+    check(c["count_rule"] == "none" and c["flush_kind"] == "unknown", "--tokenizer none: no counts",
+          ("none", "unknown"), (c["count_rule"], c["flush_kind"]))
+    check("3 probes" in res["run"]["calibration"]["method"], "calibration falls back to the server's slope",
+          "3 probes ...", res["run"]["calibration"]["method"])
     r = common.run_strobe("slt", "--out", os.path.join(tmp, "badtok"), "--tokenizer", "/nonexistent.json",
                           "--concurrency", "1", "--phase-s", "1")
     check(r.returncode == 2 and "cannot read tokenizer file /nonexistent.json" in r.stderr,
