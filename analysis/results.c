@@ -118,21 +118,42 @@ int results_compute(const char *dir, const char *tokenizer, struct run_results *
     return 0;
 }
 
+/* The facts of one phase's requests alone, and that phase's record; NULL with err set (and
+ * nothing to free) when the log cannot be read or has no such phase. */
+static const struct phase_info *load_phase(const char *dir, const char *tokenizer, int phase,
+                                           struct run_results *res, char *err, size_t errlen)
+{
+    if (load(dir, tokenizer, phase, res, err, errlen)) return NULL;
+    for (size_t i = 0; i < res->facts.nphases; i++)
+        if (res->facts.phases[i].index == phase) return &res->facts.phases[i];
+    snprintf(err, errlen, "phase %d has no record in %s's event log", phase, dir);
+    facts_free(&res->facts);
+    tokenizer_free(res->tokenizer);
+    return NULL;
+}
+
 int results_compute_phase(const char *dir, const char *tokenizer, int phase,
                           struct phase_metrics *m, char *err, size_t errlen)
 {
     struct run_results res;
-    if (load(dir, tokenizer, phase, &res, err, errlen)) return -1;
-    int found = 0;
-    for (size_t i = 0; i < res.facts.nphases; i++)
-        if (res.facts.phases[i].index == phase) {
-            slt_phase_metrics(&res.facts, &res.facts.phases[i], m);
-            found = 1;
-        }
-    if (!found) snprintf(err, errlen, "phase %d has no record in %s's event log", phase, dir);
+    const struct phase_info *ph = load_phase(dir, tokenizer, phase, &res, err, errlen);
+    if (!ph) return -1;
+    slt_phase_metrics(&res.facts, ph, m);
     facts_free(&res.facts);
     tokenizer_free(res.tokenizer);
-    return found ? 0 : -1;
+    return 0;
+}
+
+int results_compute_iteration(const char *dir, const char *tokenizer, int phase,
+                              struct iteration_metrics *m, char *err, size_t errlen)
+{
+    struct run_results res;
+    const struct phase_info *ph = load_phase(dir, tokenizer, phase, &res, err, errlen);
+    if (!ph) return -1;
+    agent_iteration_metrics(&res.facts, ph, m);
+    facts_free(&res.facts);
+    tokenizer_free(res.tokenizer);
+    return 0;
 }
 
 void results_free(struct run_results *res)

@@ -32,6 +32,10 @@ int results_compute(const char *dir, const char *tokenizer, struct run_results *
  * phase's requests: its cost does not grow with the phases before it. 0, or -1 with err set. */
 int results_compute_phase(const char *dir, const char *tokenizer, int phase,
                           struct phase_metrics *m, char *err, size_t errlen);
+/* One agents iteration's verdict metrics alone, reading only that iteration's requests, so
+ * a search's analysis grows with the run's length, not with its square. 0, or -1 with err. */
+int results_compute_iteration(const char *dir, const char *tokenizer, int phase,
+                              struct iteration_metrics *m, char *err, size_t errlen);
 /* Writes results.json and results.csv into dir (each via a temporary file and rename). */
 int results_write(const char *dir, const struct run_results *res, char *err, size_t errlen);
 /* The validity line first, then the table. */

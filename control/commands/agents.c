@@ -392,14 +392,12 @@ static int run_iteration(struct live *L, int agents, struct iteration_metrics *o
     eventlog_put(e->log, n, &mem, NULL, 0);
     eventlog_sync(e->log);
     if (run_interrupted) return -1;
-    char err[256];
-    struct run_results res;
-    if (results_compute(c->f.out, NULL, &res, err, sizeof err)) {
+    char err[512];
+    /* this iteration's records only: the search's analysis stays linear in the run's length */
+    if (results_compute_iteration(c->f.out, NULL, L->phase, out, err, sizeof err)) {
         fprintf(stderr, "strobe agents: %s.\n", err);
         return -1;
     }
-    agent_iteration_metrics(&res.facts, &res.facts.phases[res.facts.nphases - 1], out);
-    results_free(&res);
     fprintf(stderr,
             "strobe: iteration %d: %d agents, %zu requests (%zu failed), output speed p25 "
             "%.2f tokens/s, TTFT p95 %.4f s, %zu trajectories, %.0f KiB per agent\n",
