@@ -494,6 +494,12 @@ static void abort_all(struct impl *w, enum req_error e)
     }
 }
 
+/* The server refuses connections: new requests wait until the back-off ends. */
+static int connect_backing_off(const struct impl *w, int64_t now)
+{
+    return w->connect_failures && now < w->connect_retry_at;
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *pub = arg;
@@ -510,7 +516,7 @@ static void *worker_main(void *arg)
         struct request_source *src = atomic_load_explicit(&pub->ctl.source, memory_order_acquire);
         int64_t wait_ns = TICK_MS * 1000000LL;
         int64_t now = clock_now_ns();
-        if (w->connect_failures && now < w->connect_retry_at) {
+        if (connect_backing_off(w, now)) {
             /* the server refuses connections: due requests wait (their latency still runs
              * from when they were due) instead of failing in a tight loop */
             if (w->connect_retry_at - now < wait_ns) wait_ns = w->connect_retry_at - now;
@@ -534,8 +540,7 @@ static void *worker_main(void *arg)
             } else {
                 /* closed loop: a finished request is replaced at once, due now */
                 for (int want = target - w->nactive;
-                     want > 0 && w->nactive < target &&
-                     !(w->connect_failures && clock_now_ns() < w->connect_retry_at);
+                     want > 0 && w->nactive < target && !connect_backing_off(w, clock_now_ns());
                      want--)
                     start_request(w, clock_now_ns(), NULL, NULL, take_session(w));
             }

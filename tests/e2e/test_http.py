@@ -92,24 +92,6 @@ def with_length(payload):
 class Handler(socketserver.BaseRequestHandler):
     mode = "chunked"
 
-    def read_request(self, buf):
-        while b"\r\n\r\n" not in buf:
-            d = self.request.recv(65536)
-            if not d:
-                return None, b""
-            buf += d
-        head, _, rest = buf.partition(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
-        while len(rest) < length:
-            d = self.request.recv(65536)
-            if not d:
-                return None, b""
-            rest += d
-        return rest[:length], rest[length:]
-
     def handle(self):
         buf = b""
         self.server.connections += 1
@@ -117,7 +99,7 @@ class Handler(socketserver.BaseRequestHandler):
             self.request.settimeout(0.3)  # a connection idle this long is closed
         while True:
             try:
-                body, buf = self.read_request(buf)
+                _, body, buf = common.read_request(self.request, buf)
             except socket.timeout:
                 return
             if body is None:
