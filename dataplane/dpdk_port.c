@@ -16,9 +16,9 @@
 #define RX_DESC 1024
 #define TX_DESC 1024
 
-static struct {
-    int ready;
+struct dpdk_port {
     uint16_t port;
+    int started;
     struct rte_mempool *pool;
     struct rte_eth_dev_info info;
     struct rte_ether_addr mac;
@@ -32,30 +32,36 @@ static struct {
     uint8_t *linear[BURST]; /* copies of multi-segment frames */
     struct rte_mbuf *tx[BURST];
     int ntx;
-} P = {.ts_offset = -1};
+};
 
-const char *dpdk_port_driver(void) { return P.info.driver_name ? P.info.driver_name : "none"; }
-void dpdk_port_mac(uint8_t mac[6]) { memcpy(mac, P.mac.addr_bytes, 6); }
+static int eal_ready;
 
-void dpdk_port_calibrate(void)
+const char *dpdk_port_driver(const struct dpdk_port *p)
+{
+    return p->info.driver_name ? p->info.driver_name : "none";
+}
+
+void dpdk_port_mac(const struct dpdk_port *p, uint8_t mac[6]) { memcpy(mac, p->mac.addr_bytes, 6); }
+
+void dpdk_port_calibrate(struct dpdk_port *p)
 {
     int64_t before = clock_now_ns();
     uint64_t tsc = rte_rdtsc();
     int64_t after = clock_now_ns();
-    ts_conv_add(&P.tsc, (int64_t)tsc, before + (after - before) / 2);
+    ts_conv_add(&p->tsc, (int64_t)tsc, before + (after - before) / 2);
     uint64_t nic;
-    if (P.nic_clock) {
+    if (p->nic_clock) {
         before = clock_now_ns();
-        if (rte_eth_read_clock(P.port, &nic) == 0) {
+        if (rte_eth_read_clock(p->port, &nic) == 0) {
             after = clock_now_ns();
-            ts_conv_add(&P.nic, (int64_t)nic, before + (after - before) / 2);
+            ts_conv_add(&p->nic, (int64_t)nic, before + (after - before) / 2);
         }
     }
 }
 
-int dpdk_port_init(const char *eal_args, char *err, size_t errlen)
+int dpdk_eal_init(const char *eal_args, char *err, size_t errlen)
 {
-    if (P.ready) return 0;
+    if (eal_ready) return 0;
     char *copy = strdup(eal_args ? eal_args : "");
     char *argv[64];
     int argc = 0;
@@ -70,148 +76,186 @@ int dpdk_port_init(const char *eal_args, char *err, size_t errlen)
         return -1;
     }
     free(copy);
-    if (rte_eth_dev_count_avail() == 0) {
-        snprintf(err, errlen,
-                 "DPDK found no port: give one in --dpdk-args, e.g. "
-                 "--vdev=net_af_packet0,iface=veth0 (or bind a NIC to vfio-pci)");
-        return -1;
+    eal_ready = 1;
+    return 0;
+}
+
+int dpdk_port_count(void) { return eal_ready ? (int)rte_eth_dev_count_avail() : 0; }
+
+/* The port id of the index-th port the EAL found. */
+static int port_id_of(int index)
+{
+    uint16_t id;
+    int i = 0;
+    RTE_ETH_FOREACH_DEV(id)
+    {
+        if (i++ == index) return id;
     }
-    P.port = 0;
-    while (!rte_eth_dev_is_valid_port(P.port)) P.port++;
+    return -1;
+}
+
+struct dpdk_port *dpdk_port_open(int index, char *err, size_t errlen)
+{
+    int id = port_id_of(index);
+    if (id < 0) {
+        if (dpdk_port_count() == 0)
+            snprintf(err, errlen,
+                     "DPDK found no port: give one in --dpdk-args, e.g. "
+                     "--vdev=net_af_packet0,iface=veth0 (or bind a NIC to vfio-pci)");
+        else
+            snprintf(err, errlen, "DPDK has %d port(s); there is no port %d", dpdk_port_count(),
+                     index);
+        return NULL;
+    }
+    struct dpdk_port *p = calloc(1, sizeof *p);
+    p->port = (uint16_t)id;
+    p->ts_offset = -1;
     char name[RTE_ETH_NAME_MAX_LEN] = "";
-    rte_eth_dev_get_name_by_port(P.port, name);
-    int rc = rte_eth_dev_info_get(P.port, &P.info);
-    P.pool = rte_pktmbuf_pool_create("strobe_rx", 16383, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-                                     (int)rte_socket_id());
-    if (rc || !P.pool) {
+    rte_eth_dev_get_name_by_port(p->port, name);
+    int rc = rte_eth_dev_info_get(p->port, &p->info);
+    char pool[RTE_MEMPOOL_NAMESIZE];
+    snprintf(pool, sizeof pool, "strobe_rx%d", id);
+    p->pool = rte_pktmbuf_pool_create(pool, 16383, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+                                      (int)rte_socket_id());
+    if (rc || !p->pool) {
         snprintf(err, errlen, "DPDK port %s: %s", name,
                  rc ? rte_strerror(-rc) : "cannot create the mbuf pool (give EAL more memory, -m)");
-        return -1;
+        dpdk_port_close(p);
+        return NULL;
     }
     struct rte_eth_conf conf;
     memset(&conf, 0, sizeof conf);
     uint16_t rxd = RX_DESC, txd = TX_DESC;
-    if ((rc = rte_eth_dev_configure(P.port, 1, 1, &conf)) ||
-        (rc = rte_eth_dev_adjust_nb_rx_tx_desc(P.port, &rxd, &txd)) ||
-        (rc =
-             rte_eth_rx_queue_setup(P.port, 0, rxd, rte_eth_dev_socket_id(P.port), NULL, P.pool)) ||
-        (rc = rte_eth_tx_queue_setup(P.port, 0, txd, rte_eth_dev_socket_id(P.port), NULL)) ||
-        (rc = rte_eth_dev_start(P.port))) {
+    if ((rc = rte_eth_dev_configure(p->port, 1, 1, &conf)) ||
+        (rc = rte_eth_dev_adjust_nb_rx_tx_desc(p->port, &rxd, &txd)) ||
+        (rc = rte_eth_rx_queue_setup(p->port, 0, rxd, rte_eth_dev_socket_id(p->port), NULL,
+                                     p->pool)) ||
+        (rc = rte_eth_tx_queue_setup(p->port, 0, txd, rte_eth_dev_socket_id(p->port), NULL)) ||
+        (rc = rte_eth_dev_start(p->port))) {
         snprintf(err, errlen, "DPDK port %s (%s): configure/queue setup/start failed: %s", name,
-                 P.info.driver_name, rte_strerror(rc < 0 ? -rc : rc));
-        return -1;
+                 p->info.driver_name, rte_strerror(rc < 0 ? -rc : rc));
+        dpdk_port_close(p);
+        return NULL;
     }
-    rte_eth_promiscuous_enable(P.port);
-    rte_eth_macaddr_get(P.port, &P.mac);
+    p->started = 1;
+    rte_eth_promiscuous_enable(p->port);
+    rte_eth_macaddr_get(p->port, &p->mac);
     /* the field may be filled without the offload being advertised (net_pcap): register it
      * and trust each mbuf's flag, not the capability bit */
-    P.ts_offset =
-        rte_mbuf_dyn_rx_timestamp_register(&P.ts_offset, &P.ts_flag) == 0 ? P.ts_offset : -1;
-    if (P.ts_offset >= 0) {
+    p->ts_offset =
+        rte_mbuf_dyn_rx_timestamp_register(&p->ts_offset, &p->ts_flag) == 0 ? p->ts_offset : -1;
+    if (p->ts_offset >= 0) {
         int bit = rte_mbuf_dynflag_lookup(RTE_MBUF_DYNFLAG_RX_TIMESTAMP_NAME, NULL);
-        P.ts_flag = bit >= 0 ? 1ULL << bit : 0;
+        p->ts_flag = bit >= 0 ? 1ULL << bit : 0;
     }
-    P.pmd_is_pcap = strstr(P.info.driver_name, "pcap") != NULL;
-    ts_conv_init(&P.tsc, (double)rte_get_tsc_hz());
+    p->pmd_is_pcap = strstr(p->info.driver_name, "pcap") != NULL;
+    ts_conv_init(&p->tsc, (double)rte_get_tsc_hz());
     uint64_t nic;
-    P.nic_clock = rte_eth_read_clock(P.port, &nic) == 0;
-    ts_conv_init(&P.nic, 1e9); /* the nominal rate is refined by the fit */
-    dpdk_port_calibrate();
-    dpdk_port_calibrate();
-    P.ready = 1;
-    return 0;
+    p->nic_clock = rte_eth_read_clock(p->port, &nic) == 0;
+    ts_conv_init(&p->nic, 1e9); /* the nominal rate is refined by the fit */
+    dpdk_port_calibrate(p);
+    dpdk_port_calibrate(p);
+    return p;
 }
 
-void dpdk_port_clock_describe(char *buf, size_t n)
+void dpdk_port_clock_describe(const struct dpdk_port *p, char *buf, size_t n)
 {
-    if (P.pmd_is_pcap)
+    if (p->pmd_is_pcap)
         snprintf(buf, n, "%s: the PMD's rx timestamp (kernel software stamp, microseconds)",
-                 P.info.driver_name);
-    else if (P.nic_clock)
-        snprintf(buf, n, "%s: NIC clock, drift %.3f ppm, uncertainty %.0f ns", P.info.driver_name,
-                 ts_conv_drift_ppm(&P.nic), ts_conv_uncertainty_ns(&P.nic));
+                 p->info.driver_name);
+    else if (p->nic_clock)
+        snprintf(buf, n, "%s: NIC clock, drift %.3f ppm, uncertainty %.0f ns", p->info.driver_name,
+                 ts_conv_drift_ppm(&p->nic), ts_conv_uncertainty_ns(&p->nic));
     else
         snprintf(buf, n,
                  "%s: TSC at rx burst (no PMD timestamp), drift %.3f ppm, uncertainty %.0f ns",
-                 P.info.driver_name, ts_conv_drift_ppm(&P.tsc), ts_conv_uncertainty_ns(&P.tsc));
+                 p->info.driver_name, ts_conv_drift_ppm(&p->tsc), ts_conv_uncertainty_ns(&p->tsc));
 }
 
-int dpdk_port_rx(struct dpdk_frame *frames, int max)
+int dpdk_port_rx(struct dpdk_port *p, struct dpdk_frame *frames, int max)
 {
     if (max > BURST) max = BURST;
-    P.nrx = rte_eth_rx_burst(P.port, 0, P.rx, (uint16_t)max);
-    if (!P.nrx) return 0;
-    int64_t burst_ns = ts_conv_to_ns(&P.tsc, (int64_t)rte_rdtsc());
-    for (int i = 0; i < P.nrx; i++) {
-        struct rte_mbuf *m = P.rx[i];
+    p->nrx = rte_eth_rx_burst(p->port, 0, p->rx, (uint16_t)max);
+    if (!p->nrx) return 0;
+    int64_t burst_ns = ts_conv_to_ns(&p->tsc, (int64_t)rte_rdtsc());
+    for (int i = 0; i < p->nrx; i++) {
+        struct rte_mbuf *m = p->rx[i];
         struct dpdk_frame *f = &frames[i];
         f->len = rte_pktmbuf_pkt_len(m);
         if (m->nb_segs == 1) {
             f->data = rte_pktmbuf_mtod(m, const uint8_t *);
         } else {
-            P.linear[i] = malloc(f->len); /* never on veth; real NICs with jumbo frames only */
-            rte_pktmbuf_read(m, 0, f->len, P.linear[i]);
-            f->data = P.linear[i];
+            p->linear[i] = malloc(f->len); /* never on veth; real NICs with jumbo frames only */
+            rte_pktmbuf_read(m, 0, f->len, p->linear[i]);
+            f->data = p->linear[i];
         }
         f->t_ns = burst_ns;
         f->src = TS_USERSPACE;
-        if (P.ts_offset >= 0 && (m->ol_flags & P.ts_flag)) {
-            uint64_t v = *RTE_MBUF_DYNFIELD(m, P.ts_offset, rte_mbuf_timestamp_t *);
-            if (P.pmd_is_pcap) {
+        if (p->ts_offset >= 0 && (m->ol_flags & p->ts_flag)) {
+            uint64_t v = *RTE_MBUF_DYNFIELD(m, p->ts_offset, rte_mbuf_timestamp_t *);
+            if (p->pmd_is_pcap) {
                 f->t_ns = (int64_t)v * 1000;
                 f->src = TS_KERNEL;
-            } else if (P.nic_clock) {
-                f->t_ns = ts_conv_to_ns(&P.nic, (int64_t)v);
+            } else if (p->nic_clock) {
+                f->t_ns = ts_conv_to_ns(&p->nic, (int64_t)v);
                 f->src = TS_NIC;
             }
         }
     }
-    return P.nrx;
+    return p->nrx;
 }
 
-void dpdk_port_rx_done(void)
+void dpdk_port_rx_done(struct dpdk_port *p)
 {
-    for (int i = 0; i < P.nrx; i++) {
-        free(P.linear[i]);
-        P.linear[i] = NULL;
+    for (int i = 0; i < p->nrx; i++) {
+        free(p->linear[i]);
+        p->linear[i] = NULL;
     }
-    rte_pktmbuf_free_bulk(P.rx, (unsigned)P.nrx);
-    P.nrx = 0;
+    rte_pktmbuf_free_bulk(p->rx, (unsigned)p->nrx);
+    p->nrx = 0;
 }
 
-void dpdk_port_tx_flush(void)
+void dpdk_port_tx_flush(struct dpdk_port *p)
 {
     int sent = 0;
     /* a full tx ring drains within microseconds; a few retries, then the rest is dropped */
-    for (int tries = 0; sent < P.ntx && tries < 100; tries++)
-        sent += rte_eth_tx_burst(P.port, 0, P.tx + sent, (uint16_t)(P.ntx - sent));
-    if (sent < P.ntx) {
-        rte_pktmbuf_free_bulk(P.tx + sent, (unsigned)(P.ntx - sent));
+    for (int tries = 0; sent < p->ntx && tries < 100; tries++)
+        sent += rte_eth_tx_burst(p->port, 0, p->tx + sent, (uint16_t)(p->ntx - sent));
+    if (sent < p->ntx) {
+        rte_pktmbuf_free_bulk(p->tx + sent, (unsigned)(p->ntx - sent));
     }
-    P.ntx = 0;
+    p->ntx = 0;
 }
 
-int dpdk_port_tx(const void *frame, size_t len)
+int dpdk_port_tx(struct dpdk_port *p, const void *frame, size_t len)
 {
-    struct rte_mbuf *m = rte_pktmbuf_alloc(P.pool);
+    struct rte_mbuf *m = rte_pktmbuf_alloc(p->pool);
     char *dst = m ? rte_pktmbuf_append(m, (uint16_t)len) : NULL;
     if (!dst) {
         if (m) rte_pktmbuf_free(m);
         return -1;
     }
     memcpy(dst, frame, len);
-    P.tx[P.ntx++] = m;
-    if (P.ntx == BURST) dpdk_port_tx_flush();
+    p->tx[p->ntx++] = m;
+    if (p->ntx == BURST) dpdk_port_tx_flush(p);
     return 0;
 }
 
-void dpdk_port_close(void)
+void dpdk_port_close(struct dpdk_port *p)
 {
-    if (!P.ready) return;
-    dpdk_port_tx_flush();
-    rte_eth_dev_stop(P.port);
-    rte_eth_dev_close(P.port);
-    rte_mempool_free(P.pool);
+    if (!p) return;
+    if (p->started) {
+        dpdk_port_tx_flush(p);
+        rte_eth_dev_stop(p->port);
+    }
+    rte_eth_dev_close(p->port);
+    rte_mempool_free(p->pool);
+    free(p);
+}
+
+void dpdk_eal_cleanup(void)
+{
+    if (!eal_ready) return;
     rte_eal_cleanup();
-    P.ready = 0;
+    eal_ready = 0;
 }

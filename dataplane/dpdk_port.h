@@ -1,12 +1,13 @@
-/* The DPDK side of the kernel-bypass transport: EAL, one port, one rx and one tx queue, and
- * the receive time of every frame. Neutral types only, because DPDK's headers cannot share
- * a translation unit with lwIP's (platform-notes.md); lwip_stack.c is the other side.
+/* The DPDK side of the kernel-bypass transport: the EAL once per process, then any number of
+ * ports, each with one rx and one tx queue, its own mbuf pool, clock converters and tx batch,
+ * and the receive time of every frame. Neutral types only, because DPDK's headers cannot
+ * share a translation unit with lwIP's (platform-notes.md); transport_dpdk.c is the other side.
  *
  * Frame timestamps, best first: the PMD's rx timestamp (mbuf dynamic field, trusted only when
  * its per-mbuf flag is set) converted to ns by the port's converter — net_pcap's is the
  * kernel's software stamp in microseconds since the epoch (TS_KERNEL); a NIC clock is mapped
  * by cross-timestamps against the system clock (TS_NIC) — else the TSC read right after the
- * rx burst, mapped the same way (TS_USERSPACE). Used by one thread after init. */
+ * rx burst, mapped the same way (TS_USERSPACE). A port is used by one thread after open. */
 #ifndef STROBE_DPDK_PORT_H
 #define STROBE_DPDK_PORT_H
 #include "clock.h"
@@ -20,23 +21,33 @@ struct dpdk_frame {
     enum ts_source src;
 };
 
-/* EAL init with eal_args (split on spaces), then the first port: configured, started,
- * promiscuous. 0, or -1 with err naming the port and the EAL's or the driver's error. */
-int dpdk_port_init(const char *eal_args, char *err, size_t errlen);
-void dpdk_port_mac(uint8_t mac[6]);
-const char *dpdk_port_driver(void);
+struct dpdk_port; /* one port (one rx and one tx queue) and its own mbuf pool, clock converter
+                     and tx batch; used by one thread after open */
+
+/* EAL init with eal_args (split on spaces), once per process. 0, or -1 with err set. */
+int dpdk_eal_init(const char *eal_args, char *err, size_t errlen);
+/* Ports the EAL found (vdevs and devices), in port-id order. */
+int dpdk_port_count(void);
+/* Configures and starts port `index` (0-based among the EAL's ports), promiscuous, one rx and
+ * one tx queue, its mbuf pool on the calling thread's NUMA node. NULL with err naming the port
+ * and the driver's error. */
+struct dpdk_port *dpdk_port_open(int index, char *err, size_t errlen);
+void dpdk_port_mac(const struct dpdk_port *p, uint8_t mac[6]);
+const char *dpdk_port_driver(const struct dpdk_port *p);
 /* Up to max frames received now (each linear, valid until dpdk_port_rx_done). */
-int dpdk_port_rx(struct dpdk_frame *frames, int max);
-void dpdk_port_rx_done(void);
+int dpdk_port_rx(struct dpdk_port *p, struct dpdk_frame *frames, int max);
+void dpdk_port_rx_done(struct dpdk_port *p);
 /* Queues a copy of one frame; sent by dpdk_port_tx_flush (or when the batch fills).
  * 0, or -1 when no buffer was free (the frame is dropped, as a full NIC queue would). */
-int dpdk_port_tx(const void *frame, size_t len);
-void dpdk_port_tx_flush(void);
+int dpdk_port_tx(struct dpdk_port *p, const void *frame, size_t len);
+void dpdk_port_tx_flush(struct dpdk_port *p);
 /* A cross-timestamp for the converters; call about once a second. */
-void dpdk_port_calibrate(void);
+void dpdk_port_calibrate(struct dpdk_port *p);
 /* One line: the clock behind the stamps, drift and uncertainty. */
-void dpdk_port_clock_describe(char *buf, size_t n);
-/* Stops and closes the port and releases the EAL (its files under /var/run/dpdk). */
-void dpdk_port_close(void);
+void dpdk_port_clock_describe(const struct dpdk_port *p, char *buf, size_t n);
+/* Flushes, stops and closes the port and frees its pool. NULL is ignored. */
+void dpdk_port_close(struct dpdk_port *p);
+/* After every port is closed: releases the EAL (its files under /var/run/dpdk). */
+void dpdk_eal_cleanup(void);
 
 #endif

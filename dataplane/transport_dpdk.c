@@ -70,6 +70,7 @@ struct transport_ctx {
     int nheld;
     uint64_t impaired_drops, impaired_dups;
     uint8_t txbuf[2048];
+    struct dpdk_port *port;
 };
 
 static struct transport_ctx *X; /* lwIP is global: one stack per process */
@@ -94,13 +95,13 @@ static err_t link_output(struct netif *n, struct pbuf *p)
     (void)n;
     if (p->tot_len > sizeof X->txbuf) return ERR_BUF;
     pbuf_copy_partial(p, X->txbuf, p->tot_len, 0);
-    return dpdk_port_tx(X->txbuf, p->tot_len) == 0 ? ERR_OK : ERR_MEM;
+    return dpdk_port_tx(X->port, X->txbuf, p->tot_len) == 0 ? ERR_OK : ERR_MEM;
 }
 
 static err_t netif_setup(struct netif *n)
 {
     n->hwaddr_len = 6;
-    dpdk_port_mac(n->hwaddr);
+    dpdk_port_mac(X->port, n->hwaddr);
     n->mtu = 1500;
     n->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET | NETIF_FLAG_LINK_UP;
     n->output = etharp_output;
@@ -190,20 +191,20 @@ static void release_held(void)
 static int pump(void)
 {
     struct dpdk_frame fr[32];
-    int n = dpdk_port_rx(fr, 32);
+    int n = dpdk_port_rx(X->port, fr, 32);
     for (int i = 0; i < n; i++) {
         if (X->impair)
             impair(&fr[i]);
         else
             deliver(fr[i].data, fr[i].len, fr[i].t_ns, fr[i].src);
     }
-    if (n) dpdk_port_rx_done();
+    if (n) dpdk_port_rx_done(X->port);
     if (X->nheld) release_held();
     sys_check_timeouts();
-    dpdk_port_tx_flush();
+    dpdk_port_tx_flush(X->port);
     int64_t now = clock_now_ns();
     if (now - X->last_calibration > 1000000000LL) {
-        dpdk_port_calibrate();
+        dpdk_port_calibrate(X->port);
         X->last_calibration = now;
         if (X->static_mac_set && now - X->last_taught > 60000000000LL) {
             teach_next_hop(X->static_mac);
@@ -510,7 +511,7 @@ static int resolve_next_hop(char *err, size_t errlen)
     snprintf(err, errlen,
              "no ARP reply from %s on DPDK port %s within 3 s: check the link, "
              "--local-ip and --gateway",
-             ip4addr_ntoa(&X->next_hop), dpdk_port_driver());
+             ip4addr_ntoa(&X->next_hop), dpdk_port_driver(X->port));
     return -1;
 }
 
@@ -533,11 +534,13 @@ struct transport_ctx *transport_dpdk_start(const struct dpdk_options *o, const s
     }
     struct tls_ctx *tls = NULL;
     if (ep->tls && !(tls = tls_ctx_new(&o->tls, err, errlen))) return NULL;
-    if (dpdk_port_init(o->eal_args, err, errlen)) {
+    struct dpdk_port *port = NULL;
+    if (dpdk_eal_init(o->eal_args, err, errlen) || !(port = dpdk_port_open(0, err, errlen))) {
         tls_ctx_free(tls);
         return NULL;
     }
     X = calloc(1, sizeof *X);
+    X->port = port;
     X->tls = tls;
     X->use_tls = ep->tls;
     X->backoff_us = o->idle_backoff_us;
@@ -621,9 +624,9 @@ fail:
 void transport_dpdk_describe(char *buf, size_t n)
 {
     char clock[200];
-    dpdk_port_clock_describe(clock, sizeof clock);
+    dpdk_port_clock_describe(X->port, clock, sizeof clock);
     size_t at = (size_t)snprintf(buf, n, "%s on %s, source", transport_dpdk_ops()->name,
-                                 dpdk_port_driver());
+                                 dpdk_port_driver(X->port));
     for (int i = 0; X && i < X->nnetif && at < n; i++)
         at += (size_t)snprintf(buf + at, n - at, " %s", ip4addr_ntoa(netif_ip4_addr(&X->netif[i])));
     if (at < n) at += (size_t)snprintf(buf + at, n - at, "; stamps: %s", clock);
@@ -636,5 +639,6 @@ void transport_dpdk_describe(char *buf, size_t n)
 void transport_dpdk_stop(void)
 {
     if (!X) return;
-    dpdk_port_close();
+    dpdk_port_close(X->port);
+    dpdk_eal_cleanup();
 }
