@@ -25,6 +25,22 @@ static void usage(FILE *f)
         "  --listen HOST:PORT        address to listen on (default 127.0.0.1:8000); port 0: a "
         "free\n"
         "                            port, named on the first line of stderr\n"
+        "  --transport kernel|dpdk   kernel sockets (default), or lwIP over DPDK: every port the\n"
+        "                            EAL finds gets one lwIP interface with the --listen IPv4\n"
+        "                            address (netmask /24), and each connection is answered on\n"
+        "                            the port it came in on\n"
+        "  --dpdk-args \"EAL ARGS\"    with --transport dpdk: EAL arguments naming the ports, "
+        "e.g.\n"
+        "                            \"--no-huge -m 512 --no-pci --no-telemetry --file-prefix emu\n"
+        "                            --vdev=net_memif0,role=server,socket=/tmp/emu.sock,\n"
+        "                            socket-abstract=no\"\n"
+        "  --idle-backoff-us U       with --transport dpdk: sleep U microseconds when a poll "
+        "found\n"
+        "                            nothing and no decode step is due sooner (default 20; 0:\n"
+        "                            busy-poll a whole core)\n"
+        "  --control-listen HOST:PORT  with --transport dpdk: also serve kernel connections here\n"
+        "                            (strobe sends its calibration probes through the kernel;\n"
+        "                            scrapers of /metrics), sharing the one model and counters\n"
         "  --model NAME              model id served by /v1/models (default strobe-emu)\n"
         "  --usage-style final-chunk|finish-chunk   where usage goes (default final-chunk)\n"
         "  --faults SPEC             e.g. "
@@ -62,6 +78,33 @@ static int parse_double(const char *flag, const char *s, double *out)
     return 0;
 }
 
+/* HOST:PORT or [V6]:PORT into host and port; port 0 lets the kernel choose. */
+static int parse_host_port(const char *flag, const char *arg, char *host, size_t hostlen, int *port)
+{
+    const char *colon = strrchr(arg, ':');
+    if (!colon || colon == arg || !colon[1]) {
+        fprintf(stderr, "strobe-emu: %s needs HOST:PORT, got '%s'.\n", flag, arg);
+        return -1;
+    }
+    size_t hl = (size_t)(colon - arg);
+    const char *h = arg;
+    if (h[0] == '[' && hl > 2 && h[hl - 1] == ']') h++, hl -= 2;
+    if (hl >= hostlen) {
+        fprintf(stderr, "strobe-emu: %s host is too long.\n", flag);
+        return -1;
+    }
+    memcpy(host, h, hl);
+    host[hl] = 0;
+    double v;
+    if (parse_double(flag, colon + 1, &v)) return -1;
+    if (v < 0 || v > 65535 || v != (int)v) {
+        fprintf(stderr, "strobe-emu: %s port must be 0..65535, got '%s'.\n", flag, colon + 1);
+        return -1;
+    }
+    *port = (int)v;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     enum {
@@ -93,6 +136,10 @@ int main(int argc, char **argv)
         O_TTTFT,
         O_REASON,
         O_TOKENIZER,
+        O_TRANSPORT,
+        O_DPDK_ARGS,
+        O_BACKOFF,
+        O_CONTROL,
         O_HELP
     };
     static const struct option opts[] = {{"listen", 1, 0, O_LISTEN},
@@ -123,6 +170,10 @@ int main(int argc, char **argv)
                                          {"target-ttft-s", 1, 0, O_TTTFT},
                                          {"reasoning-fraction", 1, 0, O_REASON},
                                          {"tokenizer", 1, 0, O_TOKENIZER},
+                                         {"transport", 1, 0, O_TRANSPORT},
+                                         {"dpdk-args", 1, 0, O_DPDK_ARGS},
+                                         {"idle-backoff-us", 1, 0, O_BACKOFF},
+                                         {"control-listen", 1, 0, O_CONTROL},
                                          {"help", 0, 0, O_HELP},
                                          {0, 0, 0, 0}};
     struct emu_params p;
@@ -149,25 +200,16 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         const char *flag = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
         switch (c) {
-        case O_LISTEN: {
-            const char *colon = strrchr(optarg, ':');
-            if (!colon || colon == optarg || !colon[1]) {
-                fprintf(stderr, "strobe-emu: --listen needs HOST:PORT, got '%s'.\n", optarg);
+        case O_LISTEN:
+            if (parse_host_port("--listen", optarg, p.listen_host, sizeof p.listen_host,
+                                &p.listen_port))
                 return 2;
-            }
-            size_t hl = (size_t)(colon - optarg);
-            const char *h = optarg;
-            if (h[0] == '[' && hl > 2 && h[hl - 1] == ']') h++, hl -= 2;
-            if (hl >= sizeof p.listen_host) {
-                fprintf(stderr, "strobe-emu: --listen host is too long.\n");
-                return 2;
-            }
-            memcpy(p.listen_host, h, hl);
-            p.listen_host[hl] = 0;
-            if (parse_double("--listen port", colon + 1, &v) || v < 0 || v > 65535) return 2;
-            p.listen_port = (int)v;
             break;
-        }
+        case O_CONTROL:
+            if (parse_host_port("--control-listen", optarg, p.control_host, sizeof p.control_host,
+                                &p.control_port))
+                return 2;
+            break;
         case O_MODEL: snprintf(p.model, sizeof p.model, "%s", optarg); break;
         case O_USAGE:
             if (!strcmp(optarg, "final-chunk"))
@@ -181,6 +223,24 @@ int main(int argc, char **argv)
             break;
         case O_PROFILE: break;
         case O_TOKENIZER: tokenizer_path = optarg; break;
+        case O_TRANSPORT:
+            if (!strcmp(optarg, "kernel")) {
+                p.transport = EMU_TRANSPORT_KERNEL;
+            } else if (!strcmp(optarg, "dpdk")) {
+#ifndef STROBE_EMU_HAVE_DPDK
+                fprintf(stderr, "strobe-emu: --transport dpdk: this strobe-emu was built without "
+                                "DPDK and lwIP (install dpdk-dev and liblwip-dev, then rebuild "
+                                "with -Ddpdk=enabled).\n");
+                return 2;
+#endif
+                p.transport = EMU_TRANSPORT_DPDK;
+            } else {
+                fprintf(stderr, "strobe-emu: --transport must be kernel or dpdk, got '%s'.\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case O_DPDK_ARGS: p.dpdk_args = optarg; break;
         case O_FAULTS:
             if (emu_params_parse_faults(&p.faults, optarg)) return 2;
             break;
@@ -205,6 +265,7 @@ int main(int argc, char **argv)
             case O_PMAX: p.power_max_w = v; break;
             case O_SEED: p.seed = (uint64_t)v; break;
             case O_REASON: p.reasoning_fraction = v; break;
+            case O_BACKOFF: p.idle_backoff_us = v; break;
             case O_CONC: q.concurrency = (int)v; break;
             case O_PROMPT: q.prompt_tokens = (long)v; break;
             case O_CACHED: q.cached_tokens = (long)v; break;

@@ -23,6 +23,8 @@ void emu_params_defaults(struct emu_params *p)
     memset(p, 0, sizeof *p);
     snprintf(p->listen_host, sizeof p->listen_host, "127.0.0.1");
     p->listen_port = 8000;
+    p->idle_backoff_us = 20;
+    p->control_port = -1;
     snprintf(p->model, sizeof p->model, "strobe-emu");
     p->step_us = 8000;
     p->step_us_per_seq = 20;
@@ -212,6 +214,14 @@ int emu_params_check(const struct emu_params *p)
         bad = "default_max_tokens must be >= 1";
     else if (p->natural_min_tokens < 1 || p->natural_span_tokens < 1)
         bad = "natural_min_tokens and natural_span_tokens must be >= 1";
+    else if (p->idle_backoff_us < 0 || p->idle_backoff_us > 10000)
+        bad = "--idle-backoff-us must be in 0..10000 microseconds";
+    else if (p->transport == EMU_TRANSPORT_DPDK && (!p->dpdk_args || !*p->dpdk_args))
+        bad = "--transport dpdk needs --dpdk-args with the EAL arguments naming its ports, e.g. "
+              "--dpdk-args '--no-huge -m 512 --no-pci "
+              "--vdev=net_memif0,role=server,socket=/tmp/m.sock'";
+    else if (p->transport != EMU_TRANSPORT_DPDK && (p->dpdk_args || p->control_port >= 0))
+        bad = "--dpdk-args and --control-listen are used only with --transport dpdk";
     if (bad) {
         fprintf(stderr, "strobe-emu: %s.\n", bad);
         return -1;

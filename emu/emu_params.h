@@ -6,6 +6,9 @@
 
 enum usage_style { USAGE_FINAL_CHUNK, USAGE_FINISH_CHUNK };
 
+/* kernel sockets, or lwIP over the ports of a DPDK EAL (emu_io.h) */
+enum emu_transport { EMU_TRANSPORT_KERNEL, EMU_TRANSPORT_DPDK };
+
 enum fault_kind {
     FAULT_RESET,
     FAULT_HTTP500,
@@ -27,6 +30,11 @@ struct fault_spec {
 struct emu_params {
     char listen_host[64];
     int listen_port;
+    enum emu_transport transport;
+    const char *dpdk_args; /* EAL arguments, naming the ports (--transport dpdk) */
+    char control_host[64]; /* DPDK: also kernel connections here (control_port >= 0) */
+    int control_port;
+    double idle_backoff_us; /* DPDK: sleep when a poll found nothing and no deadline is near */
     char model[128];
     double step_us;          /* A: fixed part of a decode step */
     double step_us_per_seq;  /* C: per running request */

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 static void start_prefill(int64_t t);
 
@@ -217,7 +216,7 @@ static void full_finish(struct req *r)
     c->req = NULL;
     emu_server_send_response(c, 200, "application/json", body, (size_t)(n < 0 ? 0 : n));
     free(body);
-    if (c->fd >= 0 && !c->close_after_write) emu_server_conn_after_response(c);
+    if (!c->closed && !c->close_after_write) emu_server_conn_after_response(c);
 }
 
 static void inject_midstream_fault(struct req *r, int64_t sched)
@@ -225,9 +224,7 @@ static void inject_midstream_fault(struct req *r, int64_t sched)
     struct conn *c = r->conn;
     emu_state.faults_injected[r->fault]++;
     if (r->fault == FAULT_RESET) {
-        struct linger lg = {1, 0}; /* close with RST, as a crashed server would */
-        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-        emu_server_conn_close(c);
+        emu_server_conn_reset(c);
     } else if (r->fault == FAULT_MALFORMED) {
         int n = snprintf(emu_state.ev, sizeof emu_state.ev,
                          "data: {\"id\":\"%s\",\"object\":\"chat.completion.chunk\",\"choices\":"

@@ -3,6 +3,7 @@
  * (emu_server.c). Internal to strobe-emu; one thread, so no locking. */
 #ifndef EMU_STATE_H
 #define EMU_STATE_H
+#include "emu_io.h"
 #include "emu_params.h"
 
 #include <http_parser.h>
@@ -47,7 +48,10 @@ struct req {
 };
 
 struct conn {
-    int fd;
+    const struct emu_io *io; /* the backend that accepted it */
+    int closed; /* the backend's handle is released; freed at the end of the loop iteration */
+    int fd;     /* emu_io_kernel.c's socket */
+    void *lw;   /* emu_lwip.c's connection */
     http_parser parser;
     char *in;
     size_t in_len, in_cap, in_parsed;
@@ -57,7 +61,7 @@ struct conn {
     size_t url_len;
     char *body;
     size_t body_len, body_cap;
-    int message_ready, keep_alive, close_after_write, epollout;
+    int message_ready, keep_alive, close_after_write, writing;
     struct req *req;
     struct conn *grave_next; /* closed, freed at the end of the loop iteration */
 };
@@ -69,7 +73,7 @@ struct timer {
 
 struct emu_state {
     const struct emu_params *p;
-    int epfd, listen_fd;
+    const struct emu_io *io; /* the loop's backend: kernel sockets or lwIP over DPDK */
     struct timer *heap;
     size_t heap_len, heap_cap;
     struct req *wait_head, *wait_tail, *pf_head, *pf_tail;
@@ -107,11 +111,14 @@ void emu_request_dispatch(struct conn *c);
 void emu_request_reply_error(struct conn *c, int status, const char *msg);
 
 /* emu_server.c: connections */
+struct conn *emu_server_conn_new(const struct emu_io *io); /* a backend's accepted connection */
 int emu_server_conn_write(struct conn *c, const char *data, size_t len);
 int emu_server_send_event(struct conn *c, const char *event, size_t len);
 void emu_server_send_response(struct conn *c, int status, const char *ctype, const char *body,
                               size_t len);
 void emu_server_conn_close(struct conn *c);
+/* Closes with an RST, as a crashed server would. */
+void emu_server_conn_reset(struct conn *c);
 void emu_server_conn_after_response(struct conn *c);
 
 #endif
