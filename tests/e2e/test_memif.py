@@ -1,0 +1,236 @@
+"""DPDK + lwIP at both ends, over memif (shared memory between two processes, no kernel on the
+data path): strobe-emu --transport dpdk with memif server ports, strobe slt --transport dpdk
+with a memif client port. 1,000 concurrent streams: every chunk's tokens exact, speed and
+TTFT against the emulator's truth, the emulator's own request count equal to strobe's; a
+second client on the same port after the first left; two ports, each answering the
+connections that came in on it; bad set-ups named. strobe's calibration probes go through
+the kernel, so both processes run in a network namespace the test creates (the emulator's
+address on its loopback, answered by --control-listen) and removes, with the memif sockets
+in a temporary directory. Needs root; skipped (77) without DPDK in strobe or strobe-emu."""
+import json
+import os
+import subprocess
+import tempfile
+import time
+
+import common
+from common import check
+
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
+O200K = os.path.join(ROOT, "tokenizers", "o200k_base.tiktoken")
+TAG = "sm%d" % (os.getpid() % 100000)
+NS = TAG + "n"
+NET = "10.%d.%d" % (100 + os.getpid() % 100, os.getpid() // 100 % 250)
+SERVER_IP = NET + ".1"
+PORT = 8000
+MODEL = ["--step-us", "10000", "--step-us-per-seq", "0", "--max-batch", "4000",
+         "--prefill-tps", "100000000"]
+# memif copies frames through memfd shared memory: no hugepages needed (platform-notes.md)
+EAL = "--no-huge -m 512 --no-pci --no-telemetry --file-prefix %s -l %d"
+
+
+def sh(*cmd, ok=True):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if ok and r.returncode:
+        raise RuntimeError("%s: %s" % (" ".join(cmd), r.stderr.strip()))
+    return r
+
+
+def memif(role, sock, index=0):
+    return "--vdev=net_memif%d,role=%s,socket=%s,socket-abstract=no" % (index, role, sock)
+
+
+def up():
+    sh("ip", "netns", "add", NS)
+    sh("ip", "-n", NS, "link", "set", "lo", "up")
+    sh("ip", "-n", NS, "addr", "add", SERVER_IP + "/32", "dev", "lo")
+
+
+def down():
+    sh("ip", "netns", "del", NS, ok=False)
+    for suffix in ("e", "a", "b", "x"):
+        sh("rm", "-rf", "/var/run/dpdk/" + TAG + suffix, ok=False)
+
+
+class Emulator:
+    """strobe-emu over DPDK + lwIP on memif server ports, its kernel control address the same."""
+
+    def __init__(self, tmp, *socks):
+        self.log = os.path.join(tmp, "emu.log")
+        vdevs = " ".join(memif("server", s, i) for i, s in enumerate(socks))
+        self.p = subprocess.Popen(
+            ["ip", "netns", "exec", NS, common.EMU, "--transport", "dpdk", "--listen",
+             "%s:%d" % (SERVER_IP, PORT), "--control-listen", "%s:%d" % (SERVER_IP, PORT), *MODEL,
+             "--dpdk-args", EAL % (TAG + "e", 0) + " " + vdevs],
+            stderr=open(self.log, "w"))
+        end = time.time() + 30
+        while "listening on" not in open(self.log).read():
+            if self.p.poll() is not None or time.time() > end:
+                self.stop()
+                raise RuntimeError("strobe-emu over memif did not start: %s" % open(self.log).read()[-500:])
+            time.sleep(0.05)
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.terminate()
+            self.p.wait(10)
+
+    def metrics(self):
+        """Its own counters (GET /metrics) through its control address."""
+        url = "http://%s:%d/metrics" % (SERVER_IP, PORT)
+        r = sh("ip", "netns", "exec", NS, "python3", "-c",
+               "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(%r, timeout=10)"
+               ".read().decode())" % url)
+        return common.parse_metrics(r.stdout)
+
+
+def memif_slt(run, sock, conc, local_ip, prefix, lcore=1, background=False):
+    cmd = ["ip", "netns", "exec", NS, common.STROBE, "slt", "--url", "http://%s:%d" % (SERVER_IP, PORT),
+           "--model", "m", "--out", run, "--threads", "1", "--concurrency", str(conc), "--phase-s", "4",
+           "--ramp-s", "1", "--input-tokens", "200", "--output-tokens", "30", "--ignore-eos",
+           "--transport", "dpdk", "--local-ip", local_ip, "--idle-backoff-us", "20",
+           "--tokenizer", O200K, "--dpdk-args", EAL % (prefix, lcore) + " " + memif("client", sock)]
+    if background:
+        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+def results(what, rc, stderr, run):
+    check(rc == 0, "%s: the run succeeds" % what, 0, (rc, stderr[-600:]))
+    return json.load(open(os.path.join(run, "results.json"))) if rc == 0 else None
+
+
+def received(what, emu, before, res):
+    m = emu.metrics()
+    m["strobe_emu_requests_total"] -= before["strobe_emu_requests_total"]
+    common.check_received(what, res, m, common.calibration_probes(res))
+
+
+def exact(what, ph, conc):
+    out, c = ph["output_tokens"], ph["tokens_per_chunk"]
+    truth = c.get("against_emulator_truth", {})
+    check(ph["requests_sent_whole_phase"] >= conc and ph["requests_failed_whole_phase"] == 0,
+          "%s: %d concurrent streams, none failed" % (what, conc), (">= %d" % conc, 0),
+          (ph["requests_sent_whole_phase"], ph["requests_failed_whole_phase"], ph["failures"]))
+    check(out["min"] == 30 and out["max"] == 30 and ph["requests_output_estimated"] == 0,
+          "%s: every answer exactly 30 tokens by usage" % what, (30, 30, 0),
+          (out["min"], out["max"], ph["requests_output_estimated"]))
+    check(truth.get("chunks_compared") == c["chunks"] > 0 and truth.get("chunks_differing") == 0,
+          "%s: every chunk's text tokenizes to what the emulator sent (bytes intact, in order)" % what,
+          0, truth)
+
+
+def thousand_streams(tmp, emu, sock):
+    run = os.path.join(tmp, "k")
+    before = emu.metrics()
+    r = memif_slt(run, sock, 1000, NET + ".2", TAG + "a")
+    res = results("memif, 1,000 streams", r.returncode, r.stderr, run)
+    if not res:
+        return
+    ph = res["phases"][0]
+    transport = res["run"]["config"]["transport"]
+    check("dpdk+lwip on net_memif" in transport, "strobe ran over lwIP on net_memif",
+          "dpdk+lwip on net_memif", transport)
+    exact("memif, 1,000 streams", ph, 1000)
+    received("memif, 1,000 streams", emu, before, res)
+    cap = common.capacity(*MODEL, "--concurrency", "1000", "--prompt-tokens", "200",
+                          "--output-tokens", "30")["closed_loop"]
+    speed, ttft = ph["output_speed_tokens_per_s"]["p50"], ph["ttft_s"]["p50"]
+    late = common.lateness_s(ph)
+    print("memif: %d requests, speed p50 %.2f (truth %.2f) tokens/s, TTFT p50 %.5f (truth %.5f) s, "
+          "emulator late by up to %.2f ms (p99), client lag p50 %.0f us" % (
+              ph["requests_sent_whole_phase"], speed, cap["output_speed_tokens_per_s"], ttft,
+              cap["ttft_s"], late * 1e3, ph["client_lag_vs_emulator_send_us"]["p50"]))
+    if common.TIMING:
+        # test_slt.py's tolerances: 2 % plus what the emulator's own lateness explains (two
+        # polling processes share this machine's cores)
+        tol = 0.02 + late * cap["output_speed_tokens_per_s"] / 29
+        check(abs(speed / cap["output_speed_tokens_per_s"] - 1) < tol,
+              "memif: output speed within %.1f%% of the emulator's truth (2%% + its lateness)" % (tol * 100),
+              cap["output_speed_tokens_per_s"], speed)
+        err = max(0.02 * cap["ttft_s"], 0.001)
+        check(cap["ttft_s"] - err < ttft < cap["ttft_s"] + err + late,
+              "memif: TTFT within 2 % (or 1 ms of wake-up), plus the emulator's lateness, of the truth",
+              cap["ttft_s"], ttft)
+
+
+def second_client(tmp, emu, sock):
+    """memif's server side takes a new client once the first has gone."""
+    run = os.path.join(tmp, "again")
+    before = emu.metrics()
+    r = memif_slt(run, sock, 20, NET + ".2", TAG + "a")
+    res = results("memif, a second client on the same port", r.returncode, r.stderr, run)
+    if res:
+        exact("memif, a second client", res["phases"][0], 20)
+        received("memif, a second client", emu, before, res)
+
+
+def two_ports(tmp):
+    """Two memif ports, two strobe processes at once: each connection is answered on the port
+    it came in on (else the other client's stack would drop the answer and its run fail)."""
+    socks = [os.path.join(tmp, "p%d.sock" % i) for i in range(2)]
+    emu = Emulator(tmp, *socks)
+    try:
+        before = emu.metrics()
+        runs = [os.path.join(tmp, "port%d" % i) for i in range(2)]
+        procs = [memif_slt(runs[i], socks[i], 50, NET + ".%d" % (2 + i), TAG + "ab"[i], lcore=1,
+                           background=True) for i in range(2)]
+        errs = [p.communicate(timeout=300)[1] for p in procs]
+        got = []
+        for i, p in enumerate(procs):
+            res = results("port %d" % i, p.returncode, errs[i], runs[i])
+            if res:
+                exact("port %d" % i, res["phases"][0], 50)
+                got.append(res)
+        if len(got) == 2:
+            m = emu.metrics()
+            sent = sum(sum(common.sent_whole_run(r)) + common.calibration_probes(r) for r in got)
+            check(common.emu_received(m) - common.emu_received(before) == sent,
+                  "two ports: the emulator received what both clients sent", sent,
+                  common.emu_received(m) - common.emu_received(before))
+    finally:
+        emu.stop()
+
+
+def bad_setup(tmp):
+    r = subprocess.run([common.EMU, "--transport", "dpdk"], capture_output=True, text=True, timeout=30)
+    check(r.returncode == 2 and "needs --dpdk-args" in r.stderr,
+          "--transport dpdk without --dpdk-args: one sentence, exit 2", 2, (r.returncode, r.stderr))
+    r = subprocess.run([common.EMU, "--control-listen", "127.0.0.1:0"], capture_output=True, text=True,
+                       timeout=30)
+    check(r.returncode == 2 and "only with --transport dpdk" in r.stderr,
+          "--control-listen without --transport dpdk is refused", 2, (r.returncode, r.stderr))
+    r = subprocess.run(["ip", "netns", "exec", NS, common.EMU, "--transport", "dpdk", "--listen",
+                        "%s:%d" % (SERVER_IP, PORT), "--dpdk-args", EAL % (TAG + "x", 0)],
+                       capture_output=True, text=True, timeout=60)
+    sh("rm", "-rf", "/var/run/dpdk/" + TAG + "x", ok=False)
+    check(r.returncode == 1 and "found 0 DPDK ports" in r.stderr, "an EAL without ports is named",
+          1, (r.returncode, r.stderr[-300:]))
+
+
+if __name__ == "__main__":
+    if os.geteuid() != 0:
+        print("SKIP: network namespaces and DPDK's runtime files need root")
+        raise SystemExit(77)
+    probe = common.run_strobe("slt", "--out", "/nonexistent/x", "--transport", "dpdk", "--threads", "1",
+                              "--local-ip", "10.0.0.2")
+    emu_probe = subprocess.run([common.EMU, "--transport", "dpdk"], capture_output=True, text=True)
+    if "built without DPDK" in probe.stderr or "built without DPDK" in emu_probe.stderr:
+        print("SKIP: strobe or strobe-emu was built without DPDK and lwIP")
+        raise SystemExit(77)
+    down()
+    up()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            bad_setup(tmp)
+            sock = os.path.join(tmp, "memif.sock")
+            emu = Emulator(tmp, sock)
+            try:
+                thousand_streams(tmp, emu, sock)
+                second_client(tmp, emu, sock)
+            finally:
+                emu.stop()
+            two_ports(tmp)
+    finally:
+        down()
+    common.done()
