@@ -15,6 +15,7 @@ import time
 
 import common
 from common import check
+from test_dpdk import sh
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 O200K = os.path.join(ROOT, "tokenizers", "o200k_base.tiktoken")
@@ -27,13 +28,6 @@ MODEL = ["--step-us", "10000", "--step-us-per-seq", "0", "--max-batch", "4000",
          "--prefill-tps", "100000000"]
 # memif copies frames through memfd shared memory: no hugepages needed (platform-notes.md)
 EAL = "--no-huge -m 512 --no-pci --no-telemetry --file-prefix %s -l %d"
-
-
-def sh(*cmd, ok=True):
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if ok and r.returncode:
-        raise RuntimeError("%s: %s" % (" ".join(cmd), r.stderr.strip()))
-    return r
 
 
 def memif(role, sock, index=0):
