@@ -234,27 +234,25 @@ static void l_close(struct conn *c, int reset)
 }
 
 /* Pumps the ports until a connection has news or `due`; sleeps between empty polls only
- * while the deadline is further than the sleep and its wake-up error. The control
- * listener's connections are polled every 16th round when busy-polling (a syscall each), and
- * are what the idle sleep waits on. */
+ * while the deadline is further than the sleep and its wake-up error. Kernel connections
+ * (--control-listen) are what the idle sleep waits on, and are polled every 16th round
+ * besides (a syscall each), counted across calls so that busy ports cannot starve them. */
 static int l_wait(struct emu_io_event *evs, int max, int64_t due)
 {
     int64_t until = due ? due : clock_now_ns() + 200000000LL;
     int n = 0;
     for (;;) {
         int frames = pump();
+        if (L.control && !(++L.polls & 15) && (n = emu_io_kernel_poll(evs, max, 0)) > 0) break;
         if (L.ready_head) break;
-        if (L.control && (L.backoff_ns > 0 || !(++L.polls & 15)) &&
-            (n = emu_io_kernel_poll(evs, max, 0)) > 0)
-            break;
         int64_t gap = until - clock_now_ns();
         if (gap <= 0) break;
         if (!frames && L.backoff_ns > 0 && gap > L.backoff_ns + SPIN_NS) {
-            if (L.control) {
-                if ((n = emu_io_kernel_poll(evs, max, (int64_t)L.backoff_ns)) > 0) break;
-            } else {
+            if (!L.control) {
                 struct timespec ts = {0, (long)L.backoff_ns};
                 nanosleep(&ts, NULL);
+            } else if ((n = emu_io_kernel_poll(evs, max, (int64_t)L.backoff_ns)) > 0) {
+                break;
             }
         }
     }

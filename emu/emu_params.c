@@ -23,7 +23,6 @@ void emu_params_defaults(struct emu_params *p)
     memset(p, 0, sizeof *p);
     snprintf(p->listen_host, sizeof p->listen_host, "127.0.0.1");
     p->listen_port = 8000;
-    p->idle_backoff_us = 20;
     p->control_port = -1;
     snprintf(p->model, sizeof p->model, "strobe-emu");
     p->step_us = 8000;

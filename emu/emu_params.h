@@ -34,7 +34,7 @@ struct emu_params {
     const char *dpdk_args; /* EAL arguments, naming the ports (--transport dpdk) */
     char control_host[64]; /* DPDK: also kernel connections here (control_port >= 0) */
     int control_port;
-    double idle_backoff_us; /* DPDK: sleep when a poll found nothing and no deadline is near */
+    double idle_backoff_us; /* DPDK: sleep after an empty poll (0: busy-poll) */
     char model[128];
     double step_us;          /* A: fixed part of a decode step */
     double step_us_per_seq;  /* C: per running request */
