@@ -111,8 +111,8 @@ static int start_worker(struct dpdk_dataplane *d, int i, const struct dpdk_optio
                   : NULL;
     if (!entry) {
         const char *why = dlerror();
-        snprintf(err, errlen,
-                 "cannot load worker %d's lwIP stack %s: %s%s", i, path, why ? why : "no entry",
+        snprintf(err, errlen, "cannot load worker %d's lwIP stack %s: %s%s", i, path,
+                 why ? why : "no entry",
                  why && strstr(why, "static TLS")
                      ? " (set GLIBC_TUNABLES=glibc.rtld.nns= to the workers + 1)"
                      : "");
@@ -138,9 +138,8 @@ static int start_worker(struct dpdk_dataplane *d, int i, const struct dpdk_optio
     return 0;
 }
 
-struct dpdk_dataplane *transport_dpdk_start(const struct dpdk_options *o,
-                                            const struct endpoint *ep, int workers, char *err,
-                                            size_t errlen)
+struct dpdk_dataplane *transport_dpdk_start(const struct dpdk_options *o, const struct endpoint *ep,
+                                            int workers, char *err, size_t errlen)
 {
     int naddr = count_addresses(o->local_ips);
     if (workers < 1 || workers > DPDK_MAX_WORKERS) {
@@ -194,8 +193,8 @@ void transport_dpdk_describe(const struct dpdk_dataplane *d, char *buf, size_t n
     const struct worker_stack *w0 = &d->w[0];
     char clock[200], addrs[256];
     dpdk_port_clock_describe(w0->port, clock, sizeof clock);
-    size_t at = (size_t)snprintf(buf, n, "%s on %s", w0->api->ops()->name,
-                                 dpdk_port_driver(w0->port));
+    size_t at =
+        (size_t)snprintf(buf, n, "%s on %s", w0->api->ops()->name, dpdk_port_driver(w0->port));
     if (d->n > 1 && at < n)
         at += (size_t)snprintf(buf + at, n - at, ", %d workers (a port and an lwIP stack each)",
                                d->n);
@@ -207,8 +206,7 @@ void transport_dpdk_describe(const struct dpdk_dataplane *d, char *buf, size_t n
             at += (size_t)snprintf(buf + at, n - at, ", source %s", addrs);
     }
     if (at < n) at += (size_t)snprintf(buf + at, n - at, "; stamps: %s", clock);
-    if (d->impair[0] && at < n)
-        snprintf(buf + at, n - at, "; IMPAIRED rx (test): %s", d->impair);
+    if (d->impair[0] && at < n) snprintf(buf + at, n - at, "; IMPAIRED rx (test): %s", d->impair);
 }
 
 void transport_dpdk_stop(struct dpdk_dataplane *d)

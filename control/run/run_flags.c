@@ -285,8 +285,8 @@ int run_flags_check(const struct run_flags *f, const char *cmd)
         if (f->threads > DPDK_MAX_WORKERS || addresses < f->threads) {
             char what[200];
             snprintf(what, sizeof what,
-                     "--transport dpdk with --threads %d needs at least one --local-ip address "
-                     "per worker (%d given) and at most %d workers",
+                     "--transport dpdk with %d workers (--threads, default one per core) needs "
+                     "at least one --local-ip address per worker (%d given) and at most %d workers",
                      f->threads, addresses, DPDK_MAX_WORKERS);
             return bad(cmd, what);
         }

@@ -168,6 +168,7 @@ def two_workers(tmp, emu):
             return
         started = [int(n) for n in re.findall(r"worker \d+: (\d+) requests started", r.stderr)]
         total = sum(started)
+        print("2 workers: requests started by each worker %s" % started)
         check(len(started) == 2 and min(started) > 0.3 * total,
               "2 workers: both carried traffic, the requests split between them",
               "2 workers, each > 30 % of the requests", (started, r.stderr[-300:]))
