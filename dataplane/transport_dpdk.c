@@ -1,644 +1,219 @@
-/* lwIP side of the DPDK transport (no DPDK header here: they clash with lwIP's). Frames come
- * from dpdk_port_rx; each one's timestamp is published before netif->input, which runs TCP
- * synchronously, so the receive callback knows the stamp of the segment it is given. A
- * connection keeps its received segments in order with their stamps, and recv returns at
- * most one segment at a time, so every byte is stamped with the frame that carried it. */
+/* The main program's side of the DPDK transport: EAL, one port per worker, and one copy of the
+ * lwIP module per worker, each loaded with dlmopen(LM_ID_NEWLM) so that its liblwip (and the
+ * libc and OpenSSL under it) has globals of its own. Only neutral headers: the module gets
+ * its port as a table of pointers to dpdk_port.c. */
 #include "transport_dpdk.h"
 
 #include "dpdk_port.h"
-#include "rng.h"
-#include "tls_layer.h"
+#include "lwip_stack.h"
 
-#include <lwip/etharp.h>
-#include <lwip/init.h>
-#include <lwip/ip4_addr.h>
-#include <lwip/netif.h>
-#include <lwip/pbuf.h>
-#include <lwip/tcp.h>
-#include <lwip/timeouts.h>
-#include <netif/ethernet.h>
-
-#include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <unistd.h>
 
-#define MAX_NETIFS 16
-#define SEG_RING   64
-#define HELD_MAX   4096
+/* glibc's default glibc.rtld.nns: static TLS is reserved for this many link namespaces,
+ * the program's own included */
+#define DEFAULT_NAMESPACES 4
 
-struct lw_conn {
-    struct tcp_pcb *pcb;
-    struct tconn *tc;
-    struct pbuf *rxq;           /* received, not yet read */
-    uint32_t seg_len[SEG_RING]; /* bytes left of each queued segment, oldest first */
-    int64_t seg_t[SEG_RING];
-    enum ts_source seg_src[SEG_RING];
-    int seg_head, seg_n;
-    int connected, eof, failed;
-    uint32_t ready; /* EPOLLIN/OUT/ERR pending for the next poll */
-    struct lw_conn *next_ready;
-};
-
-struct transport_ctx {
-    struct netif netif[MAX_NETIFS];
-    int nnetif, next_netif;
-    ip4_addr_t peer, next_hop;
-    uint16_t peer_port;
-    double backoff_us;
-    struct lw_conn *ready_head, *ready_tail;
-    int64_t frame_t;
-    enum ts_source frame_src;
-    int64_t last_calibration;
-    struct tls_ctx *tls; /* https:// targets */
-    int use_tls;
-    uint8_t static_mac[6];
-    int static_mac_set;
-    int64_t last_taught;
-    /* --dpdk-impair: frames held back (jitter, reordering) until their time */
-    double loss, dup, reorder, jitter_ns;
-    int impair;
-    uint64_t rng;
-    struct held {
-        int64_t due, t;
-        enum ts_source src;
-        uint16_t len;
-        uint8_t *bytes;
-    } held[HELD_MAX];
-    int nheld;
-    uint64_t impaired_drops, impaired_dups;
-    uint8_t txbuf[2048];
+struct worker_stack {
     struct dpdk_port *port;
+    void *module; /* dlmopen handle: this worker's namespace */
+    const struct lwip_stack_api *api;
+    struct transport_ctx *ctx;
+    struct dpdk_options o; /* o.local_ips points at ips */
+    char ips[1024];
 };
 
-static struct transport_ctx *X; /* lwIP is global: one stack per process */
+struct dpdk_dataplane {
+    int n;
+    char impair[128];
+    struct worker_stack w[DPDK_MAX_WORKERS];
+};
 
-static int teach_next_hop(const uint8_t mac[6]);
-
-static void mark(struct lw_conn *c, uint32_t ev)
+/* Run from the build tree (the tests): the module built there; installed: the installed one,
+ * whichever build tree may still exist. */
+static void module_path(char *buf, size_t n)
 {
-    if (!c->ready) {
-        c->next_ready = NULL;
-        if (X->ready_tail)
-            X->ready_tail->next_ready = c;
-        else
-            X->ready_head = c;
-        X->ready_tail = c;
-    }
-    c->ready |= ev;
+    char exe[4096];
+    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[k > 0 ? k : 0] = 0;
+    size_t root = strlen(STROBE_BUILD_ROOT);
+    int in_build = !strncmp(exe, STROBE_BUILD_ROOT, root) && exe[root] == '/';
+    snprintf(buf, n, "%s", in_build ? STROBE_LWIP_MODULE_BUILD : STROBE_LWIP_MODULE_INSTALL);
 }
 
-static err_t link_output(struct netif *n, struct pbuf *p)
+int transport_dpdk_prepare(int workers, char *err, size_t errlen)
 {
-    (void)n;
-    if (p->tot_len > sizeof X->txbuf) return ERR_BUF;
-    pbuf_copy_partial(p, X->txbuf, p->tot_len, 0);
-    return dpdk_port_tx(X->port, X->txbuf, p->tot_len) == 0 ? ERR_OK : ERR_MEM;
-}
-
-static err_t netif_setup(struct netif *n)
-{
-    n->hwaddr_len = 6;
-    dpdk_port_mac(X->port, n->hwaddr);
-    n->mtu = 1500;
-    n->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET | NETIF_FLAG_LINK_UP;
-    n->output = etharp_output;
-    n->linkoutput = link_output;
-    n->name[0] = 's';
-    n->name[1] = (char)('0' + (n - X->netif) % 10);
-    return ERR_OK;
-}
-
-/* Which of strobe's addresses a frame is for: ARP by its target, IPv4 by its destination;
- * everything else goes to the first netif (lwIP drops what is not its own). */
-static struct netif *netif_for(const uint8_t *f, uint32_t len)
-{
-    if (len >= 42 && f[12] == 0x08 && f[13] == 0x06) {
-        for (int i = 0; i < X->nnetif; i++)
-            if (!memcmp(f + 38, &X->netif[i].ip_addr, 4)) return &X->netif[i];
-    } else if (len >= 34 && f[12] == 0x08 && f[13] == 0x00) {
-        for (int i = 0; i < X->nnetif; i++)
-            if (!memcmp(f + 30, &X->netif[i].ip_addr, 4)) return &X->netif[i];
-    }
-    return &X->netif[0];
-}
-
-/* One frame into lwIP, its stamp published first (input runs TCP synchronously). */
-static void deliver(const uint8_t *data, uint32_t len, int64_t t, enum ts_source src)
-{
-    struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM);
-    if (!p) return;
-    pbuf_take(p, data, (u16_t)len);
-    X->frame_t = t;
-    X->frame_src = src;
-    struct netif *ni = netif_for(data, len);
-    if (ni->input(p, ni) != ERR_OK) pbuf_free(p);
-}
-
-static double uniform(void) { return (double)(splitmix64(&X->rng) >> 11) / 9007199254740992.0; }
-
-/* The impairment: a held frame arrives later, as if the wire had delayed it, so its stamp
- * moves by the same delay. */
-static void hold(const struct dpdk_frame *f, int64_t delay)
-{
-    if (X->nheld == HELD_MAX) {
-        deliver(f->data, f->len, f->t_ns, f->src);
-        return;
-    }
-    struct held *h = &X->held[X->nheld++];
-    h->due = clock_now_ns() + delay;
-    h->t = f->t_ns + delay;
-    h->src = f->src;
-    h->len = (uint16_t)f->len;
-    h->bytes = malloc(f->len);
-    memcpy(h->bytes, f->data, f->len);
-}
-
-static void impair(const struct dpdk_frame *f)
-{
-    if (uniform() < X->loss) {
-        X->impaired_drops++;
-        return;
-    }
-    int copies = uniform() < X->dup ? 2 : 1;
-    X->impaired_dups += (uint64_t)(copies - 1);
-    for (int c = 0; c < copies; c++) {
-        int64_t delay = (int64_t)(uniform() * X->jitter_ns);
-        /* reordered: held past the frames behind it */
-        if (uniform() < X->reorder) delay += (int64_t)X->jitter_ns + 1000000;
-        hold(f, delay);
-    }
-}
-
-static void release_held(void)
-{
-    int64_t now = clock_now_ns();
-    for (;;) {
-        int best = -1;
-        for (int i = 0; i < X->nheld; i++)
-            if (X->held[i].due <= now && (best < 0 || X->held[i].due < X->held[best].due)) best = i;
-        if (best < 0) return;
-        struct held h = X->held[best];
-        X->held[best] = X->held[--X->nheld];
-        deliver(h.bytes, h.len, h.t, h.src);
-        free(h.bytes);
-    }
-}
-
-/* rx burst → lwIP, timers, tx flush. Returns frames received. */
-static int pump(void)
-{
-    struct dpdk_frame fr[32];
-    int n = dpdk_port_rx(X->port, fr, 32);
-    for (int i = 0; i < n; i++) {
-        if (X->impair)
-            impair(&fr[i]);
-        else
-            deliver(fr[i].data, fr[i].len, fr[i].t_ns, fr[i].src);
-    }
-    if (n) dpdk_port_rx_done(X->port);
-    if (X->nheld) release_held();
-    sys_check_timeouts();
-    dpdk_port_tx_flush(X->port);
-    int64_t now = clock_now_ns();
-    if (now - X->last_calibration > 1000000000LL) {
-        dpdk_port_calibrate(X->port);
-        X->last_calibration = now;
-        if (X->static_mac_set && now - X->last_taught > 60000000000LL) {
-            teach_next_hop(X->static_mac);
-            X->last_taught = now;
-        }
-    }
-    return n;
-}
-
-static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
-{
-    struct lw_conn *c = arg;
-    (void)pcb;
-    (void)err;
-    if (!c) {
-        if (p) pbuf_free(p);
-        return ERR_OK;
-    }
-    if (!p) {
-        c->eof = 1;
-        mark(c, EPOLLIN);
-        return ERR_OK;
-    }
-    if (c->seg_n == SEG_RING) {
-        /* the reader is far behind: merge into the newest segment (its stamp is later) */
-        int last = (c->seg_head + c->seg_n - 1) % SEG_RING;
-        c->seg_len[last] += p->tot_len;
-        c->seg_t[last] = X->frame_t;
-        c->seg_src[last] = X->frame_src;
-    } else {
-        int at = (c->seg_head + c->seg_n) % SEG_RING;
-        c->seg_len[at] = p->tot_len;
-        c->seg_t[at] = X->frame_t;
-        c->seg_src[at] = X->frame_src;
-        c->seg_n++;
-    }
-    if (c->rxq)
-        pbuf_cat(c->rxq, p);
-    else
-        c->rxq = p;
-    mark(c, EPOLLIN);
-    return ERR_OK;
-}
-
-static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
-{
-    (void)pcb;
-    (void)len;
-    if (arg) mark(arg, EPOLLOUT);
-    return ERR_OK;
-}
-
-static void on_err(void *arg, err_t err)
-{
-    struct lw_conn *c = arg;
-    if (!c) return;
-    c->pcb = NULL; /* lwIP has freed it */
-    c->failed = 1;
-    snprintf(c->tc->err, sizeof c->tc->err, "%s",
-             err == ERR_RST    ? "connection reset by the server"
-             : err == ERR_ABRT ? "connection aborted"
-                               : lwip_strerr(err));
-    mark(c, EPOLLIN | EPOLLERR);
-}
-
-static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
-{
-    struct lw_conn *c = arg;
-    (void)pcb;
-    if (err == ERR_OK) c->connected = 1;
-    mark(c, EPOLLOUT);
-    return ERR_OK;
-}
-
-static int d_open(struct transport_ctx *x, struct tconn *tc, const struct endpoint *ep)
-{
-    (void)ep;
-    struct lw_conn *c = calloc(1, sizeof *c);
-    c->tc = tc;
-    tc->impl = c;
-    tc->fd = -1;
-    c->pcb = tcp_new_ip_type(IPADDR_TYPE_V4);
-    struct netif *ni = &x->netif[x->next_netif];
-    x->next_netif = (x->next_netif + 1) % x->nnetif;
-    err_t e = c->pcb ? tcp_bind(c->pcb, netif_ip_addr4(ni), 0) : ERR_MEM;
-    if (e == ERR_OK) {
-        tcp_arg(c->pcb, c);
-        tcp_recv(c->pcb, on_recv);
-        tcp_sent(c->pcb, on_sent);
-        tcp_err(c->pcb, on_err);
-        tcp_nagle_disable(c->pcb);
-        ip_addr_t peer;
-        ip_addr_copy_from_ip4(peer, x->peer);
-        e = tcp_connect(c->pcb, &peer, x->peer_port, on_connected);
-    }
-    if (e != ERR_OK) {
-        snprintf(tc->err, sizeof tc->err, "lwIP could not open a connection from %s: %s%s",
-                 ip4addr_ntoa(netif_ip4_addr(ni)), lwip_strerr(e),
-                 e == ERR_USE ? " (16,384 per source address: give more --local-ip addresses)"
-                              : "");
-        if (c->pcb) tcp_abort(c->pcb);
-        free(c);
-        tc->impl = NULL;
-        return T_ERROR;
-    }
-    return 0;
-}
-
-static int d_progress(struct tconn *tc)
-{
-    struct lw_conn *c = tc->impl;
-    if (c->failed) return T_ERROR;
-    tc->want_write = 0;
-    if (c->connected && c->pcb && !tc->local_port) {
-        tc->local_port = c->pcb->local_port;
-        tc->local_ip = lwip_ntohl(ip_2_ip4(&c->pcb->local_ip)->addr);
-    }
-    return c->connected ? 1 : T_AGAIN;
-}
-
-static ssize_t d_send(struct tconn *tc, const void *buf, size_t len)
-{
-    struct lw_conn *c = tc->impl;
-    if (c->failed || !c->pcb) return T_ERROR;
-    size_t room = tcp_sndbuf(c->pcb);
-    if (len > room) len = room;
-    if (len > 0xFFFF) len = 0xFFFF;
-    if (!len) return T_AGAIN;
-    err_t e = tcp_write(c->pcb, buf, (u16_t)len, TCP_WRITE_FLAG_COPY);
-    if (e == ERR_MEM) return T_AGAIN;
-    if (e != ERR_OK) {
-        snprintf(tc->err, sizeof tc->err, "lwIP tcp_write: %s", lwip_strerr(e));
-        return T_ERROR;
-    }
-    return (ssize_t)len;
-}
-
-static int d_flush(struct tconn *tc)
-{
-    struct lw_conn *c = tc->impl;
-    if (c->failed || !c->pcb) return T_ERROR;
-    tcp_output(c->pcb);
-    return 1;
-}
-
-static ssize_t d_recv(struct tconn *tc, void *buf, size_t cap, struct rx_stamp *st)
-{
-    struct lw_conn *c = tc->impl;
-    if (!c->rxq) {
-        if (c->failed) return T_ERROR;
-        return c->eof ? 0 : T_AGAIN;
-    }
-    /* at most the oldest segment: its bytes carry its own frame's stamp */
-    size_t n = c->seg_len[c->seg_head];
-    if (n > cap) n = cap;
-    if (n > c->rxq->tot_len) n = c->rxq->tot_len;
-    pbuf_copy_partial(c->rxq, buf, (u16_t)n, 0);
-    st->t = c->seg_t[c->seg_head];
-    st->src = c->seg_src[c->seg_head];
-    st->t_user = clock_now_ns();
-    c->seg_len[c->seg_head] -= (uint32_t)n;
-    if (!c->seg_len[c->seg_head]) {
-        c->seg_head = (c->seg_head + 1) % SEG_RING;
-        c->seg_n--;
-    }
-    c->rxq = pbuf_free_header(c->rxq, (u16_t)n);
-    if (c->pcb) tcp_recved(c->pcb, (u16_t)n);
-    return (ssize_t)n;
-}
-
-/* lwIP's own state, as last pumped: a FIN (eof), a reset (failed) or unread bytes. */
-static int d_alive(struct tconn *tc)
-{
-    struct lw_conn *c = tc->impl;
-    return c && c->pcb && !c->failed && !c->eof && !c->rxq;
-}
-
-static void d_close(struct tconn *tc)
-{
-    struct lw_conn *c = tc->impl;
-    if (!c) return;
-    if (c->pcb) {
-        tcp_arg(c->pcb, NULL);
-        tcp_recv(c->pcb, NULL);
-        tcp_sent(c->pcb, NULL);
-        tcp_err(c->pcb, NULL);
-        if (tcp_close(c->pcb) != ERR_OK) tcp_abort(c->pcb);
-    }
-    if (c->rxq) pbuf_free(c->rxq);
-    /* a closed connection may still sit in this poll's ready list: unlink it */
-    for (struct lw_conn **pp = &X->ready_head, *prev = NULL; *pp;
-         prev = *pp, pp = &(*pp)->next_ready)
-        if (*pp == c) {
-            *pp = c->next_ready;
-            if (X->ready_tail == c) X->ready_tail = prev;
-            break;
-        }
-    free(c);
-    tc->impl = NULL;
-}
-
-static int d_poll(struct transport_ctx *x, struct epoll_event *ev, int max, int64_t wait_ns)
-{
-    int64_t deadline = clock_now_ns() + wait_ns;
-    for (;;) {
-        int frames = pump();
-        if (x->ready_head || clock_now_ns() >= deadline) break;
-        if (!frames && x->backoff_us > 0) {
-            struct timespec ts = {0, (long)(x->backoff_us * 1000)};
-            nanosleep(&ts, NULL);
-        }
-    }
-    int n = 0;
-    while (x->ready_head && n < max) {
-        struct lw_conn *c = x->ready_head;
-        x->ready_head = c->next_ready;
-        if (!x->ready_head) x->ready_tail = NULL;
-        ev[n].events = c->ready;
-        ev[n].data.ptr = c->tc->owner;
-        c->ready = 0;
-        n++;
-    }
-    return n;
-}
-
-static const struct transport_ops dpdk_ops = {"dpdk+lwip", d_open,  d_progress, d_send, d_flush,
-                                              d_recv,      d_close, d_poll,     d_alive};
-
-static int d_tls_open(struct transport_ctx *x, struct tconn *c, const struct endpoint *ep)
-{
-    return tls_layer_open(x->tls, &dpdk_ops, x, c, ep);
-}
-
-static const struct transport_ops dpdk_tls_ops = {
-    "dpdk+lwip+tls", d_tls_open,      tls_layer_progress,
-    tls_layer_send,  tls_layer_flush, tls_layer_recv,
-    tls_layer_close, d_poll,          tls_layer_alive};
-
-const struct transport_ops *transport_dpdk_ops(void)
-{
-    return X && X->use_tls ? &dpdk_tls_ops : &dpdk_ops;
-}
-
-/* A static neighbour without lwIP's static-entry option (Debian's build lacks it): an ARP
- * reply from the next hop, written as if it had arrived, teaches lwIP the MAC; it is taught
- * again every minute, before lwIP's entry would age out. */
-static int teach_next_hop(const uint8_t mac[6])
-{
-    uint8_t f[42];
-    struct netif *ni = &X->netif[0];
-    memcpy(f, ni->hwaddr, 6);
-    memcpy(f + 6, mac, 6);
-    f[12] = 0x08, f[13] = 0x06;                       /* ARP */
-    f[14] = 0, f[15] = 1, f[16] = 0x08, f[17] = 0x00; /* Ethernet, IPv4 */
-    f[18] = 6, f[19] = 4, f[20] = 0, f[21] = 2;       /* reply */
-    memcpy(f + 22, mac, 6);
-    memcpy(f + 28, &X->next_hop, 4);
-    memcpy(f + 32, ni->hwaddr, 6);
-    memcpy(f + 38, netif_ip4_addr(ni), 4);
-    struct pbuf *p = pbuf_alloc(PBUF_RAW, sizeof f, PBUF_RAM);
-    if (!p) return -1;
-    pbuf_take(p, f, sizeof f);
-    if (ni->input(p, ni) != ERR_OK) pbuf_free(p);
-    return 0;
-}
-
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-    unsigned v[6];
-    if (sscanf(s, "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6) return -1;
-    for (int i = 0; i < 6; i++) {
-        if (v[i] > 255) return -1;
-        mac[i] = (uint8_t)v[i];
-    }
-    return 0;
-}
-
-/* ARP for the next hop before any connection, waiting up to 3 s. */
-static int resolve_next_hop(char *err, size_t errlen)
-{
-    struct netif *ni = &X->netif[0];
-    if (X->static_mac_set) {
-        teach_next_hop(X->static_mac);
-        struct eth_addr *mac;
-        const ip4_addr_t *ip;
-        if (etharp_find_addr(ni, &X->next_hop, &mac, &ip) >= 0) return 0;
-        snprintf(err, errlen, "lwIP did not take --gateway-mac for %s", ip4addr_ntoa(&X->next_hop));
-        return -1;
-    }
-    int64_t until = clock_now_ns() + 3000000000LL;
-    int64_t last_req = 0;
-    while (clock_now_ns() < until) {
-        if (clock_now_ns() - last_req > 200000000LL) {
-            etharp_request(ni, &X->next_hop);
-            last_req = clock_now_ns();
-        }
-        pump();
-        struct eth_addr *mac;
-        const ip4_addr_t *ip;
-        if (etharp_find_addr(ni, &X->next_hop, &mac, &ip) >= 0) return 0;
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
+    if (workers + 1 <= DEFAULT_NAMESPACES) return 0;
+    const char *t = getenv("GLIBC_TUNABLES");
+    if (t && strstr(t, "glibc.rtld.nns=")) return 0; /* set already: by us, or by the user */
+    char value[512];
+    snprintf(value, sizeof value, "%s%sglibc.rtld.nns=%d", t ? t : "", t ? ":" : "", workers + 1);
+    /* the same command line, read back from the kernel */
+    static char cmdline[65536];
+    char *argv[1024];
+    int argc = 0;
+    FILE *f = fopen("/proc/self/cmdline", "r");
+    size_t len = f ? fread(cmdline, 1, sizeof cmdline - 1, f) : 0;
+    if (f) fclose(f);
+    for (size_t at = 0; at < len && argc < 1023; at += strlen(cmdline + at) + 1)
+        argv[argc++] = cmdline + at;
+    argv[argc] = NULL;
+    if (argc && setenv("GLIBC_TUNABLES", value, 1) == 0) {
+        fprintf(stderr,
+                "strobe: restarting with GLIBC_TUNABLES=%s: %d lwIP stacks need %d link "
+                "namespaces with static TLS (glibc reserves %d)\n",
+                value, workers, workers + 1, DEFAULT_NAMESPACES);
+        execv("/proc/self/exe", argv);
     }
     snprintf(err, errlen,
-             "no ARP reply from %s on DPDK port %s within 3 s: check the link, "
-             "--local-ip and --gateway",
-             ip4addr_ntoa(&X->next_hop), dpdk_port_driver(X->port));
+             "--threads %d with --transport dpdk needs GLIBC_TUNABLES=glibc.rtld.nns=%d and "
+             "strobe could not restart itself with it (%s): set it in the environment",
+             workers, workers + 1, strerror(errno));
     return -1;
 }
 
-struct transport_ctx *transport_dpdk_start(const struct dpdk_options *o, const struct endpoint *ep,
-                                           char *err, size_t errlen)
+/* Addresses [from, to) of the comma-separated list into buf, comma-separated. */
+static void slice(const char *list, int from, int to, char *buf, size_t n)
 {
-    if (X) {
-        snprintf(err, errlen, "the DPDK transport runs one stack per process (one --threads)");
+    size_t at = 0;
+    int i = 0;
+    buf[0] = 0;
+    for (const char *a = list; *a && i < to; i++) {
+        size_t len = strcspn(a, ",");
+        if (i >= from && at < n)
+            at += (size_t)snprintf(buf + at, n - at, "%s%.*s", at ? "," : "", (int)len, a);
+        a += len + (a[len] == ',');
+    }
+}
+
+static int count_addresses(const char *list)
+{
+    int n = 0;
+    for (const char *a = list; a && *a; a += strcspn(a, ","), a += *a == ',') n++;
+    return n;
+}
+
+/* Worker i: its port, its own copy of the module, its stack. */
+static int start_worker(struct dpdk_dataplane *d, int i, const struct dpdk_options *o,
+                        const struct endpoint *ep, char *err, size_t errlen)
+{
+    struct worker_stack *w = &d->w[i];
+    if (!(w->port = dpdk_port_open(i, err, errlen))) return -1;
+    char path[4200];
+    module_path(path, sizeof path);
+    w->module = dlmopen(LM_ID_NEWLM, path, RTLD_NOW | RTLD_LOCAL);
+    const struct lwip_stack_api *(*entry)(void) =
+        w->module ? (const struct lwip_stack_api *(*)(void))dlsym(w->module, LWIP_STACK_ENTRY)
+                  : NULL;
+    if (!entry) {
+        const char *why = dlerror();
+        snprintf(err, errlen, "cannot load worker %d's lwIP stack %s: %s%s", i, path,
+                 why ? why : "no entry",
+                 why && strstr(why, "static TLS")
+                     ? " (set GLIBC_TUNABLES=glibc.rtld.nns= to the workers + 1)"
+                     : "");
+        return -1;
+    }
+    w->api = entry();
+    w->o = *o;
+    w->o.local_ips = w->ips;
+    struct lwip_stack_config c = {
+        &w->o,
+        ep,
+        {w->port, dpdk_port_rx, dpdk_port_rx_done, dpdk_port_tx, dpdk_port_tx_flush,
+         dpdk_port_calibrate, dpdk_port_mac, dpdk_port_driver},
+    };
+    char why[400];
+    if (!(w->ctx = w->api->start(&c, why, sizeof why))) {
+        if (d->n > 1)
+            snprintf(err, errlen, "worker %d (DPDK port %d): %s", i, i, why);
+        else
+            snprintf(err, errlen, "%s", why);
+        return -1;
+    }
+    return 0;
+}
+
+struct dpdk_dataplane *transport_dpdk_start(const struct dpdk_options *o, const struct endpoint *ep,
+                                            int workers, char *err, size_t errlen)
+{
+    int naddr = count_addresses(o->local_ips);
+    if (workers < 1 || workers > DPDK_MAX_WORKERS) {
+        snprintf(err, errlen, "--transport dpdk runs 1 to %d workers, not %d", DPDK_MAX_WORKERS,
+                 workers);
         return NULL;
     }
-    if (ep->addr.ss_family != AF_INET) {
-        snprintf(err, errlen, "the DPDK transport speaks IPv4 only; %s resolved to %s", ep->host,
-                 ep->addr_text);
-        return NULL;
-    }
-    if (!o->local_ips || !*o->local_ips) {
+    if (naddr < workers) {
         snprintf(err, errlen,
-                 "--transport dpdk needs --local-ip ADDRESS[,ADDRESS...] for strobe's own stack");
+                 "--local-ip gives %d address(es) for %d workers: give at least one per worker",
+                 naddr, workers);
         return NULL;
     }
-    struct tls_ctx *tls = NULL;
-    if (ep->tls && !(tls = tls_ctx_new(&o->tls, err, errlen))) return NULL;
-    struct dpdk_port *port = NULL;
-    if (dpdk_eal_init(o->eal_args, err, errlen) || !(port = dpdk_port_open(0, err, errlen))) {
-        tls_ctx_free(tls);
+    if (dpdk_eal_init(o->eal_args, err, errlen)) return NULL;
+    int ports = dpdk_port_count();
+    if (ports > 0 && ports < workers) {
+        snprintf(err, errlen,
+                 "DPDK found %d port(s) for %d workers: give one port per worker in --dpdk-args "
+                 "(e.g. one --vdev=net_af_packetN,iface=IF per interface)",
+                 ports, workers);
+        dpdk_eal_cleanup();
         return NULL;
     }
-    X = calloc(1, sizeof *X);
-    X->port = port;
-    X->tls = tls;
-    X->use_tls = ep->tls;
-    X->backoff_us = o->idle_backoff_us;
-    const struct sockaddr_in *sin = (const struct sockaddr_in *)&ep->addr;
-    memcpy(&X->peer, &sin->sin_addr, 4);
-    X->peer_port = (uint16_t)ep->port;
-    ip4_addr_t mask, gw;
-    if (!ip4addr_aton(o->netmask ? o->netmask : "255.255.255.0", &mask) ||
-        (o->gateway && !ip4addr_aton(o->gateway, &gw))) {
-        snprintf(err, errlen, "--netmask or --gateway is not an IPv4 address");
-        goto fail;
-    }
-    if (!o->gateway) ip4_addr_set_zero(&gw);
-    lwip_init();
-    char *list = strdup(o->local_ips);
-    for (char *a = strtok(list, ","); a; a = strtok(NULL, ",")) {
-        ip4_addr_t ip;
-        if (X->nnetif == MAX_NETIFS || !ip4addr_aton(a, &ip)) {
-            snprintf(err, errlen, "--local-ip '%s' is not an IPv4 address (at most %d addresses)",
-                     a, MAX_NETIFS);
-            free(list);
-            goto fail;
+    struct dpdk_dataplane *d = calloc(1, sizeof *d);
+    d->n = workers;
+    if (o->impair) snprintf(d->impair, sizeof d->impair, "%s", o->impair);
+    for (int i = 0; i < workers; i++) {
+        /* contiguous slices, the first workers taking one more when they do not divide */
+        slice(o->local_ips, i * naddr / workers, (i + 1) * naddr / workers, d->w[i].ips,
+              sizeof d->w[i].ips);
+        if (start_worker(d, i, o, ep, err, errlen)) {
+            transport_dpdk_stop(d);
+            return NULL;
         }
-        struct netif *ni = &X->netif[X->nnetif++];
-        netif_add(ni, &ip, &mask, &gw, NULL, netif_setup, ethernet_input);
-        netif_set_up(ni);
-        netif_set_link_up(ni);
     }
-    free(list);
-    netif_set_default(&X->netif[0]);
-    X->next_hop = ip4_addr_netcmp(&X->peer, netif_ip4_addr(&X->netif[0]), &mask) ? X->peer : gw;
-    if (ip4_addr_isany_val(X->next_hop)) {
-        snprintf(err, errlen, "the target %s is not on --local-ip's subnet: give --gateway",
-                 ep->addr_text);
-        goto fail;
-    }
-    if (o->impair && *o->impair) {
-        char *spec = strdup(o->impair);
-        for (char *kv = strtok(spec, ","); kv; kv = strtok(NULL, ",")) {
-            double v;
-            char key[32];
-            if (sscanf(kv, "%31[^=]=%lf", key, &v) != 2 || v < 0 ||
-                (strcmp(key, "jitter-ms") && v > 1) ||
-                (strcmp(key, "loss") && strcmp(key, "dup") && strcmp(key, "reorder") &&
-                 strcmp(key, "jitter-ms"))) {
-                snprintf(err, errlen,
-                         "--dpdk-impair '%s': give loss=P,dup=P,reorder=P,jitter-ms=MS "
-                         "(P between 0 and 1)",
-                         o->impair);
-                free(spec);
-                goto fail;
-            }
-            if (!strcmp(key, "loss"))
-                X->loss = v;
-            else if (!strcmp(key, "dup"))
-                X->dup = v;
-            else if (!strcmp(key, "reorder"))
-                X->reorder = v;
-            else
-                X->jitter_ns = v * 1e6;
-        }
-        free(spec);
-        X->impair = 1;
-        X->rng = 0x5eed;
-    }
-    if (o->gateway_mac) {
-        if (parse_mac(o->gateway_mac, X->static_mac)) {
-            snprintf(err, errlen, "--gateway-mac '%s' is not a MAC address like 02:00:00:00:00:01",
-                     o->gateway_mac);
-            goto fail;
-        }
-        X->static_mac_set = 1;
-        X->last_taught = clock_now_ns();
-    }
-    if (resolve_next_hop(err, errlen)) goto fail;
-    return X;
-fail:
-    return NULL;
+    return d;
 }
 
-void transport_dpdk_describe(char *buf, size_t n)
+struct transport_ctx *transport_dpdk_ctx(struct dpdk_dataplane *d, int worker)
 {
-    char clock[200];
-    dpdk_port_clock_describe(X->port, clock, sizeof clock);
-    size_t at = (size_t)snprintf(buf, n, "%s on %s, source", transport_dpdk_ops()->name,
-                                 dpdk_port_driver(X->port));
-    for (int i = 0; X && i < X->nnetif && at < n; i++)
-        at += (size_t)snprintf(buf + at, n - at, " %s", ip4addr_ntoa(netif_ip4_addr(&X->netif[i])));
+    return d->w[worker].ctx;
+}
+
+const struct transport_ops *transport_dpdk_ops(struct dpdk_dataplane *d, int worker)
+{
+    return d->w[worker].api->ops();
+}
+
+void transport_dpdk_describe(const struct dpdk_dataplane *d, char *buf, size_t n)
+{
+    const struct worker_stack *w0 = &d->w[0];
+    char clock[200], addrs[256];
+    dpdk_port_clock_describe(w0->port, clock, sizeof clock);
+    size_t at =
+        (size_t)snprintf(buf, n, "%s on %s", w0->api->ops()->name, dpdk_port_driver(w0->port));
+    if (d->n > 1 && at < n)
+        at += (size_t)snprintf(buf + at, n - at, ", %d workers (a port and an lwIP stack each)",
+                               d->n);
+    for (int i = 0; i < d->n && at < n; i++) {
+        d->w[i].api->addresses(addrs, sizeof addrs);
+        if (d->n > 1)
+            at += (size_t)snprintf(buf + at, n - at, "%s w%d: %s", i ? "," : ", sources", i, addrs);
+        else
+            at += (size_t)snprintf(buf + at, n - at, ", source %s", addrs);
+    }
     if (at < n) at += (size_t)snprintf(buf + at, n - at, "; stamps: %s", clock);
-    if (X && X->impair && at < n)
-        snprintf(buf + at, n - at,
-                 "; IMPAIRED rx (test): loss %.3f dup %.3f reorder %.3f jitter %.1f ms", X->loss,
-                 X->dup, X->reorder, X->jitter_ns / 1e6);
+    if (d->impair[0] && at < n) snprintf(buf + at, n - at, "; IMPAIRED rx (test): %s", d->impair);
 }
 
-void transport_dpdk_stop(void)
+void transport_dpdk_stop(struct dpdk_dataplane *d)
 {
-    if (!X) return;
-    dpdk_port_close(X->port);
+    if (!d) return;
+    /* the modules stay loaded: their lwIP cannot be torn down, and the process exits */
+    for (int i = 0; i < d->n; i++) dpdk_port_close(d->w[i].port);
     dpdk_eal_cleanup();
+    free(d);
 }

@@ -1,13 +1,16 @@
-/* The kernel-bypass transport: lwIP's TCP over a DPDK port (dpdk_port.h). lwIP keeps global
- * state, so one process runs one stack on one worker thread; that thread owns every call
- * after transport_dpdk_start. HTTP and HTTPS (tls_layer.c over lwIP) over IPv4. */
+/* The kernel-bypass transport: lwIP's TCP over DPDK ports, one worker per port. Worker i
+ * drives EAL port i with its own lwIP stack (lwip_stack.h: a copy of the module strobe-lwip.so
+ * in a link namespace of its own), its own slice of --local-ip and its own connections:
+ * nothing is shared between workers. The worker's thread owns every call of its stack after
+ * transport_dpdk_start. HTTP and HTTPS (tls_layer.c over lwIP) over IPv4. */
 #ifndef STROBE_TRANSPORT_DPDK_H
 #define STROBE_TRANSPORT_DPDK_H
 #include "transport.h"
 
 struct dpdk_options {
     const char *eal_args;   /* e.g. "--no-huge -m 256 --no-pci --vdev=net_af_packet0,iface=veth0" */
-    const char *local_ips;  /* "10.0.0.2[,10.0.0.3...]": 16,384 connections per address */
+    const char *local_ips;  /* "10.0.0.2[,10.0.0.3...]": split among the workers, in order;
+                               16,384 connections per address */
     const char *netmask;    /* default 255.255.255.0 */
     const char *gateway;    /* next hop when the target is not on the local subnet, or NULL */
     double idle_backoff_us; /* sleep when a poll found nothing; 0 = busy-poll */
@@ -18,17 +21,29 @@ struct dpdk_options {
     const char *impair;
 };
 
-/* EAL, port, lwIP, addresses, and the next hop's MAC resolved by ARP (so a ramp's first
- * SYNs are not lost in lwIP's 10-packet ARP queue). NULL with err set: one sentence naming
- * the port or the option at fault. */
-struct transport_ctx *transport_dpdk_start(const struct dpdk_options *o, const struct endpoint *ep,
-                                           char *err, size_t errlen);
-/* The plain or the TLS table, as the endpoint of transport_dpdk_start asked. */
-const struct transport_ops *transport_dpdk_ops(void);
-/* After the worker has stopped: closes every connection still open, the port and the EAL.
- * lwIP itself cannot be torn down; the process is expected to exit. */
-void transport_dpdk_stop(void);
-/* One line: port, driver, addresses, clock. */
-void transport_dpdk_describe(char *buf, size_t n);
+/* Most workers: glibc has 16 link namespaces, one of them the program's own. */
+#define DPDK_MAX_WORKERS 15
+
+/* Call first thing in the process: glibc reserves static TLS for only 4 link namespaces
+ * unless GLIBC_TUNABLES=glibc.rtld.nns says more, so for more than 3 workers strobe restarts
+ * itself once with that tunable set (the same command line; says so in one line). Returns
+ * only when no restart is needed, or with -1 and err set when it failed. */
+int transport_dpdk_prepare(int workers, char *err, size_t errlen);
+
+struct dpdk_dataplane; /* the EAL, one port and one lwIP stack per worker */
+
+/* EAL, ports 0..workers-1, one lwIP stack per worker with its addresses, each stack's next
+ * hop resolved. NULL with err set: one sentence naming the port, the option or the missing
+ * resource (fewer ports or addresses than workers). */
+struct dpdk_dataplane *transport_dpdk_start(const struct dpdk_options *o, const struct endpoint *ep,
+                                            int workers, char *err, size_t errlen);
+/* Worker i's transport: its context and its table (plain or TLS, as the endpoint asked). */
+struct transport_ctx *transport_dpdk_ctx(struct dpdk_dataplane *d, int worker);
+const struct transport_ops *transport_dpdk_ops(struct dpdk_dataplane *d, int worker);
+/* After the workers have stopped: closes the ports and the EAL. The lwIP stacks cannot be
+ * torn down; the process is expected to exit. */
+void transport_dpdk_stop(struct dpdk_dataplane *d);
+/* One line: table, driver, each worker's addresses, clock. */
+void transport_dpdk_describe(const struct dpdk_dataplane *d, char *buf, size_t n);
 
 #endif

@@ -113,13 +113,20 @@ static void catch_signals(void)
 int run_env_open(struct run_env *e, const struct run_env_options *o)
 {
     memset(e, 0, sizeof *e);
+    char err[512];
+#ifdef STROBE_HAVE_DPDK
+    /* before anything is started: it may restart the process */
+    if (o->dpdk && transport_dpdk_prepare(o->threads, err, sizeof err)) {
+        fprintf(stderr, "strobe %s: %s.\n", o->cmd, err);
+        return 1;
+    }
+#endif
     catch_signals(); /* from here on, calibration and probes included */
     e->cmd = o->cmd;
     e->url = o->url;
     e->model = o->model;
     e->threads = o->threads;
     e->max_event_bytes = o->max_event_bytes;
-    char err[512];
     /* one socket per in-flight request, plus a margin for logs, epoll and the emulator */
     /* measured: about 20 KiB of strobe per streaming session (scripts/longrun.py), plus the
      * event log's rings and the process itself */
@@ -187,14 +194,13 @@ int run_env_open(struct run_env *e, const struct run_env_options *o)
     if (o->dpdk) {
         struct dpdk_options d = *o->dpdk;
         d.tls = e->topt;
-        e->dpdk_ctx = transport_dpdk_start(&d, &e->ep, err, sizeof err);
-        if (!e->dpdk_ctx) {
+        e->dpdk = transport_dpdk_start(&d, &e->ep, e->threads, err, sizeof err);
+        if (!e->dpdk) {
             fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
             run_env_close(e);
             return 1;
         }
-        e->data_ops = transport_dpdk_ops();
-        transport_dpdk_describe(e->transport_desc, sizeof e->transport_desc);
+        transport_dpdk_describe(e->dpdk, e->transport_desc, sizeof e->transport_desc);
         fprintf(stderr, "strobe: %s\n", e->transport_desc);
     }
 #endif
@@ -294,12 +300,17 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
     e->w = calloc((size_t)e->threads, sizeof *e->w);
     e->tctx = calloc((size_t)e->threads, sizeof *e->tctx);
     for (int i = 0; i < e->threads; i++) {
-        e->tctx[i] =
-            e->dpdk_ctx ? e->dpdk_ctx : transport_kernel_ctx_new(&e->topt, err, sizeof err);
         struct worker_config wc = *base;
+        wc.ops = e->data_ops;
+#ifdef STROBE_HAVE_DPDK
+        if (e->dpdk) {
+            e->tctx[i] = transport_dpdk_ctx(e->dpdk, i);
+            wc.ops = transport_dpdk_ops(e->dpdk, i);
+        }
+#endif
+        if (!e->dpdk) e->tctx[i] = transport_kernel_ctx_new(&e->topt, err, sizeof err);
         wc.index = i;
         wc.ep = &e->ep;
-        wc.ops = e->data_ops;
         wc.tctx = e->tctx[i];
         wc.log = e->log;
         wc.max_event_bytes = e->max_event_bytes;
@@ -373,11 +384,21 @@ int run_env_finish(struct run_env *e, const char *out, int interrupted)
         worker_join(&e->w[i]);
         cpu += atomic_load(&e->w[i].stats.cpu_ns);
         events += atomic_load(&e->w[i].stats.events);
-        /* the lwIP stack lives as long as the process (lwIP cannot be torn down) */
-        if (e->tctx[i] != e->dpdk_ctx) transport_ctx_free(e->tctx[i]);
+        if (e->threads > 1) {
+            /* share-nothing workers: each one's load and cost, to see the split */
+            uint64_t wcpu = atomic_load(&e->w[i].stats.cpu_ns);
+            uint64_t wev = atomic_load(&e->w[i].stats.events);
+            fprintf(stderr,
+                    "strobe: worker %d: %llu requests started, %llu SSE events, CPU %.0f ns "
+                    "per SSE event\n",
+                    i, (unsigned long long)atomic_load(&e->w[i].stats.started),
+                    (unsigned long long)wev, wev ? (double)wcpu / (double)wev : 0.0);
+        }
+        /* the lwIP stacks live as long as the process (lwIP cannot be torn down) */
+        if (!e->dpdk) transport_ctx_free(e->tctx[i]);
     }
 #ifdef STROBE_HAVE_DPDK
-    if (e->dpdk_ctx) transport_dpdk_stop();
+    transport_dpdk_stop(e->dpdk);
 #endif
     fprintf(stderr,
             "strobe: dataplane CPU %.0f ns per SSE event (%llu events, %.3f s of worker "

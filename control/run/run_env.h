@@ -44,8 +44,8 @@ struct run_env {
     const char *url, *model, *api_key;
     struct endpoint ep;
     const struct transport_ops *ops;      /* control's own requests (calibration, probes) */
-    const struct transport_ops *data_ops; /* the workers' */
-    struct transport_ctx *dpdk_ctx;       /* the one lwIP stack, or NULL */
+    const struct transport_ops *data_ops; /* the workers' (kernel transport) */
+    struct dpdk_dataplane *dpdk;          /* a port and an lwIP stack per worker, or NULL */
     char transport_desc[400];
     struct transport_options topt;
     struct transport_ctx *ctl_tctx;

@@ -277,10 +277,19 @@ int run_flags_check(const struct run_flags *f, const char *cmd)
                    "this strobe was built without DPDK and lwIP (install dpdk-dev, libdpdk-dev, "
                    "liblwip-dev and rebuild)");
 #endif
-        if (f->threads != 1)
-            return bad(cmd, "--transport dpdk runs one lwIP stack on one worker: give --threads 1");
         if (!f->dpdk.local_ips)
             return bad(cmd, "--transport dpdk needs --local-ip ADDRESS[,ADDRESS...]");
+        /* each worker has its own lwIP stack, port and addresses */
+        int addresses = 1;
+        for (const char *c = f->dpdk.local_ips; *c; c++) addresses += *c == ',';
+        if (f->threads > DPDK_MAX_WORKERS || addresses < f->threads) {
+            char what[200];
+            snprintf(what, sizeof what,
+                     "--transport dpdk with %d workers (--threads, default one per core) needs "
+                     "at least one --local-ip address per worker (%d given) and at most %d workers",
+                     f->threads, addresses, DPDK_MAX_WORKERS);
+            return bad(cmd, what);
+        }
     }
     if (f->request_timeout_s <= 0 || f->idle_timeout_s <= 0 || f->connect_timeout_s <= 0)
         return bad(cmd, "timeouts must be > 0");
@@ -344,7 +353,8 @@ void run_flags_usage(FILE *out)
         "ipmi[:HOST]\n"
         "  --power-rate HZ         power samples per second (default 10)\n"
         "  --transport kernel|dpdk kernel sockets (default), or DPDK + lwIP (kernel bypass;\n"
-        "                          one worker, plain HTTP over IPv4) with:\n"
+        "                          HTTP and HTTPS over IPv4; worker i drives EAL port i with\n"
+        "                          its own lwIP stack and its share of --local-ip) with:\n"
         "    --dpdk-args \"EAL ARGS\"  e.g. \"--no-huge -m 256 --no-pci "
         "--vdev=net_af_packet0,iface=eth1\"\n"
         "    --local-ip A[,B...]   strobe's own addresses (16,384 connections each)\n"

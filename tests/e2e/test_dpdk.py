@@ -1,12 +1,14 @@
 """The DPDK + lwIP transport on a veth pair between two network namespaces the test creates
 and removes (also on failure): strobe-emu on the Linux side, strobe's own TCP stack on the
 other through net_af_packet and net_pcap. 1,000 concurrent streams each, every chunk's
-tokens exact, speed against the emulator's truth, stamps labelled by their source; HTTPS
-over lwIP; a static neighbour instead of ARP; a peer that resets connections; EAL and port
-errors; the netem campaign where the kernel has netem. Needs root; skipped (77) when strobe
+tokens exact, speed against the emulator's truth, stamps labelled by their source; two
+workers over two veth pairs (a port and an lwIP stack each); HTTPS over lwIP; a static
+neighbour instead of ARP; a peer that resets connections; EAL, port and address errors; the
+netem campaign where the kernel has netem. Needs root; skipped (77) when strobe
 was built without DPDK."""
 import json
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -20,6 +22,7 @@ O200K = os.path.join(ROOT, "tokenizers", "o200k_base.tiktoken")
 TAG = "st%d" % (os.getpid() % 100000)
 NS_CLIENT, NS_SERVER = TAG + "c", TAG + "s"
 IF_CLIENT, IF_SERVER = TAG + "a", TAG + "b"
+IF_CLIENT2, IF_SERVER2 = TAG + "a2", TAG + "b2"  # the second worker's link
 NET = "10.%d.%d" % (100 + os.getpid() % 100, os.getpid() // 100 % 250)
 SERVER_IP, CLIENT_KERNEL_IP, CLIENT_DPDK_IPS = NET + ".1", NET + ".3", NET + ".2," + NET + ".4"
 EMU = "--step-us 10000 --step-us-per-seq 0 --max-batch 4000 --prefill-tps 100000000"
@@ -45,6 +48,26 @@ def up():
         # frames with partial checksums would be dropped by lwIP (platform-notes.md)
         sh("ip", "netns", "exec", ns, "ethtool", "-K", dev, "tx", "off", "rx", "off", "gso", "off",
            "tso", "off", "gro", "off")
+
+
+def up_second():
+    """A second veth pair for worker 1, whose address (the second of CLIENT_DPDK_IPS) the
+    server reaches through it: the server's address on both links, a host route to worker 1
+    through the second. Removed by down_second() (the single-worker runs use that address on
+    the first link)."""
+    sh("ip", "link", "add", IF_CLIENT2, "type", "veth", "peer", "name", IF_SERVER2)
+    sh("ip", "link", "set", IF_CLIENT2, "netns", NS_CLIENT)
+    sh("ip", "link", "set", IF_SERVER2, "netns", NS_SERVER)
+    sh("ip", "-n", NS_SERVER, "addr", "add", SERVER_IP + "/32", "dev", IF_SERVER2)
+    for ns, dev in ((NS_CLIENT, IF_CLIENT2), (NS_SERVER, IF_SERVER2)):
+        sh("ip", "-n", ns, "link", "set", dev, "up")
+        sh("ip", "netns", "exec", ns, "ethtool", "-K", dev, "tx", "off", "rx", "off", "gso", "off",
+           "tso", "off", "gro", "off")
+    sh("ip", "-n", NS_SERVER, "route", "add", CLIENT_DPDK_IPS.split(",")[1] + "/32", "dev", IF_SERVER2)
+
+
+def down_second():
+    sh("ip", "-n", NS_SERVER, "link", "del", IF_SERVER2, ok=False)
 
 
 def down():
@@ -101,64 +124,108 @@ def check_received(what, emu, before, res):
     return m
 
 
-def dpdk_slt(run, port, vdev, conc, *extra, scheme="http", model="m", tokens=30, tokenizer=O200K):
+def eal_args(vdev, ifaces=(IF_CLIENT,)):
+    """One --vdev per interface (port i on ifaces[i]): vdev is net_af_packet0 or net_pcap0."""
     # af_packet's ring holds a whole step's burst of 1,000 chunks (the default 512 frames drops)
     ring = ",framecnt=8192" if "af_packet" in vdev else ""
-    eal = "--no-huge -m 512 --no-pci --no-telemetry -l 0 --file-prefix %s --vdev=%s,iface=%s%s" % (
-        TAG, vdev, IF_CLIENT, ring)
+    vdevs = " ".join("--vdev=%s%d,iface=%s%s" % (vdev[:-1], i, iface, ring) for i, iface in enumerate(ifaces))
+    return "--no-huge -m 512 --no-pci --no-telemetry -l 0 --file-prefix %s %s" % (TAG, vdevs)
+
+
+def dpdk_slt(run, port, vdev, conc, *extra, scheme="http", model="m", tokens=30, tokenizer=O200K,
+             ifaces=(IF_CLIENT,), threads=None):
     r = subprocess.run(["ip", "netns", "exec", NS_CLIENT, common.STROBE, "slt",
                         "--url", "%s://%s:%d" % (scheme, SERVER_IP, port), "--model", model, "--out", run,
-                        "--threads", "1", "--concurrency", str(conc), "--phase-s", "4", "--ramp-s", "1",
+                        "--threads", str(threads or len(ifaces)), "--concurrency", str(conc), "--phase-s", "4", "--ramp-s", "1",
                         "--input-tokens", "200", "--output-tokens", str(tokens), "--ignore-eos",
                         "--transport", "dpdk", "--local-ip", CLIENT_DPDK_IPS, "--idle-backoff-us", "20",
-                        "--tokenizer", tokenizer, "--dpdk-args", eal, *extra],
+                        "--tokenizer", tokenizer, "--dpdk-args", eal_args(vdev, ifaces), *extra],
                        capture_output=True, text=True, timeout=300)
     sh("rm", "-rf", "/var/run/dpdk/" + TAG, ok=False)
     return r
 
 
 def thousand_streams(tmp, emu):
-    cap = common.capacity(*EMU.split(), "--concurrency", "1000", "--prompt-tokens", "200",
-                          "--output-tokens", "30")["closed_loop"]
     for vdev, source in (("net_af_packet0", "userspace"), ("net_pcap0", "kernel")):
         run = os.path.join(tmp, vdev)
         before = emu.metrics()
         r = dpdk_slt(run, emu.port, vdev, 1000)
-        check(r.returncode == 0, "%s: the run succeeds" % vdev, 0, (r.returncode, r.stderr[-600:]))
-        if r.returncode:
-            continue
-        res = json.load(open(os.path.join(run, "results.json")))
-        ph = res["phases"][0]
-        out, c = ph["output_tokens"], ph["tokens_per_chunk"]
-        truth = c.get("against_emulator_truth", {})
-        print("%s: %d requests (%d failed), speed p50 %.2f tokens/s (truth %.2f), stamps %s, %s" % (
-            vdev, ph["requests_sent_whole_phase"], ph["requests_failed_whole_phase"],
-            ph["output_speed_tokens_per_s"]["p50"], cap["output_speed_tokens_per_s"],
-            res["timestamps"]["events_by_source"], res["run"]["config"]["transport"]))
-        check_received(vdev, emu, before, res)
-        check(ph["requests_sent_whole_phase"] >= 1000 and ph["requests_failed_whole_phase"] == 0,
-              "%s: 1,000 concurrent streams, none failed" % vdev, (">= 1000", 0),
-              (ph["requests_sent_whole_phase"], ph["requests_failed_whole_phase"], ph["failures"]))
-        check(out["min"] == 30 and out["max"] == 30 and ph["requests_output_estimated"] == 0,
-              "%s: every answer exactly 30 tokens by usage" % vdev, (30, 30, 0),
-              (out["min"], out["max"], ph["requests_output_estimated"]))
-        check(truth.get("chunks_compared") == c["chunks"] > 0 and truth.get("chunks_differing") == 0,
-              "%s: every chunk's text tokenizes to what the emulator sent (bytes intact, in order)" % vdev, 0, truth)
-        src = res["timestamps"]["events_by_source"]
-        check(src[source] > 0 and sum(src.values()) == src[source],
-              "%s: every event stamped by the %s clock" % (vdev, source), source, src)
-        pacing = ph["emulator_send_minus_schedule_us"]["p99"]
-        lag = ph["client_lag_vs_emulator_send_us"]
-        print("%s: emulator send - schedule p99 %.0f us; strobe's stamp - emulator send p50 %.0f p99 %.0f us"
-              % (vdev, pacing, lag["p50"], lag["p99"]))
-        if common.TIMING and pacing < 1000:
-            check(abs(ph["output_speed_tokens_per_s"]["p50"] / cap["output_speed_tokens_per_s"] - 1) < 0.02,
-                  "%s: output speed within 2 %% of the emulator's truth" % vdev,
-                  cap["output_speed_tokens_per_s"], ph["output_speed_tokens_per_s"]["p50"])
-        else:
-            # the emulator, sharing 2 cores with the polling client, fell behind its own
-            # schedule: the closed form no longer describes what it sent, so it is not a truth
-            print("%s: speed not compared: the emulator ran %.0f us behind its schedule (p99)" % (vdev, pacing))
+        check_streams(vdev, run, r, emu, before, source)
+
+
+def two_workers(tmp, emu):
+    """--threads 2: worker i on port i (veth pair i) with its own lwIP stack and address; the
+    requests split between them, every stream still byte-exact."""
+    if len(os.sched_getaffinity(0)) < 2:
+        print("two workers not tested: this process may run on one core only")
+        return
+    up_second()
+    try:
+        run = os.path.join(tmp, "two")
+        before = emu.metrics()
+        r = dpdk_slt(run, emu.port, "net_af_packet0", 1000, ifaces=(IF_CLIENT, IF_CLIENT2))
+        if not check_streams("2 workers", run, r, emu, before, "userspace"):
+            return
+        started = [int(n) for n in re.findall(r"worker \d+: (\d+) requests started", r.stderr)]
+        total = sum(started)
+        print("2 workers: requests started by each worker %s" % started)
+        check(len(started) == 2 and min(started) > 0.3 * total,
+              "2 workers: both carried traffic, the requests split between them",
+              "2 workers, each > 30 % of the requests", (started, r.stderr[-300:]))
+        transport = json.load(open(os.path.join(run, "results.json")))["run"]["config"]["transport"]
+        check("2 workers" in transport and CLIENT_DPDK_IPS.split(",")[1] in transport,
+              "2 workers: the header names both stacks and their addresses", "2 workers", transport)
+        # fewer ports than workers: one vdev for two workers
+        r = dpdk_slt(os.path.join(tmp, "oneport"), emu.port, "net_af_packet0", 10, ifaces=(IF_CLIENT,),
+                     threads=2)
+        check(r.returncode == 1 and "DPDK found 1 port(s) for 2 workers" in r.stderr,
+              "fewer ports than workers: one sentence that says so", 1, (r.returncode, r.stderr[-300:]))
+    finally:
+        down_second()
+
+
+def check_streams(name, run, r, emu, before, source):
+    """A 1,000-stream run: succeeded, what strobe sent the emulator received, none failed,
+    every answer exact by usage and by tokens, stamped by `source`, speed against the truth
+    where the emulator kept its schedule. True when the run succeeded."""
+    cap = common.capacity(*EMU.split(), "--concurrency", "1000", "--prompt-tokens", "200",
+                          "--output-tokens", "30")["closed_loop"]
+    check(r.returncode == 0, "%s: the run succeeds" % name, 0, (r.returncode, r.stderr[-600:]))
+    if r.returncode:
+        return False
+    res = json.load(open(os.path.join(run, "results.json")))
+    ph = res["phases"][0]
+    out, c = ph["output_tokens"], ph["tokens_per_chunk"]
+    truth = c.get("against_emulator_truth", {})
+    print("%s: %d requests (%d failed), speed p50 %.2f tokens/s (truth %.2f), stamps %s, %s" % (
+        name, ph["requests_sent_whole_phase"], ph["requests_failed_whole_phase"],
+        ph["output_speed_tokens_per_s"]["p50"], cap["output_speed_tokens_per_s"],
+        res["timestamps"]["events_by_source"], res["run"]["config"]["transport"]))
+    check_received(name, emu, before, res)
+    check(ph["requests_sent_whole_phase"] >= 1000 and ph["requests_failed_whole_phase"] == 0,
+          "%s: 1,000 concurrent streams, none failed" % name, (">= 1000", 0),
+          (ph["requests_sent_whole_phase"], ph["requests_failed_whole_phase"], ph["failures"]))
+    check(out["min"] == 30 and out["max"] == 30 and ph["requests_output_estimated"] == 0,
+          "%s: every answer exactly 30 tokens by usage" % name, (30, 30, 0),
+          (out["min"], out["max"], ph["requests_output_estimated"]))
+    check(truth.get("chunks_compared") == c["chunks"] > 0 and truth.get("chunks_differing") == 0,
+          "%s: every chunk's text tokenizes to what the emulator sent (bytes intact, in order)" % name, 0, truth)
+    src = res["timestamps"]["events_by_source"]
+    check(src[source] > 0 and sum(src.values()) == src[source],
+          "%s: every event stamped by the %s clock" % (name, source), source, src)
+    pacing = ph["emulator_send_minus_schedule_us"]["p99"]
+    lag = ph["client_lag_vs_emulator_send_us"]
+    print("%s: emulator send - schedule p99 %.0f us; strobe's stamp - emulator send p50 %.0f p99 %.0f us"
+          % (name, pacing, lag["p50"], lag["p99"]))
+    if common.TIMING and pacing < 1000:
+        check(abs(ph["output_speed_tokens_per_s"]["p50"] / cap["output_speed_tokens_per_s"] - 1) < 0.02,
+              "%s: output speed within 2 %% of the emulator's truth" % name,
+              cap["output_speed_tokens_per_s"], ph["output_speed_tokens_per_s"]["p50"])
+    else:
+        # the emulator, sharing 2 cores with the polling client, fell behind its own
+        # schedule: the closed form no longer describes what it sent, so it is not a truth
+        print("%s: speed not compared: the emulator ran %.0f us behind its schedule (p99)" % (name, pacing))
+    return True
 
 
 def https(tmp):
@@ -238,9 +305,12 @@ def bad_setup(tmp):
     sh("rm", "-rf", "/var/run/dpdk/" + TAG, ok=False)
     check(r.returncode == 1 and "DPDK found no port" in r.stderr, "no port: one sentence that says so",
           1, (r.returncode, r.stderr[-300:]))
+    if len(os.sched_getaffinity(0)) < 2:
+        return
     r = common.run_strobe("slt", "--out", os.path.join(tmp, "bad2"), "--transport", "dpdk", "--threads", "2",
                           "--local-ip", "10.0.0.2")
-    check(r.returncode == 2 and "--threads 1" in r.stderr, "two workers refused: one lwIP stack", 2, r.stderr)
+    check(r.returncode == 2 and "at least one --local-ip address per worker (1 given)" in r.stderr,
+          "fewer addresses than workers: one sentence that says so", 2, r.stderr)
 
 
 def impaired_run(tmp, emu, name, *extra):
@@ -300,6 +370,7 @@ if __name__ == "__main__":
         with tempfile.TemporaryDirectory() as tmp:
             bad_setup(tmp)
             thousand_streams(tmp, emu)
+            two_workers(tmp, emu)
             https(tmp)
             static_neighbour(tmp, emu)
             resets(tmp)
