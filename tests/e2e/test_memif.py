@@ -2,8 +2,8 @@
 data path): strobe-emu --transport dpdk with memif server ports, strobe slt --transport dpdk
 with a memif client port. 1,000 concurrent streams: every chunk's tokens exact, speed and
 TTFT against the emulator's truth, the emulator's own request count equal to strobe's; a
-second client on the same port after the first left; two ports, each answering the
-connections that came in on it; bad set-ups named. strobe's calibration probes go through
+second client on the same port after the first left; two ports and strobe --threads 2,
+each port answering the connections that came in on it; bad set-ups named. strobe's calibration probes go through
 the kernel, so both processes run in a network namespace the test creates (the emulator's
 address on its loopback, answered by --control-listen) and removes, with the memif sockets
 in a temporary directory. Needs root; skipped (77) without DPDK in strobe or strobe-emu."""
@@ -80,14 +80,14 @@ class Emulator:
         return common.parse_metrics(r.stdout)
 
 
-def memif_slt(run, sock, conc, local_ip, prefix, lcore=1, background=False):
+def memif_slt(run, socks, conc, local_ips, prefix, threads=1):
+    """strobe slt over lwIP, worker i on a memif client port to socks[i]."""
+    vdevs = " ".join(memif("client", sock, i) for i, sock in enumerate(socks))
     cmd = ["ip", "netns", "exec", NS, common.STROBE, "slt", "--url", "http://%s:%d" % (SERVER_IP, PORT),
-           "--model", "m", "--out", run, "--threads", "1", "--concurrency", str(conc), "--phase-s", "4",
-           "--ramp-s", "1", "--input-tokens", "200", "--output-tokens", "30", "--ignore-eos",
-           "--transport", "dpdk", "--local-ip", local_ip, "--idle-backoff-us", "20",
-           "--tokenizer", O200K, "--dpdk-args", EAL % (prefix, lcore) + " " + memif("client", sock)]
-    if background:
-        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+           "--model", "m", "--out", run, "--threads", str(threads), "--concurrency", str(conc),
+           "--phase-s", "4", "--ramp-s", "1", "--input-tokens", "200", "--output-tokens", "30",
+           "--ignore-eos", "--transport", "dpdk", "--local-ip", local_ips, "--idle-backoff-us", "20",
+           "--tokenizer", O200K, "--dpdk-args", EAL % (prefix, 1) + " " + vdevs]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 
@@ -143,7 +143,7 @@ def against_truth(what, ph, conc):
 def thousand_streams(tmp, emu, sock):
     run = os.path.join(tmp, "k")
     before = emu.metrics()
-    r = memif_slt(run, sock, 1000, NET + ".2", TAG + "a")
+    r = memif_slt(run, [sock], 1000, NET + ".2", TAG + "a")
     res = results("memif, 1,000 streams", r.returncode, r.stderr, run)
     if not res:
         return
@@ -160,7 +160,7 @@ def second_client(tmp, emu, sock):
     """memif's server side takes a new client once the first has gone."""
     run = os.path.join(tmp, "again")
     before = emu.metrics()
-    r = memif_slt(run, sock, 64, NET + ".2", TAG + "a")
+    r = memif_slt(run, [sock], 64, NET + ".2", TAG + "a")
     res = results("memif, a second client on the same port", r.returncode, r.stderr, run)
     if res:
         exact("memif, a second client", res["phases"][0], 64)
@@ -169,28 +169,21 @@ def second_client(tmp, emu, sock):
 
 
 def two_ports(tmp):
-    """Two memif ports, two strobe processes at once: each connection is answered on the port
-    it came in on (else the other client's stack would drop the answer and its run fail)."""
+    """Two memif ports, strobe --threads 2 (worker i on port i, its own lwIP stack): each
+    connection is answered on the port it came in on, else the other worker's stack would
+    drop the answer and its requests fail."""
     socks = [os.path.join(tmp, "p%d.sock" % i) for i in range(2)]
     emu = Emulator(tmp, *socks)
     try:
+        run = os.path.join(tmp, "two")
         before = emu.metrics()
-        runs = [os.path.join(tmp, "port%d" % i) for i in range(2)]
-        procs = [memif_slt(runs[i], socks[i], 50, NET + ".%d" % (2 + i), TAG + "ab"[i], lcore=1,
-                           background=True) for i in range(2)]
-        errs = [p.communicate(timeout=300)[1] for p in procs]
-        got = []
-        for i, p in enumerate(procs):
-            res = results("port %d" % i, p.returncode, errs[i], runs[i])
-            if res:
-                exact("port %d" % i, res["phases"][0], 50)
-                got.append(res)
-        if len(got) == 2:
-            m = emu.metrics()
-            sent = sum(sum(common.sent_whole_run(r)) + common.calibration_probes(r) for r in got)
-            check(common.emu_received(m) - common.emu_received(before) == sent,
-                  "two ports: the emulator received what both clients sent", sent,
-                  common.emu_received(m) - common.emu_received(before))
+        r = memif_slt(run, socks, 200, NET + ".2," + NET + ".3", TAG + "b", threads=2)
+        res = results("two ports, two workers", r.returncode, r.stderr, run)
+        if res:
+            transport = res["run"]["config"]["transport"]
+            check("2 workers" in transport, "two ports: strobe ran two workers", "2 workers", transport)
+            exact("two ports, two workers", res["phases"][0], 200)
+            received("two ports, two workers", emu, before, res)
     finally:
         emu.stop()
 
