@@ -80,11 +80,12 @@ void chunk_metrics_compute(const struct run_facts *f, const struct phase_info *p
                 m->usage_differ_5pct++;
         }
         int64_t prev = 0;
+        const struct tok_store *ts = req_tokens(f, r);
         for (size_t e = r->tok_first; e < r->tok_first + r->tok_count; e++) {
-            double kt = isnan(f->tok_k[e]) ? 1 : f->tok_k[e];
-            if (!isnan(f->tok_k[e]) && f->tok_emu_k[e] >= 0) {
+            double kt = isnan(ts->k[e]) ? 1 : ts->k[e];
+            if (!isnan(ts->k[e]) && ts->emu_k[e] >= 0) {
                 m->emu_compared++;
-                m->emu_differ += f->tok_k[e] != (double)f->tok_emu_k[e];
+                m->emu_differ += ts->k[e] != (double)ts->emu_k[e];
             }
             /* a chunk that carried no token (whitespace a server flushed alone) merges its
              * time into the next one */
@@ -94,7 +95,7 @@ void chunk_metrics_compute(const struct run_facts *f, const struct phase_info *p
             m->share_k[kt >= 5 ? 4 : (size_t)kt - 1]++;
             size_t zeros = (size_t)kt - 1;
             if (prev) {
-                double d = (double)(f->tok_t[e] - prev) / 1e6;
+                double d = (double)(ts->t[e] - prev) / 1e6;
                 dvec_push(&interval, d);
                 dvec_push(&zero, d);
                 for (size_t z = 0; z < (size_t)kt; z++) dvec_push(&spread, d / kt);
@@ -102,7 +103,7 @@ void chunk_metrics_compute(const struct run_facts *f, const struct phase_info *p
                 for (size_t z = 0; z < zeros; z++) dvec_push(&spread, 0);
             }
             for (size_t z = 0; z < zeros; z++) dvec_push(&zero, 0);
-            prev = f->tok_t[e];
+            prev = ts->t[e];
         }
     }
     size_t most = 0;

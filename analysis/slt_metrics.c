@@ -67,13 +67,14 @@ void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
             }
             if (r->n_token_events > 0) m->with_output++;
         }
+        const struct tok_store *ts = req_tokens(f, r);
         for (size_t k = r->tok_first; k < r->tok_first + r->tok_count; k++) {
-            if (f->tok_t[k] < ws || f->tok_t[k] >= we) continue;
+            if (ts->t[k] < ws || ts->t[k] >= we) continue;
             /* a failed request's tokens are not served output: they count in no throughput */
-            if (!r->failed) m->output_tokens_in_window += f->tok_n[k];
-            if (f->tok_lag[k] != INT64_MIN) dvec_push(&lag, (double)f->tok_lag[k] / 1e3);
-            if (f->tok_user_gap[k] != INT64_MIN) dvec_push(&gap, (double)f->tok_user_gap[k] / 1e3);
-            if (f->tok_pacing[k] != INT64_MIN) dvec_push(&pace, (double)f->tok_pacing[k] / 1e3);
+            if (!r->failed) m->output_tokens_in_window += ts->n[k];
+            if (ts->lag[k] != INT64_MIN) dvec_push(&lag, (double)ts->lag[k] / 1e3);
+            if (ts->user_gap[k] != INT64_MIN) dvec_push(&gap, (double)ts->user_gap[k] / 1e3);
+            if (ts->pacing[k] != INT64_MIN) dvec_push(&pace, (double)ts->pacing[k] / 1e3);
         }
         if (!r->failed && r->t_done >= ws && r->t_done < we)
             io_tokens += (double)(r->prompt_tokens + r->completion_tokens);
