@@ -88,8 +88,8 @@ static void usage_of(struct chunk_facts *cf, const cJSON *u)
     cf->has_cached_tokens =
         json_int64(cJSON_GetObjectItemCaseSensitive(pd, "cached_tokens"), &cf->cached_tokens);
     const cJSON *cd = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens_details");
-    cf->has_reasoning_tokens = json_int64(cJSON_GetObjectItemCaseSensitive(cd, "reasoning_tokens"),
-                                          &cf->reasoning_tokens);
+    cf->has_reasoning_tokens =
+        json_int64(cJSON_GetObjectItemCaseSensitive(cd, "reasoning_tokens"), &cf->reasoning_tokens);
 }
 
 void chunk_facts_parse(const char *data, size_t len, int want, struct chunk_reader *rd,

@@ -61,6 +61,10 @@ void chunk_metrics_compute(const struct run_facts *f, const struct phase_info *p
     memset(m, 0, sizeof *m);
     int64_t ws = ph->t_window_start, we = ph->t_window_end;
     struct dvec k = {0}, interval = {0}, zero = {0}, spread = {0}, ttft_r = {0}, ttft_a = {0};
+    dvec_reserve(&k, f->ntok);
+    dvec_reserve(&interval, f->ntok);
+    dvec_reserve(&zero, f->ntok);
+    dvec_reserve(&spread, f->ntok);
     for (size_t i = 0; i < f->nreqs; i++) {
         const struct req_facts *r = &f->reqs[i];
         if (r->phase != ph->index || r->failed || !r->t_first_token || r->t_first_token < ws ||

@@ -298,8 +298,7 @@ struct details_ctx {
     int64_t *v;
 };
 
-static int details_member(struct scan *s, const unsigned char *k, size_t klen, void *ctx,
-                          int depth)
+static int details_member(struct scan *s, const unsigned char *k, size_t klen, void *ctx, int depth)
 {
     struct details_ctx *c = ctx;
     if (klen == strlen(c->name) && !memcmp(k, c->name, klen))
@@ -328,11 +327,11 @@ static int usage_member(struct scan *s, const unsigned char *k, size_t klen, voi
     if (IS("completion_tokens"))
         return once(&u->seen, 1) && int_value(s, &u->has_completion, &u->completion, depth + 1);
     if (IS("prompt_tokens"))
-        return once(&u->seen, 2) && int_value(s, &cf->has_prompt_tokens, &cf->prompt_tokens,
-                                              depth + 1);
+        return once(&u->seen, 2) &&
+               int_value(s, &cf->has_prompt_tokens, &cf->prompt_tokens, depth + 1);
     if (IS("prompt_tokens_details"))
-        return once(&u->seen, 4) && details(s, "cached_tokens", &cf->has_cached_tokens,
-                                            &cf->cached_tokens, depth + 1);
+        return once(&u->seen, 4) &&
+               details(s, "cached_tokens", &cf->has_cached_tokens, &cf->cached_tokens, depth + 1);
     if (IS("completion_tokens_details"))
         return once(&u->seen, 8) && details(s, "reasoning_tokens", &cf->has_reasoning_tokens,
                                             &cf->reasoning_tokens, depth + 1);
@@ -418,8 +417,7 @@ static int finish_reason(struct scan *s, int depth)
     return 1;
 }
 
-static int choice_member(struct scan *s, const unsigned char *k, size_t klen, void *ctx,
-                         int depth)
+static int choice_member(struct scan *s, const unsigned char *k, size_t klen, void *ctx, int depth)
 {
     unsigned *seen = ctx;
     if (IS("delta")) {

@@ -3,12 +3,16 @@
 #include "chunk_facts.h"
 #include "clock.h"
 #include "json_num.h"
+#include "stats.h"
 #include "tap_join.h"
 
 #include <cjson/cJSON.h>
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,58 +36,31 @@ static size_t *idmap_slot(struct idmap *m, uint64_t key, int insert)
     return &m->vals[i];
 }
 
-/* Per-request scratch while its events are read; freed when the request ends. */
-struct pending {
-    int64_t *t;
-    double *bytes, *tokenized, *server; /* server: NAN when the event had no usage */
-    int64_t *lag, *gap, *pace;
-    int32_t *emu;
-    size_t n, cap;
-};
-
 /* One token event as read, before the request's rule is known. */
 struct event_fact {
     int64_t t, lag, gap, pace;
-    double bytes, tokenized, server;
+    double bytes, tokenized, server; /* server: NAN when the event had no usage */
     int32_t emu;
 };
 
-#define GROW(p, field) p->field = realloc(p->field, p->cap * sizeof *p->field)
+/* Per-request scratch while its events are read; freed when the request ends. */
+struct pending {
+    struct event_fact *e;
+    size_t n, cap;
+};
 
 static void pend_push(struct pending *p, const struct event_fact *e)
 {
     if (p->n == p->cap) {
-        p->cap = p->cap ? p->cap * 2 : 16;
-        GROW(p, t);
-        GROW(p, bytes);
-        GROW(p, tokenized);
-        GROW(p, server);
-        GROW(p, lag);
-        GROW(p, gap);
-        GROW(p, pace);
-        GROW(p, emu);
+        p->cap = p->cap ? p->cap * 2 : 32;
+        p->e = realloc(p->e, p->cap * sizeof *p->e);
     }
-    p->t[p->n] = e->t;
-    p->bytes[p->n] = e->bytes;
-    p->tokenized[p->n] = e->tokenized;
-    p->server[p->n] = e->server;
-    p->lag[p->n] = e->lag;
-    p->gap[p->n] = e->gap;
-    p->pace[p->n] = e->pace;
-    p->emu[p->n] = e->emu;
-    p->n++;
+    p->e[p->n++] = *e;
 }
 
 static void pend_free(struct pending *p)
 {
-    free(p->t);
-    free(p->bytes);
-    free(p->tokenized);
-    free(p->server);
-    free(p->lag);
-    free(p->gap);
-    free(p->pace);
-    free(p->emu);
+    free(p->e);
     memset(p, 0, sizeof *p);
 }
 
@@ -186,13 +163,19 @@ static void store_grow(struct tok_store *ts, size_t need)
 {
     if (ts->len + need <= ts->cap) return;
     while (ts->len + need > ts->cap) ts->cap = ts->cap ? ts->cap * 2 : 4096;
-    ts->t = realloc(ts->t, ts->cap * sizeof *ts->t);
-    ts->n = realloc(ts->n, ts->cap * sizeof *ts->n);
-    ts->k = realloc(ts->k, ts->cap * sizeof *ts->k);
-    ts->emu_k = realloc(ts->emu_k, ts->cap * sizeof *ts->emu_k);
-    ts->lag = realloc(ts->lag, ts->cap * sizeof *ts->lag);
-    ts->user_gap = realloc(ts->user_gap, ts->cap * sizeof *ts->user_gap);
-    ts->pacing = realloc(ts->pacing, ts->cap * sizeof *ts->pacing);
+    ts->t = big_realloc(ts->t, ts->cap * sizeof *ts->t);
+    ts->n = big_realloc(ts->n, ts->cap * sizeof *ts->n);
+    ts->k = big_realloc(ts->k, ts->cap * sizeof *ts->k);
+    ts->emu_k = big_realloc(ts->emu_k, ts->cap * sizeof *ts->emu_k);
+    ts->lag = big_realloc(ts->lag, ts->cap * sizeof *ts->lag);
+    ts->user_gap = big_realloc(ts->user_gap, ts->cap * sizeof *ts->user_gap);
+    ts->pacing = big_realloc(ts->pacing, ts->cap * sizeof *ts->pacing);
+}
+
+/* An event's tokens by a counting rule, NAN when the rule has none. */
+static double counted_by(enum count_rule rule, const struct event_fact *e)
+{
+    return rule == COUNT_SERVER ? e->server : rule == COUNT_TOKENIZER ? e->tokenized : NAN;
 }
 
 /* Closes a request: its counting rule, token totals, failure verdict, and its token events
@@ -202,16 +185,14 @@ static void finish(struct tok_store *ts, uint32_t store, struct req_facts *r, st
 {
     double bytes = 0, tokenized = 0, server = 0;
     for (size_t i = 0; i < p->n; i++) {
-        bytes += p->bytes[i];
-        tokenized += p->tokenized[i];
-        server += isnan(p->server[i]) ? 0 : p->server[i];
+        bytes += p->e[i].bytes;
+        tokenized += p->e[i].tokenized;
+        server += isnan(p->e[i].server) ? 0 : p->e[i].server;
     }
     r->count_rule = p->n && r->usage_per_chunk ? COUNT_SERVER
                     : have_tokenizer           ? COUNT_TOKENIZER
                                                : COUNT_NONE;
-    const double *counts = r->count_rule == COUNT_SERVER      ? p->server
-                           : r->count_rule == COUNT_TOKENIZER ? p->tokenized
-                                                              : NULL;
+    int counts = r->count_rule != COUNT_NONE;
     double counted = r->count_rule == COUNT_SERVER ? server : tokenized;
     r->tokenizer_tokens = have_tokenizer ? (int64_t)tokenized : -1;
     r->output_source = OUT_USAGE;
@@ -220,7 +201,7 @@ static void finish(struct tok_store *ts, uint32_t store, struct req_facts *r, st
         r->completion_tokens = have_tokenizer ? (int64_t)tokenized : (int64_t)((bytes + 3) / 4);
         r->output_estimated = r->completion_tokens > 0;
     }
-    r->first_chunk_tokens = counts && p->n ? counts[0] : 1;
+    r->first_chunk_tokens = counts && p->n ? counted_by(r->count_rule, &p->e[0]) : 1;
     if (!r->failed && r->t_done && !r->transport_error && r->status >= 200 && r->status <= 299 &&
         !r->saw_done)
         set_failed(r, FAIL_NO_DONE, "stream ended without [DONE]");
@@ -229,17 +210,19 @@ static void finish(struct tok_store *ts, uint32_t store, struct req_facts *r, st
     r->tok_count = p->n;
     store_grow(ts, p->n);
     /* shares of the request's total: by counted tokens when known, else by bytes */
-    const double *weight = counts && counted > 0 ? counts : p->bytes;
-    double weight_sum = counts && counted > 0 ? counted : bytes;
+    int by_count = counts && counted > 0;
+    double weight_sum = by_count ? counted : bytes;
     for (size_t i = 0; i < p->n; i++) {
+        const struct event_fact *e = &p->e[i];
+        double k = counted_by(r->count_rule, e), weight = by_count ? k : e->bytes;
         size_t at = ts->len++;
-        ts->t[at] = p->t[i];
-        ts->n[at] = weight_sum > 0 ? (double)r->completion_tokens * weight[i] / weight_sum : 0;
-        ts->k[at] = counts ? counts[i] : NAN;
-        ts->emu_k[at] = p->emu[i];
-        ts->lag[at] = p->lag[i];
-        ts->user_gap[at] = p->gap[i];
-        ts->pacing[at] = p->pace[i];
+        ts->t[at] = e->t;
+        ts->n[at] = weight_sum > 0 ? (double)r->completion_tokens * weight / weight_sum : 0;
+        ts->k[at] = k;
+        ts->emu_k[at] = e->emu;
+        ts->lag[at] = e->lag;
+        ts->user_gap[at] = e->gap;
+        ts->pacing[at] = e->pace;
     }
     pend_free(p);
 }
@@ -270,7 +253,10 @@ struct loader {
     size_t *sent_at;      /* per request: its REC_REQUEST_SENT's record index */
     size_t phase_cap;
     unsigned nthreads;
+    _Atomic size_t *progress; /* per thread: records it has read */
 };
+
+#define LOG_WINDOW 65536 /* records mapped in at once: 4 MiB and their bodies */
 
 /* One analysis thread: the requests whose id hashes to it, and everything it counts. */
 struct analyser {
@@ -457,18 +443,73 @@ static int is_run_record(uint8_t type)
            type == REC_MARK || type == REC_REQUEST_SENT;
 }
 
+/* madvise over the whole pages of [p, p + len) */
+static void advise(const void *p, size_t len, int advice)
+{
+    uintptr_t from = (uintptr_t)p & ~(uintptr_t)4095, to = (uintptr_t)p + len;
+    if (len && to > from) madvise((void *)from, to - from, advice);
+}
+
+/* The bytes of records [from, to): the records and the span of bodies they point at (the
+ * collector writes bodies in record order). */
+static void log_window(const struct eventlog_reader *lr, size_t from, size_t to, int advice)
+{
+    if (lr->owned_records) return; /* a copy on the heap, not the file */
+    advise(&lr->records[from], (to - from) * sizeof *lr->records, advice);
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (size_t i = from; i < to; i++) {
+        const struct log_record *r = &lr->records[i];
+        if (!r->len || r->off > lr->bodies_len || r->len > lr->bodies_len - r->off) continue;
+        if (r->off < lo) lo = r->off;
+        if (r->off + r->len > hi) hi = r->off + r->len;
+    }
+    if (hi > lo) advise(lr->bodies + lo, hi - lo, advice);
+}
+
+/* Each thread maps a window of the log ahead of itself in one call (page faults one by one
+ * cost more than the parsing on a virtual machine); the first thread also drops from this
+ * process the windows every thread has passed, so the log's size does not become its memory. */
 static void *analyse(void *arg)
 {
     struct analyser *A = arg;
-    const struct eventlog_reader *lr = A->L->lr;
-    unsigned nthreads = A->L->nthreads;
-    for (size_t i = 0; i < lr->nrecords; i++) {
-        const struct log_record *rec = &lr->records[i];
-        /* unknown types find no request */
-        if (is_run_record(rec->type) || owner(rec->req_id, nthreads) != A->index) continue;
-        take_request_record(A, rec, i);
+    struct loader *L = A->L;
+    const struct eventlog_reader *lr = L->lr;
+    unsigned nthreads = L->nthreads;
+    size_t dropped = 0;
+    for (size_t w = 0; w < lr->nrecords; w += LOG_WINDOW) {
+        size_t end = w + LOG_WINDOW < lr->nrecords ? w + LOG_WINDOW : lr->nrecords;
+        log_window(lr, w, end, MADV_POPULATE_READ);
+        for (size_t i = w; i < end; i++) {
+            const struct log_record *rec = &lr->records[i];
+            /* unknown types find no request */
+            if (is_run_record(rec->type) || owner(rec->req_id, nthreads) != A->index) continue;
+            take_request_record(A, rec, i);
+        }
+        atomic_store_explicit(&L->progress[A->index], end, memory_order_release);
+        if (A->index) continue;
+        size_t behind = end;
+        for (unsigned t = 1; t < nthreads; t++) {
+            size_t p = atomic_load_explicit(&L->progress[t], memory_order_acquire);
+            if (p < behind) behind = p;
+        }
+        /* a window of slack: requests' bodies are not in strict record order */
+        if (behind > dropped + 2 * LOG_WINDOW) {
+            log_window(lr, dropped, behind - LOG_WINDOW, MADV_DONTNEED);
+            dropped = behind - LOG_WINDOW;
+        }
     }
     return NULL;
+}
+
+/* A serial pass over the records maps them in a window at a time and drops the windows behind
+ * it (no bodies: a serial pass reads none); call at every record. */
+static void records_window(const struct eventlog_reader *lr, size_t i)
+{
+    if (i % LOG_WINDOW || lr->owned_records) return;
+    size_t end = i + LOG_WINDOW < lr->nrecords ? i + LOG_WINDOW : lr->nrecords;
+    advise(&lr->records[i], (end - i) * sizeof *lr->records, MADV_POPULATE_READ);
+    if (i >= LOG_WINDOW)
+        advise(&lr->records[i - LOG_WINDOW], LOG_WINDOW * sizeof *lr->records, MADV_DONTNEED);
 }
 
 /* The records about the run as a whole, and every request's start, in log order. */
@@ -478,6 +519,7 @@ static void take_run_records(struct loader *L)
     const struct eventlog_reader *lr = L->lr;
     for (size_t i = 0; i < lr->nrecords; i++) {
         const struct log_record *rec = &lr->records[i];
+        records_window(lr, i);
         switch (rec->type) {
         case REC_PHASE: {
             struct rec_phase v = rec_phase_decode(rec);
@@ -538,6 +580,9 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
                int only_phase, struct run_facts *f, char *err, size_t errlen)
 {
     memset(f, 0, sizeof *f);
+    /* large arrays in their own mappings: they then grow by remapping, never by copying, and
+     * glibc's moving threshold would otherwise put the growing ones on the heap */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
     struct loader L = {.f = f, .only_phase = only_phase};
     L.lr = eventlog_open(dir, err, errlen);
     if (!L.lr) return -1;
@@ -551,19 +596,6 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
         return -1;
     }
     f->tap_present = L.tap != NULL;
-    size_t nsent = 0;
-    for (size_t i = 0; i < L.lr->nrecords; i++)
-        nsent += L.lr->records[i].type == REC_REQUEST_SENT &&
-                 (only_phase < 0 || rec_request_sent_decode(&L.lr->records[i]).phase == only_phase);
-    L.ids.cap = 1024;
-    while (L.ids.cap < nsent * 2 + 2) L.ids.cap <<= 1;
-    L.ids.keys = calloc(L.ids.cap, sizeof *L.ids.keys);
-    L.ids.vals = calloc(L.ids.cap, sizeof *L.ids.vals);
-    f->reqs = calloc(nsent ? nsent : 1, sizeof *f->reqs);
-    L.pend = calloc(nsent ? nsent : 1, sizeof *L.pend);
-    L.sent_at = calloc(nsent ? nsent : 1, sizeof *L.sent_at);
-    take_run_records(&L);
-
     if (!threads) threads = facts_default_threads();
     if (threads > FACTS_MAX_THREADS) threads = FACTS_MAX_THREADS;
     struct analyser *A = calloc(threads, sizeof *A);
@@ -578,13 +610,34 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
         }
     }
     L.nthreads = threads;
+    /* the requests, and each thread's events: the arrays are sized once, never grown */
+    size_t nsent = 0, *events = calloc(threads, sizeof *events);
+    for (size_t i = 0; i < L.lr->nrecords; i++) {
+        const struct log_record *rec = &L.lr->records[i];
+        records_window(L.lr, i);
+        nsent += rec->type == REC_REQUEST_SENT &&
+                 (only_phase < 0 || rec_request_sent_decode(rec).phase == only_phase);
+        if (rec->type == REC_EVENT) events[owner(rec->req_id, threads)]++;
+    }
+    L.ids.cap = 1024;
+    while (L.ids.cap < nsent * 2 + 2) L.ids.cap <<= 1;
+    L.ids.keys = calloc(L.ids.cap, sizeof *L.ids.keys);
+    L.ids.vals = calloc(L.ids.cap, sizeof *L.ids.vals);
+    f->reqs = calloc(nsent ? nsent : 1, sizeof *f->reqs);
+    L.pend = calloc(nsent ? nsent : 1, sizeof *L.pend);
+    L.sent_at = calloc(nsent ? nsent : 1, sizeof *L.sent_at);
+    take_run_records(&L);
+
+    L.progress = calloc(threads, sizeof *L.progress);
     f->tok = calloc(threads, sizeof *f->tok);
     f->ntok_stores = threads;
     for (unsigned t = 0; t < threads; t++) {
         A[t].L = &L;
         A[t].index = t;
         A[t].store = &f->tok[t];
+        store_grow(A[t].store, events[t]); /* pages are touched only as they fill */
     }
+    free(events);
     run_analysers(A, threads);
     for (unsigned t = 0; t < threads; t++) {
         for (int s = 0; s < 5; s++) f->ts_source_events[s] += A[t].ts_source_events[s];
@@ -615,6 +668,7 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
     }
     for (unsigned t = 0; t < threads; t++) f->ntok += f->tok[t].len;
     free(A);
+    free(L.progress);
     free(L.pend);
     free(L.sent_at);
     if (L.tap) {

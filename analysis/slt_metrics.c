@@ -46,6 +46,9 @@ void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
     struct dvec speed = {0}, e2e_speed = {0}, ttft = {0}, ttfb = {0}, e2e = {0}, out = {0},
                 in = {0}, cached = {0}, lag = {0}, gap = {0}, pace = {0};
     double io_tokens = 0;
+    dvec_reserve(&lag, f->ntok);
+    dvec_reserve(&gap, f->ntok);
+    dvec_reserve(&pace, f->ntok);
     for (size_t i = 0; i < f->nreqs; i++) {
         const struct req_facts *r = &f->reqs[i];
         if (r->phase != ph->index) continue;

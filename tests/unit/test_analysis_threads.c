@@ -43,7 +43,8 @@ static void read_stream(const char *path, struct stream *st)
 static size_t write_log(const char *dir, struct stream *streams, size_t nstreams)
 {
     char err[256];
-    struct eventlog *l = eventlog_create(dir, "{\"kind\":\"slt\",\"config\":{}}", 1, err, sizeof err);
+    struct eventlog *l =
+        eventlog_create(dir, "{\"kind\":\"slt\",\"config\":{}}", 1, err, sizeof err);
     CHECK(l != NULL, "the log is created in %s: %s", dir, err);
     if (!l) return 0;
     size_t nreq = 0;
@@ -65,13 +66,13 @@ static size_t write_log(const char *dir, struct stream *streams, size_t nstreams
             if (status == 200)
                 for (size_t e = 0; e < streams[s].n; e++) {
                     t += step;
-                    r = rec_event_encode(&(struct rec_event){
-                        .req_id = id,
-                        .ts_source = e % 2 ? TS_KERNEL : TS_USERSPACE,
-                        .t_stamp = t,
-                        .t_read = t + 5000 + (int64_t)e,
-                        .index = (int64_t)e,
-                        .stream_offset = -1});
+                    r = rec_event_encode(
+                        &(struct rec_event){.req_id = id,
+                                            .ts_source = e % 2 ? TS_KERNEL : TS_USERSPACE,
+                                            .t_stamp = t,
+                                            .t_read = t + 5000 + (int64_t)e,
+                                            .index = (int64_t)e,
+                                            .stream_offset = -1});
                     eventlog_put(l, 0, &r, streams[s].data[e], streams[s].len[e]);
                 }
             if (nreq % 17 == 9) continue; /* no end record: the run stopped first */
@@ -109,7 +110,8 @@ static char *results_of(const char *dir, const char *tokenizer, unsigned threads
           nreq, sent);
     CHECK(res.facts.chunks_scanned > 0 && res.facts.chunks_parsed > 0,
           "both readers served (scanner %llu, cJSON %llu): the error body's event falls back",
-          (unsigned long long)res.facts.chunks_scanned, (unsigned long long)res.facts.chunks_parsed);
+          (unsigned long long)res.facts.chunks_scanned,
+          (unsigned long long)res.facts.chunks_parsed);
     CHECK(results_write(dir, &res, err, sizeof err) == 0, "results are written: %s", err);
     results_free(&res);
     snprintf(path, sizeof path, "%s/results.json", dir);

@@ -33,8 +33,8 @@ static int same(const char *data, size_t len)
     return scanned;
 }
 
-static const unsigned char mutations[] = {'"', '\\', '{', '}', '[', ']', ',', ':', '0', '-', 'n',
-                                          'u', ' ', 'e', '.', 0,    0x1f, 0x80, 'd', 'D'};
+static const unsigned char mutations[] = {'"', '\\', '{', '}', '[', ']', ',',  ':',  '0', '-',
+                                          'n', 'u',  ' ', 'e', '.', 0,   0x1f, 0x80, 'd', 'D'};
 
 /* every prefix, and each byte replaced by each mutation */
 static void mutate(const char *line, size_t len)
@@ -112,7 +112,8 @@ static void run_path(const char *path, int do_mutate)
 /* the scanner must read these (the hot shapes) and agree */
 static const char *const must_scan[] = {
     "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"finish_reason\":null}]}",
-    "{\"choices\":[{\"delta\":{\"content\":\"a\\\"b\\\\c\\/d\\n\\t\\u00e9\\u4f60\\ud83d\\ude00\"}}]}",
+    "{\"choices\":[{\"delta\":{\"content\":\"a\\\"b\\\\c\\/"
+    "d\\n\\t\\u00e9\\u4f60\\ud83d\\ude00\"}}]}",
     "{\"choices\":[{\"delta\":{\"reasoning_content\":\"think\"}}],\"usage\":{\"prompt_tokens\":10,"
     "\"completion_tokens\":3,\"total_tokens\":13}}",
     "{\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7,"
