@@ -274,7 +274,8 @@ struct analyser {
 /* Which thread owns a request: by its id alone, so a thread skips others' records unread. */
 static unsigned owner(uint64_t req_id, unsigned nthreads)
 {
-    return nthreads < 2 ? 0 : (unsigned)(((req_id * 0x9e3779b97f4a7c15ULL) >> 40) % nthreads);
+    /* the hash's top 32 bits scaled to [0, nthreads): no division per record */
+    return (unsigned)((((req_id * 0x9e3779b97f4a7c15ULL) >> 32) * nthreads) >> 32);
 }
 
 /* A phase is written when it starts and again when it ends: the last one wins. */
@@ -411,14 +412,11 @@ static void take_end(struct analyser *A, struct req_facts *r, struct pending *p,
 }
 
 /* A record about one request: its events, its retry, its end. */
-static void take_request_record(struct analyser *A, const struct log_record *rec, size_t at)
+static void take_request_record(struct analyser *A, const struct log_record *rec, size_t req)
 {
     struct loader *L = A->L;
-    size_t *slot = idmap_slot(&L->ids, rec->req_id, 0);
-    /* another phase's, its start lost with a torn log, or written before its start */
-    if (!slot || at < L->sent_at[*slot]) return;
-    struct req_facts *r = &L->f->reqs[*slot];
-    struct pending *p = &L->pend[*slot];
+    struct req_facts *r = &L->f->reqs[req];
+    struct pending *p = &L->pend[req];
     const char *body = eventlog_body(L->lr, rec);
     if (rec->len && !body) {
         A->torn_bodies++;
@@ -450,15 +448,13 @@ static void advise(const void *p, size_t len, int advice)
     if (len && to > from) madvise((void *)from, to - from, advice);
 }
 
-/* The bytes of records [from, to): the records and the span of bodies they point at (the
- * collector writes bodies in record order). */
-static void log_window(const struct eventlog_reader *lr, size_t from, size_t to, int advice)
+/* The bodies of the records idx[0..n) in one span (the collector writes bodies in record
+ * order). */
+static void bodies_window(const struct eventlog_reader *lr, const size_t *idx, size_t n, int advice)
 {
-    if (lr->owned_records) return; /* a copy on the heap, not the file */
-    advise(&lr->records[from], (to - from) * sizeof *lr->records, advice);
     uint64_t lo = UINT64_MAX, hi = 0;
-    for (size_t i = from; i < to; i++) {
-        const struct log_record *r = &lr->records[i];
+    for (size_t j = 0; j < n; j++) {
+        const struct log_record *r = &lr->records[idx[j]];
         if (!r->len || r->off > lr->bodies_len || r->len > lr->bodies_len - r->off) continue;
         if (r->off < lo) lo = r->off;
         if (r->off + r->len > hi) hi = r->off + r->len;
@@ -467,26 +463,36 @@ static void log_window(const struct eventlog_reader *lr, size_t from, size_t to,
 }
 
 /* Each thread maps a window of the log ahead of itself in one call (page faults one by one
- * cost more than the parsing on a virtual machine); the first thread also drops from this
- * process the windows every thread has passed, so the log's size does not become its memory. */
+ * cost more than the parsing on a virtual machine): the records, then the bodies of the
+ * records it will read (its requests', of the phase asked for); the first thread also drops
+ * from this process the windows every thread has passed, so the log's size does not become
+ * its memory. */
 static void *analyse(void *arg)
 {
     struct analyser *A = arg;
     struct loader *L = A->L;
     const struct eventlog_reader *lr = L->lr;
     unsigned nthreads = L->nthreads;
-    size_t dropped = 0;
+    size_t dropped = 0, *idx = malloc(LOG_WINDOW * sizeof *idx),
+           *req = malloc(LOG_WINDOW * sizeof *req);
     for (size_t w = 0; w < lr->nrecords; w += LOG_WINDOW) {
-        size_t end = w + LOG_WINDOW < lr->nrecords ? w + LOG_WINDOW : lr->nrecords;
-        log_window(lr, w, end, MADV_POPULATE_READ);
+        size_t end = w + LOG_WINDOW < lr->nrecords ? w + LOG_WINDOW : lr->nrecords, n = 0;
+        if (!lr->owned_records)
+            advise(&lr->records[w], (end - w) * sizeof *lr->records, MADV_POPULATE_READ);
         for (size_t i = w; i < end; i++) {
             const struct log_record *rec = &lr->records[i];
             /* unknown types find no request */
             if (is_run_record(rec->type) || owner(rec->req_id, nthreads) != A->index) continue;
-            take_request_record(A, rec, i);
+            size_t *slot = idmap_slot(&L->ids, rec->req_id, 0);
+            /* another phase's, its start lost with a torn log, or written before its start */
+            if (!slot || i < L->sent_at[*slot]) continue;
+            idx[n] = i;
+            req[n++] = *slot;
         }
+        if (!lr->owned_records) bodies_window(lr, idx, n, MADV_POPULATE_READ);
+        for (size_t j = 0; j < n; j++) take_request_record(A, &lr->records[idx[j]], req[j]);
         atomic_store_explicit(&L->progress[A->index], end, memory_order_release);
-        if (A->index) continue;
+        if (A->index || lr->owned_records) continue;
         size_t behind = end;
         for (unsigned t = 1; t < nthreads; t++) {
             size_t p = atomic_load_explicit(&L->progress[t], memory_order_acquire);
@@ -494,10 +500,19 @@ static void *analyse(void *arg)
         }
         /* a window of slack: requests' bodies are not in strict record order */
         if (behind > dropped + 2 * LOG_WINDOW) {
-            log_window(lr, dropped, behind - LOG_WINDOW, MADV_DONTNEED);
-            dropped = behind - LOG_WINDOW;
+            size_t upto = behind - LOG_WINDOW;
+            advise(&lr->records[dropped], (upto - dropped) * sizeof *lr->records, MADV_DONTNEED);
+            /* the bodies before the first one still ahead */
+            for (size_t i = upto; i < behind; i++)
+                if (lr->records[i].len && lr->records[i].off <= lr->bodies_len) {
+                    advise(lr->bodies, lr->records[i].off, MADV_DONTNEED);
+                    break;
+                }
+            dropped = upto;
         }
     }
+    free(idx);
+    free(req);
     return NULL;
 }
 

@@ -1,10 +1,12 @@
-/* strobe-log-replicate SRC_RUN DST_RUN EVENTS [--share-bodies]: a large event log for
+/* strobe-log-replicate SRC_RUN DST_RUN EVENTS [--share-bodies] [--phases K]: a large event log for
  * benchmarking the analysis (scripts/bench_analysis.sh), made of a real run's records: the
  * source's requests are written again and again, each copy with fresh request ids and its
  * times shifted past the previous copy's, until at least EVENTS events are written (whole
  * copies), as one phase whose window covers them all. The event bodies are the source's bytes,
  * copied (default) or, with --share-bodies, pointed at once (a small bodies.bin: for logs
- * larger than the disk allows). Not installed: a tool for the benchmark. */
+ * larger than the disk allows). With --phases K the copies are spread over K phases in turn
+ * (copy c in phase c * K / copies), each with its own window: an agents search's iterations.
+ * Not installed: a tool for the benchmark. */
 #include "eventlog.h"
 
 #include <errno.h>
@@ -30,8 +32,19 @@ static int64_t shift(int64_t t, int64_t by) { return t ? t + by : 0; }
 
 int main(int argc, char **argv)
 {
-    if (argc < 4 || argc > 5 || (argc == 5 && strcmp(argv[4], "--share-bodies"))) {
-        fprintf(stderr, "usage: strobe-log-replicate SRC_RUN DST_RUN EVENTS [--share-bodies]\n");
+    int share = 0;
+    long phases = 1;
+    for (int i = 4; i < argc; i++) {
+        if (!strcmp(argv[i], "--share-bodies"))
+            share = 1;
+        else if (!strcmp(argv[i], "--phases") && i + 1 < argc && atol(argv[i + 1]) > 0)
+            phases = atol(argv[++i]);
+        else
+            argc = 0;
+    }
+    if (argc < 4) {
+        fprintf(stderr, "usage: strobe-log-replicate SRC_RUN DST_RUN EVENTS [--share-bodies] "
+                        "[--phases K]\n");
         return 2;
     }
     const char *src = argv[1], *dst = argv[2];
@@ -42,7 +55,6 @@ int main(int argc, char **argv)
                 argv[3]);
         return 2;
     }
-    int share = argc == 5;
     char err[512], path[4200];
     struct eventlog_reader *lr = eventlog_open(src, err, sizeof err);
     if (!lr) {
@@ -85,6 +97,7 @@ int main(int argc, char **argv)
     }
     int64_t span = t_max - t_min + 1000000; /* each copy starts 1 ms after the last ended */
     size_t copies = (size_t)((want + events_per_copy - 1) / events_per_copy);
+    if (copies < (size_t)phases) copies = (size_t)phases;
 
     mkdir(dst, 0755);
     snprintf(path, sizeof path, "%s/events.bin", src);
@@ -107,6 +120,22 @@ int main(int argc, char **argv)
     uint64_t off = 0, written = 0;
     for (size_t c = 0; c < copies; c++) {
         int64_t by = (int64_t)c * span;
+        size_t phase = c * (size_t)phases / copies;
+        if (c == 0 || phase != (c - 1) * (size_t)phases / copies) {
+            /* the phase's copies: from this one to the last with the same phase */
+            size_t last_copy = c;
+            while (last_copy + 1 < copies && (last_copy + 1) * (size_t)phases / copies == phase)
+                last_copy++;
+            int64_t from = t_min + by, to = t_max + (int64_t)last_copy * span + 1;
+            struct log_record ph = rec_phase_encode(&(struct rec_phase){.index = (int)phase,
+                                                                        .concurrency = concurrency,
+                                                                        .t_start = from,
+                                                                        .t_window_start = from,
+                                                                        .t_window_end = to,
+                                                                        .t_end = to,
+                                                                        .flags = PHASE_GATES_MET});
+            fwrite(&ph, sizeof ph, 1, ev);
+        }
         for (size_t i = 0; i < lr->nrecords; i++) {
             struct log_record r = lr->records[i];
             if (!is_request_record(r.type)) continue;
@@ -116,7 +145,7 @@ int main(int argc, char **argv)
             r.req_id = (uint64_t)c * (nreq + 1) + vals[h] + 1;
             r.t = shift(r.t, by);
             r.t2 = shift(r.t2, by); /* t_written, t_read, t_first_byte: stamps all */
-            if (r.type == REC_REQUEST_SENT) r.a = 0; /* every copy in the one phase */
+            if (r.type == REC_REQUEST_SENT) r.a = (int64_t)(c * (size_t)phases / copies);
             if (r.type == REC_EVENT) written++;
             if (r.len && r.type != REC_REQUEST_SENT) {
                 const char *b = eventlog_body(lr, &lr->records[i]);
@@ -131,19 +160,11 @@ int main(int argc, char **argv)
         }
     }
     int64_t last = t_max + (int64_t)(copies - 1) * span;
-    struct log_record ph = rec_phase_encode(&(struct rec_phase){.index = 0,
-                                                                .concurrency = concurrency,
-                                                                .t_start = t_min,
-                                                                .t_window_start = t_min,
-                                                                .t_window_end = last + 1,
-                                                                .t_end = last + 1,
-                                                                .flags = PHASE_GATES_MET});
-    fwrite(&ph, sizeof ph, 1, ev);
     struct log_record mark = rec_mark_encode(&(struct rec_mark){.kind = MARK_RUN_END, .t = last});
     fwrite(&mark, sizeof mark, 1, ev);
     if (fclose(ev) || fclose(bodies)) return die("cannot finish writing", dst);
-    printf("%s: %llu events, %zu requests (%zu copies of %s)\n", dst,
-           (unsigned long long)written, nreq * copies, copies, src);
+    printf("%s: %llu events, %zu requests (%zu copies of %s)\n", dst, (unsigned long long)written,
+           nreq * copies, copies, src);
     free(hdr);
     free(ids);
     free(keys);
