@@ -662,8 +662,9 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
         f->tap_out_of_order += A[t].tap_out_of_order;
         f->tap_minus_host_us = realloc(f->tap_minus_host_us, (f->ntap_minus_host + A[t].ntap + 1) *
                                                                  sizeof *f->tap_minus_host_us);
-        memcpy(f->tap_minus_host_us + f->ntap_minus_host, A[t].tap_minus_host_us,
-               A[t].ntap * sizeof *f->tap_minus_host_us);
+        if (A[t].ntap)
+            memcpy(f->tap_minus_host_us + f->ntap_minus_host, A[t].tap_minus_host_us,
+                   A[t].ntap * sizeof *f->tap_minus_host_us);
         f->ntap_minus_host += A[t].ntap;
         free(A[t].tap_minus_host_us);
         f->chunks_scanned += A[t].rd.scanned;
