@@ -23,9 +23,10 @@ void agent_iteration_metrics(const struct run_facts *f, const struct phase_info 
     for (size_t i = 0; i < f->nreqs; i++) {
         const struct req_facts *r = &f->reqs[i];
         /* a failed request's tokens are not served output */
+        const struct tok_store *ts = req_tokens(f, r);
         for (size_t k = r->tok_first;
              r->phase == ph->index && !r->failed && k < r->tok_first + r->tok_count; k++)
-            if (f->tok_t[k] >= ws && f->tok_t[k] < we) out_tokens += f->tok_n[k];
+            if (ts->t[k] >= ws && ts->t[k] < we) out_tokens += ts->n[k];
         if (r->phase != ph->index || r->t_sched < ws || r->t_sched >= we) continue;
         m->requests++;
         m->retried += r->retried != 0;

@@ -55,17 +55,63 @@ static void classify(struct chunk_metrics *m, const struct dvec *k, const struct
     }
 }
 
+/* The population: successful requests of the phase whose first token is inside its window. */
+static int counted_request(const struct req_facts *r, const struct phase_info *ph)
+{
+    return r->phase == ph->index && !r->failed && r->t_first_token &&
+           r->t_first_token >= ph->t_window_start && r->t_first_token < ph->t_window_end;
+}
+
+/* A chunk's tokens: its count, 1 when unknown. */
+static double chunk_tokens(const struct tok_store *ts, size_t e)
+{
+    return isnan(ts->k[e]) ? 1 : ts->k[e];
+}
+
+/* The ITL per token of the population, by one rule: "zero" (spread == 0) or "spread". Built
+ * one rule at a time, after the other figures are freed: these arrays hold a value per token. */
+static void itl(const struct run_facts *f, const struct phase_info *ph, int spread,
+                struct summary *out)
+{
+    struct dvec v = {0};
+    dvec_reserve(&v, f->ntok);
+    for (size_t i = 0; i < f->nreqs; i++) {
+        const struct req_facts *r = &f->reqs[i];
+        if (!counted_request(r, ph)) continue;
+        int64_t prev = 0;
+        const struct tok_store *ts = req_tokens(f, r);
+        for (size_t e = r->tok_first; e < r->tok_first + r->tok_count; e++) {
+            double kt = chunk_tokens(ts, e);
+            if (kt <= 0) continue; /* merged into the next chunk, as below */
+            size_t zeros = (size_t)kt - 1;
+            if (prev) {
+                double d = (double)(ts->t[e] - prev) / 1e6;
+                if (spread)
+                    for (size_t z = 0; z < (size_t)kt; z++) dvec_push(&v, d / kt);
+                else
+                    dvec_push(&v, d);
+            } else if (spread) {
+                for (size_t z = 0; z < zeros; z++) dvec_push(&v, 0);
+            }
+            if (!spread)
+                for (size_t z = 0; z < zeros; z++) dvec_push(&v, 0);
+            prev = ts->t[e];
+        }
+    }
+    summarise(v.v, v.n, out);
+    dvec_free(&v);
+}
+
 void chunk_metrics_compute(const struct run_facts *f, const struct phase_info *ph,
                            struct chunk_metrics *m)
 {
     memset(m, 0, sizeof *m);
-    int64_t ws = ph->t_window_start, we = ph->t_window_end;
-    struct dvec k = {0}, interval = {0}, zero = {0}, spread = {0}, ttft_r = {0}, ttft_a = {0};
+    struct dvec k = {0}, interval = {0}, ttft_r = {0}, ttft_a = {0};
+    dvec_reserve(&k, f->ntok);
+    dvec_reserve(&interval, f->ntok);
     for (size_t i = 0; i < f->nreqs; i++) {
         const struct req_facts *r = &f->reqs[i];
-        if (r->phase != ph->index || r->failed || !r->t_first_token || r->t_first_token < ws ||
-            r->t_first_token >= we)
-            continue;
+        if (!counted_request(r, ph)) continue;
         m->requests++;
         m->by_rule[r->count_rule]++;
         if (r->t_first_reasoning)
@@ -80,11 +126,12 @@ void chunk_metrics_compute(const struct run_facts *f, const struct phase_info *p
                 m->usage_differ_5pct++;
         }
         int64_t prev = 0;
+        const struct tok_store *ts = req_tokens(f, r);
         for (size_t e = r->tok_first; e < r->tok_first + r->tok_count; e++) {
-            double kt = isnan(f->tok_k[e]) ? 1 : f->tok_k[e];
-            if (!isnan(f->tok_k[e]) && f->tok_emu_k[e] >= 0) {
+            double kt = chunk_tokens(ts, e);
+            if (!isnan(ts->k[e]) && ts->emu_k[e] >= 0) {
                 m->emu_compared++;
-                m->emu_differ += f->tok_k[e] != (double)f->tok_emu_k[e];
+                m->emu_differ += ts->k[e] != (double)ts->emu_k[e];
             }
             /* a chunk that carried no token (whitespace a server flushed alone) merges its
              * time into the next one */
@@ -92,17 +139,8 @@ void chunk_metrics_compute(const struct run_facts *f, const struct phase_info *p
             dvec_push(&k, kt);
             m->chunks++;
             m->share_k[kt >= 5 ? 4 : (size_t)kt - 1]++;
-            size_t zeros = (size_t)kt - 1;
-            if (prev) {
-                double d = (double)(f->tok_t[e] - prev) / 1e6;
-                dvec_push(&interval, d);
-                dvec_push(&zero, d);
-                for (size_t z = 0; z < (size_t)kt; z++) dvec_push(&spread, d / kt);
-            } else {
-                for (size_t z = 0; z < zeros; z++) dvec_push(&spread, 0);
-            }
-            for (size_t z = 0; z < zeros; z++) dvec_push(&zero, 0);
-            prev = f->tok_t[e];
+            if (prev) dvec_push(&interval, (double)(ts->t[e] - prev) / 1e6);
+            prev = ts->t[e];
         }
     }
     size_t most = 0;
@@ -113,14 +151,12 @@ void chunk_metrics_compute(const struct run_facts *f, const struct phase_info *p
     summarise(interval.v, interval.n, &m->chunk_interval_ms);
     summarise(k.v, k.n, &m->tokens_per_chunk);
     classify(m, &k, &interval);
-    summarise(zero.v, zero.n, &m->itl_zero_ms);
-    summarise(spread.v, spread.n, &m->itl_spread_ms);
-    summarise(ttft_r.v, ttft_r.n, &m->ttft_reasoning_s);
-    summarise(ttft_a.v, ttft_a.n, &m->ttft_answer_s);
     dvec_free(&k);
     dvec_free(&interval);
-    dvec_free(&zero);
-    dvec_free(&spread);
+    itl(f, ph, 0, &m->itl_zero_ms);
+    itl(f, ph, 1, &m->itl_spread_ms);
+    summarise(ttft_r.v, ttft_r.n, &m->ttft_reasoning_s);
+    summarise(ttft_a.v, ttft_a.n, &m->ttft_answer_s);
     dvec_free(&ttft_r);
     dvec_free(&ttft_a);
 }

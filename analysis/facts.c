@@ -1,11 +1,18 @@
 #include "facts.h"
 
+#include "chunk_facts.h"
 #include "clock.h"
 #include "json_num.h"
+#include "stats.h"
 #include "tap_join.h"
 
 #include <cjson/cJSON.h>
+#include <malloc.h>
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,77 +36,32 @@ static size_t *idmap_slot(struct idmap *m, uint64_t key, int insert)
     return &m->vals[i];
 }
 
-/* Per-request scratch while events are read. */
-struct pending {
-    int64_t *t;
-    double *bytes, *tokenized, *server; /* server: NAN when the event had no usage */
-    int64_t *lag, *gap, *pace;
-    int32_t *emu;
-    size_t n, cap;
-};
-
 /* One token event as read, before the request's rule is known. */
 struct event_fact {
     int64_t t, lag, gap, pace;
-    double bytes, tokenized, server;
+    double bytes, tokenized, server; /* server: NAN when the event had no usage */
     int32_t emu;
 };
 
-#define GROW(p, field) p->field = realloc(p->field, p->cap * sizeof *p->field)
+/* Per-request scratch while its events are read; freed when the request ends. */
+struct pending {
+    struct event_fact *e;
+    size_t n, cap;
+};
 
 static void pend_push(struct pending *p, const struct event_fact *e)
 {
     if (p->n == p->cap) {
-        p->cap = p->cap ? p->cap * 2 : 16;
-        GROW(p, t);
-        GROW(p, bytes);
-        GROW(p, tokenized);
-        GROW(p, server);
-        GROW(p, lag);
-        GROW(p, gap);
-        GROW(p, pace);
-        GROW(p, emu);
+        p->cap = p->cap ? p->cap * 2 : 32;
+        p->e = realloc(p->e, p->cap * sizeof *p->e);
     }
-    p->t[p->n] = e->t;
-    p->bytes[p->n] = e->bytes;
-    p->tokenized[p->n] = e->tokenized;
-    p->server[p->n] = e->server;
-    p->lag[p->n] = e->lag;
-    p->gap[p->n] = e->gap;
-    p->pace[p->n] = e->pace;
-    p->emu[p->n] = e->emu;
-    p->n++;
+    p->e[p->n++] = *e;
 }
 
 static void pend_free(struct pending *p)
 {
-    free(p->t);
-    free(p->bytes);
-    free(p->tokenized);
-    free(p->server);
-    free(p->lag);
-    free(p->gap);
-    free(p->pace);
-    free(p->emu);
-}
-
-static size_t str_len(const cJSON *j) { return cJSON_IsString(j) ? strlen(j->valuestring) : 0; }
-
-/* Tokens of one text field; each field is tokenized on its own, as the server sent it. */
-static double tokens_of(struct tokenizer *tok, const cJSON *j)
-{
-    return tok && cJSON_IsString(j)
-               ? (double)tokenizer_count(tok, j->valuestring, strlen(j->valuestring))
-               : 0;
-}
-
-static const char *intern_finish(const char *s)
-{
-    static const char *const known[] = {"stop",           "length",        "tool_calls",
-                                        "content_filter", "function_call", NULL};
-    for (int i = 0; known[i]; i++)
-        if (!strcmp(s, known[i])) return known[i];
-    return "other";
+    free(p->e);
+    memset(p, 0, sizeof *p);
 }
 
 /* The first failure of a request wins: its class and its reason, one line. */
@@ -115,106 +77,71 @@ static void set_failed(struct req_facts *r, enum fail_class cls, const char *fmt
 }
 
 /* 1 when this event carried usage (completion_tokens), taken into r */
-static int read_usage(struct req_facts *r, const cJSON *u)
+static int take_usage(struct req_facts *r, const struct chunk_facts *cf)
 {
-    if (!cJSON_IsObject(u)) return 0;
-    const cJSON *pt = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens");
-    const cJSON *ct = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens");
-    if (!json_int64(ct, &r->completion_tokens)) return 0;
+    if (!cf->has_usage) return 0;
     r->usage_seen = 1;
-    json_int64(pt, &r->prompt_tokens);
-    const cJSON *pd = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens_details");
-    const cJSON *cached = cJSON_GetObjectItemCaseSensitive(pd, "cached_tokens");
-    json_int64(cached, &r->cached_tokens);
-    const cJSON *cd = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens_details");
-    const cJSON *rt = cJSON_GetObjectItemCaseSensitive(cd, "reasoning_tokens");
-    json_int64(rt, &r->reasoning_tokens);
+    r->completion_tokens = cf->completion_tokens;
+    if (cf->has_prompt_tokens) r->prompt_tokens = cf->prompt_tokens;
+    if (cf->has_cached_tokens) r->cached_tokens = cf->cached_tokens;
+    if (cf->has_reasoning_tokens) r->reasoning_tokens = cf->reasoning_tokens;
     return 1;
 }
 
 /* One SSE event of a successful-status stream. */
 static void take_event(struct req_facts *r, struct pending *p, const struct rec_event *ev,
-                       const char *data, size_t len, uint64_t *src_counts, struct tokenizer *tok)
+                       const char *data, size_t len, uint64_t *src_counts, struct tokenizer *tok,
+                       struct chunk_reader *rd)
 {
     if (ev->ts_source < 5) src_counts[ev->ts_source]++;
     if (len == 6 && !memcmp(data, "[DONE]", 6)) {
         r->saw_done = 1;
         return;
     }
-    cJSON *j = cJSON_ParseWithLength(data, len);
-    if (!cJSON_IsObject(j)) {
+    struct chunk_facts cf;
+    chunk_facts_read(data, len, tok != NULL, rd, &cf);
+    if (!cf.is_object) {
         set_failed(r, FAIL_MALFORMED_CHUNK, "malformed chunk JSON at event %ld", (long)ev->index);
-        cJSON_Delete(j);
         return;
     }
-    const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
-    if (err) {
-        const cJSON *msg = cJSON_GetObjectItemCaseSensitive(err, "message");
-        set_failed(r, FAIL_ERROR_EVENT, "error event in stream: %s",
-                   cJSON_IsString(msg)   ? msg->valuestring
-                   : cJSON_IsString(err) ? err->valuestring
-                                         : "(no message)");
-    }
+    if (cf.has_error)
+        set_failed(r, FAIL_ERROR_EVENT, "error event in stream: %s", cf.error_message);
     int64_t cumulative_before = r->usage_seen ? r->completion_tokens : 0;
-    int usage_here = read_usage(r, cJSON_GetObjectItemCaseSensitive(j, "usage"));
-    const cJSON *choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "choices"), 0);
-    size_t answer = 0, visible = 0;
+    int usage_here = take_usage(r, &cf);
     double tokenized = 0;
-    if (choice) {
-        const cJSON *delta = cJSON_GetObjectItemCaseSensitive(choice, "delta");
-        const cJSON *fields[] = {cJSON_GetObjectItemCaseSensitive(delta, "content"),
-                                 cJSON_GetObjectItemCaseSensitive(choice, "text"),
-                                 cJSON_GetObjectItemCaseSensitive(delta, "reasoning_content"),
-                                 cJSON_GetObjectItemCaseSensitive(delta, "reasoning")};
-        answer = str_len(fields[0]) + str_len(fields[1]);
-        visible = answer + str_len(fields[2]) + str_len(fields[3]);
-        if (visible > answer && !r->t_first_reasoning) r->t_first_reasoning = ev->t_stamp;
-        for (int i = 0; i < 4; i++) tokenized += tokens_of(tok, fields[i]);
-        const cJSON *call;
-        cJSON_ArrayForEach (call, cJSON_GetObjectItemCaseSensitive(delta, "tool_calls")) {
-            const cJSON *fn = cJSON_GetObjectItemCaseSensitive(call, "function");
-            const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
-            const cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
-            size_t n = str_len(name) + str_len(args);
-            visible += n;
-            answer += n;
-            tokenized += tokens_of(tok, name) + tokens_of(tok, args);
-        }
-        const cJSON *fr = cJSON_GetObjectItemCaseSensitive(choice, "finish_reason");
-        if (cJSON_IsString(fr)) r->finish_reason = intern_finish(fr->valuestring);
+    /* each field on its own, as the server sent it */
+    for (size_t i = 0; tok && i < cf.ntexts; i++)
+        tokenized += (double)tokenizer_count(tok, cf.texts[i].s, cf.texts[i].len);
+    if (cf.visible_bytes > cf.answer_bytes && !r->t_first_reasoning)
+        r->t_first_reasoning = ev->t_stamp;
+    if (cf.finish_reason) r->finish_reason = cf.finish_reason;
+    if (!cf.visible_bytes) return;
+    if (!r->t_first_token) {
+        r->t_first_token = ev->t_stamp;
+        r->usage_per_chunk = usage_here; /* decided by the first token event */
     }
-    if (visible) {
-        if (!r->t_first_token) {
-            r->t_first_token = ev->t_stamp;
-            r->usage_per_chunk = usage_here; /* decided by the first token event */
-        }
-        if (answer && !r->t_first_answer) r->t_first_answer = ev->t_stamp;
-        r->t_last_token = ev->t_stamp;
-        r->n_token_events++;
-        const cJSON *sent = cJSON_GetObjectItemCaseSensitive(j, "x_emu_sent_ns");
-        const cJSON *sched = cJSON_GetObjectItemCaseSensitive(j, "x_emu_sched_ns");
-        const cJSON *emu_k = cJSON_GetObjectItemCaseSensitive(j, "x_emu_tokens");
-        int64_t sent_ns, sched_ns, emu_tokens, lag = INT64_MIN, pace = INT64_MIN;
-        if (json_int64(sent, &sent_ns)) {
-            if (__builtin_sub_overflow(ev->t_stamp, sent_ns, &lag)) lag = INT64_MIN;
-            if (json_int64(sched, &sched_ns)) pace = sent_ns - sched_ns; /* both within 2^62 */
-        }
-        struct event_fact e = {
-            .t = ev->t_stamp,
-            .lag = lag,
-            .gap = ev->ts_source == TS_KERNEL ? ev->t_read - ev->t_stamp : INT64_MIN,
-            .pace = pace,
-            .bytes = (double)visible,
-            .tokenized = tokenized,
-            .server = usage_here ? (double)(r->completion_tokens - cumulative_before) : NAN,
-            .emu = json_int64(emu_k, &emu_tokens) && emu_tokens >= 0 && emu_tokens <= INT32_MAX
-                       ? (int32_t)emu_tokens
-                       : -1,
-        };
-        if (!usage_here) r->usage_per_chunk = 0;
-        pend_push(p, &e);
+    if (cf.answer_bytes && !r->t_first_answer) r->t_first_answer = ev->t_stamp;
+    r->t_last_token = ev->t_stamp;
+    r->n_token_events++;
+    int64_t lag = INT64_MIN, pace = INT64_MIN;
+    if (cf.has_sent_ns) {
+        if (__builtin_sub_overflow(ev->t_stamp, cf.sent_ns, &lag)) lag = INT64_MIN;
+        if (cf.has_sched_ns) pace = cf.sent_ns - cf.sched_ns; /* both within 2^62 */
     }
-    cJSON_Delete(j);
+    struct event_fact e = {
+        .t = ev->t_stamp,
+        .lag = lag,
+        .gap = ev->ts_source == TS_KERNEL ? ev->t_read - ev->t_stamp : INT64_MIN,
+        .pace = pace,
+        .bytes = (double)cf.visible_bytes,
+        .tokenized = tokenized,
+        .server = usage_here ? (double)(r->completion_tokens - cumulative_before) : NAN,
+        .emu = cf.has_emu_tokens && cf.emu_tokens >= 0 && cf.emu_tokens <= INT32_MAX
+                   ? (int32_t)cf.emu_tokens
+                   : -1,
+    };
+    if (!usage_here) r->usage_per_chunk = 0;
+    pend_push(p, &e);
 }
 
 static void reason_from_body(struct req_facts *r, const char *body, size_t len)
@@ -232,23 +159,40 @@ static void reason_from_body(struct req_facts *r, const char *body, size_t len)
     cJSON_Delete(j);
 }
 
+static void store_grow(struct tok_store *ts, size_t need)
+{
+    if (ts->len + need <= ts->cap) return;
+    while (ts->len + need > ts->cap) ts->cap = ts->cap ? ts->cap * 2 : 4096;
+    ts->t = big_realloc(ts->t, ts->cap * sizeof *ts->t);
+    ts->n = big_realloc(ts->n, ts->cap * sizeof *ts->n);
+    ts->k = big_realloc(ts->k, ts->cap * sizeof *ts->k);
+    ts->emu_k = big_realloc(ts->emu_k, ts->cap * sizeof *ts->emu_k);
+    ts->lag = big_realloc(ts->lag, ts->cap * sizeof *ts->lag);
+    ts->user_gap = big_realloc(ts->user_gap, ts->cap * sizeof *ts->user_gap);
+    ts->pacing = big_realloc(ts->pacing, ts->cap * sizeof *ts->pacing);
+}
+
+/* An event's tokens by a counting rule, NAN when the rule has none. */
+static double counted_by(enum count_rule rule, const struct event_fact *e)
+{
+    return rule == COUNT_SERVER ? e->server : rule == COUNT_TOKENIZER ? e->tokenized : NAN;
+}
+
 /* Closes a request: its counting rule, token totals, failure verdict, and its token events
- * into the run arrays. */
-static void finish(struct run_facts *f, struct req_facts *r, struct pending *p, size_t *tok_cap,
+ * into its thread's token store. */
+static void finish(struct tok_store *ts, uint32_t store, struct req_facts *r, struct pending *p,
                    int have_tokenizer)
 {
     double bytes = 0, tokenized = 0, server = 0;
     for (size_t i = 0; i < p->n; i++) {
-        bytes += p->bytes[i];
-        tokenized += p->tokenized[i];
-        server += isnan(p->server[i]) ? 0 : p->server[i];
+        bytes += p->e[i].bytes;
+        tokenized += p->e[i].tokenized;
+        server += isnan(p->e[i].server) ? 0 : p->e[i].server;
     }
     r->count_rule = p->n && r->usage_per_chunk ? COUNT_SERVER
                     : have_tokenizer           ? COUNT_TOKENIZER
                                                : COUNT_NONE;
-    const double *counts = r->count_rule == COUNT_SERVER      ? p->server
-                           : r->count_rule == COUNT_TOKENIZER ? p->tokenized
-                                                              : NULL;
+    int counts = r->count_rule != COUNT_NONE;
     double counted = r->count_rule == COUNT_SERVER ? server : tokenized;
     r->tokenizer_tokens = have_tokenizer ? (int64_t)tokenized : -1;
     r->output_source = OUT_USAGE;
@@ -257,37 +201,30 @@ static void finish(struct run_facts *f, struct req_facts *r, struct pending *p, 
         r->completion_tokens = have_tokenizer ? (int64_t)tokenized : (int64_t)((bytes + 3) / 4);
         r->output_estimated = r->completion_tokens > 0;
     }
-    r->first_chunk_tokens = counts && p->n ? counts[0] : 1;
+    r->first_chunk_tokens = counts && p->n ? counted_by(r->count_rule, &p->e[0]) : 1;
     if (!r->failed && r->t_done && !r->transport_error && r->status >= 200 && r->status <= 299 &&
         !r->saw_done)
         set_failed(r, FAIL_NO_DONE, "stream ended without [DONE]");
-    r->tok_first = f->ntok;
+    r->tok_store = store;
+    r->tok_first = ts->len;
     r->tok_count = p->n;
-    if (f->ntok + p->n > *tok_cap) {
-        while (f->ntok + p->n > *tok_cap) *tok_cap = *tok_cap ? *tok_cap * 2 : 4096;
-        f->tok_t = realloc(f->tok_t, *tok_cap * sizeof *f->tok_t);
-        f->tok_n = realloc(f->tok_n, *tok_cap * sizeof *f->tok_n);
-        f->tok_k = realloc(f->tok_k, *tok_cap * sizeof *f->tok_k);
-        f->tok_emu_k = realloc(f->tok_emu_k, *tok_cap * sizeof *f->tok_emu_k);
-        f->tok_lag = realloc(f->tok_lag, *tok_cap * sizeof *f->tok_lag);
-        f->tok_user_gap = realloc(f->tok_user_gap, *tok_cap * sizeof *f->tok_user_gap);
-        f->tok_pacing = realloc(f->tok_pacing, *tok_cap * sizeof *f->tok_pacing);
-    }
+    store_grow(ts, p->n);
     /* shares of the request's total: by counted tokens when known, else by bytes */
-    const double *weight = counts && counted > 0 ? counts : p->bytes;
-    double weight_sum = counts && counted > 0 ? counted : bytes;
+    int by_count = counts && counted > 0;
+    double weight_sum = by_count ? counted : bytes;
     for (size_t i = 0; i < p->n; i++) {
-        f->tok_t[f->ntok] = p->t[i];
-        f->tok_n[f->ntok] =
-            weight_sum > 0 ? (double)r->completion_tokens * weight[i] / weight_sum : 0;
-        f->tok_k[f->ntok] = counts ? counts[i] : NAN;
-        f->tok_emu_k[f->ntok] = p->emu[i];
-        f->tok_lag[f->ntok] = p->lag[i];
-        f->tok_user_gap[f->ntok] = p->gap[i];
-        f->tok_pacing[f->ntok] = p->pace[i];
-        f->ntok++;
+        const struct event_fact *e = &p->e[i];
+        double k = counted_by(r->count_rule, e), weight = by_count ? k : e->bytes;
+        size_t at = ts->len++;
+        ts->t[at] = e->t;
+        ts->n[at] = weight_sum > 0 ? (double)r->completion_tokens * weight / weight_sum : 0;
+        ts->k[at] = k;
+        ts->emu_k[at] = e->emu;
+        ts->lag[at] = e->lag;
+        ts->user_gap[at] = e->gap;
+        ts->pacing[at] = e->pace;
     }
-    p->n = 0;
+    pend_free(p);
 }
 
 double req_output_speed(const struct req_facts *r)
@@ -304,17 +241,42 @@ const char *count_rule_name(enum count_rule r)
                                   : "none";
 }
 
-/* What facts_load carries between records. */
+/* What facts_load carries between records: the run's shared state (read-only while the
+ * threads run, but for each request's own slots). */
 struct loader {
     struct run_facts *f;
-    struct tokenizer *tok;
     int only_phase;
     struct eventlog_reader *lr;
     struct tap_join *tap;
     struct idmap ids;
     struct pending *pend; /* per request, aligned with f->reqs */
-    size_t tok_cap, phase_cap, tap_cap;
+    size_t *sent_at;      /* per request: its REC_REQUEST_SENT's record index */
+    size_t phase_cap;
+    unsigned nthreads;
+    _Atomic size_t *progress; /* per thread: records it has read */
 };
+
+#define LOG_WINDOW 65536 /* records mapped in at once: 4 MiB and their bodies */
+
+/* One analysis thread: the requests whose id hashes to it, and everything it counts. */
+struct analyser {
+    struct loader *L;
+    unsigned index;
+    struct tokenizer *tok;
+    struct chunk_reader rd;
+    struct tok_store *store;
+    uint64_t ts_source_events[5];
+    size_t torn_bodies, tap_matched, tap_fallback, tap_out_of_order;
+    double *tap_minus_host_us;
+    size_t ntap, tap_cap;
+};
+
+/* Which thread owns a request: by its id alone, so a thread skips others' records unread. */
+static unsigned owner(uint64_t req_id, unsigned nthreads)
+{
+    /* the hash's top 32 bits scaled to [0, nthreads): no division per record */
+    return (unsigned)((((req_id * 0x9e3779b97f4a7c15ULL) >> 32) * nthreads) >> 32);
+}
 
 /* A phase is written when it starts and again when it ends: the last one wins. */
 static void take_phase(struct loader *L, const struct rec_phase *v)
@@ -386,11 +348,13 @@ static void take_mark(struct run_facts *f, const struct rec_mark *v)
             if (f->phases[k].index == v->phase) f->phases[k].client_bytes = v->client_bytes;
 }
 
-static void take_sent(struct loader *L, const struct rec_request_sent *v)
+static void take_sent(struct loader *L, const struct rec_request_sent *v, size_t at)
 {
     struct run_facts *f = L->f;
     if (L->only_phase >= 0 && v->phase != L->only_phase) return; /* its events are skipped too */
-    *idmap_slot(&L->ids, v->req_id, 1) = f->nreqs;
+    size_t *slot = idmap_slot(&L->ids, v->req_id, 1);
+    *slot = f->nreqs;
+    L->sent_at[f->nreqs] = at;
     struct req_facts *r = &f->reqs[f->nreqs++];
     r->req_id = v->req_id;
     r->phase = v->phase;
@@ -400,31 +364,30 @@ static void take_sent(struct loader *L, const struct rec_request_sent *v)
 }
 
 /* An event's stamp: the FPGA tap's when its record joins the event, else the host's own. */
-static void stamp_from_tap(struct loader *L, struct req_facts *r, struct rec_event *ev)
+static void stamp_from_tap(struct analyser *A, struct req_facts *r, struct rec_event *ev)
 {
-    struct run_facts *f = L->f;
     int64_t t_tap;
     int64_t addr = (int64_t)ev->local_ip << 16 | ev->local_port;
-    if (L->tap && ev->stream_offset >= 0 && addr) {
-        if (tap_join_lookup(L->tap, ev->stream_offset, addr, &t_tap)) {
-            if (f->ntap_minus_host == L->tap_cap) {
-                L->tap_cap = L->tap_cap ? L->tap_cap * 2 : 4096;
-                f->tap_minus_host_us =
-                    realloc(f->tap_minus_host_us, L->tap_cap * sizeof *f->tap_minus_host_us);
+    if (A->L->tap && ev->stream_offset >= 0 && addr) {
+        if (tap_join_lookup(A->L->tap, ev->stream_offset, addr, &t_tap)) {
+            if (A->ntap == A->tap_cap) {
+                A->tap_cap = A->tap_cap ? A->tap_cap * 2 : 4096;
+                A->tap_minus_host_us =
+                    realloc(A->tap_minus_host_us, A->tap_cap * sizeof *A->tap_minus_host_us);
             }
-            f->tap_minus_host_us[f->ntap_minus_host++] = (double)(t_tap - ev->t_stamp) / 1e3;
+            A->tap_minus_host_us[A->ntap++] = (double)(t_tap - ev->t_stamp) / 1e3;
             ev->t_stamp = t_tap;
             ev->ts_source = TS_FPGA;
-            f->tap_matched++;
+            A->tap_matched++;
         } else {
-            f->tap_fallback++; /* the host's own stamp stays, with its own source */
+            A->tap_fallback++; /* the host's own stamp stays, with its own source */
         }
     }
-    if (ev->ts_source == TS_FPGA && ev->t_stamp < r->t_prev_event) f->tap_out_of_order++;
+    if (ev->ts_source == TS_FPGA && ev->t_stamp < r->t_prev_event) A->tap_out_of_order++;
     r->t_prev_event = ev->t_stamp;
 }
 
-static void take_end(struct loader *L, struct req_facts *r, struct pending *p,
+static void take_end(struct analyser *A, struct req_facts *r, struct pending *p,
                      const struct rec_request_end *v, const char *body, size_t len)
 {
     r->t_done = v->t_end;
@@ -445,19 +408,18 @@ static void take_end(struct loader *L, struct req_facts *r, struct pending *p,
     } else if (!r->status) {
         set_failed(r, FAIL_NO_STATUS, "no HTTP status: the response ended without a status line");
     }
-    finish(L->f, r, p, &L->tok_cap, L->tok != NULL);
+    finish(A->store, A->index, r, p, A->tok != NULL);
 }
 
 /* A record about one request: its events, its retry, its end. */
-static void take_request_record(struct loader *L, const struct log_record *rec)
+static void take_request_record(struct analyser *A, const struct log_record *rec, size_t req)
 {
-    size_t *slot = idmap_slot(&L->ids, rec->req_id, 0);
-    if (!slot) return; /* another phase's, or its start was lost with a torn log */
-    struct req_facts *r = &L->f->reqs[*slot];
-    struct pending *p = &L->pend[*slot];
+    struct loader *L = A->L;
+    struct req_facts *r = &L->f->reqs[req];
+    struct pending *p = &L->pend[req];
     const char *body = eventlog_body(L->lr, rec);
     if (rec->len && !body) {
-        L->f->torn_bodies++;
+        A->torn_bodies++;
         return;
     }
     if (rec->type == REC_REQUEST_RETRY) {
@@ -465,47 +427,118 @@ static void take_request_record(struct loader *L, const struct log_record *rec)
     } else if (rec->type == REC_EVENT) {
         r->n_events++;
         struct rec_event ev = rec_event_decode(rec);
-        stamp_from_tap(L, r, &ev);
-        take_event(r, p, &ev, body, rec->len, L->f->ts_source_events, L->tok);
+        stamp_from_tap(A, r, &ev);
+        take_event(r, p, &ev, body, rec->len, A->ts_source_events, A->tok, &A->rd);
     } else if (rec->type == REC_REQUEST_END) {
         struct rec_request_end end = rec_request_end_decode(rec);
-        take_end(L, r, p, &end, body, rec->len);
+        take_end(A, r, p, &end, body, rec->len);
     }
 }
 
-int facts_load(const char *dir, struct tokenizer *tok, int only_phase, struct run_facts *f,
-               char *err, size_t errlen)
+static int is_run_record(uint8_t type)
 {
-    memset(f, 0, sizeof *f);
-    struct loader L = {.f = f, .tok = tok, .only_phase = only_phase};
-    L.lr = eventlog_open(dir, err, errlen);
-    if (!L.lr) return -1;
-    f->header_json = strdup(L.lr->header_json);
-    if (errlen) err[0] = 0;
-    L.tap = tap_join_open(dir, L.lr->header_json, err, errlen);
-    if (!L.tap && err[0]) {
-        eventlog_reader_close(L.lr);
-        free(f->header_json);
-        f->header_json = NULL;
-        return -1;
+    return type == REC_PHASE || type == REC_POWER || type == REC_TRAJECTORY_DONE ||
+           type == REC_MARK || type == REC_REQUEST_SENT;
+}
+
+/* madvise over the whole pages of [p, p + len) */
+static void advise(const void *p, size_t len, int advice)
+{
+    uintptr_t from = (uintptr_t)p & ~(uintptr_t)4095, to = (uintptr_t)p + len;
+    if (len && to > from) madvise((void *)from, to - from, advice);
+}
+
+/* The bodies of the records idx[0..n) in one span (the collector writes bodies in record
+ * order). */
+static void bodies_window(const struct eventlog_reader *lr, const size_t *idx, size_t n, int advice)
+{
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (size_t j = 0; j < n; j++) {
+        const struct log_record *r = &lr->records[idx[j]];
+        if (!r->len || r->off > lr->bodies_len || r->len > lr->bodies_len - r->off) continue;
+        if (r->off < lo) lo = r->off;
+        if (r->off + r->len > hi) hi = r->off + r->len;
     }
-    f->tap_present = L.tap != NULL;
-    size_t nsent = 0;
-    for (size_t i = 0; i < L.lr->nrecords; i++)
-        nsent += L.lr->records[i].type == REC_REQUEST_SENT &&
-                 (only_phase < 0 || rec_request_sent_decode(&L.lr->records[i]).phase == only_phase);
-    L.ids.cap = 1024;
-    while (L.ids.cap < nsent * 2 + 2) L.ids.cap <<= 1;
-    L.ids.keys = calloc(L.ids.cap, sizeof *L.ids.keys);
-    L.ids.vals = calloc(L.ids.cap, sizeof *L.ids.vals);
-    f->reqs = calloc(nsent ? nsent : 1, sizeof *f->reqs);
-    L.pend = calloc(nsent ? nsent : 1, sizeof *L.pend);
-    for (size_t i = 0; i < L.lr->nrecords; i++) {
-        const struct log_record *rec = &L.lr->records[i];
+    if (hi > lo) advise(lr->bodies + lo, hi - lo, advice);
+}
+
+/* Each thread maps a window of the log ahead of itself in one call (page faults one by one
+ * cost more than the parsing on a virtual machine): the records, then the bodies of the
+ * records it will read (its requests', of the phase asked for); the first thread also drops
+ * from this process the windows every thread has passed, so the log's size does not become
+ * its memory. */
+static void *analyse(void *arg)
+{
+    struct analyser *A = arg;
+    struct loader *L = A->L;
+    const struct eventlog_reader *lr = L->lr;
+    unsigned nthreads = L->nthreads;
+    size_t dropped = 0, *idx = malloc(LOG_WINDOW * sizeof *idx),
+           *req = malloc(LOG_WINDOW * sizeof *req);
+    for (size_t w = 0; w < lr->nrecords; w += LOG_WINDOW) {
+        size_t end = w + LOG_WINDOW < lr->nrecords ? w + LOG_WINDOW : lr->nrecords, n = 0;
+        if (!lr->owned_records)
+            advise(&lr->records[w], (end - w) * sizeof *lr->records, MADV_POPULATE_READ);
+        for (size_t i = w; i < end; i++) {
+            const struct log_record *rec = &lr->records[i];
+            /* unknown types find no request */
+            if (is_run_record(rec->type) || owner(rec->req_id, nthreads) != A->index) continue;
+            size_t *slot = idmap_slot(&L->ids, rec->req_id, 0);
+            /* another phase's, its start lost with a torn log, or written before its start */
+            if (!slot || i < L->sent_at[*slot]) continue;
+            idx[n] = i;
+            req[n++] = *slot;
+        }
+        if (!lr->owned_records) bodies_window(lr, idx, n, MADV_POPULATE_READ);
+        for (size_t j = 0; j < n; j++) take_request_record(A, &lr->records[idx[j]], req[j]);
+        atomic_store_explicit(&L->progress[A->index], end, memory_order_release);
+        if (A->index || lr->owned_records) continue;
+        size_t behind = end;
+        for (unsigned t = 1; t < nthreads; t++) {
+            size_t p = atomic_load_explicit(&L->progress[t], memory_order_acquire);
+            if (p < behind) behind = p;
+        }
+        /* a window of slack: requests' bodies are not in strict record order */
+        if (behind > dropped + 2 * LOG_WINDOW) {
+            size_t upto = behind - LOG_WINDOW;
+            advise(&lr->records[dropped], (upto - dropped) * sizeof *lr->records, MADV_DONTNEED);
+            /* the bodies before the first one still ahead */
+            for (size_t i = upto; i < behind; i++)
+                if (lr->records[i].len && lr->records[i].off <= lr->bodies_len) {
+                    advise(lr->bodies, lr->records[i].off, MADV_DONTNEED);
+                    break;
+                }
+            dropped = upto;
+        }
+    }
+    free(idx);
+    free(req);
+    return NULL;
+}
+
+/* A serial pass over the records maps them in a window at a time and drops the windows behind
+ * it (no bodies: a serial pass reads none); call at every record. */
+static void records_window(const struct eventlog_reader *lr, size_t i)
+{
+    if (i % LOG_WINDOW || lr->owned_records) return;
+    size_t end = i + LOG_WINDOW < lr->nrecords ? i + LOG_WINDOW : lr->nrecords;
+    advise(&lr->records[i], (end - i) * sizeof *lr->records, MADV_POPULATE_READ);
+    if (i >= LOG_WINDOW)
+        advise(&lr->records[i - LOG_WINDOW], LOG_WINDOW * sizeof *lr->records, MADV_DONTNEED);
+}
+
+/* The records about the run as a whole, and every request's start, in log order. */
+static void take_run_records(struct loader *L)
+{
+    struct run_facts *f = L->f;
+    const struct eventlog_reader *lr = L->lr;
+    for (size_t i = 0; i < lr->nrecords; i++) {
+        const struct log_record *rec = &lr->records[i];
+        records_window(lr, i);
         switch (rec->type) {
         case REC_PHASE: {
             struct rec_phase v = rec_phase_decode(rec);
-            take_phase(&L, &v);
+            take_phase(L, &v);
             break;
         }
         case REC_POWER: {
@@ -525,11 +558,119 @@ int facts_load(const char *dir, struct tokenizer *tok, int only_phase, struct ru
         }
         case REC_REQUEST_SENT: {
             struct rec_request_sent v = rec_request_sent_decode(rec);
-            take_sent(&L, &v);
+            take_sent(L, &v, i);
             break;
         }
-        default: take_request_record(&L, rec); break; /* unknown types find no request */
+        default: break;
         }
+    }
+}
+
+unsigned facts_default_threads(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set)) return 1;
+    int n = CPU_COUNT(&set);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+/* Runs the analysers, the first on this thread; a thread that cannot start leaves its share
+ * to this one. */
+static void run_analysers(struct analyser *A, unsigned n)
+{
+    pthread_t *th = calloc(n, sizeof *th);
+    int *started = calloc(n, sizeof *started);
+    for (unsigned t = 1; t < n; t++) started[t] = !pthread_create(&th[t], NULL, analyse, &A[t]);
+    analyse(&A[0]);
+    for (unsigned t = 1; t < n; t++)
+        if (started[t])
+            pthread_join(th[t], NULL);
+        else
+            analyse(&A[t]);
+    free(th);
+    free(started);
+}
+
+int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_path, unsigned threads,
+               int only_phase, struct run_facts *f, char *err, size_t errlen)
+{
+    memset(f, 0, sizeof *f);
+    /* large arrays in their own mappings: they then grow by remapping, never by copying, and
+     * glibc's moving threshold would otherwise put the growing ones on the heap */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    struct loader L = {.f = f, .only_phase = only_phase};
+    L.lr = eventlog_open(dir, err, errlen);
+    if (!L.lr) return -1;
+    f->header_json = strdup(L.lr->header_json);
+    if (errlen) err[0] = 0;
+    L.tap = tap_join_open(dir, L.lr->header_json, err, errlen);
+    if (!L.tap && err[0]) {
+        eventlog_reader_close(L.lr);
+        free(f->header_json);
+        f->header_json = NULL;
+        return -1;
+    }
+    f->tap_present = L.tap != NULL;
+    if (!threads) threads = facts_default_threads();
+    if (threads > FACTS_MAX_THREADS) threads = FACTS_MAX_THREADS;
+    struct analyser *A = calloc(threads, sizeof *A);
+    for (unsigned t = 0; t < threads; t++) {
+        /* a tokenizer serves one thread at a time: the others load their own copy (a copy
+         * that cannot load, which the first load makes unlikely, leaves fewer threads) */
+        A[t].tok = t == 0 || !tok ? tok : tokenizer_load(tokenizer_path, err, errlen);
+        if (tok && !A[t].tok) {
+            threads = t;
+            if (errlen) err[0] = 0;
+            break;
+        }
+    }
+    L.nthreads = threads;
+    /* the requests, and each thread's events: the arrays are sized once, never grown */
+    size_t nsent = 0, *events = calloc(threads, sizeof *events);
+    for (size_t i = 0; i < L.lr->nrecords; i++) {
+        const struct log_record *rec = &L.lr->records[i];
+        records_window(L.lr, i);
+        nsent += rec->type == REC_REQUEST_SENT &&
+                 (only_phase < 0 || rec_request_sent_decode(rec).phase == only_phase);
+        if (rec->type == REC_EVENT) events[owner(rec->req_id, threads)]++;
+    }
+    L.ids.cap = 1024;
+    while (L.ids.cap < nsent * 2 + 2) L.ids.cap <<= 1;
+    L.ids.keys = calloc(L.ids.cap, sizeof *L.ids.keys);
+    L.ids.vals = calloc(L.ids.cap, sizeof *L.ids.vals);
+    f->reqs = calloc(nsent ? nsent : 1, sizeof *f->reqs);
+    L.pend = calloc(nsent ? nsent : 1, sizeof *L.pend);
+    L.sent_at = calloc(nsent ? nsent : 1, sizeof *L.sent_at);
+    take_run_records(&L);
+
+    L.progress = calloc(threads, sizeof *L.progress);
+    f->tok = calloc(threads, sizeof *f->tok);
+    f->ntok_stores = threads;
+    for (unsigned t = 0; t < threads; t++) {
+        A[t].L = &L;
+        A[t].index = t;
+        A[t].store = &f->tok[t];
+        store_grow(A[t].store, events[t]); /* pages are touched only as they fill */
+    }
+    free(events);
+    run_analysers(A, threads);
+    for (unsigned t = 0; t < threads; t++) {
+        for (int s = 0; s < 5; s++) f->ts_source_events[s] += A[t].ts_source_events[s];
+        f->torn_bodies += A[t].torn_bodies;
+        f->tap_matched += A[t].tap_matched;
+        f->tap_fallback += A[t].tap_fallback;
+        f->tap_out_of_order += A[t].tap_out_of_order;
+        f->tap_minus_host_us = realloc(f->tap_minus_host_us, (f->ntap_minus_host + A[t].ntap + 1) *
+                                                                 sizeof *f->tap_minus_host_us);
+        if (A[t].ntap)
+            memcpy(f->tap_minus_host_us + f->ntap_minus_host, A[t].tap_minus_host_us,
+                   A[t].ntap * sizeof *f->tap_minus_host_us);
+        f->ntap_minus_host += A[t].ntap;
+        free(A[t].tap_minus_host_us);
+        f->chunks_scanned += A[t].rd.scanned;
+        f->chunks_parsed += A[t].rd.parsed;
+        chunk_reader_free(&A[t].rd);
+        if (A[t].tok != tok) tokenizer_free(A[t].tok);
     }
     /* requests without an end record (the run was killed): failed, their tokens kept */
     for (size_t i = 0; i < f->nreqs; i++) {
@@ -537,11 +678,15 @@ int facts_load(const char *dir, struct tokenizer *tok, int only_phase, struct ru
         if (!r->t_done) {
             set_failed(r, FAIL_NO_END, "no end record: the run stopped before this request ended");
             r->transport_error = ERR_INTERRUPTED;
-            finish(f, r, &L.pend[i], &L.tok_cap, tok != NULL);
+            unsigned t = owner(r->req_id, threads);
+            finish(&f->tok[t], t, r, &L.pend[i], tok != NULL);
         }
-        pend_free(&L.pend[i]);
     }
+    for (unsigned t = 0; t < threads; t++) f->ntok += f->tok[t].len;
+    free(A);
+    free(L.progress);
     free(L.pend);
+    free(L.sent_at);
     if (L.tap) {
         tap_join_stats(L.tap, &f->tap_records, &f->tap_lost, &f->tap_drift_ppm,
                        &f->tap_uncertainty_ns);
@@ -557,14 +702,18 @@ void facts_free(struct run_facts *f)
 {
     free(f->header_json);
     free(f->reqs);
-    free(f->tok_t);
-    free(f->tok_n);
-    free(f->tok_k);
-    free(f->tok_emu_k);
+    for (size_t i = 0; i < f->ntok_stores; i++) {
+        struct tok_store *ts = &f->tok[i];
+        free(ts->t);
+        free(ts->n);
+        free(ts->k);
+        free(ts->emu_k);
+        free(ts->lag);
+        free(ts->user_gap);
+        free(ts->pacing);
+    }
+    free(f->tok);
     free(f->tap_minus_host_us);
-    free(f->tok_lag);
-    free(f->tok_user_gap);
-    free(f->tok_pacing);
     free(f->phases);
     for (size_t i = 0; i < f->npower; i++) {
         free(f->power[i].t);

@@ -51,7 +51,20 @@ struct req_facts {
     const char *finish_reason; /* static string: "stop", "length", "tool_calls", other, or "" */
     uint32_t n_events, n_token_events;
     int64_t t_prev_event;        /* stamp of its previous event, for the order check */
-    size_t tok_first, tok_count; /* this request's token events in run_facts.tok_* */
+    uint32_t tok_store;          /* its token events: run_facts.tok[tok_store], */
+    size_t tok_first, tok_count; /* tok_count of them from tok_first */
+};
+
+/* Token-carrying events, one array per figure; one store per analysis thread. */
+struct tok_store {
+    int64_t *t;        /* arrival of each token-carrying event */
+    double *n;         /* its share of the request's output tokens (sums to usage) */
+    double *k;         /* tokens it carried by the request's count_rule, NAN when unknown */
+    int32_t *emu_k;    /* tokens the emulator says it sent (x_emu_tokens), -1 unknown */
+    int64_t *lag;      /* receive stamp - emulator send stamp, or INT64_MIN when unknown */
+    int64_t *user_gap; /* userspace read - kernel stamp, or INT64_MIN when not kernel */
+    int64_t *pacing;   /* emulator send - emulator schedule, or INT64_MIN when unknown */
+    size_t len, cap;
 };
 
 struct phase_info {
@@ -74,14 +87,9 @@ struct run_facts {
     char *header_json;
     struct req_facts *reqs;
     size_t nreqs;
-    int64_t *tok_t;        /* arrival of each token-carrying event */
-    double *tok_n;         /* its share of the request's output tokens (sums to usage) */
-    double *tok_k;         /* tokens it carried by the request's count_rule, NAN when unknown */
-    int32_t *tok_emu_k;    /* tokens the emulator says it sent (x_emu_tokens), -1 unknown */
-    int64_t *tok_lag;      /* receive stamp - emulator send stamp, or INT64_MIN when unknown */
-    int64_t *tok_user_gap; /* userspace read - kernel stamp, or INT64_MIN when not kernel */
-    int64_t *tok_pacing;   /* emulator send - emulator schedule, or INT64_MIN when unknown */
-    size_t ntok;
+    struct tok_store *tok; /* requests' token events (req_facts.tok_store) */
+    size_t ntok_stores, ntok;
+    uint64_t chunks_scanned, chunks_parsed; /* events the scanner read, and cJSON */
     struct phase_info *phases;
     size_t nphases;
     uint64_t ts_source_events[5];
@@ -101,11 +109,23 @@ struct run_facts {
     size_t ntap_minus_host;
 };
 
-/* Reads RUN_DIR, counting tokens per chunk with tok when not NULL; only the requests of phase
- * only_phase when it is >= 0 (-1: all), which skips parsing every other request's events.
- * 0, or -1 with err set. */
-int facts_load(const char *dir, struct tokenizer *tok, int only_phase, struct run_facts *f,
-               char *err, size_t errlen);
+#define FACTS_MAX_THREADS 256
+
+/* Reads RUN_DIR, counting tokens per chunk with tok when not NULL (loaded from tokenizer_path,
+ * which each further thread loads again); only the requests of phase only_phase when it is
+ * >= 0 (-1: all), which skips parsing every other request's events. The requests are shared
+ * among `threads` threads (0: one per core this process may use) by their ids; the facts do
+ * not depend on how many. 0, or -1 with err set. */
+int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_path, unsigned threads,
+               int only_phase, struct run_facts *f, char *err, size_t errlen);
+/* The cores this process may run on. */
+unsigned facts_default_threads(void);
+/* A request's token events. */
+static inline const struct tok_store *req_tokens(const struct run_facts *f,
+                                                 const struct req_facts *r)
+{
+    return &f->tok[r->tok_store];
+}
 void facts_free(struct run_facts *f);
 
 /* Output speed of one request (methodology.md §6.6): (output tokens - tokens of the first

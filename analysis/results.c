@@ -42,6 +42,7 @@ static int open_tokenizer(const char *dir, const char *spec, struct run_results 
         if (!path[0]) return 0;
     }
     snprintf(header_path, sizeof header_path, "%s", path);
+    snprintf(res->tokenizer_path, sizeof res->tokenizer_path, "%s", path);
     res->tokenizer = tokenizer_load(path, lerr, sizeof lerr);
     if (!res->tokenizer) {
         if (spec) {
@@ -68,12 +69,13 @@ static int open_tokenizer(const char *dir, const char *spec, struct run_results 
 }
 
 /* The tokenizer and the facts (of one phase, or all when only_phase < 0) into a zeroed res. */
-static int load(const char *dir, const char *tokenizer, int only_phase, struct run_results *res,
-                char *err, size_t errlen)
+static int load(const char *dir, const char *tokenizer, unsigned threads, int only_phase,
+                struct run_results *res, char *err, size_t errlen)
 {
     memset(res, 0, sizeof *res);
     if (open_tokenizer(dir, tokenizer, res, err, errlen) ||
-        facts_load(dir, res->tokenizer, only_phase, &res->facts, err, errlen)) {
+        facts_load(dir, res->tokenizer, res->tokenizer_path, threads, only_phase, &res->facts, err,
+                   errlen)) {
         tokenizer_free(res->tokenizer);
         return -1;
     }
@@ -83,7 +85,13 @@ static int load(const char *dir, const char *tokenizer, int only_phase, struct r
 int results_compute(const char *dir, const char *tokenizer, struct run_results *res, char *err,
                     size_t errlen)
 {
-    if (load(dir, tokenizer, -1, res, err, errlen)) return -1;
+    return results_compute_threads(dir, tokenizer, 0, res, err, errlen);
+}
+
+int results_compute_threads(const char *dir, const char *tokenizer, unsigned threads,
+                            struct run_results *res, char *err, size_t errlen)
+{
+    if (load(dir, tokenizer, threads, -1, res, err, errlen)) return -1;
     res->nphases = res->facts.nphases;
     res->phases = calloc(res->nphases ? res->nphases : 1, sizeof *res->phases);
     for (size_t i = 0; i < res->nphases; i++)
@@ -123,7 +131,7 @@ int results_compute(const char *dir, const char *tokenizer, struct run_results *
 static const struct phase_info *load_phase(const char *dir, const char *tokenizer, int phase,
                                            struct run_results *res, char *err, size_t errlen)
 {
-    if (load(dir, tokenizer, phase, res, err, errlen)) return NULL;
+    if (load(dir, tokenizer, 0, phase, res, err, errlen)) return NULL;
     for (size_t i = 0; i < res->facts.nphases; i++)
         if (res->facts.phases[i].index == phase) return &res->facts.phases[i];
     snprintf(err, errlen, "phase %d has no record in %s's event log", phase, dir);

@@ -19,6 +19,7 @@ struct run_results {
     struct phase_power *power; /* per phase, aligned with phases */
     int npower_sources;
     struct tokenizer *tokenizer;  /* per-chunk counts, or NULL */
+    char tokenizer_path[1024];    /* its file (each analysis thread loads its own) */
     char tokenizer_note[400];     /* which tokenizer, or why none */
     struct run_validity validity; /* decided last, from everything above */
 };
@@ -28,6 +29,10 @@ struct run_results {
  * file. 0, or -1 with err set. */
 int results_compute(const char *dir, const char *tokenizer, struct run_results *res, char *err,
                     size_t errlen);
+/* The same over `threads` analysis threads (0: one per core this process may use); the
+ * results do not depend on how many. */
+int results_compute_threads(const char *dir, const char *tokenizer, unsigned threads,
+                            struct run_results *res, char *err, size_t errlen);
 /* One SLT phase's metrics alone (what a run prints after each phase), reading only that
  * phase's requests: its cost does not grow with the phases before it. 0, or -1 with err set. */
 int results_compute_phase(const char *dir, const char *tokenizer, int phase,

@@ -14,12 +14,18 @@ void summarise(double *v, size_t n, struct summary *out);
 /* q in [0,1] over an already sorted array. */
 double percentile_sorted(const double *v, size_t n, double q);
 
+/* realloc that asks for transparent huge pages once an array is large: the analysis's arrays
+ * reach gigabytes, and on a virtual machine their page faults cost more than their use. */
+void *big_realloc(void *p, size_t bytes);
+
 /* A growable array of doubles (analysis only, never the hot path). */
 struct dvec {
     double *v;
     size_t n, cap;
 };
 void dvec_push(struct dvec *d, double x);
+/* Room for n values at once (an upper bound is fine: untouched pages cost no memory). */
+void dvec_reserve(struct dvec *d, size_t n);
 void dvec_free(struct dvec *d);
 
 #endif

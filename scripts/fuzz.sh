@@ -16,7 +16,7 @@ if [ ! -f build-fuzz/build.ninja ]; then
     CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
         -Dwerror=false --buildtype=debugoptimized >/dev/null || { echo "fuzz: 0 passed, 1 failed"; exit 1; }
 fi
-targets="fuzz_sse fuzz_http fuzz_worker fuzz_tokenizer fuzz_events fuzz_replay fuzz_config fuzz_import"
+targets="fuzz_sse fuzz_http fuzz_worker fuzz_tokenizer fuzz_events fuzz_chunk_scan fuzz_replay fuzz_config fuzz_import"
 ninja -C build-fuzz $(for t in $targets; do echo tests/fuzz/$t; done) >/dev/null || { echo "fuzz: the fuzz build failed"; echo "fuzz: 0 passed, 1 failed"; exit 1; }
 
 # seeds: real captures and data, only added when missing
@@ -24,7 +24,7 @@ C=fuzz-corpus
 mkdir -p $C
 for t in $targets; do mkdir -p $C/$t; cp -n tests/fuzz/regressions/$t/* $C/$t/ 2>/dev/null; done
 cp -n tests/data/*.sse $C/fuzz_sse/ 2>/dev/null
-cp -n tests/data/*.sse $C/fuzz_events/ 2>/dev/null
+cp -n tests/data/*.sse tests/data/chunks/*.sse $C/fuzz_events/ 2>/dev/null
 python3 - "$C" <<'PY'
 import glob, os, sys
 # whole responses, as the emulator sends them: chunked SSE, and a JSON error; the workers read
@@ -38,6 +38,11 @@ err = b'{"error":{"message":"overloaded","type":"server_error","code":503}}'
 error503 = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: %d\r\n\r\n" % len(err) + err
 for t in ("fuzz_http", "fuzz_worker"):
     put(t, "error503", error503)
+# one event's data per input for the chunk scanner: every line of the captures
+for f in glob.glob("tests/data/*.sse") + glob.glob("tests/data/chunks/*.sse"):
+    for i, line in enumerate(open(f, "rb").read().split(b"\n")):
+        if line.startswith(b"data: ") and line != b"data: [DONE]":
+            put("fuzz_chunk_scan", "%s-%d" % (os.path.basename(f), i), line[6:])
 for f in glob.glob("tests/data/*.sse"):
     body = open(f, "rb").read()
     chunked = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 300]), body[i:i + 300]) for i in range(0, len(body), 300))

@@ -119,8 +119,45 @@ static void synthetic(const char *dir)
     results_free(&res);
 }
 
+static int cmp_ref(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* summarise sorts large arrays by radix: it must give qsort's array and figures exactly */
+static void radix_equals_qsort(void)
+{
+    size_t n = 100000;
+    double *v = malloc(n * sizeof *v), *ref = malloc(n * sizeof *ref);
+    srand(7);
+    for (int round = 0; round < 3; round++) {
+        for (size_t i = 0; i < n; i++) {
+            int r = rand();
+            v[i] = round == 0   ? (double)(r % 1000) / 7.0 - 50 /* repeats, negatives */
+                   : round == 1 ? (double)r * 1e-9 * (r % 2 ? 1 : -1e12)
+                                : (r % 100 == 0   ? INFINITY
+                                   : r % 101 == 0 ? -INFINITY
+                                                  : r % 3);
+        }
+        memcpy(ref, v, n * sizeof *v);
+        qsort(ref, n, sizeof *ref, cmp_ref);
+        double sum = 0;
+        for (size_t i = 0; i < n; i++) sum += ref[i];
+        struct summary s;
+        summarise(v, n, &s);
+        CHECK(!memcmp(v, ref, n * sizeof *v), "round %d: the radix-sorted array is qsort's", round);
+        CHECK(s.mean == sum / (double)n || (isnan(s.mean) && isnan(sum)),
+              "round %d: mean %.17g, expected %.17g", round, s.mean, sum / (double)n);
+        CHECK(s.p99 == percentile_sorted(ref, n, 0.99), "round %d: p99 %.17g", round, s.p99);
+    }
+    free(v);
+    free(ref);
+}
+
 int main(void)
 {
+    radix_equals_qsort();
     percentiles();
     char dir[] = "/tmp/strobe-test-stats-XXXXXX";
     CHECK(mkdtemp(dir) != NULL, "mkdtemp");

@@ -1,0 +1,498 @@
+#include "chunk_scan.h"
+
+#include <string.h>
+
+#define MAX_DEPTH  32
+#define MAX_NUMBER 40 /* cJSON reads at most 63 characters of a number */
+
+struct scan {
+    const unsigned char *p, *end;
+    struct chunk_reader *rd;
+    struct chunk_facts *cf;
+    int want; /* texts asked for */
+};
+
+/* Bytes that end the plain run of a string: the quote, an escape, a control character. */
+static const unsigned char string_stop[256] = {
+    [0 ... 0x1f] = 1,
+    ['"'] = 1,
+    ['\\'] = 1,
+};
+
+/* Inlined: called between every two tokens of every event. */
+#define HOT static inline __attribute__((always_inline))
+
+HOT void ws(struct scan *s)
+{
+    /* servers rarely put spaces between tokens: one test for the common case */
+    while (s->p < s->end && *s->p <= ' ' &&
+           (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
+        s->p++;
+}
+
+/* The next non-space byte, consumed when it is c. */
+HOT int take(struct scan *s, unsigned char c)
+{
+    ws(s);
+    if (s->p < s->end && *s->p == c) {
+        s->p++;
+        return 1;
+    }
+    return 0;
+}
+
+static int hex4(const unsigned char *p, unsigned *out)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned c = p[i], d;
+        if (c >= '0' && c <= '9')
+            d = c - '0';
+        else if (c >= 'a' && c <= 'f')
+            d = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            d = c - 'A' + 10;
+        else
+            return 0;
+        v = v << 4 | d;
+    }
+    *out = v;
+    return 1;
+}
+
+/* One escape after its backslash into out (NULL: only measured); its decoded length, or 0
+ * to fall back. */
+static size_t escape(struct scan *s, unsigned char *out)
+{
+    if (s->p >= s->end) return 0;
+    unsigned char c = *s->p++;
+    static const char plain_from[] = "\"\\/bfnrt", plain_to[] = "\"\\/\b\f\n\r\t";
+    const char *k = c ? strchr(plain_from, c) : NULL;
+    if (k) {
+        if (out) *out = (unsigned char)plain_to[k - plain_from];
+        return 1;
+    }
+    if (c != 'u' || s->end - s->p < 4) return 0;
+    unsigned cp, lo;
+    if (!hex4(s->p, &cp) || cp == 0 || (cp >= 0xDC00 && cp <= 0xDFFF)) return 0;
+    s->p += 4;
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+        if (s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u' || !hex4(s->p + 2, &lo) ||
+            lo < 0xDC00 || lo > 0xDFFF)
+            return 0;
+        s->p += 6;
+        cp = 0x10000 + ((cp & 0x3FF) << 10 | (lo & 0x3FF));
+    }
+    size_t n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    if (out) {
+        static const unsigned char lead[5] = {0, 0, 0xC0, 0xE0, 0xF0};
+        for (size_t i = n - 1; i > 0; i--, cp >>= 6) out[i] = (unsigned char)(0x80 | (cp & 0x3F));
+        out[0] = (unsigned char)(n == 1 ? cp : (lead[n] | cp));
+    }
+    return n;
+}
+
+/* A string after its opening quote. With keep, its decoded bytes: *ptr into the data when it
+ * has no escape, else NULL with the bytes at *buf_off in the reader's buffer. *len: decoded
+ * length either way. 0 to fall back. */
+static int string(struct scan *s, int keep, const char **ptr, size_t *buf_off, size_t *len)
+{
+    const unsigned char *start = s->p;
+    while (s->p < s->end && !string_stop[*s->p]) s->p++;
+    if (s->p >= s->end || *s->p < 0x20) return 0;
+    if (*s->p == '"') {
+        *ptr = (const char *)start;
+        *len = (size_t)(s->p - start);
+        s->p++;
+        return 1;
+    }
+    /* escapes: the decoded string can only be shorter than the rest of the data */
+    size_t at = keep ? chunk_reader_reserve(s->rd, (size_t)(s->p - start)) : 0, n = 0;
+    if (keep && s->p > start) memcpy(s->rd->buf + at, start, (size_t)(s->p - start));
+    n = (size_t)(s->p - start);
+    for (;;) {
+        if (s->p >= s->end || *s->p < 0x20) return 0;
+        if (*s->p == '"') break;
+        if (*s->p == '\\') {
+            s->p++;
+            unsigned char out[4];
+            size_t k = escape(s, keep ? out : NULL);
+            if (!k) return 0;
+            if (keep) {
+                size_t at_k = chunk_reader_reserve(s->rd, k); /* before buf: it may move */
+                memcpy(s->rd->buf + at_k, out, k);
+            }
+            n += k;
+        } else {
+            const unsigned char *run = s->p;
+            while (s->p < s->end && !string_stop[*s->p]) s->p++;
+            if (keep) {
+                size_t at_run = chunk_reader_reserve(s->rd, (size_t)(s->p - run));
+                memcpy(s->rd->buf + at_run, run, (size_t)(s->p - run));
+            }
+            n += (size_t)(s->p - run);
+        }
+    }
+    s->p++;
+    *ptr = NULL;
+    *buf_off = at;
+    *len = n;
+    return 1;
+}
+
+static int skip_string(struct scan *s)
+{
+    const char *ptr;
+    size_t off, len;
+    return string(s, 0, &ptr, &off, &len);
+}
+
+static const unsigned char *digits(const unsigned char *p, const unsigned char *end)
+{
+    while (p < end && (unsigned)(*p - '0') < 10) p++;
+    return p;
+}
+
+/* A number by strict JSON grammar; *is_int when it had neither fraction nor exponent, and
+ * then, when mag is not NULL, its magnitude (its first 19 digits) in *mag. */
+static int number(struct scan *s, int *is_int, uint64_t *mag, int *neg, size_t *ndigits)
+{
+    const unsigned char *start = s->p;
+    *neg = s->p < s->end && *s->p == '-';
+    if (*neg) s->p++;
+    const unsigned char *d0 = s->p;
+    if (s->p < s->end && *s->p == '0')
+        s->p++;
+    else if (s->p < s->end && *s->p >= '1' && *s->p <= '9')
+        s->p = digits(s->p + 1, s->end);
+    else
+        return 0;
+    *ndigits = (size_t)(s->p - d0);
+    if (mag) {
+        *mag = 0;
+        for (const unsigned char *d = d0; d < s->p && d - d0 < 19; d++)
+            *mag = *mag * 10 + (uint64_t)(*d - '0');
+    }
+    *is_int = 1;
+    if (s->p < s->end && *s->p == '.') {
+        *is_int = 0;
+        const unsigned char *f = s->p + 1;
+        s->p = digits(f, s->end);
+        if (s->p == f) return 0;
+    }
+    if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+        *is_int = 0;
+        s->p++;
+        if (s->p < s->end && (*s->p == '+' || *s->p == '-')) s->p++;
+        const unsigned char *e = s->p;
+        s->p = digits(e, s->end);
+        if (s->p == e) return 0;
+    }
+    return s->p - start <= MAX_NUMBER;
+}
+
+static int literal(struct scan *s, const char *word, size_t n)
+{
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n)) return 0;
+    s->p += n;
+    return 1;
+}
+
+static int skip_value(struct scan *s, int depth);
+
+/* An object's or array's members after its opening bracket, each handed to member(). */
+typedef int (*member_fn)(struct scan *s, const unsigned char *key, size_t klen, void *ctx,
+                         int depth);
+
+static int key(struct scan *s, const unsigned char **k, size_t *klen)
+{
+    if (!take(s, '"')) return 0;
+    *k = s->p;
+    while (s->p < s->end && !string_stop[*s->p]) s->p++;
+    if (s->p >= s->end || *s->p != '"') return 0; /* escaped keys fall back */
+    *klen = (size_t)(s->p - *k);
+    s->p++;
+    return take(s, ':');
+}
+
+static int object(struct scan *s, member_fn member, void *ctx, int depth)
+{
+    if (depth > MAX_DEPTH) return 0;
+    if (take(s, '}')) return 1;
+    for (;;) {
+        const unsigned char *k;
+        size_t klen;
+        if (!key(s, &k, &klen)) return 0;
+        ws(s);
+        if (!member(s, k, klen, ctx, depth)) return 0;
+        if (take(s, '}')) return 1;
+        if (!take(s, ',')) return 0;
+    }
+}
+
+static int skip_member(struct scan *s, const unsigned char *k, size_t klen, void *ctx, int depth)
+{
+    (void)k, (void)klen, (void)ctx;
+    return skip_value(s, depth + 1);
+}
+
+static int skip_value(struct scan *s, int depth)
+{
+    ws(s);
+    if (s->p >= s->end) return 0;
+    switch (*s->p) {
+    case '"': s->p++; return skip_string(s);
+    case '{': s->p++; return object(s, skip_member, NULL, depth);
+    case '[':
+        s->p++;
+        if (depth > MAX_DEPTH) return 0;
+        if (take(s, ']')) return 1;
+        do {
+            if (!skip_value(s, depth + 1)) return 0;
+        } while (take(s, ','));
+        return take(s, ']');
+    case 't': return literal(s, "true", 4);
+    case 'f': return literal(s, "false", 5);
+    case 'n': return literal(s, "null", 4);
+    default: {
+        int is_int, neg;
+        size_t ndigits;
+        return number(s, &is_int, NULL, &neg, &ndigits);
+    }
+    }
+}
+
+/* A value read as json_int64 reads it: *has when it is a number within +-2^62. */
+static int int_value(struct scan *s, int *has, int64_t *out, int depth)
+{
+    *has = 0;
+    ws(s);
+    if (s->p >= s->end) return 0;
+    if (*s->p != '-' && (*s->p < '0' || *s->p > '9')) return skip_value(s, depth);
+    int is_int, neg;
+    uint64_t mag;
+    size_t ndigits;
+    if (!number(s, &is_int, &mag, &neg, &ndigits) || !is_int || ndigits > 19) return 0;
+    /* strtod rounds the decimal to the nearest double; so does converting the exact integer */
+    double d = (double)mag;
+    if (neg) d = -d;
+    if (d >= -4611686018427387904.0 && d <= 4611686018427387904.0) {
+        *has = 1;
+        *out = (int64_t)d;
+    }
+    return 1;
+}
+
+/* A value read as a text field: a string counts, anything else is skipped. */
+static int text_value(struct scan *s, enum chunk_field field, uint32_t call, int depth)
+{
+    ws(s);
+    if (s->p >= s->end || *s->p != '"') return skip_value(s, depth);
+    s->p++;
+    const char *ptr;
+    size_t off = 0, len;
+    if (!string(s, s->want, &ptr, &off, &len)) return 0;
+    s->cf->visible_bytes += len;
+    if (field != FIELD_REASONING_CONTENT && field != FIELD_REASONING) s->cf->answer_bytes += len;
+    if (s->want) chunk_reader_add_text(s->rd, field, call, ptr, off, len);
+    return 1;
+}
+
+/* Keys the scanner reads, each at most once per object (cJSON keeps the first). */
+static int once(unsigned *seen, unsigned bit)
+{
+    if (*seen & bit) return 0;
+    *seen |= bit;
+    return 1;
+}
+
+#define IS(lit) (klen == sizeof lit - 1 && !memcmp(k, lit, sizeof lit - 1))
+
+struct details_ctx {
+    unsigned seen;
+    const char *name;
+    int *has;
+    int64_t *v;
+};
+
+static int details_member(struct scan *s, const unsigned char *k, size_t klen, void *ctx, int depth)
+{
+    struct details_ctx *c = ctx;
+    if (klen == strlen(c->name) && !memcmp(k, c->name, klen))
+        return once(&c->seen, 1) && int_value(s, c->has, c->v, depth + 1);
+    return skip_value(s, depth + 1);
+}
+
+/* usage.prompt_tokens_details.cached_tokens and the like: an object, else nothing. */
+static int details(struct scan *s, const char *name, int *has, int64_t *v, int depth)
+{
+    struct details_ctx c = {.name = name, .has = has, .v = v};
+    if (!take(s, '{')) return skip_value(s, depth);
+    return object(s, details_member, &c, depth + 1);
+}
+
+struct usage_ctx {
+    unsigned seen;
+    int has_completion;
+    int64_t completion;
+};
+
+static int usage_member(struct scan *s, const unsigned char *k, size_t klen, void *ctx, int depth)
+{
+    struct usage_ctx *u = ctx;
+    struct chunk_facts *cf = s->cf;
+    if (IS("completion_tokens"))
+        return once(&u->seen, 1) && int_value(s, &u->has_completion, &u->completion, depth + 1);
+    if (IS("prompt_tokens"))
+        return once(&u->seen, 2) &&
+               int_value(s, &cf->has_prompt_tokens, &cf->prompt_tokens, depth + 1);
+    if (IS("prompt_tokens_details"))
+        return once(&u->seen, 4) &&
+               details(s, "cached_tokens", &cf->has_cached_tokens, &cf->cached_tokens, depth + 1);
+    if (IS("completion_tokens_details"))
+        return once(&u->seen, 8) && details(s, "reasoning_tokens", &cf->has_reasoning_tokens,
+                                            &cf->reasoning_tokens, depth + 1);
+    return skip_value(s, depth + 1);
+}
+
+static int usage(struct scan *s, int depth)
+{
+    struct usage_ctx u = {0};
+    if (!take(s, '{')) return skip_value(s, depth);
+    if (!object(s, usage_member, &u, depth + 1)) return 0;
+    struct chunk_facts *cf = s->cf;
+    cf->has_usage = u.has_completion;
+    cf->completion_tokens = u.completion;
+    if (!cf->has_usage) /* usage without completion_tokens is no usage at all */
+        cf->has_prompt_tokens = cf->has_cached_tokens = cf->has_reasoning_tokens = 0;
+    return 1;
+}
+
+struct call_ctx {
+    unsigned seen;
+    uint32_t call;
+};
+
+static int function_member(struct scan *s, const unsigned char *k, size_t klen, void *ctx,
+                           int depth)
+{
+    struct call_ctx *c = ctx;
+    if (IS("name")) return once(&c->seen, 2) && text_value(s, FIELD_TOOL_NAME, c->call, depth + 1);
+    if (IS("arguments"))
+        return once(&c->seen, 4) && text_value(s, FIELD_TOOL_ARGUMENTS, c->call, depth + 1);
+    return skip_value(s, depth + 1);
+}
+
+static int call_member(struct scan *s, const unsigned char *k, size_t klen, void *ctx, int depth)
+{
+    struct call_ctx *c = ctx;
+    if (!IS("function")) return skip_value(s, depth + 1);
+    if (!once(&c->seen, 1)) return 0;
+    if (!take(s, '{')) return skip_value(s, depth + 1);
+    struct call_ctx fn = {.call = c->call};
+    return object(s, function_member, &fn, depth + 2);
+}
+
+static int tool_calls(struct scan *s, int depth)
+{
+    ws(s);
+    if (s->p < s->end && *s->p == '{') return 0; /* cJSON would walk an object's members */
+    if (!take(s, '[')) return skip_value(s, depth);
+    if (take(s, ']')) return 1;
+    uint32_t call = 0;
+    do {
+        struct call_ctx c = {.call = call++};
+        if (take(s, '{')) {
+            if (!object(s, call_member, &c, depth + 2)) return 0;
+        } else if (!skip_value(s, depth + 1)) {
+            return 0;
+        }
+    } while (take(s, ','));
+    return take(s, ']');
+}
+
+static int delta_member(struct scan *s, const unsigned char *k, size_t klen, void *ctx, int depth)
+{
+    unsigned *seen = ctx;
+    if (IS("content")) return once(seen, 1) && text_value(s, FIELD_CONTENT, 0, depth + 1);
+    if (IS("reasoning_content"))
+        return once(seen, 2) && text_value(s, FIELD_REASONING_CONTENT, 0, depth + 1);
+    if (IS("reasoning")) return once(seen, 4) && text_value(s, FIELD_REASONING, 0, depth + 1);
+    if (IS("tool_calls")) return once(seen, 8) && tool_calls(s, depth + 1);
+    return skip_value(s, depth + 1);
+}
+
+static int finish_reason(struct scan *s, int depth)
+{
+    ws(s);
+    if (s->p >= s->end || *s->p != '"') return skip_value(s, depth);
+    s->p++;
+    const char *ptr;
+    size_t off = 0, len;
+    if (!string(s, 1, &ptr, &off, &len)) return 0;
+    s->cf->finish_reason = chunk_finish_intern(ptr ? ptr : s->rd->buf + off, len);
+    return 1;
+}
+
+static int choice_member(struct scan *s, const unsigned char *k, size_t klen, void *ctx, int depth)
+{
+    unsigned *seen = ctx;
+    if (IS("delta")) {
+        if (!once(seen, 1)) return 0;
+        if (!take(s, '{')) return skip_value(s, depth + 1);
+        unsigned delta_seen = 0;
+        return object(s, delta_member, &delta_seen, depth + 2);
+    }
+    if (IS("text")) return once(seen, 2) && text_value(s, FIELD_TEXT, 0, depth + 1);
+    if (IS("finish_reason")) return once(seen, 4) && finish_reason(s, depth + 1);
+    return skip_value(s, depth + 1);
+}
+
+static int choices(struct scan *s, int depth)
+{
+    ws(s);
+    if (s->p < s->end && *s->p == '{') return 0; /* cJSON's item 0 of an object: its first member */
+    if (!take(s, '[')) return skip_value(s, depth);
+    if (take(s, ']')) return 1;
+    if (take(s, '{')) {
+        unsigned seen = 0;
+        if (!object(s, choice_member, &seen, depth + 2)) return 0;
+    } else if (!skip_value(s, depth + 1)) {
+        return 0;
+    }
+    return take(s, ']'); /* several choices fall back */
+}
+
+static int top_member(struct scan *s, const unsigned char *k, size_t klen, void *ctx, int depth)
+{
+    unsigned *seen = ctx;
+    struct chunk_facts *cf = s->cf;
+    if (IS("choices")) return once(seen, 1) && choices(s, depth + 1);
+    if (IS("usage")) return once(seen, 2) && usage(s, depth + 1);
+    if (IS("x_emu_sent_ns"))
+        return once(seen, 4) && int_value(s, &cf->has_sent_ns, &cf->sent_ns, depth + 1);
+    if (IS("x_emu_sched_ns"))
+        return once(seen, 8) && int_value(s, &cf->has_sched_ns, &cf->sched_ns, depth + 1);
+    if (IS("x_emu_tokens"))
+        return once(seen, 16) && int_value(s, &cf->has_emu_tokens, &cf->emu_tokens, depth + 1);
+    if (IS("error")) return 0; /* rare: cJSON reads its message */
+    return skip_value(s, depth + 1);
+}
+
+int chunk_scan(const char *data, size_t len, int want_texts, struct chunk_reader *rd,
+               struct chunk_facts *cf)
+{
+    chunk_reader_begin(rd, cf);
+    struct scan s = {.p = (const unsigned char *)data,
+                     .end = (const unsigned char *)data + len,
+                     .rd = rd,
+                     .cf = cf,
+                     .want = want_texts};
+    unsigned seen = 0;
+    if (!take(&s, '{') || !object(&s, top_member, &seen, 1)) return 0;
+    ws(&s);
+    if (s.p != s.end) return 0;
+    cf->is_object = 1;
+    chunk_reader_end(rd, cf);
+    return 1;
+}

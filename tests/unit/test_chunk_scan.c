@@ -1,0 +1,184 @@
+/* The chunk scanner against the full JSON parse: for every input the scanner either falls
+ * back or gives the facts cJSON gives (chunk_facts_equal), texts included. Inputs: the files
+ * and folders named on the command line (each line an event's data, with or without its
+ * "data: " prefix: captures of real servers' shapes, the emulator's profiles, the fuzz corpus),
+ * every truncation and many one-byte mutations of the capture lines, and written cases for
+ * the corners (escapes, surrogates, duplicate keys, odd types). Prints how many events of each
+ * file the scanner read and how many fell back. */
+#include "check.h"
+#include "chunk_facts.h"
+#include "chunk_scan.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static struct chunk_reader scan_rd, parse_rd;
+
+/* 1 when the scanner read it; a failed check when it read it differently */
+static int same(const char *data, size_t len)
+{
+    int scanned = 0;
+    for (int want = 0; want < 2; want++) {
+        struct chunk_facts a, b;
+        if (!chunk_scan(data, len, want, &scan_rd, &a)) continue;
+        scanned = 1;
+        chunk_facts_parse(data, len, want, &parse_rd, &b);
+        char why[200];
+        int eq = chunk_facts_equal(&a, &b, why, sizeof why);
+        CHECK(eq, "scanner and cJSON agree on %.*s (texts %s): %s", (int)(len > 300 ? 300 : len),
+              data, want ? "on" : "off", why);
+    }
+    return scanned;
+}
+
+static const unsigned char mutations[] = {'"', '\\', '{', '}', '[', ']', ',',  ':',  '0', '-',
+                                          'n', 'u',  ' ', 'e', '.', 0,   0x1f, 0x80, 'd', 'D'};
+
+/* every prefix, and each byte replaced by each mutation */
+static void mutate(const char *line, size_t len)
+{
+    char *m = malloc(len + 1);
+    for (size_t i = 0; i <= len; i++) same(line, i);
+    for (size_t i = 0; i < len; i++) {
+        memcpy(m, line, len);
+        for (size_t k = 0; k < sizeof mutations; k++) {
+            m[i] = (char)mutations[k];
+            same(m, len);
+        }
+    }
+    free(m);
+}
+
+static void run_file(const char *path, int do_mutate)
+{
+    FILE *f = fopen(path, "rb");
+    CHECK(f != NULL, "%s opens", path);
+    if (!f) return;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    rewind(f);
+    char *text = malloc((size_t)size + 1);
+    size_t got = fread(text, 1, (size_t)size, f);
+    fclose(f);
+    text[got] = 0;
+    size_t events = 0, scanned = 0;
+    same(text, got); /* the whole file as one event: what fuzz_chunk_scan's corpus holds */
+    for (char *line = text; line < text + got;) {
+        char *nl = memchr(line, '\n', (size_t)(text + got - line));
+        size_t len = nl ? (size_t)(nl - line) : (size_t)(text + got - line);
+        const char *data = line;
+        size_t dlen = len;
+        if (dlen >= 5 && !memcmp(data, "data:", 5)) {
+            data += 5, dlen -= 5;
+            if (dlen && *data == ' ') data++, dlen--;
+            same(line, len); /* also as the fuzz target sees it: the whole line */
+        }
+        if (dlen && !(dlen == 6 && !memcmp(data, "[DONE]", 6))) {
+            events++;
+            scanned += (size_t)same(data, dlen);
+            if (do_mutate) mutate(data, dlen);
+        }
+        line += len + 1;
+    }
+    printf("%s: %zu events, %zu read by the scanner, %zu fell back to cJSON\n", path, events,
+           scanned, events - scanned);
+    free(text);
+}
+
+static void run_path(const char *path, int do_mutate)
+{
+    struct stat st;
+    if (stat(path, &st)) {
+        printf("%s: absent, skipped\n", path); /* the fuzz corpus exists once fuzz.sh ran */
+        return;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        run_file(path, do_mutate);
+        return;
+    }
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char sub[4096];
+        snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+        run_path(sub, do_mutate);
+    }
+    if (d) closedir(d);
+}
+
+/* the scanner must read these (the hot shapes) and agree */
+static const char *const must_scan[] = {
+    "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"finish_reason\":null}]}",
+    "{\"choices\":[{\"delta\":{\"content\":\"a\\\"b\\\\c\\/"
+    "d\\n\\t\\u00e9\\u4f60\\ud83d\\ude00\"}}]}",
+    "{\"choices\":[{\"delta\":{\"reasoning_content\":\"think\"}}],\"usage\":{\"prompt_tokens\":10,"
+    "\"completion_tokens\":3,\"total_tokens\":13}}",
+    "{\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7,"
+    "\"prompt_tokens_details\":{\"cached_tokens\":2},\"completion_tokens_details\":{"
+    "\"reasoning_tokens\":4}}}",
+    "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"name\":\"f\","
+    "\"arguments\":\"{\\\"x\\\":1}\"}},{\"index\":1,\"function\":{\"arguments\":\"[]\"}}]}}]}",
+    "{\"choices\":[{\"text\":\" world\",\"index\":0,\"logprobs\":null,\"finish_reason\":\"length\"}"
+    "],\"object\":\"text_completion\"}",
+    "{\"choices\":[{\"delta\":{\"content\":\"x\"}}],\"x_emu_sent_ns\":1764444444123456789,"
+    "\"x_emu_sched_ns\":-5,\"x_emu_tokens\":2}",
+    "{\"usage\":{\"completion_tokens\":9007199254740993},\"x_emu_tokens\":4611686018427387905}",
+    "{\"usage\":null,\"choices\":null,\"x\":[1,2.5e-3,-0,true,false,null,{\"a\":[]}]}",
+    "{\"choices\":[{\"delta\":{\"content\":null,\"reasoning\":5,\"tool_calls\":null}}]}",
+    "{\"choices\":[{\"delta\":{\"content\":\"\"},\"finish_reason\":\"weird\"}]}",
+    "  {\"choices\":[{\"delta\":{\"content\":\"t\"}}]}\r\n ",
+    "{\"usage\":{\"completion_tokens\":\"12\",\"prompt_tokens\":3}}",
+    "{\"usage\":{\"completion_tokens\":12,\"prompt_tokens_details\":[1]}}",
+};
+
+/* the scanner must fall back on these (cJSON decides) */
+static const char *const must_fall_back[] = {
+    "{\"error\":{\"message\":\"overloaded\"}}",
+    "{\"choices\":[{\"delta\":{\"content\":\"a\"}},{\"delta\":{\"content\":\"b\"}}]}",
+    "{\"choices\":[{\"delta\":{\"content\":\"a\",\"content\":\"b\"}}]}",
+    "{\"choices\":{\"0\":{\"delta\":{\"content\":\"a\"}}}}",
+    "{\"choices\":[{\"delta\":{\"content\":\"a\\u0000b\"}}]}",
+    "{\"choices\":[{\"delta\":{\"content\":\"\\ud83d\"}}]}",
+    "{\"choices\":[{\"delta\":{\"content\":\"\\ude00\"}}]}",
+    "{\"choices\":[{\"delta\":{\"con\\u0074ent\":\"a\"}}]}",
+    "{\"usage\":{\"completion_tokens\":1.5}}",
+    "{\"usage\":{\"completion_tokens\":12345678901234567890}}",
+    "{\"a\":1} trailing",
+    "[1]",
+    "{\"a\":01}",
+    "{\"a\":\"\x01\"}",
+    "{\"choices\":[{\"delta\":{\"tool_calls\":{\"a\":{\"function\":{\"name\":\"f\"}}}}}]}",
+};
+
+int main(int argc, char **argv)
+{
+    for (size_t i = 0; i < sizeof must_scan / sizeof *must_scan; i++)
+        CHECK(same(must_scan[i], strlen(must_scan[i])), "the scanner reads %s", must_scan[i]);
+    for (size_t i = 0; i < sizeof must_fall_back / sizeof *must_fall_back; i++) {
+        struct chunk_facts cf;
+        CHECK(!chunk_scan(must_fall_back[i], strlen(must_fall_back[i]), 1, &scan_rd, &cf),
+              "the scanner falls back on %s", must_fall_back[i]);
+    }
+    /* the corner cases' every mutation too */
+    for (size_t i = 0; i < sizeof must_scan / sizeof *must_scan; i++)
+        mutate(must_scan[i], strlen(must_scan[i]));
+    /* arguments: --mutate makes the following paths' lines mutated as well */
+    int do_mutate = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--mutate")) {
+            do_mutate = 1;
+            continue;
+        }
+        if (!strcmp(argv[i], "--no-mutate")) {
+            do_mutate = 0;
+            continue;
+        }
+        run_path(argv[i], do_mutate);
+    }
+    chunk_reader_free(&scan_rd);
+    chunk_reader_free(&parse_rd);
+    return check_done("chunk scanner against cJSON");
+}
