@@ -1,5 +1,9 @@
 #include "run_env.h"
 
+#ifdef STROBE_HAVE_URING
+#include "transport_uring.h"
+#endif
+
 #include "fdlimit.h"
 #include "oneshot.h"
 #include "redact.h"
@@ -198,6 +202,18 @@ int run_env_open(struct run_env *e, const struct run_env_options *o)
         fprintf(stderr, "strobe: %s\n", e->transport_desc);
     }
 #endif
+#ifdef STROBE_HAVE_URING
+    if (o->uring) {
+        if (transport_uring_probe(e->transport_desc, sizeof e->transport_desc, err, sizeof err)) {
+            fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
+            run_env_close(e);
+            return 1;
+        }
+        e->uring = 1;
+        e->data_ops = transport_uring_ops(e->ep.tls);
+        fprintf(stderr, "strobe: %s\n", e->transport_desc);
+    }
+#endif
     e->ctl_tctx = transport_kernel_ctx_new(&e->topt, err, sizeof err);
     if (!e->ctl_tctx) {
         fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
@@ -243,6 +259,28 @@ void run_env_close(struct run_env *e)
     transport_ctx_free(e->ctl_tctx);
     e->ctl_tctx = NULL;
     emu_stop(&e->emu);
+}
+
+/* A worker's transport context: the one lwIP stack, its own ring, or its own TLS context. */
+static struct transport_ctx *worker_ctx_new(struct run_env *e, char *err, size_t errlen)
+{
+    if (e->dpdk_ctx) return e->dpdk_ctx;
+#ifdef STROBE_HAVE_URING
+    if (e->uring) return transport_uring_ctx_new(&e->topt, err, errlen);
+#endif
+    return transport_kernel_ctx_new(&e->topt, err, errlen);
+}
+
+static void worker_ctx_free(struct run_env *e, struct transport_ctx *x)
+{
+#ifdef STROBE_HAVE_URING
+    if (e->uring) {
+        transport_uring_ctx_free(x);
+        return;
+    }
+#endif
+    (void)e;
+    transport_ctx_free(x);
 }
 
 int run_env_start(struct run_env *e, const char *out, const char *header_json,
@@ -294,8 +332,11 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
     e->w = calloc((size_t)e->threads, sizeof *e->w);
     e->tctx = calloc((size_t)e->threads, sizeof *e->tctx);
     for (int i = 0; i < e->threads; i++) {
-        e->tctx[i] =
-            e->dpdk_ctx ? e->dpdk_ctx : transport_kernel_ctx_new(&e->topt, err, sizeof err);
+        e->tctx[i] = worker_ctx_new(e, err, sizeof err);
+        if (!e->tctx[i]) {
+            fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
+            return 1;
+        }
         struct worker_config wc = *base;
         wc.index = i;
         wc.ep = &e->ep;
@@ -374,7 +415,7 @@ int run_env_finish(struct run_env *e, const char *out, int interrupted)
         cpu += atomic_load(&e->w[i].stats.cpu_ns);
         events += atomic_load(&e->w[i].stats.events);
         /* the lwIP stack lives as long as the process (lwIP cannot be torn down) */
-        if (e->tctx[i] != e->dpdk_ctx) transport_ctx_free(e->tctx[i]);
+        if (e->tctx[i] != e->dpdk_ctx) worker_ctx_free(e, e->tctx[i]);
     }
 #ifdef STROBE_HAVE_DPDK
     if (e->dpdk_ctx) transport_dpdk_stop();

@@ -33,6 +33,7 @@ struct run_env_options {
     const struct dpdk_options *dpdk; /* NULL: kernel sockets */
     int completions; /* requests go to /v1/completions (slt --endpoint completions), else chat */
     size_t max_event_bytes; /* the workers' SSE event limit (0: 8 MiB) */
+    int uring;              /* the workers' sockets through io_uring (--transport uring) */
 };
 
 #define RUN_MAX_POWER 16
@@ -46,6 +47,7 @@ struct run_env {
     const struct transport_ops *ops;      /* control's own requests (calibration, probes) */
     const struct transport_ops *data_ops; /* the workers' */
     struct transport_ctx *dpdk_ctx;       /* the one lwIP stack, or NULL */
+    int uring;                            /* the workers' contexts are io_uring ones */
     char transport_desc[400];
     struct transport_options topt;
     struct transport_ctx *ctl_tctx;
