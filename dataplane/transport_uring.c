@@ -80,7 +80,8 @@ struct transport_ctx {
     uint32_t nconns, cap;
     struct ur_conn *free_list, *ready_head, *ready_tail, *rearm;
     struct tls_ctx *tls;
-    uint64_t stale; /* completions of closed connections (their buffers given back) */
+    /* counters for STROBE_URING_STATS=1 (printed at the end; plain increments, one thread) */
+    uint64_t enters, cqes, stale, enobufs, rearms;
 };
 
 /* ---------- probe ---------- */
@@ -107,9 +108,9 @@ static int ring_init(struct io_uring *r, unsigned extra_flags)
  * otherwise. R_DISABLED: the worker thread enables it, becoming its single issuer. */
 static unsigned ring_flags(void)
 {
-    return mode.defer ? IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
-                            IORING_SETUP_R_DISABLED
-                      : IORING_SETUP_COOP_TASKRUN;
+    return mode.defer
+               ? IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED
+               : IORING_SETUP_COOP_TASKRUN;
 }
 
 static struct io_uring_buf_ring *buf_ring_register(struct io_uring *r, unsigned entries)
@@ -161,7 +162,8 @@ static int try_receive(struct io_uring *r, int multishot, int *more, int *stampe
     struct io_uring_buf_ring *br = buf_ring_register(r, 8);
     int rc = -1;
     if (!br) goto out;
-    for (int i = 0; i < 8; i++) io_uring_buf_ring_add(br, buf[i], BUF_SIZE, (unsigned short)i, 7, i);
+    for (int i = 0; i < 8; i++)
+        io_uring_buf_ring_add(br, buf[i], BUF_SIZE, (unsigned short)i, 7, i);
     io_uring_buf_ring_advance(br, 8);
     union {
         char b[CTRL_LEN];
@@ -169,8 +171,8 @@ static int try_receive(struct io_uring *r, int multishot, int *more, int *stampe
     } ctrl;
     memset(&ctrl, 0, sizeof ctrl);
     struct iovec iov = {NULL, BUF_SIZE};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctrl.b,
-                         .msg_controllen = CTRL_LEN};
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctrl.b, .msg_controllen = CTRL_LEN};
     struct msghdr ms = {.msg_controllen = CTRL_LEN};
     struct io_uring_sqe *sqe = io_uring_get_sqe(r);
     if (multishot)
@@ -259,10 +261,11 @@ int transport_uring_probe(char *line, size_t n, char *err, size_t errlen)
     snprintf(line, n,
              "io_uring transport: %s into a provided buffer ring (%d x %d KiB per worker), %s, "
              "%s receive stamps",
-             mode.multishot ? "multishot recvmsg" : "single-shot recvmsg (no multishot here)",
-             NBUF, BUF_SIZE / 1024,
+             mode.multishot ? "multishot recvmsg" : "single-shot recvmsg (no multishot here)", NBUF,
+             BUF_SIZE / 1024,
              mode.defer ? "deferred task work" : "cooperative task work (no deferred here)",
-             stamped ? "kernel (SO_TIMESTAMPING)" : "userspace (no SO_TIMESTAMPING through io_uring)");
+             stamped ? "kernel (SO_TIMESTAMPING)"
+                     : "userspace (no SO_TIMESTAMPING through io_uring)");
     return 0;
 }
 
@@ -282,7 +285,8 @@ struct transport_ctx *transport_uring_ctx_new(const struct transport_options *o,
     x->br = buf_ring_register(&x->ring, NBUF);
     x->bufs = malloc((size_t)NBUF * BUF_SIZE);
     x->tls = x->br ? tls_ctx_new(o, err, errlen) : NULL;
-    if (!x->br) snprintf(err, errlen, "io_uring buffer ring registration failed: use --transport kernel");
+    if (!x->br)
+        snprintf(err, errlen, "io_uring buffer ring registration failed: use --transport kernel");
     if (!x->tls) {
         io_uring_queue_exit(&x->ring);
         free(x->bufs);
@@ -391,7 +395,9 @@ static void arm_recv(struct ur_conn *u)
     } else {
         memset(&u->ctrl, 0, sizeof u->ctrl);
         u->iov = (struct iovec){NULL, BUF_SIZE};
-        u->msg = (struct msghdr){.msg_iov = &u->iov, .msg_iovlen = 1, .msg_control = u->ctrl.bytes,
+        u->msg = (struct msghdr){.msg_iov = &u->iov,
+                                 .msg_iovlen = 1,
+                                 .msg_control = u->ctrl.bytes,
                                  .msg_controllen = CTRL_LEN};
         io_uring_prep_recvmsg(sqe, u->fd, &u->msg, 0);
     }
@@ -406,7 +412,10 @@ static void rearm_pending(struct transport_ctx *x)
         struct ur_conn *u = x->rearm;
         x->rearm = u->next_rearm;
         u->in_rearm = 0;
-        if (u->tc && u->connected && !(u->armed & OP_RECV) && !u->eof && !u->rx_err) arm_recv(u);
+        if (u->tc && u->connected && !(u->armed & OP_RECV) && !u->eof && !u->rx_err) {
+            x->rearms++;
+            arm_recv(u);
+        }
     }
 }
 
@@ -495,9 +504,10 @@ static void on_cqe(struct transport_ctx *x, const struct io_uring_cqe *cqe, int6
         mark(u, EPOLLOUT);
     } else if (res < 0) {
         if (has_buf) give_back(x, bid);
-        if (res == -ENOBUFS)
+        if (res == -ENOBUFS) {
+            x->enobufs++;
             rearm_later(u);
-        else if (res != -ECANCELED) {
+        } else if (res != -ECANCELED) {
             u->rx_err = -res;
             mark(u, EPOLLIN | EPOLLERR);
         }
@@ -522,6 +532,7 @@ static void reap(struct transport_ctx *x)
         n++;
     }
     io_uring_cq_advance(&x->ring, n);
+    x->cqes += n;
 }
 
 void transport_uring_ctx_free(struct transport_ctx *x)
@@ -530,6 +541,13 @@ void transport_uring_ctx_free(struct transport_ctx *x)
     /* on the control thread, after the worker: only the CQ is read here (entering the ring
      * is its worker's alone); ring teardown cancels what is still in the kernel */
     reap(x);
+    if (getenv("STROBE_URING_STATS"))
+        fprintf(stderr,
+                "strobe: io_uring transport: %llu polls, %llu completions, %llu of closed "
+                "connections, %llu out of buffers, %llu receives re-armed, %ld buffers out\n",
+                (unsigned long long)x->enters, (unsigned long long)x->cqes,
+                (unsigned long long)x->stale, (unsigned long long)x->enobufs,
+                (unsigned long long)x->rearms, x->buffers_out);
     if (x->buffers_out)
         fprintf(stderr,
                 "strobe: warning: io_uring transport: %ld receive buffers were not given back "
@@ -705,6 +723,7 @@ static int u_poll(struct transport_ctx *x, struct epoll_event *ev, int max, int6
     } else {
         io_uring_submit_and_get_events(&x->ring);
     }
+    x->enters++;
     reap(x);
     int n = 0;
     while (x->ready_head && n < max) {
@@ -717,8 +736,8 @@ static int u_poll(struct transport_ctx *x, struct epoll_event *ev, int max, int6
     return n;
 }
 
-static const struct transport_ops uring_ops = {"uring",  u_open,  u_progress, u_send, u_flush,
-                                               u_recv,   u_close, u_poll,     u_alive};
+static const struct transport_ops uring_ops = {"uring", u_open,  u_progress, u_send, u_flush,
+                                               u_recv,  u_close, u_poll,     u_alive};
 
 static int u_tls_open(struct transport_ctx *x, struct tconn *c, const struct endpoint *ep)
 {
@@ -726,7 +745,11 @@ static int u_tls_open(struct transport_ctx *x, struct tconn *c, const struct end
 }
 
 static const struct transport_ops uring_tls_ops = {
-    "uring+tls",     u_tls_open, tls_layer_progress, tls_layer_send, tls_layer_flush,
-    tls_layer_recv,  tls_layer_close, u_poll,         tls_layer_alive};
+    "uring+tls",     u_tls_open,      tls_layer_progress,
+    tls_layer_send,  tls_layer_flush, tls_layer_recv,
+    tls_layer_close, u_poll,          tls_layer_alive};
 
-const struct transport_ops *transport_uring_ops(int tls) { return tls ? &uring_tls_ops : &uring_ops; }
+const struct transport_ops *transport_uring_ops(int tls)
+{
+    return tls ? &uring_tls_ops : &uring_ops;
+}
