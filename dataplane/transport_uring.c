@@ -16,6 +16,7 @@
 #include <liburing.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,12 +32,21 @@
 #define CTRL_LEN   CMSG_SPACE(sizeof(struct scm_timestamping))
 #define CANCEL_TAG UINT64_MAX /* the cancels' own completions: nothing to do */
 
+/* Batched waits (Linux 6.12's minimum wait, which liburing 2.3 predates): asleep until
+ * BATCH_NR completions are pending, or BATCH_MIN_US after the first one. A paced load wakes
+ * the worker once per burst instead of once per chunk (each wake-up is a context switch,
+ * the largest cost per chunk measured); stamps are the kernel's, so waiting moves none. */
+#define FEAT_MIN_TIMEOUT (1U << 15)
+#define BATCH_NR         32
+#define BATCH_MIN_US     50
+
 enum op { OP_CONNECT = 1, OP_RECV = 2, OP_POLLOUT = 4 };
 
 /* The path transport_uring_probe chose, for every context of the process. */
 static struct {
     int multishot; /* else one single-shot recvmsg per completion, re-armed */
     int defer;     /* IORING_SETUP_DEFER_TASKRUN: receives run inside our io_uring_enter */
+    int batch;     /* batched waits: the kernel has them and stamps every completion */
 } mode;
 
 struct rx_buf {
@@ -151,7 +161,9 @@ fail:
 }
 
 /* Arms one receive (multishot or not) on a pair, sends a byte, and reads what completes:
- * whether the receive stays armed (multishot works) and whether it carried a kernel stamp. */
+ * whether the receive stays armed (multishot works) and whether it carried a kernel stamp.
+ * The kernel turns receive stamping on a moment after the first socket asks for it (a
+ * deferred static key), so a first byte without a stamp is followed by a few more. */
 static int try_receive(struct io_uring *r, int multishot, int *more, int *stamped)
 {
     int fds[2];
@@ -169,42 +181,52 @@ static int try_receive(struct io_uring *r, int multishot, int *more, int *stampe
         char b[CTRL_LEN];
         struct cmsghdr align;
     } ctrl;
-    memset(&ctrl, 0, sizeof ctrl);
     struct iovec iov = {NULL, BUF_SIZE};
     struct msghdr msg = {
         .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctrl.b, .msg_controllen = CTRL_LEN};
     struct msghdr ms = {.msg_controllen = CTRL_LEN};
-    struct io_uring_sqe *sqe = io_uring_get_sqe(r);
-    if (multishot)
-        io_uring_prep_recvmsg_multishot(sqe, fds[0], &ms, 0);
-    else
-        io_uring_prep_recvmsg(sqe, fds[0], &msg, 0);
-    sqe->flags |= IOSQE_BUFFER_SELECT;
-    sqe->buf_group = BGID;
-    io_uring_sqe_set_data64(sqe, 1);
-    io_uring_submit(r);
-    if (write(fds[1], "x", 1) != 1) goto out;
-    struct io_uring_cqe *cqe;
-    struct __kernel_timespec ts = {1, 0};
-    if (io_uring_wait_cqe_timeout(r, &cqe, &ts)) goto out;
-    *more = !!(cqe->flags & IORING_CQE_F_MORE);
-    *stamped = 0;
-    if (cqe->res > 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
-        unsigned char *b = buf[cqe->flags >> IORING_CQE_BUFFER_SHIFT];
-        struct rx_stamp st = {0};
-        if (multishot) {
-            struct io_uring_recvmsg_out *o = io_uring_recvmsg_validate(b, cqe->res, &ms);
-            for (struct cmsghdr *cm = o ? io_uring_recvmsg_cmsg_firsthdr(o, &ms) : NULL; cm;
-                 cm = io_uring_recvmsg_cmsg_nexthdr(o, &ms, cm))
-                ksock_stamp_cmsg(cm, &st);
+    *more = *stamped = 0;
+    for (int attempt = 0; attempt < 5 && !*stamped; attempt++) {
+        if (attempt && !*more) usleep(2000);
+        if (!*more) { /* the first try, or a single-shot receive to re-arm */
+            memset(&ctrl, 0, sizeof ctrl);
+            struct io_uring_sqe *sqe = io_uring_get_sqe(r);
+            if (multishot)
+                io_uring_prep_recvmsg_multishot(sqe, fds[0], &ms, 0);
+            else
+                io_uring_prep_recvmsg(sqe, fds[0], &msg, 0);
+            sqe->flags |= IOSQE_BUFFER_SELECT;
+            sqe->buf_group = BGID;
+            io_uring_submit(r);
         } else {
-            for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm))
-                if (cm->cmsg_len >= sizeof *cm) ksock_stamp_cmsg(cm, &st);
+            usleep(2000);
         }
-        *stamped = st.src == TS_KERNEL;
-        rc = 0;
+        if (write(fds[1], "x", 1) != 1) break;
+        struct io_uring_cqe *cqe;
+        struct __kernel_timespec ts = {1, 0};
+        if (io_uring_wait_cqe_timeout(r, &cqe, &ts)) break;
+        *more = !!(cqe->flags & IORING_CQE_F_MORE);
+        if (cqe->res > 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
+            unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+            struct rx_stamp st = {0};
+            if (multishot) {
+                struct io_uring_recvmsg_out *o = io_uring_recvmsg_validate(buf[bid], cqe->res, &ms);
+                for (struct cmsghdr *cm = o ? io_uring_recvmsg_cmsg_firsthdr(o, &ms) : NULL; cm;
+                     cm = io_uring_recvmsg_cmsg_nexthdr(o, &ms, cm))
+                    ksock_stamp_cmsg(cm, &st);
+            } else {
+                for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm))
+                    if (cm->cmsg_len >= sizeof *cm) ksock_stamp_cmsg(cm, &st);
+            }
+            *stamped = st.src == TS_KERNEL;
+            io_uring_buf_ring_add(br, buf[bid], BUF_SIZE, (unsigned short)bid, 7, 0);
+            io_uring_buf_ring_advance(br, 1);
+            rc = 0;
+        }
+        io_uring_cqe_seen(r, cqe);
+        if (rc) break;
+        if (multishot && !*more) break; /* multishot did not stay armed: not supported */
     }
-    io_uring_cqe_seen(r, cqe);
 out:
     close(fds[0]);
     close(fds[1]);
@@ -241,6 +263,7 @@ int transport_uring_probe(char *line, size_t n, char *err, size_t errlen)
             return -1;
         }
     io_uring_free_probe(p);
+    int min_wait = !!(r.features & FEAT_MIN_TIMEOUT);
     int more = 0, stamped = 0;
     mode.multishot = !disabled("multishot") && try_receive(&r, 1, &more, &stamped) == 0 && more;
     io_uring_queue_exit(&r);
@@ -258,12 +281,17 @@ int transport_uring_probe(char *line, size_t n, char *err, size_t errlen)
     mode.defer = !disabled("defer-taskrun") &&
                  ring_init(&r, IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN) == 0;
     if (mode.defer) io_uring_queue_exit(&r);
+    mode.batch = min_wait && stamped && !disabled("batch");
+    char batch[120] = "one wake-up per completion (no minimum wait here)";
+    if (mode.batch)
+        snprintf(batch, sizeof batch, "up to %d completions per wake-up or %d us after the first",
+                 BATCH_NR, BATCH_MIN_US);
     snprintf(line, n,
              "io_uring transport: %s into a provided buffer ring (%d x %d KiB per worker), %s, "
-             "%s receive stamps",
+             "%s, %s receive stamps",
              mode.multishot ? "multishot recvmsg" : "single-shot recvmsg (no multishot here)", NBUF,
              BUF_SIZE / 1024,
-             mode.defer ? "deferred task work" : "cooperative task work (no deferred here)",
+             mode.defer ? "deferred task work" : "cooperative task work (no deferred here)", batch,
              stamped ? "kernel (SO_TIMESTAMPING)"
                      : "userspace (no SO_TIMESTAMPING through io_uring)");
     return 0;
@@ -708,6 +736,23 @@ static void u_close(struct tconn *c)
     if (!u->inflight) release_slot(u);
 }
 
+/* Submits the queued SQEs and waits for a batch (see BATCH_NR), in one io_uring_enter. */
+static void enter_batched(struct transport_ctx *x, int64_t wait_ns)
+{
+    struct io_uring_sq *sq = &x->ring.sq;
+    unsigned tail = sq->sqe_tail;
+    if (sq->sqe_head != tail) { /* what io_uring_submit does before entering */
+        sq->sqe_head = tail;
+        io_uring_smp_store_release(sq->ktail, tail);
+    }
+    struct __kernel_timespec ts = {wait_ns / 1000000000LL, wait_ns % 1000000000LL};
+    struct io_uring_getevents_arg arg = {.sigmask_sz = _NSIG / 8,
+                                         .pad = BATCH_MIN_US, /* min_wait_usec since 6.12 */
+                                         .ts = (uint64_t)(uintptr_t)&ts};
+    syscall(__NR_io_uring_enter, x->ring.ring_fd, tail - *sq->khead, BATCH_NR,
+            IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof arg);
+}
+
 /* One io_uring_enter submits what open, send, close and re-arming queued, runs the receives
  * (deferred task work), and waits for the first completion; then every completion is reaped
  * in one pass. */
@@ -716,7 +761,9 @@ static int u_poll(struct transport_ctx *x, struct epoll_event *ev, int max, int6
     enable(x);
     rearm_pending(x);
     if (x->ready_head) wait_ns = 0;
-    if (wait_ns > 0) {
+    if (wait_ns > 0 && mode.batch) {
+        enter_batched(x, wait_ns);
+    } else if (wait_ns > 0) {
         struct __kernel_timespec ts = {wait_ns / 1000000000LL, wait_ns % 1000000000LL};
         struct io_uring_cqe *cqe;
         io_uring_submit_and_wait_timeout(&x->ring, &cqe, 1, &ts, NULL);
