@@ -1,9 +1,9 @@
 /* The transport seam: how a session gets bytes to and from the system under test, and when
  * each received byte arrived. The kernel transport (plain and TLS tables) lives in
- * transport_kernel.c; a DPDK + lwIP transport implements the same table.
+ * transport_kernel.c; io_uring (transport_uring.c) and DPDK + lwIP implement the same table.
  * All calls are non-blocking. Readiness comes from the worker's epoll on tconn.fd, or, for a
- * transport without descriptors (ops->poll set: DPDK + lwIP), from ops->poll, which runs the
- * transport's own stack and reports the connections (by tconn.owner) that became ready. */
+ * transport that finds it itself (ops->poll set: io_uring's completions, DPDK + lwIP's stack),
+ * from ops->poll, which reports the connections (by tconn.owner) that became ready. */
 #ifndef STROBE_TRANSPORT_H
 #define STROBE_TRANSPORT_H
 #include "clock.h"
@@ -55,7 +55,7 @@ struct transport_ops {
     /* Bytes read (> 0), 0 on orderly close, T_AGAIN, or T_ERROR; stamps the read. */
     ssize_t (*recv)(struct tconn *c, void *buf, size_t cap, struct rx_stamp *st);
     void (*close)(struct tconn *c);
-    /* NULL for descriptor transports. Otherwise: runs the stack for at most wait_ns and
+    /* NULL for epoll-driven transports. Otherwise: runs the stack for at most wait_ns and
      * fills up to max events (events: EPOLLIN/EPOLLOUT/EPOLLERR, data.ptr: tconn.owner);
      * returns how many. */
     int (*poll)(struct transport_ctx *x, struct epoll_event *ev, int max, int64_t wait_ns);

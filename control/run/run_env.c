@@ -1,5 +1,9 @@
 #include "run_env.h"
 
+#ifdef STROBE_HAVE_URING
+#include "transport_uring.h"
+#endif
+
 #include "fdlimit.h"
 #include "oneshot.h"
 #include "redact.h"
@@ -204,6 +208,18 @@ int run_env_open(struct run_env *e, const struct run_env_options *o)
         fprintf(stderr, "strobe: %s\n", e->transport_desc);
     }
 #endif
+#ifdef STROBE_HAVE_URING
+    if (o->uring) {
+        if (transport_uring_probe(e->transport_desc, sizeof e->transport_desc, err, sizeof err)) {
+            fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
+            run_env_close(e);
+            return 1;
+        }
+        e->uring = 1;
+        e->data_ops = transport_uring_ops(e->ep.tls);
+        fprintf(stderr, "strobe: %s\n", e->transport_desc);
+    }
+#endif
     e->ctl_tctx = transport_kernel_ctx_new(&e->topt, err, sizeof err);
     if (!e->ctl_tctx) {
         fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
@@ -249,6 +265,27 @@ void run_env_close(struct run_env *e)
     transport_ctx_free(e->ctl_tctx);
     e->ctl_tctx = NULL;
     emu_stop(&e->emu);
+}
+
+/* A worker's transport context: the one lwIP stack, its own ring, or its own TLS context. */
+static struct transport_ctx *worker_ctx_new(struct run_env *e, char *err, size_t errlen)
+{
+#ifdef STROBE_HAVE_URING
+    if (e->uring) return transport_uring_ctx_new(&e->topt, err, errlen);
+#endif
+    return transport_kernel_ctx_new(&e->topt, err, errlen);
+}
+
+static void worker_ctx_free(struct run_env *e, struct transport_ctx *x)
+{
+#ifdef STROBE_HAVE_URING
+    if (e->uring) {
+        transport_uring_ctx_free(x);
+        return;
+    }
+#endif
+    (void)e;
+    transport_ctx_free(x);
 }
 
 int run_env_start(struct run_env *e, const char *out, const char *header_json,
@@ -308,7 +345,13 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
             wc.ops = transport_dpdk_ops(e->dpdk, i);
         }
 #endif
-        if (!e->dpdk) e->tctx[i] = transport_kernel_ctx_new(&e->topt, err, sizeof err);
+        if (!e->dpdk) {
+            e->tctx[i] = worker_ctx_new(e, err, sizeof err);
+            if (!e->tctx[i]) {
+                fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
+                return 1;
+            }
+        }
         wc.index = i;
         wc.ep = &e->ep;
         wc.tctx = e->tctx[i];
@@ -395,7 +438,7 @@ int run_env_finish(struct run_env *e, const char *out, int interrupted)
                     (unsigned long long)wev, wev ? (double)wcpu / (double)wev : 0.0);
         }
         /* the lwIP stacks live as long as the process (lwIP cannot be torn down) */
-        if (!e->dpdk) transport_ctx_free(e->tctx[i]);
+        if (!e->dpdk) worker_ctx_free(e, e->tctx[i]);
     }
 #ifdef STROBE_HAVE_DPDK
     transport_dpdk_stop(e->dpdk);

@@ -33,6 +33,7 @@ struct run_env_options {
     const struct dpdk_options *dpdk; /* NULL: kernel sockets */
     int completions; /* requests go to /v1/completions (slt --endpoint completions), else chat */
     size_t max_event_bytes; /* the workers' SSE event limit (0: 8 MiB) */
+    int uring;              /* the workers' sockets through io_uring (--transport uring) */
 };
 
 #define RUN_MAX_POWER 16
@@ -44,8 +45,9 @@ struct run_env {
     const char *url, *model, *api_key;
     struct endpoint ep;
     const struct transport_ops *ops;      /* control's own requests (calibration, probes) */
-    const struct transport_ops *data_ops; /* the workers' (kernel transport) */
+    const struct transport_ops *data_ops; /* the workers' (kernel or io_uring transport) */
     struct dpdk_dataplane *dpdk;          /* a port and an lwIP stack per worker, or NULL */
+    int uring;                            /* the workers' contexts are io_uring ones */
     char transport_desc[400];
     struct transport_options topt;
     struct transport_ctx *ctl_tctx;

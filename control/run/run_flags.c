@@ -155,8 +155,8 @@ int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag
     case F_EMU: f->emu_args = arg; return 1;
     case F_TOKENIZER: f->tokenizer = arg; return 1;
     case F_TRANSPORT:
-        if (strcmp(arg, "kernel") && strcmp(arg, "dpdk"))
-            return bad(cmd, "--transport is kernel or dpdk");
+        if (strcmp(arg, "kernel") && strcmp(arg, "uring") && strcmp(arg, "dpdk"))
+            return bad(cmd, "--transport is kernel, uring or dpdk");
         f->transport = arg;
         return 1;
     case F_DPDK_ARGS: f->dpdk.eal_args = arg; return 1;
@@ -291,6 +291,11 @@ int run_flags_check(const struct run_flags *f, const char *cmd)
             return bad(cmd, what);
         }
     }
+#ifndef STROBE_HAVE_URING
+    if (!strcmp(f->transport, "uring"))
+        return bad(cmd, "this strobe was built without io_uring (install liburing-dev and "
+                        "rebuild), or give --transport kernel");
+#endif
     if (f->request_timeout_s <= 0 || f->idle_timeout_s <= 0 || f->connect_timeout_s <= 0)
         return bad(cmd, "timeouts must be > 0");
     if (f->model && (!*f->model || strlen(f->model) > RUN_MODEL_MAX))
@@ -323,7 +328,8 @@ struct run_env_options run_flags_env(const struct run_flags *f, const char *cmd,
                                     0,
                                     strcmp(f->transport, "dpdk") ? NULL : &f->dpdk,
                                     0,
-                                    f->max_event_bytes};
+                                    f->max_event_bytes,
+                                    !strcmp(f->transport, "uring")};
 }
 
 void run_flags_usage(FILE *out)
@@ -352,9 +358,11 @@ void run_flags_usage(FILE *out)
         "                          redfish:URL, file:CSV, rapl[:DIR], nvml[:0,1], amdsmi[:0,1], "
         "ipmi[:HOST]\n"
         "  --power-rate HZ         power samples per second (default 10)\n"
-        "  --transport kernel|dpdk kernel sockets (default), or DPDK + lwIP (kernel bypass;\n"
-        "                          HTTP and HTTPS over IPv4; worker i drives EAL port i with\n"
-        "                          its own lwIP stack and its share of --local-ip) with:\n"
+        "  --transport kernel|uring|dpdk  kernel sockets through epoll (default), kernel\n"
+        "                          sockets through io_uring (fewer syscalls per chunk), or\n"
+        "                          DPDK + lwIP (kernel bypass; HTTP and HTTPS over IPv4;\n"
+        "                          worker i drives EAL port i with its own lwIP stack and\n"
+        "                          its share of --local-ip) with:\n"
         "    --dpdk-args \"EAL ARGS\"  e.g. \"--no-huge -m 256 --no-pci "
         "--vdev=net_af_packet0,iface=eth1\"\n"
         "    --local-ip A[,B...]   strobe's own addresses (16,384 connections each)\n"

@@ -10,7 +10,7 @@
 
 struct run_flags {
     const char *url, *model, *out, *extra_body, *ca_file, *emu_args, *tokenizer;
-    const char *transport; /* "kernel" or "dpdk" */
+    const char *transport; /* "kernel", "uring" or "dpdk" */
     struct dpdk_options dpdk;
     int threads, insecure;
     double request_timeout_s, idle_timeout_s, connect_timeout_s;

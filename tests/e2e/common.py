@@ -87,8 +87,21 @@ def capacity(*args):
     return json.loads(out.stdout)
 
 
+# STROBE_TEST_TRANSPORT=uring (tests/e2e/meson.build) runs a test's measuring commands over
+# that transport instead of the default one, so one test checks every transport
+TRANSPORT = os.environ.get("STROBE_TEST_TRANSPORT")
+
+
+def with_transport(args):
+    """A strobe command line with --transport added when the tests run over another one."""
+    if TRANSPORT and args and args[0] in ("slt", "agents") and "--transport" not in args:
+        return [*args, "--transport", TRANSPORT]
+    return list(args)
+
+
 def run_strobe(*args, timeout=600, env=None):
-    return subprocess.run([STROBE, *args], capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run([STROBE, *with_transport(args)], capture_output=True, text=True,
+                          timeout=timeout, env=env)
 
 
 def post(port, path, body, timeout=30):
