@@ -323,7 +323,25 @@ def search(tmp):
           abs(s["max_agents_per_mw"] - found / 0.002) < 1e-6,
           "per accelerator and per MW (given power)", found / 0.002, s["max_agents_per_mw"])
     steps2 = [(it["agents"], it["pass"]) for it in runs[1]["iterations"]]
-    check(steps == steps2, "the same seed gives the same iterations", steps, steps2)
+    # Near the capacity a verdict rests on a measured speed a busy machine can move by a few
+    # per cent, so the two searches must agree step for step only until they first try a
+    # count that close to the closed form; after it they may part, and both must still land
+    # within the tolerance.
+    near = max(1.0, 0.05 * truth) + 1
+
+    def decided(st):
+        out = []
+        for a, ok in st:
+            if abs(a - truth) <= near:
+                break
+            out.append((a, ok))
+        return out
+    check(decided(steps) == decided(steps2),
+          "the same seed gives the same iterations until one comes within %.0f agents of the "
+          "closed form" % near, decided(steps), decided(steps2))
+    found2 = runs[1]["max_agents"]
+    check(abs(found2 - truth) <= near, "the second search also lands near the closed form",
+          "%d +- %.0f" % (truth, near), found2)
 
 
 if __name__ == "__main__":
