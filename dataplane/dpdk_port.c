@@ -6,6 +6,7 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
 #include <stdio.h>
@@ -174,6 +175,9 @@ void dpdk_port_clock_describe(const struct dpdk_port *p, char *buf, size_t n)
 
 int dpdk_port_rx(struct dpdk_port *p, struct dpdk_frame *frames, int max)
 {
+    /* a worker thread the EAL did not start has no lcore id, so every mbuf alloc and free
+     * (the PMD's included) would go to the pool's shared ring; registered, it gets a cache */
+    if (rte_lcore_id() == LCORE_ID_ANY) rte_thread_register();
     if (max > BURST) max = BURST;
     p->nrx = rte_eth_rx_burst(p->port, 0, p->rx, (uint16_t)max);
     if (!p->nrx) return 0;

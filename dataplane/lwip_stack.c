@@ -8,6 +8,8 @@
  * it. */
 #include "lwip_stack.h"
 
+#include "lwip_demux.h"
+
 #include "rng.h"
 #include "tls_layer.h"
 
@@ -34,6 +36,8 @@
 
 struct lw_conn {
     struct tcp_pcb *pcb;
+    struct lwip_demux_key key; /* its entry in X->demux, while in_demux */
+    int in_demux;
     struct tconn *tc;
     struct pbuf *rxq;           /* received, not yet read */
     uint32_t seg_len[SEG_RING]; /* bytes left of each queued segment, oldest first */
@@ -48,10 +52,14 @@ struct lw_conn {
 struct transport_ctx {
     struct netif netif[MAX_NETIFS];
     int nnetif, next_netif;
+    uint16_t next_port[MAX_NETIFS]; /* each address's port cursor (bind_local) */
     ip4_addr_t peer, next_hop;
     uint16_t peer_port;
-    double backoff_us;
+    double backoff_us;  /* --idle-backoff-us: the first sleep of an idle spell */
+    double sleep_us;    /* the next sleep: doubles while polls stay empty */
+    int64_t last_frame; /* when a frame last came in */
     struct lw_conn *ready_head, *ready_tail;
+    struct lwip_demux *demux;
     int64_t frame_t;
     enum ts_source frame_src;
     int64_t last_calibration;
@@ -137,7 +145,7 @@ static void deliver(const uint8_t *data, uint32_t len, int64_t t, enum ts_source
     X->frame_t = t;
     X->frame_src = src;
     struct netif *ni = netif_for(data, len);
-    if (ni->input(p, ni) != ERR_OK) pbuf_free(p);
+    if (lwip_demux_input(X->demux, p, ni) != ERR_OK) pbuf_free(p);
 }
 
 static double uniform(void) { return (double)(splitmix64(&X->rng) >> 11) / 9007199254740992.0; }
@@ -190,8 +198,9 @@ static void release_held(void)
     }
 }
 
-/* rx burst → lwIP, timers, tx flush. Returns frames received. */
-static int pump(void)
+/* rx burst → lwIP, timers, tx flush, at `now` (the caller's clock read). Returns frames
+ * received. */
+static int pump(int64_t now)
 {
     struct dpdk_frame fr[32];
     int n = X->port.rx(X->port.port, fr, 32);
@@ -205,7 +214,6 @@ static int pump(void)
     if (X->nheld) release_held();
     sys_check_timeouts();
     X->port.tx_flush(X->port.port);
-    int64_t now = clock_now_ns();
     if (now - X->last_calibration > 1000000000LL) {
         X->port.calibrate(X->port.port);
         X->last_calibration = now;
@@ -260,10 +268,17 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
     return ERR_OK;
 }
 
+static void forget(struct lw_conn *c)
+{
+    if (c->in_demux) lwip_demux_remove(X->demux, &c->key);
+    c->in_demux = 0;
+}
+
 static void on_err(void *arg, err_t err)
 {
     struct lw_conn *c = arg;
     if (!c) return;
+    forget(c);
     c->pcb = NULL; /* lwIP has freed it */
     c->failed = 1;
     snprintf(c->tc->err, sizeof c->tc->err, "%s",
@@ -282,6 +297,22 @@ static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
     return ERR_OK;
 }
 
+/* Binds pcb to the address of ni and a free port of that address. lwIP's own choice (port 0)
+ * is one counter for the whole stack, so it would stop at 16,384 connections however many
+ * addresses there are; a cursor per address gives each of them the full range. tcp_bind
+ * refuses a port this address still uses (an open or TIME-WAIT connection): the next is tried. */
+static err_t bind_local(struct transport_ctx *x, struct tcp_pcb *pcb, int netif)
+{
+    enum { FIRST = 0xC000, COUNT = 0x4000 }; /* the IANA dynamic range lwIP uses too */
+    err_t e = ERR_USE;
+    for (int tries = 0; tries < COUNT && e == ERR_USE; tries++) {
+        uint16_t port = (uint16_t)(FIRST + x->next_port[netif]);
+        x->next_port[netif] = (uint16_t)((x->next_port[netif] + 1) % COUNT);
+        e = tcp_bind(pcb, netif_ip_addr4(&x->netif[netif]), port);
+    }
+    return e;
+}
+
 static int d_open(struct transport_ctx *x, struct tconn *tc, const struct endpoint *ep)
 {
     (void)ep;
@@ -290,9 +321,10 @@ static int d_open(struct transport_ctx *x, struct tconn *tc, const struct endpoi
     tc->impl = c;
     tc->fd = -1;
     c->pcb = tcp_new_ip_type(IPADDR_TYPE_V4);
-    struct netif *ni = &x->netif[x->next_netif];
+    int which = x->next_netif;
+    struct netif *ni = &x->netif[which];
     x->next_netif = (x->next_netif + 1) % x->nnetif;
-    err_t e = c->pcb ? tcp_bind(c->pcb, netif_ip_addr4(ni), 0) : ERR_MEM;
+    err_t e = c->pcb ? bind_local(x, c->pcb, which) : ERR_MEM;
     if (e == ERR_OK) {
         tcp_arg(c->pcb, c);
         tcp_recv(c->pcb, on_recv);
@@ -302,6 +334,10 @@ static int d_open(struct transport_ctx *x, struct tconn *tc, const struct endpoi
         ip_addr_t peer;
         ip_addr_copy_from_ip4(peer, x->peer);
         e = tcp_connect(c->pcb, &peer, x->peer_port, on_connected);
+    }
+    if (e == ERR_OK) {
+        lwip_demux_add(x->demux, c->pcb, &c->key);
+        c->in_demux = 1;
     }
     if (e != ERR_OK) {
         snprintf(tc->err, sizeof tc->err, "lwIP could not open a connection from %s: %s%s",
@@ -389,6 +425,7 @@ static void d_close(struct tconn *tc)
 {
     struct lw_conn *c = tc->impl;
     if (!c) return;
+    forget(c);
     if (c->pcb) {
         tcp_arg(c->pcb, NULL);
         tcp_recv(c->pcb, NULL);
@@ -409,16 +446,32 @@ static void d_close(struct tconn *tc)
     tc->impl = NULL;
 }
 
+/* The idle policy. A decode step's chunks reach strobe over some tens of microseconds (the
+ * server writes them one stream after another), and a sleep costs far more CPU than its length
+ * suggests (a context switch each way, ~30 us of CPU on a VM): so after a frame, keep polling
+ * for SPIN_AFTER_FRAME_NS; then sleep --idle-backoff-us, doubling while nothing comes, up to
+ * BACKOFF_GROWTH times it, never past the caller's deadline. */
+#define SPIN_AFTER_FRAME_NS 10000
+#define BACKOFF_GROWTH      8
+
 static int d_poll(struct transport_ctx *x, struct epoll_event *ev, int max, int64_t wait_ns)
 {
-    int64_t deadline = clock_now_ns() + wait_ns;
+    int64_t now = clock_now_ns(), deadline = now + wait_ns;
     for (;;) {
-        int frames = pump();
-        if (x->ready_head || clock_now_ns() >= deadline) break;
-        if (!frames && x->backoff_us > 0) {
-            struct timespec ts = {0, (long)(x->backoff_us * 1000)};
-            nanosleep(&ts, NULL);
+        int frames = pump(now);
+        if (frames) {
+            x->last_frame = now;
+            x->sleep_us = x->backoff_us;
         }
+        if (x->ready_head || now >= deadline) break;
+        if (!frames && x->backoff_us > 0 && now - x->last_frame > SPIN_AFTER_FRAME_NS) {
+            int64_t ns = (int64_t)(x->sleep_us * 1000);
+            if (ns > deadline - now) ns = deadline - now;
+            struct timespec ts = {0, (long)ns};
+            nanosleep(&ts, NULL);
+            if (x->sleep_us < x->backoff_us * BACKOFF_GROWTH) x->sleep_us *= 2;
+        }
+        now = clock_now_ns();
     }
     int n = 0;
     while (x->ready_head && n < max) {
@@ -504,7 +557,7 @@ static int resolve_next_hop(char *err, size_t errlen)
             etharp_request(ni, &X->next_hop);
             last_req = clock_now_ns();
         }
-        pump();
+        pump(clock_now_ns());
         struct eth_addr *mac;
         const ip4_addr_t *ip;
         if (etharp_find_addr(ni, &X->next_hop, &mac, &ip) >= 0) return 0;
@@ -548,6 +601,7 @@ static struct transport_ctx *stack_start(const struct lwip_stack_config *c, char
     X->tls = tls;
     X->use_tls = ep->tls;
     X->backoff_us = o->idle_backoff_us;
+    X->sleep_us = o->idle_backoff_us;
     const struct sockaddr_in *sin = (const struct sockaddr_in *)&ep->addr;
     memcpy(&X->peer, &sin->sin_addr, 4);
     X->peer_port = (uint16_t)ep->port;
@@ -559,6 +613,7 @@ static struct transport_ctx *stack_start(const struct lwip_stack_config *c, char
     }
     if (!o->gateway) ip4_addr_set_zero(&gw);
     lwip_init();
+    X->demux = lwip_demux_new();
     char *list = strdup(o->local_ips);
     for (char *a = strtok(list, ","); a; a = strtok(NULL, ",")) {
         ip4_addr_t ip;

@@ -10,6 +10,7 @@
 
 #include "clock.h"
 #include "dpdk_port.h"
+#include "lwip_demux.h"
 
 #include <lwip/etharp.h>
 #include <lwip/init.h>
@@ -29,7 +30,9 @@
 #define BURST     32
 
 struct lw_conn {
-    struct tcp_pcb *pcb; /* NULL once lwIP has freed it (reset, abort) */
+    struct tcp_pcb *pcb;       /* NULL once lwIP has freed it (reset, abort) */
+    struct lwip_demux_key key; /* its entry in L.demux, while in_demux */
+    int in_demux;
     struct conn *c;
     struct pbuf *rxq; /* received, not yet read */
     int eof, failed, want_out;
@@ -42,6 +45,7 @@ static struct {
     struct netif netif[MAX_PORTS];
     int nports;
     struct tcp_pcb *listener;
+    struct lwip_demux *demux;
     int control; /* kernel connections on --control-listen too */
     unsigned polls;
     double backoff_ns;
@@ -109,7 +113,7 @@ static int pump(void)
             struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)fr[k].len, PBUF_RAM);
             if (!p) continue;
             pbuf_take(p, fr[k].data, (u16_t)fr[k].len);
-            if (L.netif[i].input(p, &L.netif[i]) != ERR_OK) pbuf_free(p);
+            if (lwip_demux_input(L.demux, p, &L.netif[i]) != ERR_OK) pbuf_free(p);
         }
         dpdk_port_rx_done(L.port[i]);
         total += n;
@@ -149,11 +153,18 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
     return ERR_OK;
 }
 
+static void forget(struct lw_conn *lc)
+{
+    if (lc->in_demux) lwip_demux_remove(L.demux, &lc->key);
+    lc->in_demux = 0;
+}
+
 static void on_err(void *arg, err_t err)
 {
     struct lw_conn *lc = arg;
     (void)err;
     if (!lc) return;
+    forget(lc);
     lc->pcb = NULL; /* lwIP has freed it */
     lc->failed = 1;
     mark(lc, EMU_IO_IN);
@@ -173,6 +184,8 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
     tcp_sent(pcb, on_sent);
     tcp_err(pcb, on_err);
     tcp_nagle_disable(pcb); /* each SSE event leaves when written, as with TCP_NODELAY */
+    lwip_demux_add(L.demux, pcb, &lc->key);
+    lc->in_demux = 1;
     return ERR_OK;
 }
 
@@ -218,6 +231,7 @@ static void l_want_write(struct conn *c, int on)
 static void l_close(struct conn *c, int reset)
 {
     struct lw_conn *lc = c->lw;
+    forget(lc);
     if (lc->pcb) {
         tcp_arg(lc->pcb, NULL);
         tcp_recv(lc->pcb, NULL);
@@ -309,6 +323,7 @@ static int l_start(const struct emu_params *p)
     }
     L.backoff_ns = p->idle_backoff_us * 1000;
     lwip_init();
+    if (!L.demux) L.demux = lwip_demux_new();
     IP4_ADDR(&mask, 255, 255, 255, 0);
     for (int i = 0; i < count; i++) {
         L.port[i] = dpdk_port_open(i, err, sizeof err);

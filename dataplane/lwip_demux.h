@@ -1,0 +1,38 @@
+/* Constant-time connection lookup in front of lwIP's TCP input. lwIP 2.1 finds the connection
+ * of every segment by walking its list of active pcbs (tcp_in.c), moving the one found to the
+ * front: O(connections) per segment, and with streams that take turns the one sought is always
+ * near the end (50,000 streams: ~50,000 pcbs touched per segment). Debian's liblwip cannot be
+ * rebuilt, so this table finds the pcb by its four-tuple first and, for a segment that cannot
+ * move it to another list (an ESTABLISHED connection; no SYN, FIN or RST), lets lwIP's walk
+ * start at it: the list head is that pcb during the input call, and restored after it. Every
+ * other frame goes to lwIP untouched. One table per lwIP instance, used from its one thread.
+ * lwIP-only header. */
+#ifndef STROBE_LWIP_DEMUX_H
+#define STROBE_LWIP_DEMUX_H
+#include <lwip/netif.h>
+#include <lwip/pbuf.h>
+#include <lwip/tcp.h>
+#include <stdint.h>
+
+/* A connection's four-tuple, taken when it is added (its pcb may be gone when it is removed). */
+struct lwip_demux_key {
+    uint32_t local_ip, remote_ip; /* network order, as lwIP keeps them */
+    uint16_t local_port, remote_port;
+};
+
+struct lwip_demux;
+
+struct lwip_demux *lwip_demux_new(void);
+/* Registers pcb (its addresses and ports set: after tcp_connect, or in the accept callback)
+ * and fills *key for the removal. */
+void lwip_demux_add(struct lwip_demux *d, struct tcp_pcb *pcb, struct lwip_demux_key *key);
+/* Forgets the connection; call before tcp_close/tcp_abort, and from the error callback (lwIP
+ * has freed the pcb then). Unknown keys are ignored. */
+void lwip_demux_remove(struct lwip_demux *d, const struct lwip_demux_key *key);
+/* ni->input(p, ni), with the lookup above. Returns what input returns (not ERR_OK: the caller
+ * still owns p). */
+err_t lwip_demux_input(struct lwip_demux *d, struct pbuf *p, struct netif *ni);
+/* Connections registered now. */
+uint32_t lwip_demux_count(const struct lwip_demux *d);
+
+#endif
