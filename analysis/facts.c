@@ -7,7 +7,6 @@
 #include "tap_join.h"
 
 #include <cjson/cJSON.h>
-#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
@@ -595,9 +594,6 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
                int only_phase, struct run_facts *f, char *err, size_t errlen)
 {
     memset(f, 0, sizeof *f);
-    /* large arrays in their own mappings: they then grow by remapping, never by copying, and
-     * glibc's moving threshold would otherwise put the growing ones on the heap */
-    mallopt(M_MMAP_THRESHOLD, 1 << 20);
     struct loader L = {.f = f, .only_phase = only_phase};
     L.lr = eventlog_open(dir, err, errlen);
     if (!L.lr) return -1;
