@@ -15,9 +15,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define READ_BUF               (64 * 1024)
-#define ERRBODY_MAX            2048
-#define TICK_MS                5
+#define READ_BUF    (64 * 1024)
+#define ERRBODY_MAX 2048
+#define TICK_MS     5
+/* Timeouts are tenths of seconds and more: each open session is looked at once per sweep, a
+ * slice of them per tick, so tens of thousands of sessions do not cost a pass every tick. */
+#define TIMEOUT_SWEEP_MS       100
 #define CONNECT_BACKOFF_MAX_NS 100000000LL /* 100 ms */
 /* starts per loop turn at most: the loop must come back to its controls (a stop, an abort)
  * even when every start fails at once */
@@ -65,6 +68,7 @@ struct impl {
     int epfd;
     struct session **active;
     int nactive, cap_active;
+    int timeout_cursor;   /* where the next slice of the timeout sweep starts (descending) */
     struct session *idle; /* sessions without a request (open or not) */
     uint64_t seq, conn_serial;
     /* connects failing in a row (a server that died): new requests wait until
@@ -461,8 +465,12 @@ static void check_timeouts(struct impl *w, int64_t now)
     int64_t total = (int64_t)(c->request_timeout_s * 1e9);
     int64_t idle = (int64_t)(c->idle_timeout_s * 1e9);
     int64_t conn = (int64_t)(c->connect_timeout_s * 1e9);
-    for (int i = w->nactive - 1; i >= 0; i--) {
-        struct session *s = w->active[i];
+    int slice = (w->nactive * TICK_MS + TIMEOUT_SWEEP_MS - 1) / TIMEOUT_SWEEP_MS;
+    for (int k = 0; k < slice && w->nactive; k++) {
+        /* descending, so a session moved into an ended one's place was already looked at */
+        if (w->timeout_cursor <= 0 || w->timeout_cursor > w->nactive)
+            w->timeout_cursor = w->nactive;
+        struct session *s = w->active[--w->timeout_cursor];
         enum req_error e = ERR_NONE;
         if (now - s->t_sched > total)
             e = ERR_TIMEOUT;
