@@ -77,10 +77,11 @@ static int open_stream(const struct sockaddr_in *a, const char *host_port, struc
     int flags = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
     if (setsockopt(s->fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags)) return -1;
     char req[1024];
-    int n = snprintf(req, sizeof req,
-                     "POST /v1/chat/completions HTTP/1.1\r\nHost: %s\r\nContent-Type: "
-                     "application/json\r\nAccept: text/event-stream\r\nContent-Length: %zu\r\n\r\n%s",
-                     host_port, sizeof body - 1, body);
+    int n =
+        snprintf(req, sizeof req,
+                 "POST /v1/chat/completions HTTP/1.1\r\nHost: %s\r\nContent-Type: "
+                 "application/json\r\nAccept: text/event-stream\r\nContent-Length: %zu\r\n\r\n%s",
+                 host_port, sizeof body - 1, body);
     if (send(s->fd, req, (size_t)n, MSG_NOSIGNAL) != n) return -1;
     struct timeval none = {0};
     setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
@@ -130,8 +131,8 @@ int main(int argc, char **argv)
     int epfd = epoll_create1(EPOLL_CLOEXEC);
     for (int i = 0; i < conns; i++) {
         if (open_stream(&a, target, &streams[i])) {
-            fprintf(stderr, "floor_reader: connection %d to %s failed: %s; is the source up?\n",
-                    i, target, strerror(errno));
+            fprintf(stderr, "floor_reader: connection %d to %s failed: %s; is the source up?\n", i,
+                    target, strerror(errno));
             return 1;
         }
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &streams[i]};
@@ -172,8 +173,9 @@ int main(int argc, char **argv)
             int64_t t_user = realtime_ns();
             if (r <= 0) {
                 if (r < 0 && errno == EAGAIN) continue;
-                fprintf(stderr, "floor_reader: the source closed a stream (%s); give it a "
-                                "larger max_tokens or a shorter run\n",
+                fprintf(stderr,
+                        "floor_reader: the source closed a stream (%s); give it a "
+                        "larger max_tokens or a shorter run\n",
                         r ? strerror(errno) : "end of stream");
                 return 1;
             }
@@ -202,7 +204,8 @@ int main(int argc, char **argv)
     printf("{\"events_per_s\": %.1f, \"cpu_us_per_event\": %.4f, \"delay_p50_us\": %.2f, "
            "\"delay_p99_us\": %.2f, \"events\": %zu, \"reads\": %zu, \"stamped_reads\": %zu, "
            "\"window_s\": %.3f}\n",
-           (double)events / secs, events ? (double)(cpu_close - cpu_open) / 1e3 / (double)events : -1,
+           (double)events / secs,
+           events ? (double)(cpu_close - cpu_open) / 1e3 / (double)events : -1,
            pct_us(delays, nd, weighed, 0.50), pct_us(delays, nd, weighed, 0.99), events, reads,
            stamped, secs);
     return 0;

@@ -41,16 +41,16 @@ struct conn {
     char req[REQ_MAX];
     size_t req_len;
     int streaming;
-    int64_t left;           /* content events still to send */
-    int64_t owed;           /* paced: events due and not yet sent */
-    size_t part;            /* bytes of the next event already sent (a full socket cut it) */
-    const char *tail;       /* the response's end (finish, usage, [DONE], last chunk) */
+    int64_t left;     /* content events still to send */
+    int64_t owed;     /* paced: events due and not yet sent */
+    size_t part;      /* bytes of the next event already sent (a full socket cut it) */
+    const char *tail; /* the response's end (finish, usage, [DONE], last chunk) */
     size_t tail_len, tail_off;
     char tail_buf[1024];
     int want_out;
 };
 
-static char *burst;     /* BURST_EVENTS framed content events back to back */
+static char *burst;       /* BURST_EVENTS framed content events back to back */
 static size_t framed_len; /* one framed event: "LEN\r\ndata: {...}\n\n\r\n" */
 static volatile sig_atomic_t stop;
 static int epfd;
@@ -204,8 +204,8 @@ static int pump(struct conn *c, int paced)
         set_out(c, 0);
         return 0;
     }
-    ssize_t n = send(c->fd, c->tail + c->tail_off, c->tail_len - c->tail_off,
-                     MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n =
+        send(c->fd, c->tail + c->tail_off, c->tail_len - c->tail_off, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0 && errno == EAGAIN) {
         set_out(c, 1);
         return 0;
