@@ -27,6 +27,8 @@
 /* a producer that finds the collector's last pass older than this gives it the core */
 #define STARVED_NS (FLUSH_NS / 2)
 #define NAP_NS     200000L
+/* the most a pass takes from one ring */
+#define PASS_BYTES (4u << 20)
 /* producers look at the collector's progress each time this much of their ring is used */
 #define CHECK_BYTES_SHIFT 18
 
@@ -88,15 +90,23 @@ static void nap(long ns)
     nanosleep(&ts, NULL);
 }
 
-/* Drains every ring once; returns the number of messages taken. */
-static size_t drain(struct eventlog *l)
+/* Drains every ring once, at most PASS_BYTES of each: a pass ends even while a producer
+ * keeps writing, so the collector's heartbeat (last_pass) and timed flush stay on time.
+ * Returns the number of messages taken; *more: a ring still held messages. */
+static size_t drain(struct eventlog *l, int *more)
 {
     size_t taken = 0;
+    *more = 0;
     for (int p = 0; p < l->producers; p++) {
         struct spsc_ring *r = &l->rings[p];
-        size_t len;
+        size_t len, bytes = 0;
         const char *msg;
         while ((msg = spsc_peek(r, &len))) {
+            if (bytes && bytes + len > PASS_BYTES) {
+                *more = 1;
+                break;
+            }
+            bytes += len;
             struct log_record rec;
             memcpy(&rec, msg, sizeof rec);
             size_t body = len - sizeof rec;
@@ -139,20 +149,20 @@ static void *collector(void *arg)
     int64_t last_flush = mono_ns(CLOCK_MONOTONIC);
     for (;;) {
         uint64_t want = atomic_load(&l->requested);
-        int stopping = atomic_load(&l->stop);
-        size_t n = drain(l);
+        int stopping = atomic_load(&l->stop), more;
+        size_t n = drain(l, &more);
         int64_t now = mono_ns(CLOCK_MONOTONIC);
-        if (want != atomic_load(&l->done) || stopping || now - last_flush > FLUSH_NS) {
+        /* a sync is answered once everything queued before it was taken (!more) */
+        int synced = !more && want != atomic_load(&l->done);
+        if (synced || stopping || now - last_flush > FLUSH_NS) {
             flush_batches(l);
             last_flush = now;
-            atomic_store(&l->done, want);
+            if (!more) atomic_store(&l->done, want);
         }
         atomic_store_explicit(&l->last_pass, mono_ns(CLOCK_MONOTONIC_COARSE), memory_order_relaxed);
         if (stopping && n == 0) break;
-        if (!stopping) nap(PASS_SLEEP_NS);
+        if (!stopping && !more) nap(PASS_SLEEP_NS);
     }
-    drain(l);
-    flush_batches(l);
     return NULL;
 }
 
