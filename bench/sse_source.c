@@ -90,15 +90,33 @@ static void set_out(struct conn *c, int want)
     c->want_out = want;
 }
 
-static void drop(struct conn *c)
+static void unlist(struct conn *c)
 {
     for (int i = 0; i < nstreams; i++)
         if (streams[i] == c) {
             streams[i] = streams[--nstreams];
             break;
         }
+}
+
+static void drop(struct conn *c)
+{
+    unlist(c);
     close(c->fd);
     free(c);
+}
+
+/* Bytes the socket took; 0 when it is full (then the stream waits for EPOLLOUT); -1 when the
+ * connection died (then c is freed). */
+static ssize_t send_some(struct conn *c, const char *p, size_t n)
+{
+    ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w < 0 && errno == EAGAIN) {
+        set_out(c, 1);
+        return 0;
+    }
+    if (w < 0) drop(c);
+    return w;
 }
 
 static void build_tail(struct conn *c, size_t prompt_bytes)
@@ -182,16 +200,8 @@ static int pump(struct conn *c, int paced)
         int64_t k = paced ? c->owed : c->left;
         if (k > c->left) k = c->left;
         if (k > BURST_EVENTS) k = BURST_EVENTS;
-        ssize_t n = send(c->fd, burst + c->part, (size_t)k * framed_len - c->part,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0 && errno == EAGAIN) {
-            set_out(c, 1);
-            return 0;
-        }
-        if (n < 0) {
-            drop(c);
-            return -1;
-        }
+        ssize_t n = send_some(c, burst + c->part, (size_t)k * framed_len - c->part);
+        if (n <= 0) return (int)n;
         /* an event cut by a full socket is finished from the same offset of the next burst */
         size_t total = c->part + (size_t)n;
         int64_t whole = (int64_t)(total / framed_len);
@@ -204,16 +214,8 @@ static int pump(struct conn *c, int paced)
         set_out(c, 0);
         return 0;
     }
-    ssize_t n =
-        send(c->fd, c->tail + c->tail_off, c->tail_len - c->tail_off, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n < 0 && errno == EAGAIN) {
-        set_out(c, 1);
-        return 0;
-    }
-    if (n < 0) {
-        drop(c);
-        return -1;
-    }
+    ssize_t n = send_some(c, c->tail + c->tail_off, c->tail_len - c->tail_off);
+    if (n <= 0) return (int)n;
     c->tail_off += (size_t)n;
     if (c->tail_off < c->tail_len) {
         set_out(c, 1);
@@ -222,11 +224,7 @@ static int pump(struct conn *c, int paced)
     /* the response is whole: back to reading requests on the kept-alive connection */
     set_out(c, 0);
     c->streaming = 0;
-    for (int i = 0; i < nstreams; i++)
-        if (streams[i] == c) {
-            streams[i] = streams[--nstreams];
-            break;
-        }
+    unlist(c);
     if (try_request(c) < 0) {
         drop(c);
         return -1;
