@@ -342,8 +342,11 @@ int main(int argc, char **argv)
         while (now_ns() < next_tick) {
         }
         ticks++;
-        ticks_late += now_ns() - next_tick > tick; /* a whole tick behind: the source is short */
-        next_tick += tick;
+        /* a whole tick behind: the source is short of CPU. The missed ticks are dropped, not
+         * caught up in a burst, so the streams stay evenly paced at a lower rate */
+        int64_t behind = now_ns() - next_tick;
+        ticks_late += behind > tick;
+        next_tick += behind > tick ? behind - behind % tick + tick : tick;
         for (int i = nstreams - 1; i >= 0; i--) {
             struct conn *c = streams[i];
             if (c->owed < MAX_OWED_TICKS) c->owed++;

@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,13 +23,10 @@
 /* the collector's sleep between passes: the rings hold seconds of data, so 200 wake-ups a
  * second are plenty, and a pass finds enough to be worth a context switch */
 #define PASS_SLEEP_NS 5000000L
-/* a producer that finds the collector's last pass older than this gives it the core */
-#define STARVED_NS (FLUSH_NS / 2)
-#define NAP_NS     200000L
+/* a producer's sleep while its ring is full: the collector, on the same core, runs */
+#define NAP_NS 50000L
 /* the most a pass takes from one ring */
 #define PASS_BYTES (4u << 20)
-/* producers look at the collector's progress each time this much of their ring is used */
-#define CHECK_BYTES_SHIFT 18
 
 static const char *const error_names[ERR_COUNT] = {
     "none",        "connect",     "send",           "connection-reset",
@@ -47,7 +43,6 @@ struct eventlog {
     pthread_t thread;
     _Atomic int stop;
     _Atomic uint64_t requested, done; /* sync barrier generations */
-    _Atomic int64_t last_pass;        /* coarse monotonic ns at the collector's last pass */
     uint64_t bodies_off;
     char *ebuf, *bbuf;
     size_t elen, blen;
@@ -77,10 +72,10 @@ static void flush_batches(struct eventlog *l)
     l->blen = l->elen = 0;
 }
 
-static int64_t mono_ns(clockid_t clock)
+static int64_t mono_ns(void)
 {
     struct timespec ts;
-    clock_gettime(clock, &ts);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
@@ -91,7 +86,7 @@ static void nap(long ns)
 }
 
 /* Drains every ring once, at most PASS_BYTES of each: a pass ends even while a producer
- * keeps writing, so the collector's heartbeat (last_pass) and timed flush stay on time.
+ * keeps writing, so the timed flush stays on time and the collector's turns stay short.
  * Returns the number of messages taken; *more: a ring still held messages. */
 static size_t drain(struct eventlog *l, int *more)
 {
@@ -137,21 +132,21 @@ static size_t drain(struct eventlog *l, int *more)
     return taken;
 }
 
-/* The collector runs at idle priority (SCHED_IDLE): a worker that wakes on the same core
- * takes the core from it at once, so the log's work never sits between a packet and its
- * read. It runs when the workers wait for packets, and a producer that finds it starved
- * (an overloaded core where no worker ever waits) naps to let it run (eventlog_put). */
+/* The collector shares a core with a worker whenever every core has one. It keeps its
+ * turns on the CPU short, so a worker that wakes behind it waits for little: it wakes 200
+ * times a second, takes what the rings hold (at most 4 MiB each), writes at most 128 KiB
+ * per write(2), and sleeps. (Idle priority, SCHED_IDLE, gave the worker the core at once
+ * but starved the collector whenever another process kept the core busy: the rings filled
+ * and the worker stalled for seconds; an unprivileged thread cannot be raised back.) */
 static void *collector(void *arg)
 {
     struct eventlog *l = arg;
-    struct sched_param idle = {0};
-    pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
-    int64_t last_flush = mono_ns(CLOCK_MONOTONIC);
+    int64_t last_flush = mono_ns();
     for (;;) {
         uint64_t want = atomic_load(&l->requested);
         int stopping = atomic_load(&l->stop), more;
         size_t n = drain(l, &more);
-        int64_t now = mono_ns(CLOCK_MONOTONIC);
+        int64_t now = mono_ns();
         /* a sync is answered once everything queued before it was taken (!more) */
         int synced = !more && want != atomic_load(&l->done);
         if (synced || stopping || now - last_flush > FLUSH_NS) {
@@ -159,7 +154,6 @@ static void *collector(void *arg)
             last_flush = now;
             if (!more) atomic_store(&l->done, want);
         }
-        atomic_store_explicit(&l->last_pass, mono_ns(CLOCK_MONOTONIC_COARSE), memory_order_relaxed);
         if (stopping && n == 0) break;
         if (!stopping && !more) nap(PASS_SLEEP_NS);
     }
@@ -213,7 +207,6 @@ struct eventlog *eventlog_create(const char *dir, const char *header_json, int p
     for (int p = 0; p < producers; p++) spsc_init(&l->rings[p], RING_BYTES);
     l->ebuf = malloc(BATCH_BYTES);
     l->bbuf = malloc(BATCH_BYTES);
-    atomic_store(&l->last_pass, mono_ns(CLOCK_MONOTONIC_COARSE));
     pthread_create(&l->thread, NULL, collector, l);
     pthread_setname_np(l->thread, "strobe-log");
     return l;
@@ -226,21 +219,11 @@ void eventlog_put(struct eventlog *l, int producer, const struct log_record *rec
 {
     struct spsc_ring *r = &l->rings[producer];
     size_t len = sizeof *rec + body_len;
-    size_t before = atomic_load_explicit(&r->head, memory_order_relaxed);
     char *slot;
-    /* full: the idle-priority collector runs only while this thread sleeps */
     while (!(slot = spsc_reserve(r, len))) nap(NAP_NS);
     memcpy(slot, rec, sizeof *rec);
     if (body_len) memcpy(slot + sizeof *rec, body, body_len);
     spsc_commit(r, len);
-    /* every 256 KiB of records: has the collector run lately? A worker that never waits for
-     * packets would otherwise starve it and its records would wait in the ring longer than
-     * the 100 ms the log promises to lose at most. A coarse clock read costs no syscall. */
-    if ((before ^ atomic_load_explicit(&r->head, memory_order_relaxed)) >> CHECK_BYTES_SHIFT &&
-        mono_ns(CLOCK_MONOTONIC_COARSE) -
-                atomic_load_explicit(&l->last_pass, memory_order_relaxed) >
-            STARVED_NS)
-        nap(NAP_NS);
 }
 
 void eventlog_sync(struct eventlog *l)
