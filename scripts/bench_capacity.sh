@@ -5,7 +5,7 @@
 # table (events/s, CPU us per event of the worker and the whole process, added delay p50/p99
 # and the ratio of each to the floor's); bench/capacity.py says what each column is and which
 # environment variables change the loads, the cores and the DPDK row's command lines.
-# Takes about 5 minutes; timing runs take /tmp/strobe-bench.lock so two never overlap.
+# Takes about 3 minutes; timing runs take /tmp/strobe-bench.lock so two never overlap.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null
