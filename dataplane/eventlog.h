@@ -3,9 +3,10 @@
  *   events.bin  "STROBELG" | u32 version | u32 header_len | JSON header (the whole run config)
  *               | fixed 64-byte records (log_records.h), little-endian
  *   bodies.bin  raw bytes that records point at (SSE event data, error bodies)
- * Workers hand records to a collector thread through SPSC rings; the collector assigns body
- * offsets and writes both files in batches (bodies first, so a record never points past
- * the end of bodies.bin once both are flushed). */
+ * Workers hand records to a collector thread through SPSC rings; the collector, in short
+ * turns so that it never holds a worker's core for long, assigns body offsets and writes
+ * both files in short batches (bodies first, so a record never points past the end of
+ * bodies.bin once both are flushed), at least every 100 ms. */
 #ifndef STROBE_EVENTLOG_H
 #define STROBE_EVENTLOG_H
 #include "log_records.h"
@@ -26,7 +27,7 @@ struct eventlog *eventlog_create(const char *dir, const char *header_json, int p
                                  size_t errlen);
 /* Producer p's ring. Each producer is one thread. */
 struct spsc_ring *eventlog_ring(struct eventlog *l, int producer);
-/* Queues a record (plus body bytes) from producer p; spins while the ring is full, which
+/* Queues a record (plus body bytes) from producer p; sleeps while the ring is full, which
  * is counted (eventlog_full_waits). */
 void eventlog_put(struct eventlog *l, int producer, const struct log_record *rec, const void *body,
                   size_t body_len);
