@@ -6,8 +6,9 @@ pinned to one core and the client to another, at each load: streams x events/s p
 or unpaced. Clients: the floor reader (bench/floor_reader.c: epoll + recvmsg with
 SO_TIMESTAMPING, nothing else) and strobe with each transport it was built with (kernel,
 uring, dpdk; a transport strobe lacks is printed as "not built"). The dpdk row reads
-strobe-emu over DPDK instead (both ends in user space need the emulator's DPDK listen mode),
-configured by DPDK_URL, DPDK_STROBE_ARGS and DPDK_EMU_ARGS.
+strobe-emu over DPDK instead (both ends in user space need the emulator's DPDK listen mode):
+as root, a net_memif pair in a network namespace of its own (run_dpdk), or the command lines
+DPDK_URL, DPDK_STROBE_ARGS and DPDK_EMU_ARGS give.
 
 Per client and load, over the measured window only (after the warm-up):
   events/s     SSE events received per second
@@ -135,9 +136,10 @@ class CpuSampler(threading.Thread):
         return None
 
 
-def run_strobe(url, streams, rate, extra, out_dir, model="strobe-emu"):
+def run_strobe(url, streams, rate, extra, out_dir, model="strobe-emu",
+               delay="kernel_stamp_to_userspace_read_us", prefix=()):
     per_request = rate * 2 if rate else UNPACED_EVENTS_PER_REQUEST
-    cmd = ["taskset", "-c", CLIENT_CPU, STROBE, "slt", "--url", url, "--model", model,
+    cmd = list(prefix) + ["taskset", "-c", CLIENT_CPU, STROBE, "slt", "--url", url, "--model", model,
            "--out", out_dir, "--concurrency", str(streams), "--phase-s", str(PHASE_S),
            "--ramp-s", str(WARMUP_S), "--drain-s", "1", "--threads", "1", "--input-tokens",
            "50", "--output-tokens", str(per_request), "--ignore-eos", "--tokenizer", "none"]
@@ -158,10 +160,10 @@ def run_strobe(url, streams, rate, extra, out_dir, model="strobe-emu"):
         if os.path.exists(os.path.join(out_dir, f)):
             os.remove(os.path.join(out_dir, f))
     ws, we = ph["window_start_ns"], ph["window_end_ns"]
-    gap = ph["kernel_stamp_to_userspace_read_us"]
+    gap = ph[delay]
     events = gap["n"]
     if not events:
-        return {"error": "no events with a kernel stamp in the window"}
+        return {"error": "no events with a %s figure in the window" % delay}
     row = {"events_per_s": events / ph["window_s"], "p50": gap["p50"], "p99": gap["p99"]}
     for key, field in (("proc_us", 1), ("worker_us", 2)):
         a, b = sampler.at(ws, field), sampler.at(we, field)
@@ -224,26 +226,62 @@ def main():
         print(n)
 
 
+DPDK_NS = "capb%d" % (os.getpid() % 100000)
+DPDK_IP = "10.%d.%d.1" % (200 + os.getpid() % 50, os.getpid() // 50 % 250)
+DPDK_EAL = "--no-huge -m 512 --no-pci --no-telemetry --file-prefix %s -l %s"
+
+
+def default_dpdk_env(sock_dir):
+    """The memif pair of README "Both ends in user space: memif": strobe-emu a memif server,
+    strobe a memif client, inside a network namespace of this run's own where the
+    emulator's address is on the loopback (strobe's calibration goes through the kernel to
+    the emulator's --control-listen)."""
+    sock = os.path.join(sock_dir, "memif.sock")
+    vdev = "--vdev=net_memif0,role=%s,socket=" + sock + ",socket-abstract=no,rsize=13"
+    return {"DPDK_URL": "http://%s:8000" % DPDK_IP,
+            "DPDK_STROBE_ARGS": "--local-ip %s --idle-backoff-us 20 --dpdk-args '%s %s'" % (
+                DPDK_IP[:-1] + "2", DPDK_EAL % (DPDK_NS + "c", CLIENT_CPU), vdev % "client"),
+            "DPDK_EMU_ARGS": "--listen %s:8000 --control-listen %s:8000 --dpdk-args '%s %s'" % (
+                DPDK_IP, DPDK_IP, DPDK_EAL % (DPDK_NS + "e", SOURCE_CPU), vdev % "server")}
+
+
 def run_dpdk(built, env, streams, rate, out_root):
     """strobe --transport dpdk against strobe-emu --transport dpdk (both in user space over a
-    net_memif pair): the emulator paced at `rate` tokens/s per stream (0: back-to-back steps)."""
+    net_memif pair): the emulator paced at `rate` tokens/s per stream (0: back-to-back steps).
+    Without DPDK_URL, DPDK_STROBE_ARGS and DPDK_EMU_ARGS, as root: the memif pair above. The
+    added delay of this row is strobe's receive stamp minus the emulator's send stamp (there
+    is no kernel stamp to start from): it includes the emulator's own lwIP and memif path."""
     if "dpdk" not in built or not emu_has_dpdk():
         return {"error": "not built"}
-    if not all(env.values()):
-        return {"error": "not configured (set DPDK_URL, DPDK_STROBE_ARGS, DPDK_EMU_ARGS)"}
+    prefix, own_ns = [], not all(env.values())
+    if own_ns:
+        if os.geteuid() != 0:
+            return {"error": "not configured (run as root, or set DPDK_URL, DPDK_STROBE_ARGS, "
+                             "DPDK_EMU_ARGS)"}
+        env = default_dpdk_env(tempfile.mkdtemp(prefix="memif.", dir=out_root))
+        subprocess.run(["ip", "netns", "add", DPDK_NS], check=True)
+        subprocess.run(["ip", "-n", DPDK_NS, "link", "set", "lo", "up"], check=True)
+        subprocess.run(["ip", "-n", DPDK_NS, "addr", "add", DPDK_IP + "/32", "dev", "lo"],
+                       check=True)
+        prefix = ["ip", "netns", "exec", DPDK_NS]
     step_us = 1e6 / rate if rate else 0
-    emu = subprocess.Popen(["taskset", "-c", SOURCE_CPU, EMU, "--transport", "dpdk",
-                            "--step-us", f"{step_us:g}", "--step-us-per-seq", "0", "--max-batch",
-                            "100000", "--prefill-tps", "1e9"] + shlex.split(env["DPDK_EMU_ARGS"]),
-                           stderr=subprocess.DEVNULL)
+    emu = subprocess.Popen(prefix + ["taskset", "-c", SOURCE_CPU, EMU, "--transport", "dpdk",
+                                     "--step-us", f"{step_us:g}", "--step-us-per-seq", "0",
+                                     "--max-batch", "100000", "--prefill-tps", "1e9"]
+                           + shlex.split(env["DPDK_EMU_ARGS"]), stderr=subprocess.DEVNULL)
     try:
-        time.sleep(2)  # EAL start-up and the memif connection
+        time.sleep(2)  # EAL start-up; the memif server must listen before the client starts
         return run_strobe(env["DPDK_URL"], streams, rate,
                           ["--transport", "dpdk"] + shlex.split(env["DPDK_STROBE_ARGS"]),
-                          os.path.join(out_root, f"dpdk-{streams}x{rate}"))
+                          os.path.join(out_root, f"dpdk-{streams}x{rate}"),
+                          delay="client_lag_vs_emulator_send_us", prefix=prefix)
     finally:
         emu.terminate()
         emu.wait()
+        if own_ns:
+            subprocess.run(["ip", "netns", "del", DPDK_NS])
+            for side in "ce":
+                subprocess.run(["rm", "-rf", "/var/run/dpdk/" + DPDK_NS + side])
 
 
 if __name__ == "__main__":
