@@ -216,6 +216,23 @@ def check_faults(what, ph, m, timeouts):
               "%d..%d" % (n, n + outside), faults[kind])
 
 
+def check_exact_streams(what, ph, conc, tokens=30):
+    """A phase of `conc` streams against strobe-emu with --ignore-eos and `tokens` output
+    tokens: none failed, every answer exactly `tokens` by usage, and every chunk's text what
+    the emulator sent, in order (the tokenizer's count against the emulator's truth)."""
+    out, c = ph["output_tokens"], ph["tokens_per_chunk"]
+    truth = c.get("against_emulator_truth", {})
+    check(ph["requests_sent_whole_phase"] >= conc and ph["requests_failed_whole_phase"] == 0,
+          "%s: %d concurrent streams, none failed" % (what, conc), (">= %d" % conc, 0),
+          (ph["requests_sent_whole_phase"], ph["requests_failed_whole_phase"], ph["failures"]))
+    check(out["min"] == tokens and out["max"] == tokens and ph["requests_output_estimated"] == 0,
+          "%s: every answer exactly %d tokens by usage" % (what, tokens), (tokens, tokens, 0),
+          (out["min"], out["max"], ph["requests_output_estimated"]))
+    check(truth.get("chunks_compared") == c["chunks"] > 0 and truth.get("chunks_differing") == 0,
+          "%s: every chunk's text is what the emulator sent (bytes intact, in order)" % what, 0,
+          truth)
+
+
 def sse_events(data):
     """Data payloads of an SSE body."""
     out = []

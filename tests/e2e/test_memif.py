@@ -102,20 +102,6 @@ def received(what, emu, before, res):
     common.check_received(what, res, m, common.calibration_probes(res))
 
 
-def exact(what, ph, conc):
-    out, c = ph["output_tokens"], ph["tokens_per_chunk"]
-    truth = c.get("against_emulator_truth", {})
-    check(ph["requests_sent_whole_phase"] >= conc and ph["requests_failed_whole_phase"] == 0,
-          "%s: %d concurrent streams, none failed" % (what, conc), (">= %d" % conc, 0),
-          (ph["requests_sent_whole_phase"], ph["requests_failed_whole_phase"], ph["failures"]))
-    check(out["min"] == 30 and out["max"] == 30 and ph["requests_output_estimated"] == 0,
-          "%s: every answer exactly 30 tokens by usage" % what, (30, 30, 0),
-          (out["min"], out["max"], ph["requests_output_estimated"]))
-    check(truth.get("chunks_compared") == c["chunks"] > 0 and truth.get("chunks_differing") == 0,
-          "%s: every chunk's text tokenizes to what the emulator sent (bytes intact, in order)" % what,
-          0, truth)
-
-
 def against_truth(what, ph, conc):
     """Speed and TTFT against the emulator's closed forms, with test_slt.py's tolerances: 2 %
     (TTFT: or 1 ms of wake-up) plus what the emulator's own lateness explains (two polling
@@ -151,7 +137,7 @@ def thousand_streams(tmp, emu, sock):
     transport = res["run"]["config"]["transport"]
     check("dpdk+lwip on net_memif" in transport, "strobe ran over lwIP on net_memif",
           "dpdk+lwip on net_memif", transport)
-    exact("memif, 1,000 streams", ph, 1000)
+    common.check_exact_streams("memif, 1,000 streams", ph, 1000)
     received("memif, 1,000 streams", emu, before, res)
     against_truth("memif, 1,000 streams", ph, 1000)
 
@@ -163,7 +149,7 @@ def second_client(tmp, emu, sock):
     r = memif_slt(run, [sock], 64, NET + ".2", TAG + "a")
     res = results("memif, a second client on the same port", r.returncode, r.stderr, run)
     if res:
-        exact("memif, a second client", res["phases"][0], 64)
+        common.check_exact_streams("memif, a second client", res["phases"][0], 64)
         received("memif, a second client", emu, before, res)
         against_truth("memif, 64 streams", res["phases"][0], 64)
 
@@ -182,7 +168,7 @@ def two_ports(tmp):
         if res:
             transport = res["run"]["config"]["transport"]
             check("2 workers" in transport, "two ports: strobe ran two workers", "2 workers", transport)
-            exact("two ports, two workers", res["phases"][0], 200)
+            common.check_exact_streams("two ports, two workers", res["phases"][0], 200)
             received("two ports, two workers", emu, before, res)
     finally:
         emu.stop()

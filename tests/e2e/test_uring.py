@@ -59,17 +59,8 @@ def exact_streams(tmp, name, conc, env=None, path="io_uring transport"):
     if not res:
         return
     ph = res["phases"][0]
-    c, out = ph["tokens_per_chunk"], ph["output_tokens"]
-    truth = c.get("against_emulator_truth", {})
     common.check_received(name, res, m, common.calibration_probes(res))
-    check(ph["requests_sent_whole_phase"] >= conc and ph["requests_failed_whole_phase"] == 0,
-          "%s: %d concurrent streams, none failed" % (name, conc), (">= %d" % conc, 0),
-          (ph["requests_sent_whole_phase"], ph["requests_failed_whole_phase"], ph["failures"]))
-    check(out["min"] == 30 and out["max"] == 30 and ph["requests_output_estimated"] == 0,
-          "%s: every answer exactly 30 tokens by usage" % name, (30, 30, 0),
-          (out["min"], out["max"], ph["requests_output_estimated"]))
-    check(truth.get("chunks_compared") == c["chunks"] > 0 and truth.get("chunks_differing") == 0,
-          "%s: every stream byte-exact (each chunk's text what the emulator sent, in order)" % name, 0, truth)
+    common.check_exact_streams(name, ph, conc)
     src = res["timestamps"]["events_by_source"]
     check(src["kernel"] > 0 and sum(src.values()) == src["kernel"],
           "%s: every event stamped by the kernel (SO_TIMESTAMPING through the ring)" % name, "kernel", src)
