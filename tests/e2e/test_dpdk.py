@@ -220,6 +220,13 @@ def check_streams(name, run, r, emu, before, source):
 
 
 def https(tmp):
+    if os.environ.get("STROBE_SANITIZED") == "1":
+        # OpenSSL inside the lwIP module's own link namespace (built without a sanitizer)
+        # crashes in ERR_new when strobe itself carries ASan's runtime; the optimised build
+        # runs this case
+        print("https over lwIP NOT TESTED here: OpenSSL in the module's link namespace and "
+              "AddressSanitizer's runtime do not mix")
+        return
     certs = os.path.join(tmp, "certs")
     os.mkdir(certs)
     cert, key = make_cert(certs, "srv", "IP:" + SERVER_IP)
