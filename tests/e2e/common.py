@@ -216,6 +216,23 @@ def check_faults(what, ph, m, timeouts):
               "%d..%d" % (n, n + outside), faults[kind])
 
 
+def skip_unless_dpdk(why_root, emulator_too=False):
+    """Exits 77 (skipped) unless this is root and strobe (and, when asked, strobe-emu) was
+    built with DPDK and lwIP."""
+    if os.geteuid() != 0:
+        print("SKIP: %s need root" % why_root)
+        raise SystemExit(77)
+    probe = run_strobe("slt", "--out", "/nonexistent/x", "--transport", "dpdk", "--threads", "1",
+                       "--local-ip", "10.0.0.2")
+    lacking = "built without DPDK" in probe.stderr
+    if emulator_too:
+        emu = subprocess.run([EMU, "--transport", "dpdk"], capture_output=True, text=True)
+        lacking = lacking or "built without DPDK" in emu.stderr
+    if lacking:
+        print("SKIP: strobe%s was built without DPDK and lwIP" % (" or strobe-emu" if emulator_too else ""))
+        raise SystemExit(77)
+
+
 def check_exact_streams(what, ph, conc, tokens=30):
     """A phase of `conc` streams against strobe-emu with --ignore-eos and `tokens` output
     tokens: none failed, every answer exactly `tokens` by usage, and every chunk's text what

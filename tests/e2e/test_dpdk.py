@@ -352,14 +352,7 @@ def netem(tmp, emu):
 
 
 if __name__ == "__main__":
-    if os.geteuid() != 0:
-        print("SKIP: network namespaces need root")
-        raise SystemExit(77)
-    probe = common.run_strobe("slt", "--out", "/nonexistent/x", "--transport", "dpdk", "--threads", "1",
-                              "--local-ip", "10.0.0.2")
-    if "built without DPDK" in probe.stderr:
-        print("SKIP: strobe was built without DPDK and lwIP")
-        raise SystemExit(77)
+    common.skip_unless_dpdk("network namespaces")
     down()
     up()
     emu = None

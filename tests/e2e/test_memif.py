@@ -191,15 +191,7 @@ def bad_setup(tmp):
 
 
 if __name__ == "__main__":
-    if os.geteuid() != 0:
-        print("SKIP: network namespaces and DPDK's runtime files need root")
-        raise SystemExit(77)
-    probe = common.run_strobe("slt", "--out", "/nonexistent/x", "--transport", "dpdk", "--threads", "1",
-                              "--local-ip", "10.0.0.2")
-    emu_probe = subprocess.run([common.EMU, "--transport", "dpdk"], capture_output=True, text=True)
-    if "built without DPDK" in probe.stderr or "built without DPDK" in emu_probe.stderr:
-        print("SKIP: strobe or strobe-emu was built without DPDK and lwIP")
-        raise SystemExit(77)
+    common.skip_unless_dpdk("network namespaces and DPDK's runtime files", emulator_too=True)
     down()
     up()
     try:
