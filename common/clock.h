@@ -1,6 +1,9 @@
 /* One timeline for every timestamp: int64 nanoseconds of CLOCK_REALTIME.
  * CLOCK_REALTIME because the kernel's SO_TIMESTAMPING stamps, the emulator's send stamps
- * and (later) PTP-disciplined NIC clocks all speak it. Each stamp carries its source. */
+ * and (later) PTP-disciplined NIC clocks all speak it. Each stamp carries its source.
+ * clock_test_offset_ns (0 unless STROBE_TEST_CLOCK_OFFSET_NS is set when clock_init runs) is
+ * added to every stamp this process takes: the test hook that gives one MPI rank a shifted
+ * clock, so that the measured offsets and the merged timeline can be checked. */
 #ifndef STROBE_CLOCK_H
 #define STROBE_CLOCK_H
 #include <stdint.h>
@@ -14,11 +17,16 @@ enum ts_source {
     TS_FPGA = 4,      /* timestamping tap record */
 };
 
+extern int64_t clock_test_offset_ns;
+
+/* Reads STROBE_TEST_CLOCK_OFFSET_NS once, before any thread starts. */
+void clock_init(void);
+
 static inline int64_t clock_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec + clock_test_offset_ns;
 }
 
 static inline struct timespec clock_ns_to_timespec(int64_t ns)

@@ -1,5 +1,7 @@
 /* strobe: the subcommand table, the usage list it prints, and dispatch. */
 #include "commands.h"
+#include "clock.h"
+#include "ranks.h"
 #include "redact.h"
 
 #include <stdio.h>
@@ -34,13 +36,20 @@ int main(int argc, char **argv)
 {
     /* before any thread starts: every command blanks the key out of what it writes */
     redact_set(getenv("STROBE_API_KEY"));
+    clock_init();
+    /* under mpirun: MPI starts here, before any thread */
+    if (ranks_init(&argc, &argv)) return 1;
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
         !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name)) {
+            int rc = commands[i].run(argc - 1, argv + 1);
+            ranks_finalize();
+            return rc;
+        }
     fprintf(stderr, "strobe: unknown subcommand '%s'; try strobe --help.\n", argv[1]);
     return 2;
 }

@@ -77,10 +77,10 @@ void ksock_stamp_cmsg(const struct cmsghdr *cm, struct rx_stamp *st)
     struct scm_timestamping tss;
     memcpy(&tss, CMSG_DATA(cm), sizeof tss);
     if (tss.ts[2].tv_sec || tss.ts[2].tv_nsec) {
-        st->t = (int64_t)tss.ts[2].tv_sec * 1000000000LL + tss.ts[2].tv_nsec;
+        st->t = (int64_t)tss.ts[2].tv_sec * 1000000000LL + tss.ts[2].tv_nsec + clock_test_offset_ns;
         st->src = TS_NIC;
     } else if (tss.ts[0].tv_sec || tss.ts[0].tv_nsec) {
-        st->t = (int64_t)tss.ts[0].tv_sec * 1000000000LL + tss.ts[0].tv_nsec;
+        st->t = (int64_t)tss.ts[0].tv_sec * 1000000000LL + tss.ts[0].tv_nsec + clock_test_offset_ns;
         st->src = TS_KERNEL;
     }
 }

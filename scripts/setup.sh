@@ -3,7 +3,7 @@
 # Every dependency is a Debian package; README.md says why each one is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PKGS="meson ninja-build pkg-config gcc libc6-dev libcjson-dev libssl-dev libhttp-parser-dev libcurl4-openssl-dev libfreeipmi-dev gnuplot-nox python3 openssl libpcre2-dev curl ca-certificates dpdk-dev libdpdk-dev liblwip-dev liburing-dev iproute2 ethtool iverilog verilator g++ libxrt-dev"
+PKGS="meson ninja-build pkg-config gcc libc6-dev libcjson-dev libssl-dev libhttp-parser-dev libcurl4-openssl-dev libfreeipmi-dev gnuplot-nox python3 openssl libpcre2-dev curl ca-certificates dpdk-dev libdpdk-dev liblwip-dev liburing-dev openmpi-bin libopenmpi-dev iproute2 ethtool iverilog verilator g++ libxrt-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,0 +1,175 @@
+#include "ranks.h"
+
+#include "clock.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef STROBE_HAVE_MPI
+#include <mpi.h>
+#endif
+
+static int my_rank, nranks = 1, mpi_on;
+static char (*hosts)[RANKS_HOST_MAX];
+static char own_host[RANKS_HOST_MAX];
+
+int ranks_rank(void) { return my_rank; }
+int ranks_size(void) { return nranks; }
+const char *ranks_host(int k) { return hosts && k >= 0 && k < nranks ? hosts[k] : own_host; }
+
+#ifndef STROBE_HAVE_MPI
+
+int ranks_init(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    gethostname(own_host, sizeof own_host - 1);
+    const char *n = getenv("OMPI_COMM_WORLD_SIZE");
+    if (n && atoi(n) > 1) {
+        fprintf(stderr, "strobe: started by mpirun with %s ranks, but this strobe was built "
+                        "without MPI; install libopenmpi-dev and rebuild (meson feature mpi).\n",
+                n);
+        return 1;
+    }
+    return 0;
+}
+void ranks_finalize(void) {}
+int ranks_send(int to, enum rank_tag tag, const void *buf, size_t len, char *err, size_t errlen)
+{
+    (void)to, (void)tag, (void)buf, (void)len;
+    snprintf(err, errlen, "this strobe was built without MPI");
+    return -1;
+}
+int ranks_recv(int from, enum rank_tag tag, void *buf, size_t len, double timeout_s,
+               volatile int *cancel, char *err, size_t errlen)
+{
+    (void)from, (void)tag, (void)buf, (void)len, (void)timeout_s, (void)cancel;
+    snprintf(err, errlen, "this strobe was built without MPI");
+    return -1;
+}
+int ranks_recv_any_len(int from, enum rank_tag tag, void *buf, size_t max, size_t *len,
+                       double timeout_s, char *err, size_t errlen)
+{
+    (void)from, (void)tag, (void)buf, (void)max, (void)len, (void)timeout_s;
+    snprintf(err, errlen, "this strobe was built without MPI");
+    return -1;
+}
+void ranks_abort(int status) { exit(status); }
+
+#else
+
+int ranks_init(int *argc, char ***argv)
+{
+    gethostname(own_host, sizeof own_host - 1);
+    /* a plain run never initialises MPI: only mpirun sets this */
+    const char *n = getenv("OMPI_COMM_WORLD_SIZE");
+    if (!n || atoi(n) < 2) return 0;
+    int provided;
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+        fprintf(stderr, "strobe: MPI_Init failed under mpirun; check the Open MPI "
+                        "installation on every host.\n");
+        return 1;
+    }
+    mpi_on = 1;
+    /* a dead peer must give an error strobe can name, not end every rank */
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(MPI_COMM_WORLD, &my_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &nranks);
+    hosts = calloc((size_t)nranks, sizeof *hosts);
+    MPI_Allgather(own_host, RANKS_HOST_MAX, MPI_CHAR, hosts, RANKS_HOST_MAX, MPI_CHAR,
+                  MPI_COMM_WORLD);
+    return 0;
+}
+
+void ranks_finalize(void)
+{
+    if (mpi_on) MPI_Finalize();
+    mpi_on = 0;
+}
+
+static void name_peer(int k, const char *what, int mpi_rc, char *err, size_t errlen)
+{
+    char mpi_msg[MPI_MAX_ERROR_STRING] = "";
+    int n = 0;
+    if (mpi_rc != MPI_SUCCESS) MPI_Error_string(mpi_rc, mpi_msg, &n);
+    snprintf(err, errlen, "rank %d on host %s %s%s%s", k, ranks_host(k), what,
+             mpi_msg[0] ? ": " : "", mpi_msg);
+}
+
+int ranks_send(int to, enum rank_tag tag, const void *buf, size_t len, char *err, size_t errlen)
+{
+    int rc = MPI_Send(buf, (int)len, MPI_BYTE, to, tag, MPI_COMM_WORLD);
+    if (rc == MPI_SUCCESS) return 0;
+    name_peer(to, "could not be sent to (it died or its host is unreachable)", rc, err, errlen);
+    return -1;
+}
+
+/* Polls req until it completes, the time is up, or *cancel is set. */
+static int wait_for(MPI_Request *req, MPI_Status *st, int from, double timeout_s,
+                    volatile int *cancel, char *err, size_t errlen)
+{
+    int64_t deadline = clock_now_ns() + (int64_t)(timeout_s * 1e9);
+    struct timespec nap = {0, 200000};
+    for (;;) {
+        int done = 0;
+        int rc = MPI_Test(req, &done, st);
+        if (rc != MPI_SUCCESS) {
+            name_peer(from, "failed", rc, err, errlen);
+            return -1;
+        }
+        if (done) return 0;
+        if ((cancel && *cancel) || clock_now_ns() > deadline) {
+            MPI_Cancel(req);
+            MPI_Request_free(req);
+            if (cancel && *cancel) return -2;
+            char what[120];
+            snprintf(what, sizeof what,
+                     "did not answer within %.0f s (it died, hangs, or its host is unreachable)",
+                     timeout_s);
+            name_peer(from, what, MPI_SUCCESS, err, errlen);
+            return -1;
+        }
+        nanosleep(&nap, NULL);
+    }
+}
+
+int ranks_recv(int from, enum rank_tag tag, void *buf, size_t len, double timeout_s,
+               volatile int *cancel, char *err, size_t errlen)
+{
+    MPI_Request req;
+    MPI_Status st;
+    int rc = MPI_Irecv(buf, (int)len, MPI_BYTE, from, tag, MPI_COMM_WORLD, &req);
+    if (rc != MPI_SUCCESS) {
+        name_peer(from, "failed", rc, err, errlen);
+        return -1;
+    }
+    return wait_for(&req, &st, from, timeout_s, cancel, err, errlen);
+}
+
+int ranks_recv_any_len(int from, enum rank_tag tag, void *buf, size_t max, size_t *len,
+                       double timeout_s, char *err, size_t errlen)
+{
+    MPI_Request req;
+    MPI_Status st;
+    int rc = MPI_Irecv(buf, (int)max, MPI_BYTE, from, tag, MPI_COMM_WORLD, &req);
+    if (rc != MPI_SUCCESS) {
+        name_peer(from, "failed", rc, err, errlen);
+        return -1;
+    }
+    if ((rc = wait_for(&req, &st, from, timeout_s, NULL, err, errlen))) return rc;
+    int count = 0;
+    MPI_Get_count(&st, MPI_BYTE, &count);
+    *len = (size_t)count;
+    return 0;
+}
+
+void ranks_abort(int status)
+{
+    if (mpi_on) MPI_Abort(MPI_COMM_WORLD, status);
+    exit(status);
+}
+
+#endif
