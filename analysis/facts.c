@@ -437,7 +437,7 @@ static void take_request_record(struct analyser *A, const struct log_record *rec
 static int is_run_record(uint8_t type)
 {
     return type == REC_PHASE || type == REC_POWER || type == REC_TRAJECTORY_DONE ||
-           type == REC_MARK || type == REC_REQUEST_SENT;
+           type == REC_MARK || type == REC_REQUEST_SENT || type == REC_CLOCK_OFFSET;
 }
 
 /* madvise over the whole pages of [p, p + len) */
@@ -553,6 +553,11 @@ static void take_run_records(struct loader *L)
         case REC_MARK: {
             struct rec_mark v = rec_mark_decode(rec);
             take_mark(f, &v);
+            break;
+        }
+        case REC_CLOCK_OFFSET: {
+            f->offsets = realloc(f->offsets, (f->noffsets + 1) * sizeof *f->offsets);
+            f->offsets[f->noffsets++] = rec_clock_offset_decode(rec);
             break;
         }
         case REC_REQUEST_SENT: {
@@ -719,5 +724,13 @@ void facts_free(struct run_facts *f)
     free(f->power);
     free(f->traj_t);
     free(f->traj_phase);
+    free(f->offsets);
+    for (size_t i = 0; i < f->nranks; i++) {
+        free(f->ranks[i].sent);
+        free(f->ranks[i].failed);
+        free(f->ranks[i].output_tps);
+        free(f->ranks[i].ttft_p50_s);
+    }
+    free(f->ranks);
     memset(f, 0, sizeof *f);
 }

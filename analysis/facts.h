@@ -107,6 +107,22 @@ struct run_facts {
     double tap_drift_ppm, tap_uncertainty_ns;
     double *tap_minus_host_us; /* per matched event: tap stamp - the host's own stamp */
     size_t ntap_minus_host;
+    /* an MPI run: each rank's clock offsets, as rank 0 measured them (rank 0's log only) */
+    struct rec_clock_offset *offsets;
+    size_t noffsets;
+    /* and, once analysis/ranks_merge.c has merged the ranks' requests in, their load */
+    struct rank_load *ranks;
+    size_t nranks;
+    int64_t offset_uncertainty_ns; /* the largest over ranks and measurements */
+};
+
+/* One rank's share of an MPI run's load, per phase (aligned with run_facts.phases). */
+struct rank_load {
+    int rank;
+    char host[64];
+    size_t *sent, *failed;
+    double *output_tps; /* its output tokens in the phase's window / the window, tokens/s */
+    double *ttft_p50_s; /* its own TTFT median, s (NAN without requests) */
 };
 
 #define FACTS_MAX_THREADS 256

@@ -47,6 +47,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) {
             int rc = commands[i].run(argc - 1, argv + 1);
+            /* a failed rank ends them all: the others may wait for it */
+            if (rc == 1 && ranks_size() > 1) ranks_abort(1);
             ranks_finalize();
             return rc;
         }

@@ -30,6 +30,7 @@ enum log_type {
     REC_TRAJECTORY_DONE = 6,
     REC_POWER = 7,
     REC_REQUEST_RETRY = 8,
+    REC_CLOCK_OFFSET = 9,
 };
 
 /* Why a request ended without success, as the dataplane saw it (the analysis adds its own
@@ -144,6 +145,16 @@ struct rec_power {
     int source, device;
     int64_t milliwatts;  /* POWER_NONE when not given */
     int64_t microjoules; /* cumulative energy, POWER_NONE when the device keeps none */
+};
+
+/* One MPI rank's clock against rank 0's, measured by rank 0 (control/run/clock_sync.h)
+ * before and after every phase or iteration; written into rank 0's log. */
+struct rec_clock_offset {
+    int rank;
+    int phase;              /* the phase that follows the measurement (-1: none) */
+    int64_t t_ref;          /* rank 0's clock when it was measured */
+    int64_t offset_ns;      /* rank's clock - rank 0's */
+    int64_t uncertainty_ns; /* half the round trip of the best exchange */
 };
 
 static inline struct log_record rec_request_sent_encode(const struct rec_request_sent *v)
@@ -310,6 +321,25 @@ static inline struct rec_power rec_power_decode(const struct log_record *r)
                               .device = (int)r->b,
                               .milliwatts = r->c,
                               .microjoules = r->t2};
+}
+
+static inline struct log_record rec_clock_offset_encode(const struct rec_clock_offset *v)
+{
+    return (struct log_record){.type = REC_CLOCK_OFFSET,
+                               .a = v->rank,
+                               .b = v->phase,
+                               .t = v->t_ref,
+                               .t2 = v->offset_ns,
+                               .c = v->uncertainty_ns};
+}
+
+static inline struct rec_clock_offset rec_clock_offset_decode(const struct log_record *r)
+{
+    return (struct rec_clock_offset){.rank = (int)r->a,
+                                     .phase = (int)r->b,
+                                     .t_ref = r->t,
+                                     .offset_ns = r->t2,
+                                     .uncertainty_ns = r->c};
 }
 
 #endif

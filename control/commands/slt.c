@@ -6,6 +6,8 @@
 
 #include "tokenizer.h"
 
+#include "rank_run.h"
+#include "ranks.h"
 #include "run_env.h"
 #include "run_flags.h"
 #include "num_arg.h"
@@ -433,13 +435,31 @@ static void show_drain(void *arg, int in_flight)
             d->concurrency, in_flight);
 }
 
-/* Runs one phase; returns 1 if interrupted. */
-static int run_phase(const struct slt_config *c, struct run_env *e, int idx, int conc, int tty)
+/* Phase idx of conc requests in flight, starting lead_ns from now (on this process's clock). */
+static struct rank_command phase_plan(const struct slt_config *c, int idx, int conc,
+                                      int64_t lead_ns)
+{
+    int64_t t0 = clock_now_ns() + lead_ns;
+    int64_t ws = t0 + (int64_t)(c->ramp_s * 1e9);
+    return (struct rank_command){.op = RANK_PHASE,
+                                 .index = idx,
+                                 .concurrency = conc,
+                                 .share = conc,
+                                 .t_start = t0,
+                                 .t_window_start = ws,
+                                 .t_window_end = ws + (int64_t)(c->phase_s * 1e9)};
+}
+
+/* Runs one phase (this process's share of it, from p's start on its clock); returns 1 if
+ * interrupted. Its record names the whole run's concurrency. */
+static int run_phase(const struct slt_config *c, struct run_env *e, const struct rank_command *p,
+                     int tty)
 {
     struct worker *w = e->w;
     int n = e->threads;
-    int64_t t0 = clock_now_ns();
-    int64_t ws = t0 + (int64_t)(c->ramp_s * 1e9), we = ws + (int64_t)(c->phase_s * 1e9);
+    int idx = p->index, conc = p->concurrency, share = p->share;
+    int64_t t0 = p->t_start, ws = p->t_window_start, we = p->t_window_end;
+    while (clock_now_ns() < t0 && !run_interrupted) run_sleep_s(0.001);
     run_env_put_phase(e, &(struct rec_phase){.index = idx,
                                              .concurrency = conc,
                                              .t_start = t0,
@@ -458,8 +478,8 @@ static int run_phase(const struct slt_config *c, struct run_env *e, int idx, int
         int64_t now = clock_now_ns();
         if (now >= we) break;
         double el = (double)(now - t0) / 1e9;
-        int target = stagger > 0 && el < stagger ? (int)ceil(conc * el / stagger) : conc;
-        if (target < 1) target = 1;
+        int target = stagger > 0 && el < stagger ? (int)ceil(share * el / stagger) : share;
+        if (target < 1 && share) target = 1;
         set_targets(w, n, target);
         if (tty) {
             uint64_t ev = total_events(w, n);
@@ -492,12 +512,116 @@ static int run_phase(const struct slt_config *c, struct run_env *e, int idx, int
     return run_interrupted ? 1 : 0;
 }
 
+static struct rank_report phase_report(const struct run_env *e)
+{
+    struct rank_report r = {.events = (int64_t)total_events(e->w, e->threads),
+                            .interrupted = run_interrupted != 0};
+    for (int i = 0; i < e->threads; i++) r.started += (int64_t)atomic_load(&e->w[i].stats.started);
+    return r;
+}
+
+/* Rank 0's lead between sending a phase's command and its start, so every rank starts it at
+ * once. */
+#define RANK_LEAD_NS 50000000LL
+
+/* The ladder, on rank 0 or the only process: each phase (its share here, the others' by
+ * command), its summary over every rank's requests, the plateau decision. 0 done, 1
+ * interrupted, -1 a rank failed (said). */
+static int run_ladder(const struct slt_config *c, struct run_env *e, int tty)
+{
+    char err[512];
+    double tps[MAX_PHASES];
+    int ranks = rank_run_active();
+    for (int k = 0; k < MAX_PHASES; k++) {
+        int conc = c->auto_ladder ? ladder(k) : (k < c->nconc ? c->conc[k] : 0);
+        if (!conc || (c->auto_ladder && conc > c->max_concurrency)) break;
+        struct rank_command p = phase_plan(c, k, conc, ranks ? RANK_LEAD_NS : 0);
+        if (ranks && (rank_run_sync(e, k) || rank_run_command(&p, 0))) return -1;
+        int interrupted = run_phase(c, e, &p, tty);
+        if (ranks) {
+            struct rank_report mine = phase_report(e);
+            eventlog_sync(e->log);
+            if (rank_run_report(&mine, NULL, c->drain_s + 60)) return -1;
+        }
+        if (interrupted) return 1;
+        /* the last listed phase is summarised by the final results, computed next */
+        int last_listed = !c->auto_ladder && k + 1 >= c->nconc;
+        if (last_listed) break;
+        eventlog_sync(e->log);
+        struct phase_metrics m;
+        if (results_compute_phase(c->f.out, NULL, k, &m, err, sizeof err) == 0) {
+            tps[k] = m.system_output_tps;
+            fprintf(stderr,
+                    "strobe: phase %d concurrency %d: %.1f output tokens/s, speed p50 "
+                    "%.2f tokens/s/query, TTFT p50 %.4f s, %zu/%zu requests failed\n",
+                    k, conc, m.system_output_tps, m.speed.p50, m.ttft.p50, m.failed, m.sent);
+        } else {
+            tps[k] = 0;
+            fprintf(stderr, "strobe: phase %d concurrency %d: no summary (%s)\n", k, conc, err);
+        }
+        if (c->auto_ladder && slt_plateau_reached(tps, (size_t)k + 1, 1.02, 2)) {
+            fprintf(stderr, "strobe: throughput plateaued (two phases below 1.02 x the best)\n");
+            break;
+        }
+    }
+    return 0;
+}
+
+/* A rank other than 0: runs its share of each phase rank 0 commands, until told to stop.
+ * 0 done, -1 a rank failed (said). */
+static int follow_ladder(const struct slt_config *c, struct run_env *e)
+{
+    /* rank 0 summarises a phase before it sends the next */
+    double wait_s = c->ramp_s + c->phase_s + c->drain_s + 600;
+    for (;;) {
+        struct rank_command p;
+        if (rank_run_sync(e, 0) || rank_run_command(&p, wait_s)) return -1;
+        if (p.op == RANK_STOP) return 0;
+        run_phase(c, e, &p, 0);
+        struct rank_report mine = phase_report(e);
+        eventlog_sync(e->log);
+        if (rank_run_report(&mine, NULL, 0)) return -1;
+    }
+}
+
+/* The header every rank writes: rank 0's, with the ranks table, sent to the others. NULL
+ * after printing why. */
+static char *shared_header(char *own, int *rc)
+{
+    if (!rank_run_active()) return own;
+    cJSON *h = ranks_rank() ? NULL : cJSON_Parse(own);
+    free(own);
+    char *out = NULL;
+    *rc = rank_run_setup("slt", h, &out);
+    cJSON_Delete(h);
+    return out;
+}
+
+/* A rank other than 0 takes the prompt's size from rank 0's calibration in the header. */
+static int calibration_from_header(const char *header, struct calibration *cal)
+{
+    cJSON *h = cJSON_Parse(header);
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(h, "calibration"), "filler_words");
+    int ok = cJSON_IsNumber(w);
+    if (ok) cal->words = w->valueint;
+    cJSON_Delete(h);
+    return ok ? 0 : -1;
+}
+
 int cmd_slt(int argc, char **argv)
 {
     struct slt_config c;
     int rc = parse_args(argc, argv, &c);
     if (rc) return rc;
     char err[512];
+    if (rank_run_active() && !c.f.url) {
+        if (!ranks_rank())
+            fprintf(stderr, "strobe slt: under mpirun every rank needs the server's --url (the "
+                            "built-in emulator listens on rank 0's loopback only); start "
+                            "strobe-emu on a reachable address and give its URL.\n");
+        return 2;
+    }
     struct price price;
     if (c.accelerator_type) {
         if (c.accelerators < 1) c.accelerators = 1;
@@ -514,6 +638,8 @@ int cmd_slt(int argc, char **argv)
     }
     int most = c.auto_ladder ? c.max_concurrency : 0;
     for (int i = 0; i < c.nconc; i++) most = c.conc[i] > most ? c.conc[i] : most;
+    int me = ranks_rank();
+    most = rank_share(most, me, ranks_size());
     struct run_env e;
     struct run_env_options ro = run_flags_env(&c.f, "slt", most);
     ro.emu_counts_with_tokenizer = 1;
@@ -522,7 +648,9 @@ int cmd_slt(int argc, char **argv)
     c.f.url = e.url;
     c.f.model = e.model;
     struct calibration cal = {0};
-    rc = e.tokenizer
+    /* rank 0 calibrates for every rank */
+    rc = me ? 0
+         : e.tokenizer
              ? calibrate_exact(&c, &e.ep, e.ops, e.ctl_tctx, e.api_key, e.tokenizer, &cal, err,
                                sizeof err)
              : calibrate_linear(&c, &e.ep, e.ops, e.ctl_tctx, e.api_key, &cal, err, sizeof err);
@@ -545,65 +673,66 @@ int cmd_slt(int argc, char **argv)
                 "and the measured template overhead give %lld: the server's tokenizer or "
                 "template differs; prompts are still sized by the server's count\n",
                 (long long)cal.confirmed, e.tokenizer_name, (long long)cal.expected);
-    struct template_params tp = {&e.ep,          c.f.model,       strcmp(c.endpoint, "chat") == 0,
-                                 cal.words,      c.output_tokens, c.ignore_eos,
-                                 c.f.extra_body, e.api_key,       c.f.seed};
+    char *header =
+        shared_header(me ? NULL
+                         : header_json(&c, &e.ep, &cal, e.tokenizer_name, e.transport_desc,
+                                       c.accelerator_type ? &price : NULL),
+                      &rc);
+    if (!rc && me && calibration_from_header(header, &cal)) {
+        fprintf(stderr, "strobe slt: rank %d: rank 0's header has no calibration.\n", me);
+        rc = 1;
+    }
+    if (rc) {
+        free(header);
+        run_env_close(&e);
+        return 1;
+    }
+    /* each rank's own nonces: no two ranks send the same prompt */
+    struct template_params tp = {
+        &e.ep,          c.f.model,       strcmp(c.endpoint, "chat") == 0,
+        cal.words,      c.output_tokens, c.ignore_eos,
+        c.f.extra_body, e.api_key,       c.f.seed + 1000003ULL * (uint64_t)me};
     struct request_template tmpl;
     if (template_build(&tmpl, &tp, err, sizeof err)) {
         fprintf(stderr, "strobe slt: %s.\n", err);
+        free(header);
         run_env_close(&e);
         return 2;
     }
-    char *header = header_json(&c, &e.ep, &cal, e.tokenizer_name, e.transport_desc,
-                               c.accelerator_type ? &price : NULL);
     struct worker_config wc = {.build = template_fill,
                                .build_arg = &tmpl,
                                .max_request_bytes = tmpl.len,
                                .request_timeout_s = c.f.request_timeout_s,
                                .idle_timeout_s = c.f.idle_timeout_s,
                                .connect_timeout_s = c.f.connect_timeout_s};
-    rc = run_env_start(&e, c.f.out, header, &wc);
+    char dir[4200];
+    if (rank_run_dir(c.f.out, dir, sizeof dir)) {
+        free(header);
+        template_free(&tmpl);
+        run_env_close(&e);
+        return 1;
+    }
+    rc = run_env_start(&e, dir, header, &wc);
     free(header);
     if (rc) {
         template_free(&tmpl);
         return rc;
     }
-    fprintf(stderr,
-            "strobe: %s model %s, prompt %d filler words = %lld prompt tokens by the "
-            "server's count, %d threads, log in %s\n",
-            c.f.url, c.f.model, cal.words,
-            (long long)(cal.by_tokenizer ? cal.confirmed : cal.expected), c.f.threads, c.f.out);
-    int tty = isatty(2);
-    int was_interrupted = 0;
-    double tps[MAX_PHASES];
-    for (int k = 0; k < MAX_PHASES; k++) {
-        int conc = c.auto_ladder ? ladder(k) : (k < c.nconc ? c.conc[k] : 0);
-        if (!conc || (c.auto_ladder && conc > c.max_concurrency)) break;
-        if (run_phase(&c, &e, k, conc, tty)) {
-            was_interrupted = 1;
-            break;
-        }
-        /* the last listed phase is summarised by the final results, computed next */
-        int last_listed = !c.auto_ladder && k + 1 >= c.nconc;
-        if (last_listed) break;
-        eventlog_sync(e.log);
-        struct phase_metrics m;
-        if (results_compute_phase(c.f.out, NULL, k, &m, err, sizeof err) == 0) {
-            tps[k] = m.system_output_tps;
-            fprintf(stderr,
-                    "strobe: phase %d concurrency %d: %.1f output tokens/s, speed p50 "
-                    "%.2f tokens/s/query, TTFT p50 %.4f s, %zu/%zu requests failed\n",
-                    k, conc, m.system_output_tps, m.speed.p50, m.ttft.p50, m.failed, m.sent);
-        } else {
-            tps[k] = 0;
-            fprintf(stderr, "strobe: phase %d concurrency %d: no summary (%s)\n", k, conc, err);
-        }
-        if (c.auto_ladder && slt_plateau_reached(tps, (size_t)k + 1, 1.02, 2)) {
-            fprintf(stderr, "strobe: throughput plateaued (two phases below 1.02 x the best)\n");
-            break;
-        }
+    if (!me)
+        fprintf(stderr,
+                "strobe: %s model %s, prompt %d filler words = %lld prompt tokens by the "
+                "server's count, %d threads%s, log in %s\n",
+                c.f.url, c.f.model, cal.words,
+                (long long)(cal.by_tokenizer ? cal.confirmed : cal.expected), c.f.threads,
+                rank_run_active() ? " per rank" : "", c.f.out);
+    int tty = isatty(2) && !rank_run_active();
+    int status = me ? follow_ladder(&c, &e) : run_ladder(&c, &e, tty);
+    if (status >= 0 && !me && rank_run_active()) {
+        struct rank_command stop = {.op = RANK_STOP};
+        if (rank_run_sync(&e, -1) || rank_run_command(&stop, 0)) status = -1;
     }
-    rc = run_env_finish(&e, c.f.out, was_interrupted);
+    e.rank_failed = status < 0;
+    rc = run_env_finish(&e, dir, status == 1 || run_interrupted);
     template_free(&tmpl);
     return rc;
 }

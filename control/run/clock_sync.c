@@ -70,9 +70,9 @@ void clock_discipline_read(char *buf, size_t n)
 {
     buf[0] = 0;
     if (have("/usr/bin/chronyc")) {
-        static const char *const keys[] = {"Reference ID", "Stratum",       "System time",
-                                           "RMS offset",   "Root dispersion", "Leap status",
-                                           NULL};
+        static const char *const keys[] = {
+            "Reference ID",    "Stratum",     "System time", "RMS offset",
+            "Root dispersion", "Leap status", NULL};
         take_lines("chronyc -n tracking 2>/dev/null", keys, buf, n);
     }
     if (have("/usr/sbin/pmc")) {

@@ -8,7 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CLOCK_SYNC_EXCHANGES 24
+#define CLOCK_SYNC_EXCHANGES      24
+#define CLOCK_SYNC_EXCHANGES_TEXT "24"
 
 struct clock_offset {
     int64_t t_ref;          /* rank 0's clock at the best exchange's middle */

@@ -29,8 +29,9 @@ int ranks_init(int *argc, char ***argv)
     gethostname(own_host, sizeof own_host - 1);
     const char *n = getenv("OMPI_COMM_WORLD_SIZE");
     if (n && atoi(n) > 1) {
-        fprintf(stderr, "strobe: started by mpirun with %s ranks, but this strobe was built "
-                        "without MPI; install libopenmpi-dev and rebuild (meson feature mpi).\n",
+        fprintf(stderr,
+                "strobe: started by mpirun with %s ranks, but this strobe was built "
+                "without MPI; install libopenmpi-dev and rebuild (meson feature mpi).\n",
                 n);
         return 1;
     }

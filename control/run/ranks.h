@@ -26,9 +26,9 @@ enum rank_tag {
     RTAG_REPORT,     /* k -> rank 0: done with it, and its load */
     RTAG_PING,       /* the clock ping-pong */
     RTAG_PONG,
-    RTAG_INFO,     /* k -> rank 0: its clock discipline, once */
-    RTAG_FILE,     /* k -> rank 0: bytes of its event log, when rank 0 cannot see them */
-    RTAG_DONE,     /* k -> rank 0: its log is closed */
+    RTAG_INFO, /* k -> rank 0: its clock discipline, once */
+    RTAG_FILE, /* k -> rank 0: bytes of its event log, when rank 0 cannot see them */
+    RTAG_DONE, /* k -> rank 0: its log is closed */
 };
 
 /* Sends len bytes to rank `to`. 0, or -1 with err naming the rank and its host. */

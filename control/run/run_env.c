@@ -5,6 +5,8 @@
 #endif
 
 #include "fdlimit.h"
+#include "rank_run.h"
+#include "ranks.h"
 #include "oneshot.h"
 #include "redact.h"
 #include "sse.h"
@@ -464,6 +466,12 @@ int run_env_finish(struct run_env *e, const char *out, int interrupted)
     free(e->w);
     free(e->tctx);
     run_env_close(e);
+    if (rank_run_active()) {
+        if (e->rank_failed) return 1;
+        /* rank 0 reads every rank's log: each must be complete first */
+        if (ranks_rank()) return rank_run_done(0) ? 1 : interrupted ? 3 : rc;
+        if (rank_run_done(120)) return 1;
+    }
     char err[512];
     struct run_results res;
     snprintf(stop_message, sizeof stop_message,

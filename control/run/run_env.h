@@ -63,6 +63,7 @@ struct run_env {
     char tokenizer_path[1024];   /* checked at open, used by the analysis; "" for none */
     struct tokenizer *tokenizer; /* loaded at open (calibration uses it), or NULL */
     char tokenizer_name[64], tokenizer_sha256[65], tokenizer_choice[200];
+    int rank_failed; /* under mpirun: a rank died or did not answer (the run ends, exit 1) */
 };
 
 extern volatile sig_atomic_t run_interrupted;
@@ -101,7 +102,9 @@ cJSON *run_header_new(const char *kind, const struct run_target *t, cJSON **cfg)
 /* Exit status of a run that completed but whose results are not valid (the reason printed). */
 #define RUN_NOT_VALID 4
 /* Ends the run: mark, workers, log, emulator, results (written and printed). Returns the exit
- * status: 0, 1 (the log could not be written), 3 (interrupted), RUN_NOT_VALID. */
+ * status: 0, 1 (the log could not be written), 3 (interrupted), RUN_NOT_VALID. Under mpirun
+ * only rank 0 computes the results, over every rank's log, once each has closed it; with
+ * rank_failed set, none does and the status is 1. */
 int run_env_finish(struct run_env *e, const char *out, int interrupted);
 /* Frees what run_env_open took when the run stops before run_env_start. */
 void run_env_close(struct run_env *e);

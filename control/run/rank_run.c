@@ -1,0 +1,204 @@
+#include "rank_run.h"
+
+#include "ranks.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DISCIPLINE_MAX 1024
+#define HEADER_MAX (4u << 20)
+#define SETUP_WAIT_S 120.0
+
+static const char *cmd_name = "run";
+/* rank 0: each rank's latest offset, to put phase times on its clock */
+static struct clock_offset *latest;
+
+int rank_run_active(void) { return ranks_size() > 1; }
+
+int rank_share(int total, int k, int n) { return total / n + (k < total % n); }
+
+int rank_run_dir(const char *out, char *dir, size_t n)
+{
+    int k = ranks_rank();
+    if (!k) {
+        snprintf(dir, n, "%s", out);
+        return 0;
+    }
+    if (mkdir(out, 0755) && errno != EEXIST) {
+        fprintf(stderr, "strobe %s: rank %d cannot create %s: %s.\n", cmd_name, k, out,
+                strerror(errno));
+        return 1;
+    }
+    snprintf(dir, n, "%s/rank-%d", out, k);
+    return 0;
+}
+
+static int fail(const char *err)
+{
+    fprintf(stderr, "strobe %s: rank %d (host %s): %s; the run ends, and what every rank "
+                    "flushed stays readable with strobe analyze.\n",
+            cmd_name, ranks_rank(), ranks_host(ranks_rank()), err);
+    return 1;
+}
+
+static cJSON *ranks_table(char (*disc)[DISCIPLINE_MAX])
+{
+    int n = ranks_size();
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddNumberToObject(r, "size", n);
+    cJSON_AddStringToObject(r, "share_rule",
+                            "each phase's concurrency (or agents) split evenly over the ranks, "
+                            "the remainder to the lowest ranks");
+    cJSON_AddStringToObject(r, "offset_method",
+                            "MPI ping-pong with rank 0, " /* the count follows */
+                            "min-RTT exchange of " CLOCK_SYNC_EXCHANGES_TEXT
+                            ": offset = ((t1-t0)+(t2-t3))/2, uncertainty = RTT/2; measured "
+                            "before and after every phase (REC_CLOCK_OFFSET records)");
+    cJSON *list = cJSON_AddArrayToObject(r, "ranks");
+    for (int k = 0; k < n; k++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "rank", k);
+        cJSON_AddStringToObject(o, "host", ranks_host(k));
+        cJSON_AddStringToObject(o, "dir", k ? "" : ".");
+        if (k) {
+            char d[32];
+            snprintf(d, sizeof d, "rank-%d", k);
+            cJSON_ReplaceItemInObject(o, "dir", cJSON_CreateString(d));
+        }
+        cJSON_AddNumberToObject(o, "offset_ns", (double)latest[k].offset_ns);
+        cJSON_AddNumberToObject(o, "offset_uncertainty_ns", (double)latest[k].uncertainty_ns);
+        cJSON_AddStringToObject(o, "clock_discipline", disc[k]);
+        cJSON_AddItemToArray(list, o);
+    }
+    return r;
+}
+
+int rank_run_setup(const char *cmd, cJSON *header, char **header_out)
+{
+    cmd_name = cmd;
+    char err[512];
+    int n = ranks_size(), me = ranks_rank();
+    char (*disc)[DISCIPLINE_MAX] = calloc((size_t)n, sizeof *disc);
+    clock_discipline_read(disc[me], DISCIPLINE_MAX);
+    if (me) {
+        if (ranks_send(0, RTAG_INFO, disc[me], DISCIPLINE_MAX, err, sizeof err) ||
+            clock_sync_measure(NULL, SETUP_WAIT_S, err, sizeof err)) {
+            free(disc);
+            return fail(err);
+        }
+        free(disc);
+        char *buf = malloc(HEADER_MAX);
+        size_t len = 0;
+        if (ranks_recv_any_len(0, RTAG_HEADER, buf, HEADER_MAX - 1, &len, SETUP_WAIT_S, err,
+                               sizeof err)) {
+            free(buf);
+            return fail(err);
+        }
+        buf[len] = 0;
+        cJSON *h = cJSON_Parse(buf);
+        free(buf);
+        cJSON_AddNumberToObject(h, "rank", me);
+        *header_out = cJSON_PrintUnformatted(h);
+        cJSON_Delete(h);
+        return 0;
+    }
+    latest = calloc((size_t)n, sizeof *latest);
+    for (int k = 1; k < n; k++)
+        if (ranks_recv(k, RTAG_INFO, disc[k], DISCIPLINE_MAX, SETUP_WAIT_S, NULL, err,
+                       sizeof err)) {
+            free(disc);
+            return fail(err);
+        }
+    if (clock_sync_measure(latest, SETUP_WAIT_S, err, sizeof err)) {
+        free(disc);
+        return fail(err);
+    }
+    cJSON_AddItemToObject(header, "ranks", ranks_table(disc));
+    free(disc);
+    char *text = cJSON_PrintUnformatted(header);
+    for (int k = 1; k < n; k++)
+        if (ranks_send(k, RTAG_HEADER, text, strlen(text), err, sizeof err)) {
+            free(text);
+            return fail(err);
+        }
+    cJSON_AddNumberToObject(header, "rank", 0);
+    *header_out = cJSON_PrintUnformatted(header);
+    free(text);
+    return 0;
+}
+
+int rank_run_sync(struct run_env *e, int next_phase)
+{
+    char err[512];
+    if (clock_sync_measure(latest, SETUP_WAIT_S, err, sizeof err)) return fail(err);
+    if (ranks_rank()) return 0;
+    for (int k = 1; k < ranks_size(); k++) {
+        struct log_record r = rec_clock_offset_encode(
+            &(struct rec_clock_offset){.rank = k,
+                                       .phase = next_phase,
+                                       .t_ref = latest[k].t_ref,
+                                       .offset_ns = latest[k].offset_ns,
+                                       .uncertainty_ns = latest[k].uncertainty_ns});
+        eventlog_put(e->log, e->threads, &r, NULL, 0);
+    }
+    return 0;
+}
+
+int rank_run_command(struct rank_command *cmd, double wait_s)
+{
+    char err[512];
+    int n = ranks_size();
+    if (ranks_rank()) {
+        if (ranks_recv(0, RTAG_COMMAND, cmd, sizeof *cmd, wait_s, NULL, err, sizeof err))
+            return fail(err);
+        return 0;
+    }
+    for (int k = 1; k < n; k++) {
+        struct rank_command c = *cmd;
+        int64_t off = latest[k].offset_ns;
+        c.share = rank_share(cmd->concurrency, k, n);
+        if (c.op == RANK_PHASE) {
+            c.t_start += off;
+            c.t_window_start += off;
+            c.t_window_end += off;
+        }
+        if (ranks_send(k, RTAG_COMMAND, &c, sizeof c, err, sizeof err)) return fail(err);
+    }
+    cmd->share = rank_share(cmd->concurrency, 0, n);
+    return 0;
+}
+
+int rank_run_report(const struct rank_report *r, struct rank_report *all, double wait_s)
+{
+    char err[512];
+    if (ranks_rank()) {
+        if (ranks_send(0, RTAG_REPORT, r, sizeof *r, err, sizeof err)) return fail(err);
+        return 0;
+    }
+    for (int k = 1; k < ranks_size(); k++) {
+        struct rank_report got;
+        if (ranks_recv(k, RTAG_REPORT, &got, sizeof got, wait_s, NULL, err, sizeof err))
+            return fail(err);
+        if (all) all[k] = got;
+    }
+    if (all) all[0] = *r;
+    return 0;
+}
+
+int rank_run_done(double wait_s)
+{
+    char err[512];
+    int32_t done = 1;
+    if (ranks_rank()) {
+        if (ranks_send(0, RTAG_DONE, &done, sizeof done, err, sizeof err)) return fail(err);
+        return 0;
+    }
+    for (int k = 1; k < ranks_size(); k++)
+        if (ranks_recv(k, RTAG_DONE, &done, sizeof done, wait_s, NULL, err, sizeof err))
+            return fail(err);
+    return 0;
+}
