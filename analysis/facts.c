@@ -730,6 +730,7 @@ void facts_free(struct run_facts *f)
         free(f->ranks[i].failed);
         free(f->ranks[i].output_tps);
         free(f->ranks[i].ttft_p50_s);
+        free(f->ranks[i].start_s);
     }
     free(f->ranks);
     memset(f, 0, sizeof *f);

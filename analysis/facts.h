@@ -123,6 +123,7 @@ struct rank_load {
     size_t *sent, *failed;
     double *output_tps; /* its output tokens in the phase's window / the window, tokens/s */
     double *ttft_p50_s; /* its own TTFT median, s (NAN without requests) */
+    double *start_s;    /* its first request's due time - the phase's start, s (NAN: none) */
 };
 
 #define FACTS_MAX_THREADS 256

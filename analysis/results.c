@@ -3,6 +3,8 @@
 
 #include "cost.h"
 #include "json_num.h"
+#include "ranks_merge.h"
+#include "ranks_results.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -76,6 +78,13 @@ static int load(const char *dir, const char *tokenizer, unsigned threads, int on
     if (open_tokenizer(dir, tokenizer, res, err, errlen) ||
         facts_load(dir, res->tokenizer, res->tokenizer_path, threads, only_phase, &res->facts, err,
                    errlen)) {
+        tokenizer_free(res->tokenizer);
+        return -1;
+    }
+    /* an MPI run: every rank's requests, on rank 0's timeline */
+    if (ranks_merge(dir, res->tokenizer, res->tokenizer_path, threads, only_phase, &res->facts, err,
+                    errlen)) {
+        facts_free(&res->facts);
         tokenizer_free(res->tokenizer);
         return -1;
     }
@@ -440,8 +449,12 @@ static cJSON *build_json(const struct run_results *res)
     for (size_t i = 0; i < res->nphases; i++) {
         cJSON *pj = phase_json(&res->phases[i]);
         if (res->npower_sources) cJSON_AddItemToObject(pj, "power", power_json(&res->power[i], f));
+        if (f->nranks > 1)
+            cJSON_AddNumberToObject(pj, "latency_offset_uncertainty_s",
+                                    (double)f->offset_uncertainty_ns / 1e9);
         cJSON_AddItemToArray(phases, pj);
     }
+    ranks_results_json(root, f);
     if (header) cJSON_AddItemToObject(root, "run", header);
     return root;
 }
@@ -589,4 +602,5 @@ void results_print_table(FILE *out, const struct run_results *res)
             fprintf(out, "      failures: %zu %s (e.g. %s)\n", m->reasons[k].count,
                     m->reasons[k].cls, m->reasons[k].example);
     }
+    ranks_results_print(out, &res->facts);
 }

@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #define DISCIPLINE_MAX 1024
-#define HEADER_MAX (4u << 20)
-#define SETUP_WAIT_S 120.0
+#define HEADER_MAX     (4u << 20)
+#define SETUP_WAIT_S   120.0
 
 static const char *cmd_name = "run";
 /* rank 0: each rank's latest offset, to put phase times on its clock */
@@ -39,8 +39,9 @@ int rank_run_dir(const char *out, char *dir, size_t n)
 
 static int fail(const char *err)
 {
-    fprintf(stderr, "strobe %s: rank %d (host %s): %s; the run ends, and what every rank "
-                    "flushed stays readable with strobe analyze.\n",
+    fprintf(stderr,
+            "strobe %s: rank %d (host %s): %s; the run ends, and what every rank "
+            "flushed stays readable with strobe analyze.\n",
             cmd_name, ranks_rank(), ranks_host(ranks_rank()), err);
     return 1;
 }
@@ -82,7 +83,7 @@ int rank_run_setup(const char *cmd, cJSON *header, char **header_out)
     cmd_name = cmd;
     char err[512];
     int n = ranks_size(), me = ranks_rank();
-    char (*disc)[DISCIPLINE_MAX] = calloc((size_t)n, sizeof *disc);
+    char(*disc)[DISCIPLINE_MAX] = calloc((size_t)n, sizeof *disc);
     clock_discipline_read(disc[me], DISCIPLINE_MAX);
     if (me) {
         if (ranks_send(0, RTAG_INFO, disc[me], DISCIPLINE_MAX, err, sizeof err) ||

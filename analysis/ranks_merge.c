@@ -1,0 +1,175 @@
+#include "ranks_merge.h"
+
+#include "slt_metrics.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Rank k's offset measurements in time order, and the header's when rank 0 logged none. */
+struct offset_series {
+    const struct rec_clock_offset **at;
+    size_t n;
+    int64_t fallback;
+};
+
+/* Rank k's clock minus rank 0's at t (rank k's clock): linear between the measurements around
+ * t, the nearer one outside them. */
+static int64_t offset_at(const struct offset_series *s, int64_t t)
+{
+    if (!s->n) return s->fallback;
+    if (t - s->at[0]->offset_ns <= s->at[0]->t_ref) return s->at[0]->offset_ns;
+    for (size_t i = 1; i < s->n; i++) {
+        const struct rec_clock_offset *a = s->at[i - 1], *b = s->at[i];
+        int64_t t0 = t - b->offset_ns; /* on rank 0's clock, near enough to place it */
+        if (t0 > b->t_ref) continue;
+        if (b->t_ref == a->t_ref) return b->offset_ns;
+        double w = (double)(t0 - a->t_ref) / (double)(b->t_ref - a->t_ref);
+        return a->offset_ns + (int64_t)llround(w * (double)(b->offset_ns - a->offset_ns));
+    }
+    return s->at[s->n - 1]->offset_ns;
+}
+
+static void map_stamp(const struct offset_series *s, int64_t *t)
+{
+    if (*t > 0) *t -= offset_at(s, *t);
+}
+
+/* Every stamp of rank k's facts onto rank 0's timeline. */
+static void map_facts(const struct offset_series *s, struct run_facts *rf)
+{
+    for (size_t i = 0; i < rf->nreqs; i++) {
+        struct req_facts *r = &rf->reqs[i];
+        int64_t *stamps[] = {&r->t_sched,        &r->t_written,         &r->t_first_byte,
+                             &r->t_first_token,  &r->t_first_answer,    &r->t_first_reasoning,
+                             &r->t_last_token,   &r->t_done,            &r->t_prev_event};
+        for (size_t k = 0; k < sizeof stamps / sizeof stamps[0]; k++) map_stamp(s, stamps[k]);
+    }
+    for (size_t i = 0; i < rf->ntok_stores; i++) {
+        struct tok_store *ts = &rf->tok[i];
+        for (size_t k = 0; k < ts->len; k++) {
+            int64_t off = offset_at(s, ts->t[k]);
+            ts->t[k] -= off;
+            /* receive - the emulator's send: the emulator is taken to share rank 0's clock */
+            if (ts->lag[k] != INT64_MIN) ts->lag[k] -= off;
+        }
+    }
+    for (size_t i = 0; i < rf->ntraj; i++) map_stamp(s, &rf->traj_t[i]);
+}
+
+/* A rank's load in each of rank 0's phases. */
+static void take_load(struct rank_load *L, const struct run_facts *rf, const struct run_facts *f)
+{
+    size_t n = f->nphases ? f->nphases : 1;
+    L->sent = calloc(n, sizeof *L->sent);
+    L->failed = calloc(n, sizeof *L->failed);
+    L->output_tps = calloc(n, sizeof *L->output_tps);
+    L->ttft_p50_s = calloc(n, sizeof *L->ttft_p50_s);
+    L->start_s = calloc(n, sizeof *L->start_s);
+    struct phase_metrics *m = malloc(sizeof *m);
+    for (size_t i = 0; i < f->nphases; i++) {
+        slt_phase_metrics(rf, &f->phases[i], m);
+        L->sent[i] = m->sent_all;
+        L->failed[i] = m->failed_all;
+        L->output_tps[i] = m->system_output_tps;
+        L->ttft_p50_s[i] = m->ttft.n ? m->ttft.p50 : NAN;
+        /* when this rank began the phase, on rank 0's timeline: a shifted clock left
+         * uncorrected, or a rank that started late, shows here */
+        int64_t first = INT64_MAX;
+        for (size_t r = 0; r < rf->nreqs; r++)
+            if (rf->reqs[r].phase == f->phases[i].index && rf->reqs[r].t_sched < first)
+                first = rf->reqs[r].t_sched;
+        L->start_s[i] =
+            first == INT64_MAX ? NAN : (double)(first - f->phases[i].t_start) / 1e9;
+    }
+    free(m);
+}
+
+/* Moves rank k's requests and token events into f (rf keeps nothing to free but its own). */
+static void append(struct run_facts *f, struct run_facts *rf)
+{
+    f->reqs = realloc(f->reqs, (f->nreqs + rf->nreqs + 1) * sizeof *f->reqs);
+    for (size_t i = 0; i < rf->nreqs; i++) {
+        struct req_facts r = rf->reqs[i];
+        r.tok_store += (uint32_t)f->ntok_stores;
+        f->reqs[f->nreqs++] = r;
+    }
+    f->tok = realloc(f->tok, (f->ntok_stores + rf->ntok_stores + 1) * sizeof *f->tok);
+    memcpy(f->tok + f->ntok_stores, rf->tok, rf->ntok_stores * sizeof *f->tok);
+    f->ntok_stores += rf->ntok_stores;
+    f->ntok += rf->ntok;
+    rf->ntok_stores = 0;
+    f->traj_t = realloc(f->traj_t, (f->ntraj + rf->ntraj + 1) * sizeof *f->traj_t);
+    f->traj_phase = realloc(f->traj_phase, (f->ntraj + rf->ntraj + 1) * sizeof *f->traj_phase);
+    memcpy(f->traj_t + f->ntraj, rf->traj_t, rf->ntraj * sizeof *f->traj_t);
+    memcpy(f->traj_phase + f->ntraj, rf->traj_phase, rf->ntraj * sizeof *f->traj_phase);
+    f->ntraj += rf->ntraj;
+    f->chunks_scanned += rf->chunks_scanned;
+    f->chunks_parsed += rf->chunks_parsed;
+    for (size_t i = 0; i < sizeof f->ts_source_events / sizeof f->ts_source_events[0]; i++)
+        f->ts_source_events[i] += rf->ts_source_events[i];
+    f->torn_bodies += rf->torn_bodies;
+    f->interrupted |= rf->interrupted;
+}
+
+static void name_rank(struct rank_load *L, int k, const cJSON *entry)
+{
+    const cJSON *host = cJSON_GetObjectItemCaseSensitive(entry, "host");
+    L->rank = k;
+    snprintf(L->host, sizeof L->host, "%s", cJSON_IsString(host) ? host->valuestring : "?");
+}
+
+int ranks_merge(const char *dir, struct tokenizer *tok, const char *tokenizer_path,
+                unsigned threads, int only_phase, struct run_facts *f, char *err, size_t errlen)
+{
+    cJSON *h = cJSON_Parse(f->header_json);
+    const cJSON *table = cJSON_GetObjectItemCaseSensitive(h, "ranks");
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(table, "ranks");
+    int n = cJSON_GetArraySize(list);
+    if (n < 2) {
+        cJSON_Delete(h);
+        return 0;
+    }
+    int with_load = only_phase < 0;
+    f->ranks = calloc((size_t)n, sizeof *f->ranks);
+    f->nranks = (size_t)n;
+    name_rank(&f->ranks[0], 0, cJSON_GetArrayItem(list, 0));
+    if (with_load) take_load(&f->ranks[0], f, f);
+    for (size_t i = 0; i < f->noffsets; i++)
+        if (f->offsets[i].uncertainty_ns > f->offset_uncertainty_ns)
+            f->offset_uncertainty_ns = f->offsets[i].uncertainty_ns;
+    int rc = 0;
+    struct offset_series s = {calloc(f->noffsets + 1, sizeof *s.at), 0, 0};
+    for (int k = 1; k < n && !rc; k++) {
+        const cJSON *entry = cJSON_GetArrayItem(list, k);
+        const cJSON *sub = cJSON_GetObjectItemCaseSensitive(entry, "dir");
+        const cJSON *off = cJSON_GetObjectItemCaseSensitive(entry, "offset_ns");
+        const cJSON *unc = cJSON_GetObjectItemCaseSensitive(entry, "offset_uncertainty_ns");
+        name_rank(&f->ranks[k], k, entry);
+        s.n = 0;
+        s.fallback = cJSON_IsNumber(off) ? (int64_t)off->valuedouble : 0;
+        if (cJSON_IsNumber(unc) && (int64_t)unc->valuedouble > f->offset_uncertainty_ns)
+            f->offset_uncertainty_ns = (int64_t)unc->valuedouble;
+        for (size_t i = 0; i < f->noffsets; i++)
+            if (f->offsets[i].rank == k) s.at[s.n++] = &f->offsets[i];
+        char path[4200], lerr[512];
+        snprintf(path, sizeof path, "%s/%s", dir,
+                 cJSON_IsString(sub) ? sub->valuestring : "rank-?");
+        struct run_facts rf;
+        if (facts_load(path, tok, tokenizer_path, threads, only_phase, &rf, lerr, sizeof lerr)) {
+            snprintf(err, errlen, "rank %d (host %s) of this MPI run: %.400s", k,
+                     f->ranks[k].host, lerr);
+            rc = -1;
+            break;
+        }
+        map_facts(&s, &rf);
+        if (with_load) take_load(&f->ranks[k], &rf, f);
+        append(f, &rf);
+        facts_free(&rf);
+    }
+    free(s.at);
+    cJSON_Delete(h);
+    return rc;
+}
