@@ -42,9 +42,9 @@ static void map_facts(const struct offset_series *s, struct run_facts *rf)
 {
     for (size_t i = 0; i < rf->nreqs; i++) {
         struct req_facts *r = &rf->reqs[i];
-        int64_t *stamps[] = {&r->t_sched,        &r->t_written,         &r->t_first_byte,
-                             &r->t_first_token,  &r->t_first_answer,    &r->t_first_reasoning,
-                             &r->t_last_token,   &r->t_done,            &r->t_prev_event};
+        int64_t *stamps[] = {&r->t_sched,       &r->t_written,      &r->t_first_byte,
+                             &r->t_first_token, &r->t_first_answer, &r->t_first_reasoning,
+                             &r->t_last_token,  &r->t_done,         &r->t_prev_event};
         for (size_t k = 0; k < sizeof stamps / sizeof stamps[0]; k++) map_stamp(s, stamps[k]);
     }
     for (size_t i = 0; i < rf->ntok_stores; i++) {
@@ -81,8 +81,7 @@ static void take_load(struct rank_load *L, const struct run_facts *rf, const str
         for (size_t r = 0; r < rf->nreqs; r++)
             if (rf->reqs[r].phase == f->phases[i].index && rf->reqs[r].t_sched < first)
                 first = rf->reqs[r].t_sched;
-        L->start_s[i] =
-            first == INT64_MAX ? NAN : (double)(first - f->phases[i].t_start) / 1e9;
+        L->start_s[i] = first == INT64_MAX ? NAN : (double)(first - f->phases[i].t_start) / 1e9;
     }
     free(m);
 }
@@ -159,8 +158,8 @@ int ranks_merge(const char *dir, struct tokenizer *tok, const char *tokenizer_pa
                  cJSON_IsString(sub) ? sub->valuestring : "rank-?");
         struct run_facts rf;
         if (facts_load(path, tok, tokenizer_path, threads, only_phase, &rf, lerr, sizeof lerr)) {
-            snprintf(err, errlen, "rank %d (host %s) of this MPI run: %.400s", k,
-                     f->ranks[k].host, lerr);
+            snprintf(err, errlen, "rank %d (host %s) of this MPI run: %.400s", k, f->ranks[k].host,
+                     lerr);
             rc = -1;
             break;
         }

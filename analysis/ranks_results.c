@@ -57,7 +57,7 @@ void ranks_results_print(FILE *out, const struct run_facts *f)
             const struct rank_load *L = &f->ranks[k];
             if (!L->sent) continue;
             fprintf(out, "%5d %5d %-20.20s %7zu %6zu %14.1f %12.4f %12.4f\n", f->phases[i].index,
-                    L->rank, L->host, L->sent[i], L->failed[i], L->output_tps[i],
-                    L->ttft_p50_s[i], L->start_s[i]);
+                    L->rank, L->host, L->sent[i], L->failed[i], L->output_tps[i], L->ttft_p50_s[i],
+                    L->start_s[i]);
         }
 }

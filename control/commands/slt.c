@@ -541,7 +541,7 @@ static int run_ladder(const struct slt_config *c, struct run_env *e, int tty)
         if (ranks) {
             struct rank_report mine = phase_report(e);
             eventlog_sync(e->log);
-            if (rank_run_report(&mine, NULL, c->drain_s + 60)) return -1;
+            if (rank_run_report(&mine, NULL, c->drain_s + RANK_SLACK_S)) return -1;
         }
         if (interrupted) return 1;
         /* the last listed phase is summarised by the final results, computed next */

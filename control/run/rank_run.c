@@ -39,10 +39,13 @@ int rank_run_dir(const char *out, char *dir, size_t n)
 
 static int fail(const char *err)
 {
+    int me = ranks_rank();
+    char who[RANKS_HOST_MAX + 40] = "";
+    if (me) snprintf(who, sizeof who, "rank %d (host %s): ", me, ranks_host(me));
     fprintf(stderr,
-            "strobe %s: rank %d (host %s): %s; the run ends, and what every rank "
-            "flushed stays readable with strobe analyze.\n",
-            cmd_name, ranks_rank(), ranks_host(ranks_rank()), err);
+            "strobe %s: %s%s; the run ends, and what every rank flushed stays readable with "
+            "strobe analyze.\n",
+            cmd_name, who, err);
     return 1;
 }
 

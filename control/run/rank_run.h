@@ -16,6 +16,10 @@
 #include <cjson/cJSON.h>
 #include <stdint.h>
 
+/* How long past a phase's drain rank 0 waits for a rank's report before naming it: every rank
+ * ends the phase at the same moment and drains for at most --drain-s. */
+#define RANK_SLACK_S 20.0
+
 enum rank_op { RANK_STOP = 0, RANK_PHASE = 1 };
 
 /* What a rank runs next; times are on the receiving rank's own clock. */
