@@ -520,10 +520,6 @@ static struct rank_report phase_report(const struct run_env *e)
     return r;
 }
 
-/* Rank 0's lead between sending a phase's command and its start, so every rank starts it at
- * once. */
-#define RANK_LEAD_NS 50000000LL
-
 /* The ladder, on rank 0 or the only process: each phase (its share here, the others' by
  * command), its summary over every rank's requests, the plateau decision. 0 done, 1
  * interrupted, -1 a rank failed (said). */
@@ -582,19 +578,6 @@ static int follow_ladder(const struct slt_config *c, struct run_env *e)
         eventlog_sync(e->log);
         if (rank_run_report(&mine, NULL, 0)) return -1;
     }
-}
-
-/* The header every rank writes: rank 0's, with the ranks table, sent to the others. NULL
- * after printing why. */
-static char *shared_header(char *own, int *rc)
-{
-    if (!rank_run_active()) return own;
-    cJSON *h = ranks_rank() ? NULL : cJSON_Parse(own);
-    free(own);
-    char *out = NULL;
-    *rc = rank_run_setup("slt", h, &out);
-    cJSON_Delete(h);
-    return out;
 }
 
 /* A rank other than 0 takes the prompt's size from rank 0's calibration in the header. */
@@ -674,7 +657,7 @@ int cmd_slt(int argc, char **argv)
                 "template differs; prompts are still sized by the server's count\n",
                 (long long)cal.confirmed, e.tokenizer_name, (long long)cal.expected);
     char *header =
-        shared_header(me ? NULL
+        rank_run_header("slt", me ? NULL
                          : header_json(&c, &e.ep, &cal, e.tokenizer_name, e.transport_desc,
                                        c.accelerator_type ? &price : NULL),
                       &rc);
@@ -727,10 +710,7 @@ int cmd_slt(int argc, char **argv)
                 rank_run_active() ? " per rank" : "", c.f.out);
     int tty = isatty(2) && !rank_run_active();
     int status = me ? follow_ladder(&c, &e) : run_ladder(&c, &e, tty);
-    if (status >= 0 && !me && rank_run_active()) {
-        struct rank_command stop = {.op = RANK_STOP};
-        if (rank_run_sync(&e, -1) || rank_run_command(&stop, 0)) status = -1;
-    }
+    if (status >= 0 && rank_run_stop(&e)) status = -1;
     e.rank_failed = status < 0;
     rc = run_env_finish(&e, dir, status == 1 || run_interrupted);
     template_free(&tmpl);

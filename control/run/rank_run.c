@@ -135,6 +135,24 @@ int rank_run_setup(const char *cmd, cJSON *header, char **header_out)
     return 0;
 }
 
+char *rank_run_header(const char *cmd, char *own, int *rc)
+{
+    if (!rank_run_active()) return own;
+    cJSON *h = ranks_rank() ? NULL : cJSON_Parse(own);
+    free(own);
+    char *out = NULL;
+    *rc = rank_run_setup(cmd, h, &out);
+    cJSON_Delete(h);
+    return out;
+}
+
+int rank_run_stop(struct run_env *e)
+{
+    if (!rank_run_active() || ranks_rank()) return 0;
+    struct rank_command stop = {.op = RANK_STOP};
+    return rank_run_sync(e, -1) || rank_run_command(&stop, 0);
+}
+
 int rank_run_sync(struct run_env *e, int next_phase)
 {
     char err[512];
@@ -190,6 +208,37 @@ int rank_run_report(const struct rank_report *r, struct rank_report *all, double
         if (all) all[k] = got;
     }
     if (all) all[0] = *r;
+    return 0;
+}
+
+int rank_run_progress(const struct rank_progress *mine, struct rank_progress *all)
+{
+    char err[512];
+    if (ranks_rank())
+        return ranks_send(0, RTAG_PROGRESS, mine, sizeof *mine, err, sizeof err) ? fail(err) : 0;
+    all[0] = *mine;
+    for (int k = 1; k < ranks_size(); k++) {
+        struct rank_progress p;
+        int got;
+        while ((got = ranks_poll(k, RTAG_PROGRESS, &p, sizeof p, err, sizeof err)) == 1)
+            all[k] = p;
+        if (got < 0) return fail(err);
+    }
+    return 0;
+}
+
+int rank_run_signal(int *op)
+{
+    char err[512];
+    int32_t v = *op;
+    if (ranks_rank()) {
+        int got = ranks_poll(0, RTAG_SIGNAL, &v, sizeof v, err, sizeof err);
+        if (got < 0) return fail(err);
+        *op = got ? v : 0;
+        return 0;
+    }
+    for (int k = 1; k < ranks_size(); k++)
+        if (ranks_send(k, RTAG_SIGNAL, &v, sizeof v, err, sizeof err)) return fail(err);
     return 0;
 }
 

@@ -20,7 +20,11 @@
  * ends the phase at the same moment and drains for at most --drain-s. */
 #define RANK_SLACK_S 20.0
 
-enum rank_op { RANK_STOP = 0, RANK_PHASE = 1 };
+/* Rank 0's lead between sending a phase's command and its start, so every rank starts it at
+ * once. */
+#define RANK_LEAD_NS 50000000LL
+
+enum rank_op { RANK_STOP = 0, RANK_PHASE = 1, RANK_MARK = 2, RANK_END = 3 };
 
 /* What a rank runs next; times are on the receiving rank's own clock. */
 struct rank_command {
@@ -38,6 +42,13 @@ struct rank_report {
     int32_t interrupted, pad;
 };
 
+/* How far a rank is in a running agents iteration. */
+struct rank_progress {
+    int64_t started; /* agents that have sent their first request */
+    int64_t done;    /* trajectories completed since the window opened */
+    int64_t fewest;  /* by the agent with the fewest (INT64_MAX: none marked yet) */
+};
+
 /* Whether this process is one rank of several (mpirun -n N, N > 1). */
 int rank_run_active(void);
 /* Rank k's part of total: an even split, the remainder to the lowest ranks. */
@@ -49,6 +60,13 @@ int rank_run_dir(const char *out, char *dir, size_t n);
  * "ranks" table to header, and sends the header to every rank. Others: send theirs and get
  * the header (*header_out, to free; "rank" set to this rank). 0, or 1 after printing why. */
 int rank_run_setup(const char *cmd, cJSON *header, char **header_out);
+/* rank_run_setup for a run kind's header: own is rank 0's (freed here; NULL on the others);
+ * returns the header this rank writes (to free), or NULL with *rc = 1 after printing why.
+ * Outside mpirun, own itself. */
+char *rank_run_header(const char *cmd, char *own, int *rc);
+/* Rank 0, after the last phase or iteration: the last offsets, then stop to every rank.
+ * Nothing outside mpirun, or on the others. 0, or 1 after printing why. */
+int rank_run_stop(struct run_env *e);
 /* Every rank, before each phase or iteration (and once after the last): the offsets again;
  * rank 0 logs them into e's log, tagged with the phase that follows (-1 after the last).
  * 0, or 1 after printing which rank failed. */
@@ -60,6 +78,13 @@ int rank_run_command(struct rank_command *cmd, double wait_s);
 /* Others: report r. Rank 0: collects every rank's report, waiting at most wait_s, into
  * all[k] (all may be NULL). 0, or 1 after printing which rank did not report. */
 int rank_run_report(const struct rank_report *r, struct rank_report *all, double wait_s);
+/* During an iteration. Others: send their progress. Rank 0: take every rank's latest into
+ * all[k] (left as it was for a rank that sent nothing new). 0, or 1 after printing why. */
+int rank_run_progress(const struct rank_progress *mine, struct rank_progress *all);
+/* Rank 0: tells every rank the iteration reached `op` (RANK_MARK: its window opens now;
+ * RANK_END: it ends now). Others: *op is the signal waiting (0 none). 0, or 1 after printing
+ * why. */
+int rank_run_signal(int *op);
 /* End of the run: others say their log is closed; rank 0 waits for all of them (wait_s).
  * 0, or 1 after printing which rank did not finish. */
 int rank_run_done(double wait_s);

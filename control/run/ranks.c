@@ -58,6 +58,12 @@ int ranks_recv_any_len(int from, enum rank_tag tag, void *buf, size_t max, size_
     snprintf(err, errlen, "this strobe was built without MPI");
     return -1;
 }
+int ranks_poll(int from, enum rank_tag tag, void *buf, size_t len, char *err, size_t errlen)
+{
+    (void)from, (void)tag, (void)buf, (void)len;
+    snprintf(err, errlen, "this strobe was built without MPI");
+    return -1;
+}
 void ranks_abort(int status) { exit(status); }
 
 #else
@@ -165,6 +171,18 @@ int ranks_recv_any_len(int from, enum rank_tag tag, void *buf, size_t max, size_
     MPI_Get_count(&st, MPI_BYTE, &count);
     *len = (size_t)count;
     return 0;
+}
+
+int ranks_poll(int from, enum rank_tag tag, void *buf, size_t len, char *err, size_t errlen)
+{
+    int waiting = 0;
+    MPI_Status st;
+    int rc = MPI_Iprobe(from, tag, MPI_COMM_WORLD, &waiting, &st);
+    if (rc == MPI_SUCCESS && waiting)
+        rc = MPI_Recv(buf, (int)len, MPI_BYTE, from, tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    if (rc == MPI_SUCCESS) return waiting;
+    name_peer(from, "failed", rc, err, errlen);
+    return -1;
 }
 
 void ranks_abort(int status)

@@ -28,7 +28,9 @@ enum rank_tag {
     RTAG_PONG,
     RTAG_INFO, /* k -> rank 0: its clock discipline, once */
     RTAG_FILE, /* k -> rank 0: bytes of its event log, when rank 0 cannot see them */
-    RTAG_DONE, /* k -> rank 0: its log is closed */
+    RTAG_DONE,     /* k -> rank 0: its log is closed */
+    RTAG_PROGRESS, /* k -> rank 0: how far it is in the running iteration */
+    RTAG_SIGNAL,   /* rank 0 -> k: a moment of the running iteration (window opens, ends) */
 };
 
 /* Sends len bytes to rank `to`. 0, or -1 with err naming the rank and its host. */
@@ -41,6 +43,9 @@ int ranks_recv(int from, enum rank_tag tag, void *buf, size_t len, double timeou
 /* A message of unknown length (up to max) from rank `from`; its length in *len. */
 int ranks_recv_any_len(int from, enum rank_tag tag, void *buf, size_t max, size_t *len,
                        double timeout_s, char *err, size_t errlen);
+/* Takes one waiting message from rank `from` without blocking: 1 taken (len bytes into
+ * buf), 0 none waiting, -1 with err on an MPI error. */
+int ranks_poll(int from, enum rank_tag tag, void *buf, size_t len, char *err, size_t errlen);
 /* Ends every rank at once (a rank that cannot go on and cannot tell rank 0). */
 void ranks_abort(int status);
 
