@@ -12,6 +12,8 @@
 #include "replay.h"
 #include "request_template.h"
 #include "results.h"
+#include "rank_run.h"
+#include "ranks.h"
 #include "run_env.h"
 #include "rng.h"
 #include "run_flags.h"
@@ -268,6 +270,7 @@ struct live {
     size_t ndone;
     int all_gates_met;
     int tty;
+    int rank_failed; /* under mpirun: a rank died or did not answer */
 };
 
 /* Lets every worker pass two loop turns, so none still holds the old source. */
@@ -280,13 +283,46 @@ static void wait_workers_let_go(struct run_env *e)
     free(seen);
 }
 
-/* One search iteration with `agents` agents. 0, or -1 when interrupted. */
-static int run_iteration(struct live *L, int agents, struct iteration_metrics *out)
+/* What the others tell rank 0 about the running iteration, summed with its own: agents
+ * started, trajectories since the window opened and the fewest by one agent; *all_marked
+ * is 0 while a rank has not opened its window. 0, or -1 when a rank failed. */
+static int iteration_progress(struct rank_progress *all, int64_t started, uint64_t done,
+                              uint64_t fewest, int marked, int64_t *started_all, uint64_t *done_all,
+                              uint64_t *fewest_all, int *all_marked)
+{
+    struct rank_progress mine = {started, marked ? (int64_t)done : -1,
+                                 fewest == UINT64_MAX ? INT64_MAX : (int64_t)fewest};
+    if (rank_run_progress(&mine, all)) return -1;
+    *started_all = 0;
+    *done_all = 0;
+    *fewest_all = UINT64_MAX;
+    *all_marked = 1;
+    for (int k = 0; k < ranks_size(); k++) {
+        *started_all += all[k].started;
+        if (all[k].done < 0) *all_marked = 0;
+        if (all[k].done > 0) *done_all += (uint64_t)all[k].done;
+        if (all[k].fewest != INT64_MAX && (uint64_t)all[k].fewest < *fewest_all)
+            *fewest_all = (uint64_t)all[k].fewest;
+    }
+    return 0;
+}
+
+/* One search iteration: p->concurrency agents, p->share of them here (all of them in one
+ * process), from p->t_start on this process's clock. Rank 0 (or the only process) decides
+ * when the window opens and ends, from every rank's progress, and computes the iteration's
+ * verdict metrics into out over every rank's requests; the others follow its signals (out
+ * is NULL there). 0, or -1 when interrupted or a rank failed. */
+static int run_iteration(struct live *L, const struct rank_command *p,
+                         struct iteration_metrics *out)
 {
     const struct agents_config *c = L->c;
     struct run_env *e = L->e;
     int n = e->threads;
-    int64_t t0 = clock_now_ns();
+    int me = ranks_rank(), ranks = rank_run_active();
+    int agents = p->concurrency, share = p->share, first_agent = 0;
+    for (int k = 0; k < me; k++) first_agent += rank_share(agents, k, ranks_size());
+    int64_t t0 = p->t_start;
+    while (clock_now_ns() < t0 && !run_interrupted) run_sleep_s(0.001);
     int64_t ws = t0 + (int64_t)(c->warmup_s * 1e9);
     int64_t win = (int64_t)(c->window_s * 1e9);
     int64_t win_max =
@@ -295,7 +331,7 @@ static int run_iteration(struct live *L, int agents, struct iteration_metrics *o
      * still wait for their start measures fewer agents than the iteration claims */
     double last_start_s = agents > 1 ? c->stagger_s * (agents - 1) / agents : 0;
     unsigned extended = 0;
-    if (last_start_s >= c->warmup_s) {
+    if (last_start_s >= c->warmup_s && !me) {
         fprintf(stderr,
                 "strobe: iteration %d: the last of %d agents starts %.1f s in (--stagger-s "
                 "%g), after the %g s warm-up (--warmup-s): the warm-up is extended until "
@@ -311,8 +347,8 @@ static int run_iteration(struct live *L, int agents, struct iteration_metrics *o
     eventlog_sync(e->log);
     struct agent_set **sets = calloc((size_t)n, sizeof *sets);
     size_t bytes = 0;
-    for (int i = 0, first = 0; i < n; i++) {
-        int count = agents / n + (i < agents % n);
+    for (int i = 0, first = first_agent; i < n; i++) {
+        int count = share / n + (i < share % n);
         sets[i] = agent_set_new(&L->ap, i, L->phase, first, count, agents, t0, c->stagger_s);
         first += count;
     }
@@ -321,13 +357,60 @@ static int run_iteration(struct live *L, int agents, struct iteration_metrics *o
         atomic_store(&e->w[i].ctl.source, agent_set_source(sets[i]));
         atomic_store(&e->w[i].ctl.issuing, 1);
     }
-    int marked = 0, gates = 0;
+    int marked = 0, gates = 0, failed = 0;
     int64_t we = 0;
-    while (!run_interrupted) {
+    struct rank_progress *all = calloc((size_t)ranks_size(), sizeof *all);
+    for (int k = 0; k < ranks_size(); k++) all[k] = (struct rank_progress){0, -1, INT64_MAX};
+    /* the others follow rank 0's signals, and stop waiting for them after the longest
+     * iteration rank 0 could run */
+    int64_t give_up =
+        t0 + (int64_t)((c->warmup_s + c->stagger_s +
+                        (c->window_s > c->max_window_s ? c->window_s : c->max_window_s) + 600) *
+                       1e9);
+    while (!run_interrupted || me) {
         int64_t now = clock_now_ns();
+        int64_t started = 0;
+        for (int i = 0; i < n; i++) started += agent_set_started(sets[i]);
+        uint64_t done = 0, fewest = UINT64_MAX;
+        if (marked)
+            for (int i = 0; i < n; i++) {
+                uint64_t d, f;
+                agent_set_progress(sets[i], &d, &f);
+                done += d;
+                if (f < fewest) fewest = f;
+            }
+        if (me) {
+            int op = 0;
+            struct rank_progress mine = {started, marked ? (int64_t)done : -1,
+                                         fewest == UINT64_MAX ? INT64_MAX : (int64_t)fewest};
+            if (rank_run_signal(&op) || rank_run_progress(&mine, NULL)) {
+                failed = 1;
+                break;
+            }
+            if (op == RANK_MARK && !marked) {
+                ws = now;
+                for (int i = 0; i < n; i++) agent_set_mark(sets[i]);
+                marked = 1;
+            }
+            if (op == RANK_END) break;
+            if (now > give_up) {
+                fprintf(stderr,
+                        "strobe agents: rank %d (host %s): rank 0 on host %s did not end "
+                        "iteration %d in time; the run ends.\n",
+                        me, ranks_host(me), ranks_host(0), L->phase);
+                failed = 1;
+                break;
+            }
+            run_sleep_s(0.05);
+            continue;
+        }
+        int all_marked = 1;
+        if (ranks && iteration_progress(all, started, done, fewest, marked, &started, &done,
+                                        &fewest, &all_marked)) {
+            failed = 1;
+            break;
+        }
         if (!marked && now >= ws) {
-            int started = 0;
-            for (int i = 0; i < n; i++) started += agent_set_started(sets[i]);
             if (started < agents) {
                 ws = now + 1; /* look again at the next turn of this loop */
             } else {
@@ -341,18 +424,15 @@ static int run_iteration(struct live *L, int agents, struct iteration_metrics *o
                 ws = now;
                 for (int i = 0; i < n; i++) agent_set_mark(sets[i]);
                 marked = 1;
+                int op = RANK_MARK;
+                if (ranks && rank_run_signal(&op)) {
+                    failed = 1;
+                    break;
+                }
             }
         }
         int64_t we_min = ws + win, we_max = ws + win_max;
-        uint64_t done = 0, fewest = UINT64_MAX;
-        if (marked)
-            for (int i = 0; i < n; i++) {
-                uint64_t d, f;
-                agent_set_progress(sets[i], &d, &f);
-                done += d;
-                if (f < fewest) fewest = f;
-            }
-        gates = marked && done >= (uint64_t)c->min_trajectories &&
+        gates = marked && all_marked && done >= (uint64_t)c->min_trajectories &&
                 (fewest == UINT64_MAX || fewest >= (uint64_t)c->min_per_agent);
         if (marked && now >= we_min && (gates || now >= we_max)) {
             we = now;
@@ -365,6 +445,11 @@ static int run_iteration(struct live *L, int agents, struct iteration_metrics *o
                     L->phase, agents, now < ws ? "warm-up" : "measure", (double)(now - t0) / 1e9,
                     run_env_in_flight(e), (unsigned long long)done);
         run_sleep_s(0.05);
+    }
+    free(all);
+    if (ranks && !me && !failed) {
+        int op = RANK_END;
+        failed = rank_run_signal(&op);
     }
     if (!we) we = clock_now_ns() > ws ? clock_now_ns() : ws;
     for (int i = 0; i < n; i++) bytes += agent_set_bytes(sets[i]);
@@ -391,6 +476,12 @@ static int run_iteration(struct live *L, int agents, struct iteration_metrics *o
                                                                .client_bytes = (int64_t)bytes});
     eventlog_put(e->log, n, &mem, NULL, 0);
     eventlog_sync(e->log);
+    if (failed) return -1;
+    if (ranks) {
+        struct rank_report r = {.interrupted = run_interrupted != 0};
+        if (rank_run_report(&r, NULL, c->drain_s + RANK_SLACK_S)) return -1;
+    }
+    if (me) return 0;
     if (run_interrupted) return -1;
     char err[512];
     /* this iteration's records only: the search's analysis stays linear in the run's length */
@@ -416,10 +507,49 @@ static int measure_live(void *arg, int agents, struct iteration_metrics *out)
             *out = L->done[i];
             return 0;
         }
-    if (run_interrupted || run_iteration(L, agents, out)) return -1;
+    if (run_interrupted) return -1;
+    struct rank_command p = {.op = RANK_PHASE,
+                             .index = L->phase,
+                             .concurrency = agents,
+                             .share = agents,
+                             .t_start = clock_now_ns() + (rank_run_active() ? RANK_LEAD_NS : 0)};
+    if (rank_run_active() && (rank_run_sync(L->e, L->phase) || rank_run_command(&p, 0))) {
+        L->rank_failed = 1;
+        return -1;
+    }
+    if (run_iteration(L, &p, out)) {
+        L->rank_failed |= !run_interrupted;
+        return -1;
+    }
     L->done = realloc(L->done, (L->ndone + 1) * sizeof *L->done);
     L->done[L->ndone++] = *out;
     return 0;
+}
+
+/* A rank other than 0: runs its share of each iteration rank 0 commands, until told to stop.
+ * 0 done, -1 a rank failed (said). */
+static int follow_search(struct live *L)
+{
+    const struct agents_config *c = L->c;
+    double wait_s = c->warmup_s + c->stagger_s + c->window_s + c->max_window_s + c->drain_s + 600;
+    for (;;) {
+        struct rank_command p;
+        if (rank_run_sync(L->e, 0) || rank_run_command(&p, wait_s)) return -1;
+        if (p.op == RANK_STOP) return 0;
+        L->phase = p.index;
+        if (run_iteration(L, &p, NULL)) return -1;
+    }
+}
+
+/* A rank other than 0 takes the output policy rank 0's probe chose from the header. */
+static void policy_from_header(const char *header, struct agents_config *c)
+{
+    cJSON *h = cJSON_Parse(header);
+    const cJSON *pol = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(h, "config"), "output_policy");
+    if (cJSON_IsString(pol))
+        c->policy = strcmp(pol->valuestring, "exact") ? POLICY_NATURAL : POLICY_EXACT;
+    cJSON_Delete(h);
 }
 
 static char *header_json(const struct agents_config *c, const struct run_env *e,
@@ -477,6 +607,14 @@ int cmd_agents(int argc, char **argv)
     int rc = parse_args(argc, argv, &c);
     if (rc) return rc;
     char err[1024];
+    int me = ranks_rank();
+    if (rank_run_active() && !c.f.url) {
+        if (!me)
+            fprintf(stderr, "strobe agents: under mpirun every rank needs the server's --url (the "
+                            "built-in emulator listens on rank 0's loopback only); start "
+                            "strobe-emu on a reachable address and give its URL.\n");
+        return 2;
+    }
     cJSON *tiers =
         slo_tiers_select(c.model_profile, c.slo_tier, c.slo_speed, c.slo_ttft, err, sizeof err);
     if (!tiers) {
@@ -500,15 +638,16 @@ int cmd_agents(int argc, char **argv)
         return 2;
     }
     struct run_env e;
-    struct run_env_options ro =
-        run_flags_env(&c.f, "agents", c.max_agents < 100000 ? c.max_agents : 4096);
+    struct run_env_options ro = run_flags_env(
+        &c.f, "agents", rank_share(c.max_agents < 100000 ? c.max_agents : 4096, me, ranks_size()));
     if ((rc = run_env_open(&e, &ro))) {
         replay_free(&rp);
         cJSON_Delete(tiers);
         return rc;
     }
     c.f.url = e.url;
-    int honoured = probe_server(&e, &c, err, sizeof err);
+    /* rank 0 probes for every rank */
+    int honoured = me ? 1 : probe_server(&e, &c, err, sizeof err);
     if (honoured < 0 && run_interrupted) {
         fprintf(stderr,
                 "strobe agents: interrupted during the first probe, before the run: "
@@ -542,12 +681,27 @@ int cmd_agents(int argc, char **argv)
         cJSON_Delete(tiers);
         return 2;
     }
-    char *header = header_json(&c, &e, &rp, tiers, honoured);
+    char *header =
+        rank_run_header("agents", me ? NULL : header_json(&c, &e, &rp, tiers, honoured), &rc);
+    if (rc) {
+        free(header);
+        free(extra);
+        run_env_close(&e);
+        replay_free(&rp);
+        cJSON_Delete(tiers);
+        return 1;
+    }
+    if (me) policy_from_header(header, &c);
     struct worker_config wc = {.max_request_bytes = 2048,
                                .request_timeout_s = c.f.request_timeout_s,
                                .idle_timeout_s = c.f.idle_timeout_s,
                                .connect_timeout_s = c.f.connect_timeout_s};
-    rc = run_env_start(&e, c.f.out, header, &wc);
+    char dir[4200];
+    rc = rank_run_dir(c.f.out, dir, sizeof dir);
+    if (!rc)
+        rc = run_env_start(&e, dir, header, &wc);
+    else
+        run_env_close(&e);
     free(header);
     if (rc) {
         free(extra);
@@ -555,10 +709,12 @@ int cmd_agents(int argc, char **argv)
         cJSON_Delete(tiers);
         return rc;
     }
-    /* the shared trajectory queue: a seeded shuffle */
+    /* the shared trajectory queue: a seeded shuffle, each rank its own (no two ranks replay
+     * the same trajectories in the same order) */
+    uint64_t seed = c.f.seed + 1000003ULL * (uint64_t)me;
     uint32_t *order = malloc(rp.ntasks * sizeof *order);
     for (size_t i = 0; i < rp.ntasks; i++) order[i] = (uint32_t)i;
-    uint64_t s = c.f.seed;
+    uint64_t s = seed;
     for (size_t i = rp.ntasks; i > 1; i--) {
         size_t j = splitmix64(&s) % i;
         uint32_t t = order[i - 1];
@@ -566,19 +722,24 @@ int cmd_agents(int argc, char **argv)
         order[j] = t;
     }
     _Atomic uint64_t cursor = 0;
-    struct live L = {.c = &c, .e = &e, .all_gates_met = 1, .tty = isatty(2)};
+    struct live L = {.c = &c, .e = &e, .all_gates_met = 1, .tty = isatty(2) && !rank_run_active()};
     L.ap = (struct agent_params){
-        &rp,      &e.ep, e.api_key, extra,   c.policy, 1, c.tool_time_s, c.max_tool_time_s,
-        c.f.seed, order, rp.ntasks, &cursor, e.log};
-    fprintf(stderr,
-            "strobe: %s model %s, %zu trajectories (%zu skipped, %.1f MiB shared), %d "
-            "threads, log in %s\n",
-            e.url, e.model, rp.ntasks, rp.skipped, (double)rp.shared_bytes / 1048576, c.f.threads,
-            c.f.out);
+        &rp,  &e.ep, e.api_key, extra,   c.policy, 1, c.tool_time_s, c.max_tool_time_s,
+        seed, order, rp.ntasks, &cursor, e.log};
+    if (!me)
+        fprintf(stderr,
+                "strobe: %s model %s, %zu trajectories (%zu skipped, %.1f MiB shared), %d "
+                "threads, log in %s\n",
+                e.url, e.model, rp.ntasks, rp.skipped, (double)rp.shared_bytes / 1048576,
+                c.f.threads, c.f.out);
     int interrupted = 0;
     struct slo_tier *tl = NULL;
     size_t nt = 0;
     slo_tiers_from_json(tiers, &tl, &nt);
+    if (me) {
+        L.rank_failed = follow_search(&L) != 0;
+        nt = 0;
+    }
     for (size_t i = 0; i < nt && !interrupted; i++) {
         struct search_result r;
         agent_search(&tl[i], c.start_agents, c.resolution, c.max_agents, c.max_error_rate,
@@ -591,7 +752,9 @@ int cmd_agents(int argc, char **argv)
     }
     free(tl);
     cJSON_Delete(tiers);
-    rc = run_env_finish(&e, c.f.out, interrupted || run_interrupted);
+    if (!L.rank_failed && rank_run_stop(&e)) L.rank_failed = 1;
+    e.rank_failed = L.rank_failed;
+    rc = run_env_finish(&e, dir, interrupted || run_interrupted);
     free(L.done);
     free(order);
     free(extra);

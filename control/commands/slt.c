@@ -657,10 +657,11 @@ int cmd_slt(int argc, char **argv)
                 "template differs; prompts are still sized by the server's count\n",
                 (long long)cal.confirmed, e.tokenizer_name, (long long)cal.expected);
     char *header =
-        rank_run_header("slt", me ? NULL
-                         : header_json(&c, &e.ep, &cal, e.tokenizer_name, e.transport_desc,
-                                       c.accelerator_type ? &price : NULL),
-                      &rc);
+        rank_run_header("slt",
+                        me ? NULL
+                           : header_json(&c, &e.ep, &cal, e.tokenizer_name, e.transport_desc,
+                                         c.accelerator_type ? &price : NULL),
+                        &rc);
     if (!rc && me && calibration_from_header(header, &cal)) {
         fprintf(stderr, "strobe slt: rank %d: rank 0's header has no calibration.\n", me);
         rc = 1;

@@ -220,8 +220,7 @@ int rank_run_progress(const struct rank_progress *mine, struct rank_progress *al
     for (int k = 1; k < ranks_size(); k++) {
         struct rank_progress p;
         int got;
-        while ((got = ranks_poll(k, RTAG_PROGRESS, &p, sizeof p, err, sizeof err)) == 1)
-            all[k] = p;
+        while ((got = ranks_poll(k, RTAG_PROGRESS, &p, sizeof p, err, sizeof err)) == 1) all[k] = p;
         if (got < 0) return fail(err);
     }
     return 0;

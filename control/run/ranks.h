@@ -26,8 +26,8 @@ enum rank_tag {
     RTAG_REPORT,     /* k -> rank 0: done with it, and its load */
     RTAG_PING,       /* the clock ping-pong */
     RTAG_PONG,
-    RTAG_INFO, /* k -> rank 0: its clock discipline, once */
-    RTAG_FILE, /* k -> rank 0: bytes of its event log, when rank 0 cannot see them */
+    RTAG_INFO,     /* k -> rank 0: its clock discipline, once */
+    RTAG_FILE,     /* k -> rank 0: bytes of its event log, when rank 0 cannot see them */
     RTAG_DONE,     /* k -> rank 0: its log is closed */
     RTAG_PROGRESS, /* k -> rank 0: how far it is in the running iteration */
     RTAG_SIGNAL,   /* rank 0 -> k: a moment of the running iteration (window opens, ends) */
