@@ -1,5 +1,6 @@
 #include "rank_run.h"
 
+#include "log_ship.h"
 #include "ranks.h"
 
 #include <errno.h>
@@ -14,6 +15,9 @@
 #define SETUP_WAIT_S   120.0
 
 static const char *cmd_name = "run";
+/* the run directory (rank 0's), this rank's own, and the run's id (rank 0 checks that what it
+ * sees of a rank's log belongs to this run) */
+static char run_out[4096], run_dir[4200], run_id[64];
 /* rank 0: each rank's latest offset, to put phase times on its clock */
 static struct clock_offset *latest;
 
@@ -24,8 +28,10 @@ int rank_share(int total, int k, int n) { return total / n + (k < total % n); }
 int rank_run_dir(const char *out, char *dir, size_t n)
 {
     int k = ranks_rank();
+    snprintf(run_out, sizeof run_out, "%s", out);
     if (!k) {
         snprintf(dir, n, "%s", out);
+        snprintf(run_dir, sizeof run_dir, "%s", out);
         return 0;
     }
     if (mkdir(out, 0755) && errno != EEXIST) {
@@ -34,6 +40,7 @@ int rank_run_dir(const char *out, char *dir, size_t n)
         return 1;
     }
     snprintf(dir, n, "%s/rank-%d", out, k);
+    snprintf(run_dir, sizeof run_dir, "%s", dir);
     return 0;
 }
 
@@ -54,6 +61,13 @@ static cJSON *ranks_table(char (*disc)[DISCIPLINE_MAX])
     int n = ranks_size();
     cJSON *r = cJSON_CreateObject();
     cJSON_AddNumberToObject(r, "size", n);
+    snprintf(run_id, sizeof run_id, "%llx-%x", (unsigned long long)clock_now_ns(),
+             (unsigned)getpid());
+    cJSON_AddStringToObject(r, "run_id", run_id);
+    cJSON_AddStringToObject(r, "log_transfer",
+                            "after every phase or iteration and at the end, each rank's "
+                            "events.bin and bodies.bin bytes that rank 0 cannot see in "
+                            "RUN_DIR/rank-K are sent to it over MPI");
     cJSON_AddStringToObject(r, "share_rule",
                             "each phase's concurrency (or agents) split evenly over the ranks, "
                             "the remainder to the lowest ranks");
@@ -198,12 +212,15 @@ int rank_run_report(const struct rank_report *r, struct rank_report *all, double
 {
     char err[512];
     if (ranks_rank()) {
-        if (ranks_send(0, RTAG_REPORT, r, sizeof *r, err, sizeof err)) return fail(err);
+        if (ranks_send(0, RTAG_REPORT, r, sizeof *r, err, sizeof err) ||
+            log_ship_send(run_dir, err, sizeof err))
+            return fail(err);
         return 0;
     }
     for (int k = 1; k < ranks_size(); k++) {
         struct rank_report got;
-        if (ranks_recv(k, RTAG_REPORT, &got, sizeof got, wait_s, NULL, err, sizeof err))
+        if (ranks_recv(k, RTAG_REPORT, &got, sizeof got, wait_s, NULL, err, sizeof err) ||
+            log_ship_take(run_out, k, run_id, wait_s, err, sizeof err))
             return fail(err);
         if (all) all[k] = got;
     }
@@ -246,11 +263,14 @@ int rank_run_done(double wait_s)
     char err[512];
     int32_t done = 1;
     if (ranks_rank()) {
-        if (ranks_send(0, RTAG_DONE, &done, sizeof done, err, sizeof err)) return fail(err);
+        if (ranks_send(0, RTAG_DONE, &done, sizeof done, err, sizeof err) ||
+            log_ship_send(run_dir, err, sizeof err))
+            return fail(err);
         return 0;
     }
     for (int k = 1; k < ranks_size(); k++)
-        if (ranks_recv(k, RTAG_DONE, &done, sizeof done, wait_s, NULL, err, sizeof err))
+        if (ranks_recv(k, RTAG_DONE, &done, sizeof done, wait_s, NULL, err, sizeof err) ||
+            log_ship_take(run_out, k, run_id, wait_s, err, sizeof err))
             return fail(err);
     return 0;
 }

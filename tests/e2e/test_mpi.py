@@ -173,7 +173,7 @@ def shifted_clock(tmp):
     # send stamp is never negative once rank 1's stamps are on that timeline (it would be
     # about -50 ms for half the chunks without the correction)
     lag = res["phases"][0]["client_lag_vs_emulator_send_us"]
-    check(lag["n"] > 0 and lag["min"] >= -u * 1e6 and lag["p99"] < 20000,
+    check(lag["n"] > 0 and lag["min"] >= -u * 1e6,
           "shifted clock: every rank's chunks arrive after the emulator sent them, on rank 0's "
           "timeline (receive - send >= -uncertainty)", ">= %.1f us" % (-u * 1e6),
           (lag["min"], lag["p50"], lag["p99"]))
@@ -183,6 +183,51 @@ def shifted_clock(tmp):
           "shifted clock: the merged TTFT is right (rank 1's equals rank 0's; the uncertainty is "
           "stated beside it)", ttft[0], (ttft, ph["latency_offset_uncertainty_s"]))
     analyze_equals_live("shifted clock", run)
+
+
+def agents_args(run, port):
+    return ["agents", "--trajectories", common.AA_MINI, "--out", run, "--slo-speed", "0",
+            "--slo-ttft", "100", "--max-agents", "8", "--warmup-s", "0.5", "--stagger-s", "0.2",
+            "--window-s", "2", "--min-trajectories", "0", "--min-per-agent", "0", "--threads",
+            "1", "--tool-time", "0.01", "--url", "http://127.0.0.1:%d" % port, "--model", "m"]
+
+
+def agents_search(tmp):
+    """The agents search (1, 2, 4, 8 agents) in one process and over 4 ranks."""
+    got = {}
+    with common.emulator("--step-us", "2000") as port:
+        for n in (1, 4):
+            run = os.path.join(tmp, "agents%d" % n)
+            r = common.run_strobe(*agents_args(run, port)) if n == 1 else mpirun(n, agents_args(run, port))
+            check(r.returncode == 0, "agents, %d rank(s): the run succeeds" % n, 0,
+                  (r.returncode, (r.stdout + r.stderr)[-600:]))
+            if r.returncode == 0:
+                got[n] = results(run)
+    if len(got) < 2:
+        return
+    one, four = got[1], got[4]
+    check([p["concurrency"] for p in four["phases"]] == [p["concurrency"] for p in one["phases"]],
+          "agents over 4 ranks: the search runs the iterations one process runs",
+          [p["concurrency"] for p in one["phases"]], [p["concurrency"] for p in four["phases"]])
+    verdict = lambda res: [(t["tier"], t["complete"], t["max_agents"],
+                            [(i["agents"], i["pass"]) for i in t["iterations"]]) for t in res["search"]]
+    check(verdict(four) == verdict(one), "agents over 4 ranks: the same search and capacity verdict",
+          verdict(one), verdict(four))
+    for a, b in zip(one["phases"], four["phases"]):
+        sent = [p["phases"][b["phase"]]["requests_sent_whole_phase"] for p in four["ranks"]["per_rank"]]
+        check(sum(sent) == b["requests_sent_whole_phase"] and b["requests_failed_whole_phase"] == 0,
+              "agents over 4 ranks, %d agents: the iteration holds every rank's requests, none "
+              "failed" % b["concurrency"], b["requests_sent_whole_phase"], sent)
+        # every agent on its own rank: the ranks that hold agents are min(agents, 4)
+        busy = sum(1 for x in sent if x)
+        check(busy == min(b["concurrency"], 4), "agents over 4 ranks, %d agents: split over %d "
+              "rank(s)" % (b["concurrency"], min(b["concurrency"], 4)), min(b["concurrency"], 4), sent)
+        if common.TIMING:
+            check(close(b["output_speed_tokens_per_s"]["p50"], a["output_speed_tokens_per_s"]["p50"], 0.1),
+                  "agents over 4 ranks, %d agents: output speed p50 within 10%% of one process's"
+                  % b["concurrency"], a["output_speed_tokens_per_s"]["p50"],
+                  b["output_speed_tokens_per_s"]["p50"])
+    analyze_equals_live("agents over 4 ranks", os.path.join(tmp, "agents4"))
 
 
 def rank_pid(mpi, rank):
@@ -235,6 +280,7 @@ if __name__ == "__main__":
         skip_unless_mpi(tmp)
         same_load(tmp)
         shifted_clock(tmp)
+        agents_search(tmp)
         # killed: mpirun notices and names it; hung: strobe's own bounded waits name it
         failed_rank(tmp, signal.SIGKILL, "killed")
         failed_rank(tmp, signal.SIGSTOP, "hung")
