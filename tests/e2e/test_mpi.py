@@ -185,6 +185,32 @@ def shifted_clock(tmp):
     analyze_equals_live("shifted clock", run)
 
 
+def separate_disks(tmp):
+    """Rank 1 writes its run directory on a file system of its own (a tmpfs in a private mount
+    namespace, gone when it exits), as a second host would: rank 0 gets its log over MPI."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        print("SKIP separate disks: needs root and unshare for a private mount")
+        return
+    run = os.path.join(tmp, "disks")
+    os.makedirs(run)
+    with common.emulator(*MODEL) as port:
+        args = slt_args(run, port)
+        base = [MPIRUN, "--allow-run-as-root", "--oversubscribe"]
+        own = "mount -t tmpfs none %s && exec %s %s" % (run, common.STROBE, " ".join(args))
+        r = subprocess.run(base + ["-n", "1", common.STROBE] + args + [":", "-n", "1", "unshare",
+                           "-m", "sh", "-c", own], capture_output=True, text=True, timeout=300)
+    check(r.returncode == 0, "separate disks: the run succeeds", 0, (r.stdout + r.stderr)[-600:])
+    if r.returncode:
+        return
+    res = results(run)
+    per = res["ranks"]["per_rank"]
+    sent = [p["phases"][0]["requests_sent_whole_phase"] for p in per]
+    check(sent[1] >= CONC // 2 and sum(sent) == res["phases"][0]["requests_sent_whole_phase"],
+          "separate disks: rank 1's requests reached rank 0 (its log copied into rank-1/)",
+          ">= %d" % (CONC // 2), sent)
+    analyze_equals_live("separate disks", run)
+
+
 def agents_args(run, port):
     return ["agents", "--trajectories", common.AA_MINI, "--out", run, "--slo-speed", "0",
             "--slo-ttft", "100", "--max-agents", "8", "--warmup-s", "0.5", "--stagger-s", "0.2",
@@ -280,6 +306,7 @@ if __name__ == "__main__":
         skip_unless_mpi(tmp)
         same_load(tmp)
         shifted_clock(tmp)
+        separate_disks(tmp)
         agents_search(tmp)
         # killed: mpirun notices and names it; hung: strobe's own bounded waits name it
         failed_rank(tmp, signal.SIGKILL, "killed")
