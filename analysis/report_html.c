@@ -385,6 +385,37 @@ static void run_table(FILE *h, struct report_run *runs, int n)
     fprintf(h, "</table>\n");
 }
 
+/* MPI runs: each rank's share of each phase beside the totals above, so a rank that fell
+ * behind (fewer requests, less throughput, a late start) is visible. */
+static void rank_tables(FILE *h, struct report_run *runs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        const struct run_facts *f = &runs[i].res.facts;
+        if (f->nranks < 2) continue;
+        fprintf(h, "<h2>Load per rank: ");
+        html_escape(h, runs[i].label);
+        fprintf(h,
+                "</h2>\n<p>%zu MPI ranks; every rank's clock mapped onto rank 0's within "
+                "%.3f ms.</p>\n<table><tr><th>phase</th><th>concurrency</th><th>rank</th>"
+                "<th>host</th><th>requests</th><th>failed</th><th>output tokens/s</th>"
+                "<th>TTFT p50 (s)</th><th>first request after the phase start (s)</th></tr>\n",
+                f->nranks, (double)f->offset_uncertainty_ns / 1e6);
+        for (size_t p = 0; p < f->nphases; p++)
+            for (size_t k = 0; k < f->nranks; k++) {
+                const struct rank_load *L = &f->ranks[k];
+                if (!L->sent) continue;
+                fprintf(h, "<tr><td>%d</td><td>%d</td><td>%d</td><td>", f->phases[p].index,
+                        f->phases[p].concurrency, L->rank);
+                html_escape(h, L->host);
+                fprintf(
+                    h,
+                    "</td><td>%zu</td><td>%zu</td><td>%.1f</td><td>%.4f</td><td>%.4f</td></tr>\n",
+                    L->sent[p], L->failed[p], L->output_tps[p], L->ttft_p50_s[p], L->start_s[p]);
+            }
+        fprintf(h, "</table>\n");
+    }
+}
+
 void report_html_write(const char *out, struct report_run *runs, int n, struct report_outcome *o)
 {
     memset(o, 0, sizeof *o);
@@ -410,6 +441,7 @@ void report_html_write(const char *out, struct report_run *runs, int n, struct r
         "run's event log; definitions in strobe's README (Metrics).</p>\n",
         n);
     run_table(h, runs, n);
+    rank_tables(h, runs, n);
     for (int i = 0; i < nch; i++) {
         fprintf(h, "<figure><img src=\"%s.png\" alt=\"", charts[i].name);
         html_escape(h, charts[i].title);

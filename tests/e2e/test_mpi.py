@@ -142,6 +142,13 @@ def same_load(tmp):
                   % (n, (0.05 + tol) * 100), one["system_output_tokens_per_s"],
                   ph["system_output_tokens_per_s"])
         analyze_equals_live("%d ranks" % n, os.path.join(tmp, "ranks%d" % n))
+    if 4 in got:
+        rep = os.path.join(tmp, "report")
+        r = common.run_strobe("report", os.path.join(tmp, "ranks4"), "--out", rep)
+        page = open(os.path.join(rep, "index.html")).read() if r.returncode == 0 else ""
+        rows = page.count("<tr><td>0</td><td>%d</td>" % CONC)
+        check("Load per rank" in page and rows == 4, "strobe report shows each of the 4 ranks' "
+              "load beside the totals", 4, (r.returncode, rows, r.stderr[-300:]))
 
 
 def shifted_clock(tmp):
