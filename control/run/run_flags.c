@@ -376,5 +376,8 @@ void run_flags_usage(FILE *out)
         "                          --model from tokenizers/ (gpt-oss: o200k, deepseek: DeepSeek "
         "V3,\n"
         "                          the emulator: o200k); a server's per-chunk usage wins when "
-        "sent\n");
+        "sent\n"
+        "\nUnder mpirun -n N (Open MPI): one run over N ranks; rank 0 decides, every rank sends\n"
+        "its share of the load and logs into RUN_DIR/rank-K; results merge all ranks on rank 0's\n"
+        "clock. Needs --url. See README.md, Several load hosts.\n");
 }
