@@ -12,7 +12,7 @@
 #include <mpi.h>
 #endif
 
-static int my_rank, nranks = 1, mpi_on;
+static int my_rank, nranks = 1;
 static char (*hosts)[RANKS_HOST_MAX];
 static char own_host[RANKS_HOST_MAX];
 
@@ -67,6 +67,8 @@ int ranks_poll(int from, enum rank_tag tag, void *buf, size_t len, char *err, si
 void ranks_abort(int status) { exit(status); }
 
 #else
+
+static int mpi_on;
 
 int ranks_init(int *argc, char ***argv)
 {
