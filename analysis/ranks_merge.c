@@ -126,8 +126,10 @@ int ranks_merge(const char *dir, struct tokenizer *tok, const char *tokenizer_pa
     cJSON *h = cJSON_Parse(f->header_json);
     const cJSON *table = cJSON_GetObjectItemCaseSensitive(h, "ranks");
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(table, "ranks");
+    const cJSON *own = cJSON_GetObjectItemCaseSensitive(h, "rank");
     int n = cJSON_GetArraySize(list);
-    if (n < 2) {
+    /* rank k's own folder is analysed alone (its stamps on its own clock) */
+    if (n < 2 || (cJSON_IsNumber(own) && own->valueint != 0)) {
         cJSON_Delete(h);
         return 0;
     }

@@ -11,7 +11,8 @@
 #include "facts.h"
 
 /* f: rank 0's facts, loaded from dir as facts_load does (same tokenizer, threads and
- * only_phase). Nothing to do (0) for a run of one process. 0, or -1 with err set. */
+ * only_phase). Nothing to do (0) for a run of one process, or for rank k's own folder
+ * (RUN_DIR/rank-K analysed alone). 0, or -1 with err set. */
 int ranks_merge(const char *dir, struct tokenizer *tok, const char *tokenizer_path,
                 unsigned threads, int only_phase, struct run_facts *f, char *err, size_t errlen);
 

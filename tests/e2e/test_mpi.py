@@ -142,6 +142,15 @@ def same_load(tmp):
                   % (n, (0.05 + tol) * 100), one["system_output_tokens_per_s"],
                   ph["system_output_tokens_per_s"])
         analyze_equals_live("%d ranks" % n, os.path.join(tmp, "ranks%d" % n))
+    if 2 in got:
+        # a rank's own folder is analysed alone, on its own clock
+        alone = os.path.join(tmp, "ranks2", "rank-1")
+        r = common.run_strobe("analyze", alone)
+        own = results(alone) if r.returncode == 0 else {}
+        sent = own.get("phases", [{}])[0].get("requests_sent_whole_phase")
+        want = got[2]["ranks"]["per_rank"][1]["phases"][0]["requests_sent_whole_phase"]
+        check("ranks" not in own and sent == want, "strobe analyze RUN_DIR/rank-1 reads rank 1's "
+              "log alone", want, (r.returncode, sent, r.stderr[-200:]))
     if 4 in got:
         rep = os.path.join(tmp, "report")
         r = common.run_strobe("report", os.path.join(tmp, "ranks4"), "--out", rep)
