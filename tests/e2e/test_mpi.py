@@ -1,6 +1,8 @@
-"""mpirun -n N strobe slt against one strobe-emu (Open MPI on one machine, --oversubscribe):
-2 and 4 ranks give the figures a single process gives at the same total concurrency, and
-strobe analyze reproduces the live results byte for byte; a rank whose clock is shifted by
+"""mpirun -n N strobe slt|agents against one strobe-emu (Open MPI on one machine,
+--oversubscribe): 2 and 4 ranks give the figures a single process gives at the same total
+load (an SLT phase, an agents search, a search whose SLO binds), and strobe analyze
+reproduces the live results byte for byte; a rank on a file system of its own gets its log
+to rank 0; a rank whose clock is shifted by
 a known amount (STROBE_TEST_CLOCK_OFFSET_NS) has that offset measured within its stated
 uncertainty and its requests placed right on rank 0's timeline; a rank that is killed, or
 that hangs, ends the run with a non-zero status and a message naming it and its host, and
@@ -272,6 +274,41 @@ def agents_search(tmp):
     analyze_equals_live("agents over 4 ranks", os.path.join(tmp, "agents4"))
 
 
+def agents_capacity(tmp):
+    """A search whose SLO binds (test_agents.py's: the emulator's closed form says 56 agents):
+    over 4 ranks it lands where one process does, within test_agents' tolerance."""
+    import test_agents
+    model = "--step-us 2000 --step-us-per-seq 200 --prefill-tps 1e8 --max-batch 1000"
+    d = os.path.join(tmp, "syn")
+    test_agents.synthetic_replay(d, tasks=8, turns=20, new_bytes=400, out_tokens=50, delay_ms=200)
+    cap = common.capacity(*model.split(), "--turn-new-tokens", "100", "--turn-output-tokens", "50",
+                          "--tool-s", "0.2", "--target-speed", "100", "--target-ttft-s", "1")
+    truth = cap["agents"]["max_agents"]
+    found = {}
+    with common.emulator(*model.split()) as port:
+        for n in (1, 4):
+            run = os.path.join(tmp, "capacity%d" % n)
+            args = ["agents", "--trajectories", d, "--out", run, "--slo-speed", "100",
+                    "--slo-ttft", "1", "--warmup-s", "1.5", "--stagger-s", "1", "--window-s", "3",
+                    "--min-trajectories", "0", "--min-per-agent", "0", "--threads", "1",
+                    "--seed", "5", "--url", "http://127.0.0.1:%d" % port, "--model", "m"]
+            r = common.run_strobe(*args, timeout=900) if n == 1 else mpirun(n, args, timeout=900)
+            check(r.returncode == 0, "capacity search, %d rank(s): the run succeeds" % n, 0,
+                  (r.returncode, (r.stdout + r.stderr)[-600:]))
+            if r.returncode == 0:
+                s = results(run)["search"][0]
+                found[n] = s["max_agents"]
+                print("capacity search, %d rank(s): %d agents (closed form %d): %s" % (
+                    n, found[n], truth, [(i["agents"], i["pass"]) for i in s["iterations"]]))
+    near = max(1.0, 0.05 * truth) + 1
+    if common.TIMING and len(found) == 2:
+        # near the capacity a verdict rests on a measured speed a busy machine moves by a few
+        # per cent (test_agents.py's search): both land within its tolerance of the truth
+        check(abs(found[4] - truth) <= near and abs(found[4] - found[1]) <= 2 * near,
+              "capacity search over 4 ranks lands where one process does, near the closed form",
+              "%d (one process: %d) +- %.0f" % (truth, found[1], near), found[4])
+
+
 def rank_pid(mpi, rank):
     """The pid of rank `rank` among mpirun's children (Open MPI sets OMPI_COMM_WORLD_RANK)."""
     for _ in range(200):
@@ -324,6 +361,7 @@ if __name__ == "__main__":
         shifted_clock(tmp)
         separate_disks(tmp)
         agents_search(tmp)
+        agents_capacity(tmp)
         # killed: mpirun notices and names it; hung: strobe's own bounded waits name it
         failed_rank(tmp, signal.SIGKILL, "killed")
         failed_rank(tmp, signal.SIGSTOP, "hung")
