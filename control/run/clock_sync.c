@@ -14,8 +14,7 @@ int clock_sync_measure(struct clock_offset *out, double timeout_s, char *err, si
     if (me) {
         for (int i = 0; i < CLOCK_SYNC_EXCHANGES; i++) {
             int32_t ping;
-            if (ranks_recv(0, RTAG_PING, &ping, sizeof ping, timeout_s, NULL, err, errlen))
-                return -1;
+            if (ranks_recv(0, RTAG_PING, &ping, sizeof ping, timeout_s, err, errlen)) return -1;
             int64_t t12[2];
             t12[0] = clock_now_ns();
             t12[1] = clock_now_ns();
@@ -30,7 +29,7 @@ int clock_sync_measure(struct clock_offset *out, double timeout_s, char *err, si
             int64_t t12[2];
             int64_t t0 = clock_now_ns();
             if (ranks_send(k, RTAG_PING, &i, sizeof i, err, errlen) ||
-                ranks_recv(k, RTAG_PONG, t12, sizeof t12, timeout_s, NULL, err, errlen))
+                ranks_recv(k, RTAG_PONG, t12, sizeof t12, timeout_s, err, errlen))
                 return -1;
             int64_t t3 = clock_now_ns();
             int64_t rtt = (t3 - t0) - (t12[1] - t12[0]);

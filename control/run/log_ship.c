@@ -30,7 +30,7 @@ int log_ship_send(const char *dir, char *err, size_t errlen)
     int64_t have[2], want[2];
     for (int i = 0; i < 2; i++) have[i] = file_size(dir, files[i]);
     if (ranks_send(0, RTAG_FILE, have, sizeof have, err, errlen) ||
-        ranks_recv(0, RTAG_FILE, want, sizeof want, 600, NULL, err, errlen))
+        ranks_recv(0, RTAG_FILE, want, sizeof want, 600, err, errlen))
         return -1;
     char *buf = malloc(CHUNK);
     int rc = 0;
@@ -77,7 +77,7 @@ int log_ship_take(const char *out, int k, const char *run_id, double wait_s, cha
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/rank-%d", out, k);
     int64_t have[2], seen[2];
-    if (ranks_recv(k, RTAG_FILE, have, sizeof have, wait_s, NULL, err, errlen)) return -1;
+    if (ranks_recv(k, RTAG_FILE, have, sizeof have, wait_s, err, errlen)) return -1;
     int ours = same_run(dir, run_id);
     for (int i = 0; i < 2; i++) {
         seen[i] = ours ? file_size(dir, files[i]) : 0;

@@ -126,8 +126,7 @@ int rank_run_setup(const char *cmd, cJSON *header, char **header_out)
     }
     latest = calloc((size_t)n, sizeof *latest);
     for (int k = 1; k < n; k++)
-        if (ranks_recv(k, RTAG_INFO, disc[k], DISCIPLINE_MAX, SETUP_WAIT_S, NULL, err,
-                       sizeof err)) {
+        if (ranks_recv(k, RTAG_INFO, disc[k], DISCIPLINE_MAX, SETUP_WAIT_S, err, sizeof err)) {
             free(disc);
             return fail(err);
         }
@@ -189,7 +188,7 @@ int rank_run_command(struct rank_command *cmd, double wait_s)
     char err[512];
     int n = ranks_size();
     if (ranks_rank()) {
-        if (ranks_recv(0, RTAG_COMMAND, cmd, sizeof *cmd, wait_s, NULL, err, sizeof err))
+        if (ranks_recv(0, RTAG_COMMAND, cmd, sizeof *cmd, wait_s, err, sizeof err))
             return fail(err);
         return 0;
     }
@@ -219,7 +218,7 @@ int rank_run_report(const struct rank_report *r, struct rank_report *all, double
     }
     for (int k = 1; k < ranks_size(); k++) {
         struct rank_report got;
-        if (ranks_recv(k, RTAG_REPORT, &got, sizeof got, wait_s, NULL, err, sizeof err) ||
+        if (ranks_recv(k, RTAG_REPORT, &got, sizeof got, wait_s, err, sizeof err) ||
             log_ship_take(run_out, k, run_id, wait_s, err, sizeof err))
             return fail(err);
         if (all) all[k] = got;
@@ -269,7 +268,7 @@ int rank_run_done(double wait_s)
         return 0;
     }
     for (int k = 1; k < ranks_size(); k++)
-        if (ranks_recv(k, RTAG_DONE, &done, sizeof done, wait_s, NULL, err, sizeof err) ||
+        if (ranks_recv(k, RTAG_DONE, &done, sizeof done, wait_s, err, sizeof err) ||
             log_ship_take(run_out, k, run_id, wait_s, err, sizeof err))
             return fail(err);
     return 0;

@@ -44,10 +44,10 @@ int ranks_send(int to, enum rank_tag tag, const void *buf, size_t len, char *err
     snprintf(err, errlen, "this strobe was built without MPI");
     return -1;
 }
-int ranks_recv(int from, enum rank_tag tag, void *buf, size_t len, double timeout_s,
-               volatile int *cancel, char *err, size_t errlen)
+int ranks_recv(int from, enum rank_tag tag, void *buf, size_t len, double timeout_s, char *err,
+               size_t errlen)
 {
-    (void)from, (void)tag, (void)buf, (void)len, (void)timeout_s, (void)cancel;
+    (void)from, (void)tag, (void)buf, (void)len, (void)timeout_s;
     snprintf(err, errlen, "this strobe was built without MPI");
     return -1;
 }
@@ -116,24 +116,22 @@ int ranks_send(int to, enum rank_tag tag, const void *buf, size_t len, char *err
     return -1;
 }
 
-/* Polls req until it completes, the time is up, or *cancel is set. */
-static int wait_for(MPI_Request *req, MPI_Status *st, int from, double timeout_s,
-                    volatile int *cancel, char *err, size_t errlen)
+/* Receives up to max bytes from rank `from` (their count in *len), polling until the message
+ * is complete or the time is up. */
+static int recv_bytes(int from, enum rank_tag tag, void *buf, size_t max, size_t *len,
+                      double timeout_s, char *err, size_t errlen)
 {
+    MPI_Request req;
+    MPI_Status st;
+    int rc = MPI_Irecv(buf, (int)max, MPI_BYTE, from, tag, MPI_COMM_WORLD, &req);
     int64_t deadline = clock_now_ns() + (int64_t)(timeout_s * 1e9);
     struct timespec nap = {0, 200000};
-    for (;;) {
-        int done = 0;
-        int rc = MPI_Test(req, &done, st);
-        if (rc != MPI_SUCCESS) {
-            name_peer(from, "failed", rc, err, errlen);
-            return -1;
-        }
-        if (done) return 0;
-        if ((cancel && *cancel) || clock_now_ns() > deadline) {
-            MPI_Cancel(req);
-            MPI_Request_free(req);
-            if (cancel && *cancel) return -2;
+    for (int done = 0; rc == MPI_SUCCESS && !done;) {
+        rc = MPI_Test(&req, &done, &st);
+        if (rc != MPI_SUCCESS || done) break;
+        if (clock_now_ns() > deadline) {
+            MPI_Cancel(&req);
+            MPI_Request_free(&req);
             char what[120];
             snprintf(what, sizeof what,
                      "did not answer within %.0f s (it died, hangs, or its host is unreachable)",
@@ -143,36 +141,27 @@ static int wait_for(MPI_Request *req, MPI_Status *st, int from, double timeout_s
         }
         nanosleep(&nap, NULL);
     }
-}
-
-int ranks_recv(int from, enum rank_tag tag, void *buf, size_t len, double timeout_s,
-               volatile int *cancel, char *err, size_t errlen)
-{
-    MPI_Request req;
-    MPI_Status st;
-    int rc = MPI_Irecv(buf, (int)len, MPI_BYTE, from, tag, MPI_COMM_WORLD, &req);
     if (rc != MPI_SUCCESS) {
         name_peer(from, "failed", rc, err, errlen);
         return -1;
     }
-    return wait_for(&req, &st, from, timeout_s, cancel, err, errlen);
+    int count = 0;
+    MPI_Get_count(&st, MPI_BYTE, &count);
+    *len = (size_t)count;
+    return 0;
+}
+
+int ranks_recv(int from, enum rank_tag tag, void *buf, size_t len, double timeout_s, char *err,
+               size_t errlen)
+{
+    size_t got;
+    return recv_bytes(from, tag, buf, len, &got, timeout_s, err, errlen);
 }
 
 int ranks_recv_any_len(int from, enum rank_tag tag, void *buf, size_t max, size_t *len,
                        double timeout_s, char *err, size_t errlen)
 {
-    MPI_Request req;
-    MPI_Status st;
-    int rc = MPI_Irecv(buf, (int)max, MPI_BYTE, from, tag, MPI_COMM_WORLD, &req);
-    if (rc != MPI_SUCCESS) {
-        name_peer(from, "failed", rc, err, errlen);
-        return -1;
-    }
-    if ((rc = wait_for(&req, &st, from, timeout_s, NULL, err, errlen))) return rc;
-    int count = 0;
-    MPI_Get_count(&st, MPI_BYTE, &count);
-    *len = (size_t)count;
-    return 0;
+    return recv_bytes(from, tag, buf, max, len, timeout_s, err, errlen);
 }
 
 int ranks_poll(int from, enum rank_tag tag, void *buf, size_t len, char *err, size_t errlen)

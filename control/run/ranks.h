@@ -35,11 +35,10 @@ enum rank_tag {
 
 /* Sends len bytes to rank `to`. 0, or -1 with err naming the rank and its host. */
 int ranks_send(int to, enum rank_tag tag, const void *buf, size_t len, char *err, size_t errlen);
-/* Receives exactly len bytes from rank `from`, waiting at most timeout_s (and not past
- * *cancel when it becomes non-zero, if cancel is not NULL). 0; -1 with err naming the
- * rank and host on timeout or an MPI error; -2 when cancelled. */
-int ranks_recv(int from, enum rank_tag tag, void *buf, size_t len, double timeout_s,
-               volatile int *cancel, char *err, size_t errlen);
+/* Receives a message of at most len bytes from rank `from`, waiting at most timeout_s. 0, or
+ * -1 with err naming the rank and host on timeout or an MPI error. */
+int ranks_recv(int from, enum rank_tag tag, void *buf, size_t len, double timeout_s, char *err,
+               size_t errlen);
 /* A message of unknown length (up to max) from rank `from`; its length in *len. */
 int ranks_recv_any_len(int from, enum rank_tag tag, void *buf, size_t max, size_t *len,
                        double timeout_s, char *err, size_t errlen);
