@@ -38,8 +38,9 @@
  * token step arriving within a few hundred microseconds) wakes the worker about twice per
  * step instead of once per few chunks: each wake-up is a context switch and an
  * io_uring_enter, which a paravirtualised guest makes dear. Stamps are the kernel's, so
- * waiting moves none; a read still takes one segment, and so one event with its own stamp,
- * while a stream's chunks are more than BATCH_MIN_US apart (up to 5,000 per second). */
+ * waiting moves none, and the wait makes no read take two of a stream's segments (the first
+ * one's events would get the second's stamp) while its chunks are more than BATCH_MIN_US
+ * apart (up to 5,000 per second). */
 #define FEAT_MIN_TIMEOUT (1U << 15)
 #define BATCH_MAX        256
 #define BATCH_MIN_US     200
