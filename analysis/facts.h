@@ -13,6 +13,7 @@
 #ifndef STROBE_FACTS_H
 #define STROBE_FACTS_H
 #include "eventlog.h"
+#include "server_series.h"
 #include "tokenizer.h"
 #include <stdint.h>
 
@@ -95,8 +96,9 @@ struct run_facts {
     uint64_t ts_source_events[5];
     struct power_series *power;
     size_t npower;
-    size_t power_failures; /* readings a source could not give */
-    int64_t *traj_t;       /* trajectory completions (agents): when, and in which phase */
+    size_t power_failures;        /* readings a source could not give */
+    struct server_metrics server; /* --server-metrics scrapes, mapped (server_series.h) */
+    int64_t *traj_t;              /* trajectory completions (agents): when, and in which phase */
     int *traj_phase;
     size_t ntraj;
     int interrupted, run_ended;

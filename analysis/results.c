@@ -440,6 +440,12 @@ static cJSON *build_json(const struct run_results *res)
     for (size_t i = 0; i < res->nphases; i++) {
         cJSON *pj = phase_json(&res->phases[i]);
         if (res->npower_sources) cJSON_AddItemToObject(pj, "power", power_json(&res->power[i], f));
+        if (cJSON_GetObjectItemCaseSensitive(header, "server_metrics")) {
+            struct server_window w;
+            server_metrics_window(&f->server, res->phases[i].info.t_window_start,
+                                  res->phases[i].info.t_window_end, &w);
+            cJSON_AddItemToObject(pj, "server", server_window_json(&f->server, &w));
+        }
         cJSON_AddItemToArray(phases, pj);
     }
     if (header) cJSON_AddItemToObject(root, "run", header);
@@ -585,6 +591,12 @@ void results_print_table(FILE *out, const struct run_results *res)
                     m->chunks.tokens_per_chunk.mean, count_rule_name(m->chunks.rule),
                     m->chunks.itl_zero_ms.p50, m->chunks.itl_spread_ms.p50,
                     m->chunks.chunk_interval_ms.p50, m->chunks.flush_pattern);
+        if (res->facts.server.n || res->facts.server.failed) {
+            struct server_window w;
+            server_metrics_window(&res->facts.server, m->info.t_window_start, m->info.t_window_end,
+                                  &w);
+            server_window_print(out, &res->facts.server, &w, m->ttft.n ? m->ttft.p50 : NAN);
+        }
         for (size_t k = 0; k < m->nreasons; k++)
             fprintf(out, "      failures: %zu %s (e.g. %s)\n", m->reasons[k].count,
                     m->reasons[k].cls, m->reasons[k].example);

@@ -114,6 +114,34 @@ static void catch_signals(void)
     oneshot_set_cancel(&run_interrupted);
 }
 
+/* --server-metrics: a named URL that cannot be read refuses the run; auto on a server
+ * without metrics is a warning, as many servers keep them off by default. */
+static int open_server_metrics(struct run_env *e, const struct run_env_options *o)
+{
+    if (!o->server_metrics) return 0;
+    int automatic = !strcmp(o->server_metrics, "auto");
+    char url[1024], err[1400];
+    if (automatic)
+        snprintf(url, sizeof url, "%s://%s/metrics", e->ep.tls ? "https" : "http",
+                 e->ep.host_header);
+    else
+        snprintf(url, sizeof url, "%s", o->server_metrics);
+    e->server_metrics_rate_hz = o->server_metrics_rate_hz > 0 ? o->server_metrics_rate_hz : 1;
+    e->scrape = metrics_scrape_open(url, o->insecure, o->ca_file, err, sizeof err);
+    if (e->scrape) {
+        fprintf(stderr, "strobe: scraping the server's metrics at %s, %g times a second\n", url,
+                e->server_metrics_rate_hz);
+        return 0;
+    }
+    if (automatic) {
+        fprintf(stderr, "strobe: warning: %s; the run goes on without them\n", err);
+        return 0;
+    }
+    fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
+    run_env_close(e);
+    return 2;
+}
+
 int run_env_open(struct run_env *e, const struct run_env_options *o)
 {
     memset(e, 0, sizeof *e);
@@ -253,7 +281,7 @@ int run_env_open(struct run_env *e, const struct run_env_options *o)
         }
         e->npower++;
     }
-    return 0;
+    return open_server_metrics(e, o);
 }
 
 void run_env_close(struct run_env *e)
@@ -262,6 +290,8 @@ void run_env_close(struct run_env *e)
     e->tokenizer = NULL;
     for (int i = 0; i < e->npower; i++) power_close(&e->power[i]);
     e->npower = 0;
+    metrics_scrape_close(e->scrape);
+    e->scrape = NULL;
     transport_ctx_free(e->ctl_tctx);
     e->ctl_tctx = NULL;
     emu_stop(&e->emu);
@@ -314,6 +344,11 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
             cJSON_AddItemToArray(d, cJSON_CreateString(e->power[i].device_names[k]));
         cJSON_AddItemToArray(list, s);
     }
+    if (e->scrape) {
+        cJSON *sm = cJSON_AddObjectToObject(h, "server_metrics");
+        cJSON_AddStringToObject(sm, "url", metrics_scrape_url(e->scrape));
+        cJSON_AddNumberToObject(sm, "rate_hz", e->server_metrics_rate_hz);
+    }
     cJSON *tk = cJSON_AddObjectToObject(h, "tokenizer");
     if (e->tokenizer_path[0]) {
         cJSON_AddStringToObject(tk, "path", e->tokenizer_path);
@@ -359,7 +394,8 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
         wc.max_event_bytes = e->max_event_bytes;
         worker_start(&e->w[i], &wc);
     }
-    e->telemetry = telemetry_start(e->power, e->npower, e->log, e->threads + 1, e->power_rate_hz);
+    e->telemetry = telemetry_start(e->power, e->npower, e->power_rate_hz, e->scrape,
+                                   e->server_metrics_rate_hz, e->log, e->threads + 1);
     return 0;
 }
 

@@ -32,8 +32,10 @@ struct run_env_options {
     int emu_counts_with_tokenizer;   /* the built-in emulator counts prompt_tokens with it too */
     const struct dpdk_options *dpdk; /* NULL: kernel sockets */
     int completions; /* requests go to /v1/completions (slt --endpoint completions), else chat */
-    size_t max_event_bytes; /* the workers' SSE event limit (0: 8 MiB) */
-    int uring;              /* the workers' sockets through io_uring (--transport uring) */
+    size_t max_event_bytes;     /* the workers' SSE event limit (0: 8 MiB) */
+    int uring;                  /* the workers' sockets through io_uring (--transport uring) */
+    const char *server_metrics; /* --server-metrics: URL, "auto" or NULL */
+    double server_metrics_rate_hz;
 };
 
 #define RUN_MAX_POWER 16
@@ -59,6 +61,8 @@ struct run_env {
     struct power_source power[RUN_MAX_POWER];
     int npower;
     double power_rate_hz;
+    struct metrics_scrape *scrape; /* --server-metrics, or NULL */
+    double server_metrics_rate_hz;
     struct telemetry *telemetry;
     char tokenizer_path[1024];   /* checked at open, used by the analysis; "" for none */
     struct tokenizer *tokenizer; /* loaded at open (calibration uses it), or NULL */

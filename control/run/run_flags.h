@@ -18,6 +18,8 @@ struct run_flags {
     const char *power[RUN_MAX_POWER];
     int npower;
     double power_rate_hz;
+    const char *server_metrics; /* URL, "auto" or NULL */
+    double server_metrics_rate_hz;
     size_t max_event_bytes; /* longest SSE event a worker keeps */
 };
 
