@@ -11,8 +11,7 @@
 const char *const server_gauge_name[SG_COUNT] = {
     "requests_running",       "requests_waiting",       "kv_cache_usage",
     "prefix_cache_hit_ratio", "spec_decode_acceptance", "spec_decode_accept_length_tokens"};
-const char *const server_hist_name[SH_COUNT] = {"ttft_s", "itl_s", "e2e_latency_s",
-                                                "queue_time_s"};
+const char *const server_hist_name[SH_COUNT] = {"ttft_s", "itl_s", "e2e_latency_s", "queue_time_s"};
 
 enum kind { K_GAUGE_SUM, K_GAUGE_MEAN, K_COUNTER, K_HIST };
 
@@ -391,7 +390,8 @@ void server_window_print(FILE *out, const struct server_metrics *m, const struct
         at += (size_t)snprintf(line + at, sizeof line - at, " draft acceptance %.1f %%,",
                                100 * w->spec_accept_ratio);
     if (w->hist[SH_TTFT].n > 0) {
-        at += (size_t)snprintf(line + at, sizeof line - at, " its TTFT p50 %.4f s", w->hist[SH_TTFT].p50);
+        at += (size_t)snprintf(line + at, sizeof line - at, " its TTFT p50 %.4f s",
+                               w->hist[SH_TTFT].p50);
         if (!isnan(strobe_ttft_p50_s))
             at += (size_t)snprintf(line + at, sizeof line - at, " (strobe's %.4f s)",
                                    strobe_ttft_p50_s);

@@ -20,39 +20,45 @@
 #include <stdint.h>
 
 enum server_gauge {
-    SG_RUNNING,          /* requests running (prefill or decode) */
-    SG_WAITING,          /* requests queued */
-    SG_KV_USAGE,         /* KV-cache usage, 0..1 as the server reports it */
-    SG_PREFIX_HIT,       /* prefix-cache hit ratio, where published as a gauge */
-    SG_SPEC_ACCEPT,      /* speculative-decoding acceptance ratio, where a gauge */
-    SG_SPEC_ACCEPT_LEN,  /* mean accepted draft length, tokens (SGLang) */
+    SG_RUNNING,         /* requests running (prefill or decode) */
+    SG_WAITING,         /* requests queued */
+    SG_KV_USAGE,        /* KV-cache usage, 0..1 as the server reports it */
+    SG_PREFIX_HIT,      /* prefix-cache hit ratio, where published as a gauge */
+    SG_SPEC_ACCEPT,     /* speculative-decoding acceptance ratio, where a gauge */
+    SG_SPEC_ACCEPT_LEN, /* mean accepted draft length, tokens (SGLang) */
     SG_COUNT
 };
-enum server_counter { SC_PREFIX_HITS, SC_PREFIX_QUERIES, SC_SPEC_ACCEPTED, SC_SPEC_DRAFTED, SC_COUNT };
+enum server_counter {
+    SC_PREFIX_HITS,
+    SC_PREFIX_QUERIES,
+    SC_SPEC_ACCEPTED,
+    SC_SPEC_DRAFTED,
+    SC_COUNT
+};
 enum server_hist { SH_TTFT, SH_ITL, SH_E2E, SH_QUEUE, SH_COUNT };
 
 #define SERVER_HIST_MAX_BUCKETS 64
 
 struct server_hist_snap {
     int present;
-    size_t n;                              /* buckets, by le ascending (the last is +Inf) */
+    size_t n; /* buckets, by le ascending (the last is +Inf) */
     double le[SERVER_HIST_MAX_BUCKETS], cum[SERVER_HIST_MAX_BUCKETS];
     double sum, count;
 };
 
 struct server_scrape {
     int64_t t;
-    double gauge[SG_COUNT];     /* NAN when not exposed */
-    double counter[SC_COUNT];   /* NAN when not exposed */
+    double gauge[SG_COUNT];                  /* NAN when not exposed */
+    double counter[SC_COUNT];                /* NAN when not exposed */
     struct server_hist_snap *hist[SH_COUNT]; /* NULL when not exposed */
 };
 
 struct server_metrics {
     struct server_scrape *s;
     size_t n, cap;
-    size_t failed;       /* scrapes that got no exposition */
-    size_t malformed;    /* lines skipped as malformed, over all scrapes */
-    const char *server;  /* which naming was recognised: "vllm", ..., or NULL */
+    size_t failed;      /* scrapes that got no exposition */
+    size_t malformed;   /* lines skipped as malformed, over all scrapes */
+    const char *server; /* which naming was recognised: "vllm", ..., or NULL */
 };
 
 /* Parses one scrape's text and appends its mapped values (scrapes arrive in time order). */

@@ -1,10 +1,13 @@
-"""--server-metrics: the server's /metrics scraped into the log by the telemetry thread and
+"""The server's side of a run. X-Request-ID: every request names strobe's id for it, the same id
+the log keeps. --server-metrics: the server's /metrics scraped into the log by the telemetry thread and
 summarised per phase beside strobe's own figures (strobe-emu's requests running, its TTFT and
 ITL histograms); strobe analyze reproduces it; bad URLs refused in one sentence; an exposition
 that is not Prometheus text kept and counted as malformed, not fatal."""
 import http.server
 import json
 import os
+import re
+import struct
 import tempfile
 import threading
 
@@ -108,8 +111,65 @@ def bad_input(tmp):
           s.get("requests_running"))
 
 
+def log_request_ids(run):
+    """The req_id of every REC_REQUEST_SENT record (dataplane/log_records.h: 64-byte records
+    after "STROBELG", a version, the header's length and the header)."""
+    data = open(os.path.join(run, "events.bin"), "rb").read()
+    _, hlen = struct.unpack_from("<II", data, 8)
+    ids, at = set(), 16 + hlen
+    while at + 64 <= len(data):
+        rtype, rid = data[at], struct.unpack_from("<Q", data, at + 8)[0]
+        if rtype == 1:
+            ids.add(rid)
+        at += 64
+    return ids
+
+
+def request_ids(tmp):
+    with common.canned_server(lambda head, body: common.sse_answer(len(body) // 4)) as srv:
+        run = os.path.join(tmp, "ids")
+        r = common.run_strobe("slt", "--url", "http://127.0.0.1:%d" % srv.port, "--out", run,
+                              "--concurrency", "2", "--phase-s", "1", "--ramp-s", "0.2",
+                              "--input-tokens", "100", "--output-tokens", "3", "--threads", "2",
+                              "--tokenizer", "none", "--model", "m")
+        reqs = [h for h, b in srv.requests if not common.is_probe(b)]
+    check(r.returncode == 0, "a run against a canned server", 0, r.stderr[-300:])
+    header = re.compile(rb"\r\nX-Request-ID: strobe-([0-9a-f]{16})(?:\r\n|$)")
+    sent = [header.search(h) for h in reqs]
+    check(reqs and all(sent), "every request carries X-Request-ID: strobe-<16 hex digits>",
+          "in every head", [h[:300] for h, m in zip(reqs, sent) if not m][:1])
+    in_heads = {int(m.group(1), 16) for m in sent if m}
+    logged = log_request_ids(run)
+    check(logged and logged == in_heads and len(in_heads) == len(reqs),
+          "the ids the server saw are the log's request ids, one per request",
+          "%d logged" % len(logged), "%d in heads, %d requests, %d in common" %
+          (len(in_heads), len(reqs), len(in_heads & logged)))
+
+
+def agents_request_ids(tmp):
+    """The agents' requests come from a request source: the worker writes the id it gives
+    each one into the head the source built."""
+    with common.canned_server(lambda head, body: common.sse_answer(len(body) // 4)) as srv:
+        run = os.path.join(tmp, "agents-ids")
+        r = common.run_strobe("agents", "--trajectories", common.AA_MINI, "--out", run,
+                              "--slo-speed", "0", "--slo-ttft", "100", "--max-agents", "2",
+                              "--warmup-s", "0.5", "--stagger-s", "0.2", "--window-s", "2",
+                              "--min-trajectories", "0", "--min-per-agent", "0", "--threads", "1",
+                              "--tool-time", "0.01", "--url", "http://127.0.0.1:%d" % srv.port,
+                              "--model", "m")
+        heads = [h for h, _ in srv.requests]
+    check(r.returncode == 0, "an agents run against a canned server", 0, r.stderr[-300:])
+    found = [re.search(rb"\r\nX-Request-ID: strobe-([0-9a-f]{16})(?:\r\n|$)", h) for h in heads]
+    in_heads = {int(m.group(1), 16) for m in found if m}
+    logged = log_request_ids(run)
+    check(logged and in_heads == logged, "agents: the ids the server saw are the log's request ids",
+          "%d logged" % len(logged), "%d in heads (%d requests)" % (len(in_heads), len(heads)))
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
+        request_ids(tmp)
+        agents_request_ids(tmp)
         against_emulator(tmp)
         bad_input(tmp)
     common.done()

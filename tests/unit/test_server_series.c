@@ -131,8 +131,7 @@ static void test_servers(const char *dir)
     /* 50th of 100: inside (0.1, 0.5], 40 of its 80 -> 0.1 + 0.4 * 40/80 = 0.3 */
     CHECK(NEAR(w.hist[SH_TTFT].p50, 0.3), "TTFT p50 interpolated in its bucket: %g",
           w.hist[SH_TTFT].p50);
-    CHECK(NEAR(w.hist[SH_TTFT].p99, 0.5 + 0.5 * 9.0 / 10.0), "TTFT p99: %g",
-          w.hist[SH_TTFT].p99);
+    CHECK(NEAR(w.hist[SH_TTFT].p99, 0.5 + 0.5 * 9.0 / 10.0), "TTFT p99: %g", w.hist[SH_TTFT].p99);
     CHECK(NEAR(w.hist[SH_ITL].n, 200) && NEAR(w.hist[SH_ITL].p50, 0.01),
           "ITL from inter_token_latency, not the older time_per_output_token: n %g p50 %g",
           w.hist[SH_ITL].n, w.hist[SH_ITL].p50);
@@ -143,8 +142,7 @@ static void test_servers(const char *dir)
     CHECK(NEAR(w.gauge[SG_RUNNING].max, 48) && NEAR(w.gauge[SG_WAITING].max, 5),
           "sglang running/queue: %g %g", w.gauge[SG_RUNNING].max, w.gauge[SG_WAITING].max);
     CHECK(NEAR(w.gauge[SG_KV_USAGE].max, 0.28), "sglang token usage");
-    CHECK(NEAR(w.prefix_hit_ratio, 0.4), "sglang hit rate from its gauge: %g",
-          w.prefix_hit_ratio);
+    CHECK(NEAR(w.prefix_hit_ratio, 0.4), "sglang hit rate from its gauge: %g", w.prefix_hit_ratio);
     CHECK(NEAR(w.gauge[SG_SPEC_ACCEPT_LEN].max, 2.5), "sglang accept length");
     CHECK(NEAR(w.hist[SH_TTFT].n, 50) && NEAR(w.hist[SH_TTFT].p50, 0.1 + 0.15 * 5.0 / 30.0),
           "sglang TTFT p50 %g", w.hist[SH_TTFT].p50);
@@ -176,8 +174,10 @@ static void test_servers(const char *dir)
 
     /* a counter that went down (a restarted server) gives no figure rather than a wrong one */
     memset(&m, 0, sizeof m);
-    const char *hi = "strobe_emu_prefix_cache_hits_total 10\nstrobe_emu_prefix_cache_queries_total 20\n";
-    const char *lo = "strobe_emu_prefix_cache_hits_total 1\nstrobe_emu_prefix_cache_queries_total 30\n";
+    const char *hi =
+        "strobe_emu_prefix_cache_hits_total 10\nstrobe_emu_prefix_cache_queries_total 20\n";
+    const char *lo =
+        "strobe_emu_prefix_cache_hits_total 1\nstrobe_emu_prefix_cache_queries_total 30\n";
     server_metrics_take(&m, 1, hi, strlen(hi));
     server_metrics_take(&m, 2, lo, strlen(lo));
     server_metrics_window(&m, 0, 3, &w);
