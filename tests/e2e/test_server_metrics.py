@@ -60,6 +60,13 @@ def against_emulator(tmp):
               what + "the server's ITL is the emulated 2 ms step", "about 0.002 s", itl)
         check(itl["p50"] <= itl["p90"] <= itl["p99"], what + "percentiles in order", "p50<=p90<=p99",
               itl)
+    rep = os.path.join(tmp, "report")
+    r = common.run_strobe("report", run, "-o", rep)
+    page = open(os.path.join(rep, "index.html")).read() if r.returncode == 0 else ""
+    png = os.path.join(rep, "server_0.png")
+    check(r.returncode == 0 and os.path.exists(png) and os.path.getsize(png) > 0 and
+          "The server's view over time" in page,
+          "strobe report charts the server's view", "server_0.png in the page", r.stderr[-300:])
     before = open(os.path.join(run, "results.json"), "rb").read()
     a = common.run_strobe("analyze", run)
     check(a.returncode in (0, 4) and open(os.path.join(run, "results.json"), "rb").read() == before,
