@@ -312,6 +312,17 @@ static int agent_charts(const char *out, struct report_run *runs, int n, struct 
 }
 
 /* Watts of one series at each reading: given, or from the energy counter's differences. */
+/* The measured windows, shaded behind a chart over time. */
+static void shade_windows(FILE *b, const struct run_facts *f, int64_t t0)
+{
+    for (size_t k = 0; k < f->nphases; k++)
+        fprintf(b,
+                "set object %zu rect from %.3f, graph 0 to %.3f, graph 1 fc rgb '#d8e8ff' fs "
+                "solid 0.6 noborder behind\n",
+                k + 1, (double)(f->phases[k].t_window_start - t0) / 1e9,
+                (double)(f->phases[k].t_window_end - t0) / 1e9);
+}
+
 static int power_charts(const char *out, struct report_run *runs, int n, struct chart *ch, int *nch)
 {
     char body[32768];
@@ -325,12 +336,7 @@ static int power_charts(const char *out, struct report_run *runs, int n, struct 
         gp_title(b, title, runs[i].clock);
         fprintf(b, "set xlabel 'Time since the first phase started (s)'\nset ylabel 'Power (W)'\n"
                    "set yrange [0:*]\n");
-        for (size_t k = 0; k < f->nphases; k++)
-            fprintf(b,
-                    "set object %zu rect from %.3f, graph 0 to %.3f, graph 1 fc rgb '#d8e8ff' fs "
-                    "solid 0.6 noborder behind\n",
-                    k + 1, (double)(f->phases[k].t_window_start - runs[i].t0) / 1e9,
-                    (double)(f->phases[k].t_window_end - runs[i].t0) / 1e9);
+        shade_windows(b, f, runs[i].t0);
         fprintf(b, "plot ");
         for (size_t s = 0; s < f->npower; s++) {
             const struct power_series *ps = &f->power[s];
@@ -388,12 +394,7 @@ static int server_charts(const char *out, struct report_run *runs, int n, struct
                    "set ylabel 'Requests at the server'\nset yrange [0:*]\n"
                    "set y2label 'KV-cache usage (%%)'\nset y2range [0:100]\nset y2tics\n"
                    "set datafile missing 'nan'\n");
-        for (size_t k = 0; k < f->nphases; k++)
-            fprintf(b,
-                    "set object %zu rect from %.3f, graph 0 to %.3f, graph 1 fc rgb '#d8e8ff' fs "
-                    "solid 0.6 noborder behind\n",
-                    k + 1, (double)(f->phases[k].t_window_start - runs[i].t0) / 1e9,
-                    (double)(f->phases[k].t_window_end - runs[i].t0) / 1e9);
+        shade_windows(b, f, runs[i].t0);
         fprintf(b,
                 "plot '%s' using 1:2 with lines lw 2 title 'running', '%s' using 1:3 with lines "
                 "lw 2 title 'waiting', '%s' using 1:4 axes x1y2 with lines lw 2 dt 2 title "
