@@ -359,6 +359,7 @@ static void take_sent(struct loader *L, const struct rec_request_sent *v, size_t
     r->phase = v->phase;
     r->t_sched = v->t_sched;
     r->t_written = v->t_written;
+    r->held_by_cap = (v->tag & SOURCE_TAG_HELD_BY_CAP) != 0;
     r->finish_reason = "";
 }
 

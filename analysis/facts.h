@@ -42,6 +42,7 @@ struct req_facts {
     enum fail_class fail_class;
     char reason[200]; /* why it failed, one line */
     int retried;      /* sent again on a new connection after its reused one was dead */
+    int held_by_cap;  /* open-loop arrivals: it fell due while --max-in-flight was reached */
     int64_t prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens;
     int usage_seen, output_estimated, saw_done;
     int usage_per_chunk; /* every token event carried cumulative usage */

@@ -53,6 +53,10 @@ enum req_error {
 
 const char *req_error_name(enum req_error e);
 
+/* A request source's tag with this bit set: the request fell due while the source was at its
+ * cap of requests in flight, and waited for a slot (open-loop arrivals, --max-in-flight). */
+#define SOURCE_TAG_HELD_BY_CAP (1ULL << 63)
+
 /* A request's last byte left (or it failed before: t_written 0). Its first attempt when it
  * was retried. */
 struct rec_request_sent {

@@ -271,15 +271,6 @@ struct live {
 };
 
 /* Lets every worker pass two loop turns, so none still holds the old source. */
-static void wait_workers_let_go(struct run_env *e)
-{
-    uint64_t *seen = calloc((size_t)e->threads, sizeof *seen);
-    for (int i = 0; i < e->threads; i++) seen[i] = atomic_load(&e->w[i].stats.loops);
-    for (int i = 0; i < e->threads; i++)
-        while (atomic_load(&e->w[i].stats.loops) < seen[i] + 2) run_sleep_s(0.001);
-    free(seen);
-}
-
 /* One search iteration with `agents` agents. 0, or -1 when interrupted. */
 static int run_iteration(struct live *L, int agents, struct iteration_metrics *out)
 {
@@ -371,7 +362,7 @@ static int run_iteration(struct live *L, int agents, struct iteration_metrics *o
     for (int i = 0; i < n; i++) atomic_store(&e->w[i].ctl.issuing, 0);
     run_env_drain(e, c->drain_s, NULL, NULL);
     for (int i = 0; i < n; i++) atomic_store(&e->w[i].ctl.source, NULL);
-    wait_workers_let_go(e);
+    run_env_wait_workers_let_go(e);
     for (int i = 0; i < n; i++) agent_set_free(sets[i]);
     free(sets);
     if (L->tty) fprintf(stderr, "\r\033[K");

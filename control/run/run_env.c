@@ -450,6 +450,15 @@ cJSON *run_header_new(const char *kind, const struct run_target *t, cJSON **cfg)
     return h;
 }
 
+void run_env_wait_workers_let_go(struct run_env *e)
+{
+    uint64_t *seen = calloc((size_t)e->threads, sizeof *seen);
+    for (int i = 0; i < e->threads; i++) seen[i] = atomic_load(&e->w[i].stats.loops);
+    for (int i = 0; i < e->threads; i++)
+        while (atomic_load(&e->w[i].stats.loops) < seen[i] + 2) run_sleep_s(0.001);
+    free(seen);
+}
+
 int run_env_finish(struct run_env *e, const char *out, int interrupted)
 {
     int rc = 0;

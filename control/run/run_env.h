@@ -93,6 +93,10 @@ void run_sleep_s(double seconds);
 void run_env_drain(struct run_env *e, double drain_s, void (*progress)(void *arg, int in_flight),
                    void *arg);
 
+/* After control has taken a request source away (ctl.source NULL): returns once every worker
+ * has gone twice round its loop, so none still holds the old source. */
+void run_env_wait_workers_let_go(struct run_env *e);
+
 /* What every run header names about its target. */
 struct run_target {
     const char *url; /* as given, or NULL for the built-in emulator */
