@@ -14,6 +14,7 @@
 #include "eventlog.h"
 #include "oneshot.h"
 #include "prices.h"
+#include "progress.h"
 #include "request_template.h"
 #include "arrivals.h"
 #include "results.h"
@@ -503,13 +504,6 @@ static char *header_json(const struct slt_config *c, const struct endpoint *ep,
     return s;
 }
 
-static uint64_t total_events(struct worker *w, int n)
-{
-    uint64_t s = 0;
-    for (int i = 0; i < n; i++) s += atomic_load(&w[i].stats.events);
-    return s;
-}
-
 static void set_targets(struct worker *w, int n, int total)
 {
     for (int i = 0; i < n; i++) atomic_store(&w[i].ctl.target, total / n + (i < total % n));
@@ -544,9 +538,10 @@ static int run_phase(const struct slt_config *c, struct run_env *e, int idx, int
         atomic_store(&w[i].ctl.issuing, 1);
     }
     double stagger = c->ramp_s / 2;
-    uint64_t ev0 = total_events(w, n);
-    int64_t tev = t0;
-    double rate = 0;
+    struct progress pr;
+    progress_begin(&pr, e, idx);
+    char what[64];
+    snprintf(what, sizeof what, "phase %d  concurrency %d", idx, conc);
     while (!run_interrupted) {
         int64_t now = clock_now_ns();
         if (now >= we) break;
@@ -554,21 +549,10 @@ static int run_phase(const struct slt_config *c, struct run_env *e, int idx, int
         int target = stagger > 0 && el < stagger ? (int)ceil(conc * el / stagger) : conc;
         if (target < 1) target = 1;
         set_targets(w, n, target);
-        if (tty) {
-            uint64_t ev = total_events(w, n);
-            if (now - tev > 500000000LL) {
-                rate = (double)(ev - ev0) / ((double)(now - tev) / 1e9);
-                ev0 = ev;
-                tev = now;
-            }
-            fprintf(stderr,
-                    "\r\033[Kphase %d  concurrency %d  %s %.0f/%.0f s  in flight %d  "
-                    "%.0f chunks/s",
-                    idx, conc, now < ws ? "ramp" : "measure", el, c->ramp_s + c->phase_s,
-                    run_env_in_flight(e), rate);
-        }
+        progress_show(&pr, e, what, now < ws ? "ramp" : "measure", c->ramp_s + c->phase_s);
         run_sleep_s(0.05);
     }
+    progress_end(&pr);
     int64_t t_stop = clock_now_ns();
     for (int i = 0; i < n; i++) atomic_store(&w[i].ctl.issuing, 0);
     struct drain_progress dp = {idx, conc};
@@ -614,24 +598,20 @@ static int run_open_phase(const struct slt_config *c, struct run_env *e,
         atomic_store(&e->w[i].ctl.source, arrival_source_get(src[i]));
         atomic_store(&e->w[i].ctl.issuing, 1);
     }
+    struct progress pr;
+    progress_begin(&pr, e, idx);
+    char what[96];
+    if (c->schedule)
+        snprintf(what, sizeof what, "phase %d  schedule", idx);
+    else
+        snprintf(what, sizeof what, "phase %d  %g requests/s", idx, rate);
     while (!run_interrupted) {
         int64_t now = clock_now_ns();
         if (now >= we) break;
-        if (tty) {
-            uint64_t issued = 0, held = 0;
-            for (int i = 0; i < n; i++) {
-                issued += arrival_source_issued(src[i]);
-                held += arrival_source_held(src[i]);
-            }
-            fprintf(stderr,
-                    "\r\033[Kphase %d  %s %.0f/%.0f s  %llu requests sent, %llu held by "
-                    "--max-in-flight, in flight %d",
-                    idx, now < ws ? "ramp" : "measure", (double)(now - t0) / 1e9,
-                    (double)(we - t0) / 1e9, (unsigned long long)issued, (unsigned long long)held,
-                    run_env_in_flight(e));
-        }
+        progress_show(&pr, e, what, now < ws ? "ramp" : "measure", (double)(we - t0) / 1e9);
         run_sleep_s(0.05);
     }
+    progress_end(&pr);
     int64_t t_stop = clock_now_ns();
     for (int i = 0; i < n; i++) atomic_store(&e->w[i].ctl.issuing, 0);
     run_env_drain(e, c->drain_s, NULL, NULL);

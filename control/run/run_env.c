@@ -159,6 +159,7 @@ int run_env_open(struct run_env *e, const struct run_env_options *o)
     e->model = o->model;
     e->threads = o->threads;
     e->max_event_bytes = o->max_event_bytes;
+    e->progress_s = o->progress_s;
     /* one socket per in-flight request, plus a margin for logs, epoll and the emulator */
     /* measured: about 20 KiB of strobe per streaming session (scripts/longrun.py), plus the
      * event log's rings and the process itself */
@@ -394,6 +395,7 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
         wc.max_event_bytes = e->max_event_bytes;
         worker_start(&e->w[i], &wc);
     }
+    e->tail = live_tail_open(out);
     e->telemetry = telemetry_start(e->power, e->npower, e->power_rate_hz, e->scrape,
                                    e->server_metrics_rate_hz, e->log, e->threads + 1);
     return 0;
@@ -464,6 +466,8 @@ int run_env_finish(struct run_env *e, const char *out, int interrupted)
     int rc = 0;
     telemetry_stop(e->telemetry);
     e->telemetry = NULL;
+    live_tail_close(e->tail);
+    e->tail = NULL;
     struct log_record mark = rec_mark_encode(&(struct rec_mark){
         .kind = interrupted ? MARK_INTERRUPTED : MARK_RUN_END, .t = clock_now_ns()});
     eventlog_put(e->log, e->threads, &mark, NULL, 0);

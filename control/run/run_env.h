@@ -8,6 +8,7 @@
 #include "emu_launch.h"
 #include "endpoint.h"
 #include "eventlog.h"
+#include "live_tail.h"
 #include "power.h"
 #include "telemetry.h"
 #include "transport.h"
@@ -36,6 +37,7 @@ struct run_env_options {
     int uring;                  /* the workers' sockets through io_uring (--transport uring) */
     const char *server_metrics; /* --server-metrics: URL, "auto" or NULL */
     double server_metrics_rate_hz;
+    double progress_s; /* --progress-s */
 };
 
 #define RUN_MAX_POWER 16
@@ -61,6 +63,8 @@ struct run_env {
     struct power_source power[RUN_MAX_POWER];
     int npower;
     double power_rate_hz;
+    double progress_s;             /* --progress-s: a plain line this often off a terminal */
+    struct live_tail *tail;        /* the log read back for the progress line, or NULL */
     struct metrics_scrape *scrape; /* --server-metrics, or NULL */
     double server_metrics_rate_hz;
     struct telemetry *telemetry;

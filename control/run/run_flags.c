@@ -42,7 +42,8 @@ enum {
     F_IMPAIR,
     F_MAX_EVENT,
     F_SERVER_METRICS,
-    F_SERVER_METRICS_RATE
+    F_SERVER_METRICS_RATE,
+    F_PROGRESS
 };
 
 static const struct option shared[] = {{"url", 1, 0, F_URL},
@@ -71,6 +72,7 @@ static const struct option shared[] = {{"url", 1, 0, F_URL},
                                        {"max-event-bytes", 1, 0, F_MAX_EVENT},
                                        {"server-metrics", 1, 0, F_SERVER_METRICS},
                                        {"server-metrics-rate", 1, 0, F_SERVER_METRICS_RATE},
+                                       {"progress-s", 1, 0, F_PROGRESS},
                                        {0, 0, 0, 0}};
 
 /* The cores this process may run on (taskset, cgroup cpusets), else the online ones. */
@@ -95,6 +97,7 @@ void run_flags_defaults(struct run_flags *f)
     f->dpdk.eal_args = "";
     f->dpdk.idle_backoff_us = 0;
     f->max_event_bytes = SSE_DEFAULT_MAX_EVENT;
+    f->progress_s = 10;
 }
 
 /* N, NK or NM (KiB, MiB) within 1 KiB .. 1 GiB (an event-log record's length is 32 bits). */
@@ -198,6 +201,7 @@ int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag
     case F_CTO:
     case F_BACKOFF:
     case F_SERVER_METRICS_RATE:
+    case F_PROGRESS:
     case F_PRATE: {
         /* seconds are kept below 10^8 (3 years): nanosecond sums of them fit 64 bits */
         double v, hi = o == F_BACKOFF               ? 1e9
@@ -215,6 +219,8 @@ int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag
             f->dpdk.idle_backoff_us = v;
         else if (o == F_SERVER_METRICS_RATE)
             f->server_metrics_rate_hz = v;
+        else if (o == F_PROGRESS)
+            f->progress_s = v;
         else
             f->power_rate_hz = v;
         return 1;
@@ -347,7 +353,8 @@ struct run_env_options run_flags_env(const struct run_flags *f, const char *cmd,
                                     f->max_event_bytes,
                                     !strcmp(f->transport, "uring"),
                                     f->server_metrics,
-                                    f->server_metrics_rate_hz};
+                                    f->server_metrics_rate_hz,
+                                    f->progress_s};
 }
 
 void run_flags_usage(FILE *out)
@@ -382,6 +389,8 @@ void run_flags_usage(FILE *out)
         "                          waiting, KV cache, prefix cache, speculative decoding, its\n"
         "                          TTFT and ITL histograms) beside strobe's own\n"
         "  --server-metrics-rate HZ  scrapes per second (default 1)\n"
+        "  --progress-s S          when stderr is not a terminal, a progress line every S\n"
+        "                          seconds (default 10; 0: none); a terminal gets a live line\n"
         "  --transport kernel|uring|dpdk  kernel sockets through epoll (default), kernel\n"
         "                          sockets through io_uring (fewer syscalls per chunk), or\n"
         "                          DPDK + lwIP (kernel bypass; HTTP and HTTPS over IPv4;\n"

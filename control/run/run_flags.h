@@ -20,6 +20,7 @@ struct run_flags {
     double power_rate_hz;
     const char *server_metrics; /* URL, "auto" or NULL */
     double server_metrics_rate_hz;
+    double progress_s;      /* a plain progress line this often when stderr is not a terminal */
     size_t max_event_bytes; /* longest SSE event a worker keeps */
 };
 

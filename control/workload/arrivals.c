@@ -15,9 +15,9 @@ struct arrival_source {
     const struct request_template *t;
     int worker, nworkers, cap;
     uint64_t rng, seq;
-    size_t index;   /* of the next arrival in the global sequence that is this worker's */
+    size_t index;    /* of the next arrival in the global sequence that is this worker's */
     int64_t t0, due; /* the next due time of this worker's (INT64_MAX: the schedule is over) */
-    int held_now;   /* the arrival at `due` was found at the cap and counted */
+    int held_now;    /* the arrival at `due` was found at the cap and counted */
     _Atomic int in_flight;
     _Atomic uint64_t issued, held;
     struct request_source src;
@@ -35,8 +35,10 @@ int arrival_parse(const char *text, struct arrival_spec *out, char *err, size_t 
         errno = 0;
         out->cv = strtod(text + 6, &end);
         if (end == text + 6 || *end || errno || !(out->cv > 0 && out->cv <= 100)) {
-            snprintf(err, errlen, "--arrival gamma:CV needs a coefficient of variation between 0 "
-                                  "and 100 (1 is Poisson), got '%s'", text + 6);
+            snprintf(err, errlen,
+                     "--arrival gamma:CV needs a coefficient of variation between 0 "
+                     "and 100 (1 is Poisson), got '%s'",
+                     text + 6);
             return -1;
         }
         out->kind = ARRIVAL_GAMMA;
@@ -108,7 +110,10 @@ void arrival_describe(const struct arrival_spec *a, char *buf, size_t len)
     }
 }
 
-static double uniform01(uint64_t *rng) { return ((double)(splitmix64(rng) >> 11) + 0.5) * 0x1.0p-53; }
+static double uniform01(uint64_t *rng)
+{
+    return ((double)(splitmix64(rng) >> 11) + 0.5) * 0x1.0p-53;
+}
 
 static double normal(uint64_t *rng)
 {
@@ -215,7 +220,8 @@ struct arrival_source *arrival_source_new(const struct arrival_spec *a,
     s->nworkers = nworkers;
     s->t0 = t0;
     s->rng = a->seed ^ 0x61727269766c73ULL; /* the same global sequence on every worker */
-    s->cap = max_in_flight > 0 ? (max_in_flight / nworkers + (worker < max_in_flight % nworkers)) : 0;
+    s->cap =
+        max_in_flight > 0 ? (max_in_flight / nworkers + (worker < max_in_flight % nworkers)) : 0;
     if (max_in_flight > 0 && s->cap < 1) s->cap = 1;
     s->src = (struct request_source){next, ended, s};
     /* this worker's first arrival is the global sequence's arrival number `worker` */

@@ -33,8 +33,7 @@ int arrival_parse(const char *text, struct arrival_spec *out, char *err, size_t 
 /* --schedule FILE: one offset in seconds per line (blank lines and # comments skipped), or
  * Unix times in seconds (taken relative to the first); sorted ascending on load. 0, or -1
  * with one sentence in err (which line is wrong). *offsets is malloc'd. */
-int arrival_schedule_load(const char *path, double **offsets, size_t *n, char *err,
-                          size_t errlen);
+int arrival_schedule_load(const char *path, double **offsets, size_t *n, char *err, size_t errlen);
 /* The name of the process, e.g. "poisson" or "gamma:CV=2", for headers and output. */
 void arrival_describe(const struct arrival_spec *a, char *buf, size_t len);
 

@@ -173,10 +173,34 @@ def agents_request_ids(tmp):
           "%d logged" % len(logged), "%d in heads (%d requests)" % (len(in_heads), len(heads)))
 
 
+def progress(tmp):
+    """Off a terminal, a plain progress line every --progress-s seconds with the live figures;
+    none with --progress-s 0."""
+    run = os.path.join(tmp, "progress")
+    r = slt(run, "--concurrency", "4", "--emu-args", " ".join(MODEL), "--progress-s", "0.5")
+    lines = [l for l in r.stderr.splitlines() if l.startswith("strobe: phase 0  concurrency 4")]
+    check(r.returncode == 0 and len(lines) >= 3, "progress lines every 0.5 s", ">= 3 lines",
+          r.stderr[-400:])
+    last = lines[-1] if lines else ""
+    m = re.search(r"measure (\d+)/(\d+) s  (\d+) tokens/s  (\d+) chunks/s  in flight (\d+)  done "
+                  r"(\d+)  failed (\d+)  TTFT p50 ([0-9.]+) s", last)
+    res = json.load(open(os.path.join(run, "results.json"))) if r.returncode == 0 else {}
+    ttft = res["phases"][0]["ttft_s"]["p50"] if res else 0
+    check(m and int(m.group(2)) == 4 and int(m.group(4)) > 0 and int(m.group(5)) == 4 and
+          int(m.group(7)) == 0 and abs(float(m.group(8)) - ttft) < 0.01,
+          "the last line: elapsed of 4 s, chunks/s, 4 in flight, no failure, TTFT p50 as the "
+          "results'", "TTFT about %.4f" % ttft, last)
+    r = slt(os.path.join(tmp, "quiet"), "--concurrency", "2", "--emu-args", " ".join(MODEL),
+            "--progress-s", "0")
+    check(r.returncode == 0 and "strobe: phase 0  concurrency" not in r.stderr,
+          "--progress-s 0: no progress line", "none", r.stderr[-300:])
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         request_ids(tmp)
         agents_request_ids(tmp)
+        progress(tmp)
         against_emulator(tmp)
         bad_input(tmp)
     common.done()
