@@ -72,7 +72,7 @@ void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
     int64_t ws = ph->t_window_start, we = ph->t_window_end;
     m->window_s = (double)(we - ws) / 1e9;
     struct dvec speed = {0}, e2e_speed = {0}, ttft = {0}, ttfb = {0}, e2e = {0}, out = {0},
-                in = {0}, cached = {0};
+                in = {0}, cached = {0}, lag = {0};
     double io_tokens = 0;
     for (size_t i = 0; i < f->nreqs; i++) {
         const struct req_facts *r = &f->reqs[i];
@@ -94,6 +94,10 @@ void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
                 m->succeeded++;
             }
             if (r->n_token_events > 0) m->with_output++;
+            if (r->held_by_cap)
+                m->held_by_cap++;
+            else if (r->t_written)
+                dvec_push(&lag, (double)(r->t_written - r->t_sched) / 1e9);
         }
         const struct tok_store *ts = req_tokens(f, r);
         /* a failed request's tokens are not served output: they count in no throughput */
@@ -132,6 +136,7 @@ void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
     summarise(out.v, out.n, &m->output_tokens);
     summarise(in.v, in.n, &m->input_tokens);
     summarise(cached.v, cached.n, &m->cached_tokens);
+    summarise(lag.v, lag.n, &m->dispatch_lag_s);
     event_summary(f, ph, FIGURE_LAG, &m->client_lag_us);
     event_summary(f, ph, FIGURE_USER_GAP, &m->kernel_to_user_us);
     event_summary(f, ph, FIGURE_PACING, &m->emu_pacing_us);
@@ -143,6 +148,7 @@ void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
     dvec_free(&out);
     dvec_free(&in);
     dvec_free(&cached);
+    dvec_free(&lag);
 }
 
 int slt_plateau_reached(const double *tp, size_t n, double ratio, int patience)

@@ -267,6 +267,14 @@ static void decode_step(struct req *r, int64_t sched)
     int first_token = r->generated;
     r->generated += k;
     emu_state.generation_tokens_total += (uint64_t)k;
+    if (k > 0) {
+        int64_t now = clock_now_ns();
+        if (first_token == 0)
+            emu_hist_observe(&emu_state.ttft, (double)(now - r->arrival_ns) / 1e9);
+        else
+            emu_hist_observe(&emu_state.itl, (double)(now - r->last_token_ns) / 1e9);
+        r->last_token_ns = now;
+    }
     if (r->stream) {
         struct wire_req w = wire_of(r);
         /* a step that straddles the reasoning boundary sends two events, as real servers do */

@@ -14,6 +14,7 @@
 #include "results.h"
 #include "rank_run.h"
 #include "ranks.h"
+#include "progress.h"
 #include "run_env.h"
 #include "rng.h"
 #include "run_flags.h"
@@ -273,16 +274,6 @@ struct live {
     int rank_failed; /* under mpirun: a rank died or did not answer */
 };
 
-/* Lets every worker pass two loop turns, so none still holds the old source. */
-static void wait_workers_let_go(struct run_env *e)
-{
-    uint64_t *seen = calloc((size_t)e->threads, sizeof *seen);
-    for (int i = 0; i < e->threads; i++) seen[i] = atomic_load(&e->w[i].stats.loops);
-    for (int i = 0; i < e->threads; i++)
-        while (atomic_load(&e->w[i].stats.loops) < seen[i] + 2) run_sleep_s(0.001);
-    free(seen);
-}
-
 /* What the others tell rank 0 about the running iteration, summed with its own: agents
  * started, trajectories since the window opened and the fewest by one agent; *all_marked
  * is 0 while a rank has not opened its window. 0, or -1 when a rank failed. */
@@ -367,6 +358,8 @@ static int run_iteration(struct live *L, const struct rank_command *p,
         t0 + (int64_t)((c->warmup_s + c->stagger_s +
                         (c->window_s > c->max_window_s ? c->window_s : c->max_window_s) + 600) *
                        1e9);
+    struct progress pr;
+    progress_begin(&pr, e, L->phase);
     while (!run_interrupted || me) {
         int64_t now = clock_now_ns();
         int64_t started = 0;
@@ -438,14 +431,13 @@ static int run_iteration(struct live *L, const struct rank_command *p,
             we = now;
             break;
         }
-        if (L->tty)
-            fprintf(stderr,
-                    "\r\033[Kiteration %d  %d agents  %s %.0f s  in flight %d  "
-                    "trajectories %llu",
-                    L->phase, agents, now < ws ? "warm-up" : "measure", (double)(now - t0) / 1e9,
-                    run_env_in_flight(e), (unsigned long long)done);
+        char what[96];
+        snprintf(what, sizeof what, "iteration %d  %d agents  trajectories %llu", L->phase, agents,
+                 (unsigned long long)done);
+        progress_show(&pr, e, what, now < ws ? "warm-up" : "measure", 0);
         run_sleep_s(0.05);
     }
+    progress_end(&pr);
     free(all);
     if (ranks && !me && !failed) {
         int op = RANK_END;
@@ -456,7 +448,7 @@ static int run_iteration(struct live *L, const struct rank_command *p,
     for (int i = 0; i < n; i++) atomic_store(&e->w[i].ctl.issuing, 0);
     run_env_drain(e, c->drain_s, NULL, NULL);
     for (int i = 0; i < n; i++) atomic_store(&e->w[i].ctl.source, NULL);
-    wait_workers_let_go(e);
+    run_env_wait_workers_let_go(e);
     for (int i = 0; i < n; i++) agent_set_free(sets[i]);
     free(sets);
     if (L->tty) fprintf(stderr, "\r\033[K");
