@@ -25,8 +25,8 @@ void progress_begin(struct progress *p, const struct run_env *e, int phase)
     p->finished_at_start = STAT(finished);
 }
 
-void progress_show(struct progress *p, const struct run_env *e, const char *what,
-                   const char *stage, double total_s)
+void progress_show(struct progress *p, const struct run_env *e, const char *what, const char *stage,
+                   double total_s)
 {
     int64_t now = clock_now_ns();
     if (now - p->t_rate >= 500000000LL) {

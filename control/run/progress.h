@@ -23,8 +23,8 @@ struct progress {
 void progress_begin(struct progress *p, const struct run_env *e, int phase);
 /* what: e.g. "phase 2 concurrency 64"; stage: "ramp", "measure", "warm-up", "drain";
  * total_s <= 0 when the length is not known in advance. */
-void progress_show(struct progress *p, const struct run_env *e, const char *what,
-                   const char *stage, double total_s);
+void progress_show(struct progress *p, const struct run_env *e, const char *what, const char *stage,
+                   double total_s);
 /* Clears a terminal's line before other output. */
 void progress_end(struct progress *p);
 
