@@ -1,4 +1,5 @@
 #include "facts.h"
+#include "server_timings.h"
 
 #include "chunk_facts.h"
 #include "clock.h"
@@ -114,6 +115,10 @@ static void take_event(struct req_facts *r, struct pending *p, const struct rec_
     if (cf.visible_bytes > cf.answer_bytes && !r->t_first_reasoning)
         r->t_first_reasoning = ev->t_stamp;
     if (cf.finish_reason) r->finish_reason = cf.finish_reason;
+    /* a server's own timings ride on a stream's last chunks: its finish or its usage */
+    if ((cf.finish_reason || (cf.has_usage && !cf.visible_bytes)) &&
+        server_timings_read(data, len, &r->server_prompt_ms, &r->server_predicted_ms))
+        r->has_server_timings = 1;
     if (!cf.visible_bytes) return;
     if (!r->t_first_token) {
         r->t_first_token = ev->t_stamp;

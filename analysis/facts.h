@@ -40,9 +40,11 @@ struct req_facts {
     int transport_error; /* enum req_error */
     int failed;
     enum fail_class fail_class;
-    char reason[200]; /* why it failed, one line */
-    int retried;      /* sent again on a new connection after its reused one was dead */
-    int held_by_cap;  /* open-loop arrivals: it fell due while --max-in-flight was reached */
+    char reason[200];       /* why it failed, one line */
+    int retried;            /* sent again on a new connection after its reused one was dead */
+    int held_by_cap;        /* open-loop arrivals: it fell due while --max-in-flight was reached */
+    int has_server_timings; /* the server reported its own times (server_timings.h): */
+    double server_prompt_ms, server_predicted_ms;
     int64_t prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens;
     int usage_seen, output_estimated, saw_done;
     int usage_per_chunk; /* every token event carried cumulative usage */

@@ -474,6 +474,17 @@ static cJSON *build_json(const struct run_results *res)
         if (f->nranks > 1)
             cJSON_AddNumberToObject(pj, "latency_offset_uncertainty_s",
                                     (double)f->offset_uncertainty_ns / 1e9);
+        const struct phase_metrics *pm = &res->phases[i];
+        if (pm->server_prompt_ms.n) {
+            cJSON *st = cJSON_AddObjectToObject(pj, "server_timings");
+            cJSON_AddItemToObject(st, "server_prompt_ms", summary_json(&pm->server_prompt_ms, 1));
+            cJSON_AddItemToObject(st, "server_predicted_ms",
+                                  summary_json(&pm->server_predicted_ms, 1));
+            cJSON_AddItemToObject(st, "ttft_from_sent_minus_server_prompt_ms",
+                                  summary_json(&pm->ttft_minus_server_prompt_ms, 1));
+            cJSON_AddItemToObject(st, "decode_window_minus_server_predicted_ms",
+                                  summary_json(&pm->decode_window_minus_server_predicted_ms, 1));
+        }
         const cJSON *arrival = cJSON_GetObjectItemCaseSensitive(
             cJSON_GetObjectItemCaseSensitive(header, "config"), "arrival");
         if (arrival) cJSON_AddItemToObject(pj, "arrival", arrival_json(&res->phases[i], arrival));
@@ -635,6 +646,13 @@ void results_print_table(FILE *out, const struct run_results *res)
                     "p99 %.3f ms, %zu held by --max-in-flight\n",
                     m->window_s > 0 ? (double)m->sent / m->window_s : 0,
                     1e3 * m->dispatch_lag_s.p50, 1e3 * m->dispatch_lag_s.p99, m->held_by_cap);
+        if (m->server_prompt_ms.n)
+            fprintf(out,
+                    "      server timings (%zu requests): prompt p50 %.2f ms, generation p50 "
+                    "%.2f ms; strobe's TTFT from the send minus the server's prompt time p50 "
+                    "%.2f ms\n",
+                    m->server_prompt_ms.n, m->server_prompt_ms.p50, m->server_predicted_ms.p50,
+                    m->ttft_minus_server_prompt_ms.p50);
         if (res->facts.server.n || res->facts.server.failed) {
             struct server_window w;
             server_metrics_window(&res->facts.server, m->info.t_window_start, m->info.t_window_end,

@@ -37,7 +37,8 @@ struct req {
     const char *finish;
     uint64_t rng;
     int64_t arrival_ns;
-    int64_t last_token_ns; /* when its previous tokens were sent, for the ITL histogram */
+    int64_t first_token_ns; /* when its first tokens were sent (--timings) */
+    int64_t last_token_ns;  /* when its previous tokens were sent, for the ITL histogram */
     enum fault_kind fault;
     int has_fault;
     int fault_at_token;

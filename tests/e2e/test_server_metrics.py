@@ -196,11 +196,38 @@ def progress(tmp):
           "--progress-s 0: no progress line", "none", r.stderr[-300:])
 
 
+def server_timings(tmp):
+    """A server that reports per-request timings (strobe-emu --timings, as llama.cpp does): each
+    phase gives the server's prompt and generation times beside strobe's view of the same
+    requests."""
+    run = os.path.join(tmp, "timings")
+    r = slt(run, "--concurrency", "4", "--emu-args", " ".join(MODEL + ["--timings"]))
+    check(r.returncode == 0 and "server timings (" in r.stdout, "slt against a server with timings",
+          "a server timings line", (r.returncode, r.stdout[-400:]))
+    ph = json.load(open(os.path.join(run, "results.json")))["phases"][0]
+    st = ph.get("server_timings", {})
+    n = st.get("server_prompt_ms", {}).get("n", 0)
+    check(n == ph["ttft_s"]["n"], "every request with a first token in the window has the "
+          "server's timings", ph["ttft_s"]["n"], n)
+    # loopback: strobe's TTFT counted from the request's send is the server's prompt time plus
+    # well under 20 ms of network and client; its decode window the server's generation time
+    gap = st.get("ttft_from_sent_minus_server_prompt_ms", {}).get("p50", 99)
+    check(-1 < gap < 20, "strobe's TTFT from the send and the server's prompt time agree",
+          "0 to 20 ms apart", gap)
+    gap = st.get("decode_window_minus_server_predicted_ms", {}).get("p50", 99)
+    check(abs(gap) < 20, "strobe's decode window and the server's generation time agree",
+          "within 20 ms", gap)
+    ph = json.load(open(os.path.join(tmp, "progress", "results.json")))["phases"][0]
+    check("server_timings" not in ph, "a server without timings: no server_timings object",
+          "absent", ph.get("server_timings"))
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         request_ids(tmp)
         agents_request_ids(tmp)
         progress(tmp)
+        server_timings(tmp)
         against_emulator(tmp)
         bad_input(tmp)
     common.done()
