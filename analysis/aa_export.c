@@ -65,11 +65,18 @@ static void sort_keys(cJSON *o)
     free(v);
 }
 
-static cJSON *turn_json(const struct aa_turn *t)
+/* Every record AA's tool writes starts with its report version and kind. */
+static cJSON *aa_record(const char *kind)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "version", AA_REPORT_VERSION);
-    cJSON_AddStringToObject(o, "kind", "turn");
+    cJSON_AddStringToObject(o, "kind", kind);
+    return o;
+}
+
+static cJSON *turn_json(const struct aa_turn *t)
+{
+    cJSON *o = aa_record("turn");
     cJSON_AddStringToObject(o, "turn_id", t->turn_id);
     cJSON_AddStringToObject(o, "task_id", t->task_id);
     cJSON_AddNumberToObject(o, "conversation_idx", t->conversation_idx);
@@ -88,8 +95,7 @@ static cJSON *turn_json(const struct aa_turn *t)
     cJSON_AddNullToObject(tk, "recorded_prompt_tokens");
     cJSON_AddNullToObject(tk, "recorded_completion_tokens");
     add_count_or_null(tk, "target_output_tokens",
-                      t->target_output_tokens > 0 ? t->target_output_tokens
-                                                  : t->reported_output_tokens);
+                      t->target_output_tokens > 0 ? t->target_output_tokens : -1);
     add_count_or_null(tk, "server_cached_prompt_tokens", t->server_cached_prompt_tokens);
     add_count_or_null(tk, "server_uncached_prompt_tokens",
                       t->server_prompt_tokens >= 0 && t->server_cached_prompt_tokens >= 0
@@ -317,9 +323,7 @@ static cJSON *summary_json(const struct aa_turns *t, const struct aa_export_sour
     char run_id[300];
     snprintf(run_id, sizeof run_id, "strobe-%s-phase-%d",
              slash && slash[1] ? slash + 1 : src->run_dir, t->phase->index);
-    cJSON *s = cJSON_CreateObject();
-    cJSON_AddNumberToObject(s, "version", AA_REPORT_VERSION);
-    cJSON_AddStringToObject(s, "kind", "run_summary");
+    cJSON *s = aa_record("run_summary");
     cJSON_AddStringToObject(s, "run_id", run_id);
     cJSON_AddStringToObject(s, "manifest", src->manifest);
     cJSON_AddNumberToObject(s, "started_at", (double)t0 / 1e9);
@@ -356,9 +360,7 @@ static cJSON *summary_json(const struct aa_turns *t, const struct aa_export_sour
 
 static cJSON *tasks_json(const struct aa_turns *t)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "version", AA_REPORT_VERSION);
-    cJSON_AddStringToObject(o, "kind", "task_summaries");
+    cJSON *o = aa_record("task_summaries");
     cJSON *a = cJSON_AddArrayToObject(o, "tasks");
     const struct aa_turn **v = malloc((t->n ? t->n : 1) * sizeof *v);
     for (size_t i = 0; i < t->n;) {
@@ -394,9 +396,7 @@ static cJSON *tool_group(const char *key)
 
 static cJSON *tools_json(void)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "version", AA_REPORT_VERSION);
-    cJSON_AddStringToObject(o, "kind", "tool_summary");
+    cJSON *o = aa_record("tool_summary");
     cJSON_AddItemToObject(o, "overall", tool_group("all"));
     cJSON_AddArrayToObject(o, "by_delay_source");
     cJSON_AddArrayToObject(o, "by_tool");
@@ -406,9 +406,7 @@ static cJSON *tools_json(void)
 
 static cJSON *failures_json(const struct aa_turns *t)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "version", AA_REPORT_VERSION);
-    cJSON_AddStringToObject(o, "kind", "failures");
+    cJSON *o = aa_record("failures");
     cJSON *a = cJSON_AddArrayToObject(o, "failures");
     for (size_t i = 0; i < t->n; i++) {
         if (t->t[i].success) continue;
