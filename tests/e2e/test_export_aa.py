@@ -181,6 +181,43 @@ def main():
               "a clean replay: success, valid, no failed turn", True,
               (summ["success"], summ["totals"], own["validity"]))
 
+        # failed turns: counted, named, left out of the latencies (the emulator's 500s)
+        run3 = os.path.join(tmp, "run3")
+        r = common.run_strobe("agents", "--trajectories", common.AA_MINI, "--out", run3,
+                              "--slo-speed", "1", "--slo-ttft", "100", "--warmup-s", "0.5",
+                              "--stagger-s", "0", "--window-s", "2", "--min-trajectories", "0",
+                              "--min-per-agent", "0", "--threads", "1", "--max-agents", "1",
+                              "--emu-args", "--profile " + FAST + " --faults http500=0.5",
+                              timeout=300)
+        check(r.returncode in (0, 4), "a single-user replay with 500s runs", "0 or 4",
+              (r.returncode, r.stderr[-300:]))
+        out3 = os.path.join(tmp, "aa-faults")
+        r = common.run_strobe("export-aa", run3, out3)
+        check(r.returncode == 0, "export-aa of a run with failed turns succeeds", 0, r.stderr)
+        turns3 = [json.loads(l) for l in open(os.path.join(out3, "turns.jsonl"))]
+        summ3 = json.load(open(os.path.join(out3, "summary.json")))
+        fails3 = json.load(open(os.path.join(out3, "failures.json")))
+        own3 = json.load(open(os.path.join(out3, "strobe_export.json")))
+        bad = [t["turn_id"] for t in turns3 if not t["success"]]
+        good = [t for t in turns3 if t["success"]]
+        check(len(bad) > 0 and all(t["error"] and "500" in t["error"] for t in turns3
+                                   if not t["success"]),
+              "the 500s are failed turns with the status in their error", "> 0 failed",
+              [(t["turn_id"], t["error"]) for t in turns3])
+        check(summ3["failed_turn_ids"] == bad and
+              [f["turn_id"] for f in fails3["failures"]] == bad and
+              summ3["totals"]["failed_turns"] == len(bad) and
+              summ3["totals"]["successful_turns"] == len(good) and summ3["success"] is False,
+              "failed turns are named in summary.json and failures.json and counted", bad,
+              (summ3["failed_turn_ids"], fails3["failures"], summ3["totals"]))
+        d = summ3["latency_distributions_ms"]["e2e"]
+        check(d["count"] == len(good) and
+              close(summ3["totals"]["total_inference_latency_ms"],
+                    sum(t["timing"]["e2e_latency_ms"] for t in good)),
+              "failed turns are left out of the latencies", len(good), d)
+        check(own3["validity"]["valid"] is False and "failed" in own3["validity"]["why_not_valid"],
+              "a replay with a failed turn is not valid", False, own3["validity"])
+
         # refusals
         before = open(os.path.join(out, "summary.json")).read()
         r = common.run_strobe("export-aa", run, out)
