@@ -1,7 +1,7 @@
 #include "aa_turns.h"
 
-#include "chunk_facts.h"
 #include "eventlog.h"
+#include "tool_calls.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -15,7 +15,7 @@
 struct sent {
     uint64_t req_id, tag;
     const struct req_facts *r;
-    uint32_t tool_calls;
+    struct tool_calls calls;
 };
 
 static int by_req_id(const void *a, const void *b)
@@ -48,7 +48,7 @@ static const struct phase_info *first_single_agent(const struct run_facts *f)
 }
 
 /* The phase's requests with their tags and tool calls, from a second pass over the log:
- * the facts keep neither (tool calls are counted by the highest call position seen). */
+ * the facts keep neither. */
 static struct sent *read_sent(const char *run_dir, const struct run_facts *f, int phase, size_t *n,
                               char *err, size_t errlen)
 {
@@ -72,26 +72,17 @@ static struct sent *read_sent(const char *run_dir, const struct run_facts *f, in
         struct req_facts key = {.req_id = v.req_id};
         const struct req_facts *kp = &key;
         const struct req_facts **hit = bsearch(&kp, fs, nf, sizeof *fs, facts_by_id);
-        if (hit && ns < nf) s[ns++] = (struct sent){v.req_id, v.tag, *hit, 0};
+        if (hit && ns < nf) s[ns++] = (struct sent){v.req_id, v.tag, *hit, {0}};
     }
     qsort(s, ns, sizeof *s, by_req_id);
-    struct chunk_reader rd = {0};
     for (size_t i = 0; i < lr->nrecords; i++) {
         const struct log_record *rec = &lr->records[i];
         if (rec->type != REC_EVENT || !rec->len) continue;
         struct sent key = {.req_id = rec->req_id};
         struct sent *hit = bsearch(&key, s, ns, sizeof *s, by_req_id);
         const char *body = hit ? eventlog_body(lr, rec) : NULL;
-        if (!body || (rec->len == 6 && !memcmp(body, "[DONE]", 6))) continue;
-        struct chunk_facts cf;
-        chunk_facts_read(body, rec->len, 1, &rd, &cf);
-        for (size_t k = 0; k < cf.ntexts; k++)
-            if ((cf.texts[k].field == FIELD_TOOL_NAME ||
-                 cf.texts[k].field == FIELD_TOOL_ARGUMENTS) &&
-                cf.texts[k].call + 1 > hit->tool_calls)
-                hit->tool_calls = cf.texts[k].call + 1;
+        if (body) tool_calls_feed(&hit->calls, body, rec->len);
     }
-    chunk_reader_free(&rd);
     eventlog_reader_close(lr);
     free(fs);
     qsort(s, ns, sizeof *s, by_sched);
@@ -154,13 +145,15 @@ static void measure(struct aa_turn *t, const struct sent *s, int exact_policy)
     t->reported_output_tokens =
         t->server_output_tokens >= 0 ? t->server_output_tokens : t->local_output_tokens;
     t->response_chunks = r->n_events;
-    t->response_tool_calls = s->tool_calls;
+    t->response_tool_calls = s->calls.n;
     t->finish_reason = r->finish_reason && r->finish_reason[0] ? r->finish_reason : NULL;
     t->aborted = r->fail_class == FAIL_NO_END || r->transport_error == ERR_INTERRUPTED ||
                  r->transport_error == ERR_DRAIN;
     t->error[0] = 0;
     if (r->failed) {
         snprintf(t->error, sizeof t->error, "%s", r->reason[0] ? r->reason : "failed");
+    } else if (tool_calls_check(&s->calls, t->finish_reason, t->error, sizeof t->error)) {
+        /* t->error says which rule the calls broke */
     } else if (exact_policy && t->target_output_tokens > 0 &&
                (!t->finish_reason || strcmp(t->finish_reason, "length") ||
                 t->reported_output_tokens != t->target_output_tokens)) {
@@ -240,6 +233,7 @@ int aa_turns_collect(const char *run_dir, const struct run_facts *f, int exact_p
                 out->t[k - 1].task_incomplete = 1;
     }
     free(seen);
+    for (size_t i = 0; i < ns; i++) tool_calls_free(&s[i].calls);
     free(s);
     return 0;
 }

@@ -8,8 +8,10 @@
  *    window = first to last visible-output event; E2E = response end − send start;
  *  - tokens: the server's last usage (server), the run's tokenizer over the visible text
  *    (local); reported = server, else local;
- *  - a turn fails on any strobe failure, on a stream cut before its end (aborted), and under
- *    the exact output policy when it did not finish with `length` at the target count;
+ *  - a turn fails on any strobe failure, on a stream cut before its end (aborted), on AA's
+ *    tool-call format check (tool_calls.h), and under the exact output policy when it did not
+ *    finish with `length` at the target count;
+ *  - response_tool_calls: the calls the answer streamed (highest `index` + 1);
  *  - per-turn decode speed (reported − 1) / window, needing 2 tokens and a window > 0;
  *  - normalisation to the target length: time per token = window / (observed − 1),
  *    normalised E2E = max(0, E2E − window + time per token × (target − 1)); a warning when

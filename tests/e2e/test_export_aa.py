@@ -218,6 +218,51 @@ def main():
         check(own3["validity"]["valid"] is False and "failed" in own3["validity"]["why_not_valid"],
               "a replay with a failed turn is not valid", False, own3["validity"])
 
+        # tool calls in the answer: counted per turn, left out of the pooled decode speed
+        def tool_answer(head, body):
+            calls = [{"index": 0, "id": "c0", "type": "function",
+                      "function": {"name": "search_catalog", "arguments": ""}},
+                     {"index": 0, "function": {"arguments": json.dumps({"topic": "stars"})}},
+                     {"index": 1, "id": "c1", "type": "function",
+                      "function": {"name": "get_availability", "arguments": "{}"}}]
+            ev = [{"choices": [{"index": 0, "delta": {"content": "Looking."}}]}]
+            ev += [{"choices": [{"index": 0, "delta": {"tool_calls": [c]}}]} for c in calls]
+            ev.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
+            ev.append({"choices": [], "usage": {"prompt_tokens": 100, "completion_tokens": 12}})
+            payload = ("".join("data: %s\n\n" % json.dumps(e) for e in ev) +
+                       "data: [DONE]\n\n").encode()
+            return (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                    b"Content-Length: %d\r\n\r\n" % len(payload) + payload)
+
+        with common.canned_server(tool_answer) as srv:
+            run4 = os.path.join(tmp, "run4")
+            r = common.run_strobe("agents", "--url", "http://127.0.0.1:%d" % srv.port, "--model",
+                                  "m", "--trajectories", common.AA_MINI, "--out", run4,
+                                  "--output-policy", "natural", "--slo-speed", "1",
+                                  "--slo-ttft", "100", "--warmup-s", "0.2", "--stagger-s", "0",
+                                  "--window-s", "1", "--min-trajectories", "0",
+                                  "--min-per-agent", "0", "--threads", "1", "--max-agents", "1",
+                                  timeout=120)
+        check(r.returncode in (0, 4), "a single-user replay against a tool-calling server runs",
+              "0 or 4", (r.returncode, r.stderr[-300:]))
+        out4 = os.path.join(tmp, "aa-tools")
+        r = common.run_strobe("export-aa", run4, out4)
+        check(r.returncode == 0, "export-aa of the tool-calling replay succeeds", 0, r.stderr)
+        turns4 = [json.loads(l) for l in open(os.path.join(out4, "turns.jsonl"))]
+        summ4 = json.load(open(os.path.join(out4, "summary.json")))
+        check(len(turns4) == 6 and all(t["response_tool_calls"] == 2 and
+                                       t["finish_reason"] == "tool_calls" and t["success"] and
+                                       t["requested_max_output_tokens"] == 16384
+                                       for t in turns4),
+              "two streamed tool calls counted per turn, natural policy's cap", 2,
+              [(t["response_tool_calls"], t["finish_reason"]) for t in turns4])
+        check(summ4["output_tokens_per_second"] is None and
+              close(summ4["end_to_end_output_tokens_per_second"],
+                    12 * 6 / sum(t["timing"]["e2e_latency_ms"] / 1e3 for t in turns4)),
+              "turns with tool calls are left out of the pooled decode speed, not of end-to-end",
+              None, (summ4["output_tokens_per_second"],
+                     summ4["end_to_end_output_tokens_per_second"]))
+
         # refusals
         before = open(os.path.join(out, "summary.json")).read()
         r = common.run_strobe("export-aa", run, out)
