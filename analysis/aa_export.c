@@ -511,17 +511,21 @@ static void sync_dir(const char *dir)
     }
 }
 
+int aa_export_out_free(const char *out_dir, char *err, size_t errlen)
+{
+    struct stat st;
+    if (lstat(out_dir, &st)) return 0;
+    snprintf(err, errlen,
+             "%s already exists%s; give a new output directory (an export never replaces or "
+             "adds to another)",
+             out_dir, S_ISLNK(st.st_mode) ? " (a symbolic link)" : "");
+    return -1;
+}
+
 int aa_export_write(const char *out_dir, const struct aa_turns *t,
                     const struct aa_export_source *src, char *err, size_t errlen)
 {
-    struct stat st;
-    if (!lstat(out_dir, &st)) {
-        snprintf(err, errlen,
-                 "%s already exists%s; give a new output directory (an export never "
-                 "replaces or adds to another)",
-                 out_dir, S_ISLNK(st.st_mode) ? " (a symbolic link)" : "");
-        return -1;
-    }
+    if (aa_export_out_free(out_dir, err, errlen)) return -1;
     if (mkdir(out_dir, 0755)) {
         snprintf(err, errlen, "cannot create %s: %s; check its parent directory", out_dir,
                  strerror(errno));

@@ -155,8 +155,12 @@ int cmd_export_aa(int argc, char **argv)
         return 2;
     }
     char err[1024];
+    if (aa_export_out_free(out_dir, err, sizeof err)) {
+        fprintf(stderr, "strobe export-aa: %s.\n", err);
+        return 2;
+    }
     struct run_results res;
-    if (results_compute_threads(run_dir, NULL, 1, &res, err, sizeof err)) {
+    if (results_compute_threads(run_dir, NULL, 0, &res, err, sizeof err)) {
         fprintf(stderr, "strobe export-aa: %s.\n", err);
         return 1;
     }
@@ -207,7 +211,7 @@ int cmd_export_aa(int argc, char **argv)
     struct aa_export_source src = {run_dir, res.facts.header_json, manifest};
     if (aa_export_write(out_dir, &turns, &src, err, sizeof err)) {
         fprintf(stderr, "strobe export-aa: %s.\n", err);
-        rc = strstr(err, "already exists") ? 2 : 1;
+        rc = 1;
     } else {
         size_t ok = 0;
         for (size_t i = 0; i < turns.n; i++) ok += turns.t[i].success;
