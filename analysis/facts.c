@@ -1,4 +1,5 @@
 #include "facts.h"
+#include "server_timings.h"
 
 #include "chunk_facts.h"
 #include "clock.h"
@@ -114,6 +115,10 @@ static void take_event(struct req_facts *r, struct pending *p, const struct rec_
     if (cf.visible_bytes > cf.answer_bytes && !r->t_first_reasoning)
         r->t_first_reasoning = ev->t_stamp;
     if (cf.finish_reason) r->finish_reason = cf.finish_reason;
+    /* a server's own timings ride on a stream's last chunks: its finish or its usage */
+    if ((cf.finish_reason || (cf.has_usage && !cf.visible_bytes)) &&
+        server_timings_read(data, len, &r->server_prompt_ms, &r->server_predicted_ms))
+        r->has_server_timings = 1;
     if (!cf.visible_bytes) return;
     if (!r->t_first_token) {
         r->t_first_token = ev->t_stamp;
@@ -359,6 +364,7 @@ static void take_sent(struct loader *L, const struct rec_request_sent *v, size_t
     r->phase = v->phase;
     r->t_sched = v->t_sched;
     r->t_written = v->t_written;
+    r->held_by_cap = (v->tag & SOURCE_TAG_HELD_BY_CAP) != 0;
     r->finish_reason = "";
 }
 
@@ -436,8 +442,8 @@ static void take_request_record(struct analyser *A, const struct log_record *rec
 
 static int is_run_record(uint8_t type)
 {
-    return type == REC_PHASE || type == REC_POWER || type == REC_TRAJECTORY_DONE ||
-           type == REC_MARK || type == REC_REQUEST_SENT;
+    return type == REC_PHASE || type == REC_POWER || type == REC_SERVER_METRICS ||
+           type == REC_TRAJECTORY_DONE || type == REC_MARK || type == REC_REQUEST_SENT;
 }
 
 /* madvise over the whole pages of [p, p + len) */
@@ -543,6 +549,15 @@ static void take_run_records(struct loader *L)
         case REC_POWER: {
             struct rec_power v = rec_power_decode(rec);
             take_power(f, &v);
+            break;
+        }
+        case REC_SERVER_METRICS: {
+            struct rec_server_metrics v = rec_server_metrics_decode(rec);
+            const char *text = eventlog_body(lr, rec);
+            if (v.status == 200 && text)
+                server_metrics_take(&f->server, v.t, text, rec->len);
+            else
+                server_metrics_failed(&f->server);
             break;
         }
         case REC_TRAJECTORY_DONE: {
@@ -717,6 +732,7 @@ void facts_free(struct run_facts *f)
         free(f->power[i].energy_j);
     }
     free(f->power);
+    server_metrics_free(&f->server);
     free(f->traj_t);
     free(f->traj_phase);
     memset(f, 0, sizeof *f);

@@ -13,6 +13,7 @@
 #ifndef STROBE_FACTS_H
 #define STROBE_FACTS_H
 #include "eventlog.h"
+#include "server_series.h"
 #include "tokenizer.h"
 #include <stdint.h>
 
@@ -39,8 +40,11 @@ struct req_facts {
     int transport_error; /* enum req_error */
     int failed;
     enum fail_class fail_class;
-    char reason[200]; /* why it failed, one line */
-    int retried;      /* sent again on a new connection after its reused one was dead */
+    char reason[200];       /* why it failed, one line */
+    int retried;            /* sent again on a new connection after its reused one was dead */
+    int held_by_cap;        /* open-loop arrivals: it fell due while --max-in-flight was reached */
+    int has_server_timings; /* the server reported its own times (server_timings.h): */
+    double server_prompt_ms, server_predicted_ms;
     int64_t prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens;
     int usage_seen, output_estimated, saw_done;
     int usage_per_chunk; /* every token event carried cumulative usage */
@@ -95,8 +99,9 @@ struct run_facts {
     uint64_t ts_source_events[5];
     struct power_series *power;
     size_t npower;
-    size_t power_failures; /* readings a source could not give */
-    int64_t *traj_t;       /* trajectory completions (agents): when, and in which phase */
+    size_t power_failures;        /* readings a source could not give */
+    struct server_metrics server; /* --server-metrics scrapes, mapped (server_series.h) */
+    int64_t *traj_t;              /* trajectory completions (agents): when, and in which phase */
     int *traj_phase;
     size_t ntraj;
     int interrupted, run_ended;

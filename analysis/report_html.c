@@ -312,6 +312,17 @@ static int agent_charts(const char *out, struct report_run *runs, int n, struct 
 }
 
 /* Watts of one series at each reading: given, or from the energy counter's differences. */
+/* The measured windows, shaded behind a chart over time. */
+static void shade_windows(FILE *b, const struct run_facts *f, int64_t t0)
+{
+    for (size_t k = 0; k < f->nphases; k++)
+        fprintf(b,
+                "set object %zu rect from %.3f, graph 0 to %.3f, graph 1 fc rgb '#d8e8ff' fs "
+                "solid 0.6 noborder behind\n",
+                k + 1, (double)(f->phases[k].t_window_start - t0) / 1e9,
+                (double)(f->phases[k].t_window_end - t0) / 1e9);
+}
+
 static int power_charts(const char *out, struct report_run *runs, int n, struct chart *ch, int *nch)
 {
     char body[32768];
@@ -325,12 +336,7 @@ static int power_charts(const char *out, struct report_run *runs, int n, struct 
         gp_title(b, title, runs[i].clock);
         fprintf(b, "set xlabel 'Time since the first phase started (s)'\nset ylabel 'Power (W)'\n"
                    "set yrange [0:*]\n");
-        for (size_t k = 0; k < f->nphases; k++)
-            fprintf(b,
-                    "set object %zu rect from %.3f, graph 0 to %.3f, graph 1 fc rgb '#d8e8ff' fs "
-                    "solid 0.6 noborder behind\n",
-                    k + 1, (double)(f->phases[k].t_window_start - runs[i].t0) / 1e9,
-                    (double)(f->phases[k].t_window_end - runs[i].t0) / 1e9);
+        shade_windows(b, f, runs[i].t0);
         fprintf(b, "plot ");
         for (size_t s = 0; s < f->npower; s++) {
             const struct power_series *ps = &f->power[s];
@@ -354,6 +360,49 @@ static int power_charts(const char *out, struct report_run *runs, int n, struct 
         fclose(b);
         char chart[64];
         snprintf(chart, sizeof chart, "power_%d", i);
+        if (add_chart(out, chart, title, body, ch, nch)) return -1;
+    }
+    return 0;
+}
+
+/* The server's own view over time (--server-metrics): requests running and waiting, and its
+ * KV-cache usage on the right axis, with the measured windows shaded. */
+static int server_charts(const char *out, struct report_run *runs, int n, struct chart *ch,
+                         int *nch)
+{
+    char body[32768];
+    for (int i = 0; i < n; i++) {
+        const struct run_facts *f = &runs[i].res.facts;
+        const struct server_metrics *m = &f->server;
+        if (!m->n) continue;
+        char name[64], title[512];
+        snprintf(name, sizeof name, "data/server_%d.dat", i);
+        FILE *d = open_out(out, name);
+        if (!d) return -1;
+        fprintf(d, "# t_s requests_running requests_waiting kv_cache_usage_percent (NaN: not "
+                   "exposed)\n");
+        for (size_t k = 0; k < m->n; k++)
+            fprintf(d, "%.3f %.3f %.3f %.3f\n", (double)(m->s[k].t - runs[i].t0) / 1e9,
+                    m->s[k].gauge[SG_RUNNING], m->s[k].gauge[SG_WAITING],
+                    100 * m->s[k].gauge[SG_KV_USAGE]);
+        fclose(d);
+        snprintf(title, sizeof title, "The server's view over time, %s (%s: %s); windows shaded",
+                 runs[i].label, runs[i].model, m->server ? m->server : "names not recognised");
+        FILE *b = fmemopen(body, sizeof body, "w");
+        gp_title(b, title, runs[i].clock);
+        fprintf(b, "set xlabel 'Time since the first phase started (s)'\n"
+                   "set ylabel 'Requests at the server'\nset yrange [0:*]\n"
+                   "set y2label 'KV-cache usage (%%)'\nset y2range [0:100]\nset y2tics\n"
+                   "set datafile missing 'nan'\n");
+        shade_windows(b, f, runs[i].t0);
+        fprintf(b,
+                "plot '%s' using 1:2 with lines lw 2 title 'running', '%s' using 1:3 with lines "
+                "lw 2 title 'waiting', '%s' using 1:4 axes x1y2 with lines lw 2 dt 2 title "
+                "'KV-cache usage'\n",
+                name, name, name);
+        fclose(b);
+        char chart[64];
+        snprintf(chart, sizeof chart, "server_%d", i);
         if (add_chart(out, chart, title, body, ch, nch)) return -1;
     }
     return 0;
@@ -389,10 +438,10 @@ void report_html_write(const char *out, struct report_run *runs, int n, struct r
 {
     memset(o, 0, sizeof *o);
     for (int i = 0; i < n; i++) load_labels(&runs[i]);
-    struct chart charts[4 + 2 + 2 * REPORT_MAX_RUNS];
+    struct chart charts[4 + 2 + 3 * REPORT_MAX_RUNS];
     int nch = 0;
     if (slt_charts(out, runs, n, charts, &nch) || agent_charts(out, runs, n, charts, &nch) ||
-        power_charts(out, runs, n, charts, &nch))
+        power_charts(out, runs, n, charts, &nch) || server_charts(out, runs, n, charts, &nch))
         o->gnuplot_failed = 1;
     o->charts = nch;
     FILE *h = open_out(out, "index.html");

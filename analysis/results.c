@@ -99,6 +99,8 @@ int results_compute_threads(const char *dir, const char *tokenizer, unsigned thr
     cJSON *h = cJSON_Parse(res->facts.header_json);
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(h, "kind");
     res->is_agents = cJSON_IsString(kind) && !strcmp(kind->valuestring, "agents");
+    res->open_loop = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(h, "config"),
+                                                      "arrival") != NULL;
     /* power: which sources are accelerator-only, and the sampling period for the gap rule */
     const cJSON *pw = cJSON_GetObjectItemCaseSensitive(h, "power");
     const cJSON *srcs = cJSON_GetObjectItemCaseSensitive(pw, "sources");
@@ -266,6 +268,26 @@ static cJSON *chunk_json(const struct chunk_metrics *c)
         cJSON_AddNumberToObject(emu, "chunks_compared", (double)c->emu_compared);
         cJSON_AddNumberToObject(emu, "chunks_differing", (double)c->emu_differ);
     }
+    return o;
+}
+
+/* An open-loop phase: the process, the rate asked and the rate sent, and how late requests
+ * left against when they were due. */
+static cJSON *arrival_json(const struct phase_metrics *m, const cJSON *arrival)
+{
+    cJSON *o = cJSON_CreateObject();
+    const cJSON *process = cJSON_GetObjectItemCaseSensitive(arrival, "process");
+    cJSON_AddStringToObject(o, "process", cJSON_IsString(process) ? process->valuestring : "");
+    const cJSON *rate =
+        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(arrival, "rates_per_s"), m->info.index);
+    if (cJSON_IsNumber(rate))
+        cJSON_AddNumberToObject(o, "rate_per_s", rate->valuedouble);
+    else
+        cJSON_AddNullToObject(o, "rate_per_s");
+    cJSON_AddNumberToObject(o, "requests_due_in_window_per_s",
+                            m->window_s > 0 ? (double)m->sent / m->window_s : 0);
+    cJSON_AddItemToObject(o, "dispatch_lag_s", summary_json(&m->dispatch_lag_s, 1));
+    cJSON_AddNumberToObject(o, "requests_held_by_max_in_flight", (double)m->held_by_cap);
     return o;
 }
 
@@ -440,6 +462,26 @@ static cJSON *build_json(const struct run_results *res)
     for (size_t i = 0; i < res->nphases; i++) {
         cJSON *pj = phase_json(&res->phases[i]);
         if (res->npower_sources) cJSON_AddItemToObject(pj, "power", power_json(&res->power[i], f));
+        const struct phase_metrics *pm = &res->phases[i];
+        if (pm->server_prompt_ms.n) {
+            cJSON *st = cJSON_AddObjectToObject(pj, "server_timings");
+            cJSON_AddItemToObject(st, "server_prompt_ms", summary_json(&pm->server_prompt_ms, 1));
+            cJSON_AddItemToObject(st, "server_predicted_ms",
+                                  summary_json(&pm->server_predicted_ms, 1));
+            cJSON_AddItemToObject(st, "ttft_from_sent_minus_server_prompt_ms",
+                                  summary_json(&pm->ttft_minus_server_prompt_ms, 1));
+            cJSON_AddItemToObject(st, "decode_window_minus_server_predicted_ms",
+                                  summary_json(&pm->decode_window_minus_server_predicted_ms, 1));
+        }
+        const cJSON *arrival = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(header, "config"), "arrival");
+        if (arrival) cJSON_AddItemToObject(pj, "arrival", arrival_json(&res->phases[i], arrival));
+        if (cJSON_GetObjectItemCaseSensitive(header, "server_metrics")) {
+            struct server_window w;
+            server_metrics_window(&f->server, res->phases[i].info.t_window_start,
+                                  res->phases[i].info.t_window_end, &w);
+            cJSON_AddItemToObject(pj, "server", server_window_json(&f->server, &w));
+        }
         cJSON_AddItemToArray(phases, pj);
     }
     if (header) cJSON_AddItemToObject(root, "run", header);
@@ -585,6 +627,25 @@ void results_print_table(FILE *out, const struct run_results *res)
                     m->chunks.tokens_per_chunk.mean, count_rule_name(m->chunks.rule),
                     m->chunks.itl_zero_ms.p50, m->chunks.itl_spread_ms.p50,
                     m->chunks.chunk_interval_ms.p50, m->chunks.flush_pattern);
+        if (res->open_loop)
+            fprintf(out,
+                    "      arrivals: %.2f requests/s due in the window, dispatch lag p50 %.3f ms "
+                    "p99 %.3f ms, %zu held by --max-in-flight\n",
+                    m->window_s > 0 ? (double)m->sent / m->window_s : 0,
+                    1e3 * m->dispatch_lag_s.p50, 1e3 * m->dispatch_lag_s.p99, m->held_by_cap);
+        if (m->server_prompt_ms.n)
+            fprintf(out,
+                    "      server timings (%zu requests): prompt p50 %.2f ms, generation p50 "
+                    "%.2f ms; strobe's TTFT from the send minus the server's prompt time p50 "
+                    "%.2f ms\n",
+                    m->server_prompt_ms.n, m->server_prompt_ms.p50, m->server_predicted_ms.p50,
+                    m->ttft_minus_server_prompt_ms.p50);
+        if (res->facts.server.n || res->facts.server.failed) {
+            struct server_window w;
+            server_metrics_window(&res->facts.server, m->info.t_window_start, m->info.t_window_end,
+                                  &w);
+            server_window_print(out, &res->facts.server, &w, m->ttft.n ? m->ttft.p50 : NAN);
+        }
         for (size_t k = 0; k < m->nreasons; k++)
             fprintf(out, "      failures: %zu %s (e.g. %s)\n", m->reasons[k].count,
                     m->reasons[k].cls, m->reasons[k].example);

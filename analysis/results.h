@@ -15,6 +15,7 @@ struct run_results {
     struct phase_metrics *phases; /* SLT phases, or agent iterations seen as load phases */
     size_t nphases;
     int is_agents;
+    int open_loop; /* slt --rate or --schedule: arrivals, not a closed loop */
     struct agent_results agents;
     struct phase_power *power; /* per phase, aligned with phases */
     int npower_sources;

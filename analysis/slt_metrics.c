@@ -72,7 +72,8 @@ void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
     int64_t ws = ph->t_window_start, we = ph->t_window_end;
     m->window_s = (double)(we - ws) / 1e9;
     struct dvec speed = {0}, e2e_speed = {0}, ttft = {0}, ttfb = {0}, e2e = {0}, out = {0},
-                in = {0}, cached = {0};
+                in = {0}, cached = {0}, lag = {0}, sv_prompt = {0}, sv_pred = {0}, sv_ttft = {0},
+                sv_window = {0};
     double io_tokens = 0;
     for (size_t i = 0; i < f->nreqs; i++) {
         const struct req_facts *r = &f->reqs[i];
@@ -94,6 +95,10 @@ void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
                 m->succeeded++;
             }
             if (r->n_token_events > 0) m->with_output++;
+            if (r->held_by_cap)
+                m->held_by_cap++;
+            else if (r->t_written)
+                dvec_push(&lag, (double)(r->t_written - r->t_sched) / 1e9);
         }
         const struct tok_store *ts = req_tokens(f, r);
         /* a failed request's tokens are not served output: they count in no throughput */
@@ -104,6 +109,14 @@ void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
         if (r->failed || !r->t_first_token || r->t_first_token < ws || r->t_first_token >= we)
             continue;
         dvec_push(&ttft, (double)(r->t_first_token - r->t_sched) / 1e9);
+        if (r->has_server_timings) {
+            dvec_push(&sv_prompt, r->server_prompt_ms);
+            dvec_push(&sv_pred, r->server_predicted_ms);
+            dvec_push(&sv_ttft,
+                      (double)(r->t_first_token - r->t_written) / 1e6 - r->server_prompt_ms);
+            dvec_push(&sv_window,
+                      (double)(r->t_last_token - r->t_first_token) / 1e6 - r->server_predicted_ms);
+        }
         if (r->t_first_byte) dvec_push(&ttfb, (double)(r->t_first_byte - r->t_sched) / 1e9);
         dvec_push(&e2e, (double)(r->t_done - r->t_sched) / 1e9);
         dvec_push(&out, (double)r->completion_tokens);
@@ -132,6 +145,11 @@ void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
     summarise(out.v, out.n, &m->output_tokens);
     summarise(in.v, in.n, &m->input_tokens);
     summarise(cached.v, cached.n, &m->cached_tokens);
+    summarise(lag.v, lag.n, &m->dispatch_lag_s);
+    summarise(sv_prompt.v, sv_prompt.n, &m->server_prompt_ms);
+    summarise(sv_pred.v, sv_pred.n, &m->server_predicted_ms);
+    summarise(sv_ttft.v, sv_ttft.n, &m->ttft_minus_server_prompt_ms);
+    summarise(sv_window.v, sv_window.n, &m->decode_window_minus_server_predicted_ms);
     event_summary(f, ph, FIGURE_LAG, &m->client_lag_us);
     event_summary(f, ph, FIGURE_USER_GAP, &m->kernel_to_user_us);
     event_summary(f, ph, FIGURE_PACING, &m->emu_pacing_us);
@@ -143,6 +161,11 @@ void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
     dvec_free(&out);
     dvec_free(&in);
     dvec_free(&cached);
+    dvec_free(&lag);
+    dvec_free(&sv_prompt);
+    dvec_free(&sv_pred);
+    dvec_free(&sv_ttft);
+    dvec_free(&sv_window);
 }
 
 int slt_plateau_reached(const double *tp, size_t n, double ratio, int patience)

@@ -36,6 +36,14 @@ struct phase_metrics {
     struct summary speed, e2e_speed, ttft, ttfb, e2e, output_tokens, input_tokens, cached_tokens;
     size_t speed_excluded, estimated_outputs, forced_length;
     struct summary client_lag_us, kernel_to_user_us, emu_pacing_us;
+    /* open-loop arrivals: the request's last byte sent minus when it was due, over the
+     * window's requests that did not wait for --max-in-flight (those are counted apart) */
+    struct summary dispatch_lag_s;
+    size_t held_by_cap;
+    /* requests whose server reported its own timings (llama.cpp): its prompt and generation
+     * times, and strobe's TTFT and decode window minus them (the network and the client) */
+    struct summary server_prompt_ms, server_predicted_ms, ttft_minus_server_prompt_ms,
+        decode_window_minus_server_predicted_ms;
     struct chunk_metrics chunks;
     struct reason_count reasons[MAX_REASON_CLASSES];
     size_t nreasons;

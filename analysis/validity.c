@@ -77,6 +77,32 @@ static int slt_comparable(const char *header_json, struct run_validity *v)
     return ok;
 }
 
+/* Open-loop arrivals: a phase whose requests left later than due by more than the bound (p99)
+ * measured a client that fell behind its schedule, not the server. Not AA's closed loop, so
+ * never comparable with published SLT figures. Returns 1 when the run is open-loop. */
+static int slt_arrivals(const struct run_results *res, struct run_validity *v)
+{
+    cJSON *h = cJSON_Parse(res->facts.header_json);
+    const cJSON *a =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(h, "config"), "arrival");
+    const cJSON *bound = cJSON_GetObjectItemCaseSensitive(a, "max_dispatch_lag_s");
+    int open = a != NULL;
+    for (size_t i = 0; cJSON_IsNumber(bound) && i < res->nphases; i++) {
+        const struct phase_metrics *m = &res->phases[i];
+        if (m->dispatch_lag_s.n && m->dispatch_lag_s.p99 > bound->valuedouble)
+            invalid(v,
+                    "phase %d: the client fell behind its arrival schedule (requests left %.4f s "
+                    "after they were due at p99, over --max-dispatch-lag-s %g): use more "
+                    "--threads, a lower --rate, or another load host",
+                    m->info.index, m->dispatch_lag_s.p99, bound->valuedouble);
+    }
+    if (open)
+        note(v, "open-loop arrivals: not the closed loop of AA's SLT, so not comparable with "
+                "its published figures");
+    cJSON_Delete(h);
+    return open;
+}
+
 void validity_decide(const struct run_results *res, struct run_validity *v)
 {
     const struct run_facts *f = &res->facts;
@@ -129,7 +155,8 @@ void validity_decide(const struct run_results *res, struct run_validity *v)
                   "the window's requests failed; comparable = valid, phase_s >= 180 and ramp_s "
                   ">= 30";
         for (size_t i = 0; i < res->nphases; i++) slt_phase(&res->phases[i], v);
-        v->comparable = slt_comparable(f->header_json, v);
+        int open = slt_arrivals(res, v);
+        v->comparable = slt_comparable(f->header_json, v) && !open;
     }
     v->comparable = v->comparable && v->valid;
 }

@@ -24,7 +24,8 @@ CPU of a strobe run is read from /proc/PID/task/*/schedstat (nanoseconds on CPU)
 
 A benchmark: it reports figures and never fails on one. Environment: PHASE_S (window,
 default 4), WARMUP_S (default 1), SOURCE_CPU (default 0), CLIENT_CPU (default 1), LOADS
-(e.g. "64x300 64x3000 512x300 64x0"; 0 = unpaced), OUT (keep the runs there).
+(e.g. "64x300 64x3000 512x300 64x0"; 0 = unpaced), CLIENTS (the rows to run, default
+"floor kernel uring dpdk"), OUT (keep the runs there).
 """
 import json
 import os
@@ -46,6 +47,7 @@ WARMUP_S = float(os.environ.get("WARMUP_S", "1"))
 SOURCE_CPU = os.environ.get("SOURCE_CPU", "0")
 CLIENT_CPU = os.environ.get("CLIENT_CPU", "1")
 LOADS = os.environ.get("LOADS", "64x300 64x3000 512x300 64x0").split()
+CLIENTS = os.environ.get("CLIENTS", "floor kernel uring dpdk").split()
 # a request lasts about 2 s paced, so the window sees requests start and end; unpaced ones
 # are long enough that reconnects stay a small share
 UNPACED_EVENTS_PER_REQUEST = 200000
@@ -198,8 +200,9 @@ def main():
         rows = []
         src = Source(rate)
         try:
-            rows.append(("floor", run_floor(src.port, streams)))
-            for t in ("kernel", "uring"):
+            if "floor" in CLIENTS:
+                rows.append(("floor", run_floor(src.port, streams)))
+            for t in [t for t in ("kernel", "uring") if t in CLIENTS]:
                 if t not in built:
                     rows.append((t, {"error": "not built"}))
                     continue
@@ -208,8 +211,9 @@ def main():
                                            ["--transport", t], d)))
         finally:
             notes.append(f"{load_name(streams, rate)}: {src.stop()}")
-        rows.append(("dpdk", run_dpdk(built, dpdk_env, streams, rate, out_root)))
-        floor = rows[0][1]
+        if "dpdk" in CLIENTS:
+            rows.append(("dpdk", run_dpdk(built, dpdk_env, streams, rate, out_root)))
+        floor = rows[0][1] if rows and rows[0][0] == "floor" else {}
         for name, r in rows:
             if "error" in r:
                 print(f"| {name} | {load_name(streams, rate)} | {r['error']} |" + " |" * 8)

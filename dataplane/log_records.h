@@ -30,6 +30,7 @@ enum log_type {
     REC_TRAJECTORY_DONE = 6,
     REC_POWER = 7,
     REC_REQUEST_RETRY = 8,
+    REC_SERVER_METRICS = 9,
 };
 
 /* Why a request ended without success, as the dataplane saw it (the analysis adds its own
@@ -51,6 +52,10 @@ enum req_error {
 };
 
 const char *req_error_name(enum req_error e);
+
+/* A request source's tag with this bit set: the request fell due while the source was at its
+ * cap of requests in flight, and waited for a slot (open-loop arrivals, --max-in-flight). */
+#define SOURCE_TAG_HELD_BY_CAP (1ULL << 63)
 
 /* A request's last byte left (or it failed before: t_written 0). Its first attempt when it
  * was retried. */
@@ -144,6 +149,15 @@ struct rec_power {
     int source, device;
     int64_t milliwatts;  /* POWER_NONE when not given */
     int64_t microjoules; /* cumulative energy, POWER_NONE when the device keeps none */
+};
+
+/* One scrape of the server's Prometheus metrics (--server-metrics). The body is the text as
+ * served when status is 200, else one line saying why the scrape failed (status: the HTTP
+ * status, 0 when there was no response). t is the request's midpoint on strobe's clock. */
+struct rec_server_metrics {
+    int64_t t;
+    int64_t took_ns; /* how long the scrape took: t is uncertain by half of it */
+    int status;
 };
 
 static inline struct log_record rec_request_sent_encode(const struct rec_request_sent *v)
@@ -310,6 +324,17 @@ static inline struct rec_power rec_power_decode(const struct log_record *r)
                               .device = (int)r->b,
                               .milliwatts = r->c,
                               .microjoules = r->t2};
+}
+
+static inline struct log_record rec_server_metrics_encode(const struct rec_server_metrics *v)
+{
+    return (struct log_record){
+        .type = REC_SERVER_METRICS, .t = v->t, .t2 = v->took_ns, .a = v->status};
+}
+
+static inline struct rec_server_metrics rec_server_metrics_decode(const struct log_record *r)
+{
+    return (struct rec_server_metrics){.t = r->t, .took_ns = r->t2, .status = (int)r->a};
 }
 
 #endif

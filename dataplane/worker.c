@@ -338,7 +338,7 @@ static int start_request(struct impl *w, int64_t t_sched, const struct request_s
     s->active_index = w->nactive;
     w->active[w->nactive++] = s;
     uint64_t seq = ++w->seq;
-    s->req_id = ((uint64_t)pub->cfg.index << 48) | seq;
+    s->req_id = request_id_of(pub->cfg.index, seq);
     s->phase = atomic_load_explicit(&pub->ctl.phase, memory_order_relaxed);
     s->t_sched = t_sched;
     s->t_last_rx = t_sched;
@@ -347,6 +347,7 @@ static int start_request(struct impl *w, int64_t t_sched, const struct request_s
     s->source = src;
     if (spec) {
         s->req_len = spec->head_len;
+        if (spec->request_id_at) request_id_write(s->req_buf + spec->request_id_at, s->req_id);
         s->body = spec->body;
         s->body_len = spec->body_len;
         s->tag = spec->tag;

@@ -11,6 +11,21 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+/* A request's id: its worker's index and that worker's sequence number; the log's req_id.
+ * Every request carries it in an X-Request-ID header ("strobe-" and 16 hex digits of the id)
+ * so that a server's logs and traces join strobe's records. */
+static inline uint64_t request_id_of(int worker, uint64_t seq)
+{
+    return ((uint64_t)worker << 48) | seq;
+}
+#define REQUEST_ID_HEADER "X-Request-ID: strobe-"
+#define REQUEST_ID_DIGITS 16
+static inline void request_id_write(char *digits, uint64_t id)
+{
+    for (int i = REQUEST_ID_DIGITS - 1; i >= 0; i--, id >>= 4)
+        digits[i] = "0123456789abcdef"[id & 15];
+}
+
 /* Builds one request (HTTP head + body) into buf on the worker thread; must not allocate.
  * Returns its length, or 0 if it does not fit. */
 typedef size_t (*request_build_fn)(void *arg, int worker, uint64_t seq, char *buf, size_t cap);
@@ -20,9 +35,10 @@ typedef size_t (*request_build_fn)(void *arg, int worker, uint64_t seq, char *bu
 struct request_spec {
     const char *body; /* owned by the source; stays valid until ended() for this tag */
     size_t body_len;
-    size_t head_len; /* bytes the source wrote into the head buffer */
-    uint64_t tag;    /* the source's own id of the request; logged with it */
-    int64_t t_sched; /* when the request was due (latency is charged from here) */
+    size_t head_len;      /* bytes the source wrote into the head buffer */
+    size_t request_id_at; /* where in the head the id's REQUEST_ID_DIGITS go, or 0 */
+    uint64_t tag;         /* the source's own id of the request; logged with it */
+    int64_t t_sched;      /* when the request was due (latency is charged from here) */
 };
 
 struct request_source {

@@ -13,8 +13,9 @@
 struct telemetry {
     struct power_source *src;
     int n, producer;
+    struct metrics_scrape *scrape;
     struct eventlog *log;
-    int64_t period_ns;
+    int64_t period_ns, scrape_period_ns;
     _Atomic int stop;
     pthread_t thread;
 };
@@ -48,35 +49,62 @@ static void round_of_samples(struct telemetry *t)
     }
 }
 
+static void add_ns(struct timespec *t, int64_t ns)
+{
+    t->tv_nsec += ns % 1000000000LL;
+    t->tv_sec += ns / 1000000000LL + t->tv_nsec / 1000000000L;
+    t->tv_nsec %= 1000000000L;
+}
+
+static int before(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
 static void *run(void *arg)
 {
     struct telemetry *t = arg;
-    struct timespec next;
-    clock_gettime(CLOCK_MONOTONIC, &next);
+    /* absolute schedules, one per task: a slow source or scrape does not stretch the other */
+    struct timespec next_power, next_scrape;
+    clock_gettime(CLOCK_MONOTONIC, &next_power);
+    next_scrape = next_power;
     while (!atomic_load(&t->stop)) {
-        round_of_samples(t);
-        /* an absolute schedule: slow sources do not stretch the period */
-        next.tv_nsec += t->period_ns % 1000000000LL;
-        next.tv_sec += t->period_ns / 1000000000LL + next.tv_nsec / 1000000000L;
-        next.tv_nsec %= 1000000000L;
-        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (t->n && !before(&now, &next_power)) {
+            round_of_samples(t);
+            add_ns(&next_power, t->period_ns);
+        }
+        if (t->scrape && !before(&now, &next_scrape)) {
+            metrics_scrape_once(t->scrape, t->log, t->producer);
+            add_ns(&next_scrape, t->scrape_period_ns);
+        }
+        const struct timespec *due = !t->scrape                          ? &next_power
+                                     : !t->n                             ? &next_scrape
+                                     : before(&next_power, &next_scrape) ? &next_power
+                                                                         : &next_scrape;
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, due, NULL);
     }
     round_of_samples(t);
+    if (t->scrape) metrics_scrape_once(t->scrape, t->log, t->producer);
     return NULL;
 }
 
-struct telemetry *telemetry_start(struct power_source *sources, int n, struct eventlog *log,
-                                  int producer, double rate_hz)
+struct telemetry *telemetry_start(struct power_source *sources, int n, double rate_hz,
+                                  struct metrics_scrape *scrape, double scrape_rate_hz,
+                                  struct eventlog *log, int producer)
 {
-    if (n <= 0) return NULL;
+    if (n <= 0 && !scrape) return NULL;
     struct telemetry *t = calloc(1, sizeof *t);
     t->src = sources;
-    t->n = n;
+    t->n = n > 0 ? n : 0;
+    t->scrape = scrape;
     t->log = log;
     t->producer = producer;
     t->period_ns = (int64_t)(1e9 / (rate_hz > 0 ? rate_hz : 10));
+    t->scrape_period_ns = (int64_t)(1e9 / (scrape_rate_hz > 0 ? scrape_rate_hz : 1));
     pthread_create(&t->thread, NULL, run, t);
-    pthread_setname_np(t->thread, "strobe-power");
+    pthread_setname_np(t->thread, "strobe-telem");
     return t;
 }
 

@@ -43,6 +43,9 @@ static void usage(FILE *f)
         "                            scrapers of /metrics), sharing the one model and counters\n"
         "  --model NAME              model id served by /v1/models (default strobe-emu)\n"
         "  --usage-style final-chunk|finish-chunk   where usage goes (default final-chunk)\n"
+        "  --timings                 a llama.cpp-style \"timings\" object in each stream's last\n"
+        "                            chunk: prompt_ms (arrival to first token), predicted_ms\n"
+        "                            (first token to last), their token counts and rates\n"
         "  --faults SPEC             e.g. "
         "reset=0.01,http500=0.01,stall=0.01:2,slow-first-byte=0.01:1\n"
         "                            kinds: reset http500 http503 http429 malformed error-event\n"
@@ -121,6 +124,7 @@ int main(int argc, char **argv)
         O_PIDLE,
         O_PMAX,
         O_USAGE,
+        O_TIMINGS,
         O_SEED,
         O_PROFILE,
         O_FAULTS,
@@ -155,6 +159,7 @@ int main(int argc, char **argv)
                                          {"power-idle-w", 1, 0, O_PIDLE},
                                          {"power-max-w", 1, 0, O_PMAX},
                                          {"usage-style", 1, 0, O_USAGE},
+                                         {"timings", 0, 0, O_TIMINGS},
                                          {"seed", 1, 0, O_SEED},
                                          {"profile", 1, 0, O_PROFILE},
                                          {"faults", 1, 0, O_FAULTS},
@@ -221,6 +226,7 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case O_TIMINGS: p.timings = 1; break;
         case O_PROFILE: break;
         case O_TOKENIZER: tokenizer_path = optarg; break;
         case O_TRANSPORT:

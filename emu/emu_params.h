@@ -46,6 +46,7 @@ struct emu_params {
     int accelerators;
     double power_idle_w, power_max_w; /* per accelerator */
     enum usage_style usage_style;
+    int timings; /* llama.cpp's per-request "timings" object in the last chunk (--timings) */
     uint64_t seed;
     double reasoning_fraction; /* share of output tokens sent as reasoning_content */
     int default_max_tokens;    /* when a request names none */

@@ -226,7 +226,7 @@ static void handle_generation(struct conn *c, int chat, int64_t now)
 static void handle_metrics(struct conn *c, int64_t now)
 {
     emu_sched_set_decoding(now, 0);
-    char body[4096];
+    char body[16384];
     size_t at = 0;
     int waiting = emu_sched_waiting_count();
     at += (size_t)snprintf(
@@ -269,6 +269,10 @@ static void handle_metrics(struct conn *c, int64_t now)
                                "strobe_emu_faults_injected_total{kind=\"%s\"} %llu\n",
                                emu_params_fault_name((enum fault_kind)k),
                                (unsigned long long)emu_state.faults_injected[k]);
+    emu_hist_write(&emu_state.ttft, "strobe_emu_time_to_first_token_seconds",
+                   "Time from a request's arrival to its first token.", body, sizeof body, &at);
+    emu_hist_write(&emu_state.itl, "strobe_emu_inter_token_latency_seconds",
+                   "Time between a request's successive decode steps.", body, sizeof body, &at);
     emu_server_send_response(c, 200, "text/plain; version=0.0.4", body, at);
 }
 

@@ -179,6 +179,18 @@ static struct wire_usage usage_of(const struct req *r)
 
 /* End of a streamed response: finish chunk (with usage in finish-chunk style), usage chunk,
  * [DONE], and the chunked-encoding terminator. */
+static int add_timings(const struct req *r, int n)
+{
+    int64_t first = r->first_token_ns ? r->first_token_ns : r->arrival_ns;
+    int64_t last = r->last_token_ns ? r->last_token_ns : first;
+    struct wire_timings t = {.prompt_n = r->prompt_tokens - r->cached_tokens,
+                             .predicted_n = r->generated,
+                             .prompt_ms = (double)(first - r->arrival_ns) / 1e6,
+                             .predicted_ms = (double)(last - first) / 1e6};
+    int m = emu_wire_add_timings(emu_state.ev, sizeof emu_state.ev, n, &t);
+    return m < 0 ? n : m;
+}
+
 static void stream_finish(struct req *r, int64_t sched)
 {
     struct conn *c = r->conn;
@@ -188,9 +200,13 @@ static void stream_finish(struct req *r, int64_t sched)
     int n = emu_wire_chunk(emu_state.ev, sizeof emu_state.ev, &w, DELTA_FINISH, NULL, 0, r->finish,
                            usage_on_finish || r->continuous_usage ? &u : NULL, clock_now_ns(),
                            sched, -1);
+    int usage_chunk = r->include_usage && !usage_on_finish;
+    /* llama.cpp puts its timings in the stream's last chunk */
+    if (emu_state.p->timings && !usage_chunk) n = add_timings(r, n);
     if (emu_server_send_event(c, emu_state.ev, (size_t)n)) goto dead;
-    if (r->include_usage && !usage_on_finish) {
+    if (usage_chunk) {
         n = emu_wire_usage_chunk(emu_state.ev, sizeof emu_state.ev, &w, &u, clock_now_ns());
+        if (emu_state.p->timings) n = add_timings(r, n);
         if (emu_server_send_event(c, emu_state.ev, (size_t)n)) goto dead;
     }
     static const char done[] = "data: [DONE]\n\n";
@@ -267,6 +283,15 @@ static void decode_step(struct req *r, int64_t sched)
     int first_token = r->generated;
     r->generated += k;
     emu_state.generation_tokens_total += (uint64_t)k;
+    if (k > 0) {
+        int64_t now = clock_now_ns();
+        if (first_token == 0) {
+            emu_hist_observe(&emu_state.ttft, (double)(now - r->arrival_ns) / 1e9);
+            r->first_token_ns = now;
+        } else
+            emu_hist_observe(&emu_state.itl, (double)(now - r->last_token_ns) / 1e9);
+        r->last_token_ns = now;
+    }
     if (r->stream) {
         struct wire_req w = wire_of(r);
         /* a step that straddles the reasoning boundary sends two events, as real servers do */

@@ -250,6 +250,17 @@ int emu_serve(const struct emu_params *p)
 {
     memset(&emu_state, 0, sizeof emu_state);
     emu_state.p = p;
+    /* buckets as fine as the fastest emulated speeds (a token every 0.3 ms) need */
+    static const double ttft_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08,
+                                         0.1,   0.25,   0.5,   0.75, 1,    2.5,  5,    7.5,
+                                         10,    20,     40,    80,   160,  640};
+    static const double itl_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                        0.025,  0.05,    0.075,  0.1,   0.15,   0.2,   0.3,
+                                        0.4,    0.5,     0.75,   1,     2.5,    5};
+    emu_state.ttft = (struct emu_hist){.bounds = ttft_bounds,
+                                       .nbounds = sizeof ttft_bounds / sizeof *ttft_bounds};
+    emu_state.itl =
+        (struct emu_hist){.bounds = itl_bounds, .nbounds = sizeof itl_bounds / sizeof *itl_bounds};
 #ifdef STROBE_EMU_HAVE_DPDK
     emu_state.io = p->transport == EMU_TRANSPORT_DPDK ? emu_io_lwip() : emu_io_kernel();
 #else

@@ -3,6 +3,7 @@
  * (emu_server.c). Internal to strobe-emu; one thread, so no locking. */
 #ifndef EMU_STATE_H
 #define EMU_STATE_H
+#include "emu_hist.h"
 #include "emu_io.h"
 #include "emu_params.h"
 
@@ -36,6 +37,8 @@ struct req {
     const char *finish;
     uint64_t rng;
     int64_t arrival_ns;
+    int64_t first_token_ns; /* when its first tokens were sent (--timings) */
+    int64_t last_token_ns;  /* when its previous tokens were sent, for the ITL histogram */
     enum fault_kind fault;
     int has_fault;
     int fault_at_token;
@@ -84,6 +87,7 @@ struct emu_state {
     /* counters for /metrics */
     uint64_t requests_total, prompt_tokens_total, generation_tokens_total;
     uint64_t cache_query_tokens, cache_hit_tokens, faults_injected[FAULT_COUNT];
+    struct emu_hist ttft, itl; /* the server's side: first token after arrival, between steps */
     double energy_j;
     int64_t energy_at_ns;
     int64_t started_ns;

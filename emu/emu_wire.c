@@ -102,6 +102,23 @@ int emu_wire_chunk(char *buf, size_t cap, const struct wire_req *r, enum wire_de
     return (int)at;
 }
 
+int emu_wire_add_timings(char *buf, size_t cap, int n, const struct wire_timings *t)
+{
+    /* the chunk ends in "}\n\n": the object goes before its closing brace */
+    if (n < 3) return -1;
+    size_t at = (size_t)n - 3;
+    double prompt_per_token = t->prompt_n ? t->prompt_ms / (double)t->prompt_n : 0;
+    double predicted_per_token = t->predicted_n ? t->predicted_ms / (double)t->predicted_n : 0;
+    PUT(",\"timings\":{\"prompt_n\":%lld,\"prompt_ms\":%.3f,\"prompt_per_token_ms\":%.6f,"
+        "\"prompt_per_second\":%.3f,\"predicted_n\":%lld,\"predicted_ms\":%.3f,"
+        "\"predicted_per_token_ms\":%.6f,\"predicted_per_second\":%.3f}}\n\n",
+        (long long)t->prompt_n, t->prompt_ms, prompt_per_token,
+        t->prompt_ms > 0 ? 1e3 * (double)t->prompt_n / t->prompt_ms : 0, (long long)t->predicted_n,
+        t->predicted_ms, predicted_per_token,
+        t->predicted_ms > 0 ? 1e3 * (double)t->predicted_n / t->predicted_ms : 0);
+    return (int)at;
+}
+
 int emu_wire_usage_chunk(char *buf, size_t cap, const struct wire_req *r,
                          const struct wire_usage *u, int64_t sent_ns)
 {

@@ -31,6 +31,14 @@ int emu_wire_usage_chunk(char *buf, size_t cap, const struct wire_req *r,
 int emu_wire_full_response(char *buf, size_t cap, const struct wire_req *r, const char *content,
                            size_t content_len, const char *reasoning, size_t reasoning_len,
                            const char *finish, const struct wire_usage *u);
+/* llama.cpp's per-request timings, as its server puts them in a stream's last chunk. */
+struct wire_timings {
+    int64_t prompt_n, predicted_n;
+    double prompt_ms, predicted_ms;
+};
+/* Adds ,"timings":{...} to the chunk of length n in buf (made by emu_wire_chunk); returns the
+ * new length, or -1 if cap is too small. */
+int emu_wire_add_timings(char *buf, size_t cap, int n, const struct wire_timings *t);
 int emu_wire_error_body(char *buf, size_t cap, int status, const char *message);
 int emu_wire_usage_json(char *buf, size_t cap, const struct wire_usage *u);
 

@@ -16,7 +16,7 @@ if [ ! -f build-fuzz/build.ninja ]; then
     CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
         -Dwerror=false --buildtype=debugoptimized >/dev/null || { echo "fuzz: 0 passed, 1 failed"; exit 1; }
 fi
-targets="fuzz_sse fuzz_http fuzz_worker fuzz_tokenizer fuzz_events fuzz_chunk_scan fuzz_replay fuzz_config fuzz_import"
+targets="fuzz_sse fuzz_http fuzz_worker fuzz_tokenizer fuzz_events fuzz_chunk_scan fuzz_prom_text fuzz_replay fuzz_config fuzz_import"
 ninja -C build-fuzz $(for t in $targets; do echo tests/fuzz/$t; done) >/dev/null || { echo "fuzz: the fuzz build failed"; echo "fuzz: 0 passed, 1 failed"; exit 1; }
 
 # seeds: real captures and data, only added when missing
@@ -43,6 +43,9 @@ for f in glob.glob("tests/data/*.sse") + glob.glob("tests/data/chunks/*.sse"):
     for i, line in enumerate(open(f, "rb").read().split(b"\n")):
         if line.startswith(b"data: ") and line != b"data: [DONE]":
             put("fuzz_chunk_scan", "%s-%d" % (os.path.basename(f), i), line[6:])
+# the servers' expositions, as written from their documented metric names
+for f in glob.glob("tests/data/prometheus/*.txt"):
+    put("fuzz_prom_text", os.path.basename(f), open(f, "rb").read())
 for f in glob.glob("tests/data/*.sse"):
     body = open(f, "rb").read()
     chunked = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 300]), body[i:i + 300]) for i in range(0, len(body), 300))

@@ -12,6 +12,7 @@
 #include "replay.h"
 #include "request_template.h"
 #include "results.h"
+#include "progress.h"
 #include "run_env.h"
 #include "rng.h"
 #include "run_flags.h"
@@ -271,15 +272,6 @@ struct live {
 };
 
 /* Lets every worker pass two loop turns, so none still holds the old source. */
-static void wait_workers_let_go(struct run_env *e)
-{
-    uint64_t *seen = calloc((size_t)e->threads, sizeof *seen);
-    for (int i = 0; i < e->threads; i++) seen[i] = atomic_load(&e->w[i].stats.loops);
-    for (int i = 0; i < e->threads; i++)
-        while (atomic_load(&e->w[i].stats.loops) < seen[i] + 2) run_sleep_s(0.001);
-    free(seen);
-}
-
 /* One search iteration with `agents` agents. 0, or -1 when interrupted. */
 static int run_iteration(struct live *L, int agents, struct iteration_metrics *out)
 {
@@ -323,6 +315,8 @@ static int run_iteration(struct live *L, int agents, struct iteration_metrics *o
     }
     int marked = 0, gates = 0;
     int64_t we = 0;
+    struct progress pr;
+    progress_begin(&pr, e, L->phase);
     while (!run_interrupted) {
         int64_t now = clock_now_ns();
         if (!marked && now >= ws) {
@@ -358,20 +352,19 @@ static int run_iteration(struct live *L, int agents, struct iteration_metrics *o
             we = now;
             break;
         }
-        if (L->tty)
-            fprintf(stderr,
-                    "\r\033[Kiteration %d  %d agents  %s %.0f s  in flight %d  "
-                    "trajectories %llu",
-                    L->phase, agents, now < ws ? "warm-up" : "measure", (double)(now - t0) / 1e9,
-                    run_env_in_flight(e), (unsigned long long)done);
+        char what[96];
+        snprintf(what, sizeof what, "iteration %d  %d agents  trajectories %llu", L->phase, agents,
+                 (unsigned long long)done);
+        progress_show(&pr, e, what, now < ws ? "warm-up" : "measure", 0);
         run_sleep_s(0.05);
     }
+    progress_end(&pr);
     if (!we) we = clock_now_ns() > ws ? clock_now_ns() : ws;
     for (int i = 0; i < n; i++) bytes += agent_set_bytes(sets[i]);
     for (int i = 0; i < n; i++) atomic_store(&e->w[i].ctl.issuing, 0);
     run_env_drain(e, c->drain_s, NULL, NULL);
     for (int i = 0; i < n; i++) atomic_store(&e->w[i].ctl.source, NULL);
-    wait_workers_let_go(e);
+    run_env_wait_workers_let_go(e);
     for (int i = 0; i < n; i++) agent_set_free(sets[i]);
     free(sets);
     if (L->tty) fprintf(stderr, "\r\033[K");

@@ -1,7 +1,9 @@
 /* `strobe slt`: the System Load Test. Closed loop at fixed concurrency per phase; phases
  * 1, 2, 4 … 64, then +64 until system output throughput plateaus (or a given list).
  * Each phase: staggered ramp-up over the first half of --ramp-s, a measured window of
- * --phase-s, then a drain (no new requests; in-flight ones finish, up to --drain-s). */
+ * --phase-s, then a drain (no new requests; in-flight ones finish, up to --drain-s).
+ * Open loop instead (--rate, --schedule): requests fall due by an arrival process, one phase
+ * per rate, or one phase replaying a schedule (control/workload/arrivals.h). */
 #include "commands.h"
 
 #include "tokenizer.h"
@@ -12,7 +14,9 @@
 #include "eventlog.h"
 #include "oneshot.h"
 #include "prices.h"
+#include "progress.h"
 #include "request_template.h"
+#include "arrivals.h"
 #include "results.h"
 #include "worker.h"
 
@@ -38,6 +42,14 @@ struct slt_config {
     const char *accelerator_type, *prices_file, *price_basis;
     int accelerators;
     double reference_speed, price_per_hour;
+    /* open loop: --arrival, --rate (one phase each) or --schedule (one phase) */
+    const char *arrival, *schedule_file;
+    double rates[MAX_PHASES];
+    int nrates, max_in_flight;
+    double max_dispatch_lag_s;
+    struct arrival_spec spec;
+    double *schedule;
+    size_t nschedule;
 };
 
 static void usage(FILE *f)
@@ -63,13 +75,53 @@ static void usage(FILE *f)
         "  --reference-speed N     output tokens/s per query for the cost figure (default 30)\n"
         "  --price-per-hour USD    per accelerator, instead of the price table\n"
         "  --prices FILE           price table (default: the one shipped in control/prices.json)\n"
-        "  --price-basis committed|on-demand   (default committed, on-demand when none)\n");
+        "  --price-basis committed|on-demand   (default committed, on-demand when none)\n"
+        "Open loop instead of concurrency (requests fall due whether or not others ended;\n"
+        "latency runs from when each was due):\n"
+        "  --rate R[,R2,...]       arrivals per second, one phase per rate (ramp, window, drain)\n"
+        "  --arrival poisson|gamma:CV|constant   the process of --rate (default poisson)\n"
+        "  --schedule FILE         one phase replaying these times (seconds, one per line)\n"
+        "  --max-in-flight N       cap on requests in flight; a due request waits for a slot\n"
+        "                          (counted as held) (default: no cap)\n"
+        "  --max-dispatch-lag-s S  a phase whose requests leave later than due by more than S\n"
+        "                          at p99 is not valid: the client fell behind (default 0.05)\n");
     run_flags_usage(f);
     fprintf(
         f,
         "\nThe API key, if any, is read from STROBE_API_KEY and never written anywhere.\n"
         "Exit status: 0 done and valid, 1 run failed, 2 bad command line, 3 interrupted (results\n"
         "kept), 4 done but not valid (the reason is printed; results are kept).\n");
+}
+
+/* The open-loop flags hang together: a process needs --rate, --rate and --schedule exclude
+ * each other and --concurrency, and the schedule file is read now, not mid-run. */
+static int open_loop_check(struct slt_config *c, int concurrency_given)
+{
+    char err[600];
+    int open = c->nrates || c->schedule_file;
+    if (!open) {
+        if (c->arrival || c->max_in_flight)
+            return run_flags_bad("slt", "--arrival and --max-in-flight need --rate or --schedule");
+        return 0;
+    }
+    if (concurrency_given)
+        return run_flags_bad("slt", "--concurrency is the closed loop; --rate and --schedule are "
+                                    "the open loop: give one of them");
+    if (c->nrates && c->schedule_file)
+        return run_flags_bad("slt", "give --rate or --schedule, not both");
+    if (c->schedule_file && c->arrival)
+        return run_flags_bad("slt", "--arrival sets the process of --rate; a --schedule gives "
+                                    "its own times");
+    if (c->schedule_file) {
+        if (arrival_schedule_load(c->schedule_file, &c->schedule, &c->nschedule, err, sizeof err))
+            return run_flags_bad("slt", "%s", err);
+        c->spec = (struct arrival_spec){
+            .kind = ARRIVAL_SCHEDULE, .schedule_s = c->schedule, .nschedule = c->nschedule};
+    } else if (arrival_parse(c->arrival ? c->arrival : "poisson", &c->spec, err, sizeof err)) {
+        return run_flags_bad("slt", "%s", err);
+    }
+    c->spec.seed = c->f.seed;
+    return 0;
 }
 
 static int parse_args(int argc, char **argv, struct slt_config *c)
@@ -84,6 +136,8 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
     c->input_tokens = 1000;
     c->output_tokens = 1000;
     c->endpoint = "chat";
+    c->max_dispatch_lag_s = 0.05;
+    int concurrency_given = 0;
     enum {
         O_CONC = 256,
         O_MAXC,
@@ -100,25 +154,25 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
         O_PPH,
         O_PRICES,
         O_PBASIS,
+        O_ARRIVAL,
+        O_RATE,
+        O_SCHEDULE,
+        O_MAXIF,
+        O_MAXLAG,
         O_HELP
     };
-    static const struct option own[] = {{"concurrency", 1, 0, O_CONC},
-                                        {"max-concurrency", 1, 0, O_MAXC},
-                                        {"phase-s", 1, 0, O_PHASE},
-                                        {"ramp-s", 1, 0, O_RAMP},
-                                        {"drain-s", 1, 0, O_DRAIN},
-                                        {"input-tokens", 1, 0, O_IN},
-                                        {"output-tokens", 1, 0, O_OUTT},
-                                        {"ignore-eos", 0, 0, O_EOS},
-                                        {"endpoint", 1, 0, O_EP},
-                                        {"accelerator-type", 1, 0, O_ATYPE},
-                                        {"accelerators", 1, 0, O_ACC},
-                                        {"reference-speed", 1, 0, O_REF},
-                                        {"price-per-hour", 1, 0, O_PPH},
-                                        {"prices", 1, 0, O_PRICES},
-                                        {"price-basis", 1, 0, O_PBASIS},
-                                        {"help", 0, 0, O_HELP},
-                                        {0, 0, 0, 0}};
+    static const struct option own[] = {
+        {"concurrency", 1, 0, O_CONC},    {"max-concurrency", 1, 0, O_MAXC},
+        {"phase-s", 1, 0, O_PHASE},       {"ramp-s", 1, 0, O_RAMP},
+        {"drain-s", 1, 0, O_DRAIN},       {"input-tokens", 1, 0, O_IN},
+        {"output-tokens", 1, 0, O_OUTT},  {"ignore-eos", 0, 0, O_EOS},
+        {"endpoint", 1, 0, O_EP},         {"accelerator-type", 1, 0, O_ATYPE},
+        {"accelerators", 1, 0, O_ACC},    {"reference-speed", 1, 0, O_REF},
+        {"price-per-hour", 1, 0, O_PPH},  {"prices", 1, 0, O_PRICES},
+        {"price-basis", 1, 0, O_PBASIS},  {"arrival", 1, 0, O_ARRIVAL},
+        {"rate", 1, 0, O_RATE},           {"schedule", 1, 0, O_SCHEDULE},
+        {"max-in-flight", 1, 0, O_MAXIF}, {"max-dispatch-lag-s", 1, 0, O_MAXLAG},
+        {"help", 0, 0, O_HELP},           {0, 0, 0, 0}};
     struct option *opts = run_flags_table(own);
     int o, rc = 0;
     double v;
@@ -132,6 +186,25 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
         }
         switch (o) {
         case O_EOS: c->ignore_eos = 1; break;
+        case O_ARRIVAL: c->arrival = optarg; break;
+        case O_SCHEDULE: c->schedule_file = optarg; break;
+        case O_RATE:
+            c->nrates = 0;
+            for (const char *p = optarg; *p && !rc;) {
+                char *end;
+                errno = 0;
+                double r = strtod(p, &end);
+                if (end == p || errno || !(r > 0 && r <= 1e7) || (*end && *end != ',') ||
+                    c->nrates == MAX_PHASES)
+                    rc = run_flags_bad("slt",
+                                       "--rate must be a list like 5,10,20 of arrivals per second "
+                                       "(above 0, at most 10000000), got '%s'",
+                                       optarg);
+                else
+                    c->rates[c->nrates++] = r;
+                p = *end ? end + 1 : end;
+            }
+            break;
         case O_ATYPE: c->accelerator_type = optarg; break;
         case O_PRICES: c->prices_file = optarg; break;
         case O_PBASIS:
@@ -147,6 +220,7 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
             c->endpoint = optarg;
             break;
         case O_CONC:
+            concurrency_given = 1;
             if (!strcmp(optarg, "auto")) {
                 c->auto_ladder = 1;
                 break;
@@ -181,7 +255,7 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
             break;
         default: {
             /* counts are whole; seconds stay below 10^8 so their nanoseconds fit 64 bits */
-            int whole = o == O_MAXC || o == O_IN || o == O_OUTT || o == O_ACC;
+            int whole = o == O_MAXC || o == O_IN || o == O_OUTT || o == O_ACC || o == O_MAXIF;
             double hi = o == O_MAXC                ? 1000000
                         : whole                    ? 100000000
                         : o == O_REF || o == O_PPH ? INFINITY
@@ -200,6 +274,8 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
             case O_ACC: c->accelerators = (int)v; break;
             case O_REF: c->reference_speed = v; break;
             case O_PPH: c->price_per_hour = v; break;
+            case O_MAXIF: c->max_in_flight = (int)v; break;
+            case O_MAXLAG: c->max_dispatch_lag_s = v; break;
             }
         }
         }
@@ -211,7 +287,7 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
     if (c->phase_s <= 0) return run_flags_bad("slt", "--phase-s must be > 0");
     if (c->output_tokens < 1) return run_flags_bad("slt", "--output-tokens must be >= 1");
     if (c->max_concurrency < 1) return run_flags_bad("slt", "--max-concurrency must be >= 1");
-    return 0;
+    return open_loop_check(c, concurrency_given);
 }
 
 /* Concurrency of phase k of the auto ladder: 1, 2, 4, …, 64, then +64. */
@@ -350,12 +426,30 @@ static char *header_json(const struct slt_config *c, const struct endpoint *ep,
         "slt", &(struct run_target){c->f.url, ep->addr_text, c->f.model, transport, !c->f.insecure},
         &cfg);
     cJSON_AddStringToObject(cfg, "endpoint", c->endpoint);
-    if (c->auto_ladder) {
+    if (c->nrates || c->schedule_file) {
+        /* the open loop's phases are in "arrival" */
+    } else if (c->auto_ladder) {
         cJSON_AddStringToObject(cfg, "concurrency", "auto");
         cJSON_AddNumberToObject(cfg, "max_concurrency", c->max_concurrency);
     } else {
         cJSON *a = cJSON_AddArrayToObject(cfg, "concurrency");
         for (int i = 0; i < c->nconc; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(c->conc[i]));
+    }
+    if (c->nrates || c->schedule_file) {
+        cJSON *a = cJSON_AddObjectToObject(cfg, "arrival");
+        char process[64];
+        arrival_describe(&c->spec, process, sizeof process);
+        cJSON_AddStringToObject(a, "process", process);
+        if (c->schedule_file) {
+            cJSON_AddStringToObject(a, "schedule_file", c->schedule_file);
+            cJSON_AddNumberToObject(a, "scheduled_arrivals", (double)c->nschedule);
+        } else {
+            cJSON *r = cJSON_AddArrayToObject(a, "rates_per_s");
+            for (int i = 0; i < c->nrates; i++)
+                cJSON_AddItemToArray(r, cJSON_CreateNumber(c->rates[i]));
+        }
+        cJSON_AddNumberToObject(a, "max_in_flight", c->max_in_flight);
+        cJSON_AddNumberToObject(a, "max_dispatch_lag_s", c->max_dispatch_lag_s);
     }
     cJSON_AddNumberToObject(cfg, "phase_s", c->phase_s);
     cJSON_AddNumberToObject(cfg, "ramp_s", c->ramp_s);
@@ -410,13 +504,6 @@ static char *header_json(const struct slt_config *c, const struct endpoint *ep,
     return s;
 }
 
-static uint64_t total_events(struct worker *w, int n)
-{
-    uint64_t s = 0;
-    for (int i = 0; i < n; i++) s += atomic_load(&w[i].stats.events);
-    return s;
-}
-
 static void set_targets(struct worker *w, int n, int total)
 {
     for (int i = 0; i < n; i++) atomic_store(&w[i].ctl.target, total / n + (i < total % n));
@@ -451,9 +538,10 @@ static int run_phase(const struct slt_config *c, struct run_env *e, int idx, int
         atomic_store(&w[i].ctl.issuing, 1);
     }
     double stagger = c->ramp_s / 2;
-    uint64_t ev0 = total_events(w, n);
-    int64_t tev = t0;
-    double rate = 0;
+    struct progress pr;
+    progress_begin(&pr, e, idx);
+    char what[64];
+    snprintf(what, sizeof what, "phase %d  concurrency %d", idx, conc);
     while (!run_interrupted) {
         int64_t now = clock_now_ns();
         if (now >= we) break;
@@ -461,21 +549,10 @@ static int run_phase(const struct slt_config *c, struct run_env *e, int idx, int
         int target = stagger > 0 && el < stagger ? (int)ceil(conc * el / stagger) : conc;
         if (target < 1) target = 1;
         set_targets(w, n, target);
-        if (tty) {
-            uint64_t ev = total_events(w, n);
-            if (now - tev > 500000000LL) {
-                rate = (double)(ev - ev0) / ((double)(now - tev) / 1e9);
-                ev0 = ev;
-                tev = now;
-            }
-            fprintf(stderr,
-                    "\r\033[Kphase %d  concurrency %d  %s %.0f/%.0f s  in flight %d  "
-                    "%.0f chunks/s",
-                    idx, conc, now < ws ? "ramp" : "measure", el, c->ramp_s + c->phase_s,
-                    run_env_in_flight(e), rate);
-        }
+        progress_show(&pr, e, what, now < ws ? "ramp" : "measure", c->ramp_s + c->phase_s);
         run_sleep_s(0.05);
     }
+    progress_end(&pr);
     int64_t t_stop = clock_now_ns();
     for (int i = 0; i < n; i++) atomic_store(&w[i].ctl.issuing, 0);
     struct drain_progress dp = {idx, conc};
@@ -489,6 +566,64 @@ static int run_phase(const struct slt_config *c, struct run_env *e, int idx, int
                                              .t_window_start = ws,
                                              .t_window_end = we,
                                              .t_end = clock_now_ns()});
+    return run_interrupted ? 1 : 0;
+}
+
+/* One open-loop phase: arrivals at `rate` per second (or the schedule) from its start; the
+ * window opens after --ramp-s (a schedule's covers it all) and lasts --phase-s; then drain. */
+static int run_open_phase(const struct slt_config *c, struct run_env *e,
+                          const struct request_template *tmpl, int idx, double rate, int tty)
+{
+    int n = e->threads;
+    int64_t t0 = clock_now_ns();
+    int64_t ws = t0 + (int64_t)(c->ramp_s * 1e9), we = ws + (int64_t)(c->phase_s * 1e9);
+    if (c->schedule) {
+        ws = t0;
+        we = t0 + (int64_t)(c->schedule[c->nschedule - 1] * 1e9) + 1;
+    }
+    struct rec_phase ph = {.index = idx,
+                           .concurrency = c->max_in_flight,
+                           .t_start = t0,
+                           .t_window_start = ws,
+                           .t_window_end = we};
+    run_env_put_phase(e, &ph);
+    eventlog_sync(e->log);
+    struct arrival_spec spec = c->spec;
+    spec.rate_per_s = rate;
+    spec.seed ^= (uint64_t)(idx + 1) * 0x9e3779b97f4a7c15ULL; /* phases draw apart */
+    struct arrival_source **src = calloc((size_t)n, sizeof *src);
+    for (int i = 0; i < n; i++) {
+        src[i] = arrival_source_new(&spec, tmpl, i, n, t0, c->max_in_flight);
+        atomic_store(&e->w[i].ctl.phase, idx);
+        atomic_store(&e->w[i].ctl.source, arrival_source_get(src[i]));
+        atomic_store(&e->w[i].ctl.issuing, 1);
+    }
+    struct progress pr;
+    progress_begin(&pr, e, idx);
+    char what[96];
+    if (c->schedule)
+        snprintf(what, sizeof what, "phase %d  schedule", idx);
+    else
+        snprintf(what, sizeof what, "phase %d  %g requests/s", idx, rate);
+    while (!run_interrupted) {
+        int64_t now = clock_now_ns();
+        if (now >= we) break;
+        progress_show(&pr, e, what, now < ws ? "ramp" : "measure", (double)(we - t0) / 1e9);
+        run_sleep_s(0.05);
+    }
+    progress_end(&pr);
+    int64_t t_stop = clock_now_ns();
+    for (int i = 0; i < n; i++) atomic_store(&e->w[i].ctl.issuing, 0);
+    run_env_drain(e, c->drain_s, NULL, NULL);
+    for (int i = 0; i < n; i++) atomic_store(&e->w[i].ctl.source, NULL);
+    run_env_wait_workers_let_go(e);
+    for (int i = 0; i < n; i++) arrival_source_free(src[i]);
+    free(src);
+    if (tty) fprintf(stderr, "\r\033[K");
+    if (t_stop < we) we = t_stop < ws ? ws : t_stop;
+    ph.t_window_end = we;
+    ph.t_end = clock_now_ns();
+    run_env_put_phase(e, &ph);
     return run_interrupted ? 1 : 0;
 }
 
@@ -512,7 +647,10 @@ int cmd_slt(int argc, char **argv)
                         "strobe slt --help.\n");
         return 2;
     }
-    int most = c.auto_ladder ? c.max_concurrency : 0;
+    /* the open loop's sessions: its cap, else room for a server that falls well behind */
+    int most = c.nrates || c.schedule ? (c.max_in_flight ? c.max_in_flight : 10000)
+               : c.auto_ladder        ? c.max_concurrency
+                                      : 0;
     for (int i = 0; i < c.nconc; i++) most = c.conc[i] > most ? c.conc[i] : most;
     struct run_env e;
     struct run_env_options ro = run_flags_env(&c.f, "slt", most);
@@ -576,7 +714,23 @@ int cmd_slt(int argc, char **argv)
     int tty = isatty(2);
     int was_interrupted = 0;
     double tps[MAX_PHASES];
-    for (int k = 0; k < MAX_PHASES; k++) {
+    int open_phases = c.schedule ? 1 : c.nrates;
+    for (int k = 0; k < open_phases; k++) {
+        if (run_open_phase(&c, &e, &tmpl, k, c.schedule ? 0 : c.rates[k], tty)) {
+            was_interrupted = 1;
+            break;
+        }
+        if (k + 1 >= open_phases) break; /* the last is summarised by the final results */
+        eventlog_sync(e.log);
+        struct phase_metrics m;
+        if (results_compute_phase(c.f.out, NULL, k, &m, err, sizeof err) == 0)
+            fprintf(stderr,
+                    "strobe: phase %d at %g requests/s: %.1f output tokens/s, TTFT p50 %.4f s, "
+                    "dispatch lag p99 %.4f s, %zu/%zu requests failed\n",
+                    k, c.rates[k], m.system_output_tps, m.ttft.p50, m.dispatch_lag_s.p99, m.failed,
+                    m.sent);
+    }
+    for (int k = 0; !open_phases && k < MAX_PHASES; k++) {
         int conc = c.auto_ladder ? ladder(k) : (k < c.nconc ? c.conc[k] : 0);
         if (!conc || (c.auto_ladder && conc > c.max_concurrency)) break;
         if (run_phase(&c, &e, k, conc, tty)) {
@@ -605,5 +759,6 @@ int cmd_slt(int argc, char **argv)
     }
     rc = run_env_finish(&e, c.f.out, was_interrupted);
     template_free(&tmpl);
+    free(c.schedule);
     return rc;
 }

@@ -114,6 +114,34 @@ static void catch_signals(void)
     oneshot_set_cancel(&run_interrupted);
 }
 
+/* --server-metrics: a named URL that cannot be read refuses the run; auto on a server
+ * without metrics is a warning, as many servers keep them off by default. */
+static int open_server_metrics(struct run_env *e, const struct run_env_options *o)
+{
+    if (!o->server_metrics) return 0;
+    int automatic = !strcmp(o->server_metrics, "auto");
+    char url[1024], err[1400];
+    if (automatic)
+        snprintf(url, sizeof url, "%s://%s/metrics", e->ep.tls ? "https" : "http",
+                 e->ep.host_header);
+    else
+        snprintf(url, sizeof url, "%s", o->server_metrics);
+    e->server_metrics_rate_hz = o->server_metrics_rate_hz > 0 ? o->server_metrics_rate_hz : 1;
+    e->scrape = metrics_scrape_open(url, o->insecure, o->ca_file, err, sizeof err);
+    if (e->scrape) {
+        fprintf(stderr, "strobe: scraping the server's metrics at %s, %g times a second\n", url,
+                e->server_metrics_rate_hz);
+        return 0;
+    }
+    if (automatic) {
+        fprintf(stderr, "strobe: warning: %s; the run goes on without them\n", err);
+        return 0;
+    }
+    fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
+    run_env_close(e);
+    return 2;
+}
+
 int run_env_open(struct run_env *e, const struct run_env_options *o)
 {
     memset(e, 0, sizeof *e);
@@ -131,6 +159,7 @@ int run_env_open(struct run_env *e, const struct run_env_options *o)
     e->model = o->model;
     e->threads = o->threads;
     e->max_event_bytes = o->max_event_bytes;
+    e->progress_s = o->progress_s;
     /* one socket per in-flight request, plus a margin for logs, epoll and the emulator */
     /* measured: about 20 KiB of strobe per streaming session (scripts/longrun.py), plus the
      * event log's rings and the process itself */
@@ -253,7 +282,7 @@ int run_env_open(struct run_env *e, const struct run_env_options *o)
         }
         e->npower++;
     }
-    return 0;
+    return open_server_metrics(e, o);
 }
 
 void run_env_close(struct run_env *e)
@@ -262,6 +291,8 @@ void run_env_close(struct run_env *e)
     e->tokenizer = NULL;
     for (int i = 0; i < e->npower; i++) power_close(&e->power[i]);
     e->npower = 0;
+    metrics_scrape_close(e->scrape);
+    e->scrape = NULL;
     transport_ctx_free(e->ctl_tctx);
     e->ctl_tctx = NULL;
     emu_stop(&e->emu);
@@ -314,6 +345,11 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
             cJSON_AddItemToArray(d, cJSON_CreateString(e->power[i].device_names[k]));
         cJSON_AddItemToArray(list, s);
     }
+    if (e->scrape) {
+        cJSON *sm = cJSON_AddObjectToObject(h, "server_metrics");
+        cJSON_AddStringToObject(sm, "url", metrics_scrape_url(e->scrape));
+        cJSON_AddNumberToObject(sm, "rate_hz", e->server_metrics_rate_hz);
+    }
     cJSON *tk = cJSON_AddObjectToObject(h, "tokenizer");
     if (e->tokenizer_path[0]) {
         cJSON_AddStringToObject(tk, "path", e->tokenizer_path);
@@ -359,7 +395,9 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
         wc.max_event_bytes = e->max_event_bytes;
         worker_start(&e->w[i], &wc);
     }
-    e->telemetry = telemetry_start(e->power, e->npower, e->log, e->threads + 1, e->power_rate_hz);
+    e->tail = live_tail_open(out);
+    e->telemetry = telemetry_start(e->power, e->npower, e->power_rate_hz, e->scrape,
+                                   e->server_metrics_rate_hz, e->log, e->threads + 1);
     return 0;
 }
 
@@ -414,11 +452,22 @@ cJSON *run_header_new(const char *kind, const struct run_target *t, cJSON **cfg)
     return h;
 }
 
+void run_env_wait_workers_let_go(struct run_env *e)
+{
+    uint64_t *seen = calloc((size_t)e->threads, sizeof *seen);
+    for (int i = 0; i < e->threads; i++) seen[i] = atomic_load(&e->w[i].stats.loops);
+    for (int i = 0; i < e->threads; i++)
+        while (atomic_load(&e->w[i].stats.loops) < seen[i] + 2) run_sleep_s(0.001);
+    free(seen);
+}
+
 int run_env_finish(struct run_env *e, const char *out, int interrupted)
 {
     int rc = 0;
     telemetry_stop(e->telemetry);
     e->telemetry = NULL;
+    live_tail_close(e->tail);
+    e->tail = NULL;
     struct log_record mark = rec_mark_encode(&(struct rec_mark){
         .kind = interrupted ? MARK_INTERRUPTED : MARK_RUN_END, .t = clock_now_ns()});
     eventlog_put(e->log, e->threads, &mark, NULL, 0);

@@ -8,6 +8,7 @@
 #include "emu_launch.h"
 #include "endpoint.h"
 #include "eventlog.h"
+#include "live_tail.h"
 #include "power.h"
 #include "telemetry.h"
 #include "transport.h"
@@ -32,8 +33,11 @@ struct run_env_options {
     int emu_counts_with_tokenizer;   /* the built-in emulator counts prompt_tokens with it too */
     const struct dpdk_options *dpdk; /* NULL: kernel sockets */
     int completions; /* requests go to /v1/completions (slt --endpoint completions), else chat */
-    size_t max_event_bytes; /* the workers' SSE event limit (0: 8 MiB) */
-    int uring;              /* the workers' sockets through io_uring (--transport uring) */
+    size_t max_event_bytes;     /* the workers' SSE event limit (0: 8 MiB) */
+    int uring;                  /* the workers' sockets through io_uring (--transport uring) */
+    const char *server_metrics; /* --server-metrics: URL, "auto" or NULL */
+    double server_metrics_rate_hz;
+    double progress_s; /* --progress-s */
 };
 
 #define RUN_MAX_POWER 16
@@ -59,6 +63,10 @@ struct run_env {
     struct power_source power[RUN_MAX_POWER];
     int npower;
     double power_rate_hz;
+    double progress_s;             /* --progress-s: a plain line this often off a terminal */
+    struct live_tail *tail;        /* the log read back for the progress line, or NULL */
+    struct metrics_scrape *scrape; /* --server-metrics, or NULL */
+    double server_metrics_rate_hz;
     struct telemetry *telemetry;
     char tokenizer_path[1024];   /* checked at open, used by the analysis; "" for none */
     struct tokenizer *tokenizer; /* loaded at open (calibration uses it), or NULL */
@@ -88,6 +96,10 @@ void run_sleep_s(double seconds);
  * returns once none is in flight. progress (may be NULL) is called while it waits. */
 void run_env_drain(struct run_env *e, double drain_s, void (*progress)(void *arg, int in_flight),
                    void *arg);
+
+/* After control has taken a request source away (ctl.source NULL): returns once every worker
+ * has gone twice round its loop, so none still holds the old source. */
+void run_env_wait_workers_let_go(struct run_env *e);
 
 /* What every run header names about its target. */
 struct run_target {

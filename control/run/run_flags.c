@@ -40,7 +40,10 @@ enum {
     F_BACKOFF,
     F_GATEWAY_MAC,
     F_IMPAIR,
-    F_MAX_EVENT
+    F_MAX_EVENT,
+    F_SERVER_METRICS,
+    F_SERVER_METRICS_RATE,
+    F_PROGRESS
 };
 
 static const struct option shared[] = {{"url", 1, 0, F_URL},
@@ -67,6 +70,9 @@ static const struct option shared[] = {{"url", 1, 0, F_URL},
                                        {"gateway-mac", 1, 0, F_GATEWAY_MAC},
                                        {"dpdk-impair", 1, 0, F_IMPAIR},
                                        {"max-event-bytes", 1, 0, F_MAX_EVENT},
+                                       {"server-metrics", 1, 0, F_SERVER_METRICS},
+                                       {"server-metrics-rate", 1, 0, F_SERVER_METRICS_RATE},
+                                       {"progress-s", 1, 0, F_PROGRESS},
                                        {0, 0, 0, 0}};
 
 /* The cores this process may run on (taskset, cgroup cpusets), else the online ones. */
@@ -91,6 +97,7 @@ void run_flags_defaults(struct run_flags *f)
     f->dpdk.eal_args = "";
     f->dpdk.idle_backoff_us = 0;
     f->max_event_bytes = SSE_DEFAULT_MAX_EVENT;
+    f->progress_s = 10;
 }
 
 /* N, NK or NM (KiB, MiB) within 1 KiB .. 1 GiB (an event-log record's length is 32 bits). */
@@ -167,6 +174,12 @@ int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag
     case F_IMPAIR: f->dpdk.impair = arg; return 1;
     case F_INSEC: f->insecure = 1; return 1;
     case F_MAX_EVENT: return take_max_event(f, arg, cmd);
+    case F_SERVER_METRICS:
+        if (strcmp(arg, "auto") && strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8))
+            return bad(cmd, "--server-metrics takes auto (the target's /metrics) or an http:// "
+                            "or https:// URL");
+        f->server_metrics = arg;
+        return 1;
     case F_POWER:
         if (f->npower == RUN_MAX_POWER) return bad(cmd, "at most 16 --power sources");
         f->power[f->npower++] = arg;
@@ -187,9 +200,14 @@ int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag
     case F_ITO:
     case F_CTO:
     case F_BACKOFF:
+    case F_SERVER_METRICS_RATE:
+    case F_PROGRESS:
     case F_PRATE: {
         /* seconds are kept below 10^8 (3 years): nanosecond sums of them fit 64 bits */
-        double v, hi = o == F_BACKOFF ? 1e9 : o == F_PRATE ? 1e6 : 1e8;
+        double v, hi = o == F_BACKOFF               ? 1e9
+                       : o == F_PRATE               ? 1e6
+                       : o == F_SERVER_METRICS_RATE ? 100
+                                                    : 1e8;
         if (num_arg(cmd, run_flag_name(shared, o), arg, 0, hi, 0, &v)) return 2;
         if (o == F_RTO)
             f->request_timeout_s = v;
@@ -199,6 +217,10 @@ int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag
             f->connect_timeout_s = v;
         else if (o == F_BACKOFF)
             f->dpdk.idle_backoff_us = v;
+        else if (o == F_SERVER_METRICS_RATE)
+            f->server_metrics_rate_hz = v;
+        else if (o == F_PROGRESS)
+            f->progress_s = v;
         else
             f->power_rate_hz = v;
         return 1;
@@ -329,7 +351,10 @@ struct run_env_options run_flags_env(const struct run_flags *f, const char *cmd,
                                     strcmp(f->transport, "dpdk") ? NULL : &f->dpdk,
                                     0,
                                     f->max_event_bytes,
-                                    !strcmp(f->transport, "uring")};
+                                    !strcmp(f->transport, "uring"),
+                                    f->server_metrics,
+                                    f->server_metrics_rate_hz,
+                                    f->progress_s};
 }
 
 void run_flags_usage(FILE *out)
@@ -358,6 +383,14 @@ void run_flags_usage(FILE *out)
         "                          redfish:URL, file:CSV, rapl[:DIR], nvml[:0,1], amdsmi[:0,1], "
         "ipmi[:HOST]\n"
         "  --power-rate HZ         power samples per second (default 10)\n"
+        "  --server-metrics URL|auto  scrape the server's Prometheus metrics during the run\n"
+        "                          (auto: the target's /metrics) into the log; each phase's\n"
+        "                          results then show the server's view (requests running and\n"
+        "                          waiting, KV cache, prefix cache, speculative decoding, its\n"
+        "                          TTFT and ITL histograms) beside strobe's own\n"
+        "  --server-metrics-rate HZ  scrapes per second (default 1)\n"
+        "  --progress-s S          when stderr is not a terminal, a progress line every S\n"
+        "                          seconds (default 10; 0: none); a terminal gets a live line\n"
         "  --transport kernel|uring|dpdk  kernel sockets through epoll (default), kernel\n"
         "                          sockets through io_uring (fewer syscalls per chunk), or\n"
         "                          DPDK + lwIP (kernel bypass; HTTP and HTTPS over IPv4;\n"

@@ -18,6 +18,9 @@ struct run_flags {
     const char *power[RUN_MAX_POWER];
     int npower;
     double power_rate_hz;
+    const char *server_metrics; /* URL, "auto" or NULL */
+    double server_metrics_rate_hz;
+    double progress_s;      /* a plain progress line this often when stderr is not a terminal */
     size_t max_event_bytes; /* longest SSE event a worker keeps */
 };
 

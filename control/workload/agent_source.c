@@ -189,12 +189,15 @@ static int next(void *arg, int64_t now, char *head, size_t head_cap, struct requ
         "\r\n"
         "Accept: text/event-stream\r\nAccept-Encoding: identity\r\n"
         "Content-Type: application/json\r\n%s%s%s"
-        "Content-Length: %zu\r\n\r\n",
+        "Content-Length: %zu\r\n" REQUEST_ID_HEADER "%0*d\r\n\r\n",
         s->p.ep->base_path, s->p.ep->host_header, s->p.api_key ? "Authorization: Bearer " : "",
-        s->p.api_key ? s->p.api_key : "", s->p.api_key ? "\r\n" : "", body_len);
+        s->p.api_key ? s->p.api_key : "", s->p.api_key ? "\r\n" : "", body_len, REQUEST_ID_DIGITS,
+        0);
     spec->body = a->buf;
     spec->body_len = body_len;
     spec->head_len = (size_t)hl;
+    /* the worker writes the id there once it has numbered the request */
+    spec->request_id_at = (size_t)hl - 4 - REQUEST_ID_DIGITS;
     spec->tag = AGENT_TAG(a - s->agents, a->task, a->turn);
     spec->t_sched = a->ready_at;
     return 1;

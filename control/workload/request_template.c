@@ -1,4 +1,5 @@
 #include "request_template.h"
+#include "worker.h"
 
 #include "rng.h"
 
@@ -234,9 +235,9 @@ int template_build(struct request_template *t, const struct template_params *p, 
                  "POST %s/v1/%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: strobe/" STROBE_VERSION "\r\n"
                  "Accept: text/event-stream\r\nAccept-Encoding: identity\r\n"
                  "Content-Type: application/json\r\n%s"
-                 "Content-Length: %zu\r\n\r\n",
+                 "Content-Length: %zu\r\n" REQUEST_ID_HEADER "%0*d\r\n\r\n",
                  p->ep->base_path, p->chat ? "chat/completions" : "completions", p->ep->host_header,
-                 auth, bl);
+                 auth, bl, REQUEST_ID_DIGITS, 0);
     memset(auth, 0, sizeof auth);
     t->len = (size_t)hl + bl;
     t->bytes = malloc(t->len);
@@ -245,6 +246,7 @@ int template_build(struct request_template *t, const struct template_params *p, 
     memset(head, 0, sizeof head);
     free(json);
     t->nonce_at = (size_t)hl + nonce_in_body;
+    t->request_id_at = (size_t)hl - 4 - REQUEST_ID_DIGITS; /* before the blank line */
     return 0;
 }
 
@@ -269,5 +271,6 @@ size_t template_fill(void *arg, int worker, uint64_t seq, char *buf, size_t cap)
         r /= 10;
         n[2 * i + 1] = ' ';
     }
+    request_id_write(buf + t->request_id_at, request_id_of(worker, seq));
     return t->len;
 }

@@ -11,7 +11,8 @@
 struct request_template {
     char *bytes;
     size_t len;
-    size_t nonce_at; /* offset of the nonce slot in bytes */
+    size_t nonce_at;      /* offset of the nonce slot in bytes */
+    size_t request_id_at; /* offset of the X-Request-ID digits */
     uint64_t seed;
 };
 
@@ -50,7 +51,8 @@ char *template_tail_fields(const char *model, const char *extra_body, char *err,
 int template_build(struct request_template *t, const struct template_params *p, char *err,
                    size_t errlen);
 void template_free(struct request_template *t);
-/* request_build_fn for the workers: copies the template and writes a fresh nonce. */
+/* request_build_fn for the workers: copies the template and writes a fresh nonce and the
+ * request's id (worker.h). */
 size_t template_fill(void *arg, int worker, uint64_t seq, char *buf, size_t cap);
 
 #endif
