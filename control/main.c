@@ -21,13 +21,26 @@ static const struct command commands[] = {
 #undef COMMAND
 };
 
+/* A subcommand's name as typed: the C name with '-' for '_' (export_aa is export-aa). */
+static int name_is(const char *c_name, const char *typed)
+{
+    for (; *c_name && *typed; c_name++, typed++)
+        if (*typed != (*c_name == '_' ? '-' : *c_name)) return 0;
+    return !*c_name && !*typed;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: strobe SUBCOMMAND [options]\n\n"
                "A load tester for LLM inference systems, with timestamps that do not lie.\n\n"
                "subcommands:\n");
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        char typed[32];
+        snprintf(typed, sizeof typed, "%s", commands[i].name);
+        for (char *p = typed; *p; p++)
+            if (*p == '_') *p = '-';
+        fprintf(f, "  %-9s %s\n", typed, commands[i].summary);
+    }
     fprintf(f, "\nstrobe SUBCOMMAND --help tells more. Metric definitions: README.md, "
                "section Metrics.\n");
 }
@@ -45,7 +58,7 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) {
+        if (name_is(commands[i].name, argv[1])) {
             int rc = commands[i].run(argc - 1, argv + 1);
             /* a failed rank ends them all: the others may wait for it */
             if (rc == 1 && ranks_size() > 1) ranks_abort(1);
