@@ -162,13 +162,40 @@ static void store_grow(struct tok_store *ts, size_t need)
 {
     if (ts->len + need <= ts->cap) return;
     while (ts->len + need > ts->cap) ts->cap = ts->cap ? ts->cap * 2 : 4096;
-    ts->t = big_realloc(ts->t, ts->cap * sizeof *ts->t);
-    ts->n = big_realloc(ts->n, ts->cap * sizeof *ts->n);
-    ts->k = big_realloc(ts->k, ts->cap * sizeof *ts->k);
-    ts->emu_k = big_realloc(ts->emu_k, ts->cap * sizeof *ts->emu_k);
-    ts->lag = big_realloc(ts->lag, ts->cap * sizeof *ts->lag);
-    ts->user_gap = big_realloc(ts->user_gap, ts->cap * sizeof *ts->user_gap);
-    ts->pacing = big_realloc(ts->pacing, ts->cap * sizeof *ts->pacing);
+    ts->ev = big_realloc(ts->ev, ts->cap * sizeof *ts->ev);
+}
+
+const struct tok_wide *tok_wide_find(const struct tok_store *ts, size_t at)
+{
+    size_t lo = 0, hi = ts->nwide;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ts->wide[mid].at <= at)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return &ts->wide[lo]; /* every wide event has its entry */
+}
+
+/* Appends one token event, its count and bytes in the wide list when they do not fit. */
+static void store_put(struct tok_store *ts, int64_t t, double k, double bytes, uint32_t flags)
+{
+    size_t at = ts->len++;
+    struct tok_event *ev = &ts->ev[at];
+    ev->t = t;
+    int k_fits =
+        isnan(k) || (k > (double)TOK_K_WIDE && k <= (double)INT32_MAX && k == (double)(int32_t)k);
+    int bytes_fit =
+        bytes >= 0 && bytes < (double)TOK_BYTES_WIDE && bytes == (double)(uint32_t)bytes;
+    ev->k = isnan(k) ? TOK_K_UNKNOWN : k_fits ? (int32_t)k : TOK_K_WIDE;
+    ev->bytes_flags = (bytes_fit ? (uint32_t)bytes : TOK_BYTES_WIDE) | flags;
+    if (k_fits && bytes_fit) return;
+    if (ts->nwide == ts->wide_cap) {
+        ts->wide_cap = ts->wide_cap ? ts->wide_cap * 2 : 64;
+        ts->wide = realloc(ts->wide, ts->wide_cap * sizeof *ts->wide);
+    }
+    ts->wide[ts->nwide++] = (struct tok_wide){.at = at, .k = k, .bytes = bytes};
 }
 
 /* An event's tokens by a counting rule, NAN when the rule has none. */
@@ -177,11 +204,41 @@ static double counted_by(enum count_rule rule, const struct event_fact *e)
     return rule == COUNT_SERVER ? e->server : rule == COUNT_TOKENIZER ? e->tokenized : NAN;
 }
 
+/* Where a thread puts closed requests: its token store and its per-phase figure counts. */
+struct tok_sink {
+    struct tok_store *store;
+    uint32_t index;
+    const struct run_facts *f;                     /* the phases, read first */
+    struct value_counts (*figures)[EVENT_FIGURES]; /* aligned with f->phases */
+    int out_of_memory;
+};
+
+/* The request's token events inside its phase's window into that phase's figures. */
+static void count_figures(struct tok_sink *sink, const struct req_facts *r, const struct pending *p)
+{
+    const struct run_facts *f = sink->f;
+    size_t k;
+    for (k = 0; k < f->nphases && f->phases[k].index != r->phase; k++) {
+    }
+    if (k == f->nphases) return;
+    int64_t ws = f->phases[k].t_window_start, we = f->phases[k].t_window_end;
+    for (size_t i = 0; i < p->n; i++) {
+        const struct event_fact *e = &p->e[i];
+        if (e->t < ws || e->t >= we) continue;
+        int64_t x[EVENT_FIGURES] = {
+            [FIGURE_LAG] = e->lag, [FIGURE_USER_GAP] = e->gap, [FIGURE_PACING] = e->pace};
+        for (int w = 0; w < EVENT_FIGURES; w++)
+            if (x[w] != INT64_MIN && value_counts_add(&sink->figures[k][w], (double)x[w] / 1e3, 1))
+                sink->out_of_memory = 1;
+    }
+}
+
 /* Closes a request: its counting rule, token totals, failure verdict, and its token events
  * into its thread's token store. */
-static void finish(struct tok_store *ts, uint32_t store, struct req_facts *r, struct pending *p,
+static void finish(struct tok_sink *sink, struct req_facts *r, struct pending *p,
                    int have_tokenizer)
 {
+    struct tok_store *ts = sink->store;
     double bytes = 0, tokenized = 0, server = 0;
     for (size_t i = 0; i < p->n; i++) {
         bytes += p->e[i].bytes;
@@ -204,25 +261,23 @@ static void finish(struct tok_store *ts, uint32_t store, struct req_facts *r, st
     if (!r->failed && r->t_done && !r->transport_error && r->status >= 200 && r->status <= 299 &&
         !r->saw_done)
         set_failed(r, FAIL_NO_DONE, "stream ended without [DONE]");
-    r->tok_store = store;
+    r->tok_store = sink->index;
     r->tok_first = ts->len;
     r->tok_count = p->n;
     store_grow(ts, p->n);
     /* shares of the request's total: by counted tokens when known, else by bytes */
-    int by_count = counts && counted > 0;
-    double weight_sum = by_count ? counted : bytes;
+    r->share_by_count = counts && counted > 0;
+    r->share_weight_sum = r->share_by_count ? counted : bytes;
+    r->share_total = (double)r->completion_tokens;
     for (size_t i = 0; i < p->n; i++) {
         const struct event_fact *e = &p->e[i];
-        double k = counted_by(r->count_rule, e), weight = by_count ? k : e->bytes;
-        size_t at = ts->len++;
-        ts->t[at] = e->t;
-        ts->n[at] = weight_sum > 0 ? (double)r->completion_tokens * weight / weight_sum : 0;
-        ts->k[at] = k;
-        ts->emu_k[at] = e->emu;
-        ts->lag[at] = e->lag;
-        ts->user_gap[at] = e->gap;
-        ts->pacing[at] = e->pace;
+        double k = counted_by(r->count_rule, e);
+        uint32_t flags = 0;
+        if (!isnan(k) && e->emu >= 0)
+            flags = TOK_EMU_COMPARED | (k != (double)e->emu ? TOK_EMU_DIFFERS : 0);
+        store_put(ts, e->t, k, e->bytes, flags);
     }
+    count_figures(sink, r, p);
     pend_free(p);
 }
 
@@ -263,7 +318,7 @@ struct analyser {
     unsigned index;
     struct tokenizer *tok;
     struct chunk_reader rd;
-    struct tok_store *store;
+    struct tok_sink sink;
     uint64_t ts_source_events[5];
     size_t torn_bodies, tap_matched, tap_fallback, tap_out_of_order;
     double *tap_minus_host_us;
@@ -407,7 +462,7 @@ static void take_end(struct analyser *A, struct req_facts *r, struct pending *p,
     } else if (!r->status) {
         set_failed(r, FAIL_NO_STATUS, "no HTTP status: the response ended without a status line");
     }
-    finish(A->store, A->index, r, p, A->tok != NULL);
+    finish(&A->sink, r, p, A->tok != NULL);
 }
 
 /* A record about one request: its events, its retry, its end. */
@@ -645,11 +700,23 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
     for (unsigned t = 0; t < threads; t++) {
         A[t].L = &L;
         A[t].index = t;
-        A[t].store = &f->tok[t];
-        store_grow(A[t].store, events[t]); /* pages are touched only as they fill */
+        A[t].sink = (struct tok_sink){.store = &f->tok[t], .index = t, .f = f};
+        A[t].sink.figures = calloc(f->nphases + 1, sizeof *A[t].sink.figures);
+        store_grow(&f->tok[t], events[t]); /* pages are touched only as they fill */
     }
     free(events);
     run_analysers(A, threads);
+    /* requests without an end record (the run was killed): failed, their tokens kept */
+    for (size_t i = 0; i < f->nreqs; i++) {
+        struct req_facts *r = &f->reqs[i];
+        if (!r->t_done) {
+            set_failed(r, FAIL_NO_END, "no end record: the run stopped before this request ended");
+            r->transport_error = ERR_INTERRUPTED;
+            finish(&A[owner(r->req_id, threads)].sink, r, &L.pend[i], tok != NULL);
+        }
+    }
+    int out_of_memory = 0;
+    f->phase_figures = calloc(f->nphases + 1, sizeof *f->phase_figures);
     for (unsigned t = 0; t < threads; t++) {
         for (int s = 0; s < 5; s++) f->ts_source_events[s] += A[t].ts_source_events[s];
         f->torn_bodies += A[t].torn_bodies;
@@ -667,17 +734,18 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
         f->chunks_parsed += A[t].rd.parsed;
         chunk_reader_free(&A[t].rd);
         if (A[t].tok != tok) tokenizer_free(A[t].tok);
+        out_of_memory |= A[t].sink.out_of_memory;
+        for (size_t k = 0; k < f->nphases; k++)
+            for (int w = 0; w < EVENT_FIGURES; w++) {
+                out_of_memory |=
+                    value_counts_merge(&f->phase_figures[k][w], &A[t].sink.figures[k][w]);
+                value_counts_free(&A[t].sink.figures[k][w]);
+            }
+        free(A[t].sink.figures);
     }
-    /* requests without an end record (the run was killed): failed, their tokens kept */
-    for (size_t i = 0; i < f->nreqs; i++) {
-        struct req_facts *r = &f->reqs[i];
-        if (!r->t_done) {
-            set_failed(r, FAIL_NO_END, "no end record: the run stopped before this request ended");
-            r->transport_error = ERR_INTERRUPTED;
-            unsigned t = owner(r->req_id, threads);
-            finish(&f->tok[t], t, r, &L.pend[i], tok != NULL);
-        }
-    }
+    for (size_t k = 0; k < f->nphases; k++)
+        for (int w = 0; w < EVENT_FIGURES; w++)
+            out_of_memory |= value_counts_sort(&f->phase_figures[k][w]);
     for (unsigned t = 0; t < threads; t++) f->ntok += f->tok[t].len;
     free(A);
     free(L.progress);
@@ -691,7 +759,24 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
     free(L.ids.keys);
     free(L.ids.vals);
     eventlog_reader_close(L.lr);
+    if (out_of_memory) {
+        snprintf(err, errlen,
+                 "out of memory while counting the per-event figures of %s: "
+                 "analyse it on a machine with more memory",
+                 dir);
+        facts_free(f);
+        return -1;
+    }
     return 0;
+}
+
+const struct value_counts *phase_figure(const struct run_facts *f, const struct phase_info *ph,
+                                        enum event_figure which)
+{
+    static const struct value_counts none = {.sorted = 1};
+    for (size_t k = 0; k < f->nphases; k++)
+        if (f->phases[k].index == ph->index) return &f->phase_figures[k][which];
+    return &none;
 }
 
 void facts_free(struct run_facts *f)
@@ -699,15 +784,12 @@ void facts_free(struct run_facts *f)
     free(f->header_json);
     free(f->reqs);
     for (size_t i = 0; i < f->ntok_stores; i++) {
-        struct tok_store *ts = &f->tok[i];
-        free(ts->t);
-        free(ts->n);
-        free(ts->k);
-        free(ts->emu_k);
-        free(ts->lag);
-        free(ts->user_gap);
-        free(ts->pacing);
+        free(f->tok[i].ev);
+        free(f->tok[i].wide);
     }
+    for (size_t k = 0; f->phase_figures && k < f->nphases; k++)
+        for (int w = 0; w < EVENT_FIGURES; w++) value_counts_free(&f->phase_figures[k][w]);
+    free(f->phase_figures);
     free(f->tok);
     free(f->tap_minus_host_us);
     free(f->phases);

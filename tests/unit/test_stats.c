@@ -5,6 +5,7 @@
 #include "eventlog.h"
 #include "results.h"
 #include "stats.h"
+#include "value_counts.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -155,8 +156,44 @@ static void radix_equals_qsort(void)
     free(ref);
 }
 
+/* The count-per-distinct-value summary is summarise()'s to the bit: few and many distinct
+ * values, negatives, zeros of both signs, ∞, one value, none. */
+static void counts_equal_summarise(void)
+{
+    size_t sizes[] = {0, 1, 2, 7, 1000, 50000};
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
+        for (int spread = 0; spread < 3; spread++) {
+            size_t n = sizes[s];
+            double *v = malloc((n + 1) * sizeof *v);
+            struct value_counts c = {0};
+            srand((unsigned)(n * 3 + (size_t)spread));
+            for (size_t i = 0; i < n; i++) {
+                int r = rand();
+                v[i] = spread == 0   ? (double)(r % 5)
+                       : spread == 1 ? (double)(r % 2000001 - 1000000) / 1e6 / 3
+                                     : (r % 97 == 0   ? INFINITY
+                                        : r % 89 == 0 ? -0.0
+                                                      : r / 7.0);
+                CHECK(!value_counts_add(&c, v[i], 1), "value_counts_add");
+            }
+            CHECK(!value_counts_sort(&c), "value_counts_sort");
+            struct summary a, b;
+            summarise(v, n, &a);
+            value_counts_summarise(&c, &b);
+            double fields_a[] = {a.mean, a.min, a.max, a.p25, a.p50, a.p75, a.p90, a.p95, a.p99};
+            double fields_b[] = {b.mean, b.min, b.max, b.p25, b.p50, b.p75, b.p90, b.p95, b.p99};
+            for (int f = 0; f < 9; f++)
+                CHECK(fields_a[f] == fields_b[f] || (isnan(fields_a[f]) && isnan(fields_b[f])),
+                      "counts: %zu values (spread %d), field %d: %.17g, summarise %.17g", n, spread,
+                      f, fields_b[f], fields_a[f]);
+            value_counts_free(&c);
+            free(v);
+        }
+}
+
 int main(void)
 {
+    counts_equal_summarise();
     radix_equals_qsort();
     percentiles();
     char dir[] = "/tmp/strobe-test-stats-XXXXXX";
