@@ -18,21 +18,15 @@ static void count_value(struct value_counts *c, double v, uint64_t times)
     if (value_counts_add(c, v, times)) out_of_memory();
 }
 
-/* Sorts c for its summary and frees nothing; see count_value. */
-static void sort_counts(struct value_counts *c)
-{
-    if (value_counts_sort(c)) out_of_memory();
-}
-
 static void classify(struct chunk_metrics *m, const struct value_counts *k,
                      const struct value_counts *interval)
 {
     size_t count[65] = {0};
-    for (size_t i = 0; i < k->used; i++) {
-        uint64_t times;
-        double v = value_counts_distinct(k, i, &times);
-        count[v < 64 ? (size_t)v : 64] += times;
-    }
+    struct value_counts_cursor cur;
+    value_counts_cursor_start(&cur, k);
+    double v;
+    uint64_t times;
+    while (value_counts_next(&cur, &v, &times)) count[v < 64 ? (size_t)v : 64] += times;
     size_t mode = 1;
     for (size_t i = 2; i < 64; i++)
         if (count[i] > count[mode]) mode = i;
@@ -112,7 +106,7 @@ static void itl(const struct run_facts *f, const struct phase_info *ph, int spre
             prev = t;
         }
     }
-    sort_counts(&v);
+    value_counts_sort(&v);
     value_counts_summarise(&v, out);
     value_counts_free(&v);
 }
@@ -161,8 +155,8 @@ void chunk_metrics_compute(const struct run_facts *f, const struct phase_info *p
     for (int r = 0; r < 3; r++)
         if (m->by_rule[r] > most) most = m->by_rule[r], m->rule = (enum count_rule)r;
     for (int i = 0; i < 5; i++) m->share_k[i] = m->chunks ? m->share_k[i] / (double)m->chunks : 0;
-    sort_counts(&interval);
-    sort_counts(&k);
+    value_counts_sort(&interval);
+    value_counts_sort(&k);
     value_counts_summarise(&interval, &m->chunk_interval_ms);
     value_counts_summarise(&k, &m->tokens_per_chunk);
     classify(m, &k, &interval);

@@ -739,13 +739,11 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
             for (int w = 0; w < EVENT_FIGURES; w++) {
                 out_of_memory |=
                     value_counts_merge(&f->phase_figures[k][w], &A[t].sink.figures[k][w]);
-                value_counts_free(&A[t].sink.figures[k][w]);
             }
         free(A[t].sink.figures);
     }
     for (size_t k = 0; k < f->nphases; k++)
-        for (int w = 0; w < EVENT_FIGURES; w++)
-            out_of_memory |= value_counts_sort(&f->phase_figures[k][w]);
+        for (int w = 0; w < EVENT_FIGURES; w++) value_counts_sort(&f->phase_figures[k][w]);
     for (unsigned t = 0; t < threads; t++) f->ntok += f->tok[t].len;
     free(A);
     free(L.progress);

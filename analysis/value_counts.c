@@ -21,48 +21,51 @@ static double value_of(uint64_t k)
     return v;
 }
 
-static size_t slot_of(uint64_t key, size_t cap)
-{
-    return (size_t)((key * 0x9e3779b97f4a7c15ULL) >> 17) & (cap - 1);
-}
+static uint64_t hash(uint64_t key) { return key * 0x9e3779b97f4a7c15ULL; }
 
-static int grow(struct value_counts *c)
+/* The part is chosen by the hash's top bits, the slot by the bits below them. */
+static size_t slot_of(uint64_t h, size_t cap) { return (size_t)(h >> 20) & (cap - 1); }
+
+static int grow(struct value_counts_part *p)
 {
-    size_t cap = c->cap ? c->cap * 2 : 256;
+    size_t cap = p->cap ? p->cap * 2 : 64;
     uint64_t *keys = big_realloc(NULL, cap * sizeof *keys);
-    uint64_t *counts = big_realloc(NULL, cap * sizeof *counts);
+    uint32_t *counts = big_realloc(NULL, cap * sizeof *counts);
     if (!keys || !counts) {
         free(keys);
         free(counts);
         return -1;
     }
     memset(counts, 0, cap * sizeof *counts);
-    for (size_t i = 0; i < c->cap; i++) {
-        if (!c->counts[i]) continue;
-        size_t s = slot_of(c->keys[i], cap);
+    for (size_t i = 0; i < p->cap; i++) {
+        if (!p->counts[i]) continue;
+        size_t s = slot_of(hash(p->keys[i]), cap);
         while (counts[s]) s = (s + 1) & (cap - 1);
-        keys[s] = c->keys[i];
-        counts[s] = c->counts[i];
+        keys[s] = p->keys[i];
+        counts[s] = p->counts[i];
     }
-    free(c->keys);
-    free(c->counts);
-    c->keys = keys;
-    c->counts = counts;
-    c->cap = cap;
+    free(p->keys);
+    free(p->counts);
+    p->keys = keys;
+    p->counts = counts;
+    p->cap = cap;
     return 0;
 }
 
 static int add_key(struct value_counts *c, uint64_t key, uint64_t times)
 {
     if (!times) return 0;
-    if ((c->used + 1) * 2 > c->cap && grow(c)) return -1;
-    size_t s = slot_of(key, c->cap);
-    while (c->counts[s] && c->keys[s] != key) s = (s + 1) & (c->cap - 1);
-    if (!c->counts[s]) {
-        c->keys[s] = key;
-        c->used++;
+    if (times > UINT32_MAX - c->n) return -1;
+    uint64_t h = hash(key);
+    struct value_counts_part *p = &c->part[h >> 60];
+    if ((p->used + 1) * 4 > p->cap * 3 && grow(p)) return -1; /* at most 3/4 full */
+    size_t s = slot_of(h, p->cap);
+    while (p->counts[s] && p->keys[s] != key) s = (s + 1) & (p->cap - 1);
+    if (!p->counts[s]) {
+        p->keys[s] = key;
+        p->used++;
     }
-    c->counts[s] += times;
+    p->counts[s] += (uint32_t)times;
     c->n += times;
     return 0;
 }
@@ -72,122 +75,179 @@ int value_counts_add(struct value_counts *c, double v, uint64_t times)
     return add_key(c, key_of(v), times);
 }
 
-int value_counts_merge(struct value_counts *c, const struct value_counts *src)
+int value_counts_merge(struct value_counts *c, struct value_counts *src)
 {
-    for (size_t i = 0; i < src->cap; i++)
-        if (src->counts[i] && add_key(c, src->keys[i], src->counts[i])) return -1;
-    return 0;
-}
-
-struct pair {
-    uint64_t key, count;
-};
-
-static int cmp_pair(const void *a, const void *b)
-{
-    uint64_t x = ((const struct pair *)a)->key, y = ((const struct pair *)b)->key;
-    return (x > y) - (x < y);
-}
-
-/* After sorting, counts[i] is the number of values <= keys[i] (cumulative), so that the k-th
- * value is found by bisection. */
-int value_counts_sort(struct value_counts *c)
-{
-    if (c->sorted) return 0;
-    struct pair *p = big_realloc(NULL, (c->used ? c->used : 1) * sizeof *p);
-    if (!p) return -1;
-    size_t m = 0;
-    for (size_t i = 0; i < c->cap; i++)
-        if (c->counts[i]) p[m++] = (struct pair){c->keys[i], c->counts[i]};
-    qsort(p, m, sizeof *p, cmp_pair);
-    uint64_t below = 0;
-    for (size_t i = 0; i < m; i++) {
-        below += p[i].count;
-        c->keys[i] = p[i].key;
-        c->counts[i] = below;
+    /* of each pair of parts the larger stays in c and the smaller is added to it */
+    for (int k = 0; k < VALUE_COUNTS_PARTS; k++)
+        if (src->part[k].used > c->part[k].used) {
+            struct value_counts_part t = c->part[k];
+            c->part[k] = src->part[k];
+            src->part[k] = t;
+        }
+    c->n = 0;
+    for (int k = 0; k < VALUE_COUNTS_PARTS; k++)
+        for (size_t i = 0; i < c->part[k].cap; i++) c->n += c->part[k].counts[i];
+    int rc = 0;
+    for (int k = 0; k < VALUE_COUNTS_PARTS && !rc; k++) {
+        const struct value_counts_part *s = &src->part[k];
+        for (size_t i = 0; i < s->cap && !rc; i++)
+            if (s->counts[i]) rc = add_key(c, s->keys[i], s->counts[i]);
     }
-    free(p);
-    c->sorted = 1;
-    return 0;
+    value_counts_free(src);
+    return rc;
 }
 
-static uint64_t count_at(const struct value_counts *c, size_t i)
+static void swap(struct value_counts_part *p, size_t a, size_t b)
 {
-    return c->counts[i] - (i ? c->counts[i - 1] : 0);
+    uint64_t k = p->keys[a];
+    uint32_t n = p->counts[a];
+    p->keys[a] = p->keys[b];
+    p->counts[a] = p->counts[b];
+    p->keys[b] = k;
+    p->counts[b] = n;
 }
 
-double value_counts_distinct(const struct value_counts *c, size_t i, uint64_t *times)
+/* Quicksort of keys[lo, hi) with their counts, in place (no second copy of a large table):
+ * the median of three as pivot, the smaller side first so the stack stays logarithmic. */
+static void sort_range(struct value_counts_part *p, size_t lo, size_t hi)
 {
-    *times = count_at(c, i);
-    return value_of(c->keys[i]);
-}
-
-double value_counts_at(const struct value_counts *c, uint64_t k)
-{
-    size_t lo = 0, hi = c->used - 1;
-    while (lo < hi) { /* the first distinct value with more than k values at or below it */
+    while (hi - lo > 16) {
         size_t mid = lo + (hi - lo) / 2;
-        if (c->counts[mid] > k)
-            hi = mid;
-        else
-            lo = mid + 1;
+        if (p->keys[mid] < p->keys[lo]) swap(p, mid, lo);
+        if (p->keys[hi - 1] < p->keys[lo]) swap(p, hi - 1, lo);
+        if (p->keys[hi - 1] < p->keys[mid]) swap(p, hi - 1, mid);
+        uint64_t pivot = p->keys[mid];
+        size_t i = lo, j = hi - 1;
+        for (;;) { /* keys are distinct */
+            while (p->keys[i] < pivot) i++;
+            while (p->keys[j] > pivot) j--;
+            if (i >= j) break;
+            swap(p, i++, j--);
+        }
+        if (j + 1 - lo < hi - j - 1) {
+            sort_range(p, lo, j + 1);
+            lo = j + 1;
+        } else {
+            sort_range(p, j + 1, hi);
+            hi = j + 1;
+        }
     }
-    return value_of(c->keys[lo]);
+    for (size_t i = lo + 1; i < hi; i++)
+        for (size_t j = i; j > lo && p->keys[j] < p->keys[j - 1]; j--) swap(p, j, j - 1);
 }
 
-/* percentile_sorted over the values c counts */
-static double percentile(const struct value_counts *c, double q)
+void value_counts_sort(struct value_counts *c)
 {
-    uint64_t n = c->n;
-    double h = (double)(n - 1) * q;
-    uint64_t lo = (uint64_t)h;
-    if (lo + 1 >= n || h == (double)lo) return value_counts_at(c, lo < n ? lo : n - 1);
-    double a = value_counts_at(c, lo), b = value_counts_at(c, lo + 1);
-    if (b == a) return a; /* also keeps ∞ from becoming NaN */
-    return a + (h - (double)lo) * (b - a);
+    if (c->sorted) return;
+    for (int k = 0; k < VALUE_COUNTS_PARTS; k++) {
+        struct value_counts_part *p = &c->part[k];
+        size_t m = 0;
+        for (size_t i = 0; i < p->cap; i++)
+            if (p->counts[i]) {
+                p->keys[m] = p->keys[i];
+                p->counts[m++] = p->counts[i];
+            }
+        sort_range(p, 0, m);
+    }
+    c->sorted = 1;
 }
 
-/* The values in ascending order summed one by one, as summarise() sums its sorted array. */
-static double ascending_sum(const struct value_counts *c)
+void value_counts_cursor_start(struct value_counts_cursor *cur, const struct value_counts *c)
 {
-    double sum = 0;
-    for (size_t i = 0; i < c->used; i++) {
-        double v = value_of(c->keys[i]);
-        for (uint64_t j = count_at(c, i); j; j--) sum += v;
-    }
-    return sum;
+    memset(cur, 0, sizeof *cur);
+    cur->c = c;
 }
+
+int value_counts_next(struct value_counts_cursor *cur, double *v, uint64_t *times)
+{
+    int best = -1;
+    uint64_t key = 0;
+    for (int k = 0; k < VALUE_COUNTS_PARTS; k++) {
+        const struct value_counts_part *p = &cur->c->part[k];
+        if (cur->at[k] < p->used && (best < 0 || p->keys[cur->at[k]] < key)) {
+            best = k;
+            key = p->keys[cur->at[k]];
+        }
+    }
+    if (best < 0) return 0;
+    *v = value_of(key);
+    *times = cur->c->part[best].counts[cur->at[best]++];
+    return 1;
+}
+
+#define QUANTILES 6
+static const double quantile[QUANTILES] = {0.25, 0.50, 0.75, 0.90, 0.95, 0.99};
 
 void value_counts_summarise(const struct value_counts *c, struct summary *s)
 {
     memset(s, 0, sizeof *s);
-    s->n = (size_t)c->n;
-    if (!c->n) return;
-    s->mean = ascending_sum(c) / (double)c->n;
-    s->min = value_of(c->keys[0]);
-    s->max = value_of(c->keys[c->used - 1]);
-    s->p25 = percentile(c, 0.25);
-    s->p50 = percentile(c, 0.50);
-    s->p75 = percentile(c, 0.75);
-    s->p90 = percentile(c, 0.90);
-    s->p95 = percentile(c, 0.95);
-    s->p99 = percentile(c, 0.99);
+    uint64_t n = c->n;
+    s->n = (size_t)n;
+    if (!n) return;
+    /* percentile_sorted's order statistics: rank lo and, when it interpolates, lo + 1 */
+    uint64_t rank[2 * QUANTILES];
+    double at[2 * QUANTILES], h[QUANTILES];
+    for (int q = 0; q < QUANTILES; q++) {
+        h[q] = (double)(n - 1) * quantile[q];
+        uint64_t lo = (uint64_t)h[q];
+        rank[2 * q] = lo < n ? lo : n - 1;
+        rank[2 * q + 1] = lo + 1 < n ? lo + 1 : n - 1;
+    }
+    struct value_counts_cursor cur;
+    value_counts_cursor_start(&cur, c);
+    double v, sum = 0;
+    uint64_t times, below = 0;
+    int first = 1;
+    while (value_counts_next(&cur, &v, &times)) {
+        if (first) s->min = v;
+        first = 0;
+        s->max = v;
+        for (int r = 0; r < 2 * QUANTILES; r++)
+            if (rank[r] >= below && rank[r] < below + times) at[r] = v;
+        below += times;
+        for (; times; times--) sum += v;
+    }
+    s->mean = sum / (double)n;
+    double *out[QUANTILES] = {&s->p25, &s->p50, &s->p75, &s->p90, &s->p95, &s->p99};
+    for (int q = 0; q < QUANTILES; q++) {
+        uint64_t lo = (uint64_t)h[q];
+        double a = at[2 * q], b = at[2 * q + 1];
+        if (lo + 1 >= n || h[q] == (double)lo || b == a) /* == also keeps ∞ from NaN */
+            *out[q] = a;
+        else
+            *out[q] = a + (h[q] - (double)lo) * (b - a);
+    }
+}
+
+/* The values summed one by one in ascending order, as summarise() sums its sorted array. */
+static double ascending_sum(const struct value_counts *c)
+{
+    struct value_counts_cursor cur;
+    value_counts_cursor_start(&cur, c);
+    double v, sum = 0;
+    uint64_t times;
+    while (value_counts_next(&cur, &v, &times))
+        for (; times; times--) sum += v;
+    return sum;
 }
 
 double value_counts_cv(const struct value_counts *c)
 {
     if (c->n < 2) return 0;
-    double mean = ascending_sum(c) / (double)c->n, var = 0;
-    for (size_t i = 0; i < c->used; i++) {
-        double v = value_of(c->keys[i]);
-        for (uint64_t j = count_at(c, i); j; j--) var += (v - mean) * (v - mean);
-    }
+    double mean = ascending_sum(c) / (double)c->n, var = 0, v;
+    uint64_t times;
+    struct value_counts_cursor cur;
+    value_counts_cursor_start(&cur, c);
+    while (value_counts_next(&cur, &v, &times))
+        for (; times; times--) var += (v - mean) * (v - mean);
     return mean > 0 ? sqrt(var / (double)(c->n - 1)) / mean : 0;
 }
 
 void value_counts_free(struct value_counts *c)
 {
-    free(c->keys);
-    free(c->counts);
+    for (int k = 0; k < VALUE_COUNTS_PARTS; k++) {
+        free(c->part[k].keys);
+        free(c->part[k].counts);
+    }
     memset(c, 0, sizeof *c);
 }

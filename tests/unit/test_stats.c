@@ -176,7 +176,7 @@ static void counts_equal_summarise(void)
                                                       : r / 7.0);
                 CHECK(!value_counts_add(&c, v[i], 1), "value_counts_add");
             }
-            CHECK(!value_counts_sort(&c), "value_counts_sort");
+            value_counts_sort(&c);
             struct summary a, b;
             summarise(v, n, &a);
             value_counts_summarise(&c, &b);
