@@ -10,7 +10,6 @@
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
-#include <stdatomic.h>
 #include <sys/mman.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -307,7 +306,6 @@ struct loader {
     size_t *sent_at;      /* per request: its REC_REQUEST_SENT's record index */
     size_t phase_cap;
     unsigned nthreads;
-    _Atomic size_t *progress; /* per thread: records it has read */
 };
 
 #define LOG_WINDOW 65536 /* records mapped in at once: 4 MiB and their bodies */
@@ -518,17 +516,16 @@ static void bodies_window(const struct eventlog_reader *lr, const size_t *idx, s
 
 /* Each thread maps a window of the log ahead of itself in one call (page faults one by one
  * cost more than the parsing on a virtual machine): the records, then the bodies of the
- * records it will read (its requests', of the phase asked for); the first thread also drops
- * from this process the windows every thread has passed, so the log's size does not become
- * its memory. */
+ * records it will read (its requests', of the phase asked for); and drops them from this
+ * process once read, so that the log's size never becomes its memory, however far apart the
+ * threads run (a page another thread still reads is mapped again from the page cache). */
 static void *analyse(void *arg)
 {
     struct analyser *A = arg;
     struct loader *L = A->L;
     const struct eventlog_reader *lr = L->lr;
     unsigned nthreads = L->nthreads;
-    size_t dropped = 0, *idx = malloc(LOG_WINDOW * sizeof *idx),
-           *req = malloc(LOG_WINDOW * sizeof *req);
+    size_t *idx = malloc(LOG_WINDOW * sizeof *idx), *req = malloc(LOG_WINDOW * sizeof *req);
     for (size_t w = 0; w < lr->nrecords; w += LOG_WINDOW) {
         size_t end = w + LOG_WINDOW < lr->nrecords ? w + LOG_WINDOW : lr->nrecords, n = 0;
         if (!lr->owned_records)
@@ -545,24 +542,9 @@ static void *analyse(void *arg)
         }
         if (!lr->owned_records) bodies_window(lr, idx, n, MADV_POPULATE_READ);
         for (size_t j = 0; j < n; j++) take_request_record(A, &lr->records[idx[j]], req[j]);
-        atomic_store_explicit(&L->progress[A->index], end, memory_order_release);
-        if (A->index || lr->owned_records) continue;
-        size_t behind = end;
-        for (unsigned t = 1; t < nthreads; t++) {
-            size_t p = atomic_load_explicit(&L->progress[t], memory_order_acquire);
-            if (p < behind) behind = p;
-        }
-        /* a window of slack: requests' bodies are not in strict record order */
-        if (behind > dropped + 2 * LOG_WINDOW) {
-            size_t upto = behind - LOG_WINDOW;
-            advise(&lr->records[dropped], (upto - dropped) * sizeof *lr->records, MADV_DONTNEED);
-            /* the bodies before the first one still ahead */
-            for (size_t i = upto; i < behind; i++)
-                if (lr->records[i].len && lr->records[i].off <= lr->bodies_len) {
-                    advise(lr->bodies, lr->records[i].off, MADV_DONTNEED);
-                    break;
-                }
-            dropped = upto;
+        if (!lr->owned_records) {
+            bodies_window(lr, idx, n, MADV_DONTNEED);
+            advise(&lr->records[w], (end - w) * sizeof *lr->records, MADV_DONTNEED);
         }
     }
     free(idx);
@@ -694,7 +676,6 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
     L.sent_at = calloc(nsent ? nsent : 1, sizeof *L.sent_at);
     take_run_records(&L);
 
-    L.progress = calloc(threads, sizeof *L.progress);
     f->tok = calloc(threads, sizeof *f->tok);
     f->ntok_stores = threads;
     for (unsigned t = 0; t < threads; t++) {
@@ -746,7 +727,6 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
         for (int w = 0; w < EVENT_FIGURES; w++) value_counts_sort(&f->phase_figures[k][w]);
     for (unsigned t = 0; t < threads; t++) f->ntok += f->tok[t].len;
     free(A);
-    free(L.progress);
     free(L.pend);
     free(L.sent_at);
     if (L.tap) {
