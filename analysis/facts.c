@@ -3,6 +3,7 @@
 #include "chunk_facts.h"
 #include "clock.h"
 #include "json_num.h"
+#include "log_index.h"
 #include "stats.h"
 #include "tap_join.h"
 
@@ -306,6 +307,9 @@ struct loader {
     size_t *sent_at;      /* per request: its REC_REQUEST_SENT's record index */
     size_t phase_cap;
     unsigned nthreads;
+    /* one phase's analysis: its requests' records lie from `first` on, the run's records at
+     * run[0..nrun) (log_index.h); NULL run: every record is read */
+    size_t first, *run, nrun;
 };
 
 #define LOG_WINDOW 65536 /* records mapped in at once: 4 MiB and their bodies */
@@ -526,7 +530,7 @@ static void *analyse(void *arg)
     const struct eventlog_reader *lr = L->lr;
     unsigned nthreads = L->nthreads;
     size_t *idx = malloc(LOG_WINDOW * sizeof *idx), *req = malloc(LOG_WINDOW * sizeof *req);
-    for (size_t w = 0; w < lr->nrecords; w += LOG_WINDOW) {
+    for (size_t w = L->first; w < lr->nrecords; w += LOG_WINDOW) {
         size_t end = w + LOG_WINDOW < lr->nrecords ? w + LOG_WINDOW : lr->nrecords, n = 0;
         if (!lr->owned_records)
             advise(&lr->records[w], (end - w) * sizeof *lr->records, MADV_POPULATE_READ);
@@ -552,53 +556,61 @@ static void *analyse(void *arg)
     return NULL;
 }
 
-/* A serial pass over the records maps them in a window at a time and drops the windows behind
- * it (no bodies: a serial pass reads none); call at every record. */
-static void records_window(const struct eventlog_reader *lr, size_t i)
+/* A serial pass over the records from `first` maps them in a window at a time and drops the
+ * windows behind it (no bodies: a serial pass reads none); call at every record. */
+static void records_window(const struct eventlog_reader *lr, size_t i, size_t first)
 {
-    if (i % LOG_WINDOW || lr->owned_records) return;
+    if (((i - first) % LOG_WINDOW) || lr->owned_records) return;
     size_t end = i + LOG_WINDOW < lr->nrecords ? i + LOG_WINDOW : lr->nrecords;
     advise(&lr->records[i], (end - i) * sizeof *lr->records, MADV_POPULATE_READ);
-    if (i >= LOG_WINDOW)
+    if (i >= first + LOG_WINDOW)
         advise(&lr->records[i - LOG_WINDOW], LOG_WINDOW * sizeof *lr->records, MADV_DONTNEED);
 }
 
-/* The records about the run as a whole, and every request's start, in log order. */
-static void take_run_records(struct loader *L)
+static void take_run_record(struct loader *L, const struct log_record *rec, size_t i)
 {
     struct run_facts *f = L->f;
+    switch (rec->type) {
+    case REC_PHASE: {
+        struct rec_phase v = rec_phase_decode(rec);
+        take_phase(L, &v);
+        break;
+    }
+    case REC_POWER: {
+        struct rec_power v = rec_power_decode(rec);
+        take_power(f, &v);
+        break;
+    }
+    case REC_TRAJECTORY_DONE: {
+        struct rec_trajectory_done v = rec_trajectory_done_decode(rec);
+        take_trajectory(f, &v);
+        break;
+    }
+    case REC_MARK: {
+        struct rec_mark v = rec_mark_decode(rec);
+        take_mark(f, &v);
+        break;
+    }
+    case REC_REQUEST_SENT: {
+        struct rec_request_sent v = rec_request_sent_decode(rec);
+        take_sent(L, &v, i);
+        break;
+    }
+    default: break;
+    }
+}
+
+/* The records about the run as a whole, and every request's start, in log order (the run's
+ * records from the index, when one phase is read, then its requests' starts). */
+static void take_run_records(struct loader *L)
+{
     const struct eventlog_reader *lr = L->lr;
-    for (size_t i = 0; i < lr->nrecords; i++) {
-        const struct log_record *rec = &lr->records[i];
-        records_window(lr, i);
-        switch (rec->type) {
-        case REC_PHASE: {
-            struct rec_phase v = rec_phase_decode(rec);
-            take_phase(L, &v);
-            break;
-        }
-        case REC_POWER: {
-            struct rec_power v = rec_power_decode(rec);
-            take_power(f, &v);
-            break;
-        }
-        case REC_TRAJECTORY_DONE: {
-            struct rec_trajectory_done v = rec_trajectory_done_decode(rec);
-            take_trajectory(f, &v);
-            break;
-        }
-        case REC_MARK: {
-            struct rec_mark v = rec_mark_decode(rec);
-            take_mark(f, &v);
-            break;
-        }
-        case REC_REQUEST_SENT: {
-            struct rec_request_sent v = rec_request_sent_decode(rec);
-            take_sent(L, &v, i);
-            break;
-        }
-        default: break;
-        }
+    for (size_t k = 0; L->run && k < L->nrun; k++)
+        take_run_record(L, &lr->records[L->run[k]], L->run[k]);
+    for (size_t i = L->first; i < lr->nrecords; i++) {
+        records_window(lr, i, L->first);
+        if (!L->run || lr->records[i].type == REC_REQUEST_SENT)
+            take_run_record(L, &lr->records[i], i);
     }
 }
 
@@ -658,11 +670,14 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
         }
     }
     L.nthreads = threads;
+    /* without memory for the index, every record is read: slower, the same facts */
+    if (only_phase >= 0 && log_index_phase(dir, L.lr, only_phase, &L.run, &L.nrun, &L.first))
+        L.first = 0;
     /* the requests, and each thread's events: the arrays are sized once, never grown */
     size_t nsent = 0, *events = calloc(threads, sizeof *events);
-    for (size_t i = 0; i < L.lr->nrecords; i++) {
+    for (size_t i = L.first; i < L.lr->nrecords; i++) {
         const struct log_record *rec = &L.lr->records[i];
-        records_window(L.lr, i);
+        records_window(L.lr, i, L.first);
         nsent += rec->type == REC_REQUEST_SENT &&
                  (only_phase < 0 || rec_request_sent_decode(rec).phase == only_phase);
         if (rec->type == REC_EVENT) events[owner(rec->req_id, threads)]++;
@@ -729,6 +744,7 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
     free(A);
     free(L.pend);
     free(L.sent_at);
+    free(L.run);
     if (L.tap) {
         tap_join_stats(L.tap, &f->tap_records, &f->tap_lost, &f->tap_drift_ppm,
                        &f->tap_uncertainty_ns);
