@@ -86,13 +86,13 @@ static void itl(const struct run_facts *f, const struct phase_info *ph, int spre
     for (size_t i = 0; i < f->nreqs; i++) {
         const struct req_facts *r = &f->reqs[i];
         if (!counted_request(r, ph)) continue;
-        int64_t prev = 0;
+        int64_t prev = 0, t = r->t_first_token;
         const struct tok_store *ts = req_tokens(f, r);
         for (size_t e = r->tok_first; e < r->tok_first + r->tok_count; e++) {
+            t = tok_time(ts, e, t);
             double kt = chunk_tokens(ts, e);
             if (kt <= 0) continue; /* merged into the next chunk, as below */
             size_t zeros = (size_t)kt - 1;
-            int64_t t = ts->ev[e].t;
             if (prev) {
                 double d = (double)(t - prev) / 1e6;
                 if (spread)
@@ -133,9 +133,10 @@ void chunk_metrics_compute(const struct run_facts *f, const struct phase_info *p
                 0.05 * (double)r->completion_tokens)
                 m->usage_differ_5pct++;
         }
-        int64_t prev = 0;
+        int64_t prev = 0, t = r->t_first_token;
         const struct tok_store *ts = req_tokens(f, r);
         for (size_t e = r->tok_first; e < r->tok_first + r->tok_count; e++) {
+            t = tok_time(ts, e, t);
             double kt = chunk_tokens(ts, e);
             uint32_t flags = ts->ev[e].bytes_flags;
             m->emu_compared += !!(flags & TOK_EMU_COMPARED);
@@ -146,7 +147,6 @@ void chunk_metrics_compute(const struct run_facts *f, const struct phase_info *p
             count_value(&k, kt, 1);
             m->chunks++;
             m->share_k[kt >= 5 ? 4 : (size_t)kt - 1]++;
-            int64_t t = ts->ev[e].t;
             if (prev) count_value(&interval, (double)(t - prev) / 1e6, 1);
             prev = t;
         }

@@ -178,24 +178,28 @@ const struct tok_wide *tok_wide_find(const struct tok_store *ts, size_t at)
     return &ts->wide[lo]; /* every wide event has its entry */
 }
 
-/* Appends one token event, its count and bytes in the wide list when they do not fit. */
-static void store_put(struct tok_store *ts, int64_t t, double k, double bytes, uint32_t flags)
+/* Appends one token event (prev: the request's previous token event's stamp, or its first
+ * token's), all its values in the wide list when one does not fit. */
+static void store_put(struct tok_store *ts, int64_t t, int64_t prev, double k, double bytes,
+                      uint32_t flags)
 {
     size_t at = ts->len++;
     struct tok_event *ev = &ts->ev[at];
-    ev->t = t;
+    int64_t dt;
+    int dt_fits = !__builtin_sub_overflow(t, prev, &dt) && dt > INT32_MIN && dt <= INT32_MAX;
     int k_fits =
         isnan(k) || (k > (double)TOK_K_WIDE && k <= (double)INT32_MAX && k == (double)(int32_t)k);
     int bytes_fit =
         bytes >= 0 && bytes < (double)TOK_BYTES_WIDE && bytes == (double)(uint32_t)bytes;
+    ev->dt = dt_fits ? (int32_t)dt : TOK_DT_WIDE;
     ev->k = isnan(k) ? TOK_K_UNKNOWN : k_fits ? (int32_t)k : TOK_K_WIDE;
     ev->bytes_flags = (bytes_fit ? (uint32_t)bytes : TOK_BYTES_WIDE) | flags;
-    if (k_fits && bytes_fit) return;
+    if (dt_fits && k_fits && bytes_fit) return;
     if (ts->nwide == ts->wide_cap) {
         ts->wide_cap = ts->wide_cap ? ts->wide_cap * 2 : 64;
         ts->wide = realloc(ts->wide, ts->wide_cap * sizeof *ts->wide);
     }
-    ts->wide[ts->nwide++] = (struct tok_wide){.at = at, .k = k, .bytes = bytes};
+    ts->wide[ts->nwide++] = (struct tok_wide){.at = at, .t = t, .k = k, .bytes = bytes};
 }
 
 /* An event's tokens by a counting rule, NAN when the rule has none. */
@@ -275,7 +279,7 @@ static void finish(struct tok_sink *sink, struct req_facts *r, struct pending *p
         uint32_t flags = 0;
         if (!isnan(k) && e->emu >= 0)
             flags = TOK_EMU_COMPARED | (k != (double)e->emu ? TOK_EMU_DIFFERS : 0);
-        store_put(ts, e->t, k, e->bytes, flags);
+        store_put(ts, e->t, i ? p->e[i - 1].t : r->t_first_token, k, e->bytes, flags);
     }
     count_figures(sink, r, p);
     pend_free(p);

@@ -61,17 +61,20 @@ struct req_facts {
     int share_by_count;
 };
 
-/* One token-carrying event in 16 bytes (a 100 M-event run's store must fit in memory): its
- * arrival; the tokens it carried by the request's count_rule (TOK_K_UNKNOWN when the rule
- * counts none, TOK_K_WIDE when outside int32: then in the store's wide list); its visible
- * bytes (TOK_BYTES_WIDE likewise) with two flags, whether its count was compared with the
- * emulator's own (x_emu_tokens) and whether they differed. Its share of the request's output
- * is computed from these (tok_share), the same expression the store once kept. */
+/* One token-carrying event in 12 bytes (a 100 M-event run's store must fit in memory): its
+ * arrival as the nanoseconds since the request's previous token event (since its first token
+ * for the first; TOK_DT_WIDE when outside int32: then in the store's wide list, tok_time
+ * rebuilds it); the tokens it carried by the request's count_rule (TOK_K_UNKNOWN when the
+ * rule counts none, TOK_K_WIDE when outside int32); its visible bytes (TOK_BYTES_WIDE when
+ * 2^30 or more) with two flags, whether its count was compared with the emulator's own
+ * (x_emu_tokens) and whether they differed. Its share of the request's output is computed
+ * from these (tok_share), the same expression the store once kept. */
 struct tok_event {
-    int64_t t;
+    int32_t dt;
     int32_t k;
     uint32_t bytes_flags;
 };
+#define TOK_DT_WIDE      INT32_MIN
 #define TOK_K_UNKNOWN    INT32_MIN
 #define TOK_K_WIDE       (INT32_MIN + 1)
 #define TOK_BYTES_MASK   0x3fffffffu
@@ -79,9 +82,10 @@ struct tok_event {
 #define TOK_EMU_COMPARED (1u << 30)
 #define TOK_EMU_DIFFERS  (1u << 31)
 
-/* An event whose count or bytes did not fit its tok_event. */
+/* An event whose stamp, count or bytes did not fit its tok_event: all three in full. */
 struct tok_wide {
     size_t at;
+    int64_t t;
     double k, bytes;
 };
 
@@ -160,8 +164,15 @@ static inline const struct tok_store *req_tokens(const struct run_facts *f,
 }
 void facts_free(struct run_facts *f);
 
-/* The wide value of event `at` (tok_event.k == TOK_K_WIDE or bytes == TOK_BYTES_WIDE). */
+/* The full values of event `at` (a field of its tok_event marked wide). */
 const struct tok_wide *tok_wide_find(const struct tok_store *ts, size_t at);
+/* Event e's arrival, prev being the request's previous token event's (its t_first_token for
+ * the first): its token events are read in order. */
+static inline int64_t tok_time(const struct tok_store *ts, size_t e, int64_t prev)
+{
+    int32_t dt = ts->ev[e].dt;
+    return dt == TOK_DT_WIDE ? tok_wide_find(ts, e)->t : prev + dt;
+}
 /* Event e's tokens by its request's count rule, NAN when unknown. */
 static inline double tok_k(const struct tok_store *ts, size_t e)
 {

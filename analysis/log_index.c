@@ -16,7 +16,7 @@ static struct {
     char path[PATH_MAX]; /* events.bin, and which file it was */
     dev_t dev;
     ino_t ino;
-    char *header; /* the log's header: a log written again over the same file differs */
+    char *header;   /* the log's header: a log written again over the same file differs */
     size_t scanned; /* records indexed, from the first */
     size_t *run, nrun, run_cap;
     struct phase_start *starts;

@@ -69,9 +69,11 @@ void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
         }
         const struct tok_store *ts = req_tokens(f, r);
         /* a failed request's tokens are not served output: they count in no throughput */
-        for (size_t k = r->tok_first; !r->failed && k < r->tok_first + r->tok_count; k++)
-            if (ts->ev[k].t >= ws && ts->ev[k].t < we)
-                m->output_tokens_in_window += tok_share(r, ts, k);
+        int64_t t = r->t_first_token;
+        for (size_t k = r->tok_first; !r->failed && k < r->tok_first + r->tok_count; k++) {
+            t = tok_time(ts, k, t);
+            if (t >= ws && t < we) m->output_tokens_in_window += tok_share(r, ts, k);
+        }
         if (!r->failed && r->t_done >= ws && r->t_done < we)
             io_tokens += (double)(r->prompt_tokens + r->completion_tokens);
         if (r->failed || !r->t_first_token || r->t_first_token < ws || r->t_first_token >= we)

@@ -120,6 +120,41 @@ static void synthetic(const char *dir)
     results_free(&res);
 }
 
+/* Token events more than 2.1 s apart (their stamps do not fit the token store's 32-bit
+ * deltas and take its wide list): one request, tokens at 2 s, 5 s and 5.1 s, no usage. */
+static void wide_gaps(const char *dir)
+{
+    const int64_t S = 1000000000LL;
+    char err[256];
+    struct eventlog *l = eventlog_create(
+        dir, "{\"kind\":\"slt\",\"config\":{\"phase_s\":50,\"ramp_s\":1}}", 1, err, sizeof err);
+    CHECK(l != NULL, "create log: %s", err);
+    struct log_record ph = {
+        .type = REC_PHASE, .a = 0, .b = 1, .t = 0, .t2 = S / 2, .c = 50 * S, .req_id = 60 * S};
+    eventlog_put(l, 0, &ph, NULL, 0);
+    struct log_record sent = {.type = REC_REQUEST_SENT, .req_id = 1, .t = S, .t2 = S + 10};
+    eventlog_put(l, 0, &sent, NULL, 0);
+    ev(l, 1, 2 * S, "{\"choices\":[{\"delta\":{\"content\":\"abcd\"}}]}");
+    ev(l, 1, 5 * S, "{\"choices\":[{\"delta\":{\"content\":\"abcd\"}}]}");
+    ev(l, 1, 5 * S + S / 10, "{\"choices\":[{\"delta\":{\"content\":\"abcd\"}}]}");
+    ev(l, 1, 5 * S + S / 5, "[DONE]");
+    struct log_record end = {
+        .type = REC_REQUEST_END, .req_id = 1, .t = 6 * S, .t2 = 2 * S, .a = 200};
+    eventlog_put(l, 0, &end, NULL, 0);
+    CHECK(eventlog_close(l) == 0, "log closes cleanly");
+    struct run_results res;
+    CHECK(results_compute(dir, "none", &res, err, sizeof err) == 0, "compute: %s", err);
+    const struct phase_metrics *m = &res.phases[0];
+    CHECK(m->chunks.chunk_interval_ms.n == 2 && NEAR(m->chunks.chunk_interval_ms.max, 3000) &&
+              NEAR(m->chunks.chunk_interval_ms.min, 100),
+          "chunk intervals 3000 and 100 ms, got %zu: %g..%g", m->chunks.chunk_interval_ms.n,
+          m->chunks.chunk_interval_ms.min, m->chunks.chunk_interval_ms.max);
+    /* 12 bytes / 4 = 3 tokens, all three events inside the window [0.5 s, 50 s) */
+    CHECK(NEAR(m->output_tokens_in_window, 3), "3 tokens in the window, got %g",
+          m->output_tokens_in_window);
+    results_free(&res);
+}
+
 static int cmp_ref(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -199,6 +234,10 @@ int main(void)
     char dir[] = "/tmp/strobe-test-stats-XXXXXX";
     CHECK(mkdtemp(dir) != NULL, "mkdtemp");
     synthetic(dir);
+    char cmd0[256];
+    snprintf(cmd0, sizeof cmd0, "rm -rf %s/*", dir);
+    CHECK(system(cmd0) == 0, "the folder is emptied");
+    wide_gaps(dir);
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd)) printf("could not remove %s\n", dir);
