@@ -11,11 +11,13 @@
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Requests are found by id through an open-addressing table: ids are (worker << 48 | seq). */
 struct idmap {
@@ -314,6 +316,8 @@ struct loader {
     /* one phase's analysis: its requests' records lie from `first` on, the run's records at
      * run[0..nrun) (log_index.h); NULL run: every record is read */
     size_t first, *run, nrun;
+    _Atomic size_t *progress; /* per thread: the records it has read up to */
+    _Atomic size_t dropped;   /* the records before this, and their bodies, are unmapped */
 };
 
 #define LOG_WINDOW 65536 /* records mapped in at once: 4 MiB and their bodies */
@@ -522,11 +526,43 @@ static void bodies_window(const struct eventlog_reader *lr, const size_t *idx, s
     if (hi > lo) advise(lr->bodies + lo, hi - lo, advice);
 }
 
+#define MAX_LEAD 2 /* windows a thread may run ahead of the slowest */
+
+/* The records every thread has read up to. */
+static size_t slowest(struct loader *L)
+{
+    size_t behind = SIZE_MAX;
+    for (unsigned t = 0; t < L->nthreads; t++) {
+        size_t p = atomic_load_explicit(&L->progress[t], memory_order_acquire);
+        if (p < behind) behind = p;
+    }
+    return behind;
+}
+
+/* Unmaps the windows of the log every thread has passed (whichever thread moves L->dropped
+ * does it), so that the log's size does not become this process's memory. */
+static void drop_passed(struct loader *L)
+{
+    const struct eventlog_reader *lr = L->lr;
+    size_t behind = slowest(L), dropped = atomic_load_explicit(&L->dropped, memory_order_acquire);
+    /* a window of slack: requests' bodies are not in strict record order */
+    if (behind <= dropped + 2 * LOG_WINDOW) return;
+    size_t upto = behind - LOG_WINDOW;
+    if (!atomic_compare_exchange_strong(&L->dropped, &dropped, upto)) return;
+    advise(&lr->records[dropped], (upto - dropped) * sizeof *lr->records, MADV_DONTNEED);
+    /* the bodies before the first one still ahead */
+    for (size_t i = upto; i < behind; i++)
+        if (lr->records[i].len && lr->records[i].off <= lr->bodies_len) {
+            advise(lr->bodies, lr->records[i].off, MADV_DONTNEED);
+            break;
+        }
+}
+
 /* Each thread maps a window of the log ahead of itself in one call (page faults one by one
  * cost more than the parsing on a virtual machine): the records, then the bodies of the
- * records it will read (its requests', of the phase asked for); and drops them from this
- * process once read, so that the log's size never becomes its memory, however far apart the
- * threads run (a page another thread still reads is mapped again from the page cache). */
+ * records it will read (its requests', of the phase asked for). What every thread has passed
+ * is unmapped, and a thread waits rather than run more than MAX_LEAD windows ahead of the
+ * slowest (a starved thread would otherwise keep the whole log mapped between them). */
 static void *analyse(void *arg)
 {
     struct analyser *A = arg;
@@ -550,11 +586,15 @@ static void *analyse(void *arg)
         }
         if (!lr->owned_records) bodies_window(lr, idx, n, MADV_POPULATE_READ);
         for (size_t j = 0; j < n; j++) take_request_record(A, &lr->records[idx[j]], req[j]);
-        if (!lr->owned_records) {
-            bodies_window(lr, idx, n, MADV_DONTNEED);
-            advise(&lr->records[w], (end - w) * sizeof *lr->records, MADV_DONTNEED);
+        atomic_store_explicit(&L->progress[A->index], end, memory_order_release);
+        if (lr->owned_records) continue;
+        drop_passed(L);
+        while (end < lr->nrecords && end > slowest(L) + MAX_LEAD * LOG_WINDOW) {
+            struct timespec nap = {0, 200000};
+            nanosleep(&nap, NULL);
         }
     }
+    atomic_store_explicit(&L->progress[A->index], lr->nrecords, memory_order_release);
     free(idx);
     free(req);
     return NULL;
@@ -632,7 +672,14 @@ static void run_analysers(struct analyser *A, unsigned n)
 {
     pthread_t *th = calloc(n, sizeof *th);
     int *started = calloc(n, sizeof *started);
-    for (unsigned t = 1; t < n; t++) started[t] = !pthread_create(&th[t], NULL, analyse, &A[t]);
+    struct loader *L = A[0].L;
+    for (unsigned t = 0; t < n; t++) atomic_init(&L->progress[t], L->first);
+    atomic_init(&L->dropped, L->first);
+    for (unsigned t = 1; t < n; t++) {
+        started[t] = !pthread_create(&th[t], NULL, analyse, &A[t]);
+        /* one that runs later, alone, holds no one back (its windows are mapped again) */
+        if (!started[t]) atomic_store(&L->progress[t], L->lr->nrecords);
+    }
     analyse(&A[0]);
     for (unsigned t = 1; t < n; t++)
         if (started[t])
@@ -674,6 +721,7 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
         }
     }
     L.nthreads = threads;
+    L.progress = calloc(threads, sizeof *L.progress);
     /* without memory for the index, every record is read: slower, the same facts */
     if (only_phase >= 0 && log_index_phase(dir, L.lr, only_phase, &L.run, &L.nrun, &L.first))
         L.first = 0;
@@ -749,6 +797,7 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
     free(L.pend);
     free(L.sent_at);
     free(L.run);
+    free(L.progress);
     if (L.tap) {
         tap_join_stats(L.tap, &f->tap_records, &f->tap_lost, &f->tap_drift_ppm,
                        &f->tap_uncertainty_ns);
