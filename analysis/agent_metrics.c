@@ -24,9 +24,12 @@ void agent_iteration_metrics(const struct run_facts *f, const struct phase_info 
         const struct req_facts *r = &f->reqs[i];
         /* a failed request's tokens are not served output */
         const struct tok_store *ts = req_tokens(f, r);
+        int64_t t = r->t_first_token;
         for (size_t k = r->tok_first;
-             r->phase == ph->index && !r->failed && k < r->tok_first + r->tok_count; k++)
-            if (ts->t[k] >= ws && ts->t[k] < we) out_tokens += ts->n[k];
+             r->phase == ph->index && !r->failed && k < r->tok_first + r->tok_count; k++) {
+            t = tok_time(ts, k, t);
+            if (t >= ws && t < we) out_tokens += tok_share(r, ts, k);
+        }
         if (r->phase != ph->index || r->t_sched < ws || r->t_sched >= we) continue;
         m->requests++;
         m->retried += r->retried != 0;

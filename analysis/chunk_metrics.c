@@ -2,27 +2,36 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-static double cv(const double *v, size_t n)
+static _Noreturn void out_of_memory(void)
 {
-    if (n < 2) return 0;
-    double mean = 0, var = 0;
-    for (size_t i = 0; i < n; i++) mean += v[i];
-    mean /= (double)n;
-    for (size_t i = 0; i < n; i++) var += (v[i] - mean) * (v[i] - mean);
-    return mean > 0 ? sqrt(var / (double)(n - 1)) / mean : 0;
+    fprintf(stderr, "strobe: out of memory while counting the per-token figures: analyse the run "
+                    "on a machine with more memory\n");
+    exit(1);
 }
 
-static void classify(struct chunk_metrics *m, const struct dvec *k, const struct dvec *interval)
+/* Counts a value; memory running out here leaves no figure to give. */
+static void count_value(struct value_counts *c, double v, uint64_t times)
+{
+    if (value_counts_add(c, v, times)) out_of_memory();
+}
+
+static void classify(struct chunk_metrics *m, const struct value_counts *k,
+                     const struct value_counts *interval)
 {
     size_t count[65] = {0};
-    for (size_t i = 0; i < k->n; i++) count[k->v[i] < 64 ? (size_t)k->v[i] : 64]++;
+    struct value_counts_cursor cur;
+    value_counts_cursor_start(&cur, k);
+    double v;
+    uint64_t times;
+    while (value_counts_next(&cur, &v, &times)) count[v < 64 ? (size_t)v : 64] += times;
     size_t mode = 1;
     for (size_t i = 2; i < 64; i++)
         if (count[i] > count[mode]) mode = i;
     double mode_share = k->n ? (double)count[mode] / (double)k->n : 0;
-    double cv_interval = cv(interval->v, interval->n), cv_k = cv(k->v, k->n);
+    double cv_interval = value_counts_cv(interval), cv_k = value_counts_cv(k);
     if (m->rule == COUNT_NONE) {
         m->flush_kind = "unknown";
         snprintf(m->flush_pattern, sizeof m->flush_pattern,
@@ -65,50 +74,49 @@ static int counted_request(const struct req_facts *r, const struct phase_info *p
 /* A chunk's tokens: its count, 1 when unknown. */
 static double chunk_tokens(const struct tok_store *ts, size_t e)
 {
-    return isnan(ts->k[e]) ? 1 : ts->k[e];
+    double k = tok_k(ts, e);
+    return isnan(k) ? 1 : k;
 }
 
-/* The ITL per token of the population, by one rule: "zero" (spread == 0) or "spread". Built
- * one rule at a time, after the other figures are freed: these arrays hold a value per token. */
+/* The ITL per token of the population, by one rule: "zero" (spread == 0) or "spread". */
 static void itl(const struct run_facts *f, const struct phase_info *ph, int spread,
                 struct summary *out)
 {
-    struct dvec v = {0};
-    dvec_reserve(&v, f->ntok);
+    struct value_counts v = {0};
     for (size_t i = 0; i < f->nreqs; i++) {
         const struct req_facts *r = &f->reqs[i];
         if (!counted_request(r, ph)) continue;
-        int64_t prev = 0;
+        int64_t prev = 0, t = r->t_first_token;
         const struct tok_store *ts = req_tokens(f, r);
         for (size_t e = r->tok_first; e < r->tok_first + r->tok_count; e++) {
+            t = tok_time(ts, e, t);
             double kt = chunk_tokens(ts, e);
             if (kt <= 0) continue; /* merged into the next chunk, as below */
             size_t zeros = (size_t)kt - 1;
             if (prev) {
-                double d = (double)(ts->t[e] - prev) / 1e6;
+                double d = (double)(t - prev) / 1e6;
                 if (spread)
-                    for (size_t z = 0; z < (size_t)kt; z++) dvec_push(&v, d / kt);
+                    count_value(&v, d / kt, (size_t)kt);
                 else
-                    dvec_push(&v, d);
+                    count_value(&v, d, 1);
             } else if (spread) {
-                for (size_t z = 0; z < zeros; z++) dvec_push(&v, 0);
+                count_value(&v, 0, zeros);
             }
-            if (!spread)
-                for (size_t z = 0; z < zeros; z++) dvec_push(&v, 0);
-            prev = ts->t[e];
+            if (!spread) count_value(&v, 0, zeros);
+            prev = t;
         }
     }
-    summarise(v.v, v.n, out);
-    dvec_free(&v);
+    value_counts_sort(&v);
+    value_counts_summarise(&v, out);
+    value_counts_free(&v);
 }
 
 void chunk_metrics_compute(const struct run_facts *f, const struct phase_info *ph,
                            struct chunk_metrics *m)
 {
     memset(m, 0, sizeof *m);
-    struct dvec k = {0}, interval = {0}, ttft_r = {0}, ttft_a = {0};
-    dvec_reserve(&k, f->ntok);
-    dvec_reserve(&interval, f->ntok);
+    struct value_counts k = {0}, interval = {0};
+    struct dvec ttft_r = {0}, ttft_a = {0};
     for (size_t i = 0; i < f->nreqs; i++) {
         const struct req_facts *r = &f->reqs[i];
         if (!counted_request(r, ph)) continue;
@@ -125,34 +133,35 @@ void chunk_metrics_compute(const struct run_facts *f, const struct phase_info *p
                 0.05 * (double)r->completion_tokens)
                 m->usage_differ_5pct++;
         }
-        int64_t prev = 0;
+        int64_t prev = 0, t = r->t_first_token;
         const struct tok_store *ts = req_tokens(f, r);
         for (size_t e = r->tok_first; e < r->tok_first + r->tok_count; e++) {
+            t = tok_time(ts, e, t);
             double kt = chunk_tokens(ts, e);
-            if (!isnan(ts->k[e]) && ts->emu_k[e] >= 0) {
-                m->emu_compared++;
-                m->emu_differ += ts->k[e] != (double)ts->emu_k[e];
-            }
+            uint32_t flags = ts->ev[e].bytes_flags;
+            m->emu_compared += !!(flags & TOK_EMU_COMPARED);
+            m->emu_differ += !!(flags & TOK_EMU_DIFFERS);
             /* a chunk that carried no token (whitespace a server flushed alone) merges its
              * time into the next one */
             if (kt <= 0) continue;
-            dvec_push(&k, kt);
+            count_value(&k, kt, 1);
             m->chunks++;
             m->share_k[kt >= 5 ? 4 : (size_t)kt - 1]++;
-            if (prev) dvec_push(&interval, (double)(ts->t[e] - prev) / 1e6);
-            prev = ts->t[e];
+            if (prev) count_value(&interval, (double)(t - prev) / 1e6, 1);
+            prev = t;
         }
     }
     size_t most = 0;
     for (int r = 0; r < 3; r++)
         if (m->by_rule[r] > most) most = m->by_rule[r], m->rule = (enum count_rule)r;
     for (int i = 0; i < 5; i++) m->share_k[i] = m->chunks ? m->share_k[i] / (double)m->chunks : 0;
-    /* summarise sorts in place, which the CVs of classify do not mind */
-    summarise(interval.v, interval.n, &m->chunk_interval_ms);
-    summarise(k.v, k.n, &m->tokens_per_chunk);
+    value_counts_sort(&interval);
+    value_counts_sort(&k);
+    value_counts_summarise(&interval, &m->chunk_interval_ms);
+    value_counts_summarise(&k, &m->tokens_per_chunk);
     classify(m, &k, &interval);
-    dvec_free(&k);
-    dvec_free(&interval);
+    value_counts_free(&k);
+    value_counts_free(&interval);
     itl(f, ph, 0, &m->itl_zero_ms);
     itl(f, ph, 1, &m->itl_spread_ms);
     summarise(ttft_r.v, ttft_r.n, &m->ttft_reasoning_s);

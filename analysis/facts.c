@@ -4,6 +4,7 @@
 #include "chunk_facts.h"
 #include "clock.h"
 #include "json_num.h"
+#include "log_index.h"
 #include "stats.h"
 #include "tap_join.h"
 
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Requests are found by id through an open-addressing table: ids are (worker << 48 | seq). */
 struct idmap {
@@ -167,13 +169,44 @@ static void store_grow(struct tok_store *ts, size_t need)
 {
     if (ts->len + need <= ts->cap) return;
     while (ts->len + need > ts->cap) ts->cap = ts->cap ? ts->cap * 2 : 4096;
-    ts->t = big_realloc(ts->t, ts->cap * sizeof *ts->t);
-    ts->n = big_realloc(ts->n, ts->cap * sizeof *ts->n);
-    ts->k = big_realloc(ts->k, ts->cap * sizeof *ts->k);
-    ts->emu_k = big_realloc(ts->emu_k, ts->cap * sizeof *ts->emu_k);
-    ts->lag = big_realloc(ts->lag, ts->cap * sizeof *ts->lag);
-    ts->user_gap = big_realloc(ts->user_gap, ts->cap * sizeof *ts->user_gap);
-    ts->pacing = big_realloc(ts->pacing, ts->cap * sizeof *ts->pacing);
+    ts->ev = big_realloc(ts->ev, ts->cap * sizeof *ts->ev);
+}
+
+const struct tok_wide *tok_wide_find(const struct tok_store *ts, size_t at)
+{
+    size_t lo = 0, hi = ts->nwide;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ts->wide[mid].at <= at)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return &ts->wide[lo]; /* every wide event has its entry */
+}
+
+/* Appends one token event (prev: the request's previous token event's stamp, or its first
+ * token's), all its values in the wide list when one does not fit. */
+static void store_put(struct tok_store *ts, int64_t t, int64_t prev, double k, double bytes,
+                      uint32_t flags)
+{
+    size_t at = ts->len++;
+    struct tok_event *ev = &ts->ev[at];
+    int64_t dt;
+    int dt_fits = !__builtin_sub_overflow(t, prev, &dt) && dt > INT32_MIN && dt <= INT32_MAX;
+    int k_fits =
+        isnan(k) || (k > (double)TOK_K_WIDE && k <= (double)INT32_MAX && k == (double)(int32_t)k);
+    int bytes_fit =
+        bytes >= 0 && bytes < (double)TOK_BYTES_WIDE && bytes == (double)(uint32_t)bytes;
+    ev->dt = dt_fits ? (int32_t)dt : TOK_DT_WIDE;
+    ev->k = isnan(k) ? TOK_K_UNKNOWN : k_fits ? (int32_t)k : TOK_K_WIDE;
+    ev->bytes_flags = (bytes_fit ? (uint32_t)bytes : TOK_BYTES_WIDE) | flags;
+    if (dt_fits && k_fits && bytes_fit) return;
+    if (ts->nwide == ts->wide_cap) {
+        ts->wide_cap = ts->wide_cap ? ts->wide_cap * 2 : 64;
+        ts->wide = realloc(ts->wide, ts->wide_cap * sizeof *ts->wide);
+    }
+    ts->wide[ts->nwide++] = (struct tok_wide){.at = at, .t = t, .k = k, .bytes = bytes};
 }
 
 /* An event's tokens by a counting rule, NAN when the rule has none. */
@@ -182,11 +215,41 @@ static double counted_by(enum count_rule rule, const struct event_fact *e)
     return rule == COUNT_SERVER ? e->server : rule == COUNT_TOKENIZER ? e->tokenized : NAN;
 }
 
+/* Where a thread puts closed requests: its token store and its per-phase figure counts. */
+struct tok_sink {
+    struct tok_store *store;
+    uint32_t index;
+    const struct run_facts *f;                     /* the phases, read first */
+    struct value_counts (*figures)[EVENT_FIGURES]; /* aligned with f->phases */
+    int out_of_memory;
+};
+
+/* The request's token events inside its phase's window into that phase's figures. */
+static void count_figures(struct tok_sink *sink, const struct req_facts *r, const struct pending *p)
+{
+    const struct run_facts *f = sink->f;
+    size_t k;
+    for (k = 0; k < f->nphases && f->phases[k].index != r->phase; k++) {
+    }
+    if (k == f->nphases) return;
+    int64_t ws = f->phases[k].t_window_start, we = f->phases[k].t_window_end;
+    for (size_t i = 0; i < p->n; i++) {
+        const struct event_fact *e = &p->e[i];
+        if (e->t < ws || e->t >= we) continue;
+        int64_t x[EVENT_FIGURES] = {
+            [FIGURE_LAG] = e->lag, [FIGURE_USER_GAP] = e->gap, [FIGURE_PACING] = e->pace};
+        for (int w = 0; w < EVENT_FIGURES; w++)
+            if (x[w] != INT64_MIN && value_counts_add(&sink->figures[k][w], (double)x[w] / 1e3, 1))
+                sink->out_of_memory = 1;
+    }
+}
+
 /* Closes a request: its counting rule, token totals, failure verdict, and its token events
  * into its thread's token store. */
-static void finish(struct tok_store *ts, uint32_t store, struct req_facts *r, struct pending *p,
+static void finish(struct tok_sink *sink, struct req_facts *r, struct pending *p,
                    int have_tokenizer)
 {
+    struct tok_store *ts = sink->store;
     double bytes = 0, tokenized = 0, server = 0;
     for (size_t i = 0; i < p->n; i++) {
         bytes += p->e[i].bytes;
@@ -209,25 +272,23 @@ static void finish(struct tok_store *ts, uint32_t store, struct req_facts *r, st
     if (!r->failed && r->t_done && !r->transport_error && r->status >= 200 && r->status <= 299 &&
         !r->saw_done)
         set_failed(r, FAIL_NO_DONE, "stream ended without [DONE]");
-    r->tok_store = store;
+    r->tok_store = sink->index;
     r->tok_first = ts->len;
     r->tok_count = p->n;
     store_grow(ts, p->n);
     /* shares of the request's total: by counted tokens when known, else by bytes */
-    int by_count = counts && counted > 0;
-    double weight_sum = by_count ? counted : bytes;
+    r->share_by_count = counts && counted > 0;
+    r->share_weight_sum = r->share_by_count ? counted : bytes;
+    r->share_total = (double)r->completion_tokens;
     for (size_t i = 0; i < p->n; i++) {
         const struct event_fact *e = &p->e[i];
-        double k = counted_by(r->count_rule, e), weight = by_count ? k : e->bytes;
-        size_t at = ts->len++;
-        ts->t[at] = e->t;
-        ts->n[at] = weight_sum > 0 ? (double)r->completion_tokens * weight / weight_sum : 0;
-        ts->k[at] = k;
-        ts->emu_k[at] = e->emu;
-        ts->lag[at] = e->lag;
-        ts->user_gap[at] = e->gap;
-        ts->pacing[at] = e->pace;
+        double k = counted_by(r->count_rule, e);
+        uint32_t flags = 0;
+        if (!isnan(k) && e->emu >= 0)
+            flags = TOK_EMU_COMPARED | (k != (double)e->emu ? TOK_EMU_DIFFERS : 0);
+        store_put(ts, e->t, i ? p->e[i - 1].t : r->t_first_token, k, e->bytes, flags);
     }
+    count_figures(sink, r, p);
     pend_free(p);
 }
 
@@ -257,7 +318,11 @@ struct loader {
     size_t *sent_at;      /* per request: its REC_REQUEST_SENT's record index */
     size_t phase_cap;
     unsigned nthreads;
-    _Atomic size_t *progress; /* per thread: records it has read */
+    /* one phase's analysis: its requests' records lie from `first` on, the run's records at
+     * run[0..nrun) (log_index.h); NULL run: every record is read */
+    size_t first, *run, nrun;
+    _Atomic size_t *progress; /* per thread: the records it has read up to */
+    _Atomic size_t dropped;   /* the records before this, and their bodies, are unmapped */
 };
 
 #define LOG_WINDOW 65536 /* records mapped in at once: 4 MiB and their bodies */
@@ -268,7 +333,7 @@ struct analyser {
     unsigned index;
     struct tokenizer *tok;
     struct chunk_reader rd;
-    struct tok_store *store;
+    struct tok_sink sink;
     uint64_t ts_source_events[5];
     size_t torn_bodies, tap_matched, tap_fallback, tap_out_of_order;
     double *tap_minus_host_us;
@@ -413,7 +478,7 @@ static void take_end(struct analyser *A, struct req_facts *r, struct pending *p,
     } else if (!r->status) {
         set_failed(r, FAIL_NO_STATUS, "no HTTP status: the response ended without a status line");
     }
-    finish(A->store, A->index, r, p, A->tok != NULL);
+    finish(&A->sink, r, p, A->tok != NULL);
 }
 
 /* A record about one request: its events, its retry, its end. */
@@ -440,11 +505,10 @@ static void take_request_record(struct analyser *A, const struct log_record *rec
     }
 }
 
+/* What the analysis threads leave to the serial pass: the run's records and requests' starts. */
 static int is_run_record(uint8_t type)
 {
-    return type == REC_PHASE || type == REC_POWER || type == REC_SERVER_METRICS ||
-           type == REC_TRAJECTORY_DONE || type == REC_MARK || type == REC_REQUEST_SENT ||
-           type == REC_CLOCK_OFFSET;
+    return !log_type_is_request(type) || type == REC_REQUEST_SENT;
 }
 
 /* madvise over the whole pages of [p, p + len) */
@@ -468,20 +532,51 @@ static void bodies_window(const struct eventlog_reader *lr, const size_t *idx, s
     if (hi > lo) advise(lr->bodies + lo, hi - lo, advice);
 }
 
+#define MAX_LEAD 2 /* windows a thread may run ahead of the slowest */
+
+/* The records every thread has read up to. */
+static size_t slowest(struct loader *L)
+{
+    size_t behind = SIZE_MAX;
+    for (unsigned t = 0; t < L->nthreads; t++) {
+        size_t p = atomic_load_explicit(&L->progress[t], memory_order_acquire);
+        if (p < behind) behind = p;
+    }
+    return behind;
+}
+
+/* Unmaps the windows of the log every thread has passed (whichever thread moves L->dropped
+ * does it), so that the log's size does not become this process's memory. */
+static void drop_passed(struct loader *L)
+{
+    const struct eventlog_reader *lr = L->lr;
+    size_t behind = slowest(L), dropped = atomic_load_explicit(&L->dropped, memory_order_acquire);
+    /* a window of slack: requests' bodies are not in strict record order */
+    if (behind <= dropped + 2 * LOG_WINDOW) return;
+    size_t upto = behind - LOG_WINDOW;
+    if (!atomic_compare_exchange_strong(&L->dropped, &dropped, upto)) return;
+    advise(&lr->records[dropped], (upto - dropped) * sizeof *lr->records, MADV_DONTNEED);
+    /* the bodies before the first one still ahead */
+    for (size_t i = upto; i < behind; i++)
+        if (lr->records[i].len && lr->records[i].off <= lr->bodies_len) {
+            advise(lr->bodies, lr->records[i].off, MADV_DONTNEED);
+            break;
+        }
+}
+
 /* Each thread maps a window of the log ahead of itself in one call (page faults one by one
  * cost more than the parsing on a virtual machine): the records, then the bodies of the
- * records it will read (its requests', of the phase asked for); the first thread also drops
- * from this process the windows every thread has passed, so the log's size does not become
- * its memory. */
+ * records it will read (its requests', of the phase asked for). What every thread has passed
+ * is unmapped, and a thread waits rather than run more than MAX_LEAD windows ahead of the
+ * slowest (a starved thread would otherwise keep the whole log mapped between them). */
 static void *analyse(void *arg)
 {
     struct analyser *A = arg;
     struct loader *L = A->L;
     const struct eventlog_reader *lr = L->lr;
     unsigned nthreads = L->nthreads;
-    size_t dropped = 0, *idx = malloc(LOG_WINDOW * sizeof *idx),
-           *req = malloc(LOG_WINDOW * sizeof *req);
-    for (size_t w = 0; w < lr->nrecords; w += LOG_WINDOW) {
+    size_t *idx = malloc(LOG_WINDOW * sizeof *idx), *req = malloc(LOG_WINDOW * sizeof *req);
+    for (size_t w = L->first; w < lr->nrecords; w += LOG_WINDOW) {
         size_t end = w + LOG_WINDOW < lr->nrecords ? w + LOG_WINDOW : lr->nrecords, n = 0;
         if (!lr->owned_records)
             advise(&lr->records[w], (end - w) * sizeof *lr->records, MADV_POPULATE_READ);
@@ -498,91 +593,88 @@ static void *analyse(void *arg)
         if (!lr->owned_records) bodies_window(lr, idx, n, MADV_POPULATE_READ);
         for (size_t j = 0; j < n; j++) take_request_record(A, &lr->records[idx[j]], req[j]);
         atomic_store_explicit(&L->progress[A->index], end, memory_order_release);
-        if (A->index || lr->owned_records) continue;
-        size_t behind = end;
-        for (unsigned t = 1; t < nthreads; t++) {
-            size_t p = atomic_load_explicit(&L->progress[t], memory_order_acquire);
-            if (p < behind) behind = p;
-        }
-        /* a window of slack: requests' bodies are not in strict record order */
-        if (behind > dropped + 2 * LOG_WINDOW) {
-            size_t upto = behind - LOG_WINDOW;
-            advise(&lr->records[dropped], (upto - dropped) * sizeof *lr->records, MADV_DONTNEED);
-            /* the bodies before the first one still ahead */
-            for (size_t i = upto; i < behind; i++)
-                if (lr->records[i].len && lr->records[i].off <= lr->bodies_len) {
-                    advise(lr->bodies, lr->records[i].off, MADV_DONTNEED);
-                    break;
-                }
-            dropped = upto;
+        if (lr->owned_records) continue;
+        drop_passed(L);
+        while (end < lr->nrecords && end > slowest(L) + MAX_LEAD * LOG_WINDOW) {
+            struct timespec nap = {0, 200000};
+            nanosleep(&nap, NULL);
         }
     }
+    atomic_store_explicit(&L->progress[A->index], lr->nrecords, memory_order_release);
     free(idx);
     free(req);
     return NULL;
 }
 
-/* A serial pass over the records maps them in a window at a time and drops the windows behind
- * it (no bodies: a serial pass reads none); call at every record. */
-static void records_window(const struct eventlog_reader *lr, size_t i)
+/* A serial pass over the records from `first` maps them in a window at a time and drops the
+ * windows behind it (no bodies: a serial pass reads none); call at every record. */
+static void records_window(const struct eventlog_reader *lr, size_t i, size_t first)
 {
-    if (i % LOG_WINDOW || lr->owned_records) return;
+    if (((i - first) % LOG_WINDOW) || lr->owned_records) return;
     size_t end = i + LOG_WINDOW < lr->nrecords ? i + LOG_WINDOW : lr->nrecords;
     advise(&lr->records[i], (end - i) * sizeof *lr->records, MADV_POPULATE_READ);
-    if (i >= LOG_WINDOW)
+    if (i >= first + LOG_WINDOW)
         advise(&lr->records[i - LOG_WINDOW], LOG_WINDOW * sizeof *lr->records, MADV_DONTNEED);
 }
 
-/* The records about the run as a whole, and every request's start, in log order. */
-static void take_run_records(struct loader *L)
+static void take_run_record(struct loader *L, const struct log_record *rec, size_t i)
 {
     struct run_facts *f = L->f;
+    switch (rec->type) {
+    case REC_PHASE: {
+        struct rec_phase v = rec_phase_decode(rec);
+        take_phase(L, &v);
+        break;
+    }
+    case REC_POWER: {
+        struct rec_power v = rec_power_decode(rec);
+        take_power(f, &v);
+        break;
+    }
+    case REC_SERVER_METRICS: {
+        struct rec_server_metrics v = rec_server_metrics_decode(rec);
+        const char *text = eventlog_body(L->lr, rec);
+        if (v.status == 200 && text)
+            server_metrics_take(&f->server, v.t, text, rec->len);
+        else
+            server_metrics_failed(&f->server);
+        break;
+    }
+    case REC_CLOCK_OFFSET: {
+        f->offsets = realloc(f->offsets, (f->noffsets + 1) * sizeof *f->offsets);
+        f->offsets[f->noffsets++] = rec_clock_offset_decode(rec);
+        break;
+    }
+    case REC_TRAJECTORY_DONE: {
+        struct rec_trajectory_done v = rec_trajectory_done_decode(rec);
+        take_trajectory(f, &v);
+        break;
+    }
+    case REC_MARK: {
+        struct rec_mark v = rec_mark_decode(rec);
+        take_mark(f, &v);
+        break;
+    }
+    case REC_REQUEST_SENT: {
+        struct rec_request_sent v = rec_request_sent_decode(rec);
+        take_sent(L, &v, i);
+        break;
+    }
+    default: break;
+    }
+}
+
+/* The records about the run as a whole, and every request's start, in log order (the run's
+ * records from the index, when one phase is read, then its requests' starts). */
+static void take_run_records(struct loader *L)
+{
     const struct eventlog_reader *lr = L->lr;
-    for (size_t i = 0; i < lr->nrecords; i++) {
-        const struct log_record *rec = &lr->records[i];
-        records_window(lr, i);
-        switch (rec->type) {
-        case REC_PHASE: {
-            struct rec_phase v = rec_phase_decode(rec);
-            take_phase(L, &v);
-            break;
-        }
-        case REC_POWER: {
-            struct rec_power v = rec_power_decode(rec);
-            take_power(f, &v);
-            break;
-        }
-        case REC_SERVER_METRICS: {
-            struct rec_server_metrics v = rec_server_metrics_decode(rec);
-            const char *text = eventlog_body(lr, rec);
-            if (v.status == 200 && text)
-                server_metrics_take(&f->server, v.t, text, rec->len);
-            else
-                server_metrics_failed(&f->server);
-            break;
-        }
-        case REC_TRAJECTORY_DONE: {
-            struct rec_trajectory_done v = rec_trajectory_done_decode(rec);
-            take_trajectory(f, &v);
-            break;
-        }
-        case REC_MARK: {
-            struct rec_mark v = rec_mark_decode(rec);
-            take_mark(f, &v);
-            break;
-        }
-        case REC_CLOCK_OFFSET: {
-            f->offsets = realloc(f->offsets, (f->noffsets + 1) * sizeof *f->offsets);
-            f->offsets[f->noffsets++] = rec_clock_offset_decode(rec);
-            break;
-        }
-        case REC_REQUEST_SENT: {
-            struct rec_request_sent v = rec_request_sent_decode(rec);
-            take_sent(L, &v, i);
-            break;
-        }
-        default: break;
-        }
+    for (size_t k = 0; L->run && k < L->nrun; k++)
+        take_run_record(L, &lr->records[L->run[k]], L->run[k]);
+    for (size_t i = L->first; i < lr->nrecords; i++) {
+        records_window(lr, i, L->first);
+        if (!L->run || lr->records[i].type == REC_REQUEST_SENT)
+            take_run_record(L, &lr->records[i], i);
     }
 }
 
@@ -600,7 +692,14 @@ static void run_analysers(struct analyser *A, unsigned n)
 {
     pthread_t *th = calloc(n, sizeof *th);
     int *started = calloc(n, sizeof *started);
-    for (unsigned t = 1; t < n; t++) started[t] = !pthread_create(&th[t], NULL, analyse, &A[t]);
+    struct loader *L = A[0].L;
+    for (unsigned t = 0; t < n; t++) atomic_init(&L->progress[t], L->first);
+    atomic_init(&L->dropped, L->first);
+    for (unsigned t = 1; t < n; t++) {
+        started[t] = !pthread_create(&th[t], NULL, analyse, &A[t]);
+        /* one that runs later, alone, holds no one back (its windows are mapped again) */
+        if (!started[t]) atomic_store(&L->progress[t], L->lr->nrecords);
+    }
     analyse(&A[0]);
     for (unsigned t = 1; t < n; t++)
         if (started[t])
@@ -642,11 +741,15 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
         }
     }
     L.nthreads = threads;
+    L.progress = calloc(threads, sizeof *L.progress);
+    /* without memory for the index, every record is read: slower, the same facts */
+    if (only_phase >= 0 && log_index_phase(dir, L.lr, only_phase, &L.run, &L.nrun, &L.first))
+        L.first = 0;
     /* the requests, and each thread's events: the arrays are sized once, never grown */
     size_t nsent = 0, *events = calloc(threads, sizeof *events);
-    for (size_t i = 0; i < L.lr->nrecords; i++) {
+    for (size_t i = L.first; i < L.lr->nrecords; i++) {
         const struct log_record *rec = &L.lr->records[i];
-        records_window(L.lr, i);
+        records_window(L.lr, i, L.first);
         nsent += rec->type == REC_REQUEST_SENT &&
                  (only_phase < 0 || rec_request_sent_decode(rec).phase == only_phase);
         if (rec->type == REC_EVENT) events[owner(rec->req_id, threads)]++;
@@ -660,17 +763,28 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
     L.sent_at = calloc(nsent ? nsent : 1, sizeof *L.sent_at);
     take_run_records(&L);
 
-    L.progress = calloc(threads, sizeof *L.progress);
     f->tok = calloc(threads, sizeof *f->tok);
     f->ntok_stores = threads;
     for (unsigned t = 0; t < threads; t++) {
         A[t].L = &L;
         A[t].index = t;
-        A[t].store = &f->tok[t];
-        store_grow(A[t].store, events[t]); /* pages are touched only as they fill */
+        A[t].sink = (struct tok_sink){.store = &f->tok[t], .index = t, .f = f};
+        A[t].sink.figures = calloc(f->nphases + 1, sizeof *A[t].sink.figures);
+        store_grow(&f->tok[t], events[t]); /* pages are touched only as they fill */
     }
     free(events);
     run_analysers(A, threads);
+    /* requests without an end record (the run was killed): failed, their tokens kept */
+    for (size_t i = 0; i < f->nreqs; i++) {
+        struct req_facts *r = &f->reqs[i];
+        if (!r->t_done) {
+            set_failed(r, FAIL_NO_END, "no end record: the run stopped before this request ended");
+            r->transport_error = ERR_INTERRUPTED;
+            finish(&A[owner(r->req_id, threads)].sink, r, &L.pend[i], tok != NULL);
+        }
+    }
+    int out_of_memory = 0;
+    f->phase_figures = calloc(f->nphases + 1, sizeof *f->phase_figures);
     for (unsigned t = 0; t < threads; t++) {
         for (int s = 0; s < 5; s++) f->ts_source_events[s] += A[t].ts_source_events[s];
         f->torn_bodies += A[t].torn_bodies;
@@ -688,22 +802,22 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
         f->chunks_parsed += A[t].rd.parsed;
         chunk_reader_free(&A[t].rd);
         if (A[t].tok != tok) tokenizer_free(A[t].tok);
+        out_of_memory |= A[t].sink.out_of_memory;
+        for (size_t k = 0; k < f->nphases; k++)
+            for (int w = 0; w < EVENT_FIGURES; w++) {
+                out_of_memory |=
+                    value_counts_merge(&f->phase_figures[k][w], &A[t].sink.figures[k][w]);
+            }
+        free(A[t].sink.figures);
     }
-    /* requests without an end record (the run was killed): failed, their tokens kept */
-    for (size_t i = 0; i < f->nreqs; i++) {
-        struct req_facts *r = &f->reqs[i];
-        if (!r->t_done) {
-            set_failed(r, FAIL_NO_END, "no end record: the run stopped before this request ended");
-            r->transport_error = ERR_INTERRUPTED;
-            unsigned t = owner(r->req_id, threads);
-            finish(&f->tok[t], t, r, &L.pend[i], tok != NULL);
-        }
-    }
+    for (size_t k = 0; k < f->nphases; k++)
+        for (int w = 0; w < EVENT_FIGURES; w++) value_counts_sort(&f->phase_figures[k][w]);
     for (unsigned t = 0; t < threads; t++) f->ntok += f->tok[t].len;
     free(A);
-    free(L.progress);
     free(L.pend);
     free(L.sent_at);
+    free(L.run);
+    free(L.progress);
     if (L.tap) {
         tap_join_stats(L.tap, &f->tap_records, &f->tap_lost, &f->tap_drift_ppm,
                        &f->tap_uncertainty_ns);
@@ -712,7 +826,24 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
     free(L.ids.keys);
     free(L.ids.vals);
     eventlog_reader_close(L.lr);
+    if (out_of_memory) {
+        snprintf(err, errlen,
+                 "out of memory while counting the per-event figures of %s: "
+                 "analyse it on a machine with more memory",
+                 dir);
+        facts_free(f);
+        return -1;
+    }
     return 0;
+}
+
+const struct value_counts *phase_figure(const struct run_facts *f, const struct phase_info *ph,
+                                        enum event_figure which)
+{
+    static const struct value_counts none = {.sorted = 1};
+    for (size_t k = 0; k < f->nphases; k++)
+        if (f->phases[k].index == ph->index) return &f->phase_figures[k][which];
+    return &none;
 }
 
 void facts_free(struct run_facts *f)
@@ -720,15 +851,12 @@ void facts_free(struct run_facts *f)
     free(f->header_json);
     free(f->reqs);
     for (size_t i = 0; i < f->ntok_stores; i++) {
-        struct tok_store *ts = &f->tok[i];
-        free(ts->t);
-        free(ts->n);
-        free(ts->k);
-        free(ts->emu_k);
-        free(ts->lag);
-        free(ts->user_gap);
-        free(ts->pacing);
+        free(f->tok[i].ev);
+        free(f->tok[i].wide);
     }
+    for (size_t k = 0; f->phase_figures && k < f->nphases; k++)
+        for (int w = 0; w < EVENT_FIGURES; w++) value_counts_free(&f->phase_figures[k][w]);
+    free(f->phase_figures);
     free(f->tok);
     free(f->tap_minus_host_us);
     free(f->phases);

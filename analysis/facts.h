@@ -15,6 +15,8 @@
 #include "eventlog.h"
 #include "server_series.h"
 #include "tokenizer.h"
+#include "value_counts.h"
+#include <math.h>
 #include <stdint.h>
 
 enum count_rule { COUNT_NONE, COUNT_TOKENIZER, COUNT_SERVER };
@@ -57,19 +59,52 @@ struct req_facts {
     int64_t t_prev_event;        /* stamp of its previous event, for the order check */
     uint32_t tok_store;          /* its token events: run_facts.tok[tok_store], */
     size_t tok_first, tok_count; /* tok_count of them from tok_first */
+    /* its token events' shares of its output: share_total × weight / share_weight_sum, the
+     * weight an event's count when share_by_count, else its visible bytes */
+    double share_total, share_weight_sum;
+    int share_by_count;
 };
 
-/* Token-carrying events, one array per figure; one store per analysis thread. */
-struct tok_store {
-    int64_t *t;        /* arrival of each token-carrying event */
-    double *n;         /* its share of the request's output tokens (sums to usage) */
-    double *k;         /* tokens it carried by the request's count_rule, NAN when unknown */
-    int32_t *emu_k;    /* tokens the emulator says it sent (x_emu_tokens), -1 unknown */
-    int64_t *lag;      /* receive stamp - emulator send stamp, or INT64_MIN when unknown */
-    int64_t *user_gap; /* userspace read - kernel stamp, or INT64_MIN when not kernel */
-    int64_t *pacing;   /* emulator send - emulator schedule, or INT64_MIN when unknown */
-    size_t len, cap;
+/* One token-carrying event in 12 bytes (a 100 M-event run's store must fit in memory): its
+ * arrival as the nanoseconds since the request's previous token event (since its first token
+ * for the first; TOK_DT_WIDE when outside int32: then in the store's wide list, tok_time
+ * rebuilds it); the tokens it carried by the request's count_rule (TOK_K_UNKNOWN when the
+ * rule counts none, TOK_K_WIDE when outside int32); its visible bytes (TOK_BYTES_WIDE when
+ * 2^30 or more) with two flags, whether its count was compared with the emulator's own
+ * (x_emu_tokens) and whether they differed. Its share of the request's output is computed
+ * from these (tok_share), the same expression the store once kept. */
+struct tok_event {
+    int32_t dt;
+    int32_t k;
+    uint32_t bytes_flags;
 };
+#define TOK_DT_WIDE      INT32_MIN
+#define TOK_K_UNKNOWN    INT32_MIN
+#define TOK_K_WIDE       (INT32_MIN + 1)
+#define TOK_BYTES_MASK   0x3fffffffu
+#define TOK_BYTES_WIDE   TOK_BYTES_MASK
+#define TOK_EMU_COMPARED (1u << 30)
+#define TOK_EMU_DIFFERS  (1u << 31)
+
+/* An event whose stamp, count or bytes did not fit its tok_event: all three in full. */
+struct tok_wide {
+    size_t at;
+    int64_t t;
+    double k, bytes;
+};
+
+/* Token events, one store per analysis thread. */
+struct tok_store {
+    struct tok_event *ev;
+    size_t len, cap;
+    struct tok_wide *wide; /* ascending by at */
+    size_t nwide, wide_cap;
+};
+
+/* The lag (receive stamp - emulator send stamp), kernel-to-user gap (userspace read - kernel
+ * stamp, kernel stamps only) and the emulator's pacing (send - schedule) of a phase's token
+ * events inside its window, in µs: counted as facts are read, never kept per event. */
+enum event_figure { FIGURE_LAG, FIGURE_USER_GAP, FIGURE_PACING, EVENT_FIGURES };
 
 struct phase_info {
     int index, concurrency;
@@ -93,7 +128,8 @@ struct run_facts {
     size_t nreqs;
     struct tok_store *tok; /* requests' token events (req_facts.tok_store) */
     size_t ntok_stores, ntok;
-    uint64_t chunks_scanned, chunks_parsed; /* events the scanner read, and cJSON */
+    struct value_counts (*phase_figures)[EVENT_FIGURES]; /* aligned with phases */
+    uint64_t chunks_scanned, chunks_parsed;              /* events the scanner read, and cJSON */
     struct phase_info *phases;
     size_t nphases;
     uint64_t ts_source_events[5];
@@ -149,6 +185,36 @@ static inline const struct tok_store *req_tokens(const struct run_facts *f,
     return &f->tok[r->tok_store];
 }
 void facts_free(struct run_facts *f);
+
+/* The full values of event `at` (a field of its tok_event marked wide). */
+const struct tok_wide *tok_wide_find(const struct tok_store *ts, size_t at);
+/* Event e's arrival, prev being the request's previous token event's (its t_first_token for
+ * the first): its token events are read in order. */
+static inline int64_t tok_time(const struct tok_store *ts, size_t e, int64_t prev)
+{
+    int32_t dt = ts->ev[e].dt;
+    return dt == TOK_DT_WIDE ? tok_wide_find(ts, e)->t : prev + dt;
+}
+/* Event e's tokens by its request's count rule, NAN when unknown. */
+static inline double tok_k(const struct tok_store *ts, size_t e)
+{
+    int32_t k = ts->ev[e].k;
+    return k == TOK_K_UNKNOWN ? NAN : k == TOK_K_WIDE ? tok_wide_find(ts, e)->k : (double)k;
+}
+static inline double tok_bytes(const struct tok_store *ts, size_t e)
+{
+    uint32_t b = ts->ev[e].bytes_flags & TOK_BYTES_MASK;
+    return b == TOK_BYTES_WIDE ? tok_wide_find(ts, e)->bytes : (double)b;
+}
+/* Event e's share of request r's output tokens (they sum to its output). */
+static inline double tok_share(const struct req_facts *r, const struct tok_store *ts, size_t e)
+{
+    double weight = r->share_by_count ? tok_k(ts, e) : tok_bytes(ts, e);
+    return r->share_weight_sum > 0 ? r->share_total * weight / r->share_weight_sum : 0;
+}
+/* The phase's per-event figure (facts.phases[k] and facts.phase_figures[k] align). */
+const struct value_counts *phase_figure(const struct run_facts *f, const struct phase_info *ph,
+                                        enum event_figure which);
 
 /* Output speed of one request (methodology.md §6.6): (output tokens - tokens of the first
  * chunk) / (last chunk - first chunk), tokens/s; NAN with fewer than 2 token events. */

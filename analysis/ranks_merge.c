@@ -1,6 +1,7 @@
 #include "ranks_merge.h"
 
 #include "slt_metrics.h"
+#include "value_counts.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -37,26 +38,60 @@ static void map_stamp(const struct offset_series *s, int64_t *t)
     if (*t > 0) *t -= offset_at(s, *t);
 }
 
-/* Every stamp of rank k's facts onto rank 0's timeline. */
+/* Every stamp of rank k's facts onto rank 0's timeline. A request's token events are stored
+ * as gaps from its first token (facts.h), so the whole request moves by the offset at its
+ * first token: the offset drifts by far less than a stamp's uncertainty over one request.
+ * Events kept in full (a gap too wide for the store) move by the same. */
 static void map_facts(const struct offset_series *s, struct run_facts *rf)
 {
     for (size_t i = 0; i < rf->nreqs; i++) {
         struct req_facts *r = &rf->reqs[i];
+        if (r->tok_count) {
+            struct tok_store *ts = &rf->tok[r->tok_store];
+            int64_t off = offset_at(s, r->t_first_token);
+            for (size_t k = r->tok_first; k < r->tok_first + r->tok_count; k++)
+                if (ts->ev[k].dt == TOK_DT_WIDE)
+                    ((struct tok_wide *)tok_wide_find(ts, k))->t -= off;
+        }
         int64_t *stamps[] = {&r->t_sched,       &r->t_written,      &r->t_first_byte,
                              &r->t_first_token, &r->t_first_answer, &r->t_first_reasoning,
                              &r->t_last_token,  &r->t_done,         &r->t_prev_event};
         for (size_t k = 0; k < sizeof stamps / sizeof stamps[0]; k++) map_stamp(s, stamps[k]);
     }
-    for (size_t i = 0; i < rf->ntok_stores; i++) {
-        struct tok_store *ts = &rf->tok[i];
-        for (size_t k = 0; k < ts->len; k++) {
-            int64_t off = offset_at(s, ts->t[k]);
-            ts->t[k] -= off;
-            /* receive - the emulator's send: the emulator is taken to share rank 0's clock */
-            if (ts->lag[k] != INT64_MIN) ts->lag[k] -= off;
-        }
-    }
     for (size_t i = 0; i < rf->ntraj; i++) map_stamp(s, &rf->traj_t[i]);
+}
+
+/* Adds every value of a sorted src, less `shift`, to c. */
+static void add_shifted(struct value_counts *c, const struct value_counts *src, double shift)
+{
+    struct value_counts_cursor cur;
+    double v;
+    uint64_t times;
+    value_counts_cursor_start(&cur, src);
+    while (value_counts_next(&cur, &v, &times)) value_counts_add(c, v - shift, times);
+}
+
+/* Rank k's per-event figures of each phase joined to rank 0's. Its lag (receive stamp - the
+ * emulator's send) moves by its offset in the phase: the emulator is taken to share rank 0's
+ * clock; the kernel-to-user gap and the emulator's pacing are differences of one clock. */
+static void merge_figures(const struct offset_series *s, struct run_facts *f,
+                          const struct run_facts *rf)
+{
+    for (size_t i = 0; f->phase_figures && i < f->nphases; i++)
+        for (size_t j = 0; rf->phase_figures && j < rf->nphases; j++) {
+            if (rf->phases[j].index != f->phases[i].index) continue;
+            int64_t mid = rf->phases[j].t_window_start +
+                          (rf->phases[j].t_window_end - rf->phases[j].t_window_start) / 2;
+            double lag_shift_us = (double)offset_at(s, mid) / 1e3;
+            for (int w = 0; w < EVENT_FIGURES; w++) {
+                struct value_counts joined = {0};
+                add_shifted(&joined, &f->phase_figures[i][w], 0);
+                add_shifted(&joined, &rf->phase_figures[j][w], w == FIGURE_LAG ? lag_shift_us : 0);
+                value_counts_sort(&joined);
+                value_counts_free(&f->phase_figures[i][w]);
+                f->phase_figures[i][w] = joined;
+            }
+        }
 }
 
 /* A rank's load in each of rank 0's phases. */
@@ -166,6 +201,7 @@ int ranks_merge(const char *dir, struct tokenizer *tok, const char *tokenizer_pa
             break;
         }
         map_facts(&s, &rf);
+        merge_figures(&s, f, &rf);
         if (with_load) take_load(&f->ranks[k], &rf, f);
         append(f, &rf);
         facts_free(&rf);

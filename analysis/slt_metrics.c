@@ -36,34 +36,6 @@ static void count_reason(struct phase_metrics *m, const struct req_facts *r)
     rc->count = 1;
 }
 
-/* One per-event figure (a tok_store array of int64 ns, INT64_MIN when unknown) of the phase's
- * token events in its window, in microseconds; one figure at a time, so that only one array
- * of a long run's events is held at once. */
-enum event_figure { FIGURE_LAG, FIGURE_USER_GAP, FIGURE_PACING };
-
-static const int64_t *figure_of(const struct tok_store *ts, enum event_figure which)
-{
-    return which == FIGURE_LAG ? ts->lag : which == FIGURE_USER_GAP ? ts->user_gap : ts->pacing;
-}
-
-static void event_summary(const struct run_facts *f, const struct phase_info *ph,
-                          enum event_figure which, struct summary *out)
-{
-    struct dvec v = {0};
-    dvec_reserve(&v, f->ntok);
-    for (size_t i = 0; i < f->nreqs; i++) {
-        const struct req_facts *r = &f->reqs[i];
-        if (r->phase != ph->index) continue;
-        const struct tok_store *ts = req_tokens(f, r);
-        const int64_t *x = figure_of(ts, which);
-        for (size_t k = r->tok_first; k < r->tok_first + r->tok_count; k++)
-            if (ts->t[k] >= ph->t_window_start && ts->t[k] < ph->t_window_end && x[k] != INT64_MIN)
-                dvec_push(&v, (double)x[k] / 1e3);
-    }
-    summarise(v.v, v.n, out);
-    dvec_free(&v);
-}
-
 void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
                        struct phase_metrics *m)
 {
@@ -102,8 +74,11 @@ void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
         }
         const struct tok_store *ts = req_tokens(f, r);
         /* a failed request's tokens are not served output: they count in no throughput */
-        for (size_t k = r->tok_first; !r->failed && k < r->tok_first + r->tok_count; k++)
-            if (ts->t[k] >= ws && ts->t[k] < we) m->output_tokens_in_window += ts->n[k];
+        int64_t t = r->t_first_token;
+        for (size_t k = r->tok_first; !r->failed && k < r->tok_first + r->tok_count; k++) {
+            t = tok_time(ts, k, t);
+            if (t >= ws && t < we) m->output_tokens_in_window += tok_share(r, ts, k);
+        }
         if (!r->failed && r->t_done >= ws && r->t_done < we)
             io_tokens += (double)(r->prompt_tokens + r->completion_tokens);
         if (r->failed || !r->t_first_token || r->t_first_token < ws || r->t_first_token >= we)
@@ -150,9 +125,9 @@ void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
     summarise(sv_pred.v, sv_pred.n, &m->server_predicted_ms);
     summarise(sv_ttft.v, sv_ttft.n, &m->ttft_minus_server_prompt_ms);
     summarise(sv_window.v, sv_window.n, &m->decode_window_minus_server_predicted_ms);
-    event_summary(f, ph, FIGURE_LAG, &m->client_lag_us);
-    event_summary(f, ph, FIGURE_USER_GAP, &m->kernel_to_user_us);
-    event_summary(f, ph, FIGURE_PACING, &m->emu_pacing_us);
+    value_counts_summarise(phase_figure(f, ph, FIGURE_LAG), &m->client_lag_us);
+    value_counts_summarise(phase_figure(f, ph, FIGURE_USER_GAP), &m->kernel_to_user_us);
+    value_counts_summarise(phase_figure(f, ph, FIGURE_PACING), &m->emu_pacing_us);
     dvec_free(&speed);
     dvec_free(&e2e_speed);
     dvec_free(&ttft);

@@ -34,6 +34,14 @@ enum log_type {
     REC_CLOCK_OFFSET = 10,
 };
 
+/* Whether records of this type belong to one request (its start, events, retry, end); every
+ * other type is about the run as a whole (phases, power, marks, scrapes, clock offsets...). */
+static inline int log_type_is_request(uint8_t type)
+{
+    return type == REC_REQUEST_SENT || type == REC_EVENT || type == REC_REQUEST_END ||
+           type == REC_REQUEST_RETRY;
+}
+
 /* Why a request ended without success, as the dataplane saw it (the analysis adds its own
  * classes for well-formed HTTP with bad content; see analysis/facts.h). */
 enum req_error {

@@ -125,6 +125,38 @@ static char *results_of(const char *dir, const char *tokenizer, unsigned threads
     return text;
 }
 
+/* One phase analysed alone (results_compute_iteration: the log index, then that phase's part
+ * of the log) gives what the whole log's facts give for it; twice, the second time from the
+ * index kept in this process, and also the per-phase SLT figures. */
+static void phases_alone(const char *dir)
+{
+    struct run_results all;
+    char err[512];
+    CHECK(!results_compute_threads(dir, "none", 1, &all, err, sizeof err), "whole log: %s", err);
+    CHECK(all.facts.nphases >= 2, "the log has %zu phases, 2 written", all.facts.nphases);
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t k = 0; k < all.facts.nphases; k++) {
+            const struct phase_info *ph = &all.facts.phases[k];
+            struct iteration_metrics whole, alone;
+            agent_iteration_metrics(&all.facts, ph, &whole);
+            CHECK(!results_compute_iteration(dir, "none", ph->index, &alone, err, sizeof err),
+                  "phase %d alone: %s", ph->index, err);
+            CHECK(!memcmp(&whole, &alone, sizeof whole),
+                  "phase %d analysed alone (pass %d) gives the whole log's iteration figures "
+                  "(%zu requests, %zu alone)",
+                  ph->index, pass, whole.requests, alone.requests);
+            struct phase_metrics m;
+            CHECK(!results_compute_phase(dir, "none", ph->index, &m, err, sizeof err),
+                  "phase %d alone: %s", ph->index, err);
+            CHECK(m.sent_all == all.phases[k].sent_all &&
+                      m.system_output_tps == all.phases[k].system_output_tps &&
+                      m.chunks.itl_zero_ms.p50 == all.phases[k].chunks.itl_zero_ms.p50 &&
+                      m.ttft.p99 == all.phases[k].ttft.p99,
+                  "phase %d's SLT figures alone are the whole log's", ph->index);
+        }
+    results_free(&all);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -156,6 +188,7 @@ int main(int argc, char **argv)
     char dir[] = "/tmp/strobe-threads-XXXXXX";
     CHECK(mkdtemp(dir) != NULL, "a temporary folder");
     size_t nreq = write_log(dir, streams, nstreams);
+    phases_alone(dir);
     const char *tokenizers[] = {"none", argc > 2 && access(argv[2], R_OK) == 0 ? argv[2] : NULL};
     for (int k = 0; k < 2 && tokenizers[k]; k++) {
         char *one = results_of(dir, tokenizers[k], 1, nreq);

@@ -5,6 +5,7 @@
 #include "eventlog.h"
 #include "results.h"
 #include "stats.h"
+#include "value_counts.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -119,6 +120,41 @@ static void synthetic(const char *dir)
     results_free(&res);
 }
 
+/* Token events more than 2.1 s apart (their stamps do not fit the token store's 32-bit
+ * deltas and take its wide list): one request, tokens at 2 s, 5 s and 5.1 s, no usage. */
+static void wide_gaps(const char *dir)
+{
+    const int64_t S = 1000000000LL;
+    char err[256];
+    struct eventlog *l = eventlog_create(
+        dir, "{\"kind\":\"slt\",\"config\":{\"phase_s\":50,\"ramp_s\":1}}", 1, err, sizeof err);
+    CHECK(l != NULL, "create log: %s", err);
+    struct log_record ph = {
+        .type = REC_PHASE, .a = 0, .b = 1, .t = 0, .t2 = S / 2, .c = 50 * S, .req_id = 60 * S};
+    eventlog_put(l, 0, &ph, NULL, 0);
+    struct log_record sent = {.type = REC_REQUEST_SENT, .req_id = 1, .t = S, .t2 = S + 10};
+    eventlog_put(l, 0, &sent, NULL, 0);
+    ev(l, 1, 2 * S, "{\"choices\":[{\"delta\":{\"content\":\"abcd\"}}]}");
+    ev(l, 1, 5 * S, "{\"choices\":[{\"delta\":{\"content\":\"abcd\"}}]}");
+    ev(l, 1, 5 * S + S / 10, "{\"choices\":[{\"delta\":{\"content\":\"abcd\"}}]}");
+    ev(l, 1, 5 * S + S / 5, "[DONE]");
+    struct log_record end = {
+        .type = REC_REQUEST_END, .req_id = 1, .t = 6 * S, .t2 = 2 * S, .a = 200};
+    eventlog_put(l, 0, &end, NULL, 0);
+    CHECK(eventlog_close(l) == 0, "log closes cleanly");
+    struct run_results res;
+    CHECK(results_compute(dir, "none", &res, err, sizeof err) == 0, "compute: %s", err);
+    const struct phase_metrics *m = &res.phases[0];
+    CHECK(m->chunks.chunk_interval_ms.n == 2 && NEAR(m->chunks.chunk_interval_ms.max, 3000) &&
+              NEAR(m->chunks.chunk_interval_ms.min, 100),
+          "chunk intervals 3000 and 100 ms, got %zu: %g..%g", m->chunks.chunk_interval_ms.n,
+          m->chunks.chunk_interval_ms.min, m->chunks.chunk_interval_ms.max);
+    /* 12 bytes / 4 = 3 tokens, all three events inside the window [0.5 s, 50 s) */
+    CHECK(NEAR(m->output_tokens_in_window, 3), "3 tokens in the window, got %g",
+          m->output_tokens_in_window);
+    results_free(&res);
+}
+
 static int cmp_ref(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -155,13 +191,53 @@ static void radix_equals_qsort(void)
     free(ref);
 }
 
+/* The count-per-distinct-value summary is summarise()'s to the bit: few and many distinct
+ * values, negatives, zeros of both signs, ∞, one value, none. */
+static void counts_equal_summarise(void)
+{
+    size_t sizes[] = {0, 1, 2, 7, 1000, 50000};
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
+        for (int spread = 0; spread < 3; spread++) {
+            size_t n = sizes[s];
+            double *v = malloc((n + 1) * sizeof *v);
+            struct value_counts c = {0};
+            srand((unsigned)(n * 3 + (size_t)spread));
+            for (size_t i = 0; i < n; i++) {
+                int r = rand();
+                v[i] = spread == 0   ? (double)(r % 5)
+                       : spread == 1 ? (double)(r % 2000001 - 1000000) / 1e6 / 3
+                                     : (r % 97 == 0   ? INFINITY
+                                        : r % 89 == 0 ? -0.0
+                                                      : r / 7.0);
+                CHECK(!value_counts_add(&c, v[i], 1), "value_counts_add");
+            }
+            value_counts_sort(&c);
+            struct summary a, b;
+            summarise(v, n, &a);
+            value_counts_summarise(&c, &b);
+            double fields_a[] = {a.mean, a.min, a.max, a.p25, a.p50, a.p75, a.p90, a.p95, a.p99};
+            double fields_b[] = {b.mean, b.min, b.max, b.p25, b.p50, b.p75, b.p90, b.p95, b.p99};
+            for (int f = 0; f < 9; f++)
+                CHECK(fields_a[f] == fields_b[f] || (isnan(fields_a[f]) && isnan(fields_b[f])),
+                      "counts: %zu values (spread %d), field %d: %.17g, summarise %.17g", n, spread,
+                      f, fields_b[f], fields_a[f]);
+            value_counts_free(&c);
+            free(v);
+        }
+}
+
 int main(void)
 {
+    counts_equal_summarise();
     radix_equals_qsort();
     percentiles();
     char dir[] = "/tmp/strobe-test-stats-XXXXXX";
     CHECK(mkdtemp(dir) != NULL, "mkdtemp");
     synthetic(dir);
+    char cmd0[256];
+    snprintf(cmd0, sizeof cmd0, "rm -rf %s/*", dir);
+    CHECK(system(cmd0) == 0, "the folder is emptied");
+    wide_gaps(dir);
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd)) printf("could not remove %s\n", dir);

@@ -1,0 +1,53 @@
+/* An exact distribution kept as a count per distinct value (analysis only, never the hot
+ * path): a run's per-token figures (ITL, chunk interval, lag, pacing) hold a value per token,
+ * hundreds of millions in a long run, but fewer distinct ones; memory here grows with the
+ * distinct values (12 bytes each, at most twice that in empty slots), never with the values.
+ * The table is split by hash into parts that grow one at a time, so growing never holds two
+ * copies of the whole. Its summary is summarise()'s to the bit: the same order statistics, the
+ * same type-7 interpolation, the mean summed value by value in ascending order. Values must
+ * not be NaN; -0 is counted as +0; at most 2^32 - 1 values. */
+#ifndef STROBE_VALUE_COUNTS_H
+#define STROBE_VALUE_COUNTS_H
+#include "stats.h"
+
+#include <stdint.h>
+
+#define VALUE_COUNTS_PARTS 16
+
+struct value_counts_part {
+    uint64_t *keys;   /* a value's order key (its bits made unsigned, ascending as the value) */
+    uint32_t *counts; /* 0: an empty slot */
+    size_t cap, used; /* slots, distinct values */
+};
+
+struct value_counts {
+    struct value_counts_part part[VALUE_COUNTS_PARTS];
+    uint64_t n; /* values */
+    int sorted; /* after value_counts_sort: each part's keys[0..used) ascending, no more adds */
+};
+
+/* Counts `times` more of v; 0, or -1 out of memory (or past 2^32 - 1 values). */
+int value_counts_add(struct value_counts *c, double v, uint64_t times);
+/* Moves every value of src into c (neither sorted yet) and frees src; 0, or -1 out of
+ * memory. */
+int value_counts_merge(struct value_counts *c, struct value_counts *src);
+/* Sorts c in place for the reads below (no further adds). */
+void value_counts_sort(struct value_counts *c);
+
+/* Reads a sorted c's distinct values in ascending order. */
+struct value_counts_cursor {
+    const struct value_counts *c;
+    size_t at[VALUE_COUNTS_PARTS];
+};
+void value_counts_cursor_start(struct value_counts_cursor *cur, const struct value_counts *c);
+/* The next distinct value and how many times it came; 0 at the end. */
+int value_counts_next(struct value_counts_cursor *cur, double *v, uint64_t *times);
+
+/* Of a sorted c: the summary summarise() gives over the same values. */
+void value_counts_summarise(const struct value_counts *c, struct summary *out);
+/* Of a sorted c: standard deviation / mean (sample, n - 1), 0 with fewer than 2 values or a
+ * mean <= 0, summed in ascending order. */
+double value_counts_cv(const struct value_counts *c);
+void value_counts_free(struct value_counts *c);
+
+#endif
