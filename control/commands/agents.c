@@ -508,6 +508,7 @@ int cmd_agents(int argc, char **argv)
         return rc;
     }
     c.f.url = e.url;
+    c.f.threads = e.threads; /* --transport dpdk's default fits the ports found */
     int honoured = probe_server(&e, &c, err, sizeof err);
     if (honoured < 0 && run_interrupted) {
         fprintf(stderr,

@@ -34,6 +34,7 @@ struct run_env_options {
     int completions; /* requests go to /v1/completions (slt --endpoint completions), else chat */
     size_t max_event_bytes; /* the workers' SSE event limit (0: 8 MiB) */
     int uring;              /* the workers' sockets through io_uring (--transport uring) */
+    int threads_fit_ports;  /* dpdk without --threads: at most one worker per port found */
 };
 
 #define RUN_MAX_POWER 16
