@@ -1,12 +1,17 @@
 /* Constant-time connection lookup in front of lwIP's TCP input. lwIP 2.1 finds the connection
  * of every segment by walking its list of active pcbs (tcp_in.c), moving the one found to the
- * front: O(connections) per segment, and with streams that take turns the one sought is always
- * near the end (50,000 streams: ~50,000 pcbs touched per segment). Debian's liblwip cannot be
- * rebuilt, so this table finds the pcb by its four-tuple first and, for a segment that cannot
- * move it to another list (an ESTABLISHED connection; no SYN, FIN or RST), lets lwIP's walk
- * start at it: the list head is that pcb during the input call, and restored after it. Every
- * other frame goes to lwIP untouched. One table per lwIP instance, used from its one thread.
- * lwIP-only header. */
+ * front, and a SYN walks every active and TIME-WAIT pcb before it reaches the listeners:
+ * O(connections) per segment (50,000 streams: ~50,000 pcbs touched per segment). Debian's
+ * liblwip cannot be rebuilt, so this table takes the two common cases off the walk, exactly:
+ * - a segment of a registered ESTABLISHED connection with no SYN, FIN or RST (which cannot
+ *   move it to another list): found by its four-tuple, and lwIP's walk starts at it (the list
+ *   head is that pcb during the input call, and restored after it);
+ * - a bare SYN whose four-tuple has no pcb (a superset of the four-tuples of lwIP's active and
+ *   TIME-WAIT pcbs is kept, rebuilt from the lists when it has doubled): lwIP runs with both
+ *   lists empty, so only the listeners are walked, and the pcb it creates is put in front of
+ *   the real list.
+ * Every other frame goes to lwIP untouched. One table per lwIP instance, used from its one
+ * thread. lwIP-only header. */
 #ifndef STROBE_LWIP_DEMUX_H
 #define STROBE_LWIP_DEMUX_H
 #include <lwip/netif.h>
@@ -24,7 +29,8 @@ struct lwip_demux;
 
 struct lwip_demux *lwip_demux_new(void);
 /* Registers pcb (its addresses and ports set: after tcp_connect, or in the accept callback)
- * and fills *key for the removal. */
+ * and fills *key for the removal. Every pcb an active open creates must be registered (its
+ * four-tuple becomes known); passive opens are seen by lwip_demux_input itself. */
 void lwip_demux_add(struct lwip_demux *d, struct tcp_pcb *pcb, struct lwip_demux_key *key);
 /* Forgets the connection; call before tcp_close/tcp_abort, and from the error callback (lwIP
  * has freed the pcb then). Unknown keys are ignored. */
