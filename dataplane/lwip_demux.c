@@ -181,15 +181,44 @@ static int parse(const uint8_t *f, uint16_t len, struct lwip_demux_key *k, uint8
     return 0;
 }
 
-/* The registered pcb of k when lwIP would handle the segment in place: ESTABLISHED and
- * matching every test of lwIP's own walk (addresses, ports, bound netif). NULL otherwise. */
-static struct tcp_pcb *established(const struct lwip_demux *d, const struct lwip_demux_key *k,
-                                   const struct netif *ni)
+/* The registered pcb of k, when lwIP's walk would stop at it: it is on the active list (a
+ * registered connection always is: it leaves the table before its close, or from the error
+ * callback when lwIP frees it) and passes the walk's netif test. NULL otherwise. */
+static struct tcp_pcb *registered(const struct lwip_demux *d, const struct lwip_demux_key *k,
+                                  const struct netif *ni)
 {
     struct tcp_pcb *pcb = slot_of(&d->est, k)->pcb;
-    if (!pcb || pcb->state != ESTABLISHED) return NULL;
+    if (!pcb) return NULL;
     if (pcb->netif_idx != NETIF_NO_INDEX && pcb->netif_idx != netif_get_index(ni)) return NULL;
     return pcb;
+}
+
+/* The segment of a registered pcb: lwIP's walk starts at it, so it finds it first and moves
+ * nothing. The input may take pcb off the active list (a reset, the last ACK, TIME-WAIT, an
+ * abort): its head is then what followed pcb, and pcb is unlinked from the real list by
+ * comparing pointers (never reading pcb, which may be freed), as lwIP's own removal would walk
+ * to it. The callbacks run during the input must not close other connections. */
+static err_t registered_input(struct tcp_pcb *pcb, struct pbuf *p, struct netif *ni)
+{
+    struct tcp_pcb *head = tcp_active_pcbs, *after = pcb->next;
+    tcp_active_pcbs = pcb;
+    err_t e = ni->input(p, ni);
+    if (tcp_active_pcbs == pcb) {
+        tcp_active_pcbs = head;
+        return e;
+    }
+    /* pcb has left the list (TCP_RMV made `after` the head) */
+    if (head == pcb) {
+        tcp_active_pcbs = after;
+        return e;
+    }
+    tcp_active_pcbs = head;
+    for (struct tcp_pcb *q = head; q; q = q->next)
+        if (q->next == pcb) {
+            q->next = after;
+            break;
+        }
+    return e;
 }
 
 /* A SYN for a four-tuple lwIP has no pcb of: lwIP's walks of the active and TIME-WAIT lists
@@ -228,19 +257,12 @@ err_t lwip_demux_input(struct lwip_demux *d, struct pbuf *p, struct netif *ni)
     uint8_t flags;
     if (!d || p->len != p->tot_len || parse(p->payload, p->len, &k, &flags))
         return ni->input(p, ni);
+    struct tcp_pcb *pcb = registered(d, &k, ni);
+    if (pcb) return registered_input(pcb, p, ni);
     if ((flags & (TCP_SYN | TCP_ACK | TCP_FIN | TCP_RST)) == TCP_SYN) {
         if (d->syn_off && known_rebuild(d) == 0) d->syn_off = 0;
         if (!d->syn_off && !slot_of(&d->known, &k)->pcb) return syn_input(d, p, ni);
         return ni->input(p, ni);
     }
-    struct tcp_pcb *pcb = flags & (TCP_SYN | TCP_FIN | TCP_RST) ? NULL : established(d, &k, ni);
-    if (!pcb) return ni->input(p, ni);
-    /* lwIP's walk finds pcb first and leaves the list as it was (a pcb found first is not
-     * moved); the segment cannot take pcb off the list (see the header), so the real head is
-     * still right afterwards */
-    struct tcp_pcb *head = tcp_active_pcbs;
-    tcp_active_pcbs = pcb;
-    err_t e = ni->input(p, ni);
-    tcp_active_pcbs = head;
-    return e;
+    return ni->input(p, ni);
 }

@@ -4,7 +4,8 @@
  * make one pcb each, with the known table rebuilt on the way, and the active list stays whole;
  * the handshake's ACK, a registered connection's data (the looked-up path), its close into
  * TIME-WAIT, and a SYN for that TIME-WAIT four-tuple, which lwIP's own path answers without a
- * new pcb. */
+ * new pcb; a registered connection in the middle of the list through the peer's FIN and its
+ * reset (lwIP frees the pcb during the looked-up input: the list stays linked). */
 #include "check.h"
 #include "lwip_demux.h"
 
@@ -108,6 +109,17 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
     return ERR_OK;
 }
 
+static int errors;
+
+/* lwIP has freed the pcb: it leaves the table, as the error callbacks of strobe and strobe-emu
+ * do */
+static void on_err(void *arg, err_t err)
+{
+    (void)err;
+    lwip_demux_remove(demux, arg);
+    errors++;
+}
+
 static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 {
     (void)arg;
@@ -115,6 +127,8 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
     accepted = pcb;
     tcp_recv(pcb, on_recv);
     lwip_demux_add(demux, pcb, &accepted_key);
+    tcp_arg(pcb, &accepted_key);
+    tcp_err(pcb, on_err);
     return ERR_OK;
 }
 
@@ -179,5 +193,24 @@ int main(void)
     segment(39999, 1, 0, TCP_SYN, NULL);
     CHECK(count(tcp_active_pcbs) == MANY + 1 && find(39999) && count(tcp_tw_pcbs) == 1,
           "a new four-tuple beside them: one new pcb, TIME-WAIT kept");
+
+    /* a registered connection in the middle of the list: the peer's FIN, then its reset */
+    segment(50000, 2000, 0, TCP_SYN, NULL);
+    struct tcp_pcb *q = find(50000);
+    segment(50000, 2001, q ? q->snd_nxt : 0, TCP_ACK, NULL);
+    CHECK(q && accepted == q && q->state == ESTABLISHED, "a second connection accepted");
+    for (int i = 0; i < 3; i++) segment((uint16_t)(51000 + i), 9, 0, TCP_SYN, NULL);
+    int before = count(tcp_active_pcbs);
+    segment(50000, 2001, q->snd_nxt, TCP_ACK | TCP_FIN, NULL);
+    CHECK(q->state == CLOSE_WAIT && count(tcp_active_pcbs) == before && find(51001),
+          "the peer's FIN: CLOSE_WAIT, the list whole (%d)", count(tcp_active_pcbs));
+    segment(50000, 2002, q->snd_nxt, TCP_RST | TCP_ACK, NULL);
+    CHECK(errors == 1 && count(tcp_active_pcbs) == before - 1 && !find(50000) && find(51000) &&
+              find(51002) && find(39999),
+          "its reset: lwIP freed it and it left the list, the rest linked (%d)",
+          count(tcp_active_pcbs));
+    segment(50000, 2100, 0, TCP_SYN, NULL);
+    CHECK(count(tcp_active_pcbs) == before && find(50000) && find(50000)->state == SYN_RCVD,
+          "its four-tuple again: a new passive open (%d)", count(tcp_active_pcbs));
     return check_done("test_lwip_demux");
 }
