@@ -2,16 +2,18 @@
  * of every segment by walking its list of active pcbs (tcp_in.c), moving the one found to the
  * front, and a SYN walks every active and TIME-WAIT pcb before it reaches the listeners:
  * O(connections) per segment (50,000 streams: ~50,000 pcbs touched per segment). Debian's
- * liblwip cannot be rebuilt, so this table takes the two common cases off the walk, exactly:
- * - a segment of a registered ESTABLISHED connection with no SYN, FIN or RST (which cannot
- *   move it to another list): found by its four-tuple, and lwIP's walk starts at it (the list
- *   head is that pcb during the input call, and restored after it);
+ * liblwip cannot be rebuilt, so this table takes the common cases off the walk, exactly:
+ * - any segment of a registered connection: found by its four-tuple, and lwIP's walk starts at
+ *   it (the list head is that pcb during the input call, and the real head is put back after;
+ *   a pcb the input took off the list is unlinked from the real list by comparing pointers);
  * - a bare SYN whose four-tuple has no pcb (a superset of the four-tuples of lwIP's active and
  *   TIME-WAIT pcbs is kept, rebuilt from the lists when it has doubled): lwIP runs with both
  *   lists empty, so only the listeners are walked, and the pcb it creates is put in front of
  *   the real list.
- * Every other frame goes to lwIP untouched. One table per lwIP instance, used from its one
- * thread. lwIP-only header. */
+ * Every other frame (a passive open's handshake ACK, segments of connections closed by the
+ * application) goes to lwIP untouched. The callbacks lwIP runs during an input must not close
+ * other connections (they only record what happened, in strobe and strobe-emu). One table per
+ * lwIP instance, used from its one thread. lwIP-only header. */
 #ifndef STROBE_LWIP_DEMUX_H
 #define STROBE_LWIP_DEMUX_H
 #include <lwip/netif.h>

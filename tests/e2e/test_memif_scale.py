@@ -20,7 +20,7 @@ import test_memif as m
 
 SESSIONS = int(os.environ.get("STROBE_MEMIF_SESSIONS", "10000"))
 PER_ADDRESS = 14000  # under lwIP's 16,384 ports per source address, leaving room for reuse
-RAMP_S = max(10, SESSIONS // 1000)  # connections open over the first half: 2,000 a second
+RAMP_S = max(20, SESSIONS // 500)  # connections open over the first half: 1,000 a second
 PHASE_S = 20
 TOKENS = 10  # one a second: each session sends a request every ~10 s, two or three in the window
 MODEL = ["--step-us", "1000000", "--step-us-per-seq", "0", "--max-batch", str(SESSIONS + 1000),
@@ -70,6 +70,8 @@ def main(tmp):
                "--concurrency", str(SESSIONS), "--phase-s", str(PHASE_S), "--ramp-s", str(RAMP_S),
                "--input-tokens", "20", "--output-tokens", str(TOKENS), "--ignore-eos",
                "--transport", "dpdk", "--local-ip", ips, "--idle-backoff-us", "20",
+               # a SYN lost in a burst is resent after 3 s, then 6: a connect may take 10 s
+               "--connect-timeout-s", "60",
                "--tokenizer", m.O200K, "--dpdk-args",
                m.EAL % (m.TAG + "a", 1) + " " + m.memif("client", sock, 0, 14)]
         t0 = time.time()
