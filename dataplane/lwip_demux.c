@@ -28,7 +28,23 @@ struct lwip_demux {
     struct table known;
     uint32_t known_after_rebuild; /* entries the last rebuild found */
     int syn_off; /* the known table is incomplete (no memory): SYNs take lwIP's own path */
+    /* Passive opens not yet accepted (SYN_RCVD pcbs syn_input created), so that the
+     * handshake's ACK finds its pcb without a walk. Such a pcb carries embryo_freed as its
+     * error callback until the application's accept sets its own: lwIP calls it whenever it
+     * frees the pcb (a reset, the SYN_RCVD timeout, an abort), and the table is then rebuilt
+     * from the list before its next use, so it never holds a freed pcb. */
+    struct table embryo;
 };
+
+/* Set by embryo_freed: lwIP's instance is this file's (one per link namespace or process). */
+static int embryo_stale;
+
+static void embryo_freed(void *arg, err_t err)
+{
+    (void)arg;
+    (void)err;
+    embryo_stale = 1;
+}
 
 static uint32_t hash(const struct lwip_demux_key *k)
 {
@@ -55,9 +71,10 @@ struct lwip_demux *lwip_demux_new(void)
 {
     struct lwip_demux *d = calloc(1, sizeof *d);
     if (!d) return NULL;
-    if (table_init(&d->est) || table_init(&d->known)) {
+    if (table_init(&d->est) || table_init(&d->known) || table_init(&d->embryo)) {
         free(d->est.slots);
         free(d->known.slots);
+        free(d->embryo.slots);
         free(d);
         return NULL;
     }
@@ -143,10 +160,8 @@ void lwip_demux_add(struct lwip_demux *d, struct tcp_pcb *pcb, struct lwip_demux
     put(&d->est, key, pcb);
 }
 
-void lwip_demux_remove(struct lwip_demux *d, const struct lwip_demux_key *key)
+static void table_remove(struct table *t, const struct lwip_demux_key *key)
 {
-    if (!d) return;
-    struct table *t = &d->est;
     uint32_t i = (uint32_t)(slot_of(t, key) - t->slots);
     if (!t->slots[i].pcb) return;
     t->slots[i].pcb = NULL;
@@ -161,6 +176,25 @@ void lwip_demux_remove(struct lwip_demux *d, const struct lwip_demux_key *key)
             i = j;
         }
     }
+}
+
+void lwip_demux_remove(struct lwip_demux *d, const struct lwip_demux_key *key)
+{
+    if (d) table_remove(&d->est, key);
+}
+
+/* The embryo table from the list: the SYN_RCVD pcbs that still carry embryo_freed. */
+static void embryo_rebuild(struct lwip_demux *d)
+{
+    memset(d->embryo.slots, 0, (d->embryo.mask + 1) * sizeof *d->embryo.slots);
+    d->embryo.count = 0;
+    for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
+        if (pcb->state == SYN_RCVD && pcb->errf == embryo_freed && !make_room(&d->embryo)) {
+            struct lwip_demux_key k;
+            key_of(pcb, &k);
+            put(&d->embryo, &k, pcb);
+        }
+    embryo_stale = 0;
 }
 
 /* The four-tuple and flags of an unfragmented IPv4 TCP frame (Ethernet header first); -1 for
@@ -184,10 +218,10 @@ static int parse(const uint8_t *f, uint16_t len, struct lwip_demux_key *k, uint8
 /* The registered pcb of k, when lwIP's walk would stop at it: it is on the active list (a
  * registered connection always is: it leaves the table before its close, or from the error
  * callback when lwIP frees it) and passes the walk's netif test. NULL otherwise. */
-static struct tcp_pcb *registered(const struct lwip_demux *d, const struct lwip_demux_key *k,
+static struct tcp_pcb *registered(const struct table *t, const struct lwip_demux_key *k,
                                   const struct netif *ni)
 {
-    struct tcp_pcb *pcb = slot_of(&d->est, k)->pcb;
+    struct tcp_pcb *pcb = slot_of(t, k)->pcb;
     if (!pcb) return NULL;
     if (pcb->netif_idx != NETIF_NO_INDEX && pcb->netif_idx != netif_get_index(ni)) return NULL;
     return pcb;
@@ -198,12 +232,13 @@ static struct tcp_pcb *registered(const struct lwip_demux *d, const struct lwip_
  * abort): its head is then what followed pcb, and pcb is unlinked from the real list by
  * comparing pointers (never reading pcb, which may be freed), as lwIP's own removal would walk
  * to it. The callbacks run during the input must not close other connections. */
-static err_t registered_input(struct tcp_pcb *pcb, struct pbuf *p, struct netif *ni)
+static err_t registered_input(struct tcp_pcb *pcb, struct pbuf *p, struct netif *ni, int *left)
 {
     struct tcp_pcb *head = tcp_active_pcbs, *after = pcb->next;
     tcp_active_pcbs = pcb;
     err_t e = ni->input(p, ni);
-    if (tcp_active_pcbs == pcb) {
+    *left = tcp_active_pcbs != pcb;
+    if (!*left) {
         tcp_active_pcbs = head;
         return e;
     }
@@ -247,6 +282,10 @@ static err_t syn_input(struct lwip_demux *d, struct pbuf *p, struct netif *ni)
         struct lwip_demux_key k;
         key_of(pcb, &k);
         if (known_add(d, &k, pcb)) d->syn_off = 1;
+        if (pcb->state == SYN_RCVD && !make_room(&d->embryo)) {
+            tcp_err(pcb, embryo_freed);
+            put(&d->embryo, &k, pcb);
+        }
     }
     return e;
 }
@@ -257,8 +296,16 @@ err_t lwip_demux_input(struct lwip_demux *d, struct pbuf *p, struct netif *ni)
     uint8_t flags;
     if (!d || p->len != p->tot_len || parse(p->payload, p->len, &k, &flags))
         return ni->input(p, ni);
-    struct tcp_pcb *pcb = registered(d, &k, ni);
-    if (pcb) return registered_input(pcb, p, ni);
+    int left;
+    struct tcp_pcb *pcb = registered(&d->est, &k, ni);
+    if (pcb) return registered_input(pcb, p, ni, &left);
+    if (embryo_stale) embryo_rebuild(d);
+    if ((pcb = registered(&d->embryo, &k, ni))) {
+        err_t e = registered_input(pcb, p, ni, &left);
+        /* accepted (the application registers it), still waiting, or gone */
+        if (left || pcb->state != SYN_RCVD) table_remove(&d->embryo, &k);
+        return e;
+    }
     if ((flags & (TCP_SYN | TCP_ACK | TCP_FIN | TCP_RST)) == TCP_SYN) {
         if (d->syn_off && known_rebuild(d) == 0) d->syn_off = 0;
         if (!d->syn_off && !slot_of(&d->known, &k)->pcb) return syn_input(d, p, ni);

@@ -537,25 +537,28 @@ static const struct transport_ops *stack_ops(void)
 }
 
 /* A static neighbour without lwIP's static-entry option (Debian's build lacks it): an ARP
- * reply from the next hop, written as if it had arrived, teaches lwIP the MAC; it is taught
- * again every minute, before lwIP's entry would age out. */
+ * reply from the next hop, written as if it had arrived on each address's netif (lwIP keeps
+ * ARP entries per netif), teaches lwIP the MAC; it is taught again every minute, before
+ * lwIP's entries would age out. */
 static int teach_next_hop(const uint8_t mac[6])
 {
-    uint8_t f[42];
-    struct netif *ni = &X->netif[0];
-    memcpy(f, ni->hwaddr, 6);
-    memcpy(f + 6, mac, 6);
-    f[12] = 0x08, f[13] = 0x06;                       /* ARP */
-    f[14] = 0, f[15] = 1, f[16] = 0x08, f[17] = 0x00; /* Ethernet, IPv4 */
-    f[18] = 6, f[19] = 4, f[20] = 0, f[21] = 2;       /* reply */
-    memcpy(f + 22, mac, 6);
-    memcpy(f + 28, &X->next_hop, 4);
-    memcpy(f + 32, ni->hwaddr, 6);
-    memcpy(f + 38, netif_ip4_addr(ni), 4);
-    struct pbuf *p = pbuf_alloc(PBUF_RAW, sizeof f, PBUF_RAM);
-    if (!p) return -1;
-    pbuf_take(p, f, sizeof f);
-    if (ni->input(p, ni) != ERR_OK) pbuf_free(p);
+    for (int i = 0; i < X->nnetif; i++) {
+        uint8_t f[42];
+        struct netif *ni = &X->netif[i];
+        memcpy(f, ni->hwaddr, 6);
+        memcpy(f + 6, mac, 6);
+        f[12] = 0x08, f[13] = 0x06;                       /* ARP */
+        f[14] = 0, f[15] = 1, f[16] = 0x08, f[17] = 0x00; /* Ethernet, IPv4 */
+        f[18] = 6, f[19] = 4, f[20] = 0, f[21] = 2;       /* reply */
+        memcpy(f + 22, mac, 6);
+        memcpy(f + 28, &X->next_hop, 4);
+        memcpy(f + 32, ni->hwaddr, 6);
+        memcpy(f + 38, netif_ip4_addr(ni), 4);
+        struct pbuf *p = pbuf_alloc(PBUF_RAW, sizeof f, PBUF_RAM);
+        if (!p) return -1;
+        pbuf_take(p, f, sizeof f);
+        if (ni->input(p, ni) != ERR_OK) pbuf_free(p);
+    }
     return 0;
 }
 
@@ -570,15 +573,24 @@ static int parse_mac(const char *s, uint8_t mac[6])
     return 0;
 }
 
-/* ARP for the next hop before any connection, waiting up to 3 s. */
-static int resolve_next_hop(char *err, size_t errlen)
+/* Whether every address's netif knows the next hop's MAC (lwIP keeps ARP entries per netif:
+ * one learnt on the first address does not serve the others' SYNs). */
+static int next_hop_known(void)
 {
-    struct netif *ni = &X->netif[0];
-    if (X->static_mac_set) {
-        teach_next_hop(X->static_mac);
+    for (int i = 0; i < X->nnetif; i++) {
         struct eth_addr *mac;
         const ip4_addr_t *ip;
-        if (etharp_find_addr(ni, &X->next_hop, &mac, &ip) >= 0) return 0;
+        if (etharp_find_addr(&X->netif[i], &X->next_hop, &mac, &ip) < 0) return 0;
+    }
+    return 1;
+}
+
+/* ARP for the next hop from every address before any connection, waiting up to 3 s. */
+static int resolve_next_hop(char *err, size_t errlen)
+{
+    if (X->static_mac_set) {
+        teach_next_hop(X->static_mac);
+        if (next_hop_known()) return 0;
         snprintf(err, errlen, "lwIP did not take --gateway-mac for %s", ip4addr_ntoa(&X->next_hop));
         return -1;
     }
@@ -586,13 +598,11 @@ static int resolve_next_hop(char *err, size_t errlen)
     int64_t last_req = 0;
     while (clock_now_ns() < until) {
         if (clock_now_ns() - last_req > 200000000LL) {
-            etharp_request(ni, &X->next_hop);
+            for (int i = 0; i < X->nnetif; i++) etharp_request(&X->netif[i], &X->next_hop);
             last_req = clock_now_ns();
         }
         pump(clock_now_ns());
-        struct eth_addr *mac;
-        const ip4_addr_t *ip;
-        if (etharp_find_addr(ni, &X->next_hop, &mac, &ip) >= 0) return 0;
+        if (next_hop_known()) return 0;
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }

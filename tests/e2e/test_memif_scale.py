@@ -92,8 +92,8 @@ def main(tmp):
         # the growth is counted from the first sample with a session decoding: the EAL, its
         # pools and the module copies are there by then
         first = next((x for x in s if x[0] > 0), peak)
-        print("%s: %d addresses, %.0f s; the emulator held at most %d requests at once" % (
-            what, naddr, time.time() - t0, peak[0]))
+        print("%s: %d addresses, %.0f s; the emulator held at most %d requests at once; every 5 s: %s" % (
+            what, naddr, time.time() - t0, peak[0], " ".join(str(x[0]) for x in s[::5])))
         if peak[0] > first[0]:
             n = peak[0] - first[0]
             print("%s: resident memory at the peak: strobe %.0f MiB (%.0f MiB with the first "

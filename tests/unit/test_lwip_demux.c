@@ -5,7 +5,8 @@
  * the handshake's ACK, a registered connection's data (the looked-up path), its close into
  * TIME-WAIT, and a SYN for that TIME-WAIT four-tuple, which lwIP's own path answers without a
  * new pcb; a registered connection in the middle of the list through the peer's FIN and its
- * reset (lwIP frees the pcb during the looked-up input: the list stays linked). */
+ * reset (lwIP frees the pcb during the looked-up input: the list stays linked); a passive open
+ * freed before its handshake's ACK (the ACK then finds no pcb). */
 #include "check.h"
 #include "lwip_demux.h"
 
@@ -212,5 +213,18 @@ int main(void)
     segment(50000, 2100, 0, TCP_SYN, NULL);
     CHECK(count(tcp_active_pcbs) == before && find(50000) && find(50000)->state == SYN_RCVD,
           "its four-tuple again: a new passive open (%d)", count(tcp_active_pcbs));
+
+    /* a passive open lwIP frees before it is accepted (as its SYN_RCVD timeout would): the
+     * ACK that comes later finds no pcb, and lwIP's own path answers it */
+    segment(52000, 300, 0, TCP_SYN, NULL);
+    struct tcp_pcb *r = find(52000);
+    uint32_t r_next = r ? r->snd_nxt : 0;
+    CHECK(r && r->state == SYN_RCVD, "another passive open");
+    int n = count(tcp_active_pcbs);
+    tcp_abort(r);
+    segment(52000, 301, r_next, TCP_ACK, NULL);
+    CHECK(count(tcp_active_pcbs) == n - 1 && !find(52000) && accepted != r,
+          "freed before its ACK: the ACK creates nothing, accepts nothing (%d)",
+          count(tcp_active_pcbs));
     return check_done("test_lwip_demux");
 }
