@@ -9,9 +9,14 @@
  * - a bare SYN whose four-tuple has no pcb (a superset of the four-tuples of lwIP's active and
  *   TIME-WAIT pcbs is kept, rebuilt from the lists when it has doubled): lwIP runs with both
  *   lists empty, so only the listeners are walked, and the pcb it creates is put in front of
- *   the real list.
- * Every other frame (a passive open's handshake ACK, segments of connections closed by the
- * application) goes to lwIP untouched. The callbacks lwIP runs during an input must not close
+ *   the real list;
+ * - a segment of a passive open not yet accepted (a SYN_RCVD pcb that SYN created, the
+ *   handshake's ACK): the same start as a registered connection's, from a table of those
+ *   pcbs; each carries an error callback of this file until the application's accept sets its
+ *   own, so a pcb lwIP frees unaccepted marks the table stale and it is rebuilt from the list
+ *   before its next use.
+ * Every other frame (segments of connections the application has closed, SYNs of known
+ * four-tuples) goes to lwIP untouched. The callbacks lwIP runs during an input must not close
  * other connections (they only record what happened, in strobe and strobe-emu). One table per
  * lwIP instance, used from its one thread. lwIP-only header. */
 #ifndef STROBE_LWIP_DEMUX_H
@@ -30,7 +35,8 @@ struct lwip_demux_key {
 struct lwip_demux;
 
 struct lwip_demux *lwip_demux_new(void);
-/* Registers pcb (its addresses and ports set: after tcp_connect, or in the accept callback)
+/* Registers pcb (its addresses and ports set: after tcp_connect, or in the accept callback,
+ * where it also sets its own error callback)
  * and fills *key for the removal. Every pcb an active open creates must be registered (its
  * four-tuple becomes known); passive opens are seen by lwip_demux_input itself. */
 void lwip_demux_add(struct lwip_demux *d, struct tcp_pcb *pcb, struct lwip_demux_key *key);
