@@ -16,6 +16,10 @@
 #define BURST   32
 #define RX_DESC 1024
 #define TX_DESC 1024
+/* frames waiting for room in the tx ring: a burst (a decode step's chunk for every stream)
+ * waits here while the peer drains the ring, instead of being dropped and resent by TCP a
+ * retransmission timeout later */
+#define TX_BACKLOG 8192
 
 struct dpdk_port {
     uint16_t port;
@@ -30,8 +34,8 @@ struct dpdk_port {
     int nic_clock; /* rte_eth_read_clock works on this port */
     struct rte_mbuf *rx[BURST];
     int nrx;
-    uint8_t *linear[BURST]; /* copies of multi-segment frames */
-    struct rte_mbuf *tx[BURST];
+    uint8_t *linear[BURST];          /* copies of multi-segment frames */
+    struct rte_mbuf *tx[TX_BACKLOG]; /* queued, oldest first */
     int ntx;
 };
 
@@ -222,17 +226,19 @@ void dpdk_port_rx_done(struct dpdk_port *p)
 void dpdk_port_tx_flush(struct dpdk_port *p)
 {
     int sent = 0;
-    /* a full tx ring drains within microseconds; a few retries, then the rest is dropped */
+    /* a full tx ring drains within microseconds; a few tries, then the rest waits for the next
+     * flush */
     for (int tries = 0; sent < p->ntx && tries < 100; tries++)
         sent += rte_eth_tx_burst(p->port, 0, p->tx + sent, (uint16_t)(p->ntx - sent));
-    if (sent < p->ntx) {
-        rte_pktmbuf_free_bulk(p->tx + sent, (unsigned)(p->ntx - sent));
-    }
-    p->ntx = 0;
+    if (sent && sent < p->ntx)
+        memmove(p->tx, p->tx + sent, (size_t)(p->ntx - sent) * sizeof p->tx[0]);
+    p->ntx -= sent;
 }
 
 int dpdk_port_tx(struct dpdk_port *p, const void *frame, size_t len)
 {
+    if (p->ntx == TX_BACKLOG) dpdk_port_tx_flush(p);
+    if (p->ntx == TX_BACKLOG) return -1; /* the backlog is full: lwIP keeps the segment */
     struct rte_mbuf *m = rte_pktmbuf_alloc(p->pool);
     char *dst = m ? rte_pktmbuf_append(m, (uint16_t)len) : NULL;
     if (!dst) {
@@ -241,7 +247,7 @@ int dpdk_port_tx(struct dpdk_port *p, const void *frame, size_t len)
     }
     memcpy(dst, frame, len);
     p->tx[p->ntx++] = m;
-    if (p->ntx == BURST) dpdk_port_tx_flush(p);
+    if (p->ntx % BURST == 0) dpdk_port_tx_flush(p);
     return 0;
 }
 
@@ -250,6 +256,8 @@ void dpdk_port_close(struct dpdk_port *p)
     if (!p) return;
     if (p->started) {
         dpdk_port_tx_flush(p);
+        rte_pktmbuf_free_bulk(p->tx, (unsigned)p->ntx); /* what the ring never took */
+        p->ntx = 0;
         rte_eth_dev_stop(p->port);
     }
     rte_eth_dev_close(p->port);

@@ -37,8 +37,10 @@ const char *dpdk_port_driver(const struct dpdk_port *p);
 /* Up to max frames received now (each linear, valid until dpdk_port_rx_done). */
 int dpdk_port_rx(struct dpdk_port *p, struct dpdk_frame *frames, int max);
 void dpdk_port_rx_done(struct dpdk_port *p);
-/* Queues a copy of one frame; sent by dpdk_port_tx_flush (or when the batch fills).
- * 0, or -1 when no buffer was free (the frame is dropped, as a full NIC queue would). */
+/* Queues a copy of one frame; sent by dpdk_port_tx_flush (or each time a burst's worth is
+ * queued). Frames the tx ring has no room for wait in the port's backlog (8,192) for the next
+ * flush. 0, or -1 when no buffer was free or the backlog is full (nothing queued: the caller
+ * keeps the frame, as lwIP keeps a segment its output failed). */
 int dpdk_port_tx(struct dpdk_port *p, const void *frame, size_t len);
 void dpdk_port_tx_flush(struct dpdk_port *p);
 /* A cross-timestamp for the converters; call about once a second. */

@@ -13,10 +13,38 @@ struct slot {
     struct tcp_pcb *pcb; /* NULL: empty */
 };
 
-struct lwip_demux {
+/* An open-addressing table of four-tuples (pcb NULL: an empty slot). */
+struct table {
     struct slot *slots;
     uint32_t mask, count;
 };
+
+struct lwip_demux {
+    struct table est; /* registered connections, by their four-tuples */
+    /* A superset of the four-tuples of lwIP's active and TIME-WAIT pcbs: every pcb created is
+     * added (a connect's at registration, a passive open's when its SYN came through here),
+     * and nothing is removed until the table is rebuilt from lwIP's lists, so a four-tuple
+     * missing from it has no pcb. Its pcb fields only mark slots as used. */
+    struct table known;
+    uint32_t known_after_rebuild; /* entries the last rebuild found */
+    int syn_off; /* the known table is incomplete (no memory): SYNs take lwIP's own path */
+    /* Passive opens not yet accepted (SYN_RCVD pcbs syn_input created), so that the
+     * handshake's ACK finds its pcb without a walk. Such a pcb carries embryo_freed as its
+     * error callback until the application's accept sets its own: lwIP calls it whenever it
+     * frees the pcb (a reset, the SYN_RCVD timeout, an abort), and the table is then rebuilt
+     * from the list before its next use, so it never holds a freed pcb. */
+    struct table embryo;
+};
+
+/* Set by embryo_freed: lwIP's instance is this file's (one per link namespace or process). */
+static int embryo_stale;
+
+static void embryo_freed(void *arg, err_t err)
+{
+    (void)arg;
+    (void)err;
+    embryo_stale = 1;
+}
 
 static uint32_t hash(const struct lwip_demux_key *k)
 {
@@ -31,113 +59,257 @@ static int same(const struct lwip_demux_key *a, const struct lwip_demux_key *b)
            a->local_port == b->local_port && a->remote_port == b->remote_port;
 }
 
+static int table_init(struct table *t)
+{
+    t->mask = 1023;
+    t->count = 0;
+    t->slots = calloc(t->mask + 1, sizeof *t->slots);
+    return t->slots ? 0 : -1;
+}
+
 struct lwip_demux *lwip_demux_new(void)
 {
     struct lwip_demux *d = calloc(1, sizeof *d);
     if (!d) return NULL;
-    d->mask = 1023;
-    d->slots = calloc(d->mask + 1, sizeof *d->slots);
-    if (!d->slots) {
+    if (table_init(&d->est) || table_init(&d->known) || table_init(&d->embryo)) {
+        free(d->est.slots);
+        free(d->known.slots);
+        free(d->embryo.slots);
         free(d);
         return NULL;
     }
     return d;
 }
 
-uint32_t lwip_demux_count(const struct lwip_demux *d) { return d ? d->count : 0; }
+uint32_t lwip_demux_count(const struct lwip_demux *d) { return d ? d->est.count : 0; }
 
-static void put(struct lwip_demux *d, const struct lwip_demux_key *k, struct tcp_pcb *pcb)
+static struct slot *slot_of(const struct table *t, const struct lwip_demux_key *k)
 {
-    uint32_t i = hash(k) & d->mask;
-    while (d->slots[i].pcb && !same(&d->slots[i].key, k)) i = (i + 1) & d->mask;
-    if (!d->slots[i].pcb) d->count++;
-    d->slots[i].key = *k;
-    d->slots[i].pcb = pcb;
+    uint32_t i = hash(k) & t->mask;
+    while (t->slots[i].pcb && !same(&t->slots[i].key, k)) i = (i + 1) & t->mask;
+    return &t->slots[i];
 }
 
-/* Kept at most half full, so probes stay short. */
-static void grow(struct lwip_demux *d)
+static void put(struct table *t, const struct lwip_demux_key *k, struct tcp_pcb *pcb)
 {
-    struct slot *old = d->slots;
-    uint32_t n = d->mask + 1;
+    struct slot *s = slot_of(t, k);
+    if (!s->pcb) t->count++;
+    s->key = *k;
+    s->pcb = pcb;
+}
+
+/* Kept at most half full, so probes stay short. 0, or -1 when it is full and could not grow. */
+static int make_room(struct table *t)
+{
+    if (2 * (t->count + 1) <= t->mask + 1) return 0;
+    struct slot *old = t->slots;
+    uint32_t n = t->mask + 1;
     struct slot *bigger = calloc(2 * (size_t)n, sizeof *bigger);
-    if (!bigger) return; /* still correct, only slower */
-    d->slots = bigger;
-    d->mask = 2 * n - 1;
-    d->count = 0;
+    if (!bigger) return -1;
+    t->slots = bigger;
+    t->mask = 2 * n - 1;
+    t->count = 0;
     for (uint32_t i = 0; i < n; i++)
-        if (old[i].pcb) put(d, &old[i].key, old[i].pcb);
+        if (old[i].pcb) put(t, &old[i].key, old[i].pcb);
     free(old);
+    return 0;
 }
 
-void lwip_demux_add(struct lwip_demux *d, struct tcp_pcb *pcb, struct lwip_demux_key *key)
+static void key_of(const struct tcp_pcb *pcb, struct lwip_demux_key *key)
 {
     key->local_ip = ip_2_ip4(&pcb->local_ip)->addr;
     key->remote_ip = ip_2_ip4(&pcb->remote_ip)->addr;
     key->local_port = pcb->local_port;
     key->remote_port = pcb->remote_port;
-    if (!d) return;
-    if (2 * (d->count + 1) > d->mask + 1) grow(d);
-    if (2 * (d->count + 1) > d->mask + 1) return; /* could not grow: lwIP's own walk serves it */
-    put(d, key, pcb);
 }
 
-void lwip_demux_remove(struct lwip_demux *d, const struct lwip_demux_key *key)
+/* The known table from lwIP's lists: O(pcbs), run when the table has grown to twice what the
+ * last rebuild found (so O(1) per passive open, amortised). Without room, everything is
+ * "known" (every frame takes lwIP's own path) until a rebuild fits. */
+static int known_rebuild(struct lwip_demux *d)
 {
+    memset(d->known.slots, 0, (d->known.mask + 1) * sizeof *d->known.slots);
+    d->known.count = 0;
+    struct tcp_pcb *lists[2] = {tcp_active_pcbs, tcp_tw_pcbs};
+    for (int l = 0; l < 2; l++)
+        for (struct tcp_pcb *pcb = lists[l]; pcb; pcb = pcb->next) {
+            struct lwip_demux_key k;
+            key_of(pcb, &k);
+            if (make_room(&d->known)) return -1;
+            put(&d->known, &k, pcb);
+        }
+    d->known_after_rebuild = d->known.count;
+    return 0;
+}
+
+/* 0, or -1 when the table could not hold it (the caller then leaves SYNs to lwIP). */
+static int known_add(struct lwip_demux *d, const struct lwip_demux_key *k, struct tcp_pcb *pcb)
+{
+    if (d->known.count >= 2 * d->known_after_rebuild + 1024 && known_rebuild(d)) return -1;
+    if (make_room(&d->known)) return -1;
+    put(&d->known, k, pcb);
+    return 0;
+}
+
+void lwip_demux_add(struct lwip_demux *d, struct tcp_pcb *pcb, struct lwip_demux_key *key)
+{
+    key_of(pcb, key);
     if (!d) return;
-    uint32_t i = hash(key) & d->mask;
-    while (d->slots[i].pcb && !same(&d->slots[i].key, key)) i = (i + 1) & d->mask;
-    if (!d->slots[i].pcb) return;
-    d->slots[i].pcb = NULL;
-    d->count--;
+    if (known_add(d, key, pcb)) d->syn_off = 1;
+    if (make_room(&d->est)) return; /* lwIP's own walk serves it */
+    put(&d->est, key, pcb);
+}
+
+static void table_remove(struct table *t, const struct lwip_demux_key *key)
+{
+    uint32_t i = (uint32_t)(slot_of(t, key) - t->slots);
+    if (!t->slots[i].pcb) return;
+    t->slots[i].pcb = NULL;
+    t->count--;
     /* backward shift: later entries of the probe run move up, so no lookup stops early */
-    for (uint32_t j = (i + 1) & d->mask; d->slots[j].pcb; j = (j + 1) & d->mask) {
-        uint32_t home = hash(&d->slots[j].key) & d->mask;
+    for (uint32_t j = (i + 1) & t->mask; t->slots[j].pcb; j = (j + 1) & t->mask) {
+        uint32_t home = hash(&t->slots[j].key) & t->mask;
         /* j's entry may fill the hole at i when its home is not in (i, j] (cyclically) */
-        if (((j - home) & d->mask) >= ((j - i) & d->mask)) {
-            d->slots[i] = d->slots[j];
-            d->slots[j].pcb = NULL;
+        if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
+            t->slots[i] = t->slots[j];
+            t->slots[j].pcb = NULL;
             i = j;
         }
     }
 }
 
-/* The pcb an IPv4 TCP frame (Ethernet header first) belongs to, when lwIP would handle it in
- * place: registered, ESTABLISHED, no SYN/FIN/RST, unfragmented, and matching every test of
- * lwIP's own walk (addresses, ports, bound netif). NULL otherwise. */
-static struct tcp_pcb *find(const struct lwip_demux *d, const uint8_t *f, uint16_t len,
-                            const struct netif *ni)
+void lwip_demux_remove(struct lwip_demux *d, const struct lwip_demux_key *key)
 {
-    if (len < 14 + 20 || f[12] != 0x08 || f[13] != 0x00) return NULL;
+    if (d) table_remove(&d->est, key);
+}
+
+/* The embryo table from the list: the SYN_RCVD pcbs that still carry embryo_freed. */
+static void embryo_rebuild(struct lwip_demux *d)
+{
+    memset(d->embryo.slots, 0, (d->embryo.mask + 1) * sizeof *d->embryo.slots);
+    d->embryo.count = 0;
+    for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
+        if (pcb->state == SYN_RCVD && pcb->errf == embryo_freed && !make_room(&d->embryo)) {
+            struct lwip_demux_key k;
+            key_of(pcb, &k);
+            put(&d->embryo, &k, pcb);
+        }
+    embryo_stale = 0;
+}
+
+/* The four-tuple and flags of an unfragmented IPv4 TCP frame (Ethernet header first); -1 for
+ * anything else. */
+static int parse(const uint8_t *f, uint16_t len, struct lwip_demux_key *k, uint8_t *flags)
+{
+    if (len < 14 + 20 || f[12] != 0x08 || f[13] != 0x00) return -1;
     const uint8_t *ip = f + 14;
     unsigned ihl = (ip[0] & 15u) * 4;
-    if ((ip[0] >> 4) != 4 || ihl < 20 || ip[9] != 6 || len < 14 + ihl + 20) return NULL;
-    if ((ip[6] & 0x3f) || ip[7]) return NULL; /* a fragment (MF or an offset) */
+    if ((ip[0] >> 4) != 4 || ihl < 20 || ip[9] != 6 || len < 14 + ihl + 20) return -1;
+    if ((ip[6] & 0x3f) || ip[7]) return -1; /* a fragment (MF or an offset) */
     const uint8_t *tcp = ip + ihl;
-    if (tcp[13] & (TCP_SYN | TCP_FIN | TCP_RST)) return NULL;
-    struct lwip_demux_key k;
-    memcpy(&k.remote_ip, ip + 12, 4);
-    memcpy(&k.local_ip, ip + 16, 4);
-    k.remote_port = (uint16_t)(tcp[0] << 8 | tcp[1]);
-    k.local_port = (uint16_t)(tcp[2] << 8 | tcp[3]);
-    uint32_t i = hash(&k) & d->mask;
-    while (d->slots[i].pcb && !same(&d->slots[i].key, &k)) i = (i + 1) & d->mask;
-    struct tcp_pcb *pcb = d->slots[i].pcb;
-    if (!pcb || pcb->state != ESTABLISHED) return NULL;
+    memcpy(&k->remote_ip, ip + 12, 4);
+    memcpy(&k->local_ip, ip + 16, 4);
+    k->remote_port = (uint16_t)(tcp[0] << 8 | tcp[1]);
+    k->local_port = (uint16_t)(tcp[2] << 8 | tcp[3]);
+    *flags = tcp[13];
+    return 0;
+}
+
+/* The registered pcb of k, when lwIP's walk would stop at it: it is on the active list (a
+ * registered connection always is: it leaves the table before its close, or from the error
+ * callback when lwIP frees it) and passes the walk's netif test. NULL otherwise. */
+static struct tcp_pcb *registered(const struct table *t, const struct lwip_demux_key *k,
+                                  const struct netif *ni)
+{
+    struct tcp_pcb *pcb = slot_of(t, k)->pcb;
+    if (!pcb) return NULL;
     if (pcb->netif_idx != NETIF_NO_INDEX && pcb->netif_idx != netif_get_index(ni)) return NULL;
     return pcb;
 }
 
-err_t lwip_demux_input(struct lwip_demux *d, struct pbuf *p, struct netif *ni)
+/* The segment of a registered pcb: lwIP's walk starts at it, so it finds it first and moves
+ * nothing. The input may take pcb off the active list (a reset, the last ACK, TIME-WAIT, an
+ * abort): its head is then what followed pcb, and pcb is unlinked from the real list by
+ * comparing pointers (never reading pcb, which may be freed), as lwIP's own removal would walk
+ * to it. The callbacks run during the input must not close other connections. */
+static err_t registered_input(struct tcp_pcb *pcb, struct pbuf *p, struct netif *ni, int *left)
 {
-    struct tcp_pcb *pcb = d && p->len == p->tot_len ? find(d, p->payload, p->len, ni) : NULL;
-    if (!pcb) return ni->input(p, ni);
-    /* lwIP's walk finds pcb first and leaves the list as it was (a pcb found first is not
-     * moved); the segment cannot take pcb off the list (see the header), so the real head is
-     * still right afterwards */
-    struct tcp_pcb *head = tcp_active_pcbs;
+    struct tcp_pcb *head = tcp_active_pcbs, *after = pcb->next;
     tcp_active_pcbs = pcb;
     err_t e = ni->input(p, ni);
+    *left = tcp_active_pcbs != pcb;
+    if (!*left) {
+        tcp_active_pcbs = head;
+        return e;
+    }
+    /* pcb has left the list (TCP_RMV made `after` the head) */
+    if (head == pcb) {
+        tcp_active_pcbs = after;
+        return e;
+    }
     tcp_active_pcbs = head;
+    for (struct tcp_pcb *q = head; q; q = q->next)
+        if (q->next == pcb) {
+            q->next = after;
+            break;
+        }
     return e;
+}
+
+/* A SYN for a four-tuple lwIP has no pcb of: lwIP's walks of the active and TIME-WAIT lists
+ * would find nothing and it goes to the listeners, so the input runs with both lists empty and
+ * only the listeners are walked. A passive open then creates one pcb, at the head of the
+ * (empty) active list: the real list is put back behind it, and its four-tuple made known. */
+static err_t syn_input(struct lwip_demux *d, struct pbuf *p, struct netif *ni)
+{
+    struct tcp_pcb *active = tcp_active_pcbs, *tw = tcp_tw_pcbs;
+    tcp_active_pcbs = tcp_tw_pcbs = NULL;
+    err_t e = ni->input(p, ni);
+    struct tcp_pcb *created = tcp_active_pcbs, *last = NULL;
+    for (struct tcp_pcb *pcb = created; pcb; pcb = pcb->next) last = pcb;
+    if (last) {
+        last->next = active;
+    } else {
+        created = active;
+    }
+    tcp_active_pcbs = created;
+    /* a passive open puts nothing in TIME-WAIT; kept whole whatever came */
+    struct tcp_pcb **tw_end = &tcp_tw_pcbs;
+    while (*tw_end) tw_end = &(*tw_end)->next;
+    *tw_end = tw;
+    /* the lists are whole again before a rebuild can read them */
+    for (struct tcp_pcb *pcb = created; pcb != active; pcb = pcb->next) {
+        struct lwip_demux_key k;
+        key_of(pcb, &k);
+        if (known_add(d, &k, pcb)) d->syn_off = 1;
+        if (pcb->state == SYN_RCVD && !make_room(&d->embryo)) {
+            tcp_err(pcb, embryo_freed);
+            put(&d->embryo, &k, pcb);
+        }
+    }
+    return e;
+}
+
+err_t lwip_demux_input(struct lwip_demux *d, struct pbuf *p, struct netif *ni)
+{
+    struct lwip_demux_key k;
+    uint8_t flags;
+    if (!d || p->len != p->tot_len || parse(p->payload, p->len, &k, &flags))
+        return ni->input(p, ni);
+    int left;
+    struct tcp_pcb *pcb = registered(&d->est, &k, ni);
+    if (pcb) return registered_input(pcb, p, ni, &left);
+    if (embryo_stale) embryo_rebuild(d);
+    if ((pcb = registered(&d->embryo, &k, ni))) {
+        err_t e = registered_input(pcb, p, ni, &left);
+        /* accepted (the application registers it), still waiting, or gone */
+        if (left || pcb->state != SYN_RCVD) table_remove(&d->embryo, &k);
+        return e;
+    }
+    if ((flags & (TCP_SYN | TCP_ACK | TCP_FIN | TCP_RST)) == TCP_SYN) {
+        if (d->syn_off && known_rebuild(d) == 0) d->syn_off = 0;
+        if (!d->syn_off && !slot_of(&d->known, &k)->pcb) return syn_input(d, p, ni);
+        return ni->input(p, ni);
+    }
+    return ni->input(p, ni);
 }

@@ -1,12 +1,24 @@
 /* Constant-time connection lookup in front of lwIP's TCP input. lwIP 2.1 finds the connection
  * of every segment by walking its list of active pcbs (tcp_in.c), moving the one found to the
- * front: O(connections) per segment, and with streams that take turns the one sought is always
- * near the end (50,000 streams: ~50,000 pcbs touched per segment). Debian's liblwip cannot be
- * rebuilt, so this table finds the pcb by its four-tuple first and, for a segment that cannot
- * move it to another list (an ESTABLISHED connection; no SYN, FIN or RST), lets lwIP's walk
- * start at it: the list head is that pcb during the input call, and restored after it. Every
- * other frame goes to lwIP untouched. One table per lwIP instance, used from its one thread.
- * lwIP-only header. */
+ * front, and a SYN walks every active and TIME-WAIT pcb before it reaches the listeners:
+ * O(connections) per segment (50,000 streams: ~50,000 pcbs touched per segment). Debian's
+ * liblwip cannot be rebuilt, so this table takes the common cases off the walk, exactly:
+ * - any segment of a registered connection: found by its four-tuple, and lwIP's walk starts at
+ *   it (the list head is that pcb during the input call, and the real head is put back after;
+ *   a pcb the input took off the list is unlinked from the real list by comparing pointers);
+ * - a bare SYN whose four-tuple has no pcb (a superset of the four-tuples of lwIP's active and
+ *   TIME-WAIT pcbs is kept, rebuilt from the lists when it has doubled): lwIP runs with both
+ *   lists empty, so only the listeners are walked, and the pcb it creates is put in front of
+ *   the real list;
+ * - a segment of a passive open not yet accepted (a SYN_RCVD pcb that SYN created, the
+ *   handshake's ACK): the same start as a registered connection's, from a table of those
+ *   pcbs; each carries an error callback of this file until the application's accept sets its
+ *   own, so a pcb lwIP frees unaccepted marks the table stale and it is rebuilt from the list
+ *   before its next use.
+ * Every other frame (segments of connections the application has closed, SYNs of known
+ * four-tuples) goes to lwIP untouched. The callbacks lwIP runs during an input must not close
+ * other connections (they only record what happened, in strobe and strobe-emu). One table per
+ * lwIP instance, used from its one thread. lwIP-only header. */
 #ifndef STROBE_LWIP_DEMUX_H
 #define STROBE_LWIP_DEMUX_H
 #include <lwip/netif.h>
@@ -23,8 +35,10 @@ struct lwip_demux_key {
 struct lwip_demux;
 
 struct lwip_demux *lwip_demux_new(void);
-/* Registers pcb (its addresses and ports set: after tcp_connect, or in the accept callback)
- * and fills *key for the removal. */
+/* Registers pcb (its addresses and ports set: after tcp_connect, or in the accept callback,
+ * where it also sets its own error callback)
+ * and fills *key for the removal. Every pcb an active open creates must be registered (its
+ * four-tuple becomes known); passive opens are seen by lwip_demux_input itself. */
 void lwip_demux_add(struct lwip_demux *d, struct tcp_pcb *pcb, struct lwip_demux_key *key);
 /* Forgets the connection; call before tcp_close/tcp_abort, and from the error callback (lwIP
  * has freed the pcb then). Unknown keys are ignored. */

@@ -18,6 +18,7 @@
 #include <lwip/ip4_addr.h>
 #include <lwip/netif.h>
 #include <lwip/pbuf.h>
+#include <lwip/priv/tcp_priv.h>
 #include <lwip/tcp.h>
 #include <lwip/timeouts.h>
 #include <netif/ethernet.h>
@@ -33,6 +34,9 @@
 #define MAX_NETIFS 16
 #define SEG_RING   64
 #define HELD_MAX   4096
+/* the IANA dynamic range lwIP uses too: 16,384 connections per source address */
+#define PORT_FIRST 0xC000
+#define PORT_COUNT 0x4000
 
 struct lw_conn {
     struct tcp_pcb *pcb;
@@ -52,7 +56,8 @@ struct lw_conn {
 struct transport_ctx {
     struct netif netif[MAX_NETIFS];
     int nnetif, next_netif;
-    uint16_t next_port[MAX_NETIFS]; /* each address's port cursor (bind_local) */
+    uint16_t next_port[MAX_NETIFS];                  /* each address's port cursor (bind_local) */
+    uint64_t port_used[MAX_NETIFS][PORT_COUNT / 64]; /* ports each address may still hold */
     ip4_addr_t peer, next_hop;
     uint16_t peer_port;
     double backoff_us;  /* --idle-backoff-us: the first sleep of an idle spell */
@@ -297,20 +302,47 @@ static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
     return ERR_OK;
 }
 
+/* The used-port bits of address `netif` from lwIP's bound, active and TIME-WAIT lists:
+ * O(connections), run once the cursor has found every bit set. */
+static void ports_rebuild(struct transport_ctx *x, int netif)
+{
+    memset(x->port_used[netif], 0, sizeof x->port_used[netif]);
+    uint32_t ip = netif_ip4_addr(&x->netif[netif])->addr;
+    struct tcp_pcb *lists[3] = {tcp_bound_pcbs, tcp_active_pcbs, tcp_tw_pcbs};
+    for (int l = 0; l < 3; l++)
+        for (struct tcp_pcb *pcb = lists[l]; pcb; pcb = pcb->next) {
+            unsigned i = (unsigned)pcb->local_port - PORT_FIRST;
+            if (ip_2_ip4(&pcb->local_ip)->addr == ip && i < PORT_COUNT)
+                x->port_used[netif][i / 64] |= 1ULL << (i % 64);
+        }
+}
+
 /* Binds pcb to the address of ni and a free port of that address. lwIP's own choice (port 0)
  * is one counter for the whole stack, so it would stop at 16,384 connections however many
  * addresses there are; a cursor per address gives each of them the full range. tcp_bind
- * refuses a port this address still uses (an open or TIME-WAIT connection): the next is tried. */
+ * checks the port against every pcb of every list (O(connections) per connect); here the
+ * used-port bits do it instead: a bit is set at bind and only cleared by a rebuild from lwIP's
+ * lists, so a clear bit is a port no pcb of this address holds, and tcp_bind runs with the
+ * active and TIME-WAIT lists hidden (it walks them only for that check). */
 static err_t bind_local(struct transport_ctx *x, struct tcp_pcb *pcb, int netif)
 {
-    enum { FIRST = 0xC000, COUNT = 0x4000 }; /* the IANA dynamic range lwIP uses too */
-    err_t e = ERR_USE;
-    for (int tries = 0; tries < COUNT && e == ERR_USE; tries++) {
-        uint16_t port = (uint16_t)(FIRST + x->next_port[netif]);
-        x->next_port[netif] = (uint16_t)((x->next_port[netif] + 1) % COUNT);
-        e = tcp_bind(pcb, netif_ip_addr4(&x->netif[netif]), port);
+    uint64_t *used = x->port_used[netif];
+    for (int pass = 0; pass < 2; pass++) {
+        for (int tries = 0; tries < PORT_COUNT; tries++) {
+            unsigned i = x->next_port[netif];
+            x->next_port[netif] = (uint16_t)((i + 1) % PORT_COUNT);
+            if (used[i / 64] & 1ULL << (i % 64)) continue;
+            used[i / 64] |= 1ULL << (i % 64);
+            struct tcp_pcb *active = tcp_active_pcbs, *tw = tcp_tw_pcbs;
+            tcp_active_pcbs = tcp_tw_pcbs = NULL;
+            err_t e = tcp_bind(pcb, netif_ip_addr4(&x->netif[netif]), (u16_t)(PORT_FIRST + i));
+            tcp_active_pcbs = active;
+            tcp_tw_pcbs = tw;
+            return e;
+        }
+        ports_rebuild(x, netif);
     }
-    return e;
+    return ERR_USE;
 }
 
 static int d_open(struct transport_ctx *x, struct tconn *tc, const struct endpoint *ep)
@@ -505,25 +537,28 @@ static const struct transport_ops *stack_ops(void)
 }
 
 /* A static neighbour without lwIP's static-entry option (Debian's build lacks it): an ARP
- * reply from the next hop, written as if it had arrived, teaches lwIP the MAC; it is taught
- * again every minute, before lwIP's entry would age out. */
+ * reply from the next hop, written as if it had arrived on each address's netif (lwIP keeps
+ * ARP entries per netif), teaches lwIP the MAC; it is taught again every minute, before
+ * lwIP's entries would age out. */
 static int teach_next_hop(const uint8_t mac[6])
 {
-    uint8_t f[42];
-    struct netif *ni = &X->netif[0];
-    memcpy(f, ni->hwaddr, 6);
-    memcpy(f + 6, mac, 6);
-    f[12] = 0x08, f[13] = 0x06;                       /* ARP */
-    f[14] = 0, f[15] = 1, f[16] = 0x08, f[17] = 0x00; /* Ethernet, IPv4 */
-    f[18] = 6, f[19] = 4, f[20] = 0, f[21] = 2;       /* reply */
-    memcpy(f + 22, mac, 6);
-    memcpy(f + 28, &X->next_hop, 4);
-    memcpy(f + 32, ni->hwaddr, 6);
-    memcpy(f + 38, netif_ip4_addr(ni), 4);
-    struct pbuf *p = pbuf_alloc(PBUF_RAW, sizeof f, PBUF_RAM);
-    if (!p) return -1;
-    pbuf_take(p, f, sizeof f);
-    if (ni->input(p, ni) != ERR_OK) pbuf_free(p);
+    for (int i = 0; i < X->nnetif; i++) {
+        uint8_t f[42];
+        struct netif *ni = &X->netif[i];
+        memcpy(f, ni->hwaddr, 6);
+        memcpy(f + 6, mac, 6);
+        f[12] = 0x08, f[13] = 0x06;                       /* ARP */
+        f[14] = 0, f[15] = 1, f[16] = 0x08, f[17] = 0x00; /* Ethernet, IPv4 */
+        f[18] = 6, f[19] = 4, f[20] = 0, f[21] = 2;       /* reply */
+        memcpy(f + 22, mac, 6);
+        memcpy(f + 28, &X->next_hop, 4);
+        memcpy(f + 32, ni->hwaddr, 6);
+        memcpy(f + 38, netif_ip4_addr(ni), 4);
+        struct pbuf *p = pbuf_alloc(PBUF_RAW, sizeof f, PBUF_RAM);
+        if (!p) return -1;
+        pbuf_take(p, f, sizeof f);
+        if (ni->input(p, ni) != ERR_OK) pbuf_free(p);
+    }
     return 0;
 }
 
@@ -538,15 +573,24 @@ static int parse_mac(const char *s, uint8_t mac[6])
     return 0;
 }
 
-/* ARP for the next hop before any connection, waiting up to 3 s. */
-static int resolve_next_hop(char *err, size_t errlen)
+/* Whether every address's netif knows the next hop's MAC (lwIP keeps ARP entries per netif:
+ * one learnt on the first address does not serve the others' SYNs). */
+static int next_hop_known(void)
 {
-    struct netif *ni = &X->netif[0];
-    if (X->static_mac_set) {
-        teach_next_hop(X->static_mac);
+    for (int i = 0; i < X->nnetif; i++) {
         struct eth_addr *mac;
         const ip4_addr_t *ip;
-        if (etharp_find_addr(ni, &X->next_hop, &mac, &ip) >= 0) return 0;
+        if (etharp_find_addr(&X->netif[i], &X->next_hop, &mac, &ip) < 0) return 0;
+    }
+    return 1;
+}
+
+/* ARP for the next hop from every address before any connection, waiting up to 3 s. */
+static int resolve_next_hop(char *err, size_t errlen)
+{
+    if (X->static_mac_set) {
+        teach_next_hop(X->static_mac);
+        if (next_hop_known()) return 0;
         snprintf(err, errlen, "lwIP did not take --gateway-mac for %s", ip4addr_ntoa(&X->next_hop));
         return -1;
     }
@@ -554,13 +598,11 @@ static int resolve_next_hop(char *err, size_t errlen)
     int64_t last_req = 0;
     while (clock_now_ns() < until) {
         if (clock_now_ns() - last_req > 200000000LL) {
-            etharp_request(ni, &X->next_hop);
+            for (int i = 0; i < X->nnetif; i++) etharp_request(&X->netif[i], &X->next_hop);
             last_req = clock_now_ns();
         }
         pump(clock_now_ns());
-        struct eth_addr *mac;
-        const ip4_addr_t *ip;
-        if (etharp_find_addr(ni, &X->next_hop, &mac, &ip) >= 0) return 0;
+        if (next_hop_known()) return 0;
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }

@@ -139,7 +139,7 @@ static int start_worker(struct dpdk_dataplane *d, int i, const struct dpdk_optio
 }
 
 struct dpdk_dataplane *transport_dpdk_start(const struct dpdk_options *o, const struct endpoint *ep,
-                                            int workers, char *err, size_t errlen)
+                                            int workers, int fit_ports, char *err, size_t errlen)
 {
     int naddr = count_addresses(o->local_ips);
     if (workers < 1 || workers > DPDK_MAX_WORKERS) {
@@ -155,6 +155,7 @@ struct dpdk_dataplane *transport_dpdk_start(const struct dpdk_options *o, const 
     }
     if (dpdk_eal_init(o->eal_args, err, errlen)) return NULL;
     int ports = dpdk_port_count();
+    if (fit_ports && ports > 0 && ports < workers) workers = ports;
     if (ports > 0 && ports < workers) {
         snprintf(err, errlen,
                  "DPDK found %d port(s) for %d workers: give one port per worker in --dpdk-args "
@@ -177,6 +178,8 @@ struct dpdk_dataplane *transport_dpdk_start(const struct dpdk_options *o, const 
     }
     return d;
 }
+
+int transport_dpdk_workers(const struct dpdk_dataplane *d) { return d->n; }
 
 struct transport_ctx *transport_dpdk_ctx(struct dpdk_dataplane *d, int worker)
 {

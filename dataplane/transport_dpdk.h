@@ -33,10 +33,14 @@ int transport_dpdk_prepare(int workers, char *err, size_t errlen);
 struct dpdk_dataplane; /* the EAL, one port and one lwIP stack per worker */
 
 /* EAL, ports 0..workers-1, one lwIP stack per worker with its addresses, each stack's next
- * hop resolved. NULL with err set: one sentence naming the port, the option or the missing
- * resource (fewer ports or addresses than workers). */
+ * hop resolved. With fit_ports, `workers` is an upper bound (the default count) and fewer
+ * start when the EAL finds fewer ports; otherwise fewer ports than workers is an error. NULL
+ * with err set: one sentence naming the port, the option or the missing resource (fewer ports
+ * or addresses than workers). */
 struct dpdk_dataplane *transport_dpdk_start(const struct dpdk_options *o, const struct endpoint *ep,
-                                            int workers, char *err, size_t errlen);
+                                            int workers, int fit_ports, char *err, size_t errlen);
+/* The workers started: one per port. */
+int transport_dpdk_workers(const struct dpdk_dataplane *d);
 /* Worker i's transport: its context and its table (plain or TLS, as the endpoint asked). */
 struct transport_ctx *transport_dpdk_ctx(struct dpdk_dataplane *d, int worker);
 const struct transport_ops *transport_dpdk_ops(struct dpdk_dataplane *d, int worker);

@@ -638,6 +638,7 @@ int cmd_agents(int argc, char **argv)
         return rc;
     }
     c.f.url = e.url;
+    c.f.threads = e.threads; /* --transport dpdk's default fits the ports found */
     /* rank 0 probes for every rank */
     int honoured = me ? 1 : probe_server(&e, &c, err, sizeof err);
     if (honoured < 0 && run_interrupted) {

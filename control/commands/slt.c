@@ -797,6 +797,7 @@ int cmd_slt(int argc, char **argv)
     ro.completions = strcmp(c.endpoint, "chat") != 0;
     if ((rc = run_env_open(&e, &ro))) return rc;
     c.f.url = e.url;
+    c.f.threads = e.threads; /* --transport dpdk's default fits the ports found */
     c.f.model = e.model;
     struct calibration cal = {0};
     /* rank 0 calibrates for every rank */

@@ -229,12 +229,14 @@ int run_env_open(struct run_env *e, const struct run_env_options *o)
     if (o->dpdk) {
         struct dpdk_options d = *o->dpdk;
         d.tls = e->topt;
-        e->dpdk = transport_dpdk_start(&d, &e->ep, e->threads, err, sizeof err);
+        e->dpdk =
+            transport_dpdk_start(&d, &e->ep, e->threads, o->threads_fit_ports, err, sizeof err);
         if (!e->dpdk) {
             fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
             run_env_close(e);
             return 1;
         }
+        e->threads = transport_dpdk_workers(e->dpdk);
         transport_dpdk_describe(e->dpdk, e->transport_desc, sizeof e->transport_desc);
         fprintf(stderr, "strobe: %s\n", e->transport_desc);
     }

@@ -38,6 +38,7 @@ struct run_env_options {
     const char *server_metrics; /* --server-metrics: URL, "auto" or NULL */
     double server_metrics_rate_hz;
     double progress_s; /* --progress-s */
+    int threads_fit_ports; /* dpdk without --threads: at most one worker per port found */
 };
 
 #define RUN_MAX_POWER 16

@@ -190,9 +190,10 @@ int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag
         int rc = o == F_THREADS ? num_arg_int(cmd, "threads", arg, 1, 1024, &v)
                                 : num_arg_int(cmd, "seed", arg, 0, LLONG_MAX, &v);
         if (rc) return 2;
-        if (o == F_THREADS)
+        if (o == F_THREADS) {
             f->threads = (int)v;
-        else
+            f->threads_given = 1;
+        } else
             f->seed = (uint64_t)v;
         return 1;
     }
@@ -277,6 +278,24 @@ static int out_check(const char *out, const char *cmd)
     return 0;
 }
 
+static int count_addresses(const char *list)
+{
+    int n = 1;
+    for (const char *c = list; *c; c++) n += *c == ',';
+    return n;
+}
+
+/* The workers a run starts: --threads, else one per core; with --transport dpdk and no
+ * --threads, also at most one per --local-ip address (transport_dpdk_start then also fits
+ * them to the ports the EAL finds). */
+static int threads_to_run(const struct run_flags *f)
+{
+    if (f->threads_given || strcmp(f->transport, "dpdk") || !f->dpdk.local_ips) return f->threads;
+    int n = f->threads, addresses = count_addresses(f->dpdk.local_ips);
+    if (n > addresses) n = addresses;
+    return n < DPDK_MAX_WORKERS ? n : DPDK_MAX_WORKERS;
+}
+
 int run_flags_check(const struct run_flags *f, const char *cmd)
 {
     if (!f->out) return bad(cmd, "--out RUN_DIR is required");
@@ -302,13 +321,12 @@ int run_flags_check(const struct run_flags *f, const char *cmd)
         if (!f->dpdk.local_ips)
             return bad(cmd, "--transport dpdk needs --local-ip ADDRESS[,ADDRESS...]");
         /* each worker has its own lwIP stack, port and addresses */
-        int addresses = 1;
-        for (const char *c = f->dpdk.local_ips; *c; c++) addresses += *c == ',';
-        if (f->threads > DPDK_MAX_WORKERS || addresses < f->threads) {
+        int addresses = count_addresses(f->dpdk.local_ips);
+        if (f->threads_given && (f->threads > DPDK_MAX_WORKERS || addresses < f->threads)) {
             char what[200];
             snprintf(what, sizeof what,
-                     "--transport dpdk with %d workers (--threads, default one per core) needs "
-                     "at least one --local-ip address per worker (%d given) and at most %d workers",
+                     "--transport dpdk with --threads %d needs at least one --local-ip address "
+                     "per worker (%d given) and at most %d workers",
                      f->threads, addresses, DPDK_MAX_WORKERS);
             return bad(cmd, what);
         }
@@ -341,7 +359,7 @@ struct run_env_options run_flags_env(const struct run_flags *f, const char *cmd,
                                     f->emu_args,
                                     f->insecure,
                                     f->ca_file,
-                                    f->threads,
+                                    threads_to_run(f),
                                     fds_needed,
                                     f->power,
                                     f->npower,
@@ -354,7 +372,8 @@ struct run_env_options run_flags_env(const struct run_flags *f, const char *cmd,
                                     !strcmp(f->transport, "uring"),
                                     f->server_metrics,
                                     f->server_metrics_rate_hz,
-                                    f->progress_s};
+                                    f->progress_s,
+                                    !strcmp(f->transport, "dpdk") && !f->threads_given};
 }
 
 void run_flags_usage(FILE *out)
@@ -368,7 +387,8 @@ void run_flags_usage(FILE *out)
         "  --extra-body JSON       fields added to every request body (not model, messages,\n"
         "                          prompt, stream, max_tokens; stream_options is merged)\n"
         "  --threads N             dataplane worker threads, at most one per core this process\n"
-        "                          may run on (default: one per core)\n"
+        "                          may run on (default: one per core; with --transport dpdk,\n"
+        "                          also at most one per DPDK port and per --local-ip address)\n"
         "  --request-timeout-s S   (default 600)   --idle-timeout-s S (default 120)\n"
         "  --connect-timeout-s S   (default 10)\n"
         "  --max-event-bytes N     longest SSE event (one streamed chunk) accepted, K/M allowed\n"

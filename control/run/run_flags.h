@@ -13,6 +13,8 @@ struct run_flags {
     const char *transport; /* "kernel", "uring" or "dpdk" */
     struct dpdk_options dpdk;
     int threads, insecure;
+    int threads_given; /* --threads was on the command line (else the default fits the cores,
+                          and with --transport dpdk also the ports and addresses) */
     double request_timeout_s, idle_timeout_s, connect_timeout_s;
     uint64_t seed;
     const char *power[RUN_MAX_POWER];

@@ -134,9 +134,11 @@ def eal_args(vdev, ifaces=(IF_CLIENT,)):
 
 def dpdk_slt(run, port, vdev, conc, *extra, scheme="http", model="m", tokens=30, tokenizer=O200K,
              ifaces=(IF_CLIENT,), threads=None):
+    """threads: None for one per interface, 0 for no --threads (the default count)"""
+    threads = ["--threads", str(threads or len(ifaces))] if threads != 0 else []
     r = subprocess.run(["ip", "netns", "exec", NS_CLIENT, common.STROBE, "slt",
                         "--url", "%s://%s:%d" % (scheme, SERVER_IP, port), "--model", model, "--out", run,
-                        "--threads", str(threads or len(ifaces)), "--concurrency", str(conc), "--phase-s", "4", "--ramp-s", "1",
+                        *threads, "--concurrency", str(conc), "--phase-s", "4", "--ramp-s", "1",
                         "--input-tokens", "200", "--output-tokens", str(tokens), "--ignore-eos",
                         "--transport", "dpdk", "--local-ip", CLIENT_DPDK_IPS, "--idle-backoff-us", "20",
                         "--tokenizer", tokenizer, "--dpdk-args", eal_args(vdev, ifaces), *extra],
@@ -255,14 +257,19 @@ def https(tmp):
 
 
 def static_neighbour(tmp, emu):
+    """Also the default worker count: no --threads, one port and two addresses on a machine
+    of one or more cores give one worker (one per port), not an error."""
     mac = sh("ip", "netns", "exec", NS_SERVER, "cat", "/sys/class/net/%s/address" % IF_SERVER).stdout.strip()
     run = os.path.join(tmp, "static")
     before = emu.metrics()
-    r = dpdk_slt(run, emu.port, "net_af_packet0", 20, "--gateway-mac", mac)
+    r = dpdk_slt(run, emu.port, "net_af_packet0", 20, "--gateway-mac", mac, threads=0)
     res = json.load(open(os.path.join(run, "results.json"))) if r.returncode == 0 else None
     failed = res["phases"][0]["requests_failed_whole_phase"] if res else None
     check(failed == 0, "--gateway-mac: the next hop taught without ARP, every request answered", 0,
           (r.returncode, failed, r.stderr[-300:]))
+    workers = res["run"]["config"].get("threads") if res else None
+    check(workers == 1, "no --threads with one DPDK port: one worker (the default fits the ports)", 1,
+          (workers, r.stderr[-300:]))
     if res:
         check_received("--gateway-mac", emu, before, res)
     r = dpdk_slt(os.path.join(tmp, "badmac"), emu.port, "net_af_packet0", 1, "--gateway-mac", "zz:00")

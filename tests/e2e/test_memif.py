@@ -30,10 +30,10 @@ MODEL = ["--step-us", "10000", "--step-us-per-seq", "0", "--max-batch", "4000",
 EAL = "--no-huge -m 512 --no-pci --no-telemetry --file-prefix %s -l %d"
 
 
-def memif(role, sock, index=0):
+def memif(role, sock, index=0, ring=13):
     # 8,192-slot rings (rsize=13): a decode step's burst of 1,000 chunks fits, where the
     # default 1,024 drops frames that TCP then resends late
-    return "--vdev=net_memif%d,role=%s,socket=%s,socket-abstract=no,rsize=13" % (index, role, sock)
+    return "--vdev=net_memif%d,role=%s,socket=%s,socket-abstract=no,rsize=%d" % (index, role, sock, ring)
 
 
 def up():
@@ -51,12 +51,12 @@ def down():
 class Emulator:
     """strobe-emu over DPDK + lwIP on memif server ports, its kernel control address the same."""
 
-    def __init__(self, tmp, *socks):
+    def __init__(self, tmp, *socks, model=MODEL, ring=13):
         self.log = os.path.join(tmp, "emu.log")
-        vdevs = " ".join(memif("server", s, i) for i, s in enumerate(socks))
+        vdevs = " ".join(memif("server", s, i, ring) for i, s in enumerate(socks))
         self.p = subprocess.Popen(
             ["ip", "netns", "exec", NS, common.EMU, "--transport", "dpdk", "--listen",
-             "%s:%d" % (SERVER_IP, PORT), "--control-listen", "%s:%d" % (SERVER_IP, PORT), *MODEL,
+             "%s:%d" % (SERVER_IP, PORT), "--control-listen", "%s:%d" % (SERVER_IP, PORT), *model,
              "--dpdk-args", EAL % (TAG + "e", 0) + " " + vdevs],
             stderr=open(self.log, "w"))
         end = time.time() + 30

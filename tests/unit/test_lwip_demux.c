@@ -1,0 +1,230 @@
+/* lwip_demux in front of Debian's real lwIP: what lwIP does with every frame must not change.
+ * A listener and hand-built segments from one peer: a SYN makes one SYN_RCVD pcb, its
+ * retransmission none (the four-tuple is known: lwIP's own path answers it); thousands of SYNs
+ * make one pcb each, with the known table rebuilt on the way, and the active list stays whole;
+ * the handshake's ACK, a registered connection's data (the looked-up path), its close into
+ * TIME-WAIT, and a SYN for that TIME-WAIT four-tuple, which lwIP's own path answers without a
+ * new pcb; a registered connection in the middle of the list through the peer's FIN and its
+ * reset (lwIP frees the pcb during the looked-up input: the list stays linked); a passive open
+ * freed before its handshake's ACK (the ACK then finds no pcb). */
+#include "check.h"
+#include "lwip_demux.h"
+
+#include <lwip/init.h>
+#include <lwip/ip4_addr.h>
+#include <lwip/netif.h>
+#include <lwip/priv/tcp_priv.h>
+#include <lwip/tcp.h>
+#include <netif/etharp.h>
+#include <netif/ethernet.h>
+
+#include <arpa/inet.h>
+#include <string.h>
+
+static struct netif ni;
+static struct lwip_demux *demux;
+static struct tcp_pcb *accepted;
+static struct lwip_demux_key accepted_key;
+static size_t received;
+static const uint8_t peer_mac[6] = {2, 0, 0, 0, 0, 2};
+
+static err_t drop_output(struct netif *n, struct pbuf *p)
+{
+    (void)n;
+    (void)p;
+    return ERR_OK;
+}
+
+static err_t setup(struct netif *n)
+{
+    static const uint8_t mac[6] = {2, 0, 0, 0, 0, 1};
+    n->hwaddr_len = 6;
+    memcpy(n->hwaddr, mac, 6);
+    n->mtu = 1500;
+    n->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET | NETIF_FLAG_LINK_UP;
+    n->output = etharp_output;
+    n->linkoutput = drop_output;
+    return ERR_OK;
+}
+
+static uint32_t sum16(const uint8_t *b, size_t n, uint32_t s)
+{
+    for (size_t i = 0; i + 1 < n; i += 2) s += (uint32_t)(b[i] << 8 | b[i + 1]);
+    if (n & 1) s += (uint32_t)(b[n - 1] << 8);
+    return s;
+}
+
+static uint16_t fold(uint32_t s)
+{
+    while (s >> 16) s = (s & 0xffff) + (s >> 16);
+    return (uint16_t)~s;
+}
+
+/* One segment from the peer 10.0.0.2:sport to 10.0.0.1:80, checksums right. */
+static void segment(uint16_t sport, uint32_t seq, uint32_t ack, uint8_t flags, const char *data)
+{
+    size_t dlen = data ? strlen(data) : 0, len = 14 + 20 + 20 + dlen;
+    uint8_t f[128] = {0};
+    memcpy(f, ni.hwaddr, 6);
+    memcpy(f + 6, peer_mac, 6);
+    f[12] = 0x08;
+    uint8_t *ip = f + 14, *tcp = ip + 20;
+    ip[0] = 0x45;
+    ip[2] = (uint8_t)((20 + 20 + dlen) >> 8), ip[3] = (uint8_t)(20 + 20 + dlen);
+    ip[6] = 0x40, ip[8] = 64, ip[9] = 6;
+    ip[12] = 10, ip[15] = 2, ip[16] = 10, ip[19] = 1;
+    uint16_t c = fold(sum16(ip, 20, 0));
+    ip[10] = (uint8_t)(c >> 8), ip[11] = (uint8_t)c;
+    tcp[0] = (uint8_t)(sport >> 8), tcp[1] = (uint8_t)sport, tcp[3] = 80;
+    uint32_t s = htonl(seq), a = htonl(ack);
+    memcpy(tcp + 4, &s, 4);
+    memcpy(tcp + 8, &a, 4);
+    tcp[12] = 5 << 4, tcp[13] = flags, tcp[14] = 0xff, tcp[15] = 0xff;
+    if (dlen) memcpy(tcp + 20, data, dlen);
+    uint8_t pseudo[12] = {10, 0, 0, 2, 10, 0, 0, 1, 0, 6, 0, (uint8_t)(20 + dlen)};
+    c = fold(sum16(tcp, 20 + dlen, sum16(pseudo, 12, 0)));
+    tcp[16] = (uint8_t)(c >> 8), tcp[17] = (uint8_t)c;
+    struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM);
+    pbuf_take(p, f, (u16_t)len);
+    if (lwip_demux_input(demux, p, &ni) != ERR_OK) pbuf_free(p);
+}
+
+static int count(struct tcp_pcb *list) { return list ? 1 + count(list->next) : 0; }
+
+static struct tcp_pcb *find(uint16_t sport)
+{
+    for (struct tcp_pcb *p = tcp_active_pcbs; p; p = p->next)
+        if (p->remote_port == sport) return p;
+    return NULL;
+}
+
+static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
+{
+    (void)arg;
+    (void)err;
+    if (p) {
+        received += p->tot_len;
+        tcp_recved(pcb, p->tot_len);
+        pbuf_free(p);
+    }
+    return ERR_OK;
+}
+
+static int errors;
+
+/* lwIP has freed the pcb: it leaves the table, as the error callbacks of strobe and strobe-emu
+ * do */
+static void on_err(void *arg, err_t err)
+{
+    (void)err;
+    lwip_demux_remove(demux, arg);
+    errors++;
+}
+
+static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
+{
+    (void)arg;
+    (void)err;
+    accepted = pcb;
+    tcp_recv(pcb, on_recv);
+    lwip_demux_add(demux, pcb, &accepted_key);
+    tcp_arg(pcb, &accepted_key);
+    tcp_err(pcb, on_err);
+    return ERR_OK;
+}
+
+int main(void)
+{
+    lwip_init();
+    demux = lwip_demux_new();
+    ip4_addr_t ip, mask, gw;
+    IP4_ADDR(&ip, 10, 0, 0, 1);
+    IP4_ADDR(&mask, 255, 255, 255, 0);
+    ip4_addr_set_zero(&gw);
+    netif_add(&ni, &ip, &mask, &gw, NULL, setup, ethernet_input);
+    netif_set_up(&ni);
+    struct tcp_pcb *l = tcp_new_ip_type(IPADDR_TYPE_V4);
+    ip_addr_t any;
+    ip_addr_copy_from_ip4(any, ip);
+    tcp_bind(l, &any, 80);
+    l = tcp_listen(l);
+    tcp_accept(l, on_accept);
+
+    segment(40000, 1000, 0, TCP_SYN, NULL);
+    struct tcp_pcb *p = find(40000);
+    CHECK(count(tcp_active_pcbs) == 1 && p && p->state == SYN_RCVD, "a SYN: one SYN_RCVD pcb (%d)",
+          count(tcp_active_pcbs));
+    segment(40000, 1000, 0, TCP_SYN, NULL);
+    CHECK(count(tcp_active_pcbs) == 1 && find(40000) == p,
+          "the SYN again: the same pcb answers, no second one (%d)", count(tcp_active_pcbs));
+
+    enum { MANY = 5000 };
+    for (int i = 0; i < MANY; i++) segment((uint16_t)(41000 + i), 7, 0, TCP_SYN, NULL);
+    int all = 1;
+    for (int i = 0; i < MANY; i += 97) all &= find((uint16_t)(41000 + i)) != NULL;
+    CHECK(count(tcp_active_pcbs) == MANY + 1 && all && find(40000) == p,
+          "%d more SYNs: one pcb each, the list whole (%d)", MANY, count(tcp_active_pcbs));
+    for (int i = 0; i < MANY; i += 7) segment((uint16_t)(41000 + i), 7, 0, TCP_SYN, NULL);
+    CHECK(count(tcp_active_pcbs) == MANY + 1, "their retransmissions: no new pcb (%d)",
+          count(tcp_active_pcbs));
+
+    uint32_t server_next = p->snd_nxt;
+    segment(40000, 1001, server_next, TCP_ACK, NULL);
+    CHECK(accepted == p && p->state == ESTABLISHED, "the handshake's ACK: accepted, ESTABLISHED");
+    segment(40000, 1001, server_next, TCP_ACK | TCP_PSH, "hello");
+    segment(40000, 1006, server_next, TCP_ACK | TCP_PSH, "world!");
+    CHECK(received == 11 && count(tcp_active_pcbs) == MANY + 1,
+          "data of a registered connection: delivered in order (%zu bytes), the list whole",
+          received);
+
+    /* the server closes first: FIN_WAIT_1, the peer's ACK, its FIN: TIME-WAIT */
+    lwip_demux_remove(demux, &accepted_key);
+    tcp_recv(p, NULL);
+    tcp_close(p);
+    uint32_t after_fin = p->snd_nxt;
+    segment(40000, 1012, after_fin, TCP_ACK, NULL);
+    segment(40000, 1012, after_fin, TCP_ACK | TCP_FIN, NULL);
+    CHECK(count(tcp_tw_pcbs) == 1 && count(tcp_active_pcbs) == MANY,
+          "the close: one pcb in TIME-WAIT (%d), the rest active (%d)", count(tcp_tw_pcbs),
+          count(tcp_active_pcbs));
+    segment(40000, 1500, 0, TCP_SYN, NULL);
+    CHECK(count(tcp_tw_pcbs) == 1 && count(tcp_active_pcbs) == MANY && !find(40000),
+          "a SYN for the TIME-WAIT four-tuple: lwIP's TIME-WAIT answer, no new pcb (%d, %d)",
+          count(tcp_tw_pcbs), count(tcp_active_pcbs));
+    segment(39999, 1, 0, TCP_SYN, NULL);
+    CHECK(count(tcp_active_pcbs) == MANY + 1 && find(39999) && count(tcp_tw_pcbs) == 1,
+          "a new four-tuple beside them: one new pcb, TIME-WAIT kept");
+
+    /* a registered connection in the middle of the list: the peer's FIN, then its reset */
+    segment(50000, 2000, 0, TCP_SYN, NULL);
+    struct tcp_pcb *q = find(50000);
+    segment(50000, 2001, q ? q->snd_nxt : 0, TCP_ACK, NULL);
+    CHECK(q && accepted == q && q->state == ESTABLISHED, "a second connection accepted");
+    for (int i = 0; i < 3; i++) segment((uint16_t)(51000 + i), 9, 0, TCP_SYN, NULL);
+    int before = count(tcp_active_pcbs);
+    segment(50000, 2001, q->snd_nxt, TCP_ACK | TCP_FIN, NULL);
+    CHECK(q->state == CLOSE_WAIT && count(tcp_active_pcbs) == before && find(51001),
+          "the peer's FIN: CLOSE_WAIT, the list whole (%d)", count(tcp_active_pcbs));
+    segment(50000, 2002, q->snd_nxt, TCP_RST | TCP_ACK, NULL);
+    CHECK(errors == 1 && count(tcp_active_pcbs) == before - 1 && !find(50000) && find(51000) &&
+              find(51002) && find(39999),
+          "its reset: lwIP freed it and it left the list, the rest linked (%d)",
+          count(tcp_active_pcbs));
+    segment(50000, 2100, 0, TCP_SYN, NULL);
+    CHECK(count(tcp_active_pcbs) == before && find(50000) && find(50000)->state == SYN_RCVD,
+          "its four-tuple again: a new passive open (%d)", count(tcp_active_pcbs));
+
+    /* a passive open lwIP frees before it is accepted (as its SYN_RCVD timeout would): the
+     * ACK that comes later finds no pcb, and lwIP's own path answers it */
+    segment(52000, 300, 0, TCP_SYN, NULL);
+    struct tcp_pcb *r = find(52000);
+    uint32_t r_next = r ? r->snd_nxt : 0;
+    CHECK(r && r->state == SYN_RCVD, "another passive open");
+    int n = count(tcp_active_pcbs);
+    tcp_abort(r);
+    segment(52000, 301, r_next, TCP_ACK, NULL);
+    CHECK(count(tcp_active_pcbs) == n - 1 && !find(52000) && accepted != r,
+          "freed before its ACK: the ACK creates nothing, accepts nothing (%d)",
+          count(tcp_active_pcbs));
+    return check_done("test_lwip_demux");
+}
