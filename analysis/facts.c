@@ -415,6 +415,9 @@ static void take_mark(struct run_facts *f, const struct rec_mark *v)
     if (v->kind == MARK_CLIENT_MEMORY)
         for (size_t k = 0; k < f->nphases; k++)
             if (f->phases[k].index == v->phase) f->phases[k].client_bytes = v->client_bytes;
+    if (v->kind == MARK_ARRIVALS_UNSENT)
+        for (size_t k = 0; k < f->nphases; k++)
+            if (f->phases[k].index == v->phase) f->phases[k].arrivals_unsent = v->unsent;
 }
 
 static void take_sent(struct loader *L, const struct rec_request_sent *v, size_t at)

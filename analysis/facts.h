@@ -109,8 +109,9 @@ enum event_figure { FIGURE_LAG, FIGURE_USER_GAP, FIGURE_PACING, EVENT_FIGURES };
 struct phase_info {
     int index, concurrency;
     int64_t t_start, t_window_start, t_window_end, t_end;
-    unsigned flags;       /* PHASE_GATES_MET */
-    int64_t client_bytes; /* memory strobe held for the phase's agents, or 0 */
+    unsigned flags;          /* PHASE_GATES_MET */
+    int64_t client_bytes;    /* memory strobe held for the phase's agents, or 0 */
+    int64_t arrivals_unsent; /* open loop: due in the phase but never sent */
 };
 
 /* One device of one power source: its readings in time order. */

@@ -297,6 +297,7 @@ static cJSON *arrival_json(const struct phase_metrics *m, const cJSON *arrival)
                             m->window_s > 0 ? (double)m->sent / m->window_s : 0);
     cJSON_AddItemToObject(o, "dispatch_lag_s", summary_json(&m->dispatch_lag_s, 1));
     cJSON_AddNumberToObject(o, "requests_held_by_max_in_flight", (double)m->held_by_cap);
+    cJSON_AddNumberToObject(o, "requests_due_never_sent", (double)m->info.arrivals_unsent);
     return o;
 }
 
@@ -642,10 +643,12 @@ void results_print_table(FILE *out, const struct run_results *res)
                     m->chunks.chunk_interval_ms.p50, m->chunks.flush_pattern);
         if (res->open_loop)
             fprintf(out,
-                    "      arrivals: %.2f requests/s due in the window, dispatch lag p50 %.3f ms "
-                    "p99 %.3f ms, %zu held by --max-in-flight\n",
+                    "      arrivals: %.2f requests/s due in the window and sent, dispatch lag p50 "
+                    "%.3f ms p99 %.3f ms, %zu held by --max-in-flight, %lld due but never "
+                    "sent\n",
                     m->window_s > 0 ? (double)m->sent / m->window_s : 0,
-                    1e3 * m->dispatch_lag_s.p50, 1e3 * m->dispatch_lag_s.p99, m->held_by_cap);
+                    1e3 * m->dispatch_lag_s.p50, 1e3 * m->dispatch_lag_s.p99, m->held_by_cap,
+                    (long long)m->info.arrivals_unsent);
         if (m->server_prompt_ms.n)
             fprintf(out,
                     "      server timings (%zu requests): prompt p50 %.2f ms, generation p50 "

@@ -89,7 +89,14 @@ static int slt_arrivals(const struct run_results *res, struct run_validity *v)
     int open = a != NULL;
     for (size_t i = 0; cJSON_IsNumber(bound) && i < res->nphases; i++) {
         const struct phase_metrics *m = &res->phases[i];
-        if (m->dispatch_lag_s.n && m->dispatch_lag_s.p99 > bound->valuedouble)
+        if (m->info.arrivals_unsent > 0)
+            invalid(v,
+                    "phase %d: %lld requests fell due but were never sent before the phase "
+                    "ended (the server kept --max-in-flight full, or the client fell behind): "
+                    "its figures leave out the load it was asked to carry; lower --rate, or "
+                    "raise --max-in-flight",
+                    m->info.index, (long long)m->info.arrivals_unsent);
+        else if (m->dispatch_lag_s.n && m->dispatch_lag_s.p99 > bound->valuedouble)
             invalid(v,
                     "phase %d: the client fell behind its arrival schedule (requests left %.4f s "
                     "after they were due at p99, over --max-dispatch-lag-s %g): use more "

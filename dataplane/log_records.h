@@ -131,14 +131,17 @@ struct rec_phase {
 enum log_mark {
     MARK_RUN_END = 1,
     MARK_INTERRUPTED = 2,
-    MARK_CLIENT_MEMORY = 3, /* phase and client_bytes are set */
+    MARK_CLIENT_MEMORY = 3,   /* phase and client_bytes are set */
+    MARK_ARRIVALS_UNSENT = 4, /* phase and unsent are set */
 };
 
 struct rec_mark {
     enum log_mark kind;
     int64_t t;
-    int phase;            /* MARK_CLIENT_MEMORY */
+    int phase;            /* MARK_CLIENT_MEMORY, MARK_ARRIVALS_UNSENT */
     int64_t client_bytes; /* MARK_CLIENT_MEMORY: bytes strobe held for that phase's agents */
+    int64_t unsent;       /* MARK_ARRIVALS_UNSENT: arrivals that fell due in the phase but were
+                             never sent (held by --max-in-flight, or the client behind) */
 };
 
 /* An agent finished a trajectory. */
@@ -300,14 +303,21 @@ static inline struct rec_phase rec_phase_decode(const struct log_record *r)
 
 static inline struct log_record rec_mark_encode(const struct rec_mark *v)
 {
-    return (struct log_record){
-        .type = REC_MARK, .a = v->kind, .t = v->t, .b = v->phase, .c = v->client_bytes};
+    return (struct log_record){.type = REC_MARK,
+                               .a = v->kind,
+                               .t = v->t,
+                               .b = v->phase,
+                               .c = v->kind == MARK_ARRIVALS_UNSENT ? v->unsent : v->client_bytes};
 }
 
 static inline struct rec_mark rec_mark_decode(const struct log_record *r)
 {
-    return (struct rec_mark){
-        .kind = (enum log_mark)r->a, .t = r->t, .phase = (int)r->b, .client_bytes = r->c};
+    enum log_mark kind = (enum log_mark)r->a;
+    return (struct rec_mark){.kind = kind,
+                             .t = r->t,
+                             .phase = (int)r->b,
+                             .client_bytes = kind == MARK_ARRIVALS_UNSENT ? 0 : r->c,
+                             .unsent = kind == MARK_ARRIVALS_UNSENT ? r->c : 0};
 }
 
 static inline struct log_record rec_trajectory_done_encode(const struct rec_trajectory_done *v)

@@ -719,6 +719,15 @@ static int run_open_phase(const struct slt_config *c, struct run_env *e,
     run_env_drain(e, c->drain_s, NULL, NULL);
     for (int i = 0; i < n; i++) atomic_store(&e->w[i].ctl.source, NULL);
     run_env_wait_workers_let_go(e);
+    /* arrivals due in the last --max-dispatch-lag-s before the stop may rightly be unsent yet */
+    int64_t due_by = t_stop - (int64_t)(c->max_dispatch_lag_s * 1e9);
+    uint64_t unsent = 0;
+    for (int i = 0; i < n; i++) unsent += arrival_source_unsent(src[i], due_by);
+    struct log_record mark = rec_mark_encode(&(struct rec_mark){.kind = MARK_ARRIVALS_UNSENT,
+                                                                .t = clock_now_ns(),
+                                                                .phase = idx,
+                                                                .unsent = (int64_t)unsent});
+    eventlog_put(e->log, n, &mark, NULL, 0);
     for (int i = 0; i < n; i++) arrival_source_free(src[i]);
     free(src);
     if (tty) fprintf(stderr, "\r\033[K");

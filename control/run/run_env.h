@@ -37,7 +37,7 @@ struct run_env_options {
     int uring;                  /* the workers' sockets through io_uring (--transport uring) */
     const char *server_metrics; /* --server-metrics: URL, "auto" or NULL */
     double server_metrics_rate_hz;
-    double progress_s; /* --progress-s */
+    double progress_s;     /* --progress-s */
     int threads_fit_ports; /* dpdk without --threads: at most one worker per port found */
 };
 

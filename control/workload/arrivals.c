@@ -240,4 +240,15 @@ struct request_source *arrival_source_get(struct arrival_source *s) { return &s-
 uint64_t arrival_source_issued(const struct arrival_source *s) { return atomic_load(&s->issued); }
 uint64_t arrival_source_held(const struct arrival_source *s) { return atomic_load(&s->held); }
 int arrival_source_in_flight(const struct arrival_source *s) { return atomic_load(&s->in_flight); }
+uint64_t arrival_source_unsent(struct arrival_source *s, int64_t t_stop)
+{
+    uint64_t n = 0;
+    while (s->due < t_stop) {
+        n++;
+        double elapsed_s = (double)(s->due - s->t0) / 1e9;
+        advance(s, &elapsed_s);
+    }
+    return n;
+}
+
 void arrival_source_free(struct arrival_source *s) { free(s); }

@@ -48,6 +48,9 @@ struct request_source *arrival_source_get(struct arrival_source *s);
 uint64_t arrival_source_issued(const struct arrival_source *s);
 uint64_t arrival_source_held(const struct arrival_source *s); /* due while at the cap */
 int arrival_source_in_flight(const struct arrival_source *s);
+/* Once its worker has let it go: the arrivals that fell due before t_stop (ns) and were never
+ * sent (the one it was holding, and every one after it). */
+uint64_t arrival_source_unsent(struct arrival_source *s, int64_t t_stop);
 void arrival_source_free(struct arrival_source *s);
 
 #endif

@@ -56,7 +56,8 @@ def poisson(tmp):
         # Poisson counts: within 5 standard deviations of rate x window
         check(abs(due - expected) <= 5 * math.sqrt(expected),
               "rate %d: requests due in the window" % rate, "%.0f +- %.0f" % (expected, 5 * math.sqrt(expected)), due)
-        check(a["rate_per_s"] == rate and a["requests_held_by_max_in_flight"] == 0,
+        check(a["rate_per_s"] == rate and a["requests_held_by_max_in_flight"] == 0 and
+              a["requests_due_never_sent"] == 0,
               "rate %d: the phase names its rate, none held" % rate, rate, a)
         check(a["dispatch_lag_s"]["n"] == due and a["dispatch_lag_s"]["min"] >= 0,
               "rate %d: every request's dispatch lag is known and not negative" % rate, due, a["dispatch_lag_s"])
@@ -112,10 +113,17 @@ def schedule_and_cap(tmp):
     r = slt(run, "--rate", "20", "--max-in-flight", "2", "--phase-s", "2", "--ramp-s", "0",
             "--server-metrics", "auto", "--server-metrics-rate", "20",
             emu="--step-us 10000 --step-us-per-seq 0 --max-batch 64 --prefill-tps 1e8")
-    check(r.returncode == 0, "slt --max-in-flight 2", 0, r.stderr[-300:])
+    # the cap lets through 4 of the 20 requests a second: the rest pile up unsent, and the
+    # run says it did not carry the load it was asked to
+    check(r.returncode == 4 and "were never sent before the phase ended" in r.stdout,
+          "slt --max-in-flight 2 at 5x what it lets through: not valid, and says why",
+          "exit 4", (r.returncode, r.stdout[:300]))
     ph = json.load(open(os.path.join(run, "results.json")))["phases"][0]
     held = ph["arrival"]["requests_held_by_max_in_flight"]
     check(held > 0, "requests due at the cap are counted as held", "> 0", held)
+    unsent = ph["arrival"]["requests_due_never_sent"]
+    # (those due in the last --max-dispatch-lag-s, 1 s here, may rightly be unsent yet)
+    check(unsent >= 5, "arrivals due but never sent are counted", ">= 5", unsent)
     running = ph["server"]["requests_running"]["max"]
     check(running <= 2, "the server never saw more than the cap in flight", "<= 2", running)
     check(ph["ttft_s"]["p50"] > 0.2, "a held request's TTFT includes its wait for a slot",
