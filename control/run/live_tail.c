@@ -99,7 +99,7 @@ void live_tail_phase(struct live_tail *t, int phase)
     if (!t) return;
     t->phase = phase;
     t->t_phase = 0;
-    memset(t->map, 0, t->cap * sizeof *t->map);
+    if (t->map) memset(t->map, 0, t->cap * sizeof *t->map);
     t->used = 0;
     t->nttft = 0;
     t->nends = t->ends_head = 0;
