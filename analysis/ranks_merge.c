@@ -131,14 +131,16 @@ static void append(struct run_facts *f, struct run_facts *rf)
         f->reqs[f->nreqs++] = r;
     }
     f->tok = realloc(f->tok, (f->ntok_stores + rf->ntok_stores + 1) * sizeof *f->tok);
-    memcpy(f->tok + f->ntok_stores, rf->tok, rf->ntok_stores * sizeof *f->tok);
+    if (rf->ntok_stores) memcpy(f->tok + f->ntok_stores, rf->tok, rf->ntok_stores * sizeof *f->tok);
     f->ntok_stores += rf->ntok_stores;
     f->ntok += rf->ntok;
     rf->ntok_stores = 0;
     f->traj_t = realloc(f->traj_t, (f->ntraj + rf->ntraj + 1) * sizeof *f->traj_t);
     f->traj_phase = realloc(f->traj_phase, (f->ntraj + rf->ntraj + 1) * sizeof *f->traj_phase);
-    memcpy(f->traj_t + f->ntraj, rf->traj_t, rf->ntraj * sizeof *f->traj_t);
-    memcpy(f->traj_phase + f->ntraj, rf->traj_phase, rf->ntraj * sizeof *f->traj_phase);
+    if (rf->ntraj) { /* memcpy from NULL is undefined even for 0 bytes */
+        memcpy(f->traj_t + f->ntraj, rf->traj_t, rf->ntraj * sizeof *f->traj_t);
+        memcpy(f->traj_phase + f->ntraj, rf->traj_phase, rf->ntraj * sizeof *f->traj_phase);
+    }
     f->ntraj += rf->ntraj;
     f->chunks_scanned += rf->chunks_scanned;
     f->chunks_parsed += rf->chunks_parsed;
