@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,9 +16,8 @@ struct arrival_source {
     uint64_t rng, seq;
     size_t index;    /* of the next arrival in the global sequence that is this worker's */
     int64_t t0, due; /* the next due time of this worker's (INT64_MAX: the schedule is over) */
-    int held_now;    /* the arrival at `due` was found at the cap and counted */
-    _Atomic int in_flight;
-    _Atomic uint64_t issued, held;
+    int held_now;    /* the arrival at `due` was found at the cap: its request is tagged so */
+    int in_flight;   /* next and ended both run on the worker */
     struct request_source src;
 };
 
@@ -173,11 +171,8 @@ static int next(void *arg, int64_t now, char *head, size_t head_cap, struct requ
         *next_due = s->due;
         return 0;
     }
-    if (s->cap && atomic_load_explicit(&s->in_flight, memory_order_relaxed) >= s->cap) {
-        if (!s->held_now) {
-            s->held_now = 1;
-            atomic_fetch_add_explicit(&s->held, 1, memory_order_relaxed);
-        }
+    if (s->cap && s->in_flight >= s->cap) {
+        s->held_now = 1;
         /* a slot frees when a request ends, which wakes the worker; look again soon anyway */
         *next_due = now + 1000000;
         return 0;
@@ -194,8 +189,7 @@ static int next(void *arg, int64_t now, char *head, size_t head_cap, struct requ
     spec->tag = s->seq | (s->held_now ? SOURCE_TAG_HELD_BY_CAP : 0);
     spec->t_sched = s->due; /* latency runs from when it was due, held or not */
     s->held_now = 0;
-    atomic_fetch_add_explicit(&s->in_flight, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&s->issued, 1, memory_order_relaxed);
+    s->in_flight++;
     /* the elapsed time of the global sequence is kept in the due time itself */
     double elapsed_s = (double)(s->due - s->t0) / 1e9;
     advance(s, &elapsed_s);
@@ -206,7 +200,7 @@ static void ended(void *arg, uint64_t tag, int ok, int64_t t_end)
 {
     (void)tag, (void)ok, (void)t_end;
     struct arrival_source *s = arg;
-    atomic_fetch_sub_explicit(&s->in_flight, 1, memory_order_relaxed);
+    s->in_flight--;
 }
 
 struct arrival_source *arrival_source_new(const struct arrival_spec *a,
@@ -237,9 +231,6 @@ struct arrival_source *arrival_source_new(const struct arrival_spec *a,
 }
 
 struct request_source *arrival_source_get(struct arrival_source *s) { return &s->src; }
-uint64_t arrival_source_issued(const struct arrival_source *s) { return atomic_load(&s->issued); }
-uint64_t arrival_source_held(const struct arrival_source *s) { return atomic_load(&s->held); }
-int arrival_source_in_flight(const struct arrival_source *s) { return atomic_load(&s->in_flight); }
 uint64_t arrival_source_unsent(struct arrival_source *s, int64_t t_stop)
 {
     uint64_t n = 0;

@@ -7,8 +7,7 @@
  * whatever the number of workers. A cap on requests in flight (--max-in-flight, split over the
  * workers) holds a due request until a slot frees; its latency still runs from when it was
  * due, and the source counts it as held. Each request is the SLT template (request_template.h);
- * the worker writes its id. All calls of the source run on its worker; the counters are
- * atomics read by control. */
+ * the worker writes its id. All calls of the source run on its worker. */
 #ifndef STROBE_ARRIVALS_H
 #define STROBE_ARRIVALS_H
 #include "request_template.h"
@@ -45,9 +44,6 @@ struct arrival_source *arrival_source_new(const struct arrival_spec *a,
                                           const struct request_template *t, int worker,
                                           int nworkers, int64_t t0, int max_in_flight);
 struct request_source *arrival_source_get(struct arrival_source *s);
-uint64_t arrival_source_issued(const struct arrival_source *s);
-uint64_t arrival_source_held(const struct arrival_source *s); /* due while at the cap */
-int arrival_source_in_flight(const struct arrival_source *s);
 /* Once its worker has let it go: the arrivals that fell due before t_stop (ns) and were never
  * sent (the one it was holding, and every one after it). */
 uint64_t arrival_source_unsent(struct arrival_source *s, int64_t t_stop);
