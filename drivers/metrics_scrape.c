@@ -1,6 +1,7 @@
 #include "metrics_scrape.h"
 
 #include "clock.h"
+#include "http_body.h"
 #include "log_records.h"
 
 #include <curl/curl.h>
@@ -11,34 +12,13 @@
 struct metrics_scrape {
     CURL *curl;
     char url[1024];
-    char *body;
-    size_t len, cap;
-    int too_big;
+    struct http_body body;
 };
-
-static size_t collect(char *p, size_t size, size_t n, void *arg)
-{
-    struct metrics_scrape *m = arg;
-    size_t add = size * n;
-    if (m->len + add > METRICS_SCRAPE_MAX_BYTES) {
-        m->too_big = 1;
-        return 0; /* curl stops with a write error */
-    }
-    if (m->len + add > m->cap) {
-        size_t cap = (m->len + add) * 2;
-        m->cap = cap > METRICS_SCRAPE_MAX_BYTES ? METRICS_SCRAPE_MAX_BYTES : cap;
-        m->body = realloc(m->body, m->cap);
-    }
-    memcpy(m->body + m->len, p, add);
-    m->len += add;
-    return add;
-}
 
 /* One GET: the HTTP status (0 without a response), the timing, and in why a failure's cause. */
 static long fetch(struct metrics_scrape *m, int64_t *t_mid, int64_t *took, char *why, size_t wl)
 {
-    m->len = 0;
-    m->too_big = 0;
+    http_body_reset(&m->body);
     int64_t t0 = clock_now_ns();
     CURLcode rc = curl_easy_perform(m->curl);
     int64_t t1 = clock_now_ns();
@@ -46,14 +26,14 @@ static long fetch(struct metrics_scrape *m, int64_t *t_mid, int64_t *took, char 
     *took = t1 - t0;
     long status = 0;
     if (rc == CURLE_OK) curl_easy_getinfo(m->curl, CURLINFO_RESPONSE_CODE, &status);
-    if (m->too_big)
+    if (m->body.too_big)
         snprintf(why, wl, "%s: the exposition is larger than %u MiB", m->url,
                  METRICS_SCRAPE_MAX_BYTES >> 20);
     else if (rc != CURLE_OK)
         snprintf(why, wl, "%s: %s", m->url, curl_easy_strerror(rc));
     else if (status != 200)
         snprintf(why, wl, "%s: HTTP %ld", m->url, status);
-    return m->too_big ? 0 : status;
+    return m->body.too_big ? 0 : status;
 }
 
 struct metrics_scrape *metrics_scrape_open(const char *url, int insecure, const char *ca_file,
@@ -68,8 +48,9 @@ struct metrics_scrape *metrics_scrape_open(const char *url, int insecure, const 
     snprintf(m->url, sizeof m->url, "%s", url);
     m->curl = curl_easy_init();
     curl_easy_setopt(m->curl, CURLOPT_URL, m->url);
-    curl_easy_setopt(m->curl, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(m->curl, CURLOPT_WRITEDATA, m);
+    m->body.max = METRICS_SCRAPE_MAX_BYTES;
+    curl_easy_setopt(m->curl, CURLOPT_WRITEFUNCTION, http_body_collect);
+    curl_easy_setopt(m->curl, CURLOPT_WRITEDATA, &m->body);
     curl_easy_setopt(m->curl, CURLOPT_TIMEOUT_MS, 5000L);
     curl_easy_setopt(m->curl, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
     curl_easy_setopt(m->curl, CURLOPT_NOSIGNAL, 1L);
@@ -101,7 +82,7 @@ void metrics_scrape_once(struct metrics_scrape *m, struct eventlog *log, int pro
     struct log_record rec = rec_server_metrics_encode(
         &(struct rec_server_metrics){.t = t, .took_ns = took, .status = (int)status});
     if (status == 200)
-        eventlog_put(log, producer, &rec, m->body, m->len);
+        eventlog_put(log, producer, &rec, m->body.p, m->body.len);
     else
         eventlog_put(log, producer, &rec, why, strlen(why));
 }
@@ -112,6 +93,6 @@ void metrics_scrape_close(struct metrics_scrape *m)
 {
     if (!m) return;
     if (m->curl) curl_easy_cleanup(m->curl);
-    free(m->body);
+    http_body_free(&m->body);
     free(m);
 }

@@ -5,6 +5,7 @@
 #include "power.h"
 
 #include "clock.h"
+#include "http_body.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -16,29 +17,14 @@
 struct http_impl {
     CURL *curl;
     char url[512];
-    char *body;
-    size_t len, cap;
+    struct http_body body;
     int emu;
 };
-
-static size_t collect(char *p, size_t size, size_t n, void *arg)
-{
-    struct http_impl *h = arg;
-    size_t add = size * n;
-    if (h->len + add + 1 > h->cap) {
-        h->cap = (h->len + add + 1) * 2;
-        h->body = realloc(h->body, h->cap);
-    }
-    memcpy(h->body + h->len, p, add);
-    h->len += add;
-    h->body[h->len] = 0;
-    return add;
-}
 
 static int fetch(struct power_source *s, cJSON **out, int64_t *t_mid, char *err, size_t errlen)
 {
     struct http_impl *h = s->impl;
-    h->len = 0;
+    http_body_reset(&h->body);
     int64_t t0 = clock_now_ns();
     CURLcode rc = curl_easy_perform(h->curl);
     int64_t t1 = clock_now_ns();
@@ -55,7 +41,7 @@ static int fetch(struct power_source *s, cJSON **out, int64_t *t_mid, char *err,
         }
         return -1;
     }
-    *out = cJSON_ParseWithLength(h->body ? h->body : "", h->len);
+    *out = cJSON_ParseWithLength(h->body.p ? h->body.p : "", h->body.len);
     if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(*out, "PowerControl"))) {
         snprintf(err, errlen, "%s is not a Redfish Power resource (no PowerControl array)", h->url);
         cJSON_Delete(*out);
@@ -98,8 +84,8 @@ static int open_common(struct power_source *s, const char *url, int emu, int ins
     snprintf(h->url, sizeof h->url, "%s", url);
     h->curl = curl_easy_init();
     curl_easy_setopt(h->curl, CURLOPT_URL, h->url);
-    curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, h);
+    curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, http_body_collect);
+    curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &h->body);
     curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, 2000L);
     curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
     if (insecure) {
@@ -196,7 +182,7 @@ static void http_close(struct power_source *s)
     struct http_impl *h = s->impl;
     if (!h) return;
     if (h->curl) curl_easy_cleanup(h->curl);
-    free(h->body);
+    http_body_free(&h->body);
     free(h);
     s->impl = NULL;
 }
