@@ -88,6 +88,7 @@ struct reading {
     struct server_scrape *s;
     int gauge_rank[SG_COUNT], counter_rank[SC_COUNT], hist_rank[SH_COUNT];
     int gauge_sets[SG_COUNT];
+    int gauge_mean[SG_COUNT]; /* the name taken is a ratio (K_GAUGE_MEAN): averaged */
 };
 
 static int strip(struct prom_str *name, const char *suffix)
@@ -190,6 +191,7 @@ static void on_sample(const struct prom_sample *smp, void *arg)
         }
         s->gauge[k->series] += smp->value;
         r->gauge_sets[k->series]++;
+        r->gauge_mean[k->series] = k->kind == K_GAUGE_MEAN;
         break;
     case K_COUNTER:
         if (part >= 0 || !take_rank(&r->counter_rank[k->series], k->rank, &restart)) return;
@@ -222,12 +224,8 @@ void server_metrics_take(struct server_metrics *m, int64_t t, const char *text, 
     struct prom_stats st = prom_parse(text, len, on_sample, &r);
     m->malformed += st.malformed;
     /* ratios published per label set (per engine, per model) are averaged, counts summed */
-    for (size_t i = 0; i < NKNOWN; i++)
-        if (KNOWN[i].kind == K_GAUGE_MEAN && r.gauge_rank[KNOWN[i].series] == KNOWN[i].rank &&
-            r.gauge_sets[KNOWN[i].series] > 1) {
-            s->gauge[KNOWN[i].series] /= r.gauge_sets[KNOWN[i].series];
-            r.gauge_sets[KNOWN[i].series] = 1;
-        }
+    for (int g = 0; g < SG_COUNT; g++)
+        if (r.gauge_mean[g] && r.gauge_sets[g] > 1) s->gauge[g] /= r.gauge_sets[g];
 }
 
 void server_metrics_failed(struct server_metrics *m) { m->failed++; }

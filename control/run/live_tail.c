@@ -158,7 +158,7 @@ static void take(struct live_tail *t, const struct log_record *rec)
         const char *data = body_of(t, rec->off, rec->len);
         if (!data) return;
         chunk_facts_read(data, rec->len, 0, &t->rd, &cf);
-        if (cf.visible_bytes || cf.answer_bytes) {
+        if (cf.visible_bytes) { /* a token, as facts.c counts one */
             r->first_seen = 1;
             if (t->nttft == t->ttft_cap) {
                 t->ttft_cap = t->ttft_cap ? t->ttft_cap * 2 : 1024;
