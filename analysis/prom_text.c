@@ -119,25 +119,28 @@ static const char *take_labels(struct cursor *c, struct prom_sample *s, char *sc
     }
 }
 
-static int parse_double(struct prom_str t, double *out)
+/* A token as a C string for strtod/strtoll (the text is not NUL-terminated); 0 when it is
+ * empty or longer than any number. */
+static int token_cstr(struct prom_str t, char *buf, size_t cap)
 {
-    char buf[64];
-    if (t.len == 0 || t.len >= sizeof buf) return -1;
+    if (t.len == 0 || t.len >= cap) return 0;
     memcpy(buf, t.p, t.len);
     buf[t.len] = 0;
-    char *end;
-    errno = 0;
+    return 1;
+}
+
+static int parse_double(struct prom_str t, double *out)
+{
+    char buf[64], *end;
+    if (!token_cstr(t, buf, sizeof buf)) return -1;
     *out = strtod(buf, &end);
     return *end ? -1 : 0;
 }
 
 static int parse_int64(struct prom_str t, int64_t *out)
 {
-    char buf[32];
-    if (t.len == 0 || t.len >= sizeof buf) return -1;
-    memcpy(buf, t.p, t.len);
-    buf[t.len] = 0;
-    char *end;
+    char buf[32], *end;
+    if (!token_cstr(t, buf, sizeof buf)) return -1;
     errno = 0;
     long long v = strtoll(buf, &end, 10);
     if (*end || errno) return -1;
