@@ -60,7 +60,8 @@ def load_name(streams, rate):
 def transports_built():
     """The transports `strobe slt --help` names on its --transport line."""
     out = subprocess.run([STROBE, "slt", "--help"], capture_output=True, text=True).stdout
-    m = re.search(r"--transport ([a-z|]+)", out)
+    # the option's own line lists them with bars; other lines name one ("with --transport dpdk")
+    m = re.search(r"--transport ([a-z]+(?:\|[a-z]+)+)", out)
     return set(m.group(1).split("|")) if m else {"kernel"}
 
 
