@@ -78,11 +78,13 @@ static double chunk_tokens(const struct tok_store *ts, size_t e)
     return isnan(k) ? 1 : k;
 }
 
-/* The ITL per token of the population, by one rule: "zero" (spread == 0) or "spread". */
-static void itl(const struct run_facts *f, const struct phase_info *ph, int spread,
-                struct summary *out)
+/* The ITL per token of the population, by one rule: "zero" (spread == 0) or "spread". Returns
+ * whether a chunk carried other than one token (when none did, both rules count the same). */
+static int itl(const struct run_facts *f, const struct phase_info *ph, int spread,
+               struct summary *out)
 {
     struct value_counts v = {0};
+    int multi = 0;
     for (size_t i = 0; i < f->nreqs; i++) {
         const struct req_facts *r = &f->reqs[i];
         if (!counted_request(r, ph)) continue;
@@ -92,6 +94,13 @@ static void itl(const struct run_facts *f, const struct phase_info *ph, int spre
             t = tok_time(ts, e, t);
             double kt = chunk_tokens(ts, e);
             if (kt <= 0) continue; /* merged into the next chunk, as below */
+            if (kt == 1) {
+                /* zeros == 0 and d / 1 == d: both rules count d alone */
+                if (prev) count_value(&v, (double)(t - prev) / 1e6, 1);
+                prev = t;
+                continue;
+            }
+            multi = 1;
             size_t zeros = (size_t)kt - 1;
             if (prev) {
                 double d = (double)(t - prev) / 1e6;
@@ -109,6 +118,7 @@ static void itl(const struct run_facts *f, const struct phase_info *ph, int spre
     value_counts_sort(&v);
     value_counts_summarise(&v, out);
     value_counts_free(&v);
+    return multi;
 }
 
 void chunk_metrics_compute(const struct run_facts *f, const struct phase_info *ph,
@@ -162,8 +172,10 @@ void chunk_metrics_compute(const struct run_facts *f, const struct phase_info *p
     classify(m, &k, &interval);
     value_counts_free(&k);
     value_counts_free(&interval);
-    itl(f, ph, 0, &m->itl_zero_ms);
-    itl(f, ph, 1, &m->itl_spread_ms);
+    if (itl(f, ph, 0, &m->itl_zero_ms))
+        itl(f, ph, 1, &m->itl_spread_ms);
+    else
+        m->itl_spread_ms = m->itl_zero_ms;
     summarise(ttft_r.v, ttft_r.n, &m->ttft_reasoning_s);
     summarise(ttft_a.v, ttft_a.n, &m->ttft_answer_s);
     dvec_free(&ttft_r);

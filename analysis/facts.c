@@ -60,10 +60,45 @@ static void pend_push(struct pending *p, const struct event_fact *e)
     p->e[p->n++] = *e;
 }
 
-static void pend_free(struct pending *p)
+/* The buffers of closed requests, kept for the next ones to open: a request's events then
+ * cost no allocation once its thread has had as many requests open at once as it will have. */
+struct pend_pool {
+    struct pending *spare;
+    size_t n, cap;
+};
+
+/* Gives an empty request a spare buffer, when there is one. */
+static void pend_take(struct pend_pool *pool, struct pending *p)
 {
-    free(p->e);
+    if (!p->cap && pool->n) {
+        *p = pool->spare[--pool->n];
+        p->n = 0;
+    }
+}
+
+/* A closed request's buffer, back to the pool (or freed when the pool cannot grow). */
+static void pend_give(struct pend_pool *pool, struct pending *p)
+{
+    if (p->cap && pool->n == pool->cap) {
+        size_t cap = pool->cap ? pool->cap * 2 : 64;
+        struct pending *spare = realloc(pool->spare, cap * sizeof *spare);
+        if (spare) {
+            pool->spare = spare;
+            pool->cap = cap;
+        }
+    }
+    if (p->cap && pool->n < pool->cap)
+        pool->spare[pool->n++] = *p;
+    else
+        free(p->e);
     memset(p, 0, sizeof *p);
+}
+
+static void pend_pool_free(struct pend_pool *pool)
+{
+    for (size_t i = 0; i < pool->n; i++) free(pool->spare[i].e);
+    free(pool->spare);
+    memset(pool, 0, sizeof *pool);
 }
 
 /* The first failure of a request wins: its class and its reason, one line. */
@@ -222,6 +257,7 @@ struct tok_sink {
     const struct run_facts *f;                     /* the phases, read first */
     struct value_counts (*figures)[EVENT_FIGURES]; /* aligned with f->phases */
     int out_of_memory;
+    struct pend_pool pool;
 };
 
 /* The request's token events inside its phase's window into that phase's figures. */
@@ -289,7 +325,7 @@ static void finish(struct tok_sink *sink, struct req_facts *r, struct pending *p
         store_put(ts, e->t, i ? p->e[i - 1].t : r->t_first_token, k, e->bytes, flags);
     }
     count_figures(sink, r, p);
-    pend_free(p);
+    pend_give(&sink->pool, p);
 }
 
 double req_output_speed(const struct req_facts *r)
@@ -501,6 +537,7 @@ static void take_request_record(struct analyser *A, const struct log_record *rec
         r->n_events++;
         struct rec_event ev = rec_event_decode(rec);
         stamp_from_tap(A, r, &ev);
+        pend_take(&A->sink.pool, p);
         take_event(r, p, &ev, body, rec->len, A->ts_source_events, A->tok, &A->rd);
     } else if (rec->type == REC_REQUEST_END) {
         struct rec_request_end end = rec_request_end_decode(rec);
@@ -806,6 +843,7 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
         chunk_reader_free(&A[t].rd);
         if (A[t].tok != tok) tokenizer_free(A[t].tok);
         out_of_memory |= A[t].sink.out_of_memory;
+        pend_pool_free(&A[t].sink.pool);
         for (size_t k = 0; k < f->nphases; k++)
             for (int w = 0; w < EVENT_FIGURES; w++) {
                 out_of_memory |=

@@ -26,7 +26,8 @@ static uint64_t hash(uint64_t key) { return key * 0x9e3779b97f4a7c15ULL; }
 /* The part is chosen by the hash's top bits, the slot by the bits below them. */
 static size_t slot_of(uint64_t h, size_t cap) { return (size_t)(h >> 20) & (cap - 1); }
 
-static int grow(struct value_counts_part *p)
+/* Doubles a part (the slow path, kept out of add_key's line). */
+static __attribute__((noinline)) int grow(struct value_counts *c, struct value_counts_part *p)
 {
     size_t cap = p->cap ? p->cap * 2 : 64;
     uint64_t *keys = big_realloc(NULL, cap * sizeof *keys);
@@ -49,16 +50,25 @@ static int grow(struct value_counts_part *p)
     p->keys = keys;
     p->counts = counts;
     p->cap = cap;
+    p->grow_at = cap / 4 * 3; /* at most 3/4 full */
+    c->last_count = NULL;     /* it may have pointed into this part */
     return 0;
 }
 
 static int add_key(struct value_counts *c, uint64_t key, uint64_t times)
 {
-    if (!times) return 0;
-    if (times > UINT32_MAX - c->n) return -1;
+    if (times - 1 >= UINT32_MAX - c->n) return times ? -1 : 0; /* also times == 0 */
+    c->n += times;
+    if (key == c->last_key && c->last_count) {
+        *c->last_count += (uint32_t)times;
+        return 0;
+    }
     uint64_t h = hash(key);
     struct value_counts_part *p = &c->part[h >> 60];
-    if ((p->used + 1) * 4 > p->cap * 3 && grow(p)) return -1; /* at most 3/4 full */
+    if (p->used >= p->grow_at && grow(c, p)) {
+        c->n -= times;
+        return -1;
+    }
     size_t s = slot_of(h, p->cap);
     while (p->counts[s] && p->keys[s] != key) s = (s + 1) & (p->cap - 1);
     if (!p->counts[s]) {
@@ -66,7 +76,8 @@ static int add_key(struct value_counts *c, uint64_t key, uint64_t times)
         p->used++;
     }
     p->counts[s] += (uint32_t)times;
-    c->n += times;
+    c->last_key = key;
+    c->last_count = &p->counts[s];
     return 0;
 }
 
@@ -85,6 +96,7 @@ int value_counts_merge(struct value_counts *c, struct value_counts *src)
             src->part[k] = t;
         }
     c->n = 0;
+    c->last_count = NULL; /* its part may have moved to src */
     for (int k = 0; k < VALUE_COUNTS_PARTS; k++)
         for (size_t i = 0; i < c->part[k].cap; i++) c->n += c->part[k].counts[i];
     int rc = 0;
@@ -139,6 +151,7 @@ static void sort_range(struct value_counts_part *p, size_t lo, size_t hi)
 void value_counts_sort(struct value_counts *c)
 {
     if (c->sorted) return;
+    c->last_count = NULL; /* slots move */
     for (int k = 0; k < VALUE_COUNTS_PARTS; k++) {
         struct value_counts_part *p = &c->part[k];
         size_t m = 0;

@@ -18,12 +18,17 @@ struct value_counts_part {
     uint64_t *keys;   /* a value's order key (its bits made unsigned, ascending as the value) */
     uint32_t *counts; /* 0: an empty slot */
     size_t cap, used; /* slots, distinct values */
+    size_t grow_at;   /* the distinct values that make it grow: 3/4 of cap */
 };
 
 struct value_counts {
     struct value_counts_part part[VALUE_COUNTS_PARTS];
     uint64_t n; /* values */
     int sorted; /* after value_counts_sort: each part's keys[0..used) ascending, no more adds */
+    /* the last key added and its count's slot (NULL: none), so that a run of one value (a
+     * chunk's one token, again and again) costs no hashing */
+    uint64_t last_key;
+    uint32_t *last_count;
 };
 
 /* Counts `times` more of v; 0, or -1 out of memory (or past 2^32 - 1 values). */
