@@ -269,15 +269,18 @@ static void count_figures(struct tok_sink *sink, const struct req_facts *r, cons
     }
     if (k == f->nphases) return;
     int64_t ws = f->phases[k].t_window_start, we = f->phases[k].t_window_end;
+    struct value_counts *lag = &sink->figures[k][FIGURE_LAG],
+                        *gap = &sink->figures[k][FIGURE_USER_GAP],
+                        *pace = &sink->figures[k][FIGURE_PACING];
+    int failed = 0;
     for (size_t i = 0; i < p->n; i++) {
         const struct event_fact *e = &p->e[i];
         if (e->t < ws || e->t >= we) continue;
-        int64_t x[EVENT_FIGURES] = {
-            [FIGURE_LAG] = e->lag, [FIGURE_USER_GAP] = e->gap, [FIGURE_PACING] = e->pace};
-        for (int w = 0; w < EVENT_FIGURES; w++)
-            if (x[w] != INT64_MIN && value_counts_add(&sink->figures[k][w], (double)x[w] / 1e3, 1))
-                sink->out_of_memory = 1;
+        if (e->lag != INT64_MIN) failed |= value_counts_add(lag, (double)e->lag / 1e3, 1);
+        if (e->gap != INT64_MIN) failed |= value_counts_add(gap, (double)e->gap / 1e3, 1);
+        if (e->pace != INT64_MIN) failed |= value_counts_add(pace, (double)e->pace / 1e3, 1);
     }
+    if (failed) sink->out_of_memory = 1;
 }
 
 /* Closes a request: its counting rule, token totals, failure verdict, and its token events
@@ -521,12 +524,12 @@ static void take_end(struct analyser *A, struct req_facts *r, struct pending *p,
 }
 
 /* A record about one request: its events, its retry, its end. */
-static void take_request_record(struct analyser *A, const struct log_record *rec, size_t req)
+static void take_request_record(struct analyser *A, const struct log_record *rec, size_t req,
+                                const char *body)
 {
     struct loader *L = A->L;
     struct req_facts *r = &L->f->reqs[req];
     struct pending *p = &L->pend[req];
-    const char *body = eventlog_body(L->lr, rec);
     if (rec->len && !body) {
         A->torn_bodies++;
         return;
@@ -556,20 +559,6 @@ static void advise(const void *p, size_t len, int advice)
 {
     uintptr_t from = (uintptr_t)p & ~(uintptr_t)4095, to = (uintptr_t)p + len;
     if (len && to > from) madvise((void *)from, to - from, advice);
-}
-
-/* The bodies of the records idx[0..n) in one span (the collector writes bodies in record
- * order). */
-static void bodies_window(const struct eventlog_reader *lr, const size_t *idx, size_t n, int advice)
-{
-    uint64_t lo = UINT64_MAX, hi = 0;
-    for (size_t j = 0; j < n; j++) {
-        const struct log_record *r = &lr->records[idx[j]];
-        if (!r->len || r->off > lr->bodies_len || r->len > lr->bodies_len - r->off) continue;
-        if (r->off < lo) lo = r->off;
-        if (r->off + r->len > hi) hi = r->off + r->len;
-    }
-    if (hi > lo) advise(lr->bodies + lo, hi - lo, advice);
 }
 
 #define MAX_LEAD 2 /* windows a thread may run ahead of the slowest */
@@ -616,22 +605,35 @@ static void *analyse(void *arg)
     const struct eventlog_reader *lr = L->lr;
     unsigned nthreads = L->nthreads;
     size_t *idx = malloc(LOG_WINDOW * sizeof *idx), *req = malloc(LOG_WINDOW * sizeof *req);
+    const char **body = malloc(LOG_WINDOW * sizeof *body);
     for (size_t w = L->first; w < lr->nrecords; w += LOG_WINDOW) {
         size_t end = w + LOG_WINDOW < lr->nrecords ? w + LOG_WINDOW : lr->nrecords, n = 0;
         if (!lr->owned_records)
             advise(&lr->records[w], (end - w) * sizeof *lr->records, MADV_POPULATE_READ);
+        /* the span of the bodies to read (the collector writes them in record order) */
+        uint64_t lo = UINT64_MAX, hi = 0;
         for (size_t i = w; i < end; i++) {
             const struct log_record *rec = &lr->records[i];
             /* unknown types find no request */
-            if (is_run_record(rec->type) || owner(rec->req_id, nthreads) != A->index) continue;
+            if (is_run_record(rec->type) ||
+                (nthreads > 1 && owner(rec->req_id, nthreads) != A->index))
+                continue;
             size_t *slot = idmap_slot(&L->ids, rec->req_id, 0);
             /* another phase's, its start lost with a torn log, or written before its start */
             if (!slot || i < L->sent_at[*slot]) continue;
+            /* eventlog_body's bounds */
+            int inside = rec->off <= lr->bodies_len && rec->len <= lr->bodies_len - rec->off;
+            body[n] = inside ? lr->bodies + rec->off : NULL;
+            if (inside && rec->len) {
+                if (rec->off < lo) lo = rec->off;
+                if (rec->off + rec->len > hi) hi = rec->off + rec->len;
+            }
             idx[n] = i;
             req[n++] = *slot;
         }
-        if (!lr->owned_records) bodies_window(lr, idx, n, MADV_POPULATE_READ);
-        for (size_t j = 0; j < n; j++) take_request_record(A, &lr->records[idx[j]], req[j]);
+        if (!lr->owned_records && hi > lo) advise(lr->bodies + lo, hi - lo, MADV_POPULATE_READ);
+        for (size_t j = 0; j < n; j++)
+            take_request_record(A, &lr->records[idx[j]], req[j], body[j]);
         atomic_store_explicit(&L->progress[A->index], end, memory_order_release);
         if (lr->owned_records) continue;
         drop_passed(L);
@@ -643,6 +645,7 @@ static void *analyse(void *arg)
     atomic_store_explicit(&L->progress[A->index], lr->nrecords, memory_order_release);
     free(idx);
     free(req);
+    free(body);
     return NULL;
 }
 
@@ -713,7 +716,9 @@ static void take_run_records(struct loader *L)
         take_run_record(L, &lr->records[L->run[k]], L->run[k]);
     for (size_t i = L->first; i < lr->nrecords; i++) {
         records_window(lr, i, L->first);
-        if (!L->run || lr->records[i].type == REC_REQUEST_SENT)
+        uint8_t type = lr->records[i].type;
+        /* events and ends are the threads' (most records: no call for them) */
+        if (type == REC_REQUEST_SENT || (!L->run && !log_type_is_request(type)))
             take_run_record(L, &lr->records[i], i);
     }
 }

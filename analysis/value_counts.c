@@ -8,9 +8,10 @@
 static uint64_t key_of(double v)
 {
     uint64_t bits;
-    if (v == 0) v = 0; /* -0 is +0 */
     memcpy(&bits, &v, sizeof bits);
-    return bits >> 63 ? ~bits : bits | 1ULL << 63;
+    if (v == 0) bits = 0; /* -0 is +0 */
+    /* a negative's bits all flipped, a positive's sign bit set: no branch */
+    return bits ^ ((uint64_t)((int64_t)bits >> 63) | 1ULL << 63);
 }
 
 static double value_of(uint64_t k)
@@ -55,30 +56,46 @@ static __attribute__((noinline)) int grow(struct value_counts *c, struct value_c
     return 0;
 }
 
-static int add_key(struct value_counts *c, uint64_t key, uint64_t times)
+/* The count of key in p, which has room for it: its slot, taken when key is new. */
+static inline uint32_t *slot_for(struct value_counts_part *p, uint64_t key, uint64_t h)
 {
-    if (times - 1 >= UINT32_MAX - c->n) return times ? -1 : 0; /* also times == 0 */
-    c->n += times;
-    if (key == c->last_key && c->last_count) {
-        *c->last_count += (uint32_t)times;
-        return 0;
-    }
-    uint64_t h = hash(key);
-    struct value_counts_part *p = &c->part[h >> 60];
-    if (p->used >= p->grow_at && grow(c, p)) {
-        c->n -= times;
-        return -1;
-    }
     size_t s = slot_of(h, p->cap);
     while (p->counts[s] && p->keys[s] != key) s = (s + 1) & (p->cap - 1);
     if (!p->counts[s]) {
         p->keys[s] = key;
         p->used++;
     }
-    p->counts[s] += (uint32_t)times;
+    return &p->counts[s];
+}
+
+/* Adds `times` to key's count (times fits, checked) and remembers its slot. */
+static inline int counted(struct value_counts *c, uint64_t key, uint32_t *count, uint64_t times)
+{
+    *count += (uint32_t)times;
+    c->n += times;
     c->last_key = key;
-    c->last_count = &p->counts[s];
+    c->last_count = count;
     return 0;
+}
+
+/* add_key's slow path, in its own frame so that the common one saves no registers. */
+static __attribute__((noinline)) int add_growing(struct value_counts *c,
+                                                 struct value_counts_part *p, uint64_t key,
+                                                 uint64_t h, uint64_t times)
+{
+    if (grow(c, p)) return -1;
+    return counted(c, key, slot_for(p, key, h), times);
+}
+
+static inline __attribute__((always_inline)) int add_key(struct value_counts *c, uint64_t key,
+                                                         uint64_t times)
+{
+    if (times - 1 >= UINT32_MAX - c->n) return times ? -1 : 0; /* also times == 0 */
+    if (key == c->last_key && c->last_count) return counted(c, key, c->last_count, times);
+    uint64_t h = hash(key);
+    struct value_counts_part *p = &c->part[h >> 60];
+    if (p->used >= p->grow_at) return add_growing(c, p, key, h, times);
+    return counted(c, key, slot_for(p, key, h), times);
 }
 
 int value_counts_add(struct value_counts *c, double v, uint64_t times)
