@@ -5,10 +5,12 @@
 #include "clock.h"
 #include "json_num.h"
 #include "log_index.h"
+#include "span_read.h"
 #include "stats.h"
 #include "tap_join.h"
 
 #include <cjson/cJSON.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Requests are found by id through an open-addressing table: ids are (worker << 48 | seq). */
 struct idmap {
@@ -362,6 +365,10 @@ struct loader {
     size_t first, *run, nrun;
     _Atomic size_t *progress; /* per thread: the records it has read up to */
     _Atomic size_t dropped;   /* the records before this, and their bodies, are unmapped */
+    /* the log's files, read (span_read.h) rather than through the mapping when they open:
+     * -1 else; the records lie from records_off in events.bin */
+    int events_fd, bodies_fd;
+    uint64_t records_off;
 };
 
 #define LOG_WINDOW 65536 /* records mapped in at once: 4 MiB and their bodies */
@@ -372,6 +379,7 @@ struct analyser {
     unsigned index;
     struct tokenizer *tok;
     struct chunk_reader rd;
+    struct span_buf records_copy, bodies_copy;
     struct tok_sink sink;
     uint64_t ts_source_events[5];
     size_t torn_bodies, tap_matched, tap_fallback, tap_out_of_order;
@@ -561,6 +569,35 @@ static void advise(const void *p, size_t len, int advice)
     if (len && to > from) madvise((void *)from, to - from, advice);
 }
 
+/* The records whose bodies are read at once: their span (about 0.5 MiB per thread) stays in
+ * the cache between the copy and the parse. */
+#define BODY_BATCH 2048
+
+/* Points the bodies of records idx[0..n) of the window read from w (body[j]: in the mapping,
+ * or NULL) at a copy of their span in the thread's buffer (the collector writes bodies in
+ * record order); where that cannot be read, the mapping's span is populated instead. */
+static void bodies_batch(struct analyser *A, const struct log_record *recs, size_t w,
+                         const size_t *idx, const char **body, size_t n)
+{
+    const struct eventlog_reader *lr = A->L->lr;
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (size_t j = 0; j < n; j++) {
+        const struct log_record *rec = &recs[idx[j] - w];
+        if (!body[j] || !rec->len) continue;
+        if (rec->off < lo) lo = rec->off;
+        if (rec->off + rec->len > hi) hi = rec->off + rec->len;
+    }
+    if (hi <= lo) return;
+    const char *copy = span_read(&A->bodies_copy, A->L->bodies_fd, lo, hi - lo);
+    if (copy) {
+        for (size_t j = 0; j < n; j++)
+            if (body[j] && body[j] >= lr->bodies + lo && body[j] < lr->bodies + hi)
+                body[j] = copy + (body[j] - (lr->bodies + lo));
+    } else if (!lr->owned_records) {
+        advise(lr->bodies + lo, hi - lo, MADV_POPULATE_READ);
+    }
+}
+
 #define MAX_LEAD 2 /* windows a thread may run ahead of the slowest */
 
 /* The records every thread has read up to. */
@@ -608,12 +645,17 @@ static void *analyse(void *arg)
     const char **body = malloc(LOG_WINDOW * sizeof *body);
     for (size_t w = L->first; w < lr->nrecords; w += LOG_WINDOW) {
         size_t end = w + LOG_WINDOW < lr->nrecords ? w + LOG_WINDOW : lr->nrecords, n = 0;
-        if (!lr->owned_records)
-            advise(&lr->records[w], (end - w) * sizeof *lr->records, MADV_POPULATE_READ);
-        /* the span of the bodies to read (the collector writes them in record order) */
-        uint64_t lo = UINT64_MAX, hi = 0;
+        const struct log_record *recs =
+            lr->owned_records ? &lr->records[w]
+                              : (const void *)span_read(&A->records_copy, L->events_fd,
+                                                        L->records_off + w * sizeof *recs,
+                                                        (end - w) * sizeof *recs);
+        if (!recs) {
+            recs = &lr->records[w];
+            advise(recs, (end - w) * sizeof *recs, MADV_POPULATE_READ);
+        }
         for (size_t i = w; i < end; i++) {
-            const struct log_record *rec = &lr->records[i];
+            const struct log_record *rec = &recs[i - w];
             /* unknown types find no request */
             if (is_run_record(rec->type) ||
                 (nthreads > 1 && owner(rec->req_id, nthreads) != A->index))
@@ -624,16 +666,15 @@ static void *analyse(void *arg)
             /* eventlog_body's bounds */
             int inside = rec->off <= lr->bodies_len && rec->len <= lr->bodies_len - rec->off;
             body[n] = inside ? lr->bodies + rec->off : NULL;
-            if (inside && rec->len) {
-                if (rec->off < lo) lo = rec->off;
-                if (rec->off + rec->len > hi) hi = rec->off + rec->len;
-            }
             idx[n] = i;
             req[n++] = *slot;
         }
-        if (!lr->owned_records && hi > lo) advise(lr->bodies + lo, hi - lo, MADV_POPULATE_READ);
-        for (size_t j = 0; j < n; j++)
-            take_request_record(A, &lr->records[idx[j]], req[j], body[j]);
+        for (size_t b = 0; b < n; b += BODY_BATCH) {
+            size_t m = n - b < BODY_BATCH ? n - b : BODY_BATCH;
+            bodies_batch(A, recs, w, idx + b, body + b, m);
+            for (size_t j = b; j < b + m; j++)
+                take_request_record(A, &recs[idx[j] - w], req[j], body[j]);
+        }
         atomic_store_explicit(&L->progress[A->index], end, memory_order_release);
         if (lr->owned_records) continue;
         drop_passed(L);
@@ -649,15 +690,20 @@ static void *analyse(void *arg)
     return NULL;
 }
 
-/* A serial pass over the records from `first` maps them in a window at a time and drops the
- * windows behind it (no bodies: a serial pass reads none); call at every record. */
-static void records_window(const struct eventlog_reader *lr, size_t i, size_t first)
+/* Records [w, end) of a pass that began at `first`: a copy read into sb, else the mapping, a
+ * window populated at a time, the one behind dropped (a serial pass reads no bodies). */
+static const struct log_record *records_at(const struct loader *L, struct span_buf *sb, size_t w,
+                                           size_t end, size_t first)
 {
-    if (((i - first) % LOG_WINDOW) || lr->owned_records) return;
-    size_t end = i + LOG_WINDOW < lr->nrecords ? i + LOG_WINDOW : lr->nrecords;
-    advise(&lr->records[i], (end - i) * sizeof *lr->records, MADV_POPULATE_READ);
-    if (i >= first + LOG_WINDOW)
-        advise(&lr->records[i - LOG_WINDOW], LOG_WINDOW * sizeof *lr->records, MADV_DONTNEED);
+    const struct eventlog_reader *lr = L->lr;
+    if (lr->owned_records) return &lr->records[w];
+    const void *copy = span_read(sb, L->events_fd, L->records_off + w * sizeof *lr->records,
+                                 (end - w) * sizeof *lr->records);
+    if (copy) return copy;
+    advise(&lr->records[w], (end - w) * sizeof *lr->records, MADV_POPULATE_READ);
+    if (w >= first + LOG_WINDOW)
+        advise(&lr->records[w - LOG_WINDOW], LOG_WINDOW * sizeof *lr->records, MADV_DONTNEED);
+    return &lr->records[w];
 }
 
 static void take_run_record(struct loader *L, const struct log_record *rec, size_t i)
@@ -714,13 +760,18 @@ static void take_run_records(struct loader *L)
     const struct eventlog_reader *lr = L->lr;
     for (size_t k = 0; L->run && k < L->nrun; k++)
         take_run_record(L, &lr->records[L->run[k]], L->run[k]);
-    for (size_t i = L->first; i < lr->nrecords; i++) {
-        records_window(lr, i, L->first);
-        uint8_t type = lr->records[i].type;
-        /* events and ends are the threads' (most records: no call for them) */
-        if (type == REC_REQUEST_SENT || (!L->run && !log_type_is_request(type)))
-            take_run_record(L, &lr->records[i], i);
+    struct span_buf sb = {0};
+    for (size_t w = L->first; w < lr->nrecords; w += LOG_WINDOW) {
+        size_t end = w + LOG_WINDOW < lr->nrecords ? w + LOG_WINDOW : lr->nrecords;
+        const struct log_record *recs = records_at(L, &sb, w, end, L->first);
+        for (size_t i = w; i < end; i++) {
+            uint8_t type = recs[i - w].type;
+            /* events and ends are the threads' (most records: no call for them) */
+            if (type == REC_REQUEST_SENT || (!L->run && !log_type_is_request(type)))
+                take_run_record(L, &recs[i - w], i);
+        }
     }
+    span_buf_free(&sb);
 }
 
 unsigned facts_default_threads(void)
@@ -762,11 +813,19 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
     struct loader L = {.f = f, .only_phase = only_phase};
     L.lr = eventlog_open(dir, err, errlen);
     if (!L.lr) return -1;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/events.bin", dir);
+    L.events_fd = open(path, O_RDONLY | O_CLOEXEC);
+    snprintf(path, sizeof path, "%s/bodies.bin", dir);
+    L.bodies_fd = open(path, O_RDONLY | O_CLOEXEC);
+    L.records_off = (uint64_t)((const char *)L.lr->records - (const char *)L.lr->map_events);
     f->header_json = strdup(L.lr->header_json);
     if (errlen) err[0] = 0;
     L.tap = tap_join_open(dir, L.lr->header_json, err, errlen);
     if (!L.tap && err[0]) {
         eventlog_reader_close(L.lr);
+        if (L.events_fd >= 0) close(L.events_fd);
+        if (L.bodies_fd >= 0) close(L.bodies_fd);
         free(f->header_json);
         f->header_json = NULL;
         return -1;
@@ -792,13 +851,18 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
         L.first = 0;
     /* the requests, and each thread's events: the arrays are sized once, never grown */
     size_t nsent = 0, *events = calloc(threads, sizeof *events);
-    for (size_t i = L.first; i < L.lr->nrecords; i++) {
-        const struct log_record *rec = &L.lr->records[i];
-        records_window(L.lr, i, L.first);
-        nsent += rec->type == REC_REQUEST_SENT &&
-                 (only_phase < 0 || rec_request_sent_decode(rec).phase == only_phase);
-        if (rec->type == REC_EVENT) events[owner(rec->req_id, threads)]++;
+    struct span_buf sb = {0};
+    for (size_t w = L.first; w < L.lr->nrecords; w += LOG_WINDOW) {
+        size_t end = w + LOG_WINDOW < L.lr->nrecords ? w + LOG_WINDOW : L.lr->nrecords;
+        const struct log_record *recs = records_at(&L, &sb, w, end, L.first);
+        for (size_t i = w; i < end; i++) {
+            const struct log_record *rec = &recs[i - w];
+            nsent += rec->type == REC_REQUEST_SENT &&
+                     (only_phase < 0 || rec_request_sent_decode(rec).phase == only_phase);
+            if (rec->type == REC_EVENT) events[owner(rec->req_id, threads)]++;
+        }
     }
+    span_buf_free(&sb);
     L.ids.cap = 1024;
     while (L.ids.cap < nsent * 2 + 2) L.ids.cap <<= 1;
     L.ids.keys = calloc(L.ids.cap, sizeof *L.ids.keys);
@@ -849,6 +913,8 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
         if (A[t].tok != tok) tokenizer_free(A[t].tok);
         out_of_memory |= A[t].sink.out_of_memory;
         pend_pool_free(&A[t].sink.pool);
+        span_buf_free(&A[t].records_copy);
+        span_buf_free(&A[t].bodies_copy);
         for (size_t k = 0; k < f->nphases; k++)
             for (int w = 0; w < EVENT_FIGURES; w++) {
                 out_of_memory |=
@@ -872,6 +938,8 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
     free(L.ids.keys);
     free(L.ids.vals);
     eventlog_reader_close(L.lr);
+    if (L.events_fd >= 0) close(L.events_fd);
+    if (L.bodies_fd >= 0) close(L.bodies_fd);
     if (out_of_memory) {
         snprintf(err, errlen,
                  "out of memory while counting the per-event figures of %s: "
