@@ -371,7 +371,7 @@ struct loader {
     uint64_t records_off;
 };
 
-#define LOG_WINDOW 65536 /* records mapped in at once: 4 MiB and their bodies */
+#define LOG_WINDOW 65536 /* records read at once: 4 MiB */
 
 /* One analysis thread: the requests whose id hashes to it, and everything it counts. */
 struct analyser {
@@ -630,11 +630,13 @@ static void drop_passed(struct loader *L)
         }
 }
 
-/* Each thread maps a window of the log ahead of itself in one call (page faults one by one
- * cost more than the parsing on a virtual machine): the records, then the bodies of the
- * records it will read (its requests', of the phase asked for). What every thread has passed
- * is unmapped, and a thread waits rather than run more than MAX_LEAD windows ahead of the
- * slowest (a starved thread would otherwise keep the whole log mapped between them). */
+/* Each thread reads a window of the log's records at a time, then the bodies of the records
+ * it will read (its requests', of the phase asked for) a batch at a time, into buffers it
+ * reuses (span_read.h; page faults one by one, or even pages mapped in a call, cost more than
+ * the parsing on a virtual machine). Where a read fails it maps them in instead: what every
+ * thread has passed is then unmapped, and a thread waits rather than run more than MAX_LEAD
+ * windows ahead of the slowest (a starved thread would otherwise keep the whole log mapped
+ * between them). */
 static void *analyse(void *arg)
 {
     struct analyser *A = arg;
