@@ -656,6 +656,7 @@ static void *analyse(void *arg)
             recs = &lr->records[w];
             advise(recs, (end - w) * sizeof *recs, MADV_POPULATE_READ);
         }
+        uint64_t lo = UINT64_MAX, hi = 0, bytes = 0;
         for (size_t i = w; i < end; i++) {
             const struct log_record *rec = &recs[i - w];
             /* unknown types find no request */
@@ -668,12 +669,24 @@ static void *analyse(void *arg)
             /* eventlog_body's bounds */
             int inside = rec->off <= lr->bodies_len && rec->len <= lr->bodies_len - rec->off;
             body[n] = inside ? lr->bodies + rec->off : NULL;
+            if (inside && rec->len) {
+                if (rec->off < lo) lo = rec->off;
+                if (rec->off + rec->len > hi) hi = rec->off + rec->len;
+                bytes += rec->len;
+            }
             idx[n] = i;
             req[n++] = *slot;
         }
+        /* bodies in record order span about the threads' count times this thread's bytes; a
+         * log whose records share bodies (strobe-log-replicate --share-bodies) spans far more:
+         * it is mapped in, the window's span in one call, rather than read again per batch */
+        int copy =
+            L->bodies_fd >= 0 && hi > lo && hi - lo <= 2 * (uint64_t)nthreads * bytes + 65536;
+        if (!copy && !lr->owned_records && hi > lo)
+            advise(lr->bodies + lo, hi - lo, MADV_POPULATE_READ);
         for (size_t b = 0; b < n; b += BODY_BATCH) {
             size_t m = n - b < BODY_BATCH ? n - b : BODY_BATCH;
-            bodies_batch(A, recs, w, idx + b, body + b, m);
+            if (copy) bodies_batch(A, recs, w, idx + b, body + b, m);
             for (size_t j = b; j < b + m; j++)
                 take_request_record(A, &recs[idx[j] - w], req[j], body[j]);
         }
