@@ -12,8 +12,25 @@ struct scan {
     const unsigned char *p, *end;
     struct chunk_reader *rd;
     struct chunk_facts *cf;
-    int want; /* texts asked for */
+    int want;                  /* texts asked for */
+    const unsigned char *base; /* the event's first byte, for the holes' places */
+    struct chunk_holes *holes; /* where the scalars read are noted, or NULL */
 };
+
+/* Notes the scalar token just read (from `from` to s->p) as a hole of the event's shape. */
+static void note(struct scan *s, const unsigned char *from, enum chunk_hole_role role,
+                 struct chunk_hole how)
+{
+    struct chunk_holes *h = s->holes;
+    if (h->n == h->cap || s->p - s->base > UINT16_MAX) {
+        h->overflow = 1; /* a shape too big to keep: the event is still read */
+        return;
+    }
+    how.at = (uint16_t)(from - s->base);
+    how.len = (uint16_t)(s->p - from);
+    how.role = (uint8_t)role;
+    h->h[h->n++] = how;
+}
 
 /* Bytes that end the plain run of a string: the quote, an escape, a control character. */
 static const unsigned char string_stop[256] = {
@@ -170,11 +187,15 @@ static int string(struct scan *s, int keep, const char **ptr, size_t *buf_off, s
     return 1;
 }
 
+/* A string whose value nothing reads, after its opening quote. */
 static int skip_string(struct scan *s)
 {
+    const unsigned char *from = s->p;
     const char *ptr;
     size_t off, len;
-    return string(s, 0, &ptr, &off, &len);
+    if (!string(s, 0, &ptr, &off, &len)) return 0;
+    if (s->holes) note(s, from, HOLE_STRING, (struct chunk_hole){0});
+    return 1;
 }
 
 /* Eight bytes at p, loaded whatever p's alignment. */
@@ -211,28 +232,39 @@ HOT const unsigned char *digits(const unsigned char *p, const unsigned char *end
     return p;
 }
 
+/* The integer part's digits from p, the first of them 1 to 9, and the value of their first
+ * 19 in *mag: eight at a time while they fit (the emulator's stamps have 19), then one by one. */
+HOT const unsigned char *int_digits(const unsigned char *p, const unsigned char *end, uint64_t *mag)
+{
+    const unsigned char *d0 = p;
+    uint64_t m = 0, x;
+    while (end - p >= 8 && p - d0 <= 11 && eight_digits(x = load8(p))) {
+        m = m * 100000000u + eight_digit_value(x);
+        p += 8;
+    }
+    for (; p < end && (unsigned)(*p - '0') < 10; p++)
+        if (p - d0 < 19) m = m * 10 + (uint64_t)(*p - '0');
+    *mag = m;
+    return p;
+}
+
 /* A number by strict JSON grammar; *is_int when it had neither fraction nor exponent, and
- * then, when mag is not NULL, its magnitude (its first 19 digits) in *mag. */
+ * then its magnitude (its first 19 digits) in *mag. */
 static int number(struct scan *s, int *is_int, uint64_t *mag, int *neg, size_t *ndigits)
 {
     const unsigned char *start = s->p;
     *neg = s->p < s->end && *s->p == '-';
     if (*neg) s->p++;
     const unsigned char *d0 = s->p;
-    if (s->p < s->end && *s->p == '0')
+    if (s->p < s->end && *s->p == '0') {
         s->p++;
-    else if (s->p < s->end && *s->p >= '1' && *s->p <= '9')
-        s->p = digits(s->p + 1, s->end);
-    else
+        *mag = 0;
+    } else if (s->p < s->end && *s->p >= '1' && *s->p <= '9') {
+        s->p = int_digits(s->p, s->end, mag);
+    } else {
         return 0;
-    *ndigits = (size_t)(s->p - d0);
-    if (mag) {
-        size_t take_n = *ndigits < 19 ? *ndigits : 19, i = 0;
-        uint64_t m = 0;
-        for (; i + 8 <= take_n; i += 8) m = m * 100000000u + eight_digit_value(load8(d0 + i));
-        for (; i < take_n; i++) m = m * 10 + (uint64_t)(d0[i] - '0');
-        *mag = m;
     }
+    *ndigits = (size_t)(s->p - d0);
     *is_int = 1;
     if (s->p < s->end && *s->p == '.') {
         *is_int = 0;
@@ -249,6 +281,18 @@ static int number(struct scan *s, int *is_int, uint64_t *mag, int *neg, size_t *
         if (s->p == e) return 0;
     }
     return s->p - start <= MAX_NUMBER;
+}
+
+/* A number whose value nothing reads. */
+static int skip_number(struct scan *s)
+{
+    const unsigned char *from = s->p;
+    int is_int, neg;
+    uint64_t mag;
+    size_t ndigits;
+    if (!number(s, &is_int, &mag, &neg, &ndigits)) return 0;
+    if (s->holes) note(s, from, HOLE_NUMBER, (struct chunk_hole){0});
+    return 1;
 }
 
 static int literal(struct scan *s, const char *word, size_t n)
@@ -322,21 +366,16 @@ static int skip_value(struct scan *s, int depth)
     case 't': return literal(s, "true", 4);
     case 'f': return literal(s, "false", 5);
     case 'n': return literal(s, "null", 4);
-    default: {
-        int is_int, neg;
-        size_t ndigits;
-        return number(s, &is_int, NULL, &neg, &ndigits);
-    }
+    default: return skip_number(s);
     }
 }
 
-/* A value read as json_int64 reads it: *has when it is a number within +-2^62. */
-static int int_value(struct scan *s, int *has, int64_t *out, int depth)
+/* A number read as json_int64 reads it: *has when it is within +-2^62; has and out lie in
+ * s->cf. */
+static int int_token(struct scan *s, int *has, int64_t *out)
 {
+    const unsigned char *from = s->p;
     *has = 0;
-    ws(s);
-    if (s->p >= s->end) return 0;
-    if (*s->p != '-' && (*s->p < '0' || *s->p > '9')) return skip_value(s, depth);
     int is_int, neg;
     uint64_t mag;
     size_t ndigits;
@@ -348,6 +387,35 @@ static int int_value(struct scan *s, int *has, int64_t *out, int depth)
         *has = 1;
         *out = (int64_t)d;
     }
+    if (s->holes)
+        note(s, from, HOLE_INT,
+             (struct chunk_hole){.has = (uint16_t)((char *)has - (char *)s->cf),
+                                 .value = (uint16_t)((char *)out - (char *)s->cf)});
+    return 1;
+}
+
+/* A value read as json_int64 reads it (int_token), or skipped when it is no number. */
+static int int_value(struct scan *s, int *has, int64_t *out, int depth)
+{
+    *has = 0;
+    ws(s);
+    if (s->p >= s->end) return 0;
+    if (*s->p != '-' && (*s->p < '0' || *s->p > '9')) return skip_value(s, depth);
+    return int_token(s, has, out);
+}
+
+/* A text field's string after its opening quote. */
+static int text_token(struct scan *s, enum chunk_field field, uint32_t call)
+{
+    const unsigned char *from = s->p;
+    const char *ptr;
+    size_t off = 0, len;
+    if (!string(s, s->want, &ptr, &off, &len)) return 0;
+    s->cf->visible_bytes += len;
+    if (field != FIELD_REASONING_CONTENT && field != FIELD_REASONING) s->cf->answer_bytes += len;
+    if (s->want) chunk_reader_add_text(s->rd, field, call, ptr, off, len);
+    if (s->holes)
+        note(s, from, HOLE_TEXT, (struct chunk_hole){.field = (uint8_t)field, .call = call});
     return 1;
 }
 
@@ -357,13 +425,7 @@ static int text_value(struct scan *s, enum chunk_field field, uint32_t call, int
     ws(s);
     if (s->p >= s->end || *s->p != '"') return skip_value(s, depth);
     s->p++;
-    const char *ptr;
-    size_t off = 0, len;
-    if (!string(s, s->want, &ptr, &off, &len)) return 0;
-    s->cf->visible_bytes += len;
-    if (field != FIELD_REASONING_CONTENT && field != FIELD_REASONING) s->cf->answer_bytes += len;
-    if (s->want) chunk_reader_add_text(s->rd, field, call, ptr, off, len);
-    return 1;
+    return text_token(s, field, call);
 }
 
 /* Keys the scanner reads, each at most once per object (cJSON keeps the first). */
@@ -399,41 +461,30 @@ static int details(struct scan *s, const char *name, int *has, int64_t *v, int d
     return object(s, details_member, &c, depth + 1);
 }
 
-struct usage_ctx {
-    unsigned seen;
-    int has_completion;
-    int64_t completion;
-};
-
 static int usage_member(struct scan *s, const unsigned char *k, size_t klen, void *ctx, int depth)
 {
-    struct usage_ctx *u = ctx;
+    unsigned *seen = ctx;
     struct chunk_facts *cf = s->cf;
     if (IS("completion_tokens"))
-        return once(&u->seen, 1) && int_value(s, &u->has_completion, &u->completion, depth + 1);
+        return once(seen, 1) && int_value(s, &cf->has_usage, &cf->completion_tokens, depth + 1);
     if (IS("prompt_tokens"))
-        return once(&u->seen, 2) &&
-               int_value(s, &cf->has_prompt_tokens, &cf->prompt_tokens, depth + 1);
+        return once(seen, 2) && int_value(s, &cf->has_prompt_tokens, &cf->prompt_tokens, depth + 1);
     if (IS("prompt_tokens_details"))
-        return once(&u->seen, 4) &&
+        return once(seen, 4) &&
                details(s, "cached_tokens", &cf->has_cached_tokens, &cf->cached_tokens, depth + 1);
     if (IS("completion_tokens_details"))
-        return once(&u->seen, 8) && details(s, "reasoning_tokens", &cf->has_reasoning_tokens,
-                                            &cf->reasoning_tokens, depth + 1);
+        return once(seen, 8) && details(s, "reasoning_tokens", &cf->has_reasoning_tokens,
+                                        &cf->reasoning_tokens, depth + 1);
     return skip_value(s, depth + 1);
 }
 
+/* usage's numbers go straight into the facts; chunk_scan_end drops the others when
+ * completion_tokens was not among them. */
 static int usage(struct scan *s, int depth)
 {
-    struct usage_ctx u = {0};
+    unsigned seen = 0;
     if (!take(s, '{')) return skip_value(s, depth);
-    if (!object(s, usage_member, &u, depth + 1)) return 0;
-    struct chunk_facts *cf = s->cf;
-    cf->has_usage = u.has_completion;
-    cf->completion_tokens = u.completion;
-    if (!cf->has_usage) /* usage without completion_tokens is no usage at all */
-        cf->has_prompt_tokens = cf->has_cached_tokens = cf->has_reasoning_tokens = 0;
-    return 1;
+    return object(s, usage_member, &seen, depth + 1);
 }
 
 struct call_ctx {
@@ -490,16 +541,24 @@ static int delta_member(struct scan *s, const unsigned char *k, size_t klen, voi
     return skip_value(s, depth + 1);
 }
 
+/* finish_reason's string after its opening quote. */
+static int finish_token(struct scan *s)
+{
+    const unsigned char *from = s->p;
+    const char *ptr;
+    size_t off = 0, len;
+    if (!string(s, 1, &ptr, &off, &len)) return 0;
+    s->cf->finish_reason = chunk_finish_intern(ptr ? ptr : s->rd->buf + off, len);
+    if (s->holes) note(s, from, HOLE_FINISH, (struct chunk_hole){0});
+    return 1;
+}
+
 static int finish_reason(struct scan *s, int depth)
 {
     ws(s);
     if (s->p >= s->end || *s->p != '"') return skip_value(s, depth);
     s->p++;
-    const char *ptr;
-    size_t off = 0, len;
-    if (!string(s, 1, &ptr, &off, &len)) return 0;
-    s->cf->finish_reason = chunk_finish_intern(ptr ? ptr : s->rd->buf + off, len);
-    return 1;
+    return finish_token(s);
 }
 
 static int choice_member(struct scan *s, const unsigned char *k, size_t klen, void *ctx, int depth)
@@ -547,20 +606,57 @@ static int top_member(struct scan *s, const unsigned char *k, size_t klen, void 
     return skip_value(s, depth + 1);
 }
 
-int chunk_scan(const char *data, size_t len, int want_texts, struct chunk_reader *rd,
-               struct chunk_facts *cf)
+void chunk_scan_end(struct chunk_reader *rd, struct chunk_facts *cf)
+{
+    if (!cf->has_usage) /* usage without completion_tokens is no usage at all */
+        cf->has_prompt_tokens = cf->has_cached_tokens = cf->has_reasoning_tokens = 0;
+    cf->is_object = 1;
+    chunk_reader_end(rd, cf);
+}
+
+int chunk_scan_shape(const char *data, size_t len, int want_texts, struct chunk_reader *rd,
+                     struct chunk_facts *cf, struct chunk_holes *holes)
 {
     chunk_reader_begin(rd, cf);
     struct scan s = {.p = (const unsigned char *)data,
                      .end = (const unsigned char *)data + len,
                      .rd = rd,
                      .cf = cf,
-                     .want = want_texts};
+                     .want = want_texts,
+                     .base = (const unsigned char *)data,
+                     .holes = holes};
     unsigned seen = 0;
     if (!take(&s, '{') || !object(&s, top_member, &seen, 1)) return 0;
     ws(&s);
     if (s.p != s.end) return 0;
-    cf->is_object = 1;
-    chunk_reader_end(rd, cf);
+    chunk_scan_end(rd, cf);
     return 1;
+}
+
+int chunk_scan(const char *data, size_t len, int want_texts, struct chunk_reader *rd,
+               struct chunk_facts *cf)
+{
+    return chunk_scan_shape(data, len, want_texts, rd, cf, NULL);
+}
+
+const char *chunk_scan_hole(const char *p, const char *end, const struct chunk_hole *h,
+                            int want_texts, struct chunk_reader *rd, struct chunk_facts *cf)
+{
+    struct scan s = {.p = (const unsigned char *)p,
+                     .end = (const unsigned char *)end,
+                     .rd = rd,
+                     .cf = cf,
+                     .want = want_texts};
+    int ok = 0;
+    switch ((enum chunk_hole_role)h->role) {
+    case HOLE_STRING: ok = skip_string(&s); break;
+    case HOLE_NUMBER: ok = skip_number(&s); break;
+    case HOLE_INT:
+        ok = int_token(&s, (int *)(void *)((char *)cf + h->has),
+                       (int64_t *)(void *)((char *)cf + h->value));
+        break;
+    case HOLE_TEXT: ok = text_token(&s, (enum chunk_field)h->field, h->call); break;
+    case HOLE_FINISH: ok = finish_token(&s); break;
+    }
+    return ok ? (const char *)s.p : NULL;
 }

@@ -10,7 +10,41 @@
 #define STROBE_CHUNK_SCAN_H
 #include "chunk_facts.h"
 
+#include <stdint.h>
+
 int chunk_scan(const char *data, size_t len, int want_texts, struct chunk_reader *rd,
                struct chunk_facts *cf);
+
+/* An event's shape for chunk_template.h: every scalar value the scanner read is a hole (a
+ * string from after its opening quote to after its closing one, a number token), and what the
+ * scanner did with it; the bytes between the holes are the shape's literal part. */
+enum chunk_hole_role {
+    HOLE_STRING, /* a string nothing reads */
+    HOLE_NUMBER, /* a number nothing reads */
+    HOLE_INT,    /* an integer of the facts (usage, the emulator's stamps) */
+    HOLE_TEXT,   /* a text field */
+    HOLE_FINISH, /* finish_reason */
+};
+struct chunk_hole {
+    uint16_t at, len;    /* the token's place in the event the shape was learned from */
+    uint8_t role, field; /* enum chunk_hole_role; HOLE_TEXT: enum chunk_field */
+    uint16_t has, value; /* HOLE_INT: offsets in struct chunk_facts of its flag and value */
+    uint32_t call;       /* HOLE_TEXT: the tool call */
+};
+struct chunk_holes {
+    struct chunk_hole *h;
+    size_t n, cap;
+    int overflow; /* more than cap holes, or past 64 KiB: the shape is not whole */
+};
+
+/* chunk_scan noting the event's holes in holes (when not NULL). */
+int chunk_scan_shape(const char *data, size_t len, int want_texts, struct chunk_reader *rd,
+                     struct chunk_facts *cf, struct chunk_holes *holes);
+/* Reads the token at p as the scanner read hole h's, into cf (begun by chunk_reader_begin):
+ * where it ends, or NULL when the scanner would not have read it the same way. */
+const char *chunk_scan_hole(const char *p, const char *end, const struct chunk_hole *h,
+                            int want_texts, struct chunk_reader *rd, struct chunk_facts *cf);
+/* Ends an event read hole by hole as chunk_scan ends one. */
+void chunk_scan_end(struct chunk_reader *rd, struct chunk_facts *cf);
 
 #endif

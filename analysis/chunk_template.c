@@ -1,0 +1,119 @@
+#include "chunk_template.h"
+
+#include "chunk_scan.h"
+
+#include <stdlib.h>
+#include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+#define SLOT_BITS   8 /* 256 slots: more than the streams a run keeps open, mostly */
+#define SHAPE_BYTES 768
+#define SHAPE_HOLES 32
+
+struct chunk_template {
+    uint16_t len, nholes; /* len 0: an empty slot */
+    uint16_t nfacts;      /* the holes whose values make facts (not HOLE_STRING, HOLE_NUMBER): */
+    uint8_t facts[SHAPE_HOLES];
+    struct chunk_hole holes[SHAPE_HOLES];
+    unsigned char bytes[SHAPE_BYTES + 16]; /* + 16: compares load sixteen bytes at a time */
+};
+
+static struct chunk_template *slot(struct chunk_reader *rd, uint64_t key)
+{
+    /* request ids may share their low bits: a multiplicative hash spreads them */
+    return &rd->templates[(key * 0x9E3779B97F4A7C15u) >> (64 - SLOT_BITS)];
+}
+
+/* Whether the n bytes at p (before end) are the n literal bytes at lit. */
+static inline int same_bytes(const char *p, const char *end, const unsigned char *lit, size_t n)
+{
+    if ((size_t)(end - p) < n) return 0;
+#ifdef __SSE2__
+    /* the literal runs between two values are short: one compare of sixteen bytes */
+    if (n <= 16 && end - p >= 16) {
+        __m128i eq = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)p),
+                                    _mm_loadu_si128((const __m128i *)(const void *)lit));
+        unsigned need = (1u << n) - 1;
+        return ((unsigned)_mm_movemask_epi8(eq) & need) == need;
+    }
+#endif
+    return !memcmp(p, lit, n);
+}
+
+/* Whether the len bytes at data are t's literal bytes around its holes, each hole reading its
+ * token into cf; with all holes (else only those that make facts: the others then hold the
+ * very bytes they held, which the scanner read the same way). With all, where each of data's
+ * tokens ends goes to ends. */
+static int match(const struct chunk_template *t, int all, const char *data, size_t len,
+                 int want_texts, struct chunk_reader *rd, struct chunk_facts *cf, uint16_t *ends)
+{
+    chunk_reader_begin(rd, cf);
+    const char *p = data, *end = data + len;
+    size_t prev = 0; /* where the literal run before the next hole begins, in the shape */
+    size_t n = all ? t->nholes : t->nfacts;
+    for (size_t i = 0; i < n; i++) {
+        const struct chunk_hole *h = &t->holes[all ? i : t->facts[i]];
+        size_t lit = h->at - prev;
+        if (!same_bytes(p, end, t->bytes + prev, lit)) return 0;
+        p = chunk_scan_hole(p + lit, end, h, want_texts, rd, cf);
+        if (!p) return 0;
+        if (all) ends[i] = (uint16_t)(p - data);
+        prev = (size_t)h->at + h->len;
+    }
+    size_t rest = t->len - prev;
+    if ((size_t)(end - p) != rest || !same_bytes(p, end, t->bytes + prev, rest)) return 0;
+    chunk_scan_end(rd, cf);
+    return 1;
+}
+
+int chunk_template_read(const char *data, size_t len, uint64_t key, int want_texts,
+                        struct chunk_reader *rd, struct chunk_facts *cf)
+{
+    if (!rd->templates || len > SHAPE_BYTES) return 0;
+    struct chunk_template *t = slot(rd, key);
+    if (!t->len) return 0;
+    /* a stream's ids, model, "created" stay: compared as bytes, they cost no reading */
+    if (match(t, 0, data, len, want_texts, rd, cf, NULL)) return 1;
+    uint16_t ends[SHAPE_HOLES];
+    if (!match(t, 1, data, len, want_texts, rd, cf, ends)) return 0;
+    /* the same shape with other values (another stream in the slot): its bytes become the
+     * literal ones, each hole where data has it */
+    size_t was = 0, is = 0; /* where the last hole ended, in the shape and in data */
+    for (size_t i = 0; i < t->nholes; i++) {
+        struct chunk_hole *h = &t->holes[i];
+        size_t at = is + (h->at - was);
+        was = (size_t)h->at + h->len;
+        h->at = (uint16_t)at;
+        h->len = (uint16_t)(ends[i] - at);
+        is = ends[i];
+    }
+    memcpy(t->bytes, data, len);
+    t->len = (uint16_t)len;
+    return 1;
+}
+
+int chunk_template_learn(const char *data, size_t len, uint64_t key, int want_texts,
+                         struct chunk_reader *rd, struct chunk_facts *cf)
+{
+    if (len > SHAPE_BYTES) return chunk_scan(data, len, want_texts, rd, cf);
+    if (!rd->templates) {
+        rd->templates = calloc((size_t)1 << SLOT_BITS, sizeof *rd->templates);
+        if (!rd->templates) return chunk_scan(data, len, want_texts, rd, cf);
+    }
+    struct chunk_template *t = slot(rd, key);
+    t->len = 0; /* the holes are overwritten as the scanner goes */
+    struct chunk_holes holes = {.h = t->holes, .cap = SHAPE_HOLES};
+    if (!chunk_scan_shape(data, len, want_texts, rd, cf, &holes)) return 0;
+    if (!holes.overflow) {
+        memcpy(t->bytes, data, len);
+        t->len = (uint16_t)len;
+        t->nholes = (uint16_t)holes.n;
+        t->nfacts = 0;
+        for (size_t i = 0; i < holes.n; i++)
+            if (holes.h[i].role != HOLE_STRING && holes.h[i].role != HOLE_NUMBER)
+                t->facts[t->nfacts++] = (uint8_t)i;
+    }
+    return 1;
+}
