@@ -232,38 +232,62 @@ HOT const unsigned char *digits(const unsigned char *p, const unsigned char *end
     return p;
 }
 
-/* The integer part's digits from p, the first of them 1 to 9, and the value of their first
- * 19 in *mag: eight at a time while they fit (the emulator's stamps have 19), then one by one. */
-HOT const unsigned char *int_digits(const unsigned char *p, const unsigned char *end, uint64_t *mag)
+/* How many of the eight bytes of x, from the first, are ASCII digits before any other byte:
+ * each byte is tested as in eight_digits (a carry out of a byte can only follow a non-digit,
+ * so it cannot hide the first one), then the first non-zero byte of the test is found. */
+HOT unsigned digit_run(uint64_t x)
 {
-    const unsigned char *d0 = p;
-    uint64_t m = 0, x;
-    while (end - p >= 8 && p - d0 <= 11 && eight_digits(x = load8(p))) {
-        m = m * 100000000u + eight_digit_value(x);
-        p += 8;
-    }
-    for (; p < end && (unsigned)(*p - '0') < 10; p++)
-        if (p - d0 < 19) m = m * 10 + (uint64_t)(*p - '0');
-    *mag = m;
-    return p;
+    const uint64_t high = 0xF0F0F0F0F0F0F0F0u, six = 0x0606060606060606u,
+                   threes = 0x3333333333333333u, low7 = 0x7F7F7F7F7F7F7F7Fu;
+    uint64_t t = (((x & high) | (((x + six) & high) >> 4)) ^ threes);
+    uint64_t nonzero = (((t & low7) + low7) | t) & ~low7;
+    return nonzero ? (unsigned)__builtin_ctzll(nonzero) / 8 : 8;
 }
 
-/* A number by strict JSON grammar; *is_int when it had neither fraction nor exponent, and
- * then its magnitude (its first 19 digits) in *mag. */
-static int number(struct scan *s, int *is_int, uint64_t *mag, int *neg, size_t *ndigits)
+/* The digits of an integer part from p (the first 1 to 9) and their value in *mag, eight at a
+ * time, the last ones by a shifted load; NULL when they are more than 19 (no integer for
+ * json_int64: int_token falls back). */
+HOT const unsigned char *int_digits(const unsigned char *p, const unsigned char *end, uint64_t *mag)
+{
+    static const uint64_t pow10[9] = {1,      10,      100,      1000,     10000,
+                                      100000, 1000000, 10000000, 100000000};
+    const unsigned char *d0 = p;
+    uint64_t m = 0;
+    while (end - p >= 8) {
+        uint64_t x = load8(p);
+        unsigned n = digit_run(x);
+        if (n == 8) {
+            m = m * 100000000u + eight_digit_value(x);
+            p += 8;
+            if (p - d0 > 19) return NULL;
+            continue;
+        }
+        if (n) { /* the n digits moved to the value's low places, '0's before them */
+            uint64_t zeros = 0x3030303030303030u >> (8 * n);
+            m = m * pow10[n] + eight_digit_value((x << (64 - 8 * n)) | zeros);
+            p += n;
+        }
+        *mag = m;
+        return p - d0 > 19 ? NULL : p;
+    }
+    for (; p < end && (unsigned)(*p - '0') < 10; p++) m = m * 10 + (uint64_t)(*p - '0');
+    *mag = m;
+    return p - d0 > 19 ? NULL : p;
+}
+
+/* A number by strict JSON grammar; *is_int when it had neither fraction nor exponent. */
+static int number(struct scan *s, int *is_int, int *neg, size_t *ndigits)
 {
     const unsigned char *start = s->p;
     *neg = s->p < s->end && *s->p == '-';
     if (*neg) s->p++;
     const unsigned char *d0 = s->p;
-    if (s->p < s->end && *s->p == '0') {
+    if (s->p < s->end && *s->p == '0')
         s->p++;
-        *mag = 0;
-    } else if (s->p < s->end && *s->p >= '1' && *s->p <= '9') {
-        s->p = int_digits(s->p, s->end, mag);
-    } else {
+    else if (s->p < s->end && *s->p >= '1' && *s->p <= '9')
+        s->p = digits(s->p + 1, s->end);
+    else
         return 0;
-    }
     *ndigits = (size_t)(s->p - d0);
     *is_int = 1;
     if (s->p < s->end && *s->p == '.') {
@@ -288,9 +312,8 @@ static int skip_number(struct scan *s)
 {
     const unsigned char *from = s->p;
     int is_int, neg;
-    uint64_t mag;
     size_t ndigits;
-    if (!number(s, &is_int, &mag, &neg, &ndigits)) return 0;
+    if (!number(s, &is_int, &neg, &ndigits)) return 0;
     if (s->holes) note(s, from, HOLE_NUMBER, (struct chunk_hole){0});
     return 1;
 }
@@ -374,12 +397,22 @@ static int skip_value(struct scan *s, int depth)
  * s->cf. */
 static int int_token(struct scan *s, int *has, int64_t *out)
 {
-    const unsigned char *from = s->p;
+    /* number()'s grammar where it matters: anything but an integer of at most 19 digits falls
+     * back, so a fraction or an exponent need not be read (in locals: this runs for every
+     * stamp of every event) */
+    const unsigned char *from = s->p, *p = s->p, *end = s->end;
     *has = 0;
-    int is_int, neg;
-    uint64_t mag;
-    size_t ndigits;
-    if (!number(s, &is_int, &mag, &neg, &ndigits) || !is_int || ndigits > 19) return 0;
+    int neg = p < end && *p == '-';
+    p += neg;
+    uint64_t mag = 0;
+    if (p < end && *p == '0')
+        p++;
+    else if (p < end && (unsigned)(*p - '1') < 9)
+        p = int_digits(p, end, &mag);
+    else
+        return 0;
+    if (!p || (p < end && (*p == '.' || (*p | 0x20) == 'e'))) return 0;
+    s->p = p;
     /* strtod rounds the decimal to the nearest double; so does converting the exact integer */
     double d = (double)mag;
     if (neg) d = -d;
@@ -639,24 +672,71 @@ int chunk_scan(const char *data, size_t len, int want_texts, struct chunk_reader
     return chunk_scan_shape(data, len, want_texts, rd, cf, NULL);
 }
 
-const char *chunk_scan_hole(const char *p, const char *end, const struct chunk_hole *h,
-                            int want_texts, struct chunk_reader *rd, struct chunk_facts *cf)
+/* The token at s->p read as the scanner read hole h's. */
+HOT int hole(struct scan *s, const struct chunk_hole *h)
 {
-    struct scan s = {.p = (const unsigned char *)p,
-                     .end = (const unsigned char *)end,
+    switch ((enum chunk_hole_role)h->role) {
+    case HOLE_STRING: return skip_string(s);
+    case HOLE_NUMBER: return skip_number(s);
+    case HOLE_INT:
+        return int_token(s, (int *)(void *)((char *)s->cf + h->has),
+                         (int64_t *)(void *)((char *)s->cf + h->value));
+    case HOLE_TEXT: return text_token(s, (enum chunk_field)h->field, h->call);
+    case HOLE_FINISH: return finish_token(s);
+    }
+    return 0;
+}
+
+/* Whether the n bytes at p (before end) are the n bytes at lit, which has 16 readable bytes
+ * past them: sixteen at a time, the last sixteen overlapping, with no call (the literal runs
+ * between two values are mostly short). */
+HOT int same_bytes(const unsigned char *p, const unsigned char *end, const unsigned char *lit,
+                   size_t n)
+{
+    if ((size_t)(end - p) < n) return 0;
+#ifdef __SSE2__
+    if (n >= 16 || end - p >= 16) {
+        size_t i = 0;
+        for (; i + 16 < n; i += 16) {
+            __m128i eq = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + i)),
+                                        _mm_loadu_si128((const __m128i *)(const void *)(lit + i)));
+            if (_mm_movemask_epi8(eq) != 0xFFFF) return 0;
+        }
+        /* the last (up to) sixteen: from n - 16 when the run is long, else from i with a mask */
+        size_t from = n >= 16 ? n - 16 : i;
+        unsigned need = n >= 16 ? 0xFFFFu : (1u << n) - 1;
+        __m128i eq = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + from)),
+                                    _mm_loadu_si128((const __m128i *)(const void *)(lit + from)));
+        return ((unsigned)_mm_movemask_epi8(eq) & need) == need;
+    }
+#endif
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != lit[i]) return 0;
+    return 1;
+}
+
+int chunk_scan_holes(const char *data, size_t len, const unsigned char *shape, size_t shape_len,
+                     const struct chunk_hole *holes, const uint8_t *which, size_t n, int want_texts,
+                     struct chunk_reader *rd, struct chunk_facts *cf, uint16_t *ends)
+{
+    chunk_reader_begin(rd, cf);
+    struct scan s = {.p = (const unsigned char *)data,
+                     .end = (const unsigned char *)data + len,
                      .rd = rd,
                      .cf = cf,
                      .want = want_texts};
-    int ok = 0;
-    switch ((enum chunk_hole_role)h->role) {
-    case HOLE_STRING: ok = skip_string(&s); break;
-    case HOLE_NUMBER: ok = skip_number(&s); break;
-    case HOLE_INT:
-        ok = int_token(&s, (int *)(void *)((char *)cf + h->has),
-                       (int64_t *)(void *)((char *)cf + h->value));
-        break;
-    case HOLE_TEXT: ok = text_token(&s, (enum chunk_field)h->field, h->call); break;
-    case HOLE_FINISH: ok = finish_token(&s); break;
+    size_t prev = 0; /* where the literal run before the next hole begins, in the shape */
+    for (size_t i = 0; i < n; i++) {
+        const struct chunk_hole *h = &holes[which ? which[i] : i];
+        size_t lit = h->at - prev;
+        if (!same_bytes(s.p, s.end, shape + prev, lit)) return 0;
+        s.p += lit;
+        if (!hole(&s, h)) return 0;
+        if (ends) ends[i] = (uint16_t)(s.p - (const unsigned char *)data);
+        prev = (size_t)h->at + h->len;
     }
-    return ok ? (const char *)s.p : NULL;
+    size_t rest = shape_len - prev;
+    if ((size_t)(s.end - s.p) != rest || !same_bytes(s.p, s.end, shape + prev, rest)) return 0;
+    chunk_scan_end(rd, cf);
+    return 1;
 }

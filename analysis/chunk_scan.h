@@ -40,11 +40,14 @@ struct chunk_holes {
 /* chunk_scan noting the event's holes in holes (when not NULL). */
 int chunk_scan_shape(const char *data, size_t len, int want_texts, struct chunk_reader *rd,
                      struct chunk_facts *cf, struct chunk_holes *holes);
-/* Reads the token at p as the scanner read hole h's, into cf (begun by chunk_reader_begin):
- * where it ends, or NULL when the scanner would not have read it the same way. */
-const char *chunk_scan_hole(const char *p, const char *end, const struct chunk_hole *h,
-                            int want_texts, struct chunk_reader *rd, struct chunk_facts *cf);
-/* Ends an event read hole by hole as chunk_scan ends one. */
+/* Reads data by a shape: shape_len bytes at shape (16 more readable) with holes[which[0..n))
+ * (which NULL: holes[0..n)); 1 with cf exactly as chunk_scan fills it when data's bytes outside
+ * those holes are the shape's and each hole holds a token the scanner reads the same way,
+ * with where each hole ends in data in ends (when not NULL); 0 else. */
+int chunk_scan_holes(const char *data, size_t len, const unsigned char *shape, size_t shape_len,
+                     const struct chunk_hole *holes, const uint8_t *which, size_t n, int want_texts,
+                     struct chunk_reader *rd, struct chunk_facts *cf, uint16_t *ends);
+/* Ends an event as chunk_scan ends one. */
 void chunk_scan_end(struct chunk_reader *rd, struct chunk_facts *cf);
 
 #endif

@@ -4,9 +4,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
 #define SLOT_BITS   8 /* 256 slots: more than the streams a run keeps open, mostly */
 #define SHAPE_BYTES 768
@@ -26,48 +23,6 @@ static struct chunk_template *slot(struct chunk_reader *rd, uint64_t key)
     return &rd->templates[(key * 0x9E3779B97F4A7C15u) >> (64 - SLOT_BITS)];
 }
 
-/* Whether the n bytes at p (before end) are the n literal bytes at lit. */
-static inline int same_bytes(const char *p, const char *end, const unsigned char *lit, size_t n)
-{
-    if ((size_t)(end - p) < n) return 0;
-#ifdef __SSE2__
-    /* the literal runs between two values are short: one compare of sixteen bytes */
-    if (n <= 16 && end - p >= 16) {
-        __m128i eq = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)p),
-                                    _mm_loadu_si128((const __m128i *)(const void *)lit));
-        unsigned need = (1u << n) - 1;
-        return ((unsigned)_mm_movemask_epi8(eq) & need) == need;
-    }
-#endif
-    return !memcmp(p, lit, n);
-}
-
-/* Whether the len bytes at data are t's literal bytes around its holes, each hole reading its
- * token into cf; with all holes (else only those that make facts: the others then hold the
- * very bytes they held, which the scanner read the same way). With all, where each of data's
- * tokens ends goes to ends. */
-static int match(const struct chunk_template *t, int all, const char *data, size_t len,
-                 int want_texts, struct chunk_reader *rd, struct chunk_facts *cf, uint16_t *ends)
-{
-    chunk_reader_begin(rd, cf);
-    const char *p = data, *end = data + len;
-    size_t prev = 0; /* where the literal run before the next hole begins, in the shape */
-    size_t n = all ? t->nholes : t->nfacts;
-    for (size_t i = 0; i < n; i++) {
-        const struct chunk_hole *h = &t->holes[all ? i : t->facts[i]];
-        size_t lit = h->at - prev;
-        if (!same_bytes(p, end, t->bytes + prev, lit)) return 0;
-        p = chunk_scan_hole(p + lit, end, h, want_texts, rd, cf);
-        if (!p) return 0;
-        if (all) ends[i] = (uint16_t)(p - data);
-        prev = (size_t)h->at + h->len;
-    }
-    size_t rest = t->len - prev;
-    if ((size_t)(end - p) != rest || !same_bytes(p, end, t->bytes + prev, rest)) return 0;
-    chunk_scan_end(rd, cf);
-    return 1;
-}
-
 int chunk_template_read(const char *data, size_t len, uint64_t key, int want_texts,
                         struct chunk_reader *rd, struct chunk_facts *cf)
 {
@@ -75,9 +30,13 @@ int chunk_template_read(const char *data, size_t len, uint64_t key, int want_tex
     struct chunk_template *t = slot(rd, key);
     if (!t->len) return 0;
     /* a stream's ids, model, "created" stay: compared as bytes, they cost no reading */
-    if (match(t, 0, data, len, want_texts, rd, cf, NULL)) return 1;
+    if (chunk_scan_holes(data, len, t->bytes, t->len, t->holes, t->facts, t->nfacts, want_texts, rd,
+                         cf, NULL))
+        return 1;
     uint16_t ends[SHAPE_HOLES];
-    if (!match(t, 1, data, len, want_texts, rd, cf, ends)) return 0;
+    if (!chunk_scan_holes(data, len, t->bytes, t->len, t->holes, NULL, t->nholes, want_texts, rd,
+                          cf, ends))
+        return 0;
     /* the same shape with other values (another stream in the slot): its bytes become the
      * literal ones, each hole where data has it */
     size_t was = 0, is = 0; /* where the last hole ended, in the shape and in data */
