@@ -23,6 +23,18 @@ static struct chunk_reader scan_rd, parse_rd, shape_rd;
 static size_t shape_reads;    /* pairs the shape read, of all its checks */
 static size_t previous_reads; /* capture events read by the shape of the one before */
 
+/* a's facts of data against cJSON's: a failed check naming who read them when they differ */
+static void agrees(const struct chunk_facts *a, const char *data, size_t len, int want,
+                   const char *who)
+{
+    struct chunk_facts b;
+    chunk_facts_parse(data, len, want, &parse_rd, &b);
+    char why[200];
+    int eq = chunk_facts_equal(a, &b, why, sizeof why);
+    CHECK(eq, "%s and cJSON agree on %.*s (texts %s): %s", who, (int)(len > 300 ? 300 : len), data,
+          want ? "on" : "off", why);
+}
+
 /* Learns learned's shape; 1 when the scanner read it (the shape is then kept). */
 static int learn(const char *learned, size_t len)
 {
@@ -36,14 +48,10 @@ static int by_shape(const char *data, size_t len)
 {
     int read = 0;
     for (int want = 0; want < 2; want++) {
-        struct chunk_facts a, b;
+        struct chunk_facts a;
         if (!chunk_template_read(data, len, 7, want, &shape_rd, &a)) continue;
         read = 1;
-        chunk_facts_parse(data, len, want, &parse_rd, &b);
-        char why[200];
-        int eq = chunk_facts_equal(&a, &b, why, sizeof why);
-        CHECK(eq, "the shape and cJSON agree on %.*s (texts %s): %s", (int)(len > 300 ? 300 : len),
-              data, want ? "on" : "off", why);
+        agrees(&a, data, len, want, "the shape");
         /* the shape now holds data's values where they differed: data is its own shape */
         CHECK(chunk_template_read(data, len, 7, want, &shape_rd, &a),
               "an event read by a shape is read by it again: %.*s", (int)(len > 300 ? 300 : len),
@@ -58,14 +66,10 @@ static int same(const char *data, size_t len)
 {
     int scanned = 0;
     for (int want = 0; want < 2; want++) {
-        struct chunk_facts a, b;
+        struct chunk_facts a;
         if (!chunk_scan(data, len, want, &scan_rd, &a)) continue;
         scanned = 1;
-        chunk_facts_parse(data, len, want, &parse_rd, &b);
-        char why[200];
-        int eq = chunk_facts_equal(&a, &b, why, sizeof why);
-        CHECK(eq, "scanner and cJSON agree on %.*s (texts %s): %s", (int)(len > 300 ? 300 : len),
-              data, want ? "on" : "off", why);
+        agrees(&a, data, len, want, "the scanner");
     }
     return scanned;
 }
