@@ -6,10 +6,10 @@
  * at its own quote, a number token of the same role) has the scanner's parse tree, so its facts
  * are read from its holes alone: exactly chunk_scan's (and so chunk_facts_parse's) facts,
  * texts included. The holes that make no fact (ids, "created", the model) are first compared
- * as bytes, as they rarely change within a stream; when they differ, every hole is read and
- * the shape takes the event's bytes. Anything else falls back to the scanner, which learns
- * the event's shape. Bounded: 256 slots of at most 768-byte events and 32 holes each,
- * allocated once per reader; no allocation per event. */
+ * as bytes, as they rarely change within a stream; when they differ, every hole is read, the
+ * shape takes the event's bytes, and the holes that differed are read one by one from then on.
+ * Anything else falls back to the scanner, which learns the event's shape. Bounded: 256 slots of at
+ * most 768-byte events and 32 holes each, allocated once per reader; no allocation per event. */
 #ifndef STROBE_CHUNK_TEMPLATE_H
 #define STROBE_CHUNK_TEMPLATE_H
 #include "chunk_facts.h"
