@@ -40,9 +40,9 @@ def memif(role, sock, index=0, ring=13):
 
 def vhost(role, sock, index=0, ring=13):
     """The vhost-user pair instead: net_vhost on the emulator's side, net_virtio_user (which
-    has Rx interrupts) on strobe's. Its rings hold 4,096 slots whatever `ring` says: a burst of
-    1,000 chunks fits, and the rx ring's mbufs plus the tx ring's not yet freed ones stay
-    within the port's pool of 16,383 (rings of 8,192 each exhaust it and stall the port)."""
+    has Rx interrupts) on strobe's. Its rings hold 4,096 slots whatever `ring` says: the rx
+    ring's mbufs plus the tx ring's not yet freed ones stay within the port's pool of 16,383
+    (rings of 8,192 each would exhaust it)."""
     if role == "server":
         return "--vdev=net_vhost%d,iface=%s,queues=1" % (index, sock)
     return "--vdev=net_virtio_user%d,path=%s,queues=1,queue_size=4096" % (index, sock)
