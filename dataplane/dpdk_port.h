@@ -35,8 +35,8 @@ int dpdk_eal_init(const char *eal_args, char *err, size_t errlen);
 int dpdk_port_count(void);
 /* Configures and starts port `index` (0-based among the EAL's ports), promiscuous, one rx and
  * one tx queue, its mbuf pool on the calling thread's NUMA node; with want_rx_intr, the rx
- * queue's interrupt too where the PMD has one (dpdk_port_rx_intr says whether). NULL with err
- * naming the port and the driver's error. */
+ * queue's interrupt too where the PMD has one (dpdk_port_rx_intr_missing says whether). NULL with
+ * err naming the port and the driver's error. */
 struct dpdk_port *dpdk_port_open(int index, int want_rx_intr, char *err, size_t errlen);
 /* NULL when the port has Rx interrupts, else why not (one phrase, e.g. "net_memif has no Rx
  * interrupt"). */

@@ -508,7 +508,9 @@ static int idle_sleep(struct transport_ctx *x, int64_t now, int64_t deadline)
 {
     if (x->idle == DPDK_IDLE_INTERRUPT && x->port.rx_intr_arm(x->port.port) == 0) {
         int frames = pump(now);
-        x->port.rx_intr_wait(x->port.port, frames ? 0 : sleep_budget(now, deadline));
+        /* news from the re-poll (frames, or a connection lwIP's timers made ready): no sleep */
+        int64_t ns = frames || x->ready_head ? 0 : sleep_budget(now, deadline);
+        x->port.rx_intr_wait(x->port.port, ns);
         return frames;
     }
     int64_t ns = (int64_t)(x->sleep_us * 1000);
