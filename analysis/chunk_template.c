@@ -20,8 +20,10 @@ struct chunk_template {
 
 static struct chunk_template *slot(struct chunk_reader *rd, uint64_t key)
 {
-    /* request ids may share their low bits: a multiplicative hash spreads them */
-    return &rd->templates[(key * 0x9E3779B97F4A7C15u) >> (64 - SLOT_BITS)];
+    /* request ids may share their low bits: a multiplicative hash spreads them. Not the
+     * multiplier of facts.c's owner(): its top bits pick a request's thread, and would leave
+     * each thread 256/nthreads of its slots */
+    return &rd->templates[(key * 0xD6E8FEB86659FD93u) >> (64 - SLOT_BITS)];
 }
 
 /* The holes to read one by one: those that make facts, and those whose bytes have varied. */

@@ -52,6 +52,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     by_shape(d, size, d, size);
     const char *nl = memchr(d, '\n', size);
-    if (nl) by_shape(d, (size_t)(nl - d), nl + 1, size - (size_t)(nl - d) - 1);
+    if (nl) {
+        /* the first line in a buffer of its own size, so that a read past it is caught */
+        size_t first_len = (size_t)(nl - d);
+        char *first = malloc(first_len ? first_len : 1);
+        if (!first) return 0;
+        memcpy(first, d, first_len);
+        by_shape(first, first_len, nl + 1, size - first_len - 1);
+        free(first);
+    }
     return 0;
 }
