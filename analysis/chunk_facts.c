@@ -1,6 +1,7 @@
 #include "chunk_facts.h"
 
 #include "chunk_scan.h"
+#include "chunk_template.h"
 #include "json_num.h"
 
 #include <cjson/cJSON.h>
@@ -59,6 +60,7 @@ void chunk_reader_free(struct chunk_reader *rd)
 {
     free(rd->buf);
     free(rd->texts);
+    free(rd->templates);
     memset(rd, 0, sizeof *rd);
 }
 
@@ -158,6 +160,23 @@ int chunk_facts_read(const char *data, size_t len, int want_texts, struct chunk_
                      struct chunk_facts *cf)
 {
     if (chunk_scan(data, len, want_texts, rd, cf)) {
+        rd->scanned++;
+        return 1;
+    }
+    chunk_facts_parse(data, len, want_texts, rd, cf);
+    rd->parsed++;
+    return 0;
+}
+
+int chunk_facts_read_keyed(const char *data, size_t len, uint64_t key, int want_texts,
+                           struct chunk_reader *rd, struct chunk_facts *cf)
+{
+    if (chunk_template_read(data, len, key, want_texts, rd, cf)) {
+        rd->templated++;
+        rd->scanned++; /* the scanner's facts, read by the shape it learned */
+        return 2;
+    }
+    if (chunk_template_learn(data, len, key, want_texts, rd, cf)) {
         rd->scanned++;
         return 1;
     }

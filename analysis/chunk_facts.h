@@ -52,13 +52,19 @@ struct chunk_reader {
     size_t len, cap;
     struct chunk_text *texts;
     size_t ntexts, texts_cap;
-    uint64_t scanned, parsed; /* events each reader gave */
+    struct chunk_template *templates; /* chunk_template.h's shapes, or NULL */
+    uint64_t scanned, parsed; /* events each reader gave (scanned: by the scanner's rules) */
+    uint64_t templated;       /* of the scanned, those read by their stream's shape */
 };
 
 /* Facts of one event's data (not "[DONE]"); texts too when want_texts. Valid until the next
  * call with the same reader. Returns 1 when the scanner read it, 0 when cJSON did. */
 int chunk_facts_read(const char *data, size_t len, int want_texts, struct chunk_reader *rd,
                      struct chunk_facts *cf);
+/* The same, trying first the shape of the event before it with the same key (the request's
+ * id; chunk_template.h): returns 2 when the shape gave the facts. */
+int chunk_facts_read_keyed(const char *data, size_t len, uint64_t key, int want_texts,
+                           struct chunk_reader *rd, struct chunk_facts *cf);
 /* The full cJSON parse alone (the reference). */
 void chunk_facts_parse(const char *data, size_t len, int want_texts, struct chunk_reader *rd,
                        struct chunk_facts *cf);

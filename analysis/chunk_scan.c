@@ -12,8 +12,25 @@ struct scan {
     const unsigned char *p, *end;
     struct chunk_reader *rd;
     struct chunk_facts *cf;
-    int want; /* texts asked for */
+    int want;                  /* texts asked for */
+    const unsigned char *base; /* the event's first byte, for the holes' places */
+    struct chunk_holes *holes; /* where the scalars read are noted, or NULL */
 };
+
+/* Notes the scalar token just read (from `from` to s->p) as a hole of the event's shape. */
+static void note(struct scan *s, const unsigned char *from, enum chunk_hole_role role,
+                 struct chunk_hole how)
+{
+    struct chunk_holes *h = s->holes;
+    if (h->n == h->cap || s->p - s->base > UINT16_MAX) {
+        h->overflow = 1; /* a shape too big to keep: the event is still read */
+        return;
+    }
+    how.at = (uint16_t)(from - s->base);
+    how.len = (uint16_t)(s->p - from);
+    how.role = (uint8_t)role;
+    h->h[h->n++] = how;
+}
 
 /* Bytes that end the plain run of a string: the quote, an escape, a control character. */
 static const unsigned char string_stop[256] = {
@@ -170,11 +187,15 @@ static int string(struct scan *s, int keep, const char **ptr, size_t *buf_off, s
     return 1;
 }
 
+/* A string whose value nothing reads, after its opening quote. */
 static int skip_string(struct scan *s)
 {
+    const unsigned char *from = s->p;
     const char *ptr;
     size_t off, len;
-    return string(s, 0, &ptr, &off, &len);
+    if (!string(s, 0, &ptr, &off, &len)) return 0;
+    if (s->holes) note(s, from, HOLE_STRING, (struct chunk_hole){0});
+    return 1;
 }
 
 /* Eight bytes at p, loaded whatever p's alignment. */
@@ -211,9 +232,51 @@ HOT const unsigned char *digits(const unsigned char *p, const unsigned char *end
     return p;
 }
 
-/* A number by strict JSON grammar; *is_int when it had neither fraction nor exponent, and
- * then, when mag is not NULL, its magnitude (its first 19 digits) in *mag. */
-static int number(struct scan *s, int *is_int, uint64_t *mag, int *neg, size_t *ndigits)
+/* How many of the eight bytes of x, from the first, are ASCII digits before any other byte:
+ * each byte is tested as in eight_digits (a carry out of a byte can only follow a non-digit,
+ * so it cannot hide the first one), then the first non-zero byte of the test is found. */
+HOT unsigned digit_run(uint64_t x)
+{
+    const uint64_t high = 0xF0F0F0F0F0F0F0F0u, six = 0x0606060606060606u,
+                   threes = 0x3333333333333333u, low7 = 0x7F7F7F7F7F7F7F7Fu;
+    uint64_t t = (((x & high) | (((x + six) & high) >> 4)) ^ threes);
+    uint64_t nonzero = (((t & low7) + low7) | t) & ~low7;
+    return nonzero ? (unsigned)__builtin_ctzll(nonzero) / 8 : 8;
+}
+
+/* The digits of an integer part from p (the first 1 to 9) and their value in *mag, eight at a
+ * time, the last ones by a shifted load; NULL when they are more than 19 (no integer for
+ * json_int64: int_token falls back). */
+HOT const unsigned char *int_digits(const unsigned char *p, const unsigned char *end, uint64_t *mag)
+{
+    static const uint64_t pow10[9] = {1,      10,      100,      1000,     10000,
+                                      100000, 1000000, 10000000, 100000000};
+    const unsigned char *d0 = p;
+    uint64_t m = 0;
+    while (end - p >= 8) {
+        uint64_t x = load8(p);
+        unsigned n = digit_run(x);
+        if (n == 8) {
+            m = m * 100000000u + eight_digit_value(x);
+            p += 8;
+            if (p - d0 > 19) return NULL;
+            continue;
+        }
+        if (n) { /* the n digits moved to the value's low places, '0's before them */
+            uint64_t zeros = 0x3030303030303030u >> (8 * n);
+            m = m * pow10[n] + eight_digit_value((x << (64 - 8 * n)) | zeros);
+            p += n;
+        }
+        *mag = m;
+        return p - d0 > 19 ? NULL : p;
+    }
+    for (; p < end && (unsigned)(*p - '0') < 10; p++) m = m * 10 + (uint64_t)(*p - '0');
+    *mag = m;
+    return p - d0 > 19 ? NULL : p;
+}
+
+/* A number by strict JSON grammar; *is_int when it had neither fraction nor exponent. */
+static int number(struct scan *s, int *is_int, int *neg, size_t *ndigits)
 {
     const unsigned char *start = s->p;
     *neg = s->p < s->end && *s->p == '-';
@@ -226,13 +289,6 @@ static int number(struct scan *s, int *is_int, uint64_t *mag, int *neg, size_t *
     else
         return 0;
     *ndigits = (size_t)(s->p - d0);
-    if (mag) {
-        size_t take_n = *ndigits < 19 ? *ndigits : 19, i = 0;
-        uint64_t m = 0;
-        for (; i + 8 <= take_n; i += 8) m = m * 100000000u + eight_digit_value(load8(d0 + i));
-        for (; i < take_n; i++) m = m * 10 + (uint64_t)(d0[i] - '0');
-        *mag = m;
-    }
     *is_int = 1;
     if (s->p < s->end && *s->p == '.') {
         *is_int = 0;
@@ -249,6 +305,17 @@ static int number(struct scan *s, int *is_int, uint64_t *mag, int *neg, size_t *
         if (s->p == e) return 0;
     }
     return s->p - start <= MAX_NUMBER;
+}
+
+/* A number whose value nothing reads. */
+static int skip_number(struct scan *s)
+{
+    const unsigned char *from = s->p;
+    int is_int, neg;
+    size_t ndigits;
+    if (!number(s, &is_int, &neg, &ndigits)) return 0;
+    if (s->holes) note(s, from, HOLE_NUMBER, (struct chunk_hole){0});
+    return 1;
 }
 
 static int literal(struct scan *s, const char *word, size_t n)
@@ -322,25 +389,30 @@ static int skip_value(struct scan *s, int depth)
     case 't': return literal(s, "true", 4);
     case 'f': return literal(s, "false", 5);
     case 'n': return literal(s, "null", 4);
-    default: {
-        int is_int, neg;
-        size_t ndigits;
-        return number(s, &is_int, NULL, &neg, &ndigits);
-    }
+    default: return skip_number(s);
     }
 }
 
-/* A value read as json_int64 reads it: *has when it is a number within +-2^62. */
-static int int_value(struct scan *s, int *has, int64_t *out, int depth)
+/* A number read as json_int64 reads it: *has when it is within +-2^62; has and out lie in
+ * s->cf. */
+static int int_token(struct scan *s, int *has, int64_t *out)
 {
+    /* number()'s grammar where it matters: anything but an integer of at most 19 digits falls
+     * back, so a fraction or an exponent need not be read (in locals: this runs for every
+     * stamp of every event) */
+    const unsigned char *from = s->p, *p = s->p, *end = s->end;
     *has = 0;
-    ws(s);
-    if (s->p >= s->end) return 0;
-    if (*s->p != '-' && (*s->p < '0' || *s->p > '9')) return skip_value(s, depth);
-    int is_int, neg;
-    uint64_t mag;
-    size_t ndigits;
-    if (!number(s, &is_int, &mag, &neg, &ndigits) || !is_int || ndigits > 19) return 0;
+    int neg = p < end && *p == '-';
+    p += neg;
+    uint64_t mag = 0;
+    if (p < end && *p == '0')
+        p++;
+    else if (p < end && (unsigned)(*p - '1') < 9)
+        p = int_digits(p, end, &mag);
+    else
+        return 0;
+    if (!p || (p < end && (*p == '.' || (*p | 0x20) == 'e'))) return 0;
+    s->p = p;
     /* strtod rounds the decimal to the nearest double; so does converting the exact integer */
     double d = (double)mag;
     if (neg) d = -d;
@@ -348,6 +420,35 @@ static int int_value(struct scan *s, int *has, int64_t *out, int depth)
         *has = 1;
         *out = (int64_t)d;
     }
+    if (s->holes)
+        note(s, from, HOLE_INT,
+             (struct chunk_hole){.has = (uint16_t)((char *)has - (char *)s->cf),
+                                 .value = (uint16_t)((char *)out - (char *)s->cf)});
+    return 1;
+}
+
+/* A value read as json_int64 reads it (int_token), or skipped when it is no number. */
+static int int_value(struct scan *s, int *has, int64_t *out, int depth)
+{
+    *has = 0;
+    ws(s);
+    if (s->p >= s->end) return 0;
+    if (*s->p != '-' && (*s->p < '0' || *s->p > '9')) return skip_value(s, depth);
+    return int_token(s, has, out);
+}
+
+/* A text field's string after its opening quote. */
+static int text_token(struct scan *s, enum chunk_field field, uint32_t call)
+{
+    const unsigned char *from = s->p;
+    const char *ptr;
+    size_t off = 0, len;
+    if (!string(s, s->want, &ptr, &off, &len)) return 0;
+    s->cf->visible_bytes += len;
+    if (field != FIELD_REASONING_CONTENT && field != FIELD_REASONING) s->cf->answer_bytes += len;
+    if (s->want) chunk_reader_add_text(s->rd, field, call, ptr, off, len);
+    if (s->holes)
+        note(s, from, HOLE_TEXT, (struct chunk_hole){.field = (uint8_t)field, .call = call});
     return 1;
 }
 
@@ -357,13 +458,7 @@ static int text_value(struct scan *s, enum chunk_field field, uint32_t call, int
     ws(s);
     if (s->p >= s->end || *s->p != '"') return skip_value(s, depth);
     s->p++;
-    const char *ptr;
-    size_t off = 0, len;
-    if (!string(s, s->want, &ptr, &off, &len)) return 0;
-    s->cf->visible_bytes += len;
-    if (field != FIELD_REASONING_CONTENT && field != FIELD_REASONING) s->cf->answer_bytes += len;
-    if (s->want) chunk_reader_add_text(s->rd, field, call, ptr, off, len);
-    return 1;
+    return text_token(s, field, call);
 }
 
 /* Keys the scanner reads, each at most once per object (cJSON keeps the first). */
@@ -399,41 +494,30 @@ static int details(struct scan *s, const char *name, int *has, int64_t *v, int d
     return object(s, details_member, &c, depth + 1);
 }
 
-struct usage_ctx {
-    unsigned seen;
-    int has_completion;
-    int64_t completion;
-};
-
 static int usage_member(struct scan *s, const unsigned char *k, size_t klen, void *ctx, int depth)
 {
-    struct usage_ctx *u = ctx;
+    unsigned *seen = ctx;
     struct chunk_facts *cf = s->cf;
     if (IS("completion_tokens"))
-        return once(&u->seen, 1) && int_value(s, &u->has_completion, &u->completion, depth + 1);
+        return once(seen, 1) && int_value(s, &cf->has_usage, &cf->completion_tokens, depth + 1);
     if (IS("prompt_tokens"))
-        return once(&u->seen, 2) &&
-               int_value(s, &cf->has_prompt_tokens, &cf->prompt_tokens, depth + 1);
+        return once(seen, 2) && int_value(s, &cf->has_prompt_tokens, &cf->prompt_tokens, depth + 1);
     if (IS("prompt_tokens_details"))
-        return once(&u->seen, 4) &&
+        return once(seen, 4) &&
                details(s, "cached_tokens", &cf->has_cached_tokens, &cf->cached_tokens, depth + 1);
     if (IS("completion_tokens_details"))
-        return once(&u->seen, 8) && details(s, "reasoning_tokens", &cf->has_reasoning_tokens,
-                                            &cf->reasoning_tokens, depth + 1);
+        return once(seen, 8) && details(s, "reasoning_tokens", &cf->has_reasoning_tokens,
+                                        &cf->reasoning_tokens, depth + 1);
     return skip_value(s, depth + 1);
 }
 
+/* usage's numbers go straight into the facts; chunk_scan_end drops the others when
+ * completion_tokens was not among them. */
 static int usage(struct scan *s, int depth)
 {
-    struct usage_ctx u = {0};
+    unsigned seen = 0;
     if (!take(s, '{')) return skip_value(s, depth);
-    if (!object(s, usage_member, &u, depth + 1)) return 0;
-    struct chunk_facts *cf = s->cf;
-    cf->has_usage = u.has_completion;
-    cf->completion_tokens = u.completion;
-    if (!cf->has_usage) /* usage without completion_tokens is no usage at all */
-        cf->has_prompt_tokens = cf->has_cached_tokens = cf->has_reasoning_tokens = 0;
-    return 1;
+    return object(s, usage_member, &seen, depth + 1);
 }
 
 struct call_ctx {
@@ -490,16 +574,24 @@ static int delta_member(struct scan *s, const unsigned char *k, size_t klen, voi
     return skip_value(s, depth + 1);
 }
 
+/* finish_reason's string after its opening quote. */
+static int finish_token(struct scan *s)
+{
+    const unsigned char *from = s->p;
+    const char *ptr;
+    size_t off = 0, len;
+    if (!string(s, 1, &ptr, &off, &len)) return 0;
+    s->cf->finish_reason = chunk_finish_intern(ptr ? ptr : s->rd->buf + off, len);
+    if (s->holes) note(s, from, HOLE_FINISH, (struct chunk_hole){0});
+    return 1;
+}
+
 static int finish_reason(struct scan *s, int depth)
 {
     ws(s);
     if (s->p >= s->end || *s->p != '"') return skip_value(s, depth);
     s->p++;
-    const char *ptr;
-    size_t off = 0, len;
-    if (!string(s, 1, &ptr, &off, &len)) return 0;
-    s->cf->finish_reason = chunk_finish_intern(ptr ? ptr : s->rd->buf + off, len);
-    return 1;
+    return finish_token(s);
 }
 
 static int choice_member(struct scan *s, const unsigned char *k, size_t klen, void *ctx, int depth)
@@ -547,8 +639,85 @@ static int top_member(struct scan *s, const unsigned char *k, size_t klen, void 
     return skip_value(s, depth + 1);
 }
 
+void chunk_scan_end(struct chunk_reader *rd, struct chunk_facts *cf)
+{
+    if (!cf->has_usage) /* usage without completion_tokens is no usage at all */
+        cf->has_prompt_tokens = cf->has_cached_tokens = cf->has_reasoning_tokens = 0;
+    cf->is_object = 1;
+    chunk_reader_end(rd, cf);
+}
+
+int chunk_scan_shape(const char *data, size_t len, int want_texts, struct chunk_reader *rd,
+                     struct chunk_facts *cf, struct chunk_holes *holes)
+{
+    chunk_reader_begin(rd, cf);
+    struct scan s = {.p = (const unsigned char *)data,
+                     .end = (const unsigned char *)data + len,
+                     .rd = rd,
+                     .cf = cf,
+                     .want = want_texts,
+                     .base = (const unsigned char *)data,
+                     .holes = holes};
+    unsigned seen = 0;
+    if (!take(&s, '{') || !object(&s, top_member, &seen, 1)) return 0;
+    ws(&s);
+    if (s.p != s.end) return 0;
+    chunk_scan_end(rd, cf);
+    return 1;
+}
+
 int chunk_scan(const char *data, size_t len, int want_texts, struct chunk_reader *rd,
                struct chunk_facts *cf)
+{
+    return chunk_scan_shape(data, len, want_texts, rd, cf, NULL);
+}
+
+/* The token at s->p read as the scanner read hole h's. */
+HOT int hole(struct scan *s, const struct chunk_hole *h)
+{
+    switch ((enum chunk_hole_role)h->role) {
+    case HOLE_STRING: return skip_string(s);
+    case HOLE_NUMBER: return skip_number(s);
+    case HOLE_INT:
+        return int_token(s, (int *)(void *)((char *)s->cf + h->has),
+                         (int64_t *)(void *)((char *)s->cf + h->value));
+    case HOLE_TEXT: return text_token(s, (enum chunk_field)h->field, h->call);
+    case HOLE_FINISH: return finish_token(s);
+    }
+    return 0;
+}
+
+/* Whether the n bytes at p (before end) are the n bytes at lit, which has 16 readable bytes
+ * past them: sixteen at a time, the last sixteen overlapping, with no call (the literal runs
+ * between two values are mostly short). */
+HOT int same_bytes(const unsigned char *p, const unsigned char *end, const unsigned char *lit,
+                   size_t n)
+{
+    if ((size_t)(end - p) < n) return 0;
+#ifdef __SSE2__
+    if (n >= 16 || end - p >= 16) {
+        size_t i = 0;
+        for (; i + 16 < n; i += 16) {
+            __m128i eq = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + i)),
+                                        _mm_loadu_si128((const __m128i *)(const void *)(lit + i)));
+            if (_mm_movemask_epi8(eq) != 0xFFFF) return 0;
+        }
+        /* the last (up to) sixteen: from n - 16 when the run is long, else from i with a mask */
+        size_t from = n >= 16 ? n - 16 : i;
+        unsigned need = n >= 16 ? 0xFFFFu : (1u << n) - 1;
+        __m128i eq = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + from)),
+                                    _mm_loadu_si128((const __m128i *)(const void *)(lit + from)));
+        return ((unsigned)_mm_movemask_epi8(eq) & need) == need;
+    }
+#endif
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != lit[i]) return 0;
+    return 1;
+}
+
+int chunk_scan_holes(const char *data, size_t len, const unsigned char *shape, size_t shape_len,
+                     const struct chunk_hole *holes, const uint8_t *which, size_t n, int want_texts,
+                     struct chunk_reader *rd, struct chunk_facts *cf, uint16_t *ends)
 {
     chunk_reader_begin(rd, cf);
     struct scan s = {.p = (const unsigned char *)data,
@@ -556,11 +725,18 @@ int chunk_scan(const char *data, size_t len, int want_texts, struct chunk_reader
                      .rd = rd,
                      .cf = cf,
                      .want = want_texts};
-    unsigned seen = 0;
-    if (!take(&s, '{') || !object(&s, top_member, &seen, 1)) return 0;
-    ws(&s);
-    if (s.p != s.end) return 0;
-    cf->is_object = 1;
-    chunk_reader_end(rd, cf);
+    size_t prev = 0; /* where the literal run before the next hole begins, in the shape */
+    for (size_t i = 0; i < n; i++) {
+        const struct chunk_hole *h = &holes[which ? which[i] : i];
+        size_t lit = h->at - prev;
+        if (!same_bytes(s.p, s.end, shape + prev, lit)) return 0;
+        s.p += lit;
+        if (!hole(&s, h)) return 0;
+        if (ends) ends[i] = (uint16_t)(s.p - (const unsigned char *)data);
+        prev = (size_t)h->at + h->len;
+    }
+    size_t rest = shape_len - prev;
+    if ((size_t)(s.end - s.p) != rest || !same_bytes(s.p, s.end, shape + prev, rest)) return 0;
+    chunk_scan_end(rd, cf);
     return 1;
 }

@@ -10,7 +10,44 @@
 #define STROBE_CHUNK_SCAN_H
 #include "chunk_facts.h"
 
+#include <stdint.h>
+
 int chunk_scan(const char *data, size_t len, int want_texts, struct chunk_reader *rd,
                struct chunk_facts *cf);
+
+/* An event's shape for chunk_template.h: every scalar value the scanner read is a hole (a
+ * string from after its opening quote to after its closing one, a number token), and what the
+ * scanner did with it; the bytes between the holes are the shape's literal part. */
+enum chunk_hole_role {
+    HOLE_STRING, /* a string nothing reads */
+    HOLE_NUMBER, /* a number nothing reads */
+    HOLE_INT,    /* an integer of the facts (usage, the emulator's stamps) */
+    HOLE_TEXT,   /* a text field */
+    HOLE_FINISH, /* finish_reason */
+};
+struct chunk_hole {
+    uint16_t at, len;    /* the token's place in the event the shape was learned from */
+    uint8_t role, field; /* enum chunk_hole_role; HOLE_TEXT: enum chunk_field */
+    uint16_t has, value; /* HOLE_INT: offsets in struct chunk_facts of its flag and value */
+    uint32_t call;       /* HOLE_TEXT: the tool call */
+};
+struct chunk_holes {
+    struct chunk_hole *h;
+    size_t n, cap;
+    int overflow; /* more than cap holes, or past 64 KiB: the shape is not whole */
+};
+
+/* chunk_scan noting the event's holes in holes (when not NULL). */
+int chunk_scan_shape(const char *data, size_t len, int want_texts, struct chunk_reader *rd,
+                     struct chunk_facts *cf, struct chunk_holes *holes);
+/* Reads data by a shape: shape_len bytes at shape (16 more readable) with holes[which[0..n))
+ * (which NULL: holes[0..n)); 1 with cf exactly as chunk_scan fills it when data's bytes outside
+ * those holes are the shape's and each hole holds a token the scanner reads the same way,
+ * with where each hole ends in data in ends (when not NULL); 0 else. */
+int chunk_scan_holes(const char *data, size_t len, const unsigned char *shape, size_t shape_len,
+                     const struct chunk_hole *holes, const uint8_t *which, size_t n, int want_texts,
+                     struct chunk_reader *rd, struct chunk_facts *cf, uint16_t *ends);
+/* Ends an event as chunk_scan ends one. */
+void chunk_scan_end(struct chunk_reader *rd, struct chunk_facts *cf);
 
 #endif

@@ -139,7 +139,7 @@ static void take_event(struct req_facts *r, struct pending *p, const struct rec_
         return;
     }
     struct chunk_facts cf;
-    chunk_facts_read(data, len, tok != NULL, rd, &cf);
+    chunk_facts_read_keyed(data, len, r->req_id, tok != NULL, rd, &cf);
     if (!cf.is_object) {
         set_failed(r, FAIL_MALFORMED_CHUNK, "malformed chunk JSON at event %ld", (long)ev->index);
         return;

@@ -116,8 +116,8 @@ class CpuSampler(threading.Thread):
                 with open(f"/proc/{self.pid}/task/{tid}/schedstat") as f:
                     ns = int(f.read().split()[0])
                 with open(f"/proc/{self.pid}/task/{tid}/comm") as f:
-                    if f.read().strip() == "strobe-w0":
-                        worker = ns
+                    if f.read().startswith("strobe-w"):  # every dataplane worker
+                        worker += ns
                 proc += ns
         except (FileNotFoundError, ProcessLookupError):
             return None
@@ -140,9 +140,10 @@ class CpuSampler(threading.Thread):
 
 
 def run_strobe(url, streams, rate, extra, out_dir, model="strobe-emu",
-               delay="kernel_stamp_to_userspace_read_us", prefix=()):
+               delay="kernel_stamp_to_userspace_read_us", prefix=(), pin=True):
     per_request = rate * 2 if rate else UNPACED_EVENTS_PER_REQUEST
-    cmd = list(prefix) + ["taskset", "-c", CLIENT_CPU, STROBE, "slt", "--url", url, "--model", model,
+    taskset = ["taskset", "-c", CLIENT_CPU] if pin else []
+    cmd = list(prefix) + taskset + [STROBE, "slt", "--url", url, "--model", model,
            "--out", out_dir, "--concurrency", str(streams), "--phase-s", str(PHASE_S),
            "--ramp-s", str(WARMUP_S), "--drain-s", "1", "--threads", "1", "--input-tokens",
            "50", "--output-tokens", str(per_request), "--ignore-eos", "--tokenizer", "none"]
@@ -168,6 +169,10 @@ def run_strobe(url, streams, rate, extra, out_dir, model="strobe-emu",
     if not events:
         return {"error": "no events with a %s figure in the window" % delay}
     row = {"events_per_s": events / ph["window_s"], "p50": gap["p50"], "p99": gap["p99"]}
+    try:
+        row["transport"] = json.load(open(os.path.join(out_dir, "results.json")))["run"]["config"]["transport"]
+    except (OSError, ValueError, KeyError):
+        pass
     for key, field in (("proc_us", 1), ("worker_us", 2)):
         a, b = sampler.at(ws, field), sampler.at(we, field)
         row[key] = (b - a) / 1e3 / events if a is not None and b is not None else None
@@ -190,7 +195,8 @@ def main():
     dpdk_env = {k: os.environ.get(k, "") for k in ("DPDK_URL", "DPDK_STROBE_ARGS",
                                                     "DPDK_EMU_ARGS")}
     print(f"source on CPU {SOURCE_CPU}, client on CPU {CLIENT_CPU}; window {PHASE_S:g} s after "
-          f"{WARMUP_S:g} s warm-up; one strobe worker; runs in {out_root}")
+          f"{WARMUP_S:g} s warm-up; one strobe worker (dpdk: {DPDK_WORKERS}, over {DPDK_PAIR}, "
+          f"--idle {DPDK_IDLE}); runs in {out_root}")
     head = ("client", "load", "events/s", "worker us/ev", "proc us/ev", "p50 us", "p99 us",
             "rate x floor", "worker x floor", "proc x floor", "p99 x floor")
     print("| " + " | ".join(head) + " |")
@@ -214,6 +220,8 @@ def main():
             notes.append(f"{load_name(streams, rate)}: {src.stop()}")
         if "dpdk" in CLIENTS:
             rows.append(("dpdk", run_dpdk(built, dpdk_env, streams, rate, out_root)))
+            if "transport" in rows[-1][1]:
+                notes.append(f"dpdk, {load_name(streams, rate)}: {rows[-1][1]['transport']}")
         floor = rows[0][1] if rows and rows[0][0] == "floor" else {}
         for name, r in rows:
             if "error" in r:
@@ -234,20 +242,42 @@ def main():
 DPDK_NS = "capb%d" % (os.getpid() % 100000)
 DPDK_IP = "10.%d.%d.1" % (200 + os.getpid() % 50, os.getpid() // 50 % 250)
 DPDK_EAL = "--no-huge -m 512 --no-pci --no-telemetry --file-prefix %s -l %s"
+# The userspace pair of the dpdk row: "memif" (net_memif both ends; the default: the cheaper
+# per event, and the one that holds 512 streams; it has no Rx interrupt in DPDK 22.11, so the
+# worker backs off and the row's note says so) or "vhost" (net_vhost in the emulator,
+# net_virtio_user in strobe: the client has Rx interrupts, so an idle worker sleeps until a
+# frame comes; it stalls at 512 streams); DPDK_WORKERS strobe workers, one link each;
+# DPDK_IDLE strobe's --idle.
+DPDK_PAIR = os.environ.get("DPDK_PAIR", "memif")
+DPDK_WORKERS = int(os.environ.get("DPDK_WORKERS", "1"))
+DPDK_IDLE = os.environ.get("DPDK_IDLE", "interrupt")
+
+
+def dpdk_vdev(side, i, sock):
+    """One link's vdev: side "server" (the emulator) or "client" (strobe). A decode step's
+    burst of 512 chunks fits in either's rings (virtio's 4,096: its rx ring's mbufs and the
+    tx ring's not yet freed ones come from one pool of 16,383)."""
+    if DPDK_PAIR == "memif":
+        return "--vdev=net_memif%d,role=%s,socket=%s,socket-abstract=no,rsize=13" % (i, side, sock)
+    if side == "server":
+        return "--vdev=net_vhost%d,iface=%s,queues=1" % (i, sock)
+    return "--vdev=net_virtio_user%d,path=%s,queues=1,queue_size=4096" % (i, sock)
 
 
 def default_dpdk_env(sock_dir):
-    """The memif pair of README "Both ends in user space: memif": strobe-emu a memif server,
-    strobe a memif client, inside a network namespace of this run's own where the
-    emulator's address is on the loopback (strobe's calibration goes through the kernel to
-    the emulator's --control-listen)."""
-    sock = os.path.join(sock_dir, "memif.sock")
-    vdev = "--vdev=net_memif0,role=%s,socket=" + sock + ",socket-abstract=no,rsize=13"
+    """The pair of README "Both ends in user space": strobe-emu the server side, strobe the
+    client side, inside a network namespace of this run's own where the emulator's address
+    is on the loopback (strobe's calibration goes through the kernel to the emulator's
+    --control-listen)."""
+    socks = [os.path.join(sock_dir, "link%d.sock" % i) for i in range(DPDK_WORKERS)]
+    ips = ",".join(DPDK_IP[:-1] + str(2 + i) for i in range(DPDK_WORKERS))
+    client = " ".join(dpdk_vdev("client", i, s) for i, s in enumerate(socks))
+    server = " ".join(dpdk_vdev("server", i, s) for i, s in enumerate(socks))
     return {"DPDK_URL": "http://%s:8000" % DPDK_IP,
-            "DPDK_STROBE_ARGS": "--local-ip %s --idle-backoff-us 20 --dpdk-args '%s %s'" % (
-                DPDK_IP[:-1] + "2", DPDK_EAL % (DPDK_NS + "c", CLIENT_CPU), vdev % "client"),
+            "DPDK_STROBE_ARGS": "--threads %d --local-ip %s --idle %s --dpdk-args '%s %s'" % (
+                DPDK_WORKERS, ips, DPDK_IDLE, DPDK_EAL % (DPDK_NS + "c", CLIENT_CPU), client),
             "DPDK_EMU_ARGS": "--listen %s:8000 --control-listen %s:8000 --dpdk-args '%s %s'" % (
-                DPDK_IP, DPDK_IP, DPDK_EAL % (DPDK_NS + "e", SOURCE_CPU), vdev % "server")}
+                DPDK_IP, DPDK_IP, DPDK_EAL % (DPDK_NS + "e", SOURCE_CPU), server)}
 
 
 def run_dpdk(built, env, streams, rate, out_root):
@@ -283,7 +313,10 @@ def run_dpdk(built, env, streams, rate, out_root):
         return run_strobe(env["DPDK_URL"], streams, rate,
                           ["--transport", "dpdk"] + shlex.split(env["DPDK_STROBE_ARGS"]),
                           os.path.join(out_root, f"dpdk-{streams}x{rate}"),
-                          delay="client_lag_vs_emulator_send_us", prefix=prefix)
+                          delay="client_lag_vs_emulator_send_us", prefix=prefix,
+                          # the EAL's -l pins strobe to CLIENT_CPU; under taskset strobe would
+                          # refuse more workers than the one core it may run on
+                          pin=DPDK_WORKERS == 1)
     finally:
         emu.terminate()
         emu.wait()

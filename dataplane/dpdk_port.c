@@ -4,6 +4,7 @@
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
+#include <rte_epoll.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
@@ -12,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 #define BURST   32
 #define RX_DESC 1024
@@ -37,6 +40,8 @@ struct dpdk_port {
     uint8_t *linear[BURST];          /* copies of multi-segment frames */
     struct rte_mbuf *tx[TX_BACKLOG]; /* queued, oldest first */
     int ntx;
+    int intr_epfd;         /* the rx queue's interrupt fd is in it; -1: no Rx interrupt */
+    char intr_missing[96]; /* why not, when intr_epfd is -1 */
 };
 
 static int eal_ready;
@@ -99,7 +104,63 @@ static int port_id_of(int index)
     return -1;
 }
 
-struct dpdk_port *dpdk_port_open(int index, char *err, size_t errlen)
+/* The rx queue's interrupt into an epoll set of the port's own (the worker that sleeps on it
+ * is not the thread that opened the port, so not DPDK's per-thread set), tried once: a PMD
+ * without one says so in the port's intr_missing. ethdev logs an error for a PMD without Rx
+ * interrupts; that is an answer here, so its log is quiet meanwhile. */
+static void rx_intr_setup(struct dpdk_port *p, int configured_with_intr)
+{
+    p->intr_epfd = -1;
+    if (!configured_with_intr) {
+        snprintf(p->intr_missing, sizeof p->intr_missing, "%s refused Rx interrupts at configure",
+                 p->info.driver_name);
+        return;
+    }
+    uint32_t level = (uint32_t)rte_log_get_level(rte_eth_dev_logtype);
+    rte_log_set_level(rte_eth_dev_logtype, RTE_LOG_CRIT);
+    int epfd = epoll_create1(EPOLL_CLOEXEC);
+    int rc = epfd < 0 ? -1 : rte_eth_dev_rx_intr_ctl_q(p->port, 0, epfd, RTE_INTR_EVENT_ADD, NULL);
+    if (rc == 0) rc = rte_eth_dev_rx_intr_enable(p->port, 0);
+    if (rc == 0) rc = rte_eth_dev_rx_intr_disable(p->port, 0);
+    rte_log_set_level(rte_eth_dev_logtype, level);
+    if (rc == 0) {
+        p->intr_epfd = epfd;
+        return;
+    }
+    if (epfd >= 0) close(epfd);
+    snprintf(p->intr_missing, sizeof p->intr_missing, "%s has no Rx interrupt%s",
+             p->info.driver_name, rc == -ENOTSUP ? "" : " that works here");
+}
+
+const char *dpdk_port_rx_intr_missing(const struct dpdk_port *p)
+{
+    return p->intr_epfd >= 0 ? NULL : p->intr_missing;
+}
+
+int dpdk_port_rx_intr_arm(struct dpdk_port *p)
+{
+    if (p->intr_epfd < 0) return -1;
+    return rte_eth_dev_rx_intr_enable(p->port, 0) == 0 ? 0 : -1;
+}
+
+int dpdk_port_rx_intr_wait(struct dpdk_port *p, int64_t timeout_ns)
+{
+    int fired = 0;
+    if (timeout_ns > 0) {
+        /* epoll_pwait2 for a wait in nanoseconds (rte_epoll_wait counts milliseconds: too
+         * coarse for a request due in 300 us); DPDK's own wait, not waiting, then consumes
+         * the interrupt the way this PMD's fd needs (an eventfd read, or nothing) */
+        struct epoll_event ev;
+        struct timespec ts = {(time_t)(timeout_ns / 1000000000), (long)(timeout_ns % 1000000000)};
+        fired = epoll_pwait2(p->intr_epfd, &ev, 1, &ts, NULL) > 0;
+    }
+    struct rte_epoll_event done[1];
+    if (fired || timeout_ns <= 0) fired |= rte_epoll_wait(p->intr_epfd, done, 1, 0) > 0;
+    rte_eth_dev_rx_intr_disable(p->port, 0);
+    return fired;
+}
+
+struct dpdk_port *dpdk_port_open(int index, int want_rx_intr, char *err, size_t errlen)
 {
     int id = port_id_of(index);
     if (id < 0) {
@@ -115,6 +176,7 @@ struct dpdk_port *dpdk_port_open(int index, char *err, size_t errlen)
     struct dpdk_port *p = calloc(1, sizeof *p);
     p->port = (uint16_t)id;
     p->ts_offset = -1;
+    p->intr_epfd = -1;
     char name[RTE_ETH_NAME_MAX_LEN] = "";
     rte_eth_dev_get_name_by_port(p->port, name);
     int rc = rte_eth_dev_info_get(p->port, &p->info);
@@ -130,9 +192,15 @@ struct dpdk_port *dpdk_port_open(int index, char *err, size_t errlen)
     }
     struct rte_eth_conf conf;
     memset(&conf, 0, sizeof conf);
+    conf.intr_conf.rxq = want_rx_intr ? 1 : 0;
     uint16_t rxd = RX_DESC, txd = TX_DESC;
-    if ((rc = rte_eth_dev_configure(p->port, 1, 1, &conf)) ||
-        (rc = rte_eth_dev_adjust_nb_rx_tx_desc(p->port, &rxd, &txd)) ||
+    /* a PMD may refuse Rx interrupts at configure: then the port runs without them */
+    rc = rte_eth_dev_configure(p->port, 1, 1, &conf);
+    if (rc && conf.intr_conf.rxq) {
+        conf.intr_conf.rxq = 0;
+        rc = rte_eth_dev_configure(p->port, 1, 1, &conf);
+    }
+    if (rc || (rc = rte_eth_dev_adjust_nb_rx_tx_desc(p->port, &rxd, &txd)) ||
         (rc = rte_eth_rx_queue_setup(p->port, 0, rxd, rte_eth_dev_socket_id(p->port), NULL,
                                      p->pool)) ||
         (rc = rte_eth_tx_queue_setup(p->port, 0, txd, rte_eth_dev_socket_id(p->port), NULL)) ||
@@ -143,6 +211,7 @@ struct dpdk_port *dpdk_port_open(int index, char *err, size_t errlen)
         return NULL;
     }
     p->started = 1;
+    if (want_rx_intr) rx_intr_setup(p, conf.intr_conf.rxq);
     rte_eth_promiscuous_enable(p->port);
     rte_eth_macaddr_get(p->port, &p->mac);
     /* the field may be filled without the offload being advertised (net_pcap): register it
@@ -259,6 +328,10 @@ void dpdk_port_close(struct dpdk_port *p)
         rte_pktmbuf_free_bulk(p->tx, (unsigned)p->ntx); /* what the ring never took */
         p->ntx = 0;
         rte_eth_dev_stop(p->port);
+    }
+    if (p->intr_epfd >= 0) {
+        rte_eth_dev_rx_intr_ctl_q(p->port, 0, p->intr_epfd, RTE_INTR_EVENT_DEL, NULL);
+        close(p->intr_epfd);
     }
     rte_eth_dev_close(p->port);
     rte_mempool_free(p->pool);

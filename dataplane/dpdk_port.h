@@ -7,7 +7,12 @@
  * its per-mbuf flag is set) converted to ns by the port's converter — net_pcap's is the
  * kernel's software stamp in microseconds since the epoch (TS_KERNEL); a NIC clock is mapped
  * by cross-timestamps against the system clock (TS_NIC) — else the TSC read right after the
- * rx burst, mapped the same way (TS_USERSPACE). A port is used by one thread after open. */
+ * rx burst, mapped the same way (TS_USERSPACE). A port is used by one thread after open.
+ *
+ * Rx interrupts, where the PMD has them (rte_eth_dev_rx_intr_enable; virtio-user, tap, most
+ * NICs; not net_memif or net_af_packet in DPDK 22.11): an idle worker arms the queue's
+ * interrupt, polls once more (a frame that came before arming raises none), and sleeps on the
+ * queue's fd until a frame or its deadline. The stamp is still taken at the rx burst. */
 #ifndef STROBE_DPDK_PORT_H
 #define STROBE_DPDK_PORT_H
 #include "clock.h"
@@ -29,9 +34,19 @@ int dpdk_eal_init(const char *eal_args, char *err, size_t errlen);
 /* Ports the EAL found (vdevs and devices), in port-id order. */
 int dpdk_port_count(void);
 /* Configures and starts port `index` (0-based among the EAL's ports), promiscuous, one rx and
- * one tx queue, its mbuf pool on the calling thread's NUMA node. NULL with err naming the port
- * and the driver's error. */
-struct dpdk_port *dpdk_port_open(int index, char *err, size_t errlen);
+ * one tx queue, its mbuf pool on the calling thread's NUMA node; with want_rx_intr, the rx
+ * queue's interrupt too where the PMD has one (dpdk_port_rx_intr_missing says whether). NULL with
+ * err naming the port and the driver's error. */
+struct dpdk_port *dpdk_port_open(int index, int want_rx_intr, char *err, size_t errlen);
+/* NULL when the port has Rx interrupts, else why not (one phrase, e.g. "net_memif has no Rx
+ * interrupt"). */
+const char *dpdk_port_rx_intr_missing(const struct dpdk_port *p);
+/* Arms the rx queue's interrupt: 0, or -1 when the port has none. Poll once after arming,
+ * then call dpdk_port_rx_intr_wait (with 0 when that poll found frames). */
+int dpdk_port_rx_intr_arm(struct dpdk_port *p);
+/* Sleeps until the armed interrupt fires or timeout_ns passes (0: not at all), consumes the
+ * interrupt and disarms. 1 when it fired, 0 on timeout. */
+int dpdk_port_rx_intr_wait(struct dpdk_port *p, int64_t timeout_ns);
 void dpdk_port_mac(const struct dpdk_port *p, uint8_t mac[6]);
 const char *dpdk_port_driver(const struct dpdk_port *p);
 /* Up to max frames received now (each linear, valid until dpdk_port_rx_done). */

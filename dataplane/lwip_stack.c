@@ -60,6 +60,8 @@ struct transport_ctx {
     uint64_t port_used[MAX_NETIFS][PORT_COUNT / 64]; /* ports each address may still hold */
     ip4_addr_t peer, next_hop;
     uint16_t peer_port;
+    enum dpdk_idle idle;
+    int64_t spin_ns;    /* --idle-spin-us: polls go on this long after a frame */
     double backoff_us;  /* --idle-backoff-us: the first sleep of an idle spell */
     double sleep_us;    /* the next sleep: doubles while polls stay empty */
     int64_t last_frame; /* when a frame last came in */
@@ -481,28 +483,57 @@ static void d_close(struct tconn *tc)
 /* The idle policy. A decode step's chunks reach strobe over some tens of microseconds (the
  * server writes them one stream after another), and a sleep costs far more CPU than its length
  * suggests (a context switch each way, ~30 us of CPU on a VM): so after a frame, keep polling
- * for SPIN_AFTER_FRAME_NS; then sleep --idle-backoff-us, doubling while nothing comes, up to
+ * for --idle-spin-us. Then, with Rx interrupts, arm the queue's, poll once more (a frame that
+ * came before arming raises none) and sleep until a frame comes or the next thing is due (the
+ * caller's deadline, lwIP's next timer, a held frame): one wake-up per burst of frames, however
+ * long the gap. Without them, sleep --idle-backoff-us, doubling while nothing comes, up to
  * BACKOFF_GROWTH times it, never past the caller's deadline. */
-#define SPIN_AFTER_FRAME_NS 10000
-#define BACKOFF_GROWTH      8
+#define BACKOFF_GROWTH 8
+
+/* How long the stack may sleep from `now`: the caller's deadline, lwIP's next timer, the
+ * next held (impaired) frame. */
+static int64_t sleep_budget(int64_t now, int64_t deadline)
+{
+    int64_t ns = deadline - now;
+    u32_t timer_ms = sys_timeouts_sleeptime();
+    if (timer_ms != SYS_TIMEOUTS_SLEEPTIME_INFINITE && (int64_t)timer_ms * 1000000 < ns)
+        ns = (int64_t)timer_ms * 1000000;
+    for (int i = 0; i < X->nheld; i++)
+        if (X->held[i].due - now < ns) ns = X->held[i].due - now;
+    return ns > 0 ? ns : 0;
+}
+
+/* One idle sleep; frames the re-poll after arming found, else 0. */
+static int idle_sleep(struct transport_ctx *x, int64_t now, int64_t deadline)
+{
+    if (x->idle == DPDK_IDLE_INTERRUPT && x->port.rx_intr_arm(x->port.port) == 0) {
+        int frames = pump(now);
+        /* news from the re-poll (frames, or a connection lwIP's timers made ready): no sleep */
+        int64_t ns = frames || x->ready_head ? 0 : sleep_budget(now, deadline);
+        x->port.rx_intr_wait(x->port.port, ns);
+        return frames;
+    }
+    int64_t ns = (int64_t)(x->sleep_us * 1000);
+    if (ns > deadline - now) ns = deadline - now;
+    struct timespec ts = {0, (long)ns};
+    nanosleep(&ts, NULL);
+    if (x->sleep_us < x->backoff_us * BACKOFF_GROWTH) x->sleep_us *= 2;
+    return 0;
+}
 
 static int d_poll(struct transport_ctx *x, struct epoll_event *ev, int max, int64_t wait_ns)
 {
     int64_t now = clock_now_ns(), deadline = now + wait_ns;
     for (;;) {
         int frames = pump(now);
+        if (!frames && !x->ready_head && now < deadline && x->idle != DPDK_IDLE_POLL &&
+            now - x->last_frame > x->spin_ns)
+            frames = idle_sleep(x, now, deadline);
         if (frames) {
             x->last_frame = now;
             x->sleep_us = x->backoff_us;
         }
         if (x->ready_head || now >= deadline) break;
-        if (!frames && x->backoff_us > 0 && now - x->last_frame > SPIN_AFTER_FRAME_NS) {
-            int64_t ns = (int64_t)(x->sleep_us * 1000);
-            if (ns > deadline - now) ns = deadline - now;
-            struct timespec ts = {0, (long)ns};
-            nanosleep(&ts, NULL);
-            if (x->sleep_us < x->backoff_us * BACKOFF_GROWTH) x->sleep_us *= 2;
-        }
         now = clock_now_ns();
     }
     int n = 0;
@@ -642,8 +673,10 @@ static struct transport_ctx *stack_start(const struct lwip_stack_config *c, char
     X->port = c->port;
     X->tls = tls;
     X->use_tls = ep->tls;
-    X->backoff_us = o->idle_backoff_us;
-    X->sleep_us = o->idle_backoff_us;
+    X->idle = c->idle;
+    X->spin_ns = (int64_t)(o->idle_spin_us * 1000);
+    X->backoff_us = c->backoff_us;
+    X->sleep_us = c->backoff_us;
     const struct sockaddr_in *sin = (const struct sockaddr_in *)&ep->addr;
     memcpy(&X->peer, &sin->sin_addr, 4);
     X->peer_port = (uint16_t)ep->port;

@@ -22,12 +22,16 @@ struct lwip_port_table {
     void (*calibrate)(struct dpdk_port *p);
     void (*mac)(const struct dpdk_port *p, uint8_t mac[6]);
     const char *(*driver)(const struct dpdk_port *p);
+    int (*rx_intr_arm)(struct dpdk_port *p);
+    int (*rx_intr_wait)(struct dpdk_port *p, int64_t timeout_ns);
 };
 
 struct lwip_stack_config {
     const struct dpdk_options *o; /* o->local_ips: this worker's own addresses */
     const struct endpoint *ep;
     struct lwip_port_table port;
+    enum dpdk_idle idle; /* resolved: interrupt only where the port has Rx interrupts */
+    double backoff_us;   /* the first back-off sleep */
 };
 
 struct lwip_stack_api {

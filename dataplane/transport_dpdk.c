@@ -30,6 +30,7 @@ struct worker_stack {
 struct dpdk_dataplane {
     int n;
     char impair[128];
+    char idle[160]; /* the idle policy in force, for describe */
     struct worker_stack w[DPDK_MAX_WORKERS];
 };
 
@@ -97,12 +98,46 @@ static int count_addresses(const char *list)
     return n;
 }
 
+/* The policy the options ask for: --idle, else the older --idle-backoff-us alone (0
+ * busy-polls), else interrupts. */
+static enum dpdk_idle idle_requested(const struct dpdk_options *o)
+{
+    if (o->idle && !strcmp(o->idle, "poll")) return DPDK_IDLE_POLL;
+    if (o->idle && !strcmp(o->idle, "backoff")) return DPDK_IDLE_BACKOFF;
+    if (!o->idle && o->idle_backoff_us >= 0)
+        return o->idle_backoff_us > 0 ? DPDK_IDLE_BACKOFF : DPDK_IDLE_POLL;
+    return DPDK_IDLE_INTERRUPT;
+}
+
+/* What worker i's port gives of the requested policy, into c and, for worker 0, d->idle. */
+static void resolve_idle(struct dpdk_dataplane *d, int i, const struct dpdk_options *o,
+                         struct lwip_stack_config *c)
+{
+    const struct worker_stack *w = &d->w[i];
+    c->idle = idle_requested(o);
+    c->backoff_us = o->idle_backoff_us > 0 ? o->idle_backoff_us : DPDK_DEFAULT_BACKOFF_US;
+    const char *missing =
+        c->idle == DPDK_IDLE_INTERRUPT ? dpdk_port_rx_intr_missing(w->port) : NULL;
+    if (missing) c->idle = DPDK_IDLE_BACKOFF;
+    if (i) return;
+    if (c->idle == DPDK_IDLE_INTERRUPT)
+        snprintf(d->idle, sizeof d->idle, "Rx interrupt after %g us without a frame",
+                 o->idle_spin_us);
+    else if (c->idle == DPDK_IDLE_POLL)
+        snprintf(d->idle, sizeof d->idle, "busy-poll");
+    else
+        snprintf(d->idle, sizeof d->idle, "back-off from %g us after %g us without a frame%s%s%s",
+                 c->backoff_us, o->idle_spin_us, missing ? " (" : "", missing ? missing : "",
+                 missing ? ")" : "");
+}
+
 /* Worker i: its port, its own copy of the module, its stack. */
 static int start_worker(struct dpdk_dataplane *d, int i, const struct dpdk_options *o,
                         const struct endpoint *ep, char *err, size_t errlen)
 {
     struct worker_stack *w = &d->w[i];
-    if (!(w->port = dpdk_port_open(i, err, errlen))) return -1;
+    int want_intr = idle_requested(o) == DPDK_IDLE_INTERRUPT;
+    if (!(w->port = dpdk_port_open(i, want_intr, err, errlen))) return -1;
     char path[4200];
     module_path(path, sizeof path);
     w->module = dlmopen(LM_ID_NEWLM, path, RTLD_NOW | RTLD_LOCAL);
@@ -125,8 +160,12 @@ static int start_worker(struct dpdk_dataplane *d, int i, const struct dpdk_optio
         &w->o,
         ep,
         {w->port, dpdk_port_rx, dpdk_port_rx_done, dpdk_port_tx, dpdk_port_tx_flush,
-         dpdk_port_calibrate, dpdk_port_mac, dpdk_port_driver},
+         dpdk_port_calibrate, dpdk_port_mac, dpdk_port_driver, dpdk_port_rx_intr_arm,
+         dpdk_port_rx_intr_wait},
+        DPDK_IDLE_INTERRUPT,
+        0,
     };
+    resolve_idle(d, i, o, &c);
     char why[400];
     if (!(w->ctx = w->api->start(&c, why, sizeof why))) {
         if (d->n > 1)
@@ -209,6 +248,7 @@ void transport_dpdk_describe(const struct dpdk_dataplane *d, char *buf, size_t n
             at += (size_t)snprintf(buf + at, n - at, ", source %s", addrs);
     }
     if (at < n) at += (size_t)snprintf(buf + at, n - at, "; stamps: %s", clock);
+    if (at < n) at += (size_t)snprintf(buf + at, n - at, "; idle: %s", d->idle);
     if (d->impair[0] && at < n) snprintf(buf + at, n - at, "; IMPAIRED rx (test): %s", d->impair);
 }
 

@@ -8,18 +8,30 @@
 #include "transport.h"
 
 struct dpdk_options {
-    const char *eal_args;   /* e.g. "--no-huge -m 256 --no-pci --vdev=net_af_packet0,iface=veth0" */
-    const char *local_ips;  /* "10.0.0.2[,10.0.0.3...]": split among the workers, in order;
-                               16,384 connections per address */
-    const char *netmask;    /* default 255.255.255.0 */
-    const char *gateway;    /* next hop when the target is not on the local subnet, or NULL */
-    double idle_backoff_us; /* sleep when a poll found nothing; 0 = busy-poll */
+    const char *eal_args;  /* e.g. "--no-huge -m 256 --no-pci --vdev=net_af_packet0,iface=veth0" */
+    const char *local_ips; /* "10.0.0.2[,10.0.0.3...]": split among the workers, in order;
+                              16,384 connections per address */
+    const char *netmask;   /* default 255.255.255.0 */
+    const char *gateway;   /* next hop when the target is not on the local subnet, or NULL */
+    /* What a worker does when its polls find nothing: "interrupt" (the default, NULL): after
+     * idle_spin_us, sleep on the rx queue's interrupt, or back off where the PMD has none;
+     * "backoff": sleep idle_backoff_us, doubling while nothing comes; "poll": busy-poll.
+     * Without idle, an idle_backoff_us given (>= 0) keeps its older meaning: 0 busy-polls,
+     * more backs off. */
+    const char *idle;
+    double idle_backoff_us;       /* the first back-off sleep; < 0: not given (20) */
+    double idle_spin_us;          /* polls go on this long after a frame before a sleep */
     const char *gateway_mac;      /* the next hop's MAC as a static neighbour, or NULL: ARP */
     struct transport_options tls; /* for https:// targets */
     /* Test facility, for kernels without netem: impair received frames before lwIP sees them,
      * "loss=P,dup=P,reorder=P,jitter-ms=MS" (any subset). NULL: none. */
     const char *impair;
 };
+
+/* The idle policy in force on a worker (dpdk_options.idle, resolved against its port). */
+enum dpdk_idle { DPDK_IDLE_INTERRUPT, DPDK_IDLE_BACKOFF, DPDK_IDLE_POLL };
+#define DPDK_DEFAULT_BACKOFF_US 20
+#define DPDK_DEFAULT_SPIN_US    10
 
 /* Most workers: glibc has 16 link namespaces, one of them the program's own. */
 #define DPDK_MAX_WORKERS 15

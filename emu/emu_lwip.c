@@ -326,7 +326,7 @@ static int l_start(const struct emu_params *p)
     if (!L.demux) L.demux = lwip_demux_new();
     IP4_ADDR(&mask, 255, 255, 255, 0);
     for (int i = 0; i < count; i++) {
-        L.port[i] = dpdk_port_open(i, err, sizeof err);
+        L.port[i] = dpdk_port_open(i, 0, err, sizeof err);
         if (!L.port[i]) {
             fprintf(stderr, "strobe-emu: %s.\n", err);
             l_stop();

@@ -38,6 +38,8 @@ enum {
     F_NETMASK,
     F_GATEWAY,
     F_BACKOFF,
+    F_IDLE,
+    F_IDLE_SPIN,
     F_GATEWAY_MAC,
     F_IMPAIR,
     F_MAX_EVENT,
@@ -67,6 +69,8 @@ static const struct option shared[] = {{"url", 1, 0, F_URL},
                                        {"netmask", 1, 0, F_NETMASK},
                                        {"gateway", 1, 0, F_GATEWAY},
                                        {"idle-backoff-us", 1, 0, F_BACKOFF},
+                                       {"idle", 1, 0, F_IDLE},
+                                       {"idle-spin-us", 1, 0, F_IDLE_SPIN},
                                        {"gateway-mac", 1, 0, F_GATEWAY_MAC},
                                        {"dpdk-impair", 1, 0, F_IMPAIR},
                                        {"max-event-bytes", 1, 0, F_MAX_EVENT},
@@ -95,7 +99,8 @@ void run_flags_defaults(struct run_flags *f)
     f->tokenizer = "auto";
     f->transport = "kernel";
     f->dpdk.eal_args = "";
-    f->dpdk.idle_backoff_us = 0;
+    f->dpdk.idle_backoff_us = -1; /* not given */
+    f->dpdk.idle_spin_us = 10;
     f->max_event_bytes = SSE_DEFAULT_MAX_EVENT;
     f->progress_s = 10;
 }
@@ -172,6 +177,11 @@ int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag
     case F_GATEWAY: f->dpdk.gateway = arg; return 1;
     case F_GATEWAY_MAC: f->dpdk.gateway_mac = arg; return 1;
     case F_IMPAIR: f->dpdk.impair = arg; return 1;
+    case F_IDLE:
+        if (strcmp(arg, "interrupt") && strcmp(arg, "backoff") && strcmp(arg, "poll"))
+            return bad(cmd, "--idle is interrupt, backoff or poll");
+        f->dpdk.idle = arg;
+        return 1;
     case F_INSEC: f->insecure = 1; return 1;
     case F_MAX_EVENT: return take_max_event(f, arg, cmd);
     case F_SERVER_METRICS:
@@ -201,14 +211,15 @@ int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag
     case F_ITO:
     case F_CTO:
     case F_BACKOFF:
+    case F_IDLE_SPIN:
     case F_SERVER_METRICS_RATE:
     case F_PROGRESS:
     case F_PRATE: {
         /* seconds are kept below 10^8 (3 years): nanosecond sums of them fit 64 bits */
-        double v, hi = o == F_BACKOFF               ? 1e9
-                       : o == F_PRATE               ? 1e6
-                       : o == F_SERVER_METRICS_RATE ? 100
-                                                    : 1e8;
+        double v, hi = o == F_BACKOFF || o == F_IDLE_SPIN ? 1e9
+                       : o == F_PRATE                     ? 1e6
+                       : o == F_SERVER_METRICS_RATE       ? 100
+                                                          : 1e8;
         if (num_arg(cmd, run_flag_name(shared, o), arg, 0, hi, 0, &v)) return 2;
         if (o == F_RTO)
             f->request_timeout_s = v;
@@ -218,6 +229,8 @@ int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag
             f->connect_timeout_s = v;
         else if (o == F_BACKOFF)
             f->dpdk.idle_backoff_us = v;
+        else if (o == F_IDLE_SPIN)
+            f->dpdk.idle_spin_us = v;
         else if (o == F_SERVER_METRICS_RATE)
             f->server_metrics_rate_hz = v;
         else if (o == F_PROGRESS)
@@ -421,7 +434,12 @@ void run_flags_usage(FILE *out)
         "    --local-ip A[,B...]   strobe's own addresses (16,384 connections each)\n"
         "    --netmask M (default 255.255.255.0)  --gateway IP (when the target is off-subnet)\n"
         "    --gateway-mac MAC     the next hop's MAC (a static neighbour) instead of ARP\n"
-        "    --idle-backoff-us U   sleep when a poll finds nothing (default 0: busy-poll)\n"
+        "    --idle interrupt|backoff|poll  when polls find nothing (default interrupt):\n"
+        "                          sleep on the rx queue's interrupt, where the PMD has one,\n"
+        "                          else back off; back off; or busy-poll\n"
+        "    --idle-spin-us U      keep polling U us after a frame before sleeping (10)\n"
+        "    --idle-backoff-us U   the back-off's first sleep (20; doubles while idle); alone,\n"
+        "                          0 busy-polls and more backs off, as before --idle\n"
         "    --dpdk-impair SPEC    test facility: impair received frames, "
         "loss=P,dup=P,reorder=P,jitter-ms=MS\n"
         "  --tokenizer FILE|auto|none  counts the tokens of every streamed chunk (off the hot\n"

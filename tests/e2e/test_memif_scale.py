@@ -69,7 +69,7 @@ def main(tmp):
                "http://%s:%d" % (m.SERVER_IP, m.PORT), "--model", "m", "--out", run,
                "--concurrency", str(SESSIONS), "--phase-s", str(PHASE_S), "--ramp-s", str(RAMP_S),
                "--input-tokens", "20", "--output-tokens", str(TOKENS), "--ignore-eos",
-               "--transport", "dpdk", "--local-ip", ips, "--idle-backoff-us", "20",
+               "--transport", "dpdk", "--local-ip", ips,
                # a SYN lost in a burst is resent after 3 s, then 6: a connect may take 10 s
                "--connect-timeout-s", "60",
                "--tokenizer", m.O200K, "--dpdk-args",

@@ -1,5 +1,9 @@
 /* The chunk scanner against the full JSON parse: for every input the scanner either falls
- * back or gives the facts cJSON gives (chunk_facts_equal), texts included. Inputs: the files
+ * back or gives the facts cJSON gives (chunk_facts_equal), texts included; and so does the
+ * shape-by-shape reader (chunk_template.h) for every pair of inputs (its shape learned on one,
+ * the other read by it): each capture line against every other of its file, and against its
+ * own mutations (each byte replaced, dropped or doubled, each value replaced by values of
+ * every type and of other lengths). Inputs: the files
  * and folders named on the command line (each line an event's data, with or without its
  * "data: " prefix: captures of real servers' shapes, the emulator's profiles, the fuzz corpus),
  * every truncation and many one-byte mutations of the capture lines, and written cases for
@@ -8,27 +12,64 @@
 #include "check.h"
 #include "chunk_facts.h"
 #include "chunk_scan.h"
+#include "chunk_template.h"
 
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-static struct chunk_reader scan_rd, parse_rd;
+static struct chunk_reader scan_rd, parse_rd, shape_rd;
+static size_t shape_reads;    /* pairs the shape read, of all its checks */
+static size_t previous_reads; /* capture events read by the shape of the one before */
+
+/* a's facts of data against cJSON's: a failed check naming who read them when they differ */
+static void agrees(const struct chunk_facts *a, const char *data, size_t len, int want,
+                   const char *who)
+{
+    struct chunk_facts b;
+    chunk_facts_parse(data, len, want, &parse_rd, &b);
+    char why[200];
+    int eq = chunk_facts_equal(a, &b, why, sizeof why);
+    CHECK(eq, "%s and cJSON agree on %.*s (texts %s): %s", who, (int)(len > 300 ? 300 : len), data,
+          want ? "on" : "off", why);
+}
+
+/* Learns learned's shape; 1 when the scanner read it (the shape is then kept). */
+static int learn(const char *learned, size_t len)
+{
+    struct chunk_facts cf;
+    return chunk_template_learn(learned, len, 7, 1, &shape_rd, &cf);
+}
+
+/* data read by the shape learned last, when it matches, against cJSON; 1 when it matched.
+ * (A read may move the shape onto data's values: then the next read is by data's shape.) */
+static int by_shape(const char *data, size_t len)
+{
+    int read = 0;
+    for (int want = 0; want < 2; want++) {
+        struct chunk_facts a;
+        if (!chunk_template_read(data, len, 7, want, &shape_rd, &a)) continue;
+        read = 1;
+        agrees(&a, data, len, want, "the shape");
+        /* the shape now holds data's values where they differed: data is its own shape */
+        CHECK(chunk_template_read(data, len, 7, want, &shape_rd, &a),
+              "an event read by a shape is read by it again: %.*s", (int)(len > 300 ? 300 : len),
+              data);
+    }
+    shape_reads += (size_t)read;
+    return read;
+}
 
 /* 1 when the scanner read it; a failed check when it read it differently */
 static int same(const char *data, size_t len)
 {
     int scanned = 0;
     for (int want = 0; want < 2; want++) {
-        struct chunk_facts a, b;
+        struct chunk_facts a;
         if (!chunk_scan(data, len, want, &scan_rd, &a)) continue;
         scanned = 1;
-        chunk_facts_parse(data, len, want, &parse_rd, &b);
-        char why[200];
-        int eq = chunk_facts_equal(&a, &b, why, sizeof why);
-        CHECK(eq, "scanner and cJSON agree on %.*s (texts %s): %s", (int)(len > 300 ? 300 : len),
-              data, want ? "on" : "off", why);
+        agrees(&a, data, len, want, "the scanner");
     }
     return scanned;
 }
@@ -36,7 +77,80 @@ static int same(const char *data, size_t len)
 static const unsigned char mutations[] = {'"', '\\', '{', '}', '[', ']', ',',  ':',  '0', '-',
                                           'n', 'u',  ' ', 'e', '.', 0,   0x1f, 0x80, 'd', 'D'};
 
-/* every prefix, and each byte replaced by each mutation */
+/* values of every type and several lengths for a shape's holes */
+static const char *const values[] = {
+    "\"\"",
+    "\"x\"",
+    "\"longer value\"",
+    "\"a\\\"b\"",
+    "\"\\n\\u00e9\"",
+    "\"\\ud83d\"",
+    "\"\\u0000\"",
+    "\"stop\"",
+    "\"length\"",
+    "0",
+    "-0",
+    "7",
+    "-12",
+    "1.5",
+    "1e3",
+    "-",
+    "01",
+    "4611686018427387905",
+    "12345678901234567890",
+    "99999999999999999999999",
+    "-1234567890123456789012345",
+    "null",
+    "true",
+    "false",
+    "{}",
+    "[]",
+    "{\"a\":1}",
+    "[\"x\",2]",
+    " 5",
+    "5 ",
+    "",
+};
+
+/* line with [from, to) replaced by the n bytes at with, into m (len + n + 1 bytes) */
+static size_t splice(char *m, const char *line, size_t len, size_t from, size_t to,
+                     const char *with, size_t n)
+{
+    memcpy(m, line, from);
+    memcpy(m + from, with, n);
+    memcpy(m + from + n, line + to, len - to);
+    return from + n + len - to;
+}
+
+/* line's shape against its own mutations: each byte replaced, dropped or doubled, and each
+ * value (a hole) replaced by each of values[] */
+static void mutate_shape(const char *line, size_t len)
+{
+    struct chunk_hole h[64];
+    struct chunk_holes holes = {.h = h, .cap = 64};
+    struct chunk_facts cf;
+    if (!chunk_scan_shape(line, len, 0, &scan_rd, &cf, &holes) || !learn(line, len)) return;
+    char *m = malloc(len + 64);
+    /* each mutation by line's own shape: learned again, as a read may have moved it */
+    for (size_t i = 0; i < len; i++) {
+        for (size_t k = 0; k < sizeof mutations; k++)
+            learn(line, len),
+                by_shape(m, splice(m, line, len, i, i + 1, (const char *)&mutations[k], 1));
+        learn(line, len), by_shape(m, splice(m, line, len, i, i + 1, "", 0));
+        learn(line, len), by_shape(m, splice(m, line, len, i, i, line + i, 1));
+    }
+    for (size_t i = 0; i < holes.n && !holes.overflow; i++) {
+        /* a string's value begins at its opening quote, before the hole */
+        int quoted = h[i].role == HOLE_STRING || h[i].role == HOLE_TEXT || h[i].role == HOLE_FINISH;
+        size_t from = h[i].at - (size_t)quoted, to = (size_t)h[i].at + h[i].len;
+        for (size_t k = 0; k < sizeof values / sizeof *values; k++)
+            learn(line, len),
+                by_shape(m, splice(m, line, len, from, to, values[k], strlen(values[k])));
+    }
+    free(m);
+}
+
+/* every prefix, and each byte replaced by each mutation; the shape's pairs too */
 static void mutate(const char *line, size_t len)
 {
     char *m = malloc(len + 1);
@@ -49,6 +163,18 @@ static void mutate(const char *line, size_t len)
         }
     }
     free(m);
+    mutate_shape(line, len);
+}
+
+/* each event's shape against every event of its file; how many it read */
+static size_t shape_pairs(const char *const *ev, const size_t *evlen, size_t n)
+{
+    size_t read = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!learn(ev[i], evlen[i])) continue;
+        for (size_t j = 0; j < n; j++) read += (size_t)by_shape(ev[j], evlen[j]);
+    }
+    return read;
 }
 
 static void run_file(const char *path, int do_mutate)
@@ -63,7 +189,9 @@ static void run_file(const char *path, int do_mutate)
     size_t got = fread(text, 1, (size_t)size, f);
     fclose(f);
     text[got] = 0;
-    size_t events = 0, scanned = 0;
+    size_t events = 0, scanned = 0, cap = 512;
+    const char **ev = malloc(cap * sizeof *ev);
+    size_t *evlen = malloc(cap * sizeof *evlen);
     same(text, got); /* the whole file as one event: what fuzz_chunk_scan's corpus holds */
     for (char *line = text; line < text + got;) {
         char *nl = memchr(line, '\n', (size_t)(text + got - line));
@@ -76,14 +204,23 @@ static void run_file(const char *path, int do_mutate)
             same(line, len); /* also as the fuzz target sees it: the whole line */
         }
         if (dlen && !(dlen == 6 && !memcmp(data, "[DONE]", 6))) {
+            if (events < cap) ev[events] = data, evlen[events] = dlen;
             events++;
             scanned += (size_t)same(data, dlen);
             if (do_mutate) mutate(data, dlen);
         }
         line += len + 1;
     }
-    printf("%s: %zu events, %zu read by the scanner, %zu fell back to cJSON\n", path, events,
-           scanned, events - scanned);
+    /* the stream as analysis reads it: each event by the shape of the one before */
+    size_t by_previous = 0, pairs = shape_pairs(ev, evlen, events < cap ? events : cap);
+    for (size_t i = 1; i < events && i < cap; i++)
+        by_previous += (size_t)(learn(ev[i - 1], evlen[i - 1]) && by_shape(ev[i], evlen[i]));
+    printf("%s: %zu events, %zu read by the scanner, %zu fell back to cJSON; %zu read by the "
+           "previous event's shape, %zu pairs by each other's\n",
+           path, events, scanned, events - scanned, by_previous, pairs);
+    previous_reads += by_previous;
+    free(ev);
+    free(evlen);
     free(text);
 }
 
@@ -178,7 +315,13 @@ int main(int argc, char **argv)
         }
         run_path(argv[i], do_mutate);
     }
+    printf("%zu reads by a learned shape checked\n", shape_reads);
+    CHECK(shape_reads > 1000, "the shape read many of the pairs (%zu)", shape_reads);
+    if (argc > 1) /* the emulator's streams: most events have the previous one's shape */
+        CHECK(previous_reads > 30, "captures read by the previous event's shape: %zu",
+              previous_reads);
     chunk_reader_free(&scan_rd);
     chunk_reader_free(&parse_rd);
+    chunk_reader_free(&shape_rd);
     return check_done("chunk scanner against cJSON");
 }
