@@ -15,10 +15,13 @@ from common import check
 EMU = "--step-us 2000 --step-us-per-seq 0 --max-batch 512 --prefill-tps 1e8"
 
 
-def slt(run, *args, emu=EMU):
+def slt(run, *args, emu=EMU, lag="1"):
+    """lag: the run's --max-dispatch-lag-s; the checks of the arrival process itself give 3 s,
+    as a machine loaded to a load average of 10 delayed dispatches by 1.3-1.5 s at p99 (the
+    run then rightly says it is not valid, which is not what those checks are about)."""
     return common.run_strobe("slt", "--out", run, "--threads", "2", "--input-tokens", "100",
                              "--output-tokens", "50", "--ignore-eos", "--emu-args", emu,
-                             "--max-dispatch-lag-s", "1", *args, timeout=300)
+                             "--max-dispatch-lag-s", lag, *args, timeout=300)
 
 
 def scheduled_times(run):
@@ -42,7 +45,7 @@ def gaps_s(times):
 
 def poisson(tmp):
     run = os.path.join(tmp, "poisson")
-    r = slt(run, "--rate", "40,80", "--phase-s", "3", "--ramp-s", "0.5")
+    r = slt(run, "--rate", "40,80", "--phase-s", "3", "--ramp-s", "0.5", lag="3")
     check(r.returncode == 0, "slt --rate 40,80", 0, r.stderr[-400:])
     res = json.load(open(os.path.join(run, "results.json")))
     check("arrivals:" in r.stdout, "the table prints each phase's arrivals", "arrivals:", r.stdout[-500:])
@@ -77,14 +80,16 @@ def poisson(tmp):
 
 def constant_and_gamma(tmp):
     run = os.path.join(tmp, "constant")
-    r = slt(run, "--rate", "50", "--arrival", "constant", "--phase-s", "2", "--ramp-s", "0")
+    r = slt(run, "--rate", "50", "--arrival", "constant", "--phase-s", "2", "--ramp-s", "0",
+            lag="3")
     check(r.returncode == 0, "slt --arrival constant", 0, r.stderr[-300:])
     g = gaps_s(t for _, t in scheduled_times(run))
     check(g and all(abs(x - 0.02) < 2e-6 for x in g),
           "constant: every gap is 1/R over both workers", "0.020000 s",
           "%.6f to %.6f" % (min(g), max(g)) if g else "no gaps")
     run = os.path.join(tmp, "gamma")
-    r = slt(run, "--rate", "100", "--arrival", "gamma:2", "--phase-s", "4", "--ramp-s", "0")
+    r = slt(run, "--rate", "100", "--arrival", "gamma:2", "--phase-s", "4", "--ramp-s", "0",
+            lag="3")
     check(r.returncode == 0, "slt --arrival gamma:2", 0, r.stderr[-300:])
     g = gaps_s(t for _, t in scheduled_times(run))
     mean = sum(g) / len(g)

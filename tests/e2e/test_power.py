@@ -80,22 +80,24 @@ def file_source(tmp):
 
 def rapl(tmp):
     root = os.path.join(tmp, "powercap")
-    zones = {"intel-rapl:0": ("package-0", 40.0), "intel-rapl:0:0": ("dram", 5.0)}
-    for z, (name, _) in zones.items():
+    # name, watts, the counter's range in µJ
+    zones = {"intel-rapl:0": ("package-0", 40.0, 36000000), "intel-rapl:0:0": ("dram", 5.0, 6000000)}
+    for z, (name, _, span) in zones.items():
         os.makedirs(os.path.join(root, z))
         open(os.path.join(root, z, "name"), "w").write(name + "\n")
-        open(os.path.join(root, z, "max_energy_range_uj"), "w").write("12000000\n")
+        open(os.path.join(root, z, "max_energy_range_uj"), "w").write("%d\n" % span)
         open(os.path.join(root, z, "energy_uj"), "w").write("0\n")
     stop = threading.Event()
 
-    # counters advance at 40 W and 5 W and wrap at 12 J, as real RAPL does (at a far larger
-    # range): every 300 ms and 2.4 s, so a busy machine delaying the 50 ms sampling by
-    # a few hundred ms does not hide a whole wrap
+    # counters advance at 40 W and 5 W and wrap at 36 J and 6 J, as real RAPL does (at a far
+    # larger range): every 0.9 s and 1.2 s, several times in the run, and a loaded machine
+    # delaying the 50 ms sampling by up to 0.9 s (seen: more than 300 ms at a load average
+    # of 10) does not hide a whole wrap
     def tick():
         t0 = time.time()
         while not stop.is_set():
-            for z, (_, watts) in zones.items():
-                uj = int((time.time() - t0) * watts * 1e6) % 12000000
+            for z, (_, watts, span) in zones.items():
+                uj = int((time.time() - t0) * watts * 1e6) % span
                 tmpf = os.path.join(root, z, "energy_uj.tmp")
                 open(tmpf, "w").write("%d\n" % uj)
                 os.replace(tmpf, os.path.join(root, z, "energy_uj"))
@@ -112,7 +114,7 @@ def rapl(tmp):
         th.join()
     check(r.returncode == 0, "slt with a rapl source on a fake powercap tree", 0, r.stderr[-300:])
     p = json.load(open(os.path.join(run, "results.json")))["phases"][0]["power"]
-    print("rapl: %.2f W whole-system (expected 45 W, counters wrapping every 300 ms / 2.4 s)" % p["system_mean_w"])
+    print("rapl: %.2f W whole-system (expected 45 W, counters wrapping every 0.9 s / 1.2 s)" % p["system_mean_w"])
     check(abs(p["system_mean_w"] - 45) < 45 * 0.05 and "accelerator_mean_w" not in p,
           "rapl: 40 W + 5 W through counter wrap-around, whole-system", 45, p["system_mean_w"])
 
