@@ -24,7 +24,7 @@ RAMP_S = max(20, SESSIONS // 500)  # connections open over the first half: 1,000
 PHASE_S = 20
 TOKENS = 10  # one a second: each session sends a request every ~10 s, two or three in the window
 MODEL = ["--step-us", "1000000", "--step-us-per-seq", "0", "--max-batch", str(SESSIONS + 1000),
-         "--prefill-tps", "100000000"]
+         "--prefill-tps", "100000000", "--idle-backoff-us", "20"]  # why: test_memif.MODEL
 
 
 def rss_kib(pid):
