@@ -139,20 +139,11 @@ static size_t escape(struct scan *s, unsigned char *out)
     return n;
 }
 
-/* A string after its opening quote. With keep, its decoded bytes: *ptr into the data when it
- * has no escape, else NULL with the bytes at *buf_off in the reader's buffer. *len: decoded
- * length either way. 0 to fall back. */
-static int string(struct scan *s, int keep, const char **ptr, size_t *buf_off, size_t *len)
+/* string() past its plain run from start, at a byte that is no quote. */
+static int escaped_string(struct scan *s, const unsigned char *start, int keep, const char **ptr,
+                          size_t *buf_off, size_t *len)
 {
-    const unsigned char *start = s->p;
-    s->p = plain_run(s->p, s->end);
     if (s->p >= s->end || *s->p < 0x20) return 0;
-    if (*s->p == '"') {
-        *ptr = (const char *)start;
-        *len = (size_t)(s->p - start);
-        s->p++;
-        return 1;
-    }
     /* escapes: the decoded string can only be shorter than the rest of the data */
     size_t at = keep ? chunk_reader_reserve(s->rd, (size_t)(s->p - start)) : 0, n = 0;
     if (keep && s->p > start) memcpy(s->rd->buf + at, start, (size_t)(s->p - start));
@@ -185,6 +176,23 @@ static int string(struct scan *s, int keep, const char **ptr, size_t *buf_off, s
     *buf_off = at;
     *len = n;
     return 1;
+}
+
+/* A string after its opening quote. With keep, its decoded bytes: *ptr into the data when it
+ * has no escape, else NULL with the bytes at *buf_off in the reader's buffer. *len: decoded
+ * length either way. 0 to fall back. Inlined up to its plain run's end (a text, an id: most
+ * strings have no escape), the rest out of line. */
+HOT int string(struct scan *s, int keep, const char **ptr, size_t *buf_off, size_t *len)
+{
+    const unsigned char *start = s->p;
+    s->p = plain_run(s->p, s->end);
+    if (s->p < s->end && *s->p == '"') {
+        *ptr = (const char *)start;
+        *len = (size_t)(s->p - start);
+        s->p++;
+        return 1;
+    }
+    return escaped_string(s, start, keep, ptr, buf_off, len);
 }
 
 /* A string whose value nothing reads, after its opening quote. */
@@ -748,6 +756,24 @@ HOT int take_suffix(unsigned char *tok, const unsigned char *p, size_t n, size_t
     return 1;
 }
 
+/* take_suffix's common case, a stamp: a token of 10 to 24 bytes whose bytes but the last eight
+ * are tok's (its sign and first digit among them), read from one word of the last eight. 0 when
+ * it is not that case, or one of them is no digit (tok unchanged). */
+HOT int take_last_word(unsigned char *tok, const unsigned char *p, size_t n, uint64_t *mag)
+{
+    if (n < 10 || n > 24 || load8(p) != load8(tok) ||
+        (n > 16 && load8(p + n - 16) != load8(tok + n - 16)))
+        return 0;
+    uint64_t x = load8(p + n - 8), y = load8(tok + n - 8);
+    if (x == y) return 1;
+    size_t same = (size_t)__builtin_ctzll(x ^ y) / 8; /* in the word */
+    uint64_t is = zero_first(x, same);
+    if (!eight_digits(is)) return 0;
+    *mag += eight_digit_value(is) - eight_digit_value(zero_first(y, same));
+    memcpy(tok + n - 8, &x, 8);
+    return 1;
+}
+
 /* An integer hole's token at s->p, tok the shape's token for it. When data's has tok's length,
  * sign and first digit, and is followed by the byte that follows tok (the shape's literal,
  * where the scanner ended tok: no digit, '.' nor exponent), its magnitude is tok's changed
@@ -760,8 +786,8 @@ HOT int int_hole(struct scan *s, struct chunk_hole *h, unsigned char *tok, int r
     size_t n = h->len;
     uint64_t mag = h->magnitude;
     if ((size_t)(s->end - s->p) > n && s->p[n] == tok[n]) {
-        size_t same = first_difference(s->p, tok, n);
-        if (same == n ||
+        size_t same;
+        if (take_last_word(tok, s->p, n, &mag) || (same = first_difference(s->p, tok, n)) == n ||
             (same > (size_t)(tok[0] == '-') && take_suffix(tok, s->p, n, same, &mag))) {
             h->magnitude = mag;
             s->p += n;
