@@ -757,19 +757,17 @@ HOT int take_suffix(unsigned char *tok, const unsigned char *p, size_t n, size_t
 }
 
 /* take_suffix's common case, a stamp: a token of 10 to 24 bytes whose bytes but the last eight
- * are tok's (its sign and first digit among them), read from one word of the last eight. 0 when
- * it is not that case, or one of them is no digit (tok unchanged). */
+ * are tok's (its sign and first digit among them); those eight are its last eight digits, so
+ * its magnitude is tok's with its last eight digits' value replaced by theirs. 0 when it is
+ * not that case, or one of them is no digit (tok unchanged). */
 HOT int take_last_word(unsigned char *tok, const unsigned char *p, size_t n, uint64_t *mag)
 {
     if (n < 10 || n > 24 || load8(p) != load8(tok) ||
         (n > 16 && load8(p + n - 16) != load8(tok + n - 16)))
         return 0;
-    uint64_t x = load8(p + n - 8), y = load8(tok + n - 8);
-    if (x == y) return 1;
-    size_t same = (size_t)__builtin_ctzll(x ^ y) / 8; /* in the word */
-    uint64_t is = zero_first(x, same);
-    if (!eight_digits(is)) return 0;
-    *mag += eight_digit_value(is) - eight_digit_value(zero_first(y, same));
+    uint64_t x = load8(p + n - 8);
+    if (!eight_digits(x)) return 0;
+    *mag = *mag / 100000000u * 100000000u + eight_digit_value(x);
     memcpy(tok + n - 8, &x, 8);
     return 1;
 }
