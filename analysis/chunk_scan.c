@@ -139,20 +139,11 @@ static size_t escape(struct scan *s, unsigned char *out)
     return n;
 }
 
-/* A string after its opening quote. With keep, its decoded bytes: *ptr into the data when it
- * has no escape, else NULL with the bytes at *buf_off in the reader's buffer. *len: decoded
- * length either way. 0 to fall back. */
-static int string(struct scan *s, int keep, const char **ptr, size_t *buf_off, size_t *len)
+/* string() past its plain run from start, at a byte that is no quote. */
+static int escaped_string(struct scan *s, const unsigned char *start, int keep, const char **ptr,
+                          size_t *buf_off, size_t *len)
 {
-    const unsigned char *start = s->p;
-    s->p = plain_run(s->p, s->end);
     if (s->p >= s->end || *s->p < 0x20) return 0;
-    if (*s->p == '"') {
-        *ptr = (const char *)start;
-        *len = (size_t)(s->p - start);
-        s->p++;
-        return 1;
-    }
     /* escapes: the decoded string can only be shorter than the rest of the data */
     size_t at = keep ? chunk_reader_reserve(s->rd, (size_t)(s->p - start)) : 0, n = 0;
     if (keep && s->p > start) memcpy(s->rd->buf + at, start, (size_t)(s->p - start));
@@ -185,6 +176,23 @@ static int string(struct scan *s, int keep, const char **ptr, size_t *buf_off, s
     *buf_off = at;
     *len = n;
     return 1;
+}
+
+/* A string after its opening quote. With keep, its decoded bytes: *ptr into the data when it
+ * has no escape, else NULL with the bytes at *buf_off in the reader's buffer. *len: decoded
+ * length either way. 0 to fall back. Inlined up to its plain run's end (a text, an id: most
+ * strings have no escape), the rest out of line. */
+HOT int string(struct scan *s, int keep, const char **ptr, size_t *buf_off, size_t *len)
+{
+    const unsigned char *start = s->p;
+    s->p = plain_run(s->p, s->end);
+    if (s->p < s->end && *s->p == '"') {
+        *ptr = (const char *)start;
+        *len = (size_t)(s->p - start);
+        s->p++;
+        return 1;
+    }
+    return escaped_string(s, start, keep, ptr, buf_off, len);
 }
 
 /* A string whose value nothing reads, after its opening quote. */
@@ -393,9 +401,23 @@ static int skip_value(struct scan *s, int depth)
     }
 }
 
-/* A number read as json_int64 reads it: *has when it is within +-2^62; has and out lie in
- * s->cf. */
-static int int_token(struct scan *s, int *has, int64_t *out)
+/* The value json_int64 gives an integer token of magnitude mag: strtod rounds the decimal to
+ * the nearest double, and so does converting the exact integer; *has when it is within
+ * +-2^62. */
+HOT void int_result(uint64_t mag, int neg, int *has, int64_t *out)
+{
+    double d = (double)mag;
+    if (neg) d = -d;
+    *has = 0;
+    if (d >= -4611686018427387904.0 && d <= 4611686018427387904.0) {
+        *has = 1;
+        *out = (int64_t)d;
+    }
+}
+
+/* A number read as json_int64 reads it (int_result), the exact magnitude of its digits in
+ * *mag; has and out lie in s->cf. */
+static int int_token(struct scan *s, int *has, int64_t *out, uint64_t *mag)
 {
     /* number()'s grammar where it matters: anything but an integer of at most 19 digits falls
      * back, so a fraction or an exponent need not be read (in locals: this runs for every
@@ -404,26 +426,21 @@ static int int_token(struct scan *s, int *has, int64_t *out)
     *has = 0;
     int neg = p < end && *p == '-';
     p += neg;
-    uint64_t mag = 0;
+    *mag = 0;
     if (p < end && *p == '0')
         p++;
     else if (p < end && (unsigned)(*p - '1') < 9)
-        p = int_digits(p, end, &mag);
+        p = int_digits(p, end, mag);
     else
         return 0;
     if (!p || (p < end && (*p == '.' || (*p | 0x20) == 'e'))) return 0;
     s->p = p;
-    /* strtod rounds the decimal to the nearest double; so does converting the exact integer */
-    double d = (double)mag;
-    if (neg) d = -d;
-    if (d >= -4611686018427387904.0 && d <= 4611686018427387904.0) {
-        *has = 1;
-        *out = (int64_t)d;
-    }
+    int_result(*mag, neg, has, out);
     if (s->holes)
         note(s, from, HOLE_INT,
              (struct chunk_hole){.has = (uint16_t)((char *)has - (char *)s->cf),
-                                 .value = (uint16_t)((char *)out - (char *)s->cf)});
+                                 .value = (uint16_t)((char *)out - (char *)s->cf),
+                                 .magnitude = *mag});
     return 1;
 }
 
@@ -434,11 +451,13 @@ static int int_value(struct scan *s, int *has, int64_t *out, int depth)
     ws(s);
     if (s->p >= s->end) return 0;
     if (*s->p != '-' && (*s->p < '0' || *s->p > '9')) return skip_value(s, depth);
-    return int_token(s, has, out);
+    uint64_t mag;
+    return int_token(s, has, out, &mag);
 }
 
-/* A text field's string after its opening quote. */
-static int text_token(struct scan *s, enum chunk_field field, uint32_t call)
+/* A text field's string after its opening quote (inlined: for an emulator event's one short
+ * text read by its shape, the call itself cost about 40 instructions). */
+HOT int text_token(struct scan *s, enum chunk_field field, uint32_t call)
 {
     const unsigned char *from = s->p;
     const char *ptr;
@@ -672,15 +691,128 @@ int chunk_scan(const char *data, size_t len, int want_texts, struct chunk_reader
     return chunk_scan_shape(data, len, want_texts, rd, cf, NULL);
 }
 
-/* The token at s->p read as the scanner read hole h's. */
-HOT int hole(struct scan *s, const struct chunk_hole *h)
+/* Where the n bytes at p first differ from those at tok, or n: eight at a time, the last eight
+ * overlapping (byte by byte below eight). */
+HOT size_t first_difference(const unsigned char *p, const unsigned char *tok, size_t n)
+{
+    if (n < 8) {
+        size_t i = 0;
+        while (i < n && p[i] == tok[i]) i++;
+        return i;
+    }
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x = load8(p + i) ^ load8(tok + i);
+        if (x) return i + (size_t)__builtin_ctzll(x) / 8;
+    }
+    if (i == n) return n;
+    uint64_t x = load8(p + n - 8) ^ load8(tok + n - 8);
+    return x ? n - 8 + (size_t)__builtin_ctzll(x) / 8 : n;
+}
+
+/* x's first k bytes (k < 8) made '0', so that eight_digit_value reads only the others. */
+HOT uint64_t zero_first(uint64_t x, size_t k)
+{
+    uint64_t first = k ? ~(uint64_t)0 >> (64 - 8 * k) : 0;
+    return (x & ~first) | (0x3030303030303030u & first);
+}
+
+/* Makes the integer token of n bytes at tok (magnitude *mag) the one at p, whose first `same`
+ * bytes are tok's, its first digit among them, and *mag its magnitude: tok's less the value of
+ * tok's digits from `same`, plus the value of p's. Exact: the sum is taken mod 2^64 and the
+ * result, of at most 19 digits, is below 2^64. 0 (tok unchanged) when one of p's bytes from
+ * `same` is no digit. Eight digits at a time from the last (a word holding bytes before `same`
+ * copies them too: they are the same); byte by byte below eight. Reads only the n bytes. */
+HOT int take_suffix(unsigned char *tok, const unsigned char *p, size_t n, size_t same,
+                    uint64_t *mag)
+{
+    uint64_t m = *mag;
+    if (n < 8) {
+        uint64_t was = 0, is = 0;
+        for (size_t i = same; i < n; i++) {
+            if ((unsigned)(p[i] - '0') >= 10) return 0;
+            was = was * 10 + (uint64_t)(tok[i] - '0');
+            is = is * 10 + (uint64_t)(p[i] - '0');
+        }
+        memcpy(tok + same, p + same, n - same);
+        *mag = m - was + is;
+        return 1;
+    }
+    static const uint64_t group_weight[3] = {1, 100000000u, 10000000000000000u};
+    uint64_t words[3];
+    size_t g = 0;
+    for (size_t e = n; e > same; e = e > 8 ? e - 8 : 0, g++) {
+        /* the eight bytes ending at e; at the token's start, its first eight moved to end at e */
+        size_t base = e >= 8 ? e - 8 : 0, shift = e >= 8 ? 0 : 8 * (8 - e);
+        size_t keep_from = e - same >= 8 ? 0 : same + 8 - e; /* in the moved word */
+        words[g] = load8(p + base);
+        uint64_t x = zero_first(words[g] << shift, keep_from),
+                 y = zero_first(load8(tok + base) << shift, keep_from);
+        if (!eight_digits(x)) return 0;
+        m += (eight_digit_value(x) - eight_digit_value(y)) * group_weight[g];
+    }
+    /* after every digit was checked: tok stays whole when one is not (overlaps are p's bytes) */
+    for (size_t e = n, i = 0; i < g; e -= 8, i++) memcpy(tok + (e >= 8 ? e - 8 : 0), &words[i], 8);
+    *mag = m;
+    return 1;
+}
+
+/* take_suffix's common case, a stamp: a token of 10 to 24 bytes whose bytes but the last eight
+ * are tok's (its sign and first digit among them); those eight are its last eight digits, so
+ * its magnitude is tok's with its last eight digits' value replaced by theirs. 0 when it is
+ * not that case, or one of them is no digit (tok unchanged). */
+HOT int take_last_word(unsigned char *tok, const unsigned char *p, size_t n, uint64_t *mag)
+{
+    if (n < 10 || n > 24 || load8(p) != load8(tok) ||
+        (n > 16 && load8(p + n - 16) != load8(tok + n - 16)))
+        return 0;
+    uint64_t x = load8(p + n - 8);
+    if (!eight_digits(x)) return 0;
+    *mag = *mag / 100000000u * 100000000u + eight_digit_value(x);
+    memcpy(tok + n - 8, &x, 8);
+    return 1;
+}
+
+/* An integer hole's token at s->p, tok the shape's token for it. When data's has tok's length,
+ * sign and first digit, and is followed by the byte that follows tok (the shape's literal,
+ * where the scanner ended tok: no digit, '.' nor exponent), its magnitude is tok's changed
+ * where their digits differ; else the scanner reads it. Either way, a token of tok's length becomes
+ * tok (its magnitude the hole's), and with relearn any token's magnitude becomes the hole's. */
+HOT int int_hole(struct scan *s, struct chunk_hole *h, unsigned char *tok, int relearn)
+{
+    int *has = (int *)(void *)((char *)s->cf + h->has);
+    int64_t *out = (int64_t *)(void *)((char *)s->cf + h->value);
+    size_t n = h->len;
+    uint64_t mag = h->magnitude;
+    if ((size_t)(s->end - s->p) > n && s->p[n] == tok[n]) {
+        size_t same;
+        if (take_last_word(tok, s->p, n, &mag) || (same = first_difference(s->p, tok, n)) == n ||
+            (same > (size_t)(tok[0] == '-') && take_suffix(tok, s->p, n, same, &mag))) {
+            h->magnitude = mag;
+            s->p += n;
+            int_result(mag, tok[0] == '-', has, out);
+            return 1;
+        }
+    }
+    const unsigned char *from = s->p;
+    if (!int_token(s, has, out, &mag)) return 0;
+    if ((size_t)(s->p - from) == n) {
+        memcpy(tok, from, n);
+        h->magnitude = mag;
+    } else if (relearn) {
+        h->magnitude = mag;
+    }
+    return 1;
+}
+
+/* The token at s->p read as the scanner read hole h's (int_hole for an integer, its token in
+ * the shape at shape + h->at). */
+HOT int hole(struct scan *s, struct chunk_hole *h, unsigned char *shape, int relearn)
 {
     switch ((enum chunk_hole_role)h->role) {
     case HOLE_STRING: return skip_string(s);
     case HOLE_NUMBER: return skip_number(s);
-    case HOLE_INT:
-        return int_token(s, (int *)(void *)((char *)s->cf + h->has),
-                         (int64_t *)(void *)((char *)s->cf + h->value));
+    case HOLE_INT: return int_hole(s, h, shape + h->at, relearn);
     case HOLE_TEXT: return text_token(s, (enum chunk_field)h->field, h->call);
     case HOLE_FINISH: return finish_token(s);
     }
@@ -715,8 +847,8 @@ HOT int same_bytes(const unsigned char *p, const unsigned char *end, const unsig
     return 1;
 }
 
-int chunk_scan_holes(const char *data, size_t len, const unsigned char *shape, size_t shape_len,
-                     const struct chunk_hole *holes, const uint8_t *which, size_t n, int want_texts,
+int chunk_scan_holes(const char *data, size_t len, unsigned char *shape, size_t shape_len,
+                     struct chunk_hole *holes, const uint8_t *which, size_t n, int want_texts,
                      struct chunk_reader *rd, struct chunk_facts *cf, uint16_t *ends)
 {
     chunk_reader_begin(rd, cf);
@@ -727,11 +859,11 @@ int chunk_scan_holes(const char *data, size_t len, const unsigned char *shape, s
                      .want = want_texts};
     size_t prev = 0; /* where the literal run before the next hole begins, in the shape */
     for (size_t i = 0; i < n; i++) {
-        const struct chunk_hole *h = &holes[which ? which[i] : i];
+        struct chunk_hole *h = &holes[which ? which[i] : i];
         size_t lit = h->at - prev;
         if (!same_bytes(s.p, s.end, shape + prev, lit)) return 0;
         s.p += lit;
-        if (!hole(&s, h)) return 0;
+        if (!hole(&s, h, shape, ends != NULL)) return 0;
         if (ends) ends[i] = (uint16_t)(s.p - (const unsigned char *)data);
         prev = (size_t)h->at + h->len;
     }

@@ -30,6 +30,7 @@ struct chunk_hole {
     uint8_t role, field; /* enum chunk_hole_role; HOLE_TEXT: enum chunk_field */
     uint16_t has, value; /* HOLE_INT: offsets in struct chunk_facts of its flag and value */
     uint32_t call;       /* HOLE_TEXT: the tool call */
+    uint64_t magnitude;  /* HOLE_INT: the exact value of the token's digits (chunk_scan_holes) */
 };
 struct chunk_holes {
     struct chunk_hole *h;
@@ -43,9 +44,13 @@ int chunk_scan_shape(const char *data, size_t len, int want_texts, struct chunk_
 /* Reads data by a shape: shape_len bytes at shape (16 more readable) with holes[which[0..n))
  * (which NULL: holes[0..n)); 1 with cf exactly as chunk_scan fills it when data's bytes outside
  * those holes are the shape's and each hole holds a token the scanner reads the same way,
- * with where each hole ends in data in ends (when not NULL); 0 else. */
-int chunk_scan_holes(const char *data, size_t len, const unsigned char *shape, size_t shape_len,
-                     const struct chunk_hole *holes, const uint8_t *which, size_t n, int want_texts,
+ * with where each hole ends in data in ends (when not NULL); 0 else. An integer hole's token
+ * of the shape's length is read from the digits where it differs from the shape's (the next
+ * event's stamps mostly differ in their last digits only) and then becomes the shape's token,
+ * its magnitude with it; with ends, every integer hole's magnitude becomes data's, whose bytes
+ * the caller must then make the shape's, or drop the shape (chunk_template.c does). */
+int chunk_scan_holes(const char *data, size_t len, unsigned char *shape, size_t shape_len,
+                     struct chunk_hole *holes, const uint8_t *which, size_t n, int want_texts,
                      struct chunk_reader *rd, struct chunk_facts *cf, uint16_t *ends);
 /* Ends an event as chunk_scan ends one. */
 void chunk_scan_end(struct chunk_reader *rd, struct chunk_facts *cf);

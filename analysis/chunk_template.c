@@ -48,8 +48,10 @@ int chunk_template_read(const char *data, size_t len, uint64_t key, int want_tex
         return 1;
     uint16_t ends[SHAPE_HOLES];
     if (!chunk_scan_holes(data, len, t->bytes, t->len, t->holes, NULL, t->nholes, want_texts, rd,
-                          cf, ends))
+                          cf, ends)) {
+        t->len = 0; /* its integer holes may hold data's magnitudes, not its tokens' */
         return 0;
+    }
     /* the same shape with other values (another stream in the slot, or a number that counts,
      * such as vLLM's usage.total_tokens): its bytes become the literal ones, each hole where
      * data has it, and the holes that differed are read one by one from now on */

@@ -1,8 +1,9 @@
 /* The chunk scanner against the full parse: for any event data the scanner either falls back
  * or gives exactly the facts cJSON gives (chunk_facts_equal), texts included; and so does the
  * reader by a learned shape (chunk_template.h): the input's shape is learned and the input read
- * by it, and an input of two lines is read by the first line's shape. An input where they
- * differ aborts. */
+ * by it, an input of two lines is read by the first line's shape, and the lines of an input read
+ * as a stream (each by the shape the lines before left it, learned again where it does not
+ * match), as analysis reads a request's events. An input where they differ aborts. */
 #include "chunk_facts.h"
 #include "chunk_scan.h"
 #include "chunk_template.h"
@@ -43,6 +44,28 @@ static void by_shape(const char *learned, size_t learned_len, const char *data, 
     }
 }
 
+/* data's lines as one stream's events in one slot (key 2) */
+static void stream(const char *d, size_t size)
+{
+    struct chunk_facts a;
+    int learned = 0;
+    for (const char *line = d, *end = d + size; line < end;) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        size_t len = (size_t)((nl ? nl : end) - line);
+        /* each line in a buffer of its own size, so that a read past it is caught */
+        char *own = malloc(len ? len : 1);
+        if (!own) return;
+        memcpy(own, line, len);
+        int want = (int)(len & 1);
+        if (learned && chunk_template_read(own, len, 2, want, &shape_rd, &a))
+            agree(&a, own, len, want, "the shape of the stream's events before");
+        else
+            learned = chunk_template_learn(own, len, 2, want, &shape_rd, &a);
+        free(own);
+        line += len + 1;
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *d = (const char *)data;
@@ -60,6 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(first, d, first_len);
         by_shape(first, first_len, nl + 1, size - first_len - 1);
         free(first);
+        stream(d, size);
     }
     return 0;
 }

@@ -246,6 +246,127 @@ static void run_path(const char *path, int do_mutate)
     if (d) closedir(d);
 }
 
+/* Integer holes read by their changed digits (chunk_scan_holes): a stream of events whose
+ * stamps and counts change in their last 1, 5, 10, 18 or 19 digits, change length, cross
+ * sign, reach 19 digits and the int64 and 2^62 limits, or turn invalid ("00", "01", "1.5"),
+ * each read by the shape the ones before it left, against cJSON. */
+static uint64_t lcg = 88172645463325252u;
+static uint64_t next_random(void)
+{
+    lcg = lcg * 6364136223846793005u + 1442695040888963407u;
+    return lcg >> 17;
+}
+
+/* prev (a token) with its last k digits replaced by other digits into out */
+static void change_digits(char *out, const char *prev, size_t k)
+{
+    size_t n = strlen(prev);
+    strcpy(out, prev);
+    for (size_t i = n - k; i < n; i++)
+        if (out[i] >= '0' && out[i] <= '9')
+            out[i] = (char)('0' + (out[i] - '0' + 1 + next_random() % 9) % 10);
+}
+
+/* a random integer token of 1 to 19 digits, either sign */
+static void random_int(char *out)
+{
+    size_t n = 1 + next_random() % 19, at = 0;
+    if (next_random() % 4 == 0) out[at++] = '-';
+    out[at++] = (char)('1' + next_random() % 9);
+    for (size_t i = 1; i < n; i++) out[at++] = (char)('0' + next_random() % 10);
+    out[at] = 0;
+}
+
+static const char *const int_corners[] = {
+    "0",
+    "00",
+    "-0",
+    "-00",
+    "01",
+    "10",
+    "00",
+    "1.5",
+    "9",
+    "-9",
+    "10",
+    "-10",
+    "9223372036854775807",
+    "9223372036854775806",
+    "-9223372036854775808",
+    "-9223372036854775807",
+    "4611686018427387904",
+    "4611686018427387905",
+    "4611686018427388159",
+    "4611686018427388160",
+    "-4611686018427387904",
+    "-4611686018427387905",
+    "4611686018427387903",
+    "1000000000000000000",
+    "9999999999999999999",
+    "1999999999999999999",
+    "2000000000000000000",
+    "99999999999999999999",
+    "1764444444123456789",
+    "1764444444123456790",
+    "-1764444444123456789",
+    "-1764444444123456790",
+    "12345678",
+    "12345679",
+    "-1234567",
+    "-1234568",
+    "123456789",
+    "223456789",
+};
+
+static void integer_holes(void)
+{
+    static const char fmt[] =
+        "{\"choices\":[{\"delta\":{\"content\":\"x\"}}],\"usage\":{\"completion_tokens\":%s},"
+        "\"x_emu_sent_ns\":%s,\"x_emu_sched_ns\":%s,\"x_emu_tokens\":%s}";
+    char v[4][32] = {"1764444444123456789", "1764444444123456789", "-1764444444000000001", "7"};
+    char ev[256];
+    int n = snprintf(ev, sizeof ev, fmt, v[0], v[1], v[2], v[3]);
+    CHECK(learn(ev, (size_t)n), "the scanner reads %s", ev);
+    static const size_t changed[] = {1, 5, 10, 18, 19};
+    size_t read = 0, reads = 0;
+    for (size_t i = 0; i < 20000; i++) {
+        size_t which = next_random() % 4;
+        size_t how = next_random() % 8;
+        if (how < 5) { /* the common case: the last digits changed */
+            char was[32];
+            strcpy(was, v[which]);
+            size_t len = strlen(was) - (was[0] == '-');
+            size_t k = changed[next_random() % 5];
+            change_digits(v[which], was, k < len ? k : len);
+        } else if (how == 5) {
+            random_int(v[which]);
+        } else {
+            strcpy(v[which],
+                   int_corners[next_random() % (sizeof int_corners / sizeof *int_corners)]);
+        }
+        n = snprintf(ev, sizeof ev, fmt, v[0], v[1], v[2], v[3]);
+        int valid = 1;
+        for (size_t j = 0; j < 4; j++) {
+            const char *t = v[j] + (v[j][0] == '-');
+            valid &= strlen(t) <= 19 && !strchr(t, '.') && (t[0] != '0' || !t[1]);
+        }
+        reads++;
+        int by = by_shape(ev, (size_t)n);
+        /* as the scanner: "00", "01", 20 digits or a fraction fall back */
+        CHECK(by == valid, "the shape %s %s", valid ? "reads" : "falls back on", ev);
+        if (by) {
+            read++;
+        } else {
+            /* an invalid token makes the stream learn again from a valid one */
+            for (size_t j = 0; j < 4; j++) random_int(v[j]);
+            n = snprintf(ev, sizeof ev, fmt, v[0], v[1], v[2], v[3]);
+            CHECK(learn(ev, (size_t)n), "the scanner reads %s", ev);
+        }
+    }
+    printf("integer holes: %zu of %zu events read by the shape\n", read, reads);
+    CHECK(read > reads / 2, "the shape read most events with changed integers (%zu)", read);
+}
+
 /* the scanner must read these (the hot shapes) and agree */
 static const char *const must_scan[] = {
     "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"finish_reason\":null}]}",
@@ -292,6 +413,7 @@ static const char *const must_fall_back[] = {
 
 int main(int argc, char **argv)
 {
+    integer_holes();
     for (size_t i = 0; i < sizeof must_scan / sizeof *must_scan; i++)
         CHECK(same(must_scan[i], strlen(must_scan[i])), "the scanner reads %s", must_scan[i]);
     for (size_t i = 0; i < sizeof must_fall_back / sizeof *must_fall_back; i++) {
