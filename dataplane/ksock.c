@@ -7,12 +7,24 @@
 #include <linux/net_tstamp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+void ksock_hold_stamping(void)
+{
+    static atomic_int held;
+    if (atomic_exchange(&held, 1)) return;
+    /* never closed: the process's last stamping socket closing would turn the key off again */
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int flags = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
+    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags);
+}
+
 int ksock_socket(struct tconn *c, const struct endpoint *ep)
 {
+    ksock_hold_stamping();
     void *owner = c->owner;
     memset(c, 0, sizeof *c);
     c->owner = owner;

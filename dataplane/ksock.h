@@ -7,6 +7,12 @@
 
 #include <sys/socket.h>
 
+/* Keeps the kernel's receive stamping on for the rest of the process (once; ksock_socket
+ * calls it). The kernel turns stamping on a moment after the first socket asks for it and off
+ * after the last one closes (a deferred static key): without a socket that outlives the
+ * connections, a connection opened after the others closed (a probe, a phase's first) could
+ * read its first segments unstamped, and they would carry a userspace stamp. */
+void ksock_hold_stamping(void);
 /* A non-blocking TCP socket for ep with TCP_NODELAY and receive timestamps on, in c->fd
  * (c reset first, c->owner kept, c->ep set). 0, or T_ERROR with c->err set. */
 int ksock_socket(struct tconn *c, const struct endpoint *ep);

@@ -175,6 +175,7 @@ fail:
 static int try_receive(struct io_uring *r, int multishot, int *more, int *stamped)
 {
     int fds[2];
+    ksock_hold_stamping();
     if (tcp_pair(fds)) return -1;
     int flags = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
     setsockopt(fds[0], SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags);
