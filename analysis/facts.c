@@ -365,6 +365,11 @@ struct loader {
     size_t first, *run, nrun;
     _Atomic size_t *progress; /* per thread: the records it has read up to */
     _Atomic size_t dropped;   /* the records before this, and their bodies, are unmapped */
+    _Atomic int mapped;       /* a chunk was read through the mapping: unmap what is passed */
+    _Atomic int go;           /* every thread has started (or failed to): the chunks' users */
+    struct chunk_slot *slots; /* CHUNK_SLOTS chunks of the log, shared by the threads */
+    size_t nchunks;
+    unsigned nworkers;
     /* the log's files, read (span_read.h) rather than through the mapping when they open:
      * -1 else; the records lie from records_off in events.bin */
     int events_fd, bodies_fd;
@@ -379,7 +384,6 @@ struct analyser {
     unsigned index;
     struct tokenizer *tok;
     struct chunk_reader rd;
-    struct span_buf records_copy, bodies_copy;
     struct tok_sink sink;
     uint64_t ts_source_events[5];
     size_t torn_bodies, tap_matched, tap_fallback, tap_out_of_order;
@@ -562,6 +566,33 @@ static int is_run_record(uint8_t type)
     return !log_type_is_request(type) || type == REC_REQUEST_SENT;
 }
 
+/* The log's records, and the bodies of those the threads read, in chunks shared by the
+ * threads: each chunk is read once, by whichever thread gets to it first, which also sorts its
+ * records by the analyser that owns them; each thread then reads only its own records of it.
+ * Before, every thread read every record and the bodies' span of its batch, the other threads'
+ * bodies included: with two threads the log's bytes were copied twice. */
+#define CHUNK_RECORDS 4096 /* 256 KiB of records and about 1 MiB of their bodies */
+#define CHUNK_SLOTS   4    /* chunks in flight: the most a thread runs ahead of the slowest */
+
+/* A record of a chunk that one analyser reads: where it is in the chunk, and its request. */
+struct chunk_item {
+    uint32_t at;
+    size_t req;
+};
+
+struct chunk_slot {
+    _Atomic size_t free_for; /* the chunk this slot may be read into next; SIZE_MAX: being read */
+    _Atomic size_t ready;    /* the chunk it holds, read whole (SIZE_MAX: none yet) */
+    _Atomic unsigned users;  /* the threads yet to finish with it */
+    struct span_buf records_copy, bodies_copy;
+    const struct log_record *recs; /* the copy, or the mapping where the read failed */
+    const char *bodies;            /* the copy of bodies [lo, hi), or NULL: the mapping */
+    uint64_t lo;
+    struct chunk_item *items; /* sorted by analyser: analyser a's at [start[a], start[a + 1]) */
+    uint32_t *start;
+    uint8_t *who; /* scratch: each item's analyser before the sort */
+};
+
 /* madvise over the whole pages of [p, p + len) */
 static void advise(const void *p, size_t len, int advice)
 {
@@ -569,36 +600,105 @@ static void advise(const void *p, size_t len, int advice)
     if (len && to > from) madvise((void *)from, to - from, advice);
 }
 
-/* The records whose bodies are read at once: their span (about 0.5 MiB per thread) stays in
- * the cache between the copy and the parse. */
-#define BODY_BATCH 2048
-
-/* Points the bodies of records idx[0..n) of the window read from w (body[j]: in the mapping,
- * or NULL) at a copy of their span in the thread's buffer (the collector writes bodies in
- * record order); where that cannot be read, the mapping's span is populated instead. */
-static void bodies_batch(struct analyser *A, const struct log_record *recs, size_t w,
-                         const size_t *idx, const char **body, size_t n)
+/* Reads chunk k into slot s: its records, the records the analysers will read (their
+ * requests', of the phase asked for) sorted by analyser, and their bodies' span (the
+ * collector writes bodies in record order). Where a read fails, or the records share their
+ * bodies (strobe-log-replicate --share-bodies: the span would be the whole file), the mapping
+ * is populated instead, the span in one call. */
+static void chunk_fill(struct loader *L, struct chunk_slot *s, size_t k)
 {
-    const struct eventlog_reader *lr = A->L->lr;
-    uint64_t lo = UINT64_MAX, hi = 0;
-    for (size_t j = 0; j < n; j++) {
-        const struct log_record *rec = &recs[idx[j] - w];
-        if (!body[j] || !rec->len) continue;
-        if (rec->off < lo) lo = rec->off;
-        if (rec->off + rec->len > hi) hi = rec->off + rec->len;
+    const struct eventlog_reader *lr = L->lr;
+    unsigned nthreads = L->nthreads;
+    size_t w = L->first + k * CHUNK_RECORDS;
+    size_t end = lr->nrecords - w < CHUNK_RECORDS ? lr->nrecords : w + CHUNK_RECORDS;
+    const struct log_record *recs =
+        lr->owned_records
+            ? &lr->records[w]
+            : (const void *)span_read(&s->records_copy, L->events_fd,
+                                      L->records_off + w * sizeof *recs, (end - w) * sizeof *recs);
+    if (!recs) {
+        recs = &lr->records[w];
+        advise(recs, (end - w) * sizeof *recs, MADV_POPULATE_READ);
+        atomic_store_explicit(&L->mapped, 1, memory_order_relaxed);
     }
-    if (hi <= lo) return;
-    const char *copy = span_read(&A->bodies_copy, A->L->bodies_fd, lo, hi - lo);
-    if (copy) {
-        for (size_t j = 0; j < n; j++)
-            if (body[j] && body[j] >= lr->bodies + lo && body[j] < lr->bodies + hi)
-                body[j] = copy + (body[j] - (lr->bodies + lo));
-    } else if (!lr->owned_records) {
+    s->recs = recs;
+    memset(s->start, 0, (nthreads + 1) * sizeof *s->start);
+    struct chunk_item *found = s->items + CHUNK_RECORDS; /* the second half: before the sort */
+    uint64_t lo = UINT64_MAX, hi = 0, bytes = 0;
+    size_t n = 0;
+    for (size_t i = w; i < end; i++) {
+        const struct log_record *rec = &recs[i - w];
+        /* unknown types find no request */
+        if (is_run_record(rec->type)) continue;
+        size_t *slot = idmap_slot(&L->ids, rec->req_id, 0);
+        /* another phase's, its start lost with a torn log, or written before its start */
+        if (!slot || i < L->sent_at[*slot]) continue;
+        /* eventlog_body's bounds */
+        if (rec->len && rec->off <= lr->bodies_len && rec->len <= lr->bodies_len - rec->off) {
+            if (rec->off < lo) lo = rec->off;
+            if (rec->off + rec->len > hi) hi = rec->off + rec->len;
+            bytes += rec->len;
+        }
+        unsigned a = nthreads > 1 ? owner(rec->req_id, nthreads) : 0;
+        s->who[n] = (uint8_t)a;
+        s->start[a + 1]++;
+        found[n++] = (struct chunk_item){.at = (uint32_t)(i - w), .req = *slot};
+    }
+    for (unsigned a = 0; a < nthreads; a++) s->start[a + 1] += s->start[a];
+    uint32_t next[FACTS_MAX_THREADS];
+    memcpy(next, s->start, nthreads * sizeof *next);
+    for (size_t j = 0; j < n; j++) s->items[next[s->who[j]]++] = found[j];
+    int copy = L->bodies_fd >= 0 && hi > lo && hi - lo <= 2 * bytes + 65536;
+    s->bodies = copy ? span_read(&s->bodies_copy, L->bodies_fd, lo, hi - lo) : NULL;
+    s->lo = lo;
+    if (!s->bodies && hi > lo && !lr->owned_records) {
         advise(lr->bodies + lo, hi - lo, MADV_POPULATE_READ);
+        atomic_store_explicit(&L->mapped, 1, memory_order_relaxed);
     }
 }
 
-#define MAX_LEAD 2 /* windows a thread may run ahead of the slowest */
+/* Reads chunk k into its slot when the slot is free for it and no thread has taken it: 1 when
+ * this thread did. */
+static int chunk_claim(struct loader *L, size_t k)
+{
+    struct chunk_slot *s = &L->slots[k % CHUNK_SLOTS];
+    size_t want = k;
+    if (atomic_load_explicit(&s->free_for, memory_order_relaxed) != k ||
+        !atomic_compare_exchange_strong(&s->free_for, &want, SIZE_MAX))
+        return 0;
+    chunk_fill(L, s, k);
+    atomic_store_explicit(&s->users, L->nworkers, memory_order_relaxed);
+    atomic_store_explicit(&s->ready, k, memory_order_release);
+    return 1;
+}
+
+/* Chunk k's slot once the chunk is read: by this thread when no other has taken it; while
+ * another reads it, this one reads the chunks after it that it can. */
+static struct chunk_slot *chunk_wait(struct loader *L, size_t k)
+{
+    struct chunk_slot *s = &L->slots[k % CHUNK_SLOTS];
+    for (unsigned idle = 0;;) {
+        if (atomic_load_explicit(&s->ready, memory_order_acquire) == k) return s;
+        if (chunk_claim(L, k)) continue;
+        int read = 0;
+        for (size_t j = k + 1; !read && j < k + CHUNK_SLOTS && j < L->nchunks; j++)
+            read = chunk_claim(L, j);
+        if (read) continue;
+        if (++idle < 64) {
+            sched_yield();
+        } else {
+            struct timespec nap = {0, 20000};
+            nanosleep(&nap, NULL);
+        }
+    }
+}
+
+/* The last thread to finish with chunk k frees its slot for the chunk CHUNK_SLOTS later. */
+static void chunk_done(struct chunk_slot *s, size_t k)
+{
+    if (atomic_fetch_sub_explicit(&s->users, 1, memory_order_acq_rel) == 1)
+        atomic_store_explicit(&s->free_for, k + CHUNK_SLOTS, memory_order_release);
+}
 
 /* The records every thread has read up to. */
 static size_t slowest(struct loader *L)
@@ -630,78 +730,45 @@ static void drop_passed(struct loader *L)
         }
 }
 
-/* Each thread reads a window of the log's records at a time, then the bodies of the records
- * it will read (its requests', of the phase asked for) a batch at a time, into buffers it
- * reuses (span_read.h; page faults one by one, or even pages mapped in a call, cost more than
- * the parsing on a virtual machine). Where a read fails it maps them in instead: what every
- * thread has passed is then unmapped, and a thread waits rather than run more than MAX_LEAD
- * windows ahead of the slowest (a starved thread would otherwise keep the whole log mapped
- * between them). */
+/* One analysis thread: the analysers it runs (its own; the first thread also those whose
+ * thread could not start). */
+struct worker {
+    struct loader *L;
+    unsigned index;
+    struct analyser **A;
+    unsigned nA;
+};
+
+/* Each thread takes the log a chunk at a time (chunk_wait: read by whichever thread gets
+ * there first, into buffers the chunk's slot reuses: span_read.h) and reads its analysers'
+ * records of it. Where a read failed the log is mapped in instead: what every thread has
+ * passed is then unmapped. */
 static void *analyse(void *arg)
 {
-    struct analyser *A = arg;
-    struct loader *L = A->L;
+    struct worker *W = arg;
+    struct loader *L = W->L;
     const struct eventlog_reader *lr = L->lr;
-    unsigned nthreads = L->nthreads;
-    size_t *idx = malloc(LOG_WINDOW * sizeof *idx), *req = malloc(LOG_WINDOW * sizeof *req);
-    const char **body = malloc(LOG_WINDOW * sizeof *body);
-    for (size_t w = L->first; w < lr->nrecords; w += LOG_WINDOW) {
-        size_t end = w + LOG_WINDOW < lr->nrecords ? w + LOG_WINDOW : lr->nrecords, n = 0;
-        const struct log_record *recs =
-            lr->owned_records ? &lr->records[w]
-                              : (const void *)span_read(&A->records_copy, L->events_fd,
-                                                        L->records_off + w * sizeof *recs,
-                                                        (end - w) * sizeof *recs);
-        if (!recs) {
-            recs = &lr->records[w];
-            advise(recs, (end - w) * sizeof *recs, MADV_POPULATE_READ);
-        }
-        uint64_t lo = UINT64_MAX, hi = 0, bytes = 0;
-        for (size_t i = w; i < end; i++) {
-            const struct log_record *rec = &recs[i - w];
-            /* unknown types find no request */
-            if (is_run_record(rec->type) ||
-                (nthreads > 1 && owner(rec->req_id, nthreads) != A->index))
-                continue;
-            size_t *slot = idmap_slot(&L->ids, rec->req_id, 0);
-            /* another phase's, its start lost with a torn log, or written before its start */
-            if (!slot || i < L->sent_at[*slot]) continue;
-            /* eventlog_body's bounds */
-            int inside = rec->off <= lr->bodies_len && rec->len <= lr->bodies_len - rec->off;
-            body[n] = inside ? lr->bodies + rec->off : NULL;
-            if (inside && rec->len) {
-                if (rec->off < lo) lo = rec->off;
-                if (rec->off + rec->len > hi) hi = rec->off + rec->len;
-                bytes += rec->len;
+    while (!atomic_load_explicit(&L->go, memory_order_acquire)) sched_yield();
+    for (size_t k = 0; k < L->nchunks; k++) {
+        struct chunk_slot *s = chunk_wait(L, k);
+        for (unsigned a = 0; a < W->nA; a++) {
+            struct analyser *A = W->A[a];
+            for (uint32_t j = s->start[A->index]; j < s->start[A->index + 1]; j++) {
+                const struct log_record *rec = &s->recs[s->items[j].at];
+                int inside = rec->off <= lr->bodies_len && rec->len <= lr->bodies_len - rec->off;
+                const char *body = !inside                 ? NULL
+                                   : s->bodies && rec->len ? s->bodies + (rec->off - s->lo)
+                                                           : lr->bodies + rec->off;
+                take_request_record(A, rec, s->items[j].req, body);
             }
-            idx[n] = i;
-            req[n++] = *slot;
         }
-        /* bodies in record order span about the threads' count times this thread's bytes; a
-         * log whose records share bodies (strobe-log-replicate --share-bodies) spans far more:
-         * it is mapped in, the window's span in one call, rather than read again per batch */
-        int copy =
-            L->bodies_fd >= 0 && hi > lo && hi - lo <= 2 * (uint64_t)nthreads * bytes + 65536;
-        if (!copy && !lr->owned_records && hi > lo)
-            advise(lr->bodies + lo, hi - lo, MADV_POPULATE_READ);
-        for (size_t b = 0; b < n; b += BODY_BATCH) {
-            size_t m = n - b < BODY_BATCH ? n - b : BODY_BATCH;
-            if (copy) bodies_batch(A, recs, w, idx + b, body + b, m);
-            for (size_t j = b; j < b + m; j++)
-                take_request_record(A, &recs[idx[j] - w], req[j], body[j]);
-        }
-        atomic_store_explicit(&L->progress[A->index], end, memory_order_release);
-        if (lr->owned_records) continue;
-        drop_passed(L);
-        while (end < lr->nrecords && end > slowest(L) + MAX_LEAD * LOG_WINDOW) {
-            struct timespec nap = {0, 200000};
-            nanosleep(&nap, NULL);
-        }
+        size_t end = L->first + (k + 1) * CHUNK_RECORDS;
+        atomic_store_explicit(&L->progress[W->index], end < lr->nrecords ? end : lr->nrecords,
+                              memory_order_release);
+        chunk_done(s, k);
+        if (atomic_load_explicit(&L->mapped, memory_order_relaxed)) drop_passed(L);
     }
-    atomic_store_explicit(&L->progress[A->index], lr->nrecords, memory_order_release);
-    free(idx);
-    free(req);
-    free(body);
+    atomic_store_explicit(&L->progress[W->index], lr->nrecords, memory_order_release);
     return NULL;
 }
 
@@ -797,28 +864,103 @@ unsigned facts_default_threads(void)
     return n > 0 ? (unsigned)n : 1;
 }
 
-/* Runs the analysers, the first on this thread; a thread that cannot start leaves its share
- * to this one. */
+/* Runs the analysers, the first on this thread; a thread that cannot start leaves its
+ * analyser to this one, which reads its records in the same pass. */
 static void run_analysers(struct analyser *A, unsigned n)
 {
-    pthread_t *th = calloc(n, sizeof *th);
-    int *started = calloc(n, sizeof *started);
     struct loader *L = A[0].L;
-    for (unsigned t = 0; t < n; t++) atomic_init(&L->progress[t], L->first);
-    atomic_init(&L->dropped, L->first);
-    for (unsigned t = 1; t < n; t++) {
-        started[t] = !pthread_create(&th[t], NULL, analyse, &A[t]);
-        /* one that runs later, alone, holds no one back (its windows are mapped again) */
-        if (!started[t]) atomic_store(&L->progress[t], L->lr->nrecords);
+    pthread_t *th = calloc(n, sizeof *th);
+    struct worker *W = calloc(n, sizeof *W);
+    /* the first thread's analysers, and each other thread's own */
+    struct analyser **mine = calloc(n, sizeof *mine), **own = calloc(n, sizeof *own);
+    L->nchunks = (L->lr->nrecords - L->first + CHUNK_RECORDS - 1) / CHUNK_RECORDS;
+    L->slots = calloc(CHUNK_SLOTS, sizeof *L->slots);
+    for (size_t k = 0; k < CHUNK_SLOTS; k++) {
+        struct chunk_slot *s = &L->slots[k];
+        atomic_init(&s->free_for, k);
+        atomic_init(&s->ready, SIZE_MAX);
+        atomic_init(&s->users, 0);
+        s->items = malloc(2 * CHUNK_RECORDS * sizeof *s->items);
+        s->start = malloc((n + 1) * sizeof *s->start);
+        s->who = malloc(CHUNK_RECORDS);
     }
-    analyse(&A[0]);
-    for (unsigned t = 1; t < n; t++)
-        if (started[t])
-            pthread_join(th[t], NULL);
-        else
-            analyse(&A[t]);
+    /* threads that do not exist hold no one back */
+    for (unsigned t = 0; t < n; t++) atomic_init(&L->progress[t], L->lr->nrecords);
+    atomic_init(&L->dropped, L->first);
+    atomic_init(&L->mapped, 0);
+    atomic_init(&L->go, 0);
+    W[0] = (struct worker){.L = L, .index = 0, .A = mine, .nA = 1};
+    mine[0] = &A[0];
+    atomic_store(&L->progress[0], L->first);
+    unsigned nworkers = 1;
+    for (unsigned t = 1; t < n; t++) {
+        struct worker *w = &W[nworkers];
+        own[t] = &A[t];
+        *w = (struct worker){.L = L, .index = nworkers, .A = &own[t], .nA = 1};
+        atomic_store(&L->progress[nworkers], L->first);
+        if (!pthread_create(&th[nworkers], NULL, analyse, w)) {
+            nworkers++;
+        } else {
+            atomic_store(&L->progress[nworkers], L->lr->nrecords);
+            mine[W[0].nA++] = &A[t];
+        }
+    }
+    L->nworkers = nworkers;
+    atomic_store_explicit(&L->go, 1, memory_order_release);
+    analyse(&W[0]);
+    for (unsigned t = 1; t < nworkers; t++) pthread_join(th[t], NULL);
+    for (size_t k = 0; k < CHUNK_SLOTS; k++) {
+        span_buf_free(&L->slots[k].records_copy);
+        span_buf_free(&L->slots[k].bodies_copy);
+        free(L->slots[k].items);
+        free(L->slots[k].start);
+        free(L->slots[k].who);
+    }
+    free(L->slots);
+    free(W);
+    free(mine);
+    free(own);
     free(th);
-    free(started);
+}
+
+/* The threads' per-phase figure counts merged and sorted, a figure at a time on each of the
+ * threads (the larger tables take about as long as the threads' share of the events). */
+struct figure_merge {
+    struct analyser *A;
+    unsigned nthreads;
+    struct run_facts *f;
+    _Atomic size_t next; /* the next figure to take: phase * EVENT_FIGURES + figure */
+    _Atomic int out_of_memory;
+};
+
+static void *merge_some_figures(void *arg)
+{
+    struct figure_merge *m = arg;
+    for (;;) {
+        size_t i = atomic_fetch_add(&m->next, 1);
+        if (i >= m->f->nphases * EVENT_FIGURES) return NULL;
+        size_t k = i / EVENT_FIGURES, w = i % EVENT_FIGURES;
+        struct value_counts *to = &m->f->phase_figures[k][w];
+        for (unsigned t = 0; t < m->nthreads; t++)
+            if (value_counts_merge(to, &m->A[t].sink.figures[k][w]))
+                atomic_store(&m->out_of_memory, 1);
+        value_counts_sort(to);
+    }
+}
+
+/* 1 when out of memory */
+static int merge_figures(struct analyser *A, unsigned nthreads, struct run_facts *f)
+{
+    struct figure_merge m = {.A = A, .nthreads = nthreads, .f = f};
+    atomic_init(&m.next, 0);
+    atomic_init(&m.out_of_memory, 0);
+    pthread_t th[FACTS_MAX_THREADS];
+    unsigned started = 0;
+    for (unsigned t = 1; t < nthreads && t < f->nphases * EVENT_FIGURES; t++)
+        if (!pthread_create(&th[started], NULL, merge_some_figures, &m)) started++;
+    merge_some_figures(&m);
+    for (unsigned t = 0; t < started; t++) pthread_join(th[t], NULL);
+    return atomic_load(&m.out_of_memory);
 }
 
 int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_path, unsigned threads,
@@ -928,17 +1070,9 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
         if (A[t].tok != tok) tokenizer_free(A[t].tok);
         out_of_memory |= A[t].sink.out_of_memory;
         pend_pool_free(&A[t].sink.pool);
-        span_buf_free(&A[t].records_copy);
-        span_buf_free(&A[t].bodies_copy);
-        for (size_t k = 0; k < f->nphases; k++)
-            for (int w = 0; w < EVENT_FIGURES; w++) {
-                out_of_memory |=
-                    value_counts_merge(&f->phase_figures[k][w], &A[t].sink.figures[k][w]);
-            }
-        free(A[t].sink.figures);
     }
-    for (size_t k = 0; k < f->nphases; k++)
-        for (int w = 0; w < EVENT_FIGURES; w++) value_counts_sort(&f->phase_figures[k][w]);
+    out_of_memory |= merge_figures(A, threads, f);
+    for (unsigned t = 0; t < threads; t++) free(A[t].sink.figures);
     for (unsigned t = 0; t < threads; t++) f->ntok += f->tok[t].len;
     free(A);
     free(L.pend);
