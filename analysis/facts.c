@@ -1,22 +1,19 @@
 #include "facts.h"
-#include "server_timings.h"
+#include "request_facts.h"
 
 #include "chunk_facts.h"
 #include "clock.h"
-#include "json_num.h"
 #include "log_index.h"
 #include "span_read.h"
 #include "stats.h"
 #include "tap_join.h"
 
-#include <cjson/cJSON.h>
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,313 +36,6 @@ static size_t *idmap_slot(struct idmap *m, uint64_t key, int insert)
         m->keys[i] = key;
     }
     return &m->vals[i];
-}
-
-/* One token event as read, before the request's rule is known. */
-struct event_fact {
-    int64_t t, lag, gap, pace;
-    double bytes, tokenized, server; /* server: NAN when the event had no usage */
-    int32_t emu;
-};
-
-/* Per-request scratch while its events are read; freed when the request ends. */
-struct pending {
-    struct event_fact *e;
-    size_t n, cap;
-};
-
-static void pend_push(struct pending *p, const struct event_fact *e)
-{
-    if (p->n == p->cap) {
-        p->cap = p->cap ? p->cap * 2 : 32;
-        p->e = realloc(p->e, p->cap * sizeof *p->e);
-    }
-    p->e[p->n++] = *e;
-}
-
-/* The buffers of closed requests, kept for the next ones to open: a request's events then
- * cost no allocation once its thread has had as many requests open at once as it will have. */
-struct pend_pool {
-    struct pending *spare;
-    size_t n, cap;
-};
-
-/* Gives an empty request a spare buffer, when there is one. */
-static void pend_take(struct pend_pool *pool, struct pending *p)
-{
-    if (!p->cap && pool->n) {
-        *p = pool->spare[--pool->n];
-        p->n = 0;
-    }
-}
-
-/* A closed request's buffer, back to the pool (or freed when the pool cannot grow). */
-static void pend_give(struct pend_pool *pool, struct pending *p)
-{
-    if (p->cap && pool->n == pool->cap) {
-        size_t cap = pool->cap ? pool->cap * 2 : 64;
-        struct pending *spare = realloc(pool->spare, cap * sizeof *spare);
-        if (spare) {
-            pool->spare = spare;
-            pool->cap = cap;
-        }
-    }
-    if (p->cap && pool->n < pool->cap)
-        pool->spare[pool->n++] = *p;
-    else
-        free(p->e);
-    memset(p, 0, sizeof *p);
-}
-
-static void pend_pool_free(struct pend_pool *pool)
-{
-    for (size_t i = 0; i < pool->n; i++) free(pool->spare[i].e);
-    free(pool->spare);
-    memset(pool, 0, sizeof *pool);
-}
-
-/* The first failure of a request wins: its class and its reason, one line. */
-static void set_failed(struct req_facts *r, enum fail_class cls, const char *fmt, ...)
-{
-    if (r->failed) return;
-    r->failed = 1;
-    r->fail_class = cls;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(r->reason, sizeof r->reason, fmt, ap);
-    va_end(ap);
-}
-
-/* 1 when this event carried usage (completion_tokens), taken into r */
-static int take_usage(struct req_facts *r, const struct chunk_facts *cf)
-{
-    if (!cf->has_usage) return 0;
-    r->usage_seen = 1;
-    r->completion_tokens = cf->completion_tokens;
-    if (cf->has_prompt_tokens) r->prompt_tokens = cf->prompt_tokens;
-    if (cf->has_cached_tokens) r->cached_tokens = cf->cached_tokens;
-    if (cf->has_reasoning_tokens) r->reasoning_tokens = cf->reasoning_tokens;
-    return 1;
-}
-
-/* One SSE event of a successful-status stream. */
-static void take_event(struct req_facts *r, struct pending *p, const struct rec_event *ev,
-                       const char *data, size_t len, uint64_t *src_counts, struct tokenizer *tok,
-                       struct chunk_reader *rd)
-{
-    if (ev->ts_source < 5) src_counts[ev->ts_source]++;
-    if (len == 6 && !memcmp(data, "[DONE]", 6)) {
-        r->saw_done = 1;
-        return;
-    }
-    struct chunk_facts cf;
-    chunk_facts_read_keyed(data, len, r->req_id, tok != NULL, rd, &cf);
-    if (!cf.is_object) {
-        set_failed(r, FAIL_MALFORMED_CHUNK, "malformed chunk JSON at event %ld", (long)ev->index);
-        return;
-    }
-    if (cf.has_error)
-        set_failed(r, FAIL_ERROR_EVENT, "error event in stream: %s", cf.error_message);
-    int64_t cumulative_before = r->usage_seen ? r->completion_tokens : 0;
-    int usage_here = take_usage(r, &cf);
-    double tokenized = 0;
-    /* each field on its own, as the server sent it */
-    for (size_t i = 0; tok && i < cf.ntexts; i++)
-        tokenized += (double)tokenizer_count(tok, cf.texts[i].s, cf.texts[i].len);
-    if (cf.visible_bytes > cf.answer_bytes && !r->t_first_reasoning)
-        r->t_first_reasoning = ev->t_stamp;
-    if (cf.finish_reason) r->finish_reason = cf.finish_reason;
-    /* a server's own timings ride on a stream's last chunks: its finish or its usage */
-    if ((cf.finish_reason || (cf.has_usage && !cf.visible_bytes)) &&
-        server_timings_read(data, len, &r->server_prompt_ms, &r->server_predicted_ms))
-        r->has_server_timings = 1;
-    if (!cf.visible_bytes) return;
-    if (!r->t_first_token) {
-        r->t_first_token = ev->t_stamp;
-        r->usage_per_chunk = usage_here; /* decided by the first token event */
-    }
-    if (cf.answer_bytes && !r->t_first_answer) r->t_first_answer = ev->t_stamp;
-    r->t_last_token = ev->t_stamp;
-    r->n_token_events++;
-    int64_t lag = INT64_MIN, pace = INT64_MIN;
-    if (cf.has_sent_ns) {
-        if (__builtin_sub_overflow(ev->t_stamp, cf.sent_ns, &lag)) lag = INT64_MIN;
-        if (cf.has_sched_ns) pace = cf.sent_ns - cf.sched_ns; /* both within 2^62 */
-    }
-    struct event_fact e = {
-        .t = ev->t_stamp,
-        .lag = lag,
-        .gap = ev->ts_source == TS_KERNEL ? ev->t_read - ev->t_stamp : INT64_MIN,
-        .pace = pace,
-        .bytes = (double)cf.visible_bytes,
-        .tokenized = tokenized,
-        .server = usage_here ? (double)(r->completion_tokens - cumulative_before) : NAN,
-        .emu = cf.has_emu_tokens && cf.emu_tokens >= 0 && cf.emu_tokens <= INT32_MAX
-                   ? (int32_t)cf.emu_tokens
-                   : -1,
-    };
-    if (!usage_here) r->usage_per_chunk = 0;
-    pend_push(p, &e);
-}
-
-static void reason_from_body(struct req_facts *r, const char *body, size_t len)
-{
-    cJSON *j = body ? cJSON_ParseWithLength(body, len) : NULL;
-    const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
-    const cJSON *msg = cJSON_IsObject(err) ? cJSON_GetObjectItemCaseSensitive(err, "message") : err;
-    if (cJSON_IsString(msg))
-        snprintf(r->reason, sizeof r->reason, "HTTP %d: %s", r->status, msg->valuestring);
-    else
-        snprintf(r->reason, sizeof r->reason, "HTTP %d: %.*s", r->status,
-                 (int)(len > 120 ? 120 : len), body ? body : "");
-    for (char *c = r->reason; *c; c++)
-        if (*c == '\n' || *c == '\r') *c = ' ';
-    cJSON_Delete(j);
-}
-
-static void store_grow(struct tok_store *ts, size_t need)
-{
-    if (ts->len + need <= ts->cap) return;
-    while (ts->len + need > ts->cap) ts->cap = ts->cap ? ts->cap * 2 : 4096;
-    ts->ev = big_realloc(ts->ev, ts->cap * sizeof *ts->ev);
-}
-
-const struct tok_wide *tok_wide_find(const struct tok_store *ts, size_t at)
-{
-    size_t lo = 0, hi = ts->nwide;
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (ts->wide[mid].at <= at)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return &ts->wide[lo]; /* every wide event has its entry */
-}
-
-/* Appends one token event (prev: the request's previous token event's stamp, or its first
- * token's), all its values in the wide list when one does not fit. */
-static void store_put(struct tok_store *ts, int64_t t, int64_t prev, double k, double bytes,
-                      uint32_t flags)
-{
-    size_t at = ts->len++;
-    struct tok_event *ev = &ts->ev[at];
-    int64_t dt;
-    int dt_fits = !__builtin_sub_overflow(t, prev, &dt) && dt > INT32_MIN && dt <= INT32_MAX;
-    int k_fits =
-        isnan(k) || (k > (double)TOK_K_WIDE && k <= (double)INT32_MAX && k == (double)(int32_t)k);
-    int bytes_fit =
-        bytes >= 0 && bytes < (double)TOK_BYTES_WIDE && bytes == (double)(uint32_t)bytes;
-    ev->dt = dt_fits ? (int32_t)dt : TOK_DT_WIDE;
-    ev->k = isnan(k) ? TOK_K_UNKNOWN : k_fits ? (int32_t)k : TOK_K_WIDE;
-    ev->bytes_flags = (bytes_fit ? (uint32_t)bytes : TOK_BYTES_WIDE) | flags;
-    if (dt_fits && k_fits && bytes_fit) return;
-    if (ts->nwide == ts->wide_cap) {
-        ts->wide_cap = ts->wide_cap ? ts->wide_cap * 2 : 64;
-        ts->wide = realloc(ts->wide, ts->wide_cap * sizeof *ts->wide);
-    }
-    ts->wide[ts->nwide++] = (struct tok_wide){.at = at, .t = t, .k = k, .bytes = bytes};
-}
-
-/* An event's tokens by a counting rule, NAN when the rule has none. */
-static double counted_by(enum count_rule rule, const struct event_fact *e)
-{
-    return rule == COUNT_SERVER ? e->server : rule == COUNT_TOKENIZER ? e->tokenized : NAN;
-}
-
-/* Where a thread puts closed requests: its token store and its per-phase figure counts. */
-struct tok_sink {
-    struct tok_store *store;
-    uint32_t index;
-    const struct run_facts *f;                     /* the phases, read first */
-    struct value_counts (*figures)[EVENT_FIGURES]; /* aligned with f->phases */
-    int out_of_memory;
-    struct pend_pool pool;
-};
-
-/* The request's token events inside its phase's window into that phase's figures. */
-static void count_figures(struct tok_sink *sink, const struct req_facts *r, const struct pending *p)
-{
-    const struct run_facts *f = sink->f;
-    size_t k;
-    for (k = 0; k < f->nphases && f->phases[k].index != r->phase; k++) {
-    }
-    if (k == f->nphases) return;
-    int64_t ws = f->phases[k].t_window_start, we = f->phases[k].t_window_end;
-    struct value_counts *lag = &sink->figures[k][FIGURE_LAG],
-                        *gap = &sink->figures[k][FIGURE_USER_GAP],
-                        *pace = &sink->figures[k][FIGURE_PACING];
-    int failed = 0;
-    for (size_t i = 0; i < p->n; i++) {
-        const struct event_fact *e = &p->e[i];
-        if (e->t < ws || e->t >= we) continue;
-        if (e->lag != INT64_MIN) failed |= value_counts_add(lag, (double)e->lag / 1e3, 1);
-        if (e->gap != INT64_MIN) failed |= value_counts_add(gap, (double)e->gap / 1e3, 1);
-        if (e->pace != INT64_MIN) failed |= value_counts_add(pace, (double)e->pace / 1e3, 1);
-    }
-    if (failed) sink->out_of_memory = 1;
-}
-
-/* Closes a request: its counting rule, token totals, failure verdict, and its token events
- * into its thread's token store. */
-static void finish(struct tok_sink *sink, struct req_facts *r, struct pending *p,
-                   int have_tokenizer)
-{
-    struct tok_store *ts = sink->store;
-    double bytes = 0, tokenized = 0, server = 0;
-    for (size_t i = 0; i < p->n; i++) {
-        bytes += p->e[i].bytes;
-        tokenized += p->e[i].tokenized;
-        server += isnan(p->e[i].server) ? 0 : p->e[i].server;
-    }
-    r->count_rule = p->n && r->usage_per_chunk ? COUNT_SERVER
-                    : have_tokenizer           ? COUNT_TOKENIZER
-                                               : COUNT_NONE;
-    int counts = r->count_rule != COUNT_NONE;
-    double counted = r->count_rule == COUNT_SERVER ? server : tokenized;
-    r->tokenizer_tokens = have_tokenizer ? (int64_t)tokenized : -1;
-    r->output_source = OUT_USAGE;
-    if (!r->usage_seen) {
-        r->output_source = have_tokenizer ? OUT_TOKENIZER : OUT_BYTES;
-        r->completion_tokens = have_tokenizer ? (int64_t)tokenized : (int64_t)((bytes + 3) / 4);
-        r->output_estimated = r->completion_tokens > 0;
-    }
-    r->first_chunk_tokens = counts && p->n ? counted_by(r->count_rule, &p->e[0]) : 1;
-    if (!r->failed && r->t_done && !r->transport_error && r->status >= 200 && r->status <= 299 &&
-        !r->saw_done)
-        set_failed(r, FAIL_NO_DONE, "stream ended without [DONE]");
-    r->tok_store = sink->index;
-    r->tok_first = ts->len;
-    r->tok_count = p->n;
-    store_grow(ts, p->n);
-    /* shares of the request's total: by counted tokens when known, else by bytes */
-    r->share_by_count = counts && counted > 0;
-    r->share_weight_sum = r->share_by_count ? counted : bytes;
-    r->share_total = (double)r->completion_tokens;
-    for (size_t i = 0; i < p->n; i++) {
-        const struct event_fact *e = &p->e[i];
-        double k = counted_by(r->count_rule, e);
-        uint32_t flags = 0;
-        if (!isnan(k) && e->emu >= 0)
-            flags = TOK_EMU_COMPARED | (k != (double)e->emu ? TOK_EMU_DIFFERS : 0);
-        store_put(ts, e->t, i ? p->e[i - 1].t : r->t_first_token, k, e->bytes, flags);
-    }
-    count_figures(sink, r, p);
-    pend_give(&sink->pool, p);
-}
-
-double req_output_speed(const struct req_facts *r)
-{
-    if (r->n_token_events < 2 || r->t_last_token <= r->t_first_token) return NAN;
-    return ((double)r->completion_tokens - r->first_chunk_tokens) /
-           ((double)(r->t_last_token - r->t_first_token) / 1e9);
-}
-
-const char *count_rule_name(enum count_rule r)
-{
-    return r == COUNT_SERVER      ? "server-usage-per-chunk"
-           : r == COUNT_TOKENIZER ? "tokenizer"
-                                  : "none";
 }
 
 /* What facts_load carries between records: the run's shared state (read-only while the
@@ -521,18 +211,19 @@ static void take_end(struct analyser *A, struct req_facts *r, struct pending *p,
     if (r->status && (r->status < 200 || r->status > 299)) {
         r->failed = 1;
         r->fail_class = FAIL_HTTP_STATUS;
-        reason_from_body(r, body, len);
+        request_reason_from_body(r, body, len);
     } else if (r->transport_error) {
         /* older logs recorded the cut event too: its torn JSON is not the reason */
         if (r->transport_error == ERR_EVENT_TOO_LONG) r->failed = 0;
         char what[160];
         snprintf(what, sizeof what, "%.*s", (int)(len > 150 ? 150 : len), body ? body : "");
-        set_failed(r, FAIL_TRANSPORT, "%s%s%s", req_error_name(v->error), what[0] ? ": " : "",
-                   what);
+        request_set_failed(r, FAIL_TRANSPORT, "%s%s%s", req_error_name(v->error),
+                           what[0] ? ": " : "", what);
     } else if (!r->status) {
-        set_failed(r, FAIL_NO_STATUS, "no HTTP status: the response ended without a status line");
+        request_set_failed(r, FAIL_NO_STATUS,
+                           "no HTTP status: the response ended without a status line");
     }
-    finish(&A->sink, r, p, A->tok != NULL);
+    request_finish(&A->sink, r, p, A->tok != NULL);
 }
 
 /* A record about one request: its events, its retry, its end. */
@@ -552,8 +243,8 @@ static void take_request_record(struct analyser *A, const struct log_record *rec
         r->n_events++;
         struct rec_event ev = rec_event_decode(rec);
         stamp_from_tap(A, r, &ev);
-        pend_take(&A->sink.pool, p);
-        take_event(r, p, &ev, body, rec->len, A->ts_source_events, A->tok, &A->rd);
+        pending_take(&A->sink.pool, p);
+        request_take_event(r, p, &ev, body, rec->len, A->ts_source_events, A->tok, &A->rd);
     } else if (rec->type == REC_REQUEST_END) {
         struct rec_request_end end = rec_request_end_decode(rec);
         take_end(A, r, p, &end, body, rec->len);
@@ -1036,7 +727,7 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
         A[t].index = t;
         A[t].sink = (struct tok_sink){.store = &f->tok[t], .index = t, .f = f};
         A[t].sink.figures = calloc(f->nphases + 1, sizeof *A[t].sink.figures);
-        store_grow(&f->tok[t], events[t]); /* pages are touched only as they fill */
+        tok_store_grow(&f->tok[t], events[t]); /* pages are touched only as they fill */
     }
     free(events);
     run_analysers(A, threads);
@@ -1044,9 +735,10 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
     for (size_t i = 0; i < f->nreqs; i++) {
         struct req_facts *r = &f->reqs[i];
         if (!r->t_done) {
-            set_failed(r, FAIL_NO_END, "no end record: the run stopped before this request ended");
+            request_set_failed(r, FAIL_NO_END,
+                               "no end record: the run stopped before this request ended");
             r->transport_error = ERR_INTERRUPTED;
-            finish(&A[owner(r->req_id, threads)].sink, r, &L.pend[i], tok != NULL);
+            request_finish(&A[owner(r->req_id, threads)].sink, r, &L.pend[i], tok != NULL);
         }
     }
     int out_of_memory = 0;
@@ -1069,7 +761,7 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
         chunk_reader_free(&A[t].rd);
         if (A[t].tok != tok) tokenizer_free(A[t].tok);
         out_of_memory |= A[t].sink.out_of_memory;
-        pend_pool_free(&A[t].sink.pool);
+        pending_pool_free(&A[t].sink.pool);
     }
     out_of_memory |= merge_figures(A, threads, f);
     for (unsigned t = 0; t < threads; t++) free(A[t].sink.figures);
