@@ -19,7 +19,6 @@ static void pend_push(struct pending *p, const struct event_fact *e)
     p->e[p->n++] = *e;
 }
 
-
 /* Gives an empty request a spare buffer, when there is one. */
 void pending_take(struct pend_pool *pool, struct pending *p)
 {
@@ -80,8 +79,8 @@ static int take_usage(struct req_facts *r, const struct chunk_facts *cf)
 
 /* One SSE event of a successful-status stream. */
 void request_take_event(struct req_facts *r, struct pending *p, const struct rec_event *ev,
-                       const char *data, size_t len, uint64_t *src_counts, struct tokenizer *tok,
-                       struct chunk_reader *rd)
+                        const char *data, size_t len, uint64_t *src_counts, struct tokenizer *tok,
+                        struct chunk_reader *rd)
 {
     if (ev->ts_source < 5) src_counts[ev->ts_source]++;
     if (len == 6 && !memcmp(data, "[DONE]", 6)) {
@@ -91,7 +90,8 @@ void request_take_event(struct req_facts *r, struct pending *p, const struct rec
     struct chunk_facts cf;
     chunk_facts_read_keyed(data, len, r->req_id, tok != NULL, rd, &cf);
     if (!cf.is_object) {
-        request_set_failed(r, FAIL_MALFORMED_CHUNK, "malformed chunk JSON at event %ld", (long)ev->index);
+        request_set_failed(r, FAIL_MALFORMED_CHUNK, "malformed chunk JSON at event %ld",
+                           (long)ev->index);
         return;
     }
     if (cf.has_error)
@@ -203,7 +203,6 @@ static double counted_by(enum count_rule rule, const struct event_fact *e)
     return rule == COUNT_SERVER ? e->server : rule == COUNT_TOKENIZER ? e->tokenized : NAN;
 }
 
-
 /* The request's token events inside its phase's window into that phase's figures. */
 static void count_figures(struct tok_sink *sink, const struct req_facts *r, const struct pending *p)
 {
@@ -230,7 +229,7 @@ static void count_figures(struct tok_sink *sink, const struct req_facts *r, cons
 /* Closes a request: its counting rule, token totals, failure verdict, and its token events
  * into its thread's token store. */
 void request_finish(struct tok_sink *sink, struct req_facts *r, struct pending *p,
-                   int have_tokenizer)
+                    int have_tokenizer)
 {
     struct tok_store *ts = sink->store;
     double bytes = 0, tokenized = 0, server = 0;

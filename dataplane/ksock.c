@@ -15,7 +15,8 @@
 void ksock_hold_stamping(void)
 {
     static atomic_int held;
-    if (atomic_exchange(&held, 1)) return;
+    /* a load first: every connection calls this, and only the first need write the line */
+    if (atomic_load_explicit(&held, memory_order_relaxed) || atomic_exchange(&held, 1)) return;
     /* never closed: the process's last stamping socket closing would turn the key off again */
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     int flags = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
