@@ -127,6 +127,7 @@ void chunk_metrics_compute(const struct run_facts *f, const struct phase_info *p
     memset(m, 0, sizeof *m);
     struct value_counts k = {0}, interval = {0};
     struct dvec ttft_r = {0}, ttft_a = {0};
+    size_t exactly_one = 0; /* chunks of one token, not "1 to 2" as share_k[0] */
     for (size_t i = 0; i < f->nreqs; i++) {
         const struct req_facts *r = &f->reqs[i];
         if (!counted_request(r, ph)) continue;
@@ -157,6 +158,7 @@ void chunk_metrics_compute(const struct run_facts *f, const struct phase_info *p
             count_value(&k, kt, 1);
             m->chunks++;
             m->share_k[kt >= 5 ? 4 : (size_t)kt - 1]++;
+            exactly_one += kt == 1;
             if (prev) count_value(&interval, (double)(t - prev) / 1e6, 1);
             prev = t;
         }
@@ -164,6 +166,9 @@ void chunk_metrics_compute(const struct run_facts *f, const struct phase_info *p
     size_t most = 0;
     for (int r = 0; r < 3; r++)
         if (m->by_rule[r] > most) most = m->by_rule[r], m->rule = (enum count_rule)r;
+    /* every chunk carried one token (always so without per-chunk counts): each token's gap is
+     * its chunk's interval under both ITL rules, the same values in the same order */
+    int one_token_each = exactly_one == m->chunks;
     for (int i = 0; i < 5; i++) m->share_k[i] = m->chunks ? m->share_k[i] / (double)m->chunks : 0;
     value_counts_sort(&interval);
     value_counts_sort(&k);
@@ -172,7 +177,9 @@ void chunk_metrics_compute(const struct run_facts *f, const struct phase_info *p
     classify(m, &k, &interval);
     value_counts_free(&k);
     value_counts_free(&interval);
-    if (itl(f, ph, 0, &m->itl_zero_ms))
+    if (one_token_each)
+        m->itl_zero_ms = m->itl_spread_ms = m->chunk_interval_ms;
+    else if (itl(f, ph, 0, &m->itl_zero_ms))
         itl(f, ph, 1, &m->itl_spread_ms);
     else
         m->itl_spread_ms = m->itl_zero_ms;

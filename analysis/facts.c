@@ -526,25 +526,134 @@ static void take_run_record(struct loader *L, const struct log_record *rec, size
     }
 }
 
+/* The pass before the analysis threads, split over them by contiguous ranges of the log:
+ * each range's events per analysis thread (the token stores are sized from them), and a copy
+ * of its records that the serial part takes in log order: the run's records and every
+ * request's start (the requests' table is sized from them). */
+struct kept_record {
+    size_t at;
+    struct log_record rec;
+};
+
+struct prepass {
+    struct loader *L;
+    size_t from, to;
+    size_t events[FACTS_MAX_THREADS];
+    struct kept_record *kept;
+    size_t nkept, cap;
+    int out_of_memory;
+};
+
+static void *prepass_range(void *arg)
+{
+    struct prepass *P = arg;
+    struct loader *L = P->L;
+    struct span_buf sb = {0};
+    for (size_t w = P->from; w < P->to; w += LOG_WINDOW) {
+        size_t end = w + LOG_WINDOW < P->to ? w + LOG_WINDOW : P->to;
+        const struct log_record *recs = records_at(L, &sb, w, end, P->from);
+        for (size_t i = w; i < end; i++) {
+            const struct log_record *rec = &recs[i - w];
+            if (rec->type == REC_EVENT) {
+                P->events[owner(rec->req_id, L->nthreads)]++;
+                continue;
+            }
+            /* events and ends are the threads' (most records: no call for them) */
+            if (rec->type != REC_REQUEST_SENT && (L->run || log_type_is_request(rec->type)))
+                continue;
+            if (P->nkept == P->cap) {
+                size_t cap = P->cap ? 2 * P->cap : 1024;
+                struct kept_record *k = realloc(P->kept, cap * sizeof *k);
+                if (!k) {
+                    P->out_of_memory = 1;
+                    break;
+                }
+                P->kept = k;
+                P->cap = cap;
+            }
+            P->kept[P->nkept++] = (struct kept_record){.at = i, .rec = *rec};
+        }
+    }
+    span_buf_free(&sb);
+    return NULL;
+}
+
+/* Runs the pre-pass over L->nthreads ranges (a thread that cannot start leaves its range to
+ * this one), sums the events per analysis thread into events[], and sizes the requests'
+ * arrays. Returns the ranges (L->nthreads of them) with what they kept, or NULL out of
+ * memory. */
+static struct prepass *prepass_run(struct loader *L, size_t *events)
+{
+    unsigned n = L->nthreads;
+    size_t first = L->first, total = L->lr->nrecords > first ? L->lr->nrecords - first : 0;
+    struct prepass *P = calloc(n, sizeof *P);
+    pthread_t *th = calloc(n, sizeof *th);
+    int *started = calloc(n, sizeof *started);
+    if (!P || !th || !started) {
+        free(P);
+        free(th);
+        free(started);
+        return NULL;
+    }
+    /* whole windows each, so that a range's reads are the windows a single pass reads */
+    size_t windows = (total + LOG_WINDOW - 1) / LOG_WINDOW;
+    for (unsigned t = 0; t < n; t++) {
+        P[t].L = L;
+        P[t].from = first + windows * t / n * LOG_WINDOW;
+        P[t].to = first + windows * (t + 1) / n * LOG_WINDOW;
+        if (P[t].from > first + total) P[t].from = first + total;
+        if (P[t].to > first + total) P[t].to = first + total;
+    }
+    for (unsigned t = 1; t < n; t++)
+        started[t] = !pthread_create(&th[t], NULL, prepass_range, &P[t]);
+    prepass_range(&P[0]);
+    for (unsigned t = 1; t < n; t++) {
+        if (started[t])
+            pthread_join(th[t], NULL);
+        else
+            prepass_range(&P[t]);
+    }
+    free(th);
+    free(started);
+    int out_of_memory = 0;
+    size_t nsent = 0;
+    for (unsigned t = 0; t < n; t++) {
+        out_of_memory |= P[t].out_of_memory;
+        for (unsigned a = 0; a < n; a++) events[a] += P[t].events[a];
+        for (size_t k = 0; k < P[t].nkept; k++) {
+            const struct log_record *rec = &P[t].kept[k].rec;
+            nsent += rec->type == REC_REQUEST_SENT &&
+                     (L->only_phase < 0 || rec_request_sent_decode(rec).phase == L->only_phase);
+        }
+    }
+    L->ids.cap = 1024;
+    while (L->ids.cap < nsent * 2 + 2) L->ids.cap <<= 1;
+    L->ids.keys = calloc(L->ids.cap, sizeof *L->ids.keys);
+    L->ids.vals = calloc(L->ids.cap, sizeof *L->ids.vals);
+    L->f->reqs = calloc(nsent ? nsent : 1, sizeof *L->f->reqs);
+    L->pend = calloc(nsent ? nsent : 1, sizeof *L->pend);
+    L->sent_at = calloc(nsent ? nsent : 1, sizeof *L->sent_at);
+    if (out_of_memory || !L->ids.keys || !L->ids.vals || !L->f->reqs || !L->pend || !L->sent_at) {
+        for (unsigned t = 0; t < n; t++) free(P[t].kept);
+        free(P);
+        return NULL;
+    }
+    return P;
+}
+
 /* The records about the run as a whole, and every request's start, in log order (the run's
- * records from the index, when one phase is read, then its requests' starts). */
-static void take_run_records(struct loader *L)
+ * records from the index, when one phase is read, then its requests' starts); frees P. */
+static void take_run_records(struct loader *L, struct prepass *P)
 {
     const struct eventlog_reader *lr = L->lr;
     for (size_t k = 0; L->run && k < L->nrun; k++)
         take_run_record(L, &lr->records[L->run[k]], L->run[k]);
-    struct span_buf sb = {0};
-    for (size_t w = L->first; w < lr->nrecords; w += LOG_WINDOW) {
-        size_t end = w + LOG_WINDOW < lr->nrecords ? w + LOG_WINDOW : lr->nrecords;
-        const struct log_record *recs = records_at(L, &sb, w, end, L->first);
-        for (size_t i = w; i < end; i++) {
-            uint8_t type = recs[i - w].type;
-            /* events and ends are the threads' (most records: no call for them) */
-            if (type == REC_REQUEST_SENT || (!L->run && !log_type_is_request(type)))
-                take_run_record(L, &recs[i - w], i);
-        }
+    for (unsigned t = 0; t < L->nthreads; t++) {
+        for (size_t k = 0; k < P[t].nkept; k++)
+            take_run_record(L, &P[t].kept[k].rec, P[t].kept[k].at);
+        free(P[t].kept);
     }
-    span_buf_free(&sb);
+    free(P);
 }
 
 unsigned facts_default_threads(void)
@@ -698,27 +807,32 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
     if (only_phase >= 0 && log_index_phase(dir, L.lr, only_phase, &L.run, &L.nrun, &L.first))
         L.first = 0;
     /* the requests, and each thread's events: the arrays are sized once, never grown */
-    size_t nsent = 0, *events = calloc(threads, sizeof *events);
-    struct span_buf sb = {0};
-    for (size_t w = L.first; w < L.lr->nrecords; w += LOG_WINDOW) {
-        size_t end = w + LOG_WINDOW < L.lr->nrecords ? w + LOG_WINDOW : L.lr->nrecords;
-        const struct log_record *recs = records_at(&L, &sb, w, end, L.first);
-        for (size_t i = w; i < end; i++) {
-            const struct log_record *rec = &recs[i - w];
-            nsent += rec->type == REC_REQUEST_SENT &&
-                     (only_phase < 0 || rec_request_sent_decode(rec).phase == only_phase);
-            if (rec->type == REC_EVENT) events[owner(rec->req_id, threads)]++;
-        }
+    size_t *events = calloc(threads, sizeof *events);
+    struct prepass *P = events ? prepass_run(&L, events) : NULL;
+    if (!P) {
+        snprintf(err, errlen,
+                 "out of memory while reading the requests of %s: analyse it on a "
+                 "machine with more memory",
+                 dir);
+        /* what the pre-pass allocated, and what facts_load had */
+        free(events);
+        free(L.ids.keys);
+        free(L.ids.vals);
+        free(L.pend);
+        free(L.sent_at);
+        free(L.run);
+        free(L.progress);
+        for (unsigned t = 1; t < threads; t++)
+            if (A[t].tok != tok) tokenizer_free(A[t].tok);
+        free(A);
+        if (L.tap) tap_join_close(L.tap);
+        eventlog_reader_close(L.lr);
+        if (L.events_fd >= 0) close(L.events_fd);
+        if (L.bodies_fd >= 0) close(L.bodies_fd);
+        facts_free(f);
+        return -1;
     }
-    span_buf_free(&sb);
-    L.ids.cap = 1024;
-    while (L.ids.cap < nsent * 2 + 2) L.ids.cap <<= 1;
-    L.ids.keys = calloc(L.ids.cap, sizeof *L.ids.keys);
-    L.ids.vals = calloc(L.ids.cap, sizeof *L.ids.vals);
-    f->reqs = calloc(nsent ? nsent : 1, sizeof *f->reqs);
-    L.pend = calloc(nsent ? nsent : 1, sizeof *L.pend);
-    L.sent_at = calloc(nsent ? nsent : 1, sizeof *L.sent_at);
-    take_run_records(&L);
+    take_run_records(&L, P);
 
     f->tok = calloc(threads, sizeof *f->tok);
     f->ntok_stores = threads;

@@ -103,8 +103,7 @@ int results_compute_threads(const char *dir, const char *tokenizer, unsigned thr
     if (load(dir, tokenizer, threads, -1, res, err, errlen)) return -1;
     res->nphases = res->facts.nphases;
     res->phases = calloc(res->nphases ? res->nphases : 1, sizeof *res->phases);
-    for (size_t i = 0; i < res->nphases; i++)
-        slt_phase_metrics(&res->facts, &res->facts.phases[i], &res->phases[i]);
+    slt_phases_metrics(&res->facts, res->phases, threads ? threads : facts_default_threads());
     cJSON *h = cJSON_Parse(res->facts.header_json);
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(h, "kind");
     res->is_agents = cJSON_IsString(kind) && !strcmp(kind->valuestring, "agents");

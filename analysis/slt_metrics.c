@@ -1,6 +1,8 @@
 #include "slt_metrics.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,10 +38,10 @@ static void count_reason(struct phase_metrics *m, const struct req_facts *r)
     rc->count = 1;
 }
 
-void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
-                       struct phase_metrics *m)
+/* Everything but m->chunks, into a zeroed m. */
+static void request_metrics(const struct run_facts *f, const struct phase_info *ph,
+                            struct phase_metrics *m)
 {
-    memset(m, 0, sizeof *m);
     m->info = *ph;
     int64_t ws = ph->t_window_start, we = ph->t_window_end;
     m->window_s = (double)(we - ws) / 1e9;
@@ -108,7 +110,6 @@ void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
         else
             dvec_push(&speed, v);
     }
-    chunk_metrics_compute(f, ph, &m->chunks);
     m->response_rate = m->sent ? (double)m->with_output / (double)m->sent : 0;
     m->system_output_tps = m->window_s > 0 ? m->output_tokens_in_window / m->window_s : 0;
     m->system_io_tps = m->window_s > 0 ? (io_tokens) / m->window_s : 0;
@@ -141,6 +142,48 @@ void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
     dvec_free(&sv_pred);
     dvec_free(&sv_ttft);
     dvec_free(&sv_window);
+}
+
+void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
+                       struct phase_metrics *m)
+{
+    memset(m, 0, sizeof *m);
+    request_metrics(f, ph, m);
+    chunk_metrics_compute(f, ph, &m->chunks);
+}
+
+/* Two tasks a phase, taken in turn by the threads: the per-request part, the per-chunk part
+ * (each is a pass over every token event of the phase; they write apart). */
+struct phase_tasks {
+    const struct run_facts *f;
+    struct phase_metrics *out;
+    _Atomic size_t next;
+};
+
+static void *run_phase_tasks(void *arg)
+{
+    struct phase_tasks *pt = arg;
+    for (size_t i; (i = atomic_fetch_add(&pt->next, 1)) < 2 * pt->f->nphases;) {
+        const struct phase_info *ph = &pt->f->phases[i / 2];
+        if (i % 2)
+            chunk_metrics_compute(pt->f, ph, &pt->out[i / 2].chunks);
+        else
+            request_metrics(pt->f, ph, &pt->out[i / 2]);
+    }
+    return NULL;
+}
+
+void slt_phases_metrics(const struct run_facts *f, struct phase_metrics *out, unsigned threads)
+{
+    memset(out, 0, f->nphases * sizeof *out);
+    struct phase_tasks pt = {.f = f, .out = out};
+    atomic_init(&pt.next, 0);
+    pthread_t th[FACTS_MAX_THREADS];
+    unsigned started = 0;
+    for (unsigned t = 1; t < threads && t < FACTS_MAX_THREADS && t < 2 * f->nphases; t++)
+        if (!pthread_create(&th[started], NULL, run_phase_tasks, &pt)) started++;
+    run_phase_tasks(&pt); /* a thread that did not start leaves its tasks to this one */
+    for (unsigned t = 0; t < started; t++) pthread_join(th[t], NULL);
 }
 
 int slt_plateau_reached(const double *tp, size_t n, double ratio, int patience)

@@ -52,6 +52,10 @@ struct phase_metrics {
 void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
                        struct phase_metrics *m);
 
+/* Every phase's metrics, out[i] for f->phases[i], over up to `threads` threads (at least
+ * one: this one): the same figures as slt_phase_metrics phase by phase. */
+void slt_phases_metrics(const struct run_facts *f, struct phase_metrics *out, unsigned threads);
+
 /* Plateau rule (methodology.md §6.2): stop after `patience` consecutive phases below
  * `ratio` × the best throughput so far. Returns 1 when the ladder should stop. */
 int slt_plateau_reached(const double *throughputs, size_t n, double ratio, int patience);
