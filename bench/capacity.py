@@ -4,7 +4,10 @@
 Every client reads the same fast SSE source (bench/sse_source.c) over loopback, the source
 pinned to one core and the client to another, at each load: streams x events/s per stream,
 or unpaced. Clients: the floor reader (bench/floor_reader.c: epoll + recvmsg with
-SO_TIMESTAMPING, nothing else) and strobe with each transport it was built with (kernel,
+SO_TIMESTAMPING, nothing else), the io_uring floor reader (bench/uring_floor_reader.c: one
+multishot recvmsg per connection into a provided buffer ring, with the stamps, and strobe's
+batched wait; nothing else: the floor of the uring row, named in a note under the table) and
+strobe with each transport it was built with (kernel,
 uring, dpdk; a transport strobe lacks is printed as "not built"). The dpdk row reads
 strobe-emu over DPDK instead (both ends in user space need the emulator's DPDK listen mode):
 as root, a net_memif pair in a network namespace of its own (run_dpdk), or the command lines
@@ -25,7 +28,7 @@ CPU of a strobe run is read from /proc/PID/task/*/schedstat (nanoseconds on CPU)
 A benchmark: it reports figures and never fails on one. Environment: PHASE_S (window,
 default 4), WARMUP_S (default 1), SOURCE_CPU (default 0), CLIENT_CPU (default 1), LOADS
 (e.g. "64x300 64x3000 512x300 64x0"; 0 = unpaced), CLIENTS (the rows to run, default
-"floor kernel uring dpdk"), OUT (keep the runs there).
+"floor floor-uring kernel uring dpdk"), OUT (keep the runs there).
 """
 import json
 import os
@@ -42,12 +45,13 @@ STROBE = os.environ.get("STROBE", f"{BUILD}/control/strobe")
 EMU = f"{BUILD}/emu/strobe-emu"
 SOURCE = f"{BUILD}/bench/sse_source"
 FLOOR = f"{BUILD}/bench/floor_reader"
+URING_FLOOR = f"{BUILD}/bench/uring_floor_reader"
 PHASE_S = float(os.environ.get("PHASE_S", "4"))
 WARMUP_S = float(os.environ.get("WARMUP_S", "1"))
 SOURCE_CPU = os.environ.get("SOURCE_CPU", "0")
 CLIENT_CPU = os.environ.get("CLIENT_CPU", "1")
 LOADS = os.environ.get("LOADS", "64x300 64x3000 512x300 64x0").split()
-CLIENTS = os.environ.get("CLIENTS", "floor kernel uring dpdk").split()
+CLIENTS = os.environ.get("CLIENTS", "floor floor-uring kernel uring dpdk").split()
 # a request lasts about 2 s paced, so the window sees requests start and end; unpaced ones
 # are long enough that reconnects stay a small share
 UNPACED_EVENTS_PER_REQUEST = 200000
@@ -91,8 +95,10 @@ class Source:
 
 
 
-def run_floor(port, streams):
-    out = subprocess.run(["taskset", "-c", CLIENT_CPU, FLOOR, "--connect", f"127.0.0.1:{port}",
+def run_floor(port, streams, program=FLOOR):
+    if not os.path.exists(program):
+        return {"error": "not built (liburing-dev missing)"}
+    out = subprocess.run(["taskset", "-c", CLIENT_CPU, program, "--connect", f"127.0.0.1:{port}",
                           "--connections", str(streams), "--warmup-s", str(WARMUP_S),
                           "--duration-s", str(PHASE_S)], capture_output=True, text=True)
     if out.returncode:
@@ -209,6 +215,8 @@ def main():
         try:
             if "floor" in CLIENTS:
                 rows.append(("floor", run_floor(src.port, streams)))
+            if "floor-uring" in CLIENTS:
+                rows.append(("floor-uring", run_floor(src.port, streams, URING_FLOOR)))
             for t in [t for t in ("kernel", "uring") if t in CLIENTS]:
                 if t not in built:
                     rows.append((t, {"error": "not built"}))
@@ -223,6 +231,13 @@ def main():
             if "transport" in rows[-1][1]:
                 notes.append(f"dpdk, {load_name(streams, rate)}: {rows[-1][1]['transport']}")
         floor = rows[0][1] if rows and rows[0][0] == "floor" else {}
+        got = {name: r for name, r in rows if "error" not in r}
+        if "floor-uring" in got and "floor" in got and "uring" in got:
+            fu = got["floor-uring"]["worker_us"]
+            notes.append(f"{load_name(streams, rate)}: the bare io_uring reader costs {fu:.2f} us "
+                         f"per event: the bare epoll reader {ratio(got['floor']['worker_us'], fu)}x "
+                         f"that, strobe's uring worker {ratio(got['uring']['worker_us'], fu)}x, "
+                         f"strobe's kernel worker {ratio(got.get('kernel', {}).get('worker_us'), fu)}x")
         for name, r in rows:
             if "error" in r:
                 print(f"| {name} | {load_name(streams, rate)} | {r['error']} |" + " |" * 8)

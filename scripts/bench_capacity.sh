@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark (reports, never fails on a number): the floor reader and strobe's transports
+# Benchmark (reports, never fails on a number): the floor readers (epoll, io_uring) and strobe's transports
 # side by side against one fast SSE source, the source pinned to one core and the client to
 # another, at 64 x 300, 64 x 3,000 and 512 x 300 events/s and 64 streams unpaced. Prints one
 # table (events/s, CPU us per event of the worker and the whole process, added delay p50/p99
