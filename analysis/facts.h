@@ -65,26 +65,26 @@ struct req_facts {
     int share_by_count;
 };
 
-/* One token-carrying event in 12 bytes (a 100 M-event run's store must fit in memory): its
+/* One token-carrying event in 8 bytes (a 100 M-event run's store must fit in memory): its
  * arrival as the nanoseconds since the request's previous token event (since its first token
  * for the first; TOK_DT_WIDE when outside int32: then in the store's wide list, tok_time
  * rebuilds it); the tokens it carried by the request's count_rule (TOK_K_UNKNOWN when the
- * rule counts none, TOK_K_WIDE when outside int32); its visible bytes (TOK_BYTES_WIDE when
- * 2^30 or more) with two flags, whether its count was compared with the emulator's own
+ * rule counts none, TOK_K_WIDE when outside int16); its visible bytes (TOK_BYTES_WIDE when
+ * 16,383 or more) with two flags, whether its count was compared with the emulator's own
  * (x_emu_tokens) and whether they differed. Its share of the request's output is computed
  * from these (tok_share), the same expression the store once kept. */
 struct tok_event {
     int32_t dt;
-    int32_t k;
-    uint32_t bytes_flags;
+    int16_t k;
+    uint16_t bytes_flags;
 };
 #define TOK_DT_WIDE      INT32_MIN
-#define TOK_K_UNKNOWN    INT32_MIN
-#define TOK_K_WIDE       (INT32_MIN + 1)
-#define TOK_BYTES_MASK   0x3fffffffu
+#define TOK_K_UNKNOWN    INT16_MIN
+#define TOK_K_WIDE       (INT16_MIN + 1)
+#define TOK_BYTES_MASK   0x3fffu
 #define TOK_BYTES_WIDE   TOK_BYTES_MASK
-#define TOK_EMU_COMPARED (1u << 30)
-#define TOK_EMU_DIFFERS  (1u << 31)
+#define TOK_EMU_COMPARED (1u << 14)
+#define TOK_EMU_DIFFERS  (1u << 15)
 
 /* An event whose stamp, count or bytes did not fit its tok_event: all three in full. */
 struct tok_wide {
@@ -199,7 +199,7 @@ static inline int64_t tok_time(const struct tok_store *ts, size_t e, int64_t pre
 /* Event e's tokens by its request's count rule, NAN when unknown. */
 static inline double tok_k(const struct tok_store *ts, size_t e)
 {
-    int32_t k = ts->ev[e].k;
+    int16_t k = ts->ev[e].k;
     return k == TOK_K_UNKNOWN ? NAN : k == TOK_K_WIDE ? tok_wide_find(ts, e)->k : (double)k;
 }
 static inline double tok_bytes(const struct tok_store *ts, size_t e)

@@ -183,12 +183,12 @@ static void store_put(struct tok_store *ts, int64_t t, int64_t prev, double k, d
     int64_t dt;
     int dt_fits = !__builtin_sub_overflow(t, prev, &dt) && dt > INT32_MIN && dt <= INT32_MAX;
     int k_fits =
-        isnan(k) || (k > (double)TOK_K_WIDE && k <= (double)INT32_MAX && k == (double)(int32_t)k);
+        isnan(k) || (k > (double)TOK_K_WIDE && k <= (double)INT16_MAX && k == (double)(int16_t)k);
     int bytes_fit =
-        bytes >= 0 && bytes < (double)TOK_BYTES_WIDE && bytes == (double)(uint32_t)bytes;
+        bytes >= 0 && bytes < (double)TOK_BYTES_WIDE && bytes == (double)(uint16_t)bytes;
     ev->dt = dt_fits ? (int32_t)dt : TOK_DT_WIDE;
-    ev->k = isnan(k) ? TOK_K_UNKNOWN : k_fits ? (int32_t)k : TOK_K_WIDE;
-    ev->bytes_flags = (bytes_fit ? (uint32_t)bytes : TOK_BYTES_WIDE) | flags;
+    ev->k = isnan(k) ? TOK_K_UNKNOWN : k_fits ? (int16_t)k : TOK_K_WIDE;
+    ev->bytes_flags = (uint16_t)((bytes_fit ? (uint32_t)bytes : TOK_BYTES_WIDE) | flags);
     if (dt_fits && k_fits && bytes_fit) return;
     if (ts->nwide == ts->wide_cap) {
         ts->wide_cap = ts->wide_cap ? ts->wide_cap * 2 : 64;
