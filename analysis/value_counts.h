@@ -21,14 +21,27 @@ struct value_counts_part {
     size_t grow_at;   /* the distinct values that make it grow: 3/4 of cap */
 };
 
+/* A sorted run: (key, count) ascending by key, each key once, delta-coded (value_counts.c). */
+struct value_counts_run {
+    uint8_t *bytes;
+    size_t len;
+    uint32_t level; /* how many times its keys were merged from runs RUNS_PER_LEVEL at a time */
+};
+
 struct value_counts {
-    struct value_counts_part part[VALUE_COUNTS_PARTS];
-    uint64_t n; /* values */
-    int sorted; /* after value_counts_sort: each part's keys[0..used) ascending, no more adds */
-    /* the last key added and its count's slot (NULL: none), so that a run of one value (a
-     * chunk's one token, again and again) costs no hashing */
+    struct value_counts_part part[VALUE_COUNTS_PARTS]; /* the hash */
+    uint64_t n;                                        /* values */
+    int sorted; /* after value_counts_sort: all in runs[0], no more adds */
+    /* the last key added to the hash and its count's slot (NULL: none), so that a run of one
+     * value (a chunk's one token, again and again) costs no hashing */
     uint64_t last_key;
     uint32_t *last_count;
+    /* once the hash holds many distinct values: the keys of adds of one value, unsorted (NULL
+     * before), sorted into a run when full */
+    uint64_t *pending;
+    size_t npending;
+    struct value_counts_run *runs;
+    size_t nruns, runs_cap;
 };
 
 /* Counts `times` more of v; 0, or -1 out of memory (or past 2^32 - 1 values). */
@@ -41,8 +54,8 @@ void value_counts_sort(struct value_counts *c);
 
 /* Reads a sorted c's distinct values in ascending order. */
 struct value_counts_cursor {
-    const struct value_counts *c;
-    size_t at[VALUE_COUNTS_PARTS];
+    const uint8_t *at, *end;
+    uint64_t key;
 };
 void value_counts_cursor_start(struct value_counts_cursor *cur, const struct value_counts *c);
 /* The next distinct value and how many times it came; 0 at the end. */
