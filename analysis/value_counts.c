@@ -8,16 +8,24 @@
 /* The distinct values the hash holds before a table takes its adds of a few values into
  * sorted runs: up to about this many (a few hundred KiB of hash) a probe costs less than a
  * key's share of sorting and merging (measured on a 10 M-event log). */
+#ifndef HASH_DISTINCT_MAX /* (a test builds it small, to reach every path) */
 #define HASH_DISTINCT_MAX (32u << 10)
+#endif
 /* Keys a pending buffer holds before it is sorted into a run (512 KiB: near the cache). */
+#ifndef PENDING_KEYS /* (a test builds it small, to reach every path) */
 #define PENDING_KEYS (64u << 10)
+#endif
 /* Runs of one level merged into one of the next: each key is rewritten once per level. */
+#ifndef RUNS_PER_LEVEL /* (a test builds it small, to reach every path) */
 #define RUNS_PER_LEVEL 8
+#endif
 /* The most bytes one encoded (key, count) takes: an escape, 8 raw bytes, a 5-byte count. */
 #define ENTRY_BYTES_MAX 14
 /* An add of more values than this goes to the hash even in a table of runs: the pending
  * buffer holds a key per value. */
+#ifndef PENDING_TIMES_MAX /* (a test builds it small, to reach every path) */
 #define PENDING_TIMES_MAX 16
+#endif
 
 /* A double's bits made an unsigned key whose order is the values' order, and back. */
 static uint64_t key_of(double v)
