@@ -49,6 +49,13 @@ static double value_of(uint64_t k)
 
 static uint64_t hash(uint64_t key) { return key * 0x9e3779b97f4a7c15ULL; }
 
+static inline uint64_t slot_key(const struct value_counts_slot *s)
+{
+    uint64_t key;
+    memcpy(&key, s->key, sizeof key);
+    return key;
+}
+
 /* The part is chosen by the hash's top bits, the slot by the bits below them. */
 static size_t slot_of(uint64_t h, size_t cap) { return (size_t)(h >> 20) & (cap - 1); }
 
@@ -56,25 +63,17 @@ static size_t slot_of(uint64_t h, size_t cap) { return (size_t)(h >> 20) & (cap 
 static int grow(struct value_counts *c, struct value_counts_part *p)
 {
     size_t cap = p->cap ? p->cap * 2 : 64;
-    uint64_t *keys = big_realloc(NULL, cap * sizeof *keys);
-    uint32_t *counts = big_realloc(NULL, cap * sizeof *counts);
-    if (!keys || !counts) {
-        free(keys);
-        free(counts);
-        return -1;
-    }
-    memset(counts, 0, cap * sizeof *counts);
+    struct value_counts_slot *slots = big_realloc(NULL, cap * sizeof *slots);
+    if (!slots) return -1;
+    memset(slots, 0, cap * sizeof *slots);
     for (size_t i = 0; i < p->cap; i++) {
-        if (!p->counts[i]) continue;
-        size_t s = slot_of(hash(p->keys[i]), cap);
-        while (counts[s]) s = (s + 1) & (cap - 1);
-        keys[s] = p->keys[i];
-        counts[s] = p->counts[i];
+        if (!p->slots[i].count) continue;
+        size_t s = slot_of(hash(slot_key(&p->slots[i])), cap);
+        while (slots[s].count) s = (s + 1) & (cap - 1);
+        slots[s] = p->slots[i];
     }
-    free(p->keys);
-    free(p->counts);
-    p->keys = keys;
-    p->counts = counts;
+    free(p->slots);
+    p->slots = slots;
     p->cap = cap;
     p->grow_at = cap / 4 * 3; /* at most 3/4 full */
     c->last_count = NULL;     /* it may have pointed into this part */
@@ -85,12 +84,12 @@ static int grow(struct value_counts *c, struct value_counts_part *p)
 static inline uint32_t *slot_for(struct value_counts_part *p, uint64_t key, uint64_t h)
 {
     size_t s = slot_of(h, p->cap);
-    while (p->counts[s] && p->keys[s] != key) s = (s + 1) & (p->cap - 1);
-    if (!p->counts[s]) {
-        p->keys[s] = key;
+    while (p->slots[s].count && slot_key(&p->slots[s]) != key) s = (s + 1) & (p->cap - 1);
+    if (!p->slots[s].count) {
+        memcpy(p->slots[s].key, &key, sizeof key);
         p->used++;
     }
-    return &p->counts[s];
+    return &p->slots[s].count;
 }
 
 /* Adds `times` to key's count (times fits, checked) and remembers its slot. */
@@ -269,19 +268,18 @@ static const uint8_t *run_next(const uint8_t *p, uint64_t *key, uint64_t *count)
 /* ---- merging sources (runs, and the hash's parts once sorted) into one run ---- */
 
 struct source {
-    const uint8_t *at, *end;         /* a run */
-    const uint64_t *keys, *keys_end; /* or a sorted part */
-    const uint32_t *counts;
-    uint64_t key, count; /* the entry it stands at */
+    const uint8_t *at, *end;                           /* a run */
+    const struct value_counts_slot *slots, *slots_end; /* or a sorted part */
+    uint64_t key, count;                               /* the entry it stands at */
 };
 
 /* Moves s to its next entry; 0 when it has none. */
 static int source_step(struct source *s)
 {
-    if (s->keys) {
-        if (s->keys == s->keys_end) return 0;
-        s->key = *s->keys++;
-        s->count = *s->counts++;
+    if (s->slots) {
+        if (s->slots == s->slots_end) return 0;
+        s->key = slot_key(s->slots);
+        s->count = s->slots++->count;
         return 1;
     }
     if (s->at == s->end) return 0;
@@ -312,8 +310,8 @@ static int merge_sources(struct source *src, size_t n, uint32_t level, struct va
     if (!heap) return -1;
     size_t live = 0, bytes = 0;
     for (size_t i = 0; i < n; i++) {
-        bytes += src[i].keys ? (size_t)(src[i].keys_end - src[i].keys) * 6
-                             : (size_t)(src[i].end - src[i].at);
+        bytes += src[i].slots ? (size_t)(src[i].slots_end - src[i].slots) * 6
+                              : (size_t)(src[i].end - src[i].at);
         src[i].key = 0;
         if (source_step(&src[i])) heap[live++] = &src[i];
     }
@@ -436,7 +434,7 @@ int value_counts_merge(struct value_counts *c, struct value_counts *src)
     for (int k = 0; k < VALUE_COUNTS_PARTS && !rc; k++) {
         const struct value_counts_part *s = &src->part[k];
         for (size_t i = 0; i < s->cap && !rc; i++)
-            if (s->counts[i]) rc = add_key(c, s->keys[i], s->counts[i]);
+            if (s->slots[i].count) rc = add_key(c, slot_key(&s->slots[i]), s->slots[i].count);
     }
     c->n = n; /* what add_key counted is in it */
 done:
@@ -446,12 +444,14 @@ done:
 
 static void swap(struct value_counts_part *p, size_t a, size_t b)
 {
-    uint64_t k = p->keys[a];
-    uint32_t n = p->counts[a];
-    p->keys[a] = p->keys[b];
-    p->counts[a] = p->counts[b];
-    p->keys[b] = k;
-    p->counts[b] = n;
+    struct value_counts_slot t = p->slots[a];
+    p->slots[a] = p->slots[b];
+    p->slots[b] = t;
+}
+
+static uint64_t key_at(const struct value_counts_part *p, size_t i)
+{
+    return slot_key(&p->slots[i]);
 }
 
 /* Quicksort of keys[lo, hi) with their counts, in place (no second copy of a large table):
@@ -460,14 +460,14 @@ static void sort_range(struct value_counts_part *p, size_t lo, size_t hi)
 {
     while (hi - lo > 16) {
         size_t mid = lo + (hi - lo) / 2;
-        if (p->keys[mid] < p->keys[lo]) swap(p, mid, lo);
-        if (p->keys[hi - 1] < p->keys[lo]) swap(p, hi - 1, lo);
-        if (p->keys[hi - 1] < p->keys[mid]) swap(p, hi - 1, mid);
-        uint64_t pivot = p->keys[mid];
+        if (key_at(p, mid) < key_at(p, lo)) swap(p, mid, lo);
+        if (key_at(p, hi - 1) < key_at(p, lo)) swap(p, hi - 1, lo);
+        if (key_at(p, hi - 1) < key_at(p, mid)) swap(p, hi - 1, mid);
+        uint64_t pivot = key_at(p, mid);
         size_t i = lo, j = hi - 1;
         for (;;) { /* keys are distinct */
-            while (p->keys[i] < pivot) i++;
-            while (p->keys[j] > pivot) j--;
+            while (key_at(p, i) < pivot) i++;
+            while (key_at(p, j) > pivot) j--;
             if (i >= j) break;
             swap(p, i++, j--);
         }
@@ -480,15 +480,14 @@ static void sort_range(struct value_counts_part *p, size_t lo, size_t hi)
         }
     }
     for (size_t i = lo + 1; i < hi; i++)
-        for (size_t j = i; j > lo && p->keys[j] < p->keys[j - 1]; j--) swap(p, j, j - 1);
+        for (size_t j = i; j > lo && key_at(p, j) < key_at(p, j - 1); j--) swap(p, j, j - 1);
 }
 
 /* Frees the hash's parts and the pending buffer. */
 static void free_hash(struct value_counts *c)
 {
     for (int k = 0; k < VALUE_COUNTS_PARTS; k++) {
-        free(c->part[k].keys);
-        free(c->part[k].counts);
+        free(c->part[k].slots);
     }
     memset(c->part, 0, sizeof c->part);
     free(c->pending);
@@ -517,14 +516,9 @@ void value_counts_sort(struct value_counts *c)
         struct value_counts_part *p = &c->part[k];
         size_t m = 0;
         for (size_t i = 0; i < p->cap; i++)
-            if (p->counts[i]) {
-                p->keys[m] = p->keys[i];
-                p->counts[m++] = p->counts[i];
-            }
+            if (p->slots[i].count) p->slots[m++] = p->slots[i];
         sort_range(p, 0, m);
-        if (m)
-            src[n++] =
-                (struct source){.keys = p->keys, .keys_end = p->keys + m, .counts = p->counts};
+        if (m) src[n++] = (struct source){.slots = p->slots, .slots_end = p->slots + m};
     }
     struct value_counts_run all = {0};
     if (merge_sources(src, n, 0, &all)) sort_out_of_memory();

@@ -14,9 +14,15 @@
 
 #define VALUE_COUNTS_PARTS 16
 
+/* A value's order key (its bits made unsigned, ascending as the value; two halves, so that a
+ * slot is 12 bytes and mostly one cache line) and its count (0: an empty slot). */
+struct value_counts_slot {
+    uint32_t key[2];
+    uint32_t count;
+};
+
 struct value_counts_part {
-    uint64_t *keys;   /* a value's order key (its bits made unsigned, ascending as the value) */
-    uint32_t *counts; /* 0: an empty slot */
+    struct value_counts_slot *slots;
     size_t cap, used; /* slots, distinct values */
     size_t grow_at;   /* the distinct values that make it grow: 3/4 of cap */
 };
