@@ -60,15 +60,13 @@ static double cv_of_sorted(const double *v, size_t n)
 static void check_equal(struct value_counts *c, struct added *a, const char *what)
 {
     value_counts_sort(c);
-    CHECK(c->n == a->n, "%s: %llu values counted, %zu added", what, (unsigned long long)c->n,
-          a->n);
+    CHECK(c->n == a->n, "%s: %llu values counted, %zu added", what, (unsigned long long)c->n, a->n);
     struct summary want, got;
     value_counts_summarise(c, &got);
     summarise(a->v, a->n, &want); /* sorts a->v */
     double w[] = {want.mean, want.min, want.max, want.p25, want.p50,
                   want.p75,  want.p90, want.p95, want.p99};
-    double g[] = {got.mean, got.min, got.max, got.p25, got.p50,
-                  got.p75,  got.p90, got.p95, got.p99};
+    double g[] = {got.mean, got.min, got.max, got.p25, got.p50, got.p75, got.p90, got.p95, got.p99};
     CHECK(got.n == want.n, "%s: summary of %zu values, summarise %zu", what, got.n, want.n);
     for (int f = 0; f < 9; f++)
         CHECK(same(w[f], g[f]), "%s: field %d (mean, min, max, p25..p99) %.17g, summarise %.17g",
@@ -103,9 +101,8 @@ static double value(int shape, unsigned r)
     case 1: return (double)(r % 50000000) / 1e3;
     case 2: return (double)((int)(r % 2000001) - 1000000) / 1e6 / 3;
     default: {
-        static const double odd[] = {0.0,      -0.0,     INFINITY, -INFINITY, DBL_MAX,
-                                     -DBL_MAX, DBL_MIN,  -DBL_MIN, 5e-324,    -5e-324,
-                                     1e300,    -1e-300};
+        static const double odd[] = {0.0,     -0.0,     INFINITY, -INFINITY, DBL_MAX, -DBL_MAX,
+                                     DBL_MIN, -DBL_MIN, 5e-324,   -5e-324,   1e300,   -1e-300};
         return r % 3 ? odd[r % (sizeof odd / sizeof *odd)] : (double)r * 1e-310;
     }
     }
@@ -126,7 +123,8 @@ static void one_table(void)
             struct value_counts c = {0};
             struct added a = {0};
             unsigned seed = (unsigned)(s * 10 + (size_t)shape);
-            for (size_t i = 0; i < sizes[s]; i++) add_both(&c, &a, value(shape, next_random(&seed)), 1);
+            for (size_t i = 0; i < sizes[s]; i++)
+                add_both(&c, &a, value(shape, next_random(&seed)), 1);
             char what[64];
             snprintf(what, sizeof what, "%zu values of shape %d", sizes[s], shape);
             /* few distinct values stay in the hash; many near-unique ones go to runs */
@@ -152,8 +150,10 @@ static void switch_and_times(void)
             int phase = (int)(i / n); /* 0: few, 1: many, 2: few */
             double v = value(phase == 1 ? 1 : order ? 3 : 0, r);
             uint64_t times = r % 5 ? 1 : r % 40;
-            if (times) add_both(&c, &a, v, times);
-            else CHECK(!value_counts_add(&c, v, 0), "adding 0 times is nothing");
+            if (times)
+                add_both(&c, &a, v, times);
+            else
+                CHECK(!value_counts_add(&c, v, 0), "adding 0 times is nothing");
         }
         check_equal(&c, &a, order ? "few odd, many, few odd (times)" : "few, many, few (times)");
     }
@@ -176,7 +176,8 @@ static void merged(void)
                 add_both(&t[k], &a, value(k % 3, r), r % 11 == 0 ? 1 + r % 30 : 1);
             }
         for (int k = 0; k < TABLES; k++)
-            if (k != first) CHECK(!value_counts_merge(&t[first], &t[k]), "merge %d into %d", k, first);
+            if (k != first)
+                CHECK(!value_counts_merge(&t[first], &t[k]), "merge %d into %d", k, first);
         struct value_counts copy = {0};
         struct added b = {0};
         remember(&b, 0, 0);
@@ -202,7 +203,8 @@ static void limit(void)
         uint64_t n = 0;
         unsigned seed = 5;
         if (runs)
-            for (; n < 200000; n++) CHECK(!value_counts_add(&c, value(1, next_random(&seed)), 1), "add");
+            for (; n < 200000; n++)
+                CHECK(!value_counts_add(&c, value(1, next_random(&seed)), 1), "add");
         CHECK(!value_counts_add(&c, 1.5, UINT32_MAX - n - 1), "up to 2^32 - 2 values");
         CHECK(!value_counts_add(&c, 2.5, 1), "the 2^32 - 1st value");
         CHECK(value_counts_add(&c, 3.5, 1) == -1, "the 2^32nd value is refused");
