@@ -19,8 +19,9 @@
 #ifndef RUNS_PER_LEVEL /* (a test builds it small, to reach every path) */
 #define RUNS_PER_LEVEL 8
 #endif
-/* The most bytes one encoded (key, count) takes: an escape, 8 raw bytes, a 5-byte count. */
-#define ENTRY_BYTES_MAX 14
+/* The most bytes one encoded (key, count) takes: a 10-byte code (a delta under 2^63 and the
+ * count bit), then a 5-byte count. */
+#define ENTRY_BYTES_MAX 15
 /* An add of more values than this goes to the hash even in a table of runs: the pending
  * buffer holds a key per value. */
 #ifndef PENDING_TIMES_MAX /* (a test builds it small, to reach every path) */
@@ -152,7 +153,8 @@ static void insertion_sort(uint64_t *a, size_t n)
 
 /* Sorts a[0..n) with tmp[0..n) as room: the top DIGIT_BITS of the bits that vary in a (equal
  * keys, the common case of a repeated value, end it at once) scatter a into buckets, each
- * then sorted alike. Depth at most 64 / DIGIT_BITS + 1. */
+ * then sorted alike. A level takes at least 5 bits (a bucket of more than SMALL_SORT keys
+ * has a digit of 5 bits or more), so at most 13 levels deep. */
 static void sort_keys(uint64_t *a, uint64_t *tmp, size_t n)
 {
     if (n <= SMALL_SORT) {
@@ -167,18 +169,21 @@ static void sort_keys(uint64_t *a, uint64_t *tmp, size_t n)
     if (bits > DIGIT_BITS) bits = DIGIT_BITS;
     int shift = top + 1 > bits ? top + 1 - bits : 0;
     size_t mask = ((size_t)1 << (top + 1 - shift)) - 1, nb = mask + 1;
-    uint32_t start[(1u << DIGIT_BITS) + 1];
-    memset(start, 0, (nb + 1) * sizeof *start);
-    for (size_t i = 0; i < n; i++) start[((a[i] >> shift) & mask) + 1]++;
-    for (size_t b = 0; b < nb; b++) start[b + 1] += start[b];
-    uint32_t fill[1u << DIGIT_BITS];
-    memcpy(fill, start, nb * sizeof *fill);
-    for (size_t i = 0; i < n; i++) tmp[fill[(a[i] >> shift) & mask]++] = a[i];
+    /* each bucket's start, then (after the scatter) its end: 8 KiB of stack a level */
+    uint32_t at[1u << DIGIT_BITS];
+    memset(at, 0, nb * sizeof *at);
+    for (size_t i = 0; i < n; i++) at[(a[i] >> shift) & mask]++;
+    uint32_t sum = 0;
+    for (size_t b = 0; b < nb; b++) {
+        uint32_t count = at[b];
+        at[b] = sum;
+        sum += count;
+    }
+    for (size_t i = 0; i < n; i++) tmp[at[(a[i] >> shift) & mask]++] = a[i];
     memcpy(a, tmp, n * sizeof *a);
     if (!shift) return; /* the digit was the whole of what varies */
-    for (size_t b = 0; b < nb; b++)
-        if (start[b + 1] - start[b] > 1)
-            sort_keys(a + start[b], tmp + start[b], start[b + 1] - start[b]);
+    for (size_t b = 0, begin = 0; b < nb; begin = at[b++])
+        if (at[b] - begin > 1) sort_keys(a + begin, tmp + begin, at[b] - begin);
 }
 
 /* ---- runs: (key, count) ascending by key, each key once, delta-coded ----
@@ -239,9 +244,12 @@ static int writer_put(struct run_writer *w, uint64_t key, uint64_t count)
 /* The writer's bytes as a run, trimmed to their length. */
 static struct value_counts_run writer_run(struct run_writer *w, uint32_t level)
 {
-    uint8_t *b = w->len ? realloc(w->bytes, w->len) : NULL;
-    if (!b) free(w->bytes);
-    return (struct value_counts_run){.bytes = b, .len = b ? w->len : 0, .level = level};
+    if (!w->len) {
+        free(w->bytes);
+        return (struct value_counts_run){.level = level};
+    }
+    uint8_t *b = realloc(w->bytes, w->len);
+    return (struct value_counts_run){.bytes = b ? b : w->bytes, .len = w->len, .level = level};
 }
 
 /* Reads the next entry of bytes[at..end) after key; the new position. */
