@@ -110,7 +110,8 @@ static void maybe_take_runs(struct value_counts *c)
     size_t distinct = 0;
     for (int k = 0; k < VALUE_COUNTS_PARTS; k++) distinct += c->part[k].used;
     if (c->pending || distinct < HASH_DISTINCT_MAX) return;
-    c->pending = malloc(2 * PENDING_KEYS * sizeof *c->pending); /* and the sort's room */
+    /* the keys, then the room to sort them and to encode their run */
+    c->pending = malloc(PENDING_KEYS * (sizeof *c->pending + ENTRY_BYTES_MAX));
     c->npending = 0; /* without the buffer (out of memory) the hash goes on alone */
 }
 
@@ -221,7 +222,7 @@ static int writer_put(struct run_writer *w, uint64_t key, uint64_t count)
 {
     if (w->cap - w->len < ENTRY_BYTES_MAX) {
         size_t cap = w->cap * 2 + 4 * ENTRY_BYTES_MAX;
-        uint8_t *b = big_realloc(w->bytes, cap);
+        uint8_t *b = realloc(w->bytes, cap);
         if (!b) return -1;
         w->bytes = b;
         w->cap = cap;
@@ -324,7 +325,7 @@ static int merge_sources(struct source *src, size_t n, uint32_t level, struct va
         if (source_step(&src[i])) heap[live++] = &src[i];
     }
     struct run_writer w = {.cap = bytes + 4 * ENTRY_BYTES_MAX};
-    w.bytes = big_realloc(NULL, w.cap);
+    w.bytes = malloc(w.cap);
     int rc = w.bytes ? 0 : -1;
     for (size_t i = live / 2; i-- > 0;) sift_down(heap, live, i);
     while (live && !rc) {
@@ -390,18 +391,24 @@ static __attribute__((noinline)) int flush(struct value_counts *c)
 {
     if (!c->npending) return 0;
     sort_keys(c->pending, c->pending + PENDING_KEYS, c->npending);
-    struct run_writer w = {.cap = c->npending * 6}; /* about what near-unique keys take */
-    w.bytes = malloc(w.cap);
-    if (!w.bytes) return -1;
-    int rc = 0;
-    for (size_t i = 0; i < c->npending && !rc;) {
+    /* encoded into the room after the keys (it holds the worst case), then copied to a block
+     * of its exact size: a block trimmed in place would leave the heap holes */
+    struct run_writer w = {.bytes = (uint8_t *)(c->pending + PENDING_KEYS),
+                           .cap = PENDING_KEYS * ENTRY_BYTES_MAX};
+    for (size_t i = 0; i < c->npending;) {
         size_t j = i + 1;
         while (j < c->npending && c->pending[j] == c->pending[i]) j++;
-        rc = writer_put(&w, c->pending[i], j - i);
+        writer_put(&w, c->pending[i], j - i); /* has room */
         i = j;
     }
     c->npending = 0;
-    if (rc || push_run(c, writer_run(&w, 0))) return -1;
+    struct value_counts_run r = {.bytes = malloc(w.len), .len = w.len};
+    if (!r.bytes) return -1;
+    memcpy(r.bytes, w.bytes, w.len);
+    if (push_run(c, r)) {
+        free(r.bytes);
+        return -1;
+    }
     return merge_levels(c);
 }
 
