@@ -103,8 +103,9 @@ static inline int counted(struct value_counts *c, uint64_t key, uint32_t *count,
     return 0;
 }
 
-/* A hash past HASH_DISTINCT_MAX distinct values sends its times-1 adds to sorted runs from
- * now on (what it holds stays, and is merged with the runs by value_counts_sort). */
+/* A hash past HASH_DISTINCT_MAX distinct values sends its adds of up to PENDING_TIMES_MAX
+ * values to sorted runs from now on (what it holds stays, and is merged with the runs by
+ * value_counts_sort). */
 static void maybe_take_runs(struct value_counts *c)
 {
     size_t distinct = 0;
