@@ -1,11 +1,16 @@
 /* An exact distribution kept as a count per distinct value (analysis only, never the hot
  * path): a run's per-token figures (ITL, chunk interval, lag, pacing) hold a value per token,
  * hundreds of millions in a long run, but fewer distinct ones; memory here grows with the
- * distinct values (12 bytes each, at most twice that in empty slots), never with the values.
- * The table is split by hash into parts that grow one at a time, so growing never holds two
- * copies of the whole. Its summary is summarise()'s to the bit: the same order statistics, the
- * same type-7 interpolation, the mean summed value by value in ascending order. Values must
- * not be NaN; -0 is counted as +0; at most 2^32 - 1 values. */
+ * distinct values, never with the values. A table starts as a hash (12 bytes a slot, at most
+ * 3/4 full, split into parts that grow one at a time, so growing never holds two copies of
+ * the whole). Past 32 Ki distinct values, its adds of up to 16 values go to a buffer of keys
+ * instead, sorted when full into a run of (value, count) ascending and delta-coded (near-unique
+ * microseconds: about 3.5 bytes a distinct value), runs merged a level at a time so that they
+ * stay few and a value repeated across them is kept once. Sorting makes the hash and the runs
+ * one run, read in ascending order. Its summary is summarise()'s to the bit: the same order
+ * statistics, the same type-7 interpolation, the mean summed value by value in ascending order.
+ * Values must not be NaN; -0 is counted as +0; at most 2^32 - 1 values. Out of memory while
+ * sorting, the process exits (status 1) saying so: no figure would be left to give. */
 #ifndef STROBE_VALUE_COUNTS_H
 #define STROBE_VALUE_COUNTS_H
 #include "stats.h"
@@ -14,21 +19,40 @@
 
 #define VALUE_COUNTS_PARTS 16
 
+/* A value's order key (its bits made unsigned, ascending as the value; two halves, so that a
+ * slot is 12 bytes and mostly one cache line) and its count (0: an empty slot). */
+struct value_counts_slot {
+    uint32_t key[2];
+    uint32_t count;
+};
+
 struct value_counts_part {
-    uint64_t *keys;   /* a value's order key (its bits made unsigned, ascending as the value) */
-    uint32_t *counts; /* 0: an empty slot */
+    struct value_counts_slot *slots;
     size_t cap, used; /* slots, distinct values */
     size_t grow_at;   /* the distinct values that make it grow: 3/4 of cap */
 };
 
+/* A sorted run: (key, count) ascending by key, each key once, delta-coded (value_counts.c). */
+struct value_counts_run {
+    uint8_t *bytes;
+    size_t len;
+    uint32_t level; /* how many times its keys were merged from runs RUNS_PER_LEVEL at a time */
+};
+
 struct value_counts {
-    struct value_counts_part part[VALUE_COUNTS_PARTS];
-    uint64_t n; /* values */
-    int sorted; /* after value_counts_sort: each part's keys[0..used) ascending, no more adds */
-    /* the last key added and its count's slot (NULL: none), so that a run of one value (a
-     * chunk's one token, again and again) costs no hashing */
+    struct value_counts_part part[VALUE_COUNTS_PARTS]; /* the hash */
+    uint64_t n;                                        /* values */
+    int sorted; /* after value_counts_sort: all in runs[0], no more adds */
+    /* the last key added to the hash and its count's slot (NULL: none), so that a run of one
+     * value (a chunk's one token, again and again) costs no hashing */
     uint64_t last_key;
     uint32_t *last_count;
+    /* once the hash holds many distinct values: the keys of adds of a few values, unsorted
+     * (NULL before; the sort's room after them), sorted into a run when full */
+    uint64_t *pending;
+    size_t npending;
+    struct value_counts_run *runs;
+    size_t nruns, runs_cap;
 };
 
 /* Counts `times` more of v; 0, or -1 out of memory (or past 2^32 - 1 values). */
@@ -36,13 +60,13 @@ int value_counts_add(struct value_counts *c, double v, uint64_t times);
 /* Moves every value of src into c (neither sorted yet) and frees src; 0, or -1 out of
  * memory. */
 int value_counts_merge(struct value_counts *c, struct value_counts *src);
-/* Sorts c in place for the reads below (no further adds). */
+/* Sorts c for the reads below (no further adds); holds c's runs twice while it merges them. */
 void value_counts_sort(struct value_counts *c);
 
 /* Reads a sorted c's distinct values in ascending order. */
 struct value_counts_cursor {
-    const struct value_counts *c;
-    size_t at[VALUE_COUNTS_PARTS];
+    const uint8_t *at, *end;
+    uint64_t key;
 };
 void value_counts_cursor_start(struct value_counts_cursor *cur, const struct value_counts *c);
 /* The next distinct value and how many times it came; 0 at the end. */
