@@ -42,7 +42,8 @@ static void enter(struct io_uring *r, int fd, unsigned flags, unsigned batch, in
         sq->sqe_head = tail;
         io_uring_smp_store_release(sq->ktail, tail);
     }
-    struct __kernel_timespec ts = {0, 100000000}; /* the window's clock is read at least this often */
+    /* the window's clock is read at least this often */
+    struct __kernel_timespec ts = {0, 100000000};
     struct io_uring_getevents_arg arg = {.sigmask_sz = _NSIG / 8,
                                          .pad = min_wait ? BATCH_MIN_US : 0,
                                          .ts = (uint64_t)(uintptr_t)&ts};

@@ -13,15 +13,24 @@
 #include <string.h>
 
 struct event {
-    size_t bytes;     /* content bytes */
-    int64_t gap_ns;   /* since the previous event */
-    int64_t k;        /* completion tokens this chunk adds (usage per chunk) */
+    size_t bytes;   /* content bytes */
+    int64_t gap_ns; /* since the previous event */
+    int64_t k;      /* completion tokens this chunk adds (usage per chunk) */
 };
 
 static const struct event events[] = {
-    {1, 0, 1},           {16382, 1000000, 1},    {16383, 1000000, 1}, {20000, 2000, 1},
-    {5, 2147483647, 1},  {5, 2147483648LL, 1},   {7, 3000000000LL, 32767}, {7, 1000, 32768},
-    {9, 1000, 40000},    {3, 1, 2},              {70000, 5000, 1},    {4, 4, 1},
+    {1, 0, 1},
+    {16382, 1000000, 1},
+    {16383, 1000000, 1},
+    {20000, 2000, 1},
+    {5, 2147483647, 1},
+    {5, 2147483648LL, 1},
+    {7, 3000000000LL, 32767},
+    {7, 1000, 32768},
+    {9, 1000, 40000},
+    {3, 1, 2},
+    {70000, 5000, 1},
+    {4, 4, 1},
 };
 #define NEVENTS (sizeof events / sizeof events[0])
 
@@ -56,13 +65,17 @@ int main(void)
         cumulative += events[i].k;
         size_t len;
         char *data = chunk(events[i].bytes, cumulative, &len);
-        struct rec_event ev = {.ts_source = TS_KERNEL, .req_id = 7, .t_stamp = t,
-                               .t_read = t + 1000, .index = (int64_t)i, .stream_offset = -1};
+        struct rec_event ev = {.ts_source = TS_KERNEL,
+                               .req_id = 7,
+                               .t_stamp = t,
+                               .t_read = t + 1000,
+                               .index = (int64_t)i,
+                               .stream_offset = -1};
         request_take_event(&r, &p, &ev, data, len, sources, NULL, &rd);
         free(data);
     }
-    struct rec_event done = {.ts_source = TS_KERNEL, .req_id = 7, .t_stamp = t + 1,
-                             .index = (int64_t)NEVENTS};
+    struct rec_event done = {
+        .ts_source = TS_KERNEL, .req_id = 7, .t_stamp = t + 1, .index = (int64_t)NEVENTS};
     request_take_event(&r, &p, &done, "[DONE]", 6, sources, NULL, &rd);
     r.t_done = t + 2;
     request_finish(&sink, &r, &p, 0);
