@@ -34,7 +34,9 @@ enum fail_class {
 enum output_source { OUT_USAGE, OUT_TOKENIZER, OUT_BYTES };
 
 struct req_facts {
-    uint64_t req_id;
+    /* whole cache lines (arrays of them from calloc_lines): neighbours in the requests' order
+     * belong to different analysis threads, and each event writes its request's facts */
+    _Alignas(64) uint64_t req_id;
     int phase;
     int64_t t_sched, t_written, t_first_byte, t_first_token, t_first_answer, t_first_reasoning,
         t_last_token, t_done;
@@ -95,7 +97,7 @@ struct tok_wide {
 
 /* Token events, one store per analysis thread. */
 struct tok_store {
-    struct tok_event *ev;
+    _Alignas(64) struct tok_event *ev; /* a line of its own: its thread writes it per event */
     size_t len, cap;
     struct tok_wide *wide; /* ascending by at */
     size_t nwide, wide_cap;

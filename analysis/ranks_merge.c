@@ -124,13 +124,19 @@ static void take_load(struct rank_load *L, const struct run_facts *rf, const str
 /* Moves rank k's requests and token events into f (rf keeps nothing to free but its own). */
 static void append(struct run_facts *f, struct run_facts *rf)
 {
-    f->reqs = realloc(f->reqs, (f->nreqs + rf->nreqs + 1) * sizeof *f->reqs);
+    struct req_facts *reqs = calloc_lines(f->nreqs + rf->nreqs, sizeof *reqs);
+    if (f->nreqs) memcpy(reqs, f->reqs, f->nreqs * sizeof *reqs);
+    free(f->reqs);
+    f->reqs = reqs;
     for (size_t i = 0; i < rf->nreqs; i++) {
         struct req_facts r = rf->reqs[i];
         r.tok_store += (uint32_t)f->ntok_stores;
         f->reqs[f->nreqs++] = r;
     }
-    f->tok = realloc(f->tok, (f->ntok_stores + rf->ntok_stores + 1) * sizeof *f->tok);
+    struct tok_store *tok = calloc_lines(f->ntok_stores + rf->ntok_stores, sizeof *tok);
+    if (f->ntok_stores) memcpy(tok, f->tok, f->ntok_stores * sizeof *tok);
+    free(f->tok);
+    f->tok = tok;
     if (rf->ntok_stores) memcpy(f->tok + f->ntok_stores, rf->tok, rf->ntok_stores * sizeof *f->tok);
     f->ntok_stores += rf->ntok_stores;
     f->ntok += rf->ntok;

@@ -114,6 +114,15 @@ void *big_realloc(void *p, size_t bytes)
     return p;
 }
 
+void *calloc_lines(size_t n, size_t size)
+{
+    size_t bytes = (n ? n : 1) * size;
+    bytes = (bytes + 63) & ~(size_t)63;
+    void *p = aligned_alloc(64, bytes);
+    if (p) memset(p, 0, bytes);
+    return p;
+}
+
 void dvec_push(struct dvec *d, double x)
 {
     if (d->n == d->cap) {

@@ -18,6 +18,10 @@ double percentile_sorted(const double *v, size_t n, double q);
  * reach gigabytes, and on a virtual machine their page faults cost more than their use. */
 void *big_realloc(void *p, size_t bytes);
 
+/* n zeroed elements of `size` bytes on whole 64-byte cache lines (aligned_alloc: free() frees
+ * them), for arrays whose neighbouring elements different threads write; NULL out of memory. */
+void *calloc_lines(size_t n, size_t size);
+
 /* A growable array of doubles (analysis only, never the hot path). */
 struct dvec {
     double *v;
