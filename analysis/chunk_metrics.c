@@ -80,8 +80,8 @@ static double chunk_tokens(const struct tok_store *ts, size_t e)
 
 /* The ITL per token of the population, by one rule: "zero" (spread == 0) or "spread". Returns
  * whether a chunk carried other than one token (when none did, both rules count the same). */
-static int itl(const struct run_facts *f, const struct phase_info *ph, int spread,
-               struct summary *out)
+int chunk_metrics_itl(const struct run_facts *f, const struct phase_info *ph, int spread,
+                      struct summary *out)
 {
     struct value_counts v = {0};
     int multi = 0;
@@ -157,7 +157,7 @@ void chunk_metrics_compute(const struct run_facts *f, const struct phase_info *p
             if (kt <= 0) continue;
             count_value(&k, kt, 1);
             m->chunks++;
-            m->share_k[kt >= 5 ? 4 : (size_t)kt - 1]++;
+            m->share_k[kt < 2 ? 0 : kt >= 5 ? 4 : (size_t)kt - 1]++; /* (0, 2): one */
             exactly_one += kt == 1;
             if (prev) count_value(&interval, (double)(t - prev) / 1e6, 1);
             prev = t;
@@ -179,8 +179,8 @@ void chunk_metrics_compute(const struct run_facts *f, const struct phase_info *p
     value_counts_free(&interval);
     if (one_token_each)
         m->itl_zero_ms = m->itl_spread_ms = m->chunk_interval_ms;
-    else if (itl(f, ph, 0, &m->itl_zero_ms))
-        itl(f, ph, 1, &m->itl_spread_ms);
+    else if (chunk_metrics_itl(f, ph, 0, &m->itl_zero_ms))
+        chunk_metrics_itl(f, ph, 1, &m->itl_spread_ms);
     else
         m->itl_spread_ms = m->itl_zero_ms;
     summarise(ttft_r.v, ttft_r.n, &m->ttft_reasoning_s);

@@ -35,5 +35,10 @@ struct chunk_metrics {
 
 void chunk_metrics_compute(const struct run_facts *f, const struct phase_info *ph,
                            struct chunk_metrics *m);
+/* The ITL per token by one rule ("zero": spread 0, "spread": 1), always by a pass over the
+ * tokens (chunk_metrics_compute skips it when every chunk carried one token: the chunk
+ * interval is then both); 1 when a chunk carried other than one token. */
+int chunk_metrics_itl(const struct run_facts *f, const struct phase_info *ph, int spread,
+                      struct summary *out);
 
 #endif

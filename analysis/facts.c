@@ -73,7 +73,9 @@ struct loader {
     uint64_t records_off;
 };
 
+#ifndef LOG_WINDOW       /* the tests build a variant with tiny windows and chunks */
 #define LOG_WINDOW 65536 /* records read at once: 4 MiB */
+#endif
 
 /* One analysis thread: the requests whose id hashes to it, and everything it counts. */
 struct analyser {
@@ -269,8 +271,10 @@ static int is_run_record(uint8_t type)
  * records by the analyser that owns them; each thread then reads only its own records of it.
  * Before, every thread read every record and the bodies' span of its batch, the other threads'
  * bodies included: with two threads the log's bytes were copied twice. */
+#ifndef CHUNK_RECORDS
 #define CHUNK_RECORDS 4096 /* 256 KiB of records and about 1 MiB of their bodies */
-#define CHUNK_SLOTS   4    /* chunks in flight: the most a thread runs ahead of the slowest */
+#endif
+#define CHUNK_SLOTS 4 /* chunks in flight: the most a thread runs ahead of the slowest */
 
 /* A record of a chunk that one analyser reads: where it is in the chunk, and its request. */
 struct chunk_item {

@@ -116,6 +116,7 @@ void *big_realloc(void *p, size_t bytes)
 
 void *calloc_lines(size_t n, size_t size)
 {
+    if (n && size > (SIZE_MAX - 64) / n) return NULL;
     size_t bytes = (n ? n : 1) * size;
     bytes = (bytes + 63) & ~(size_t)63;
     void *p = aligned_alloc(64, bytes);

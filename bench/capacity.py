@@ -97,7 +97,8 @@ class Source:
 
 def run_floor(port, streams, program=FLOOR):
     if not os.path.exists(program):
-        return {"error": "not built (liburing-dev missing)"}
+        return {"error": "not built" + (" (liburing-dev missing)" if program == URING_FLOOR
+                                        else "")}
     out = subprocess.run(["taskset", "-c", CLIENT_CPU, program, "--connect", f"127.0.0.1:{port}",
                           "--connections", str(streams), "--warmup-s", str(WARMUP_S),
                           "--duration-s", str(PHASE_S)], capture_output=True, text=True)
@@ -232,7 +233,8 @@ def main():
                 notes.append(f"dpdk, {load_name(streams, rate)}: {rows[-1][1]['transport']}")
         floor = rows[0][1] if rows and rows[0][0] == "floor" else {}
         got = {name: r for name, r in rows if "error" not in r}
-        if "floor-uring" in got and "floor" in got and "uring" in got:
+        if ("floor-uring" in got and "floor" in got and "uring" in got
+                and got["floor-uring"]["worker_us"] > 0):
             fu = got["floor-uring"]["worker_us"]
             notes.append(f"{load_name(streams, rate)}: the bare io_uring reader costs {fu:.2f} us "
                          f"per event: the bare epoll reader {ratio(got['floor']['worker_us'], fu)}x "

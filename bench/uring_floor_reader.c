@@ -27,14 +27,19 @@
 static void arm(struct io_uring *r, struct msghdr *tmpl, int fd, unsigned index)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(r);
+    if (!sqe) { /* the submission ring is full (more connections than entries): submit it */
+        io_uring_submit(r);
+        sqe = io_uring_get_sqe(r);
+    }
     io_uring_prep_recvmsg_multishot(sqe, fd, tmpl, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = 0;
     io_uring_sqe_set_data64(sqe, index);
 }
 
-/* Submits what is queued and waits for a batch, in one io_uring_enter. */
-static void enter(struct io_uring *r, int fd, unsigned flags, unsigned batch, int min_wait)
+/* Submits what is queued and waits for a batch, in one io_uring_enter; 0, or -errno when the
+ * kernel refused the call itself (a timeout or a signal is no error). */
+static int enter(struct io_uring *r, int fd, unsigned flags, unsigned batch, int min_wait)
 {
     struct io_uring_sq *sq = &r->sq;
     unsigned tail = sq->sqe_tail;
@@ -47,8 +52,9 @@ static void enter(struct io_uring *r, int fd, unsigned flags, unsigned batch, in
     struct io_uring_getevents_arg arg = {.sigmask_sz = _NSIG / 8,
                                          .pad = min_wait ? BATCH_MIN_US : 0,
                                          .ts = (uint64_t)(uintptr_t)&ts};
-    syscall(__NR_io_uring_enter, fd, tail - *sq->khead, min_wait ? batch : 1,
-            IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG | flags, &arg, sizeof arg);
+    long rc = syscall(__NR_io_uring_enter, fd, tail - *sq->khead, min_wait ? batch : 1,
+                      IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG | flags, &arg, sizeof arg);
+    return rc >= 0 || errno == ETIME || errno == EINTR || errno == EBUSY ? 0 : -errno;
 }
 
 int main(int argc, char **argv)
@@ -99,7 +105,11 @@ int main(int argc, char **argv)
     floor_window_start(&w, &a);
     unsigned batch = a.conns < BATCH_MAX ? (unsigned)a.conns : BATCH_MAX;
     for (;;) {
-        enter(&r, fd, flags, batch, min_wait);
+        int err = enter(&r, fd, flags, batch, min_wait);
+        if (err) {
+            fprintf(stderr, "uring_floor_reader: io_uring_enter failed: %s\n", strerror(-err));
+            return 1;
+        }
         if (floor_window_tick(&w)) break;
         struct io_uring_cqe *cqe;
         unsigned head, seen = 0, returned = 0;
@@ -113,6 +123,13 @@ int main(int argc, char **argv)
                 char *b = bufs + (size_t)bid * BUF_SIZE;
                 int64_t t_user = floor_realtime_ns(), t_k = 0;
                 struct io_uring_recvmsg_out *o = io_uring_recvmsg_validate(b, cqe->res, &tmpl);
+                /* a multishot receive ends a stream with a completion that carries its headers
+                 * and no payload */
+                if (o && !o->payloadlen && !(cqe->flags & IORING_CQE_F_MORE)) {
+                    fprintf(stderr, "uring_floor_reader: the source closed a stream (end of "
+                                    "stream); give it a larger max_tokens or a shorter run\n");
+                    return 1;
+                }
                 for (struct cmsghdr *c = o ? io_uring_recvmsg_cmsg_firsthdr(o, &tmpl) : NULL; c;
                      c = io_uring_recvmsg_cmsg_nexthdr(o, &tmpl, c)) {
                     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPING) continue;

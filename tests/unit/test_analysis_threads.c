@@ -5,6 +5,7 @@
  * must be the same bytes every time, and count every request written.
  * Arguments: the captures folder, then optionally a tokenizer file. */
 #include "check.h"
+#include "chunk_metrics.h"
 #include "clock.h"
 #include "eventlog.h"
 #include "results.h"
@@ -149,6 +150,18 @@ static void phases_alone(const char *dir)
             struct phase_metrics m;
             CHECK(!results_compute_phase(dir, "none", ph->index, &m, err, sizeof err),
                   "phase %d alone: %s", ph->index, err);
+            /* the ITL summaries, taken from the chunk interval when every chunk carried one
+             * token (always so here, without a tokenizer), are what a pass over the tokens
+             * gives under each rule */
+            struct summary zero, spread;
+            chunk_metrics_itl(&all.facts, ph, 0, &zero);
+            chunk_metrics_itl(&all.facts, ph, 1, &spread);
+            CHECK(zero.n > 0 && !memcmp(&zero, &all.phases[k].chunks.itl_zero_ms, sizeof zero) &&
+                      !memcmp(&spread, &all.phases[k].chunks.itl_spread_ms, sizeof spread),
+                  "phase %d's ITL (%zu values, p50 %g ms) is a pass over its tokens' (%zu, %g; "
+                  "spread p50 %g)",
+                  ph->index, all.phases[k].chunks.itl_zero_ms.n,
+                  all.phases[k].chunks.itl_zero_ms.p50, zero.n, zero.p50, spread.p50);
             CHECK(!memcmp(&m, &all.phases[k], sizeof m),
                   "phase %d's SLT figures alone (one thread) are the whole log's (two threads, "
                   "a task for its requests and one for its chunks): sent %zu and %zu, ITL p50 "
