@@ -6,23 +6,19 @@
  * passed, until anything has (Linux 6.12's minimum wait; one completion wakes it where the
  * kernel lacks it). What strobe's uring transport adds to this is its own work per event. */
 #include "floor_common.h"
+#include "uring_wait.h"
 
 #include <errno.h>
 #include <linux/errqueue.h>
 #include <liburing.h>
 #include <linux/net_tstamp.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
-#define NBUF             4096 /* provided buffers (a power of two) */
-#define BUF_SIZE         4096
-#define BATCH_MAX        256
-#define BATCH_MIN_US     200
-#define FEAT_MIN_TIMEOUT (1U << 15) /* liburing 2.3 predates it */
+#define NBUF     4096 /* provided buffers (a power of two) */
+#define BUF_SIZE 4096
 
 static void arm(struct io_uring *r, struct msghdr *tmpl, int fd, unsigned index)
 {
@@ -37,23 +33,13 @@ static void arm(struct io_uring *r, struct msghdr *tmpl, int fd, unsigned index)
     io_uring_sqe_set_data64(sqe, index);
 }
 
-/* Submits what is queued and waits for a batch, in one io_uring_enter; 0, or -errno when the
- * kernel refused the call itself (a timeout or a signal is no error). */
+/* strobe's batched wait (uring_wait.h); 0, or -errno when the kernel refused the call itself
+ * (a timeout or a signal is no error). */
 static int enter(struct io_uring *r, int fd, unsigned flags, unsigned batch, int min_wait)
 {
-    struct io_uring_sq *sq = &r->sq;
-    unsigned tail = sq->sqe_tail;
-    if (sq->sqe_head != tail) {
-        sq->sqe_head = tail;
-        io_uring_smp_store_release(sq->ktail, tail);
-    }
-    /* the window's clock is read at least this often */
-    struct __kernel_timespec ts = {0, 100000000};
-    struct io_uring_getevents_arg arg = {.sigmask_sz = _NSIG / 8,
-                                         .pad = min_wait ? BATCH_MIN_US : 0,
-                                         .ts = (uint64_t)(uintptr_t)&ts};
-    long rc = syscall(__NR_io_uring_enter, fd, tail - *sq->khead, min_wait ? batch : 1,
-                      IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG | flags, &arg, sizeof arg);
+    /* the window's clock is read at least every 100 ms */
+    long rc = uring_enter_batched(r, fd, flags, min_wait ? batch : 1,
+                                  min_wait ? URING_BATCH_MIN_US : 0, 100000000);
     return rc >= 0 || errno == ETIME || errno == EINTR || errno == EBUSY ? 0 : -errno;
 }
 
@@ -75,7 +61,7 @@ int main(int argc, char **argv)
                 strerror(-rc));
         return 1;
     }
-    int min_wait = !!(p.features & FEAT_MIN_TIMEOUT);
+    int min_wait = !!(p.features & URING_FEAT_MIN_TIMEOUT);
     struct io_uring_buf_reg reg = {.ring_entries = NBUF, .bgid = 0};
     struct io_uring_buf_ring *br = NULL;
     char *bufs = malloc((size_t)NBUF * BUF_SIZE);
@@ -103,7 +89,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < a.conns; i++) arm(&r, &tmpl, streams[i].fd, (unsigned)i);
     struct floor_window w;
     floor_window_start(&w, &a);
-    unsigned batch = a.conns < BATCH_MAX ? (unsigned)a.conns : BATCH_MAX;
+    unsigned batch = a.conns < URING_BATCH_MAX ? (unsigned)a.conns : URING_BATCH_MAX;
     for (;;) {
         int err = enter(&r, fd, flags, batch, min_wait);
         if (err) {

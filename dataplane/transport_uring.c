@@ -9,6 +9,7 @@
 
 #include "ksock.h"
 #include "tls_layer.h"
+#include "uring_wait.h"
 
 #include <errno.h>
 #include <linux/errqueue.h>
@@ -41,9 +42,9 @@
  * waiting moves none, and the wait makes no read take two of a stream's segments (the first
  * one's events would get the second's stamp) while its chunks are more than BATCH_MIN_US
  * apart (up to 5,000 per second). */
-#define FEAT_MIN_TIMEOUT (1U << 15)
-#define BATCH_MAX        256
-#define BATCH_MIN_US     200
+#define FEAT_MIN_TIMEOUT URING_FEAT_MIN_TIMEOUT
+#define BATCH_MAX        URING_BATCH_MAX
+#define BATCH_MIN_US     URING_BATCH_MIN_US
 
 enum op { OP_CONNECT = 1, OP_RECV = 2, OP_POLLOUT = 4 };
 
@@ -759,19 +760,8 @@ static void u_close(struct tconn *c)
 /* Submits the queued SQEs and waits for a batch (see BATCH_MAX), in one io_uring_enter. */
 static void enter_batched(struct transport_ctx *x, int64_t wait_ns)
 {
-    struct io_uring_sq *sq = &x->ring.sq;
-    unsigned tail = sq->sqe_tail;
-    if (sq->sqe_head != tail) { /* what io_uring_submit does before entering */
-        sq->sqe_head = tail;
-        io_uring_smp_store_release(sq->ktail, tail);
-    }
-    struct __kernel_timespec ts = {wait_ns / 1000000000LL, wait_ns % 1000000000LL};
-    struct io_uring_getevents_arg arg = {.sigmask_sz = _NSIG / 8,
-                                         .pad = BATCH_MIN_US, /* min_wait_usec since 6.12 */
-                                         .ts = (uint64_t)(uintptr_t)&ts};
     unsigned batch = x->receivers < 1 ? 1 : x->receivers < BATCH_MAX ? x->receivers : BATCH_MAX;
-    syscall(__NR_io_uring_enter, x->enter_fd, tail - *sq->khead, batch,
-            IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG | x->enter_flags, &arg, sizeof arg);
+    uring_enter_batched(&x->ring, x->enter_fd, x->enter_flags, batch, BATCH_MIN_US, wait_ns);
 }
 
 /* One io_uring_enter submits what open, send, close and re-arming queued, runs the receives
