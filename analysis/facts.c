@@ -1,5 +1,4 @@
-#include "facts.h"
-#include "request_facts.h"
+#include "facts_loader.h"
 
 #include "chunk_facts.h"
 #include "clock.h"
@@ -20,63 +19,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Requests are found by id through an open-addressing table: ids are (worker << 48 | seq). */
-struct idmap {
-    uint64_t *keys;
-    size_t *vals;
-    size_t cap;
-};
-
-static size_t *idmap_slot(struct idmap *m, uint64_t key, int insert)
-{
-    size_t i = (size_t)((key * 0x9e3779b97f4a7c15ULL) >> 20) & (m->cap - 1);
-    while (m->keys[i] && m->keys[i] != key) i = (i + 1) & (m->cap - 1);
-    if (!m->keys[i]) {
-        if (!insert) return NULL;
-        m->keys[i] = key;
-    }
-    return &m->vals[i];
-}
-
-/* A request's pending events on a cache line of their own: neighbours in the requests' order
- * belong to different threads, and each event writes its request's (two threads writing one
- * line cost each other every event: 1.5x the CPU per event over two threads). */
-struct pending_line {
-    _Alignas(64) struct pending p;
-};
-
-/* What facts_load carries between records: the run's shared state (read-only while the
- * threads run, but for each request's own slots). */
-struct loader {
-    struct run_facts *f;
-    int only_phase;
-    struct eventlog_reader *lr;
-    struct tap_join *tap;
-    struct idmap ids;
-    struct pending_line *pend; /* per request, aligned with f->reqs */
-    size_t *sent_at;           /* per request: its REC_REQUEST_SENT's record index */
-    size_t phase_cap;
-    unsigned nthreads;
-    /* one phase's analysis: its requests' records lie from `first` on, the run's records at
-     * run[0..nrun) (log_index.h); NULL run: every record is read */
-    size_t first, *run, nrun;
-    _Atomic size_t *progress; /* per thread: the records it has read up to */
-    _Atomic size_t dropped;   /* the records before this, and their bodies, are unmapped */
-    _Atomic int mapped;       /* a chunk was read through the mapping: unmap what is passed */
-    _Atomic int go;           /* every thread has started (or failed to): the chunks' users */
-    struct chunk_slot *slots; /* CHUNK_SLOTS chunks of the log, shared by the threads */
-    size_t nchunks;
-    unsigned nworkers;
-    /* the log's files, read (span_read.h) rather than through the mapping when they open:
-     * -1 else; the records lie from records_off in events.bin */
-    int events_fd, bodies_fd;
-    uint64_t records_off;
-};
-
-#ifndef LOG_WINDOW       /* the tests build a variant with tiny windows and chunks */
-#define LOG_WINDOW 65536 /* records read at once: 4 MiB */
-#endif
-
 /* One analysis thread: the requests whose id hashes to it, and everything it counts. */
 struct analyser {
     _Alignas(64) struct loader *L; /* a thread's own lines: each event writes its analyser */
@@ -89,102 +31,6 @@ struct analyser {
     double *tap_minus_host_us;
     size_t ntap, tap_cap;
 };
-
-/* Which thread owns a request: by its id alone, so a thread skips others' records unread. */
-static unsigned owner(uint64_t req_id, unsigned nthreads)
-{
-    /* the hash's top 32 bits scaled to [0, nthreads): no division per record */
-    return (unsigned)((((req_id * 0x9e3779b97f4a7c15ULL) >> 32) * nthreads) >> 32);
-}
-
-/* A phase is written when it starts and again when it ends: the last one wins. */
-static void take_phase(struct loader *L, const struct rec_phase *v)
-{
-    struct run_facts *f = L->f;
-    size_t k;
-    for (k = 0; k < f->nphases && f->phases[k].index != v->index; k++) {
-    }
-    if (k == f->nphases) {
-        if (f->nphases == L->phase_cap) {
-            L->phase_cap = L->phase_cap ? L->phase_cap * 2 : 16;
-            f->phases = realloc(f->phases, L->phase_cap * sizeof *f->phases);
-        }
-        memset(&f->phases[k], 0, sizeof f->phases[k]);
-        f->nphases++;
-    }
-    struct phase_info *ph = &f->phases[k];
-    ph->index = v->index;
-    ph->concurrency = v->concurrency;
-    ph->t_start = v->t_start;
-    ph->t_window_start = v->t_window_start;
-    ph->t_window_end = v->t_window_end;
-    ph->t_end = v->t_end;
-    ph->flags = v->flags;
-}
-
-static void take_power(struct run_facts *f, const struct rec_power *v)
-{
-    if (v->device < 0) {
-        f->power_failures++;
-        return;
-    }
-    struct power_series *ps = NULL;
-    for (size_t k = 0; k < f->npower; k++)
-        if (f->power[k].source == v->source && f->power[k].device == v->device) ps = &f->power[k];
-    if (!ps) {
-        f->power = realloc(f->power, (f->npower + 1) * sizeof *f->power);
-        ps = &f->power[f->npower++];
-        memset(ps, 0, sizeof *ps);
-        ps->source = v->source;
-        ps->device = v->device;
-    }
-    if (ps->n == ps->cap) {
-        ps->cap = ps->cap ? ps->cap * 2 : 256;
-        ps->t = realloc(ps->t, ps->cap * sizeof *ps->t);
-        ps->watts = realloc(ps->watts, ps->cap * sizeof *ps->watts);
-        ps->energy_j = realloc(ps->energy_j, ps->cap * sizeof *ps->energy_j);
-    }
-    ps->t[ps->n] = v->t;
-    ps->watts[ps->n] = v->milliwatts == POWER_NONE ? NAN : (double)v->milliwatts / 1e3;
-    ps->energy_j[ps->n] = v->microjoules == POWER_NONE ? NAN : (double)v->microjoules / 1e6;
-    ps->n++;
-}
-
-static void take_trajectory(struct run_facts *f, const struct rec_trajectory_done *v)
-{
-    f->traj_t = realloc(f->traj_t, (f->ntraj + 1) * sizeof *f->traj_t);
-    f->traj_phase = realloc(f->traj_phase, (f->ntraj + 1) * sizeof *f->traj_phase);
-    f->traj_t[f->ntraj] = v->t;
-    f->traj_phase[f->ntraj++] = v->phase;
-}
-
-static void take_mark(struct run_facts *f, const struct rec_mark *v)
-{
-    if (v->kind == MARK_INTERRUPTED) f->interrupted = 1;
-    if (v->kind == MARK_RUN_END) f->run_ended = 1;
-    if (v->kind == MARK_CLIENT_MEMORY)
-        for (size_t k = 0; k < f->nphases; k++)
-            if (f->phases[k].index == v->phase) f->phases[k].client_bytes = v->client_bytes;
-    if (v->kind == MARK_ARRIVALS_UNSENT)
-        for (size_t k = 0; k < f->nphases; k++)
-            if (f->phases[k].index == v->phase) f->phases[k].arrivals_unsent = v->unsent;
-}
-
-static void take_sent(struct loader *L, const struct rec_request_sent *v, size_t at)
-{
-    struct run_facts *f = L->f;
-    if (L->only_phase >= 0 && v->phase != L->only_phase) return; /* its events are skipped too */
-    size_t *slot = idmap_slot(&L->ids, v->req_id, 1);
-    *slot = f->nreqs;
-    L->sent_at[f->nreqs] = at;
-    struct req_facts *r = &f->reqs[f->nreqs++];
-    r->req_id = v->req_id;
-    r->phase = v->phase;
-    r->t_sched = v->t_sched;
-    r->t_written = v->t_written;
-    r->held_by_cap = (v->tag & SOURCE_TAG_HELD_BY_CAP) != 0;
-    r->finish_reason = "";
-}
 
 /* An event's stamp: the FPGA tap's when its record joins the event, else the host's own. */
 static void stamp_from_tap(struct analyser *A, struct req_facts *r, struct rec_event *ev)
@@ -294,13 +140,6 @@ struct chunk_slot {
     uint32_t *start;
     uint8_t *who; /* scratch: each item's analyser before the sort */
 };
-
-/* madvise over the whole pages of [p, p + len) */
-static void advise(const void *p, size_t len, int advice)
-{
-    uintptr_t from = (uintptr_t)p & ~(uintptr_t)4095, to = (uintptr_t)p + len;
-    if (len && to > from) madvise((void *)from, to - from, advice);
-}
 
 /* Reads chunk k into slot s: its records, the records the analysers will read (their
  * requests', of the phase asked for) sorted by analyser, and their bodies' span (the
@@ -474,199 +313,6 @@ static void *analyse(void *arg)
     return NULL;
 }
 
-/* Records [w, end) of a pass that began at `first`: a copy read into sb, else the mapping, a
- * window populated at a time, the one behind dropped (a serial pass reads no bodies). */
-static const struct log_record *records_at(const struct loader *L, struct span_buf *sb, size_t w,
-                                           size_t end, size_t first)
-{
-    const struct eventlog_reader *lr = L->lr;
-    if (lr->owned_records) return &lr->records[w];
-    const void *copy = span_read(sb, L->events_fd, L->records_off + w * sizeof *lr->records,
-                                 (end - w) * sizeof *lr->records);
-    if (copy) return copy;
-    advise(&lr->records[w], (end - w) * sizeof *lr->records, MADV_POPULATE_READ);
-    if (w >= first + LOG_WINDOW)
-        advise(&lr->records[w - LOG_WINDOW], LOG_WINDOW * sizeof *lr->records, MADV_DONTNEED);
-    return &lr->records[w];
-}
-
-static void take_run_record(struct loader *L, const struct log_record *rec, size_t i)
-{
-    struct run_facts *f = L->f;
-    switch (rec->type) {
-    case REC_PHASE: {
-        struct rec_phase v = rec_phase_decode(rec);
-        take_phase(L, &v);
-        break;
-    }
-    case REC_POWER: {
-        struct rec_power v = rec_power_decode(rec);
-        take_power(f, &v);
-        break;
-    }
-    case REC_SERVER_METRICS: {
-        struct rec_server_metrics v = rec_server_metrics_decode(rec);
-        const char *text = eventlog_body(L->lr, rec);
-        if (v.status == 200 && text)
-            server_metrics_take(&f->server, v.t, text, rec->len);
-        else
-            server_metrics_failed(&f->server);
-        break;
-    }
-    case REC_CLOCK_OFFSET: {
-        f->offsets = realloc(f->offsets, (f->noffsets + 1) * sizeof *f->offsets);
-        f->offsets[f->noffsets++] = rec_clock_offset_decode(rec);
-        break;
-    }
-    case REC_TRAJECTORY_DONE: {
-        struct rec_trajectory_done v = rec_trajectory_done_decode(rec);
-        take_trajectory(f, &v);
-        break;
-    }
-    case REC_MARK: {
-        struct rec_mark v = rec_mark_decode(rec);
-        take_mark(f, &v);
-        break;
-    }
-    case REC_REQUEST_SENT: {
-        struct rec_request_sent v = rec_request_sent_decode(rec);
-        take_sent(L, &v, i);
-        break;
-    }
-    default: break;
-    }
-}
-
-/* The pass before the analysis threads, split over them by contiguous ranges of the log:
- * each range's events per analysis thread (the token stores are sized from them), and a copy
- * of its records that the serial part takes in log order: the run's records and every
- * request's start (the requests' table is sized from them). */
-struct kept_record {
-    size_t at;
-    struct log_record rec;
-};
-
-struct prepass {
-    struct loader *L;
-    size_t from, to;
-    size_t events[FACTS_MAX_THREADS];
-    struct kept_record *kept;
-    size_t nkept, cap;
-    int out_of_memory;
-};
-
-static void *prepass_range(void *arg)
-{
-    struct prepass *P = arg;
-    struct loader *L = P->L;
-    struct span_buf sb = {0};
-    for (size_t w = P->from; w < P->to; w += LOG_WINDOW) {
-        size_t end = w + LOG_WINDOW < P->to ? w + LOG_WINDOW : P->to;
-        const struct log_record *recs = records_at(L, &sb, w, end, P->from);
-        for (size_t i = w; i < end; i++) {
-            const struct log_record *rec = &recs[i - w];
-            if (rec->type == REC_EVENT) {
-                P->events[owner(rec->req_id, L->nthreads)]++;
-                continue;
-            }
-            /* events and ends are the threads' (most records: no call for them) */
-            if (rec->type != REC_REQUEST_SENT && (L->run || log_type_is_request(rec->type)))
-                continue;
-            if (P->nkept == P->cap) {
-                size_t cap = P->cap ? 2 * P->cap : 1024;
-                struct kept_record *k = realloc(P->kept, cap * sizeof *k);
-                if (!k) {
-                    P->out_of_memory = 1;
-                    break;
-                }
-                P->kept = k;
-                P->cap = cap;
-            }
-            P->kept[P->nkept++] = (struct kept_record){.at = i, .rec = *rec};
-        }
-    }
-    span_buf_free(&sb);
-    return NULL;
-}
-
-/* Runs the pre-pass over L->nthreads ranges (a thread that cannot start leaves its range to
- * this one), sums the events per analysis thread into events[], and sizes the requests'
- * arrays. Returns the ranges (L->nthreads of them) with what they kept, or NULL out of
- * memory. */
-static struct prepass *prepass_run(struct loader *L, size_t *events)
-{
-    unsigned n = L->nthreads;
-    size_t first = L->first, total = L->lr->nrecords > first ? L->lr->nrecords - first : 0;
-    struct prepass *P = calloc(n, sizeof *P);
-    pthread_t *th = calloc(n, sizeof *th);
-    int *started = calloc(n, sizeof *started);
-    if (!P || !th || !started) {
-        free(P);
-        free(th);
-        free(started);
-        return NULL;
-    }
-    /* whole windows each, so that a range's reads are the windows a single pass reads */
-    size_t windows = (total + LOG_WINDOW - 1) / LOG_WINDOW;
-    for (unsigned t = 0; t < n; t++) {
-        P[t].L = L;
-        P[t].from = first + windows * t / n * LOG_WINDOW;
-        P[t].to = first + windows * (t + 1) / n * LOG_WINDOW;
-        if (P[t].from > first + total) P[t].from = first + total;
-        if (P[t].to > first + total) P[t].to = first + total;
-    }
-    for (unsigned t = 1; t < n; t++)
-        started[t] = !pthread_create(&th[t], NULL, prepass_range, &P[t]);
-    prepass_range(&P[0]);
-    for (unsigned t = 1; t < n; t++) {
-        if (started[t])
-            pthread_join(th[t], NULL);
-        else
-            prepass_range(&P[t]);
-    }
-    free(th);
-    free(started);
-    int out_of_memory = 0;
-    size_t nsent = 0;
-    for (unsigned t = 0; t < n; t++) {
-        out_of_memory |= P[t].out_of_memory;
-        for (unsigned a = 0; a < n; a++) events[a] += P[t].events[a];
-        for (size_t k = 0; k < P[t].nkept; k++) {
-            const struct log_record *rec = &P[t].kept[k].rec;
-            nsent += rec->type == REC_REQUEST_SENT &&
-                     (L->only_phase < 0 || rec_request_sent_decode(rec).phase == L->only_phase);
-        }
-    }
-    L->ids.cap = 1024;
-    while (L->ids.cap < nsent * 2 + 2) L->ids.cap <<= 1;
-    L->ids.keys = calloc(L->ids.cap, sizeof *L->ids.keys);
-    L->ids.vals = calloc(L->ids.cap, sizeof *L->ids.vals);
-    L->f->reqs = calloc_lines(nsent, sizeof *L->f->reqs);
-    L->pend = calloc_lines(nsent, sizeof *L->pend);
-    L->sent_at = calloc(nsent ? nsent : 1, sizeof *L->sent_at);
-    if (out_of_memory || !L->ids.keys || !L->ids.vals || !L->f->reqs || !L->pend || !L->sent_at) {
-        for (unsigned t = 0; t < n; t++) free(P[t].kept);
-        free(P);
-        return NULL;
-    }
-    return P;
-}
-
-/* The records about the run as a whole, and every request's start, in log order (the run's
- * records from the index, when one phase is read, then its requests' starts); frees P. */
-static void take_run_records(struct loader *L, struct prepass *P)
-{
-    const struct eventlog_reader *lr = L->lr;
-    for (size_t k = 0; L->run && k < L->nrun; k++)
-        take_run_record(L, &lr->records[L->run[k]], L->run[k]);
-    for (unsigned t = 0; t < L->nthreads; t++) {
-        for (size_t k = 0; k < P[t].nkept; k++)
-            take_run_record(L, &P[t].kept[k].rec, P[t].kept[k].at);
-        free(P[t].kept);
-    }
-    free(P);
-}
-
 unsigned facts_default_threads(void)
 {
     cpu_set_t set;
@@ -819,7 +465,7 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
         L.first = 0;
     /* the requests, and each thread's events: the arrays are sized once, never grown */
     size_t *events = calloc(threads, sizeof *events);
-    struct prepass *P = events ? prepass_run(&L, events) : NULL;
+    struct prepass *P = events ? run_records_prepass(&L, events) : NULL;
     if (!P) {
         snprintf(err, errlen,
                  "out of memory while reading the requests of %s: analyse it on a "
@@ -843,7 +489,7 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
         facts_free(f);
         return -1;
     }
-    take_run_records(&L, P);
+    run_records_take(&L, P);
 
     f->tok = calloc_lines(threads, sizeof *f->tok);
     f->ntok_stores = threads;
