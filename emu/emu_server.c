@@ -78,10 +78,13 @@ static int conn_flush(struct conn *c)
 /* One SSE event as one HTTP chunk, in one write. */
 int emu_server_send_event(struct conn *c, const char *event, size_t len)
 {
-    char head[20];
-    int hn = snprintf(head, sizeof head, "%zx\r\n", len);
     static char frame[EVENT_BUF + 32];
-    memcpy(frame, head, (size_t)hn);
+    int hn = 0; /* the chunk's size in hex, without snprintf (once per token) */
+    for (int shift = (int)(sizeof len * 8) - 4; shift >= 0; shift -= 4)
+        if (hn || (len >> shift) & 15 || !shift)
+            frame[hn++] = "0123456789abcdef"[(len >> shift) & 15];
+    memcpy(frame + hn, "\r\n", 2);
+    hn += 2;
     memcpy(frame + hn, event, len);
     memcpy(frame + hn + len, "\r\n", 2);
     return emu_server_conn_write(c, frame, (size_t)hn + len + 2);

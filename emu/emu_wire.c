@@ -42,13 +42,27 @@ static int put_bytes(char *buf, size_t cap, size_t *at, const char *s, size_t n)
     return 0;
 }
 
+/* two digits per division: a chunk's two nanosecond stamps have 19 digits each */
+static const char digit_pairs[] = "0001020304050607080910111213141516171819202122232425262728293031"
+                                  "323334353637383940414243444546474849"
+                                  "5051525354555657585960616263646566676869707172737475767778798081"
+                                  "828384858687888990919293949596979899";
+
 static int put_int(char *buf, size_t cap, size_t *at, long long v)
 {
     char digits[24];
     size_t n = 0;
     unsigned long long u = v < 0 ? 0 - (unsigned long long)v : (unsigned long long)v;
-    do digits[sizeof digits - ++n] = (char)('0' + u % 10);
-    while (u /= 10);
+    for (; u >= 100; u /= 100) {
+        n += 2;
+        memcpy(digits + sizeof digits - n, digit_pairs + 2 * (u % 100), 2);
+    }
+    if (u >= 10) {
+        n += 2;
+        memcpy(digits + sizeof digits - n, digit_pairs + 2 * u, 2);
+    } else {
+        digits[sizeof digits - ++n] = (char)('0' + u);
+    }
     if (v < 0) digits[sizeof digits - ++n] = '-';
     return put_bytes(buf, cap, at, digits + sizeof digits - n, n);
 }
