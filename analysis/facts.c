@@ -40,11 +40,17 @@ static void stamp_from_tap(struct analyser *A, struct req_facts *r, struct rec_e
     if (A->L->tap && ev->stream_offset >= 0 && addr) {
         if (tap_join_lookup(A->L->tap, ev->stream_offset, addr, &t_tap)) {
             if (A->ntap == A->tap_cap) {
-                A->tap_cap = A->tap_cap ? A->tap_cap * 2 : 4096;
-                A->tap_minus_host_us =
-                    realloc(A->tap_minus_host_us, A->tap_cap * sizeof *A->tap_minus_host_us);
+                size_t cap = A->tap_cap ? A->tap_cap * 2 : 4096;
+                double *grown = realloc(A->tap_minus_host_us, cap * sizeof *grown);
+                if (grown) {
+                    A->tap_minus_host_us = grown;
+                    A->tap_cap = cap;
+                }
             }
-            A->tap_minus_host_us[A->ntap++] = (double)(t_tap - ev->t_stamp) / 1e3;
+            if (A->ntap < A->tap_cap)
+                A->tap_minus_host_us[A->ntap++] = (double)(t_tap - ev->t_stamp) / 1e3;
+            else
+                A->sink.out_of_memory = 1; /* the analysis fails, saying so */
             ev->t_stamp = t_tap;
             ev->ts_source = TS_FPGA;
             A->tap_matched++;
@@ -324,9 +330,29 @@ unsigned facts_default_threads(void)
     return n > 0 ? (unsigned)n : 1;
 }
 
+/* The chunks' slots and run_analysers' tables, freed (any of them NULL). */
+static void free_run_tables(struct loader *L, pthread_t *th, struct worker *W,
+                            struct analyser **mine, struct analyser **own)
+{
+    for (size_t k = 0; L->slots && k < CHUNK_SLOTS; k++) {
+        span_buf_free(&L->slots[k].records_copy);
+        span_buf_free(&L->slots[k].bodies_copy);
+        free(L->slots[k].items);
+        free(L->slots[k].start);
+        free(L->slots[k].who);
+    }
+    free(L->slots);
+    L->slots = NULL;
+    free(W);
+    free(mine);
+    free(own);
+    free(th);
+}
+
 /* Runs the analysers, the first on this thread; a thread that cannot start leaves its
- * analyser to this one, which reads its records in the same pass. */
-static void run_analysers(struct analyser *A, unsigned n)
+ * analyser to this one, which reads its records in the same pass. 0, or -1 out of memory
+ * before any record was read. */
+static int run_analysers(struct analyser *A, unsigned n)
 {
     struct loader *L = A[0].L;
     pthread_t *th = calloc(n, sizeof *th);
@@ -335,7 +361,8 @@ static void run_analysers(struct analyser *A, unsigned n)
     struct analyser **mine = calloc(n, sizeof *mine), **own = calloc(n, sizeof *own);
     L->nchunks = (L->lr->nrecords - L->first + CHUNK_RECORDS - 1) / CHUNK_RECORDS;
     L->slots = calloc(CHUNK_SLOTS, sizeof *L->slots);
-    for (size_t k = 0; k < CHUNK_SLOTS; k++) {
+    int no_memory = !th || !W || !mine || !own || !L->slots;
+    for (size_t k = 0; !no_memory && k < CHUNK_SLOTS; k++) {
         struct chunk_slot *s = &L->slots[k];
         atomic_init(&s->free_for, k);
         atomic_init(&s->ready, SIZE_MAX);
@@ -343,6 +370,11 @@ static void run_analysers(struct analyser *A, unsigned n)
         s->items = malloc(2 * CHUNK_RECORDS * sizeof *s->items);
         s->start = malloc((n + 1) * sizeof *s->start);
         s->who = malloc(CHUNK_RECORDS);
+        no_memory |= !s->items || !s->start || !s->who;
+    }
+    if (no_memory) {
+        free_run_tables(L, th, W, mine, own);
+        return -1;
     }
     /* threads that do not exist hold no one back */
     for (unsigned t = 0; t < n; t++) atomic_init(&L->progress[t], L->lr->nrecords);
@@ -369,18 +401,8 @@ static void run_analysers(struct analyser *A, unsigned n)
     atomic_store_explicit(&L->go, 1, memory_order_release);
     analyse(&W[0]);
     for (unsigned t = 1; t < nworkers; t++) pthread_join(th[t], NULL);
-    for (size_t k = 0; k < CHUNK_SLOTS; k++) {
-        span_buf_free(&L->slots[k].records_copy);
-        span_buf_free(&L->slots[k].bodies_copy);
-        free(L->slots[k].items);
-        free(L->slots[k].start);
-        free(L->slots[k].who);
-    }
-    free(L->slots);
-    free(W);
-    free(mine);
-    free(own);
-    free(th);
+    free_run_tables(L, th, W, mine, own);
+    return 0;
 }
 
 /* The threads' per-phase figure counts merged and sorted, a figure at a time on each of the
@@ -499,7 +521,7 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
         L.first = 0;
     /* the requests, and each thread's events: the arrays are sized once, never grown */
     size_t *events = calloc(threads, sizeof *events);
-    struct prepass *P = events ? run_records_prepass(&L, events) : NULL;
+    struct prepass *P = events && L.progress ? run_records_prepass(&L, events) : NULL;
     if (!P) {
         snprintf(err, errlen,
                  "out of memory while reading the requests of %s: analyse it on a "
@@ -523,7 +545,7 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
     if (no_memory) {
         snprintf(err, errlen,
                  "out of memory while setting up the analysis threads of %s: analyse it on a "
-                 "machine with more memory, or with fewer --threads",
+                 "machine with more memory",
                  dir);
         if (f->tok) f->ntok_stores = threads; /* facts_free frees what the stores hold */
         for (unsigned t = 0; t < threads; t++) free(A[t].sink.figures);
@@ -532,9 +554,9 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
     }
     f->ntok_stores = threads;
     free(events);
-    run_analysers(A, threads);
+    int out_of_memory = run_analysers(A, threads) != 0;
     /* requests without an end record (the run was killed): failed, their tokens kept */
-    for (size_t i = 0; i < f->nreqs; i++) {
+    for (size_t i = 0; !out_of_memory && i < f->nreqs; i++) {
         struct req_facts *r = &f->reqs[i];
         if (!r->t_done) {
             request_set_failed(r, FAIL_NO_END,
@@ -543,20 +565,24 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
             request_finish(&A[owner(r->req_id, threads)].sink, r, &L.pend[i].p, tok != NULL);
         }
     }
-    int out_of_memory = 0;
     f->phase_figures = calloc(f->nphases + 1, sizeof *f->phase_figures);
+    out_of_memory |= !f->phase_figures;
     for (unsigned t = 0; t < threads; t++) {
         for (int s = 0; s < 5; s++) f->ts_source_events[s] += A[t].ts_source_events[s];
         f->torn_bodies += A[t].torn_bodies;
         f->tap_matched += A[t].tap_matched;
         f->tap_fallback += A[t].tap_fallback;
         f->tap_out_of_order += A[t].tap_out_of_order;
-        f->tap_minus_host_us = realloc(f->tap_minus_host_us, (f->ntap_minus_host + A[t].ntap + 1) *
-                                                                 sizeof *f->tap_minus_host_us);
-        if (A[t].ntap)
-            memcpy(f->tap_minus_host_us + f->ntap_minus_host, A[t].tap_minus_host_us,
-                   A[t].ntap * sizeof *f->tap_minus_host_us);
-        f->ntap_minus_host += A[t].ntap;
+        double *tap = realloc(f->tap_minus_host_us,
+                              (f->ntap_minus_host + A[t].ntap + 1) * sizeof *f->tap_minus_host_us);
+        if (tap) {
+            f->tap_minus_host_us = tap;
+            if (A[t].ntap)
+                memcpy(tap + f->ntap_minus_host, A[t].tap_minus_host_us, A[t].ntap * sizeof *tap);
+            f->ntap_minus_host += A[t].ntap;
+        } else {
+            out_of_memory = 1;
+        }
         free(A[t].tap_minus_host_us);
         f->chunks_scanned += A[t].rd.scanned;
         f->chunks_parsed += A[t].rd.parsed;
@@ -565,7 +591,7 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
         out_of_memory |= A[t].sink.out_of_memory;
         pending_pool_free(&A[t].sink.pool);
     }
-    out_of_memory |= merge_figures(A, threads, f);
+    if (!out_of_memory) out_of_memory = merge_figures(A, threads, f);
     for (unsigned t = 0; t < threads; t++) free(A[t].sink.figures);
     for (unsigned t = 0; t < threads; t++) f->ntok += f->tok[t].len;
     free(A);

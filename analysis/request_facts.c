@@ -30,9 +30,10 @@ static void pend_push(struct pending *p, const struct event_fact *e)
 void pending_take(struct pend_pool *pool, struct pending *p)
 {
     if (!p->cap && pool->n) {
+        int lost = p->out_of_memory; /* an event this request could not keep stays lost */
         *p = pool->spare[--pool->n];
         p->n = 0;
-        p->out_of_memory = 0;
+        p->out_of_memory = lost;
     }
 }
 
@@ -48,7 +49,7 @@ static void pend_give(struct pend_pool *pool, struct pending *p)
         }
     }
     if (p->cap && pool->n < pool->cap)
-        pool->spare[pool->n++] = *p;
+        pool->spare[pool->n++] = (struct pending){.e = p->e, .cap = p->cap};
     else
         free(p->e);
     memset(p, 0, sizeof *p);
@@ -288,6 +289,7 @@ void request_finish(struct tok_sink *sink, struct req_facts *r, struct pending *
     if (p->out_of_memory || tok_store_grow(ts, p->n)) {
         /* the analysis then fails, saying so (facts_load) */
         sink->out_of_memory = 1;
+        r->tok_count = 0;
         pend_give(&sink->pool, p);
         return;
     }

@@ -155,21 +155,26 @@ void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
 
 /* A phase's tasks, taken in turn by the threads: its per-request part, then its per-chunk
  * part in slices of the requests (each part is a pass over every token event of the phase;
- * the per-chunk one is the longer, so it is sliced for the threads to share), the slices then
- * added in order. */
+ * the per-chunk one is the longer, so it is sliced for the threads to share). The thread that
+ * ends a phase's last slice adds its slices in order and finishes the phase (its ITL passes
+ * too), so phases finish side by side and their slices' tables do not wait for the end. */
 struct phase_tasks {
     const struct run_facts *f;
     struct phase_metrics *out;
-    struct chunk_pass *slices; /* nslices a phase */
+    struct chunk_pass *slices;   /* nslices a phase */
+    _Atomic size_t *slices_left; /* a phase's slices not yet done */
     size_t nslices;
     _Atomic size_t next;
 };
+
+/* The most slices a phase: a few a thread evens out the tasks; more would only add tables. */
+#define MAX_SLICES 32
 
 static void *run_phase_tasks(void *arg)
 {
     struct phase_tasks *pt = arg;
     const struct run_facts *f = pt->f;
-    size_t per_phase = 1 + pt->nslices;
+    size_t n = pt->nslices, per_phase = 1 + n;
     for (size_t i; (i = atomic_fetch_add(&pt->next, 1)) < per_phase * f->nphases;) {
         size_t k = i / per_phase, task = i % per_phase;
         const struct phase_info *ph = &f->phases[k];
@@ -177,9 +182,13 @@ static void *run_phase_tasks(void *arg)
             request_metrics(f, ph, &pt->out[k]);
             continue;
         }
-        size_t slice = task - 1, n = pt->nslices;
-        chunk_pass_run(f, ph, f->nreqs * slice / n, f->nreqs * (slice + 1) / n,
-                       &pt->slices[k * n + slice]);
+        size_t slice = task - 1;
+        struct chunk_pass *first = &pt->slices[k * n];
+        chunk_pass_run(f, ph, f->nreqs * slice / n, f->nreqs * (slice + 1) / n, &first[slice]);
+        /* the last slice's thread sees every other slice's writes (acquire-release) */
+        if (atomic_fetch_sub(&pt->slices_left[k], 1) != 1) continue;
+        for (size_t j = 1; j < n; j++) chunk_pass_add(first, &first[j]);
+        chunk_metrics_finish(f, ph, first, &pt->out[k].chunks);
     }
     return NULL;
 }
@@ -188,15 +197,19 @@ void slt_phases_metrics(const struct run_facts *f, struct phase_metrics *out, un
 {
     memset(out, 0, f->nphases * sizeof *out);
     if (threads > FACTS_MAX_THREADS) threads = FACTS_MAX_THREADS;
-    /* a few slices a thread: the per-request part and the slices then even out */
     size_t nslices = threads > 1 ? 4 * (size_t)threads : 1;
+    if (nslices > MAX_SLICES) nslices = MAX_SLICES;
     struct phase_tasks pt = {.f = f, .out = out, .nslices = nslices};
     pt.slices = calloc(f->nphases * nslices + 1, sizeof *pt.slices);
-    if (!pt.slices) {
+    pt.slices_left = calloc(f->nphases + 1, sizeof *pt.slices_left);
+    if (!pt.slices || !pt.slices_left) {
         /* each phase in one pass, on this thread */
+        free(pt.slices);
+        free(pt.slices_left);
         for (size_t k = 0; k < f->nphases; k++) slt_phase_metrics(f, &f->phases[k], &out[k]);
         return;
     }
+    for (size_t k = 0; k < f->nphases; k++) atomic_init(&pt.slices_left[k], nslices);
     atomic_init(&pt.next, 0);
     pthread_t th[FACTS_MAX_THREADS];
     unsigned started = 0;
@@ -204,12 +217,8 @@ void slt_phases_metrics(const struct run_facts *f, struct phase_metrics *out, un
         if (!pthread_create(&th[started], NULL, run_phase_tasks, &pt)) started++;
     run_phase_tasks(&pt); /* a thread that did not start leaves its tasks to this one */
     for (unsigned t = 0; t < started; t++) pthread_join(th[t], NULL);
-    for (size_t k = 0; k < f->nphases; k++) {
-        struct chunk_pass *first = &pt.slices[k * nslices];
-        for (size_t j = 1; j < nslices; j++) chunk_pass_add(first, &first[j]);
-        chunk_metrics_finish(f, &f->phases[k], first, &out[k].chunks);
-    }
     free(pt.slices);
+    free(pt.slices_left);
 }
 
 int slt_plateau_reached(const double *tp, size_t n, double ratio, int patience)

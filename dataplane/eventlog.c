@@ -287,16 +287,18 @@ struct eventlog_reader *eventlog_open(const char *dir, char *err, size_t errlen)
     struct stat st;
     /* what was given instead of a run's folder, said as such rather than as events.bin's error */
     int missing = stat(dir, &st) ? errno : 0;
+    if (missing && missing != ENOENT) {
+        snprintf(err, errlen, "cannot read %s (%s): give a run's folder you may read", dir,
+                 strerror(missing));
+        return NULL;
+    }
     if (missing || !S_ISDIR(st.st_mode)) {
         snprintf(err, errlen, "%s %s: give the folder of a run (the --out of strobe slt or agents)",
-                 dir,
-                 missing == ENOENT ? "does not exist"
-                 : missing         ? "cannot be read"
-                                   : "is not a folder");
+                 dir, missing ? "does not exist" : "is not a folder");
         return NULL;
     }
     snprintf(path, sizeof path, "%s/events.bin", dir);
-    if (access(path, F_OK)) {
+    if (access(path, F_OK) && errno == ENOENT) {
         snprintf(err, errlen,
                  "%s holds no events.bin, so it is not a run's folder: give the --out of "
                  "strobe slt or agents",

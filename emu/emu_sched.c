@@ -90,8 +90,11 @@ void emu_sched_output_taken(struct req *r)
 {
     if (!r->blocked || (r->conn && unsent(r->conn) > output_limit())) return;
     r->blocked = 0;
-    /* unpaced, a step's deadline is when it could begin */
-    emu_sched_heap_push(emu_params_unpaced(emu_state.p) ? clock_now_ns() : r->blocked_due, r);
+    /* unpaced, a step's deadline is when it could begin; a client that left while held back
+     * frees its slot now, not at its old deadline (the next request's prefill would begin in
+     * the past) */
+    emu_sched_heap_push(
+        emu_params_unpaced(emu_state.p) || !r->conn ? clock_now_ns() : r->blocked_due, r);
 }
 
 /* ---------- requests ---------- */

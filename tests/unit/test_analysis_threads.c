@@ -126,6 +126,32 @@ static char *results_of(const char *dir, const char *tokenizer, unsigned threads
     return text;
 }
 
+/* Each phase's per-chunk pass in uneven slices (one empty, one of one request), added in
+ * order: the one pass's figures to the bit (with a tokenizer: chunks of several tokens, the
+ * usage and emulator comparisons, the ITL passes). */
+static void slices_match(const char *dir, const char *tokenizer)
+{
+    struct run_results all;
+    char err[512];
+    CHECK(!results_compute_threads(dir, tokenizer, 1, &all, err, sizeof err), "whole log: %s", err);
+    for (size_t k = 0; k < all.facts.nphases; k++) {
+        const struct phase_info *ph = &all.facts.phases[k];
+        struct chunk_metrics one, sliced;
+        chunk_metrics_compute(&all.facts, ph, &one);
+        size_t n = all.facts.nreqs, cut[5] = {0, n / 7, n / 7, n / 7 + 1, n};
+        struct chunk_pass slice[4];
+        for (int j = 0; j < 4; j++) chunk_pass_run(&all.facts, ph, cut[j], cut[j + 1], &slice[j]);
+        for (int j = 1; j < 4; j++) chunk_pass_add(&slice[0], &slice[j]);
+        chunk_metrics_finish(&all.facts, ph, &slice[0], &sliced);
+        CHECK(one.chunks > 0 && !memcmp(&one, &sliced, sizeof one),
+              "phase %d's per-chunk figures in four slices are one pass's (tokenizer %s: %zu "
+              "chunks, %g of one token, interval p50 %g ms; sliced %zu, %g, %g)",
+              ph->index, tokenizer, one.chunks, one.share_k[0], one.chunk_interval_ms.p50,
+              sliced.chunks, sliced.share_k[0], sliced.chunk_interval_ms.p50);
+    }
+    results_free(&all);
+}
+
 /* One phase analysed alone (results_compute_iteration: the log index, then that phase's part
  * of the log) gives what the whole log's facts give for it; twice, the second time from the
  * index kept in this process, and also the per-phase SLT figures. */
@@ -162,21 +188,6 @@ static void phases_alone(const char *dir)
                   "spread p50 %g)",
                   ph->index, all.phases[k].chunks.itl_zero_ms.n,
                   all.phases[k].chunks.itl_zero_ms.p50, zero.n, zero.p50, spread.p50);
-            /* the per-chunk pass in uneven slices (one empty, one of one request), added in
-             * order: the one pass's figures to the bit */
-            struct chunk_metrics one, sliced;
-            chunk_metrics_compute(&all.facts, ph, &one);
-            size_t n = all.facts.nreqs, cut[5] = {0, n / 7, n / 7, n / 7 + 1, n};
-            struct chunk_pass slice[4];
-            for (int j = 0; j < 4; j++)
-                chunk_pass_run(&all.facts, ph, cut[j], cut[j + 1], &slice[j]);
-            for (int j = 1; j < 4; j++) chunk_pass_add(&slice[0], &slice[j]);
-            chunk_metrics_finish(&all.facts, ph, &slice[0], &sliced);
-            CHECK(one.chunks > 0 && !memcmp(&one, &sliced, sizeof one),
-                  "phase %d's per-chunk figures in four slices are one pass's (%zu chunks, "
-                  "interval p50 %g ms; sliced %zu, %g)",
-                  ph->index, one.chunks, one.chunk_interval_ms.p50, sliced.chunks,
-                  sliced.chunk_interval_ms.p50);
             CHECK(!memcmp(&m, &all.phases[k], sizeof m),
                   "phase %d's SLT figures alone (one thread) are the whole log's (two threads, "
                   "a task for its requests and slices of its chunks): sent %zu and %zu, ITL p50 "
@@ -221,6 +232,7 @@ int main(int argc, char **argv)
     phases_alone(dir);
     const char *tokenizers[] = {"none", argc > 2 && access(argv[2], R_OK) == 0 ? argv[2] : NULL};
     for (int k = 0; k < 2 && tokenizers[k]; k++) {
+        slices_match(dir, tokenizers[k]);
         char *one = results_of(dir, tokenizers[k], 1, nreq);
         for (unsigned t = 2; t <= 4; t++) {
             char *other = results_of(dir, tokenizers[k], t, nreq);
