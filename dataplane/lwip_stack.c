@@ -9,6 +9,7 @@
 #include "lwip_stack.h"
 
 #include "lwip_demux.h"
+#include "lwip_linger.h"
 
 #include "rng.h"
 #include "tls_layer.h"
@@ -764,8 +765,15 @@ static void stack_addresses(char *buf, size_t n)
                                ip4addr_ntoa(netif_ip4_addr(&X->netif[i])));
 }
 
+static unsigned stack_linger_round(void)
+{
+    pump(clock_now_ns());
+    return lwip_linger_unclosed();
+}
+
 __attribute__((visibility("default"))) const struct lwip_stack_api *strobe_lwip_stack(void)
 {
-    static const struct lwip_stack_api api = {stack_start, stack_ops, stack_addresses};
+    static const struct lwip_stack_api api = {stack_start, stack_ops, stack_addresses,
+                                              stack_linger_round, lwip_linger_abort};
     return &api;
 }

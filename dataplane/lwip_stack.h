@@ -44,6 +44,12 @@ struct lwip_stack_api {
     const struct transport_ops *(*ops)(void);
     /* The stack's addresses, space-separated. */
     void (*addresses)(char *buf, size_t n);
+    /* For the shutdown's wait (tcp_linger.h), once the worker's thread has stopped and every
+     * connection is closed, from the thread that stops the transport: one round of the stack
+     * (rx, timers, tx flush), returning the connections whose close has not finished; and the
+     * reset of those. Both return a count of connections. */
+    unsigned (*linger_round)(void);
+    unsigned (*linger_abort)(void);
 };
 
 /* The module's one exported symbol (dlsym name LWIP_STACK_ENTRY). */

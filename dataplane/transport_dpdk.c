@@ -6,6 +6,7 @@
 
 #include "dpdk_port.h"
 #include "lwip_stack.h"
+#include "tcp_linger.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -252,9 +253,36 @@ void transport_dpdk_describe(const struct dpdk_dataplane *d, char *buf, size_t n
     if (d->impair[0] && at < n) snprintf(buf + at, n - at, "; IMPAIRED rx (test): %s", d->impair);
 }
 
+/* The workers whose stack started (a failed start leaves the rest without one). */
+static unsigned linger_round(void *arg)
+{
+    struct dpdk_dataplane *d = arg;
+    unsigned unclosed = 0;
+    for (int i = 0; i < d->n; i++)
+        if (d->w[i].ctx) unclosed += d->w[i].api->linger_round();
+    return unclosed;
+}
+
+static unsigned linger_abort(void *arg)
+{
+    struct dpdk_dataplane *d = arg;
+    unsigned reset = 0;
+    for (int i = 0; i < d->n; i++)
+        if (d->w[i].ctx) reset += d->w[i].api->linger_abort();
+    return reset;
+}
+
 void transport_dpdk_stop(struct dpdk_dataplane *d)
 {
     if (!d) return;
+    /* every worker's connections finish closing, all at once, before the ports go */
+    unsigned reset = tcp_linger(&(struct tcp_linger_stacks){d, linger_round, linger_abort});
+    if (reset)
+        fprintf(stderr,
+                "strobe: warning: %u TCP connection(s) had not finished closing %lld ms after "
+                "the run's last close (the server did not answer the FIN) and were reset; a "
+                "server that missed the reset keeps them half-open\n",
+                reset, TCP_LINGER_DEADLINE_NS / 1000000);
     /* the modules stay loaded: their lwIP cannot be torn down, and the process exits */
     for (int i = 0; i < d->n; i++) dpdk_port_close(d->w[i].port);
     dpdk_eal_cleanup();

@@ -56,7 +56,9 @@ int transport_dpdk_workers(const struct dpdk_dataplane *d);
 /* Worker i's transport: its context and its table (plain or TLS, as the endpoint asked). */
 struct transport_ctx *transport_dpdk_ctx(struct dpdk_dataplane *d, int worker);
 const struct transport_ops *transport_dpdk_ops(struct dpdk_dataplane *d, int worker);
-/* After the workers have stopped: closes the ports and the EAL. The lwIP stacks cannot be
+/* After the workers have stopped and closed their connections: runs the stacks until every
+ * close has finished (at most TCP_LINGER_DEADLINE_NS, then the rest are reset, which one line
+ * on stderr says; tcp_linger.h), then closes the ports and the EAL. The lwIP stacks cannot be
  * torn down; the process is expected to exit. */
 void transport_dpdk_stop(struct dpdk_dataplane *d);
 /* One line: table, driver, each worker's addresses, clock. */

@@ -1,8 +1,9 @@
 """DPDK + lwIP at both ends, over memif (shared memory between two processes, no kernel on the
 data path): strobe-emu --transport dpdk with memif server ports, strobe slt --transport dpdk
 with a memif client port. 1,000 concurrent streams: every chunk's tokens exact, speed and
-TTFT against the emulator's truth, the emulator's own request count equal to strobe's; a
-second client on the same port after the first left; two ports and strobe --threads 2,
+TTFT against the emulator's truth, the emulator's own request count equal to strobe's, and
+every connection closed at both ends (none reset, none left open at the emulator) once strobe
+has left; a second client on the same port after the first left; two ports and strobe --threads 2,
 each port answering the connections that came in on it; the idle policies (memif has no Rx
 interrupt, so the default backs off there and says so; --idle poll; Rx interrupts over the
 vhost-user pair, net_vhost to net_virtio_user, two workers, 200 streams exact); bad set-ups named. strobe's calibration probes go through
@@ -17,7 +18,7 @@ import time
 
 import common
 from common import check
-from test_dpdk import sh
+from test_dpdk import check_closed, sh
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 O200K = os.path.join(ROOT, "tokenizers", "o200k_base.tiktoken")
@@ -119,10 +120,14 @@ def results(what, rc, stderr, run):
     return json.load(open(os.path.join(run, "results.json"))) if rc == 0 else None
 
 
-def received(what, emu, before, res):
+def received(what, emu, before, res, stderr):
+    """The emulator's request count against strobe's; and, strobe having left, every
+    connection closed at both ends: a client that leaves with closes unfinished leaves the
+    emulator answering or retransmitting into a departed memif peer (README)."""
     m = emu.metrics()
     m["strobe_emu_requests_total"] -= before["strobe_emu_requests_total"]
     common.check_received(what, res, m, common.calibration_probes(res))
+    check_closed(what, stderr, m["strobe_emu_tcp_connections_unclosed"])
 
 
 def against_truth(what, ph, conc):
@@ -164,7 +169,7 @@ def thousand_streams(tmp, emu, sock):
           "memif has no Rx interrupt: the default idle policy backs off and says why",
           "idle: back-off ... (net_memif has no Rx interrupt)", transport)
     common.check_exact_streams("memif, 1,000 streams", ph, 1000)
-    received("memif, 1,000 streams", emu, before, res)
+    received("memif, 1,000 streams", emu, before, res, r.stderr)
     against_truth("memif, 1,000 streams", ph, 1000)
 
 
@@ -180,7 +185,7 @@ def second_client(tmp, emu, sock):
         check("idle: busy-poll" in transport, "--idle poll: the worker busy-polls", "idle: busy-poll",
               transport)
         common.check_exact_streams("memif, a second client", res["phases"][0], 64)
-        received("memif, a second client", emu, before, res)
+        received("memif, a second client", emu, before, res, r.stderr)
         against_truth("memif, 64 streams", res["phases"][0], 64)
 
 
@@ -199,7 +204,7 @@ def two_ports(tmp):
             transport = res["run"]["config"]["transport"]
             check("2 workers" in transport, "two ports: strobe ran two workers", "2 workers", transport)
             common.check_exact_streams("two ports, two workers", res["phases"][0], 200)
-            received("two ports, two workers", emu, before, res)
+            received("two ports, two workers", emu, before, res, r.stderr)
     finally:
         emu.stop()
 
@@ -223,7 +228,7 @@ def rx_interrupts(tmp):
             check("on net_virtio_user" in transport and "idle: Rx interrupt" in transport,
                   "strobe slept on net_virtio_user's Rx interrupts", "idle: Rx interrupt", transport)
             common.check_exact_streams(what, res["phases"][0], 200)
-            received(what, emu, before, res)
+            received(what, emu, before, res, r.stderr)
             against_truth(what, res["phases"][0], 200)
     finally:
         emu.stop()
