@@ -765,9 +765,9 @@ static void stack_addresses(char *buf, size_t n)
                                ip4addr_ntoa(netif_ip4_addr(&X->netif[i])));
 }
 
-static unsigned stack_linger_round(void)
+static unsigned stack_linger_round(int *frames)
 {
-    pump(clock_now_ns());
+    *frames += pump(clock_now_ns());
     return lwip_linger_unclosed();
 }
 

@@ -46,9 +46,10 @@ struct lwip_stack_api {
     void (*addresses)(char *buf, size_t n);
     /* For the shutdown's wait (tcp_linger.h), once the worker's thread has stopped and every
      * connection is closed, from the thread that stops the transport: one round of the stack
-     * (rx, timers, tx flush), returning the connections whose close has not finished; and the
-     * reset of those. Both return a count of connections. */
-    unsigned (*linger_round)(void);
+     * (rx, timers, tx flush), adding the frames received to *frames and returning the
+     * connections whose close has not finished; and the reset of those. Both return a count
+     * of connections. */
+    unsigned (*linger_round)(int *frames);
     unsigned (*linger_abort)(void);
 };
 

@@ -25,9 +25,9 @@
 
 struct tcp_linger_stacks {
     void *arg;
-    /* One round of every stack: received frames into TCP, its timers, transmit flushed.
-     * Returns the connections whose close has not finished. */
-    unsigned (*round)(void *arg);
+    /* One round of every stack: received frames into TCP (their count added to *frames), its
+     * timers, transmit flushed. Returns the connections whose close has not finished. */
+    unsigned (*round)(void *arg, int *frames);
     /* Resets those connections (an RST each); returns how many. */
     unsigned (*abort)(void *arg);
 };

@@ -254,12 +254,12 @@ void transport_dpdk_describe(const struct dpdk_dataplane *d, char *buf, size_t n
 }
 
 /* The workers whose stack started (a failed start leaves the rest without one). */
-static unsigned linger_round(void *arg)
+static unsigned linger_round(void *arg, int *frames)
 {
     struct dpdk_dataplane *d = arg;
     unsigned unclosed = 0;
     for (int i = 0; i < d->n; i++)
-        if (d->w[i].ctx) unclosed += d->w[i].api->linger_round();
+        if (d->w[i].ctx) unclosed += d->w[i].api->linger_round(frames);
     return unclosed;
 }
 

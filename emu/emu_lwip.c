@@ -285,10 +285,10 @@ static int l_wait(struct emu_io_event *evs, int max, int64_t due)
     return n;
 }
 
-static unsigned linger_round(void *arg)
+static unsigned linger_round(void *arg, int *frames)
 {
     (void)arg;
-    pump();
+    *frames += pump();
     return lwip_linger_unclosed();
 }
 
