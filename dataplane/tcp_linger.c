@@ -29,7 +29,13 @@ unsigned tcp_linger(const struct tcp_linger_stacks *s)
             reset = s->abort(s->arg);
             break;
         }
-    int64_t settle = clock_now_ns();
-    while (clock_now_ns() - settle < TCP_LINGER_SETTLE_NS) round_or_rest(s);
+    int64_t from = clock_now_ns();
+    if (s->barrier) {
+        s->barrier(s->arg);
+        while (!s->barrier_done(s->arg) && clock_now_ns() - from < TCP_LINGER_DEADLINE_NS)
+            round_or_rest(s);
+    } else {
+        while (clock_now_ns() - from < TCP_LINGER_SETTLE_NS) round_or_rest(s);
+    }
     return reset;
 }

@@ -272,11 +272,27 @@ static unsigned linger_abort(void *arg)
     return reset;
 }
 
+static void linger_barrier(void *arg)
+{
+    struct dpdk_dataplane *d = arg;
+    for (int i = 0; i < d->n; i++)
+        if (d->w[i].ctx) d->w[i].api->linger_barrier();
+}
+
+static int linger_barrier_done(void *arg)
+{
+    struct dpdk_dataplane *d = arg;
+    for (int i = 0; i < d->n; i++)
+        if (d->w[i].ctx && !d->w[i].api->linger_barrier_done()) return 0;
+    return 1;
+}
+
 void transport_dpdk_stop(struct dpdk_dataplane *d)
 {
     if (!d) return;
     /* every worker's connections finish closing, all at once, before the ports go */
-    unsigned reset = tcp_linger(&(struct tcp_linger_stacks){d, linger_round, linger_abort});
+    unsigned reset = tcp_linger(&(struct tcp_linger_stacks){d, linger_round, linger_abort,
+                                                            linger_barrier, linger_barrier_done});
     if (reset)
         fprintf(stderr,
                 "strobe: warning: %u TCP connection(s) had not finished closing %lld ms after "

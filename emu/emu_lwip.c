@@ -310,7 +310,9 @@ static void l_stop(void)
         if (lc) emu_server_conn_close(lc->c);
     }
     unsigned reset =
-        L.nports ? tcp_linger(&(struct tcp_linger_stacks){NULL, linger_round, linger_abort}) : 0;
+        L.nports
+            ? tcp_linger(&(struct tcp_linger_stacks){NULL, linger_round, linger_abort, NULL, NULL})
+            : 0;
     if (reset)
         fprintf(stderr,
                 "strobe-emu: %u TCP connection(s) had not finished closing %lld ms after the "
