@@ -146,7 +146,6 @@ static struct netif *netif_for(const uint8_t *f, uint32_t len)
     return &X->netif[0];
 }
 
-/* One frame into lwIP, its stamp published first (input runs TCP synchronously). */
 /* An ARP reply from the next hop (to anyone: its answer to the barrier's request). */
 static int arp_reply_from_next_hop(const uint8_t *f, uint32_t len)
 {
@@ -154,6 +153,8 @@ static int arp_reply_from_next_hop(const uint8_t *f, uint32_t len)
            !memcmp(f + 28, &X->next_hop, 4);
 }
 
+/* One frame into lwIP, its stamp published first (input runs TCP synchronously); the
+ * shutdown's barrier looks for its answer here, only while it waits for one. */
 static void deliver(const uint8_t *data, uint32_t len, int64_t t, enum ts_source src)
 {
     if (X->barrier_sent && !X->barrier_answered && arp_reply_from_next_hop(data, len))

@@ -296,8 +296,9 @@ void transport_dpdk_stop(struct dpdk_dataplane *d)
     if (reset)
         fprintf(stderr,
                 "strobe: warning: %u TCP connection(s) had not finished closing %lld ms after "
-                "the run's last close (the server did not answer the FIN) and were reset; a "
-                "server that missed the reset keeps them half-open\n",
+                "the run's last close (the server's answer did not come, or a frame was lost) "
+                "and were reset; a server that missed the reset keeps them half-open until it "
+                "times them out\n",
                 reset, TCP_LINGER_DEADLINE_NS / 1000000);
     /* the modules stay loaded: their lwIP cannot be torn down, and the process exits */
     for (int i = 0; i < d->n; i++) dpdk_port_close(d->w[i].port);

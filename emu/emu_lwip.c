@@ -316,8 +316,9 @@ static void l_stop(void)
     if (reset)
         fprintf(stderr,
                 "strobe-emu: %u TCP connection(s) had not finished closing %lld ms after the "
-                "last close (the client did not answer) and were reset; a client that missed "
-                "the reset keeps them half-open.\n",
+                "last close (the client's answer did not come, or a frame was lost) and were "
+                "reset; a client that missed the reset keeps them half-open until it times "
+                "them out.\n",
                 reset, TCP_LINGER_DEADLINE_NS / 1000000);
     for (int i = 0; i < L.nports; i++) {
         netif_remove(&L.netif[i]);
