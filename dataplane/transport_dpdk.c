@@ -291,15 +291,18 @@ void transport_dpdk_stop(struct dpdk_dataplane *d)
 {
     if (!d) return;
     /* every worker's connections finish closing, all at once, before the ports go */
-    unsigned reset = tcp_linger(&(struct tcp_linger_stacks){d, linger_round, linger_abort,
-                                                            linger_barrier, linger_barrier_done});
-    if (reset)
+    struct tcp_linger_outcome o = tcp_linger(&(struct tcp_linger_stacks){
+        d, linger_round, linger_abort, linger_barrier, linger_barrier_done});
+    if (o.reset)
         fprintf(stderr,
-                "strobe: warning: %u TCP connection(s) had not finished closing %lld ms after "
-                "the run's last close (the server's answer did not come, or a frame was lost) "
-                "and were reset; a server that missed the reset keeps them half-open until it "
-                "times them out\n",
-                reset, TCP_LINGER_DEADLINE_NS / 1000000);
+                "strobe: warning: %u TCP connection(s) had not finished closing when strobe "
+                "left (the server's answer did not come, or a frame was lost) and were reset\n",
+                o.reset);
+    if (o.barrier_late)
+        fprintf(stderr,
+                "strobe: warning: the server had not read strobe's last frames when strobe "
+                "closed its DPDK ports (no reply to an ARP request sent behind them): it may "
+                "keep some of strobe's connections half-open until it times them out\n");
     /* the modules stay loaded: their lwIP cannot be torn down, and the process exits */
     for (int i = 0; i < d->n; i++) dpdk_port_close(d->w[i].port);
     dpdk_eal_cleanup();

@@ -312,14 +312,14 @@ static void l_stop(void)
     unsigned reset =
         L.nports
             ? tcp_linger(&(struct tcp_linger_stacks){NULL, linger_round, linger_abort, NULL, NULL})
+                  .reset
             : 0;
     if (reset)
         fprintf(stderr,
-                "strobe-emu: %u TCP connection(s) had not finished closing %lld ms after the "
-                "last close (the client's answer did not come, or a frame was lost) and were "
-                "reset; a client that missed the reset keeps them half-open until it times "
-                "them out.\n",
-                reset, TCP_LINGER_DEADLINE_NS / 1000000);
+                "strobe-emu: %u TCP connection(s) had not finished closing when it stopped (the "
+                "client's answer did not come, or a frame was lost) and were reset; a client "
+                "that missed the reset keeps them half-open until it times them out.\n",
+                reset);
     for (int i = 0; i < L.nports; i++) {
         netif_remove(&L.netif[i]);
         dpdk_port_close(L.port[i]);

@@ -127,16 +127,22 @@ def check_received(what, emu, before, res):
 
 def check_closed(what, stderr, unclosed, lossy=False):
     """After strobe has exited: the server holds none of its connections open or closing
-    (`unclosed`: the server's count), none left half-open by a FIN unanswered; and, on a link
-    that loses no frames, strobe reset none at its exit (every close finished within its
-    deadline, tcp_linger.h). On a lossy one (net_pcap: the server retransmitted ~10 % of its
-    segments during a 1,000-stream run, against 2 segments over net_af_packet) a close may need
-    a retransmission, which comes after the deadline: strobe then resets it, and says so."""
+    (`unclosed`: how many more the server holds than before the run), none left half-open by
+    a FIN unanswered or a last ACK unread; and, on a link that loses no frames, strobe reset
+    none at its exit (every close finished in time, tcp_linger.h). On a lossy one (net_pcap:
+    in one 1,000-stream run the server retransmitted 18,702 segments, against 2 over
+    net_af_packet) a close may need a retransmission, which comes after the quiet time: strobe
+    then resets it, and says so. A server so far behind that it had not read strobe's last
+    frames when strobe left (it says so: seen with the emulator under the sanitizers on a
+    loaded machine, seconds behind its schedule) may keep some: then neither is checked."""
+    if "had not read strobe's last frames" in stderr:
+        print("%s: not checked: strobe left before the server had read its last frames" % what)
+        return
     if not lossy:
         check("had not finished closing" not in stderr,
               "%s: every connection strobe closed finished closing before it left (none reset)" % what,
               "no reset at exit", stderr[-400:])
-    check(unclosed == 0, "%s: the server holds none of strobe's connections after it left" % what,
+    check(unclosed <= 0, "%s: the server holds none of strobe's connections after it left" % what,
           0, unclosed)
 
 

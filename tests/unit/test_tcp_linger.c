@@ -1,18 +1,19 @@
 /* tcp_linger against scripted stacks: closes that finish, then the barrier's answer (no reset,
- * the barrier sent only once every close has finished); closes that never finish (reset once,
- * after the deadline, the barrier still sent); a barrier never answered (given up after the
- * deadline); no barrier (the settle time). Lower bounds on time only, which hold on a loaded
- * machine. */
+ * the barrier sent only once every close has finished); closes that never finish from a silent
+ * peer (reset once the silence has lasted the quiet time, the barrier still sent) and from a
+ * peer that keeps sending (reset at the cap); a barrier never answered (given up, and said);
+ * no barrier (the settle time). Lower bounds on time only, which hold on a loaded machine. */
 #include "check.h"
 #include "clock.h"
 #include "tcp_linger.h"
 
 struct script {
-    unsigned unclosed;      /* left now; each round closes one while close_each */
-    int close_each;
+    unsigned unclosed; /* left now */
+    int close_each;    /* each round closes one (a frame) */
+    int chatty;        /* each round brings a frame, closing nothing */
     int rounds, aborts, barriers;
     unsigned unclosed_at_barrier;
-    int answer_after;       /* rounds after the barrier until its answer; < 0: never */
+    int answer_after; /* rounds after the barrier until its answer; < 0: never */
     int rounds_since_barrier;
 };
 
@@ -24,6 +25,7 @@ static unsigned round_(void *arg, int *frames)
         s->unclosed--;
         *frames += 1;
     }
+    if (s->chatty) *frames += 1;
     if (s->barriers) s->rounds_since_barrier++;
     return s->unclosed;
 }
@@ -50,22 +52,23 @@ static int barrier_done(void *arg)
     return s->answer_after >= 0 && s->rounds_since_barrier >= s->answer_after;
 }
 
-static int64_t run(struct script *s, int with_barrier, unsigned *reset)
+static int64_t run(struct script *s, int with_barrier, struct tcp_linger_outcome *o)
 {
     struct tcp_linger_stacks st = {s, round_, abort_, with_barrier ? barrier : NULL,
                                    with_barrier ? barrier_done : NULL};
     int64_t t0 = clock_now_ns();
-    *reset = tcp_linger(&st);
+    *o = tcp_linger(&st);
     return clock_now_ns() - t0;
 }
 
 int main(void)
 {
-    unsigned reset;
+    struct tcp_linger_outcome o;
     struct script a = {.unclosed = 5, .close_each = 1, .answer_after = 3};
-    run(&a, 1, &reset);
-    CHECK(reset == 0 && a.aborts == 0, "closes that finish: no reset (got %u, %d aborts)", reset,
-          a.aborts);
+    run(&a, 1, &o);
+    CHECK(o.reset == 0 && a.aborts == 0 && !o.barrier_late,
+          "closes that finish: no reset, the barrier answered (got %u, %d aborts, late %d)",
+          o.reset, a.aborts, o.barrier_late);
     CHECK(a.barriers == 1 && a.unclosed_at_barrier == 0,
           "the barrier sent once, after every close (%d sent, %u open then)", a.barriers,
           a.unclosed_at_barrier);
@@ -73,21 +76,29 @@ int main(void)
           a.rounds_since_barrier);
 
     struct script b = {.unclosed = 7, .answer_after = 0};
-    int64_t ns = run(&b, 1, &reset);
-    CHECK(reset == 7 && b.aborts == 1, "closes that never finish: reset once, all 7 (got %u, %d)",
-          reset, b.aborts);
-    CHECK(ns >= TCP_LINGER_DEADLINE_NS, "reset only after the deadline (%lld ns)", (long long)ns);
-    CHECK(b.barriers == 1, "the barrier sent after the reset too (%d)", b.barriers);
+    int64_t ns = run(&b, 1, &o);
+    CHECK(o.reset == 7 && b.aborts == 1, "a silent peer: reset once, all 7 (got %u, %d)", o.reset,
+          b.aborts);
+    CHECK(ns >= TCP_LINGER_QUIET_NS, "reset only after the quiet time (%lld ns)", (long long)ns);
+    CHECK(b.barriers == 1 && !o.barrier_late, "the barrier sent after the reset too (%d)",
+          b.barriers);
 
-    struct script c = {.unclosed = 0, .answer_after = -1};
-    ns = run(&c, 1, &reset);
-    CHECK(reset == 0 && c.barriers == 1 && ns >= TCP_LINGER_DEADLINE_NS,
-          "a barrier never answered is given up after the deadline (%lld ns)", (long long)ns);
+    struct script c = {.unclosed = 3, .chatty = 1, .answer_after = 0};
+    ns = run(&c, 1, &o);
+    CHECK(o.reset == 3 && ns >= TCP_LINGER_MAX_NS,
+          "a peer that keeps sending but never closes: reset at the cap (%u, %lld ns)", o.reset,
+          (long long)ns);
 
-    struct script d = {.unclosed = 0};
-    ns = run(&d, 0, &reset);
-    CHECK(reset == 0 && d.rounds > 1 && ns >= TCP_LINGER_SETTLE_NS,
-          "no barrier: rounds go on for the settle time (%d rounds, %lld ns)", d.rounds,
+    struct script d = {.unclosed = 0, .answer_after = -1};
+    ns = run(&d, 1, &o);
+    CHECK(o.reset == 0 && d.barriers == 1 && o.barrier_late && ns >= TCP_LINGER_QUIET_NS,
+          "a barrier never answered: given up after the quiet time, and said (late %d, %lld ns)",
+          o.barrier_late, (long long)ns);
+
+    struct script e = {.unclosed = 0};
+    ns = run(&e, 0, &o);
+    CHECK(o.reset == 0 && !o.barrier_late && e.rounds > 1 && ns >= TCP_LINGER_SETTLE_NS,
+          "no barrier: rounds go on for the settle time (%d rounds, %lld ns)", e.rounds,
           (long long)ns);
     return check_done("tcp_linger");
 }
