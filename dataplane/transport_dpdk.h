@@ -57,8 +57,9 @@ int transport_dpdk_workers(const struct dpdk_dataplane *d);
 struct transport_ctx *transport_dpdk_ctx(struct dpdk_dataplane *d, int worker);
 const struct transport_ops *transport_dpdk_ops(struct dpdk_dataplane *d, int worker);
 /* After the workers have stopped and closed their connections: runs the stacks until every
- * close has finished (at most TCP_LINGER_DEADLINE_NS, then the rest are reset, which one line
- * on stderr says; tcp_linger.h), then closes the ports and the EAL. The lwIP stacks cannot be
+ * close has finished and the server has read the last frames (within tcp_linger.h's limits;
+ * connections reset at the limit, and a server that had not read everything, are each said in
+ * one line on stderr), then closes the ports and the EAL. The lwIP stacks cannot be
  * torn down; the process is expected to exit. */
 void transport_dpdk_stop(struct dpdk_dataplane *d);
 /* One line: table, driver, each worker's addresses, clock. */
