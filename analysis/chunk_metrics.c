@@ -121,21 +121,20 @@ int chunk_metrics_itl(const struct run_facts *f, const struct phase_info *ph, in
     return multi;
 }
 
-void chunk_metrics_compute(const struct run_facts *f, const struct phase_info *ph,
-                           struct chunk_metrics *m)
+void chunk_pass_run(const struct run_facts *f, const struct phase_info *ph, size_t from, size_t to,
+                    struct chunk_pass *p)
 {
-    memset(m, 0, sizeof *m);
-    struct value_counts k = {0}, interval = {0};
-    struct dvec ttft_r = {0}, ttft_a = {0};
-    size_t exactly_one = 0; /* chunks of one token, not "1 to 2" as share_k[0] */
-    for (size_t i = 0; i < f->nreqs; i++) {
+    memset(p, 0, sizeof *p);
+    struct chunk_metrics *m = &p->m;
+    for (size_t i = from; i < to; i++) {
         const struct req_facts *r = &f->reqs[i];
         if (!counted_request(r, ph)) continue;
         m->requests++;
         m->by_rule[r->count_rule]++;
         if (r->t_first_reasoning)
-            dvec_push(&ttft_r, (double)(r->t_first_reasoning - r->t_sched) / 1e9);
-        if (r->t_first_answer) dvec_push(&ttft_a, (double)(r->t_first_answer - r->t_sched) / 1e9);
+            dvec_push(&p->ttft_r, (double)(r->t_first_reasoning - r->t_sched) / 1e9);
+        if (r->t_first_answer)
+            dvec_push(&p->ttft_a, (double)(r->t_first_answer - r->t_sched) / 1e9);
         if (r->usage_seen && r->tokenizer_tokens >= 0) {
             m->usage_compared++;
             m->tokenizer_total += (double)r->tokenizer_tokens;
@@ -155,36 +154,84 @@ void chunk_metrics_compute(const struct run_facts *f, const struct phase_info *p
             /* a chunk that carried no token (whitespace a server flushed alone) merges its
              * time into the next one */
             if (kt <= 0) continue;
-            count_value(&k, kt, 1);
+            count_value(&p->k, kt, 1);
             m->chunks++;
             m->share_k[kt < 2 ? 0 : kt >= 5 ? 4 : (size_t)kt - 1]++; /* (0, 2): one */
-            exactly_one += kt == 1;
-            if (prev) count_value(&interval, (double)(t - prev) / 1e6, 1);
+            p->exactly_one += kt == 1;
+            if (prev) count_value(&p->interval, (double)(t - prev) / 1e6, 1);
             prev = t;
         }
     }
+}
+
+/* Appends src's values to d (d's first, so that passes over ranges taken in order give the
+ * order one pass gives). */
+static void dvec_append(struct dvec *d, const struct dvec *src)
+{
+    dvec_reserve(d, d->n + src->n);
+    if (src->n && !d->v) out_of_memory();
+    if (src->n) memcpy(d->v + d->n, src->v, src->n * sizeof *src->v);
+    d->n += src->n;
+}
+
+void chunk_pass_add(struct chunk_pass *into, struct chunk_pass *p)
+{
+    struct chunk_metrics *m = &into->m;
+    const struct chunk_metrics *o = &p->m;
+    m->requests += o->requests;
+    for (int r = 0; r < 3; r++) m->by_rule[r] += o->by_rule[r];
+    m->chunks += o->chunks;
+    /* counts below 2^53: exact in any order */
+    for (int i = 0; i < 5; i++) m->share_k[i] += o->share_k[i];
+    m->usage_compared += o->usage_compared;
+    m->usage_differ_5pct += o->usage_differ_5pct;
+    m->tokenizer_total += o->tokenizer_total;
+    m->usage_total += o->usage_total;
+    m->emu_compared += o->emu_compared;
+    m->emu_differ += o->emu_differ;
+    into->exactly_one += p->exactly_one;
+    if (value_counts_merge(&into->k, &p->k) || value_counts_merge(&into->interval, &p->interval))
+        out_of_memory();
+    dvec_append(&into->ttft_r, &p->ttft_r);
+    dvec_append(&into->ttft_a, &p->ttft_a);
+    dvec_free(&p->ttft_r);
+    dvec_free(&p->ttft_a);
+}
+
+void chunk_metrics_finish(const struct run_facts *f, const struct phase_info *ph,
+                          struct chunk_pass *p, struct chunk_metrics *m)
+{
+    *m = p->m;
     size_t most = 0;
     for (int r = 0; r < 3; r++)
         if (m->by_rule[r] > most) most = m->by_rule[r], m->rule = (enum count_rule)r;
     /* every chunk carried one token (always so without per-chunk counts): each token's gap is
      * its chunk's interval under both ITL rules, the same values in the same order */
-    int one_token_each = exactly_one == m->chunks;
+    int one_token_each = p->exactly_one == m->chunks;
     for (int i = 0; i < 5; i++) m->share_k[i] = m->chunks ? m->share_k[i] / (double)m->chunks : 0;
-    value_counts_sort(&interval);
-    value_counts_sort(&k);
-    value_counts_summarise(&interval, &m->chunk_interval_ms);
-    value_counts_summarise(&k, &m->tokens_per_chunk);
-    classify(m, &k, &interval);
-    value_counts_free(&k);
-    value_counts_free(&interval);
+    value_counts_sort(&p->interval);
+    value_counts_sort(&p->k);
+    value_counts_summarise(&p->interval, &m->chunk_interval_ms);
+    value_counts_summarise(&p->k, &m->tokens_per_chunk);
+    classify(m, &p->k, &p->interval);
+    value_counts_free(&p->k);
+    value_counts_free(&p->interval);
     if (one_token_each)
         m->itl_zero_ms = m->itl_spread_ms = m->chunk_interval_ms;
     else if (chunk_metrics_itl(f, ph, 0, &m->itl_zero_ms))
         chunk_metrics_itl(f, ph, 1, &m->itl_spread_ms);
     else
         m->itl_spread_ms = m->itl_zero_ms;
-    summarise(ttft_r.v, ttft_r.n, &m->ttft_reasoning_s);
-    summarise(ttft_a.v, ttft_a.n, &m->ttft_answer_s);
-    dvec_free(&ttft_r);
-    dvec_free(&ttft_a);
+    summarise(p->ttft_r.v, p->ttft_r.n, &m->ttft_reasoning_s);
+    summarise(p->ttft_a.v, p->ttft_a.n, &m->ttft_answer_s);
+    dvec_free(&p->ttft_r);
+    dvec_free(&p->ttft_a);
+}
+
+void chunk_metrics_compute(const struct run_facts *f, const struct phase_info *ph,
+                           struct chunk_metrics *m)
+{
+    struct chunk_pass p;
+    chunk_pass_run(f, ph, 0, f->nreqs, &p);
+    chunk_metrics_finish(f, ph, &p, m);
 }

@@ -16,6 +16,7 @@
 #define STROBE_CHUNK_METRICS_H
 #include "facts.h"
 #include "stats.h"
+#include "value_counts.h"
 
 struct chunk_metrics {
     size_t requests, by_rule[3]; /* indexed by enum count_rule */
@@ -35,6 +36,24 @@ struct chunk_metrics {
 
 void chunk_metrics_compute(const struct run_facts *f, const struct phase_info *ph,
                            struct chunk_metrics *m);
+
+/* chunk_metrics_compute in parts, so that threads can share a phase: passes over ranges of
+ * the requests, added together in the ranges' order, then finished; the same figures, to the
+ * bit, as chunk_metrics_compute. */
+struct chunk_pass {
+    struct chunk_metrics m; /* its counts; share_k as counts until finished */
+    struct value_counts k, interval;
+    struct dvec ttft_r, ttft_a;
+    size_t exactly_one; /* chunks of one token, not "1 to 2" as share_k[0] */
+};
+/* The pass over requests [from, to) into a p it zeroes first. */
+void chunk_pass_run(const struct run_facts *f, const struct phase_info *ph, size_t from, size_t to,
+                    struct chunk_pass *p);
+/* Adds p (the pass over the range after into's) into `into`, and frees p. */
+void chunk_pass_add(struct chunk_pass *into, struct chunk_pass *p);
+/* The figures of the passes over every request, added into p; frees p. */
+void chunk_metrics_finish(const struct run_facts *f, const struct phase_info *ph,
+                          struct chunk_pass *p, struct chunk_metrics *m);
 /* The ITL per token by one rule ("zero": spread 0, "spread": 1), always by a pass over the
  * tokens (chunk_metrics_compute skips it when every chunk carried one token: the chunk
  * interval is then both); 1 when a chunk carried other than one token. */

@@ -294,6 +294,9 @@ static void *analyse(void *arg)
         struct chunk_slot *s = chunk_wait(L, k);
         for (unsigned a = 0; a < W->nA; a++) {
             struct analyser *A = W->A[a];
+            /* the analysis will fail saying so: the rest would only meet the limit again, each
+             * record at the cost of failing allocations */
+            if (A->sink.out_of_memory) continue;
             for (uint32_t j = s->start[A->index]; j < s->start[A->index + 1]; j++) {
                 const struct log_record *rec = &s->recs[s->items[j].at];
                 int inside = rec->off <= lr->bodies_len && rec->len <= lr->bodies_len - rec->off;
@@ -420,6 +423,27 @@ static int merge_figures(struct analyser *A, unsigned nthreads, struct run_facts
     return atomic_load(&m.out_of_memory);
 }
 
+/* What facts_load has allocated when it stops for want of memory before the threads: freed,
+ * with the facts (L->f). */
+static void load_abort(struct loader *L, struct analyser *A, struct tokenizer *tok, size_t *events)
+{
+    free(events);
+    free(L->ids.keys);
+    free(L->ids.vals);
+    free(L->pend);
+    free(L->sent_at);
+    free(L->run);
+    free(L->progress);
+    for (unsigned t = 1; t < L->nthreads; t++)
+        if (A[t].tok != tok) tokenizer_free(A[t].tok);
+    free(A);
+    if (L->tap) tap_join_close(L->tap);
+    eventlog_reader_close(L->lr);
+    if (L->events_fd >= 0) close(L->events_fd);
+    if (L->bodies_fd >= 0) close(L->bodies_fd);
+    facts_free(L->f);
+}
+
 int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_path, unsigned threads,
                int only_phase, struct run_facts *f, char *err, size_t errlen)
 {
@@ -448,6 +472,16 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
     if (!threads) threads = facts_default_threads();
     if (threads > FACTS_MAX_THREADS) threads = FACTS_MAX_THREADS;
     struct analyser *A = calloc_lines(threads, sizeof *A);
+    if (!A) {
+        snprintf(err, errlen, "out of memory opening %s: analyse it on a machine with more memory",
+                 dir);
+        if (L.tap) tap_join_close(L.tap);
+        eventlog_reader_close(L.lr);
+        if (L.events_fd >= 0) close(L.events_fd);
+        if (L.bodies_fd >= 0) close(L.bodies_fd);
+        facts_free(f);
+        return -1;
+    }
     for (unsigned t = 0; t < threads; t++) {
         /* a tokenizer serves one thread at a time: the others load their own copy (a copy
          * that cannot load, which the first load makes unlikely, leaves fewer threads) */
@@ -471,35 +505,32 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
                  "out of memory while reading the requests of %s: analyse it on a "
                  "machine with more memory",
                  dir);
-        /* what the pre-pass allocated, and what facts_load had */
-        free(events);
-        free(L.ids.keys);
-        free(L.ids.vals);
-        free(L.pend);
-        free(L.sent_at);
-        free(L.run);
-        free(L.progress);
-        for (unsigned t = 1; t < threads; t++)
-            if (A[t].tok != tok) tokenizer_free(A[t].tok);
-        free(A);
-        if (L.tap) tap_join_close(L.tap);
-        eventlog_reader_close(L.lr);
-        if (L.events_fd >= 0) close(L.events_fd);
-        if (L.bodies_fd >= 0) close(L.bodies_fd);
-        facts_free(f);
+        load_abort(&L, A, tok, events);
         return -1;
     }
     run_records_take(&L, P);
 
     f->tok = calloc_lines(threads, sizeof *f->tok);
-    f->ntok_stores = threads;
-    for (unsigned t = 0; t < threads; t++) {
+    int no_memory = !f->tok;
+    for (unsigned t = 0; t < threads && !no_memory; t++) {
         A[t].L = &L;
         A[t].index = t;
         A[t].sink = (struct tok_sink){.store = &f->tok[t], .index = t, .f = f};
         A[t].sink.figures = calloc_lines(f->nphases + 1, sizeof *A[t].sink.figures);
-        tok_store_grow(&f->tok[t], events[t]); /* pages are touched only as they fill */
+        /* pages are touched only as they fill */
+        no_memory |= !A[t].sink.figures || tok_store_grow(&f->tok[t], events[t]);
     }
+    if (no_memory) {
+        snprintf(err, errlen,
+                 "out of memory while setting up the analysis threads of %s: analyse it on a "
+                 "machine with more memory, or with fewer --threads",
+                 dir);
+        if (f->tok) f->ntok_stores = threads; /* facts_free frees what the stores hold */
+        for (unsigned t = 0; t < threads; t++) free(A[t].sink.figures);
+        load_abort(&L, A, tok, events);
+        return -1;
+    }
+    f->ntok_stores = threads;
     free(events);
     run_analysers(A, threads);
     /* requests without an end record (the run was killed): failed, their tokens kept */

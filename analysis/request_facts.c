@@ -12,9 +12,16 @@
 
 static void pend_push(struct pending *p, const struct event_fact *e)
 {
+    if (p->out_of_memory) return; /* the request's facts are lost already */
     if (p->n == p->cap) {
-        p->cap = p->cap ? p->cap * 2 : 32;
-        p->e = realloc(p->e, p->cap * sizeof *p->e);
+        size_t cap = p->cap ? p->cap * 2 : 32;
+        struct event_fact *grown = realloc(p->e, cap * sizeof *grown);
+        if (!grown) {
+            p->out_of_memory = 1;
+            return;
+        }
+        p->e = grown;
+        p->cap = cap;
     }
     p->e[p->n++] = *e;
 }
@@ -25,6 +32,7 @@ void pending_take(struct pend_pool *pool, struct pending *p)
     if (!p->cap && pool->n) {
         *p = pool->spare[--pool->n];
         p->n = 0;
+        p->out_of_memory = 0;
     }
 }
 
@@ -153,11 +161,16 @@ void request_reason_from_body(struct req_facts *r, const char *body, size_t len)
     cJSON_Delete(j);
 }
 
-void tok_store_grow(struct tok_store *ts, size_t need)
+int tok_store_grow(struct tok_store *ts, size_t need)
 {
-    if (ts->len + need <= ts->cap) return;
-    while (ts->len + need > ts->cap) ts->cap = ts->cap ? ts->cap * 2 : 4096;
-    ts->ev = big_realloc(ts->ev, ts->cap * sizeof *ts->ev);
+    if (ts->len + need <= ts->cap) return 0;
+    size_t cap = ts->cap;
+    while (ts->len + need > cap) cap = cap ? cap * 2 : 4096;
+    struct tok_event *ev = big_realloc(ts->ev, cap * sizeof *ev);
+    if (!ev) return -1;
+    ts->ev = ev;
+    ts->cap = cap;
+    return 0;
 }
 
 const struct tok_wide *tok_wide_find(const struct tok_store *ts, size_t at)
@@ -174,9 +187,10 @@ const struct tok_wide *tok_wide_find(const struct tok_store *ts, size_t at)
 }
 
 /* Appends one token event (prev: the request's previous token event's stamp, or its first
- * token's), all its values in the wide list when one does not fit. */
-static void store_put(struct tok_store *ts, int64_t t, int64_t prev, double k, double bytes,
-                      uint32_t flags)
+ * token's), all its values in the wide list when one does not fit: 0, or -1 when the wide
+ * list cannot grow. */
+static int store_put(struct tok_store *ts, int64_t t, int64_t prev, double k, double bytes,
+                     uint32_t flags)
 {
     size_t at = ts->len++;
     struct tok_event *ev = &ts->ev[at];
@@ -189,12 +203,16 @@ static void store_put(struct tok_store *ts, int64_t t, int64_t prev, double k, d
     ev->dt = dt_fits ? (int32_t)dt : TOK_DT_WIDE;
     ev->k = isnan(k) ? TOK_K_UNKNOWN : k_fits ? (int16_t)k : TOK_K_WIDE;
     ev->bytes_flags = (uint16_t)((bytes_fit ? (uint32_t)bytes : TOK_BYTES_WIDE) | flags);
-    if (dt_fits && k_fits && bytes_fit) return;
+    if (dt_fits && k_fits && bytes_fit) return 0;
     if (ts->nwide == ts->wide_cap) {
-        ts->wide_cap = ts->wide_cap ? ts->wide_cap * 2 : 64;
-        ts->wide = realloc(ts->wide, ts->wide_cap * sizeof *ts->wide);
+        size_t cap = ts->wide_cap ? ts->wide_cap * 2 : 64;
+        struct tok_wide *wide = realloc(ts->wide, cap * sizeof *wide);
+        if (!wide) return -1;
+        ts->wide = wide;
+        ts->wide_cap = cap;
     }
     ts->wide[ts->nwide++] = (struct tok_wide){.at = at, .t = t, .k = k, .bytes = bytes};
+    return 0;
 }
 
 /* An event's tokens by a counting rule, NAN when the rule has none. */
@@ -202,6 +220,10 @@ static double counted_by(enum count_rule rule, const struct event_fact *e)
 {
     return rule == COUNT_SERVER ? e->server : rule == COUNT_TOKENIZER ? e->tokenized : NAN;
 }
+
+/* How many events ahead count_figures starts loading the tables' slots: about the adds a
+ * cache miss outlasts. */
+#define FIGURES_AHEAD 4
 
 /* The request's token events inside its phase's window into that phase's figures. */
 static void count_figures(struct tok_sink *sink, const struct req_facts *r, const struct pending *p)
@@ -217,6 +239,12 @@ static void count_figures(struct tok_sink *sink, const struct req_facts *r, cons
                         *pace = &sink->figures[k][FIGURE_PACING];
     int failed = 0;
     for (size_t i = 0; i < p->n; i++) {
+        if (i + FIGURES_AHEAD < p->n) {
+            const struct event_fact *a = &p->e[i + FIGURES_AHEAD];
+            if (a->lag != INT64_MIN) value_counts_prefetch(lag, (double)a->lag / 1e3);
+            if (a->gap != INT64_MIN) value_counts_prefetch(gap, (double)a->gap / 1e3);
+            if (a->pace != INT64_MIN) value_counts_prefetch(pace, (double)a->pace / 1e3);
+        }
         const struct event_fact *e = &p->e[i];
         if (e->t < ws || e->t >= we) continue;
         if (e->lag != INT64_MIN) failed |= value_counts_add(lag, (double)e->lag / 1e3, 1);
@@ -257,19 +285,26 @@ void request_finish(struct tok_sink *sink, struct req_facts *r, struct pending *
     r->tok_store = sink->index;
     r->tok_first = ts->len;
     r->tok_count = p->n;
-    tok_store_grow(ts, p->n);
+    if (p->out_of_memory || tok_store_grow(ts, p->n)) {
+        /* the analysis then fails, saying so (facts_load) */
+        sink->out_of_memory = 1;
+        pend_give(&sink->pool, p);
+        return;
+    }
     /* shares of the request's total: by counted tokens when known, else by bytes */
     r->share_by_count = counts && counted > 0;
     r->share_weight_sum = r->share_by_count ? counted : bytes;
     r->share_total = (double)r->completion_tokens;
+    int lost = 0;
     for (size_t i = 0; i < p->n; i++) {
         const struct event_fact *e = &p->e[i];
         double k = counted_by(r->count_rule, e);
         uint32_t flags = 0;
         if (!isnan(k) && e->emu >= 0)
             flags = TOK_EMU_COMPARED | (k != (double)e->emu ? TOK_EMU_DIFFERS : 0);
-        store_put(ts, e->t, i ? p->e[i - 1].t : r->t_first_token, k, e->bytes, flags);
+        lost |= store_put(ts, e->t, i ? p->e[i - 1].t : r->t_first_token, k, e->bytes, flags);
     }
+    if (lost) sink->out_of_memory = 1;
     count_figures(sink, r, p);
     pend_give(&sink->pool, p);
 }

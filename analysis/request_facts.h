@@ -19,6 +19,7 @@ struct event_fact {
 struct pending {
     struct event_fact *e;
     size_t n, cap;
+    int out_of_memory; /* an event could not be kept: request_finish fails the analysis */
 };
 
 /* The buffers of closed requests, kept for the next ones to open: a request's events then
@@ -50,8 +51,8 @@ void request_take_event(struct req_facts *r, struct pending *p, const struct rec
                         struct chunk_reader *rd);
 /* The reason of a failed status from its body (an OpenAI error message where there is one). */
 void request_reason_from_body(struct req_facts *r, const char *body, size_t len);
-/* Room for need more token events in ts. */
-void tok_store_grow(struct tok_store *ts, size_t need);
+/* Room for need more token events in ts: 0, or -1 out of memory (ts as it was). */
+int tok_store_grow(struct tok_store *ts, size_t need);
 /* The ended request's token events inside its phase's window into sink; p's buffer back to
  * the pool. */
 void request_finish(struct tok_sink *sink, struct req_facts *r, struct pending *p,

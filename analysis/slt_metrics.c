@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void classify(const struct req_facts *r, char *cls, size_t n)
@@ -152,23 +153,33 @@ void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,
     chunk_metrics_compute(f, ph, &m->chunks);
 }
 
-/* Two tasks a phase, taken in turn by the threads: the per-request part, the per-chunk part
- * (each is a pass over every token event of the phase; they write apart). */
+/* A phase's tasks, taken in turn by the threads: its per-request part, then its per-chunk
+ * part in slices of the requests (each part is a pass over every token event of the phase;
+ * the per-chunk one is the longer, so it is sliced for the threads to share), the slices then
+ * added in order. */
 struct phase_tasks {
     const struct run_facts *f;
     struct phase_metrics *out;
+    struct chunk_pass *slices; /* nslices a phase */
+    size_t nslices;
     _Atomic size_t next;
 };
 
 static void *run_phase_tasks(void *arg)
 {
     struct phase_tasks *pt = arg;
-    for (size_t i; (i = atomic_fetch_add(&pt->next, 1)) < 2 * pt->f->nphases;) {
-        const struct phase_info *ph = &pt->f->phases[i / 2];
-        if (i % 2)
-            chunk_metrics_compute(pt->f, ph, &pt->out[i / 2].chunks);
-        else
-            request_metrics(pt->f, ph, &pt->out[i / 2]);
+    const struct run_facts *f = pt->f;
+    size_t per_phase = 1 + pt->nslices;
+    for (size_t i; (i = atomic_fetch_add(&pt->next, 1)) < per_phase * f->nphases;) {
+        size_t k = i / per_phase, task = i % per_phase;
+        const struct phase_info *ph = &f->phases[k];
+        if (!task) {
+            request_metrics(f, ph, &pt->out[k]);
+            continue;
+        }
+        size_t slice = task - 1, n = pt->nslices;
+        chunk_pass_run(f, ph, f->nreqs * slice / n, f->nreqs * (slice + 1) / n,
+                       &pt->slices[k * n + slice]);
     }
     return NULL;
 }
@@ -176,14 +187,29 @@ static void *run_phase_tasks(void *arg)
 void slt_phases_metrics(const struct run_facts *f, struct phase_metrics *out, unsigned threads)
 {
     memset(out, 0, f->nphases * sizeof *out);
-    struct phase_tasks pt = {.f = f, .out = out};
+    if (threads > FACTS_MAX_THREADS) threads = FACTS_MAX_THREADS;
+    /* a few slices a thread: the per-request part and the slices then even out */
+    size_t nslices = threads > 1 ? 4 * (size_t)threads : 1;
+    struct phase_tasks pt = {.f = f, .out = out, .nslices = nslices};
+    pt.slices = calloc(f->nphases * nslices + 1, sizeof *pt.slices);
+    if (!pt.slices) {
+        /* each phase in one pass, on this thread */
+        for (size_t k = 0; k < f->nphases; k++) slt_phase_metrics(f, &f->phases[k], &out[k]);
+        return;
+    }
     atomic_init(&pt.next, 0);
     pthread_t th[FACTS_MAX_THREADS];
     unsigned started = 0;
-    for (unsigned t = 1; t < threads && t < FACTS_MAX_THREADS && t < 2 * f->nphases; t++)
+    for (unsigned t = 1; t < threads && t < (1 + nslices) * f->nphases; t++)
         if (!pthread_create(&th[started], NULL, run_phase_tasks, &pt)) started++;
     run_phase_tasks(&pt); /* a thread that did not start leaves its tasks to this one */
     for (unsigned t = 0; t < started; t++) pthread_join(th[t], NULL);
+    for (size_t k = 0; k < f->nphases; k++) {
+        struct chunk_pass *first = &pt.slices[k * nslices];
+        for (size_t j = 1; j < nslices; j++) chunk_pass_add(first, &first[j]);
+        chunk_metrics_finish(f, &f->phases[k], first, &out[k].chunks);
+    }
+    free(pt.slices);
 }
 
 int slt_plateau_reached(const double *tp, size_t n, double ratio, int patience)

@@ -284,8 +284,30 @@ static void *map_file(const char *path, size_t *len, char *err, size_t errlen)
 struct eventlog_reader *eventlog_open(const char *dir, char *err, size_t errlen)
 {
     char path[4096];
-    struct eventlog_reader *r = calloc(1, sizeof *r);
+    struct stat st;
+    /* what was given instead of a run's folder, said as such rather than as events.bin's error */
+    int missing = stat(dir, &st) ? errno : 0;
+    if (missing || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s %s: give the folder of a run (the --out of strobe slt or agents)",
+                 dir,
+                 missing == ENOENT ? "does not exist"
+                 : missing         ? "cannot be read"
+                                   : "is not a folder");
+        return NULL;
+    }
     snprintf(path, sizeof path, "%s/events.bin", dir);
+    if (access(path, F_OK)) {
+        snprintf(err, errlen,
+                 "%s holds no events.bin, so it is not a run's folder: give the --out of "
+                 "strobe slt or agents",
+                 dir);
+        return NULL;
+    }
+    struct eventlog_reader *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, errlen, "out of memory opening %s's log", dir);
+        return NULL;
+    }
     r->map_events = map_file(path, &r->map_events_len, err, errlen);
     if (!r->map_events) goto fail;
     snprintf(path, sizeof path, "%s/bodies.bin", dir);

@@ -4,7 +4,10 @@
  * frame before lwIP sees it, so an accepted pcb inherits that netif and answers through the
  * port the connection came in on (SO_REUSE cannot give two listeners one address). lwIP runs
  * without its tcpip thread (lwip_init, timers driven here), on the emulator's one thread.
- * With --control-listen, kernel connections are served too, polled between port polls. */
+ * With --control-listen, kernel connections are served too, polled between port polls.
+ * Unpaced (--step-us 0), writes are sent once per poll rather than one segment each: they
+ * fill whole segments, and lwIP's tcp_output, which walks the pcb's unacked segments, runs
+ * once per poll per connection rather than once per SSE event. */
 #include "emu_io.h"
 #include "emu_state.h"
 
@@ -41,6 +44,8 @@ struct lw_conn {
     int eof, failed, want_out;
     unsigned ready; /* EMU_IO_* pending for the next wait */
     struct lw_conn *next_ready;
+    int unsent; /* written since the last poll, not yet given to tcp_output */
+    struct lw_conn *next_unsent;
 };
 
 static struct {
@@ -53,6 +58,8 @@ static struct {
     unsigned polls;
     double backoff_ns;
     struct lw_conn *ready_head, *ready_tail;
+    int coalesce;                /* unpaced: tcp_output once per poll (output_written) */
+    struct lw_conn *unsent_head; /* connections written since the last poll */
     uint8_t txbuf[2048];
 } L;
 
@@ -78,6 +85,34 @@ static void unmark(struct lw_conn *lc)
             if (L.ready_tail == lc) L.ready_tail = prev;
             return;
         }
+}
+
+static void output_later(struct lw_conn *lc)
+{
+    if (lc->unsent) return;
+    lc->unsent = 1;
+    lc->next_unsent = L.unsent_head;
+    L.unsent_head = lc;
+}
+
+static void output_forget(struct lw_conn *lc)
+{
+    if (!lc->unsent) return;
+    for (struct lw_conn **pp = &L.unsent_head; *pp; pp = &(*pp)->next_unsent)
+        if (*pp == lc) {
+            *pp = lc->next_unsent;
+            return;
+        }
+}
+
+static void output_written(void)
+{
+    while (L.unsent_head) {
+        struct lw_conn *lc = L.unsent_head;
+        L.unsent_head = lc->next_unsent;
+        lc->unsent = 0;
+        if (lc->pcb) tcp_output(lc->pcb);
+    }
 }
 
 /* ---------- netifs over ports ---------- */
@@ -122,6 +157,7 @@ static int pump(void)
         total += n;
     }
     sys_check_timeouts();
+    output_written();
     for (int i = 0; i < L.nports; i++) dpdk_port_tx_flush(L.port[i]);
     return total;
 }
@@ -205,7 +241,10 @@ static ssize_t l_send(struct conn *c, const void *buf, size_t len)
     err_t e = tcp_write(lc->pcb, buf, (u16_t)len, TCP_WRITE_FLAG_COPY);
     if (e == ERR_MEM) return 0; /* too many segments queued: wait for acks */
     if (e != ERR_OK) return -1;
-    tcp_output(lc->pcb);
+    if (L.coalesce)
+        output_later(lc);
+    else
+        tcp_output(lc->pcb);
     return (ssize_t)len;
 }
 
@@ -246,6 +285,7 @@ static void l_close(struct conn *c, int reset)
     }
     if (lc->rxq) pbuf_free(lc->rxq);
     unmark(lc);
+    output_forget(lc);
     free(lc);
     c->lw = NULL;
 }
@@ -354,6 +394,7 @@ static int l_start(const struct emu_params *p)
         return -1;
     }
     L.backoff_ns = p->idle_backoff_us * 1000;
+    L.coalesce = emu_params_unpaced(p);
     lwip_init();
     if (!L.demux) L.demux = lwip_demux_new();
     IP4_ADDR(&mask, 255, 255, 255, 0);

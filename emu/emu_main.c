@@ -55,7 +55,9 @@ static void usage(FILE *f)
         "                            tokenizer.json) instead of rendered bytes / 4; costs about\n"
         "                            20 us per KB of prompt on the emulator's thread\n"
         "model (t_step(b) = A + C*b microseconds for b decoding requests):\n"
-        "  --step-us A               fixed part of a decode step, microseconds (default 8000)\n"
+        "  --step-us A               fixed part of a decode step, microseconds (default 8000);\n"
+        "                            0 with --step-us-per-seq 0: unpaced, each step as soon\n"
+        "                            as the connection took the last (no --capacity)\n"
         "  --step-us-per-seq C       per decoding request, microseconds (default 20)\n"
         "  --max-batch N             requests admitted at once (default 256)\n"
         "  --prefill-tps P           uncached prompt tokens per second (default 20000)\n"
@@ -294,6 +296,11 @@ int main(int argc, char **argv)
             q.cached_tokens > q.prompt_tokens || q.output_tokens < 1) {
             fprintf(stderr, "strobe-emu: --capacity needs concurrency >= 1, 0 <= cached <= "
                             "prompt tokens, output tokens >= 1.\n");
+            return 2;
+        }
+        if (emu_params_unpaced(&p)) {
+            fprintf(stderr, "strobe-emu: --capacity needs a paced model (--step-us > 0): "
+                            "unpaced, the speed is whatever the client takes.\n");
             return 2;
         }
         emu_capacity_print(&p, &q);

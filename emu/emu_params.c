@@ -189,10 +189,13 @@ int emu_params_load_profile(struct emu_params *p, const char *path)
 int emu_params_check(const struct emu_params *p)
 {
     const char *bad = NULL;
-    if (p->step_us <= 0)
-        bad = "--step-us must be > 0";
+    if (p->step_us < 0)
+        bad = "--step-us must be >= 0 (0: unpaced)";
     else if (p->step_us_per_seq < 0)
         bad = "--step-us-per-seq must be >= 0";
+    else if (p->step_us == 0 && p->step_us_per_seq != 0)
+        bad = "--step-us 0 (unpaced: each step as soon as the connection took the last) needs "
+              "--step-us-per-seq 0";
     else if (p->max_batch < 1)
         bad = "--max-batch must be >= 1";
     else if (p->prefill_tps <= 0)

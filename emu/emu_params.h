@@ -36,7 +36,7 @@ struct emu_params {
     int control_port;
     double idle_backoff_us; /* DPDK: sleep after an empty poll (0: busy-poll) */
     char model[128];
-    double step_us;          /* A: fixed part of a decode step */
+    double step_us;          /* A: fixed part of a decode step; 0 (with C 0): unpaced */
     double step_us_per_seq;  /* C: per running request */
     int max_batch;           /* requests admitted at once (prefilling + decoding) */
     double prefill_tps;      /* uncached prompt tokens per second, one prefill at a time */
@@ -61,5 +61,8 @@ int emu_params_load_profile(struct emu_params *p, const char *path);
 int emu_params_parse_faults(struct fault_spec *f, const char *spec);
 int emu_params_check(const struct emu_params *p);
 const char *emu_params_fault_name(enum fault_kind k);
+/* Unpaced (--step-us 0, which emu_params_check allows only with --step-us-per-seq 0): no step
+ * time at all; each decode step follows once its connection has taken the previous one. */
+static inline int emu_params_unpaced(const struct emu_params *p) { return p->step_us == 0; }
 
 #endif

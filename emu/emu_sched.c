@@ -4,7 +4,11 @@
  *  - after prefill a request decodes on its own step clock: each step lasts A + C·b, with b
  *    the number of decoding requests when the step begins, and yields 1..K+1 tokens;
  *  - every deadline is absolute and derived from the previous deadline, never from the time
- *    the loop woke up, so lateness never accumulates into the schedule.
+ *    the loop woke up, so lateness never accumulates into the schedule;
+ *  - unpaced (no step time, emu_params_unpaced), a step is due as soon as the previous one
+ *    is written;
+ *  - backpressure: a step waits while its connection holds more than output_limit() bytes
+ *    unsent, and is due again once the connection has taken them.
  * Chunks carry x_emu_sched_ns (the deadline) and x_emu_sent_ns (just before write()). */
 #include "emu_state.h"
 
@@ -65,6 +69,29 @@ struct timer emu_sched_heap_pop(void)
     if (emu_state.heap_len) emu_state.heap[i] = last;
     top.req->timers--;
     return top;
+}
+
+/* ---------- backpressure ---------- */
+
+/* Unpaced, a step waits for any unsent byte: the stream goes as fast as the connection takes
+ * it. Paced, a client slower than the schedule makes the emulator hold at most about this
+ * much per connection; the deadlines stay absolute, so the steps after the wait go out late
+ * and their x_emu_sched_ns says by how much. */
+#define PACED_OUTPUT_LIMIT (1u << 20)
+
+static size_t output_limit(void)
+{
+    return emu_params_unpaced(emu_state.p) ? 0 : PACED_OUTPUT_LIMIT;
+}
+
+static size_t unsent(const struct conn *c) { return c->out_len - c->out_off; }
+
+void emu_sched_output_taken(struct req *r)
+{
+    if (!r->blocked || (r->conn && unsent(r->conn) > output_limit())) return;
+    r->blocked = 0;
+    /* unpaced, a step's deadline is when it could begin */
+    emu_sched_heap_push(emu_params_unpaced(emu_state.p) ? clock_now_ns() : r->blocked_due, r);
 }
 
 /* ---------- requests ---------- */
@@ -336,7 +363,9 @@ static void decode_step(struct req *r, int64_t sched)
             full_finish(r);
         return;
     }
-    int64_t next = sched + emu_model_step_ns(emu_state.p, emu_state.decoding);
+    int64_t next = emu_params_unpaced(emu_state.p)
+                       ? clock_now_ns()
+                       : sched + emu_model_step_ns(emu_state.p, emu_state.decoding);
     if (r->has_fault && r->fault == FAULT_STALL && first_token <= r->fault_at_token &&
         r->fault_at_token < r->generated) {
         emu_state.faults_injected[FAULT_STALL]++;
@@ -379,7 +408,14 @@ static void on_timer_body(struct req *r, int64_t sched)
         emu_sched_heap_push(sched + emu_model_step_ns(emu_state.p, emu_state.decoding), r);
         start_prefill(sched);
         break;
-    case RS_DECODING: decode_step(r, sched); break;
+    case RS_DECODING:
+        if (unsent(r->conn) > output_limit()) {
+            r->blocked = 1;
+            r->blocked_due = sched;
+        } else {
+            decode_step(r, sched);
+        }
+        break;
     case RS_HEADER_DRIP: {
         char line[64];
         int n = snprintf(line, sizeof line, "X-Emu-Endless: %llu\r\n",

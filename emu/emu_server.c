@@ -16,6 +16,8 @@
 
 struct emu_state emu_state;
 
+enum { STEPS_PER_RUN = 16 };
+
 static volatile sig_atomic_t stop_flag;
 static void on_signal(int sig)
 {
@@ -62,9 +64,11 @@ static int conn_flush(struct conn *c)
     while (c->out_off < c->out_len) {
         ssize_t w = c->io->send(c, c->out + c->out_off, c->out_len - c->out_off);
         if (w < 0) return -1;
-        if (w == 0) return 0;
+        if (w == 0) break;
         c->out_off += (size_t)w;
     }
+    if (c->req) emu_sched_output_taken(c->req); /* a step waiting on this output */
+    if (c->out_off < c->out_len) return 0;
     c->out_len = c->out_off = 0;
     want_out(c, 0);
     if (c->close_after_write) return -1;
@@ -74,10 +78,13 @@ static int conn_flush(struct conn *c)
 /* One SSE event as one HTTP chunk, in one write. */
 int emu_server_send_event(struct conn *c, const char *event, size_t len)
 {
-    char head[20];
-    int hn = snprintf(head, sizeof head, "%zx\r\n", len);
     static char frame[EVENT_BUF + 32];
-    memcpy(frame, head, (size_t)hn);
+    int hn = 0; /* the chunk's size in hex, without snprintf (once per token) */
+    for (int shift = (int)(sizeof len * 8) - 4; shift >= 0; shift -= 4)
+        if (hn || (len >> shift) & 15 || !shift)
+            frame[hn++] = "0123456789abcdef"[(len >> shift) & 15];
+    memcpy(frame + hn, "\r\n", 2);
+    hn += 2;
     memcpy(frame + hn, event, len);
     memcpy(frame + hn + len, "\r\n", 2);
     return emu_server_conn_write(c, frame, (size_t)hn + len + 2);
@@ -194,6 +201,7 @@ static void conn_release(struct conn *c, int reset)
         struct req *r = c->req;
         r->conn = NULL;
         c->req = NULL;
+        emu_sched_output_taken(r); /* a step waiting on output is due: it releases r's slot */
         emu_sched_req_maybe_free(r);
     }
     c->grave_next = emu_state.graveyard;
@@ -288,7 +296,12 @@ int emu_serve(const struct emu_params *p)
                 if (conn_flush(c)) emu_server_conn_close(c);
             if (!c->closed && (evs[i].ev & EMU_IO_IN)) conn_read(c);
         }
-        while (emu_state.heap_len && emu_state.heap[0].due <= clock_now_ns()) {
+        /* a bounded run of timers between two waits: when steps are due faster than they
+         * are written (unpaced, or a tiny step), the network stack still gets its turn (lwIP
+         * sends, and takes the acks that free its send buffer, only inside wait); a few steps
+         * per request per run, so that unpaced writes fill whole segments */
+        for (size_t budget = emu_state.heap_len * STEPS_PER_RUN;
+             budget && emu_state.heap_len && emu_state.heap[0].due <= clock_now_ns(); budget--) {
             struct timer t = emu_sched_heap_pop();
             emu_sched_on_timer(t.req, t.due);
         }

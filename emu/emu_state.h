@@ -48,6 +48,10 @@ struct req {
     char *text;       /* non-streaming: accumulated output */
     size_t text_len, text_cap, reasoning_len;
     int timers; /* timers in the heap that point here */
+    /* decoding, but its step waits (no timer) until the connection has taken enough of its
+     * output (backpressure: emu_sched_output_taken) */
+    int blocked;
+    int64_t blocked_due; /* that step's deadline */
 };
 
 struct conn {
@@ -105,6 +109,8 @@ struct timer emu_sched_heap_pop(void);
 void emu_sched_heap_push(int64_t due, struct req *r);
 void emu_sched_on_timer(struct req *r, int64_t sched);
 void emu_sched_begin_request(struct req *r, int64_t t);
+/* The connection of r took output, or is gone (r->conn NULL): a step waiting on it is due. */
+void emu_sched_output_taken(struct req *r);
 /* Frees r once nothing names it: no timer, not queued, and finished or its client gone. */
 void emu_sched_req_maybe_free(struct req *r);
 int emu_sched_waiting_count(void);

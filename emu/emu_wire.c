@@ -30,6 +30,56 @@ static int put_escaped(char *buf, size_t cap, size_t *at, const char *s, size_t 
     return 0;
 }
 
+/* The per-token path (a chunk, its usage) appends with these rather than snprintf, whose
+ * format parsing was most of the emulator's time per chunk when unpaced. Like snprintf they
+ * keep room for, and write, a terminating NUL; -1 when buf is too small. */
+static int put_bytes(char *buf, size_t cap, size_t *at, const char *s, size_t n)
+{
+    if (*at + n >= cap) return -1;
+    memcpy(buf + *at, s, n);
+    *at += n;
+    buf[*at] = 0;
+    return 0;
+}
+
+/* two digits per division: a chunk's two nanosecond stamps have 19 digits each */
+static const char digit_pairs[] = "0001020304050607080910111213141516171819202122232425262728293031"
+                                  "323334353637383940414243444546474849"
+                                  "5051525354555657585960616263646566676869707172737475767778798081"
+                                  "828384858687888990919293949596979899";
+
+static int put_int(char *buf, size_t cap, size_t *at, long long v)
+{
+    char digits[24];
+    size_t n = 0;
+    unsigned long long u = v < 0 ? 0 - (unsigned long long)v : (unsigned long long)v;
+    for (; u >= 100; u /= 100) {
+        n += 2;
+        memcpy(digits + sizeof digits - n, digit_pairs + 2 * (u % 100), 2);
+    }
+    if (u >= 10) {
+        n += 2;
+        memcpy(digits + sizeof digits - n, digit_pairs + 2 * u, 2);
+    } else {
+        digits[sizeof digits - ++n] = (char)('0' + u);
+    }
+    if (v < 0) digits[sizeof digits - ++n] = '-';
+    return put_bytes(buf, cap, at, digits + sizeof digits - n, n);
+}
+
+#define PUT_LIT(lit)                                                                               \
+    do {                                                                                           \
+        if (put_bytes(buf, cap, &at, lit, sizeof lit - 1)) return -1;                              \
+    } while (0)
+#define PUT_STR(s)                                                                                 \
+    do {                                                                                           \
+        if (put_bytes(buf, cap, &at, s, strlen(s))) return -1;                                     \
+    } while (0)
+#define PUT_INT(v)                                                                                 \
+    do {                                                                                           \
+        if (put_int(buf, cap, &at, (long long)(v))) return -1;                                     \
+    } while (0)
+
 #define PUT(...)                                                                                   \
     do {                                                                                           \
         int w_ = snprintf(buf + at, cap - at, __VA_ARGS__);                                        \
@@ -40,22 +90,34 @@ static int put_escaped(char *buf, size_t cap, size_t *at, const char *s, size_t 
 int emu_wire_usage_json(char *buf, size_t cap, const struct wire_usage *u)
 {
     size_t at = 0;
-    PUT("{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,\"total_tokens\":%lld,"
-        "\"prompt_tokens_details\":{\"cached_tokens\":%lld},"
-        "\"completion_tokens_details\":{\"reasoning_tokens\":%lld}}",
-        (long long)u->prompt_tokens, (long long)u->completion_tokens,
-        (long long)(u->prompt_tokens + u->completion_tokens), (long long)u->cached_tokens,
-        (long long)u->reasoning_tokens);
+    PUT_LIT("{\"prompt_tokens\":");
+    PUT_INT(u->prompt_tokens);
+    PUT_LIT(",\"completion_tokens\":");
+    PUT_INT(u->completion_tokens);
+    PUT_LIT(",\"total_tokens\":");
+    PUT_INT(u->prompt_tokens + u->completion_tokens);
+    PUT_LIT(",\"prompt_tokens_details\":{\"cached_tokens\":");
+    PUT_INT(u->cached_tokens);
+    PUT_LIT("},\"completion_tokens_details\":{\"reasoning_tokens\":");
+    PUT_INT(u->reasoning_tokens);
+    PUT_LIT("}}");
     return (int)at;
 }
 
-static int put_head(char *buf, size_t cap, size_t at, const struct wire_req *r)
+static int put_head(char *buf, size_t cap, size_t at0, const struct wire_req *r)
 {
-    int w = snprintf(buf + at, cap - at,
-                     "{\"id\":\"%s\",\"object\":\"%s\",\"created\":%lld,\"model\":\"%s\",", r->id,
-                     r->chat ? "chat.completion.chunk" : "text_completion", (long long)r->created,
-                     r->model);
-    return (w < 0 || (size_t)w >= cap - at) ? -1 : w;
+    size_t at = at0;
+    PUT_LIT("{\"id\":\"");
+    PUT_STR(r->id);
+    if (r->chat)
+        PUT_LIT("\",\"object\":\"chat.completion.chunk\",\"created\":");
+    else
+        PUT_LIT("\",\"object\":\"text_completion\",\"created\":");
+    PUT_INT(r->created);
+    PUT_LIT(",\"model\":\"");
+    PUT_STR(r->model);
+    PUT_LIT("\",");
+    return (int)(at - at0);
 }
 
 int emu_wire_chunk(char *buf, size_t cap, const struct wire_req *r, enum wire_delta kind,
@@ -63,42 +125,51 @@ int emu_wire_chunk(char *buf, size_t cap, const struct wire_req *r, enum wire_de
                    const struct wire_usage *usage, int64_t sent_ns, int64_t sched_ns, int tokens)
 {
     size_t at = 0;
-    PUT("data: ");
+    PUT_LIT("data: ");
     int w = put_head(buf, cap, at, r);
     if (w < 0) return -1;
     at += (size_t)w;
     if (r->chat) {
-        PUT("\"choices\":[{\"index\":0,\"delta\":{");
+        PUT_LIT("\"choices\":[{\"index\":0,\"delta\":{");
         switch (kind) {
-        case DELTA_ROLE: PUT("\"role\":\"assistant\",\"content\":\"\""); break;
+        case DELTA_ROLE: PUT_LIT("\"role\":\"assistant\",\"content\":\"\""); break;
         case DELTA_CONTENT:
         case DELTA_REASONING:
-            PUT(kind == DELTA_CONTENT ? "\"content\":\"" : "\"reasoning_content\":\"");
+            PUT_STR(kind == DELTA_CONTENT ? "\"content\":\"" : "\"reasoning_content\":\"");
             if (put_escaped(buf, cap, &at, text, text_len)) return -1;
-            PUT("\"");
+            PUT_LIT("\"");
             break;
         case DELTA_FINISH: break;
         }
-        PUT("},\"logprobs\":null,\"finish_reason\":");
+        PUT_LIT("},\"logprobs\":null,\"finish_reason\":");
     } else {
-        PUT("\"choices\":[{\"index\":0,\"text\":\"");
+        PUT_LIT("\"choices\":[{\"index\":0,\"text\":\"");
         if (kind == DELTA_CONTENT || kind == DELTA_REASONING)
             if (put_escaped(buf, cap, &at, text, text_len)) return -1;
-        PUT("\",\"logprobs\":null,\"finish_reason\":");
+        PUT_LIT("\",\"logprobs\":null,\"finish_reason\":");
     }
-    if (finish)
-        PUT("\"%s\"}]", finish);
-    else
-        PUT("null}]");
+    if (finish) {
+        PUT_LIT("\"");
+        PUT_STR(finish);
+        PUT_LIT("\"}]");
+    } else {
+        PUT_LIT("null}]");
+    }
     if (usage) {
-        PUT(",\"usage\":");
+        PUT_LIT(",\"usage\":");
         int u = emu_wire_usage_json(buf + at, cap - at, usage);
         if (u < 0) return -1;
         at += (size_t)u;
     }
-    PUT(",\"x_emu_sent_ns\":%lld,\"x_emu_sched_ns\":%lld", (long long)sent_ns, (long long)sched_ns);
-    if (tokens >= 0) PUT(",\"x_emu_tokens\":%d", tokens);
-    PUT("}\n\n");
+    PUT_LIT(",\"x_emu_sent_ns\":");
+    PUT_INT(sent_ns);
+    PUT_LIT(",\"x_emu_sched_ns\":");
+    PUT_INT(sched_ns);
+    if (tokens >= 0) {
+        PUT_LIT(",\"x_emu_tokens\":");
+        PUT_INT(tokens);
+    }
+    PUT_LIT("}\n\n");
     return (int)at;
 }
 

@@ -5,7 +5,8 @@ numbers (negative, overflowing, inf/nan, fractional counts) named by their flag,
 its cache-isolation nonce stay intact), --url with a query, credentials or the endpoint's
 full path, a refused connection naming host and port, a 200 that is not an event stream
 (JSON, gzip) failing with what arrived, `strobe import` into a non-empty directory, and
-the subcommand list: each listed one answers --help, none or an unknown one is exit 2.
+`strobe analyze` given a file, a missing path or a folder without a log, and the subcommand
+list: each listed one answers --help, none or an unknown one is exit 2.
 Run under ASan too (meson's e2e suite in both builds): a crash there aborts, and fails."""
 import gzip
 import json
@@ -242,6 +243,22 @@ def not_sse(tmp):
           "a JSON answer to calibration: exit 1 saying what arrived", 1, (r.returncode, r.stderr.strip()[-300:]))
 
 
+def not_a_run(tmp):
+    """`strobe analyze` given what is not a run's folder says so (not events.bin's error)."""
+    afile = os.path.join(tmp, "a-file")
+    open(afile, "w").write("x")
+    empty = os.path.join(tmp, "empty-folder")
+    os.makedirs(empty, exist_ok=True)
+    for path, says in ((afile, "is not a folder"), (os.path.join(tmp, "missing"), "does not exist"),
+                       (empty, "holds no events.bin")):
+        r = run("analyze", path)
+        ok, line = one_sentence(r)
+        check(r.returncode == 1 and ok and says in line and "give the --out" in line.replace(
+                  "give the folder of a run (the --out", "give the --out"),
+              "analyze %s: exit 1 saying it %s and what to give" % (os.path.basename(path), says),
+              (1, says), (r.returncode, line))
+
+
 def subcommands():
     """The usage list comes from main.c's table of subcommands: every one it lists answers
     its own --help; no subcommand or an unknown one is a bad command line (exit 2)."""
@@ -273,4 +290,5 @@ if __name__ == "__main__":
         urls(tmp)
         recording(tmp)
         not_sse(tmp)
+        not_a_run(tmp)
     common.done()

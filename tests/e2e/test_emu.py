@@ -1,7 +1,9 @@
-"""strobe-emu: wire shapes, endpoints, pacing, closed forms, prefix cache, faults."""
+"""strobe-emu: wire shapes, endpoints, pacing, closed forms, prefix cache, faults, the
+unpaced mode's backpressure."""
 import json
 import os
 import socket
+import subprocess
 import threading
 import time
 
@@ -311,7 +313,61 @@ def faults():
               "HTTP/1.1 200, >= 5 header lines, no blank line", got[:200])
 
 
+def rss_kib(pid):
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def unpaced():
+    """--step-us 0: each step as soon as the connection took the last. A client that stops
+    reading holds the stream back (the emulator's memory does not grow with what it would
+    have sent), a client that leaves while held back gives its slot up (--max-batch 1: the
+    next request is served), and a stream read to its end is complete."""
+    r = subprocess.run([common.EMU, "--step-us", "0"], capture_output=True, text=True)
+    check(r.returncode == 2 and "needs --step-us-per-seq 0" in r.stderr,
+          "--step-us 0 with a per-request step is refused in one sentence, exit 2", 2,
+          (r.returncode, r.stderr))
+    r = subprocess.run([common.EMU, "--capacity", "--step-us", "0", "--step-us-per-seq", "0"],
+                       capture_output=True, text=True)
+    check(r.returncode == 2 and "paced model" in r.stderr,
+          "--capacity of an unpaced model is refused, exit 2", 2, (r.returncode, r.stderr))
+    proc, port = common.start_emulator("--step-us", "0", "--step-us-per-seq", "0", "--max-batch",
+                                       "1", "--prefill-tps", "1e9")
+    try:
+        body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True,
+                "max_tokens": 50000000, "ignore_eos": True}
+        payload = json.dumps(body).encode()
+        s = socket.create_connection(("127.0.0.1", port))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                  % len(payload) + payload)
+        got = 0
+        while got < 1 << 20:
+            got += len(s.recv(65536))
+        before = rss_kib(proc.pid)
+        time.sleep(1.5)  # not reading: unpaced without backpressure writes ~100 MB/s here
+        grown = rss_kib(proc.pid) - before
+        check(grown < 16 << 10, "unpaced: a client that stops reading holds the stream back "
+              "(the emulator grows by under 16 MiB in 1.5 s)", "< 16384 KiB", grown)
+        s.close()
+        try:
+            status, data = common.post(port, "/v1/chat/completions",
+                                       dict(body, max_tokens=20000), timeout=20)
+        except OSError as e:  # the slot never came back: no answer within the timeout
+            status, data = str(e), b""
+        events = [e for e in common.sse_events(data) if e != "[DONE]"]
+        tokens = sum(json.loads(e).get("x_emu_tokens", 0) for e in events)
+        check(status == 200 and tokens == 20000 and data.endswith(b"data: [DONE]\n\n"),
+              "unpaced: after a held-back client left, its slot serves the next request "
+              "(--max-batch 1), complete", (200, 20000), (status, tokens))
+    finally:
+        common.stop_emulator(proc)
+
+
 if __name__ == "__main__":
+    unpaced()
     wire_shapes()
     endpoints()
     closed_forms()

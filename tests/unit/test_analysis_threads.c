@@ -162,9 +162,24 @@ static void phases_alone(const char *dir)
                   "spread p50 %g)",
                   ph->index, all.phases[k].chunks.itl_zero_ms.n,
                   all.phases[k].chunks.itl_zero_ms.p50, zero.n, zero.p50, spread.p50);
+            /* the per-chunk pass in uneven slices (one empty, one of one request), added in
+             * order: the one pass's figures to the bit */
+            struct chunk_metrics one, sliced;
+            chunk_metrics_compute(&all.facts, ph, &one);
+            size_t n = all.facts.nreqs, cut[5] = {0, n / 7, n / 7, n / 7 + 1, n};
+            struct chunk_pass slice[4];
+            for (int j = 0; j < 4; j++)
+                chunk_pass_run(&all.facts, ph, cut[j], cut[j + 1], &slice[j]);
+            for (int j = 1; j < 4; j++) chunk_pass_add(&slice[0], &slice[j]);
+            chunk_metrics_finish(&all.facts, ph, &slice[0], &sliced);
+            CHECK(one.chunks > 0 && !memcmp(&one, &sliced, sizeof one),
+                  "phase %d's per-chunk figures in four slices are one pass's (%zu chunks, "
+                  "interval p50 %g ms; sliced %zu, %g)",
+                  ph->index, one.chunks, one.chunk_interval_ms.p50, sliced.chunks,
+                  sliced.chunk_interval_ms.p50);
             CHECK(!memcmp(&m, &all.phases[k], sizeof m),
                   "phase %d's SLT figures alone (one thread) are the whole log's (two threads, "
-                  "a task for its requests and one for its chunks): sent %zu and %zu, ITL p50 "
+                  "a task for its requests and slices of its chunks): sent %zu and %zu, ITL p50 "
                   "%g and %g ms",
                   ph->index, m.sent_all, all.phases[k].sent_all, m.chunks.itl_zero_ms.p50,
                   all.phases[k].chunks.itl_zero_ms.p50);
