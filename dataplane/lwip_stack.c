@@ -9,6 +9,7 @@
 #include "lwip_stack.h"
 
 #include "lwip_demux.h"
+#include "lwip_linger.h"
 
 #include "rng.h"
 #include "tls_layer.h"
@@ -75,6 +76,8 @@ struct transport_ctx {
     uint8_t static_mac[6];
     int static_mac_set;
     int64_t last_taught;
+    /* the shutdown's barrier (stack_linger_barrier): an ARP request sent, its reply seen */
+    int barrier_sent, barrier_answered;
     /* --dpdk-impair: frames held back (jitter, reordering) until their time */
     double loss, dup, reorder, jitter_ns;
     int impair;
@@ -143,9 +146,19 @@ static struct netif *netif_for(const uint8_t *f, uint32_t len)
     return &X->netif[0];
 }
 
-/* One frame into lwIP, its stamp published first (input runs TCP synchronously). */
+/* An ARP reply from the next hop (to anyone: its answer to the barrier's request). */
+static int arp_reply_from_next_hop(const uint8_t *f, uint32_t len)
+{
+    return len >= 42 && f[12] == 0x08 && f[13] == 0x06 && f[20] == 0 && f[21] == 2 &&
+           !memcmp(f + 28, &X->next_hop, 4);
+}
+
+/* One frame into lwIP, its stamp published first (input runs TCP synchronously); the
+ * shutdown's barrier looks for its answer here, only while it waits for one. */
 static void deliver(const uint8_t *data, uint32_t len, int64_t t, enum ts_source src)
 {
+    if (X->barrier_sent && !X->barrier_answered && arp_reply_from_next_hop(data, len))
+        X->barrier_answered = 1;
     struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM);
     if (!p) return;
     pbuf_take(p, data, (u16_t)len);
@@ -764,8 +777,32 @@ static void stack_addresses(char *buf, size_t n)
                                ip4addr_ntoa(netif_ip4_addr(&X->netif[i])));
 }
 
+static unsigned stack_linger_round(int *frames)
+{
+    *frames += pump(clock_now_ns());
+    return lwip_linger_unclosed();
+}
+
+/* An ARP request to the next hop, queued behind every frame sent so far: the peer reads its
+ * link in order, so its reply says it has read them all (the last ACKs and resets). */
+static void stack_linger_barrier(void)
+{
+    X->barrier_sent = 1;
+    X->barrier_answered = 0;
+    etharp_request(&X->netif[0], &X->next_hop);
+    X->port.tx_flush(X->port.port);
+}
+
+static int stack_linger_barrier_done(void) { return X->barrier_answered; }
+
 __attribute__((visibility("default"))) const struct lwip_stack_api *strobe_lwip_stack(void)
 {
-    static const struct lwip_stack_api api = {stack_start, stack_ops, stack_addresses};
+    static const struct lwip_stack_api api = {stack_start,
+                                              stack_ops,
+                                              stack_addresses,
+                                              stack_linger_round,
+                                              lwip_linger_abort,
+                                              stack_linger_barrier,
+                                              stack_linger_barrier_done};
     return &api;
 }

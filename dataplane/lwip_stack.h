@@ -44,6 +44,16 @@ struct lwip_stack_api {
     const struct transport_ops *(*ops)(void);
     /* The stack's addresses, space-separated. */
     void (*addresses)(char *buf, size_t n);
+    /* For the shutdown's wait (tcp_linger.h), once the worker's thread has stopped and every
+     * connection is closed, from the thread that stops the transport: one round of the stack
+     * (rx, timers, tx flush), adding the frames received to *frames and returning the
+     * connections whose close has not finished; and the reset of those. Both return a count
+     * of connections. Then the barrier: an ARP request to the next hop behind everything
+     * sent, and whether its reply has come (the peer has read every frame before it). */
+    unsigned (*linger_round)(int *frames);
+    unsigned (*linger_abort)(void);
+    void (*linger_barrier)(void);
+    int (*linger_barrier_done)(void);
 };
 
 /* The module's one exported symbol (dlsym name LWIP_STACK_ENTRY). */

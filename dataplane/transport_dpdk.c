@@ -6,6 +6,7 @@
 
 #include "dpdk_port.h"
 #include "lwip_stack.h"
+#include "tcp_linger.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -252,9 +253,56 @@ void transport_dpdk_describe(const struct dpdk_dataplane *d, char *buf, size_t n
     if (d->impair[0] && at < n) snprintf(buf + at, n - at, "; IMPAIRED rx (test): %s", d->impair);
 }
 
+/* The workers whose stack started (a failed start leaves the rest without one). */
+static unsigned linger_round(void *arg, int *frames)
+{
+    struct dpdk_dataplane *d = arg;
+    unsigned unclosed = 0;
+    for (int i = 0; i < d->n; i++)
+        if (d->w[i].ctx) unclosed += d->w[i].api->linger_round(frames);
+    return unclosed;
+}
+
+static unsigned linger_abort(void *arg)
+{
+    struct dpdk_dataplane *d = arg;
+    unsigned reset = 0;
+    for (int i = 0; i < d->n; i++)
+        if (d->w[i].ctx) reset += d->w[i].api->linger_abort();
+    return reset;
+}
+
+static void linger_barrier(void *arg)
+{
+    struct dpdk_dataplane *d = arg;
+    for (int i = 0; i < d->n; i++)
+        if (d->w[i].ctx) d->w[i].api->linger_barrier();
+}
+
+static int linger_barrier_done(void *arg)
+{
+    struct dpdk_dataplane *d = arg;
+    for (int i = 0; i < d->n; i++)
+        if (d->w[i].ctx && !d->w[i].api->linger_barrier_done()) return 0;
+    return 1;
+}
+
 void transport_dpdk_stop(struct dpdk_dataplane *d)
 {
     if (!d) return;
+    /* every worker's connections finish closing, all at once, before the ports go */
+    struct tcp_linger_outcome o = tcp_linger(&(struct tcp_linger_stacks){
+        d, linger_round, linger_abort, linger_barrier, linger_barrier_done});
+    if (o.reset)
+        fprintf(stderr,
+                "strobe: warning: %u TCP connection(s) had not finished closing when strobe "
+                "left (the server's answer did not come, or a frame was lost) and were reset\n",
+                o.reset);
+    if (o.barrier_late)
+        fprintf(stderr,
+                "strobe: warning: the server had not read strobe's last frames when strobe "
+                "closed its DPDK ports (no reply to an ARP request sent behind them): it may "
+                "keep some of strobe's connections half-open until it times them out\n");
     /* the modules stay loaded: their lwIP cannot be torn down, and the process exits */
     for (int i = 0; i < d->n; i++) dpdk_port_close(d->w[i].port);
     dpdk_eal_cleanup();

@@ -56,7 +56,10 @@ int transport_dpdk_workers(const struct dpdk_dataplane *d);
 /* Worker i's transport: its context and its table (plain or TLS, as the endpoint asked). */
 struct transport_ctx *transport_dpdk_ctx(struct dpdk_dataplane *d, int worker);
 const struct transport_ops *transport_dpdk_ops(struct dpdk_dataplane *d, int worker);
-/* After the workers have stopped: closes the ports and the EAL. The lwIP stacks cannot be
+/* After the workers have stopped and closed their connections: runs the stacks until every
+ * close has finished and the server has read the last frames (within tcp_linger.h's limits;
+ * connections reset at the limit, and a server that had not read everything, are each said in
+ * one line on stderr), then closes the ports and the EAL. The lwIP stacks cannot be
  * torn down; the process is expected to exit. */
 void transport_dpdk_stop(struct dpdk_dataplane *d);
 /* One line: table, driver, each worker's addresses, clock. */

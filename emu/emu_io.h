@@ -38,7 +38,12 @@ struct emu_io {
     void (*want_write)(struct conn *c, int on);
     /* Releases c's handle; with `reset`, aborts with an RST as a crashed server would. */
     void (*close)(struct conn *c, int reset);
+    /* Closes what is still open, lets every close finish (tcp_linger.h), releases the
+     * listener(s). */
     void (*stop)(void);
+    /* The backend's TCP connections not yet closed at both ends (open, or closing), for
+     * /metrics; NULL where the kernel keeps them. */
+    unsigned (*unclosed)(void);
 };
 
 const struct emu_io *emu_io_kernel(void);

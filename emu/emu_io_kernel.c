@@ -190,7 +190,7 @@ static void k_stop(void)
     close(epfd);
 }
 
-static const struct emu_io kernel_io = {"kernel", k_start,      k_wait,  k_send,
-                                        k_recv,   k_want_write, k_close, k_stop};
+static const struct emu_io kernel_io = {"kernel",     k_start, k_wait, k_send, k_recv,
+                                        k_want_write, k_close, k_stop, NULL};
 
 const struct emu_io *emu_io_kernel(void) { return &kernel_io; }

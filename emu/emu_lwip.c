@@ -14,12 +14,15 @@
 #include "clock.h"
 #include "dpdk_port.h"
 #include "lwip_demux.h"
+#include "lwip_linger.h"
+#include "tcp_linger.h"
 
 #include <lwip/etharp.h>
 #include <lwip/init.h>
 #include <lwip/ip4_addr.h>
 #include <lwip/netif.h>
 #include <lwip/pbuf.h>
+#include <lwip/priv/tcp_priv.h>
 #include <lwip/tcp.h>
 #include <lwip/timeouts.h>
 #include <netif/ethernet.h>
@@ -322,12 +325,41 @@ static int l_wait(struct emu_io_event *evs, int max, int64_t due)
     return n;
 }
 
+static unsigned linger_round(void *arg, int *frames)
+{
+    (void)arg;
+    *frames += pump();
+    return lwip_linger_unclosed();
+}
+
+static unsigned linger_abort(void *arg)
+{
+    (void)arg;
+    return lwip_linger_abort();
+}
+
 static void l_stop(void)
 {
     if (L.listener) tcp_close(L.listener);
     L.listener = NULL;
-    /* what the last writes left queued goes out before the ports stop */
-    for (int i = 0; i < 10; i++) pump();
+    /* connections still open are closed (a FIN each; their requests dropped) and every close
+     * is let finish before the ports go (tcp_linger.h); accepted pcbs carry their lw_conn */
+    for (struct tcp_pcb *pcb = tcp_active_pcbs, *next; pcb; pcb = next) {
+        next = pcb->next; /* the close may free pcb */
+        struct lw_conn *lc = pcb->callback_arg;
+        if (lc) emu_server_conn_close(lc->c);
+    }
+    unsigned reset =
+        L.nports
+            ? tcp_linger(&(struct tcp_linger_stacks){NULL, linger_round, linger_abort, NULL, NULL})
+                  .reset
+            : 0;
+    if (reset)
+        fprintf(stderr,
+                "strobe-emu: %u TCP connection(s) had not finished closing when it stopped (the "
+                "client's answer did not come, or a frame was lost) and were reset; a client "
+                "that missed the reset keeps them half-open until it times them out.\n",
+                reset);
     for (int i = 0; i < L.nports; i++) {
         netif_remove(&L.netif[i]);
         dpdk_port_close(L.port[i]);
@@ -416,7 +448,8 @@ static int l_start(const struct emu_params *p)
     return 0;
 }
 
-static const struct emu_io lwip_io = {"dpdk+lwip", l_start,      l_wait,  l_send,
-                                      l_recv,      l_want_write, l_close, l_stop};
+static const struct emu_io lwip_io = {"dpdk+lwip", l_start, l_wait,
+                                      l_send,      l_recv,  l_want_write,
+                                      l_close,     l_stop,  lwip_linger_unclosed};
 
 const struct emu_io *emu_io_lwip(void) { return &lwip_io; }

@@ -1,9 +1,11 @@
 """DPDK + lwIP at both ends, over memif (shared memory between two processes, no kernel on the
 data path): strobe-emu --transport dpdk with memif server ports, strobe slt --transport dpdk
 with a memif client port. 1,000 concurrent streams: every chunk's tokens exact, speed and
-TTFT against the emulator's truth, the emulator's own request count equal to strobe's; a
-second client on the same port after the first left; the emulator unpaced (--step-us 0: 64
-streams as fast as the connections take them, every one exact and far faster than paced); two ports and strobe --threads 2,
+TTFT against the emulator's truth, the emulator's own request count equal to strobe's, and
+every connection closed at both ends (none reset, none left open at the emulator) once strobe
+has left; a second client on the same port after the first left; the emulator unpaced
+(--step-us 0: 64 streams as fast as the connections take them, every one exact and far faster
+than paced); two ports and strobe --threads 2,
 each port answering the connections that came in on it; the idle policies (memif has no Rx
 interrupt, so the default backs off there and says so; --idle poll; Rx interrupts over the
 vhost-user pair, net_vhost to net_virtio_user, two workers, 200 streams exact); bad set-ups named. strobe's calibration probes go through
@@ -18,7 +20,7 @@ import time
 
 import common
 from common import check
-from test_dpdk import sh
+from test_dpdk import check_closed, sh
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 O200K = os.path.join(ROOT, "tokenizers", "o200k_base.tiktoken")
@@ -89,9 +91,18 @@ class Emulator:
             time.sleep(0.05)
 
     def stop(self):
+        """SIGTERM: it closes what is still open, lets every close finish (tcp_linger.h) before
+        its ports go, and exits 0. (Connections a departed client left it, which the runs'
+        checks would have named, it resets after the quiet time and says so.)"""
         if self.p.poll() is None:
             self.p.terminate()
             self.p.wait(10)
+            log = open(self.log).read()
+            check(self.p.returncode == 0, "strobe-emu over memif stops cleanly (exit 0)", 0,
+                  (self.p.returncode, log[-600:]))
+            for line in log.splitlines():
+                if "had not finished closing" in line:
+                    print(line)
 
     def metrics(self):
         """Its own counters (GET /metrics) through its control address."""
@@ -123,10 +134,15 @@ def results(what, rc, stderr, run):
     return json.load(open(os.path.join(run, "results.json"))) if rc == 0 else None
 
 
-def received(what, emu, before, res):
+def received(what, emu, before, res, stderr):
+    """The emulator's request count against strobe's; and, strobe having left, every
+    connection closed at both ends: a client that leaves with closes unfinished leaves the
+    emulator answering or retransmitting into a departed memif peer (README)."""
     m = emu.metrics()
     m["strobe_emu_requests_total"] -= before["strobe_emu_requests_total"]
     common.check_received(what, res, m, common.calibration_probes(res))
+    unclosed = "strobe_emu_tcp_connections_unclosed"
+    check_closed(what, stderr, m[unclosed] - before[unclosed])
 
 
 def against_truth(what, ph, conc):
@@ -168,7 +184,7 @@ def thousand_streams(tmp, emu, sock):
           "memif has no Rx interrupt: the default idle policy backs off and says why",
           "idle: back-off ... (net_memif has no Rx interrupt)", transport)
     common.check_exact_streams("memif, 1,000 streams", ph, 1000)
-    received("memif, 1,000 streams", emu, before, res)
+    received("memif, 1,000 streams", emu, before, res, r.stderr)
     against_truth("memif, 1,000 streams", ph, 1000)
 
 
@@ -184,7 +200,7 @@ def second_client(tmp, emu, sock):
         check("idle: busy-poll" in transport, "--idle poll: the worker busy-polls", "idle: busy-poll",
               transport)
         common.check_exact_streams("memif, a second client", res["phases"][0], 64)
-        received("memif, a second client", emu, before, res)
+        received("memif, a second client", emu, before, res, r.stderr)
         against_truth("memif, 64 streams", res["phases"][0], 64)
 
 
@@ -207,7 +223,7 @@ def unpaced(tmp):
             return
         ph = res["phases"][0]
         common.check_exact_streams(what, ph, 64, tokens=2000)
-        received(what, emu, before, res)
+        received(what, emu, before, res, r.stderr)
         speed = ph["output_speed_tokens_per_s"]["p50"]
         print("%s: %d requests, speed p50 %.0f tokens/s per stream" % (
             what, ph["requests_sent_whole_phase"], speed))
@@ -235,7 +251,7 @@ def two_ports(tmp):
             transport = res["run"]["config"]["transport"]
             check("2 workers" in transport, "two ports: strobe ran two workers", "2 workers", transport)
             common.check_exact_streams("two ports, two workers", res["phases"][0], 200)
-            received("two ports, two workers", emu, before, res)
+            received("two ports, two workers", emu, before, res, r.stderr)
     finally:
         emu.stop()
 
@@ -259,7 +275,7 @@ def rx_interrupts(tmp):
             check("on net_virtio_user" in transport and "idle: Rx interrupt" in transport,
                   "strobe slept on net_virtio_user's Rx interrupts", "idle: Rx interrupt", transport)
             common.check_exact_streams(what, res["phases"][0], 200)
-            received(what, emu, before, res)
+            received(what, emu, before, res, r.stderr)
             against_truth(what, res["phases"][0], 200)
     finally:
         emu.stop()

@@ -3,7 +3,8 @@ test_memif.py): strobe-emu decodes one token a second for every stream, strobe h
 STROBE_MEMIF_SESSIONS of them (default 10,000; the benchmark sets 50,000) open at once over
 enough --local-ip addresses (16,384 connections each). Checks: the run is valid, none failed,
 every answer exactly its tokens and every chunk what the emulator sent, the emulator's own
-gauges saw every session's request in it at once, and what strobe sent is what the emulator received.
+gauges saw every session's request in it at once, what strobe sent is what the emulator received,
+and every connection closed at both ends once strobe has left.
 Prints the resident memory per session of strobe and of strobe-emu (the growth from the first
 sample to the peak, over the sessions; the EAL's and the pools' memory is the first sample).
 Needs root; skipped (77) without DPDK in strobe or strobe-emu."""
@@ -104,7 +105,7 @@ def main(tmp):
               SESSIONS, peak[0])
         if res:
             common.check_exact_streams(what, res["phases"][0], SESSIONS, tokens=TOKENS)
-            m.received(what, emu, before, res)
+            m.received(what, emu, before, res, stderr)
     finally:
         emu.stop()
 
