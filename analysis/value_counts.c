@@ -28,7 +28,16 @@
 #define PENDING_TIMES_MAX 16
 #endif
 
-/* A key back to its value (value_counts_key's inverse). */
+/* A double's bits made an unsigned key whose order is the values' order, and back. */
+static uint64_t key_of(double v)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    if (v == 0) bits = 0; /* -0 is +0 */
+    /* a negative's bits all flipped, a positive's sign bit set: no branch */
+    return bits ^ ((uint64_t)((int64_t)bits >> 63) | 1ULL << 63);
+}
+
 static double value_of(uint64_t k)
 {
     uint64_t bits = k >> 63 ? k & ~(1ULL << 63) : ~k;
@@ -39,12 +48,17 @@ static double value_of(uint64_t k)
 
 /* ---- the hash: a count per distinct key, in parts that grow one at a time ---- */
 
+static uint64_t hash(uint64_t key) { return key * 0x9e3779b97f4a7c15ULL; }
+
 static inline uint64_t slot_key(const struct value_counts_slot *s)
 {
     uint64_t key;
     memcpy(&key, s->key, sizeof key);
     return key;
 }
+
+/* The part is chosen by the hash's top bits, the slot by the bits below them. */
+static size_t slot_of(uint64_t h, size_t cap) { return (size_t)(h >> 20) & (cap - 1); }
 
 /* Doubles a part (the slow path, kept out of add_key's line). */
 static int grow(struct value_counts *c, struct value_counts_part *p)
@@ -55,7 +69,7 @@ static int grow(struct value_counts *c, struct value_counts_part *p)
     memset(slots, 0, cap * sizeof *slots);
     for (size_t i = 0; i < p->cap; i++) {
         if (!p->slots[i].count) continue;
-        size_t s = value_counts_slot_of(value_counts_hash(slot_key(&p->slots[i])), cap);
+        size_t s = slot_of(hash(slot_key(&p->slots[i])), cap);
         while (slots[s].count) s = (s + 1) & (cap - 1);
         slots[s] = p->slots[i];
     }
@@ -70,7 +84,7 @@ static int grow(struct value_counts *c, struct value_counts_part *p)
 /* The count of key in p, which has room for it: its slot, taken when key is new. */
 static inline uint32_t *slot_for(struct value_counts_part *p, uint64_t key, uint64_t h)
 {
-    size_t s = value_counts_slot_of(h, p->cap);
+    size_t s = slot_of(h, p->cap);
     while (p->slots[s].count && slot_key(&p->slots[s]) != key) s = (s + 1) & (p->cap - 1);
     if (!p->slots[s].count) {
         memcpy(p->slots[s].key, &key, sizeof key);
@@ -118,7 +132,7 @@ static inline __attribute__((always_inline)) int add_key(struct value_counts *c,
 {
     if (times - 1 >= UINT32_MAX - c->n) return times ? -1 : 0; /* also times == 0 */
     if (key == c->last_key && c->last_count) return counted(c, key, c->last_count, times);
-    uint64_t h = value_counts_hash(key);
+    uint64_t h = hash(key);
     struct value_counts_part *p = &c->part[h >> 60];
     if (p->used >= p->grow_at) return add_growing(c, p, key, h, times);
     return counted(c, key, slot_for(p, key, h), times);
@@ -403,7 +417,7 @@ static __attribute__((noinline)) int flush(struct value_counts *c)
 
 int value_counts_add(struct value_counts *c, double v, uint64_t times)
 {
-    uint64_t key = value_counts_key(v);
+    uint64_t key = key_of(v);
     if (!c->pending || times - 1 >= PENDING_TIMES_MAX) return add_key(c, key, times);
     if (times > UINT32_MAX - c->n) return -1;
     c->n += times;

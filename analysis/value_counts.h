@@ -16,7 +16,6 @@
 #include "stats.h"
 
 #include <stdint.h>
-#include <string.h>
 
 #define VALUE_COUNTS_PARTS 16
 
@@ -55,33 +54,6 @@ struct value_counts {
     struct value_counts_run *runs;
     size_t nruns, runs_cap;
 };
-
-/* A value's order key: its bits made unsigned, ascending as the value (-0 is +0's key). */
-static inline uint64_t value_counts_key(double v)
-{
-    uint64_t bits;
-    memcpy(&bits, &v, sizeof bits);
-    if (v == 0) bits = 0;
-    /* a negative's bits all flipped, a positive's sign bit set: no branch */
-    return bits ^ ((uint64_t)((int64_t)bits >> 63) | 1ULL << 63);
-}
-static inline uint64_t value_counts_hash(uint64_t key) { return key * 0x9e3779b97f4a7c15ULL; }
-/* The part is chosen by the hash's top bits, the slot by the bits below them. */
-static inline size_t value_counts_slot_of(uint64_t h, size_t cap)
-{
-    return (size_t)(h >> 20) & (cap - 1);
-}
-/* A hint a few adds ahead of adding v: starts loading v's slot of the hash, which a table of
- * thousands of distinct values mostly misses in the cache. Changes nothing. (Always inlined:
- * GCC 12 splits it otherwise, finds the part without side effects and deletes its calls.) */
-static inline __attribute__((always_inline)) void
-value_counts_prefetch(const struct value_counts *c, double v)
-{
-    uint64_t h = value_counts_hash(value_counts_key(v));
-    const struct value_counts_part *p = &c->part[h >> 60];
-    /* a table whose adds go to its pending buffer has nothing to load */
-    if (!c->pending && p->cap) __builtin_prefetch(&p->slots[value_counts_slot_of(h, p->cap)]);
-}
 
 /* Counts `times` more of v; 0, or -1 out of memory (or past 2^32 - 1 values). */
 int value_counts_add(struct value_counts *c, double v, uint64_t times);
