@@ -784,13 +784,16 @@ static unsigned stack_linger_round(int *frames)
 }
 
 /* An ARP request to the next hop, queued behind every frame sent so far: the peer reads its
- * link in order, so its reply says it has read them all (the last ACKs and resets). */
-static void stack_linger_barrier(void)
+ * link in order, so its reply says it has read them all (the last ACKs and resets). Not sent
+ * to a next hop whose MAC was given: it may not answer ARP at all. */
+static int stack_linger_barrier(void)
 {
+    if (X->static_mac_set) return 0;
     X->barrier_sent = 1;
     X->barrier_answered = 0;
     etharp_request(&X->netif[0], &X->next_hop);
     X->port.tx_flush(X->port.port);
+    return 1;
 }
 
 static int stack_linger_barrier_done(void) { return X->barrier_answered; }

@@ -49,10 +49,12 @@ struct lwip_stack_api {
      * (rx, timers, tx flush), adding the frames received to *frames and returning the
      * connections whose close has not finished; and the reset of those. Both return a count
      * of connections. Then the barrier: an ARP request to the next hop behind everything
-     * sent, and whether its reply has come (the peer has read every frame before it). */
+     * sent (1; 0 and nothing sent when the next hop's MAC was given, --gateway-mac: such a
+     * hop may not answer ARP), and whether its reply has come (the peer has read every frame
+     * before it). */
     unsigned (*linger_round)(int *frames);
     unsigned (*linger_abort)(void);
-    void (*linger_barrier)(void);
+    int (*linger_barrier)(void);
     int (*linger_barrier_done)(void);
 };
 

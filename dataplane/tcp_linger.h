@@ -38,9 +38,10 @@ struct tcp_linger_stacks {
     unsigned (*round)(void *arg, int *frames);
     /* Resets those connections (an RST each); returns how many. */
     unsigned (*abort)(void *arg);
-    /* NULL, or: sends every stack's peer a frame it answers, behind all sent so far; and
-     * whether every answer has come (rounds run meanwhile). */
-    void (*barrier)(void *arg);
+    /* NULL, or: sends every stack's peer a frame it answers, behind all sent so far (1), or
+     * sends nothing when a peer may not answer (0: settle instead); and whether every answer
+     * has come (rounds run meanwhile). */
+    int (*barrier)(void *arg);
     int (*barrier_done)(void *arg);
 };
 

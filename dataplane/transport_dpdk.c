@@ -272,11 +272,14 @@ static unsigned linger_abort(void *arg)
     return reset;
 }
 
-static void linger_barrier(void *arg)
+/* 1 when every started stack sent its barrier; 0 (settle) when one could not */
+static int linger_barrier(void *arg)
 {
     struct dpdk_dataplane *d = arg;
+    int all = 1;
     for (int i = 0; i < d->n; i++)
-        if (d->w[i].ctx) d->w[i].api->linger_barrier();
+        if (d->w[i].ctx) all &= d->w[i].api->linger_barrier();
+    return all;
 }
 
 static int linger_barrier_done(void *arg)
@@ -296,13 +299,18 @@ void transport_dpdk_stop(struct dpdk_dataplane *d)
     if (o.reset)
         fprintf(stderr,
                 "strobe: warning: %u TCP connection(s) had not finished closing when strobe "
-                "left (the server's answer did not come, or a frame was lost) and were reset\n",
-                o.reset);
+                "left (the server's answer did not come within %lld ms of silence, or a frame "
+                "was lost) and were reset; the run's results are not affected. If it recurs, "
+                "look for drops in the port's statistics, a round trip above 100 ms, or "
+                "--dpdk-impair\n",
+                o.reset, TCP_LINGER_QUIET_NS / 1000000);
     if (o.barrier_late)
         fprintf(stderr,
                 "strobe: warning: the server had not read strobe's last frames when strobe "
                 "closed its DPDK ports (no reply to an ARP request sent behind them): it may "
-                "keep some of strobe's connections half-open until it times them out\n");
+                "keep some of strobe's connections half-open until it times them out; the run's "
+                "results are not affected (a server far behind, or a next hop that does not "
+                "answer ARP: give it with --gateway-mac)\n");
     /* the modules stay loaded: their lwIP cannot be torn down, and the process exits */
     for (int i = 0; i < d->n; i++) dpdk_port_close(d->w[i].port);
     dpdk_eal_cleanup();

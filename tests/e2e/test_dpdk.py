@@ -134,14 +134,16 @@ def check_closed(what, stderr, unclosed, lossy=False):
     net_af_packet) a close may need a retransmission, which comes after the quiet time: strobe
     then resets it, and says so. A server so far behind that it had not read strobe's last
     frames when strobe left (it says so: seen with the emulator under the sanitizers on a
-    loaded machine, seconds behind its schedule) may keep some: then neither is checked."""
+    loaded machine, seconds behind its schedule) may keep some: then neither is checked. A
+    server descheduled past the quiet time between its ACK of strobe's FIN and its own FIN
+    (a loaded machine) also gets resets: so resets alone are printed, and what is checked is
+    that the server is left holding nothing."""
     if "had not read strobe's last frames" in stderr:
         print("%s: not checked: strobe left before the server had read its last frames" % what)
         return
-    if not lossy:
-        check("had not finished closing" not in stderr,
-              "%s: every connection strobe closed finished closing before it left (none reset)" % what,
-              "no reset at exit", stderr[-400:])
+    if "had not finished closing" in stderr:
+        print("%s: note: strobe reset connections whose close had not finished%s" % (
+            what, " (a lossy link)" if lossy else ""))
     check(unclosed <= 0, "%s: the server holds none of strobe's connections after it left" % what,
           0, unclosed)
 
@@ -181,9 +183,10 @@ def dpdk_slt(run, port, vdev, conc, *extra, scheme="http", model="m", tokens=30,
 def thousand_streams(tmp, emu):
     for vdev, source in (("net_af_packet0", "userspace"), ("net_pcap0", "kernel")):
         run = os.path.join(tmp, vdev)
-        before = emu.metrics()
+        before, held = emu.metrics(), server_unclosed()
         r = dpdk_slt(run, emu.port, vdev, 1000)
-        check_streams(vdev, run, r, emu, before, source, lossy="pcap" in vdev)
+        check_streams(vdev, run, r, emu, before, source, lossy="pcap" in vdev,
+                      unclosed_before=held)
 
 
 def two_workers(tmp, emu):
@@ -195,9 +198,10 @@ def two_workers(tmp, emu):
     up_second()
     try:
         run = os.path.join(tmp, "two")
-        before = emu.metrics()
+        before, held = emu.metrics(), server_unclosed()
         r = dpdk_slt(run, emu.port, "net_af_packet0", 1000, ifaces=(IF_CLIENT, IF_CLIENT2))
-        if not check_streams("2 workers", run, r, emu, before, "userspace"):
+        if not check_streams("2 workers", run, r, emu, before, "userspace",
+                             unclosed_before=held):
             return
         started = [int(n) for n in re.findall(r"worker \d+: (\d+) requests started", r.stderr)]
         total = sum(started)
@@ -217,7 +221,7 @@ def two_workers(tmp, emu):
         down_second()
 
 
-def check_streams(name, run, r, emu, before, source, lossy=False):
+def check_streams(name, run, r, emu, before, source, lossy=False, unclosed_before=0):
     """A 1,000-stream run: succeeded, what strobe sent the emulator received, none failed,
     every answer exact by usage and by tokens, stamped by `source`, speed against the truth
     where the emulator kept its schedule. True when the run succeeded."""
@@ -233,7 +237,7 @@ def check_streams(name, run, r, emu, before, source, lossy=False):
         ph["output_speed_tokens_per_s"]["p50"], cap["output_speed_tokens_per_s"],
         res["timestamps"]["events_by_source"], res["run"]["config"]["transport"]))
     check_received(name, emu, before, res)
-    check_closed(name, r.stderr, server_unclosed(), lossy)
+    check_closed(name, r.stderr, server_unclosed() - unclosed_before, lossy)
     common.check_exact_streams(name, ph, 1000)
     src = res["timestamps"]["events_by_source"]
     check(src[source] > 0 and sum(src.values()) == src[source],

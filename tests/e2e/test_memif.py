@@ -97,7 +97,8 @@ class Emulator:
         if self.p.poll() is None:
             self.p.terminate()
             self.p.wait(10)
-            log = open(self.log).read()
+            with open(self.log) as f:
+                log = f.read()
             check(self.p.returncode == 0, "strobe-emu over memif stops cleanly (exit 0)", 0,
                   (self.p.returncode, log[-600:]))
             for line in log.splitlines():
