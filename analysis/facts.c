@@ -445,24 +445,31 @@ static int merge_figures(struct analyser *A, unsigned nthreads, struct run_facts
     return atomic_load(&m.out_of_memory);
 }
 
-/* What facts_load has allocated when it stops for want of memory before the threads: freed,
- * with the facts (L->f). */
-static void load_abort(struct loader *L, struct analyser *A, struct tokenizer *tok, size_t *events)
+/* The loader's own tables, the tap and the log's files, closed (what facts_load opened
+ * besides the facts and the analysers; any of the tables may be NULL). */
+static void loader_close(struct loader *L)
 {
-    free(events);
     free(L->ids.keys);
     free(L->ids.vals);
     free(L->pend);
     free(L->sent_at);
     free(L->run);
     free(L->progress);
-    for (unsigned t = 1; t < L->nthreads; t++)
-        if (A[t].tok != tok) tokenizer_free(A[t].tok);
-    free(A);
     if (L->tap) tap_join_close(L->tap);
     eventlog_reader_close(L->lr);
     if (L->events_fd >= 0) close(L->events_fd);
     if (L->bodies_fd >= 0) close(L->bodies_fd);
+}
+
+/* What facts_load has allocated when it stops for want of memory before the threads: freed,
+ * with the facts (L->f). */
+static void load_abort(struct loader *L, struct analyser *A, struct tokenizer *tok, size_t *events)
+{
+    free(events);
+    for (unsigned t = 1; t < L->nthreads; t++)
+        if (A[t].tok != tok) tokenizer_free(A[t].tok);
+    free(A);
+    loader_close(L);
     facts_free(L->f);
 }
 
@@ -483,9 +490,7 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
     if (errlen) err[0] = 0;
     L.tap = tap_join_open(dir, L.lr->header_json, err, errlen);
     if (!L.tap && err[0]) {
-        eventlog_reader_close(L.lr);
-        if (L.events_fd >= 0) close(L.events_fd);
-        if (L.bodies_fd >= 0) close(L.bodies_fd);
+        loader_close(&L);
         free(f->header_json);
         f->header_json = NULL;
         return -1;
@@ -497,10 +502,7 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
     if (!A) {
         snprintf(err, errlen, "out of memory opening %s: analyse it on a machine with more memory",
                  dir);
-        if (L.tap) tap_join_close(L.tap);
-        eventlog_reader_close(L.lr);
-        if (L.events_fd >= 0) close(L.events_fd);
-        if (L.bodies_fd >= 0) close(L.bodies_fd);
+        loader_close(&L);
         facts_free(f);
         return -1;
     }
@@ -595,20 +597,10 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
     for (unsigned t = 0; t < threads; t++) free(A[t].sink.figures);
     for (unsigned t = 0; t < threads; t++) f->ntok += f->tok[t].len;
     free(A);
-    free(L.pend);
-    free(L.sent_at);
-    free(L.run);
-    free(L.progress);
-    if (L.tap) {
+    if (L.tap)
         tap_join_stats(L.tap, &f->tap_records, &f->tap_lost, &f->tap_drift_ppm,
                        &f->tap_uncertainty_ns);
-        tap_join_close(L.tap);
-    }
-    free(L.ids.keys);
-    free(L.ids.vals);
-    eventlog_reader_close(L.lr);
-    if (L.events_fd >= 0) close(L.events_fd);
-    if (L.bodies_fd >= 0) close(L.bodies_fd);
+    loader_close(&L);
     if (out_of_memory) {
         snprintf(err, errlen,
                  "out of memory while counting the per-event figures of %s: "
