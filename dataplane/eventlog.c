@@ -160,11 +160,37 @@ static void *collector(void *arg)
     return NULL;
 }
 
+/* The log's files closed and removed, after a failed start: the same --out works again once
+ * the cause is fixed. */
+static void abandon_files(struct eventlog *l, const char *dir)
+{
+    char path[4096];
+    close(l->events_fd);
+    close(l->bodies_fd);
+    snprintf(path, sizeof path, "%s/events.bin", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/bodies.bin", dir);
+    unlink(path);
+}
+
+static void free_buffers(struct eventlog *l)
+{
+    for (int p = 0; l->rings && p < l->producers; p++) spsc_free(&l->rings[p]);
+    free(l->rings);
+    free(l->ebuf);
+    free(l->bbuf);
+    free(l);
+}
+
 struct eventlog *eventlog_create(const char *dir, const char *header_json, int producers, char *err,
                                  size_t errlen)
 {
     char path[4096];
     struct eventlog *l = calloc(1, sizeof *l);
+    if (!l) {
+        snprintf(err, errlen, "cannot start the event log: out of memory");
+        return NULL;
+    }
     snprintf(path, sizeof path, "%s/events.bin", dir);
     l->events_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (l->events_fd < 0) {
@@ -186,6 +212,12 @@ struct eventlog *eventlog_create(const char *dir, const char *header_json, int p
     /* the header is padded so records start on a 64-byte boundary */
     size_t head = 16 + hl, pad = (64 - head % 64) % 64;
     char *h = calloc(1, head + pad);
+    if (!h) {
+        snprintf(err, errlen, "cannot start the event log: out of memory");
+        abandon_files(l, dir);
+        free(l);
+        return NULL;
+    }
     memcpy(h, LOG_MAGIC, 8);
     memcpy(h + 8, &ver, 4);
     uint32_t padded = hl + (uint32_t)pad;
@@ -196,18 +228,34 @@ struct eventlog *eventlog_create(const char *dir, const char *header_json, int p
     if (write_all(l->events_fd, h, head + pad)) {
         snprintf(err, errlen, "cannot write the log header in %s: %s", dir, strerror(errno));
         free(h);
-        close(l->events_fd);
-        close(l->bodies_fd);
+        abandon_files(l, dir);
         free(l);
         return NULL;
     }
     free(h);
     l->producers = producers;
     l->rings = calloc((size_t)producers, sizeof *l->rings);
-    for (int p = 0; p < producers; p++) spsc_init(&l->rings[p], RING_BYTES);
     l->ebuf = malloc(BATCH_BYTES);
     l->bbuf = malloc(BATCH_BYTES);
-    pthread_create(&l->thread, NULL, collector, l);
+    int no_memory = !l->rings || !l->ebuf || !l->bbuf;
+    for (int p = 0; !no_memory && p < producers; p++)
+        no_memory = spsc_init(&l->rings[p], RING_BYTES) != 0;
+    int started = !no_memory && pthread_create(&l->thread, NULL, collector, l) == 0;
+    if (!started) {
+        if (no_memory)
+            snprintf(err, errlen,
+                     "cannot start the event log: out of memory for %d ring(s) of %u MiB (use "
+                     "fewer --threads, or raise the memory limit)",
+                     producers, RING_BYTES >> 20);
+        else
+            snprintf(err, errlen,
+                     "cannot start the event log's thread: %s (raise the process or thread "
+                     "limit)",
+                     strerror(errno));
+        abandon_files(l, dir);
+        free_buffers(l);
+        return NULL;
+    }
     pthread_setname_np(l->thread, "strobe-log");
     return l;
 }
@@ -252,11 +300,7 @@ int eventlog_close(struct eventlog *l)
     if (fsync(l->bodies_fd) || fsync(l->events_fd)) rc = -1;
     close(l->events_fd);
     close(l->bodies_fd);
-    for (int p = 0; p < l->producers; p++) spsc_free(&l->rings[p]);
-    free(l->rings);
-    free(l->ebuf);
-    free(l->bbuf);
-    free(l);
+    free_buffers(l);
     return rc;
 }
 

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define DEPARTED_MAX 64 /* more in one burst (several ports, held frames): flushed on the way */
+
 struct slot {
     struct lwip_demux_key key;
     struct tcp_pcb *pcb; /* NULL: empty */
@@ -34,16 +36,39 @@ struct lwip_demux {
      * frees the pcb (a reset, the SYN_RCVD timeout, an abort), and the table is then rebuilt
      * from the list before its next use, so it never holds a freed pcb. */
     struct table embryo;
+    /* Connections the application has closed that lwIP still holds on its active list (their
+     * FIN exchange), so that those segments find their pcb without a walk: closing 50,000
+     * connections otherwise walked the list for each of their ACKs and FINs, and strobe-emu
+     * fell seconds behind. Same lifetime rule as the embryo table: such a pcb carries
+     * closing_freed as its error callback, and the table is rebuilt before its next use after
+     * lwIP freed one outside a looked-up input (its timers, an abort). */
+    struct table closing;
+    /* pcbs a looked-up input took off the active list, each with its successor then: still
+     * linked from their predecessors until lwip_demux_flush unlinks them all in one walk (one
+     * walk each was O(connections) per close: 50,000 closes took seconds) */
+    struct departed {
+        struct tcp_pcb *pcb, *after;
+    } departed[DEPARTED_MAX];
+    unsigned ndeparted;
+    uintptr_t departed_lo, departed_hi; /* their addresses' range, during a flush */
 };
 
-/* Set by embryo_freed: lwIP's instance is this file's (one per link namespace or process). */
-static int embryo_stale;
+/* Set by embryo_freed and closing_freed: lwIP's instance is this file's (one per link
+ * namespace or process). */
+static int embryo_stale, closing_stale;
 
 static void embryo_freed(void *arg, err_t err)
 {
     (void)arg;
     (void)err;
     embryo_stale = 1;
+}
+
+static void closing_freed(void *arg, err_t err)
+{
+    (void)arg;
+    (void)err;
+    closing_stale = 1;
 }
 
 static uint32_t hash(const struct lwip_demux_key *k)
@@ -71,10 +96,12 @@ struct lwip_demux *lwip_demux_new(void)
 {
     struct lwip_demux *d = calloc(1, sizeof *d);
     if (!d) return NULL;
-    if (table_init(&d->est) || table_init(&d->known) || table_init(&d->embryo)) {
+    if (table_init(&d->est) || table_init(&d->known) || table_init(&d->embryo) ||
+        table_init(&d->closing)) {
         free(d->est.slots);
         free(d->known.slots);
         free(d->embryo.slots);
+        free(d->closing.slots);
         free(d);
         return NULL;
     }
@@ -183,18 +210,27 @@ void lwip_demux_remove(struct lwip_demux *d, const struct lwip_demux_key *key)
     if (d) table_remove(&d->est, key);
 }
 
-/* The embryo table from the list: the SYN_RCVD pcbs that still carry embryo_freed. */
-static void embryo_rebuild(struct lwip_demux *d)
+/* Table t from the active list: the pcbs that carry error callback mark (and, for the embryo
+ * table, are still in SYN_RCVD). */
+static void rebuild_marked(struct table *t, tcp_err_fn mark)
 {
-    memset(d->embryo.slots, 0, (d->embryo.mask + 1) * sizeof *d->embryo.slots);
-    d->embryo.count = 0;
+    memset(t->slots, 0, (t->mask + 1) * sizeof *t->slots);
+    t->count = 0;
     for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
-        if (pcb->state == SYN_RCVD && pcb->errf == embryo_freed && !make_room(&d->embryo)) {
+        if (pcb->errf == mark && (mark != embryo_freed || pcb->state == SYN_RCVD) &&
+            !make_room(t)) {
             struct lwip_demux_key k;
             key_of(pcb, &k);
-            put(&d->embryo, &k, pcb);
+            put(t, &k, pcb);
         }
-    embryo_stale = 0;
+}
+
+/* An IPv4 frame carrying TCP, or a pbuf chain (not read here). */
+static int maybe_tcp(const struct pbuf *p)
+{
+    const uint8_t *f = p->payload;
+    return p->len != p->tot_len ||
+           (p->len >= 14 + 20 && f[12] == 0x08 && f[13] == 0x00 && f[23] == 6);
 }
 
 /* The four-tuple and flags of an unfragmented IPv4 TCP frame (Ethernet header first); -1 for
@@ -227,32 +263,71 @@ static struct tcp_pcb *registered(const struct table *t, const struct lwip_demux
     return pcb;
 }
 
+/* What p stands for in the list: itself, or, where it departed, the first successor that has
+ * not (never reading a departed pcb, which may be freed). */
+static struct tcp_pcb *resolve(const struct lwip_demux *d, struct tcp_pcb *p, unsigned *hits)
+{
+    if ((uintptr_t)p < d->departed_lo || (uintptr_t)p > d->departed_hi) return p;
+    for (unsigned i = 0; p && i < d->ndeparted;)
+        if (d->departed[i].pcb == p) {
+            p = d->departed[i].after;
+            ++*hits;
+            i = 0;
+        } else {
+            i++;
+        }
+    return p;
+}
+
+void lwip_demux_flush(struct lwip_demux *d)
+{
+    if (!d || !d->ndeparted) return;
+    unsigned hits = 0;
+    d->departed_lo = UINTPTR_MAX;
+    d->departed_hi = 0;
+    for (unsigned i = 0; i < d->ndeparted; i++) {
+        uintptr_t a = (uintptr_t)d->departed[i].pcb;
+        if (a < d->departed_lo) d->departed_lo = a;
+        if (a > d->departed_hi) d->departed_hi = a;
+    }
+    tcp_active_pcbs = resolve(d, tcp_active_pcbs, &hits);
+    /* each departed pcb has one link to it: the walk ends when all are found; only the links
+     * that change are written */
+    for (struct tcp_pcb *q = tcp_active_pcbs; q && hits < d->ndeparted; q = q->next) {
+        struct tcp_pcb *next = resolve(d, q->next, &hits);
+        if (next != q->next) q->next = next;
+    }
+    d->ndeparted = 0;
+}
+
+/* After a call run with pcb put at the active list's head (head: the real head; after: pcb's
+ * successor then): the real head back. When the call took pcb off (TCP_RMV made `after` the
+ * head), pcb is left linked, to be unlinked by the next flush. 1 when it did. */
+static int restore_head(struct lwip_demux *d, struct tcp_pcb *pcb, struct tcp_pcb *head,
+                        struct tcp_pcb *after)
+{
+    int left = tcp_active_pcbs != pcb;
+    tcp_active_pcbs = head;
+    if (!left) return 0;
+    /* recorded before a flush: the walk must not pass through it */
+    d->departed[d->ndeparted++] = (struct departed){pcb, after};
+    if (d->ndeparted == DEPARTED_MAX) lwip_demux_flush(d);
+    return 1;
+}
+
 /* The segment of a registered pcb: lwIP's walk starts at it, so it finds it first and moves
  * nothing. The input may take pcb off the active list (a reset, the last ACK, TIME-WAIT, an
  * abort): its head is then what followed pcb, and pcb is unlinked from the real list by
- * comparing pointers (never reading pcb, which may be freed), as lwIP's own removal would walk
- * to it. The callbacks run during the input must not close other connections. */
-static err_t registered_input(struct tcp_pcb *pcb, struct pbuf *p, struct netif *ni, int *left)
+ * comparing pointers (never reading pcb, which may be freed) at the next flush, with the
+ * burst's others in one walk. The callbacks run during the input must not close other
+ * connections. */
+static err_t registered_input(struct lwip_demux *d, struct tcp_pcb *pcb, struct pbuf *p,
+                              struct netif *ni, int *left)
 {
     struct tcp_pcb *head = tcp_active_pcbs, *after = pcb->next;
     tcp_active_pcbs = pcb;
     err_t e = ni->input(p, ni);
-    *left = tcp_active_pcbs != pcb;
-    if (!*left) {
-        tcp_active_pcbs = head;
-        return e;
-    }
-    /* pcb has left the list (TCP_RMV made `after` the head) */
-    if (head == pcb) {
-        tcp_active_pcbs = after;
-        return e;
-    }
-    tcp_active_pcbs = head;
-    for (struct tcp_pcb *q = head; q; q = q->next)
-        if (q->next == pcb) {
-            q->next = after;
-            break;
-        }
+    *left = restore_head(d, pcb, head, after);
     return e;
 }
 
@@ -294,14 +369,44 @@ err_t lwip_demux_input(struct lwip_demux *d, struct pbuf *p, struct netif *ni)
 {
     struct lwip_demux_key k;
     uint8_t flags;
-    if (!d || p->len != p->tot_len || parse(p->payload, p->len, &k, &flags))
+    if (!d || p->len != p->tot_len || parse(p->payload, p->len, &k, &flags)) {
+        lwip_demux_flush(d);
+        /* a TCP segment this lookup cannot read (a fragment lwIP reassembles, a chained pbuf)
+         * may free or move a closing or embryo pcb without its error callback: both tables
+         * are rebuilt before their next use */
+        if (d && maybe_tcp(p)) {
+            if (d->closing.count) closing_stale = 1;
+            if (d->embryo.count) embryo_stale = 1;
+        }
         return ni->input(p, ni);
+    }
     int left;
     struct tcp_pcb *pcb = registered(&d->est, &k, ni);
-    if (pcb) return registered_input(pcb, p, ni, &left);
-    if (embryo_stale) embryo_rebuild(d);
+    if (pcb) return registered_input(d, pcb, p, ni, &left);
+    if (closing_stale) {
+        lwip_demux_flush(d);
+        rebuild_marked(&d->closing, closing_freed);
+        closing_stale = 0;
+    }
+    if ((pcb = registered(&d->closing, &k, ni))) {
+        err_t e = registered_input(d, pcb, p, ni, &left);
+        /* gone: a reset during the input called closing_freed for this pcb alone (the table
+         * was whole before it), which leaves the table here */
+        if (left) {
+            table_remove(&d->closing, &k);
+            closing_stale = 0;
+        }
+        return e;
+    }
+    /* every path below may walk the list (an accept callback may rebuild the known table; a
+     * SYN's pcb may take a departed one's address) */
+    lwip_demux_flush(d);
+    if (embryo_stale) {
+        rebuild_marked(&d->embryo, embryo_freed);
+        embryo_stale = 0;
+    }
     if ((pcb = registered(&d->embryo, &k, ni))) {
-        err_t e = registered_input(pcb, p, ni, &left);
+        err_t e = registered_input(d, pcb, p, ni, &left);
         /* accepted (the application registers it), still waiting, or gone */
         if (left || pcb->state != SYN_RCVD) table_remove(&d->embryo, &k);
         return e;
@@ -312,4 +417,32 @@ err_t lwip_demux_input(struct lwip_demux *d, struct pbuf *p, struct netif *ni)
         return ni->input(p, ni);
     }
     return ni->input(p, ni);
+}
+
+void lwip_demux_close(struct lwip_demux *d, struct tcp_pcb *pcb, int reset)
+{
+    /* the states in which lwIP keeps a closed pcb on the active list, for its FIN exchange
+     * (it frees a SYN_SENT one at once; an application never holds a SYN_RCVD one) */
+    int keeps = pcb->state == ESTABLISHED || pcb->state == CLOSE_WAIT;
+    if (reset || !d || !keeps) {
+        if (reset || tcp_close(pcb) != ERR_OK) tcp_abort(pcb);
+        return;
+    }
+    struct lwip_demux_key k;
+    key_of(pcb, &k);
+    /* the close runs with pcb at the list's head, as an input does: if lwIP frees it (a reset
+     * for unread data), the head moves and pcb is unlinked by pointer */
+    struct tcp_pcb *head = tcp_active_pcbs, *after = pcb->next;
+    tcp_active_pcbs = pcb;
+    err_t e = tcp_close(pcb);
+    if (restore_head(d, pcb, head, after)) {
+        lwip_demux_flush(d);
+        return;
+    }
+    if (e != ERR_OK) {
+        tcp_abort(pcb);
+        return;
+    }
+    tcp_err(pcb, closing_freed);
+    if (!make_room(&d->closing)) put(&d->closing, &k, pcb);
 }

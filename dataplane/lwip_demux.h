@@ -5,7 +5,8 @@
  * liblwip cannot be rebuilt, so this table takes the common cases off the walk, exactly:
  * - any segment of a registered connection: found by its four-tuple, and lwIP's walk starts at
  *   it (the list head is that pcb during the input call, and the real head is put back after;
- *   a pcb the input took off the list is unlinked from the real list by comparing pointers);
+ *   a pcb the input took off the list is unlinked from the real list by comparing pointers,
+ *   a burst's all in one walk: lwip_demux_flush);
  * - a bare SYN whose four-tuple has no pcb (a superset of the four-tuples of lwIP's active and
  *   TIME-WAIT pcbs is kept, rebuilt from the lists when it has doubled): lwIP runs with both
  *   lists empty, so only the listeners are walked, and the pcb it creates is put in front of
@@ -15,8 +16,10 @@
  *   pcbs; each carries an error callback of this file until the application's accept sets its
  *   own, so a pcb lwIP frees unaccepted marks the table stale and it is rebuilt from the list
  *   before its next use.
- * Every other frame (segments of connections the application has closed, SYNs of known
- * four-tuples) goes to lwIP untouched. The callbacks lwIP runs during an input must not close
+ * - a segment of a connection the application has closed (lwip_demux_close) that lwIP still
+ *   holds: the same start, from a table of those pcbs kept as the passive opens' one is.
+ * Every other frame (segments of TIME-WAIT pcbs, SYNs of known four-tuples) goes to lwIP
+ * untouched. The callbacks lwIP runs during an input must not close
  * other connections (they only record what happened, in strobe and strobe-emu). One table per
  * lwIP instance, used from its one thread. lwIP-only header. */
 #ifndef STROBE_LWIP_DEMUX_H
@@ -43,9 +46,19 @@ void lwip_demux_add(struct lwip_demux *d, struct tcp_pcb *pcb, struct lwip_demux
 /* Forgets the connection; call before tcp_close/tcp_abort, and from the error callback (lwIP
  * has freed the pcb then). Unknown keys are ignored. */
 void lwip_demux_remove(struct lwip_demux *d, const struct lwip_demux_key *key);
+/* Closes pcb for the application (its callbacks already cleared, lwip_demux_remove done):
+ * tcp_close, or tcp_abort where that fails or reset is set. While lwIP keeps the pcb for its
+ * FIN exchange, that pcb's segments are looked up as a registered connection's, and it
+ * carries this file's error callback (set nothing on it after). */
+void lwip_demux_close(struct lwip_demux *d, struct tcp_pcb *pcb, int reset);
 /* ni->input(p, ni), with the lookup above. Returns what input returns (not ERR_OK: the caller
- * still owns p). */
+ * still owns p). A looked-up input that takes its pcb off the list (freed, or into TIME-WAIT)
+ * leaves it linked from its predecessor until lwip_demux_flush: after a burst of inputs, call
+ * it before anything else uses lwIP (its timers, an open, a walk of its lists). */
 err_t lwip_demux_input(struct lwip_demux *d, struct pbuf *p, struct netif *ni);
+/* Unlinks the pcbs the inputs since the last flush took off the active list, in one walk of
+ * it (none: nothing to do). d may be NULL. */
+void lwip_demux_flush(struct lwip_demux *d);
 /* Connections registered now. */
 uint32_t lwip_demux_count(const struct lwip_demux *d);
 

@@ -232,6 +232,7 @@ static int pump(int64_t now)
     }
     if (n) X->port.rx_done(X->port.port);
     if (X->nheld) release_held();
+    lwip_demux_flush(X->demux);
     sys_check_timeouts();
     X->port.tx_flush(X->port.port);
     if (now - X->last_calibration > 1000000000LL) {
@@ -478,7 +479,7 @@ static void d_close(struct tconn *tc)
         tcp_recv(c->pcb, NULL);
         tcp_sent(c->pcb, NULL);
         tcp_err(c->pcb, NULL);
-        if (tcp_close(c->pcb) != ERR_OK) tcp_abort(c->pcb);
+        lwip_demux_close(X->demux, c->pcb, 0);
     }
     if (c->rxq) pbuf_free(c->rxq);
     /* a closed connection may still sit in this poll's ready list: unlink it */

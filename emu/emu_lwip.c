@@ -156,6 +156,7 @@ static int pump(void)
         dpdk_port_rx_done(L.port[i]);
         total += n;
     }
+    lwip_demux_flush(L.demux);
     sys_check_timeouts();
     output_written();
     for (int i = 0; i < L.nports; i++) dpdk_port_tx_flush(L.port[i]);
@@ -281,7 +282,7 @@ static void l_close(struct conn *c, int reset)
         tcp_err(lc->pcb, NULL);
         /* unread input counts as read: lwIP answers a close with unread data by an RST */
         for (struct pbuf *q = lc->rxq; q; q = q->next) tcp_recved(lc->pcb, q->len);
-        if (reset || tcp_close(lc->pcb) != ERR_OK) tcp_abort(lc->pcb);
+        lwip_demux_close(L.demux, lc->pcb, reset);
     }
     if (lc->rxq) pbuf_free(lc->rxq);
     unmark(lc);

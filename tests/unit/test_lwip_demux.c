@@ -6,7 +6,13 @@
  * TIME-WAIT, and a SYN for that TIME-WAIT four-tuple, which lwIP's own path answers without a
  * new pcb; a registered connection in the middle of the list through the peer's FIN and its
  * reset (lwIP frees the pcb during the looked-up input: the list stays linked); a passive open
- * freed before its handshake's ACK (the ACK then finds no pcb). */
+ * freed before its handshake's ACK (the ACK then finds no pcb); connections the application
+ * closes (lwip_demux_close): their FIN exchange found without lwIP's walk (which moves the pcb
+ * it finds to the front: the list's head stays), into TIME-WAIT or freed by the last ACK, one
+ * freed by an abort outside any input (a later segment must not reach it: ASan), one lwIP
+ * resets at the close for its unread data (the list stays linked), and three connections,
+ * neighbours in the list, whose last ACKs come in one burst (their unlinks wait for the flush,
+ * then the list is whole), and 150 such in one burst (more than it records between flushes). */
 #include "check.h"
 #include "lwip_demux.h"
 
@@ -27,6 +33,7 @@ static struct tcp_pcb *accepted;
 static struct lwip_demux_key accepted_key;
 static size_t received;
 static const uint8_t peer_mac[6] = {2, 0, 0, 0, 0, 2};
+static int in_burst; /* segments of one burst: no flush after each */
 
 static err_t drop_output(struct netif *n, struct pbuf *p)
 {
@@ -87,6 +94,7 @@ static void segment(uint16_t sport, uint32_t seq, uint32_t ack, uint8_t flags, c
     struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM);
     pbuf_take(p, f, (u16_t)len);
     if (lwip_demux_input(demux, p, &ni) != ERR_OK) pbuf_free(p);
+    if (!in_burst) lwip_demux_flush(demux); /* the end of a burst, as the callers do */
 }
 
 static int count(struct tcp_pcb *list) { return list ? 1 + count(list->next) : 0; }
@@ -111,6 +119,37 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 }
 
 static int errors;
+
+/* reads without telling lwIP: the window stays short, so a close answers with a reset */
+static err_t hold_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
+{
+    (void)arg;
+    (void)pcb;
+    (void)err;
+    if (p) pbuf_free(p);
+    return ERR_OK;
+}
+
+/* A passive open from sport, accepted (and registered), behind three newer pcbs. */
+static struct tcp_pcb *open_behind(uint16_t sport)
+{
+    segment(sport, 500, 0, TCP_SYN, NULL);
+    struct tcp_pcb *c = find(sport);
+    if (!c) return NULL;
+    segment(sport, 501, c->snd_nxt, TCP_ACK, NULL);
+    for (int i = 0; i < 3; i++) segment((uint16_t)(sport + 100 + i), 9, 0, TCP_SYN, NULL);
+    return accepted == c && c->state == ESTABLISHED && tcp_active_pcbs != c ? c : NULL;
+}
+
+/* The application's close, as strobe's and strobe-emu's. */
+static void app_close(struct tcp_pcb *c, tcp_recv_fn recv)
+{
+    lwip_demux_remove(demux, &accepted_key);
+    tcp_arg(c, NULL);
+    tcp_recv(c, recv);
+    tcp_err(c, NULL);
+    lwip_demux_close(demux, c, 0);
+}
 
 /* lwIP has freed the pcb: it leaves the table, as the error callbacks of strobe and strobe-emu
  * do */
@@ -225,6 +264,122 @@ int main(void)
     segment(52000, 301, r_next, TCP_ACK, NULL);
     CHECK(count(tcp_active_pcbs) == n - 1 && !find(52000) && accepted != r,
           "freed before its ACK: the ACK creates nothing, accepts nothing (%d)",
+          count(tcp_active_pcbs));
+
+    /* the server closes first: FIN_WAIT_1, the peer's ACK, its FIN: TIME-WAIT */
+    struct tcp_pcb *c = open_behind(53000);
+    CHECK(c != NULL, "a connection to close, not at the list's head");
+    if (!c) return check_done("test_lwip_demux");
+    app_close(c, NULL);
+    struct tcp_pcb *head = tcp_active_pcbs;
+    int active = count(tcp_active_pcbs), tw = count(tcp_tw_pcbs);
+    uint32_t fin_next = c->snd_nxt;
+    segment(53000, 501, fin_next, TCP_ACK, NULL);
+    CHECK(c->state == FIN_WAIT_2 && tcp_active_pcbs == head && count(tcp_active_pcbs) == active,
+          "closed, the peer's ACK of its FIN: FIN_WAIT_2, found without lwIP's walk (the head "
+          "stays)");
+    segment(53000, 501, fin_next, TCP_ACK | TCP_FIN, NULL);
+    CHECK(!find(53000) && count(tcp_tw_pcbs) == tw + 1 && count(tcp_active_pcbs) == active - 1 &&
+              tcp_active_pcbs == head && find(53100) && find(53102),
+          "the peer's FIN: TIME-WAIT, the active list linked without it (%d)",
+          count(tcp_active_pcbs));
+
+    /* the peer closes first: CLOSE_WAIT, the close's FIN: LAST_ACK, its ACK frees the pcb */
+    c = open_behind(55000);
+    CHECK(c != NULL, "another connection");
+    if (!c) return check_done("test_lwip_demux");
+    segment(55000, 501, c->snd_nxt, TCP_ACK | TCP_FIN, NULL);
+    CHECK(c->state == CLOSE_WAIT, "the peer's FIN: CLOSE_WAIT");
+    app_close(c, NULL);
+    head = tcp_active_pcbs;
+    active = count(tcp_active_pcbs);
+    CHECK(c->state == LAST_ACK && head != c, "closed: LAST_ACK");
+    segment(55000, 502, c->snd_nxt, TCP_ACK, NULL);
+    CHECK(!find(55000) && count(tcp_active_pcbs) == active - 1 && tcp_active_pcbs == head &&
+              find(55100) && find(55102),
+          "its last ACK: lwIP freed it, the list linked without it (%d)", count(tcp_active_pcbs));
+
+    /* a closed connection lwIP frees outside an input (an abort, as strobe's shutdown does, or
+     * its timers): a late segment of it takes lwIP's own path, not the freed pcb */
+    c = open_behind(56000);
+    CHECK(c != NULL, "a third connection");
+    if (!c) return check_done("test_lwip_demux");
+    app_close(c, NULL);
+    fin_next = c->snd_nxt;
+    active = count(tcp_active_pcbs);
+    tcp_abort(c);
+    segment(56000, 501, fin_next, TCP_ACK, NULL);
+    CHECK(!find(56000) && count(tcp_active_pcbs) == active - 1 && find(56100),
+          "closed, then aborted: its late ACK finds nothing (%d)", count(tcp_active_pcbs));
+
+    /* unread data at the close: lwIP resets and frees the pcb inside tcp_close */
+    c = open_behind(57000);
+    CHECK(c != NULL, "a fourth connection");
+    if (!c) return check_done("test_lwip_demux");
+    tcp_recv(c, hold_recv);
+    segment(57000, 501, c->snd_nxt, TCP_ACK | TCP_PSH, "unread");
+    active = count(tcp_active_pcbs);
+    app_close(c, hold_recv);
+    CHECK(!find(57000) && count(tcp_active_pcbs) == active - 1 && find(57100) && find(57102),
+          "a close with unread data: reset, freed, the list linked without it (%d)",
+          count(tcp_active_pcbs));
+    segment(57000, 507, 0, TCP_ACK, NULL);
+    CHECK(count(tcp_active_pcbs) == active - 1, "a late segment of it creates nothing");
+
+    /* three neighbours closed, their last ACKs in one burst: the first, the middle and the
+     * list's head among them, each departed before the flush */
+    struct tcp_pcb *trio[3];
+    uint32_t last_ack[3];
+    for (int i = 0; i < 3; i++) {
+        uint16_t sport = (uint16_t)(58000 + i);
+        segment(sport, 500, 0, TCP_SYN, NULL);
+        trio[i] = find(sport);
+        if (!trio[i]) return check_done("test_lwip_demux");
+        segment(sport, 501, trio[i]->snd_nxt, TCP_ACK, NULL);
+        segment(sport, 501, trio[i]->snd_nxt, TCP_ACK | TCP_FIN, NULL);
+        app_close(trio[i], NULL);
+        last_ack[i] = trio[i]->snd_nxt;
+    }
+    CHECK(tcp_active_pcbs == trio[2] && trio[2]->next == trio[1] && trio[1]->next == trio[0],
+          "three closing neighbours at the list's head, in LAST_ACK");
+    struct tcp_pcb *beyond = trio[0]->next;
+    active = count(tcp_active_pcbs);
+    in_burst = 1;
+    segment(58001, 502, last_ack[1], TCP_ACK, NULL);
+    segment(58000, 502, last_ack[0], TCP_ACK, NULL);
+    segment(58002, 502, last_ack[2], TCP_ACK, NULL);
+    in_burst = 0;
+    lwip_demux_flush(demux);
+    CHECK(tcp_active_pcbs == beyond && count(tcp_active_pcbs) == active - 3 && !find(58000) &&
+              !find(58001) && !find(58002),
+          "their last ACKs in one burst, then the flush: all three unlinked, the list whole (%d)",
+          count(tcp_active_pcbs));
+
+    /* more departures in one burst than the lookup records: it flushes on the way */
+    enum { CROWD = 150 };
+    uint32_t crowd_ack[CROWD];
+    for (int i = 0; i < CROWD; i++) {
+        uint16_t sport = (uint16_t)(59000 + i);
+        segment(sport, 500, 0, TCP_SYN, NULL);
+        struct tcp_pcb *x = find(sport);
+        if (!x) return check_done("test_lwip_demux");
+        segment(sport, 501, x->snd_nxt, TCP_ACK, NULL);
+        segment(sport, 501, x->snd_nxt, TCP_ACK | TCP_FIN, NULL);
+        app_close(x, NULL);
+        crowd_ack[i] = x->snd_nxt;
+    }
+    active = count(tcp_active_pcbs);
+    in_burst = 1;
+    for (int i = 0; i < CROWD; i += 2)
+        segment((uint16_t)(59000 + i), 502, crowd_ack[i], TCP_ACK, NULL);
+    for (int i = CROWD - 1; i > 0; i -= 2)
+        segment((uint16_t)(59000 + i), 502, crowd_ack[i], TCP_ACK, NULL);
+    in_burst = 0;
+    lwip_demux_flush(demux);
+    int none = 1;
+    for (int i = 0; i < CROWD; i++) none &= !find((uint16_t)(59000 + i));
+    CHECK(none && count(tcp_active_pcbs) == active - CROWD && find(57100) && find(39999),
+          "%d last ACKs in one burst: all unlinked, the list whole (%d)", CROWD,
           count(tcp_active_pcbs));
     return check_done("test_lwip_demux");
 }
