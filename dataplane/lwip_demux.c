@@ -303,12 +303,15 @@ void lwip_demux_flush(struct lwip_demux *d)
 /* After a call run with pcb put at the active list's head (head: the real head; after: pcb's
  * successor then): the real head back. When the call took pcb off (TCP_RMV made `after` the
  * head), pcb is left linked, to be unlinked by the next flush. 1 when it did. */
-static int restore_head(struct lwip_demux *d, struct tcp_pcb *pcb, struct tcp_pcb *head,
-                        struct tcp_pcb *after)
+static int restore_head(struct lwip_demux *d, struct tcp_pcb *pcb, const struct lwip_demux_key *k,
+                        struct tcp_pcb *head, struct tcp_pcb *after)
 {
     int left = tcp_active_pcbs != pcb;
     tcp_active_pcbs = head;
     if (!left) return 0;
+    /* freed, not moved to TIME-WAIT (which puts it at that list's head): no pcb holds its
+     * four-tuple now, so its later segments skip lwIP's walks (unknown_input) */
+    if (tcp_tw_pcbs != pcb) table_remove(&d->known, k);
     /* recorded before a flush: the walk must not pass through it */
     d->departed[d->ndeparted++] = (struct departed){pcb, after};
     if (d->ndeparted == DEPARTED_MAX) lwip_demux_flush(d);
@@ -321,21 +324,23 @@ static int restore_head(struct lwip_demux *d, struct tcp_pcb *pcb, struct tcp_pc
  * comparing pointers (never reading pcb, which may be freed) at the next flush, with the
  * burst's others in one walk. The callbacks run during the input must not close other
  * connections. */
-static err_t registered_input(struct lwip_demux *d, struct tcp_pcb *pcb, struct pbuf *p,
-                              struct netif *ni, int *left)
+static err_t registered_input(struct lwip_demux *d, struct tcp_pcb *pcb,
+                              const struct lwip_demux_key *k, struct pbuf *p, struct netif *ni,
+                              int *left)
 {
     struct tcp_pcb *head = tcp_active_pcbs, *after = pcb->next;
     tcp_active_pcbs = pcb;
     err_t e = ni->input(p, ni);
-    *left = restore_head(d, pcb, head, after);
+    *left = restore_head(d, pcb, k, head, after);
     return e;
 }
 
-/* A SYN for a four-tuple lwIP has no pcb of: lwIP's walks of the active and TIME-WAIT lists
- * would find nothing and it goes to the listeners, so the input runs with both lists empty and
+/* A segment for a four-tuple lwIP has no pcb of (a SYN, or a late segment of a connection
+ * lwIP has freed): lwIP's walks of the active and TIME-WAIT lists would find nothing and it
+ * goes to the listeners (or answers with a reset), so the input runs with both lists empty and
  * only the listeners are walked. A passive open then creates one pcb, at the head of the
  * (empty) active list: the real list is put back behind it, and its four-tuple made known. */
-static err_t syn_input(struct lwip_demux *d, struct pbuf *p, struct netif *ni)
+static err_t unknown_input(struct lwip_demux *d, struct pbuf *p, struct netif *ni)
 {
     struct tcp_pcb *active = tcp_active_pcbs, *tw = tcp_tw_pcbs;
     tcp_active_pcbs = tcp_tw_pcbs = NULL;
@@ -382,14 +387,14 @@ err_t lwip_demux_input(struct lwip_demux *d, struct pbuf *p, struct netif *ni)
     }
     int left;
     struct tcp_pcb *pcb = registered(&d->est, &k, ni);
-    if (pcb) return registered_input(d, pcb, p, ni, &left);
+    if (pcb) return registered_input(d, pcb, &k, p, ni, &left);
     if (closing_stale) {
         lwip_demux_flush(d);
         rebuild_marked(&d->closing, closing_freed);
         closing_stale = 0;
     }
     if ((pcb = registered(&d->closing, &k, ni))) {
-        err_t e = registered_input(d, pcb, p, ni, &left);
+        err_t e = registered_input(d, pcb, &k, p, ni, &left);
         /* gone: a reset during the input called closing_freed for this pcb alone (the table
          * was whole before it), which leaves the table here */
         if (left) {
@@ -406,16 +411,15 @@ err_t lwip_demux_input(struct lwip_demux *d, struct pbuf *p, struct netif *ni)
         embryo_stale = 0;
     }
     if ((pcb = registered(&d->embryo, &k, ni))) {
-        err_t e = registered_input(d, pcb, p, ni, &left);
+        err_t e = registered_input(d, pcb, &k, p, ni, &left);
         /* accepted (the application registers it), still waiting, or gone */
         if (left || pcb->state != SYN_RCVD) table_remove(&d->embryo, &k);
         return e;
     }
-    if ((flags & (TCP_SYN | TCP_ACK | TCP_FIN | TCP_RST)) == TCP_SYN) {
-        if (d->syn_off && known_rebuild(d) == 0) d->syn_off = 0;
-        if (!d->syn_off && !slot_of(&d->known, &k)->pcb) return syn_input(d, p, ni);
-        return ni->input(p, ni);
-    }
+    if ((flags & (TCP_SYN | TCP_ACK | TCP_FIN | TCP_RST)) == TCP_SYN && d->syn_off &&
+        known_rebuild(d) == 0)
+        d->syn_off = 0;
+    if (!d->syn_off && !slot_of(&d->known, &k)->pcb) return unknown_input(d, p, ni);
     return ni->input(p, ni);
 }
 
@@ -435,7 +439,7 @@ void lwip_demux_close(struct lwip_demux *d, struct tcp_pcb *pcb, int reset)
     struct tcp_pcb *head = tcp_active_pcbs, *after = pcb->next;
     tcp_active_pcbs = pcb;
     err_t e = tcp_close(pcb);
-    if (restore_head(d, pcb, head, after)) {
+    if (restore_head(d, pcb, &k, head, after)) {
         lwip_demux_flush(d);
         return;
     }

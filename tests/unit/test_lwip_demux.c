@@ -35,10 +35,24 @@ static size_t received;
 static const uint8_t peer_mac[6] = {2, 0, 0, 0, 0, 2};
 static int in_burst; /* segments of one burst: no flush after each */
 
+static uint8_t last_tcp_flags; /* of the last TCP segment lwIP sent */
+
 static err_t drop_output(struct netif *n, struct pbuf *p)
 {
     (void)n;
     (void)p;
+    return ERR_OK;
+}
+
+/* IP output without ARP (the peer's MAC is never learnt): notes the TCP flags, drops it */
+static err_t noted_output(struct netif *n, struct pbuf *p, const ip4_addr_t *to)
+{
+    (void)n;
+    (void)to;
+    uint8_t f[60 + 20];
+    u16_t len = pbuf_copy_partial(p, f, sizeof f, 0);
+    unsigned ihl = (f[0] & 15u) * 4;
+    if (len >= 20 && f[9] == 6 && len >= ihl + 14) last_tcp_flags = f[ihl + 13];
     return ERR_OK;
 }
 
@@ -49,7 +63,7 @@ static err_t setup(struct netif *n)
     memcpy(n->hwaddr, mac, 6);
     n->mtu = 1500;
     n->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET | NETIF_FLAG_LINK_UP;
-    n->output = etharp_output;
+    n->output = noted_output;
     n->linkoutput = drop_output;
     return ERR_OK;
 }
@@ -283,6 +297,11 @@ int main(void)
               tcp_active_pcbs == head && find(53100) && find(53102),
           "the peer's FIN: TIME-WAIT, the active list linked without it (%d)",
           count(tcp_active_pcbs));
+    last_tcp_flags = 0;
+    segment(53000, 501, fin_next, TCP_ACK | TCP_FIN, NULL);
+    CHECK(last_tcp_flags && !(last_tcp_flags & TCP_RST) && count(tcp_tw_pcbs) == tw + 1,
+          "its FIN again: the TIME-WAIT pcb answers (an ACK, not a reset: flags 0x%02x)",
+          last_tcp_flags);
 
     /* the peer closes first: CLOSE_WAIT, the close's FIN: LAST_ACK, its ACK frees the pcb */
     c = open_behind(55000);
@@ -294,10 +313,19 @@ int main(void)
     head = tcp_active_pcbs;
     active = count(tcp_active_pcbs);
     CHECK(c->state == LAST_ACK && head != c, "closed: LAST_ACK");
+    uint32_t c_next_freed = c->snd_nxt;
     segment(55000, 502, c->snd_nxt, TCP_ACK, NULL);
     CHECK(!find(55000) && count(tcp_active_pcbs) == active - 1 && tcp_active_pcbs == head &&
               find(55100) && find(55102),
           "its last ACK: lwIP freed it, the list linked without it (%d)", count(tcp_active_pcbs));
+    last_tcp_flags = 0;
+    int tw_now = count(tcp_tw_pcbs);
+    segment(55000, 502, c_next_freed, TCP_ACK | TCP_PSH, "late");
+    CHECK((last_tcp_flags & TCP_RST) && count(tcp_active_pcbs) == active - 1 &&
+              count(tcp_tw_pcbs) == tw_now,
+          "a late segment of it (its four-tuple forgotten: lwIP's lists hidden): a reset, no pcb "
+          "(flags 0x%02x)",
+          last_tcp_flags);
 
     /* a closed connection lwIP frees outside an input (an abort, as strobe's shutdown does, or
      * its timers): a late segment of it takes lwIP's own path, not the freed pcb */
