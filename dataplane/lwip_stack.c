@@ -799,7 +799,7 @@ static int stack_linger_barrier(void)
 
 static int stack_linger_barrier_done(void) { return X->barrier_answered; }
 
-__attribute__((visibility("default"))) const struct lwip_stack_api *strobe_lwip_stack(void)
+__attribute__((visibility("default"))) const struct lwip_stack_api *strobe_lwip_stack_v2(void)
 {
     static const struct lwip_stack_api api = {stack_start,
                                               stack_ops,

@@ -58,8 +58,11 @@ struct lwip_stack_api {
     int (*linger_barrier_done)(void);
 };
 
-/* The module's one exported symbol (dlsym name LWIP_STACK_ENTRY). */
-#define LWIP_STACK_ENTRY "strobe_lwip_stack"
-const struct lwip_stack_api *strobe_lwip_stack(void);
+/* The module's one exported symbol (dlsym name LWIP_STACK_ENTRY). Its name carries the
+ * seam's version: change both when struct lwip_stack_api, lwip_stack_config or what they
+ * point to changes, so that a module from another build is refused by name instead of being
+ * misread (an older strobe-lwip.so installed next to a newer strobe). */
+#define LWIP_STACK_ENTRY "strobe_lwip_stack_v2"
+const struct lwip_stack_api *strobe_lwip_stack_v2(void);
 
 #endif

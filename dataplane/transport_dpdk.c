@@ -151,6 +151,9 @@ static int start_worker(struct dpdk_dataplane *d, int i, const struct dpdk_optio
                  why ? why : "no entry",
                  why && strstr(why, "static TLS")
                      ? " (set GLIBC_TUNABLES=glibc.rtld.nns= to the workers + 1)"
+                 : why && strstr(why, LWIP_STACK_ENTRY)
+                     ? " (the module is from another strobe build: install strobe and "
+                       "strobe-lwip.so from one build)"
                      : "");
         return -1;
     }
