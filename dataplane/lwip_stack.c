@@ -91,6 +91,8 @@ struct transport_ctx {
     int nheld;
     uint64_t impaired_drops, impaired_dups;
     uint8_t txbuf[2048];
+    int tx_refused; /* the port refused a frame since the last kick (lwip_linger.h) */
+    int64_t last_kick;
     struct lwip_port_table port;
 };
 
@@ -116,7 +118,9 @@ static err_t link_output(struct netif *n, struct pbuf *p)
     (void)n;
     if (p->tot_len > sizeof X->txbuf) return ERR_BUF;
     pbuf_copy_partial(p, X->txbuf, p->tot_len, 0);
-    return X->port.tx(X->port.port, X->txbuf, p->tot_len) == 0 ? ERR_OK : ERR_MEM;
+    if (X->port.tx(X->port.port, X->txbuf, p->tot_len) == 0) return ERR_OK;
+    X->tx_refused = 1; /* lwIP keeps the segment: lwip_kick_unsent */
+    return ERR_MEM;
 }
 
 static err_t netif_setup(struct netif *n)
@@ -235,6 +239,10 @@ static int pump(int64_t now)
     lwip_demux_flush(X->demux);
     sys_check_timeouts();
     X->port.tx_flush(X->port.port);
+    if (X->tx_refused) {
+        lwip_kick_unsent(&X->tx_refused, now, &X->last_kick);
+        X->port.tx_flush(X->port.port);
+    }
     if (now - X->last_calibration > 1000000000LL) {
         X->port.calibrate(X->port.port);
         X->last_calibration = now;

@@ -61,6 +61,8 @@ static struct {
     int coalesce;                /* unpaced: tcp_output once per poll (output_written) */
     struct lw_conn *unsent_head; /* connections written since the last poll */
     uint8_t txbuf[2048];
+    int tx_refused; /* a port refused a frame since the last kick (lwip_linger.h) */
+    int64_t last_kick;
 } L;
 
 static void mark(struct lw_conn *lc, unsigned ev)
@@ -121,7 +123,9 @@ static err_t link_output(struct netif *n, struct pbuf *p)
 {
     if (p->tot_len > sizeof L.txbuf) return ERR_BUF;
     pbuf_copy_partial(p, L.txbuf, p->tot_len, 0);
-    return dpdk_port_tx(n->state, L.txbuf, p->tot_len) == 0 ? ERR_OK : ERR_MEM;
+    if (dpdk_port_tx(n->state, L.txbuf, p->tot_len) == 0) return ERR_OK;
+    L.tx_refused = 1; /* lwIP keeps the segment: lwip_kick_unsent */
+    return ERR_MEM;
 }
 
 static err_t netif_setup(struct netif *n)
@@ -160,6 +164,10 @@ static int pump(void)
     sys_check_timeouts();
     output_written();
     for (int i = 0; i < L.nports; i++) dpdk_port_tx_flush(L.port[i]);
+    if (L.tx_refused) {
+        lwip_kick_unsent(&L.tx_refused, clock_now_ns(), &L.last_kick);
+        for (int i = 0; i < L.nports; i++) dpdk_port_tx_flush(L.port[i]);
+    }
     return total;
 }
 

@@ -12,9 +12,11 @@
  * freed by an abort outside any input (a later segment must not reach it: ASan), one lwIP
  * resets at the close for its unread data (the list stays linked), and three connections,
  * neighbours in the list, whose last ACKs come in one burst (their unlinks wait for the flush,
- * then the list is whole), and 150 such in one burst (more than it records between flushes). */
+ * then the list is whole), and 150 such in one burst (more than it records between flushes);
+ * and lwip_kick_unsent, which sends what a refusing port left with lwIP. */
 #include "check.h"
 #include "lwip_demux.h"
+#include "lwip_linger.h"
 
 #include <lwip/init.h>
 #include <lwip/ip4_addr.h>
@@ -35,7 +37,9 @@ static size_t received;
 static const uint8_t peer_mac[6] = {2, 0, 0, 0, 0, 2};
 static int in_burst; /* segments of one burst: no flush after each */
 
-static uint8_t last_tcp_flags; /* of the last TCP segment lwIP sent */
+static uint8_t last_tcp_flags;     /* of the last TCP segment lwIP sent */
+static int refuse_output, refused; /* a full port: refused frames, as the link outputs note */
+static int sent_segments;
 
 static err_t drop_output(struct netif *n, struct pbuf *p)
 {
@@ -49,6 +53,11 @@ static err_t noted_output(struct netif *n, struct pbuf *p, const ip4_addr_t *to)
 {
     (void)n;
     (void)to;
+    if (refuse_output) {
+        refused = 1;
+        return ERR_MEM;
+    }
+    sent_segments++;
     uint8_t f[60 + 20];
     u16_t len = pbuf_copy_partial(p, f, sizeof f, 0);
     unsigned ihl = (f[0] & 15u) * 4;
@@ -409,5 +418,26 @@ int main(void)
     CHECK(none && count(tcp_active_pcbs) == active - CROWD && find(57100) && find(39999),
           "%d last ACKs in one burst: all unlinked, the list whole (%d)", CROWD,
           count(tcp_active_pcbs));
+
+    /* a port that refuses frames (its backlog full): lwIP keeps the segment; the kick sends it
+     * once the port takes frames again, not sooner than its interval */
+    c = open_behind(60000);
+    CHECK(c != NULL, "a connection to write to");
+    if (!c) return check_done("test_lwip_demux");
+    refuse_output = 1;
+    tcp_write(c, "kept", 4, TCP_WRITE_FLAG_COPY);
+    tcp_output(c);
+    CHECK(refused && c->unsent, "a refused segment stays with lwIP, unsent");
+    refuse_output = 0;
+    int64_t last = 0;
+    int before_kick = sent_segments;
+    lwip_kick_unsent(&refused, LWIP_KICK_EVERY_NS / 2, &last);
+    CHECK(refused && c->unsent && sent_segments == before_kick,
+          "within the kick's interval: nothing sent yet");
+    lwip_kick_unsent(&refused, LWIP_KICK_EVERY_NS, &last);
+    CHECK(!refused && !c->unsent && c->unacked && sent_segments == before_kick + 1,
+          "the kick: the kept segment sent (%d)", sent_segments - before_kick);
+    lwip_kick_unsent(&refused, 3 * LWIP_KICK_EVERY_NS, &last);
+    CHECK(sent_segments == before_kick + 1, "no refusal since: no kick");
     return check_done("test_lwip_demux");
 }
