@@ -24,13 +24,17 @@ struct table {
 struct lwip_demux {
     struct table est; /* registered connections, by their four-tuples */
     /* A superset of the four-tuples of lwIP's active and TIME-WAIT pcbs: every pcb created is
-     * added (a connect's at registration, a passive open's when its SYN came through here),
-     * and nothing is removed until the table is rebuilt from lwIP's lists, so a four-tuple
-     * missing from it has no pcb. Its pcb fields only mark slots as used. */
+     * added (a connect's at registration, a passive open's when its SYN came through here);
+     * one is removed only when a looked-up input saw lwIP free its pcb, else when the table
+     * is rebuilt from lwIP's lists; so a four-tuple missing from it has no pcb. Its pcb
+     * fields only mark slots as used. */
     struct table known;
     uint32_t known_after_rebuild; /* entries the last rebuild found */
-    int syn_off; /* the known table is incomplete (no memory): SYNs take lwIP's own path */
-    /* Passive opens not yet accepted (SYN_RCVD pcbs syn_input created), so that the
+    int in_lookup; /* a looked-up input or close runs: tcp_active_pcbs is not the real head */
+    /* the known table may be incomplete (no memory, or a TCP frame this file could not read):
+     * unknown four-tuples take lwIP's own path until a SYN rebuilds it */
+    int syn_off;
+    /* Passive opens not yet accepted (SYN_RCVD pcbs unknown_input created), so that the
      * handshake's ACK finds its pcb without a walk. Such a pcb carries embryo_freed as its
      * error callback until the application's accept sets its own: lwIP calls it whenever it
      * frees the pcb (a reset, the SYN_RCVD timeout, an abort), and the table is then rebuilt
@@ -169,10 +173,13 @@ static int known_rebuild(struct lwip_demux *d)
     return 0;
 }
 
-/* 0, or -1 when the table could not hold it (the caller then leaves SYNs to lwIP). */
+/* 0, or -1 when the table could not hold it (the caller then sets syn_off). */
 static int known_add(struct lwip_demux *d, const struct lwip_demux_key *k, struct tcp_pcb *pcb)
 {
-    if (d->known.count >= 2 * d->known_after_rebuild + 1024 && known_rebuild(d)) return -1;
+    /* never during a looked-up input (an accept callback): the list then starts at the looked-up
+     * pcb, and a rebuild would forget the pcbs ahead of it; the next add outside one does it */
+    if (!d->in_lookup && d->known.count >= 2 * d->known_after_rebuild + 1024 && known_rebuild(d))
+        return -1;
     if (make_room(&d->known)) return -1;
     put(&d->known, k, pcb);
     return 0;
@@ -330,7 +337,9 @@ static err_t registered_input(struct lwip_demux *d, struct tcp_pcb *pcb,
 {
     struct tcp_pcb *head = tcp_active_pcbs, *after = pcb->next;
     tcp_active_pcbs = pcb;
+    d->in_lookup = 1;
     err_t e = ni->input(p, ni);
+    d->in_lookup = 0;
     *left = restore_head(d, pcb, k, head, after);
     return e;
 }
@@ -377,11 +386,13 @@ err_t lwip_demux_input(struct lwip_demux *d, struct pbuf *p, struct netif *ni)
     if (!d || p->len != p->tot_len || parse(p->payload, p->len, &k, &flags)) {
         lwip_demux_flush(d);
         /* a TCP segment this lookup cannot read (a fragment lwIP reassembles, a chained pbuf)
-         * may free or move a closing or embryo pcb without its error callback: both tables
-         * are rebuilt before their next use */
+         * may free or move a closing or embryo pcb without its error callback, or create a
+         * pcb unknown here: both tables are rebuilt before their next use, and the known
+         * four-tuples are not trusted until the next SYN rebuilds them */
         if (d && maybe_tcp(p)) {
             if (d->closing.count) closing_stale = 1;
             if (d->embryo.count) embryo_stale = 1;
+            d->syn_off = 1;
         }
         return ni->input(p, ni);
     }
@@ -438,7 +449,9 @@ void lwip_demux_close(struct lwip_demux *d, struct tcp_pcb *pcb, int reset)
      * for unread data), the head moves and pcb is unlinked by pointer */
     struct tcp_pcb *head = tcp_active_pcbs, *after = pcb->next;
     tcp_active_pcbs = pcb;
+    d->in_lookup = 1;
     err_t e = tcp_close(pcb);
+    d->in_lookup = 0;
     if (restore_head(d, pcb, &k, head, after)) {
         lwip_demux_flush(d);
         return;

@@ -7,10 +7,10 @@
  *   it (the list head is that pcb during the input call, and the real head is put back after;
  *   a pcb the input took off the list is unlinked from the real list by comparing pointers,
  *   a burst's all in one walk: lwip_demux_flush);
- * - a bare SYN whose four-tuple has no pcb (a superset of the four-tuples of lwIP's active and
- *   TIME-WAIT pcbs is kept, rebuilt from the lists when it has doubled): lwIP runs with both
- *   lists empty, so only the listeners are walked, and the pcb it creates is put in front of
- *   the real list;
+ * - a segment whose four-tuple has no pcb (a SYN, or a late segment of a connection lwIP
+ *   freed; a superset of the four-tuples of lwIP's active and TIME-WAIT pcbs is kept, rebuilt
+ *   from the lists when it has doubled): lwIP runs with both lists empty, so only the
+ *   listeners are walked, and a pcb a SYN creates is put in front of the real list;
  * - a segment of a passive open not yet accepted (a SYN_RCVD pcb that SYN created, the
  *   handshake's ACK): the same start as a registered connection's, from a table of those
  *   pcbs; each carries an error callback of this file until the application's accept sets its
@@ -18,7 +18,8 @@
  *   before its next use.
  * - a segment of a connection the application has closed (lwip_demux_close) that lwIP still
  *   holds: the same start, from a table of those pcbs kept as the passive opens' one is.
- * Every other frame (segments of TIME-WAIT pcbs, SYNs of known four-tuples) goes to lwIP
+ * Every other frame (segments of known four-tuples in none of these tables: TIME-WAIT pcbs,
+ * connections lwIP freed outside a looked-up input; frames this file cannot read) goes to lwIP
  * untouched. The callbacks lwIP runs during an input must not close
  * other connections (they only record what happened, in strobe and strobe-emu). One table per
  * lwIP instance, used from its one thread. lwIP-only header. */

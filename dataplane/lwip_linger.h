@@ -9,12 +9,14 @@
 
 /* The pcbs on lwIP's active list now. */
 unsigned lwip_linger_unclosed(void);
-/* Segments lwIP holds because the port refused them (a full transmit backlog: a close of
- * 50,000 connections sends 50,000 FINs at once) wait for lwIP's retransmission timer, a
- * second or more, unless something calls tcp_output for their pcb. Every KICK_EVERY_NS at
- * most while *refused is set (the link output sets it on a refusal), this clears it and calls
- * tcp_output for each pcb with unsent segments, stopping at a new refusal. now: the
- * monotonic clock; *last: the previous kick's time. */
+/* Segments and ACKs lwIP holds because the port refused them (a full transmit backlog: a
+ * close of 50,000 connections sends 50,000 FINs at once) wait for lwIP's timers, a second or
+ * more (a TIME-WAIT pcb's ACK: for ever), unless something calls tcp_output for their pcb.
+ * Every LWIP_KICK_EVERY_NS at most while *refused is set (the link output sets it on a
+ * refusal), this clears it and calls tcp_output for each active or TIME-WAIT pcb lwIP marked
+ * with a refused send, stopping at a new refusal. now: a clock in ns (one that steps back
+ * makes the kick due); *last: the previous kick's time. The list must be whole
+ * (lwip_demux_flush). */
 #define LWIP_KICK_EVERY_NS 10000000LL
 void lwip_kick_unsent(int *refused, int64_t now, int64_t *last);
 /* Aborts each of them (tcp_abort: an RST to the peer, the pcb's error callback with

@@ -77,7 +77,7 @@ struct transport_ctx {
     int static_mac_set;
     int64_t last_taught;
     /* the shutdown's barrier (stack_linger_barrier): an ARP request sent, its reply seen */
-    int barrier_sent, barrier_answered;
+    int barrier_sent, barrier_answered, barrier_unsent;
     /* --dpdk-impair: frames held back (jitter, reordering) until their time */
     double loss, dup, reorder, jitter_ns;
     int impair;
@@ -222,8 +222,8 @@ static void release_held(void)
     }
 }
 
-/* rx burst → lwIP, timers, tx flush, at `now` (the caller's clock read). Returns frames
- * received. */
+/* rx burst → lwIP, timers, tx flush, and the kick of what the port refused
+ * (lwip_kick_unsent), at `now` (the caller's clock read). Returns frames received. */
 static int pump(int64_t now)
 {
     struct dpdk_frame fr[32];
@@ -789,6 +789,10 @@ static void stack_addresses(char *buf, size_t n)
 static unsigned stack_linger_round(int *frames)
 {
     *frames += pump(clock_now_ns());
+    if (X->barrier_unsent) {
+        X->barrier_unsent = etharp_request(&X->netif[0], &X->next_hop) != ERR_OK;
+        X->port.tx_flush(X->port.port);
+    }
     return lwip_linger_unclosed();
 }
 
@@ -800,7 +804,8 @@ static int stack_linger_barrier(void)
     if (X->static_mac_set) return 0;
     X->barrier_sent = 1;
     X->barrier_answered = 0;
-    etharp_request(&X->netif[0], &X->next_hop);
+    /* a full port refuses it: sent again by the rounds (stack_linger_round) */
+    X->barrier_unsent = etharp_request(&X->netif[0], &X->next_hop) != ERR_OK;
     X->port.tx_flush(X->port.port);
     return 1;
 }

@@ -13,7 +13,9 @@
  * resets at the close for its unread data (the list stays linked), and three connections,
  * neighbours in the list, whose last ACKs come in one burst (their unlinks wait for the flush,
  * then the list is whole), and 150 such in one burst (more than it records between flushes);
- * and lwip_kick_unsent, which sends what a refusing port left with lwIP. */
+ * and lwip_kick_unsent, which sends what a refusing port left with lwIP (a segment, a
+ * TIME-WAIT pcb's last ACK), stopping at a new refusal. A TIME-WAIT pcb answers its peer's
+ * FIN again; a late segment of a freed connection gets a reset. */
 #include "check.h"
 #include "lwip_demux.h"
 #include "lwip_linger.h"
@@ -39,7 +41,7 @@ static int in_burst; /* segments of one burst: no flush after each */
 
 static uint8_t last_tcp_flags;     /* of the last TCP segment lwIP sent */
 static int refuse_output, refused; /* a full port: refused frames, as the link outputs note */
-static int sent_segments;
+static int sent_segments, attempts;
 
 static err_t drop_output(struct netif *n, struct pbuf *p)
 {
@@ -53,6 +55,7 @@ static err_t noted_output(struct netif *n, struct pbuf *p, const ip4_addr_t *to)
 {
     (void)n;
     (void)to;
+    attempts++;
     if (refuse_output) {
         refused = 1;
         return ERR_MEM;
@@ -439,5 +442,33 @@ int main(void)
           "the kick: the kept segment sent (%d)", sent_segments - before_kick);
     lwip_kick_unsent(&refused, 3 * LWIP_KICK_EVERY_NS, &last);
     CHECK(sent_segments == before_kick + 1, "no refusal since: no kick");
+
+    /* a TIME-WAIT pcb's last ACK refused: no lwIP timer retries it, the kick does; and a
+     * second refused send, on an active pcb: a kick into a port that still refuses stops at
+     * its first refusal */
+    struct tcp_pcb *w = open_behind(62000);
+    c = open_behind(61000);
+    CHECK(c != NULL && w != NULL, "a connection to close into TIME-WAIT, one to write to");
+    if (!c || !w) return check_done("test_lwip_demux");
+    app_close(c, NULL);
+    fin_next = c->snd_nxt;
+    segment(61000, 501, fin_next, TCP_ACK, NULL);
+    refuse_output = 1;
+    segment(61000, 501, fin_next, TCP_ACK | TCP_FIN, NULL);
+    CHECK(c->state == TIME_WAIT && refused && (c->flags & TF_ACK_NOW),
+          "the peer's FIN into TIME-WAIT, its ACK refused: lwIP marks it to send");
+    tcp_write(w, "kept", 4, TCP_WRITE_FLAG_COPY);
+    tcp_output(w);
+    int tries = attempts;
+    lwip_kick_unsent(&refused, 5 * LWIP_KICK_EVERY_NS, &last);
+    CHECK(refused && attempts == tries + 1,
+          "a kick while the port refuses: one try, then it stops");
+    refuse_output = 0;
+    before_kick = sent_segments;
+    last_tcp_flags = 0;
+    lwip_kick_unsent(&refused, 7 * LWIP_KICK_EVERY_NS, &last);
+    CHECK(!refused && sent_segments == before_kick + 2 && !(c->flags & TF_ACK_NOW) && !w->unsent,
+          "the port takes frames again: the kick sends both, the TIME-WAIT ACK among them (%d)",
+          sent_segments - before_kick);
     return check_done("test_lwip_demux");
 }
