@@ -173,7 +173,7 @@ static void abandon_files(struct eventlog *l, const char *dir)
     unlink(path);
 }
 
-static void free_buffers(struct eventlog *l)
+static void free_log(struct eventlog *l)
 {
     for (int p = 0; l->rings && p < l->producers; p++) spsc_free(&l->rings[p]);
     free(l->rings);
@@ -253,7 +253,7 @@ struct eventlog *eventlog_create(const char *dir, const char *header_json, int p
                      "limit)",
                      strerror(errno));
         abandon_files(l, dir);
-        free_buffers(l);
+        free_log(l);
         return NULL;
     }
     pthread_setname_np(l->thread, "strobe-log");
@@ -300,7 +300,7 @@ int eventlog_close(struct eventlog *l)
     if (fsync(l->bodies_fd) || fsync(l->events_fd)) rc = -1;
     close(l->events_fd);
     close(l->bodies_fd);
-    free_buffers(l);
+    free_log(l);
     return rc;
 }
 

@@ -217,10 +217,13 @@ void lwip_demux_remove(struct lwip_demux *d, const struct lwip_demux_key *key)
     if (d) table_remove(&d->est, key);
 }
 
-/* Table t from the active list: the pcbs that carry error callback mark (and, for the embryo
- * table, are still in SYN_RCVD). */
-static void rebuild_marked(struct table *t, tcp_err_fn mark)
+/* Where *stale is set: table t rebuilt from the (whole) active list, the pcbs that carry error
+ * callback mark (and, for the embryo table, are still in SYN_RCVD). */
+static void refresh_marked(struct lwip_demux *d, struct table *t, tcp_err_fn mark, int *stale)
 {
+    if (!*stale) return;
+    *stale = 0;
+    lwip_demux_flush(d);
     memset(t->slots, 0, (t->mask + 1) * sizeof *t->slots);
     t->count = 0;
     for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
@@ -399,11 +402,7 @@ err_t lwip_demux_input(struct lwip_demux *d, struct pbuf *p, struct netif *ni)
     int left;
     struct tcp_pcb *pcb = registered(&d->est, &k, ni);
     if (pcb) return registered_input(d, pcb, &k, p, ni, &left);
-    if (closing_stale) {
-        lwip_demux_flush(d);
-        rebuild_marked(&d->closing, closing_freed);
-        closing_stale = 0;
-    }
+    refresh_marked(d, &d->closing, closing_freed, &closing_stale);
     if ((pcb = registered(&d->closing, &k, ni))) {
         err_t e = registered_input(d, pcb, &k, p, ni, &left);
         /* gone: a reset during the input called closing_freed for this pcb alone (the table
@@ -417,10 +416,7 @@ err_t lwip_demux_input(struct lwip_demux *d, struct pbuf *p, struct netif *ni)
     /* every path below may walk the list (an accept callback may rebuild the known table; a
      * SYN's pcb may take a departed one's address) */
     lwip_demux_flush(d);
-    if (embryo_stale) {
-        rebuild_marked(&d->embryo, embryo_freed);
-        embryo_stale = 0;
-    }
+    refresh_marked(d, &d->embryo, embryo_freed, &embryo_stale);
     if ((pcb = registered(&d->embryo, &k, ni))) {
         err_t e = registered_input(d, pcb, &k, p, ni, &left);
         /* accepted (the application registers it), still waiting, or gone */

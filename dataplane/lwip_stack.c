@@ -786,13 +786,18 @@ static void stack_addresses(char *buf, size_t n)
                                ip4addr_ntoa(netif_ip4_addr(&X->netif[i])));
 }
 
+/* The barrier's ARP request; a full port refuses it: sent again by the rounds
+ * (stack_linger_round). */
+static void send_barrier(void)
+{
+    X->barrier_unsent = etharp_request(&X->netif[0], &X->next_hop) != ERR_OK;
+    X->port.tx_flush(X->port.port);
+}
+
 static unsigned stack_linger_round(int *frames)
 {
     *frames += pump(clock_now_ns());
-    if (X->barrier_unsent) {
-        X->barrier_unsent = etharp_request(&X->netif[0], &X->next_hop) != ERR_OK;
-        X->port.tx_flush(X->port.port);
-    }
+    if (X->barrier_unsent) send_barrier();
     return lwip_linger_unclosed();
 }
 
@@ -804,9 +809,7 @@ static int stack_linger_barrier(void)
     if (X->static_mac_set) return 0;
     X->barrier_sent = 1;
     X->barrier_answered = 0;
-    /* a full port refuses it: sent again by the rounds (stack_linger_round) */
-    X->barrier_unsent = etharp_request(&X->netif[0], &X->next_hop) != ERR_OK;
-    X->port.tx_flush(X->port.port);
+    send_barrier();
     return 1;
 }
 
