@@ -5,6 +5,9 @@
 #include "json_num.h"
 
 #include <cjson/cJSON.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +21,27 @@ const char *chunk_finish_intern(const char *s, size_t len)
     return "other";
 }
 
+/* Zeroes cf without the `rep stos` GCC makes of a memset of this size (or of a loop it
+ * recognises as one): 15 ns a call on this project's VMs against 3 for these stores, once per
+ * event of the analysis. */
+static void zero_facts(struct chunk_facts *cf)
+{
+#ifdef __SSE2__
+    _Static_assert(sizeof *cf >= 16, "the last store overlaps the one before it");
+    char *p = (char *)cf;
+    __m128i zero = _mm_setzero_si128();
+    __asm__("" : "+x"(zero)); /* not a known zero: the stores stay stores */
+    for (size_t at = 0; at + 16 <= sizeof *cf; at += 16)
+        _mm_storeu_si128((__m128i *)(void *)(p + at), zero);
+    _mm_storeu_si128((__m128i *)(void *)(p + sizeof *cf - 16), zero);
+#else
+    memset(cf, 0, sizeof *cf);
+#endif
+}
+
 void chunk_reader_begin(struct chunk_reader *rd, struct chunk_facts *cf)
 {
-    memset(cf, 0, sizeof *cf);
+    zero_facts(cf);
     rd->len = 0;
     rd->ntexts = 0;
 }
