@@ -48,7 +48,10 @@ static double value_of(uint64_t k)
 
 /* ---- the hash: a count per distinct key, in parts that grow one at a time ---- */
 
-static uint64_t hash(uint64_t key) { return key * 0x9e3779b97f4a7c15ULL; }
+/* The slot takes bits from 20 up, and a product's bit k depends only on the key's bits 0..k:
+ * the key's high half is folded in first, or values whose low bits are all 0 (whole
+ * microseconds, halves) would all start their probes at one slot. */
+static uint64_t hash(uint64_t key) { return (key ^ key >> 32) * 0x9e3779b97f4a7c15ULL; }
 
 static inline uint64_t slot_key(const struct value_counts_slot *s)
 {
