@@ -1,5 +1,6 @@
 #include "bpe.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,10 +32,11 @@ void bpe_free(struct bpe *b)
     memset(b, 0, sizeof *b);
 }
 
-static void grow_bytes_table(struct bpe *b)
+static int grow_bytes_table(struct bpe *b)
 {
     size_t cap = b->by_bytes_cap ? b->by_bytes_cap * 2 : 1024;
     uint32_t *t = calloc(cap, sizeof *t);
+    if (!t) return BPE_NO_MEMORY;
     for (size_t i = 0; i < b->by_bytes_cap; i++) {
         uint32_t v = b->by_bytes[i];
         if (!v) continue;
@@ -45,6 +47,7 @@ static void grow_bytes_table(struct bpe *b)
     free(b->by_bytes);
     b->by_bytes = t;
     b->by_bytes_cap = cap;
+    return 0;
 }
 
 int64_t bpe_lookup(const struct bpe *b, const uint8_t *bytes, size_t n)
@@ -56,28 +59,40 @@ int64_t bpe_lookup(const struct bpe *b, const uint8_t *bytes, size_t n)
     return -1;
 }
 
+/* Grows the per-id arrays to hold id: 0, or BPE_NO_MEMORY with the table as it was. */
+static int grow_ids(struct bpe *b, uint32_t id)
+{
+    uint32_t nids = b->nids ? b->nids : 1024;
+    while (nids <= id) nids *= 2;
+    uint32_t *off = realloc(b->off, nids * sizeof *off);
+    if (!off) return BPE_NO_MEMORY;
+    b->off = off;
+    uint32_t *len = realloc(b->len, nids * sizeof *len);
+    if (!len) return BPE_NO_MEMORY;
+    b->len = len;
+    memset(b->len + b->nids, 0, (nids - b->nids) * sizeof *b->len);
+    b->nids = nids;
+    return 0;
+}
+
 int bpe_add_token(struct bpe *b, const uint8_t *bytes, size_t n, uint32_t id)
 {
     if (n == 0 || id == UINT32_MAX || bpe_lookup(b, bytes, n) >= 0) return -1;
-    if (id >= b->nids) {
-        uint32_t nids = b->nids ? b->nids : 1024;
-        while (nids <= id) nids *= 2;
-        b->off = realloc(b->off, nids * sizeof *b->off);
-        b->len = realloc(b->len, nids * sizeof *b->len);
-        memset(b->len + b->nids, 0, (nids - b->nids) * sizeof *b->len);
-        b->nids = nids;
-    }
+    if (id >= b->nids && grow_ids(b, id)) return BPE_NO_MEMORY;
     if (b->len[id]) return -1;
     if (b->arena_len + n > b->arena_cap) {
-        b->arena_cap = (b->arena_len + n) * 2;
-        b->arena = realloc(b->arena, b->arena_cap);
+        size_t cap = (b->arena_len + n) * 2;
+        uint8_t *arena = realloc(b->arena, cap);
+        if (!arena) return BPE_NO_MEMORY;
+        b->arena = arena;
+        b->arena_cap = cap;
     }
+    if ((b->ntokens + 1) * 2 > b->by_bytes_cap && grow_bytes_table(b)) return BPE_NO_MEMORY;
     memcpy(b->arena + b->arena_len, bytes, n);
     b->off[id] = (uint32_t)b->arena_len;
     b->len[id] = (uint32_t)n;
     b->arena_len += n;
     if (n > b->max_token_len) b->max_token_len = n;
-    if ((b->ntokens + 1) * 2 > b->by_bytes_cap) grow_bytes_table(b);
     size_t h = hash_bytes(bytes, n) & (b->by_bytes_cap - 1);
     while (b->by_bytes[h]) h = (h + 1) & (b->by_bytes_cap - 1);
     b->by_bytes[h] = id + 1;
@@ -98,19 +113,28 @@ int bpe_add_merge(struct bpe *b, uint32_t left, uint32_t right, uint32_t rank)
     size_t n = (size_t)b->len[left] + b->len[right];
     uint8_t stackbuf[512];
     uint8_t *cat = n <= sizeof stackbuf ? stackbuf : malloc(n);
+    if (!cat) return BPE_NO_MEMORY;
     memcpy(cat, b->arena + b->off[left], b->len[left]);
     memcpy(cat + b->len[left], b->arena + b->off[right], b->len[right]);
     int64_t result = bpe_lookup(b, cat, n);
     if (cat != stackbuf) free(cat);
     if (result < 0) return -1;
     if ((b->npairs + 1) * 2 > b->pair_cap) {
-        size_t old_cap = b->pair_cap;
-        uint64_t *ok = b->pair_key;
+        size_t old_cap = b->pair_cap, cap = old_cap ? old_cap * 2 : 1024;
+        uint64_t *ok = b->pair_key, *key = calloc(cap, sizeof *key);
         uint32_t *orank = b->pair_rank, *ores = b->pair_result;
-        b->pair_cap = old_cap ? old_cap * 2 : 1024;
-        b->pair_key = calloc(b->pair_cap, sizeof *b->pair_key);
-        b->pair_rank = malloc(b->pair_cap * sizeof *b->pair_rank);
-        b->pair_result = malloc(b->pair_cap * sizeof *b->pair_result);
+        uint32_t *rank_of = malloc(cap * sizeof *rank_of),
+                 *result_of = malloc(cap * sizeof *result_of);
+        if (!key || !rank_of || !result_of) {
+            free(key);
+            free(rank_of);
+            free(result_of);
+            return BPE_NO_MEMORY;
+        }
+        b->pair_cap = cap;
+        b->pair_key = key;
+        b->pair_rank = rank_of;
+        b->pair_result = result_of;
         for (size_t i = 0; i < old_cap; i++) {
             if (!ok[i]) continue;
             size_t s = pair_slot(b, ok[i]);
@@ -188,13 +212,25 @@ void bpe_encode_piece(const struct bpe *b, const uint8_t *p, size_t n, struct id
     size_t st_start[STACK_SYMBOLS], st_next[STACK_SYMBOLS], st_prev[STACK_SYMBOLS];
     uint32_t st_id[STACK_SYMBOLS], st_rank[STACK_SYMBOLS], st_result[STACK_SYMBOLS];
     struct symbols s = {st_start, st_next, st_prev, st_id, st_rank, st_result};
+    void *heap = NULL;
     if (n > STACK_SYMBOLS) {
-        s.start = malloc(n * sizeof *s.start);
-        s.next = malloc(n * sizeof *s.next);
-        s.prev = malloc(n * sizeof *s.prev);
-        s.id = malloc(n * sizeof *s.id);
-        s.rank = malloc(n * sizeof *s.rank);
-        s.result = malloc(n * sizeof *s.result);
+        /* one block: three size_t and three uint32_t arrays, the size_t ones first (aligned) */
+        size_t each = 3 * sizeof(size_t) + 3 * sizeof(uint32_t);
+        heap = n <= SIZE_MAX / each ? malloc(n * each) : NULL;
+        if (!heap) {
+            /* no count is left to give: a token count must be exact or absent */
+            fprintf(stderr,
+                    "strobe: out of memory while tokenizing a piece of %zu bytes: run on a "
+                    "machine with more memory, or without the tokenizer (--tokenizer none)\n",
+                    n);
+            exit(1);
+        }
+        s.start = heap;
+        s.next = s.start + n;
+        s.prev = s.next + n;
+        s.id = (uint32_t *)(void *)(s.prev + n);
+        s.rank = s.id + n;
+        s.result = s.rank + n;
     }
     for (size_t i = 0; i < n; i++) {
         s.start[i] = i;
@@ -217,12 +253,5 @@ void bpe_encode_piece(const struct bpe *b, const uint8_t *p, size_t n, struct id
         if (s.prev[best] != END) rank_at(b, p, n, &s, s.prev[best]);
     }
     for (size_t i = 0; i != END; i = s.next[i]) id_sink_put(out, s.id[i]);
-    if (n > STACK_SYMBOLS) {
-        free(s.start);
-        free(s.next);
-        free(s.prev);
-        free(s.id);
-        free(s.rank);
-        free(s.result);
-    }
+    free(heap);
 }

@@ -32,9 +32,12 @@ struct bpe {
 
 void bpe_init(struct bpe *b, enum bpe_rule rule);
 void bpe_free(struct bpe *b);
-/* 0, or -1 when the id or the bytes are already taken (a broken vocabulary). */
+/* What the adds return when memory ran out (the table stays as it was before the add). */
+#define BPE_NO_MEMORY (-2)
+/* 0, -1 when the id or the bytes are already taken (a broken vocabulary), or BPE_NO_MEMORY. */
 int bpe_add_token(struct bpe *b, const uint8_t *bytes, size_t n, uint32_t id);
-/* BPE_BY_MERGES only: 0, or -1 when left, right or their concatenation is not a token. */
+/* BPE_BY_MERGES only: 0, -1 when left, right or their concatenation is not a token, or
+ * BPE_NO_MEMORY. */
 int bpe_add_merge(struct bpe *b, uint32_t left, uint32_t right, uint32_t rank);
 /* Call once after the last add. */
 void bpe_seal(struct bpe *b);
@@ -53,7 +56,8 @@ static inline void id_sink_put(struct id_sink *s, uint32_t id)
 }
 
 /* Encodes one piece. A byte with no token of its own (never in byte-level vocabularies)
- * is counted as one token with id UINT32_MAX. */
+ * is counted as one token with id UINT32_MAX. A piece over 256 bytes needs 36 bytes of
+ * memory a byte: without them the process exits (status 1) saying so. */
 void bpe_encode_piece(const struct bpe *b, const uint8_t *p, size_t n, struct id_sink *out);
 
 #endif

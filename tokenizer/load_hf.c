@@ -139,7 +139,14 @@ static int load_model(struct tokenizer *t, const cJSON *model, char *err, size_t
         int n = key_bytes(v->string, alphabet, bytes, sizeof bytes);
         if (n <= 0) continue;
         uint32_t id;
-        if (!token_id(v, &id) || bpe_add_token(&t->bpe, bytes, (size_t)n, id)) {
+        int added = token_id(v, &id) ? bpe_add_token(&t->bpe, bytes, (size_t)n, id) : -1;
+        if (added == BPE_NO_MEMORY) {
+            snprintf(err, errlen,
+                     "out of memory while loading the vocabulary: free memory and "
+                     "run again");
+            return -1;
+        }
+        if (added) {
             snprintf(err, errlen, "vocabulary entry '%.60s' has a bad or repeated id", v->string);
             return -1;
         }
@@ -167,7 +174,15 @@ static int load_model(struct tokenizer *t, const cJSON *model, char *err, size_t
             rn = key_bytes(right, alphabet, rb, sizeof rb);
         int64_t li = ln > 0 ? bpe_lookup(&t->bpe, lb, (size_t)ln) : -1;
         int64_t ri = rn > 0 ? bpe_lookup(&t->bpe, rb, (size_t)rn) : -1;
-        if (li < 0 || ri < 0 || bpe_add_merge(&t->bpe, (uint32_t)li, (uint32_t)ri, rank)) goto bad;
+        int added =
+            li < 0 || ri < 0 ? -1 : bpe_add_merge(&t->bpe, (uint32_t)li, (uint32_t)ri, rank);
+        if (added == BPE_NO_MEMORY) {
+            snprintf(err, errlen,
+                     "out of memory while loading the merges: free memory and run "
+                     "again");
+            return -1;
+        }
+        if (added) goto bad;
         rank++;
         continue;
     bad:

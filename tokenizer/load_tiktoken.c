@@ -89,7 +89,14 @@ int tokenizer_load_tiktoken(struct tokenizer *t, const char *data, size_t len, c
             return -1;
         }
         n -= (s[b64 - 1] == '=') + (s[b64 - 2] == '='); /* DecodeBlock counts padding as bytes */
-        if (bpe_add_token(&t->bpe, bytes, (size_t)n, (uint32_t)rank)) {
+        int added = bpe_add_token(&t->bpe, bytes, (size_t)n, (uint32_t)rank);
+        if (added == BPE_NO_MEMORY) {
+            snprintf(err, errlen,
+                     "out of memory while loading the ranks: free memory and run "
+                     "again");
+            return -1;
+        }
+        if (added) {
             snprintf(err, errlen, "line %zu: rank %lu or its bytes appear twice", line, rank);
             return -1;
         }
