@@ -18,6 +18,7 @@ void bpe_init(struct bpe *b, enum bpe_rule rule)
     memset(b, 0, sizeof *b);
     b->rule = rule;
     b->whole_piece_first = rule == BPE_BY_RANK;
+    b->heap_from = BPE_HEAP_FROM;
 }
 
 void bpe_free(struct bpe *b)
@@ -198,6 +199,79 @@ static void rank_at(const struct bpe *b, const uint8_t *p, size_t n, struct symb
     }
 }
 
+/* A min-heap of (rank << 32 | symbol): the lowest rank first, the leftmost of equal ranks. */
+static void heap_push(uint64_t *h, size_t *len, uint64_t key)
+{
+    size_t i = (*len)++;
+    for (; i && h[(i - 1) / 2] > key; i = (i - 1) / 2) h[i] = h[(i - 1) / 2];
+    h[i] = key;
+}
+
+static uint64_t heap_pop(uint64_t *h, size_t *len)
+{
+    uint64_t top = h[0], last = h[--*len];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= *len) break;
+        if (c + 1 < *len && h[c + 1] < h[c]) c++;
+        if (h[c] >= last) break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = last;
+    return top;
+}
+
+/* Merges symbol i with its right neighbour (whose rank is then NO_RANK: it is gone) and ranks
+ * i and its left neighbour again. */
+static void merge_at(const struct bpe *b, const uint8_t *p, size_t n, struct symbols *s, size_t i)
+{
+    size_t gone = s->next[i];
+    s->id[i] = s->result[i];
+    s->next[i] = s->next[gone];
+    s->rank[gone] = NO_RANK;
+    if (s->next[gone] != END) s->prev[s->next[gone]] = i;
+    rank_at(b, p, n, s, i);
+    if (s->prev[i] != END) rank_at(b, p, n, s, s->prev[i]);
+}
+
+/* The lowest-ranked pair found by a scan of the whole piece each time: n^2 / 2 steps, the
+ * fastest for short pieces. */
+static void merge_scanning(const struct bpe *b, const uint8_t *p, size_t n, struct symbols *s)
+{
+    for (;;) {
+        size_t best = END;
+        uint32_t best_rank = NO_RANK;
+        for (size_t i = 0; i != END; i = s->next[i])
+            if (s->rank[i] < best_rank) best_rank = s->rank[i], best = i;
+        if (best == END) break;
+        merge_at(b, p, n, s, best);
+    }
+}
+
+/* The same merges in the same order, the lowest-ranked pair taken from a heap: n log n steps
+ * (a 200,000-byte piece, a run of one character, took minutes by scanning). An entry whose
+ * symbol's rank has changed since is skipped: every rank a symbol takes is pushed, so the
+ * first entry that still matches is the lowest pair there is, the leftmost of equals. */
+static void merge_by_heap(const struct bpe *b, const uint8_t *p, size_t n, struct symbols *s,
+                          uint64_t *heap)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        if (s->rank[i] != NO_RANK) heap_push(heap, &len, (uint64_t)s->rank[i] << 32 | i);
+    while (len) {
+        uint64_t top = heap_pop(heap, &len);
+        size_t i = (uint32_t)top;
+        if (s->rank[i] != (uint32_t)(top >> 32)) continue;
+        merge_at(b, p, n, s, i);
+        if (s->rank[i] != NO_RANK) heap_push(heap, &len, (uint64_t)s->rank[i] << 32 | i);
+        size_t left = s->prev[i];
+        if (left != END && s->rank[left] != NO_RANK)
+            heap_push(heap, &len, (uint64_t)s->rank[left] << 32 | left);
+    }
+}
+
 void bpe_encode_piece(const struct bpe *b, const uint8_t *p, size_t n, struct id_sink *out)
 {
     if (n == 0) return;
@@ -212,12 +286,16 @@ void bpe_encode_piece(const struct bpe *b, const uint8_t *p, size_t n, struct id
     size_t st_start[STACK_SYMBOLS], st_next[STACK_SYMBOLS], st_prev[STACK_SYMBOLS];
     uint32_t st_id[STACK_SYMBOLS], st_rank[STACK_SYMBOLS], st_result[STACK_SYMBOLS];
     struct symbols s = {st_start, st_next, st_prev, st_id, st_rank, st_result};
-    void *heap = NULL;
+    /* a heap entry names its symbol in 32 bits; a longer piece is scanned */
+    int by_heap = n > b->heap_from && n > STACK_SYMBOLS && n <= UINT32_MAX;
+    void *block = NULL;
+    uint64_t *heap = NULL;
     if (n > STACK_SYMBOLS) {
-        /* one block: three size_t and three uint32_t arrays, the size_t ones first (aligned) */
-        size_t each = 3 * sizeof(size_t) + 3 * sizeof(uint32_t);
-        heap = n <= SIZE_MAX / each ? malloc(n * each) : NULL;
-        if (!heap) {
+        /* one block: the heap (at most n entries and two more per merge), three size_t and
+         * three uint32_t arrays, the 8-byte ones first (aligned) */
+        size_t each = (by_heap ? 3 * sizeof *heap : 0) + 3 * sizeof(size_t) + 3 * sizeof(uint32_t);
+        block = n <= SIZE_MAX / each ? malloc(n * each) : NULL;
+        if (!block) {
             /* no count is left to give: a token count must be exact or absent */
             fprintf(stderr,
                     "strobe: out of memory while tokenizing a piece of %zu bytes: run on a "
@@ -225,7 +303,8 @@ void bpe_encode_piece(const struct bpe *b, const uint8_t *p, size_t n, struct id
                     n);
             exit(1);
         }
-        s.start = heap;
+        heap = by_heap ? block : NULL;
+        s.start = by_heap ? (size_t *)(void *)(heap + 3 * n) : block;
         s.next = s.start + n;
         s.prev = s.next + n;
         s.id = (uint32_t *)(void *)(s.prev + n);
@@ -239,19 +318,10 @@ void bpe_encode_piece(const struct bpe *b, const uint8_t *p, size_t n, struct id
         s.id[i] = b->byte_id[p[i]] >= 0 ? (uint32_t)b->byte_id[p[i]] : UINT32_MAX;
     }
     for (size_t i = 0; i < n; i++) rank_at(b, p, n, &s, i);
-    for (;;) {
-        size_t best = END;
-        uint32_t best_rank = NO_RANK;
-        for (size_t i = 0; i != END; i = s.next[i])
-            if (s.rank[i] < best_rank) best_rank = s.rank[i], best = i;
-        if (best == END) break;
-        size_t gone = s.next[best];
-        s.id[best] = s.result[best];
-        s.next[best] = s.next[gone];
-        if (s.next[gone] != END) s.prev[s.next[gone]] = best;
-        rank_at(b, p, n, &s, best);
-        if (s.prev[best] != END) rank_at(b, p, n, &s, s.prev[best]);
-    }
+    if (by_heap)
+        merge_by_heap(b, p, n, &s, heap);
+    else
+        merge_scanning(b, p, n, &s);
     for (size_t i = 0; i != END; i = s.next[i]) id_sink_put(out, s.id[i]);
-    free(heap);
+    free(block);
 }

@@ -28,7 +28,12 @@ struct bpe {
     size_t pair_cap, npairs;
     int64_t byte_id[256]; /* the token of each single byte, or -1 */
     size_t max_token_len;
+    /* pieces longer than this merge by a heap, shorter ones by scanning (the same ids; tests
+     * set it to SIZE_MAX to compare the two) */
+    size_t heap_from;
 };
+
+#define BPE_HEAP_FROM 256
 
 void bpe_init(struct bpe *b, enum bpe_rule rule);
 void bpe_free(struct bpe *b);

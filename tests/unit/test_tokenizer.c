@@ -6,6 +6,7 @@
 #include "check.h"
 #include "read_file.h"
 #include "tokenizer.h"
+#include "tokenizer_impl.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -79,6 +80,47 @@ static void check_bad_file(const char *content, const char *expect_in_error)
     unlink(path);
 }
 
+/* Long pieces merge by a heap: the same ids as the scan over the whole piece, on pieces of
+ * 257 to 3,000 bytes drawn from a few characters (one pre-tokenizer piece each: a letter run,
+ * a run of spaces, a run of punctuation) and on a 200,000-byte run, which the scan took
+ * minutes over. */
+static void check_heap_merges(struct tokenizer *t, const char *name)
+{
+    static const char *const alphabets[] = {"ab", "abc", "aeiou", "xyz", " ", "=-", "#*"};
+    static uint32_t by_heap[4096], by_scan[4096];
+    unsigned seed = 12345;
+    size_t same = 0, tries = 0;
+    char text[3001];
+    for (size_t a = 0; a < sizeof alphabets / sizeof *alphabets; a++) {
+        size_t k = strlen(alphabets[a]);
+        for (int round = 0; round < 12; round++, tries++) {
+            seed = seed * 1103515245u + 12345u;
+            size_t n = 257 + (seed >> 8) % 2744;
+            for (size_t i = 0; i < n; i++) {
+                seed = seed * 1103515245u + 12345u;
+                text[i] = alphabets[a][(seed >> 16) % k];
+            }
+            size_t nh = tokenizer_encode(t, text, n, 0, by_heap, 4096);
+            t->bpe.heap_from = SIZE_MAX;
+            size_t ns = tokenizer_encode(t, text, n, 0, by_scan, 4096);
+            t->bpe.heap_from = BPE_HEAP_FROM;
+            int ok = nh == ns && nh <= 4096 && !memcmp(by_heap, by_scan, nh * sizeof *by_heap);
+            CHECK(ok, "%s: %zu bytes of '%s': %zu ids by heap, %zu by scan", name, n, alphabets[a],
+                  nh, ns);
+            same += ok;
+        }
+    }
+    printf("%s: heap and scan agree on %zu of %zu long pieces\n", name, same, tries);
+    size_t n = 200000;
+    char *run = malloc(n);
+    CHECK(run != NULL, "memory for the long run");
+    if (!run) return;
+    memset(run, 'a', n);
+    size_t ids = tokenizer_count(t, run, n);
+    CHECK(ids > n / 64 && ids < n, "%s: 200,000 'a' give %zu tokens", name, ids);
+    free(run);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
@@ -115,6 +157,8 @@ int main(int argc, char **argv)
                   "\xe5\xad\x97\xe7\xac\xa6 123456",
                   1, added, 10);
     }
+    if (o200k) check_heap_merges(o200k, "o200k");
+    if (ds) check_heap_merges(ds, "deepseek_v3");
     /* invalid UTF-8 is encoded byte for byte, never dropped */
     if (o200k)
         CHECK(tokenizer_count(o200k,
