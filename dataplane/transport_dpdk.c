@@ -181,6 +181,15 @@ static int start_worker(struct dpdk_dataplane *d, int i, const struct dpdk_optio
     return 0;
 }
 
+/* The ports and the EAL, without waiting for connections: a failed start had none. */
+static void close_ports(struct dpdk_dataplane *d)
+{
+    /* the modules stay loaded: their lwIP cannot be torn down, and the process exits */
+    for (int i = 0; i < d->n; i++) dpdk_port_close(d->w[i].port);
+    dpdk_eal_cleanup();
+    free(d);
+}
+
 struct dpdk_dataplane *transport_dpdk_start(const struct dpdk_options *o, const struct endpoint *ep,
                                             int workers, int fit_ports, char *err, size_t errlen)
 {
@@ -208,6 +217,11 @@ struct dpdk_dataplane *transport_dpdk_start(const struct dpdk_options *o, const 
         return NULL;
     }
     struct dpdk_dataplane *d = calloc(1, sizeof *d);
+    if (!d) {
+        snprintf(err, errlen, "out of memory while starting the DPDK workers");
+        dpdk_eal_cleanup();
+        return NULL;
+    }
     d->n = workers;
     if (o->impair) snprintf(d->impair, sizeof d->impair, "%s", o->impair);
     for (int i = 0; i < workers; i++) {
@@ -215,7 +229,7 @@ struct dpdk_dataplane *transport_dpdk_start(const struct dpdk_options *o, const 
         slice(o->local_ips, i * naddr / workers, (i + 1) * naddr / workers, d->w[i].ips,
               sizeof d->w[i].ips);
         if (start_worker(d, i, o, ep, err, errlen)) {
-            transport_dpdk_stop(d);
+            close_ports(d);
             return NULL;
         }
     }
@@ -314,8 +328,5 @@ void transport_dpdk_stop(struct dpdk_dataplane *d)
                 "keep some of strobe's connections half-open until it times them out; the run's "
                 "results are not affected (a server far behind, or a next hop that does not "
                 "answer ARP: give it with --gateway-mac)\n");
-    /* the modules stay loaded: their lwIP cannot be torn down, and the process exits */
-    for (int i = 0; i < d->n; i++) dpdk_port_close(d->w[i].port);
-    dpdk_eal_cleanup();
-    free(d);
+    close_ports(d);
 }
