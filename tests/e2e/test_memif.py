@@ -3,7 +3,9 @@ data path): strobe-emu --transport dpdk with memif server ports, strobe slt --tr
 with a memif client port. 1,000 concurrent streams: every chunk's tokens exact, speed and
 TTFT against the emulator's truth, the emulator's own request count equal to strobe's, and
 every connection closed at both ends (none reset, none left open at the emulator) once strobe
-has left; a second client on the same port after the first left; the emulator unpaced
+has left; a second client on the same port after the first left; Ctrl-C (SIGINT) in the
+middle of a phase (exit 3, every close finished, the log analysed, the next client served);
+the emulator unpaced
 (--step-us 0: 64 streams as fast as the connections take them, every one exact and far faster
 than paced); two ports and strobe --threads 2,
 each port answering the connections that came in on it; the idle policies (memif has no Rx
@@ -13,6 +15,7 @@ the kernel, so both processes run in a network namespace the test creates (the e
 address on its loopback, answered by --control-listen) and removes, with the memif sockets
 in a temporary directory. Needs root; skipped (77) without DPDK in strobe or strobe-emu."""
 import json
+import signal
 import os
 import subprocess
 import tempfile
@@ -117,17 +120,20 @@ class Emulator:
         return common.parse_metrics(r.stdout)
 
 
-def memif_slt(run, socks, conc, local_ips, prefix, threads=1, link=memif, idle=(),
+def memif_cmd(run, socks, conc, local_ips, prefix, threads=1, link=memif, idle=(),
               output_tokens=30):
     """strobe slt over lwIP, worker i on a client port to socks[i], the idle policy the
     default (interrupt, or back-off where the PMD has none) unless idle gives one."""
     vdevs = " ".join(link("client", sock, i) for i, sock in enumerate(socks))
-    cmd = ["ip", "netns", "exec", NS, common.STROBE, "slt", "--url", "http://%s:%d" % (SERVER_IP, PORT),
-           "--model", "m", "--out", run, "--threads", str(threads), "--concurrency", str(conc),
-           "--phase-s", "4", "--ramp-s", "1", "--input-tokens", "200", "--output-tokens", str(output_tokens),
-           "--ignore-eos", "--transport", "dpdk", "--local-ip", local_ips, *idle,
-           "--tokenizer", O200K, "--dpdk-args", EAL % (prefix, 1) + " " + vdevs]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    return ["ip", "netns", "exec", NS, common.STROBE, "slt", "--url", "http://%s:%d" % (SERVER_IP, PORT),
+            "--model", "m", "--out", run, "--threads", str(threads), "--concurrency", str(conc),
+            "--phase-s", "4", "--ramp-s", "1", "--input-tokens", "200", "--output-tokens", str(output_tokens),
+            "--ignore-eos", "--transport", "dpdk", "--local-ip", local_ips, *idle,
+            "--tokenizer", O200K, "--dpdk-args", EAL % (prefix, 1) + " " + vdevs]
+
+
+def memif_slt(*args, **kwargs):
+    return subprocess.run(memif_cmd(*args, **kwargs), capture_output=True, text=True, timeout=300)
 
 
 def results(what, rc, stderr, run):
@@ -203,6 +209,39 @@ def second_client(tmp, emu, sock):
         common.check_exact_streams("memif, a second client", res["phases"][0], 64)
         received("memif, a second client", emu, before, res, r.stderr)
         against_truth("memif, 64 streams", res["phases"][0], 64)
+
+
+def interrupted(tmp, emu, sock):
+    """Ctrl-C in the middle of a phase over DPDK: strobe closes its connections (the shutdown's
+    wait), exits 3 (interrupted), and its log analyses; the emulator then serves the next
+    client."""
+    run = os.path.join(tmp, "interrupted")
+    p = subprocess.Popen(memif_cmd(run, [sock], 64, NET + ".2", TAG + "a"),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    end = time.time() + 60
+    started = False
+    while not started and p.poll() is None and time.time() < end:
+        started = os.path.exists(os.path.join(run, "events.bin"))
+        time.sleep(0.05)
+    time.sleep(2.5)  # past the ramp, inside the phase
+    p.send_signal(signal.SIGINT)  # ip netns exec runs strobe in its own process (exec)
+    _, err = p.communicate(timeout=120)
+    print("memif, SIGINT in the phase: exit %d; %s" % (
+        p.returncode, [l for l in err.splitlines() if "interrupted" in l or "closing" in l][:2]))
+    check(started and p.returncode == 3, "memif, SIGINT in the phase: strobe exits 3 (interrupted)",
+          3, (started, p.returncode, err[-600:]))
+    a = common.run_strobe("analyze", run)
+    res = json.load(open(os.path.join(run, "results.json"))) if a.returncode in (0, 3) else {}
+    check(a.returncode in (0, 3) and res.get("complete") is False,
+          "memif, SIGINT in the phase: the log analyses, marked incomplete", (0, 3),
+          (a.returncode, res.get("complete"), a.stderr[-300:]))
+    check("had not finished closing" not in err, "memif, SIGINT in the phase: every close finished",
+          "no reset", err[-600:])
+    r = memif_slt(os.path.join(tmp, "after-interrupt"), [sock], 16, NET + ".2", TAG + "a")
+    res = results("memif, a client after an interrupted one", r.returncode, r.stderr,
+                  os.path.join(tmp, "after-interrupt"))
+    if res:
+        common.check_exact_streams("memif, a client after an interrupted one", res["phases"][0], 16)
 
 
 def unpaced(tmp):
@@ -310,6 +349,7 @@ if __name__ == "__main__":
             try:
                 thousand_streams(tmp, emu, sock)
                 second_client(tmp, emu, sock)
+                interrupted(tmp, emu, sock)
             finally:
                 emu.stop()
             unpaced(tmp)
