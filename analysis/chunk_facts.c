@@ -31,9 +31,8 @@ static void zero_facts(struct chunk_facts *cf)
     char *p = (char *)cf;
     __m128i zero = _mm_setzero_si128();
     __asm__("" : "+x"(zero)); /* not a known zero: the stores stay stores */
-    for (size_t at = 0; at + 16 <= sizeof *cf; at += 16)
-        _mm_storeu_si128((__m128i *)(void *)(p + at), zero);
-    _mm_storeu_si128((__m128i *)(void *)(p + sizeof *cf - 16), zero);
+    for (size_t at = 0; at + 16 <= sizeof *cf; at += 16) _mm_storeu_si128((void *)(p + at), zero);
+    _mm_storeu_si128((void *)(p + sizeof *cf - 16), zero);
 #else
     memset(cf, 0, sizeof *cf);
 #endif

@@ -60,11 +60,12 @@ int64_t bpe_lookup(const struct bpe *b, const uint8_t *bytes, size_t n)
     return -1;
 }
 
-/* Grows the per-id arrays to hold id: 0, or BPE_NO_MEMORY with the table as it was. */
+/* Grows the per-id arrays to hold id (at most BPE_MAX_ID): 0, or BPE_NO_MEMORY with the
+ * table as it was. */
 static int grow_ids(struct bpe *b, uint32_t id)
 {
     uint32_t nids = b->nids ? b->nids : 1024;
-    while (nids <= id) nids *= 2;
+    while (nids <= id) nids *= 2; /* id <= BPE_MAX_ID < 2^31: no wrap */
     uint32_t *off = realloc(b->off, nids * sizeof *off);
     if (!off) return BPE_NO_MEMORY;
     b->off = off;
@@ -78,7 +79,8 @@ static int grow_ids(struct bpe *b, uint32_t id)
 
 int bpe_add_token(struct bpe *b, const uint8_t *bytes, size_t n, uint32_t id)
 {
-    if (n == 0 || id == UINT32_MAX || bpe_lookup(b, bytes, n) >= 0) return -1;
+    if (id > BPE_MAX_ID) return BPE_ID_TOO_LARGE;
+    if (n == 0 || bpe_lookup(b, bytes, n) >= 0) return -1;
     if (id >= b->nids && grow_ids(b, id)) return BPE_NO_MEMORY;
     if (b->len[id]) return -1;
     if (b->arena_len + n > b->arena_cap) {

@@ -28,8 +28,8 @@ struct bpe {
     size_t pair_cap, npairs;
     int64_t byte_id[256]; /* the token of each single byte, or -1 */
     size_t max_token_len;
-    /* pieces longer than this merge by a heap, shorter ones by scanning (the same ids; tests
-     * set it to SIZE_MAX to compare the two) */
+    /* pieces longer than this and than 256 bytes merge by a heap, shorter ones by scanning
+     * (the same ids; tests set it to SIZE_MAX to compare the two) */
     size_t heap_from;
 };
 
@@ -39,7 +39,12 @@ void bpe_init(struct bpe *b, enum bpe_rule rule);
 void bpe_free(struct bpe *b);
 /* What the adds return when memory ran out (the table stays as it was before the add). */
 #define BPE_NO_MEMORY (-2)
-/* 0, -1 when the id or the bytes are already taken (a broken vocabulary), or BPE_NO_MEMORY. */
+/* The largest token id taken (the per-id arrays are sized by it: 128 MiB at this limit; the
+ * largest vocabularies hold a few hundred thousand), and what an add of a larger one returns. */
+#define BPE_MAX_ID       ((1u << 24) - 1)
+#define BPE_ID_TOO_LARGE (-3)
+/* 0, -1 when the id or the bytes are already taken (a broken vocabulary), BPE_ID_TOO_LARGE,
+ * or BPE_NO_MEMORY. */
 int bpe_add_token(struct bpe *b, const uint8_t *bytes, size_t n, uint32_t id);
 /* BPE_BY_MERGES only: 0, -1 when left, right or their concatenation is not a token, or
  * BPE_NO_MEMORY. */
@@ -61,8 +66,8 @@ static inline void id_sink_put(struct id_sink *s, uint32_t id)
 }
 
 /* Encodes one piece. A byte with no token of its own (never in byte-level vocabularies)
- * is counted as one token with id UINT32_MAX. A piece over 256 bytes needs 36 bytes of
- * memory a byte: without them the process exits (status 1) saying so. */
+ * is counted as one token with id UINT32_MAX. A piece over 256 bytes needs 60 bytes of
+ * memory a byte (36 when scanned): without them the process exits (status 1) saying so. */
 void bpe_encode_piece(const struct bpe *b, const uint8_t *p, size_t n, struct id_sink *out);
 
 #endif

@@ -146,6 +146,13 @@ static int load_model(struct tokenizer *t, const cJSON *model, char *err, size_t
                      "run again");
             return -1;
         }
+        if (added == BPE_ID_TOO_LARGE) {
+            snprintf(err, errlen,
+                     "vocabulary entry '%.60s' has id %u, above the largest strobe "
+                     "takes (%u)",
+                     v->string, id, BPE_MAX_ID);
+            return -1;
+        }
         if (added) {
             snprintf(err, errlen, "vocabulary entry '%.60s' has a bad or repeated id", v->string);
             return -1;

@@ -96,6 +96,11 @@ int tokenizer_load_tiktoken(struct tokenizer *t, const char *data, size_t len, c
                      "again");
             return -1;
         }
+        if (added == BPE_ID_TOO_LARGE) {
+            snprintf(err, errlen, "line %zu: rank %lu is above the largest strobe takes (%u)", line,
+                     rank, BPE_MAX_ID);
+            return -1;
+        }
         if (added) {
             snprintf(err, errlen, "line %zu: rank %lu or its bytes appear twice", line, rank);
             return -1;

@@ -170,6 +170,11 @@ int main(int argc, char **argv)
     check_bad_file("@@@@ 0\n", "not valid base64");
     check_bad_file("just words\n", "not a tiktoken rank file");
     check_bad_file("YQ== 0\nYg== 1\n", "2 ranks");
+    /* ids that would size the tables past reason (2^31 and up once looped forever) */
+    check_bad_file("YQ== 0\nYg== 3000000000\n", "above the largest strobe takes");
+    check_bad_file("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 4000000000}, "
+                   "\"merges\": []}, \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}",
+                   "above the largest strobe takes");
     check_bad_file(
         "{\"model\": {\"type\": \"WordPiece\"}, \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}",
         "WordPiece");
