@@ -222,10 +222,6 @@ static double counted_by(enum count_rule rule, const struct event_fact *e)
     return rule == COUNT_SERVER ? e->server : rule == COUNT_TOKENIZER ? e->tokenized : NAN;
 }
 
-/* Each add waits for its count's line in a table larger than the cache: the lines of the
- * events this far ahead are asked for first. */
-#define FIGURES_AHEAD 6
-
 /* The request's token events inside its phase's window into that phase's figures. */
 static void count_figures(struct tok_sink *sink, const struct req_facts *r, const struct pending *p)
 {
@@ -240,12 +236,6 @@ static void count_figures(struct tok_sink *sink, const struct req_facts *r, cons
                         *pace = &sink->figures[k][FIGURE_PACING];
     int failed = 0;
     for (size_t i = 0; i < p->n; i++) {
-        if (i + FIGURES_AHEAD < p->n) {
-            const struct event_fact *a = &p->e[i + FIGURES_AHEAD];
-            if (a->lag != INT64_MIN) value_counts_prefetch(lag, (double)a->lag / 1e3);
-            if (a->gap != INT64_MIN) value_counts_prefetch(gap, (double)a->gap / 1e3);
-            if (a->pace != INT64_MIN) value_counts_prefetch(pace, (double)a->pace / 1e3);
-        }
         const struct event_fact *e = &p->e[i];
         if (e->t < ws || e->t >= we) continue;
         if (e->lag != INT64_MIN) failed |= value_counts_add(lag, (double)e->lag / 1e3, 1);

@@ -418,14 +418,6 @@ static __attribute__((noinline)) int flush(struct value_counts *c)
 
 /* ---- the table ---- */
 
-void value_counts_prefetch(const struct value_counts *c, double v)
-{
-    if (c->pending) return; /* adds go to the buffer: nothing to wait for */
-    uint64_t key = key_of(v), h = hash(key);
-    const struct value_counts_part *p = &c->part[h >> 60];
-    if (p->cap) __builtin_prefetch(&p->slots[slot_of(h, p->cap)]);
-}
-
 int value_counts_add(struct value_counts *c, double v, uint64_t times)
 {
     uint64_t key = key_of(v);

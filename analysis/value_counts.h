@@ -57,9 +57,6 @@ struct value_counts {
 
 /* Counts `times` more of v; 0, or -1 out of memory (or past 2^32 - 1 values). */
 int value_counts_add(struct value_counts *c, double v, uint64_t times);
-/* Asks for the line where v's count is, before an add of v: the table is too large to stay
- * in the cache, and an add otherwise waits for it. */
-void value_counts_prefetch(const struct value_counts *c, double v);
 /* Moves every value of src into c (neither sorted yet) and frees src; 0, or -1 out of
  * memory. */
 int value_counts_merge(struct value_counts *c, struct value_counts *src);
