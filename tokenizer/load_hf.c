@@ -140,12 +140,7 @@ static int load_model(struct tokenizer *t, const cJSON *model, char *err, size_t
         if (n <= 0) continue;
         uint32_t id;
         int added = token_id(v, &id) ? bpe_add_token(&t->bpe, bytes, (size_t)n, id) : -1;
-        if (added == BPE_NO_MEMORY) {
-            snprintf(err, errlen,
-                     "out of memory while loading the vocabulary: free memory and "
-                     "run again");
-            return -1;
-        }
+        if (added == BPE_NO_MEMORY) return tokenizer_no_memory(err, errlen, "the vocabulary");
         if (added == BPE_ID_TOO_LARGE) {
             snprintf(err, errlen,
                      "vocabulary entry '%.60s' has id %u, above the largest strobe "
@@ -183,12 +178,7 @@ static int load_model(struct tokenizer *t, const cJSON *model, char *err, size_t
         int64_t ri = rn > 0 ? bpe_lookup(&t->bpe, rb, (size_t)rn) : -1;
         int added =
             li < 0 || ri < 0 ? -1 : bpe_add_merge(&t->bpe, (uint32_t)li, (uint32_t)ri, rank);
-        if (added == BPE_NO_MEMORY) {
-            snprintf(err, errlen,
-                     "out of memory while loading the merges: free memory and run "
-                     "again");
-            return -1;
-        }
+        if (added == BPE_NO_MEMORY) return tokenizer_no_memory(err, errlen, "the merges");
         if (added) goto bad;
         rank++;
         continue;

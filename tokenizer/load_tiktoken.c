@@ -90,12 +90,7 @@ int tokenizer_load_tiktoken(struct tokenizer *t, const char *data, size_t len, c
         }
         n -= (s[b64 - 1] == '=') + (s[b64 - 2] == '='); /* DecodeBlock counts padding as bytes */
         int added = bpe_add_token(&t->bpe, bytes, (size_t)n, (uint32_t)rank);
-        if (added == BPE_NO_MEMORY) {
-            snprintf(err, errlen,
-                     "out of memory while loading the ranks: free memory and run "
-                     "again");
-            return -1;
-        }
+        if (added == BPE_NO_MEMORY) return tokenizer_no_memory(err, errlen, "the ranks");
         if (added == BPE_ID_TOO_LARGE) {
             snprintf(err, errlen, "line %zu: rank %lu is above the largest strobe takes (%u)", line,
                      rank, BPE_MAX_ID);

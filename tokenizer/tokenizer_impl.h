@@ -5,6 +5,15 @@
 #include "pretok.h"
 #include "tokenizer.h"
 
+#include <stdio.h>
+
+/* A loader's out-of-memory sentence for what it was loading ("the ranks"); returns -1. */
+static inline int tokenizer_no_memory(char *err, size_t errlen, const char *what)
+{
+    snprintf(err, errlen, "out of memory while loading %s: free memory and run again", what);
+    return -1;
+}
+
 struct special_token {
     char *text;
     size_t len;
