@@ -31,7 +31,8 @@ static int parse_indices(const char *opt, int *idx, int max, char *err, size_t e
         char *end;
         long v = strtol(p, &end, 10);
         if (end == p || v < 0 || n == max || (*end && *end != ',')) {
-            snprintf(err, errlen, "device list '%s' must be indices like 0,1,2,3", opt);
+            snprintf(err, errlen, "--power nvml: the GPU list '%s' must be indices like 0,1,2,3",
+                     opt);
             return -1;
         }
         idx[n++] = (int)v;
@@ -51,6 +52,11 @@ static int nvml_open(struct power_source *s, const char *opt, char *err, size_t 
         return -1;
     }
     struct nvml_impl *m = calloc(1, sizeof *m);
+    if (!m) {
+        dlclose(lib);
+        snprintf(err, errlen, "--power nvml: out of memory; free some and run again");
+        return -1;
+    }
     m->lib = lib;
     nvml_ret (*init)(void) = (nvml_ret(*)(void))dlsym(lib, "nvmlInit_v2");
     nvml_ret (*count)(unsigned int *) =
@@ -115,9 +121,14 @@ static int nvml_sample(struct power_source *s, struct power_reading *out, int ma
     for (int i = 0; i < s->ndevices && n < max; i++) {
         unsigned int mw = 0;
         unsigned long long mj = 0;
-        int64_t t = clock_now_ns();
-        nvml_ret rc = m->power(m->dev[i], &mw);
+        /* The energy read can take milliseconds (3.9 ms on an H200 with driver 580, against
+         * 1 us for the power read), so the reading is stamped at the middle of that call; the
+         * power read follows it at once. */
+        int64_t before = clock_now_ns();
         double e = m->energy && m->energy(m->dev[i], &mj) == 0 ? (double)mj / 1e3 : NAN;
+        int64_t after = clock_now_ns();
+        int64_t t = isnan(e) ? after : before + (after - before) / 2;
+        nvml_ret rc = m->power(m->dev[i], &mw);
         if (rc && isnan(e)) {
             snprintf(err, errlen, "--power nvml: %s: %s", s->device_names[i],
                      m->error_string ? m->error_string(rc) : "read failed");

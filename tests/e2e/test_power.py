@@ -1,7 +1,9 @@
 """Power sources through their fakes (no accelerator here): emu and redfish against the
-emulator, file against a CSV, rapl against a fake powercap tree, nvml/amdsmi/ipmi refusing
-cleanly; energy against the emulator's power model; a source that stops mid-run; per-MW
-from measured power in an agents run."""
+emulator, file against a CSV, rapl against a fake powercap tree, nvml against a stand-in
+libnvidia-ml (tests/fake_nvml: energy counters and power readings in closed form); nvml,
+amdsmi and ipmi refusing cleanly without their library or device; energy against the
+emulator's power model; a source that stops mid-run; per-MW from measured power in an agents
+run."""
 import json
 import os
 import subprocess
@@ -130,6 +132,74 @@ def missing(tmp):
               "--power %s: refuses to start with one sentence" % spec, 2, r.stderr.strip()[-200:])
 
 
+FAKE_NVML = os.environ.get("STROBE_FAKE_NVML_DIR") or os.path.join(
+    os.path.dirname(os.path.dirname(common.STROBE)), "tests", "fake_nvml")
+
+
+def fake_gpu_joules(gpu, t):
+    """The stand-in's energy counter (tests/fake_nvml/fake_nvml.c) in closed form: the integral
+    of 100 W + 50 W * gpu + 10 W/s * (t mod 30 s) from the epoch to t seconds."""
+    periods = int(t // 30)
+    rest = t - 30 * periods
+    base = 100 + 50 * gpu
+    return periods * (base * 30 + 5 * 30 * 30) + base * rest + 5 * rest * rest
+
+
+def nvml(tmp):
+    env = dict(os.environ, LD_LIBRARY_PATH=FAKE_NVML)
+    with common.emulator(*MODEL) as port:
+        url = ["--url", "http://127.0.0.1:%d" % port, "--model", "m"]
+        run = os.path.join(tmp, "nvml")
+        r = common.run_strobe("slt", "--out", run, "--threads", "1", "--phase-s", "3",
+                              "--ramp-s", "0.5", "--output-tokens", "200", "--ignore-eos",
+                              "--input-tokens", "100", "--concurrency", "2,4", *url,
+                              "--power", "nvml", *RATE, env=env, timeout=300)
+        check(r.returncode == 0, "slt with --power nvml (two stand-in GPUs)", 0, r.stderr[-300:])
+        res = json.load(open(os.path.join(run, "results.json")))
+        for ph in res["phases"]:
+            a, b = ph["window_start_ns"] / 1e9, ph["window_end_ns"] / 1e9
+            truth = sum(fake_gpu_joules(g, b) - fake_gpu_joules(g, a) for g in (0, 1)) / (b - a)
+            p = ph["power"]
+            print("nvml phase %d: %.2f W measured, %.2f W true" % (ph["phase"], p["accelerator_mean_w"], truth))
+            check(abs(p["accelerator_mean_w"] / truth - 1) < 0.01 and len(p["series"]) == 2 and
+                  all(s["method"] == "energy-counter" for s in p["series"]) and p["accelerator_complete"],
+                  "nvml: phase %d's mean power from both GPUs' energy counters, within 1%% of the "
+                  "truth" % ph["phase"], truth, (p["accelerator_mean_w"], [s["method"] for s in p["series"]]))
+        src = res["run"]["power"]["sources"][0]
+        check(src["driver"] == "nvml" and src["accelerator_only"] and
+              [d for d in src["devices"]] == ["GPU 0 Fake GPU", "GPU 1 Fake GPU"],
+              "nvml: results name the GPUs and say the figure is the accelerators'",
+              ["GPU 0 Fake GPU", "GPU 1 Fake GPU"], src)
+
+        # a GPU without an energy counter: the trapezoid over power readings; one GPU of two
+        run = os.path.join(tmp, "nvml1")
+        r = common.run_strobe("slt", "--out", run, "--threads", "1", "--phase-s", "3",
+                              "--ramp-s", "0.5", "--output-tokens", "200", "--ignore-eos",
+                              "--input-tokens", "100", "--concurrency", "2", *url,
+                              "--power", "nvml:1", *RATE,
+                              env=dict(env, FAKE_NVML_NO_ENERGY="1"), timeout=300)
+        check(r.returncode == 0, "slt with --power nvml:1 and no energy counter", 0, r.stderr[-300:])
+        ph = json.load(open(os.path.join(run, "results.json")))["phases"][0]
+        a, b = ph["window_start_ns"] / 1e9, ph["window_end_ns"] / 1e9
+        truth = (fake_gpu_joules(1, b) - fake_gpu_joules(1, a)) / (b - a)
+        p = ph["power"]
+        check(abs(p["accelerator_mean_w"] / truth - 1) < 0.02 and len(p["series"]) == 1 and
+              p["series"][0]["method"] == "trapezoid",
+              "nvml:1 without an energy counter: GPU 1 alone, from its power readings, within 2%",
+              truth, (p["accelerator_mean_w"], [s["method"] for s in p["series"]]))
+
+    for spec, extra, words in (("nvml:5", {}, "GPU 5 does not exist (this host has 2)"),
+                               ("nvml:0,x", {}, "must be indices"),
+                               ("nvml", {"FAKE_NVML_INIT_FAIL": "1"}, "Driver Not Loaded")):
+        r = common.run_strobe("slt", "--out", os.path.join(tmp, "nvbad"), "--url",
+                              "http://127.0.0.1:1", "--model", "m", "--power", spec,
+                              env=dict(env, **extra))
+        lines = r.stderr.strip().splitlines()
+        check(r.returncode == 2 and words in r.stderr and lines[-1].endswith("."),
+              "--power %s%s: refuses to start with one sentence" %
+              (spec, " (nvmlInit failing)" if extra else ""), words, r.stderr.strip()[-200:])
+
+
 def source_dies(tmp):
     with common.emulator(*MODEL) as port:
         power, power_port = common.start_emulator()
@@ -182,6 +252,7 @@ if __name__ == "__main__":
         emu_and_redfish(tmp)
         file_source(tmp)
         rapl(tmp)
+        nvml(tmp)
         source_dies(tmp)
         agents_per_mw(tmp)
     common.done()
