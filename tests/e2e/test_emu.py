@@ -281,7 +281,9 @@ def faults():
         stream_raw(port, body, out, 0)
         times = [t for t, _ in out[0]]
         gap = max(times[i + 1] - times[i] for i in range(len(times) - 1)) / 1e9
-        check(0.5 <= gap < 1.5, "stall=1:0.5 pauses one stream 0.5 s", 0.5, gap)
+        # The gap is measured at the client: when the chunk before the pause is read late (a busy
+        # core, a sanitized build), the measured gap is that much shorter than the emulator's pause.
+        check(0.45 <= gap < 1.5, "stall=1:0.5 pauses one stream 0.5 s", 0.5, gap)
         faults = common.emu_faults(common.emu_metrics(port))
         check(faults["stall"] == 1, "stall: /metrics counts the one pause", 1, faults)
     with common.emulator("--faults", "slow-first-byte=1:0.5", "--step-us", "1000") as port:
