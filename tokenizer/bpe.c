@@ -1,5 +1,6 @@
 #include "bpe.h"
 
+#include <errno.h> /* program_invocation_short_name: strobe or strobe-emu */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,9 +301,9 @@ void bpe_encode_piece(const struct bpe *b, const uint8_t *p, size_t n, struct id
         if (!block) {
             /* no count is left to give: a token count must be exact or absent */
             fprintf(stderr,
-                    "strobe: out of memory while tokenizing a piece of %zu bytes: run on a "
+                    "%s: out of memory while tokenizing a piece of %zu bytes: run on a "
                     "machine with more memory, or without the tokenizer (--tokenizer none)\n",
-                    n);
+                    program_invocation_short_name, n);
             exit(1);
         }
         heap = by_heap ? block : NULL;

@@ -189,9 +189,24 @@ static int load_model(struct tokenizer *t, const cJSON *model, char *err, size_t
     return 0;
 }
 
+/* cJSON answers NULL both for bad JSON and for memory running out: its allocations go through
+ * this while the file is parsed, so the two are told apart. */
+static _Thread_local int parse_out_of_memory;
+
+static void *parse_malloc(size_t n)
+{
+    void *p = malloc(n);
+    if (!p) parse_out_of_memory = 1;
+    return p;
+}
+
 int tokenizer_load_hf(struct tokenizer *t, const char *data, size_t len, char *err, size_t errlen)
 {
+    parse_out_of_memory = 0;
+    cJSON_InitHooks(&(cJSON_Hooks){.malloc_fn = parse_malloc, .free_fn = free});
     cJSON *root = cJSON_ParseWithLength(data, len);
+    cJSON_InitHooks(NULL); /* malloc and free again */
+    if (!root && parse_out_of_memory) return tokenizer_no_memory(err, errlen, "tokenizer.json");
     if (!cJSON_IsObject(root)) {
         snprintf(err, errlen, "not valid JSON; a tokenizer.json is one JSON object");
         cJSON_Delete(root);

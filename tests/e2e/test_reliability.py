@@ -2,7 +2,8 @@
 hang, every failure accounted with its reason, sent = succeeded + failed in every window,
 the validity flag down as methodology.md demands); SIGINT, SIGTERM and SIGKILL at random
 moments (the log stays readable, `strobe analyze` works on it); a full disk (a clear error
-and a readable log); too many sessions for RLIMIT_NOFILE refused up front; the API key in no
+and a readable log); too many sessions for RLIMIT_NOFILE or RLIMIT_AS refused up front; a
+tokenizer.json too large for the memory said to be so, not bad JSON; the API key in no
 output, log, result or report, also when a server echoes it back (a 401 body, a streamed
 chunk, a calibration answer)."""
 import glob
@@ -171,6 +172,28 @@ def memory_limit(tmp):
           r.stderr[-300:])
 
 
+def tokenizer_out_of_memory(tmp):
+    """A tokenizer.json that cJSON cannot hold in memory is said to be that, not bad JSON."""
+    if os.environ.get("STROBE_SANITIZED") == "1":
+        print("tokenizer out of memory NOT TESTED here: AddressSanitizer cannot start under RLIMIT_AS")
+        return
+    path = os.path.join(tmp, "big-tokenizer.json")
+    # 12 MB of vocabulary: about 80 MiB of parsed JSON, past a 100 MiB address-space limit
+    with open(path, "w") as f:
+        f.write('{"model":{"vocab":{' + ",".join('"t%d":%d' % (i, i) for i in range(700000)) + "}}}")
+    tokenize = [common.STROBE, "tokenize", "--tokenizer", path]
+    r = subprocess.run(["prlimit", "--as=104857600", *tokenize], input="hi", capture_output=True,
+                       text=True, timeout=60)
+    check(r.returncode == 1 and "out of memory while loading tokenizer.json" in r.stderr and
+          "not valid JSON" not in r.stderr,
+          "a tokenizer.json too large for the memory limit: out of memory, said so", 1,
+          r.stderr.strip()[-300:])
+    r = subprocess.run(tokenize, input="hi", capture_output=True, text=True, timeout=60)
+    check(r.returncode == 1 and "no ByteLevel pre-tokenizer" in r.stderr,
+          "the same file without the limit parses (and is refused for what it lacks)", 1,
+          r.stderr.strip()[-300:])
+
+
 def secrets(tmp):
     key = "sk-strobe-reliability-%d" % os.getpid()
     env = dict(os.environ, STROBE_API_KEY=key)
@@ -249,6 +272,7 @@ if __name__ == "__main__":
         interruptions(tmp)
         fd_limit(tmp)
         memory_limit(tmp)
+        tokenizer_out_of_memory(tmp)
         secrets(tmp)
         secrets_echoed(tmp)
         if os.geteuid() == 0:
