@@ -269,13 +269,18 @@ static void handle_metrics(struct conn *c, int64_t now)
                                "strobe_emu_faults_injected_total{kind=\"%s\"} %llu\n",
                                emu_params_fault_name((enum fault_kind)k),
                                (unsigned long long)emu_state.faults_injected[k]);
-    if (emu_state.io->unclosed)
+    if (emu_state.io->unclosed) {
+        unsigned unclosed = emu_state.io->unclosed();
+        /* a scrape over the DPDK port is answered on one of them, open by definition */
+        if (c->io == emu_state.io && unclosed) unclosed--;
         at += (size_t)snprintf(body + at, sizeof body - at,
                                "# HELP strobe_emu_tcp_connections_unclosed TCP connections of "
-                               "the DPDK ports not yet closed at both ends (open, or closing).\n"
+                               "the DPDK ports not yet closed at both ends (open, or closing), "
+                               "other than the one this answer goes out on.\n"
                                "# TYPE strobe_emu_tcp_connections_unclosed gauge\n"
                                "strobe_emu_tcp_connections_unclosed %u\n",
-                               emu_state.io->unclosed());
+                               unclosed);
+    }
     emu_hist_write(&emu_state.ttft, "strobe_emu_time_to_first_token_seconds",
                    "Time from a request's arrival to its first token.", body, sizeof body, &at);
     emu_hist_write(&emu_state.itl, "strobe_emu_inter_token_latency_seconds",
