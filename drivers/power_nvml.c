@@ -122,7 +122,7 @@ static int nvml_sample(struct power_source *s, struct power_reading *out, int ma
         unsigned int mw = 0;
         unsigned long long mj = 0;
         /* The energy read can take milliseconds (3.9 ms on an H200 with driver 580, against
-         * 1 us for the power read), so the reading is stamped at the middle of that call; the
+         * about 1 us for the power read), so the reading is stamped at the middle of that call; the
          * power read follows it at once. */
         int64_t before = clock_now_ns();
         double e = m->energy && m->energy(m->dev[i], &mj) == 0 ? (double)mj / 1e3 : NAN;

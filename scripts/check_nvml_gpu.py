@@ -49,9 +49,12 @@ stop = threading.Event()
 
 def sampler():
     while not stop.is_set():
-        t = time.time_ns()
-        samples.append((t, pynvml.nvmlDeviceGetPowerUsage(h),
-                        pynvml.nvmlDeviceGetTotalEnergyConsumption(h)))
+        # stamped at the middle of the reads, as strobe stamps its own (the energy read takes
+        # milliseconds on some GPUs)
+        t0 = time.time_ns()
+        p = pynvml.nvmlDeviceGetPowerUsage(h)
+        e = pynvml.nvmlDeviceGetTotalEnergyConsumption(h)
+        samples.append(((t0 + time.time_ns()) // 2, p, e))
         time.sleep(0.02)
 
 

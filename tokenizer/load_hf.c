@@ -190,7 +190,9 @@ static int load_model(struct tokenizer *t, const cJSON *model, char *err, size_t
 }
 
 /* cJSON answers NULL both for bad JSON and for memory running out: its allocations go through
- * this while the file is parsed, so the two are told apart. */
+ * this while the file is parsed, so the two are told apart. cJSON's hooks are the process's:
+ * tokenizers are loaded while no other thread uses cJSON (before the workers start, or after
+ * they are joined). */
 static _Thread_local int parse_out_of_memory;
 
 static void *parse_malloc(size_t n)

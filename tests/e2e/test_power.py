@@ -138,15 +138,19 @@ FAKE_NVML = os.environ.get("STROBE_FAKE_NVML_DIR") or os.path.join(
 
 def fake_gpu_joules(gpu, t):
     """The stand-in's energy counter (tests/fake_nvml/fake_nvml.c) in closed form: the integral
-    of 100 W + 50 W * gpu + 10 W/s * (t mod 30 s) from the epoch to t seconds."""
+    from the epoch to t seconds of 100 W + 50 W * gpu + a 30 s triangle (up 10 W/s for 15 s,
+    then down)."""
+    def triangle_integral(r):
+        return 5 * r * r if r <= 15 else 1125 + 300 * (r - 15) - 5 * (r * r - 225)
     periods = int(t // 30)
     rest = t - 30 * periods
     base = 100 + 50 * gpu
-    return periods * (base * 30 + 5 * 30 * 30) + base * rest + 5 * rest * rest
+    return periods * (base * 30 + triangle_integral(30)) + base * rest + triangle_integral(rest)
 
 
 def nvml(tmp):
-    env = dict(os.environ, LD_LIBRARY_PATH=FAKE_NVML)
+    env = dict(os.environ, LD_LIBRARY_PATH=os.pathsep.join(
+        filter(None, [FAKE_NVML, os.environ.get("LD_LIBRARY_PATH")])))
     with common.emulator(*MODEL) as port:
         url = ["--url", "http://127.0.0.1:%d" % port, "--model", "m"]
         run = os.path.join(tmp, "nvml")

@@ -1,9 +1,10 @@
 /* A stand-in for NVIDIA's libnvidia-ml.so.1 with the few functions strobe's nvml power source
  * calls, so that the source's whole path (load, open, sample, per-window energy) is tested on
  * machines without a GPU. GPU i draws a known power that depends only on the wall clock:
- *   P_i(t) = 100 W + 50 W * i + 10 W/s * (t mod 30 s)
- * and its energy counter is that power's exact integral since the Unix epoch, in mJ, so a test
- * computes any window's true mean power in closed form.
+ *   P_i(t) = 100 W + 50 W * i + a triangle of period 30 s: up 10 W/s for 15 s, then down
+ * (continuous, so that neither the counter's interpolation between samples nor the trapezoid
+ * over the readings meets a step), and its energy counter is that power's exact integral since
+ * the Unix epoch, in mJ, so a test computes any window's true mean power in closed form.
  * Environment: FAKE_NVML_GPUS (default 2), FAKE_NVML_NO_ENERGY=1 (the energy counter is "not
  * supported", as on GPUs older than Volta), FAKE_NVML_INIT_FAIL=1 (nvmlInit fails: no driver). */
 #include <stdlib.h>
@@ -30,9 +31,17 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* the triangle's rise over the first r seconds of a period, and its integral from 0 to r */
+static double triangle(double r) { return 10.0 * (r <= 15.0 ? r : 30.0 - r); }
+
+static double triangle_integral(double r)
+{
+    return r <= 15.0 ? 5.0 * r * r : 1125.0 + 300.0 * (r - 15.0) - 5.0 * (r * r - 225.0);
+}
+
 static double watts(int gpu, double t)
 {
-    return 100.0 + 50.0 * gpu + 10.0 * (t - 30.0 * (long long)(t / 30.0));
+    return 100.0 + 50.0 * gpu + triangle(t - 30.0 * (long long)(t / 30.0));
 }
 
 /* the integral of watts() from 0 to t: whole 30 s periods, then the part period */
@@ -41,7 +50,8 @@ static double joules(int gpu, double t)
     long long periods = (long long)(t / 30.0);
     double rest = t - 30.0 * periods;
     double base = 100.0 + 50.0 * gpu;
-    return periods * (base * 30.0 + 5.0 * 30.0 * 30.0) + base * rest + 5.0 * rest * rest;
+    return periods * (base * 30.0 + triangle_integral(30.0)) + base * rest +
+           triangle_integral(rest);
 }
 
 int nvmlInit_v2(void)
