@@ -24,6 +24,10 @@ MODEL = ["--step-us", "2000", "--step-us-per-seq", "0", "--max-batch", "32",
 # (seen: phase 0 of source_dies marked incomplete while a CPU hog ran), not past 0.75 s.
 RATE = ["--power-rate", "4"]
 
+# the stand-in libnvidia-ml.so.1 (tests/fake_nvml), built beside strobe
+FAKE_NVML = os.environ.get("STROBE_FAKE_NVML_DIR") or os.path.join(
+    os.path.dirname(os.path.dirname(common.STROBE)), "tests", "fake_nvml")
+
 
 def slt(run, *args):
     return common.run_strobe("slt", "--out", run, "--threads", "1", "--phase-s", "3",
@@ -122,18 +126,21 @@ def rapl(tmp):
 
 
 def missing(tmp):
+    # meson puts the folders of a test's shared-library dependencies on LD_LIBRARY_PATH, the
+    # stand-in libnvidia-ml's among them: taken off, so that nvml finds no library here
+    fake = os.path.realpath(FAKE_NVML)
+    path = [d for d in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep)
+            if d and os.path.realpath(d) != fake]
+    env = dict(os.environ, LD_LIBRARY_PATH=os.pathsep.join(path))
     for spec, word in (("nvml", "libnvidia-ml.so.1"), ("amdsmi", "libamd_smi.so"),
                        ("ipmi", "IPMI"), ("rapl:/nonexistent", "powercap"),
                        ("bogus", "unknown source"), ("emu:http://127.0.0.1:1", "emu")):
         r = common.run_strobe("slt", "--out", os.path.join(tmp, "m"), "--url", "http://127.0.0.1:1",
-                              "--model", "m", "--power", spec)
+                              "--model", "m", "--power", spec, env=env)
         lines = r.stderr.strip().splitlines()
         check(r.returncode == 2 and word in r.stderr and lines[-1].endswith("."),
               "--power %s: refuses to start with one sentence" % spec, 2, r.stderr.strip()[-200:])
 
-
-FAKE_NVML = os.environ.get("STROBE_FAKE_NVML_DIR") or os.path.join(
-    os.path.dirname(os.path.dirname(common.STROBE)), "tests", "fake_nvml")
 
 
 def fake_gpu_joules(gpu, t):
