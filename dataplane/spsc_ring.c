@@ -25,13 +25,20 @@ void *spsc_reserve(struct spsc_ring *r, size_t len)
 {
     size_t need = HDR + pad8(len);
     size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-    size_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
     size_t off = head & (r->cap - 1);
     size_t to_end = r->cap - off;
     size_t total = need <= to_end ? need : to_end + need;
-    if (need > r->cap / 2 || (head - tail) + total > r->cap) {
+    if (need > r->cap / 2) {
         r->full_waits++;
         return NULL;
+    }
+    if ((head - r->seen_tail) + total > r->cap) {
+        /* full by the tail last seen: the consumer may have released since */
+        r->seen_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+        if ((head - r->seen_tail) + total > r->cap) {
+            r->full_waits++;
+            return NULL;
+        }
     }
     if (need > to_end) {
         *(uint32_t *)(r->buf + off) = SKIP;
@@ -52,8 +59,11 @@ const void *spsc_peek(struct spsc_ring *r, size_t *len)
 {
     for (;;) {
         size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
-        size_t head = atomic_load_explicit(&r->head, memory_order_acquire);
-        if (tail == head) return NULL;
+        if (tail == r->seen_head) {
+            /* empty by the head last seen: the producer may have committed since */
+            r->seen_head = atomic_load_explicit(&r->head, memory_order_acquire);
+            if (tail == r->seen_head) return NULL;
+        }
         size_t off = tail & (r->cap - 1);
         uint32_t l = *(uint32_t *)(r->buf + off);
         if (l == SKIP) {

@@ -6,12 +6,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Each side keeps the last index it read of the other's and reads the other's again only
+ * when that one says full (the producer) or empty (the consumer): a load of an index the
+ * other core keeps writing moves its cache line across, and once per message that cost the
+ * worker more than its own work per event. */
 struct spsc_ring {
     char *buf;
     size_t cap;                       /* power of two */
     _Alignas(64) _Atomic size_t head; /* written by the producer */
     _Alignas(64) _Atomic size_t tail; /* written by the consumer */
-    _Alignas(64) uint64_t full_waits; /* producer found it full (producer-owned) */
+    size_t seen_head;                 /* the consumer's last read of head (consumer-owned) */
+    _Alignas(64) size_t seen_tail;    /* the producer's last read of tail (producer-owned) */
+    uint64_t full_waits;              /* producer found it full (producer-owned) */
 };
 
 int spsc_init(struct spsc_ring *r, size_t cap_pow2);
