@@ -29,6 +29,16 @@ FAKE_NVML = os.environ.get("STROBE_FAKE_NVML_DIR") or os.path.join(
     os.path.dirname(os.path.dirname(common.STROBE)), "tests", "fake_nvml")
 
 
+def fake_nvml_env(found):
+    """The environment with the stand-in's folder first on LD_LIBRARY_PATH (found) or off it:
+    meson puts the folders of a test's shared-library dependencies there, the stand-in's among
+    them."""
+    fake = os.path.realpath(FAKE_NVML)
+    rest = [d for d in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep)
+            if d and os.path.realpath(d) != fake]
+    return dict(os.environ, LD_LIBRARY_PATH=os.pathsep.join(([FAKE_NVML] if found else []) + rest))
+
+
 def slt(run, *args):
     return common.run_strobe("slt", "--out", run, "--threads", "1", "--phase-s", "3",
                              "--ramp-s", "0.5", "--output-tokens", "200", "--ignore-eos",
@@ -126,12 +136,7 @@ def rapl(tmp):
 
 
 def missing(tmp):
-    # meson puts the folders of a test's shared-library dependencies on LD_LIBRARY_PATH, the
-    # stand-in libnvidia-ml's among them: taken off, so that nvml finds no library here
-    fake = os.path.realpath(FAKE_NVML)
-    path = [d for d in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep)
-            if d and os.path.realpath(d) != fake]
-    env = dict(os.environ, LD_LIBRARY_PATH=os.pathsep.join(path))
+    env = fake_nvml_env(found=False)  # nvml finds no library here
     for spec, word in (("nvml", "libnvidia-ml.so.1"), ("amdsmi", "libamd_smi.so"),
                        ("ipmi", "IPMI"), ("rapl:/nonexistent", "powercap"),
                        ("bogus", "unknown source"), ("emu:http://127.0.0.1:1", "emu")):
@@ -140,7 +145,6 @@ def missing(tmp):
         lines = r.stderr.strip().splitlines()
         check(r.returncode == 2 and word in r.stderr and lines[-1].endswith("."),
               "--power %s: refuses to start with one sentence" % spec, 2, r.stderr.strip()[-200:])
-
 
 
 def fake_gpu_joules(gpu, t):
@@ -156,8 +160,7 @@ def fake_gpu_joules(gpu, t):
 
 
 def nvml(tmp):
-    env = dict(os.environ, LD_LIBRARY_PATH=os.pathsep.join(
-        filter(None, [FAKE_NVML, os.environ.get("LD_LIBRARY_PATH")])))
+    env = fake_nvml_env(found=True)
     with common.emulator(*MODEL) as port:
         url = ["--url", "http://127.0.0.1:%d" % port, "--model", "m"]
         run = os.path.join(tmp, "nvml")
