@@ -1,6 +1,8 @@
 #include "power.h"
 
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const struct power_driver *const drivers[] = {
@@ -27,6 +29,33 @@ int power_open(struct power_source *s, const char *spec, char *err, size_t errle
              "rapl, nvml[:GPUS], amdsmi[:GPUS] or ipmi[:HOST]",
              spec);
     return -1;
+}
+
+int power_parse_indices(const char *driver, const char *opt, int *idx, int max, char *err,
+                        size_t errlen)
+{
+    int n = 0;
+    for (const char *p = opt; *p;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (*p < '0' || *p > '9' || v > INT_MAX || (*end && *end != ',') || n == max) {
+            snprintf(err, errlen,
+                     "--power %s: the GPU list '%s' must be indices like 0,1,2,3 (at most %d)",
+                     driver, opt, max);
+            return -1;
+        }
+        for (int i = 0; i < n; i++)
+            if (idx[i] == (int)v) {
+                snprintf(err, errlen,
+                         "--power %s: GPU %ld is listed twice in '%s': its power would count "
+                         "twice; list each GPU once",
+                         driver, v, opt);
+                return -1;
+            }
+        idx[n++] = (int)v;
+        p = *end ? end + 1 : end;
+    }
+    return n;
 }
 
 void power_close(struct power_source *s)

@@ -39,6 +39,11 @@ struct power_driver {
     void (*close)(struct power_source *s);
 };
 
+/* A GPU list "0,1,3" (the options of nvml and amdsmi, named by `driver` in the sentence) into
+ * idx: each a whole number, none twice, at most max. How many, or -1 with one sentence in err. */
+int power_parse_indices(const char *driver, const char *opt, int *idx, int max, char *err,
+                        size_t errlen);
+
 /* Opens a source from a --power spec. 0, or -1 with one sentence in err. */
 int power_open(struct power_source *s, const char *spec, char *err, size_t errlen);
 void power_close(struct power_source *s);

@@ -65,23 +65,22 @@ static int amd_open(struct power_source *s, const char *opt, char *err, size_t e
         procs(sock[i], &np, all + total);
         total += (int)np;
     }
-    for (const char *p = opt; *p || (!*opt && s->ndevices < total);) {
-        int k;
-        if (*opt) {
-            char *end;
-            k = (int)strtol(p, &end, 10);
-            p = *end ? end + 1 : end;
-        } else {
-            k = s->ndevices;
-        }
-        if (k < 0 || k >= total) {
+    int idx[POWER_MAX_DEVICES], n;
+    if (*opt) {
+        if ((n = power_parse_indices("amdsmi", opt, idx, POWER_MAX_DEVICES, err, errlen)) < 0)
+            return -1;
+    } else {
+        for (n = 0; n < total; n++) idx[n] = n;
+    }
+    for (int i = 0; i < n; i++) {
+        int k = idx[i];
+        if (k >= total) {
             snprintf(err, errlen, "--power amdsmi: GPU %d does not exist (this host has %d)", k,
                      total);
             return -1;
         }
         a->dev[s->ndevices] = all[k];
         snprintf(s->device_names[s->ndevices++], sizeof s->device_names[0], "AMD GPU %d", k);
-        if (!*opt && s->ndevices >= total) break;
     }
     if (!s->ndevices) {
         snprintf(err, errlen, "--power amdsmi: this host has no AMD GPU");

@@ -24,23 +24,6 @@ struct nvml_impl {
     nvml_device dev[POWER_MAX_DEVICES];
 };
 
-static int parse_indices(const char *opt, int *idx, int max, char *err, size_t errlen)
-{
-    int n = 0;
-    for (const char *p = opt; *p;) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p || v < 0 || n == max || (*end && *end != ',')) {
-            snprintf(err, errlen, "--power nvml: the GPU list '%s' must be indices like 0,1,2,3",
-                     opt);
-            return -1;
-        }
-        idx[n++] = (int)v;
-        p = *end ? end + 1 : end;
-    }
-    return n;
-}
-
 static int nvml_open(struct power_source *s, const char *opt, char *err, size_t errlen)
 {
     void *lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
@@ -88,7 +71,8 @@ static int nvml_open(struct power_source *s, const char *opt, char *err, size_t 
     count(&total);
     int idx[POWER_MAX_DEVICES], n;
     if (*opt) {
-        if ((n = parse_indices(opt, idx, POWER_MAX_DEVICES, err, errlen)) < 0) return -1;
+        if ((n = power_parse_indices("nvml", opt, idx, POWER_MAX_DEVICES, err, errlen)) < 0)
+            return -1;
     } else {
         for (n = 0; n < (int)total && n < POWER_MAX_DEVICES; n++) idx[n] = n;
     }

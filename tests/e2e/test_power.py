@@ -204,6 +204,8 @@ def nvml(tmp):
 
     for spec, extra, words in (("nvml:5", {}, "GPU 5 does not exist (this host has 2)"),
                                ("nvml:0,x", {}, "must be indices"),
+                               ("nvml:99999999999", {}, "must be indices"),
+                               ("nvml:1,0,1", {}, "GPU 1 is listed twice"),
                                ("nvml", {"FAKE_NVML_INIT_FAIL": "1"}, "Driver Not Loaded")):
         r = common.run_strobe("slt", "--out", os.path.join(tmp, "nvbad"), "--url",
                               "http://127.0.0.1:1", "--model", "m", "--power", spec,
