@@ -5,10 +5,13 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 struct chart {
     char name[64];
@@ -16,11 +19,34 @@ struct chart {
     int written;
 };
 
-static FILE *open_out(const char *out, const char *name)
+/* The first file that could not be written whole, and why (a full disk shows at fclose). */
+static void note_write_error(struct report_outcome *o, const char *path, int err)
+{
+    if (o->write_errno) return;
+    o->write_errno = err ? err : EIO;
+    snprintf(o->write_path, sizeof o->write_path, "%s", path);
+}
+
+static FILE *open_out(const char *out, const char *name, struct report_outcome *o)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", out, name);
-    return fopen(path, "w");
+    FILE *f = fopen(path, "w");
+    if (!f) note_write_error(o, path, errno);
+    return f;
+}
+
+/* Closes a file open_out gave: 0, or -1 (noted in o) when any of it was not written. */
+static int close_out(FILE *f, const char *out, const char *name, struct report_outcome *o)
+{
+    int bad = ferror(f);
+    errno = 0;
+    if (fclose(f)) bad = 1;
+    if (!bad) return 0;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", out, name);
+    note_write_error(o, path, errno);
+    return -1;
 }
 
 static void html_escape(FILE *f, const char *s)
@@ -68,13 +94,33 @@ static void gp_title(FILE *f, const char *main_line, const char *sub)
     fputs("\" noenhanced\n", f);
 }
 
-/* Runs one gnuplot script twice: PNG and SVG. 0, or -1 (gnuplot missing or failing). */
-static int render(const char *out, const char *name, const char *body)
+/* gnuplot SCRIPT in OUT, its errors appended to OUT/gnuplot.log: 0 when it succeeded. Run
+ * without a shell, so that OUT may hold any character. */
+static int run_gnuplot(const char *out, const char *script)
+{
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        if (chdir(out)) _exit(127);
+        int log = open("gnuplot.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (log >= 0) dup2(log, STDERR_FILENO);
+        execlp("gnuplot", "gnuplot", script, (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) return -1;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* Runs one gnuplot script twice: PNG and SVG. 0, or -1 (gnuplot missing or failing, or the
+ * script not written: o says which). */
+static int render(const char *out, const char *name, const char *body, struct report_outcome *o)
 {
     for (int svg = 0; svg < 2; svg++) {
-        char gp[4096];
-        snprintf(gp, sizeof gp, "%s/%s.%s.gp", out, name, svg ? "svg" : "png");
-        FILE *f = fopen(gp, "w");
+        char gp[128];
+        snprintf(gp, sizeof gp, "%s.%s.gp", name, svg ? "svg" : "png");
+        FILE *f = open_out(out, gp, o);
         if (!f) return -1;
         if (svg)
             fprintf(f, "set terminal svg size 900,520 dynamic font 'sans,11'\n");
@@ -84,13 +130,10 @@ static int render(const char *out, const char *name, const char *body)
                 "set output '%s.%s'\nset termoption noenhanced\nset grid\n"
                 "set key outside right top\n%s",
                 name, svg ? "svg" : "png", body);
-        fclose(f);
-        char cmd[8400];
-        snprintf(cmd, sizeof cmd, "cd '%s' && gnuplot '%s.%s.gp' 2>>gnuplot.log", out, name,
-                 svg ? "svg" : "png");
-        int rc = system(cmd);
-        if (rc != 0) return -1;
-        remove(gp);
+        if (close_out(f, out, gp, o) || run_gnuplot(out, gp)) return -1;
+        char path[4300];
+        snprintf(path, sizeof path, "%s/%s", out, gp);
+        remove(path);
     }
     return 0;
 }
@@ -98,9 +141,9 @@ static int render(const char *out, const char *name, const char *body)
 /* "runs A, B; model M; kernel timestamps": each distinct model and clock once */
 /* Renders a chart and lists it for the page. 0, or -1 when gnuplot failed. */
 static int add_chart(const char *out, const char *name, const char *title, const char *body,
-                     struct chart *ch, int *nch)
+                     struct chart *ch, int *nch, struct report_outcome *o)
 {
-    if (render(out, name, body)) return -1;
+    if (render(out, name, body, o)) return -1;
     snprintf(ch[*nch].name, sizeof ch[0].name, "%s", name);
     snprintf(ch[*nch].title, sizeof ch[0].title, "%s", title);
     (*nch)++;
@@ -146,7 +189,8 @@ static void load_labels(struct report_run *r)
 }
 
 /* SLT-style curves, for every run that has phases. */
-static int slt_charts(const char *out, struct report_run *runs, int n, struct chart *ch, int *nch)
+static int slt_charts(const char *out, struct report_run *runs, int n, struct chart *ch, int *nch,
+                      struct report_outcome *o)
 {
     char sub[1024], body[16384];
     subtitle(sub, sizeof sub, runs, n);
@@ -154,7 +198,7 @@ static int slt_charts(const char *out, struct report_run *runs, int n, struct ch
     for (int i = 0; i < n; i++) {
         char name[64];
         snprintf(name, sizeof name, "data/load_%d.dat", i);
-        FILE *f = open_out(out, name);
+        FILE *f = open_out(out, name, o);
         if (!f) return -1;
         fprintf(f, "# concurrency speed_p50_tokens_per_s system_output_tokens_per_s e2e_p50_s\n");
         const struct run_results *r = &runs[i].res;
@@ -176,14 +220,14 @@ static int slt_charts(const char *out, struct report_run *runs, int n, struct ch
             any = 1;
         }
         free(order);
-        fclose(f);
+        if (close_out(f, out, name, o)) return -1;
     }
     if (!any) return 0;
     /* "Optimal" (methodology.md §5): per concurrency, the higher throughput of the SLT runs
      * given (e.g. a max-throughput and a min-latency configuration of one system) */
     int slt_runs = 0;
     for (int i = 0; i < n; i++) slt_runs += !runs[i].res.is_agents && runs[i].res.nphases;
-    FILE *opt = open_out(out, "data/optimal.dat");
+    FILE *opt = open_out(out, "data/optimal.dat", o);
     if (!opt) return -1;
     fprintf(opt, "# concurrency best_system_output_tokens_per_s (over the SLT runs)\n");
     for (int c = 1; slt_runs > 1 && c <= 1 << 20; c++) {
@@ -195,7 +239,7 @@ static int slt_charts(const char *out, struct report_run *runs, int n, struct ch
                     best = runs[i].res.phases[k].system_output_tps;
         if (best >= 0) fprintf(opt, "%d %.6f\n", c, best);
     }
-    fclose(opt);
+    if (close_out(opt, out, "data/optimal.dat", o)) return -1;
     const char *defs[4][4] = {
         {"throughput_vs_speed", "System output throughput vs output speed per query",
          "Output speed per query, median (tokens/s)", "System output throughput (tokens/s)"},
@@ -221,19 +265,17 @@ static int slt_charts(const char *out, struct report_run *runs, int n, struct ch
                        "title 'Optimal (best of the SLT runs per concurrency)'");
         fprintf(b, "\n");
         fclose(b);
-        if (add_chart(out, defs[c][0], defs[c][1], body, ch, nch)) return -1;
+        if (add_chart(out, defs[c][0], defs[c][1], body, ch, nch, o)) return -1;
     }
     return 0;
 }
 
-/* Agent runs: per-MW per tier, per-MW vs speed, and each run's search iterations. */
-static int agent_charts(const char *out, struct report_run *runs, int n, struct chart *ch, int *nch)
+/* The agent runs' lines of the per-MW data files, and each run's search chart: -1 when a
+ * file or chart failed, else whether any run had a figure per MW. */
+static int agent_search_charts(const char *out, struct report_run *runs, int n, struct chart *ch,
+                               int *nch, struct report_outcome *o, FILE *bars, FILE *scatter)
 {
-    char sub[1024], body[16384];
-    subtitle(sub, sizeof sub, runs, n);
-    FILE *bars = open_out(out, "data/agents_per_mw.dat");
-    FILE *scatter = open_out(out, "data/agents_mw_vs_speed.dat");
-    if (!bars || !scatter) return -1;
+    char body[16384];
     fprintf(bars, "# run tier max_agents_per_mw\n");
     fprintf(scatter, "# speed_p25_tokens_per_s max_agents_per_mw\n");
     int any_mw = 0;
@@ -257,7 +299,7 @@ static int agent_charts(const char *out, struct report_run *runs, int n, struct 
         /* this run's search */
         char name[64];
         snprintf(name, sizeof name, "data/search_%d.dat", i);
-        FILE *f = open_out(out, name);
+        FILE *f = open_out(out, name, o);
         if (!f) return -1;
         fprintf(f, "# iteration agents pass ttft_violated (first tier)\n");
         if (r->agents.nsearches) {
@@ -266,7 +308,7 @@ static int agent_charts(const char *out, struct report_run *runs, int n, struct 
                 fprintf(f, "%d %d %d %d\n", k + 1, s->steps[k].agents, s->steps[k].pass,
                         strstr(s->steps[k].reason, "ttft") != NULL);
         }
-        fclose(f);
+        if (close_out(f, out, name, o)) return -1;
         char title[1400], chart[64];
         snprintf(chart, sizeof chart, "search_%d", i);
         snprintf(title, sizeof title, "Search iterations of %s (%s, tier %s)", runs[i].label,
@@ -285,11 +327,28 @@ static int agent_charts(const char *out, struct report_run *runs, int n, struct 
                 "'%s' using 1:2 with lines lc rgb '#808080' notitle\n",
                 name, name, name, name);
         fclose(b);
-        if (add_chart(out, chart, title, body, ch, nch)) return -1;
+        if (add_chart(out, chart, title, body, ch, nch, o)) return -1;
     }
-    fclose(bars);
-    fclose(scatter);
-    if (!any_mw) return 0;
+    return any_mw;
+}
+
+/* Agent runs: per-MW per tier, per-MW vs speed, and each run's search iterations. */
+static int agent_charts(const char *out, struct report_run *runs, int n, struct chart *ch, int *nch,
+                        struct report_outcome *o)
+{
+    char sub[1024], body[16384];
+    subtitle(sub, sizeof sub, runs, n);
+    FILE *bars = open_out(out, "data/agents_per_mw.dat", o);
+    FILE *scatter = bars ? open_out(out, "data/agents_mw_vs_speed.dat", o) : NULL;
+    if (!scatter) {
+        if (bars) fclose(bars);
+        return -1;
+    }
+    int rc = agent_search_charts(out, runs, n, ch, nch, o, bars, scatter);
+    /* both closed, also after a failure, and checked */
+    if (close_out(bars, out, "data/agents_per_mw.dat", o)) rc = -1;
+    if (close_out(scatter, out, "data/agents_mw_vs_speed.dat", o)) rc = -1;
+    if (rc <= 0) return rc;
     FILE *b = fmemopen(body, sizeof body, "w");
     gp_title(b, "Max concurrent agents per MW of accelerator power, per SLO tier", sub);
     fprintf(b, "set ylabel 'Agents per MW (agents/MW)'\nset style data histograms\n"
@@ -297,7 +356,8 @@ static int agent_charts(const char *out, struct report_run *runs, int n, struct 
                "plot 'data/agents_per_mw.dat' using 2:xtic(1) lc rgb '#3060c0' title 'max agents "
                "per MW'\n");
     fclose(b);
-    if (add_chart(out, "agents_per_mw", "Max concurrent agents per MW per SLO tier", body, ch, nch))
+    if (add_chart(out, "agents_per_mw", "Max concurrent agents per MW per SLO tier", body, ch, nch,
+                  o))
         return -1;
     b = fmemopen(body, sizeof body, "w");
     gp_title(b, "Agents per MW vs P25 output speed", sub);
@@ -306,7 +366,7 @@ static int agent_charts(const char *out, struct report_run *runs, int n, struct 
                "plot 'data/agents_mw_vs_speed.dat' using 1:2 with points pt 7 ps 1.5 title 'tier "
                "results'\n");
     fclose(b);
-    if (add_chart(out, "agents_mw_vs_speed", "Agents per MW vs P25 output speed", body, ch, nch))
+    if (add_chart(out, "agents_mw_vs_speed", "Agents per MW vs P25 output speed", body, ch, nch, o))
         return -1;
     return 0;
 }
@@ -323,7 +383,8 @@ static void shade_windows(FILE *b, const struct run_facts *f, int64_t t0)
                 (double)(f->phases[k].t_window_end - t0) / 1e9);
 }
 
-static int power_charts(const char *out, struct report_run *runs, int n, struct chart *ch, int *nch)
+static int power_charts(const char *out, struct report_run *runs, int n, struct chart *ch, int *nch,
+                        struct report_outcome *o)
 {
     char body[32768];
     for (int i = 0; i < n; i++) {
@@ -342,8 +403,11 @@ static int power_charts(const char *out, struct report_run *runs, int n, struct 
             const struct power_series *ps = &f->power[s];
             char name[64];
             snprintf(name, sizeof name, "data/power_%d_%zu.dat", i, s);
-            FILE *d = open_out(out, name);
-            if (!d) return -1;
+            FILE *d = open_out(out, name, o);
+            if (!d) {
+                fclose(b);
+                return -1;
+            }
             fprintf(d, "# t_s watts (source %d device %d)\n", ps->source, ps->device);
             for (size_t k = 0; k < ps->n; k++) {
                 double w = ps->watts[k];
@@ -352,7 +416,10 @@ static int power_charts(const char *out, struct report_run *runs, int n, struct 
                         ((double)(ps->t[k] - ps->t[k - 1]) / 1e9);
                 if (!isnan(w)) fprintf(d, "%.3f %.3f\n", (double)(ps->t[k] - runs[i].t0) / 1e9, w);
             }
-            fclose(d);
+            if (close_out(d, out, name, o)) {
+                fclose(b);
+                return -1;
+            }
             fprintf(b, "%s'%s' using 1:2 with lines lw 2 title 'source %d device %d'",
                     s ? ", " : "", name, ps->source, ps->device);
         }
@@ -360,7 +427,7 @@ static int power_charts(const char *out, struct report_run *runs, int n, struct 
         fclose(b);
         char chart[64];
         snprintf(chart, sizeof chart, "power_%d", i);
-        if (add_chart(out, chart, title, body, ch, nch)) return -1;
+        if (add_chart(out, chart, title, body, ch, nch, o)) return -1;
     }
     return 0;
 }
@@ -368,7 +435,7 @@ static int power_charts(const char *out, struct report_run *runs, int n, struct 
 /* The server's own view over time (--server-metrics): requests running and waiting, and its
  * KV-cache usage on the right axis, with the measured windows shaded. */
 static int server_charts(const char *out, struct report_run *runs, int n, struct chart *ch,
-                         int *nch)
+                         int *nch, struct report_outcome *o)
 {
     char body[32768];
     for (int i = 0; i < n; i++) {
@@ -377,7 +444,7 @@ static int server_charts(const char *out, struct report_run *runs, int n, struct
         if (!m->n) continue;
         char name[64], title[512];
         snprintf(name, sizeof name, "data/server_%d.dat", i);
-        FILE *d = open_out(out, name);
+        FILE *d = open_out(out, name, o);
         if (!d) return -1;
         fprintf(d, "# t_s requests_running requests_waiting kv_cache_usage_percent (NaN: not "
                    "exposed)\n");
@@ -385,7 +452,7 @@ static int server_charts(const char *out, struct report_run *runs, int n, struct
             fprintf(d, "%.3f %.3f %.3f %.3f\n", (double)(m->s[k].t - runs[i].t0) / 1e9,
                     m->s[k].gauge[SG_RUNNING], m->s[k].gauge[SG_WAITING],
                     100 * m->s[k].gauge[SG_KV_USAGE]);
-        fclose(d);
+        if (close_out(d, out, name, o)) return -1;
         snprintf(title, sizeof title, "The server's view over time, %s (%s: %s); windows shaded",
                  runs[i].label, runs[i].model, m->server ? m->server : "names not recognised");
         FILE *b = fmemopen(body, sizeof body, "w");
@@ -403,7 +470,7 @@ static int server_charts(const char *out, struct report_run *runs, int n, struct
         fclose(b);
         char chart[64];
         snprintf(chart, sizeof chart, "server_%d", i);
-        if (add_chart(out, chart, title, body, ch, nch)) return -1;
+        if (add_chart(out, chart, title, body, ch, nch, o)) return -1;
     }
     return 0;
 }
@@ -471,15 +538,14 @@ void report_html_write(const char *out, struct report_run *runs, int n, struct r
     for (int i = 0; i < n; i++) load_labels(&runs[i]);
     struct chart charts[4 + 2 + 3 * REPORT_MAX_RUNS];
     int nch = 0;
-    if (slt_charts(out, runs, n, charts, &nch) || agent_charts(out, runs, n, charts, &nch) ||
-        power_charts(out, runs, n, charts, &nch) || server_charts(out, runs, n, charts, &nch))
+    if ((slt_charts(out, runs, n, charts, &nch, o) || agent_charts(out, runs, n, charts, &nch, o) ||
+         power_charts(out, runs, n, charts, &nch, o) ||
+         server_charts(out, runs, n, charts, &nch, o)) &&
+        !o->write_errno)
         o->gnuplot_failed = 1;
     o->charts = nch;
-    FILE *h = open_out(out, "index.html");
-    if (!h) {
-        o->page_errno = errno;
-        return;
-    }
+    FILE *h = open_out(out, "index.html", o);
+    if (!h) return;
     fprintf(
         h,
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>strobe report</title>\n"
@@ -499,5 +565,5 @@ void report_html_write(const char *out, struct report_run *runs, int n, struct r
         fprintf(h, " (<a href=\"%s.svg\">SVG</a>)</figcaption></figure>\n", charts[i].name);
     }
     fprintf(h, "</body></html>\n");
-    fclose(h);
+    close_out(h, out, "index.html", o);
 }

@@ -23,10 +23,11 @@ struct report_run {
 };
 
 struct report_outcome {
-    int charts;         /* charts rendered and shown on the page */
-    int gnuplot_failed; /* a chart failed (OUT/gnuplot.log says why); the page shows the
-                         * charts rendered before it */
-    int page_errno;     /* 0, or why OUT/index.html could not be written */
+    int charts;            /* charts rendered and shown on the page */
+    int gnuplot_failed;    /* a chart failed (OUT/gnuplot.log says why); the page shows the
+                            * charts rendered before it */
+    int write_errno;       /* 0, or why the first file that could not be written whole failed */
+    char write_path[4200]; /* that file */
 };
 
 /* Renders the charts of runs[0..n) (n <= REPORT_MAX_RUNS) into OUT, whose data/ folder

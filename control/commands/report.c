@@ -49,13 +49,11 @@ int cmd_report(int argc, char **argv)
                         "gnuplot-nox).\n");
         return 1;
     }
-    char data[4096];
-    snprintf(data, sizeof data, "%s/data", out);
-    if ((mkdir(out, 0755) && errno != EEXIST) || (mkdir(data, 0755) && errno != EEXIST)) {
-        fprintf(stderr, "strobe report: cannot create %s: %s.\n", data, strerror(errno));
+    struct report_run *runs = calloc((size_t)n, sizeof *runs);
+    if (!runs) {
+        fprintf(stderr, "strobe report: out of memory.\n");
         return 1;
     }
-    struct report_run *runs = calloc((size_t)n, sizeof *runs);
     char err[512];
     for (int i = 0; i < n; i++) {
         runs[i].dir = argv[optind + i];
@@ -66,6 +64,15 @@ int cmd_report(int argc, char **argv)
             return 1;
         }
     }
+    /* made once every run has been read: a run that cannot be leaves no OUT_DIR behind */
+    char data[4096];
+    snprintf(data, sizeof data, "%s/data", out);
+    if ((mkdir(out, 0755) && errno != EEXIST) || (mkdir(data, 0755) && errno != EEXIST)) {
+        fprintf(stderr, "strobe report: cannot create %s: %s.\n", data, strerror(errno));
+        for (int i = 0; i < n; i++) results_free(&runs[i].res);
+        free(runs);
+        return 1;
+    }
     struct report_outcome r;
     report_html_write(out, runs, n, &r);
     int rc = 0;
@@ -73,9 +80,10 @@ int cmd_report(int argc, char **argv)
         fprintf(stderr, "strobe report: gnuplot failed; see %s/gnuplot.log.\n", out);
         rc = 1;
     }
-    if (r.page_errno) {
-        fprintf(stderr, "strobe report: cannot write %s/index.html: %s.\n", out,
-                strerror(r.page_errno));
+    if (r.write_errno) {
+        fprintf(stderr,
+                "strobe report: cannot write %s: %s; free space or choose another -o OUT_DIR.\n",
+                r.write_path, strerror(r.write_errno));
         rc = 1;
     } else {
         printf("report: %s/index.html with %d charts (PNG and SVG)\n", out, r.charts);

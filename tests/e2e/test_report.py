@@ -58,6 +58,29 @@ def main(tmp):
     parser.feed(open(os.path.join(out, "index.html")).read())
     missing = [r for r in parser.refs if "://" in r or not os.path.isfile(os.path.join(out, r))]
     check(parser.refs and not missing, "index.html references only files it ships", [], missing)
+    # an OUT_DIR holding quotes and shell syntax is a name, never a command
+    odd = os.path.join(tmp, "it's; touch injected; '")
+    r = common.run_strobe("report", slt, "-o", odd)
+    made = os.path.isfile(os.path.join(odd, "throughput_vs_speed.png"))
+    check(r.returncode == 0 and made and not os.path.exists("injected")
+          and not os.path.exists(os.path.join(tmp, "injected")),
+          "an OUT_DIR with quotes and ';' gets its charts and runs nothing", (0, True, False),
+          (r.returncode, made, r.stderr[-200:]))
+    # a page that cannot be written is an error, not a report with an empty page
+    full = os.path.join(tmp, "full")
+    os.makedirs(full)
+    os.symlink("/dev/full", os.path.join(full, "index.html"))
+    r = common.run_strobe("report", slt, "-o", full)
+    check(r.returncode == 1 and "cannot write" in r.stderr and "index.html" in r.stderr
+          and "report:" not in r.stdout,
+          "a page the disk cannot take: exit 1 naming the file", (1, "cannot write ... index.html"),
+          (r.returncode, r.stderr.strip()[-200:], r.stdout.strip()[-100:]))
+    # a run that cannot be read leaves no OUT_DIR behind
+    none = os.path.join(tmp, "not-made")
+    r = common.run_strobe("report", os.path.join(tmp, "no-such-run"), "-o", none)
+    check(r.returncode == 1 and not os.path.exists(none),
+          "a RUN_DIR that cannot be read: exit 1, no OUT_DIR made", (1, False),
+          (r.returncode, os.path.exists(none)))
     chromium = shutil.which("chromium")
     if not chromium:
         check(False, "headless Chromium is installed (apt-get install chromium)", "chromium on PATH",
