@@ -182,8 +182,8 @@ static void free_log(struct eventlog *l)
     free(l);
 }
 
-struct eventlog *eventlog_create(const char *dir, const char *header_json, int producers, char *err,
-                                 size_t errlen)
+struct eventlog *eventlog_create(const char *dir, const char *header_json, int producers,
+                                 size_t max_body, char *err, size_t errlen)
 {
     char path[4096];
     struct eventlog *l = calloc(1, sizeof *l);
@@ -238,15 +238,18 @@ struct eventlog *eventlog_create(const char *dir, const char *header_json, int p
     l->ebuf = malloc(BATCH_BYTES);
     l->bbuf = malloc(BATCH_BYTES);
     int no_memory = !l->rings || !l->ebuf || !l->bbuf;
+    /* a ring takes messages up to half its size: a worker whose longest event did not fit
+     * would wait for room for ever */
+    size_t ring = spsc_cap_for(sizeof(struct log_record) + max_body, RING_BYTES);
     for (int p = 0; !no_memory && p < producers; p++)
-        no_memory = spsc_init(&l->rings[p], RING_BYTES) != 0;
+        no_memory = spsc_init(&l->rings[p], ring) != 0;
     int started = !no_memory && pthread_create(&l->thread, NULL, collector, l) == 0;
     if (!started) {
         if (no_memory)
             snprintf(err, errlen,
-                     "cannot start the event log: out of memory for %d ring(s) of %u MiB (use "
-                     "fewer --threads, or raise the memory limit)",
-                     producers, RING_BYTES >> 20);
+                     "cannot start the event log: out of memory for %d ring(s) of %zu MiB (use "
+                     "fewer --threads or a lower --max-event-bytes, or raise the memory limit)",
+                     producers, ring >> 20);
         else
             snprintf(err, errlen,
                      "cannot start the event log's thread: %s (raise the process or thread "

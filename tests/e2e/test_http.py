@@ -113,6 +113,13 @@ class Handler(socketserver.BaseRequestHandler):
             if mode == "badprobe":
                 mode = "badstatus"  # the calibration probe too
             s = self.request
+            if mode == "huge" and probe:
+                mode = "length"  # calibration is served as usual
+            if mode == "huge":
+                # one event longer than half the log's default 32 MiB ring, under a raised
+                # --max-event-bytes
+                s.sendall(with_length(b"data: " + huge_chunk() + b"\n\ndata: [DONE]\n\n"))
+                continue
             if mode == "toolcall":
                 payload = tool_body(len(body) // 4)
                 s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
@@ -224,6 +231,30 @@ def large_events(tmp):
         r = slt(srv.server_address[1], os.path.join(tmp, "bad"), "--max-event-bytes", "1x")
         check(r.returncode == 2 and "--max-event-bytes" in r.stderr, "a bad --max-event-bytes: exit 2, named",
               2, (r.returncode, r.stderr[-200:]))
+
+
+@functools.lru_cache(maxsize=None)
+def huge_chunk():
+    """A 17 MB content chunk."""
+    return json.dumps({"id": "x", "object": "chat.completion.chunk",
+                       "choices": [{"index": 0, "delta": {"content": "a" * 17000000}}]}).encode()
+
+
+def huge_event(tmp):
+    """A 17 MB event under --max-event-bytes 64M: longer than the event log's default ring
+    takes whole (16 MiB); its worker used to wait for room in the ring for ever."""
+    with serving("huge") as srv:
+        run = os.path.join(tmp, "huge")
+        r = slt(srv.server_address[1], run, "--concurrency", "1", "--phase-s", "1", "--ramp-s", "0.2",
+                "--max-event-bytes", "64M", "--request-timeout-s", "30")
+        check(r.returncode == 0, "a 17 MB event under --max-event-bytes 64M: the run ends, exit 0", 0,
+              (r.returncode, r.stderr[-300:]))
+        recs, bodies = read_log(run)
+        want = huge_chunk()
+        big = [x for x in recs if x["type"] == REC_EVENT and x["len"] > 1000000]
+        check(big and all(bodies[x["off"]:x["off"] + x["len"]] == want for x in big),
+              "the 17 MB events are in the log byte for byte", "> 0 whole",
+              [(x["len"], bodies[x["off"]:x["off"] + x["len"]] == want) for x in big][:4])
 
 
 def bad_probe(tmp):
@@ -355,5 +386,6 @@ if __name__ == "__main__":
             case(tmp, mode)
         bad_probe(tmp)
         large_events(tmp)
+        huge_event(tmp)
         closed_connections(tmp)
     common.done()
