@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* a manifest entry's task_id (always a string: this command wrote it) */
 static const char *task_id(const cJSON *task)
@@ -27,6 +28,177 @@ static void print_dist(const char *what, struct dvec *v, const char *unit)
     struct summary s;
     summarise(v->v, v->n, &s);
     printf("  %-28s min %.0f, median %.0f, max %.0f %s\n", what, s.min, s.p50, s.max, unit);
+}
+
+/* What this run created under -o, so that a failed import takes back exactly that: the
+ * trace files the manifest lists, the manifest, and the directories it made (an empty -o
+ * given by the user stays). Without it a failure left a replay a rerun refuses as "not
+ * empty". */
+struct created {
+    int out_dir, traces_dir, manifest;
+};
+
+static void undo_import(const char *out, const cJSON *tasks, const struct created *c)
+{
+    char path[4096];
+    const cJSON *t;
+    cJSON_ArrayForEach (t, tasks) {
+        snprintf(path, sizeof path, "%s/%s", out,
+                 cJSON_GetObjectItemCaseSensitive(t, "trace")->valuestring);
+        unlink(path);
+    }
+    if (c->manifest) {
+        snprintf(path, sizeof path, "%s/manifest.json", out);
+        unlink(path);
+    }
+    if (c->traces_dir) {
+        snprintf(path, sizeof path, "%s/traces", out);
+        rmdir(path);
+    }
+    if (c->out_dir) rmdir(out);
+}
+
+static int id_taken(const cJSON *tasks, const char *id)
+{
+    const cJSON *t;
+    cJSON_ArrayForEach (t, tasks)
+        if (!strcmp(task_id(t), id)) return 1;
+    return 0;
+}
+
+/* The same name twice (SWE-agent runs of one instance) is numbered -2, -3, ...; a name too
+ * long for the suffix is shortened so the suffix always survives (two 199-character ids
+ * sharing their start once became one id and one trace written twice). */
+static void unique_task_id(const cJSON *tasks, char *id, size_t size)
+{
+    char base[sizeof((struct recording *)0)->task_id];
+    snprintf(base, sizeof base, "%s", id);
+    for (int k = 2; id_taken(tasks, id); k++) {
+        char suffix[16];
+        int sl = snprintf(suffix, sizeof suffix, "-%d", k);
+        int keep = (int)strlen(base);
+        if (keep > (int)size - 1 - sl) keep = (int)size - 1 - sl;
+        snprintf(id, size, "%.*s%s", keep, base, suffix);
+    }
+}
+
+/* Writes OUT/manifest.json, created exclusively (-o was empty). 0, or -1 with a sentence
+ * printed; a partly written manifest is removed. */
+static int write_manifest(const char *out, const cJSON *manifest, struct created *c)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/manifest.json", out);
+    char *m = cJSON_Print(manifest);
+    if (!m) {
+        fprintf(stderr, "strobe import: out of memory printing %s; import fewer recordings.\n",
+                path);
+        return -1;
+    }
+    FILE *f = fopen(path, "wx");
+    if (f) c->manifest = 1;
+    int ok = f && fputs(m, f) >= 0 && fputc('\n', f) != EOF;
+    if (f && fclose(f)) ok = 0;
+    free(m);
+    if (!ok) {
+        fprintf(stderr,
+                "strobe import: cannot write %s: %s; free space there (or give another -o) and "
+                "import again.\n",
+                path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* The distributions the summary prints. */
+struct sums {
+    struct dvec turns, prompts, outputs;
+};
+
+static void sums_free(struct sums *s)
+{
+    dvec_free(&s->turns);
+    dvec_free(&s->prompts);
+    dvec_free(&s->outputs);
+}
+
+/* Adds a written trace to the manifest. 0, or -1 when out of memory. */
+static int add_task(cJSON *tasks, const struct recording *r, const char *file, long calls,
+                    long delay)
+{
+    char trace[300];
+    snprintf(trace, sizeof trace, "traces/%s.jsonl", r->task_id);
+    const char *base = strrchr(file, '/');
+    cJSON *t = cJSON_CreateObject();
+    if (!t || !cJSON_AddStringToObject(t, "task_id", r->task_id) ||
+        !cJSON_AddStringToObject(t, "trace", trace) ||
+        !cJSON_AddStringToObject(t, "source_recording", base ? base + 1 : file) ||
+        !cJSON_AddNumberToObject(t, "model_calls", r->nturns) ||
+        !cJSON_AddNumberToObject(t, "tool_calls", (double)calls) ||
+        !cJSON_AddNumberToObject(t, "total_recorded_tool_delay_ms", (double)delay) ||
+        !cJSON_AddItemToArray(tasks, t)) {
+        cJSON_Delete(t);
+        return -1;
+    }
+    return 0;
+}
+
+/* The largest prompt of a recording: the largest recorded, else bytes / 4 of its last
+ * request. -1 when out of memory. */
+static long biggest_prompt(const struct recording *r)
+{
+    long biggest = 0;
+    for (int k = 0; k < r->nturns; k++)
+        if (r->turns[k].prompt_tokens > biggest) biggest = r->turns[k].prompt_tokens;
+    if (biggest > 0) return biggest;
+    char *s = cJSON_PrintUnformatted(r->messages);
+    if (!s) return -1;
+    biggest = (long)strlen(s) / 4;
+    free(s);
+    return biggest;
+}
+
+/* One recording file read, written as a trace and added to the manifest. 0 taken, 1 skipped
+ * (one line on stdout says why), -1 failed (a sentence on stderr; the caller undoes the
+ * import). */
+static int import_one(int kind, const char *file, const char *out, cJSON *tasks, struct sums *sum)
+{
+    char *text = read_file(file, NULL);
+    if (!text) {
+        printf("skipped %s: cannot read it: %s%s\n", file, strerror(errno),
+               errno == EISDIR ? " (give the recording files inside it, e.g. DIR/*.json)" : "");
+        return 1;
+    }
+    char why[256] = "";
+    struct recording r = {0};
+    int rc = recording_parse((enum recording_format)kind, text, &r, why, sizeof why);
+    free(text);
+    if (rc) {
+        printf("skipped %s: %s\n", file, why);
+        recording_free(&r);
+        return 1;
+    }
+    recording_name(&r, file);
+    unique_task_id(tasks, r.task_id, sizeof r.task_id);
+    long calls, delay, biggest;
+    char err[512];
+    if (recording_write_trace(out, &r, &calls, &delay, err, sizeof err)) {
+        fprintf(stderr, "strobe import: %s.\n", err);
+        rc = -1;
+    } else if (add_task(tasks, &r, file, calls, delay) || (biggest = biggest_prompt(&r)) < 0) {
+        /* the trace is written but not yet listed: remove it here */
+        char path[4096];
+        snprintf(path, sizeof path, "%s/traces/%s.jsonl", out, r.task_id);
+        if (!id_taken(tasks, r.task_id)) unlink(path);
+        fprintf(stderr, "strobe import: out of memory after %s; import fewer recordings.\n", file);
+        rc = -1;
+    } else {
+        dvec_push(&sum->turns, r.nturns);
+        for (int k = 0; k < r.nturns; k++)
+            dvec_push(&sum->outputs, (double)r.turns[k].output_tokens);
+        dvec_push(&sum->prompts, (double)biggest);
+    }
+    recording_free(&r);
+    return rc;
 }
 
 int cmd_import(int argc, char **argv)
@@ -83,107 +255,52 @@ int cmd_import(int argc, char **argv)
                 strerror(errno));
         return 2;
     }
+    struct created made = {0};
     char tdir[4096];
     snprintf(tdir, sizeof tdir, "%s/traces", out);
-    if ((mkdir(out, 0755) && errno != EEXIST) || (mkdir(tdir, 0755) && errno != EEXIST)) {
-        fprintf(stderr, "strobe import: cannot create %s: %s.\n", tdir, strerror(errno));
+    made.out_dir = mkdir(out, 0755) == 0;
+    if ((!made.out_dir && errno != EEXIST) || !(made.traces_dir = mkdir(tdir, 0755) == 0)) {
+        fprintf(stderr, "strobe import: cannot create %s: %s; give a writable -o.\n", tdir,
+                strerror(errno));
+        undo_import(out, NULL, &made);
         return 1;
     }
     cJSON *manifest = cJSON_CreateObject();
-    cJSON_AddNumberToObject(manifest, "version", 1);
-    cJSON_AddStringToObject(manifest, "mode", "single_user_agentic_replay");
-    cJSON_AddStringToObject(manifest, "name", "strobe import");
-    cJSON_AddStringToObject(manifest, "source", from);
-    cJSON *tasks = cJSON_AddArrayToObject(manifest, "tasks");
-    struct dvec turns = {0}, prompts = {0}, outputs = {0};
-    int taken = 0, skipped = 0;
-    char err[512];
-    for (int i = optind; i < argc; i++) {
-        char *text = read_file(argv[i], NULL);
-        if (!text) {
-            printf("skipped %s: cannot read it: %s%s\n", argv[i], strerror(errno),
-                   errno == EISDIR ? " (give the recording files inside it, e.g. DIR/*.json)" : "");
-            skipped++;
-            continue;
-        }
-        char why[256] = "";
-        struct recording r = {0};
-        int rc = recording_parse((enum recording_format)kind, text, &r, why, sizeof why);
-        free(text);
-        if (rc) {
-            printf("skipped %s: %s\n", argv[i], why);
-            skipped++;
-            recording_free(&r);
-            continue;
-        }
-        recording_name(&r, argv[i]);
-        /* the same name twice (SWE-agent runs of one instance): number them */
-        char unique[230];
-        snprintf(unique, sizeof unique, "%s", r.task_id);
-        for (int k = 2;; k++) {
-            int clash = 0;
-            const cJSON *t;
-            cJSON_ArrayForEach (t, tasks) clash |= !strcmp(task_id(t), unique);
-            if (!clash) break;
-            snprintf(unique, sizeof unique, "%s-%d", r.task_id, k);
-        }
-        snprintf(r.task_id, sizeof r.task_id, "%s", unique);
-        long calls, delay;
-        if (recording_write_trace(out, &r, &calls, &delay, err, sizeof err)) {
-            fprintf(stderr, "strobe import: %s.\n", err);
-            recording_free(&r);
-            cJSON_Delete(manifest);
-            return 1;
-        }
-        cJSON *t = cJSON_CreateObject();
-        cJSON_AddStringToObject(t, "task_id", r.task_id);
-        char trace[300];
-        snprintf(trace, sizeof trace, "traces/%s.jsonl", r.task_id);
-        cJSON_AddStringToObject(t, "trace", trace);
-        const char *base = strrchr(argv[i], '/');
-        cJSON_AddStringToObject(t, "source_recording", base ? base + 1 : argv[i]);
-        cJSON_AddNumberToObject(t, "model_calls", r.nturns);
-        cJSON_AddNumberToObject(t, "tool_calls", (double)calls);
-        cJSON_AddNumberToObject(t, "total_recorded_tool_delay_ms", (double)delay);
-        cJSON_AddItemToArray(tasks, t);
-        dvec_push(&turns, r.nturns);
-        long biggest = 0;
-        for (int k = 0; k < r.nturns; k++) {
-            dvec_push(&outputs, (double)r.turns[k].output_tokens);
-            if (r.turns[k].prompt_tokens > biggest) biggest = r.turns[k].prompt_tokens;
-        }
-        if (biggest <= 0) { /* no recorded prompt sizes: bytes / 4 of the last request */
-            char *s = cJSON_PrintUnformatted(r.messages);
-            biggest = (long)strlen(s) / 4;
-            free(s);
-        }
-        dvec_push(&prompts, (double)biggest);
-        taken++;
-        recording_free(&r);
+    cJSON *tasks = manifest ? cJSON_AddArrayToObject(manifest, "tasks") : NULL;
+    if (!tasks || !cJSON_AddNumberToObject(manifest, "version", 1) ||
+        !cJSON_AddStringToObject(manifest, "mode", "single_user_agentic_replay") ||
+        !cJSON_AddStringToObject(manifest, "name", "strobe import") ||
+        !cJSON_AddStringToObject(manifest, "source", from)) {
+        fprintf(stderr, "strobe import: out of memory starting the manifest.\n");
+        cJSON_Delete(manifest);
+        undo_import(out, NULL, &made);
+        return 1;
     }
-    char path[4096];
-    snprintf(path, sizeof path, "%s/manifest.json", out);
-    char *m = cJSON_Print(manifest);
-    FILE *f = fopen(path, "w");
-    int ok = f && fputs(m, f) >= 0 && fputc('\n', f) != EOF;
-    if (f && fclose(f)) ok = 0;
-    free(m);
+    struct sums sum = {0};
+    int taken = 0, skipped = 0, rc = 0;
+    for (int i = optind; !rc && i < argc; i++) {
+        rc = import_one(kind, argv[i], out, tasks, &sum);
+        taken += rc == 0;
+        skipped += rc == 1;
+        rc = rc < 0;
+    }
+    if (!rc && !taken) {
+        fprintf(stderr, "strobe import: no recording could be imported (each is skipped above with "
+                        "its reason), so nothing was written; give recording files of the --from "
+                        "format.\n");
+        rc = 1;
+    }
+    if (!rc) rc = write_manifest(out, manifest, &made) ? 1 : 0;
+    if (rc) undo_import(out, tasks, &made);
     cJSON_Delete(manifest);
-    if (!ok) {
-        fprintf(stderr, "strobe import: cannot write %s: %s.\n", path, strerror(errno));
+    if (rc) {
+        sums_free(&sum);
         return 1;
     }
     printf("imported %d trajectories into %s, skipped %d\n", taken, out, skipped);
-    if (!taken)
-        fprintf(stderr, "strobe import: no recording could be imported (each is skipped above with "
-                        "its reason); give recording files of the --from format.\n");
-    if (taken) {
-        print_dist("turns per trajectory:", &turns, "turns");
-        print_dist("largest prompt per trajectory:", &prompts, "tokens");
-        print_dist("output per turn:", &outputs, "tokens");
-    }
-    dvec_free(&turns);
-    dvec_free(&prompts);
-    dvec_free(&outputs);
-    return taken ? 0 : 1;
+    print_dist("turns per trajectory:", &sum.turns, "turns");
+    print_dist("largest prompt per trajectory:", &sum.prompts, "tokens");
+    print_dist("output per turn:", &sum.outputs, "tokens");
+    sums_free(&sum);
+    return 0;
 }

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *str(const cJSON *o, const char *k)
 {
@@ -104,11 +105,25 @@ static cJSON *calls_record(const cJSON *assistant, long delay_ms)
     return out;
 }
 
-static void add_turn(struct recording *r, int msg_index, long out, long prompt, long delay,
-                     cJSON *calls)
+/* Appends a turn, growing the list by doubling (a recording may have thousands of turns).
+ * 0, or 1 with the reason in why (calls is freed either way on failure). */
+static int add_turn(struct recording *r, int msg_index, long out, long prompt, long delay,
+                    cJSON *calls, char *why, size_t wl)
 {
-    r->turns = realloc(r->turns, (size_t)(r->nturns + 1) * sizeof *r->turns);
+    if (r->nturns == r->cap_turns) {
+        int cap = r->cap_turns ? r->cap_turns * 2 : 16;
+        struct recording_turn *t = realloc(r->turns, (size_t)cap * sizeof *t);
+        if (!t) {
+            cJSON_Delete(calls);
+            snprintf(why, wl, "out of memory at turn %d; import fewer or smaller recordings",
+                     r->nturns);
+            return 1;
+        }
+        r->turns = t;
+        r->cap_turns = cap;
+    }
     r->turns[r->nturns++] = (struct recording_turn){msg_index, out, prompt, delay, calls};
+    return 0;
 }
 
 static double ts(const cJSON *m)
@@ -118,7 +133,35 @@ static double ts(const cJSON *m)
     return cJSON_IsNumber(t) ? t->valuedouble : -1;
 }
 
-/* Returns 0, or 1 with a reason to skip. */
+/* The output size a mini-swe-agent answer records (usage.completion_tokens), else its
+ * text's bytes / 4. A recorded size that is not a whole number of tokens the replay can send
+ * (0 to INT32_MAX: strobe agents reads it as a 32-bit count) makes the file unusable, so
+ * this says which turn instead of writing a trace `strobe agents` would refuse later.
+ * 0, or 1 with the reason in why. */
+static int recorded_output(const cJSON *m, int turn, int at, long *out, char *why, size_t wl)
+{
+    const cJSON *usage = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(m, "extra"), "response"),
+        "usage");
+    const cJSON *ct = cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens");
+    if (!cJSON_IsNumber(ct)) {
+        *out = (text_bytes(m) + 3) / 4;
+        return 0;
+    }
+    int64_t given;
+    if (!json_int64(ct, &given) || given < 0 || given > INT32_MAX) {
+        snprintf(why, wl,
+                 "turn %d (messages[%d]) records usage.completion_tokens %g; a recorded output "
+                 "size must be a whole number from 0 to %d, so fix or drop that recording",
+                 turn, at, ct->valuedouble, INT32_MAX);
+        return 1;
+    }
+    *out = (long)given;
+    return 0;
+}
+
+/* Returns 0, or 1 with a reason to skip. The message list is walked by its links (never by
+ * index: cJSON_GetArrayItem walks from the head each time, quadratic in the messages). */
 static int from_mini_swe(const cJSON *root, struct recording *r, char *why, size_t wl)
 {
     const char *fmt = str(root, "trajectory_format");
@@ -132,28 +175,27 @@ static int from_mini_swe(const cJSON *root, struct recording *r, char *why, size
     snprintf(r->source, sizeof r->source, "%s", fmt);
     const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
     r->messages = cJSON_CreateArray();
-    int uses_tools = 0;
+    int uses_tools = 0, kept = 0, at = -1;
     const cJSON *m;
-    int n = cJSON_GetArraySize(msgs);
-    for (int i = 0; i < n; i++) {
-        m = cJSON_GetArrayItem(msgs, i);
+    cJSON_ArrayForEach (m, msgs) {
+        at++;
         cJSON *c = clean_message(m, NULL);
         if (!c) continue;
-        int idx = cJSON_GetArraySize(r->messages);
+        int idx = kept++;
         cJSON_AddItemToArray(r->messages, c);
         if (strcmp(str(m, "role"), "assistant")) continue;
-        const cJSON *usage = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(m, "extra"),
-                                             "response"),
-            "usage");
-        const cJSON *ct = cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens");
-        const cJSON *pt = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens");
-        int64_t given_out, given_in;
-        long out = json_int64(ct, &given_out) ? (long)given_out : (text_bytes(m) + 3) / 4;
+        long out;
+        if (recorded_output(m, r->nturns, at, &out, why, wl)) return 1;
+        const cJSON *pt = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(m, "extra"),
+                                                 "response"),
+                "usage"),
+            "prompt_tokens");
+        int64_t given_in;
         /* tool time: from this answer to the last tool result before the next request */
         double t0 = ts(m), t1 = -1;
-        for (int k = i + 1; k < n; k++) {
-            const cJSON *mk = cJSON_GetArrayItem(msgs, k);
+        for (const cJSON *mk = m->next; mk; mk = mk->next) {
             const char *role = str(mk, "role");
             if (!role || !strcmp(role, "assistant")) break;
             if (!strcmp(role, "tool") || !strcmp(role, "user")) t1 = ts(mk) > t1 ? ts(mk) : t1;
@@ -161,8 +203,9 @@ static int from_mini_swe(const cJSON *root, struct recording *r, char *why, size
         long delay = t0 >= 0 && t1 >= t0 ? lround((t1 - t0) * 1000) : 0;
         if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(m, "tool_calls")) > 0)
             uses_tools = 1;
-        add_turn(r, idx, out, json_int64(pt, &given_in) ? (long)given_in : -1, delay,
-                 calls_record(m, delay));
+        if (add_turn(r, idx, out, json_int64(pt, &given_in) ? (long)given_in : -1, delay,
+                     calls_record(m, delay), why, wl))
+            return 1;
     }
     if (r->nturns == 0) {
         const char *exit = str(cJSON_GetObjectItemCaseSensitive(root, "info"), "exit_status");
@@ -190,9 +233,12 @@ static int from_swe_agent(const cJSON *root, struct recording *r, char *why, siz
     }
     snprintf(r->source, sizeof r->source, "swe-agent-traj");
     const cJSON *traj = cJSON_GetObjectItemCaseSensitive(root, "trajectory");
+    /* the step of each turn, walked alongside (by index it would be quadratic) */
+    const cJSON *step = cJSON_IsArray(traj) ? traj->child : NULL;
     r->messages = cJSON_CreateArray();
     cJSON *names = cJSON_CreateArray();
     long total_bytes = 0;
+    int kept = 0;
     const cJSON *m;
     cJSON_ArrayForEach (m, hist) {
         const char *role = str(m, "role");
@@ -201,12 +247,12 @@ static int from_swe_agent(const cJSON *root, struct recording *r, char *why, siz
             const cJSON *id;
             cJSON_ArrayForEach (id, ids)
                 if (cJSON_IsString(id))
-                    cJSON_AddItemToArray(r->messages, clean_message(m, id->valuestring));
+                    kept += cJSON_AddItemToArray(r->messages, clean_message(m, id->valuestring));
             continue;
         }
         cJSON *c = clean_message(m, NULL);
         if (!c) continue;
-        int idx = cJSON_GetArraySize(r->messages);
+        int idx = kept++;
         cJSON_AddItemToArray(r->messages, c);
         if (strcmp(role, "assistant")) continue;
         const cJSON *call;
@@ -217,12 +263,15 @@ static int from_swe_agent(const cJSON *root, struct recording *r, char *why, siz
             cJSON_ArrayForEach (e, names) seen |= nm && !strcmp(e->valuestring, nm);
             if (nm && !seen) cJSON_AddItemToArray(names, cJSON_CreateString(nm));
         }
-        const cJSON *step = cJSON_GetArrayItem(traj, r->nturns);
         const cJSON *et = cJSON_GetObjectItemCaseSensitive(step, "execution_time");
+        step = step ? step->next : NULL;
         long delay = cJSON_IsNumber(et) ? lround(et->valuedouble * 1000) : -1;
         long bytes = text_bytes(m);
         total_bytes += bytes;
-        add_turn(r, idx, bytes, -1, delay, calls_record(m, delay));
+        if (add_turn(r, idx, bytes, -1, delay, calls_record(m, delay), why, wl)) {
+            cJSON_Delete(names);
+            return 1;
+        }
     }
     if (r->nturns == 0) {
         snprintf(why, wl, "no assistant turn in 'history'");
@@ -272,15 +321,17 @@ static int from_openai(const cJSON *root, struct recording *r, char *why, size_t
     }
     snprintf(r->source, sizeof r->source, "openai-messages");
     r->messages = cJSON_CreateArray();
+    int kept = 0;
     const cJSON *m;
     cJSON_ArrayForEach (m, msgs) {
         cJSON *c = clean_message(m, NULL);
         if (!c) continue;
-        int idx = cJSON_GetArraySize(r->messages);
+        int idx = kept++;
         cJSON_AddItemToArray(r->messages, c);
-        if (!strcmp(str(m, "role"), "assistant"))
-            add_turn(r, idx, (text_bytes(m) + 3) / 4 > 0 ? (text_bytes(m) + 3) / 4 : 1, -1, -1,
-                     calls_record(m, -1));
+        long out = (text_bytes(m) + 3) / 4;
+        if (!strcmp(str(m, "role"), "assistant") &&
+            add_turn(r, idx, out > 0 ? out : 1, -1, -1, calls_record(m, -1), why, wl))
+            return 1;
     }
     const cJSON *tools =
         cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "tools") : NULL;
@@ -346,52 +397,139 @@ void recording_free(struct recording *r)
     memset(r, 0, sizeof *r);
 }
 
+/* A line's fields before "messages": cJSON prints them (so the ids are escaped) and the
+ * closing brace is left off for the messages to follow. NULL when out of memory. */
+static char *line_head(const struct recording *r, int k)
+{
+    char turn_id[sizeof r->task_id + 16];
+    snprintf(turn_id, sizeof turn_id, "%s:%04d", r->task_id, k);
+    cJSON *o = cJSON_CreateObject();
+    char *s = NULL;
+    if (o && cJSON_AddNumberToObject(o, "version", 1) &&
+        cJSON_AddStringToObject(o, "turn_id", turn_id) &&
+        cJSON_AddStringToObject(o, "task_id", r->task_id) &&
+        cJSON_AddStringToObject(o, "conversation_id", r->task_id) &&
+        cJSON_AddNumberToObject(o, "conversation_idx", k))
+        s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (s) s[strlen(s) - 1] = 0;
+    return s;
+}
+
+/* A line's "source": the recording's format as it gave it (any string: cJSON escapes it).
+ * NULL when out of memory. */
+static char *line_source(const struct recording *r, int k)
+{
+    const struct recording_turn *t = &r->turns[k];
+    cJSON *o = cJSON_CreateObject();
+    char *s = NULL;
+    if (o && cJSON_AddStringToObject(o, "format", r->source) &&
+        cJSON_AddNumberToObject(o, "model_call_index", k) &&
+        (t->prompt_tokens < 0 ||
+         cJSON_AddNumberToObject(o, "recorded_prompt_tokens", (double)t->prompt_tokens)))
+        s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+/* Writes turn k's line from the messages serialised once (ser) and the tools (or NULL).
+ * 0, or -1 with errno set (a failed write, or ENOMEM). */
+static int write_turn(FILE *f, const struct recording *r, int k, char **ser, const char *tools)
+{
+    const struct recording_turn *t = &r->turns[k];
+    char *head = line_head(r, k), *source = line_source(r, k);
+    char *calls = cJSON_PrintUnformatted(t->calls);
+    int rc = head && source && calls ? 0 : -1;
+    if (rc) errno = ENOMEM;
+    if (!rc && fprintf(f, "%s,\"messages\":[", head) < 0) rc = -1;
+    for (int i = 0; !rc && i < t->msg_index; i++)
+        if (fprintf(f, "%s%s", i ? "," : "", ser[i]) < 0) rc = -1;
+    long delay = k == r->nturns - 1 ? 0 : t->tool_delay_ms;
+    if (!rc && fprintf(f, "],\"tools\":%s,\"target_output_tokens\":%ld,\"max_output_tokens\":%ld",
+                       tools ? tools : "null", t->output_tokens, t->output_tokens) < 0)
+        rc = -1;
+    if (!rc && delay >= 0 && fprintf(f, ",\"simulated_tool_delay_ms_after\":%ld", delay) < 0)
+        rc = -1;
+    if (!rc && fprintf(f, ",\"recorded_tool_calls_after\":%s,\"source\":%s}\n", calls, source) < 0)
+        rc = -1;
+    free(head);
+    free(source);
+    free(calls);
+    return rc;
+}
+
+/* Each message serialised once, walking the list by its links; NULL when out of memory. */
+static char **serialise_messages(const cJSON *messages, int *n)
+{
+    *n = 0;
+    const cJSON *m;
+    cJSON_ArrayForEach (m, messages) (*n)++;
+    char **ser = calloc((size_t)*n + 1, sizeof *ser);
+    if (!ser) return NULL;
+    int i = 0;
+    cJSON_ArrayForEach (m, messages) {
+        if (!(ser[i++] = cJSON_PrintUnformatted(m))) {
+            for (int k = 0; k < i; k++) free(ser[k]);
+            free(ser);
+            return NULL;
+        }
+    }
+    return ser;
+}
+
+#define WRITE_ADVICE "free space there (or give another -o) and import again"
+
 /* Writes traces/ID.jsonl: turn k carries the messages before its assistant answer. Each
- * message is serialised once and the lines are concatenated from those fragments. */
+ * message is serialised once and the lines are concatenated from those fragments. The file
+ * is created exclusively ("x": an existing trace is another task's, never replaced), and a
+ * failed write (a full disk shows at a write or at fclose) removes the partial file. */
 int recording_write_trace(const char *out, const struct recording *r, long *tool_calls,
                           long *delay_total, char *err, size_t errlen)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s/traces/%s.jsonl", out, r->task_id);
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+    if (snprintf(path, sizeof path, "%s/traces/%s.jsonl", out, r->task_id) >= (int)sizeof path) {
+        snprintf(err, errlen, "the trace path under -o %s is too long; give a shorter -o", out);
         return -1;
     }
-    int n = cJSON_GetArraySize(r->messages);
-    char **ser = malloc((size_t)n * sizeof *ser);
-    for (int i = 0; i < n; i++) ser[i] = cJSON_PrintUnformatted(cJSON_GetArrayItem(r->messages, i));
+    int n;
+    char **ser = serialise_messages(r->messages, &n);
     char *tools = r->tools ? cJSON_PrintUnformatted(r->tools) : NULL;
+    if (!ser || (r->tools && !tools)) {
+        snprintf(err, errlen,
+                 "out of memory serialising task %s; import fewer or smaller recordings",
+                 r->task_id);
+        free(tools);
+        for (int i = 0; ser && i < n; i++) free(ser[i]);
+        free(ser);
+        return -1;
+    }
+    FILE *f = fopen(path, "wx");
+    int rc = f ? 0 : -1;
+    if (!f)
+        snprintf(err, errlen, "cannot create %s: %s%s", path, strerror(errno),
+                 errno == EEXIST ? " (import never replaces a trace; give a new -o)" : "");
     *tool_calls = *delay_total = 0;
-    for (int k = 0; k < r->nturns; k++) {
+    for (int k = 0; !rc && k < r->nturns; k++) {
         const struct recording_turn *t = &r->turns[k];
-        fprintf(
-            f,
-            "{\"version\":1,\"turn_id\":\"%s:%04d\",\"task_id\":\"%s\",\"conversation_id\":\"%s\","
-            "\"conversation_idx\":%d,\"messages\":[",
-            r->task_id, k, r->task_id, r->task_id, k);
-        for (int i = 0; i < t->msg_index; i++) fprintf(f, "%s%s", i ? "," : "", ser[i]);
-        fprintf(f, "],\"tools\":%s,\"target_output_tokens\":%ld,\"max_output_tokens\":%ld",
-                tools ? tools : "null", t->output_tokens, t->output_tokens);
+        if (write_turn(f, r, k, ser, tools)) {
+            snprintf(err, errlen, "cannot write %s: %s; %s", path, strerror(errno), WRITE_ADVICE);
+            rc = -1;
+        }
         long delay = k == r->nturns - 1 ? 0 : t->tool_delay_ms;
-        if (delay >= 0) fprintf(f, ",\"simulated_tool_delay_ms_after\":%ld", delay);
-        char *calls = cJSON_PrintUnformatted(t->calls);
-        fprintf(f,
-                ",\"recorded_tool_calls_after\":%s,\"source\":{\"format\":\"%s\",\"model_call_"
-                "index\":%d",
-                calls, r->source, k);
-        if (t->prompt_tokens >= 0) fprintf(f, ",\"recorded_prompt_tokens\":%ld", t->prompt_tokens);
-        fprintf(f, "}}\n");
-        free(calls);
         *tool_calls += cJSON_GetArraySize(t->calls);
         if (delay > 0) *delay_total += delay;
+    }
+    if (f) {
+        int unflushed = ferror(f); /* a write error that no fprintf reported */
+        if ((fclose(f) || unflushed) && !rc) {
+            snprintf(err, errlen, "cannot finish %s: %s; %s", path,
+                     unflushed ? "a write failed" : strerror(errno), WRITE_ADVICE);
+            rc = -1;
+        }
+        if (rc) unlink(path);
     }
     for (int i = 0; i < n; i++) free(ser[i]);
     free(ser);
     free(tools);
-    if (fclose(f)) {
-        snprintf(err, errlen, "cannot finish %s: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
+    return rc;
 }

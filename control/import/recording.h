@@ -21,7 +21,7 @@ struct recording {
     cJSON *messages; /* cleaned history, owned */
     cJSON *tools;    /* owned or NULL */
     struct recording_turn *turns;
-    int nturns;
+    int nturns, cap_turns;
     char source[64];
 };
 
@@ -39,7 +39,8 @@ void recording_name(struct recording *r, const char *path);
 
 /* Writes OUT/traces/TASK_ID.jsonl: turn k carries the messages before its assistant answer.
  * Counts the recorded tool calls and the total tool delay (ms). 0, or -1 with one sentence
- * in err. */
+ * in err. Never replaces an existing file; a file it started and could not finish (a full
+ * disk) is removed. */
 int recording_write_trace(const char *out, const struct recording *r, long *tool_calls,
                           long *delay_total, char *err, size_t errlen);
 

@@ -8,6 +8,7 @@ import math
 import os
 import shutil
 import socketserver
+import subprocess
 import tempfile
 import threading
 import time
@@ -106,6 +107,111 @@ def importers(tmp):
           len(lines[1]["messages"]) == 4, "openai-messages: 2 turns, 40 bytes = 10 tokens",
           (0, 2, 10, 4), (r.returncode, len(lines), lines[0]["target_output_tokens"] if lines else None,
                           len(lines[1]["messages"]) if len(lines) > 1 else None))
+
+def mini_recording(path, instance_id, fmt="mini-swe-agent-1.1", completion_tokens=5):
+    """A one-turn mini-swe-agent recording written to path."""
+    usage = {"completion_tokens": completion_tokens, "prompt_tokens": 3}
+    json.dump({"trajectory_format": fmt, "instance_id": instance_id,
+               "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"},
+                            {"role": "assistant", "content": "a", "extra": {"response": {"usage": usage}}}]},
+              open(path, "w"))
+    return path
+
+
+def import_edge_cases(tmp):
+    """Recordings that once made import write a replay strobe agents refuses, lose a trace,
+    take minutes, or leave half an output behind."""
+    d = os.path.join(tmp, "edge")
+    os.mkdir(d)
+    dead = ["--slo-speed", "1", "--slo-ttft", "1", "--url", "http://127.0.0.1:1", "--model", "m"]
+
+    fmt = 'mini-swe-agent-1.1 "quoted" back\\slash'
+    out = os.path.join(d, "quoted")
+    r = common.run_strobe("import", "--from", "mini-swe-agent",
+                          mini_recording(os.path.join(d, "q.json"), "q1", fmt=fmt), "-o", out)
+    try:
+        got = json.loads(open(os.path.join(out, "traces", "q1.jsonl")).readline())["source"]["format"]
+    except (OSError, ValueError) as e:
+        got = repr(e)
+    r2 = common.run_strobe("agents", "--trajectories", out, "--out", os.path.join(d, "never1"), *dead)
+    check(r.returncode == 0 and got == fmt and "first request" in r2.stderr,
+          "a trajectory_format with '\"' and '\\' is escaped: the trace is JSON and strobe agents loads it",
+          (0, fmt, "the unreachable URL stops the run"), (r.returncode, got, r2.stderr.strip()[-200:]))
+
+    long_id = "L" * 205
+    out = os.path.join(d, "long")
+    r = common.run_strobe("import", "--from", "mini-swe-agent", mini_recording(os.path.join(d, "l1.json"), long_id),
+                          mini_recording(os.path.join(d, "l2.json"), long_id), "-o", out)
+    man = json.load(open(os.path.join(out, "manifest.json"))) if r.returncode == 0 else {"tasks": []}
+    ids = [t["task_id"] for t in man["tasks"]]
+    files = os.listdir(os.path.join(out, "traces")) if r.returncode == 0 else []
+    inside = [json.loads(open(os.path.join(out, t["trace"])).readline())["task_id"] for t in man["tasks"]]
+    check(r.returncode == 0 and len(set(ids)) == 2 and len(files) == 2 and inside == ids,
+          "two recordings of one 205-character instance_id: two task ids, two trace files",
+          (0, 2, 2), (r.returncode, len(set(ids)), len(files)))
+
+    out = os.path.join(d, "negative")
+    neg = mini_recording(os.path.join(d, "neg.json"), "neg", completion_tokens=-5)
+    r = common.run_strobe("import", "--from", "mini-swe-agent", neg, "-o", out)
+    check(r.returncode == 1 and ("skipped %s: turn 0" % neg) in r.stdout and "-5" in r.stdout and
+          not os.path.exists(out), "a negative completion_tokens: the file skipped naming its turn, nothing written",
+          (1, "skipped %s: turn 0 ... -5" % neg), (r.returncode, r.stdout.strip()[-300:], os.path.exists(out)))
+
+    # every input skipped: nothing left behind, so the same -o works on the rerun
+    missing = os.path.join(d, "missing.json")
+    out = os.path.join(d, "skipped")
+    r = common.run_strobe("import", "--from", "mini-swe-agent", missing, "-o", out)
+    check(r.returncode == 1 and not os.path.exists(out), "every input skipped: exit 1 and no -o left behind",
+          (1, False), (r.returncode, os.path.exists(out)))
+    given = os.path.join(d, "given-empty")
+    os.mkdir(given)
+    r = common.run_strobe("import", "--from", "mini-swe-agent", missing, "-o", given)
+    check(r.returncode == 1 and os.listdir(given) == [],
+          "every input skipped into an empty -o: the directory stays, still empty", (1, []),
+          (r.returncode, os.listdir(given)))
+    r = common.run_strobe("import", "--from", "mini-swe-agent", os.path.join(d, "q.json"), "-o", given)
+    check(r.returncode == 0, "a rerun into the same -o succeeds", 0, r.stderr.strip()[-200:])
+
+    # linear in the messages: 100k took 37 s when each message was found by index
+    big = os.path.join(d, "big.json")
+    json.dump([{"role": "user", "content": "u%d" % i} for i in range(100000)] +
+              [{"role": "assistant", "content": "a"}], open(big, "w"))
+    t0 = time.time()
+    r = common.run_strobe("import", "--from", "openai-messages", big, "-o", os.path.join(d, "big"))
+    took = time.time() - t0
+    check(r.returncode == 0 and took < 20, "100k messages import in under 20 s (about 0.2 s idle)",
+          "< 20 s", "%.1f s, exit %d" % (took, r.returncode))
+    full_disk(d)
+
+
+def full_disk(d):
+    """A disk that fills while traces are written: exit 1 with a sentence, nothing left. Needs
+    root (a small tmpfs); skipped otherwise."""
+    if os.geteuid() != 0:
+        print("SKIP: the full-disk import check needs root (it mounts a 64 KiB tmpfs)")
+        return
+    mnt = os.path.join(d, "small")
+    os.mkdir(mnt)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", mnt],
+                      capture_output=True).returncode:
+        print("SKIP: the full-disk import check could not mount a tmpfs")
+        return
+    try:
+        big = os.path.join(d, "fills.json")
+        json.dump([{"role": "user", "content": "x" * 30000}, {"role": "assistant", "content": "a"},
+                   {"role": "user", "content": "y" * 30000}, {"role": "assistant", "content": "b"}],
+                  open(big, "w"))
+        small = os.path.join(d, "q.json")
+        out = os.path.join(mnt, "r")
+        r = common.run_strobe("import", "--from", "mini-swe-agent", small, "-o", out)
+        check(r.returncode == 0, "an import that fits the small disk succeeds", 0, r.stderr.strip()[-200:])
+        shutil.rmtree(out, ignore_errors=True)
+        r = common.run_strobe("import", "--from", "openai-messages", big, big, "-o", out)
+        check(r.returncode == 1 and "No space left" in r.stderr and not os.path.exists(out),
+              "a full disk: exit 1 saying so, no partial trace or directory left",
+              (1, "No space left", False), (r.returncode, r.stderr.strip()[-200:], os.listdir(mnt)))
+    finally:
+        subprocess.run(["umount", mnt])
 
 
 class Recorder(http.server.BaseHTTPRequestHandler):
@@ -347,6 +453,7 @@ def search(tmp):
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
         importers(tmp)
+        import_edge_cases(tmp)
         bad_trajectories(tmp)
         replay_bytes(tmp)
         cache_hits(tmp)
