@@ -6,6 +6,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,9 @@ struct tap_join {
     uint32_t server_ip;
     uint16_t server_port;
     struct ts_converter clock;
+    /* why the clock's fit cannot be vouched for (tap_clock.csv missing, unreadable, empty or
+     * garbled), "" when it can */
+    char clock_note[600];
     size_t records, lost;
 };
 
@@ -60,6 +64,58 @@ static int server_of(const char *header_json, uint32_t *ip, uint16_t *port)
     }
     cJSON_Delete(h);
     return ok ? 0 : -1;
+}
+
+/* One line of tap_clock.csv (len bytes, a NUL among them included): "tap_ns,host_ns" and
+ * nothing else but the line's end. */
+static int parse_pair(const char *line, size_t len, long long *tap_ns, long long *host_ns)
+{
+    char *end;
+    errno = 0;
+    *tap_ns = strtoll(line, &end, 10);
+    if (end == line || *end != ',' || errno) return -1;
+    const char *second = end + 1;
+    *host_ns = strtoll(second, &end, 10);
+    if (end == second || errno) return -1;
+    while (*end == ' ' || *end == '\r' || *end == '\n') end++;
+    return end == line + len ? 0 : -1;
+}
+
+/* The tap's clock against the host's, from the cross-timestamps in tap_clock.csv. A file that
+ * is missing, unreadable, empty or garbled does not stop the analysis (the tap's records are
+ * still good), but it is not taken for a perfect clock either: the pairs that parse (else the
+ * tap's time as it is) map the records, and the drift and uncertainty are unknown, with a note
+ * saying why (tap_join_clock_note). */
+static void read_clock(struct tap_join *j, const char *dir)
+{
+    char path[4096], why[512] = "", *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    snprintf(path, sizeof path, "%s/tap_clock.csv", dir);
+    ts_conv_init(&j->clock, 1e9);
+    FILE *c = fopen(path, "r");
+    size_t lineno = 0;
+    long long tap_ns, host_ns;
+    while (c && (len = getline(&line, &cap, c)) >= 0) {
+        lineno++;
+        if (parse_pair(line, (size_t)len, &tap_ns, &host_ns) == 0)
+            ts_conv_add(&j->clock, tap_ns, host_ns);
+        else if (!why[0])
+            snprintf(why, sizeof why, "%.400s line %zu is not tap_ns,host_ns", path, lineno);
+    }
+    if (!c || ferror(c))
+        snprintf(why, sizeof why, "cannot read %.400s: %s", path, strerror(errno));
+    else if (!lineno)
+        snprintf(why, sizeof why, "%.400s holds no cross-timestamps", path);
+    if (c) fclose(c);
+    free(line);
+    if (!j->clock.n) ts_conv_add(&j->clock, 0, 0); /* no pairs: the tap's time as it is */
+    if (!why[0]) return;
+    snprintf(j->clock_note, sizeof j->clock_note,
+             "%s: the tap's clock is not checked against CLOCK_REALTIME, so its drift and "
+             "uncertainty are unknown (null); write the file again with strobe tap",
+             why);
+    fprintf(stderr, "strobe: warning: %s.\n", j->clock_note);
 }
 
 struct tap_join *tap_join_open(const char *dir, const char *header_json, char *err, size_t errlen)
@@ -114,15 +170,7 @@ struct tap_join *tap_join_open(const char *dir, const char *header_json, char *e
         }
     }
     free(raw);
-    /* the tap's clock against the host's */
-    ts_conv_init(&j->clock, 1e9);
-    snprintf(path, sizeof path, "%s/tap_clock.csv", dir);
-    FILE *c = fopen(path, "r");
-    long long tap_ns, host_ns;
-    while (c && fscanf(c, "%lld,%lld", &tap_ns, &host_ns) == 2)
-        ts_conv_add(&j->clock, tap_ns, host_ns);
-    if (c) fclose(c);
-    if (!j->clock.n) ts_conv_add(&j->clock, 0, 0); /* no pairs: the tap's clock is taken as is */
+    read_clock(j, dir);
     return j;
 }
 
@@ -150,8 +198,14 @@ void tap_join_stats(const struct tap_join *j, size_t *records, size_t *lost, dou
 {
     *records = j->records;
     *lost = j->lost;
-    *drift_ppm = ts_conv_drift_ppm(&j->clock);
-    *uncertainty_ns = ts_conv_uncertainty_ns(&j->clock);
+    /* NaN: unknown, which results.json writes as null */
+    *drift_ppm = j->clock_note[0] ? NAN : ts_conv_drift_ppm(&j->clock);
+    *uncertainty_ns = j->clock_note[0] ? NAN : ts_conv_uncertainty_ns(&j->clock);
+}
+
+const char *tap_join_clock_note(const struct tap_join *j)
+{
+    return j->clock_note[0] ? j->clock_note : NULL;
 }
 
 void tap_join_close(struct tap_join *j)

@@ -19,8 +19,13 @@ struct tap_join *tap_join_open(const char *dir, const char *header_json, char *e
 /* The tap's time of the byte at stream offset `last_byte` of the connection from
  * local_ip:local_port (REC_EVENT.b and .c); 1 with *t_ns (CLOCK_REALTIME), or 0. */
 int tap_join_lookup(struct tap_join *j, int64_t last_byte, int64_t local, int64_t *t_ns);
+/* The drift and uncertainty are NaN (unknown) when tap_join_clock_note says why. */
 void tap_join_stats(const struct tap_join *j, size_t *records, size_t *lost, double *drift_ppm,
                     double *uncertainty_ns);
+/* Why the tap's clock could not be checked against CLOCK_REALTIME (its tap_clock.csv missing,
+ * unreadable, empty or garbled), one sentence for the results' notes; NULL when it was.
+ * The analysis goes on either way, and tap_join_open has said it on stderr. */
+const char *tap_join_clock_note(const struct tap_join *j);
 void tap_join_close(struct tap_join *j);
 
 #endif

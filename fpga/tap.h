@@ -22,7 +22,8 @@ struct tap *tap_open(const char *spec, char *err, size_t errlen);
 /* Sets the tap's clock from CLOCK_REALTIME (sim: from the first frame's capture time) and
  * enables records. 0, or -1 with err. */
 int tap_start(struct tap *t, char *err, size_t errlen);
-/* Up to max records now; 0 when none is ready, -1 when the source is exhausted (sim). */
+/* Up to max records now; 0 when none is ready, -1 when the source is exhausted (sim), -2
+ * when it turned out broken (t->why says how, in one sentence; the records before it stand). */
 int tap_poll(struct tap *t, struct tap_record *out, int max);
 /* Stops the tap emitting records (CTRL.0 = 0); records already made can still be polled. */
 void tap_stop(struct tap *t);
@@ -50,6 +51,7 @@ struct tap {
     void *impl;
     uint64_t lost, received;
     int64_t next_seq;
+    char why[512]; /* a backend's poll that returned -2: what was wrong and what to do */
 };
 
 extern const struct tap_backend tap_backend_sim, tap_backend_xrt;

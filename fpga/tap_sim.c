@@ -22,15 +22,21 @@
 #endif
 
 #define NS_PER_CLOCK 4
+/* the most a pcap record holds (libpcap's MAXIMUM_SNAPLEN): a header claiming more is not
+ * a frame but a damaged file */
+#define PCAP_MAX_FRAME 262144u
 
 struct sim {
     struct sim_model *m;
     uint8_t *pcap;
     size_t len, at;
+    char path[1024];   /* the capture, for messages */
+    uint32_t max_incl; /* its snapshot length, within PCAP_MAX_FRAME */
+    uint64_t frames;   /* records read from it */
     int nanosecond_pcap;
     long drop_every; /* lose one record in N on the way to the host (tests) */
     uint64_t popped;
-    int started, done, passthrough_bad;
+    int started, done, broken, passthrough_bad;
     int live_fd; /* iface=NAME: frames from a live interface, or -1 */
     uint8_t frame[65536];
 };
@@ -98,6 +104,9 @@ static int sim_open(struct tap *t, const char *options, char *err, size_t errlen
         return -1;
     }
     s->nanosecond_pcap = u32(s->pcap) == 0xA1B23C4D;
+    snprintf(s->path, sizeof s->path, "%s", path);
+    uint32_t snaplen = u32(s->pcap + 16);
+    s->max_incl = snaplen && snaplen < PCAP_MAX_FRAME ? snaplen : PCAP_MAX_FRAME;
     s->live_fd = -1;
     s->at = 24;
     s->drop_every = drop;
@@ -172,6 +181,46 @@ static void feed(struct sim *s, const uint8_t *frame, size_t len, int64_t ns)
     if (len >= 14 && sim_model_frame(s->m, frame, len)) s->passthrough_bad++;
 }
 
+/* The capture is over (whole, cut short or broken): the last records out of the FIFO. */
+static void pcap_end(struct sim *s)
+{
+    sim_model_tick(s->m, 16);
+    s->done = 1;
+}
+
+/* A capture that ends inside a record (a copy cut short, a capture killed while writing):
+ * said, with what is missing, and the frames before it stand. incl: the cut record's frame
+ * length, 0 when even its header is cut. */
+static void warn_cut_short(const struct sim *s, uint32_t incl)
+{
+    size_t left = s->len - s->at;
+    if (left < 16)
+        fprintf(stderr,
+                "strobe: tap sim: warning: %s is cut short: it ends %zu bytes into a 16-byte "
+                "record header; the %llu frames before it were read (capture again for the "
+                "rest)\n",
+                s->path, left, (unsigned long long)s->frames);
+    else
+        fprintf(stderr,
+                "strobe: tap sim: warning: %s is cut short: its last record, from byte %zu, "
+                "holds %zu of its frame's %u bytes; the %llu frames before it were read "
+                "(capture again for the rest)\n",
+                s->path, s->at, left - 16, incl, (unsigned long long)s->frames);
+}
+
+/* A record header no capture writes (a frame longer than the file's snapshot length): the
+ * file is damaged or not a capture, and reading on would take its bytes for frames. */
+static void bad_record(struct tap *t, uint32_t incl)
+{
+    struct sim *s = t->impl;
+    snprintf(t->why, sizeof t->why,
+             "tap sim: the record at byte %zu of %.200s (after %llu frames) claims a %u-byte "
+             "frame, more than the %u bytes its records can hold: the file is damaged or not a "
+             "pcap capture; capture the traffic again",
+             s->at, s->path, (unsigned long long)s->frames, incl, s->max_incl);
+    s->broken = 1;
+}
+
 static int sim_poll(struct tap *t, uint8_t (*raw)[32], int max)
 {
     struct sim *s = t->impl;
@@ -192,21 +241,28 @@ static int sim_poll(struct tap *t, uint8_t (*raw)[32], int max)
             n++;
         }
         if (n == max) return n;
-        if (s->done) return n ? n : -1;
-        if (s->at + 16 > s->len) {
-            sim_model_tick(s->m, 16); /* the last records out of the FIFO */
-            s->done = 1;
+        if (s->done) return n ? n : s->broken ? -2 : -1;
+        const uint8_t *h = s->pcap + s->at;
+        size_t left = s->len - s->at;
+        uint32_t incl = left >= 16 ? u32(h + 8) : 0;
+        if (!left) {
+            pcap_end(s);
             continue;
         }
-        const uint8_t *h = s->pcap + s->at;
-        uint32_t incl = u32(h + 8);
-        if (s->at + 16 + incl > s->len) {
-            s->done = 1;
+        if (incl > s->max_incl) {
+            bad_record(t, incl);
+            pcap_end(s);
+            continue;
+        }
+        if (left < 16 || left - 16 < incl) {
+            warn_cut_short(s, incl);
+            pcap_end(s);
             continue;
         }
         int64_t ns =
             (int64_t)u32(h) * 1000000000LL + (int64_t)u32(h + 4) * (s->nanosecond_pcap ? 1 : 1000);
         feed(s, h + 16, incl, ns);
+        s->frames++;
         s->at += 16 + incl;
         if (n) return n;
     }

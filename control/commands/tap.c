@@ -3,13 +3,20 @@
 #include "commands.h"
 
 #include "clock.h"
+#include "num_arg.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+/* --seconds: from a millisecond (the poll's sleep) to 10^8 s, so its nanoseconds fit 64 bits */
+#define SECONDS_MIN 0.001
+#define SECONDS_MAX 1e8
 
 #ifdef STROBE_HAVE_FPGA
 #include "tap.h"
@@ -19,6 +26,98 @@ static void on_signal(int sig)
 {
     (void)sig;
     stop = 1;
+}
+
+/* One file the tap writes, with the first error writing it: a full disk must end the
+ * command with the file's name, not leave it empty behind a success. */
+struct out {
+    FILE *f;
+    char path[4096];
+    int err; /* errno of the first failed write; 0 while every write went in */
+};
+
+static int out_open(struct out *o, const char *dir, const char *name, const char *mode)
+{
+    snprintf(o->path, sizeof o->path, "%s/%s", dir, name);
+    o->err = 0;
+    o->f = fopen(o->path, mode);
+    if (!o->f)
+        fprintf(stderr,
+                "strobe tap: cannot create %s: %s; give an existing, writable run "
+                "directory as --out.\n",
+                o->path, strerror(errno));
+    return o->f ? 0 : -1;
+}
+
+static void out_failed(struct out *o)
+{
+    if (!o->err) o->err = errno ? errno : EIO;
+}
+
+static void out_write(struct out *o, const void *p, size_t n)
+{
+    errno = 0;
+    if (!o->err && fwrite(p, 1, n, o->f) != n) out_failed(o);
+}
+
+static void out_pair(struct out *o, int64_t tap_ns, int64_t host_ns)
+{
+    errno = 0;
+    if (!o->err && fprintf(o->f, "%lld,%lld\n", (long long)tap_ns, (long long)host_ns) < 0)
+        out_failed(o);
+}
+
+/* Flushed, synced and closed: stdio's buffer, and the filesystem's delayed allocation, can
+ * hold a full disk back until one of these, so each one's result counts. 0, or -1 after a
+ * sentence naming the file. */
+static int out_close(struct out *o)
+{
+    errno = 0;
+    if (!o->err && fflush(o->f)) out_failed(o);
+    /* EINVAL: a file that cannot be synced (not a disk's): nothing to wait for */
+    if (!o->err && fsync(fileno(o->f)) && errno != EINVAL) out_failed(o);
+    errno = 0;
+    if (fclose(o->f) && !o->err) out_failed(o);
+    if (o->err)
+        fprintf(stderr,
+                "strobe tap: writing %s failed: %s; free space there (or give another "
+                "--out) and run strobe tap again.\n",
+                o->path, strerror(o->err));
+    return o->err ? -1 : 0;
+}
+
+/* Records until the source is exhausted (sim), --seconds have passed (0: no limit), a signal
+ * comes or a write fails; a cross-timestamp of the clocks a second, and one at each end.
+ * 1 when the source turned out broken (t->why says how), else 0. */
+static int read_tap(struct tap *t, double seconds, struct out *rec, struct out *clk)
+{
+    int64_t start = clock_now_ns(), limit = (int64_t)(seconds * 1e9), last_pair = 0;
+    int64_t tap_ns, host_ns;
+    struct tap_record r[64];
+    int n;
+    for (;;) {
+        n = tap_poll(t, r, 64);
+        if (n < 0) break;
+        for (int i = 0; i < n; i++) {
+            uint8_t raw[32];
+            tap_record_encode(&r[i], raw);
+            out_write(rec, raw, sizeof raw);
+        }
+        int64_t now = clock_now_ns();
+        if ((!last_pair || now - last_pair > 1000000000LL) &&
+            tap_read_clock(t, &tap_ns, &host_ns) == 0) {
+            out_pair(clk, tap_ns, host_ns);
+            last_pair = now;
+        }
+        /* a write that failed ends the reading: what follows could not be kept either */
+        if (stop || rec->err || clk->err || (limit && now - start > limit)) break;
+        if (!n) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    if (tap_read_clock(t, &tap_ns, &host_ns) == 0) out_pair(clk, tap_ns, host_ns);
+    return n < -1;
 }
 #endif
 
@@ -35,7 +134,8 @@ static void usage(FILE *f)
         "                                loses one record in N (to test the fallback)\n"
         "  sim:iface=NAME                the same model fed live from an interface during the run\n"
         "  xrt:INDEX[,XCLBIN]            an Alveo card running the tap, during the run\n"
-        "  --seconds S                   how long to read a live tap (default: until SIGINT)\n");
+        "  --seconds S                   how long to read a live tap, 0.001 to 1e8 (default:\n"
+        "                                until SIGINT)\n");
 }
 
 int cmd_tap(int argc, char **argv)
@@ -50,9 +150,9 @@ int cmd_tap(int argc, char **argv)
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (o == O_OUT)
             out = optarg;
-        else if (o == O_SECONDS)
-            seconds = atof(optarg);
-        else if (o == O_HELP || o == 'h') {
+        else if (o == O_SECONDS) {
+            if (num_arg("tap", "seconds", optarg, SECONDS_MIN, SECONDS_MAX, 0, &seconds)) return 2;
+        } else if (o == O_HELP || o == 'h') {
             usage(stdout);
             return 0;
         } else {
@@ -72,7 +172,7 @@ int cmd_tap(int argc, char **argv)
                     "and rebuild).\n");
     return 1;
 #else
-    char err[512], path[4096];
+    char err[512];
     struct tap *t = tap_open(argv[optind], err, sizeof err);
     if (!t) {
         fprintf(stderr, "strobe tap: %s.\n", err);
@@ -83,54 +183,25 @@ int cmd_tap(int argc, char **argv)
         tap_close(t);
         return 1;
     }
-    snprintf(path, sizeof path, "%s/tap_records.bin", out);
-    FILE *rec = fopen(path, "wb");
-    snprintf(path, sizeof path, "%s/tap_clock.csv", out);
-    FILE *clk = rec ? fopen(path, "w") : NULL;
-    if (!rec || !clk) {
-        fprintf(stderr, "strobe tap: cannot write into %s: give an existing run directory.\n", out);
-        if (rec) fclose(rec);
+    struct out rec, clk;
+    if (out_open(&rec, out, "tap_records.bin", "wb") || out_open(&clk, out, "tap_clock.csv", "w")) {
+        if (rec.f) fclose(rec.f);
         tap_close(t);
         return 1;
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    int64_t start = clock_now_ns(), last_pair = 0, tap_ns, host_ns;
-    struct tap_record r[64];
-    for (;;) {
-        int n = tap_poll(t, r, 64);
-        if (n < 0) break;
-        for (int i = 0; i < n; i++) {
-            uint8_t raw[32];
-            tap_record_encode(&r[i], raw);
-            fwrite(raw, 32, 1, rec);
-        }
-        int64_t now = clock_now_ns();
-        /* a cross-timestamp a second, and one at each end */
-        if ((!last_pair || now - last_pair > 1000000000LL) &&
-            tap_read_clock(t, &tap_ns, &host_ns) == 0) {
-            fprintf(clk, "%lld,%lld\n", (long long)tap_ns, (long long)host_ns);
-            last_pair = now;
-        }
-        if (stop || (seconds > 0 && now - start > (int64_t)(seconds * 1e9))) break;
-        if (!n) {
-            struct timespec ts = {0, 1000000};
-            nanosleep(&ts, NULL);
-        }
-    }
-    if (tap_read_clock(t, &tap_ns, &host_ns) == 0)
-        fprintf(clk, "%lld,%lld\n", (long long)tap_ns, (long long)host_ns);
+    int broken = read_tap(t, seconds, &rec, &clk);
     tap_stop(t);
-    int bad = ferror(rec) || ferror(clk);
-    fclose(rec);
-    fclose(clk);
-    printf("tap: %llu records, %llu lost (sequence gaps), written to %s/tap_records.bin\n",
-           (unsigned long long)tap_received(t), (unsigned long long)tap_lost(t), out);
+    /* both closed whatever happened, and each failure said */
+    int bad_rec = out_close(&rec), bad_clk = out_close(&clk);
+    if (broken)
+        fprintf(stderr, "strobe tap: %s (the %llu records before it are in %s).\n", t->why,
+                (unsigned long long)tap_received(t), rec.path);
+    else if (!bad_rec && !bad_clk)
+        printf("tap: %llu records, %llu lost (sequence gaps), written to %s\n",
+               (unsigned long long)tap_received(t), (unsigned long long)tap_lost(t), rec.path);
     tap_close(t);
-    if (bad) {
-        fprintf(stderr, "strobe tap: writing the records failed (disk full?).\n");
-        return 1;
-    }
-    return 0;
+    return broken || bad_rec || bad_clk ? 1 : 0;
 #endif
 }
