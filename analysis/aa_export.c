@@ -522,6 +522,20 @@ int aa_export_out_free(const char *out_dir, char *err, size_t errlen)
     return -1;
 }
 
+/* A failed export's files and OUT_DIR, which it made: a rerun then needs no cleaning up. */
+static void remove_export(const char *out_dir)
+{
+    static const char *const names[] = {"turns.jsonl",   "tasks.json",         "tools.json",
+                                        "failures.json", "strobe_export.json", ".summary.json.tmp",
+                                        "summary.json"};
+    char path[4200];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", out_dir, names[i]);
+        unlink(path);
+    }
+    rmdir(out_dir);
+}
+
 int aa_export_write(const char *out_dir, const struct aa_turns *t,
                     const struct aa_export_source *src, char *err, size_t errlen)
 {
@@ -534,18 +548,32 @@ int aa_export_write(const char *out_dir, const struct aa_turns *t,
     cJSON *h = cJSON_Parse(src->header_json);
     size_t cap = 4096, len = 0;
     char *lines = malloc(cap);
-    for (size_t i = 0; i < t->n; i++) {
+    for (size_t i = 0; i < t->n && lines; i++) {
         cJSON *o = turn_json(&t->t[i]);
         char *line = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
-        size_t n = strlen(line);
-        if (len + n + 2 > cap) lines = realloc(lines, cap = 2 * (len + n + 2));
-        memcpy(lines + len, line, n);
-        len += n;
-        lines[len++] = '\n';
+        size_t n = line ? strlen(line) : 0;
+        if (line && len + n + 2 > cap) {
+            char *more = realloc(lines, cap = 2 * (len + n + 2));
+            if (!more) free(lines);
+            lines = more;
+        }
+        if (lines && line) {
+            memcpy(lines + len, line, n);
+            len += n;
+            lines[len++] = '\n';
+        }
+        if (!line) { /* out of memory: no partial turns.jsonl */
+            free(lines);
+            lines = NULL;
+        }
         free(line);
     }
-    int rc = write_new(out_dir, "turns.jsonl", lines, len, err, errlen);
+    int rc = -1;
+    if (lines)
+        rc = write_new(out_dir, "turns.jsonl", lines, len, err, errlen);
+    else
+        snprintf(err, errlen, "out of memory writing %s/turns.jsonl", out_dir);
     free(lines);
     if (!rc) rc = write_json(out_dir, "tasks.json", tasks_json(t), err, errlen);
     if (!rc) rc = write_json(out_dir, "tools.json", tools_json(), err, errlen);
@@ -565,5 +593,6 @@ int aa_export_write(const char *out_dir, const struct aa_turns *t,
         sync_dir(out_dir);
     }
     cJSON_Delete(h);
+    if (rc) remove_export(out_dir);
     return rc;
 }

@@ -19,6 +19,10 @@
 struct names {
     const struct replay *rp;
     int exact;
+    /* turns the run logged past the end of their task in this replay: then it is not the
+     * replay the run used (the first such, for the message) */
+    size_t beyond;
+    int beyond_task, beyond_turn;
     char ***turn_id; /* [task][turn], NULL when the trace had none */
     int **conv_idx;
     size_t *nlines;
@@ -108,7 +112,10 @@ static void plan(void *arg, int task, int turn, struct aa_turn_plan *p)
     else
         snprintf(p->turn_id, sizeof p->turn_id, "%s:%04d", t->task_id, turn);
     p->conversation_idx = named ? nm->conv_idx[task][turn] : turn;
-    if ((size_t)turn >= t->nturns) return;
+    if (turn < 0 || (size_t)turn >= t->nturns) {
+        if (!nm->beyond++) nm->beyond_task = task, nm->beyond_turn = turn;
+        return;
+    }
     const struct replay_turn *r = &t->turns[turn];
     p->target_output_tokens = r->target_output_tokens;
     if (nm->exact && r->target_output_tokens > 0)
@@ -182,6 +189,7 @@ int cmd_export_aa(int argc, char **argv)
                 cJSON_IsString(kind) ? kind->valuestring : "unknown");
         goto out;
     }
+    int traj_given = traj != NULL;
     if (!traj) traj = cJSON_IsString(hdir) ? hdir->valuestring : "";
     if (replay_load(traj, &rp, err, sizeof err)) {
         fprintf(stderr,
@@ -198,11 +206,28 @@ int cmd_export_aa(int argc, char **argv)
                 traj, rp.ntasks, loaded->valuedouble);
         goto out;
     }
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(cfg, "replay_name");
+    if (!traj_given && cJSON_IsString(name) && strcmp(name->valuestring, rp.name)) {
+        fprintf(stderr,
+                "strobe export-aa: the replay at %s is now named '%s' but the run used '%s': it "
+                "has changed since the run; give the run's replay with --trajectories.\n",
+                traj, rp.name, name->valuestring);
+        goto out;
+    }
     int exact = cJSON_IsString(policy) && !strcmp(policy->valuestring, "exact");
     struct names nm = {.rp = &rp, .exact = exact};
     names_load(&nm, traj);
     if (aa_turns_collect(run_dir, &res.facts, exact, plan, &nm, &turns, err, sizeof err)) {
         fprintf(stderr, "strobe export-aa: %s.\n", err);
+        names_free(&nm);
+        goto out;
+    }
+    if (nm.beyond) {
+        fprintf(stderr,
+                "strobe export-aa: the run played turn %d of trajectory %d, which %s does not "
+                "have (%zu such turns): it is not the replay the run used; give that one with "
+                "--trajectories.\n",
+                nm.beyond_turn, nm.beyond_task, traj, nm.beyond);
         names_free(&nm);
         goto out;
     }

@@ -7,7 +7,10 @@ symbolic link, a run without a one-agent iteration and a non-agents run are refu
 import json
 import math
 import os
+import resource
 import shutil
+import signal
+import subprocess
 import tempfile
 
 import common
@@ -297,6 +300,33 @@ def main():
               "a non-agents run is refused in one sentence", 2, (r.returncode, r.stderr))
         r = common.run_strobe("export-aa", run)
         check(r.returncode == 2, "a missing OUT_DIR is a bad command line", 2, r.returncode)
+        # another replay with as many trajectories: its one task has fewer turns than the run
+        # played, so the turns cannot be named from it
+        other = os.path.join(tmp, "other-replay")
+        shutil.copytree(common.AA_MINI, other)
+        trace = os.path.join(other, "traces", "aa-mini-library-01.jsonl")
+        first = open(trace).readline()
+        open(trace, "w").write(first)
+        manifest = os.path.join(other, "manifest.json")
+        m = json.load(open(manifest))
+        m["tasks"][0]["model_calls"] = 1
+        m["tasks"][0]["tool_calls"] = 1
+        json.dump(m, open(manifest, "w"))
+        r = common.run_strobe("export-aa", run, os.path.join(tmp, "aa4"), "--trajectories", other)
+        check(r.returncode == 2 and "not the replay the run used" in r.stderr and
+              not os.path.exists(os.path.join(tmp, "aa4")),
+              "a replay other than the run's (same count, fewer turns) is refused", 2,
+              (r.returncode, r.stderr.strip()[-300:]))
+        # files the disk cannot take (a file-size limit): exit 1, and nothing left behind
+        def small_files():
+            resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        aa5 = os.path.join(tmp, "aa5")
+        r = subprocess.run([common.STROBE, "export-aa", run, aa5], capture_output=True, text=True,
+                           timeout=300, preexec_fn=small_files)
+        check(r.returncode == 1 and "turns.jsonl" in r.stderr and not os.path.exists(aa5),
+              "a write that fails: exit 1 naming the file, OUT_DIR removed", (1, False),
+              (r.returncode, r.stderr.strip()[-300:], os.path.exists(aa5)))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     common.done()
