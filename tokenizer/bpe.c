@@ -160,12 +160,15 @@ int bpe_add_merge(struct bpe *b, uint32_t left, uint32_t right, uint32_t rank)
     return 0;
 }
 
-void bpe_seal(struct bpe *b)
+int bpe_seal(struct bpe *b)
 {
+    int missing = -1;
     for (int i = 0; i < 256; i++) {
         uint8_t byte = (uint8_t)i;
         b->byte_id[i] = bpe_lookup(b, &byte, 1);
+        if (b->byte_id[i] < 0 && missing < 0) missing = i;
     }
+    return missing;
 }
 
 #define NO_RANK UINT32_MAX

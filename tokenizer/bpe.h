@@ -49,8 +49,9 @@ int bpe_add_token(struct bpe *b, const uint8_t *bytes, size_t n, uint32_t id);
 /* BPE_BY_MERGES only: 0, -1 when left, right or their concatenation is not a token, or
  * BPE_NO_MEMORY. */
 int bpe_add_merge(struct bpe *b, uint32_t left, uint32_t right, uint32_t rank);
-/* Call once after the last add. */
-void bpe_seal(struct bpe *b);
+/* Call once after the last add: the first byte with no token of its own (a byte-level BPE
+ * cannot encode it), or -1 when every byte has one. */
+int bpe_seal(struct bpe *b);
 /* The id of exactly these bytes, or -1. */
 int64_t bpe_lookup(const struct bpe *b, const uint8_t *bytes, size_t n);
 

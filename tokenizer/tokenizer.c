@@ -36,13 +36,30 @@ struct tokenizer *tokenizer_load(const char *path, char *err, size_t errlen)
         return NULL;
     }
     struct tokenizer *t = calloc(1, sizeof *t);
+    if (!t) {
+        free(data);
+        snprintf(err, errlen, "out of memory loading tokenizer file %s", path);
+        return NULL;
+    }
     sha256_hex(data, len, t->sha256);
     size_t i = 0;
     while (i < len && (data[i] == ' ' || data[i] == '\n' || data[i] == '\r' || data[i] == '\t'))
         i++;
-    int rc = i < len && data[i] == '{' ? tokenizer_load_hf(t, data, len, err, errlen)
-                                       : tokenizer_load_tiktoken(t, data, len, err, errlen);
+    int rc = -1;
+    if (i == len)
+        snprintf(err, errlen, "the file is empty; give a .tiktoken rank file or a tokenizer.json");
+    else
+        rc = data[i] == '{' ? tokenizer_load_hf(t, data, len, err, errlen)
+                            : tokenizer_load_tiktoken(t, data, len, err, errlen);
     free(data);
+    int missing = rc ? -1 : bpe_seal(&t->bpe);
+    if (missing >= 0) {
+        snprintf(err, errlen,
+                 "its vocabulary has no token for the byte 0x%02X, and a byte-level BPE needs one "
+                 "for each of the 256 bytes to encode any text; give the model's complete file",
+                 missing);
+        rc = -1;
+    }
     if (rc) {
         size_t l = strlen(err);
         snprintf(err + l, errlen - l, " (file %s)", path);
@@ -52,7 +69,6 @@ struct tokenizer *tokenizer_load(const char *path, char *err, size_t errlen)
     for (size_t k = 0; k < sizeof known_files / sizeof known_files[0]; k++)
         if (!strcmp(t->sha256, known_files[k].sha256))
             snprintf(t->name, sizeof t->name, "%s", known_files[k].name);
-    bpe_seal(&t->bpe);
     return t;
 }
 

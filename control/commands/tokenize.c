@@ -4,6 +4,7 @@
 
 #include "tokenizer.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdint.h>
@@ -27,7 +28,8 @@ static void usage(FILE *f)
         "  --no-special       special tokens are plain text (the default for .tiktoken, as\n"
         "                     tiktoken's encode_ordinary)\n"
         "  --count            print the number of tokens instead of the ids\n\n"
-        "Exit status: 0 done, 1 the tokenizer file or stdin cannot be used, 2 bad command line.\n");
+        "Exit status: 0 done, 1 the tokenizer file, stdin or stdout cannot be used, 2 bad command\n"
+        "line.\n");
 }
 
 int cmd_tokenize(int argc, char **argv)
@@ -50,12 +52,16 @@ int cmd_tokenize(int argc, char **argv)
         case O_COUNT: count_only = 1; break;
         case O_HELP:
         case 'h': usage(stdout); return 0;
-        default:
+        default: {
+            /* a short option inside a cluster (-xyz) leaves optind on its word: name the
+             * letter */
+            char letter[3] = {'-', (char)optopt, 0};
             fprintf(
                 stderr,
                 "strobe tokenize: unknown or incomplete option '%s'; see strobe tokenize --help.\n",
-                argv[optind - 1]);
+                isgraph(optopt) ? letter : argv[optind - 1]);
             return 2;
+        }
         }
     }
     if (!path || optind != argc) {
@@ -71,9 +77,17 @@ int cmd_tokenize(int argc, char **argv)
     }
     size_t len = 0, cap = 1 << 16;
     char *text = malloc(cap);
-    for (size_t got; (got = fread(text + len, 1, cap - len, stdin)) > 0;) {
+    for (size_t got; text && (got = fread(text + len, 1, cap - len, stdin)) > 0;) {
         len += got;
-        if (len == cap) text = realloc(text, cap *= 2);
+        if (len < cap) continue;
+        char *more = realloc(text, cap *= 2);
+        if (!more) free(text);
+        text = more;
+    }
+    if (!text) {
+        fprintf(stderr, "strobe tokenize: out of memory reading stdin (%zu bytes read).\n", len);
+        tokenizer_free(t);
+        return 1;
     }
     if (ferror(stdin)) {
         fprintf(stderr, "strobe tokenize: reading stdin failed (%s); pipe the text in.\n",
@@ -84,16 +98,27 @@ int cmd_tokenize(int argc, char **argv)
     }
     if (specials < 0) specials = tokenizer_specials_by_default(t);
     size_t n = tokenizer_encode(t, text, len, specials, NULL, 0);
+    int rc = 0;
     if (count_only) {
         printf("%zu\n", n);
     } else {
         uint32_t *ids = malloc((n ? n : 1) * sizeof *ids);
-        tokenizer_encode(t, text, len, specials, ids, n);
-        for (size_t i = 0; i < n; i++) printf(i ? ",%u" : "%u", ids[i]);
-        printf("\n");
+        if (ids) {
+            tokenizer_encode(t, text, len, specials, ids, n);
+            for (size_t i = 0; i < n; i++) printf(i ? ",%u" : "%u", ids[i]);
+            printf("\n");
+        } else {
+            fprintf(stderr, "strobe tokenize: out of memory for %zu token ids; try --count.\n", n);
+            rc = 1;
+        }
         free(ids);
+    }
+    if (fflush(stdout) || ferror(stdout)) {
+        fprintf(stderr, "strobe tokenize: writing the result to stdout failed (%s).\n",
+                strerror(errno));
+        rc = 1;
     }
     free(text);
     tokenizer_free(t);
-    return 0;
+    return rc;
 }

@@ -148,6 +148,15 @@ def tokenize_cli():
                        capture_output=True, text=True)
     check(r.returncode == 1 and "not a tiktoken rank file" in r.stderr, "a file that is no tokenizer is named",
           1, (r.returncode, r.stderr))
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([common.STROBE, "tokenize", "--tokenizer", O200K], input=text, stdout=full,
+                           stderr=subprocess.PIPE, text=True)
+    check(r.returncode == 1 and "stdout failed" in r.stderr, "ids stdout cannot take: exit 1, said",
+          1, (r.returncode, r.stderr.strip()))
+    r = subprocess.run([common.STROBE, "tokenize", "-xyz", "--tokenizer", O200K], input="x",
+                       capture_output=True, text=True)
+    check(r.returncode == 2 and "'-x'" in r.stderr, "an unknown short option is named as given", 2,
+          (r.returncode, r.stderr.strip()))
 
 
 if __name__ == "__main__":

@@ -180,6 +180,13 @@ int main(int argc, char **argv)
         "WordPiece");
     check_bad_file("{\"pre_tokenizer\": {\"type\": \"Whitespace\"}}", "Whitespace");
     check_bad_file("{\"model\": 1", "not valid JSON");
+    /* a byte-level vocabulary without a token for every byte could not encode all text: ids
+     * of 4294967295 came out */
+    check_bad_file("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1}, "
+                   "\"merges\": []}, \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}",
+                   "no token for the byte 0x00");
+    check_bad_file("", "is empty");
+    check_bad_file(" \n", "is empty");
     char err[512] = "";
     CHECK(!tokenizer_load("/nonexistent/tok.json", err, sizeof err) && strstr(err, "cannot read"),
           "a missing file is named: %s", err);
