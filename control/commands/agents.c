@@ -233,8 +233,9 @@ static int parse_args(int argc, char **argv, struct agents_config *c)
 
 /* A first request before any iteration: is the server there, and (for the exact policy)
  * does it honour ignore_eos? Asks for 48 tokens of a one-word answer. A flaky server may fail
- * a probe, so it is tried up to 8 times; a client error (4xx but 408 and 429) is not retried.
- * 1 honoured, 0 not, -1 no probe succeeded (why says what came back). */
+ * a probe: a failure worth retrying (oneshot_worth_retrying) is tried again, up to 8 attempts,
+ * while they have taken less than --request-timeout-s in all; a silent server is given one
+ * timeout, not eight. 1 honoured, 0 not, -1 no probe succeeded (why says what came back). */
 static int probe_server(struct run_env *e, const struct agents_config *c, char *why, size_t wl)
 {
     struct template_params tp = {&e->ep, e->model, 1, 8, 48, 1, c->f.extra_body, e->api_key, 7};
@@ -242,21 +243,25 @@ static int probe_server(struct run_env *e, const struct agents_config *c, char *
     char err[256];
     if (template_build(&t, &tp, err, sizeof err)) return 0;
     char *req = malloc(t.len);
+    char note[512];
+    snprintf(note, sizeof note,
+             "strobe agents: waiting for %s to answer the first probe (48 output tokens); it is "
+             "given up to %g s (--request-timeout-s)",
+             e->url, c->f.request_timeout_s);
     struct oneshot_result r;
-    int rc = -1;
-    for (int attempt = 0; attempt < 8 && rc; attempt++) {
-        size_t len = template_fill(&t, 0, (uint64_t)attempt + 1, req, t.len);
-        rc = oneshot_request(e->ops, e->ctl_tctx, &e->ep, req, len, c->f.request_timeout_s, &r);
-        if (rc && r.status >= 400 && r.status < 500 && r.status != 408 && r.status != 429) break;
-    }
+    int rc = -1, attempts = 0;
+    int64_t start = clock_now_ns(), budget = (int64_t)(c->f.request_timeout_s * 1e9);
+    do {
+        size_t len = template_fill(&t, 0, (uint64_t)attempts + 1, req, t.len);
+        rc = oneshot_request_noted(e->ops, e->ctl_tctx, &e->ep, req, len, c->f.request_timeout_s,
+                                   note, &r);
+        attempts++;
+    } while (rc && attempts < 8 && oneshot_worth_retrying(&r) && clock_now_ns() - start < budget);
     free(req);
     template_free(&t);
     if (rc) {
         /* the run would only collect this failure again, request after request */
-        if (r.status)
-            snprintf(why, wl, "%s (HTTP %d)", r.error, r.status);
-        else
-            snprintf(why, wl, "%s", r.error);
+        oneshot_describe(&r, "no answer", attempts, start, why, wl);
         return -1;
     }
     return r.completion_tokens == 48;

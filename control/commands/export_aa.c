@@ -118,8 +118,9 @@ static void plan(void *arg, int task, int turn, struct aa_turn_plan *p)
     }
     const struct replay_turn *r = &t->turns[turn];
     p->target_output_tokens = r->target_output_tokens;
-    if (nm->exact && r->target_output_tokens > 0)
-        p->requested_max_output_tokens = r->target_output_tokens;
+    /* as agent_source.c asks: a turn recorded with 0 tokens asks for 1 */
+    if (nm->exact && r->target_output_tokens >= 0)
+        p->requested_max_output_tokens = r->target_output_tokens > 0 ? r->target_output_tokens : 1;
     p->recorded_tool_delay_ms = r->tool_delay_ms > 0 ? r->tool_delay_ms : 0;
 }
 

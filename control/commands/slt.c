@@ -296,8 +296,10 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
 static int ladder(int k) { return k <= 6 ? 1 << k : 64 * (k - 5); }
 
 /* One calibration probe: the server's usage.prompt_tokens for a prompt of `words` filler
- * words, asking for one output token. A busy or flaky server may refuse a probe: each is
- * tried up to 5 times. */
+ * words, asking for one output token. A busy or flaky server may refuse a probe: a failure
+ * worth retrying (oneshot_worth_retrying) is tried again, up to 5 attempts, while they have
+ * taken less than --request-timeout-s in all. A silent server is given one timeout, not five:
+ * the next attempt would only wait as long again. */
 static int probe(const struct slt_config *c, const struct endpoint *ep,
                  const struct transport_ops *ops, struct transport_ctx *tctx, const char *api_key,
                  int words, int index, int64_t *tokens, char *err, size_t errlen)
@@ -314,23 +316,30 @@ static int probe(const struct slt_config *c, const struct endpoint *ep,
     struct request_template t;
     if (template_build(&t, &tp, err, errlen)) return -1;
     char *req = malloc(t.len);
+    char note[512];
+    snprintf(note, sizeof note,
+             "strobe slt: waiting for %s to answer calibration request %d (one output token); "
+             "it is given up to %g s (--request-timeout-s)",
+             ep->host_header, index + 1, c->f.request_timeout_s);
     struct oneshot_result r;
-    int rc = -1;
-    for (int attempt = 0; attempt < 5 && rc; attempt++) {
-        size_t len = template_fill(&t, 0, (uint64_t)(index * 8 + attempt) + 1, req, t.len);
-        rc = oneshot_request(ops, tctx, ep, req, len, c->f.request_timeout_s, &r);
+    int rc = -1, attempts = 0;
+    int64_t start = clock_now_ns(), budget = (int64_t)(c->f.request_timeout_s * 1e9);
+    do {
+        size_t len = template_fill(&t, 0, (uint64_t)(index * 8 + attempts) + 1, req, t.len);
+        rc = oneshot_request_noted(ops, tctx, ep, req, len, c->f.request_timeout_s, note, &r);
         if (!rc && r.prompt_tokens < 0) rc = -1;
-    }
+        attempts++;
+    } while (rc && attempts < 5 && oneshot_worth_retrying(&r) && clock_now_ns() - start < budget);
     free(req);
     template_free(&t);
-    if (rc || r.prompt_tokens < 0) {
-        char status[32] = ""; /* none when no response came */
-        if (r.status) snprintf(status, sizeof status, " (HTTP %d)", r.status);
+    if (rc) {
+        char what[400];
+        oneshot_describe(&r, "no usage.prompt_tokens in the answer", attempts, start, what,
+                         sizeof what);
         snprintf(err, errlen,
-                 "calibration request to %s failed: %s%s; check --url, "
-                 "--model and STROBE_API_KEY",
-                 ep->host_header, r.error[0] ? r.error : "no usage.prompt_tokens in the answer",
-                 status);
+                 "calibration request to %s failed: %s; check --url, --model and "
+                 "STROBE_API_KEY",
+                 ep->host_header, what);
         return -1;
     }
     *tokens = r.prompt_tokens;

@@ -43,9 +43,33 @@ static int on_event(void *arg, const char *data, size_t len, int truncated, int 
     return 0;
 }
 
+int oneshot_worth_retrying(const struct oneshot_result *r)
+{
+    if (r->timed_out || r->interrupted) return 0;
+    return !(r->status >= 400 && r->status < 500 && r->status != 408 && r->status != 429);
+}
+
+void oneshot_describe(const struct oneshot_result *r, const char *if_none, int attempts,
+                      int64_t start, char *buf, size_t len)
+{
+    char status[32] = "", tries[64] = ""; /* none: no response came; it was tried once */
+    if (r->status) snprintf(status, sizeof status, " (HTTP %d)", r->status);
+    if (attempts > 1)
+        snprintf(tries, sizeof tries, " (%d attempts in %.1f s)", attempts,
+                 (double)(clock_now_ns() - start) / 1e9);
+    snprintf(buf, len, "%s%s%s", r->error[0] ? r->error : if_none, status, tries);
+}
+
 int oneshot_request(const struct transport_ops *ops, struct transport_ctx *tctx,
                     const struct endpoint *ep, const char *request, size_t len, double timeout_s,
                     struct oneshot_result *out)
+{
+    return oneshot_request_noted(ops, tctx, ep, request, len, timeout_s, NULL, out);
+}
+
+int oneshot_request_noted(const struct transport_ops *ops, struct transport_ctx *tctx,
+                          const struct endpoint *ep, const char *request, size_t len,
+                          double timeout_s, const char *note, struct oneshot_result *out)
 {
     memset(out, 0, sizeof *out);
     out->prompt_tokens = out->completion_tokens = -1;
@@ -53,7 +77,8 @@ int oneshot_request(const struct transport_ops *ops, struct transport_ctx *tctx,
     c->out = out;
     http_response_init(&c->rsp, 0, c->body, sizeof c->body, on_event, c, 1);
     struct tconn tc = {0};
-    int64_t deadline = clock_now_ns() + (int64_t)(timeout_s * 1e9);
+    int64_t start = clock_now_ns(), deadline = start + (int64_t)(timeout_s * 1e9);
+    int64_t note_at = note ? start + (int64_t)(ONESHOT_NOTE_AFTER_S * 1e9) : INT64_MAX;
     size_t sent = 0;
     int rc = -1;
     if (ops->open(tctx, &tc, ep)) {
@@ -67,7 +92,12 @@ int oneshot_request(const struct transport_ops *ops, struct transport_ctx *tctx,
     while (clock_now_ns() < deadline) {
         if (cancel_flag && *cancel_flag) {
             snprintf(out->error, sizeof out->error, "interrupted (SIGINT or SIGTERM)");
+            out->interrupted = 1;
             goto done;
+        }
+        if (clock_now_ns() >= note_at) {
+            fprintf(stderr, "%s\n", note);
+            note_at = INT64_MAX;
         }
         struct pollfd pfd = {tc.fd, POLLIN | (tc.want_write || (ready && sent < len) ? POLLOUT : 0),
                              0};
@@ -116,7 +146,8 @@ int oneshot_request(const struct transport_ops *ops, struct transport_ctx *tctx,
             }
         }
     }
-    snprintf(out->error, sizeof out->error, "no complete response within %.0f s", timeout_s);
+    snprintf(out->error, sizeof out->error, "no complete response within %g s", timeout_s);
+    out->timed_out = 1;
     goto done;
 finish:
     if (out->status < 200 || out->status > 299) {

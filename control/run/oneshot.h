@@ -11,6 +11,8 @@
 struct oneshot_result {
     int status;
     int64_t prompt_tokens, completion_tokens; /* -1 when the response had no usage */
+    int timed_out;                            /* no complete response within the timeout */
+    int interrupted;                          /* the cancel flag ended it */
     char error[256];                          /* empty on success */
 };
 
@@ -21,5 +23,24 @@ void oneshot_set_cancel(const volatile sig_atomic_t *flag);
 int oneshot_request(const struct transport_ops *ops, struct transport_ctx *tctx,
                     const struct endpoint *ep, const char *request, size_t len, double timeout_s,
                     struct oneshot_result *out);
+
+/* As oneshot_request; when the response is not complete after ONESHOT_NOTE_AFTER_S, prints
+ * `note` (one line, without its newline) on stderr once, so that a long wait is said while it
+ * lasts instead of in silence. */
+#define ONESHOT_NOTE_AFTER_S 5.0
+int oneshot_request_noted(const struct transport_ops *ops, struct transport_ctx *tctx,
+                          const struct endpoint *ep, const char *request, size_t len,
+                          double timeout_s, const char *note, struct oneshot_result *out);
+
+/* Whether a failed request is worth another attempt: a refused or reset connection, a 5xx,
+ * 408 or 429, or an answer without usage may be the server's passing trouble. A timeout is
+ * not (the next attempt would only wait as long again), nor an interruption, nor any other
+ * client error (4xx: the request itself is wrong). */
+int oneshot_worth_retrying(const struct oneshot_result *r);
+
+/* What the last of `attempts` failed requests, begun at `start` (clock_now_ns), came to: its
+ * error (`if_none` when it had none), its HTTP status, and how many attempts took how long. */
+void oneshot_describe(const struct oneshot_result *r, const char *if_none, int attempts,
+                      int64_t start, char *buf, size_t len);
 
 #endif

@@ -249,6 +249,8 @@ static int out_check(const char *out, const char *cmd)
 {
     char what[4400];
     struct stat st;
+    /* stat("") fails like a missing path, so an empty name would pass for a new directory */
+    if (!*out) return bad(cmd, "--out is empty: give the path of a new directory for the run");
     if (stat(out, &st) == 0) {
         if (!S_ISDIR(st.st_mode))
             snprintf(what, sizeof what,

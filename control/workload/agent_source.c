@@ -96,6 +96,18 @@ static void append(struct agent *a, const char *s, size_t n)
     a->len += n;
 }
 
+/* What a turn asks for. The exact policy asks for the recorded output length with ignore_eos;
+ * a turn recorded with 0 output tokens (strobe import writes one for an empty answer) asks
+ * for 1, the least a server accepts (OpenAI's API and vLLM refuse max_tokens 0). The natural
+ * policy, and a turn with no recorded length, let the model stop (16384 at most). */
+static int turn_max_tokens(enum output_policy policy, const struct replay_turn *turn,
+                           int *ignore_eos)
+{
+    *ignore_eos = policy == POLICY_EXACT && turn->target_output_tokens >= 0;
+    if (!*ignore_eos) return 16384;
+    return turn->target_output_tokens > 0 ? turn->target_output_tokens : 1;
+}
+
 /* Brings a->buf up to this turn's messages; returns the body length with the tail. */
 static size_t build_body(struct agent_set *s, struct agent *a, const struct replay_task *t,
                          const struct replay_turn *turn)
@@ -134,14 +146,8 @@ static size_t build_body(struct agent_set *s, struct agent *a, const struct repl
     }
     a->built_msgs = turn->nmsgs;
     /* the tail, written after the messages and overwritten next turn */
-    int max_tokens;
-    int ignore_eos = 0;
-    if (s->p.policy == POLICY_EXACT && turn->target_output_tokens > 0) {
-        max_tokens = turn->target_output_tokens;
-        ignore_eos = 1;
-    } else {
-        max_tokens = 16384;
-    }
+    int ignore_eos;
+    int max_tokens = turn_max_tokens(s->p.policy, turn, &ignore_eos);
     size_t tools_len = turn->tools >= 0 ? t->tools_len[turn->tools] : 0;
     reserve(a, a->len + tools_len + TAIL_MAX);
     char *tail = a->buf + a->len;

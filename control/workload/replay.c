@@ -50,16 +50,18 @@ static int32_t intern_tools(struct replay_task *t, const cJSON *tools)
     return (int32_t)t->ntools++;
 }
 
-static int64_t int_field(const cJSON *line, const char *name, int *bad)
+/* A count: a whole number from 0 to INT32_MAX (a turn keeps it in 32 bits: a larger one
+ * would wrap, e.g. 4294967303 became max_tokens 7); -1 when absent. */
+static int32_t int_field(const cJSON *line, const char *name, int *bad)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(line, name);
     if (!v || cJSON_IsNull(v)) return -1;
     int64_t n;
-    if (!json_int64(v, &n) || n < 0 || v->valuedouble != (double)n) {
+    if (!json_int64(v, &n) || n < 0 || n > INT32_MAX || v->valuedouble != (double)n) {
         *bad = 1;
         return -1;
     }
-    return n;
+    return (int32_t)n;
 }
 
 /* A delay in milliseconds: any finite non-negative number (AA's manifests write fractional
@@ -128,15 +130,15 @@ static int load_trace(const char *path, const char *shown, struct replay_task *t
         }
         int bad = 0;
         struct replay_turn turn = {0};
-        turn.target_output_tokens = (int32_t)int_field(j, "target_output_tokens", &bad);
-        turn.max_output_tokens = (int32_t)int_field(j, "max_output_tokens", &bad);
+        turn.target_output_tokens = int_field(j, "target_output_tokens", &bad);
+        turn.max_output_tokens = int_field(j, "max_output_tokens", &bad);
         int bad_delay = 0;
         turn.tool_delay_ms = delay_field(j, "simulated_tool_delay_ms_after", &bad_delay);
         const cJSON *calls = cJSON_GetObjectItemCaseSensitive(j, "recorded_tool_calls_after");
         if (cJSON_IsArray(calls))
             turn.recorded_tool_calls = cJSON_GetArraySize(calls);
         else
-            turn.recorded_tool_calls = (int32_t)int_field(j, "recorded_tool_calls_after", &bad);
+            turn.recorded_tool_calls = int_field(j, "recorded_tool_calls_after", &bad);
         if (bad || bad_delay) {
             if (bad_delay)
                 snprintf(err, errlen,
@@ -145,10 +147,10 @@ static int load_trace(const char *path, const char *shown, struct replay_task *t
                          shown, lineno);
             else
                 snprintf(err, errlen,
-                         "%s line %d: counts must be non-negative integers "
+                         "%s line %d: counts must be whole numbers from 0 to %d "
                          "(target_output_tokens, max_output_tokens, "
                          "recorded_tool_calls_after)",
-                         shown, lineno);
+                         shown, lineno, INT32_MAX);
             cJSON_Delete(j);
             rc = -1;
             break;
@@ -260,12 +262,16 @@ int replay_load(const char *dir, struct replay *r, char *err, size_t errlen)
         int bad_delay = 0;
         delay_field(task, "total_recorded_tool_delay_ms", &bad_delay);
         if (bad || bad_delay) {
-            snprintf(err, errlen,
-                     bad ? "manifest.json task '%s': model_calls and tool_calls must "
-                           "be non-negative integers"
-                         : "manifest.json task '%s': total_recorded_tool_delay_ms "
-                           "must be a non-negative number of milliseconds",
-                     tid->valuestring);
+            if (bad)
+                snprintf(err, errlen,
+                         "manifest.json task '%s': model_calls and tool_calls must be whole "
+                         "numbers from 0 to %d",
+                         tid->valuestring, INT32_MAX);
+            else
+                snprintf(err, errlen,
+                         "manifest.json task '%s': total_recorded_tool_delay_ms must be a "
+                         "non-negative number of milliseconds",
+                         tid->valuestring);
             rc = -1;
             break;
         }

@@ -5,15 +5,23 @@ numbers (negative, overflowing, inf/nan, fractional counts) named by their flag,
 its cache-isolation nonce stay intact), --url with a query, credentials or the endpoint's
 full path, a refused connection naming host and port, a 200 that is not an event stream
 (JSON, gzip) failing with what arrived, `strobe import` into a non-empty directory, and
-`strobe analyze` given a file, a missing path or a folder without a log, and the subcommand
-list: each listed one answers --help, none or an unknown one is exit 2.
+`strobe analyze` given a file, a missing path or a folder without a log, a damaged log said
+to be damaged (a header longer than the file or not JSON, events.bin a directory, bodies.bin
+cut short after the run ended), an empty --out, a server that never answers given one
+--request-timeout-s (not one per retry), trajectory counts of 2^31 or more refused (they
+wrapped), a turn recorded with 0 output tokens sent as max_tokens 1 with ignore_eos, and the
+subcommand list: each listed one answers --help, none or an unknown one is exit 2.
 Run under ASan too (meson's e2e suite in both builds): a crash there aborts, and fails."""
 import gzip
 import json
 import os
 import re
+import shutil
+import socket
+import struct
 import subprocess
 import tempfile
+import time
 
 import common
 from common import check
@@ -259,6 +267,139 @@ def not_a_run(tmp):
               (1, says), (r.returncode, line))
 
 
+def empty_out(tmp):
+    """--out "" is refused with the other bad options, before anything starts."""
+    for cmd in (["slt"], ["agents", "--trajectories", tmp, "--slo-speed", "1", "--slo-ttft", "1"]):
+        r = run(*cmd, "--out", "")
+        ok, line = one_sentence(r)
+        check(r.returncode == 2 and ok and "--out is empty" in line and "strobe-emu" not in r.stderr,
+              "%s --out '': exit 2 saying it is empty, before the emulator starts" % cmd[0], 2,
+              (r.returncode, r.stderr.strip()[-300:]))
+
+
+def silent_server(tmp):
+    """A server that takes the connection and never answers: the first request fails after one
+    --request-timeout-s, saying so (the probes were retried 5 and 8 times, each waiting the
+    whole timeout: 10 s and 16 s here, 50 and 80 minutes with the default 600 s), and a wait
+    past 5 s is said while it lasts."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)  # connections complete in the backlog; none is ever accepted or answered
+    url = "http://127.0.0.1:%d" % s.getsockname()[1]
+    try:
+        cases = [("slt", slt_args(url, os.path.join(tmp, "silent-slt"), "--model", "m",
+                                  "--request-timeout-s", "2")),
+                 ("agents", ["agents", "--url", url, "--model", "m", "--trajectories", common.AA_MINI,
+                             "--out", os.path.join(tmp, "silent-agents"), "--slo-speed", "1",
+                             "--slo-ttft", "1", "--tokenizer", "none", "--request-timeout-s", "2"])]
+        for name, args in cases:
+            t0 = time.time()
+            r = run(*args)
+            took = time.time() - t0
+            ok, line = one_sentence(r)
+            check(r.returncode == 1 and ok and "no complete response within 2 s" in line and took < 8,
+                  "%s, a silent server, --request-timeout-s 2: exit 1 in under 8 s, saying 2 s" % name,
+                  (1, "< 8 s"), (r.returncode, round(took, 1), r.stderr.strip()[-300:]))
+        t0 = time.time()
+        r = run(*slt_args(url, os.path.join(tmp, "silent-note"), "--model", "m", "--request-timeout-s", "7"))
+        took = time.time() - t0
+        lines = r.stderr.strip().splitlines()
+        check(r.returncode == 1 and len(lines) == 2 and "waiting for 127.0.0.1" in lines[0] and
+              "up to 7 s (--request-timeout-s)" in lines[0] and "within 7 s" in lines[1] and took < 13,
+              "slt, a silent server, --request-timeout-s 7: says what it waits for, then fails once",
+              (1, "waiting for ...", "< 13 s"), (r.returncode, round(took, 1), lines))
+    finally:
+        s.close()
+
+
+def replay_with(tmp, name, line, **fields):
+    """A copy of AA's sample replay with line `line` (0-based) of its trace changed."""
+    d = os.path.join(tmp, name)
+    shutil.copytree(common.AA_MINI, d)
+    trace = os.path.join(d, "traces", "aa-mini-library-01.jsonl")
+    lines = [json.loads(x) for x in open(trace)]
+    lines[line].update(fields)
+    open(trace, "w").write("".join(json.dumps(x) + "\n" for x in lines))
+    return d, trace, lines
+
+
+def trajectory_counts(tmp):
+    """Counts past INT32_MAX are refused naming file, line and rule (4294967303 was sent as
+    max_tokens 7); a turn recorded with 0 output tokens asks for 1 token with ignore_eos (it
+    was sent as max_tokens 16384 without it, letting the model talk for as long as it liked)."""
+    for n in (2 ** 32 + 7, 2 ** 31):
+        d, trace, _ = replay_with(tmp, "wrap-%d" % n, 2, target_output_tokens=n, max_output_tokens=n)
+        r = run("agents", "--trajectories", d, "--out", os.path.join(tmp, "never"), "--slo-speed", "1",
+                "--slo-ttft", "1", "--url", "http://127.0.0.1:%d" % common.free_port(), "--model", "m")
+        ok, line = one_sentence(r)
+        check(r.returncode == 2 and ok and "%s line 3: counts must be whole numbers from 0 to 2147483647" % trace
+              in line, "target_output_tokens %d: exit 2 naming the file, line and rule" % n, 2,
+              (r.returncode, r.stderr.strip()[-300:]))
+    d, _, lines = replay_with(tmp, "zero", 2, target_output_tokens=0, max_output_tokens=0)
+
+    def respond(head, body):
+        req = json.loads(body)
+        n = req["max_tokens"] if req.get("ignore_eos") else 3
+        return common.sse_answer(len(body) // 4, texts=["x"] * n)
+    with common.canned_server(respond) as srv:
+        r = run("agents", "--url", "http://127.0.0.1:%d" % srv.port, "--model", "m", "--trajectories", d,
+                "--out", os.path.join(tmp, "zero-run"), "--slo-speed", "0", "--slo-ttft", "100",
+                "--max-agents", "1", "--warmup-s", "0", "--stagger-s", "0", "--window-s", "0.5",
+                "--min-trajectories", "0", "--min-per-agent", "0", "--threads", "1", "--tokenizer", "none")
+        reqs = [json.loads(b) for _, b in srv.requests]
+    turns = [b for b in reqs if len(b["messages"]) == len(lines[2]["messages"])]
+    asked = {(b["max_tokens"], b.get("ignore_eos")) for b in turns}
+    check(r.returncode == 0 and turns and asked == {(1, True)},
+          "a turn recorded with 0 output tokens asks for max_tokens 1 with ignore_eos", {(1, True)},
+          (r.returncode, asked, r.stderr.strip()[-300:]))
+
+
+def damaged_log(tmp):
+    """`strobe analyze` says how a run's log is damaged: a header longer than the file (not
+    "log version 1 ... reads version 1"), a header that is not JSON (it was read, and its
+    records taken from the wrong offset, as "no end mark (the run died)"), events.bin a
+    directory (not "No such device"), bodies.bin cut short after the run ended (not requests
+    failed as "no-done", "not flushed before the run stopped"). The intact log still reads."""
+    good = os.path.join(tmp, "good-run")
+    r = run("slt", "--out", good, "--concurrency", "2", "--phase-s", "1", "--ramp-s", "0.2",
+            "--input-tokens", "100", "--output-tokens", "3", "--threads", "1", "--tokenizer", "none")
+    check(r.returncode == 0, "a short run against the built-in emulator", 0, r.stderr[-300:])
+    if r.returncode:
+        return
+
+    def set_header_len(run_dir, n):
+        with open(os.path.join(run_dir, "events.bin"), "r+b") as f:
+            f.seek(12)
+            f.write(struct.pack("<I", n))
+
+    def long_header(run_dir):
+        set_header_len(run_dir, os.path.getsize(os.path.join(run_dir, "events.bin")))
+
+    def events_dir(run_dir):
+        os.remove(os.path.join(run_dir, "events.bin"))
+        os.mkdir(os.path.join(run_dir, "events.bin"))
+
+    def cut_bodies(run_dir):
+        path = os.path.join(run_dir, "bodies.bin")
+        os.truncate(path, os.path.getsize(path) // 2)
+
+    cases = [("header longer than the file", long_header, "header is torn"),
+             ("header length 5", lambda d: set_header_len(d, 5), "header (5 bytes) is not valid JSON"),
+             ("events.bin a directory", events_dir, "events.bin is a directory, not a file"),
+             ("bodies.bin cut to half", cut_bodies, "bodies.bin is shorter than its records say")]
+    for k, (name, damage, says) in enumerate(cases):
+        d = os.path.join(tmp, "damaged-%d" % k)
+        shutil.copytree(good, d)
+        damage(d)
+        r = run("analyze", "--threads", "1", d)
+        ok, line = one_sentence(r)
+        check(r.returncode == 1 and ok and says in line and "damaged" in line and "version 1" not in line,
+              "analyze, %s: exit 1 saying '%s' and that the log is damaged" % (name, says), (1, says),
+              (r.returncode, r.stderr.strip()[-300:]))
+    r = run("analyze", "--threads", "1", good)
+    check(r.returncode == 0, "analyze of the intact log still works", 0, (r.returncode, r.stderr[-300:]))
+
+
 def subcommands():
     """The usage list comes from main.c's table of subcommands: every one it lists answers
     its own --help; no subcommand or an unknown one is a bad command line (exit 2)."""
@@ -291,4 +432,8 @@ if __name__ == "__main__":
         recording(tmp)
         not_sse(tmp)
         not_a_run(tmp)
+        empty_out(tmp)
+        silent_server(tmp)
+        trajectory_counts(tmp)
+        damaged_log(tmp)
     common.done()
