@@ -328,6 +328,128 @@ static void *map_file(const char *path, size_t *len, char *err, size_t errlen)
     return m ? m : (void *)"";
 }
 
+/* Maps DIR/NAME, which must be a plain file: a directory or a device there would map as
+ * "No such device", which names no cause. NULL with err set. */
+static void *map_log_file(const char *dir, const char *name, size_t *len, char *err, size_t errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen,
+                 "%s is %s, not a file: the run's event log is damaged; give a run's folder "
+                 "whose %s is the file strobe wrote",
+                 path, S_ISDIR(st.st_mode) ? "a directory" : "not a regular file", name);
+        return NULL;
+    }
+    return map_file(path, len, err, errlen);
+}
+
+/* Whether the header is one JSON object and nothing after it but the writer's padding
+ * (spaces): strings closed, brackets closing at its end. A shape check, not a parser (the
+ * dataplane does not link one), but every valid header passes it, and a header length that was
+ * overwritten or cut (records would then be read from the wrong offset, as garbage) fails. */
+static int header_is_object(const char *h, size_t n)
+{
+    size_t i = 0;
+    while (i < n && (h[i] == ' ' || h[i] == '\n' || h[i] == '\t' || h[i] == '\r')) i++;
+    if (i == n || h[i] != '{') return 0;
+    int depth = 0, in_string = 0;
+    for (; i < n; i++) {
+        char c = h[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = 0;
+            else if ((unsigned char)c < 0x20)
+                return 0;
+        } else if (c == '"') {
+            in_string = 1;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if ((c == '}' || c == ']') && --depth == 0) {
+            break;
+        } else if (!c) {
+            return 0;
+        }
+    }
+    if (i >= n) return 0; /* never closed */
+    while (++i < n)
+        if (h[i] != ' ' && h[i] != '\n' && h[i] != '\t' && h[i] != '\r') return 0;
+    return 1;
+}
+
+/* The header's checks, each saying what is wrong: 0, or -1 with err set. */
+static int check_header(const char *dir, const char *e, size_t len, char *err, size_t errlen)
+{
+    uint32_t ver, hl;
+    if (len < 16 || memcmp(e, LOG_MAGIC, 8)) {
+        snprintf(err, errlen, "%s/events.bin is not a strobe event log", dir);
+        return -1;
+    }
+    memcpy(&ver, e + 8, 4);
+    memcpy(&hl, e + 12, 4);
+    if (ver != LOG_VERSION) {
+        snprintf(err, errlen,
+                 "%s/events.bin has log version %u; this strobe reads version %d: analyse it "
+                 "with the strobe that wrote it",
+                 dir, ver, LOG_VERSION);
+        return -1;
+    }
+    if (16 + (size_t)hl > len) {
+        snprintf(err, errlen,
+                 "%s/events.bin's header is torn: it gives its length as %u bytes but the file "
+                 "holds %zu after the 16-byte start, so the log is damaged (cut short or "
+                 "overwritten); restore it from a copy of the run",
+                 dir, hl, len - 16);
+        return -1;
+    }
+    if (!header_is_object(e + 16, hl)) {
+        snprintf(err, errlen,
+                 "%s/events.bin's header (%u bytes) is not valid JSON, so the log is damaged "
+                 "(its header or the header's length was overwritten) and its records cannot be "
+                 "found; restore it from a copy of the run",
+                 dir, hl);
+        return -1;
+    }
+    return 0;
+}
+
+/* Where the last body the records point at ends. The collector gives bodies their offsets
+ * in the order it writes the records, so the last record with a body has the furthest. */
+static uint64_t bodies_end(const struct eventlog_reader *r)
+{
+    for (size_t i = r->nrecords; i-- > 0;)
+        if (r->records[i].len) return r->records[i].off + r->records[i].len;
+    return 0;
+}
+
+static int has_end_mark(const struct eventlog_reader *r)
+{
+    for (size_t i = r->nrecords; i-- > 0;)
+        if (r->records[i].type == REC_MARK && rec_mark_decode(&r->records[i]).kind == MARK_RUN_END)
+            return 1;
+    return 0;
+}
+
+/* bodies.bin is written before the records that point into it, and a run that ended synced
+ * both: records pointing past its end then mean it was cut short afterwards, not a run that
+ * died before its last flush. Its events would read as missing, their requests as failed.
+ * 0, or -1 with err set. */
+static int check_bodies(const char *dir, const struct eventlog_reader *r, char *err, size_t errlen)
+{
+    uint64_t end = bodies_end(r);
+    if (end <= r->bodies_len || !has_end_mark(r)) return 0;
+    snprintf(err, errlen,
+             "%s/bodies.bin is shorter than its records say (%zu bytes; they point up to byte "
+             "%llu) although the run ended normally: the log is damaged (bodies.bin was cut "
+             "short after the run), and its requests would read as failed; restore bodies.bin "
+             "from a copy of the run",
+             dir, r->bodies_len, (unsigned long long)end);
+    return -1;
+}
+
 struct eventlog_reader *eventlog_open(const char *dir, char *err, size_t errlen)
 {
     char path[4096];
@@ -357,26 +479,14 @@ struct eventlog_reader *eventlog_open(const char *dir, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory opening %s's log", dir);
         return NULL;
     }
-    r->map_events = map_file(path, &r->map_events_len, err, errlen);
+    r->map_events = map_log_file(dir, "events.bin", &r->map_events_len, err, errlen);
     if (!r->map_events) goto fail;
-    snprintf(path, sizeof path, "%s/bodies.bin", dir);
-    r->map_bodies = map_file(path, &r->map_bodies_len, err, errlen);
+    r->map_bodies = map_log_file(dir, "bodies.bin", &r->map_bodies_len, err, errlen);
     if (!r->map_bodies) goto fail;
     const char *e = r->map_events;
-    uint32_t ver, hl;
-    if (r->map_events_len < 16 || memcmp(e, LOG_MAGIC, 8)) {
-        snprintf(err, errlen, "%s/events.bin is not a strobe event log", dir);
-        goto fail;
-    }
-    memcpy(&ver, e + 8, 4);
+    if (check_header(dir, e, r->map_events_len, err, errlen)) goto fail;
+    uint32_t hl;
     memcpy(&hl, e + 12, 4);
-    if (ver != LOG_VERSION || 16 + (size_t)hl > r->map_events_len) {
-        snprintf(err, errlen,
-                 "%s/events.bin has log version %u or a torn header; this strobe "
-                 "reads version %d",
-                 dir, ver, LOG_VERSION);
-        goto fail;
-    }
     r->header_json = malloc(hl + 1);
     memcpy(r->header_json, e + 16, hl);
     r->header_json[hl] = 0;
@@ -391,6 +501,7 @@ struct eventlog_reader *eventlog_open(const char *dir, char *err, size_t errlen)
     }
     r->bodies = r->map_bodies;
     r->bodies_len = r->map_bodies_len;
+    if (check_bodies(dir, r, err, errlen)) goto fail;
     return r;
 fail:
     eventlog_reader_close(r);
