@@ -27,6 +27,18 @@
 #define NAP_NS 50000L
 /* the most a pass takes from one ring */
 #define PASS_BYTES (4u << 20)
+/* A message longer than a ring takes whole (half of it, less the ring's own header: an event
+ * under a raised --max-event-bytes) goes by reference: the producer copies it into a block of
+ * its own and queues a record of this type holding the block's address and length; the
+ * collector takes the block as if it had come through the ring, then frees it. Never in the
+ * files. (Rings sized for the largest event would each become that large in memory once their
+ * head had gone round: 4 GiB a thread under --max-event-bytes 1G.) */
+#define REC_BY_REFERENCE 0xFF
+#define RING_MESSAGE_MAX (RING_BYTES / 2 - 64)
+struct by_reference {
+    char *msg; /* the record, then its body */
+    size_t len;
+};
 
 static const char *const error_names[ERR_COUNT] = {
     "none",        "connect",     "send",           "connection-reset",
@@ -47,6 +59,9 @@ struct eventlog {
     char *ebuf, *bbuf;
     size_t elen, blen;
     char error[256];
+    /* a message too long for a ring that could not be copied (out of memory): its length,
+     * set by the producer, said by the collector in error */
+    _Atomic size_t lost_len;
 };
 
 static int write_all(int fd, const char *p, size_t n)
@@ -101,19 +116,30 @@ static size_t drain(struct eventlog *l, int *more)
                 *more = 1;
                 break;
             }
-            bytes += len;
             struct log_record rec;
             memcpy(&rec, msg, sizeof rec);
-            size_t body = len - sizeof rec;
+            const char *whole = msg; /* the record and its body */
+            size_t whole_len = len;
+            struct by_reference ref = {NULL, 0};
+            if (rec.type == REC_BY_REFERENCE) {
+                memcpy(&ref, msg + sizeof rec, sizeof ref);
+                whole = ref.msg;
+                whole_len = ref.len;
+                memcpy(&rec, whole, sizeof rec);
+            }
+            bytes += whole_len;
+            size_t body = whole_len - sizeof rec;
             if (body) {
                 /* the API key, if a server echoed it, is blanked here, on the writer thread
-                 * and in place: the slot is the collector's until it is released */
-                redact((char *)msg + sizeof rec, body);
+                 * and in place: the slot (or block) is the collector's until it is released */
+                redact((char *)whole + sizeof rec, body);
                 if (l->blen + body > BATCH_BYTES) flush_batches(l);
                 if (body > BATCH_BYTES) {
-                    write_all(l->bodies_fd, msg + sizeof rec, body);
+                    if (write_all(l->bodies_fd, whole + sizeof rec, body) && !l->error[0])
+                        snprintf(l->error, sizeof l->error, "writing bodies.bin failed: %s",
+                                 strerror(errno));
                 } else {
-                    memcpy(l->bbuf + l->blen, msg + sizeof rec, body);
+                    memcpy(l->bbuf + l->blen, whole + sizeof rec, body);
                     l->blen += body;
                 }
                 rec.off = l->bodies_off;
@@ -123,12 +149,19 @@ static size_t drain(struct eventlog *l, int *more)
             if (l->elen + sizeof rec > BATCH_BYTES) flush_batches(l);
             memcpy(l->ebuf + l->elen, &rec, sizeof rec);
             l->elen += sizeof rec;
+            free(ref.msg);
             spsc_release(r, len);
             taken++;
             /* written as it comes, in short writes, not 100 ms at once */
             if (l->blen >= WRITE_BYTES || l->elen >= WRITE_BYTES) flush_batches(l);
         }
     }
+    size_t lost = atomic_load_explicit(&l->lost_len, memory_order_relaxed);
+    if (lost && !l->error[0])
+        snprintf(l->error, sizeof l->error,
+                 "an event of %zu bytes could not be kept: out of memory (lower "
+                 "--max-event-bytes, or give the run more memory)",
+                 lost);
     return taken;
 }
 
@@ -182,8 +215,8 @@ static void free_log(struct eventlog *l)
     free(l);
 }
 
-struct eventlog *eventlog_create(const char *dir, const char *header_json, int producers,
-                                 size_t max_body, char *err, size_t errlen)
+struct eventlog *eventlog_create(const char *dir, const char *header_json, int producers, char *err,
+                                 size_t errlen)
 {
     char path[4096];
     struct eventlog *l = calloc(1, sizeof *l);
@@ -238,18 +271,15 @@ struct eventlog *eventlog_create(const char *dir, const char *header_json, int p
     l->ebuf = malloc(BATCH_BYTES);
     l->bbuf = malloc(BATCH_BYTES);
     int no_memory = !l->rings || !l->ebuf || !l->bbuf;
-    /* a ring takes messages up to half its size: a worker whose longest event did not fit
-     * would wait for room for ever */
-    size_t ring = spsc_cap_for(sizeof(struct log_record) + max_body, RING_BYTES);
     for (int p = 0; !no_memory && p < producers; p++)
-        no_memory = spsc_init(&l->rings[p], ring) != 0;
+        no_memory = spsc_init(&l->rings[p], RING_BYTES) != 0;
     int started = !no_memory && pthread_create(&l->thread, NULL, collector, l) == 0;
     if (!started) {
         if (no_memory)
             snprintf(err, errlen,
-                     "cannot start the event log: out of memory for %d ring(s) of %zu MiB (use "
-                     "fewer --threads or a lower --max-event-bytes, or raise the memory limit)",
-                     producers, ring >> 20);
+                     "cannot start the event log: out of memory for %d ring(s) of %u MiB (use "
+                     "fewer --threads, or raise the memory limit)",
+                     producers, RING_BYTES >> 20);
         else
             snprintf(err, errlen,
                      "cannot start the event log's thread: %s (raise the process or thread "
@@ -265,11 +295,35 @@ struct eventlog *eventlog_create(const char *dir, const char *header_json, int p
 
 struct spsc_ring *eventlog_ring(struct eventlog *l, int producer) { return &l->rings[producer]; }
 
+/* A message a ring cannot take whole, by reference (REC_BY_REFERENCE): the copy is an
+ * allocation on the worker's path, for events of megabytes only. */
+static void put_by_reference(struct eventlog *l, int producer, const struct log_record *rec,
+                             const void *body, size_t body_len)
+{
+    struct by_reference ref = {malloc(sizeof *rec + body_len), sizeof *rec + body_len};
+    if (!ref.msg) {
+        /* the run fails saying so (eventlog_error); the record alone keeps its request whole */
+        atomic_store_explicit(&l->lost_len, ref.len, memory_order_relaxed);
+        struct log_record bare = *rec;
+        bare.len = 0;
+        eventlog_put(l, producer, &bare, NULL, 0);
+        return;
+    }
+    memcpy(ref.msg, rec, sizeof *rec);
+    memcpy(ref.msg + sizeof *rec, body, body_len);
+    struct log_record marker = {.type = REC_BY_REFERENCE};
+    eventlog_put(l, producer, &marker, &ref, sizeof ref);
+}
+
 void eventlog_put(struct eventlog *l, int producer, const struct log_record *rec, const void *body,
                   size_t body_len)
 {
     struct spsc_ring *r = &l->rings[producer];
     size_t len = sizeof *rec + body_len;
+    if (len > RING_MESSAGE_MAX) {
+        put_by_reference(l, producer, rec, body, body_len);
+        return;
+    }
     char *slot;
     while (!(slot = spsc_reserve(r, len))) nap(NAP_NS);
     memcpy(slot, rec, sizeof *rec);

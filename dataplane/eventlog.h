@@ -22,15 +22,13 @@
 
 struct eventlog;
 
-/* Creates the files with the JSON header, with rings that take a body of up to max_body
- * bytes (the longest event a worker keeps; bodies of other records are shorter); NULL with
- * err set. */
-struct eventlog *eventlog_create(const char *dir, const char *header_json, int producers,
-                                 size_t max_body, char *err, size_t errlen);
+/* Creates the files with the JSON header; NULL with err set. */
+struct eventlog *eventlog_create(const char *dir, const char *header_json, int producers, char *err,
+                                 size_t errlen);
 /* Producer p's ring. Each producer is one thread. */
 struct spsc_ring *eventlog_ring(struct eventlog *l, int producer);
-/* Queues a record (plus body bytes, at most eventlog_create's max_body) from producer p;
- * sleeps while the ring is full, which is counted (eventlog_full_waits). */
+/* Queues a record (plus body bytes) from producer p; sleeps while the ring is full, which
+ * is counted (eventlog_full_waits). */
 void eventlog_put(struct eventlog *l, int producer, const struct log_record *rec, const void *body,
                   size_t body_len);
 /* Waits until everything queued before the call is written to the files. */

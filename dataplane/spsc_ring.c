@@ -21,13 +21,6 @@ int spsc_init(struct spsc_ring *r, size_t cap)
 
 void spsc_free(struct spsc_ring *r) { free(r->buf); }
 
-size_t spsc_cap_for(size_t len, size_t min_cap)
-{
-    size_t cap = min_cap;
-    while (cap / 2 < HDR + pad8(len)) cap *= 2;
-    return cap;
-}
-
 void *spsc_reserve(struct spsc_ring *r, size_t len)
 {
     size_t need = HDR + pad8(len);

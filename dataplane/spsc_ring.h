@@ -22,11 +22,7 @@ struct spsc_ring {
 
 int spsc_init(struct spsc_ring *r, size_t cap_pow2);
 void spsc_free(struct spsc_ring *r);
-/* The smallest ring (a power of two, at least min_cap) that takes a message of len bytes:
- * a message longer than half a ring is never taken. */
-size_t spsc_cap_for(size_t len, size_t min_cap);
-/* Reserves room for a message of len bytes; NULL when full (retry later), and always for
- * one longer than the ring takes (spsc_cap_for). */
+/* Reserves room for a message of len bytes; NULL when full (retry later). */
 void *spsc_reserve(struct spsc_ring *r, size_t len);
 /* Publishes the reserved message. */
 void spsc_commit(struct spsc_ring *r, size_t len);

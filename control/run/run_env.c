@@ -5,7 +5,6 @@
 #endif
 
 #include "fdlimit.h"
-#include "metrics_scrape.h"
 #include "rank_run.h"
 #include "ranks.h"
 #include "oneshot.h"
@@ -368,9 +367,7 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
         (double)(e->max_event_bytes ? e->max_event_bytes : SSE_DEFAULT_MAX_EVENT));
     char *with_power = cJSON_PrintUnformatted(h);
     cJSON_Delete(h);
-    size_t longest = e->max_event_bytes ? e->max_event_bytes : SSE_DEFAULT_MAX_EVENT;
-    if (longest < METRICS_SCRAPE_MAX_BYTES) longest = METRICS_SCRAPE_MAX_BYTES;
-    e->log = eventlog_create(out, with_power, e->threads + 2, longest, err, sizeof err);
+    e->log = eventlog_create(out, with_power, e->threads + 2, err, sizeof err);
     free(with_power);
     if (!e->log) {
         fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);

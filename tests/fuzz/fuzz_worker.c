@@ -196,7 +196,7 @@ static void log_restart(const char *dir)
     unlink(path);
     snprintf(path, sizeof path, "%s/bodies.bin", dir);
     unlink(path);
-    log = eventlog_create(dir, "{}", 1, 0, err, sizeof err);
+    log = eventlog_create(dir, "{}", 1, err, sizeof err);
     if (!log) abort();
     log_records = 0;
 }

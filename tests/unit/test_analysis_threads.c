@@ -45,7 +45,7 @@ static size_t write_log(const char *dir, struct stream *streams, size_t nstreams
 {
     char err[256];
     struct eventlog *l =
-        eventlog_create(dir, "{\"kind\":\"slt\",\"config\":{}}", 1, 0, err, sizeof err);
+        eventlog_create(dir, "{\"kind\":\"slt\",\"config\":{}}", 1, err, sizeof err);
     CHECK(l != NULL, "the log is created in %s: %s", dir, err);
     if (!l) return 0;
     size_t nreq = 0;

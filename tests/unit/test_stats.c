@@ -48,8 +48,8 @@ static void synthetic(const char *dir)
     const int64_t S = 1000000000LL;
     struct eventlog *l;
     char err[256];
-    l = eventlog_create(dir, "{\"kind\":\"slt\",\"config\":{\"phase_s\":10,\"ramp_s\":1}}", 1, 0,
-                        err, sizeof err);
+    l = eventlog_create(dir, "{\"kind\":\"slt\",\"config\":{\"phase_s\":10,\"ramp_s\":1}}", 1, err,
+                        sizeof err);
     CHECK(l != NULL, "create log: %s", err);
     struct log_record ph = {
         .type = REC_PHASE, .a = 0, .b = 4, .t = 5 * S, .t2 = 10 * S, .c = 20 * S, .req_id = 30 * S};
@@ -127,7 +127,7 @@ static void wide_gaps(const char *dir)
     const int64_t S = 1000000000LL;
     char err[256];
     struct eventlog *l = eventlog_create(
-        dir, "{\"kind\":\"slt\",\"config\":{\"phase_s\":50,\"ramp_s\":1}}", 1, 0, err, sizeof err);
+        dir, "{\"kind\":\"slt\",\"config\":{\"phase_s\":50,\"ramp_s\":1}}", 1, err, sizeof err);
     CHECK(l != NULL, "create log: %s", err);
     struct log_record ph = {
         .type = REC_PHASE, .a = 0, .b = 1, .t = 0, .t2 = S / 2, .c = 50 * S, .req_id = 60 * S};
