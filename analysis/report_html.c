@@ -31,7 +31,7 @@ static FILE *open_out(const char *out, const char *name, struct report_outcome *
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", out, name);
-    FILE *f = fopen(path, "w");
+    FILE *f = fopen(path, "we"); /* not inherited by gnuplot */
     if (!f) note_write_error(o, path, errno);
     return f;
 }
@@ -101,10 +101,19 @@ static int run_gnuplot(const char *out, const char *script)
     pid_t pid = fork();
     if (pid < 0) return -1;
     if (pid == 0) {
-        if (chdir(out)) _exit(127);
+        /* only async-signal-safe calls after fork: a fixed sentence, then out */
+        static const char no_dir[] = "strobe report: cannot enter the output folder to run "
+                                     "gnuplot.\n",
+                          no_exec[] = "strobe report: cannot run gnuplot; is it installed "
+                                      "(apt-get install gnuplot-nox)?\n";
+        if (chdir(out)) {
+            (void)!write(STDERR_FILENO, no_dir, sizeof no_dir - 1);
+            _exit(127);
+        }
         int log = open("gnuplot.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (log >= 0) dup2(log, STDERR_FILENO);
         execlp("gnuplot", "gnuplot", script, (char *)NULL);
+        (void)!write(STDERR_FILENO, no_exec, sizeof no_exec - 1);
         _exit(127);
     }
     int status;
