@@ -92,7 +92,7 @@ static struct sent *read_sent(const char *run_dir, const struct run_facts *f, in
 
 static double ms_between(int64_t from, int64_t to)
 {
-    return from && to ? (double)(to - from) / 1e6 : NAN;
+    return from && to ? stamps_apart(from, to, 1e6) : NAN;
 }
 
 /* AA's output-length normalisation of one measured turn (the header's rule). */
@@ -136,7 +136,7 @@ static void measure(struct aa_turn *t, const struct sent *s, int exact_policy)
     t->ttft_ms = ms_between(start, r->t_first_token);
     t->e2e_ms = ms_between(start, r->t_done);
     t->generation_ms = r->t_first_token && r->t_last_token
-                           ? (double)(r->t_last_token - r->t_first_token) / 1e6
+                           ? stamps_apart(r->t_first_token, r->t_last_token, 1e6)
                            : NAN;
     t->server_output_tokens = r->usage_seen ? r->completion_tokens : -1;
     t->server_prompt_tokens = r->usage_seen ? r->prompt_tokens : -1;
@@ -221,8 +221,11 @@ int aa_turns_collect(const char *run_dir, const struct run_facts *f, int exact_p
         /* the tool delay strobe waited: until this task's next turn was due */
         int next_same =
             i + 1 < ns && TAG_TASK(s[i + 1].tag) == task && TAG_TURN(s[i + 1].tag) == turn + 1;
-        t->replayed_tool_delay_ms =
-            next_same && s[i].r->t_done ? (double)(s[i + 1].r->t_sched - s[i].r->t_done) / 1e6 : 0;
+        t->replayed_tool_delay_ms = next_same && s[i].r->t_done
+                                        ? stamps_apart(s[i].r->t_done, s[i + 1].r->t_sched, 1e6)
+                                        : 0;
+        /* a damaged log's stamps too far apart: no delay is known, none is summed */
+        if (isnan(t->replayed_tool_delay_ms)) t->replayed_tool_delay_ms = 0;
         if (!keep) {
             out->repeats_left_out++;
             continue;

@@ -42,8 +42,9 @@ void agent_iteration_metrics(const struct run_facts *f, const struct phase_info 
             dvec_push(&speed, 0);
             continue;
         }
-        dvec_push(&ttft, (double)(r->t_first_token - r->t_sched) / 1e9);
-        dvec_push(&e2e, (double)(r->t_done - r->t_sched) / 1e9);
+        /* a damaged log's stamps too far apart give no figure (stamps_apart) */
+        dvec_push_known(&ttft, stamps_apart(r->t_sched, r->t_first_token, 1e9));
+        dvec_push_known(&e2e, stamps_apart(r->t_sched, r->t_done, 1e9));
         double v = req_output_speed(r);
         if (!isnan(v)) dvec_push(&speed, v);
     }

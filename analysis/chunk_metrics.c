@@ -12,9 +12,11 @@ static _Noreturn void out_of_memory(void)
     exit(1);
 }
 
-/* Counts a value; memory running out here leaves no figure to give. */
+/* Counts a value; memory running out here leaves no figure to give. NAN, an interval between
+ * a damaged log's stamps too far apart to know (stamps_apart), is left out. */
 static void count_value(struct value_counts *c, double v, uint64_t times)
 {
+    if (isnan(v)) return;
     if (value_counts_add(c, v, times)) out_of_memory();
 }
 
@@ -96,14 +98,14 @@ int chunk_metrics_itl(const struct run_facts *f, const struct phase_info *ph, in
             if (kt <= 0) continue; /* merged into the next chunk, as below */
             if (kt == 1) {
                 /* zeros == 0 and d / 1 == d: both rules count d alone */
-                if (prev) count_value(&v, (double)(t - prev) / 1e6, 1);
+                if (prev) count_value(&v, stamps_apart(prev, t, 1e6), 1);
                 prev = t;
                 continue;
             }
             multi = 1;
             size_t zeros = (size_t)kt - 1;
             if (prev) {
-                double d = (double)(t - prev) / 1e6;
+                double d = stamps_apart(prev, t, 1e6);
                 if (spread)
                     count_value(&v, d / kt, (size_t)kt);
                 else
@@ -132,9 +134,9 @@ void chunk_pass_run(const struct run_facts *f, const struct phase_info *ph, size
         m->requests++;
         m->by_rule[r->count_rule]++;
         if (r->t_first_reasoning)
-            dvec_push(&p->ttft_r, (double)(r->t_first_reasoning - r->t_sched) / 1e9);
+            dvec_push_known(&p->ttft_r, stamps_apart(r->t_sched, r->t_first_reasoning, 1e9));
         if (r->t_first_answer)
-            dvec_push(&p->ttft_a, (double)(r->t_first_answer - r->t_sched) / 1e9);
+            dvec_push_known(&p->ttft_a, stamps_apart(r->t_sched, r->t_first_answer, 1e9));
         if (r->usage_seen && r->tokenizer_tokens >= 0) {
             m->usage_compared++;
             m->tokenizer_total += (double)r->tokenizer_tokens;
@@ -158,7 +160,7 @@ void chunk_pass_run(const struct run_facts *f, const struct phase_info *ph, size
             m->chunks++;
             m->share_k[kt < 2 ? 0 : kt >= 5 ? 4 : (size_t)kt - 1]++; /* (0, 2): one */
             p->exactly_one += kt == 1;
-            if (prev) count_value(&p->interval, (double)(t - prev) / 1e6, 1);
+            if (prev) count_value(&p->interval, stamps_apart(prev, t, 1e6), 1);
             prev = t;
         }
     }

@@ -17,7 +17,9 @@ int energy_over_window(const struct power_series *s, int64_t ws, int64_t we, dou
     memset(out, 0, sizeof *out);
     out->source = s->source;
     out->device = s->device;
-    if (we <= ws || s->n == 0) return -1;
+    int64_t span;
+    /* a damaged log's window too wide for int64 measures nothing */
+    if (we <= ws || s->n == 0 || __builtin_sub_overflow(we, ws, &span)) return -1;
     size_t ne = 0;
     for (size_t i = 0; i < s->n; i++) ne += !isnan(s->energy_j[i]);
     int counter = ne >= 2;
@@ -32,13 +34,14 @@ int energy_over_window(const struct power_series *s, int64_t ws, int64_t we, dou
     int64_t a = ws > s->t[idx[0]] ? ws : s->t[idx[0]];
     int64_t b = we < s->t[idx[n - 1]] ? we : s->t[idx[n - 1]];
     if (b <= a) goto done;
-    out->coverage = (double)(b - a) / (double)(we - ws);
+    out->coverage = (double)(b - a) / (double)span;
     double gap = (double)((a - ws) > (we - b) ? (a - ws) : (we - b)) / 1e9;
     double joules = 0;
     for (size_t k = 0; k + 1 < n; k++) {
-        int64_t t0 = s->t[idx[k]], t1 = s->t[idx[k + 1]];
-        if (t1 <= a || t0 >= b) continue;
-        double g = (double)(t1 - t0) / 1e9;
+        int64_t t0 = s->t[idx[k]], t1 = s->t[idx[k + 1]], dt;
+        /* readings too far apart for int64 (a damaged log's stamps) are no interval */
+        if (t1 <= a || t0 >= b || __builtin_sub_overflow(t1, t0, &dt)) continue;
+        double g = (double)dt / 1e9;
         if (g > gap) gap = g;
         int64_t lo = t0 < a ? a : t0, hi = t1 > b ? b : t1;
         int64_t tt[2] = {t0, t1};
@@ -63,7 +66,7 @@ void energy_phase(const struct run_facts *f, int64_t ws, int64_t we, double peri
 {
     memset(out, 0, sizeof *out);
     out->accel_complete = out->system_complete = 1;
-    double window = (double)(we - ws) / 1e9;
+    double window = stamps_apart(ws, we, 1e9); /* NAN: a damaged log's window, no energy */
     for (size_t i = 0; i < f->npower && out->nseries < MAX_POWER_SERIES; i++) {
         const struct power_series *s = &f->power[i];
         int accel = s->source < nsources && accelerator_only[s->source];

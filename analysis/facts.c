@@ -47,10 +47,11 @@ static void stamp_from_tap(struct analyser *A, struct req_facts *r, struct rec_e
                     A->tap_cap = cap;
                 }
             }
-            if (A->ntap < A->tap_cap)
-                A->tap_minus_host_us[A->ntap++] = (double)(t_tap - ev->t_stamp) / 1e3;
-            else
+            double d = stamps_apart(ev->t_stamp, t_tap, 1e3);
+            if (A->ntap == A->tap_cap)
                 A->sink.out_of_memory = 1; /* the analysis fails, saying so */
+            else if (!isnan(d))
+                A->tap_minus_host_us[A->ntap++] = d;
             ev->t_stamp = t_tap;
             ev->ts_source = TS_FPGA;
             A->tap_matched++;
@@ -78,6 +79,10 @@ static void take_end(struct analyser *A, struct req_facts *r, struct pending *p,
         if (r->transport_error == ERR_EVENT_TOO_LONG) r->failed = 0;
         char what[160];
         snprintf(what, sizeof what, "%.*s", (int)(len > 150 ? 150 : len), body ? body : "");
+        if (!what[0] && r->transport_error == ERR_DRAIN)
+            snprintf(what, sizeof what,
+                     "still streaming when the drain ended; raise --drain-s to let long requests "
+                     "finish");
         request_set_failed(r, FAIL_TRANSPORT, "%s%s%s", req_error_name(v->error),
                            what[0] ? ": " : "", what);
     } else if (!r->status) {
@@ -619,9 +624,13 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
     for (unsigned t = 0; t < threads; t++) free(A[t].sink.figures);
     for (unsigned t = 0; t < threads; t++) f->ntok += f->tok[t].len;
     free(A);
-    if (L.tap)
+    if (L.tap) {
         tap_join_stats(L.tap, &f->tap_records, &f->tap_lost, &f->tap_drift_ppm,
                        &f->tap_uncertainty_ns);
+        /* the results say why the drift and uncertainty are unknown, not only stderr */
+        const char *clock_note = tap_join_clock_note(L.tap);
+        if (clock_note) snprintf(f->tap_clock_note, sizeof f->tap_clock_note, "%s", clock_note);
+    }
     loader_close(&L);
     if (out_of_memory) {
         snprintf(err, errlen,

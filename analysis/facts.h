@@ -30,6 +30,7 @@ enum fail_class {
     FAIL_NO_DONE,         /* the stream ended without [DONE] */
     FAIL_NO_STATUS,       /* the response ended without a status line */
     FAIL_NO_END,          /* no end record: the run stopped first */
+    FAIL_BAD_USAGE,       /* its final usage holds a count no stream can have */
 };
 enum output_source { OUT_USAGE, OUT_TOKENIZER, OUT_BYTES };
 
@@ -148,7 +149,8 @@ struct run_facts {
     /* an FPGA tap's records joined to the events (tap_join.h) */
     int tap_present;
     size_t tap_records, tap_lost, tap_matched, tap_fallback, tap_out_of_order;
-    double tap_drift_ppm, tap_uncertainty_ns;
+    double tap_drift_ppm, tap_uncertainty_ns; /* NAN when tap_clock_note says why */
+    char tap_clock_note[600];  /* tap_join_clock_note's sentence, "" when the clock was checked */
     double *tap_minus_host_us; /* per matched event: tap stamp - the host's own stamp */
     size_t ntap_minus_host;
     /* an MPI run: each rank's clock offsets, as rank 0 measured them (rank 0's log only) */
@@ -218,6 +220,15 @@ static inline double tok_share(const struct req_facts *r, const struct tok_store
 /* The phase's per-event figure (facts.phases[k] and facts.phase_figures[k] align). */
 const struct value_counts *phase_figure(const struct run_facts *f, const struct phase_info *ph,
                                         enum event_figure which);
+
+/* The time from one stamp to another, in seconds (per = 1e9) or milliseconds (per = 1e6): NAN
+ * when they lie too far apart for int64, which only a damaged log's stamps can (the figure
+ * then leaves the pair out, as it leaves out what it cannot know). */
+static inline double stamps_apart(int64_t from, int64_t to, double per)
+{
+    int64_t d;
+    return __builtin_sub_overflow(to, from, &d) ? NAN : (double)d / per;
+}
 
 /* Output speed of one request (methodology.md §6.6): (output tokens - tokens of the first
  * chunk) / (last chunk - first chunk), tokens/s; NAN with fewer than 2 token events. */

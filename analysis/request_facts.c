@@ -126,15 +126,18 @@ void request_take_event(struct req_facts *r, struct pending *p, const struct rec
     if (cf.answer_bytes && !r->t_first_answer) r->t_first_answer = ev->t_stamp;
     r->t_last_token = ev->t_stamp;
     r->n_token_events++;
-    int64_t lag = INT64_MIN, pace = INT64_MIN;
+    int64_t lag = INT64_MIN, pace = INT64_MIN, gap = INT64_MIN;
     if (cf.has_sent_ns) {
         if (__builtin_sub_overflow(ev->t_stamp, cf.sent_ns, &lag)) lag = INT64_MIN;
         if (cf.has_sched_ns) pace = cf.sent_ns - cf.sched_ns; /* both within 2^62 */
     }
+    /* a damaged log's stamps too far apart for int64 give no gap, as other sources give none */
+    if (ev->ts_source == TS_KERNEL && __builtin_sub_overflow(ev->t_read, ev->t_stamp, &gap))
+        gap = INT64_MIN;
     struct event_fact e = {
         .t = ev->t_stamp,
         .lag = lag,
-        .gap = ev->ts_source == TS_KERNEL ? ev->t_read - ev->t_stamp : INT64_MIN,
+        .gap = gap,
         .pace = pace,
         .bytes = (double)cf.visible_bytes,
         .tokenized = tokenized,
@@ -245,6 +248,33 @@ static void count_figures(struct tok_sink *sink, const struct req_facts *r, cons
     if (failed) sink->out_of_memory = 1;
 }
 
+/* Fails a request whose final usage no stream can have: a count below zero or over INT32_MAX
+ * (no request generates 2^31 tokens), or fewer output tokens than its first token event is
+ * counted as, which would make its speed negative. Its figures would be false, so it counts as
+ * a failure, the server's to explain. Only the final count is judged: vLLM sends
+ * completion_tokens 0 on early chunks before the real count. */
+static void check_usage(struct req_facts *r)
+{
+    if (!r->usage_seen) return;
+    if (r->completion_tokens < 0 || r->completion_tokens > INT32_MAX)
+        request_set_failed(r, FAIL_BAD_USAGE,
+                           "usage.completion_tokens is %lld, not 0 to 2^31-1: the server's usage "
+                           "cannot be right; check how it counts tokens",
+                           (long long)r->completion_tokens);
+    else if (r->prompt_tokens < 0 || r->prompt_tokens > INT32_MAX)
+        request_set_failed(r, FAIL_BAD_USAGE,
+                           "usage.prompt_tokens is %lld, not 0 to 2^31-1: the server's usage "
+                           "cannot be right; check how it counts tokens",
+                           (long long)r->prompt_tokens);
+    else if (r->n_token_events && (double)r->completion_tokens < r->first_chunk_tokens)
+        request_set_failed(r, FAIL_BAD_USAGE,
+                           "usage.completion_tokens is %lld, fewer than its first token "
+                           "event's %g (count rule %s): its speed would be negative; check how "
+                           "the server counts tokens",
+                           (long long)r->completion_tokens, r->first_chunk_tokens,
+                           count_rule_name(r->count_rule));
+}
+
 /* Closes a request: its counting rule, token totals, failure verdict, and its token events
  * into its thread's token store. */
 void request_finish(struct tok_sink *sink, struct req_facts *r, struct pending *p,
@@ -270,6 +300,7 @@ void request_finish(struct tok_sink *sink, struct req_facts *r, struct pending *
         r->output_estimated = r->completion_tokens > 0;
     }
     r->first_chunk_tokens = counts && p->n ? counted_by(r->count_rule, &p->e[0]) : 1;
+    check_usage(r);
     if (!r->failed && r->t_done && !r->transport_error && r->status >= 200 && r->status <= 299 &&
         !r->saw_done)
         request_set_failed(r, FAIL_NO_DONE, "stream ended without [DONE]");
@@ -305,7 +336,7 @@ double req_output_speed(const struct req_facts *r)
 {
     if (r->n_token_events < 2 || r->t_last_token <= r->t_first_token) return NAN;
     return ((double)r->completion_tokens - r->first_chunk_tokens) /
-           ((double)(r->t_last_token - r->t_first_token) / 1e9);
+           stamps_apart(r->t_first_token, r->t_last_token, 1e9);
 }
 
 const char *count_rule_name(enum count_rule r)

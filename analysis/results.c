@@ -300,6 +300,19 @@ static cJSON *arrival_json(const struct phase_metrics *m, const cJSON *arrival)
     return o;
 }
 
+/* Failures by class, each with its count and an example reason, as the array `name` of o. */
+static void failures_json(cJSON *o, const char *name, const struct reason_count *reasons, size_t n)
+{
+    cJSON *fails = cJSON_AddArrayToObject(o, name);
+    for (size_t i = 0; i < n; i++) {
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "class", reasons[i].cls);
+        cJSON_AddNumberToObject(r, "requests", (double)reasons[i].count);
+        cJSON_AddStringToObject(r, "example", reasons[i].example);
+        cJSON_AddItemToArray(fails, r);
+    }
+}
+
 static cJSON *phase_json(const struct phase_metrics *m)
 {
     cJSON *o = cJSON_CreateObject();
@@ -337,14 +350,8 @@ static cJSON *phase_json(const struct phase_metrics *m)
     cJSON_AddItemToObject(o, "kernel_stamp_to_userspace_read_us",
                           summary_json(&m->kernel_to_user_us, 1));
     cJSON_AddItemToObject(o, "tokens_per_chunk", chunk_json(&m->chunks));
-    cJSON *fails = cJSON_AddArrayToObject(o, "failures");
-    for (size_t i = 0; i < m->nreasons; i++) {
-        cJSON *r = cJSON_CreateObject();
-        cJSON_AddStringToObject(r, "class", m->reasons[i].cls);
-        cJSON_AddNumberToObject(r, "requests", (double)m->reasons[i].count);
-        cJSON_AddStringToObject(r, "example", m->reasons[i].example);
-        cJSON_AddItemToArray(fails, r);
-    }
+    failures_json(o, "failures", m->reasons, m->nreasons);
+    failures_json(o, "failures_whole_phase", m->reasons_all, m->nreasons_all);
     return o;
 }
 
@@ -664,6 +671,11 @@ void results_print_table(FILE *out, const struct run_results *res)
         for (size_t k = 0; k < m->nreasons; k++)
             fprintf(out, "      failures: %zu %s (e.g. %s)\n", m->reasons[k].count,
                     m->reasons[k].cls, m->reasons[k].example);
+        /* failures in the ramp or drain too: a phase whose requests all failed there is not
+         * valid, and the verdict's class must be on a line */
+        for (size_t k = 0; m->failed_all > m->failed && k < m->nreasons_all; k++)
+            fprintf(out, "      failures, whole phase (ramp and drain too): %zu %s (e.g. %s)\n",
+                    m->reasons_all[k].count, m->reasons_all[k].cls, m->reasons_all[k].example);
     }
     ranks_results_print(out, &res->facts);
 }

@@ -19,21 +19,24 @@ static void classify(const struct req_facts *r, char *cls, size_t n)
         snprintf(cls, n, "error-event");
     else if (r->fail_class == FAIL_NO_DONE)
         snprintf(cls, n, "no-done");
+    else if (r->fail_class == FAIL_BAD_USAGE)
+        snprintf(cls, n, "bad-usage");
     else
         snprintf(cls, n, "other");
 }
 
-static void count_reason(struct phase_metrics *m, const struct req_facts *r)
+/* r's failure into a list of failures by class (the window's, or the whole phase's) */
+static void count_reason(struct reason_count *reasons, size_t *n, const struct req_facts *r)
 {
     char cls[40];
     classify(r, cls, sizeof cls);
-    for (size_t i = 0; i < m->nreasons; i++)
-        if (!strcmp(m->reasons[i].cls, cls)) {
-            m->reasons[i].count++;
+    for (size_t i = 0; i < *n; i++)
+        if (!strcmp(reasons[i].cls, cls)) {
+            reasons[i].count++;
             return;
         }
-    if (m->nreasons == MAX_REASON_CLASSES) return;
-    struct reason_count *rc = &m->reasons[m->nreasons++];
+    if (*n == MAX_REASON_CLASSES) return;
+    struct reason_count *rc = &reasons[(*n)++];
     snprintf(rc->cls, sizeof rc->cls, "%s", cls);
     snprintf(rc->example, sizeof rc->example, "%s", r->reason);
     rc->count = 1;
@@ -45,7 +48,7 @@ static void request_metrics(const struct run_facts *f, const struct phase_info *
 {
     m->info = *ph;
     int64_t ws = ph->t_window_start, we = ph->t_window_end;
-    m->window_s = (double)(we - ws) / 1e9;
+    m->window_s = stamps_apart(ws, we, 1e9);
     struct dvec speed = {0}, e2e_speed = {0}, ttft = {0}, ttfb = {0}, e2e = {0}, out = {0},
                 in = {0}, cached = {0}, lag = {0}, sv_prompt = {0}, sv_pred = {0}, sv_ttft = {0},
                 sv_window = {0};
@@ -54,10 +57,12 @@ static void request_metrics(const struct run_facts *f, const struct phase_info *
         const struct req_facts *r = &f->reqs[i];
         if (r->phase != ph->index) continue;
         m->sent_all++;
-        if (r->failed)
+        if (r->failed) {
             m->failed_all++;
-        else
+            count_reason(m->reasons_all, &m->nreasons_all, r);
+        } else {
             m->succeeded_all++;
+        }
         m->retried_all += r->retried != 0;
         int in_window = r->t_sched >= ws && r->t_sched < we;
         if (in_window) {
@@ -65,7 +70,7 @@ static void request_metrics(const struct run_facts *f, const struct phase_info *
             m->retried += r->retried != 0;
             if (r->failed) {
                 m->failed++;
-                count_reason(m, r);
+                count_reason(m->reasons, &m->nreasons, r);
             } else {
                 m->succeeded++;
             }
@@ -73,7 +78,7 @@ static void request_metrics(const struct run_facts *f, const struct phase_info *
             if (r->held_by_cap)
                 m->held_by_cap++;
             else if (r->t_written)
-                dvec_push(&lag, (double)(r->t_written - r->t_sched) / 1e9);
+                dvec_push_known(&lag, stamps_apart(r->t_sched, r->t_written, 1e9));
         }
         const struct tok_store *ts = req_tokens(f, r);
         /* a failed request's tokens are not served output: they count in no throughput */
@@ -86,25 +91,26 @@ static void request_metrics(const struct run_facts *f, const struct phase_info *
             io_tokens += (double)(r->prompt_tokens + r->completion_tokens);
         if (r->failed || !r->t_first_token || r->t_first_token < ws || r->t_first_token >= we)
             continue;
-        dvec_push(&ttft, (double)(r->t_first_token - r->t_sched) / 1e9);
+        /* a damaged log's stamps too far apart give no figure (stamps_apart) */
+        dvec_push_known(&ttft, stamps_apart(r->t_sched, r->t_first_token, 1e9));
         if (r->has_server_timings) {
             dvec_push(&sv_prompt, r->server_prompt_ms);
             dvec_push(&sv_pred, r->server_predicted_ms);
-            dvec_push(&sv_ttft,
-                      (double)(r->t_first_token - r->t_written) / 1e6 - r->server_prompt_ms);
-            dvec_push(&sv_window,
-                      (double)(r->t_last_token - r->t_first_token) / 1e6 - r->server_predicted_ms);
+            dvec_push_known(&sv_ttft, stamps_apart(r->t_written, r->t_first_token, 1e6) -
+                                          r->server_prompt_ms);
+            dvec_push_known(&sv_window, stamps_apart(r->t_first_token, r->t_last_token, 1e6) -
+                                            r->server_predicted_ms);
         }
-        if (r->t_first_byte) dvec_push(&ttfb, (double)(r->t_first_byte - r->t_sched) / 1e9);
-        dvec_push(&e2e, (double)(r->t_done - r->t_sched) / 1e9);
+        if (r->t_first_byte) dvec_push_known(&ttfb, stamps_apart(r->t_sched, r->t_first_byte, 1e9));
+        dvec_push_known(&e2e, stamps_apart(r->t_sched, r->t_done, 1e9));
         dvec_push(&out, (double)r->completion_tokens);
         dvec_push(&in, (double)r->prompt_tokens);
         dvec_push(&cached, (double)r->cached_tokens);
         if (r->output_estimated) m->estimated_outputs++;
         if (r->finish_reason && !strcmp(r->finish_reason, "length")) m->forced_length++;
         if (r->t_done > r->t_sched)
-            dvec_push(&e2e_speed,
-                      (double)r->completion_tokens / ((double)(r->t_done - r->t_sched) / 1e9));
+            dvec_push_known(&e2e_speed, (double)r->completion_tokens /
+                                            stamps_apart(r->t_sched, r->t_done, 1e9));
         double v = req_output_speed(r);
         if (isnan(v))
             m->speed_excluded++;

@@ -45,8 +45,12 @@ struct phase_metrics {
     struct summary server_prompt_ms, server_predicted_ms, ttft_minus_server_prompt_ms,
         decode_window_minus_server_predicted_ms;
     struct chunk_metrics chunks;
-    struct reason_count reasons[MAX_REASON_CLASSES];
+    struct reason_count reasons[MAX_REASON_CLASSES]; /* the window's failures, by class */
     size_t nreasons;
+    /* the whole phase's (ramp and drain too, as failed_all): a phase whose requests all failed
+     * outside its window is invalid for them, and they must be there to see */
+    struct reason_count reasons_all[MAX_REASON_CLASSES];
+    size_t nreasons_all;
 };
 
 void slt_phase_metrics(const struct run_facts *f, const struct phase_info *ph,

@@ -133,6 +133,11 @@ void dvec_push(struct dvec *d, double x)
     d->v[d->n++] = x;
 }
 
+void dvec_push_known(struct dvec *d, double x)
+{
+    if (!isnan(x)) dvec_push(d, x);
+}
+
 void dvec_reserve(struct dvec *d, size_t n)
 {
     if (n <= d->cap) return;

@@ -28,6 +28,9 @@ struct dvec {
     size_t n, cap;
 };
 void dvec_push(struct dvec *d, double x);
+/* The same, leaving out x when it is NAN: a figure that cannot be known (stamps_apart, facts.h,
+ * on a damaged log's stamps) is not counted. */
+void dvec_push_known(struct dvec *d, double x);
 /* Room for n values at once (an upper bound is fine: untouched pages cost no memory). */
 void dvec_reserve(struct dvec *d, size_t n);
 void dvec_free(struct dvec *d);

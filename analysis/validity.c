@@ -29,9 +29,11 @@ static void invalid(struct run_validity *v, const char *fmt, ...)
     note(v, "%s", text);
 }
 
-static const char *example_failure(const struct phase_metrics *m)
+/* The first class of the failures that made a phase invalid, which its failure lines list
+ * (results.c): the window's, or the whole phase's (reasons_all). */
+static const char *first_class(const struct reason_count *reasons, size_t n)
 {
-    return m->nreasons ? m->reasons[0].cls : "see the failure lines";
+    return n ? reasons[0].cls : "no class recorded";
 }
 
 /* An SLT phase measured something only if requests sent in its window completed. */
@@ -40,7 +42,7 @@ static void slt_phase(const struct phase_metrics *m, struct run_validity *v)
     int k = m->info.index, c = m->info.concurrency;
     if (m->sent_all && !m->succeeded_all) {
         invalid(v, "phase %d (concurrency %d): all %zu of its requests failed (%s)", k, c,
-                m->sent_all, example_failure(m));
+                m->sent_all, first_class(m->reasons_all, m->nreasons_all));
     } else if (!m->sent) {
         invalid(v,
                 "phase %d (concurrency %d): no request was sent in its %.1f s measured window "
@@ -51,7 +53,7 @@ static void slt_phase(const struct phase_metrics *m, struct run_validity *v)
         invalid(v,
                 "phase %d (concurrency %d): none of the %zu requests sent in its measured "
                 "window completed (%s)",
-                k, c, m->sent, example_failure(m));
+                k, c, m->sent, first_class(m->reasons, m->nreasons));
     } else if ((double)m->failed > SLT_MAX_FAILED_SHARE * (double)m->sent) {
         invalid(v,
                 "phase %d (concurrency %d): %zu of %zu requests in its measured window "
@@ -120,6 +122,7 @@ void validity_decide(const struct run_results *res, struct run_validity *v)
     else if (!f->run_ended)
         invalid(v, "the event log has no end mark (the run died): figures cover what was flushed");
     if (f->torn_bodies) note(v, "some event bodies were not flushed before the run stopped");
+    if (f->tap_clock_note[0]) note(v, "%s", f->tap_clock_note);
     if (!res->nphases) invalid(v, "no phase was measured");
 
     size_t failed = 0, sent = 0, estimated = 0, succeeded = 0;

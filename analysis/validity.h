@@ -22,7 +22,7 @@ struct run_validity {
     int valid, comparable;
     char why[300];    /* the first reason the run is not valid, one sentence; "" when valid */
     const char *rule; /* the rule applied, in words */
-    char notes[VALIDITY_MAX_NOTES][300];
+    char notes[VALIDITY_MAX_NOTES][640]; /* room for a tap clock note naming its file */
     size_t nnotes;
 };
 

@@ -142,7 +142,10 @@ def bad_clock_file(tmp, pcap):
             os.remove(clock)
         if data is not None:
             open(clock, "wb").write(data)
-        a, _, u = analyze_tap(run)
+        a, raw, u = analyze_tap(run)
+        notes = json.loads(raw)["validity"]["notes"]
+        check(any("tap_clock.csv" in n and "unknown" in n for n in notes),
+              "tap_clock.csv %s: a validity note says why" % what, "a note", notes)
         print("tap_clock.csv %s: drift %s, uncertainty %s; %s" % (what, u["tap_clock_drift_ppm"],
               u["tap_clock_uncertainty_ns"], a.stderr.strip()[-200:]))
         check(u["tap_clock_uncertainty_ns"] is None and u["tap_clock_drift_ppm"] is None and

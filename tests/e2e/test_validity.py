@@ -1,7 +1,9 @@
 """Run validity and the exit status, and the rules a run keeps whatever its flags:
 a run that measured nothing (a server that never answers, streams without end, or fails every
-request: 401, 502, a JSON 200, a gzip body) is not valid and exits 4 with one sentence; tokens of
-failed requests count in no throughput; empty distributions are n/a (table) and null (JSON);
+request: 401, 502, a JSON 200, a gzip body) is not valid and exits 4 with one sentence, whose
+failure class is on a failure line; a final usage no stream can have (negative, zero for visible
+output, 2^62) fails its request, vLLM's early zero does not; tokens of failed requests count in
+no throughput; empty distributions are n/a (table) and null (JSON);
 an agents window opens only after every agent has started (the warm-up is extended, said and
 recorded); AA's fractional-millisecond delays are accepted; --threads is capped at the cores;
 --out is checked before anything starts; SIGINT during calibration says what happened, and
@@ -25,15 +27,25 @@ def chunk(obj):
     return ("data: %s\n\n" % json.dumps(obj)).encode()
 
 
-def stream_body(n_words, words=3):
-    out = [chunk({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"role": "assistant"}}]})]
+def stream_body(n_words, words=3, completion_tokens=None, early_usage=False):
+    """completion_tokens: the final usage's count (words when None); early_usage: vLLM's usage
+    with completion_tokens 0 on the role chunk, before the real count."""
+    role = {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"role": "assistant"}}]}
+    if early_usage:
+        role["usage"] = {"prompt_tokens": n_words + 12, "completion_tokens": 0}
+    out = [chunk(role)]
     for i in range(words):
         out.append(chunk({"object": "chat.completion.chunk",
                           "choices": [{"index": 0, "delta": {"content": " w%d" % i}}]}))
+    final = words if completion_tokens is None else completion_tokens
     out.append(chunk({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-                      "usage": {"prompt_tokens": n_words + 12, "completion_tokens": words}}))
+                      "usage": {"prompt_tokens": n_words + 12, "completion_tokens": final}}))
     out.append(b"data: [DONE]\n\n")
     return b"".join(out)
+
+
+# a final usage.completion_tokens no stream of three words can have
+BAD_USAGE = {"usage-negative": -5, "usage-zero": 0, "usage-huge": 2 ** 62}
 
 
 class Handler(socketserver.BaseRequestHandler):
@@ -57,6 +69,10 @@ class Handler(socketserver.BaseRequestHandler):
                 mode = self.mode if req.get("max_tokens") != 1 else "ok"
                 if mode == "ok":
                     self.send_stream(stream_body(n_words))
+                elif mode in BAD_USAGE:
+                    self.send_stream(stream_body(n_words, completion_tokens=BAD_USAGE[mode]))
+                elif mode == "usage-vllm":
+                    self.send_stream(stream_body(n_words, early_usage=True))
                 elif mode == "hang":
                     time.sleep(30)
                     return
@@ -143,6 +159,7 @@ def runs_that_measured_nothing(tmp):
         check("valid: NO" in r.stdout.splitlines()[0] if r.stdout else False,
               "%s: the table's first line says not valid" % mode, "valid: NO ...", r.stdout[:120])
         ph = res.get("phases", [{}])[0]
+        failures_shown(mode, r, res)
         if mode in ("hang", "cut", "401"):
             check(ph.get("system_output_tokens_per_s") == 0,
                   "%s: tokens of failed requests count in no throughput" % mode, 0,
@@ -152,6 +169,48 @@ def runs_that_measured_nothing(tmp):
             check(ttft.get("n") == 0 and ttft.get("p50") is None and row and "n/a" in row[0],
                   "%s: an empty TTFT distribution is null in JSON and n/a in the table" % mode,
                   "null, n/a", (ttft, row[:1]))
+
+
+def failures_shown(mode, r, res):
+    """A verdict that some requests failed names their class, and that class is on a failure
+    line of the table and in the phase's failures in results.json (the window's, or the whole
+    phase's when they failed in the ramp or drain)."""
+    why = res.get("validity", {}).get("why_not_valid") or ""
+    if "failed (" not in why:
+        return
+    cls = why.rsplit("(", 1)[1].rstrip(")")
+    ph = res["phases"][0]
+    listed = {f["class"] for f in ph.get("failures", []) + ph.get("failures_whole_phase", [])}
+    lines = [l for l in r.stdout.splitlines() if "failures" in l and cls in l]
+    check(cls in listed and lines, "%s: the verdict's failure class (%s) is on a failure line and in "
+          "results.json" % (mode, cls), cls, (why, listed, r.stdout[-400:]))
+
+
+def impossible_usage(tmp):
+    """A server whose final usage no stream can have (negative, 0 tokens for visible output,
+    2^62) fails its requests as bad-usage: never a negative or absurd speed, exit 4; vLLM's
+    completion_tokens 0 on an early chunk before the real count is fine."""
+    for mode, n in sorted(BAD_USAGE.items()):
+        run = os.path.join(tmp, mode)
+        r = slt_against(mode, run)
+        res = json.load(open(os.path.join(run, "results.json")))
+        ph = res["phases"][0]
+        classes = {f["class"] for f in ph["failures_whole_phase"]}
+        speed = ph["output_speed_tokens_per_s"]
+        check(r.returncode == 4 and not res["validity"]["valid"] and classes == {"bad-usage"} and
+              ph["requests_succeeded_whole_phase"] == 0 and "bad-usage" in r.stdout,
+              "usage.completion_tokens %d: every request fails as bad-usage, not valid, exit 4" % n,
+              (4, {"bad-usage"}), (r.returncode, classes, res["validity"].get("why_not_valid")))
+        check(ph["system_output_tokens_per_s"] >= 0 and (speed["p50"] is None or speed["p50"] >= 0),
+              "usage.completion_tokens %d: no negative throughput or speed" % n, ">= 0",
+              (ph["system_output_tokens_per_s"], speed["p50"]))
+        failures_shown(mode, r, res)
+    run = os.path.join(tmp, "usage-vllm")
+    r = slt_against("usage-vllm", run)
+    res = json.load(open(os.path.join(run, "results.json")))
+    check(r.returncode == 0 and res["validity"]["valid"],
+          "usage with completion_tokens 0 on the role chunk, the real count last (vLLM): valid",
+          0, (r.returncode, res["validity"].get("why_not_valid")))
 
 
 def agents(tmp, name, *args):
@@ -275,6 +334,21 @@ def server_dies_mid_phase(tmp):
           "exit 4 within the phase and drain", (p.returncode, "%.1f s" % took, err[-300:]))
 
 
+def drain_cut(tmp):
+    """Requests still streaming when the drain ends are cut as drain-limit, and their failure
+    line says how to let them finish."""
+    run = os.path.join(tmp, "drain")
+    r = common.run_strobe("slt", "--out", run, "--concurrency", "2", "--phase-s", "1", "--ramp-s", "0.2",
+                          "--drain-s", "0.5", "--output-tokens", "2000", "--ignore-eos", "--threads", "1",
+                          "--tokenizer", "none", "--emu-args", "--step-us 2000", timeout=120)
+    res = json.load(open(os.path.join(run, "results.json")))
+    ph = res["phases"][0]
+    cut = [f for f in ph["failures"] + ph["failures_whole_phase"] if f["class"] == "drain-limit"]
+    check(cut and all("--drain-s" in f["example"] for f in cut),
+          "requests cut by the drain: drain-limit, the example says to raise --drain-s",
+          "--drain-s", (r.returncode, ph["failures"], ph["failures_whole_phase"]))
+
+
 def sigint_during_analysis(tmp):
     """Ctrl-C while the results are computed stops the analysis at once; the log is complete,
     and `strobe analyze` computes the same results later."""
@@ -308,10 +382,12 @@ def main():
     tmp = tempfile.mkdtemp(prefix="strobe-validity-")
     try:
         runs_that_measured_nothing(tmp)
+        impossible_usage(tmp)
         server_dies_mid_phase(tmp)
         threads_and_out(tmp)
         sigint_during_calibration(tmp)
         sigint_during_analysis(tmp)
+        drain_cut(tmp)
         fractional_delays(tmp)
         window_after_every_start(tmp)
     finally:

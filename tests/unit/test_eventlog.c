@@ -26,7 +26,8 @@ static void big_body_round_trip(char *big)
 {
     char dir[] = "/tmp/strobe-eventlog-XXXXXX", err[512];
     CHECK(mkdtemp(dir) != NULL, "mkdtemp");
-    struct eventlog *l = eventlog_create(dir, "{\"kind\":\"slt\",\"config\":{}}", 1, err, sizeof err);
+    struct eventlog *l =
+        eventlog_create(dir, "{\"kind\":\"slt\",\"config\":{}}", 1, err, sizeof err);
     CHECK(l != NULL, "create log: %s", err);
     if (!l) return;
     char small[100];
@@ -64,7 +65,8 @@ static void refused_big_body(char *big)
 {
     char dir[] = "/tmp/strobe-eventlog-XXXXXX", err[512];
     CHECK(mkdtemp(dir) != NULL, "mkdtemp");
-    struct eventlog *l = eventlog_create(dir, "{\"kind\":\"slt\",\"config\":{}}", 1, err, sizeof err);
+    struct eventlog *l =
+        eventlog_create(dir, "{\"kind\":\"slt\",\"config\":{}}", 1, err, sizeof err);
     CHECK(l != NULL, "create log: %s", err);
     if (!l) return;
     struct rlimit was, small = {1u << 20, 1u << 20};

@@ -155,6 +155,283 @@ static void wide_gaps(const char *dir)
     results_free(&res);
 }
 
+/* A log of one phase, window [window_start, 50 s), for the requests a test puts in it. */
+static struct eventlog *one_phase_log(const char *dir, const char *header, int64_t window_start)
+{
+    const int64_t S = 1000000000LL;
+    char err[256];
+    struct eventlog *l = eventlog_create(dir, header, 1, err, sizeof err);
+    CHECK(l != NULL, "create log: %s", err);
+    struct log_record ph = {.type = REC_PHASE,
+                            .a = 0,
+                            .b = 2,
+                            .t = 0,
+                            .t2 = window_start,
+                            .c = 50 * S,
+                            .req_id = 60 * S};
+    eventlog_put(l, 0, &ph, NULL, 0);
+    return l;
+}
+
+/* One request sent at `sent`: `first` (an event, or NULL) at 1.5 s, three content events 100 ms
+ * apart from 2 s, `last` (or NULL), [DONE], and its end at 3 s with HTTP 200; with `error`, no
+ * event and that transport error instead. */
+static void request(struct eventlog *l, uint64_t id, int64_t sent, const char *first,
+                    const char *last, int error)
+{
+    const int64_t S = 1000000000LL;
+    struct log_record r = {.type = REC_REQUEST_SENT, .req_id = id, .t = sent, .t2 = sent + 10};
+    eventlog_put(l, 0, &r, NULL, 0);
+    if (!error) {
+        if (first) ev(l, id, S + S / 2, first);
+        for (int i = 0; i < 3; i++)
+            ev(l, id, 2 * S + i * S / 10, "{\"choices\":[{\"delta\":{\"content\":\"abcd\"}}]}");
+        if (last) ev(l, id, 2 * S + S / 2, last);
+        ev(l, id, 2 * S + S / 2, "[DONE]");
+    }
+    struct log_record end = {.type = REC_REQUEST_END,
+                             .req_id = id,
+                             .t = 3 * S,
+                             .t2 = error ? 0 : 2 * S,
+                             .a = error ? 0 : 200,
+                             .b = error};
+    eventlog_put(l, 0, &end, NULL, 0);
+}
+
+static int run_end(struct eventlog *l)
+{
+    struct log_record mark = {.type = REC_MARK, .a = MARK_RUN_END};
+    eventlog_put(l, 0, &mark, NULL, 0);
+    return eventlog_close(l);
+}
+
+/* 1 when one of res's validity notes holds `what` */
+static int has_note(const struct run_results *res, const char *what)
+{
+    for (size_t i = 0; i < res->validity.nnotes; i++)
+        if (strstr(res->validity.notes[i], what)) return 1;
+    return 0;
+}
+
+/* A final usage no stream can have (negative, past INT32_MAX, fewer tokens than the first
+ * token event is counted as) fails its request with a reason; vLLM's completion_tokens 0 on an
+ * early chunk before the real count does not. Never a negative speed or throughput. */
+static void impossible_usage(const char *dir)
+{
+    const int64_t S = 1000000000LL;
+    char err[256];
+    struct eventlog *l = one_phase_log(dir, "{\"kind\":\"slt\",\"config\":{}}", S / 2);
+    const char *usage[] = {"\"prompt_tokens\":9,\"completion_tokens\":-5",
+                           "\"prompt_tokens\":9,\"completion_tokens\":4611686018427387904",
+                           "\"prompt_tokens\":9,\"completion_tokens\":2147483648",
+                           "\"prompt_tokens\":9,\"completion_tokens\":0",
+                           "\"prompt_tokens\":-9,\"completion_tokens\":3"};
+    char last[160];
+    for (int i = 0; i < 5; i++) {
+        snprintf(last, sizeof last, "{\"choices\":[],\"usage\":{%s}}", usage[i]);
+        request(l, (uint64_t)i + 1, S, NULL, last, 0);
+    }
+    request(l, 6, S,
+            "{\"choices\":[{\"delta\":{\"role\":\"assistant\"}}],\"usage\":{\"prompt_tokens\":9,"
+            "\"completion_tokens\":0}}",
+            "{\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":3}}", 0);
+    CHECK(run_end(l) == 0, "log closes cleanly");
+    struct run_results res;
+    CHECK(results_compute(dir, "none", &res, err, sizeof err) == 0, "compute: %s", err);
+    const struct phase_metrics *m = &res.phases[0];
+    CHECK(
+        m->sent == 6 && m->failed == 5 && m->succeeded == 1,
+        "impossible usage: 5 of 6 requests failed, the vLLM-shaped one ok; got %zu of %zu (%zu ok)",
+        m->failed, m->sent, m->succeeded);
+    CHECK(m->nreasons == 1 && !strcmp(m->reasons[0].cls, "bad-usage") && m->reasons[0].count == 5 &&
+              strstr(m->reasons[0].example, "usage.completion_tokens"),
+          "their class is bad-usage, their reason names the count; got %s (%zu): %s",
+          m->nreasons ? m->reasons[0].cls : "none", m->nreasons ? m->reasons[0].count : 0,
+          m->nreasons ? m->reasons[0].example : "");
+    /* the vLLM-shaped one: (3 - 1) tokens / 0.2 s */
+    CHECK(m->speed.n == 1 && NEAR(m->speed.p50, 10) && m->system_output_tps >= 0,
+          "only the good request has a speed (10 tokens/s), throughput not negative; got %zu "
+          "speeds, p50 %g, %g tokens/s",
+          m->speed.n, m->speed.p50, m->system_output_tps);
+    CHECK(!res.validity.valid, "a run with impossible usage is not valid");
+    for (size_t i = 0; i < res.facts.nreqs; i++) {
+        const struct req_facts *r = &res.facts.reqs[i];
+        if (r->req_id == 4)
+            CHECK(r->failed && strstr(r->reason, "fewer than its first token event"),
+                  "usage 0 with visible output: the reason says why; got %s", r->reason);
+        if (r->req_id == 3)
+            CHECK(r->failed && strstr(r->reason, "2147483648"),
+                  "2^31 output tokens: the reason gives the count; got %s", r->reason);
+        if (r->req_id == 6)
+            CHECK(!r->failed && r->completion_tokens == 3, "vLLM's early 0: the final 3 counts");
+    }
+    results_free(&res);
+}
+
+/* A phase whose requests all failed outside its window (sent in the ramp, never answered): the
+ * verdict names their class, and the failure lines list them (the whole phase's). */
+static void failures_outside_window(const char *dir)
+{
+    const int64_t S = 1000000000LL;
+    char err[256];
+    struct eventlog *l = one_phase_log(dir, "{\"kind\":\"slt\",\"config\":{}}", 10 * S);
+    request(l, 1, S, NULL, NULL, ERR_IDLE_TIMEOUT);
+    request(l, 2, S, NULL, NULL, ERR_IDLE_TIMEOUT);
+    CHECK(run_end(l) == 0, "log closes cleanly");
+    struct run_results res;
+    CHECK(results_compute(dir, "none", &res, err, sizeof err) == 0, "compute: %s", err);
+    const struct phase_metrics *m = &res.phases[0];
+    CHECK(m->sent == 0 && m->failed_all == 2 && m->nreasons_all == 1 &&
+              m->reasons_all[0].count == 2 && !strcmp(m->reasons_all[0].cls, "idle-timeout"),
+          "two failures in the ramp, none in the window: the whole phase's list has them; got "
+          "%zu sent, %zu failed, %zu classes",
+          m->sent, m->failed_all, m->nreasons_all);
+    CHECK(!res.validity.valid && strstr(res.validity.why, "all 2 of its requests failed") &&
+              strstr(res.validity.why, "idle-timeout"),
+          "the verdict names the class; got %s", res.validity.why);
+    char *table = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&table, &len);
+    results_print_table(out, &res);
+    fclose(out);
+    CHECK(table && strstr(table, "failures, whole phase (ramp and drain too): 2 idle-timeout"),
+          "the table has the failure line the verdict points at; got\n%s", table ? table : "");
+    free(table);
+    results_free(&res);
+}
+
+/* A damaged log whose stamps lie too far apart for int64 (the extremes, a sign flipped): the
+ * analysis gives figures for the sane pairs and leaves the others out, without signed overflow
+ * (the ASan+UBSan suite halts on one). */
+static void damaged_stamps(const char *dir)
+{
+    const int64_t S = 1000000000LL;
+    char err[256];
+    struct eventlog *l =
+        eventlog_create(dir, "{\"kind\":\"slt\",\"config\":{}}", 1, err, sizeof err);
+    CHECK(l != NULL, "create log: %s", err);
+    struct log_record ph = {
+        .type = REC_PHASE, .a = 0, .b = 2, .t = 0, .t2 = S / 2, .c = 50 * S, .req_id = 60 * S};
+    eventlog_put(l, 0, &ph, NULL, 0);
+    /* phase 1's window spans every int64 */
+    struct log_record ph1 = {.type = REC_PHASE,
+                             .a = 1,
+                             .b = 2,
+                             .t = INT64_MIN,
+                             .t2 = INT64_MIN,
+                             .c = INT64_MAX,
+                             .req_id = INT64_MAX};
+    eventlog_put(l, 0, &ph1, NULL, 0);
+    const char *tok = "{\"choices\":[{\"delta\":{\"content\":\"abcd\"}}]}";
+    /* 1: sent at INT64_MIN + 1, written at 1 s (ttft, ttfb, e2e, e2e speed) */
+    struct log_record sent = {.type = REC_REQUEST_SENT, .req_id = 1, .t = INT64_MIN + 1, .t2 = S};
+    eventlog_put(l, 0, &sent, NULL, 0);
+    /* 2: written at INT64_MIN (the dispatch lag) */
+    sent = (struct log_record){.type = REC_REQUEST_SENT, .req_id = 2, .t = S, .t2 = INT64_MIN};
+    eventlog_put(l, 0, &sent, NULL, 0);
+    /* 3: per-chunk usage (so ITL is counted), a 2-token event at INT64_MIN between sane ones,
+     * one read at INT64_MIN (intervals, ITL, the kernel-to-user gap) */
+    sent = (struct log_record){.type = REC_REQUEST_SENT, .req_id = 3, .t = S, .t2 = S};
+    eventlog_put(l, 0, &sent, NULL, 0);
+    for (uint64_t id = 1; id <= 3; id++) {
+        if (id < 3) {
+            ev(l, id, 2 * S, tok);
+            ev(l, id, 2 * S + S / 5, tok);
+        } else {
+            const char *cum = "{\"choices\":[{\"delta\":{\"content\":\"abcd\"}}],\"usage\":{"
+                              "\"completion_tokens\":%d}}";
+            char body[160];
+            int64_t t[] = {2 * S, INT64_MIN, 2 * S + S / 10, 2 * S + S / 5};
+            int tokens[] = {1, 3, 4, 5};
+            for (int i = 0; i < 4; i++) {
+                snprintf(body, sizeof body, cum, tokens[i]);
+                struct log_record r = {.type = REC_EVENT,
+                                       .ts_source = TS_KERNEL,
+                                       .req_id = id,
+                                       .t = t[i],
+                                       .t2 = i == 2 ? INT64_MIN : t[i]};
+                eventlog_put(l, 0, &r, body, strlen(body));
+            }
+        }
+        ev(l, id, 2 * S + S / 5, "[DONE]");
+        struct log_record end = {
+            .type = REC_REQUEST_END, .req_id = id, .t = 3 * S, .t2 = 2 * S, .a = 200};
+        eventlog_put(l, 0, &end, NULL, 0);
+    }
+    /* 4, in phase 1: its first token at -2^62 - 1 s, its last at 2^62 + 1 s (its speed) */
+    sent = (struct log_record){
+        .type = REC_REQUEST_SENT, .req_id = 4, .a = 1, .t = INT64_MIN + 1, .t2 = INT64_MIN + 1};
+    eventlog_put(l, 0, &sent, NULL, 0);
+    ev(l, 4, -(INT64_C(1) << 62) - S, tok);
+    ev(l, 4, (INT64_C(1) << 62) + S, tok);
+    ev(l, 4, (INT64_C(1) << 62) + S, "[DONE]");
+    struct log_record end = {
+        .type = REC_REQUEST_END, .req_id = 4, .t = INT64_MAX, .t2 = INT64_MIN, .a = 200};
+    eventlog_put(l, 0, &end, NULL, 0);
+    CHECK(run_end(l) == 0, "log closes cleanly");
+    struct run_results res;
+    CHECK(results_compute(dir, "none", &res, err, sizeof err) == 0, "compute: %s", err);
+    for (size_t k = 0; k < res.nphases; k++) {
+        const struct phase_metrics *m = &res.phases[k];
+        CHECK(m->sent_all == m->succeeded_all + m->failed_all, "phase %zu: sent = ok + failed", k);
+        const struct summary *s[] = {&m->ttft,
+                                     &m->ttfb,
+                                     &m->e2e,
+                                     &m->speed,
+                                     &m->e2e_speed,
+                                     &m->dispatch_lag_s,
+                                     &m->chunks.chunk_interval_ms,
+                                     &m->chunks.itl_zero_ms,
+                                     &m->kernel_to_user_us};
+        for (size_t i = 0; i < sizeof s / sizeof *s; i++)
+            CHECK(!s[i]->n || (isfinite(s[i]->min) && isfinite(s[i]->max)),
+                  "phase %zu, figure %zu: only known values, got %g..%g", k, i, s[i]->min,
+                  s[i]->max);
+    }
+    const struct phase_metrics *m = &res.phases[0];
+    CHECK(m->ttft.n == 2 && m->e2e.n == 2,
+          "phase 0: request 1's TTFT and E2E from a stamp 2^63 away are left out; got %zu, %zu",
+          m->ttft.n, m->e2e.n);
+    CHECK(m->dispatch_lag_s.n == 1, "phase 0: request 2's dispatch lag is left out; got %zu",
+          m->dispatch_lag_s.n);
+    results_free(&res);
+}
+
+/* An FPGA tap whose tap_clock.csv is missing: the results' notes say why its drift and
+ * uncertainty are unknown (not only stderr); with the file there, no note. */
+static void tap_clock_missing(const char *dir)
+{
+    const int64_t S = 1000000000LL;
+    char err[256], path[512];
+    struct eventlog *l = one_phase_log(
+        dir,
+        "{\"kind\":\"slt\",\"config\":{\"url\":\"http://127.0.0.1:8000\",\"resolved_address\":"
+        "\"127.0.0.1\"}}",
+        S / 2);
+    request(l, 1, S, NULL, NULL, 0);
+    CHECK(run_end(l) == 0, "log closes cleanly");
+    snprintf(path, sizeof path, "%s/tap_records.bin", dir);
+    FILE *f = fopen(path, "w"); /* a tap that saw no record: the join still opens */
+    CHECK(f && fclose(f) == 0, "write %s", path);
+    struct run_results res;
+    CHECK(results_compute(dir, "none", &res, err, sizeof err) == 0, "compute: %s", err);
+    CHECK(res.facts.tap_present && isnan(res.facts.tap_uncertainty_ns) &&
+              strstr(res.facts.tap_clock_note, "tap_clock.csv") &&
+              has_note(&res, "tap_clock.csv") && has_note(&res, "unknown"),
+          "tap_clock.csv missing: the uncertainty is unknown and a validity note says why; note "
+          "'%s'",
+          res.facts.tap_clock_note);
+    results_free(&res);
+    snprintf(path, sizeof path, "%s/tap_clock.csv", dir);
+    f = fopen(path, "w");
+    CHECK(f && fprintf(f, "1000,1000\n2000000000,2000000000\n") > 0 && fclose(f) == 0, "write %s",
+          path);
+    CHECK(results_compute(dir, "none", &res, err, sizeof err) == 0, "compute: %s", err);
+    CHECK(!res.facts.tap_clock_note[0] && !has_note(&res, "tap_clock.csv"),
+          "tap_clock.csv there: no note; got '%s'", res.facts.tap_clock_note);
+    results_free(&res);
+}
+
 static int cmp_ref(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -238,6 +515,12 @@ int main(void)
     snprintf(cmd0, sizeof cmd0, "rm -rf %s/*", dir);
     CHECK(system(cmd0) == 0, "the folder is emptied");
     wide_gaps(dir);
+    void (*logs[])(const char *) = {impossible_usage, failures_outside_window, damaged_stamps,
+                                    tap_clock_missing};
+    for (size_t i = 0; i < sizeof logs / sizeof *logs; i++) {
+        CHECK(system(cmd0) == 0, "the folder is emptied");
+        logs[i](dir);
+    }
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd)) printf("could not remove %s\n", dir);
