@@ -105,8 +105,9 @@ static int sim_open(struct tap *t, const char *options, char *err, size_t errlen
     }
     s->nanosecond_pcap = u32(s->pcap) == 0xA1B23C4D;
     snprintf(s->path, sizeof s->path, "%s", path);
-    uint32_t snaplen = u32(s->pcap + 16);
-    s->max_incl = snaplen && snaplen < PCAP_MAX_FRAME ? snaplen : PCAP_MAX_FRAME;
+    /* not the header's snapshot length: libpcap reads records past it, and some writers
+     * give one smaller than their records */
+    s->max_incl = PCAP_MAX_FRAME;
     s->live_fd = -1;
     s->at = 24;
     s->drop_every = drop;
@@ -208,8 +209,8 @@ static void warn_cut_short(const struct sim *s, uint32_t incl)
                 s->path, s->at, left - 16, incl, (unsigned long long)s->frames);
 }
 
-/* A record header no capture writes (a frame longer than the file's snapshot length): the
- * file is damaged or not a capture, and reading on would take its bytes for frames. */
+/* A record header no capture writes (a frame longer than libpcap's largest, 262,144 bytes):
+ * the file is damaged or not a capture, and reading on would take its bytes for frames. */
 static void bad_record(struct tap *t, uint32_t incl)
 {
     struct sim *s = t->impl;

@@ -126,7 +126,13 @@ static int x_poll(struct tap *t, uint8_t (*raw)[32], int max)
 {
     struct xrt *x = t->impl;
     uint32_t head = 0;
-    if (xrtKernelReadRegister(x->kernel, 0x4C, &head)) return -1;
+    if (xrtKernelReadRegister(x->kernel, 0x4C, &head)) {
+        /* the card stopped answering: not an exhausted source, whose end is exit 0 */
+        snprintf(t->why, sizeof t->why,
+                 "tap xrt: reading the record ring's head register failed; the card or its "
+                 "driver stopped answering: check it with xbutil examine, then run again");
+        return -2;
+    }
     int n = 0;
     while (x->tail != head && n < max) {
         size_t off = (size_t)(x->tail % RING_RECORDS) * 32;
