@@ -259,9 +259,10 @@ int cmd_import(int argc, char **argv)
     char tdir[4096];
     snprintf(tdir, sizeof tdir, "%s/traces", out);
     made.out_dir = mkdir(out, 0755) == 0;
-    if ((!made.out_dir && errno != EEXIST) || !(made.traces_dir = mkdir(tdir, 0755) == 0)) {
-        fprintf(stderr, "strobe import: cannot create %s: %s; give a writable -o.\n", tdir,
-                strerror(errno));
+    int out_failed = !made.out_dir && errno != EEXIST;
+    if (out_failed || !(made.traces_dir = mkdir(tdir, 0755) == 0)) {
+        fprintf(stderr, "strobe import: cannot create %s: %s; give a writable -o.\n",
+                out_failed ? out : tdir, strerror(errno));
         undo_import(out, NULL, &made);
         return 1;
     }

@@ -149,7 +149,8 @@ static int recorded_output(const cJSON *m, int turn, int at, long *out, char *wh
         return 0;
     }
     int64_t given;
-    if (!json_int64(ct, &given) || given < 0 || given > INT32_MAX) {
+    if (!json_int64(ct, &given) || given < 0 || given > INT32_MAX ||
+        ct->valuedouble != (double)given) { /* 12.5 is no count */
         snprintf(why, wl,
                  "turn %d (messages[%d]) records usage.completion_tokens %g; a recorded output "
                  "size must be a whole number from 0 to %d, so fix or drop that recording",

@@ -156,6 +156,11 @@ def import_edge_cases(tmp):
     check(r.returncode == 1 and ("skipped %s: turn 0" % neg) in r.stdout and "-5" in r.stdout and
           not os.path.exists(out), "a negative completion_tokens: the file skipped naming its turn, nothing written",
           (1, "skipped %s: turn 0 ... -5" % neg), (r.returncode, r.stdout.strip()[-300:], os.path.exists(out)))
+    frac = mini_recording(os.path.join(d, "frac.json"), "frac", completion_tokens=12.5)
+    r = common.run_strobe("import", "--from", "mini-swe-agent", frac, "-o", out)
+    check(r.returncode == 1 and ("skipped %s: turn 0" % frac) in r.stdout and "12.5" in r.stdout,
+          "a fractional completion_tokens is no count: the file skipped naming its turn",
+          (1, "skipped ... 12.5"), (r.returncode, r.stdout.strip()[-300:]))
 
     # every input skipped: nothing left behind, so the same -o works on the rerun
     missing = os.path.join(d, "missing.json")
