@@ -328,8 +328,8 @@ static cJSON *summary_json(const struct aa_turns *t, const struct aa_export_sour
     cJSON_AddStringToObject(s, "manifest", src->manifest);
     cJSON_AddNumberToObject(s, "started_at", (double)t0 / 1e9);
     cJSON_AddNumberToObject(s, "ended_at", (double)t1 / 1e9);
-    cJSON_AddNumberToObject(s, "wall_duration_ms", (double)(t1 - t0) / 1e6);
-    cJSON_AddNumberToObject(s, "measured_duration_ms", (double)(t1 - t0) / 1e6);
+    cJSON_AddNumberToObject(s, "wall_duration_ms", stamps_apart(t0, t1, 1e6));
+    cJSON_AddNumberToObject(s, "measured_duration_ms", stamps_apart(t0, t1, 1e6));
     cJSON *ob = cJSON_AddObjectToObject(s, "observer");
     cJSON_AddBoolToObject(ob, "enabled", 0);
     cJSON_AddNumberToObject(ob, "duration_ms", 0);

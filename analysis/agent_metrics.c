@@ -14,8 +14,8 @@ void agent_iteration_metrics(const struct run_facts *f, const struct phase_info 
     m->phase = ph->index;
     m->agents = ph->concurrency;
     int64_t ws = ph->t_window_start, we = ph->t_window_end;
-    m->window_s = (double)(we - ws) / 1e9;
-    m->warmup_s = (double)(ws - ph->t_start) / 1e9;
+    m->window_s = stamps_apart(ws, we, 1e9);
+    m->warmup_s = stamps_apart(ph->t_start, ws, 1e9);
     m->warmup_extended = !!(ph->flags & PHASE_WARMUP_EXTENDED);
     m->client_bytes_per_agent = ph->concurrency ? (double)ph->client_bytes / ph->concurrency : 0;
     struct dvec speed = {0}, ttft = {0}, e2e = {0};

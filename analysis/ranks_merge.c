@@ -116,7 +116,7 @@ static void take_load(struct rank_load *L, const struct run_facts *rf, const str
         for (size_t r = 0; r < rf->nreqs; r++)
             if (rf->reqs[r].phase == f->phases[i].index && rf->reqs[r].t_sched < first)
                 first = rf->reqs[r].t_sched;
-        L->start_s[i] = first == INT64_MAX ? NAN : (double)(first - f->phases[i].t_start) / 1e9;
+        L->start_s[i] = first == INT64_MAX ? NAN : stamps_apart(f->phases[i].t_start, first, 1e9);
     }
     free(m);
 }

@@ -388,8 +388,8 @@ static void shade_windows(FILE *b, const struct run_facts *f, int64_t t0)
         fprintf(b,
                 "set object %zu rect from %.3f, graph 0 to %.3f, graph 1 fc rgb '#d8e8ff' fs "
                 "solid 0.6 noborder behind\n",
-                k + 1, (double)(f->phases[k].t_window_start - t0) / 1e9,
-                (double)(f->phases[k].t_window_end - t0) / 1e9);
+                k + 1, stamps_apart(t0, f->phases[k].t_window_start, 1e9),
+                stamps_apart(t0, f->phases[k].t_window_end, 1e9));
 }
 
 static int power_charts(const char *out, struct report_run *runs, int n, struct chart *ch, int *nch,
@@ -422,8 +422,9 @@ static int power_charts(const char *out, struct report_run *runs, int n, struct 
                 double w = ps->watts[k];
                 if (isnan(w) && k > 0 && !isnan(ps->energy_j[k]) && ps->t[k] > ps->t[k - 1])
                     w = (ps->energy_j[k] - ps->energy_j[k - 1]) /
-                        ((double)(ps->t[k] - ps->t[k - 1]) / 1e9);
-                if (!isnan(w)) fprintf(d, "%.3f %.3f\n", (double)(ps->t[k] - runs[i].t0) / 1e9, w);
+                        (stamps_apart(ps->t[k - 1], ps->t[k], 1e9));
+                if (!isnan(w))
+                    fprintf(d, "%.3f %.3f\n", stamps_apart(runs[i].t0, ps->t[k], 1e9), w);
             }
             if (close_out(d, out, name, o)) {
                 fclose(b);
@@ -458,7 +459,7 @@ static int server_charts(const char *out, struct report_run *runs, int n, struct
         fprintf(d, "# t_s requests_running requests_waiting kv_cache_usage_percent (NaN: not "
                    "exposed)\n");
         for (size_t k = 0; k < m->n; k++)
-            fprintf(d, "%.3f %.3f %.3f %.3f\n", (double)(m->s[k].t - runs[i].t0) / 1e9,
+            fprintf(d, "%.3f %.3f %.3f %.3f\n", stamps_apart(runs[i].t0, m->s[k].t, 1e9),
                     m->s[k].gauge[SG_RUNNING], m->s[k].gauge[SG_WAITING],
                     100 * m->s[k].gauge[SG_KV_USAGE]);
         if (close_out(d, out, name, o)) return -1;

@@ -310,7 +310,8 @@ void server_metrics_window(const struct server_metrics *m, int64_t t0, int64_t t
         if (out->gauge[g].n) out->gauge[g].mean /= (double)out->gauge[g].n;
     if (out->scrapes < 2) return;
     const struct server_scrape *a = &m->s[first], *b = &m->s[last];
-    out->span_s = (double)(b->t - a->t) / 1e9;
+    int64_t span; /* a damaged log's stamps too far apart for int64: no span */
+    out->span_s = __builtin_sub_overflow(b->t, a->t, &span) ? NAN : (double)span / 1e9;
     out->prefix_hit_ratio = counter_ratio(a, b, SC_PREFIX_HITS, SC_PREFIX_QUERIES);
     if (isnan(out->prefix_hit_ratio) && out->gauge[SG_PREFIX_HIT].n)
         out->prefix_hit_ratio = out->gauge[SG_PREFIX_HIT].mean;
