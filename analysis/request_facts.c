@@ -249,8 +249,9 @@ static void count_figures(struct tok_sink *sink, const struct req_facts *r, cons
 }
 
 /* Fails a request whose final usage no stream can have: a count below zero or over INT32_MAX
- * (no request generates 2^31 tokens), or fewer output tokens than its first token event is
- * counted as, which would make its speed negative. Its figures would be false, so it counts as
+ * (no request generates 2^31 tokens), no output token for visible output, or, counted by the
+ * server's own per-chunk usage, fewer output tokens than its first token event, which would
+ * make its speed negative. Its figures would be false, so it counts as
  * a failure, the server's to explain. Only the final count is judged: vLLM sends
  * completion_tokens 0 on early chunks before the real count. */
 static void check_usage(struct req_facts *r)
@@ -266,13 +267,19 @@ static void check_usage(struct req_facts *r)
                            "usage.prompt_tokens is %lld, not 0 to 2^31-1: the server's usage "
                            "cannot be right; check how it counts tokens",
                            (long long)r->prompt_tokens);
-    else if (r->n_token_events && (double)r->completion_tokens < r->first_chunk_tokens)
+    else if (r->n_token_events &&
+             (r->completion_tokens == 0 || (r->count_rule == COUNT_SERVER &&
+                                            (double)r->completion_tokens < r->first_chunk_tokens)))
         request_set_failed(r, FAIL_BAD_USAGE,
                            "usage.completion_tokens is %lld, fewer than its first token "
                            "event's %g (count rule %s): its speed would be negative; check how "
                            "the server counts tokens",
-                           (long long)r->completion_tokens, r->first_chunk_tokens,
+                           (long long)r->completion_tokens,
+                           r->completion_tokens ? r->first_chunk_tokens : 1.0,
                            count_rule_name(r->count_rule));
+    /* a local tokenizer counting the first chunk above the server's total is a difference
+     * of tokenizers (methodology.md §7: reported, not a failure): req_output_speed leaves such
+     * a request out of the speed */
 }
 
 /* Closes a request: its counting rule, token totals, failure verdict, and its token events
@@ -335,8 +342,9 @@ void request_finish(struct tok_sink *sink, struct req_facts *r, struct pending *
 double req_output_speed(const struct req_facts *r)
 {
     if (r->n_token_events < 2 || r->t_last_token <= r->t_first_token) return NAN;
-    return ((double)r->completion_tokens - r->first_chunk_tokens) /
-           stamps_apart(r->t_first_token, r->t_last_token, 1e9);
+    double after_first = (double)r->completion_tokens - r->first_chunk_tokens;
+    if (after_first < 0) return NAN; /* tokenizers that disagree (check_usage) */
+    return after_first / stamps_apart(r->t_first_token, r->t_last_token, 1e9);
 }
 
 const char *count_rule_name(enum count_rule r)

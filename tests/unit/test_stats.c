@@ -268,6 +268,38 @@ static void impossible_usage(const char *dir)
     results_free(&res);
 }
 
+/* A server that counts fewer tokens in all than a local tokenizer counts in the first chunk
+ * ("Hello, world": 3 in o200k; the server says 2): a difference of tokenizers, so the request
+ * succeeds with the same verdict as without the tokenizer, and is left out of the speed
+ * instead of giving a negative one. */
+static void tokenizer_disagrees(const char *dir, const char *o200k)
+{
+    const int64_t S = 1000000000LL;
+    char err[256];
+    struct eventlog *l = one_phase_log(dir, "{\"kind\":\"slt\",\"config\":{}}", S / 2);
+    struct log_record r = {.type = REC_REQUEST_SENT, .req_id = 1, .t = S, .t2 = S + 10};
+    eventlog_put(l, 0, &r, NULL, 0);
+    ev(l, 1, S + S / 2, "{\"choices\":[{\"delta\":{\"content\":\"Hello, world\"}}]}");
+    ev(l, 1, 2 * S, "{\"choices\":[{\"delta\":{\"content\":\"!\"}}]}");
+    ev(l, 1, 2 * S + S / 2,
+       "{\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2}}");
+    ev(l, 1, 2 * S + S / 2, "[DONE]");
+    struct log_record end = {
+        .type = REC_REQUEST_END, .req_id = 1, .t = 3 * S, .t2 = 2 * S, .a = 200};
+    eventlog_put(l, 0, &end, NULL, 0);
+    CHECK(run_end(l) == 0, "log closes cleanly");
+    const char *toks[2] = {"none", o200k};
+    for (int k = 0; k < 2; k++) {
+        struct run_results res;
+        CHECK(results_compute(dir, toks[k], &res, err, sizeof err) == 0, "compute: %s", err);
+        const struct phase_metrics *m = &res.phases[0];
+        CHECK(m->sent == 1 && m->failed == 0 && (k == 0 ? m->speed.n == 1 : m->speed.n == 0),
+              "tokenizer %s: the request succeeds (%zu failed), %s a speed (%zu)", toks[k],
+              m->failed, k ? "without" : "with", m->speed.n);
+        results_free(&res);
+    }
+}
+
 /* A phase whose requests all failed outside its window (sent in the ramp, never answered): the
  * verdict names their class, and the failure lines list them (the whole phase's). */
 static void failures_outside_window(const char *dir)
@@ -503,7 +535,7 @@ static void counts_equal_summarise(void)
         }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     counts_equal_summarise();
     radix_equals_qsort();
@@ -520,6 +552,14 @@ int main(void)
     for (size_t i = 0; i < sizeof logs / sizeof *logs; i++) {
         CHECK(system(cmd0) == 0, "the folder is emptied");
         logs[i](dir);
+    }
+    char o200k[4096];
+    snprintf(o200k, sizeof o200k, "%s/o200k_base.tiktoken", argc > 1 ? argv[1] : "tokenizers");
+    if (access(o200k, R_OK) == 0) {
+        CHECK(system(cmd0) == 0, "the folder is emptied");
+        tokenizer_disagrees(dir, o200k);
+    } else {
+        CHECK(0, "%s is missing: run scripts/fetch_tokenizers.sh", o200k);
     }
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
