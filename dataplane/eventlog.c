@@ -62,6 +62,10 @@ struct eventlog {
     /* a message too long for a ring that could not be copied (out of memory): its length,
      * set by the producer, said by the collector in error */
     _Atomic size_t lost_len;
+    /* bytes of messages by reference not yet written: a producer waits while they pass a
+     * ring's size, as it waits for a full ring, so a disk slower than the stream bounds
+     * them instead of the memory */
+    _Atomic size_t by_reference_bytes;
 };
 
 static int write_all(int fd, const char *p, size_t n)
@@ -149,7 +153,10 @@ static size_t drain(struct eventlog *l, int *more)
             if (l->elen + sizeof rec > BATCH_BYTES) flush_batches(l);
             memcpy(l->ebuf + l->elen, &rec, sizeof rec);
             l->elen += sizeof rec;
-            free(ref.msg);
+            if (ref.msg) {
+                free(ref.msg);
+                atomic_fetch_sub_explicit(&l->by_reference_bytes, ref.len, memory_order_relaxed);
+            }
             spsc_release(r, len);
             taken++;
             /* written as it comes, in short writes, not 100 ms at once */
@@ -311,6 +318,13 @@ static void put_by_reference(struct eventlog *l, int producer, const struct log_
     }
     memcpy(ref.msg, rec, sizeof *rec);
     memcpy(ref.msg + sizeof *rec, body, body_len);
+    while (atomic_load_explicit(&l->by_reference_bytes, memory_order_relaxed) &&
+           atomic_load_explicit(&l->by_reference_bytes, memory_order_relaxed) + ref.len >
+               RING_BYTES) {
+        l->rings[producer].full_waits++;
+        nap(NAP_NS);
+    }
+    atomic_fetch_add_explicit(&l->by_reference_bytes, ref.len, memory_order_relaxed);
     struct log_record marker = {.type = REC_BY_REFERENCE};
     eventlog_put(l, producer, &marker, &ref, sizeof ref);
 }
