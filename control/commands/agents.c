@@ -233,9 +233,10 @@ static int parse_args(int argc, char **argv, struct agents_config *c)
 
 /* A first request before any iteration: is the server there, and (for the exact policy)
  * does it honour ignore_eos? Asks for 48 tokens of a one-word answer. A flaky server may fail
- * a probe: a failure worth retrying (oneshot_worth_retrying) is tried again, up to 8 attempts,
- * while they have taken less than --request-timeout-s in all; a silent server is given one
- * timeout, not eight. 1 honoured, 0 not, -1 no probe succeeded (why says what came back). */
+ * a probe: a failure worth retrying (oneshot_worth_retrying) is tried again after a pause
+ * (oneshot_retry_pause), up to 8 attempts within --request-timeout-s in all; a silent server is
+ * given one timeout, not eight. 1 honoured, 0 not, -1 no probe succeeded (why says what came back).
+ */
 static int probe_server(struct run_env *e, const struct agents_config *c, char *why, size_t wl)
 {
     struct template_params tp = {&e->ep, e->model, 1, 8, 48, 1, c->f.extra_body, e->api_key, 7};
@@ -250,13 +251,14 @@ static int probe_server(struct run_env *e, const struct agents_config *c, char *
              e->url, c->f.request_timeout_s);
     struct oneshot_result r;
     int rc = -1, attempts = 0;
-    int64_t start = clock_now_ns(), budget = (int64_t)(c->f.request_timeout_s * 1e9);
+    int64_t start = clock_now_ns();
     do {
         size_t len = template_fill(&t, 0, (uint64_t)attempts + 1, req, t.len);
         rc = oneshot_request_noted(e->ops, e->ctl_tctx, &e->ep, req, len, c->f.request_timeout_s,
-                                   note, &r);
+                                   attempts ? NULL : note, &r);
         attempts++;
-    } while (rc && attempts < 8 && oneshot_worth_retrying(&r) && clock_now_ns() - start < budget);
+    } while (rc && attempts < 8 && oneshot_worth_retrying(&r) &&
+             !oneshot_retry_pause(attempts, start, c->f.request_timeout_s));
     free(req);
     template_free(&t);
     if (rc) {

@@ -297,9 +297,9 @@ static int ladder(int k) { return k <= 6 ? 1 << k : 64 * (k - 5); }
 
 /* One calibration probe: the server's usage.prompt_tokens for a prompt of `words` filler
  * words, asking for one output token. A busy or flaky server may refuse a probe: a failure
- * worth retrying (oneshot_worth_retrying) is tried again, up to 5 attempts, while they have
- * taken less than --request-timeout-s in all. A silent server is given one timeout, not five:
- * the next attempt would only wait as long again. */
+ * worth retrying (oneshot_worth_retrying) is tried again after a pause (oneshot_retry_pause),
+ * up to 5 attempts within --request-timeout-s in all. A silent server is given one timeout, not
+ * five: the next attempt would only wait as long again. */
 static int probe(const struct slt_config *c, const struct endpoint *ep,
                  const struct transport_ops *ops, struct transport_ctx *tctx, const char *api_key,
                  int words, int index, int64_t *tokens, char *err, size_t errlen)
@@ -323,13 +323,15 @@ static int probe(const struct slt_config *c, const struct endpoint *ep,
              ep->host_header, index + 1, c->f.request_timeout_s);
     struct oneshot_result r;
     int rc = -1, attempts = 0;
-    int64_t start = clock_now_ns(), budget = (int64_t)(c->f.request_timeout_s * 1e9);
+    int64_t start = clock_now_ns();
     do {
         size_t len = template_fill(&t, 0, (uint64_t)(index * 8 + attempts) + 1, req, t.len);
-        rc = oneshot_request_noted(ops, tctx, ep, req, len, c->f.request_timeout_s, note, &r);
+        rc = oneshot_request_noted(ops, tctx, ep, req, len, c->f.request_timeout_s,
+                                   attempts ? NULL : note, &r);
         if (!rc && r.prompt_tokens < 0) rc = -1;
         attempts++;
-    } while (rc && attempts < 5 && oneshot_worth_retrying(&r) && clock_now_ns() - start < budget);
+    } while (rc && attempts < 5 && oneshot_worth_retrying(&r) &&
+             !oneshot_retry_pause(attempts, start, c->f.request_timeout_s));
     free(req);
     template_free(&t);
     if (rc) {

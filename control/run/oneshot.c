@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct ctx {
     struct oneshot_result *out;
@@ -47,6 +48,21 @@ int oneshot_worth_retrying(const struct oneshot_result *r)
 {
     if (r->timed_out || r->interrupted) return 0;
     return !(r->status >= 400 && r->status < 500 && r->status != 408 && r->status != 429);
+}
+
+int oneshot_retry_pause(int attempts, int64_t start, double budget_s)
+{
+    double pause_s = 0.5;
+    for (int i = 1; i < attempts && pause_s < 5; i++) pause_s *= 2;
+    if (pause_s > 5) pause_s = 5;
+    int64_t until = clock_now_ns() + (int64_t)(pause_s * 1e9);
+    if (until - start >= (int64_t)(budget_s * 1e9)) return -1;
+    while (clock_now_ns() < until) {
+        if (cancel_flag && *cancel_flag) return -1;
+        struct timespec nap = {0, 50000000L};
+        nanosleep(&nap, NULL);
+    }
+    return 0;
 }
 
 void oneshot_describe(const struct oneshot_result *r, const char *if_none, int attempts,

@@ -38,6 +38,12 @@ int oneshot_request_noted(const struct transport_ops *ops, struct transport_ctx 
  * client error (4xx: the request itself is wrong). */
 int oneshot_worth_retrying(const struct oneshot_result *r);
 
+/* The pause before attempt `attempts` + 1 of a request that failed in a way worth retrying:
+ * 0.5 s doubling to 5 s (a server still loading its model refuses or answers 503 for a
+ * while), within budget_s since `start` (clock_now_ns). 0 after the pause, -1 when the budget
+ * would be spent or the run was interrupted (no more attempts). */
+int oneshot_retry_pause(int attempts, int64_t start, double budget_s);
+
 /* What the last of `attempts` failed requests, begun at `start` (clock_now_ns), came to: its
  * error (`if_none` when it had none), its HTTP status, and how many attempts took how long. */
 void oneshot_describe(const struct oneshot_result *r, const char *if_none, int attempts,

@@ -277,6 +277,26 @@ def empty_out(tmp):
               (r.returncode, r.stderr.strip()[-300:]))
 
 
+def loading_server(tmp):
+    """A server still loading its model answers 503 for its first 1.2 s: the calibration
+    probe is tried again after a pause (0.5 s, then 1 s), not five times within milliseconds,
+    and the run goes on."""
+    first = []
+
+    def respond(head, body):
+        first.append(time.time())
+        if time.time() - first[0] < 1.2:
+            msg = b'{"error":{"message":"Loading model"}}'
+            return (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n" % len(msg) + msg)
+        return common.sse_answer(len(body) // 4)
+
+    with common.canned_server(respond) as srv:
+        r = run(*slt_args("http://127.0.0.1:%d" % srv.port, os.path.join(tmp, "loading"), "--model", "m"))
+        check(r.returncode == 0 and len(first) >= 3, "a server loading its model (503 for 1.2 s): the probe waits "
+              "and tries again, the run goes on", (0, ">= 3 requests"), (r.returncode, len(first), r.stderr[-300:]))
+
+
 def silent_server(tmp):
     """A server that takes the connection and never answers: the first request fails after one
     --request-timeout-s, saying so (the probes were retried 5 and 8 times, each waiting the
@@ -434,6 +454,7 @@ if __name__ == "__main__":
         not_a_run(tmp)
         empty_out(tmp)
         silent_server(tmp)
+        loading_server(tmp)
         trajectory_counts(tmp)
         damaged_log(tmp)
     common.done()
