@@ -384,12 +384,15 @@ static int agent_charts(const char *out, struct report_run *runs, int n, struct 
 /* The measured windows, shaded behind a chart over time. */
 static void shade_windows(FILE *b, const struct run_facts *f, int64_t t0)
 {
-    for (size_t k = 0; k < f->nphases; k++)
+    for (size_t k = 0; k < f->nphases; k++) {
+        double from = stamps_apart(t0, f->phases[k].t_window_start, 1e9),
+               to = stamps_apart(t0, f->phases[k].t_window_end, 1e9);
+        if (isnan(from) || isnan(to)) continue; /* a damaged log's window: gnuplot takes no nan */
         fprintf(b,
                 "set object %zu rect from %.3f, graph 0 to %.3f, graph 1 fc rgb '#d8e8ff' fs "
                 "solid 0.6 noborder behind\n",
-                k + 1, stamps_apart(t0, f->phases[k].t_window_start, 1e9),
-                stamps_apart(t0, f->phases[k].t_window_end, 1e9));
+                k + 1, from, to);
+    }
 }
 
 static int power_charts(const char *out, struct report_run *runs, int n, struct chart *ch, int *nch,

@@ -267,19 +267,21 @@ static void check_usage(struct req_facts *r)
                            "usage.prompt_tokens is %lld, not 0 to 2^31-1: the server's usage "
                            "cannot be right; check how it counts tokens",
                            (long long)r->prompt_tokens);
-    else if (r->n_token_events &&
-             (r->completion_tokens == 0 || (r->count_rule == COUNT_SERVER &&
-                                            (double)r->completion_tokens < r->first_chunk_tokens)))
+    else if (r->n_token_events && r->completion_tokens == 0)
+        request_set_failed(r, FAIL_BAD_USAGE,
+                           "usage.completion_tokens is 0 although %u events carried visible "
+                           "output (count rule %s): check how the server counts tokens",
+                           r->n_token_events, count_rule_name(r->count_rule));
+    else if (r->n_token_events && r->count_rule == COUNT_SERVER &&
+             (double)r->completion_tokens < r->first_chunk_tokens)
         request_set_failed(r, FAIL_BAD_USAGE,
                            "usage.completion_tokens is %lld, fewer than its first token "
-                           "event's %g (count rule %s): its speed would be negative; check how "
-                           "the server counts tokens",
-                           (long long)r->completion_tokens,
-                           r->completion_tokens ? r->first_chunk_tokens : 1.0,
-                           count_rule_name(r->count_rule));
+                           "event's %g by the server's own per-chunk counts: its speed would be "
+                           "negative; check how the server counts tokens",
+                           (long long)r->completion_tokens, r->first_chunk_tokens);
     /* a local tokenizer counting the first chunk above the server's total is a difference
-     * of tokenizers (methodology.md §7: reported, not a failure): req_output_speed leaves such
-     * a request out of the speed */
+     * of tokenizers (reported as such, not a failure: methodology.md's token counting):
+     * req_output_speed leaves such a request out of the speed */
 }
 
 /* Closes a request: its counting rule, token totals, failure verdict, and its token events

@@ -307,10 +307,26 @@ struct spsc_ring *eventlog_ring(struct eventlog *l, int producer) { return &l->r
 static void put_by_reference(struct eventlog *l, int producer, const struct log_record *rec,
                              const void *body, size_t body_len)
 {
-    struct by_reference ref = {malloc(sizeof *rec + body_len), sizeof *rec + body_len};
+    size_t len = sizeof *rec + body_len;
+    /* room first, then the copy: the copies outstanding stay within a ring's size (one at
+     * least, whatever its size), and a producer waiting holds none */
+    size_t held = atomic_load_explicit(&l->by_reference_bytes, memory_order_relaxed);
+    for (;;) {
+        if (held && held + len > RING_BYTES) {
+            l->rings[producer].full_waits++;
+            nap(NAP_NS);
+            held = atomic_load_explicit(&l->by_reference_bytes, memory_order_relaxed);
+        } else if (atomic_compare_exchange_weak_explicit(&l->by_reference_bytes, &held, held + len,
+                                                         memory_order_relaxed,
+                                                         memory_order_relaxed)) {
+            break;
+        }
+    }
+    struct by_reference ref = {malloc(len), len};
     if (!ref.msg) {
+        atomic_fetch_sub_explicit(&l->by_reference_bytes, len, memory_order_relaxed);
         /* the run fails saying so (eventlog_error); the record alone keeps its request whole */
-        atomic_store_explicit(&l->lost_len, ref.len, memory_order_relaxed);
+        atomic_store_explicit(&l->lost_len, len, memory_order_relaxed);
         struct log_record bare = *rec;
         bare.len = 0;
         eventlog_put(l, producer, &bare, NULL, 0);
@@ -318,13 +334,6 @@ static void put_by_reference(struct eventlog *l, int producer, const struct log_
     }
     memcpy(ref.msg, rec, sizeof *rec);
     memcpy(ref.msg + sizeof *rec, body, body_len);
-    while (atomic_load_explicit(&l->by_reference_bytes, memory_order_relaxed) &&
-           atomic_load_explicit(&l->by_reference_bytes, memory_order_relaxed) + ref.len >
-               RING_BYTES) {
-        l->rings[producer].full_waits++;
-        nap(NAP_NS);
-    }
-    atomic_fetch_add_explicit(&l->by_reference_bytes, ref.len, memory_order_relaxed);
     struct log_record marker = {.type = REC_BY_REFERENCE};
     eventlog_put(l, producer, &marker, &ref, sizeof ref);
 }

@@ -250,12 +250,13 @@ static int probe_server(struct run_env *e, const struct agents_config *c, char *
              "given up to %g s (--request-timeout-s)",
              e->url, c->f.request_timeout_s);
     struct oneshot_result r;
-    int rc = -1, attempts = 0;
+    int rc = -1, attempts = 0, noted = 0;
     int64_t start = clock_now_ns();
     do {
         size_t len = template_fill(&t, 0, (uint64_t)attempts + 1, req, t.len);
         rc = oneshot_request_noted(e->ops, e->ctl_tctx, &e->ep, req, len, c->f.request_timeout_s,
-                                   attempts ? NULL : note, &r);
+                                   noted ? NULL : note, &r);
+        noted |= r.noted; /* said once, by whichever attempt waited */
         attempts++;
     } while (rc && attempts < 8 && oneshot_worth_retrying(&r) &&
              !oneshot_retry_pause(attempts, start, c->f.request_timeout_s));

@@ -322,12 +322,13 @@ static int probe(const struct slt_config *c, const struct endpoint *ep,
              "it is given up to %g s (--request-timeout-s)",
              ep->host_header, index + 1, c->f.request_timeout_s);
     struct oneshot_result r;
-    int rc = -1, attempts = 0;
+    int rc = -1, attempts = 0, noted = 0;
     int64_t start = clock_now_ns();
     do {
         size_t len = template_fill(&t, 0, (uint64_t)(index * 8 + attempts) + 1, req, t.len);
         rc = oneshot_request_noted(ops, tctx, ep, req, len, c->f.request_timeout_s,
-                                   attempts ? NULL : note, &r);
+                                   noted ? NULL : note, &r);
+        noted |= r.noted; /* said once, by whichever attempt waited */
         if (!rc && r.prompt_tokens < 0) rc = -1;
         attempts++;
     } while (rc && attempts < 5 && oneshot_worth_retrying(&r) &&

@@ -114,6 +114,7 @@ int oneshot_request_noted(const struct transport_ops *ops, struct transport_ctx 
         if (clock_now_ns() >= note_at) {
             fprintf(stderr, "%s\n", note);
             note_at = INT64_MAX;
+            out->noted = 1;
         }
         struct pollfd pfd = {tc.fd, POLLIN | (tc.want_write || (ready && sent < len) ? POLLOUT : 0),
                              0};

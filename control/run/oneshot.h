@@ -13,6 +13,7 @@ struct oneshot_result {
     int64_t prompt_tokens, completion_tokens; /* -1 when the response had no usage */
     int timed_out;                            /* no complete response within the timeout */
     int interrupted;                          /* the cancel flag ended it */
+    int noted;                                /* oneshot_request_noted printed its note */
     char error[256];                          /* empty on success */
 };
 
