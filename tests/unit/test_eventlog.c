@@ -22,13 +22,31 @@ static void fill(char *p, size_t n, unsigned seed)
     for (size_t i = 0; i < n; i++) p[i] = (char)('a' + (i * 7 + seed) % 26);
 }
 
-static void big_body_round_trip(char *big)
+/* A log in a new folder made from dir (a mkdtemp template); NULL after a failed check. */
+static struct eventlog *new_log(char *dir)
 {
-    char dir[] = "/tmp/strobe-eventlog-XXXXXX", err[512];
+    char err[512];
     CHECK(mkdtemp(dir) != NULL, "mkdtemp");
     struct eventlog *l =
         eventlog_create(dir, "{\"kind\":\"slt\",\"config\":{}}", 1, err, sizeof err);
     CHECK(l != NULL, "create log: %s", err);
+    return l;
+}
+
+static void remove_log(const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/events.bin", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/bodies.bin", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
+static void big_body_round_trip(char *big)
+{
+    char dir[] = "/tmp/strobe-eventlog-XXXXXX", err[512];
+    struct eventlog *l = new_log(dir);
     if (!l) return;
     char small[100];
     fill(small, sizeof small, 1);
@@ -52,22 +70,14 @@ static void big_body_round_trip(char *big)
               rec->len, got && !memcmp(got, want, len) ? "same" : "differs");
     }
     eventlog_reader_close(r);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/events.bin", dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/bodies.bin", dir);
-    unlink(path);
-    rmdir(dir);
+    remove_log(dir);
 }
 
 /* A file-size limit below the big body: its write fails (EFBIG) and the log says so. */
 static void refused_big_body(char *big)
 {
-    char dir[] = "/tmp/strobe-eventlog-XXXXXX", err[512];
-    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
-    struct eventlog *l =
-        eventlog_create(dir, "{\"kind\":\"slt\",\"config\":{}}", 1, err, sizeof err);
-    CHECK(l != NULL, "create log: %s", err);
+    char dir[] = "/tmp/strobe-eventlog-XXXXXX";
+    struct eventlog *l = new_log(dir);
     if (!l) return;
     struct rlimit was, small = {1u << 20, 1u << 20};
     getrlimit(RLIMIT_FSIZE, &was);
@@ -81,12 +91,7 @@ static void refused_big_body(char *big)
           why ? why : "(none)");
     CHECK(eventlog_close(l) != 0 || why, "close reports the failure");
     setrlimit(RLIMIT_FSIZE, &was);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/events.bin", dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/bodies.bin", dir);
-    unlink(path);
-    rmdir(dir);
+    remove_log(dir);
 }
 
 int main(void)
