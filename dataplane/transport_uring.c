@@ -10,6 +10,7 @@
 #include "ksock.h"
 #include "tls_layer.h"
 #include "uring_wait.h"
+#include "must_alloc.h"
 
 #include <errno.h>
 #include <linux/errqueue.h>
@@ -313,7 +314,7 @@ int transport_uring_probe(char *line, size_t n, char *err, size_t errlen)
 struct transport_ctx *transport_uring_ctx_new(const struct transport_options *o, char *err,
                                               size_t errlen)
 {
-    struct transport_ctx *x = calloc(1, sizeof *x);
+    struct transport_ctx *x = must_calloc(1, sizeof *x, "an io_uring worker");
     int rc = ring_init(&x->ring, ring_flags());
     if (rc) {
         snprintf(err, errlen, "io_uring_setup for a worker failed: %s: use --transport kernel",

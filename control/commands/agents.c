@@ -20,6 +20,7 @@
 #include "run_flags.h"
 #include "num_arg.h"
 #include "slo_tiers.h"
+#include "must_alloc.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -243,7 +244,7 @@ static int probe_server(struct run_env *e, const struct agents_config *c, char *
     struct request_template t;
     char err[256];
     if (template_build(&t, &tp, err, sizeof err)) return 0;
-    char *req = malloc(t.len);
+    char *req = must_malloc(t.len, "the probe request");
     char note[512];
     snprintf(note, sizeof note,
              "strobe agents: waiting for %s to answer the first probe (48 output tokens); it is "
@@ -344,7 +345,7 @@ static int run_iteration(struct live *L, const struct rank_command *p,
                                              .t_window_end = ws + win,
                                              .flags = extended});
     eventlog_sync(e->log);
-    struct agent_set **sets = calloc((size_t)n, sizeof *sets);
+    struct agent_set **sets = must_calloc((size_t)n, sizeof *sets, "the workers' agents");
     size_t bytes = 0;
     for (int i = 0, first = first_agent; i < n; i++) {
         int count = share / n + (i < share % n);
@@ -358,7 +359,8 @@ static int run_iteration(struct live *L, const struct rank_command *p,
     }
     int marked = 0, gates = 0, failed = 0;
     int64_t we = 0;
-    struct rank_progress *all = calloc((size_t)ranks_size(), sizeof *all);
+    struct rank_progress *all =
+        must_calloc((size_t)ranks_size(), sizeof *all, "the ranks' progress");
     for (int k = 0; k < ranks_size(); k++) all[k] = (struct rank_progress){0, -1, INT64_MAX};
     /* the others follow rank 0's signals, and stop waiting for them after the longest
      * iteration rank 0 could run */
@@ -521,7 +523,7 @@ static int measure_live(void *arg, int agents, struct iteration_metrics *out)
         L->rank_failed |= !run_interrupted;
         return -1;
     }
-    L->done = realloc(L->done, (L->ndone + 1) * sizeof *L->done);
+    L->done = must_realloc(L->done, (L->ndone + 1) * sizeof *L->done, "the iterations' results");
     L->done[L->ndone++] = *out;
     return 0;
 }
@@ -596,7 +598,7 @@ static char *header_json(const struct agents_config *c, const struct run_env *e,
         "P25 output speed >= tier speed and P95 TTFT <= tier TTFT and error rate <= "
         "max_error_rate; failed requests count as TTFT infinite, speed 0");
     cJSON_AddItemToObject(s, "tiers", cJSON_Duplicate(tiers, 1));
-    char *text = cJSON_PrintUnformatted(h);
+    char *text = must_have(cJSON_PrintUnformatted(h), "the run's header");
     cJSON_Delete(h);
     return text;
 }
@@ -713,7 +715,7 @@ int cmd_agents(int argc, char **argv)
     /* the shared trajectory queue: a seeded shuffle, each rank its own (no two ranks replay
      * the same trajectories in the same order) */
     uint64_t seed = c.f.seed + 1000003ULL * (uint64_t)me;
-    uint32_t *order = malloc(rp.ntasks * sizeof *order);
+    uint32_t *order = must_calloc(rp.ntasks, sizeof *order, "the trajectories' order");
     for (size_t i = 0; i < rp.ntasks; i++) order[i] = (uint32_t)i;
     uint64_t s = seed;
     for (size_t i = rp.ntasks; i > 1; i--) {

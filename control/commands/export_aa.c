@@ -9,6 +9,7 @@
 #include "read_file.h"
 #include "replay.h"
 #include "results.h"
+#include "must_alloc.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -33,19 +34,22 @@ static void read_trace_names(struct names *nm, size_t task, const char *trace)
     char *text = read_file(trace, NULL);
     if (!text) return;
     size_t cap = 16, n = 0;
-    nm->turn_id[task] = calloc(cap, sizeof(char *));
-    nm->conv_idx[task] = calloc(cap, sizeof(int));
+    nm->turn_id[task] = must_calloc(cap, sizeof(char *), "the turns' names");
+    nm->conv_idx[task] = must_calloc(cap, sizeof(int), "the turns' names");
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         cJSON *o = cJSON_Parse(line);
         if (!o) continue; /* blank or broken lines: the loader refused those already */
         if (n == cap) {
             cap *= 2;
-            nm->turn_id[task] = realloc(nm->turn_id[task], cap * sizeof(char *));
-            nm->conv_idx[task] = realloc(nm->conv_idx[task], cap * sizeof(int));
+            nm->turn_id[task] =
+                must_realloc(nm->turn_id[task], cap * sizeof(char *), "the turns' names");
+            nm->conv_idx[task] =
+                must_realloc(nm->conv_idx[task], cap * sizeof(int), "the turns' names");
         }
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "turn_id");
         const cJSON *ci = cJSON_GetObjectItemCaseSensitive(o, "conversation_idx");
-        nm->turn_id[task][n] = cJSON_IsString(id) ? strdup(id->valuestring) : NULL;
+        nm->turn_id[task][n] =
+            cJSON_IsString(id) ? must_strdup(id->valuestring, "the turns' names") : NULL;
         nm->conv_idx[task][n] = cJSON_IsNumber(ci) ? ci->valueint : (int)n;
         n++;
         cJSON_Delete(o);
@@ -57,9 +61,9 @@ static void read_trace_names(struct names *nm, size_t task, const char *trace)
 static void names_load(struct names *nm, const char *dir)
 {
     size_t nt = nm->rp->ntasks ? nm->rp->ntasks : 1;
-    nm->turn_id = calloc(nt, sizeof *nm->turn_id);
-    nm->conv_idx = calloc(nt, sizeof *nm->conv_idx);
-    nm->nlines = calloc(nt, sizeof *nm->nlines);
+    nm->turn_id = must_calloc(nt, sizeof *nm->turn_id, "the turns' names");
+    nm->conv_idx = must_calloc(nt, sizeof *nm->conv_idx, "the turns' names");
+    nm->nlines = must_calloc(nt, sizeof *nm->nlines, "the turns' names");
     char path[4096];
     snprintf(path, sizeof path, "%s/manifest.json", dir);
     char *text = read_file(path, NULL);

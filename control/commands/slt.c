@@ -21,6 +21,7 @@
 #include "arrivals.h"
 #include "results.h"
 #include "worker.h"
+#include "must_alloc.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -377,7 +378,7 @@ static char *header_json(const struct slt_config *c, const struct endpoint *ep,
         cJSON_AddStringToObject(cost, "price_source", price->source);
         cJSON_AddStringToObject(cost, "price_taken", price->taken);
     }
-    char *s = cJSON_PrintUnformatted(h);
+    char *s = must_have(cJSON_PrintUnformatted(h), "the run's header");
     cJSON_Delete(h);
     return s;
 }
@@ -569,7 +570,7 @@ static int run_open_phase(const struct slt_config *c, struct run_env *e,
     struct arrival_spec spec = c->spec;
     spec.rate_per_s = rate;
     spec.seed ^= (uint64_t)(idx + 1) * 0x9e3779b97f4a7c15ULL; /* phases draw apart */
-    struct arrival_source **src = calloc((size_t)n, sizeof *src);
+    struct arrival_source **src = must_calloc((size_t)n, sizeof *src, "the workers' arrivals");
     for (int i = 0; i < n; i++) {
         src[i] = arrival_source_new(&spec, tmpl, i, n, t0, c->max_in_flight);
         atomic_store(&e->w[i].ctl.phase, idx);

@@ -4,6 +4,7 @@
 #include "clock.h"
 #include "oneshot.h"
 #include "request_template.h"
+#include "must_alloc.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -30,7 +31,7 @@ static int probe(const struct calibration_target *c, int words, int index, int64
                                  c->seed + 999 + (uint64_t)index};
     struct request_template t;
     if (template_build(&t, &tp, err, errlen)) return -1;
-    char *req = malloc(t.len);
+    char *req = must_malloc(t.len, "a calibration request");
     char note[512];
     snprintf(note, sizeof note,
              "strobe slt: waiting for %s to answer calibration request %d (one output token); "

@@ -2,6 +2,7 @@
 
 #include "chunk_facts.h"
 #include "log_records.h"
+#include "must_alloc.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -52,7 +53,7 @@ static struct live_req *find(struct live_tail *t, uint64_t id, int add)
         struct live_req *old = t->map;
         size_t oldcap = t->cap;
         t->cap = t->cap ? t->cap * 2 : 4096;
-        t->map = calloc(t->cap, sizeof *t->map);
+        t->map = must_calloc(t->cap, sizeof *t->map, "the live progress");
         for (size_t i = 0; i < oldcap; i++)
             if (old[i].req_id) {
                 size_t k = slot_of(t, old[i].req_id);
@@ -120,7 +121,7 @@ static void push_end(struct live_tail *t, int64_t when, int64_t tokens)
 {
     if (t->nends == t->ends_cap) { /* grow, keeping the ring's order */
         size_t cap = t->ends_cap ? t->ends_cap * 2 : 1024;
-        struct ended *e = malloc(cap * sizeof *e);
+        struct ended *e = must_calloc(cap, sizeof *e, "the live progress");
         for (size_t i = 0; i < t->nends; i++) e[i] = t->ends[(t->ends_head + i) % t->ends_cap];
         free(t->ends);
         t->ends = e;
@@ -162,7 +163,7 @@ static void take(struct live_tail *t, const struct log_record *rec)
             r->first_seen = 1;
             if (t->nttft == t->ttft_cap) {
                 t->ttft_cap = t->ttft_cap ? t->ttft_cap * 2 : 1024;
-                t->ttft = realloc(t->ttft, t->ttft_cap * sizeof *t->ttft);
+                t->ttft = must_realloc(t->ttft, t->ttft_cap * sizeof *t->ttft, "the live progress");
             }
             t->ttft[t->nttft++] = (double)(v.t_stamp - r->t_sched) / 1e9;
         }

@@ -3,6 +3,7 @@
 #include "http_response.h"
 #include "json_num.h"
 #include "redact.h"
+#include "must_alloc.h"
 
 #include <cjson/cJSON.h>
 #include <poll.h>
@@ -89,7 +90,7 @@ int oneshot_request_noted(const struct transport_ops *ops, struct transport_ctx 
 {
     memset(out, 0, sizeof *out);
     out->prompt_tokens = out->completion_tokens = -1;
-    struct ctx *c = calloc(1, sizeof *c);
+    struct ctx *c = must_calloc(1, sizeof *c, "a probe request");
     c->out = out;
     http_response_init(&c->rsp, 0, c->body, sizeof c->body, on_event, c, 1);
     struct tconn tc = {0};

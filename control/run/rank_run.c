@@ -2,6 +2,7 @@
 
 #include "log_ship.h"
 #include "ranks.h"
+#include "must_alloc.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -100,7 +101,7 @@ int rank_run_setup(const char *cmd, cJSON *header, char **header_out)
     cmd_name = cmd;
     char err[512];
     int n = ranks_size(), me = ranks_rank();
-    char(*disc)[DISCIPLINE_MAX] = calloc((size_t)n, sizeof *disc);
+    char(*disc)[DISCIPLINE_MAX] = must_calloc((size_t)n, sizeof *disc, "the ranks' clocks");
     clock_discipline_read(disc[me], DISCIPLINE_MAX);
     if (me) {
         if (ranks_send(0, RTAG_INFO, disc[me], DISCIPLINE_MAX, err, sizeof err) ||
@@ -109,7 +110,7 @@ int rank_run_setup(const char *cmd, cJSON *header, char **header_out)
             return fail(err);
         }
         free(disc);
-        char *buf = malloc(HEADER_MAX);
+        char *buf = must_malloc(HEADER_MAX, "the run's header");
         size_t len = 0;
         if (ranks_recv_any_len(0, RTAG_HEADER, buf, HEADER_MAX - 1, &len, SETUP_WAIT_S, err,
                                sizeof err)) {
@@ -117,14 +118,14 @@ int rank_run_setup(const char *cmd, cJSON *header, char **header_out)
             return fail(err);
         }
         buf[len] = 0;
-        cJSON *h = cJSON_Parse(buf);
+        cJSON *h = must_have(cJSON_Parse(buf), "the run's header from rank 0");
         free(buf);
         cJSON_AddNumberToObject(h, "rank", me);
-        *header_out = cJSON_PrintUnformatted(h);
+        *header_out = must_have(cJSON_PrintUnformatted(h), "the run's header");
         cJSON_Delete(h);
         return 0;
     }
-    latest = calloc((size_t)n, sizeof *latest);
+    latest = must_calloc((size_t)n, sizeof *latest, "the ranks' progress");
     for (int k = 1; k < n; k++)
         if (ranks_recv(k, RTAG_INFO, disc[k], DISCIPLINE_MAX, SETUP_WAIT_S, err, sizeof err)) {
             free(disc);
@@ -136,14 +137,14 @@ int rank_run_setup(const char *cmd, cJSON *header, char **header_out)
     }
     cJSON_AddItemToObject(header, "ranks", ranks_table(disc));
     free(disc);
-    char *text = cJSON_PrintUnformatted(header);
+    char *text = must_have(cJSON_PrintUnformatted(header), "the run's header");
     for (int k = 1; k < n; k++)
         if (ranks_send(k, RTAG_HEADER, text, strlen(text), err, sizeof err)) {
             free(text);
             return fail(err);
         }
     cJSON_AddNumberToObject(header, "rank", 0);
-    *header_out = cJSON_PrintUnformatted(header);
+    *header_out = must_have(cJSON_PrintUnformatted(header), "the run's header");
     free(text);
     return 0;
 }

@@ -1,6 +1,7 @@
 #include "ranks.h"
 
 #include "clock.h"
+#include "must_alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,7 +88,7 @@ int ranks_init(int *argc, char ***argv)
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &my_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
-    hosts = calloc((size_t)nranks, sizeof *hosts);
+    hosts = must_calloc((size_t)nranks, sizeof *hosts, "the ranks' hosts");
     MPI_Allgather(own_host, RANKS_HOST_MAX, MPI_CHAR, hosts, RANKS_HOST_MAX, MPI_CHAR,
                   MPI_COMM_WORLD);
     return 0;

@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 #include "results.h"
+#include "must_alloc.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -365,7 +366,7 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
     cJSON_AddNumberToObject(
         cfg ? cfg : h, "max_event_bytes",
         (double)(e->max_event_bytes ? e->max_event_bytes : SSE_DEFAULT_MAX_EVENT));
-    char *with_power = cJSON_PrintUnformatted(h);
+    char *with_power = must_have(cJSON_PrintUnformatted(h), "the run's header");
     cJSON_Delete(h);
     e->log = eventlog_create(out, with_power, e->threads + 2, err, sizeof err);
     free(with_power);
@@ -374,8 +375,8 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
         run_env_close(e);
         return 1;
     }
-    e->w = calloc((size_t)e->threads, sizeof *e->w);
-    e->tctx = calloc((size_t)e->threads, sizeof *e->tctx);
+    e->w = must_calloc((size_t)e->threads, sizeof *e->w, "the workers");
+    e->tctx = must_calloc((size_t)e->threads, sizeof *e->tctx, "the workers");
     for (int i = 0; i < e->threads; i++) {
         struct worker_config wc = *base;
         wc.ops = e->data_ops;
@@ -458,7 +459,7 @@ cJSON *run_header_new(const char *kind, const struct run_target *t, cJSON **cfg)
 
 void run_env_wait_workers_let_go(struct run_env *e)
 {
-    uint64_t *seen = calloc((size_t)e->threads, sizeof *seen);
+    uint64_t *seen = must_calloc((size_t)e->threads, sizeof *seen, "the workers");
     for (int i = 0; i < e->threads; i++) seen[i] = atomic_load(&e->w[i].stats.loops);
     for (int i = 0; i < e->threads; i++)
         while (atomic_load(&e->w[i].stats.loops) < seen[i] + 2) run_sleep_s(0.001);

@@ -3,6 +3,7 @@
 #include "num_arg.h"
 #include "request_template.h"
 #include "sse.h"
+#include "must_alloc.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -129,7 +130,7 @@ struct option *run_flags_table(const struct option *own)
 {
     size_t n = 0, m = sizeof shared / sizeof shared[0];
     while (own[n].name) n++;
-    struct option *t = malloc((n + m) * sizeof *t);
+    struct option *t = must_calloc(n + m, sizeof *t, "the flags' table");
     memcpy(t, own, n * sizeof *t);
     memcpy(t + n, shared, m * sizeof *t);
     return t;

@@ -2,6 +2,7 @@
 
 #include "request_template.h"
 #include "rng.h"
+#include "must_alloc.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -86,7 +87,7 @@ static void reserve(struct agent *a, size_t need)
 {
     if (need <= a->cap) return;
     a->cap = need + need / 4;
-    a->buf = realloc(a->buf, a->cap);
+    a->buf = must_realloc(a->buf, a->cap, "an agent's request");
 }
 
 static void append(struct agent *a, const char *s, size_t n)
@@ -254,13 +255,13 @@ static void ended(void *arg, uint64_t tag, int ok, int64_t t_end)
 struct agent_set *agent_set_new(const struct agent_params *p, int worker, int phase, int first,
                                 int count, int total, int64_t t0, double stagger_s)
 {
-    struct agent_set *s = calloc(1, sizeof *s);
+    struct agent_set *s = must_calloc(1, sizeof *s, "a worker's agents");
     s->p = *p;
     s->worker = worker;
     s->phase = phase;
     s->n = count;
-    s->agents = calloc((size_t)(count ? count : 1), sizeof *s->agents);
-    s->heap = calloc((size_t)(count ? count : 1), sizeof *s->heap);
+    s->agents = must_calloc((size_t)count, sizeof *s->agents, "a worker's agents");
+    s->heap = must_calloc((size_t)count, sizeof *s->heap, "a worker's agents");
     for (int i = 0; i < count; i++) {
         struct agent *a = &s->agents[i];
         a->id = first + i;

@@ -2,6 +2,7 @@
 
 #include "log_records.h"
 #include "rng.h"
+#include "must_alloc.h"
 
 #include <errno.h>
 #include <math.h>
@@ -61,7 +62,7 @@ int arrival_schedule_load(const char *path, double **offsets, size_t *n, char *e
         return -1;
     }
     size_t cap = 1024, len = 0, line = 0;
-    double *v = malloc(cap * sizeof *v);
+    double *v = must_malloc(cap * sizeof *v, "the --schedule times");
     char buf[256];
     while (fgets(buf, sizeof buf, f)) {
         line++;
@@ -80,7 +81,7 @@ int arrival_schedule_load(const char *path, double **offsets, size_t *n, char *e
             fclose(f);
             return -1;
         }
-        if (len == cap) v = realloc(v, (cap *= 2) * sizeof *v);
+        if (len == cap) v = must_realloc(v, (cap *= 2) * sizeof *v, "the --schedule times");
         v[len++] = x;
     }
     int read_error = ferror(f);
@@ -207,7 +208,7 @@ struct arrival_source *arrival_source_new(const struct arrival_spec *a,
                                           const struct request_template *t, int worker,
                                           int nworkers, int64_t t0, int max_in_flight)
 {
-    struct arrival_source *s = calloc(1, sizeof *s);
+    struct arrival_source *s = must_calloc(1, sizeof *s, "a worker's arrivals");
     s->a = *a;
     s->t = t;
     s->worker = worker;

@@ -2,6 +2,7 @@
 
 #include "json_num.h"
 #include "read_file.h"
+#include "must_alloc.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -24,9 +25,11 @@ static void push_msg(struct replay_task *t, char *json)
 {
     if (t->nmsgs == t->cap_msgs) {
         t->cap_msgs = t->cap_msgs ? t->cap_msgs * 2 : 64;
-        t->msgs = realloc(t->msgs, t->cap_msgs * sizeof *t->msgs);
-        t->msg_len = realloc(t->msg_len, t->cap_msgs * sizeof *t->msg_len);
-        t->nonce_at = realloc(t->nonce_at, t->cap_msgs * sizeof *t->nonce_at);
+        t->msgs = must_realloc(t->msgs, t->cap_msgs * sizeof *t->msgs, "a trajectory's messages");
+        t->msg_len =
+            must_realloc(t->msg_len, t->cap_msgs * sizeof *t->msg_len, "a trajectory's messages");
+        t->nonce_at =
+            must_realloc(t->nonce_at, t->cap_msgs * sizeof *t->nonce_at, "a trajectory's messages");
     }
     t->msgs[t->nmsgs] = json;
     t->msg_len[t->nmsgs] = strlen(json);
@@ -37,14 +40,15 @@ static void push_msg(struct replay_task *t, char *json)
 static int32_t intern_tools(struct replay_task *t, const cJSON *tools)
 {
     if (!tools || cJSON_IsNull(tools)) return -1;
-    char *s = cJSON_PrintUnformatted(tools);
+    char *s = must_have(cJSON_PrintUnformatted(tools), "a trajectory's tools");
     for (size_t i = 0; i < t->ntools; i++)
         if (!strcmp(t->tools[i], s)) {
             free(s);
             return (int32_t)i;
         }
-    t->tools = realloc(t->tools, (t->ntools + 1) * sizeof *t->tools);
-    t->tools_len = realloc(t->tools_len, (t->ntools + 1) * sizeof *t->tools_len);
+    t->tools = must_realloc(t->tools, (t->ntools + 1) * sizeof *t->tools, "a trajectory's tools");
+    t->tools_len =
+        must_realloc(t->tools_len, (t->ntools + 1) * sizeof *t->tools_len, "a trajectory's tools");
     t->tools[t->ntools] = s;
     t->tools_len[t->ntools] = strlen(s);
     return (int32_t)t->ntools++;
@@ -157,21 +161,24 @@ static int load_trace(const char *path, const char *shown, struct replay_task *t
         }
         if (turn.recorded_tool_calls > 0) tool_calls += turn.recorded_tool_calls;
         size_t n = (size_t)cJSON_GetArraySize(msgs);
-        char **ser = malloc(n * sizeof *ser);
+        char **ser = must_calloc(n, sizeof *ser, "a turn's messages");
         size_t i = 0;
         const cJSON *m;
-        cJSON_ArrayForEach (m, msgs) ser[i++] = cJSON_PrintUnformatted(m);
+        cJSON_ArrayForEach (m, msgs)
+            ser[i++] = must_have(cJSON_PrintUnformatted(m), "a turn's messages");
         /* extends the previous turn when the previous turn's messages are a prefix of these */
         int extends = prev && nprev <= n;
         for (size_t k = 0; extends && k < nprev; k++) extends = !strcmp(prev[k], ser[k]);
         turn.nmsgs = (uint32_t)n;
         if (extends) {
             turn.base = t->turns[t->nturns - 1].base;
-            for (size_t k = nprev; k < n; k++) push_msg(t, strdup(ser[k]));
+            for (size_t k = nprev; k < n; k++)
+                push_msg(t, must_strdup(ser[k], "a trajectory's messages"));
         } else {
             turn.rebuild = 1;
             turn.base = (uint32_t)t->nmsgs;
-            for (size_t k = 0; k < n; k++) push_msg(t, strdup(ser[k]));
+            for (size_t k = 0; k < n; k++)
+                push_msg(t, must_strdup(ser[k], "a trajectory's messages"));
             t->nonce_at[turn.base] = find_nonce_at(t->msgs[turn.base]);
         }
         turn.tools = intern_tools(t, cJSON_GetObjectItemCaseSensitive(j, "tools"));
@@ -184,7 +191,7 @@ static int load_trace(const char *path, const char *shown, struct replay_task *t
         }
         if (t->nturns == cap_turns) {
             cap_turns = cap_turns ? cap_turns * 2 : 64;
-            t->turns = realloc(t->turns, cap_turns * sizeof *t->turns);
+            t->turns = must_realloc(t->turns, cap_turns * sizeof *t->turns, "a trajectory's turns");
         }
         t->turns[t->nturns++] = turn;
         for (size_t k = 0; k < nprev; k++) free(prev[k]);
@@ -231,7 +238,8 @@ int replay_load(const char *dir, struct replay *r, char *err, size_t errlen)
     }
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(man, "name");
     snprintf(r->name, sizeof r->name, "%s", cJSON_IsString(name) ? name->valuestring : dir);
-    r->tasks = calloc((size_t)cJSON_GetArraySize(tasks) + 1, sizeof *r->tasks);
+    r->tasks =
+        must_calloc((size_t)cJSON_GetArraySize(tasks) + 1, sizeof *r->tasks, "the replay's tasks");
     const cJSON *task;
     int idx = 0, rc = 0;
     cJSON_ArrayForEach (task, tasks) {

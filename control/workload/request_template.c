@@ -2,6 +2,7 @@
 #include "worker.h"
 
 #include "rng.h"
+#include "must_alloc.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -33,7 +34,7 @@ static const char *const words[] = {
 static char *prompt_text(int filler_words)
 {
     size_t cap = NONCE_LEN + (size_t)filler_words * 16 + 64;
-    char *prompt = malloc(cap);
+    char *prompt = must_malloc(cap, "the prompt");
     memset(prompt, '#', NONCE_LEN);
     size_t pl = NONCE_LEN;
     uint64_t s = 12345;
@@ -167,7 +168,7 @@ char *template_tail_fields(const char *model, const char *extra_body, char *err,
 {
     cJSON *body = body_fields(model, -1, 0, extra_body, err, errlen);
     if (!body) return NULL;
-    char *s = cJSON_PrintUnformatted(body);
+    char *s = must_have(cJSON_PrintUnformatted(body), "the request's fields");
     cJSON_Delete(body);
     size_t n = strlen(s);
     if (n > TEMPLATE_TAIL_FIELDS_MAX) {
@@ -207,7 +208,7 @@ int template_build(struct request_template *t, const struct template_params *p, 
     } else {
         cJSON_AddStringToObject(body, "prompt", prompt);
     }
-    char *json = cJSON_PrintUnformatted(body);
+    char *json = must_have(cJSON_PrintUnformatted(body), "the request");
     cJSON_Delete(body);
     size_t bl = strlen(json), al = strlen(after);
     if (bl < prompt_len + al || memcmp(json + bl - al - prompt_len, prompt, prompt_len) ||
@@ -240,7 +241,7 @@ int template_build(struct request_template *t, const struct template_params *p, 
                  auth, bl, REQUEST_ID_DIGITS, 0);
     memset(auth, 0, sizeof auth);
     t->len = (size_t)hl + bl;
-    t->bytes = malloc(t->len);
+    t->bytes = must_malloc(t->len, "the request");
     memcpy(t->bytes, head, (size_t)hl);
     memcpy(t->bytes + hl, json, bl);
     memset(head, 0, sizeof head);

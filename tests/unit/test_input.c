@@ -3,6 +3,7 @@
  * Content-Type and Content-Encoding of a response kept from header callbacks split anywhere. */
 #include "check.h"
 #include "http_meta.h"
+#include "must_alloc.h"
 #include "read_file.h"
 #include "redact.h"
 
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void files(void)
@@ -132,10 +134,65 @@ static void headers(void)
     CHECK(http_meta_not_sse(&m, why, sizeof why), "text/event-streamer is not text/event-stream");
 }
 
+#ifdef __SANITIZE_ADDRESS__
+/* Under ASan an allocation past its limit aborts unless told to fail as malloc does; the tests'
+ * ASAN_OPTIONS set other keys, which merge with these. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
+#endif
+
+/* Runs an allocation that cannot be met in a child, its stderr into a pipe: exit status 1 and
+ * the message naming what was being allocated, never a NULL handed back. */
+static void out_of_memory_exits(int which)
+{
+    int fds[2];
+    if (pipe(fds)) {
+        CHECK(0, "pipe: %s", strerror(errno));
+        return;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        void *p = NULL;
+        switch (which) {
+        case 0: p = must_malloc((size_t)-1 / 2, "a test's huge buffer"); break;
+        case 1: p = must_calloc((size_t)1 << 40, (size_t)1 << 40, "a test's huge buffer"); break;
+        case 2: p = must_realloc(NULL, (size_t)-1 / 2, "a test's huge buffer"); break;
+        default: p = must_have(NULL, "a test's huge buffer"); break;
+        }
+        _exit(p ? 0 : 2); /* reached only when the allocation returned */
+    }
+    close(fds[1]);
+    char msg[512] = "";
+    size_t got = 0;
+    for (ssize_t n;
+         got < sizeof msg - 1 && (n = read(fds[0], msg + got, sizeof msg - 1 - got)) > 0;)
+        got += (size_t)n;
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1, "case %d: exit status 1, got 0x%x", which,
+          status);
+    CHECK(strstr(msg, "out of memory allocating") && strstr(msg, "a test's huge buffer"),
+          "case %d: a message naming the allocation, got '%s'", which, msg);
+}
+
+static void allocations(void)
+{
+    for (int which = 0; which < 4; which++) out_of_memory_exits(which);
+    char *s = must_strdup("kept", "a test's copy");
+    CHECK(!strcmp(s, "kept"), "must_strdup copies, got '%s'", s);
+    free(s);
+    void *zero = must_malloc(0, "nothing");
+    CHECK(zero != NULL, "a size of 0 gives a pointer, not NULL");
+    free(zero);
+}
+
 int main(void)
 {
     files();
     secrets();
     headers();
+    allocations();
     return check_done("test_input");
 }
