@@ -236,8 +236,10 @@ static int parse_args(int argc, char **argv, struct agents_config *c)
  * does it honour ignore_eos? Asks for 48 tokens of a one-word answer. A flaky server may fail
  * a probe: a failure worth retrying (oneshot_worth_retrying) is tried again after a pause
  * (oneshot_retry_pause), up to 8 attempts within --request-timeout-s in all; a silent server is
- * given one timeout, not eight. 1 honoured, 0 not, -1 no probe succeeded (why says what came back).
+ * given one timeout, not eight. 1 honoured, 0 not, PROBE_NO_USAGE when the answer carried no
+ * usage (so the question cannot be answered), -1 no probe succeeded (why says what came back).
  */
+#define PROBE_NO_USAGE 2
 static int probe_server(struct run_env *e, const struct agents_config *c, char *why, size_t wl)
 {
     struct template_params tp = {&e->ep, e->model, 1, 8, 48, 1, c->f.extra_body, e->api_key, 7};
@@ -268,6 +270,7 @@ static int probe_server(struct run_env *e, const struct agents_config *c, char *
         oneshot_describe(&r, "no answer", attempts, start, why, wl);
         return -1;
     }
+    if (r.completion_tokens < 0) return PROBE_NO_USAGE;
     return r.completion_tokens == 48;
 }
 
@@ -568,7 +571,10 @@ static char *header_json(const struct agents_config *c, const struct run_env *e,
     cJSON_AddNumberToObject(cfg, "trajectories_skipped", (double)rp->skipped);
     cJSON_AddNumberToObject(cfg, "shared_trajectory_bytes", (double)rp->shared_bytes);
     cJSON_AddStringToObject(cfg, "output_policy", c->policy == POLICY_EXACT ? "exact" : "natural");
-    cJSON_AddBoolToObject(cfg, "ignore_eos_honoured", policy_honoured);
+    if (policy_honoured == PROBE_NO_USAGE) /* no usage in the probe's answer: not known */
+        cJSON_AddNullToObject(cfg, "ignore_eos_honoured");
+    else
+        cJSON_AddBoolToObject(cfg, "ignore_eos_honoured", policy_honoured);
     if (c->tool_time_s >= 0)
         cJSON_AddNumberToObject(cfg, "tool_time_s", c->tool_time_s);
     else
@@ -671,7 +677,14 @@ int cmd_agents(int argc, char **argv)
         cJSON_Delete(tiers);
         return 1;
     }
-    if (c.policy == POLICY_EXACT && !honoured) {
+    if (c.policy == POLICY_EXACT && honoured == PROBE_NO_USAGE) {
+        fprintf(stderr,
+                "strobe: the server's answer to the probe carried no usage (strobe asks for it "
+                "with stream_options.include_usage), so whether it honours ignore_eos cannot be "
+                "told: this run uses the natural output policy (results say so); a server that "
+                "reports usage lets the exact policy hold.\n");
+        c.policy = POLICY_NATURAL;
+    } else if (c.policy == POLICY_EXACT && !honoured) {
         fprintf(stderr, "strobe: the server did not honour ignore_eos in a probe: the exact "
                         "output policy cannot hold, so this run uses natural (results say so)\n");
         c.policy = POLICY_NATURAL;

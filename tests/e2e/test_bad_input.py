@@ -374,6 +374,33 @@ def trajectory_counts(tmp):
           (r.returncode, asked, r.stderr.strip()[-300:]))
 
 
+def probe_without_usage(tmp):
+    """A server whose answers carry no usage cannot show whether it honours ignore_eos: the
+    agents run says that (it said "did not honour ignore_eos"), uses the natural policy, and
+    its header's ignore_eos_honoured is null, not false."""
+    def respond(head, body):
+        answer = common.sse_answer(len(body) // 4, texts=["x"] * 3)
+        head_end = answer.index(b"\r\n\r\n") + 4
+        events = [e for e in answer[head_end:].split(b"\n\n") if e and b'"usage"' not in e]
+        payload = b"".join(e + b"\n\n" for e in events)
+        return (answer[:head_end].split(b"Content-Length:")[0] + b"Content-Length: %d\r\n\r\n"
+                % len(payload) + payload)
+    out = os.path.join(tmp, "no-usage-run")
+    with common.canned_server(respond) as srv:
+        r = run("agents", "--url", "http://127.0.0.1:%d" % srv.port, "--model", "m", "--trajectories",
+                common.AA_MINI, "--out", out, "--slo-speed", "0", "--slo-ttft", "100",
+                "--max-agents", "1", "--warmup-s", "0", "--stagger-s", "0", "--window-s", "0.5",
+                "--min-trajectories", "0", "--min-per-agent", "0", "--threads", "1", "--tokenizer", "none")
+    try:
+        cfg = json.load(open(os.path.join(out, "results.json")))["run"]["config"]
+    except (OSError, ValueError, KeyError):
+        cfg = {}
+    said = "carried no usage" in r.stderr and "did not honour ignore_eos" not in r.stderr
+    check(said and "ignore_eos_honoured" in cfg and cfg["ignore_eos_honoured"] is None,
+          "a probe answered without usage: said so, and ignore_eos_honoured null", (True, None),
+          (said, cfg.get("ignore_eos_honoured", "absent"), r.stderr.strip()[-300:]))
+
+
 def damaged_log(tmp):
     """`strobe analyze` says how a run's log is damaged: a header longer than the file (not
     "log version 1 ... reads version 1"), a header that is not JSON (it was read, and its
@@ -456,5 +483,6 @@ if __name__ == "__main__":
         silent_server(tmp)
         loading_server(tmp)
         trajectory_counts(tmp)
+        probe_without_usage(tmp)
         damaged_log(tmp)
     common.done()
