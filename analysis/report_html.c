@@ -65,13 +65,18 @@ static void html_escape(FILE *f, const char *s)
     }
 }
 
+/* A character as it may go into a gnuplot script: a line break there (a run directory's name,
+ * a model or server name from a log) would end the line and start a command of the text's
+ * choosing ('!cmd' runs a shell), so every control character becomes a space. */
+static int gp_char(char c) { return (unsigned char)c < 0x20 || c == 0x7f ? ' ' : c; }
+
 /* gnuplot strings are single-quoted; a quote inside is doubled */
 static void gp_string(FILE *f, const char *s)
 {
     fputc('\'', f);
     for (; *s; s++) {
         if (*s == '\'') fputc('\'', f);
-        fputc(*s, f);
+        fputc(gp_char(*s), f);
     }
     fputc('\'', f);
 }
@@ -82,13 +87,13 @@ static void gp_title(FILE *f, const char *main_line, const char *sub)
     fputs("set title \"", f);
     for (const char *p = main_line; *p; p++) {
         if (*p == '"' || *p == '\\') fputc('\\', f);
-        fputc(*p, f);
+        fputc(gp_char(*p), f);
     }
     if (sub && *sub) {
         fputs("\\n", f);
         for (const char *p = sub; *p; p++) {
             if (*p == '"' || *p == '\\') fputc('\\', f);
-            fputc(*p, f);
+            fputc(gp_char(*p), f);
         }
     }
     fputs("\" noenhanced\n", f);
@@ -185,8 +190,11 @@ static void load_labels(struct report_run *r)
         cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(h, "config"), "model");
     snprintf(r->model, sizeof r->model, "%s", cJSON_IsString(m) ? m->valuestring : "?");
     snprintf(r->label, sizeof r->label, "%s", base);
+    /* the label also goes into data files' quoted strings, the model into chart titles */
     for (char *p = r->label; *p; p++)
-        if (*p == '\'' || *p == '"') *p = '_';
+        if (*p == '\'' || *p == '"' || gp_char(*p) != *p) *p = '_';
+    for (char *p = r->model; *p; p++)
+        if (gp_char(*p) != *p) *p = ' ';
     cJSON_Delete(h);
     /* the clock the chunk timestamps came from: the most common source */
     static const char *const names[5] = {"none", "userspace", "kernel", "NIC", "FPGA"};

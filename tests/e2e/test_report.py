@@ -66,6 +66,17 @@ def main(tmp):
           and not os.path.exists(os.path.join(tmp, "injected")),
           "an OUT_DIR with quotes and ';' gets its charts and runs nothing", (0, True, False),
           (r.returncode, made, r.stderr[-200:]))
+    # a RUN_DIR whose name holds a line break and a gnuplot shell escape ('!cmd') is a label,
+    # never a command (the name went into the chart scripts as it was)
+    named = os.path.join(tmp, "x\n!touch pwned_by_name\n")
+    shutil.copytree(slt, named)
+    lines_out = os.path.join(tmp, "line-break-report")
+    r = common.run_strobe("report", named, "-o", lines_out)
+    pwned = [d for d in (os.getcwd(), tmp, lines_out) if os.path.exists(os.path.join(d, "pwned_by_name"))]
+    made = os.path.isfile(os.path.join(lines_out, "throughput_vs_speed.png"))
+    check(r.returncode == 0 and made and not pwned,
+          "a RUN_DIR named with a line break and '!touch': its charts, and nothing run", (0, True, []),
+          (r.returncode, made, pwned, r.stderr[-200:]))
     # a page that cannot be written is an error, not a report with an empty page
     full = os.path.join(tmp, "full")
     os.makedirs(full)
