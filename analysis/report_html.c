@@ -181,18 +181,53 @@ static void subtitle(char *buf, size_t n, struct report_run *runs, int nruns)
     }
 }
 
+/* The last `parts` components of dir (trailing slashes aside), as a label may show them. */
+static void label_from(char *label, size_t n, const char *dir, int parts)
+{
+    size_t end = strlen(dir);
+    while (end > 1 && dir[end - 1] == '/') end--;
+    size_t from = end;
+    for (int k = 0; k < parts && from > 0; k++) {
+        if (k) from--; /* the slash between two components */
+        while (from > 0 && dir[from - 1] != '/') from--;
+    }
+    snprintf(label, n, "%.*s", (int)(end - from), dir + from);
+    /* the label also goes into data files' quoted strings */
+    for (char *p = label; *p; p++)
+        if (*p == '\'' || *p == '"' || gp_char(*p) != *p) *p = '_';
+}
+
+/* Runs of the same folder name in different places get their parent's name too, and any two
+ * still alike a number: a chart's legend must tell every run apart. */
+static void distinct_labels(struct report_run *runs, int n)
+{
+    int alike[REPORT_MAX_RUNS] = {0};
+    for (int i = 0; i < n && i < REPORT_MAX_RUNS; i++)
+        for (int k = 0; k < n; k++) alike[i] |= k != i && !strcmp(runs[k].label, runs[i].label);
+    for (int i = 0; i < n && i < REPORT_MAX_RUNS; i++)
+        if (alike[i]) label_from(runs[i].label, sizeof runs[i].label, runs[i].dir, 2);
+    /* the same folder given twice, or two alike to their parents: numbered in order */
+    static char was[REPORT_MAX_RUNS][sizeof runs->label];
+    for (int i = 0; i < n && i < REPORT_MAX_RUNS; i++) memcpy(was[i], runs[i].label, sizeof was[i]);
+    for (int i = 0; i < n && i < REPORT_MAX_RUNS; i++) {
+        int same = 1;
+        for (int k = 0; k < i; k++) same += !strcmp(was[k], was[i]);
+        if (same > 1) {
+            size_t len = strlen(runs[i].label);
+            if (len > 140) len = 140;
+            snprintf(runs[i].label + len, sizeof runs[i].label - len, " (%d)", same);
+        }
+    }
+}
+
 static void load_labels(struct report_run *r)
 {
-    const char *base = strrchr(r->dir, '/');
-    base = base && base[1] ? base + 1 : r->dir;
     cJSON *h = cJSON_Parse(r->res.facts.header_json);
     const cJSON *m =
         cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(h, "config"), "model");
     snprintf(r->model, sizeof r->model, "%s", cJSON_IsString(m) ? m->valuestring : "?");
-    snprintf(r->label, sizeof r->label, "%s", base);
-    /* the label also goes into data files' quoted strings, the model into chart titles */
-    for (char *p = r->label; *p; p++)
-        if (*p == '\'' || *p == '"' || gp_char(*p) != *p) *p = '_';
+    label_from(r->label, sizeof r->label, r->dir, 1);
+    /* the model goes into chart titles */
     for (char *p = r->model; *p; p++)
         if (gp_char(*p) != *p) *p = ' ';
     cJSON_Delete(h);
@@ -557,6 +592,7 @@ void report_html_write(const char *out, struct report_run *runs, int n, struct r
 {
     memset(o, 0, sizeof *o);
     for (int i = 0; i < n; i++) load_labels(&runs[i]);
+    distinct_labels(runs, n);
     struct chart charts[4 + 2 + 3 * REPORT_MAX_RUNS];
     int nch = 0;
     if ((slt_charts(out, runs, n, charts, &nch, o) || agent_charts(out, runs, n, charts, &nch, o) ||

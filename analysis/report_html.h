@@ -16,7 +16,7 @@
 struct report_run {
     const char *dir;
     struct run_results res;
-    char label[160]; /* dir's last component, quotes made '_' */
+    char label[160]; /* dir's last component (two where another run's is alike), quotes '_' */
     char model[128]; /* the run's config.model */
     char clock[64];  /* where most chunk timestamps came from: "kernel timestamps" */
     int64_t t0;      /* the first phase's start: time zero of power over time */

@@ -77,6 +77,17 @@ def main(tmp):
     check(r.returncode == 0 and made and not pwned,
           "a RUN_DIR named with a line break and '!touch': its charts, and nothing run", (0, True, []),
           (r.returncode, made, pwned, r.stderr[-200:]))
+    # runs whose folders share a name are told apart by their parents, the same run given twice
+    # by a number (both were listed under one label, and their curves under one legend)
+    for d in ("first", "second"):
+        shutil.copytree(slt, os.path.join(tmp, d, "run"))
+    alike_out = os.path.join(tmp, "alike-report")
+    r = common.run_strobe("report", os.path.join(tmp, "first", "run"), os.path.join(tmp, "second", "run"),
+                          os.path.join(tmp, "first", "run"), "-o", alike_out)
+    page = open(os.path.join(alike_out, "index.html")).read() if r.returncode == 0 else ""
+    labels = [l for l in ("<td>first/run</td>", "<td>second/run</td>", "<td>first/run (2)</td>") if l in page]
+    check(r.returncode == 0 and len(labels) == 3, "runs of one folder name: labelled by parent, a repeat numbered",
+          3, (r.returncode, labels, r.stderr[-200:]))
     # a page that cannot be written is an error, not a report with an empty page
     full = os.path.join(tmp, "full")
     os.makedirs(full)
