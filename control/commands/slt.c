@@ -713,6 +713,14 @@ int cmd_slt(int argc, char **argv)
         run_env_close(&e);
         return 1;
     }
+    long long sized = (long long)(cal.by_tokenizer ? cal.confirmed : cal.expected);
+    if (!me && cal.words == 0 && sized > c.input_tokens)
+        /* the nonce and the chat template alone are more than was asked for */
+        fprintf(stderr,
+                "strobe: warning: --input-tokens %d cannot be met: the shortest prompt (the "
+                "nonce and the server's chat template, no filler words) is %lld tokens by the "
+                "server's count, so every prompt is %lld; ask for %lld or more\n",
+                c.input_tokens, sized, sized, sized);
     if (cal.by_tokenizer && cal.confirmed != cal.expected)
         fprintf(stderr,
                 "strobe: warning: the server counts %lld prompt tokens where tokenizer %s "

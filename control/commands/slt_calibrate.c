@@ -91,7 +91,9 @@ int calibrate_linear(const struct calibration_target *c, struct calibration *out
     double slope = (double)(tok[1] - tok[0]) / (w[1] - w[0]);
     int corrected = w[2] + (int)lround((c->input_tokens - tok[2]) / slope);
     out->words = corrected < 0 ? 0 : corrected;
-    out->expected = tok[2] + (int64_t)lround((corrected - w[2]) * slope);
+    /* from the words used: with none (a target below the template's own tokens) it is the
+     * third probe's measured count, not the line's value below it */
+    out->expected = tok[2] + (int64_t)lround((out->words - w[2]) * slope);
     return 0;
 }
 

@@ -244,6 +244,8 @@ int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag
     }
 }
 
+#define OUT_PATH_MAX 4000
+
 /* --out is checked before the emulator starts and calibration runs, so a run that cannot be
  * written is refused in a second, not after minutes. */
 static int out_check(const char *out, const char *cmd)
@@ -252,6 +254,15 @@ static int out_check(const char *out, const char *cmd)
     struct stat st;
     /* stat("") fails like a missing path, so an empty name would pass for a new directory */
     if (!*out) return bad(cmd, "--out is empty: give the path of a new directory for the run");
+    /* the files' paths under it (a rank's folder, results.json.tmp) must fit PATH_MAX: a longer
+     * one was accepted and the run failed at its end, or wrote cut names such as bodies.b */
+    if (strlen(out) > OUT_PATH_MAX) {
+        snprintf(what, sizeof what,
+                 "--out is %zu characters long; at most %d fit the files strobe writes under it: "
+                 "give a shorter path",
+                 strlen(out), OUT_PATH_MAX);
+        return bad(cmd, what);
+    }
     if (stat(out, &st) == 0) {
         if (!S_ISDIR(st.st_mode))
             snprintf(what, sizeof what,
@@ -291,6 +302,16 @@ static int out_check(const char *out, const char *cmd)
                                         : "is not writable");
         return bad(cmd, what);
     }
+    /* what access() passes and mkdir still refuses (/proc, for root): tried beside it under a
+     * name of this process's own (ranks under mpirun check the same --out at once), undone */
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/.strobe-out-check-%ld", parent, (long)getpid());
+    if (mkdir(probe, 0700)) {
+        snprintf(what, sizeof what, "--out %s cannot be created in %s: %s", out, parent,
+                 strerror(errno));
+        return bad(cmd, what);
+    }
+    rmdir(probe);
     return 0;
 }
 

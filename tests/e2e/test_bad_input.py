@@ -277,6 +277,40 @@ def empty_out(tmp):
               (r.returncode, r.stderr.strip()[-300:]))
 
 
+def out_that_cannot_hold_a_run(tmp):
+    """An --out too long for the files under it (the run failed at its end, or wrote cut names
+    such as bodies.b), or in a place that refuses new folders though access() says writable
+    (/proc, for root), is refused at parsing: exit 2 before the emulator starts."""
+    cases = [(os.path.join(tmp, "d" * 4050), "characters long; at most 4000")]
+    if os.geteuid() == 0:
+        cases.append(("/proc/strobe-run", "cannot be created in /proc"))
+    for out, want in cases:
+        r = run("slt", "--out", out)
+        ok, line = one_sentence(r)
+        check(r.returncode == 2 and ok and want in line and "strobe-emu" not in r.stderr,
+              "--out %s: exit 2 before the emulator starts" % out[:40], (2, want),
+              (r.returncode, r.stderr.strip()[-300:]))
+
+
+def input_below_template(tmp):
+    """--input-tokens below what the nonce and the chat template alone take cannot be met: the
+    run says so, and the header's expected_prompt_tokens is what was sent (it recorded the
+    line's extrapolation below the template, 10 for prompts of 18 tokens)."""
+    out = os.path.join(tmp, "tiny-prompt")
+    r = run("slt", "--out", out, "--concurrency", "1", "--phase-s", "0.5", "--ramp-s", "0.1",
+            "--input-tokens", "10", "--output-tokens", "3", "--threads", "1", "--tokenizer", "none")
+    said = re.search(r"--input-tokens 10 cannot be met: .* every prompt is (\d+)", r.stderr)
+    try:
+        res = json.load(open(os.path.join(out, "results.json")))
+        expected = res["run"]["calibration"]["expected_prompt_tokens"]
+        sent = res["phases"][0]["input_tokens"]["p50"]
+    except (OSError, ValueError, KeyError, IndexError):
+        expected = sent = None
+    check(r.returncode == 0 and said and int(said.group(1)) == expected == sent and sent > 10,
+          "--input-tokens 10 below the template: said, and the header's expected count is what was sent",
+          ("said", "expected == sent > 10"), (r.returncode, bool(said), expected, sent, r.stderr[-200:]))
+
+
 def loading_server(tmp):
     """A server still loading its model answers 503 for its first 1.2 s: the calibration
     probe is tried again after a pause (0.5 s, then 1 s), not five times within milliseconds,
@@ -480,6 +514,8 @@ if __name__ == "__main__":
         not_sse(tmp)
         not_a_run(tmp)
         empty_out(tmp)
+        out_that_cannot_hold_a_run(tmp)
+        input_below_template(tmp)
         silent_server(tmp)
         loading_server(tmp)
         trajectory_counts(tmp)
