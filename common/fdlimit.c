@@ -3,6 +3,11 @@
 #include <stdio.h>
 #include <sys/resource.h>
 
+/* what sets the sessions a run is sized for: --concurrency auto is sized for its ceiling */
+#define SESSION_FLAGS                                                                              \
+    "the largest --concurrency, --max-concurrency under --concurrency auto, --max-in-flight, "     \
+    "--max-agents"
+
 long fdlimit_raise(void)
 {
     struct rlimit rl;
@@ -21,7 +26,8 @@ int fdlimit_check(long needed, char *err, size_t errlen)
     if (have < 0 || needed <= have) return 0;
     snprintf(err, errlen,
              "this run needs about %ld file descriptors but RLIMIT_NOFILE allows %ld; raise it "
-             "(ulimit -n %ld, or LimitNOFILE= for a service) or lower the concurrency",
+             "(ulimit -n %ld, or LimitNOFILE= for a service) or lower the most sessions the run "
+             "may hold (" SESSION_FLAGS ")",
              needed, have, needed);
     return -1;
 }
@@ -47,8 +53,8 @@ int memlimit_check(unsigned long long bytes, const char *what, char *err, size_t
     }
     if (!limit || bytes <= limit) return 0;
     snprintf(err, errlen,
-             "%s needs about %llu MiB but %s is %llu MiB; lower the concurrency, free memory, or "
-             "raise the limit (ulimit -v)",
+             "%s needs about %llu MiB but %s is %llu MiB; lower the most sessions the run may "
+             "hold (" SESSION_FLAGS "), free memory, or raise the limit (ulimit -v)",
              what, bytes >> 20, which, limit >> 20);
     return -1;
 }

@@ -244,10 +244,44 @@ out:
     return rc;
 }
 
+/* The names STROBE_URING_DISABLE takes: a misspelt one would silently test the wrong path. */
+static const char *unknown_disable_name(void)
+{
+    static const char *const known[] = {"io_uring", "multishot", "defer-taskrun", "batch"};
+    static char bad[64];
+    const char *e = getenv("STROBE_URING_DISABLE");
+    for (const char *p = e; p && *p;) {
+        size_t len = strcspn(p, ",");
+        int ok = 0;
+        for (size_t k = 0; k < sizeof known / sizeof *known; k++)
+            ok |= len == strlen(known[k]) && !strncmp(p, known[k], len);
+        if (!ok) {
+            snprintf(bad, sizeof bad, "%.*s", (int)(len < 60 ? len : 60), p);
+            return bad;
+        }
+        p += len + (p[len] == ',');
+    }
+    return NULL;
+}
+
 int transport_uring_probe(char *line, size_t n, char *err, size_t errlen)
 {
+    const char *unknown = unknown_disable_name();
+    if (unknown) {
+        snprintf(err, errlen,
+                 "STROBE_URING_DISABLE names '%s', which is not one of io_uring, multishot, "
+                 "defer-taskrun, batch (comma-separated): correct it or unset it",
+                 unknown);
+        return -1;
+    }
     struct io_uring r;
-    int rc = disabled("io_uring") ? -ENOSYS : ring_init(&r, 0);
+    if (disabled("io_uring")) {
+        snprintf(err, errlen,
+                 "io_uring is turned off by STROBE_URING_DISABLE=io_uring (a test setting): unset "
+                 "it, or use --transport kernel");
+        return -1;
+    }
+    int rc = ring_init(&r, 0);
     if (rc) {
         snprintf(err, errlen,
                  "io_uring is not available here (io_uring_setup: %s; "

@@ -76,6 +76,12 @@ def fallback(tmp):
     check(r.returncode == 1 and len(lines) == 1 and lines[0].endswith("use --transport kernel."),
           "io_uring unavailable: exit 1, one sentence saying to use --transport kernel", 1,
           (r.returncode, r.stderr[-300:]))
+    # a misspelt name would test the path it was meant to turn off
+    env = dict(os.environ, STROBE_URING_DISABLE="multishot,defer_taskrun")
+    r = common.run_strobe("slt", "--out", os.path.join(tmp, "misspelt"), "--threads", "1", "--phase-s", "1",
+                          env=env, timeout=120)
+    check(r.returncode == 1 and "names 'defer_taskrun', which is not one of" in r.stderr,
+          "STROBE_URING_DISABLE with a misspelt name: exit 1 naming it", 1, (r.returncode, r.stderr[-300:]))
 
 
 def ten_thousand_sessions(tmp):
