@@ -5,6 +5,7 @@
 #include "json_num.h"
 #include "ranks_merge.h"
 #include "ranks_results.h"
+#include "must_alloc.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -102,7 +103,7 @@ int results_compute_threads(const char *dir, const char *tokenizer, unsigned thr
 {
     if (load(dir, tokenizer, threads, -1, res, err, errlen)) return -1;
     res->nphases = res->facts.nphases;
-    res->phases = calloc(res->nphases ? res->nphases : 1, sizeof *res->phases);
+    res->phases = must_calloc(res->nphases, sizeof *res->phases, "the phases' results");
     slt_phases_metrics(&res->facts, res->phases, threads ? threads : facts_default_threads());
     cJSON *h = cJSON_Parse(res->facts.header_json);
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(h, "kind");
@@ -115,12 +116,12 @@ int results_compute_threads(const char *dir, const char *tokenizer, unsigned thr
     const cJSON *rate = cJSON_GetObjectItemCaseSensitive(pw, "rate_hz");
     double period = cJSON_IsNumber(rate) && rate->valuedouble > 0 ? 1 / rate->valuedouble : 0.1;
     res->npower_sources = cJSON_GetArraySize(srcs);
-    int *accel = calloc((size_t)res->npower_sources + 1, sizeof *accel);
+    int *accel = must_calloc((size_t)res->npower_sources + 1, sizeof *accel, "the power sources");
     for (int i = 0; i < res->npower_sources; i++)
         accel[i] = cJSON_IsTrue(
             cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(srcs, i), "accelerator_only"));
     cJSON_Delete(h);
-    res->power = calloc(res->nphases + 1, sizeof *res->power);
+    res->power = must_calloc(res->nphases + 1, sizeof *res->power, "the phases' energy");
     for (size_t i = 0; i < res->nphases; i++) {
         const struct phase_info *ph = &res->facts.phases[i];
         energy_phase(&res->facts, ph->t_window_start, ph->t_window_end, period, accel,
@@ -445,7 +446,7 @@ static cJSON *build_json(const struct run_results *res)
         cJSON_AddNumberToObject(tap, "tap_clock_drift_ppm", f->tap_drift_ppm);
         cJSON_AddNumberToObject(tap, "tap_clock_uncertainty_ns", f->tap_uncertainty_ns);
         struct summary d;
-        double *copy = malloc((f->ntap_minus_host + 1) * sizeof *copy);
+        double *copy = must_calloc(f->ntap_minus_host + 1, sizeof *copy, "the tap's stamps");
         memcpy(copy, f->tap_minus_host_us, f->ntap_minus_host * sizeof *copy);
         summarise(copy, f->ntap_minus_host, &d);
         free(copy);
@@ -454,7 +455,7 @@ static cJSON *build_json(const struct run_results *res)
 
     double best = 0, best_speed = 0;
     int best_c = 0;
-    double *tps = calloc(res->nphases + 1, sizeof *tps);
+    double *tps = must_calloc(res->nphases + 1, sizeof *tps, "the phases' throughput");
     for (size_t i = 0; i < res->nphases; i++) {
         tps[i] = res->phases[i].system_output_tps;
         if (tps[i] > best) best = tps[i], best_c = res->phases[i].info.concurrency;
@@ -540,7 +541,7 @@ static void csv_summary(char **buf, size_t *len, size_t *cap, const struct summa
                  : snprintf(tmp, sizeof tmp, ",,,,,,"); /* empty: no percentiles */
     if (*len + (size_t)n + 1 > *cap) {
         *cap = (*len + (size_t)n + 1) * 2;
-        *buf = realloc(*buf, *cap);
+        *buf = must_realloc(*buf, *cap, "results.csv");
     }
     memcpy(*buf + *len, tmp, (size_t)n + 1);
     *len += (size_t)n;
@@ -549,10 +550,10 @@ static void csv_summary(char **buf, size_t *len, size_t *cap, const struct summa
 int results_write(const char *dir, const struct run_results *res, char *err, size_t errlen)
 {
     cJSON *root = build_json(res);
-    char *text = cJSON_Print(root);
+    char *text = must_have(cJSON_Print(root), "results.json");
     cJSON_Delete(root);
     size_t tl = strlen(text);
-    char *withnl = malloc(tl + 2);
+    char *withnl = must_malloc(tl + 2, "results.json");
     memcpy(withnl, text, tl);
     memcpy(withnl + tl, "\n", 2);
     free(text);
@@ -567,7 +568,7 @@ int results_write(const char *dir, const struct run_results *res, char *err, siz
         return rc;
     }
     size_t cap = 4096, len = 0;
-    char *csv = malloc(cap);
+    char *csv = must_malloc(cap, "results.csv");
     const char *metrics[] = {"output_speed_tokens_per_s", "e2e_speed_tokens_per_s", "ttft_s",
                              "e2e_latency_s"};
     len = (size_t)snprintf(csv, cap,
@@ -587,14 +588,15 @@ int results_write(const char *dir, const struct run_results *res, char *err, siz
         int n = snprintf(row, sizeof row, "%d,%d,%.3f,%zu,%zu,%zu,%.6f,%.3f", m->info.index,
                          m->info.concurrency, m->window_s, m->sent, m->succeeded, m->failed,
                          m->response_rate, m->system_output_tps);
-        if (len + (size_t)n + 1 > cap) cap = (len + (size_t)n + 1) * 2, csv = realloc(csv, cap);
+        if (len + (size_t)n + 1 > cap)
+            cap = (len + (size_t)n + 1) * 2, csv = must_realloc(csv, cap, "results.csv");
         memcpy(csv + len, row, (size_t)n + 1);
         len += (size_t)n;
         csv_summary(&csv, &len, &cap, &m->speed);
         csv_summary(&csv, &len, &cap, &m->e2e_speed);
         csv_summary(&csv, &len, &cap, &m->ttft);
         csv_summary(&csv, &len, &cap, &m->e2e);
-        if (len + 2 > cap) cap *= 2, csv = realloc(csv, cap);
+        if (len + 2 > cap) cap *= 2, csv = must_realloc(csv, cap, "results.csv");
         csv[len++] = '\n';
         csv[len] = 0;
     }
