@@ -102,6 +102,17 @@ static int step(const struct slo_tier *tier, double max_err, measure_fn measure,
     return st.pass;
 }
 
+/* The highest passing count so far, and its metrics. A search cut short by a missing
+ * measurement still reports it: it is what the measured iterations show (complete says it is
+ * not the final answer). */
+static void settle(struct search_result *out, int lo)
+{
+    out->max_agents = lo;
+    out->at_max = NULL;
+    for (int i = out->nsteps - 1; i >= 0; i--)
+        if (out->steps[i].agents == lo && out->steps[i].pass) out->at_max = &out->steps[i].m;
+}
+
 void agent_search(const struct slo_tier *tier, int start, int resolution, int cap,
                   double max_error_rate, measure_fn measure, void *arg, struct search_result *out)
 {
@@ -113,7 +124,10 @@ void agent_search(const struct slo_tier *tier, int start, int resolution, int ca
     /* ramp: double until a fail (or the cap passes) */
     for (;;) {
         int r = step(tier, max_error_rate, measure, arg, n, out);
-        if (r < 0) return;
+        if (r < 0) {
+            settle(out, lo);
+            return;
+        }
         if (r == 1) {
             lo = n;
             if (n >= cap) break;
@@ -128,15 +142,16 @@ void agent_search(const struct slo_tier *tier, int start, int resolution, int ca
     while (hi > 0 && hi - lo > width) {
         int mid = lo + (hi - lo) / 2;
         int r = step(tier, max_error_rate, measure, arg, mid, out);
-        if (r < 0) return;
+        if (r < 0) {
+            settle(out, lo);
+            return;
+        }
         if (r == 1)
             lo = mid;
         else
             hi = mid;
     }
-    out->max_agents = lo;
-    for (int i = out->nsteps - 1; i >= 0; i--)
-        if (out->steps[i].agents == lo && out->steps[i].pass) out->at_max = &out->steps[i].m;
+    settle(out, lo);
 }
 
 void search_result_free(struct search_result *r)

@@ -32,6 +32,9 @@ struct iteration_metrics {
     size_t trajectories_done;
     double prompt_tokens, cached_tokens; /* sums over the window's requests */
     double client_bytes_per_agent;       /* memory strobe held per agent, bytes */
+    /* the run stopped during it (agent_results_compute sets it): its requests were cut off,
+     * so it has no verdict and the search treats it as never measured */
+    int interrupted;
 };
 
 void agent_iteration_metrics(const struct run_facts *f, const struct phase_info *ph,
@@ -51,7 +54,9 @@ struct search_result {
     int max_agents;
     struct search_step *steps;
     int nsteps;
-    int complete;                           /* 0 when a measurement was missing (run interrupted) */
+    /* 0 when a measurement was missing (run interrupted): max_agents and at_max are then what
+     * the measured iterations show, not the search's answer */
+    int complete;
     const struct iteration_metrics *at_max; /* metrics at max_agents, or NULL */
 };
 

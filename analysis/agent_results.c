@@ -45,16 +45,39 @@ struct lookup {
     const struct agent_results *ar;
 };
 
-/* Offline: the first measured iteration with this many agents. */
+/* Offline: the first measured iteration with this many agents. An interrupted one was never
+ * measured to its end (the live search took no verdict from it either): the search stops
+ * there, incomplete, rather than fail it on the requests the interruption cut off. */
 static int look_up(void *arg, int agents, struct iteration_metrics *out)
 {
     const struct agent_results *ar = ((struct lookup *)arg)->ar;
     for (size_t i = 0; i < ar->niters; i++)
-        if (ar->iters[i].agents == agents) {
+        if (ar->iters[i].agents == agents && !ar->iters[i].interrupted) {
             *out = ar->iters[i];
             return 0;
         }
     return -1;
+}
+
+/* Whether the run stopped during iteration ph: only the run's last iteration (the one started
+ * last, last in f->phases) of a run that did not reach its end (MARK_INTERRUPTED, or no end
+ * mark: killed or still running), and only when the stop left its mark on it: no end record,
+ * a window closed before --window-s (window_s; 0 when the header lacks it), or a request of
+ * it ended by the interruption (drain aborts those with ERR_INTERRUPTED, and facts.c marks a
+ * request without an end record the same). A stop that came between two iterations leaves
+ * the last one's verdict standing: its window and requests are whole. */
+static int iteration_cut_short(const struct run_facts *f, const struct phase_info *ph,
+                               double window_s)
+{
+    if (f->run_ended && !f->interrupted) return 0;
+    if (ph != &f->phases[f->nphases - 1]) return 0;
+    if (!ph->t_end) return 1;
+    if (window_s > 0 && ph->t_window_end - ph->t_window_start < (int64_t)(window_s * 1e9))
+        return 1; /* the same expression as the live window's length (commands/agents.c) */
+    for (size_t i = 0; i < f->nreqs; i++)
+        if (f->reqs[i].phase == ph->index && f->reqs[i].transport_error == ERR_INTERRUPTED)
+            return 1;
+    return 0;
 }
 
 int agent_results_compute(const struct run_facts *f, const struct phase_power *power,
@@ -75,11 +98,15 @@ int agent_results_compute(const struct run_facts *f, const struct phase_power *p
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(h, "search");
     ar->accelerators = (int)num(s, "accelerators", 1);
     ar->power_w = num(s, "power_w", -1);
+    double window_s = num(cJSON_GetObjectItemCaseSensitive(h, "config"), "window_s", 0);
     cJSON_Delete(h);
+    ar->stopped = f->interrupted || !f->run_ended;
     ar->niters = f->nphases;
     ar->iters = calloc(f->nphases + 1, sizeof *ar->iters);
-    for (size_t i = 0; i < f->nphases; i++)
+    for (size_t i = 0; i < f->nphases; i++) {
         agent_iteration_metrics(f, &f->phases[i], &ar->iters[i]);
+        ar->iters[i].interrupted = iteration_cut_short(f, &f->phases[i], window_s);
+    }
     ar->nsearches = ntiers;
     ar->searches = calloc(ntiers + 1, sizeof *ar->searches);
     struct lookup lk = {ar};
@@ -119,6 +146,7 @@ static cJSON *iter_json(const struct iteration_metrics *m)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "phase", m->phase);
     cJSON_AddNumberToObject(o, "agents", m->agents);
+    cJSON_AddBoolToObject(o, "interrupted", m->interrupted);
     cJSON_AddNumberToObject(o, "window_s", m->window_s);
     cJSON_AddNumberToObject(o, "warmup_s", m->warmup_s);
     cJSON_AddBoolToObject(o, "warmup_extended", m->warmup_extended);
@@ -151,6 +179,8 @@ void agent_results_json(cJSON *root, const struct agent_results *ar)
         cJSON_AddNumberToObject(o, "slo_output_speed_p25_tokens_per_s", r->tier.speed_p25);
         cJSON_AddNumberToObject(o, "slo_ttft_p95_s", r->tier.ttft_p95);
         cJSON_AddBoolToObject(o, "complete", r->complete);
+        /* max_agents is then what the completed iterations show, not the search's answer */
+        cJSON_AddBoolToObject(o, "interrupted", !r->complete && ar->stopped);
         cJSON_AddNumberToObject(o, "max_agents", r->max_agents);
         cJSON_AddNumberToObject(o, "max_agents_per_accelerator",
                                 (double)r->max_agents /
@@ -187,6 +217,22 @@ void agent_results_json(cJSON *root, const struct agent_results *ar)
     }
 }
 
+/* The note after a search that did not finish: why, and that its max is not the answer. */
+static void incomplete_note(const struct agent_results *ar, char *note, size_t len)
+{
+    if (!ar->stopped) {
+        snprintf(note, len, "  (incomplete: an iteration was not measured, not final)");
+        return;
+    }
+    for (size_t i = 0; i < ar->niters; i++)
+        if (ar->iters[i].interrupted) {
+            snprintf(note, len, "  (search interrupted during iteration %d, %d agents: not final)",
+                     ar->iters[i].phase, ar->iters[i].agents);
+            return;
+        }
+    snprintf(note, len, "  (search interrupted: not final)");
+}
+
 void agent_results_print(FILE *out, const struct agent_results *ar)
 {
     fprintf(out, "%-28s %10s %14s %12s %18s %12s %10s\n", "tier", "max", "per", "per MW",
@@ -205,9 +251,14 @@ void agent_results_print(FILE *out, const struct agent_results *ar)
             if (isfinite(r->at_max->ttft_p95))
                 snprintf(ttft, sizeof ttft, "%.4f", r->at_max->ttft_p95);
         }
-        fprintf(out, "%-28s %10d %14.3f %12s %18s %12s %10d%s\n", r->tier.name, r->max_agents,
+        /* an unfinished search's max is what its completed iterations show, a lower bound:
+         * ">=" keeps it from reading as the answer */
+        char max[32], note[160] = "";
+        snprintf(max, sizeof max, "%s%d", r->complete ? "" : ">=", r->max_agents);
+        if (!r->complete) incomplete_note(ar, note, sizeof note);
+        fprintf(out, "%-28s %10s %14.3f %12s %18s %12s %10d%s\n", r->tier.name, max,
                 (double)r->max_agents / (ar->accelerators > 0 ? ar->accelerators : 1), mw, speed,
-                ttft, r->nsteps, r->complete ? "" : "  (incomplete)");
+                ttft, r->nsteps, note);
     }
 }
 

@@ -17,11 +17,15 @@ struct agent_results {
     int accelerators;
     double power_w;                  /* <= 0: none given */
     const struct phase_power *power; /* per phase, or NULL */
+    int stopped; /* the run did not reach its end (interrupted, or killed): a search left
+                    incomplete is not final */
 };
 
-/* 0, or -1 with err set (a header without a search section). */
-/* power: per phase (may be NULL); the iteration at max_agents gives per-MW when its
- * accelerator power is complete, else --power-w (given) if any. */
+/* 0, or -1 with err set (a header without a search section).
+ * power: per phase (may be NULL); the iteration at max_agents gives per-MW when its
+ * accelerator power is complete, else --power-w (given) if any.
+ * The run's last iteration is marked interrupted when the run stopped during it; the search
+ * skips it as never measured, and stops there incomplete. */
 int agent_results_compute(const struct run_facts *f, const struct phase_power *power,
                           struct agent_results *ar, char *err, size_t errlen);
 void agent_results_json(cJSON *root, const struct agent_results *ar);

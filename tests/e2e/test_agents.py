@@ -6,7 +6,9 @@ import http.server
 import json
 import math
 import os
+import queue
 import shutil
+import signal
 import socketserver
 import subprocess
 import tempfile
@@ -358,6 +360,79 @@ def faulty_server(tmp):
           "errors", its[:1] or r.stderr[-300:])
 
 
+def interrupted_search(tmp):
+    """SIGTERM during the search's second iteration: that iteration is marked interrupted and
+    takes no part in the verdict (its cut-off requests once failed it on the SLO), the search
+    says complete false with max_agents from the completed iteration, and strobe analyze
+    recomputes the same results. --stagger-s 20 holds iteration 1 (2 agents) in its warm-up
+    for 10 s, until its second agent starts; the signal goes once strobe says iteration 1 has
+    begun, so a busy machine only moves where in those 10 s it lands."""
+    out = os.path.join(tmp, "interrupted")
+    args = ["agents", "--trajectories", AA_MINI, "--out", out, "--slo-speed", "0", "--slo-ttft",
+            "100", "--max-agents", "2", "--warmup-s", "0.3", "--stagger-s", "20", "--window-s",
+            "1.5", "--min-trajectories", "0", "--min-per-agent", "0", "--threads", "1",
+            "--tool-time", "0.01", "--emu-args", "--step-us 500"]
+    table = open(os.path.join(tmp, "interrupted.out"), "w+")
+    p = subprocess.Popen([common.STROBE, *common.with_transport(args)], stdout=table,
+                         stderr=subprocess.PIPE, text=True)
+    # stderr read by a thread, so waiting for the line never blocks past the deadline
+    lines = queue.Queue()
+
+    def read_stderr():
+        for l in p.stderr:
+            lines.put(l)
+        lines.put(None)
+    threading.Thread(target=read_stderr, daemon=True).start()
+    err, started = [], False
+    deadline = time.time() + 120
+    while not started and time.time() < deadline:
+        try:
+            line = lines.get(timeout=1)
+        except queue.Empty:
+            continue
+        if line is None:
+            break
+        err.append(line)
+        started = line.startswith("strobe: iteration 1: the last of 2 agents")
+    if started:
+        p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    table.seek(0)
+    stdout = table.read()
+    table.close()
+    check(started and p.returncode == 3, "agents, SIGTERM in iteration 1: exit status 3",
+          (True, 3), (started, p.returncode, "".join(err)[-400:]))
+    try:
+        live = open(os.path.join(out, "results.json"), "rb").read()
+        res = json.loads(live)
+    except (OSError, ValueError) as e:
+        check(False, "agents, SIGTERM in iteration 1: results.json written", "results", repr(e))
+        return
+    s = res["search"][0]
+    its = [(it["phase"], it["agents"], it.get("interrupted")) for it in res["iterations"]]
+    steps = [(st["agents"], st["pass"], st["reason"]) for st in s["iterations"]]
+    check(its == [(0, 1, False), (1, 2, True)], "iteration 1 (2 agents) is marked interrupted, "
+          "iteration 0 not", [(0, 1, False), (1, 2, True)], its)
+    check(steps == [(1, True, "pass")], "the interrupted iteration is no SLO step: the search "
+          "holds only the completed iteration, which passed", [(1, True, "pass")], steps)
+    got = (s["complete"], s.get("interrupted"), s["max_agents"])
+    check(got == (False, True, 1), "the search says complete false, interrupted, max_agents 1 "
+          "from the completed iteration", (False, True, 1), got)
+    row = [l for l in stdout.splitlines() if l.startswith("custom")]
+    check(row and ">=1" in row[0] and "search interrupted during iteration 1" in row[0],
+          "the table says the search was interrupted, its max not final",
+          "custom >=1 ... (search interrupted during iteration 1, ...)", row or stdout[-400:])
+    a = common.run_strobe("analyze", out)
+    again = open(os.path.join(out, "results.json"), "rb").read()
+    check(a.returncode == 0 and again == live,
+          "strobe analyze gives the same results (search included) byte for byte", (0, True),
+          (a.returncode, again == live, a.stderr[-300:]))
+
+
 def bad_trajectories(tmp):
     d = os.path.join(tmp, "bad")
     shutil.copytree(AA_MINI, d)
@@ -463,5 +538,6 @@ if __name__ == "__main__":
         replay_bytes(tmp)
         cache_hits(tmp)
         faulty_server(tmp)
+        interrupted_search(tmp)
         search(tmp)
     common.done()
