@@ -1,6 +1,7 @@
 #include "aa_export.h"
 
 #include "json_out.h"
+#include "must_alloc.h"
 #include "stats.h"
 
 #include <cjson/cJSON.h>
@@ -44,16 +45,18 @@ static int by_key(const void *a, const void *b)
     return strcmp((*(cJSON *const *)a)->string, (*(cJSON *const *)b)->string);
 }
 
-/* AA writes turns.jsonl with sorted keys; so does this, at every depth. */
+/* AA writes turns.jsonl with sorted keys; so does this, at every depth (o NULL: cJSON ran out
+ * of memory, which the printer's NULL reports). */
 static void sort_keys(cJSON *o)
 {
+    if (!o) return;
     size_t n = 0;
     for (cJSON *c = o->child; c; c = c->next) {
         n++;
         if (cJSON_IsObject(c) || cJSON_IsArray(c)) sort_keys(c);
     }
     if (!cJSON_IsObject(o) || n < 2) return;
-    cJSON **v = malloc(n * sizeof *v);
+    cJSON **v = must_calloc(n, sizeof *v, "a turn record's keys");
     n = 0;
     for (cJSON *c = o->child; c; c = c->next) v[n++] = c;
     qsort(v, n, sizeof *v, by_key);
@@ -300,12 +303,14 @@ static int length_finished(const struct aa_turn *t)
 }
 static int failed(const struct aa_turn *t) { return !t->success; }
 
+/* NULL out of memory (write_json says so) */
 static cJSON *summary_json(const struct aa_turns *t, const struct aa_export_source *src,
                            const cJSON *h)
 {
     int64_t t0 = 0, t1 = 0;
     struct dvec e2e = {0}, ttft = {0}, norm = {0};
     const struct aa_turn **all = malloc((t->n ? t->n : 1) * sizeof *all);
+    if (!all) return NULL;
     int success = t->n > 0;
     for (size_t i = 0; i < t->n; i++) {
         const struct aa_turn *x = &t->t[i];
@@ -358,11 +363,13 @@ static cJSON *summary_json(const struct aa_turns *t, const struct aa_export_sour
     return s;
 }
 
+/* NULL out of memory (write_json says so) */
 static cJSON *tasks_json(const struct aa_turns *t)
 {
+    const struct aa_turn **v = malloc((t->n ? t->n : 1) * sizeof *v);
+    if (!v) return NULL;
     cJSON *o = aa_record("task_summaries");
     cJSON *a = cJSON_AddArrayToObject(o, "tasks");
-    const struct aa_turn **v = malloc((t->n ? t->n : 1) * sizeof *v);
     for (size_t i = 0; i < t->n;) {
         size_t n = 0, j = i;
         for (; j < t->n && t->t[j].task == t->t[i].task; j++) v[n++] = &t->t[j];
@@ -489,12 +496,19 @@ static int write_new(const char *dir, const char *name, const char *text, size_t
     return bad ? -1 : 0;
 }
 
+/* Writes o (NULL: out of memory making it) and deletes it. */
 static int write_json(const char *dir, const char *name, cJSON *o, char *err, size_t errlen)
 {
-    char *text = cJSON_Print(o);
+    char *text = o ? cJSON_Print(o) : NULL;
     cJSON_Delete(o);
-    size_t len = strlen(text);
-    text = realloc(text, len + 2);
+    size_t len = text ? strlen(text) : 0;
+    char *withnl = text ? realloc(text, len + 2) : NULL;
+    if (!withnl) {
+        free(text);
+        snprintf(err, errlen, "out of memory writing %s/%s", dir, name);
+        return -1;
+    }
+    text = withnl;
     text[len++] = '\n';
     text[len] = 0;
     int rc = write_new(dir, name, text, len, err, errlen);

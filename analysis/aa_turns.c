@@ -54,6 +54,13 @@ static struct sent *read_sent(const char *run_dir, const struct run_facts *f, in
 {
     size_t nf = 0;
     const struct req_facts **fs = malloc((f->nreqs ? f->nreqs : 1) * sizeof *fs);
+    if (!fs) {
+        snprintf(err, errlen,
+                 "out of memory reading the requests of %s: export it on a machine "
+                 "with more memory",
+                 run_dir);
+        return NULL;
+    }
     for (size_t i = 0; i < f->nreqs; i++)
         if (f->reqs[i].phase == phase) fs[nf++] = &f->reqs[i];
     qsort(fs, nf, sizeof *fs, facts_by_id);
@@ -63,6 +70,15 @@ static struct sent *read_sent(const char *run_dir, const struct run_facts *f, in
         return NULL;
     }
     struct sent *s = calloc(nf ? nf : 1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen,
+                 "out of memory reading the requests of %s: export it on a machine "
+                 "with more memory",
+                 run_dir);
+        eventlog_reader_close(lr);
+        free(fs);
+        return NULL;
+    }
     size_t ns = 0;
     for (size_t i = 0; i < lr->nrecords; i++) {
         const struct log_record *rec = &lr->records[i];
@@ -192,6 +208,17 @@ int aa_turns_collect(const char *run_dir, const struct run_facts *f, int exact_p
     out->all = calloc(ns ? ns : 1, sizeof *out->all);
     out->t = calloc(ns ? ns : 1, sizeof *out->t);
     int *seen = calloc(ns ? ns : 1, sizeof *seen);
+    if (!out->all || !out->t || !seen) {
+        snprintf(err, errlen,
+                 "out of memory measuring the turns of %s: export it on a machine "
+                 "with more memory",
+                 run_dir);
+        aa_turns_free(out);
+        free(seen);
+        for (size_t i = 0; i < ns; i++) tool_calls_free(&s[i].calls);
+        free(s);
+        return -1;
+    }
     size_t nseen = 0;
     int keep = 0, prev_task = -1, prev_turn = -1;
     for (size_t i = 0; i < ns; i++) {

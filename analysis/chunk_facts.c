@@ -3,6 +3,7 @@
 #include "chunk_scan.h"
 #include "chunk_template.h"
 #include "json_num.h"
+#include "must_alloc.h"
 
 #include <cjson/cJSON.h>
 #ifdef __SSE2__
@@ -49,7 +50,7 @@ size_t chunk_reader_reserve(struct chunk_reader *rd, size_t n)
 {
     if (rd->len + n > rd->cap) {
         while (rd->len + n > rd->cap) rd->cap = rd->cap ? rd->cap * 2 : 4096;
-        rd->buf = realloc(rd->buf, rd->cap);
+        rd->buf = must_realloc(rd->buf, rd->cap, "an event's texts");
     }
     size_t at = rd->len;
     rd->len += n;
@@ -62,7 +63,7 @@ void chunk_reader_add_text(struct chunk_reader *rd, enum chunk_field field, uint
     if (!len) return; /* an empty field counts no token */
     if (rd->ntexts == rd->texts_cap) {
         rd->texts_cap = rd->texts_cap ? rd->texts_cap * 2 : 16;
-        rd->texts = realloc(rd->texts, rd->texts_cap * sizeof *rd->texts);
+        rd->texts = must_realloc(rd->texts, rd->texts_cap * sizeof *rd->texts, "an event's texts");
     }
     rd->texts[rd->ntexts++] = (struct chunk_text){
         .field = field, .call = call, .s = s, .len = len, .buf_off = s ? SIZE_MAX : buf_off};
@@ -255,8 +256,8 @@ int chunk_facts_equal(const struct chunk_facts *a, const struct chunk_facts *b, 
              (a->has_emu_tokens && a->emu_tokens != b->emu_tokens),
          "x_emu_tokens differs");
     DIFF(a->ntexts != b->ntexts, "%zu texts vs %zu", a->ntexts, b->ntexts);
-    struct chunk_text *x = malloc((a->ntexts + 1) * sizeof *x),
-                      *y = malloc((b->ntexts + 1) * sizeof *y);
+    struct chunk_text *x = must_calloc(a->ntexts + 1, sizeof *x, "the texts compared"),
+                      *y = must_calloc(b->ntexts + 1, sizeof *y, "the texts compared");
     if (a->ntexts) memcpy(x, a->texts, a->ntexts * sizeof *x);
     if (b->ntexts) memcpy(y, b->texts, b->ntexts * sizeof *y);
     qsort(x, a->ntexts, sizeof *x, cmp_text);

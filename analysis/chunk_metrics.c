@@ -171,7 +171,7 @@ void chunk_pass_run(const struct run_facts *f, const struct phase_info *ph, size
 static void dvec_append(struct dvec *d, const struct dvec *src)
 {
     dvec_reserve(d, d->n + src->n);
-    if (src->n && !d->v) out_of_memory();
+    if (d->cap < d->n + src->n) out_of_memory();
     if (src->n) memcpy(d->v + d->n, src->v, src->n * sizeof *src->v);
     d->n += src->n;
 }

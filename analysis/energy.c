@@ -1,5 +1,7 @@
 #include "energy.h"
 
+#include "must_alloc.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +28,7 @@ int energy_over_window(const struct power_series *s, int64_t ws, int64_t we, dou
     const double *v = counter ? s->energy_j : s->watts;
     out->method = counter ? "energy-counter" : "trapezoid";
     /* the usable points: readings that carry the value integrated */
-    size_t *idx = malloc(s->n * sizeof *idx), n = 0;
+    size_t *idx = must_calloc(s->n, sizeof *idx, "a power source's readings"), n = 0;
     for (size_t i = 0; i < s->n; i++)
         if (!isnan(v[i])) idx[n++] = i;
     int rc = -1;

@@ -8,6 +8,7 @@
  * (copy c in phase c * K / copies), each with its own window: an agents search's iterations.
  * Not installed: a tool for the benchmark. */
 #include "eventlog.h"
+#include "must_alloc.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -80,15 +81,15 @@ int main(int argc, char **argv)
                 src);
         return 1;
     }
-    uint64_t *ids = calloc(nreq, sizeof *ids);
+    uint64_t *ids = must_calloc(nreq, sizeof *ids, "the source's request ids");
     size_t k = 0;
     for (size_t i = 0; i < lr->nrecords; i++)
         if (lr->records[i].type == REC_REQUEST_SENT) ids[k++] = lr->records[i].req_id;
     /* a table from id to dense number (ids are unique in a log) */
     size_t cap = 1024;
     while (cap < nreq * 2) cap <<= 1;
-    uint64_t *keys = calloc(cap, sizeof *keys);
-    uint32_t *vals = calloc(cap, sizeof *vals);
+    uint64_t *keys = must_calloc(cap, sizeof *keys, "the request id table");
+    uint32_t *vals = must_calloc(cap, sizeof *vals, "the request id table");
     for (size_t i = 0; i < nreq; i++) {
         size_t h = (size_t)((ids[i] * 0x9e3779b97f4a7c15ULL) >> 20) & (cap - 1);
         while (keys[h] && keys[h] != ids[i]) h = (h + 1) & (cap - 1);
@@ -104,7 +105,7 @@ int main(int argc, char **argv)
     FILE *in = fopen(path, "rb");
     if (!in) return die("cannot read", path);
     size_t head = (size_t)((const char *)lr->records - (const char *)lr->map_events);
-    char *hdr = malloc(head);
+    char *hdr = must_malloc(head, "the log's header");
     if (fread(hdr, 1, head, in) != head) return die("cannot read the header of", path);
     fclose(in);
     snprintf(path, sizeof path, "%s/events.bin", dst);

@@ -61,21 +61,24 @@ static void map_facts(const struct offset_series *s, struct run_facts *rf)
     for (size_t i = 0; i < rf->ntraj; i++) map_stamp(s, &rf->traj_t[i]);
 }
 
-/* Adds every value of a sorted src, less `shift`, to c. */
-static void add_shifted(struct value_counts *c, const struct value_counts *src, double shift)
+/* Adds every value of a sorted src, less `shift`, to c: 0, or -1 out of memory. */
+static int add_shifted(struct value_counts *c, const struct value_counts *src, double shift)
 {
     struct value_counts_cursor cur;
     double v;
     uint64_t times;
     value_counts_cursor_start(&cur, src);
-    while (value_counts_next(&cur, &v, &times)) value_counts_add(c, v - shift, times);
+    while (value_counts_next(&cur, &v, &times))
+        if (value_counts_add(c, v - shift, times)) return -1;
+    return 0;
 }
 
 /* Rank k's per-event figures of each phase joined to rank 0's. Its lag (receive stamp - the
  * emulator's send) moves by its offset in the phase: the emulator is taken to share rank 0's
- * clock; the kernel-to-user gap and the emulator's pacing are differences of one clock. */
-static void merge_figures(const struct offset_series *s, struct run_facts *f,
-                          const struct run_facts *rf)
+ * clock; the kernel-to-user gap and the emulator's pacing are differences of one clock. 0, or
+ * -1 out of memory. */
+static int merge_figures(const struct offset_series *s, struct run_facts *f,
+                         const struct run_facts *rf)
 {
     for (size_t i = 0; f->phase_figures && i < f->nphases; i++)
         for (size_t j = 0; rf->phase_figures && j < rf->nphases; j++) {
@@ -85,25 +88,41 @@ static void merge_figures(const struct offset_series *s, struct run_facts *f,
             double lag_shift_us = (double)offset_at(s, mid) / 1e3;
             for (int w = 0; w < EVENT_FIGURES; w++) {
                 struct value_counts joined = {0};
-                add_shifted(&joined, &f->phase_figures[i][w], 0);
-                add_shifted(&joined, &rf->phase_figures[j][w], w == FIGURE_LAG ? lag_shift_us : 0);
+                if (add_shifted(&joined, &f->phase_figures[i][w], 0) ||
+                    add_shifted(&joined, &rf->phase_figures[j][w],
+                                w == FIGURE_LAG ? lag_shift_us : 0)) {
+                    value_counts_free(&joined);
+                    return -1;
+                }
                 value_counts_sort(&joined);
                 value_counts_free(&f->phase_figures[i][w]);
                 f->phase_figures[i][w] = joined;
             }
         }
+    return 0;
 }
 
-/* A rank's load in each of rank 0's phases. */
-static void take_load(struct rank_load *L, const struct run_facts *rf, const struct run_facts *f)
+/* A rank's load in each of rank 0's phases: 0, or -1 out of memory (L as it was). */
+static int take_load(struct rank_load *L, const struct run_facts *rf, const struct run_facts *f)
 {
     size_t n = f->nphases ? f->nphases : 1;
-    L->sent = calloc(n, sizeof *L->sent);
-    L->failed = calloc(n, sizeof *L->failed);
-    L->output_tps = calloc(n, sizeof *L->output_tps);
-    L->ttft_p50_s = calloc(n, sizeof *L->ttft_p50_s);
-    L->start_s = calloc(n, sizeof *L->start_s);
+    struct rank_load l = *L;
+    l.sent = calloc(n, sizeof *l.sent);
+    l.failed = calloc(n, sizeof *l.failed);
+    l.output_tps = calloc(n, sizeof *l.output_tps);
+    l.ttft_p50_s = calloc(n, sizeof *l.ttft_p50_s);
+    l.start_s = calloc(n, sizeof *l.start_s);
     struct phase_metrics *m = malloc(sizeof *m);
+    if (!l.sent || !l.failed || !l.output_tps || !l.ttft_p50_s || !l.start_s || !m) {
+        free(l.sent);
+        free(l.failed);
+        free(l.output_tps);
+        free(l.ttft_p50_s);
+        free(l.start_s);
+        free(m);
+        return -1;
+    }
+    *L = l;
     for (size_t i = 0; i < f->nphases; i++) {
         slt_phase_metrics(rf, &f->phases[i], m);
         L->sent[i] = m->sent_all;
@@ -119,12 +138,24 @@ static void take_load(struct rank_load *L, const struct run_facts *rf, const str
         L->start_s[i] = first == INT64_MAX ? NAN : stamps_apart(f->phases[i].t_start, first, 1e9);
     }
     free(m);
+    return 0;
 }
 
-/* Moves rank k's requests and token events into f (rf keeps nothing to free but its own). */
-static void append(struct run_facts *f, struct run_facts *rf)
+/* Moves rank k's requests and token events into f (rf keeps nothing to free but its own): 0,
+ * or -1 out of memory (f and rf as they were, their arrays perhaps larger). */
+static int append(struct run_facts *f, struct run_facts *rf)
 {
     struct req_facts *reqs = calloc_lines(f->nreqs + rf->nreqs, sizeof *reqs);
+    struct tok_store *tok = calloc_lines(f->ntok_stores + rf->ntok_stores, sizeof *tok);
+    int64_t *traj_t = realloc(f->traj_t, (f->ntraj + rf->ntraj + 1) * sizeof *f->traj_t);
+    if (traj_t) f->traj_t = traj_t;
+    int *traj_phase = realloc(f->traj_phase, (f->ntraj + rf->ntraj + 1) * sizeof *f->traj_phase);
+    if (traj_phase) f->traj_phase = traj_phase;
+    if (!reqs || !tok || !traj_t || !traj_phase) {
+        free(reqs);
+        free(tok);
+        return -1;
+    }
     if (f->nreqs) memcpy(reqs, f->reqs, f->nreqs * sizeof *reqs);
     free(f->reqs);
     f->reqs = reqs;
@@ -133,7 +164,6 @@ static void append(struct run_facts *f, struct run_facts *rf)
         r.tok_store += (uint32_t)f->ntok_stores;
         f->reqs[f->nreqs++] = r;
     }
-    struct tok_store *tok = calloc_lines(f->ntok_stores + rf->ntok_stores, sizeof *tok);
     if (f->ntok_stores) memcpy(tok, f->tok, f->ntok_stores * sizeof *tok);
     free(f->tok);
     f->tok = tok;
@@ -141,8 +171,6 @@ static void append(struct run_facts *f, struct run_facts *rf)
     f->ntok_stores += rf->ntok_stores;
     f->ntok += rf->ntok;
     rf->ntok_stores = 0;
-    f->traj_t = realloc(f->traj_t, (f->ntraj + rf->ntraj + 1) * sizeof *f->traj_t);
-    f->traj_phase = realloc(f->traj_phase, (f->ntraj + rf->ntraj + 1) * sizeof *f->traj_phase);
     if (rf->ntraj) { /* memcpy from NULL is undefined even for 0 bytes */
         memcpy(f->traj_t + f->ntraj, rf->traj_t, rf->ntraj * sizeof *f->traj_t);
         memcpy(f->traj_phase + f->ntraj, rf->traj_phase, rf->ntraj * sizeof *f->traj_phase);
@@ -154,6 +182,7 @@ static void append(struct run_facts *f, struct run_facts *rf)
         f->ts_source_events[i] += rf->ts_source_events[i];
     f->torn_bodies += rf->torn_bodies;
     f->interrupted |= rf->interrupted;
+    return 0;
 }
 
 static void name_rank(struct rank_load *L, int k, const cJSON *entry)
@@ -178,14 +207,30 @@ int ranks_merge(const char *dir, struct tokenizer *tok, const char *tokenizer_pa
     }
     int with_load = only_phase < 0;
     f->ranks = calloc((size_t)n, sizeof *f->ranks);
+    struct offset_series s = {calloc(f->noffsets + 1, sizeof *s.at), 0, 0};
+    if (!f->ranks || !s.at) {
+        snprintf(err, errlen,
+                 "out of memory merging the ranks of this MPI run: analyse it on a machine with "
+                 "more memory");
+        free(s.at);
+        cJSON_Delete(h);
+        return -1;
+    }
     f->nranks = (size_t)n;
     name_rank(&f->ranks[0], 0, cJSON_GetArrayItem(list, 0));
-    if (with_load) take_load(&f->ranks[0], f, f);
+    if (with_load && take_load(&f->ranks[0], f, f)) {
+        snprintf(err, errlen,
+                 "out of memory measuring rank 0's load (host %s) in this MPI run: analyse it on "
+                 "a machine with more memory",
+                 f->ranks[0].host);
+        free(s.at);
+        cJSON_Delete(h);
+        return -1;
+    }
     for (size_t i = 0; i < f->noffsets; i++)
         if (f->offsets[i].uncertainty_ns > f->offset_uncertainty_ns)
             f->offset_uncertainty_ns = f->offsets[i].uncertainty_ns;
     int rc = 0;
-    struct offset_series s = {calloc(f->noffsets + 1, sizeof *s.at), 0, 0};
     for (int k = 1; k < n && !rc; k++) {
         const cJSON *entry = cJSON_GetArrayItem(list, k);
         const cJSON *sub = cJSON_GetObjectItemCaseSensitive(entry, "dir");
@@ -209,9 +254,14 @@ int ranks_merge(const char *dir, struct tokenizer *tok, const char *tokenizer_pa
             break;
         }
         map_facts(&s, &rf);
-        merge_figures(&s, f, &rf);
-        if (with_load) take_load(&f->ranks[k], &rf, f);
-        append(f, &rf);
+        if (merge_figures(&s, f, &rf) || (with_load && take_load(&f->ranks[k], &rf, f)) ||
+            append(f, &rf)) {
+            snprintf(err, errlen,
+                     "out of memory merging rank %d (host %s) of this MPI run: analyse it on a "
+                     "machine with more memory",
+                     k, f->ranks[k].host);
+            rc = -1;
+        }
         facts_free(&rf);
     }
     free(s.at);

@@ -3,6 +3,8 @@
  * shows the charts in the order they were rendered. */
 #include "report_html.h"
 
+#include "must_alloc.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -255,7 +257,7 @@ static int slt_charts(const char *out, struct report_run *runs, int n, struct ch
         fprintf(f, "# concurrency speed_p50_tokens_per_s system_output_tokens_per_s e2e_p50_s\n");
         const struct run_results *r = &runs[i].res;
         /* by concurrency: an agent search visits counts out of order */
-        size_t *order = malloc((r->nphases + 1) * sizeof *order);
+        size_t *order = must_calloc(r->nphases + 1, sizeof *order, "the report's phase order");
         for (size_t k = 0; k < r->nphases; k++) {
             size_t j = k;
             while (j > 0 &&

@@ -3,6 +3,7 @@
  * pass over the log split over those threads (facts_loader.h). */
 #include "facts_loader.h"
 
+#include "must_alloc.h"
 #include "span_read.h"
 
 #include <math.h>
@@ -20,7 +21,8 @@ static void take_phase(struct loader *L, const struct rec_phase *v)
     if (k == f->nphases) {
         if (f->nphases == L->phase_cap) {
             L->phase_cap = L->phase_cap ? L->phase_cap * 2 : 16;
-            f->phases = realloc(f->phases, L->phase_cap * sizeof *f->phases);
+            f->phases =
+                must_realloc(f->phases, L->phase_cap * sizeof *f->phases, "the run's phases");
         }
         memset(&f->phases[k], 0, sizeof f->phases[k]);
         f->nphases++;
@@ -45,7 +47,8 @@ static void take_power(struct run_facts *f, const struct rec_power *v)
     for (size_t k = 0; k < f->npower; k++)
         if (f->power[k].source == v->source && f->power[k].device == v->device) ps = &f->power[k];
     if (!ps) {
-        f->power = realloc(f->power, (f->npower + 1) * sizeof *f->power);
+        f->power =
+            must_realloc(f->power, (f->npower + 1) * sizeof *f->power, "the run's power sources");
         ps = &f->power[f->npower++];
         memset(ps, 0, sizeof *ps);
         ps->source = v->source;
@@ -53,9 +56,11 @@ static void take_power(struct run_facts *f, const struct rec_power *v)
     }
     if (ps->n == ps->cap) {
         ps->cap = ps->cap ? ps->cap * 2 : 256;
-        ps->t = realloc(ps->t, ps->cap * sizeof *ps->t);
-        ps->watts = realloc(ps->watts, ps->cap * sizeof *ps->watts);
-        ps->energy_j = realloc(ps->energy_j, ps->cap * sizeof *ps->energy_j);
+        ps->t = must_realloc(ps->t, ps->cap * sizeof *ps->t, "a power source's readings");
+        ps->watts =
+            must_realloc(ps->watts, ps->cap * sizeof *ps->watts, "a power source's readings");
+        ps->energy_j =
+            must_realloc(ps->energy_j, ps->cap * sizeof *ps->energy_j, "a power source's readings");
     }
     ps->t[ps->n] = v->t;
     ps->watts[ps->n] = v->milliwatts == POWER_NONE ? NAN : (double)v->milliwatts / 1e3;
@@ -65,8 +70,10 @@ static void take_power(struct run_facts *f, const struct rec_power *v)
 
 static void take_trajectory(struct run_facts *f, const struct rec_trajectory_done *v)
 {
-    f->traj_t = realloc(f->traj_t, (f->ntraj + 1) * sizeof *f->traj_t);
-    f->traj_phase = realloc(f->traj_phase, (f->ntraj + 1) * sizeof *f->traj_phase);
+    f->traj_t =
+        must_realloc(f->traj_t, (f->ntraj + 1) * sizeof *f->traj_t, "the run's trajectories");
+    f->traj_phase = must_realloc(f->traj_phase, (f->ntraj + 1) * sizeof *f->traj_phase,
+                                 "the run's trajectories");
     f->traj_t[f->ntraj] = v->t;
     f->traj_phase[f->ntraj++] = v->phase;
 }
@@ -139,7 +146,8 @@ static void take_run_record(struct loader *L, const struct log_record *rec, size
         break;
     }
     case REC_CLOCK_OFFSET: {
-        f->offsets = realloc(f->offsets, (f->noffsets + 1) * sizeof *f->offsets);
+        f->offsets = must_realloc(f->offsets, (f->noffsets + 1) * sizeof *f->offsets,
+                                  "the run's clock offsets");
         f->offsets[f->noffsets++] = rec_clock_offset_decode(rec);
         break;
     }

@@ -1,5 +1,6 @@
 #include "server_series.h"
 
+#include "must_alloc.h"
 #include "prom_text.h"
 
 #include <cjson/cJSON.h>
@@ -152,7 +153,7 @@ static void take_hist(struct reading *r, const struct known *k, int part,
     int restart;
     if (part < 0 || !take_rank(&r->hist_rank[k->series], k->rank, &restart)) return;
     struct server_hist_snap **hp = &r->s->hist[k->series];
-    if (!*hp) *hp = calloc(1, sizeof **hp);
+    if (!*hp) *hp = must_calloc(1, sizeof **hp, "a server metric's histogram");
     if (restart) memset(*hp, 0, sizeof **hp);
     struct server_hist_snap *h = *hp;
     h->present = 1;
@@ -206,7 +207,7 @@ void server_metrics_take(struct server_metrics *m, int64_t t, const char *text, 
 {
     if (m->n == m->cap) {
         m->cap = m->cap ? m->cap * 2 : 64;
-        m->s = realloc(m->s, m->cap * sizeof *m->s);
+        m->s = must_realloc(m->s, m->cap * sizeof *m->s, "the server's metrics scrapes");
     }
     struct server_scrape *s = &m->s[m->n++];
     memset(s, 0, sizeof *s);

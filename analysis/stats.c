@@ -1,6 +1,8 @@
 #include "stats.h"
 
+#include <errno.h> /* program_invocation_short_name */
 #include <math.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,11 +126,25 @@ void *calloc_lines(size_t n, size_t size)
     return p;
 }
 
+/* A distribution that cannot grow leaves no figure to give: the process exits, status 1, as
+ * common/must_alloc.h's helpers do (this file is also built alone, without common). */
+static _Noreturn void dvec_out_of_memory(size_t bytes)
+{
+    fprintf(stderr,
+            "%s: out of memory allocating %zu bytes for a distribution's values; free memory (or "
+            "raise the process's limit, ulimit -v) and run again, or make the run smaller.\n",
+            program_invocation_short_name, bytes);
+    exit(1);
+}
+
 void dvec_push(struct dvec *d, double x)
 {
     if (d->n == d->cap) {
-        d->cap = d->cap ? d->cap * 2 : 64;
-        d->v = big_realloc(d->v, d->cap * sizeof *d->v);
+        size_t cap = d->cap ? d->cap * 2 : 64;
+        double *v = big_realloc(d->v, cap * sizeof *v);
+        if (!v) dvec_out_of_memory(cap * sizeof *v);
+        d->v = v;
+        d->cap = cap;
     }
     d->v[d->n++] = x;
 }
@@ -138,11 +154,14 @@ void dvec_push_known(struct dvec *d, double x)
     if (!isnan(x)) dvec_push(d, x);
 }
 
+/* Out of memory d stays as it was: its cap short of n tells the caller. */
 void dvec_reserve(struct dvec *d, size_t n)
 {
-    if (n <= d->cap) return;
+    if (n <= d->cap || n > SIZE_MAX / sizeof *d->v) return;
+    double *v = big_realloc(d->v, n * sizeof *v);
+    if (!v) return;
+    d->v = v;
     d->cap = n;
-    d->v = big_realloc(d->v, d->cap * sizeof *d->v);
 }
 
 void dvec_free(struct dvec *d)

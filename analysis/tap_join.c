@@ -132,6 +132,12 @@ struct tap_join *tap_join_open(const char *dir, const char *header_json, char *e
         return NULL;
     }
     struct tap_join *j = calloc(1, sizeof *j);
+    if (!j) {
+        snprintf(err, errlen, "out of memory reading %s: analyse it on a machine with more memory",
+                 path);
+        free(raw);
+        return NULL;
+    }
     if (server_of(header_json, &j->server_ip, &j->server_port)) {
         snprintf(err, errlen, "tap records need an IPv4 server address in the run header");
         free(raw);
@@ -141,6 +147,13 @@ struct tap_join *tap_join_open(const char *dir, const char *header_json, char *e
     j->cap = 1024;
     while (j->cap < len / 32 + 2) j->cap <<= 1;
     j->flows = calloc(j->cap, sizeof *j->flows);
+    if (!j->flows) {
+        snprintf(err, errlen, "out of memory reading %s: analyse it on a machine with more memory",
+                 path);
+        free(raw);
+        free(j);
+        return NULL;
+    }
     int64_t next_seq = -1;
     for (size_t off = 0; off + 32 <= len; off += 32) {
         struct tap_record r;
@@ -163,8 +176,18 @@ struct tap_join *tap_join_open(const char *dir, const char *header_json, char *e
             f->has_isn = 1;
         } else if (r.payload_len) {
             if (f->n == f->cap) {
-                f->cap = f->cap ? f->cap * 2 : 64;
-                f->r = realloc(f->r, f->cap * sizeof *f->r);
+                size_t cap = f->cap ? f->cap * 2 : 64;
+                struct tap_record *grown = realloc(f->r, cap * sizeof *grown);
+                if (!grown) {
+                    snprintf(err, errlen,
+                             "out of memory reading %s: analyse it on a machine with more memory",
+                             path);
+                    free(raw);
+                    tap_join_close(j);
+                    return NULL;
+                }
+                f->r = grown;
+                f->cap = cap;
             }
             f->r[f->n++] = r;
         }

@@ -1,5 +1,7 @@
 #include "tool_calls.h"
 
+#include "must_alloc.h"
+
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +13,7 @@
 static void append(char **buf, size_t *len, const char *s)
 {
     size_t n = strlen(s);
-    *buf = realloc(*buf, *len + n + 1);
+    *buf = must_realloc(*buf, *len + n + 1, "a tool call's text");
     memcpy(*buf + *len, s, n + 1);
     *len += n;
 }
@@ -32,7 +34,7 @@ void tool_calls_feed(struct tool_calls *tc, const char *data, size_t len)
                 : pos;
         pos++;
         if (at >= tc->n) {
-            tc->v = realloc(tc->v, (at + 1) * sizeof *tc->v);
+            tc->v = must_realloc(tc->v, (at + 1) * sizeof *tc->v, "an answer's tool calls");
             memset(tc->v + tc->n, 0, (at + 1 - tc->n) * sizeof *tc->v);
             tc->n = at + 1;
         }
