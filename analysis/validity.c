@@ -29,20 +29,62 @@ static void invalid(struct run_validity *v, const char *fmt, ...)
     note(v, "%s", text);
 }
 
-/* The first class of the failures that made a phase invalid, which its failure lines list
- * (results.c): the window's, or the whole phase's (reasons_all). */
-static const char *first_class(const struct reason_count *reasons, size_t n)
+/* The classes shown in a verdict; the rest are summed, so the sentence stays short. */
+#define VERDICT_CLASSES 3
+
+/* Index of the most common class not yet taken (ties: the first listed), or n when none is
+ * left. */
+static size_t most_common(const struct reason_count *reasons, size_t n, const int *taken)
 {
-    return n ? reasons[0].cls : "no class recorded";
+    size_t best = n;
+    for (size_t i = 0; i < n; i++)
+        if (!taken[i] && (best == n || reasons[i].count > reasons[best].count)) best = i;
+    return best;
+}
+
+/* Appends to the string in out, which may be cut short at outlen. */
+static void append(char *out, size_t outlen, const char *fmt, ...)
+{
+    size_t used = strlen(out);
+    if (used + 1 >= outlen) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out + used, outlen - used, fmt, ap);
+    va_end(ap);
+}
+
+/* The failures that made a phase invalid, by class with their counts, the most common first
+ * ("connect: 84, connection-reset: 4"): the failure lines (results.c) list classes in the
+ * order they first occurred, and the first is often not what happened to most requests (a
+ * server that dies resets the streams in flight, then refuses every connect). */
+static const char *classes_by_count(const struct reason_count *reasons, size_t n, char *out,
+                                    size_t outlen)
+{
+    int taken[MAX_REASON_CLASSES] = {0};
+    size_t rest = 0;
+    if (!n) return "no class recorded";
+    out[0] = 0;
+    for (size_t shown = 0; shown < n; shown++) {
+        size_t i = most_common(reasons, n, taken);
+        taken[i] = 1;
+        if (shown < VERDICT_CLASSES)
+            append(out, outlen, "%s%s: %zu", shown ? ", " : "", reasons[i].cls, reasons[i].count);
+        else
+            rest += reasons[i].count;
+    }
+    if (rest) append(out, outlen, ", %zu in other classes", rest);
+    return out;
 }
 
 /* An SLT phase measured something only if requests sent in its window completed. */
 static void slt_phase(const struct phase_metrics *m, struct run_validity *v)
 {
     int k = m->info.index, c = m->info.concurrency;
+    char classes[256];
     if (m->sent_all && !m->succeeded_all) {
         invalid(v, "phase %d (concurrency %d): all %zu of its requests failed (%s)", k, c,
-                m->sent_all, first_class(m->reasons_all, m->nreasons_all));
+                m->sent_all,
+                classes_by_count(m->reasons_all, m->nreasons_all, classes, sizeof classes));
     } else if (!m->sent) {
         invalid(v,
                 "phase %d (concurrency %d): no request was sent in its %.1f s measured window "
@@ -53,7 +95,7 @@ static void slt_phase(const struct phase_metrics *m, struct run_validity *v)
         invalid(v,
                 "phase %d (concurrency %d): none of the %zu requests sent in its measured "
                 "window completed (%s)",
-                k, c, m->sent, first_class(m->reasons, m->nreasons));
+                k, c, m->sent, classes_by_count(m->reasons, m->nreasons, classes, sizeof classes));
     } else if ((double)m->failed > SLT_MAX_FAILED_SHARE * (double)m->sent) {
         invalid(v,
                 "phase %d (concurrency %d): %zu of %zu requests in its measured window "
@@ -118,7 +160,8 @@ void validity_decide(const struct run_results *res, struct run_validity *v)
     memset(v, 0, sizeof *v);
     v->valid = 1;
     if (f->interrupted)
-        invalid(v, "the run was interrupted: figures cover what was received");
+        invalid(v, "the run was stopped early (interrupted, or its built-in emulator exited): "
+                   "figures cover what was received");
     else if (!f->run_ended)
         invalid(v, "the event log has no end mark (the run died): figures cover what was flushed");
     if (f->torn_bodies) note(v, "some event bodies were not flushed before the run stopped");

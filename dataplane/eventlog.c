@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,8 @@ struct eventlog {
     char *ebuf, *bbuf;
     size_t elen, blen;
     char error[256];
+    _Atomic int failed;                   /* error is set: release after it is written */
+    volatile sig_atomic_t *stop_on_error; /* set to 1 at the first error (eventlog_stop_on_error) */
     /* a message too long for a ring that could not be copied (out of memory): its length,
      * set by the producer, said by the collector in error */
     _Atomic size_t lost_len;
@@ -82,12 +85,27 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+/* The collector's first error kept (the later ones follow from it), said at once on stderr,
+ * and the run asked to stop: a run whose log cannot be written measures nothing that lasts. */
+static void __attribute__((format(printf, 2, 3)))
+log_failed(struct eventlog *l, const char *fmt, ...)
+{
+    if (l->error[0]) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(l->error, sizeof l->error, fmt, ap);
+    va_end(ap);
+    atomic_store_explicit(&l->failed, 1, memory_order_release);
+    fprintf(stderr, "strobe: the event log cannot be written (%s): the run stops.\n", l->error);
+    if (l->stop_on_error) *l->stop_on_error = 1;
+}
+
 static void flush_batches(struct eventlog *l)
 {
-    if (l->blen && write_all(l->bodies_fd, l->bbuf, l->blen) && !l->error[0])
-        snprintf(l->error, sizeof l->error, "writing bodies.bin failed: %s", strerror(errno));
-    if (l->elen && write_all(l->events_fd, l->ebuf, l->elen) && !l->error[0])
-        snprintf(l->error, sizeof l->error, "writing events.bin failed: %s", strerror(errno));
+    if (l->blen && write_all(l->bodies_fd, l->bbuf, l->blen))
+        log_failed(l, "writing bodies.bin failed: %s", strerror(errno));
+    if (l->elen && write_all(l->events_fd, l->ebuf, l->elen))
+        log_failed(l, "writing events.bin failed: %s", strerror(errno));
     l->blen = l->elen = 0;
 }
 
@@ -139,9 +157,8 @@ static size_t drain(struct eventlog *l, int *more)
                 redact((char *)whole + sizeof rec, body);
                 if (l->blen + body > BATCH_BYTES) flush_batches(l);
                 if (body > BATCH_BYTES) {
-                    if (write_all(l->bodies_fd, whole + sizeof rec, body) && !l->error[0])
-                        snprintf(l->error, sizeof l->error, "writing bodies.bin failed: %s",
-                                 strerror(errno));
+                    if (write_all(l->bodies_fd, whole + sizeof rec, body))
+                        log_failed(l, "writing bodies.bin failed: %s", strerror(errno));
                 } else {
                     memcpy(l->bbuf + l->blen, whole + sizeof rec, body);
                     l->blen += body;
@@ -164,11 +181,11 @@ static size_t drain(struct eventlog *l, int *more)
         }
     }
     size_t lost = atomic_load_explicit(&l->lost_len, memory_order_relaxed);
-    if (lost && !l->error[0])
-        snprintf(l->error, sizeof l->error,
-                 "an event of %zu bytes could not be kept: out of memory (lower "
-                 "--max-event-bytes, or give the run more memory)",
-                 lost);
+    if (lost)
+        log_failed(l,
+                   "an event of %zu bytes could not be kept: out of memory (lower "
+                   "--max-event-bytes, or give the run more memory)",
+                   lost);
     return taken;
 }
 
@@ -280,8 +297,8 @@ struct eventlog *eventlog_create(const char *dir, const char *header_json, int p
     int no_memory = !l->rings || !l->ebuf || !l->bbuf;
     for (int p = 0; !no_memory && p < producers; p++)
         no_memory = spsc_init(&l->rings[p], RING_BYTES) != 0;
-    int started = !no_memory && pthread_create(&l->thread, NULL, collector, l) == 0;
-    if (!started) {
+    int thread_rc = no_memory ? 0 : pthread_create(&l->thread, NULL, collector, l);
+    if (no_memory || thread_rc) {
         if (no_memory)
             snprintf(err, errlen,
                      "cannot start the event log: out of memory for %d ring(s) of %u MiB (use "
@@ -291,7 +308,7 @@ struct eventlog *eventlog_create(const char *dir, const char *header_json, int p
             snprintf(err, errlen,
                      "cannot start the event log's thread: %s (raise the process or thread "
                      "limit)",
-                     strerror(errno));
+                     strerror(thread_rc));
         abandon_files(l, dir);
         free_log(l);
         return NULL;
@@ -370,7 +387,23 @@ uint64_t eventlog_full_waits(struct eventlog *l)
     return n;
 }
 
-const char *eventlog_error(struct eventlog *l) { return l->error[0] ? l->error : NULL; }
+const char *eventlog_error(struct eventlog *l)
+{
+    return atomic_load_explicit(&l->failed, memory_order_acquire) ? l->error : NULL;
+}
+
+void eventlog_stop_on_error(struct eventlog *l, volatile sig_atomic_t *flag)
+{
+    l->stop_on_error = flag;
+}
+
+void eventlog_abandon(struct eventlog *l, const char *dir)
+{
+    atomic_store(&l->stop, 1);
+    pthread_join(l->thread, NULL);
+    abandon_files(l, dir);
+    free_log(l);
+}
 
 int eventlog_close(struct eventlog *l)
 {

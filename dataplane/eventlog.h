@@ -12,6 +12,7 @@
 #include "log_records.h"
 #include "spsc_ring.h"
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -35,9 +36,15 @@ void eventlog_put(struct eventlog *l, int producer, const struct log_record *rec
 void eventlog_sync(struct eventlog *l);
 /* Stops the collector, writes and fsyncs everything. Returns 0 or -1 (write error). */
 int eventlog_close(struct eventlog *l);
+/* For a run that could not start: stops the collector and removes the log's files from dir
+ * (eventlog_create's), so that the same --out can be used again. */
+void eventlog_abandon(struct eventlog *l, const char *dir);
 uint64_t eventlog_full_waits(struct eventlog *l);
 /* First write error, or NULL. */
 const char *eventlog_error(struct eventlog *l);
+/* At the first write error (said on stderr at once) the collector sets *flag to 1: the run's
+ * stop flag, so that a full disk ends the run then, not at its end. Set before producers put. */
+void eventlog_stop_on_error(struct eventlog *l, volatile sig_atomic_t *flag);
 
 /* ---------- reader ---------- */
 

@@ -579,17 +579,28 @@ static void *worker_main(void *arg)
 int worker_start(struct worker *pub, const struct worker_config *cfg)
 {
     pub->cfg = *cfg;
+    pub->impl = NULL;
     struct impl *w = calloc(1, sizeof *w);
+    if (!w) return ENOMEM;
     w->pub = pub;
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (w->epfd < 0) {
+        int err = errno;
+        free(w);
+        return err;
+    }
     pub->impl = w;
     int rc = pthread_create(&pub->thread, NULL, worker_main, pub);
-    if (rc == 0) {
-        char name[16]; /* shown by top -H and per-thread /proc accounting (scripts/longrun.py) */
-        snprintf(name, sizeof name, "strobe-w%d", cfg->index);
-        pthread_setname_np(pub->thread, name);
+    if (rc) {
+        close(w->epfd);
+        free(w);
+        pub->impl = NULL;
+        return rc;
     }
-    return rc;
+    char name[16]; /* shown by top -H and per-thread /proc accounting (scripts/longrun.py) */
+    snprintf(name, sizeof name, "strobe-w%d", cfg->index);
+    pthread_setname_np(pub->thread, name);
+    return 0;
 }
 
 void worker_join(struct worker *pub)

@@ -88,7 +88,9 @@ struct worker {
     void *impl;
 };
 
+/* Starts the worker's thread: 0, or an errno value (nothing is left to join). */
 int worker_start(struct worker *w, const struct worker_config *cfg);
+/* Stops and joins a started worker, and frees what it holds. */
 void worker_join(struct worker *w);
 
 #endif

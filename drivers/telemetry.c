@@ -92,10 +92,15 @@ static void *run(void *arg)
 
 struct telemetry *telemetry_start(struct power_source *sources, int n, double rate_hz,
                                   struct metrics_scrape *scrape, double scrape_rate_hz,
-                                  struct eventlog *log, int producer)
+                                  struct eventlog *log, int producer, char *err, size_t errlen)
 {
+    if (errlen) err[0] = 0;
     if (n <= 0 && !scrape) return NULL;
     struct telemetry *t = calloc(1, sizeof *t);
+    if (!t) {
+        snprintf(err, errlen, "out of memory for the telemetry thread");
+        return NULL;
+    }
     t->src = sources;
     t->n = n > 0 ? n : 0;
     t->scrape = scrape;
@@ -103,7 +108,13 @@ struct telemetry *telemetry_start(struct power_source *sources, int n, double ra
     t->producer = producer;
     t->period_ns = (int64_t)(1e9 / (rate_hz > 0 ? rate_hz : 10));
     t->scrape_period_ns = (int64_t)(1e9 / (scrape_rate_hz > 0 ? scrape_rate_hz : 1));
-    pthread_create(&t->thread, NULL, run, t);
+    int rc = pthread_create(&t->thread, NULL, run, t);
+    if (rc) {
+        snprintf(err, errlen, "cannot start the telemetry thread (power readings, /metrics): %s",
+                 strerror(rc));
+        free(t);
+        return NULL;
+    }
     pthread_setname_np(t->thread, "strobe-telem");
     return t;
 }

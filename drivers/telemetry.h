@@ -11,10 +11,10 @@
 struct telemetry;
 
 /* producer: this thread's event-log producer index. scrape may be NULL. NULL if there is
- * nothing to sample. */
+ * nothing to sample, or (err set, else err is "") if its thread cannot start. */
 struct telemetry *telemetry_start(struct power_source *sources, int n, double rate_hz,
                                   struct metrics_scrape *scrape, double scrape_rate_hz,
-                                  struct eventlog *log, int producer);
+                                  struct eventlog *log, int producer, char *err, size_t errlen);
 /* Stops sampling (one last round first) and joins the thread. */
 void telemetry_stop(struct telemetry *t);
 

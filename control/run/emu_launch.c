@@ -13,6 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The emulator this process started and has not stopped, for emu_watch_exited(): one at most,
+ * and its struct lives as long as the run (struct run_env). */
+static struct emu_child *watched;
+
 static int find_emu(char *out, size_t outlen)
 {
     char self[PATH_MAX];
@@ -125,6 +129,7 @@ int emu_launch(struct emu_child *c, const char *extra_args, char *err, size_t er
      * start that could not listen is tried again on another port */
     for (int attempt = 0; attempt < 5; attempt++) {
         int rc = launch_once(c, extra_args, err, errlen);
+        if (rc == 0) watched = c;
         if (rc <= 0) return rc;
     }
     snprintf(err, errlen,
@@ -135,8 +140,25 @@ int emu_launch(struct emu_child *c, const char *extra_args, char *err, size_t er
 
 void emu_stop(struct emu_child *c)
 {
+    if (watched == c) watched = NULL;
     if (c->pid <= 0) return;
     kill(c->pid, SIGTERM);
     waitpid(c->pid, NULL, 0);
     c->pid = 0;
+}
+
+int emu_watch_exited(char *how, size_t howlen)
+{
+    int st;
+    if (!watched || watched->pid <= 0 || waitpid(watched->pid, &st, WNOHANG) != watched->pid)
+        return 0;
+    /* reaped: its pid may be reused, so emu_stop must not signal it any more */
+    watched->pid = 0;
+    watched = NULL;
+    if (WIFSIGNALED(st))
+        snprintf(how, howlen, "killed by signal %d (%s)%s", WTERMSIG(st), strsignal(WTERMSIG(st)),
+                 WCOREDUMP(st) ? ", core dumped" : "");
+    else
+        snprintf(how, howlen, "exit status %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    return 1;
 }

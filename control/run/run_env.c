@@ -89,18 +89,19 @@ static int choose_tokenizer(struct run_env *e, const char *spec, int emulator)
 volatile sig_atomic_t run_interrupted;
 /* what a signal does once the run's log is closed and results are being computed */
 static char stop_message[600];
+/* what a second signal during the run says: set once the run's directory is known */
+static char second_message[4400] = "\nstrobe: second interrupt: stopping now; the event log keeps "
+                                   "what was flushed (strobe analyze RUN_DIR reads it)\n";
 static volatile sig_atomic_t analysing;
 
-/* The first SIGINT/SIGTERM asks the run to stop cleanly (sending stops, what was received is
+/* The first SIGINT/SIGTERM/SIGHUP asks the run to stop cleanly (sending stops, what was received is
  * kept); a second one, or one during the final analysis, ends the process at once: the log
  * is already on disk for `strobe analyze`. Only async-signal-safe calls here. */
 static void on_signal(int sig)
 {
     (void)sig;
     if (analysing || run_interrupted) {
-        const char *m = analysing ? stop_message
-                                  : "\nstrobe: second interrupt: stopping now; the event log keeps "
-                                    "what was flushed (strobe analyze RUN_DIR reads it)\n";
+        const char *m = analysing ? stop_message : second_message;
         ssize_t w = write(2, m, strlen(m));
         (void)w;
         _exit(3);
@@ -113,6 +114,8 @@ static void catch_signals(void)
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* a closed terminal or SSH session: the run ends as interrupted, its results kept */
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     oneshot_set_cancel(&run_interrupted);
 }
@@ -324,6 +327,26 @@ static void worker_ctx_free(struct run_env *e, struct transport_ctx *x)
     transport_ctx_free(x);
 }
 
+/* run_env_start's way out once the log is open: the workers started so far stopped, their
+ * contexts freed, the log's files removed (nothing was sent), so that the same --out can be
+ * used again. Returns 1. */
+static int start_failed(struct run_env *e, const char *out, int started, int contexts)
+{
+    for (int i = 0; i < started; i++) worker_join(&e->w[i]);
+    for (int i = 0; i < contexts && !e->dpdk; i++) worker_ctx_free(e, e->tctx[i]);
+#ifdef STROBE_HAVE_DPDK
+    transport_dpdk_stop(e->dpdk);
+#endif
+    eventlog_abandon(e->log, out);
+    e->log = NULL;
+    free(e->w);
+    free(e->tctx);
+    e->w = NULL;
+    e->tctx = NULL;
+    run_env_close(e);
+    return 1;
+}
+
 int run_env_start(struct run_env *e, const char *out, const char *header_json,
                   const struct worker_config *base)
 {
@@ -368,6 +391,10 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
         (double)(e->max_event_bytes ? e->max_event_bytes : SSE_DEFAULT_MAX_EVENT));
     char *with_power = must_have(cJSON_PrintUnformatted(h), "the run's header");
     cJSON_Delete(h);
+    snprintf(second_message, sizeof second_message,
+             "\nstrobe: second interrupt: stopping now; the event log keeps what was flushed "
+             "(strobe analyze %s reads it)\n",
+             out);
     e->log = eventlog_create(out, with_power, e->threads + 2, err, sizeof err);
     free(with_power);
     if (!e->log) {
@@ -375,6 +402,9 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
         run_env_close(e);
         return 1;
     }
+    /* a log that cannot be written (a full disk) stops the run as an interruption would; the
+     * exit status then says it failed (run_env_finish) */
+    eventlog_stop_on_error(e->log, &run_interrupted);
     e->w = must_calloc((size_t)e->threads, sizeof *e->w, "the workers");
     e->tctx = must_calloc((size_t)e->threads, sizeof *e->tctx, "the workers");
     for (int i = 0; i < e->threads; i++) {
@@ -390,7 +420,7 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
             e->tctx[i] = worker_ctx_new(e, err, sizeof err);
             if (!e->tctx[i]) {
                 fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
-                return 1;
+                return start_failed(e, out, i, i);
             }
         }
         wc.index = i;
@@ -398,11 +428,28 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
         wc.tctx = e->tctx[i];
         wc.log = e->log;
         wc.max_event_bytes = e->max_event_bytes;
-        worker_start(&e->w[i], &wc);
+        int rc = worker_start(&e->w[i], &wc);
+        if (rc) {
+            /* a run with fewer workers would measure another load than the one asked for */
+            fprintf(stderr,
+                    "strobe %s: cannot start worker %d of %d: %s; the run did not start. Use fewer "
+                    "--threads, or raise the memory or thread limit (ulimit -v, ulimit -u, a "
+                    "cgroup's pids.max).\n",
+                    e->cmd, i, e->threads, strerror(rc));
+            return start_failed(e, out, i, i + 1);
+        }
+    }
+    e->telemetry =
+        telemetry_start(e->power, e->npower, e->power_rate_hz, e->scrape, e->server_metrics_rate_hz,
+                        e->log, e->threads + 1, err, sizeof err);
+    if (!e->telemetry && err[0]) {
+        /* power or server metrics asked for and not read: the results would lack them */
+        fprintf(stderr,
+                "strobe %s: %s; the run did not start. Raise the thread limit and run again.\n",
+                e->cmd, err);
+        return start_failed(e, out, e->threads, e->threads);
     }
     e->tail = live_tail_open(out);
-    e->telemetry = telemetry_start(e->power, e->npower, e->power_rate_hz, e->scrape,
-                                   e->server_metrics_rate_hz, e->log, e->threads + 1);
     return 0;
 }
 
@@ -419,8 +466,25 @@ void run_env_put_phase(struct run_env *e, const struct rec_phase *p)
     eventlog_put(e->log, e->threads, &r, NULL, 0);
 }
 
+/* How the built-in emulator ended when it exited during the run; "" while it runs. */
+static char emu_death[128];
+
+/* The built-in emulator exiting mid-run would leave the phases measuring a closed port: the
+ * run stops as on SIGTERM (every loop that waits sleeps here and watches run_interrupted) and
+ * ends as an error (run_env_finish). Not after an interrupt: Ctrl-C reaches the emulator too. */
+static void check_emu(void)
+{
+    if (run_interrupted || emu_death[0] || !emu_watch_exited(emu_death, sizeof emu_death)) return;
+    fprintf(stderr,
+            "%sstrobe: the built-in emulator (strobe-emu) exited during the run: %s; the run "
+            "stops here, and its results cover what was measured before\n",
+            isatty(2) ? "\r\033[K" : "", emu_death);
+    run_interrupted = 1;
+}
+
 void run_sleep_s(double s)
 {
+    check_emu();
     struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
     nanosleep(&ts, NULL);
 }
@@ -469,6 +533,8 @@ void run_env_wait_workers_let_go(struct run_env *e)
 int run_env_finish(struct run_env *e, const char *out, int interrupted)
 {
     int rc = 0;
+    check_emu(); /* it may have exited since the loops last looked */
+    interrupted = interrupted || emu_death[0];
     telemetry_stop(e->telemetry);
     e->telemetry = NULL;
     live_tail_close(e->tail);
@@ -503,12 +569,15 @@ int run_env_finish(struct run_env *e, const char *out, int interrupted)
             events ? (double)cpu / (double)events : 0.0, (unsigned long long)events,
             (double)cpu / 1e9);
     uint64_t waits = eventlog_full_waits(e->log);
+    /* a write that failed during the run was said then, with its cause, and stopped the run */
+    int log_failed = eventlog_error(e->log) != NULL;
     if (eventlog_close(e->log)) {
         fprintf(stderr,
-                "strobe %s: the event log could not be written completely (disk "
-                "full?); what was flushed is readable with strobe analyze.\n",
-                e->cmd);
+                "strobe %s: the event log could not be written completely (%s); what was "
+                "flushed is readable with strobe analyze.\n",
+                e->cmd, log_failed ? "said above" : "its last writes failed: disk full?");
         rc = 1;
+        log_failed = 1;
     }
     if (waits)
         fprintf(stderr,
@@ -521,7 +590,7 @@ int run_env_finish(struct run_env *e, const char *out, int interrupted)
     if (rank_run_active()) {
         if (e->rank_failed) return 1;
         /* rank 0 reads every rank's log: each must be complete first */
-        if (ranks_rank()) return rank_run_done(0) ? 1 : interrupted ? 3 : rc;
+        if (ranks_rank()) return rank_run_done(0) ? 1 : interrupted && !log_failed ? 3 : rc;
         if (rank_run_done(120)) return 1;
     }
     char err[512];
@@ -547,12 +616,23 @@ int run_env_finish(struct run_env *e, const char *out, int interrupted)
     analysing = 0;
     results_print_table(stdout, &res);
     printf("results: %s/results.json, %s/results.csv%s\n", out, out,
-           interrupted ? " (INCOMPLETE: interrupted)" : "");
+           emu_death[0]  ? " (INCOMPLETE: the built-in emulator exited)"
+           : log_failed  ? " (INCOMPLETE: the event log could not be written)"
+           : interrupted ? " (INCOMPLETE: interrupted)"
+                         : "");
     if (!interrupted && !rc && !res.validity.valid) {
         /* scripts must notice a run that measured nothing, whatever the table shows */
         fprintf(stderr, "strobe %s: the run is not valid: %s.\n", e->cmd, res.validity.why);
         rc = RUN_NOT_VALID;
     }
     results_free(&res);
-    return interrupted ? 3 : rc;
+    if (emu_death[0]) {
+        fprintf(stderr,
+                "strobe %s: the built-in emulator (strobe-emu) exited during the run: %s; the "
+                "run stopped early and its results cover only what was measured before; run "
+                "strobe-emu by hand with the same --emu-args to see why, or give --url.\n",
+                e->cmd, emu_death);
+        return 1;
+    }
+    return interrupted && !log_failed ? 3 : rc; /* a run the log's failure stopped failed */
 }

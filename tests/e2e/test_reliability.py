@@ -10,6 +10,7 @@ import glob
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import tempfile
@@ -93,7 +94,7 @@ def stop_leftovers(pids):
 
 def interruptions(tmp):
     rnd = random.Random(int(os.environ.get("STROBE_TEST_SEED", "7")))
-    for i, sig in enumerate([signal.SIGINT, signal.SIGTERM, signal.SIGKILL] * 2):
+    for i, sig in enumerate([signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL] * 2):
         run = os.path.join(tmp, "sig%d" % i)
         p = subprocess.Popen([common.STROBE, "slt", "--out", run, "--threads", "1", "--concurrency", "200",
                               "--phase-s", "4", "--ramp-s", "0.5", "--input-tokens", "100", "--output-tokens", "40",
@@ -144,7 +145,10 @@ cp -r "$1/run" "$3/copy"
     rc = int(open(os.path.join(tmp, "rc")).read())
     err = open(os.path.join(tmp, "stderr")).read()
     print("full disk: exit %d; %s" % (rc, [l for l in err.splitlines() if "disk" in l or "write" in l][:2]))
-    check(rc == 1 and ("disk full" in err or "No space" in err), "a full disk: exit 1 with a clear sentence", 1, err[-300:])
+    # said when it happens, with the cause, and the run stops then (it ran its phases to the end
+    # and said only "disk full?" when it closed)
+    said = "the event log cannot be written (writing" in err and "No space left on device): the run stops" in err
+    check(rc == 1 and said, "a full disk: the run stops at once, exit 1, saying why", (1, True), (rc, err[-300:]))
     stale = [f for f in os.listdir(os.path.join(tmp, "copy")) if f.endswith(".tmp")]
     check(not stale, "a full disk leaves no half-written results (*.tmp)", [], stale)
     a = common.run_strobe("analyze", os.path.join(tmp, "copy"))
@@ -170,6 +174,45 @@ def memory_limit(tmp):
     check(r.returncode == 2 and "RLIMIT_AS" in r.stderr and "MiB" in r.stderr,
           "sessions that would not fit the memory limit: refused up front, saying what to lower", 2,
           r.stderr[-300:])
+
+
+def threads_that_cannot_start(tmp):
+    """A thread strobe cannot start (a low ulimit -v, a cgroup's pids.max) is refused in one
+    sentence, with nothing left behind, never a crash or a run with a worker missing (which
+    measured half the load and called it valid): tests/fail_thread refuses the n-th
+    pthread_create of strobe's, for n over the event log's thread, both workers, the
+    telemetry thread (--server-metrics) and the analysis threads (which fall back to fewer)."""
+    lib = os.environ.get("STROBE_FAIL_THREAD_LIB")
+    if not lib or not os.path.exists(lib):
+        check(False, "the thread-refusing preload is built (tests/fail_thread)", "a library", lib)
+        return
+    env = dict(os.environ, LD_PRELOAD=lib)
+    if os.environ.get("STROBE_SANITIZED") == "1":  # the preload comes before ASan's runtime
+        env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
+    refused = []
+    for n in range(1, 9):
+        run = os.path.join(tmp, "threads%d" % n)
+        env["STROBE_FAIL_THREAD"] = str(n)
+        r = subprocess.run([common.STROBE, "slt", "--out", run, "--threads", "2", "--concurrency", "4",
+                            "--phase-s", "1", "--ramp-s", "0.3", "--input-tokens", "50", "--output-tokens", "20",
+                            "--tokenizer", "none", "--server-metrics", "auto"],
+                           capture_output=True, text=True, timeout=120, env=env)
+        last = [l for l in r.stderr.splitlines() if not l.startswith("strobe-emu")][-1:] or [""]
+        left = os.listdir(run) if os.path.isdir(run) else []
+        if r.returncode == 1:
+            refused.append(last[0])
+            check("cannot start" in last[0] and not left,
+                  "pthread_create %d refused: one sentence saying what could not start, no files left" % n,
+                  ("cannot start ...", []), (last[0][-200:], left))
+            continue
+        started = [int(m) for m in re.findall(r"worker \d: (\d+) requests started", r.stderr)]
+        valid = r.returncode == 0 and json.load(open(os.path.join(run, "results.json")))["validity"]["valid"]
+        check(valid and len(started) == 2 and all(started),
+              "pthread_create %d refused after the run's threads started: a valid run, both workers "
+              "sending" % n, (True, "two workers > 0"), (r.returncode, started, r.stderr[-200:]))
+    kinds = ["the event log's thread", "worker 0 of 2", "worker 1 of 2", "the telemetry thread"]
+    check(all(any(k in m for m in refused) for k in kinds), "the log's thread, each worker and the "
+          "telemetry thread, refused, each refuse the run naming itself", kinds, refused)
 
 
 def tokenizer_out_of_memory(tmp):
@@ -272,6 +315,7 @@ if __name__ == "__main__":
         interruptions(tmp)
         fd_limit(tmp)
         memory_limit(tmp)
+        threads_that_cannot_start(tmp)
         tokenizer_out_of_memory(tmp)
         secrets(tmp)
         secrets_echoed(tmp)

@@ -7,9 +7,12 @@ no throughput; empty distributions are n/a (table) and null (JSON);
 an agents window opens only after every agent has started (the warm-up is extended, said and
 recorded); AA's fractional-millisecond delays are accepted; --threads is capped at the cores;
 --out is checked before anything starts; SIGINT during calibration says what happened, and
-during the final analysis stops it; a server that dies mid-phase does not hang the run."""
+during the final analysis stops it; a server that dies mid-phase does not hang the run, and
+the verdict names its failure classes with their counts, the most common first; the built-in
+emulator dying mid-run stops the run at once as an error (exit 1) that says how it died."""
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -67,6 +70,9 @@ class Handler(socketserver.BaseRequestHandler):
                 text = json.dumps(req.get("messages", req.get("prompt", "")))
                 n_words = len(text.split())
                 mode = self.mode if req.get("max_tokens") != 1 else "ok"
+                if mode == "401-then-502":
+                    # the first class to occur (listed first) is not the most common one
+                    mode = "401" if self.server.count() == 0 else "502"
                 if mode == "ok":
                     self.send_stream(stream_body(n_words))
                 elif mode in BAD_USAGE:
@@ -115,6 +121,14 @@ class Handler(socketserver.BaseRequestHandler):
 class Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    served = 0
+    lock = threading.Lock()
+
+    def count(self):
+        """How many measured requests this server answered before this one."""
+        with self.lock:
+            n, self.served = self.served, self.served + 1
+        return n
 
 
 def serve(mode):
@@ -171,19 +185,51 @@ def runs_that_measured_nothing(tmp):
                   "null, n/a", (ttft, row[:1]))
 
 
+def verdict_classes(why):
+    """The failure classes a verdict names with their counts, as [(class, count), ...], from
+    "... failed (connect: 84, connection-reset: 4)"; [] when it names none."""
+    if "failed (" not in why and "completed (" not in why:
+        return []
+    inside = why.rsplit("(", 1)[1].rstrip(")")
+    return [(m.group(1), int(m.group(2))) for m in re.finditer(r"([\w-]+): (\d+)", inside)]
+
+
 def failures_shown(mode, r, res):
-    """A verdict that some requests failed names their class, and that class is on a failure
-    line of the table and in the phase's failures in results.json (the window's, or the whole
-    phase's when they failed in the ramp or drain)."""
+    """A verdict that some requests failed names their classes with their counts, the most
+    common first, as results.json counts them (the window's, or the whole phase's when they
+    failed in the ramp or drain), and its first class is on a failure line of the table."""
     why = res.get("validity", {}).get("why_not_valid") or ""
-    if "failed (" not in why:
+    named = verdict_classes(why)
+    if not named:
         return
-    cls = why.rsplit("(", 1)[1].rstrip(")")
     ph = res["phases"][0]
-    listed = {f["class"] for f in ph.get("failures", []) + ph.get("failures_whole_phase", [])}
+    whole = "all %d of its requests failed" % ph["requests_sent_whole_phase"] in why
+    counted = {f["class"]: f["requests"] for f in ph["failures_whole_phase" if whole else "failures"]}
+    counts = [n for _, n in named]
+    check(all(counted.get(c) == n for c, n in named) and counts == sorted(counts, reverse=True) and
+          counts[0] == max(counted.values()),
+          "%s: the verdict names the failure classes with results.json's counts, the most common "
+          "first" % mode, sorted(counted.items(), key=lambda kv: -kv[1]), why)
+    cls = named[0][0]
     lines = [l for l in r.stdout.splitlines() if "failures" in l and cls in l]
-    check(cls in listed and lines, "%s: the verdict's failure class (%s) is on a failure line and in "
-          "results.json" % (mode, cls), cls, (why, listed, r.stdout[-400:]))
+    check(lines, "%s: the verdict's first failure class (%s) is on a failure line" % (mode, cls),
+          cls, r.stdout[-400:])
+
+
+def most_common_class_first(tmp):
+    """A phase whose first request fails as http-401 and every later one as http-502: the
+    verdict names http-502 first, with its count, not the class that happened to occur first."""
+    run = os.path.join(tmp, "401-then-502")
+    r = slt_against("401-then-502", run)
+    res = json.load(open(os.path.join(run, "results.json")))
+    ph = res["phases"][0]
+    why = res["validity"].get("why_not_valid") or ""
+    n = ph["requests_sent_whole_phase"]
+    want = "all %d of its requests failed (http-502: %d, http-401: 1)" % (n, n - 1)
+    check(r.returncode == 4 and n >= 2 and want in why and want in r.stderr,
+          "all of a phase's requests failed: the verdict names the most common class first, "
+          "with the counts", want, (r.returncode, why))
+    failures_shown("401-then-502", r, res)
 
 
 def impossible_usage(tmp):
@@ -306,32 +352,124 @@ def sigint_during_calibration(tmp):
           "SIGINT during calibration: exit 3, says so, writes no run", 3, (p.returncode, err[-300:]))
 
 
-def server_dies_mid_phase(tmp):
-    """The built-in emulator killed mid-phase: every new connect is refused at once. strobe
-    must not spin on failing starts: the phase ends on time, the run is not valid."""
-    run = os.path.join(tmp, "dies")
-    p = subprocess.Popen([common.STROBE, "slt", "--out", run, "--concurrency", "8", "--phase-s", "4",
-                          "--ramp-s", "0.5", "--drain-s", "2", "--output-tokens", "2000",
-                          "--threads", "1", "--tokenizer", "none", "--emu-args", "--step-us 2000"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while time.time() < deadline and not os.path.exists(os.path.join(run, "events.bin")):
-        time.sleep(0.1)
-    time.sleep(1.0)
-    kids = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout.split()
-    for k in kids:
-        os.kill(int(k), signal.SIGKILL)
+class StderrLines:
+    """Reads a process's stderr on a thread, so that a test waits for a line, never a fixed
+    time, and never hangs on a process that stops writing."""
+
+    def __init__(self, proc):
+        self.lines, self.cond = [], threading.Condition()
+        self.thread = threading.Thread(target=self._read, args=(proc.stderr,), daemon=True)
+        self.thread.start()
+
+    def _read(self, f):
+        for line in f:
+            with self.cond:
+                self.lines.append(line)
+                self.cond.notify_all()
+
+    def wait(self, pattern, timeout):
+        """The first line matching the regular expression, or None after timeout seconds."""
+        end = time.time() + timeout
+        with self.cond:
+            while True:
+                hit = next((l for l in self.lines if re.search(pattern, l)), None)
+                if hit or time.time() >= end:
+                    return hit
+                self.cond.wait(min(0.5, end - time.time()))
+
+    def text(self):
+        self.thread.join(10)
+        with self.cond:
+            return "".join(self.lines)
+
+
+def finish(p, err, timeout=120):
+    """(stdout, stderr, exit status, seconds it took) once p has ended. Its stdout (the table)
+    is read after the end: it fits in a pipe, and StderrLines alone reads stderr."""
     t0 = time.time()
     try:
-        out, err = p.communicate(timeout=60)
+        p.wait(timeout)
     except subprocess.TimeoutExpired:
         p.kill()
-        out, err = p.communicate()
+        p.wait()
     took = time.time() - t0
+    out = p.stdout.read()
+    p.stdout.close()
+    return out, err.text(), p.returncode, took
+
+
+# eight streams of 4 s each, a progress line every 0.2 s to wait on: a kill lands mid-phase
+DYING = ["--output-tokens", "2000", "--ignore-eos", "--threads", "1", "--tokenizer", "none", "--progress-s", "0.2"]
+STREAMING = r"in flight [1-9]"
+
+
+def server_dies_mid_phase(tmp):
+    """A server (strobe-emu at --url) killed mid-phase: every new connect is refused at once.
+    strobe must not spin on failing starts: the phase ends on time, the run is not valid, and
+    the verdict names the refused connects, the most common class, first."""
+    run = os.path.join(tmp, "dies")
+    emu, port = common.start_emulator("--step-us", "2000")
+    p = subprocess.Popen([common.STROBE, "slt", "--url", "http://127.0.0.1:%d" % port, "--model",
+                          "strobe-emu", "--out", run, "--concurrency", "8", "--phase-s", "4",
+                          "--ramp-s", "0.5", "--drain-s", "2", *DYING],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err = StderrLines(p)
+    streaming = err.wait(STREAMING, 60)
+    emu.kill()
+    emu.wait(10)
+    emu.stderr.close()
+    out, text, rc, took = finish(p, err)
     refused = "refused: is the server running?" in out
-    check(kids and p.returncode == 4 and refused and took < 60,
+    check(streaming and rc == 4 and refused and took < 60,
           "a server that dies mid-phase: the phase still ends, refused connects are failures, exit 4",
-          "exit 4 within the phase and drain", (p.returncode, "%.1f s" % took, err[-300:]))
+          "exit 4 within the phase and drain", (rc, "%.1f s" % took, text[-300:]))
+    res = json.load(open(os.path.join(run, "results.json"))) if os.path.exists(os.path.join(run, "results.json")) else {}
+    ph = (res.get("phases") or [{}])[0]
+    counted = {f["class"]: f["requests"] for f in ph.get("failures_whole_phase", [])}
+    why = res.get("validity", {}).get("why_not_valid") or ""
+    check(verdict_classes(why)[:1] == [("connect", counted.get("connect"))],
+          "a server that dies mid-phase: the verdict names the refused connects first, with their "
+          "count", "(connect: %s, ...)" % counted.get("connect"), why)
+    failures_shown("dies", subprocess.CompletedProcess([], rc, out, text), res)
+
+
+def builtin_emulator_dies(tmp):
+    """The built-in emulator killed (SIGKILL) in the first of three long phases: strobe says at
+    once that it exited and how, stops the run there (the later phases are not run against a
+    closed port), keeps and computes what it measured, and exits 1 with the reason."""
+    run = os.path.join(tmp, "emu-dies")
+    p = subprocess.Popen([common.STROBE, "slt", "--out", run, "--concurrency", "8,16,32",
+                          "--phase-s", "20", "--ramp-s", "0.5", "--drain-s", "2",
+                          "--emu-args", "--step-us 2000", *DYING],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err = StderrLines(p)
+    streaming = err.wait(STREAMING, 60)
+    kids = subprocess.run(["pgrep", "-P", str(p.pid), "-x", "strobe-emu"], capture_output=True,
+                          text=True).stdout.split()
+    t_kill = time.time()
+    for k in kids:
+        os.kill(int(k), signal.SIGKILL)
+    said = err.wait(r"^strobe: the built-in emulator \(strobe-emu\) exited during the run: "
+                    r"killed by signal 9", 30)
+    out, text, rc, _ = finish(p, err, timeout=200)
+    took = time.time() - t_kill  # the run left would take over 40 s
+    check(streaming and len(kids) == 1 and said,
+          "the built-in emulator killed mid-run: strobe says at once that it exited, and how",
+          "strobe: the built-in emulator (strobe-emu) exited during the run: killed by signal 9 ...",
+          (kids, text[-400:]))
+    res = json.load(open(os.path.join(run, "results.json"))) if os.path.exists(os.path.join(run, "results.json")) else {}
+    phases = [ph["phase"] for ph in res.get("phases", [])]
+    reason = [l for l in text.splitlines() if l.startswith("strobe slt: the built-in emulator")]
+    check(rc == 1 and phases == [0] and res.get("interrupted") and len(reason) == 1 and
+          "killed by signal 9" in reason[0] and "(INCOMPLETE: the built-in emulator exited)" in out and
+          took < 30,
+          "the built-in emulator killed mid-run: the run stops in that phase, results kept, exit 1 "
+          "with the reason", (1, [0], "< 30 s"),
+          (rc, phases, res.get("interrupted"), "%.1f s" % took, reason, out[-200:]))
+    why = res.get("validity", {}).get("why_not_valid") or ""
+    check("built-in emulator exited" in why,
+          "the built-in emulator killed mid-run: the validity sentence names it as a possible cause",
+          "stopped early (interrupted, or its built-in emulator exited)", why)
 
 
 def drain_cut(tmp):
@@ -383,7 +521,9 @@ def main():
     try:
         runs_that_measured_nothing(tmp)
         impossible_usage(tmp)
+        most_common_class_first(tmp)
         server_dies_mid_phase(tmp)
+        builtin_emulator_dies(tmp)
         threads_and_out(tmp)
         sigint_during_calibration(tmp)
         sigint_during_analysis(tmp)
