@@ -127,6 +127,28 @@ static int open_loop_check(struct slt_config *c, int concurrency_given)
     return 0;
 }
 
+/* A list like 1,2,4 into out[0..*n) (at most MAX_PHASES), each in [lo, hi] (whole numbers
+ * when whole): 0; 1 when a number is above hi or overflows; -1 for anything else wrong (an
+ * empty list or item, a trailing comma, a number below lo or not whole, text after one). */
+static int number_list(const char *arg, double lo, double hi, int whole, double *out, int *n)
+{
+    *n = 0;
+    const char *p = arg;
+    do {
+        char *end;
+        errno = 0;
+        double v = strtod(p, &end);
+        if (end == p || (*end && *end != ',') || *n == MAX_PHASES) return -1;
+        if (errno == ERANGE && fabs(v) > 1) return 1;
+        if (errno || !isfinite(v) || v < lo || (whole && v != floor(v))) return -1;
+        if (v > hi) return 1;
+        out[(*n)++] = v;
+        p = *end ? end + 1 : end;
+        if (*end && !*p) return -1; /* a trailing comma: an item left out by mistake? */
+    } while (*p);
+    return *n ? 0 : -1;
+}
+
 static int parse_args(int argc, char **argv, struct slt_config *c)
 {
     memset(c, 0, sizeof *c);
@@ -192,21 +214,12 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
         case O_ARRIVAL: c->arrival = optarg; break;
         case O_SCHEDULE: c->schedule_file = optarg; break;
         case O_RATE:
-            c->nrates = 0;
-            for (const char *p = optarg; *p && !rc;) {
-                char *end;
-                errno = 0;
-                double r = strtod(p, &end);
-                if (end == p || errno || !(r > 0 && r <= 1e7) || (*end && *end != ',') ||
-                    c->nrates == MAX_PHASES)
-                    rc = run_flags_bad("slt",
-                                       "--rate must be a list like 5,10,20 of arrivals per second "
-                                       "(above 0, at most 10000000), got '%s'",
-                                       optarg);
-                else
-                    c->rates[c->nrates++] = r;
-                p = *end ? end + 1 : end;
-            }
+            /* below one a million seconds apart, a phase's arrivals are none or overflow */
+            if (number_list(optarg, 1e-6, 1e7, 0, c->rates, &c->nrates))
+                rc = run_flags_bad("slt",
+                                   "--rate must be a list like 5,10,20 of arrivals per second "
+                                   "(at least 0.000001, at most 10000000), got '%s'",
+                                   optarg);
             break;
         case O_ATYPE: c->accelerator_type = optarg; break;
         case O_PRICES: c->prices_file = optarg; break;
@@ -229,27 +242,19 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
                 break;
             }
             c->auto_ladder = 0;
-            c->nconc = 0;
-            for (const char *p = optarg; *p && !rc;) {
-                char *end;
-                errno = 0;
-                long n = strtol(p, &end, 10);
-                if (end != p && (errno == ERANGE || n > 1000000) && (!*end || *end == ','))
-                    rc = run_flags_bad(
-                        "slt",
-                        "--concurrency: %s holds a number too large (it overflows or is "
-                        "over 1000000)",
-                        optarg);
-                else if (end == p || n < 1 || (*end && *end != ',') || c->nconc == MAX_PHASES)
-                    rc = run_flags_bad(
-                        "slt",
-                        "--concurrency must be 'auto' or a list like 1,2,4 of positive "
-                        "integers, got '%s'",
-                        optarg);
-                else
-                    c->conc[c->nconc++] = (int)n;
-                p = *end ? end + 1 : end;
-            }
+            double conc[MAX_PHASES];
+            int list = number_list(optarg, 1, 1000000, 1, conc, &c->nconc);
+            if (list == 1)
+                rc = run_flags_bad("slt",
+                                   "--concurrency: %s holds a number too large (it overflows or is "
+                                   "over 1000000)",
+                                   optarg);
+            else if (list)
+                rc = run_flags_bad("slt",
+                                   "--concurrency must be 'auto' or a list like 1,2,4 of positive "
+                                   "integers, got '%s'",
+                                   optarg);
+            for (int i = 0; !rc && i < c->nconc; i++) c->conc[i] = (int)conc[i];
             break;
         case O_HELP:
         case 'h': usage(stdout); exit(0);
@@ -265,6 +270,12 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
                                                    : 1e8;
             if (num_arg("slt", run_flag_name(opts, o), optarg, 0, hi, whole, &v)) {
                 rc = 2;
+                break;
+            }
+            /* 0 meant "not given" here: no cost has 0 accelerators, no price or no speed */
+            if ((o == O_ACC && v < 1) || ((o == O_PPH || o == O_REF) && !(v > 0))) {
+                rc = run_flags_bad("slt", "--%s: %s is not a number above 0",
+                                   run_flag_name(opts, o), optarg);
                 break;
             }
             switch (o) {
@@ -362,7 +373,11 @@ static char *header_json(const struct slt_config *c, const struct endpoint *ep,
                                 (double)cal_result->expected);
         cJSON_AddNumberToObject(cal, "server_prompt_tokens_confirmed",
                                 (double)cal_result->confirmed);
-        cJSON_AddBoolToObject(cal, "server_agrees", cal_result->confirmed == cal_result->expected);
+        if (cal_result->words > 0)
+            cJSON_AddBoolToObject(cal, "server_agrees",
+                                  cal_result->confirmed == cal_result->expected);
+        else /* no filler words: the comparison says nothing (the run's warning says why) */
+            cJSON_AddNullToObject(cal, "server_agrees");
     } else {
         cJSON_AddStringToObject(cal, "method",
                                 "3 probes with max_tokens=1; slope and overhead of "
@@ -665,9 +680,9 @@ int cmd_slt(int argc, char **argv)
             fprintf(stderr, "strobe slt: %s.\n", err);
             return 2;
         }
-    } else if (c.price_per_hour > 0 || c.prices_file) {
-        fprintf(stderr, "strobe slt: --price-per-hour and --prices need --accelerator-type; see "
-                        "strobe slt --help.\n");
+    } else if (c.price_per_hour > 0 || c.prices_file || c.accelerators > 0) {
+        fprintf(stderr, "strobe slt: --price-per-hour, --prices and --accelerators need "
+                        "--accelerator-type; see strobe slt --help.\n");
         return 2;
     }
     /* the open loop's sessions: its cap, else room for a server that falls well behind */
@@ -721,7 +736,9 @@ int cmd_slt(int argc, char **argv)
                 "nonce and the server's chat template, no filler words) is %lld tokens by the "
                 "server's count, so every prompt is %lld; ask for %lld or more\n",
                 c.input_tokens, sized, sized, sized);
-    if (cal.by_tokenizer && cal.confirmed != cal.expected)
+    /* with no filler words the overhead probe's count at other lengths does not carry over
+     * (tokens merge across the nonce's edge): a difference then says nothing of the server */
+    if (cal.by_tokenizer && cal.words > 0 && cal.confirmed != cal.expected)
         fprintf(stderr,
                 "strobe: warning: the server counts %lld prompt tokens where tokenizer %s "
                 "and the measured template overhead give %lld: the server's tokenizer or "

@@ -112,6 +112,17 @@ NUMBERS = [
     (["slt", "--request-timeout-s", "-3"], "--request-timeout-s: -3 is not a number >= 0"),
     (["slt", "--seed", "18446744073709551616"], "--seed: 18446744073709551616 is too large (it overflows"),
     (["slt", "--power-rate", "infinity"], "--power-rate: infinity is not a finite number"),
+    # lists: an empty one or a trailing comma meant a closed-loop ladder of hours, a tiny rate
+    # a flood of requests (its gaps overflowed)
+    (["slt", "--rate", ""], "--rate must be a list like 5,10,20"),
+    (["slt", "--rate", "5,"], "--rate must be a list like 5,10,20"),
+    (["slt", "--rate", "1e-300"], "(at least 0.000001, at most 10000000), got '1e-300'"),
+    (["slt", "--concurrency", "1,"], "--concurrency must be 'auto' or a list like 1,2,4"),
+    (["slt", "--concurrency", ""], "--concurrency must be 'auto' or a list like 1,2,4"),
+    # 0 meant "not given" and became 1 accelerator, or the table's price
+    (["slt", "--accelerator-type", "TPU v6e", "--accelerators", "0"], "--accelerators: 0 is not a number above 0"),
+    (["slt", "--accelerator-type", "TPU v6e", "--price-per-hour", "0"], "--price-per-hour: 0 is not a number above 0"),
+    (["slt", "--accelerators", "8"], "--accelerators need --accelerator-type"),
     (["agents", "--window-s", "inf"], "--window-s: inf is not a finite number"),
     (["agents", "--max-error-rate", "2"], "--max-error-rate: 2 is not a number <= 1"),
     (["agents", "--max-agents", "1e30"], "--max-agents: 1e30 is too large (it overflows"),
@@ -309,6 +320,20 @@ def input_below_template(tmp):
     check(r.returncode == 0 and said and int(said.group(1)) == expected == sent and sent > 10,
           "--input-tokens 10 below the template: said, and the header's expected count is what was sent",
           ("said", "expected == sent > 10"), (r.returncode, bool(said), expected, sent, r.stderr[-200:]))
+    # sized by the tokenizer: no "the server's tokenizer or template differs" either (with no
+    # filler words that comparison says nothing), and server_agrees is null, not false
+    out = os.path.join(tmp, "tiny-prompt-tokenizer")
+    r = run("slt", "--out", out, "--concurrency", "1", "--phase-s", "0.5", "--ramp-s", "0.1",
+            "--input-tokens", "10", "--output-tokens", "3", "--threads", "1")
+    try:
+        cal = json.load(open(os.path.join(out, "results.json")))["run"]["calibration"]
+    except (OSError, ValueError, KeyError):
+        cal = {}
+    exact = "server_prompt_tokens_confirmed" in cal
+    check(r.returncode == 0 and "cannot be met" in r.stderr and "differs" not in r.stderr
+          and (not exact or cal.get("server_agrees", False) is None),
+          "--input-tokens 10 with a tokenizer: one warning, server_agrees null", (0, None),
+          (r.returncode, cal.get("server_agrees", "absent"), r.stderr[-300:]))
 
 
 def loading_server(tmp):
