@@ -356,28 +356,43 @@ static cJSON *phase_json(const struct phase_metrics *m)
     return o;
 }
 
+/* The header's cost section (the SLT's --accelerator-type) at its reference speed: the
+ * throughput there and the cost per million output and input+output tokens; -1 when the
+ * measured phases' median speeds do not bracket the reference speed. */
+struct cost_at_reference {
+    double ref, price, out_tps, io_tps, usd, usd_io;
+    int accelerators;
+};
+
+static int cost_at_reference(const struct run_results *res, const cJSON *cfg,
+                             struct cost_at_reference *c)
+{
+    c->ref = cJSON_GetObjectItemCaseSensitive(cfg, "reference_speed_tokens_per_s")->valuedouble;
+    c->price = cJSON_GetObjectItemCaseSensitive(cfg, "usd_per_accelerator_hour")->valuedouble;
+    int64_t accelerators = 0;
+    json_int64(cJSON_GetObjectItemCaseSensitive(cfg, "accelerators"), &accelerators);
+    c->accelerators = accelerators > 0 && accelerators <= INT32_MAX ? (int)accelerators : 0;
+    if (throughput_at_speed(res->phases, res->nphases, c->ref, &c->out_tps, &c->io_tps)) return -1;
+    c->usd = cost_per_million_tokens(c->accelerators, c->price, c->out_tps);
+    c->usd_io = cost_per_million_tokens(c->accelerators, c->price, c->io_tps);
+    return 0;
+}
+
 /* Cost per million tokens at the reference speed, from the header's price and the curve. */
 static cJSON *cost_json(const struct run_results *res, const cJSON *cfg)
 {
-    double ref = cJSON_GetObjectItemCaseSensitive(cfg, "reference_speed_tokens_per_s")->valuedouble;
-    double price = cJSON_GetObjectItemCaseSensitive(cfg, "usd_per_accelerator_hour")->valuedouble;
-    int64_t accelerators = 0;
-    json_int64(cJSON_GetObjectItemCaseSensitive(cfg, "accelerators"), &accelerators);
-    int n = accelerators > 0 && accelerators <= INT32_MAX ? (int)accelerators : 0;
     cJSON *o = cJSON_Duplicate(cfg, 1);
     cJSON_AddStringToObject(o, "formula",
                             "accelerators x usd_per_accelerator_hour / (T_ref x 3600) x 1e6; T_ref "
                             "interpolated where median output speed per query = reference speed");
-    double out_tps, io_tps;
-    if (throughput_at_speed(res->phases, res->nphases, ref, &out_tps, &io_tps) == 0) {
-        cJSON_AddNumberToObject(o, "system_output_tokens_per_s_at_reference", out_tps);
-        cJSON_AddNumberToObject(o, "system_input_output_tokens_per_s_at_reference", io_tps);
-        cJSON_AddNumberToObject(o, "usd_per_million_tokens",
-                                cost_per_million_tokens(n, price, out_tps));
+    struct cost_at_reference c;
+    if (cost_at_reference(res, cfg, &c) == 0) {
+        cJSON_AddNumberToObject(o, "system_output_tokens_per_s_at_reference", c.out_tps);
+        cJSON_AddNumberToObject(o, "system_input_output_tokens_per_s_at_reference", c.io_tps);
+        cJSON_AddNumberToObject(o, "usd_per_million_tokens", c.usd);
         cJSON_AddStringToObject(o, "usd_per_million_tokens_basis",
                                 "system output throughput (headline, the seed formula)");
-        json_add_num_or_null(o, "usd_per_million_input_output_tokens",
-                             cost_per_million_tokens(n, price, io_tps));
+        json_add_num_or_null(o, "usd_per_million_input_output_tokens", c.usd_io);
     } else {
         cJSON_AddNullToObject(o, "usd_per_million_tokens");
         cJSON_AddStringToObject(o, "note",
@@ -615,6 +630,54 @@ static void cell(char *buf, size_t len, const struct summary *s, double v, int d
         snprintf(buf, len, "n/a");
 }
 
+/* "412.3 W mean over 1234.5 J" or "n/a" (no reading in the window) */
+static void watts(char *buf, size_t n, double w, double j, int complete)
+{
+    if (isfinite(w) && isfinite(j))
+        snprintf(buf, n, "%.1f W mean, %.1f J%s", w, j, complete ? "" : " (readings missing)");
+    else
+        snprintf(buf, n, "n/a (no reading in the window)");
+}
+
+/* A phase's power, when the run read any: results.json has every series behind it. */
+static void power_line(FILE *out, const struct phase_power *p)
+{
+    if (!p->has_accel && !p->has_system) return;
+    char accel[96] = "", system[96] = "", per[64] = "n/a";
+    if (p->has_accel) watts(accel, sizeof accel, p->accel_w, p->accel_j, p->accel_complete);
+    if (p->has_system) watts(system, sizeof system, p->system_w, p->system_j, p->system_complete);
+    if (isfinite(p->joules_per_output_token))
+        snprintf(per, sizeof per, "%.4f J", p->joules_per_output_token);
+    fprintf(out, "      power:%s%s%s%s; per output token %s (%s)\n",
+            p->has_accel ? " accelerators " : "", accel, p->has_system ? "; whole system " : "",
+            system, per, p->has_accel ? "accelerator" : "whole system");
+}
+
+/* The SLT's cost per million tokens, when --accelerator-type gave one. */
+static void cost_line(FILE *out, const struct run_results *res)
+{
+    cJSON *h = cJSON_Parse(res->facts.header_json);
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(h, "cost");
+    struct cost_at_reference c;
+    if (!cfg) {
+        cJSON_Delete(h);
+        return;
+    }
+    if (cost_at_reference(res, cfg, &c) == 0 && isfinite(c.usd))
+        fprintf(out,
+                "cost: $%.2f per million output tokens ($%.2f per million input+output) at %.1f "
+                "tokens/s/query, where the system gives %.1f output tokens/s; %d accelerator%s "
+                "at $%.2f per hour\n",
+                c.usd, c.usd_io, c.ref, c.out_tps, c.accelerators, c.accelerators == 1 ? "" : "s",
+                c.price);
+    else
+        fprintf(out,
+                "cost: n/a: the phases' median speeds do not bracket the reference speed of %.1f "
+                "tokens/s/query; run more concurrency levels\n",
+                c.ref);
+    cJSON_Delete(h);
+}
+
 void results_print_table(FILE *out, const struct run_results *res)
 {
     if (res->validity.valid)
@@ -670,6 +733,7 @@ void results_print_table(FILE *out, const struct run_results *res)
                                   &w);
             server_window_print(out, &res->facts.server, &w, m->ttft.n ? m->ttft.p50 : NAN);
         }
+        if (res->power) power_line(out, &res->power[i]);
         for (size_t k = 0; k < m->nreasons; k++)
             fprintf(out, "      failures: %zu %s (e.g. %s)\n", m->reasons[k].count,
                     m->reasons[k].cls, m->reasons[k].example);
@@ -679,5 +743,6 @@ void results_print_table(FILE *out, const struct run_results *res)
             fprintf(out, "      failures, whole phase (ramp and drain too): %zu %s (e.g. %s)\n",
                     m->reasons_all[k].count, m->reasons_all[k].cls, m->reasons_all[k].example);
     }
+    if (!res->is_agents) cost_line(out, res);
     ranks_results_print(out, &res->facts);
 }

@@ -246,7 +246,7 @@ def cost(tmp):
     run = os.path.join(tmp, "cost")
     r = slt(run, "--concurrency", "1,8,32", "--phase-s", "2", "--ramp-s", "0.5",
             "--output-tokens", "50", "--input-tokens", "200", "--accelerator-type", "TPU v6e",
-            "--accelerators", "8", "--reference-speed", "170",
+            "--accelerators", "8", "--reference-speed", "170", "--power", "emu",
             "--emu-args", "--step-us 5000 --step-us-per-seq 50")
     res = json.load(open(os.path.join(run, "results.json")))
     ph = res["phases"]
@@ -262,6 +262,14 @@ def cost(tmp):
           abs(c["usd_per_million_tokens"] - 8 * 2.70 / (want * 3600) * 1e6) < 1e-9,
           "cost per million tokens at the reference speed from the shipped TPU v6e price",
           want, c.get("system_output_tokens_per_s_at_reference"))
+    # the table says it too (it was only in results.json)
+    line = "cost: $%.2f per million output tokens" % c["usd_per_million_tokens"]
+    check(line in r.stdout and "8 accelerators at $2.70 per hour" in r.stdout,
+          "the table prints the cost per million tokens", line,
+          [l for l in r.stdout.splitlines() if l.startswith("cost")])
+    power = [l for l in r.stdout.splitlines() if l.strip().startswith("power: accelerators")]
+    check(len(power) == 3 and all(" W mean, " in l and "per output token" in l for l in power),
+          "the table prints each phase's power and energy per output token", 3, power)
     r = common.run_strobe("slt", "--out", os.path.join(tmp, "nocost"), "--accelerator-type", "H100")
     check(r.returncode == 2 and "--price-per-hour" in r.stderr,
           "an accelerator without a price: a sentence saying what to give", (2, "--price-per-hour"),
