@@ -193,6 +193,13 @@ int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag
         return 1;
     case F_POWER:
         if (f->npower == RUN_MAX_POWER) return bad(cmd, "at most 16 --power sources");
+        for (int i = 0; i < f->npower; i++)
+            if (!strcmp(f->power[i], arg)) { /* one device read twice: its watts counted twice */
+                char what[600];
+                snprintf(what, sizeof what, "--power %.500s is given twice: give each source once",
+                         arg);
+                return bad(cmd, what);
+            }
         f->power[f->npower++] = arg;
         return 1;
     case F_THREADS:

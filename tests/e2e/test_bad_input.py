@@ -123,6 +123,8 @@ NUMBERS = [
     (["slt", "--accelerator-type", "TPU v6e", "--accelerators", "0"], "--accelerators: 0 is not a number above 0"),
     (["slt", "--accelerator-type", "TPU v6e", "--price-per-hour", "0"], "--price-per-hour: 0 is not a number above 0"),
     (["slt", "--accelerators", "8"], "--accelerators need --accelerator-type"),
+    # one device read twice had its watts counted twice
+    (["slt", "--power", "emu", "--power", "emu"], "--power emu is given twice"),
     (["agents", "--window-s", "inf"], "--window-s: inf is not a finite number"),
     (["agents", "--max-error-rate", "2"], "--max-error-rate: 2 is not a number <= 1"),
     (["agents", "--max-agents", "1e30"], "--max-agents: 1e30 is too large (it overflows"),
