@@ -5,6 +5,9 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,15 +74,56 @@ static void usage(FILE *f)
         "  --profile FILE            JSON with any of these as fields (see emu/profiles)\n");
 }
 
+/* A flag's value as a finite number: strtod takes inf and nan, and an infinite step put
+ * every chunk's deadline past the end of int64 nanoseconds (x_emu_sched_ns came out
+ * negative), while NaN fails every range check's comparison and so passed them all. */
 static int parse_double(const char *flag, const char *s, double *out)
 {
     char *end;
     errno = 0;
     *out = strtod(s, &end);
-    if (errno || end == s || *end) {
-        fprintf(stderr, "strobe-emu: %s needs a number, got '%s'.\n", flag, s);
+    if (errno || end == s || *end || !isfinite(*out)) {
+        fprintf(stderr, "strobe-emu: %s needs a finite number, got '%s'.\n", flag, s);
         return -1;
     }
+    return 0;
+}
+
+/* A count's value: a whole number that its field holds (lo..hi), not truncated: 2.7 batch
+ * slots were silently 2. Written 1e6 or 1000000 alike. */
+static int parse_whole(const char *flag, const char *s, double lo, double hi, double *out)
+{
+    if (parse_double(flag, s, out)) return -1;
+    if (*out != floor(*out)) {
+        fprintf(stderr, "strobe-emu: %s needs a whole number, got '%s'.\n", flag, s);
+        return -1;
+    }
+    if (*out < lo || *out > hi) {
+        fprintf(stderr, "strobe-emu: %s needs a whole number from %.0f to %.0f, got '%s'.\n", flag,
+                lo, hi, s);
+        return -1;
+    }
+    return 0;
+}
+
+/* --seed: 64 bits, read exactly as decimal digits (through a double, digits past 2^53 were
+ * lost). Negative seeds are refused, as strobe's own --seed refuses them: -1 would only be
+ * another spelling of 18446744073709551615 (and its conversion from a double was undefined
+ * behaviour), so every seed has one spelling. */
+static int parse_seed(const char *flag, const char *s, uint64_t *out)
+{
+    int digits = *s != 0;
+    for (const char *q = s; *q; q++) digits &= *q >= '0' && *q <= '9';
+    errno = 0;
+    unsigned long long v = digits ? strtoull(s, NULL, 10) : 0;
+    if (!digits || errno) {
+        fprintf(stderr,
+                "strobe-emu: %s needs a whole number from 0 to 18446744073709551615, got "
+                "'%s'.\n",
+                flag, s);
+        return -1;
+    }
+    *out = (uint64_t)v;
     return 0;
 }
 
@@ -204,8 +248,14 @@ int main(int argc, char **argv)
     const char *tokenizer_path = NULL;
     double v;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        const char *flag = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+    int li = -1;
+    while ((c = getopt_long(argc, argv, "h", opts, &li)) != -1) {
+        /* the option as typed, for one getopt could not take; a bad value names the flag it
+         * was given to (argv[optind - 1] is the value itself once getopt has consumed it) */
+        const char *typed = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+        char flag[64] = "?";
+        if (li >= 0) snprintf(flag, sizeof flag, "--%s", opts[li].name);
+        li = -1;
         switch (c) {
         case O_LISTEN:
             if (parse_host_port("--listen", optarg, p.listen_host, sizeof p.listen_host,
@@ -256,30 +306,49 @@ int main(int argc, char **argv)
         case O_HELP:
         case 'h': usage(stdout); return 0;
         case '?':
-            fprintf(stderr, "strobe-emu: unknown or incomplete option '%s'; see --help.\n", flag);
+            fprintf(stderr, "strobe-emu: unknown or incomplete option '%s'; see --help.\n", typed);
             return 2;
+        case O_SEED:
+            if (parse_seed(flag, optarg, &p.seed)) return 2;
+            break;
+        /* counts: whole numbers their fields hold; emu_params_check and --capacity's check
+         * below bound them further */
+        case O_BATCH:
+        case O_SPECK:
+        case O_ACCEL:
+        case O_CONC:
+            if (parse_whole(flag, optarg, -INT_MAX, INT_MAX, &v)) return 2;
+            if (c == O_BATCH) p.max_batch = (int)v;
+            if (c == O_SPECK) p.spec_tokens = (int)v;
+            if (c == O_ACCEL) p.accelerators = (int)v;
+            if (c == O_CONC) q.concurrency = (int)v;
+            break;
+        case O_KV:
+        case O_PROMPT:
+        case O_CACHED:
+        case O_OUTPUT:
+        case O_TNEW:
+        case O_TOUT:
+            /* 2^53: every whole number below is exact in the double it is read into */
+            if (parse_whole(flag, optarg, -9007199254740992.0, 9007199254740992.0, &v)) return 2;
+            if (c == O_KV) p.kv_cache_tokens = (int64_t)v;
+            if (c == O_PROMPT) q.prompt_tokens = (long)v;
+            if (c == O_CACHED) q.cached_tokens = (long)v;
+            if (c == O_OUTPUT) q.output_tokens = (long)v;
+            if (c == O_TNEW) q.turn_new_tokens = (long)v;
+            if (c == O_TOUT) q.turn_output_tokens = (long)v;
+            break;
         default:
             if (parse_double(flag, optarg, &v)) return 2;
             switch (c) {
             case O_STEP: p.step_us = v; break;
             case O_STEPSEQ: p.step_us_per_seq = v; break;
-            case O_BATCH: p.max_batch = (int)v; break;
             case O_PREFILL: p.prefill_tps = v; break;
-            case O_KV: p.kv_cache_tokens = (int64_t)v; break;
-            case O_SPECK: p.spec_tokens = (int)v; break;
             case O_SPECP: p.spec_accept = v; break;
-            case O_ACCEL: p.accelerators = (int)v; break;
             case O_PIDLE: p.power_idle_w = v; break;
             case O_PMAX: p.power_max_w = v; break;
-            case O_SEED: p.seed = (uint64_t)v; break;
             case O_REASON: p.reasoning_fraction = v; break;
             case O_BACKOFF: p.idle_backoff_us = v; break;
-            case O_CONC: q.concurrency = (int)v; break;
-            case O_PROMPT: q.prompt_tokens = (long)v; break;
-            case O_CACHED: q.cached_tokens = (long)v; break;
-            case O_OUTPUT: q.output_tokens = (long)v; break;
-            case O_TNEW: q.turn_new_tokens = (long)v; break;
-            case O_TOUT: q.turn_output_tokens = (long)v; break;
             case O_TOOL: q.tool_s = v; break;
             case O_TSPEED: q.target_speed = v; break;
             case O_TTTFT: q.target_ttft_s = v; break;

@@ -4,6 +4,8 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,10 +75,12 @@ int emu_params_parse_faults(struct fault_spec *f, const char *spec)
         double prob = strtod(eq + 1, &end);
         double secs = 0;
         if (*end == ':') secs = strtod(end + 1, &end);
-        if (errno || *end || prob < 0 || prob > 1 || secs < 0) {
+        /* written so that NaN (which strtod takes) fails: every comparison with it is false */
+        if (errno || end == eq + 1 || *end || !(prob >= 0 && prob <= 1) ||
+            !(secs >= 0 && secs <= 86400)) {
             fprintf(stderr,
                     "strobe-emu: fault '%s=%s' is not PROBABILITY[:SECONDS] with probability in "
-                    "[0,1].\n",
+                    "[0,1] and seconds in [0,86400].\n",
                     item, eq + 1);
             return -1;
         }
@@ -87,15 +91,52 @@ int emu_params_parse_faults(struct fault_spec *f, const char *spec)
     return 0;
 }
 
-static int number(cJSON *root, const char *name, double *out)
+/* Where a JSON text stopped parsing, for a message on one line: "at byte offset 17
+ * ('{"a":1}')", up to 24 bytes and the first control character, or "at its end (byte
+ * offset 6)". */
+static void parse_stop(char *out, size_t outlen, const char *text, const char *end)
+{
+    size_t at = end && end >= text ? (size_t)(end - text) : 0, n = 0;
+    while (n < 24 && text[at + n] && (unsigned char)text[at + n] >= 0x20) n++;
+    if (n)
+        snprintf(out, outlen, "at byte offset %zu ('%.*s')", at, (int)n, text + at);
+    else
+        snprintf(out, outlen, "at its end (byte offset %zu)", at);
+}
+
+/* What a profile field holds: any finite number, or a whole number its field takes (2.5
+ * batch slots were silently 2). */
+enum kind { REAL, WHOLE_INT, WHOLE_64, SEED };
+
+static int number(const char *path, cJSON *root, const char *name, enum kind kind, double *out)
 {
     cJSON *it = cJSON_GetObjectItemCaseSensitive(root, name);
     if (!it) return 0;
-    if (!cJSON_IsNumber(it)) {
-        fprintf(stderr, "strobe-emu: profile field '%s' must be a number.\n", name);
+    double v = it->valuedouble;
+    /* limits: int's, 2^53 (the whole numbers a JSON number holds exactly), and a seed's
+     * the same without negatives (larger seeds go on the command line, read exactly) */
+    double lo = kind == WHOLE_INT ? -INT_MAX : kind == SEED ? 0 : -9007199254740992.0;
+    double hi = kind == WHOLE_INT ? INT_MAX : 9007199254740992.0;
+    const char *bad = NULL;
+    if (!cJSON_IsNumber(it))
+        bad = "a number";
+    else if (!isfinite(v)) /* cJSON reads 1e999 as inf */
+        bad = "a finite number";
+    else if (kind != REAL && (v != floor(v) || v < lo || v > hi))
+        bad = kind == SEED        ? "a whole number from 0 to 2^53 (a larger seed: give --seed)"
+              : kind == WHOLE_INT ? "a whole number from -2147483647 to 2147483647"
+                                  : "a whole number within +-2^53";
+    if (bad) {
+        /* cJSON prints an infinite number (read from 1e999) as null: say it */
+        char num[32];
+        snprintf(num, sizeof num, "%g", v);
+        char *text = cJSON_IsNumber(it) ? strdup(num) : cJSON_PrintUnformatted(it);
+        fprintf(stderr, "strobe-emu: profile %s: field '%s' must be %s, got %.40s.\n", path, name,
+                bad, text ? text : "?");
+        free(text);
         return -1;
     }
-    *out = it->valuedouble;
+    *out = v;
     return 0;
 }
 
@@ -106,7 +147,20 @@ int emu_params_load_profile(struct emu_params *p, const char *path)
         fprintf(stderr, "strobe-emu: cannot open profile %s: %s.\n", path, strerror(errno));
         return -1;
     }
-    cJSON *root = cJSON_Parse(text);
+    /* the file must be the one object: cJSON_Parse stops after the first value, so a stray
+     * character or a second object after it was silently dropped */
+    const char *end = text;
+    cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
+    if (!root) {
+        char where[80];
+        parse_stop(where, sizeof where, text, end);
+        cJSON *first = cJSON_Parse(text);
+        fprintf(stderr, "strobe-emu: profile %s %s %s; give one JSON object.\n", path,
+                first ? "holds more after its JSON object" : "is not valid JSON", where);
+        cJSON_Delete(first);
+        free(text);
+        return -1;
+    }
     free(text);
     if (!cJSON_IsObject(root)) {
         fprintf(stderr, "strobe-emu: profile %s is not a JSON object; check its syntax.\n", path);
@@ -146,25 +200,25 @@ int emu_params_load_profile(struct emu_params *p, const char *path)
     }
     double v;
     int rc = 0;
-#define NUM(field, name, cast)                                                                     \
+#define NUM(field, name, cast, kind)                                                               \
     v = (double)p->field;                                                                          \
-    rc |= number(root, name, &v);                                                                  \
+    rc |= number(path, root, name, kind, &v);                                                      \
     p->field = (cast)v
-    NUM(step_us, "step_us", double);
-    NUM(step_us_per_seq, "step_us_per_seq", double);
-    NUM(max_batch, "max_batch", int);
-    NUM(prefill_tps, "prefill_tps", double);
-    NUM(kv_cache_tokens, "kv_cache_tokens", int64_t);
-    NUM(spec_tokens, "spec_tokens", int);
-    NUM(spec_accept, "spec_accept", double);
-    NUM(accelerators, "accelerators", int);
-    NUM(power_idle_w, "power_idle_w", double);
-    NUM(power_max_w, "power_max_w", double);
-    NUM(seed, "seed", uint64_t);
-    NUM(reasoning_fraction, "reasoning_fraction", double);
-    NUM(default_max_tokens, "default_max_tokens", int);
-    NUM(natural_min_tokens, "natural_min_tokens", int);
-    NUM(natural_span_tokens, "natural_span_tokens", int);
+    NUM(step_us, "step_us", double, REAL);
+    NUM(step_us_per_seq, "step_us_per_seq", double, REAL);
+    NUM(max_batch, "max_batch", int, WHOLE_INT);
+    NUM(prefill_tps, "prefill_tps", double, REAL);
+    NUM(kv_cache_tokens, "kv_cache_tokens", int64_t, WHOLE_64);
+    NUM(spec_tokens, "spec_tokens", int, WHOLE_INT);
+    NUM(spec_accept, "spec_accept", double, REAL);
+    NUM(accelerators, "accelerators", int, WHOLE_INT);
+    NUM(power_idle_w, "power_idle_w", double, REAL);
+    NUM(power_max_w, "power_max_w", double, REAL);
+    NUM(seed, "seed", uint64_t, SEED);
+    NUM(reasoning_fraction, "reasoning_fraction", double, REAL);
+    NUM(default_max_tokens, "default_max_tokens", int, WHOLE_INT);
+    NUM(natural_min_tokens, "natural_min_tokens", int, WHOLE_INT);
+    NUM(natural_span_tokens, "natural_span_tokens", int, WHOLE_INT);
 #undef NUM
     cJSON *s = cJSON_GetObjectItemCaseSensitive(root, "model");
     if (cJSON_IsString(s)) snprintf(p->model, sizeof p->model, "%s", s->valuestring);
@@ -186,37 +240,50 @@ int emu_params_load_profile(struct emu_params *p, const char *path)
     return rc ? -1 : 0;
 }
 
+/* lo <= x <= hi, false for NaN (x < lo and x > hi both are): every range below is written
+ * this way, so a NaN from any source is refused rather than passed. */
+static int within(double x, double lo, double hi) { return x >= lo && x <= hi; }
+
 int emu_params_check(const struct emu_params *p)
 {
     const char *bad = NULL;
-    if (p->step_us < 0)
-        bad = "--step-us must be >= 0 (0: unpaced)";
-    else if (p->step_us_per_seq < 0)
-        bad = "--step-us-per-seq must be >= 0";
+    /* a decode step is scheduled in int64 nanoseconds from the last one: a day at most
+     * keeps every deadline far inside that (an infinite step wrapped it negative) */
+    const double day_us = 86400e6;
+    if (!within(p->step_us, 0, day_us))
+        bad = "--step-us must be from 0 (unpaced) to 86400000000 microseconds (a day)";
+    else if (!within(p->step_us_per_seq, 0, day_us))
+        bad = "--step-us-per-seq must be from 0 to 86400000000 microseconds (a day)";
     else if (p->step_us == 0 && p->step_us_per_seq != 0)
         bad = "--step-us 0 (unpaced: each step as soon as the connection took the last) needs "
               "--step-us-per-seq 0";
     else if (p->max_batch < 1)
         bad = "--max-batch must be >= 1";
-    else if (p->prefill_tps <= 0)
-        bad = "--prefill-tps must be > 0";
+    else if (!within(p->step_us + p->step_us_per_seq * p->max_batch, 0, day_us))
+        bad = "a full batch's step, --step-us + --step-us-per-seq x --max-batch, must be at most "
+              "86400000000 microseconds (a day)";
+    /* a prompt's prefill is scheduled in int64 nanoseconds too: one token a second keeps a
+     * prompt of millions of tokens within it */
+    else if (!within(p->prefill_tps, 1, HUGE_VAL) || !isfinite(p->prefill_tps))
+        bad = "--prefill-tps must be a finite number >= 1 (tokens per second)";
     else if (p->kv_cache_tokens < 0)
         bad = "--kv-cache-tokens must be >= 0";
     else if (p->spec_tokens < 0 || p->spec_tokens > 64)
         bad = "--spec-tokens must be in 0..64";
-    else if (p->spec_accept < 0 || p->spec_accept > 1)
+    else if (!within(p->spec_accept, 0, 1))
         bad = "--spec-accept must be in [0,1]";
     else if (p->accelerators < 1)
         bad = "--accelerators must be >= 1";
-    else if (p->power_idle_w < 0 || p->power_max_w < p->power_idle_w)
-        bad = "power needs 0 <= --power-idle-w <= --power-max-w";
-    else if (p->reasoning_fraction < 0 || p->reasoning_fraction > 1)
+    else if (!within(p->power_idle_w, 0, HUGE_VAL) ||
+             !within(p->power_max_w, p->power_idle_w, HUGE_VAL) || !isfinite(p->power_max_w))
+        bad = "power needs 0 <= --power-idle-w <= --power-max-w, both finite";
+    else if (!within(p->reasoning_fraction, 0, 1))
         bad = "reasoning_fraction must be in [0,1]";
     else if (p->default_max_tokens < 1)
         bad = "default_max_tokens must be >= 1";
     else if (p->natural_min_tokens < 1 || p->natural_span_tokens < 1)
         bad = "natural_min_tokens and natural_span_tokens must be >= 1";
-    else if (p->idle_backoff_us < 0 || p->idle_backoff_us > 10000)
+    else if (!within(p->idle_backoff_us, 0, 10000))
         bad = "--idle-backoff-us must be in 0..10000 microseconds";
     else if (p->transport == EMU_TRANSPORT_DPDK && (!p->dpdk_args || !*p->dpdk_args))
         bad = "--transport dpdk needs --dpdk-args with the EAL arguments naming its ports, e.g. "

@@ -115,9 +115,41 @@ static int launch_once(struct emu_child *c, const char *extra_args, char *err, s
     return -1;
 }
 
+/* The flag in --emu-args that strobe sets itself for the built-in emulator, or NULL: its
+ * address, a free loopback port strobe then connects to. Given again it would win (the
+ * emulator takes the last), and strobe would wait on a port nobody listens on. getopt_long
+ * also takes an unambiguous abbreviation (--list) and --listen=ADDR. */
+static const char *sets_itself(const char *args, char *tok, size_t toklen)
+{
+    static const char *const own[] = {"--listen", NULL};
+    for (const char *a = args; a && *a;) {
+        a += strspn(a, " \t");
+        size_t n = strcspn(a, " \t"), name = strcspn(a, "= \t");
+        for (int i = 0; own[i]; i++)
+            if (name > 2 && name <= strlen(own[i]) && !strncmp(a, own[i], name)) {
+                snprintf(tok, toklen, "%.*s", (int)(n < 200 ? n : 200), a);
+                return own[i];
+            }
+        a += n;
+    }
+    return NULL;
+}
+
 int emu_launch(struct emu_child *c, const char *extra_args, char *err, size_t errlen)
 {
     memset(c, 0, sizeof *c);
+    char tok[256];
+    const char *own = sets_itself(extra_args, tok, sizeof tok);
+    if (own) {
+        char shown[300];
+        snprintf(shown, sizeof shown, strcmp(tok, own) ? "%s ('%s')" : "%s", own, tok);
+        snprintf(err, errlen,
+                 "--emu-args may not hold %s: strobe chooses the built-in emulator's "
+                 "address itself (a free loopback port); for a fixed one, run strobe-emu by hand "
+                 "(strobe-emu %s ADDR:PORT ...) and give strobe --url http://ADDR:PORT",
+                 shown, own);
+        return -1;
+    }
     if (find_emu(c->path, sizeof c->path)) {
         snprintf(err, errlen,
                  "no --url given and strobe-emu was not found next to strobe or "

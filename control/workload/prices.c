@@ -4,12 +4,26 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 extern const char prices_json[];
+
+/* Where a JSON text stopped parsing, for a message on one line: "at byte offset 17
+ * ('{"a":1}')", up to 24 bytes and the first control character, or "at its end (byte
+ * offset 6)". */
+static void parse_stop(char *out, size_t outlen, const char *text, const char *end)
+{
+    size_t at = end && end >= text ? (size_t)(end - text) : 0, n = 0;
+    while (n < 24 && text[at + n] && (unsigned char)text[at + n] >= 0x20) n++;
+    if (n)
+        snprintf(out, outlen, "at byte offset %zu ('%.*s')", at, (int)n, text + at);
+    else
+        snprintf(out, outlen, "at its end (byte offset %zu)", at);
+}
 
 int price_lookup(const char *accelerator, const char *prices_file, const char *basis, double given,
                  struct price *out, char *err, size_t errlen)
@@ -25,16 +39,32 @@ int price_lookup(const char *accelerator, const char *prices_file, const char *b
     if (prices_file && !text) {
         snprintf(err, errlen,
                  "cannot read --prices %s: %s; give a JSON price table file "
-                 "(like control/prices.json)",
+                 "(like control/workload/prices.json)",
                  prices_file, strerror(errno));
         return -1;
     }
-    cJSON *root = cJSON_Parse(text ? text : prices_json);
+    /* the whole file must be the one table: cJSON_Parse stops after the first value, so a
+     * second table pasted below the first, or a stray character, would be silently dropped */
+    const char *json = text ? text : prices_json, *end = json;
+    char table[300];
+    snprintf(table, sizeof table, "the price table%s%s", prices_file ? " " : "",
+             prices_file ? prices_file : "");
+    cJSON *root = cJSON_ParseWithOpts(json, &end, 1);
+    if (!root) {
+        char where[80];
+        parse_stop(where, sizeof where, json, end);
+        cJSON *first = cJSON_Parse(json);
+        snprintf(err, errlen,
+                 "%s %s %s; give one JSON object shaped like control/workload/prices.json", table,
+                 first ? "holds more after its JSON object" : "is not valid JSON", where);
+        cJSON_Delete(first);
+        free(text);
+        return -1;
+    }
     free(text);
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "prices");
     if (!cJSON_IsArray(list)) {
-        snprintf(err, errlen, "the price table%s%s has no 'prices' array", prices_file ? " " : "",
-                 prices_file ? prices_file : "");
+        snprintf(err, errlen, "%s has no 'prices' array", table);
         cJSON_Delete(root);
         return -1;
     }
@@ -51,11 +81,46 @@ int price_lookup(const char *accelerator, const char *prices_file, const char *b
         cJSON_Delete(root);
         return -1;
     }
-    const cJSON *committed =
-        cJSON_GetObjectItemCaseSensitive(hit, "committed_1y_usd_per_accelerator_hour");
-    const cJSON *on_demand =
-        cJSON_GetObjectItemCaseSensitive(hit, "on_demand_usd_per_accelerator_hour");
+    /* a price is known (a positive, finite number) or unknown (null or absent): a negative
+     * or zero price would give a negative or zero cost per token, which reads as a result,
+     * and a string would be skipped as if unknown */
+    static const char *const fields[] = {"on_demand_usd_per_accelerator_hour",
+                                         "committed_1y_usd_per_accelerator_hour"};
+    for (int i = 0; i < 2; i++) {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(hit, fields[i]);
+        if (!f || cJSON_IsNull(f)) continue;
+        if (!cJSON_IsNumber(f) || !isfinite(f->valuedouble) || f->valuedouble <= 0) {
+            /* cJSON prints an infinite number (read from 1e999) as null: say it */
+            char num[32];
+            snprintf(num, sizeof num, "%g", f->valuedouble);
+            char *v = cJSON_IsNumber(f) ? strdup(num) : cJSON_PrintUnformatted(f);
+            snprintf(
+                err, errlen,
+                "in %s, the entry for '%s' has %s %.40s; a price must be a positive number of USD "
+                "per accelerator-hour, or null when unknown",
+                table, accelerator, fields[i], v ? v : "?");
+            free(v);
+            cJSON_Delete(root);
+            return -1;
+        }
+    }
+    const cJSON *committed = cJSON_GetObjectItemCaseSensitive(hit, fields[1]);
+    const cJSON *on_demand = cJSON_GetObjectItemCaseSensitive(hit, fields[0]);
+    /* --price-basis committed asked for that price: another one in its place would be a cost
+     * on a basis nobody chose, so it is refused. Without --price-basis the committed price is
+     * preferred and on-demand taken when none is known, which results.json's price_basis
+     * records. */
     int want_on_demand = basis && !strcmp(basis, "on-demand");
+    int must_commit = basis && !strcmp(basis, "committed");
+    if (must_commit && !cJSON_IsNumber(committed)) {
+        snprintf(err, errlen,
+                 "--price-basis committed: %s has no 1-year committed price for '%s' (%s is "
+                 "null or absent); give --price-basis on-demand, a --prices FILE with that "
+                 "price, or --price-per-hour USD",
+                 table, accelerator, fields[1]);
+        cJSON_Delete(root);
+        return -1;
+    }
     if (!want_on_demand && cJSON_IsNumber(committed)) {
         out->usd_per_accelerator_hour = committed->valuedouble;
         snprintf(out->basis, sizeof out->basis, "committed-1y");
@@ -63,7 +128,9 @@ int price_lookup(const char *accelerator, const char *prices_file, const char *b
         out->usd_per_accelerator_hour = on_demand->valuedouble;
         snprintf(out->basis, sizeof out->basis, "on-demand");
     } else {
-        snprintf(err, errlen, "the price table has no usable price for '%s'", accelerator);
+        snprintf(err, errlen, "%s has no %s price for '%s'; give %s, or --price-per-hour USD",
+                 table, want_on_demand ? "on-demand" : "usable", accelerator,
+                 want_on_demand ? "--price-basis committed" : "a --prices FILE with one");
         cJSON_Delete(root);
         return -1;
     }

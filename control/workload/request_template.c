@@ -56,9 +56,19 @@ char *template_prompt_sample(int filler_words)
     return prompt;
 }
 
-/* Keys strobe sets itself: an --extra-body naming one would silently change what is
- * measured (another prompt, no streaming, another length), so it is refused. */
-static const char *const owned[] = {"model", "messages", "prompt", "stream", "max_tokens", NULL};
+/* Keys strobe sets itself, or that change how long or how many the answers are: an
+ * --extra-body naming one would silently change what is measured (another prompt, no
+ * streaming, another length, several answers per request), so it is refused.
+ * max_completion_tokens is max_tokens' newer name (servers take the smaller, or refuse both);
+ * n and best_of make the server generate several answers per request, whose tokens the
+ * stream interleaves and usage sums; echo puts the prompt at the head of the output, so the
+ * first chunk arrives at once and carries prompt tokens. Keys that only shape the answer
+ * (stop, min_tokens, temperature, logprobs, ...) stay the user's: the natural output policy
+ * is whatever the server does with them, and usage counts what was generated. */
+static const char *const owned[] = {"model",   "messages",   "prompt",
+                                    "stream",  "max_tokens", "n",
+                                    "best_of", "echo",       "max_completion_tokens",
+                                    NULL};
 /* agents also send each turn's recorded tools and, by --output-policy, ignore_eos */
 static const char *const owned_agents[] = {"tools", "ignore_eos", NULL};
 
@@ -76,25 +86,90 @@ static const char *set_by(const char *key, int agents)
 {
     if (!strcmp(key, "model")) return "strobe sets it from --model";
     if (!strcmp(key, "stream")) return "strobe always streams";
-    if (!strcmp(key, "max_tokens"))
-        return agents ? "strobe sets it from each turn's recorded output and --output-policy"
-                      : "strobe sets it from --output-tokens";
+    if (!strcmp(key, "max_tokens") || !strcmp(key, "max_completion_tokens"))
+        return agents ? "strobe sets the output length from each turn's recorded output and "
+                        "--output-policy"
+                      : "strobe sets the output length (max_tokens) from --output-tokens";
+    if (!strcmp(key, "n") || !strcmp(key, "best_of"))
+        return "strobe measures one answer per request, and several would share its stream "
+               "and usage";
+    if (!strcmp(key, "echo"))
+        return "the prompt would lead the output, arriving at once and counted as output";
     if (!strcmp(key, "ignore_eos")) return "strobe sets it from --output-policy";
     if (!strcmp(key, "tools")) return "each turn sends its trajectory's own";
     return agents ? "each turn sends its trajectory's history"
                   : "strobe writes the prompt (--input-tokens, with its cache-busting nonce)";
 }
 
-int extra_body_check(const char *extra, int agents, char *err, size_t errlen)
+/* Where a JSON text stopped parsing, for a message on one line: "at byte offset 17
+ * ('{"a":1}')", up to 24 bytes and the first control character, or "at its end (byte
+ * offset 6)". */
+static void parse_stop(char *out, size_t outlen, const char *text, const char *end)
 {
-    if (!extra || !*extra) return 0;
-    cJSON *x = cJSON_Parse(extra);
-    int rc = 0;
+    size_t at = end && end >= text ? (size_t)(end - text) : 0, n = 0;
+    while (n < 24 && text[at + n] && (unsigned char)text[at + n] >= 0x20) n++;
+    if (n)
+        snprintf(out, outlen, "at byte offset %zu ('%.*s')", at, (int)n, text + at);
+    else
+        snprintf(out, outlen, "at its end (byte offset %zu)", at);
+}
+
+/* --extra-body as a JSON object, or NULL with err set. The whole text must be that one
+ * value: cJSON_Parse stops at the end of the first value and drops what follows, so
+ * '{"temperature":0}{"a":1}' would silently lose its second object. */
+static cJSON *parse_extra(const char *extra, char *err, size_t errlen)
+{
+    const char *end = extra;
+    cJSON *x = cJSON_ParseWithOpts(extra, &end, 1);
+    if (!x) {
+        char where[80];
+        parse_stop(where, sizeof where, extra, end);
+        cJSON *first = cJSON_Parse(extra);
+        if (first)
+            snprintf(err, errlen,
+                     "--extra-body must be a single JSON object, but more follows it %s; put "
+                     "all the fields into one object",
+                     where);
+        else
+            snprintf(err, errlen,
+                     "--extra-body is not valid JSON %s; give one JSON object, e.g. "
+                     "'{\"ignore_eos\":true}'",
+                     where);
+        cJSON_Delete(first);
+        return NULL;
+    }
     if (!cJSON_IsObject(x)) {
         snprintf(err, errlen,
                  "--extra-body must be a JSON object, e.g. '{\"ignore_eos\":true}', "
                  "got '%.300s'",
                  extra);
+        cJSON_Delete(x);
+        return NULL;
+    }
+    return x;
+}
+
+/* The first key an object holds twice, or NULL. cJSON keeps both of {"a":1,"a":2}; a server
+ * keeps one, which one depends on the server, and the merge below would send both (in
+ * stream_options the last would win, and could turn include_usage off after the check read
+ * the first): the body would not say what was meant. */
+static const char *twice(const cJSON *obj)
+{
+    for (const cJSON *it = obj->child; it; it = it->next)
+        for (const cJSON *b = obj->child; b != it; b = b->next)
+            if (!strcmp(b->string, it->string)) return it->string;
+    return NULL;
+}
+
+int extra_body_check(const char *extra, int agents, char *err, size_t errlen)
+{
+    if (!extra || !*extra) return 0;
+    cJSON *x = parse_extra(extra, err, errlen);
+    if (!x) return -1;
+    int rc = 0;
+    const char *dup = twice(x);
+    if (dup) {
+        snprintf(err, errlen, "--extra-body sets \"%.200s\" twice; give each field once", dup);
         rc = -1;
     }
     for (const cJSON *it = rc ? NULL : x->child; it && !rc; it = it->next) {
@@ -109,6 +184,11 @@ int extra_body_check(const char *extra, int agents, char *err, size_t errlen)
                 snprintf(err, errlen,
                          "--extra-body's \"stream_options\" must be a JSON object "
                          "(its fields are merged into strobe's)");
+                rc = -1;
+            } else if ((dup = twice(it))) {
+                snprintf(err, errlen,
+                         "--extra-body sets stream_options.%.200s twice; give each field once",
+                         dup);
                 rc = -1;
             } else if (u && !cJSON_IsTrue(u)) {
                 snprintf(err, errlen,
@@ -129,7 +209,8 @@ static int merge_extra(cJSON *body, const char *extra, char *err, size_t errlen)
 {
     if (!extra || !*extra) return 0;
     if (extra_body_check(extra, 0, err, errlen)) return -1;
-    cJSON *x = cJSON_Parse(extra);
+    cJSON *x = parse_extra(extra, err, errlen);
+    if (!x) return -1;
     for (cJSON *it = x->child; it; it = it->next) {
         if (!strcmp(it->string, "stream_options")) {
             cJSON *so = cJSON_GetObjectItemCaseSensitive(body, "stream_options");

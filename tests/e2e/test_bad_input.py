@@ -1,7 +1,9 @@
 """Bad input gets one sentence and an exit status, never a crash: a directory where a file
 is expected (every file-taking flag, and a replay whose manifest.json is a directory), bad
 numbers (negative, overflowing, inf/nan, fractional counts) named by their flag,
---extra-body keys that would override strobe's own, a '#' in --model (the request JSON and
+--extra-body keys that would override strobe's own or change the answers' length or number,
+--extra-body and --prices with text after their JSON, a negative table price, --price-basis
+committed without a committed price, --emu-args --listen, a '#' in --model (the request JSON and
 its cache-isolation nonce stay intact), --url with a query, credentials or the endpoint's
 full path, a refused connection naming host and port, a 200 that is not an event stream
 (JSON, gzip) failing with what arrived, `strobe import` into a non-empty directory, and
@@ -150,17 +152,52 @@ EXTRA = [
     ("agents", '{"messages":[]}', 'may not set "messages"'),
     ("agents", '{"tools":[]}', 'may not set "tools"'),
     ("agents", '{"ignore_eos":false}', 'may not set "ignore_eos"'),
+    # what changes the answers' length or number: every figure would follow it
+    ("slt", '{"max_completion_tokens":1}', 'may not set "max_completion_tokens"'),
+    ("slt", '{"n":3}', 'may not set "n"'),
+    ("agents", '{"best_of":2}', 'may not set "best_of"'),
+    # one object, each key once: the tail and the second value were dropped silently
+    ("slt", '{"temperature":0}{"a":1}', """more follows it at byte offset 17 ('{"a":1}')"""),
+    ("slt", '{"a":1} x', "more follows it at byte offset 8 ('x')"),
+    ("slt", '{"a":1,"a":2}', 'sets "a" twice'),
+    ("slt", '{"stream_options":{"include_usage":true,"include_usage":false}}', "stream_options.include_usage twice"),
 ]
 
 
 def extra_body(tmp):
+    # a server that refuses: a body let through fails in seconds, not after a whole run
+    dead = ["--url", "http://127.0.0.1:%d" % common.free_port(), "--model", "m"]
     for cmd, extra, want in EXTRA:
         r = run(cmd, "--out", os.path.join(tmp, "never"), "--extra-body", extra, "--slo-speed", "1",
                 "--slo-ttft", "1", "--trajectories", tmp) if cmd == "agents" else \
-            run(cmd, "--out", os.path.join(tmp, "never"), "--extra-body", extra)
+            run(cmd, "--out", os.path.join(tmp, "never"), "--extra-body", extra, *dead)
         ok, line = one_sentence(r)
         check(r.returncode == 2 and ok and want in line and "--extra-body" in line,
               "%s --extra-body %s: refused by name" % (cmd, extra), 2, (r.returncode, r.stderr.strip()[-300:]))
+
+
+def prices_and_emu_args(tmp):
+    """A price table's negative price or trailing text, --price-basis committed where the table
+    has no committed price (it fell back to on-demand silently), and --emu-args' --listen
+    (strobe waited 2 s on its own port) are refused in one sentence."""
+    dead = ["--url", "http://127.0.0.1:%d" % common.free_port(), "--model", "m"]
+    entry = '{"prices":[{"accelerator":"X1","on_demand_usd_per_accelerator_hour":%s}]}'
+    cases = []
+    for name, text, want in (("negative", entry % "-2.7", "the entry for 'X1' has on_demand_usd_per_accelerator_hour -2.7"),
+                             ("trailing", entry % "2.7" + " x", "holds more after its JSON object at byte offset 75 ('x')")):
+        path = os.path.join(tmp, "prices-%s.json" % name)
+        open(path, "w").write(text)
+        cases.append(("--prices with a %s price" % name, ["--accelerator-type", "X1", "--prices", path, *dead], 2, want))
+    cases += [("--price-basis committed, none in the table",
+               ["--accelerator-type", "TPU v6e", "--price-basis", "committed", *dead], 2,
+               "has no 1-year committed price for 'TPU v6e'"),
+              ("--emu-args --listen", ["--emu-args", "--listen 127.0.0.1:1"], 1,
+               "--emu-args may not hold --listen: strobe chooses")]
+    for name, args, status, want in cases:
+        r = run("slt", "--out", os.path.join(tmp, "never"), *args)
+        ok, line = one_sentence(r)
+        check(r.returncode == status and ok and want in line, "%s: exit %d saying '%s'" % (name, status, want),
+              status, (r.returncode, r.stderr.strip()[-300:]))
 
 
 def slt_args(url, out, *more):
@@ -536,6 +573,7 @@ if __name__ == "__main__":
         import_into_nonempty(tmp)
         numbers(tmp)
         extra_body(tmp)
+        prices_and_emu_args(tmp)
         urls(tmp)
         recording(tmp)
         not_sse(tmp)

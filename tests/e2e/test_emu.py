@@ -1,5 +1,5 @@
-"""strobe-emu: wire shapes, endpoints, pacing, closed forms, prefix cache, faults, the
-unpaced mode's backpressure."""
+"""strobe-emu: bad flags and profiles refused, wire shapes, endpoints, pacing, closed forms,
+prefix cache, faults, the unpaced mode's backpressure."""
 import json
 import os
 import socket
@@ -315,6 +315,37 @@ def faults():
               "HTTP/1.1 200, >= 5 header lines, no blank line", got[:200])
 
 
+def bad_flags():
+    """Refused in one sentence naming the flag or field, exit 2: inf and nan (an infinite step
+    wrapped the schedule's nanoseconds negative; NaN passed every range check), a fractional
+    count (--max-batch 2.7 was 2), a negative or non-numeric --seed (its message named the
+    value, not the flag), and a profile with text after its object or a fractional
+    max_batch. A seed is 64 bits: the largest is taken."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        profiles = {}
+        for name, text in (("trailing", '{"max_batch": 8} x'), ("fraction", '{"max_batch": 2.5}')):
+            profiles[name] = os.path.join(d, name + ".json")
+            open(profiles[name], "w").write(text)
+        cases = [(["--step-us", "inf"], "--step-us needs a finite number, got 'inf'"),
+                 (["--step-us-per-seq", "nan"], "--step-us-per-seq needs a finite number"),
+                 (["--prefill-tps", "inf"], "--prefill-tps needs a finite number"),
+                 (["--spec-accept", "nan"], "--spec-accept needs a finite number"),
+                 (["--max-batch", "2.7"], "--max-batch needs a whole number, got '2.7'"),
+                 (["--seed", "abc"], "--seed needs a whole number from 0 to 18446744073709551615, got 'abc'"),
+                 (["--seed", "-1"], "--seed needs a whole number from 0"),
+                 (["--profile", profiles["trailing"]], "holds more after its JSON object at byte offset 17 ('x')"),
+                 (["--profile", profiles["fraction"]], "field 'max_batch' must be a whole number")]
+        for args, want in cases:
+            r = subprocess.run([common.EMU, "--capacity", *args], capture_output=True, text=True, timeout=10)
+            lines = r.stderr.strip().splitlines()
+            check(r.returncode == 2 and len(lines) == 1 and want in lines[0],
+                  "strobe-emu %s: exit 2 saying '%s'" % (" ".join(args), want), 2, (r.returncode, r.stderr))
+    r = subprocess.run([common.EMU, "--capacity", "--seed", "18446744073709551615"], capture_output=True,
+                       text=True, timeout=10)
+    check(r.returncode == 0, "--seed 18446744073709551615 (2^64 - 1) is a seed", 0, (r.returncode, r.stderr))
+
+
 def rss_kib(pid):
     for line in open("/proc/%d/status" % pid):
         if line.startswith("VmRSS:"):
@@ -378,6 +409,7 @@ def unpaced():
 
 
 if __name__ == "__main__":
+    bad_flags()
     unpaced()
     wire_shapes()
     endpoints()
