@@ -30,8 +30,10 @@ struct arrival_spec {
 /* --arrival poisson|gamma:CV|constant. 0, or -1 with one clause in err. */
 int arrival_parse(const char *text, struct arrival_spec *out, char *err, size_t errlen);
 /* --schedule FILE: one offset in seconds per line (blank lines and # comments skipped), or
- * Unix times in seconds (taken relative to the first); sorted ascending on load. 0, or -1
- * with one sentence in err (which line is wrong). *offsets is malloc'd. */
+ * Unix times in seconds (taken relative to the first); sorted ascending on load. Refused: a
+ * line over 4096 characters, a time above 1e11 s, times spanning over 1e9 s (each would not
+ * fit the int64 ns timeline), and times all the same (the phase's window would last 0 s).
+ * 0, or -1 with one sentence in err (which line is wrong). *offsets is malloc'd. */
 int arrival_schedule_load(const char *path, double **offsets, size_t *n, char *err, size_t errlen);
 /* The name of the process, e.g. "poisson" or "gamma:CV=2", for headers and output. */
 void arrival_describe(const struct arrival_spec *a, char *buf, size_t len);
@@ -39,7 +41,9 @@ void arrival_describe(const struct arrival_spec *a, char *buf, size_t len);
 struct arrival_source;
 
 /* Worker `worker` of `nworkers`; arrivals from t0 (ns, the phase's start) until issuing
- * stops; max_in_flight 0: no cap, else this worker's share of the cap (at least 1). */
+ * stops; max_in_flight 0: no cap, else this worker's share of the cap (at least 1). Due
+ * times saturate: an arrival past INT64_MAX / 2 ns (a tiny rate's gap, a huge draw) is never
+ * due, and a rate not above 0 has no arrivals. */
 struct arrival_source *arrival_source_new(const struct arrival_spec *a,
                                           const struct request_template *t, int worker,
                                           int nworkers, int64_t t0, int max_in_flight);

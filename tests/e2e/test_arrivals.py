@@ -6,8 +6,11 @@ refused in one sentence."""
 import json
 import math
 import os
+import signal
 import struct
+import subprocess
 import tempfile
+import time
 
 import common
 from common import check
@@ -170,6 +173,117 @@ def bad_input(tmp):
               "exit 2 with '%s'" % want, (r.returncode, r.stderr.strip()[-200:]))
 
 
+def refused(tmp, name, text, want):
+    """--schedule with a file holding `text` is refused at exit 2 with `want` in stderr (each
+    in a folder of its own, so that one wrongly run cannot make the next fail for that)."""
+    slug = "".join(c if c.isalnum() else "-" for c in name)
+    path = os.path.join(tmp, slug + ".txt")
+    open(path, "w").write(text)
+    got = ends_promptly(tmp, "never-" + slug, ["--schedule", path], 60)
+    check(got is not None and got[0] == 2 and want in got[2], "refused: a schedule %s" % name,
+          "exit 2 with '%s'" % want,
+          "still running after 60 s" if got is None else (got[0], got[2].strip()[-300:]))
+
+
+def schedule_long_lines(tmp):
+    """A line is one time however long it is (a 256-character buffer split it into two
+    arrivals, and the line numbers of later errors were off); a line past 4096 characters is
+    refused naming it."""
+    sched = os.path.join(tmp, "long.txt")
+    open(sched, "w").write("0\n1." + "0" * 300 + "\n")
+    run = os.path.join(tmp, "long")
+    r = slt(run, "--schedule", sched)
+    check(r.returncode == 0, "slt --schedule with a 302-character line", 0, r.stderr[-300:])
+    res = json.load(open(os.path.join(run, "results.json")))
+    n = res["run"]["config"]["arrival"].get("scheduled_arrivals")
+    t = sorted(t for _, t in scheduled_times(run))
+    check(n == 2 and [round((x - t[0]) / 1e9, 6) for x in t] == [0, 1],
+          "a 302-character line is one arrival", "2 arrivals at 0 and 1 s",
+          (n, [(x - t[0]) / 1e9 for x in t]))
+    refused(tmp, "with a bad line after a long one", "0\n1." + "0" * 300 + "\nsoon\n",
+            "line 3 is not a time")
+    refused(tmp, "with a line of 5002 characters", "0\n1." + "0" * 5000 + "\n",
+            "line 2 is over 4096 characters")
+
+
+def schedule_out_of_range(tmp):
+    """A time that cannot be placed on the int64 ns timeline is refused naming its line (1e300
+    made a measured window of -9223372036.9 s)."""
+    refused(tmp, "with a time of 1e300 s", "0\n1e300\n1\n", "line 2: 1e+300 s is neither")
+    refused(tmp, "with a time of 2e11 s", "# trace\n200000000000\n", "line 2: 2e+11 s")
+    refused(tmp, "mixing offsets and Unix times", "1700000000\n0.5\n1700000001\n",
+            "from line 2 (0.5 s) to line 3")
+
+
+def schedule_without_spread(tmp):
+    """A schedule whose times are all the same has a measured window of 0 s: refused at load,
+    saying why."""
+    refused(tmp, "whose times are all equal", "# burst\n5\n5\n5\n",
+            "holds 3 times, all within 1 ns of line 2's")
+    refused(tmp, "of one time", "1700000000.25\n", "holds one time (line 1)")
+    refused(tmp, "of times 2e-261 s apart", "0\n0." + "0" * 260 + "2\n",
+            "a window needs arrivals spread over time")
+
+
+def ends_promptly(tmp, name, args, limit_s):
+    """Runs slt with args; (returncode, stdout, stderr), or None after killing it (its whole
+    session, the emulator child too) when it runs past limit_s."""
+    p = subprocess.Popen([common.STROBE, *common.with_transport(
+        ["slt", "--out", os.path.join(tmp, name), "--threads", "2", "--input-tokens", "70",
+         "--output-tokens", "5", "--emu-args", EMU, *args])],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=limit_s)
+        return p.returncode, out, err
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        return None
+
+
+def tiny_rates(tmp):
+    """Gaps past int64's nanoseconds saturate to "never": a gap of 1e300 s overflowed to a due
+    time far in the past, so every arrival was due at once (a 1 s phase sent 20,119 requests)
+    and counting the unsent ones never ended."""
+    start = time.monotonic()
+    got = ends_promptly(tmp, "tiny", ["--rate", "1e-300", "--arrival", "constant",
+                                      "--phase-s", "1", "--ramp-s", "0"], 60)
+    took = time.monotonic() - start
+    if got and got[0] == 2:
+        check("--rate" in got[2], "--rate 1e-300 is refused naming --rate", "--rate", got[2][-300:])
+    else:
+        sent = None
+        if got and os.path.exists(os.path.join(tmp, "tiny", "results.json")):
+            sent = json.load(open(os.path.join(tmp, "tiny", "results.json")))["phases"][0][
+                "requests_sent"]
+        check(got is not None and sent == 0, "--rate 1e-300: a 1 s phase ends promptly, nothing "
+              "sent", "ends, 0 sent", "killed after %.0f s" % took if got is None else (got[0], sent))
+    # at CV 1e-300 gamma's shape is infinite and a draw never ended: the run hung at its start
+    got = ends_promptly(tmp, "flat-gamma", ["--rate", "5", "--arrival", "gamma:1e-300"], 60)
+    check(got is not None and got[0] == 2 and "coefficient of variation" in got[2],
+          "refused: --arrival gamma:1e-300", "exit 2 naming the coefficient of variation",
+          "killed after 60 s" if got is None else (got[0], got[2][-300:]))
+    # gamma:100 at 1e-6/s: seed 26 draws 158 arrivals within the first second and then a gap of
+    # 2.6e10 s, whose 2.6e19 ns overflowed int64 (a flood of thousands of requests, timeouts)
+    run = os.path.join(tmp, "huge-gap")
+    got = ends_promptly(tmp, "huge-gap", ["--rate", "1e-6", "--arrival", "gamma:100", "--seed",
+                                          "26", "--phase-s", "1", "--ramp-s", "0",
+                                          "--max-dispatch-lag-s", "3"], 120)
+    check(got is not None, "gamma:100 at --rate 1e-6 (a gap of 2.6e10 s) ends promptly",
+          "ends", "killed after 120 s")
+    if got is None:
+        return
+    check(got[0] == 0, "gamma:100 at --rate 1e-6 runs", 0, (got[0], got[2][-300:]))
+    ph = json.load(open(os.path.join(run, "results.json")))["phases"][0]
+    t = [x for _, x in scheduled_times(run)]
+    span = (max(t) - min(t)) / 1e9 if t else None
+    check(len(t) == 158 and ph["requests_failed"] == 0 and
+          ph["arrival"]["requests_due_never_sent"] == 0 and span < 1,
+          "gamma:100 at --rate 1e-6: the 158 arrivals of the first second sent, none after",
+          "158 sent within 1 s, none failed or unsent",
+          (len(t), span, ph.get("requests_failed"), ph["arrival"]))
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         poisson(tmp)
@@ -177,6 +291,10 @@ def main():
         schedule_and_cap(tmp)
         validity(tmp)
         bad_input(tmp)
+        schedule_long_lines(tmp)
+        schedule_out_of_range(tmp)
+        schedule_without_spread(tmp)
+        tiny_rates(tmp)
     common.done()
 
 
