@@ -19,6 +19,8 @@ int energy_over_window(const struct power_series *s, int64_t ws, int64_t we, dou
     memset(out, 0, sizeof *out);
     out->source = s->source;
     out->device = s->device;
+    /* what is not measured is not 0: null in results.json (0 W read as a measurement) */
+    out->joules = out->mean_w = out->largest_gap_s = NAN;
     int64_t span;
     /* a damaged log's window too wide for int64 measures nothing */
     if (we <= ws || s->n == 0 || __builtin_sub_overflow(we, ws, &span)) return -1;
@@ -31,6 +33,7 @@ int energy_over_window(const struct power_series *s, int64_t ws, int64_t we, dou
     size_t *idx = must_calloc(s->n, sizeof *idx, "a power source's readings"), n = 0;
     for (size_t i = 0; i < s->n; i++)
         if (!isnan(v[i])) idx[n++] = i;
+    for (size_t k = 0; k < n; k++) out->samples += s->t[idx[k]] >= ws && s->t[idx[k]] < we;
     int rc = -1;
     if (n < 2) goto done;
     int64_t a = ws > s->t[idx[0]] ? ws : s->t[idx[0]];
@@ -51,7 +54,11 @@ int energy_over_window(const struct power_series *s, int64_t ws, int64_t we, dou
         double v_lo = lerp(tt, vv, 0, lo), v_hi = lerp(tt, vv, 0, hi);
         joules += counter ? v_hi - v_lo : 0.5 * (v_lo + v_hi) * (double)(hi - lo) / 1e9;
     }
-    for (size_t k = 0; k < n; k++) out->samples += s->t[idx[k]] >= ws && s->t[idx[k]] < we;
+    /* readings too large to integrate (a damaged log's) measure nothing */
+    if (!isfinite(joules)) {
+        out->coverage = 0;
+        goto done;
+    }
     out->joules = joules;
     out->mean_w = joules / ((double)(b - a) / 1e9);
     out->largest_gap_s = gap;
@@ -68,6 +75,7 @@ void energy_phase(const struct run_facts *f, int64_t ws, int64_t we, double peri
 {
     memset(out, 0, sizeof *out);
     out->accel_complete = out->system_complete = 1;
+    int accel_missing = 0, system_missing = 0; /* a series with nothing in the window */
     double window = stamps_apart(ws, we, 1e9); /* NAN: a damaged log's window, no energy */
     for (size_t i = 0; i < f->npower && out->nseries < MAX_POWER_SERIES; i++) {
         const struct power_series *s = &f->power[i];
@@ -81,18 +89,22 @@ void energy_phase(const struct run_facts *f, int64_t ws, int64_t we, double peri
         out->series[out->nseries] = w;
         out->accel[out->nseries++] = accel;
         /* the window's joules: an incomplete series still counts what it covered, and the
-         * phase is marked incomplete */
-        double mean = ok ? w.mean_w : 0;
+         * phase is marked incomplete; a series with nothing in the window leaves the sum
+         * unknown (null), never a sum that counts its device as 0 W */
         if (accel) {
             out->has_accel = 1;
-            out->accel_w += mean;
+            if (ok) out->accel_w += w.mean_w;
+            accel_missing |= !ok;
             out->accel_complete &= w.complete;
         } else {
             out->has_system = 1;
-            out->system_w += mean;
+            if (ok) out->system_w += w.mean_w;
+            system_missing |= !ok;
             out->system_complete &= w.complete;
         }
     }
+    if (accel_missing || !out->has_accel) out->accel_w = NAN;
+    if (system_missing || !out->has_system) out->system_w = NAN;
     out->accel_j = out->accel_w * window;
     out->system_j = out->system_w * window;
     double j = out->has_accel ? out->accel_j : out->has_system ? out->system_j : NAN;

@@ -21,7 +21,8 @@ struct energy_window {
     const char *method;
 };
 
-/* 0, or -1 when the series has no reading usable for this window. */
+/* 0, or -1 when the series has no reading usable for this window (then joules, mean_w and
+ * largest_gap_s are NAN: not measured, null in results.json, never 0). */
 int energy_over_window(const struct power_series *s, int64_t ws, int64_t we, double period_s,
                        struct energy_window *out);
 
@@ -30,6 +31,8 @@ int energy_over_window(const struct power_series *s, int64_t ws, int64_t we, dou
 struct phase_power {
     int has_accel, has_system;
     int accel_complete, system_complete;
+    /* NAN when not measured: no source of the kind, or one of its series has no reading
+     * usable for the window */
     double accel_j, accel_w, system_j, system_w;
     double joules_per_output_token; /* accelerator joules (else system), NAN when no power */
     struct energy_window series[MAX_POWER_SERIES];

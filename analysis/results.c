@@ -648,9 +648,10 @@ static void power_line(FILE *out, const struct phase_power *p)
     if (p->has_system) watts(system, sizeof system, p->system_w, p->system_j, p->system_complete);
     if (isfinite(p->joules_per_output_token))
         snprintf(per, sizeof per, "%.4f J", p->joules_per_output_token);
-    fprintf(out, "      power:%s%s%s%s; per output token %s (%s)\n",
-            p->has_accel ? " accelerators " : "", accel, p->has_system ? "; whole system " : "",
-            system, per, p->has_accel ? "accelerator" : "whole system");
+    fprintf(out, "      power: %s%s%s%s%s; per output token %s (%s)\n",
+            p->has_accel ? "accelerators " : "", accel, p->has_accel && p->has_system ? "; " : "",
+            p->has_system ? "whole system " : "", system, per,
+            p->has_accel ? "accelerator" : "whole system");
 }
 
 /* The SLT's cost per million tokens, when --accelerator-type gave one. */

@@ -12,8 +12,11 @@ size_t http_body_collect(char *data, size_t size, size_t n, void *arg)
         return 0; /* curl stops with a write error */
     }
     if (b->len + add + 1 > b->cap) {
-        b->cap = (b->len + add + 1) * 2;
-        b->p = realloc(b->p, b->cap);
+        size_t cap = (b->len + add + 1) * 2;
+        char *p = realloc(b->p, cap);
+        if (!p) return 0; /* out of memory: curl stops with a write error, the read fails */
+        b->p = p;
+        b->cap = cap;
     }
     memcpy(b->p + b->len, data, add);
     b->len += add;

@@ -3,6 +3,7 @@
 #include "power.h"
 
 #include "clock.h"
+#include "must_alloc.h"
 
 #include <dlfcn.h>
 #include <math.h>
@@ -29,7 +30,7 @@ static int amd_open(struct power_source *s, const char *opt, char *err, size_t e
                  "install ROCm's amd-smi-lib on this host or drop --power amdsmi");
         return -1;
     }
-    struct amd_impl *a = calloc(1, sizeof *a);
+    struct amd_impl *a = must_calloc(1, sizeof *a, "an amdsmi power source");
     a->lib = lib;
     s->impl = a;
     int (*init)(uint64_t) = (int (*)(uint64_t))dlsym(lib, "amdsmi_init");

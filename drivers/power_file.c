@@ -1,11 +1,13 @@
 /* file: replays a CSV of timestamped watts, "time_s,watts[,device]" (a header line is
- * skipped). Times below 1e9 are seconds from the first sample (a recording replayed live);
- * larger ones are Unix seconds. Rows are handed out as their time comes. Whole-system unless
- * the option ",accelerator" follows the path. */
+ * skipped), in time order. Times below 1e9 are seconds from the first sample (a recording
+ * replayed live); larger ones are Unix seconds. Rows are handed out as their time comes. A
+ * row that cannot be read as such (a unit after the watts, a time going backwards) refuses
+ * the file, naming its line. Whole-system unless the option ",accelerator" follows the path. */
 #include "power.h"
 
 #include "clock.h"
 #include "read_file.h"
+#include "must_alloc.h"
 
 #include <errno.h>
 #include <math.h>
@@ -51,43 +53,74 @@ static int file_open(struct power_source *s, const char *opt, char *err, size_t 
                  path, strerror(errno));
         return -1;
     }
-    struct file_impl *f = calloc(1, sizeof *f);
+    struct file_impl *f = must_calloc(1, sizeof *f, "a power file source");
     size_t cap = 0;
     int lineno = 0;
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+    char why[200] = "";
+    int first = 1; /* the first line that is not blank: it may be a header */
+    /* line by line, blank ones counted (strtok skipped them), so that a message names the
+     * line an editor shows */
+    for (char *line = text, *nl; line; line = nl ? nl + 1 : NULL) {
+        nl = strchr(line, '\n');
+        if (nl) *nl = 0;
         lineno++;
+        if (!line[strspn(line, " \t\r")]) continue; /* blank */
+        int header_may_be = first;
+        first = 0;
         char *end;
         double t = strtod(line, &end);
-        if (end == line) {
-            if (lineno == 1) continue; /* header */
-            snprintf(err, errlen, "--power file:%s line %d: expected time_s,watts[,device]", path,
-                     lineno);
-            free(text);
-            free(f->rows);
-            free(f);
-            return -1;
+        if (end == line && header_may_be) continue; /* header */
+        if (end == line || *end != ',') {
+            snprintf(why, sizeof why, "expected time_s,watts[,device]");
+            break;
         }
-        char *p = end;
-        if (*p == ',') p++;
+        /* times become int64 nanoseconds: up to 9e9 s (Unix seconds to the year 2255) */
+        if (!(t >= 0 && t <= 9e9)) {
+            snprintf(why, sizeof why, "time_s must be seconds from 0 to 9e9");
+            break;
+        }
+        /* rows are handed out as their time comes: a row earlier than the one before it would
+         * wait behind it and land out of order in the series */
+        if (f->n && t < f->rows[f->n - 1].t_s) {
+            snprintf(why, sizeof why,
+                     "time %.17g is before the previous row's %.17g; sort the rows by time", t,
+                     f->rows[f->n - 1].t_s);
+            break;
+        }
+        char *p = end + 1;
         double w = strtod(p, &end);
-        if (end == p || !isfinite(w) || w < 0) {
-            snprintf(err, errlen, "--power file:%s line %d: watts must be a non-negative number",
-                     path, lineno);
-            free(text);
-            free(f->rows);
-            free(f);
-            return -1;
+        if (end == p || !isfinite(w) || w < 0 || w > 1e12) {
+            snprintf(why, sizeof why, "watts must be a number from 0 to 1e12");
+            break;
         }
         char dev[64] = "file";
         if (*end == ',') {
             snprintf(dev, sizeof dev, "%s", end + 1);
             dev[strcspn(dev, "\r")] = 0;
+        } else {
+            /* "100 W" or "100kW" would be read as 100 watts: nothing but blanks may follow */
+            const char *rest = end + strspn(end, " \t\r");
+            if (*rest) {
+                int len = (int)strcspn(end, "\r");
+                snprintf(why, sizeof why,
+                         "'%.*s' follows the watts; give them as a plain number of watts, then "
+                         "at most ,device",
+                         len < 40 ? len : 40, end);
+                break;
+            }
         }
         if (f->n == cap) {
             cap = cap ? cap * 2 : 256;
-            f->rows = realloc(f->rows, cap * sizeof *f->rows);
+            f->rows = must_realloc(f->rows, cap * sizeof *f->rows, "a power file's rows");
         }
         f->rows[f->n++] = (struct row){t, w, device_index(s, dev)};
+    }
+    if (why[0]) {
+        snprintf(err, errlen, "--power file:%s line %d: %s", path, lineno, why);
+        free(text);
+        free(f->rows);
+        free(f);
+        return -1;
     }
     free(text);
     if (!f->n) {

@@ -6,6 +6,7 @@
 
 #include "clock.h"
 #include "http_body.h"
+#include "must_alloc.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -79,7 +80,7 @@ static int open_common(struct power_source *s, const char *url, int emu, int ins
         curl_global_init(CURL_GLOBAL_DEFAULT);
         global_init = 1;
     }
-    struct http_impl *h = calloc(1, sizeof *h);
+    struct http_impl *h = must_calloc(1, sizeof *h, "an HTTP power source");
     h->emu = emu;
     snprintf(h->url, sizeof h->url, "%s", url);
     h->curl = curl_easy_init();

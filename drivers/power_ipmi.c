@@ -4,6 +4,7 @@
 #include "power.h"
 
 #include "clock.h"
+#include "must_alloc.h"
 
 #include <freeipmi/freeipmi.h>
 #include <math.h>
@@ -31,7 +32,7 @@ static void ipmi_close_src(struct power_source *s)
 
 static int ipmi_open_src(struct power_source *s, const char *opt, char *err, size_t errlen)
 {
-    struct ipmi_impl *p = calloc(1, sizeof *p);
+    struct ipmi_impl *p = must_calloc(1, sizeof *p, "an IPMI power source");
     s->impl = p;
     p->ctx = ipmi_ctx_create();
     if (!p->ctx) {

@@ -5,6 +5,7 @@
 #include "power.h"
 
 #include "clock.h"
+#include "must_alloc.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -51,7 +52,7 @@ static int rapl_open(struct power_source *s, const char *opt, char *err, size_t 
         if (!strncmp(e->d_name, "intel-rapl:", 11)) names[nn++] = strdup(e->d_name);
     closedir(d);
     qsort(names, (size_t)nn, sizeof *names, by_name);
-    struct rapl_impl *r = calloc(1, sizeof *r);
+    struct rapl_impl *r = must_calloc(1, sizeof *r, "a RAPL power source");
     for (int i = 0; i < nn; i++) {
         char p[600];
         double v;

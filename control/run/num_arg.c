@@ -39,9 +39,8 @@ void num_arg_check(const char *flag, const char *text, double lo, double hi, int
         snprintf(why, n, "--%s: %s is too large (it overflows%s)", flag, text, cap);
     } else if (range_err && fabs(v) < 1) {
         snprintf(why, n,
-                 "--%s: %s is too small to represent (it underflows); give 0 or a "
-                 "larger number",
-                 flag, text);
+                 "--%s: %s is too small to represent (it underflows); give a number from %.17g",
+                 flag, text, lo);
     } else if (v < lo) {
         snprintf(why, n, "--%s: %s is not a %s >= %.17g", flag, text, kind, lo);
     } else if (v > hi) {

@@ -395,7 +395,7 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
              "\nstrobe: second interrupt: stopping now; the event log keeps what was flushed "
              "(strobe analyze %s reads it)\n",
              out);
-    e->log = eventlog_create(out, with_power, e->threads + 2, err, sizeof err);
+    e->log = eventlog_create(out, with_power, e->threads + 3, err, sizeof err);
     free(with_power);
     if (!e->log) {
         fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
@@ -441,7 +441,7 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
     }
     e->telemetry =
         telemetry_start(e->power, e->npower, e->power_rate_hz, e->scrape, e->server_metrics_rate_hz,
-                        e->log, e->threads + 1, err, sizeof err);
+                        e->log, e->threads + 1, e->threads + 2, err, sizeof err);
     if (!e->telemetry && err[0]) {
         /* power or server metrics asked for and not read: the results would lack them */
         fprintf(stderr,

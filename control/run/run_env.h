@@ -81,7 +81,8 @@ extern volatile sig_atomic_t run_interrupted;
  * printing one sentence (2 when a power source or a named tokenizer is missing: the run
  * refuses to start). */
 int run_env_open(struct run_env *e, const struct run_env_options *o);
-/* Run directory, event log (producers: the workers, then control, then telemetry), workers,
+/* Run directory, event log (producers: the workers, then control, then power telemetry, then
+ * the /metrics scrape), workers,
  * power telemetry, signals. The header gets a "power" section describing the sources and a
  * "tokenizer" section naming the file the analysis counts chunk tokens with.
  * Returns 0, or the exit status after printing one sentence. */

@@ -1,8 +1,10 @@
 #include "run_flags.h"
 
+#include "metrics_scrape.h"
 #include "num_arg.h"
 #include "request_template.h"
 #include "sse.h"
+#include "telemetry.h"
 #include "must_alloc.h"
 
 #include <cjson/cJSON.h>
@@ -189,6 +191,10 @@ int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag
         if (strcmp(arg, "auto") && strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8))
             return bad(cmd, "--server-metrics takes auto (the target's /metrics) or an http:// "
                             "or https:// URL");
+        if (strcmp(arg, "auto")) {
+            char why[300];
+            if (metrics_scrape_url_check(arg, why, sizeof why)) return bad(cmd, why);
+        }
         f->server_metrics = arg;
         return 1;
     case F_POWER:
@@ -223,12 +229,16 @@ int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag
     case F_SERVER_METRICS_RATE:
     case F_PROGRESS:
     case F_PRATE: {
-        /* seconds are kept below 10^8 (3 years): nanosecond sums of them fit 64 bits */
+        /* seconds are kept below 10^8 (3 years): nanosecond sums of them fit 64 bits. A rate
+         * of 0 was taken as the default, silently, and one below TELEMETRY_MIN_HZ (a sample
+         * every 100 s) leaves phases without a single reading: both refused */
+        int rate = o == F_PRATE || o == F_SERVER_METRICS_RATE;
         double v, hi = o == F_BACKOFF || o == F_IDLE_SPIN ? 1e9
-                       : o == F_PRATE                     ? 1e6
+                       : o == F_PRATE                     ? TELEMETRY_MAX_HZ
                        : o == F_SERVER_METRICS_RATE       ? 100
                                                           : 1e8;
-        if (num_arg(cmd, run_flag_name(shared, o), arg, 0, hi, 0, &v)) return 2;
+        if (num_arg(cmd, run_flag_name(shared, o), arg, rate ? TELEMETRY_MIN_HZ : 0, hi, 0, &v))
+            return 2;
         if (o == F_RTO)
             f->request_timeout_s = v;
         else if (o == F_ITO)
@@ -380,6 +390,10 @@ int run_flags_check(const struct run_flags *f, const char *cmd)
         return bad(cmd, "this strobe was built without io_uring (install liburing-dev and "
                         "rebuild), or give --transport kernel");
 #endif
+    /* the rate alone would be ignored: the run would not scrape what was asked to be scraped */
+    if (f->server_metrics_rate_hz > 0 && !f->server_metrics)
+        return bad(cmd, "--server-metrics-rate is given without --server-metrics: add "
+                        "--server-metrics auto (or a URL), or leave the rate out");
     if (f->request_timeout_s <= 0 || f->idle_timeout_s <= 0 || f->connect_timeout_s <= 0)
         return bad(cmd, "timeouts must be > 0");
     if (f->model && (!*f->model || strlen(f->model) > RUN_MODEL_MAX))
@@ -446,13 +460,13 @@ void run_flags_usage(FILE *out)
         "  --power SOURCE[:OPT]    sample power during the run (repeatable): emu[:URL],\n"
         "                          redfish:URL, file:CSV, rapl[:DIR], nvml[:0,1], amdsmi[:0,1], "
         "ipmi[:HOST]\n"
-        "  --power-rate HZ         power samples per second (default 10)\n"
+        "  --power-rate HZ         power samples per second, 0.01 to 1000 (default 10)\n"
         "  --server-metrics URL|auto  scrape the server's Prometheus metrics during the run\n"
         "                          (auto: the target's /metrics) into the log; each phase's\n"
         "                          results then show the server's view (requests running and\n"
         "                          waiting, KV cache, prefix cache, speculative decoding, its\n"
         "                          TTFT and ITL histograms) beside strobe's own\n"
-        "  --server-metrics-rate HZ  scrapes per second (default 1)\n"
+        "  --server-metrics-rate HZ  scrapes per second, 0.01 to 100 (default 1)\n"
         "  --progress-s S          when stderr is not a terminal, a progress line every S\n"
         "                          seconds (default 10; 0: none); a terminal gets a live line\n"
         "  --transport kernel|uring|dpdk  kernel sockets through epoll (default), kernel\n"

@@ -262,9 +262,77 @@ def agents_per_mw(tmp):
           "measured", (s["power_basis"], s["power_w"]))
 
 
+def low_rate(tmp):
+    """The run's end does not wait for the next power sample: at --power-rate 0.05 it waited
+    up to 20 s for it (1e-9: for ever), the telemetry thread asleep until then. Rates outside
+    0.01 to 1000 per second, and 0 (taken as the default, silently), are refused."""
+    for rate, words in (("0", "--power-rate: 0 is not a number >= 0.01"),
+                        ("1e-9", "--power-rate: 1e-9 is not a number >= 0.01"),
+                        ("2000", "--power-rate: 2000 is not a number <= 1000")):
+        r = common.run_strobe("slt", "--out", os.path.join(tmp, "rate"), "--url",
+                              "http://127.0.0.1:1", "--model", "m", "--power", "emu",
+                              "--power-rate", rate, timeout=60)
+        check(r.returncode == 2 and words in r.stderr, "--power-rate %s: refused" % rate, words,
+              r.stderr.strip()[-200:])
+    run = os.path.join(tmp, "slow-rate")
+    start = time.monotonic()
+    try:
+        # one sample every 50 s: a run that waits for the next one takes over 50 s
+        r = common.run_strobe("slt", "--out", run, "--threads", "1", "--concurrency", "2",
+                              "--phase-s", "1", "--ramp-s", "0.3", "--output-tokens", "20",
+                              "--input-tokens", "20", "--tokenizer", "none", "--power", "emu",
+                              "--power-rate", "0.02", timeout=40)
+        took, rc = time.monotonic() - start, r.returncode
+    except subprocess.TimeoutExpired:
+        took, rc = time.monotonic() - start, "killed after 40 s"
+    check(rc == 0 and took < 20, "--power-rate 0.02: the run ends without waiting for the next "
+          "sample", "exit 0 within 20 s", (rc, "%.1f s" % took))
+
+
+def empty_window(tmp):
+    """A window with no power reading has no figure: null in results.json and n/a in the
+    table (it was 0 W, 0 J and 0 J per token, as if measured)."""
+    csv = os.path.join(tmp, "early.csv")
+    with open(csv, "w") as f:  # 0.1 s of readings, over before the phase's window opens
+        f.write("0,100\n0.1,100\n")
+    run = os.path.join(tmp, "empty")
+    r = slt(run, "--concurrency", "2", "--power", "file:" + csv, "--emu-args", " ".join(MODEL))
+    check(r.returncode == 0, "slt with a power file that ends before the window", 0,
+          r.stderr[-300:])
+    p = json.load(open(os.path.join(run, "results.json")))["phases"][0]["power"]
+    got = [p.get(k, "absent") for k in ("system_mean_w", "system_j", "joules_per_output_token")]
+    got += [p["series"][0][k] for k in ("mean_w", "joules")]
+    check(got == [None] * 5 and not p["system_complete"] and p["series"][0]["samples"] == 0,
+          "a window without readings: watts, joules and joules per token null, incomplete",
+          [None] * 5, got)
+    line = [l for l in r.stdout.splitlines() if "power:" in l]
+    check(line and "whole system n/a" in line[0] and "per output token n/a" in line[0],
+          "the table says n/a for it", "whole system n/a ... per output token n/a", line)
+
+
+def file_refusals(tmp):
+    """A power file whose times go backwards, or with text after the watts ("100 W" was read
+    as 100), or watts too large to hold, is refused naming the line."""
+    for name, rows, words in (
+            ("unsorted", "5,100\n1,100\n", "line 2: time 1 is before the previous row's 5"),
+            ("unit", "time_s,watts\n0,100 W\n1,100 W\n", "line 2: ' W' follows the watts"),
+            ("huge", "0,1e308\n1,1e308\n", "line 1: watts must be a number from 0 to 1e12")):
+        csv = os.path.join(tmp, name + ".csv")
+        with open(csv, "w") as f:
+            f.write(rows)
+        r = common.run_strobe("slt", "--out", os.path.join(tmp, "fr"), "--url",
+                              "http://127.0.0.1:1", "--model", "m", "--power", "file:" + csv)
+        check(r.returncode == 2 and words in r.stderr and r.stderr.strip().endswith("."),
+              "--power file: %s rows refused naming the line" % name, words,
+              r.stderr.strip()[-200:])
+
+
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
         missing(tmp)
+        low_rate(tmp)
+        empty_window(tmp)
+        file_refusals(tmp)
         emu_and_redfish(tmp)
         file_source(tmp)
         rapl(tmp)

@@ -222,6 +222,77 @@ def server_timings(tmp):
           "absent", ph.get("server_timings"))
 
 
+def stuck_server(tmp):
+    """A /metrics that answers strobe's probe and then never again does not starve power: the
+    scrape waits (up to its 5 s timeout) on a thread of its own. On power's thread it gave a
+    3 s phase one power sample or none, and the run was still valid. The scrapes the server
+    left unanswered are counted failed."""
+    release = threading.Event()
+
+    class Stuck(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.server.answered:
+                release.wait(60)  # no answer: held until the test ends
+                return
+            self.server.answered = True
+            body = b"strobe_emu_requests_running 1\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stuck)
+    srv.answered = False
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    run = os.path.join(tmp, "stuck")
+    try:
+        # 4 power samples a second: a loaded 2-core machine keeps their gaps under 3 periods
+        r = slt(run, "--concurrency", "2", "--emu-args", " ".join(MODEL), "--power", "emu",
+                "--power-rate", "4", "--server-metrics",
+                "http://127.0.0.1:%d/metrics" % srv.server_address[1])
+    finally:
+        release.set()
+        srv.shutdown()
+    check(r.returncode == 0, "a run beside a /metrics that stops answering", 0, r.stderr[-300:])
+    ph = json.load(open(os.path.join(run, "results.json")))["phases"][0]
+    series = ph["power"]["series"][0]
+    # 3 s at 4 Hz: about 12
+    check(series["samples"] >= 6 and ph["power"]["accelerator_complete"],
+          "power keeps its rate while the scrape waits: samples through the window, complete",
+          ">= 6 samples, complete", (series["samples"], series["largest_gap_s"],
+                                      ph["power"]["accelerator_complete"]))
+    check(ph["server"]["scrapes_failed_in_run"] >= 1,
+          "the scrapes the server left unanswered are counted failed", ">= 1",
+          ph["server"]["scrapes_failed_in_run"])
+
+
+def rate_and_credentials(tmp):
+    """--server-metrics-rate 0 was taken as the default (it printed '1 times a second'), 1e-9
+    never ended the run, and without --server-metrics the rate was silently ignored: each is
+    refused. A URL holding a password is refused without printing it (it was accepted, and
+    printed when the URL could not be read)."""
+    for args, words in ((["--server-metrics", "auto", "--server-metrics-rate", "0"],
+                         "--server-metrics-rate: 0 is not a number >= 0.01"),
+                        (["--server-metrics", "auto", "--server-metrics-rate", "1e-9"],
+                         "--server-metrics-rate: 1e-9 is not a number >= 0.01"),
+                        (["--server-metrics-rate", "2"],
+                         "--server-metrics-rate is given without --server-metrics")):
+        # refused before anything is reached (without the check, 1e-9 ran for ever)
+        r = common.run_strobe("slt", "--out", os.path.join(tmp, "rate0"), "--url",
+                              "http://127.0.0.1:1", "--model", "m", *args, timeout=60)
+        check(r.returncode == 2 and words in r.stderr, "%s: refused" % " ".join(args), words,
+              (r.returncode, r.stderr.strip()[-200:]))
+    r = slt(os.path.join(tmp, "creds"), "--concurrency", "1", "--server-metrics",
+            "http://scraper:hunter2secret@127.0.0.1:1/metrics")
+    check(r.returncode == 2 and "credentials" in r.stderr and "hunter2secret" not in r.stderr,
+          "a --server-metrics URL with user:password@ is refused, the password not printed",
+          "exit 2, credentials, no password", (r.returncode, r.stderr.strip()[-300:]))
+    check(not os.path.exists(os.path.join(tmp, "creds")), "nothing was run", "no run", "a run")
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         request_ids(tmp)
@@ -230,6 +301,8 @@ def main():
         server_timings(tmp)
         against_emulator(tmp)
         bad_input(tmp)
+        stuck_server(tmp)
+        rate_and_credentials(tmp)
     common.done()
 
 
