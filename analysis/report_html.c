@@ -69,8 +69,12 @@ static void html_escape(FILE *f, const char *s)
 
 /* A character as it may go into a gnuplot script: a line break there (a run directory's name,
  * a model or server name from a log) would end the line and start a command of the text's
- * choosing ('!cmd' runs a shell), so every control character becomes a space. */
-static int gp_char(char c) { return (unsigned char)c < 0x20 || c == 0x7f ? ' ' : c; }
+ * choosing ('!cmd' runs a shell), so every control character becomes a space; and a backquote
+ * inside a double-quoted string (a title) runs its text as a command, so it becomes a quote. */
+static int gp_char(char c)
+{
+    return (unsigned char)c < 0x20 || c == 0x7f ? ' ' : c == '`' ? '\'' : c;
+}
 
 /* gnuplot strings are single-quoted; a quote inside is doubled */
 static void gp_string(FILE *f, const char *s)
@@ -193,6 +197,7 @@ static void label_from(char *label, size_t n, const char *dir, int parts)
         if (k) from--; /* the slash between two components */
         while (from > 0 && dir[from - 1] != '/') from--;
     }
+    if (end == from) from = 0, end = strlen(dir); /* "/" names itself */
     snprintf(label, n, "%.*s", (int)(end - from), dir + from);
     /* the label also goes into data files' quoted strings */
     for (char *p = label; *p; p++)

@@ -358,7 +358,8 @@ static cJSON *phase_json(const struct phase_metrics *m)
 
 /* The header's cost section (the SLT's --accelerator-type) at its reference speed: the
  * throughput there and the cost per million output and input+output tokens; -1 when the
- * measured phases' median speeds do not bracket the reference speed. */
+ * measured phases' median speeds do not bracket the reference speed, -2 when the section
+ * lacks its speed or price (a damaged or edited header). */
 struct cost_at_reference {
     double ref, price, out_tps, io_tps, usd, usd_io;
     int accelerators;
@@ -367,8 +368,11 @@ struct cost_at_reference {
 static int cost_at_reference(const struct run_results *res, const cJSON *cfg,
                              struct cost_at_reference *c)
 {
-    c->ref = cJSON_GetObjectItemCaseSensitive(cfg, "reference_speed_tokens_per_s")->valuedouble;
-    c->price = cJSON_GetObjectItemCaseSensitive(cfg, "usd_per_accelerator_hour")->valuedouble;
+    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(cfg, "reference_speed_tokens_per_s");
+    const cJSON *price = cJSON_GetObjectItemCaseSensitive(cfg, "usd_per_accelerator_hour");
+    c->ref = cJSON_IsNumber(ref) ? ref->valuedouble : NAN;
+    c->price = cJSON_IsNumber(price) ? price->valuedouble : NAN;
+    if (!isfinite(c->ref) || !isfinite(c->price)) return -2;
     int64_t accelerators = 0;
     json_int64(cJSON_GetObjectItemCaseSensitive(cfg, "accelerators"), &accelerators);
     c->accelerators = accelerators > 0 && accelerators <= INT32_MAX ? (int)accelerators : 0;
@@ -386,7 +390,8 @@ static cJSON *cost_json(const struct run_results *res, const cJSON *cfg)
                             "accelerators x usd_per_accelerator_hour / (T_ref x 3600) x 1e6; T_ref "
                             "interpolated where median output speed per query = reference speed");
     struct cost_at_reference c;
-    if (cost_at_reference(res, cfg, &c) == 0) {
+    int rc = cost_at_reference(res, cfg, &c);
+    if (rc == 0) {
         cJSON_AddNumberToObject(o, "system_output_tokens_per_s_at_reference", c.out_tps);
         cJSON_AddNumberToObject(o, "system_input_output_tokens_per_s_at_reference", c.io_tps);
         cJSON_AddNumberToObject(o, "usd_per_million_tokens", c.usd);
@@ -396,8 +401,9 @@ static cJSON *cost_json(const struct run_results *res, const cJSON *cfg)
     } else {
         cJSON_AddNullToObject(o, "usd_per_million_tokens");
         cJSON_AddStringToObject(o, "note",
-                                "the measured phases' median speeds do not bracket the reference "
-                                "speed; run more concurrency levels");
+                                rc == -2 ? "the run's header lacks the reference speed or the price"
+                                         : "the measured phases' median speeds do not bracket the "
+                                           "reference speed; run more concurrency levels");
     }
     return o;
 }
@@ -664,18 +670,23 @@ static void cost_line(FILE *out, const struct run_results *res)
         cJSON_Delete(h);
         return;
     }
-    if (cost_at_reference(res, cfg, &c) == 0 && isfinite(c.usd))
+    int rc = cost_at_reference(res, cfg, &c);
+    if (rc == 0 && isfinite(c.usd))
         fprintf(out,
                 "cost: $%.2f per million output tokens ($%.2f per million input+output) at %.1f "
                 "tokens/s/query, where the system gives %.1f output tokens/s; %d accelerator%s "
                 "at $%.2f per hour\n",
                 c.usd, c.usd_io, c.ref, c.out_tps, c.accelerators, c.accelerators == 1 ? "" : "s",
                 c.price);
-    else
+    else if (rc == -1)
         fprintf(out,
                 "cost: n/a: the phases' median speeds do not bracket the reference speed of %.1f "
                 "tokens/s/query; run more concurrency levels\n",
                 c.ref);
+    else if (rc == -2)
+        fprintf(out, "cost: n/a: the run's header lacks the reference speed or the price\n");
+    else
+        fprintf(out, "cost: n/a: the throughput at the reference speed is 0 tokens/s\n");
     cJSON_Delete(h);
 }
 

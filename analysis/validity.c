@@ -99,8 +99,9 @@ static void slt_phase(const struct phase_metrics *m, struct run_validity *v)
     } else if ((double)m->failed > SLT_MAX_FAILED_SHARE * (double)m->sent) {
         invalid(v,
                 "phase %d (concurrency %d): %zu of %zu requests in its measured window "
-                "failed, more than %.0f %%",
-                k, c, m->failed, m->sent, 100 * SLT_MAX_FAILED_SHARE);
+                "failed, more than %.0f %% (%s)",
+                k, c, m->failed, m->sent, 100 * SLT_MAX_FAILED_SHARE,
+                classes_by_count(m->reasons, m->nreasons, classes, sizeof classes));
     }
 }
 

@@ -96,7 +96,10 @@ log_failed(struct eventlog *l, const char *fmt, ...)
     vsnprintf(l->error, sizeof l->error, fmt, ap);
     va_end(ap);
     atomic_store_explicit(&l->failed, 1, memory_order_release);
-    fprintf(stderr, "strobe: the event log cannot be written (%s): the run stops.\n", l->error);
+    /* on a line of its own under the live progress; at the close the run has ended already */
+    fprintf(stderr, "%sstrobe: the event log cannot be written (%s)%s\n",
+            isatty(2) ? "\r\033[K" : "", l->error,
+            atomic_load(&l->stop) ? "." : ": the run stops.");
     if (l->stop_on_error) *l->stop_on_error = 1;
 }
 

@@ -93,29 +93,36 @@ static char stop_message[600];
 static char second_message[4400] = "\nstrobe: second interrupt: stopping now; the event log keeps "
                                    "what was flushed (strobe analyze RUN_DIR reads it)\n";
 static volatile sig_atomic_t analysing;
+/* a signal came: apart from run_interrupted, which a log that cannot be written or the
+ * built-in emulator's exit also set to stop the run, and after which one signal is still a
+ * first one */
+static volatile sig_atomic_t signalled;
 
-/* The first SIGINT/SIGTERM/SIGHUP asks the run to stop cleanly (sending stops, what was received is
- * kept); a second one, or one during the final analysis, ends the process at once: the log
- * is already on disk for `strobe analyze`. Only async-signal-safe calls here. */
+/* The first SIGINT/SIGTERM/SIGHUP asks the run to stop cleanly (sending stops, what was
+ * received is kept); a second one, or one during the final analysis, ends the process at
+ * once: the log is already on disk for `strobe analyze`. Only async-signal-safe calls here. */
 static void on_signal(int sig)
 {
     (void)sig;
-    if (analysing || run_interrupted) {
+    if (analysing || signalled) {
         const char *m = analysing ? stop_message : second_message;
         ssize_t w = write(2, m, strlen(m));
         (void)w;
         _exit(3);
     }
+    signalled = 1;
     run_interrupted = 1;
 }
 
 static void catch_signals(void)
 {
-    struct sigaction sa = {.sa_handler = on_signal};
+    struct sigaction sa = {.sa_handler = on_signal}, was;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    /* a closed terminal or SSH session: the run ends as interrupted, its results kept */
-    sigaction(SIGHUP, &sa, NULL);
+    /* a closed terminal or SSH session: the run ends as interrupted, its results kept; under
+     * nohup (SIGHUP ignored) it goes on, as nohup asks */
+    if (sigaction(SIGHUP, NULL, &was) == 0 && was.sa_handler != SIG_IGN)
+        sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     oneshot_set_cancel(&run_interrupted);
 }
@@ -327,9 +334,11 @@ static void worker_ctx_free(struct run_env *e, struct transport_ctx *x)
     transport_ctx_free(x);
 }
 
+static int out_created; /* run_env_start made the run's folder (it did not exist) */
+
 /* run_env_start's way out once the log is open: the workers started so far stopped, their
- * contexts freed, the log's files removed (nothing was sent), so that the same --out can be
- * used again. Returns 1. */
+ * contexts freed, the log's files removed (nothing was sent), and the folder too when this
+ * run made it, so that the same --out can be used again. Returns 1. */
 static int start_failed(struct run_env *e, const char *out, int started, int contexts)
 {
     for (int i = 0; i < started; i++) worker_join(&e->w[i]);
@@ -339,6 +348,7 @@ static int start_failed(struct run_env *e, const char *out, int started, int con
 #endif
     eventlog_abandon(e->log, out);
     e->log = NULL;
+    if (out_created) rmdir(out); /* this run made it, and nothing is left in it */
     free(e->w);
     free(e->tctx);
     e->w = NULL;
@@ -351,7 +361,8 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
                   const struct worker_config *base)
 {
     char err[512];
-    if (mkdir(out, 0755) && errno != EEXIST) {
+    out_created = mkdir(out, 0755) == 0;
+    if (!out_created && errno != EEXIST) {
         fprintf(stderr, "strobe %s: cannot create --out %s: %s.\n", e->cmd, out, strerror(errno));
         run_env_close(e);
         return 1;
@@ -399,6 +410,7 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
     free(with_power);
     if (!e->log) {
         fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
+        if (out_created) rmdir(out); /* eventlog_create removed what it had made in it */
         run_env_close(e);
         return 1;
     }

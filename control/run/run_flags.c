@@ -321,8 +321,9 @@ static int out_check(const char *out, const char *cmd)
     }
     /* what access() passes and mkdir still refuses (/proc, for root): tried beside it under a
      * name of this process's own (ranks under mpirun check the same --out at once), undone */
-    char probe[4200];
-    snprintf(probe, sizeof probe, "%s/.strobe-out-check-%ld", parent, (long)getpid());
+    char probe[4400], host[256] = "";
+    gethostname(host, sizeof host - 1); /* ranks on hosts sharing the folder may share a pid */
+    snprintf(probe, sizeof probe, "%s/.strobe-out-check-%.100s-%ld", parent, host, (long)getpid());
     if (mkdir(probe, 0700)) {
         snprintf(what, sizeof what, "--out %s cannot be created in %s: %s", out, parent,
                  strerror(errno));

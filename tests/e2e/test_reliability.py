@@ -65,8 +65,10 @@ def fault_campaign(tmp):
                 "idle-timeout"):
         check(cls in classes and classes[cls][1], "failure class %s recorded with a reason" % cls, cls, list(classes))
     v = res["validity"]
-    check(v["valid"] is False and any("failed" in n for n in v["notes"]),
-          "more than 1 % failed: the run says it is not valid, and why", False, v)
+    # and names the classes, most common first with its count (it named none)
+    top = max(classes, key=lambda c: classes[c][0]) if classes else "?"
+    check(v["valid"] is False and any("failed, more than 1 %" in n and "(%s: " % top in n for n in v["notes"]),
+          "more than 1 %% failed: the run says it is not valid, and why, naming %s first" % top, False, v)
 
 
 def children(pid):
@@ -123,6 +125,24 @@ def interruptions(tmp):
             res.get("complete")))
         check(exit_ok and ok, "%s at a random moment (%.1f s): the log stays readable and analyze works" % (sig.name, wait),
               0, (p.returncode, a.returncode, a.stderr[-200:], err[-200:]))
+
+
+def hangup_under_nohup(tmp):
+    """Under nohup (SIGHUP ignored when strobe starts) a hangup does not stop the run: strobe
+    ends SIGHUP's runs as interrupted only where the signal was not already ignored."""
+    run = os.path.join(tmp, "nohup")
+    p = subprocess.Popen([common.STROBE, "slt", "--out", run, "--threads", "1", "--concurrency", "2",
+                          "--phase-s", "2", "--ramp-s", "0.2", "--input-tokens", "50", "--output-tokens", "20",
+                          "--tokenizer", "none"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    time.sleep(1.5)
+    p.send_signal(signal.SIGHUP)
+    _, err = p.communicate(timeout=120)
+    res = json.load(open(os.path.join(run, "results.json"))) if p.returncode == 0 else {}
+    check(p.returncode == 0 and res.get("interrupted") is False,
+          "SIGHUP under nohup: the run goes on to its end", (0, False),
+          (p.returncode, res.get("interrupted"), err[-200:]))
 
 
 def full_disk(tmp):
@@ -199,11 +219,12 @@ def threads_that_cannot_start(tmp):
                            capture_output=True, text=True, timeout=120, env=env)
         last = [l for l in r.stderr.splitlines() if not l.startswith("strobe-emu")][-1:] or [""]
         left = os.listdir(run) if os.path.isdir(run) else []
+        made = os.path.isdir(run)
         if r.returncode == 1:
             refused.append(last[0])
-            check("cannot start" in last[0] and not left,
-                  "pthread_create %d refused: one sentence saying what could not start, no files left" % n,
-                  ("cannot start ...", []), (last[0][-200:], left))
+            check("cannot start" in last[0] and not made,
+                  "pthread_create %d refused: one sentence saying what could not start, no folder left" % n,
+                  ("cannot start ...", False), (last[0][-200:], left))
             continue
         started = [int(m) for m in re.findall(r"worker \d: (\d+) requests started", r.stderr)]
         valid = r.returncode == 0 and json.load(open(os.path.join(run, "results.json")))["validity"]["valid"]
@@ -313,6 +334,7 @@ if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
         fault_campaign(tmp)
         interruptions(tmp)
+        hangup_under_nohup(tmp)
         fd_limit(tmp)
         memory_limit(tmp)
         threads_that_cannot_start(tmp)

@@ -68,15 +68,19 @@ def main(tmp):
           (r.returncode, made, r.stderr[-200:]))
     # a RUN_DIR whose name holds a line break and a gnuplot shell escape ('!cmd') is a label,
     # never a command (the name went into the chart scripts as it was)
-    named = os.path.join(tmp, "x\n!touch pwned_by_name\n")
-    shutil.copytree(slt, named)
-    lines_out = os.path.join(tmp, "line-break-report")
-    r = common.run_strobe("report", named, "-o", lines_out)
-    pwned = [d for d in (os.getcwd(), tmp, lines_out) if os.path.exists(os.path.join(d, "pwned_by_name"))]
-    made = os.path.isfile(os.path.join(lines_out, "throughput_vs_speed.png"))
-    check(r.returncode == 0 and made and not pwned,
-          "a RUN_DIR named with a line break and '!touch': its charts, and nothing run", (0, True, []),
-          (r.returncode, made, pwned, r.stderr[-200:]))
+    # (and a backquote, which gnuplot runs inside a double-quoted title)
+    for name, what in (("x\n!touch pwned_by_name\n", "a line break and '!touch'"),
+                       ("r`touch pwned_by_name`", "a backquoted command")):
+        named = os.path.join(tmp, name)
+        shutil.copytree(slt, named)
+        lines_out = os.path.join(tmp, "odd-name-report")
+        shutil.rmtree(lines_out, ignore_errors=True)
+        r = common.run_strobe("report", named, "-o", lines_out)
+        pwned = [d for d in (os.getcwd(), tmp, lines_out) if os.path.exists(os.path.join(d, "pwned_by_name"))]
+        made = os.path.isfile(os.path.join(lines_out, "throughput_vs_speed.png"))
+        check(r.returncode == 0 and made and not pwned,
+              "a RUN_DIR named with %s: its charts, and nothing run" % what, (0, True, []),
+              (r.returncode, made, pwned, r.stderr[-200:]))
     # runs whose folders share a name are told apart by their parents, the same run given twice
     # by a number (both were listed under one label, and their curves under one legend)
     for d in ("first", "second"):
