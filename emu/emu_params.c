@@ -1,6 +1,7 @@
 #include "emu_params.h"
 
 #include "read_file.h"
+#include "json_whole.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -91,19 +92,6 @@ int emu_params_parse_faults(struct fault_spec *f, const char *spec)
     return 0;
 }
 
-/* Where a JSON text stopped parsing, for a message on one line: "at byte offset 17
- * ('{"a":1}')", up to 24 bytes and the first control character, or "at its end (byte
- * offset 6)". */
-static void parse_stop(char *out, size_t outlen, const char *text, const char *end)
-{
-    size_t at = end && end >= text ? (size_t)(end - text) : 0, n = 0;
-    while (n < 24 && text[at + n] && (unsigned char)text[at + n] >= 0x20) n++;
-    if (n)
-        snprintf(out, outlen, "at byte offset %zu ('%.*s')", at, (int)n, text + at);
-    else
-        snprintf(out, outlen, "at its end (byte offset %zu)", at);
-}
-
 /* What a profile field holds: any finite number, or a whole number its field takes (2.5
  * batch slots were silently 2). */
 enum kind { REAL, WHOLE_INT, WHOLE_64, SEED };
@@ -149,15 +137,12 @@ int emu_params_load_profile(struct emu_params *p, const char *path)
     }
     /* the file must be the one object: cJSON_Parse stops after the first value, so a stray
      * character or a second object after it was silently dropped */
-    const char *end = text;
-    cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
+    char where[80];
+    int more;
+    cJSON *root = json_parse_whole(text, &more, where, sizeof where);
     if (!root) {
-        char where[80];
-        parse_stop(where, sizeof where, text, end);
-        cJSON *first = cJSON_Parse(text);
         fprintf(stderr, "strobe-emu: profile %s %s %s; give one JSON object.\n", path,
-                first ? "holds more after its JSON object" : "is not valid JSON", where);
-        cJSON_Delete(first);
+                more ? "holds more after its JSON object" : "is not valid JSON", where);
         free(text);
         return -1;
     }

@@ -1,6 +1,7 @@
 #include "prices.h"
 
 #include "read_file.h"
+#include "json_whole.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -11,19 +12,6 @@
 #include <strings.h>
 
 extern const char prices_json[];
-
-/* Where a JSON text stopped parsing, for a message on one line: "at byte offset 17
- * ('{"a":1}')", up to 24 bytes and the first control character, or "at its end (byte
- * offset 6)". */
-static void parse_stop(char *out, size_t outlen, const char *text, const char *end)
-{
-    size_t at = end && end >= text ? (size_t)(end - text) : 0, n = 0;
-    while (n < 24 && text[at + n] && (unsigned char)text[at + n] >= 0x20) n++;
-    if (n)
-        snprintf(out, outlen, "at byte offset %zu ('%.*s')", at, (int)n, text + at);
-    else
-        snprintf(out, outlen, "at its end (byte offset %zu)", at);
-}
 
 int price_lookup(const char *accelerator, const char *prices_file, const char *basis, double given,
                  struct price *out, char *err, size_t errlen)
@@ -45,19 +33,17 @@ int price_lookup(const char *accelerator, const char *prices_file, const char *b
     }
     /* the whole file must be the one table: cJSON_Parse stops after the first value, so a
      * second table pasted below the first, or a stray character, would be silently dropped */
-    const char *json = text ? text : prices_json, *end = json;
+    const char *json = text ? text : prices_json;
     char table[300];
     snprintf(table, sizeof table, "the price table%s%s", prices_file ? " " : "",
              prices_file ? prices_file : "");
-    cJSON *root = cJSON_ParseWithOpts(json, &end, 1);
+    char where[80];
+    int more;
+    cJSON *root = json_parse_whole(json, &more, where, sizeof where);
     if (!root) {
-        char where[80];
-        parse_stop(where, sizeof where, json, end);
-        cJSON *first = cJSON_Parse(json);
         snprintf(err, errlen,
                  "%s %s %s; give one JSON object shaped like control/workload/prices.json", table,
-                 first ? "holds more after its JSON object" : "is not valid JSON", where);
-        cJSON_Delete(first);
+                 more ? "holds more after its JSON object" : "is not valid JSON", where);
         free(text);
         return -1;
     }

@@ -3,6 +3,7 @@
 
 #include "rng.h"
 #include "must_alloc.h"
+#include "json_whole.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -101,31 +102,15 @@ static const char *set_by(const char *key, int agents)
                   : "strobe writes the prompt (--input-tokens, with its cache-busting nonce)";
 }
 
-/* Where a JSON text stopped parsing, for a message on one line: "at byte offset 17
- * ('{"a":1}')", up to 24 bytes and the first control character, or "at its end (byte
- * offset 6)". */
-static void parse_stop(char *out, size_t outlen, const char *text, const char *end)
-{
-    size_t at = end && end >= text ? (size_t)(end - text) : 0, n = 0;
-    while (n < 24 && text[at + n] && (unsigned char)text[at + n] >= 0x20) n++;
-    if (n)
-        snprintf(out, outlen, "at byte offset %zu ('%.*s')", at, (int)n, text + at);
-    else
-        snprintf(out, outlen, "at its end (byte offset %zu)", at);
-}
-
 /* --extra-body as a JSON object, or NULL with err set. The whole text must be that one
- * value: cJSON_Parse stops at the end of the first value and drops what follows, so
- * '{"temperature":0}{"a":1}' would silently lose its second object. */
+ * value (json_whole.h). */
 static cJSON *parse_extra(const char *extra, char *err, size_t errlen)
 {
-    const char *end = extra;
-    cJSON *x = cJSON_ParseWithOpts(extra, &end, 1);
+    char where[80];
+    int more;
+    cJSON *x = json_parse_whole(extra, &more, where, sizeof where);
     if (!x) {
-        char where[80];
-        parse_stop(where, sizeof where, extra, end);
-        cJSON *first = cJSON_Parse(extra);
-        if (first)
+        if (more)
             snprintf(err, errlen,
                      "--extra-body must be a single JSON object, but more follows it %s; put "
                      "all the fields into one object",
@@ -135,7 +120,6 @@ static cJSON *parse_extra(const char *extra, char *err, size_t errlen)
                      "--extra-body is not valid JSON %s; give one JSON object, e.g. "
                      "'{\"ignore_eos\":true}'",
                      where);
-        cJSON_Delete(first);
         return NULL;
     }
     if (!cJSON_IsObject(x)) {
