@@ -1,8 +1,8 @@
 #include "stats.h"
 
-#include <errno.h> /* program_invocation_short_name */
+#include "must_alloc.h"
+
 #include <math.h>
-#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,24 +126,12 @@ void *calloc_lines(size_t n, size_t size)
     return p;
 }
 
-/* A distribution that cannot grow leaves no figure to give: the process exits, status 1, as
- * common/must_alloc.h's helpers do (this file is also built alone, without common). */
-static _Noreturn void dvec_out_of_memory(size_t bytes)
-{
-    fprintf(stderr,
-            "%s: out of memory allocating %zu bytes for a distribution's values; free memory (or "
-            "raise the process's limit, ulimit -v) and run again, or make the run smaller.\n",
-            program_invocation_short_name, bytes);
-    exit(1);
-}
-
 void dvec_push(struct dvec *d, double x)
 {
     if (d->n == d->cap) {
         size_t cap = d->cap ? d->cap * 2 : 64;
-        double *v = big_realloc(d->v, cap * sizeof *v);
-        if (!v) dvec_out_of_memory(cap * sizeof *v);
-        d->v = v;
+        /* a distribution that cannot grow leaves no figure to give */
+        d->v = must_have(big_realloc(d->v, cap * sizeof *d->v), "a distribution's values");
         d->cap = cap;
     }
     d->v[d->n++] = x;
