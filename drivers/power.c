@@ -58,6 +58,29 @@ int power_parse_indices(const char *driver, const char *opt, int *idx, int max, 
     return n;
 }
 
+int power_overlap(const struct power_source *a, const struct power_source *b, char *err,
+                  size_t errlen)
+{
+    if (a->driver != b->driver || strcmp(a->place, b->place)) return 0;
+    for (int i = 0; i < a->ndevices; i++)
+        for (int j = 0; j < b->ndevices; j++)
+            if (!strcmp(a->device_names[i], b->device_names[j])) {
+                snprintf(err, errlen,
+                         "--power %.200s and --power %.200s both read %s: its power would count "
+                         "twice; give each device once",
+                         a->spec, b->spec, a->device_names[i]);
+                return 1;
+            }
+    return 0;
+}
+
+void power_place_path(struct power_source *s, const char *path)
+{
+    char *real = realpath(path, NULL);
+    snprintf(s->place, sizeof s->place, "%s", real ? real : path);
+    free(real);
+}
+
 void power_close(struct power_source *s)
 {
     if (s->driver && s->driver->close) s->driver->close(s);

@@ -25,6 +25,10 @@ struct power_source {
     char spec[512];
     int ndevices;
     char device_names[POWER_MAX_DEVICES][64];
+    /* where the device names hold (the drivers set it): a CSV file's or a powercap tree's real
+     * path, a URL; "" for the host's own GPUs and BMC. Two sources of one driver and one place
+     * that name a device alike read that one device. */
+    char place[512];
     int accelerator_only; /* 1: accelerator power (what per-MW uses); 0: whole system/host */
     char boundary[160];   /* what the figure covers, in words */
 };
@@ -47,6 +51,12 @@ int power_parse_indices(const char *driver, const char *opt, int *idx, int max, 
 /* Opens a source from a --power spec. 0, or -1 with one sentence in err. */
 int power_open(struct power_source *s, const char *spec, char *err, size_t errlen);
 void power_close(struct power_source *s);
+/* Whether two opened sources read one device (its watts would count twice): 1 with one
+ * sentence naming it in err, else 0. */
+int power_overlap(const struct power_source *a, const struct power_source *b, char *err,
+                  size_t errlen);
+/* The real path of path (or path itself where it cannot be resolved) into place. */
+void power_place_path(struct power_source *s, const char *path);
 
 extern const struct power_driver power_driver_emu, power_driver_redfish, power_driver_file,
     power_driver_rapl, power_driver_nvml, power_driver_amdsmi, power_driver_ipmi;

@@ -129,6 +129,7 @@ static int file_open(struct power_source *s, const char *opt, char *err, size_t 
         return -1;
     }
     f->relative = f->rows[0].t_s < 1e9;
+    power_place_path(s, path);
     snprintf(s->boundary, sizeof s->boundary, "%s",
              s->accelerator_only ? "recorded watts, declared accelerator-only" : "recorded watts");
     s->impl = f;

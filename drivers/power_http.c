@@ -83,6 +83,7 @@ static int open_common(struct power_source *s, const char *url, int emu, int ins
     struct http_impl *h = must_calloc(1, sizeof *h, "an HTTP power source");
     h->emu = emu;
     snprintf(h->url, sizeof h->url, "%s", url);
+    snprintf(s->place, sizeof s->place, "%s", url);
     h->curl = curl_easy_init();
     curl_easy_setopt(h->curl, CURLOPT_URL, h->url);
     curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, http_body_collect);

@@ -53,6 +53,7 @@ static int rapl_open(struct power_source *s, const char *opt, char *err, size_t 
     closedir(d);
     qsort(names, (size_t)nn, sizeof *names, by_name);
     struct rapl_impl *r = must_calloc(1, sizeof *r, "a RAPL power source");
+    power_place_path(s, root);
     for (int i = 0; i < nn; i++) {
         char p[600];
         double v;

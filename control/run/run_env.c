@@ -296,6 +296,12 @@ int run_env_open(struct run_env *e, const struct run_env_options *o)
             return 2;
         }
         e->npower++;
+        for (int j = 0; j < e->npower - 1; j++)
+            if (power_overlap(&e->power[j], &e->power[e->npower - 1], err, sizeof err)) {
+                fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
+                run_env_close(e);
+                return 2;
+            }
     }
     return open_server_metrics(e, o);
 }

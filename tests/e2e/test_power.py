@@ -327,8 +327,46 @@ def file_refusals(tmp):
               r.stderr.strip()[-200:])
 
 
+def one_device_twice(tmp):
+    """Two sources that read one device are refused before the run, whatever their spelling:
+    all GPUs and GPU 0 of them, a file by two paths, a powercap tree by two paths. Two sources
+    that read different devices, or one file's devices alongside another file's, still run."""
+    csv = os.path.join(tmp, "twice.csv")
+    with open(csv, "w") as f:
+        f.write("0,100\n1,100\n")
+    other = os.path.join(tmp, "other.csv")
+    with open(other, "w") as f:
+        f.write("0,50\n1,50\n")
+    root = os.path.join(tmp, "powercap2")
+    os.makedirs(os.path.join(root, "intel-rapl:0"))
+    open(os.path.join(root, "intel-rapl:0", "energy_uj"), "w").write("0\n")
+    dead = ["--url", "http://127.0.0.1:1", "--model", "m"]
+    env = fake_nvml_env(found=True)
+    for a, b, device in (("nvml", "nvml:0", "GPU 0 Fake GPU"),
+                         ("nvml:1,0", "nvml:0", "GPU 0 Fake GPU"),
+                         ("file:" + csv, "file:" + os.path.join(tmp, ".", "twice.csv"), "file"),
+                         ("file:" + csv, "file:%s,accelerator" % csv, "file"),
+                         ("rapl:" + root, "rapl:" + root + "/", "intel-rapl:0")):
+        r = common.run_strobe("slt", "--out", os.path.join(tmp, "twice"), *dead, "--power", a,
+                              "--power", b, env=env)
+        check(r.returncode == 2 and "both read " + device in r.stderr and
+              "count twice" in r.stderr and r.stderr.strip().endswith(".") and
+              not os.path.exists(os.path.join(tmp, "twice")),
+              "--power %s --power %s: one device read twice is refused, naming it" % (a, b),
+              device, r.stderr.strip()[-200:])
+    # different devices of one driver, and two files: no refusal at the sources (the run then
+    # fails on the dead URL, exit 2 with that reason)
+    for a, b in (("nvml:0", "nvml:1"), ("file:" + csv, "file:" + other)):
+        r = common.run_strobe("slt", "--out", os.path.join(tmp, "twice"), *dead, "--power", a,
+                              "--power", b, env=env)
+        check("both read" not in r.stderr,
+              "--power %s --power %s: different devices are not taken for one" % (a, b),
+              "no refusal", r.stderr.strip()[-200:])
+
+
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
+        one_device_twice(tmp)
         missing(tmp)
         low_rate(tmp)
         empty_window(tmp)

@@ -1,0 +1,27 @@
+#include "flag_once.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int flag_once(struct flag_once *seen, const struct option *table, int o, const char *value,
+              const char *cmd, const char *const *repeatable)
+{
+    const struct option *opt = table;
+    while (opt->name && opt->val != o) opt++;
+    if (!opt->name || opt->has_arg == no_argument) return 0;
+    for (const char *const *r = repeatable; r && *r; r++)
+        if (!strcmp(*r, opt->name)) return 0;
+    for (int i = 0; i < seen->n; i++)
+        if (seen->id[i] == o) {
+            fprintf(stderr,
+                    "strobe %s: --%s is given twice ('%.200s', then '%.200s'); give it once; "
+                    "see strobe %s --help.\n",
+                    cmd, opt->name, seen->value[i] ? seen->value[i] : "", value ? value : "", cmd);
+            return 2;
+        }
+    if (seen->n < FLAG_ONCE_MAX) {
+        seen->id[seen->n] = o;
+        seen->value[seen->n++] = value;
+    }
+    return 0;
+}

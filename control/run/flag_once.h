@@ -1,0 +1,23 @@
+/* An option that keeps one value, given twice on one command line (`--out a --out b`), would
+ * lose its first value without a word: most likely a script's mistake. Each command's
+ * parser asks here before it takes an option. */
+#ifndef STROBE_FLAG_ONCE_H
+#define STROBE_FLAG_ONCE_H
+#include <getopt.h>
+
+#define FLAG_ONCE_MAX 64
+
+struct flag_once {
+    int id[FLAG_ONCE_MAX];
+    const char *value[FLAG_ONCE_MAX];
+    int n;
+};
+
+/* 0 when option id `o` may be taken with `value`: the first time, an option without a value
+ * or not in `table`, or one named in `repeatable` (names without dashes, NULL-terminated;
+ * NULL: none). Otherwise 2, after one sentence on stderr: "strobe CMD: --NAME is given twice
+ * ('A', then 'B'); give it once; see strobe CMD --help." */
+int flag_once(struct flag_once *seen, const struct option *table, int o, const char *value,
+              const char *cmd, const char *const *repeatable);
+
+#endif
