@@ -152,8 +152,10 @@ def run_strobe(url, streams, rate, extra, out_dir, model="strobe-emu",
     taskset = ["taskset", "-c", CLIENT_CPU] if pin else []
     cmd = list(prefix) + taskset + [STROBE, "slt", "--url", url, "--model", model,
            "--out", out_dir, "--concurrency", str(streams), "--phase-s", str(PHASE_S),
-           "--ramp-s", str(WARMUP_S), "--drain-s", "1", "--threads", "1", "--input-tokens",
+           "--ramp-s", str(WARMUP_S), "--drain-s", "1", "--input-tokens",
            "50", "--output-tokens", str(per_request), "--ignore-eos", "--tokenizer", "none"]
+    if "--threads" not in extra:  # (the dpdk row's DPDK_STROBE_ARGS name their own)
+        cmd += ["--threads", "1"]
     p = subprocess.Popen(cmd + extra, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                          text=True)
     sampler = CpuSampler(p.pid)

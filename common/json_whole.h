@@ -6,6 +6,7 @@
 #define STROBE_JSON_WHOLE_H
 #include <cjson/cJSON.h>
 #include <stdio.h>
+#include <string.h>
 
 /* text's one value, or NULL with *more 1 when a whole value parsed but more text follows it
  * (0 when the text is not valid JSON), and where set to a place for a one-line message:
@@ -26,6 +27,31 @@ static inline cJSON *json_parse_whole(const char *text, int *more, char *where, 
     *more = first != NULL;
     cJSON_Delete(first);
     return NULL;
+}
+
+/* The first key that an object in v (v itself or any value inside it) holds twice: cJSON
+ * keeps both of {"a":1,"a":2} and a lookup finds the first, which need not be what the file's
+ * author meant. 1 with its path written to path ("prices[2].on_demand"), else 0. */
+static inline int json_key_twice(const cJSON *v, char *path, size_t pathlen)
+{
+    size_t len = strnlen(path, pathlen);
+    int i = 0;
+    for (const cJSON *it = v->child; it; it = it->next, i++) {
+        if (cJSON_IsObject(v))
+            for (const cJSON *b = v->child; b != it; b = b->next)
+                if (!strcmp(b->string, it->string)) {
+                    snprintf(path + len, pathlen - len, "%s%s", len ? "." : "", it->string);
+                    return 1;
+                }
+        if (!it->child) continue;
+        if (cJSON_IsObject(v))
+            snprintf(path + len, pathlen - len, "%s%s", len ? "." : "", it->string);
+        else
+            snprintf(path + len, pathlen - len, "[%d]", i);
+        if (json_key_twice(it, path, pathlen)) return 1;
+        path[len] = 0;
+    }
+    return 0;
 }
 
 #endif

@@ -152,6 +152,13 @@ int emu_params_load_profile(struct emu_params *p, const char *path)
         cJSON_Delete(root);
         return -1;
     }
+    char twice[200] = "";
+    if (json_key_twice(root, twice, sizeof twice)) {
+        fprintf(stderr, "strobe-emu: profile %s sets %s twice; give each field once.\n", path,
+                twice);
+        cJSON_Delete(root);
+        return -1;
+    }
     static const char *const known[] = {"name",
                                         "description",
                                         "model",

@@ -4,6 +4,7 @@
  * tier comes from the event log, and the ramp-and-bisect search (analysis/agent_metrics.h)
  * asks for the next N. Iterations already measured settle later tiers' verdicts without a
  * rerun. */
+#include "flag_once.h"
 #include "commands.h"
 
 #include "agent_results.h"
@@ -158,7 +159,10 @@ static int parse_args(int argc, char **argv, struct agents_config *c)
     int o, rc = 0;
     opterr = 0;
     optind = 1;
+    struct flag_once seen = {0};
+    static const char *const repeatable[] = {"power", NULL};
     while (!rc && (o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if ((rc = flag_once(&seen, opts, o, optarg, "agents", repeatable))) continue;
         int taken = run_flags_take(&c->f, o, optarg, argv[optind - 1], "agents");
         if (taken) {
             rc = taken == 2 ? 2 : 0;

@@ -35,14 +35,24 @@ int cmd_analyze(int argc, char **argv)
     const char *dir = NULL, *tokenizer = NULL, *threads_arg = NULL;
     int bad = 0;
     for (int i = 1; i < argc && !bad; i++) {
+        const char **value = NULL, *name = NULL, *given = NULL;
         if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc)
-            tokenizer = argv[++i];
+            value = &tokenizer, name = "tokenizer", given = argv[++i];
         else if (!strncmp(argv[i], "--tokenizer=", 12))
-            tokenizer = argv[i] + 12;
+            value = &tokenizer, name = "tokenizer", given = argv[i] + 12;
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
-            threads_arg = argv[++i];
+            value = &threads_arg, name = "threads", given = argv[++i];
         else if (!strncmp(argv[i], "--threads=", 10))
-            threads_arg = argv[i] + 10;
+            value = &threads_arg, name = "threads", given = argv[i] + 10;
+        if (value && *value) {
+            fprintf(stderr,
+                    "strobe analyze: --%s is given twice ('%.200s', then '%.200s'); give it "
+                    "once; see strobe analyze --help.\n",
+                    name, *value, given);
+            return 2;
+        }
+        if (value)
+            *value = given;
         else if (argv[i][0] != '-' && !dir)
             dir = argv[i];
         else

@@ -148,6 +148,13 @@ int cmd_export_aa(int argc, char **argv)
             usage(stdout);
             return 0;
         } else if (!strcmp(argv[i], "--trajectories") && i + 1 < argc) {
+            if (traj) {
+                fprintf(stderr,
+                        "strobe export-aa: --trajectories is given twice ('%.200s', then "
+                        "'%.200s'); give it once; see strobe export-aa --help.\n",
+                        traj, argv[i + 1]);
+                return 2;
+            }
             traj = argv[++i];
         } else if (argv[i][0] != '-' && !run_dir) {
             run_dir = argv[i];

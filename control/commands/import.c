@@ -1,6 +1,7 @@
 /* `strobe import --from mini-swe-agent|swe-agent|openai-messages FILES... -o REPLAY_DIR`:
  * each recording read (control/import/recording.h) and written as one trace, or skipped with
  * one line saying why; then the manifest and a summary of what was imported. */
+#include "flag_once.h"
 #include "commands.h"
 
 #include "read_file.h"
@@ -209,7 +210,9 @@ int cmd_import(int argc, char **argv)
     int o;
     opterr = 0;
     optind = 1;
+    struct flag_once seen = {0};
     while ((o = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+        if (flag_once(&seen, opts, o, optarg, "import", NULL)) return 2;
         if (o == 'f')
             from = optarg;
         else if (o == 'o')

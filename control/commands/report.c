@@ -1,6 +1,7 @@
 /* `strobe report RUN_DIR... -o OUT_DIR`: compares runs side by side in one HTML page with
  * gnuplot charts (analysis/report_html.h). Every figure is recomputed from each run's event
  * log, as `strobe analyze` does. */
+#include "flag_once.h"
 #include "commands.h"
 
 #include "report_html.h"
@@ -20,7 +21,9 @@ int cmd_report(int argc, char **argv)
     int o;
     opterr = 0;
     optind = 1;
+    struct flag_once seen = {0};
     while ((o = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+        if (flag_once(&seen, opts, o, optarg, "report", NULL)) return 2;
         if (o == 'o')
             out = optarg;
         else if (o == 'h') {

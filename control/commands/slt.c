@@ -4,6 +4,7 @@
  * --phase-s, then a drain (no new requests; in-flight ones finish, up to --drain-s).
  * Open loop instead (--rate, --schedule): requests fall due by an arrival process, one phase
  * per rate, or one phase replaying a schedule (control/workload/arrivals.h). */
+#include "flag_once.h"
 #include "commands.h"
 
 #include "tokenizer.h"
@@ -203,7 +204,10 @@ static int parse_args(int argc, char **argv, struct slt_config *c)
     double v;
     opterr = 0;
     optind = 1;
+    struct flag_once seen = {0};
+    static const char *const repeatable[] = {"power", NULL};
     while (!rc && (o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if ((rc = flag_once(&seen, opts, o, optarg, "slt", repeatable))) continue;
         int taken = run_flags_take(&c->f, o, optarg, argv[optind - 1], "slt");
         if (taken) {
             rc = taken == 2 ? 2 : 0;

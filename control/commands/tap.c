@@ -1,5 +1,6 @@
 /* `strobe tap`: read an FPGA timestamping tap's records into a run directory, where
  * `strobe analyze` joins them to the run's events (analysis/tap_join.h). */
+#include "flag_once.h"
 #include "commands.h"
 
 #include "clock.h"
@@ -147,7 +148,9 @@ int cmd_tap(int argc, char **argv)
     double seconds = 0;
     int o;
     opterr = 0;
+    struct flag_once seen = {0};
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (flag_once(&seen, opts, o, optarg, "tap", NULL)) return 2;
         if (o == O_OUT)
             out = optarg;
         else if (o == O_SECONDS) {

@@ -1,5 +1,6 @@
 /* `strobe tokenize`: text on stdin, token ids on stdout, for checking strobe's tokenizer
  * against other implementations. */
+#include "flag_once.h"
 #include "commands.h"
 
 #include "tokenizer.h"
@@ -44,7 +45,9 @@ int cmd_tokenize(int argc, char **argv)
     const char *path = NULL;
     int specials = -1, count_only = 0, o;
     opterr = 0;
+    struct flag_once seen = {0};
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (flag_once(&seen, opts, o, optarg, "tokenize", NULL)) return 2;
         switch (o) {
         case O_TOK: path = optarg; break;
         case O_SPECIAL: specials = 1; break;

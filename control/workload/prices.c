@@ -48,6 +48,12 @@ int price_lookup(const char *accelerator, const char *prices_file, const char *b
         return -1;
     }
     free(text);
+    char twice[200] = "";
+    if (json_key_twice(root, twice, sizeof twice)) {
+        snprintf(err, errlen, "%s sets %s twice; give each field once", table, twice);
+        cJSON_Delete(root);
+        return -1;
+    }
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "prices");
     if (!cJSON_IsArray(list)) {
         snprintf(err, errlen, "%s has no 'prices' array", table);
@@ -57,7 +63,15 @@ int price_lookup(const char *accelerator, const char *prices_file, const char *b
     const cJSON *e, *hit = NULL;
     cJSON_ArrayForEach (e, list) {
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(e, "accelerator");
-        if (cJSON_IsString(a) && !strcasecmp(a->valuestring, accelerator)) hit = e;
+        if (!cJSON_IsString(a) || strcasecmp(a->valuestring, accelerator)) continue;
+        if (hit) {
+            snprintf(err, errlen,
+                     "%s lists accelerator '%s' twice; give each accelerator one entry", table,
+                     a->valuestring);
+            cJSON_Delete(root);
+            return -1;
+        }
+        hit = e;
     }
     if (!hit) {
         snprintf(err, errlen,

@@ -184,7 +184,15 @@ def prices_and_emu_args(tmp):
     entry = '{"prices":[{"accelerator":"X1","on_demand_usd_per_accelerator_hour":%s}]}'
     cases = []
     for name, text, want in (("negative", entry % "-2.7", "the entry for 'X1' has on_demand_usd_per_accelerator_hour -2.7"),
-                             ("trailing", entry % "2.7" + " x", "holds more after its JSON object at byte offset 75 ('x')")):
+                             ("trailing", entry % "2.7" + " x", "holds more after its JSON object at byte offset 75 ('x')"),
+                             # a key or an accelerator given twice: the lookup read one of them
+                             ("twice", '{"prices":[{"accelerator":"X1","on_demand_usd_per_accelerator_hour":2,'
+                              '"on_demand_usd_per_accelerator_hour":3}]}',
+                              "sets prices[0].on_demand_usd_per_accelerator_hour twice"),
+                             ("listed", '{"prices":[%s,%s]}' % (
+                                 '{"accelerator":"X1","on_demand_usd_per_accelerator_hour":2}',
+                                 '{"accelerator":"x1","on_demand_usd_per_accelerator_hour":3}'),
+                              "lists accelerator 'x1' twice")):
         path = os.path.join(tmp, "prices-%s.json" % name)
         open(path, "w").write(text)
         cases.append(("--prices with a %s price" % name, ["--accelerator-type", "X1", "--prices", path, *dead], 2, want))
@@ -566,8 +574,44 @@ def subcommands():
           "an unknown subcommand is named, exit 2", 2, (r.returncode, r.stderr.strip()))
 
 
+TWICE = [
+    (["slt", "--out", "a", "--out", "b"], "--out is given twice ('a', then 'b')"),
+    (["slt", "--concurrency", "1", "--conc", "2"], "--concurrency is given twice ('1', then '2')"),
+    (["slt", "--threads=1", "--threads", "2"], "--threads is given twice ('1', then '2')"),
+    (["agents", "--slo-speed", "1", "--slo-speed", "2"], "--slo-speed is given twice ('1', then '2')"),
+    (["analyze", "RUN", "--tokenizer", "none", "--tokenizer=x"], "--tokenizer is given twice ('none', then 'x')"),
+    (["report", "-o", "a", "--out", "b", "RUN"], "--out is given twice ('a', then 'b')"),
+    (["import", "--from", "swe-agent", "--from", "mini-swe-agent"], "--from is given twice"),
+    (["export-aa", "A", "B", "--trajectories", "x", "--trajectories", "y"], "--trajectories is given twice ('x', then 'y')"),
+    (["tokenize", "--tokenizer", "none", "--tokenizer", "none"], "--tokenizer is given twice"),
+    (["tap", "--seconds", "1", "--seconds", "2"], "--seconds is given twice ('1', then '2')"),
+]
+
+
+def twice(tmp):
+    """An option that keeps one value, given twice, lost its first value without a word (a
+    script's --out overridden by a later one wrote the run elsewhere); now refused naming both.
+    Repeatable ones (--power) and flags without a value still pass."""
+    for args, want in TWICE:
+        r = run(*args)
+        ok, line = one_sentence(r)
+        check(r.returncode == 2 and ok and want in line and "give it once" in line,
+              "%s: exit 2 saying '%s'" % (" ".join(args), want), 2, (r.returncode, r.stderr.strip()[-300:]))
+    check(not os.path.exists("a") and not os.path.exists("b"), "no run folder made for a flag given twice",
+          False, os.path.exists("a") or os.path.exists("b"))
+    # a flag without a value given twice changes nothing; --power is a list
+    r = run("slt", "--out", os.path.join(tmp, "never"), "--ignore-eos", "--ignore-eos",
+            "--url", "http://127.0.0.1:%d" % common.free_port(), "--model", "m",
+            "--power", "file:/nonexistent/a.csv", "--power", "file:/nonexistent/b.csv")
+    check(r.returncode == 2 and "given twice" not in r.stderr and "/nonexistent/a.csv" in r.stderr,
+          "--ignore-eos twice and two --power sources pass the parser (the first power file is then "
+          "refused)", "no 'given twice'", r.stderr.strip()[-300:])
+
+
 if __name__ == "__main__":
     subcommands()
+    with tempfile.TemporaryDirectory() as tmp:
+        twice(tmp)
     with tempfile.TemporaryDirectory() as tmp:
         directories(tmp)
         import_into_nonempty(tmp)

@@ -319,12 +319,13 @@ def bad_flags():
     """Refused in one sentence naming the flag or field, exit 2: inf and nan (an infinite step
     wrapped the schedule's nanoseconds negative; NaN passed every range check), a fractional
     count (--max-batch 2.7 was 2), a negative or non-numeric --seed (its message named the
-    value, not the flag), and a profile with text after its object or a fractional
-    max_batch. A seed is 64 bits: the largest is taken."""
+    value, not the flag), and a profile with text after its object, a fractional max_batch or a
+    field given twice (the first was read). A seed is 64 bits: the largest is taken."""
     import tempfile
     with tempfile.TemporaryDirectory() as d:
         profiles = {}
-        for name, text in (("trailing", '{"max_batch": 8} x'), ("fraction", '{"max_batch": 2.5}')):
+        for name, text in (("trailing", '{"max_batch": 8} x'), ("fraction", '{"max_batch": 2.5}'),
+                           ("twice", '{"max_batch": 8, "step_us": 100, "max_batch": 16}')):
             profiles[name] = os.path.join(d, name + ".json")
             open(profiles[name], "w").write(text)
         cases = [(["--step-us", "inf"], "--step-us needs a finite number, got 'inf'"),
@@ -335,7 +336,8 @@ def bad_flags():
                  (["--seed", "abc"], "--seed needs a whole number from 0 to 18446744073709551615, got 'abc'"),
                  (["--seed", "-1"], "--seed needs a whole number from 0"),
                  (["--profile", profiles["trailing"]], "holds more after its JSON object at byte offset 17 ('x')"),
-                 (["--profile", profiles["fraction"]], "field 'max_batch' must be a whole number")]
+                 (["--profile", profiles["fraction"]], "field 'max_batch' must be a whole number"),
+                 (["--profile", profiles["twice"]], "sets max_batch twice; give each field once")]
         for args, want in cases:
             r = subprocess.run([common.EMU, "--capacity", *args], capture_output=True, text=True, timeout=10)
             lines = r.stderr.strip().splitlines()
