@@ -221,9 +221,15 @@ static cJSON *distribution_json(struct dvec *d)
     return o;
 }
 
-/* The run's validity by methodology.md §8: the first rule broken, or NULL. */
-static const char *validity(const struct aa_turns *t, char *why, size_t len)
+const char *aa_export_validity(const struct aa_turns *t, char *why, size_t len)
 {
+    /* a run stopped early: its last task's turns were never sent, whatever those sent show */
+    if (t->run_interrupted)
+        return snprintf(why, len, "the run was interrupted before its end"), why;
+    if (!t->run_ended)
+        return snprintf(why, len,
+                        "the run's log has no end: strobe was killed or crashed during it"),
+               why;
     for (size_t i = 0; i < t->n; i++) {
         const struct aa_turn *x = &t->t[i];
         if (!x->success)
@@ -437,13 +443,14 @@ static cJSON *strobe_json(const struct aa_turns *t, const struct aa_export_sourc
     add_ns(o, "window_start_ns", t->phase->t_window_start);
     add_ns(o, "window_end_ns", t->phase->t_window_end);
     char why[400];
-    const char *bad = validity(t, why, sizeof why);
+    const char *bad = aa_export_validity(t, why, sizeof why);
     cJSON *v = cJSON_AddObjectToObject(o, "validity");
     cJSON_AddBoolToObject(v, "valid", !bad);
     add_str_or_null(v, "why_not_valid", bad);
     cJSON_AddStringToObject(v, "rule",
-                            "no failed turn, no short-output warning, TTFB <= TTFT <= E2E and "
-                            "decode window <= E2E for every turn (methodology.md section 8)");
+                            "a run that ended by itself; no failed turn, no short-output "
+                            "warning, TTFB <= TTFT <= E2E and decode window <= E2E for every "
+                            "turn (methodology.md section 8)");
     cJSON_AddNumberToObject(o, "repeated_task_turns_left_out", (double)t->repeats_left_out);
     cJSON *inc = cJSON_AddArrayToObject(o, "incomplete_task_ids");
     for (size_t i = 0; i < t->n; i++)

@@ -202,6 +202,8 @@ int aa_turns_collect(const char *run_dir, const struct run_facts *f, int exact_p
         return -1;
     }
     out->phase = ph;
+    out->run_interrupted = f->interrupted;
+    out->run_ended = f->run_ended;
     size_t ns = 0;
     struct sent *s = read_sent(run_dir, f, ph->index, &ns, err, errlen);
     if (!s) return -1;

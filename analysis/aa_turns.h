@@ -64,6 +64,7 @@ struct aa_turns {
     size_t nall;
     size_t repeats_left_out; /* turns of later replays of a task already kept */
     int exact_policy;
+    int run_interrupted, run_ended; /* the run's log: stopped by a signal; its end recorded */
 };
 
 /* What the replay says of a turn (task, turn indices): its recorded target and tool delay. */

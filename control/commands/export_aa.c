@@ -12,6 +12,7 @@
 #include "must_alloc.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,17 +251,41 @@ int cmd_export_aa(int argc, char **argv)
         fprintf(stderr, "strobe export-aa: %s.\n", err);
         rc = 1;
     } else {
-        size_t ok = 0;
-        for (size_t i = 0; i < turns.n; i++) ok += turns.t[i].success;
-        double pooled = aa_pooled_decode_tokens_per_s(&turns);
-        double e2e = aa_end_to_end_tokens_per_s(&turns);
+        size_t ok = 0, cut = 0;
+        for (size_t i = 0; i < turns.n; i++) {
+            ok += turns.t[i].success;
+            cut += turns.t[i].task_incomplete && (i == 0 || turns.t[i - 1].task != turns.t[i].task);
+        }
+        /* n/a where no successful turn gave a speed */
+        char pooled[32] = "n/a", e2e[32] = "n/a";
+        double v = aa_pooled_decode_tokens_per_s(&turns);
+        if (!isnan(v)) snprintf(pooled, sizeof pooled, "%.2f", v);
+        v = aa_end_to_end_tokens_per_s(&turns);
+        if (!isnan(v)) snprintf(e2e, sizeof e2e, "%.2f", v);
         printf("exported iteration %d (1 agent): %zu turns (%zu failed), %zu repeated-task "
-               "turns left out; decode %.2f tokens/s pooled, end-to-end %.2f tokens/s\n"
+               "turns left out, %zu task%s cut short by the iteration's end; decode %s "
+               "tokens/s pooled, end-to-end %s tokens/s\n"
                "files: %s/{turns.jsonl,tasks.json,tools.json,failures.json,strobe_export.json,"
                "summary.json}\n",
-               turns.phase->index, turns.n, turns.n - ok, turns.repeats_left_out, pooled, e2e,
-               out_dir);
-        rc = 0;
+               turns.phase->index, turns.n, turns.n - ok, turns.repeats_left_out, cut,
+               cut == 1 ? "" : "s", pooled, e2e, out_dir);
+        char why[400];
+        const char *bad = aa_export_validity(&turns, why, sizeof why);
+        /* the files are written either way (they say why); the status says the verdict, as
+         * strobe agents' does */
+        if (bad)
+            fprintf(stderr,
+                    "strobe export-aa: the export is not valid (methodology.md section 8): "
+                    "%s; strobe_export.json says so.\n",
+                    bad);
+        else if (cut)
+            fprintf(stderr,
+                    "strobe export-aa: %zu task%s cut short by the iteration's end, so "
+                    "summary.json's success is false, as AA's tool would say; run a longer "
+                    "--window-s to replay every task whole.\n",
+                    cut, cut == 1 ? " was" : "s were");
+        rc = fflush(stdout) || ferror(stdout) ? 1 : bad ? 4 : 0;
+        if (rc == 1) fprintf(stderr, "strobe export-aa: writing to stdout failed.\n");
     }
     names_free(&nm);
 out:
