@@ -37,12 +37,14 @@
 struct agents_config {
     struct run_flags f; /* target, run directory, TLS, threads, timeouts, seed, power */
     const char *trajectories, *slo_tier, *model_profile;
+    int slo_tier_given;
     double slo_speed, slo_ttft, tool_time_s, max_tool_time_s;
     double warmup_s, stagger_s, window_s, max_window_s, drain_s;
     int min_trajectories, min_per_agent;
     int accelerators, start_agents, resolution, max_agents;
     double power_w, max_error_rate;
     long max_context_tokens;
+    struct replay_cut cut; /* what --max-context-tokens did to the replay */
     enum output_policy policy;
 };
 
@@ -65,7 +67,8 @@ static void usage(FILE *f)
         "  --output-policy exact|natural  exact: recorded output length with ignore_eos (default)\n"
         "  --tool-time S           fixed tool time instead of the recorded one\n"
         "  --max-tool-time S       cap on any tool time (default 60)\n"
-        "  --max-context-tokens N  truncate trajectories before a prompt would exceed N\n"
+        "  --max-context-tokens N  cut trajectories before a prompt over N tokens (one whose\n"
+        "                          first prompt is longer is left out)\n"
         "  --stagger-s S           agents start spread over S seconds (default 30)\n"
         "  --warmup-s S            from the first start to the window (default 60)\n"
         "  --window-s S            measured window, at least (default 600)\n"
@@ -170,7 +173,10 @@ static int parse_args(int argc, char **argv, struct agents_config *c)
         }
         switch (o) {
         case O_TRAJ: c->trajectories = optarg; break;
-        case O_TIER: c->slo_tier = optarg; break;
+        case O_TIER:
+            c->slo_tier = optarg;
+            c->slo_tier_given = 1;
+            break;
         case O_PROFILE: c->model_profile = optarg; break;
         case O_POLICY:
             if (!strcmp(optarg, "exact"))
@@ -229,6 +235,15 @@ static int parse_args(int argc, char **argv, struct agents_config *c)
     if (c->slo_speed < 0 && !c->model_profile)
         return run_flags_bad(
             "agents", "give --model-profile (with --slo-tier) or --slo-speed and --slo-ttft");
+    /* the custom tier won and the profile's tiers were never run, without a word */
+    if (c->slo_speed >= 0 && (c->model_profile || c->slo_tier_given))
+        return run_flags_bad("agents",
+                             "--%s and --slo-speed/--slo-ttft both choose the SLO; give "
+                             "the profile's tiers or a custom one",
+                             c->model_profile ? "model-profile" : "slo-tier");
+    /* no first token comes in 0 s: every iteration would fail, and the search report 0 */
+    if (c->slo_speed >= 0 && c->slo_ttft <= 0)
+        return run_flags_bad("agents", "--slo-ttft must be above 0 seconds");
     if (c->start_agents < 1 || c->max_agents < c->start_agents)
         return run_flags_bad("agents", "--start-agents must be >= 1 and <= --max-agents");
     if (c->window_s <= 0) return run_flags_bad("agents", "--window-s must be > 0");
@@ -586,6 +601,8 @@ static char *header_json(const struct agents_config *c, const struct run_env *e,
                                 "recorded (log-normal, median 1 s, when missing)");
     cJSON_AddNumberToObject(cfg, "max_tool_time_s", c->max_tool_time_s);
     cJSON_AddNumberToObject(cfg, "max_context_tokens", (double)c->max_context_tokens);
+    cJSON_AddNumberToObject(cfg, "trajectories_shortened_to_max_context", (double)c->cut.shortened);
+    cJSON_AddNumberToObject(cfg, "trajectories_over_max_context", (double)c->cut.left_out);
     cJSON_AddNumberToObject(cfg, "stagger_s", c->stagger_s);
     cJSON_AddNumberToObject(cfg, "warmup_s", c->warmup_s);
     cJSON_AddNumberToObject(cfg, "window_s", c->window_s);
@@ -639,16 +656,24 @@ int cmd_agents(int argc, char **argv)
         cJSON_Delete(tiers);
         return 2;
     }
-    replay_truncate(&rp, c.max_context_tokens);
+    c.cut = replay_truncate(&rp, c.max_context_tokens);
     size_t usable = 0;
     for (size_t i = 0; i < rp.ntasks; i++) usable += rp.tasks[i].nturns > 0;
     if (!usable) {
-        fprintf(stderr, "strobe agents: no trajectory fits --max-context-tokens %ld.\n",
+        fprintf(stderr,
+                "strobe agents: no trajectory fits --max-context-tokens %ld: the first prompt "
+                "of each is longer (about 4 bytes a token); raise it, or leave it out.\n",
                 c.max_context_tokens);
         replay_free(&rp);
         cJSON_Delete(tiers);
         return 2;
     }
+    if (c.cut.shortened || c.cut.left_out)
+        fprintf(stderr,
+                "strobe agents: --max-context-tokens %ld: trajectories cut to the turns that "
+                "fit: %zu; left out, their first prompt alone being longer: %zu; replayed: "
+                "%zu of %zu.\n",
+                c.max_context_tokens, c.cut.shortened, c.cut.left_out, usable, rp.ntasks);
     struct run_env e;
     struct run_env_options ro = run_flags_env(
         &c.f, "agents", rank_share(c.max_agents < 100000 ? c.max_agents : 4096, me, ranks_size()));

@@ -278,7 +278,7 @@ int replay_load(const char *dir, struct replay *r, char *err, size_t errlen)
             else
                 snprintf(err, errlen,
                          "manifest.json task '%s': total_recorded_tool_delay_ms must be a "
-                         "non-negative number of milliseconds",
+                         "number of milliseconds from 0 to 1e12; fix that task's entry",
                          tid->valuestring);
             rc = -1;
             break;
@@ -332,15 +332,21 @@ int replay_load(const char *dir, struct replay *r, char *err, size_t errlen)
     return rc;
 }
 
-void replay_truncate(struct replay *r, long max_context_tokens)
+struct replay_cut replay_truncate(struct replay *r, long max_context_tokens)
 {
-    if (max_context_tokens <= 0) return;
+    struct replay_cut cut = {0, 0};
+    if (max_context_tokens <= 0) return cut;
     for (size_t i = 0; i < r->ntasks; i++) {
         struct replay_task *t = &r->tasks[i];
         size_t keep = 0;
         while (keep < t->nturns && t->turns[keep].body_bytes / 4 <= max_context_tokens) keep++;
-        t->nturns = keep ? keep : 1;
+        /* a first prompt already over the limit cannot be sent within it: the task is left
+         * out (the sources skip tasks of no turns), not sent oversized */
+        cut.shortened += keep && keep < t->nturns;
+        cut.left_out += !keep && t->nturns;
+        t->nturns = keep;
     }
+    return cut;
 }
 
 void replay_free(struct replay *r)

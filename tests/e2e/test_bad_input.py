@@ -130,6 +130,13 @@ NUMBERS = [
     (["agents", "--window-s", "inf"], "--window-s: inf is not a finite number"),
     (["agents", "--max-error-rate", "2"], "--max-error-rate: 2 is not a number <= 1"),
     (["agents", "--max-agents", "1e30"], "--max-agents: 1e30 is too large (it overflows"),
+    # the custom tier won silently; a TTFT of 0 s failed every iteration and reported 0 agents
+    (["agents", "--trajectories", common.AA_MINI, "--model-profile", "gpt-oss-120b", "--slo-speed", "1",
+      "--slo-ttft", "100"], "--model-profile and --slo-speed/--slo-ttft both choose the SLO"),
+    (["agents", "--trajectories", common.AA_MINI, "--slo-tier", "all", "--slo-speed", "1", "--slo-ttft", "100"],
+     "--slo-tier and --slo-speed/--slo-ttft both choose the SLO"),
+    (["agents", "--trajectories", common.AA_MINI, "--slo-speed", "1", "--slo-ttft", "0"],
+     "--slo-ttft must be above 0 seconds"),
 ]
 
 

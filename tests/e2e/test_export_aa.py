@@ -336,9 +336,33 @@ def main():
               "a write that fails: exit 1 naming the file, OUT_DIR removed", (1, False),
               (r.returncode, r.stderr.strip()[-300:], os.path.exists(aa5)))
         stopped_early(tmp)
+        max_context(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     common.done()
+
+
+def max_context(tmp):
+    """--max-context-tokens kept at least one turn of every trajectory, so a first prompt over
+    the limit was sent anyway, without a word. Now a trajectory is cut to the turns that fit
+    and left out when its first prompt alone is longer; stderr and the run's header count
+    both, and a run where none fits is refused."""
+    r = agents(os.path.join(tmp, "ctx-none"), "--max-agents", "1", "--max-context-tokens", "100")
+    check(r.returncode == 2 and "no trajectory fits --max-context-tokens 100" in r.stderr,
+          "no trajectory fits: refused before the run, exit 2", 2, (r.returncode, r.stderr.strip()[-300:]))
+    run = os.path.join(tmp, "ctx")
+    r = agents(run, "--max-agents", "1", "--max-context-tokens", "300")
+    cfg = json.load(open(os.path.join(run, "results.json")))["run"]["config"] if r.returncode == 0 else {}
+    check(r.returncode == 0 and "trajectories cut to the turns that fit: 1; left out" in r.stderr and
+          cfg.get("trajectories_shortened_to_max_context") == 1 and
+          cfg.get("trajectories_over_max_context") == 0,
+          "--max-context-tokens 300: the one trajectory cut to its turns that fit, said and recorded", 1,
+          (r.returncode, r.stderr.strip()[-300:], cfg.get("trajectories_shortened_to_max_context")))
+    out = run + "-aa"
+    r = common.run_strobe("export-aa", run, out)
+    turns = [json.loads(l) for l in open(os.path.join(out, "turns.jsonl"))] if r.returncode in (0, 4) else []
+    check(0 < len(turns) < 6, "the export holds only the turns that fit (fewer than the 6 recorded)",
+          "1 to 5", len(turns))
 
 
 def stopped_early(tmp):
