@@ -4,22 +4,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct tap *tap_open(const char *spec, char *err, size_t errlen)
+struct tap *tap_open(const char *spec, char *err, size_t errlen, int *bad_spec)
 {
     static const struct tap_backend *const all[] = {&tap_backend_sim, &tap_backend_xrt};
+    *bad_spec = 1;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         size_t n = strlen(all[i]->name);
         if (strncmp(spec, all[i]->name, n) || (spec[n] && spec[n] != ':')) continue;
+        /* "xrt:" would read as plain "xrt" (device 0): a typo's missing part is not a default */
+        if (spec[n] == ':' && !spec[n + 1]) {
+            snprintf(err, errlen, "tap spec '%s' ends with ':': give what follows it (%s)", spec,
+                     i == 0 ? "sim:FILE.pcap or sim:iface=NAME" : "xrt:INDEX[,XCLBIN]");
+            return NULL;
+        }
         struct tap *t = calloc(1, sizeof *t);
         t->b = all[i];
         t->next_seq = -1;
-        if (t->b->open(t, spec[n] ? spec + n + 1 : "", err, errlen)) {
+        int rc = t->b->open(t, spec[n] ? spec + n + 1 : "", err, errlen);
+        if (rc) {
+            *bad_spec = rc == -2;
             free(t);
             return NULL;
         }
+        *bad_spec = 0;
         return t;
     }
-    snprintf(err, errlen, "unknown tap '%s': give sim:PCAP or xrt:INDEX[,XCLBIN]", spec);
+    snprintf(err, errlen,
+             "unknown tap '%s': give sim:FILE.pcap, sim:iface=NAME or xrt:INDEX[,XCLBIN]", spec);
     return NULL;
 }
 
@@ -58,3 +69,8 @@ void tap_close(struct tap *t)
 
 uint64_t tap_lost(const struct tap *t) { return t->lost; }
 uint64_t tap_received(const struct tap *t) { return t->received; }
+
+int tap_file_progress(const struct tap *t, char *what, size_t n)
+{
+    return t->b->file_progress ? t->b->file_progress(t, what, n) : 0;
+}

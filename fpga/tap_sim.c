@@ -25,6 +25,8 @@
 /* the most a pcap record holds (libpcap's MAXIMUM_SNAPLEN): a header claiming more is not
  * a frame but a damaged file */
 #define PCAP_MAX_FRAME 262144u
+/* drop-every=N: one record in a billion is already none worth testing */
+#define DROP_EVERY_MAX 1000000000L
 
 struct sim {
     struct sim_model *m;
@@ -48,44 +50,100 @@ static uint32_t u32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+/* A whole number, digits only, in [lo, hi]: sscanf took "3abc" for 3, and wrapped an
+ * overflow to a value that lost no record. -1 when text is anything else. */
+static int whole_option(const char *text, long lo, long hi, long *out)
+{
+    char *end;
+    if (*text < '0' || *text > '9') return -1;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+/* The options after either form's source, comma-separated: only drop-every=N. 0, or -2 (a
+ * bad command line) with err. */
+static int sim_options(char *opts, long *drop, char *err, size_t errlen)
+{
+    for (char *o = opts, *next; o; o = next) {
+        next = strchr(o, ',');
+        if (next) *next++ = 0;
+        if (strncmp(o, "drop-every=", 11)) {
+            snprintf(err, errlen,
+                     "tap sim: unknown option '%s': both forms take only drop-every=N "
+                     "(sim:FILE.pcap,drop-every=N or sim:iface=NAME,drop-every=N)",
+                     o);
+            return -2;
+        }
+        if (*drop) {
+            snprintf(err, errlen, "tap sim: drop-every is given twice: give it once");
+            return -2;
+        }
+        if (whole_option(o + 11, 2, DROP_EVERY_MAX, drop)) {
+            snprintf(err, errlen,
+                     "tap sim: drop-every=%s is not a whole number from 2 to %ld (lose one "
+                     "record in N)",
+                     o + 11, DROP_EVERY_MAX);
+            return -2;
+        }
+    }
+    return 0;
+}
+
+/* live: every frame the interface sees, with the kernel's receive time */
+static int open_live(struct tap *t, const char *iface, long drop, char *err, size_t errlen)
+{
+    struct sim *s = calloc(1, sizeof *s);
+    s->live_fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK, htons(0x0003));
+    int one = 1;
+    struct sockaddr_ll ll = {.sll_family = AF_PACKET,
+                             .sll_protocol = htons(0x0003),
+                             .sll_ifindex = (int)if_nametoindex(iface)};
+    if (s->live_fd < 0 || !ll.sll_ifindex ||
+        setsockopt(s->live_fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) ||
+        bind(s->live_fd, (struct sockaddr *)&ll, sizeof ll)) {
+        snprintf(err, errlen,
+                 "tap sim: cannot capture on interface '%s': %s (needs root and an "
+                 "existing interface)",
+                 iface, !ll.sll_ifindex ? "no such interface" : strerror(errno));
+        if (s->live_fd >= 0) close(s->live_fd);
+        free(s);
+        return -1;
+    }
+    s->drop_every = drop;
+    t->impl = s;
+    return 0;
+}
+
 static int sim_open(struct tap *t, const char *options, char *err, size_t errlen)
 {
     char path[1024];
-    snprintf(path, sizeof path, "%s", options);
-    if (!strncmp(path, "iface=", 6)) {
-        /* live: every frame the interface sees, with the kernel's receive time */
-        struct sim *s = calloc(1, sizeof *s);
-        s->live_fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK, htons(0x0003));
-        int one = 1;
-        struct sockaddr_ll ll = {.sll_family = AF_PACKET,
-                                 .sll_protocol = htons(0x0003),
-                                 .sll_ifindex = (int)if_nametoindex(path + 6)};
-        if (s->live_fd < 0 || !ll.sll_ifindex ||
-            setsockopt(s->live_fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) ||
-            bind(s->live_fd, (struct sockaddr *)&ll, sizeof ll)) {
-            snprintf(err, errlen,
-                     "tap sim: cannot capture on interface '%s': %s (needs root and an "
-                     "existing interface)",
-                     path + 6, !ll.sll_ifindex ? "no such interface" : strerror(errno));
-            if (s->live_fd >= 0) close(s->live_fd);
-            free(s);
-            return -1;
-        }
-        t->impl = s;
-        return 0;
-    }
-    char *comma = strchr(path, ',');
     long drop = 0;
+    /* a longer spec would be cut to a different file's name */
+    if (strlen(options) >= sizeof path) {
+        snprintf(err, errlen,
+                 "tap sim: the spec is longer than %zu characters: give a shorter path",
+                 sizeof path - 1);
+        return -2;
+    }
+    snprintf(path, sizeof path, "%s", options);
+    char *comma = strchr(path, ',');
     if (comma) {
         *comma = 0;
-        if (sscanf(comma + 1, "drop-every=%ld", &drop) != 1 || drop < 2) {
-            snprintf(err, errlen, "tap sim: option '%s' is not drop-every=N (N >= 2)", comma + 1);
-            return -1;
+        if (sim_options(comma + 1, &drop, err, errlen)) return -2;
+    }
+    if (!strncmp(path, "iface=", 6)) {
+        if (!path[6]) {
+            snprintf(err, errlen, "tap sim: iface= names no interface: give sim:iface=NAME");
+            return -2;
         }
+        return open_live(t, path + 6, drop, err, errlen);
     }
     if (!path[0]) {
         snprintf(err, errlen, "tap sim needs a pcap file: sim:FILE.pcap");
-        return -1;
+        return -2;
     }
     struct sim *s = calloc(1, sizeof *s);
     s->pcap = (uint8_t *)read_file(path, &s->len);
@@ -222,6 +280,18 @@ static void bad_record(struct tap *t, uint32_t incl)
     s->broken = 1;
 }
 
+/* The model's records from raw[n] on, up to max, losing one in drop_every on the way to
+ * the host (tests); the new n. */
+static int pop_records(struct sim *s, uint8_t (*raw)[32], int n, int max)
+{
+    while (n < max && sim_model_record(s->m, raw[n])) {
+        s->popped++;
+        if (s->drop_every && s->popped % (uint64_t)s->drop_every == 0) continue;
+        n++;
+    }
+    return n;
+}
+
 static int sim_poll(struct tap *t, uint8_t (*raw)[32], int max)
 {
     struct sim *s = t->impl;
@@ -232,15 +302,10 @@ static int sim_poll(struct tap *t, uint8_t (*raw)[32], int max)
         for (int frames = 0; frames < 256 && live_frame(s, &len, &ns); frames++)
             feed(s, s->frame, len, ns);
         if (s->started) sim_model_tick(s->m, 8);
-        while (n < max && sim_model_record(s->m, raw[n])) n++;
-        return n;
+        return pop_records(s, raw, n, max);
     }
     for (;;) {
-        while (n < max && sim_model_record(s->m, raw[n])) {
-            s->popped++;
-            if (s->drop_every && s->popped % (uint64_t)s->drop_every == 0) continue;
-            n++;
-        }
+        n = pop_records(s, raw, n, max);
         if (n == max) return n;
         if (s->done) return n ? n : s->broken ? -2 : -1;
         const uint8_t *h = s->pcap + s->at;
@@ -298,5 +363,20 @@ static void sim_close(struct tap *t)
     free(s);
 }
 
+/* A capture has an end: a reading stopped before it (--seconds, a signal) says how far. */
+static int sim_file_progress(const struct tap *t, char *what, size_t n)
+{
+    const struct sim *s = t->impl;
+    if (s->live_fd >= 0) return 0;
+    if (s->at == s->len)
+        snprintf(what, n,
+                 "all %llu frames of %s went into the tap, but its last records were not read",
+                 (unsigned long long)s->frames, s->path);
+    else
+        snprintf(what, n, "%llu frames of %s were read, to byte %zu of its %zu; the rest was not",
+                 (unsigned long long)s->frames, s->path, s->at, s->len);
+    return 1;
+}
+
 const struct tap_backend tap_backend_sim = {"sim",          sim_open, sim_start, sim_poll,
-                                            sim_read_clock, sim_stop, sim_close};
+                                            sim_read_clock, sim_stop, sim_close, sim_file_progress};

@@ -7,11 +7,43 @@
 #include "clock.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* "INDEX[,XCLBIN]" after "xrt:", or "" (plain "xrt": device 0). The index is digits only:
+ * sscanf's %u took "-1" for device 4294967295 and "0abc" for 0. 0, or -2 (a bad command
+ * line) with err. */
+static int x_spec(const char *options, unsigned *index, char *xclbin, size_t n, char *err,
+                  size_t errlen)
+{
+    *index = 0;
+    xclbin[0] = 0;
+    if (!*options) return 0;
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(options, &end, 10);
+    if (*options < '0' || *options > '9' || errno || v > UINT_MAX || (*end && *end != ',')) {
+        snprintf(err, errlen,
+                 "tap xrt: '%s' is not INDEX[,XCLBIN]: give a device index, a whole number "
+                 "such as 0 (xrt:0,strobe_tap.xclbin)",
+                 options);
+        return -2;
+    }
+    *index = (unsigned)v;
+    if (*end == ',' && (!end[1] || strlen(end + 1) >= n)) {
+        snprintf(err, errlen,
+                 "tap xrt: give the xclbin's path after the comma, of at most %zu "
+                 "characters: xrt:INDEX,XCLBIN",
+                 n - 1);
+        return -2;
+    }
+    if (*end == ',') snprintf(xclbin, n, "%s", end + 1);
+    return 0;
+}
 
 #ifdef STROBE_HAVE_XRT
 #include <xrt/xrt_bo.h>
@@ -56,12 +88,9 @@ static int xrt_root(char *err, size_t errlen)
 
 static int x_open(struct tap *t, const char *options, char *err, size_t errlen)
 {
-    unsigned index = 0;
-    char xclbin[1024] = "";
-    if (*options && sscanf(options, "%u,%1023s", &index, xclbin) < 1) {
-        snprintf(err, errlen, "tap xrt: give xrt:INDEX[,XCLBIN], got '%s'", options);
-        return -1;
-    }
+    unsigned index;
+    char xclbin[1024];
+    if (x_spec(options, &index, xclbin, sizeof xclbin, err, errlen)) return -2;
     if (xrt_root(err, errlen)) return -1;
     struct xrt *x = calloc(1, sizeof *x);
     x->dev = xrtDeviceOpen(index);
@@ -175,7 +204,10 @@ static void x_close(struct tap *t)
 static int x_open(struct tap *t, const char *options, char *err, size_t errlen)
 {
     (void)t;
-    (void)options;
+    unsigned index;
+    char xclbin[1024];
+    /* a bad spec is a bad command line whether or not this build has XRT */
+    if (x_spec(options, &index, xclbin, sizeof xclbin, err, errlen)) return -2;
     snprintf(err, errlen,
              "tap xrt: this strobe was built without XRT (install libxrt-dev and rebuild)");
     return -1;
@@ -205,5 +237,6 @@ static void x_stop(struct tap *t) { (void)t; }
 static void x_close(struct tap *t) { (void)t; }
 #endif
 
+/* a card is always live: no file_progress */
 const struct tap_backend tap_backend_xrt = {"xrt",        x_open, x_start, x_poll,
-                                            x_read_clock, x_stop, x_close};
+                                            x_read_clock, x_stop, x_close, NULL};

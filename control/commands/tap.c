@@ -7,11 +7,13 @@
 #include "num_arg.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,17 +39,44 @@ struct out {
     int err; /* errno of the first failed write; 0 while every write went in */
 };
 
+/* What stands at a path the tap will not write over, for the sentence refusing it. */
+static const char *kind_at(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st)) return "something";
+    if (S_ISLNK(st.st_mode)) return "a symbolic link";
+    if (S_ISFIFO(st.st_mode)) return "a FIFO";
+    if (S_ISDIR(st.st_mode)) return "a directory";
+    return S_ISREG(st.st_mode) ? "a file" : "a special file";
+}
+
+/* A new file only: O_EXCL|O_NOFOLLOW, so an earlier tap's records are not overwritten
+ * without a word, a link planted there does not redirect the write to its target, and a
+ * FIFO does not block the command for ever. */
 static int out_open(struct out *o, const char *dir, const char *name, const char *mode)
 {
-    snprintf(o->path, sizeof o->path, "%s/%s", dir, name);
     o->err = 0;
-    o->f = fopen(o->path, mode);
-    if (!o->f)
+    o->f = NULL;
+    /* a cut path would name another file */
+    if ((size_t)snprintf(o->path, sizeof o->path, "%s/%s", dir, name) >= sizeof o->path) {
+        fprintf(stderr, "strobe tap: --out is too long for the paths of the files under it: "
+                        "give a shorter path.\n");
+        return -1;
+    }
+    int fd = open(o->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+    if (fd >= 0 && !(o->f = fdopen(fd, mode))) close(fd);
+    if (o->f) return 0;
+    if (errno == EEXIST || errno == ELOOP)
+        fprintf(stderr,
+                "strobe tap: %s is already there (%s), and strobe tap writes only new files: "
+                "remove it, or give another --out.\n",
+                o->path, kind_at(o->path));
+    else
         fprintf(stderr,
                 "strobe tap: cannot create %s: %s; give an existing, writable run "
                 "directory as --out.\n",
                 o->path, strerror(errno));
-    return o->f ? 0 : -1;
+    return -1;
 }
 
 static void out_failed(struct out *o)
@@ -81,16 +110,22 @@ static int out_close(struct out *o)
     if (fclose(o->f) && !o->err) out_failed(o);
     if (o->err)
         fprintf(stderr,
-                "strobe tap: writing %s failed: %s; free space there (or give another "
-                "--out) and run strobe tap again.\n",
+                "strobe tap: writing %s failed: %s; free space there, remove the tap files "
+                "left in it (or give another --out) and run strobe tap again.\n",
                 o->path, strerror(o->err));
     return o->err ? -1 : 0;
 }
 
+/* How a reading ended. */
+enum read_end {
+    READ_ALL,     /* the source is exhausted (a capture read to its end) */
+    READ_STOPPED, /* --seconds, a signal or a failed write stopped it first */
+    READ_BROKEN,  /* the source turned out broken (t->why says how) */
+};
+
 /* Records until the source is exhausted (sim), --seconds have passed (0: no limit), a signal
- * comes or a write fails; a cross-timestamp of the clocks a second, and one at each end.
- * 1 when the source turned out broken (t->why says how), else 0. */
-static int read_tap(struct tap *t, double seconds, struct out *rec, struct out *clk)
+ * comes or a write fails; a cross-timestamp of the clocks a second, and one at each end. */
+static enum read_end read_tap(struct tap *t, double seconds, struct out *rec, struct out *clk)
 {
     int64_t start = clock_now_ns(), limit = (int64_t)(seconds * 1e9), last_pair = 0;
     int64_t tap_ns, host_ns;
@@ -118,7 +153,7 @@ static int read_tap(struct tap *t, double seconds, struct out *rec, struct out *
         }
     }
     if (tap_read_clock(t, &tap_ns, &host_ns) == 0) out_pair(clk, tap_ns, host_ns);
-    return n < -1;
+    return n < -1 ? READ_BROKEN : n == -1 ? READ_ALL : READ_STOPPED;
 }
 #endif
 
@@ -132,11 +167,16 @@ static void usage(FILE *f)
         "then gives every SSE event the tap's time of the frame that carried its last byte.\n\n"
         "  sim:FILE.pcap[,drop-every=N]  the tap's RTL (Verilator model) fed with a capture of\n"
         "                                the run's traffic, at its captured times; drop-every\n"
-        "                                loses one record in N (to test the fallback)\n"
-        "  sim:iface=NAME                the same model fed live from an interface during the run\n"
-        "  xrt:INDEX[,XCLBIN]            an Alveo card running the tap, during the run\n"
+        "                                loses one record in N, 2 to 1e9 (to test the fallback)\n"
+        "  sim:iface=NAME[,drop-every=N] the same model fed live from an interface during the run\n"
+        "  xrt[:INDEX[,XCLBIN]]          an Alveo card running the tap, during the run (device 0\n"
+        "                                when no INDEX)\n"
+        "  --out RUN_DIR                 an existing directory (a run's) with no tap files yet\n"
         "  --seconds S                   how long to read a live tap, 0.001 to 1e8 (default:\n"
-        "                                until SIGINT)\n");
+        "                                until SIGINT); a capture is read to its end unless\n"
+        "                                --seconds or SIGINT stop it first\n\n"
+        "Exit status: 0 done, 1 failed, 2 bad command line, 3 a capture not read to its end\n"
+        "(stopped by --seconds or a signal: the records read are kept, and how far is said).\n");
 }
 
 int cmd_tap(int argc, char **argv)
@@ -169,6 +209,12 @@ int cmd_tap(int argc, char **argv)
         fprintf(stderr, "strobe tap: give one SPEC and --out RUN_DIR; see strobe tap --help.\n");
         return 2;
     }
+    /* "" would make the files' paths "/tap_records.bin": the filesystem's root */
+    if (!*out) {
+        fprintf(stderr, "strobe tap: --out is empty: give the run directory to write the tap's "
+                        "files into; see strobe tap --help.\n");
+        return 2;
+    }
 #ifndef STROBE_HAVE_FPGA
     (void)seconds;
     fprintf(stderr, "strobe tap: this strobe was built without the tap runtime (install verilator "
@@ -176,10 +222,14 @@ int cmd_tap(int argc, char **argv)
     return 1;
 #else
     char err[512];
-    struct tap *t = tap_open(argv[optind], err, sizeof err);
+    int bad_spec;
+    struct tap *t = tap_open(argv[optind], err, sizeof err, &bad_spec);
     if (!t) {
-        fprintf(stderr, "strobe tap: %s.\n", err);
-        return 1;
+        if (bad_spec)
+            fprintf(stderr, "strobe tap: %s; see strobe tap --help.\n", err);
+        else
+            fprintf(stderr, "strobe tap: %s.\n", err);
+        return bad_spec ? 2 : 1;
     }
     if (tap_start(t, err, sizeof err)) {
         fprintf(stderr, "strobe tap: %s.\n", err);
@@ -188,23 +238,50 @@ int cmd_tap(int argc, char **argv)
     }
     struct out rec, clk;
     if (out_open(&rec, out, "tap_records.bin", "wb") || out_open(&clk, out, "tap_clock.csv", "w")) {
-        if (rec.f) fclose(rec.f);
+        /* the records file made just now goes again, so that running again is not refused */
+        if (rec.f) {
+            fclose(rec.f);
+            unlink(rec.path);
+        }
         tap_close(t);
         return 1;
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    int broken = read_tap(t, seconds, &rec, &clk);
+    enum read_end end = read_tap(t, seconds, &rec, &clk);
     tap_stop(t);
     /* both closed whatever happened, and each failure said */
     int bad_rec = out_close(&rec), bad_clk = out_close(&clk);
-    if (broken)
+    /* a capture has an end: stopped before it, the run's tap records are only a part (a live
+     * tap, though, is meant to be stopped by --seconds or a signal) */
+    char how_far[1600];
+    int cut = end == READ_STOPPED && !bad_rec && !bad_clk &&
+              tap_file_progress(t, how_far, sizeof how_far);
+    if (end == READ_BROKEN)
         fprintf(stderr, "strobe tap: %s (the %llu records before it are in %s).\n", t->why,
                 (unsigned long long)tap_received(t), rec.path);
     else if (!bad_rec && !bad_clk)
-        printf("tap: %llu records, %llu lost (sequence gaps), written to %s\n",
-               (unsigned long long)tap_received(t), (unsigned long long)tap_lost(t), rec.path);
+        printf("tap: %llu records, %llu lost (sequence gaps), written to %s%s\n",
+               (unsigned long long)tap_received(t), (unsigned long long)tap_lost(t), rec.path,
+               cut ? " (incomplete: the capture was not read to its end)" : "");
+    if (cut)
+        fprintf(stderr,
+                "strobe tap: %s before the capture's end: %s (the %llu records read are in %s); "
+                "for all of them, remove tap_records.bin and tap_clock.csv and run strobe tap "
+                "again%s, letting it finish.\n",
+                stop ? "stopped by a signal" : "--seconds ran out", how_far,
+                (unsigned long long)tap_received(t), rec.path, stop ? "" : " without --seconds");
     tap_close(t);
-    return broken || bad_rec || bad_clk ? 1 : 0;
+    /* the summary is the command's result: lost to a full disk or closed pipe, it failed */
+    if (fflush(stdout) || ferror(stdout)) {
+        fprintf(stderr,
+                "strobe tap: writing the summary to standard output failed: %s; the records "
+                "are in %s and only the summary line was lost: send stdout where it can be "
+                "written next time.\n",
+                strerror(errno), rec.path);
+        return 1;
+    }
+    if (end == READ_BROKEN || bad_rec || bad_clk) return 1;
+    return cut ? 3 : 0;
 #endif
 }

@@ -8,11 +8,17 @@ labelled so. The xrt backend's no-device path says so in one sentence. Wrong inp
 sentence, not a silent result: a bad --seconds (exit 2), a capture cut short (a warning, the
 frames before kept) or with an impossible record header (exit 1), a run's tap_clock.csv
 missing, empty or garbled (analyze goes on, the clock's drift and uncertainty null), a full
-disk (exit 1 naming the file). The capture and the full disk need root (NOT TESTED
+disk (exit 1 naming the file), an empty --out (exit 2), a capture not read to its end for
+--seconds or SIGINT (exit 3, how far said, the records kept), a malformed SPEC (exit 2), a
+file, link or FIFO already where tap writes (refused, nothing overwritten, no hang), stdout
+that cannot be written (exit 1). The capture and the full disk need root (NOT TESTED
 otherwise); everything needs a build with the tap runtime (77 otherwise)."""
 import json
 import os
 import random
+import re
+import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -49,10 +55,18 @@ def capture_run(tmp):
     return pcap, run
 
 
+TAP_FILES = ("tap_records.bin", "tap_clock.csv")
+
+
+def clear(out):
+    """strobe tap writes only new files: an earlier tap's go first."""
+    for f in TAP_FILES:
+        if os.path.lexists(os.path.join(out, f)):
+            os.remove(os.path.join(out, f))
+
+
 def tap(run, spec):
-    for f in ("tap_records.bin", "tap_clock.csv"):
-        if os.path.exists(os.path.join(run, f)):
-            os.remove(os.path.join(run, f))
+    clear(run)
     r = common.run_strobe("tap", spec, "--out", run, timeout=600)
     check(r.returncode == 0, "strobe tap %s reads the records" % spec.split("/")[-1], 0, r.stderr[-300:])
     a = common.run_strobe("analyze", run)
@@ -85,7 +99,9 @@ def bad_seconds(tmp, pcap):
               "--seconds %r: refused with a sentence, exit 2 (a bad command line)" % v, 2,
               (r.returncode, r.stderr[-200:]))
     r = common.run_strobe("tap", "sim:" + pcap, "--out", out, "--seconds", "0.5", timeout=30)
-    check(r.returncode == 0, "--seconds 0.5 is taken", 0, (r.returncode, r.stderr[-200:]))
+    check(r.returncode == 0 and "incomplete" not in r.stdout and not r.stderr,
+          "--seconds 0.5 is taken, the capture read to its end within it", 0,
+          (r.returncode, r.stdout, r.stderr[-200:]))
 
 
 def bad_captures(tmp, whole):
@@ -104,6 +120,7 @@ def bad_captures(tmp, whole):
     for what, data, rc, records, said in cases:
         path, out = os.path.join(tmp, "bad.pcap"), os.path.join(tmp, "bad")
         os.makedirs(out, exist_ok=True)
+        clear(out)
         open(path, "wb").write(data)
         r = common.run_strobe("tap", "sim:" + path, "--out", out, timeout=60)
         kept = os.path.getsize(os.path.join(out, "tap_records.bin")) // 32
@@ -111,6 +128,149 @@ def bad_captures(tmp, whole):
         check(r.returncode == rc and kept == records and said in r.stderr and path in r.stderr,
               "a capture %s: exit %d, the %d records before it kept, a sentence naming the file" % (
                   what, rc, records), (rc, records, said), (r.returncode, kept, r.stderr[-300:]))
+
+
+def big_pcap(path, n):
+    """n copies of one frame, 10 us apart: a capture the tap takes a while to read."""
+    f = tcp_frame(0)
+    with open(path, "wb") as o:
+        o.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        o.write(b"".join(struct.pack("<IIII", 1700000000 + i // 100000, i % 100000 * 10, len(f), len(f)) + f
+                         for i in range(n)))
+
+
+def one_sentence(r):
+    lines = r.stderr.strip().splitlines()
+    return len(lines) == 1 and lines[0].startswith("strobe tap: ") and lines[0].endswith(".")
+
+
+def empty_out(pcap):
+    """--out "" wrote /tap_records.bin and /tap_clock.csv, exit 0."""
+    before = [os.path.lexists("/" + f) for f in TAP_FILES]
+    r = common.run_strobe("tap", "sim:" + pcap, "--out", "", timeout=30)
+    made = [f for f, b in zip(TAP_FILES, before) if not b and os.path.lexists("/" + f)]
+    for f in made:
+        os.remove("/" + f)
+    check(r.returncode == 2 and "--out is empty" in r.stderr and one_sentence(r) and not made,
+          "--out '': refused in one sentence, exit 2, nothing written at /", (2, []),
+          (r.returncode, r.stderr.strip(), made))
+
+
+def not_read_to_end(tmp):
+    """A capture stopped before its end by --seconds or SIGINT said nothing and exited 0:
+    now exit 3 (as slt's interrupted run), the records read kept, and how far said."""
+    pcap, out = os.path.join(tmp, "big.pcap"), os.path.join(tmp, "cut")
+    n = 200000
+    big_pcap(pcap, n)
+    os.mkdir(out)
+    r = common.run_strobe("tap", "sim:" + pcap, "--out", out, "--seconds", "0.05", timeout=120)
+    kept = os.path.getsize(os.path.join(out, "tap_records.bin")) // 32
+    print("--seconds 0.05 on %d frames: exit %d, %d records; %s" % (n, r.returncode, kept, r.stderr.strip()))
+    check(r.returncode == 3 and 0 < kept < n and "incomplete" in r.stdout and "--seconds ran out" in r.stderr and
+          "the rest was not" in r.stderr and ("%d records" % kept) in r.stderr and one_sentence(r),
+          "--seconds stops a capture early: exit 3, the records kept, how far said", (3, "0 < kept < %d" % n),
+          (r.returncode, kept, r.stdout, r.stderr[-400:]))
+    clear(out)
+    p = subprocess.Popen([common.STROBE, "tap", "sim:" + pcap, "--out", out], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    rec = os.path.join(out, "tap_records.bin")
+    end = time.time() + 60
+    # the first records written (stdio's first 4 KiB): the tap is reading, its signal handler set
+    while p.poll() is None and time.time() < end and not (os.path.exists(rec) and os.path.getsize(rec)):
+        time.sleep(0.005)
+    p.send_signal(signal.SIGINT)
+    o, e = p.communicate(timeout=60)
+    kept = os.path.getsize(rec) // 32
+    print("SIGINT: exit %d, %d records; %s" % (p.returncode, kept, e.strip()))
+    check(p.returncode == 3 and 0 < kept < n and "incomplete" in o and "stopped by a signal" in e and
+          "the rest was not" in e, "SIGINT stops a capture early: exit 3, the records kept, how far said",
+          (3, "0 < kept < %d" % n), (p.returncode, kept, o, e[-400:]))
+
+
+def bad_specs(tmp, pcap):
+    """A SPEC read tolerantly: drop-every=3abc taken as 3, an overflowing one as no loss, xrt:
+    as device 0 and xrt:-1 as device 4294967295, the iface form's options taken for its
+    interface's name. Each malformed one is a bad command line: exit 2, one sentence."""
+    out = os.path.join(tmp, "specs")
+    os.mkdir(out)
+    cases = [
+        ("sim:%s,drop-every=3abc" % pcap, "drop-every=3abc is not a whole number"),
+        ("sim:%s,drop-every=99999999999999999999999" % pcap, "is not a whole number from 2"),
+        ("sim:%s,drop-every=1" % pcap, "is not a whole number from 2"),
+        ("sim:%s,drop-every=" % pcap, "is not a whole number from 2"),
+        ("sim:%s,drop-every=2,drop-every=3" % pcap, "drop-every is given twice"),
+        ("sim:%s,bogus=1" % pcap, "unknown option 'bogus=1'"),
+        ("sim:iface=lo,bogus=1", "unknown option 'bogus=1'"),
+        ("sim:iface=", "iface= names no interface"),
+        ("sim:", "ends with ':'"),
+        ("xrt:", "ends with ':'"),
+        ("xrt:-1", "'-1' is not INDEX[,XCLBIN]"),
+        ("xrt:0abc", "'0abc' is not INDEX[,XCLBIN]"),
+        ("xrt:99999999999", "is not INDEX[,XCLBIN]"),
+        ("xrt:0,", "give the xclbin's path after the comma"),
+        ("fpga:0", "unknown tap 'fpga:0'"),
+    ]
+    for spec, said in cases:
+        r = common.run_strobe("tap", spec, "--out", out, timeout=30)
+        check(r.returncode == 2 and said in r.stderr and "see strobe tap --help" in r.stderr and one_sentence(r)
+              and not os.listdir(out), "SPEC %s: exit 2 saying '%s'" % (spec.replace(pcap, "P"), said),
+              2, (r.returncode, r.stderr.strip()[-300:], os.listdir(out)))
+    r = common.run_strobe("tap", "sim:" + os.path.join(tmp, "missing.pcap"), "--out", out, timeout=30)
+    check(r.returncode == 1 and "missing.pcap" in r.stderr and one_sentence(r),
+          "a well-formed SPEC whose capture is missing: exit 1 (not a bad command line)", 1,
+          (r.returncode, r.stderr.strip()))
+    # both forms take drop-every: the option is not read as part of the interface's name
+    r = common.run_strobe("tap", "sim:iface=lo,drop-every=2", "--out", out, "--seconds", "0.2", timeout=30)
+    if os.geteuid() == 0:
+        check(r.returncode == 0, "sim:iface=lo,drop-every=2 is taken", 0, (r.returncode, r.stderr.strip()))
+    else:
+        check(r.returncode == 1 and "interface 'lo'" in r.stderr, "sim:iface=lo,drop-every=2: the interface is lo",
+              "interface 'lo'", (r.returncode, r.stderr.strip()))
+    clear(out)
+
+
+def existing_outputs(tmp, pcap):
+    """A link at RUN_DIR/tap_records.bin had its target overwritten, an earlier tap's file was
+    overwritten without a word, and a FIFO named tap_clock.csv blocked for ever: each is now
+    refused (exit 1, one sentence saying what to do) and left as it was."""
+    out, target = os.path.join(tmp, "existing"), os.path.join(tmp, "precious")
+    os.mkdir(out)
+    for name in TAP_FILES:
+        for kind in ("file", "link", "fifo"):
+            clear(out)
+            open(target, "wb").write(b"keep me")
+            path = os.path.join(out, name)
+            if kind == "file":
+                open(path, "wb").write(b"an earlier tap")
+            elif kind == "link":
+                os.symlink(target, path)
+            else:
+                os.mkfifo(path)
+            try:
+                r = common.run_strobe("tap", "sim:" + pcap, "--out", out, timeout=30)
+                rc, err = r.returncode, r.stderr
+            except subprocess.TimeoutExpired:
+                rc, err = "hung for 30 s", ""
+            st = os.lstat(path)
+            left = sorted(os.listdir(out))
+            same = {"file": stat.S_ISREG(st.st_mode) and open(path, "rb").read() == b"an earlier tap",
+                    "link": stat.S_ISLNK(st.st_mode), "fifo": stat.S_ISFIFO(st.st_mode)}[kind]
+            check(rc == 1 and "already there" in err and "remove it, or give another --out" in err and same and
+                  open(target, "rb").read() == b"keep me" and left == [name],
+                  "a %s at %s: refused, exit 1, left as it was, nothing else written" % (kind, name),
+                  (1, [name]), (rc, err.strip()[-300:], same, left))
+    clear(out)
+
+
+def stdout_unwritable(tmp, pcap):
+    """strobe tap > /dev/full exited 0: its summary is its result, and losing it fails."""
+    out = os.path.join(tmp, "full_stdout")
+    os.mkdir(out)
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([common.STROBE, "tap", "sim:" + pcap, "--out", out], stdout=full,
+                           stderr=subprocess.PIPE, text=True, timeout=60)
+    check(r.returncode == 1 and "standard output" in r.stderr and "No space left" in r.stderr,
+          "stdout to /dev/full: exit 1 saying so", 1, (r.returncode, r.stderr.strip()))
 
 
 def analyze_tap(run):
@@ -190,9 +350,43 @@ def without_capture(tmp):
     pcap = os.path.join(tmp, "synthetic.pcap")
     whole = synthetic_pcap(pcap, 50)
     bad_seconds(tmp, pcap)
+    empty_out(pcap)
+    not_read_to_end(tmp)
+    bad_specs(tmp, pcap)
+    existing_outputs(tmp, pcap)
+    stdout_unwritable(tmp, pcap)
     bad_captures(tmp, whole)
     bad_clock_file(tmp, pcap)
     return pcap
+
+
+TCP_TALK = """
+import socket, time
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1)
+c = socket.create_connection(srv.getsockname()); s, _ = srv.accept()
+c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+for i in range(300):
+    c.sendall(b"x" * 100); s.recv(4096); time.sleep(0.002)
+"""
+
+
+def live_drop(tmp):
+    """sim:iface=NAME,drop-every=N: the option applies to the live form too (it was read as
+    part of the interface's name): about one record in two lost, and counted."""
+    out = os.path.join(tmp, "live_drop")
+    os.mkdir(out)
+    tapper = subprocess.Popen(["ip", "netns", "exec", NS, common.STROBE, "tap", "sim:iface=lo,drop-every=2",
+                               "--out", out, "--seconds", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    time.sleep(1)
+    subprocess.run(["ip", "netns", "exec", NS, "python3", "-c", TCP_TALK], check=True, timeout=60)
+    o, e = tapper.communicate(timeout=60)
+    m = re.search(r"tap: (\d+) records, (\d+) lost", o)
+    got, lost = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+    print("live, drop-every=2: %s" % o.strip())
+    check(tapper.returncode == 0 and got > 100 and abs(lost - got) <= 1,
+          "sim:iface=lo,drop-every=2: one record in two lost, and counted", (0, "> 100", "lost = records"),
+          (tapper.returncode, got, lost, e.strip()[-300:]))
 
 
 def main(tmp):
@@ -254,6 +448,7 @@ def main(tmp):
           "sim fed live from the interface during a run: events stamped by the tap",
           (0, 0, 0, "> 0 stamped, every event once"),
           (r.returncode, tapper.returncode, a.returncode, lt.get("fpga_tap"), lt["events_by_source"], err[-300:]))
+    live_drop(tmp)
     r = common.run_strobe("tap", "xrt:0", "--out", run)
     check(r.returncode == 1 and "no Alveo device 0" in r.stderr, "xrt without a card: one sentence, exit 1",
           1, (r.returncode, r.stderr[-200:]))
