@@ -3,8 +3,6 @@
  * serves both formats. What is not supported is refused by name, never guessed. */
 #include "tokenizer_impl.h"
 
-#include "json_num.h"
-
 #include <cjson/cJSON.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,39 +49,85 @@ static const char *type_of(const cJSON *o)
     return cJSON_IsString(t) ? t->valuestring : "(no type)";
 }
 
-static int is_true(const cJSON *o, const char *k)
+/* What a field holds, in words, for the sentences that refuse a field of the wrong type. */
+static const char *json_kind(const cJSON *j)
 {
-    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, k));
+    if (!j) return "missing";
+    if (cJSON_IsObject(j)) return "an object";
+    if (cJSON_IsArray(j)) return "an array";
+    if (cJSON_IsString(j)) return "a string";
+    if (cJSON_IsNumber(j)) return "a number";
+    if (cJSON_IsBool(j)) return "true or false";
+    return "null";
 }
 
-/* Flattens the pre-tokenizer into regex stages; sets *byte_level when a ByteLevel is seen. */
-static int add_pre(struct tokenizer *t, const cJSON *pre, int *byte_level, char *err, size_t errlen)
+/* Refuses `field` (a path: "model.vocab") for holding something other than `want`; -1. A
+ * field of the wrong type was read as something else (an array's elements have no keys: a
+ * vocab array crashed), so each is checked before use. */
+static int wrong_type(const char *field, const cJSON *j, const char *want, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "%s must be %s (it is %s); give the model's tokenizer.json as published",
+             field, want, json_kind(j));
+    return -1;
+}
+
+/* 0 with *on set from o's boolean k (absent or null: false); -1 for anything else, which
+ * was once read as false ("add_prefix_space": "yes" was ignored). */
+static int flag(const cJSON *o, const char *k, const char *path, int *on, char *err, size_t errlen)
+{
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, k);
+    *on = cJSON_IsTrue(j);
+    if (!j || cJSON_IsNull(j) || cJSON_IsBool(j)) return 0;
+    char field[160];
+    snprintf(field, sizeof field, "%s.%s", path, k);
+    return wrong_type(field, j, "true or false", err, errlen);
+}
+
+/* Flattens the pre-tokenizer at `path` into regex stages; sets *byte_level when a ByteLevel
+ * is seen. */
+static int add_pre(struct tokenizer *t, const cJSON *pre, const char *path, int *byte_level,
+                   char *err, size_t errlen)
 {
     if (!pre || cJSON_IsNull(pre)) return 0;
+    if (!cJSON_IsObject(pre))
+        return wrong_type(path, pre, "an object with a \"type\"", err, errlen);
     const char *type = type_of(pre);
     if (!strcmp(type, "Sequence")) {
+        const cJSON *list = cJSON_GetObjectItemCaseSensitive(pre, "pretokenizers");
+        char sub[160];
+        snprintf(sub, sizeof sub, "%s.pretokenizers", path);
+        if (!cJSON_IsArray(list))
+            return wrong_type(sub, list, "an array of pre-tokenizers", err, errlen);
+        int i = 0;
         const cJSON *each;
-        cJSON_ArrayForEach (each, cJSON_GetObjectItemCaseSensitive(pre, "pretokenizers"))
-            if (add_pre(t, each, byte_level, err, errlen)) return -1;
+        cJSON_ArrayForEach (each, list) {
+            snprintf(sub, sizeof sub, "%s.pretokenizers[%d]", path, i++);
+            if (add_pre(t, each, sub, byte_level, err, errlen)) return -1;
+        }
         return 0;
     }
     if (!strcmp(type, "ByteLevel")) {
+        int prefix_space, use_regex;
+        if (flag(pre, "add_prefix_space", path, &prefix_space, err, errlen) ||
+            flag(pre, "use_regex", path, &use_regex, err, errlen))
+            return -1;
         *byte_level = 1;
-        if (is_true(pre, "add_prefix_space")) {
+        if (prefix_space) {
             snprintf(err, errlen, "ByteLevel pre-tokenizer with add_prefix_space is not supported");
             return -1;
         }
-        return is_true(pre, "use_regex")
-                   ? pretok_add(&t->pre, GPT2_PATTERN, strlen(GPT2_PATTERN), 0, err, errlen)
-                   : 0;
+        return use_regex ? pretok_add(&t->pre, GPT2_PATTERN, strlen(GPT2_PATTERN), 0, err, errlen)
+                         : 0;
     }
     if (!strcmp(type, "Split")) {
         const cJSON *behavior = cJSON_GetObjectItemCaseSensitive(pre, "behavior");
         const cJSON *pat = cJSON_GetObjectItemCaseSensitive(pre, "pattern");
         const cJSON *re = cJSON_GetObjectItemCaseSensitive(pat, "Regex");
         const cJSON *str = cJSON_GetObjectItemCaseSensitive(pat, "String");
-        if (!cJSON_IsString(behavior) || strcmp(behavior->valuestring, "Isolated") ||
-            is_true(pre, "invert") || (!cJSON_IsString(re) && !cJSON_IsString(str))) {
+        int invert;
+        if (flag(pre, "invert", path, &invert, err, errlen)) return -1;
+        if (!cJSON_IsString(behavior) || strcmp(behavior->valuestring, "Isolated") || invert ||
+            !cJSON_IsObject(pat) || (!cJSON_IsString(re) && !cJSON_IsString(str))) {
             snprintf(err, errlen,
                      "Split pre-tokenizer other than behavior Isolated with a Regex "
                      "or String pattern, not inverted, is not supported");
@@ -100,62 +144,81 @@ static int add_pre(struct tokenizer *t, const cJSON *pre, int *byte_level, char 
 static int check_normalizer(const cJSON *n, char *err, size_t errlen)
 {
     if (!n || cJSON_IsNull(n)) return 0;
-    if (!strcmp(type_of(n), "Sequence") &&
-        cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(n, "normalizers")) == 0)
+    if (!cJSON_IsObject(n))
+        return wrong_type("normalizer", n, "an object with a \"type\", or null", err, errlen);
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(n, "normalizers");
+    if (!strcmp(type_of(n), "Sequence") && cJSON_IsArray(list) && cJSON_GetArraySize(list) == 0)
         return 0;
     snprintf(err, errlen, "normalizer %s is not supported (only none)", type_of(n));
     return -1;
 }
 
-/* 1 with *id set when j is a number from 0 to 2^32-1. */
-static int token_id(const cJSON *j, uint32_t *id)
+/* 0 with *id set when j is a whole number from 0 to BPE_MAX_ID; else -1 with err naming
+ * `what`. A fraction was once truncated (id 1.5 named token 1) and ids past the per-id
+ * tables' limit are no vocabulary strobe can hold. */
+static int token_id(const cJSON *j, const char *what, uint32_t *id, char *err, size_t errlen)
 {
-    int64_t n;
-    if (!json_int64(j, &n) || n < 0 || n > UINT32_MAX) return 0;
-    *id = (uint32_t)n;
-    return 1;
+    double d = cJSON_IsNumber(j) ? j->valuedouble : -1;
+    if (d >= 0 && d <= BPE_MAX_ID && d == (double)(uint32_t)d) {
+        *id = (uint32_t)d;
+        return 0;
+    }
+    if (!cJSON_IsNumber(j))
+        snprintf(err, errlen,
+                 "%s has an id that is %s, not a number; give the model's tokenizer.json as "
+                 "published",
+                 what, json_kind(j));
+    else if (d > BPE_MAX_ID)
+        snprintf(err, errlen,
+                 "%s has id %.15g, above the largest strobe takes (%u); give a tokenizer with "
+                 "a smaller vocabulary",
+                 what, d, BPE_MAX_ID);
+    else
+        snprintf(err, errlen,
+                 "%s has id %.15g, and ids are whole numbers from 0 to %u; give the model's "
+                 "tokenizer.json as published",
+                 what, d, BPE_MAX_ID);
+    return -1;
 }
 
-static int load_model(struct tokenizer *t, const cJSON *model, char *err, size_t errlen)
+/* The vocabulary: an object mapping each token (in GPT-2's alphabet) to its id. */
+static int load_vocab(struct tokenizer *t, const cJSON *vocab, const int alphabet[324], char *err,
+                      size_t errlen)
 {
-    const cJSON *prefix = cJSON_GetObjectItemCaseSensitive(model, "continuing_subword_prefix");
-    const cJSON *suffix = cJSON_GetObjectItemCaseSensitive(model, "end_of_word_suffix");
-    if (strcmp(type_of(model), "BPE") || is_true(model, "byte_fallback") ||
-        (cJSON_IsString(prefix) && prefix->valuestring[0]) ||
-        (cJSON_IsString(suffix) && suffix->valuestring[0])) {
-        snprintf(err, errlen,
-                 "model %s is not a plain byte-level BPE (no byte_fallback, no "
-                 "subword prefix or suffix); only those are supported",
-                 type_of(model));
-        return -1;
-    }
-    bpe_init(&t->bpe, BPE_BY_MERGES);
-    t->bpe.whole_piece_first = is_true(model, "ignore_merges");
-    int alphabet[324];
-    byte_alphabet(alphabet);
+    if (!cJSON_IsObject(vocab))
+        return wrong_type("model.vocab", vocab, "an object mapping each token to its id", err,
+                          errlen);
     uint8_t bytes[1024];
     const cJSON *v;
-    cJSON_ArrayForEach (v, cJSON_GetObjectItemCaseSensitive(model, "vocab")) {
+    cJSON_ArrayForEach (v, vocab) {
+        char what[96];
+        snprintf(what, sizeof what, "model.vocab entry '%.60s'", v->string);
+        uint32_t id;
+        if (token_id(v, what, &id, err, errlen)) return -1;
         int n = key_bytes(v->string, alphabet, bytes, sizeof bytes);
         if (n <= 0) continue;
-        uint32_t id;
-        int added = token_id(v, &id) ? bpe_add_token(&t->bpe, bytes, (size_t)n, id) : -1;
+        int added = bpe_add_token(&t->bpe, bytes, (size_t)n, id);
         if (added == BPE_NO_MEMORY) return tokenizer_no_memory(err, errlen, "the vocabulary");
-        if (added == BPE_ID_TOO_LARGE) {
-            snprintf(err, errlen,
-                     "vocabulary entry '%.60s' has id %u, above the largest strobe "
-                     "takes (%u)",
-                     v->string, id, BPE_MAX_ID);
-            return -1;
-        }
         if (added) {
-            snprintf(err, errlen, "vocabulary entry '%.60s' has a bad or repeated id", v->string);
+            snprintf(err, errlen,
+                     "%s repeats an id or the bytes of another entry; give the model's "
+                     "tokenizer.json as published",
+                     what);
             return -1;
         }
     }
+    return 0;
+}
+
+/* The merges, earliest first: each "LEFT RIGHT" or ["LEFT", "RIGHT"]. */
+static int load_merges(struct tokenizer *t, const cJSON *merges, const int alphabet[324], char *err,
+                       size_t errlen)
+{
+    if (!merges || cJSON_IsNull(merges)) return 0;
+    if (!cJSON_IsArray(merges)) return wrong_type("model.merges", merges, "an array", err, errlen);
     uint32_t rank = 0;
     const cJSON *m;
-    cJSON_ArrayForEach (m, cJSON_GetObjectItemCaseSensitive(model, "merges")) {
+    cJSON_ArrayForEach (m, merges) {
         char left[512], right[512];
         if (cJSON_IsString(m)) {
             const char *sp = strchr(m->valuestring, ' ');
@@ -164,12 +227,17 @@ static int load_model(struct tokenizer *t, const cJSON *model, char *err, size_t
                 goto bad;
             snprintf(left, sizeof left, "%.*s", (int)(sp - m->valuestring), m->valuestring);
             snprintf(right, sizeof right, "%s", sp + 1);
-        } else if (cJSON_GetArraySize(m) == 2 && cJSON_IsString(cJSON_GetArrayItem(m, 0)) &&
+        } else if (cJSON_IsArray(m) && cJSON_GetArraySize(m) == 2 &&
+                   cJSON_IsString(cJSON_GetArrayItem(m, 0)) &&
                    cJSON_IsString(cJSON_GetArrayItem(m, 1))) {
+            /* an object of two strings indexes like a pair: hence IsArray */
             snprintf(left, sizeof left, "%s", cJSON_GetArrayItem(m, 0)->valuestring);
             snprintf(right, sizeof right, "%s", cJSON_GetArrayItem(m, 1)->valuestring);
         } else {
-            goto bad;
+            char field[48];
+            snprintf(field, sizeof field, "model.merges[%u]", rank);
+            return wrong_type(field, m, "a string \"LEFT RIGHT\" or a pair of strings", err,
+                              errlen);
         }
         uint8_t lb[512], rb[512];
         int ln = key_bytes(left, alphabet, lb, sizeof lb),
@@ -183,8 +251,69 @@ static int load_model(struct tokenizer *t, const cJSON *model, char *err, size_t
         rank++;
         continue;
     bad:
-        snprintf(err, errlen, "merge %u is not two vocabulary tokens whose join is one", rank);
+        snprintf(err, errlen,
+                 "merge %u is not two vocabulary tokens whose join is one; give the model's "
+                 "tokenizer.json as published",
+                 rank);
         return -1;
+    }
+    return 0;
+}
+
+static int load_model(struct tokenizer *t, const cJSON *model, char *err, size_t errlen)
+{
+    if (!cJSON_IsObject(model))
+        return wrong_type("model", model, "an object with a \"type\"", err, errlen);
+    const cJSON *prefix = cJSON_GetObjectItemCaseSensitive(model, "continuing_subword_prefix");
+    const cJSON *suffix = cJSON_GetObjectItemCaseSensitive(model, "end_of_word_suffix");
+    if (prefix && !cJSON_IsNull(prefix) && !cJSON_IsString(prefix))
+        return wrong_type("model.continuing_subword_prefix", prefix, "a string or null", err,
+                          errlen);
+    if (suffix && !cJSON_IsNull(suffix) && !cJSON_IsString(suffix))
+        return wrong_type("model.end_of_word_suffix", suffix, "a string or null", err, errlen);
+    int byte_fallback, ignore_merges;
+    if (flag(model, "byte_fallback", "model", &byte_fallback, err, errlen) ||
+        flag(model, "ignore_merges", "model", &ignore_merges, err, errlen))
+        return -1;
+    if (strcmp(type_of(model), "BPE") || byte_fallback ||
+        (cJSON_IsString(prefix) && prefix->valuestring[0]) ||
+        (cJSON_IsString(suffix) && suffix->valuestring[0])) {
+        snprintf(err, errlen,
+                 "model %s is not a plain byte-level BPE (no byte_fallback, no "
+                 "subword prefix or suffix); only those are supported",
+                 type_of(model));
+        return -1;
+    }
+    bpe_init(&t->bpe, BPE_BY_MERGES);
+    t->bpe.whole_piece_first = ignore_merges;
+    int alphabet[324];
+    byte_alphabet(alphabet);
+    if (load_vocab(t, cJSON_GetObjectItemCaseSensitive(model, "vocab"), alphabet, err, errlen))
+        return -1;
+    return load_merges(t, cJSON_GetObjectItemCaseSensitive(model, "merges"), alphabet, err, errlen);
+}
+
+/* Tokens matched in the text before the pre-tokenizer: [{"id": N, "content": "..."}, ...]. */
+static int load_added(struct tokenizer *t, const cJSON *added, char *err, size_t errlen)
+{
+    if (!added || cJSON_IsNull(added)) return 0;
+    if (!cJSON_IsArray(added)) return wrong_type("added_tokens", added, "an array", err, errlen);
+    int i = 0;
+    const cJSON *a;
+    cJSON_ArrayForEach (a, added) {
+        char what[48];
+        snprintf(what, sizeof what, "added_tokens[%d]", i++);
+        if (!cJSON_IsObject(a))
+            return wrong_type(what, a, "an object with an id and a content", err, errlen);
+        uint32_t id;
+        if (token_id(cJSON_GetObjectItemCaseSensitive(a, "id"), what, &id, err, errlen)) return -1;
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(a, "content");
+        if (!cJSON_IsString(content) || !content->valuestring[0]) {
+            size_t l = strlen(what);
+            snprintf(what + l, sizeof what - l, ".content");
+            return wrong_type(what, content, "a string that is not empty", err, errlen);
+        }
+        tokenizer_add_special(t, content->valuestring, strlen(content->valuestring), id);
     }
     return 0;
 }
@@ -218,27 +347,17 @@ int tokenizer_load_hf(struct tokenizer *t, const char *data, size_t len, char *e
     snprintf(t->name, sizeof t->name, "tokenizer.json");
     t->specials_default = 1;
     if (check_normalizer(cJSON_GetObjectItemCaseSensitive(root, "normalizer"), err, errlen) ||
-        add_pre(t, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), &byte_level, err,
-                errlen))
+        add_pre(t, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), "pre_tokenizer",
+                &byte_level, err, errlen))
         goto out;
     if (!byte_level) {
         snprintf(err, errlen,
                  "no ByteLevel pre-tokenizer: only byte-level BPE tokenizers are supported");
         goto out;
     }
-    if (load_model(t, cJSON_GetObjectItemCaseSensitive(root, "model"), err, errlen)) goto out;
-    const cJSON *a;
-    cJSON_ArrayForEach (a, cJSON_GetObjectItemCaseSensitive(root, "added_tokens")) {
-        uint32_t id;
-        const cJSON *content = cJSON_GetObjectItemCaseSensitive(a, "content");
-        if (!token_id(cJSON_GetObjectItemCaseSensitive(a, "id"), &id) || !cJSON_IsString(content) ||
-            !content->valuestring[0]) {
-            snprintf(err, errlen,
-                     "an added_tokens entry lacks a valid id (0 to 2^32-1) or content");
-            goto out;
-        }
-        tokenizer_add_special(t, content->valuestring, strlen(content->valuestring), id);
-    }
+    if (load_model(t, cJSON_GetObjectItemCaseSensitive(root, "model"), err, errlen) ||
+        load_added(t, cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), err, errlen))
+        goto out;
     rc = tokenizer_build_specials(t, err, errlen);
 out:
     cJSON_Delete(root);

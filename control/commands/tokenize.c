@@ -43,15 +43,15 @@ int cmd_tokenize(int argc, char **argv)
                                          {"help", 0, 0, O_HELP},
                                          {0}};
     const char *path = NULL;
-    int specials = -1, count_only = 0, o;
+    int specials = -1, count_only = 0, said_special = 0, said_no_special = 0, o;
     opterr = 0;
     struct flag_once seen = {0};
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (flag_once(&seen, opts, o, optarg, "tokenize", NULL)) return 2;
         switch (o) {
         case O_TOK: path = optarg; break;
-        case O_SPECIAL: specials = 1; break;
-        case O_NO_SPECIAL: specials = 0; break;
+        case O_SPECIAL: specials = 1, said_special = 1; break;
+        case O_NO_SPECIAL: specials = 0, said_no_special = 1; break;
         case O_COUNT: count_only = 1; break;
         case O_HELP:
         case 'h': usage(stdout); return 0;
@@ -66,6 +66,13 @@ int cmd_tokenize(int argc, char **argv)
             return 2;
         }
         }
+    }
+    /* the last of the two once won without a word; a command line with both does not say
+     * which was meant */
+    if (said_special && said_no_special) {
+        fprintf(stderr, "strobe tokenize: --special and --no-special contradict each other; give "
+                        "one; see strobe tokenize --help.\n");
+        return 2;
     }
     if (!path || optind != argc) {
         fprintf(stderr, "strobe tokenize: give --tokenizer FILE and the text on stdin; see strobe "

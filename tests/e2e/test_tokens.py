@@ -75,6 +75,14 @@ def fixed_chunks(tmp):
           ph0["tokens_per_chunk"]["count_rule"] == "none", "analyze --tokenizer none: rule none, pattern unknown",
           (0, "unknown", "none"),
           (a.returncode, ph0["tokens_per_chunk"]["flush_kind"], ph0["tokens_per_chunk"]["count_rule"]))
+    # the loader's crash on a vocab array came through analyze --tokenizer too
+    crash = os.path.join(tmp, "vocab_array_analyze.json")
+    open(crash, "w").write(VOCAB_ARRAY)
+    a = common.run_strobe("analyze", run, "--tokenizer", crash)
+    check(a.returncode == 1 and "model.vocab must be an object" in a.stderr and
+          one_sentence(a, "strobe analyze: "),
+          "analyze --tokenizer with a vocab array: exit 1, one sentence naming model.vocab", 1,
+          (a.returncode, a.stderr.strip()[-300:]))
     print("without counts: speed %.1f tokens/s" % ph0["output_speed_tokens_per_s"]["p50"])
     check(ph0["output_speed_tokens_per_s"]["p50"] > speed * 1.05,
           "counting the first chunk as one token reads high (why counts matter)", "> %.1f" % (speed * 1.05),
@@ -159,12 +167,65 @@ def tokenize_cli():
           (r.returncode, r.stderr.strip()))
 
 
+
+def one_sentence(r, prefix):
+    lines = r.stderr.strip().splitlines()
+    return len(lines) == 1 and lines[0].startswith(prefix) and lines[0].endswith(".")
+
+
+# a vocab array has elements without keys: the loader read their NULL keys (SIGSEGV)
+VOCAB_ARRAY = '{"pre_tokenizer":{"type":"ByteLevel"},"model":{"type":"BPE","vocab":[1]}}'
+
+
+def tokenize_bad_input(tmp):
+    """Tokenizer files the loader once crashed on, read without end, or waited on, and two
+    flags that contradict each other: each refused with one sentence."""
+    cases = [
+        ("a vocab array", VOCAB_ARRAY, "model.vocab must be an object mapping each token to its id"),
+        ("a vocab id 1.5", '{"pre_tokenizer":{"type":"ByteLevel"},"model":{"type":"BPE","vocab":{"a":1.5}}}',
+         "has id 1.5, and ids are whole numbers"),
+        ("merges an object", '{"pre_tokenizer":{"type":"ByteLevel"},"model":{"type":"BPE","vocab":{"a":0},'
+         '"merges":{"a b":0}}}', "model.merges must be an array (it is an object)"),
+        ("added_tokens an object", '{"pre_tokenizer":{"type":"ByteLevel"},"model":{"type":"BPE","vocab":{"a":0}},'
+         '"added_tokens":{"a":0}}', "added_tokens must be an array (it is an object)"),
+        ("pre_tokenizer a string", '{"pre_tokenizer":"ByteLevel"}', "pre_tokenizer must be an object"),
+        ("normalizer a number", '{"normalizer":5}', "normalizer must be an object"),
+    ]
+    for i, (name, content, want) in enumerate(cases):
+        path = os.path.join(tmp, "bad%d.json" % i)
+        open(path, "w").write(content)
+        r = subprocess.run([common.STROBE, "tokenize", "--tokenizer", path], input="hi",
+                           capture_output=True, text=True)
+        check(r.returncode == 1 and want in r.stderr and one_sentence(r, "strobe tokenize: --tokenizer: "),
+              "tokenize: %s is refused, exit 1, one sentence" % name, (1, want),
+              (r.returncode, r.stderr.strip()[-300:]))
+    r = subprocess.run([common.STROBE, "tokenize", "--special", "--no-special", "--tokenizer", O200K],
+                       input="<|end|>", capture_output=True, text=True)
+    check(r.returncode == 2 and "--special and --no-special contradict each other" in r.stderr and
+          one_sentence(r, "strobe tokenize: ") and not r.stdout,
+          "--special with --no-special: exit 2, one sentence", 2, (r.returncode, r.stderr.strip()))
+    fifo = os.path.join(tmp, "tokenizer.fifo")
+    os.mkfifo(fifo)
+    for name, path, kind in [("/dev/zero", "/dev/zero", "a character device"), ("a FIFO", fifo, "a FIFO")]:
+        try:
+            r = subprocess.run([common.STROBE, "tokenize", "--tokenizer", path], input="hi",
+                               capture_output=True, text=True, timeout=20)
+        except subprocess.TimeoutExpired:
+            check(False, "tokenize --tokenizer %s: refused, not read or waited on" % name, 1, "timed out")
+            continue
+        check(r.returncode == 1 and ("%s is %s, not a regular file" % (path, kind)) in r.stderr and
+              one_sentence(r, "strobe tokenize: --tokenizer: "),
+              "tokenize --tokenizer %s: refused, exit 1, one sentence" % name, 1,
+              (r.returncode, r.stderr.strip()[-300:]))
+
+
 if __name__ == "__main__":
     if not os.path.exists(O200K):
         print("FAIL: %s is missing; run scripts/fetch_tokenizers.sh" % O200K)
         raise SystemExit(1)
     tokenize_cli()
     with tempfile.TemporaryDirectory() as tmp:
+        tokenize_bad_input(tmp)
         fixed_chunks(tmp)
         variable_chunks(tmp)
         server_counts(tmp)

@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *vectors_dir, *tokenizers_dir;
@@ -75,9 +76,194 @@ static void check_bad_file(const char *content, const char *expect_in_error)
     char err[512] = "";
     struct tokenizer *t = tokenizer_load(path, err, sizeof err);
     CHECK(t == NULL && strstr(err, expect_in_error),
-          "loading '%.30s' should fail naming '%s', got: %s", content, expect_in_error, err);
+          "loading '%.200s' should fail naming '%s', got: %s", content, expect_in_error, err);
     tokenizer_free(t);
     unlink(path);
+}
+
+/* A tokenizer.json with a ByteLevel pre-tokenizer and `rest` (its other members). */
+static void check_bad_hf(const char *rest, const char *expect_in_error)
+{
+    char content[1024];
+    snprintf(content, sizeof content, "{\"pre_tokenizer\": {\"type\": \"ByteLevel\"}, %s}", rest);
+    check_bad_file(content, expect_in_error);
+}
+
+/* Fields of the wrong JSON type are refused naming the field: a vocab array crashed (its
+ * elements have no keys), an id 1.5 was read as 1, an object of two strings passed for a
+ * merge pair, and lists given as objects were walked member by member. */
+static void check_wrong_types(void)
+{
+    const char *vocab = "\"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2}";
+    char model[512];
+#define MODEL(...) (snprintf(model, sizeof model, __VA_ARGS__), model)
+    check_bad_hf("\"model\": {\"type\": \"BPE\", \"vocab\": [1]}",
+                 "model.vocab must be an object mapping each token to its id (it is an array)");
+    check_bad_hf("\"model\": {\"type\": \"BPE\", \"vocab\": [{\"a\": 0}]}", "(it is an array)");
+    check_bad_hf("\"model\": {\"type\": \"BPE\", \"vocab\": \"a\"}", "(it is a string)");
+    check_bad_hf("\"model\": {\"type\": \"BPE\"}", "model.vocab must be an object");
+    check_bad_hf("\"model\": [1]", "model must be an object with a \"type\" (it is an array)");
+    check_bad_hf("\"model\": \"BPE\"", "(it is a string)");
+    check_bad_hf("\"other\": 1", "model must be an object with a \"type\" (it is missing)");
+    check_bad_hf("\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 1.5}}",
+                 "model.vocab entry 'a' has id 1.5, and ids are whole numbers");
+    check_bad_hf("\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": -1}}", "entry 'a' has id -1,");
+    check_bad_hf("\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": \"1\"}}",
+                 "entry 'a' has an id that is a string, not a number");
+    check_bad_hf("\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": null}}", "that is null");
+    check_bad_hf("\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 2147483648}}",
+                 "id 2147483648, above the largest strobe takes");
+    check_bad_hf("\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 1e300}}",
+                 "above the largest strobe takes");
+    /* special tokens outside the byte alphabet are skipped by the vocabulary, not their ids */
+    check_bad_hf("\"model\": {\"type\": \"BPE\", \"vocab\": {\"<\xe2\x80\x94>\": 0.5}}", "id 0.5");
+    check_bad_hf(MODEL("\"model\": {\"type\": \"BPE\", %s, \"merges\": {\"a b\": 0}}", vocab),
+                 "model.merges must be an array (it is an object)");
+    check_bad_hf(MODEL("\"model\": {\"type\": \"BPE\", %s, \"merges\": \"a b\"}", vocab),
+                 "model.merges must be an array (it is a string)");
+    check_bad_hf(MODEL("\"model\": {\"type\": \"BPE\", %s, \"merges\": [\"a b\", 5]}", vocab),
+                 "model.merges[1] must be a string \"LEFT RIGHT\" or a pair of strings (it is a "
+                 "number)");
+    check_bad_hf(
+        MODEL("\"model\": {\"type\": \"BPE\", %s, \"merges\": [{\"l\": \"a\", \"r\": \"b\"}]}",
+              vocab),
+        "model.merges[0] must be a string \"LEFT RIGHT\" or a pair of strings (it is an object)");
+    check_bad_hf(MODEL("\"model\": {\"type\": \"BPE\", %s, \"merges\": [[\"a\", 1]]}", vocab),
+                 "(it is an array)");
+    check_bad_hf(MODEL("\"model\": {\"type\": \"BPE\", %s, \"merges\": [\"ab\"]}", vocab),
+                 "merge 0 is not two vocabulary tokens whose join is one");
+    check_bad_hf(MODEL("\"model\": {\"type\": \"BPE\", %s, \"byte_fallback\": \"no\"}", vocab),
+                 "model.byte_fallback must be true or false (it is a string)");
+    check_bad_hf(MODEL("\"model\": {\"type\": \"BPE\", %s, \"ignore_merges\": 1}", vocab),
+                 "model.ignore_merges must be true or false (it is a number)");
+    check_bad_hf(
+        MODEL("\"model\": {\"type\": \"BPE\", %s, \"continuing_subword_prefix\": 5}", vocab),
+        "model.continuing_subword_prefix must be a string or null (it is a number)");
+    check_bad_hf(MODEL("\"model\": {\"type\": \"BPE\", %s, \"end_of_word_suffix\": []}", vocab),
+                 "model.end_of_word_suffix must be a string or null (it is an array)");
+    check_bad_hf(MODEL("\"model\": {\"type\": \"BPE\", %s}, \"added_tokens\": {\"x\": 1}", vocab),
+                 "added_tokens must be an array (it is an object)");
+    check_bad_hf(MODEL("\"model\": {\"type\": \"BPE\", %s}, \"added_tokens\": [1]", vocab),
+                 "added_tokens[0] must be an object with an id and a content (it is a number)");
+    check_bad_hf(MODEL("\"model\": {\"type\": \"BPE\", %s}, \"added_tokens\": [{\"id\": 7, "
+                       "\"content\": \"<x>\"}, {\"id\": 1.5, \"content\": \"<y>\"}]",
+                       vocab),
+                 "added_tokens[1] has id 1.5");
+    check_bad_hf(MODEL("\"model\": {\"type\": \"BPE\", %s}, \"added_tokens\": [{\"id\": -3, "
+                       "\"content\": \"<x>\"}]",
+                       vocab),
+                 "added_tokens[0] has id -3");
+    check_bad_hf(
+        MODEL("\"model\": {\"type\": \"BPE\", %s}, \"added_tokens\": [{\"content\": \"<x>\"}]",
+              vocab),
+        "added_tokens[0] has an id that is missing");
+    check_bad_hf(
+        MODEL("\"model\": {\"type\": \"BPE\", %s}, \"added_tokens\": [{\"id\": 3, \"content\": 5}]",
+              vocab),
+        "added_tokens[0].content must be a string that is not empty (it is a number)");
+#undef MODEL
+    check_bad_file("{\"pre_tokenizer\": \"ByteLevel\"}",
+                   "pre_tokenizer must be an object with a \"type\" (it is a string)");
+    check_bad_file("{\"pre_tokenizer\": [{\"type\": \"ByteLevel\"}]}", "(it is an array)");
+    check_bad_file("{\"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": {\"x\": "
+                   "{\"type\": \"ByteLevel\"}}}}",
+                   "pre_tokenizer.pretokenizers must be an array of pre-tokenizers (it is an "
+                   "object)");
+    check_bad_file("{\"pre_tokenizer\": {\"type\": \"Sequence\"}}",
+                   "pre_tokenizer.pretokenizers must be an array of pre-tokenizers (it is "
+                   "missing)");
+    check_bad_file("{\"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": "
+                   "[{\"type\": \"ByteLevel\"}, 5]}}",
+                   "pre_tokenizer.pretokenizers[1] must be an object");
+    check_bad_file("{\"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": \"no\"}}",
+                   "pre_tokenizer.add_prefix_space must be true or false (it is a string)");
+    check_bad_file("{\"pre_tokenizer\": {\"type\": \"ByteLevel\", \"use_regex\": 1}}",
+                   "pre_tokenizer.use_regex must be true or false");
+    check_bad_file("{\"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": \"a\"}, "
+                   "\"behavior\": \"Isolated\", \"invert\": \"false\"}}",
+                   "pre_tokenizer.invert must be true or false");
+    check_bad_file("{\"normalizer\": 5}", "normalizer must be an object with a \"type\", or null "
+                                          "(it is a number)");
+    check_bad_file("{\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": {}}}",
+                   "normalizer Sequence is not supported");
+}
+
+/* The forms the type checks must still take: every byte in GPT-2's alphabet, merges as
+ * "A B" and as pairs, null and false where a tokenizer.json may have them, an added token. */
+static void check_small_hf(void)
+{
+    cJSON *root = cJSON_CreateObject(), *model = cJSON_AddObjectToObject(root, "model");
+    cJSON_AddNullToObject(root, "normalizer");
+    cJSON *pre = cJSON_AddObjectToObject(root, "pre_tokenizer");
+    cJSON_AddStringToObject(pre, "type", "ByteLevel");
+    cJSON_AddFalseToObject(pre, "add_prefix_space");
+    cJSON_AddTrueToObject(pre, "use_regex");
+    cJSON_AddStringToObject(model, "type", "BPE");
+    cJSON_AddNullToObject(model, "continuing_subword_prefix");
+    cJSON_AddFalseToObject(model, "byte_fallback");
+    cJSON *vocab = cJSON_AddObjectToObject(model, "vocab");
+    for (int b = 0, next = 256; b < 256; b++) {
+        int printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
+        unsigned cp = printable ? (unsigned)b : (unsigned)next++;
+        char key[3] = {(char)cp, 0, 0};
+        if (cp >= 0x80) key[0] = (char)(0xC0 | cp >> 6), key[1] = (char)(0x80 | (cp & 0x3F));
+        cJSON_AddNumberToObject(vocab, key, b);
+    }
+    cJSON_AddNumberToObject(vocab, "ab", 256);
+    cJSON_AddNumberToObject(vocab, "abc", 257);
+    cJSON *merges = cJSON_AddArrayToObject(model, "merges");
+    cJSON_AddItemToArray(merges, cJSON_CreateString("a b"));
+    const char *pair[] = {"ab", "c"};
+    cJSON_AddItemToArray(merges, cJSON_CreateStringArray(pair, 2));
+    cJSON *added = cJSON_AddArrayToObject(root, "added_tokens");
+    cJSON *x = cJSON_CreateObject();
+    cJSON_AddNumberToObject(x, "id", 300);
+    cJSON_AddStringToObject(x, "content", "<x>");
+    cJSON_AddItemToArray(added, x);
+    char *text = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    char path[] = "/tmp/strobe-tok-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text), "write temp file");
+    close(fd);
+    free(text);
+    char err[512] = "";
+    struct tokenizer *t = tokenizer_load(path, err, sizeof err);
+    CHECK(t != NULL, "a small valid tokenizer.json loads: %s", err);
+    unlink(path);
+    if (!t) return;
+    const uint32_t want[] = {257, 300, 256};
+    check_ids(t, "abc<x>ab", 1, want, 3);
+    tokenizer_free(t);
+}
+
+/* A tokenizer file that is no regular file was read to its end: /dev/zero until memory ran
+ * out, and a FIFO's open waited for a writer. */
+static void check_special_files(void)
+{
+    char err[512] = "";
+    struct tokenizer *t = tokenizer_load("/dev/zero", err, sizeof err);
+    CHECK(!t && strstr(err, "/dev/zero is a character device, not a regular file"),
+          "/dev/zero is refused: %s", err);
+    tokenizer_free(t);
+    char dir[] = "/tmp/strobe-tok-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "temp dir");
+    char fifo[64];
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    CHECK(mkfifo(fifo, 0600) == 0, "mkfifo %s", fifo);
+    /* a stuck open would hang here: the alarm ends the test instead */
+    alarm(20);
+    err[0] = 0;
+    t = tokenizer_load(fifo, err, sizeof err);
+    alarm(0);
+    CHECK(!t && strstr(err, "is a FIFO, not a regular file"), "a FIFO is refused: %s", err);
+    tokenizer_free(t);
+    err[0] = 0;
+    t = tokenizer_load(dir, err, sizeof err);
+    CHECK(!t && strstr(err, "Is a directory"), "a directory is refused: %s", err);
+    tokenizer_free(t);
+    unlink(fifo);
+    rmdir(dir);
 }
 
 /* Long pieces merge by a heap: the same ids as the scan over the whole piece, on pieces of
@@ -185,6 +371,9 @@ int main(int argc, char **argv)
     check_bad_file("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1}, "
                    "\"merges\": []}, \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}",
                    "no token for the byte 0x00");
+    check_wrong_types();
+    check_small_hf();
+    check_special_files();
     check_bad_file("", "is empty");
     check_bad_file(" \n", "is empty");
     char err[512] = "";
