@@ -1,5 +1,6 @@
 #include "tokenizer_impl.h"
 
+#include "must_alloc.h"
 #include "read_file.h"
 
 #include <errno.h>
@@ -109,9 +110,10 @@ int tokenizer_specials_by_default(const struct tokenizer *t) { return t->special
 
 void tokenizer_add_special(struct tokenizer *t, const char *text, size_t len, uint32_t id)
 {
-    t->specials = realloc(t->specials, (t->nspecials + 1) * sizeof *t->specials);
+    t->specials = must_realloc(t->specials, (t->nspecials + 1) * sizeof *t->specials,
+                               "a tokenizer's special tokens");
     struct special_token *s = &t->specials[t->nspecials++];
-    s->text = malloc(len + 1);
+    s->text = must_malloc(len + 1, "a tokenizer's special token");
     memcpy(s->text, text, len);
     s->text[len] = 0;
     s->len = len;
@@ -134,7 +136,7 @@ int tokenizer_build_specials(struct tokenizer *t, char *err, size_t errlen)
     qsort(t->specials, t->nspecials, sizeof *t->specials, longer_first);
     size_t cap = 16;
     for (size_t i = 0; i < t->nspecials; i++) cap += t->specials[i].len * 2 + 1;
-    char *re = malloc(cap);
+    char *re = must_malloc(cap, "a tokenizer's special-token pattern");
     size_t at = 0;
     for (size_t i = 0; i < t->nspecials; i++) {
         if (i) re[at++] = '|';
