@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 /* Files strobe can name: the sha256 of the published file and what to call it. */
 static const struct {
@@ -26,25 +25,16 @@ static void sha256_hex(const char *data, size_t len, char out[65])
     for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
-static const char *file_kind(mode_t mode)
-{
-    if (S_ISCHR(mode)) return "a character device";
-    if (S_ISBLK(mode)) return "a block device";
-    if (S_ISFIFO(mode)) return "a FIFO";
-    if (S_ISSOCK(mode)) return "a socket";
-    return "a special file";
-}
-
 struct tokenizer *tokenizer_load(const char *path, char *err, size_t errlen)
 {
     /* read_file reads streams to their end: /dev/zero would fill memory and a FIFO's open
      * waits for a writer, so only a regular file is read (a directory is read_file's EISDIR) */
-    struct stat st;
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+    const char *special = read_file_special(path);
+    if (special) {
         snprintf(err, errlen,
                  "tokenizer file %s is %s, not a regular file; give a .tiktoken rank file or a "
                  "tokenizer.json saved as a file",
-                 path, file_kind(st.st_mode));
+                 path, special);
         return NULL;
     }
     size_t len;

@@ -1,6 +1,7 @@
 #include "replay.h"
 
 #include "json_num.h"
+#include "json_whole.h"
 #include "read_file.h"
 #include "must_alloc.h"
 
@@ -100,12 +101,13 @@ static int load_trace(const char *path, const char *shown, struct replay_task *t
                       size_t whylen, char *err, size_t errlen, long *tool_calls_out)
 {
     size_t len;
-    char *text = read_file(path, &len);
+    const char *special = read_file_special(path);
+    char *text = special ? NULL : read_file(path, &len);
     if (!text) {
         snprintf(err, errlen,
                  "cannot read trace %s: %s; check the replay directory (strobe "
                  "import writes one)",
-                 shown, strerror(errno));
+                 shown, special ? special : strerror(errno));
         return -1;
     }
     char **prev = NULL; /* the previous turn's serialised messages, for the prefix check */
@@ -117,10 +119,19 @@ static int load_trace(const char *path, const char *shown, struct replay_task *t
         if (next) *next++ = 0;
         lineno++;
         if (!*line || (*line == '\r' && !line[1])) continue;
-        cJSON *j = cJSON_Parse(line);
-        if (!cJSON_IsObject(j)) {
-            snprintf(err, errlen, "%s line %d is not a JSON object (near byte %ld)", shown, lineno,
-                     cJSON_GetErrorPtr() ? (long)(cJSON_GetErrorPtr() - line) : 0L);
+        char where[80], twice[200] = "";
+        int more = 0;
+        cJSON *j = json_parse_whole(line, &more, where, sizeof where);
+        if (!cJSON_IsObject(j) || json_key_twice(j, twice, sizeof twice)) {
+            if (twice[0])
+                snprintf(err, errlen, "%s line %d sets %s twice; give each field once", shown,
+                         lineno, twice);
+            else if (more)
+                snprintf(err, errlen, "%s line %d holds more after its JSON object %s", shown,
+                         lineno, where);
+            else
+                snprintf(err, errlen, "%s line %d is not a JSON object (%s)", shown, lineno,
+                         j ? "another JSON value" : where);
             cJSON_Delete(j);
             rc = -1;
             break;
@@ -220,16 +231,31 @@ int replay_load(const char *dir, struct replay *r, char *err, size_t errlen)
         return -1;
     }
     snprintf(path, sizeof path, "%s/manifest.json", real_dir);
-    char *text = read_file(path, NULL);
+    const char *special = read_file_special(path);
+    char *text = special ? NULL : read_file(path, NULL);
     if (!text) {
         snprintf(err, errlen,
                  "cannot read %s/manifest.json: %s; is %s a replay directory? "
                  "(strobe import writes one)",
-                 dir, strerror(errno), dir);
+                 dir, special ? special : strerror(errno), dir);
         return -1;
     }
-    cJSON *man = cJSON_Parse(text);
+    /* one object, each key once: a second object pasted below, or a key given twice, would
+     * be dropped or read as its first */
+    char where[80], twice[200] = "";
+    int more;
+    cJSON *man = json_parse_whole(text, &more, where, sizeof where);
     free(text);
+    if (!man || json_key_twice(man, twice, sizeof twice)) {
+        if (man)
+            snprintf(err, errlen, "%s/manifest.json sets %s twice; give each field once", dir,
+                     twice);
+        else
+            snprintf(err, errlen, "%s/manifest.json %s %s; give one JSON object", dir,
+                     more ? "holds more after its JSON object" : "is not valid JSON", where);
+        cJSON_Delete(man);
+        return -1;
+    }
     const cJSON *tasks = cJSON_GetObjectItemCaseSensitive(man, "tasks");
     if (!cJSON_IsObject(man) || !cJSON_IsArray(tasks)) {
         snprintf(err, errlen, "%s/manifest.json must be a JSON object with a 'tasks' array", dir);
@@ -249,6 +275,18 @@ int replay_load(const char *dir, struct replay *r, char *err, size_t errlen)
         if (!cJSON_IsString(trace) || !cJSON_IsString(tid)) {
             snprintf(err, errlen, "manifest.json task %d needs string fields 'task_id' and 'trace'",
                      idx);
+            rc = -1;
+            break;
+        }
+        /* a task id is printed in messages and written into results: a control character
+         * in it (an escape sequence) would reach the terminal */
+        const char *c = tid->valuestring;
+        while (*c && (unsigned char)*c >= 0x20 && *c != 0x7f) c++;
+        if (*c || !*tid->valuestring) {
+            snprintf(err, errlen,
+                     "manifest.json task %d: its task_id %s; give each task a printable "
+                     "name",
+                     idx, *c ? "holds a control character" : "is empty");
             rc = -1;
             break;
         }

@@ -487,6 +487,58 @@ def trajectory_counts(tmp):
           (r.returncode, asked, r.stderr.strip()[-300:]))
 
 
+def replay_files(tmp):
+    """A replay's manifest or trace that is a FIFO blocked strobe agents for ever (a device was
+    read until memory ran out); a second object after the manifest's or a trace line's, or a key
+    given twice, was dropped or read as its first; a task id holding an escape sequence reached
+    the terminal. Each is now refused in one sentence, exit 2."""
+    def agents_on(d):
+        return run("agents", "--trajectories", d, "--out", os.path.join(tmp, "never"), "--slo-speed", "1",
+                   "--slo-ttft", "1", "--url", "http://127.0.0.1:%d" % common.free_port(), "--model", "m")
+    manifest = json.load(open(os.path.join(common.AA_MINI, "manifest.json")))
+    cases = []
+    fifo = os.path.join(tmp, "fifo-replay")
+    shutil.copytree(common.AA_MINI, fifo)
+    os.remove(os.path.join(fifo, "manifest.json"))
+    os.mkfifo(os.path.join(fifo, "manifest.json"))
+    cases.append(("manifest.json a FIFO", fifo, "manifest.json: a FIFO"))
+    trace_fifo = os.path.join(tmp, "fifo-trace")
+    shutil.copytree(common.AA_MINI, trace_fifo)
+    trace = os.path.join(trace_fifo, "traces", "aa-mini-library-01.jsonl")
+    os.remove(trace)
+    os.mkfifo(trace)
+    cases.append(("a trace a FIFO", trace_fifo, "a FIFO"))
+    for name, text, want in (
+            ("manifest with more after it", json.dumps(manifest) + "\n{}", "holds more after its JSON object"),
+            ("manifest with a key twice", json.dumps(manifest)[:-1] + ', "name": "again"}', "sets name twice"),
+            ("escape in a task id", json.dumps(dict(manifest, tasks=[dict(manifest["tasks"][0],
+                                                                         task_id="evil\x1b]0;x\x07")])),
+             "its task_id holds a control character")):
+        d = os.path.join(tmp, name.replace(" ", "-"))
+        shutil.copytree(common.AA_MINI, d)
+        open(os.path.join(d, "manifest.json"), "w").write(text)
+        cases.append((name, d, want))
+    d, trace, lines = replay_with(tmp, "line-more", 1)
+    text = open(trace).read().split("\n")
+    text[1] += " {}"
+    open(trace, "w").write("\n".join(text))
+    cases.append(("a trace line with more after its object", d, "line 2 holds more after its JSON object"))
+    d, trace, lines = replay_with(tmp, "line-twice", 1)
+    text = open(trace).read().split("\n")
+    text[1] = text[1][:-1] + ', "max_output_tokens": 7}'
+    open(trace, "w").write("\n".join(text))
+    cases.append(("a trace line with a key twice", d, "line 2 sets max_output_tokens twice"))
+    for name, d, want in cases:
+        try:
+            r = agents_on(d)
+        except subprocess.TimeoutExpired:
+            check(False, "%s: refused, not blocked on" % name, "exit 2", "timed out")
+            continue
+        ok, line = one_sentence(r)
+        check(r.returncode == 2 and ok and want in line and "\x1b" not in r.stderr,
+              "%s: exit 2 saying '%s'" % (name, want), 2, (r.returncode, r.stderr.strip()[-300:]))
+
+
 def probe_without_usage(tmp):
     """A server whose answers carry no usage cannot show whether it honours ignore_eos: the
     agents run says that (it said "did not honour ignore_eos"), uses the natural policy, and
@@ -635,6 +687,7 @@ if __name__ == "__main__":
         silent_server(tmp)
         loading_server(tmp)
         trajectory_counts(tmp)
+        replay_files(tmp)
         probe_without_usage(tmp)
         damaged_log(tmp)
     common.done()
