@@ -71,8 +71,10 @@ int endpoint_parse(struct endpoint *ep, const char *url, char *err, size_t errle
     if (port) {
         char *end;
         long v = strtol(port, &end, 10);
-        if (*end || v < 1 || v > 65535) {
-            snprintf(err, errlen, "--url '%s' has a bad port '%s'", url, port);
+        /* digits only: strtol also takes " 1" and "+1" */
+        if (*port < '0' || *port > '9' || *end || v < 1 || v > 65535) {
+            snprintf(err, errlen, "--url '%s' has a bad port '%s': give a number from 1 to 65535",
+                     url, port);
             return -1;
         }
         ep->port = (int)v;

@@ -271,6 +271,9 @@ def urls(tmp):
         ("http://user:hunter2pass@127.0.0.1:9/v1", 2, "holds credentials"),
         (base + "/v1/completions", 2, "--url ends in /v1/completions but strobe slt sends to /v1/chat/completions"),
         (base, 1, "connection to %s refused: is the server running?" % base[7:]),
+        # strtol took " 1" and "+1" for port 1
+        ("http://127.0.0.1: 1", 2, "has a bad port ' 1': give a number from 1 to 65535"),
+        ("http://127.0.0.1:+1", 2, "has a bad port '+1'"),
     ]
     for url, status, want in cases:
         r = run(*slt_args(url, os.path.join(tmp, "never"), "--model", "m"))
