@@ -1,5 +1,6 @@
 /* strobe: the subcommand table, the usage list it prints, and dispatch. */
 #include "commands.h"
+#include "json_must.h"
 #include "clock.h"
 #include "ranks.h"
 #include "redact.h"
@@ -50,6 +51,7 @@ int main(int argc, char **argv)
     /* before any thread starts: every command blanks the key out of what it writes */
     redact_set(getenv("STROBE_API_KEY"));
     clock_init();
+    json_must_init();
     /* under mpirun: MPI starts here, before any thread */
     if (ranks_init(&argc, &argv)) return 1;
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||

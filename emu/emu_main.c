@@ -2,6 +2,7 @@
 #include "emu_capacity.h"
 #include "emu_params.h"
 #include "emu_server.h"
+#include "json_must.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -227,6 +228,7 @@ int main(int argc, char **argv)
                                          {"control-listen", 1, 0, O_CONTROL},
                                          {"help", 0, 0, O_HELP},
                                          {0, 0, 0, 0}};
+    json_must_init();
     struct emu_params p;
     emu_params_defaults(&p);
     /* the profile is applied first so that flags override it */

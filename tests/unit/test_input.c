@@ -3,6 +3,7 @@
  * Content-Type and Content-Encoding of a response kept from header callbacks split anywhere. */
 #include "check.h"
 #include "http_meta.h"
+#include "json_must.h"
 #include "must_alloc.h"
 #include "read_file.h"
 #include "redact.h"
@@ -158,7 +159,11 @@ static void out_of_memory_exits(int which)
         case 0: p = must_malloc((size_t)-1 / 2, "a test's huge buffer"); break;
         case 1: p = must_calloc((size_t)1 << 40, (size_t)1 << 40, "a test's huge buffer"); break;
         case 2: p = must_realloc(NULL, (size_t)-1 / 2, "a test's huge buffer"); break;
-        default: p = must_have(NULL, "a test's huge buffer"); break;
+        case 3: p = must_have(NULL, "a test's huge buffer"); break;
+        default: /* cJSON's own allocations, through the hooks every program installs */
+            json_must_init();
+            p = cJSON_malloc((size_t)-1 / 2);
+            break;
         }
         _exit(p ? 0 : 2); /* reached only when the allocation returned */
     }
@@ -173,13 +178,14 @@ static void out_of_memory_exits(int which)
     waitpid(pid, &status, 0);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1, "case %d: exit status 1, got 0x%x", which,
           status);
-    CHECK(strstr(msg, "out of memory allocating") && strstr(msg, "a test's huge buffer"),
+    CHECK(strstr(msg, "out of memory allocating") &&
+              strstr(msg, which < 4 ? "a test's huge buffer" : "for JSON"),
           "case %d: a message naming the allocation, got '%s'", which, msg);
 }
 
 static void allocations(void)
 {
-    for (int which = 0; which < 4; which++) out_of_memory_exits(which);
+    for (int which = 0; which < 5; which++) out_of_memory_exits(which);
     char *s = must_strdup("kept", "a test's copy");
     CHECK(!strcmp(s, "kept"), "must_strdup copies, got '%s'", s);
     free(s);
