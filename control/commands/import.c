@@ -67,20 +67,75 @@ static int id_taken(const cJSON *tasks, const char *id)
     return 0;
 }
 
-/* The same name twice (SWE-agent runs of one instance) is numbered -2, -3, ...; a name too
- * long for the suffix is shortened so the suffix always survives (two 199-character ids
- * sharing their start once became one id and one trace written twice). */
-static void unique_task_id(const cJSON *tasks, char *id, size_t size)
+/* The task ids taken so far: an open-addressing hash set, each id with the next suffix to
+ * try when it comes again as a base name. Rescanning the manifest for each suffix made N
+ * recordings of one task cubic (2000 copies took 12 s). */
+struct id_set {
+    struct id_slot {
+        char *id; /* NULL: an empty slot */
+        int next; /* id-2 .. id-(next-1) are all taken */
+    } * slot;
+    size_t cap, n; /* cap a power of two, kept at least twice n */
+};
+
+/* id's slot, or the empty slot where it would go. */
+static struct id_slot *id_find(const struct id_set *s, const char *id)
 {
-    char base[sizeof((struct recording *)0)->task_id];
-    snprintf(base, sizeof base, "%s", id);
-    for (int k = 2; id_taken(tasks, id); k++) {
-        char suffix[16];
-        int sl = snprintf(suffix, sizeof suffix, "-%d", k);
-        int keep = (int)strlen(base);
-        if (keep > (int)size - 1 - sl) keep = (int)size - 1 - sl;
-        snprintf(id, size, "%.*s%s", keep, base, suffix);
+    size_t h = 14695981039346656037u; /* FNV-1a */
+    for (const char *c = id; *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211u;
+    size_t i = h & (s->cap - 1);
+    while (s->slot[i].id && strcmp(s->slot[i].id, id)) i = (i + 1) & (s->cap - 1);
+    return &s->slot[i];
+}
+
+/* Adds id (not yet in s). 0, or -1 when out of memory. */
+static int id_add(struct id_set *s, const char *id)
+{
+    if (2 * (s->n + 1) > s->cap) {
+        struct id_set grown = {calloc(s->cap ? 2 * s->cap : 64, sizeof *s->slot),
+                               s->cap ? 2 * s->cap : 64, s->n};
+        if (!grown.slot) return -1;
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->slot[i].id) *id_find(&grown, s->slot[i].id) = s->slot[i];
+        free(s->slot);
+        *s = grown;
     }
+    struct id_slot *e = id_find(s, id);
+    if (!(e->id = strdup(id))) return -1;
+    e->next = 2;
+    s->n++;
+    return 0;
+}
+
+static void id_set_free(struct id_set *s)
+{
+    for (size_t i = 0; i < s->cap; i++) free(s->slot[i].id);
+    free(s->slot);
+}
+
+/* The same name twice (SWE-agent runs of one instance) is numbered -2, -3, ... (the first
+ * free one, in the order the recordings were given); a name too long for the suffix is
+ * shortened so the suffix always survives (two 199-character ids sharing their start once
+ * became one id and one trace written twice). The id is added to ids. 0, or -1 when out of
+ * memory. */
+static int unique_task_id(struct id_set *ids, char *id, size_t size)
+{
+    struct id_slot *taken = ids->cap ? id_find(ids, id) : NULL;
+    if (taken && taken->id) {
+        char base[sizeof((struct recording *)0)->task_id];
+        snprintf(base, sizeof base, "%s", id);
+        int k = taken->next;
+        for (;; k++) {
+            char suffix[16];
+            int sl = snprintf(suffix, sizeof suffix, "-%d", k);
+            int keep = (int)strlen(base);
+            if (keep > (int)size - 1 - sl) keep = (int)size - 1 - sl;
+            snprintf(id, size, "%.*s%s", keep, base, suffix);
+            if (!id_find(ids, id)->id) break;
+        }
+        taken->next = k + 1; /* before id_add, which may move the slots */
+    }
+    return id_add(ids, id);
 }
 
 /* Writes OUT/manifest.json, created exclusively (-o was empty). 0, or -1 with a sentence
@@ -161,8 +216,19 @@ static long biggest_prompt(const struct recording *r)
 /* One recording file read, written as a trace and added to the manifest. 0 taken, 1 skipped
  * (one line on stdout says why), -1 failed (a sentence on stderr; the caller undoes the
  * import). */
-static int import_one(int kind, const char *file, const char *out, cJSON *tasks, struct sums *sum)
+static int import_one(int kind, const char *file, const char *out, cJSON *tasks, struct id_set *ids,
+                      struct sums *sum)
 {
+    /* a device is read until memory runs out (/dev/zero): a recording is a file (a directory
+     * gets read_file's own advice below), or a pipe, which <(jq ...) gives and which is read
+     * to its end once its writer has opened it */
+    const char *special = read_file_special(file);
+    if (special && strcmp(special, "a FIFO")) {
+        printf("skipped %s: it is %s, not a recording file; save the recording to a file and "
+               "give that\n",
+               file, special);
+        return 1;
+    }
     char *text = read_file(file, NULL);
     if (!text) {
         printf("skipped %s: cannot read it: %s%s\n", file, strerror(errno),
@@ -179,10 +245,12 @@ static int import_one(int kind, const char *file, const char *out, cJSON *tasks,
         return 1;
     }
     recording_name(&r, file);
-    unique_task_id(tasks, r.task_id, sizeof r.task_id);
     long calls, delay, biggest;
     char err[512];
-    if (recording_write_trace(out, &r, &calls, &delay, err, sizeof err)) {
+    if (unique_task_id(ids, r.task_id, sizeof r.task_id)) {
+        fprintf(stderr, "strobe import: out of memory naming %s; import fewer recordings.\n", file);
+        rc = -1;
+    } else if (recording_write_trace(out, &r, &calls, &delay, err, sizeof err)) {
         fprintf(stderr, "strobe import: %s.\n", err);
         rc = -1;
     } else if (add_task(tasks, &r, file, calls, delay) || (biggest = biggest_prompt(&r)) < 0) {
@@ -193,6 +261,7 @@ static int import_one(int kind, const char *file, const char *out, cJSON *tasks,
         fprintf(stderr, "strobe import: out of memory after %s; import fewer recordings.\n", file);
         rc = -1;
     } else {
+        if (r.note[0]) printf("note %s: %s\n", file, r.note);
         dvec_push(&sum->turns, r.nturns);
         for (int k = 0; k < r.nturns; k++)
             dvec_push(&sum->outputs, (double)r.turns[k].output_tokens);
@@ -200,6 +269,21 @@ static int import_one(int kind, const char *file, const char *out, cJSON *tasks,
     }
     recording_free(&r);
     return rc;
+}
+
+/* 0 when all that was printed reached stdout, else 1 with a sentence on stderr: its lines
+ * are the only account of the recordings skipped (stdout to /dev/full once lost them, exit
+ * 0). */
+static int stdout_lost(void)
+{
+    int e = fflush(stdout) ? errno : 0;
+    if (!e && !ferror(stdout)) return 0;
+    fprintf(stderr,
+            "strobe import: cannot write to standard output (%s), so the account of what was "
+            "imported and skipped is lost and nothing was kept; import again with standard "
+            "output to a file or terminal that can take it.\n",
+            e ? strerror(e) : "a write failed");
+    return 1;
 }
 
 int cmd_import(int argc, char **argv)
@@ -232,6 +316,13 @@ int cmd_import(int argc, char **argv)
         }
     }
     int kind = recording_format(from);
+    if (from && kind < 0) {
+        fprintf(stderr,
+                "strobe import: unknown format '%s'; use mini-swe-agent, swe-agent or "
+                "openai-messages (in lower case).\n",
+                from);
+        return 2;
+    }
     if (kind < 0 || !out || optind >= argc) {
         fprintf(stderr, "strobe import: needs --from mini-swe-agent|swe-agent|openai-messages, "
                         "-o REPLAY_DIR and at least one FILE; see strobe import --help.\n");
@@ -281,30 +372,33 @@ int cmd_import(int argc, char **argv)
         return 1;
     }
     struct sums sum = {0};
+    struct id_set ids = {0};
     int taken = 0, skipped = 0, rc = 0;
     for (int i = optind; !rc && i < argc; i++) {
-        rc = import_one(kind, argv[i], out, tasks, &sum);
+        rc = import_one(kind, argv[i], out, tasks, &ids, &sum);
         taken += rc == 0;
         skipped += rc == 1;
         rc = rc < 0;
     }
+    id_set_free(&ids);
     if (!rc && !taken) {
+        /* the skipped lines first: stdout is buffered when piped */
+        stdout_lost();
         fprintf(stderr, "strobe import: no recording could be imported (each is skipped above with "
                         "its reason), so nothing was written; give recording files of the --from "
                         "format.\n");
         rc = 1;
     }
     if (!rc) rc = write_manifest(out, manifest, &made) ? 1 : 0;
+    if (!rc) {
+        printf("imported %d trajectories into %s, skipped %d\n", taken, out, skipped);
+        print_dist("turns per trajectory:", &sum.turns, "turns");
+        print_dist("largest prompt per trajectory:", &sum.prompts, "tokens");
+        print_dist("output per turn:", &sum.outputs, "tokens");
+        rc = stdout_lost();
+    }
     if (rc) undo_import(out, tasks, &made);
     cJSON_Delete(manifest);
-    if (rc) {
-        sums_free(&sum);
-        return 1;
-    }
-    printf("imported %d trajectories into %s, skipped %d\n", taken, out, skipped);
-    print_dist("turns per trajectory:", &sum.turns, "turns");
-    print_dist("largest prompt per trajectory:", &sum.prompts, "tokens");
-    print_dist("output per turn:", &sum.outputs, "tokens");
     sums_free(&sum);
-    return 0;
+    return rc ? 1 : 0;
 }

@@ -13,18 +13,37 @@
 #include "recording.h"
 
 #include "json_num.h"
+#include "json_whole.h"
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+/* What strobe agents refuses in a trace or manifest (control/workload/replay.c): import
+ * checks the same so that it never writes a replay that agents will not load. */
+#define REPLAY_DELAY_MAX_MS 1e12 /* a tool delay, and a task's total of them */
+
 static const char *str(const cJSON *o, const char *k)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* 0 when m is an object with a string role; else 1 with the reason (a numeric or missing
+ * role once dropped that message, and with it a turn, silently). list names the array m is
+ * in ("messages", "history"; "" for a top-level list). */
+static int check_role(const cJSON *m, const char *list, int at, char *why, size_t wl)
+{
+    if (str(m, "role")) return 0;
+    snprintf(why, wl,
+             "%s%s%d%s has no string 'role' (system, user, assistant or tool), so it cannot be "
+             "replayed; fix or drop that recording",
+             list, *list ? "[" : "message ", at, *list ? "]" : " (from 0)");
+    return 1;
 }
 
 static cJSON *clean_calls(const cJSON *calls)
@@ -180,6 +199,7 @@ static int from_mini_swe(const cJSON *root, struct recording *r, char *why, size
     const cJSON *m;
     cJSON_ArrayForEach (m, msgs) {
         at++;
+        if (check_role(m, "messages", at, why, wl)) return 1;
         cJSON *c = clean_message(m, NULL);
         if (!c) continue;
         int idx = kept++;
@@ -201,7 +221,16 @@ static int from_mini_swe(const cJSON *root, struct recording *r, char *why, size
             if (!role || !strcmp(role, "assistant")) break;
             if (!strcmp(role, "tool") || !strcmp(role, "user")) t1 = ts(mk) > t1 ? ts(mk) : t1;
         }
-        long delay = t0 >= 0 && t1 >= t0 ? lround((t1 - t0) * 1000) : 0;
+        double ms = t0 >= 0 && t1 >= t0 ? (t1 - t0) * 1000 : 0;
+        if (!(ms <= REPLAY_DELAY_MAX_MS)) { /* also keeps lround in long's range */
+            snprintf(why, wl,
+                     "turn %d (messages[%d]): its tool results come %g s after it "
+                     "(extra.timestamp); a tool delay must be at most %.0e ms, so fix or drop "
+                     "that recording",
+                     r->nturns, at, ms / 1000, REPLAY_DELAY_MAX_MS);
+            return 1;
+        }
+        long delay = lround(ms);
         if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(m, "tool_calls")) > 0)
             uses_tools = 1;
         if (add_turn(r, idx, out, json_int64(pt, &given_in) ? (long)given_in : -1, delay,
@@ -239,9 +268,13 @@ static int from_swe_agent(const cJSON *root, struct recording *r, char *why, siz
     r->messages = cJSON_CreateArray();
     cJSON *names = cJSON_CreateArray();
     long total_bytes = 0;
-    int kept = 0;
+    int kept = 0, at = -1;
     const cJSON *m;
     cJSON_ArrayForEach (m, hist) {
+        if (check_role(m, "history", ++at, why, wl)) {
+            cJSON_Delete(names);
+            return 1;
+        }
         const char *role = str(m, "role");
         const cJSON *ids = cJSON_GetObjectItemCaseSensitive(m, "tool_call_ids");
         if (role && !strcmp(role, "tool") && cJSON_IsArray(ids) && cJSON_GetArraySize(ids) > 0) {
@@ -266,6 +299,15 @@ static int from_swe_agent(const cJSON *root, struct recording *r, char *why, siz
         }
         const cJSON *et = cJSON_GetObjectItemCaseSensitive(step, "execution_time");
         step = step ? step->next : NULL;
+        if (cJSON_IsNumber(et) &&
+            !(et->valuedouble >= 0 && et->valuedouble * 1000 <= REPLAY_DELAY_MAX_MS)) {
+            snprintf(why, wl,
+                     "turn %d (history[%d]) records execution_time %g s; a tool delay must be "
+                     "from 0 to %.0e ms, so fix or drop that recording",
+                     r->nturns, at, et->valuedouble, REPLAY_DELAY_MAX_MS);
+            cJSON_Delete(names);
+            return 1;
+        }
         long delay = cJSON_IsNumber(et) ? lround(et->valuedouble * 1000) : -1;
         long bytes = text_bytes(m);
         total_bytes += bytes;
@@ -322,9 +364,10 @@ static int from_openai(const cJSON *root, struct recording *r, char *why, size_t
     }
     snprintf(r->source, sizeof r->source, "openai-messages");
     r->messages = cJSON_CreateArray();
-    int kept = 0;
+    int kept = 0, at = -1;
     const cJSON *m;
     cJSON_ArrayForEach (m, msgs) {
+        if (check_role(m, msgs == root ? "" : "messages", ++at, why, wl)) return 1;
         cJSON *c = clean_message(m, NULL);
         if (!c) continue;
         int idx = kept++;
@@ -353,21 +396,132 @@ int recording_format(const char *name)
                                               : -1;
 }
 
+/* 1 when text nests arrays and objects deeper than cJSON reads (CJSON_NESTING_LIMIT): cJSON
+ * reports that only as a failed parse, so this tells it apart from a syntax error. Brackets
+ * inside strings do not count. */
+static int nested_too_deep(const char *s)
+{
+    int depth = 0, in_string = 0;
+    for (; *s; s++) {
+        if (in_string) {
+            if (*s == '\\' && s[1])
+                s++;
+            else if (*s == '"')
+                in_string = 0;
+        } else if (*s == '"')
+            in_string = 1;
+        else if ((*s == '[' || *s == '{') && ++depth > CJSON_NESTING_LIMIT)
+            return 1;
+        else if (*s == ']' || *s == '}')
+            depth--;
+    }
+    return 0;
+}
+
+/* The file's one JSON document, or NULL with the reason in why: trailing text (a second
+ * document) and a key held twice by one object are refused, as either would otherwise be
+ * dropped or shadowed silently. */
+static cJSON *parse_document(const char *text, char *why, size_t wl)
+{
+    int more = 0;
+    char where[64] = "", key[200] = "";
+    cJSON *root = json_parse_whole(text, &more, where, sizeof where);
+    if (!root && more)
+        snprintf(why, wl,
+                 "more text follows its JSON document %s (a second document?); give one JSON "
+                 "document per file",
+                 where);
+    else if (!root && nested_too_deep(text))
+        snprintf(why, wl,
+                 "its JSON nests arrays and objects more than %d levels deep, more than the "
+                 "JSON reader takes; fix or drop that recording",
+                 CJSON_NESTING_LIMIT);
+    else if (!root)
+        snprintf(why, wl, "not valid JSON (%s); fix or drop that recording", where);
+    else if (json_key_twice(root, key, sizeof key)) {
+        snprintf(why, wl,
+                 "key '%s' appears twice in one object, and only the first would be read; "
+                 "remove one of them",
+                 key);
+        cJSON_Delete(root);
+        root = NULL;
+    }
+    return root;
+}
+
+/* A first message that is an assistant answer has no request before it: a turn from it would
+ * send "messages":[], which strobe agents skips, so it stays history but is no turn. */
+static void drop_unasked_turn(struct recording *r)
+{
+    if (r->nturns == 0 || r->turns[0].msg_index > 0) return;
+    cJSON_Delete(r->turns[0].calls);
+    memmove(r->turns, r->turns + 1, (size_t)(r->nturns - 1) * sizeof *r->turns);
+    r->nturns--;
+    snprintf(r->note, sizeof r->note,
+             "its first message is an assistant answer with no request before it, so it is "
+             "kept as history but not replayed as a turn");
+}
+
+/* The limits strobe agents applies to the trace and manifest entry import writes from r:
+ * 0, or 1 with the reason in why. Delays were checked as they were read (a huge one does not
+ * fit lround). */
+static int check_replayable(const struct recording *r, enum recording_format format, char *why,
+                            size_t wl)
+{
+    double delays = 0, calls = 0;
+    for (int k = 0; k < r->nturns; k++) {
+        const struct recording_turn *t = &r->turns[k];
+        if (t->output_tokens < 0 || t->output_tokens > INT32_MAX) {
+            snprintf(why, wl,
+                     "turn %d's output size comes to %ld tokens%s; it must be from 0 to %d, so "
+                     "fix or drop that recording",
+                     k, t->output_tokens,
+                     format == RECORDING_SWE_AGENT
+                         ? " (its share of info.model_stats.tokens_received)"
+                         : "",
+                     INT32_MAX);
+            return 1;
+        }
+        if (k < r->nturns - 1 && t->tool_delay_ms > 0) delays += (double)t->tool_delay_ms;
+        calls += cJSON_GetArraySize(t->calls);
+    }
+    if (delays > REPLAY_DELAY_MAX_MS) {
+        snprintf(why, wl,
+                 "its tool delays add up to %.0f ms; a recording's total must be at most %.0e "
+                 "ms, so fix or drop that recording",
+                 delays, REPLAY_DELAY_MAX_MS);
+        return 1;
+    }
+    if (calls > INT32_MAX) {
+        snprintf(why, wl, "it records %.0f tool calls, more than %d; split or drop it", calls,
+                 INT32_MAX);
+        return 1;
+    }
+    return 0;
+}
+
 int recording_parse(enum recording_format format, const char *text, struct recording *r, char *why,
                     size_t wl)
 {
-    cJSON *root = cJSON_Parse(text);
-    int rc = 1;
-    if (!root)
-        snprintf(why, wl, "not valid JSON");
-    else if (format == RECORDING_MINI_SWE_AGENT)
+    cJSON *root = parse_document(text, why, wl);
+    if (!root) return 1;
+    int rc;
+    if (format == RECORDING_MINI_SWE_AGENT)
         rc = from_mini_swe(root, r, why, wl);
     else if (format == RECORDING_SWE_AGENT)
         rc = from_swe_agent(root, r, why, wl);
     else
         rc = from_openai(root, r, why, wl);
     cJSON_Delete(root);
-    return rc;
+    if (rc) return rc;
+    drop_unasked_turn(r);
+    if (r->nturns == 0) {
+        snprintf(why, wl,
+                 "its only assistant answer is its first message, with no request before it, so "
+                 "there is no turn to replay");
+        return 1;
+    }
+    return check_replayable(r, format, why, wl);
 }
 
 static void sanitise(char *s)
@@ -382,9 +536,12 @@ void recording_name(struct recording *r, const char *path)
 {
     if (!r->task_id[0]) {
         const char *base = strrchr(path, '/');
-        snprintf(r->task_id, sizeof r->task_id, "%s", base ? base + 1 : path);
+        base = base ? base + 1 : path;
+        while (*base == '.') base++; /* ".traj.json" once gave "" and traces/.jsonl */
+        snprintf(r->task_id, sizeof r->task_id, "%s", base);
         char *dot = strchr(r->task_id, '.');
         if (dot) *dot = 0;
+        if (!r->task_id[0]) snprintf(r->task_id, sizeof r->task_id, "recording");
     }
     sanitise(r->task_id);
 }

@@ -23,18 +23,22 @@ struct recording {
     struct recording_turn *turns;
     int nturns, cap_turns;
     char source[64];
+    char note[160]; /* a change import made to the recording, for one line of output, or "" */
 };
 
 /* The format --from names (mini-swe-agent, swe-agent, openai-messages), or -1. */
 int recording_format(const char *name);
 
 /* Reads one recording file's text into r (zeroed by the caller). 0, or 1 with the reason to
- * skip the file in why. Either way recording_free(r) afterwards. */
+ * skip the file in why: text that is not one JSON document, a key twice in an object, a
+ * message without a string role, or a value strobe agents would refuse in the replay (a
+ * count over INT32_MAX, a delay over 1e12 ms). Either way recording_free(r) afterwards. */
 int recording_parse(enum recording_format format, const char *text, struct recording *r, char *why,
                     size_t wl);
 
-/* The task's name: its recorded id, else PATH's file name up to its first dot; every
- * character but letters, digits, '-', '_' and '.' becomes '_'. */
+/* The task's name: its recorded id, else PATH's file name, less leading dots, up to its
+ * next dot ("recording" when that leaves nothing); every character but letters, digits, '-',
+ * '_' and '.' becomes '_'. */
 void recording_name(struct recording *r, const char *path);
 
 /* Writes OUT/traces/TASK_ID.jsonl: turn k carries the messages before its assistant answer.
