@@ -69,7 +69,7 @@ static int32_t int_field(const cJSON *line, const char *name, int *bad)
     return (int32_t)n;
 }
 
-/* A delay in milliseconds: any finite non-negative number (AA's manifests write fractional
+/* A delay in milliseconds: any number from 0 to 1e12 (AA's manifests write fractional
  * milliseconds, e.g. 351.825774); -1 when absent. */
 static double delay_field(const cJSON *line, const char *name, int *bad)
 {
@@ -157,8 +157,8 @@ static int load_trace(const char *path, const char *shown, struct replay_task *t
         if (bad || bad_delay) {
             if (bad_delay)
                 snprintf(err, errlen,
-                         "%s line %d: simulated_tool_delay_ms_after must be a "
-                         "non-negative number of milliseconds",
+                         "%s line %d: simulated_tool_delay_ms_after must be a number of "
+                         "milliseconds from 0 to 1e12; fix that line",
                          shown, lineno);
             else
                 snprintf(err, errlen,
