@@ -2,6 +2,7 @@
  * in GPT-2's byte-to-character alphabet, mapped back to bytes here so that one BPE core
  * serves both formats. What is not supported is refused by name, never guessed. */
 #include "tokenizer_impl.h"
+#include "json_must.h"
 
 #include <cjson/cJSON.h>
 #include <stdint.h>
@@ -336,7 +337,7 @@ int tokenizer_load_hf(struct tokenizer *t, const char *data, size_t len, char *e
     parse_out_of_memory = 0;
     cJSON_InitHooks(&(cJSON_Hooks){.malloc_fn = parse_malloc, .free_fn = free});
     cJSON *root = cJSON_ParseWithLength(data, len);
-    cJSON_InitHooks(NULL); /* malloc and free again */
+    json_hooks_restore(); /* the program's own again (json_must.h) */
     if (!root && parse_out_of_memory) return tokenizer_no_memory(err, errlen, "tokenizer.json");
     if (!cJSON_IsObject(root)) {
         snprintf(err, errlen, "not valid JSON; a tokenizer.json is one JSON object");

@@ -8,6 +8,7 @@
 #include "read_file.h"
 #include "redact.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
