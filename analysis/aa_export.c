@@ -223,12 +223,14 @@ static cJSON *distribution_json(struct dvec *d)
 
 const char *aa_export_validity(const struct aa_turns *t, char *why, size_t len)
 {
-    /* a run stopped early: its last task's turns were never sent, whatever those sent show */
-    if (t->run_interrupted)
-        return snprintf(why, len, "the run was interrupted before its end"), why;
-    if (!t->run_ended)
+    /* a stop during the iteration: turns it would have sent never were, whatever those sent
+     * show (a stop in a later iteration leaves this one whole) */
+    if (t->cut_short && t->run_interrupted)
+        return snprintf(why, len, "the run was interrupted during the iteration"), why;
+    if (t->cut_short)
         return snprintf(why, len,
-                        "the run's log has no end: strobe was killed or crashed during it"),
+                        "the run's log has no end: strobe was killed or crashed during the "
+                        "iteration, or the run is still going (export it once it has ended)"),
                why;
     for (size_t i = 0; i < t->n; i++) {
         const struct aa_turn *x = &t->t[i];
@@ -447,10 +449,11 @@ static cJSON *strobe_json(const struct aa_turns *t, const struct aa_export_sourc
     cJSON *v = cJSON_AddObjectToObject(o, "validity");
     cJSON_AddBoolToObject(v, "valid", !bad);
     add_str_or_null(v, "why_not_valid", bad);
-    cJSON_AddStringToObject(v, "rule",
-                            "a run that ended by itself; no failed turn, no short-output "
-                            "warning, TTFB <= TTFT <= E2E and decode window <= E2E for every "
-                            "turn (methodology.md section 8)");
+    cJSON_AddStringToObject(
+        v, "rule",
+        "an iteration the run's stop did not cut short; no failed turn, no short-output "
+        "warning, TTFB <= TTFT <= E2E and decode window <= E2E for every "
+        "turn (methodology.md section 8)");
     cJSON_AddNumberToObject(o, "repeated_task_turns_left_out", (double)t->repeats_left_out);
     cJSON *inc = cJSON_AddArrayToObject(o, "incomplete_task_ids");
     for (size_t i = 0; i < t->n; i++)

@@ -20,8 +20,9 @@ struct aa_export_source {
 /* 0 when out_dir does not exist (nor a link by that name), else -1 with why in err; the
  * writer checks again, so this only lets a caller refuse before any work. */
 int aa_export_out_free(const char *out_dir, char *err, size_t errlen);
-/* The export's validity: the run ended by itself (no interruption, its end in the log), and
- * methodology.md §8's rules over the turns. The first rule broken, in why, or NULL. */
+/* The export's validity: an iteration the run's stop (an interruption, a kill) did not cut
+ * short (agent_iteration_cut_short), and methodology.md §8's rules over the turns. The first
+ * rule broken, in why, or NULL. */
 const char *aa_export_validity(const struct aa_turns *t, char *why, size_t len);
 /* Writes the files; 0, or -1 with one sentence in err (what is wrong, what to do) and
  * OUT_DIR removed with whatever of it was written. */

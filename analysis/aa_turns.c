@@ -1,5 +1,7 @@
 #include "aa_turns.h"
 
+#include "agent_results.h"
+
 #include "eventlog.h"
 #include "tool_calls.h"
 
@@ -202,8 +204,12 @@ int aa_turns_collect(const char *run_dir, const struct run_facts *f, int exact_p
         return -1;
     }
     out->phase = ph;
+    cJSON *h = cJSON_Parse(f->header_json);
+    const cJSON *w =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(h, "config"), "window_s");
+    out->cut_short = agent_iteration_cut_short(f, ph, cJSON_IsNumber(w) ? w->valuedouble : 0);
+    cJSON_Delete(h);
     out->run_interrupted = f->interrupted;
-    out->run_ended = f->run_ended;
     size_t ns = 0;
     struct sent *s = read_sent(run_dir, f, ph->index, &ns, err, errlen);
     if (!s) return -1;

@@ -64,7 +64,9 @@ struct aa_turns {
     size_t nall;
     size_t repeats_left_out; /* turns of later replays of a task already kept */
     int exact_policy;
-    int run_interrupted, run_ended; /* the run's log: stopped by a signal; its end recorded */
+    /* the run stopped during this iteration (agent_iteration_cut_short), and whether by an
+     * interruption (else its log has no end: killed, crashed or still running) */
+    int cut_short, run_interrupted;
 };
 
 /* What the replay says of a turn (task, turn indices): its recorded target and tool delay. */

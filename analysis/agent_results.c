@@ -59,15 +59,9 @@ static int look_up(void *arg, int agents, struct iteration_metrics *out)
     return -1;
 }
 
-/* Whether the run stopped during iteration ph: only the run's last iteration (the one started
- * last, last in f->phases) of a run that did not reach its end (MARK_INTERRUPTED, or no end
- * mark: killed or still running), and only when the stop left its mark on it: no end record,
- * a window closed before --window-s (window_s; 0 when the header lacks it), or a request of
- * it ended by the interruption (drain aborts those with ERR_INTERRUPTED, and facts.c marks a
- * request without an end record the same). A stop that came between two iterations leaves
- * the last one's verdict standing: its window and requests are whole. */
-static int iteration_cut_short(const struct run_facts *f, const struct phase_info *ph,
-                               double window_s)
+/* (agent_results.h) */
+int agent_iteration_cut_short(const struct run_facts *f, const struct phase_info *ph,
+                              double window_s)
 {
     if (f->run_ended && !f->interrupted) return 0;
     if (ph != &f->phases[f->nphases - 1]) return 0;
@@ -105,7 +99,7 @@ int agent_results_compute(const struct run_facts *f, const struct phase_power *p
     ar->iters = calloc(f->nphases + 1, sizeof *ar->iters);
     for (size_t i = 0; i < f->nphases; i++) {
         agent_iteration_metrics(f, &f->phases[i], &ar->iters[i]);
-        ar->iters[i].interrupted = iteration_cut_short(f, &f->phases[i], window_s);
+        ar->iters[i].interrupted = agent_iteration_cut_short(f, &f->phases[i], window_s);
     }
     ar->nsearches = ntiers;
     ar->searches = calloc(ntiers + 1, sizeof *ar->searches);

@@ -41,4 +41,14 @@ int slo_tiers_from_json(const cJSON *ts, struct slo_tier **tiers, size_t *ntiers
 int agent_search_config(const cJSON *header, struct slo_tier **tiers, size_t *ntiers, int *start,
                         int *resolution, int *cap, double *max_error_rate);
 
+/* Whether the run stopped during iteration ph: only the run's last iteration (the one started
+ * last, last in f->phases) of a run that did not reach its end (MARK_INTERRUPTED, or no end
+ * mark: killed or still running), and only when the stop left its mark on it: no end record,
+ * a window closed before --window-s (window_s; 0 when the header lacks it), or a request of
+ * it ended by the interruption (drain aborts those with ERR_INTERRUPTED, and facts.c marks a
+ * request without an end record the same). A stop that came between two iterations leaves
+ * the last one's verdict standing: its window and requests are whole. */
+int agent_iteration_cut_short(const struct run_facts *f, const struct phase_info *ph,
+                              double window_s);
+
 #endif

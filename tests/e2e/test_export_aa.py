@@ -368,7 +368,7 @@ def max_context(tmp):
 def stopped_early(tmp):
     """A run stopped by SIGINT between turns, or killed, was exported as valid, exit 0: every
     turn it had sent had succeeded. Now not valid, saying why, exit 4, the files written."""
-    for sig, why in ((signal.SIGINT, "interrupted before its end"), (signal.SIGKILL, "has no end")):
+    for sig, why in ((signal.SIGINT, "interrupted during the iteration"), (signal.SIGKILL, "has no end")):
         run = os.path.join(tmp, "stopped-%d" % sig)
         cmd = [common.STROBE, *common.with_transport(
             ["agents", "--trajectories", common.AA_MINI, "--out", run, "--slo-speed", "1",
@@ -380,7 +380,7 @@ def stopped_early(tmp):
         deadline = time.time() + 60
         events = os.path.join(run, "events.bin")
         while time.time() < deadline and (not os.path.exists(events) or
-                                          os.path.getsize(events) < 64 * 400):
+                                          os.path.getsize(events) < 64 * 1024):
             time.sleep(0.05)
         p.send_signal(sig)
         p.communicate(timeout=60)
@@ -392,6 +392,29 @@ def stopped_early(tmp):
               why in own["validity"].get("why_not_valid", ""),
               "export-aa of a run stopped by signal %d: not valid ('%s'), exit 4" % (sig, why),
               (4, why), (r.returncode, r.stderr.strip()[-300:], own["validity"]))
+
+    # a search stopped in its second iteration (2 agents): the 1-agent iteration is whole
+    run = os.path.join(tmp, "stopped-later")
+    cmd = [common.STROBE, *common.with_transport(
+        ["agents", "--trajectories", common.AA_MINI, "--out", run, "--slo-speed", "1",
+         "--slo-ttft", "100", "--warmup-s", "0.2", "--stagger-s", "0", "--window-s", "3",
+         "--min-trajectories", "0", "--min-per-agent", "0", "--threads", "1",
+         "--max-agents", "2", "--emu-args", "--profile " + FAST])]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    said = []
+    for line in p.stderr:  # "strobe: iteration 0: ..." once the first iteration has ended
+        said.append(line)
+        if "iteration 0:" in line:
+            time.sleep(1.0)
+            p.send_signal(signal.SIGINT)
+            break
+    rest = p.communicate(timeout=60)[1]
+    out = run + "-aa"
+    r = common.run_strobe("export-aa", run, out)
+    check(p.returncode == 3 and r.returncode == 0 and "not valid" not in r.stderr,
+          "a search stopped during its 2-agent iteration: the 1-agent iteration exports as valid, "
+          "exit 0", (3, 0), (p.returncode, r.returncode, r.stderr.strip()[-300:],
+                             "".join(said[-2:]) + rest[-200:]))
 
 
 if __name__ == "__main__":
