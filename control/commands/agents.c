@@ -656,7 +656,7 @@ int cmd_agents(int argc, char **argv)
         cJSON_Delete(tiers);
         return 2;
     }
-    c.cut = replay_truncate(&rp, c.max_context_tokens);
+    c.cut = replay_truncate(&rp, c.max_context_tokens, 0);
     size_t usable = 0;
     for (size_t i = 0; i < rp.ntasks; i++) usable += rp.tasks[i].nturns > 0;
     if (!usable) {

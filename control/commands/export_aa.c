@@ -138,7 +138,11 @@ static void usage(FILE *f)
             "tools.json, failures.json, strobe_export.json, and summary.json last. OUT_DIR must\n"
             "not exist. The turns are named from the replay the run used (its header's\n"
             "--trajectories directory, or REPLAY_DIR when it has moved).\n"
-            "A single-user replay: strobe agents ... --max-agents 1 (one iteration, one agent).\n");
+            "A single-user replay: strobe agents ... --max-agents 1 (one iteration, one agent).\n\n"
+            "Exit status: 0 exported and valid; 4 exported but not valid (a failed turn, a\n"
+            "short-output warning, a stop during the iteration: strobe_export.json says which);\n"
+            "1 the files could not be written; 2 a bad command line or a run that cannot be\n"
+            "exported.\n");
 }
 
 int cmd_export_aa(int argc, char **argv)
@@ -211,7 +215,10 @@ int cmd_export_aa(int argc, char **argv)
                 err);
         goto out;
     }
-    replay_truncate(&rp, cJSON_IsNumber(ctx) ? (long)ctx->valuedouble : 0);
+    /* a run made before trajectories over the limit were left out kept their first turn; its
+     * header does not count them */
+    int keep_first = !cJSON_GetObjectItemCaseSensitive(cfg, "trajectories_over_max_context");
+    replay_truncate(&rp, cJSON_IsNumber(ctx) ? (long)ctx->valuedouble : 0, keep_first);
     if (cJSON_IsNumber(loaded) && (size_t)loaded->valuedouble != rp.ntasks) {
         fprintf(stderr,
                 "strobe export-aa: %s holds %zu usable trajectories but the run loaded %.0f: "

@@ -281,7 +281,7 @@ int replay_load(const char *dir, struct replay *r, char *err, size_t errlen)
         /* a task id is printed in messages and written into results: a control character
          * in it (an escape sequence) would reach the terminal */
         const char *c = tid->valuestring;
-        while (*c && (unsigned char)*c >= 0x20 && *c != 0x7f) c++;
+        while (*c && !json_control_at(c)) c++;
         if (*c || !*tid->valuestring) {
             snprintf(err, errlen,
                      "manifest.json task %d: its task_id %s; give each task a printable "
@@ -370,7 +370,7 @@ int replay_load(const char *dir, struct replay *r, char *err, size_t errlen)
     return rc;
 }
 
-struct replay_cut replay_truncate(struct replay *r, long max_context_tokens)
+struct replay_cut replay_truncate(struct replay *r, long max_context_tokens, int keep_first)
 {
     struct replay_cut cut = {0, 0};
     if (max_context_tokens <= 0) return cut;
@@ -380,6 +380,7 @@ struct replay_cut replay_truncate(struct replay *r, long max_context_tokens)
         while (keep < t->nturns && t->turns[keep].body_bytes / 4 <= max_context_tokens) keep++;
         /* a first prompt already over the limit cannot be sent within it: the task is left
          * out (the sources skip tasks of no turns), not sent oversized */
+        if (!keep && keep_first && t->nturns) keep = 1;
         cut.shortened += keep && keep < t->nturns;
         cut.left_out += !keep && t->nturns;
         t->nturns = keep;

@@ -51,10 +51,12 @@ void replay_free(struct replay *r);
 
 /* Truncates each task at the first turn whose recorded prompt would exceed max_tokens
  * (estimated from serialised bytes / 4 when the trace has no count); a task whose first
- * prompt already does is left with no turn (the sources skip it). Nothing when max <= 0. */
+ * prompt already does is left with no turn (the sources skip it), or, with keep_first (what
+ * runs made before that rule did, for exporting them), keeps that one turn. Nothing when
+ * max <= 0. */
 struct replay_cut {
     size_t shortened, left_out; /* tasks */
 };
-struct replay_cut replay_truncate(struct replay *r, long max_context_tokens);
+struct replay_cut replay_truncate(struct replay *r, long max_context_tokens, int keep_first);
 
 #endif
