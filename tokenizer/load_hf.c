@@ -192,19 +192,22 @@ static int load_vocab(struct tokenizer *t, const cJSON *vocab, const int alphabe
     uint8_t bytes[1024];
     const cJSON *v;
     cJSON_ArrayForEach (v, vocab) {
-        char what[96];
-        snprintf(what, sizeof what, "model.vocab entry '%.60s'", v->string);
+        /* the entry's name for a message, made only for one (hundreds of thousands pass) */
+        char what[96] = "";
         uint32_t id;
-        if (token_id(v, what, &id, err, errlen)) return -1;
+        if (token_id(v, what, &id, NULL, 0)) {
+            snprintf(what, sizeof what, "model.vocab entry '%.60s'", v->string);
+            return token_id(v, what, &id, err, errlen);
+        }
         int n = key_bytes(v->string, alphabet, bytes, sizeof bytes);
         if (n <= 0) continue;
         int added = bpe_add_token(&t->bpe, bytes, (size_t)n, id);
         if (added == BPE_NO_MEMORY) return tokenizer_no_memory(err, errlen, "the vocabulary");
         if (added) {
             snprintf(err, errlen,
-                     "%s repeats an id or the bytes of another entry; give the model's "
-                     "tokenizer.json as published",
-                     what);
+                     "model.vocab entry '%.60s' repeats an id or the bytes of another entry; give "
+                     "the model's tokenizer.json as published",
+                     v->string);
             return -1;
         }
     }

@@ -27,10 +27,11 @@ static void sha256_hex(const char *data, size_t len, char out[65])
 
 struct tokenizer *tokenizer_load(const char *path, char *err, size_t errlen)
 {
-    /* read_file reads streams to their end: /dev/zero would fill memory and a FIFO's open
-     * waits for a writer, so only a regular file is read (a directory is read_file's EISDIR) */
+    /* read_file reads streams to their end: /dev/zero would fill memory, so a device or a
+     * socket is refused; a pipe, as <(zcat ...) gives, is read once its writer has opened it
+     * (a directory is read_file's EISDIR) */
     const char *special = read_file_special(path);
-    if (special) {
+    if (special && strcmp(special, "a FIFO")) {
         snprintf(err, errlen,
                  "tokenizer file %s is %s, not a regular file; give a .tiktoken rank file or a "
                  "tokenizer.json saved as a file",
