@@ -5,6 +5,7 @@
 #include "ranks.h"
 #include "redact.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,9 @@ int main(int argc, char **argv)
     redact_set(getenv("STROBE_API_KEY"));
     clock_init();
     json_must_init();
+    /* a closed pipe on stdout (strobe import ... | head -1) is a write error each command
+     * reports and cleans up after, not a signal that kills it half-way */
+    signal(SIGPIPE, SIG_IGN);
     /* under mpirun: MPI starts here, before any thread */
     if (ranks_init(&argc, &argv)) return 1;
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||

@@ -273,12 +273,13 @@ int cmd_tap(int argc, char **argv)
                 (unsigned long long)tap_received(t), rec.path, stop ? "" : " without --seconds");
     tap_close(t);
     /* the summary is the command's result: lost to a full disk or closed pipe, it failed */
-    if (fflush(stdout) || ferror(stdout)) {
+    int lost = fflush(stdout) ? errno : ferror(stdout) ? EIO : 0;
+    if (lost) {
         fprintf(stderr,
                 "strobe tap: writing the summary to standard output failed: %s; the records "
                 "are in %s and only the summary line was lost: send stdout where it can be "
                 "written next time.\n",
-                strerror(errno), rec.path);
+                strerror(lost), rec.path);
         return 1;
     }
     if (end == READ_BROKEN || bad_rec || bad_clk) return 1;

@@ -212,6 +212,16 @@ def files_and_stdout(d):
           "stdout to /dev/full: exit 1 saying so, nothing left behind",
           (1, "cannot write to standard output", False),
           (r.returncode, r.stderr.strip()[-300:], os.path.exists(out)))
+    # a pipe whose reader has gone (... | head -1): SIGPIPE killed import before it cleaned up
+    rd, wr = os.pipe()
+    os.close(rd)
+    out = os.path.join(d, "o-pipe")
+    r = subprocess.run([common.STROBE, "import", "--from", "openai-messages", good, "-o", out],
+                       stdout=wr, stderr=subprocess.PIPE, text=True, timeout=60)
+    os.close(wr)
+    check(r.returncode == 1 and "standard output" in r.stderr and not os.path.exists(out),
+          "stdout to a closed pipe: exit 1 saying so, nothing left behind", (1, False),
+          (r.returncode, r.stderr.strip()[-300:], os.path.exists(out)))
     # both streams into one pipe: the skipped line (stdout, buffered) must come first
     r = subprocess.run([common.STROBE, "import", "--from", "openai-messages",
                         os.path.join(d, "missing.json"), "-o", os.path.join(d, "o-pipe")],
