@@ -154,7 +154,8 @@ def run_strobe(url, streams, rate, extra, out_dir, model="strobe-emu",
            "--out", out_dir, "--concurrency", str(streams), "--phase-s", str(PHASE_S),
            "--ramp-s", str(WARMUP_S), "--drain-s", "1", "--input-tokens",
            "50", "--output-tokens", str(per_request), "--ignore-eos", "--tokenizer", "none"]
-    if "--threads" not in extra:  # (the dpdk row's DPDK_STROBE_ARGS name their own)
+    # (the dpdk row's DPDK_STROBE_ARGS name their own)
+    if not any(a == "--threads" or a.startswith("--threads=") for a in extra):
         cmd += ["--threads", "1"]
     p = subprocess.Popen(cmd + extra, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                          text=True)

@@ -29,9 +29,25 @@ static inline cJSON *json_parse_whole(const char *text, int *more, char *where, 
     return NULL;
 }
 
+/* The length of the control character at c (C0, DEL, or C1 as UTF-8's C2 80..9F), else 0:
+ * text from a file quoted in a message could send escape sequences to the terminal. */
+static inline int json_control_at(const char *c)
+{
+    const unsigned char *u = (const unsigned char *)c;
+    return *u && (*u < 0x20 || *u == 0x7f) ? 1 : *u == 0xc2 && u[1] >= 0x80 && u[1] <= 0x9f ? 2 : 0;
+}
+
+/* text's control characters made '?'. */
+static inline void json_text_printable(char *text)
+{
+    for (char *c = text; *c; c++)
+        for (int n = json_control_at(c); n > 0; n--) c[n - 1] = '?';
+}
+
 /* The first key that an object in v (v itself or any value inside it) holds twice: cJSON
  * keeps both of {"a":1,"a":2} and a lookup finds the first, which need not be what the file's
- * author meant. 1 with its path written to path ("prices[2].on_demand"), else 0. */
+ * author meant. 1 with its path written to path ("prices[2].on_demand"; control characters
+ * shown as '?'), else 0. */
 static inline int json_key_twice(const cJSON *v, char *path, size_t pathlen)
 {
     size_t len = strnlen(path, pathlen);
@@ -41,6 +57,7 @@ static inline int json_key_twice(const cJSON *v, char *path, size_t pathlen)
             for (const cJSON *b = v->child; b != it; b = b->next)
                 if (!strcmp(b->string, it->string)) {
                     snprintf(path + len, pathlen - len, "%s%s", len ? "." : "", it->string);
+                    json_text_printable(path);
                     return 1;
                 }
         if (!it->child) continue;

@@ -19,9 +19,14 @@ int flag_once(struct flag_once *seen, const struct option *table, int o, const c
                     cmd, opt->name, seen->value[i] ? seen->value[i] : "", value ? value : "", cmd);
             return 2;
         }
-    if (seen->n < FLAG_ONCE_MAX) {
-        seen->id[seen->n] = o;
-        seen->value[seen->n++] = value;
+    if (seen->n == FLAG_ONCE_MAX) {
+        fprintf(stderr,
+                "strobe %s: more than %d options with a value on one command line; give "
+                "fewer; see strobe %s --help.\n",
+                cmd, FLAG_ONCE_MAX, cmd);
+        return 2;
     }
+    seen->id[seen->n] = o;
+    seen->value[seen->n++] = value;
     return 0;
 }

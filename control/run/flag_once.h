@@ -5,7 +5,9 @@
 #define STROBE_FLAG_ONCE_H
 #include <getopt.h>
 
-#define FLAG_ONCE_MAX 64
+/* options with a value one command line may give: more than any command has (slt and agents
+ * about 52); past it, flag_once refuses the command line rather than stop watching */
+#define FLAG_ONCE_MAX 128
 
 struct flag_once {
     int id[FLAG_ONCE_MAX];

@@ -514,6 +514,9 @@ def replay_files(tmp):
     for name, text, want in (
             ("manifest with more after it", json.dumps(manifest) + "\n{}", "holds more after its JSON object"),
             ("manifest with a key twice", json.dumps(manifest)[:-1] + ', "name": "again"}', "sets name twice"),
+            # the key is quoted in the message: its escape sequence shown as '?', not sent
+            ("a key twice holding an escape", json.dumps(manifest)[:-1] + ', "x\\u001b[2J": 1, "x\\u001b[2J": 2}',
+             "sets x?[2J twice"),
             ("escape in a task id", json.dumps(dict(manifest, tasks=[dict(manifest["tasks"][0],
                                                                          task_id="evil\x1b]0;x\x07")])),
              "its task_id holds a control character")):

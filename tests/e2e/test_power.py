@@ -354,6 +354,14 @@ def one_device_twice(tmp):
               not os.path.exists(os.path.join(tmp, "twice")),
               "--power %s --power %s: one device read twice is refused, naming it" % (a, b),
               device, r.stderr.strip()[-200:])
+    # "emu" alone is the measured emulator's URL: given both ways, one device
+    with common.emulator(*MODEL) as port:
+        url = "http://127.0.0.1:%d" % port
+        r = common.run_strobe("slt", "--out", os.path.join(tmp, "twice"), "--url", url, "--model", "m",
+                              "--power", "emu", "--power", "emu:" + url)
+    check(r.returncode == 2 and "both read" in r.stderr and not os.path.exists(os.path.join(tmp, "twice")),
+          "--power emu --power emu:URL of the measured emulator: one device read twice, refused", 2,
+          (r.returncode, r.stderr.strip()[-200:]))
     # different devices of one driver, and two files: no refusal at the sources (the run then
     # fails on the dead URL, exit 2 with that reason)
     for a, b in (("nvml:0", "nvml:1"), ("file:" + csv, "file:" + other)):
