@@ -457,7 +457,7 @@ static cJSON *strobe_json(const struct aa_turns *t, const struct aa_export_sourc
     cJSON_AddNumberToObject(o, "repeated_task_turns_left_out", (double)t->repeats_left_out);
     cJSON *inc = cJSON_AddArrayToObject(o, "incomplete_task_ids");
     for (size_t i = 0; i < t->n; i++)
-        if (t->t[i].task_incomplete && (i == 0 || t->t[i - 1].task != t->t[i].task))
+        if (aa_turn_starts_cut_task(t, i))
             cJSON_AddItemToArray(inc, cJSON_CreateString(t->t[i].task_id));
     /* every request of the iteration, by the same rules, for joining with results.json */
     cJSON *a = cJSON_AddArrayToObject(o, "requests");

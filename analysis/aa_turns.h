@@ -69,6 +69,13 @@ struct aa_turns {
     int cut_short, run_interrupted;
 };
 
+/* Whether exported turn i is the first of a task the iteration's end cut short (one per such
+ * task). */
+static inline int aa_turn_starts_cut_task(const struct aa_turns *t, size_t i)
+{
+    return t->t[i].task_incomplete && (i == 0 || t->t[i - 1].task != t->t[i].task);
+}
+
 /* What the replay says of a turn (task, turn indices): its recorded target and tool delay. */
 struct aa_turn_plan {
     const char *task_id; /* the replay's names for the turn */

@@ -3,6 +3,7 @@
  * Its last line says how long the analysis took, over how many threads, how many events the
  * chunk scanner read (and how many needed the full JSON parser), and the peak memory. */
 #include "commands.h"
+#include "flag_once.h"
 
 #include "clock.h"
 #include "results.h"
@@ -44,13 +45,7 @@ int cmd_analyze(int argc, char **argv)
             value = &threads_arg, name = "threads", given = argv[++i];
         else if (!strncmp(argv[i], "--threads=", 10))
             value = &threads_arg, name = "threads", given = argv[i] + 10;
-        if (value && *value) {
-            fprintf(stderr,
-                    "strobe analyze: --%s is given twice ('%.200s', then '%.200s'); give it "
-                    "once; see strobe analyze --help.\n",
-                    name, *value, given);
-            return 2;
-        }
+        if (value && *value) return flag_given_twice("analyze", name, *value, given);
         if (value)
             *value = given;
         else if (argv[i][0] != '-' && !dir)

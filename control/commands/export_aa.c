@@ -4,6 +4,7 @@
  * figure is computed, analysis/aa_export.h what each file holds). The replay the run used
  * names the turns (its manifest and traces: task_id, turn_id, conversation_idx). */
 #include "commands.h"
+#include "flag_once.h"
 
 #include "aa_export.h"
 #include "read_file.h"
@@ -153,13 +154,7 @@ int cmd_export_aa(int argc, char **argv)
             usage(stdout);
             return 0;
         } else if (!strcmp(argv[i], "--trajectories") && i + 1 < argc) {
-            if (traj) {
-                fprintf(stderr,
-                        "strobe export-aa: --trajectories is given twice ('%.200s', then "
-                        "'%.200s'); give it once; see strobe export-aa --help.\n",
-                        traj, argv[i + 1]);
-                return 2;
-            }
+            if (traj) return flag_given_twice("export-aa", "trajectories", traj, argv[i + 1]);
             traj = argv[++i];
         } else if (argv[i][0] != '-' && !run_dir) {
             run_dir = argv[i];
@@ -261,7 +256,7 @@ int cmd_export_aa(int argc, char **argv)
         size_t ok = 0, cut = 0;
         for (size_t i = 0; i < turns.n; i++) {
             ok += turns.t[i].success;
-            cut += turns.t[i].task_incomplete && (i == 0 || turns.t[i - 1].task != turns.t[i].task);
+            cut += aa_turn_starts_cut_task(&turns, i);
         }
         /* n/a where no successful turn gave a speed */
         char pooled[32] = "n/a", e2e[32] = "n/a";

@@ -3,6 +3,15 @@
 #include <stdio.h>
 #include <string.h>
 
+int flag_given_twice(const char *cmd, const char *name, const char *first, const char *second)
+{
+    fprintf(stderr,
+            "strobe %s: --%s is given twice ('%.200s', then '%.200s'); give it once; see strobe "
+            "%s --help.\n",
+            cmd, name, first ? first : "", second ? second : "", cmd);
+    return 2;
+}
+
 int flag_once(struct flag_once *seen, const struct option *table, int o, const char *value,
               const char *cmd, const char *const *repeatable)
 {
@@ -12,13 +21,7 @@ int flag_once(struct flag_once *seen, const struct option *table, int o, const c
     for (const char *const *r = repeatable; r && *r; r++)
         if (!strcmp(*r, opt->name)) return 0;
     for (int i = 0; i < seen->n; i++)
-        if (seen->id[i] == o) {
-            fprintf(stderr,
-                    "strobe %s: --%s is given twice ('%.200s', then '%.200s'); give it once; "
-                    "see strobe %s --help.\n",
-                    cmd, opt->name, seen->value[i] ? seen->value[i] : "", value ? value : "", cmd);
-            return 2;
-        }
+        if (seen->id[i] == o) return flag_given_twice(cmd, opt->name, seen->value[i], value);
     if (seen->n == FLAG_ONCE_MAX) {
         fprintf(stderr,
                 "strobe %s: more than %d options with a value on one command line; give "

@@ -21,5 +21,7 @@ struct flag_once {
  * ('A', then 'B'); give it once; see strobe CMD --help." */
 int flag_once(struct flag_once *seen, const struct option *table, int o, const char *value,
               const char *cmd, const char *const *repeatable);
+/* That sentence, for a command that parses its own argv (no getopt table); returns 2. */
+int flag_given_twice(const char *cmd, const char *name, const char *first, const char *second);
 
 #endif
