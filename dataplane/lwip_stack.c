@@ -571,18 +571,19 @@ static int d_poll(struct transport_ctx *x, struct epoll_event *ev, int max, int6
     return n;
 }
 
-static const struct transport_ops dpdk_ops = {"dpdk+lwip", d_open,  d_progress, d_send, d_flush,
-                                              d_recv,      d_close, d_poll,     d_alive};
+static const struct transport_ops dpdk_ops = {"dpdk+lwip", d_open,  d_progress, d_send,  d_flush,
+                                              d_recv,      d_close, d_poll,     d_alive, 0};
 
 static int d_tls_open(struct transport_ctx *x, struct tconn *c, const struct endpoint *ep)
 {
     return tls_layer_open(x->tls, &dpdk_ops, x, c, ep);
 }
 
-static const struct transport_ops dpdk_tls_ops = {
-    "dpdk+lwip+tls", d_tls_open,      tls_layer_progress,
-    tls_layer_send,  tls_layer_flush, tls_layer_recv,
-    tls_layer_close, d_poll,          tls_layer_alive};
+static const struct transport_ops dpdk_tls_ops = {"dpdk+lwip+tls",    d_tls_open,
+                                                  tls_layer_progress, tls_layer_send,
+                                                  tls_layer_flush,    tls_layer_recv,
+                                                  tls_layer_close,    d_poll,
+                                                  tls_layer_alive,    0};
 
 static const struct transport_ops *stack_ops(void)
 {

@@ -63,6 +63,11 @@ struct transport_ops {
      * 0 when the peer closed or reset it, or sent bytes nobody asked for (it must not carry
      * another request). Does not block; NULL: assumed alive. */
     int (*alive)(struct tconn *c);
+    /* 1: a recv that returns fewer bytes than asked has left nothing to read, and the poll
+     * says when more comes (a plain socket under level-triggered epoll), so the worker goes
+     * back to the poll instead of asking again for a T_AGAIN: one syscall fewer per wake-up.
+     * 0 where a transport may hold more than one read returns (TLS records, completions). */
+    int short_read_drains;
 };
 
 struct transport_options {

@@ -119,17 +119,19 @@ static void plain_close(struct tconn *c)
     c->fd = -1;
 }
 
-static const struct transport_ops plain_ops = {"kernel",    plain_open,  plain_progress,
-                                               ksock_send,  plain_flush, plain_recv,
-                                               plain_close, NULL,        plain_alive};
+static const struct transport_ops plain_ops = {"kernel",    plain_open, plain_progress, ksock_send,
+                                               plain_flush, plain_recv, plain_close,    NULL,
+                                               plain_alive, 1};
 
 static int tls_open(struct transport_ctx *x, struct tconn *c, const struct endpoint *ep)
 {
     return tls_layer_open(x->tls, &plain_ops, x, c, ep);
 }
 
-static const struct transport_ops tls_ops = {
-    "kernel+tls",    tls_open, tls_layer_progress, tls_layer_send, tls_layer_flush, tls_layer_recv,
-    tls_layer_close, NULL,     tls_layer_alive};
+static const struct transport_ops tls_ops = {"kernel+tls",       tls_open,
+                                             tls_layer_progress, tls_layer_send,
+                                             tls_layer_flush,    tls_layer_recv,
+                                             tls_layer_close,    NULL,
+                                             tls_layer_alive,    0};
 
 const struct transport_ops *transport_kernel_ops(int tls) { return tls ? &tls_ops : &plain_ops; }

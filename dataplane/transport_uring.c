@@ -829,18 +829,19 @@ static int u_poll(struct transport_ctx *x, struct epoll_event *ev, int max, int6
     return n;
 }
 
-static const struct transport_ops uring_ops = {"uring", u_open,  u_progress, u_send, u_flush,
-                                               u_recv,  u_close, u_poll,     u_alive};
+static const struct transport_ops uring_ops = {"uring", u_open,  u_progress, u_send,  u_flush,
+                                               u_recv,  u_close, u_poll,     u_alive, 0};
 
 static int u_tls_open(struct transport_ctx *x, struct tconn *c, const struct endpoint *ep)
 {
     return tls_layer_open(x->tls, &uring_ops, x, c, ep);
 }
 
-static const struct transport_ops uring_tls_ops = {
-    "uring+tls",     u_tls_open,      tls_layer_progress,
-    tls_layer_send,  tls_layer_flush, tls_layer_recv,
-    tls_layer_close, u_poll,          tls_layer_alive};
+static const struct transport_ops uring_tls_ops = {"uring+tls",        u_tls_open,
+                                                   tls_layer_progress, tls_layer_send,
+                                                   tls_layer_flush,    tls_layer_recv,
+                                                   tls_layer_close,    u_poll,
+                                                   tls_layer_alive,    0};
 
 const struct transport_ops *transport_uring_ops(int tls)
 {

@@ -433,7 +433,10 @@ static void on_readable(struct session *s)
             bump(&w->pub->stats.bytes, (uint64_t)n);
             st = http_response_feed(&s->rsp, w->rbuf, (size_t)n, s->conn_rx);
             s->conn_rx += n;
-            if (st == HTTP_RESPONSE_MORE) continue;
+            if (st == HTTP_RESPONSE_MORE) {
+                if (ops->short_read_drains && (size_t)n < sizeof w->rbuf) return;
+                continue;
+            }
         }
         /* it ended, or failed: then its rest is not read and the connection is closed */
         end_request(s, st == HTTP_RESPONSE_DONE ? ERR_NONE : s->rsp.error);

@@ -56,7 +56,7 @@ static ssize_t f_recv(struct tconn *c, void *buf, size_t cap, struct rx_stamp *s
 static void f_close(struct tconn *c) { (void)c; }
 
 static const struct transport_ops ops = {"fuzz", f_open,  f_progress, f_send, f_flush,
-                                         f_recv, f_close, NULL,       NULL};
+                                         f_recv, f_close, NULL,       NULL,   0};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

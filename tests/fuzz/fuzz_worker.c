@@ -104,8 +104,8 @@ static int f_poll(struct transport_ctx *x, struct epoll_event *ev, int max, int6
     return n;
 }
 
-static const struct transport_ops ops = {"fuzz", f_open,  f_progress, f_send, f_flush,
-                                         f_recv, f_close, f_poll,     f_alive};
+static const struct transport_ops ops = {"fuzz", f_open,  f_progress, f_send,  f_flush,
+                                         f_recv, f_close, f_poll,     f_alive, 0};
 
 /* ---------- a source that issues REQUESTS requests, all due at once ---------- */
 
