@@ -28,7 +28,8 @@ CPU of a strobe run is read from /proc/PID/task/*/schedstat (nanoseconds on CPU)
 A benchmark: it reports figures and never fails on one. Environment: PHASE_S (window,
 default 4), WARMUP_S (default 1), SOURCE_CPU (default 0), CLIENT_CPU (default 1), LOADS
 (e.g. "64x300 64x3000 512x300 64x0"; 0 = unpaced), CLIENTS (the rows to run, default
-"floor floor-uring kernel uring dpdk"), OUT (keep the runs there).
+"floor floor-uring kernel uring dpdk"), OUT (keep the runs there), LOG_WRITES (strobe's
+--log-writes for every strobe row: direct, its default, or plain).
 """
 import json
 import os
@@ -52,6 +53,7 @@ SOURCE_CPU = os.environ.get("SOURCE_CPU", "0")
 CLIENT_CPU = os.environ.get("CLIENT_CPU", "1")
 LOADS = os.environ.get("LOADS", "64x300 64x3000 512x300 64x0").split()
 CLIENTS = os.environ.get("CLIENTS", "floor floor-uring kernel uring dpdk").split()
+LOG_WRITES = os.environ.get("LOG_WRITES", "direct")
 # a request lasts about 2 s paced, so the window sees requests start and end; unpaced ones
 # are long enough that reconnects stay a small share
 UNPACED_EVENTS_PER_REQUEST = 200000
@@ -153,7 +155,8 @@ def run_strobe(url, streams, rate, extra, out_dir, model="strobe-emu",
     cmd = list(prefix) + taskset + [STROBE, "slt", "--url", url, "--model", model,
            "--out", out_dir, "--concurrency", str(streams), "--phase-s", str(PHASE_S),
            "--ramp-s", str(WARMUP_S), "--drain-s", "1", "--input-tokens",
-           "50", "--output-tokens", str(per_request), "--ignore-eos", "--tokenizer", "none"]
+           "50", "--output-tokens", str(per_request), "--ignore-eos", "--tokenizer", "none",
+           "--log-writes", LOG_WRITES]
     # (the dpdk row's DPDK_STROBE_ARGS name their own)
     if not any(a == "--threads" or a.startswith("--threads=") for a in extra):
         cmd += ["--threads", "1"]
@@ -179,6 +182,9 @@ def run_strobe(url, streams, rate, extra, out_dir, model="strobe-emu",
     if not events:
         return {"error": "no events with a %s figure in the window" % delay}
     row = {"events_per_s": events / ph["window_s"], "p50": gap["p50"], "p99": gap["p99"]}
+    said = [l for l in err.splitlines() if l.startswith("strobe: event log written ")]
+    if said:
+        row["log"] = said[-1][len("strobe: "):]
     try:
         row["transport"] = json.load(open(os.path.join(out_dir, "results.json")))["run"]["config"]["transport"]
     except (OSError, ValueError, KeyError):
@@ -206,7 +212,7 @@ def main():
                                                     "DPDK_EMU_ARGS")}
     print(f"source on CPU {SOURCE_CPU}, client on CPU {CLIENT_CPU}; window {PHASE_S:g} s after "
           f"{WARMUP_S:g} s warm-up; one strobe worker (dpdk: {DPDK_WORKERS}, over {DPDK_PAIR}, "
-          f"--idle {DPDK_IDLE}); runs in {out_root}")
+          f"--idle {DPDK_IDLE}); --log-writes {LOG_WRITES}; runs in {out_root}")
     head = ("client", "load", "events/s", "worker us/ev", "proc us/ev", "p50 us", "p99 us",
             "rate x floor", "worker x floor", "proc x floor", "p99 x floor")
     print("| " + " | ".join(head) + " |")
@@ -244,6 +250,8 @@ def main():
                          f"that, strobe's uring worker {ratio(got['uring']['worker_us'], fu)}x, "
                          f"strobe's kernel worker {ratio(got.get('kernel', {}).get('worker_us'), fu)}x")
         for name, r in rows:
+            if "log" in r:
+                notes.append(f"{name}, {load_name(streams, rate)}: {r['log']}")
             if "error" in r:
                 print(f"| {name} | {load_name(streams, rate)} | {r['error']} |" + " |" * 8)
                 continue

@@ -6,7 +6,9 @@
  * Workers hand records to a collector thread through SPSC rings; the collector, in short
  * turns so that it never holds a worker's core for long, assigns body offsets and writes
  * both files in short batches (bodies first, so a record never points past the end of
- * bodies.bin once both are flushed), at least every 100 ms. */
+ * bodies.bin once both are flushed), at least every 100 ms: with direct I/O where the file
+ * system takes it (log_file.h), so that the bytes are not copied through the page cache on a
+ * core a worker may need. */
 #ifndef STROBE_EVENTLOG_H
 #define STROBE_EVENTLOG_H
 #include "log_records.h"
@@ -23,9 +25,16 @@
 
 struct eventlog;
 
-/* Creates the files with the JSON header; NULL with err set. */
+/* Creates the files with the JSON header; NULL with err set. The collector writes them with
+ * direct I/O where the file system takes it (log_file.h), else through the page cache. */
 struct eventlog *eventlog_create(const char *dir, const char *header_json, int producers, char *err,
                                  size_t errlen);
+/* eventlog_create, want_direct 0: through the page cache only. */
+struct eventlog *eventlog_create_writes(const char *dir, const char *header_json, int producers,
+                                        int want_direct, char *err, size_t errlen);
+/* How the files were written: log_file_mode's words (for both, or each), and the share that
+ * went direct when some whole blocks did not. After eventlog_stop. */
+const char *eventlog_writes(struct eventlog *l, char *buf, size_t len);
 /* Producer p's ring. Each producer is one thread. */
 struct spsc_ring *eventlog_ring(struct eventlog *l, int producer);
 /* Queues a record (plus body bytes) from producer p; sleeps while the ring is full, which
@@ -34,7 +43,9 @@ void eventlog_put(struct eventlog *l, int producer, const struct log_record *rec
                   size_t body_len);
 /* Waits until everything queued before the call is written to the files. */
 void eventlog_sync(struct eventlog *l);
-/* Stops the collector, writes and fsyncs everything. Returns 0 or -1 (write error). */
+/* Stops the collector once everything queued is written (the files stay open). */
+void eventlog_stop(struct eventlog *l);
+/* eventlog_stop, then fsyncs and closes the files. Returns 0 or -1 (write error). */
 int eventlog_close(struct eventlog *l);
 /* For a run that could not start: stops the collector and removes the log's files from dir
  * (eventlog_create's), so that the same --out can be used again. */

@@ -173,6 +173,7 @@ int run_env_open(struct run_env *e, const struct run_env_options *o)
     e->threads = o->threads;
     e->max_event_bytes = o->max_event_bytes;
     e->progress_s = o->progress_s;
+    e->log_plain = o->log_plain;
     /* one socket per in-flight request, plus a margin for logs, epoll and the emulator */
     /* measured: about 20 KiB of strobe per streaming session (scripts/longrun.py), plus the
      * event log's rings and the process itself */
@@ -412,7 +413,8 @@ int run_env_start(struct run_env *e, const char *out, const char *header_json,
              "\nstrobe: second interrupt: stopping now; the event log keeps what was flushed "
              "(strobe analyze %s reads it)\n",
              out);
-    e->log = eventlog_create(out, with_power, e->threads + 3, err, sizeof err);
+    e->log =
+        eventlog_create_writes(out, with_power, e->threads + 3, !e->log_plain, err, sizeof err);
     free(with_power);
     if (!e->log) {
         fprintf(stderr, "strobe %s: %s.\n", e->cmd, err);
@@ -587,6 +589,10 @@ int run_env_finish(struct run_env *e, const char *out, int interrupted)
             events ? (double)cpu / (double)events : 0.0, (unsigned long long)events,
             (double)cpu / 1e9);
     uint64_t waits = eventlog_full_waits(e->log);
+    eventlog_stop(e->log);
+    char writes[400];
+    fprintf(stderr, "strobe: event log written %s\n",
+            eventlog_writes(e->log, writes, sizeof writes));
     /* a write that failed during the run was said then, with its cause, and stopped the run */
     int log_failed = eventlog_error(e->log) != NULL;
     if (eventlog_close(e->log)) {

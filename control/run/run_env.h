@@ -39,6 +39,7 @@ struct run_env_options {
     double server_metrics_rate_hz;
     double progress_s;     /* --progress-s */
     int threads_fit_ports; /* dpdk without --threads: at most one worker per port found */
+    int log_plain;         /* --log-writes plain: the event log through the page cache only */
 };
 
 #define RUN_MAX_POWER 16
@@ -65,6 +66,7 @@ struct run_env {
     int npower;
     double power_rate_hz;
     double progress_s;             /* --progress-s: a plain line this often off a terminal */
+    int log_plain;                 /* --log-writes plain */
     struct live_tail *tail;        /* the log read back for the progress line, or NULL */
     struct metrics_scrape *scrape; /* --server-metrics, or NULL */
     double server_metrics_rate_hz;

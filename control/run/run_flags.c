@@ -48,7 +48,8 @@ enum {
     F_MAX_EVENT,
     F_SERVER_METRICS,
     F_SERVER_METRICS_RATE,
-    F_PROGRESS
+    F_PROGRESS,
+    F_LOG_WRITES
 };
 
 static const struct option shared[] = {{"url", 1, 0, F_URL},
@@ -80,6 +81,7 @@ static const struct option shared[] = {{"url", 1, 0, F_URL},
                                        {"server-metrics", 1, 0, F_SERVER_METRICS},
                                        {"server-metrics-rate", 1, 0, F_SERVER_METRICS_RATE},
                                        {"progress-s", 1, 0, F_PROGRESS},
+                                       {"log-writes", 1, 0, F_LOG_WRITES},
                                        {0, 0, 0, 0}};
 
 /* The cores this process may run on (taskset, cgroup cpusets), else the online ones. */
@@ -106,6 +108,7 @@ void run_flags_defaults(struct run_flags *f)
     f->dpdk.idle_spin_us = 10;
     f->max_event_bytes = SSE_DEFAULT_MAX_EVENT;
     f->progress_s = 10;
+    f->log_writes = "direct";
 }
 
 /* N, NK or NM (KiB, MiB) within 1 KiB .. 1 GiB (an event-log record's length is 32 bits). */
@@ -187,6 +190,12 @@ int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag
         return 1;
     case F_INSEC: f->insecure = 1; return 1;
     case F_MAX_EVENT: return take_max_event(f, arg, cmd);
+    case F_LOG_WRITES:
+        if (strcmp(arg, "direct") && strcmp(arg, "plain"))
+            return bad(cmd, "--log-writes is direct (O_DIRECT where the file system takes it) "
+                            "or plain (through the page cache)");
+        f->log_writes = arg;
+        return 1;
     case F_SERVER_METRICS:
         if (strcmp(arg, "auto") && strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8))
             return bad(cmd, "--server-metrics takes auto (the target's /metrics) or an http:// "
@@ -432,7 +441,8 @@ struct run_env_options run_flags_env(const struct run_flags *f, const char *cmd,
                                     f->server_metrics,
                                     f->server_metrics_rate_hz,
                                     f->progress_s,
-                                    !strcmp(f->transport, "dpdk") && !f->threads_given};
+                                    !strcmp(f->transport, "dpdk") && !f->threads_given,
+                                    !strcmp(f->log_writes, "plain")};
 }
 
 void run_flags_usage(FILE *out)
@@ -450,6 +460,11 @@ void run_flags_usage(FILE *out)
         "                          also at most one per DPDK port and per --local-ip address)\n"
         "  --request-timeout-s S   (default 600)   --idle-timeout-s S (default 120)\n"
         "  --connect-timeout-s S   (default 10)\n"
+        "  --log-writes direct|plain  how the event log reaches the disk: direct (default)\n"
+        "                          writes whole blocks with O_DIRECT where the file system\n"
+        "                          takes it, so the log is not copied through the page cache\n"
+        "                          on the workers' cores; plain writes through the page cache\n"
+        "                          (faster to analyse at once after a short run, costlier during)\n"
         "  --max-event-bytes N     longest SSE event (one streamed chunk) accepted, K/M allowed\n"
         "                          (default 8M); longer fails its request as event-too-long.\n"
         "                          Memory: 2 KiB per connection, grown to the largest event it\n"

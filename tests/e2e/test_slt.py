@@ -69,11 +69,20 @@ def accuracy(tmp):
 
 
 def usage_styles(tmp):
-    for style in ("final-chunk", "finish-chunk"):
+    # the event log written each way: direct where the file system takes it (the default), else
+    # plain with the reason; --log-writes plain through the page cache. Analysis reads both.
+    for style, writes in (("final-chunk", "direct"), ("finish-chunk", "plain")):
         run = os.path.join(tmp, style)
         r = slt(run, "--concurrency", "4", "--phase-s", "2", "--ramp-s", "0.5",
                 "--output-tokens", "37", "--ignore-eos", "--input-tokens", "300",
-                "--emu-args", "--step-us 2000 --usage-style " + style)
+                "--log-writes", writes, "--emu-args", "--step-us 2000 --usage-style " + style)
+        said = [l for l in r.stderr.splitlines() if l.startswith("strobe: event log written ")]
+        want = ("strobe: event log written direct (O_DIRECT, ",
+                "strobe: event log written plain (through the page cache: ") \
+            if writes == "direct" else ("strobe: event log written plain (through the page "
+                                        "cache)",)
+        check(len(said) == 1 and said[0].startswith(want),
+              "--log-writes %s: stderr says how the log was written" % writes, want, said)
         res = json.load(open(os.path.join(run, "results.json")))
         ph = res["phases"][0]
         out = ph["output_tokens"]
