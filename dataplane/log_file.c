@@ -12,7 +12,7 @@
  * 128 KiB at most per call keeps a worker that wakes behind it waiting tens of µs, not ms.
  * A direct write copies nothing and sleeps; 1 MiB (a multiple of any alignment used here)
  * costs a quarter of the CPU per byte that 128 KiB does. */
-#define PLAIN_WRITE_MAX (128u << 10)
+#define PLAIN_WRITE_MAX  (128u << 10)
 #define DIRECT_WRITE_MAX (1u << 20)
 
 static int pwrite_all(int fd, const char *p, size_t n, uint64_t at, size_t most, size_t *done)
@@ -46,7 +46,7 @@ static size_t direct_alignment(int fd)
         !sx.stx_dio_offset_align || !sx.stx_dio_mem_align)
         return 0;
     size_t need = sx.stx_dio_offset_align > sx.stx_dio_mem_align ? sx.stx_dio_offset_align
-                                                                  : sx.stx_dio_mem_align;
+                                                                 : sx.stx_dio_mem_align;
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     if (need & (need - 1) || page & (page - 1) || need > DIRECT_WRITE_MAX) return 0; /* unseen */
     return need < page ? page : need;

@@ -12,13 +12,13 @@
 #include <stdint.h>
 
 struct log_file {
-    int fd;       /* plain writes: the tail, the fallback, fsync */
+    int fd;        /* plain writes: the tail, the fallback, fsync */
     int direct_fd; /* O_DIRECT, or -1 */
     size_t align;  /* of a direct write's offset, length and buffer */
     char *buf;     /* buf[0] lies at file offset start */
     size_t len, cap;
     uint64_t start;
-    uint64_t end; /* bytes in the file */
+    uint64_t end;       /* bytes in the file */
     char why_plain[96]; /* direct was asked and is not used: why */
     /* while direct: the bytes of whole blocks written direct, and through the page cache
      * (log_file_write's cached) */

@@ -102,8 +102,7 @@ static void exercise(struct trial *t, const char *what, unsigned seed)
         CHECK(trial_put(t, n) == 0, "%s: put %zu: %s", what, n, strerror(errno));
         int all = rand() % 3 == 0, cached = rand() % 4 == 0;
         if (rand() % 2) {
-            CHECK(log_file_write(&t->f, all, cached) == 0, "%s: write: %s", what,
-                  strerror(errno));
+            CHECK(log_file_write(&t->f, all, cached) == 0, "%s: write: %s", what, strerror(errno));
             uint64_t total = t->hlen + t->put;
             if (all) {
                 CHECK(log_file_waiting(&t->f) == 0, "%s: %zu bytes still wait after write(all)",
@@ -196,8 +195,7 @@ static void test_failed_write(const char *dir, int want_direct)
     small.rlim_cur = 1 << 20;
     CHECK(setrlimit(RLIMIT_FSIZE, &small) == 0, "setrlimit");
     int rc = trial_put(&t, (3u << 20) + 100);
-    CHECK(rc == -1 && errno == EFBIG, "a put past the size limit: rc %d, %s", rc,
-          strerror(errno));
+    CHECK(rc == -1 && errno == EFBIG, "a put past the size limit: rc %d, %s", rc, strerror(errno));
     /* and a write of what waits, which ends mid-block */
     rc = log_file_write(&t.f, 1, 0);
     CHECK(rc == -1 && errno == EFBIG, "a write past the size limit: rc %d, %s", rc,
@@ -205,8 +203,8 @@ static void test_failed_write(const char *dir, int want_direct)
     setrlimit(RLIMIT_FSIZE, &old);
     /* later puts go on from where the dropped bytes ended */
     uint64_t dropped_to = t.f.start + t.f.len;
-    CHECK(dropped_to == t.put, "offsets kept: %llu of %llu",
-          (unsigned long long)dropped_to, (unsigned long long)t.put);
+    CHECK(dropped_to == t.put, "offsets kept: %llu of %llu", (unsigned long long)dropped_to,
+          (unsigned long long)t.put);
     CHECK(trial_put(&t, 10000) == 0 && log_file_write(&t.f, 1, 0) == 0, "writes after the failure");
     CHECK(file_holds_from(t.path, "", 0, dropped_to, t.put), "the bytes put after the failure");
     struct stat st;
