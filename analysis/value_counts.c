@@ -141,6 +141,53 @@ static inline __attribute__((always_inline)) int add_key(struct value_counts *c,
     return counted(c, key, slot_for(p, key, h), times);
 }
 
+/* The queued add at i of the queue's order (0: the oldest) into the hash. n counted it
+ * already, so it is taken out and counted again. */
+static int add_queued(struct value_counts *c, unsigned i)
+{
+    unsigned at = (c->queue_head + i) & (VALUE_COUNTS_QUEUE - 1);
+    c->n -= c->queued_times[at];
+    return add_key(c, c->queued_key[at], c->queued_times[at]);
+}
+
+/* Every queued add into the hash: before anything reads the table or sends adds elsewhere. */
+static int drain_queue(struct value_counts *c)
+{
+    int rc = 0;
+    for (unsigned i = 0; i < c->nqueued; i++) rc |= add_queued(c, i);
+    c->nqueued = 0;
+    c->queue_head = 0;
+    return rc ? -1 : 0;
+}
+
+/* An add to the hash, queued behind VALUE_COUNTS_QUEUE - 1 others while its slot's line comes
+ * in; the oldest goes in when the queue is full. Counted in n at once (the limit checked
+ * now); a run of one value (a chunk's one token, again and again) stays one entry. */
+static inline int add_queueing(struct value_counts *c, uint64_t key, uint64_t times)
+{
+    if (times - 1 >= UINT32_MAX - c->n) return times ? -1 : 0; /* also times == 0 */
+    unsigned last = (c->queue_head + c->nqueued - 1) & (VALUE_COUNTS_QUEUE - 1);
+    if (c->nqueued && c->queued_key[last] == key) {
+        c->queued_times[last] += times;
+        c->n += times;
+        return 0;
+    }
+    int rc = 0;
+    if (c->nqueued == VALUE_COUNTS_QUEUE) {
+        rc = add_queued(c, 0);
+        c->queue_head = (c->queue_head + 1) & (VALUE_COUNTS_QUEUE - 1);
+        c->nqueued--;
+    }
+    uint64_t h = hash(key);
+    const struct value_counts_part *p = &c->part[h >> 60];
+    if (p->cap) __builtin_prefetch(&p->slots[slot_of(h, p->cap)], 1);
+    unsigned at = (c->queue_head + c->nqueued++) & (VALUE_COUNTS_QUEUE - 1);
+    c->queued_key[at] = key;
+    c->queued_times[at] = times;
+    c->n += times;
+    return rc;
+}
+
 /* ---- sorting a pending buffer: most significant digit first, on the bits that vary ---- */
 
 #define DIGIT_BITS 11
@@ -421,7 +468,9 @@ static __attribute__((noinline)) int flush(struct value_counts *c)
 int value_counts_add(struct value_counts *c, double v, uint64_t times)
 {
     uint64_t key = key_of(v);
-    if (!c->pending || times - 1 >= PENDING_TIMES_MAX) return add_key(c, key, times);
+    if (!c->pending) return add_queueing(c, key, times);
+    if (c->nqueued && drain_queue(c)) return -1; /* (the hash just took runs) */
+    if (times - 1 >= PENDING_TIMES_MAX) return add_key(c, key, times);
     if (times > UINT32_MAX - c->n) return -1;
     c->n += times;
     for (; times; times--) {
@@ -435,7 +484,7 @@ int value_counts_merge(struct value_counts *c, struct value_counts *src)
 {
     int rc = -1;
     uint64_t n = c->n + src->n;
-    if (n > UINT32_MAX || flush(src)) goto done;
+    if (n > UINT32_MAX || drain_queue(c) || drain_queue(src) || flush(src)) goto done;
     for (size_t i = 0; i < src->nruns; i++) {
         if (push_run(c, src->runs[i])) goto done;
         src->runs[i] = (struct value_counts_run){0}; /* now c's */
@@ -526,7 +575,7 @@ static _Noreturn void sort_out_of_memory(void)
 void value_counts_sort(struct value_counts *c)
 {
     if (c->sorted) return;
-    if (flush(c)) sort_out_of_memory();
+    if (drain_queue(c) || flush(c)) sort_out_of_memory();
     struct source *src = malloc((c->nruns + VALUE_COUNTS_PARTS) * sizeof *src);
     if (!src) sort_out_of_memory();
     size_t n = 0;
