@@ -86,20 +86,6 @@ struct eventlog {
     _Atomic size_t by_reference_bytes;
 };
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n < WRITE_BYTES ? n : WRITE_BYTES);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* The collector's first error kept (the later ones follow from it), said at once on stderr,
  * and the run asked to stop: a run whose log cannot be written measures nothing that lasts. */
 static void __attribute__((format(printf, 2, 3)))
@@ -253,6 +239,14 @@ static void remove_files(const char *dir)
     unlink(path);
 }
 
+/* The log's files closed and removed (remove_files). */
+static void abandon_files(struct eventlog *l, const char *dir)
+{
+    log_file_close(&l->events, 0);
+    log_file_close(&l->bodies, 0);
+    remove_files(dir);
+}
+
 static void free_log(struct eventlog *l)
 {
     for (int p = 0; l->rings && p < l->producers; p++) spsc_free(&l->rings[p]);
@@ -300,27 +294,31 @@ static int open_files(struct eventlog *l, const char *dir, const char *header_js
         unlink(epath);
         return -1;
     }
+    if (log_file_open(&l->events, efd, epath, BATCH_BYTES, want_direct)) {
+        close(efd);
+        close(bfd);
+        remove_files(dir);
+        snprintf(err, errlen, "cannot start the event log: out of memory");
+        return -1;
+    }
+    if (log_file_open(&l->bodies, bfd, bpath, BATCH_BYTES, want_direct)) {
+        log_file_close(&l->events, 0);
+        close(bfd);
+        remove_files(dir);
+        snprintf(err, errlen, "cannot start the event log: out of memory");
+        return -1;
+    }
     size_t hlen = 0;
     char *h = log_header(header_json, &hlen);
     int rc = -1;
     if (!h)
         snprintf(err, errlen, "cannot start the event log: out of memory");
-    else if (write_all(efd, h, hlen))
+    else if (log_file_put(&l->events, h, hlen) || log_file_write(&l->events, 1, 0))
         snprintf(err, errlen, "cannot write the log header in %s: %s", dir, strerror(errno));
-    else if (log_file_open(&l->events, efd, epath, h, hlen, BATCH_BYTES, want_direct))
-        snprintf(err, errlen, "cannot start the event log: out of memory");
-    else if (log_file_open(&l->bodies, bfd, bpath, "", 0, BATCH_BYTES, want_direct)) {
-        snprintf(err, errlen, "cannot start the event log: out of memory");
-        log_file_close(&l->events, 0);
-        efd = -1;
-    } else
+    else
         rc = 0;
     free(h);
-    if (rc) {
-        if (efd >= 0) close(efd);
-        close(bfd);
-        remove_files(dir);
-    }
+    if (rc) abandon_files(l, dir);
     return rc;
 }
 
@@ -353,9 +351,7 @@ struct eventlog *eventlog_create_writes(const char *dir, const char *header_json
                      "cannot start the event log's thread: %s (raise the process or thread "
                      "limit)",
                      strerror(thread_rc));
-        log_file_close(&l->events, 0);
-        log_file_close(&l->bodies, 0);
-        remove_files(dir);
+        abandon_files(l, dir);
         free_log(l);
         return NULL;
     }
@@ -474,9 +470,7 @@ void eventlog_stop_on_error(struct eventlog *l, volatile sig_atomic_t *flag)
 void eventlog_abandon(struct eventlog *l, const char *dir)
 {
     eventlog_stop(l);
-    log_file_close(&l->events, 0);
-    log_file_close(&l->bodies, 0);
-    remove_files(dir);
+    abandon_files(l, dir);
     free_log(l);
 }
 

@@ -70,8 +70,7 @@ static int open_direct(int fd, const char *path)
     return d;
 }
 
-int log_file_open(struct log_file *f, int fd, const char *path, const char *written, size_t at,
-                  size_t room, int want_direct)
+int log_file_open(struct log_file *f, int fd, const char *path, size_t room, int want_direct)
 {
     memset(f, 0, sizeof *f);
     f->fd = fd;
@@ -90,14 +89,6 @@ int log_file_open(struct log_file *f, int fd, const char *path, const char *writ
         if (f->direct_fd >= 0) close(f->direct_fd);
         f->direct_fd = -1;
         return -1;
-    }
-    f->end = at;
-    f->start = at;
-    if (f->direct_fd >= 0) {
-        /* the file's last partial block is carried, to be rewritten whole */
-        f->start = at / f->align * f->align;
-        f->len = (size_t)(at - f->start);
-        memcpy(f->buf, written + f->start, f->len);
     }
     return 0;
 }

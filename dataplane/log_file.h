@@ -25,11 +25,10 @@ struct log_file {
     uint64_t direct_bytes, cached_bytes;
 };
 
-/* Takes fd, the file at path opened for plain writes, which holds the `at` bytes at `written`
- * and nothing else. room: the most log_file_put may hold before it writes. 0, or -1 (out of
- * memory; fd stays open). want_direct 0: plain writes only. */
-int log_file_open(struct log_file *f, int fd, const char *path, const char *written, size_t at,
-                  size_t room, int want_direct);
+/* Takes fd, the empty file at path opened for plain writes. room: the most log_file_put may
+ * hold before it writes. 0, or -1 (out of memory; fd stays open). want_direct 0: plain writes
+ * only. */
+int log_file_open(struct log_file *f, int fd, const char *path, size_t room, int want_direct);
 /* Appends n bytes, writing whole blocks as the buffer fills. 0, or -1 with errno: a write
  * failed, its bytes were dropped, and all n bytes were taken all the same (offsets kept). */
 int log_file_put(struct log_file *f, const void *p, size_t n);

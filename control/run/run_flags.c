@@ -108,7 +108,6 @@ void run_flags_defaults(struct run_flags *f)
     f->dpdk.idle_spin_us = 10;
     f->max_event_bytes = SSE_DEFAULT_MAX_EVENT;
     f->progress_s = 10;
-    f->log_writes = "direct";
 }
 
 /* N, NK or NM (KiB, MiB) within 1 KiB .. 1 GiB (an event-log record's length is 32 bits). */
@@ -194,7 +193,7 @@ int run_flags_take(struct run_flags *f, int o, const char *arg, const char *flag
         if (strcmp(arg, "direct") && strcmp(arg, "plain"))
             return bad(cmd, "--log-writes is direct (O_DIRECT where the file system takes it) "
                             "or plain (through the page cache)");
-        f->log_writes = arg;
+        f->log_plain = !strcmp(arg, "plain");
         return 1;
     case F_SERVER_METRICS:
         if (strcmp(arg, "auto") && strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8))
@@ -442,7 +441,7 @@ struct run_env_options run_flags_env(const struct run_flags *f, const char *cmd,
                                     f->server_metrics_rate_hz,
                                     f->progress_s,
                                     !strcmp(f->transport, "dpdk") && !f->threads_given,
-                                    !strcmp(f->log_writes, "plain")};
+                                    f->log_plain};
 }
 
 void run_flags_usage(FILE *out)

@@ -24,7 +24,7 @@ struct run_flags {
     double server_metrics_rate_hz;
     double progress_s;      /* a plain progress line this often when stderr is not a terminal */
     size_t max_event_bytes; /* longest SSE event a worker keeps */
-    const char *log_writes; /* "direct" or "plain" (eventlog_create_writes) */
+    int log_plain;          /* --log-writes plain (eventlog_create_writes) */
 };
 
 /* the longest --model: it goes into every request */
