@@ -20,6 +20,15 @@ static void count_value(struct value_counts *c, double v, uint64_t times)
     if (value_counts_add(c, v, times)) out_of_memory();
 }
 
+/* Counts stamps_apart(from, to, 1e6), the milliseconds between two stamps, as its whole
+ * nanoseconds (value_counts_add_ticks: the same value, mostly without hashing). */
+static void count_ms_between(struct value_counts *c, int64_t from, int64_t to, uint64_t times)
+{
+    int64_t ns;
+    if (__builtin_sub_overflow(to, from, &ns)) return; /* stamps_apart's NAN: left out */
+    if (value_counts_add_ticks(c, ns, 1e6, times)) out_of_memory();
+}
+
 static void classify(struct chunk_metrics *m, const struct value_counts *k,
                      const struct value_counts *interval)
 {
@@ -98,7 +107,7 @@ int chunk_metrics_itl(const struct run_facts *f, const struct phase_info *ph, in
             if (kt <= 0) continue; /* merged into the next chunk, as below */
             if (kt == 1) {
                 /* zeros == 0 and d / 1 == d: both rules count d alone */
-                if (prev) count_value(&v, stamps_apart(prev, t, 1e6), 1);
+                if (prev) count_ms_between(&v, prev, t, 1);
                 prev = t;
                 continue;
             }
@@ -109,7 +118,7 @@ int chunk_metrics_itl(const struct run_facts *f, const struct phase_info *ph, in
                 if (spread)
                     count_value(&v, d / kt, (size_t)kt);
                 else
-                    count_value(&v, d, 1);
+                    count_ms_between(&v, prev, t, 1);
             } else if (spread) {
                 count_value(&v, 0, zeros);
             }
@@ -160,7 +169,7 @@ void chunk_pass_run(const struct run_facts *f, const struct phase_info *ph, size
             m->chunks++;
             m->share_k[kt < 2 ? 0 : kt >= 5 ? 4 : (size_t)kt - 1]++; /* (0, 2): one */
             p->exactly_one += kt == 1;
-            if (prev) count_value(&p->interval, stamps_apart(prev, t, 1e6), 1);
+            if (prev) count_ms_between(&p->interval, prev, t, 1);
             prev = t;
         }
     }

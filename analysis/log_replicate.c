@@ -4,9 +4,12 @@
  * times shifted past the previous copy's, until at least EVENTS events are written (whole
  * copies), as one phase whose window covers them all. The event bodies are the source's bytes,
  * copied (default) or, with --share-bodies, pointed at once (a small bodies.bin: for logs
- * larger than the disk allows). With --phases K the copies are spread over K phases in turn
- * (copy c in phase c * K / copies), each with its own window: an agents search's iterations.
- * Not installed: a tool for the benchmark. */
+ * larger than the disk allows). Copied bodies have the emulator's stamps (x_emu_sent_ns,
+ * x_emu_sched_ns) shifted with the copy, so that each copy's lag (strobe's stamp - the
+ * emulator's send) and pacing are the source's, as in one long real run; shared bodies cannot
+ * be, so there the lag grows by the copy's shift from copy to copy (said on stdout). With --phases
+ * K the copies are spread over K phases in turn (copy c in phase c * K / copies), each with its own
+ * window: an agents search's iterations. Not installed: a tool for the benchmark. */
 #include "eventlog.h"
 #include "must_alloc.h"
 
@@ -30,6 +33,41 @@ static int is_request_record(uint8_t type)
 
 /* A stamp shifted by the copy's offset; 0 stays 0 (it means "never"). */
 static int64_t shift(int64_t t, int64_t by) { return t ? t + by : 0; }
+
+/* The body b (len bytes) into out with the integer after each of the emulator's stamp keys
+ * shifted by `by` (>= 0) nanoseconds; its new length, below 2 * len + 64 (a shifted stamp
+ * gains at most 18 digits, and each comes after a 17-byte key). */
+static size_t shift_emu_stamps(const char *b, size_t len, int64_t by, char *out)
+{
+    static const char *const keys[] = {"\"x_emu_sent_ns\":", "\"x_emu_sched_ns\":"};
+    size_t o = 0, at = 0;
+    for (;;) {
+        const char *next = NULL;
+        size_t klen = 0;
+        for (size_t k = 0; k < 2; k++) {
+            const char *f = memmem(b + at, len - at, keys[k], strlen(keys[k]));
+            if (f && (!next || f < next)) next = f, klen = strlen(keys[k]);
+        }
+        if (!next) break;
+        size_t v = (size_t)(next - b) + klen, e = v;
+        while (e < len && e - v < 19 && b[e] >= '0' && b[e] <= '9') e++;
+        memcpy(out + o, b + at, v - at);
+        o += v - at;
+        char digits[24];
+        memcpy(digits, b + v, e - v);
+        digits[e - v] = 0;
+        long long t = strtoll(digits, NULL, 10);
+        if (e > v && (e == len || b[e] < '0' || b[e] > '9') && t <= INT64_MAX - by) {
+            o += (size_t)sprintf(out + o, "%lld", t + by);
+        } else {
+            memcpy(out + o, b + v, e - v); /* not a stamp this tool can shift: kept */
+            o += e - v;
+        }
+        at = e;
+    }
+    memcpy(out + o, b + at, len - at);
+    return o + len - at;
+}
 
 int main(int argc, char **argv)
 {
@@ -119,6 +157,8 @@ int main(int argc, char **argv)
     fwrite(hdr, 1, head, ev);
     if (share) fwrite(lr->bodies, 1, lr->bodies_len, bodies);
     uint64_t off = 0, written = 0;
+    size_t room = 4096;
+    char *shifted = must_malloc(room, "a shifted body");
     for (size_t c = 0; c < copies; c++) {
         int64_t by = (int64_t)c * span;
         size_t phase = c * (size_t)phases / copies;
@@ -152,6 +192,14 @@ int main(int argc, char **argv)
                 const char *b = eventlog_body(lr, &lr->records[i]);
                 if (!b) continue; /* torn in the source */
                 if (!share) {
+                    if (r.type == REC_EVENT) {
+                        if (room < 2 * (size_t)r.len + 64) {
+                            room = 2 * (size_t)r.len + 64;
+                            shifted = must_realloc(shifted, room, "a shifted body");
+                        }
+                        r.len = (uint32_t)shift_emu_stamps(b, r.len, by, shifted);
+                        b = shifted;
+                    }
                     fwrite(b, 1, r.len, bodies);
                     r.off = off;
                     off += r.len;
@@ -164,8 +212,12 @@ int main(int argc, char **argv)
     struct log_record mark = rec_mark_encode(&(struct rec_mark){.kind = MARK_RUN_END, .t = last});
     fwrite(&mark, sizeof mark, 1, ev);
     if (fclose(ev) || fclose(bodies)) return die("cannot finish writing", dst);
-    printf("%s: %llu events, %zu requests (%zu copies of %s)\n", dst, (unsigned long long)written,
-           nreq * copies, copies, src);
+    printf("%s: %llu events, %zu requests (%zu copies of %s)%s\n", dst, (unsigned long long)written,
+           nreq * copies, copies, src,
+           share ? "; bodies shared, so the emulator's stamps are not shifted with the copies: "
+                   "the lag grows copy by copy"
+                 : "");
+    free(shifted);
     free(hdr);
     free(ids);
     free(keys);

@@ -330,12 +330,40 @@ static const uint8_t *run_next(const uint8_t *p, uint64_t *key, uint64_t *count)
 struct source {
     const uint8_t *at, *end;                           /* a run */
     const struct value_counts_slot *slots, *slots_end; /* or a sorted part */
+    const struct value_counts *dense;                  /* or a table's ticks, */
+    size_t tick;                                       /* from this one on */
     uint64_t key, count;                               /* the entry it stands at */
 };
+
+/* Whether any of the ticks of block b came. */
+static int block_used(const uint64_t *blocks, size_t b) { return blocks[b / 64] >> (b % 64) & 1; }
+
+/* The first tick from i on with a count (VALUE_COUNTS_DENSE: none), skipping unused blocks. */
+static size_t next_tick(const struct value_counts *c, size_t i)
+{
+    while (i < VALUE_COUNTS_DENSE) {
+        if (!block_used(c->dense_blocks, i / VALUE_COUNTS_DENSE_BLOCK))
+            i = (i / VALUE_COUNTS_DENSE_BLOCK + 1) * VALUE_COUNTS_DENSE_BLOCK;
+        else if (c->dense[i])
+            return i;
+        else
+            i++;
+    }
+    return i;
+}
 
 /* Moves s to its next entry; 0 when it has none. */
 static int source_step(struct source *s)
 {
+    if (s->dense) {
+        /* ascending ticks give ascending values (per > 0); ticks whose quotients round to one
+         * value are summed by the merge as equal keys */
+        s->tick = next_tick(s->dense, s->tick);
+        if (s->tick == VALUE_COUNTS_DENSE) return 0;
+        s->key = key_of((double)(int64_t)s->tick / s->dense->dense_per);
+        s->count = s->dense->dense[s->tick++];
+        return 1;
+    }
     if (s->slots) {
         if (s->slots == s->slots_end) return 0;
         s->key = slot_key(s->slots);
@@ -370,8 +398,9 @@ static int merge_sources(struct source *src, size_t n, uint32_t level, struct va
     if (!heap) return -1;
     size_t live = 0, bytes = 0;
     for (size_t i = 0; i < n; i++) {
-        bytes += src[i].slots ? (size_t)(src[i].slots_end - src[i].slots) * 6
-                              : (size_t)(src[i].end - src[i].at);
+        bytes += src[i].dense   ? 0 /* unknown: the writer grows */
+                 : src[i].slots ? (size_t)(src[i].slots_end - src[i].slots) * 6
+                                : (size_t)(src[i].end - src[i].at);
         src[i].key = 0;
         if (source_step(&src[i])) heap[live++] = &src[i];
     }
@@ -480,6 +509,54 @@ int value_counts_add(struct value_counts *c, double v, uint64_t times)
     return 0;
 }
 
+/* c's array of ticks, allocated for ticks / per at the first add: 0, or -1 when it cannot be
+ * (then the values go to the hash). */
+static __attribute__((noinline)) int dense_start(struct value_counts *c, double per)
+{
+    c->dense = calloc(VALUE_COUNTS_DENSE, sizeof *c->dense); /* untouched pages: no memory */
+    c->dense_per = per;
+    return c->dense ? 0 : -1;
+}
+
+int value_counts_add_ticks(struct value_counts *c, int64_t ticks, double per, uint64_t times)
+{
+    if ((uint64_t)ticks < VALUE_COUNTS_DENSE && !c->sorted &&
+        (c->dense ? c->dense_per == per : per > 0 && per < INFINITY && !dense_start(c, per))) {
+        if (times - 1 >= UINT32_MAX - c->n) return times ? -1 : 0; /* also times == 0 */
+        c->dense[ticks] += (uint32_t)times;
+        size_t b = (size_t)ticks / VALUE_COUNTS_DENSE_BLOCK;
+        c->dense_blocks[b / 64] |= (uint64_t)1 << (b % 64);
+        c->n += times;
+        return 0;
+    }
+    return value_counts_add(c, (double)ticks / per, times);
+}
+
+/* src's ticks into c (whose n already counts them): moved when c has none, added when c's
+ * are of the same unit, else given to c as values. */
+static int merge_dense(struct value_counts *c, struct value_counts *src)
+{
+    if (!src->dense) return 0;
+    if (!c->dense) {
+        c->dense = src->dense;
+        c->dense_per = src->dense_per;
+        memcpy(c->dense_blocks, src->dense_blocks, sizeof c->dense_blocks);
+        src->dense = NULL;
+        return 0;
+    }
+    int rc = 0;
+    for (size_t i = next_tick(src, 0); i < VALUE_COUNTS_DENSE && !rc; i = next_tick(src, i + 1)) {
+        if (c->dense_per == src->dense_per) {
+            c->dense[i] += src->dense[i];
+            c->dense_blocks[i / VALUE_COUNTS_DENSE_BLOCK / 64] |=
+                (uint64_t)1 << (i / VALUE_COUNTS_DENSE_BLOCK % 64);
+        } else {
+            rc = add_key(c, key_of((double)(int64_t)i / src->dense_per), src->dense[i]);
+        }
+    }
+    return rc;
+}
+
 int value_counts_merge(struct value_counts *c, struct value_counts *src)
 {
     int rc = -1;
@@ -504,6 +581,7 @@ int value_counts_merge(struct value_counts *c, struct value_counts *src)
         for (size_t i = 0; i < s->cap && !rc; i++)
             if (s->slots[i].count) rc = add_key(c, slot_key(&s->slots[i]), s->slots[i].count);
     }
+    if (!rc) rc = merge_dense(c, src);
     c->n = n; /* what add_key counted is in it */
 done:
     value_counts_free(src);
@@ -562,6 +640,9 @@ static void free_hash(struct value_counts *c)
     c->pending = NULL;
     c->npending = 0;
     c->last_count = NULL;
+    free(c->dense);
+    c->dense = NULL;
+    memset(c->dense_blocks, 0, sizeof c->dense_blocks);
 }
 
 /* Memory running out while sorting leaves no figure to give. */
@@ -576,9 +657,10 @@ void value_counts_sort(struct value_counts *c)
 {
     if (c->sorted) return;
     if (drain_queue(c) || flush(c)) sort_out_of_memory();
-    struct source *src = malloc((c->nruns + VALUE_COUNTS_PARTS) * sizeof *src);
+    struct source *src = malloc((c->nruns + VALUE_COUNTS_PARTS + 1) * sizeof *src);
     if (!src) sort_out_of_memory();
     size_t n = 0;
+    if (c->dense) src[n++] = (struct source){.dense = c};
     for (size_t i = 0; i < c->nruns; i++) src[n++] = run_source(&c->runs[i]);
     for (int k = 0; k < VALUE_COUNTS_PARTS; k++) {
         struct value_counts_part *p = &c->part[k];

@@ -10,7 +10,11 @@
  * one run, read in ascending order. Its summary is summarise()'s to the bit: the same order
  * statistics, the same type-7 interpolation, the mean summed value by value in ascending order.
  * Values must not be NaN; -0 is counted as +0; at most 2^32 - 1 values. Out of memory while
- * sorting, the process exits (status 1) saying so: no figure would be left to give. */
+ * sorting, the process exits (status 1) saying so: no figure would be left to give.
+ * Values given as whole ticks of a unit (value_counts_add_ticks: nanoseconds made
+ * microseconds, say) from 0 to VALUE_COUNTS_DENSE - 1 ticks are counted in an array indexed
+ * by the tick instead (4 bytes a tick, allocated at the first and taking memory only where
+ * values fall), with no hashing: a run's lags and gaps mostly lie there, three per event. */
 #ifndef STROBE_VALUE_COUNTS_H
 #define STROBE_VALUE_COUNTS_H
 #include "stats.h"
@@ -22,6 +26,10 @@
  * they come: a table of tens of thousands of values is past the caches, and a probe waited
  * for memory (two thirds of the adds' time in a 1 M-event analysis). A power of two. */
 #define VALUE_COUNTS_QUEUE 8
+/* Ticks counted in the array: 2^20 (about a millisecond of nanoseconds), in blocks of 2^10
+ * with a bit each that says whether any of its ticks came, so that reading skips the rest. */
+#define VALUE_COUNTS_DENSE       (1u << 20)
+#define VALUE_COUNTS_DENSE_BLOCK (1u << 10)
 
 /* A value's order key (its bits made unsigned, ascending as the value; two halves, so that a
  * slot is 12 bytes and mostly one cache line) and its count (0: an empty slot). */
@@ -61,10 +69,26 @@ struct value_counts {
     size_t npending;
     struct value_counts_run *runs;
     size_t nruns, runs_cap;
+    /* value_counts_add_ticks's counts per tick (NULL before its first), of ticks / dense_per */
+    uint32_t *dense;
+    double dense_per;
+    uint64_t dense_blocks[VALUE_COUNTS_DENSE / VALUE_COUNTS_DENSE_BLOCK / 64];
 };
 
 /* Counts `times` more of v; 0, or -1 out of memory (or past 2^32 - 1 values). */
 int value_counts_add(struct value_counts *c, double v, uint64_t times);
+/* Counts `times` more of the value ticks / per, exactly as value_counts_add(c, (double)ticks /
+ * per, times) would (per > 0: 1e3 for microseconds from nanoseconds); ticks from 0 to
+ * VALUE_COUNTS_DENSE - 1 go to the array while c's adds of ticks keep one `per`. 0, or -1
+ * out of memory (or past 2^32 - 1 values). */
+int value_counts_add_ticks(struct value_counts *c, int64_t ticks, double per, uint64_t times);
+/* Asks for the line that value_counts_add_ticks(c, ticks, ·, ·) would count in, when it is in
+ * c's array: an array of a millisecond of nanoseconds is past the caches, and a caller with
+ * many adds to make asks a few adds ahead. */
+static inline void value_counts_prefetch_ticks(const struct value_counts *c, int64_t ticks)
+{
+    if (c->dense && (uint64_t)ticks < VALUE_COUNTS_DENSE) __builtin_prefetch(&c->dense[ticks], 1);
+}
 /* Moves every value of src into c (neither sorted yet) and frees src; 0, or -1 out of
  * memory. */
 int value_counts_merge(struct value_counts *c, struct value_counts *src);

@@ -2,7 +2,9 @@
  * and with tiny ones (a pending buffer of a few keys, a hash that turns to runs at a few
  * distinct values, levels of 3 runs) so that every path runs many times: the hash alone, the
  * switch to runs, many runs and levels, runs and hash merged, tables merged, counts > 1,
- * -0 and +0, ±∞, huge and subnormal values, the 2^32 - 1 limit. */
+ * -0 and +0, ±∞, huge and subnormal values, the 2^32 - 1 limit; and values given as ticks of
+ * a unit (the array of ticks, ticks outside it, another unit, mixed with plain values, merged
+ * every way). */
 #include "check.h"
 #include "stats.h"
 #include "value_counts.h"
@@ -235,11 +237,89 @@ static void limit(void)
     CHECK(s.n == 0 && value_counts_cv(&none) == 0, "a table never added to is empty");
 }
 
+/* add_ticks on both: the table takes ticks, the reference the value they stand for. */
+static void add_ticks_both(struct value_counts *c, struct added *a, int64_t ticks, double per,
+                           uint64_t times)
+{
+    CHECK(!value_counts_add_ticks(c, ticks, per, times), "value_counts_add_ticks(%lld, %g, %llu)",
+          (long long)ticks, per, (unsigned long long)times);
+    remember(a, (double)ticks / per, times);
+}
+
+/* Ticks of one of several spreads: inside the array, around its ends, negative, far past it. */
+static int64_t ticks_of(int spread, unsigned r)
+{
+    switch (spread) {
+    case 0: return (int64_t)(r % 5000);                               /* few, all inside */
+    case 1: return (int64_t)(r % (VALUE_COUNTS_DENSE + 4000)) - 2000; /* both ends */
+    case 2: return (int64_t)(r % 3 ? r % VALUE_COUNTS_DENSE : (uint64_t)r * 977);
+    default: return r % 2 ? (int64_t)(r % 64) : -(int64_t)r * 1000003;
+    }
+}
+
+/* Ticks alone, ticks with plain values among them, a second unit in the same table, and
+ * tables of ticks merged into each other and into tables without: the same figures as the
+ * values they stand for. */
+static void ticks(void)
+{
+    for (int spread = 0; spread < 4; spread++) {
+        struct value_counts c = {0};
+        struct added a = {0};
+        unsigned seed = 31u + (unsigned)spread;
+        for (size_t i = 0; i < 300000; i++) {
+            unsigned r = next_random(&seed);
+            if (r % 17 == 0)
+                add_both(&c, &a, value(1, r), 1); /* a plain value, maybe one a tick gives */
+            else if (r % 23 == 0)
+                add_ticks_both(&c, &a, ticks_of(spread, r), 1e6, 1); /* another unit */
+            else
+                add_ticks_both(&c, &a, ticks_of(spread, r), 1e3, r % 13 ? 1 : 1 + r % 40);
+        }
+        CHECK(!value_counts_add_ticks(&c, 5, 1e3, 0), "adding 0 times is nothing");
+        char what[64];
+        snprintf(what, sizeof what, "ticks of spread %d", spread);
+        CHECK(c.dense != NULL, "%s: the array holds them", what);
+        check_equal(&c, &a, what);
+    }
+    for (int ticks_all = 0; ticks_all < 2; ticks_all++) {
+        enum { TABLES = 5 };
+        /* per 0: plain values; the rest ticks of that unit */
+        double per[TABLES] = {1e3, 0, 1e3, 1e6, 1e3};
+        struct value_counts t[TABLES];
+        memset(t, 0, sizeof t);
+        struct added a = {0};
+        unsigned seed = 77u + (unsigned)ticks_all;
+        for (int k = 0; k < TABLES; k++)
+            for (size_t i = 0; i < 40000; i++) {
+                unsigned r = next_random(&seed);
+                if (per[k] == 0)
+                    add_both(&t[k], &a, value(1, r), 1);
+                else
+                    add_ticks_both(&t[k], &a, ticks_of(k % 3, r), per[k], 1 + r % 3);
+            }
+        /* into a table of ticks, or into the one of plain values */
+        int into = ticks_all ? 0 : 1;
+        for (int k = 0; k < TABLES; k++)
+            if (k != into) CHECK(!value_counts_merge(&t[into], &t[k]), "merge %d into %d", k, into);
+        check_equal(&t[into], &a,
+                    ticks_all ? "tables of ticks and of values merged into one of ticks"
+                              : "tables of ticks merged into one of values");
+    }
+    /* the limit counts ticks too */
+    struct value_counts c = {0};
+    CHECK(!value_counts_add_ticks(&c, 10, 1e3, UINT32_MAX - 1), "up to 2^32 - 2 ticks");
+    CHECK(!value_counts_add_ticks(&c, 11, 1e3, 1), "the 2^32 - 1st");
+    CHECK(value_counts_add_ticks(&c, 12, 1e3, 1) == -1, "the 2^32nd is refused");
+    CHECK(value_counts_add_ticks(&c, -12, 1e3, 1) == -1, "outside the array too");
+    value_counts_free(&c);
+}
+
 int main(void)
 {
     one_table();
     switch_and_times();
     merged();
     limit();
+    ticks();
     return check_done(TEST_NAME);
 }
