@@ -623,7 +623,13 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
         out_of_memory |= A[t].sink.out_of_memory;
         pending_pool_free(&A[t].sink.pool);
     }
-    if (!out_of_memory) out_of_memory = merge_figures(A, threads, f);
+    if (!out_of_memory) {
+        out_of_memory = merge_figures(A, threads, f); /* which frees the threads' tables */
+    } else {
+        for (unsigned t = 0; t < threads; t++)
+            for (size_t k = 0; k < f->nphases; k++)
+                for (int w = 0; w < EVENT_FIGURES; w++) value_counts_free(&A[t].sink.figures[k][w]);
+    }
     for (unsigned t = 0; t < threads; t++) free(A[t].sink.figures);
     for (unsigned t = 0; t < threads; t++) f->ntok += f->tok[t].len;
     free(A);

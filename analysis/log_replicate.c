@@ -34,9 +34,17 @@ static int is_request_record(uint8_t type)
 /* A stamp shifted by the copy's offset; 0 stays 0 (it means "never"). */
 static int64_t shift(int64_t t, int64_t by) { return t ? t + by : 0; }
 
-/* The body b (len bytes) into out with the integer after each of the emulator's stamp keys
- * shifted by `by` (>= 0) nanoseconds; its new length, below 2 * len + 64 (a shifted stamp
- * gains at most 18 digits, and each comes after a 17-byte key). */
+/* The room shift_emu_stamps needs for a body of len bytes. */
+static size_t shifted_room(size_t len)
+{
+    /* each stamp comes after a key of at least 16 bytes and gains at most 18 digits */
+    return len + 19 * (len / 16 + 1) + 1;
+}
+
+/* The body b (len bytes) into out (room for shifted_room(len) bytes) with the integer right
+ * after each of the emulator's stamp keys shifted by `by` (>= 0) nanoseconds; its new length.
+ * Only what the emulator writes is shifted: digits right after the key, at most 19 of them,
+ * within int64 once shifted; anything else (a space, a sign, a longer number) is kept. */
 static size_t shift_emu_stamps(const char *b, size_t len, int64_t by, char *out)
 {
     static const char *const keys[] = {"\"x_emu_sent_ns\":", "\"x_emu_sched_ns\":"};
@@ -56,9 +64,11 @@ static size_t shift_emu_stamps(const char *b, size_t len, int64_t by, char *out)
         char digits[24];
         memcpy(digits, b + v, e - v);
         digits[e - v] = 0;
+        errno = 0;
         long long t = strtoll(digits, NULL, 10);
-        if (e > v && (e == len || b[e] < '0' || b[e] > '9') && t <= INT64_MAX - by) {
-            o += (size_t)sprintf(out + o, "%lld", t + by);
+        if (e > v && (e == len || b[e] < '0' || b[e] > '9') && !errno && t <= INT64_MAX - by &&
+            (b[v] != '0' || e == v + 1)) {
+            o += (size_t)snprintf(out + o, shifted_room(len) - o, "%lld", t + by);
         } else {
             memcpy(out + o, b + v, e - v); /* not a stamp this tool can shift: kept */
             o += e - v;
@@ -193,8 +203,8 @@ int main(int argc, char **argv)
                 if (!b) continue; /* torn in the source */
                 if (!share) {
                     if (r.type == REC_EVENT) {
-                        if (room < 2 * (size_t)r.len + 64) {
-                            room = 2 * (size_t)r.len + 64;
+                        if (room < shifted_room(r.len)) {
+                            room = shifted_room(r.len);
                             shifted = must_realloc(shifted, room, "a shifted body");
                         }
                         r.len = (uint32_t)shift_emu_stamps(b, r.len, by, shifted);

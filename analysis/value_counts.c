@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* The distinct values the hash holds before a table takes its adds of a few values into
  * sorted runs: up to about this many (a few hundred KiB of hash) a probe costs less than a
@@ -509,19 +510,38 @@ int value_counts_add(struct value_counts *c, double v, uint64_t times)
     return 0;
 }
 
-/* c's array of ticks, allocated for ticks / per at the first add: 0, or -1 when it cannot be
- * (then the values go to the hash). */
+#define DENSE_BYTES ((size_t)VALUE_COUNTS_DENSE * sizeof(uint32_t))
+
+/* c's array of ticks, for ticks / per, once c holds VALUE_COUNTS_DENSE_AFTER values: 0, or -1
+ * when it is not (yet) to be, or cannot be (then for good): the values go to the hash. Mapped
+ * rather than taken from malloc, which after the first such block is freed serves the next from
+ * the heap, zeroed whole; in small pages, so that one value costs 4 KiB, not 2 MiB. */
 static __attribute__((noinline)) int dense_start(struct value_counts *c, double per)
 {
-    c->dense = calloc(VALUE_COUNTS_DENSE, sizeof *c->dense); /* untouched pages: no memory */
+    if (c->dense_refused || c->n < VALUE_COUNTS_DENSE_AFTER || !(per > 0 && per < INFINITY))
+        return -1;
+    void *m = mmap(NULL, DENSE_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) {
+        c->dense_refused = 1;
+        return -1;
+    }
+    madvise(m, DENSE_BYTES, MADV_NOHUGEPAGE);
+    c->dense = m;
     c->dense_per = per;
-    return c->dense ? 0 : -1;
+    return 0;
+}
+
+static void dense_free(struct value_counts *c)
+{
+    if (c->dense) munmap(c->dense, DENSE_BYTES);
+    c->dense = NULL;
+    memset(c->dense_blocks, 0, sizeof c->dense_blocks);
 }
 
 int value_counts_add_ticks(struct value_counts *c, int64_t ticks, double per, uint64_t times)
 {
     if ((uint64_t)ticks < VALUE_COUNTS_DENSE && !c->sorted &&
-        (c->dense ? c->dense_per == per : per > 0 && per < INFINITY && !dense_start(c, per))) {
+        (c->dense ? c->dense_per == per : !dense_start(c, per))) {
         if (times - 1 >= UINT32_MAX - c->n) return times ? -1 : 0; /* also times == 0 */
         c->dense[ticks] += (uint32_t)times;
         size_t b = (size_t)ticks / VALUE_COUNTS_DENSE_BLOCK;
@@ -640,9 +660,7 @@ static void free_hash(struct value_counts *c)
     c->pending = NULL;
     c->npending = 0;
     c->last_count = NULL;
-    free(c->dense);
-    c->dense = NULL;
-    memset(c->dense_blocks, 0, sizeof c->dense_blocks);
+    dense_free(c);
 }
 
 /* Memory running out while sorting leaves no figure to give. */

@@ -12,9 +12,11 @@
  * Values must not be NaN; -0 is counted as +0; at most 2^32 - 1 values. Out of memory while
  * sorting, the process exits (status 1) saying so: no figure would be left to give.
  * Values given as whole ticks of a unit (value_counts_add_ticks: nanoseconds made
- * microseconds, say) from 0 to VALUE_COUNTS_DENSE - 1 ticks are counted in an array indexed
- * by the tick instead (4 bytes a tick, allocated at the first and taking memory only where
- * values fall), with no hashing: a run's lags and gaps mostly lie there, three per event. */
+ * microseconds, say) from 0 to VALUE_COUNTS_DENSE - 1 ticks are counted, once a table holds
+ * VALUE_COUNTS_DENSE_AFTER values, in an array indexed by the tick instead, with no hashing:
+ * a run's lags and gaps mostly lie there, three per event. The array is mapped, not taken from
+ * the heap, in small pages: only the pages where values fall take memory (4 KiB for 1,024
+ * ticks), so a table of few values or of values close together stays small. */
 #ifndef STROBE_VALUE_COUNTS_H
 #define STROBE_VALUE_COUNTS_H
 #include "stats.h"
@@ -30,6 +32,10 @@
  * with a bit each that says whether any of its ticks came, so that reading skips the rest. */
 #define VALUE_COUNTS_DENSE       (1u << 20)
 #define VALUE_COUNTS_DENSE_BLOCK (1u << 10)
+/* The values a table holds before its ticks go to an array (a smaller table stays a hash). */
+#ifndef VALUE_COUNTS_DENSE_AFTER /* (a test builds it small, to reach every path) */
+#define VALUE_COUNTS_DENSE_AFTER 4096
+#endif
 
 /* A value's order key (its bits made unsigned, ascending as the value; two halves, so that a
  * slot is 12 bytes and mostly one cache line) and its count (0: an empty slot). */
@@ -69,9 +75,10 @@ struct value_counts {
     size_t npending;
     struct value_counts_run *runs;
     size_t nruns, runs_cap;
-    /* value_counts_add_ticks's counts per tick (NULL before its first), of ticks / dense_per */
+    /* value_counts_add_ticks's counts per tick (NULL before), of ticks / dense_per */
     uint32_t *dense;
     double dense_per;
+    int dense_refused; /* the array could not be mapped: the hash takes every value */
     uint64_t dense_blocks[VALUE_COUNTS_DENSE / VALUE_COUNTS_DENSE_BLOCK / 64];
 };
 

@@ -305,12 +305,45 @@ static void ticks(void)
                     ticks_all ? "tables of ticks and of values merged into one of ticks"
                               : "tables of ticks merged into one of values");
     }
-    /* the limit counts ticks too */
-    struct value_counts c = {0};
-    CHECK(!value_counts_add_ticks(&c, 10, 1e3, UINT32_MAX - 1), "up to 2^32 - 2 ticks");
+    /* a unit the array does not take (negative, infinite) goes to the hash, the same values
+     * (0 and NaN are left out: they make NaN values, which no table takes) */
+    double odd_per[] = {-1e3, INFINITY};
+    for (size_t k = 0; k < sizeof odd_per / sizeof *odd_per; k++) {
+        struct value_counts c = {0};
+        struct added a = {0};
+        for (int64_t t = 0; t < 20000; t++) {
+            CHECK(!value_counts_add_ticks(&c, t % 700, odd_per[k], 1), "add");
+            remember(&a, (double)(t % 700) / odd_per[k], 1);
+        }
+        CHECK(c.dense == NULL, "per %g: no array", odd_per[k]);
+        check_equal(&c, &a, "ticks of a unit the array does not take");
+    }
+    /* the limit counts ticks too, in the array and out of it, over a merge and a sort */
+    struct value_counts c = {0}, more = {0};
+    CHECK(!value_counts_add_ticks(&c, 10, 1e3, VALUE_COUNTS_DENSE_AFTER), "ticks, in the hash");
+    CHECK(!value_counts_add_ticks(&c, 10, 1e3, UINT32_MAX - 1 - VALUE_COUNTS_DENSE_AFTER),
+          "up to 2^32 - 2 ticks, in the array");
+    CHECK(c.dense != NULL, "the array holds them");
     CHECK(!value_counts_add_ticks(&c, 11, 1e3, 1), "the 2^32 - 1st");
     CHECK(value_counts_add_ticks(&c, 12, 1e3, 1) == -1, "the 2^32nd is refused");
     CHECK(value_counts_add_ticks(&c, -12, 1e3, 1) == -1, "outside the array too");
+    for (int i = 0; i < 2 * VALUE_COUNTS_DENSE_AFTER; i++)
+        CHECK(!value_counts_add_ticks(&more, 13, 1e3, 1), "add");
+    CHECK(more.dense != NULL, "the other table's array holds its ticks");
+    CHECK(value_counts_merge(&c, &more) == -1, "a merge past 2^32 - 1 values is refused");
+    value_counts_sort(&c);
+    struct value_counts_cursor cur;
+    value_counts_cursor_start(&cur, &c);
+    double v;
+    uint64_t times, total = 0, of_10 = 0, of_11 = 0;
+    while (value_counts_next(&cur, &v, &times)) {
+        total += times;
+        of_10 += v == 10 / 1e3 ? times : 0;
+        of_11 += v == 11 / 1e3 ? times : 0;
+    }
+    CHECK(c.n == UINT32_MAX && total == UINT32_MAX && of_10 == UINT32_MAX - 1 && of_11 == 1,
+          "the cursor reads %llu ticks, %llu of 10 and %llu of 11", (unsigned long long)total,
+          (unsigned long long)of_10, (unsigned long long)of_11);
     value_counts_free(&c);
 }
 
