@@ -2,7 +2,7 @@
 # Benchmark of the analysis (reports, never fails on a number): records a short real run
 # against strobe-emu (64 streams), replicates its records with fresh request ids and shifted
 # times into logs of 1 M and 10 M events (build/analysis/strobe-log-replicate; 100 M with
-# BENCH_100M=1 when the disk has room: its bodies are then shared, see the tool), and times
+# BENCH_100M=1, its bodies shared when the disk is short: see the tool), and times
 # `strobe analyze` on each with and without the tokenizer, over 1 and 2 threads, under the
 # bench lock. Prints events/s (wall and per CPU second), peak memory (ru_maxrss), whether
 # results.json is the same bytes over 1 and 2 threads, and then the time of each iteration's
