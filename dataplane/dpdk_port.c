@@ -295,14 +295,18 @@ void dpdk_port_rx_done(struct dpdk_port *p)
 void dpdk_port_tx_flush(struct dpdk_port *p)
 {
     int sent = 0;
-    /* a full tx ring drains within microseconds; a few tries, then the rest waits for the next
-     * flush */
-    for (int tries = 0; sent < p->ntx && tries < 100; tries++)
+    /* a NIC's full ring drains within microseconds, but memif's or vhost-user's only when the
+     * peer's process polls, and a peer that spins the same way on its full ring towards us
+     * stalled both (README, vhost-user at 1,000 streams): two tries, then the rest waits for
+     * the next flush, which the caller's loop makes without sleeping (dpdk_port_tx_pending) */
+    for (int tries = 0; sent < p->ntx && tries < 2; tries++)
         sent += rte_eth_tx_burst(p->port, 0, p->tx + sent, (uint16_t)(p->ntx - sent));
     if (sent && sent < p->ntx)
         memmove(p->tx, p->tx + sent, (size_t)(p->ntx - sent) * sizeof p->tx[0]);
     p->ntx -= sent;
 }
+
+int dpdk_port_tx_pending(const struct dpdk_port *p) { return p->ntx; }
 
 int dpdk_port_tx(struct dpdk_port *p, const void *frame, size_t len)
 {

@@ -57,7 +57,11 @@ void dpdk_port_rx_done(struct dpdk_port *p);
  * flush. 0, or -1 when no buffer was free or the backlog is full (nothing queued: the caller
  * keeps the frame, as lwIP keeps a segment its output failed). */
 int dpdk_port_tx(struct dpdk_port *p, const void *frame, size_t len);
+/* Offers the backlog to the tx ring, a few times; what the ring has no room for stays queued
+ * (a peer in user space drains its ring only when its process next polls). */
 void dpdk_port_tx_flush(struct dpdk_port *p);
+/* Frames queued and not yet taken by the tx ring: a worker must not sleep on them. */
+int dpdk_port_tx_pending(const struct dpdk_port *p);
 /* A cross-timestamp for the converters; call about once a second. */
 void dpdk_port_calibrate(struct dpdk_port *p);
 /* One line: the clock behind the stamps, drift and uncertainty. */

@@ -548,8 +548,9 @@ static int d_poll(struct transport_ctx *x, struct epoll_event *ev, int max, int6
     int64_t now = clock_now_ns(), deadline = now + wait_ns;
     for (;;) {
         int frames = pump(now);
+        /* frames the tx ring had no room for are sent by the next pump, not after a sleep */
         if (!frames && !x->ready_head && now < deadline && x->idle != DPDK_IDLE_POLL &&
-            now - x->last_frame > x->spin_ns)
+            now - x->last_frame > x->spin_ns && !x->port.tx_pending(x->port.port))
             frames = idle_sleep(x, now, deadline);
         if (frames) {
             x->last_frame = now;

@@ -24,6 +24,7 @@ struct lwip_port_table {
     const char *(*driver)(const struct dpdk_port *p);
     int (*rx_intr_arm)(struct dpdk_port *p);
     int (*rx_intr_wait)(struct dpdk_port *p, int64_t timeout_ns);
+    int (*tx_pending)(const struct dpdk_port *p);
 };
 
 struct lwip_stack_config {

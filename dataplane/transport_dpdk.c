@@ -165,7 +165,7 @@ static int start_worker(struct dpdk_dataplane *d, int i, const struct dpdk_optio
         ep,
         {w->port, dpdk_port_rx, dpdk_port_rx_done, dpdk_port_tx, dpdk_port_tx_flush,
          dpdk_port_calibrate, dpdk_port_mac, dpdk_port_driver, dpdk_port_rx_intr_arm,
-         dpdk_port_rx_intr_wait},
+         dpdk_port_rx_intr_wait, dpdk_port_tx_pending},
         DPDK_IDLE_INTERRUPT,
         0,
     };

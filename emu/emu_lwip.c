@@ -141,6 +141,14 @@ static err_t netif_setup(struct netif *n)
     return ERR_OK;
 }
 
+/* Frames a port's tx ring had no room for: sent by the next pump, so no sleep before it. */
+static int tx_pending(void)
+{
+    for (int i = 0; i < L.nports; i++)
+        if (dpdk_port_tx_pending(L.port[i])) return 1;
+    return 0;
+}
+
 /* rx burst of every port into lwIP, timers, tx flush. Returns frames received. */
 static int pump(void)
 {
@@ -313,7 +321,7 @@ static int l_wait(struct emu_io_event *evs, int max, int64_t due)
         if (L.ready_head) break;
         int64_t gap = until - clock_now_ns();
         if (gap <= 0) break;
-        if (!frames && L.backoff_ns > 0 && gap > L.backoff_ns + SPIN_NS) {
+        if (!frames && L.backoff_ns > 0 && gap > L.backoff_ns + SPIN_NS && !tx_pending()) {
             if (!L.control) {
                 struct timespec ts = {0, (long)L.backoff_ns};
                 nanosleep(&ts, NULL);
