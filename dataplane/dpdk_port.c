@@ -23,6 +23,9 @@
  * waits here while the peer drains the ring, instead of being dropped and resent by TCP a
  * retransmission timeout later */
 #define TX_BACKLOG 8192
+/* a backlog the ring has taken none of for this long is not waited on without sleeping: long
+ * enough for a busy peer (one that is writing a decode step of 1,000 chunks) to poll again */
+#define TX_STUCK_NS 100000000LL
 
 struct dpdk_port {
     uint16_t port;
@@ -40,8 +43,9 @@ struct dpdk_port {
     uint8_t *linear[BURST];          /* copies of multi-segment frames */
     struct rte_mbuf *tx[TX_BACKLOG]; /* queued, oldest first */
     int ntx;
-    int intr_epfd;         /* the rx queue's interrupt fd is in it; -1: no Rx interrupt */
-    char intr_missing[96]; /* why not, when intr_epfd is -1 */
+    int64_t tx_stuck_since; /* when a flush last sent none of a backlog (0: it sent some) */
+    int intr_epfd;          /* the rx queue's interrupt fd is in it; -1: no Rx interrupt */
+    char intr_missing[96];  /* why not, when intr_epfd is -1 */
 };
 
 static int eal_ready;
@@ -304,9 +308,19 @@ void dpdk_port_tx_flush(struct dpdk_port *p)
     if (sent && sent < p->ntx)
         memmove(p->tx, p->tx + sent, (size_t)(p->ntx - sent) * sizeof p->tx[0]);
     p->ntx -= sent;
+    if (sent || !p->ntx)
+        p->tx_stuck_since = 0;
+    else if (!p->tx_stuck_since)
+        p->tx_stuck_since = clock_now_ns();
 }
 
-int dpdk_port_tx_pending(const struct dpdk_port *p) { return p->ntx; }
+int dpdk_port_tx_pending(const struct dpdk_port *p)
+{
+    /* a ring that has taken nothing for TX_STUCK_NS has no peer draining it (a departed memif
+     * or vhost-user client): then the caller's idle policy holds again, and the backlog is
+     * offered at each wake-up */
+    return p->ntx && (!p->tx_stuck_since || clock_now_ns() - p->tx_stuck_since < TX_STUCK_NS);
+}
 
 int dpdk_port_tx(struct dpdk_port *p, const void *frame, size_t len)
 {

@@ -60,7 +60,10 @@ int dpdk_port_tx(struct dpdk_port *p, const void *frame, size_t len);
 /* Offers the backlog to the tx ring, a few times; what the ring has no room for stays queued
  * (a peer in user space drains its ring only when its process next polls). */
 void dpdk_port_tx_flush(struct dpdk_port *p);
-/* Frames queued and not yet taken by the tx ring: a worker must not sleep on them. */
+/* Frames are queued that the tx ring has not taken, and it took some within the last
+ * 100 ms (a peer is draining it): a worker must not sleep on them. 0 when the backlog is
+ * empty, or the ring has taken none of it for 100 ms (a peer gone: the caller sleeps
+ * as its idle policy says, and offers the backlog again at each wake-up). */
 int dpdk_port_tx_pending(const struct dpdk_port *p);
 /* A cross-timestamp for the converters; call about once a second. */
 void dpdk_port_calibrate(struct dpdk_port *p);

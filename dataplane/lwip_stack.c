@@ -530,8 +530,11 @@ static int idle_sleep(struct transport_ctx *x, int64_t now, int64_t deadline)
 {
     if (x->idle == DPDK_IDLE_INTERRUPT && x->port.rx_intr_arm(x->port.port) == 0) {
         int frames = pump(now);
-        /* news from the re-poll (frames, or a connection lwIP's timers made ready): no sleep */
-        int64_t ns = frames || x->ready_head ? 0 : sleep_budget(now, deadline);
+        /* news from the re-poll (frames, a connection lwIP's timers made ready, frames its
+         * timers queued that the tx ring had no room for): no sleep */
+        int64_t ns = frames || x->ready_head || x->port.tx_pending(x->port.port)
+                         ? 0
+                         : sleep_budget(now, deadline);
         x->port.rx_intr_wait(x->port.port, ns);
         return frames;
     }
@@ -817,7 +820,7 @@ static int stack_linger_barrier(void)
 
 static int stack_linger_barrier_done(void) { return X->barrier_answered; }
 
-__attribute__((visibility("default"))) const struct lwip_stack_api *strobe_lwip_stack_v2(void)
+__attribute__((visibility("default"))) const struct lwip_stack_api *strobe_lwip_stack_v3(void)
 {
     static const struct lwip_stack_api api = {stack_start,
                                               stack_ops,

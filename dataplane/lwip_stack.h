@@ -63,7 +63,7 @@ struct lwip_stack_api {
  * seam's version: change both when struct lwip_stack_api, lwip_stack_config or what they
  * point to changes, so that a module from another build is refused by name instead of being
  * misread (an older strobe-lwip.so installed next to a newer strobe). */
-#define LWIP_STACK_ENTRY "strobe_lwip_stack_v2"
-const struct lwip_stack_api *strobe_lwip_stack_v2(void);
+#define LWIP_STACK_ENTRY "strobe_lwip_stack_v3"
+const struct lwip_stack_api *strobe_lwip_stack_v3(void);
 
 #endif
