@@ -197,6 +197,22 @@ static void merged(void)
     }
 }
 
+/* What a sorted table's cursor reads: every value counted, and how many of a and of b. */
+static void cursor_counts(const struct value_counts *c, double a, double b, uint64_t *total,
+                          uint64_t *of_a, uint64_t *of_b)
+{
+    struct value_counts_cursor cur;
+    value_counts_cursor_start(&cur, c);
+    double v;
+    uint64_t times;
+    *total = *of_a = *of_b = 0;
+    while (value_counts_next(&cur, &v, &times)) {
+        *total += times;
+        *of_a += v == a ? times : 0;
+        *of_b += v == b ? times : 0;
+    }
+}
+
 /* At most 2^32 - 1 values, in the hash, in runs and over a merge; the table stays usable. */
 static void limit(void)
 {
@@ -217,15 +233,8 @@ static void limit(void)
         value_counts_sort(&c);
         CHECK(c.n == UINT32_MAX, "%llu values after the refusals", (unsigned long long)c.n);
         /* (not summarised: its mean sums 2^32 values one by one) */
-        struct value_counts_cursor cur;
-        value_counts_cursor_start(&cur, &c);
-        double v;
-        uint64_t times, total = 0, of_15 = 0, of_25 = 0;
-        while (value_counts_next(&cur, &v, &times)) {
-            total += times;
-            of_15 += v == 1.5 ? times : 0;
-            of_25 += v == 2.5 ? times : 0;
-        }
+        uint64_t total, of_15, of_25;
+        cursor_counts(&c, 1.5, 2.5, &total, &of_15, &of_25);
         CHECK(total == UINT32_MAX && of_15 == UINT32_MAX - n - 1 && of_25 == 1,
               "the cursor reads %llu values, %llu of 1.5, %llu of 2.5", (unsigned long long)total,
               (unsigned long long)of_15, (unsigned long long)of_25);
@@ -332,15 +341,8 @@ static void ticks(void)
     CHECK(more.dense != NULL, "the other table's array holds its ticks");
     CHECK(value_counts_merge(&c, &more) == -1, "a merge past 2^32 - 1 values is refused");
     value_counts_sort(&c);
-    struct value_counts_cursor cur;
-    value_counts_cursor_start(&cur, &c);
-    double v;
-    uint64_t times, total = 0, of_10 = 0, of_11 = 0;
-    while (value_counts_next(&cur, &v, &times)) {
-        total += times;
-        of_10 += v == 10 / 1e3 ? times : 0;
-        of_11 += v == 11 / 1e3 ? times : 0;
-    }
+    uint64_t total, of_10, of_11;
+    cursor_counts(&c, 10 / 1e3, 11 / 1e3, &total, &of_10, &of_11);
     CHECK(c.n == UINT32_MAX && total == UINT32_MAX && of_10 == UINT32_MAX - 1 && of_11 == 1,
           "the cursor reads %llu ticks, %llu of 10 and %llu of 11", (unsigned long long)total,
           (unsigned long long)of_10, (unsigned long long)of_11);
