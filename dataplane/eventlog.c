@@ -26,14 +26,17 @@
  * KiB 0.3 s, through the page cache 0.85-2.2 s) */
 #define DIRECT_WRITE_BYTES (1u << 20)
 #define FLUSH_NS           100000000LL /* at most 100 ms of facts are lost in a crash */
-/* A direct write sleeps until the device has the bytes. When those sleeps fill more than this
- * share of the time since the last timed flush, the device is behind the run, and whole
- * blocks go through the page cache until the next flush (memory takes the excess, at the
- * copy's CPU cost) rather than leave the rings to fill and stall the workers. Half: on the
- * development VM with its disk at 230-260 MB/s direct, unpaced 64 streams took 1.32-1.44 M
- * events/s with half against 1.15-1.17 M with 0.8, and 0.69-0.77 M never spilling. */
-#define DEVICE_BUSY_SHARE  0.5
-#define DEVICE_BUSY_MIN_NS 10000000LL /* the share is of at least 10 ms */
+#define DIRECT_SPEED_FROM  (64u << 20) /* bytes written direct before their speed is said */
+/* Direct writes only, also while the disk is behind the stream: the workers then wait for
+ * the collector (eventlog_full_waits). Whole blocks sent through the page cache instead must
+ * still reach the same disk, so while the disk is the limit they slow the direct writes that
+ * follow, and on a VM whose fresh guest pages each cost the host a fault the copy costs more
+ * CPU per byte than a worker spends per byte of the stream. (The collector used to do that
+ * whenever direct writes took more than half the time, which counted the waits for the core a
+ * worker kept busy as the disk's: 17-54 % of an unpaced run's log went through the page cache,
+ * and it ran at 1.5-3.6 M events/s against 2.7-4.5 M without; spilling only when a ring was
+ * 7/8 full, one profiled run still sent 70 % that way, 69 % of the process's CPU in the copy.)
+ * --log-writes plain is there for a disk so slow that memory should take a run's excess. */
 /* the collector's sleep between passes: the rings hold seconds of data, so 200 wake-ups a
  * second are plenty, and a pass finds enough to be worth a context switch */
 #define PASS_SLEEP_NS 5000000L
@@ -64,9 +67,7 @@ const char *req_error_name(enum req_error e) { return e < ERR_COUNT ? error_name
 
 struct eventlog {
     struct log_file events, bodies;
-    int64_t since_flush;     /* when the last timed flush was */
-    uint64_t direct_busy_ns; /* spent in writes that went direct */
-    uint64_t busy_at_flush;  /* direct_busy_ns then */
+    int64_t since_flush; /* when the last timed flush was */
     int producers;
     struct spsc_ring *rings;
     pthread_t thread;
@@ -74,6 +75,7 @@ struct eventlog {
     _Atomic int stop;
     _Atomic uint64_t requested, done; /* sync barrier generations */
     uint64_t bodies_off;
+    uint64_t records_from; /* events.bin's offset of its first record (after the header) */
     char error[256];
     _Atomic int failed;                   /* error is set: release after it is written */
     volatile sig_atomic_t *stop_on_error; /* set to 1 at the first error (eventlog_stop_on_error) */
@@ -111,21 +113,52 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* The end of the records waiting in events.bin's buffer whose bodies lie below bodies_end
+ * (bodies.bin's bytes in the file): the records after them point at bodies still waiting. */
+static uint64_t records_covered(const struct eventlog *l, uint64_t bodies_end)
+{
+    const struct log_file *f = &l->events;
+    uint64_t end = f->start + f->len, at = end;
+    int uncovered = 0;
+    while (at >= l->records_from + sizeof(struct log_record)) {
+        const char *p = log_file_buffered(f, at - sizeof(struct log_record));
+        if (!p) break;
+        struct log_record rec;
+        memcpy(&rec, p, sizeof rec);
+        if (rec.len && rec.off + rec.len > bodies_end)
+            uncovered = 1;
+        else if (rec.len)
+            break;
+        at -= sizeof rec;
+    }
+    /* bodies are placed in record order: the uncovered ones are the last */
+    return uncovered ? at : end;
+}
+
 /* Writes what the files wait for: everything when `all` (the timed flush, a sync, the close),
- * else events.bin's whole blocks only. bodies.bin is always written whole and first, so that a
- * record in events.bin never points past its end. Whole blocks go through the page cache while
- * the device is behind (DEVICE_BUSY_SHARE). */
+ * else whole blocks only: bodies.bin's, then events.bin's up to the last record whose body is
+ * in the file, so that a record written never points past bodies.bin's end. (Writing
+ * bodies.bin's last partial block too, every megabyte, halved the direct writes' speed: the
+ * next direct write over that block first waits for the page cache to write it back.) */
 static void flush_batches(struct eventlog *l, int all)
 {
-    int64_t began = mono_ns(), since = began - l->since_flush;
-    if (since < DEVICE_BUSY_MIN_NS) since = DEVICE_BUSY_MIN_NS;
-    int cached = (double)(l->direct_busy_ns - l->busy_at_flush) > DEVICE_BUSY_SHARE * (double)since;
-    if (log_file_waiting(&l->bodies) && log_file_write(&l->bodies, 1, cached))
+    if (log_file_waiting(&l->bodies) && log_file_write(&l->bodies, all, 0))
         log_failed(l, "writing bodies.bin failed: %s", strerror(errno));
-    if (log_file_waiting(&l->events) && log_file_write(&l->events, all, cached))
-        log_failed(l, "writing events.bin failed: %s", strerror(errno));
-    if (!cached && (l->bodies.direct_fd >= 0 || l->events.direct_fd >= 0))
-        l->direct_busy_ns += (uint64_t)(mono_ns() - began);
+    if (!log_file_waiting(&l->events)) return;
+    int rc;
+    if (all) {
+        rc = log_file_write(&l->events, 1, 0);
+    } else {
+        rc = log_file_write_below(&l->events, records_covered(l, l->bodies.end), 0);
+        /* records without bodies (failures without a reason, say) held behind one whose body
+         * is in bodies.bin's last partial block: that block is written now, plainly */
+        if (!rc && log_file_waiting(&l->events) >= DIRECT_WRITE_BYTES) {
+            if (log_file_write(&l->bodies, 1, 0))
+                log_failed(l, "writing bodies.bin failed: %s", strerror(errno));
+            rc = log_file_write_below(&l->events, records_covered(l, l->bodies.end), 0);
+        }
+    }
+    if (rc) log_failed(l, "writing events.bin failed: %s", strerror(errno));
 }
 
 static void nap(long ns)
@@ -172,6 +205,8 @@ static size_t drain(struct eventlog *l, int *more)
                 rec.off = l->bodies_off;
                 rec.len = (uint32_t)body;
                 l->bodies_off += body;
+            } else {
+                rec.len = 0; /* points at no body, whatever the producer left there */
             }
             /* bodies.bin first, then a record that points into it */
             if (log_file_waiting(&l->events) + sizeof rec > BATCH_BYTES) flush_batches(l, 0);
@@ -201,10 +236,11 @@ static size_t drain(struct eventlog *l, int *more)
 
 /* The collector shares a core with a worker whenever every core has one. It keeps its
  * turns on the CPU short, so a worker that wakes behind it waits for little: it wakes 200
- * times a second, takes what the rings hold (at most 4 MiB each), writes at most 128 KiB
- * per write(2), and sleeps. (Idle priority, SCHED_IDLE, gave the worker the core at once
- * but starved the collector whenever another process kept the core busy: the rings filled
- * and the worker stalled for seconds; an unprivileged thread cannot be raised back.) */
+ * times a second, takes what the rings hold (at most 4 MiB each), writes at most 1 MiB per
+ * write(2) direct (128 KiB through the page cache), and sleeps. (Idle priority, SCHED_IDLE, gave
+ * the worker the core at once but starved the collector whenever another process kept the core
+ * busy: the rings filled and the worker stalled for seconds; an unprivileged thread cannot be
+ * raised back.) */
 static void *collector(void *arg)
 {
     struct eventlog *l = arg;
@@ -219,7 +255,6 @@ static void *collector(void *arg)
         if (synced || stopping || now - l->since_flush > FLUSH_NS) {
             flush_batches(l, 1);
             l->since_flush = now;
-            l->busy_at_flush = l->direct_busy_ns;
             if (!more) atomic_store(&l->done, want);
         }
         if (stopping && n == 0) break;
@@ -317,6 +352,7 @@ static int open_files(struct eventlog *l, const char *dir, const char *header_js
         snprintf(err, errlen, "cannot write the log header in %s: %s", dir, strerror(errno));
     else
         rc = 0;
+    l->records_from = hlen;
     free(h);
     if (rc) abandon_files(l, dir);
     return rc;
@@ -374,16 +410,14 @@ const char *eventlog_writes(struct eventlog *l, char *buf, size_t len)
         snprintf(buf, len, "%s", bodies);
     else
         snprintf(buf, len, "bodies.bin %s, events.bin %s", bodies, events);
+    /* how fast the disk took them, where there was enough to tell (a run whose workers
+     * waited for the writer names the disk as the limit) */
     uint64_t direct = l->events.direct_bytes + l->bodies.direct_bytes;
-    uint64_t cached = l->events.cached_bytes + l->bodies.cached_bytes;
+    uint64_t ns = l->events.direct_ns + l->bodies.direct_ns;
     size_t used = strlen(buf);
-    if (cached && used < len)
-        snprintf(buf + used, len - used,
-                 "; %.0f %% of its %.1f MB of whole blocks went direct, the rest through the "
-                 "page cache while the disk was behind (direct writes took %.0f MB/s)",
-                 100.0 * (double)direct / (double)(direct + cached),
-                 (double)(direct + cached) / 1e6,
-                 l->direct_busy_ns ? (double)direct * 1e3 / (double)l->direct_busy_ns : 0.0);
+    if (direct >= DIRECT_SPEED_FROM && ns && used < len)
+        snprintf(buf + used, len - used, "; %.1f MB direct at %.0f MB/s", (double)direct / 1e6,
+                 (double)direct * 1e3 / (double)ns);
     return buf;
 }
 

@@ -5,10 +5,10 @@
  *   bodies.bin  raw bytes that records point at (SSE event data, error bodies)
  * Workers hand records to a collector thread through SPSC rings; the collector, in short
  * turns so that it never holds a worker's core for long, assigns body offsets and writes
- * both files in short batches (bodies first, so a record never points past the end of
- * bodies.bin once both are flushed), at least every 100 ms: with direct I/O where the file
- * system takes it (log_file.h), so that the bytes are not copied through the page cache on a
- * core a worker may need. */
+ * both files in short batches (bodies first, and a record only once its body is in
+ * bodies.bin, so that a run killed at any moment leaves no record pointing past its end), at
+ * least every 100 ms: with direct I/O where the file system takes it (log_file.h), so that the
+ * bytes are not copied through the page cache on a core a worker may need. */
 #ifndef STROBE_EVENTLOG_H
 #define STROBE_EVENTLOG_H
 #include "log_records.h"
@@ -32,8 +32,8 @@ struct eventlog *eventlog_create(const char *dir, const char *header_json, int p
 /* eventlog_create, want_direct 0: through the page cache only. */
 struct eventlog *eventlog_create_writes(const char *dir, const char *header_json, int producers,
                                         int want_direct, char *err, size_t errlen);
-/* How the files were written: log_file_mode's words (for both, or each), and the share that
- * went direct when some whole blocks did not. After eventlog_stop. */
+/* How the files were written: log_file_mode's words (for both, or each), and after 64 MiB or
+ * more written direct, how many and how fast. After eventlog_stop. */
 const char *eventlog_writes(struct eventlog *l, char *buf, size_t len);
 /* Producer p's ring. Each producer is one thread. */
 struct spsc_ring *eventlog_ring(struct eventlog *l, int producer);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* A plain write copies into the page cache on this core, which the kernel does not preempt:
@@ -95,27 +96,46 @@ int log_file_open(struct log_file *f, int fd, const char *path, size_t room, int
 
 size_t log_file_waiting(const struct log_file *f) { return (size_t)(f->start + f->len - f->end); }
 
-/* Writes buf's bytes not yet in the file plainly; all of buf is then the file's. */
-static int write_plain(struct log_file *f)
+/* Writes buf's bytes not yet in the file plainly, up to file offset to (within buf). */
+static int write_plain_to(struct log_file *f, uint64_t to)
 {
+    if (to <= f->end) return 0;
     size_t done, from = (size_t)(f->end - f->start);
-    int rc = pwrite_all(f->fd, f->buf + from, f->len - from, f->end, PLAIN_WRITE_MAX, &done);
+    int rc =
+        pwrite_all(f->fd, f->buf + from, (size_t)(to - f->end), f->end, PLAIN_WRITE_MAX, &done);
     f->end += done;
     return rc;
 }
 
-static int write_some(struct log_file *f, int all, int cached)
+/* write_plain_to the end of buf: all of buf is then the file's. */
+static int write_plain(struct log_file *f) { return write_plain_to(f, f->start + f->len); }
+
+/* Writes buf's whole blocks below file offset upto (all of them: UINT64_MAX), then with all
+ * the rest plainly. */
+static int write_some(struct log_file *f, int all, int cached, uint64_t upto)
 {
+    uint64_t buffered_end = f->start + f->len;
+    if (all || upto > buffered_end) upto = buffered_end;
+    if (upto < f->start) upto = f->start;
     if (f->direct_fd < 0) {
-        if (write_plain(f)) return -1;
-        f->start = f->end;
-        f->len = 0;
+        if (write_plain_to(f, upto)) return -1;
+        size_t written = (size_t)(upto - f->start);
+        if (written) memmove(f->buf, f->buf + written, f->len - written);
+        f->start = upto;
+        f->len -= written;
         return 0;
     }
-    size_t whole = f->len / f->align * f->align, done = 0;
+    size_t whole = (size_t)(upto - f->start) / f->align * f->align, done = 0;
+    struct timespec t0, t1;
+    if (whole && !cached) clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = whole ? pwrite_all(cached ? f->fd : f->direct_fd, f->buf, whole, f->start,
                                 cached ? PLAIN_WRITE_MAX : DIRECT_WRITE_MAX, &done)
                    : 0;
+    if (whole && !cached) {
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        f->direct_ns +=
+            (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL + t1.tv_nsec - t0.tv_nsec);
+    }
     *(cached ? &f->cached_bytes : &f->direct_bytes) += done;
     if (rc) {
         if (!cached && errno == EINVAL && !done) {
@@ -123,24 +143,24 @@ static int write_some(struct log_file *f, int all, int cached)
             snprintf(f->why_plain, sizeof f->why_plain, "its file system refused a direct write");
             close(f->direct_fd);
             f->direct_fd = -1;
-            return write_some(f, all, cached);
+            return write_some(f, all, cached, upto);
         }
         /* what was written stays; the rest goes plainly, whose error (if any) is the one to
          * report: a direct write stopped short leaves an offset no direct write takes */
         if (f->start + done > f->end) f->end = f->start + done;
-        if (write_plain(f)) return -1;
+        if (write_plain_to(f, upto)) return -1;
     } else if (f->start + whole > f->end)
         f->end = f->start + whole;
     /* the last partial block stays, at an aligned offset, to be rewritten whole */
-    memmove(f->buf, f->buf + whole, f->len - whole);
+    if (whole) memmove(f->buf, f->buf + whole, f->len - whole);
     f->start += whole;
     f->len -= whole;
     return all ? write_plain(f) : 0;
 }
 
-int log_file_write(struct log_file *f, int all, int cached)
+static int write_or_drop(struct log_file *f, int all, int cached, uint64_t upto)
 {
-    if (!write_some(f, all, cached)) return 0;
+    if (!write_some(f, all, cached, upto)) return 0;
     /* what could not be written is dropped, as the writer's error says: later bytes keep
      * their offsets (a failed stretch reads as a hole), and a full buffer never blocks puts.
      * Direct, the last partial block is kept so that the next write's offset stays aligned. */
@@ -153,6 +173,21 @@ int log_file_write(struct log_file *f, int all, int cached)
     f->end = to;
     errno = saved;
     return -1;
+}
+
+int log_file_write(struct log_file *f, int all, int cached)
+{
+    return write_or_drop(f, all, cached, UINT64_MAX);
+}
+
+int log_file_write_below(struct log_file *f, uint64_t upto, int cached)
+{
+    return write_or_drop(f, 0, cached, upto);
+}
+
+const char *log_file_buffered(const struct log_file *f, uint64_t at)
+{
+    return at >= f->start && at - f->start < f->len ? f->buf + (at - f->start) : NULL;
 }
 
 int log_file_put(struct log_file *f, const void *p, size_t n)

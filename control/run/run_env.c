@@ -606,7 +606,8 @@ int run_env_finish(struct run_env *e, const char *out, int interrupted)
     if (waits)
         fprintf(stderr,
                 "strobe: warning: workers waited %llu times for the event log writer; "
-                "the disk was slower than the stream\n",
+                "the disk was slower than the stream (a faster disk for --out, or "
+                "--log-writes plain to let memory take a short run's excess)\n",
                 (unsigned long long)waits);
     free(e->w);
     free(e->tctx);

@@ -1,8 +1,8 @@
 /* log_file: after every write the file holds exactly the bytes put so far (never padding), direct
- * or plain, whole blocks direct or through the page cache; a header written before open is
- * kept; a refused direct write falls back to plain; a failed write drops its bytes and keeps
- * later offsets. Direct checks run where /tmp's file system states a direct I/O alignment
- * (ext4 or xfs on Linux 6.1+); tmpfs is the plain case. */
+ * or plain, whole blocks direct or through the page cache, or only those below a point; a
+ * header written before open is kept; a refused direct write falls back to plain; a failed
+ * write drops its bytes and keeps later offsets. Direct checks run where /tmp's file system states
+ * a direct I/O alignment (ext4 or xfs on Linux 6.1+); tmpfs is the plain case. */
 #include "check.h"
 #include "log_file.h"
 
@@ -104,7 +104,22 @@ static void exercise(struct trial *t, const char *what, unsigned seed)
         size_t n = (size_t)rand() % 3 == 0 ? (size_t)rand() % 300000 : (size_t)rand() % 5000;
         CHECK(trial_put(t, n) == 0, "%s: put %zu: %s", what, n, strerror(errno));
         int all = rand() % 3 == 0, cached = rand() % 4 == 0;
-        if (rand() % 2) {
+        if (rand() % 3 == 0) {
+            /* whole blocks below a point only: none past it (nor past what was there) */
+            uint64_t total = t->hlen + t->put, before = total - log_file_waiting(&t->f);
+            /* at times below what the file holds already, or below the buffer's start */
+            uint64_t low = before > 10000 ? before - 10000 : 0;
+            uint64_t upto = low + (uint64_t)rand() % (total - low + 1);
+            CHECK(log_file_write_below(&t->f, upto, cached) == 0, "%s: write below: %s", what,
+                  strerror(errno));
+            uint64_t now = total - log_file_waiting(&t->f), most = upto > before ? upto : before;
+            uint64_t least = t->f.direct_fd < 0 ? most : upto / t->f.align * t->f.align;
+            CHECK(now <= most && now >= least && now >= before,
+                  "%s: step %d: below %llu the file grew from %llu to %llu", what, step,
+                  (unsigned long long)upto, (unsigned long long)before, (unsigned long long)now);
+            CHECK(file_holds(t->path, t->header, t->hlen, now), "%s: step %d, after write below",
+                  what, step);
+        } else if (rand() % 2) {
             CHECK(log_file_write(&t->f, all, cached) == 0, "%s: write: %s", what, strerror(errno));
             uint64_t total = t->hlen + t->put;
             if (all) {
