@@ -33,8 +33,8 @@
  * follow, and on a VM whose fresh guest pages each cost the host a fault the copy costs more
  * CPU per byte than a worker spends per byte of the stream. (The collector used to do that
  * whenever direct writes took more than half the time, which counted the waits for the core a
- * worker kept busy as the disk's: 17-54 % of an unpaced run's log went through the page cache,
- * and it ran at 1.5-3.6 M events/s against 2.7-4.5 M without; spilling only when a ring was
+ * worker kept busy as the disk's: 17-60 % of an unpaced run's log went through the page cache,
+ * and it ran at 1.5-3.7 M events/s against 2.7-4.7 M without; spilling only when a ring was
  * 7/8 full, one profiled run still sent 70 % that way, 69 % of the process's CPU in the copy.)
  * --log-writes plain is there for a disk so slow that memory should take a run's excess. */
 /* the collector's sleep between passes: the rings hold seconds of data, so 200 wake-ups a
