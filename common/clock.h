@@ -29,6 +29,15 @@ static inline int64_t clock_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec + clock_test_offset_ns;
 }
 
+/* Nanoseconds on CLOCK_MONOTONIC: for intervals (how long a wait or a write took), which a
+ * step of the wall clock (NTP) must not stretch or cut. Not a stamp: not on the timeline. */
+static inline int64_t clock_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 static inline struct timespec clock_ns_to_timespec(int64_t ns)
 {
     struct timespec ts = {.tv_sec = ns / 1000000000LL, .tv_nsec = ns % 1000000000LL};

@@ -1,5 +1,6 @@
 #include "eventlog.h"
 
+#include "clock.h"
 #include "log_file.h"
 #include "redact.h"
 
@@ -104,13 +105,6 @@ log_failed(struct eventlog *l, const char *fmt, ...)
             isatty(2) ? "\r\033[K" : "", l->error,
             atomic_load(&l->stop) ? "." : ": the run stops.");
     if (l->stop_on_error) *l->stop_on_error = 1;
-}
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 /* The end of the records waiting in events.bin's buffer whose bodies lie below bodies_end
@@ -244,12 +238,12 @@ static size_t drain(struct eventlog *l, int *more)
 static void *collector(void *arg)
 {
     struct eventlog *l = arg;
-    l->since_flush = mono_ns();
+    l->since_flush = clock_mono_ns();
     for (;;) {
         uint64_t want = atomic_load(&l->requested);
         int stopping = atomic_load(&l->stop), more;
         size_t n = drain(l, &more);
-        int64_t now = mono_ns();
+        int64_t now = clock_mono_ns();
         /* a sync is answered once everything queued before it was taken (!more) */
         int synced = !more && want != atomic_load(&l->done);
         if (synced || stopping || now - l->since_flush > FLUSH_NS) {

@@ -1,12 +1,13 @@
 #include "log_file.h"
 
+#include "clock.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 /* A plain write copies into the page cache on this core, which the kernel does not preempt:
@@ -107,9 +108,6 @@ static int write_plain_to(struct log_file *f, uint64_t to)
     return rc;
 }
 
-/* write_plain_to the end of buf: all of buf is then the file's. */
-static int write_plain(struct log_file *f) { return write_plain_to(f, f->start + f->len); }
-
 /* Writes buf's whole blocks below file offset upto (all of them: UINT64_MAX), then with all
  * the rest plainly. */
 static int write_some(struct log_file *f, int all, int cached, uint64_t upto)
@@ -126,16 +124,11 @@ static int write_some(struct log_file *f, int all, int cached, uint64_t upto)
         return 0;
     }
     size_t whole = (size_t)(upto - f->start) / f->align * f->align, done = 0;
-    struct timespec t0, t1;
-    if (whole && !cached) clock_gettime(CLOCK_MONOTONIC, &t0);
+    int64_t began = whole && !cached ? clock_mono_ns() : 0;
     int rc = whole ? pwrite_all(cached ? f->fd : f->direct_fd, f->buf, whole, f->start,
                                 cached ? PLAIN_WRITE_MAX : DIRECT_WRITE_MAX, &done)
                    : 0;
-    if (whole && !cached) {
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        f->direct_ns +=
-            (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL + t1.tv_nsec - t0.tv_nsec);
-    }
+    if (began) f->direct_ns += (uint64_t)(clock_mono_ns() - began);
     *(cached ? &f->cached_bytes : &f->direct_bytes) += done;
     if (rc) {
         if (!cached && errno == EINVAL && !done) {
@@ -155,7 +148,7 @@ static int write_some(struct log_file *f, int all, int cached, uint64_t upto)
     if (whole) memmove(f->buf, f->buf + whole, f->len - whole);
     f->start += whole;
     f->len -= whole;
-    return all ? write_plain(f) : 0;
+    return all ? write_plain_to(f, upto) : 0; /* with all, upto is buf's end */
 }
 
 static int write_or_drop(struct log_file *f, int all, int cached, uint64_t upto)

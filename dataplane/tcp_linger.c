@@ -4,17 +4,13 @@
  * on a shared machine needs it to answer. */
 #include "tcp_linger.h"
 
+#include "clock.h"
+
 #include <stdint.h>
 #include <time.h>
 
-/* Intervals on the monotonic clock: a step of the wall clock (NTP) during the wait must not
- * end it at once, nor make it last until the clock catches up. */
-static int64_t mono_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
+/* Intervals on the monotonic clock (clock_mono_ns): a step of the wall clock (NTP) during the
+ * wait must not end it at once, nor make it last until the clock catches up. */
 
 /* One round; sleeps 20 us when it received nothing. Returns the connections left; moves
  * *progress to now when frames came or connections finished closing. */
@@ -23,7 +19,7 @@ static unsigned round_or_rest(const struct tcp_linger_stacks *s, unsigned before
     int frames = 0;
     unsigned unclosed = s->round(s->arg, &frames);
     if (frames || unclosed < before)
-        *progress = mono_ns();
+        *progress = clock_mono_ns();
     else {
         struct timespec ts = {0, 20000};
         nanosleep(&ts, NULL);
@@ -34,20 +30,20 @@ static unsigned round_or_rest(const struct tcp_linger_stacks *s, unsigned before
 /* Whether the wait that began at `start` is over: silent too long, or long enough. */
 static int given_up(int64_t start, int64_t progress)
 {
-    int64_t now = mono_ns();
+    int64_t now = clock_mono_ns();
     return now - progress > TCP_LINGER_QUIET_NS || now - start > TCP_LINGER_MAX_NS;
 }
 
 struct tcp_linger_outcome tcp_linger(const struct tcp_linger_stacks *s)
 {
     struct tcp_linger_outcome o = {0, 0};
-    int64_t start = mono_ns(), progress = start;
+    int64_t start = clock_mono_ns(), progress = start;
     for (unsigned left = ~0u; (left = round_or_rest(s, left, &progress));)
         if (given_up(start, progress)) {
             o.reset = s->abort(s->arg);
             break;
         }
-    start = progress = mono_ns();
+    start = progress = clock_mono_ns();
     if (s->barrier && s->barrier(s->arg)) {
         for (;;) {
             round_or_rest(s, 0, &progress);
@@ -59,7 +55,7 @@ struct tcp_linger_outcome tcp_linger(const struct tcp_linger_stacks *s)
             }
         }
     } else {
-        while (mono_ns() - start < TCP_LINGER_SETTLE_NS) round_or_rest(s, 0, &progress);
+        while (clock_mono_ns() - start < TCP_LINGER_SETTLE_NS) round_or_rest(s, 0, &progress);
     }
     return o;
 }
