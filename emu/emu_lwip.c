@@ -149,24 +149,32 @@ static int tx_pending(void)
     return 0;
 }
 
-/* rx burst of every port into lwIP, timers, tx flush. Returns frames received. */
+/* rx of every port into lwIP, timers, tx flush. Returns frames received. A port's ring is
+ * drained (up to RX_BURSTS_PER_PUMP bursts) before the timers run: one burst per round let a
+ * server busy with its sends on a loaded machine fall behind its rx ring, and a request then
+ * waited there, unseen, for tens of milliseconds that its schedule (from its arrival) and its
+ * lateness (send - schedule) never showed. A kernel server's rx runs ahead of it likewise. */
+#define RX_BURSTS_PER_PUMP 64
 static int pump(void)
 {
     struct dpdk_frame fr[BURST];
     int total = 0;
     for (int i = 0; i < L.nports; i++) {
-        int n = dpdk_port_rx(L.port[i], fr, BURST);
-        if (!n) continue;
-        /* a SYN on this port makes a pcb that sends through this port */
-        if (L.listener) tcp_bind_netif(L.listener, &L.netif[i]);
-        for (int k = 0; k < n; k++) {
-            struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)fr[k].len, PBUF_RAM);
-            if (!p) continue;
-            pbuf_take(p, fr[k].data, (u16_t)fr[k].len);
-            if (lwip_demux_input(L.demux, p, &L.netif[i]) != ERR_OK) pbuf_free(p);
+        for (int b = 0; b < RX_BURSTS_PER_PUMP; b++) {
+            int n = dpdk_port_rx(L.port[i], fr, BURST);
+            if (!n) break;
+            /* a SYN on this port makes a pcb that sends through this port */
+            if (L.listener) tcp_bind_netif(L.listener, &L.netif[i]);
+            for (int k = 0; k < n; k++) {
+                struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)fr[k].len, PBUF_RAM);
+                if (!p) continue;
+                pbuf_take(p, fr[k].data, (u16_t)fr[k].len);
+                if (lwip_demux_input(L.demux, p, &L.netif[i]) != ERR_OK) pbuf_free(p);
+            }
+            dpdk_port_rx_done(L.port[i]);
+            total += n;
+            if (n < BURST) break;
         }
-        dpdk_port_rx_done(L.port[i]);
-        total += n;
     }
     lwip_demux_flush(L.demux);
     sys_check_timeouts();
