@@ -16,10 +16,11 @@
 
 #define AA_REPORT_VERSION 1
 
-static void add_count_or_null(cJSON *o, const char *key, int64_t v)
+/* a count or a sum of counts (doubles: exact to 2^53); a negative one, unknown, as null */
+static void add_count_or_null(cJSON *o, const char *key, double v)
 {
     if (v >= 0)
-        cJSON_AddNumberToObject(o, key, (double)v);
+        cJSON_AddNumberToObject(o, key, v);
     else
         cJSON_AddNullToObject(o, key);
 }
@@ -153,7 +154,8 @@ static cJSON *totals_json(const struct aa_turn *const *v, size_t n)
     size_t ok = 0, warnings = 0;
     double infer = 0, rec_tool = 0, rep_tool = 0, ok_rep_tool = 0, ngen = 0, ninfer = 0,
            nagentic = 0;
-    int64_t prompt = 0, out = 0, local = 0, cached = 0, uncached = 0;
+    /* token sums in doubles: a damaged log's counts (each within 2^62) could overflow int64 */
+    double prompt = 0, out = 0, local = 0, cached = 0, uncached = 0;
     int cached_all = n > 0;
     for (size_t i = 0; i < n; i++) {
         const struct aa_turn *t = v[i];
@@ -168,14 +170,14 @@ static cJSON *totals_json(const struct aa_turn *const *v, size_t n)
         ninfer += nz(t->normalized_e2e_ms);
         if (!isnan(t->normalized_e2e_ms))
             nagentic += t->normalized_e2e_ms + t->replayed_tool_delay_ms;
-        prompt += t->server_prompt_tokens > 0 ? t->server_prompt_tokens : 0;
-        out += t->server_output_tokens > 0 ? t->server_output_tokens : 0;
-        local += t->local_output_tokens > 0 ? t->local_output_tokens : 0;
+        prompt += t->server_prompt_tokens > 0 ? (double)t->server_prompt_tokens : 0;
+        out += t->server_output_tokens > 0 ? (double)t->server_output_tokens : 0;
+        local += t->local_output_tokens > 0 ? (double)t->local_output_tokens : 0;
         if (t->server_cached_prompt_tokens < 0 || t->server_prompt_tokens < 0)
             cached_all = 0;
         else {
-            cached += t->server_cached_prompt_tokens;
-            uncached += t->server_prompt_tokens - t->server_cached_prompt_tokens;
+            cached += (double)t->server_cached_prompt_tokens;
+            uncached += (double)t->server_prompt_tokens - (double)t->server_cached_prompt_tokens;
         }
     }
     cached_all = cached_all && ok == n;
@@ -192,9 +194,9 @@ static cJSON *totals_json(const struct aa_turn *const *v, size_t n)
     cJSON_AddNumberToObject(o, "total_normalized_generation_ms", ngen);
     cJSON_AddNumberToObject(o, "total_normalized_inference_latency_ms", ninfer);
     cJSON_AddNumberToObject(o, "total_normalized_agentic_replay_ms", nagentic);
-    cJSON_AddNumberToObject(o, "total_server_prompt_tokens", (double)prompt);
-    cJSON_AddNumberToObject(o, "total_server_output_tokens", (double)out);
-    cJSON_AddNumberToObject(o, "total_local_output_tokens", (double)local);
+    cJSON_AddNumberToObject(o, "total_server_prompt_tokens", prompt);
+    cJSON_AddNumberToObject(o, "total_server_output_tokens", out);
+    cJSON_AddNumberToObject(o, "total_local_output_tokens", local);
     cJSON_AddNumberToObject(o, "total_recorded_prompt_tokens", 0);
     cJSON_AddNumberToObject(o, "total_recorded_completion_tokens", 0);
     add_count_or_null(o, "total_server_cached_prompt_tokens", cached_all ? cached : -1);

@@ -144,7 +144,8 @@ void request_take_event(struct req_facts *r, struct pending *p, const struct rec
         .pace = pace,
         .bytes = (double)cf.visible_bytes,
         .tokenized = tokenized,
-        .server = usage_here ? (double)(r->completion_tokens - cumulative_before) : NAN,
+        /* in doubles: a damaged stream's counts (each within 2^62) may differ by more than int64 */
+        .server = usage_here ? (double)r->completion_tokens - (double)cumulative_before : NAN,
         .emu = cf.has_emu_tokens && cf.emu_tokens >= 0 && cf.emu_tokens <= INT32_MAX
                    ? (int32_t)cf.emu_tokens
                    : -1,

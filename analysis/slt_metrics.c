@@ -88,7 +88,7 @@ static void request_metrics(const struct run_facts *f, const struct phase_info *
             if (t >= ws && t < we) m->output_tokens_in_window += tok_share(r, ts, k);
         }
         if (!r->failed && r->t_done >= ws && r->t_done < we)
-            io_tokens += (double)(r->prompt_tokens + r->completion_tokens);
+            io_tokens += (double)r->prompt_tokens + (double)r->completion_tokens;
         if (r->failed || !r->t_first_token || r->t_first_token < ws || r->t_first_token >= we)
             continue;
         /* a damaged log's stamps too far apart give no figure (stamps_apart) */
