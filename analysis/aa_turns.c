@@ -98,8 +98,10 @@ static struct sent *read_sent(const char *run_dir, const struct run_facts *f, in
         if (rec->type != REC_EVENT || !rec->len) continue;
         struct sent key = {.req_id = rec->req_id};
         struct sent *hit = bsearch(&key, s, ns, sizeof *s, by_req_id);
-        const char *body = hit ? eventlog_body(lr, rec) : NULL;
-        if (body) tool_calls_feed(&hit->calls, body, rec->len);
+        char keyed[BODY_KEY_MAX];
+        size_t len;
+        const char *body = hit ? eventlog_body(lr, rec, keyed, &len) : NULL;
+        if (body) tool_calls_feed(&hit->calls, body, len);
     }
     eventlog_reader_close(lr);
     free(fs);

@@ -30,6 +30,7 @@ struct analyser {
     size_t torn_bodies, tap_matched, tap_fallback, tap_out_of_order;
     double *tap_minus_host_us;
     size_t ntap, tap_cap;
+    char keyed[BODY_KEY_MAX]; /* the keyed body being read, put together */
 };
 
 /* An event's stamp: the FPGA tap's when its record joins the event, else the host's own. */
@@ -94,7 +95,7 @@ static void take_end(struct analyser *A, struct req_facts *r, struct pending *p,
 
 /* A record about one request: its events, its retry, its end. */
 static void take_request_record(struct analyser *A, const struct log_record *rec, size_t req,
-                                const char *body)
+                                const char *body, size_t len)
 {
     struct loader *L = A->L;
     struct req_facts *r = &L->f->reqs[req];
@@ -110,10 +111,10 @@ static void take_request_record(struct analyser *A, const struct log_record *rec
         struct rec_event ev = rec_event_decode(rec);
         stamp_from_tap(A, r, &ev);
         pending_take(&A->sink.pool, p);
-        request_take_event(r, p, &ev, body, rec->len, A->ts_source_events, A->tok, &A->rd);
+        request_take_event(r, p, &ev, body, len, A->ts_source_events, A->tok, &A->rd);
     } else if (rec->type == REC_REQUEST_END) {
         struct rec_request_end end = rec_request_end_decode(rec);
-        take_end(A, r, p, &end, body, rec->len);
+        take_end(A, r, p, &end, body, len);
     }
 }
 
@@ -305,6 +306,23 @@ static inline __attribute__((always_inline)) void prefetch_body(const struct chu
         __builtin_prefetch(body + line);
 }
 
+/* A keyed body (body_key.h) put together in A->keyed, its key read from the chunk's copy when it
+ * lies there, else from the mapping; NULL when damaged. */
+static const char *put_together(struct analyser *A, const struct chunk_slot *s,
+                                const struct log_record *rec, const char *stored, size_t *len)
+{
+    const struct eventlog_reader *lr = A->L->lr;
+    struct body_keyed k;
+    if (body_key_parse(stored, rec->len, &k) || k.key_off > lr->bodies_len ||
+        k.key_len > lr->bodies_len - k.key_off)
+        return NULL;
+    const char *key = s->bodies && k.key_off >= s->lo && k.key_off + k.key_len <= s->hi
+                          ? s->bodies + (k.key_off - s->lo)
+                          : lr->bodies + k.key_off;
+    *len = body_key_join(&k, key, A->keyed);
+    return A->keyed;
+}
+
 /* One analysis thread: the analysers it runs (its own; the first thread also those whose
  * thread could not start). */
 struct worker {
@@ -339,7 +357,9 @@ static void *analyse(void *arg)
                 const char *body = !inside                 ? NULL
                                    : s->bodies && rec->len ? s->bodies + (rec->off - s->lo)
                                                            : lr->bodies + rec->off;
-                take_request_record(A, rec, s->items[j].req, body);
+                size_t len = rec->len;
+                if (body && log_body_is_keyed(rec)) body = put_together(A, s, rec, body, &len);
+                take_request_record(A, rec, s->items[j].req, body, len);
             }
         }
         size_t end = L->first + (k + 1) * CHUNK_RECORDS;

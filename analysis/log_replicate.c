@@ -199,9 +199,14 @@ int main(int argc, char **argv)
             if (r.type == REC_REQUEST_SENT) r.a = (int64_t)(c * (size_t)phases / copies);
             if (r.type == REC_EVENT) written++;
             if (r.len && r.type != REC_REQUEST_SENT) {
-                const char *b = eventlog_body(lr, &lr->records[i]);
+                char keyed[BODY_KEY_MAX];
+                size_t len;
+                const char *b = eventlog_body(lr, &lr->records[i], keyed, &len);
                 if (!b) continue; /* torn in the source */
                 if (!share) {
+                    /* written whole: a keyed body's key lies elsewhere in the copy */
+                    r.c = (int64_t)((uint64_t)r.c & ~REC_EVENT_BODY_KEYED);
+                    r.len = (uint32_t)len;
                     if (r.type == REC_EVENT) {
                         if (room < shifted_room(r.len)) {
                             room = shifted_room(r.len);

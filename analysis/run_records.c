@@ -138,9 +138,11 @@ static void take_run_record(struct loader *L, const struct log_record *rec, size
     }
     case REC_SERVER_METRICS: {
         struct rec_server_metrics v = rec_server_metrics_decode(rec);
-        const char *text = eventlog_body(L->lr, rec);
+        char keyed[BODY_KEY_MAX];
+        size_t len;
+        const char *text = eventlog_body(L->lr, rec, keyed, &len);
         if (v.status == 200 && text)
-            server_metrics_take(&f->server, v.t, text, rec->len);
+            server_metrics_take(&f->server, v.t, text, len);
         else
             server_metrics_failed(&f->server);
         break;

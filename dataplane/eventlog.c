@@ -1,5 +1,6 @@
 #include "eventlog.h"
 
+#include "body_key.h"
 #include "clock.h"
 #include "log_file.h"
 #include "redact.h"
@@ -57,6 +58,17 @@ struct by_reference {
     char *msg; /* the record, then its body */
     size_t len;
 };
+/* A REC_EVENT's off on its way through a ring (the collector places bodies, so a producer's
+ * off is free): the body's role (enum body_key_role) in the top two bits, its key slot in the
+ * low 32. Never in the files. */
+#define ROLE_SHIFT 62
+#define SLOT_MASK  0xffffffffULL
+
+/* One producer's keys: the offset in bodies.bin of each slot's key (eventlog_put_event). */
+struct key_table {
+    uint64_t *off;
+    size_t cap;
+};
 
 static const char *const error_names[ERR_COUNT] = {
     "none",        "connect",     "send",           "connection-reset",
@@ -71,6 +83,7 @@ struct eventlog {
     int64_t since_flush; /* when the last timed flush was */
     int producers;
     struct spsc_ring *rings;
+    struct key_table *keys; /* one per producer */
     pthread_t thread;
     int joined; /* eventlog_stop ran */
     _Atomic int stop;
@@ -155,6 +168,35 @@ static void flush_batches(struct eventlog *l, int all)
     if (rc) log_failed(l, "writing events.bin failed: %s", strerror(errno));
 }
 
+/* Remembers where producer p's slot's key lies in bodies.bin. */
+static void set_key(struct eventlog *l, int p, uint32_t slot, uint64_t off)
+{
+    struct key_table *t = &l->keys[p];
+    if (slot >= t->cap) {
+        size_t cap = t->cap ? t->cap : 1024;
+        while (cap <= slot) cap *= 2;
+        uint64_t *grown = realloc(t->off, cap * sizeof *grown);
+        if (!grown) {
+            log_failed(l, "out of memory for the keys of %zu sessions", cap);
+            return;
+        }
+        memset(grown + t->cap, 0xff, (cap - t->cap) * sizeof *grown);
+        t->off = grown;
+        t->cap = cap;
+    }
+    t->off[slot] = off;
+}
+
+/* A keyed body's key offset, which its producer left 0, filled in. */
+static void fill_key_offset(struct eventlog *l, int p, uint32_t slot, char *b)
+{
+    const struct key_table *t = &l->keys[p];
+    uint64_t off = slot < t->cap ? t->off[slot] : UINT64_MAX;
+    if (off == UINT64_MAX) /* a producer's bug: its body then reads as damaged, not as another */
+        log_failed(l, "an event's body was keyed against slot %u, which has no key", slot);
+    for (int i = 0; i < 8; i++) b[i] = (char)(off >> (8 * i));
+}
+
 static void nap(long ns)
 {
     struct timespec ts = {0, ns};
@@ -190,15 +232,29 @@ static size_t drain(struct eventlog *l, int *more)
             }
             bytes += whole_len;
             size_t body = whole_len - sizeof rec;
+            uint64_t note = 0;
+            if (rec.type == REC_EVENT) {
+                note = rec.off;
+                rec.off = 0;
+            }
+            enum body_key_role role = (enum body_key_role)(note >> ROLE_SHIFT);
             if (body) {
+                char *b = (char *)whole + sizeof rec;
+                if (role == BODY_KEYED && body >= BODY_KEY_HEAD)
+                    fill_key_offset(l, p, (uint32_t)(note & SLOT_MASK), b);
                 /* the API key, if a server echoed it, is blanked here, on the writer thread
-                 * and in place: the slot (or block) is the collector's until it is released */
-                redact((char *)whole + sizeof rec, body);
-                if (log_file_put(&l->bodies, whole + sizeof rec, body))
+                 * and in place: the slot (or block) is the collector's until it is released
+                 * (a keyed body's bytes between: body_key_encode kept the margin) */
+                if (role == BODY_KEYED)
+                    redact(b + BODY_KEY_HEAD, body - BODY_KEY_HEAD);
+                else
+                    redact(b, body);
+                if (log_file_put(&l->bodies, b, body))
                     log_failed(l, "writing bodies.bin failed: %s", strerror(errno));
                 rec.off = l->bodies_off;
                 rec.len = (uint32_t)body;
                 l->bodies_off += body;
+                if (role == BODY_SETS_KEY) set_key(l, p, (uint32_t)(note & SLOT_MASK), rec.off);
             } else {
                 rec.len = 0; /* points at no body, whatever the producer left there */
             }
@@ -280,6 +336,8 @@ static void free_log(struct eventlog *l)
 {
     for (int p = 0; l->rings && p < l->producers; p++) spsc_free(&l->rings[p]);
     free(l->rings);
+    for (int p = 0; l->keys && p < l->producers; p++) free(l->keys[p].off);
+    free(l->keys);
     free(l);
 }
 
@@ -366,7 +424,8 @@ struct eventlog *eventlog_create_writes(const char *dir, const char *header_json
     }
     l->producers = producers;
     l->rings = calloc((size_t)producers, sizeof *l->rings);
-    int no_memory = !l->rings;
+    l->keys = calloc((size_t)producers, sizeof *l->keys);
+    int no_memory = !l->rings || !l->keys;
     for (int p = 0; !no_memory && p < producers; p++)
         no_memory = spsc_init(&l->rings[p], RING_BYTES) != 0;
     int thread_rc = no_memory ? 0 : pthread_create(&l->thread, NULL, collector, l);
@@ -467,6 +526,15 @@ void eventlog_put(struct eventlog *l, int producer, const struct log_record *rec
     memcpy(slot, rec, sizeof *rec);
     if (body_len) memcpy(slot + sizeof *rec, body, body_len);
     spsc_commit(r, len);
+}
+
+void eventlog_put_event(struct eventlog *l, int producer, const struct log_record *rec,
+                        const void *body, size_t body_len, enum body_key_role role,
+                        uint32_t key_slot)
+{
+    struct log_record r = *rec;
+    r.off = (uint64_t)role << ROLE_SHIFT | key_slot;
+    eventlog_put(l, producer, &r, body, body_len);
 }
 
 void eventlog_sync(struct eventlog *l)
@@ -603,10 +671,10 @@ static int check_header(const char *dir, const char *e, size_t len, char *err, s
     }
     memcpy(&ver, e + 8, 4);
     memcpy(&hl, e + 12, 4);
-    if (ver != LOG_VERSION) {
+    if (ver < 1 || ver > LOG_VERSION) {
         snprintf(err, errlen,
-                 "%s/events.bin has log version %u; this strobe reads version %d: analyse it "
-                 "with the strobe that wrote it",
+                 "%s/events.bin has log version %u; this strobe reads versions 1 to %d: analyse "
+                 "it with the strobe that wrote it",
                  dir, ver, LOG_VERSION);
         return -1;
     }
@@ -721,10 +789,28 @@ fail:
     return NULL;
 }
 
-const char *eventlog_body(const struct eventlog_reader *r, const struct log_record *rec)
+const char *eventlog_body_in(const char *bodies, size_t bodies_len, const struct log_record *rec,
+                             char *keyed, size_t *len)
 {
-    if (rec->off > r->bodies_len || rec->len > r->bodies_len - rec->off) return NULL;
-    return r->bodies + rec->off;
+    *len = 0;
+    if (rec->off > bodies_len || rec->len > bodies_len - rec->off) return NULL;
+    const char *stored = bodies + rec->off;
+    if (!log_body_is_keyed(rec)) {
+        *len = rec->len;
+        return stored;
+    }
+    struct body_keyed k;
+    if (body_key_parse(stored, rec->len, &k) || k.key_off > bodies_len ||
+        k.key_len > bodies_len - k.key_off)
+        return NULL;
+    *len = body_key_join(&k, bodies + k.key_off, keyed);
+    return keyed;
+}
+
+const char *eventlog_body(const struct eventlog_reader *r, const struct log_record *rec,
+                          char *keyed, size_t *len)
+{
+    return eventlog_body_in(r->bodies, r->bodies_len, rec, keyed, len);
 }
 
 void eventlog_reader_close(struct eventlog_reader *r)

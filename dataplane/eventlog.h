@@ -2,7 +2,8 @@
  * flush. Two files in the run directory:
  *   events.bin  "STROBELG" | u32 version | u32 header_len | JSON header (the whole run config)
  *               | fixed 64-byte records (log_records.h), little-endian
- *   bodies.bin  raw bytes that records point at (SSE event data, error bodies)
+ *   bodies.bin  raw bytes that records point at (SSE event data, error bodies); an event's
+ *               data may be stored keyed against an earlier one of its request (body_key.h)
  * Workers hand records to a collector thread through SPSC rings; the collector, in short
  * turns so that it never holds a worker's core for long, assigns body offsets and writes
  * both files in short batches (bodies first, and a record only once its body is in
@@ -11,6 +12,7 @@
  * bytes are not copied through the page cache on a core a worker may need. */
 #ifndef STROBE_EVENTLOG_H
 #define STROBE_EVENTLOG_H
+#include "body_key.h"
 #include "log_records.h"
 #include "spsc_ring.h"
 #include <pthread.h>
@@ -18,8 +20,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define LOG_MAGIC   "STROBELG"
-#define LOG_VERSION 1
+#define LOG_MAGIC "STROBELG"
+/* 2: event bodies may be keyed (body_key.h); version 1 logs are read as they are */
+#define LOG_VERSION 2
 
 /* ---------- writer ---------- */
 
@@ -41,6 +44,13 @@ struct spsc_ring *eventlog_ring(struct eventlog *l, int producer);
  * is counted (eventlog_full_waits). */
 void eventlog_put(struct eventlog *l, int producer, const struct log_record *rec, const void *body,
                   size_t body_len);
+/* eventlog_put for a REC_EVENT flagged body_keyed when role is BODY_KEYED, whose body
+ * body_key_encode coded (role): BODY_SETS_KEY makes it the key of key_slot (the producer's own
+ * numbering of its sessions), BODY_KEYED is coded against that slot's key, whose offset in
+ * bodies.bin the collector fills in. */
+void eventlog_put_event(struct eventlog *l, int producer, const struct log_record *rec,
+                        const void *body, size_t body_len, enum body_key_role role,
+                        uint32_t key_slot);
 /* Waits until everything queued before the call is written to the files. */
 void eventlog_sync(struct eventlog *l);
 /* Stops the collector once everything queued is written (the files stay open). */
@@ -73,8 +83,13 @@ struct eventlog_reader {
 
 /* Opens RUN_DIR's log; NULL with err set. */
 struct eventlog_reader *eventlog_open(const char *dir, char *err, size_t errlen);
-/* The record's body bytes, or NULL if they lie beyond what was flushed. */
-const char *eventlog_body(const struct eventlog_reader *r, const struct log_record *rec);
+/* The record's body and its length (*len), or NULL when it lies beyond what was flushed or is
+ * damaged. A keyed event body (body_key.h) is put together in keyed (BODY_KEY_MAX bytes). */
+const char *eventlog_body(const struct eventlog_reader *r, const struct log_record *rec,
+                          char *keyed, size_t *len);
+/* The same over bodies.bin's bytes [0, bodies_len) (a reader with its own copy of them). */
+const char *eventlog_body_in(const char *bodies, size_t bodies_len, const struct log_record *rec,
+                             char *keyed, size_t *len);
 void eventlog_reader_close(struct eventlog_reader *r);
 
 #endif

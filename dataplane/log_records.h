@@ -90,7 +90,11 @@ struct rec_event {
     int64_t stream_offset; /* of the event's last byte on its connection; -1 over TLS */
     uint32_t local_ip;     /* strobe's address and port: what joins an FPGA tap's records */
     uint16_t local_port;
+    int body_keyed; /* its body is stored keyed (body_key.h); eventlog_body decodes it */
 };
+
+/* A REC_EVENT's c with this bit set: its body is keyed (the address and port take 48 bits) */
+#define REC_EVENT_BODY_KEYED (1ULL << 63)
 
 /* The request ended; the body is the server's error body for a non-2xx status, else strobe's
  * reason, if any. */
@@ -207,6 +211,12 @@ static inline struct rec_request_sent rec_request_sent_decode(const struct log_r
                                      .reused = (int)r->c};
 }
 
+/* Whether the record's body is keyed (body_key.h): an event's, flagged. */
+static inline int log_body_is_keyed(const struct log_record *r)
+{
+    return r->type == REC_EVENT && ((uint64_t)r->c & REC_EVENT_BODY_KEYED);
+}
+
 static inline struct log_record rec_event_encode(const struct rec_event *v)
 {
     return (struct log_record){.type = REC_EVENT,
@@ -217,7 +227,8 @@ static inline struct log_record rec_event_encode(const struct rec_event *v)
                                .t2 = v->t_read,
                                .a = v->index,
                                .b = v->stream_offset,
-                               .c = (int64_t)v->local_ip << 16 | v->local_port};
+                               .c = (int64_t)((uint64_t)v->local_ip << 16 | v->local_port |
+                                              (v->body_keyed ? REC_EVENT_BODY_KEYED : 0))};
 }
 
 static inline struct rec_event rec_event_decode(const struct log_record *r)
@@ -230,7 +241,8 @@ static inline struct rec_event rec_event_decode(const struct log_record *r)
                               .index = r->a,
                               .stream_offset = r->b,
                               .local_ip = (uint32_t)((uint64_t)r->c >> 16),
-                              .local_port = (uint16_t)r->c};
+                              .local_port = (uint16_t)r->c,
+                              .body_keyed = log_body_is_keyed(r)};
 }
 
 static inline struct log_record rec_request_end_encode(const struct rec_request_end *v)

@@ -16,6 +16,8 @@ int redact_set(const char *s)
     return 0;
 }
 
+size_t redact_secret_len(void) { return secret_len; }
+
 size_t redact(char *buf, size_t len)
 {
     if (!secret_len || !buf) return 0;

@@ -6,6 +6,7 @@
 #include "worker.h"
 
 #include "http_response.h"
+#include "redact.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -61,6 +62,8 @@ struct session {
     int64_t conn_rx;       /* bytes received on this connection before the read being parsed */
     struct session *next_idle;
     int active_index;
+    uint32_t key_slot;   /* its number among the worker's sessions: its key's in the log */
+    struct body_key key; /* the event bodies of its request are keyed against */
 };
 
 struct impl {
@@ -71,6 +74,8 @@ struct impl {
     int timeout_cursor;   /* where the next slice of the timeout sweep starts (descending) */
     struct session *idle; /* sessions without a request (open or not) */
     uint64_t seq, conn_serial;
+    uint32_t nsessions;
+    size_t key_margin; /* body_key_encode's: the redacted secret's length less one */
     /* connects failing in a row (a server that died): new requests wait until
      * connect_retry_at, 1 ms after the first failure, doubling up to CONNECT_BACKOFF_MAX_NS */
     int connect_failures;
@@ -306,6 +311,7 @@ static struct session *new_session(struct impl *w)
 {
     struct session *s = calloc(1, sizeof *s);
     s->w = w;
+    s->key_slot = w->nsessions++;
     s->req_buf = malloc(w->pub->cfg.max_request_bytes);
     http_response_init(&s->rsp, w->pub->cfg.max_event_bytes, s->errbody, sizeof s->errbody,
                        on_sse_event, s, 0);
@@ -395,6 +401,10 @@ static int on_sse_event(void *arg, const char *data, size_t len, int truncated, 
     if (truncated) return http_response_cut(&s->rsp, s->n_events, len);
     /* TLS: stream offsets are of plaintext, which a tap on the wire cannot see */
     int64_t last_byte = s->tc.ssl ? -1 : http_response_event_end(&s->rsp) - 1;
+    char keyed[BODY_KEY_HEAD + BODY_KEY_MAX];
+    size_t keyed_len = 0;
+    enum body_key_role role =
+        body_key_encode(&s->key, s->req_id, data, len, w->key_margin, keyed, &keyed_len);
     struct log_record rec =
         rec_event_encode(&(struct rec_event){.worker = (uint16_t)w->pub->cfg.index,
                                              .ts_source = (uint8_t)s->stamp.src,
@@ -404,8 +414,13 @@ static int on_sse_event(void *arg, const char *data, size_t len, int truncated, 
                                              .index = s->n_events++,
                                              .stream_offset = last_byte,
                                              .local_ip = s->tc.local_ip,
-                                             .local_port = s->tc.local_port});
-    record(w, &rec, data, len);
+                                             .local_port = s->tc.local_port,
+                                             .body_keyed = role == BODY_KEYED});
+    if (role == BODY_KEYED)
+        eventlog_put_event(w->pub->cfg.log, w->pub->cfg.index, &rec, keyed, keyed_len, role,
+                           s->key_slot);
+    else
+        eventlog_put_event(w->pub->cfg.log, w->pub->cfg.index, &rec, data, len, role, s->key_slot);
     if (len == 6 && !memcmp(data, "[DONE]", 6)) s->got_done = 1;
     bump(&w->pub->stats.events, 1);
     return 0;
@@ -586,6 +601,8 @@ int worker_start(struct worker *pub, const struct worker_config *cfg)
     struct impl *w = calloc(1, sizeof *w);
     if (!w) return ENOMEM;
     w->pub = pub;
+    size_t secret = redact_secret_len();
+    w->key_margin = secret ? secret - 1 : 0;
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (w->epfd < 0) {
         int err = errno;

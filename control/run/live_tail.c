@@ -1,5 +1,6 @@
 #include "live_tail.h"
 
+#include "body_key.h"
 #include "chunk_facts.h"
 #include "log_records.h"
 #include "must_alloc.h"
@@ -18,6 +19,7 @@ struct live_req {
     int first_seen;
     uint64_t last_off; /* the last data event's body, to read its usage at the end */
     uint32_t last_len;
+    int last_keyed;
 };
 
 struct ended {
@@ -39,6 +41,7 @@ struct live_tail {
     struct chunk_reader rd;
     char *body;
     size_t body_cap;
+    char key[BODY_KEY_MAX], keyed[BODY_KEY_MAX];
 };
 
 static size_t slot_of(const struct live_tail *t, uint64_t id)
@@ -106,15 +109,23 @@ void live_tail_phase(struct live_tail *t, int phase)
     t->nends = t->ends_head = 0;
 }
 
-/* The body of a record, or NULL when it cannot be read yet. */
-static const char *body_of(struct live_tail *t, uint64_t off, uint32_t len)
+/* The body of a record (keyed: put together, body_key.h) and its length, or NULL when it
+ * cannot be read yet. */
+static const char *body_of(struct live_tail *t, uint64_t off, uint32_t len, int keyed, size_t *got)
 {
     if (len + 1 > t->body_cap) {
         t->body_cap = (size_t)len * 2 + 256;
-        t->body = realloc(t->body, t->body_cap);
+        t->body = must_realloc(t->body, t->body_cap, "the live progress");
     }
     if (pread(t->bodies_fd, t->body, len, (off_t)off) != (ssize_t)len) return NULL;
-    return t->body;
+    *got = len;
+    if (!keyed) return t->body;
+    struct body_keyed k;
+    if (body_key_parse(t->body, len, &k) ||
+        pread(t->bodies_fd, t->key, k.key_len, (off_t)k.key_off) != (ssize_t)k.key_len)
+        return NULL;
+    *got = body_key_join(&k, t->key, t->keyed);
+    return t->keyed;
 }
 
 static void push_end(struct live_tail *t, int64_t when, int64_t tokens)
@@ -149,16 +160,18 @@ static void take(struct live_tail *t, const struct log_record *rec)
         struct rec_event v = rec_event_decode(rec);
         struct live_req *r = find(t, v.req_id, 0);
         if (!r || rec->len == 0) return;
-        if (rec->len == 6) { /* maybe "[DONE]": the usage is in the event before it */
-            const char *d = body_of(t, rec->off, rec->len);
+        size_t len;
+        if (rec->len == 6 && !v.body_keyed) { /* maybe "[DONE]": the usage is in the one before */
+            const char *d = body_of(t, rec->off, rec->len, 0, &len);
             if (!d || !memcmp(d, "[DONE]", 6)) return;
         }
         r->last_off = rec->off;
         r->last_len = rec->len;
+        r->last_keyed = v.body_keyed;
         if (r->first_seen) return;
-        const char *data = body_of(t, rec->off, rec->len);
+        const char *data = body_of(t, rec->off, rec->len, v.body_keyed, &len);
         if (!data) return;
-        chunk_facts_read(data, rec->len, 0, &t->rd, &cf);
+        chunk_facts_read(data, len, 0, &t->rd, &cf);
         if (cf.visible_bytes) { /* a token, as facts.c counts one */
             r->first_seen = 1;
             if (t->nttft == t->ttft_cap) {
@@ -171,9 +184,10 @@ static void take(struct live_tail *t, const struct log_record *rec)
         struct rec_request_end v = rec_request_end_decode(rec);
         struct live_req *r = find(t, v.req_id, 0);
         if (!r || !r->last_len) return;
-        const char *data = body_of(t, r->last_off, r->last_len);
+        size_t len;
+        const char *data = body_of(t, r->last_off, r->last_len, r->last_keyed, &len);
         if (!data) return;
-        chunk_facts_read(data, r->last_len, 0, &t->rd, &cf);
+        chunk_facts_read(data, len, 0, &t->rd, &cf);
         if (cf.has_usage) push_end(t, v.t_end, cf.completion_tokens);
     }
 }

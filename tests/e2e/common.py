@@ -8,6 +8,7 @@ import os
 import re
 import socket
 import socketserver
+import struct
 import subprocess
 import sys
 import threading
@@ -248,6 +249,17 @@ def check_exact_streams(what, ph, conc, tokens=30):
     check(truth.get("chunks_compared") == c["chunks"] > 0 and truth.get("chunks_differing") == 0,
           "%s: every chunk's text is what the emulator sent (bytes intact, in order)" % what, 0,
           truth)
+
+
+def event_body(bodies, off, length, c):
+    """A record's body from bodies.bin's bytes: an event's keyed body (its c's top bit,
+    dataplane/body_key.h) put together from its key's bytes and its own."""
+    stored = bodies[off:off + length]
+    if c >= 0 or length < 16:
+        return stored
+    key_off, key_len, prefix, suffix = struct.unpack_from("<QIHH", stored, 0)
+    key = bodies[key_off:key_off + key_len]
+    return key[:prefix] + stored[16:] + key[key_len - suffix:]
 
 
 def sse_events(data):

@@ -29,7 +29,8 @@ def events(run):
         if data[at] == 2:
             length, req, t = struct.unpack_from("<IQq", data, at + 4)
             off, = struct.unpack_from("<Q", data, at + 32)
-            out.append((req, t, bodies[off:off + length]))
+            c, = struct.unpack_from("<q", data, at + 56)
+            out.append((req, t, common.event_body(bodies, off, length, c)))
         at += 64
     return out
 

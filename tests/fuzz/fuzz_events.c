@@ -1,5 +1,6 @@
 /* The analysis of server output: the fuzz input, cut at newlines, becomes the SSE events of
- * one streamed request (OpenAI chunk JSON, usage, errors, anything) in a real event log;
+ * one streamed request (OpenAI chunk JSON, usage, errors, anything) in a real event log (a
+ * line led by byte 1: the stored bytes of a keyed body, body_key.h, against any earlier one);
  * results_compute must accept or reject it without crashing, and keep sent = ok + failed. */
 #include "eventlog.h"
 #include "fuzz_util.h"
@@ -34,17 +35,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i <= size;) {
         const uint8_t *nl = memchr(data + i, '\n', size - i);
         size_t len = nl ? (size_t)(nl - (data + i)) : size - i;
-        fwrite(data + i, 1, len, bodies);
+        int keyed = len && data[i] == 1;
+        fwrite(data + i + keyed, 1, len - (size_t)keyed, bodies);
         put(ev, &(struct log_record){.type = REC_EVENT,
                                      .ts_source = 2,
                                      .req_id = 1,
                                      .t = t,
                                      .t2 = t,
                                      .off = off,
-                                     .len = (uint32_t)len,
+                                     .len = (uint32_t)(len - (size_t)keyed),
                                      .a = k++,
-                                     .b = -1});
-        off += len;
+                                     .b = -1,
+                                     .c = keyed ? (int64_t)REC_EVENT_BODY_KEYED : 0});
+        off += len - (size_t)keyed;
         t += 1000000;
         i += len + 1;
     }

@@ -157,7 +157,9 @@ static size_t check_log(const char *dir, size_t from, const struct worker *w)
             rec->type != REC_EVENT && rec->type != REC_REQUEST_RETRY)
             continue;
         if (id < 1 || id > REQUESTS) abort(); /* a record for a request never issued */
-        if (rec->len && !eventlog_body(r, rec)) abort();
+        char keyed[BODY_KEY_MAX];
+        size_t body_len;
+        if (rec->len && !eventlog_body(r, rec, keyed, &body_len)) abort();
         if (rec->type == REC_REQUEST_SENT) {
             if (sent[id]++ || ends[id]) abort();
         } else if (rec->type == REC_REQUEST_RETRY) {

@@ -1,7 +1,9 @@
 /* The event log's writer and reader around its edges: a body longer than a ring takes whole
  * (by reference) comes back byte for byte between ordinary ones, a body the disk refuses is an
  * error, not a log that looks whole, and while a run goes on no record in events.bin points
- * past bodies.bin's end (what a run killed then leaves), short bodies or none. */
+ * past bodies.bin's end (what a run killed then leaves), short bodies or none; keyed event
+ * bodies of interleaved requests on two producers come back as they were given, each key's
+ * offset filled in by the collector. */
 #include "check.h"
 #include "eventlog.h"
 
@@ -72,8 +74,11 @@ static void big_body_round_trip(char *big)
         const struct log_record *rec = &r->records[i];
         const char *want = i == 1 ? big : small;
         size_t len = i == 1 ? BIG : sizeof small;
-        const char *got = eventlog_body(r, rec);
-        CHECK(rec->req_id == i + 1 && rec->len == len && got && !memcmp(got, want, len),
+        char keyed[BODY_KEY_MAX];
+        size_t got_len;
+        const char *got = eventlog_body(r, rec, keyed, &got_len);
+        CHECK(rec->req_id == i + 1 && rec->len == len && got && got_len == len &&
+                  !memcmp(got, want, len),
               "record %zu: request %llu, %u bytes, body %s", i, (unsigned long long)rec->req_id,
               rec->len, got && !memcmp(got, want, len) ? "same" : "differs");
     }
@@ -200,8 +205,10 @@ static void records_never_past_bodies(void)
     for (size_t i = 0; r && i < r->nrecords; i++) {
         const struct log_record *rec = &r->records[i];
         fill(body, rec->len, (unsigned)rec->req_id);
-        const char *b = eventlog_body(r, rec);
-        if (rec->len && (!b || memcmp(b, body, rec->len))) bad++;
+        char keyed[BODY_KEY_MAX];
+        size_t len;
+        const char *b = eventlog_body(r, rec, keyed, &len);
+        if (rec->len && (!b || len != rec->len || memcmp(b, body, rec->len))) bad++;
     }
     CHECK(r && r->nrecords == req && bad == 0, "%zu records of %llu back, %zu bodies differ",
           r ? r->nrecords : 0, (unsigned long long)req, bad);
@@ -237,6 +244,89 @@ static void bodyless_run_behind_a_body(void)
     remove_log(dir);
 }
 
+/* A server's chunk of request req: the same JSON around a varying content. */
+static size_t chunk(char *out, uint64_t req, int i)
+{
+    static const char *words[] = {"Hello", " world", ",", " a longer piece of text", "", "\\n"};
+    if (i == 0)
+        return (size_t)sprintf(out,
+                               "{\"id\":\"chatcmpl-%llu\",\"object\":\"chat.completion.chunk\","
+                               "\"created\":1700000000,\"model\":\"m\",\"choices\":[{\"index\":0,"
+                               "\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
+                               "\"finish_reason\":null}]}",
+                               (unsigned long long)req);
+    return (size_t)sprintf(out,
+                           "{\"id\":\"chatcmpl-%llu\",\"object\":\"chat.completion.chunk\","
+                           "\"created\":1700000000,\"model\":\"m\",\"choices\":[{\"index\":0,"
+                           "\"delta\":{\"content\":\"%s\"},\"finish_reason\":null}]}",
+                           (unsigned long long)req, words[(req + (unsigned)i) % 6]);
+}
+
+static void keyed_bodies_round_trip(void)
+{
+    char dir[] = "/tmp/strobe-eventlog-XXXXXX", err[512];
+    struct eventlog *l = new_log_of(dir, 2);
+    if (!l) return;
+    enum { REQS = 6, EVENTS = 200 };
+    struct body_key keys[REQS];
+    memset(keys, 0, sizeof keys);
+    size_t stored = 0, given = 0, n_keyed = 0;
+    for (int i = 0; i < EVENTS; i++) {
+        for (uint64_t q = 1; q <= REQS; q++) {
+            char body[BODY_KEY_MAX], out[BODY_KEY_HEAD + BODY_KEY_MAX];
+            size_t len = i == EVENTS - 1 ? (size_t)sprintf(body, "[DONE]") : chunk(body, q, i),
+                   out_len = 0;
+            /* requests 1-3 on producer 0, 4-6 on producer 1; slots of each producer its own */
+            int producer = q > REQS / 2;
+            enum body_key_role role = body_key_encode(&keys[q - 1], q, body, len, 0, out, &out_len);
+            struct log_record rec = event(q, 0);
+            rec.a = i;
+            if (role == BODY_KEYED) {
+                rec.c = (int64_t)REC_EVENT_BODY_KEYED;
+                n_keyed++;
+            }
+            eventlog_put_event(l, producer, &rec, role == BODY_KEYED ? out : body,
+                               role == BODY_KEYED ? out_len : len, role, (uint32_t)(q - 1) % 3);
+            stored += role == BODY_KEYED ? out_len : len;
+            given += len;
+        }
+    }
+    CHECK(eventlog_close(l) == 0, "close: %s", "write error");
+    struct eventlog_reader *r = eventlog_open(dir, err, sizeof err);
+    CHECK(r != NULL, "open: %s", err);
+    if (!r) return;
+    size_t bad = 0;
+    for (size_t i = 0; i < r->nrecords; i++) {
+        const struct log_record *rec = &r->records[i];
+        char want[BODY_KEY_MAX], keyed[BODY_KEY_MAX];
+        size_t want_len = rec->a == EVENTS - 1 ? (size_t)sprintf(want, "[DONE]")
+                                               : chunk(want, rec->req_id, (int)rec->a),
+               len;
+        const char *got = eventlog_body(r, rec, keyed, &len);
+        if (!got || len != want_len || memcmp(got, want, len)) bad++;
+    }
+    CHECK(r->nrecords == REQS * EVENTS && bad == 0, "%zu records of %d, %zu bodies differ",
+          r->nrecords, REQS * EVENTS, bad);
+    CHECK(n_keyed >= REQS * (EVENTS - 3) && stored * 4 < given,
+          "keyed: %zu of %d events, %zu bytes stored for %zu given", n_keyed, REQS * EVENTS, stored,
+          given);
+    /* a damaged keyed body (its key past the file's end) reads as missing, not as bytes */
+    struct log_record damaged = r->records[REQS * 2];
+    char keyed[BODY_KEY_MAX];
+    size_t len;
+    CHECK(log_body_is_keyed(&damaged), "the third event is keyed");
+    if (r->bodies_len > damaged.off + 8) {
+        char copy[BODY_KEY_HEAD + BODY_KEY_MAX];
+        memcpy(copy, r->bodies + damaged.off, damaged.len);
+        memset(copy, 0xff, 8);
+        damaged.off = 0;
+        CHECK(!eventlog_body_in(copy, damaged.len, &damaged, keyed, &len),
+              "a key past the end is refused");
+    }
+    eventlog_reader_close(r);
+    remove_log(dir);
+}
+
 int main(void)
 {
     char *big = malloc(BIG);
@@ -246,6 +336,7 @@ int main(void)
     records_never_past_bodies();
     bodyless_run_behind_a_body();
     big_body_round_trip(big);
+    keyed_bodies_round_trip();
     refused_big_body(big);
     free(big);
     return check_done("eventlog");
