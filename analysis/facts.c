@@ -20,6 +20,17 @@
 #include <unistd.h>
 
 /* One analysis thread: the requests whose id hashes to it, and everything it counts. */
+/* The keys of keyed bodies (body_key.h) an analyser has read: a request's key mostly lies long
+ * before the chunk that reads it, and read through the mapping its pages would stay mapped,
+ * the log's size becoming this process's memory. One per request read at once, mostly: a
+ * key pushed out is read again (one pread). */
+#define KEY_CACHE 4096
+struct cached_key {
+    uint64_t off;
+    uint32_t len; /* 0: empty */
+    char bytes[BODY_KEY_MAX];
+};
+
 struct analyser {
     _Alignas(64) struct loader *L; /* a thread's own lines: each event writes its analyser */
     unsigned index;
@@ -27,10 +38,11 @@ struct analyser {
     struct chunk_reader rd;
     struct tok_sink sink;
     uint64_t ts_source_events[5];
-    size_t torn_bodies, tap_matched, tap_fallback, tap_out_of_order;
+    size_t torn_bodies, damaged_bodies, tap_matched, tap_fallback, tap_out_of_order;
     double *tap_minus_host_us;
     size_t ntap, tap_cap;
     char keyed[BODY_KEY_MAX]; /* the keyed body being read, put together */
+    struct cached_key *keys;  /* KEY_CACHE of them, at the first keyed body; NULL before */
 };
 
 /* An event's stamp: the FPGA tap's when its record joins the event, else the host's own. */
@@ -306,6 +318,22 @@ static inline __attribute__((always_inline)) void prefetch_body(const struct chu
         __builtin_prefetch(body + line);
 }
 
+/* The key of len bytes at off in bodies.bin (within it): from the analyser's cache, else read
+ * into it; the mapping where it cannot be (no memory, a failed read). */
+static const char *cached_key(struct analyser *A, uint64_t off, uint32_t len)
+{
+    const struct loader *L = A->L;
+    if (!A->keys && L->bodies_fd >= 0) A->keys = calloc(KEY_CACHE, sizeof *A->keys);
+    if (!A->keys) return L->lr->bodies + off;
+    struct cached_key *e = &A->keys[(off * 0x9e3779b97f4a7c15ULL) >> 52 & (KEY_CACHE - 1)];
+    if (e->len == len && e->off == off) return e->bytes;
+    e->len = 0;
+    if (pread(L->bodies_fd, e->bytes, len, (off_t)off) != (ssize_t)len) return L->lr->bodies + off;
+    e->off = off;
+    e->len = len;
+    return e->bytes;
+}
+
 /* A keyed body (body_key.h) put together in A->keyed, its key read from the chunk's copy when it
  * lies there, else from the mapping; NULL when damaged. */
 static const char *put_together(struct analyser *A, const struct chunk_slot *s,
@@ -318,7 +346,7 @@ static const char *put_together(struct analyser *A, const struct chunk_slot *s,
         return NULL;
     const char *key = s->bodies && k.key_off >= s->lo && k.key_off + k.key_len <= s->hi
                           ? s->bodies + (k.key_off - s->lo)
-                          : lr->bodies + k.key_off;
+                          : cached_key(A, k.key_off, k.key_len);
     *len = body_key_join(&k, key, A->keyed);
     return A->keyed;
 }
@@ -358,7 +386,11 @@ static void *analyse(void *arg)
                                    : s->bodies && rec->len ? s->bodies + (rec->off - s->lo)
                                                            : lr->bodies + rec->off;
                 size_t len = rec->len;
-                if (body && log_body_is_keyed(rec)) body = put_together(A, s, rec, body, &len);
+                if (body && log_body_is_keyed(rec) &&
+                    !(body = put_together(A, s, rec, body, &len))) {
+                    A->damaged_bodies++;
+                    continue;
+                }
                 take_request_record(A, rec, s->items[j].req, body, len);
             }
         }
@@ -622,6 +654,7 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
     for (unsigned t = 0; t < threads; t++) {
         for (int s = 0; s < 5; s++) f->ts_source_events[s] += A[t].ts_source_events[s];
         f->torn_bodies += A[t].torn_bodies;
+        f->damaged_bodies += A[t].damaged_bodies;
         f->tap_matched += A[t].tap_matched;
         f->tap_fallback += A[t].tap_fallback;
         f->tap_out_of_order += A[t].tap_out_of_order;
@@ -636,6 +669,7 @@ int facts_load(const char *dir, struct tokenizer *tok, const char *tokenizer_pat
             out_of_memory = 1;
         }
         free(A[t].tap_minus_host_us);
+        free(A[t].keys);
         f->chunks_scanned += A[t].rd.scanned;
         f->chunks_parsed += A[t].rd.parsed;
         chunk_reader_free(&A[t].rd);

@@ -146,6 +146,9 @@ struct run_facts {
     size_t ntraj;
     int interrupted, run_ended;
     size_t torn_bodies; /* events whose bytes lie past the end of bodies.bin */
+    /* keyed event bodies (body_key.h) that cannot be put together: their key outside
+     * bodies.bin, or lengths that disagree (a log altered after the run); left out */
+    size_t damaged_bodies;
     /* an FPGA tap's records joined to the events (tap_join.h) */
     int tap_present;
     size_t tap_records, tap_lost, tap_matched, tap_fallback, tap_out_of_order;

@@ -181,6 +181,7 @@ static int append(struct run_facts *f, struct run_facts *rf)
     for (size_t i = 0; i < sizeof f->ts_source_events / sizeof f->ts_source_events[0]; i++)
         f->ts_source_events[i] += rf->ts_source_events[i];
     f->torn_bodies += rf->torn_bodies;
+    f->damaged_bodies += rf->damaged_bodies;
     f->interrupted |= rf->interrupted;
     return 0;
 }

@@ -166,6 +166,12 @@ void validity_decide(const struct run_results *res, struct run_validity *v)
     else if (!f->run_ended)
         invalid(v, "the event log has no end mark (the run died): figures cover what was flushed");
     if (f->torn_bodies) note(v, "some event bodies were not flushed before the run stopped");
+    if (f->damaged_bodies)
+        invalid(v,
+                "%zu event bodies in bodies.bin are damaged (keyed against bytes outside the "
+                "file, or with lengths that disagree) and were left out: the log was altered "
+                "after the run; analyse an intact copy",
+                f->damaged_bodies);
     if (f->tap_clock_note[0]) note(v, "%s", f->tap_clock_note);
     if (!res->nphases) invalid(v, "no phase was measured");
 

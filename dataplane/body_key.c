@@ -67,7 +67,7 @@ static uint64_t get_le(const char *p, int bytes)
 }
 
 enum body_key_role body_key_encode(struct body_key *k, uint64_t req_id, const char *body,
-                                   size_t len, size_t margin, char *out, size_t *out_len)
+                                   size_t len, char *out, size_t *out_len)
 {
     /* short bodies ([DONE]) gain nothing, and would make a poor key */
     if (len > BODY_KEY_MAX || len < 2 * BODY_KEY_HEAD) return BODY_WHOLE;
@@ -75,8 +75,6 @@ enum body_key_role body_key_encode(struct body_key *k, uint64_t req_id, const ch
         size_t shorter = len < k->len ? len : k->len;
         size_t prefix = common_prefix(k->bytes, body, shorter);
         size_t suffix = common_suffix(k->bytes, k->len, body, len, shorter - prefix);
-        prefix = prefix > margin ? prefix - margin : 0;
-        suffix = suffix > margin ? suffix - margin : 0;
         size_t between = len - prefix - suffix;
         /* worth it: else this body, far from the key, becomes the next one */
         if (BODY_KEY_HEAD + between < len / 2) {

@@ -36,12 +36,11 @@ enum body_key_role {
 };
 
 /* Codes body, of request req_id, against k. BODY_KEYED: out (len + BODY_KEY_HEAD bytes at
- * least) holds the stored form, *out_len its length. margin: bytes of the key kept in the
- * bytes between on each side of the difference, so that a string of margin + 1 bytes that
- * spans the difference in the decoded body lies whole in them (the redacted secret's length
- * less one: the collector blanks what it can see). */
+ * least) holds the stored form, *out_len its length. (A body that holds the API key must be
+ * stored whole, and never become a key: the log's writer redacts the bytes it writes, and a
+ * keyed body's bytes between may hold part of an occurrence whose rest is in its key.) */
 enum body_key_role body_key_encode(struct body_key *k, uint64_t req_id, const char *body,
-                                   size_t len, size_t margin, char *out, size_t *out_len);
+                                   size_t len, char *out, size_t *out_len);
 
 /* ---------- reader ---------- */
 

@@ -244,11 +244,8 @@ static size_t drain(struct eventlog *l, int *more)
                     fill_key_offset(l, p, (uint32_t)(note & SLOT_MASK), b);
                 /* the API key, if a server echoed it, is blanked here, on the writer thread
                  * and in place: the slot (or block) is the collector's until it is released
-                 * (a keyed body's bytes between: body_key_encode kept the margin) */
-                if (role == BODY_KEYED)
-                    redact(b + BODY_KEY_HEAD, body - BODY_KEY_HEAD);
-                else
-                    redact(b, body);
+                 * (a body that holds it is never keyed, nor a key: the worker's rule) */
+                if (role != BODY_KEYED) redact(b, body);
                 if (log_file_put(&l->bodies, b, body))
                     log_failed(l, "writing bodies.bin failed: %s", strerror(errno));
                 rec.off = l->bodies_off;

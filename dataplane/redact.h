@@ -15,8 +15,8 @@
 /* Sets the secret, once, before any thread that redacts starts (NULL or "": none).
  * Returns 0, or -1 when the key is too short to be redacted (it is then not set). */
 int redact_set(const char *secret);
-/* The secret's length, 0 when none is set. */
-size_t redact_secret_len(void);
+/* Whether buf holds the secret (0 when none is set). */
+int redact_holds(const char *buf, size_t len);
 /* Blanks every occurrence of the secret in buf; returns how many there were. */
 size_t redact(char *buf, size_t len);
 /* The same on a NUL-terminated string. */

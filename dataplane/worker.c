@@ -75,7 +75,6 @@ struct impl {
     struct session *idle; /* sessions without a request (open or not) */
     uint64_t seq, conn_serial;
     uint32_t nsessions;
-    size_t key_margin; /* body_key_encode's: the redacted secret's length less one */
     /* connects failing in a row (a server that died): new requests wait until
      * connect_retry_at, 1 ms after the first failure, doubling up to CONNECT_BACKOFF_MAX_NS */
     int connect_failures;
@@ -403,8 +402,10 @@ static int on_sse_event(void *arg, const char *data, size_t len, int truncated, 
     int64_t last_byte = s->tc.ssl ? -1 : http_response_event_end(&s->rsp) - 1;
     char keyed[BODY_KEY_HEAD + BODY_KEY_MAX];
     size_t keyed_len = 0;
+    /* a body that echoes the API key is stored whole, where the writer blanks it all */
     enum body_key_role role =
-        body_key_encode(&s->key, s->req_id, data, len, w->key_margin, keyed, &keyed_len);
+        redact_holds(data, len) ? BODY_WHOLE
+                                : body_key_encode(&s->key, s->req_id, data, len, keyed, &keyed_len);
     struct log_record rec =
         rec_event_encode(&(struct rec_event){.worker = (uint16_t)w->pub->cfg.index,
                                              .ts_source = (uint8_t)s->stamp.src,
@@ -601,8 +602,6 @@ int worker_start(struct worker *pub, const struct worker_config *cfg)
     struct impl *w = calloc(1, sizeof *w);
     if (!w) return ENOMEM;
     w->pub = pub;
-    size_t secret = redact_secret_len();
-    w->key_margin = secret ? secret - 1 : 0;
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (w->epfd < 0) {
         int err = errno;

@@ -577,7 +577,8 @@ def damaged_log(tmp):
     "log version 1 ... reads version 1"), a header that is not JSON (it was read, and its
     records taken from the wrong offset, as "no end mark (the run died)"), events.bin a
     directory (not "No such device"), bodies.bin cut short after the run ended (not requests
-    failed as "no-done", "not flushed before the run stopped"). The intact log still reads."""
+    failed as "no-done", "not flushed before the run stopped"), keyed bodies whose key lies past
+    bodies.bin (counted, the run not valid). The intact log still reads."""
     good = os.path.join(tmp, "good-run")
     r = run("slt", "--out", good, "--concurrency", "2", "--phase-s", "1", "--ramp-s", "0.2",
             "--input-tokens", "100", "--output-tokens", "3", "--threads", "1", "--tokenizer", "none")
@@ -614,6 +615,25 @@ def damaged_log(tmp):
         check(r.returncode == 1 and ok and says in line and "damaged" in line and "version 1" not in line,
               "analyze, %s: exit 1 saying '%s' and that the log is damaged" % (name, says), (1, says),
               (r.returncode, r.stderr.strip()[-300:]))
+    # a keyed event body (dataplane/body_key.h) whose key offset points past bodies.bin: the
+    # run is not valid, saying how many bodies are damaged, and nothing reads past the file
+    d = os.path.join(tmp, "damaged-keyed")
+    shutil.copytree(good, d)
+    data = open(os.path.join(d, "events.bin"), "rb").read()
+    hl = struct.unpack_from("<I", data, 12)[0]
+    keyed = [struct.unpack_from("<Q", data, at + 32)[0] for at in range(16 + hl, len(data) - 63, 64)
+             if data[at] == 2 and struct.unpack_from("<q", data, at + 56)[0] < 0]
+    with open(os.path.join(d, "bodies.bin"), "r+b") as f:
+        for off in keyed[:3]:
+            f.seek(off)
+            f.write(struct.pack("<Q", 1 << 62))
+    r = run("analyze", "--threads", "1", d)
+    why = ""
+    if os.path.exists(os.path.join(d, "results.json")):
+        why = json.load(open(os.path.join(d, "results.json")))["validity"].get("why_not_valid", "")
+    check(len(keyed) >= 3 and r.returncode == 0 and "3 event bodies in bodies.bin are damaged" in why,
+          "analyze, keyed bodies whose key lies past bodies.bin: not valid, the 3 counted as damaged",
+          (">= 3 keyed", 0, "3 event bodies ... damaged"), (len(keyed), r.returncode, why[:200]))
     r = run("analyze", "--threads", "1", good)
     check(r.returncode == 0, "analyze of the intact log still works", 0, (r.returncode, r.stderr[-300:]))
 

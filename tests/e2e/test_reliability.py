@@ -330,6 +330,50 @@ def secrets_echoed(tmp):
           (r.returncode, r.stderr[-300:]))
 
 
+def secrets_in_every_chunk(tmp):
+    """A server that echoes the API key in a field before the content of every chunk but the
+    first, whose field begins as the key does: keyed against it (dataplane/body_key.h), the
+    next chunk would hold the key's tail in its own bytes, which no redaction matches. Bodies
+    that hold the key are stored whole: no 8-byte piece of the key's tail is in bodies.bin, and
+    the analysis reads every chunk."""
+    tail = "%d-0123456789abcdef" % os.getpid()
+    key = "sk-every-chunk-" + tail
+    env = dict(os.environ, STROBE_API_KEY=key)
+
+    def respond(head, body):
+        if common.is_probe(body):
+            return common.sse_answer(len(body) // 4)
+        auth = [l for l in head.split(b"\r\n") if l.lower().startswith(b"authorization:")][0].decode()
+        texts = ["w"] * 12  # the same content: the first two chunks differ in the field alone
+        # the first chunk's field holds a string that begins as the key does: a body keyed
+        # against it would keep the key's tail in its own bytes
+        near = "Authorization: Bearer sk-every-chunk-" + "z" * len(tail)
+        ev = [{"id": "x", "object": "chat.completion.chunk", "debug": auth if i else near,
+               "choices": [{"index": 0, "delta": {"content": t}}]} for i, t in enumerate(texts)]
+        ev.append({"id": "x", "object": "chat.completion.chunk", "choices": [],
+                   "usage": {"prompt_tokens": len(body) // 4, "completion_tokens": len(texts)}})
+        payload = ("".join("data: %s\n\n" % json.dumps(e) for e in ev) + "data: [DONE]\n\n").encode()
+        return (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: %d\r\n\r\n"
+                % len(payload) + payload)
+
+    run = os.path.join(tmp, "every-chunk")
+    with common.canned_server(respond) as srv:
+        r = common.run_strobe("slt", "--url", "http://127.0.0.1:%d" % srv.port, "--model", "m", "--out", run,
+                              "--threads", "1", "--concurrency", "2", "--phase-s", "1", "--ramp-s", "0.2",
+                              "--input-tokens", "100", "--output-tokens", "12", "--tokenizer", "none", env=env)
+    path = os.path.join(run, "bodies.bin")
+    bodies = open(path, "rb").read() if os.path.exists(path) else b""
+    pieces = [tail[i:i + 8] for i in range(len(tail) - 7) if tail[i:i + 8].encode() in bodies]
+    check(r.returncode == 0 and bodies.count(b"Bearer " + b"*" * len(key)) >= 12 and not pieces,
+          "the key echoed before the content of every chunk: blanked whole in each, no piece of it in bodies.bin",
+          (0, ">= 12 blanked", []), (r.returncode, bodies.count(b"Bearer " + b"*" * len(key)), pieces[:3]))
+    res = json.load(open(os.path.join(run, "results.json"))) if os.path.exists(os.path.join(run, "results.json")) else {}
+    ph = (res.get("phases") or [{}])[0]
+    check(ph.get("requests_failed_whole_phase") == 0 and ph.get("output_tokens", {}).get("min") == 12,
+          "every request of those reads whole (12 tokens each)", 12,
+          (ph.get("requests_failed_whole_phase"), ph.get("output_tokens", {}).get("min")))
+
+
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
         fault_campaign(tmp)
@@ -341,6 +385,7 @@ if __name__ == "__main__":
         tokenizer_out_of_memory(tmp)
         secrets(tmp)
         secrets_echoed(tmp)
+        secrets_in_every_chunk(tmp)
         if os.geteuid() == 0:
             full_disk(tmp)
         else:

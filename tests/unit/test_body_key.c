@@ -1,5 +1,5 @@
 /* Keyed event bodies (body_key.h): every body put back together byte for byte from its key,
- * the difference found as small as it is (less the margin), the margin kept on both sides,
+ * the difference found as small as it is,
  * a body far from its key made the next key, and damaged stored forms refused. Random bodies
  * over a small alphabet, so that long matches and near misses are common. */
 #include "body_key.h"
@@ -37,7 +37,7 @@ int main(void)
         size_t klen = 32 + (size_t)rand() % (BODY_KEY_MAX - 31);
         random_text(key, klen);
         size_t out_len;
-        if (body_key_encode(&k, 9, key, klen, 0, out, &out_len) != BODY_SETS_KEY) bad_key++;
+        if (body_key_encode(&k, 9, key, klen, out, &out_len) != BODY_SETS_KEY) bad_key++;
         /* the body: the key with a stretch replaced by one of another length */
         size_t at = (size_t)rand() % klen, cut = (size_t)rand() % (klen - at + 1) % 24;
         size_t put = (size_t)rand() % 24, blen = klen - cut + put;
@@ -45,8 +45,7 @@ int main(void)
         memcpy(body, key, at);
         random_text(body + at, put);
         memcpy(body + at + put, key + at + cut, klen - at - cut);
-        size_t margin = (size_t)(rand() % 3) * 20;
-        enum body_key_role role = body_key_encode(&k, 9, body, blen, margin, out, &out_len);
+        enum body_key_role role = body_key_encode(&k, 9, body, blen, out, &out_len);
         if (role == BODY_KEYED) {
             keyed++;
             struct body_keyed d;
@@ -60,8 +59,7 @@ int main(void)
             size_t p = naive_prefix(key, klen, body, blen);
             size_t shorter = klen < blen ? klen : blen;
             size_t s = naive_suffix(key, klen, body, blen, shorter - p);
-            size_t want_p = p > margin ? p - margin : 0, want_s = s > margin ? s - margin : 0;
-            if (d.prefix != want_p || d.suffix != want_s) bad_bounds++;
+            if (d.prefix != p || d.suffix != s) bad_bounds++;
         } else if (role == BODY_SETS_KEY) {
             if (k.len != blen || memcmp(k.bytes, body, blen)) bad_key++;
         } else if (blen >= 2 * BODY_KEY_HEAD) {
@@ -69,7 +67,7 @@ int main(void)
         }
     }
     CHECK(bad_join == 0, "every keyed body put back together: %zu of %zu differ", bad_join, keyed);
-    CHECK(bad_bounds == 0, "prefix and suffix the longest less the margin: %zu wrong", bad_bounds);
+    CHECK(bad_bounds == 0, "prefix and suffix the longest: %zu wrong", bad_bounds);
     CHECK(bad_key == 0, "a body not keyed becomes the key: %zu wrong", bad_key);
     CHECK(keyed > trials / 2, "most near bodies keyed: %zu of %zu", keyed, trials);
 
@@ -78,12 +76,12 @@ int main(void)
     char a[100], out[BODY_KEY_HEAD + BODY_KEY_MAX];
     size_t out_len;
     memset(a, 'x', sizeof a);
-    body_key_encode(&k, 1, a, sizeof a, 0, out, &out_len);
-    CHECK(body_key_encode(&k, 2, a, sizeof a, 0, out, &out_len) == BODY_SETS_KEY,
+    body_key_encode(&k, 1, a, sizeof a, out, &out_len);
+    CHECK(body_key_encode(&k, 2, a, sizeof a, out, &out_len) == BODY_SETS_KEY,
           "a new request's first body is its key");
-    CHECK(body_key_encode(&k, 2, "[DONE]", 6, 0, out, &out_len) == BODY_WHOLE,
+    CHECK(body_key_encode(&k, 2, "[DONE]", 6, out, &out_len) == BODY_WHOLE,
           "a short body is stored whole");
-    CHECK(body_key_encode(&k, 2, a, sizeof a, 0, out, &out_len) == BODY_KEYED && out_len == 16,
+    CHECK(body_key_encode(&k, 2, a, sizeof a, out, &out_len) == BODY_KEYED && out_len == 16,
           "the same body again: 16 bytes");
 
     /* damaged stored forms */

@@ -278,7 +278,7 @@ static void keyed_bodies_round_trip(void)
                    out_len = 0;
             /* requests 1-3 on producer 0, 4-6 on producer 1; slots of each producer its own */
             int producer = q > REQS / 2;
-            enum body_key_role role = body_key_encode(&keys[q - 1], q, body, len, 0, out, &out_len);
+            enum body_key_role role = body_key_encode(&keys[q - 1], q, body, len, out, &out_len);
             struct log_record rec = event(q, 0);
             rec.a = i;
             if (role == BODY_KEYED) {
