@@ -19,7 +19,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* One analysis thread: the requests whose id hashes to it, and everything it counts. */
 /* The keys of keyed bodies (body_key.h) an analyser has read: a request's key mostly lies long
  * before the chunk that reads it, and read through the mapping its pages would stay mapped,
  * the log's size becoming this process's memory. One per request read at once, mostly: a
@@ -31,6 +30,7 @@ struct cached_key {
     char bytes[BODY_KEY_MAX];
 };
 
+/* One analysis thread: the requests whose id hashes to it, and everything it counts. */
 struct analyser {
     _Alignas(64) struct loader *L; /* a thread's own lines: each event writes its analyser */
     unsigned index;
@@ -341,9 +341,7 @@ static const char *put_together(struct analyser *A, const struct chunk_slot *s,
 {
     const struct eventlog_reader *lr = A->L->lr;
     struct body_keyed k;
-    if (body_key_parse(stored, rec->len, &k) || k.key_off > lr->bodies_len ||
-        k.key_len > lr->bodies_len - k.key_off)
-        return NULL;
+    if (body_key_parse(stored, rec->len, lr->bodies_len, &k)) return NULL;
     const char *key = s->bodies && k.key_off >= s->lo && k.key_off + k.key_len <= s->hi
                           ? s->bodies + (k.key_off - s->lo)
                           : cached_key(A, k.key_off, k.key_len);

@@ -93,7 +93,7 @@ enum body_key_role body_key_encode(struct body_key *k, uint64_t req_id, const ch
     return BODY_SETS_KEY;
 }
 
-int body_key_parse(const char *stored, size_t len, struct body_keyed *k)
+int body_key_parse(const char *stored, size_t len, uint64_t bodies_len, struct body_keyed *k)
 {
     if (!stored || len < BODY_KEY_HEAD) return -1;
     k->key_off = get_le(stored, 8);
@@ -103,7 +103,8 @@ int body_key_parse(const char *stored, size_t len, struct body_keyed *k)
     k->between = stored + BODY_KEY_HEAD;
     k->between_len = len - BODY_KEY_HEAD;
     if (!k->key_len || k->key_len > BODY_KEY_MAX || (size_t)k->prefix + k->suffix > k->key_len ||
-        k->between_len > BODY_KEY_MAX - (size_t)k->prefix - k->suffix)
+        k->between_len > BODY_KEY_MAX - (size_t)k->prefix - k->suffix || k->key_off > bodies_len ||
+        k->key_len > bodies_len - k->key_off)
         return -1;
     return 0;
 }

@@ -52,9 +52,10 @@ struct body_keyed {
     size_t between_len;
 };
 
-/* Parses a keyed body's stored bytes: 0, or -1 when they cannot be one (too short, or the
- * lengths beyond BODY_KEY_MAX or each other). */
-int body_key_parse(const char *stored, size_t len, struct body_keyed *k);
+/* Parses a keyed body's stored bytes: 0, or -1 when they cannot be one (too short, the
+ * lengths beyond BODY_KEY_MAX or each other, or the key not within bodies.bin's bodies_len
+ * bytes). */
+int body_key_parse(const char *stored, size_t len, uint64_t bodies_len, struct body_keyed *k);
 /* The decoded body, in out (BODY_KEY_MAX bytes); key: the key's key_len bytes. Returns its
  * length. */
 size_t body_key_join(const struct body_keyed *k, const char *key, char *out);

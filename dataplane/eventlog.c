@@ -797,9 +797,7 @@ const char *eventlog_body_in(const char *bodies, size_t bodies_len, const struct
         return stored;
     }
     struct body_keyed k;
-    if (body_key_parse(stored, rec->len, &k) || k.key_off > bodies_len ||
-        k.key_len > bodies_len - k.key_off)
-        return NULL;
+    if (body_key_parse(stored, rec->len, bodies_len, &k)) return NULL;
     *len = body_key_join(&k, bodies + k.key_off, keyed);
     return keyed;
 }

@@ -417,11 +417,9 @@ static int on_sse_event(void *arg, const char *data, size_t len, int truncated, 
                                              .local_ip = s->tc.local_ip,
                                              .local_port = s->tc.local_port,
                                              .body_keyed = role == BODY_KEYED});
-    if (role == BODY_KEYED)
-        eventlog_put_event(w->pub->cfg.log, w->pub->cfg.index, &rec, keyed, keyed_len, role,
-                           s->key_slot);
-    else
-        eventlog_put_event(w->pub->cfg.log, w->pub->cfg.index, &rec, data, len, role, s->key_slot);
+    int coded = role == BODY_KEYED;
+    eventlog_put_event(w->pub->cfg.log, w->pub->cfg.index, &rec, coded ? keyed : data,
+                       coded ? keyed_len : len, role, s->key_slot);
     if (len == 6 && !memcmp(data, "[DONE]", 6)) s->got_done = 1;
     bump(&w->pub->stats.events, 1);
     return 0;

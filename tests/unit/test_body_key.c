@@ -50,7 +50,7 @@ int main(void)
             keyed++;
             struct body_keyed d;
             char back[BODY_KEY_MAX];
-            if (body_key_parse(out, out_len, &d) || d.key_len != klen) {
+            if (body_key_parse(out, out_len, UINT64_MAX, &d) || d.key_len != klen) {
                 bad_join++;
                 continue;
             }
@@ -87,14 +87,16 @@ int main(void)
     /* damaged stored forms */
     struct body_keyed d;
     char stored[BODY_KEY_HEAD + 8] = {0};
-    CHECK(body_key_parse(stored, 15, &d) == -1, "shorter than the head: refused");
-    CHECK(body_key_parse(stored, 16, &d) == -1, "a key of 0 bytes: refused");
+    CHECK(body_key_parse(stored, 15, UINT64_MAX, &d) == -1, "shorter than the head: refused");
+    CHECK(body_key_parse(stored, 16, UINT64_MAX, &d) == -1, "a key of 0 bytes: refused");
     stored[8] = 10;                 /* key_len 10 */
     stored[12] = 6, stored[14] = 5; /* prefix 6 + suffix 5 > 10 */
-    CHECK(body_key_parse(stored, 16, &d) == -1, "prefix and suffix past the key: refused");
+    CHECK(body_key_parse(stored, 16, UINT64_MAX, &d) == -1,
+          "prefix and suffix past the key: refused");
     stored[9] = 3; /* key_len 778 > BODY_KEY_MAX */
-    CHECK(body_key_parse(stored, 16, &d) == -1, "a key over BODY_KEY_MAX: refused");
+    CHECK(body_key_parse(stored, 16, UINT64_MAX, &d) == -1, "a key over BODY_KEY_MAX: refused");
     stored[9] = 0, stored[14] = 4;
-    CHECK(body_key_parse(stored, 24, &d) == 0 && d.between_len == 8, "a sound one parses");
+    CHECK(body_key_parse(stored, 24, UINT64_MAX, &d) == 0 && d.between_len == 8,
+          "a sound one parses");
     return check_done("body_key");
 }
