@@ -1,5 +1,7 @@
 #include "sse.h"
 
+#include "byte_scan.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +17,8 @@ void sse_reset(struct sse_framer *f)
 {
     f->data_len = f->name_len = f->ev_len = 0;
     f->has_data = f->truncated = f->after_cr = f->is_error = f->value_start = 0;
+    f->direct = NULL;
+    f->direct_len = 0;
     f->field = F_NAME;
 }
 
@@ -39,9 +43,23 @@ static int grow(struct sse_framer *f, size_t need)
     return 0;
 }
 
+static void append(struct sse_framer *f, const char *src, size_t n);
+
+/* The data line still in the caller's buffer goes into the event buffer: the buffer is about
+ * to be left, or more data joins it. */
+static void keep_direct(struct sse_framer *f)
+{
+    if (!f->direct) return;
+    const char *d = f->direct;
+    f->direct = NULL;
+    append(f, d, f->direct_len);
+    f->direct_len = 0;
+}
+
 /* Appends to the event's data; what would pass max_event is cut and the event flagged. */
 static void append(struct sse_framer *f, const char *src, size_t n)
 {
+    keep_direct(f);
     if (f->truncated) return;
     if (n > f->max_event - f->data_len) {
         n = f->max_event - f->data_len;
@@ -94,7 +112,14 @@ static void line_bytes(struct sse_framer *f, const char *p, size_t n)
             }
         }
         if (f->field == F_DATA) {
-            append(f, p, n);
+            /* the first data bytes of an event stay where they are until more data comes or
+             * sse_feed returns: an event in one data line, within one read, is not copied */
+            if (!f->data_len && !f->direct && !f->truncated && n <= f->max_event) {
+                f->direct = p;
+                f->direct_len = n;
+            } else {
+                append(f, p, n);
+            }
         } else {
             if (f->ev_len < sizeof f->ev) {
                 size_t keep = sizeof f->ev - f->ev_len < n ? sizeof f->ev - f->ev_len : n;
@@ -117,8 +142,12 @@ static int end_line(struct sse_framer *f, sse_event_fn fn, void *arg)
         f->name_len = 0;
         if (n == 0) {
             int rc = 0;
-            if (f->has_data) /* data stays NULL while every data line was empty */
+            if (f->direct) /* the whole of its data, in the fed buffer */
+                rc = fn(arg, f->direct, f->direct_len, 0, f->is_error);
+            else if (f->has_data) /* data stays NULL while every data line was empty */
                 rc = fn(arg, f->data ? f->data : "", f->data_len, f->truncated, f->is_error);
+            f->direct = NULL;
+            f->direct_len = 0;
             f->data_len = 0;
             f->has_data = f->truncated = f->is_error = 0;
             return rc;
@@ -148,19 +177,20 @@ int sse_feed(struct sse_framer *f, const char *buf, size_t len, sse_event_fn fn,
                 continue;
             }
         }
-        /* find the next line end in one scan rather than byte by byte */
-        const char *nl = memchr(buf + i, '\n', len - i);
-        const char *cr = memchr(buf + i, '\r', nl ? (size_t)(nl - (buf + i)) : len - i);
-        const char *end = cr ? cr : nl;
+        const char *end = scan_line_end(buf + i, len - i);
         size_t take = end ? (size_t)(end - (buf + i)) : len - i;
         line_bytes(f, buf + i, take);
         i += take;
         if (!end) break;
         i++;
-        if (end == cr) f->after_cr = 1;
+        if (*end == '\r') f->after_cr = 1;
         f->end_pos = i;
         int rc = end_line(f, fn, arg);
-        if (rc) return rc;
+        if (rc) {
+            keep_direct(f);
+            return rc;
+        }
     }
+    keep_direct(f); /* buf is the caller's only until we return */
     return 0;
 }

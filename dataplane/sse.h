@@ -1,10 +1,12 @@
 /* Server-sent events framing, incremental: bytes may be split anywhere across calls, several
  * events may arrive in one call, lines end in \n, \r\n or \r, ':' lines are comments.
  * Each complete event's data (data lines joined by \n) is handed to the callback.
- * Data lines are appended straight into one event buffer (no line buffer): it starts at
- * SSE_INITIAL_CAP on the first event, doubles when a larger event arrives, up to max_event,
- * and is kept across events and sse_reset, so a stream of like-sized events does not
- * allocate. Data beyond max_event (or beyond what memory allows) is cut and flagged. */
+ * An event whose data is one line lying whole within one fed buffer is handed to the callback
+ * where it lies (no copy: the common case, a chunk per read). Other data lines are appended
+ * into one event buffer (no line buffer): it starts at SSE_INITIAL_CAP on the first event,
+ * doubles when a larger event arrives, up to max_event, and is kept across events and
+ * sse_reset, so a stream of like-sized events does not allocate. Data beyond max_event (or
+ * beyond what memory allows) is cut and flagged. The callback's data is valid during the call. */
 #ifndef STROBE_SSE_H
 #define STROBE_SSE_H
 #include <stddef.h>
@@ -26,7 +28,9 @@ struct sse_framer {
     char name[8];    /* its first bytes: only "data" and "event" matter */
     size_t ev_len;   /* the event field's value so far (enough of it to tell "error") */
     char ev[8];
-    size_t end_pos; /* during the callback: index in the fed buffer just past the event's end */
+    size_t end_pos;     /* during the callback: index in the fed buffer just past the event's end */
+    const char *direct; /* during one sse_feed: the event's first data line, still in its buffer */
+    size_t direct_len;
 };
 
 /* Called per complete event; return non-zero to stop feeding. */

@@ -279,6 +279,47 @@ static void over_the_limit(void)
     free(text);
 }
 
+struct where {
+    const char *lo, *hi; /* the fed buffer */
+    int in_buffer, copied;
+};
+
+static int note_where(void *arg, const char *data, size_t len, int truncated, int is_error)
+{
+    (void)len;
+    (void)truncated;
+    (void)is_error;
+    struct where *w = arg;
+    if (data >= w->lo && data < w->hi)
+        w->in_buffer++;
+    else
+        w->copied++;
+    return 0;
+}
+
+/* An event in one data line within one feed is handed where it lies; one split across feeds,
+ * or in two data lines, is copied (and whole: every_split checks the bytes). */
+static void without_copies(void)
+{
+    const char *text = "data: {\"a\":1}\n\ndata: {\"b\":2}\r\n\r\ndata: x\ndata: y\n\n";
+    size_t len = strlen(text);
+    struct sse_framer f;
+    sse_init(&f, 0);
+    struct where w = {text, text + len, 0, 0};
+    sse_feed(&f, text, len, note_where, &w);
+    CHECK(w.in_buffer == 2 && w.copied == 1,
+          "one-line events in one feed are not copied: %d in the buffer, %d copied (want 2, 1)",
+          w.in_buffer, w.copied);
+    sse_reset(&f);
+    w = (struct where){text, text + len, 0, 0};
+    sse_feed(&f, text, 10, note_where, &w);
+    sse_feed(&f, text + 10, len - 10, note_where, &w);
+    CHECK(w.in_buffer == 1 && w.copied == 2,
+          "an event split across feeds is copied: %d in the buffer, %d copied (want 1, 2)",
+          w.in_buffer, w.copied);
+    sse_free(&f);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "tests/data";
@@ -318,6 +359,7 @@ int main(int argc, char **argv)
     every_split("odd stream", odd, strlen(odd), c);
     large_events();
     over_the_limit();
+    without_copies();
     free(c);
     return check_done("test_sse");
 }
