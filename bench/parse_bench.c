@@ -23,7 +23,7 @@
 struct sink {
     struct body_key key;
     uint64_t req_id;
-    char log[1 << 16]; /* where records and bodies are copied, as into the event log's ring */
+    _Alignas(64) char log[1 << 16]; /* where records and bodies go, as into the log's ring */
     size_t at;
     uint64_t events, keyed;
 };
@@ -33,17 +33,16 @@ static int on_event(void *arg, const char *data, size_t len, int truncated, int 
     (void)truncated;
     (void)is_error;
     struct sink *s = arg;
-    char keyed[BODY_KEY_HEAD + BODY_KEY_MAX];
-    size_t keyed_len = 0;
-    enum body_key_role role =
-        redact_holds(data, len) ? BODY_WHOLE
-                                : body_key_encode(&s->key, s->req_id, data, len, keyed, &keyed_len);
-    const char *stored = role == BODY_KEYED ? keyed : data;
-    size_t stored_len = role == BODY_KEYED ? keyed_len : len;
-    if (s->at + 64 + stored_len > sizeof s->log) s->at = 0;
+    /* in place, as the worker writes into the ring: the record, then the stored body */
+    if (s->at + 64 + BODY_KEY_HEAD + len > sizeof s->log) s->at = 0;
+    char *stored = s->log + s->at + 64;
+    size_t stored_len = len;
+    enum body_key_role role = redact_holds(data, len) ? BODY_WHOLE
+                                                      : body_key_encode(&s->key, s->req_id, data,
+                                                                        len, stored, &stored_len);
+    if (role != BODY_KEYED) memcpy(stored, data, len);
     memset(s->log + s->at, (int)s->events, 64); /* the record */
-    memcpy(s->log + s->at + 64, stored, stored_len);
-    s->at += 64 + stored_len;
+    s->at += (64 + stored_len + 7) & ~(size_t)7;
     s->events++;
     s->keyed += role == BODY_KEYED;
     return 0;

@@ -525,13 +525,37 @@ void eventlog_put(struct eventlog *l, int producer, const struct log_record *rec
     spsc_commit(r, len);
 }
 
+/* The producer's note in a REC_EVENT's off: how its body was coded, and its key slot. */
+static uint64_t key_note(enum body_key_role role, uint32_t key_slot)
+{
+    return (uint64_t)role << ROLE_SHIFT | key_slot;
+}
+
 void eventlog_put_event(struct eventlog *l, int producer, const struct log_record *rec,
                         const void *body, size_t body_len, enum body_key_role role,
                         uint32_t key_slot)
 {
     struct log_record r = *rec;
-    r.off = (uint64_t)role << ROLE_SHIFT | key_slot;
+    r.off = key_note(role, key_slot);
     eventlog_put(l, producer, &r, body, body_len);
+}
+
+_Static_assert(sizeof(struct log_record) + EVENTLOG_IN_PLACE_MAX <= RING_MESSAGE_MAX,
+               "an in-place event fits a ring");
+
+void *eventlog_event_reserve(struct eventlog *l, int producer, size_t body_max)
+{
+    struct spsc_ring *r = &l->rings[producer];
+    char *slot;
+    while (!(slot = spsc_reserve(r, sizeof(struct log_record) + body_max))) nap(NAP_NS);
+    return slot;
+}
+
+void eventlog_event_commit(struct eventlog *l, int producer, void *slot, size_t body_len,
+                           enum body_key_role role, uint32_t key_slot)
+{
+    ((struct log_record *)slot)->off = key_note(role, key_slot);
+    spsc_commit(&l->rings[producer], sizeof(struct log_record) + body_len);
 }
 
 void eventlog_sync(struct eventlog *l)

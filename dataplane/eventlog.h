@@ -51,6 +51,15 @@ void eventlog_put(struct eventlog *l, int producer, const struct log_record *rec
 void eventlog_put_event(struct eventlog *l, int producer, const struct log_record *rec,
                         const void *body, size_t body_len, enum body_key_role role,
                         uint32_t key_slot);
+/* eventlog_put_event written in place, for a body of at most EVENTLOG_IN_PLACE_MAX bytes (no
+ * copy through the caller's stack: per event, those copies cost as much as the ring's own):
+ * room in producer p's ring for a record and body_max bytes (sleeping while it is full, as
+ * eventlog_put does), 8-byte aligned. The caller writes the record there and its stored body
+ * right after it, then commits with the body's length (at most body_max). */
+#define EVENTLOG_IN_PLACE_MAX 65536
+void *eventlog_event_reserve(struct eventlog *l, int producer, size_t body_max);
+void eventlog_event_commit(struct eventlog *l, int producer, void *slot, size_t body_len,
+                           enum body_key_role role, uint32_t key_slot);
 /* Waits until everything queued before the call is written to the files. */
 void eventlog_sync(struct eventlog *l);
 /* Stops the collector once everything queued is written (the files stay open). */

@@ -400,26 +400,35 @@ static int on_sse_event(void *arg, const char *data, size_t len, int truncated, 
     if (truncated) return http_response_cut(&s->rsp, s->n_events, len);
     /* TLS: stream offsets are of plaintext, which a tap on the wire cannot see */
     int64_t last_byte = s->tc.ssl ? -1 : http_response_event_end(&s->rsp) - 1;
-    char keyed[BODY_KEY_HEAD + BODY_KEY_MAX];
-    size_t keyed_len = 0;
-    /* a body that echoes the API key is stored whole, where the writer blanks it all */
-    enum body_key_role role =
-        redact_holds(data, len) ? BODY_WHOLE
-                                : body_key_encode(&s->key, s->req_id, data, len, keyed, &keyed_len);
-    struct log_record rec =
-        rec_event_encode(&(struct rec_event){.worker = (uint16_t)w->pub->cfg.index,
-                                             .ts_source = (uint8_t)s->stamp.src,
-                                             .req_id = s->req_id,
-                                             .t_stamp = s->stamp.t,
-                                             .t_read = s->stamp.t_user,
-                                             .index = s->n_events++,
-                                             .stream_offset = last_byte,
-                                             .local_ip = s->tc.local_ip,
-                                             .local_port = s->tc.local_port,
-                                             .body_keyed = role == BODY_KEYED});
-    int coded = role == BODY_KEYED;
-    eventlog_put_event(w->pub->cfg.log, w->pub->cfg.index, &rec, coded ? keyed : data,
-                       coded ? keyed_len : len, role, s->key_slot);
+    struct rec_event ev = {.worker = (uint16_t)w->pub->cfg.index,
+                           .ts_source = (uint8_t)s->stamp.src,
+                           .req_id = s->req_id,
+                           .t_stamp = s->stamp.t,
+                           .t_read = s->stamp.t_user,
+                           .index = s->n_events++,
+                           .stream_offset = last_byte,
+                           .local_ip = s->tc.local_ip,
+                           .local_port = s->tc.local_port};
+    struct eventlog *log = w->pub->cfg.log;
+    int producer = w->pub->cfg.index;
+    if (len <= BODY_KEY_MAX) {
+        /* the record and the stored body are written straight into the log's ring */
+        char *slot = eventlog_event_reserve(log, producer, BODY_KEY_HEAD + len);
+        char *stored = slot + sizeof(struct log_record);
+        size_t stored_len = len;
+        /* a body that echoes the API key is stored whole, where the writer blanks it all */
+        enum body_key_role role =
+            redact_holds(data, len)
+                ? BODY_WHOLE
+                : body_key_encode(&s->key, s->req_id, data, len, stored, &stored_len);
+        if (role != BODY_KEYED) memcpy(stored, data, len);
+        ev.body_keyed = role == BODY_KEYED;
+        *(struct log_record *)(void *)slot = rec_event_encode(&ev);
+        eventlog_event_commit(log, producer, slot, stored_len, role, s->key_slot);
+    } else {
+        struct log_record rec = rec_event_encode(&ev); /* longer than any key: whole */
+        eventlog_put_event(log, producer, &rec, data, len, BODY_WHOLE, s->key_slot);
+    }
     if (len == 6 && !memcmp(data, "[DONE]", 6)) s->got_done = 1;
     bump(&w->pub->stats.events, 1);
     return 0;
