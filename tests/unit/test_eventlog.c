@@ -2,7 +2,8 @@
  * (by reference) comes back byte for byte between ordinary ones, a body the disk refuses is an
  * error, not a log that looks whole, and while a run goes on no record in events.bin points
  * past bodies.bin's end (what a run killed then leaves), short bodies or none; keyed event
- * bodies of interleaved requests on two producers come back as they were given, each key's
+ * bodies of interleaved requests on two producers, written in place or through a copy, come
+ * back as they were given, each key's
  * offset filled in by the collector. */
 #include "check.h"
 #include "eventlog.h"
@@ -278,15 +279,25 @@ static void keyed_bodies_round_trip(void)
                    out_len = 0;
             /* requests 1-3 on producer 0, 4-6 on producer 1; slots of each producer its own */
             int producer = q > REQS / 2;
-            enum body_key_role role = body_key_encode(&keys[q - 1], q, body, len, out, &out_len);
+            /* odd requests written in place, as the worker does; even ones through a copy */
+            char *slot = q % 2 ? eventlog_event_reserve(l, producer, BODY_KEY_HEAD + len) : NULL;
+            char *coded = slot ? slot + sizeof(struct log_record) : out;
+            enum body_key_role role = body_key_encode(&keys[q - 1], q, body, len, coded, &out_len);
             struct log_record rec = event(q, 0);
             rec.a = i;
             if (role == BODY_KEYED) {
                 rec.c = (int64_t)REC_EVENT_BODY_KEYED;
                 n_keyed++;
             }
-            eventlog_put_event(l, producer, &rec, role == BODY_KEYED ? out : body,
-                               role == BODY_KEYED ? out_len : len, role, (uint32_t)(q - 1) % 3);
+            if (slot) {
+                if (role != BODY_KEYED) memcpy(coded, body, len);
+                memcpy(slot, &rec, sizeof rec);
+                eventlog_event_commit(l, producer, slot, role == BODY_KEYED ? out_len : len, role,
+                                      (uint32_t)(q - 1) % 3);
+            } else {
+                eventlog_put_event(l, producer, &rec, role == BODY_KEYED ? out : body,
+                                   role == BODY_KEYED ? out_len : len, role, (uint32_t)(q - 1) % 3);
+            }
             stored += role == BODY_KEYED ? out_len : len;
             given += len;
         }
