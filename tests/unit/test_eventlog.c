@@ -3,8 +3,7 @@
  * error, not a log that looks whole, and while a run goes on no record in events.bin points
  * past bodies.bin's end (what a run killed then leaves), short bodies or none; keyed event
  * bodies of interleaved requests on two producers, written in place or through a copy, come
- * back as they were given, each key's
- * offset filled in by the collector. */
+ * back as they were given, each key's offset filled in by the collector. */
 #include "check.h"
 #include "eventlog.h"
 
