@@ -68,6 +68,19 @@ static int on_body_kept(http_parser *hp, const char *at, size_t n)
     return 0;
 }
 
+/* A 2xx stream's chunk is complete: the parser stops, and the chunks that follow whole in the
+ * read are taken by take_chunks (the parser stands at a chunk's start, as it would resume). */
+static int on_chunk_complete(http_parser *hp)
+{
+    struct http_response *r = of(hp);
+    /* (the last chunk's comes after its trailers, where the message completes next) */
+    if (r->status >= 200 && r->status <= 299 && !(hp->flags & F_TRAILING)) {
+        r->at_chunk = 1;
+        http_parser_pause(hp, 1);
+    }
+    return 0;
+}
+
 static int on_message_complete(http_parser *hp)
 {
     struct http_response *r = of(hp);
@@ -83,6 +96,7 @@ static const http_parser_settings settings_stream = {
     .on_header_value = on_header_value,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
+    .on_chunk_complete = on_chunk_complete,
     .on_message_complete = on_message_complete,
 };
 
@@ -113,7 +127,7 @@ void http_response_reset(struct http_response *r)
     r->hp.data = r;
     sse_reset(&r->sse);
     http_meta_reset(&r->meta);
-    r->status = r->complete = r->bad_status_line = r->not_sse = 0;
+    r->status = r->complete = r->bad_status_line = r->not_sse = r->at_chunk = 0;
     r->keep_alive = 1;
     r->error = ERR_NONE;
     r->errbody_len = 0;
@@ -136,6 +150,66 @@ __attribute__((format(printf, 2, 3))) static void reason(struct http_response *r
     int n = vsnprintf(r->errbody, r->errbody_cap, fmt, ap);
     va_end(ap);
     r->errbody_len = n < 0 ? 0 : (size_t)n < r->errbody_cap ? (size_t)n : r->errbody_cap - 1;
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* From a chunk's start: the whole chunks in buf[0, n) of the plain form "SIZE\r\n" data
+ * "\r\n" (SIZE > 0, at most 15 hex digits), each body to the framer as on_body would. Stops
+ * at the first chunk that is not whole here or not of that form (http-parser takes it, and
+ * says what is wrong with it), or when the framer cut an event (*cut). Returns bytes taken. */
+static size_t take_chunks(struct http_response *r, const char *buf, size_t n, int *cut)
+{
+    size_t at = 0;
+    for (;;) {
+        const char *p = buf + at;
+        size_t left = n - at, digits = 0, size = 0;
+        int d;
+        while (digits < left && digits < 15 && (d = hex_digit(p[digits])) >= 0) {
+            size = size * 16 + (size_t)d;
+            digits++;
+        }
+        if (!size || left - digits < 2 || p[digits] != '\r' || p[digits + 1] != '\n') return at;
+        size_t data = digits + 2;
+        if (size > left - data || left - data - size < 2) return at;
+        if (p[data + size] != '\r' || p[data + size + 1] != '\n') return at;
+        r->body_base = r->feed_off + (int64_t)(p + data - r->feed_buf);
+        if (sse_feed(&r->sse, p + data, size, r->on_event, r->arg)) {
+            *cut = 1;
+            return at;
+        }
+        at += data + size + 2;
+    }
+}
+
+enum http_response_state http_response_feed(struct http_response *r, const char *buf, size_t n,
+                                            int64_t stream_off)
+{
+    r->feed_buf = buf;
+    r->feed_off = stream_off;
+    size_t at = 0;
+    for (;;) {
+        if (r->at_chunk) {
+            int cut = 0;
+            at += take_chunks(r, buf + at, n - at, &cut);
+            if (cut) return http_response_stopped(r, at, n);
+            r->at_chunk = 0;
+            if (at == n) return HTTP_RESPONSE_MORE; /* (a call with no bytes would say EOF) */
+        }
+        at += http_parser_execute(&r->hp, r->settings, buf + at, n - at);
+        enum http_errno e = HTTP_PARSER_ERRNO(&r->hp);
+        if (at == n && e == HPE_OK) return HTTP_RESPONSE_MORE;
+        /* every stop (the end, a bad status, no stream, a cut event, a chunk) pauses it */
+        if (e != HPE_PAUSED || !r->at_chunk) return http_response_stopped(r, at, n);
+        http_parser_pause(&r->hp, 0);
+        if (at == n) return HTTP_RESPONSE_MORE;
+    }
 }
 
 enum http_response_state http_response_stopped(struct http_response *r, size_t used, size_t n)

@@ -7,8 +7,11 @@
  * it, and the connection is then not kept. What ended a response that did not complete is
  * classified into enum req_error with a reason text in errbody.
  *
- * Hot-path cost: feeding a read is one http_parser_execute and one test while the response
- * goes on; each SSE event reaches the caller's callback straight from the framer. Nothing is
+ * Hot-path cost: an SSE stream's whole chunks ("SIZE\r\n" data "\r\n", each within the read)
+ * are taken here, with no call into http-parser per chunk; http-parser takes everything else
+ * (the headers, a chunk split across reads, extensions, the last chunk and trailers), and
+ * stops after each chunk it completes so that the chunks after it come back here. Each SSE
+ * event reaches the caller's callback straight from the framer. Nothing is
  * allocated but the framer's event buffer (sse.h: it grows only for an event larger than any
  * before). The caller keeps its own per-event work (stamps, records) in that callback. */
 #ifndef STROBE_HTTP_RESPONSE_H
@@ -39,6 +42,7 @@ struct http_response {
     int keep_alive;       /* the connection may carry the next request (valid once complete) */
     int bad_status_line;  /* a status outside 100-599 */
     int not_sse;          /* a 2xx whose headers say the body is no SSE stream */
+    int at_chunk;         /* http-parser stopped where a chunk of a 2xx stream starts */
     enum req_error error; /* once FAILED */
     /* The server's body for a non-2xx status (and for a 2xx too with keep_ok_body), cut at
      * errbody_cap; or, once FAILED, the reason. The caller's buffer: a caller may write its own
@@ -64,17 +68,9 @@ void http_response_free(struct http_response *r);
 enum http_response_state http_response_stopped(struct http_response *r, size_t used, size_t n);
 
 /* One read's bytes; stream_off: the offset of buf[0] in the connection's stream (for
- * http_response_event_end). Inline: the worker calls it per read. */
-static inline enum http_response_state http_response_feed(struct http_response *r, const char *buf,
-                                                          size_t n, int64_t stream_off)
-{
-    r->feed_buf = buf;
-    r->feed_off = stream_off;
-    size_t used = http_parser_execute(&r->hp, r->settings, buf, n);
-    /* every stop (the end, a bad status, no stream, a cut event) pauses the parser */
-    if (used == n && HTTP_PARSER_ERRNO(&r->hp) == HPE_OK) return HTTP_RESPONSE_MORE;
-    return http_response_stopped(r, used, n);
-}
+ * http_response_event_end). */
+enum http_response_state http_response_feed(struct http_response *r, const char *buf, size_t n,
+                                            int64_t stream_off);
 
 /* The connection closed (EOF): a body delimited by the close ends here, and the connection
  * is not kept. Otherwise FAILED with ERR_RESET; the reason (unless errbody already holds the

@@ -100,6 +100,32 @@ int main(void)
                     "12;ext=1\r\ndata: {\"a\":1}\n\n: c\r\n16\r\nomment\n\ndata: [DONE]\n\n\r\n"
                     "0\r\nX-Trailer: t\r\n\r\n",
            0, 0, 0, ok2);
+    /* plain chunks, as servers send them: taken without http-parser once the first is done */
+    expect("chunked, plain chunks",
+           SSE_HEAD "Transfer-Encoding: chunked\r\n\r\n"
+                    "9\r\ndata: x\n\n\r\n00B\r\ndata: yy\n\n:\r\nA\r\n\ndata: z\n\n\r\n"
+                    "e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n",
+           0, 0, 0, (struct want){HTTP_RESPONSE_DONE, ERR_NONE, 200, 1, 4, ""});
+    /* Debian's http-parser is built lenient: any two bytes end a chunk's data; the chunk is
+     * handed to it, so whichever way it is read, the answer is the same */
+    expect("chunked, a chunk's data not ended by CRLF",
+           SSE_HEAD "Transfer-Encoding: chunked\r\n\r\n"
+                    "9\r\ndata: x\n\n\r\n9\r\ndata: y\n\nXY9\r\ndata: z\n\n\r\n0\r\n\r\n",
+           0, 0, 0, (struct want){HTTP_RESPONSE_DONE, ERR_NONE, 200, 1, 3, ""});
+    expect("chunked, a size that is no number",
+           SSE_HEAD "Transfer-Encoding: chunked\r\n\r\n"
+                    "9\r\ndata: x\n\n\r\nzz\r\ndata: y\n\n\r\n0\r\n\r\n",
+           0, 0, 0,
+           (struct want){HTTP_RESPONSE_FAILED, ERR_HTTP_PARSE, 200, 1, 1,
+                         "HTTP parse error: invalid character in chunk size header"});
+    expect("chunked, an event over the limit",
+           SSE_HEAD "Transfer-Encoding: chunked\r\n\r\n"
+                    "a\r\ndata: ok\n\n\r\n22\r\ndata: 0123456789abcdefghijklmn\n\n\r\n"
+                    "9\r\ndata: x\n\n\r\n0\r\n\r\n",
+           0, 16, 0,
+           (struct want){HTTP_RESPONSE_FAILED, ERR_EVENT_TOO_LONG, 200, 1, 1,
+                         "SSE event 1 of the response is longer than 16 bytes: raise "
+                         "--max-event-bytes (now 16)"});
     expect("content-length", SSE_HEAD "Content-Length: 40\r\n\r\n" TWO_EVENTS, 0, 0, 0, ok2);
     expect("HTTP/1.0: not kept", "HTTP/1.0 200 OK\r\nContent-Length: 40\r\n\r\n" TWO_EVENTS, 0, 0,
            0, (struct want){HTTP_RESPONSE_DONE, ERR_NONE, 200, 0, 2, ""});
