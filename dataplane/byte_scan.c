@@ -52,7 +52,13 @@ static const char *line_end_sse2(const char *p, size_t n)
             (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, lf), _mm_cmpeq_epi8(x, cr)));
         if (hit) return p + i + __builtin_ctz(hit);
     }
-    return line_end_tail(p, i, n);
+    if (i == n || n < 16) return line_end_tail(p, i, n);
+    /* the last bytes (a line's end is there, in an event): the last 16, less those seen */
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + n - 16));
+    unsigned hit =
+        (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, lf), _mm_cmpeq_epi8(x, cr)));
+    hit &= ~0u << (i - (n - 16));
+    return hit ? p + n - 16 + __builtin_ctz(hit) : NULL;
 }
 
 static size_t prefix_sse2(const char *a, const char *b, size_t n)
@@ -81,7 +87,7 @@ static size_t suffix_sse2(const char *a_end, const char *b_end, size_t n)
 }
 #endif
 
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && defined(__SSE2__)
 #define HAVE_AVX2_PATH 1
 __attribute__((target("avx2"))) static const char *line_end_avx2(const char *p, size_t n)
 {
@@ -93,7 +99,13 @@ __attribute__((target("avx2"))) static const char *line_end_avx2(const char *p, 
             _mm256_or_si256(_mm256_cmpeq_epi8(x, lf), _mm256_cmpeq_epi8(x, cr)));
         if (hit) return p + i + __builtin_ctz(hit);
     }
-    return line_end_tail(p, i, n);
+    if (i == n || n < 32) return line_end_sse2(p + i, n - i);
+    /* the last bytes (a line's end is there, in an event): the last 32, less those seen */
+    __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(p + n - 32));
+    unsigned hit = (unsigned)_mm256_movemask_epi8(
+        _mm256_or_si256(_mm256_cmpeq_epi8(x, lf), _mm256_cmpeq_epi8(x, cr)));
+    hit &= ~0u << (i - (n - 32));
+    return hit ? p + n - 32 + __builtin_ctz(hit) : NULL;
 }
 
 __attribute__((target("avx2"))) static size_t prefix_avx2(const char *a, const char *b, size_t n)
@@ -105,7 +117,13 @@ __attribute__((target("avx2"))) static size_t prefix_avx2(const char *a, const c
         unsigned differ = ~(unsigned)_mm256_movemask_epi8(_mm256_cmpeq_epi8(x, y));
         if (differ) return i + (size_t)__builtin_ctz(differ);
     }
-    return prefix_tail(a, b, i, n);
+    if (i == n || n < 32) return i + prefix_sse2(a + i, b + i, n - i);
+    /* the last 32 bytes, less those seen */
+    __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(a + n - 32));
+    __m256i y = _mm256_loadu_si256((const __m256i *)(const void *)(b + n - 32));
+    unsigned differ = ~(unsigned)_mm256_movemask_epi8(_mm256_cmpeq_epi8(x, y));
+    differ &= ~0u << (i - (n - 32));
+    return differ ? n - 32 + (size_t)__builtin_ctz(differ) : n;
 }
 
 __attribute__((target("avx2"))) static size_t suffix_avx2(const char *a_end, const char *b_end,
@@ -118,7 +136,13 @@ __attribute__((target("avx2"))) static size_t suffix_avx2(const char *a_end, con
         unsigned differ = ~(unsigned)_mm256_movemask_epi8(_mm256_cmpeq_epi8(x, y));
         if (differ) return i + (size_t)__builtin_clz(differ);
     }
-    return suffix_tail(a_end, b_end, i, n);
+    if (i == n || n < 32) return i + suffix_sse2(a_end - i, b_end - i, n - i);
+    /* the first 32 of the n bytes, less those seen (the highest i bits: the block's end) */
+    __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(a_end - n));
+    __m256i y = _mm256_loadu_si256((const __m256i *)(const void *)(b_end - n));
+    unsigned differ = ~(unsigned)_mm256_movemask_epi8(_mm256_cmpeq_epi8(x, y));
+    differ &= ~0u >> (i - (n - 32));
+    return differ ? n - 32 + (size_t)__builtin_clz(differ) : n;
 }
 #endif
 

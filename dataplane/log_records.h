@@ -217,18 +217,30 @@ static inline int log_body_is_keyed(const struct log_record *r)
     return r->type == REC_EVENT && ((uint64_t)r->c & REC_EVENT_BODY_KEYED);
 }
 
+/* The event's record written field by field where it is to lie (a worker writes it into its
+ * ring slot: a record built on the stack and then copied stalled the copy's loads on store
+ * forwarding, per event). */
+static inline void rec_event_put(struct log_record *r, const struct rec_event *v)
+{
+    r->type = REC_EVENT;
+    r->ts_source = v->ts_source;
+    r->worker = v->worker;
+    r->len = 0;
+    r->req_id = v->req_id;
+    r->t = v->t_stamp;
+    r->t2 = v->t_read;
+    r->off = 0;
+    r->a = v->index;
+    r->b = v->stream_offset;
+    r->c = (int64_t)((uint64_t)v->local_ip << 16 | v->local_port |
+                     (v->body_keyed ? REC_EVENT_BODY_KEYED : 0));
+}
+
 static inline struct log_record rec_event_encode(const struct rec_event *v)
 {
-    return (struct log_record){.type = REC_EVENT,
-                               .ts_source = v->ts_source,
-                               .worker = v->worker,
-                               .req_id = v->req_id,
-                               .t = v->t_stamp,
-                               .t2 = v->t_read,
-                               .a = v->index,
-                               .b = v->stream_offset,
-                               .c = (int64_t)((uint64_t)v->local_ip << 16 | v->local_port |
-                                              (v->body_keyed ? REC_EVENT_BODY_KEYED : 0))};
+    struct log_record r;
+    rec_event_put(&r, v);
+    return r;
 }
 
 static inline struct rec_event rec_event_decode(const struct log_record *r)

@@ -166,6 +166,20 @@ static int end_line(struct sse_framer *f, sse_event_fn fn, void *arg)
     return 0;
 }
 
+/* At a line's start, with no data yet for the event: the whole event "data: VALUE\n\n" when
+ * buf[0, n) holds it so (the form servers send), its value's length in *value_len; else
+ * NULL and the line is read byte-exact by line_bytes and end_line. */
+static const char *one_line_event(const struct sse_framer *f, const char *buf, size_t n,
+                                  size_t *value_len)
+{
+    if (f->field != F_NAME || f->name_len || f->has_data || n < 8 || memcmp(buf, "data: ", 6))
+        return NULL;
+    const char *end = scan_line_end(buf + 6, n - 6);
+    if (!end || *end != '\n' || end + 1 == buf + n || end[1] != '\n') return NULL;
+    *value_len = (size_t)(end - (buf + 6));
+    return *value_len <= f->max_event ? buf + 6 : NULL;
+}
+
 int sse_feed(struct sse_framer *f, const char *buf, size_t len, sse_event_fn fn, void *arg)
 {
     size_t i = 0;
@@ -176,6 +190,17 @@ int sse_feed(struct sse_framer *f, const char *buf, size_t len, sse_event_fn fn,
                 i++;
                 continue;
             }
+        }
+        size_t value_len;
+        const char *value = one_line_event(f, buf + i, len - i, &value_len);
+        if (value) {
+            i = (size_t)(value - buf) + value_len + 2;
+            f->end_pos = i;
+            int is_error = f->is_error; /* an "event: error" line before it */
+            f->is_error = 0;
+            int rc = fn(arg, value, value_len, 0, is_error);
+            if (rc) return rc;
+            continue;
         }
         const char *end = scan_line_end(buf + i, len - i);
         size_t take = end ? (size_t)(end - (buf + i)) : len - i;

@@ -423,7 +423,7 @@ static int on_sse_event(void *arg, const char *data, size_t len, int truncated, 
                 : body_key_encode(&s->key, s->req_id, data, len, stored, &stored_len);
         if (role != BODY_KEYED) memcpy(stored, data, len);
         ev.body_keyed = role == BODY_KEYED;
-        *(struct log_record *)(void *)slot = rec_event_encode(&ev);
+        rec_event_put((struct log_record *)(void *)slot, &ev);
         eventlog_event_commit(log, producer, slot, stored_len, role, s->key_slot);
     } else {
         struct log_record rec = rec_event_encode(&ev); /* longer than any key: whole */

@@ -320,6 +320,39 @@ static void without_copies(void)
     sse_free(&f);
 }
 
+static int note_errors(void *arg, const char *data, size_t len, int truncated, int is_error)
+{
+    (void)data;
+    (void)len;
+    (void)truncated;
+    unsigned *flags = arg; /* bit k: event k was flagged; the count above bit 16 */
+    unsigned k = *flags >> 16;
+    if (is_error && k < 16) *flags |= 1u << k;
+    *flags += 1u << 16;
+    return 0;
+}
+
+/* "event: error" flags its event only, read whole (the one-step path) or cut anywhere. */
+static void error_events(void)
+{
+    const char *text = "data: ok\n\nevent: error\ndata: {\"e\":1}\n\ndata: after\n\n"
+                       "event: error\ndata:x\n\n";
+    size_t len = strlen(text);
+    struct sse_framer f;
+    sse_init(&f, 0);
+    int bad = 0;
+    for (size_t cut = 0; cut <= len; cut++) {
+        unsigned flags = 0;
+        sse_reset(&f);
+        sse_feed(&f, text, cut, note_errors, &flags);
+        sse_feed(&f, text + cut, len - cut, note_errors, &flags);
+        if (flags != (4u << 16 | 0xau)) bad++;
+    }
+    CHECK(bad == 0, "event: error: %d of %zu cuts flagged other events than the 2nd and 4th", bad,
+          len + 1);
+    sse_free(&f);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "tests/data";
@@ -360,6 +393,7 @@ int main(int argc, char **argv)
     large_events();
     over_the_limit();
     without_copies();
+    error_events();
     free(c);
     return check_done("test_sse");
 }
