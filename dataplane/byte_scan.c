@@ -13,7 +13,8 @@ static uint64_t load64(const char *p)
     return v;
 }
 
-/* The tails every path ends with: eight bytes a step, then one. */
+/* The tails every path may end with: the line end a byte a step, the compares eight bytes a
+ * step and then one. */
 static const char *line_end_tail(const char *p, size_t i, size_t n)
 {
     for (; i < n; i++)

@@ -1,7 +1,7 @@
 /* The byte scans a worker runs over every event's ~200 bytes: finding its line end (the SSE
  * framer) and the bytes it shares with the request's key (the body keying). 32 bytes a step
  * where the CPU has AVX2 (asked once, when the program loads), else 16 (SSE2, every x86-64),
- * else 8 and then 1; the result is the same on every path. */
+ * else byte by byte (the compares 8 at a time); the result is the same on every path. */
 #ifndef STROBE_BYTE_SCAN_H
 #define STROBE_BYTE_SCAN_H
 #include <stddef.h>

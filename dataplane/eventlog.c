@@ -547,6 +547,7 @@ void *eventlog_event_reserve(struct eventlog *l, int producer, size_t body_max)
 {
     struct spsc_ring *r = &l->rings[producer];
     char *slot;
+    if (body_max > EVENTLOG_IN_PLACE_MAX) return NULL; /* a ring might never hold it */
     while (!(slot = spsc_reserve(r, sizeof(struct log_record) + body_max))) nap(NAP_NS);
     return slot;
 }

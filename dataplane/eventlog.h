@@ -54,8 +54,9 @@ void eventlog_put_event(struct eventlog *l, int producer, const struct log_recor
 /* eventlog_put_event written in place, for a body of at most EVENTLOG_IN_PLACE_MAX bytes (no
  * copy through the caller's stack: per event, those copies cost as much as the ring's own):
  * room in producer p's ring for a record and body_max bytes (sleeping while it is full, as
- * eventlog_put does), 8-byte aligned. The caller writes the record there and its stored body
- * right after it, then commits with the body's length (at most body_max). */
+ * eventlog_put does), 8-byte aligned; NULL when body_max is over EVENTLOG_IN_PLACE_MAX (use
+ * eventlog_put_event). The caller writes the record there and its stored body right after it,
+ * then commits with the body's length (at most body_max). */
 #define EVENTLOG_IN_PLACE_MAX 65536
 void *eventlog_event_reserve(struct eventlog *l, int producer, size_t body_max);
 void eventlog_event_commit(struct eventlog *l, int producer, void *slot, size_t body_len,

@@ -198,9 +198,12 @@ enum http_response_state http_response_feed(struct http_response *r, const char 
         if (r->at_chunk) {
             int cut = 0;
             at += take_chunks(r, buf + at, n - at, &cut);
+            /* (the parser is not paused: the cut's reason, ERR_EVENT_TOO_LONG, is what ends it) */
             if (cut) return http_response_stopped(r, at, n);
+            /* all taken: the next read starts at a chunk's start too (and a call to the parser
+             * with no bytes would say EOF) */
+            if (at == n) return HTTP_RESPONSE_MORE;
             r->at_chunk = 0;
-            if (at == n) return HTTP_RESPONSE_MORE; /* (a call with no bytes would say EOF) */
         }
         at += http_parser_execute(&r->hp, r->settings, buf + at, n - at);
         enum http_errno e = HTTP_PARSER_ERRNO(&r->hp);

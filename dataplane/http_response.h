@@ -7,11 +7,12 @@
  * it, and the connection is then not kept. What ended a response that did not complete is
  * classified into enum req_error with a reason text in errbody.
  *
- * Hot-path cost: an SSE stream's whole chunks ("SIZE\r\n" data "\r\n", each within the read)
- * are taken here, with no call into http-parser per chunk; http-parser takes everything else
- * (the headers, a chunk split across reads, extensions, the last chunk and trailers), and
- * stops after each chunk it completes so that the chunks after it come back here. Each SSE
- * event reaches the caller's callback straight from the framer. Nothing is
+ * Hot-path cost: once http-parser has completed a 2xx stream's first chunk, the whole chunks
+ * of the form "SIZE\r\n" data "\r\n" that follow, in this read and the next ones, are taken
+ * here with no call into http-parser; it takes everything else (the headers, the first chunk,
+ * a chunk split across reads, extensions, the last chunk and trailers), and stops after each
+ * chunk it completes so that the chunks after it come back here. Each SSE event reaches the
+ * caller's callback straight from the framer. Nothing is
  * allocated but the framer's event buffer (sse.h: it grows only for an event larger than any
  * before). The caller keeps its own per-event work (stamps, records) in that callback. */
 #ifndef STROBE_HTTP_RESPONSE_H

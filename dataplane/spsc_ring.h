@@ -24,7 +24,7 @@ int spsc_init(struct spsc_ring *r, size_t cap_pow2);
 void spsc_free(struct spsc_ring *r);
 /* Reserves room for a message of len bytes; NULL when full (retry later). */
 void *spsc_reserve(struct spsc_ring *r, size_t len);
-/* Publishes the reserved message. */
+/* Publishes the reserved message: len at most the length reserved. */
 void spsc_commit(struct spsc_ring *r, size_t len);
 /* Next message, or NULL; then spsc_release(r, len). */
 const void *spsc_peek(struct spsc_ring *r, size_t *len);

@@ -1,9 +1,9 @@
 /* Server-sent events framing, incremental: bytes may be split anywhere across calls, several
  * events may arrive in one call, lines end in \n, \r\n or \r, ':' lines are comments.
  * Each complete event's data (data lines joined by \n) is handed to the callback.
- * An event whose data is one line lying whole within one fed buffer is handed to the callback
- * where it lies (no copy: the common case, a chunk per read); "data: VALUE\n\n" whole in the
- * buffer is taken in one step. Other data lines are appended
+ * An event whose data is one line lying whole within one fed buffer, with the blank line that
+ * ends it, is handed to the callback where it lies (no copy: the common case, a chunk per
+ * read); "data: VALUE\n\n" whole in the buffer is taken in one step. Other data lines are appended
  * into one event buffer (no line buffer): it starts at SSE_INITIAL_CAP on the first event,
  * doubles when a larger event arrives, up to max_event, and is kept across events and
  * sse_reset, so a stream of like-sized events does not allocate. Data beyond max_event (or
