@@ -509,6 +509,15 @@ static void put_by_reference(struct eventlog *l, int producer, const struct log_
     eventlog_put(l, producer, &marker, &ref, sizeof ref);
 }
 
+/* Room for len bytes in a producer's ring, sleeping while it is full (the collector, on the
+ * same core, then runs); counted by the ring. */
+static char *reserve_waiting(struct spsc_ring *r, size_t len)
+{
+    char *slot;
+    while (!(slot = spsc_reserve(r, len))) nap(NAP_NS);
+    return slot;
+}
+
 void eventlog_put(struct eventlog *l, int producer, const struct log_record *rec, const void *body,
                   size_t body_len)
 {
@@ -518,8 +527,7 @@ void eventlog_put(struct eventlog *l, int producer, const struct log_record *rec
         put_by_reference(l, producer, rec, body, body_len);
         return;
     }
-    char *slot;
-    while (!(slot = spsc_reserve(r, len))) nap(NAP_NS);
+    char *slot = reserve_waiting(r, len);
     memcpy(slot, rec, sizeof *rec);
     if (body_len) memcpy(slot + sizeof *rec, body, body_len);
     spsc_commit(r, len);
@@ -545,11 +553,8 @@ _Static_assert(sizeof(struct log_record) + EVENTLOG_IN_PLACE_MAX <= RING_MESSAGE
 
 void *eventlog_event_reserve(struct eventlog *l, int producer, size_t body_max)
 {
-    struct spsc_ring *r = &l->rings[producer];
-    char *slot;
     if (body_max > EVENTLOG_IN_PLACE_MAX) return NULL; /* a ring might never hold it */
-    while (!(slot = spsc_reserve(r, sizeof(struct log_record) + body_max))) nap(NAP_NS);
-    return slot;
+    return reserve_waiting(&l->rings[producer], sizeof(struct log_record) + body_max);
 }
 
 void eventlog_event_commit(struct eventlog *l, int producer, void *slot, size_t body_len,

@@ -166,19 +166,16 @@ static int end_line(struct sse_framer *f, sse_event_fn fn, void *arg)
     return 0;
 }
 
-/* At a line's start, with no data yet for the event: the whole event "data: VALUE\n\n" when
- * buf[0, n) holds it so (the form servers send), its value's length in *value_len; else
- * NULL and the line is read byte-exact by line_bytes and end_line. *scanned: the line's end
- * was looked for (*end: it, or NULL: none in buf), so that it is not looked for twice. */
+/* At a line's start, with no data yet for the event, the line ending at end (its first \n or
+ * \r, or NULL): the whole event "data: VALUE\n\n" when buf[0, n) holds it so (the form servers
+ * send), its value's length in *value_len; else NULL, and the line is read byte-exact by
+ * line_bytes and end_line. */
 static const char *one_line_event(const struct sse_framer *f, const char *buf, size_t n,
-                                  size_t *value_len, const char **end_out, int *scanned)
+                                  const char *end, size_t *value_len)
 {
-    if (f->field != F_NAME || f->name_len || f->has_data || n < 8 || memcmp(buf, "data: ", 6))
+    if (f->field != F_NAME || f->name_len || f->has_data || n < 8 || memcmp(buf, "data: ", 6) ||
+        !end || *end != '\n' || end + 1 == buf + n || end[1] != '\n')
         return NULL;
-    /* (no line end among "data: ", so the first one after it is the line's) */
-    const char *end = *end_out = scan_line_end(buf + 6, n - 6);
-    *scanned = 1;
-    if (!end || *end != '\n' || end + 1 == buf + n || end[1] != '\n') return NULL;
     *value_len = (size_t)(end - (buf + 6));
     return *value_len <= f->max_event ? buf + 6 : NULL;
 }
@@ -194,10 +191,9 @@ int sse_feed(struct sse_framer *f, const char *buf, size_t len, sse_event_fn fn,
                 continue;
             }
         }
+        const char *end = scan_line_end(buf + i, len - i);
         size_t value_len;
-        const char *end = NULL;
-        int scanned = 0;
-        const char *value = one_line_event(f, buf + i, len - i, &value_len, &end, &scanned);
+        const char *value = one_line_event(f, buf + i, len - i, end, &value_len);
         if (value) {
             i = (size_t)(value - buf) + value_len + 2;
             f->end_pos = i;
@@ -207,7 +203,6 @@ int sse_feed(struct sse_framer *f, const char *buf, size_t len, sse_event_fn fn,
             if (rc) return rc;
             continue;
         }
-        if (!scanned) end = scan_line_end(buf + i, len - i);
         size_t take = end ? (size_t)(end - (buf + i)) : len - i;
         line_bytes(f, buf + i, take);
         i += take;
