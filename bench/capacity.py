@@ -208,6 +208,11 @@ def ratio(v, floor_v):
 def main():
     built = transports_built()
     out_root = os.environ.get("OUT") or tempfile.mkdtemp(prefix="bench_capacity.")
+    try:
+        os.makedirs(out_root, exist_ok=True)  # each row's --out is made inside it
+    except OSError as e:
+        raise SystemExit(f"bench_capacity: OUT={out_root} cannot be a folder ({e.strerror}); "
+                         "name another")
     dpdk_env = {k: os.environ.get(k, "") for k in ("DPDK_URL", "DPDK_STROBE_ARGS",
                                                     "DPDK_EMU_ARGS")}
     print(f"source on CPU {SOURCE_CPU}, client on CPU {CLIENT_CPU}; window {PHASE_S:g} s after "

@@ -255,8 +255,9 @@ static int parse_args(int argc, char **argv, struct agents_config *c)
  * does it honour ignore_eos? Asks for 48 tokens of a one-word answer. A flaky server may fail
  * a probe: a failure worth retrying (oneshot_worth_retrying) is tried again after a pause
  * (oneshot_retry_pause), up to 8 attempts within --request-timeout-s in all; a silent server is
- * given one timeout, not eight. 1 honoured, 0 not, PROBE_NO_USAGE when the answer carried no
- * usage (so the question cannot be answered), -1 no probe succeeded (why says what came back).
+ * given one timeout (--idle-timeout-s or --request-timeout-s, whichever ends first), not eight. 1
+ * honoured, 0 not, PROBE_NO_USAGE when the answer carried no usage (so the question cannot be
+ * answered), -1 no probe succeeded (why says what came back).
  */
 #define PROBE_NO_USAGE 2
 static int probe_server(struct run_env *e, const struct agents_config *c, char *why, size_t wl)
@@ -269,14 +270,16 @@ static int probe_server(struct run_env *e, const struct agents_config *c, char *
     char note[512];
     snprintf(note, sizeof note,
              "strobe agents: waiting for %s to answer the first probe (48 output tokens); it is "
-             "given up to %g s (--request-timeout-s)",
-             e->url, c->f.request_timeout_s);
+             "given up to %g s (--request-timeout-s), %g s without a byte (--idle-timeout-s)",
+             e->url, c->f.request_timeout_s, c->f.idle_timeout_s);
+    struct oneshot_limits limits = {c->f.request_timeout_s, c->f.idle_timeout_s,
+                                    c->f.connect_timeout_s};
     struct oneshot_result r;
     int rc = -1, attempts = 0, noted = 0;
     int64_t start = clock_now_ns();
     do {
         size_t len = template_fill(&t, 0, (uint64_t)attempts + 1, req, t.len);
-        rc = oneshot_request_noted(e->ops, e->ctl_tctx, &e->ep, req, len, c->f.request_timeout_s,
+        rc = oneshot_request_noted(e->ops, e->ctl_tctx, &e->ep, req, len, &limits,
                                    noted ? NULL : note, &r);
         noted |= r.noted; /* said once, by whichever attempt waited */
         attempts++;

@@ -705,16 +705,17 @@ int cmd_slt(int argc, char **argv)
     c.f.threads = e.threads; /* --transport dpdk's default fits the ports found */
     c.f.model = e.model;
     struct calibration cal = {0};
-    struct calibration_target target = {&e.ep,
-                                        e.ops,
-                                        e.ctl_tctx,
-                                        e.api_key,
-                                        c.f.model,
-                                        c.f.extra_body,
-                                        strcmp(c.endpoint, "chat") == 0,
-                                        c.f.seed,
-                                        c.f.request_timeout_s,
-                                        c.input_tokens};
+    struct calibration_target target = {
+        &e.ep,
+        e.ops,
+        e.ctl_tctx,
+        e.api_key,
+        c.f.model,
+        c.f.extra_body,
+        strcmp(c.endpoint, "chat") == 0,
+        c.f.seed,
+        {c.f.request_timeout_s, c.f.idle_timeout_s, c.f.connect_timeout_s},
+        c.input_tokens};
     /* rank 0 calibrates for every rank */
     rc = me            ? 0
          : e.tokenizer ? calibrate_exact(&target, e.tokenizer, &cal, err, sizeof err)

@@ -15,7 +15,8 @@
  * words, asking for one output token. A busy or flaky server may refuse a probe: a failure
  * worth retrying (oneshot_worth_retrying) is tried again after a pause (oneshot_retry_pause),
  * up to 5 attempts within --request-timeout-s in all. A silent server is given one timeout, not
- * five: the next attempt would only wait as long again. */
+ * five: the next attempt would only wait as long again. The run's --idle-timeout-s applies as
+ * it does to the run's requests: a server silent that long has failed the probe. */
 static int probe(const struct calibration_target *c, int words, int index, int64_t *tokens,
                  char *err, size_t errlen)
 {
@@ -35,20 +36,21 @@ static int probe(const struct calibration_target *c, int words, int index, int64
     char note[512];
     snprintf(note, sizeof note,
              "strobe slt: waiting for %s to answer calibration request %d (one output token); "
-             "it is given up to %g s (--request-timeout-s)",
-             ep->host_header, index + 1, c->timeout_s);
+             "it is given up to %g s (--request-timeout-s), %g s without a byte "
+             "(--idle-timeout-s)",
+             ep->host_header, index + 1, c->limits.request_s, c->limits.idle_s);
     struct oneshot_result r;
     int rc = -1, attempts = 0, noted = 0;
     int64_t start = clock_now_ns();
     do {
         size_t len = template_fill(&t, 0, (uint64_t)(index * 8 + attempts) + 1, req, t.len);
-        rc = oneshot_request_noted(c->ops, c->tctx, ep, req, len, c->timeout_s, noted ? NULL : note,
+        rc = oneshot_request_noted(c->ops, c->tctx, ep, req, len, &c->limits, noted ? NULL : note,
                                    &r);
         noted |= r.noted; /* said once, by whichever attempt waited */
         if (!rc && r.prompt_tokens < 0) rc = -1;
         attempts++;
     } while (rc && attempts < 5 && oneshot_worth_retrying(&r) &&
-             !oneshot_retry_pause(attempts, start, c->timeout_s));
+             !oneshot_retry_pause(attempts, start, c->limits.request_s));
     free(req);
     template_free(&t);
     if (rc) {

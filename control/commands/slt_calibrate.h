@@ -1,11 +1,12 @@
 /* Prompt calibration of `strobe slt`: filler words chosen so that each request carries
  * --input-tokens prompt tokens by the server's own count (usage.prompt_tokens), from probes
  * that ask for one output token. A probe that fails in a way worth retrying is tried again
- * after a pause, up to 5 attempts within the request timeout in all; one that times out is
- * not. */
+ * after a pause, up to 5 attempts within the request timeout in all; one that times out
+ * (in all, without a byte for the idle timeout, or connecting) is not. */
 #ifndef STROBE_SLT_CALIBRATE_H
 #define STROBE_SLT_CALIBRATE_H
 #include "endpoint.h"
+#include "oneshot.h"
 #include "tokenizer.h"
 #include "transport.h"
 
@@ -19,8 +20,8 @@ struct calibration_target {
     const char *api_key, *model, *extra_body;
     int chat; /* /v1/chat/completions, else /v1/completions */
     uint64_t seed;
-    double timeout_s; /* --request-timeout-s */
-    int input_tokens; /* the prompt tokens each request should carry */
+    struct oneshot_limits limits; /* the run's request, idle and connect timeouts */
+    int input_tokens;             /* the prompt tokens each request should carry */
 };
 
 struct calibration {

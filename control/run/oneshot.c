@@ -78,15 +78,16 @@ void oneshot_describe(const struct oneshot_result *r, const char *if_none, int a
 }
 
 int oneshot_request(const struct transport_ops *ops, struct transport_ctx *tctx,
-                    const struct endpoint *ep, const char *request, size_t len, double timeout_s,
-                    struct oneshot_result *out)
+                    const struct endpoint *ep, const char *request, size_t len,
+                    const struct oneshot_limits *limits, struct oneshot_result *out)
 {
-    return oneshot_request_noted(ops, tctx, ep, request, len, timeout_s, NULL, out);
+    return oneshot_request_noted(ops, tctx, ep, request, len, limits, NULL, out);
 }
 
 int oneshot_request_noted(const struct transport_ops *ops, struct transport_ctx *tctx,
                           const struct endpoint *ep, const char *request, size_t len,
-                          double timeout_s, const char *note, struct oneshot_result *out)
+                          const struct oneshot_limits *limits, const char *note,
+                          struct oneshot_result *out)
 {
     memset(out, 0, sizeof *out);
     out->prompt_tokens = out->completion_tokens = -1;
@@ -94,7 +95,10 @@ int oneshot_request_noted(const struct transport_ops *ops, struct transport_ctx 
     c->out = out;
     http_response_init(&c->rsp, 0, c->body, sizeof c->body, on_event, c, 1);
     struct tconn tc = {0};
-    int64_t start = clock_now_ns(), deadline = start + (int64_t)(timeout_s * 1e9);
+    int64_t start = clock_now_ns(), deadline = start + (int64_t)(limits->request_s * 1e9);
+    int64_t idle_ns = (int64_t)(limits->idle_s * 1e9),
+            connect_ns = (int64_t)(limits->connect_s * 1e9);
+    int64_t last_rx = start; /* as the workers count it: from the start, then from each byte */
     int64_t note_at = note ? start + (int64_t)(ONESHOT_NOTE_AFTER_S * 1e9) : INT64_MAX;
     size_t sent = 0;
     int rc = -1;
@@ -120,6 +124,19 @@ int oneshot_request_noted(const struct transport_ops *ops, struct transport_ctx 
         struct pollfd pfd = {tc.fd, POLLIN | (tc.want_write || (ready && sent < len) ? POLLOUT : 0),
                              0};
         poll(&pfd, 1, 50);
+        int64_t now = clock_now_ns();
+        if (!ready && now - start > connect_ns) {
+            snprintf(out->error, sizeof out->error,
+                     "connect timed out after %g s (--connect-timeout-s)", limits->connect_s);
+            out->timed_out = 1;
+            goto done;
+        }
+        if (now - last_rx > idle_ns) {
+            snprintf(out->error, sizeof out->error, "nothing received for %g s (--idle-timeout-s)",
+                     limits->idle_s);
+            out->timed_out = 1;
+            goto done;
+        }
         if (!ready) {
             int p = ops->progress(&tc);
             if (p == T_ERROR) {
@@ -151,6 +168,7 @@ int oneshot_request_noted(const struct transport_ops *ops, struct transport_ctx 
                          tc.err[0] ? tc.err : "connection closed before the response ended");
                 goto done;
             }
+            last_rx = clock_now_ns();
             /* EOF ends a body delimited by the connection's close */
             enum http_response_state rs = n ? http_response_feed(&c->rsp, buf, (size_t)n, 0)
                                             : http_response_eof(&c->rsp, got);
@@ -164,7 +182,8 @@ int oneshot_request_noted(const struct transport_ops *ops, struct transport_ctx 
             }
         }
     }
-    snprintf(out->error, sizeof out->error, "no complete response within %g s", timeout_s);
+    snprintf(out->error, sizeof out->error,
+             "no complete response within %g s (--request-timeout-s)", limits->request_s);
     out->timed_out = 1;
     goto done;
 finish:

@@ -21,9 +21,17 @@ struct oneshot_result {
  * "interrupted"; NULL (the default) for none. */
 void oneshot_set_cancel(const volatile sig_atomic_t *flag);
 
+/* How long a request may take, as the workers apply the run's flags: in all
+ * (--request-timeout-s), without a byte from the server since it began or since the last
+ * byte (--idle-timeout-s), and to connect (--connect-timeout-s). Whichever ends it says so in
+ * error, naming its flag, and sets timed_out. */
+struct oneshot_limits {
+    double request_s, idle_s, connect_s;
+};
+
 int oneshot_request(const struct transport_ops *ops, struct transport_ctx *tctx,
-                    const struct endpoint *ep, const char *request, size_t len, double timeout_s,
-                    struct oneshot_result *out);
+                    const struct endpoint *ep, const char *request, size_t len,
+                    const struct oneshot_limits *limits, struct oneshot_result *out);
 
 /* As oneshot_request; when the response is not complete after ONESHOT_NOTE_AFTER_S, prints
  * `note` (one line, without its newline) on stderr once, so that a long wait is said while it
@@ -31,12 +39,13 @@ int oneshot_request(const struct transport_ops *ops, struct transport_ctx *tctx,
 #define ONESHOT_NOTE_AFTER_S 5.0
 int oneshot_request_noted(const struct transport_ops *ops, struct transport_ctx *tctx,
                           const struct endpoint *ep, const char *request, size_t len,
-                          double timeout_s, const char *note, struct oneshot_result *out);
+                          const struct oneshot_limits *limits, const char *note,
+                          struct oneshot_result *out);
 
 /* Whether a failed request is worth another attempt: a refused or reset connection, a 5xx,
- * 408 or 429, or an answer without usage may be the server's passing trouble. A timeout is
- * not (the next attempt would only wait as long again), nor an interruption, nor any other
- * client error (4xx: the request itself is wrong). */
+ * 408 or 429, or an answer without usage may be the server's passing trouble. A timeout (any
+ * of the three) is not (the next attempt would only wait as long again), nor an interruption, nor
+ * any other client error (4xx: the request itself is wrong). */
 int oneshot_worth_retrying(const struct oneshot_result *r);
 
 /* The pause before attempt `attempts` + 1 of a request that failed in a way worth retrying:

@@ -417,7 +417,8 @@ def silent_server(tmp):
     """A server that takes the connection and never answers: the first request fails after one
     --request-timeout-s, saying so (the probes were retried 5 and 8 times, each waiting the
     whole timeout: 10 s and 16 s here, 50 and 80 minutes with the default 600 s), and a wait
-    past 5 s is said while it lasts."""
+    past 5 s is said while it lasts; --idle-timeout-s ends it sooner where it is the shorter,
+    and --connect-timeout-s a connection that is never accepted."""
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     s.listen(64)  # connections complete in the backlog; none is ever accepted or answered
@@ -444,8 +445,40 @@ def silent_server(tmp):
               "up to 7 s (--request-timeout-s)" in lines[0] and "within 7 s" in lines[1] and took < 13,
               "slt, a silent server, --request-timeout-s 7: says what it waits for, then fails once",
               (1, "waiting for ...", "< 13 s"), (r.returncode, round(took, 1), lines))
+        # the run's other two limits hold for the probes as they do for the run's requests:
+        # before, a probe waited --request-timeout-s (600 s) whatever they said
+        t0 = time.time()
+        r = run(*slt_args(url, os.path.join(tmp, "silent-idle"), "--model", "m", "--idle-timeout-s", "2"))
+        took = time.time() - t0
+        ok, line = one_sentence(r)
+        check(r.returncode == 1 and ok and "nothing received for 2 s (--idle-timeout-s)" in line and took < 8,
+              "slt, a silent server, --idle-timeout-s 2 (--request-timeout-s its 600 s): exit 1 in under 8 s, "
+              "naming the idle timeout", (1, "< 8 s"), (r.returncode, round(took, 1), r.stderr.strip()[-300:]))
     finally:
         s.close()
+    # a listener whose one-place backlog is full: a new connection's SYN goes unanswered
+    full = socket.socket()
+    full.bind(("127.0.0.1", 0))
+    full.listen(0)
+    held = socket.create_connection(full.getsockname())
+    url = "http://127.0.0.1:%d" % full.getsockname()[1]
+    try:
+        for name, args in (("slt", slt_args(url, os.path.join(tmp, "unconnected-slt"), "--model", "m",
+                                            "--connect-timeout-s", "2")),
+                           ("agents", ["agents", "--url", url, "--model", "m", "--trajectories", common.AA_MINI,
+                                       "--out", os.path.join(tmp, "unconnected-agents"), "--slo-speed", "1",
+                                       "--slo-ttft", "1", "--tokenizer", "none", "--connect-timeout-s", "2"])):
+            t0 = time.time()
+            r = run(*args)
+            took = time.time() - t0
+            ok, line = one_sentence(r)
+            check(r.returncode == 1 and ok and "connect timed out after 2 s (--connect-timeout-s)" in line
+                  and took < 8,
+                  "%s, a connection never accepted, --connect-timeout-s 2: exit 1 in under 8 s, naming it" % name,
+                  (1, "< 8 s"), (r.returncode, round(took, 1), r.stderr.strip()[-300:]))
+    finally:
+        held.close()
+        full.close()
 
 
 def replay_with(tmp, name, line, **fields):
