@@ -110,7 +110,9 @@ int oneshot_request_noted(const struct transport_ops *ops, struct transport_ctx 
     }
     int ready = 0, got = 0;
     char buf[16384];
-    while (clock_now_ns() < deadline) {
+    /* I/O first, limits after, as the workers do: a byte or a connect that woke the poll
+     * counts before any limit is judged */
+    for (int first = 1;; first = 0) {
         if (cancel_flag && *cancel_flag) {
             snprintf(out->error, sizeof out->error, "interrupted (SIGINT or SIGTERM)");
             out->interrupted = 1;
@@ -123,69 +125,69 @@ int oneshot_request_noted(const struct transport_ops *ops, struct transport_ctx 
         }
         struct pollfd pfd = {tc.fd, POLLIN | (tc.want_write || (ready && sent < len) ? POLLOUT : 0),
                              0};
-        poll(&pfd, 1, 50);
-        int64_t now = clock_now_ns();
-        if (!ready && now - start > connect_ns) {
-            snprintf(out->error, sizeof out->error,
-                     "connect timed out after %g s (--connect-timeout-s)", limits->connect_s);
-            out->timed_out = 1;
-            goto done;
-        }
-        if (now - last_rx > idle_ns) {
-            snprintf(out->error, sizeof out->error, "nothing received for %g s (--idle-timeout-s)",
-                     limits->idle_s);
-            out->timed_out = 1;
-            goto done;
-        }
+        poll(&pfd, 1, first ? 0 : 50); /* a connect done at once goes on at once */
         if (!ready) {
             int p = ops->progress(&tc);
             if (p == T_ERROR) {
                 snprintf(out->error, sizeof out->error, "%s", tc.err);
                 goto done;
             }
-            if (p != 1) continue;
-            ready = 1;
+            ready = p == 1;
         }
-        while (sent < len) {
-            ssize_t w = ops->send(&tc, request + sent, len - sent);
-            if (w == T_AGAIN) break;
-            if (w < 0) {
+        if (ready) {
+            while (sent < len) {
+                ssize_t w = ops->send(&tc, request + sent, len - sent);
+                if (w == T_AGAIN) break;
+                if (w < 0) {
+                    snprintf(out->error, sizeof out->error, "%s", tc.err);
+                    goto done;
+                }
+                sent += (size_t)w;
+            }
+            if (ops->flush(&tc) == T_ERROR) {
                 snprintf(out->error, sizeof out->error, "%s", tc.err);
                 goto done;
             }
-            sent += (size_t)w;
-        }
-        if (ops->flush(&tc) == T_ERROR) {
-            snprintf(out->error, sizeof out->error, "%s", tc.err);
-            goto done;
-        }
-        for (;;) {
-            struct rx_stamp st;
-            ssize_t n = ops->recv(&tc, buf, sizeof buf, &st);
-            if (n == T_AGAIN) break;
-            if (n < 0) {
-                snprintf(out->error, sizeof out->error, "%s",
-                         tc.err[0] ? tc.err : "connection closed before the response ended");
-                goto done;
-            }
-            last_rx = clock_now_ns();
-            /* EOF ends a body delimited by the connection's close */
-            enum http_response_state rs = n ? http_response_feed(&c->rsp, buf, (size_t)n, 0)
-                                            : http_response_eof(&c->rsp, got);
-            got = 1;
-            out->status = c->rsp.status;
-            if (rs == HTTP_RESPONSE_DONE) goto finish;
-            if (rs == HTTP_RESPONSE_FAILED) {
-                /* a bad status line, a parse error, no event stream: the reason */
-                snprintf(out->error, sizeof out->error, "%.*s", (int)c->rsp.errbody_len, c->body);
-                goto done;
+            for (;;) {
+                struct rx_stamp st;
+                ssize_t n = ops->recv(&tc, buf, sizeof buf, &st);
+                if (n == T_AGAIN) break;
+                if (n < 0) {
+                    snprintf(out->error, sizeof out->error, "%s",
+                             tc.err[0] ? tc.err : "connection closed before the response ended");
+                    goto done;
+                }
+                last_rx = clock_now_ns();
+                /* EOF ends a body delimited by the connection's close */
+                enum http_response_state rs = n ? http_response_feed(&c->rsp, buf, (size_t)n, 0)
+                                                : http_response_eof(&c->rsp, got);
+                got = 1;
+                out->status = c->rsp.status;
+                if (rs == HTTP_RESPONSE_DONE) goto finish;
+                if (rs == HTTP_RESPONSE_FAILED) {
+                    /* a bad status line, a parse error, no event stream: the reason */
+                    snprintf(out->error, sizeof out->error, "%.*s", (int)c->rsp.errbody_len,
+                             c->body);
+                    goto done;
+                }
             }
         }
+        /* in the workers' order (check_timeouts): in all, connecting, then without a byte */
+        int64_t now = clock_now_ns();
+        if (now >= deadline)
+            snprintf(out->error, sizeof out->error,
+                     "no complete response within %g s (--request-timeout-s)", limits->request_s);
+        else if (!ready && now - start > connect_ns)
+            snprintf(out->error, sizeof out->error,
+                     "connect timed out after %g s (--connect-timeout-s)", limits->connect_s);
+        else if (now - last_rx > idle_ns)
+            snprintf(out->error, sizeof out->error, "nothing received for %g s (--idle-timeout-s)",
+                     limits->idle_s);
+        else
+            continue;
+        out->timed_out = 1;
+        goto done;
     }
-    snprintf(out->error, sizeof out->error,
-             "no complete response within %g s (--request-timeout-s)", limits->request_s);
-    out->timed_out = 1;
-    goto done;
 finish:
     if (out->status < 200 || out->status > 299) {
         /* a JSON error body: keep its message */

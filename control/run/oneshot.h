@@ -11,10 +11,10 @@
 struct oneshot_result {
     int status;
     int64_t prompt_tokens, completion_tokens; /* -1 when the response had no usage */
-    int timed_out;                            /* no complete response within the timeout */
-    int interrupted;                          /* the cancel flag ended it */
-    int noted;                                /* oneshot_request_noted printed its note */
-    char error[256];                          /* empty on success */
+    int timed_out;   /* one of the three oneshot_limits ended it (error names which) */
+    int interrupted; /* the cancel flag ended it */
+    int noted;       /* oneshot_request_noted printed its note */
+    char error[256]; /* empty on success */
 };
 
 /* A flag that, once non-zero (a signal handler sets it), ends a request in progress with
