@@ -272,11 +272,12 @@ static int probe_server(struct run_env *e, const struct agents_config *c, char *
              "strobe agents: waiting for %s to answer the first probe (48 output tokens); it is "
              "given up to %g s (--request-timeout-s), %g s without a byte (--idle-timeout-s)",
              e->url, c->f.request_timeout_s, c->f.idle_timeout_s);
-    struct oneshot_limits limits = {c->f.request_timeout_s, c->f.idle_timeout_s,
-                                    c->f.connect_timeout_s};
     struct oneshot_result r;
     int rc = -1, attempts = 0, noted = 0;
     int64_t start = clock_now_ns();
+    struct oneshot_limits limits = {c->f.request_timeout_s, c->f.idle_timeout_s,
+                                    c->f.connect_timeout_s,
+                                    start + (int64_t)(c->f.request_timeout_s * 1e9)};
     do {
         size_t len = template_fill(&t, 0, (uint64_t)attempts + 1, req, t.len);
         rc = oneshot_request_noted(e->ops, e->ctl_tctx, &e->ep, req, len, &limits,

@@ -714,7 +714,7 @@ int cmd_slt(int argc, char **argv)
         c.f.extra_body,
         strcmp(c.endpoint, "chat") == 0,
         c.f.seed,
-        {c.f.request_timeout_s, c.f.idle_timeout_s, c.f.connect_timeout_s},
+        {c.f.request_timeout_s, c.f.idle_timeout_s, c.f.connect_timeout_s, 0},
         c.input_tokens};
     /* rank 0 calibrates for every rank */
     rc = me            ? 0

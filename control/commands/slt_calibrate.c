@@ -42,10 +42,11 @@ static int probe(const struct calibration_target *c, int words, int index, int64
     struct oneshot_result r;
     int rc = -1, attempts = 0, noted = 0;
     int64_t start = clock_now_ns();
+    struct oneshot_limits limits = c->limits;
+    limits.until_ns = start + (int64_t)(limits.request_s * 1e9); /* all attempts together */
     do {
         size_t len = template_fill(&t, 0, (uint64_t)(index * 8 + attempts) + 1, req, t.len);
-        rc = oneshot_request_noted(c->ops, c->tctx, ep, req, len, &c->limits, noted ? NULL : note,
-                                   &r);
+        rc = oneshot_request_noted(c->ops, c->tctx, ep, req, len, &limits, noted ? NULL : note, &r);
         noted |= r.noted; /* said once, by whichever attempt waited */
         if (!rc && r.prompt_tokens < 0) rc = -1;
         attempts++;

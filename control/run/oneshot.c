@@ -96,6 +96,7 @@ int oneshot_request_noted(const struct transport_ops *ops, struct transport_ctx 
     http_response_init(&c->rsp, 0, c->body, sizeof c->body, on_event, c, 1);
     struct tconn tc = {0};
     int64_t start = clock_now_ns(), deadline = start + (int64_t)(limits->request_s * 1e9);
+    if (limits->until_ns && limits->until_ns < deadline) deadline = limits->until_ns;
     int64_t idle_ns = (int64_t)(limits->idle_s * 1e9),
             connect_ns = (int64_t)(limits->connect_s * 1e9);
     int64_t last_rx = start; /* as the workers count it: from the start, then from each byte */

@@ -27,6 +27,8 @@ void oneshot_set_cancel(const volatile sig_atomic_t *flag);
  * error, naming its flag, and sets timed_out. */
 struct oneshot_limits {
     double request_s, idle_s, connect_s;
+    int64_t until_ns; /* 0, or a clock_now_ns time that ends it sooner: a probe's attempts share
+                         one --request-timeout-s */
 };
 
 int oneshot_request(const struct transport_ops *ops, struct transport_ctx *tctx,

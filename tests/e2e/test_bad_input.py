@@ -413,6 +413,29 @@ def loading_server(tmp):
               "and tries again, the run goes on", (0, ">= 3 requests"), (r.returncode, len(first), r.stderr[-300:]))
 
 
+def budget_shared_by_attempts(tmp):
+    """A probe's attempts share one --request-timeout-s: the first answered 503 after 2.5 s, the
+    second silent. Before, the second got a whole timeout of its own (7 s here)."""
+    seen = []
+
+    def respond(head, body):
+        seen.append(time.time())
+        time.sleep(2.5 if len(seen) == 1 else 12)
+        msg = b'{"error":{"message":"Overloaded"}}'
+        return (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(msg) + msg)
+
+    with common.canned_server(respond) as srv:
+        t0 = time.time()
+        r = run(*slt_args("http://127.0.0.1:%d" % srv.port, os.path.join(tmp, "budget"), "--model", "m",
+                          "--request-timeout-s", "4"))
+        took = time.time() - t0
+        ok, line = one_sentence(r)
+        check(r.returncode == 1 and ok and len(seen) == 2 and "within 4 s" in line and took < 5.5,
+              "slt, a 503 after 2.5 s then silence, --request-timeout-s 4: two attempts ended together at "
+              "4 s, not 6.5", (1, 2, "< 5.5 s"), (r.returncode, len(seen), round(took, 1), r.stderr.strip()[-300:]))
+
+
 def silent_server(tmp):
     """A server that takes the connection and never answers: the first request fails after one
     --request-timeout-s, saying so (the probes were retried 5 and 8 times, each waiting the
@@ -752,6 +775,7 @@ if __name__ == "__main__":
         out_that_cannot_hold_a_run(tmp)
         input_below_template(tmp)
         silent_server(tmp)
+        budget_shared_by_attempts(tmp)
         loading_server(tmp)
         trajectory_counts(tmp)
         replay_files(tmp)

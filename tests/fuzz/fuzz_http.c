@@ -136,7 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&ep, 0, sizeof ep);
     struct oneshot_result r;
     static const char req[] = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n\r\n";
-    static const struct oneshot_limits limits = {5, 5, 5};
+    static const struct oneshot_limits limits = {5, 5, 5, 0};
     oneshot_request(&ops, NULL, &ep, req, sizeof req - 1, &limits, &r);
     if (strlen(r.error) >= sizeof r.error) abort();
     stream_whole_and_in_pieces(data, size);
