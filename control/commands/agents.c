@@ -275,9 +275,8 @@ static int probe_server(struct run_env *e, const struct agents_config *c, char *
     struct oneshot_result r;
     int rc = -1, attempts = 0, noted = 0;
     int64_t start = clock_now_ns();
-    struct oneshot_limits limits = {c->f.request_timeout_s, c->f.idle_timeout_s,
-                                    c->f.connect_timeout_s,
-                                    start + (int64_t)(c->f.request_timeout_s * 1e9)};
+    struct oneshot_limits limits = oneshot_attempts_begin((struct oneshot_limits){
+        c->f.request_timeout_s, c->f.idle_timeout_s, c->f.connect_timeout_s, 0});
     do {
         size_t len = template_fill(&t, 0, (uint64_t)attempts + 1, req, t.len);
         rc = oneshot_request_noted(e->ops, e->ctl_tctx, &e->ep, req, len, &limits,
@@ -285,7 +284,7 @@ static int probe_server(struct run_env *e, const struct agents_config *c, char *
         noted |= r.noted; /* said once, by whichever attempt waited */
         attempts++;
     } while (rc && attempts < 8 && oneshot_worth_retrying(&r) &&
-             !oneshot_retry_pause(attempts, start, c->f.request_timeout_s));
+             !oneshot_retry_pause(attempts, &limits));
     free(req);
     template_free(&t);
     if (rc) {

@@ -42,8 +42,7 @@ static int probe(const struct calibration_target *c, int words, int index, int64
     struct oneshot_result r;
     int rc = -1, attempts = 0, noted = 0;
     int64_t start = clock_now_ns();
-    struct oneshot_limits limits = c->limits;
-    limits.until_ns = start + (int64_t)(limits.request_s * 1e9); /* all attempts together */
+    struct oneshot_limits limits = oneshot_attempts_begin(c->limits);
     do {
         size_t len = template_fill(&t, 0, (uint64_t)(index * 8 + attempts) + 1, req, t.len);
         rc = oneshot_request_noted(c->ops, c->tctx, ep, req, len, &limits, noted ? NULL : note, &r);
@@ -51,7 +50,7 @@ static int probe(const struct calibration_target *c, int words, int index, int64
         if (!rc && r.prompt_tokens < 0) rc = -1;
         attempts++;
     } while (rc && attempts < 5 && oneshot_worth_retrying(&r) &&
-             !oneshot_retry_pause(attempts, start, c->limits.request_s));
+             !oneshot_retry_pause(attempts, &limits));
     free(req);
     template_free(&t);
     if (rc) {

@@ -51,13 +51,19 @@ int oneshot_worth_retrying(const struct oneshot_result *r)
     return !(r->status >= 400 && r->status < 500 && r->status != 408 && r->status != 429);
 }
 
-int oneshot_retry_pause(int attempts, int64_t start, double budget_s)
+struct oneshot_limits oneshot_attempts_begin(struct oneshot_limits l)
+{
+    l.until_ns = clock_now_ns() + (int64_t)(l.request_s * 1e9);
+    return l;
+}
+
+int oneshot_retry_pause(int attempts, const struct oneshot_limits *l)
 {
     double pause_s = 0.5;
     for (int i = 1; i < attempts && pause_s < 5; i++) pause_s *= 2;
     if (pause_s > 5) pause_s = 5;
     int64_t until = clock_now_ns() + (int64_t)(pause_s * 1e9);
-    if (until - start >= (int64_t)(budget_s * 1e9)) return -1;
+    if (until >= l->until_ns) return -1;
     while (clock_now_ns() < until) {
         if (cancel_flag && *cancel_flag) return -1;
         struct timespec nap = {0, 50000000L};

@@ -50,11 +50,15 @@ int oneshot_request_noted(const struct transport_ops *ops, struct transport_ctx 
  * any other client error (4xx: the request itself is wrong). */
 int oneshot_worth_retrying(const struct oneshot_result *r);
 
+/* `l` for a request of several attempts begun now: until_ns set, so that they share one
+ * request_s in all. */
+struct oneshot_limits oneshot_attempts_begin(struct oneshot_limits l);
+
 /* The pause before attempt `attempts` + 1 of a request that failed in a way worth retrying:
  * 0.5 s doubling to 5 s (a server still loading its model refuses or answers 503 for a
- * while), within budget_s since `start` (clock_now_ns). 0 after the pause, -1 when the budget
- * would be spent or the run was interrupted (no more attempts). */
-int oneshot_retry_pause(int attempts, int64_t start, double budget_s);
+ * while), within the attempts' l->until_ns (oneshot_attempts_begin). 0 after the pause, -1
+ * when that would be past or the run was interrupted (no more attempts). */
+int oneshot_retry_pause(int attempts, const struct oneshot_limits *l);
 
 /* What the last of `attempts` failed requests, begun at `start` (clock_now_ns), came to: its
  * error (`if_none` when it had none), its HTTP status, and how many attempts took how long. */
